@@ -1,0 +1,94 @@
+"""The contract every connector fulfils: recognise its content, describe it, read it in batches.
+
+A connector knows one format or protocol and nothing of the lake: it yields `SourceBatch`es
+(the source table, record by record as the source gives them, in the source's CRS) and the
+pipeline does the rest. Adding a format means writing one module with one `Connector` subclass
+and one line in `connectors/registry.py` (or an entry point in the `citypipe.connectors` group).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+__all__ = ["AxisOrder", "Connector", "SourceBatch", "SourceInfo"]
+
+AxisOrder = Literal["xy", "authority"]
+"""How coordinates are ordered: "xy" is easting/longitude first whatever the CRS says (GeoJSON,
+WKT, GDAL's traditional GIS order); "authority" follows the CRS definition (EPSG:4326 is lat, lon)."""
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a source is, as far as can be told without harmonising it."""
+
+    format: str
+    version: str | None = None
+    crs: str | None = None
+    layers: tuple[str, ...] = ()
+    count: int | None = None
+    declared_count: int | None = None
+    licence: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The standard and its version, as written to `source_format`."""
+        return f"{self.format} {self.version}" if self.version else self.format
+
+
+@dataclass
+class SourceBatch:
+    """A slice of the source table: records as read, before harmonisation.
+
+    All sequences are aligned, one entry per record. `geometries` holds shapely geometries
+    (or None) in `crs` with the axes in `axis_order`. `columns` carries values the connector
+    already knows for typed schema columns (name, height_m, lod, observed_at, parent_source_id,
+    geometry_3d ...); `errors` says why a record could not be read (it then goes to rejects).
+    """
+
+    source_ids: Sequence[str | None]
+    geometries: np.ndarray
+    properties: Sequence[Mapping[str, Any]]
+    records: Sequence[Any]
+    crs: str | None
+    axis_order: AxisOrder = "xy"
+    feature_classes: Sequence[str | None] | None = None
+    columns: dict[str, Sequence[Any]] = field(default_factory=dict)
+    errors: Sequence[str | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.source_ids)
+
+
+class Connector(ABC):
+    """One format or protocol. Subclasses set `name` and `title` and implement the three methods."""
+
+    name: ClassVar[str]
+    """Registry key and the `format:` value of a catalog entry, e.g. "geojson"."""
+    title: ClassVar[str]
+    """Human name of the standard, e.g. "GeoJSON"."""
+
+    def __init__(self, path: Path, **options: Any) -> None:
+        self.path = Path(path)
+        self.options = options
+
+    @classmethod
+    @abstractmethod
+    def sniff(cls, head: bytes) -> float:
+        """How sure this connector is (0 to 1) that content starting with `head` is its format.
+
+        Raise `NotFeatureData` when the content is of this family but holds no features.
+        """
+
+    @abstractmethod
+    def inspect(self) -> SourceInfo:
+        """Format, version, declared CRS, layers and count; reads as little as it can."""
+
+    @abstractmethod
+    def read(self) -> Iterator[SourceBatch]:
+        """The records, in batches of bounded size, so memory does not grow with the source."""

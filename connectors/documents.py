@@ -1,0 +1,60 @@
+"""Recognises documents that describe data but hold none, so an error can say what a file is.
+
+Users point citypipe at what a service returned; a capabilities document or a JSON Schema is a
+common mistake, and "unknown format" would not help them.
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+__all__ = ["describe"]
+
+_XML_ROOT = re.compile(rb"<(?:[\w.-]+:)?([\w.-]+)[\s>/]")
+_XML_ROOTS = {
+    "WFS_Capabilities": "a WFS GetCapabilities document (ingest a GetFeature response instead)",
+    "WMS_Capabilities": "a WMS GetCapabilities document",
+    "Capabilities": "an OGC capabilities document",
+    "schema": "an XML Schema (for example a WFS DescribeFeatureType response)",
+    "ExceptionReport": "an OGC exception report (the service answered with an error)",
+    "ServiceExceptionReport": "an OGC service exception report (the service answered with an error)",
+}
+
+# Top-level JSON members that identify a document, in order of precedence.
+_JSON_KEYS = [
+    ("$schema", "a JSON Schema"),
+    ("conformsTo", "an OGC API conformance declaration"),
+    ("collections", "an OGC API collections document (ingest a collection's /items instead)"),
+    ("extent", "an OGC API collection description (ingest its /items instead)"),
+    ("geo", "GeoParquet metadata"),
+]
+
+
+def _top_level_keys(head: bytes) -> set[str]:
+    try:
+        doc = orjson.loads(head)
+    except orjson.JSONDecodeError:
+        # Too long for the head: take the keys at the first indentation level seen.
+        return {m.decode() for m in re.findall(rb'\n {0,4}"([^"]+)"\s*:', head)}
+    return set(doc) if isinstance(doc, dict) else set()
+
+
+def describe(head: bytes) -> str | None:
+    """What the document starting with `head` is, when it is a known kind without features."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"<"):
+        body = re.sub(rb"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", b"", text, flags=re.S).lstrip()
+        m = _XML_ROOT.match(body)
+        return _XML_ROOTS.get(m.group(1).decode()) if m else None
+    if text.startswith(b"{"):
+        keys = _top_level_keys(text)
+        if keys == {"@context"}:
+            return "a JSON-LD @context"
+        for key, what in _JSON_KEYS:
+            if key in keys:
+                return what
+        if keys and "type" in keys and "properties" in keys and "required" in keys:
+            return "a JSON Schema"
+    return None

@@ -1,0 +1,177 @@
+"""GeoJSON: RFC 7946, the 2008 draft's `crs` member, OGC API - Features responses and JSON-FG.
+
+Coordinates are read easting/longitude first whatever the `crs` member says, as GeoJSON
+writers (GeoServer, GDAL) write them: `urn:ogc:def:crs:EPSG::4326` files hold lon, lat.
+A file without a `crs` member is declared nothing: RFC 7946 implies OGC:CRS84, and the
+pipeline holds it to that by rejecting coordinates that cannot be longitude and latitude.
+JSON-FG's `place` (in `coordRefSys`, axis order of that CRS) is used where `geometry` is null.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from connectors import geojson_shapes
+from connectors.base import Connector, SourceBatch, SourceInfo
+from connectors.errors import DataError
+from connectors.jsonstream import JSONDocument, open_json
+
+__all__ = ["GeoJSONConnector"]
+
+_TYPE = re.compile(rb'"type"\s*:\s*"(FeatureCollection|Feature)"')
+_JSONFG_CONF = re.compile(r"/json-fg/([\d.]+)/conf/")
+_STANDARD_MEMBERS = {"type", "id", "geometry", "properties", "links", "bbox"}
+
+
+def _crs(member: Any) -> str | None:
+    """The CRS a 2008-style `crs` member (named or EPSG-typed) or a JSON-FG coordRefSys names."""
+    if isinstance(member, str):
+        return member
+    if isinstance(member, Mapping):
+        props = member.get("properties") or {}
+        if "name" in props:
+            return str(props["name"])
+        if "code" in props:
+            return f"EPSG:{props['code']}"
+    return None
+
+
+def _page_count(header: Mapping[str, Any]) -> int | None:
+    """The feature count the document declares for itself.
+
+    numberMatched counts every page of a query; a document with a `next` link is one page,
+    so only numberReturned can be compared with what it holds.
+    """
+    paged = any(isinstance(l, Mapping) and l.get("rel") == "next" for l in header.get("links") or [])
+    for key in ("numberReturned",) if paged else ("numberReturned", "numberMatched", "totalFeatures"):
+        if isinstance(header.get(key), int):
+            return int(header[key])
+    return None
+
+
+class GeoJSONConnector(Connector):
+    name = "geojson"
+    title = "GeoJSON"
+
+    @classmethod
+    def sniff(cls, head: bytes) -> float:
+        text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not text.startswith(b"{"):
+            return 0.0
+        if _TYPE.search(text):
+            return 0.9
+        return 0.5 if re.search(rb'"features"\s*:\s*\[', text) else 0.0
+
+    _doc: JSONDocument | None = None
+
+    def _open(self) -> JSONDocument:
+        """The scanned document, scanned once for inspect() and read() together."""
+        if self._doc is None:
+            doc = open_json(self.path, "features")
+            h = doc.header
+            if not isinstance(h, Mapping) or h.get("type") not in ("FeatureCollection", "Feature"):
+                doc.close()
+                raise DataError(f"{self.path}: JSON without a GeoJSON FeatureCollection or Feature")
+            self._doc = doc
+        return self._doc
+
+    def _describe(self, header: Mapping[str, Any], count: int | None) -> SourceInfo:
+        conforms = " ".join(map(str, header.get("conformsTo") or []))
+        fg = _JSONFG_CONF.search(conforms)
+        if fg or "coordRefSys" in header:
+            fmt, version = "JSON-FG", fg.group(1) if fg else None
+        elif "links" in header:
+            fmt, version = "OGC API - Features", None
+        else:
+            fmt, version = "GeoJSON", None
+        crs = _crs(header.get("crs"))
+        name = header.get("featureType") or header.get("name")
+        return SourceInfo(
+            format=fmt,
+            version=version,
+            crs=crs,
+            layers=(str(name),) if name else (),
+            count=count,
+            declared_count=_page_count(header),
+        )
+
+    def inspect(self) -> SourceInfo:
+        doc = self._open()
+        return self._describe(doc.header, doc.count if doc.has_array else 1)
+
+    def read(self) -> Iterator[SourceBatch]:
+        doc = self._open()
+        try:
+            header = doc.header
+            crs = _crs(header.get("crs"))
+            collection_class = header.get("featureType") or header.get("name")
+            batches = doc.batches() if doc.has_array else iter([[header]])
+            for features in batches:
+                yield from self._batches(features, crs, _crs(header.get("coordRefSys")), collection_class)
+        finally:
+            doc.close()
+            self._doc = None
+
+    def _batches(
+        self,
+        features: list[Any],
+        crs: str | None,
+        coord_ref_sys: str | None,
+        collection_class: Any,
+    ) -> Iterator[SourceBatch]:
+        """One batch for `geometry`, and one for JSON-FG features that only have a `place`."""
+        on_place = [
+            i
+            for i, f in enumerate(features)
+            if isinstance(f, Mapping) and f.get("geometry") is None and f.get("place") is not None
+        ]
+        if on_place:
+            taken = set(on_place)
+            rest = [f for i, f in enumerate(features) if i not in taken]
+            placed = [features[i] for i in on_place]
+            yield self._batch(rest, "geometry", crs, "xy", collection_class)
+            own = {_crs(f.get("coordRefSys")) for f in placed} - {None}
+            place_crs = own.pop() if len(own) == 1 else coord_ref_sys
+            yield self._batch(placed, "place", place_crs, "authority", collection_class)
+        else:
+            yield self._batch(features, "geometry", crs, "xy", collection_class)
+
+    def _batch(
+        self, features: list[Any], geometry_key: str, crs: str | None, axis: Any, collection_class: Any
+    ) -> SourceBatch:
+        errors: list[str | None] = []
+        ids: list[str | None] = []
+        props: list[Mapping[str, Any]] = []
+        classes: list[str | None] = []
+        observed: list[Any] = []
+        geoms: list[Any] = []
+        for f in features:
+            ok = isinstance(f, Mapping) and f.get("type") == "Feature"
+            errors.append(None if ok else "not a GeoJSON Feature object")
+            f = f if ok else {}
+            fid = f.get("id")
+            ids.append(None if fid is None else str(fid))
+            p = f.get("properties")
+            props.append(p if isinstance(p, Mapping) else {})
+            cls = f.get("featureType") or collection_class
+            classes.append(None if cls is None else str(cls))
+            t = f.get("time")
+            observed.append(t.get("instant") or t.get("date") if isinstance(t, Mapping) else None)
+            geoms.append(f.get(geometry_key))
+        shapes, geom_errors = geojson_shapes.to_shapely(geoms)
+        columns: dict[str, Any] = {}
+        if any(o is not None for o in observed):
+            columns["observed_at"] = observed
+        return SourceBatch(
+            source_ids=ids,
+            geometries=shapes,
+            properties=props,
+            records=features,
+            crs=crs,
+            axis_order=axis,
+            feature_classes=classes,
+            columns=columns,
+            errors=[e or g for e, g in zip(errors, geom_errors)],
+        )

@@ -1,0 +1,103 @@
+"""GeoJSON geometry objects -> shapely geometries, a batch at a time.
+
+Building shapely objects one feature at a time costs more than parsing the JSON; grouping the
+geometries by type and handing flat coordinate arrays to `shapely.from_ragged_array` keeps the
+per-vertex work in C. A geometry that does not fit (ragged dimensions, bad coordinates) is
+built on its own, and one that cannot be built at all gets an error message instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely import GeometryType
+
+__all__ = ["to_shapely"]
+
+# GeoJSON type -> (shapely type, nesting depth of coordinate lists above the vertex arrays)
+_RAGGED = {
+    "Point": (GeometryType.POINT, 0),
+    "LineString": (GeometryType.LINESTRING, 1),
+    "MultiPoint": (GeometryType.MULTIPOINT, 1),
+    "Polygon": (GeometryType.POLYGON, 2),
+    "MultiLineString": (GeometryType.MULTILINESTRING, 2),
+    "MultiPolygon": (GeometryType.MULTIPOLYGON, 3),
+}
+
+
+def _ndim(coords: Any, depth: int) -> int:
+    for _ in range(depth):
+        if not coords:
+            return 2
+        coords = coords[0]
+    return len(coords) if coords else 2
+
+
+def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.ndarray:
+    if depth == 0:
+        xy = np.array(
+            [c if c else [np.nan] * ndim for c in items], dtype=float
+        ).reshape(len(items), ndim)
+        return shapely.points(xy) if ndim == 2 else shapely.points(xy[:, :2], z=xy[:, 2])
+    arrays: list[np.ndarray] = []
+    offsets: list[list[int]] = [[0] for _ in range(depth)]
+
+    def walk(node: Any, level: int) -> None:
+        # level counts down to 1, where node is a list of vertices
+        if level == 1:
+            a = np.asarray(node, dtype=float).reshape(-1, ndim) if node else np.empty((0, ndim))
+            arrays.append(a)
+            offsets[0].append(offsets[0][-1] + len(a))
+            return
+        for child in node:
+            walk(child, level - 1)
+        offsets[level - 1].append(offsets[level - 1][-1] + len(node))
+
+    for coords in items:
+        walk(coords, depth)
+    xy = np.concatenate(arrays) if arrays else np.empty((0, ndim))
+    return shapely.from_ragged_array(kind, xy, tuple(np.asarray(o, dtype=np.int64) for o in offsets))
+
+
+def _one(geometry: Mapping[str, Any]) -> Any:
+    return shapely.geometry.shape(geometry)
+
+
+def to_shapely(geometries: Sequence[Mapping[str, Any] | None]) -> tuple[np.ndarray, list[str | None]]:
+    """Shapely geometries for GeoJSON geometry objects (None stays None), and per-item errors."""
+    out = np.full(len(geometries), None, dtype=object)
+    errors: list[str | None] = [None] * len(geometries)
+    groups: dict[tuple[str, int], list[int]] = {}
+    single: list[int] = []
+    for i, g in enumerate(geometries):
+        if g is None:
+            continue
+        if not isinstance(g, Mapping):
+            errors[i] = f"geometry is not a GeoJSON object: {str(g)[:80]}"
+            continue
+        kind = g.get("type")
+        coords = g.get("coordinates")
+        if kind in _RAGGED and isinstance(coords, list):
+            try:
+                groups.setdefault((kind, _ndim(coords, _RAGGED[kind][1])), []).append(i)
+            except TypeError:
+                single.append(i)
+        else:
+            single.append(i)
+    for (kind, ndim), idx in groups.items():
+        shape_type, depth = _RAGGED[kind]
+        try:
+            if ndim not in (2, 3):
+                raise ValueError(ndim)
+            out[idx] = _ragged(shape_type, depth, ndim, [geometries[i]["coordinates"] for i in idx])
+        except (ValueError, TypeError):
+            single.extend(idx)
+    for i in single:
+        try:
+            out[i] = _one(geometries[i])
+        except Exception as e:  # shapely raises many kinds for malformed input
+            errors[i] = f"invalid GeoJSON geometry: {e}"
+    return out, errors

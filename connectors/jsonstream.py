@@ -1,0 +1,153 @@
+"""Stream the elements of one array in a JSON document, in batches, in bounded memory.
+
+A FeatureCollection is one JSON object whose "features" array holds nearly all its bytes.
+`orjson` parses fast but only whole documents; streaming parsers (ijson) keep memory flat but
+run several times slower than the parse itself. This module gets both: one vectorised pass over
+the bytes (numpy, window by window over a memory map) finds where each element of the array
+ends, outside strings, and cuts the array into batches of about `batch_bytes` that orjson
+parses one at a time. Memory holds one window and one batch, whatever the size of the file.
+"""
+
+from __future__ import annotations
+
+import mmap
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from connectors.errors import DataError
+
+__all__ = ["JSONDocument", "open_json"]
+
+BATCH_BYTES = 4 * 1024 * 1024
+_SIGN = np.zeros(256, np.int8)
+for _c in b"{[":
+    _SIGN[_c] = 1
+for _c in b"}]":
+    _SIGN[_c] = -1
+_KEY_BEFORE = re.compile(rb'"((?:[^"\\]|\\.)*)"\s*:\s*$')
+_BOM = b"\xef\xbb\xbf"
+
+
+def _structure(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of brackets outside strings in `a` (which starts outside a string), and +1/-1."""
+    quotes = np.flatnonzero(a == 34)
+    backslashes = np.flatnonzero(a == 92)
+    if backslashes.size:
+        # a quote after an odd run of backslashes is escaped
+        breaks = np.flatnonzero(np.diff(backslashes) != 1)
+        starts = np.r_[backslashes[0], backslashes[breaks + 1]]
+        ends = np.r_[backslashes[breaks], backslashes[-1]]
+        escaped = ends[((ends - starts + 1) & 1).astype(bool)] + 1
+        quotes = np.setdiff1d(quotes, escaped, assume_unique=True)
+    signs = _SIGN[a]
+    pos = np.flatnonzero(signs)
+    outside = (np.searchsorted(quotes, pos) & 1) == 0
+    pos = pos[outside]
+    return pos, signs[pos]
+
+
+@dataclass
+class JSONDocument:
+    """A JSON document on disk: its top level without the streamed array, and that array's batches."""
+
+    path: Path
+    header: Any
+    has_array: bool
+    count: int
+    """Objects and arrays in the streamed array (scalars are not counted)."""
+    _buf: Any = field(repr=False)
+    _cuts: list[int] = field(repr=False, default_factory=list)
+
+    def batches(self) -> Iterator[list[Any]]:
+        """The elements of the streamed array, a list per batch (nothing when there is no array)."""
+        for start, end in zip(self._cuts, self._cuts[1:]):
+            chunk = bytes(self._buf[start:end]).strip().lstrip(b",")
+            if not chunk.strip():
+                continue
+            try:
+                yield orjson.loads(b"[" + chunk + b"]")
+            except orjson.JSONDecodeError as e:
+                raise DataError(f"{self.path}: invalid JSON near byte {start + e.pos}: {e.msg}") from e
+
+    def close(self) -> None:
+        if isinstance(self._buf, mmap.mmap):
+            self._buf.close()
+
+
+def _key_before(buf: Any, p: int) -> str | None:
+    m = _KEY_BEFORE.search(bytes(buf[max(0, p - 512) : p]))
+    return m.group(1).decode("utf-8", "replace") if m else None
+
+
+def open_json(path: Path, member: str | None, batch_bytes: int = BATCH_BYTES) -> JSONDocument:
+    """Scan the document at `path` for the array to stream.
+
+    `member` names the array inside the top-level object (e.g. "features"); None streams a
+    top-level array. When the document has no such array, `header` is the whole document.
+    """
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read: {e.strerror or e}") from e
+    with f:
+        size = f.seek(0, 2)
+        if size == 0:
+            raise DataError(f"{path}: the file is empty")
+        buf: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    start = 3 if bytes(buf[:3]) == _BOM else 0
+    inner = 1 if member is None else 2  # depth of the streamed array's elements
+    arr_open = arr_close = None
+    cuts: list[int] = []
+    count = 0
+    pos, depth, window = start, 0, batch_bytes
+    while pos < size:
+        end = min(size, pos + window)
+        a = np.frombuffer(buf, np.uint8, count=end - pos, offset=pos)
+        rel, signs = _structure(a)
+        if rel.size == 0:
+            if end == size:
+                break
+            window *= 2  # one string longer than the window
+            continue
+        after = depth + np.cumsum(signs, dtype=np.int64)
+        if arr_open is None:
+            for i in np.flatnonzero((signs == 1) & (after == inner)):
+                p = pos + int(rel[i])
+                if buf[p] == 91 and (member is None or _key_before(buf, p) == member):
+                    arr_open = p
+                    cuts.append(p + 1)
+                    break
+        if arr_open is not None and arr_close is None:
+            closes = (signs == -1) & (pos + rel > arr_open)
+            done = np.flatnonzero(closes & (after == inner - 1))
+            if done.size:
+                arr_close = pos + int(rel[done[0]])
+                closes &= pos + rel < arr_close
+            elem_ends = np.flatnonzero(closes & (after == inner))
+            count += elem_ends.size
+            if arr_close is not None:
+                cuts.append(arr_close)
+            elif elem_ends.size:
+                cuts.append(pos + int(rel[elem_ends[-1]]) + 1)
+        if (after < 0).any():
+            raise DataError(f"{path}: invalid JSON: unbalanced brackets near byte {pos + int(rel[np.argmax(after < 0)])}")
+        depth = int(after[-1])
+        pos += int(rel[-1]) + 1
+        window = batch_bytes
+    if depth != 0:
+        raise DataError(f"{path}: invalid JSON: the document ends before it is complete (truncated?)")
+    if arr_open is not None and arr_close is not None:
+        rest = bytes(buf[start:arr_open]) + b"[]" + bytes(buf[arr_close + 1 :])
+    else:
+        rest, cuts = bytes(buf[start:]), []
+    try:
+        header = orjson.loads(rest)
+    except orjson.JSONDecodeError as e:
+        raise DataError(f"{path}: invalid JSON: {e.msg}") from e
+    return JSONDocument(path, header, arr_open is not None, count, buf, cuts)

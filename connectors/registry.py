@@ -1,0 +1,86 @@
+"""Connector names -> importable classes, loaded lazily; detection of a file's format by content.
+
+Third-party packages add connectors through the `citypipe.connectors` entry-point group:
+    [project.entry-points."citypipe.connectors"]
+    myformat = "my_package.my_module:MyConnector"
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from connectors import documents
+from connectors.base import Connector
+from connectors.errors import ConfigurationError, DataError, NotFeatureData, UnknownFormat
+
+__all__ = ["BUILTIN", "available", "load", "detect", "HEAD_BYTES"]
+
+BUILTIN: dict[str, str] = {
+    "geojson": "connectors.geojson:GeoJSONConnector",
+    "csv": "connectors.csvtable:CSVConnector",
+    "geoparquet": "connectors.geoparquet:GeoParquetConnector",
+}
+HEAD_BYTES = 64 * 1024
+"""How much of a file detection looks at."""
+
+
+@cache
+def available() -> dict[str, str]:
+    """Every connector name -> dotted path, built-ins first, then entry points."""
+    found = dict(BUILTIN)
+    for ep in entry_points(group="citypipe.connectors"):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+@cache
+def load(name: str) -> type[Connector]:
+    """The connector class registered as `name`."""
+    paths = available()
+    if name not in paths:
+        raise ConfigurationError(
+            f"unknown connector {name!r}; known connectors: {', '.join(sorted(paths))}"
+        )
+    module_name, _, attr = paths[name].partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise ConfigurationError(f"connector {name!r} ({paths[name]}) cannot be loaded: {e}") from e
+    if not (isinstance(cls, type) and issubclass(cls, Connector)):
+        raise ConfigurationError(f"connector {name!r} ({paths[name]}) is not a Connector subclass")
+    return cls
+
+
+def detect(path: Path) -> type[Connector]:
+    """The connector for the file at `path`, chosen by its content, never by its name."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEAD_BYTES)
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read: {e.strerror or e}") from e
+    if not head.strip():
+        raise UnknownFormat(f"{path}: the file is empty")
+    best: tuple[float, type[Connector]] | None = None
+    not_features: NotFeatureData | None = None
+    for name in available():
+        cls = load(name)
+        try:
+            score = cls.sniff(head)
+        except NotFeatureData as e:
+            not_features = not_features or e
+            continue
+        if score > 0 and (best is None or score > best[0]):
+            best = (score, cls)
+    if best is not None:
+        return best[1]
+    if not_features is not None:
+        raise NotFeatureData(f"{path}: {not_features}")
+    what = documents.describe(head)
+    if what:
+        raise NotFeatureData(f"{path}: {what}, not feature data")
+    raise UnknownFormat(
+        f"{path}: not a format citypipe reads (tried: {', '.join(sorted(available()))})"
+    )

@@ -1,0 +1,295 @@
+"""Source table -> shared schema v1: one `SourceBatch` in, features and rejects out.
+
+Everything a connector hands over is turned into the typed columns of schemas/feature-v1.yaml:
+coordinates to OGC:CRS84 (2D, valid), stable feature ids, a theme from the vocabulary, the
+mapped attributes (name, observed_at, height_m) and every attribute as JSON. A record that
+cannot be harmonised becomes a reject with the reason and the record as it was read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import shapely
+
+import schemas
+from connectors.base import SourceBatch
+from connectors.errors import ConfigurationError
+from pipelines import crs as crslib
+
+__all__ = ["Harmoniser", "HarmonisedBatch", "record_text"]
+
+REPAIR_NOTE = "citypipe:geometry_repaired"
+_MIN_TIME = datetime(1900, 1, 1, tzinfo=timezone.utc)
+_MAX_TIME = datetime(2200, 1, 1, tzinfo=timezone.utc)
+
+
+def record_text(record: Any) -> str:
+    """The original record as text, for rejects."""
+    if isinstance(record, str):
+        return record
+    if isinstance(record, bytes):
+        return record.decode("utf-8", "replace")
+    return orjson.dumps(record, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """A time from ISO 8601 text, a datetime or epoch seconds / milliseconds; None if unreadable."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, Mapping):  # NGSI / JSON-FG wrappers such as {"@value": ...}
+        value = value.get("@value") or value.get("value") or value.get("instant")
+    t: datetime | None = None
+    if isinstance(value, datetime):
+        t = value
+    elif isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
+        n = float(value)
+        seconds = n / 1000 if abs(n) >= 1e11 else n
+        try:
+            t = datetime.fromtimestamp(seconds, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    elif isinstance(value, str):
+        try:
+            t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if t is None:
+        return None
+    t = t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t if _MIN_TIME <= t <= _MAX_TIME else None
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, Mapping):
+        value = value.get("value", value.get("@value"))
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        f = float(str(value).replace(",", ".")) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        value = value.get("value", value.get("@value"))
+    return None if value is None else str(value)
+
+
+@dataclass
+class HarmonisedBatch:
+    features: pa.RecordBatch
+    records: list[Any]
+    """The source record of each feature row, for rejects found later (validation)."""
+    rejects: list[dict[str, Any]]
+
+
+@dataclass
+class Harmoniser:
+    """Harmonises the batches of one ingest run; remembers ids across batches to keep them unique."""
+
+    source: str
+    source_format: str
+    ingested_at: datetime
+    theme: str | None = None
+    crs: str | None = None
+    fields: Mapping[str, str] = field(default_factory=dict)
+    _seen: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.theme is not None and self.theme not in schemas.themes():
+            raise ConfigurationError(
+                f"unknown theme {self.theme!r}; themes: {', '.join(schemas.themes())}"
+            )
+        self._mappings = {
+            col: (self.fields[col],) if col in self.fields else names
+            for col, names in schemas.mappings().items()
+        }
+        self._schema = schemas.feature_schema().arrow
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _mapped(self, column: str, props: Mapping[str, Any]) -> Any:
+        names = self._mappings.get(column, ())
+        for n in names:
+            if n in props and props[n] not in (None, ""):
+                return props[n]
+        lower = {k.lower(): k for k in props} if names else {}
+        for n in names:
+            k = lower.get(n.lower())
+            if k is not None and props[k] not in (None, ""):
+                return props[k]
+        return None
+
+    def _feature_id(self, source_id: str | None, record: Any) -> tuple[str, str | None]:
+        """feature_id, and a reason to reject when the source repeats an id."""
+        if source_id is not None:
+            fid = f"{self.source}/{source_id}"
+            if fid in self._seen:
+                return fid, f"duplicate id {source_id!r} in the source"
+            self._seen[fid] = 1
+            return fid, None
+        digest = hashlib.sha1(record_text(record).encode()).hexdigest()[:16]
+        fid = f"{self.source}/~{digest}"
+        n = self._seen.get(fid, 0) + 1
+        self._seen[fid] = n
+        return (fid if n == 1 else f"{fid}-{n}"), None
+
+    def _resolve_crs(self, batch: SourceBatch) -> tuple[Any, str | None]:
+        declared = self.crs or batch.crs
+        if declared is None:
+            return None, None
+        try:
+            return crslib.resolve(declared), None
+        except ConfigurationError as e:
+            return None, f"{e}; pass --crs with a CRS pyproj knows (e.g. EPSG:25832)"
+
+    def _geometry(
+        self, batch: SourceBatch, reasons: list[str | None], notes: list[str | None]
+    ) -> tuple[np.ndarray, np.ndarray, str | None]:
+        """2D CRS84 geometries, 3D ones where the source has Z, and the source CRS label."""
+        geoms = np.asarray(batch.geometries, dtype=object)
+        src3d = np.asarray(batch.columns.get("geometry_3d", geoms), dtype=object)
+        n = len(geoms)
+        crs, crs_error = self._resolve_crs(batch)
+        present = ~shapely.is_missing(geoms)
+        if crs_error:
+            for i in np.flatnonzero(present):
+                reasons[i] = reasons[i] or crs_error
+            return np.full(n, None, object), np.full(n, None, object), None
+        # undeclared CRS: held to be CRS84, and checked by the lon/lat range below
+        source_crs = None if crs is None else crslib.label(crs)
+        has_z = shapely.has_z(src3d)
+        geoms3d = np.full(n, None, object)
+        geoms3d[has_z] = src3d[has_z]
+        if crs is not None and not crslib.is_lonlat(crs, batch.axis_order):
+            fn = crslib.to_crs84(crs, batch.axis_order)
+            geoms = shapely.transform(geoms, fn)
+            if has_z.any():
+                geoms3d[has_z] = shapely.transform(src3d[has_z], fn, include_z=True)
+        geoms = shapely.force_2d(geoms)
+
+        finite = ~np.isnan(shapely.bounds(geoms)).any(axis=1) | shapely.is_empty(geoms)
+        invalid = present & finite & ~shapely.is_valid(geoms)
+        for i in np.flatnonzero(present & ~finite & ~shapely.is_empty(geoms)):
+            reasons[i] = reasons[i] or "geometry has coordinates that are not finite numbers"
+        if invalid.any():
+            why = shapely.is_valid_reason(geoms[invalid])
+            fixed = shapely.make_valid(geoms[invalid])
+            for i, g, w in zip(np.flatnonzero(invalid), fixed, why):
+                if g is None or shapely.is_empty(g):
+                    reasons[i] = reasons[i] or f"invalid geometry that cannot be repaired: {w}"
+                else:
+                    notes[i] = w
+            geoms[invalid] = fixed
+
+        b = shapely.bounds(geoms)
+        out = present & ~np.isnan(b).any(axis=1)
+        out &= (b[:, 0] < -180) | (b[:, 2] > 180) | (b[:, 1] < -90) | (b[:, 3] > 90)
+        for i in np.flatnonzero(out):
+            x, y = shapely.get_coordinates(geoms[i])[0]
+            if crs is None:
+                reasons[i] = reasons[i] or (
+                    f"coordinates ({x:.3f}, {y:.3f}) are not longitude/latitude and the source "
+                    "declares no CRS; pass --crs with the CRS they are in (e.g. --crs EPSG:25832)"
+                )
+            else:
+                reasons[i] = reasons[i] or (
+                    f"coordinates ({x:.3f}, {y:.3f}) fall outside longitude/latitude after reading "
+                    f"them as {source_crs}; the declared CRS or axis order is wrong (--crs fixes it)"
+                )
+        return geoms, geoms3d, source_crs or "OGC:CRS84"
+
+    # -- the batch -----------------------------------------------------------------------
+
+    def harmonise(self, batch: SourceBatch) -> HarmonisedBatch:
+        n = len(batch)
+        reasons: list[str | None] = list(batch.errors) if batch.errors is not None else [None] * n
+        notes: list[str | None] = [None] * n
+        geoms, geoms3d, source_crs = self._geometry(batch, reasons, notes)
+
+        classes = batch.feature_classes or [None] * n
+        given = batch.columns
+        class_themes = schemas.class_themes()
+        rows: dict[str, list[Any]] = {f.name: [] for f in self._schema}
+        keep: list[int] = []
+        rejects: list[dict[str, Any]] = []
+        for i in range(n):
+            sid = batch.source_ids[i]
+            fid, dup = self._feature_id(sid, batch.records[i])
+            reason = reasons[i] or dup
+            if reason:
+                rejects.append(self.reject(sid, reason, batch.records[i]))
+                continue
+            keep.append(i)
+            props = batch.properties[i]
+            cls = classes[i]
+            parent = given["parent_source_id"][i] if "parent_source_id" in given else None
+            rows["feature_id"].append(fid)
+            rows["source_id"].append(sid)
+            rows["theme"].append(self.theme or class_themes.get((cls or "").lower(), "other"))
+            rows["feature_class"].append(cls)
+            rows["parent_id"].append(None if parent is None else f"{self.source}/{parent}")
+            rows["name"].append(_text(given["name"][i] if "name" in given else self._mapped("name", props)))
+            rows["height_m"].append(
+                _float(given["height_m"][i] if "height_m" in given else self._mapped("height_m", props))
+            )
+            rows["lod"].append(_text(given["lod"][i]) if "lod" in given else None)
+            rows["observed_at"].append(
+                _timestamp(
+                    given["observed_at"][i]
+                    if "observed_at" in given and given["observed_at"][i] is not None
+                    else self._mapped("observed_at", props)
+                )
+            )
+            if notes[i]:
+                props = {**props, REPAIR_NOTE: notes[i]}
+            rows["properties"].append(
+                orjson.dumps(props, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+            )
+        idx = np.asarray(keep, dtype=np.int64)
+        g2, g3 = geoms[idx], geoms3d[idx]
+        m = len(idx)
+        rows["source"] = [self.source] * m
+        rows["source_crs"] = [source_crs] * m
+        rows["source_format"] = [self.source_format] * m
+        rows["ingested_at"] = [self.ingested_at] * m
+        rows["geometry"] = shapely.to_wkb(g2, output_dimension=2)
+        rows["geometry_3d"] = shapely.to_wkb(g3, output_dimension=3)
+        bounds = shapely.bounds(g2)
+        has_box = ~np.isnan(bounds).any(axis=1)
+        columns = []
+        for f in self._schema:
+            if f.name == "bbox":
+                box = pa.StructArray.from_arrays(
+                    [pa.array(bounds[:, k]) for k in range(4)],
+                    fields=list(f.type),
+                    mask=pa.array(~has_box),
+                )
+                columns.append(box)
+            else:
+                columns.append(pa.array(rows[f.name], type=f.type))
+        features = pa.RecordBatch.from_arrays(columns, schema=self._schema)
+        return HarmonisedBatch(features, [batch.records[i] for i in keep], rejects)
+
+    def reject(self, source_id: str | None, reason: str, record: Any) -> dict[str, Any]:
+        """A row of the rejects table."""
+        return {
+            "source": self.source,
+            "source_id": source_id,
+            "reason": reason,
+            "record": record_text(record),
+            "ingested_at": self.ingested_at,
+        }

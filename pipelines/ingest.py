@@ -1,0 +1,169 @@
+"""One ingest of one source: connector -> harmonise -> validate -> write, committed atomically.
+
+The CLI and the Dagster assets both call `ingest`; neither adds steps of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import schemas
+from connectors import registry
+from connectors.base import Connector
+from connectors.errors import DataError
+from pipelines.harmonise import Harmoniser
+from pipelines.lake import Lake
+from pipelines.validate import CheckResult, Validator
+from pipelines.write import GeoParquetWriter
+
+__all__ = ["IngestReport", "NothingIngested", "ingest", "open_connector"]
+
+
+class NothingIngested(DataError):
+    """Every record was rejected. The rejects are committed (nothing is lost), but it is an error."""
+
+
+@dataclass
+class IngestReport:
+    source: str
+    path: str
+    format: str
+    declared_crs: str | None
+    records: int
+    features: int
+    rejects: int
+    declared_count: int | None
+    checks: list[CheckResult]
+    seconds: float
+    ingested_at: datetime
+    licence: str | None = None
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def checks_passed(self) -> int:
+        return sum(c.passed for c in self.checks)
+
+    @property
+    def checks_failed(self) -> int:
+        return sum(not c.passed for c in self.checks)
+
+    def summary_row(self) -> dict[str, Any]:
+        """The row of the lake's `sources` table."""
+        return {
+            "source": self.source,
+            "path": self.path,
+            "format": self.format,
+            "declared_crs": self.declared_crs,
+            "licence": self.licence,
+            "records": self.records,
+            "features": self.features,
+            "rejects": self.rejects,
+            "declared_count": self.declared_count,
+            "checks_passed": self.checks_passed,
+            "checks_failed": self.checks_failed,
+            "seconds": self.seconds,
+            "last_ingest": self.ingested_at,
+        }
+
+
+def open_connector(path: Path, format: str | None = None, **options: Any) -> Connector:
+    """The connector for `path`: the named format, else the one its content shows."""
+    cls = registry.load(format) if format else registry.detect(path)
+    return cls(path, **options)
+
+
+def ingest(
+    path: Path | str,
+    source: str,
+    lake: Lake,
+    *,
+    format: str | None = None,
+    crs: str | None = None,
+    theme: str | None = None,
+    fields: Mapping[str, str] | None = None,
+    licence: str | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> IngestReport:
+    """Read `path` as source `source` and replace that source's output in `lake`."""
+    started = time.perf_counter()
+    ingested_at = datetime.now(timezone.utc).replace(microsecond=0)
+    path = Path(path)
+    connector = open_connector(path, format, **(options or {}))
+    info = connector.inspect()
+    harmoniser = Harmoniser(
+        source=source,
+        source_format=info.label,
+        ingested_at=ingested_at,
+        theme=theme,
+        crs=crs,
+        fields=dict(fields or {}),
+    )
+    validator = Validator(source)
+    schema = schemas.feature_schema()
+    records = features = rejects = 0
+    reasons: Counter[str] = Counter()
+    with lake.stage(source) as staging:
+        writer = GeoParquetWriter(staging.path("features"))
+        rejects_writer = pq.ParquetWriter(staging.path("rejects"), schema.rejects_arrow, compression="zstd")
+        try:
+            for batch in connector.read():
+                records += len(batch)
+                out = harmoniser.harmonise(batch)
+                failed = validator.check_batch(out.features)
+                reject_rows = out.rejects
+                if failed:
+                    keep = [i not in failed for i in range(out.features.num_rows)]
+                    ids = out.features.column("source_id").to_pylist()
+                    reject_rows += [
+                        harmoniser.reject(ids[i], why, out.records[i]) for i, why in failed.items()
+                    ]
+                    out.features = out.features.filter(pa.array(keep))
+                writer.write(out.features)
+                features += out.features.num_rows
+                if reject_rows:
+                    rejects_writer.write_batch(
+                        pa.RecordBatch.from_pylist(reject_rows, schema=schema.rejects_arrow)
+                    )
+                    rejects += len(reject_rows)
+                    reasons.update(r["reason"] for r in reject_rows)
+        finally:
+            writer.close()
+            rejects_writer.close()
+        checks = validator.finish(
+            records=records, features=features, rejects=rejects, declared_count=info.declared_count
+        )
+        report = IngestReport(
+            source=source,
+            path=str(path),
+            format=info.label,
+            declared_crs=info.crs,
+            records=records,
+            features=features,
+            rejects=rejects,
+            declared_count=info.declared_count,
+            checks=checks,
+            seconds=round(time.perf_counter() - started, 3),
+            ingested_at=ingested_at,
+            licence=licence or info.licence,
+            reasons=reasons,
+        )
+        pq.write_table(
+            pa.Table.from_pylist([report.summary_row()], schema=schema.sources_arrow),
+            staging.path("sources"),
+        )
+    validator.write_docs(lake.docs)
+    if records and not features:
+        reason, n = reasons.most_common(1)[0]
+        raise NothingIngested(
+            f"{path}: no record could be ingested ({rejects} rejected; {n} because {reason})"
+        )
+    return report

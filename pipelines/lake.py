@@ -1,0 +1,102 @@
+"""The lake on disk: where each source's outputs live, and how a run replaces them atomically.
+
+    <lake>/features/source=<NAME>/part-0.parquet   GeoParquet 1.1, shared schema v1
+    <lake>/rejects/source=<NAME>/part-0.parquet    records that could not be harmonised
+    <lake>/sources/source=<NAME>/part-0.parquet    one row: what the last ingest of NAME did
+    <lake>/warehouse.duckdb                        views over the above
+    <lake>/docs/                                   validation reports (GX Data Docs)
+
+A run writes everything into a staging folder first; only when all of it is written does it
+swap the folders in. A run that fails leaves the previous output as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from connectors.errors import ConfigurationError
+
+__all__ = ["Lake", "Staging", "KINDS", "default_lake"]
+
+KINDS = ("features", "rejects", "sources")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def default_lake() -> Path:
+    """`CITYPIPE_LAKE` when set, else data/lake under the working directory."""
+    return Path(os.environ.get("CITYPIPE_LAKE") or "data/lake")
+
+
+def check_source_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise ConfigurationError(
+            f"source name {name!r} must start with a letter or digit and hold only "
+            "letters, digits, '_', '.' and '-'"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Staging:
+    """Where one run of one source writes before it is committed."""
+
+    root: Path
+    source: str
+
+    def path(self, kind: str) -> Path:
+        return self.root / kind / f"source={self.source}" / "part-0.parquet"
+
+
+@dataclass(frozen=True)
+class Lake:
+    root: Path
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def docs(self) -> Path:
+        return self.root / "docs"
+
+    def partition(self, kind: str, source: str) -> Path:
+        return self.root / kind / f"source={source}"
+
+    def files(self, kind: str) -> list[Path]:
+        return sorted((self.root / kind).glob("source=*/*.parquet"))
+
+    def sources(self) -> list[str]:
+        return [p.parent.name.removeprefix("source=") for p in self.files("sources")]
+
+    @contextmanager
+    def stage(self, source: str) -> Iterator[Staging]:
+        """A staging area; committed when the block ends without an exception, else removed."""
+        check_source_name(source)
+        run = uuid.uuid4().hex[:12]
+        staging = Staging(self.root / ".staging" / run, source)
+        for kind in KINDS:
+            staging.path(kind).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            yield staging
+            self._commit(staging, run)
+        finally:
+            shutil.rmtree(staging.root, ignore_errors=True)
+
+    def _commit(self, staging: Staging, run: str) -> None:
+        trash = self.root / ".trash" / run
+        for kind in KINDS:
+            final = self.partition(kind, staging.source)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if final.exists():
+                old = trash / kind
+                old.parent.mkdir(parents=True, exist_ok=True)
+                final.rename(old)
+            staging.path(kind).parent.rename(final)
+        shutil.rmtree(trash, ignore_errors=True)

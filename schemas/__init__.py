@@ -1,0 +1,135 @@
+"""Shared schema v1, loaded from the YAML files beside this module.
+
+Everything typed about a feature (the Arrow schema of the lake, the checks, the docs table)
+is derived here from `feature-v1.yaml`, so the schema is written down exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import yaml
+
+__all__ = ["Column", "FeatureSchema", "feature_schema", "themes", "class_themes", "mappings"]
+
+HERE = Path(__file__).parent
+
+BBOX_TYPE = pa.struct(
+    [pa.field(k, pa.float64(), nullable=False) for k in ("xmin", "ymin", "xmax", "ymax")]
+)
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "wkb": pa.binary(),
+    "bbox": BBOX_TYPE,
+}
+
+
+def _load(name: str) -> Any:
+    with open(HERE / name, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    description: str
+    nullable: bool = True
+    checks: tuple[Any, ...] = ()
+    crs: str | None = None
+    dimensions: int | None = None
+    covers: str | None = None
+
+    @property
+    def arrow(self) -> pa.Field:
+        return pa.field(self.name, ARROW_TYPES[self.type], nullable=self.nullable)
+
+    def check(self, name: str) -> Any:
+        """The argument of check `name` on this column: True for a bare check, None if absent."""
+        for c in self.checks:
+            if c == name:
+                return True
+            if isinstance(c, dict) and name in c:
+                return c[name]
+        return None
+
+
+def _columns(raw: list[dict[str, Any]]) -> tuple[Column, ...]:
+    return tuple(Column(**{**c, "checks": tuple(c.get("checks", ()))}) for c in raw)
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    name: str
+    version: int
+    columns: tuple[Column, ...]
+    rejects: tuple[Column, ...]
+    sources: tuple[Column, ...]
+    table_checks: tuple[str, ...] = field(default=())
+
+    @property
+    def arrow(self) -> pa.Schema:
+        return pa.schema([c.arrow for c in self.columns])
+
+    @property
+    def rejects_arrow(self) -> pa.Schema:
+        return pa.schema([c.arrow for c in self.rejects])
+
+    @property
+    def sources_arrow(self) -> pa.Schema:
+        return pa.schema([c.arrow for c in self.sources])
+
+    @property
+    def geometry_columns(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if c.type == "wkb")
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    def markdown(self) -> str:
+        """The docs table of the README."""
+        rows = ["| column | type | null | description |", "|---|---|---|---|"]
+        for c in self.columns:
+            rows.append(
+                f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {c.description} |"
+            )
+        return "\n".join(rows)
+
+
+@cache
+def feature_schema() -> FeatureSchema:
+    raw = _load("feature-v1.yaml")
+    return FeatureSchema(
+        name=raw["name"],
+        version=raw["version"],
+        columns=_columns(raw["columns"]),
+        rejects=_columns(raw["rejects"]),
+        sources=_columns(raw["sources"]),
+        table_checks=tuple(raw.get("table_checks", ())),
+    )
+
+
+@cache
+def themes() -> dict[str, str]:
+    """Theme name -> what it holds."""
+    return dict(_load("themes.yaml")["themes"])
+
+
+@cache
+def class_themes() -> dict[str, str]:
+    """Lower-cased source class name -> theme."""
+    return {k.lower(): v for k, v in _load("themes.yaml")["classes"].items()}
+
+
+@cache
+def mappings() -> dict[str, tuple[str, ...]]:
+    """Schema column -> source attribute names that fill it, in order of preference."""
+    return {k: tuple(v) for k, v in _load("mappings.yaml").items()}
