@@ -92,8 +92,12 @@ def ingest(
     fields: Mapping[str, str] | None = None,
     licence: str | None = None,
     options: Mapping[str, Any] | None = None,
+    origin: str | None = None,
 ) -> IngestReport:
-    """Read `path` as source `source` and replace that source's output in `lake`."""
+    """Read `path` as source `source` and replace that source's output in `lake`.
+
+    `origin` is where the data came from when `path` is a local snapshot of it.
+    """
     started = time.perf_counter()
     ingested_at = datetime.now(timezone.utc).replace(microsecond=0)
     path = Path(path)
@@ -143,7 +147,7 @@ def ingest(
         )
         report = IngestReport(
             source=source,
-            path=str(path),
+            path=origin or str(path),
             format=info.label,
             declared_crs=info.crs,
             records=records,

@@ -1,0 +1,116 @@
+"""The DuckDB warehouse: views over the lake's Parquet files, and read-only SQL for analysts.
+
+The warehouse file holds only views, so it can be rebuilt at any time from the lake; the data
+stays in GeoParquet where every other tool can read it too.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import duckdb_extension_spatial
+
+import schemas
+from connectors.errors import ConfigurationError, UnavailableError
+from pipelines.lake import Lake
+
+__all__ = ["VIEWS", "connect", "refresh", "query", "spatial_extension"]
+
+VIEWS = {"features": "feature", "rejects": "rejects", "sources": "sources"}
+"""View name -> the schema (in schemas/feature-v1.yaml) of the Parquet files behind it."""
+
+
+def spatial_extension() -> Path:
+    """The spatial extension binary shipped by the duckdb-extension-spatial package."""
+    root = Path(duckdb_extension_spatial.__file__).parent / "extensions" / f"v{duckdb.__version__}"
+    path = root / "spatial.duckdb_extension"
+    if not path.exists():
+        raise ConfigurationError(
+            f"no spatial extension for duckdb {duckdb.__version__} in {root.parent}: "
+            "install duckdb-extension-spatial of the same version as duckdb"
+        )
+    return path
+
+
+def _arrow_schema(view: str) -> Any:
+    s = schemas.feature_schema()
+    return {"features": s.arrow, "rejects": s.rejects_arrow, "sources": s.sources_arrow}[view]
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def connect(lake: Lake, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """A connection to the warehouse with the spatial functions loaded."""
+    if read_only and not lake.warehouse.exists():
+        raise ConfigurationError(f"{lake.warehouse}: no warehouse yet; ingest a source first")
+    for attempt in range(20):
+        try:
+            con = duckdb.connect(str(lake.warehouse), read_only=read_only)
+            break
+        except duckdb.IOException as e:  # another process holds the write lock
+            if attempt == 19:
+                raise UnavailableError(f"{lake.warehouse}: locked by another process: {e}") from e
+            time.sleep(0.25)
+    con.execute(f"LOAD {_sql_string(str(spatial_extension()))}")
+    return con
+
+
+def refresh(lake: Lake) -> None:
+    """(Re)create the views over whatever the lake holds now."""
+    lake.root.mkdir(parents=True, exist_ok=True)
+    con = connect(lake, read_only=False)
+    try:
+        for view in VIEWS:
+            con.execute(f"DROP VIEW IF EXISTS {view}")
+            con.execute(f"DROP TABLE IF EXISTS {view}")
+            if lake.files(view):
+                glob = _sql_string(str((lake.root / view).resolve() / "source=*" / "*.parquet"))
+                con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet({glob})")
+            else:  # an empty lake still answers queries, with the right columns
+                empty = _arrow_schema(view).empty_table()
+                con.register("empty_arrow", empty)
+                con.execute(f"CREATE TABLE {view} AS SELECT * FROM empty_arrow")
+                con.unregister("empty_arrow")
+    finally:
+        con.close()
+
+
+def query(lake: Lake, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run one or more read-only statements; the columns and rows of the last one.
+
+    Only SELECT statements run, on a read-only connection that may read the lake's files and
+    nothing else on the machine or the network.
+    """
+    con = connect(lake, read_only=True)
+    try:
+        try:
+            statements = con.extract_statements(sql)
+        except duckdb.Error as e:
+            raise ConfigurationError(f"SQL does not parse: {e}") from e
+        if not statements:
+            raise ConfigurationError("no SQL statement given")
+        for st in statements:
+            if st.type != duckdb.StatementType.SELECT:
+                raise ConfigurationError(
+                    f"only SELECT queries are allowed, not {st.type.name}: {st.query.strip()[:60]}"
+                )
+        lake_dir = str(lake.root.resolve()) + "/"
+        con.execute(f"SET allowed_directories = [{_sql_string(lake_dir)}]")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        result = None
+        for st in statements:
+            try:
+                result = con.execute(st.query)
+            except duckdb.Error as e:
+                raise ConfigurationError(f"query failed: {e}") from e
+        assert result is not None
+        columns = [d[0] for d in result.description or []]
+        return columns, result.fetchall()
+    finally:
+        con.close()

@@ -1,0 +1,154 @@
+"""GeoJSON, OGC API - Features and JSON-FG files: counts, places and the CRS traps."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import orjson
+import pyproj
+import pytest
+import shapely
+
+from connectors.jsonstream import open_json
+from pipelines.ingest import ingest
+
+
+def _points(table) -> np.ndarray:
+    return shapely.get_coordinates(shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False)))
+
+
+def _source_features(path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["features"]
+
+
+def test_fountains_agree_with_their_utm_coordinates(sample, lake, read_lake):
+    """All 1988 Barcelona fountains land within 1 m of the file's own ETRS89 / UTM 31N X/Y."""
+    path = sample("barcelona_drinking_fountains.geojson")
+    report = ingest(path, "fountains", lake)
+    assert (report.records, report.features, report.rejects) == (1988, 1988, 0)
+    table = read_lake("fountains")
+    props = [json.loads(p) for p in table.column("properties").to_pylist()]
+    to_utm = pyproj.Transformer.from_crs("OGC:CRS84", "EPSG:25831", always_xy=True)
+    lonlat = _points(table)
+    x, y = to_utm.transform(lonlat[:, 0], lonlat[:, 1])
+    fx = np.array([p["INVENTARI_COORDENADA_X"] for p in props], dtype=float)
+    fy = np.array([p["INVENTARI_COORDENADA_Y"] for p in props], dtype=float)
+    assert np.hypot(x - fx, y - fy).max() < 1.0
+
+
+def test_legacy_crs_member_in_utm_lands_in_esslingen(sample, lake, read_lake):
+    path = sample("esslingen_parking_epsg25832.geojson")
+    report = ingest(path, "esslingen", lake)
+    assert report.features == 250 and report.declared_crs == "urn:ogc:def:crs:EPSG::25832"
+    table = read_lake("esslingen")
+    assert set(table.column("source_crs").to_pylist()) == {"EPSG:25832"}
+    xy = _points(table)
+    # Esslingen am Neckar lies around 9.31 E, 48.74 N
+    assert (abs(xy[:, 0] - 9.31) < 0.1).all() and (abs(xy[:, 1] - 48.74) < 0.06).all()
+    first = _source_features(path)[0]["geometry"]["coordinates"][0][0]
+    lon, lat = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True).transform(*first[:2])
+    out = shapely.from_wkb(table.column("geometry")[0].as_py())
+    assert shapely.get_coordinates(out)[0] == pytest.approx([lon, lat], abs=1e-9)
+
+
+def test_wfs_geojson_in_utm_lands_in_freiburg(sample, lake, read_lake):
+    report = ingest(sample("freiburg_wfs110_GetFeature_parking_live_epsg25832.geojson"), "freiburg", lake)
+    assert report.features == 19 and report.declared_count == 19
+    xy = _points(read_lake("freiburg"))
+    # Freiburg im Breisgau: about 7.85 E, 47.99 N
+    assert (abs(xy[:, 0] - 7.85) < 0.1).all() and (abs(xy[:, 1] - 47.99) < 0.05).all()
+
+
+@pytest.mark.parametrize(
+    "name, count",
+    [("karlsruhe_geoserver_wfs_GetFeature_disabled_parking.geojson", 693), ("jena_parking.geojson", 103)],
+)
+def test_epsg4326_urn_written_lon_lat_stays_lon_lat(sample, lake, read_lake, name, count):
+    """GeoServer writes lon, lat under urn:ogc:def:crs:EPSG::4326; nothing may be swapped."""
+    path = sample(name)
+    assert ingest(path, "s", lake).features == count
+    out = _points(read_lake("s"))
+    src = np.array([f["geometry"]["coordinates"][:2] for f in _source_features(path)])
+    assert np.allclose(out, src)
+
+
+def test_jena_geometry_matches_its_own_utm_attribute(sample, lake, read_lake):
+    """Jena's features carry `the_geom` in EPSG:25832: our lon/lat must be the same place."""
+    path = sample("jena_parking.geojson")
+    ingest(path, "jena", lake)
+    table = read_lake("jena")
+    to_utm = pyproj.Transformer.from_crs("OGC:CRS84", "EPSG:25832", always_xy=True)
+    lonlat = _points(table)
+    x, y = to_utm.transform(lonlat[:, 0], lonlat[:, 1])
+    utm = np.array([json.loads(p)["the_geom"]["coordinates"][:2] for p in table.column("properties").to_pylist()])
+    assert np.hypot(x - utm[:, 0], y - utm[:, 1]).max() < 2.0
+
+
+def test_bicing_geometry_matches_latitude_longitude_attributes(sample, lake, read_lake):
+    ingest(sample("barcelona_bicing_stations.geojson"), "bicing", lake)
+    table = read_lake("bicing")
+    assert table.num_rows == 465
+    props = [json.loads(p) for p in table.column("properties").to_pylist()]
+    attrs = np.array([[p["longitude"], p["latitude"]] for p in props])
+    assert np.abs(_points(table) - attrs).max() < 1e-5
+
+
+def test_ids_names_and_themes(sample, lake, read_lake):
+    path = sample("karlsruhe_geoserver_wfs_GetFeature_disabled_parking.geojson")
+    ingest(path, "ka", lake, theme="parking", fields={"name": "standort"})
+    table = read_lake("ka").to_pylist()
+    first = _source_features(path)[0]
+    assert table[0]["source_id"] == first["id"] == "behinderten_parkplaetze.1"
+    assert table[0]["feature_id"] == "ka/behinderten_parkplaetze.1"
+    assert table[0]["name"] == first["properties"]["standort"]
+    assert {r["theme"] for r in table} == {"parking"}
+    assert json.loads(table[0]["properties"]) == first["properties"]
+
+
+def test_districts_keep_catalan_names(sample, lake, read_lake):
+    ingest(sample("barcelona_districtes.geojson"), "districtes", lake, fields={"name": "NOM"})
+    names = set(read_lake("districtes").column("name").to_pylist())
+    assert len(names) == 10 and "Sant Martí" in names and "Eixample" in names
+
+
+def test_oapif_items_and_single_features(sample, lake, read_lake):
+    report = ingest(sample("nrw_kataster_ldproxy_items_gebaeudebauwerk.json"), "nrw", lake)
+    assert report.format == "OGC API - Features" and report.features == 10
+    assert all(i.startswith("DENW") for i in read_lake("nrw").column("source_id").to_pylist())
+    report = ingest(sample("vineyards_ldproxy_items_crs84.json"), "vineyards", lake)
+    # one page of 1587: numberReturned (3) is what the page must hold
+    assert (report.features, report.declared_count) == (3, 3)
+
+
+def test_jsonfg_and_geojson_of_one_feature_agree(sample, lake, read_lake):
+    fg = ingest(sample("pdok_gokoala_item_4030_jsonfg.json"), "fg", lake)
+    gj = ingest(sample("pdok_gokoala_item_4030_geojson.json"), "gj", lake)
+    assert fg.format.startswith("JSON-FG") and gj.format == "OGC API - Features"
+    a, b = read_lake("fg").to_pylist()[0], read_lake("gj").to_pylist()[0]
+    assert a["source_id"] == b["source_id"] == "4030"
+    assert shapely.get_coordinates(shapely.from_wkb(a["geometry"])).tolist() == [[4.88925, 52.38692]]
+    assert a["geometry"] == b["geometry"] and json.loads(a["properties"]) == json.loads(b["properties"])
+
+
+def test_stream_batches_match_a_whole_parse(sample):
+    """Cut into tiny batches, the streamed features are the same as one orjson parse."""
+    path = sample("barcelona_drinking_fountains.geojson")
+    doc = open_json(path, "features", batch_bytes=4096)
+    streamed = [f for batch in doc.batches() for f in batch]
+    whole = orjson.loads(path.read_bytes())
+    assert len(list(zip(doc._cuts, doc._cuts[1:]))) > 100
+    assert streamed == whole["features"] and doc.count == 1988
+    assert doc.header["crs"] == whole["crs"]
+
+
+def test_header_members_after_the_features_are_read(tmp_path):
+    """GeoServer puts `crs` and counts after the features array."""
+    p = tmp_path / "late.json"
+    p.write_text(
+        '{"type":"FeatureCollection","features":[{"type":"Feature","id":"a\\"}","geometry":null,'
+        '"properties":{"t":"]}"}}],"totalFeatures":1,"crs":{"type":"name","properties":{"name":"EPSG:3857"}}}'
+    )
+    doc = open_json(p, "features", batch_bytes=8)
+    assert doc.header["crs"]["properties"]["name"] == "EPSG:3857" and doc.header["totalFeatures"] == 1
+    assert [f["id"] for b in doc.batches() for f in b] == ['a"}']
