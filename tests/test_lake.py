@@ -1,0 +1,124 @@
+"""The lake's files: valid GeoParquet 1.1 that other tools read back the same; atomic, idempotent runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import duckdb
+import geopandas
+import jsonschema
+import pyarrow.parquet as pq
+import pyogrio
+import pyproj
+import pytest
+import shapely
+from referencing import Registry, Resource
+
+from conftest import SAMPLES
+from connectors.errors import DataError
+from pipelines import warehouse
+from pipelines.ingest import ingest
+
+
+@pytest.fixture
+def esslingen(sample, lake):
+    ingest(sample("esslingen_parking_epsg25832.geojson"), "esslingen", lake)
+    return lake.partition("features", "esslingen") / "part-0.parquet"
+
+
+def test_geo_metadata_validates_against_the_official_schema(esslingen):
+    schema = json.loads((SAMPLES / "geoparquet" / "geoparquet-1.1.0-metadata.schema.json").read_text())
+    geo = json.loads(pq.read_metadata(esslingen).metadata[b"geo"])
+    # the schema refers to PROJJSON's schema, which PROJ ships: resolve it locally, not online
+    projjson = json.loads((Path(pyproj.datadir.get_data_dir()) / "projjson.schema.json").read_text())
+    registry = Registry().with_resource(projjson["$id"], Resource.from_contents(projjson))
+    jsonschema.Draft7Validator(schema, registry=registry).validate(geo)
+    assert geo["version"] == "1.1.0" and geo["primary_column"] == "geometry"
+    assert geo["columns"]["geometry"]["geometry_types"] == ["Polygon"]
+    assert geo["columns"]["geometry"]["covering"]["bbox"]["xmin"] == ["bbox", "xmin"]
+
+
+def test_other_tools_read_back_the_same_geometries(esslingen):
+    table = pq.read_table(esslingen)
+    ours = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
+    gdf = geopandas.read_parquet(esslingen)
+    assert gdf.crs.to_string() == "OGC:CRS84" and len(gdf) == 250
+    assert shapely.equals_exact(gdf.geometry.values, ours, tolerance=0).all()
+    # pyogrio's wheel of GDAL reads Parquet through its ADBC driver, backed by DuckDB's library
+    duckdb_library = importlib.util.find_spec("_duckdb").origin
+    ogr = pyogrio.read_dataframe(f"ADBC:{esslingen}", ADBC_DRIVER=duckdb_library)
+    assert ogr.crs.to_string() == "OGC:CRS84"
+    assert shapely.equals_exact(ogr.geometry.values, ours, tolerance=0).all()
+    assert list(ogr["feature_id"]) == table.column("feature_id").to_pylist()
+    con = duckdb.connect()
+    con.execute(f"LOAD '{warehouse.spatial_extension()}'")
+    wkb = con.execute(f"SELECT ST_AsWKB(geometry) FROM read_parquet('{esslingen}')").fetchall()
+    assert shapely.equals_exact(shapely.from_wkb([bytes(r[0]) for r in wkb]), ours, tolerance=0).all()
+
+
+def test_rerun_gives_the_same_rows_and_ids(sample, lake, read_lake):
+    path = sample("barcelona_drinking_fountains.geojson")
+    ingest(path, "f", lake)
+    first = read_lake("f").drop(["ingested_at"])
+    ingest(path, "f", lake)
+    second = read_lake("f").drop(["ingested_at"])
+    assert first.equals(second)
+    assert len(set(first.column("feature_id").to_pylist())) == 1988
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("truncated.geojson", None),  # filled from a real sample below
+        ("garbage.geojson", os.urandom(4096)),
+        ("empty.geojson", b""),
+        ("fountains.csv", None),  # a GeoJSON with the wrong extension still ingests
+    ],
+)
+def test_bad_input_leaves_the_lake_as_it_was(sample, lake, read_lake, tmp_path, name, content):
+    good = sample("jena_parking.geojson")
+    ingest(good, "s", lake)
+    before = read_lake("s")
+    bad = tmp_path / name
+    if name == "truncated.geojson":
+        content = good.read_bytes()[: good.stat().st_size // 2]
+    if name == "fountains.csv":
+        bad.write_bytes(good.read_bytes())
+        assert ingest(bad, "s", lake).features == 103
+        return
+    bad.write_bytes(content)
+    with pytest.raises(DataError) as err:
+        ingest(bad, "s", lake)
+    assert str(bad) in str(err.value)
+    assert read_lake("s").equals(before)
+    assert not list((lake.root / ".staging").glob("*/*"))
+
+
+def test_warehouse_views_answer_spatial_sql(sample, lake):
+    ingest(sample("jena_parking.geojson"), "jena", lake)
+    ingest(sample("freiburg_wfs110_GetFeature_parking_live_epsg25832.geojson"), "freiburg", lake)
+    warehouse.refresh(lake)
+    cols, rows = warehouse.query(
+        lake, "SELECT source, count(*), round(avg(ST_Y(geometry)), 1) FROM features GROUP BY 1 ORDER BY 1"
+    )
+    assert rows == [("freiburg", 19, 48.0), ("jena", 103, 50.9)]
+    _, rows = warehouse.query(lake, "SELECT source, features, rejects, format FROM sources ORDER BY 1")
+    assert rows == [("freiburg", 19, 0, "GeoJSON"), ("jena", 103, 0, "GeoJSON")]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["DROP VIEW features", "COPY features TO '/tmp/x.csv'", "SELECT * FROM read_csv('/etc/passwd')",
+     "ATTACH '/tmp/other.duckdb'", "SELECT 1; DELETE FROM sources"],
+)
+def test_analyst_sql_is_read_only(sample, lake, sql):
+    from connectors.errors import ConfigurationError
+
+    ingest(sample("jena_parking.geojson"), "jena", lake)
+    warehouse.refresh(lake)
+    with pytest.raises(ConfigurationError):
+        warehouse.query(lake, sql)
+    assert warehouse.query(lake, "SELECT count(*) FROM features")[1] == [(103,)]
