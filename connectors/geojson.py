@@ -148,17 +148,17 @@ class GeoJSONConnector(Connector):
         observed: list[Any] = []
         geoms: list[Any] = []
         for f in features:
-            ok = isinstance(f, Mapping) and f.get("type") == "Feature"
+            ok = isinstance(f, dict) and f.get("type") == "Feature"
             errors.append(None if ok else "not a GeoJSON Feature object")
             f = f if ok else {}
             fid = f.get("id")
             ids.append(None if fid is None else str(fid))
             p = f.get("properties")
-            props.append(p if isinstance(p, Mapping) else {})
+            props.append(p if isinstance(p, dict) else {})
             cls = f.get("featureType") or collection_class
             classes.append(None if cls is None else str(cls))
             t = f.get("time")
-            observed.append(t.get("instant") or t.get("date") if isinstance(t, Mapping) else None)
+            observed.append(t.get("instant") or t.get("date") if isinstance(t, dict) else None)
             geoms.append(f.get(geometry_key))
         shapes, geom_errors = geojson_shapes.to_shapely(geoms)
         columns: dict[str, Any] = {}

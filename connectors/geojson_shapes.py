@@ -38,10 +38,8 @@ def _ndim(coords: Any, depth: int) -> int:
 
 def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.ndarray:
     if depth == 0:
-        xy = np.array(
-            [c if c else [np.nan] * ndim for c in items], dtype=float
-        ).reshape(len(items), ndim)
-        return shapely.points(xy) if ndim == 2 else shapely.points(xy[:, :2], z=xy[:, 2])
+        xy = np.array([c if c else [np.nan] * ndim for c in items], dtype=float)
+        return shapely.from_ragged_array(kind, xy.reshape(len(items), ndim))
     arrays: list[np.ndarray] = []
     offsets: list[list[int]] = [[0] for _ in range(depth)]
 
@@ -75,7 +73,7 @@ def to_shapely(geometries: Sequence[Mapping[str, Any] | None]) -> tuple[np.ndarr
     for i, g in enumerate(geometries):
         if g is None:
             continue
-        if not isinstance(g, Mapping):
+        if not isinstance(g, dict):
             errors[i] = f"geometry is not a GeoJSON object: {str(g)[:80]}"
             continue
         kind = g.get("type")

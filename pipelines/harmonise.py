@@ -24,6 +24,7 @@ import schemas
 from connectors.base import SourceBatch
 from connectors.errors import ConfigurationError
 from pipelines import crs as crslib
+from pipelines.seen_ids import SeenIds
 
 __all__ = ["Harmoniser", "HarmonisedBatch", "record_text"]
 
@@ -106,7 +107,7 @@ class Harmoniser:
     theme: str | None = None
     crs: str | None = None
     fields: Mapping[str, str] = field(default_factory=dict)
-    _seen: dict[str, int] = field(default_factory=dict, repr=False)
+    _seen: SeenIds = field(default_factory=SeenIds, repr=False)
 
     def __post_init__(self) -> None:
         if self.theme is not None and self.theme not in schemas.themes():
@@ -118,34 +119,44 @@ class Harmoniser:
             for col, names in schemas.mappings().items()
         }
         self._schema = schemas.feature_schema().arrow
+        self._resolved: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
 
     # -- steps ---------------------------------------------------------------------------
 
     def _mapped(self, column: str, props: Mapping[str, Any]) -> Any:
-        names = self._mappings.get(column, ())
-        for n in names:
-            if n in props and props[n] not in (None, ""):
-                return props[n]
-        lower = {k.lower(): k for k in props} if names else {}
-        for n in names:
-            k = lower.get(n.lower())
-            if k is not None and props[k] not in (None, ""):
-                return props[k]
+        """The value of the first attribute mapped to `column` that the record fills."""
+        keys = tuple(props)
+        found = self._resolved.get((column, keys))
+        if found is None:
+            names = self._mappings.get(column, ())
+            lower = {k.lower(): k for k in reversed(keys)}
+            exact = [n for n in names if n in props]
+            loose = [lower[n.lower()] for n in names if n.lower() in lower]
+            found = self._resolved[(column, keys)] = tuple(dict.fromkeys(exact + loose))
+        for k in found:
+            v = props[k]
+            if v is not None and v != "":
+                return v
         return None
 
-    def _feature_id(self, source_id: str | None, record: Any) -> tuple[str, str | None]:
-        """feature_id, and a reason to reject when the source repeats an id."""
-        if source_id is not None:
-            fid = f"{self.source}/{source_id}"
-            if fid in self._seen:
-                return fid, f"duplicate id {source_id!r} in the source"
-            self._seen[fid] = 1
-            return fid, None
-        digest = hashlib.sha1(record_text(record).encode()).hexdigest()[:16]
-        fid = f"{self.source}/~{digest}"
-        n = self._seen.get(fid, 0) + 1
-        self._seen[fid] = n
-        return (fid if n == 1 else f"{fid}-{n}"), None
+    def _feature_ids(self, batch: SourceBatch) -> tuple[list[str], list[str | None]]:
+        """feature_ids, and a reason to reject where the source repeats an id.
+
+        The source's id where it has one; else a hash of the record, so an unchanged record keeps
+        its id across runs (identical records are numbered -2, -3 in file order).
+        """
+        bases = [
+            f"{self.source}/{sid}"
+            if sid is not None
+            else f"{self.source}/~{hashlib.sha1(record_text(rec).encode()).hexdigest()[:16]}"
+            for sid, rec in zip(batch.source_ids, batch.records)
+        ]
+        ids: list[str] = []
+        dups: list[str | None] = []
+        for base, sid, n in zip(bases, batch.source_ids, self._seen.add(bases)):
+            ids.append(base if n == 1 or sid is not None else f"{base}-{n}")
+            dups.append(f"duplicate id {sid!r} in the source" if n > 1 and sid is not None else None)
+        return ids, dups
 
     def _resolve_crs(self, batch: SourceBatch) -> tuple[Any, str | None]:
         declared = self.crs or batch.crs
@@ -220,45 +231,44 @@ class Harmoniser:
         notes: list[str | None] = [None] * n
         geoms, geoms3d, source_crs = self._geometry(batch, reasons, notes)
 
-        classes = batch.feature_classes or [None] * n
-        given = batch.columns
+        feature_ids, dups = self._feature_ids(batch)
+        failed = [reasons[i] or dups[i] for i in range(n)]
+        keep = [i for i in range(n) if not failed[i]]
+        rejects = [
+            self.reject(batch.source_ids[i], why, batch.records[i]) for i, why in enumerate(failed) if why
+        ]
+        props = [batch.properties[i] for i in keep]
+        classes = [batch.feature_classes[i] for i in keep] if batch.feature_classes else [None] * len(keep)
         class_themes = schemas.class_themes()
-        rows: dict[str, list[Any]] = {f.name: [] for f in self._schema}
-        keep: list[int] = []
-        rejects: list[dict[str, Any]] = []
-        for i in range(n):
-            sid = batch.source_ids[i]
-            fid, dup = self._feature_id(sid, batch.records[i])
-            reason = reasons[i] or dup
-            if reason:
-                rejects.append(self.reject(sid, reason, batch.records[i]))
-                continue
-            keep.append(i)
-            props = batch.properties[i]
-            cls = classes[i]
-            parent = given["parent_source_id"][i] if "parent_source_id" in given else None
-            rows["feature_id"].append(fid)
-            rows["source_id"].append(sid)
-            rows["theme"].append(self.theme or class_themes.get((cls or "").lower(), "other"))
-            rows["feature_class"].append(cls)
-            rows["parent_id"].append(None if parent is None else f"{self.source}/{parent}")
-            rows["name"].append(_text(given["name"][i] if "name" in given else self._mapped("name", props)))
-            rows["height_m"].append(
-                _float(given["height_m"][i] if "height_m" in given else self._mapped("height_m", props))
-            )
-            rows["lod"].append(_text(given["lod"][i]) if "lod" in given else None)
-            rows["observed_at"].append(
-                _timestamp(
-                    given["observed_at"][i]
-                    if "observed_at" in given and given["observed_at"][i] is not None
-                    else self._mapped("observed_at", props)
-                )
-            )
-            if notes[i]:
-                props = {**props, REPAIR_NOTE: notes[i]}
-            rows["properties"].append(
-                orjson.dumps(props, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-            )
+
+        def column(name: str) -> list[Any]:
+            """A typed column's values: what the connector knows, else the mapped attribute."""
+            given = batch.columns.get(name)
+            values = [given[i] for i in keep] if given is not None else [None] * len(keep)
+            if name in self._mappings:
+                values = [v if v is not None else self._mapped(name, p) for v, p in zip(values, props)]
+            return values
+
+        parents = column("parent_source_id")
+        rows: dict[str, Any] = {
+            "feature_id": [feature_ids[i] for i in keep],
+            "source_id": [batch.source_ids[i] for i in keep],
+            "theme": [self.theme or class_themes.get((c or "").lower(), "other") for c in classes],
+            "feature_class": classes,
+            "parent_id": [None if p is None else f"{self.source}/{p}" for p in parents],
+            "name": [_text(v) for v in column("name")],
+            "height_m": [_float(v) for v in column("height_m")],
+            "lod": [_text(v) for v in column("lod")],
+            "observed_at": [_timestamp(v) for v in column("observed_at")],
+            "properties": [
+                orjson.dumps(
+                    {**p, REPAIR_NOTE: notes[i]} if notes[i] else p,
+                    default=str,
+                    option=orjson.OPT_NON_STR_KEYS,
+                ).decode()
+                for i, p in zip(keep, props)
+            ],
+        }
         idx = np.asarray(keep, dtype=np.int64)
         g2, g3 = geoms[idx], geoms3d[idx]
         m = len(idx)

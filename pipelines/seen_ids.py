@@ -1,0 +1,42 @@
+"""Which ids a run has seen, in 8 bytes an id, so uniqueness costs little memory on large sources.
+
+Ids are kept as 64-bit BLAKE2b hashes in one sorted numpy array; two different ids share a hash
+with a probability of about n² / 2⁶⁵ (one in 36 million for a million features).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["SeenIds"]
+
+
+def _hash(value: str) -> int:
+    return int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "little")
+
+
+class SeenIds:
+    def __init__(self) -> None:
+        self._sorted = np.empty(0, dtype=np.uint64)
+        self._repeats: dict[int, int] = {}
+
+    def add(self, ids: Sequence[str]) -> list[int]:
+        """Record `ids`; for each, how many times it has now been seen (1 the first time)."""
+        hashes = np.fromiter((_hash(i) for i in ids), dtype=np.uint64, count=len(ids))
+        pos = np.searchsorted(self._sorted, hashes)
+        known = pos < len(self._sorted)
+        known[known] = self._sorted[pos[known]] == hashes[known]
+        uniq, first, counts = np.unique(hashes, return_index=True, return_counts=True)
+        if not known.any() and (counts == 1).all():
+            self._sorted = np.union1d(self._sorted, uniq)
+            return [1] * len(ids)
+        seen: list[int] = []
+        for h, k in zip(hashes.tolist(), known.tolist()):
+            n = self._repeats.get(h, 1 if k else 0) + 1
+            self._repeats[h] = n
+            seen.append(n)
+        self._sorted = np.union1d(self._sorted, uniq)
+        return seen
