@@ -1,0 +1,68 @@
+"""The CLI contract, from outside: exit codes, messages without tracebacks, what lands where."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def citypipe(*args: str, lake) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CITYPIPE_LAKE": str(lake.root)}
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, env=env
+    )
+
+
+def test_undeclared_utm_csv_goes_to_rejects_until_crs_is_given(sample, lake):
+    path = sample("reutlingen_bike_parking_utm32_wkt.csv")
+    out = citypipe("ingest", str(path), "--source", "reutlingen", lake=lake)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert str(path) in out.stderr and "--crs" in out.stderr
+    out = citypipe("sql", "SELECT count(*) AS n, any_value(reason) AS reason FROM rejects", "--format", "json", lake=lake)
+    (row,) = json.loads(out.stdout)
+    assert row["n"] == 334 and "declares no CRS" in row["reason"]
+
+    out = citypipe("ingest", str(path), "--source", "reutlingen", "--crs", "EPSG:25832", lake=lake)
+    assert out.returncode == 0, out.stderr
+    out = citypipe(
+        "sql",
+        "SELECT count(*), min(ST_X(geometry)), max(ST_X(geometry)), min(ST_Y(geometry)), max(ST_Y(geometry)) "
+        "FROM features WHERE source = 'reutlingen'",
+        "--format", "csv", lake=lake,
+    )
+    n, xmin, xmax, ymin, ymax = map(float, out.stdout.splitlines()[1].split(","))
+    # Reutlingen: about 9.2 E, 48.5 N
+    assert n == 334 and 9.1 < xmin < xmax < 9.35 and 48.42 < ymin < ymax < 48.6
+    out = citypipe("sql", "SELECT count(*) FROM rejects WHERE source = 'reutlingen'", "--format", "csv", lake=lake)
+    assert out.stdout.splitlines()[1] == "0"
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\x01garbage" * 50, b'{"type": "FeatureCollection", "features": [{"type"'])
+def test_bad_files_exit_non_zero_with_the_file_and_the_reason(tmp_path, lake, content):
+    bad = tmp_path / "input.json"
+    bad.write_bytes(content)
+    out = citypipe("ingest", str(bad), "--source", "bad", lake=lake)
+    assert out.returncode == 2
+    assert out.stderr.startswith("citypipe: error: ") and str(bad) in out.stderr
+    assert "Traceback" not in out.stderr and not (lake.root / "features").exists()
+
+
+def test_inspect_tells_format_crs_and_count_and_writes_nothing(sample, lake):
+    path = sample("esslingen_parking_epsg25832.geojson")
+    out = citypipe("inspect", str(path), "--json", lake=lake)
+    facts = json.loads(out.stdout)
+    assert facts["format"] == "GeoJSON" and facts["crs"] == "urn:ogc:def:crs:EPSG::25832"
+    assert facts["features"] == 250 and facts["layers"] == "ES_Parkplätze_2025-03-20"
+    assert not lake.root.exists()
+
+
+def test_sql_refuses_writes(sample, lake):
+    assert citypipe("ingest", str(sample("jena_parking.geojson")), "--source", "jena", lake=lake).returncode == 0
+    out = citypipe("sql", "DELETE FROM features", lake=lake)
+    assert out.returncode == 2 and "only SELECT" in out.stderr
+    out = citypipe("sql", "SELECT name FROM features WHERE feature_id = 'jena/~' || 'x'", lake=lake)
+    assert out.returncode == 0
