@@ -1,0 +1,81 @@
+"""Harmonisation rules on small hand-made collections: ids, repairs, rejects, 3D, CRS errors."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+import shapely
+
+from pipelines.harmonise import REPAIR_NOTE
+from pipelines.ingest import NothingIngested, ingest
+
+
+def _collection(tmp_path, features, **members):
+    p = tmp_path / "c.geojson"
+    p.write_text(json.dumps({"type": "FeatureCollection", **members, "features": features}))
+    return p
+
+
+def _point(x, y, fid=None, **props):
+    f = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [x, y]}, "properties": props}
+    return f if fid is None else {**f, "id": fid}
+
+
+def test_repeated_source_id_is_rejected_and_nothing_is_lost(tmp_path, lake, read_lake):
+    path = _collection(tmp_path, [_point(1, 2, "a"), _point(3, 4, "a"), _point(5, 6, "b")])
+    report = ingest(path, "s", lake)
+    assert (report.features, report.rejects) == (2, 1)
+    reject = read_lake("s", "rejects").to_pylist()[0]
+    assert reject["source_id"] == "a" and "duplicate id" in reject["reason"]
+    assert json.loads(reject["record"])["geometry"]["coordinates"] == [3, 4]
+
+
+def test_identical_records_without_ids_get_numbered_ids(tmp_path, lake, read_lake):
+    path = _collection(tmp_path, [_point(1, 2, n="x"), _point(1, 2, n="x"), _point(9, 9)])
+    ingest(path, "s", lake)
+    ids = read_lake("s").column("feature_id").to_pylist()
+    assert ids[1] == ids[0] + "-2" and len(set(ids)) == 3
+
+
+def test_invalid_polygon_is_repaired_and_says_so(tmp_path, lake, read_lake):
+    bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
+    path = _collection(tmp_path, [{"type": "Feature", "geometry": bowtie, "properties": {}}])
+    assert ingest(path, "s", lake).features == 1
+    row = read_lake("s").to_pylist()[0]
+    assert shapely.is_valid(shapely.from_wkb(row["geometry"]))
+    assert "Self-intersection" in json.loads(row["properties"])[REPAIR_NOTE]
+
+
+def test_3d_coordinates_fill_geometry_3d(tmp_path, lake, read_lake):
+    path = _collection(tmp_path, [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [7.1, 50.7, 61.5]}, "properties": {}}])
+    ingest(path, "s", lake)
+    row = read_lake("s").to_pylist()[0]
+    assert not shapely.has_z(shapely.from_wkb(row["geometry"]))
+    assert shapely.get_coordinates(shapely.from_wkb(row["geometry_3d"]), include_z=True).tolist() == [[7.1, 50.7, 61.5]]
+
+
+def test_an_unknown_crs_rejects_with_its_name(tmp_path, lake):
+    path = _collection(tmp_path, [_point(1, 2)], crs={"type": "name", "properties": {"name": "EPSG:999999"}})
+    with pytest.raises(NothingIngested, match="EPSG:999999"):
+        ingest(path, "s", lake)
+    # --crs fixes it
+    assert ingest(path, "s", lake, crs="EPSG:4326").features == 1
+
+
+def test_not_a_feature_is_a_reject_not_a_crash(tmp_path, lake, read_lake):
+    path = _collection(tmp_path, [_point(1, 2), {"type": "Point", "coordinates": [1, 2]}, 7])
+    report = ingest(path, "s", lake)
+    assert (report.records, report.features, report.rejects) == (3, 1, 2)
+    assert {r["reason"] for r in read_lake("s", "rejects").to_pylist()} == {"not a GeoJSON Feature object"}
+
+
+def test_epoch_milliseconds_and_iso_times_become_observed_at(tmp_path, lake, read_lake):
+    path = _collection(
+        tmp_path,
+        [_point(1, 2, Timestamp=1740651467085), _point(1, 3, dateObserved="2024-06-10T10:20:00+02:00")],
+    )
+    ingest(path, "s", lake)
+    times = [t.isoformat() for t in read_lake("s").column("observed_at").to_pylist()]
+    assert times == ["2025-02-27T10:17:47.085000+00:00", "2024-06-10T08:20:00+00:00"]
