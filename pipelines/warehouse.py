@@ -66,8 +66,11 @@ def refresh(lake: Lake) -> None:
     con = connect(lake, read_only=False)
     try:
         for view in VIEWS:
-            con.execute(f"DROP VIEW IF EXISTS {view}")
-            con.execute(f"DROP TABLE IF EXISTS {view}")
+            existing = con.execute(
+                "SELECT table_type FROM information_schema.tables WHERE table_name = ?", [view]
+            ).fetchone()
+            if existing:
+                con.execute(f"DROP {'VIEW' if existing[0] == 'VIEW' else 'TABLE'} {view}")
             if lake.files(view):
                 glob = _sql_string(str((lake.root / view).resolve() / "source=*" / "*.parquet"))
                 con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet({glob})")

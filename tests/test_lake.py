@@ -122,3 +122,13 @@ def test_analyst_sql_is_read_only(sample, lake, sql):
     with pytest.raises(ConfigurationError):
         warehouse.query(lake, sql)
     assert warehouse.query(lake, "SELECT count(*) FROM features")[1] == [(103,)]
+
+
+def test_warehouse_refreshes_from_empty_to_full_and_back(sample, lake):
+    warehouse.refresh(lake)  # nothing landed yet: empty tables with the schema's columns
+    assert warehouse.query(lake, "SELECT count(*) FROM features")[1] == [(0,)]
+    ingest(sample("jena_parking.geojson"), "jena", lake)
+    warehouse.refresh(lake)
+    assert warehouse.query(lake, "SELECT count(*) FROM features")[1] == [(103,)]
+    warehouse.refresh(lake)
+    assert warehouse.query(lake, "SELECT count(*) FROM sources")[1] == [(1,)]
