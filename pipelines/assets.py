@@ -30,7 +30,7 @@ from dagster import (
 from connectors.errors import CitypipeError, UnavailableError
 from pipelines import validate, warehouse
 from pipelines.catalog import Catalog, Source
-from pipelines.ingest import IngestReport, ingest, open_connector
+from pipelines.ingest import ChecksFailed, IngestReport, ingest, open_connector
 from pipelines.lake import Lake
 from pipelines.resources import LakeResource
 
@@ -179,23 +179,28 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
             for spec in validate.check_specs()
         ],
     )
-    def harmonised(lake: LakeResource) -> MaterializeResult:
+    def harmonised(lake: LakeResource) -> Iterator[AssetCheckResult | MaterializeResult]:
         root = lake.lake()
         snapshot = snapshot_path(root, source)
         with _reported_as_failure(snapshot, source.path):
-            report = ingest(
-                snapshot,
-                source.name,
-                root,
-                format=source.format,
-                crs=source.crs,
-                theme=source.theme,
-                fields=source.fields,
-                licence=source.licence,
-                options=source.options,
-                origin=str(source.path),
-            )
-        return MaterializeResult(
+            try:
+                report = ingest(
+                    snapshot,
+                    source.name,
+                    root,
+                    format=source.format,
+                    crs=source.crs,
+                    theme=source.theme,
+                    fields=source.fields,
+                    licence=source.licence,
+                    options=source.options,
+                    origin=str(source.path),
+                )
+            except ChecksFailed as e:
+                # show which checks failed, then fail the step: nothing was committed
+                yield from _check_results(e.report, key)
+                raise
+        yield MaterializeResult(
             metadata={
                 "dagster/row_count": report.features,
                 "features": report.features,

@@ -22,14 +22,22 @@ from connectors.base import Connector
 from connectors.errors import DataError
 from pipelines.harmonise import Harmoniser
 from pipelines.lake import Lake
-from pipelines.validate import CheckResult, Validator
+from pipelines.validate import CheckResult, Validator, check_specs
 from pipelines.write import GeoParquetWriter
 
-__all__ = ["IngestReport", "NothingIngested", "ingest", "open_connector"]
+__all__ = ["ChecksFailed", "IngestReport", "NothingIngested", "ingest", "open_connector"]
 
 
 class NothingIngested(DataError):
     """Every record was rejected. The rejects are committed (nothing is lost), but it is an error."""
+
+
+class ChecksFailed(DataError):
+    """A source-level (blocking) check failed: nothing is committed, the previous output stays."""
+
+    def __init__(self, message: str, report: IngestReport) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass
@@ -166,12 +174,17 @@ def ingest(
             licence=licence or info.licence,
             reasons=reasons,
         )
+        if validator:
+            validator.write_docs(lake.docs)
+        blocking = {spec.name for spec in check_specs() if spec.blocking}
+        failed = [c for c in checks if not c.passed and c.name in blocking]
+        if failed:
+            why = "; ".join(f"{c.name} failed ({', '.join(c.samples) or c.description})" for c in failed)
+            raise ChecksFailed(f"{origin or path}: {why}; the previous output is kept", report)
         pq.write_table(
             pa.Table.from_pylist([report.summary_row()], schema=schema.sources_arrow),
             staging.path("sources"),
         )
-    if validator:
-        validator.write_docs(lake.docs)
     if records and not features:
         reason, n = reasons.most_common(1)[0]
         raise NothingIngested(

@@ -73,7 +73,7 @@ def _outcome(
     mine = [c for c in checks if c.asset_key == key]
     blocked = [c.check_name for c in mine if c.blocking and not c.passed]
     error = next((failures[k] for k in source_keys(name) if k in failures), None)
-    if blocked:  # clearer than Dagster's "N blocking asset checks failed with ERROR severity"
+    if blocked and error is None:  # clearer than Dagster's "N blocking asset checks failed with ERROR severity"
         error = f"blocking checks failed: {', '.join(blocked)}"
     meta = materialized.get(key)
     if meta is None:

@@ -161,3 +161,21 @@ def test_a_schedule_for_each_source_with_schedule(tmp_path: Path) -> None:
     assert job.asset_layer.selected_asset_keys == {
         raw_key("jena_parking"), harmonised_key("jena_parking"), WAREHOUSE
     }
+
+
+def test_a_failed_blocking_check_keeps_the_source_out_of_the_lake(tmp_path: Path) -> None:
+    """Freiburg declares numberMatched 19; a copy cut to 18 features must not land."""
+    import json
+
+    doc = json.loads((SAMPLES / FREIBURG["path"].split("/")[1]).read_text(encoding="utf-8"))
+    assert doc["numberMatched"] == 19
+    doc["features"] = doc["features"][:18]
+    (tmp_path / "cut.geojson").write_text(json.dumps(doc), encoding="utf-8")
+    catalog = write_catalog(tmp_path, {"cut": {"path": "cut.geojson"}, "jena_parking": JENA})
+    lake = Lake(tmp_path)
+
+    cut, jena = run(lake, catalog)
+
+    assert not cut.ok and "matches_declared_count" in (cut.error or "")
+    assert jena.ok
+    assert features_of(lake, "cut") == 0 and features_of(lake, "jena_parking") == 103

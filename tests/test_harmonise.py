@@ -79,3 +79,15 @@ def test_epoch_milliseconds_and_iso_times_become_observed_at(tmp_path, lake, rea
     ingest(path, "s", lake)
     times = [t.isoformat() for t in read_lake("s").column("observed_at").to_pylist()]
     assert times == ["2025-02-27T10:17:47.085000+00:00", "2024-06-10T08:20:00+00:00"]
+
+
+def test_a_count_below_the_declared_one_keeps_the_previous_output(tmp_path, lake, read_lake):
+    """A response cut short (numberMatched 3, two features) fails its blocking check."""
+    from pipelines.ingest import ChecksFailed
+
+    good = _collection(tmp_path, [_point(1, 2, "a"), _point(3, 4, "b"), _point(5, 6, "c")], numberMatched=3)
+    assert ingest(good, "s", lake).features == 3
+    cut = _collection(tmp_path, [_point(1, 2, "a"), _point(3, 4, "b")], numberMatched=3)
+    with pytest.raises(ChecksFailed, match="matches_declared_count"):
+        ingest(cut, "s", lake)
+    assert read_lake("s").column("source_id").to_pylist() == ["a", "b", "c"]

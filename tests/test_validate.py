@@ -1,0 +1,305 @@
+"""The GX validation step: checks from schemas/feature-v1.yaml, rejects reasons, Data Docs."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+import shapely
+import yaml
+
+import schemas
+from pipelines import validate
+from pipelines.validate import CHECKS, CheckResult, Validator, check_specs
+
+JENA = Path("/work/shared/data/geojson/jena_parking.geojson")
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+BOW_TIE = shapely.Polygon([(11.0, 50.0), (11.1, 50.1), (11.1, 50.0), (11.0, 50.1), (11.0, 50.0)])
+
+
+def row(i: int, **over: Any) -> dict[str, Any]:
+    """One feature row of schema v1 for source `t`: a point in Jena unless overridden."""
+    geom = over.pop("geom", shapely.Point(11.58 + i / 1000, 50.92))
+    r: dict[str, Any] = {
+        "feature_id": f"t/{i}",
+        "source": "t",
+        "source_id": str(i),
+        "theme": "parking",
+        "feature_class": "Parking",
+        "name": f"P{i}",
+        "properties": "{}",
+        "source_crs": "OGC:CRS84",
+        "source_format": "GeoJSON",
+        "ingested_at": NOW,
+    }
+    if geom is not None:
+        r["geometry"] = shapely.to_wkb(geom)
+        xmin, ymin, xmax, ymax = shapely.bounds(geom)
+        r["bbox"] = {"xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax}
+    r.update(over)
+    return r
+
+
+def batch(*rows: dict[str, Any]) -> pa.RecordBatch:
+    """A RecordBatch of the lake's Arrow schema, as the harmoniser hands it over."""
+    schema = schemas.feature_schema().arrow
+    return pa.RecordBatch.from_pylist(list(rows), schema=schema)
+
+
+def finish(
+    v: Validator, n: int, declared: int | None = None, rejects: int = 0
+) -> dict[str, CheckResult]:
+    """Validator.finish for a run of `n` records; the results by check name."""
+    results = v.finish(records=n, features=n - rejects, rejects=rejects, declared_count=declared)
+    assert [r.name for r in results] == [s.name for s in check_specs()]
+    return {r.name: r for r in results}
+
+
+def failed(results: dict[str, CheckResult]) -> set[str]:
+    return {name for name, r in results.items() if not r.passed}
+
+
+@pytest.fixture(autouse=True)
+def _quiet_cwd(tmp_path, monkeypatch, capsys):
+    """Each test runs in an empty working directory that must stay empty, and prints nothing."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    yield
+    assert list(cwd.iterdir()) == [], "validation wrote into the working directory"
+    assert capsys.readouterr().out == "", "validation printed to stdout"
+
+
+# -- specs -----------------------------------------------------------------------------------
+
+
+def test_check_specs_are_the_checks_of_the_yaml():
+    raw = yaml.safe_load((Path(schemas.__file__).parent / "feature-v1.yaml").read_text())
+    expected = []
+    for col in raw["columns"]:
+        for check in col.get("checks", []):
+            name = check if isinstance(check, str) else next(iter(check))
+            expected.append((f"{col['name']}_{CHECKS[name].suffix}", False))
+    expected += [(name, True) for name in raw.get("table_checks", [])]
+    specs = check_specs()
+    assert [(s.name, s.blocking) for s in specs] == expected
+    assert len({s.name for s in specs}) == len(specs)
+    assert all(s.description for s in specs)
+    named = {"feature_id_unique", "feature_id_not_null", "theme_in_vocabulary", "bbox_lon_range",
+             "bbox_lat_range", "geometry_valid", "matches_declared_count"}  # fmt: skip
+    assert named <= {s.name for s in specs}
+
+
+def test_suite_is_generated_from_the_yaml():
+    v = Validator("t")
+    suite = v._context.suites.get(v.suite_name)
+    by_check: dict[str, list[str]] = {}
+    for e in suite.expectations:
+        by_check.setdefault(e.meta["citypipe_check"], []).append(e.expectation_type)
+    assert set(by_check) == {s.name for s in check_specs()}
+    assert by_check["feature_id_unique"] == ["expect_column_values_to_be_unique"]
+    assert by_check["feature_id_not_null"] == ["expect_column_values_to_not_be_null"]
+    assert by_check["bbox_lon_range"] == ["expect_column_values_to_be_between"] * 2
+    theme = next(e for e in suite.expectations if e.meta["citypipe_check"] == "theme_in_vocabulary")
+    assert set(theme.value_set) == set(schemas.themes())
+
+
+# -- row-level checks ------------------------------------------------------------------------
+
+
+def test_clean_batch_passes_every_check():
+    v = Validator("t")
+    assert v.check_batch(batch(*(row(i) for i in range(20)))) == {}
+    results = finish(v, 20, declared=20)
+    assert failed(results) == set()
+    assert all(r.failed == 0 and r.samples == [] for r in results.values())
+
+
+def test_null_geometry_and_bbox_pass():
+    v = Validator("t")
+    assert v.check_batch(batch(row(0, geom=None), row(1))) == {}
+    assert failed(finish(v, 2)) == set()
+
+
+def test_duplicate_feature_id_in_one_batch():
+    v = Validator("t")
+    out = v.check_batch(batch(row(0), row(1), row(2), row(3, feature_id="t/1"), row(4)))
+    # the first row with the id stays, the repeat goes to rejects
+    assert list(out) == [3]
+    assert out[3].startswith("check feature_id_unique failed: feature_id 't/1' is not unique")
+    results = finish(v, 5)
+    assert failed(results) == {"feature_id_unique"}
+    assert results["feature_id_unique"].failed == 1
+    assert results["feature_id_unique"].samples[0].startswith("t/1: ")
+
+
+def test_duplicate_feature_id_across_batches():
+    v = Validator("t")
+    assert v.check_batch(batch(row(0), row(1), row(2))) == {}
+    out = v.check_batch(batch(row(3), row(2), row(4), row(5, feature_id="t/0")))
+    assert sorted(out) == [1, 3]
+    assert "feature_id 't/2' is not unique" in out[1]
+    assert "feature_id 't/0' is not unique" in out[3]
+    results = finish(v, 7)
+    assert failed(results) == {"feature_id_unique"}
+    assert results["feature_id_unique"].failed == 2
+
+
+def test_null_feature_id():
+    v = Validator("t")
+    out = v.check_batch(batch(row(0), row(1, feature_id=None)))
+    assert out == {1: "check feature_id_not_null failed: feature_id is null"}
+    assert failed(finish(v, 2)) == {"feature_id_not_null"}
+
+
+def test_theme_outside_the_vocabulary():
+    v = Validator("t")
+    out = v.check_batch(batch(row(0), row(1, theme="foo"), row(2)))
+    assert out == {1: "check theme_in_vocabulary failed: theme 'foo' is not in the vocabulary"}
+    results = finish(v, 3)
+    assert failed(results) == {"theme_in_vocabulary"}
+    assert results["theme_in_vocabulary"].failed == 1
+    assert results["theme_in_vocabulary"].samples == ["t/1: theme 'foo' is not in the vocabulary"]
+
+
+def test_longitude_200():
+    v = Validator("t")
+    out = v.check_batch(batch(row(0), row(1, geom=shapely.Point(200, 50))))
+    assert list(out) == [1]
+    assert out[1].startswith("check bbox_lon_range failed: bbox_xmin 200.0 is not a longitude")
+    assert "bbox_xmax 200.0" in out[1]
+    results = finish(v, 2)
+    assert failed(results) == {"bbox_lon_range"}
+    assert results["bbox_lon_range"].failed == 1
+
+
+def test_latitude_out_of_range():
+    v = Validator("t")
+    out = v.check_batch(batch(row(0, geom=shapely.Point(11, -95))))
+    assert list(out) == [0] and "check bbox_lat_range failed: bbox_ymin -95.0" in out[0]
+    assert failed(finish(v, 1)) == {"bbox_lat_range"}
+
+
+def test_invalid_geometry():
+    assert not BOW_TIE.is_valid
+    v = Validator("t")
+    out = v.check_batch(batch(row(0), row(1, geom=BOW_TIE), row(2)))
+    assert list(out) == [1]
+    assert out[1].startswith("check geometry_valid failed: geometry is not valid: Self-inter")
+    results = finish(v, 3)
+    assert failed(results) == {"geometry_valid"}
+    assert results["geometry_valid"].failed == 1
+
+
+def test_unreadable_wkb_is_invalid():
+    v = Validator("t")
+    out = v.check_batch(batch(row(0, geometry=b"\x01\x02")))
+    assert out == {0: "check geometry_valid failed: geometry is not valid: unreadable WKB"}
+
+
+def test_row_failing_two_checks_names_both():
+    v = Validator("t")
+    out = v.check_batch(batch(row(0, theme="foo", geom=shapely.Point(11, 91))))
+    assert "check theme_in_vocabulary failed" in out[0]
+    assert "check bbox_lat_range failed" in out[0]
+    results = finish(v, 1)
+    assert failed(results) == {"theme_in_vocabulary", "bbox_lat_range"}
+
+
+# -- source-level check ----------------------------------------------------------------------
+
+
+def test_matches_declared_count():
+    specs = {s.name: s for s in check_specs()}
+    assert specs["matches_declared_count"].blocking
+    assert not any(s.blocking for n, s in specs.items() if n != "matches_declared_count")
+
+    def run(declared: int | None, rejects: int = 0) -> CheckResult:
+        v = Validator("t")
+        v.check_batch(batch(*(row(i) for i in range(3))))
+        return finish(v, 3 + rejects, declared=declared, rejects=rejects)["matches_declared_count"]
+
+    assert run(None).passed
+    assert run(3).passed
+    assert run(5, rejects=2).passed  # features + rejects
+    bad = run(5)
+    assert not bad.passed and bad.failed == 1
+    assert bad.samples == ["3 features + rejects, the source declares 5"]
+
+
+def test_empty_run():
+    v = Validator("t")
+    assert v.check_batch(batch()) == {}
+    assert failed(finish(v, 0, declared=4)) == {"matches_declared_count"}
+    again = finish(v, 0, declared=None)  # finish can be asked again; nothing carries over
+    assert failed(again) == set() and again["matches_declared_count"].samples == []
+
+
+# -- Data Docs -------------------------------------------------------------------------------
+
+
+def test_write_docs(tmp_path):
+    docs = tmp_path / "docs"
+    v = Validator("t")
+    with pytest.raises(RuntimeError):
+        v.write_docs(docs)
+    v.check_batch(batch(row(0), row(1, theme="foo")))
+    finish(v, 2, declared=2)
+    v.write_docs(docs)
+    index = docs / "index.html"
+    assert index.is_file()
+    pages = list((docs / "validations").rglob("*.html"))
+    assert len(pages) == 1 and "/t/" in pages[0].as_posix()
+    assert "theme" in pages[0].read_text()
+    assert (docs / "expectations" / f"{v.suite_name}.html").is_file()
+    [stored] = (docs / "results").rglob("*.json")
+    result = json.loads(stored.read_text())
+    assert result["success"] is False
+    assert result["meta"]["run_id"]["run_name"] == "t"
+    checks = {r["expectation_config"]["meta"]["citypipe_check"] for r in result["results"]}
+    assert checks == {s.name for s in check_specs()}
+
+    # a second source gets its own page; the index lists both
+    w = Validator("u")
+    w.check_batch(batch(row(0)))
+    finish(w, 1)
+    w.write_docs(docs)
+    assert len(list((docs / "validations").rglob("*.html"))) == 2
+    text = index.read_text()
+    assert "/t/" in text and "/u/" in text
+    assert set(p.name for p in docs.iterdir()) <= {"index.html", "static", "validations",
+                                                    "expectations", "results", ".lock"}  # fmt: skip
+
+
+def test_docs_keep_the_last_runs_of_a_source(tmp_path, monkeypatch):
+    monkeypatch.setattr(validate, "DOCS_HISTORY", 2)
+    docs = tmp_path / "docs"
+    for _ in range(3):
+        v = Validator("t")
+        v.check_batch(batch(row(0)))
+        finish(v, 1)
+        v.write_docs(docs)
+    assert len(list((docs / "results").rglob("*.json"))) == 2
+    assert len(list((docs / "validations").rglob("*.html"))) == 2
+
+
+# -- end to end ------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not JENA.exists(), reason=f"{JENA} is not here")
+def test_ingest_jena(tmp_path):
+    from pipelines.ingest import ingest
+    from pipelines.lake import Lake
+
+    lake = Lake(tmp_path / "lake")
+    report = ingest(JENA, "jena", lake)
+    assert report.features > 0
+    assert [c.name for c in report.checks] == [s.name for s in check_specs()]
+    assert report.checks_failed == 0, [c for c in report.checks if not c.passed]
+    assert (lake.docs / "index.html").is_file()
+    assert list((lake.docs / "validations").rglob("*.html"))
+    assert "jena" in (lake.docs / "index.html").read_text()
