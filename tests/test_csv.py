@@ -1,0 +1,328 @@
+"""CSV files: encodings, delimiters, geometry as WKT, EWKB or coordinate columns, typed attributes.
+
+Expected values are read from the files themselves (with the stdlib csv module) or taken from
+the corpus MANIFEST (row counts), never from the connector's own output.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pyproj
+import pytest
+import shapely
+
+from connectors.csvtable import CSVConnector
+from connectors.errors import DataError
+from connectors.geojson import GeoJSONConnector
+from connectors.registry import detect
+from connectors.text import detect_encoding
+from pipelines.ingest import NothingIngested, ingest
+
+BIELEFELD = "bielefeld_parking_wkt.csv"
+BIETIGHEIM = "bietigheim-bissingen_parking_realtime_latin1.csv"
+NECKARSULM = "neckarsulm_parking_ewkb.csv"
+REUTLINGEN = "reutlingen_bike_parking_utm32_wkt.csv"
+
+
+def _rows(path: Path, encoding: str, delimiter: str) -> list[dict[str, str]]:
+    with open(path, encoding=encoding, newline="") as f:
+        return list(csv.DictReader(f, delimiter=delimiter))
+
+
+def _features(table) -> list[tuple[dict, shapely.Geometry | None]]:
+    """(properties, geometry) of each feature row."""
+    props = [json.loads(p) for p in table.column("properties").to_pylist()]
+    geoms = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
+    return list(zip(props, geoms))
+
+
+def _write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+# -- detection and encodings -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [BIELEFELD, BIETIGHEIM, NECKARSULM, REUTLINGEN])
+def test_detection_picks_csv_by_content(sample, tmp_path, name):
+    path = sample(name)
+    assert detect(path) is CSVConnector
+    renamed = path.rename(tmp_path / "download.dat")  # the name plays no part
+    assert detect(renamed) is CSVConnector
+
+
+def test_sniff_leaves_other_content_alone(sample):
+    geojson = sample("jena_parking.geojson").read_bytes()[:65536]
+    assert 0 < CSVConnector.sniff(sample(BIELEFELD).read_bytes()) < GeoJSONConnector.sniff(geojson)
+    for head in (
+        geojson,
+        b'{"a": 1,\n "b": 2,\n "c": 3}\n',
+        b'<?xml version="1.0"?>\n<root a="1,2">\n<x>1,2</x>\n</root>\n',
+        b"",
+        b"id;name\n",  # a header without rows
+        bytes(range(256)) * 16,
+        b"PAR1\x15\x04\x15\x10\x15\x14L\x15\x02\x15\x00\x12\x00\x00" * 100,
+    ):
+        assert CSVConnector.sniff(head) == 0
+
+
+def test_detect_encoding(sample):
+    latin1 = sample(BIETIGHEIM).read_bytes()
+    first_row = latin1.decode(detect_encoding(latin1)).splitlines()[1]
+    assert first_row.startswith('"Parkplatz Mühlwiesenstr.";"Geöffnet";')
+    assert detect_encoding(sample(REUTLINGEN).read_bytes()) == "utf-8-sig"
+    assert detect_encoding(sample(BIELEFELD).read_bytes()) == "utf-8"
+    assert detect_encoding("Straße".encode()[:-1]) == "utf-8"  # a head cut inside "ß"
+    assert detect_encoding(bytes(100)) is None
+    # too short for statistics: the Western code page, not any other that decodes the bytes
+    assert detect_encoding("name;ort\nMüller;1\n".encode("cp1252")) == "cp1252"
+    assert detect_encoding("name;ort\nMüller;Köln\n".encode("latin-1")) == "cp1252"
+
+
+# -- the four city files -----------------------------------------------------------------
+
+
+def test_bielefeld_wkt_points_and_j_n_booleans(sample, lake, read_lake):
+    path = sample(BIELEFELD)
+    report = ingest(path, "bielefeld", lake)
+    assert report.records == 853 and report.features + report.rejects == 853
+    assert report.rejects == 0 and report.declared_crs is None
+    rows = {r["gid"]: r for r in _rows(path, "utf-8", ";")}
+    features = _features(read_lake("bielefeld"))
+    assert len(features) == len(rows)
+    for props, geom in features:
+        row = rows[props["gid"]]
+        assert "WKT" not in props
+        assert shapely.equals_exact(geom, shapely.from_wkt(row["WKT"]), tolerance=1e-9)
+        for flag in ("oeffi", "kundenp", "frauen"):
+            assert props[flag] == {"J": True, "N": False, "": None}[row[flag]]
+        assert props["zufahrt"] == (row["zufahrt"] or None)
+    assert "gegenüber Lutterstraße 20" in {p["zufahrt"] for p, _ in features}
+
+
+def test_bietigheim_latin1_without_geometry(sample, lake, read_lake):
+    path = sample(BIETIGHEIM)
+    report = ingest(path, "bietigheim", lake)
+    assert (report.records, report.features, report.rejects) == (14, 14, 0)
+    table = read_lake("bietigheim")
+    assert table.column("geometry").null_count == 14
+    names = table.column("name").to_pylist()
+    assert "Parkplatz Mühlwiesenstr." in names and "Parkhaus Löchgauer Str." in names
+    first = json.loads(table.column("properties")[names.index("Parkplatz Mühlwiesenstr.")].as_py())
+    assert first == {
+        "Name": "Parkplatz Mühlwiesenstr.",
+        "OpeningState": "Geöffnet",
+        "Capacity": 106,
+        "OccupiedSites": 81,
+        "Timestamp": 1740651467085,
+    }
+    observed = table.column("observed_at")[names.index("Parkplatz Mühlwiesenstr.")].as_py()
+    assert observed == datetime.fromtimestamp(1740651467.085, tz=timezone.utc)
+
+
+def test_neckarsulm_ewkb_matches_its_coordinate_columns(sample, lake, read_lake):
+    path = sample(NECKARSULM)
+    report = ingest(path, "neckarsulm", lake, options={"id": "id"})
+    assert (report.records, report.features, report.rejects) == (41, 41, 0)
+    assert report.declared_crs == "EPSG:4326"
+    rows = {r["id"]: r for r in _rows(path, "utf-8", ";")}
+    table = read_lake("neckarsulm")
+    assert set(table.column("source_id").to_pylist()) == set(rows)  # the `id` option
+    compared = 0
+    ids, raw = table.column("source_id").to_pylist(), table.column("properties").to_pylist()
+    for sid, text, (props, geom) in zip(ids, raw, _features(table)):
+        row = rows[sid]
+        assert len(props) == 66 and "geom" not in props  # 67 columns less the geometry
+        assert props["mobiwert"] is {"ja": True, "nein": False}[row["mobiwert"]]
+        assert f'"mobiwert":{json.dumps(row["mobiwert"] == "ja")}' in text
+        assert props["name"] == row["name"]
+        if row["dhid"] == "N/A":
+            assert props["dhid"] is None and '"dhid":null' in text
+        if row["x-koord"]:
+            point = [float(row["x-koord"]), float(row["y-koord"])]
+            assert shapely.get_coordinates(geom)[0] == pytest.approx(point, abs=1e-8)
+            compared += 1
+    assert compared >= 40
+
+
+def test_reutlingen_utm_without_crs_is_rejected_with_advice(sample, lake, read_lake):
+    path = sample(REUTLINGEN)
+    with pytest.raises(NothingIngested, match="--crs"):
+        ingest(path, "reutlingen", lake)
+    rejects = read_lake("reutlingen", "rejects")
+    assert rejects.num_rows == 334
+    assert all("CRS" in r and "--crs" in r for r in rejects.column("reason").to_pylist())
+    first = _rows(path, "utf-8-sig", ",")[0]
+    assert first["GEOM"] in rejects.column("record")[0].as_py()
+
+
+def test_reutlingen_with_crs_lands_in_reutlingen(sample, lake, read_lake):
+    path = sample(REUTLINGEN)
+    report = ingest(path, "reutlingen", lake, crs="EPSG:25832")
+    assert (report.records, report.features, report.rejects) == (334, 334, 0)
+    features = _features(read_lake("reutlingen"))
+    lonlat = shapely.get_coordinates(np.array([g for _, g in features]))
+    # Reutlingen and its districts: about 9.1-9.3 E, 48.4-48.6 N
+    assert (abs(lonlat[:, 0] - 9.2) < 0.1).all() and (abs(lonlat[:, 1] - 48.5) < 0.1).all()
+    first = _rows(path, "utf-8-sig", ",")[0]
+    x, y = map(float, re.findall(r"[\d.]+", first["GEOM"]))
+    to_lonlat = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True)
+    lon, lat = to_lonlat.transform(x, y)
+    (got,) = [g for p, g in features if p["STANDORT"] == first["STANDORT"]]
+    geod = pyproj.Geod(ellps="WGS84")
+    assert geod.inv(lon, lat, got.x, got.y)[2] < 3.0  # metres
+    assert {p["STANDORT"] for p, _ in features} >= {"Oberamteistraße / Heimatmuseum"}
+
+
+# -- generated files -------------------------------------------------------------------------
+
+
+def test_wkt_in_a_middle_column_with_comma_delimiter(tmp_path, lake, read_lake):
+    path = _write(
+        tmp_path,
+        "places.csv",
+        "id,name,geometry,height,plz,code,size\n"
+        '1,"Rathaus, Nord",POINT (9.18 48.78),12.5,01067,1,"1,80 m"\n'
+        '2,Markt,"LINESTRING (9.1 48.7, 9.2 48.8)",7,70173,0,2 m\n'
+        '3,"Park ""Ost""","POLYGON ((9 48, 9.1 48, 9.1 48.1, 9 48))",,80331,1,\n',
+    )
+    report = ingest(path, "places", lake, options={"id": "id"})
+    assert (report.features, report.rejects) == (3, 0)
+    table = read_lake("places")
+    got = dict(zip(table.column("source_id").to_pylist(), _features(table)))
+    props, geom = got["1"]
+    assert props == {
+        "id": 1,
+        "name": "Rathaus, Nord",
+        "height": 12.5,
+        "plz": "01067",  # a leading zero keeps a code text
+        "code": 1,  # 1/0 is a number, not a boolean
+        "size": "1,80 m",
+    }
+    assert geom.equals(shapely.Point(9.18, 48.78))
+    assert got["2"][1].equals(shapely.from_wkt("LINESTRING (9.1 48.7, 9.2 48.8)"))
+    assert got["3"][0]["name"] == 'Park "Ost"' and got["3"][0]["height"] is None
+    assert got["3"][1].geom_type == "Polygon"
+
+
+def test_latitude_longitude_columns(tmp_path, lake, read_lake):
+    path = _write(
+        tmp_path,
+        "stations.csv",
+        "Station;Latitude;Longitude;Offen\n"
+        "Königstraße;48,7838;9,1818;ja\n"
+        "Nord;48.8001;9.2002;nein\n"
+        "Ohne Lage;;;ja\n",
+        encoding="cp1252",
+    )
+    report = ingest(path, "stations", lake)
+    assert (report.features, report.rejects) == (3, 0)
+    got = {p["Station"]: (p, g) for p, g in _features(read_lake("stations"))}
+    point = got["Königstraße"][1]
+    assert (point.x, point.y) == pytest.approx((9.1818, 48.7838))
+    assert (got["Nord"][1].x, got["Nord"][1].y) == pytest.approx((9.2002, 48.8001))
+    assert got["Ohne Lage"][1] is None
+    assert got["Königstraße"][0]["Offen"] is True and got["Nord"][0]["Offen"] is False
+
+
+def test_coordinate_columns_named_in_options(tmp_path, lake, read_lake):
+    path = _write(tmp_path, "xy.csv", "name|rechts|hoch\nA|513000|5402000\n")
+    report = ingest(path, "xy", lake, crs="EPSG:25832", options={"x": "rechts", "y": "hoch"})
+    assert report.features == 1
+    [(props, geom)] = _features(read_lake("xy"))
+    to_lonlat = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True)
+    assert (geom.x, geom.y) == pytest.approx(to_lonlat.transform(513000, 5402000), abs=1e-7)
+    assert props == {"name": "A", "rechts": 513000, "hoch": 5402000}
+
+
+def test_ewkt_srid_declares_the_crs(tmp_path, lake, read_lake):
+    path = _write(tmp_path, "ewkt.csv", "n,wkt\na,SRID=25832;POINT (515638.229 5370830.304)\n")
+    report = ingest(path, "ewkt", lake)
+    assert report.declared_crs == "EPSG:25832" and report.features == 1
+    [(_, geom)] = _features(read_lake("ewkt"))
+    to_lonlat = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True)
+    expected = to_lonlat.transform(515638.229, 5370830.304)
+    assert (geom.x, geom.y) == pytest.approx(expected, abs=1e-7)
+
+
+def test_one_bad_wkt_is_rejected_the_rest_ingested(tmp_path, lake, read_lake):
+    path = _write(
+        tmp_path,
+        "bad.csv",
+        "name,wkt\nA,POINT (9.1 48.1)\nB,POINT (9.2 48.2\nC,POINT (9.3 48.3)\nD,\n",
+    )
+    report = ingest(path, "bad", lake)
+    assert (report.records, report.features, report.rejects) == (4, 3, 1)
+    rejects = read_lake("bad", "rejects")
+    assert rejects.column("reason")[0].as_py().startswith("unreadable WKT in column wkt")
+    assert rejects.column("record")[0].as_py() == "B,POINT (9.2 48.2"
+    names = {p["name"]: g for p, g in _features(read_lake("bad"))}
+    assert set(names) == {"A", "C", "D"} and names["D"] is None
+
+
+def test_row_with_wrong_field_count_is_rejected(tmp_path, lake, read_lake):
+    path = _write(
+        tmp_path, "ragged.csv", "a;b;wkt\n1;2;POINT (1 2)\n3;4;5;POINT (3 4)\n6;7;POINT (6 7)\n"
+    )
+    report = ingest(path, "ragged", lake)
+    assert (report.records, report.features, report.rejects) == (3, 2, 1)
+    reject = read_lake("ragged", "rejects").to_pylist()[0]
+    assert reject["record"] == "3;4;5;POINT (3 4)" and "4 fields" in reject["reason"]
+
+
+def test_geometry_column_named_in_options(tmp_path, lake, read_lake):
+    """The option wins over detection: here the first column would be taken for the geometry."""
+    path = _write(
+        tmp_path, "two.csv", "start;end\nPOINT (9.1 48.1);POINT (9.2 48.2)\nPOINT (9.3 48.3);\n"
+    )
+    assert ingest(path, "two", lake, options={"geometry": "end"}).features == 2
+    got = _features(read_lake("two"))
+    assert [p for p, _ in got] == [{"start": "POINT (9.1 48.1)"}, {"start": "POINT (9.3 48.3)"}]
+    assert got[0][1].equals(shapely.Point(9.2, 48.2)) and got[1][1] is None
+
+
+def test_rows_longer_than_a_block(tmp_path, lake):
+    """A polygon of 4 MB of WKT in one row: the block size grows to hold it."""
+    angles = np.linspace(0, 2 * np.pi, 120_000)[:-1]
+    ring = ", ".join(f"{9 + 0.1 * np.cos(t):.12f} {48 + 0.1 * np.sin(t):.12f}" for t in angles)
+    wkt = f"POLYGON (({ring}, {9.1:.12f} {48:.12f}))"
+    assert len(wkt) > 3_000_000
+    path = _write(tmp_path, "big.csv", f'name,wkt\na,"{wkt}"\nb,"{wkt}"\nc,POINT (9 48)\n')
+    report = ingest(path, "big", lake)
+    assert (report.records, report.features, report.rejects) == (3, 3, 0)
+
+
+def test_inspect_counts_rows_with_newlines_in_values(tmp_path):
+    path = _write(
+        tmp_path, "multi.csv", 'name,note,wkt\nA,"two\nlines",POINT (1 2)\nB,x,POINT (3 4)\n'
+    )
+    info = CSVConnector(path).inspect()
+    assert (info.format, info.count, info.crs) == ("CSV", 2, None)
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+def test_not_delimited_text_is_a_data_error(sample, tmp_path):
+    path = sample("jena_parking.geojson")
+    with pytest.raises(DataError) as e:
+        list(CSVConnector(path).read())
+    assert str(e.value).startswith(f"{path}: not delimited text")
+    with pytest.raises(DataError) as e:
+        CSVConnector(tmp_path / "missing.csv").inspect()
+    assert str(e.value).startswith(f"{tmp_path / 'missing.csv'}: cannot be read")
+
+
+def test_wrong_encoding_option_is_a_data_error(sample):
+    path = sample(BIETIGHEIM)
+    with pytest.raises(DataError) as e:
+        list(CSVConnector(path, encoding="utf-8").read())
+    assert str(e.value).startswith(f"{path}: ") and "encoding" in str(e.value)
