@@ -141,25 +141,19 @@ class GeoJSONConnector(Connector):
     def _batch(
         self, features: list[Any], geometry_key: str, crs: str | None, axis: Any, collection_class: Any
     ) -> SourceBatch:
-        errors: list[str | None] = []
-        ids: list[str | None] = []
-        props: list[Mapping[str, Any]] = []
-        classes: list[str | None] = []
-        observed: list[Any] = []
-        geoms: list[Any] = []
-        for f in features:
-            ok = isinstance(f, dict) and f.get("type") == "Feature"
-            errors.append(None if ok else "not a GeoJSON Feature object")
-            f = f if ok else {}
-            fid = f.get("id")
-            ids.append(None if fid is None else str(fid))
-            p = f.get("properties")
-            props.append(p if isinstance(p, dict) else {})
-            cls = f.get("featureType") or collection_class
-            classes.append(None if cls is None else str(cls))
-            t = f.get("time")
-            observed.append(t.get("instant") or t.get("date") if isinstance(t, dict) else None)
-            geoms.append(f.get(geometry_key))
+        ok = [isinstance(f, dict) and f.get("type") == "Feature" for f in features]
+        feats: list[dict[str, Any]] = [f if good else {} for f, good in zip(features, ok)]
+        errors = [None if good else "not a GeoJSON Feature object" for good in ok]
+        ids = [None if (i := f.get("id")) is None else str(i) for f in feats]
+        props = [p if isinstance(p := f.get("properties"), dict) else {} for f in feats]
+        classes = [
+            None if (c := f.get("featureType") or collection_class) is None else str(c) for f in feats
+        ]
+        observed = [
+            t.get("instant") or t.get("date") if isinstance(t := f.get("time"), dict) else None
+            for f in feats
+        ]
+        geoms = [f.get(geometry_key) for f in feats]
         shapes, geom_errors = geojson_shapes.to_shapely(geoms)
         columns: dict[str, Any] = {}
         if any(o is not None for o in observed):

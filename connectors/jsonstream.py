@@ -25,31 +25,37 @@ from connectors.errors import DataError
 __all__ = ["JSONDocument", "open_json"]
 
 BATCH_BYTES = 4 * 1024 * 1024
-_SIGN = np.zeros(256, np.int8)
-for _c in b"{[":
-    _SIGN[_c] = 1
-for _c in b"}]":
-    _SIGN[_c] = -1
+_INTERESTING = np.zeros(256, np.uint8)
+for _c in b'{}[]"':
+    _INTERESTING[_c] = 1
 _KEY_BEFORE = re.compile(rb'"((?:[^"\\]|\\.)*)"\s*:\s*$')
 _BOM = b"\xef\xbb\xbf"
 
 
+def _escaped(a: np.ndarray, quote: int) -> bool:
+    """Whether the quote at `quote` follows an odd run of backslashes."""
+    n = 0
+    while quote - n - 1 >= 0 and a[quote - n - 1] == 92:
+        n += 1
+    return n % 2 == 1
+
+
 def _structure(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions of brackets outside strings in `a` (which starts outside a string), and +1/-1."""
-    quotes = np.flatnonzero(a == 34)
-    backslashes = np.flatnonzero(a == 92)
-    if backslashes.size:
-        # a quote after an odd run of backslashes is escaped
-        breaks = np.flatnonzero(np.diff(backslashes) != 1)
-        starts = np.r_[backslashes[0], backslashes[breaks + 1]]
-        ends = np.r_[backslashes[breaks], backslashes[-1]]
-        escaped = ends[((ends - starts + 1) & 1).astype(bool)] + 1
-        quotes = np.setdiff1d(quotes, escaped, assume_unique=True)
-    signs = _SIGN[a]
-    pos = np.flatnonzero(signs)
-    outside = (np.searchsorted(quotes, pos) & 1) == 0
-    pos = pos[outside]
-    return pos, signs[pos]
+    at = np.flatnonzero(np.take(_INTERESTING, a))
+    chars = a[at]
+    quote = chars == 34
+    if quote.any():
+        quotes = at[quote]
+        after_backslash = np.flatnonzero(a[np.maximum(quotes - 1, 0)] == 92)
+        if after_backslash.size:
+            escaped = [i for i in after_backslash.tolist() if _escaped(a, int(quotes[i]))]
+            quote[np.flatnonzero(quote)[escaped]] = False
+    inside = (np.cumsum(quote) & 1).astype(bool)  # after an opening quote, up to its closing one
+    bracket = ~inside & (chars != 34)
+    pos = at[bracket]
+    opening = (chars[bracket] == 123) | (chars[bracket] == 91)
+    return pos, np.where(opening, 1, -1).astype(np.int8)
 
 
 @dataclass

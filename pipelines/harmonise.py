@@ -8,7 +8,6 @@ cannot be harmonised becomes a reject with the reason and the record as it was r
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -108,6 +107,7 @@ class Harmoniser:
     crs: str | None = None
     fields: Mapping[str, str] = field(default_factory=dict)
     _seen: SeenIds = field(default_factory=SeenIds, repr=False)
+    _records: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
         if self.theme is not None and self.theme not in schemas.themes():
@@ -119,43 +119,43 @@ class Harmoniser:
             for col, names in schemas.mappings().items()
         }
         self._schema = schemas.feature_schema().arrow
-        self._resolved: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
 
     # -- steps ---------------------------------------------------------------------------
 
-    def _mapped(self, column: str, props: Mapping[str, Any]) -> Any:
-        """The value of the first attribute mapped to `column` that the record fills."""
-        keys = tuple(props)
-        found = self._resolved.get((column, keys))
-        if found is None:
-            names = self._mappings.get(column, ())
-            lower = {k.lower(): k for k in reversed(keys)}
-            exact = [n for n in names if n in props]
-            loose = [lower[n.lower()] for n in names if n.lower() in lower]
-            found = self._resolved[(column, keys)] = tuple(dict.fromkeys(exact + loose))
-        for k in found:
-            v = props[k]
+    def _mapped_keys(self, column: str, keys: set[str]) -> list[str]:
+        """The attributes of a batch that fill `column`, in order of preference."""
+        names = self._mappings.get(column, ())
+        lower: dict[str, str] = {}
+        for k in sorted(keys):
+            lower.setdefault(k.lower(), k)
+        exact = [n for n in names if n in keys]
+        loose = [lower[n.lower()] for n in names if n.lower() in lower]
+        return list(dict.fromkeys(exact + loose))
+
+    @staticmethod
+    def _first_filled(props: Mapping[str, Any], keys: list[str]) -> Any:
+        for k in keys:
+            v = props.get(k)
             if v is not None and v != "":
                 return v
         return None
 
-    def _feature_ids(self, batch: SourceBatch) -> tuple[list[str], list[str | None]]:
+    def _feature_ids(self, source_ids: list[str | None]) -> tuple[list[str], list[str | None]]:
         """feature_ids, and a reason to reject where the source repeats an id.
 
-        The source's id where it has one; else a hash of the record, so an unchanged record keeps
-        its id across runs (identical records are numbered -2, -3 in file order).
+        The source's id where it has one; else the record's number in the source (`#1`, `#2`
+        ...), which an unchanged source, or a live feed that keeps its order, keeps across runs.
         """
-        bases = [
-            f"{self.source}/{sid}"
-            if sid is not None
-            else f"{self.source}/~{hashlib.sha1(record_text(rec).encode()).hexdigest()[:16]}"
-            for sid, rec in zip(batch.source_ids, batch.records)
+        first = self._records + 1
+        self._records += len(source_ids)
+        ids = [
+            f"{self.source}/{sid}" if sid is not None else f"{self.source}/#{first + i}"
+            for i, sid in enumerate(source_ids)
         ]
-        ids: list[str] = []
-        dups: list[str | None] = []
-        for base, sid, n in zip(bases, batch.source_ids, self._seen.add(bases)):
-            ids.append(base if n == 1 or sid is not None else f"{base}-{n}")
-            dups.append(f"duplicate id {sid!r} in the source" if n > 1 and sid is not None else None)
+        dups = [
+            f"duplicate id {sid!r} in the source" if n > 1 else None
+            for sid, n in zip(source_ids, self._seen.add(ids))
+        ]
         return ids, dups
 
     def _resolve_crs(self, batch: SourceBatch) -> tuple[Any, str | None]:
@@ -231,28 +231,37 @@ class Harmoniser:
         notes: list[str | None] = [None] * n
         geoms, geoms3d, source_crs = self._geometry(batch, reasons, notes)
 
-        feature_ids, dups = self._feature_ids(batch)
+        source_ids = list(batch.source_ids)
+        if "source_id" in self.fields:  # the catalog names the attribute that identifies records
+            key = [self.fields["source_id"]]
+            source_ids = [
+                sid if sid is not None else _text(self._first_filled(p, key))
+                for sid, p in zip(source_ids, batch.properties)
+            ]
+        feature_ids, dups = self._feature_ids(source_ids)
         failed = [reasons[i] or dups[i] for i in range(n)]
         keep = [i for i in range(n) if not failed[i]]
-        rejects = [
-            self.reject(batch.source_ids[i], why, batch.records[i]) for i, why in enumerate(failed) if why
-        ]
+        rejects = [self.reject(source_ids[i], why, batch.records[i]) for i, why in enumerate(failed) if why]
         props = [batch.properties[i] for i in keep]
         classes = [batch.feature_classes[i] for i in keep] if batch.feature_classes else [None] * len(keep)
         class_themes = schemas.class_themes()
+
+        batch_keys: set[str] = set().union(*props)
 
         def column(name: str) -> list[Any]:
             """A typed column's values: what the connector knows, else the mapped attribute."""
             given = batch.columns.get(name)
             values = [given[i] for i in keep] if given is not None else [None] * len(keep)
-            if name in self._mappings:
-                values = [v if v is not None else self._mapped(name, p) for v, p in zip(values, props)]
+            keys = self._mapped_keys(name, batch_keys) if name in self._mappings else []
+            if keys:
+                first = self._first_filled
+                values = [v if v is not None else first(p, keys) for v, p in zip(values, props)]
             return values
 
         parents = column("parent_source_id")
         rows: dict[str, Any] = {
             "feature_id": [feature_ids[i] for i in keep],
-            "source_id": [batch.source_ids[i] for i in keep],
+            "source_id": [source_ids[i] for i in keep],
             "theme": [self.theme or class_themes.get((c or "").lower(), "other") for c in classes],
             "feature_class": classes,
             "parent_id": [None if p is None else f"{self.source}/{p}" for p in parents],

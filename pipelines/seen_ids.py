@@ -1,12 +1,12 @@
 """Which ids a run has seen, in 8 bytes an id, so uniqueness costs little memory on large sources.
 
-Ids are kept as 64-bit BLAKE2b hashes in one sorted numpy array; two different ids share a hash
-with a probability of about n² / 2⁶⁵ (one in 36 million for a million features).
+Ids are kept as Python's 64-bit string hashes (salted per process, which is all a run needs) in
+one sorted numpy array; two different ids share a hash with a probability of about n² / 2⁶⁵
+(one in 36 million for a million features).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,18 +14,14 @@ import numpy as np
 __all__ = ["SeenIds"]
 
 
-def _hash(value: str) -> int:
-    return int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "little")
-
-
 class SeenIds:
     def __init__(self) -> None:
-        self._sorted = np.empty(0, dtype=np.uint64)
+        self._sorted = np.empty(0, dtype=np.int64)
         self._repeats: dict[int, int] = {}
 
     def add(self, ids: Sequence[str]) -> list[int]:
         """Record `ids`; for each, how many times it has now been seen (1 the first time)."""
-        hashes = np.fromiter((_hash(i) for i in ids), dtype=np.uint64, count=len(ids))
+        hashes = np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids))
         pos = np.searchsorted(self._sorted, hashes)
         known = pos < len(self._sorted)
         known[known] = self._sorted[pos[known]] == hashes[known]

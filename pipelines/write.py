@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import shapely
 
 import schemas
 from pipelines.crs import CRS84
 
-__all__ = ["GeoParquetWriter", "write_table", "GEOPARQUET_VERSION"]
+__all__ = ["GeoParquetWriter", "GEOPARQUET_VERSION"]
 
 GEOPARQUET_VERSION = "1.1.0"
 _TYPE_NAMES = {
@@ -32,31 +32,48 @@ _TYPE_NAMES = {
 }
 
 
+def _wkb_types(wkb: pa.Array) -> set[str]:
+    """GeoParquet geometry type names of a WKB column, read from each value's header bytes."""
+    wkb = wkb.drop_null()
+    if len(wkb) == 0:
+        return set()
+    _, offsets, data = wkb.buffers()
+    starts = np.frombuffer(offsets, np.int32, count=len(wkb), offset=4 * wkb.offset)
+    raw = np.frombuffer(data, np.uint8)
+    header = raw[starts[:, None] + np.arange(5)]
+    little = header[:, 0] == 1
+    code = np.where(
+        little,
+        header[:, 1:].astype(np.uint32) @ np.array([1, 1 << 8, 1 << 16, 1 << 24], np.uint32),
+        header[:, 1:].astype(np.uint32) @ np.array([1 << 24, 1 << 16, 1 << 8, 1], np.uint32),
+    )
+    names = set()
+    for c in np.unique(code).tolist():
+        iso = (c & 0x0FFFFFFF) % 1000
+        z = bool(c & 0x80000000) or (c & 0x0FFFFFFF) // 1000 in (1, 3)
+        names.add(_TYPE_NAMES[1 if iso == 2 else iso] + (" Z" if z else ""))
+    return names
+
+
 class _ColumnStats:
     """Geometry types and bounding box of one geometry column, gathered batch by batch."""
 
-    def __init__(self, dimensions: int) -> None:
-        self.suffix = " Z" if dimensions == 3 else ""
+    def __init__(self, covering: str | None) -> None:
+        self.covering = covering
         self.types: set[str] = set()
         self.bbox = np.array([np.inf, np.inf, -np.inf, -np.inf])
 
-    def add(self, wkb: pa.Array) -> None:
-        geoms = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
-        present = ~shapely.is_missing(geoms)
-        if not present.any():
+    def add(self, batch: pa.RecordBatch, column: str) -> None:
+        self.types |= _wkb_types(batch.column(column))
+        if self.covering is None:
             return
-        geoms = geoms[present]
-        ids = shapely.get_type_id(geoms)
-        # LinearRing (2) is written as LineString
-        self.types.update(_TYPE_NAMES[1 if t == 2 else int(t)] + self.suffix for t in np.unique(ids))
-        b = shapely.bounds(geoms)
-        if not np.isnan(b).all():
-            self.bbox = np.r_[
-                np.fmin(self.bbox[:2], np.nanmin(b[:, :2], axis=0)),
-                np.fmax(self.bbox[2:], np.nanmax(b[:, 2:], axis=0)),
-            ]
+        box = batch.column(self.covering).flatten()
+        lows = [pc.min(box[k]).as_py() for k in (0, 1)]
+        highs = [pc.max(box[k]).as_py() for k in (2, 3)]
+        if None not in lows + highs:
+            self.bbox = np.r_[np.fmin(self.bbox[:2], lows), np.fmax(self.bbox[2:], highs)]
 
-    def metadata(self, covering: dict[str, Any] | None) -> dict[str, Any]:
+    def metadata(self) -> dict[str, Any]:
         meta: dict[str, Any] = {
             "encoding": "WKB",
             "geometry_types": sorted(self.types),
@@ -65,8 +82,10 @@ class _ColumnStats:
         }
         if np.isfinite(self.bbox).all():
             meta["bbox"] = [float(v) for v in self.bbox]
-        if covering:
-            meta["covering"] = covering
+        if self.covering:
+            meta["covering"] = {
+                "bbox": {k: [self.covering, k] for k in ("xmin", "ymin", "xmax", "ymax")}
+            }
         return meta
 
 
@@ -77,35 +96,26 @@ class GeoParquetWriter:
         self.schema = schemas.feature_schema()
         self.path = path
         self._writer = pq.ParquetWriter(path, self.schema.arrow, compression="zstd")
-        self._stats = {c.name: _ColumnStats(c.dimensions or 2) for c in self.schema.geometry_columns}
+        covers = {c.covers: c.name for c in self.schema.columns if c.covers}
+        self._stats = {c.name: _ColumnStats(covers.get(c.name)) for c in self.schema.geometry_columns}
         self.rows = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
             return
         for name, stats in self._stats.items():
-            stats.add(batch.column(name))
+            stats.add(batch, name)
         self._writer.write_batch(batch)
         self.rows += batch.num_rows
 
     def geo_metadata(self) -> dict[str, Any]:
-        coverings = {
-            c.covers: {"bbox": {k: [c.name, k] for k in ("xmin", "ymin", "xmax", "ymax")}}
-            for c in self.schema.columns
-            if c.covers
-        }
-        primary = self.schema.geometry_columns[0].name
         return {
             "version": GEOPARQUET_VERSION,
-            "primary_column": primary,
-            "columns": {n: s.metadata(coverings.get(n)) for n, s in self._stats.items()},
+            "primary_column": self.schema.geometry_columns[0].name,
+            "columns": {n: s.metadata() for n, s in self._stats.items()},
         }
 
     def close(self) -> None:
         self._writer.add_key_value_metadata({"geo": orjson.dumps(self.geo_metadata()).decode()})
         self._writer.close()
 
-
-def write_table(path: Path, rows: list[dict[str, Any]], schema: pa.Schema) -> None:
-    """A small plain Parquet file (rejects, the source summary) from rows of dicts."""
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path, compression="zstd")

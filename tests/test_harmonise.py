@@ -32,11 +32,17 @@ def test_repeated_source_id_is_rejected_and_nothing_is_lost(tmp_path, lake, read
     assert json.loads(reject["record"])["geometry"]["coordinates"] == [3, 4]
 
 
-def test_identical_records_without_ids_get_numbered_ids(tmp_path, lake, read_lake):
-    path = _collection(tmp_path, [_point(1, 2, n="x"), _point(1, 2, n="x"), _point(9, 9)])
+def test_records_without_ids_are_numbered_in_source_order(tmp_path, lake, read_lake):
+    path = _collection(tmp_path, [_point(1, 2, n="x"), _point(1, 2, n="x"), _point(9, 9, "own")])
     ingest(path, "s", lake)
-    ids = read_lake("s").column("feature_id").to_pylist()
-    assert ids[1] == ids[0] + "-2" and len(set(ids)) == 3
+    assert read_lake("s").column("feature_id").to_pylist() == ["s/#1", "s/#2", "s/own"]
+
+
+def test_the_catalog_can_name_the_attribute_that_identifies_records(tmp_path, lake, read_lake):
+    path = _collection(tmp_path, [_point(1, 2, gid="620-1"), _point(3, 4, gid="620-10"), _point(5, 6, gid="620-1")])
+    report = ingest(path, "s", lake, fields={"source_id": "gid"})
+    assert (report.features, report.rejects) == (2, 1)
+    assert read_lake("s").column("feature_id").to_pylist() == ["s/620-1", "s/620-10"]
 
 
 def test_invalid_polygon_is_repaired_and_says_so(tmp_path, lake, read_lake):
