@@ -36,17 +36,24 @@ def _ndim(coords: Any, depth: int) -> int:
     return len(coords) if coords else 2
 
 
+def _vertices(node: Any, ndim: int) -> np.ndarray:
+    """A list of positions as an (n, ndim) array; ValueError if any has another dimension."""
+    a = np.asarray(node, dtype=float) if node else np.empty((0, ndim))
+    if a.ndim != 2 or a.shape[1] != ndim:
+        raise ValueError(f"positions of {a.shape[-1] if a.ndim else 0} values, not {ndim}")
+    return a
+
+
 def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.ndarray:
     if depth == 0:
-        xy = np.array([c if c else [np.nan] * ndim for c in items], dtype=float)
-        return shapely.from_ragged_array(kind, xy.reshape(len(items), ndim))
+        return shapely.from_ragged_array(kind, _vertices(items, ndim))
     arrays: list[np.ndarray] = []
     offsets: list[list[int]] = [[0] for _ in range(depth)]
 
     def walk(node: Any, level: int) -> None:
         # level counts down to 1, where node is a list of vertices
         if level == 1:
-            a = np.asarray(node, dtype=float).reshape(-1, ndim) if node else np.empty((0, ndim))
+            a = _vertices(node, ndim)
             arrays.append(a)
             offsets[0].append(offsets[0][-1] + len(a))
             return
@@ -68,30 +75,26 @@ def to_shapely(geometries: Sequence[Mapping[str, Any] | None]) -> tuple[np.ndarr
     """Shapely geometries for GeoJSON geometry objects (None stays None), and per-item errors."""
     out = np.full(len(geometries), None, dtype=object)
     errors: list[str | None] = [None] * len(geometries)
-    groups: dict[tuple[str, int], list[int]] = {}
+    groups: dict[str, list[int]] = {}
     single: list[int] = []
     for i, g in enumerate(geometries):
         if g is None:
             continue
-        if not isinstance(g, dict):
+        if type(g) is not dict:
             errors[i] = f"geometry is not a GeoJSON object: {str(g)[:80]}"
-            continue
-        kind = g.get("type")
-        coords = g.get("coordinates")
-        if kind in _RAGGED and isinstance(coords, list):
-            try:
-                groups.setdefault((kind, _ndim(coords, _RAGGED[kind][1])), []).append(i)
-            except TypeError:
-                single.append(i)
+        elif g.get("type") in _RAGGED and type(g.get("coordinates")) is list:
+            groups.setdefault(g["type"], []).append(i)
         else:
             single.append(i)
-    for (kind, ndim), idx in groups.items():
+    for kind, idx in groups.items():
         shape_type, depth = _RAGGED[kind]
-        try:
+        coords = [geometries[i]["coordinates"] for i in idx]
+        try:  # one array for the group, if all its positions have the first one's dimension
+            ndim = _ndim(coords[0], depth)
             if ndim not in (2, 3):
                 raise ValueError(ndim)
-            out[idx] = _ragged(shape_type, depth, ndim, [geometries[i]["coordinates"] for i in idx])
-        except (ValueError, TypeError):
+            out[idx] = _ragged(shape_type, depth, ndim, coords)
+        except (ValueError, TypeError, IndexError):
             single.extend(idx)
     for i in single:
         try:

@@ -69,9 +69,13 @@ class JSONDocument:
     """Objects and arrays in the streamed array (scalars are not counted)."""
     _buf: Any = field(repr=False)
     _cuts: list[int] = field(repr=False, default_factory=list)
+    _parsed: list[Any] | None = field(repr=False, default=None)
 
     def batches(self) -> Iterator[list[Any]]:
         """The elements of the streamed array, a list per batch (nothing when there is no array)."""
+        if self._parsed is not None:
+            yield self._parsed
+            return
         for start, end in zip(self._cuts, self._cuts[1:]):
             chunk = bytes(self._buf[start:end]).strip().lstrip(b",")
             if not chunk.strip():
@@ -91,6 +95,22 @@ def _key_before(buf: Any, p: int) -> str | None:
     return m.group(1).decode("utf-8", "replace") if m else None
 
 
+def _parsed_whole(path: Path, data: bytes, member: str | None) -> JSONDocument:
+    try:
+        doc = orjson.loads(data.removeprefix(_BOM))
+    except orjson.JSONDecodeError as e:
+        raise DataError(f"{path}: invalid JSON near byte {e.pos}: {e.msg}") from e
+    if member is None:
+        array, header = (doc, []) if isinstance(doc, list) else (None, doc)
+    else:
+        array = doc.get(member) if isinstance(doc, dict) else None
+        header = {**doc, member: []} if isinstance(array, list) else doc
+    if not isinstance(array, list):
+        return JSONDocument(path, header, False, 0, None)
+    count = sum(isinstance(e, (dict, list)) for e in array)
+    return JSONDocument(path, header, True, count, None, _parsed=array)
+
+
 def open_json(path: Path, member: str | None, batch_bytes: int = BATCH_BYTES) -> JSONDocument:
     """Scan the document at `path` for the array to stream.
 
@@ -105,6 +125,9 @@ def open_json(path: Path, member: str | None, batch_bytes: int = BATCH_BYTES) ->
         size = f.seek(0, 2)
         if size == 0:
             raise DataError(f"{path}: the file is empty")
+        if size <= batch_bytes:  # one batch anyway: parse it whole, nothing to scan for
+            f.seek(0)
+            return _parsed_whole(path, f.read(), member)
         buf: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     start = 3 if bytes(buf[:3]) == _BOM else 0
     inner = 1 if member is None else 2  # depth of the streamed array's elements

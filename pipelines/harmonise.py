@@ -9,7 +9,7 @@ cannot be harmonised becomes a reject with the reason and the record as it was r
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -190,7 +190,8 @@ class Harmoniser:
             geoms = shapely.transform(geoms, fn)
             if has_z.any():
                 geoms3d[has_z] = shapely.transform(src3d[has_z], fn, include_z=True)
-        geoms = shapely.force_2d(geoms)
+        if shapely.has_z(geoms).any():
+            geoms = shapely.force_2d(geoms)
 
         finite = ~np.isnan(shapely.bounds(geoms)).any(axis=1) | shapely.is_empty(geoms)
         invalid = present & finite & ~shapely.is_valid(geoms)
@@ -248,56 +249,64 @@ class Harmoniser:
 
         batch_keys: set[str] = set().union(*props)
 
-        def column(name: str) -> list[Any]:
+        def column(name: str, convert: Callable[[Any], Any]) -> list[Any]:
             """A typed column's values: what the connector knows, else the mapped attribute."""
             given = batch.columns.get(name)
-            values = [given[i] for i in keep] if given is not None else [None] * len(keep)
             keys = self._mapped_keys(name, batch_keys) if name in self._mappings else []
+            if given is None and not keys:
+                return [None] * len(keep)
+            values = [given[i] for i in keep] if given is not None else [None] * len(keep)
             if keys:
                 first = self._first_filled
                 values = [v if v is not None else first(p, keys) for v, p in zip(values, props)]
-            return values
+            return [None if v is None else convert(v) for v in values]
 
-        parents = column("parent_source_id")
+        parents = column("parent_source_id", str)
         rows: dict[str, Any] = {
             "feature_id": [feature_ids[i] for i in keep],
             "source_id": [source_ids[i] for i in keep],
             "theme": [self.theme or class_themes.get((c or "").lower(), "other") for c in classes],
             "feature_class": classes,
             "parent_id": [None if p is None else f"{self.source}/{p}" for p in parents],
-            "name": [_text(v) for v in column("name")],
-            "height_m": [_float(v) for v in column("height_m")],
-            "lod": [_text(v) for v in column("lod")],
-            "observed_at": [_timestamp(v) for v in column("observed_at")],
-            "properties": [
+            "name": column("name", _text),
+            "height_m": column("height_m", _float),
+            "lod": column("lod", _text),
+            "observed_at": column("observed_at", _timestamp),
+            "properties": [  # UTF-8 bytes, which Arrow takes for its string type as they are
                 orjson.dumps(
                     {**p, REPAIR_NOTE: notes[i]} if notes[i] else p,
                     default=str,
                     option=orjson.OPT_NON_STR_KEYS,
-                ).decode()
+                )
                 for i, p in zip(keep, props)
             ],
         }
         idx = np.asarray(keep, dtype=np.int64)
         g2, g3 = geoms[idx], geoms3d[idx]
         m = len(idx)
-        rows["source"] = [self.source] * m
-        rows["source_crs"] = [source_crs] * m
-        rows["source_format"] = [self.source_format] * m
-        rows["ingested_at"] = [self.ingested_at] * m
+        constant = {  # the same for every row of the batch
+            "source": self.source,
+            "source_crs": source_crs,
+            "source_format": self.source_format,
+            "ingested_at": self.ingested_at,
+        }
         rows["geometry"] = shapely.to_wkb(g2, output_dimension=2)
-        rows["geometry_3d"] = shapely.to_wkb(g3, output_dimension=3)
+        present3d = ~shapely.is_missing(g3)
+        rows["geometry_3d"] = shapely.to_wkb(g3, output_dimension=3) if present3d.any() else [None] * m
         bounds = shapely.bounds(g2)
         has_box = ~np.isnan(bounds).any(axis=1)
         columns = []
         for f in self._schema:
-            if f.name == "bbox":
-                box = pa.StructArray.from_arrays(
-                    [pa.array(bounds[:, k]) for k in range(4)],
-                    fields=list(f.type),
-                    mask=pa.array(~has_box),
+            if f.name in constant:
+                columns.append(pa.repeat(pa.scalar(constant[f.name], type=f.type), m))
+            elif f.type == schemas.BBOX_TYPE:
+                columns.append(
+                    pa.StructArray.from_arrays(
+                        [pa.array(bounds[:, k]) for k in range(4)],
+                        fields=list(f.type),
+                        mask=pa.array(~has_box),
+                    )
                 )
-                columns.append(box)
             else:
                 columns.append(pa.array(rows[f.name], type=f.type))
         features = pa.RecordBatch.from_arrays(columns, schema=self._schema)

@@ -5,9 +5,11 @@ The CLI and the Dagster assets both call `ingest`; neither adds steps of its own
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -83,6 +85,23 @@ class IngestReport:
         }
 
 
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cycle collector while batches stream through.
+
+    A parsed batch is a large tree of new objects without reference cycles: the collector would
+    walk it again and again while it is built (more than doubling the parse time) and free
+    nothing; reference counting frees every batch as soon as it is written.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def open_connector(path: Path, format: str | None = None, **options: Any) -> Connector:
     """The connector for `path`: the named format, else the one its content shows."""
     cls = registry.load(format) if format else registry.detect(path)
@@ -129,26 +148,27 @@ def ingest(
         writer = GeoParquetWriter(staging.path("features"))
         rejects_writer = pq.ParquetWriter(staging.path("rejects"), schema.rejects_arrow, compression="zstd")
         try:
-            for batch in connector.read():
-                records += len(batch)
-                out = harmoniser.harmonise(batch)
-                failed = validator.check_batch(out.features) if validator else {}
-                reject_rows = out.rejects
-                if failed:
-                    keep = [i not in failed for i in range(out.features.num_rows)]
-                    ids = out.features.column("source_id").to_pylist()
-                    reject_rows += [
-                        harmoniser.reject(ids[i], why, out.records[i]) for i, why in failed.items()
-                    ]
-                    out.features = out.features.filter(pa.array(keep))
-                writer.write(out.features)
-                features += out.features.num_rows
-                if reject_rows:
-                    rejects_writer.write_batch(
-                        pa.RecordBatch.from_pylist(reject_rows, schema=schema.rejects_arrow)
-                    )
-                    rejects += len(reject_rows)
-                    reasons.update(r["reason"] for r in reject_rows)
+            with _no_cycle_collection():
+                for batch in connector.read():
+                    records += len(batch)
+                    out = harmoniser.harmonise(batch)
+                    failed = validator.check_batch(out.features) if validator else {}
+                    reject_rows = out.rejects
+                    if failed:
+                        keep = [i not in failed for i in range(out.features.num_rows)]
+                        ids = out.features.column("source_id").to_pylist()
+                        reject_rows += [
+                            harmoniser.reject(ids[i], why, out.records[i]) for i, why in failed.items()
+                        ]
+                        out.features = out.features.filter(pa.array(keep))
+                    writer.write(out.features)
+                    features += out.features.num_rows
+                    if reject_rows:
+                        rejects_writer.write_batch(
+                            pa.RecordBatch.from_pylist(reject_rows, schema=schema.rejects_arrow)
+                        )
+                        rejects += len(reject_rows)
+                        reasons.update(r["reason"] for r in reject_rows)
         finally:
             writer.close()
             rejects_writer.close()

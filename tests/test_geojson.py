@@ -140,6 +140,9 @@ def test_stream_batches_match_a_whole_parse(sample):
     assert len(list(zip(doc._cuts, doc._cuts[1:]))) > 100
     assert streamed == whole["features"] and doc.count == 1988
     assert doc.header["crs"] == whole["crs"]
+    small = open_json(path, "features")  # fits one batch: parsed whole, the same result
+    assert [f for b in small.batches() for f in b] == streamed
+    assert (small.header, small.count) == (doc.header, doc.count)
 
 
 def test_header_members_after_the_features_are_read(tmp_path):
