@@ -152,10 +152,11 @@ class Harmoniser:
             f"{self.source}/{sid}" if sid is not None else f"{self.source}/#{first + i}"
             for i, sid in enumerate(source_ids)
         ]
-        dups = [
-            f"duplicate id {sid!r} in the source" if n > 1 else None
-            for sid, n in zip(source_ids, self._seen.add(ids))
-        ]
+        dups: list[str | None] = [None] * len(ids)
+        own = [i for i, sid in enumerate(source_ids) if sid is not None]  # numbers never repeat
+        for i, n in zip(own, self._seen.add([ids[i] for i in own])):
+            if n > 1:
+                dups[i] = f"duplicate id {source_ids[i]!r} in the source"
         return ids, dups
 
     def _resolve_crs(self, batch: SourceBatch) -> tuple[Any, str | None]:

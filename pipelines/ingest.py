@@ -25,7 +25,7 @@ from connectors.errors import DataError
 from pipelines.harmonise import Harmoniser
 from pipelines.lake import Lake
 from pipelines.validate import CheckResult, Validator, check_specs
-from pipelines.write import GeoParquetWriter
+from pipelines.write import GeoParquetWriter, RowsWriter
 
 __all__ = ["ChecksFailed", "IngestReport", "NothingIngested", "ingest", "open_connector"]
 
@@ -142,11 +142,11 @@ def ingest(
     )
     validator = Validator(source) if validate else None
     schema = schemas.feature_schema()
-    records = features = rejects = 0
+    records = features = 0
     reasons: Counter[str] = Counter()
     with lake.stage(source) as staging:
         writer = GeoParquetWriter(staging.path("features"))
-        rejects_writer = pq.ParquetWriter(staging.path("rejects"), schema.rejects_arrow, compression="zstd")
+        rejects_writer = RowsWriter(staging.path("rejects"), schema.rejects_arrow)
         try:
             with _no_cycle_collection():
                 for batch in connector.read():
@@ -163,15 +163,12 @@ def ingest(
                         out.features = out.features.filter(pa.array(keep))
                     writer.write(out.features)
                     features += out.features.num_rows
-                    if reject_rows:
-                        rejects_writer.write_batch(
-                            pa.RecordBatch.from_pylist(reject_rows, schema=schema.rejects_arrow)
-                        )
-                        rejects += len(reject_rows)
-                        reasons.update(r["reason"] for r in reject_rows)
+                    rejects_writer.write(reject_rows)
+                    reasons.update(r["reason"] for r in reject_rows)
         finally:
             writer.close()
             rejects_writer.close()
+        rejects = rejects_writer.rows
         checks = (
             validator.finish(
                 records=records, features=features, rejects=rejects, declared_count=info.declared_count

@@ -1,4 +1,4 @@
-"""Write harmonised batches as GeoParquet 1.1, one row group per batch.
+"""Write harmonised batches as GeoParquet 1.1, one row group per batch, and the rejects.
 
 The `geo` metadata (geometry types, bbox) is only known once every batch is written, so it is
 added to the footer when the file is closed; memory holds one batch at a time.
@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import schemas
 from pipelines.crs import CRS84
 
-__all__ = ["GeoParquetWriter", "GEOPARQUET_VERSION"]
+__all__ = ["GeoParquetWriter", "RowsWriter", "GEOPARQUET_VERSION"]
 
 GEOPARQUET_VERSION = "1.1.0"
 _TYPE_NAMES = {
@@ -95,7 +95,9 @@ class GeoParquetWriter:
     def __init__(self, path: Path) -> None:
         self.schema = schemas.feature_schema()
         self.path = path
-        self._writer = pq.ParquetWriter(path, self.schema.arrow, compression="zstd")
+        self._writer = pq.ParquetWriter(
+            path, self.schema.arrow, compression="zstd", **self.schema.parquet_options()
+        )
         covers = {c.covers: c.name for c in self.schema.columns if c.covers}
         self._stats = {c.name: _ColumnStats(covers.get(c.name)) for c in self.schema.geometry_columns}
         self.rows = 0
@@ -119,3 +121,25 @@ class GeoParquetWriter:
         self._writer.add_key_value_metadata({"geo": orjson.dumps(self.geo_metadata()).decode()})
         self._writer.close()
 
+
+
+class RowsWriter:
+    """Plain Parquet from rows of dicts, batch by batch; no file at all when no row comes."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path = path
+        self.schema = schema
+        self._writer: pq.ParquetWriter | None = None
+        self.rows = 0
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+        self._writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))
+        self.rows += len(rows)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()

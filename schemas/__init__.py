@@ -47,6 +47,8 @@ class Column:
     crs: str | None = None
     dimensions: int | None = None
     covers: str | None = None
+    dictionary: bool = False
+    statistics: bool = True
 
     @property
     def arrow(self) -> pa.Field:
@@ -90,6 +92,18 @@ class FeatureSchema:
     @property
     def geometry_columns(self) -> tuple[Column, ...]:
         return tuple(c for c in self.columns if c.type == "wkb")
+
+    def parquet_options(self) -> dict[str, Any]:
+        """ParquetWriter options: dictionaries where values repeat, min/max where they help
+        readers skip row groups (ids, times, the bbox covering), not on WKB or long JSON."""
+        stats: list[str] = []
+        for c in self.columns:
+            if c.statistics and c.type != "wkb":
+                stats += [f"{c.name}.{k}" for k in BBOX_TYPE.names] if c.type == "bbox" else [c.name]
+        return {
+            "use_dictionary": [c.name for c in self.columns if c.dictionary],
+            "write_statistics": stats,
+        }
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
