@@ -51,7 +51,7 @@ class Staging:
     source: str
 
     def path(self, kind: str) -> Path:
-        return self.root / kind / f"source={self.source}" / "part-0.parquet"
+        return self.root / kind / "part-0.parquet"
 
 
 @dataclass(frozen=True)
@@ -72,31 +72,27 @@ class Lake:
     def files(self, kind: str) -> list[Path]:
         return sorted((self.root / kind).glob("source=*/*.parquet"))
 
-    def sources(self) -> list[str]:
-        return [p.parent.name.removeprefix("source=") for p in self.files("sources")]
-
     @contextmanager
     def stage(self, source: str) -> Iterator[Staging]:
         """A staging area; committed when the block ends without an exception, else removed."""
         check_source_name(source)
         run = uuid.uuid4().hex[:12]
         staging = Staging(self.root / ".staging" / run, source)
+        staging.root.mkdir(parents=True)
         for kind in KINDS:
-            staging.path(kind).parent.mkdir(parents=True, exist_ok=True)
+            (staging.root / kind).mkdir()
         try:
             yield staging
-            self._commit(staging, run)
+            self._commit(staging)
         finally:
             shutil.rmtree(staging.root, ignore_errors=True)
 
-    def _commit(self, staging: Staging, run: str) -> None:
-        trash = self.root / ".trash" / run
+    def _commit(self, staging: Staging) -> None:
+        """Swap the staged partitions in; the replaced ones leave with the staging folder."""
         for kind in KINDS:
             final = self.partition(kind, staging.source)
-            final.parent.mkdir(parents=True, exist_ok=True)
             if final.exists():
-                old = trash / kind
-                old.parent.mkdir(parents=True, exist_ok=True)
-                final.rename(old)
-            staging.path(kind).parent.rename(final)
-        shutil.rmtree(trash, ignore_errors=True)
+                final.rename(staging.root / f"replaced-{kind}")
+            else:
+                final.parent.mkdir(parents=True, exist_ok=True)
+            (staging.root / kind).rename(final)

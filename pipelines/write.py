@@ -21,6 +21,7 @@ from pipelines.crs import CRS84
 __all__ = ["GeoParquetWriter", "RowsWriter", "GEOPARQUET_VERSION"]
 
 GEOPARQUET_VERSION = "1.1.0"
+_CRS84_JSON = CRS84.to_json_dict()
 _TYPE_NAMES = {
     0: "Point",
     1: "LineString",
@@ -77,7 +78,7 @@ class _ColumnStats:
         meta: dict[str, Any] = {
             "encoding": "WKB",
             "geometry_types": sorted(self.types),
-            "crs": CRS84.to_json_dict(),
+            "crs": _CRS84_JSON,
             "edges": "planar",
         }
         if np.isfinite(self.bbox).all():
