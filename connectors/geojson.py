@@ -44,7 +44,7 @@ def _page_count(header: Mapping[str, Any]) -> int | None:
     numberMatched counts every page of a query; a document with a `next` link is one page,
     so only numberReturned can be compared with what it holds.
     """
-    paged = any(isinstance(l, Mapping) and l.get("rel") == "next" for l in header.get("links") or [])
+    paged = any(isinstance(k, Mapping) and k.get("rel") == "next" for k in header.get("links") or [])
     for key in ("numberReturned",) if paged else ("numberReturned", "numberMatched", "totalFeatures"):
         if isinstance(header.get(key), int):
             return int(header[key])
