@@ -7,9 +7,9 @@ For each of the largest tabular (GeoJSON) files, in one run and one process tree
   validate  the validation suite's extra time (ingest with validation minus without)
 Each measurement runs in a fresh child process (best of N, after one warm-up), which also
 reports its peak memory above what the imports took. A generated file of many MB (the
-fountains repeated) shows whether memory grows with the file or with a feature.
+fountains repeated, at two sizes) shows whether memory grows with the file or stays flat.
 
-    python bench/run.py [--big-mb 200] [--repeat 5]
+    python bench/run.py [--big-mb 50 200] [--repeat 10]
 """
 
 from __future__ import annotations
@@ -122,8 +122,8 @@ def child(tool: str, path: Path, repeat: int) -> dict[str, float]:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--measure", nargs=2, metavar=("TOOL", "PATH"))
-    p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--big-mb", type=int, default=200)
+    p.add_argument("--repeat", type=int, default=10)
+    p.add_argument("--big-mb", type=int, nargs="*", default=[50, 200])
     args = p.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure[0], Path(args.measure[1]), args.repeat)))
@@ -132,7 +132,7 @@ def main() -> None:
     files = [CORPUS / f for f in FILES if (CORPUS / f).exists()]
     if not files:
         files = sorted((ROOT / "data/samples").glob("*.geojson"), key=lambda f: -f.stat().st_size)[:4]
-    runs = [(f, args.repeat) for f in files] + [(big_file(args.big_mb), 1)]
+    runs = [(f, args.repeat) for f in files] + [(big_file(mb), 1) for mb in args.big_mb]
     head = (
         f"{'file':44} {'MB':>6} {'floor ms':>9} {'gdal ms':>9} {'citypipe ms':>12} {'validate ms':>12}"
         f" {'gdal/floor':>10} {'cp/floor':>9} {'gdal/cp':>8}  peak MB floor/gdal/citypipe"

@@ -3,14 +3,14 @@
 A FeatureCollection is one JSON object whose "features" array holds nearly all its bytes.
 `orjson` parses fast but only whole documents; streaming parsers (ijson) keep memory flat but
 run several times slower than the parse itself. This module gets both: one vectorised pass over
-the bytes (numpy, window by window over a memory map) finds where each element of the array
+the bytes (numpy, window by window) finds where each element of the array
 ends, outside strings, and cuts the array into batches of about `batch_bytes` that orjson
 parses one at a time. Memory holds one window and one batch, whatever the size of the file.
 """
 
 from __future__ import annotations
 
-import mmap
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -59,6 +59,22 @@ def _structure(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass
+class _Ranges:
+    """Byte ranges of an open file, read with pread.
+
+    Not a memory map: the pages of a mapped file stay in the process's resident memory once
+    touched, so memory would grow with the file after all.
+    """
+
+    def __init__(self, f: Any, size: int) -> None:
+        self.file, self.size = f, size
+
+    def __getitem__(self, s: slice) -> bytes:
+        start, stop = s.start or 0, self.size if s.stop is None else s.stop
+        return os.pread(self.file.fileno(), max(0, stop - start), start)
+
+
+@dataclass
 class JSONDocument:
     """A JSON document on disk: its top level without the streamed array, and that array's batches."""
 
@@ -67,7 +83,7 @@ class JSONDocument:
     has_array: bool
     count: int
     """Objects and arrays in the streamed array (scalars are not counted)."""
-    _buf: Any = field(repr=False)
+    _buf: _Ranges | None = field(repr=False)
     _cuts: list[int] = field(repr=False, default_factory=list)
     _parsed: list[Any] | None = field(repr=False, default=None)
 
@@ -77,7 +93,8 @@ class JSONDocument:
             yield self._parsed
             return
         for start, end in zip(self._cuts, self._cuts[1:]):
-            chunk = bytes(self._buf[start:end]).strip().lstrip(b",")
+            assert self._buf is not None
+            chunk = self._buf[start:end].strip().lstrip(b",")
             if not chunk.strip():
                 continue
             try:
@@ -86,12 +103,12 @@ class JSONDocument:
                 raise DataError(f"{self.path}: invalid JSON near byte {start + e.pos}: {e.msg}") from e
 
     def close(self) -> None:
-        if isinstance(self._buf, mmap.mmap):
-            self._buf.close()
+        if self._buf is not None:
+            self._buf.file.close()
 
 
-def _key_before(buf: Any, p: int) -> str | None:
-    m = _KEY_BEFORE.search(bytes(buf[max(0, p - 512) : p]))
+def _key_before(buf: _Ranges, p: int) -> str | None:
+    m = _KEY_BEFORE.search(buf[max(0, p - 512) : p])
     return m.group(1).decode("utf-8", "replace") if m else None
 
 
@@ -121,15 +138,25 @@ def open_json(path: Path, member: str | None, batch_bytes: int = BATCH_BYTES) ->
         f = open(path, "rb")
     except OSError as e:
         raise DataError(f"{path}: cannot be read: {e.strerror or e}") from e
-    with f:
-        size = f.seek(0, 2)
-        if size == 0:
-            raise DataError(f"{path}: the file is empty")
-        if size <= batch_bytes:  # one batch anyway: parse it whole, nothing to scan for
+    size = f.seek(0, 2)
+    if size == 0:
+        f.close()
+        raise DataError(f"{path}: the file is empty")
+    if size <= batch_bytes:  # one batch anyway: parse it whole, nothing to scan for
+        with f:
             f.seek(0)
             return _parsed_whole(path, f.read(), member)
-        buf: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    start = 3 if bytes(buf[:3]) == _BOM else 0
+    buf = _Ranges(f, size)
+    try:
+        return _scan(path, buf, member, batch_bytes)
+    except BaseException:
+        f.close()
+        raise
+
+
+def _scan(path: Path, buf: _Ranges, member: str | None, batch_bytes: int) -> JSONDocument:
+    size = buf.size
+    start = 3 if buf[:3] == _BOM else 0
     inner = 1 if member is None else 2  # depth of the streamed array's elements
     arr_open = arr_close = None
     cuts: list[int] = []
@@ -137,7 +164,7 @@ def open_json(path: Path, member: str | None, batch_bytes: int = BATCH_BYTES) ->
     pos, depth, window = start, 0, batch_bytes
     while pos < size:
         end = min(size, pos + window)
-        a = np.frombuffer(buf, np.uint8, count=end - pos, offset=pos)
+        a = np.frombuffer(buf[pos:end], np.uint8)
         rel, signs = _structure(a)
         if rel.size == 0:
             if end == size:
@@ -148,7 +175,7 @@ def open_json(path: Path, member: str | None, batch_bytes: int = BATCH_BYTES) ->
         if arr_open is None:
             for i in np.flatnonzero((signs == 1) & (after == inner)):
                 p = pos + int(rel[i])
-                if buf[p] == 91 and (member is None or _key_before(buf, p) == member):
+                if buf[p : p + 1] == b"[" and (member is None or _key_before(buf, p) == member):
                     arr_open = p
                     cuts.append(p + 1)
                     break
@@ -172,9 +199,9 @@ def open_json(path: Path, member: str | None, batch_bytes: int = BATCH_BYTES) ->
     if depth != 0:
         raise DataError(f"{path}: invalid JSON: the document ends before it is complete (truncated?)")
     if arr_open is not None and arr_close is not None:
-        rest = bytes(buf[start:arr_open]) + b"[]" + bytes(buf[arr_close + 1 :])
+        rest = buf[start:arr_open] + b"[]" + buf[arr_close + 1 :]
     else:
-        rest, cuts = bytes(buf[start:]), []
+        rest, cuts = buf[start:], []
     try:
         header = orjson.loads(rest)
     except orjson.JSONDecodeError as e:
