@@ -125,7 +125,7 @@ class GeoJSONConnector(Connector):
         on_place = [
             i
             for i, f in enumerate(features)
-            if isinstance(f, Mapping) and f.get("geometry") is None and f.get("place") is not None
+            if type(f) is dict and f.get("geometry") is None and f.get("place") is not None
         ]
         if on_place:
             taken = set(on_place)

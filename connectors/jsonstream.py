@@ -124,7 +124,7 @@ def _parsed_whole(path: Path, data: bytes, member: str | None) -> JSONDocument:
         header = {**doc, member: []} if isinstance(array, list) else doc
     if not isinstance(array, list):
         return JSONDocument(path, header, False, 0, None)
-    count = sum(isinstance(e, (dict, list)) for e in array)
+    count = sum(type(e) is dict or type(e) is list for e in array)
     return JSONDocument(path, header, True, count, None, _parsed=array)
 
 
