@@ -9,7 +9,7 @@ cannot be harmonised becomes a reject with the reason and the record as it was r
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -91,9 +91,14 @@ def _text(value: Any) -> str | None:
 @dataclass
 class HarmonisedBatch:
     features: pa.RecordBatch
-    records: list[Any]
-    """The source record of each feature row, for rejects found later (validation)."""
     rejects: list[dict[str, Any]]
+    _records: Sequence[Any]
+    _rows: list[int]
+
+    def record(self, row: int) -> Any:
+        """The source record of feature row `row`, for rejects found later (validation); read
+        only when asked, so connectors may hand over records that are costly to build."""
+        return self._records[self._rows[row]]
 
 
 @dataclass
@@ -247,6 +252,7 @@ class Harmoniser:
         props = [batch.properties[i] for i in keep]
         classes = [batch.feature_classes[i] for i in keep] if batch.feature_classes else [None] * len(keep)
         class_themes = schemas.class_themes()
+        themes_of = {c: class_themes.get((c or "").lower(), "other") for c in set(classes)}
 
         batch_keys: set[str] = set().union(*props)
 
@@ -266,7 +272,7 @@ class Harmoniser:
         rows: dict[str, Any] = {
             "feature_id": [feature_ids[i] for i in keep],
             "source_id": [source_ids[i] for i in keep],
-            "theme": [self.theme or class_themes.get((c or "").lower(), "other") for c in classes],
+            "theme": [self.theme] * len(keep) if self.theme else [themes_of[c] for c in classes],
             "feature_class": classes,
             "parent_id": [None if p is None else f"{self.source}/{p}" for p in parents],
             "name": column("name", _text),
@@ -311,7 +317,7 @@ class Harmoniser:
             else:
                 columns.append(pa.array(rows[f.name], type=f.type))
         features = pa.RecordBatch.from_arrays(columns, schema=self._schema)
-        return HarmonisedBatch(features, [batch.records[i] for i in keep], rejects)
+        return HarmonisedBatch(features, rejects, batch.records, keep)
 
     def reject(self, source_id: str | None, reason: str, record: Any) -> dict[str, Any]:
         """A row of the rejects table."""

@@ -158,7 +158,7 @@ def ingest(
                         keep = [i not in failed for i in range(out.features.num_rows)]
                         ids = out.features.column("source_id").to_pylist()
                         reject_rows += [
-                            harmoniser.reject(ids[i], why, out.records[i]) for i, why in failed.items()
+                            harmoniser.reject(ids[i], why, out.record(i)) for i, why in failed.items()
                         ]
                         out.features = out.features.filter(pa.array(keep))
                     writer.write(out.features)
