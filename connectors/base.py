@@ -46,9 +46,20 @@ class SourceBatch:
     """A slice of the source table: records as read, before harmonisation.
 
     All sequences are aligned, one entry per record. `geometries` holds shapely geometries
-    (or None) in `crs` with the axes in `axis_order`. `columns` carries values the connector
-    already knows for typed schema columns (name, height_m, lod, observed_at, parent_source_id,
-    geometry_3d ...); `errors` says why a record could not be read (it then goes to rejects).
+    (or None) in `crs` with the axes in `axis_order`; `records` the records as read (dicts,
+    text), looked at only when a record is rejected, so it may be a lazy sequence. `errors`
+    says why a record could not be read (it then goes to rejects). `columns` carries what the
+    connector already knows for typed columns, each a sequence aligned with the records:
+
+        name, height_m, lod, observed_at    values for the schema columns of the same name
+        parent_source_id                    the parent's id in the source (a BuildingPart's Building)
+        geometry_3d                         shapely geometry with Z in `crs` (the richest LoD)
+        surfaces                            list of (semantic type, shapely Polygon Z in `crs`)
+                                            per record, e.g. ("RoofSurface", polygon), or None
+
+    For 3D objects `geometries` is the explicit footprint where the source has one (LoD0
+    footprint), else None: the pipeline then derives it from the ground surfaces or the
+    projection of `geometry_3d`.
     """
 
     source_ids: Sequence[str | None]
