@@ -145,8 +145,8 @@ def ingest(
     records = features = 0
     reasons: Counter[str] = Counter()
     with lake.stage(source) as staging:
-        writer = GeoParquetWriter(staging.path("features"))
-        rejects_writer = RowsWriter(staging.path("rejects"), schema.rejects_arrow)
+        writer = GeoParquetWriter(staging.path("features"), schema)
+        rejects_writer = RowsWriter(staging.path("rejects"), schema.table("rejects").arrow)
         try:
             with _no_cycle_collection():
                 for batch in connector.read():
@@ -199,7 +199,7 @@ def ingest(
             why = "; ".join(f"{c.name} failed ({', '.join(c.samples) or c.description})" for c in failed)
             raise ChecksFailed(f"{origin or path}: {why}; the previous output is kept", report)
         pq.write_table(
-            pa.Table.from_pylist([report.summary_row()], schema=schema.sources_arrow),
+            pa.Table.from_pylist([report.summary_row()], schema=schema.table("sources").arrow),
             staging.path("sources"),
         )
     if records and not features:

@@ -3,6 +3,7 @@
     <lake>/features/source=<NAME>/part-0.parquet   GeoParquet 1.1, shared schema v1
     <lake>/rejects/source=<NAME>/part-0.parquet    records that could not be harmonised
     <lake>/sources/source=<NAME>/part-0.parquet    one row: what the last ingest of NAME did
+    <lake>/surfaces/source=<NAME>/part-0.parquet   semantic surfaces of 3D objects (GeoParquet)
     <lake>/warehouse.duckdb                        views over the above
     <lake>/docs/                                   validation reports (GX Data Docs)
 
@@ -25,7 +26,7 @@ from connectors.errors import ConfigurationError
 
 __all__ = ["Lake", "Staging", "KINDS", "default_lake"]
 
-KINDS = ("features", "rejects", "sources")
+KINDS = ("features", "rejects", "sources", "surfaces")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 

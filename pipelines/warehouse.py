@@ -19,8 +19,8 @@ from pipelines.lake import Lake
 
 __all__ = ["VIEWS", "connect", "refresh", "query", "spatial_extension"]
 
-VIEWS = {"features": "feature", "rejects": "rejects", "sources": "sources"}
-"""View name -> the schema (in schemas/feature-v1.yaml) of the Parquet files behind it."""
+VIEWS = ("features", "rejects", "sources", "surfaces")
+"""The lake tables the warehouse has a view of, each over its folder of Parquet files."""
 
 
 def spatial_extension() -> Path:
@@ -36,8 +36,7 @@ def spatial_extension() -> Path:
 
 
 def _arrow_schema(view: str) -> Any:
-    s = schemas.feature_schema()
-    return {"features": s.arrow, "rejects": s.rejects_arrow, "sources": s.sources_arrow}[view]
+    return schemas.feature_schema().table(view).arrow
 
 
 def _sql_string(value: str) -> str:

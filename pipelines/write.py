@@ -91,37 +91,49 @@ class _ColumnStats:
 
 
 class GeoParquetWriter:
-    """Streams record batches of shared schema v1 into one GeoParquet 1.1 file."""
+    """Streams record batches of one lake table into a GeoParquet 1.1 file.
 
-    def __init__(self, path: Path) -> None:
-        self.schema = schemas.feature_schema()
+    With `empty_file` off, no file is written unless a row comes (tables most sources have no
+    rows for, such as surfaces).
+    """
+
+    def __init__(self, path: Path, table: schemas.Table, empty_file: bool = True) -> None:
+        self.table = table
         self.path = path
-        self._writer = pq.ParquetWriter(
-            path, self.schema.arrow, compression="zstd", **self.schema.parquet_options()
-        )
-        covers = {c.covers: c.name for c in self.schema.columns if c.covers}
-        self._stats = {c.name: _ColumnStats(covers.get(c.name)) for c in self.schema.geometry_columns}
+        self.empty_file = empty_file
+        self._writer: pq.ParquetWriter | None = None
+        covers = {c.covers: c.name for c in table.columns if c.covers}
+        self._stats = {c.name: _ColumnStats(covers.get(c.name)) for c in table.geometry_columns}
         self.rows = 0
+
+    def _open(self) -> pq.ParquetWriter:
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(
+                self.path, self.table.arrow, compression="zstd", **self.table.parquet_options()
+            )
+        return self._writer
 
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
             return
         for name, stats in self._stats.items():
             stats.add(batch, name)
-        self._writer.write_batch(batch)
+        self._open().write_batch(batch)
         self.rows += batch.num_rows
 
     def geo_metadata(self) -> dict[str, Any]:
         return {
             "version": GEOPARQUET_VERSION,
-            "primary_column": self.schema.geometry_columns[0].name,
+            "primary_column": self.table.geometry_columns[0].name,
             "columns": {n: s.metadata() for n, s in self._stats.items()},
         }
 
     def close(self) -> None:
-        self._writer.add_key_value_metadata({"geo": orjson.dumps(self.geo_metadata()).decode()})
-        self._writer.close()
-
+        if self._writer is None and not self.empty_file:
+            return
+        writer = self._open()
+        writer.add_key_value_metadata({"geo": orjson.dumps(self.geo_metadata()).decode()})
+        writer.close()
 
 
 class RowsWriter:

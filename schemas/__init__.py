@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-__all__ = ["Column", "FeatureSchema", "feature_schema", "themes", "class_themes", "mappings"]
+__all__ = ["Column", "Table", "FeatureSchema", "feature_schema", "themes", "class_themes", "mappings"]
 
 HERE = Path(__file__).parent
 
@@ -69,25 +69,15 @@ def _columns(raw: list[dict[str, Any]]) -> tuple[Column, ...]:
 
 
 @dataclass(frozen=True)
-class FeatureSchema:
+class Table:
+    """One table of the lake: its columns, and what Arrow and Parquet make of them."""
+
     name: str
-    version: int
     columns: tuple[Column, ...]
-    rejects: tuple[Column, ...]
-    sources: tuple[Column, ...]
-    table_checks: tuple[str, ...] = field(default=())
 
     @property
     def arrow(self) -> pa.Schema:
         return pa.schema([c.arrow for c in self.columns])
-
-    @property
-    def rejects_arrow(self) -> pa.Schema:
-        return pa.schema([c.arrow for c in self.rejects])
-
-    @property
-    def sources_arrow(self) -> pa.Schema:
-        return pa.schema([c.arrow for c in self.sources])
 
     @property
     def geometry_columns(self) -> tuple[Column, ...]:
@@ -118,16 +108,28 @@ class FeatureSchema:
         return "\n".join(rows)
 
 
+@dataclass(frozen=True)
+class FeatureSchema(Table):
+    """The features table, with the version, the source-level checks and the other tables."""
+
+    version: int = 1
+    table_checks: tuple[str, ...] = ()
+    others: dict[str, Table] = field(default_factory=dict)
+
+    def table(self, kind: str) -> Table:
+        """A lake table by its folder name: features, rejects, sources, surfaces."""
+        return self if kind == self.name else self.others[kind]
+
+
 @cache
 def feature_schema() -> FeatureSchema:
     raw = _load("feature-v1.yaml")
     return FeatureSchema(
-        name=raw["name"],
-        version=raw["version"],
+        name="features",
         columns=_columns(raw["columns"]),
-        rejects=_columns(raw["rejects"]),
-        sources=_columns(raw["sources"]),
+        version=raw["version"],
         table_checks=tuple(raw.get("table_checks", ())),
+        others={k: Table(k, _columns(raw[k])) for k in ("rejects", "sources", "surfaces")},
     )
 
 
