@@ -17,12 +17,14 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyproj
 import shapely
 
 import schemas
 from connectors.base import SourceBatch
 from connectors.errors import ConfigurationError
 from pipelines import crs as crslib
+from pipelines import solids
 from pipelines.seen_ids import SeenIds
 
 __all__ = ["Harmoniser", "HarmonisedBatch", "record_text"]
@@ -89,11 +91,74 @@ def _text(value: Any) -> str | None:
 
 
 @dataclass
+class _Geometry:
+    """What `Harmoniser._geometry` makes of a batch's geometries, aligned with its records."""
+
+    geometry: np.ndarray
+    geometry_3d: np.ndarray
+    source_crs: str | None
+    footprint_area: np.ndarray | None = None
+    volume: np.ndarray | None = None
+    surface_owner: np.ndarray | None = None
+    surface_types: list[str] = field(default_factory=list)
+    surface_polygons: np.ndarray | None = None
+    surface_area: np.ndarray | None = None
+    surface_tilt: np.ndarray | None = None
+    surface_azimuth: np.ndarray | None = None
+    height: np.ndarray | None = None
+
+    def height_at(self, i: int) -> float | None:
+        """Height of record i from its 3D geometry (top minus bottom), where it has one."""
+        h = None if self.height is None else self.height[i]
+        return None if h is None or np.isnan(h) else float(h)
+
+
+FOOTPRINT_AREA = "citypipe:footprint_area_m2"
+VOLUME = "citypipe:volume_m3"
+
+
+def _extras(geo: _Geometry, notes: list[str | None]) -> list[dict[str, Any] | None]:
+    """What citypipe adds to a record's properties: a repair note, a 3D object's measures."""
+    out: list[dict[str, Any] | None] = [{REPAIR_NOTE: w} if w else None for w in notes]
+    for key, values in ((FOOTPRINT_AREA, geo.footprint_area), (VOLUME, geo.volume)):
+        if values is None:
+            continue
+        for i in np.flatnonzero(~np.isnan(values)):
+            out[i] = {**(out[i] or {}), key: round(float(values[i]), 3)}
+    return out
+
+
+def _metres(crs: pyproj.CRS, axis_order: str, geometries: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A `shapely.transform` function from `crs` to metres east and north: the CRS itself where
+    it is projected, else the UTM zone of the geometries' centre."""
+    h = crs.sub_crs_list[0] if crs.is_compound else crs
+    swap = axis_order == "authority" and h.axis_info[0].direction in ("north", "south")
+    tr = None
+    if not h.is_projected:
+        x0, y0, x1, y1 = shapely.total_bounds(geometries)
+        lon, lat = ((y0 + y1) / 2, (x0 + x1) / 2) if swap else ((x0 + x1) / 2, (y0 + y1) / 2)
+        zone = pyproj.database.query_utm_crs_info(
+            datum_name="WGS 84", area_of_interest=pyproj.aoi.AreaOfInterest(lon, lat, lon, lat)
+        )
+        tr = pyproj.Transformer.from_crs(h, pyproj.CRS.from_epsg(zone[0].code), always_xy=True)
+
+    def apply(coords: np.ndarray) -> np.ndarray:
+        out = coords.copy()
+        x, y = (coords[:, 1], coords[:, 0]) if swap else (coords[:, 0], coords[:, 1])
+        out[:, 0], out[:, 1] = tr.transform(x, y) if tr else (x, y)
+        return out
+
+    return apply
+
+
+@dataclass
 class HarmonisedBatch:
     features: pa.RecordBatch
     rejects: list[dict[str, Any]]
     _records: Sequence[Any]
     _rows: list[int]
+    surfaces: pa.RecordBatch | None = None
+    """Rows of the surfaces table, for the features that have semantic surfaces."""
 
     def record(self, row: int) -> Any:
         """The source record of feature row `row`, for rejects found later (validation); read
@@ -175,27 +240,41 @@ class Harmoniser:
 
     def _geometry(
         self, batch: SourceBatch, reasons: list[str | None], notes: list[str | None]
-    ) -> tuple[np.ndarray, np.ndarray, str | None]:
-        """2D CRS84 geometries, 3D ones where the source has Z, and the source CRS label."""
+    ) -> _Geometry:
+        """2D CRS84 geometries, 3D ones where the source has Z, the source CRS label, and for
+        3D objects their measures and semantic surfaces."""
         geoms = np.asarray(batch.geometries, dtype=object)
         src3d = np.asarray(batch.columns.get("geometry_3d", geoms), dtype=object)
+        surfaces = batch.columns.get("surfaces")
         n = len(geoms)
+        if "geometry_3d" in batch.columns or surfaces is not None:
+            missing = np.flatnonzero(shapely.is_missing(geoms))
+            if len(missing):  # no explicit footprint: from the ground surfaces or the solid
+                geoms = geoms.copy()
+                geoms[missing] = solids.footprints(
+                    src3d[missing], [surfaces[i] if surfaces else None for i in missing]
+                )
         crs, crs_error = self._resolve_crs(batch)
         present = ~shapely.is_missing(geoms)
         if crs_error:
             for i in np.flatnonzero(present):
                 reasons[i] = reasons[i] or crs_error
-            return np.full(n, None, object), np.full(n, None, object), None
+            return _Geometry(np.full(n, None, object), np.full(n, None, object), None)
         # undeclared CRS: held to be CRS84, and checked by the lon/lat range below
         source_crs = None if crs is None else crslib.label(crs)
         has_z = shapely.has_z(src3d)
         geoms3d = np.full(n, None, object)
         geoms3d[has_z] = src3d[has_z]
+        out = _Geometry(geoms, geoms3d, source_crs or "OGC:CRS84")
+        if crs is not None and (surfaces is not None or has_z.any()):
+            self._measure(out, batch, crs, surfaces)
         if crs is not None and not crslib.is_lonlat(crs, batch.axis_order):
             fn = crslib.to_crs84(crs, batch.axis_order)
             geoms = shapely.transform(geoms, fn)
             if has_z.any():
                 geoms3d[has_z] = shapely.transform(src3d[has_z], fn, include_z=True)
+            if out.surface_polygons is not None and len(out.surface_polygons):
+                out.surface_polygons = shapely.transform(out.surface_polygons, fn, include_z=True)
         if shapely.has_z(geoms).any():
             geoms = shapely.force_2d(geoms)
 
@@ -214,9 +293,9 @@ class Harmoniser:
             geoms[invalid] = fixed
 
         b = shapely.bounds(geoms)
-        out = present & ~np.isnan(b).any(axis=1)
-        out &= (b[:, 0] < -180) | (b[:, 2] > 180) | (b[:, 1] < -90) | (b[:, 3] > 90)
-        for i in np.flatnonzero(out):
+        outside = present & ~np.isnan(b).any(axis=1)
+        outside &= (b[:, 0] < -180) | (b[:, 2] > 180) | (b[:, 1] < -90) | (b[:, 3] > 90)
+        for i in np.flatnonzero(outside):
             x, y = shapely.get_coordinates(geoms[i])[0]
             if crs is None:
                 reasons[i] = reasons[i] or (
@@ -228,7 +307,27 @@ class Harmoniser:
                     f"coordinates ({x:.3f}, {y:.3f}) fall outside longitude/latitude after reading "
                     f"them as {source_crs}; the declared CRS or axis order is wrong (--crs fixes it)"
                 )
-        return geoms, geoms3d, source_crs or "OGC:CRS84"
+        out.geometry = geoms
+        return out
+
+    def _measure(self, out: _Geometry, batch: SourceBatch, crs: Any, surfaces: Any) -> None:
+        """Footprint areas, volumes and surface measures, in metres (before leaving the source CRS)."""
+        to_metres = _metres(crs, batch.axis_order, out.geometry)
+        footprint = shapely.transform(out.geometry, to_metres)
+        solid = shapely.transform(out.geometry_3d, to_metres, include_z=True)
+        out.footprint_area = np.where(shapely.is_missing(footprint), np.nan, shapely.area(footprint))
+        out.volume = solids.volumes(solid)
+        out.height = solids.heights(solid)
+        if surfaces is None:
+            return
+        owners = [(i, t, p) for i, surf in enumerate(surfaces) for t, p in surf or ()]
+        out.surface_owner = np.array([o[0] for o in owners], dtype=np.int64)
+        out.surface_types = [o[1] for o in owners]
+        out.surface_polygons = np.array([o[2] for o in owners], dtype=object)
+        metric = shapely.transform(out.surface_polygons, to_metres, include_z=True)
+        out.surface_area, out.surface_tilt, out.surface_azimuth = solids.surface_measures(
+            metric, out.surface_types
+        )
 
     # -- the batch -----------------------------------------------------------------------
 
@@ -236,7 +335,9 @@ class Harmoniser:
         n = len(batch)
         reasons: list[str | None] = list(batch.errors) if batch.errors is not None else [None] * n
         notes: list[str | None] = [None] * n
-        geoms, geoms3d, source_crs = self._geometry(batch, reasons, notes)
+        geo = self._geometry(batch, reasons, notes)
+        geoms, geoms3d, source_crs = geo.geometry, geo.geometry_3d, geo.source_crs
+        extras = _extras(geo, notes)
 
         source_ids = list(batch.source_ids)
         if "source_id" in self.fields:  # the catalog names the attribute that identifies records
@@ -276,14 +377,15 @@ class Harmoniser:
             "feature_class": classes,
             "parent_id": [None if p is None else f"{self.source}/{p}" for p in parents],
             "name": column("name", _text),
-            "height_m": column("height_m", _float),
+            "height_m": [
+                h if h is not None else geo.height_at(i)
+                for h, i in zip(column("height_m", _float), keep)
+            ],
             "lod": column("lod", _text),
             "observed_at": column("observed_at", _timestamp),
             "properties": [  # UTF-8 bytes, which Arrow takes for its string type as they are
                 orjson.dumps(
-                    {**p, REPAIR_NOTE: notes[i]} if notes[i] else p,
-                    default=str,
-                    option=orjson.OPT_NON_STR_KEYS,
+                    {**p, **extras[i]} if extras[i] else p, default=str, option=orjson.OPT_NON_STR_KEYS
                 )
                 for i, p in zip(keep, props)
             ],
@@ -317,7 +419,32 @@ class Harmoniser:
             else:
                 columns.append(pa.array(rows[f.name], type=f.type))
         features = pa.RecordBatch.from_arrays(columns, schema=self._schema)
-        return HarmonisedBatch(features, rejects, batch.records, keep)
+        surfaces = self._surfaces(geo, keep, feature_ids)
+        return HarmonisedBatch(features, rejects, batch.records, keep, surfaces)
+
+    def _surfaces(self, geo: _Geometry, keep: list[int], feature_ids: list[str]) -> pa.RecordBatch | None:
+        """Rows of the surfaces table for the kept features' semantic surfaces."""
+        if geo.surface_owner is None or not len(geo.surface_owner):
+            return None
+        kept = np.isin(geo.surface_owner, keep)
+        rows = np.flatnonzero(kept)
+
+        def floats(values: np.ndarray | None) -> pa.Array:
+            return pa.array(values[rows], type=pa.float64(), from_pandas=True)
+
+        columns = {
+            "feature_id": pa.array([feature_ids[i] for i in geo.surface_owner[rows]]),
+            "source": pa.repeat(pa.scalar(self.source), len(rows)),
+            "surface_type": pa.array([geo.surface_types[i] for i in rows]),
+            "area_m2": floats(geo.surface_area),
+            "tilt_deg": floats(geo.surface_tilt),
+            "azimuth_deg": floats(geo.surface_azimuth),
+            "geometry_3d": pa.array(shapely.to_wkb(geo.surface_polygons[rows], output_dimension=3)),
+        }
+        table = schemas.feature_schema().table("surfaces").arrow
+        return pa.RecordBatch.from_arrays(
+            [columns[f.name].cast(f.type) for f in table], schema=table
+        )
 
     def reject(self, source_id: str | None, reason: str, record: Any) -> dict[str, Any]:
         """A row of the rejects table."""

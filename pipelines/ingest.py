@@ -146,6 +146,9 @@ def ingest(
     reasons: Counter[str] = Counter()
     with lake.stage(source) as staging:
         writer = GeoParquetWriter(staging.path("features"), schema)
+        surfaces_writer = GeoParquetWriter(
+            staging.path("surfaces"), schema.table("surfaces"), empty_file=False
+        )
         rejects_writer = RowsWriter(staging.path("rejects"), schema.table("rejects").arrow)
         try:
             with _no_cycle_collection():
@@ -162,11 +165,14 @@ def ingest(
                         ]
                         out.features = out.features.filter(pa.array(keep))
                     writer.write(out.features)
+                    if out.surfaces is not None:
+                        surfaces_writer.write(out.surfaces)
                     features += out.features.num_rows
                     rejects_writer.write(reject_rows)
                     reasons.update(r["reason"] for r in reject_rows)
         finally:
             writer.close()
+            surfaces_writer.close()
             rejects_writer.close()
         rejects = rejects_writer.rows
         checks = (

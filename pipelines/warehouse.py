@@ -17,10 +17,37 @@ import schemas
 from connectors.errors import ConfigurationError, UnavailableError
 from pipelines.lake import Lake
 
-__all__ = ["VIEWS", "connect", "refresh", "query", "spatial_extension"]
+__all__ = ["VIEWS", "BUILDINGS", "connect", "refresh", "query", "spatial_extension"]
 
 VIEWS = ("features", "rejects", "sources", "surfaces")
 """The lake tables the warehouse has a view of, each over its folder of Parquet files."""
+
+
+BUILDINGS = """
+CREATE VIEW buildings AS
+WITH areas AS (
+    SELECT feature_id,
+           sum(area_m2) FILTER (WHERE surface_type = 'RoofSurface') AS roof_area_m2,
+           sum(area_m2) FILTER (WHERE surface_type = 'WallSurface') AS wall_area_m2
+    FROM surfaces GROUP BY feature_id
+)
+SELECT f.feature_id, f.parent_id, f.name,
+       f.properties ->> '$.function' AS function,
+       f.properties ->> '$.usage' AS usage,
+       f.properties ->> '$.roofType' AS roof_type,
+       TRY_CAST(f.properties ->> '$.yearOfConstruction' AS INTEGER) AS year_of_construction,
+       TRY_CAST(f.properties ->> '$.storeysAboveGround' AS INTEGER) AS storeys_above_ground,
+       f.height_m, f.lod,
+       f.properties -> '$.address' AS address,
+       TRY_CAST(f.properties ->> '$."citypipe:footprint_area_m2"' AS DOUBLE) AS footprint_area_m2,
+       a.roof_area_m2, a.wall_area_m2,
+       TRY_CAST(f.properties ->> '$."citypipe:volume_m3"' AS DOUBLE) AS volume_m3,
+       f.source, f.geometry
+FROM features f LEFT JOIN areas a USING (feature_id)
+WHERE f.theme = 'building'
+"""
+"""Buildings with their attributes (CityGML / CityJSON names) and the measures harmonise took in
+metres: footprint and volume per feature, roof and wall areas from the surfaces table."""
 
 
 def spatial_extension() -> Path:
@@ -78,6 +105,8 @@ def refresh(lake: Lake) -> None:
                 con.register("empty_arrow", empty)
                 con.execute(f"CREATE TABLE {view} AS SELECT * FROM empty_arrow")
                 con.unregister("empty_arrow")
+        con.execute("DROP VIEW IF EXISTS buildings")
+        con.execute(BUILDINGS)
     finally:
         con.close()
 

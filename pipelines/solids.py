@@ -1,0 +1,156 @@
+"""Measures of 3D city objects: footprints, surface area, tilt and azimuth, and volumes.
+
+Connectors hand over 3D geometry as polygons with Z (the faces of a solid, the semantic
+surfaces); everything here is vectorised over all faces of a batch with numpy. Areas and
+volumes are only meaningful in metres, so the caller passes geometries in a projected CRS.
+
+Orientation: CityGML and CityJSON give faces counter-clockwise seen from outside, so the
+right-hand (Newell) normal points out of the object. Roofs whose normal points down were
+written the other way round and are flipped; for other faces the source's word is taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import shapely
+
+__all__ = ["area_vectors", "footprints", "heights", "surface_measures", "volumes", "polygons_of"]
+
+FLAT_DEG = 1.0
+"""Faces within this angle of horizontal have no azimuth."""
+
+
+def polygons_of(geometry: Any) -> np.ndarray:
+    """The polygons of a geometry (its faces), as an array; empty when it has none."""
+    if geometry is None or shapely.is_empty(geometry):
+        return np.empty(0, dtype=object)
+    parts = shapely.get_parts(geometry)
+    return parts[shapely.get_type_id(parts) == 3]
+
+
+def area_vectors(polygons: np.ndarray) -> np.ndarray:
+    """Newell's vector of each polygon: the normal scaled by twice the area (holes subtracted,
+    their rings running the other way). Shape (n, 3); zero for polygons without Z."""
+    out = np.zeros((len(polygons), 3))
+    if len(polygons) == 0:
+        return out
+    rings = shapely.get_rings(polygons, return_index=True)
+    coords, ring = shapely.get_coordinates(rings[0], include_z=True, return_index=True)
+    coords = np.nan_to_num(coords)
+    same = ring[1:] == ring[:-1]
+    a, b = coords[:-1][same], coords[1:][same]
+    terms = np.column_stack(
+        [
+            (a[:, 1] - b[:, 1]) * (a[:, 2] + b[:, 2]),
+            (a[:, 2] - b[:, 2]) * (a[:, 0] + b[:, 0]),
+            (a[:, 0] - b[:, 0]) * (a[:, 1] + b[:, 1]),
+        ]
+    )
+    owner = rings[1][ring[:-1][same]]  # the polygon each edge belongs to
+    for k in range(3):
+        out[:, k] = np.bincount(owner, weights=terms[:, k], minlength=len(polygons))
+    return out
+
+
+def surface_measures(
+    polygons: np.ndarray, types: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Area (m²), tilt (degrees from facing straight up: 0 flat roof, 90 wall, 180 floor) and
+    azimuth (compass degrees the face looks to, NaN when flat) of each polygon."""
+    n = area_vectors(polygons)
+    roof_down = np.array(["Roof" in t for t in types], dtype=bool) & (n[:, 2] < 0)
+    n[roof_down] *= -1
+    length = np.linalg.norm(n, axis=1)
+    area = length / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tilt = np.degrees(np.arccos(np.clip(n[:, 2] / length, -1, 1)))
+        azimuth = np.degrees(np.arctan2(n[:, 0], n[:, 1])) % 360
+    flat = (tilt < FLAT_DEG) | (tilt > 180 - FLAT_DEG) | (length == 0)
+    azimuth[flat] = np.nan
+    return area, tilt, azimuth
+
+
+def heights(geometries: np.ndarray) -> np.ndarray:
+    """Top minus bottom of each geometry's Z, NaN where it has none."""
+    out = np.full(len(geometries), np.nan)
+    coords, owner = shapely.get_coordinates(geometries, include_z=True, return_index=True)
+    z = coords[:, 2]
+    ok = ~np.isnan(z)
+    if ok.any():
+        top = np.full(len(geometries), -np.inf)
+        bottom = np.full(len(geometries), np.inf)
+        np.maximum.at(top, owner[ok], z[ok])
+        np.minimum.at(bottom, owner[ok], z[ok])
+        has = np.isfinite(top)
+        out[has] = top[has] - bottom[has]
+    return out
+
+
+def volumes(geometries: np.ndarray) -> np.ndarray:
+    """Volume (m³) of each geometry whose faces close a shell, NaN for the others.
+
+    Divergence theorem: V = Σ N_f · p_f / 6 over the faces f, with N_f the area vector and p_f
+    a vertex of f. A shell is closed when every edge is shared by an even number of faces.
+    """
+    out = np.full(len(geometries), np.nan)
+    faces_of = [polygons_of(g) for g in geometries]
+    owner = np.repeat(np.arange(len(geometries)), [len(f) for f in faces_of])
+    faces = np.concatenate(faces_of) if len(owner) else np.empty(0, dtype=object)
+    if len(faces) == 0:
+        return out
+    n = area_vectors(faces)
+    first = shapely.get_coordinates(shapely.get_point(shapely.get_exterior_ring(faces), 0), include_z=True)
+    contribution = np.einsum("ij,ij->i", n, np.nan_to_num(first)) / 6
+    total = np.bincount(owner, weights=contribution, minlength=len(geometries))
+    closed = _closed(faces, owner, len(geometries))
+    out[closed] = np.abs(total[closed])
+    return out
+
+
+def _closed(faces: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
+    """Which objects' faces share every edge an even number of times (mm precision)."""
+    rings = shapely.get_rings(faces, return_index=True)
+    coords, ring = shapely.get_coordinates(rings[0], include_z=True, return_index=True)
+    key = np.round(np.nan_to_num(coords) * 1000).astype(np.int64)
+    same = ring[1:] == ring[:-1]
+    a, b = key[:-1][same], key[1:][same]
+    obj = owner[rings[1][ring[:-1][same]]]
+    less = _less(a, b)[:, None]
+    lo, hi = np.where(less, a, b), np.where(less, b, a)
+    edges = np.column_stack([obj, lo, hi])
+    _, inverse, counts = np.unique(edges, axis=0, return_inverse=True, return_counts=True)
+    odd = (counts % 2 == 1)[inverse.ravel()]
+    has_faces = np.bincount(owner, minlength=count) > 0
+    open_objects = np.bincount(obj[odd], minlength=count) > 0
+    return has_faces & ~open_objects
+
+
+def _less(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise lexicographic a < b for integer coordinate rows."""
+    diff = a != b
+    first = np.argmax(diff, axis=1)
+    rows = np.arange(len(a))
+    return diff.any(axis=1) & (a[rows, first] < b[rows, first])
+
+
+def footprints(geometries: np.ndarray, surfaces: Sequence[Any]) -> np.ndarray:
+    """2D footprint of each object: its ground surfaces, else the faces of its 3D geometry that
+    look down, else its whole 3D geometry, projected on the plane and merged; None without any.
+    """
+    out = np.full(len(geometries), None, dtype=object)
+    for i, (g, surf) in enumerate(zip(geometries, surfaces)):
+        ground = [p for t, p in surf or () if "Ground" in t]
+        faces = np.asarray(ground, dtype=object) if ground else polygons_of(g)
+        if not ground and len(faces):
+            down = area_vectors(faces)[:, 2] < 0
+            faces = faces[down] if down.any() else faces
+        if len(faces) == 1:
+            out[i] = shapely.make_valid(shapely.force_2d(faces[0]))
+        elif len(faces):
+            out[i] = shapely.union_all(shapely.make_valid(shapely.force_2d(faces)))
+        elif g is not None:
+            out[i] = shapely.force_2d(g)
+    return out

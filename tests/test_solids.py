@@ -1,0 +1,108 @@
+"""3D measures: a 10 m x 20 m x 6 m box building, whose areas and volume are known by hand."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import shapely
+
+from connectors import registry
+from connectors.base import Connector, SourceBatch, SourceInfo
+from pipelines import solids, warehouse
+from pipelines.ingest import ingest
+
+E, N = 500_000.0, 5_400_000.0  # UTM zone 32N, near Stuttgart
+W, D, H = 10.0, 20.0, 6.0
+
+
+def box_faces() -> list[tuple[str, shapely.Polygon]]:
+    """The six faces, counter-clockwise seen from outside (CityGML's rule)."""
+    x0, y0, x1, y1 = E, N, E + W, N + D
+    P = lambda *pts: shapely.Polygon(pts)  # noqa: E731
+    return [
+        ("GroundSurface", P((x0, y0, 0), (x0, y1, 0), (x1, y1, 0), (x1, y0, 0))),
+        ("RoofSurface", P((x0, y0, H), (x1, y0, H), (x1, y1, H), (x0, y1, H))),
+        ("WallSurface", P((x0, y0, 0), (x1, y0, 0), (x1, y0, H), (x0, y0, H))),  # faces south
+        ("WallSurface", P((x1, y0, 0), (x1, y1, 0), (x1, y1, H), (x1, y0, H))),  # east
+        ("WallSurface", P((x1, y1, 0), (x0, y1, 0), (x0, y1, H), (x1, y1, H))),  # north
+        ("WallSurface", P((x0, y1, 0), (x0, y0, 0), (x0, y0, H), (x0, y1, H))),  # west
+    ]
+
+
+class BoxConnector(Connector):
+    """A connector as a 3D format would write one: a solid, its surfaces, no footprint."""
+
+    name = "boxes"
+    title = "Boxes"
+
+    @classmethod
+    def sniff(cls, head: bytes) -> float:
+        return 1.0 if head.startswith(b"BOX") else 0.0
+
+    def inspect(self) -> SourceInfo:
+        return SourceInfo(format="Boxes", crs="EPSG:25832", count=1)
+
+    def read(self) -> Iterator[SourceBatch]:
+        faces = box_faces()
+        yield SourceBatch(
+            source_ids=["b1"],
+            geometries=np.array([None], dtype=object),
+            properties=[{"roofType": "1000", "function": "31001_1000"}],
+            records=["BOX b1"],
+            crs="EPSG:25832",
+            feature_classes=["Building"],
+            columns={
+                "geometry_3d": [shapely.MultiPolygon([p for _, p in faces])],
+                "surfaces": [faces],
+            },
+        )
+
+
+@pytest.fixture
+def boxes(monkeypatch, tmp_path):
+    monkeypatch.setitem(registry.BUILTIN, "boxes", f"{__name__}:BoxConnector")
+    registry.available.cache_clear()
+    registry.load.cache_clear()
+    path = tmp_path / "b.box"
+    path.write_bytes(b"BOX")
+    yield path
+    registry.available.cache_clear()
+    registry.load.cache_clear()
+
+
+def test_measures_of_a_box(boxes, lake, read_lake):
+    report = ingest(boxes, "boxes", lake)
+    assert report.features == 1
+    row = read_lake("boxes").to_pylist()[0]
+    props = json.loads(row["properties"])
+    assert props["citypipe:footprint_area_m2"] == pytest.approx(W * D)
+    assert props["citypipe:volume_m3"] == pytest.approx(W * D * H)
+    assert row["height_m"] == pytest.approx(H) and row["theme"] == "building"
+    footprint = shapely.from_wkb(row["geometry"])
+    assert not shapely.has_z(footprint) and len(shapely.get_coordinates(footprint)) == 5
+    surfaces = read_lake("boxes", "surfaces").to_pylist()
+    walls = {round(s["azimuth_deg"]): s["area_m2"] for s in surfaces if s["surface_type"] == "WallSurface"}
+    assert walls == pytest.approx({0: W * H, 90: D * H, 180: W * H, 270: D * H})
+    roof = next(s for s in surfaces if s["surface_type"] == "RoofSurface")
+    assert roof["tilt_deg"] == pytest.approx(0) and roof["azimuth_deg"] is None
+    assert shapely.get_coordinates(shapely.from_wkb(roof["geometry_3d"]), include_z=True)[0, 2] == H
+
+    warehouse.refresh(lake)
+    cols, rows = warehouse.query(
+        lake, "SELECT roof_type, footprint_area_m2, roof_area_m2, wall_area_m2, volume_m3 FROM buildings"
+    )
+    assert rows == [("1000", pytest.approx(W * D), pytest.approx(W * D), pytest.approx(2 * (W + D) * H), pytest.approx(W * D * H))]
+
+
+def test_an_open_shell_has_no_volume():
+    faces = [p for _, p in box_faces()][:5]
+    assert np.isnan(solids.volumes(np.array([shapely.MultiPolygon(faces)], dtype=object))[0])
+
+
+def test_a_roof_written_clockwise_still_faces_up():
+    roof = box_faces()[1][1].reverse()
+    area, tilt, azimuth = solids.surface_measures(np.array([roof], dtype=object), ["RoofSurface"])
+    assert (area[0], tilt[0]) == (pytest.approx(W * D), pytest.approx(0)) and np.isnan(azimuth[0])
