@@ -15,17 +15,19 @@ import numpy as np
 import shapely
 from shapely import GeometryType
 
-__all__ = ["to_shapely"]
+__all__ = ["NESTING", "to_shapely"]
 
-# GeoJSON type -> (shapely type, nesting depth of coordinate lists above the vertex arrays)
-_RAGGED = {
-    "Point": (GeometryType.POINT, 0),
-    "LineString": (GeometryType.LINESTRING, 1),
-    "MultiPoint": (GeometryType.MULTIPOINT, 1),
-    "Polygon": (GeometryType.POLYGON, 2),
-    "MultiLineString": (GeometryType.MULTILINESTRING, 2),
-    "MultiPolygon": (GeometryType.MULTIPOLYGON, 3),
+NESTING: dict[GeometryType, int] = {
+    GeometryType.POINT: 0,
+    GeometryType.LINESTRING: 1,
+    GeometryType.MULTIPOINT: 1,
+    GeometryType.POLYGON: 2,
+    GeometryType.MULTILINESTRING: 2,
+    GeometryType.MULTIPOLYGON: 3,
 }
+"""Levels of coordinate lists above the positions, per type: GeoJSON and GeoArrow nest alike."""
+_GEOJSON_NAMES = ("Point", "LineString", "MultiPoint", "Polygon", "MultiLineString", "MultiPolygon")
+_RAGGED = {name: (t, NESTING[t]) for name, t in zip(_GEOJSON_NAMES, NESTING)}
 
 
 def _ndim(coords: Any, depth: int) -> int:

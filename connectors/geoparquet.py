@@ -26,21 +26,15 @@ import shapely
 from shapely import GeometryType
 
 from connectors.base import Connector, SourceBatch, SourceInfo
+from connectors.geojson_shapes import NESTING
 from connectors.errors import ConfigurationError, DataError
 
 __all__ = ["GeoParquetConnector", "to_shapely"]
 
 _BATCH_ROWS = 10_000
 _CRS84 = "OGC:CRS84"
-_GEOARROW: dict[str, tuple[GeometryType, int]] = {
-    # encoding -> shapely type, levels of list nesting above the coordinates
-    "point": (GeometryType.POINT, 0),
-    "linestring": (GeometryType.LINESTRING, 1),
-    "polygon": (GeometryType.POLYGON, 2),
-    "multipoint": (GeometryType.MULTIPOINT, 1),
-    "multilinestring": (GeometryType.MULTILINESTRING, 2),
-    "multipolygon": (GeometryType.MULTIPOLYGON, 3),
-}
+_GEOARROW: dict[str, tuple[GeometryType, int]] = {t.name.lower(): (t, n) for t, n in NESTING.items()}
+"""GeoArrow encoding -> shapely type, levels of list nesting above the coordinates."""
 _ENCODINGS = ("WKB", *_GEOARROW)
 _LISTS = (
     pa.ListType, pa.LargeListType, pa.FixedSizeListType, pa.ListViewType, pa.LargeListViewType
