@@ -1,15 +1,18 @@
 """Benchmark: citypipe against the floor and against what a user would otherwise run.
 
-For each of the largest tabular (GeoJSON) files, in one run and one process tree:
-  floor     orjson.loads of the file: the least any reader must do
-  gdal      pyogrio.read_dataframe + GeoDataFrame.to_parquet: what a user would otherwise run
+For each group of corpus files, in one run and one process tree:
+  floor     the least any reader must do: orjson.loads (JSON), lxml iterparse clearing
+            elements (XML)
+  other     what a user would otherwise run: GeoJSON -> pyogrio.read_dataframe + to_parquet
+            (GDAL); CityGML -> the same for every layer GDAL's GML reader finds; CityJSON ->
+            cjio's reader (load only)
   citypipe  connector -> harmonise -> GeoParquet, in-process, without validation
   validate  the validation suite's extra time (ingest with validation minus without)
-Each measurement runs in a fresh child process (best of N, after one warm-up), which also
-reports its peak memory above what the imports took. A generated file of many MB (the
-fountains repeated, at two sizes) shows whether memory grows with the file or stays flat.
+Each measurement runs in a fresh child process (best of N after a warm-up), which also reports
+its peak memory above what its imports took. Generated large files (the fountains GeoJSON at
+two sizes, the NRW CityGML tile repeated with new ids) show whether memory grows with the file.
 
-    python bench/run.py [--big-mb 50 200] [--repeat 10]
+    python bench/run.py [--group tabular|cityjson|citygml ...] [--repeat 10]
 """
 
 from __future__ import annotations
@@ -17,24 +20,52 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("CITYPIPE_CORPUS", ROOT.parent / "shared" / "data"))
 WORK = ROOT / "bench" / "work"
-FILES = [
-    "geojson/barcelona_barris.geojson",
-    "oapif/nrw_kataster_ldproxy_items_verwaltungseinheit.json",
-    "geojson/barcelona_drinking_fountains.geojson",
-    "geojson/barcelona_districtes.geojson",
-    "wfs/karlsruhe_geoserver_wfs_GetFeature_disabled_parking.geojson",
-]
-TOOLS = ("floor", "gdal", "citypipe", "citypipe+validate")
+
+
+@dataclass(frozen=True)
+class Group:
+    files: tuple[str, ...]
+    """Glob patterns in the corpus."""
+    floor: str
+    other: str
+    big: tuple[tuple[str, int], ...] = ()
+    """Generated files: (which, MB)."""
+
+
+GROUPS = {
+    "tabular": Group(
+        files=(
+            "geojson/barcelona_barris.geojson",
+            "oapif/nrw_kataster_ldproxy_items_verwaltungseinheit.json",
+            "geojson/barcelona_drinking_fountains.geojson",
+            "geojson/barcelona_districtes.geojson",
+            "wfs/karlsruhe_geoserver_wfs_GetFeature_disabled_parking.geojson",
+        ),
+        floor="orjson",
+        other="gdal",
+        big=(("fountains", 50), ("fountains", 200)),
+    ),
+    "cityjson": Group(files=("cityjson/*.city.json",), floor="orjson", other="cjio"),
+    "citygml": Group(
+        files=("citygml/*.gml", "citygml3/*.gml"),
+        floor="iterparse",
+        other="gdal-layers",
+        big=(("nrw", 400),),
+    ),
+}
 
 
 def _rss_mb() -> float:
@@ -45,66 +76,99 @@ def _rss_mb() -> float:
     return 0.0
 
 
-def measure(tool: str, path: Path, repeat: int) -> dict[str, float]:
-    """Runs in the child: import, warm up, time `repeat` runs, report best time and memory."""
-    import orjson
+def _runner(tool: str, path: Path, out_dir: Path) -> Callable[[], object]:
+    """The work one tool does on one file (imports happen here, before timing)."""
+    if tool == "orjson":
+        import orjson
 
-    out_dir = Path(tempfile.mkdtemp(prefix="citypipe-bench-"))
-    if tool == "floor":
+        return lambda: orjson.loads(path.read_bytes())
+    if tool == "iterparse":
+        from lxml import etree
 
-        def once() -> None:
-            orjson.loads(path.read_bytes())
+        def parse() -> None:
+            for _, elem in etree.iterparse(str(path), events=("end",), resolve_entities=False, no_network=True):
+                elem.clear()
 
-    elif tool == "gdal":
+        return parse
+    if tool in ("gdal", "gdal-layers"):
         import pyogrio
 
-        def once() -> None:
-            pyogrio.read_dataframe(path).to_parquet(out_dir / "out.parquet")
+        def gdal() -> None:
+            layers = [row[0] for row in pyogrio.list_layers(path)] if tool == "gdal-layers" else [None]
+            for i, layer in enumerate(layers):
+                pyogrio.read_dataframe(path, layer=layer).to_parquet(out_dir / f"out{i}.parquet")
 
-    else:
-        from pipelines.ingest import ingest
-        from pipelines.lake import Lake
+        return gdal
+    if tool == "cjio":
+        from cjio import cityjson
 
-        validate = tool == "citypipe+validate"
-        lake = Lake(out_dir)
+        def cjio_load() -> None:
+            with open(path, encoding="utf-8") as f:
+                cityjson.reader(file=f)
 
-        def once() -> None:
-            ingest(path, "bench", lake, validate=validate)
+        return cjio_load
+    from pipelines.ingest import ingest
+    from pipelines.lake import Lake
 
+    lake, validate = Lake(out_dir), tool == "citypipe+validate"
+    return lambda: ingest(path, "bench", lake, validate=validate)
+
+
+def measure(tool: str, path: Path, repeat: int) -> dict[str, float]:
+    """Runs in the child: import, warm up, time `repeat` runs, report best time and memory."""
+    once = _runner(tool, path, Path(tempfile.mkdtemp(prefix="citypipe-bench-")))
     baseline = _rss_mb()
     best = float("inf")
     for i in range(repeat + 1):
         t = time.perf_counter()
         once()
-        if i:  # the first run warms caches and lazy imports
+        if i or repeat == 0:  # the first run warms caches and lazy imports
             best = min(best, time.perf_counter() - t)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"seconds": best, "peak_mb": peak - baseline}
 
 
-def big_file(mb: int) -> Path:
-    """The fountains file repeated (same features, so ids come from content) to about `mb` MB."""
-    src = CORPUS / "geojson/barcelona_drinking_fountains.geojson"
-    if not src.exists():
-        src = ROOT / "data/samples/barcelona_drinking_fountains.geojson"
-    dest = WORK / f"fountains_x_{mb}mb.geojson"
-    if dest.exists():
-        return dest
+def big_fountains(mb: int) -> Path:
+    """The fountains GeoJSON repeated (the same features) to about `mb` MB."""
     import orjson
 
-    doc = orjson.loads(src.read_bytes())
-    features = [orjson.dumps(f) for f in doc["features"]]
-    WORK.mkdir(parents=True, exist_ok=True)
-    with open(dest, "wb") as f:
-        f.write(b'{"type":"FeatureCollection","features":[')
-        written, first = 0, True
-        while written < mb * 1024 * 1024:
-            for feat in features:
-                f.write(feat if first else b"," + feat)
-                first = False
-                written += len(feat) + 1
-        f.write(b"]}")
+    dest = WORK / f"fountains_x_{mb}mb.geojson"
+    if not dest.exists():
+        doc = orjson.loads(_source("geojson/barcelona_drinking_fountains.geojson").read_bytes())
+        features = [orjson.dumps(f) for f in doc["features"]]
+        with open(dest, "wb") as f:
+            f.write(b'{"type":"FeatureCollection","features":[')
+            written = 0
+            while written < mb * 1024 * 1024:
+                for feat in features:
+                    f.write(b"," + feat if written else feat)
+                    written += len(feat) + 1
+            f.write(b"]}")
     return dest
+
+
+def big_nrw(mb: int) -> Path:
+    """The NRW CityGML tile's city objects repeated, with new gml:ids, to about `mb` MB."""
+    dest = WORK / f"nrw_x_{mb}mb.gml"
+    if not dest.exists():
+        text = _source("citygml/nrw_LoD2_32_326_5727_1_NW.gml").read_text(encoding="utf-8")
+        start = text.index("<core:cityObjectMember")
+        end = text.rindex("</core:cityObjectMember>") + len("</core:cityObjectMember>")
+        head, members, tail = text[:start], text[start:end], text[end:]
+        ids = re.compile(r'(gml:id="|xlink:href="#?)([^"]+)"')
+        with open(dest, "w", encoding="utf-8") as f:
+            f.write(head)
+            copy = 0
+            while f.tell() < mb * 1024 * 1024:
+                f.write(ids.sub(lambda m: f'{m.group(1)}{m.group(2)}_{copy}"', members))
+                copy += 1
+            f.write(tail)
+    return dest
+
+
+def _source(relative: str) -> Path:
+    path = CORPUS / relative
+    return path if path.exists() else ROOT / "data" / "samples" / Path(relative).name
 
 
 def child(tool: str, path: Path, repeat: int) -> dict[str, float]:
@@ -119,39 +183,49 @@ def child(tool: str, path: Path, repeat: int) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def run_group(name: str, group: Group, repeat: int) -> None:
+    files = {p for pattern in group.files for p in CORPUS.glob(pattern)}
+    if not files:
+        print(f"{name}: no corpus files at {CORPUS}")
+        return
+    WORK.mkdir(parents=True, exist_ok=True)
+    makers = {"fountains": big_fountains, "nrw": big_nrw}
+    runs = [(f, repeat) for f in sorted(files, key=lambda p: -p.stat().st_size)]
+    runs += [(makers[which](mb), 0) for which, mb in group.big]
+    floor, other = group.floor, group.other
+    tools = (floor, other, "citypipe", "citypipe+validate")
+    head = (
+        f"{'file':44} {'MB':>6} {floor + ' ms':>12} {other + ' ms':>15} {'citypipe ms':>12}"
+        f" {'validate ms':>12} {'other/floor':>11} {'cp/floor':>9} {'other/cp':>9}"
+        "  peak MB floor/other/citypipe"
+    )
+    print(f"\n{name}\n{head}\n{'-' * len(head)}")
+    for path, n in runs:
+        r = {tool: child(tool, path, n) for tool in tools}
+        ms = {t: r[t]["seconds"] * 1000 for t in tools}
+        print(
+            f"{path.name[:44]:44} {path.stat().st_size / 1e6:6.1f} {ms[floor]:12.1f} {ms[other]:15.1f}"
+            f" {ms['citypipe']:12.1f} {ms['citypipe+validate'] - ms['citypipe']:12.1f}"
+            f" {ms[other] / ms[floor]:11.1f} {ms['citypipe'] / ms[floor]:9.1f}"
+            f" {ms[other] / ms['citypipe']:9.1f}"
+            f"  {r[floor]['peak_mb']:.0f} / {r[other]['peak_mb']:.0f} / {r['citypipe']['peak_mb']:.0f}"
+        )
+        for tool in tools:
+            if "error" in r[tool]:
+                print(f"  {tool} failed: {r[tool]['error']}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--measure", nargs=2, metavar=("TOOL", "PATH"))
     p.add_argument("--repeat", type=int, default=10)
-    p.add_argument("--big-mb", type=int, nargs="*", default=[50, 200])
+    p.add_argument("--group", action="append", choices=list(GROUPS))
     args = p.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure[0], Path(args.measure[1]), args.repeat)))
         return
-
-    files = [CORPUS / f for f in FILES if (CORPUS / f).exists()]
-    if not files:
-        files = sorted((ROOT / "data/samples").glob("*.geojson"), key=lambda f: -f.stat().st_size)[:4]
-    runs = [(f, args.repeat) for f in files] + [(big_file(mb), 1) for mb in args.big_mb]
-    head = (
-        f"{'file':44} {'MB':>6} {'floor ms':>9} {'gdal ms':>9} {'citypipe ms':>12} {'validate ms':>12}"
-        f" {'gdal/floor':>10} {'cp/floor':>9} {'gdal/cp':>8}  peak MB floor/gdal/citypipe"
-    )
-    print(head)
-    print("-" * len(head))
-    for path, repeat in runs:
-        r = {tool: child(tool, path, repeat) for tool in TOOLS}
-        ms = {t: r[t]["seconds"] * 1000 for t in TOOLS}
-        mb = path.stat().st_size / 1e6
-        print(
-            f"{path.name[:44]:44} {mb:6.1f} {ms['floor']:9.1f} {ms['gdal']:9.1f} {ms['citypipe']:12.1f}"
-            f" {ms['citypipe+validate'] - ms['citypipe']:12.1f} {ms['gdal'] / ms['floor']:10.1f}"
-            f" {ms['citypipe'] / ms['floor']:9.1f} {ms['gdal'] / ms['citypipe']:8.1f}"
-            f"  {r['floor']['peak_mb']:.0f} / {r['gdal']['peak_mb']:.0f} / {r['citypipe']['peak_mb']:.0f}"
-        )
-        for tool in TOOLS:
-            if "error" in r[tool]:
-                print(f"  {tool} failed: {r[tool]['error']}")
+    for name in args.group or GROUPS:
+        run_group(name, GROUPS[name], args.repeat)
 
 
 if __name__ == "__main__":
