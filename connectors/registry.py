@@ -20,8 +20,10 @@ __all__ = ["BUILTIN", "available", "load", "detect", "HEAD_BYTES"]
 
 BUILTIN: dict[str, str] = {
     "geojson": "connectors.geojson:GeoJSONConnector",
+    "cityjson": "connectors.cityjson:CityJSONConnector",
     "csv": "connectors.csvtable:CSVConnector",
     "geoparquet": "connectors.geoparquet:GeoParquetConnector",
+    "citygml": "connectors.citygml:CityGMLConnector",
 }
 HEAD_BYTES = 64 * 1024
 """How much of a file detection looks at."""

@@ -131,7 +131,8 @@ def ingest(
     ingested_at = datetime.now(timezone.utc).replace(microsecond=0)
     path = Path(path)
     connector = open_connector(path, format, **(options or {}))
-    info = connector.inspect()
+    with _no_cycle_collection():  # some connectors parse the whole source here
+        info = connector.inspect()
     harmoniser = Harmoniser(
         source=source,
         source_format=info.label,

@@ -120,9 +120,10 @@ def _closed(faces: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
     obj = owner[rings[1][ring[:-1][same]]]
     less = _less(a, b)[:, None]
     lo, hi = np.where(less, a, b), np.where(less, b, a)
-    edges = np.column_stack([obj, lo, hi])
-    _, inverse, counts = np.unique(edges, axis=0, return_inverse=True, return_counts=True)
-    odd = (counts % 2 == 1)[inverse.ravel()]
+    edges = np.ascontiguousarray(np.column_stack([obj, lo, hi]))
+    rows = edges.view(np.dtype((np.void, edges.dtype.itemsize * edges.shape[1]))).ravel()
+    _, inverse, counts = np.unique(rows, return_inverse=True, return_counts=True)
+    odd = (counts % 2 == 1)[inverse]
     has_faces = np.bincount(owner, minlength=count) > 0
     open_objects = np.bincount(obj[odd], minlength=count) > 0
     return has_faces & ~open_objects
@@ -138,19 +139,47 @@ def _less(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def footprints(geometries: np.ndarray, surfaces: Sequence[Any]) -> np.ndarray:
     """2D footprint of each object: its ground surfaces, else the faces of its 3D geometry that
-    look down, else its whole 3D geometry, projected on the plane and merged; None without any.
+    look down, else all its faces, projected on the plane; None without any.
+
+    Faces that do not overlap in the plane (a solid's bottom) already form a valid footprint;
+    faces that share edges (a surface split in patches) are merged as a coverage, and only
+    faces that overlap need a full union.
     """
     out = np.full(len(geometries), None, dtype=object)
+    candidates: list[np.ndarray] = []
+    owners: list[int] = []
+    grounded: list[bool] = []
     for i, (g, surf) in enumerate(zip(geometries, surfaces)):
         ground = [p for t, p in surf or () if "Ground" in t]
         faces = np.asarray(ground, dtype=object) if ground else polygons_of(g)
-        if not ground and len(faces):
-            down = area_vectors(faces)[:, 2] < 0
-            faces = faces[down] if down.any() else faces
-        if len(faces) == 1:
-            out[i] = shapely.make_valid(shapely.force_2d(faces[0]))
-        elif len(faces):
-            out[i] = shapely.union_all(shapely.make_valid(shapely.force_2d(faces)))
+        if len(faces):
+            candidates.append(faces)
+            owners.append(i)
+            grounded.append(bool(ground))
         elif g is not None:
             out[i] = shapely.force_2d(g)
+    if not owners:
+        return out
+    faces = np.concatenate(candidates)
+    sizes = np.array([len(c) for c in candidates])
+    group = np.repeat(np.arange(len(owners)), sizes)
+    down = area_vectors(faces)[:, 2] < 0
+    any_down = np.bincount(group, weights=down, minlength=len(owners)) > 0
+    keep = np.asarray(grounded)[group] | ~any_down[group] | down
+    flat, group = shapely.force_2d(faces[keep]), group[keep]
+    sizes = np.bincount(group, minlength=len(owners))
+    ends = np.cumsum(sizes)
+    merged = shapely.multipolygons(flat, indices=group)
+    single = sizes == 1
+    merged[single] = flat[ends[single] - 1]
+    for k in np.flatnonzero(~shapely.is_valid(merged)):  # faces that share edges or overlap
+        parts = flat[ends[k] - sizes[k] : ends[k]]
+        try:
+            joined = shapely.coverage_union_all(parts)
+        except shapely.errors.GEOSException:
+            joined = None
+        if joined is None or not shapely.is_valid(joined):
+            joined = shapely.union_all(shapely.make_valid(parts))
+        merged[k] = joined
+    out[np.asarray(owners)] = merged
     return out

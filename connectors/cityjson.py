@@ -1,0 +1,650 @@
+"""CityJSON 1.0 / 1.1 / 2.0 documents and CityJSONSeq streams: one record per CityObject.
+
+A CityJSON document is one JSON object whose CityObjects index one shared, quantised vertex
+list, so it is parsed whole with orjson (the least any reader pays) and its vertices are
+dequantised once with numpy. A CityJSONSeq stream (a CityJSON header line with `transform`
+and the CRS, then one CityJSONFeature per line, each with its own vertices) is read line by
+line in bounded memory. Which of the two a file is shows in its content, not in its name.
+
+Geometry is built a batch at a time: the rings of all objects become one flat index array,
+checked at once (ring sizes, index range) and handed to shapely's ragged-array constructor,
+so no Python runs per vertex. A record carries its richest LoD as `geometry_3d` (solids as
+the faces of their outer shells), that geometry's semantic surfaces, and a 2D footprint only
+where the source has a LoD0 geometry: the pipeline derives the rest. Vertices are x, y, z in
+the `referenceSystem` as written; without one the file declares no CRS and none is guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from itertools import chain, islice
+from typing import Any, NamedTuple
+
+import numpy as np
+import orjson
+import shapely
+from shapely import GeometryType
+from shapely.errors import GEOSException
+
+from connectors.base import Connector, SourceBatch, SourceInfo
+from connectors.errors import DataError, NotFeatureData
+
+__all__ = ["CityJSONConnector"]
+
+VERSIONS = ("1.0", "1.1", "2.0")
+BATCH_OBJECTS = 4000
+"""CityObjects per batch: enough for shapely's bulk constructors to pay off, few enough that a
+batch's geometries stay small beside the document itself."""
+
+_SKIP = b"\xef\xbb\xbf \t\r\n"
+_BOM = b"\xef\xbb\xbf"
+_CITYJSON = re.compile(rb'"type"\s*:\s*"CityJSON(?:Feature)?"|"CityObjects"\s*:\s*\{')
+_GEOJSON = re.compile(rb'"type"\s*:\s*"Feature(?:Collection)?"')
+_EXTENSION = re.compile(rb'"type"\s*:\s*"CityJSONExtension"')
+_VERSION = re.compile(r"(\d+\.\d+)(?:\.\d+)?")
+_OWN_NAME = {"address"}
+"""CityObject members kept in properties under their own name; the others (parents, children,
+geographicalExtent, extension members) under "cityjson:" and theirs."""
+_NOT_MEMBERS = {"type", "attributes", "geometry"}
+_SOLIDS = {"Solid", "MultiSolid", "CompositeSolid"}
+_SURFACES = {"MultiSurface", "CompositeSurface"}
+
+
+class _Invalid(Exception):
+    """What makes a CityObject unreadable, said in its message; the object goes to rejects."""
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How one family of CityJSON geometry types becomes a shapely multi-geometry."""
+
+    shape: GeometryType
+    levels: tuple[str, ...]
+    """What the nested lists of a geometry's boundaries hold, outermost first."""
+    min_vertices: int
+
+
+_POLYGONS = _Kind(GeometryType.MULTIPOLYGON, ("surface", "ring", "vertex"), 3)
+_LINES = _Kind(GeometryType.MULTILINESTRING, ("line", "vertex"), 2)
+_POINTS = _Kind(GeometryType.MULTIPOINT, ("vertex",), 1)
+
+
+@dataclass
+class _Job:
+    """One geometry of one object: nested index lists into its batch's vertex pool."""
+
+    kind: _Kind
+    parts: list[Any]
+    base: int
+    """Where the vertices it indexes start in the pool (its feature's, its placed template's)."""
+    limit: int
+    """How many vertices it may index from `base`."""
+    values: list[Any] | None = None
+    """Semantic value per surface (polygon kinds), aligned with the polygons built."""
+    semantics: Mapping[str, Any] | None = None
+
+
+def _lod_key(lod: Any) -> tuple[int, ...]:
+    """LoDs in order: 1 < 1.2 < 1.3 < 2 < 2.2; what is not an LoD sorts first."""
+    try:
+        return tuple(int(p) for p in str(lod).split("."))
+    except ValueError:
+        return (-1,)
+
+
+def _lod_text(lod: Any) -> str | None:
+    return None if lod is None else str(lod)
+
+
+def _faces(g: Mapping[str, Any]) -> tuple[list[Any], Any]:
+    """The surfaces of a surface or solid geometry (outer shells only) and their semantic values."""
+    b, t = g["boundaries"], g["type"]
+    values = (g.get("semantics") or {}).get("values")
+    if t in _SURFACES:
+        return b, values
+    if t == "Solid":
+        return (b[0] if b else []), (values[0] if values else None)
+    faces = [s[0] if s else [] for s in b]  # MultiSolid, CompositeSolid: shells per solid
+    if values:
+        values = chain.from_iterable(v[0] if v else [None] * len(f) for f, v in zip(faces, values))
+    return list(chain.from_iterable(faces)), None if values is None else list(values)
+
+
+def _job(g: Mapping[str, Any], base: int, limit: int) -> _Job:
+    """The job for a geometry object; _Invalid when its type or nesting is not CityJSON's."""
+    t = g.get("type")
+    if not isinstance(g.get("boundaries"), list):
+        raise _Invalid(f"a {t} without boundaries")
+    if t == "MultiPoint":
+        return _Job(_POINTS, g["boundaries"], base, limit)
+    if t == "MultiLineString":
+        return _Job(_LINES, g["boundaries"], base, limit)
+    if t not in _SURFACES and t not in _SOLIDS:
+        raise _Invalid(f"unknown geometry type {t!r}")
+    try:
+        faces, values = _faces(g)
+    except (TypeError, IndexError, KeyError, AttributeError) as e:
+        raise _Invalid(f"{t} boundaries or semantics nested wrongly ({e})") from e
+    return _Job(_POLYGONS, faces, base, limit, values, g.get("semantics") if values else None)
+
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
+def _one_by_one(
+    kind: _Kind, jobs: list[_Job], pool: np.ndarray
+) -> tuple[np.ndarray, list[str | None]]:
+    """Each job built alone, so that only the faulty ones fail."""
+    out = np.full(len(jobs), None, dtype=object)
+    errors: list[str | None] = [None] * len(jobs)
+    for i, job in enumerate(jobs):
+        one, why = _build(kind, [job], pool)
+        out[i], errors[i] = one[0], why[0]
+    return out, errors
+
+
+def _build(kind: _Kind, jobs: list[_Job], pool: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
+    """Shapely geometries for `jobs` (all of `kind`), built together, and an error per job.
+
+    The counts per nesting level and one flat index array come from C-level iteration over
+    the lists; ring sizes and index ranges are checked on the arrays. Jobs failing a check are
+    left out of the build; where shapely refuses a batch, its jobs are built one by one.
+    """
+    n = len(jobs)
+    out = np.full(n, None, dtype=object)
+    errors: list[str | None] = [None] * n
+    try:
+        counts, level = [], [j.parts for j in jobs]
+        for _ in kind.levels:
+            counts.append(np.fromiter(map(len, level), np.int64, len(level)))
+            level = list(chain.from_iterable(level))
+        idx = np.array(level) if level else np.zeros(0, np.int64)
+        if idx.ndim != 1 or idx.dtype.kind not in "iu":
+            raise TypeError("vertex indices that are not integers")
+    except (TypeError, ValueError, OverflowError) as e:
+        if n > 1:
+            return _one_by_one(kind, jobs, pool)
+        errors[0] = f"boundaries nested wrongly: {e}"
+        return out, errors
+
+    owners = [np.arange(n)]  # owners[k]: the job of each element of nesting level k
+    for c in counts:
+        owners.append(np.repeat(owners[-1], c))
+    containers = ("geometry", *kind.levels[:-1])
+    for k, (c, owner, container) in enumerate(zip(counts, owners, containers)):
+        last = k == len(counts) - 1
+        for at in np.flatnonzero(c < kind.min_vertices if last else c == 0):
+            j = owner[at]
+            errors[j] = errors[j] or (
+                f"a {container} with {c[at]} vertices (at least {kind.min_vertices} needed)"
+                if last
+                else f"a {container} without any {kind.levels[k]}"
+            )
+    limit = np.fromiter((j.limit for j in jobs), np.int64, n)
+    vertex_job = owners[-1]
+    for at in np.flatnonzero((idx < 0) | (idx >= limit[vertex_job])):
+        j = vertex_job[at]
+        errors[j] = (
+            errors[j] or f"vertex index {idx[at]} out of range (there are {limit[j]} vertices)"
+        )
+    if any(errors):
+        good = [i for i, e in enumerate(errors) if e is None]
+        if good:
+            out[good], rest = _build(kind, [jobs[i] for i in good], pool)
+            for i, e in zip(good, rest):
+                errors[i] = e
+        return out, errors
+
+    base = np.fromiter((j.base for j in jobs), np.int64, n)
+    coords = pool[idx + base[vertex_job]]
+    try:
+        out[:] = shapely.from_ragged_array(
+            kind.shape, coords, tuple(map(_offsets, reversed(counts)))
+        )
+    except (GEOSException, ValueError) as e:
+        if n > 1:
+            return _one_by_one(kind, jobs, pool)
+        errors[0] = f"geometry cannot be built: {e}"
+    return out, errors
+
+
+def _shapes(jobs: list[_Job | None], pool: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
+    """Geometries and errors aligned with `jobs` (None stays None), each kind built in bulk."""
+    out = np.full(len(jobs), None, dtype=object)
+    errors: list[str | None] = [None] * len(jobs)
+    for kind in (_POLYGONS, _LINES, _POINTS):
+        at = [i for i, j in enumerate(jobs) if j is not None and j.kind is kind]
+        if at:
+            out[at], why = _build(kind, [j for j in jobs if j is not None and j.kind is kind], pool)
+            for i, e in zip(at, why):
+                errors[i] = e
+    return out, errors
+
+
+def _surfaces(polygons: np.ndarray, job: _Job) -> list[tuple[str, Any]]:
+    """(semantic type, Polygon Z) for each of a geometry's `polygons` that has a semantic value."""
+    assert job.values is not None and job.semantics is not None
+    values, surfaces = job.values, job.semantics.get("surfaces")
+    if len(values) != len(polygons):
+        raise _Invalid(f"semantics for {len(values)} surfaces of a geometry with {len(polygons)}")
+    kinds = [s.get("type") if isinstance(s, dict) else None for s in surfaces or ()]
+    if not all(isinstance(k, str) for k in kinds):
+        raise _Invalid("a semantic surface without a type")
+    used = [v for v in values if v is not None]
+    if used and not (
+        all(type(v) is int for v in used) and 0 <= min(used) and max(used) < len(kinds)
+    ):
+        raise _Invalid(
+            f"semantics values that are not indices of its {len(kinds)} semantic surfaces"
+        )
+    return [(kinds[v], p) for v, p in zip(values, polygons) if v is not None]
+
+
+def _vertex_array(raw: Any, transform: Any = None) -> np.ndarray:
+    """An (n, 3) float array of `raw` vertices, dequantised with `transform` if given."""
+    if not isinstance(raw, list):
+        raise _Invalid("vertices are not an array")
+    try:
+        v = np.array(raw, dtype=np.float64) if raw else np.zeros((0, 3))
+        if v.ndim != 2 or v.shape[1] != 3:
+            raise _Invalid("vertices that are not [x, y, z]")
+        if transform:
+            v = v * np.asarray(transform["scale"], np.float64) + np.asarray(
+                transform["translate"], np.float64
+            )
+    except (TypeError, KeyError, ValueError) as e:
+        raise _Invalid(f"vertices or their transform are not CityJSON's: {e}") from e
+    return v
+
+
+@dataclass
+class _Templates:
+    """A document's geometry templates; their vertices are real coordinates, never quantised."""
+
+    geometries: list[Any]
+    vertices: np.ndarray
+
+
+def _templates(header: Mapping[str, Any]) -> _Templates | None:
+    t = header.get("geometry-templates")
+    if not t:
+        return None
+    if not isinstance(t, dict) or not isinstance(t.get("templates"), list):
+        raise _Invalid("geometry-templates without a templates array")
+    return _Templates(t["templates"], _vertex_array(t.get("vertices-templates") or []))
+
+
+def _properties(obj: Mapping[str, Any], lods: list[str | None]) -> dict[str, Any]:
+    """Every attribute under its own name, the address, the object's other members, the LoDs
+    it has, and what the record's columns have no room for: appearance references and the
+    attributes of semantic surfaces (slope, direction, children ...)."""
+    attrs = obj.get("attributes")
+    props = dict(attrs) if isinstance(attrs, dict) else {}
+    if attrs is not None and not isinstance(attrs, dict):
+        props["cityjson:attributes"] = attrs
+    for k, v in obj.items():
+        if k not in _NOT_MEMBERS:
+            props[k if k in _OWN_NAME else f"cityjson:{k}"] = v
+    geoms = obj.get("geometry") or ()
+    if not lods:
+        return props
+    props["cityjson:lods"] = lods
+    looks = [
+        {"lod": lod, **{k: g[k] for k in ("material", "texture") if k in g}}
+        for g, lod in zip(geoms, lods)
+        if "material" in g or "texture" in g
+    ]
+    if looks:
+        props["cityjson:appearance"] = looks
+    rich = [
+        {"lod": lod, **s}
+        for g, lod in zip(geoms, lods)
+        if isinstance(s := g.get("semantics"), dict)
+        and any(type(x) is dict and len(x) > 1 for x in s.get("surfaces") or ())
+    ]
+    if rich:
+        props["cityjson:semantics"] = rich
+    return props
+
+
+class _Row(NamedTuple):
+    """One record of a batch, its geometries not yet built."""
+
+    source_id: str | None
+    record: Any
+    kind: str | None
+    props: dict[str, Any]
+    error: str | None = None
+    lod: str | None = None
+    name: Any = None
+    height: Any = None
+    job: _Job | None = None
+    footprint: _Job | None = None
+
+
+@dataclass
+class _Batch:
+    """The CityObjects of one batch and the vertex pool their geometries index."""
+
+    templates: _Templates | None
+    crs: str | None
+    rows: list[_Row] = field(default_factory=list)
+    chunks: list[np.ndarray] = field(default_factory=list)
+    size: int = 0
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def vertices(self, v: np.ndarray) -> int:
+        """Add vertices to the pool; where they start in it."""
+        self.chunks.append(v)
+        self.size += len(v)
+        return self.size - len(v)
+
+    def fail(self, key: str | None, record: Any, reason: str) -> None:
+        """A record rejected as it is: a CityObject ({key: object}) or a stream's line."""
+        obj = record.get(key) if isinstance(record, dict) else None
+        kind = obj.get("type") if isinstance(obj, dict) else None
+        self.rows.append(_Row(key, record, kind if isinstance(kind, str) else None, {}, reason))
+
+    def add(self, key: str, obj: Any, base: int, vertices: np.ndarray) -> None:
+        """A CityObject whose geometries index `vertices`, which start at `base` in the pool."""
+        record = {key: obj}
+        if not isinstance(obj, dict):
+            return self.fail(key, record, "the CityObject is not a JSON object")
+        try:
+            geoms = [self._resolve(g, base, vertices) for g in obj.get("geometry") or ()]
+            best = max(geoms, key=lambda g: _lod_key(g[0]), default=None)
+            lod0 = next((g for g in geoms if _lod_key(g[0])[0] == 0), None)
+            job = None if best is None else _job(*best[1:])
+            footprint = job if lod0 is best else None if lod0 is None else _job(*lod0[1:])
+        except _Invalid as e:
+            return self.fail(key, record, str(e))
+        lods = [_lod_text(g[0]) for g in geoms]
+        attrs = a if isinstance(a := obj.get("attributes"), dict) else {}
+        self.rows.append(
+            _Row(
+                key,
+                record,
+                obj.get("type"),
+                _properties(obj, lods),
+                lod=None if best is None else _lod_text(best[0]),
+                name=attrs.get("name"),
+                height=attrs.get("measuredHeight"),
+                job=job,
+                footprint=footprint,
+            )
+        )
+
+    def _resolve(
+        self, g: Any, base: int, vertices: np.ndarray
+    ) -> tuple[Any, Mapping[str, Any], int, int]:
+        """(lod, geometry, base, limit); a GeometryInstance becomes its template, placed."""
+        if not isinstance(g, dict):
+            raise _Invalid("a geometry that is not a JSON object")
+        if g.get("type") != "GeometryInstance":
+            return g.get("lod"), g, base, len(vertices)
+        t = g.get("template")
+        if (
+            self.templates is None
+            or type(t) is not int
+            or not 0 <= t < len(self.templates.geometries)
+        ):
+            raise _Invalid(f"a GeometryInstance of template {t!r}, which the file does not have")
+        template = self.templates.geometries[t]
+        ref = (g.get("boundaries") or [g.get("referencePoint")])[0]
+        if type(ref) is not int or not 0 <= ref < len(vertices):
+            raise _Invalid(
+                f"a GeometryInstance whose reference point {ref!r} is not a vertex index"
+            )
+        try:
+            m = np.asarray(g["transformationMatrix"], np.float64).reshape(4, 4)
+        except (KeyError, TypeError, ValueError) as e:
+            raise _Invalid(
+                f"a GeometryInstance without a transformationMatrix of 16 numbers ({e})"
+            ) from e
+        if not isinstance(template, dict):
+            raise _Invalid(f"template {t} is not a geometry object")
+        placed = self.templates.vertices @ m[:3, :3].T + m[:3, 3] + vertices[ref]
+        return template.get("lod"), template, self.vertices(placed), len(placed)
+
+    def source_batch(self) -> SourceBatch:
+        ids, records, kinds, props, reasons, lods, names, heights, jobs, footprints = map(
+            list, zip(*self.rows)
+        )
+        pool = (
+            np.concatenate([np.zeros((0, 3)), *self.chunks])
+            if len(self.chunks) != 1
+            else self.chunks[0]
+        )
+        shapes, errors = _shapes(jobs, pool)
+        separate = [f if f is not j else None for f, j in zip(footprints, jobs)]
+        footprint_shapes, footprint_errors = _shapes(separate, pool)
+        same = [f is not None and f is j for f, j in zip(footprints, jobs)]
+        footprint_shapes[same] = shapes[same]
+        reasons = [a or b or c for a, b, c in zip(reasons, errors, footprint_errors)]
+        surfaces: list[Any] = [None] * len(ids)
+        semantic = [
+            i
+            for i, j in enumerate(jobs)
+            if j is not None and j.values is not None and shapes[i] is not None
+        ]
+        polygons = shapely.get_parts(shapes[semantic])
+        at = _offsets(shapely.get_num_geometries(shapes[semantic]))
+        for k, i in enumerate(semantic):
+            try:
+                surfaces[i] = _surfaces(polygons[at[k] : at[k + 1]], jobs[i])
+            except _Invalid as e:
+                reasons[i] = reasons[i] or str(e)
+        parents = [p.get("cityjson:parents") for p in props]
+        return SourceBatch(
+            source_ids=ids,
+            geometries=shapely.force_2d(footprint_shapes),
+            properties=props,
+            records=records,
+            crs=self.crs,
+            axis_order="xy",
+            feature_classes=kinds,
+            columns={
+                "name": names,
+                "height_m": heights,
+                "lod": lods,
+                "parent_source_id": [p[0] if isinstance(p, list) and p else None for p in parents],
+                "geometry_3d": shapes,
+                "surfaces": surfaces,
+            },
+            errors=reasons,
+        )
+
+
+@dataclass
+class _Opened:
+    """A file's CityJSON object: the whole document, or a CityJSONSeq stream's header line."""
+
+    header: dict[str, Any]
+    version: str
+    seq: bool
+
+    @property
+    def crs(self) -> str | None:
+        rs = (self.header.get("metadata") or {}).get("referenceSystem")
+        return None if rs is None else str(rs)
+
+
+class CityJSONConnector(Connector):
+    name = "cityjson"
+    title = "CityJSON"
+
+    @classmethod
+    def sniff(cls, head: bytes) -> float:
+        text = head.lstrip(_SKIP)
+        if not text.startswith(b"{"):
+            return 0.0
+        if _EXTENSION.search(text):
+            raise NotFeatureData(
+                "a CityJSON Extension (the schema of extra types), not city objects"
+            )
+        city, geo = _CITYJSON.search(text), _GEOJSON.search(text)
+        return 0.95 if city and (geo is None or city.start() < geo.start()) else 0.0
+
+    _opened: _Opened | None = None
+
+    def _open(self) -> _Opened:
+        """The document, parsed once for inspect() and read(), or a stream's header line.
+
+        A first line that is a whole JSON object with more lines after it is a stream's header;
+        anything else is one document (whose first line is all of it when it is minified).
+        """
+        if self._opened is None:
+            try:
+                with open(self.path, "rb") as f:
+                    header = self._first_line(f.readline())
+                    seq = header is not None and bool(f.read(4096).strip(_SKIP))
+                    if header is None:
+                        f.seek(0)
+                        header = self._parse(f.read().removeprefix(_BOM))
+            except OSError as e:
+                raise DataError(f"{self.path}: cannot be read: {e.strerror or e}") from e
+            self._opened = self._check(header, seq)
+        return self._opened
+
+    def _parse(self, data: bytes) -> Any:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as e:
+            raise DataError(
+                f"{self.path}: the document is not valid JSON (truncated?): {e.msg} at byte {e.pos}"
+            ) from e
+
+    @staticmethod
+    def _first_line(line: bytes) -> Any:
+        try:
+            return orjson.loads(line.removeprefix(_BOM))
+        except orjson.JSONDecodeError:
+            return None
+
+    def _check(self, header: Any, seq: bool) -> _Opened:
+        kind = header.get("type") if isinstance(header, dict) else None
+        if kind == "CityJSONFeature":
+            raise DataError(
+                f"{self.path}: a CityJSONFeature without the CityJSON header line a CityJSONSeq "
+                "starts with (it holds the transform and the CRS)"
+            )
+        if kind != "CityJSON":
+            raise DataError(f"{self.path}: JSON, but not a CityJSON document (type {kind!r})")
+        version = header.get("version")
+        m = _VERSION.fullmatch(str(version))
+        if not m or m.group(1) not in VERSIONS:
+            raise DataError(
+                f"{self.path}: CityJSON version {version!r} is not one citypipe reads "
+                f"({', '.join(VERSIONS)})"
+            )
+        if not seq and not (
+            isinstance(header.get("CityObjects"), dict) and isinstance(header.get("vertices"), list)
+        ):
+            raise DataError(
+                f"{self.path}: a CityJSON document without its CityObjects object or vertices array"
+            )
+        return _Opened(header, str(version), seq)
+
+    def _lines(self) -> Iterator[tuple[int, bytes]]:
+        """A stream's lines after the header, numbered from 2, blank ones skipped."""
+        try:
+            with open(self.path, "rb") as f:
+                f.readline()
+                for number, line in enumerate(f, start=2):
+                    if line.strip():
+                        yield number, line
+        except OSError as e:
+            raise DataError(f"{self.path}: cannot be read: {e.strerror or e}") from e
+
+    @staticmethod
+    def _feature(number: int, line: bytes) -> tuple[Any, str | None]:
+        """A stream line's CityJSONFeature, or why it is not one."""
+        try:
+            feature = orjson.loads(line)
+        except orjson.JSONDecodeError as e:
+            text = line.decode("utf-8", "replace")
+            return text, f"line {number} is not valid JSON (truncated?): {e.msg}"
+        if not (isinstance(feature, dict) and feature.get("type") == "CityJSONFeature"):
+            return feature, f"line {number} is not a CityJSONFeature"
+        if not isinstance(feature.get("CityObjects"), dict):
+            return feature, f"line {number} is a CityJSONFeature without a CityObjects object"
+        return feature, None
+
+    def inspect(self) -> SourceInfo:
+        opened = self._open()
+        if opened.seq:
+            features = (self._feature(*line) for line in self._lines())
+            objects: Any = chain.from_iterable(
+                [None] if why else f["CityObjects"].values() for f, why in features
+            )
+        else:
+            objects = opened.header["CityObjects"].values()
+        types = Counter(o.get("type") if isinstance(o, dict) else None for o in objects)
+        return SourceInfo(
+            format="CityJSONSeq" if opened.seq else "CityJSON",
+            version=opened.version,
+            crs=opened.crs,
+            layers=tuple(f"{t or 'unreadable'}: {n}" for t, n in types.items()),
+            count=types.total(),
+        )
+
+    def read(self) -> Iterator[SourceBatch]:
+        opened = self._open()
+        try:
+            yield from self._read_seq(opened) if opened.seq else self._read_document(opened)
+        finally:
+            self._opened = None
+
+    def _shared(self, opened: _Opened) -> tuple[_Templates | None, np.ndarray]:
+        """The templates and the vertices of the document (a stream's header has none)."""
+        h = opened.header
+        try:
+            return _templates(h), _vertex_array(h.get("vertices") or [], h.get("transform"))
+        except _Invalid as e:
+            raise DataError(f"{self.path}: {e}") from e
+
+    def _read_document(self, opened: _Opened) -> Iterator[SourceBatch]:
+        templates, vertices = self._shared(opened)
+        objects = iter(opened.header["CityObjects"].items())
+        while chunk := list(islice(objects, BATCH_OBJECTS)):
+            batch = _Batch(templates, opened.crs)
+            base = batch.vertices(vertices)
+            for key, obj in chunk:
+                batch.add(key, obj, base, vertices)
+            yield batch.source_batch()
+
+    def _read_seq(self, opened: _Opened) -> Iterator[SourceBatch]:
+        templates, _ = self._shared(opened)
+        transform = opened.header.get("transform")
+        batch = _Batch(templates, opened.crs)
+        for number, line in self._lines():
+            self._add_line(batch, number, line, transform)
+            if len(batch) >= BATCH_OBJECTS:
+                yield batch.source_batch()
+                batch = _Batch(templates, opened.crs)
+        if len(batch):
+            yield batch.source_batch()
+
+    def _add_line(self, batch: _Batch, number: int, line: bytes, transform: Any) -> None:
+        """The CityObjects of one CityJSONFeature, with the vertices of their own line."""
+        feature, why = self._feature(number, line)
+        if why:
+            batch.fail(None, feature, why)
+            return
+        try:
+            vertices = _vertex_array(feature.get("vertices") or [], transform)
+        except _Invalid as e:
+            for key, obj in feature["CityObjects"].items():
+                batch.fail(key, {key: obj}, f"line {number}: {e}")
+            return
+        base = batch.vertices(vertices)
+        for key, obj in feature["CityObjects"].items():
+            batch.add(key, obj, base, vertices)
