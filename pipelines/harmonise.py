@@ -296,16 +296,15 @@ class Harmoniser:
         outside = present & ~np.isnan(b).any(axis=1)
         outside &= (b[:, 0] < -180) | (b[:, 2] > 180) | (b[:, 1] < -90) | (b[:, 3] > 90)
         for i in np.flatnonzero(outside):
-            x, y = shapely.get_coordinates(geoms[i])[0]
             if crs is None:
                 reasons[i] = reasons[i] or (
-                    f"coordinates ({x:.3f}, {y:.3f}) are not longitude/latitude and the source "
-                    "declares no CRS; pass --crs with the CRS they are in (e.g. --crs EPSG:25832)"
+                    "coordinates are not longitude/latitude and the source declares no CRS; "
+                    "pass --crs with the CRS they are in (e.g. --crs EPSG:25832)"
                 )
             else:
                 reasons[i] = reasons[i] or (
-                    f"coordinates ({x:.3f}, {y:.3f}) fall outside longitude/latitude after reading "
-                    f"them as {source_crs}; the declared CRS or axis order is wrong (--crs fixes it)"
+                    f"coordinates fall outside longitude/latitude when read as {source_crs}; "
+                    "the declared CRS or axis order is wrong (--crs fixes it)"
                 )
         out.geometry = geoms
         return out
