@@ -9,7 +9,8 @@ Thematic surfaces (boundedBy / boundary: Roof, Wall, Ground ..., 3.0 TrafficArea
 are not rows: they bound their object and become its `surfaces`; their attributes stay in its
 properties under the property's name. Appearances, Versions and VersionTransitions are not
 rows either: they annotate the objects they point to (`citygml:appearance`, `citygml:versions`,
-`citygml:transitions`).
+`citygml:transitions`): objects read before them in the current batch, or still to come; one
+in a batch already handed over is out of reach (its batch is written).
 
 Geometry: `geometry_3d` is the richest LoD (the object's own solid / surface / curve geometry,
 else its thematic surfaces of that LoD), `surfaces` the thematic surfaces of their richest LoD,
@@ -225,19 +226,21 @@ def _put(d: dict[str, Any], key: str, elem: Any) -> None:
         _add(d, f"{key}:codeSpace", code_space)
 
 
+_NUMERIC: dict[str, Any] = {"intattribute": int, "doubleattribute": float}
+
+
 def _typed(kind: str, value: Any) -> Any:
     """A generic attribute's value as its type says: int, float, {value, uom}, else text."""
     text = _text(value) if value is not None else None
-    if text is None:
-        return None
-    try:
-        if kind.startswith("int"):
-            return int(text)
-        if kind.startswith("double"):
-            return float(text)
-    except ValueError:
+    if text is None or kind == "stringattribute":
         return text
-    if kind.startswith("measure"):
+    convert = _NUMERIC.get(kind)
+    if convert is not None:
+        try:
+            return convert(text)
+        except ValueError:
+            return text
+    if kind == "measureattribute":
         return {"value": _number(text), "uom": value.get("uom")}
     return text
 
@@ -247,6 +250,8 @@ def _generic_attribute(elem: Any) -> tuple[str | None, Any]:
     <gen:value> (3.0) -> (name, typed value); a set -> (name, {member name: value})."""
     kind = _local(elem.tag).lower()
     name = elem.get("name")
+    if name is not None and len(elem) == 1 and kind != "genericattributeset":
+        return name, _typed(kind, elem[0])  # 1.0/2.0: the one child is gen:value
     values, members = [], []
     for child in elem:
         local = _local(child.tag)
@@ -285,8 +290,10 @@ def _address(elem: Any) -> dict[str, Any]:
             if text is not None:
                 _add(out, _xal_key(leaf), text)
     for point in elem.iter("{*}multiPoint"):
-        positions = [_number(_text(p)) for p in point.iter(f"{{{GML_NAMESPACES[0]}}}pos",
-                                                           f"{{{GML_NAMESPACES[1]}}}pos")]
+        positions = [
+            _number(_text(p))
+            for p in point.iter(f"{{{GML_NAMESPACES[0]}}}pos", f"{{{GML_NAMESPACES[1]}}}pos")
+        ]
         srs = next((g.get("srsName") for g in point.iter() if g.get("srsName")), None)
         _add(out, "position", positions[0] if len(positions) == 1 else positions)
         _add(out, "position_srsName", srs)
@@ -430,26 +437,30 @@ class _ObjectReader:
         kinds = self._kinds
         for child in elem:
             kind = kinds.get(child.tag) or self._classify(child)
-            kind[0](rec, child, *kind[1:])
+            kind[0](self, rec, child, *kind[1:])
 
     def _classify(self, elem: Any) -> tuple[Any, ...]:
-        """How a property element is read, by its name; remembered per tag."""
+        """How a property element is read, by its name; remembered per tag.
+
+        The readers are kept as plain functions: bound methods in an attribute would make a
+        reference cycle, which nothing frees while ingest pauses the cycle collector.
+        """
         tag = elem.tag
         ns, local = _namespace(tag), _local(tag)
         kind: tuple[Any, ...]
         if ns == self.gml_ns:
-            special = {"boundedBy": (self._envelope,), "name": (self._name,)}
-            kind = special.get(local, (self._property, local))
+            special = {"boundedBy": (_ObjectReader._envelope,), "name": (_ObjectReader._name,)}
+            kind = special.get(local, (_ObjectReader._property, local))
         elif not ns.startswith(_CITYGML):
-            kind = (self._property, _key(elem))
+            kind = (_ObjectReader._property, _key(elem))
         elif m := _GEOMETRY_PROPERTY.fullmatch(local):
             lod, what = int(m.group(1)), m.group(2)
             if what.startswith("TerrainIntersection"):
-                kind = (self._skip,)
+                kind = (_ObjectReader._skip,)
             elif what == "ImplicitRepresentation":
-                kind = (self._implicit, lod)
+                kind = (_ObjectReader._implicit, lod)
             else:
-                kind = (self._geometry, lod, _RANK.get(what, 1), what == "FootPrint")
+                kind = (_ObjectReader._geometry, lod, _RANK.get(what, 1), what == "FootPrint")
         else:
             kind = self._classify_attribute(ns, local)
         self._kinds[tag] = kind
@@ -457,24 +468,24 @@ class _ObjectReader:
 
     def _classify_attribute(self, ns: str, local: str) -> tuple[Any, ...]:
         if local == "tin":
-            return (self._geometry, None, _RANK["MultiSurface"], False)
+            return (_ObjectReader._geometry, None, _RANK["MultiSurface"], False)
         if local in ("boundedBy", "boundary", "opening"):
-            return (self._surfaces, local)
+            return (_ObjectReader._surfaces, local)
         if local in _CHILDREN:
-            return (self._children, local)
+            return (_ObjectReader._children, local)
         if local == "genericAttribute" or ns.startswith(_CITYGML + "generics/"):
-            return (self._generic,)
+            return (_ObjectReader._generic, local == "genericAttribute")
         if local.startswith("adeOf"):
-            return (self._ade,)
+            return (_ObjectReader._ade,)
         special = {
-            "lod": self._lod,
-            "address": self._address,
-            "appearance": self._appearance,
-            "measuredHeight": self._measured_height,
+            "lod": _ObjectReader._lod,
+            "address": _ObjectReader._address,
+            "appearance": _ObjectReader._appearance,
+            "measuredHeight": _ObjectReader._measured_height,
         }
         if local == "height" and "/construction/" in ns:
-            return (self._height,)
-        return (special[local],) if local in special else (self._property, local)
+            return (_ObjectReader._height,)
+        return (special[local],) if local in special else (_ObjectReader._property, local)
 
     # -- attributes ---------------------------------------------------------------------------
 
@@ -509,12 +520,18 @@ class _ObjectReader:
         value = _value(elem)
         _add(rec.properties, "height", value)
         measure = value.get("value") if isinstance(value, dict) else None
-        if rec.height is None and isinstance(measure, dict) and isinstance(measure.get("value"), float):
+        if (
+            rec.height is None
+            and isinstance(measure, dict)
+            and isinstance(measure.get("value"), float)
+        ):
             rec.height = measure["value"]
 
-    def _generic(self, rec: _Record, elem: Any) -> None:
-        attribute = elem[0] if _local(elem.tag) == "genericAttribute" and len(elem) else elem
-        name, value = _generic_attribute(attribute)
+    def _generic(self, rec: _Record, elem: Any, wrapped: bool) -> None:
+        """gen:*Attribute (1.0/2.0) or core:genericAttribute around one (`wrapped`, 3.0)."""
+        if wrapped and not len(elem):
+            return
+        name, value = _generic_attribute(elem[0] if wrapped else elem)
         if name is not None:
             _add(rec.properties, name, value)
 
@@ -564,7 +581,9 @@ class _ObjectReader:
             rec.errors.append(f"{_local(elem.tag)}: {e}")
             return None
 
-    def _geometry(self, rec: _Record, elem: Any, lod: int | None, rank: int, footprint: bool) -> None:
+    def _geometry(
+        self, rec: _Record, elem: Any, lod: int | None, rank: int, footprint: bool
+    ) -> None:
         parts = self._read_geometry(rec, elem)
         if parts is not None:
             rec.geometries.append((lod, rank, parts))
@@ -624,7 +643,9 @@ class _ObjectReader:
 
     def _choose(self, rec: _Record) -> None:
         """geometry_3d, surfaces and lod of the richest LoD; xlinks resolved."""
-        own = [(rec.lod if lod is None else lod, rank, parts) for lod, rank, parts in rec.geometries]
+        own = [
+            (rec.lod if lod is None else lod, rank, parts) for lod, rank, parts in rec.geometries
+        ]
         best = max(own, key=lambda g: (g[0] or 0, g[1]), default=None)
         surface_lod = max((lod for _, lod, _ in rec.surfaces), default=None)
         lods = [lod for lod, _, _ in own if lod is not None] + (
@@ -674,8 +695,8 @@ class _ObjectReader:
             self.records[index].properties.setdefault(key, []).append(value)
 
     def _global_appearance(self, appearance: Any) -> None:
-        """A CityModel-level appearance: each entry goes to the objects owning its targets
-        (targets read in the current batch; see the module docstring)."""
+        """A CityModel-level appearance: each entry goes to the objects of the current batch
+        owning its targets."""
         for entry in _appearance(appearance):
             owners: dict[int, list[str]] = {}
             for target in entry["targets"]:
@@ -715,15 +736,14 @@ class _ObjectReader:
         records = self.records
         if not records:
             return
-        polygons, not_closed = self.geometry.build()
+        polygons, reasons = self.geometry.build()
         geometry_3d = multipolygons(polygons, [r.polygons for r in records])
         for i, rec in enumerate(records):
             if not rec.polygons and (rec.lines or rec.points):
                 geometry_3d[i] = _curves_or_points(rec)
         footprints = multipolygons(polygons, [r.footprint for r in records])
         surfaces = _surfaces(polygons, records)
-        if not_closed.any():
-            _reject_open_rings(records, not_closed)
+        _reject_bad_polygons(records, reasons)
         groups: dict[str | None, list[int]] = {}
         for i, rec in enumerate(records):
             groups.setdefault(rec.crs, []).append(i)
@@ -779,12 +799,15 @@ def _surfaces(polygons: np.ndarray, records: list[_Record]) -> list[Any]:
     ]
 
 
-def _reject_open_rings(records: list[_Record], not_closed: np.ndarray) -> None:
-    bad = set(np.flatnonzero(not_closed).tolist())
+def _reject_bad_polygons(records: list[_Record], reasons: dict[int, str]) -> None:
+    """Records that use a polygon which could not be built get its reason."""
+    if not reasons:
+        return
     for rec in records:
         handles = chain(rec.polygons, rec.footprint, *(hs for _, hs in rec.surface_handles))
-        if any((~h if h < 0 else h) in bad for h in handles):
-            rec.errors.append("a polygon ring is not closed (its first and last positions differ)")
+        why = next((reasons[i] for h in handles if (i := ~h if h < 0 else h) in reasons), None)
+        if why is not None:
+            rec.errors.append(why)
 
 
 _SRS_NAME = re.compile(rb'srsName\s*=\s*["\']([^"\']+)["\']')
@@ -803,7 +826,7 @@ def _declared_srs_names(path: Path) -> set[str]:
 
 
 _ROOT = re.compile(rb"<(?:([\w.-]+):)?([\w.-]+)[\s>/]")
-_PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[.*?\])*>)", re.S)
+_PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[.*?\])*>)", re.DOTALL)
 _CORE_DECLARATION = re.compile(
     rb"""xmlns(?::([\w.-]+))?\s*=\s*["']http://www\.opengis\.net/citygml/[123]\.0["']"""
 )
@@ -897,5 +920,9 @@ class CityGMLConnector(Connector):
         return m.group(1)
 
     def _syntax_error(self, e: etree.XMLSyntaxError) -> DataError:
-        hint = " (for text nodes over 10 MB pass the option huge_tree: true)" if "huge" in str(e) else ""
+        hint = (
+            " (for text nodes over 10 MB pass the option huge_tree: true)"
+            if "huge" in str(e)
+            else ""
+        )
         return DataError(f"{self.path}: not well-formed XML, line {e.lineno}: {e.msg}{hint}")

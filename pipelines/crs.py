@@ -1,38 +1,104 @@
 """Every CRS question, answered by pyproj: what a declaration means, and how to reach OGC:CRS84.
 
 Sources spell CRSs in many ways (EPSG:n, URNs, OGC URIs, compound URNs); pyproj reads them
-all. What it cannot read is reported as it was written, never guessed.
+all. AdV URNs (urn:adv:crs:ETRS89_UTM32*DE_DHHN2016_NH) are first translated to EPSG codes
+through schemas/crs_aliases.yaml. What cannot be read is reported as it was written, never
+guessed: a CRS defined inside a document (#local-CRS-1) included.
+
+Axis order of a GML srsName, one rule (`axis_order`), as GML readers apply it:
+- the OGC URN and URI forms (urn:ogc:def:crs:EPSG::4326, http(s)://www.opengis.net/def/crs/
+  EPSG/0/4326, compound urn:ogc:def:crs,crs:...) follow the authority: latitude first for
+  EPSG:4326, 4979, 6697, 6706, as pyproj's axis information says;
+- AdV URNs follow the AdV registry, which writes projected systems easting first (even
+  DHDN Gauss-Krueger, northing first in EPSG) and geographic ones latitude first;
+- anything else, the short EPSG:n above all, is easting / longitude first, as GDAL reads it.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+import re
+from functools import cache, lru_cache
+from typing import Any
 
 import numpy as np
 import pyproj
+import yaml
 from pyproj.exceptions import CRSError
 
+import schemas
 from connectors.base import AxisOrder
 from connectors.errors import ConfigurationError
 
-__all__ = ["CRS84", "resolve", "label", "is_lonlat", "to_crs84"]
+__all__ = ["CRS84", "axis_order", "is_lonlat", "label", "resolve", "to_crs84"]
 
 CRS84 = pyproj.CRS.from_user_input("OGC:CRS84")
+
+_ADV = re.compile(r"urn:adv:crs:(.+)", re.IGNORECASE)
+_AUTHORITY_FORMS = re.compile(
+    r"(urn:ogc:def:crs[:,]|https?://www\.opengis\.net/def/crs/)", re.IGNORECASE
+)
+
+
+@cache
+def _aliases() -> dict[str, Any]:
+    with open(schemas.HERE / "crs_aliases.yaml", encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def _adv_epsg(declared: str, names: str) -> str:
+    """`EPSG:h` or `EPSG:h+v` for the AdV names after `urn:adv:crs:`."""
+    table = _aliases()["adv"]
+    horizontal, *rest = names.split("*")
+    heights = [n for n in rest if n not in table["quasigeoid"]]
+    for name, known in [(horizontal, table["horizontal"]), *((h, table["height"]) for h in heights)]:
+        if name not in known:
+            raise ConfigurationError(
+                f"unknown CRS {declared!r}: AdV name {name!r} is not in schemas/crs_aliases.yaml"
+            )
+    if len(heights) > 1:
+        raise ConfigurationError(f"unknown CRS {declared!r}: more than one height system")
+    codes = [table["horizontal"][horizontal], *(table["height"][h] for h in heights)]
+    return "EPSG:" + "+".join(map(str, codes))
 
 
 @lru_cache(maxsize=256)
 def resolve(declared: str) -> pyproj.CRS:
     """The CRS a declaration names; ConfigurationError naming it when pyproj does not know it."""
+    text = declared.strip()
+    if text.startswith("#"):
+        raise ConfigurationError(
+            f"unknown CRS {declared!r}: a CRS defined inside the document (an engineering CRS), "
+            "which cannot be placed on the earth without its anchor"
+        )
+    adv = _ADV.fullmatch(text)
     try:
-        return pyproj.CRS.from_user_input(declared.strip())
+        return pyproj.CRS.from_user_input(_adv_epsg(declared, adv.group(1)) if adv else text)
     except CRSError as e:
         raise ConfigurationError(f"unknown CRS {declared!r}") from e
 
 
+@lru_cache(maxsize=256)
 def label(crs: pyproj.CRS) -> str:
-    """Short name for a CRS, such as EPSG:25832 or OGC:CRS84."""
+    """Short name for a CRS, such as EPSG:25832, EPSG:25832+7837 or OGC:CRS84 (remembered:
+    finding the authority of a compound CRS takes pyproj milliseconds, once per batch)."""
     auth = crs.to_authority(min_confidence=90)
-    return f"{auth[0]}:{auth[1]}" if auth else crs.name
+    if auth:
+        return f"{auth[0]}:{auth[1]}"
+    parts = [p.to_authority(min_confidence=90) for p in crs.sub_crs_list]
+    if parts and all(p and p[0] == parts[0][0] for p in parts):
+        return f"{parts[0][0]}:" + "+".join(p[1] for p in parts)
+    return crs.name
+
+
+def axis_order(declared: str) -> AxisOrder:
+    """The order of the coordinates a GML geometry with srsName `declared` holds (see above)."""
+    text = declared.strip()
+    if _ADV.fullmatch(text):
+        try:
+            return "xy" if _horizontal(resolve(text)).is_projected else "authority"
+        except ConfigurationError:
+            return "xy"  # unknown: its records are rejected for the CRS, not for the order
+    return "authority" if _AUTHORITY_FORMS.match(text) else "xy"
 
 
 def _horizontal(crs: pyproj.CRS) -> pyproj.CRS:

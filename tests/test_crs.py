@@ -1,0 +1,100 @@
+"""CRS declarations in every spelling the corpus uses, and the axis-order rule.
+
+Expected codes are EPSG facts (what the AdV registry and the OGC URN scheme name); the axis
+directions asserted are pyproj's, so a wrong rule shows up as coordinates in the wrong place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyproj
+import pytest
+
+from connectors.errors import ConfigurationError
+from pipelines import crs
+
+# declaration -> (EPSG codes of its horizontal and vertical parts, axis order of the declaration)
+SPELLINGS = {
+    "EPSG:25832": ([25832], "xy"),
+    "urn:ogc:def:crs:EPSG::25832": ([25832], "authority"),
+    "urn:ogc:def:crs:EPSG:6.6:25832": ([25832], "authority"),
+    # EPSG:6697 is JGD2011 (6668) + JGD2011 vertical height (6695)
+    "http://www.opengis.net/def/crs/EPSG/0/6697": ([6668, 6695], "authority"),
+    "https://www.opengis.net/def/crs/EPSG/0/6697": ([6668, 6695], "authority"),
+    "urn:ogc:def:crs,crs:EPSG::25832,crs:EPSG::5783": ([25832, 5783], "authority"),
+    "EPSG:7415": ([28992, 5709], "xy"),
+    "EPSG:4979": ([4979], "xy"),
+    "urn:adv:crs:ETRS89_UTM32*DE_DHHN2016_NH*GCG2016": ([25832, 7837], "xy"),
+    "urn:adv:crs:ETRS89_UTM32*DE_DHHN92_NH": ([25832, 5783], "xy"),
+    "urn:adv:crs:DE_DHDN_3GK4*DE_DHN92_NH": ([31468, 5783], "xy"),
+    "urn:adv:crs:DE_DHDN_3GK4*DE_DHHN92_NH": ([31468, 5783], "xy"),
+    "urn:adv:crs:ETRS89_UTM32": ([25832], "xy"),
+}
+
+
+def _codes(c: pyproj.CRS) -> list[int | None]:
+    """EPSG codes of the components: the horizontal and the vertical CRS of a compound."""
+    return [p.to_epsg() for p in (c.sub_crs_list if c.is_compound else [c])]
+
+
+@pytest.mark.parametrize("declared", SPELLINGS)
+def test_every_spelling_resolves_to_its_epsg_codes(declared):
+    codes, order = SPELLINGS[declared]
+    resolved = crs.resolve(declared)
+    assert _codes(resolved) == codes
+    assert crs.axis_order(declared) == order
+
+
+def test_compound_crs_labels_name_both_parts():
+    assert crs.label(crs.resolve("urn:adv:crs:ETRS89_UTM32*DE_DHHN2016_NH*GCG2016")) == (
+        "EPSG:25832+7837"
+    )
+    # pyproj finds the registered compound for UTM 32N + DHHN92
+    assert crs.label(crs.resolve("urn:ogc:def:crs,crs:EPSG::25832,crs:EPSG::5783")) == "EPSG:5555"
+
+
+@pytest.mark.parametrize(
+    "declared, name",
+    [("#local-CRS-1", "#local-CRS-1"), ("urn:adv:crs:ETRS89_UTM99*DE_DHHN92_NH", "ETRS89_UTM99")],
+)
+def test_unknown_and_local_crs_are_reported_as_written(declared, name):
+    with pytest.raises(ConfigurationError, match=name):
+        crs.resolve(declared)
+
+
+def _to_lonlat(declared: str, a: float, b: float) -> tuple[float, float]:
+    """Where the pipeline puts the coordinate pair (a, b) declared with `declared`."""
+    c, order = crs.resolve(declared), crs.axis_order(declared)
+    if crs.is_lonlat(c, order):
+        return a, b
+    lon, lat, _ = crs.to_crs84(c, order)(np.array([[a, b, 0.0]]))[0]
+    return lon, lat
+
+
+def test_urn_and_short_epsg_4326_read_the_same_pair_swapped():
+    assert [a.direction for a in pyproj.CRS("EPSG:4326").axis_info] == ["north", "east"]
+    urn = _to_lonlat("urn:ogc:def:crs:EPSG::4326", 38.89, -77.0)
+    short = _to_lonlat("EPSG:4326", 38.89, -77.0)
+    assert urn == pytest.approx((-77.0, 38.89))
+    assert short == pytest.approx((38.89, -77.0))
+
+
+@pytest.mark.parametrize(
+    "declared, pair, lonlat",
+    [
+        # PLATEAU: JGD2011 + height, a compound whose horizontal part is latitude first
+        ("http://www.opengis.net/def/crs/EPSG/0/6697", (35.68, 139.7), (139.7, 35.68)),
+        # WGS 84 3D geographic: the URI form is latitude first, the short form as GDAL reads it
+        ("http://www.opengis.net/def/crs/EPSG/0/4979", (38.89, -77.0), (-77.0, 38.89)),
+        ("EPSG:4979", (-77.0, 38.89), (-77.0, 38.89)),
+        # Gauss-Krueger zone 4 is northing first in EPSG; AdV data are easting first (Fuerth)
+        ("urn:adv:crs:DE_DHDN_3GK4*DE_DHN92_NH", (4424648.79, 5482614.69), (10.96, 49.48)),
+    ],
+)
+def test_geographic_compound_and_adv_crs_land_where_they_should(declared, pair, lonlat):
+    assert _to_lonlat(declared, *pair) == pytest.approx(lonlat, abs=0.01)
+
+
+def test_gauss_krueger_is_northing_first_in_epsg():
+    """Why AdV URNs are not read in the authority's order."""
+    assert [a.direction for a in pyproj.CRS("EPSG:31468").axis_info] == ["north", "east"]
