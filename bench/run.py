@@ -179,7 +179,8 @@ def child(tool: str, path: Path, repeat: int) -> dict[str, float]:
         cwd=ROOT,
     )
     if out.returncode:
-        return {"seconds": float("nan"), "peak_mb": float("nan"), "error": out.stderr.strip()[-300:]}
+        last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
+        return {"seconds": float("nan"), "peak_mb": float("nan"), "error": last[:200]}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
