@@ -376,10 +376,7 @@ class Harmoniser:
             "feature_class": classes,
             "parent_id": [None if p is None else f"{self.source}/{p}" for p in parents],
             "name": column("name", _text),
-            "height_m": [
-                h if h is not None else geo.height_at(i)
-                for h, i in zip(column("height_m", _float), keep)
-            ],
+            "height_m": column("height_m", _float),
             "lod": column("lod", _text),
             "observed_at": column("observed_at", _timestamp),
             "properties": [  # UTF-8 bytes, which Arrow takes for its string type as they are
@@ -389,6 +386,10 @@ class Harmoniser:
                 for i, p in zip(keep, props)
             ],
         }
+        if geo.height is not None:  # 3D objects without a stated height: from their geometry
+            rows["height_m"] = [
+                h if h is not None else geo.height_at(i) for h, i in zip(rows["height_m"], keep)
+            ]
         idx = np.asarray(keep, dtype=np.int64)
         g2, g3 = geoms[idx], geoms3d[idx]
         m = len(idx)
