@@ -42,6 +42,7 @@ import numpy as np
 import shapely
 from lxml import etree
 
+from connectors import documents
 from connectors.base import Connector, SourceBatch, SourceInfo
 from connectors.errors import DataError
 from connectors.gml import (
@@ -825,8 +826,6 @@ def _declared_srs_names(path: Path) -> set[str]:
     return {n.decode("utf-8", "replace") for n in names}
 
 
-_ROOT = re.compile(rb"<(?:([\w.-]+):)?([\w.-]+)[\s>/]")
-_PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[.*?\])*>)", re.DOTALL)
 _CORE_DECLARATION = re.compile(
     rb"""xmlns(?::([\w.-]+))?\s*=\s*["']http://www\.opengis\.net/citygml/[123]\.0["']"""
 )
@@ -838,16 +837,11 @@ class CityGMLConnector(Connector):
 
     @classmethod
     def sniff(cls, head: bytes) -> float:
-        text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-        while m := _PROLOG.match(text):
-            if not m.group(0):
-                break
-            text = text[m.end() :]
-        root = _ROOT.match(text.lstrip())
-        if not root or root.group(2) != b"CityModel":
+        root = documents.xml_root(head)
+        if not root or root[1] != b"CityModel":
             return 0.0
-        prefixes = {m.group(1) for m in _CORE_DECLARATION.finditer(text)}
-        return 0.95 if root.group(1) in prefixes else 0.0
+        prefixes = {m.group(1) for m in _CORE_DECLARATION.finditer(root[2])}
+        return 0.95 if root[0] in prefixes else 0.0
 
     def inspect(self) -> SourceInfo:
         header = self._header()

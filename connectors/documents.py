@@ -10,9 +10,10 @@ import re
 
 import orjson
 
-__all__ = ["describe"]
+__all__ = ["describe", "xml_root"]
 
-_XML_ROOT = re.compile(rb"<(?:[\w.-]+:)?([\w.-]+)[\s>/]")
+_XML_ROOT = re.compile(rb"<(?:([\w.-]+):)?([\w.-]+)[\s>/]")
+_XML_PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[.*?\])*>)", re.DOTALL)
 _XML_ROOTS = {
     "WFS_Capabilities": "a WFS GetCapabilities document (ingest a GetFeature response instead)",
     "WMS_Capabilities": "a WMS GetCapabilities document",
@@ -41,13 +42,22 @@ def _top_level_keys(head: bytes) -> set[str]:
     return set(doc) if isinstance(doc, dict) else set()
 
 
+def xml_root(head: bytes) -> tuple[bytes | None, bytes, bytes] | None:
+    """(prefix, local name) of the root element of an XML document starting with `head`, and
+    the text from the root on; None when it does not look like XML."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    while (m := _XML_PROLOG.match(text)) and m.group(0):
+        text = text[m.end() :]
+    root = _XML_ROOT.match(text.lstrip())
+    return (root.group(1), root.group(2), text) if root else None
+
+
 def describe(head: bytes) -> str | None:
     """What the document starting with `head` is, when it is a known kind without features."""
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text.startswith(b"<"):
-        body = re.sub(rb"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", b"", text, flags=re.S).lstrip()
-        m = _XML_ROOT.match(body)
-        return _XML_ROOTS.get(m.group(1).decode()) if m else None
+        root = xml_root(text)
+        return _XML_ROOTS.get(root[1].decode()) if root else None
     if text.startswith(b"{"):
         keys = _top_level_keys(text)
         if keys == {"@context"}:
