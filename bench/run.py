@@ -160,7 +160,7 @@ def big_nrw(mb: int) -> Path:
             f.write(head)
             copy = 0
             while f.tell() < mb * 1024 * 1024:
-                f.write(ids.sub(lambda m: f'{m.group(1)}{m.group(2)}_{copy}"', members))
+                f.write(ids.sub(lambda m, c=copy: f'{m.group(1)}{m.group(2)}_{c}"', members))
                 copy += 1
             f.write(tail)
     return dest
