@@ -190,6 +190,7 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
                     root,
                     format=source.format,
                     crs=source.crs,
+                    axis_order=source.axis_order,
                     theme=source.theme,
                     fields=source.fields,
                     licence=source.licence,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -36,6 +36,9 @@ class Source(BaseModel):
     format: str | None = Field(None, description="Connector name; detected from content if unset.")
     theme: str | None = Field(None, description="Theme of every feature; else from the feature class.")
     crs: str | None = Field(None, description="CRS of sources that declare none (or declare it wrongly).")
+    axis_order: Literal["xy", "authority"] | None = Field(
+        None, description="Axis order of the coordinates, where the format's rule is wrong for this source."
+    )
     licence: str | None = None
     description: str | None = None
     fields: dict[str, str] = Field(

@@ -63,7 +63,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     lake = _lake(args)
     try:
         report = ingest(
-            args.path, args.source, lake, format=args.format, crs=args.crs, theme=args.theme
+            args.path,
+            args.source,
+            lake,
+            format=args.format,
+            crs=args.crs,
+            axis_order=args.axis_order,
+            theme=args.theme,
         )
     except NothingIngested:
         warehouse.refresh(lake)  # the rejects were committed: show them in the warehouse
@@ -153,6 +159,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("path")
     s.add_argument("--source", required=True, help="source name (the lake partition)")
     s.add_argument("--crs", help="CRS of the coordinates, for files that declare none (e.g. EPSG:25832)")
+    s.add_argument(
+        "--axis-order",
+        choices=["xy", "authority"],
+        help="read coordinates x/longitude first (xy) or in the CRS's own order (authority), "
+        "whatever the format's rule says",
+    )
     s.add_argument("--theme", help="theme of every feature (see schemas/themes.yaml)")
     s.add_argument("--format", help="connector to use instead of detecting it from the content")
     s.add_argument("--lake", help=lake_help)

@@ -21,7 +21,7 @@ import pyproj
 import shapely
 
 import schemas
-from connectors.base import SourceBatch
+from connectors.base import AxisOrder, SourceBatch
 from connectors.errors import ConfigurationError
 from pipelines import crs as crslib
 from pipelines import solids
@@ -175,6 +175,8 @@ class Harmoniser:
     ingested_at: datetime
     theme: str | None = None
     crs: str | None = None
+    axis_order: AxisOrder | None = None
+    """Overrides the connector's reading of the coordinates' axis order (`--axis-order`)."""
     fields: Mapping[str, str] = field(default_factory=dict)
     _seen: SeenIds = field(default_factory=SeenIds, repr=False)
     _records: int = field(default=0, repr=False)
@@ -268,8 +270,9 @@ class Harmoniser:
         out = _Geometry(geoms, geoms3d, source_crs or "OGC:CRS84")
         if crs is not None and (surfaces is not None or has_z.any()):
             self._measure(out, batch, crs, surfaces)
-        if crs is not None and not crslib.is_lonlat(crs, batch.axis_order):
-            fn = crslib.to_crs84(crs, batch.axis_order)
+        axis = self.axis_order or batch.axis_order
+        if crs is not None and not crslib.is_lonlat(crs, axis):
+            fn = crslib.to_crs84(crs, axis)
             geoms = shapely.transform(geoms, fn)
             if has_z.any():
                 geoms3d[has_z] = shapely.transform(src3d[has_z], fn, include_z=True)
@@ -311,7 +314,7 @@ class Harmoniser:
 
     def _measure(self, out: _Geometry, batch: SourceBatch, crs: Any, surfaces: Any) -> None:
         """Footprint areas, volumes and surface measures, in metres (before leaving the source CRS)."""
-        to_metres = _metres(crs, batch.axis_order, out.geometry)
+        to_metres = _metres(crs, self.axis_order or batch.axis_order, out.geometry)
         footprint = shapely.transform(out.geometry, to_metres)
         solid = shapely.transform(out.geometry_3d, to_metres, include_z=True)
         out.footprint_area = np.where(shapely.is_missing(footprint), np.nan, shapely.area(footprint))

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 import schemas
 from connectors import registry
-from connectors.base import Connector
+from connectors.base import AxisOrder, Connector
 from connectors.errors import DataError
 from pipelines.harmonise import Harmoniser
 from pipelines.lake import Lake
@@ -115,6 +115,7 @@ def ingest(
     *,
     format: str | None = None,
     crs: str | None = None,
+    axis_order: AxisOrder | None = None,
     theme: str | None = None,
     fields: Mapping[str, str] | None = None,
     licence: str | None = None,
@@ -139,6 +140,7 @@ def ingest(
         ingested_at=ingested_at,
         theme=theme,
         crs=crs,
+        axis_order=axis_order,
         fields=dict(fields or {}),
     )
     validator = Validator(source) if validate else None

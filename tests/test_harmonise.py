@@ -96,3 +96,13 @@ def test_a_count_below_the_declared_one_keeps_the_previous_output(tmp_path, lake
     with pytest.raises(ChecksFailed, match="matches_declared_count"):
         ingest(cut, "s", lake)
     assert read_lake("s").column("source_id").to_pylist() == ["a", "b", "c"]
+
+
+def test_axis_order_can_be_overridden(tmp_path, lake, read_lake):
+    """A file writing lat, lon under EPSG:4326 lands right with axis_order="authority"."""
+    path = _collection(
+        tmp_path, [_point(48.98864293, 8.40410325)], crs={"type": "name", "properties": {"name": "EPSG:4326"}}
+    )
+    ingest(path, "s", lake, axis_order="authority")
+    xy = shapely.get_coordinates(shapely.from_wkb(read_lake("s").column("geometry")[0].as_py()))
+    assert xy.tolist() == [[8.40410325, 48.98864293]]
