@@ -484,7 +484,7 @@ class _ObjectReader:
             "appearance": _ObjectReader._appearance,
             "measuredHeight": _ObjectReader._measured_height,
         }
-        if local == "height" and "/construction/" in ns:
+        if local == "height" and ns.startswith(f"{_CITYGML}construction"):
             return (_ObjectReader._height,)
         return (special[local],) if local in special else (_ObjectReader._property, local)
 

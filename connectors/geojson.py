@@ -21,7 +21,7 @@ from connectors.jsonstream import JSONDocument, open_json
 __all__ = ["GeoJSONConnector"]
 
 _TYPE = re.compile(rb'"type"\s*:\s*"(FeatureCollection|Feature)"')
-_JSONFG_CONF = re.compile(r"/json-fg/([\d.]+)/conf/")
+_JSONFG_CONF = re.compile(r"json-fg/([\d.]+)/conf/")
 _STANDARD_MEMBERS = {"type", "id", "geometry", "properties", "links", "bbox"}
 
 
