@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 import schemas
 from connectors import registry
@@ -207,10 +206,9 @@ def ingest(
         if failed:
             why = "; ".join(f"{c.name} failed ({', '.join(c.samples) or c.description})" for c in failed)
             raise ChecksFailed(f"{origin or path}: {why}; the previous output is kept", report)
-        pq.write_table(
-            pa.Table.from_pylist([report.summary_row()], schema=schema.table("sources").arrow),
-            staging.path("sources"),
-        )
+        summary = RowsWriter(staging.path("sources"), schema.table("sources").arrow)
+        summary.write([report.summary_row()])
+        summary.close()
     if records and not features:
         reason, n = reasons.most_common(1)[0]
         raise NothingIngested(

@@ -52,6 +52,7 @@ class Staging:
     source: str
 
     def path(self, kind: str) -> Path:
+        """Where `kind`'s file goes; its folder is made by whoever writes it."""
         return self.root / kind / "part-0.parquet"
 
 
@@ -75,13 +76,14 @@ class Lake:
 
     @contextmanager
     def stage(self, source: str) -> Iterator[Staging]:
-        """A staging area; committed when the block ends without an exception, else removed."""
+        """A staging area; committed when the block ends without an exception, else removed.
+
+        Writers make a kind's folder when they write its file: a kind without a file leaves no
+        partition behind (a source whose rejects are gone loses its old rejects partition).
+        """
         check_source_name(source)
-        run = uuid.uuid4().hex[:12]
-        staging = Staging(self.root / ".staging" / run, source)
+        staging = Staging(self.root / ".staging" / uuid.uuid4().hex[:12], source)
         staging.root.mkdir(parents=True)
-        for kind in KINDS:
-            (staging.root / kind).mkdir()
         try:
             yield staging
             self._commit(staging)
@@ -91,9 +93,9 @@ class Lake:
     def _commit(self, staging: Staging) -> None:
         """Swap the staged partitions in; the replaced ones leave with the staging folder."""
         for kind in KINDS:
-            final = self.partition(kind, staging.source)
+            final, staged = self.partition(kind, staging.source), staging.root / kind
             if final.exists():
                 final.rename(staging.root / f"replaced-{kind}")
-            else:
+            if staged.exists():
                 final.parent.mkdir(parents=True, exist_ok=True)
-            (staging.root / kind).rename(final)
+                staged.rename(final)

@@ -21,6 +21,9 @@ from pipelines.crs import CRS84
 __all__ = ["GeoParquetWriter", "RowsWriter", "GEOPARQUET_VERSION"]
 
 GEOPARQUET_VERSION = "1.1.0"
+COMPRESSION = "snappy"
+"""Parquet's usual codec (GDAL's and geopandas' default): zstd packs city attributes about a
+quarter tighter but costs a third more to write than all the other work on a small source."""
 _CRS84_JSON = CRS84.to_json_dict()
 _TYPE_NAMES = {
     0: "Point",
@@ -108,8 +111,9 @@ class GeoParquetWriter:
 
     def _open(self) -> pq.ParquetWriter:
         if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = pq.ParquetWriter(
-                self.path, self.table.arrow, compression="zstd", **self.table.parquet_options()
+                self.path, self.table.arrow, compression=COMPRESSION, **self.table.parquet_options()
             )
         return self._writer
 
@@ -149,7 +153,8 @@ class RowsWriter:
         if not rows:
             return
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(self.path, self.schema, compression=COMPRESSION)
         self._writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))
         self.rows += len(rows)
 
