@@ -141,19 +141,23 @@ class GeoJSONConnector(Connector):
     def _batch(
         self, features: list[Any], geometry_key: str, crs: str | None, axis: Any, collection_class: Any
     ) -> SourceBatch:
-        ok = [isinstance(f, dict) and f.get("type") == "Feature" for f in features]
-        feats: list[dict[str, Any]] = [f if good else {} for f, good in zip(features, ok)]
-        errors = [None if good else "not a GeoJSON Feature object" for good in ok]
-        ids = [None if (i := f.get("id")) is None else str(i) for f in feats]
-        props = [p if isinstance(p := f.get("properties"), dict) else {} for f in feats]
-        classes = [
-            None if (c := f.get("featureType") or collection_class) is None else str(c) for f in feats
-        ]
-        observed = [
-            t.get("instant") or t.get("date") if isinstance(t := f.get("time"), dict) else None
-            for f in feats
-        ]
-        geoms = [f.get(geometry_key) for f in feats]
+        ids: list[str | None] = []
+        props: list[dict[str, Any]] = []
+        classes: list[str | None] = []
+        observed: list[Any] = []
+        geoms: list[Any] = []
+        errors: list[str | None] = []
+        for f in features:  # one pass: this loop runs once per feature of every GeoJSON source
+            if type(f) is not dict or f.get("type") != "Feature":
+                f = {}
+                errors.append("not a GeoJSON Feature object")
+            else:
+                errors.append(None)
+            ids.append(None if (i := f.get("id")) is None else str(i))
+            props.append(p if type(p := f.get("properties")) is dict else {})
+            classes.append(None if (c := f.get("featureType") or collection_class) is None else str(c))
+            observed.append(t.get("instant") or t.get("date") if type(t := f.get("time")) is dict else None)
+            geoms.append(f.get(geometry_key))
         shapes, geom_errors = geojson_shapes.to_shapely(geoms)
         columns: dict[str, Any] = {}
         if any(o is not None for o in observed):

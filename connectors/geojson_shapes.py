@@ -8,7 +8,9 @@ built on its own, and one that cannot be built at all gets an error message inst
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -40,10 +42,11 @@ def _ndim(coords: Any, depth: int) -> int:
 
 def _vertices(node: Any, ndim: int) -> np.ndarray:
     """A list of positions as an (n, ndim) array; ValueError if any has another dimension."""
-    a = np.asarray(node, dtype=float) if node else np.empty((0, ndim))
-    if a.ndim != 2 or a.shape[1] != ndim:
-        raise ValueError(f"positions of {a.shape[-1] if a.ndim else 0} values, not {ndim}")
-    return a
+    if not node:
+        return np.empty((0, ndim))
+    if set(map(len, node)) != {ndim}:
+        raise ValueError(f"positions of other than {ndim} values")
+    return np.fromiter(chain.from_iterable(node), float, count=ndim * len(node)).reshape(-1, ndim)
 
 
 def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.ndarray:
@@ -77,20 +80,22 @@ def to_shapely(geometries: Sequence[Mapping[str, Any] | None]) -> tuple[np.ndarr
     """Shapely geometries for GeoJSON geometry objects (None stays None), and per-item errors."""
     out = np.full(len(geometries), None, dtype=object)
     errors: list[str | None] = [None] * len(geometries)
-    groups: dict[str, list[int]] = {}
+    groups: defaultdict[str, list[int]] = defaultdict(list)
+    coordinates: defaultdict[str, list[Any]] = defaultdict(list)
     single: list[int] = []
     for i, g in enumerate(geometries):
-        if g is None:
-            continue
-        if type(g) is not dict:
+        if type(g) is dict:
+            kind, coords = g.get("type"), g.get("coordinates")
+            if kind in _RAGGED and type(coords) is list:
+                groups[kind].append(i)
+                coordinates[kind].append(coords)
+            else:
+                single.append(i)
+        elif g is not None:
             errors[i] = f"geometry is not a GeoJSON object: {str(g)[:80]}"
-        elif g.get("type") in _RAGGED and type(g.get("coordinates")) is list:
-            groups.setdefault(g["type"], []).append(i)
-        else:
-            single.append(i)
     for kind, idx in groups.items():
         shape_type, depth = _RAGGED[kind]
-        coords = [geometries[i]["coordinates"] for i in idx]
+        coords = coordinates[kind]
         try:  # one array for the group, if all its positions have the first one's dimension
             ndim = _ndim(coords[0], depth)
             if ndim not in (2, 3):

@@ -24,7 +24,7 @@ import schemas
 from connectors.base import AxisOrder, SourceBatch
 from connectors.errors import ConfigurationError
 from pipelines import crs as crslib
-from pipelines import solids
+from pipelines import solids, wkb
 from pipelines.seen_ids import SeenIds
 
 __all__ = ["Harmoniser", "HarmonisedBatch", "record_text"]
@@ -41,6 +41,17 @@ def record_text(record: Any) -> str:
     if isinstance(record, bytes):
         return record.decode("utf-8", "replace")
     return orjson.dumps(record, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _json_texts(objects: list[Any]) -> pa.Array:
+    """Each object as JSON text: plain orjson first (its keyword arguments cost a third of its
+    time), str() for values JSON has no type for only in batches that need it."""
+    dumps = orjson.dumps
+    try:
+        texts = [dumps(o) for o in objects]
+    except TypeError:
+        texts = [dumps(o, default=str, option=orjson.OPT_NON_STR_KEYS) for o in objects]
+    return pa.array(texts, pa.binary()).view(pa.string())  # orjson writes valid UTF-8 only
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -218,15 +229,14 @@ class Harmoniser:
         The source's id where it has one; else the record's number in the source (`#1`, `#2`
         ...), which an unchanged source, or a live feed that keeps its order, keeps across runs.
         """
-        first = self._records + 1
+        first, prefix = self._records + 1, f"{self.source}/"
         self._records += len(source_ids)
-        ids = [
-            f"{self.source}/{sid}" if sid is not None else f"{self.source}/#{first + i}"
-            for i, sid in enumerate(source_ids)
-        ]
-        dups: list[str | None] = [None] * len(ids)
+        dups: list[str | None] = [None] * len(source_ids)
         own = [i for i, sid in enumerate(source_ids) if sid is not None]  # numbers never repeat
-        for i, n in zip(own, self._seen.add([ids[i] for i in own])):
+        if not own:
+            return [f"{prefix}#{k}" for k in range(first, first + len(source_ids))], dups
+        ids = [prefix + sid if sid is not None else f"{prefix}#{first + i}" for i, sid in enumerate(source_ids)]
+        for i, n in zip(own, self._seen.add([source_ids[i] for i in own])):
             if n > 1:
                 dups[i] = f"duplicate id {source_ids[i]!r} in the source"
         return ids, dups
@@ -349,11 +359,15 @@ class Harmoniser:
                 for sid, p in zip(source_ids, batch.properties)
             ]
         feature_ids, dups = self._feature_ids(source_ids)
-        failed = [reasons[i] or dups[i] for i in range(n)]
-        keep = [i for i in range(n) if not failed[i]]
+        failed = [r or d for r, d in zip(reasons, dups)]
+        keep = [i for i, why in enumerate(failed) if not why]
         rejects = [self.reject(source_ids[i], why, batch.records[i]) for i, why in enumerate(failed) if why]
-        props = [batch.properties[i] for i in keep]
-        classes = [batch.feature_classes[i] for i in keep] if batch.feature_classes else [None] * len(keep)
+
+        def kept(values: Sequence[Any]) -> list[Any]:
+            return list(values) if len(keep) == n else [values[i] for i in keep]
+
+        props = kept(batch.properties)
+        classes = kept(batch.feature_classes) if batch.feature_classes else [None] * len(keep)
         class_themes = schemas.class_themes()
         themes_of = {c: class_themes.get((c or "").lower(), "other") for c in set(classes)}
 
@@ -365,7 +379,7 @@ class Harmoniser:
             keys = self._mapped_keys(name, batch_keys) if name in self._mappings else []
             if given is None and not keys:
                 return [None] * len(keep)
-            values = [given[i] for i in keep] if given is not None else [None] * len(keep)
+            values = kept(given) if given is not None else [None] * len(keep)
             if keys:
                 first = self._first_filled
                 values = [v if v is not None else first(p, keys) for v, p in zip(values, props)]
@@ -373,8 +387,8 @@ class Harmoniser:
 
         parents = column("parent_source_id", str)
         rows: dict[str, Any] = {
-            "feature_id": [feature_ids[i] for i in keep],
-            "source_id": [source_ids[i] for i in keep],
+            "feature_id": kept(feature_ids),
+            "source_id": kept(source_ids),
             "theme": [self.theme] * len(keep) if self.theme else [themes_of[c] for c in classes],
             "feature_class": classes,
             "parent_id": [None if p is None else f"{self.source}/{p}" for p in parents],
@@ -382,12 +396,9 @@ class Harmoniser:
             "height_m": column("height_m", _float),
             "lod": column("lod", _text),
             "observed_at": column("observed_at", _timestamp),
-            "properties": [  # UTF-8 bytes, which Arrow takes for its string type as they are
-                orjson.dumps(
-                    {**p, **extras[i]} if extras[i] else p, default=str, option=orjson.OPT_NON_STR_KEYS
-                )
-                for i, p in zip(keep, props)
-            ],
+            "properties": _json_texts(
+                [{**p, **e} if e else p for p, e in zip(props, kept(extras))] if any(extras) else props
+            ),
         }
         if geo.height is not None:  # 3D objects without a stated height: from their geometry
             rows["height_m"] = [
@@ -402,7 +413,7 @@ class Harmoniser:
             "source_format": self.source_format,
             "ingested_at": self.ingested_at,
         }
-        rows["geometry"] = shapely.to_wkb(g2, output_dimension=2)
+        rows["geometry"] = wkb.to_wkb_2d(g2)
         present3d = ~shapely.is_missing(g3)
         rows["geometry_3d"] = shapely.to_wkb(g3, output_dimension=3) if present3d.any() else [None] * m
         bounds = shapely.bounds(g2)

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import schemas
+from pipelines import wkb
 from pipelines.crs import CRS84
 
 __all__ = ["GeoParquetWriter", "RowsWriter", "GEOPARQUET_VERSION"]
@@ -25,40 +26,6 @@ COMPRESSION = "snappy"
 """Parquet's usual codec (GDAL's and geopandas' default): zstd packs city attributes about a
 quarter tighter but costs a third more to write than all the other work on a small source."""
 _CRS84_JSON = CRS84.to_json_dict()
-_TYPE_NAMES = {
-    0: "Point",
-    1: "LineString",
-    3: "Polygon",
-    4: "MultiPoint",
-    5: "MultiLineString",
-    6: "MultiPolygon",
-    7: "GeometryCollection",
-}
-
-
-def _wkb_types(wkb: pa.Array) -> set[str]:
-    """GeoParquet geometry type names of a WKB column, read from each value's header bytes."""
-    wkb = wkb.drop_null()
-    if len(wkb) == 0:
-        return set()
-    _, offsets, data = wkb.buffers()
-    starts = np.frombuffer(offsets, np.int32, count=len(wkb), offset=4 * wkb.offset)
-    raw = np.frombuffer(data, np.uint8)
-    header = raw[starts[:, None] + np.arange(5)]
-    little = header[:, 0] == 1
-    code = np.where(
-        little,
-        header[:, 1:].astype(np.uint32) @ np.array([1, 1 << 8, 1 << 16, 1 << 24], np.uint32),
-        header[:, 1:].astype(np.uint32) @ np.array([1 << 24, 1 << 16, 1 << 8, 1], np.uint32),
-    )
-    names = set()
-    for c in np.unique(code).tolist():
-        iso = (c & 0x0FFFFFFF) % 1000
-        z = bool(c & 0x80000000) or (c & 0x0FFFFFFF) // 1000 in (1, 3)
-        names.add(_TYPE_NAMES[1 if iso == 2 else iso] + (" Z" if z else ""))
-    return names
-
-
 class _ColumnStats:
     """Geometry types and bounding box of one geometry column, gathered batch by batch."""
 
@@ -68,7 +35,7 @@ class _ColumnStats:
         self.bbox = np.array([np.inf, np.inf, -np.inf, -np.inf])
 
     def add(self, batch: pa.RecordBatch, column: str) -> None:
-        self.types |= _wkb_types(batch.column(column))
+        self.types |= wkb.geometry_types(batch.column(column))
         if self.covering is None:
             return
         box = batch.column(self.covering).flatten()

@@ -41,6 +41,20 @@ def test_geo_metadata_validates_against_the_official_schema(esslingen):
     assert geo["columns"]["geometry"]["covering"]["bbox"]["xmin"] == ["bbox", "xmin"]
 
 
+def test_points_are_written_as_points(sample, lake):
+    """Point sources take numpy's WKB path: other readers must see the file's own coordinates."""
+    path = sample("barcelona_drinking_fountains.geojson")
+    ingest(path, "fountains", lake)
+    written = lake.partition("features", "fountains") / "part-0.parquet"
+    geo = json.loads(pq.read_metadata(written).metadata[b"geo"])
+    assert geo["columns"]["geometry"]["geometry_types"] == ["Point"]
+    coords = [f["geometry"]["coordinates"] for f in json.loads(path.read_bytes())["features"]]
+    gdf = geopandas.read_parquet(written)
+    assert len(gdf) == len(coords) == 1988
+    assert (gdf.geometry.geom_type == "Point").all()
+    assert sorted(zip(gdf.geometry.x, gdf.geometry.y)) == sorted(map(tuple, coords))
+
+
 def test_other_tools_read_back_the_same_geometries(esslingen):
     table = pq.read_table(esslingen)
     ours = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))

@@ -1,0 +1,62 @@
+"""WKB, the lake's geometry encoding, read and written a column at a time with numpy.
+
+GEOS writes and GeoParquet's metadata reads WKB one geometry at a time; for the two things done
+to every row (writing points, the commonest city geometry, and listing a column's geometry types)
+the fixed layout of the bytes lets numpy do it for the whole column at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import shapely
+
+__all__ = ["geometry_types", "to_wkb_2d"]
+
+_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("xy", "<f8", 2)])
+"""A 2D point in little-endian WKB: 21 bytes, no padding."""
+
+
+def to_wkb_2d(geometries: np.ndarray) -> pa.Array:
+    """2D WKB of `geometries` (None stays null)."""
+    n = len(geometries)
+    if n and (shapely.get_type_id(geometries) == 0).all() and not shapely.is_empty(geometries).any():
+        packed = np.empty(n, _POINT)
+        packed["order"], packed["type"], packed["xy"] = 1, 1, shapely.get_coordinates(geometries)
+        offsets = np.arange(0, _POINT.itemsize * (n + 1), _POINT.itemsize, dtype=np.int32)
+        return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(packed)])
+    return pa.array(shapely.to_wkb(geometries, output_dimension=2), pa.binary())
+
+
+_TYPE_NAMES = {  # WKB type codes (ISO adds 1000 for Z, EWKB a flag bit)
+    1: "Point",
+    2: "LineString",
+    3: "Polygon",
+    4: "MultiPoint",
+    5: "MultiLineString",
+    6: "MultiPolygon",
+    7: "GeometryCollection",
+}
+
+
+def geometry_types(wkb: pa.Array) -> set[str]:
+    """GeoParquet geometry type names of a WKB column, read from each value's header bytes."""
+    wkb = wkb.drop_null()
+    if len(wkb) == 0:
+        return set()
+    _, offsets, data = wkb.buffers()
+    starts = np.frombuffer(offsets, np.int32, count=len(wkb), offset=4 * wkb.offset)
+    raw = np.frombuffer(data, np.uint8)
+    header = raw[starts[:, None] + np.arange(5)]
+    little = header[:, 0] == 1
+    code = np.where(
+        little,
+        header[:, 1:].astype(np.uint32) @ np.array([1, 1 << 8, 1 << 16, 1 << 24], np.uint32),
+        header[:, 1:].astype(np.uint32) @ np.array([1 << 24, 1 << 16, 1 << 8, 1], np.uint32),
+    )
+    names = set()
+    for c in np.unique(code).tolist():
+        iso = (c & 0x0FFFFFFF) % 1000
+        z = bool(c & 0x80000000) or (c & 0x0FFFFFFF) // 1000 in (1, 3)
+        names.add(_TYPE_NAMES[iso] + (" Z" if z else ""))
+    return names
