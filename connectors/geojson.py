@@ -160,7 +160,7 @@ class GeoJSONConnector(Connector):
             geoms.append(f.get(geometry_key))
         shapes, geom_errors = geojson_shapes.to_shapely(geoms)
         columns: dict[str, Any] = {}
-        if any(o is not None for o in observed):
+        if observed.count(None) < len(observed):
             columns["observed_at"] = observed
         return SourceBatch(
             source_ids=ids,

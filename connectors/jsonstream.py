@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,7 +125,8 @@ def _parsed_whole(path: Path, data: bytes, member: str | None) -> JSONDocument:
         header = {**doc, member: []} if isinstance(array, list) else doc
     if not isinstance(array, list):
         return JSONDocument(path, header, False, 0, None)
-    count = sum(type(e) is dict or type(e) is list for e in array)
+    types = Counter(map(type, array))
+    count = types[dict] + types[list]
     return JSONDocument(path, header, True, count, None, _parsed=array)
 
 

@@ -77,10 +77,16 @@ def resolve(declared: str) -> pyproj.CRS:
         raise ConfigurationError(f"unknown CRS {declared!r}") from e
 
 
-@lru_cache(maxsize=256)
 def label(crs: pyproj.CRS) -> str:
-    """Short name for a CRS, such as EPSG:25832, EPSG:25832+7837 or OGC:CRS84 (remembered:
-    finding the authority of a compound CRS takes pyproj milliseconds, once per batch)."""
+    """Short name for a CRS, such as EPSG:25832, EPSG:25832+7837 or OGC:CRS84."""
+    return _label(crs.srs)
+
+
+@lru_cache(maxsize=256)
+def _label(srs: str) -> str:
+    """Remembered by the CRS's definition text: finding the authority of a compound CRS takes
+    pyproj milliseconds, and a CRS object's own hash costs a WKT export every time."""
+    crs = pyproj.CRS.from_user_input(srs)
     auth = crs.to_authority(min_confidence=90)
     if auth:
         return f"{auth[0]}:{auth[1]}"
@@ -121,13 +127,14 @@ def is_lonlat(crs: pyproj.CRS, axis_order: AxisOrder) -> bool:
 
 
 @lru_cache(maxsize=256)
-def _transformer(crs: pyproj.CRS, axis_order: AxisOrder) -> pyproj.Transformer:
-    return pyproj.Transformer.from_crs(_horizontal(crs), CRS84, always_xy=axis_order == "xy")
+def _transformer(srs: str, axis_order: AxisOrder) -> pyproj.Transformer:
+    crs = _horizontal(pyproj.CRS.from_user_input(srs))
+    return pyproj.Transformer.from_crs(crs, CRS84, always_xy=axis_order == "xy")
 
 
 def to_crs84(crs: pyproj.CRS, axis_order: AxisOrder):  # -> Callable[[np.ndarray], np.ndarray]
     """A function for `shapely.transform`: coordinates in `crs` -> lon, lat (z passes through)."""
-    tr = _transformer(crs, axis_order)
+    tr = _transformer(crs.srs, axis_order)
 
     def apply(coords: np.ndarray) -> np.ndarray:
         x, y = tr.transform(coords[:, 0], coords[:, 1], errcheck=False)

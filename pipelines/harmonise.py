@@ -359,9 +359,12 @@ class Harmoniser:
                 for sid, p in zip(source_ids, batch.properties)
             ]
         feature_ids, dups = self._feature_ids(source_ids)
-        failed = [r or d for r, d in zip(reasons, dups)]
-        keep = [i for i, why in enumerate(failed) if not why]
-        rejects = [self.reject(source_ids[i], why, batch.records[i]) for i, why in enumerate(failed) if why]
+        failed = [r or d for r, d in zip(reasons, dups)] if any(dups) else reasons
+        if any(failed):
+            keep = [i for i, why in enumerate(failed) if not why]
+            rejects = [self.reject(source_ids[i], why, batch.records[i]) for i, why in enumerate(failed) if why]
+        else:
+            keep, rejects = list(range(n)), []
 
         def kept(values: Sequence[Any]) -> list[Any]:
             return list(values) if len(keep) == n else [values[i] for i in keep]
@@ -369,7 +372,7 @@ class Harmoniser:
         props = kept(batch.properties)
         classes = kept(batch.feature_classes) if batch.feature_classes else [None] * len(keep)
         class_themes = schemas.class_themes()
-        themes_of = {c: class_themes.get((c or "").lower(), "other") for c in set(classes)}
+        themes_of = {c: self.theme or class_themes.get((c or "").lower(), "other") for c in set(classes)}
 
         batch_keys: set[str] = set().union(*props)
 
@@ -389,7 +392,7 @@ class Harmoniser:
         rows: dict[str, Any] = {
             "feature_id": kept(feature_ids),
             "source_id": kept(source_ids),
-            "theme": [self.theme] * len(keep) if self.theme else [themes_of[c] for c in classes],
+            "theme": [themes_of[c] for c in classes] if len(themes_of) > 1 else [*themes_of.values()] * len(keep),
             "feature_class": classes,
             "parent_id": [None if p is None else f"{self.source}/{p}" for p in parents],
             "name": column("name", _text),

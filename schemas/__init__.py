@@ -140,6 +140,7 @@ def themes() -> dict[str, str]:
 
 
 @cache
+@cache
 def class_themes() -> dict[str, str]:
     """Lower-cased source class name -> theme."""
     return {k.lower(): v for k, v in _load("themes.yaml")["classes"].items()}
