@@ -7,15 +7,14 @@
     <lake>/warehouse.duckdb                        views over the above
     <lake>/docs/                                   validation reports (GX Data Docs)
 
-A run writes everything into a staging folder first; only when all of it is written does it
-swap the folders in. A run that fails leaves the previous output as it was.
+A run writes everything into <lake>/.staging first; only when all of it is written does it
+rename the files into place. A run that fails leaves the previous output as it was.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from connectors.errors import ConfigurationError
 __all__ = ["Lake", "Staging", "KINDS", "default_lake"]
 
 KINDS = ("features", "rejects", "sources", "surfaces")
+PART = "part-0.parquet"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -46,14 +46,14 @@ def check_source_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class Staging:
-    """Where one run of one source writes before it is committed."""
+    """Where one run of one source writes before it is committed: a file per kind."""
 
     root: Path
+    run: str
     source: str
 
     def path(self, kind: str) -> Path:
-        """Where `kind`'s file goes; its folder is made by whoever writes it."""
-        return self.root / kind / "part-0.parquet"
+        return self.root / f"{self.run}.{kind}.parquet"
 
 
 @dataclass(frozen=True)
@@ -76,26 +76,25 @@ class Lake:
 
     @contextmanager
     def stage(self, source: str) -> Iterator[Staging]:
-        """A staging area; committed when the block ends without an exception, else removed.
-
-        Writers make a kind's folder when they write its file: a kind without a file leaves no
-        partition behind (a source whose rejects are gone loses its old rejects partition).
-        """
+        """A staging area; committed when the block ends without an exception, else removed."""
         check_source_name(source)
-        staging = Staging(self.root / ".staging" / uuid.uuid4().hex[:12], source)
-        staging.root.mkdir(parents=True)
+        staging = Staging(self.root / ".staging", uuid.uuid4().hex[:12], source)
+        staging.root.mkdir(parents=True, exist_ok=True)
         try:
             yield staging
             self._commit(staging)
         finally:
-            shutil.rmtree(staging.root, ignore_errors=True)
+            for kind in KINDS:
+                staging.path(kind).unlink(missing_ok=True)
 
     def _commit(self, staging: Staging) -> None:
-        """Swap the staged partitions in; the replaced ones leave with the staging folder."""
+        """Each kind's staged file replaces the partition's file in one rename (a kind the run
+        wrote nothing for, such as rejects of a clean run, loses its old file)."""
         for kind in KINDS:
-            final, staged = self.partition(kind, staging.source), staging.root / kind
-            if final.exists():
-                final.rename(staging.root / f"replaced-{kind}")
+            staged = staging.path(kind)
+            final = self.partition(kind, staging.source) / PART
             if staged.exists():
                 final.parent.mkdir(parents=True, exist_ok=True)
-                staged.rename(final)
+                os.replace(staged, final)
+            else:
+                final.unlink(missing_ok=True)

@@ -7,7 +7,7 @@ is derived here from `feature-v1.yaml`, so the schema is written down exactly on
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,7 @@ class Table:
     name: str
     columns: tuple[Column, ...]
 
-    @property
+    @cached_property
     def arrow(self) -> pa.Schema:
         return pa.schema([c.arrow for c in self.columns])
 

@@ -108,7 +108,7 @@ def test_bad_input_leaves_the_lake_as_it_was(sample, lake, read_lake, tmp_path, 
         ingest(bad, "s", lake)
     assert str(bad) in str(err.value)
     assert read_lake("s").equals(before)
-    assert not list((lake.root / ".staging").glob("*/*"))
+    assert not list((lake.root / ".staging").iterdir())
 
 
 def test_warehouse_views_answer_spatial_sql(sample, lake):
