@@ -172,6 +172,7 @@ def ingest(
                     features += out.features.num_rows
                     rejects_writer.write(reject_rows)
                     reasons.update(r["reason"] for r in reject_rows)
+                batch = out = None  # freed now, so the collector has nothing to walk when back on
         finally:
             writer.close()
             surfaces_writer.close()
