@@ -213,6 +213,7 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
                 "top_reject_reasons": MetadataValue.json(
                     dict(report.reasons.most_common(TOP_REASONS))
                 ),
+                "warnings": MetadataValue.json(dict(report.warnings.most_common(TOP_REASONS))),
             },
             check_results=_check_results(report, key),
         )

@@ -84,6 +84,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     )
     for reason, n in report.reasons.most_common(5):
         print(f"rejected {n}: {reason}")
+    for warning, n in report.warnings.most_common(5):
+        print(f"warning, {n} features: {warning}")
     for c in report.checks:
         if not c.passed:
             print(f"check failed: {c.name}: {c.description}")

@@ -9,7 +9,8 @@ cannot be harmonised becomes a reject with the reason and the record as it was r
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -30,6 +31,12 @@ from pipelines.seen_ids import SeenIds
 __all__ = ["Harmoniser", "HarmonisedBatch", "record_text"]
 
 REPAIR_NOTE = "citypipe:geometry_repaired"
+POSITION_NOTE = "citypipe:position_conflict"
+POSITION_TOLERANCE_M = 500.0
+"""How far a geometry may lie from the latitude / longitude its record states before that is
+reported: generous for attributes rounded or taken at a building's centre, yet far below what a
+wrong CRS or swapped axes make of the position."""
+_GEOD = pyproj.Geod(ellps="WGS84")
 _MIN_TIME = datetime(1900, 1, 1, tzinfo=timezone.utc)
 _MAX_TIME = datetime(2200, 1, 1, tzinfo=timezone.utc)
 
@@ -162,6 +169,12 @@ def _metres(crs: pyproj.CRS, axis_order: str, geometries: np.ndarray) -> Callabl
     return apply
 
 
+def _metres_apart(geometries: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Geodesic distance from each lon/lat point to the nearest point of its geometry."""
+    ends = shapely.get_coordinates(shapely.shortest_line(geometries, points)).reshape(-1, 4)
+    return _GEOD.inv(ends[:, 0], ends[:, 1], ends[:, 2], ends[:, 3])[2]
+
+
 @dataclass
 class HarmonisedBatch:
     features: pa.RecordBatch
@@ -170,6 +183,9 @@ class HarmonisedBatch:
     _rows: list[int]
     surfaces: pa.RecordBatch | None = None
     """Rows of the surfaces table, for the features that have semantic surfaces."""
+    warnings: Counter[str] = field(default_factory=Counter)
+    """Problems of kept features worth a user's look (counted per message), e.g. positions
+    that contradict the record's own latitude / longitude."""
 
     def record(self, row: int) -> Any:
         """The source record of feature row `row`, for rejects found later (validation); read
@@ -240,6 +256,48 @@ class Harmoniser:
             if n > 1:
                 dups[i] = f"duplicate id {source_ids[i]!r} in the source"
         return ids, dups
+
+    def _position_conflicts(
+        self,
+        geoms: np.ndarray,
+        props: Sequence[Mapping[str, Any]],
+        keys: set[str],
+        reasons: list[str | None],
+    ) -> Iterator[tuple[int, str, str]]:
+        """Records whose geometry lies far from the latitude / longitude they state themselves
+        (attributes in schemas/mappings.yaml), with the message and the stated position: the sign of a wrong CRS or axis
+        order that lands every point on the globe, just in the wrong place."""
+        lat_keys, lon_keys = self._mapped_keys("latitude", keys), self._mapped_keys("longitude", keys)
+        if not lat_keys or not lon_keys:
+            return
+        first = self._first_filled
+        lat = np.array([_float(first(p, lat_keys)) for p in props], dtype=float)
+        lon = np.array([_float(first(p, lon_keys)) for p in props], dtype=float)
+        usable = (np.abs(lat) <= 90) & (np.abs(lon) <= 180) & ~shapely.is_missing(geoms)
+        usable &= np.array([r is None for r in reasons]) & ~shapely.is_empty(geoms)
+        idx = np.flatnonzero(usable)
+        if not len(idx):
+            return
+        stated = shapely.points(lon[idx], lat[idx])
+        far = _metres_apart(geoms[idx], stated) > POSITION_TOLERANCE_M
+        if not far.any():
+            return
+        swapped = np.abs(lon[idx]) <= 90
+        swapped[swapped] = (
+            _metres_apart(geoms[idx][swapped], shapely.points(lat[idx][swapped], lon[idx][swapped]))
+            <= POSITION_TOLERANCE_M
+        )
+        for k in np.flatnonzero(far):
+            hint = (
+                "it matches them with the axes swapped: --axis-order fixes it"
+                if swapped[k]
+                else "the declared CRS or axis order may be wrong (--crs / --axis-order)"
+            )
+            i = int(idx[k])
+            yield i, (
+                f"geometry more than {POSITION_TOLERANCE_M:.0f} m from the latitude/longitude the "
+                f"record states; {hint}"
+            ), f"{lat[i]}, {lon[i]}"
 
     def _resolve_crs(self, batch: SourceBatch) -> tuple[Any, str | None]:
         declared = self.crs or batch.crs
@@ -350,6 +408,11 @@ class Harmoniser:
         geo = self._geometry(batch, reasons, notes)
         geoms, geoms3d, source_crs = geo.geometry, geo.geometry_3d, geo.source_crs
         extras = _extras(geo, notes)
+        batch_keys: set[str] = set().union(*batch.properties)
+        warnings: Counter[str] = Counter()
+        for i, why, stated in self._position_conflicts(geoms, batch.properties, batch_keys, reasons):
+            extras[i] = {**(extras[i] or {}), POSITION_NOTE: f"{why} ({stated})"}
+            warnings[why] += 1
 
         source_ids = list(batch.source_ids)
         if "source_id" in self.fields:  # the catalog names the attribute that identifies records
@@ -373,8 +436,6 @@ class Harmoniser:
         classes = kept(batch.feature_classes) if batch.feature_classes else [None] * len(keep)
         class_themes = schemas.class_themes()
         themes_of = {c: self.theme or class_themes.get((c or "").lower(), "other") for c in set(classes)}
-
-        batch_keys: set[str] = set().union(*props)
 
         def column(name: str, convert: Callable[[Any], Any]) -> list[Any]:
             """A typed column's values: what the connector knows, else the mapped attribute."""
@@ -437,7 +498,7 @@ class Harmoniser:
                 columns.append(pa.array(rows[f.name], type=f.type))
         features = pa.RecordBatch.from_arrays(columns, schema=self._schema)
         surfaces = self._surfaces(geo, keep, feature_ids)
-        return HarmonisedBatch(features, rejects, batch.records, keep, surfaces)
+        return HarmonisedBatch(features, rejects, batch.records, keep, surfaces, warnings)
 
     def _surfaces(self, geo: _Geometry, keep: list[int], feature_ids: list[str]) -> pa.RecordBatch | None:
         """Rows of the surfaces table for the kept features' semantic surfaces."""

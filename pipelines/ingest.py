@@ -56,6 +56,7 @@ class IngestReport:
     ingested_at: datetime
     licence: str | None = None
     reasons: Counter[str] = field(default_factory=Counter)
+    warnings: Counter[str] = field(default_factory=Counter)
 
     @property
     def checks_passed(self) -> int:
@@ -146,6 +147,7 @@ def ingest(
     schema = schemas.feature_schema()
     records = features = 0
     reasons: Counter[str] = Counter()
+    warnings: Counter[str] = Counter()
     with lake.stage(source) as staging:
         writer = GeoParquetWriter(staging.path("features"), schema)
         surfaces_writer = GeoParquetWriter(
@@ -172,6 +174,7 @@ def ingest(
                     features += out.features.num_rows
                     rejects_writer.write(reject_rows)
                     reasons.update(r["reason"] for r in reject_rows)
+                    warnings.update(out.warnings)
                 batch = out = None  # freed now, so the collector has nothing to walk when back on
         finally:
             writer.close()
@@ -199,6 +202,7 @@ def ingest(
             ingested_at=ingested_at,
             licence=licence or info.licence,
             reasons=reasons,
+            warnings=warnings,
         )
         if validator:
             validator.write_docs(lake.docs)

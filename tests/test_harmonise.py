@@ -7,7 +7,7 @@ import json
 import pytest
 import shapely
 
-from pipelines.harmonise import REPAIR_NOTE
+from pipelines.harmonise import POSITION_NOTE, REPAIR_NOTE
 from pipelines.ingest import NothingIngested, ingest
 
 
@@ -106,3 +106,19 @@ def test_axis_order_can_be_overridden(tmp_path, lake, read_lake):
     ingest(path, "s", lake, axis_order="authority")
     xy = shapely.get_coordinates(shapely.from_wkb(read_lake("s").column("geometry")[0].as_py()))
     assert xy.tolist() == [[8.40410325, 48.98864293]]
+
+
+def test_positions_are_checked_against_the_records_own_latitude_longitude(sample, lake, read_lake):
+    """Barcelona's 465 Bicing stations repeat their position in latitude/longitude attributes."""
+    path = sample("barcelona_bicing_stations.geojson")
+    stations = json.loads(path.read_bytes())["features"]
+    assert all({"latitude", "longitude"} <= f["properties"].keys() for f in stations)
+    assert not ingest(path, "bicing", lake).warnings
+    assert not any(POSITION_NOTE in p for p in read_lake("bicing").column("properties").to_pylist())
+    # read as EPSG:4326 in its authority's order, lon, lat is taken for lat, lon: every station moves
+    report = ingest(path, "bicing", lake, crs="EPSG:4326", axis_order="authority")
+    [(warning, n)] = report.warnings.items()
+    assert n == len(stations) == 465 and "axes swapped" in warning
+    notes = [json.loads(p)[POSITION_NOTE] for p in read_lake("bicing").column("properties").to_pylist()]
+    first = stations[0]["properties"]
+    assert f"({first['latitude']}, {first['longitude']})" in notes[0]
