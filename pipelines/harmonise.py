@@ -326,8 +326,8 @@ class Harmoniser:
                 )
         crs, crs_error = self._resolve_crs(batch)
         present = ~shapely.is_missing(geoms)
-        if crs_error:
-            for i in np.flatnonzero(present):
+        if crs_error:  # the whole batch is in that CRS, records without geometry of their own too
+            for i in range(n):
                 reasons[i] = reasons[i] or crs_error
             return _Geometry(np.full(n, None, object), np.full(n, None, object), None)
         # undeclared CRS: held to be CRS84, and checked by the lon/lat range below
@@ -366,12 +366,17 @@ class Harmoniser:
         b = shapely.bounds(geoms)
         outside = present & ~np.isnan(b).any(axis=1)
         outside &= (b[:, 0] < -180) | (b[:, 2] > 180) | (b[:, 1] < -90) | (b[:, 3] > 90)
+        undeclared = (
+            "coordinates are not longitude/latitude and the source declares no CRS; "
+            "pass --crs with the CRS they are in (e.g. --crs EPSG:25832)"
+        )
+        if crs is None and outside.any() and (outside == present).all():
+            # not one position is lon/lat: the source is in a CRS it does not name, and so are
+            # its records without geometry of their own (a Building made of BuildingParts)
+            outside = np.ones(n, dtype=bool)
         for i in np.flatnonzero(outside):
             if crs is None:
-                reasons[i] = reasons[i] or (
-                    "coordinates are not longitude/latitude and the source declares no CRS; "
-                    "pass --crs with the CRS they are in (e.g. --crs EPSG:25832)"
-                )
+                reasons[i] = reasons[i] or undeclared
             else:
                 reasons[i] = reasons[i] or (
                     f"coordinates fall outside longitude/latitude when read as {source_crs}; "

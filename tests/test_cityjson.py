@@ -152,22 +152,19 @@ def test_den_haag_surfaces_are_roofs_walls_and_grounds(sample):
 
 
 def test_missing_reference_system_is_not_guessed(sample, lake, read_lake):
-    """No referenceSystem: each object with coordinates is rejected naming the CRS; --crs fixes it.
-
-    The three Buildings whose geometry is all in their BuildingParts have no coordinates to
-    misplace, so they are kept."""
+    """No referenceSystem: every object is rejected naming the CRS problem, the Buildings whose
+    geometry is all in their BuildingParts too; nothing is ingested and --crs fixes it."""
     path = sample(DEN_HAAG_SUBSET)
     objects = _objects(path)
     assert CityJSONConnector(path).inspect().crs is None
-    report = ingest(path, "dh", lake, validate=False)
-    with_geometry = {k for k, o in objects.items() if o.get("geometry")}
+    assert any(not o.get("geometry") for o in objects.values())  # Buildings made of parts
+    with pytest.raises(NothingIngested, match="declares no CRS"):
+        ingest(path, "dh", lake, validate=False)
     rejects = read_lake("dh", "rejects")
-    assert set(rejects.column("source_id").to_pylist()) == with_geometry
+    assert sorted(rejects.column("source_id").to_pylist()) == sorted(objects)
     assert all(
         "declares no CRS" in r and "--crs" in r for r in rejects.column("reason").to_pylist()
     )
-    assert report.features == len(objects) - len(with_geometry)  # the Buildings made of parts
-    assert _geoms(read_lake("dh"), "geometry").tolist() == [None] * report.features
 
     report = ingest(path, "dh", lake, crs="EPSG:7415", validate=False)
     assert (report.records, report.features, report.rejects) == (12, 12, 0)
