@@ -146,19 +146,19 @@ class GeoJSONConnector(Connector):
         classes: list[str | None] = []
         observed: list[Any] = []
         geoms: list[Any] = []
-        errors: list[str | None] = []
+        not_features: list[int] = []
         for f in features:  # one pass: this loop runs once per feature of every GeoJSON source
             if type(f) is not dict or f.get("type") != "Feature":
+                not_features.append(len(ids))
                 f = {}
-                errors.append("not a GeoJSON Feature object")
-            else:
-                errors.append(None)
             ids.append(None if (i := f.get("id")) is None else str(i))
             props.append(p if type(p := f.get("properties")) is dict else {})
             classes.append(None if (c := f.get("featureType") or collection_class) is None else str(c))
             observed.append(t.get("instant") or t.get("date") if type(t := f.get("time")) is dict else None)
             geoms.append(f.get(geometry_key))
-        shapes, geom_errors = geojson_shapes.to_shapely(geoms)
+        shapes, errors = geojson_shapes.to_shapely(geoms)
+        for i in not_features:
+            errors[i] = "not a GeoJSON Feature object"
         columns: dict[str, Any] = {}
         if observed.count(None) < len(observed):
             columns["observed_at"] = observed
@@ -171,5 +171,5 @@ class GeoJSONConnector(Connector):
             axis_order=axis,
             feature_classes=classes,
             columns=columns,
-            errors=[e or g for e, g in zip(errors, geom_errors)],
+            errors=errors,
         )
