@@ -21,6 +21,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyproj
 import yaml
 from pyproj.exceptions import CRSError
@@ -32,6 +33,8 @@ from connectors.errors import ConfigurationError
 __all__ = ["CRS84", "axis_order", "is_lonlat", "label", "resolve", "to_crs84"]
 
 CRS84 = pyproj.CRS.from_user_input("OGC:CRS84")
+_SHARED_MIN = 10_000
+"""Coordinate arrays from this size on are transformed position by distinct position."""
 
 _ADV = re.compile(r"urn:adv:crs:(.+)", re.IGNORECASE)
 _AUTHORITY_FORMS = re.compile(
@@ -133,13 +136,21 @@ def _transformer(srs: str, axis_order: AxisOrder) -> pyproj.Transformer:
 
 
 def to_crs84(crs: pyproj.CRS, axis_order: AxisOrder):  # -> Callable[[np.ndarray], np.ndarray]
-    """A function for `shapely.transform`: coordinates in `crs` -> lon, lat (z passes through)."""
+    """A function for `shapely.transform`: coordinates in `crs` -> lon, lat (z passes through).
+
+    Each distinct position is transformed once: the faces of a 3D model share their corners
+    (three faces or more to a vertex, and the semantic surfaces repeat the solids' faces), and
+    a datum shift costs PROJ far more than finding the repeats."""
     tr = _transformer(crs.srs, axis_order)
 
     def apply(coords: np.ndarray) -> np.ndarray:
-        x, y = tr.transform(coords[:, 0], coords[:, 1], errcheck=False)
         out = coords.copy()
-        out[:, 0], out[:, 1] = x, y
+        if len(coords) < _SHARED_MIN:
+            out[:, 0], out[:, 1] = tr.transform(coords[:, 0], coords[:, 1], errcheck=False)
+            return out
+        codes, positions = pd.factorize(coords[:, 0] + 1j * coords[:, 1], use_na_sentinel=False)
+        x, y = tr.transform(positions.real, positions.imag, errcheck=False)
+        out[:, 0], out[:, 1] = x[codes], y[codes]
         return out
 
     return apply

@@ -342,10 +342,12 @@ class Harmoniser:
         if crs is not None and not crslib.is_lonlat(crs, axis):
             fn = crslib.to_crs84(crs, axis)
             geoms = shapely.transform(geoms, fn)
-            if has_z.any():
-                geoms3d[has_z] = shapely.transform(src3d[has_z], fn, include_z=True)
-            if out.surface_polygons is not None and len(out.surface_polygons):
-                out.surface_polygons = shapely.transform(out.surface_polygons, fn, include_z=True)
+            # solids and their semantic surfaces share positions: one transform finds them all
+            surfaces3d = out.surface_polygons if out.surface_polygons is not None else np.empty(0, object)
+            both = shapely.transform(np.concatenate([src3d[has_z], surfaces3d]), fn, include_z=True)
+            geoms3d[has_z], surfaces3d = both[: has_z.sum()], both[has_z.sum() :]
+            if out.surface_polygons is not None:
+                out.surface_polygons = surfaces3d
         if shapely.has_z(geoms).any():
             geoms = shapely.force_2d(geoms)
 
