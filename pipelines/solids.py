@@ -96,9 +96,9 @@ def volumes(geometries: np.ndarray) -> np.ndarray:
     a vertex of f. A shell is closed when every edge is shared by an even number of faces.
     """
     out = np.full(len(geometries), np.nan)
-    faces_of = [polygons_of(g) for g in geometries]
-    owner = np.repeat(np.arange(len(geometries)), [len(f) for f in faces_of])
-    faces = np.concatenate(faces_of) if len(owner) else np.empty(0, dtype=object)
+    parts, owner = shapely.get_parts(geometries, return_index=True)
+    polygon = shapely.get_type_id(parts) == 3
+    faces, owner = parts[polygon], owner[polygon]
     if len(faces) == 0:
         return out
     n = area_vectors(faces)
