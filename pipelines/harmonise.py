@@ -343,11 +343,12 @@ class Harmoniser:
             fn = crslib.to_crs84(crs, axis)
             geoms = shapely.transform(geoms, fn)
             # solids and their semantic surfaces share positions: one transform finds them all
+            solids3d = src3d[has_z]
             surfaces3d = out.surface_polygons if out.surface_polygons is not None else np.empty(0, object)
-            both = shapely.transform(np.concatenate([src3d[has_z], surfaces3d]), fn, include_z=True)
-            geoms3d[has_z], surfaces3d = both[: has_z.sum()], both[has_z.sum() :]
+            both = shapely.transform(np.concatenate([solids3d, surfaces3d]), fn, include_z=True)
+            geoms3d[has_z] = both[: len(solids3d)]
             if out.surface_polygons is not None:
-                out.surface_polygons = surfaces3d
+                out.surface_polygons = both[len(solids3d) :]
         if shapely.has_z(geoms).any():
             geoms = shapely.force_2d(geoms)
 
