@@ -484,8 +484,8 @@ class CityJSONConnector(Connector):
     @classmethod
     def sniff(cls, head: bytes) -> float:
         text = head.lstrip(_SKIP)
-        if not text.startswith(b"{"):
-            return 0.0
+        if not text.startswith(b"{") or (b"CityJSON" not in text and b"CityObjects" not in text):
+            return 0.0  # the plain substring test spares other JSON the regular expressions
         if _EXTENSION.search(text):
             raise NotFeatureData(
                 "a CityJSON Extension (the schema of extra types), not city objects"

@@ -252,9 +252,9 @@ class Harmoniser:
         if not own:
             return [f"{prefix}#{k}" for k in range(first, first + len(source_ids))], dups
         ids = [prefix + sid if sid is not None else f"{prefix}#{first + i}" for i, sid in enumerate(source_ids)]
-        for i, n in zip(own, self._seen.add([source_ids[i] for i in own])):
-            if n > 1:
-                dups[i] = f"duplicate id {source_ids[i]!r} in the source"
+        for k in np.flatnonzero(self._seen.add([source_ids[i] for i in own]) > 1):
+            i = own[k]
+            dups[i] = f"duplicate id {source_ids[i]!r} in the source"
         return ids, dups
 
     def _position_conflicts(

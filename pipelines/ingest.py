@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 import schemas
@@ -22,7 +23,7 @@ from connectors import registry
 from connectors.base import AxisOrder, Connector
 from connectors.errors import DataError
 from pipelines.harmonise import Harmoniser
-from pipelines.lake import Lake
+from pipelines.lake import RUN_KEY, Lake
 from pipelines.validate import CheckResult, Validator, check_specs
 from pipelines.write import GeoParquetWriter, RowsWriter
 
@@ -67,7 +68,7 @@ class IngestReport:
         return sum(not c.passed for c in self.checks)
 
     def summary_row(self) -> dict[str, Any]:
-        """The row of the lake's `sources` table."""
+        """The row of the warehouse's `sources` view, kept in the footer of the features file."""
         return {
             "source": self.source,
             "path": self.path,
@@ -176,47 +177,49 @@ def ingest(
                     reasons.update(r["reason"] for r in reject_rows)
                     warnings.update(out.warnings)
                 batch = out = None  # freed now, so the collector has nothing to walk when back on
+            checks = (
+                validator.finish(
+                    records=records,
+                    features=features,
+                    rejects=rejects_writer.rows,
+                    declared_count=info.declared_count,
+                )
+                if validator
+                else []
+            )
+            report = IngestReport(
+                source=source,
+                path=origin or str(path),
+                format=info.label,
+                declared_crs=info.crs,
+                records=records,
+                features=features,
+                rejects=rejects_writer.rows,
+                declared_count=info.declared_count,
+                checks=checks,
+                seconds=round(time.perf_counter() - started, 3),
+                ingested_at=ingested_at,
+                licence=licence or info.licence,
+                reasons=reasons,
+                warnings=warnings,
+            )
+            if validator:
+                validator.write_docs(lake.docs)
+            blocking = {spec.name for spec in check_specs() if spec.blocking}
+            failed_checks = [c for c in checks if not c.passed and c.name in blocking]
+            if failed_checks:
+                why = "; ".join(
+                    f"{c.name} failed ({', '.join(c.samples) or c.description})" for c in failed_checks
+                )
+                raise ChecksFailed(f"{origin or path}: {why}; the previous output is kept", report)
+            writer.metadata[RUN_KEY] = orjson.dumps(report.summary_row())
         finally:
             writer.close()
             surfaces_writer.close()
             rejects_writer.close()
-        rejects = rejects_writer.rows
-        checks = (
-            validator.finish(
-                records=records, features=features, rejects=rejects, declared_count=info.declared_count
-            )
-            if validator
-            else []
-        )
-        report = IngestReport(
-            source=source,
-            path=origin or str(path),
-            format=info.label,
-            declared_crs=info.crs,
-            records=records,
-            features=features,
-            rejects=rejects,
-            declared_count=info.declared_count,
-            checks=checks,
-            seconds=round(time.perf_counter() - started, 3),
-            ingested_at=ingested_at,
-            licence=licence or info.licence,
-            reasons=reasons,
-            warnings=warnings,
-        )
-        if validator:
-            validator.write_docs(lake.docs)
-        blocking = {spec.name for spec in check_specs() if spec.blocking}
-        failed = [c for c in checks if not c.passed and c.name in blocking]
-        if failed:
-            why = "; ".join(f"{c.name} failed ({', '.join(c.samples) or c.description})" for c in failed)
-            raise ChecksFailed(f"{origin or path}: {why}; the previous output is kept", report)
-        summary = RowsWriter(staging.path("sources"), schema.table("sources").arrow)
-        summary.write([report.summary_row()])
-        summary.close()
     if records and not features:
         reason, n = reasons.most_common(1)[0]
         raise NothingIngested(
-            f"{path}: no record could be ingested ({rejects} rejected; {n} because {reason})"
+            f"{path}: no record could be ingested ({report.rejects} rejected; {n} because {reason})"
         )
     return report

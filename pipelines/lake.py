@@ -2,10 +2,12 @@
 
     <lake>/features/source=<NAME>/part-0.parquet   GeoParquet 1.1, shared schema v1
     <lake>/rejects/source=<NAME>/part-0.parquet    records that could not be harmonised
-    <lake>/sources/source=<NAME>/part-0.parquet    one row: what the last ingest of NAME did
     <lake>/surfaces/source=<NAME>/part-0.parquet   semantic surfaces of 3D objects (GeoParquet)
     <lake>/warehouse.duckdb                        views over the above
     <lake>/docs/                                   validation reports (GX Data Docs)
+
+The features file also records the run that wrote it, in its footer under `RUN_KEY` (what the
+warehouse's `sources` view shows), so data and provenance are replaced in the same rename.
 
 A run writes everything into <lake>/.staging first; only when all of it is written does it
 rename the files into place. A run that fails leaves the previous output as it was.
@@ -23,9 +25,10 @@ from pathlib import Path
 
 from connectors.errors import ConfigurationError
 
-__all__ = ["Lake", "Staging", "KINDS", "default_lake"]
+__all__ = ["Lake", "Staging", "KINDS", "RUN_KEY", "default_lake"]
 
-KINDS = ("features", "rejects", "sources", "surfaces")
+KINDS = ("features", "rejects", "surfaces")
+RUN_KEY = "citypipe:run"
 PART = "part-0.parquet"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

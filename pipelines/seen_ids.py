@@ -19,7 +19,7 @@ class SeenIds:
         self._sorted = np.empty(0, dtype=np.int64)
         self._repeats: dict[int, int] = {}
 
-    def add(self, ids: Sequence[str]) -> list[int]:
+    def add(self, ids: Sequence[str]) -> np.ndarray:
         """Record `ids`; for each, how many times it has now been seen (1 the first time)."""
         hashes = np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids))
         pos = np.searchsorted(self._sorted, hashes)
@@ -28,11 +28,11 @@ class SeenIds:
         uniq, first, counts = np.unique(hashes, return_index=True, return_counts=True)
         if not known.any() and (counts == 1).all():
             self._sorted = np.union1d(self._sorted, uniq)
-            return [1] * len(ids)
+            return np.ones(len(ids), dtype=np.int64)
         seen: list[int] = []
         for h, k in zip(hashes.tolist(), known.tolist()):
             n = self._repeats.get(h, 1 if k else 0) + 1
             self._repeats[h] = n
             seen.append(n)
         self._sorted = np.union1d(self._sorted, uniq)
-        return seen
+        return np.array(seen, dtype=np.int64)

@@ -416,7 +416,7 @@ class Validator:
         values = frame[column]
         present = np.flatnonzero(values.notna().to_numpy())
         times = self._seen[column].add(values.iloc[present].astype(str).tolist())
-        return {int(i): [column] for i, n in zip(present, times) if n > 1}
+        return {int(i): [column] for i in present[times > 1]}
 
     def check_batch(self, batch: pa.RecordBatch) -> dict[int, str]:
         """Row index in `batch` -> reason, for rows failing a row-level check; the caller moves

@@ -6,6 +6,7 @@ stays in GeoParquet where every other tool can read it too.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,13 @@ import duckdb_extension_spatial
 
 import schemas
 from connectors.errors import ConfigurationError, UnavailableError
-from pipelines.lake import Lake
+from pipelines.lake import KINDS, RUN_KEY, Lake
 
 __all__ = ["VIEWS", "BUILDINGS", "connect", "refresh", "query", "spatial_extension"]
 
-VIEWS = ("features", "rejects", "sources", "surfaces")
-"""The lake tables the warehouse has a view of, each over its folder of Parquet files."""
+VIEWS = (*KINDS, "sources")
+"""The lake tables the warehouse has a view of: each kind over its folder of Parquet files, and
+`sources` over the run records in the footers of the features files."""
 
 
 BUILDINGS = """
@@ -70,6 +72,10 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _glob(lake: Lake, kind: str) -> str:
+    return _sql_string(str((lake.root / kind).resolve() / "source=*" / "*.parquet"))
+
+
 def connect(lake: Lake, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     """A connection to the warehouse with the spatial functions loaded."""
     if read_only and not lake.warehouse.exists():
@@ -86,6 +92,21 @@ def connect(lake: Lake, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _empty_table(con: duckdb.DuckDBPyConnection, view: str) -> None:
+    """An empty table with the view's columns: an empty lake still answers queries."""
+    con.register("empty_arrow", _arrow_schema(view).empty_table())
+    con.execute(f"CREATE TABLE {view} AS SELECT * FROM empty_arrow")
+    con.unregister("empty_arrow")
+
+
+def _json_structure(con: duckdb.DuckDBPyConnection, view: str) -> str:
+    """The view's columns and their DuckDB types, as `from_json` takes them."""
+    con.register("empty_arrow", _arrow_schema(view).empty_table())
+    columns = con.execute("DESCRIBE SELECT * FROM empty_arrow").fetchall()
+    con.unregister("empty_arrow")
+    return json.dumps({name: type_ for name, type_, *_ in columns})
+
+
 def refresh(lake: Lake) -> None:
     """(Re)create the views over whatever the lake holds now."""
     lake.root.mkdir(parents=True, exist_ok=True)
@@ -97,14 +118,20 @@ def refresh(lake: Lake) -> None:
             ).fetchone()
             if existing:
                 con.execute(f"DROP {'VIEW' if existing[0] == 'VIEW' else 'TABLE'} {view}")
-            if lake.files(view):
-                glob = _sql_string(str((lake.root / view).resolve() / "source=*" / "*.parquet"))
-                con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet({glob})")
-            else:  # an empty lake still answers queries, with the right columns
-                empty = _arrow_schema(view).empty_table()
-                con.register("empty_arrow", empty)
-                con.execute(f"CREATE TABLE {view} AS SELECT * FROM empty_arrow")
-                con.unregister("empty_arrow")
+        for kind in KINDS:
+            if lake.files(kind):
+                con.execute(f"CREATE VIEW {kind} AS SELECT * FROM read_parquet({_glob(lake, kind)})")
+            else:
+                _empty_table(con, kind)
+        if lake.files("features"):
+            structure = _sql_string(_json_structure(con, "sources"))
+            con.execute(
+                f"CREATE VIEW sources AS SELECT unnest(from_json(decode(value), {structure})) "
+                f"FROM parquet_kv_metadata({_glob(lake, 'features')}) "
+                f"WHERE key = {_sql_string(RUN_KEY)}::BLOB"
+            )
+        else:
+            _empty_table(con, "sources")
         con.execute("DROP VIEW IF EXISTS buildings")
         con.execute(BUILDINGS)
     finally:

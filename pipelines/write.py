@@ -69,6 +69,8 @@ class GeoParquetWriter:
 
     def __init__(self, path: Path, table: schemas.Table, empty_file: bool = True) -> None:
         self.table = table
+        self.metadata: dict[str, bytes] = {}
+        """More footer key-value metadata, beside `geo`."""
         self.path = path
         self.empty_file = empty_file
         self._writer: pq.ParquetWriter | None = None
@@ -103,7 +105,7 @@ class GeoParquetWriter:
         if self._writer is None and not self.empty_file:
             return
         writer = self._open()
-        writer.add_key_value_metadata({"geo": orjson.dumps(self.geo_metadata()).decode()})
+        writer.add_key_value_metadata({"geo": orjson.dumps(self.geo_metadata()), **self.metadata})
         writer.close()
 
 

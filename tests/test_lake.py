@@ -121,6 +121,11 @@ def test_warehouse_views_answer_spatial_sql(sample, lake):
     assert rows == [("freiburg", 19, 48.0), ("jena", 103, 50.9)]
     _, rows = warehouse.query(lake, "SELECT source, features, rejects, format FROM sources ORDER BY 1")
     assert rows == [("freiburg", 19, 0, "GeoJSON"), ("jena", 103, 0, "GeoJSON")]
+    # the run record travels in the features file itself, so it is replaced with the data
+    footer = pq.read_metadata(lake.partition("features", "jena") / "part-0.parquet").metadata
+    run = json.loads(footer[b"citypipe:run"])
+    assert (run["source"], run["records"]) == ("jena", 103)
+    assert run["declared_crs"] == "urn:ogc:def:crs:EPSG::4326"
 
 
 @pytest.mark.parametrize(
