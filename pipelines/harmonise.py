@@ -115,6 +115,8 @@ class _Geometry:
     geometry: np.ndarray
     geometry_3d: np.ndarray
     source_crs: str | None
+    bounds: np.ndarray = field(default_factory=lambda: np.empty((0, 4)))
+    """xmin, ymin, xmax, ymax of each 2D geometry (NaN where it has none)."""
     footprint_area: np.ndarray | None = None
     volume: np.ndarray | None = None
     surface_owner: np.ndarray | None = None
@@ -137,7 +139,9 @@ VOLUME = "citypipe:volume_m3"
 
 def _extras(geo: _Geometry, notes: list[str | None]) -> list[dict[str, Any] | None]:
     """What citypipe adds to a record's properties: a repair note, a 3D object's measures."""
-    out: list[dict[str, Any] | None] = [{REPAIR_NOTE: w} if w else None for w in notes]
+    out: list[dict[str, Any] | None] = (
+        [{REPAIR_NOTE: w} if w else None for w in notes] if any(notes) else [None] * len(notes)
+    )
     for key, values in ((FOOTPRINT_AREA, geo.footprint_area), (VOLUME, geo.volume)):
         if values is None:
             continue
@@ -329,7 +333,8 @@ class Harmoniser:
         if crs_error:  # the whole batch is in that CRS, records without geometry of their own too
             for i in range(n):
                 reasons[i] = reasons[i] or crs_error
-            return _Geometry(np.full(n, None, object), np.full(n, None, object), None)
+            nothing = np.full(n, None, object)
+            return _Geometry(nothing, nothing.copy(), None, np.full((n, 4), np.nan))
         # undeclared CRS: held to be CRS84, and checked by the lon/lat range below
         source_crs = None if crs is None else crslib.label(crs)
         has_z = shapely.has_z(src3d)
@@ -352,9 +357,10 @@ class Harmoniser:
         if shapely.has_z(geoms).any():
             geoms = shapely.force_2d(geoms)
 
-        finite = ~np.isnan(shapely.bounds(geoms)).any(axis=1) | shapely.is_empty(geoms)
+        bounds, empty = shapely.bounds(geoms), shapely.is_empty(geoms)
+        finite = ~np.isnan(bounds).any(axis=1) | empty
         invalid = present & finite & ~shapely.is_valid(geoms)
-        for i in np.flatnonzero(present & ~finite & ~shapely.is_empty(geoms)):
+        for i in np.flatnonzero(present & ~finite & ~empty):
             reasons[i] = reasons[i] or "geometry has coordinates that are not finite numbers"
         if invalid.any():
             why = shapely.is_valid_reason(geoms[invalid])
@@ -365,10 +371,11 @@ class Harmoniser:
                 else:
                     notes[i] = w
             geoms[invalid] = fixed
+            bounds[invalid] = shapely.bounds(fixed)
 
-        b = shapely.bounds(geoms)
-        outside = present & ~np.isnan(b).any(axis=1)
-        outside &= (b[:, 0] < -180) | (b[:, 2] > 180) | (b[:, 1] < -90) | (b[:, 3] > 90)
+        outside = present & ~np.isnan(bounds).any(axis=1)
+        x0, y0, x1, y1 = bounds.T
+        outside &= (x0 < -180) | (x1 > 180) | (y0 < -90) | (y1 > 90)
         undeclared = (
             "coordinates are not longitude/latitude and the source declares no CRS; "
             "pass --crs with the CRS they are in (e.g. --crs EPSG:25832)"
@@ -385,7 +392,7 @@ class Harmoniser:
                     f"coordinates fall outside longitude/latitude when read as {source_crs}; "
                     "the declared CRS or axis order is wrong (--crs fixes it)"
                 )
-        out.geometry = geoms
+        out.geometry, out.bounds = geoms, bounds
         return out
 
     def _measure(self, out: _Geometry, batch: SourceBatch, crs: Any, surfaces: Any) -> None:
@@ -458,12 +465,14 @@ class Harmoniser:
             return [None if v is None else convert(v) for v in values]
 
         parents = column("parent_source_id", str)
+        if parents.count(None) < len(parents):
+            parents = [None if p is None else f"{self.source}/{p}" for p in parents]
         rows: dict[str, Any] = {
             "feature_id": kept(feature_ids),
             "source_id": kept(source_ids),
             "theme": [themes_of[c] for c in classes] if len(themes_of) > 1 else [*themes_of.values()] * len(keep),
             "feature_class": classes,
-            "parent_id": [None if p is None else f"{self.source}/{p}" for p in parents],
+            "parent_id": parents,
             "name": column("name", _text),
             "height_m": column("height_m", _float),
             "lod": column("lod", _text),
@@ -488,7 +497,7 @@ class Harmoniser:
         rows["geometry"] = wkb.to_wkb_2d(g2)
         present3d = ~shapely.is_missing(g3)
         rows["geometry_3d"] = shapely.to_wkb(g3, output_dimension=3) if present3d.any() else [None] * m
-        bounds = shapely.bounds(g2)
+        bounds = geo.bounds[idx]
         has_box = ~np.isnan(bounds).any(axis=1)
         columns = []
         for f in self._schema:

@@ -27,12 +27,16 @@ class SeenIds:
         known[known] = self._sorted[pos[known]] == hashes[known]
         uniq, first, counts = np.unique(hashes, return_index=True, return_counts=True)
         if not known.any() and (counts == 1).all():
-            self._sorted = np.union1d(self._sorted, uniq)
+            self._remember(uniq)
             return np.ones(len(ids), dtype=np.int64)
         seen: list[int] = []
         for h, k in zip(hashes.tolist(), known.tolist()):
             n = self._repeats.get(h, 1 if k else 0) + 1
             self._repeats[h] = n
             seen.append(n)
-        self._sorted = np.union1d(self._sorted, uniq)
+        self._remember(uniq[~np.isin(uniq, self._sorted)])
         return np.array(seen, dtype=np.int64)
+
+    def _remember(self, new: np.ndarray) -> None:
+        """Merge sorted hashes not seen before into the sorted array (no re-sort of it all)."""
+        self._sorted = np.insert(self._sorted, np.searchsorted(self._sorted, new), new)

@@ -26,6 +26,23 @@ COMPRESSION = "snappy"
 """Parquet's usual codec (GDAL's and geopandas' default): zstd packs city attributes about a
 quarter tighter but costs a third more to write than all the other work on a small source."""
 _CRS84_JSON = CRS84.to_json_dict()
+_BUFFER = 1 << 20
+"""Bytes gathered before each write to disk: Parquet writes every page and header on its own."""
+
+
+class _ParquetFile:
+    """A ParquetWriter on a buffered file, which it closes with itself."""
+
+    def __init__(self, path: Path, schema: pa.Schema, **options: Any) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._stream = pa.output_stream(str(path), buffer_size=_BUFFER)
+        self.writer = pq.ParquetWriter(self._stream, schema, compression=COMPRESSION, **options)
+
+    def close(self) -> None:
+        self.writer.close()
+        self._stream.close()
+
+
 class _ColumnStats:
     """Geometry types and bounding box of one geometry column, gathered batch by batch."""
 
@@ -73,25 +90,22 @@ class GeoParquetWriter:
         """More footer key-value metadata, beside `geo`."""
         self.path = path
         self.empty_file = empty_file
-        self._writer: pq.ParquetWriter | None = None
+        self._file: _ParquetFile | None = None
         covers = {c.covers: c.name for c in table.columns if c.covers}
         self._stats = {c.name: _ColumnStats(covers.get(c.name)) for c in table.geometry_columns}
         self.rows = 0
 
-    def _open(self) -> pq.ParquetWriter:
-        if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = pq.ParquetWriter(
-                self.path, self.table.arrow, compression=COMPRESSION, **self.table.parquet_options()
-            )
-        return self._writer
+    def _open(self) -> _ParquetFile:
+        if self._file is None:
+            self._file = _ParquetFile(self.path, self.table.arrow, **self.table.parquet_options())
+        return self._file
 
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
             return
         for name, stats in self._stats.items():
             stats.add(batch, name)
-        self._open().write_batch(batch)
+        self._open().writer.write_batch(batch)
         self.rows += batch.num_rows
 
     def geo_metadata(self) -> dict[str, Any]:
@@ -102,11 +116,11 @@ class GeoParquetWriter:
         }
 
     def close(self) -> None:
-        if self._writer is None and not self.empty_file:
+        if self._file is None and not self.empty_file:
             return
-        writer = self._open()
-        writer.add_key_value_metadata({"geo": orjson.dumps(self.geo_metadata()), **self.metadata})
-        writer.close()
+        file = self._open()
+        file.writer.add_key_value_metadata({"geo": orjson.dumps(self.geo_metadata()), **self.metadata})
+        file.close()
 
 
 class RowsWriter:
@@ -115,18 +129,17 @@ class RowsWriter:
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         self.path = path
         self.schema = schema
-        self._writer: pq.ParquetWriter | None = None
+        self._file: _ParquetFile | None = None
         self.rows = 0
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = pq.ParquetWriter(self.path, self.schema, compression=COMPRESSION)
-        self._writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))
+        if self._file is None:
+            self._file = _ParquetFile(self.path, self.schema)
+        self._file.writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))
         self.rows += len(rows)
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+        if self._file is not None:
+            self._file.close()
