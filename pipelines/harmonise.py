@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyproj
 import shapely
 
@@ -243,23 +244,27 @@ class Harmoniser:
                 return v
         return None
 
-    def _feature_ids(self, source_ids: list[str | None]) -> tuple[list[str], list[str | None]]:
-        """feature_ids, and a reason to reject where the source repeats an id.
+    def _feature_ids(self, source_ids: list[str | None]) -> tuple[pa.Array, list[str | None]]:
+        """feature_ids (built by Arrow: no Python string per record), and a reason to reject
+        where the source repeats an id.
 
         The source's id where it has one; else the record's number in the source (`#1`, `#2`
         ...), which an unchanged source, or a live feed that keeps its order, keeps across runs.
         """
-        first, prefix = self._records + 1, f"{self.source}/"
-        self._records += len(source_ids)
-        dups: list[str | None] = [None] * len(source_ids)
-        own = [i for i, sid in enumerate(source_ids) if sid is not None]  # numbers never repeat
-        if not own:
-            return [f"{prefix}#{k}" for k in range(first, first + len(source_ids))], dups
-        ids = [prefix + sid if sid is not None else f"{prefix}#{first + i}" for i, sid in enumerate(source_ids)]
-        for k in np.flatnonzero(self._seen.add([source_ids[i] for i in own]) > 1):
-            i = own[k]
-            dups[i] = f"duplicate id {source_ids[i]!r} in the source"
-        return ids, dups
+        first, n = self._records + 1, len(source_ids)
+        self._records += n
+        ids = pa.array(source_ids, pa.string())
+        dups: list[str | None] = [None] * n
+        if ids.null_count < n:
+            own = [i for i, sid in enumerate(source_ids) if sid is not None]
+            for k in np.flatnonzero(self._seen.add([source_ids[i] for i in own]) > 1):
+                i = own[k]
+                dups[i] = f"duplicate id {source_ids[i]!r} in the source"
+        if ids.null_count:  # numbers never repeat
+            numbers = pa.array(np.arange(first, first + n)).cast(pa.string())
+            numbers = pc.binary_join_element_wise("#", numbers, "")
+            ids = numbers if ids.null_count == n else pc.coalesce(ids, numbers)
+        return pc.binary_join_element_wise(f"{self.source}/", ids, ""), dups
 
     def _position_conflicts(
         self,
@@ -468,7 +473,7 @@ class Harmoniser:
         if parents.count(None) < len(parents):
             parents = [None if p is None else f"{self.source}/{p}" for p in parents]
         rows: dict[str, Any] = {
-            "feature_id": kept(feature_ids),
+            "feature_id": feature_ids if len(keep) == n else feature_ids.take(pa.array(keep, pa.int64())),
             "source_id": kept(source_ids),
             "theme": [themes_of[c] for c in classes] if len(themes_of) > 1 else [*themes_of.values()] * len(keep),
             "feature_class": classes,
@@ -517,7 +522,7 @@ class Harmoniser:
         surfaces = self._surfaces(geo, keep, feature_ids)
         return HarmonisedBatch(features, rejects, batch.records, keep, surfaces, warnings)
 
-    def _surfaces(self, geo: _Geometry, keep: list[int], feature_ids: list[str]) -> pa.RecordBatch | None:
+    def _surfaces(self, geo: _Geometry, keep: list[int], feature_ids: pa.Array) -> pa.RecordBatch | None:
         """Rows of the surfaces table for the kept features' semantic surfaces."""
         if geo.surface_owner is None or not len(geo.surface_owner):
             return None
@@ -528,7 +533,7 @@ class Harmoniser:
             return pa.array(values[rows], type=pa.float64(), from_pandas=True)
 
         columns = {
-            "feature_id": pa.array([feature_ids[i] for i in geo.surface_owner[rows]]),
+            "feature_id": feature_ids.take(geo.surface_owner[rows]),
             "source": pa.repeat(pa.scalar(self.source), len(rows)),
             "surface_type": pa.array([geo.surface_types[i] for i in rows]),
             "area_m2": floats(geo.surface_area),
