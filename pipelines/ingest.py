@@ -88,11 +88,13 @@ class IngestReport:
 
 @contextmanager
 def _no_cycle_collection() -> Iterator[None]:
-    """Pause Python's cycle collector while batches stream through.
+    """Pause Python's cycle collector for a whole run.
 
     A parsed batch is a large tree of new objects without reference cycles: the collector would
     walk it again and again while it is built (more than doubling the parse time) and free
-    nothing; reference counting frees every batch as soon as it is written.
+    nothing; reference counting frees every batch as soon as it is written. Paused for the whole
+    run, not per step: a source parsed whole when it is opened would otherwise be walked once
+    more, for nothing, as soon as the collector resumes.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -103,12 +105,22 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
+def _raise_on_blocking_failures(report: IngestReport) -> None:
+    """A failed source-level check stops the run before anything is committed."""
+    blocking = {spec.name for spec in check_specs() if spec.blocking}
+    failed = [c for c in report.checks if not c.passed and c.name in blocking]
+    if failed:
+        why = "; ".join(f"{c.name} failed ({', '.join(c.samples) or c.description})" for c in failed)
+        raise ChecksFailed(f"{report.path}: {why}; the previous output is kept", report)
+
+
 def open_connector(path: Path, format: str | None = None, **options: Any) -> Connector:
     """The connector for `path`: the named format, else the one its content shows."""
     cls = registry.load(format) if format else registry.detect(path)
     return cls(path, **options)
 
 
+@_no_cycle_collection()
 def ingest(
     path: Path | str,
     source: str,
@@ -133,8 +145,7 @@ def ingest(
     ingested_at = datetime.now(timezone.utc).replace(microsecond=0)
     path = Path(path)
     connector = open_connector(path, format, **(options or {}))
-    with _no_cycle_collection():  # some connectors parse the whole source here
-        info = connector.inspect()
+    info = connector.inspect()
     harmoniser = Harmoniser(
         source=source,
         source_format=info.label,
@@ -156,27 +167,26 @@ def ingest(
         )
         rejects_writer = RowsWriter(staging.path("rejects"), schema.table("rejects").arrow)
         try:
-            with _no_cycle_collection():
-                for batch in connector.read():
-                    records += len(batch)
-                    out = harmoniser.harmonise(batch)
-                    failed = validator.check_batch(out.features) if validator else {}
-                    reject_rows = out.rejects
-                    if failed:
-                        keep = [i not in failed for i in range(out.features.num_rows)]
-                        ids = out.features.column("source_id").to_pylist()
-                        reject_rows += [
-                            harmoniser.reject(ids[i], why, out.record(i)) for i, why in failed.items()
-                        ]
-                        out.features = out.features.filter(pa.array(keep))
-                    writer.write(out.features)
-                    if out.surfaces is not None:
-                        surfaces_writer.write(out.surfaces)
-                    features += out.features.num_rows
-                    rejects_writer.write(reject_rows)
-                    reasons.update(r["reason"] for r in reject_rows)
-                    warnings.update(out.warnings)
-                batch = out = None  # freed now, so the collector has nothing to walk when back on
+            for batch in connector.read():
+                records += len(batch)
+                out = harmoniser.harmonise(batch)
+                failed = validator.check_batch(out.features) if validator else {}
+                reject_rows = out.rejects
+                if failed:
+                    keep = [i not in failed for i in range(out.features.num_rows)]
+                    ids = out.features.column("source_id").to_pylist()
+                    reject_rows += [
+                        harmoniser.reject(ids[i], why, out.record(i)) for i, why in failed.items()
+                    ]
+                    out.features = out.features.filter(pa.array(keep))
+                writer.write(out.features)
+                if out.surfaces is not None:
+                    surfaces_writer.write(out.surfaces)
+                features += out.features.num_rows
+                rejects_writer.write(reject_rows)
+                reasons.update(r["reason"] for r in reject_rows)
+                warnings.update(out.warnings)
+            batch = out = None  # freed now, so the collector has nothing to walk when it resumes
             checks = (
                 validator.finish(
                     records=records,
@@ -205,13 +215,7 @@ def ingest(
             )
             if validator:
                 validator.write_docs(lake.docs)
-            blocking = {spec.name for spec in check_specs() if spec.blocking}
-            failed_checks = [c for c in checks if not c.passed and c.name in blocking]
-            if failed_checks:
-                why = "; ".join(
-                    f"{c.name} failed ({', '.join(c.samples) or c.description})" for c in failed_checks
-                )
-                raise ChecksFailed(f"{origin or path}: {why}; the previous output is kept", report)
+            _raise_on_blocking_failures(report)
             writer.metadata[RUN_KEY] = orjson.dumps(report.summary_row())
         finally:
             writer.close()
