@@ -12,6 +12,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Any
 
@@ -174,6 +175,16 @@ def _metres(crs: pyproj.CRS, axis_order: str, geometries: np.ndarray) -> Callabl
     return apply
 
 
+@lru_cache(maxsize=64)
+def _lowercase_index(keys: frozenset[str]) -> dict[str, str]:
+    """Lower-cased attribute name -> a batch's own spelling (the first in sorted order); the
+    batches of one source mostly share their attribute names, so it is made once for them."""
+    lower: dict[str, str] = {}
+    for k in sorted(keys):
+        lower.setdefault(k.lower(), k)
+    return lower
+
+
 def _metres_apart(geometries: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Geodesic distance from each lon/lat point to the nearest point of its geometry."""
     ends = shapely.get_coordinates(shapely.shortest_line(geometries, points)).reshape(-1, 4)
@@ -226,12 +237,10 @@ class Harmoniser:
 
     # -- steps ---------------------------------------------------------------------------
 
-    def _mapped_keys(self, column: str, keys: set[str]) -> list[str]:
+    def _mapped_keys(self, column: str, keys: frozenset[str]) -> list[str]:
         """The attributes of a batch that fill `column`, in order of preference."""
         names = self._mappings.get(column, ())
-        lower: dict[str, str] = {}
-        for k in sorted(keys):
-            lower.setdefault(k.lower(), k)
+        lower = _lowercase_index(keys)
         exact = [n for n in names if n in keys]
         loose = [lower[n.lower()] for n in names if n.lower() in lower]
         return list(dict.fromkeys(exact + loose))
@@ -270,7 +279,7 @@ class Harmoniser:
         self,
         geoms: np.ndarray,
         props: Sequence[Mapping[str, Any]],
-        keys: set[str],
+        keys: frozenset[str],
         reasons: list[str | None],
     ) -> Iterator[tuple[int, str, str]]:
         """Records whose geometry lies far from the latitude / longitude they state themselves
@@ -428,7 +437,7 @@ class Harmoniser:
         geo = self._geometry(batch, reasons, notes)
         geoms, geoms3d, source_crs = geo.geometry, geo.geometry_3d, geo.source_crs
         extras = _extras(geo, notes)
-        batch_keys: set[str] = set().union(*batch.properties)
+        batch_keys = frozenset().union(*batch.properties)
         warnings: Counter[str] = Counter()
         for i, why, stated in self._position_conflicts(geoms, batch.properties, batch_keys, reasons):
             extras[i] = {**(extras[i] or {}), POSITION_NOTE: f"{why} ({stated})"}

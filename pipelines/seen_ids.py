@@ -25,15 +25,15 @@ class SeenIds:
         pos = np.searchsorted(self._sorted, hashes)
         known = pos < len(self._sorted)
         known[known] = self._sorted[pos[known]] == hashes[known]
-        uniq, first, counts = np.unique(hashes, return_index=True, return_counts=True)
-        if not known.any() and (counts == 1).all():
-            self._remember(uniq)
+        if not known.any() and len(set(ids)) == len(ids):  # the usual case: all new, each once
+            self._remember(np.sort(hashes))
             return np.ones(len(ids), dtype=np.int64)
         seen: list[int] = []
         for h, k in zip(hashes.tolist(), known.tolist()):
             n = self._repeats.get(h, 1 if k else 0) + 1
             self._repeats[h] = n
             seen.append(n)
+        uniq = np.unique(hashes)
         self._remember(uniq[~np.isin(uniq, self._sorted)])
         return np.array(seen, dtype=np.int64)
 
