@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(BIN)/citypipe run
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

@@ -187,6 +187,7 @@ def child(tool: str, path: Path, repeat: int) -> dict[str, float]:
         capture_output=True,
         text=True,
         cwd=ROOT,
+        check=False,
     )
     if out.returncode:
         last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"

@@ -8,10 +8,10 @@ from __future__ import annotations
 __all__ = [
     "CitypipeError",
     "ConfigurationError",
-    "UnavailableError",
     "DataError",
-    "UnknownFormat",
     "NotFeatureData",
+    "UnavailableError",
+    "UnknownFormat",
 ]
 
 

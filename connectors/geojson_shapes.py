@@ -106,6 +106,6 @@ def to_shapely(geometries: Sequence[Mapping[str, Any] | None]) -> tuple[np.ndarr
     for i in single:
         try:
             out[i] = _one(geometries[i])
-        except Exception as e:  # shapely raises many kinds for malformed input
+        except Exception as e:  # noqa: BLE001 - shapely raises many kinds for malformed input
             errors[i] = f"invalid GeoJSON geometry: {e}"
     return out, errors

@@ -26,8 +26,8 @@ import shapely
 from shapely import GeometryType
 
 from connectors.base import Connector, SourceBatch, SourceInfo
-from connectors.geojson_shapes import NESTING
 from connectors.errors import ConfigurationError, DataError
+from connectors.geojson_shapes import NESTING
 
 __all__ = ["GeoParquetConnector", "to_shapely"]
 

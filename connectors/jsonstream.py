@@ -137,7 +137,7 @@ def open_json(path: Path, member: str | None, batch_bytes: int = BATCH_BYTES) ->
     top-level array. When the document has no such array, `header` is the whole document.
     """
     try:
-        f = open(path, "rb")
+        f = open(path, "rb")  # noqa: SIM115 - a streamed document keeps it open until closed
     except OSError as e:
         raise DataError(f"{path}: cannot be read: {e.strerror or e}") from e
     size = f.seek(0, 2)

@@ -16,7 +16,7 @@ from connectors import documents
 from connectors.base import Connector
 from connectors.errors import ConfigurationError, DataError, NotFeatureData, UnknownFormat
 
-__all__ = ["BUILTIN", "available", "load", "detect", "HEAD_BYTES"]
+__all__ = ["BUILTIN", "HEAD_BYTES", "available", "detect", "load"]
 
 BUILTIN: dict[str, str] = {
     "geojson": "connectors.geojson:GeoJSONConnector",

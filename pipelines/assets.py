@@ -37,14 +37,14 @@ from pipelines.resources import LakeResource
 __all__ = [
     "SOURCES_GROUP",
     "WAREHOUSE",
-    "raw_key",
+    "build_assets",
     "harmonised_key",
-    "source_keys",
     "ingest_keys",
+    "raw_key",
     "snapshot_path",
     "source_assets",
+    "source_keys",
     "warehouse_asset",
-    "build_assets",
 ]
 
 SOURCES_GROUP = "sources"
@@ -98,7 +98,7 @@ def _land(src: Path, dest: Path) -> tuple[int, str]:
     """Copy `src` to `dest` byte for byte (temp file, fsync, rename), so a reader sees the old
     snapshot or the new one, never part of one. Returns the size and the SHA-256."""
     try:
-        reader = open(src, "rb")
+        reader = open(src, "rb")  # noqa: SIM115 - opened apart to tell a read error from a write one
     except OSError as e:
         raise UnavailableError(f"{src}: cannot be read: {e.strerror or e}") from e
     digest, size = hashlib.sha256(), 0

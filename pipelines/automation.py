@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # what define_asset_job returns; dagster does not export the 
         UnresolvedAssetJobDefinition,
     )
 
-__all__ = ["INGEST_ALL", "ingest_all_job", "source_job", "schedules", "files_changed_sensor"]
+__all__ = ["INGEST_ALL", "files_changed_sensor", "ingest_all_job", "schedules", "source_job"]
 
 INGEST_ALL = "ingest_all"
 FileState = list[int] | None

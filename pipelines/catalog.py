@@ -17,7 +17,7 @@ import schemas
 from connectors.errors import ConfigurationError
 from pipelines.lake import check_source_name
 
-__all__ = ["Source", "Catalog", "load_catalog", "default_catalog"]
+__all__ = ["Catalog", "Source", "default_catalog", "load_catalog"]
 
 
 def default_catalog() -> Path:

@@ -42,7 +42,7 @@ def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: i
     """Rows as an aligned text table; long cells are cut at `width` characters."""
     cells = [[_cell(v)[:width] for v in row] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
 
 

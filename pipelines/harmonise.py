@@ -12,8 +12,8 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,7 @@ from pipelines import crs as crslib
 from pipelines import solids, wkb
 from pipelines.seen_ids import SeenIds
 
-__all__ = ["Harmoniser", "HarmonisedBatch", "record_text"]
+__all__ = ["HarmonisedBatch", "Harmoniser", "record_text"]
 
 REPAIR_NOTE = "citypipe:geometry_repaired"
 POSITION_NOTE = "citypipe:position_conflict"
@@ -39,8 +39,8 @@ POSITION_TOLERANCE_M = 500.0
 reported: generous for attributes rounded or taken at a building's centre, yet far below what a
 wrong CRS or swapped axes make of the position."""
 _GEOD = pyproj.Geod(ellps="WGS84")
-_MIN_TIME = datetime(1900, 1, 1, tzinfo=timezone.utc)
-_MAX_TIME = datetime(2200, 1, 1, tzinfo=timezone.utc)
+_MIN_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+_MAX_TIME = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def record_text(record: Any) -> str:
@@ -76,17 +76,17 @@ def _timestamp(value: Any) -> datetime | None:
         n = float(value)
         seconds = n / 1000 if abs(n) >= 1e11 else n
         try:
-            t = datetime.fromtimestamp(seconds, tz=timezone.utc)
+            t = datetime.fromtimestamp(seconds, tz=UTC)
         except (OverflowError, OSError, ValueError):
             return None
     elif isinstance(value, str):
         try:
-            t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            t = datetime.fromisoformat(value.strip())
         except ValueError:
             return None
     if t is None:
         return None
-    t = t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    t = t if t.tzinfo else t.replace(tzinfo=UTC)
     return t if _MIN_TIME <= t <= _MAX_TIME else None
 
 

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +142,7 @@ def ingest(
     off skips the validation suite (the benchmark times it separately).
     """
     started = time.perf_counter()
-    ingested_at = datetime.now(timezone.utc).replace(microsecond=0)
+    ingested_at = datetime.now(UTC).replace(microsecond=0)
     path = Path(path)
     connector = open_connector(path, format, **(options or {}))
     info = connector.inspect()

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from connectors.errors import ConfigurationError
 
-__all__ = ["Lake", "Staging", "KINDS", "RUN_KEY", "default_lake"]
+__all__ = ["KINDS", "RUN_KEY", "Lake", "Staging", "default_lake"]
 
 KINDS = ("features", "rejects", "surfaces")
 RUN_KEY = "citypipe:run"

@@ -15,7 +15,7 @@ from pydantic import Field
 from pipelines.catalog import Catalog, default_catalog, load_catalog
 from pipelines.lake import Lake, default_lake
 
-__all__ = ["LAKE_ENV", "LakeResource", "CatalogResource"]
+__all__ = ["LAKE_ENV", "CatalogResource", "LakeResource"]
 
 LAKE_ENV = "CITYPIPE_LAKE"
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import shapely
 
-__all__ = ["area_vectors", "footprints", "heights", "surface_measures", "volumes", "polygons_of"]
+__all__ = ["area_vectors", "footprints", "heights", "polygons_of", "surface_measures", "volumes"]
 
 FLAT_DEG = 1.0
 """Faces within this angle of horizontal have no azimuth."""

@@ -26,7 +26,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
@@ -345,7 +345,7 @@ class Validator:
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self.started = datetime.now(timezone.utc)
+        self.started = datetime.now(UTC)
         self._bound = _bound()
         self._row = [b for b in self._bound if not b.check.table]
         self._table = [b for b in self._bound if b.check.table]

@@ -18,7 +18,7 @@ import schemas
 from connectors.errors import ConfigurationError, UnavailableError
 from pipelines.lake import KINDS, RUN_KEY, Lake
 
-__all__ = ["VIEWS", "BUILDINGS", "connect", "refresh", "query", "spatial_extension"]
+__all__ = ["BUILDINGS", "VIEWS", "connect", "query", "refresh", "spatial_extension"]
 
 VIEWS = (*KINDS, "sources")
 """The lake tables the warehouse has a view of: each kind over its folder of Parquet files, and

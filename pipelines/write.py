@@ -19,7 +19,7 @@ import schemas
 from pipelines import wkb
 from pipelines.crs import CRS84
 
-__all__ = ["GeoParquetWriter", "RowsWriter", "GEOPARQUET_VERSION"]
+__all__ = ["GEOPARQUET_VERSION", "GeoParquetWriter", "RowsWriter"]
 
 GEOPARQUET_VERSION = "1.1.0"
 COMPRESSION = "snappy"

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-__all__ = ["Column", "Table", "FeatureSchema", "feature_schema", "themes", "class_themes", "mappings"]
+__all__ = ["Column", "FeatureSchema", "Table", "class_themes", "feature_schema", "mappings", "themes"]
 
 HERE = Path(__file__).parent
 

@@ -13,7 +13,7 @@ import pytest
 def citypipe(*args: str, lake) -> subprocess.CompletedProcess:
     env = {**os.environ, "CITYPIPE_LAKE": str(lake.root)}
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, env=env
+        [sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, env=env, check=False
     )
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import CORPUS
+
 from pipelines.cli import main
 from pipelines.ingest import NothingIngested, ingest
 

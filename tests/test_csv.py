@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -125,7 +125,7 @@ def test_bietigheim_latin1_without_geometry(sample, lake, read_lake):
         "Timestamp": 1740651467085,
     }
     observed = table.column("observed_at")[names.index("Parkplatz Mühlwiesenstr.")].as_py()
-    assert observed == datetime.fromtimestamp(1740651467.085, tz=timezone.utc)
+    assert observed == datetime.fromtimestamp(1740651467.085, tz=UTC)
 
 
 def test_neckarsulm_ewkb_matches_its_coordinate_columns(sample, lake, read_lake):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import csv
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pyproj
 import pytest
 import shapely
+from conftest import SAMPLES
 
 from connectors.errors import ConfigurationError, DataError
 from connectors.geoparquet import GeoParquetConnector, to_shapely
@@ -24,8 +25,6 @@ from connectors.registry import detect
 from pipelines.harmonise import record_text
 from pipelines.ingest import ingest
 from pipelines.lake import Lake
-
-from conftest import SAMPLES
 
 KINDS = ("point", "linestring", "polygon", "multipolygon")
 COUNTRIES = ("Fiji", "Tanzania", "W. Sahara", "Canada", "United States of America")
@@ -326,7 +325,7 @@ def _write(path: Path, table: pa.Table, geo: dict) -> Path:
 
 
 def _typed_table() -> tuple[pa.Table, dict]:
-    when = datetime(2024, 5, 1, 12, 30, tzinfo=timezone.utc)
+    when = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
     box = ("xmin", "ymin", "xmax", "ymax")
     table = pa.table(
         {

@@ -15,9 +15,9 @@ import pyogrio
 import pyproj
 import pytest
 import shapely
+from conftest import SAMPLES
 from referencing import Registry, Resource
 
-from conftest import SAMPLES
 from connectors.errors import DataError
 from pipelines import warehouse
 from pipelines.ingest import ingest
@@ -115,7 +115,7 @@ def test_warehouse_views_answer_spatial_sql(sample, lake):
     ingest(sample("jena_parking.geojson"), "jena", lake)
     ingest(sample("freiburg_wfs110_GetFeature_parking_live_epsg25832.geojson"), "freiburg", lake)
     warehouse.refresh(lake)
-    cols, rows = warehouse.query(
+    _, rows = warehouse.query(
         lake, "SELECT source, count(*), round(avg(ST_Y(geometry)), 1) FROM features GROUP BY 1 ORDER BY 1"
     )
     assert rows == [("freiburg", 19, 48.0), ("jena", 103, 50.9)]

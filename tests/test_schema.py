@@ -6,9 +6,9 @@ import re
 
 import pyarrow as pa
 import yaml
+from conftest import ROOT
 
 import schemas
-from conftest import ROOT
 
 
 def test_arrow_schema_follows_the_yaml():
@@ -32,5 +32,5 @@ def test_theme_vocabulary_is_the_issues():
 
 def test_readme_table_is_generated_from_the_schema():
     readme = (ROOT / "README.md").read_text()
-    table = re.search(r"<!-- schema:begin -->\n(.*?)\n<!-- schema:end -->", readme, re.S).group(1)
+    table = re.search(r"<!-- schema:begin -->\n(.*?)\n<!-- schema:end -->", readme, re.DOTALL).group(1)
     assert table == schemas.feature_schema().markdown()

@@ -21,7 +21,7 @@ W, D, H = 10.0, 20.0, 6.0
 def box_faces() -> list[tuple[str, shapely.Polygon]]:
     """The six faces, counter-clockwise seen from outside (CityGML's rule)."""
     x0, y0, x1, y1 = E, N, E + W, N + D
-    P = lambda *pts: shapely.Polygon(pts)  # noqa: E731
+    P = lambda *pts: shapely.Polygon(pts)
     return [
         ("GroundSurface", P((x0, y0, 0), (x0, y1, 0), (x1, y1, 0), (x1, y0, 0))),
         ("RoofSurface", P((x0, y0, H), (x1, y0, H), (x1, y1, H), (x0, y1, H))),
@@ -91,7 +91,7 @@ def test_measures_of_a_box(boxes, lake, read_lake):
     assert shapely.get_coordinates(shapely.from_wkb(roof["geometry_3d"]), include_z=True)[0, 2] == H
 
     warehouse.refresh(lake)
-    cols, rows = warehouse.query(
+    _, rows = warehouse.query(
         lake, "SELECT roof_type, footprint_area_m2, roof_area_m2, wall_area_m2, volume_m3 FROM buildings"
     )
     assert rows == [("1000", pytest.approx(W * D), pytest.approx(W * D), pytest.approx(2 * (W + D) * H), pytest.approx(W * D * H))]

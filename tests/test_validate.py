@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +11,14 @@ import pyarrow as pa
 import pytest
 import shapely
 import yaml
+from conftest import SAMPLES
 
 import schemas
-from conftest import SAMPLES
 from pipelines import validate
 from pipelines.validate import CHECKS, CheckResult, Validator, check_specs
 
 JENA = SAMPLES / "jena_parking.geojson"
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 BOW_TIE = shapely.Polygon([(11.0, 50.0), (11.1, 50.1), (11.1, 50.0), (11.0, 50.1), (11.0, 50.0)])
 
 
@@ -272,7 +272,7 @@ def test_write_docs(tmp_path):
     assert len(list((docs / "validations").rglob("*.html"))) == 2
     text = index.read_text()
     assert "/t/" in text and "/u/" in text
-    assert set(p.name for p in docs.iterdir()) <= {"index.html", "static", "validations",
+    assert {p.name for p in docs.iterdir()} <= {"index.html", "static", "validations",
                                                     "expectations", "results", ".lock"}  # fmt: skip
 
 
