@@ -116,7 +116,12 @@ def _horizontal(crs: pyproj.CRS) -> pyproj.CRS:
 
 def is_lonlat(crs: pyproj.CRS, axis_order: AxisOrder) -> bool:
     """True when coordinates in `crs` read in `axis_order` are already OGC:CRS84 lon, lat."""
-    h = _horizontal(crs)
+    return _is_lonlat(crs.srs, axis_order)
+
+
+@lru_cache(maxsize=256)
+def _is_lonlat(srs: str, axis_order: AxisOrder) -> bool:
+    h = _horizontal(pyproj.CRS.from_user_input(srs))
     if not h.is_geographic or not h.datum or not CRS84.datum:
         return False
     same_datum = h.datum.name in ("World Geodetic System 1984", CRS84.datum.name) or (

@@ -265,9 +265,9 @@ class Harmoniser:
         ids = pa.array(source_ids, pa.string())
         dups: list[str | None] = [None] * n
         if ids.null_count < n:
-            own = [i for i, sid in enumerate(source_ids) if sid is not None]
-            for k in np.flatnonzero(self._seen.add([source_ids[i] for i in own]) > 1):
-                i = own[k]
+            own = np.flatnonzero(ids.is_valid()) if ids.null_count else np.arange(n)
+            given = [source_ids[i] for i in own] if ids.null_count else source_ids
+            for i in own[self._seen.add(given) > 1]:
                 dups[i] = f"duplicate id {source_ids[i]!r} in the source"
         if ids.null_count:  # numbers never repeat
             numbers = pa.array(np.arange(first, first + n)).cast(pa.string())

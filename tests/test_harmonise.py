@@ -31,6 +31,14 @@ def test_repeated_source_id_is_rejected_and_nothing_is_lost(tmp_path, lake, read
     assert json.loads(reject["record"])["geometry"]["coordinates"] == [3, 4]
 
 
+def test_a_repeat_among_records_without_ids_is_the_one_rejected(tmp_path, lake, read_lake):
+    path = _collection(tmp_path, [_point(1, 2), _point(3, 4, "a"), _point(5, 6), _point(7, 8, "a")])
+    report = ingest(path, "s", lake)
+    assert (report.features, report.rejects) == (3, 1)
+    assert read_lake("s").column("feature_id").to_pylist() == ["s/#1", "s/a", "s/#3"]
+    assert json.loads(read_lake("s", "rejects")["record"][0].as_py())["geometry"]["coordinates"] == [7, 8]
+
+
 def test_records_without_ids_are_numbered_in_source_order(tmp_path, lake, read_lake):
     path = _collection(tmp_path, [_point(1, 2, n="x"), _point(1, 2, n="x"), _point(9, 9, "own")])
     ingest(path, "s", lake)
