@@ -16,6 +16,7 @@ import codecs
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property, reduce
@@ -58,9 +59,14 @@ _FLOAT = r"^[+-]?((0|[1-9][0-9]*)(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _COORDINATE = r"^[+-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)([eE][+-]?[0-9]+)?$"
 _SRID = r"(?i)^SRID=(?P<srid>[0-9]+);\s*"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_LON = ("longitude", "lon", "lng", "long", "x")
-_LAT = ("latitude", "lat", "y")
-"""Words that name a coordinate column, alone or with prefixes/suffixes (x-koord, lon_wgs84)."""
+_LON = ("longitude", "lon", "lng", "long", "longitud", "longitudine", "laengengrad", "laenge",
+        "lengtegraad", "x", "easting", "rechtswert", "ostwert")
+_LAT = ("latitude", "lat", "latitud", "latitudine", "breitengrad", "breite", "breedtegraad",
+        "y", "northing", "hochwert", "nordwert")
+"""Words that name a coordinate column, alone or with prefixes/suffixes (x-koord, lon_wgs84,
+geo_breite), in the languages of city portals; degrees first, then projected axes (which the
+harmoniser holds to lon/lat unless `--crs` names their CRS)."""
+_TRANSLITERATE = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 
 Kind = Literal["wkb", "wkt", "xy"]
 
@@ -162,7 +168,8 @@ def _probe(values: pa.Array, kind: Kind) -> tuple[float, int]:
 
 def _axis_rank(name: str, words: tuple[str, ...]) -> int | None:
     """How early in `words` a word of the column name comes; None if it has none of them."""
-    tokens = re.split(r"[^0-9a-z]+", name.lower())
+    ascii_name = unicodedata.normalize("NFKD", name.lower().translate(_TRANSLITERATE))
+    tokens = re.split(r"[^0-9a-z]+", ascii_name.encode("ascii", "ignore").decode())
     ranks = [words.index(t) for t in tokens if t in words]
     return min(ranks) if ranks else None
 

@@ -233,6 +233,28 @@ def test_latitude_longitude_columns(tmp_path, lake, read_lake):
     assert got["Königstraße"][0]["Offen"] is True and got["Nord"][0]["Offen"] is False
 
 
+@pytest.mark.parametrize(
+    ("lat", "lon"),
+    [("Breitengrad", "Längengrad"), ("geo_breite", "geo_laenge"), ("Latitud", "Longitud"),
+     ("LATITUDINE", "LONGITUDINE"), ("breedtegraad", "lengtegraad")],
+)
+def test_coordinate_columns_named_in_the_languages_of_city_portals(tmp_path, lake, read_lake, lat, lon):
+    path = _write(tmp_path, "p.csv", f"Name;{lat};{lon}\nMarktplatz;48,7758;9,1829\n", encoding="cp1252")
+    assert ingest(path, "p", lake).features == 1
+    [(_, point)] = _features(read_lake("p"))
+    assert (point.x, point.y) == pytest.approx((9.1829, 48.7758))
+
+
+def test_projected_coordinate_columns_land_with_their_crs(tmp_path, lake, read_lake):
+    path = _write(tmp_path, "gk.csv", "Name;Rechtswert;Hochwert\nA;513000,5;5402000,25\n")
+    with pytest.raises(DataError, match="--crs"):  # never taken for lon/lat
+        ingest(path, "gk", lake)
+    assert ingest(path, "gk", lake, crs="EPSG:25832").features == 1
+    [(_, point)] = _features(read_lake("gk"))
+    to_lonlat = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True)
+    assert (point.x, point.y) == pytest.approx(to_lonlat.transform(513000.5, 5402000.25), abs=1e-7)
+
+
 def test_coordinate_columns_named_in_options(tmp_path, lake, read_lake):
     path = _write(tmp_path, "xy.csv", "name|rechts|hoch\nA|513000|5402000\n")
     report = ingest(path, "xy", lake, crs="EPSG:25832", options={"x": "rechts", "y": "hoch"})
