@@ -35,6 +35,8 @@ def _crs(member: Any) -> str | None:
             return str(props["name"])
         if "code" in props:
             return f"EPSG:{props['code']}"
+        if "href" in props:  # a `link` CRS: its address, which is never fetched
+            return str(props["href"])
     return None
 
 

@@ -37,6 +37,11 @@ _SHARED_MIN = 10_000
 """Coordinate arrays from this size on are transformed position by distinct position."""
 
 _ADV = re.compile(r"urn:adv:crs:(.+)", re.IGNORECASE)
+_EPSG_LINK = re.compile(
+    r"https?://(?:www\.)?(?:spatialreference\.org/ref/epsg/|epsg\.io/)(\d+)\b", re.IGNORECASE
+)
+"""Links that name their EPSG code (GeoJSON 2008 `link` CRSs): read, never fetched."""
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _AUTHORITY_FORMS = re.compile(
     r"(urn:ogc:def:crs[:,]|https?://www\.opengis\.net/def/crs/)", re.IGNORECASE
 )
@@ -73,7 +78,13 @@ def resolve(declared: str) -> pyproj.CRS:
             f"unknown CRS {declared!r}: a CRS defined inside the document (an engineering CRS), "
             "which cannot be placed on the earth without its anchor"
         )
-    adv = _ADV.fullmatch(text)
+    adv, link = _ADV.fullmatch(text), _EPSG_LINK.match(text)
+    if link:
+        text = f"EPSG:{link.group(1)}"
+    elif _URL.match(text) and not _AUTHORITY_FORMS.match(text):
+        raise ConfigurationError(
+            f"unknown CRS {declared!r}: a link to a definition, which citypipe never fetches"
+        )
     try:
         return pyproj.CRS.from_user_input(_adv_epsg(declared, adv.group(1)) if adv else text)
     except CRSError as e:

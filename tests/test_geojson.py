@@ -10,6 +10,7 @@ import pyproj
 import pytest
 import shapely
 
+from connectors.errors import DataError
 from connectors.jsonstream import open_json
 from pipelines.ingest import ingest
 
@@ -50,6 +51,26 @@ def test_legacy_crs_member_in_utm_lands_in_esslingen(sample, lake, read_lake):
     lon, lat = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True).transform(*first[:2])
     out = shapely.from_wkb(table.column("geometry")[0].as_py())
     assert shapely.get_coordinates(out)[0] == pytest.approx([lon, lat], abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("href", "lands"),
+    [("http://spatialreference.org/ref/epsg/25832/proj4/", True), ("https://epsg.io/25832", True),
+     ("https://example.org/crs/esslingen.wkt", False)],
+)
+def test_a_link_crs_is_read_for_its_epsg_code_and_never_fetched(sample, tmp_path, lake, read_lake, href, lands):
+    doc = json.loads(sample("esslingen_parking_epsg25832.geojson").read_text(encoding="utf-8"))
+    doc["crs"] = {"type": "link", "properties": {"href": href, "type": "proj4"}}
+    path = tmp_path / "linked.geojson"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    if not lands:
+        with pytest.raises(DataError, match="never fetches"):
+            ingest(path, "linked", lake)
+        return
+    assert ingest(path, "linked", lake).features == 250
+    first = doc["features"][0]["geometry"]["coordinates"][0][0]
+    lonlat = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True).transform(*first[:2])
+    assert _points(read_lake("linked"))[0] == pytest.approx(lonlat, abs=1e-9)
 
 
 def test_wfs_geojson_in_utm_lands_in_freiburg(sample, lake, read_lake):
