@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import shapely
 
-from connectors.base import Connector, SourceBatch, SourceInfo
+from connectors.base import Connector, Points, SourceBatch, SourceInfo
 from connectors.errors import ConfigurationError, DataError
 from connectors.text import detect_encoding
 
@@ -400,19 +400,23 @@ class CSVConnector(Connector):
         )
 
     @staticmethod
-    def _geometries(batch: pa.RecordBatch, layout: _Layout) -> tuple[np.ndarray, list[str | None]]:
-        """Shapely geometries (None where the row has none), and why a row's cannot be read."""
+    def _geometries(
+        batch: pa.RecordBatch, layout: _Layout
+    ) -> tuple[np.ndarray | Points, list[str | None]]:
+        """Shapely geometries (None where the row has none) or, from a coordinate pair, Points;
+        and why a row's cannot be read."""
         n = batch.num_rows
         names = batch.schema.names
         errors: list[str | None] = [None] * n
-        geoms = np.full(n, None, dtype=object)
+        geoms: np.ndarray | Points = np.full(n, None, dtype=object)
         if layout.kind == "xy":
             x, x_given, x_ok = _numbers(batch.column(layout.columns[0]))
             y, y_given, y_ok = _numbers(batch.column(layout.columns[1]))
             readable = pc.and_(x_ok, y_ok)
             ok = readable.to_numpy(zero_copy_only=False)
-            xs, ys = (a.to_numpy(zero_copy_only=False)[ok] for a in (x, y))
-            geoms[ok] = shapely.points(xs, ys)
+            xy = np.column_stack([a.to_numpy(zero_copy_only=False) for a in (x, y)])
+            xy[~ok] = np.nan
+            geoms = Points(xy)
             wrong = pc.and_(pc.or_(x_given, y_given), pc.invert(readable))
             for r in np.flatnonzero(wrong.to_numpy(zero_copy_only=False)):
                 cells = [f"{names[i]}={batch.column(i)[r].as_py()!r}" for i in layout.columns]

@@ -158,7 +158,7 @@ class GeoJSONConnector(Connector):
             classes.append(None if (c := f.get("featureType") or collection_class) is None else str(c))
             observed.append(t.get("instant") or t.get("date") if type(t := f.get("time")) is dict else None)
             geoms.append(f.get(geometry_key))
-        shapes, errors = geojson_shapes.to_shapely(geoms)
+        shapes, errors = geojson_shapes.to_geometries(geoms)
         for i in not_features:
             errors[i] = "not a GeoJSON Feature object"
         columns: dict[str, Any] = {}

@@ -17,7 +17,9 @@ import numpy as np
 import shapely
 from shapely import GeometryType
 
-__all__ = ["NESTING", "to_shapely"]
+from connectors.base import Points
+
+__all__ = ["NESTING", "to_geometries"]
 
 NESTING: dict[GeometryType, int] = {
     GeometryType.POINT: 0,
@@ -76,8 +78,11 @@ def _one(geometry: Mapping[str, Any]) -> Any:
     return shapely.geometry.shape(geometry)
 
 
-def to_shapely(geometries: Sequence[Mapping[str, Any] | None]) -> tuple[np.ndarray, list[str | None]]:
-    """Shapely geometries for GeoJSON geometry objects (None stays None), and per-item errors."""
+def to_geometries(
+    geometries: Sequence[Mapping[str, Any] | None],
+) -> tuple[np.ndarray | Points, list[str | None]]:
+    """Shapely geometries for GeoJSON geometry objects (None stays None), and per-item errors;
+    `Points` where every geometry is a 2D Point (or None)."""
     out = np.full(len(geometries), None, dtype=object)
     errors: list[str | None] = [None] * len(geometries)
     groups: defaultdict[str, list[int]] = defaultdict(list)
@@ -93,6 +98,13 @@ def to_shapely(geometries: Sequence[Mapping[str, Any] | None]) -> tuple[np.ndarr
                 single.append(i)
         elif g is not None:
             errors[i] = f"geometry is not a GeoJSON object: {str(g)[:80]}"
+    if groups.keys() == {"Point"} and not single and not any(errors):
+        try:  # all 2D points: their coordinates are all the pipeline needs
+            xy = np.full((len(geometries), 2), np.nan)
+            xy[groups["Point"]] = _vertices(coordinates["Point"], 2)
+            return Points(xy), errors
+        except (ValueError, TypeError):
+            pass  # 3D, empty or malformed positions: shapely tells them apart below
     for kind, idx in groups.items():
         shape_type, depth = _RAGGED[kind]
         coords = coordinates[kind]

@@ -24,7 +24,7 @@ import pyproj
 import shapely
 
 import schemas
-from connectors.base import AxisOrder, SourceBatch
+from connectors.base import AxisOrder, Points, SourceBatch
 from connectors.errors import ConfigurationError
 from pipelines import crs as crslib
 from pipelines import solids, wkb
@@ -114,7 +114,7 @@ def _text(value: Any) -> str | None:
 class _Geometry:
     """What `Harmoniser._geometry` makes of a batch's geometries, aligned with its records."""
 
-    geometry: np.ndarray
+    geometry: np.ndarray | Points
     geometry_3d: np.ndarray
     source_crs: str | None
     bounds: np.ndarray = field(default_factory=lambda: np.empty((0, 4)))
@@ -185,10 +185,20 @@ def _lowercase_index(keys: frozenset[str]) -> dict[str, str]:
     return lower
 
 
-def _metres_apart(geometries: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Geodesic distance from each lon/lat point to the nearest point of its geometry."""
-    ends = shapely.get_coordinates(shapely.shortest_line(geometries, points)).reshape(-1, 4)
+def _metres_apart(geometries: np.ndarray | Points, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Geodesic distance from each lon/lat position to the nearest point of its geometry."""
+    if isinstance(geometries, Points):
+        x, y = geometries.xy.T
+        return _GEOD.inv(x, y, lon, lat)[2]
+    ends = shapely.shortest_line(geometries, shapely.points(lon, lat))
+    ends = shapely.get_coordinates(ends).reshape(-1, 4)
     return _GEOD.inv(ends[:, 0], ends[:, 1], ends[:, 2], ends[:, 3])[2]
+
+
+def _is_empty(geometries: np.ndarray | Points) -> np.ndarray:
+    if isinstance(geometries, Points):
+        return np.zeros(len(geometries), bool)
+    return shapely.is_empty(geometries)
 
 
 @dataclass
@@ -277,7 +287,7 @@ class Harmoniser:
 
     def _position_conflicts(
         self,
-        geoms: np.ndarray,
+        geoms: np.ndarray | Points,
         props: Sequence[Mapping[str, Any]],
         keys: frozenset[str],
         reasons: list[str | None],
@@ -291,18 +301,18 @@ class Harmoniser:
         first = self._first_filled
         lat = np.array([_float(first(p, lat_keys)) for p in props], dtype=float)
         lon = np.array([_float(first(p, lon_keys)) for p in props], dtype=float)
-        usable = (np.abs(lat) <= 90) & (np.abs(lon) <= 180) & ~shapely.is_missing(geoms)
-        usable &= np.array([r is None for r in reasons]) & ~shapely.is_empty(geoms)
+        placed = geoms.present if isinstance(geoms, Points) else ~shapely.is_missing(geoms)
+        usable = (np.abs(lat) <= 90) & (np.abs(lon) <= 180) & placed
+        usable &= np.array([r is None for r in reasons]) & ~_is_empty(geoms)
         idx = np.flatnonzero(usable)
         if not len(idx):
             return
-        stated = shapely.points(lon[idx], lat[idx])
-        far = _metres_apart(geoms[idx], stated) > POSITION_TOLERANCE_M
+        far = _metres_apart(geoms[idx], lon[idx], lat[idx]) > POSITION_TOLERANCE_M
         if not far.any():
             return
         swapped = np.abs(lon[idx]) <= 90
         swapped[swapped] = (
-            _metres_apart(geoms[idx][swapped], shapely.points(lat[idx][swapped], lon[idx][swapped]))
+            _metres_apart(geoms[idx][swapped], lat[idx][swapped], lon[idx][swapped])
             <= POSITION_TOLERANCE_M
         )
         for k in np.flatnonzero(far):
@@ -331,6 +341,58 @@ class Harmoniser:
     ) -> _Geometry:
         """2D CRS84 geometries, 3D ones where the source has Z, the source CRS label, and for
         3D objects their measures and semantic surfaces."""
+        n = len(batch)
+        crs, crs_error = self._resolve_crs(batch)
+        if crs_error:  # the whole batch is in that CRS, records without geometry of their own too
+            for i in range(n):
+                reasons[i] = reasons[i] or crs_error
+            nothing = np.full(n, None, object)
+            return _Geometry(nothing, nothing.copy(), None, np.full((n, 4), np.nan))
+        # undeclared CRS: held to be CRS84, and checked by the lon/lat range below
+        source_crs = None if crs is None else crslib.label(crs)
+        axis = self.axis_order or batch.axis_order
+        to_crs84 = None if crs is None or crslib.is_lonlat(crs, axis) else crslib.to_crs84(crs, axis)
+        if isinstance(batch.geometries, Points):
+            present, xy = batch.geometries.present, batch.geometries.xy
+            if to_crs84 is not None:
+                xy = xy.copy()
+                xy[present] = to_crs84(xy[present])
+            out = _Geometry(Points(xy), np.full(n, None, object), source_crs, np.hstack([xy, xy]))
+        else:
+            out, present = self._shapes(batch, crs, to_crs84, reasons, notes)
+            out.source_crs = source_crs
+        out.source_crs = out.source_crs or "OGC:CRS84"
+        outside = present & ~np.isnan(out.bounds).any(axis=1)
+        x0, y0, x1, y1 = out.bounds.T
+        outside &= (x0 < -180) | (x1 > 180) | (y0 < -90) | (y1 > 90)
+        undeclared = (
+            "coordinates are not longitude/latitude and the source declares no CRS; "
+            "pass --crs with the CRS they are in (e.g. --crs EPSG:25832)"
+        )
+        if crs is None and outside.any() and (outside == present).all():
+            # not one position is lon/lat: the source is in a CRS it does not name, and so are
+            # its records without geometry of their own (a Building made of BuildingParts)
+            outside = np.ones(n, dtype=bool)
+        for i in np.flatnonzero(outside):
+            if crs is None:
+                reasons[i] = reasons[i] or undeclared
+            else:
+                reasons[i] = reasons[i] or (
+                    f"coordinates fall outside longitude/latitude when read as {source_crs}; "
+                    "the declared CRS or axis order is wrong (--crs fixes it)"
+                )
+        return out
+
+    def _shapes(
+        self,
+        batch: SourceBatch,
+        crs: Any,
+        to_crs84: Callable[[np.ndarray], np.ndarray] | None,
+        reasons: list[str | None],
+        notes: list[str | None],
+    ) -> tuple[_Geometry, np.ndarray]:
+        """`_geometry` for shapely geometries: footprints of 3D objects, measures, CRS84,
+        repairs; and which records have a geometry."""
         geoms = np.asarray(batch.geometries, dtype=object)
         src3d = np.asarray(batch.columns.get("geometry_3d", geoms), dtype=object)
         surfaces = batch.columns.get("surfaces")
@@ -342,29 +404,19 @@ class Harmoniser:
                 geoms[missing] = solids.footprints(
                     src3d[missing], [surfaces[i] if surfaces else None for i in missing]
                 )
-        crs, crs_error = self._resolve_crs(batch)
         present = ~shapely.is_missing(geoms)
-        if crs_error:  # the whole batch is in that CRS, records without geometry of their own too
-            for i in range(n):
-                reasons[i] = reasons[i] or crs_error
-            nothing = np.full(n, None, object)
-            return _Geometry(nothing, nothing.copy(), None, np.full((n, 4), np.nan))
-        # undeclared CRS: held to be CRS84, and checked by the lon/lat range below
-        source_crs = None if crs is None else crslib.label(crs)
         has_z = shapely.has_z(src3d)
         geoms3d = np.full(n, None, object)
         geoms3d[has_z] = src3d[has_z]
-        out = _Geometry(geoms, geoms3d, source_crs or "OGC:CRS84")
+        out = _Geometry(geoms, geoms3d, None)
         if crs is not None and (surfaces is not None or has_z.any()):
             self._measure(out, batch, crs, surfaces)
-        axis = self.axis_order or batch.axis_order
-        if crs is not None and not crslib.is_lonlat(crs, axis):
-            fn = crslib.to_crs84(crs, axis)
-            geoms = shapely.transform(geoms, fn)
+        if to_crs84 is not None:
+            geoms = shapely.transform(geoms, to_crs84)
             # solids and their semantic surfaces share positions: one transform finds them all
             solids3d = src3d[has_z]
             surfaces3d = out.surface_polygons if out.surface_polygons is not None else np.empty(0, object)
-            both = shapely.transform(np.concatenate([solids3d, surfaces3d]), fn, include_z=True)
+            both = shapely.transform(np.concatenate([solids3d, surfaces3d]), to_crs84, include_z=True)
             geoms3d[has_z] = both[: len(solids3d)]
             if out.surface_polygons is not None:
                 out.surface_polygons = both[len(solids3d) :]
@@ -386,28 +438,8 @@ class Harmoniser:
                     notes[i] = w
             geoms[invalid] = fixed
             bounds[invalid] = shapely.bounds(fixed)
-
-        outside = present & ~np.isnan(bounds).any(axis=1)
-        x0, y0, x1, y1 = bounds.T
-        outside &= (x0 < -180) | (x1 > 180) | (y0 < -90) | (y1 > 90)
-        undeclared = (
-            "coordinates are not longitude/latitude and the source declares no CRS; "
-            "pass --crs with the CRS they are in (e.g. --crs EPSG:25832)"
-        )
-        if crs is None and outside.any() and (outside == present).all():
-            # not one position is lon/lat: the source is in a CRS it does not name, and so are
-            # its records without geometry of their own (a Building made of BuildingParts)
-            outside = np.ones(n, dtype=bool)
-        for i in np.flatnonzero(outside):
-            if crs is None:
-                reasons[i] = reasons[i] or undeclared
-            else:
-                reasons[i] = reasons[i] or (
-                    f"coordinates fall outside longitude/latitude when read as {source_crs}; "
-                    "the declared CRS or axis order is wrong (--crs fixes it)"
-                )
         out.geometry, out.bounds = geoms, bounds
-        return out
+        return out, present
 
     def _measure(self, out: _Geometry, batch: SourceBatch, crs: Any, surfaces: Any) -> None:
         """Footprint areas, volumes and surface measures, in metres (before leaving the source CRS)."""

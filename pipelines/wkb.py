@@ -11,21 +11,35 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
+from connectors.base import Points
+
 __all__ = ["geometry_types", "to_wkb_2d"]
 
 _POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("xy", "<f8", 2)])
 """A 2D point in little-endian WKB: 21 bytes, no padding."""
 
 
-def to_wkb_2d(geometries: np.ndarray) -> pa.Array:
+def to_wkb_2d(geometries: np.ndarray | Points) -> pa.Array:
     """2D WKB of `geometries` (None stays null)."""
+    if isinstance(geometries, Points):
+        return _points(geometries.xy)
     n = len(geometries)
     if n and (shapely.get_type_id(geometries) == 0).all() and not shapely.is_empty(geometries).any():
-        packed = np.empty(n, _POINT)
-        packed["order"], packed["type"], packed["xy"] = 1, 1, shapely.get_coordinates(geometries)
-        offsets = np.arange(0, _POINT.itemsize * (n + 1), _POINT.itemsize, dtype=np.int32)
-        return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(packed)])
+        return _points(shapely.get_coordinates(geometries))
     return pa.array(shapely.to_wkb(geometries, output_dimension=2), pa.binary())
+
+
+def _points(xy: np.ndarray) -> pa.Array:
+    """WKB points from an (n, 2) array; a row with NaN is null."""
+    present = ~np.isnan(xy).any(axis=1)
+    packed = np.empty(int(present.sum()), _POINT)
+    packed["order"], packed["type"], packed["xy"] = 1, 1, xy[present]
+    offsets = np.zeros(len(xy) + 1, dtype=np.int32)
+    np.cumsum(present * np.int32(_POINT.itemsize), out=offsets[1:])
+    nulls = len(xy) - len(packed)
+    validity = pa.py_buffer(np.packbits(present, bitorder="little")) if nulls else None
+    buffers = [validity, pa.py_buffer(offsets), pa.py_buffer(packed)]
+    return pa.Array.from_buffers(pa.binary(), len(xy), buffers, null_count=nulls)
 
 
 _TYPE_NAMES = {  # WKB type codes (ISO adds 1000 for Z, EWKB a flag bit)

@@ -176,3 +176,17 @@ def test_header_members_after_the_features_are_read(tmp_path):
     doc = open_json(p, "features", batch_bytes=8)
     assert doc.header["crs"]["properties"]["name"] == "EPSG:3857" and doc.header["totalFeatures"] == 1
     assert [f["id"] for b in doc.batches() for f in b] == ['a"}']
+
+
+def test_2d_points_are_handed_over_as_coordinates_and_the_rest_as_shapes(sample):
+    from connectors.base import Points
+    from connectors.geojson_shapes import to_geometries
+
+    geometries = [f["geometry"] for f in _source_features(sample("barcelona_drinking_fountains.geojson"))]
+    points, errors = to_geometries([*geometries, None])
+    assert isinstance(points, Points) and not any(errors)
+    assert points.xy[0].tolist() == geometries[0]["coordinates"]
+    assert points.present.tolist() == [True] * len(geometries) + [False]
+    for odd in ({"type": "Point", "coordinates": [2.1, 41.4, 12.0]}, {"type": "Point", "coordinates": []}):
+        shapes, _ = to_geometries([geometries[0], odd])  # Z or an empty point: shapely keeps them apart
+        assert isinstance(shapes, np.ndarray) and shapes[1].has_z == (len(odd["coordinates"]) == 3)
