@@ -3,7 +3,8 @@
 Building shapely objects one feature at a time costs more than parsing the JSON; grouping the
 geometries by type and handing flat coordinate arrays to `shapely.from_ragged_array` keeps the
 per-vertex work in C. A geometry that does not fit (ragged dimensions, bad coordinates) is
-built on its own, and one that cannot be built at all gets an error message instead.
+built on its own, and one that cannot be built at all gets an error message instead. A batch
+of 2D points needs no shapely object at all: it becomes one `Points` coordinate array.
 """
 
 from __future__ import annotations

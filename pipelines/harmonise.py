@@ -350,6 +350,7 @@ class Harmoniser:
             return _Geometry(nothing, nothing.copy(), None, np.full((n, 4), np.nan))
         # undeclared CRS: held to be CRS84, and checked by the lon/lat range below
         source_crs = None if crs is None else crslib.label(crs)
+        label = source_crs or "OGC:CRS84"
         axis = self.axis_order or batch.axis_order
         to_crs84 = None if crs is None or crslib.is_lonlat(crs, axis) else crslib.to_crs84(crs, axis)
         if isinstance(batch.geometries, Points):
@@ -357,11 +358,9 @@ class Harmoniser:
             if to_crs84 is not None:
                 xy = xy.copy()
                 xy[present] = to_crs84(xy[present])
-            out = _Geometry(Points(xy), np.full(n, None, object), source_crs, np.hstack([xy, xy]))
+            out = _Geometry(Points(xy), np.full(n, None, object), label, np.hstack([xy, xy]))
         else:
-            out, present = self._shapes(batch, crs, to_crs84, reasons, notes)
-            out.source_crs = source_crs
-        out.source_crs = out.source_crs or "OGC:CRS84"
+            out, present = self._shapes(batch, crs, to_crs84, label, reasons, notes)
         outside = present & ~np.isnan(out.bounds).any(axis=1)
         x0, y0, x1, y1 = out.bounds.T
         outside &= (x0 < -180) | (x1 > 180) | (y0 < -90) | (y1 > 90)
@@ -388,6 +387,7 @@ class Harmoniser:
         batch: SourceBatch,
         crs: Any,
         to_crs84: Callable[[np.ndarray], np.ndarray] | None,
+        label: str,
         reasons: list[str | None],
         notes: list[str | None],
     ) -> tuple[_Geometry, np.ndarray]:
@@ -408,7 +408,7 @@ class Harmoniser:
         has_z = shapely.has_z(src3d)
         geoms3d = np.full(n, None, object)
         geoms3d[has_z] = src3d[has_z]
-        out = _Geometry(geoms, geoms3d, None)
+        out = _Geometry(geoms, geoms3d, label)
         if crs is not None and (surfaces is not None or has_z.any()):
             self._measure(out, batch, crs, surfaces)
         if to_crs84 is not None:
