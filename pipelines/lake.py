@@ -86,18 +86,21 @@ class Lake:
         try:
             yield staging
             self._commit(staging)
-        finally:
+        except BaseException:
             for kind in KINDS:
                 staging.path(kind).unlink(missing_ok=True)
+            raise
 
     def _commit(self, staging: Staging) -> None:
         """Each kind's staged file replaces the partition's file in one rename (a kind the run
         wrote nothing for, such as rejects of a clean run, loses its old file)."""
         for kind in KINDS:
-            staged = staging.path(kind)
-            final = self.partition(kind, staging.source) / PART
-            if staged.exists():
-                final.parent.mkdir(parents=True, exist_ok=True)
+            staged, final = staging.path(kind), self.partition(kind, staging.source) / PART
+            try:
                 os.replace(staged, final)
-            else:
-                final.unlink(missing_ok=True)
+            except FileNotFoundError:
+                if not staged.exists():  # nothing of this kind this time
+                    final.unlink(missing_ok=True)
+                    continue
+                final.parent.mkdir(parents=True, exist_ok=True)  # the source's first run
+                os.replace(staged, final)

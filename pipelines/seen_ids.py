@@ -22,21 +22,19 @@ class SeenIds:
     def add(self, ids: Sequence[str]) -> np.ndarray:
         """Record `ids`; for each, how many times it has now been seen (1 the first time)."""
         hashes = np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids))
-        pos = np.searchsorted(self._sorted, hashes)
+        ordered = np.sort(hashes)
+        pos = np.searchsorted(self._sorted, ordered)
         known = pos < len(self._sorted)
-        known[known] = self._sorted[pos[known]] == hashes[known]
-        if not known.any() and len(set(ids)) == len(ids):  # the usual case: all new, each once
-            self._remember(np.sort(hashes))
+        known[known] = self._sorted[pos[known]] == ordered[known]
+        if not known.any() and not (ordered[1:] == ordered[:-1]).any():  # all new, each once
+            self._sorted = np.insert(self._sorted, pos, ordered)
             return np.ones(len(ids), dtype=np.int64)
+        old = set(ordered[known].tolist())
         seen: list[int] = []
-        for h, k in zip(hashes.tolist(), known.tolist()):
-            n = self._repeats.get(h, 1 if k else 0) + 1
+        for h in hashes.tolist():
+            n = self._repeats.get(h, 1 if h in old else 0) + 1
             self._repeats[h] = n
             seen.append(n)
-        uniq = np.unique(hashes)
-        self._remember(uniq[~np.isin(uniq, self._sorted)])
-        return np.array(seen, dtype=np.int64)
-
-    def _remember(self, new: np.ndarray) -> None:
-        """Merge sorted hashes not seen before into the sorted array (no re-sort of it all)."""
+        new = np.unique(ordered[~known])
         self._sorted = np.insert(self._sorted, np.searchsorted(self._sorted, new), new)
+        return np.array(seen, dtype=np.int64)
