@@ -67,10 +67,10 @@ class SourceBatch:
     """A slice of the source table: records as read, before harmonisation.
 
     All sequences are aligned, one entry per record. `geometries` holds shapely geometries
-    (or None), or `Points`, in `crs` with the axes in `axis_order`; `records` the records as read (dicts,
-    text), looked at only when a record is rejected, so it may be a lazy sequence. `errors`
-    says why a record could not be read (it then goes to rejects). `columns` carries what the
-    connector already knows for typed columns, each a sequence aligned with the records:
+    (or None), or `Points`, in `crs` with the axes in `axis_order`; `records` the records as
+    read (dicts, text), looked at only when a record is rejected, so it may be a lazy sequence.
+    `errors` says why a record could not be read (it then goes to rejects). `columns` carries
+    what the connector already knows for typed columns, each a sequence aligned with the records:
 
         name, height_m, lod, observed_at    values for the schema columns of the same name
         parent_source_id                    the parent's id in the source (a BuildingPart's Building)
