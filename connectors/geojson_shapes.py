@@ -84,7 +84,6 @@ def to_geometries(
 ) -> tuple[np.ndarray | Points, list[str | None]]:
     """Shapely geometries for GeoJSON geometry objects (None stays None), and per-item errors;
     `Points` where every geometry is a 2D Point (or None)."""
-    out = np.full(len(geometries), None, dtype=object)
     errors: list[str | None] = [None] * len(geometries)
     groups: defaultdict[str, list[int]] = defaultdict(list)
     coordinates: defaultdict[str, list[Any]] = defaultdict(list)
@@ -106,6 +105,7 @@ def to_geometries(
             return Points(xy), errors
         except (ValueError, TypeError):
             pass  # 3D, empty or malformed positions: shapely tells them apart below
+    out = np.full(len(geometries), None, dtype=object)
     for kind, idx in groups.items():
         shape_type, depth = _RAGGED[kind]
         coords = coordinates[kind]

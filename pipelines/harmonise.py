@@ -195,10 +195,11 @@ def _metres_apart(geometries: np.ndarray | Points, lon: np.ndarray, lat: np.ndar
     return _GEOD.inv(ends[:, 0], ends[:, 1], ends[:, 2], ends[:, 3])[2]
 
 
-def _is_empty(geometries: np.ndarray | Points) -> np.ndarray:
+def _positioned(geometries: np.ndarray | Points) -> np.ndarray:
+    """Which records have a geometry with a position (neither missing nor empty)."""
     if isinstance(geometries, Points):
-        return np.zeros(len(geometries), bool)
-    return shapely.is_empty(geometries)
+        return geometries.present
+    return ~shapely.is_missing(geometries) & ~shapely.is_empty(geometries)
 
 
 @dataclass
@@ -293,17 +294,17 @@ class Harmoniser:
         reasons: list[str | None],
     ) -> Iterator[tuple[int, str, str]]:
         """Records whose geometry lies far from the latitude / longitude they state themselves
-        (attributes in schemas/mappings.yaml), with the message and the stated position: the sign of a wrong CRS or axis
-        order that lands every point on the globe, just in the wrong place."""
+        (attributes in schemas/mappings.yaml), with the message and the stated position: the
+        sign of a wrong CRS or axis order that lands every point on the globe, just in the
+        wrong place."""
         lat_keys, lon_keys = self._mapped_keys("latitude", keys), self._mapped_keys("longitude", keys)
         if not lat_keys or not lon_keys:
             return
         first = self._first_filled
         lat = np.array([_float(first(p, lat_keys)) for p in props], dtype=float)
         lon = np.array([_float(first(p, lon_keys)) for p in props], dtype=float)
-        placed = geoms.present if isinstance(geoms, Points) else ~shapely.is_missing(geoms)
-        usable = (np.abs(lat) <= 90) & (np.abs(lon) <= 180) & placed
-        usable &= np.array([r is None for r in reasons]) & ~_is_empty(geoms)
+        usable = (np.abs(lat) <= 90) & (np.abs(lon) <= 180) & _positioned(geoms)
+        usable &= np.array([r is None for r in reasons])
         idx = np.flatnonzero(usable)
         if not len(idx):
             return

@@ -92,19 +92,20 @@ def connect(lake: Lake, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _empty(con: duckdb.DuckDBPyConnection, view: str) -> duckdb.DuckDBPyRelation:
+    """No rows, with the view's columns as DuckDB types them."""
+    return con.from_arrow(_arrow_schema(view).empty_table())
+
+
 def _empty_table(con: duckdb.DuckDBPyConnection, view: str) -> None:
     """An empty table with the view's columns: an empty lake still answers queries."""
-    con.register("empty_arrow", _arrow_schema(view).empty_table())
-    con.execute(f"CREATE TABLE {view} AS SELECT * FROM empty_arrow")
-    con.unregister("empty_arrow")
+    _empty(con, view).create(view)
 
 
 def _json_structure(con: duckdb.DuckDBPyConnection, view: str) -> str:
     """The view's columns and their DuckDB types, as `from_json` takes them."""
-    con.register("empty_arrow", _arrow_schema(view).empty_table())
-    columns = con.execute("DESCRIBE SELECT * FROM empty_arrow").fetchall()
-    con.unregister("empty_arrow")
-    return json.dumps({name: type_ for name, type_, *_ in columns})
+    rel = _empty(con, view)
+    return json.dumps(dict(zip(rel.columns, map(str, rel.types), strict=True)))
 
 
 def refresh(lake: Lake) -> None:
