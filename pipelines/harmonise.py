@@ -115,7 +115,8 @@ class _Geometry:
     """What `Harmoniser._geometry` makes of a batch's geometries, aligned with its records."""
 
     geometry: np.ndarray | Points
-    geometry_3d: np.ndarray
+    geometry_3d: np.ndarray | None
+    """None when no record has 3D."""
     source_crs: str | None
     bounds: np.ndarray = field(default_factory=lambda: np.empty((0, 4)))
     """xmin, ymin, xmax, ymax of each 2D geometry (NaN where it has none)."""
@@ -347,8 +348,7 @@ class Harmoniser:
         if crs_error:  # the whole batch is in that CRS, records without geometry of their own too
             for i in range(n):
                 reasons[i] = reasons[i] or crs_error
-            nothing = np.full(n, None, object)
-            return _Geometry(nothing, nothing.copy(), None, np.full((n, 4), np.nan))
+            return _Geometry(np.full(n, None, object), None, None, np.full((n, 4), np.nan))
         # undeclared CRS: held to be CRS84, and checked by the lon/lat range below
         source_crs = None if crs is None else crslib.label(crs)
         label = source_crs or "OGC:CRS84"
@@ -359,7 +359,7 @@ class Harmoniser:
             if to_crs84 is not None:
                 xy = xy.copy()
                 xy[present] = to_crs84(xy[present])
-            out = _Geometry(Points(xy), np.full(n, None, object), label, np.hstack([xy, xy]))
+            out = _Geometry(Points(xy), None, label, np.hstack([xy, xy]))
         else:
             out, present = self._shapes(batch, crs, to_crs84, label, reasons, notes)
         outside = present & ~np.isnan(out.bounds).any(axis=1)
@@ -440,6 +440,8 @@ class Harmoniser:
             geoms[invalid] = fixed
             bounds[invalid] = shapely.bounds(fixed)
         out.geometry, out.bounds = geoms, bounds
+        if not has_z.any():
+            out.geometry_3d = None
         return out, present
 
     def _measure(self, out: _Geometry, batch: SourceBatch, crs: Any, surfaces: Any) -> None:
@@ -491,35 +493,37 @@ class Harmoniser:
         else:
             keep, rejects = list(range(n)), []
 
+        m, all_kept = len(keep), len(keep) == n
+
         def kept(values: Sequence[Any]) -> list[Any]:
-            return list(values) if len(keep) == n else [values[i] for i in keep]
+            return list(values) if all_kept else [values[i] for i in keep]
 
         props = kept(batch.properties)
-        classes = kept(batch.feature_classes) if batch.feature_classes else [None] * len(keep)
+        classes = kept(batch.feature_classes) if batch.feature_classes else [None] * m
         class_themes = schemas.class_themes()
         themes_of = {c: self.theme or class_themes.get((c or "").lower(), "other") for c in set(classes)}
 
-        def column(name: str, convert: Callable[[Any], Any]) -> list[Any]:
-            """A typed column's values: what the connector knows, else the mapped attribute."""
+        def column(name: str, convert: Callable[[Any], Any]) -> list[Any] | None:
+            """A typed column's values: what the connector knows, else the mapped attribute;
+            None when the batch has nothing for it."""
             given = batch.columns.get(name)
             keys = self._mapped_keys(name, batch_keys) if name in self._mappings else []
             if given is None and not keys:
-                return [None] * len(keep)
-            values = kept(given) if given is not None else [None] * len(keep)
+                return None
+            values = kept(given) if given is not None else [None] * m
             if keys:
                 first = self._first_filled
                 values = [v if v is not None else first(p, keys) for v, p in zip(values, props)]
             return [None if v is None else convert(v) for v in values]
 
         parents = column("parent_source_id", str)
-        if parents.count(None) < len(parents):
-            parents = [None if p is None else f"{self.source}/{p}" for p in parents]
-        rows: dict[str, Any] = {
-            "feature_id": feature_ids if len(keep) == n else feature_ids.take(pa.array(keep, pa.int64())),
+        theme = next(iter(themes_of.values())) if len(themes_of) == 1 else None
+        rows: dict[str, Any] = {  # lists, Arrow arrays, or None for a column of nulls
+            "feature_id": feature_ids if all_kept else feature_ids.take(pa.array(keep, pa.int64())),
             "source_id": kept(source_ids),
-            "theme": [themes_of[c] for c in classes] if len(themes_of) > 1 else [*themes_of.values()] * len(keep),
-            "feature_class": classes,
-            "parent_id": parents,
+            "theme": [themes_of[c] for c in classes] if theme is None else pa.repeat(pa.scalar(theme), m),
+            "feature_class": classes if classes.count(None) < m else None,
+            "parent_id": None if parents is None else [None if p is None else f"{self.source}/{p}" for p in parents],
             "name": column("name", _text),
             "height_m": column("height_m", _float),
             "lod": column("lod", _text),
@@ -530,36 +534,35 @@ class Harmoniser:
         }
         if geo.height is not None:  # 3D objects without a stated height: from their geometry
             rows["height_m"] = [
-                h if h is not None else geo.height_at(i) for h, i in zip(rows["height_m"], keep)
+                h if h is not None else geo.height_at(i)
+                for h, i in zip(rows["height_m"] or [None] * m, keep)
             ]
-        idx = np.asarray(keep, dtype=np.int64)
-        g2, g3 = geoms[idx], geoms3d[idx]
-        m = len(idx)
+        idx = slice(None) if all_kept else np.asarray(keep, dtype=np.int64)
+        rows["geometry"] = wkb.to_wkb_2d(geoms[idx])
+        if geoms3d is not None:
+            rows["geometry_3d"] = shapely.to_wkb(geoms3d[idx], output_dimension=3)
+        bounds = geo.bounds[idx]
+        has_box = ~np.isnan(bounds).any(axis=1)
+        rows["bbox"] = pa.StructArray.from_arrays(
+            [pa.array(c) for c in bounds.T.copy()],
+            fields=list(schemas.BBOX_TYPE),
+            mask=None if has_box.all() else pa.array(~has_box),
+        )
         constant = {  # the same for every row of the batch
             "source": self.source,
             "source_crs": source_crs,
             "source_format": self.source_format,
             "ingested_at": self.ingested_at,
         }
-        rows["geometry"] = wkb.to_wkb_2d(g2)
-        present3d = ~shapely.is_missing(g3)
-        rows["geometry_3d"] = shapely.to_wkb(g3, output_dimension=3) if present3d.any() else [None] * m
-        bounds = geo.bounds[idx]
-        has_box = ~np.isnan(bounds).any(axis=1)
         columns = []
         for f in self._schema:
+            value = rows.get(f.name)
             if f.name in constant:
                 columns.append(pa.repeat(pa.scalar(constant[f.name], type=f.type), m))
-            elif f.type == schemas.BBOX_TYPE:
-                columns.append(
-                    pa.StructArray.from_arrays(
-                        [pa.array(bounds[:, k]) for k in range(4)],
-                        fields=list(f.type),
-                        mask=pa.array(~has_box),
-                    )
-                )
+            elif value is None:
+                columns.append(pa.nulls(m, f.type))
             else:
-                columns.append(pa.array(rows[f.name], type=f.type))
+                columns.append(value if isinstance(value, pa.Array) else pa.array(value, type=f.type))
         features = pa.RecordBatch.from_arrays(columns, schema=self._schema)
         surfaces = self._surfaces(geo, keep, feature_ids)
         return HarmonisedBatch(features, rejects, batch.records, keep, surfaces, warnings)
