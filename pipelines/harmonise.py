@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyproj
 import shapely
 
@@ -266,26 +265,27 @@ class Harmoniser:
         return None
 
     def _feature_ids(self, source_ids: list[str | None]) -> tuple[pa.Array, list[str | None]]:
-        """feature_ids (built by Arrow: no Python string per record), and a reason to reject
-        where the source repeats an id.
+        """feature_ids, and a reason to reject where the source repeats an id.
 
         The source's id where it has one; else the record's number in the source (`#1`, `#2`
         ...), which an unchanged source, or a live feed that keeps its order, keeps across runs.
         """
         first, n = self._records + 1, len(source_ids)
         self._records += n
-        ids = pa.array(source_ids, pa.string())
+        missing = source_ids.count(None)
         dups: list[str | None] = [None] * n
-        if ids.null_count < n:
-            own = np.flatnonzero(ids.is_valid()) if ids.null_count else np.arange(n)
-            given = [source_ids[i] for i in own] if ids.null_count else source_ids
-            for i in own[self._seen.add(given) > 1]:
+        if missing < n:
+            own = [i for i, sid in enumerate(source_ids) if sid is not None] if missing else None
+            seen = self._seen.add([source_ids[i] for i in own] if own else source_ids)
+            for k in np.flatnonzero(seen > 1).tolist():
+                i = own[k] if own else k
                 dups[i] = f"duplicate id {source_ids[i]!r} in the source"
-        if ids.null_count:  # numbers never repeat
-            numbers = pa.array(np.arange(first, first + n)).cast(pa.string())
-            numbers = pc.binary_join_element_wise("#", numbers, "")
-            ids = numbers if ids.null_count == n else pc.coalesce(ids, numbers)
-        return pc.binary_join_element_wise(f"{self.source}/", ids, ""), dups
+        prefix = f"{self.source}/"
+        if missing:  # numbers never repeat
+            ids = [prefix + (f"#{first + i}" if sid is None else sid) for i, sid in enumerate(source_ids)]
+        else:
+            ids = [prefix + sid for sid in source_ids]
+        return pa.array(ids, pa.string()), dups
 
     def _position_conflicts(
         self,

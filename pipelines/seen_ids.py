@@ -23,6 +23,9 @@ class SeenIds:
         """Record `ids`; for each, how many times it has now been seen (1 the first time)."""
         hashes = np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids))
         ordered = np.sort(hashes)
+        if not len(self._sorted) and not (ordered[1:] == ordered[:-1]).any():  # a first batch, each once
+            self._sorted = ordered
+            return np.ones(len(ids), dtype=np.int64)
         pos = np.searchsorted(self._sorted, ordered)
         known = pos < len(self._sorted)
         known[known] = self._sorted[pos[known]] == ordered[known]

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import schemas
@@ -55,11 +54,12 @@ class _ColumnStats:
         self.types |= wkb.geometry_types(batch.column(column))
         if self.covering is None:
             return
-        box = batch.column(self.covering).flatten()
-        lows = [pc.min(box[k]).as_py() for k in (0, 1)]
-        highs = [pc.max(box[k]).as_py() for k in (2, 3)]
-        if None not in lows + highs:
-            self.bbox = np.r_[np.fmin(self.bbox[:2], lows), np.fmax(self.bbox[2:], highs)]
+        box = [c.to_numpy(zero_copy_only=False) for c in batch.column(self.covering).flatten()]
+        # nulls are NaN here, which fmin and fmax pass over
+        self.bbox = np.r_[
+            np.fmin(self.bbox[:2], [np.fmin.reduce(box[0]), np.fmin.reduce(box[1])]),
+            np.fmax(self.bbox[2:], [np.fmax.reduce(box[2]), np.fmax.reduce(box[3])]),
+        ]
 
     def metadata(self) -> dict[str, Any]:
         meta: dict[str, Any] = {
