@@ -44,6 +44,7 @@ _BOM = b"\xef\xbb\xbf"
 _CITYJSON = re.compile(rb'"type"\s*:\s*"CityJSON(?:Feature)?"|"CityObjects"\s*:\s*\{')
 _GEOJSON = re.compile(rb'"type"\s*:\s*"Feature(?:Collection)?"')
 _EXTENSION = re.compile(rb'"type"\s*:\s*"CityJSONExtension"')
+_NAMED = re.compile(rb"City(?:JSON|Objects)")
 _VERSION = re.compile(r"(\d+\.\d+)(?:\.\d+)?")
 _OWN_NAME = {"address"}
 """CityObject members kept in properties under their own name; the others (parents, children,
@@ -484,8 +485,8 @@ class CityJSONConnector(Connector):
     @classmethod
     def sniff(cls, head: bytes) -> float:
         text = head.lstrip(_SKIP)
-        if not text.startswith(b"{") or (b"CityJSON" not in text and b"CityObjects" not in text):
-            return 0.0  # the plain substring test spares other JSON the regular expressions
+        if not text.startswith(b"{") or not _NAMED.search(text):
+            return 0.0  # one scan for the names spares other JSON the expressions below
         if _EXTENSION.search(text):
             raise NotFeatureData(
                 "a CityJSON Extension (the schema of extra types), not city objects"

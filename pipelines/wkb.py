@@ -2,13 +2,14 @@
 
 GEOS writes and GeoParquet's metadata reads WKB one geometry at a time; for the two things done
 to every row (writing points, the commonest city geometry, and listing a column's geometry types)
-the fixed layout of the bytes lets numpy do it for the whole column at once.
+the fixed layout of the bytes lets numpy and Arrow do it for the whole column at once.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from connectors.base import Points
@@ -54,22 +55,12 @@ _TYPE_NAMES = {  # WKB type codes (ISO adds 1000 for Z, EWKB a flag bit)
 
 
 def geometry_types(wkb: pa.Array) -> set[str]:
-    """GeoParquet geometry type names of a WKB column, read from each value's header bytes."""
-    wkb = wkb.drop_null()
-    if len(wkb) == 0:
-        return set()
-    _, offsets, data = wkb.buffers()
-    starts = np.frombuffer(offsets, np.int32, count=len(wkb), offset=4 * wkb.offset)
-    raw = np.frombuffer(data, np.uint8)
-    header = raw[starts[:, None] + np.arange(5)]
-    little = header[:, 0] == 1
-    code = np.where(
-        little,
-        header[:, 1:].astype(np.uint32) @ np.array([1, 1 << 8, 1 << 16, 1 << 24], np.uint32),
-        header[:, 1:].astype(np.uint32) @ np.array([1 << 24, 1 << 16, 1 << 8, 1], np.uint32),
-    )
+    """GeoParquet geometry type names of a WKB column, read from the distinct header bytes."""
     names = set()
-    for c in np.unique(code).tolist():
+    for header in pc.unique(pc.binary_slice(wkb, 0, 5)).to_pylist():
+        if header is None:
+            continue
+        c = int.from_bytes(header[1:], "little" if header[0] == 1 else "big")
         iso = (c & 0x0FFFFFFF) % 1000
         z = bool(c & 0x80000000) or (c & 0x0FFFFFFF) // 1000 in (1, 3)
         names.add(_TYPE_NAMES[iso] + (" Z" if z else ""))

@@ -30,10 +30,10 @@ _BUFFER = 1 << 20
 
 
 class _ParquetFile:
-    """A ParquetWriter on a buffered file, which it closes with itself."""
+    """A ParquetWriter on a buffered file, which it closes with itself (in a folder that exists:
+    the run's staging area)."""
 
     def __init__(self, path: Path, schema: pa.Schema, **options: Any) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._stream = pa.output_stream(str(path), buffer_size=_BUFFER)
         self.writer = pq.ParquetWriter(self._stream, schema, compression=COMPRESSION, **options)
 
