@@ -124,31 +124,29 @@ class GeoJSONConnector(Connector):
         collection_class: Any,
     ) -> Iterator[SourceBatch]:
         """One batch for `geometry`, and one for JSON-FG features that only have a `place`."""
-        on_place = [
-            i
-            for i, f in enumerate(features)
-            if type(f) is dict and f.get("geometry") is None and f.get("place") is not None
-        ]
-        if on_place:
-            taken = set(on_place)
-            rest = [f for i, f in enumerate(features) if i not in taken]
-            placed = [features[i] for i in on_place]
-            yield self._batch(rest, "geometry", crs, "xy", collection_class)
-            own = {_crs(f.get("coordRefSys")) for f in placed} - {None}
-            place_crs = own.pop() if len(own) == 1 else coord_ref_sys
-            yield self._batch(placed, "place", place_crs, "authority", collection_class)
-        else:
-            yield self._batch(features, "geometry", crs, "xy", collection_class)
+        batch, on_place = self._batch(features, "geometry", crs, "xy", collection_class)
+        if not on_place:
+            yield batch
+            return
+        taken = set(on_place)
+        rest = [f for i, f in enumerate(features) if i not in taken]
+        placed = [features[i] for i in on_place]
+        yield self._batch(rest, "geometry", crs, "xy", collection_class)[0]
+        own = {_crs(f.get("coordRefSys")) for f in placed} - {None}
+        place_crs = own.pop() if len(own) == 1 else coord_ref_sys
+        yield self._batch(placed, "place", place_crs, "authority", collection_class)[0]
 
     def _batch(
         self, features: list[Any], geometry_key: str, crs: str | None, axis: Any, collection_class: Any
-    ) -> SourceBatch:
+    ) -> tuple[SourceBatch, list[int]]:
+        """The batch, and which features have no `geometry` but a JSON-FG `place`."""
         ids: list[str | None] = []
         props: list[dict[str, Any]] = []
         classes: list[str | None] = []
         observed: list[Any] = []
         geoms: list[Any] = []
         not_features: list[int] = []
+        on_place: list[int] = []
         for f in features:  # one pass: this loop runs once per feature of every GeoJSON source
             if type(f) is not dict or f.get("type") != "Feature":
                 not_features.append(len(ids))
@@ -157,7 +155,9 @@ class GeoJSONConnector(Connector):
             props.append(p if type(p := f.get("properties")) is dict else {})
             classes.append(None if (c := f.get("featureType") or collection_class) is None else str(c))
             observed.append(t.get("instant") or t.get("date") if type(t := f.get("time")) is dict else None)
-            geoms.append(f.get(geometry_key))
+            geoms.append(g := f.get(geometry_key))
+            if g is None and f.get("place") is not None:
+                on_place.append(len(ids) - 1)
         shapes, errors = geojson_shapes.to_geometries(geoms)
         for i in not_features:
             errors[i] = "not a GeoJSON Feature object"
@@ -174,4 +174,4 @@ class GeoJSONConnector(Connector):
             feature_classes=classes,
             columns=columns,
             errors=errors,
-        )
+        ), on_place

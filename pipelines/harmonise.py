@@ -40,6 +40,7 @@ wrong CRS or swapped axes make of the position."""
 _GEOD = pyproj.Geod(ellps="WGS84")
 _MIN_TIME = datetime(1900, 1, 1, tzinfo=UTC)
 _MAX_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+_LONLAT_MIN, _LONLAT_MAX = np.array([-180.0, -90.0]), np.array([180.0, 90.0])
 
 
 def record_text(record: Any) -> str:
@@ -355,21 +356,23 @@ class Harmoniser:
         axis = self.axis_order or batch.axis_order
         to_crs84 = None if crs is None or crslib.is_lonlat(crs, axis) else crslib.to_crs84(crs, axis)
         if isinstance(batch.geometries, Points):
-            present, xy = batch.geometries.present, batch.geometries.xy
+            xy = batch.geometries.xy
             if to_crs84 is not None:
+                present = batch.geometries.present
                 xy = xy.copy()
                 xy[present] = to_crs84(xy[present])
             out = _Geometry(Points(xy), None, label, np.hstack([xy, xy]))
         else:
-            out, present = self._shapes(batch, crs, to_crs84, label, reasons, notes)
-        outside = present & ~np.isnan(out.bounds).any(axis=1)
-        x0, y0, x1, y1 = out.bounds.T
-        outside &= (x0 < -180) | (x1 > 180) | (y0 < -90) | (y1 > 90)
+            out = self._shapes(batch, crs, to_crs84, label, reasons, notes)
+        # NaN (no geometry, or an empty one) is outside no range
+        outside = ((out.bounds[:, :2] < _LONLAT_MIN) | (out.bounds[:, 2:] > _LONLAT_MAX)).any(axis=1)
+        if not outside.any():
+            return out
         undeclared = (
             "coordinates are not longitude/latitude and the source declares no CRS; "
             "pass --crs with the CRS they are in (e.g. --crs EPSG:25832)"
         )
-        if crs is None and outside.any() and (outside == present).all():
+        if crs is None and (outside == _positioned(out.geometry)).all():
             # not one position is lon/lat: the source is in a CRS it does not name, and so are
             # its records without geometry of their own (a Building made of BuildingParts)
             outside = np.ones(n, dtype=bool)
@@ -391,9 +394,8 @@ class Harmoniser:
         label: str,
         reasons: list[str | None],
         notes: list[str | None],
-    ) -> tuple[_Geometry, np.ndarray]:
-        """`_geometry` for shapely geometries: footprints of 3D objects, measures, CRS84,
-        repairs; and which records have a geometry."""
+    ) -> _Geometry:
+        """`_geometry` for shapely geometries: footprints of 3D objects, measures, CRS84, repairs."""
         geoms = np.asarray(batch.geometries, dtype=object)
         src3d = np.asarray(batch.columns.get("geometry_3d", geoms), dtype=object)
         surfaces = batch.columns.get("surfaces")
@@ -442,7 +444,7 @@ class Harmoniser:
         out.geometry, out.bounds = geoms, bounds
         if not has_z.any():
             out.geometry_3d = None
-        return out, present
+        return out
 
     def _measure(self, out: _Geometry, batch: SourceBatch, crs: Any, surfaces: Any) -> None:
         """Footprint areas, volumes and surface measures, in metres (before leaving the source CRS)."""
@@ -542,11 +544,11 @@ class Harmoniser:
         if geoms3d is not None:
             rows["geometry_3d"] = shapely.to_wkb(geoms3d[idx], output_dimension=3)
         bounds = geo.bounds[idx]
-        has_box = ~np.isnan(bounds).any(axis=1)
+        no_box = np.isnan(bounds).any(axis=1)
         rows["bbox"] = pa.StructArray.from_arrays(
-            [pa.array(c) for c in bounds.T.copy()],
+            [pa.array(c) for c in bounds.T],
             fields=list(schemas.BBOX_TYPE),
-            mask=None if has_box.all() else pa.array(~has_box),
+            mask=pa.array(no_box) if no_box.any() else None,
         )
         constant = {  # the same for every row of the batch
             "source": self.source,

@@ -33,12 +33,15 @@ def to_wkb_2d(geometries: np.ndarray | Points) -> pa.Array:
 def _points(xy: np.ndarray) -> pa.Array:
     """WKB points from an (n, 2) array; a row with NaN is null."""
     present = ~np.isnan(xy).any(axis=1)
-    packed = np.empty(int(present.sum()), _POINT)
-    packed["order"], packed["type"], packed["xy"] = 1, 1, xy[present]
-    offsets = np.zeros(len(xy) + 1, dtype=np.int32)
-    np.cumsum(present * np.int32(_POINT.itemsize), out=offsets[1:])
-    nulls = len(xy) - len(packed)
-    validity = pa.py_buffer(np.packbits(present, bitorder="little")) if nulls else None
+    nulls = len(xy) - int(present.sum())
+    packed = np.empty(len(xy) - nulls, _POINT)
+    packed["order"], packed["type"], packed["xy"] = 1, 1, xy[present] if nulls else xy
+    if nulls:
+        offsets = np.zeros(len(xy) + 1, dtype=np.int32)
+        np.cumsum(present * np.int32(_POINT.itemsize), out=offsets[1:])
+        validity = pa.py_buffer(np.packbits(present, bitorder="little"))
+    else:
+        offsets, validity = np.arange(0, (len(xy) + 1) * _POINT.itemsize, _POINT.itemsize, dtype=np.int32), None
     buffers = [validity, pa.py_buffer(offsets), pa.py_buffer(packed)]
     return pa.Array.from_buffers(pa.binary(), len(xy), buffers, null_count=nulls)
 
