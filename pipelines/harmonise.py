@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyproj
 import shapely
 
@@ -57,7 +58,7 @@ def _json_texts(objects: list[Any]) -> pa.Array:
     time), str() for values JSON has no type for only in batches that need it."""
     dumps = orjson.dumps
     try:
-        texts = [dumps(o) for o in objects]
+        texts = list(map(dumps, objects))
     except TypeError:
         texts = [dumps(o, default=str, option=orjson.OPT_NON_STR_KEYS) for o in objects]
     return pa.array(texts, pa.binary()).view(pa.string())  # orjson writes valid UTF-8 only
@@ -282,7 +283,10 @@ class Harmoniser:
                 i = own[k] if own else k
                 dups[i] = f"duplicate id {source_ids[i]!r} in the source"
         prefix = f"{self.source}/"
-        if missing:  # numbers never repeat
+        if missing == n:  # numbers, which never repeat
+            numbers = pa.array(np.arange(first, first + n)).cast(pa.string())
+            return pc.binary_join_element_wise(f"{prefix}#", numbers, ""), dups
+        if missing:
             ids = [prefix + (f"#{first + i}" if sid is None else sid) for i, sid in enumerate(source_ids)]
         else:
             ids = [prefix + sid for sid in source_ids]
