@@ -59,7 +59,9 @@ _TYPE_NAMES = {  # WKB type codes (ISO adds 1000 for Z, EWKB a flag bit)
 
 def geometry_types(wkb: pa.Array) -> set[str]:
     """GeoParquet geometry type names of a WKB column, read from the distinct header bytes."""
-    names = set()
+    names: set[str] = set()
+    if wkb.null_count == len(wkb):
+        return names
     for header in pc.unique(pc.binary_slice(wkb, 0, 5)).to_pylist():
         if header is None:
             continue

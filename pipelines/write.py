@@ -97,7 +97,7 @@ class GeoParquetWriter:
 
     def _open(self) -> _ParquetFile:
         if self._file is None:
-            self._file = _ParquetFile(self.path, self.table.arrow, **self.table.parquet_options())
+            self._file = _ParquetFile(self.path, self.table.arrow, **self.table.parquet_options)
         return self._file
 
     def write(self, batch: pa.RecordBatch) -> None:

@@ -79,10 +79,11 @@ class Table:
     def arrow(self) -> pa.Schema:
         return pa.schema([c.arrow for c in self.columns])
 
-    @property
+    @cached_property
     def geometry_columns(self) -> tuple[Column, ...]:
         return tuple(c for c in self.columns if c.type == "wkb")
 
+    @cached_property
     def parquet_options(self) -> dict[str, Any]:
         """ParquetWriter options: dictionaries where values repeat, min/max where they help
         readers skip row groups (ids, times, the bbox covering), not on WKB or long JSON."""
