@@ -278,8 +278,7 @@ class Harmoniser:
         dups: list[str | None] = [None] * n
         if missing < n:
             own = [i for i, sid in enumerate(source_ids) if sid is not None] if missing else None
-            seen = self._seen.add([source_ids[i] for i in own] if own else source_ids)
-            for k in np.flatnonzero(seen > 1).tolist():
+            for k in self._seen.add([source_ids[i] for i in own] if own else source_ids):
                 i = own[k] if own else k
                 dups[i] = f"duplicate id {source_ids[i]!r} in the source"
         prefix = f"{self.source}/"

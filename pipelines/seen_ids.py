@@ -19,25 +19,27 @@ class SeenIds:
         self._sorted = np.empty(0, dtype=np.int64)
         self._repeats: dict[int, int] = {}
 
-    def add(self, ids: Sequence[str]) -> np.ndarray:
-        """Record `ids`; for each, how many times it has now been seen (1 the first time)."""
+    def add(self, ids: Sequence[str]) -> list[int]:
+        """Record `ids`; the positions of those seen before, earlier in `ids` or in an earlier
+        call (none, mostly: the common case takes a sort and two comparisons)."""
         hashes = np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids))
         ordered = np.sort(hashes)
         if not len(self._sorted) and not (ordered[1:] == ordered[:-1]).any():  # a first batch, each once
             self._sorted = ordered
-            return np.ones(len(ids), dtype=np.int64)
+            return []
         pos = np.searchsorted(self._sorted, ordered)
         known = pos < len(self._sorted)
         known[known] = self._sorted[pos[known]] == ordered[known]
         if not known.any() and not (ordered[1:] == ordered[:-1]).any():  # all new, each once
             self._sorted = np.insert(self._sorted, pos, ordered)
-            return np.ones(len(ids), dtype=np.int64)
+            return []
         old = set(ordered[known].tolist())
-        seen: list[int] = []
-        for h in hashes.tolist():
+        repeats: list[int] = []
+        for i, h in enumerate(hashes.tolist()):
             n = self._repeats.get(h, 1 if h in old else 0) + 1
             self._repeats[h] = n
-            seen.append(n)
+            if n > 1:
+                repeats.append(i)
         new = np.unique(ordered[~known])
         self._sorted = np.insert(self._sorted, np.searchsorted(self._sorted, new), new)
-        return np.array(seen, dtype=np.int64)
+        return repeats

@@ -415,8 +415,8 @@ class Validator:
         one fails, in this batch or a later one."""
         values = frame[column]
         present = np.flatnonzero(values.notna().to_numpy())
-        times = self._seen[column].add(values.iloc[present].astype(str).tolist())
-        return {int(i): [column] for i in present[times > 1]}
+        repeats = self._seen[column].add(values.iloc[present].astype(str).tolist())
+        return {int(present[k]): [column] for k in repeats}
 
     def check_batch(self, batch: pa.RecordBatch) -> dict[int, str]:
         """Row index in `batch` -> reason, for rows failing a row-level check; the caller moves
