@@ -54,12 +54,10 @@ class _ColumnStats:
         self.types |= wkb.geometry_types(batch.column(column))
         if self.covering is None:
             return
-        box = [c.to_numpy(zero_copy_only=False) for c in batch.column(self.covering).flatten()]
+        x0, y0, x1, y1 = (c.to_numpy(zero_copy_only=False) for c in batch.column(self.covering).flatten())
         # nulls are NaN here, which fmin and fmax pass over
-        self.bbox = np.r_[
-            np.fmin(self.bbox[:2], [np.fmin.reduce(box[0]), np.fmin.reduce(box[1])]),
-            np.fmax(self.bbox[2:], [np.fmax.reduce(box[2]), np.fmax.reduce(box[3])]),
-        ]
+        self.bbox[:2] = np.fmin(self.bbox[:2], (np.fmin.reduce(x0), np.fmin.reduce(y0)))
+        self.bbox[2:] = np.fmax(self.bbox[2:], (np.fmax.reduce(x1), np.fmax.reduce(y1)))
 
     def metadata(self) -> dict[str, Any]:
         meta: dict[str, Any] = {
@@ -69,7 +67,7 @@ class _ColumnStats:
             "edges": "planar",
         }
         if np.isfinite(self.bbox).all():
-            meta["bbox"] = [float(v) for v in self.bbox]
+            meta["bbox"] = self.bbox.tolist()
         if self.covering:
             meta["covering"] = {
                 "bbox": {k: [self.covering, k] for k in ("xmin", "ymin", "xmax", "ymax")}
