@@ -195,15 +195,21 @@ def child(tool: str, path: Path, repeat: int) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def best_of_rounds(tools: tuple[str, ...], path: Path, repeat: int, rounds: int) -> dict[str, dict]:
-    """Each tool's best over `rounds` rounds that take the tools in turn: a machine that slows
-    down for a while then slows every tool, not just the one measured at that moment."""
-    best: dict[str, dict] = {}
-    for _ in range(rounds):
-        for tool in tools:
-            r = child(tool, path, repeat)
-            if tool not in best or r["seconds"] < best[tool]["seconds"]:
-                best[tool] = r
+def best_of_rounds(
+    tools: tuple[str, ...], runs: list[tuple[Path, int]], rounds: int
+) -> dict[Path, dict[str, dict]]:
+    """Each tool's best on each file over `rounds` rounds, each round taking every file and every
+    tool in turn: a machine that slows down for a while then slows every tool, and no file has
+    all its rounds in that while. Files timed once (`repeat` 0: the large ones) take one round."""
+    best: dict[Path, dict[str, dict]] = {path: {} for path, _ in runs}
+    for i in range(rounds):
+        for path, repeat in runs:
+            if i and not repeat:
+                continue
+            for tool in tools:
+                r = child(tool, path, repeat)
+                if tool not in best[path] or r["seconds"] < best[path][tool]["seconds"]:
+                    best[path][tool] = r
     return best
 
 
@@ -224,8 +230,9 @@ def run_group(name: str, group: Group, repeat: int, rounds: int) -> None:
         "  peak MB floor/other/citypipe"
     )
     print(f"\n{name}\n{head}\n{'-' * len(head)}")
-    for path, n in runs:
-        r = best_of_rounds(tools, path, n, rounds if n else 1)
+    results = best_of_rounds(tools, runs, rounds)
+    for path, _ in runs:
+        r = results[path]
         ms = {t: r[t]["seconds"] * 1000 for t in tools}
         print(
             f"{path.name[:44]:44} {path.stat().st_size / 1e6:6.1f} {ms[floor]:12.1f} {ms[other]:15.1f}"
