@@ -9,9 +9,9 @@ For each group of corpus files, in one run and one process tree:
   citypipe  connector -> harmonise -> GeoParquet, in-process, without validation
   validate  the validation suite's extra time (ingest with validation minus without)
 Each measurement runs in a fresh child process (best of N after a warm-up), which also reports
-its peak memory above what its imports took; the tools take turns for several rounds and each
-keeps its best round. Generated large files (the fountains GeoJSON at
-two sizes, the NRW CityGML tile repeated with new ids) show whether memory grows with the file.
+its peak memory above what its imports took; each round takes every file and every tool in
+turn, and each tool keeps its best round per file. Generated large files (the fountains GeoJSON
+at two sizes, the NRW CityGML tile repeated with new ids) show whether memory grows with the file.
 
     python bench/run.py [--group tabular|cityjson|citygml ...] [--repeat 10] [--rounds 3]
 """
