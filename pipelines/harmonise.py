@@ -209,7 +209,7 @@ class HarmonisedBatch:
     features: pa.RecordBatch
     rejects: list[dict[str, Any]]
     _records: Sequence[Any]
-    _rows: list[int]
+    _rows: Sequence[int]
     surfaces: pa.RecordBatch | None = None
     """Rows of the surfaces table, for the features that have semantic surfaces."""
     warnings: Counter[str] = field(default_factory=Counter)
@@ -492,11 +492,12 @@ class Harmoniser:
             ]
         feature_ids, dups = self._feature_ids(source_ids)
         failed = [r or d for r, d in zip(reasons, dups)] if any(dups) else reasons
+        keep: Sequence[int]
         if any(failed):
             keep = [i for i, why in enumerate(failed) if not why]
             rejects = [self.reject(source_ids[i], why, batch.records[i]) for i, why in enumerate(failed) if why]
         else:
-            keep, rejects = list(range(n)), []
+            keep, rejects = range(n), []
 
         m, all_kept = len(keep), len(keep) == n
 
@@ -572,7 +573,7 @@ class Harmoniser:
         surfaces = self._surfaces(geo, keep, feature_ids)
         return HarmonisedBatch(features, rejects, batch.records, keep, surfaces, warnings)
 
-    def _surfaces(self, geo: _Geometry, keep: list[int], feature_ids: pa.Array) -> pa.RecordBatch | None:
+    def _surfaces(self, geo: _Geometry, keep: Sequence[int], feature_ids: pa.Array) -> pa.RecordBatch | None:
         """Rows of the surfaces table for the kept features' semantic surfaces."""
         if geo.surface_owner is None or not len(geo.surface_owner):
             return None
