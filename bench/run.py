@@ -69,14 +69,6 @@ GROUPS = {
 }
 
 
-UNDECLARED_CRS = {
-    "3dbag_multi_lod_v2.0.city.json": "EPSG:7415",
-    "denhaag_DH_01_subset_v1.1.city.json": "EPSG:7415",
-}
-"""What a catalog entry would say (`crs:`) for corpus files that declare no CRS: both are Dutch
-models in RD New + NAP (MANIFEST). Without it citypipe rejects every object, as it should."""
-
-
 def _rss_mb() -> float:
     with open("/proc/self/status") as f:
         for line in f:
@@ -120,8 +112,7 @@ def _runner(tool: str, path: Path, out_dir: Path) -> Callable[[], object]:
     from pipelines.lake import Lake
 
     lake, validate = Lake(out_dir), tool == "citypipe+validate"
-    crs = UNDECLARED_CRS.get(path.name)
-    return lambda: ingest(path, "bench", lake, crs=crs, validate=validate)
+    return lambda: ingest(path, "bench", lake, validate=validate)
 
 
 def measure(tool: str, path: Path, repeat: int) -> dict[str, float]:
