@@ -123,7 +123,8 @@ class GeoJSONConnector(Connector):
         coord_ref_sys: str | None,
         collection_class: Any,
     ) -> Iterator[SourceBatch]:
-        """One batch for `geometry`, and one for JSON-FG features that only have a `place`."""
+        """One batch for `geometry`, and one for JSON-FG features that only have a `place`
+        (found in the one pass over all features, then read apart from the rest)."""
         batch, on_place = self._batch(features, "geometry", crs, "xy", collection_class)
         if not on_place:
             yield batch
