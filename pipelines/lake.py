@@ -15,7 +15,6 @@ rename the files into place. A run that fails leaves the previous output as it w
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import uuid
@@ -95,15 +94,13 @@ class Lake:
     def _commit(self, staging: Staging) -> None:
         """Each kind's staged file replaces the partition's file in one rename (a kind the run
         wrote nothing for, such as rejects of a clean run, loses its old file)."""
-        for kind in KINDS:  # paths as text: pathlib would take longer than the renames
-            staged = staging.path(kind)
-            final = os.path.join(self.root, kind, f"source={staging.source}", PART)
+        for kind in KINDS:
+            staged, final = staging.path(kind), self.partition(kind, staging.source) / PART
             try:
                 os.replace(staged, final)
             except FileNotFoundError:
-                if not os.path.exists(staged):  # nothing of this kind this time
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(final)
+                if not staged.exists():  # nothing of this kind this time
+                    final.unlink(missing_ok=True)
                     continue
-                os.makedirs(os.path.dirname(final), exist_ok=True)  # the source's first run
+                final.parent.mkdir(parents=True, exist_ok=True)  # the source's first run
                 os.replace(staged, final)
