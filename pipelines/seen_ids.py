@@ -24,13 +24,14 @@ class SeenIds:
         call (none, mostly: the common case takes a sort and two comparisons)."""
         hashes = np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids))
         ordered = np.sort(hashes)
-        if not len(self._sorted) and not (ordered[1:] == ordered[:-1]).any():  # a first batch, each once
+        each_once = not (ordered[1:] == ordered[:-1]).any()
+        if each_once and not len(self._sorted):  # a first batch
             self._sorted = ordered
             return []
         pos = np.searchsorted(self._sorted, ordered)
         known = pos < len(self._sorted)
         known[known] = self._sorted[pos[known]] == ordered[known]
-        if not known.any() and not (ordered[1:] == ordered[:-1]).any():  # all new, each once
+        if each_once and not known.any():  # all new
             self._sorted = np.insert(self._sorted, pos, ordered)
             return []
         old = set(ordered[known].tolist())
