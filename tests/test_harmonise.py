@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 import shapely
 
-from pipelines.harmonise import POSITION_NOTE, REPAIR_NOTE
+from connectors.base import Points, SourceBatch
+from pipelines.harmonise import POSITION_NOTE, REPAIR_NOTE, Harmoniser
 from pipelines.ingest import NothingIngested, ingest
 
 
@@ -37,6 +40,24 @@ def test_a_repeat_among_records_without_ids_is_the_one_rejected(tmp_path, lake, 
     assert (report.features, report.rejects) == (3, 1)
     assert read_lake("s").column("feature_id").to_pylist() == ["s/#1", "s/a", "s/#3"]
     assert json.loads(read_lake("s", "rejects")["record"][0].as_py())["geometry"]["coordinates"] == [7, 8]
+
+
+def test_an_id_seen_in_an_earlier_batch_or_earlier_in_its_own_is_rejected():
+    harmoniser = Harmoniser(source="s", source_format="GeoJSON", ingested_at=datetime.now(UTC))
+
+    def batch(ids):
+        xy = np.array([[8.4, 49.0]] * len(ids))
+        return SourceBatch(ids, Points(xy), [{}] * len(ids), [{"id": i} for i in ids], crs=None)
+
+    first = harmoniser.harmonise(batch(["a", "b"]))
+    second = harmoniser.harmonise(batch(["c", "a", "c", "d"]))
+    assert first.features.column("source_id").to_pylist() == ["a", "b"]
+    assert second.features.column("source_id").to_pylist() == ["c", "d"]
+    assert [(r["source_id"], json.loads(r["record"])) for r in second.rejects] == [
+        ("a", {"id": "a"}),
+        ("c", {"id": "c"}),
+    ]
+    assert all("duplicate id" in r["reason"] for r in second.rejects)
 
 
 def test_records_without_ids_are_numbered_in_source_order(tmp_path, lake, read_lake):
