@@ -79,17 +79,22 @@ def _one(geometry: Mapping[str, Any]) -> Any:
     return shapely.geometry.shape(geometry)
 
 
-def _all_points(geometries: Sequence[Any]) -> Points | None:
-    """The batch as `Points` when every geometry is a 2D GeoJSON Point: one pass that asks
-    nothing of each point but its coordinates, for the commonest city geometry."""
+def _points(geometries: Sequence[Any]) -> Points | None:
+    """The batch as `Points` when every geometry is a 2D GeoJSON Point or None: one pass that
+    asks nothing of each point but its coordinates, for the commonest city geometry."""
     try:
-        coords = [g["coordinates"] for g in geometries if g["type"] == "Point"]
-        if len(coords) < len(geometries) or set(map(type, coords)) != {list} or set(map(len, coords)) != {2}:
+        coords = [g["coordinates"] for g in geometries if g is not None and g["type"] == "Point"]
+        missing = len(geometries) - len(coords)
+        if missing > geometries.count(None) or set(map(type, coords)) != {list} or set(map(len, coords)) != {2}:
             return None
-        xy = np.fromiter(chain.from_iterable(coords), float, count=2 * len(coords))
-    except (TypeError, KeyError, ValueError):  # None, not an object, not numbers: the full way
+        xy = np.fromiter(chain.from_iterable(coords), float, count=2 * len(coords)).reshape(-1, 2)
+    except (TypeError, KeyError, ValueError):  # not an object, not numbers: the full way
         return None
-    return Points(xy.reshape(-1, 2))
+    if missing:
+        full = np.full((len(geometries), 2), np.nan)
+        full[[i for i, g in enumerate(geometries) if g is not None]] = xy
+        xy = full
+    return Points(xy)
 
 
 def to_geometries(
@@ -98,7 +103,7 @@ def to_geometries(
     """Shapely geometries for GeoJSON geometry objects (None stays None), and per-item errors;
     `Points` where every geometry is a 2D Point (or None)."""
     errors: list[str | None] = [None] * len(geometries)
-    points = _all_points(geometries)
+    points = _points(geometries)
     if points is not None:
         return points, errors
     groups: defaultdict[str, list[int]] = defaultdict(list)
@@ -114,13 +119,6 @@ def to_geometries(
                 single.append(i)
         elif g is not None:
             errors[i] = f"geometry is not a GeoJSON object: {str(g)[:80]}"
-    if groups.keys() == {"Point"} and not single and not any(errors):
-        try:  # all 2D points: their coordinates are all the pipeline needs
-            xy = np.full((len(geometries), 2), np.nan)
-            xy[groups["Point"]] = _vertices(coordinates["Point"], 2)
-            return Points(xy), errors
-        except (ValueError, TypeError):
-            pass  # 3D, empty or malformed positions: shapely tells them apart below
     out = np.full(len(geometries), None, dtype=object)
     for kind, idx in groups.items():
         shape_type, depth = _RAGGED[kind]
