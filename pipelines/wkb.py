@@ -33,17 +33,17 @@ def to_wkb_2d(geometries: np.ndarray | Points) -> pa.Array:
 def _points(xy: np.ndarray) -> pa.Array:
     """WKB points from an (n, 2) array; a row with NaN is null."""
     present = ~np.isnan(xy).any(axis=1)
-    nulls = len(xy) - int(present.sum())
-    packed = np.empty(len(xy) - nulls, _POINT)
-    packed["order"], packed["type"], packed["xy"] = 1, 1, xy[present] if nulls else xy
-    if nulls:
-        offsets = np.zeros(len(xy) + 1, dtype=np.int32)
-        np.cumsum(present * np.int32(_POINT.itemsize), out=offsets[1:])
+    n, nulls = len(xy), len(xy) - int(present.sum())
+    offsets = np.arange(0, (n + 1) * _POINT.itemsize, _POINT.itemsize, dtype=np.int32)
+    validity = None
+    if nulls:  # a null takes no bytes
+        offsets[1:] = np.cumsum(present * np.int32(_POINT.itemsize))
         validity = pa.py_buffer(np.packbits(present, bitorder="little"))
-    else:
-        offsets, validity = np.arange(0, (len(xy) + 1) * _POINT.itemsize, _POINT.itemsize, dtype=np.int32), None
+        xy = xy[present]
+    packed = np.empty(len(xy), _POINT)
+    packed["order"], packed["type"], packed["xy"] = 1, 1, xy
     buffers = [validity, pa.py_buffer(offsets), pa.py_buffer(packed)]
-    return pa.Array.from_buffers(pa.binary(), len(xy), buffers, null_count=nulls)
+    return pa.Array.from_buffers(pa.binary(), n, buffers, null_count=nulls)
 
 
 _TYPE_NAMES = {  # WKB type codes (ISO adds 1000 for Z, EWKB a flag bit)
