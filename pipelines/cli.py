@@ -58,7 +58,7 @@ def _json_default(value: Any) -> Any:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from pipelines import warehouse
-    from pipelines.ingest import NothingIngested, ingest
+    from pipelines.ingest import ingest
 
     lake = _lake(args)
     try:
@@ -71,10 +71,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             axis_order=args.axis_order,
             theme=args.theme,
         )
-    except NothingIngested:
-        warehouse.refresh(lake)  # the rejects were committed: show them in the warehouse
-        raise
-    warehouse.refresh(lake)
+    finally:  # a failed attempt is shown too: its record and its quarantined rejects
+        if lake.root.is_dir():
+            warehouse.refresh(lake)
     checks = f"{report.checks_passed}/{len(report.checks)}"
     print(
         render_table(
@@ -201,6 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return func(args)
+    except BrokenPipeError:  # the reader went away (`citypipe sql ... | head`): not an error
+        # Python would report the pipe again when it flushes stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except CitypipeError as e:
         print(f"citypipe: error: {e}", file=sys.stderr)
         return 2

@@ -229,6 +229,7 @@ class Harmoniser:
     source: str
     source_format: str
     ingested_at: datetime
+    run_id: str = ""
     theme: str | None = None
     crs: str | None = None
     axis_order: AxisOrder | None = None
@@ -559,6 +560,7 @@ class Harmoniser:
             "source_crs": source_crs,
             "source_format": self.source_format,
             "ingested_at": self.ingested_at,
+            "run_id": self.run_id,
         }
         columns = []
         for f in self._schema:
@@ -605,4 +607,5 @@ class Harmoniser:
             "reason": reason,
             "record": record_text(record),
             "ingested_at": self.ingested_at,
+            "run_id": self.run_id,
         }

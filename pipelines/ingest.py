@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ __all__ = ["ChecksFailed", "IngestReport", "NothingIngested", "ingest", "open_co
 
 
 class NothingIngested(DataError):
-    """Every record was rejected. The rejects are committed (nothing is lost), but it is an error."""
+    """Every record was rejected: nothing lands, the rejects are kept in quarantine."""
 
 
 class ChecksFailed(DataError):
@@ -45,6 +45,7 @@ class ChecksFailed(DataError):
 @dataclass
 class IngestReport:
     source: str
+    run_id: str
     path: str
     format: str
     declared_crs: str | None
@@ -83,6 +84,7 @@ class IngestReport:
             "checks_failed": self.checks_failed,
             "seconds": self.seconds,
             "last_ingest": self.ingested_at,
+            "run_id": self.run_id,
         }
 
 
@@ -142,33 +144,33 @@ def ingest(
     off skips the validation suite (the benchmark times it separately).
     """
     started = time.perf_counter()
-    ingested_at = datetime.now(UTC).replace(microsecond=0)
     path = Path(path)
-    connector = open_connector(path, format, **(options or {}))
-    info = connector.inspect()
-    harmoniser = Harmoniser(
-        source=source,
-        source_format=info.label,
-        ingested_at=ingested_at,
-        theme=theme,
-        crs=crs,
-        axis_order=axis_order,
-        fields=dict(fields or {}),
-    )
-    validator = Validator(source) if validate else None
     schema = schemas.feature_schema()
-    records = features = 0
+    features = 0
     reasons: Counter[str] = Counter()
     warnings: Counter[str] = Counter()
-    with lake.stage(source) as staging:
-        writer = GeoParquetWriter(staging.path("features"), schema)
-        surfaces_writer = GeoParquetWriter(
-            staging.path("surfaces"), schema.table("surfaces"), empty_file=False
+    with lake.attempt(source, origin or str(path)) as attempt:
+        connector = open_connector(path, format, **(options or {}))
+        info = connector.inspect()
+        harmoniser = Harmoniser(
+            source=source,
+            source_format=info.label,
+            ingested_at=attempt.ingested_at,
+            run_id=attempt.run_id,
+            theme=theme,
+            crs=crs,
+            axis_order=axis_order,
+            fields=dict(fields or {}),
         )
-        rejects_writer = RowsWriter(staging.path("rejects"), schema.table("rejects").arrow)
+        validator = Validator(source) if validate else None
+        writer = GeoParquetWriter(attempt.file("features"), schema)
+        surfaces_writer = GeoParquetWriter(
+            attempt.file("surfaces"), schema.table("surfaces"), empty_file=False
+        )
+        rejects_writer = RowsWriter(attempt.file("rejects"), schema.table("rejects").arrow)
         try:
             for batch in connector.read():
-                records += len(batch)
+                attempt.records += len(batch)
                 out = harmoniser.harmonise(batch)
                 failed = validator.check_batch(out.features) if validator else {}
                 reject_rows = out.rejects
@@ -184,9 +186,11 @@ def ingest(
                     surfaces_writer.write(out.surfaces)
                 features += out.features.num_rows
                 rejects_writer.write(reject_rows)
+                attempt.rejects = rejects_writer.rows
                 reasons.update(r["reason"] for r in reject_rows)
                 warnings.update(out.warnings)
             batch = out = None  # freed now, so the collector has nothing to walk when it resumes
+            records = attempt.records
             checks = (
                 validator.finish(
                     records=records,
@@ -199,6 +203,7 @@ def ingest(
             )
             report = IngestReport(
                 source=source,
+                run_id=attempt.run_id,
                 path=origin or str(path),
                 format=info.label,
                 declared_crs=info.crs,
@@ -208,7 +213,7 @@ def ingest(
                 declared_count=info.declared_count,
                 checks=checks,
                 seconds=round(time.perf_counter() - started, 3),
-                ingested_at=ingested_at,
+                ingested_at=attempt.ingested_at,
                 licence=licence or info.licence,
                 reasons=reasons,
                 warnings=warnings,
@@ -216,14 +221,15 @@ def ingest(
             if validator:
                 validator.write_docs(lake.docs)
             _raise_on_blocking_failures(report)
+            if records and not features:
+                reason, n = reasons.most_common(1)[0]
+                raise NothingIngested(
+                    f"{path}: no record could be ingested ({report.rejects} rejected; {n} "
+                    f"because {reason}); the previous output is kept"
+                )
             writer.metadata[RUN_KEY] = orjson.dumps(report.summary_row())
         finally:
             writer.close()
             surfaces_writer.close()
             rejects_writer.close()
-    if records and not features:
-        reason, n = reasons.most_common(1)[0]
-        raise NothingIngested(
-            f"{path}: no record could be ingested ({report.rejects} rejected; {n} because {reason})"
-        )
     return report

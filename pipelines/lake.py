@@ -1,36 +1,61 @@
-"""The lake on disk: where each source's outputs live, and how a run replaces them atomically.
+"""The lake on disk: where each source's outputs live, and how a run lands as one step.
 
     <lake>/features/source=<NAME>/part-0.parquet   GeoParquet 1.1, shared schema v1
     <lake>/rejects/source=<NAME>/part-0.parquet    records that could not be harmonised
     <lake>/surfaces/source=<NAME>/part-0.parquet   semantic surfaces of 3D objects (GeoParquet)
+    <lake>/quarantine/source=<NAME>/<run>.parquet  rejects of attempts that did not land
+    <lake>/attempts/source=<NAME>/<run>.json       what each attempt that did not land was and why
     <lake>/warehouse.duckdb                        views over the above
     <lake>/docs/                                   validation reports (GX Data Docs)
 
-The features file also records the run that wrote it, in its footer under `RUN_KEY` (what the
-warehouse's `sources` view shows), so data and provenance are replaced in the same rename.
+Each `part-0.parquet` is a relative symbolic link into the run that landed last,
+`.runs/<NAME>/current/<kind>.parquet`, and `.runs/<NAME>/current` is itself a link to that run's
+folder. A run writes its three files into `.staging/<NAME>@<run>/`, moves the folder to
+`.runs/<NAME>/<run>/` and then replaces the `current` link in one rename: that rename is the
+commit, so a reader sees the features, rejects and surfaces of one run, old or new, never a mix,
+whatever happens to the run (an error, a full disk, SIGKILL). Every reader that follows links
+(pyarrow, geopandas, GDAL, DuckDB, a lake copied with `cp -r`) reads the lake as plain files.
 
-A run writes everything into <lake>/.staging first; only when all of it is written does it
-rename the files into place. A run that fails leaves the previous output as it was.
+One run of a source at a time holds the source's lock (`.runs/<NAME>/.lock`, released by the
+kernel when the process dies), so a staging folder whose source lock is free belongs to a dead
+run: the next run of any source records that attempt as interrupted and removes the folder.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
+from typing import Any
 
-from connectors.errors import ConfigurationError
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-__all__ = ["KINDS", "RUN_KEY", "Lake", "Staging", "default_lake"]
+import schemas
+from connectors.errors import ConfigurationError, UnavailableError
+
+__all__ = ["KINDS", "RUN_KEY", "Attempt", "Lake", "default_lake"]
 
 KINDS = ("features", "rejects", "surfaces")
 RUN_KEY = "citypipe:run"
 PART = "part-0.parquet"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+CURRENT = "current"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_RUN = re.compile(r"^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{8}$")
+INTERRUPTED = (
+    "the ingest ended before it finished (the process was killed or the machine stopped); "
+    "nothing of it landed"
+)
 
 
 def default_lake() -> Path:
@@ -41,22 +66,52 @@ def default_lake() -> Path:
 def check_source_name(name: str) -> str:
     if not _NAME.match(name):
         raise ConfigurationError(
-            f"source name {name!r} must start with a letter or digit and hold only "
-            "letters, digits, '_', '.' and '-'"
+            f"source name {name!r} must start with a letter or digit, hold only letters, "
+            "digits, '_', '.' and '-', and be at most 128 characters long"
         )
     return name
 
 
-@dataclass(frozen=True)
-class Staging:
-    """Where one run of one source writes before it is committed: a file per kind."""
+def new_run_id(started: datetime) -> str:
+    """Sorts by start time, unique without coordination: `20261203T091500.123Z-1a2b3c4d`."""
+    return f"{started:%Y%m%dT%H%M%S}.{started.microsecond // 1000:03d}Z-{uuid.uuid4().hex[:8]}"
 
-    root: Path
-    run: str
-    source: str
 
-    def path(self, kind: str) -> Path:
-        return self.root / f"{self.run}.{kind}.parquet"
+def _started(run_id: str) -> datetime:
+    return datetime.strptime(run_id[:19], "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
+
+
+@cache
+def _empty_parquet(kind: str) -> bytes:
+    """An empty file of a lake table, so that every run has all three files and every link
+    resolves (a dangling link would fail the readers of the whole folder)."""
+    from pipelines.write import empty_file  # write imports nothing of the lake
+
+    return empty_file(schemas.feature_schema().table(kind))
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _readable_parquet(path: Path) -> bool:
+    """Whether a staged file was finished (its footer written), so its rows can be kept."""
+    try:
+        pq.read_metadata(path)
+    except (OSError, pa.ArrowException):
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -71,36 +126,198 @@ class Lake:
     def docs(self) -> Path:
         return self.root / "docs"
 
+    @property
+    def staging(self) -> Path:
+        return self.root / ".staging"
+
+    @property
+    def readable(self) -> tuple[Path, ...]:
+        """The folders analysts' SQL may read: the tables, and the runs their links point into
+        (DuckDB checks the target of a link); never the staging area."""
+        return (*(self.root / k for k in KINDS), self.root / "quarantine", self.root / "attempts",
+                self.root / ".runs")
+
     def partition(self, kind: str, source: str) -> Path:
         return self.root / kind / f"source={source}"
 
     def files(self, kind: str) -> list[Path]:
-        return sorted((self.root / kind).glob("source=*/*.parquet"))
+        """The files of a table folder (kinds, quarantine) that a reader would open."""
+        return sorted(p for p in (self.root / kind).glob("source=*/*.parquet") if p.exists())
+
+    def attempt_records(self) -> list[Path]:
+        return sorted((self.root / "attempts").glob("source=*/*.json"))
+
+    def _runs(self, source: str) -> Path:
+        return self.root / ".runs" / source
+
+    def _lock(self, source: str, wait: bool = False) -> int | None:
+        """The source's lock as an open descriptor, or None if another live process holds it."""
+        runs = self._runs(source)
+        runs.mkdir(parents=True, exist_ok=True)
+        fd = os.open(runs / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                return None
+            raise
+        return fd
 
     @contextmanager
-    def stage(self, source: str) -> Iterator[Staging]:
-        """A staging area; committed when the block ends without an exception, else removed."""
+    def attempt(self, source: str, path: str | None = None) -> Iterator[Attempt]:
+        """One run of `source`: lands when the block ends without an exception, else is recorded
+        as failed with its rejects quarantined; the source's previous output stays either way."""
         check_source_name(source)
-        staging = Staging(self.root / ".staging", uuid.uuid4().hex[:12], source)
-        staging.root.mkdir(parents=True, exist_ok=True)
         try:
-            yield staging
-            self._commit(staging)
-        except BaseException:
-            for kind in KINDS:
-                staging.path(kind).unlink(missing_ok=True)
-            raise
-
-    def _commit(self, staging: Staging) -> None:
-        """Each kind's staged file replaces the partition's file in one rename (a kind the run
-        wrote nothing for, such as rejects of a clean run, loses its old file)."""
-        for kind in KINDS:
-            staged, final = staging.path(kind), self.partition(kind, staging.source) / PART
+            lock = self._lock(source)
+        except OSError as e:
+            raise ConfigurationError(f"{self.root}: the lake cannot be written: {e}") from e
+        if lock is None:
+            raise UnavailableError(
+                f"source {source!r} is being ingested by another process; try again when it is done"
+            )
+        try:
+            self._sweep(source)
+            started = datetime.now(UTC)
+            attempt = Attempt(self, source, new_run_id(started), started, path)
+            attempt.begin()
             try:
-                os.replace(staged, final)
-            except FileNotFoundError:
-                if not staged.exists():  # nothing of this kind this time
-                    final.unlink(missing_ok=True)
+                yield attempt
+            except BaseException as e:
+                attempt.abort(e)
+                raise
+            attempt.commit()
+        finally:
+            os.close(lock)
+
+    # -- what dead runs leave behind ----------------------------------------------------------
+
+    def _sweep(self, own: str) -> None:
+        """Remove what runs that died left (staging of any source whose lock is free, run
+        folders of `own` that never became current), recording each dead attempt."""
+        with suppress(FileNotFoundError):
+            for entry in os.scandir(self.staging):
+                source, _, run = entry.name.rpartition("@")
+                if not (source and _RUN.match(run)):
                     continue
-                final.parent.mkdir(parents=True, exist_ok=True)  # the source's first run
-                os.replace(staged, final)
+                if source == own:
+                    self._bury(source, run)
+                    continue
+                lock = self._lock(source)
+                if lock is not None:
+                    try:
+                        self._bury(source, run)
+                    finally:
+                        os.close(lock)
+        runs = self._runs(own)
+        current = os.readlink(runs / CURRENT) if (runs / CURRENT).is_symlink() else None
+        for entry in os.scandir(runs):
+            if _RUN.match(entry.name) and entry.name != current:
+                shutil.rmtree(entry.path, ignore_errors=True)
+
+    def _bury(self, source: str, run: str) -> None:
+        staging = self.staging / f"{source}@{run}"
+        begun = staging / "attempt.json"
+        record = orjson.loads(begun.read_bytes()) if begun.exists() else {}
+        Attempt(self, source, run, _started(run), record.get("path")).record(
+            "interrupted", INTERRUPTED
+        )
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@dataclass
+class Attempt:
+    """One run of one source, from its staging folder to the lake or to quarantine."""
+
+    lake: Lake
+    source: str
+    run_id: str
+    started_at: datetime
+    path: str | None = None
+    records: int = 0
+    rejects: int = 0
+    _staging: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._staging = self.lake.staging / f"{self.source}@{self.run_id}"
+
+    @property
+    def ingested_at(self) -> datetime:
+        """The run's start as the lake's rows carry it, to the second."""
+        return self.started_at.replace(microsecond=0)
+
+    def file(self, kind: str) -> Path:
+        """Where the run writes `kind` (features, rejects, surfaces); a kind left unwritten is
+        committed as an empty file."""
+        return self._staging / f"{kind}.parquet"
+
+    def begin(self) -> None:
+        self._staging.mkdir(parents=True)
+        (self._staging / "attempt.json").write_bytes(orjson.dumps({"path": self.path}))
+
+    def commit(self) -> None:
+        """Move the run to `.runs/<source>/<run>`, then switch `current` to it in one rename."""
+        for kind in KINDS:
+            file = self.file(kind)
+            if not file.exists():
+                file.write_bytes(_empty_parquet(kind))
+            _fsync(file)  # the switch must never point at data still in the page cache only
+        runs = self.lake._runs(self.source)
+        final = runs / self.run_id
+        os.replace(self._staging, final)
+        _fsync(runs)
+        for kind in KINDS:
+            self._link(kind)
+        tmp = runs / f".{CURRENT}.{self.run_id}"
+        os.symlink(self.run_id, tmp)
+        os.replace(tmp, runs / CURRENT)  # the commit
+        with suppress(OSError):  # landed; what is left is removed by the next run of the source
+            _fsync(runs)
+            for entry in os.scandir(runs):
+                if _RUN.match(entry.name) and entry.name != self.run_id:
+                    shutil.rmtree(entry.path)
+
+    def _link(self, kind: str) -> None:
+        """The partition's file as a link through `current` (made once per source; a file of
+        a lake written before links is replaced in one rename)."""
+        part = self.lake.partition(kind, self.source) / PART
+        target = f"../../.runs/{self.source}/{CURRENT}/{kind}.parquet"
+        with suppress(OSError):
+            if os.readlink(part) == target:
+                return
+        part.parent.mkdir(parents=True, exist_ok=True)
+        tmp = part.with_name(f".{PART}.{self.run_id}")
+        os.symlink(target, tmp)
+        os.replace(tmp, part)
+
+    def abort(self, error: BaseException) -> None:
+        """Keep what the failed run rejected and why it failed; remove the rest. Never raises:
+        the error that ended the run is what the caller must see."""
+        status = "failed" if isinstance(error, Exception) else "interrupted"
+        try:
+            self.record(status, str(error) or type(error).__name__)
+        except OSError as e:
+            error.add_note(f"the failed attempt could not be recorded in {self.lake.root}: {e}")
+        shutil.rmtree(self._staging, ignore_errors=True)
+
+    def record(self, status: str, reason: str) -> None:
+        """Write the attempt record, after moving its finished rejects file to quarantine."""
+        rejects = self.file("rejects")
+        if rejects.exists() and _readable_parquet(rejects):
+            kept = self.lake.partition("quarantine", self.source) / f"{self.run_id}.parquet"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(rejects, kept)
+        row: dict[str, Any] = {
+            "source": self.source,
+            "run_id": self.run_id,
+            "path": self.path,
+            "started_at": self.ingested_at.isoformat(),
+            "status": status,
+            "reason": reason,
+            "records": self.records,
+            "rejects": self.rejects,
+        }
+        _write_atomically(
+            self.lake.partition("attempts", self.source) / f"{self.run_id}.json", orjson.dumps(row)
+        )

@@ -20,10 +20,15 @@ from pipelines.lake import KINDS, RUN_KEY, Lake
 
 __all__ = ["BUILDINGS", "VIEWS", "connect", "query", "refresh", "spatial_extension"]
 
-VIEWS = (*KINDS, "sources")
-"""The lake tables the warehouse has a view of: each kind over its folder of Parquet files, and
-`sources` over the run records in the footers of the features files."""
+VIEWS = (*KINDS, "quarantine", "sources", "attempts")
+"""The lake tables the warehouse has a view of: each kind over its folder of Parquet files (the
+landed runs), `quarantine` over the rejects of attempts that did not land, `sources` and
+`attempts` over the run records in the footers of the features files and the records of the
+attempts that did not land."""
 
+BUILDING_CLASSES = ("Building", "BuildingPart")
+"""The classes the `buildings` view holds; a building's storeys, units, rooms, installations and
+furniture (CityGML 3.0, CityJSON 2.0) stay in `features` with their parent_id."""
 
 BUILDINGS = """
 CREATE VIEW buildings AS
@@ -46,8 +51,8 @@ SELECT f.feature_id, f.parent_id, f.name,
        TRY_CAST(f.properties ->> '$."citypipe:volume_m3"' AS DOUBLE) AS volume_m3,
        f.source, f.geometry
 FROM features f LEFT JOIN areas a USING (feature_id)
-WHERE f.theme = 'building'
-"""
+WHERE f.feature_class IN ({classes})
+""".format(classes=", ".join(f"'{c}'" for c in BUILDING_CLASSES))
 """Buildings with their attributes (CityGML / CityJSON names) and the measures harmonise took in
 metres: footprint and volume per feature, roof and wall areas from the surfaces table."""
 
@@ -64,16 +69,12 @@ def spatial_extension() -> Path:
     return path
 
 
-def _arrow_schema(view: str) -> Any:
-    return schemas.feature_schema().table(view).arrow
-
-
 def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _glob(lake: Lake, kind: str) -> str:
-    return _sql_string(str((lake.root / kind).resolve() / "source=*" / "*.parquet"))
+def _glob(lake: Lake, folder: str, suffix: str = "parquet") -> str:
+    return _sql_string(str((lake.root / folder).resolve() / "source=*" / f"*.{suffix}"))
 
 
 def connect(lake: Lake, read_only: bool = True) -> duckdb.DuckDBPyConnection:
@@ -92,49 +93,93 @@ def connect(lake: Lake, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _empty(con: duckdb.DuckDBPyConnection, view: str) -> duckdb.DuckDBPyRelation:
-    """No rows, with the view's columns as DuckDB types them."""
-    return con.from_arrow(_arrow_schema(view).empty_table())
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """A lake table's columns and their DuckDB types, from the schema file."""
+    rel = con.from_arrow(schemas.feature_schema().table(table).arrow.empty_table())
+    return dict(zip(rel.columns, map(str, rel.types), strict=True))
 
 
-def _empty_table(con: duckdb.DuckDBPyConnection, view: str) -> None:
-    """An empty table with the view's columns: an empty lake still answers queries."""
-    _empty(con, view).create(view)
+def _nothing(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """A SELECT of no rows with a table's columns: what a view shows while the lake has none."""
+    nulls = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in _columns(con, table).items())
+    return f"SELECT {nulls} WHERE false"
 
 
-def _json_structure(con: duckdb.DuckDBPyConnection, view: str) -> str:
-    """The view's columns and their DuckDB types, as `from_json` takes them."""
-    rel = _empty(con, view)
-    return json.dumps(dict(zip(rel.columns, map(str, rel.types), strict=True)))
+def _runs(lake: Lake, con: duckdb.DuckDBPyConnection) -> str:
+    """The landed runs' records, from the footers of the features files (the CASE keeps a filter
+    pushed below the key test from parsing other metadata as JSON)."""
+    structure = _sql_string(json.dumps(_columns(con, "sources")))
+    key = f"{_sql_string(RUN_KEY)}::BLOB"
+    return (
+        f"SELECT unnest(from_json(CASE WHEN key = {key} THEN decode(value) END, {structure})) "
+        f"FROM parquet_kv_metadata({_glob(lake, 'features')}) WHERE key = {key}"
+    )
+
+
+LAST_ATTEMPT = ("last_attempt", "last_attempt_status", "last_attempt_reason", "last_attempt_run_id")
+SOURCES = """
+WITH tried AS ({attempts}),
+last AS (
+    SELECT source, max(started_at) AS last_attempt,
+           arg_max(status, run_id) AS last_attempt_status,
+           arg_max(reason, run_id) AS last_attempt_reason,
+           max(run_id) AS last_attempt_run_id
+    FROM tried GROUP BY source
+)
+SELECT {columns} FROM last LEFT JOIN ({landed}) USING (source)
+"""
+"""One row per source ever tried: its landed run, if any, beside its last attempt (run ids sort
+by start time)."""
+
+
+def _views(con: duckdb.DuckDBPyConnection, lake: Lake) -> dict[str, str]:
+    """The SELECT of each view over what the lake holds now."""
+    sql: dict[str, str] = {}
+    for folder, table in (*((k, k) for k in KINDS), ("quarantine", "rejects")):
+        sql[folder] = (
+            f"SELECT * FROM read_parquet({_glob(lake, folder)})"
+            if lake.files(folder)
+            else _nothing(con, table)
+        )
+    runs = _runs(lake, con) if lake.files("features") else _nothing(con, "sources")
+    landed = (
+        "SELECT source, run_id, path, last_ingest AS started_at, 'ok' AS status, "
+        f"NULL AS reason, records, rejects FROM ({runs})"
+    )
+    tried = [landed]
+    if lake.attempt_records():
+        columns = ", ".join(
+            f"{_sql_string(c)}: {_sql_string(t)}" for c, t in _columns(con, "attempts").items()
+        )
+        tried.append(
+            f"SELECT * FROM read_json({_glob(lake, 'attempts', 'json')}, columns = {{{columns}}}, "
+            "format = 'newline_delimited')"
+        )
+    sql["attempts"] = " UNION ALL BY NAME ".join(tried)
+    sql["sources"] = SOURCES.format(
+        attempts=sql["attempts"],
+        landed=f"SELECT * EXCLUDE ({', '.join(LAST_ATTEMPT)}) FROM ({runs})",
+        columns=", ".join(_columns(con, "sources")),
+    )
+    return sql
 
 
 def refresh(lake: Lake) -> None:
-    """(Re)create the views over whatever the lake holds now."""
+    """(Re)create the views over whatever the lake holds now, in one transaction: a reader sees
+    the old views or the new ones, and a refresh that is killed leaves the old ones."""
     lake.root.mkdir(parents=True, exist_ok=True)
     con = connect(lake, read_only=False)
     try:
+        con.execute("BEGIN TRANSACTION")
+        for name, kind in con.execute(
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall():  # earlier versions made tables for views without files
+            con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {name}")
+        sql = _views(con, lake)
         for view in VIEWS:
-            existing = con.execute(
-                "SELECT table_type FROM information_schema.tables WHERE table_name = ?", [view]
-            ).fetchone()
-            if existing:
-                con.execute(f"DROP {'VIEW' if existing[0] == 'VIEW' else 'TABLE'} {view}")
-        for kind in KINDS:
-            if lake.files(kind):
-                con.execute(f"CREATE VIEW {kind} AS SELECT * FROM read_parquet({_glob(lake, kind)})")
-            else:
-                _empty_table(con, kind)
-        if lake.files("features"):
-            structure = _sql_string(_json_structure(con, "sources"))
-            con.execute(
-                f"CREATE VIEW sources AS SELECT unnest(from_json(decode(value), {structure})) "
-                f"FROM parquet_kv_metadata({_glob(lake, 'features')}) "
-                f"WHERE key = {_sql_string(RUN_KEY)}::BLOB"
-            )
-        else:
-            _empty_table(con, "sources")
-        con.execute("DROP VIEW IF EXISTS buildings")
+            con.execute(f"CREATE VIEW {view} AS {sql[view]}")
         con.execute(BUILDINGS)
+        con.execute("COMMIT")
     finally:
         con.close()
 
@@ -142,8 +187,8 @@ def refresh(lake: Lake) -> None:
 def query(lake: Lake, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run one or more read-only statements; the columns and rows of the last one.
 
-    Only SELECT statements run, on a read-only connection that may read the lake's files and
-    nothing else on the machine or the network.
+    Only SELECT statements run, on a read-only connection that may read the lake's tables and
+    nothing else on the machine or the network (not the staging area of runs in progress).
     """
     con = connect(lake, read_only=True)
     try:
@@ -158,8 +203,8 @@ def query(lake: Lake, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
                 raise ConfigurationError(
                     f"only SELECT queries are allowed, not {st.type.name}: {st.query.strip()[:60]}"
                 )
-        lake_dir = str(lake.root.resolve()) + "/"
-        con.execute(f"SET allowed_directories = [{_sql_string(lake_dir)}]")
+        readable = ", ".join(_sql_string(f"{d.resolve()}/") for d in lake.readable)
+        con.execute(f"SET allowed_directories = [{readable}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         result = None

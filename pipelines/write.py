@@ -18,7 +18,7 @@ import schemas
 from pipelines import wkb
 from pipelines.crs import CRS84
 
-__all__ = ["GEOPARQUET_VERSION", "GeoParquetWriter", "RowsWriter"]
+__all__ = ["GEOPARQUET_VERSION", "GeoParquetWriter", "RowsWriter", "empty_file"]
 
 GEOPARQUET_VERSION = "1.1.0"
 COMPRESSION = "snappy"
@@ -30,11 +30,13 @@ _BUFFER = 1 << 20
 
 
 class _ParquetFile:
-    """A ParquetWriter on a buffered file, which it closes with itself (in a folder that exists:
-    the run's staging area)."""
+    """A ParquetWriter on a buffered file (in a folder that exists: the run's staging area) or
+    on a stream, which it closes with itself."""
 
-    def __init__(self, path: Path, schema: pa.Schema, **options: Any) -> None:
-        self._stream = pa.output_stream(str(path), buffer_size=_BUFFER)
+    def __init__(self, path: Path | pa.NativeFile, schema: pa.Schema, **options: Any) -> None:
+        self._stream = (
+            pa.output_stream(str(path), buffer_size=_BUFFER) if isinstance(path, Path) else path
+        )
         self.writer = pq.ParquetWriter(self._stream, schema, compression=COMPRESSION, **options)
 
     def close(self) -> None:
@@ -82,7 +84,9 @@ class GeoParquetWriter:
     rows for, such as surfaces).
     """
 
-    def __init__(self, path: Path, table: schemas.Table, empty_file: bool = True) -> None:
+    def __init__(
+        self, path: Path | pa.NativeFile, table: schemas.Table, empty_file: bool = True
+    ) -> None:
         self.table = table
         self.metadata: dict[str, bytes] = {}
         """More footer key-value metadata, beside `geo`."""
@@ -141,3 +145,13 @@ class RowsWriter:
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+
+
+def empty_file(table: schemas.Table) -> bytes:
+    """The bytes of a lake table's file without rows (GeoParquet where it has geometry)."""
+    sink = pa.BufferOutputStream()
+    if table.geometry_columns:
+        GeoParquetWriter(sink, table).close()
+    else:
+        pq.write_table(table.arrow.empty_table(), sink, compression=COMPRESSION)
+    return sink.getvalue().to_pybytes()

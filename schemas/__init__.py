@@ -118,7 +118,7 @@ class FeatureSchema(Table):
     others: dict[str, Table] = field(default_factory=dict)
 
     def table(self, kind: str) -> Table:
-        """A lake table by its folder name: features, rejects, sources, surfaces."""
+        """A lake table by its name: features, rejects, sources, attempts, surfaces."""
         return self if kind == self.name else self.others[kind]
 
 
@@ -130,7 +130,7 @@ def feature_schema() -> FeatureSchema:
         columns=_columns(raw["columns"]),
         version=raw["version"],
         table_checks=tuple(raw.get("table_checks", ())),
-        others={k: Table(k, _columns(raw[k])) for k in ("rejects", "sources", "surfaces")},
+        others={k: Table(k, _columns(raw[k])) for k in ("rejects", "sources", "attempts", "surfaces")},
     )
 
 

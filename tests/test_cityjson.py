@@ -160,7 +160,7 @@ def test_missing_reference_system_is_not_guessed(sample, lake, read_lake):
     assert any(not o.get("geometry") for o in objects.values())  # Buildings made of parts
     with pytest.raises(NothingIngested, match="declares no CRS"):
         ingest(path, "dh", lake, validate=False)
-    rejects = read_lake("dh", "rejects")
+    rejects = read_lake("dh", "quarantine")
     assert sorted(rejects.column("source_id").to_pylist()) == sorted(objects)
     assert all(
         "declares no CRS" in r and "--crs" in r for r in rejects.column("reason").to_pylist()

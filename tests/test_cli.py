@@ -22,7 +22,7 @@ def test_undeclared_utm_csv_goes_to_rejects_until_crs_is_given(sample, lake):
     out = citypipe("ingest", str(path), "--source", "reutlingen", lake=lake)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert str(path) in out.stderr and "--crs" in out.stderr
-    out = citypipe("sql", "SELECT count(*) AS n, any_value(reason) AS reason FROM rejects", "--format", "json", lake=lake)
+    out = citypipe("sql", "SELECT count(*) AS n, any_value(reason) AS reason FROM quarantine", "--format", "json", lake=lake)
     (row,) = json.loads(out.stdout)
     assert row["n"] == 334 and "declares no CRS" in row["reason"]
 

@@ -87,7 +87,7 @@ def test_every_record_is_a_feature_or_a_reject(path, lake):
     except NothingIngested as e:
         # only a file whose coordinates are in a CRS it does not declare may end here
         assert "declares no CRS" in str(e) and "--crs" in str(e)
-        rejects = pq.read_table(lake.partition("rejects", "corpus"))
+        rejects = pq.read_table(lake.partition("quarantine", "corpus"))
         assert rejects.num_rows == expected
         return
     assert report.features + report.rejects == report.records == expected

@@ -157,7 +157,7 @@ def test_reutlingen_utm_without_crs_is_rejected_with_advice(sample, lake, read_l
     path = sample(REUTLINGEN)
     with pytest.raises(NothingIngested, match="--crs"):
         ingest(path, "reutlingen", lake)
-    rejects = read_lake("reutlingen", "rejects")
+    rejects = read_lake("reutlingen", "quarantine")
     assert rejects.num_rows == 334
     assert all("CRS" in r and "--crs" in r for r in rejects.column("reason").to_pylist())
     first = _rows(path, "utf-8-sig", ",")[0]
