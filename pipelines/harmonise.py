@@ -154,9 +154,12 @@ def _extras(geo: _Geometry, notes: list[str | None]) -> list[dict[str, Any] | No
     return out
 
 
-def _metres(crs: pyproj.CRS, axis_order: str, geometries: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+def _metres(
+    crs: pyproj.CRS, axis_order: str, geometries: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray] | None:
     """A `shapely.transform` function from `crs` to metres east and north: the CRS itself where
-    it is projected, else the UTM zone of the geometries' centre."""
+    it is projected, else the UTM zone of the geometries' centre; None where that centre is not
+    on the Earth (coordinates that are not what the CRS says: the range check rejects them)."""
     h = crs.sub_crs_list[0] if crs.is_compound else crs
     swap = axis_order == "authority" and h.axis_info[0].direction in ("north", "south")
     tr = None
@@ -166,6 +169,8 @@ def _metres(crs: pyproj.CRS, axis_order: str, geometries: np.ndarray) -> Callabl
         zone = pyproj.database.query_utm_crs_info(
             datum_name="WGS 84", area_of_interest=pyproj.aoi.AreaOfInterest(lon, lat, lon, lat)
         )
+        if not zone:
+            return None
         tr = pyproj.Transformer.from_crs(h, pyproj.CRS.from_epsg(zone[0].code), always_xy=True)
 
     def apply(coords: np.ndarray) -> np.ndarray:
@@ -376,9 +381,9 @@ class Harmoniser:
             "coordinates are not longitude/latitude and the source declares no CRS; "
             "pass --crs with the CRS they are in (e.g. --crs EPSG:25832)"
         )
-        if crs is None and (outside == _positioned(out.geometry)).all():
-            # not one position is lon/lat: the source is in a CRS it does not name, and so are
-            # its records without geometry of their own (a Building made of BuildingParts)
+        if (outside == _positioned(out.geometry)).all():
+            # not one position is lon/lat: the source is not in the CRS it is read in, and so
+            # are its records without geometry of their own (a Building made of BuildingParts)
             outside = np.ones(n, dtype=bool)
         for i in np.flatnonzero(outside):
             if crs is None:
@@ -453,6 +458,8 @@ class Harmoniser:
     def _measure(self, out: _Geometry, batch: SourceBatch, crs: Any, surfaces: Any) -> None:
         """Footprint areas, volumes and surface measures, in metres (before leaving the source CRS)."""
         to_metres = _metres(crs, self.axis_order or batch.axis_order, out.geometry)
+        if to_metres is None:
+            return
         footprint = shapely.transform(out.geometry, to_metres)
         solid = shapely.transform(out.geometry_3d, to_metres, include_z=True)
         out.footprint_area = np.where(shapely.is_missing(footprint), np.nan, shapely.area(footprint))

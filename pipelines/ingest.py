@@ -138,7 +138,11 @@ def ingest(
     origin: str | None = None,
     validate: bool = True,
 ) -> IngestReport:
-    """Read `path` as source `source` and replace that source's output in `lake`.
+    """Read `path` as source `source` and replace that source's output in `lake` in one step.
+
+    When anything fails (nothing ingestible, an unreadable file, a failed blocking check, an
+    error), nothing of the run lands: the previous output stays, the run's rejects are kept in
+    quarantine and the attempt is recorded with its reason (see `pipelines.lake`).
 
     `origin` is where the data came from when `path` is a local snapshot of it. `validate`
     off skips the validation suite (the benchmark times it separately).
@@ -146,7 +150,7 @@ def ingest(
     started = time.perf_counter()
     path = Path(path)
     schema = schemas.feature_schema()
-    features = 0
+    records = features = 0
     reasons: Counter[str] = Counter()
     warnings: Counter[str] = Counter()
     with lake.attempt(source, origin or str(path)) as attempt:
@@ -170,7 +174,8 @@ def ingest(
         rejects_writer = RowsWriter(attempt.file("rejects"), schema.table("rejects").arrow)
         try:
             for batch in connector.read():
-                attempt.records += len(batch)
+                records += len(batch)
+                attempt.records = records
                 out = harmoniser.harmonise(batch)
                 failed = validator.check_batch(out.features) if validator else {}
                 reject_rows = out.rejects
@@ -190,7 +195,6 @@ def ingest(
                 reasons.update(r["reason"] for r in reject_rows)
                 warnings.update(out.warnings)
             batch = out = None  # freed now, so the collector has nothing to walk when it resumes
-            records = attempt.records
             checks = (
                 validator.finish(
                     records=records,

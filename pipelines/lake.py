@@ -23,13 +23,14 @@ run: the next run of any source records that attempt as interrupted and removes 
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -90,9 +91,29 @@ def _empty_parquet(kind: str) -> bytes:
     return empty_file(schemas.feature_schema().table(kind))
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+@cache
+def _syncfs() -> Callable[[int], int] | None:
+    """Linux's syncfs(2): one flush of a file system, where fsync would flush file by file."""
     try:
+        return ctypes.CDLL(None, use_errno=True).syncfs  # type: ignore[no-any-return]
+    except (AttributeError, OSError):
+        return None
+
+
+def _durable(paths: Iterable[Path], folder: Path) -> None:
+    """Make `paths` and the entries of `folder` survive a crash of the machine, so the switch
+    never points at data that was still only in memory."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        syncfs = _syncfs()
+        if syncfs is not None and syncfs(fd) == 0:
+            return
+        for path in paths:
+            file = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(file)
+            finally:
+                os.close(file)
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -220,10 +241,9 @@ class Lake:
         staging = self.staging / f"{source}@{run}"
         begun = staging / "attempt.json"
         record = orjson.loads(begun.read_bytes()) if begun.exists() else {}
-        Attempt(self, source, run, _started(run), record.get("path")).record(
+        Attempt(self, source, run, _started(run), record.get("path"), None, None).record(
             "interrupted", INTERRUPTED
         )
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 @dataclass
@@ -235,8 +255,9 @@ class Attempt:
     run_id: str
     started_at: datetime
     path: str | None = None
-    records: int = 0
-    rejects: int = 0
+    records: int | None = 0
+    """Records read so far, None where not known (a run found dead)."""
+    rejects: int | None = 0
     _staging: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -262,18 +283,16 @@ class Attempt:
             file = self.file(kind)
             if not file.exists():
                 file.write_bytes(_empty_parquet(kind))
-            _fsync(file)  # the switch must never point at data still in the page cache only
         runs = self.lake._runs(self.source)
         final = runs / self.run_id
         os.replace(self._staging, final)
-        _fsync(runs)
+        _durable([final / f"{kind}.parquet" for kind in KINDS], runs)
         for kind in KINDS:
             self._link(kind)
         tmp = runs / f".{CURRENT}.{self.run_id}"
         os.symlink(self.run_id, tmp)
         os.replace(tmp, runs / CURRENT)  # the commit
         with suppress(OSError):  # landed; what is left is removed by the next run of the source
-            _fsync(runs)
             for entry in os.scandir(runs):
                 if _RUN.match(entry.name) and entry.name != self.run_id:
                     shutil.rmtree(entry.path)
@@ -302,12 +321,14 @@ class Attempt:
         shutil.rmtree(self._staging, ignore_errors=True)
 
     def record(self, status: str, reason: str) -> None:
-        """Write the attempt record, after moving its finished rejects file to quarantine."""
+        """Move the run's finished rejects file to quarantine, free its staging (a full disk
+        needs the room), and write the attempt record."""
         rejects = self.file("rejects")
         if rejects.exists() and _readable_parquet(rejects):
             kept = self.lake.partition("quarantine", self.source) / f"{self.run_id}.parquet"
             kept.parent.mkdir(parents=True, exist_ok=True)
             os.replace(rejects, kept)
+        shutil.rmtree(self._staging, ignore_errors=True)
         row: dict[str, Any] = {
             "source": self.source,
             "run_id": self.run_id,
