@@ -26,7 +26,7 @@ _JSONFG_CONF = re.compile(r"json-fg(?:-1)?/([\d.]+)/conf/|\[ogc-json-fg-1-([\d.]
 """JSON-FG conformance classes, as URIs (`.../spec/json-fg-1/1.0/conf/core`) or safe CURIEs."""
 _CURIE = re.compile(r"\[(\w+):(\w+)\]")
 _OGC_CRS_URI = re.compile(r"https?://www\.opengis\.net/def/crs/(\w+)/[^/]*/(\w+)")
-SOLIDS_CRS = "OGC:CRS84h"
+_SOLIDS_CRS = "OGC:CRS84h"
 """JSON-FG's CRS for 3D coordinates where none is declared (its 2D one is OGC:CRS84)."""
 _STANDARD_MEMBERS = {"type", "id", "geometry", "properties", "links", "bbox"}
 
@@ -169,7 +169,7 @@ class GeoJSONConnector(Connector):
             f = features[i]
             place = f["place"] if type(f["place"]) is dict else {}
             own = _coord_ref_sys(place.get("coordRefSys")) or _coord_ref_sys(f.get("coordRefSys"))
-            default = SOLIDS_CRS if place.get("type") in jsonfg_solids.SOLIDS else None
+            default = _SOLIDS_CRS if place.get("type") in jsonfg_solids.SOLIDS else None
             by_crs.setdefault(own or coord_ref_sys or default, []).append(f)
         for place_crs, placed in by_crs.items():
             yield self._batch(placed, "place", place_crs, "authority", collection_class)[0]
