@@ -4,7 +4,8 @@ Coordinates are read easting/longitude first whatever the `crs` member says, as 
 writers (GeoServer, GDAL) write them: `urn:ogc:def:crs:EPSG::4326` files hold lon, lat.
 A file without a `crs` member is declared nothing: RFC 7946 implies OGC:CRS84, and the
 pipeline holds it to that by rejecting coordinates that cannot be longitude and latitude.
-JSON-FG's `place` (in `coordRefSys`, axis order of that CRS) is used where `geometry` is null.
+JSON-FG's `place` (in `coordRefSys`, axis order of that CRS) is used where `geometry` is null,
+its solids (Prism, Polyhedron and their Multi forms) read by `jsonfg_solids`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from connectors import geojson_shapes
+from connectors import geojson_shapes, jsonfg_solids
 from connectors.base import Connector, SourceBatch, SourceInfo
 from connectors.errors import DataError
 from connectors.jsonstream import JSONDocument, open_json
@@ -21,12 +22,17 @@ from connectors.jsonstream import JSONDocument, open_json
 __all__ = ["GeoJSONConnector"]
 
 _TYPE = re.compile(rb'"type"\s*:\s*"(FeatureCollection|Feature)"')
-_JSONFG_CONF = re.compile(r"json-fg/([\d.]+)/conf/")
+_JSONFG_CONF = re.compile(r"json-fg(?:-1)?/([\d.]+)/conf/|\[ogc-json-fg-1-([\d.]+):")
+"""JSON-FG conformance classes, as URIs (`.../spec/json-fg-1/1.0/conf/core`) or safe CURIEs."""
+_CURIE = re.compile(r"\[(\w+):(\w+)\]")
+_OGC_CRS_URI = re.compile(r"https?://www\.opengis\.net/def/crs/(\w+)/[^/]*/(\w+)")
+_SOLIDS_CRS = "OGC:CRS84h"
+"""JSON-FG's CRS for 3D coordinates where none is declared (its 2D one is OGC:CRS84)."""
 _STANDARD_MEMBERS = {"type", "id", "geometry", "properties", "links", "bbox"}
 
 
 def _crs(member: Any) -> str | None:
-    """The CRS a 2008-style `crs` member (named or EPSG-typed) or a JSON-FG coordRefSys names."""
+    """The CRS a 2008-style `crs` member (named, EPSG-typed or linked) names."""
     if isinstance(member, str):
         return member
     if isinstance(member, Mapping):
@@ -38,6 +44,29 @@ def _crs(member: Any) -> str | None:
         if "href" in props:  # a `link` CRS: its address, which is never fetched
             return str(props["href"])
     return None
+
+
+def _coord_ref_sys(value: Any) -> str | None:
+    """The CRS a JSON-FG `coordRefSys` names: a URI, a safe CURIE (`[EPSG:7415]`), a
+    `Reference` object (its epoch is not used), or an ad hoc compound CRS, an array of those,
+    which becomes an OGC compound URN. What cannot be read is returned as written, for the
+    pipeline to report as an unknown CRS."""
+    if isinstance(value, Mapping):
+        value = value.get("href")
+    if isinstance(value, str):
+        curie = _CURIE.fullmatch(value.strip())
+        return f"{curie[1]}:{curie[2]}" if curie else value
+    if isinstance(value, list) and value:
+        parts = [_compound_part(_coord_ref_sys(v)) for v in value]
+        return "urn:ogc:def:crs," + ",".join(map(str, parts)) if all(parts) else str(value)
+    return None
+
+
+def _compound_part(crs: str | None) -> str | None:
+    """`crs:EPSG::7837` for `EPSG:7837` or its OGC URI: a component of a compound URN."""
+    uri = _OGC_CRS_URI.fullmatch(crs or "")
+    authority, _, code = (uri[1], "", uri[2]) if uri else (crs or "").partition(":")
+    return f"crs:{authority}::{code}" if authority and code else None
 
 
 def _page_count(header: Mapping[str, Any]) -> int | None:
@@ -83,7 +112,7 @@ class GeoJSONConnector(Connector):
         conforms = " ".join(map(str, header.get("conformsTo") or []))
         fg = _JSONFG_CONF.search(conforms)
         if fg or "coordRefSys" in header:
-            fmt, version = "JSON-FG", fg.group(1) if fg else None
+            fmt, version = "JSON-FG", (fg.group(1) or fg.group(2)) if fg else None
         elif "links" in header:
             fmt, version = "OGC API - Features", None
         else:
@@ -111,7 +140,9 @@ class GeoJSONConnector(Connector):
             collection_class = header.get("featureType") or header.get("name")
             batches = doc.batches() if doc.has_array else iter([[header]])
             for features in batches:
-                yield from self._batches(features, crs, _crs(header.get("coordRefSys")), collection_class)
+                yield from self._batches(
+                    features, crs, _coord_ref_sys(header.get("coordRefSys")), collection_class
+                )
         finally:
             doc.close()
             self._doc = None
@@ -123,19 +154,25 @@ class GeoJSONConnector(Connector):
         coord_ref_sys: str | None,
         collection_class: Any,
     ) -> Iterator[SourceBatch]:
-        """One batch for `geometry`, and one for JSON-FG features that only have a `place`
-        (found in the one pass over all features, then read apart from the rest)."""
+        """One batch for `geometry`, and for JSON-FG features that only have a `place` (found in
+        the one pass over all features, then read apart from the rest) one per CRS: the
+        closest-to-scope `coordRefSys` (the place's own, the feature's, the collection's)."""
         batch, on_place = self._batch(features, "geometry", crs, "xy", collection_class)
         if not on_place:
             yield batch
             return
         taken = set(on_place)
         rest = [f for i, f in enumerate(features) if i not in taken]
-        placed = [features[i] for i in on_place]
         yield self._batch(rest, "geometry", crs, "xy", collection_class)[0]
-        own = {_crs(f.get("coordRefSys")) for f in placed} - {None}
-        place_crs = own.pop() if len(own) == 1 else coord_ref_sys
-        yield self._batch(placed, "place", place_crs, "authority", collection_class)[0]
+        by_crs: dict[str | None, list[Any]] = {}
+        for i in on_place:
+            f = features[i]
+            place = f["place"] if type(f["place"]) is dict else {}
+            own = _coord_ref_sys(place.get("coordRefSys")) or _coord_ref_sys(f.get("coordRefSys"))
+            default = _SOLIDS_CRS if place.get("type") in jsonfg_solids.SOLIDS else None
+            by_crs.setdefault(own or coord_ref_sys or default, []).append(f)
+        for place_crs, placed in by_crs.items():
+            yield self._batch(placed, "place", place_crs, "authority", collection_class)[0]
 
     def _batch(
         self, features: list[Any], geometry_key: str, crs: str | None, axis: Any, collection_class: Any
@@ -159,10 +196,15 @@ class GeoJSONConnector(Connector):
             geoms.append(g := f.get(geometry_key))
             if g is None and f.get("place") is not None:
                 on_place.append(len(ids) - 1)
+        solids: dict[int, Any] = {}
+        if geometry_key == "place":
+            geoms, solids = jsonfg_solids.split(geoms)
         shapes, errors = geojson_shapes.to_geometries(geoms)
         for i in not_features:
             errors[i] = "not a GeoJSON Feature object"
         columns: dict[str, Any] = {}
+        if solids:
+            shapes = jsonfg_solids.merge(shapes, solids, errors, columns)
         if observed.count(None) < len(observed):
             columns["observed_at"] = observed
         return SourceBatch(

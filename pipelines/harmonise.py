@@ -514,8 +514,7 @@ class Harmoniser:
 
         props = kept(batch.properties)
         classes = kept(batch.feature_classes) if batch.feature_classes else [None] * m
-        class_themes = schemas.class_themes()
-        themes_of = {c: self.theme or class_themes.get((c or "").lower(), "other") for c in set(classes)}
+        themes_of = {c: self.theme or schemas.class_theme(c) for c in set(classes)}
 
         def column(name: str, convert: Callable[[Any], Any]) -> list[Any] | None:
             """A typed column's values: what the connector knows, else the mapped attribute;

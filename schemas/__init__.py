@@ -14,7 +14,10 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-__all__ = ["Column", "FeatureSchema", "Table", "class_themes", "feature_schema", "mappings", "themes"]
+__all__ = [
+    "Column", "FeatureSchema", "Table", "class_theme", "class_themes", "feature_schema", "mappings",
+    "themes",
+]  # fmt: skip
 
 HERE = Path(__file__).parent
 
@@ -141,10 +144,17 @@ def themes() -> dict[str, str]:
 
 
 @cache
-@cache
 def class_themes() -> dict[str, str]:
     """Lower-cased source class name -> theme."""
     return {k.lower(): v for k, v in _load("themes.yaml")["classes"].items()}
+
+
+def class_theme(name: str | None) -> str:
+    """The theme a source class name implies, `other` if none: the name is looked up without
+    its namespace (`bldg:Building`, `{http://...}Building` and a WFS's `app:building` are the
+    CityGML class Building) and case folded. CityJSON `+Extension` types keep their `+`."""
+    local = (name or "").rpartition("}")[2].rpartition(":")[2]
+    return class_themes().get(local.lower(), "other")
 
 
 @cache

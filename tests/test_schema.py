@@ -25,7 +25,7 @@ def test_theme_vocabulary_is_the_issues():
     assert list(schemas.themes()) == [
         "building", "transport", "parking", "mobility", "environment", "street_furniture",
         "boundary", "cadastre", "land_use", "vegetation", "water", "terrain", "bridge",
-        "address", "other",
+        "tunnel", "group", "address", "other",
     ]
     assert set(schemas.class_themes().values()) <= set(schemas.themes())
 
