@@ -221,6 +221,8 @@ class Lake:
             for entry in os.scandir(self.staging):
                 source, _, run = entry.name.rpartition("@")
                 if not (source and _RUN.match(run)):
+                    if entry.is_file():  # left by a citypipe from before run folders
+                        os.unlink(entry.path)
                     continue
                 if source == own:
                     self._bury(source, run)

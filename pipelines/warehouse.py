@@ -137,7 +137,7 @@ def _views(con: duckdb.DuckDBPyConnection, lake: Lake) -> dict[str, str]:
     sql: dict[str, str] = {}
     for folder, table in (*((k, k) for k in KINDS), ("quarantine", "rejects")):
         sql[folder] = (
-            f"SELECT * FROM read_parquet({_glob(lake, folder)})"
+            f"SELECT * FROM read_parquet({_glob(lake, folder)}, union_by_name = true)"
             if lake.files(folder)
             else _nothing(con, table)
         )

@@ -465,3 +465,29 @@ def test_two_dimensional_rings_make_two_dimensional_polygons():
     assert not reasons and not shapely.has_z(flat) and shapely.has_z(solid)
     assert shapely.get_coordinates(flat).tolist() == [[0, 0], [1, 0], [1, 1], [0, 0]]
     assert shapely.get_coordinates(solid, include_z=True)[:, 2].tolist() == [5, 5, 5, 5]
+
+
+# -- the buildings view --------------------------------------------------------------------------
+
+
+def test_buildings_view_holds_buildings_not_their_storeys_units_and_rooms(sample, lake):
+    """One Building with 2 Storeys, 2 BuildingUnits and 3 BuildingRooms (MANIFEST): the view has
+    the Building alone, and the total footprint is the area of its own GroundSurface."""
+    from pipelines import warehouse
+
+    path = sample("citygml/BuildingUnits_Storeys_xlink.gml")
+    classes = Counter(_objects(path).values())
+    assert classes["Building"] == 1 and classes["Storey"] == 2 and classes["BuildingUnit"] == 2
+    ingest(path, "units", lake, validate=False)
+    warehouse.refresh(lake)
+    (ground,) = [e for e in _elements(path) if _local(e) == "GroundSurface"]
+    xyz = np.array([p.text.split() for p in ground.iter("{*}pos")], float)
+    area = shapely.Polygon(xyz[:, :2]).area  # the file's CRS is UTM 32: metres
+    _, rows = warehouse.query(lake, "SELECT feature_id, footprint_area_m2 FROM buildings")
+    assert [r[0] for r in rows] == ["units/building_unit_example_1"]
+    _, ((total,),) = warehouse.query(lake, "SELECT sum(footprint_area_m2) FROM buildings")
+    assert total == pytest.approx(area, rel=1e-6)
+    _, nested = warehouse.query(
+        lake, "SELECT feature_class, count(*) FROM features WHERE parent_id IS NOT NULL GROUP BY 1"
+    )
+    assert dict(nested) == {"Storey": 2, "BuildingUnit": 2, "BuildingRoom": 3}

@@ -370,6 +370,8 @@ def test_a_lake_written_before_links_is_taken_over(versions, lake):
         data = part.read_bytes()
         part.unlink()
         part.write_bytes(data)
+        (lake.staging / f"0a1b2c3d4e5f.{kind}.parquet").write_bytes(data)  # a killed run's
     ingest(b, "dh", lake, crs=CRS, validate=False)
     assert assert_one_run(lake) == "B"
+    assert_no_leftovers(lake)
     assert all((lake.partition(k, "dh") / "part-0.parquet").is_symlink() for k in KINDS)
