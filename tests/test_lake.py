@@ -151,3 +151,24 @@ def test_warehouse_refreshes_from_empty_to_full_and_back(sample, lake):
     assert warehouse.query(lake, "SELECT count(*) FROM features")[1] == [(103,)]
     warehouse.refresh(lake)
     assert warehouse.query(lake, "SELECT count(*) FROM sources")[1] == [(1,)]
+
+
+def test_a_lake_copied_with_cp_reads_whole_in_other_tools(sample, lake, tmp_path):
+    """The partitions are relative links into the runs: a copy made with `cp -r` reads the same
+    in pyarrow (file, folder), geopandas and plain DuckDB (`*` and `**` globs)."""
+    import subprocess
+
+    path = sample("barcelona_drinking_fountains.geojson")
+    ingest(path, "fountains", lake)
+    ingest(sample("jena_parking.geojson"), "jena", lake)
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-r", str(lake.root), str(copy)], check=True)
+    codes = sorted(f["properties"]["INVENTARI_CODI"] for f in json.loads(path.read_bytes())["features"])
+    folder = pq.read_table(copy / "features", partitioning=None)  # hive: issue 12
+    assert folder.num_rows == 1988 + 103
+    gdf = geopandas.read_parquet(copy / "features" / "source=fountains" / "part-0.parquet")
+    assert sorted(json.loads(p)["INVENTARI_CODI"] for p in gdf["properties"]) == codes
+    for pattern in ("*/*.parquet", "**/*.parquet"):
+        n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{copy}/features/{pattern}')").fetchone()
+        assert n == (1988 + 103,)
+    assert pq.read_table(copy / "rejects", partitioning=None).num_rows == 0
