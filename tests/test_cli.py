@@ -66,3 +66,22 @@ def test_sql_refuses_writes(sample, lake):
     assert out.returncode == 2 and "only SELECT" in out.stderr
     out = citypipe("sql", "SELECT name FROM features WHERE feature_id = 'jena/~' || 'x'", lake=lake)
     assert out.returncode == 0
+
+
+def test_a_reader_that_stops_early_is_not_an_error(sample, lake):
+    """`citypipe sql ... | head -1` on 1988 rows, in every format: exit 0, nothing on stderr."""
+    from pipelines import warehouse
+    from pipelines.ingest import ingest
+
+    ingest(sample("barcelona_drinking_fountains.geojson"), "f", lake, validate=False)
+    warehouse.refresh(lake)
+    env = {**os.environ, "CITYPIPE_LAKE": str(lake.root)}
+    for fmt in ("table", "csv", "json"):
+        cli = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.cli", "sql", "SELECT * FROM features", "--format", fmt],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        first = cli.stdout.readline()
+        cli.stdout.close()  # what `head -1` does once it has its line
+        err = cli.stderr.read().decode()
+        assert first and cli.wait() == 0 and err == "", err
