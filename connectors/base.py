@@ -16,11 +16,15 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-__all__ = ["AxisOrder", "Connector", "Points", "SourceBatch", "SourceInfo"]
+__all__ = ["CRS84", "AxisOrder", "Connector", "Points", "SourceBatch", "SourceInfo"]
 
 AxisOrder = Literal["xy", "authority"]
 """How coordinates are ordered: "xy" is easting/longitude first whatever the CRS says (GeoJSON,
 WKT, GDAL's traditional GIS order); "authority" follows the CRS definition (EPSG:4326 is lat, lon)."""
+
+CRS84 = "OGC:CRS84"
+"""Longitude, latitude on WGS 84: what GeoJSON, JSON-FG and GeoParquet mean when they declare
+no CRS, and the `default_crs` of their batches."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,12 @@ class SourceBatch:
     For 3D objects `geometries` is the explicit footprint where the source has one (LoD0
     footprint), else None: the pipeline then derives it from the ground surfaces or the
     projection of `geometry_3d`.
+
+    `crs` is what the source declares (None: nothing), `default_crs` what its format defines
+    for a source that declares nothing: `CRS84` where the format's coordinates are lon/lat by
+    definition (GeoJSON, JSON-FG, CSV longitude/latitude columns), else None. A batch with
+    coordinates and neither (nor `--crs`) refuses the whole source, as does a CRS pyproj does
+    not know: citypipe never guesses where coordinates are.
     """
 
     source_ids: Sequence[str | None]
@@ -92,6 +102,7 @@ class SourceBatch:
     feature_classes: Sequence[str | None] | None = None
     columns: dict[str, Sequence[Any]] = field(default_factory=dict)
     errors: Sequence[str | None] | None = None
+    default_crs: str | None = None
 
     def __len__(self) -> int:
         return len(self.source_ids)

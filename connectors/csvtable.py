@@ -5,7 +5,8 @@ delimiters, UTF-8 with or without a BOM or a Windows code page, "N/A" for nothin
 for booleans. Encoding, delimiter and geometry are found from the content, and catalog options
 (`geometry`, `x`, `y`, `delimiter`, `encoding`, `id`) override each. The geometry is a column
 of hex (E)WKB, else of WKT/EWKT, else a longitude/latitude pair. Only an EWKB/EWKT SRID
-declares a CRS; otherwise none is declared and the harmoniser holds the coordinates to lon/lat.
+declares a CRS. Without one, coordinate columns named as longitude/latitude are lon/lat
+(`default_crs`); x/y, easting/northing and (E)WKB/WKT columns are in a CRS only `--crs` names.
 Attributes are typed per column of each batch (null sentinels, booleans, numbers), so a file is
 read once, in bounded memory.
 """
@@ -29,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import shapely
 
-from connectors.base import Connector, Points, SourceBatch, SourceInfo
+from connectors.base import CRS84, Connector, Points, SourceBatch, SourceInfo
 from connectors.errors import ConfigurationError, DataError
 from connectors.text import detect_encoding
 
@@ -59,13 +60,15 @@ _FLOAT = r"^[+-]?((0|[1-9][0-9]*)(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _COORDINATE = r"^[+-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)([eE][+-]?[0-9]+)?$"
 _SRID = r"(?i)^SRID=(?P<srid>[0-9]+);\s*"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_LON = ("longitude", "lon", "lng", "long", "longitud", "longitudine", "laengengrad", "laenge",
-        "lengtegraad", "x", "easting", "rechtswert", "ostwert")
-_LAT = ("latitude", "lat", "latitud", "latitudine", "breitengrad", "breite", "breedtegraad",
-        "y", "northing", "hochwert", "nordwert")
+_LON_DEGREES = ("longitude", "lon", "lng", "long", "longitud", "longitudine", "laengengrad",
+                "laenge", "lengtegraad")
+_LAT_DEGREES = ("latitude", "lat", "latitud", "latitudine", "breitengrad", "breite",
+                "breedtegraad")
+_LON = (*_LON_DEGREES, "x", "easting", "rechtswert", "ostwert")
+_LAT = (*_LAT_DEGREES, "y", "northing", "hochwert", "nordwert")
 """Words that name a coordinate column, alone or with prefixes/suffixes (x-koord, lon_wgs84,
-geo_breite), in the languages of city portals; degrees first, then projected axes (which the
-harmoniser holds to lon/lat unless `--crs` names their CRS)."""
+geo_breite), in the languages of city portals; degrees first (lon/lat without a declared CRS),
+then projected axes (in a CRS only `--crs` can name)."""
 _TRANSLITERATE = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 
 Kind = Literal["wkb", "wkt", "xy"]
@@ -198,6 +201,17 @@ def _coordinate_column(batch: pa.RecordBatch, words: tuple[str, ...]) -> int | N
     return None
 
 
+def _xy_layout(batch: pa.RecordBatch, x: int, y: int) -> _Layout:
+    """Coordinate columns x and y: lon/lat by their names only where both name degrees."""
+    names = batch.schema.names
+    x_rank, y_rank = _axis_rank(names[x], _LON), _axis_rank(names[y], _LAT)
+    degrees = (
+        x_rank is not None and x_rank < len(_LON_DEGREES)
+        and y_rank is not None and y_rank < len(_LAT_DEGREES)
+    )
+    return _Layout("xy", (x, y), default_crs=CRS84 if degrees else None)
+
+
 class _RowTooLong(DataError):
     """A row does not fit in a block: pyarrow needs each block to hold at least one whole row."""
 
@@ -210,6 +224,8 @@ class _Layout:
     columns: tuple[int, ...] = ()
     crs: str | None = None
     id: int | None = None
+    default_crs: str | None = None
+    """OGC:CRS84 for coordinate columns both named in degrees, else None."""
 
 
 class CSVConnector(Connector):
@@ -326,7 +342,7 @@ class CSVConnector(Connector):
     def _detect_geometry(self, batch: pa.RecordBatch) -> _Layout:
         named = "geometry" in self.options
         if "x" in self.options and not named:
-            return _Layout("xy", (self._column(batch, "x"), self._column(batch, "y")))
+            return _xy_layout(batch, self._column(batch, "x"), self._column(batch, "y"))
         columns = [self._column(batch, "geometry")] if named else range(batch.num_columns)
         for kind in ("wkb", "wkt"):
             for i in columns:
@@ -337,7 +353,7 @@ class CSVConnector(Connector):
             return _Layout("wkt", tuple(columns))
         x, y = (_coordinate_column(batch, words) for words in (_LON, _LAT))
         if x is not None and y is not None and x != y:
-            return _Layout("xy", (x, y))
+            return _xy_layout(batch, x, y)
         return _Layout(None)
 
     def _scan(self) -> _Layout:
@@ -376,6 +392,7 @@ class CSVConnector(Connector):
                     records=[text for text, _ in ragged],
                     crs=layout.crs,
                     errors=[why for _, why in ragged],
+                    default_crs=layout.default_crs,
                 )
 
     def _batch(self, batch: pa.RecordBatch, layout: _Layout) -> SourceBatch:
@@ -397,6 +414,7 @@ class CSVConnector(Connector):
             crs=layout.crs,
             axis_order="xy",
             errors=errors,
+            default_crs=layout.default_crs,
         )
 
     @staticmethod

@@ -11,6 +11,7 @@ __all__ = [
     "DataError",
     "NotFeatureData",
     "UnavailableError",
+    "UnknownCRS",
     "UnknownFormat",
 ]
 
@@ -41,3 +42,9 @@ class UnknownFormat(DataError):
 
 class NotFeatureData(DataError):
     """The content is a known document that holds no features (capabilities, schema, context)."""
+
+
+class UnknownCRS(DataError):
+    """The source's coordinates are in no CRS citypipe can name: none is declared where the
+    format defines none, or the declared one is unknown to pyproj. The whole source is refused
+    (never guessed, never half taken); `--crs` names the CRS."""

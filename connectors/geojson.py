@@ -2,10 +2,11 @@
 
 Coordinates are read easting/longitude first whatever the `crs` member says, as GeoJSON
 writers (GeoServer, GDAL) write them: `urn:ogc:def:crs:EPSG::4326` files hold lon, lat.
-A file without a `crs` member is declared nothing: RFC 7946 implies OGC:CRS84, and the
-pipeline holds it to that by rejecting coordinates that cannot be longitude and latitude.
-JSON-FG's `place` (in `coordRefSys`, axis order of that CRS) is used where `geometry` is null,
-its solids (Prism, Polyhedron and their Multi forms) read by `jsonfg_solids`.
+A file without a `crs` member declares nothing, and RFC 7946 defines its coordinates as
+OGC:CRS84 (the batches' `default_crs`): records whose coordinates cannot be longitude and
+latitude are rejected. JSON-FG's `place` (in `coordRefSys`, axis order of that CRS; OGC:CRS84
+without one) is used where `geometry` is null, its solids (Prism, Polyhedron and their Multi
+forms) read by `jsonfg_solids`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from connectors import geojson_shapes, jsonfg_solids
-from connectors.base import Connector, SourceBatch, SourceInfo
+from connectors.base import CRS84, Connector, SourceBatch, SourceInfo
 from connectors.errors import DataError
 from connectors.jsonstream import JSONDocument, open_json
 
@@ -217,4 +218,5 @@ class GeoJSONConnector(Connector):
             feature_classes=classes,
             columns=columns,
             errors=errors,
+            default_crs=CRS84,
         ), on_place

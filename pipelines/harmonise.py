@@ -25,7 +25,7 @@ import shapely
 
 import schemas
 from connectors.base import AxisOrder, Points, SourceBatch
-from connectors.errors import ConfigurationError
+from connectors.errors import ConfigurationError, UnknownCRS
 from pipelines import crs as crslib
 from pipelines import solids, wkb
 from pipelines.seen_ids import SeenIds
@@ -209,6 +209,17 @@ def _positioned(geometries: np.ndarray | Points) -> np.ndarray:
     return ~shapely.is_missing(geometries) & ~shapely.is_empty(geometries)
 
 
+def _has_coordinates(batch: SourceBatch) -> bool:
+    """Whether any record of the batch has a position: a footprint, a 3D geometry or surfaces."""
+    if _positioned(batch.geometries).any():
+        return True
+    solids3d = batch.columns.get("geometry_3d")
+    if solids3d is not None and _positioned(np.asarray(solids3d, dtype=object)).any():
+        return True
+    surfaces = batch.columns.get("surfaces")
+    return surfaces is not None and any(surfaces)
+
+
 @dataclass
 class HarmonisedBatch:
     features: pa.RecordBatch
@@ -240,6 +251,8 @@ class Harmoniser:
     axis_order: AxisOrder | None = None
     """Overrides the connector's reading of the coordinates' axis order (`--axis-order`)."""
     fields: Mapping[str, str] = field(default_factory=dict)
+    path: str | None = None
+    """The file (or address) read, named when the source is refused."""
     _seen: SeenIds = field(default_factory=SeenIds, repr=False)
     _records: int = field(default=0, repr=False)
 
@@ -248,6 +261,11 @@ class Harmoniser:
             raise ConfigurationError(
                 f"unknown theme {self.theme!r}; themes: {', '.join(schemas.themes())}"
             )
+        if self.crs is not None:
+            try:
+                crslib.resolve(self.crs)
+            except ConfigurationError as e:
+                raise ConfigurationError(f"--crs: {e}") from None
         self._mappings = {
             col: (self.fields[col],) if col in self.fields else names
             for col, names in schemas.mappings().items()
@@ -339,31 +357,41 @@ class Harmoniser:
                 f"record states; {hint}"
             ), f"{lat[i]}, {lon[i]}"
 
-    def _resolve_crs(self, batch: SourceBatch) -> tuple[Any, str | None]:
+    def _source_crs(self, batch: SourceBatch) -> tuple[pyproj.CRS | None, bool]:
+        """The CRS of the batch's coordinates, and whether the source declares it (else its
+        format defines it). Refuses the whole source where neither names a CRS pyproj knows
+        and there are coordinates to place: one decision for the source, never a guess."""
         declared = self.crs or batch.crs
-        if declared is None:
-            return None, None
         try:
-            return crslib.resolve(declared), None
+            if declared is not None:
+                return crslib.resolve(declared), True
+            if batch.default_crs is not None:
+                return crslib.resolve(batch.default_crs), False
+            why = (
+                f"no CRS is declared, and {self.source_format} coordinates without one are not "
+                "longitude/latitude"
+            )
         except ConfigurationError as e:
-            return None, f"{e}; pass --crs with a CRS pyproj knows (e.g. EPSG:25832)"
+            why = str(e)
+        if not _has_coordinates(batch):
+            return None, False
+        raise UnknownCRS(
+            f"{self.path or f'source {self.source!r}'}: {why}; pass --crs with the CRS the "
+            "coordinates are in (e.g. --crs EPSG:25832), or crs: in its catalog entry"
+        )
 
     def _geometry(
         self, batch: SourceBatch, reasons: list[str | None], notes: list[str | None]
     ) -> _Geometry:
         """2D CRS84 geometries, 3D ones where the source has Z, the source CRS label, and for
         3D objects their measures and semantic surfaces."""
-        n = len(batch)
-        crs, crs_error = self._resolve_crs(batch)
-        if crs_error:  # the whole batch is in that CRS, records without geometry of their own too
-            for i in range(n):
-                reasons[i] = reasons[i] or crs_error
+        crs, declared = self._source_crs(batch)
+        if crs is None:  # nothing to place
+            n = len(batch)
             return _Geometry(np.full(n, None, object), None, None, np.full((n, 4), np.nan))
-        # undeclared CRS: held to be CRS84, and checked by the lon/lat range below
-        source_crs = None if crs is None else crslib.label(crs)
-        label = source_crs or "OGC:CRS84"
+        label = crslib.label(crs)
         axis = self.axis_order or batch.axis_order
-        to_crs84 = None if crs is None or crslib.is_lonlat(crs, axis) else crslib.to_crs84(crs, axis)
+        to_crs84 = None if crslib.is_lonlat(crs, axis) else crslib.to_crs84(crs, axis)
         if isinstance(batch.geometries, Points):
             xy = batch.geometries.xy
             if to_crs84 is not None:
@@ -373,26 +401,24 @@ class Harmoniser:
             out = _Geometry(Points(xy), None, label, np.hstack([xy, xy]))
         else:
             out = self._shapes(batch, crs, to_crs84, label, reasons, notes)
-        # NaN (no geometry, or an empty one) is outside no range
+        # NaN (no geometry, or an empty one) is outside no range. The CRS is decided: what falls
+        # outside is the records' data (or a wrong declaration), rejected with its reason
         outside = ((out.bounds[:, :2] < _LONLAT_MIN) | (out.bounds[:, 2:] > _LONLAT_MAX)).any(axis=1)
         if not outside.any():
             return out
-        undeclared = (
-            "coordinates are not longitude/latitude and the source declares no CRS; "
-            "pass --crs with the CRS they are in (e.g. --crs EPSG:25832)"
-        )
         if (outside == _positioned(out.geometry)).all():
-            # not one position is lon/lat: the source is not in the CRS it is read in, and so
+            # not one position is lon/lat: the batch is not in the CRS it is read in, and so
             # are its records without geometry of their own (a Building made of BuildingParts)
-            outside = np.ones(n, dtype=bool)
+            outside = np.ones(len(batch), dtype=bool)
+        why = (
+            f"coordinates fall outside longitude/latitude when read as {label}; the declared "
+            "CRS or axis order is wrong (--crs fixes it)"
+            if declared
+            else "coordinates fall outside longitude/latitude, which the source's format means "
+            "when no CRS is declared; pass --crs with the CRS they are in (e.g. --crs EPSG:25832)"
+        )
         for i in np.flatnonzero(outside):
-            if crs is None:
-                reasons[i] = reasons[i] or undeclared
-            else:
-                reasons[i] = reasons[i] or (
-                    f"coordinates fall outside longitude/latitude when read as {source_crs}; "
-                    "the declared CRS or axis order is wrong (--crs fixes it)"
-                )
+            reasons[i] = reasons[i] or why
         return out
 
     def _shapes(

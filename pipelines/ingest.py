@@ -165,6 +165,7 @@ def ingest(
             crs=crs,
             axis_order=axis_order,
             fields=dict(fields or {}),
+            path=str(path),
         )
         validator = Validator(source) if validate else None
         writer = GeoParquetWriter(attempt.file("features"), schema)

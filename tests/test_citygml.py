@@ -20,9 +20,9 @@ from lxml import etree
 
 from connectors import registry
 from connectors.citygml import CityGMLConnector
-from connectors.errors import DataError
+from connectors.errors import DataError, UnknownCRS
 from connectors.gml import GML_NAMESPACES, GeometryReader, oriented
-from pipelines.ingest import NothingIngested, ingest
+from pipelines.ingest import ingest
 from pipelines.lake import Lake
 
 GML_IDS = [f"{{{ns}}}id" for ns in GML_NAMESPACES]
@@ -71,6 +71,7 @@ PLACES = {
     "Building_CityGML3.0_with_Dynamizer_and_inline_Timeseries.gml": (11.87, 48.04, 0.02),
 }
 LOCAL_CRS = {"sig3d_v2_Building_LOD1-LocalEngineeringCRS.gml", "LocalCRS_CityGML3.gml"}
+"""Files in a CRS they define themselves (#local-CRS-1), anchored in EPSG:25832 (MANIFEST)."""
 PAIRS = [
     ("sig3d_v2_Building_LOD1-EPSG25832.gml", "sig3d_v3_Building_LOD1-EPSG25832.gml"),
     ("sig3d_v2_Building_LOD2-EPSG25832.gml", "sig3d_v3_Building_LOD2-EPSG25832.gml"),
@@ -127,6 +128,18 @@ def _read(lake: Lake, kind: str, source: str):
     return table if table is not None and table.num_rows else None
 
 
+def _anchored(path: Path) -> str:
+    """The document's engineering CRS as pyproj can read it: UTM zone 32 (EPSG:25832, the
+    anchor's codeSpace) moved so that its origin is the anchor point the file gives."""
+    anchor = next(e for e in _elements(path) if _local(e) in ("anchorPoint", "anchorDefinition"))
+    assert "EPSG::25832" in anchor.get("codeSpace")
+    x, y, _ = map(float, anchor.text.split())
+    return (
+        f"+proj=tmerc +lat_0=0 +lon_0=9 +k=0.9996 +x_0={500000 - x} +y_0={-y} "
+        "+ellps=GRS80 +towgs84=0,0,0 +units=m +no_defs"
+    )
+
+
 @pytest.fixture(scope="module")
 def corpus_lake(tmp_path_factory) -> dict[str, tuple]:
     """Every CityGML file of the corpus ingested once: name -> (features, rejects or None).
@@ -137,12 +150,12 @@ def corpus_lake(tmp_path_factory) -> dict[str, tuple]:
     out = {}
     for i, path in enumerate(FILES):
         source = f"f{i}"
-        rejected = "rejects"
         try:
             ingest(path, source, lake, validate=False)
-        except NothingIngested:
-            rejected = "quarantine"  # nothing landed; the attempt's rejects are kept there
-        out[path.name] = (_read(lake, "features", source), _read(lake, rejected, source))
+        except UnknownCRS:  # refused whole: the local CRS files, placed by their anchor
+            assert path.name in LOCAL_CRS
+            ingest(path, source, lake, crs=_anchored(path), validate=False)
+        out[path.name] = (_read(lake, "features", source), _read(lake, "rejects", source))
     return out
 
 
@@ -322,16 +335,25 @@ def test_address_and_attributes_of_citygml_3(sample, lake, read_lake):
 
 
 @pytest.mark.parametrize("name", sorted(LOCAL_CRS))
-def test_a_local_engineering_crs_is_never_guessed(name, sample, lake, read_lake):
-    """Every object goes to rejects naming the CRS, those without geometry of their own too."""
+def test_a_local_engineering_crs_is_never_guessed(name, sample, lake):
+    """The source is refused whole naming the CRS, although its coordinates (0 to 24 m) would
+    pass for longitude/latitude; nothing is written. A --crs that says what the document
+    defines (UTM 32 moved to the anchor point) puts the building where its EPSG:25832 twin is."""
     path = sample(f"citygml/{name}")
-    with pytest.raises(NothingIngested, match="#local-CRS-1"):
+    with pytest.raises(UnknownCRS, match="#local-CRS-1.*--crs") as refused:
         ingest(path, "local", lake, validate=False)
-    rejects = read_lake("local", "quarantine")
-    assert all("#local-CRS-1" in r for r in rejects.column("reason").to_pylist())
-    assert sorted(rejects.column("source_id").to_pylist()) == sorted(_objects(path))
-    report = ingest(path, "local", lake, crs="EPSG:25832", validate=False)
+    assert str(path) in str(refused.value)
+    assert not lake.root.exists() or not any(lake.root.rglob("*.parquet"))
+
+    report = ingest(path, "local", lake, crs=_anchored(path), validate=False)
     assert report.rejects == 0 and report.features == len(_objects(path))
+    twin = sample("citygml/sig3d_v2_Building_LOD1-EPSG25832.gml")
+    ingest(twin, "twin", lake, validate=False)
+    placed, expected = (
+        shapely.total_bounds(_geoms(pq.read_table(lake.partition("features", s)), "geometry"))
+        for s in ("local", "twin")
+    )
+    assert placed == pytest.approx(expected, abs=1e-7)  # about a centimetre
 
 
 # -- bad input -----------------------------------------------------------------------------------

@@ -19,9 +19,9 @@ from conftest import CORPUS, SAMPLES
 
 from connectors import cityjson, registry
 from connectors.cityjson import CityJSONConnector
-from connectors.errors import DataError, NotFeatureData
+from connectors.errors import DataError, NotFeatureData, UnknownCRS
 from connectors.geojson import GeoJSONConnector
-from pipelines.ingest import NothingIngested, ingest
+from pipelines.ingest import ingest
 
 ROTTERDAM = "cityjson/rotterdam_one_v1.1.city.json"
 DEN_HAAG_SUBSET = "cityjson/denhaag_DH_01_subset_v1.1.city.json"
@@ -152,27 +152,42 @@ def test_den_haag_surfaces_are_roofs_walls_and_grounds(sample):
 
 
 def test_missing_reference_system_is_not_guessed(sample, lake, read_lake):
-    """No referenceSystem: every object is rejected naming the CRS problem, the Buildings whose
-    geometry is all in their BuildingParts too; nothing is ingested and --crs fixes it."""
+    """No referenceSystem: the source is refused whole, before anything is written, with the
+    --crs hint; with --crs EPSG:7415 (the MANIFEST's CRS for it) every object lands where its
+    own vertices, transformed with pyproj here, are."""
     path = sample(DEN_HAAG_SUBSET)
-    objects = _objects(path)
+    doc = json.loads(path.read_bytes())
+    objects = doc["CityObjects"]
     assert CityJSONConnector(path).inspect().crs is None
-    assert any(not o.get("geometry") for o in objects.values())  # Buildings made of parts
-    with pytest.raises(NothingIngested, match="declares no CRS"):
+    with pytest.raises(UnknownCRS, match="no CRS is declared.*--crs") as refused:
         ingest(path, "dh", lake, validate=False)
-    rejects = read_lake("dh", "quarantine")
-    assert sorted(rejects.column("source_id").to_pylist()) == sorted(objects)
-    assert all(
-        "declares no CRS" in r and "--crs" in r for r in rejects.column("reason").to_pylist()
-    )
+    assert str(path) in str(refused.value)
+    assert not lake.root.exists() or not any(lake.root.rglob("*.parquet"))
 
     report = ingest(path, "dh", lake, crs="EPSG:7415", validate=False)
     assert (report.records, report.features, report.rejects) == (12, 12, 0)
-    classes = Counter(read_lake("dh").column("feature_class").to_pylist())
+    table = read_lake("dh")
+    classes = Counter(table.column("feature_class").to_pylist())
     assert classes == {"Building": 4, "BuildingPart": 8}  # as the MANIFEST counts them
-    _inside(
-        read_lake("dh").filter(read_lake("dh").column("geometry_3d").is_valid()), 4.3, 52.08, 0.05
-    )
+    vertices = np.array(doc["vertices"]) * doc["transform"]["scale"] + doc["transform"]["translate"]
+    placed = dict(zip(table.column("source_id").to_pylist(), _geoms(table)))
+    for key, obj in objects.items():
+        if not obj.get("geometry"):
+            continue
+        [solid] = obj["geometry"]
+        used = np.unique(list(_flatten(solid["boundaries"])))
+        lon, lat = TO_CRS84.transform(vertices[used, 0], vertices[used, 1])
+        expected = [lon.min(), lat.min(), lon.max(), lat.max()]
+        assert shapely.bounds(placed[key]) == pytest.approx(expected, abs=1e-9)
+
+
+def _flatten(boundaries):
+    """The vertex indices of nested CityJSON boundaries."""
+    for b in boundaries:
+        if isinstance(b, list):
+            yield from _flatten(b)
+        else:
+            yield b
 
 
 def test_parents_children_and_attributes_are_kept(sample, lake, read_lake):
@@ -193,7 +208,7 @@ def test_highest_of_string_lods(sample, lake, read_lake):
     """3D BAG: each Building has LoD 1.2, 1.3 and 2.2 solids; 2.2 is the richest."""
     path = sample(MULTI_LOD)
     objects = _objects(path)
-    with pytest.raises(NothingIngested, match="declares no CRS"):  # no referenceSystem
+    with pytest.raises(UnknownCRS, match="no CRS is declared"):  # no referenceSystem
         ingest(path, "bag", lake, validate=False)
     report = ingest(path, "bag", lake, crs="EPSG:7415", validate=False)
     assert report.features == len(objects) == 10
