@@ -17,14 +17,16 @@ def citypipe(*args: str, lake) -> subprocess.CompletedProcess:
     )
 
 
-def test_undeclared_utm_csv_goes_to_rejects_until_crs_is_given(sample, lake):
+def test_undeclared_utm_csv_is_refused_until_crs_is_given(sample, lake):
     path = sample("reutlingen_bike_parking_utm32_wkt.csv")
     out = citypipe("ingest", str(path), "--source", "reutlingen", lake=lake)
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert str(path) in out.stderr and "--crs" in out.stderr
-    out = citypipe("sql", "SELECT count(*) AS n, any_value(reason) AS reason FROM quarantine", "--format", "json", lake=lake)
-    (row,) = json.loads(out.stdout)
-    assert row["n"] == 334 and "declares no CRS" in row["reason"]
+    [line] = out.stderr.splitlines()
+    assert str(path) in line and "no CRS is declared" in line and "--crs" in line
+    assert not any(lake.root.rglob("*.parquet"))  # nothing written, not even rejects
+    out = citypipe("sql", "SELECT status, reason FROM attempts", "--format", "json", lake=lake)
+    [attempt] = json.loads(out.stdout)
+    assert attempt["status"] == "failed" and line.endswith(attempt["reason"])
 
     out = citypipe("ingest", str(path), "--source", "reutlingen", "--crs", "EPSG:25832", lake=lake)
     assert out.returncode == 0, out.stderr

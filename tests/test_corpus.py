@@ -14,8 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import CORPUS
 
+from connectors.errors import UnknownCRS
 from pipelines.cli import main
-from pipelines.ingest import NothingIngested, ingest
+from pipelines.ingest import ingest
 
 # counts as the MANIFEST states them
 MANIFEST_COUNTS = {
@@ -39,6 +40,11 @@ MANIFEST_COUNTS = {
     "example_v1.0.0.parquet": 5,
     "example_v1.1.0.parquet": 5,
 }
+UNDECLARED = {
+    "reutlingen_bike_parking_utm32_wkt.csv": "EPSG:25832",  # the MANIFEST: UTM32, not stated
+    "bielefeld_parking_wkt.csv": "OGC:CRS84",  # WKT points about 8.5 E, 52.0 N: Bielefeld
+}
+"""Files whose coordinates are in a CRS neither they nor their format name: refused whole."""
 
 
 def _files(*patterns: str) -> list[Path]:
@@ -84,12 +90,12 @@ def test_every_record_is_a_feature_or_a_reject(path, lake):
         assert expected == MANIFEST_COUNTS[path.name]
     try:
         report = ingest(path, "corpus", lake)
-    except NothingIngested as e:
-        # only a file whose coordinates are in a CRS it does not declare may end here
-        assert "declares no CRS" in str(e) and "--crs" in str(e)
-        rejects = pq.read_table(lake.partition("quarantine", "corpus"))
-        assert rejects.num_rows == expected
-        return
+    except UnknownCRS as e:
+        assert path.name in UNDECLARED and str(path) in str(e) and "--crs" in str(e)
+        assert not any(lake.root.rglob("*.parquet"))
+        report = ingest(path, "corpus", lake, crs=UNDECLARED[path.name])
+    else:
+        assert path.name not in UNDECLARED
     assert report.features + report.rejects == report.records == expected
     assert report.rejects == 0, report.reasons.most_common(3)
     assert all(c.passed for c in report.checks), [c for c in report.checks if not c.passed]

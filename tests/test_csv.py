@@ -18,11 +18,11 @@ import pytest
 import shapely
 
 from connectors.csvtable import CSVConnector
-from connectors.errors import DataError
+from connectors.errors import DataError, UnknownCRS
 from connectors.geojson import GeoJSONConnector
 from connectors.registry import detect
 from connectors.text import detect_encoding
-from pipelines.ingest import NothingIngested, ingest
+from pipelines.ingest import ingest
 
 BIELEFELD = "bielefeld_parking_wkt.csv"
 BIETIGHEIM = "bietigheim-bissingen_parking_realtime_latin1.csv"
@@ -91,8 +91,11 @@ def test_detect_encoding(sample):
 
 
 def test_bielefeld_wkt_points_and_j_n_booleans(sample, lake, read_lake):
+    """Bare WKT declares no CRS: refused whole until --crs says these are longitude/latitude."""
     path = sample(BIELEFELD)
-    report = ingest(path, "bielefeld", lake)
+    with pytest.raises(UnknownCRS, match="no CRS is declared.*--crs"):
+        ingest(path, "bielefeld", lake)
+    report = ingest(path, "bielefeld", lake, crs="OGC:CRS84")
     assert report.records == 853 and report.features + report.rejects == 853
     assert report.rejects == 0 and report.declared_crs is None
     rows = {r["gid"]: r for r in _rows(path, "utf-8", ";")}
@@ -153,15 +156,13 @@ def test_neckarsulm_ewkb_matches_its_coordinate_columns(sample, lake, read_lake)
     assert compared >= 40
 
 
-def test_reutlingen_utm_without_crs_is_rejected_with_advice(sample, lake, read_lake):
+def test_reutlingen_utm_without_crs_is_refused_with_advice(sample, lake):
+    """UTM metres in a WKT column, no CRS stated (MANIFEST): the source is refused, nothing written."""
     path = sample(REUTLINGEN)
-    with pytest.raises(NothingIngested, match="--crs"):
+    with pytest.raises(UnknownCRS, match="no CRS is declared.*--crs") as refused:
         ingest(path, "reutlingen", lake)
-    rejects = read_lake("reutlingen", "quarantine")
-    assert rejects.num_rows == 334
-    assert all("CRS" in r and "--crs" in r for r in rejects.column("reason").to_pylist())
-    first = _rows(path, "utf-8-sig", ",")[0]
-    assert first["GEOM"] in rejects.column("record")[0].as_py()
+    assert str(path) in str(refused.value)
+    assert not lake.root.exists() or not any(lake.root.rglob("*.parquet"))
 
 
 def test_reutlingen_with_crs_lands_in_reutlingen(sample, lake, read_lake):
@@ -194,7 +195,7 @@ def test_wkt_in_a_middle_column_with_comma_delimiter(tmp_path, lake, read_lake):
         '2,Markt,"LINESTRING (9.1 48.7, 9.2 48.8)",7,70173,0,2 m\n'
         '3,"Park ""Ost""","POLYGON ((9 48, 9.1 48, 9.1 48.1, 9 48))",,80331,1,\n',
     )
-    report = ingest(path, "places", lake, options={"id": "id"})
+    report = ingest(path, "places", lake, crs="OGC:CRS84", options={"id": "id"})
     assert (report.features, report.rejects) == (3, 0)
     table = read_lake("places")
     got = dict(zip(table.column("source_id").to_pylist(), _features(table)))
@@ -247,7 +248,7 @@ def test_coordinate_columns_named_in_the_languages_of_city_portals(tmp_path, lak
 
 def test_projected_coordinate_columns_land_with_their_crs(tmp_path, lake, read_lake):
     path = _write(tmp_path, "gk.csv", "Name;Rechtswert;Hochwert\nA;513000,5;5402000,25\n")
-    with pytest.raises(DataError, match="--crs"):  # never taken for lon/lat
+    with pytest.raises(UnknownCRS, match="--crs"):  # never taken for lon/lat
         ingest(path, "gk", lake)
     assert ingest(path, "gk", lake, crs="EPSG:25832").features == 1
     [(_, point)] = _features(read_lake("gk"))
@@ -281,7 +282,7 @@ def test_one_bad_wkt_is_rejected_the_rest_ingested(tmp_path, lake, read_lake):
         "bad.csv",
         "name,wkt\nA,POINT (9.1 48.1)\nB,POINT (9.2 48.2\nC,POINT (9.3 48.3)\nD,\n",
     )
-    report = ingest(path, "bad", lake)
+    report = ingest(path, "bad", lake, crs="OGC:CRS84")
     assert (report.records, report.features, report.rejects) == (4, 3, 1)
     rejects = read_lake("bad", "rejects")
     assert rejects.column("reason")[0].as_py().startswith("unreadable WKT in column wkt")
@@ -294,7 +295,7 @@ def test_row_with_wrong_field_count_is_rejected(tmp_path, lake, read_lake):
     path = _write(
         tmp_path, "ragged.csv", "a;b;wkt\n1;2;POINT (1 2)\n3;4;5;POINT (3 4)\n6;7;POINT (6 7)\n"
     )
-    report = ingest(path, "ragged", lake)
+    report = ingest(path, "ragged", lake, crs="OGC:CRS84")
     assert (report.records, report.features, report.rejects) == (3, 2, 1)
     reject = read_lake("ragged", "rejects").to_pylist()[0]
     assert reject["record"] == "3;4;5;POINT (3 4)" and "4 fields" in reject["reason"]
@@ -305,7 +306,7 @@ def test_geometry_column_named_in_options(tmp_path, lake, read_lake):
     path = _write(
         tmp_path, "two.csv", "start;end\nPOINT (9.1 48.1);POINT (9.2 48.2)\nPOINT (9.3 48.3);\n"
     )
-    assert ingest(path, "two", lake, options={"geometry": "end"}).features == 2
+    assert ingest(path, "two", lake, crs="OGC:CRS84", options={"geometry": "end"}).features == 2
     got = _features(read_lake("two"))
     assert [p for p, _ in got] == [{"start": "POINT (9.1 48.1)"}, {"start": "POINT (9.3 48.3)"}]
     assert got[0][1].equals(shapely.Point(9.2, 48.2)) and got[1][1] is None
@@ -318,7 +319,7 @@ def test_rows_longer_than_a_block(tmp_path, lake):
     wkt = f"POLYGON (({ring}, {9.1:.12f} {48:.12f}))"
     assert len(wkt) > 3_000_000
     path = _write(tmp_path, "big.csv", f'name,wkt\na,"{wkt}"\nb,"{wkt}"\nc,POINT (9 48)\n')
-    report = ingest(path, "big", lake)
+    report = ingest(path, "big", lake, crs="OGC:CRS84")
     assert (report.records, report.features, report.rejects) == (3, 3, 0)
 
 

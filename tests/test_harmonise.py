@@ -10,8 +10,9 @@ import pytest
 import shapely
 
 from connectors.base import Points, SourceBatch
+from connectors.errors import ConfigurationError, UnknownCRS
 from pipelines.harmonise import POSITION_NOTE, REPAIR_NOTE, Harmoniser
-from pipelines.ingest import NothingIngested, ingest
+from pipelines.ingest import ingest
 
 
 def _collection(tmp_path, features, **members):
@@ -47,7 +48,7 @@ def test_an_id_seen_in_an_earlier_batch_or_earlier_in_its_own_is_rejected():
 
     def batch(ids):
         xy = np.array([[8.4, 49.0]] * len(ids))
-        return SourceBatch(ids, Points(xy), [{}] * len(ids), [{"id": i} for i in ids], crs=None)
+        return SourceBatch(ids, Points(xy), [{}] * len(ids), [{"id": i} for i in ids], crs="OGC:CRS84")
 
     first = harmoniser.harmonise(batch(["a", "b"]))
     second = harmoniser.harmonise(batch(["c", "a", "c", "d"]))
@@ -90,10 +91,13 @@ def test_3d_coordinates_fill_geometry_3d(tmp_path, lake, read_lake):
     assert shapely.get_coordinates(shapely.from_wkb(row["geometry_3d"]), include_z=True).tolist() == [[7.1, 50.7, 61.5]]
 
 
-def test_an_unknown_crs_rejects_with_its_name(tmp_path, lake):
+def test_an_unknown_crs_refuses_the_source_with_its_name(tmp_path, lake):
     path = _collection(tmp_path, [_point(1, 2)], crs={"type": "name", "properties": {"name": "EPSG:999999"}})
-    with pytest.raises(NothingIngested, match="EPSG:999999"):
+    with pytest.raises(UnknownCRS, match="EPSG:999999.*--crs"):
         ingest(path, "s", lake)
+    with pytest.raises(ConfigurationError, match="--crs: unknown CRS 'EPSG:999998'"):
+        ingest(path, "s", lake, crs="EPSG:999998")
+    assert not lake.root.exists() or not any(lake.root.rglob("*.parquet"))
     # --crs fixes it
     assert ingest(path, "s", lake, crs="EPSG:4326").features == 1
 
