@@ -5,8 +5,11 @@ WKB, or the GeoArrow native encodings (nested lists of x/y[/z] structs or interl
 fixed-size lists). Files are read batch by batch with `ParquetFile.iter_batches`, so memory
 holds one batch, never the file. A Parquet file without `geo` metadata is read too: columns
 that Parquet itself types as GEOMETRY / GEOGRAPHY are WKB by the Parquet format (the GeoParquet
-2.0 direction); a plain binary column is never guessed to be WKB, because guessing would turn
-arbitrary blobs into shapes in an unknown CRS. The `geometry` option names such a column.
+2.0 direction); else, as GDAL's Parquet driver reads such files, the first column named
+geometry, wkb_geometry, wkt_geometry, geom, the_geom or wkt (any case) holds the geometry: WKB
+where it is binary, WKT where it is text. Columns of other names stay attributes unless the
+`geometry` option names them. Without `geo` metadata nothing declares a CRS (neither WKB nor WKT
+defines one): such a source is refused until `--crs` names it.
 
 Options: `id` (column of source ids), `geometry` (primary column), `batch_size` (rows).
 """
@@ -35,7 +38,11 @@ _BATCH_ROWS = 10_000
 _CRS84 = "OGC:CRS84"
 _GEOARROW: dict[str, tuple[GeometryType, int]] = {t.name.lower(): (t, n) for t, n in NESTING.items()}
 """GeoArrow encoding -> shapely type, levels of list nesting above the coordinates."""
-_ENCODINGS = ("WKB", *_GEOARROW)
+_ENCODINGS = ("WKB", "WKT", *_GEOARROW)
+"""WKT is not GeoParquet's, but GDAL writes it (GEOMETRY_ENCODING=WKT) and plain Parquet holds it."""
+_GEOMETRY_NAMES = ("geometry", "wkb_geometry", "wkt_geometry", "geom", "the_geom", "wkt")
+"""Geometry columns of Parquet files without `geo` metadata, by name, in order of preference:
+GDAL's GEOM_POSSIBLE_NAMES and the names PostGIS and ogr2ogr exports give them."""
 _LISTS = (
     pa.ListType, pa.LargeListType, pa.FixedSizeListType, pa.ListViewType, pa.LargeListViewType
 )
@@ -69,13 +76,22 @@ def _binary(t: pa.DataType) -> bool:
     )
 
 
+def _text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def _plain_encoding(t: pa.DataType) -> str | None:
+    """The encoding a column without metadata holds by its type: WKB if binary, WKT if text."""
+    return "WKB" if _binary(t) else "WKT" if _text(t) else None
+
+
 def _conforms(t: pa.DataType, encoding: str) -> bool:
     """Whether an Arrow type can hold `encoding`; checked on the schema so a mislabelled
     column is reported once, before reading, instead of failing somewhere in a batch."""
     if isinstance(t, pa.ExtensionType):
         t = t.storage_type
-    if encoding == "WKB":
-        return _binary(t)
+    if encoding in ("WKB", "WKT"):
+        return _plain_encoding(t) == encoding
     for _ in range(_GEOARROW[encoding][1]):
         if not (pa.types.is_list(t) or pa.types.is_large_list(t)):
             return False
@@ -123,13 +139,15 @@ def _geoarrow(array: pa.Array, encoding: str) -> np.ndarray:
 
 
 def to_shapely(array: pa.Array, encoding: str) -> tuple[np.ndarray, np.ndarray]:
-    """Shapely geometries (None for null) of a WKB or GeoArrow native array, and a mask of the
+    """Shapely geometries (None for null) of a WKB, WKT or GeoArrow native array, and a mask of the
     rows whose value is present but not a readable geometry."""
     if isinstance(array, pa.ExtensionArray):
         array = array.storage
     present = array.is_valid().to_numpy(zero_copy_only=False)
     if encoding == "WKB":
         geoms = shapely.from_wkb(array.to_numpy(zero_copy_only=False), on_invalid="ignore")
+    elif encoding == "WKT":
+        geoms = shapely.from_wkt(array.to_numpy(zero_copy_only=False), on_invalid="ignore")
     else:
         geoms = np.asarray(_geoarrow(array, encoding), dtype=object)
         geoms[~present] = None
@@ -185,6 +203,19 @@ def _parquet_geometries(pf: pq.ParquetFile) -> dict[str, _GeoColumn]:
             text = kv.get(crs.removeprefix("projjson:").encode())
             crs = _crs_text(json.loads(text)) if text else None
         found[column.path] = _GeoColumn("WKB", crs)
+    return found
+
+
+def _named_geometries(schema: pa.Schema) -> dict[str, _GeoColumn]:
+    """Columns named as geometries (`_GEOMETRY_NAMES`) of a type that can hold them, the
+    preferred first; in no declared CRS."""
+    columns = {name.lower(): name for name in reversed(schema.names)}  # the first of a name
+    found: dict[str, _GeoColumn] = {}
+    for name in _GEOMETRY_NAMES:
+        column = columns.get(name)
+        encoding = column and _plain_encoding(schema.field(column).type)
+        if encoding:
+            found[column] = _GeoColumn(encoding, None)
     return found
 
 
@@ -290,14 +321,15 @@ class GeoParquetConnector(Connector):
             fmt, version = "GeoParquet", str(geo.get("version", "")) or None
             primary = self.options.get("geometry") or geo.get("primary_column")
         else:
-            geometries, hidden = _parquet_geometries(pf), frozenset()
+            geometries, hidden = _parquet_geometries(pf) or _named_geometries(schema), frozenset()
             fmt, version = "Parquet", None
             primary = self.options.get("geometry") or next(iter(geometries), None)
         if primary is not None:
-            geometries.setdefault(primary, _GeoColumn("WKB", None))
-            encoding = geometries[primary].encoding
             if primary not in schema.names:
                 raise self._fail(f"the geometry column {primary!r} is not in the file")
+            plain = _plain_encoding(schema.field(primary).type) or "WKB"
+            geometries.setdefault(primary, _GeoColumn(plain, None))
+            encoding = geometries[primary].encoding
             if encoding not in _ENCODINGS:
                 raise self._fail(
                     f"{fmt} {version}: column {primary!r} has encoding {encoding!r}; "

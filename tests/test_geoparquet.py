@@ -19,7 +19,7 @@ import pytest
 import shapely
 from conftest import SAMPLES
 
-from connectors.errors import ConfigurationError, DataError
+from connectors.errors import ConfigurationError, DataError, UnknownCRS
 from connectors.geoparquet import GeoParquetConnector, to_shapely
 from connectors.registry import detect
 from pipelines.harmonise import record_text
@@ -276,6 +276,65 @@ def test_parquet_without_geo_metadata_has_no_geometries(tmp_path, lake):
     # naming the column says what a file without metadata cannot
     named, _, _ = _read(path, geometry="wkb")
     assert [g.wkt for g in named] == ["POINT (7 50)", "POINT (8 51)"]
+
+
+def _plain(src: Path, dest: Path, name: str, as_wkt: bool = False) -> Path:
+    """`src` without its `geo` metadata, its geometry column renamed `name` (and as WKT text)."""
+    table = pq.read_table(src).replace_schema_metadata(None)
+    geometry = table.column("geometry")
+    if as_wkt:
+        geoms = shapely.from_wkb(geometry.to_numpy(zero_copy_only=False))
+        geometry = pa.array(shapely.to_wkt(geoms, rounding_precision=-1), pa.string())
+    i = table.schema.get_field_index("geometry")
+    pq.write_table(table.set_column(i, name, geometry), dest)
+    return dest
+
+
+@pytest.mark.parametrize(
+    ("name", "as_wkt"),
+    [("geometry", False), ("WKB_GEOMETRY", False), ("geom", False), ("the_geom", False),
+     ("wkt", True), ("wkt_geometry", True), ("geometry", True)],
+)
+def test_parquet_without_geo_metadata_is_read_as_gdal_reads_it(sample, tmp_path, lake, name, as_wkt):
+    """A geometry column named as GDAL looks for it, WKB if binary, WKT if text; without `geo`
+    nothing declares a CRS and neither encoding defines one: refused until --crs."""
+    src = sample("geoparquet/data-polygon-encoding_wkb.parquet")
+    path = _plain(src, tmp_path / "plain.parquet", name, as_wkt)
+    assert detect(path) is GeoParquetConnector
+    info = GeoParquetConnector(path).inspect()
+    assert (info.format, info.version, info.layers, info.crs) == ("Parquet", None, (name,), None)
+    geoms, props, _ = _read(path)
+    assert [_same(a, b) for a, b in zip(geoms, _truth_geoms("polygon"), strict=True)] == [True] * 4
+    assert all(name not in p for p in props)  # not base64 or text among the attributes
+    with pytest.raises(UnknownCRS, match="no CRS is declared.*--crs") as refused:
+        ingest(path, "plain", lake)
+    assert str(path) in str(refused.value)
+    assert not lake.root.exists() or not any(lake.root.rglob("*.parquet"))
+    report = ingest(path, "plain", lake, crs="OGC:CRS84")
+    assert (report.records, report.features, report.rejects) == (4, 4, 0)
+    assert [_same(a, b) for a, b in zip(_lake_geoms(lake, "plain"), _truth_geoms("polygon"))] == [True] * 4
+
+
+def test_plain_parquet_in_utm_lands_with_its_crs(tmp_path, lake):
+    xy = [(500_000.0, 5_400_000.0), (691_000.0, 5_335_000.0), (356_000.0, 5_645_000.0)]
+    wkt = [f"POINT ({x} {y})" for x, y in xy]
+    path = tmp_path / "utm.parquet"
+    pq.write_table(pa.table({"name": ["a", "b", "c"], "the_geom": wkt}), path)
+    report = ingest(path, "utm", lake, crs="EPSG:25832")
+    assert (report.features, report.rejects) == (3, 0)
+    to_lonlat = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True)
+    lon, lat = to_lonlat.transform(*zip(*xy))
+    out = shapely.get_coordinates(np.array(_lake_geoms(lake, "utm")))
+    assert out == pytest.approx(np.column_stack([lon, lat]), abs=1e-9)
+
+
+def test_plain_parquet_geometry_option_names_a_text_column(tmp_path):
+    path = tmp_path / "named.parquet"
+    pq.write_table(pa.table({"lage": ["POINT (7 50)", "POINT (8 51)"], "shape": [b"\x01", None]}), path)
+    assert GeoParquetConnector(path).inspect().layers == ()  # neither name is a geometry's
+    geoms, props, _ = _read(path, geometry="lage")
+    assert [g.wkt for g in geoms] == ["POINT (7 50)", "POINT (8 51)"]
+    assert props == [{"shape": base64.b64encode(b"\x01").decode()}, {"shape": None}]
 
 
 def test_parquet_geometry_logical_type_is_wkb(tmp_path):
