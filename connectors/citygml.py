@@ -22,7 +22,7 @@ object, or an object read before it in the same batch; otherwise the object is r
 CRS: the object's own srsName (its gml:boundedBy envelope, else its first geometry), else its
 parent's, else the CityModel envelope's, else the one srsName the document declares anywhere
 (Lyon's versioning example declares it on one object only). Nothing else is assumed: without
-one, or with a locally defined one (#local-CRS-1), the pipeline rejects the records.
+one, or with a locally defined one (#local-CRS-1), the pipeline refuses the source.
 
 Streaming: iterparse hands over one CityModel member at a time; its elements are kept only
 until their batch is written (they are the rejects' text, built only when asked for) and

@@ -28,14 +28,13 @@ import pyarrow.parquet as pq
 import shapely
 from shapely import GeometryType
 
-from connectors.base import Connector, SourceBatch, SourceInfo
+from connectors.base import CRS84, Connector, SourceBatch, SourceInfo
 from connectors.errors import ConfigurationError, DataError
 from connectors.geojson_shapes import NESTING
 
 __all__ = ["GeoParquetConnector", "to_shapely"]
 
 _BATCH_ROWS = 10_000
-_CRS84 = "OGC:CRS84"
 _GEOARROW: dict[str, tuple[GeometryType, int]] = {t.name.lower(): (t, n) for t, n in NESTING.items()}
 """GeoArrow encoding -> shapely type, levels of list nesting above the coordinates."""
 _ENCODINGS = ("WKB", "WKT", *_GEOARROW)
@@ -178,7 +177,7 @@ def _geo_columns(meta: Mapping[str, Any]) -> tuple[dict[str, _GeoColumn], frozen
     for name, column in meta.items():
         if not isinstance(column, Mapping):
             continue
-        crs = _crs_text(column["crs"]) if "crs" in column else _CRS84
+        crs = _crs_text(column["crs"]) if "crs" in column else CRS84
         columns[name] = _GeoColumn(str(column.get("encoding")), crs)
         covering = column.get("covering")
         bbox = covering.get("bbox") if isinstance(covering, Mapping) else None
@@ -198,7 +197,7 @@ def _parquet_geometries(pf: pq.ParquetFile) -> dict[str, _GeoColumn]:
         column = pf.schema.column(i)
         if column.logical_type.type not in ("GEOMETRY", "GEOGRAPHY") or "." in column.path:
             continue
-        crs = json.loads(column.logical_type.to_json()).get("crs") or _CRS84
+        crs = json.loads(column.logical_type.to_json()).get("crs") or CRS84
         if crs.startswith("projjson:"):
             text = kv.get(crs.removeprefix("projjson:").encode())
             crs = _crs_text(json.loads(text)) if text else None

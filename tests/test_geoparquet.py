@@ -22,6 +22,7 @@ from conftest import SAMPLES
 from connectors.errors import ConfigurationError, DataError, UnknownCRS
 from connectors.geoparquet import GeoParquetConnector, to_shapely
 from connectors.registry import detect
+from pipelines.cli import main
 from pipelines.harmonise import record_text
 from pipelines.ingest import ingest
 from pipelines.lake import Lake
@@ -313,6 +314,14 @@ def test_parquet_without_geo_metadata_is_read_as_gdal_reads_it(sample, tmp_path,
     report = ingest(path, "plain", lake, crs="OGC:CRS84")
     assert (report.records, report.features, report.rejects) == (4, 4, 0)
     assert [_same(a, b) for a, b in zip(_lake_geoms(lake, "plain"), _truth_geoms("polygon"))] == [True] * 4
+
+
+def test_inspect_names_plain_parquet_and_its_geometry_column(sample, tmp_path, capsys):
+    path = _plain(sample("geoparquet/data-point-encoding_wkb.parquet"), tmp_path / "p.parquet", "geom")
+    assert main(["inspect", str(path), "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert (facts["format"], facts["layers"], facts["crs"]) == ("Parquet", "geom", "not declared")
+    assert facts["features"] == len(_truth_geoms("point"))
 
 
 def test_plain_parquet_in_utm_lands_with_its_crs(tmp_path, lake):
