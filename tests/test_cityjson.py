@@ -157,7 +157,6 @@ def test_missing_reference_system_is_not_guessed(sample, lake, read_lake):
     own vertices, transformed with pyproj here, are."""
     path = sample(DEN_HAAG_SUBSET)
     doc = json.loads(path.read_bytes())
-    objects = doc["CityObjects"]
     assert CityJSONConnector(path).inspect().crs is None
     with pytest.raises(UnknownCRS, match="no CRS is declared.*--crs") as refused:
         ingest(path, "dh", lake, validate=False)
@@ -169,13 +168,19 @@ def test_missing_reference_system_is_not_guessed(sample, lake, read_lake):
     table = read_lake("dh")
     classes = Counter(table.column("feature_class").to_pylist())
     assert classes == {"Building": 4, "BuildingPart": 8}  # as the MANIFEST counts them
+    _placed_where_pyproj_puts_them(doc, table)
+
+
+def _placed_where_pyproj_puts_them(doc: dict, table) -> None:
+    """Each object's 3D geometry spans its richest LoD's vertices, dequantised and transformed
+    from EPSG:7415 with pyproj here."""
     vertices = np.array(doc["vertices"]) * doc["transform"]["scale"] + doc["transform"]["translate"]
     placed = dict(zip(table.column("source_id").to_pylist(), _geoms(table)))
-    for key, obj in objects.items():
+    for key, obj in doc["CityObjects"].items():
         if not obj.get("geometry"):
             continue
-        [solid] = obj["geometry"]
-        used = np.unique(list(_flatten(solid["boundaries"])))
+        richest = max(obj["geometry"], key=lambda g: [int(n) for n in str(g["lod"]).split(".")])
+        used = np.unique(list(_flatten(richest["boundaries"])))
         lon, lat = TO_CRS84.transform(vertices[used, 0], vertices[used, 1])
         expected = [lon.min(), lat.min(), lon.max(), lat.max()]
         assert shapely.bounds(placed[key]) == pytest.approx(expected, abs=1e-9)
@@ -213,6 +218,7 @@ def test_highest_of_string_lods(sample, lake, read_lake):
     report = ingest(path, "bag", lake, crs="EPSG:7415", validate=False)
     assert report.features == len(objects) == 10
     table = read_lake("bag")
+    _placed_where_pyproj_puts_them(json.loads(path.read_bytes()), table)
     assert table.column("lod").to_pylist() == ["2.2"] * 10
     for sid, geom, props in zip(
         table.column("source_id").to_pylist(), _geoms(table), table.column("properties").to_pylist()

@@ -148,6 +148,25 @@ def test_cli_refusal_is_one_line_with_the_hint_and_exit_2(tmp_path, capsys):
     assert not any((tmp_path / "lake").rglob("*.parquet"))
 
 
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("cityjson/denhaag_DH_01_subset_v1.1.city.json", "no CRS is declared"),
+        ("cityjson/3dbag_multi_lod_v2.0.city.json", "no CRS is declared"),
+        ("citygml/LocalCRS_CityGML3.gml", "unknown CRS '#local-CRS-1'"),
+        ("citygml/sig3d_v2_Building_LOD1-LocalEngineeringCRS.gml", "unknown CRS '#local-CRS-1'"),
+        ("reutlingen_bike_parking_utm32_wkt.csv", "no CRS is declared"),
+    ],
+)
+def test_files_of_the_corpus_without_a_usable_crs_exit_2(sample, tmp_path, capsys, name, why):
+    """The MANIFEST's files without a CRS (or with a local one), as the CLI refuses them."""
+    path = sample(name)
+    code = main(["ingest", str(path), "--source", "s", "--lake", str(tmp_path / "lake")])
+    [line] = capsys.readouterr().err.splitlines()
+    assert code == 2 and str(path) in line and why in line and "--crs" in line
+    assert not any((tmp_path / "lake").rglob("*.parquet"))
+
+
 # -- lon/lat by the format --------------------------------------------------------------------
 
 
