@@ -189,7 +189,7 @@ def test_geojson_without_crs_is_lon_lat_and_a_wrong_record_is_a_reject(tmp_path,
     assert read_lake("g").column("source_crs").to_pylist() == ["OGC:CRS84"]
 
 
-def test_geojson_in_metres_without_crs_is_rejected_record_by_record(tmp_path, lake):
+def test_geojson_in_metres_without_crs_is_rejected_with_the_hint(tmp_path, lake):
     path = _geojson(tmp_path / "m.geojson", [_point(*FAR), _point(FAR[0] + 5, FAR[1])])
     with pytest.raises(NothingIngested, match="--crs"):
         ingest(path, "m", lake)
