@@ -435,7 +435,8 @@ class Harmoniser:
         src3d = np.asarray(batch.columns.get("geometry_3d", geoms), dtype=object)
         surfaces = batch.columns.get("surfaces")
         n = len(geoms)
-        if "geometry_3d" in batch.columns or surfaces is not None:
+        objects3d = "geometry_3d" in batch.columns or surfaces is not None
+        if objects3d:
             missing = np.flatnonzero(shapely.is_missing(geoms))
             if len(missing):  # no explicit footprint: from the ground surfaces or the solid
                 geoms = geoms.copy()
@@ -447,7 +448,7 @@ class Harmoniser:
         geoms3d = np.full(n, None, object)
         geoms3d[has_z] = src3d[has_z]
         out = _Geometry(geoms, geoms3d, label)
-        if crs is not None and (surfaces is not None or has_z.any()):
+        if crs is not None and objects3d:  # 3D objects; a point or line with Z has no volume
             self._measure(out, batch, crs, surfaces)
         if to_crs84 is not None:
             geoms = shapely.transform(geoms, to_crs84)

@@ -190,3 +190,23 @@ def test_2d_points_are_handed_over_as_coordinates_and_the_rest_as_shapes(sample)
     for odd in ({"type": "Point", "coordinates": [2.1, 41.4, 12.0]}, {"type": "Point", "coordinates": []}):
         shapes, _ = to_geometries([geometries[0], odd])  # Z or an empty point: shapely keeps them apart
         assert isinstance(shapes, np.ndarray) and shapes[1].has_z == (len(odd["coordinates"]) == 3)
+
+
+def test_positions_with_heights_keep_them_but_are_not_measured_as_objects(tmp_path, lake, read_lake):
+    """A point and a line with Z (a lamp post at 12 m, a pipe): Z kept in geometry_3d, but no
+    height, footprint area or volume, which only 3D objects (solids, surfaces) have."""
+    doc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "lamp", "properties": {},
+         "geometry": {"type": "Point", "coordinates": [2.17, 41.387, 12.0]}},
+        {"type": "Feature", "id": "pipe", "properties": {},
+         "geometry": {"type": "LineString", "coordinates": [[2.17, 41.387, 3.0], [2.171, 41.388, 4.0]]}},
+    ]}  # fmt: skip
+    path = tmp_path / "z.geojson"
+    path.write_text(json.dumps(doc))
+    ingest(path, "z", lake, validate=False)
+    table = read_lake("z")
+    assert table.column("height_m").to_pylist() == [None, None]
+    lamp = shapely.from_wkb(table.column("geometry_3d")[0].as_py())
+    assert (lamp.x, lamp.y, lamp.z) == (2.17, 41.387, 12.0)
+    for props in map(json.loads, table.column("properties").to_pylist()):
+        assert not any(k.startswith("citypipe:") for k in props)
