@@ -9,7 +9,7 @@ import gc
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -153,7 +153,7 @@ def ingest(
     records = features = 0
     reasons: Counter[str] = Counter()
     warnings: Counter[str] = Counter()
-    with lake.attempt(source, origin or str(path)) as attempt:
+    with lake.attempt(source, origin or str(path)) as attempt, ExitStack() as closing:
         connector = open_connector(path, format, **(options or {}))
         info = connector.inspect()
         harmoniser = Harmoniser(
@@ -168,73 +168,73 @@ def ingest(
             path=str(path),
         )
         validator = Validator(source) if validate else None
+        # every file is closed whatever happens, the rejects first (they are kept in quarantine
+        # when the run fails, and a full disk may refuse the others)
         writer = GeoParquetWriter(attempt.file("features"), schema)
+        closing.callback(writer.close)
         surfaces_writer = GeoParquetWriter(
             attempt.file("surfaces"), schema.table("surfaces"), empty_file=False
         )
+        closing.callback(surfaces_writer.close)
         rejects_writer = RowsWriter(attempt.file("rejects"), schema.table("rejects").arrow)
-        try:
-            for batch in connector.read():
-                records += len(batch)
-                attempt.records = records
-                out = harmoniser.harmonise(batch)
-                failed = validator.check_batch(out.features) if validator else {}
-                reject_rows = out.rejects
-                if failed:
-                    keep = [i not in failed for i in range(out.features.num_rows)]
-                    ids = out.features.column("source_id").to_pylist()
-                    reject_rows += [
-                        harmoniser.reject(ids[i], why, out.record(i)) for i, why in failed.items()
-                    ]
-                    out.features = out.features.filter(pa.array(keep))
-                writer.write(out.features)
-                if out.surfaces is not None:
-                    surfaces_writer.write(out.surfaces)
-                features += out.features.num_rows
-                rejects_writer.write(reject_rows)
-                attempt.rejects = rejects_writer.rows
-                reasons.update(r["reason"] for r in reject_rows)
-                warnings.update(out.warnings)
-            batch = out = None  # freed now, so the collector has nothing to walk when it resumes
-            checks = (
-                validator.finish(
-                    records=records,
-                    features=features,
-                    rejects=rejects_writer.rows,
-                    declared_count=info.declared_count,
-                )
-                if validator
-                else []
-            )
-            report = IngestReport(
-                source=source,
-                run_id=attempt.run_id,
-                path=origin or str(path),
-                format=info.label,
-                declared_crs=info.crs,
+        closing.callback(rejects_writer.close)
+        for batch in connector.read():
+            records += len(batch)
+            attempt.records = records
+            out = harmoniser.harmonise(batch)
+            failed = validator.check_batch(out.features) if validator else {}
+            reject_rows = out.rejects
+            if failed:
+                keep = [i not in failed for i in range(out.features.num_rows)]
+                ids = out.features.column("source_id").to_pylist()
+                reject_rows += [
+                    harmoniser.reject(ids[i], why, out.record(i)) for i, why in failed.items()
+                ]
+                out.features = out.features.filter(pa.array(keep))
+            writer.write(out.features)
+            if out.surfaces is not None:
+                surfaces_writer.write(out.surfaces)
+            features += out.features.num_rows
+            rejects_writer.write(reject_rows)
+            attempt.rejects = rejects_writer.rows
+            reasons.update(r["reason"] for r in reject_rows)
+            warnings.update(out.warnings)
+        batch = out = None  # freed now, so the collector has nothing to walk when it resumes
+        checks = (
+            validator.finish(
                 records=records,
                 features=features,
                 rejects=rejects_writer.rows,
                 declared_count=info.declared_count,
-                checks=checks,
-                seconds=round(time.perf_counter() - started, 3),
-                ingested_at=attempt.ingested_at,
-                licence=licence or info.licence,
-                reasons=reasons,
-                warnings=warnings,
             )
-            if validator:
-                validator.write_docs(lake.docs)
-            _raise_on_blocking_failures(report)
-            if records and not features:
-                reason, n = reasons.most_common(1)[0]
-                raise NothingIngested(
-                    f"{path}: no record could be ingested ({report.rejects} rejected; {n} "
-                    f"because {reason}); the previous output is kept"
-                )
-            writer.metadata[RUN_KEY] = orjson.dumps(report.summary_row())
-        finally:
-            writer.close()
-            surfaces_writer.close()
-            rejects_writer.close()
+            if validator
+            else []
+        )
+        report = IngestReport(
+            source=source,
+            run_id=attempt.run_id,
+            path=origin or str(path),
+            format=info.label,
+            declared_crs=info.crs,
+            records=records,
+            features=features,
+            rejects=rejects_writer.rows,
+            declared_count=info.declared_count,
+            checks=checks,
+            seconds=round(time.perf_counter() - started, 3),
+            ingested_at=attempt.ingested_at,
+            licence=licence or info.licence,
+            reasons=reasons,
+            warnings=warnings,
+        )
+        if validator:
+            validator.write_docs(lake.docs)
+        _raise_on_blocking_failures(report)
+        if records and not features:
+            reason, n = reasons.most_common(1)[0]
+            raise NothingIngested(
+                f"{path}: no record could be ingested ({report.rejects} rejected; {n} "
+                f"because {reason}); the previous output is kept"
+            )
+        writer.metadata[RUN_KEY] = orjson.dumps(report.summary_row())
     return report

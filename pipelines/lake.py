@@ -53,6 +53,9 @@ PART = "part-0.parquet"
 CURRENT = "current"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _RUN = re.compile(r"^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{8}$")
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+"""What a full disk, a quota or a file size limit say: the run fails, and says why, as a user's
+problem (exit 2), not a bug."""
 INTERRUPTED = (
     "the ingest ended before it finished (the process was killed or the machine stopped); "
     "nothing of it landed"
@@ -205,10 +208,18 @@ class Lake:
             attempt.begin()
             try:
                 yield attempt
+                attempt.commit()
+            except OSError as e:
+                if e.errno not in _NO_ROOM:
+                    attempt.abort(e)
+                    raise
+                full = UnavailableError(f"{self.root}: no room left for the run ({e}); the "
+                                        "previous output is kept")
+                attempt.abort(full)
+                raise full from e
             except BaseException as e:
                 attempt.abort(e)
                 raise
-            attempt.commit()
         finally:
             os.close(lock)
 
@@ -325,11 +336,12 @@ class Attempt:
     def record(self, status: str, reason: str) -> None:
         """Move the run's finished rejects file to quarantine, free its staging (a full disk
         needs the room), and write the attempt record."""
-        rejects = self.file("rejects")
-        if rejects.exists() and _readable_parquet(rejects):
-            kept = self.lake.partition("quarantine", self.source) / f"{self.run_id}.parquet"
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(rejects, kept)
+        moved = self.lake._runs(self.source) / self.run_id  # a commit that failed half way
+        for rejects in (self.file("rejects"), moved / "rejects.parquet"):
+            if rejects.exists() and _readable_parquet(rejects):
+                kept = self.lake.partition("quarantine", self.source) / f"{self.run_id}.parquet"
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(rejects, kept)
         shutil.rmtree(self._staging, ignore_errors=True)
         row: dict[str, Any] = {
             "source": self.source,

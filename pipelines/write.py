@@ -40,8 +40,10 @@ class _ParquetFile:
         self.writer = pq.ParquetWriter(self._stream, schema, compression=COMPRESSION, **options)
 
     def close(self) -> None:
-        self.writer.close()
-        self._stream.close()
+        try:
+            self.writer.close()
+        finally:
+            self._stream.close()
 
 
 class _ColumnStats:

@@ -386,3 +386,37 @@ def test_a_lake_written_before_links_is_taken_over(versions, lake):
     assert assert_one_run(lake) == "B"
     assert_no_leftovers(lake)
     assert all((lake.partition(k, "dh") / "part-0.parquet").is_symlink() for k in KINDS)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 1 MiB file system of its own (tmpfs), where the machine lets the tests mount one."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                          capture_output=True, check=False)
+    if made.returncode:
+        pytest.skip(f"cannot mount a small file system here: {made.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "--lazy", str(mount)], check=True)  # DuckDB may still hold it
+
+
+def test_a_full_disk_keeps_the_landed_run_and_says_so(versions, small_disk, capsys):
+    """Den Haag's 1.0 tile (3 MB, 2498 objects) does not fit beside the subset on 1 MiB."""
+    from pipelines.cli import main
+
+    lake = Lake(small_disk / "lake")
+    a, _ = versions
+    ingest(a, "dh", lake, crs=CRS, validate=False)
+    before = (lake.partition("features", "dh") / "part-0.parquet").read_bytes()
+    big = SAMPLES.parent.parent.parent / "shared" / "data" / "cityjson" / "denhaag_01_v1.0.city.json"
+    if not big.exists():
+        pytest.skip("the public corpus is not here")
+    code = main(["ingest", str(big), "--source", "dh", "--crs", CRS, "--lake", str(lake.root)])
+    err = capsys.readouterr().err
+    assert code == 2 and "no room left" in err and "Traceback" not in err
+    assert (lake.partition("features", "dh") / "part-0.parquet").read_bytes() == before
+    assert assert_one_run(lake) == "A"
+    assert_no_leftovers(lake)
+    _, rows = warehouse.query(lake, "SELECT last_attempt_status, last_attempt_reason FROM sources")
+    assert rows[0][0] == "failed" and "no room left" in rows[0][1]
