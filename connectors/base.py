@@ -73,7 +73,9 @@ class SourceBatch:
     All sequences are aligned, one entry per record. `geometries` holds shapely geometries
     (or None), or `Points`, in `crs` with the axes in `axis_order`; `records` the records as
     read (dicts, text), looked at only when a record is rejected, so it may be a lazy sequence.
-    `errors` says why a record could not be read (it then goes to rejects). `columns` carries
+    `errors` says why a record could not be read (it then goes to rejects); `repairs` what the
+    connector mended in its geometry (closed rings, dropped polygons: the record's
+    `citypipe:geometry_repaired` note). `columns` carries
     what the connector already knows for typed columns, each a sequence aligned with the records:
 
         name, height_m, lod, observed_at    values for the schema columns of the same name
@@ -103,6 +105,7 @@ class SourceBatch:
     columns: dict[str, Sequence[Any]] = field(default_factory=dict)
     errors: Sequence[str | None] | None = None
     default_crs: str | None = None
+    repairs: Sequence[str | None] | None = None
 
     def __len__(self) -> int:
         return len(self.source_ids)

@@ -18,6 +18,9 @@ else its thematic surfaces of that LoD), `surfaces` the thematic surfaces of the
 lod0MultiSurface) or None. Terrain intersection curves and lower LoDs are not carried.
 xlink:href surfaces are resolved inside the document only (never fetched): within the top-level
 object, or an object read before it in the same batch; otherwise the object is rejected.
+Rings open or closed only within float noise are closed, and polygons with fewer than three
+distinct positions dropped (connectors/rings.py), noted in the record's `repairs`; an object
+is rejected for that only when none of its geometry is left.
 
 CRS: the object's own srsName (its gml:boundedBy envelope, else its first geometry), else its
 parent's, else the CityModel envelope's, else the one srsName the document declares anywhere
@@ -42,12 +45,13 @@ import numpy as np
 import shapely
 from lxml import etree
 
-from connectors import documents
+from connectors import documents, rings
 from connectors.base import Connector, SourceBatch, SourceInfo
 from connectors.errors import DataError
 from connectors.gml import (
     GML_NAMESPACES,
     XLINK_HREF,
+    Built,
     GeometryError,
     GeometryReader,
     Parts,
@@ -737,14 +741,16 @@ class _ObjectReader:
         records = self.records
         if not records:
             return
-        polygons, reasons = self.geometry.build()
+        built = self.geometry.build()
+        polygons = built.polygons
+        _reject_bad_polygons(records, built.reasons)
+        repairs = _repairs(records, built) if built.repairs.any() else [None] * len(records)
         geometry_3d = multipolygons(polygons, [r.polygons for r in records])
         for i, rec in enumerate(records):
             if not rec.polygons and (rec.lines or rec.points):
                 geometry_3d[i] = _curves_or_points(rec)
         footprints = multipolygons(polygons, [r.footprint for r in records])
         surfaces = _surfaces(polygons, records)
-        _reject_bad_polygons(records, reasons)
         groups: dict[str | None, list[int]] = {}
         for i, rec in enumerate(records):
             groups.setdefault(rec.crs, []).append(i)
@@ -753,7 +759,7 @@ class _ObjectReader:
         for crs, rows in groups.items():
             yield self._batch(
                 [records[i] for i in rows], crs, geometry_3d[rows], footprints[rows],
-                [surfaces[i] for i in rows],
+                [surfaces[i] for i in rows], [repairs[i] for i in rows],
             )  # fmt: skip
 
     def _batch(
@@ -763,6 +769,7 @@ class _ObjectReader:
         geometry_3d: np.ndarray,
         footprints: np.ndarray,
         surfaces: list[Any],
+        repairs: list[str | None],
     ) -> SourceBatch:
         return SourceBatch(
             source_ids=[r.source_id for r in records],
@@ -781,6 +788,7 @@ class _ObjectReader:
                 "surfaces": surfaces,
             },
             errors=["; ".join(r.errors) if r.errors else None for r in records],
+            repairs=repairs,
         )
 
 
@@ -800,13 +808,39 @@ def _surfaces(polygons: np.ndarray, records: list[_Record]) -> list[Any]:
     ]
 
 
+def _handles(rec: _Record) -> Iterator[int]:
+    """Every polygon handle a record uses (turned over or not)."""
+    return chain(rec.polygons, rec.footprint, *(hs for _, hs in rec.surface_handles))
+
+
+def _repairs(records: list[_Record], built: Built) -> list[str | None]:
+    """Each record's repair note, counting each polygon it uses once. Dropped polygons leave
+    its geometry; a record left without any geometry is rejected with the note as reason."""
+    kept = built.repairs[:, 3] == 0
+    notes: list[str | None] = []
+    for rec in records:
+        used = list({~h if h < 0 else h for h in _handles(rec)})
+        note = rings.describe(built.repairs[used].sum(axis=0)) if used else None
+        notes.append(note)
+        if note is None or kept[used].all():
+            continue
+        rec.polygons, rec.footprint = _kept(rec.polygons, kept), _kept(rec.footprint, kept)
+        rec.surface_handles = [(t, _kept(hs, kept)) for t, hs in rec.surface_handles]
+        if next(_handles(rec), None) is None and not (rec.lines or rec.points):
+            rec.errors.append(f"no usable geometry left: {note}")
+    return notes
+
+
+def _kept(handles: list[int], kept: np.ndarray) -> list[int]:
+    return [h for h in handles if kept[~h if h < 0 else h]]
+
+
 def _reject_bad_polygons(records: list[_Record], reasons: dict[int, str]) -> None:
     """Records that use a polygon which could not be built get its reason."""
     if not reasons:
         return
     for rec in records:
-        handles = chain(rec.polygons, rec.footprint, *(hs for _, hs in rec.surface_handles))
-        why = next((reasons[i] for h in handles if (i := ~h if h < 0 else h) in reasons), None)
+        why = next((reasons[i] for h in _handles(rec) if (i := ~h if h < 0 else h) in reasons), None)
         if why is not None:
             rec.errors.append(why)
 

@@ -7,7 +7,9 @@ and the CRS, then one CityJSONFeature per line, each with its own vertices) is r
 line in bounded memory. Which of the two a file is shows in its content, not in its name.
 
 Geometry is built a batch at a time: the rings of all objects become one flat index array,
-checked at once (ring sizes, index range) and handed to shapely's ragged-array constructor,
+checked at once (nesting, index range), repaired at once (connectors/rings.py: a last vertex
+within float noise of the first becomes it, surfaces with fewer than three distinct vertices
+are dropped, and the object keeps the rest) and handed to shapely's ragged-array constructor,
 so no Python runs per vertex. A record carries its richest LoD as `geometry_3d` (solids as
 the faces of their outer shells), that geometry's semantic surfaces, and a 2D footprint only
 where the source has a LoD0 geometry: the pipeline derives the rest. Vertices are x, y, z in
@@ -29,6 +31,7 @@ import shapely
 from shapely import GeometryType
 from shapely.errors import GEOSException
 
+from connectors import rings
 from connectors.base import Connector, SourceBatch, SourceInfo
 from connectors.errors import DataError, NotFeatureData
 
@@ -68,7 +71,8 @@ class _Kind:
     min_vertices: int
 
 
-_POLYGONS = _Kind(GeometryType.MULTIPOLYGON, ("surface", "ring", "vertex"), 3)
+_POLYGONS = _Kind(GeometryType.MULTIPOLYGON, ("surface", "ring", "vertex"), 0)
+"""(A ring too short for a polygon is dropped by the repair, not its object.)"""
 _LINES = _Kind(GeometryType.MULTILINESTRING, ("line", "vertex"), 2)
 _POINTS = _Kind(GeometryType.MULTIPOINT, ("vertex",), 1)
 
@@ -138,28 +142,47 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
     return out
 
 
-def _one_by_one(
-    kind: _Kind, jobs: list[_Job], pool: np.ndarray
-) -> tuple[np.ndarray, list[str | None]]:
+class _Built(NamedTuple):
+    """The geometries built for a list of jobs, aligned with them."""
+
+    shapes: np.ndarray
+    errors: list[str | None]
+    repairs: np.ndarray
+    """What the repair did to each (n, 4): `rings.repair` counts summed over its polygons."""
+    kept: list[np.ndarray | None]
+    """Which of a polygon job's surfaces the repair left (None: all of them)."""
+
+    @classmethod
+    def empty(cls, n: int) -> _Built:
+        none: list[Any] = [None] * n
+        return cls(np.full(n, None, dtype=object), none, np.zeros((n, 4), np.int64), none.copy())
+
+    def put(self, at: list[int], built: _Built) -> None:
+        """Rows `at` are `built`'s."""
+        self.shapes[at], self.repairs[at] = built.shapes, built.repairs
+        for i, k in enumerate(at):
+            self.errors[k], self.kept[k] = built.errors[i], built.kept[i]
+
+
+def _one_by_one(kind: _Kind, jobs: list[_Job], pool: np.ndarray) -> _Built:
     """Each job built alone, so that only the faulty ones fail."""
-    out = np.full(len(jobs), None, dtype=object)
-    errors: list[str | None] = [None] * len(jobs)
+    out = _Built.empty(len(jobs))
     for i, job in enumerate(jobs):
-        one, why = _build(kind, [job], pool)
-        out[i], errors[i] = one[0], why[0]
-    return out, errors
+        out.put([i], _build(kind, [job], pool))
+    return out
 
 
-def _build(kind: _Kind, jobs: list[_Job], pool: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
+def _build(kind: _Kind, jobs: list[_Job], pool: np.ndarray) -> _Built:
     """Shapely geometries for `jobs` (all of `kind`), built together, and an error per job.
 
     The counts per nesting level and one flat index array come from C-level iteration over
     the lists; ring sizes and index ranges are checked on the arrays. Jobs failing a check are
     left out of the build; where shapely refuses a batch, its jobs are built one by one.
+    Polygon rings are repaired before they are built (`_repair`).
     """
     n = len(jobs)
-    out = np.full(n, None, dtype=object)
-    errors: list[str | None] = [None] * n
+    out = _Built.empty(n)
+    errors = out.errors
     try:
         counts, level = [], [j.parts for j in jobs]
         for _ in kind.levels:
@@ -172,7 +195,7 @@ def _build(kind: _Kind, jobs: list[_Job], pool: np.ndarray) -> tuple[np.ndarray,
         if n > 1:
             return _one_by_one(kind, jobs, pool)
         errors[0] = f"boundaries nested wrongly: {e}"
-        return out, errors
+        return out
 
     owners = [np.arange(n)]  # owners[k]: the job of each element of nesting level k
     for c in counts:
@@ -197,41 +220,76 @@ def _build(kind: _Kind, jobs: list[_Job], pool: np.ndarray) -> tuple[np.ndarray,
     if any(errors):
         good = [i for i, e in enumerate(errors) if e is None]
         if good:
-            out[good], rest = _build(kind, [jobs[i] for i in good], pool)
-            for i, e in zip(good, rest):
-                errors[i] = e
-        return out, errors
+            out.put(good, _build(kind, [jobs[i] for i in good], pool))
+        return out
 
     base = np.fromiter((j.base for j in jobs), np.int64, n)
     coords = pool[idx + base[vertex_job]]
+    if kind is _POLYGONS:
+        coords, counts = _repair(coords, counts, out)
     try:
-        out[:] = shapely.from_ragged_array(
+        out.shapes[:] = shapely.from_ragged_array(
             kind.shape, coords, tuple(map(_offsets, reversed(counts)))
         )
     except (GEOSException, ValueError) as e:
         if n > 1:
             return _one_by_one(kind, jobs, pool)
         errors[0] = f"geometry cannot be built: {e}"
-    return out, errors
+    out.shapes[[i for i, e in enumerate(errors) if e]] = None
+    return out
 
 
-def _shapes(jobs: list[_Job | None], pool: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
-    """Geometries and errors aligned with `jobs` (None stays None), each kind built in bulk."""
-    out = np.full(len(jobs), None, dtype=object)
-    errors: list[str | None] = [None] * len(jobs)
+def _repair(
+    coords: np.ndarray, counts: list[np.ndarray], out: _Built
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Repair the rings of polygon jobs (CityJSON closes rings by definition: a last vertex
+    within float noise of the first becomes it); the positions and counts of what is left.
+
+    Each job's repairs go to `out`, which of its surfaces are left too where some are gone;
+    a job left with none fails with what was dropped as its reason.
+    """
+    per_job, per_surface, sizes = counts
+    n = len(per_job)
+    job_of = np.repeat(np.arange(n), per_job)
+    fix = rings.repair(coords, sizes, per_surface, implicit_closure=True)
+    out.repairs[:] = rings.totals(fix.counts, job_of, n)
+    coords = fix.coords
+    if not fix.dropped:
+        return coords, counts
+    surface_of = np.repeat(np.arange(len(per_surface)), per_surface)
+    left = np.bincount(job_of[fix.polygon_kept], minlength=n)
+    ends = np.cumsum(per_job)
+    for j in np.flatnonzero(left < per_job).tolist():
+        out.kept[j] = fix.polygon_kept[ends[j] - per_job[j] : ends[j]]
+        if not left[j]:
+            out.errors[j] = f"no usable geometry left: {rings.describe(out.repairs[j])}"
+    rings_left = np.bincount(surface_of[fix.ring_kept], minlength=len(per_surface))
+    return coords[np.repeat(fix.ring_kept, sizes)], [
+        left,
+        rings_left[fix.polygon_kept],
+        sizes[fix.ring_kept],
+    ]
+
+
+def _shapes(jobs: list[_Job | None], pool: np.ndarray) -> _Built:
+    """Geometries aligned with `jobs` (None stays None), each kind built in bulk."""
+    out = _Built.empty(len(jobs))
     for kind in (_POLYGONS, _LINES, _POINTS):
         at = [i for i, j in enumerate(jobs) if j is not None and j.kind is kind]
         if at:
-            out[at], why = _build(kind, [j for j in jobs if j is not None and j.kind is kind], pool)
-            for i, e in zip(at, why):
-                errors[i] = e
-    return out, errors
+            out.put(at, _build(kind, [j for j in jobs if j is not None and j.kind is kind], pool))
+    return out
 
 
-def _surfaces(polygons: np.ndarray, job: _Job) -> list[tuple[str, Any]]:
-    """(semantic type, Polygon Z) for each of a geometry's `polygons` that has a semantic value."""
+def _surfaces(
+    polygons: np.ndarray, job: _Job, kept: np.ndarray | None
+) -> list[tuple[str, Any]]:
+    """(semantic type, Polygon Z) for each of a geometry's `polygons` that has a semantic value;
+    `kept` says which of its surfaces the repair left, where it dropped some."""
     assert job.values is not None and job.semantics is not None
     values, surfaces = job.values, job.semantics.get("surfaces")
+    if kept is not None and len(values) == len(kept):
+        values = [v for v, k in zip(values, kept.tolist()) if k]
     if len(values) != len(polygons):
         raise _Invalid(f"semantics for {len(values)} surfaces of a geometry with {len(polygons)}")
     kinds = [s.get("type") if isinstance(s, dict) else None for s in surfaces or ()]
@@ -424,12 +482,18 @@ class _Batch:
             if len(self.chunks) != 1
             else self.chunks[0]
         )
-        shapes, errors = _shapes(jobs, pool)
+        built = _shapes(jobs, pool)
+        shapes = built.shapes
         separate = [f if f is not j else None for f, j in zip(footprints, jobs)]
-        footprint_shapes, footprint_errors = _shapes(separate, pool)
+        footprint = _shapes(separate, pool)
+        footprint_shapes = footprint.shapes
         same = [f is not None and f is j for f, j in zip(footprints, jobs)]
         footprint_shapes[same] = shapes[same]
-        reasons = [a or b or c for a, b, c in zip(reasons, errors, footprint_errors)]
+        reasons = [a or b or c for a, b, c in zip(reasons, built.errors, footprint.errors)]
+        repairs: list[str | None] = [None] * len(ids)
+        counts = built.repairs + footprint.repairs
+        for i in np.flatnonzero(counts.any(axis=1)).tolist():
+            repairs[i] = rings.describe(counts[i])
         surfaces: list[Any] = [None] * len(ids)
         semantic = [
             i
@@ -440,7 +504,7 @@ class _Batch:
         at = _offsets(shapely.get_num_geometries(shapes[semantic]))
         for k, i in enumerate(semantic):
             try:
-                surfaces[i] = _surfaces(polygons[at[k] : at[k + 1]], jobs[i])
+                surfaces[i] = _surfaces(polygons[at[k] : at[k + 1]], jobs[i], built.kept[i])
             except _Invalid as e:
                 reasons[i] = reasons[i] or str(e)
         parents = [p.get("cityjson:parents") for p in props]
@@ -461,6 +525,7 @@ class _Batch:
                 "surfaces": surfaces,
             },
             errors=reasons,
+            repairs=repairs,
         )
 
 

@@ -3,7 +3,9 @@
 A city model holds many thousands of polygons (solids are shells of polygons, reliefs are
 triangles), so a `GeometryReader` only collects their coordinate text while a batch is read,
 then parses all of it in one Arrow call (several times faster than numpy's text parsing) and
-builds the polygons in a few vectorised shapely calls. Surfaces are handed around as
+builds the polygons in a few vectorised shapely calls, after `rings.repair` has closed the
+rings that are open or closed only within float noise and dropped the polygons (and interior
+rings) with fewer than three distinct positions. Surfaces are handed around as
 polygon handles (`Ref`): an int indexes the reader's polygons (`~i`: the same polygon turned
 over, for OrientableSurface orientation="-"); a str is an xlink:href not yet resolved ("-"
 prefix: turned over). Hrefs are resolved against the gml:ids read in the same batch only:
@@ -15,16 +17,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
+from connectors import rings
+
 __all__ = [
     "GML_NAMESPACES",
     "XLINK_HREF",
+    "Built",
     "GeometryError",
     "GeometryReader",
     "Parts",
@@ -41,6 +46,8 @@ Ref = int | str
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 
 _CURVES = ("LineString", "LineStringSegment", "LinearRing")
+_SEGMENTS = ("LineString", "LineStringSegment")
+"""What the curve members of a gml:Ring may be (inline, or as the segments of a gml:Curve)."""
 _COLLECTIONS = (
     "MultiCurve",
     "CompositeCurve",
@@ -63,6 +70,18 @@ class Parts:
     polygons: list[Ref] = field(default_factory=list)
     lines: list[np.ndarray] = field(default_factory=list)
     points: list[np.ndarray] = field(default_factory=list)
+
+
+class Built(NamedTuple):
+    """The polygons of a batch, by handle, and what became of them."""
+
+    polygons: np.ndarray
+    """shapely Polygons (with Z where the rings have it); None where a polygon cannot be built
+    (its reason is in `reasons`) or was dropped by the repair (`repairs` column 3)."""
+    reasons: dict[int, str]
+    """Why the polygons that cannot be built cannot: {handle: reason}."""
+    repairs: np.ndarray
+    """What was repaired in each polygon (n, 4): `rings.repair` counts."""
 
 
 def _href_ref(href: str) -> str:
@@ -88,6 +107,7 @@ class GeometryReader:
         self.ids: dict[str, tuple[int, list[Ref]]] = {}
         self._texts: list[str] = []  # one per ring
         self._dims: list[int] = []  # srsDimension of each ring
+        self._blank: list[int] = []  # rings without positions
         self._ring_counts: list[int] = []  # rings of each polygon
 
         def t(local: str) -> str:
@@ -120,31 +140,63 @@ class GeometryReader:
             t(n) for n in ("exterior", "interior", "outerBoundaryIs", "innerBoundaryIs")
         }
         self._exterior = t("exterior")
+        self._ring, self._curve = t("Ring"), t("Curve")
+        self._segments = {t(n) for n in _SEGMENTS}
         self._polygon_tag = t("Polygon")
         self._pos_list, self._pos, self._coordinates = t("posList"), t("pos"), t("coordinates")
 
     # -- coordinates --------------------------------------------------------------------------
 
     def _text(self, elem) -> tuple[str, int]:
-        """The positions of a LinearRing, LineString or Point as text, and their srsDimension."""
-        first = elem[0] if len(elem) else None
-        tag = first.tag if first is not None else None
+        """The positions of a LinearRing, LineString or Point as text (empty if it has none),
+        and their srsDimension."""
+        if not len(elem):
+            return "", self.dimension
+        first = elem[0]
+        tag = first.tag
         if tag == self._pos_list:
-            text = first.text
+            text = first.text or ""
         elif tag == self._pos:
             text = " ".join(p.text or "" for p in elem.iterchildren(self._pos))
         elif tag == self._coordinates:
             text = (first.text or "").replace(",", " ")
         else:
             raise GeometryError(f"{_local(elem.tag)} without posList, pos or coordinates")
-        if not text or text.isspace():
-            raise GeometryError(f"{_local(elem.tag)} without positions")
         dim = first.get("srsDimension")
         return text, _dimension(dim) if dim else self.dimension
+
+    def _ring_text(self, ring) -> tuple[str, int]:
+        """A LinearRing's positions; a Ring's are those of its curve members, one after the
+        other (where one ends the next begins: the repeated position changes no shape)."""
+        if ring.tag != self._ring:
+            return self._text(ring)
+        parts = [self._text(segment) for segment in self._ring_segments(ring)]
+        dims = {dim for _, dim in parts}
+        if len(dims) > 1:
+            raise GeometryError("a Ring whose curve members differ in srsDimension")
+        return " ".join(text for text, _ in parts), dims.pop() if dims else self.dimension
+
+    def _ring_segments(self, ring):
+        """The LineStrings and LineStringSegments a Ring's curve members hold, in order."""
+        for member in ring:
+            if member.get(XLINK_HREF) is not None:
+                raise GeometryError("xlink:href in a Ring (only surfaces are resolved)")
+            for curve in member:
+                if curve.tag in self._segments:
+                    yield curve
+                elif curve.tag == self._curve:
+                    for segment in chain.from_iterable(curve):
+                        if segment.tag not in self._segments:
+                            raise GeometryError(f"a Ring with a {_local(segment.tag)} segment")
+                        yield segment
+                else:
+                    raise GeometryError(f"a Ring with a {_local(curve.tag)} member")
 
     def coordinates(self, elem) -> np.ndarray:
         """The positions of a LineString or Point as an (n, 3) array (z NaN if 2D)."""
         text, dim = self._text(elem)
+        if not text or text.isspace():
+            raise GeometryError(f"{_local(elem.tag)} without positions")
         try:
             values = np.fromstring(text, sep=" ")
         except ValueError as e:
@@ -208,7 +260,9 @@ class GeometryReader:
         count = 0
         for boundary in elem:
             if boundary.tag in self._ring_tags and len(boundary):
-                text, dim = self._text(boundary[0])
+                text, dim = self._ring_text(boundary[0])
+                if not text or text.isspace():
+                    self._blank.append(len(self._texts))
                 self._texts.append(text)
                 self._dims.append(dim)
                 count += 1
@@ -287,53 +341,49 @@ class GeometryReader:
 
     # -- building -----------------------------------------------------------------------------
 
-    def build(self) -> tuple[np.ndarray, dict[int, str]]:
-        """Every polygon read, as shapely Polygons with Z, and why the polygons that cannot be
-        built (None in the array) cannot: {handle: reason}."""
+    def build(self) -> Built:
+        """Every polygon read, rings repaired, as shapely Polygons with Z."""
         n = len(self._ring_counts)
         if not n:
-            return np.empty(0, dtype=object), {}
+            return Built(np.empty(0, dtype=object), {}, np.zeros((0, 4), dtype=np.int64))
         tokens = pc.ascii_split_whitespace(pc.ascii_trim_whitespace(pa.array(self._texts)))
-        sizes = np.diff(tokens.offsets.to_numpy())
+        flat_tokens, sizes = tokens.flatten(), np.diff(tokens.offsets.to_numpy())
+        if self._blank:  # a blank text splits into one empty token
+            blank = np.asarray(self._blank, dtype=np.int64)
+            keep = np.ones(len(flat_tokens), dtype=bool)
+            keep[tokens.offsets.to_numpy()[blank]] = False
+            flat_tokens, sizes[blank] = flat_tokens.filter(pa.array(keep)), 0
         dims = np.asarray(self._dims, dtype=np.int64)
-        values, numbers = _floats(tokens.flatten(), sizes)
+        values, numbers = _floats(flat_tokens, sizes)
         positions = sizes // dims
         coords = _coordinates(values, sizes, dims)
-        some = positions > 0
-        starts = (np.cumsum(positions) - positions)[some]
-        first, last = coords[starts], coords[starts + positions[some] - 1]
-        closed = np.ones(len(sizes), dtype=bool)
-        closed[some] = ((first == last) | (np.isnan(first) & np.isnan(last))).all(axis=1)
-        bad = np.zeros(len(sizes), dtype=bool)
-        why = np.empty(len(sizes), dtype=object)
-        for mask, reason in (  # the first that applies is the ring's reason
+        counts = np.asarray(self._ring_counts, dtype=np.int64)
+        fix = rings.repair(coords, positions, counts)
+        coords = fix.coords
+        owner = np.repeat(np.arange(n), counts)
+        reasons: dict[int, str] = {}
+        for mask, reason in (  # the first that applies is the polygon's reason
             (~numbers, "a ring with coordinates that are not numbers"),
             (sizes % dims != 0, "a ring whose coordinate count is not a multiple of srsDimension"),
-            (positions < 4, "a ring with fewer than 4 positions"),
-            (~closed, "a polygon ring is not closed (its first and last positions differ)"),
         ):
-            why[mask & ~bad] = reason
-            bad |= mask
-        owner = np.repeat(np.arange(n), self._ring_counts)
-        reasons: dict[int, str] = {}
-        for ring in np.flatnonzero(bad).tolist():
-            reasons.setdefault(int(owner[ring]), why[ring])
-        good = np.ones(n, dtype=bool)
+            for ring in np.flatnonzero(mask).tolist():
+                reasons.setdefault(int(owner[ring]), reason)
+        good = fix.polygon_kept.copy()
         good[list(reasons)] = False
         flat = np.zeros(n, dtype=bool)  # a 2D ring makes a 2D polygon (NaN heights would not
         flat[owner[dims < 3]] = True  # compare equal, and shapely would close rings again)
-        counts = np.asarray(self._ring_counts, dtype=np.int64)
+        kept_rings = np.bincount(owner[fix.ring_kept], minlength=n)
         polygons = np.full(n, None, dtype=object)
         for chosen, columns in ((good & ~flat, 3), (good & flat, 2)):
             if chosen.any():
-                use = chosen[owner]
-                rings = shapely.linearrings(
+                use = chosen[owner] & fix.ring_kept
+                linear = shapely.linearrings(  # closes the rings left open
                     coords[np.repeat(use, positions), :columns],
                     indices=np.repeat(np.arange(use.sum()), positions[use]),
                 )
-                own = np.repeat(np.arange(chosen.sum()), counts[chosen])
-                polygons[chosen] = shapely.polygons(rings, indices=own)
-        return polygons, reasons
+                own = np.repeat(np.arange(chosen.sum()), kept_rings[chosen])
+                polygons[chosen] = shapely.polygons(linear, indices=own)
+        return Built(polygons, reasons, fix.counts)
 
 
 def _floats(tokens: pa.Array, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

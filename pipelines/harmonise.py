@@ -473,8 +473,8 @@ class Harmoniser:
             for i, g, w in zip(np.flatnonzero(invalid), fixed, why):
                 if g is None or shapely.is_empty(g):
                     reasons[i] = reasons[i] or f"invalid geometry that cannot be repaired: {w}"
-                else:
-                    notes[i] = w
+                else:  # after what the connector repaired, if anything
+                    notes[i] = f"{notes[i]}; {w}" if notes[i] else w
             geoms[invalid] = fixed
             bounds[invalid] = shapely.bounds(fixed)
         out.geometry, out.bounds = geoms, bounds
@@ -508,7 +508,7 @@ class Harmoniser:
     def harmonise(self, batch: SourceBatch) -> HarmonisedBatch:
         n = len(batch)
         reasons: list[str | None] = list(batch.errors) if batch.errors is not None else [None] * n
-        notes: list[str | None] = [None] * n
+        notes: list[str | None] = list(batch.repairs) if batch.repairs is not None else [None] * n
         geo = self._geometry(batch, reasons, notes)
         geoms, geoms3d, source_crs = geo.geometry, geo.geometry_3d, geo.source_crs
         extras = _extras(geo, notes)

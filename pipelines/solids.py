@@ -111,11 +111,15 @@ def volumes(geometries: np.ndarray) -> np.ndarray:
 
 
 def _closed(faces: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
-    """Which objects' faces share every edge an even number of times (mm precision)."""
+    """Which objects' faces share every edge an even number of times (mm precision).
+
+    A position written twice in a row (CityJSON rings that repeat a vertex, a gml:Ring whose
+    curves meet) is an edge of no length, shared with no face: it does not open the shell.
+    """
     rings = shapely.get_rings(faces, return_index=True)
     coords, ring = shapely.get_coordinates(rings[0], include_z=True, return_index=True)
     key = np.round(np.nan_to_num(coords) * 1000).astype(np.int64)
-    same = ring[1:] == ring[:-1]
+    same = (ring[1:] == ring[:-1]) & (key[1:] != key[:-1]).any(axis=1)
     a, b = key[:-1][same], key[1:][same]
     obj = owner[rings[1][ring[:-1][same]]]
     less = _less(a, b)[:, None]

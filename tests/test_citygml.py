@@ -418,14 +418,16 @@ def test_dangling_xlink_rejects_its_object(sample, tmp_path, lake, read_lake):
     assert report.features == 2  # the relief is untouched
 
 
-def test_ring_that_is_not_closed_rejects_its_object(sample, tmp_path, lake, read_lake):
+def test_ring_that_is_not_closed_is_closed_and_its_object_kept(sample, tmp_path, lake, read_lake):
+    """The ground slab's last position 1 m from its first: an open ring, closed as GDAL does."""
     path = _edited(
         sample, tmp_path, "sig3d_v2_Building_LOD2-EPSG25832.gml",
         "112.0 458875.0 5438350.0 112.0 </gml:posList>", "112.0 458875.0 5438351.0 112.0 </gml:posList>",
     )  # fmt: skip
-    ingest(path, "open", lake, validate=False)
-    (reason,) = read_lake("open", "rejects").column("reason").to_pylist()
-    assert "not closed" in reason
+    report = ingest(path, "open", lake, validate=False)
+    assert (report.features, report.rejects) == (report.records, 0)
+    props = _props(read_lake("open"))["GML_7b1a5a6f-ddad-4c3d-a507-3eb9ee0a8e68"]
+    assert props["citypipe:geometry_repaired"] == "closed 1 open ring"
 
 
 def test_parts_stay_in_the_batch_of_their_building(sample):
@@ -446,7 +448,7 @@ def test_orientable_surface_minus_turns_the_polygon_over():
     )
     reader = GeometryReader(gml)
     handles, missing = reader.resolve(reader.read(doc).polygons)
-    polygons, _ = reader.build()
+    polygons = reader.build().polygons
     assert not missing and handles == [0, ~0]
     given, turned = oriented(polygons, np.array(handles))
     assert shapely.is_ccw(given.exterior) and not shapely.is_ccw(turned.exterior)
@@ -468,22 +470,41 @@ def _surface(pos_list: str, dimension: str = "") -> str:
     [
         (_surface("0 0 0 1 0 0 1 1 x 0 0 0"), "not numbers"),
         (_surface("0 0 0 1 0 0 1 1 0 0 0"), "not a multiple of srsDimension"),
-        (_surface("0 0 0 1 0 0 0 0 0"), "fewer than 4 positions"),
-        (_surface("0 0 0 1 0 0 1 1 0 0 1 0"), "not closed"),
     ],
 )
 def test_polygons_that_cannot_be_built_say_why(gml, reason):
     reader = GeometryReader(GML_NAMESPACES[1])
     (handle,) = reader.read(etree.fromstring(gml)).polygons
-    polygons, reasons = reader.build()
-    assert polygons[handle] is None and reason in reasons[handle]
+    built = reader.build()
+    assert built.polygons[handle] is None and reason in built.reasons[handle]
+
+
+@pytest.mark.parametrize(
+    "pos_list, closed, dropped",
+    [
+        ("0 0 0 1 0 0 1 1 0 0 1 0", [0, 1, 0, 0], False),  # left open: closed
+        ("0 0 0 1 0 0 1 1 0 1e-12 0 0", [1, 0, 0, 0], False),  # closed within noise
+        ("0 0 0 1 0 0 1 1 0", [0, 1, 0, 0], False),  # a triangle left open
+        ("0 0 0 1 0 0 0 0 0", [0, 0, 0, 1], True),  # two distinct positions
+        ("0 0 0 1 0 0 1 0 0 0 0 0", [0, 0, 0, 1], True),
+        ("", [0, 0, 0, 1], True),  # no positions at all
+    ],
+)
+def test_rings_are_closed_and_polygons_without_area_dropped(pos_list, closed, dropped):
+    reader = GeometryReader(GML_NAMESPACES[1])
+    (handle,) = reader.read(etree.fromstring(_surface(pos_list))).polygons
+    built = reader.build()
+    assert not built.reasons and built.repairs[handle].tolist() == closed
+    assert (built.polygons[handle] is None) == dropped
+    if not dropped:
+        assert built.polygons[handle].exterior.is_closed and built.polygons[handle].area > 0
 
 
 def test_two_dimensional_rings_make_two_dimensional_polygons():
     reader = GeometryReader(GML_NAMESPACES[1])
     reader.read(etree.fromstring(_surface("0 0 1 0 1 1 0 0", ' srsDimension="2"')))
     reader.read(etree.fromstring(_surface("0 0 5 1 0 5 1 1 5 0 0 5")))
-    (flat, solid), reasons = reader.build()
+    (flat, solid), reasons, _ = reader.build()
     assert not reasons and not shapely.has_z(flat) and shapely.has_z(solid)
     assert shapely.get_coordinates(flat).tolist() == [[0, 0], [1, 0], [1, 1], [0, 0]]
     assert shapely.get_coordinates(solid, include_z=True)[:, 2].tolist() == [5, 5, 5, 5]
