@@ -14,7 +14,7 @@ nothing is ever fetched.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, NamedTuple
@@ -176,7 +176,7 @@ class GeometryReader:
             raise GeometryError("a Ring whose curve members differ in srsDimension")
         return " ".join(text for text, _ in parts), dims.pop() if dims else self.dimension
 
-    def _ring_segments(self, ring):
+    def _ring_segments(self, ring) -> Iterator[Any]:
         """The LineStrings and LineStringSegments a Ring's curve members hold, in order."""
         for member in ring:
             if member.get(XLINK_HREF) is not None:
