@@ -108,17 +108,29 @@ def _comparable(coords: np.ndarray) -> np.ndarray:
 
 
 def _three_distinct(coords: np.ndarray, sizes: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Per ring: whether it has at least three distinct positions: one unlike both its first
-    position and the first position unlike that one."""
-    ring_of = np.repeat(np.arange(len(sizes)), sizes)
-    like_first = (coords == coords[starts[ring_of]]).all(axis=1)
-    other = np.flatnonzero(~like_first)
-    if not len(other):
-        return np.zeros(len(sizes), dtype=bool)
-    # per ring, the first position unlike its first (meaningful where the ring has one)
-    second = other[np.minimum(np.searchsorted(other, starts), len(other) - 1)]
-    unlike = other[~(coords[other] == coords[second[ring_of[other]]]).all(axis=1)]
-    return np.bincount(ring_of[unlike], minlength=len(sizes)) > 0
+    """Per ring: whether it has at least three distinct positions.
+
+    Almost every ring's first three positions differ, which settles it; only the others are
+    looked at whole: a position unlike both the first and the first position unlike that one.
+    """
+    out = np.zeros(len(sizes), dtype=bool)
+    some = np.flatnonzero(sizes >= 3)
+    a, b, c = coords[starts[some]], coords[starts[some] + 1], coords[starts[some] + 2]
+    out[some] = ~((a == b).all(axis=1) | (b == c).all(axis=1) | (a == c).all(axis=1))
+    rest = some[~out[some]]
+    if not len(rest):
+        return out
+    ring_of = np.repeat(np.arange(len(rest)), sizes[rest])
+    first = np.cumsum(sizes[rest]) - sizes[rest]
+    at = np.arange(len(ring_of)) - first[ring_of] + starts[rest][ring_of]
+    sub = coords[at]
+    other = np.flatnonzero(~(sub == sub[first[ring_of]]).all(axis=1))
+    if len(other):
+        # per ring, the first position unlike its first (meaningful where the ring has one)
+        second = other[np.minimum(np.searchsorted(other, first), len(other) - 1)]
+        unlike = other[~(sub[other] == sub[second[ring_of[other]]]).all(axis=1)]
+        out[rest] = np.bincount(ring_of[unlike], minlength=len(rest)) > 0
+    return out
 
 
 def totals(counts: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
