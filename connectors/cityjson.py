@@ -236,6 +236,8 @@ def _build(kind: _Kind, jobs: list[_Job], pool: np.ndarray) -> _Built:
             return _one_by_one(kind, jobs, pool)
         errors[0] = f"geometry cannot be built: {e}"
     out.shapes[[i for i, e in enumerate(errors) if e]] = None
+    if kind is _POLYGONS:
+        out.shapes[counts[0] == 0] = None  # the repair dropped every surface
     return out
 
 
@@ -244,9 +246,7 @@ def _repair(
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Repair the rings of polygon jobs (CityJSON closes rings by definition: a last vertex
     within float noise of the first becomes it); the positions and counts of what is left.
-
-    Each job's repairs go to `out`, which of its surfaces are left too where some are gone;
-    a job left with none fails with what was dropped as its reason.
+    Each job's repairs go to `out`, and which of its surfaces are left where some are gone.
     """
     per_job, per_surface, sizes = counts
     n = len(per_job)
@@ -261,8 +261,6 @@ def _repair(
     ends = np.cumsum(per_job)
     for j in np.flatnonzero(left < per_job).tolist():
         out.kept[j] = fix.polygon_kept[ends[j] - per_job[j] : ends[j]]
-        if not left[j]:
-            out.errors[j] = f"no usable geometry left: {rings.describe(out.repairs[j])}"
     rings_left = np.bincount(surface_of[fix.ring_kept], minlength=len(per_surface))
     return coords[np.repeat(fix.ring_kept, sizes)], [
         left,
@@ -494,6 +492,8 @@ class _Batch:
         counts = built.repairs + footprint.repairs
         for i in np.flatnonzero(counts.any(axis=1)).tolist():
             repairs[i] = rings.describe(counts[i])
+            if shapes[i] is None and footprint_shapes[i] is None:
+                reasons[i] = reasons[i] or f"no usable geometry left: {repairs[i]}"
         surfaces: list[Any] = [None] * len(ids)
         semantic = [
             i

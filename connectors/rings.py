@@ -4,7 +4,7 @@ Real CityGML and CityJSON hold rings whose last position misses the first by flo
 (coordinates converted and rounded on the way), rings left open, and polygons collapsed to a
 line or a point. GDAL, citygml4j and 3DCityDB close such rings instead of refusing the object,
 and so does citypipe; it drops only the polygons (and interior rings) with fewer than three
-distinct positions, and says what it did (`notes`). All of it runs over the positions of a
+distinct positions, and says what it did (`describe`). All of it runs over the positions of a
 whole batch in a few numpy passes, never in Python per position, and changes nothing in a
 ring that needs no repair.
 """

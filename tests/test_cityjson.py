@@ -396,6 +396,44 @@ def test_out_of_range_vertex_rejects_only_that_object(tmp_path, lake, read_lake)
     assert records == [{k: doc["CityObjects"][k]} for k in ("bad", "short")]
 
 
+def test_an_object_whose_richest_lod_collapses_keeps_its_footprint(tmp_path, lake, read_lake):
+    """Every face of its LoD2 solid on two vertices: dropped, and its LoD0 footprint is what is
+    left of it; without that footprint it is rejected, with what was dropped as the reason."""
+    flat = [[[[0, 1, 0]]] * 6]
+    square = [[[0, 1, 2, 3]]]
+    doc = {
+        **HEADER,
+        "CityObjects": {
+            "kept": {
+                "type": "Building",
+                "geometry": [
+                    {"type": "Solid", "lod": "2", "boundaries": flat},
+                    {"type": "MultiSurface", "lod": "0", "boundaries": square},
+                ],
+            },
+            "lost": {
+                "type": "Building",
+                "geometry": [{"type": "Solid", "lod": "2", "boundaries": flat}],
+            },
+        },
+        "vertices": CUBE_VERTICES,
+    }
+    report = ingest(_write(tmp_path, doc), "made", lake, validate=False)
+    assert (report.records, report.features, report.rejects) == (2, 1, 1)
+    row = read_lake("made").to_pylist()[0]
+    assert row["source_id"] == "kept" and row["geometry_3d"] is None
+    props = json.loads(row["properties"])
+    assert props["citypipe:geometry_repaired"] == (
+        "dropped 6 polygons with fewer than 3 distinct positions"
+    )
+    assert props["citypipe:footprint_area_m2"] == pytest.approx(1.0)  # the 1 m square
+    [reject] = read_lake("made", "rejects").to_pylist()
+    assert reject["source_id"] == "lost"
+    assert reject["reason"] == (
+        "no usable geometry left: dropped 6 polygons with fewer than 3 distinct positions"
+    )
+
+
 def test_geometry_instances_are_placed(tmp_path):
     """A template vertex v lands at matrix · v + the reference point (only it is quantised)."""
     matrix = [2, 0, 0, 10, 0, 2, 0, 20, 0, 0, 1, 0, 0, 0, 0, 1]
