@@ -73,8 +73,9 @@ def repair(
     some = sizes > 0
     first, last = starts[some], ends[some] - 1
     plain = _comparable(coords)
-    gap = np.abs(plain[last] - plain[first]).max(axis=1)
-    tolerance = NOISE * np.maximum(1.0, np.abs(plain[first]).max(axis=1))
+    start = plain[first]
+    gap = _largest(np.abs(plain[last] - start))
+    tolerance = NOISE * np.maximum(1.0, _largest(np.abs(start)))
     near = (gap > 0) & (gap <= tolerance)
     snapped = np.zeros(n_rings, dtype=bool)
     snapped[some] = near
@@ -107,6 +108,16 @@ def _comparable(coords: np.ndarray) -> np.ndarray:
     return np.nan_to_num(coords) if np.isnan(z).any() else coords
 
 
+def _largest(values: np.ndarray) -> np.ndarray:
+    """Row-wise maximum of (n, 3) values (numpy's axis=1 reductions are slow on 3 columns)."""
+    return np.maximum(np.maximum(values[:, 0], values[:, 1]), values[:, 2])
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise: whether positions a and b are the same."""
+    return (a[:, 0] == b[:, 0]) & (a[:, 1] == b[:, 1]) & (a[:, 2] == b[:, 2])
+
+
 def _three_distinct(coords: np.ndarray, sizes: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Per ring: whether it has at least three distinct positions.
 
@@ -116,7 +127,7 @@ def _three_distinct(coords: np.ndarray, sizes: np.ndarray, starts: np.ndarray) -
     out = np.zeros(len(sizes), dtype=bool)
     some = np.flatnonzero(sizes >= 3)
     a, b, c = coords[starts[some]], coords[starts[some] + 1], coords[starts[some] + 2]
-    out[some] = ~((a == b).all(axis=1) | (b == c).all(axis=1) | (a == c).all(axis=1))
+    out[some] = ~(_same(a, b) | _same(b, c) | _same(a, c))
     rest = some[~out[some]]
     if not len(rest):
         return out
@@ -124,11 +135,11 @@ def _three_distinct(coords: np.ndarray, sizes: np.ndarray, starts: np.ndarray) -
     first = np.cumsum(sizes[rest]) - sizes[rest]
     at = np.arange(len(ring_of)) - first[ring_of] + starts[rest][ring_of]
     sub = coords[at]
-    other = np.flatnonzero(~(sub == sub[first[ring_of]]).all(axis=1))
+    other = np.flatnonzero(~_same(sub, sub[first[ring_of]]))
     if len(other):
         # per ring, the first position unlike its first (meaningful where the ring has one)
         second = other[np.minimum(np.searchsorted(other, first), len(other) - 1)]
-        unlike = other[~(sub[other] == sub[second[ring_of[other]]]).all(axis=1)]
+        unlike = other[~_same(sub[other], sub[second[ring_of[other]]])]
         out[rest] = np.bincount(ring_of[unlike], minlength=len(rest)) > 0
     return out
 
