@@ -12,6 +12,7 @@ import io
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -57,6 +58,7 @@ def _json_default(value: Any) -> Any:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from connectors.errors import CitypipeError
     from pipelines import warehouse
     from pipelines.ingest import ingest
 
@@ -71,9 +73,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             axis_order=args.axis_order,
             theme=args.theme,
         )
-    finally:  # a failed attempt is shown too: its record and its quarantined rejects
+    except CitypipeError as e:  # the attempt is shown too: its record and quarantined rejects
         if lake.root.is_dir():
-            warehouse.refresh(lake)
+            try:
+                warehouse.refresh(lake)
+            except CitypipeError as also:
+                e.add_note(str(also))
+        raise
+    warehouse.refresh(lake)
     checks = f"{report.checks_passed}/{len(report.checks)}"
     print(
         render_table(
@@ -114,7 +121,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     from pipelines import warehouse
 
-    columns, rows = warehouse.query(_lake(args), args.sql)
+    limits = warehouse.Limits()
+    if args.timeout is not None:
+        limits = replace(limits, seconds=args.timeout)
+    if args.memory:
+        limits = replace(limits, memory=args.memory)
+    columns, rows = warehouse.query(_lake(args), args.sql, limits)
     if args.format == "json":
         out = [dict(zip(columns, r)) for r in rows]
         print(orjson.dumps(out, default=_json_default, option=orjson.OPT_INDENT_2).decode())
@@ -181,6 +193,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("sql")
     s.add_argument("--lake", help=lake_help)
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s.add_argument("--timeout", type=float, help="seconds a query may run (default 60, or $CITYPIPE_SQL_SECONDS)")
+    s.add_argument("--memory", help="memory a query may use, e.g. 4GB (default 2GB, or $CITYPIPE_SQL_MEMORY)")
     s.set_defaults(func=cmd_sql)
 
     s = sub.add_parser("run", help="the main job: ingest every catalog source, then the warehouse")
@@ -206,6 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except CitypipeError as e:
         print(f"citypipe: error: {e}", file=sys.stderr)
+        for note in getattr(e, "__notes__", ()):
+            print(f"citypipe: also: {note}", file=sys.stderr)
         return 2
     except Exception as e:  # a bug, not the user's fault: still no traceback unless asked
         if os.environ.get("CITYPIPE_DEBUG"):

@@ -7,7 +7,11 @@ stays in GeoParquet where every other tool can read it too.
 from __future__ import annotations
 
 import json
-import time
+import os
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +22,7 @@ import schemas
 from connectors.errors import ConfigurationError, UnavailableError
 from pipelines.lake import KINDS, RUN_KEY, Lake
 
-__all__ = ["BUILDINGS", "VIEWS", "connect", "query", "refresh", "spatial_extension"]
+__all__ = ["BUILDINGS", "VIEWS", "Limits", "connect", "query", "refresh", "spatial_extension"]
 
 VIEWS = (*KINDS, "quarantine", "sources", "attempts")
 """The lake tables the warehouse has a view of: each kind over its folder of Parquet files (the
@@ -77,20 +81,21 @@ def _glob(lake: Lake, folder: str, suffix: str = "parquet") -> str:
     return _sql_string(str((lake.root / folder).resolve() / "source=*" / f"*.{suffix}"))
 
 
-def connect(lake: Lake, read_only: bool = True) -> duckdb.DuckDBPyConnection:
-    """A connection to the warehouse with the spatial functions loaded."""
-    if read_only and not lake.warehouse.exists():
-        raise ConfigurationError(f"{lake.warehouse}: no warehouse yet; ingest a source first")
-    for attempt in range(20):
-        try:
-            con = duckdb.connect(str(lake.warehouse), read_only=read_only)
-            break
-        except duckdb.IOException as e:  # another process holds the write lock
-            if attempt == 19:
-                raise UnavailableError(f"{lake.warehouse}: locked by another process: {e}") from e
-            time.sleep(0.25)
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to `path` with the spatial functions loaded."""
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as e:
+        raise UnavailableError(f"{path}: the warehouse cannot be opened: {e}") from e
     con.execute(f"LOAD {_sql_string(str(spatial_extension()))}")
     return con
+
+
+def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the warehouse with the spatial functions loaded."""
+    if not lake.warehouse.exists():
+        raise ConfigurationError(f"{lake.warehouse}: no warehouse yet; ingest a source first")
+    return _open(lake.warehouse, read_only=True)
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
@@ -164,34 +169,106 @@ def _views(con: duckdb.DuckDBPyConnection, lake: Lake) -> dict[str, str]:
     return sql
 
 
+def _clear_stale(lake: Lake) -> None:
+    """Remove the half-built warehouses of refreshes whose process died."""
+    for stale in lake.root.glob(".warehouse.*.duckdb*"):
+        pid = int(stale.name.split(".")[2])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            stale.unlink(missing_ok=True)
+        except PermissionError:  # alive, another user's
+            pass
+
+
 def refresh(lake: Lake) -> None:
-    """(Re)create the views over whatever the lake holds now, in one transaction: a reader sees
-    the old views or the new ones, and a refresh that is killed leaves the old ones."""
+    """Build the views over whatever the lake holds now in a new warehouse file, then put it in
+    place in one rename: a reader sees the old views or the new ones, never none, never waits
+    for a lock, and a refresh that fails or is killed (or a warehouse file a full disk left
+    broken) costs nothing; the warehouse holds only views, rebuilt from the lake each time."""
     lake.root.mkdir(parents=True, exist_ok=True)
-    con = connect(lake, read_only=False)
+    _clear_stale(lake)
+    new = lake.root / f".warehouse.{os.getpid()}.{uuid.uuid4().hex[:8]}.duckdb"
     try:
-        con.execute("BEGIN TRANSACTION")
-        for name, kind in con.execute(
-            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'main'"
-        ).fetchall():  # earlier versions made tables for views without files
-            con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {name}")
-        sql = _views(con, lake)
-        for view in VIEWS:
-            con.execute(f"CREATE VIEW {view} AS {sql[view]}")
-        con.execute(BUILDINGS)
-        con.execute("COMMIT")
+        con = _open(new, read_only=False)
+        try:
+            sql = _views(con, lake)
+            for view in VIEWS:
+                con.execute(f"CREATE VIEW {view} AS {sql[view]}")
+            con.execute(BUILDINGS)
+        finally:
+            con.close()
+        os.replace(new, lake.warehouse)
+    except (duckdb.Error, OSError) as e:
+        raise UnavailableError(f"{lake.warehouse}: the warehouse could not be written: {e}") from e
     finally:
-        con.close()
+        for left in (new, new.with_name(new.name + ".wal")):
+            left.unlink(missing_ok=True)
 
 
-def query(lake: Lake, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+READ_ONLY_WORDS = frozenset(
+    {"select", "with", "from", "values", "table", "pivot", "unpivot", "describe", "show", "summarize"}
+)
+"""The words a statement of analysts' SQL may start with: reads only. PRAGMA, CALL, SET,
+IMPORT / EXPORT, ATTACH, COPY, INSTALL / LOAD, DDL and DML are refused before DuckDB parses the
+text (its parser acts on some of them, PRAGMA import_database among them)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long and how much memory one `query` may take (`CITYPIPE_SQL_SECONDS`,
+    `CITYPIPE_SQL_MEMORY`; `citypipe sql --timeout / --memory`)."""
+
+    seconds: float = field(default_factory=lambda: float(os.environ.get("CITYPIPE_SQL_SECONDS") or 60))
+    memory: str = field(default_factory=lambda: os.environ.get("CITYPIPE_SQL_MEMORY") or "2GB")
+
+
+def _first_words(sql: str) -> list[str]:
+    """The first word of each statement, from DuckDB's tokenizer, which only splits the text
+    (comments and strings are tokens of their own, so `';'` ends nothing)."""
+    tokens = duckdb.tokenize(sql)
+    words, start = [], True
+    for (pos, kind), nxt in zip(tokens, [*tokens[1:], (len(sql), None)], strict=True):
+        text = sql[pos : nxt[0]]
+        if kind == duckdb.token_type.operator and text.lstrip().startswith(";"):
+            start = True
+        elif start and not (kind == duckdb.token_type.operator and text.strip() == "("):
+            words.append(re.match(r"\w*", text).group().lower() or text.strip()[:1])
+            start = False
+    return words
+
+
+def _sandbox(con: duckdb.DuckDBPyConnection, lake: Lake, limits: Limits) -> None:
+    """Before the user's text is seen: the lake's tables are all the connection may read, within
+    the memory limit, with nothing spilled to disk, and no setting can be changed back."""
+    try:
+        con.execute(f"SET memory_limit = {_sql_string(limits.memory)}")
+    except duckdb.Error as e:
+        raise ConfigurationError(f"memory limit {limits.memory!r} is not a size such as 2GB") from e
+    con.execute("SET temp_directory = ''")
+    readable = ", ".join(_sql_string(f"{d.resolve()}/") for d in lake.readable)
+    con.execute(f"SET allowed_directories = [{readable}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def query(
+    lake: Lake, sql: str, limits: Limits | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run one or more read-only statements; the columns and rows of the last one.
 
-    Only SELECT statements run, on a read-only connection that may read the lake's tables and
-    nothing else on the machine or the network (not the staging area of runs in progress).
+    Only reads run, on a read-only connection that may read the lake's tables and nothing else
+    on the machine or the network (not the staging area of runs in progress), within a time
+    and a memory limit.
     """
-    con = connect(lake, read_only=True)
+    limits = limits or Limits()
+    refused = [w for w in _first_words(sql) if w not in READ_ONLY_WORDS]
+    if refused:
+        raise ConfigurationError(f"only queries that read are allowed, not {refused[0].upper()}")
+    con = connect(lake)
+    timer = threading.Timer(limits.seconds, con.interrupt)
     try:
+        _sandbox(con, lake, limits)
         try:
             statements = con.extract_statements(sql)
         except duckdb.Error as e:
@@ -203,18 +280,26 @@ def query(lake: Lake, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
                 raise ConfigurationError(
                     f"only SELECT queries are allowed, not {st.type.name}: {st.query.strip()[:60]}"
                 )
-        readable = ", ".join(_sql_string(f"{d.resolve()}/") for d in lake.readable)
-        con.execute(f"SET allowed_directories = [{readable}]")
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
+        timer.start()
         result = None
         for st in statements:
             try:
                 result = con.execute(st.query)
+                rows = result.fetchall()
+            except duckdb.InterruptException as e:
+                raise ConfigurationError(
+                    f"query stopped after {limits.seconds:g} s, its time limit "
+                    "(--timeout, CITYPIPE_SQL_SECONDS)"
+                ) from e
+            except duckdb.OutOfMemoryException as e:
+                raise ConfigurationError(
+                    f"query needs more than {limits.memory} of memory, its limit "
+                    "(--memory, CITYPIPE_SQL_MEMORY)"
+                ) from e
             except duckdb.Error as e:
                 raise ConfigurationError(f"query failed: {e}") from e
         assert result is not None
-        columns = [d[0] for d in result.description or []]
-        return columns, result.fetchall()
+        return [d[0] for d in result.description or []], rows
     finally:
+        timer.cancel()
         con.close()

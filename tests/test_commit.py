@@ -334,7 +334,7 @@ def test_a_refresh_killed_at_any_statement_leaves_a_warehouse_that_answers(
     lake = Lake(tmp_path / "lake")
     ingest(a, "dh", lake, crs=CRS, validate=False)
     warehouse.refresh(lake)
-    calls, connect = [0, 0], warehouse.connect
+    calls, connect = [0, 0], warehouse._open
 
     class Killing:
         """The warehouse's connection, killing its process at statement calls[1]."""
@@ -351,7 +351,7 @@ def test_a_refresh_killed_at_any_statement_leaves_a_warehouse_that_answers(
                 os.kill(os.getpid(), signal.SIGKILL)
             return self.con.execute(*args)
 
-    monkeypatch.setattr(warehouse, "connect", lambda *a, **k: Killing(connect(*a, **k)))
+    monkeypatch.setattr(warehouse, "_open", lambda *a, **k: Killing(connect(*a, **k)))
     for n in range(1, 100):
         calls[:] = [0, n]
         child = os.fork()  # imports done once; the child dies at its n-th statement
@@ -362,7 +362,7 @@ def test_a_refresh_killed_at_any_statement_leaves_a_warehouse_that_answers(
                 os._exit(0)
         _, status = os.waitpid(child, 0)
         with monkeypatch.context() as m:
-            m.setattr(warehouse, "connect", connect)
+            m.setattr(warehouse, "_open", connect)
             answer = "SELECT (SELECT count(*) FROM features), (SELECT count(*) FROM buildings)"
             assert warehouse.query(lake, answer)[1] == [(12, 12)]
         if os.WIFEXITED(status):
@@ -370,6 +370,7 @@ def test_a_refresh_killed_at_any_statement_leaves_a_warehouse_that_answers(
     else:
         pytest.fail("the refresh never finished")
     assert n > 5  # it was killed at every statement before the last
+    assert not list(lake.root.glob(".warehouse.*"))  # the half-built ones are gone
 
 
 def test_a_lake_written_before_links_is_taken_over(versions, lake):

@@ -131,7 +131,11 @@ def test_warehouse_views_answer_spatial_sql(sample, lake):
 @pytest.mark.parametrize(
     "sql",
     ["DROP VIEW features", "COPY features TO '/tmp/x.csv'", "SELECT * FROM read_csv('/etc/passwd')",
-     "ATTACH '/tmp/other.duckdb'", "SELECT 1; DELETE FROM sources"],
+     "ATTACH '/tmp/other.duckdb'", "SELECT 1; DELETE FROM sources", "PRAGMA version",
+     "select 1; /* ; */ pragma database_list", "CALL pragma_version()", "SET memory_limit = '9GB'",
+     "RESET lock_configuration", "EXPORT DATABASE '/tmp/x'", "INSTALL httpfs", "LOAD httpfs",
+     "CREATE VIEW v AS SELECT 1", "EXPLAIN ANALYZE COPY features TO '/tmp/y.csv'",
+     "CHECKPOINT", "DETACH warehouse", "USE memory", "VACUUM"],
 )
 def test_analyst_sql_is_read_only(sample, lake, sql):
     from connectors.errors import ConfigurationError
@@ -172,3 +176,78 @@ def test_a_lake_copied_with_cp_reads_whole_in_other_tools(sample, lake, tmp_path
         n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{copy}/features/{pattern}')").fetchone()
         assert n == (1988 + 103,)
     assert pq.read_table(copy / "rejects", partitioning=None).num_rows == 0
+
+
+@pytest.fixture
+def jena_warehouse(sample, lake):
+    ingest(sample("jena_parking.geojson"), "jena", lake, validate=False)
+    warehouse.refresh(lake)
+    return lake
+
+
+def test_import_database_is_refused_before_duckdb_reads_the_folder(jena_warehouse, tmp_path):
+    """DuckDB's parser expands PRAGMA import_database by reading <dir>/schema.sql: a link there
+    to /etc/passwd leaked its first token in the parse error. Refused before any parse now."""
+    from connectors.errors import ConfigurationError
+
+    folder = tmp_path / "import"
+    folder.mkdir()
+    (folder / "schema.sql").symlink_to("/etc/passwd")
+    first = Path("/etc/passwd").read_text().split(":")[0]
+    for sql in (f"PRAGMA import_database('{folder}')", f"IMPORT DATABASE '{folder}'",
+                f"SELECT 1; IMPORT DATABASE '{folder}'"):
+        with pytest.raises(ConfigurationError) as e:
+            warehouse.query(jena_warehouse, sql)
+        assert first not in str(e.value).replace("IMPORT", "")
+
+
+@pytest.mark.parametrize(
+    "reader",
+    ["read_text('{f}')", "read_blob('{f}')", "read_csv('{f}')", "read_json('{f}')",
+     "sniff_csv('{f}')", "glob('{d}/*')", "st_read('{f}')", "ST_Read_Meta('{f}')",
+     "read_parquet('{lake}/features/source=jena/../../../outside.parquet')",
+     "read_parquet('{lake}/.staging/*/*.parquet')", "read_csv('http://127.0.0.1:9/x.csv')",
+     "st_read('/vsicurl/http://127.0.0.1:9/x.json')"],
+)
+def test_sql_reads_nothing_outside_the_lake(jena_warehouse, sample, tmp_path, reader):
+    """A GeoJSON and a Parquet file beside the lake, readable by the user running citypipe."""
+    from connectors.errors import ConfigurationError
+
+    outside = sample("jena_parking.geojson")
+    pq.write_table(pq.read_table(jena_warehouse.partition("features", "jena")),
+                   jena_warehouse.root.parent / "outside.parquet")
+    sql = "SELECT count(*) FROM " + reader.format(
+        f=outside, d=outside.parent, lake=jena_warehouse.root.resolve()
+    )
+    with pytest.raises(ConfigurationError, match="query failed|disabled|Permission"):
+        warehouse.query(jena_warehouse, sql)
+
+
+def test_queries_stop_at_their_time_and_memory_limits(jena_warehouse):
+    from connectors.errors import ConfigurationError
+
+    limits = warehouse.Limits(seconds=1, memory="200MB")
+    with pytest.raises(ConfigurationError, match="stopped after 1 s"):
+        warehouse.query(jena_warehouse, "SELECT count(*) FROM range(1e12::BIGINT)", limits)
+    with pytest.raises(ConfigurationError, match="more than 200MB of memory"):
+        warehouse.query(jena_warehouse, "SELECT list(range) FROM range(100000000)",
+                        warehouse.Limits(seconds=60, memory="200MB"))
+    assert warehouse.query(jena_warehouse, "SELECT count(*) FROM features", limits)[1] == [(103,)]
+
+
+def test_a_broken_or_unwritable_warehouse_never_hides_the_lake(jena_warehouse, sample, capsys):
+    """A warehouse file a full disk left broken is rebuilt by the next refresh; an ingest whose
+    refresh fails still says what the ingest did (exit 2 with its own message)."""
+    from pipelines.cli import main
+
+    jena_warehouse.warehouse.write_bytes(b"not a database")
+    warehouse.refresh(jena_warehouse)
+    assert warehouse.query(jena_warehouse, "SELECT count(*) FROM features")[1] == [(103,)]
+    jena_warehouse.warehouse.unlink()
+    jena_warehouse.warehouse.mkdir()  # nothing can be renamed onto it
+    bad = sample("esslingen_parking_epsg25832.geojson")
+    code = main(["ingest", str(bad), "--source", "jena", "--crs", "EPSG:4326",
+                 "--lake", str(jena_warehouse.root)])
+    first, *more = capsys.readouterr().err.splitlines()
+    assert code == 2 and str(bad) in first and "no record could be ingested" in first
+    assert "also:" in more[0] and "warehouse could not be written" in more[0]
