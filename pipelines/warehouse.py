@@ -11,6 +11,7 @@ import os
 import re
 import threading
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,7 +204,8 @@ def refresh(lake: Lake) -> None:
         raise UnavailableError(f"{lake.warehouse}: the warehouse could not be written: {e}") from e
     finally:
         for left in (new, new.with_name(new.name + ".wal")):
-            left.unlink(missing_ok=True)
+            with suppress(OSError):
+                left.unlink(missing_ok=True)
 
 
 READ_ONLY_WORDS = frozenset(

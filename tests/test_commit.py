@@ -421,3 +421,19 @@ def test_a_full_disk_keeps_the_landed_run_and_says_so(versions, small_disk, caps
     assert_no_leftovers(lake)
     _, rows = warehouse.query(lake, "SELECT last_attempt_status, last_attempt_reason FROM sources")
     assert rows[0][0] == "failed" and "no room left" in rows[0][1]
+
+
+def test_a_read_only_lake_answers_sql_and_refuses_ingest_in_one_line(versions, small_disk, capsys):
+    from pipelines.cli import main
+
+    lake = Lake(small_disk / "lake")
+    a, b = versions
+    ingest(a, "dh", lake, crs=CRS, validate=False)
+    warehouse.refresh(lake)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    assert main(["sql", "SELECT count(*) FROM features", "--lake", str(lake.root)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "12"
+    code = main(["ingest", str(b), "--source", "dh", "--crs", CRS, "--lake", str(lake.root)])
+    err = capsys.readouterr().err
+    assert code == 2 and "the lake cannot be written" in err and "Read-only" in err
+    assert assert_one_run(lake) == "A"
