@@ -102,6 +102,16 @@ def _wrong_crs(path: Path, lake: Lake, tmp_path: Path) -> None:
     ingest(SAMPLES / "esslingen_parking_epsg25832.geojson", "dh", lake, crs="EPSG:4326")
 
 
+def _nothing_ingestible(path: Path, lake: Lake, tmp_path: Path) -> None:
+    """Jena's 103 parking places, every one moved to longitude 500."""
+    doc = json.loads((SAMPLES / "jena_parking.geojson").read_text())
+    for f in doc["features"]:
+        f["geometry"] = {"type": "Point", "coordinates": [500.0, 50.9]}
+    bad = tmp_path / "nowhere.geojson"
+    bad.write_text(json.dumps(doc))
+    ingest(bad, "dh", lake)
+
+
 def _unreadable(path: Path, lake: Lake, tmp_path: Path) -> None:
     bad = tmp_path / "cut.city.json"
     bad.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
@@ -118,6 +128,7 @@ def _failing_blocking_check(path: Path, lake: Lake, tmp_path: Path) -> None:
 
 
 FAILURES = {
+    "nothing ingestible": (_nothing_ingestible, NothingIngested),
     "wrong crs": (_wrong_crs, NothingIngested),
     "unreadable": (_unreadable, DataError),
     "blocking check": (_failing_blocking_check, ChecksFailed),
@@ -154,8 +165,9 @@ def test_a_failed_attempt_keeps_the_landed_run_and_its_own_rejects(
         lake, f"SELECT count(*) FROM quarantine WHERE run_id = '{tried}'"
     )[1][0][0]
     assert status == "failed" and quarantined == rejected
-    if failure == "wrong crs":  # every record of the file rejected, and kept
-        assert records == rejected == 250
+    expected = {"wrong crs": 250, "nothing ingestible": 103}.get(failure)
+    if expected:  # every record of the file rejected, and kept (counts from the files)
+        assert records == rejected == expected
 
 
 def test_a_source_whose_first_attempt_fails_is_listed_with_its_reason(lake: Lake, tmp_path: Path):
