@@ -38,7 +38,8 @@ def _top_level_keys(head: bytes) -> set[str]:
         doc = orjson.loads(head)
     except orjson.JSONDecodeError:
         # Too long for the head: take the keys at the first indentation level seen.
-        return {m.decode() for m in re.findall(rb'\n {0,4}"([^"]+)"\s*:', head)}
+        keys = re.findall(rb'\n {0,4}"([^"]+)"\s*:', head)
+        return {m.decode(errors="replace") for m in keys}
     return set(doc) if isinstance(doc, dict) else set()
 
 
@@ -57,7 +58,7 @@ def describe(head: bytes) -> str | None:
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text.startswith(b"<"):
         root = xml_root(text)
-        return _XML_ROOTS.get(root[1].decode()) if root else None
+        return _XML_ROOTS.get(root[1].decode(errors="replace")) if root else None
     if text.startswith(b"{"):
         keys = _top_level_keys(text)
         if keys == {"@context"}:
