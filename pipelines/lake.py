@@ -174,13 +174,13 @@ class Lake:
     def _runs(self, source: str) -> Path:
         return self.root / ".runs" / source
 
-    def _lock(self, source: str, wait: bool = False) -> int | None:
+    def _lock(self, source: str) -> int | None:
         """The source's lock as an open descriptor, or None if another live process holds it."""
         runs = self._runs(source)
         runs.mkdir(parents=True, exist_ok=True)
         fd = os.open(runs / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
             os.close(fd)
             if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
@@ -227,23 +227,22 @@ class Lake:
 
     def _sweep(self, own: str) -> None:
         """Remove what runs that died left (staging of any source whose lock is free, run
-        folders of `own` that never became current), recording each dead attempt."""
+        folders of `own` that never became current), recording each dead attempt. Housekeeping:
+        what cannot be removed now is left for a later run, never a reason to fail this one."""
         with suppress(FileNotFoundError):
             for entry in os.scandir(self.staging):
                 source, _, run = entry.name.rpartition("@")
-                if not (source and _RUN.match(run)):
-                    if entry.is_file():  # left by a citypipe from before run folders
-                        os.unlink(entry.path)
-                    continue
-                if source == own:
-                    self._bury(source, run)
-                    continue
-                lock = self._lock(source)
-                if lock is not None:
-                    try:
+                with suppress(OSError):
+                    if not (_NAME.match(source) and _RUN.match(run)):
+                        if entry.is_file():  # left by a citypipe from before run folders
+                            os.unlink(entry.path)
+                    elif source == own:
                         self._bury(source, run)
-                    finally:
-                        os.close(lock)
+                    elif (lock := self._lock(source)) is not None:
+                        try:
+                            self._bury(source, run)
+                        finally:
+                            os.close(lock)
         runs = self._runs(own)
         current = os.readlink(runs / CURRENT) if (runs / CURRENT).is_symlink() else None
         for entry in os.scandir(runs):
@@ -251,10 +250,14 @@ class Lake:
                 shutil.rmtree(entry.path, ignore_errors=True)
 
     def _bury(self, source: str, run: str) -> None:
-        staging = self.staging / f"{source}@{run}"
-        begun = staging / "attempt.json"
-        record = orjson.loads(begun.read_bytes()) if begun.exists() else {}
-        Attempt(self, source, run, _started(run), record.get("path"), None, None).record(
+        """Record a dead run as interrupted (with the path it had begun to read, when its
+        staging says) and remove its staging."""
+        try:
+            said = orjson.loads((self.staging / f"{source}@{run}" / "attempt.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):  # killed before it said
+            said = None
+        path = said.get("path") if isinstance(said, dict) else None
+        Attempt(self, source, run, _started(run), path, None, None).record(
             "interrupted", INTERRUPTED
         )
 

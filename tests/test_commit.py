@@ -449,3 +449,20 @@ def test_a_read_only_lake_answers_sql_and_refuses_ingest_in_one_line(versions, s
     err = capsys.readouterr().err
     assert code == 2 and "the lake cannot be written" in err and "Read-only" in err
     assert assert_one_run(lake) == "A"
+
+
+def test_what_a_dead_run_left_is_recorded_and_removed_by_the_next_run_of_any_source(versions, lake):
+    a, _ = versions
+    ingest(a, "dh", lake, crs=CRS, validate=False)
+    dead = lake.staging / "other@20261203T101500.250Z-0badc0de"  # killed as it began
+    dead.mkdir()
+    (dead / "attempt.json").write_bytes(b"")
+    (dead / "features.parquet").write_bytes(b"PAR1 and no footer")
+    ingest(a, "dh", lake, crs=CRS, validate=False)
+    assert not any(lake.staging.iterdir())
+    warehouse.refresh(lake)
+    _, rows = warehouse.query(lake, "SELECT source, status, path, started_at FROM attempts "
+                              "WHERE status <> 'ok'")
+    ((source, status, path, started),) = rows
+    assert (source, status, path) == ("other", "interrupted", None)
+    assert started.isoformat() == "2026-12-03T10:15:00+00:00"
