@@ -153,7 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     failed = [o for o in outcomes if not o.ok]
     for o in failed:
         print(f"citypipe: {o.source}: {o.error}", file=sys.stderr)
-    return 1 if failed else 0
+    return 2 if failed else 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -122,6 +122,19 @@ def test_a_failing_source_fails_alone(tmp_path: Path) -> None:
     assert features_of(lake, "freiburg") == 19
 
 
+def test_citypipe_run_with_a_failing_source_exits_2_naming_it(tmp_path, monkeypatch, capsys):
+    from pipelines.cli import main
+
+    (tmp_path / "garbage.bin").write_bytes(bytes(range(256)) * 16)
+    write_catalog(tmp_path, {"jena": JENA, "garbage": {"path": "garbage.bin"}})
+    monkeypatch.setenv("CITYPIPE_CATALOG", str(tmp_path / "catalog.yaml"))
+    assert main(["run", "--lake", str(tmp_path / "lake")]) == 2
+    out, err = capsys.readouterr()
+    (line,) = err.splitlines()
+    assert line.startswith(f"citypipe: garbage: {tmp_path / 'garbage.bin'}: not a format")
+    assert any(line.split()[:4] == ["jena", "GeoJSON", "103", "0"] for line in out.splitlines())
+
+
 def test_sensor_requests_all_sources_first_then_only_the_changed_one(tmp_path: Path) -> None:
     catalog = write_catalog(tmp_path, {"jena_parking": JENA, "freiburg": FREIBURG})
     definitions = build_definitions(catalog, LakeResource(root=str(tmp_path)))
