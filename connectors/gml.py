@@ -10,6 +10,13 @@ polygon handles (`Ref`): an int indexes the reader's polygons (`~i`: the same po
 over, for OrientableSurface orientation="-"); a str is an xlink:href not yet resolved ("-"
 prefix: turned over). Hrefs are resolved against the gml:ids read in the same batch only:
 nothing is ever fetched.
+
+xlinks let a few bytes stand for much geometry: surfaces that each reference the one before
+twice double at every level (a 16 KB document would become gigabytes). What xlinks bring in is
+therefore held to what the batch holds (`XLINK_BUDGET` polygons and coordinate text per
+polygon and character read, `XLINK_DEPTH` xlinks followed in a chain); past that the document
+is refused (`XlinkBudgetError`). Real models stay far below: each surface of Munich's and NRW's
+solids is referenced once, so xlinks bring in as much as the document holds.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import pyarrow.compute as pc
 import shapely
 
 from connectors import rings
+from connectors.errors import DataError
 
 __all__ = [
     "GML_NAMESPACES",
@@ -34,8 +42,10 @@ __all__ = [
     "GeometryReader",
     "Parts",
     "Ref",
+    "XlinkBudgetError",
     "multipolygons",
     "oriented",
+    "srs_dimension",
 ]
 
 GML_NAMESPACES = ("http://www.opengis.net/gml", "http://www.opengis.net/gml/3.2")
@@ -59,8 +69,23 @@ _COLLECTIONS = (
 )
 
 
+XLINK_BUDGET = 16
+"""At most this many polygons, and characters of coordinate text, may xlinks bring in per polygon
+and character the batch has read (beyond `XLINK_FLOOR`): 8 times the most a real model uses (a
+surface referenced by its object's solid and by the surfaces chosen from it)."""
+XLINK_FLOOR = (10_000, 1_000_000)
+"""Polygons and characters xlinks may bring in whatever the batch holds."""
+XLINK_DEPTH = 16
+"""xlinks followed in one chain (one that references one that references ...): real models
+follow one or two."""
+
+
 class GeometryError(ValueError):
     """A geometry that cannot be read; the message says why."""
+
+
+class XlinkBudgetError(DataError):
+    """xlinks that would bring in more than `XLINK_BUDGET` allows: the document is refused."""
 
 
 @dataclass(slots=True)
@@ -109,6 +134,9 @@ class GeometryReader:
         self._dims: list[int] = []  # srsDimension of each ring
         self._blank: list[int] = []  # rings without positions
         self._ring_counts: list[int] = []  # rings of each polygon
+        self._sizes: list[int] = []  # characters of coordinate text of each polygon
+        self._chars = 0  # of all polygons
+        self._brought = [0, 0]  # polygons and characters xlinks brought in (`XLINK_BUDGET`)
 
         def t(local: str) -> str:
             return f"{{{gml_ns}}}{local}"
@@ -163,7 +191,7 @@ class GeometryReader:
         else:
             raise GeometryError(f"{_local(elem.tag)} without posList, pos or coordinates")
         dim = first.get("srsDimension")
-        return text, _dimension(dim) if dim else self.dimension
+        return text, srs_dimension(dim) if dim else self.dimension
 
     def _ring_text(self, ring) -> tuple[str, int]:
         """A LinearRing's positions; a Ring's are those of its curve members, one after the
@@ -193,19 +221,25 @@ class GeometryReader:
                     raise GeometryError(f"a Ring with a {_local(curve.tag)} member")
 
     def coordinates(self, elem) -> np.ndarray:
-        """The positions of a LineString or Point as an (n, 3) array (z NaN if 2D)."""
+        """The positions of a LineString or Point as an (n, 3) array (z NaN if 2D): at least
+        two for a curve, one for a point, every coordinate a finite number."""
         text, dim = self._text(elem)
+        name = _local(elem.tag)
         if not text or text.isspace():
-            raise GeometryError(f"{_local(elem.tag)} without positions")
+            raise GeometryError(f"{name} without positions")
         try:
             values = np.fromstring(text, sep=" ")
         except ValueError as e:
-            raise GeometryError(f"{_local(elem.tag)} has coordinates that are not numbers") from e
+            raise GeometryError(f"{name} has coordinates that are not numbers") from e
         if values.size % dim:
             raise GeometryError(
-                f"{_local(elem.tag)} has {values.size} coordinate values, not a multiple of "
-                f"srsDimension {dim}"
+                f"{name} has {values.size} coordinate values, not a multiple of srsDimension {dim}"
             )
+        if not np.isfinite(values).all():
+            raise GeometryError(f"{name} has coordinates that are not finite (nan, inf, 1e309)")
+        positions = values.size // dim
+        if (positions != 1) if elem.tag in self._points else (positions < 2):
+            raise GeometryError(f"{name} with {positions} position{'' if positions == 1 else 's'}")
         return _xyz(values.reshape(-1, dim))
 
     # -- surfaces -----------------------------------------------------------------------------
@@ -219,7 +253,7 @@ class GeometryReader:
         dimension = self.dimension
         dim = elem.get("srsDimension")
         if dim:
-            self.dimension = _dimension(dim)
+            self.dimension = srs_dimension(dim)
         try:
             self._any(elem, parts)
         finally:
@@ -257,7 +291,7 @@ class GeometryReader:
 
     def _polygon(self, elem) -> int:
         """Collect a Polygon, PolygonPatch or Triangle's rings; its handle."""
-        count = 0
+        count = size = 0
         for boundary in elem:
             if boundary.tag in self._ring_tags and len(boundary):
                 text, dim = self._ring_text(boundary[0])
@@ -266,9 +300,12 @@ class GeometryReader:
                 self._texts.append(text)
                 self._dims.append(dim)
                 count += 1
+                size += len(text)
         if not count:
             raise GeometryError(f"{_local(elem.tag)} without an exterior ring")
         self._ring_counts.append(count)
+        self._sizes.append(size)
+        self._chars += size
         return len(self._ring_counts) - 1
 
     def _patch(self, elem, out: list[Ref]) -> None:
@@ -313,13 +350,14 @@ class GeometryReader:
 
     # -- xlinks -------------------------------------------------------------------------------
 
-    def resolve(
-        self, refs: list[Ref], seen: frozenset[str] = frozenset()
-    ) -> tuple[list[int], list[str]]:
-        """Polygon handles for `refs`, and the ids that are defined nowhere read so far."""
+    def resolve(self, refs: list[Ref]) -> tuple[list[int], list[str]]:
+        """Polygon handles for `refs`, and the ids that are defined nowhere read so far.
+
+        Raises XlinkBudgetError when xlinks bring in more than the budget allows."""
         out: list[int] = []
         missing: list[str] = []
-        ids = self.ids
+        ids, sizes = self.ids, self._sizes
+        polygons = chars = 0
         for r in refs:
             if type(r) is int:
                 out.append(r)
@@ -327,17 +365,62 @@ class GeometryReader:
             reverse = r.startswith("-")
             key = r[1:] if reverse else r
             target = ids.get(key)
-            if target is None or key in seen:
-                missing.append(key)
-                continue
-            found = target[1]
-            if len(found) == 1 and type(found[0]) is int:  # a polygon: the common case
-                out.append(~found[0] if reverse else found[0])
-                continue
-            handles, lost = self.resolve(found, seen | {key})
-            out.extend([~h for h in handles] if reverse else handles)
-            missing.extend(lost)
+            if target is not None:
+                found = target[1]
+                if len(found) == 1 and type(found[0]) is int:  # a polygon: the common case
+                    h = found[0]
+                    out.append(~h if reverse else h)
+                    polygons += 1
+                    chars += sizes[~h if h < 0 else h]
+                    continue
+            self._follow(key, reverse, frozenset(), out, missing)
+        if polygons:
+            self._charge(polygons, chars)
         return out, missing
+
+    def _follow(
+        self, key: str, reverse: bool, seen: frozenset[str], out: list[int], missing: list[str]
+    ) -> None:
+        """Add the handles the surface with gml:id `key` stands for (turned over if `reverse`),
+        following its xlinks (`seen`: the chain followed so far, which a cycle would repeat)."""
+        target = self.ids.get(key)
+        if target is None or key in seen:
+            missing.append(key)
+            return
+        if len(seen) >= XLINK_DEPTH:
+            raise XlinkBudgetError(
+                f"xlinks chained more than {XLINK_DEPTH} deep (at {key!r}: a surface referencing "
+                "a surface that references another ...): refused as a possible xlink bomb"
+            )
+        seen = seen | {key}
+        sizes = self._sizes
+        polygons = chars = 0
+        for h in target[1]:
+            if type(h) is int:
+                out.append(~h if reverse else h)
+                polygons += 1
+                chars += sizes[~h if h < 0 else h]
+            elif h.startswith("-"):
+                self._follow(h[1:], not reverse, seen, out, missing)
+            else:
+                self._follow(h, reverse, seen, out, missing)
+        self._charge(polygons, chars)
+
+    def _charge(self, polygons: int, chars: int) -> None:
+        """Count what xlinks brought in; refuse past the budget."""
+        brought = self._brought
+        brought[0] += polygons
+        brought[1] += chars
+        held = len(self._ring_counts), self._chars
+        if (
+            brought[0] > XLINK_BUDGET * held[0] + XLINK_FLOOR[0]
+            or brought[1] > XLINK_BUDGET * held[1] + XLINK_FLOOR[1]
+        ):
+            raise XlinkBudgetError(
+                f"xlinks bring in over {brought[0]} polygons ({brought[1]} characters of "
+                f"coordinates) where the document holds {held[0]} ({held[1]}) so far: more "
+                f"than {XLINK_BUDGET} times what it holds, refused as a possible xlink bomb"
+            )
 
     # -- building -----------------------------------------------------------------------------
 
@@ -354,7 +437,7 @@ class GeometryReader:
             keep[tokens.offsets.to_numpy()[blank]] = False
             flat_tokens, sizes[blank] = flat_tokens.filter(pa.array(keep)), 0
         dims = np.asarray(self._dims, dtype=np.int64)
-        values, numbers = _floats(flat_tokens, sizes)
+        values, numbers, finite = _floats(flat_tokens, sizes)
         positions = sizes // dims
         coords = _coordinates(values, sizes, dims)
         counts = np.asarray(self._ring_counts, dtype=np.int64)
@@ -364,6 +447,7 @@ class GeometryReader:
         reasons: dict[int, str] = {}
         for mask, reason in (  # the first that applies is the polygon's reason
             (~numbers, "a ring with coordinates that are not numbers"),
+            (~finite, "a ring with coordinates that are not finite (nan, inf, 1e309)"),
             (sizes % dims != 0, "a ring whose coordinate count is not a multiple of srsDimension"),
         ):
             for ring in np.flatnonzero(mask).tolist():
@@ -386,18 +470,26 @@ class GeometryReader:
         return Built(polygons, reasons, fix.counts)
 
 
-def _floats(tokens: pa.Array, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The numbers, and per ring whether all of its tokens were numbers (bad ones are NaN)."""
+def _floats(tokens: pa.Array, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The numbers, and per ring whether all of its tokens were numbers and all finite (not
+    nan, inf or beyond the float range). Bad values are 0, so the ring repair can run on them."""
+    every = np.ones(len(sizes), dtype=bool)
     try:
-        return pc.cast(tokens, pa.float64()).to_numpy(zero_copy_only=False), np.ones(
-            len(sizes), dtype=bool
-        )
+        values, numbers = pc.cast(tokens, pa.float64()).to_numpy(zero_copy_only=False), every
     except pa.ArrowInvalid:
         numeric = pc.match_substring_regex(tokens, _NUMBER)
-        values = pc.cast(pc.if_else(numeric, tokens, "nan"), pa.float64()).to_numpy()
-        bad = ~numeric.to_numpy(zero_copy_only=False)
-        ring = np.repeat(np.arange(len(sizes)), sizes)
-        return values, ~np.bincount(ring[bad], minlength=len(sizes)).astype(bool)
+        values = pc.cast(pc.if_else(numeric, tokens, "0"), pa.float64()).to_numpy()
+        numbers = ~_any_per_ring(~numeric.to_numpy(zero_copy_only=False), sizes)
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return values, numbers, every
+    return np.where(bad, 0.0, values), numbers, ~_any_per_ring(bad, sizes)
+
+
+def _any_per_ring(mask: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per ring, whether `mask` holds for any of its values."""
+    ring = np.repeat(np.arange(len(sizes)), sizes)
+    return np.bincount(ring[mask], minlength=len(sizes)).astype(bool)
 
 
 def _coordinates(values: np.ndarray, sizes: np.ndarray, dims: np.ndarray) -> np.ndarray:
@@ -413,7 +505,8 @@ def _coordinates(values: np.ndarray, sizes: np.ndarray, dims: np.ndarray) -> np.
     )
 
 
-def _dimension(text: str) -> int:
+def srs_dimension(text: str) -> int:
+    """An srsDimension attribute's value."""
     if text.strip() not in ("2", "3", "4"):
         raise GeometryError(f"srsDimension {text!r} is not 2, 3 or 4")
     return int(text)
