@@ -463,7 +463,7 @@ class Harmoniser:
             geoms = shapely.force_2d(geoms)
 
         bounds, empty = shapely.bounds(geoms), shapely.is_empty(geoms)
-        finite = ~np.isnan(bounds).any(axis=1) | empty
+        finite = np.isfinite(bounds).all(axis=1) | empty
         invalid = present & finite & ~shapely.is_valid(geoms)
         for i in np.flatnonzero(present & ~finite & ~empty):
             reasons[i] = reasons[i] or "geometry has coordinates that are not finite numbers"
