@@ -34,6 +34,7 @@ detached from the document as reading moves on. DTDs and entities are refused.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -56,8 +57,10 @@ from connectors.gml import (
     GeometryReader,
     Parts,
     Ref,
+    XlinkBudgetError,
     multipolygons,
     oriented,
+    srs_dimension,
 )
 from pipelines.crs import axis_order
 
@@ -68,11 +71,14 @@ BATCH_SIZE = 2000
 
 _CITYGML = "http://www.opengis.net/citygml/"
 _CORE = re.compile(r"http://www\.opengis\.net/citygml/([123]\.0)")
+_MODULE = re.compile(r"http://www\.opengis\.net/citygml/(?:[a-z]+/)?([123]\.0)")
+"""The CityGML version of the core's or a module's namespace (building/2.0)."""
 _GML = {"1.0": GML_NAMESPACES[0], "2.0": GML_NAMESPACES[0], "3.0": GML_NAMESPACES[1]}
 _PARSER = {"resolve_entities": False, "no_network": True, "load_dtd": False}
 _MEMBERS = (
     "cityObjectMember",
     "featureMember",
+    "featureMembers",
     "appearanceMember",
     "versionMember",
     "versionTransitionMember",
@@ -141,18 +147,33 @@ def _text(elem: Any) -> str | None:
     return text or None
 
 
+def _float(text: str) -> float | None:
+    """A finite number, else None (nan, inf and 1e309 are not measures)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _int64(text: str) -> int | None:
+    """An integer that fits a 64-bit column, else None."""
+    try:
+        value = int(text)
+    except ValueError:  # not an integer, or over Python's 4300 digits
+        return None
+    return value if -(2**63) <= value < 2**63 else None
+
+
 def _number(text: str | None) -> Any:
     """A measure's value: a float, a list of floats (MeasureOrNullList), else the text."""
     if text is None:
         return None
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        return [float(v) for v in text.split()]
-    except ValueError:
-        return text
+    value = _float(text)
+    if value is not None:
+        return value
+    values = [_float(v) for v in text.split()]
+    return values if values and None not in values else text
 
 
 def _add(d: dict[str, Any], key: str, value: Any) -> None:
@@ -223,15 +244,16 @@ def _value(elem: Any) -> Any:
 def _put(d: dict[str, Any], key: str, elem: Any) -> None:
     """Add an element's value under `key`, its code list (codeSpace) under `key:codeSpace`."""
     value = _value(elem)
-    if key in _INTEGERS and isinstance(value, str) and value.isdigit():
-        value = int(value)
+    if key in _INTEGERS and isinstance(value, str):
+        number = _int64(value)
+        value = value if number is None else number
     _add(d, key, value)
     code_space = elem.get("codeSpace")
     if code_space is not None:
         _add(d, f"{key}:codeSpace", code_space)
 
 
-_NUMERIC: dict[str, Any] = {"intattribute": int, "doubleattribute": float}
+_NUMERIC: dict[str, Any] = {"intattribute": _int64, "doubleattribute": _float}
 
 
 def _typed(kind: str, value: Any) -> Any:
@@ -241,10 +263,8 @@ def _typed(kind: str, value: Any) -> Any:
         return text
     convert = _NUMERIC.get(kind)
     if convert is not None:
-        try:
-            return convert(text)
-        except ValueError:
-            return text
+        number = convert(text)
+        return text if number is None else number
     if kind == "measureattribute":
         return {"value": _number(text), "uom": value.get("uom")}
     return text
@@ -416,7 +436,23 @@ class _ObjectReader:
             else:
                 first = len(self.records)
                 self._object(obj, None)
+                unread = self._unread(obj)
+                if unread:
+                    for rec in self.records[first:]:
+                        rec.errors.append(unread)
                 self._complete(self.records[first:])
+
+    def _unread(self, obj: Any) -> str | None:
+        """Why an object of another CityGML version than the document's is not read: one whose
+        GML differs (3.0 in a 1.0 / 2.0 document, or the reverse). 1.0 and 2.0 read alike."""
+        m = _MODULE.fullmatch(_namespace(obj.tag))
+        if m is None or _GML[m.group(1)] == self.gml_ns:
+            return None
+        return (
+            f"a CityGML {m.group(1)} object ({_namespace(obj.tag)}) in a CityGML "
+            f"{self.header.version} document: its GML {'3.2' if m.group(1) == '3.0' else '3.1.1'}"
+            " geometry is not read"
+        )
 
     @property
     def full(self) -> bool:
@@ -476,6 +512,8 @@ class _ObjectReader:
             return (_ObjectReader._geometry, None, _RANK["MultiSurface"], False)
         if local in ("boundedBy", "boundary", "opening"):
             return (_ObjectReader._surfaces, local)
+        if local == "groupMember":
+            return (_ObjectReader._group_member,)
         if local in _CHILDREN:
             return (_ObjectReader._children, local)
         if local == "genericAttribute" or ns.startswith(_CITYGML + "generics/"):
@@ -511,7 +549,8 @@ class _ObjectReader:
 
     def _lod(self, rec: _Record, elem: Any) -> None:
         text = _text(elem)
-        rec.lod = int(text) if text and text.isdigit() else rec.lod
+        number = _int64(text) if text else None
+        rec.lod = rec.lod if number is None else number
         _add(rec.properties, "lod", text)
 
     def _measured_height(self, rec: _Record, elem: Any) -> None:
@@ -564,6 +603,26 @@ class _ObjectReader:
             _add(rec.properties, key, href)
         for obj in elem:
             self._object(obj, rec)
+
+    def _group_member(self, rec: _Record, elem: Any, role: str | None = None) -> None:
+        """A CityObjectGroup's member: an object (a record of its own, the group its parent) or
+        an xlink to one. 1.0 / 2.0 give its role in the group as an attribute; 3.0 wraps member
+        and role in a grp:Role, which is no object. The group lists its xlinks (and the members
+        that have a role) under `groupMember`, as {"member", "role"} where a role is given."""
+        role = elem.get("role", role)
+        href = elem.get(XLINK_HREF)
+        if href is not None:
+            _add(rec.properties, "groupMember", href if role is None else _role(href, role))
+        for child in elem:
+            if _local(child.tag) != "Role":
+                self._object(child, rec)
+                if role is not None:
+                    _add(rec.properties, "groupMember", _role(child.get(self.gml_id), role))
+                continue
+            name = next((_text(c) for c in child if _local(c.tag) == "role"), None)
+            for member in child:
+                if _local(member.tag) == "groupMember":
+                    self._group_member(rec, member, name)
 
     # -- geometry -----------------------------------------------------------------------------
 
@@ -792,6 +851,10 @@ class _ObjectReader:
         )
 
 
+def _role(member: str | None, role: str) -> dict[str, Any]:
+    return {"member": member, "role": role}
+
+
 def _curves_or_points(rec: _Record) -> Any:
     if rec.lines:
         return shapely.multilinestrings([shapely.linestrings(c) for c in rec.lines])
@@ -884,11 +947,7 @@ class CityGMLConnector(Connector):
     def read(self) -> Iterator[SourceBatch]:
         header = self._header()
         reader = _ObjectReader(self.path, header, int(self.options.get("batch_size", BATCH_SIZE)))
-        core, gml = f"{_CITYGML}{header.version}", _GML[header.version]
-        tags = [f"{{{core}}}{m}" for m in _MEMBERS] + [
-            f"{{{gml}}}featureMember",
-            f"{{{_CITYGML}appearance/{header.version}}}appearanceMember",
-        ]
+        tags = [f"{{*}}{m}" for m in _MEMBERS]  # of any version: none is lost unread
         with open(self.path, "rb") as f:
             context = etree.iterparse(
                 f, events=("end",), tag=tags, remove_comments=True, remove_pis=True,
@@ -906,6 +965,10 @@ class CityGMLConnector(Connector):
                         yield from reader.flush()
             except etree.XMLSyntaxError as e:
                 raise self._syntax_error(e) from e
+            except XlinkBudgetError as e:
+                raise XlinkBudgetError(f"{self.path}: {e}") from e
+            except RecursionError as e:  # possible with huge_tree, which allows 2048 levels
+                raise DataError(f"{self.path}: elements nested too deep to read") from e
         yield from reader.flush()
 
     def _header(self) -> _Header:
@@ -926,9 +989,11 @@ class CityGMLConnector(Connector):
                     if event == "end" and elem.tag == envelope and parent.getparent() is root:
                         srs_name = elem.get("srsName")
                         dims = [elem.get("srsDimension")] + [c.get("srsDimension") for c in elem]
-                        dimension = int(next((d for d in dims if d), 3))
+                        dimension = srs_dimension(next((d for d in dims if d), "3"))
             except etree.XMLSyntaxError as e:
                 raise self._syntax_error(e) from e
+            except GeometryError as e:
+                raise DataError(f"{self.path}: the CityModel's envelope: {e}") from e
         if root is None:
             raise DataError(f"{self.path}: empty document")
         return _Header(version, srs_name, dimension)
