@@ -411,6 +411,8 @@ class _ObjectReader:
         self.batch_size = batch_size
         self.gml_ns = _GML[header.version]
         self.gml_id = f"{{{self.gml_ns}}}id"
+        # gml:id in the other GML: the source_id of an object of another CityGML version
+        self._foreign_id = next(f"{{{ns}}}id" for ns in GML_NAMESPACES if ns != self.gml_ns)
         self.records: list[_Record] = []
         self.objects: dict[str, int] = {}
         self.pending: dict[str, list[tuple[str, Any]]] = {}
@@ -437,9 +439,9 @@ class _ObjectReader:
                 first = len(self.records)
                 self._object(obj, None)
                 unread = self._unread(obj)
-                if unread:
+                if unread:  # the only reason: what its geometry would say is beside the point
                     for rec in self.records[first:]:
-                        rec.errors.append(unread)
+                        rec.errors = [unread]
                 self._complete(self.records[first:])
 
     def _unread(self, obj: Any) -> str | None:
@@ -462,7 +464,8 @@ class _ObjectReader:
         gid, tag = elem.get(self.gml_id), elem.tag
         nth = self._seen_tags[tag] = self._seen_tags.get(tag, -1) + 1
         locator = (self._member, tag, nth if gid is None else gid)
-        rec = _Record(locator, gid, _local(tag), parent, len(self.records))
+        sid = gid if gid is not None else elem.get(self._foreign_id)
+        rec = _Record(locator, sid, _local(tag), parent, len(self.records))
         self.records.append(rec)
         if gid is not None:
             self.objects[gid] = rec.index
