@@ -198,10 +198,10 @@ def test_real_models_bring_in_by_xlink_at_most_twice_what_they_hold(path, monkey
 # -- record defects: rejects, never a crash ------------------------------------------------------
 
 
-def _curve(pos_list: str) -> str:
-    """An lod4MultiCurve with one LineString, before the building's lod2Solid (LoD 4 is the
+def _curve(pos_list: str) -> tuple[str, str]:
+    """An lod4MultiCurve with one LineString put before the building's lod2Solid (LoD 4 is the
     richest, so the curve is its geometry)."""
-    return (
+    return "<bldg:lod2Solid>", (
         "<bldg:lod4MultiCurve><gml:MultiCurve><gml:curveMember><gml:LineString><gml:posList>"
         f"{pos_list}</gml:posList></gml:LineString></gml:curveMember></gml:MultiCurve>"
         "</bldg:lod4MultiCurve><bldg:lod2Solid>"
@@ -231,19 +231,18 @@ DEFECTS = {
     "srsDimension -3": (*_dimension("-3"), BUILDING, "srsDimension '-3' is not 2, 3 or 4"),
     "count not a multiple": (*_first_value(""), BUILDING, "not a multiple of srsDimension"),
     "a curve of one position": (
-        "<bldg:lod2Solid>", _curve("458880.0 5438352.6 112.0"), BUILDING,
-        "LineString with 1 position",
+        *_curve("458880.0 5438352.6 112.0"), BUILDING, "LineString with 1 position"
     ),
     "nan in a curve": (
-        "<bldg:lod2Solid>", _curve("458880.0 5438352.6 112.0 nan 5438352.6 112.0"), BUILDING,
+        *_curve("458880.0 5438352.6 112.0 nan 5438352.6 112.0"), BUILDING,
         "LineString has coordinates that are not finite",
     ),
     "1e309 in a curve": (
-        "<bldg:lod2Solid>", _curve("458880.0 5438352.6 112.0 1e309 5438352.6 112.0"), BUILDING,
+        *_curve("458880.0 5438352.6 112.0 1e309 5438352.6 112.0"), BUILDING,
         "LineString has coordinates that are not finite",
     ),
     "a curve's count not a multiple": (
-        "<bldg:lod2Solid>", _curve("458880.0 5438352.6 112.0 458881.0 5438352.6"), BUILDING,
+        *_curve("458880.0 5438352.6 112.0 458881.0 5438352.6"), BUILDING,
         "LineString has 5 coordinate values, not a multiple of srsDimension 3",
     ),
 }  # fmt: skip
