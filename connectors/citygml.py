@@ -10,17 +10,22 @@ are not rows: they bound their object and become its `surfaces`; their attribute
 properties under the property's name. Appearances, Versions and VersionTransitions are not
 rows either: they annotate the objects they point to (`citygml:appearance`, `citygml:versions`,
 `citygml:transitions`): objects read before them in the current batch, or still to come; one
-in a batch already handed over is out of reach (its batch is written).
+in a batch already handed over is out of reach (its batch is written). A 3.0 grp:Role is not
+an object either: its groupMember is. Members and objects of every CityGML version are read,
+whatever the document's (1.0 and 2.0 alike); an object whose GML is not the document's (3.0 in
+a 2.0 document, or the reverse) is rejected naming its namespace, never lost.
 
 Geometry: `geometry_3d` is the richest LoD (the object's own solid / surface / curve geometry,
 else its thematic surfaces of that LoD), `surfaces` the thematic surfaces of their richest LoD,
 `geometries` the explicit LoD0 footprint (lod0FootPrint, a 3.0 GroundSurface's
 lod0MultiSurface) or None. Terrain intersection curves and lower LoDs are not carried.
 xlink:href surfaces are resolved inside the document only (never fetched): within the top-level
-object, or an object read before it in the same batch; otherwise the object is rejected.
+object, or an object read before it in the same batch; otherwise the object is rejected. What
+they bring in is held to a budget (connectors/gml.py): an xlink bomb refuses the document.
 Rings open or closed only within float noise are closed, and polygons with fewer than three
 distinct positions dropped (connectors/rings.py), noted in the record's `repairs`; an object
-is rejected for that only when none of its geometry is left.
+is rejected for that only when none of its geometry is left. Coordinates that are not finite
+numbers, a bad srsDimension, a curve of one position reject their object, with the reason.
 
 CRS: the object's own srsName (its gml:boundedBy envelope, else its first geometry), else its
 parent's, else the CityModel envelope's, else the one srsName the document declares anywhere
