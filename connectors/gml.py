@@ -70,9 +70,9 @@ _COLLECTIONS = (
 
 
 XLINK_BUDGET = 16
-"""At most this many polygons, and characters of coordinate text, may xlinks bring in per polygon
-and character the batch has read (beyond `XLINK_FLOOR`): 8 times the most a real model uses (a
-surface referenced by its object's solid and by the surfaces chosen from it)."""
+"""Polygons, and characters of coordinate text, xlinks may bring in per polygon and character
+the batch has read so far (beyond `XLINK_FLOOR`): 8 times what every real model at hand needs
+(their solids reference each of their surfaces once)."""
 XLINK_FLOOR = (10_000, 1_000_000)
 """Polygons and characters xlinks may bring in whatever the batch holds."""
 XLINK_DEPTH = 16
