@@ -344,6 +344,22 @@ def test_elements_nested_deeper_than_python_can_follow_refuse_the_source(tmp_pat
         list(CityGMLConnector(path).read())
 
 
+def test_xinclude_is_never_followed(tmp_path, lake, read_lake):
+    """An xi:include naming a local file stays an element: the file's text is read nowhere."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("s3cr3t-token", encoding="utf-8")
+    include = (
+        '<bldg:function xmlns:xi="http://www.w3.org/2001/XInclude">'
+        f'<xi:include href="{secret.as_uri()}" parse="text"/></bldg:function><bldg:lod2Solid>'
+    )
+    path = _write(tmp_path, "xinclude.gml", _edit(LOD2.read_text(), "<bldg:lod2Solid>", include))
+    report = ingest(path, "xi", lake, validate=False)
+    assert (report.features, report.rejects) == (3, 0)
+    properties = read_lake("xi").column("properties").to_pylist()
+    assert BUILDING in read_lake("xi").column("source_id").to_pylist()
+    assert not any("s3cr3t-token" in p for p in properties)
+
+
 # -- every object a row or a reject --------------------------------------------------------------
 
 
