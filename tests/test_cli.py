@@ -65,7 +65,7 @@ def test_inspect_tells_format_crs_and_count_and_writes_nothing(sample, lake):
 def test_sql_refuses_writes(sample, lake):
     assert citypipe("ingest", str(sample("jena_parking.geojson")), "--source", "jena", lake=lake).returncode == 0
     out = citypipe("sql", "DELETE FROM features", lake=lake)
-    assert out.returncode == 2 and "only SELECT" in out.stderr
+    assert out.returncode == 2 and "only queries that read are allowed, not DELETE" in out.stderr
     out = citypipe("sql", "SELECT name FROM features WHERE feature_id = 'jena/~' || 'x'", lake=lake)
     assert out.returncode == 0
 
