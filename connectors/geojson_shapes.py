@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 import shapely
 from shapely import GeometryType
+from shapely.errors import GEOSException
 
 from connectors.base import Points
+from connectors.coordinates import describe_non_number, numbers_only
 
 __all__ = ["NESTING", "to_geometries"]
 
@@ -44,12 +46,16 @@ def _ndim(coords: Any, depth: int) -> int:
 
 
 def _vertices(node: Any, ndim: int) -> np.ndarray:
-    """A list of positions as an (n, ndim) array; ValueError if any has another dimension."""
+    """A list of positions as an (n, ndim) array; ValueError if any has another dimension or a
+    value that is not a number (numpy would read "12" as 12 and true as 1)."""
     if not node:
         return np.empty((0, ndim))
     if set(map(len, node)) != {ndim}:
         raise ValueError(f"positions of other than {ndim} values")
-    return np.fromiter(chain.from_iterable(node), float, count=ndim * len(node)).reshape(-1, ndim)
+    values = list(chain.from_iterable(node))
+    if not numbers_only(values):
+        raise ValueError("values that are not numbers")
+    return np.fromiter(values, float, count=len(values)).reshape(-1, ndim)
 
 
 def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.ndarray:
@@ -76,6 +82,16 @@ def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.n
 
 
 def _one(geometry: Mapping[str, Any]) -> Any:
+    """One geometry, GeometryCollections too; ValueError naming a value that is not a number."""
+    members = [geometry]
+    while members:
+        g = members.pop()
+        if type(g) is not dict:
+            continue
+        if g.get("type") == "GeometryCollection" and type(g.get("geometries")) is list:
+            members.extend(g["geometries"])
+        elif why := describe_non_number(g.get("coordinates")):
+            raise ValueError(why)
     return shapely.geometry.shape(geometry)
 
 
@@ -87,8 +103,11 @@ def _points(geometries: Sequence[Any]) -> Points | None:
         missing = len(geometries) - len(coords)
         if missing > geometries.count(None) or set(map(type, coords)) != {list} or set(map(len, coords)) != {2}:
             return None
-        xy = np.fromiter(chain.from_iterable(coords), float, count=2 * len(coords)).reshape(-1, 2)
-    except (TypeError, KeyError, ValueError):  # not an object, not numbers: the full way
+        values = list(chain.from_iterable(coords))
+        if not numbers_only(values):
+            return None
+        xy = np.fromiter(values, float, count=len(values)).reshape(-1, 2)
+    except (TypeError, KeyError, ValueError):  # not an object: the full way
         return None
     if missing:
         full = np.full((len(geometries), 2), np.nan)
@@ -128,11 +147,11 @@ def to_geometries(
             if ndim not in (2, 3):
                 raise ValueError(ndim)
             out[idx] = _ragged(shape_type, depth, ndim, coords)
-        except (ValueError, TypeError, IndexError):
+        except (ValueError, TypeError, IndexError, GEOSException):
             single.extend(idx)
     for i in single:
         try:
             out[i] = _one(geometries[i])
         except Exception as e:  # noqa: BLE001 - shapely raises many kinds for malformed input
-            errors[i] = f"invalid GeoJSON geometry: {e}"
+            errors[i] = f"invalid GeoJSON geometry: {str(e).strip()}"
     return out, errors

@@ -1,0 +1,84 @@
+"""What a coordinate is: a number (never a string, boolean, null or object), finite, and within
+`LIMIT` of the origin.
+
+Readers turn coordinate lists into float arrays in bulk, and numpy's conversion takes "12" for
+12, true for 1 and null for NaN: garbage that lands as a plausible point. The checks here run
+beside those conversions at C speed (a set of the values' types, a comparison of whole arrays),
+and the slow description of what is wrong only for the records that fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import orjson
+import shapely
+
+__all__ = [
+    "LIMIT",
+    "bad_geometries",
+    "describe_non_number",
+    "describe_position",
+    "numbers_only",
+    "out_of_bounds",
+]
+
+LIMIT = 1e10
+"""The largest coordinate magnitude citypipe accepts, in any unit of any CRS: ten million
+kilometres, far beyond any position on or near the Earth in metres, feet or degrees (the largest
+real ones are about 4e7, easting with a zone number in front), and far below where squares and
+products of coordinates in geometry operations overflow."""
+_NUMBERS = frozenset({int, float})
+_JSON_KIND = {str: ", a string,", bool: ", a boolean,", type(None): ",", dict: ", an object,"}
+
+
+def numbers_only(values: Iterable[Any]) -> bool:
+    """Whether every value is an int or a float (bool is neither: its type is bool)."""
+    return set(map(type, values)) <= _NUMBERS
+
+
+def describe_non_number(coordinates: Any) -> str | None:
+    """Why nested coordinate lists are not coordinates: the first value that is not a number,
+    e.g. 'coordinates hold "12", a string, not a number'; None if every value is one."""
+    stack = [coordinates]
+    while stack:
+        value = stack.pop()
+        if type(value) is list:
+            stack.extend(reversed(value))
+        elif type(value) not in _NUMBERS:
+            kind = _JSON_KIND.get(type(value), f", a {type(value).__name__},")
+            text = orjson.dumps(value, default=str)[:40].decode("utf-8", "replace")
+            return f"coordinates hold {text}{kind} not a number"
+    return None
+
+
+def out_of_bounds(xyz: np.ndarray) -> np.ndarray:
+    """Which rows of a coordinate array hold a value that is NaN, infinite or beyond `LIMIT`."""
+    with np.errstate(invalid="ignore"):
+        return ~(np.abs(xyz) <= LIMIT).all(axis=1)
+
+
+def describe_position(position: np.ndarray) -> str:
+    """Why a position `out_of_bounds` found is not one, for a reject's reason."""
+    values = ", ".join(map(repr, position.tolist()))
+    if not np.isfinite(position).all():
+        return f"a coordinate that is not a finite number ({values})"
+    return f"a coordinate beyond ±{LIMIT:.0e}, on no CRS's Earth ({values})"
+
+
+def bad_geometries(geometries: np.ndarray) -> dict[int, str]:
+    """Which shapely geometries (None allowed) hold a coordinate `out_of_bounds`, Z included
+    where they have Z, with the first such position described."""
+    xyz, owner = shapely.get_coordinates(geometries, include_z=True, return_index=True)
+    bad = out_of_bounds(xyz[:, :2])
+    has_z = shapely.has_z(geometries)
+    if has_z.any():
+        bad |= out_of_bounds(xyz[:, 2:]) & has_z[owner]
+    found: dict[int, str] = {}
+    for k in np.flatnonzero(bad).tolist():
+        i = int(owner[k])
+        if i not in found:
+            found[i] = describe_position(xyz[k] if has_z[i] else xyz[k, :2])
+    return found
