@@ -18,7 +18,7 @@ from typing import Any
 from connectors import geojson_shapes, jsonfg_solids
 from connectors.base import CRS84, Connector, SourceBatch, SourceInfo
 from connectors.errors import DataError
-from connectors.jsonstream import JSONDocument, open_json
+from connectors.jsonstream import JSONDocument, Unparsed, open_json
 
 __all__ = ["GeoJSONConnector"]
 
@@ -202,7 +202,8 @@ class GeoJSONConnector(Connector):
             geoms, solids = jsonfg_solids.split(geoms)
         shapes, errors = geojson_shapes.to_geometries(geoms)
         for i in not_features:
-            errors[i] = "not a GeoJSON Feature object"
+            f = features[i]
+            errors[i] = f.reason if isinstance(f, Unparsed) else "not a GeoJSON Feature object"
         columns: dict[str, Any] = {}
         if solids:
             shapes = jsonfg_solids.merge(shapes, solids, errors, columns)

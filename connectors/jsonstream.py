@@ -10,6 +10,7 @@ parses one at a time. Memory holds one window and one batch, whatever the size o
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections import Counter
@@ -23,39 +24,78 @@ import orjson
 
 from connectors.errors import DataError
 
-__all__ = ["JSONDocument", "open_json"]
+__all__ = ["JSONDocument", "Unparsed", "open_json"]
 
 BATCH_BYTES = 4 * 1024 * 1024
 _INTERESTING = np.zeros(256, np.uint8)
 for _c in b'{}[]"':
     _INTERESTING[_c] = 1
+_SEPARATORS = _INTERESTING.copy()
+_SEPARATORS[ord(",")] = 1
 _KEY_BEFORE = re.compile(rb'"((?:[^"\\]|\\.)*)"\s*:\s*$')
+_NON_BLANK = re.compile(rb"[^ \t\r\n]")
 _BOM = b"\xef\xbb\xbf"
 
 
-def _escaped(a: np.ndarray, quote: int) -> bool:
-    """Whether the quote at `quote` follows an odd run of backslashes."""
-    n = 0
-    while quote - n - 1 >= 0 and a[quote - n - 1] == 92:
-        n += 1
-    return n % 2 == 1
+@dataclass
+class _Strings:
+    """Where a window starts with respect to strings: inside one or not, and after an odd run of
+    backslashes (its first byte escaped). Carried from window to window, so that a string longer
+    than a window costs no more than other bytes."""
+
+    inside: bool = False
+    odd_backslashes: bool = False
 
 
-def _structure(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of brackets outside strings in `a` (which starts outside a string), and +1/-1."""
-    at = np.flatnonzero(np.take(_INTERESTING, a))
+def _escaped_quotes(a: np.ndarray, quotes: np.ndarray, state: _Strings) -> np.ndarray:
+    """Which of the quotes at `quotes` follow an odd run of backslashes, found from the runs'
+    ends with array operations: a string of a million escaped quotes costs no Python per quote."""
+    after = a[np.maximum(quotes - 1, 0)] == 92
+    after[quotes == 0] = state.odd_backslashes
+    if not after.any():
+        return after
+    slashes = np.flatnonzero(a == 92)
+    if not slashes.size:  # only a first quote, escaped by the window before
+        return after
+    step = np.diff(slashes) != 1
+    starts = slashes[np.concatenate([[True], step])]
+    ends = slashes[np.concatenate([step, [True]])]
+    length = ends - starts + 1
+    if starts[0] == 0:  # the run goes on from the window before
+        length[0] += state.odd_backslashes
+    escaped = np.zeros(len(a) + 1, bool)  # the byte after an odd run is escaped
+    escaped[ends[length % 2 == 1] + 1] = True
+    escaped[0] = state.odd_backslashes
+    return escaped[quotes]
+
+
+def _outside_strings(
+    a: np.ndarray, state: _Strings, table: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and bytes of the characters `table` marks (quotes aside) outside strings in
+    `a`; `state` says where `a` starts, and is updated to where the next window starts."""
+    at = np.flatnonzero(np.take(table, a))
     chars = a[at]
     quote = chars == 34
     if quote.any():
-        quotes = at[quote]
-        after_backslash = np.flatnonzero(a[np.maximum(quotes - 1, 0)] == 92)
-        if after_backslash.size:
-            escaped = [i for i in after_backslash.tolist() if _escaped(a, int(quotes[i]))]
-            quote[np.flatnonzero(quote)[escaped]] = False
-    inside = (np.cumsum(quote) & 1).astype(bool)  # after an opening quote, up to its closing one
-    bracket = ~inside & (chars != 34)
-    pos = at[bracket]
-    opening = (chars[bracket] == 123) | (chars[bracket] == 91)
+        quote[np.flatnonzero(quote)[_escaped_quotes(a, at[quote], state)]] = False
+    opened = np.cumsum(quote) + state.inside  # quotes so far: odd inside a string
+    keep = (opened & 1 == 0) & ~quote
+    if len(opened):
+        state.inside = bool(opened[-1] & 1)
+    if len(a) and a[-1] == 92:  # the run of backslashes the window ends with
+        tail = a[::-1] != 92
+        run = int(tail.argmax()) if tail.any() else len(a) + state.odd_backslashes
+        state.odd_backslashes = run % 2 == 1
+    else:
+        state.odd_backslashes = False
+    return at[keep], chars[keep]
+
+
+def _structure(a: np.ndarray, state: _Strings) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of brackets outside strings in `a`, and +1/-1."""
+    pos, chars = _outside_strings(a, state, _INTERESTING)
+    opening = (chars == 123) | (chars == 91)
     return pos, np.where(opening, 1, -1).astype(np.int8)
 
 
@@ -73,6 +113,58 @@ class _Ranges:
     def __getitem__(self, s: slice) -> bytes:
         start, stop = s.start or 0, self.size if s.stop is None else s.stop
         return os.pread(self.file.fileno(), max(0, stop - start), start)
+
+    def elements(self, start: int, end: int) -> bytearray | None:
+        """Bytes `start:end` (elements of the array, a comma before the first) as a JSON array
+        in one buffer, read into place: no copies of a batch that may be one huge record.
+        None when they hold nothing but whitespace."""
+        text = bytearray(end - start + 2)
+        text[0], text[-1] = ord("["), ord("]")
+        os.preadv(self.file.fileno(), [memoryview(text)[1:-1]], start)
+        first = _NON_BLANK.search(text, 1)
+        if first is None or first.start() == len(text) - 1:
+            return None
+        if text[first.start()] == ord(","):
+            text[first.start()] = ord(" ")
+        return text
+
+
+class Unparsed(str):
+    """An element of the streamed array that orjson cannot read (NaN, Infinity, a number beyond
+    a double, a syntax error inside one feature): its text as read, and why."""
+
+    reason: str
+
+
+def _unparsed(text: bytes, error: orjson.JSONDecodeError) -> Unparsed:
+    try:  # Python's parser takes the numbers JSON has not: then they are the reason
+        json.loads(text)
+        why = "holds NaN, Infinity or a number beyond ±1.8e308, which JSON does not have"
+    except (ValueError, RecursionError):
+        why = f"not valid JSON: {error.msg}"
+    out = Unparsed(text.decode("utf-8", "replace"))
+    out.reason = why
+    return out
+
+
+def _one_by_one(path: Path, text: bytearray, offset: int) -> list[Any]:
+    """The elements of a JSON array text parsed one at a time: those orjson refuses become
+    `Unparsed`, so that one bad record does not take its batch with it."""
+    a = np.frombuffer(text, np.uint8)
+    pos, chars = _outside_strings(a, _Strings(), _SEPARATORS)
+    comma = chars == 44
+    depth = np.cumsum(np.where(comma, 0, np.where((chars == 123) | (chars == 91), 1, -1)))
+    ends = pos[((depth == 1) & comma) | (pos == len(text) - 1)]  # commas between, last bracket
+    out: list[Any] = []
+    for start, end in zip([0, *ends[:-1].tolist()], ends.tolist()):
+        element = bytes(text[start + 1 : end]).strip()
+        if not element:
+            raise DataError(f"{path}: invalid JSON near byte {offset + start}: an empty array element")
+        try:
+            out.append(orjson.loads(element))
+        except orjson.JSONDecodeError as e:
+            out.append(_unparsed(element, e))
+    return out
 
 
 @dataclass
@@ -95,13 +187,15 @@ class JSONDocument:
             return
         for start, end in zip(self._cuts, self._cuts[1:]):
             assert self._buf is not None
-            chunk = self._buf[start:end].strip().lstrip(b",")
-            if not chunk.strip():
+            text = self._buf.elements(start, end)
+            if text is None:
                 continue
             try:
-                yield orjson.loads(b"[" + chunk + b"]")
-            except orjson.JSONDecodeError as e:
-                raise DataError(f"{self.path}: invalid JSON near byte {start + e.pos}: {e.msg}") from e
+                batch = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                batch = _one_by_one(self.path, text, start - 1)
+            del text  # before the batch is used: it may be as large
+            yield batch
 
     def close(self) -> None:
         if self._buf is not None:
@@ -113,11 +207,7 @@ def _key_before(buf: _Ranges, p: int) -> str | None:
     return m.group(1).decode("utf-8", "replace") if m else None
 
 
-def _parsed_whole(path: Path, data: bytes, member: str | None) -> JSONDocument:
-    try:
-        doc = orjson.loads(data.removeprefix(_BOM))
-    except orjson.JSONDecodeError as e:
-        raise DataError(f"{path}: invalid JSON near byte {e.pos}: {e.msg}") from e
+def _parsed_whole(path: Path, doc: Any, member: str | None) -> JSONDocument:
     if member is None:
         array, header = (doc, []) if isinstance(doc, list) else (None, doc)
     else:
@@ -145,9 +235,14 @@ def open_json(path: Path, member: str | None, batch_bytes: int = BATCH_BYTES) ->
         f.close()
         raise DataError(f"{path}: the file is empty")
     if size <= batch_bytes:  # one batch anyway: parse it whole, nothing to scan for
-        with f:
-            f.seek(0)
-            return _parsed_whole(path, f.read(), member)
+        f.seek(0)
+        try:
+            doc = orjson.loads(f.read().removeprefix(_BOM))
+        except orjson.JSONDecodeError:
+            pass  # a record orjson cannot read, or a broken document: the scan tells which
+        else:
+            f.close()
+            return _parsed_whole(path, doc, member)
     buf = _Ranges(f, size)
     try:
         return _scan(path, buf, member, batch_bytes)
@@ -163,15 +258,13 @@ def _scan(path: Path, buf: _Ranges, member: str | None, batch_bytes: int) -> JSO
     arr_open = arr_close = None
     cuts: list[int] = []
     count = 0
-    pos, depth, window = start, 0, batch_bytes
+    pos, depth, strings = start, 0, _Strings()
     while pos < size:
-        end = min(size, pos + window)
+        end = min(size, pos + batch_bytes)
         a = np.frombuffer(buf[pos:end], np.uint8)
-        rel, signs = _structure(a)
-        if rel.size == 0:
-            if end == size:
-                break
-            window *= 2  # one string longer than the window
+        rel, signs = _structure(a, strings)
+        if rel.size == 0:  # inside a long string, or between brackets
+            pos = end
             continue
         after = depth + np.cumsum(signs, dtype=np.int64)
         if arr_open is None:
@@ -196,9 +289,8 @@ def _scan(path: Path, buf: _Ranges, member: str | None, batch_bytes: int) -> JSO
         if (after < 0).any():
             raise DataError(f"{path}: invalid JSON: unbalanced brackets near byte {pos + int(rel[np.argmax(after < 0)])}")
         depth = int(after[-1])
-        pos += int(rel[-1]) + 1
-        window = batch_bytes
-    if depth != 0:
+        pos = end
+    if depth != 0 or strings.inside:
         raise DataError(f"{path}: invalid JSON: the document ends before it is complete (truncated?)")
     if arr_open is not None and arr_close is not None:
         rest = buf[start:arr_open] + b"[]" + buf[arr_close + 1 :]
