@@ -17,17 +17,19 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyproj
 import shapely
+from shapely.errors import GEOSException
 
 import schemas
+from connectors import coordinates
 from connectors.base import AxisOrder, Points, SourceBatch
 from connectors.errors import ConfigurationError, UnknownCRS
 from pipelines import crs as crslib
 from pipelines import solids, wkb
+from pipelines.properties import json_texts, max_value_bytes, record_text
 from pipelines.seen_ids import SeenIds
 
 __all__ = ["HarmonisedBatch", "Harmoniser", "record_text"]
@@ -42,26 +44,6 @@ _GEOD = pyproj.Geod(ellps="WGS84")
 _MIN_TIME = datetime(1900, 1, 1, tzinfo=UTC)
 _MAX_TIME = datetime(2200, 1, 1, tzinfo=UTC)
 _LONLAT_MIN, _LONLAT_MAX = np.array([-180.0, -90.0]), np.array([180.0, 90.0])
-
-
-def record_text(record: Any) -> str:
-    """The original record as text, for rejects."""
-    if isinstance(record, str):
-        return record
-    if isinstance(record, bytes):
-        return record.decode("utf-8", "replace")
-    return orjson.dumps(record, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-def _json_texts(objects: list[Any]) -> pa.Array:
-    """Each object as JSON text: plain orjson first (its keyword arguments cost a third of its
-    time), str() for values JSON has no type for only in batches that need it."""
-    dumps = orjson.dumps
-    try:
-        texts = list(map(dumps, objects))
-    except TypeError:
-        texts = [dumps(o, default=str, option=orjson.OPT_NON_STR_KEYS) for o in objects]
-    return pa.array(texts, pa.binary()).view(pa.string())  # orjson writes valid UTF-8 only
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -89,6 +71,30 @@ def _timestamp(value: Any) -> datetime | None:
         return None
     t = t if t.tzinfo else t.replace(tzinfo=UTC)
     return t if _MIN_TIME <= t <= _MAX_TIME else None
+
+
+def _by_record(
+    f: Callable[..., np.ndarray], *columns: Sequence[Any]
+) -> tuple[np.ndarray, dict[int, str]]:
+    """`f` over whole columns, or record by record where GEOS refuses one: the results (None
+    for the refused), and GEOS's message for each refused record."""
+    try:
+        return f(*columns), {}
+    except GEOSException:
+        pass
+    out, failed = np.full(len(columns[0]), None, dtype=object), {}
+    for i in range(len(out)):
+        try:
+            out[i] = f(*(c[i : i + 1] for c in columns))[0]
+        except GEOSException as e:
+            failed[i] = str(e).strip()
+    return out, failed
+
+
+def _own_ids(ids: pa.Array) -> pa.Array:
+    """A source's ids as they appear in feature ids: with a leading `#` doubled, as generated
+    ids (`#1`) are the only ones that start with a single `#`."""
+    return pc.if_else(pc.starts_with(ids, "#"), pc.binary_join_element_wise("#", ids, ""), ids)
 
 
 def _float(value: Any) -> float | None:
@@ -166,6 +172,8 @@ def _metres(
     if not h.is_projected:
         x0, y0, x1, y1 = shapely.total_bounds(geometries)
         lon, lat = ((y0 + y1) / 2, (x0 + x1) / 2) if swap else ((x0 + x1) / 2, (y0 + y1) / 2)
+        if not np.isfinite([lon, lat]).all():  # no geometry left to measure
+            return None
         zone = pyproj.database.query_utm_crs_info(
             datum_name="WGS 84", area_of_interest=pyproj.aoi.AreaOfInterest(lon, lat, lon, lat)
         )
@@ -253,6 +261,8 @@ class Harmoniser:
     fields: Mapping[str, str] = field(default_factory=dict)
     path: str | None = None
     """The file (or address) read, named when the source is refused."""
+    max_value_bytes: int = field(default_factory=max_value_bytes)
+    """Text values longer than this (UTF-8 bytes) are cut, with a note (pipelines.properties)."""
     _seen: SeenIds = field(default_factory=SeenIds, repr=False)
     _records: int = field(default=0, repr=False)
 
@@ -295,6 +305,8 @@ class Harmoniser:
 
         The source's id where it has one; else the record's number in the source (`#1`, `#2`
         ...), which an unchanged source, or a live feed that keeps its order, keeps across runs.
+        Generated ids have a namespace of their own: a source's id that starts with `#` has
+        it doubled (`##1`), so that no id of a source can be one given to another record.
         """
         first, n = self._records + 1, len(source_ids)
         self._records += n
@@ -306,14 +318,14 @@ class Harmoniser:
                 i = own[k] if own else k
                 dups[i] = f"duplicate id {source_ids[i]!r} in the source"
         prefix = f"{self.source}/"
-        if missing == n:  # numbers, which never repeat
+        numbers = None
+        if missing:  # numbers, which never repeat
             numbers = pa.array(np.arange(first, first + n)).cast(pa.string())
-            return pc.binary_join_element_wise(f"{prefix}#", numbers, ""), dups
-        if missing:
-            ids = [prefix + (f"#{first + i}" if sid is None else sid) for i, sid in enumerate(source_ids)]
-        else:
-            ids = [prefix + sid for sid in source_ids]
-        return pa.array(ids, pa.string()), dups
+            numbers = pc.binary_join_element_wise(f"{prefix}#", numbers, "")
+            if missing == n:
+                return numbers, dups
+        ids = pc.binary_join_element_wise(prefix, _own_ids(pa.array(source_ids, pa.string())), "")
+        return (ids if numbers is None else pc.coalesce(ids, numbers)), dups
 
     def _position_conflicts(
         self,
@@ -393,11 +405,7 @@ class Harmoniser:
         axis = self.axis_order or batch.axis_order
         to_crs84 = None if crslib.is_lonlat(crs, axis) else crslib.to_crs84(crs, axis)
         if isinstance(batch.geometries, Points):
-            xy = batch.geometries.xy
-            if to_crs84 is not None:
-                present = batch.geometries.present
-                xy = xy.copy()
-                xy[present] = to_crs84(xy[present])
+            xy = self._points(batch.geometries, to_crs84, label, reasons)
             out = _Geometry(Points(xy), None, label, np.hstack([xy, xy]))
         else:
             out = self._shapes(batch, crs, to_crs84, label, reasons, notes)
@@ -421,6 +429,31 @@ class Harmoniser:
             reasons[i] = reasons[i] or why
         return out
 
+    @staticmethod
+    def _points(
+        points: Points,
+        to_crs84: Callable[[np.ndarray], np.ndarray] | None,
+        label: str,
+        reasons: list[str | None],
+    ) -> np.ndarray:
+        """`_geometry` for Points: the lon/lat array, NaN where a record has none or is rejected
+        for coordinates that are not finite, not on any Earth, or not transformable."""
+        xy, present = points.xy, points.present
+        bad = present.copy()
+        bad[present] = coordinates.out_of_bounds(xy[present])
+        if bad.any() or to_crs84 is not None:
+            xy = xy.copy()
+        for i in np.flatnonzero(bad).tolist():
+            reasons[i] = reasons[i] or f"geometry has {coordinates.describe_position(xy[i])}"
+            xy[i] = np.nan
+        if to_crs84 is not None:
+            ok = present & ~bad
+            xy[ok] = to_crs84(xy[ok])
+            for i in np.flatnonzero(ok & ~np.isfinite(xy).all(axis=1)).tolist():
+                reasons[i] = reasons[i] or f"coordinates that {label} cannot take to longitude/latitude"
+                xy[i] = np.nan
+        return xy
+
     def _shapes(
         self,
         batch: SourceBatch,
@@ -430,20 +463,32 @@ class Harmoniser:
         reasons: list[str | None],
         notes: list[str | None],
     ) -> _Geometry:
-        """`_geometry` for shapely geometries: footprints of 3D objects, measures, CRS84, repairs."""
-        geoms = np.asarray(batch.geometries, dtype=object)
-        src3d = np.asarray(batch.columns.get("geometry_3d", geoms), dtype=object)
+        """`_geometry` for shapely geometries: footprints of 3D objects, measures, CRS84, repairs.
+
+        Coordinates that are not finite or not on any Earth are rejected first, before GEOS
+        or PROJ sees them; a geometry GEOS still refuses is rejected on its own."""
+        given = batch.columns.get("geometry_3d")
         surfaces = batch.columns.get("surfaces")
+        geoms = np.array(batch.geometries, dtype=object)  # a copy: records are rejected in it
+        src3d = geoms if given is None else np.array(given, dtype=object)
+        if surfaces is not None:
+            surfaces = list(surfaces)
+        for i, why in self._unplaceable(geoms, src3d, surfaces).items():
+            reasons[i] = reasons[i] or f"geometry has {why}"
+            geoms[i] = src3d[i] = None
+            if surfaces is not None:
+                surfaces[i] = None
         n = len(geoms)
-        objects3d = "geometry_3d" in batch.columns or surfaces is not None
+        objects3d = given is not None or surfaces is not None
         if objects3d:
             missing = np.flatnonzero(shapely.is_missing(geoms))
             if len(missing):  # no explicit footprint: from the ground surfaces or the solid
-                geoms = geoms.copy()
-                geoms[missing] = solids.footprints(
-                    src3d[missing], [surfaces[i] if surfaces else None for i in missing]
+                found, failed = _by_record(
+                    solids.footprints, src3d[missing], [surfaces[i] if surfaces else None for i in missing]
                 )
-        present = ~shapely.is_missing(geoms)
+                geoms[missing] = found
+                for k, why in failed.items():
+                    reasons[missing[k]] = reasons[missing[k]] or f"no footprint can be made: {why}"
         has_z = shapely.has_z(src3d)
         geoms3d = np.full(n, None, object)
         geoms3d[has_z] = src3d[has_z]
@@ -459,19 +504,21 @@ class Harmoniser:
             geoms3d[has_z] = both[: len(solids3d)]
             if out.surface_polygons is not None:
                 out.surface_polygons = both[len(solids3d) :]
+            lost = coordinates.bad_geometries(geoms).keys() | coordinates.bad_geometries(geoms3d).keys()
+            for i in lost:
+                reasons[i] = reasons[i] or f"coordinates that {label} cannot take to longitude/latitude"
+                geoms[i] = geoms3d[i] = None
         if shapely.has_z(geoms).any():
             geoms = shapely.force_2d(geoms)
 
-        bounds, empty = shapely.bounds(geoms), shapely.is_empty(geoms)
-        finite = np.isfinite(bounds).all(axis=1) | empty
-        invalid = present & finite & ~shapely.is_valid(geoms)
-        for i in np.flatnonzero(present & ~finite & ~empty):
-            reasons[i] = reasons[i] or "geometry has coordinates that are not finite numbers"
+        bounds = shapely.bounds(geoms)
+        invalid = ~shapely.is_missing(geoms) & ~shapely.is_valid(geoms)
         if invalid.any():
             why = shapely.is_valid_reason(geoms[invalid])
-            fixed = shapely.make_valid(geoms[invalid])
-            for i, g, w in zip(np.flatnonzero(invalid), fixed, why):
+            fixed, failed = _by_record(shapely.make_valid, geoms[invalid])
+            for k, (i, g, w) in enumerate(zip(np.flatnonzero(invalid), fixed, why)):
                 if g is None or shapely.is_empty(g):
+                    w = f"{w} ({failed[k]})" if k in failed else w
                     reasons[i] = reasons[i] or f"invalid geometry that cannot be repaired: {w}"
                 else:  # after what the connector repaired, if anything
                     notes[i] = f"{notes[i]}; {w}" if notes[i] else w
@@ -481,6 +528,20 @@ class Harmoniser:
         if not has_z.any():
             out.geometry_3d = None
         return out
+
+    @staticmethod
+    def _unplaceable(geoms: np.ndarray, src3d: np.ndarray, surfaces: list[Any] | None) -> dict[int, str]:
+        """Records with a coordinate that is NaN, infinite or beyond any Earth, in their
+        geometry, 3D geometry or semantic surfaces, and the first such position."""
+        found = coordinates.bad_geometries(geoms)
+        if src3d is not geoms:
+            found = {**coordinates.bad_geometries(src3d), **found}
+        if surfaces is not None and any(surfaces):
+            owner = [i for i, surf in enumerate(surfaces) for _ in surf or ()]
+            polygons = np.array([p for surf in surfaces for _, p in surf or ()], dtype=object)
+            bad = coordinates.bad_geometries(polygons)
+            found = {**{owner[k]: why for k, why in bad.items()}, **found}
+        return found
 
     def _measure(self, out: _Geometry, batch: SourceBatch, crs: Any, surfaces: Any) -> None:
         """Footprint areas, volumes and surface measures, in metres (before leaving the source CRS)."""
@@ -517,6 +578,14 @@ class Harmoniser:
         for i, why, stated in self._position_conflicts(geoms, batch.properties, batch_keys, reasons):
             extras[i] = {**(extras[i] or {}), POSITION_NOTE: f"{why} ({stated})"}
             warnings[why] += 1
+        properties, unwritable = json_texts(
+            [{**p, **e} if e else p for p, e in zip(batch.properties, extras)]
+            if any(extras)
+            else batch.properties,
+            self.max_value_bytes,
+        )
+        for i, why in unwritable.items():
+            reasons[i] = reasons[i] or why
 
         source_ids = list(batch.source_ids)
         if "source_id" in self.fields:  # the catalog names the attribute that identifies records
@@ -563,14 +632,14 @@ class Harmoniser:
             "source_id": kept(source_ids),
             "theme": [themes_of[c] for c in classes] if theme is None else pa.repeat(pa.scalar(theme), m),
             "feature_class": classes if classes.count(None) < m else None,
-            "parent_id": None if parents is None else [None if p is None else f"{self.source}/{p}" for p in parents],
+            "parent_id": None if parents is None else pc.binary_join_element_wise(
+                f"{self.source}/", _own_ids(pa.array(parents, pa.string())), ""
+            ),
             "name": column("name", _text),
             "height_m": column("height_m", _float),
             "lod": column("lod", _text),
             "observed_at": column("observed_at", _timestamp),
-            "properties": _json_texts(
-                [{**p, **e} if e else p for p, e in zip(props, kept(extras))] if any(extras) else props
-            ),
+            "properties": properties if all_kept else properties.take(pa.array(keep, pa.int64())),
         }
         if geo.height is not None:  # 3D objects without a stated height: from their geometry
             rows["height_m"] = [
