@@ -31,8 +31,9 @@ import shapely
 from shapely import GeometryType
 from shapely.errors import GEOSException
 
-from connectors import rings
+from connectors import cityjson_values, coordinates, rings
 from connectors.base import Connector, SourceBatch, SourceInfo
+from connectors.cityjson_values import Vertices
 from connectors.errors import DataError, NotFeatureData
 
 __all__ = ["CityJSONConnector"]
@@ -164,7 +165,7 @@ class _Built(NamedTuple):
             self.errors[k], self.kept[k] = built.errors[i], built.kept[i]
 
 
-def _one_by_one(kind: _Kind, jobs: list[_Job], pool: np.ndarray) -> _Built:
+def _one_by_one(kind: _Kind, jobs: list[_Job], pool: Vertices) -> _Built:
     """Each job built alone, so that only the faulty ones fail."""
     out = _Built.empty(len(jobs))
     for i, job in enumerate(jobs):
@@ -172,13 +173,14 @@ def _one_by_one(kind: _Kind, jobs: list[_Job], pool: np.ndarray) -> _Built:
     return out
 
 
-def _build(kind: _Kind, jobs: list[_Job], pool: np.ndarray) -> _Built:
+def _build(kind: _Kind, jobs: list[_Job], pool: Vertices) -> _Built:
     """Shapely geometries for `jobs` (all of `kind`), built together, and an error per job.
 
     The counts per nesting level and one flat index array come from C-level iteration over
     the lists; ring sizes and index ranges are checked on the arrays. Jobs failing a check are
-    left out of the build; where shapely refuses a batch, its jobs are built one by one.
-    Polygon rings are repaired before they are built (`_repair`).
+    left out of the build, as are jobs using a vertex that is not a position (`pool.problems`);
+    where shapely refuses a batch, its jobs are built one by one. Polygon rings are repaired
+    before they are built (`_repair`).
     """
     n = len(jobs)
     out = _Built.empty(n)
@@ -217,14 +219,19 @@ def _build(kind: _Kind, jobs: list[_Job], pool: np.ndarray) -> _Built:
         errors[j] = (
             errors[j] or f"vertex index {idx[at]} out of range (there are {limit[j]} vertices)"
         )
+    base = np.fromiter((j.base for j in jobs), np.int64, n)
+    rows = idx + base[vertex_job]
+    if pool.problems:
+        for at in np.flatnonzero(np.isin(rows, np.fromiter(pool.problems, np.int64))).tolist():
+            j = vertex_job[at]
+            errors[j] = errors[j] or pool.problems.get(int(rows[at]))
     if any(errors):
         good = [i for i, e in enumerate(errors) if e is None]
         if good:
             out.put(good, _build(kind, [jobs[i] for i in good], pool))
         return out
 
-    base = np.fromiter((j.base for j in jobs), np.int64, n)
-    coords = pool[idx + base[vertex_job]]
+    coords = pool.xyz[rows]
     if kind is _POLYGONS:
         coords, counts = _repair(coords, counts, out)
     try:
@@ -269,7 +276,7 @@ def _repair(
     ]
 
 
-def _shapes(jobs: list[_Job | None], pool: np.ndarray) -> _Built:
+def _shapes(jobs: list[_Job | None], pool: Vertices) -> _Built:
     """Geometries aligned with `jobs` (None stays None), each kind built in bulk."""
     out = _Built.empty(len(jobs))
     for kind in (_POLYGONS, _LINES, _POINTS):
@@ -303,23 +310,6 @@ def _surfaces(
     return [(kinds[v], p) for v, p in zip(values, polygons) if v is not None]
 
 
-def _vertex_array(raw: Any, transform: Any = None) -> np.ndarray:
-    """An (n, 3) float array of `raw` vertices, dequantised with `transform` if given."""
-    if not isinstance(raw, list):
-        raise _Invalid("vertices are not an array")
-    try:
-        v = np.array(raw, dtype=np.float64) if raw else np.zeros((0, 3))
-        if v.ndim != 2 or v.shape[1] != 3:
-            raise _Invalid("vertices that are not [x, y, z]")
-        if transform:
-            v = v * np.asarray(transform["scale"], np.float64) + np.asarray(
-                transform["translate"], np.float64
-            )
-    except (TypeError, KeyError, ValueError) as e:
-        raise _Invalid(f"vertices or their transform are not CityJSON's: {e}") from e
-    return v
-
-
 @dataclass
 class _Templates:
     """A document's geometry templates; their vertices are real coordinates, never quantised."""
@@ -334,7 +324,11 @@ def _templates(header: Mapping[str, Any]) -> _Templates | None:
         return None
     if not isinstance(t, dict) or not isinstance(t.get("templates"), list):
         raise _Invalid("geometry-templates without a templates array")
-    return _Templates(t["templates"], _vertex_array(t.get("vertices-templates") or []))
+    try:
+        shared = cityjson_values.vertices(t.get("vertices-templates") or [])
+    except TypeError as e:
+        raise _Invalid(f"vertices-templates: {e}") from e
+    return _Templates(t["templates"], shared.xyz)
 
 
 def _properties(obj: Mapping[str, Any], lods: list[str | None]) -> dict[str, Any]:
@@ -394,15 +388,19 @@ class _Batch:
     rows: list[_Row] = field(default_factory=list)
     chunks: list[np.ndarray] = field(default_factory=list)
     size: int = 0
+    problems: dict[int, str] = field(default_factory=dict)
+    """What is wrong with the pool's vertices that are not positions, by pool row."""
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def vertices(self, v: np.ndarray) -> int:
+    def vertices(self, v: Vertices) -> int:
         """Add vertices to the pool; where they start in it."""
-        self.chunks.append(v)
+        base = self.size
+        self.chunks.append(v.xyz)
         self.size += len(v)
-        return self.size - len(v)
+        self.problems.update((base + i, why) for i, why in v.problems.items())
+        return base
 
     def fail(self, key: str | None, record: Any, reason: str) -> None:
         """A record rejected as it is: a CityObject ({key: object}) or a stream's line."""
@@ -410,11 +408,14 @@ class _Batch:
         kind = obj.get("type") if isinstance(obj, dict) else None
         self.rows.append(_Row(key, record, kind if isinstance(kind, str) else None, {}, reason))
 
-    def add(self, key: str, obj: Any, base: int, vertices: np.ndarray) -> None:
-        """A CityObject whose geometries index `vertices`, which start at `base` in the pool."""
+    def add(self, key: str, obj: Any, base: int, vertices: Vertices, lenient: bool = False) -> None:
+        """A CityObject whose geometries index `vertices`, which start at `base` in the pool;
+        `lenient` when its file held numbers JSON does not have (`cityjson_values.loads`)."""
         record = {key: obj}
         if not isinstance(obj, dict):
             return self.fail(key, record, "the CityObject is not a JSON object")
+        if lenient and (why := cityjson_values.non_finite(obj)):
+            return self.fail(key, record, why)
         try:
             geoms = [self._resolve(g, base, vertices) for g in obj.get("geometry") or ()]
             best = max(geoms, key=lambda g: _lod_key(g[0]), default=None)
@@ -440,7 +441,7 @@ class _Batch:
         )
 
     def _resolve(
-        self, g: Any, base: int, vertices: np.ndarray
+        self, g: Any, base: int, vertices: Vertices
     ) -> tuple[Any, Mapping[str, Any], int, int]:
         """(lod, geometry, base, limit); a GeometryInstance becomes its template, placed."""
         if not isinstance(g, dict):
@@ -460,25 +461,31 @@ class _Batch:
             raise _Invalid(
                 f"a GeometryInstance whose reference point {ref!r} is not a vertex index"
             )
-        try:
-            m = np.asarray(g["transformationMatrix"], np.float64).reshape(4, 4)
-        except (KeyError, TypeError, ValueError) as e:
-            raise _Invalid(
-                f"a GeometryInstance without a transformationMatrix of 16 numbers ({e})"
-            ) from e
+        matrix = g.get("transformationMatrix")
+        if not (
+            type(matrix) is list and len(matrix) == 16 and coordinates.numbers_only(matrix)
+        ):
+            raise _Invalid("a GeometryInstance without a transformationMatrix of 16 numbers")
         if not isinstance(template, dict):
             raise _Invalid(f"template {t} is not a geometry object")
-        placed = self.templates.vertices @ m[:3, :3].T + m[:3, 3] + vertices[ref]
-        return template.get("lod"), template, self.vertices(placed), len(placed)
+        m = np.array(matrix, np.float64).reshape(4, 4)
+        with np.errstate(over="ignore", invalid="ignore"):  # what overflows is a problem below
+            placed = self.templates.vertices @ m[:3, :3].T + m[:3, 3] + vertices.xyz[ref]
+        problems = {
+            i: f"template {t} placed at vertex {ref} has {coordinates.describe_position(placed[i])}"
+            for i in np.flatnonzero(coordinates.out_of_bounds(placed)).tolist()
+        }
+        return template.get("lod"), template, self.vertices(Vertices(placed, problems)), len(placed)
 
     def source_batch(self) -> SourceBatch:
         ids, records, kinds, props, reasons, lods, names, heights, jobs, footprints = map(
             list, zip(*self.rows)
         )
-        pool = (
+        pool = Vertices(
             np.concatenate([np.zeros((0, 3)), *self.chunks])
             if len(self.chunks) != 1
-            else self.chunks[0]
+            else self.chunks[0],
+            self.problems,
         )
         built = _shapes(jobs, pool)
         shapes = built.shapes
@@ -536,6 +543,8 @@ class _Opened:
     header: dict[str, Any]
     version: str
     seq: bool
+    lenient: bool = False
+    """Whether only Python's parser read the document (`cityjson_values.loads`)."""
 
     @property
     def crs(self) -> str | None:
@@ -570,19 +579,19 @@ class CityJSONConnector(Connector):
         if self._opened is None:
             try:
                 with open(self.path, "rb") as f:
-                    header = self._first_line(f.readline())
+                    header, lenient = self._first_line(f.readline()), False
                     seq = header is not None and bool(f.read(4096).strip(_SKIP))
                     if header is None:
                         f.seek(0)
-                        header = self._parse(f.read().removeprefix(_BOM))
+                        header, lenient = self._parse(f.read().removeprefix(_BOM))
             except OSError as e:
                 raise DataError(f"{self.path}: cannot be read: {e.strerror or e}") from e
-            self._opened = self._check(header, seq)
+            self._opened = self._check(header, seq, lenient)
         return self._opened
 
-    def _parse(self, data: bytes) -> Any:
+    def _parse(self, data: bytes) -> tuple[Any, bool]:
         try:
-            return orjson.loads(data)
+            return cityjson_values.loads(data)
         except orjson.JSONDecodeError as e:
             raise DataError(
                 f"{self.path}: the document is not valid JSON (truncated?): {e.msg} at byte {e.pos}"
@@ -595,7 +604,7 @@ class CityJSONConnector(Connector):
         except orjson.JSONDecodeError:
             return None
 
-    def _check(self, header: Any, seq: bool) -> _Opened:
+    def _check(self, header: Any, seq: bool, lenient: bool) -> _Opened:
         kind = header.get("type") if isinstance(header, dict) else None
         if kind == "CityJSONFeature":
             raise DataError(
@@ -617,7 +626,9 @@ class CityJSONConnector(Connector):
             raise DataError(
                 f"{self.path}: a CityJSON document without its CityObjects object or vertices array"
             )
-        return _Opened(header, str(version), seq)
+        if why := cityjson_values.transform_problem(header.get("transform")):
+            raise DataError(f"{self.path}: {why}")
+        return _Opened(header, str(version), seq, lenient)
 
     def _lines(self) -> Iterator[tuple[int, bytes]]:
         """A stream's lines after the header, numbered from 2, blank ones skipped."""
@@ -631,25 +642,27 @@ class CityJSONConnector(Connector):
             raise DataError(f"{self.path}: cannot be read: {e.strerror or e}") from e
 
     @staticmethod
-    def _feature(number: int, line: bytes) -> tuple[Any, str | None]:
-        """A stream line's CityJSONFeature, or why it is not one."""
+    def _feature(number: int, line: bytes) -> tuple[Any, str | None, bool]:
+        """A stream line's CityJSONFeature, or why it is not one; and whether only Python's
+        parser read it (`cityjson_values.loads`)."""
         try:
-            feature = orjson.loads(line)
+            feature, lenient = cityjson_values.loads(line)
         except orjson.JSONDecodeError as e:
             text = line.decode("utf-8", "replace")
-            return text, f"line {number} is not valid JSON (truncated?): {e.msg}"
+            return text, f"line {number} is not valid JSON (truncated?): {e.msg}", False
         if not (isinstance(feature, dict) and feature.get("type") == "CityJSONFeature"):
-            return feature, f"line {number} is not a CityJSONFeature"
+            return feature, f"line {number} is not a CityJSONFeature", lenient
         if not isinstance(feature.get("CityObjects"), dict):
-            return feature, f"line {number} is a CityJSONFeature without a CityObjects object"
-        return feature, None
+            why = f"line {number} is a CityJSONFeature without a CityObjects object"
+            return feature, why, lenient
+        return feature, None, lenient
 
     def inspect(self) -> SourceInfo:
         opened = self._open()
         if opened.seq:
             features = (self._feature(*line) for line in self._lines())
             objects: Any = chain.from_iterable(
-                [None] if why else f["CityObjects"].values() for f, why in features
+                [None] if why else f["CityObjects"].values() for f, why, _ in features
             )
         else:
             objects = opened.header["CityObjects"].values()
@@ -669,12 +682,12 @@ class CityJSONConnector(Connector):
         finally:
             self._opened = None
 
-    def _shared(self, opened: _Opened) -> tuple[_Templates | None, np.ndarray]:
+    def _shared(self, opened: _Opened) -> tuple[_Templates | None, Vertices]:
         """The templates and the vertices of the document (a stream's header has none)."""
         h = opened.header
         try:
-            return _templates(h), _vertex_array(h.get("vertices") or [], h.get("transform"))
-        except _Invalid as e:
+            return _templates(h), cityjson_values.vertices(h.get("vertices") or [], h.get("transform"))
+        except (_Invalid, TypeError) as e:
             raise DataError(f"{self.path}: {e}") from e
 
     def _read_document(self, opened: _Opened) -> Iterator[SourceBatch]:
@@ -684,7 +697,7 @@ class CityJSONConnector(Connector):
             batch = _Batch(templates, opened.crs)
             base = batch.vertices(vertices)
             for key, obj in chunk:
-                batch.add(key, obj, base, vertices)
+                batch.add(key, obj, base, vertices, opened.lenient)
             yield batch.source_batch()
 
     def _read_seq(self, opened: _Opened) -> Iterator[SourceBatch]:
@@ -701,16 +714,16 @@ class CityJSONConnector(Connector):
 
     def _add_line(self, batch: _Batch, number: int, line: bytes, transform: Any) -> None:
         """The CityObjects of one CityJSONFeature, with the vertices of their own line."""
-        feature, why = self._feature(number, line)
+        feature, why, lenient = self._feature(number, line)
         if why:
             batch.fail(None, feature, why)
             return
         try:
-            vertices = _vertex_array(feature.get("vertices") or [], transform)
-        except _Invalid as e:
+            vertices = cityjson_values.vertices(feature.get("vertices") or [], transform)
+        except TypeError as e:
             for key, obj in feature["CityObjects"].items():
                 batch.fail(key, {key: obj}, f"line {number}: {e}")
             return
         base = batch.vertices(vertices)
         for key, obj in feature["CityObjects"].items():
-            batch.add(key, obj, base, vertices)
+            batch.add(key, obj, base, vertices, lenient)
