@@ -146,13 +146,17 @@ def _records(batch: pa.RecordBatch, delimiter: str) -> list[str]:
 
 
 def _parse(values: pa.Array, kind: Kind) -> tuple[np.ndarray, np.ndarray]:
-    """Geometries from hex (E)WKB or (E)WKT (None where null or unreadable), and SRIDs (0: none)."""
+    """Geometries from hex (E)WKB or (E)WKT (None where null or unreadable), and SRIDs (0: none).
+
+    NaN and numbers beyond a double (1e309 reads as infinity) are read as they are, without
+    numpy's warnings: harmonise rejects their records with the reason."""
     if kind == "wkb":
         geoms = shapely.from_wkb(values.to_numpy(zero_copy_only=False), on_invalid="ignore")
         return geoms, np.maximum(shapely.get_srid(geoms), 0)
     srid = pc.struct_field(pc.extract_regex(values, _SRID), [0])
     wkt = pc.replace_substring_regex(values, _SRID, "")
-    geoms = shapely.from_wkt(wkt.to_numpy(zero_copy_only=False), on_invalid="ignore")
+    with np.errstate(over="ignore", invalid="ignore"):
+        geoms = shapely.from_wkt(wkt.to_numpy(zero_copy_only=False), on_invalid="ignore")
     return geoms, pc.cast(srid, pa.int64()).fill_null(0).to_numpy()
 
 

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
 from shapely import GeometryType
+from shapely.errors import GEOSException
 
 from connectors.base import CRS84, Connector, SourceBatch, SourceInfo
 from connectors.errors import ConfigurationError, DataError
@@ -148,9 +149,22 @@ def to_shapely(array: pa.Array, encoding: str) -> tuple[np.ndarray, np.ndarray]:
     elif encoding == "WKT":
         geoms = shapely.from_wkt(array.to_numpy(zero_copy_only=False), on_invalid="ignore")
     else:
-        geoms = np.asarray(_geoarrow(array, encoding), dtype=object)
+        try:
+            geoms = np.asarray(_geoarrow(array, encoding), dtype=object)
+        except GEOSException:  # a row GEOS refuses (a linestring of one point): row by row
+            geoms = np.array(
+                [_geoarrow_row(array.slice(i, 1), encoding) for i in range(len(array))], dtype=object
+            )
         geoms[~present] = None
     return geoms, present & shapely.is_missing(geoms)
+
+
+def _geoarrow_row(row: pa.Array, encoding: str) -> Any:
+    """The geometry of a one-row array, None where GEOS refuses it."""
+    try:
+        return _geoarrow(row, encoding)[0]
+    except GEOSException:
+        return None
 
 
 # -- metadata ------------------------------------------------------------------------------
