@@ -30,6 +30,7 @@ LIMIT = 1e10
 kilometres, far beyond any position on or near the Earth in metres, feet or degrees (the largest
 real ones are about 4e7, easting with a zone number in front), and far below where squares and
 products of coordinates in geometry operations overflow."""
+_LIMIT_TEXT = f"{LIMIT:.0e}".replace("e+", "e")
 _NUMBERS = frozenset({int, float})
 _JSON_KIND = {str: ", a string,", bool: ", a boolean,", type(None): ",", dict: ", an object,"}
 
@@ -65,7 +66,7 @@ def describe_position(position: np.ndarray) -> str:
     values = ", ".join(map(repr, position.tolist()))
     if not np.isfinite(position).all():
         return f"a coordinate that is not a finite number ({values})"
-    return f"a coordinate beyond ±{LIMIT:.0e}, on no CRS's Earth ({values})"
+    return f"a coordinate beyond ±{_LIMIT_TEXT}, where no CRS has the Earth ({values})"
 
 
 def bad_geometries(geometries: np.ndarray) -> dict[int, str]:

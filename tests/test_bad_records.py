@@ -1,0 +1,186 @@
+"""One bad record in a real sample: rejected with its reason and as read, the others ingested.
+
+Each test takes a bundled sample, puts one defect into it (a LineString of one position, NaN,
+Infinity or 1e309 where JSON has no such number, coordinates that are not numbers, properties
+nested too deep, an id that looks generated) and checks the counts against the sample's own.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import shapely
+from conftest import SAMPLES
+
+from connectors.errors import CitypipeError
+from connectors.jsonstream import Unparsed, open_json
+from pipelines.ingest import ingest
+from pipelines.properties import MAX_DEPTH, TRUNCATED_NOTE
+
+FOUNTAINS = "barcelona_drinking_fountains.geojson"
+FOUNTAINS_COUNT = 1988  # features in the sample (barcelona_drinking_fountains.geojson)
+
+
+def _fountains(sample, extra: str, at: int = 5) -> Path:
+    """The fountains sample with `extra` (a feature's text) inserted as its feature `at`."""
+    path = sample(FOUNTAINS)
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    texts = [json.dumps(f) for f in doc["features"]]
+    texts.insert(at, extra)
+    path.write_text('{"type": "FeatureCollection", "features": [' + ",\n".join(texts) + "]}")
+    return path
+
+
+def _feature(geometry: str, properties: str = "{}", fid: str | None = None) -> str:
+    own = f', "id": {json.dumps(fid)}' if fid is not None else ""
+    return f'{{"type": "Feature"{own}, "geometry": {geometry}, "properties": {properties}}}'
+
+
+def _one_reject(lake, read_lake, path: Path, validate: bool = False) -> dict:
+    report = ingest(path, "s", lake, validate=validate)
+    assert (report.records, report.features, report.rejects) == (FOUNTAINS_COUNT + 1, FOUNTAINS_COUNT, 1)
+    return read_lake("s", "rejects").to_pylist()[0]
+
+
+def test_a_linestring_of_one_position_is_rejected(sample, lake, read_lake):
+    path = _fountains(sample, _feature('{"type": "LineString", "coordinates": [[2.17, 41.38]]}'))
+    reject = _one_reject(lake, read_lake, path, validate=True)
+    assert "point array must contain 0 or >1 elements" in reject["reason"]
+    assert json.loads(reject["record"])["geometry"]["coordinates"] == [[2.17, 41.38]]
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e309"])
+@pytest.mark.parametrize(
+    "geometry",
+    ['{"type": "Point", "coordinates": [%s, 41.38]}',
+     '{"type": "Polygon", "coordinates": [[[2.1, 41.3], [%s, 41.3], [2.2, 41.4], [2.1, 41.3]]]}'],
+)
+def test_numbers_json_does_not_have_reject_their_record_as_written(sample, lake, read_lake, number, geometry):
+    text = _feature(geometry % number, '{"name": "bad"}')
+    reject = _one_reject(lake, read_lake, _fountains(sample, text))
+    assert "JSON does not have" in reject["reason"]
+    assert reject["record"] == text
+
+
+def test_a_batch_of_the_streaming_reader_keeps_its_good_elements(sample):
+    """Forced through the streaming path (batches of 64 KiB): the batch holding the bad
+    element yields every element, the bad one as its text with the reason."""
+    bad = _feature('{"type": "Point", "coordinates": [NaN, 41.38]}')
+    features = json.loads((SAMPLES / FOUNTAINS).read_text(encoding="utf-8"))["features"]
+    path = _fountains(sample, bad, at=700)
+    doc = open_json(path, "features", batch_bytes=1 << 16)
+    elements = [e for batch in doc.batches() for e in batch]
+    doc.close()
+    assert elements[:700] == features[:700] and elements[701:] == features[700:]
+    assert isinstance(elements[700], Unparsed) and elements[700] == bad
+    assert "JSON does not have" in elements[700].reason
+
+
+@pytest.mark.parametrize(
+    ("coordinates", "named"),
+    [('["2.17", "41.38"]', '"2.17", a string'), ("[true, false]", "true, a boolean"),
+     ('{"x": 2.17, "y": 41.38}', '{"x":2.17,"y":41.38}, an object'), ("[null, 41.38]", "null,")],
+)
+def test_values_that_are_not_numbers_are_not_coordinates(sample, lake, read_lake, coordinates, named):
+    reject = _one_reject(lake, read_lake, _fountains(sample, _feature(
+        f'{{"type": "Point", "coordinates": {coordinates}}}')))
+    assert f"coordinates hold {named}" in reject["reason"]
+
+
+def test_a_string_in_a_polygon_is_named_too(sample, lake, read_lake):
+    ring = '[[2.1, 41.3], [2.2, "41.3"], [2.2, 41.4], [2.1, 41.3]]'
+    reject = _one_reject(lake, read_lake, _fountains(sample, _feature(
+        f'{{"type": "Polygon", "coordinates": [{ring}]}}')))
+    assert 'coordinates hold "41.3", a string' in reject["reason"]
+
+
+def test_a_coordinate_beyond_any_earth_is_rejected_before_geometry_work(sample, lake, read_lake):
+    polygon = '{"type": "Polygon", "coordinates": [[[2.1, 41.3], [1e300, 41.3], [2.2, 41.4], [2.1, 41.3]]]}'
+    reject = _one_reject(lake, read_lake, _fountains(sample, _feature(polygon)))
+    assert "beyond ±1e10" in reject["reason"]
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "1" + "]" * depth
+
+
+def test_properties_nested_deeper_than_the_lake_holds_are_rejected_whole(sample, lake, read_lake):
+    point = '{"type": "Point", "coordinates": [2.17, 41.38]}'
+    path = _fountains(sample, _feature(point, f'{{"deep": {_nested(300)}}}'))
+    reject = _one_reject(lake, read_lake, path)
+    assert f"nested more than {MAX_DEPTH} levels" in reject["reason"]
+    record = json.loads(reject["record"])["properties"]["deep"]
+    for _ in range(300):  # nothing lost: all 300 levels are in the reject
+        record = record[0]
+    assert record == 1
+
+
+def test_properties_as_deep_as_the_lake_holds_are_kept(sample, lake):
+    point = '{"type": "Point", "coordinates": [2.17, 41.38]}'
+    path = _fountains(sample, _feature(point, f'{{"deep": {_nested(MAX_DEPTH - 1)}}}'))
+    report = ingest(path, "s", lake)
+    assert (report.features, report.rejects) == (FOUNTAINS_COUNT + 1, 0)
+
+
+def test_a_real_id_never_takes_a_generated_one_and_ids_stay_across_runs(sample, lake, read_lake):
+    """The fountains have no ids: they are numbered #1, #2 ...; a feature whose own id is "#1"
+    keeps it (as ##1) instead of being rejected as a repeat of the first fountain's."""
+    path = _fountains(sample, _feature('{"type": "Point", "coordinates": [2.17, 41.38]}', fid="#1"))
+    runs = []
+    for _ in range(2):
+        report = ingest(path, "s", lake)
+        assert (report.features, report.rejects) == (FOUNTAINS_COUNT + 1, 0)
+        table = read_lake("s")
+        runs.append(dict(zip(table.column("feature_id").to_pylist(), table.column("source_id").to_pylist())))
+    assert runs[0] == runs[1]
+    assert runs[0]["s/##1"] == "#1" and runs[0]["s/#1"] is None
+    assert len(runs[0]) == FOUNTAINS_COUNT + 1
+
+
+def test_a_long_text_value_is_cut_with_a_note(sample, lake, read_lake, monkeypatch):
+    monkeypatch.setenv("CITYPIPE_MAX_VALUE_BYTES", "1000")
+    long = 'àé\\"' * 400  # as written in JSON: two-byte letters and escaped quotes
+    point = '{"type": "Point", "coordinates": [2.17, 41.38]}'
+    path = _fountains(sample, _feature(point, f'{{"name": "long", "text": "{long}"}}'))
+    report = ingest(path, "s", lake)
+    assert (report.features, report.rejects) == (FOUNTAINS_COUNT + 1, 0)
+    props = [json.loads(p) for p in read_lake("s").column("properties").to_pylist()]
+    cut = next(p for p in props if p.get("name") == "long")
+    written = json.loads(f'"{long}"')
+    assert len(cut["text"].encode()) <= 1000 and written.startswith(cut["text"])
+    assert len(cut["text"].encode()) > 1000 - 4  # cut at a character boundary, not sooner
+    assert f"text ({len(written.encode())} bytes) cut to 1000 bytes" in cut[TRUNCATED_NOTE]
+    assert sum(TRUNCATED_NOTE in p for p in props) == 1
+
+
+def test_a_bad_record_past_the_streaming_threshold(sample, tmp_path, lake, read_lake):
+    """A file over 4 MB takes the streaming path: the same one reject, the rest ingested."""
+    path = sample(FOUNTAINS)
+    features = json.loads(path.read_text(encoding="utf-8"))["features"]
+    texts = [json.dumps(f) for f in features] * 8  # about 5.5 MB
+    bad = _feature('{"type": "Point", "coordinates": [1e309, 41.38]}')
+    texts.insert(len(texts) // 2, bad)
+    big = tmp_path / "big.geojson"
+    big.write_text('{"type": "FeatureCollection", "features": [' + ",".join(texts) + "]}")
+    assert big.stat().st_size > 4 * 1024 * 1024
+    report = ingest(big, "s", lake, validate=False)
+    assert (report.features, report.rejects) == (8 * FOUNTAINS_COUNT, 1)
+    assert read_lake("s", "rejects")["record"][0].as_py() == bad
+
+
+def test_every_kept_point_is_on_the_earth(sample, lake, read_lake):
+    bad = [_feature(f'{{"type": "Point", "coordinates": {c}}}')
+           for c in ("[1e300, 41.38]", "[2.17, 1e300]", '["2.17", 41.38]')]
+    path = _fountains(sample, ",".join(bad))
+    report = ingest(path, "s", lake)
+    assert (report.features, report.rejects) == (FOUNTAINS_COUNT, 3)
+    xy = shapely.get_coordinates(shapely.from_wkb(read_lake("s").column("geometry").to_numpy(zero_copy_only=False)))
+    assert len(xy) == FOUNTAINS_COUNT and (abs(xy) <= [180, 90]).all()
+
+
+def test_a_document_with_an_empty_element_is_refused(sample, lake):
+    path = _fountains(sample, "")  # two commas in a row: the document is not JSON
+    with pytest.raises(CitypipeError, match="empty array element"):
+        ingest(path, "s", lake)
