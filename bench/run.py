@@ -12,8 +12,10 @@ Each measurement runs in a fresh child process (best of N after a warm-up), whic
 its peak memory above what its imports took; each round takes every file and every tool in
 turn, and each tool keeps its best round per file. Generated large files (the fountains GeoJSON
 at two sizes, the NRW CityGML tile repeated with new ids) show whether memory grows with the file.
+The memory section compares citypipe's peak on one 72 MB property string of escaped quotes
+with its peak on 100 MB of ordinary features: memory is bounded by records, not by strings.
 
-    python bench/run.py [--group tabular|cityjson|citygml ...] [--repeat 10] [--rounds 3]
+    python bench/run.py [--group tabular|cityjson|citygml|memory ...] [--repeat 10] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -129,11 +131,11 @@ def measure(tool: str, path: Path, repeat: int) -> dict[str, float]:
     return {"seconds": best, "peak_mb": peak - baseline}
 
 
-def big_fountains(mb: int) -> Path:
+def big_fountains(mb: int, dest: Path | None = None) -> Path:
     """The fountains GeoJSON repeated (the same features) to about `mb` MB."""
     import orjson
 
-    dest = WORK / f"fountains_x_{mb}mb.geojson"
+    dest = dest or WORK / f"fountains_x_{mb}mb.geojson"
     if not dest.exists():
         doc = orjson.loads(_source("geojson/barcelona_drinking_fountains.geojson").read_bytes())
         features = [orjson.dumps(f) for f in doc["features"]]
@@ -146,6 +148,37 @@ def big_fountains(mb: int) -> Path:
                     written += len(feat) + 1
             f.write(b"]}")
     return dest
+
+
+def escaped_string(mb: int, dest: Path | None = None) -> Path:
+    """One fountain whose description is `mb` MB of escaped quotes (\\"), the string that
+    costs a JSON scanner most: every other byte of it is a quote that does not end it."""
+    dest = dest or WORK / f"escaped_string_{mb}mb.geojson"
+    if not dest.exists():
+        with open(dest, "wb") as f:
+            f.write(b'{"type":"FeatureCollection","features":[{"type":"Feature","geometry":')
+            f.write(b'{"type":"Point","coordinates":[2.1899,41.3877]},"properties":{"text":"')
+            f.write(b'\\"' * (mb * 1024 * 1024 // 2))
+            f.write(b'"}}]}')
+    return dest
+
+
+MEMORY = ((escaped_string, 72), (big_fountains, 100))
+"""The memory section: (generator, MB) per file, the pathological one first."""
+
+
+def run_memory() -> None:
+    """citypipe's peak memory above its imports on each MEMORY file, and their ratio."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    peaks = []
+    print(f"\nmemory\n{'file':44} {'MB':>6} {'citypipe ms':>12} {'peak MB':>8}")
+    for make, mb in MEMORY:
+        path = make(mb)
+        r = child("citypipe", path, 0)
+        peaks.append(r["peak_mb"])
+        size = path.stat().st_size / 1e6
+        print(f"{path.name[:44]:44} {size:6.1f} {r['seconds'] * 1000:12.0f} {r['peak_mb']:8.0f}")
+    print(f"peak ratio, string / ordinary: {peaks[0] / peaks[1]:.2f} (target: at most 2)")
 
 
 def big_nrw(mb: int) -> Path:
@@ -242,13 +275,16 @@ def main() -> None:
     p.add_argument("--measure", nargs=2, metavar=("TOOL", "PATH"))
     p.add_argument("--repeat", type=int, default=10)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--group", action="append", choices=list(GROUPS))
+    p.add_argument("--group", action="append", choices=[*GROUPS, "memory"])
     args = p.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure[0], Path(args.measure[1]), args.repeat)))
         return
-    for name in args.group or GROUPS:
-        run_group(name, GROUPS[name], args.repeat, args.rounds)
+    for name in args.group or [*GROUPS, "memory"]:
+        if name == "memory":
+            run_memory()
+        else:
+            run_group(name, GROUPS[name], args.repeat, args.rounds)
 
 
 if __name__ == "__main__":
