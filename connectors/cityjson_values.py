@@ -61,11 +61,9 @@ def vertices(raw: Any, transform: Any = None) -> Vertices:
     if not raw:
         return Vertices(np.zeros((0, 3)))
     problems: dict[int, str] = {}
-    try:
-        if not coordinates.numbers_only(chain.from_iterable(raw)):
-            raise TypeError
+    try:  # quantised vertices hold many a 0: every type is looked at (from_numbers would twice)
         xyz = np.array(raw, dtype=np.float64)
-        if xyz.shape != (len(raw), 3):
+        if xyz.shape != (len(raw), 3) or not coordinates.numbers_only(chain.from_iterable(raw)):
             raise TypeError
     except (TypeError, ValueError):  # the vertices that are not [x, y, z] numbers, one by one
         xyz = np.full((len(raw), 3), np.nan)

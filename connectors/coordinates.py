@@ -3,13 +3,14 @@
 
 Readers turn coordinate lists into float arrays in bulk, and numpy's conversion takes "12" for
 12, true for 1 and null for NaN: garbage that lands as a plausible point. The checks here run
-beside those conversions at C speed (a set of the values' types, a comparison of whole arrays),
-and the slow description of what is wrong only for the records that fail.
+beside those conversions at C speed (a sum that only numbers survive, comparisons of whole
+arrays), and the slow description of what is wrong only for the records that fail.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ __all__ = [
     "bad_geometries",
     "describe_non_number",
     "describe_position",
+    "from_numbers",
     "numbers_only",
     "out_of_bounds",
 ]
@@ -40,6 +42,28 @@ def numbers_only(values: Iterable[Any]) -> bool:
     return set(map(type, values)) <= _NUMBERS
 
 
+def from_numbers(nested: Iterable[Any], levels: int, converted: np.ndarray) -> bool:
+    """Whether `converted`, numpy's float conversion of the values `levels` lists down in
+    `nested` (a list, iterated twice at most), came from numbers only.
+
+    sum() raises TypeError on a string, null, object or list, in C without a call per value
+    (twice as fast as looking at every type); a boolean passes it (True is an int) and becomes
+    0 or 1, so the types are looked at one by one only where `converted` holds a 0 or a 1."""
+    try:
+        sum(_flat(nested, levels), 0.0)
+    except TypeError:
+        return False
+    if not ((converted == 0) | (converted == 1)).any():
+        return True
+    return numbers_only(_flat(nested, levels))
+
+
+def _flat(nested: Iterable[Any], levels: int) -> Iterable[Any]:
+    for _ in range(levels):
+        nested = chain.from_iterable(nested)
+    return nested
+
+
 def describe_non_number(coordinates: Any) -> str | None:
     """Why nested coordinate lists are not coordinates: the first value that is not a number,
     e.g. 'coordinates hold "12", a string, not a number'; None if every value is one."""
@@ -56,9 +80,13 @@ def describe_non_number(coordinates: Any) -> str | None:
 
 
 def out_of_bounds(xyz: np.ndarray) -> np.ndarray:
-    """Which rows of a coordinate array hold a value that is NaN, infinite or beyond `LIMIT`."""
+    """Which rows of a coordinate array hold a value that is NaN, infinite or beyond `LIMIT`
+    (one reduction over the whole array where none does, the common case)."""
     with np.errstate(invalid="ignore"):
-        return ~(np.abs(xyz) <= LIMIT).all(axis=1)
+        fine = np.abs(xyz) <= LIMIT
+    if fine.all():
+        return np.zeros(len(xyz), bool)
+    return ~fine.all(axis=1)
 
 
 def describe_position(position: np.ndarray) -> str:
@@ -72,10 +100,14 @@ def describe_position(position: np.ndarray) -> str:
 def bad_geometries(geometries: np.ndarray) -> dict[int, str]:
     """Which shapely geometries (None allowed) hold a coordinate `out_of_bounds`, Z included
     where they have Z, with the first such position described."""
-    xyz, owner = shapely.get_coordinates(geometries, include_z=True, return_index=True)
-    bad = out_of_bounds(xyz[:, :2])
     has_z = shapely.has_z(geometries)
-    if has_z.any():
+    z = bool(has_z.any())
+    xyz = shapely.get_coordinates(geometries, include_z=z)
+    if not out_of_bounds(xyz).any():  # 2D geometries among 3D ones have NaN Z: looked at below
+        return {}
+    xyz, owner = shapely.get_coordinates(geometries, include_z=z, return_index=True)
+    bad = out_of_bounds(xyz[:, :2])
+    if z:
         bad |= out_of_bounds(xyz[:, 2:]) & has_z[owner]
     found: dict[int, str] = {}
     for k in np.flatnonzero(bad).tolist():

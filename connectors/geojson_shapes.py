@@ -20,7 +20,7 @@ from shapely import GeometryType
 from shapely.errors import GEOSException
 
 from connectors.base import Points
-from connectors.coordinates import describe_non_number, numbers_only
+from connectors.coordinates import describe_non_number, from_numbers
 
 __all__ = ["NESTING", "to_geometries"]
 
@@ -46,21 +46,27 @@ def _ndim(coords: Any, depth: int) -> int:
 
 
 def _vertices(node: Any, ndim: int) -> np.ndarray:
-    """A list of positions as an (n, ndim) array; ValueError if any has another dimension or a
-    value that is not a number (numpy would read "12" as 12 and true as 1)."""
+    """A list of positions as an (n, ndim) array; ValueError if any has another dimension."""
     if not node:
         return np.empty((0, ndim))
     if set(map(len, node)) != {ndim}:
         raise ValueError(f"positions of other than {ndim} values")
-    values = list(chain.from_iterable(node))
-    if not numbers_only(values):
+    return np.fromiter(chain.from_iterable(node), float, count=ndim * len(node)).reshape(-1, ndim)
+
+
+def _numbers(nested: list[Any], levels: int, xy: np.ndarray) -> None:
+    """ValueError unless the values `xy` was converted from are numbers: numpy's conversion
+    reads "12" as 12 and true as 1. One check for all the positions of a group."""
+    if not from_numbers(nested, levels, xy):
         raise ValueError("values that are not numbers")
-    return np.fromiter(values, float, count=len(values)).reshape(-1, ndim)
 
 
 def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.ndarray:
     if depth == 0:
-        return shapely.from_ragged_array(kind, _vertices(items, ndim))
+        xy = _vertices(items, ndim)
+        _numbers(items, 1, xy)
+        return shapely.from_ragged_array(kind, xy)
+    lists: list[Any] = []  # the lists of positions, for one check of their values
     arrays: list[np.ndarray] = []
     offsets: list[list[int]] = [[0] for _ in range(depth)]
 
@@ -68,6 +74,7 @@ def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.n
         # level counts down to 1, where node is a list of vertices
         if level == 1:
             a = _vertices(node, ndim)
+            lists.append(node)
             arrays.append(a)
             offsets[0].append(offsets[0][-1] + len(a))
             return
@@ -78,6 +85,7 @@ def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.n
     for coords in items:
         walk(coords, depth)
     xy = np.concatenate(arrays) if arrays else np.empty((0, ndim))
+    _numbers(lists, 2, xy)
     return shapely.from_ragged_array(kind, xy, tuple(np.asarray(o, dtype=np.int64) for o in offsets))
 
 
@@ -103,10 +111,9 @@ def _points(geometries: Sequence[Any]) -> Points | None:
         missing = len(geometries) - len(coords)
         if missing > geometries.count(None) or set(map(type, coords)) != {list} or set(map(len, coords)) != {2}:
             return None
-        values = list(chain.from_iterable(coords))
-        if not numbers_only(values):
+        xy = np.fromiter(chain.from_iterable(coords), float, count=2 * len(coords)).reshape(-1, 2)
+        if not from_numbers(coords, 1, xy):
             return None
-        xy = np.fromiter(values, float, count=len(values)).reshape(-1, 2)
     except (TypeError, KeyError, ValueError):  # not an object: the full way
         return None
     if missing:
