@@ -5,7 +5,11 @@ A FeatureCollection is one JSON object whose "features" array holds nearly all i
 run several times slower than the parse itself. This module gets both: one vectorised pass over
 the bytes (numpy, window by window) finds where each element of the array
 ends, outside strings, and cuts the array into batches of about `batch_bytes` that orjson
-parses one at a time. Memory holds one window and one batch, whatever the size of the file.
+parses one at a time. Memory holds one window and one batch, whatever the size of the file:
+whether a window starts inside a string is carried from the one before, so a string longer
+than a window costs what other bytes cost. A batch orjson refuses is parsed element by
+element, and an element it cannot read (NaN, Infinity, 1e309, a syntax error inside one
+feature) becomes an `Unparsed` record, its text with the reason, instead of ending the run.
 """
 
 from __future__ import annotations
