@@ -93,7 +93,7 @@ def describe_position(position: np.ndarray) -> str:
     """Why a position `out_of_bounds` found is not one, for a reject's reason."""
     values = ", ".join(map(repr, position.tolist()))
     if not np.isfinite(position).all():
-        return f"a coordinate that is not a finite number ({values})"
+        return f"a coordinate that is not finite ({values})"
     return f"a coordinate beyond ±{_LIMIT_TEXT}, where no CRS has the Earth ({values})"
 
 
