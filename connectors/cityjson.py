@@ -686,7 +686,8 @@ class CityJSONConnector(Connector):
         """The templates and the vertices of the document (a stream's header has none)."""
         h = opened.header
         try:
-            return _templates(h), cityjson_values.vertices(h.get("vertices") or [], h.get("transform"))
+            vertices = cityjson_values.vertices(h.get("vertices") or [], h.get("transform"))
+            return _templates(h), vertices
         except (_Invalid, TypeError) as e:
             raise DataError(f"{self.path}: {e}") from e
 

@@ -46,7 +46,9 @@ def transform_problem(transform: Any) -> str | None:
     for key in ("scale", "translate"):
         value = transform.get(key)
         if not (type(value) is list and len(value) == 3 and coordinates.numbers_only(value)):
-            return f"transform.{key} {orjson.dumps(value, default=str).decode()[:80]} is not 3 numbers"
+            return (
+                f"transform.{key} {orjson.dumps(value, default=str).decode()[:80]} is not 3 numbers"
+            )
         if not all(map(math.isfinite, value)):
             return f"transform.{key} {value} holds a number that is not finite"
     if 0 in transform["scale"]:

@@ -152,9 +152,8 @@ def to_shapely(array: pa.Array, encoding: str) -> tuple[np.ndarray, np.ndarray]:
         try:
             geoms = np.asarray(_geoarrow(array, encoding), dtype=object)
         except GEOSException:  # a row GEOS refuses (a linestring of one point): row by row
-            geoms = np.array(
-                [_geoarrow_row(array.slice(i, 1), encoding) for i in range(len(array))], dtype=object
-            )
+            rows = [_geoarrow_row(array.slice(i, 1), encoding) for i in range(len(array))]
+            geoms = np.array(rows, dtype=object)
         geoms[~present] = None
     return geoms, present & shapely.is_missing(geoms)
 

@@ -163,7 +163,8 @@ def _one_by_one(path: Path, text: bytearray, offset: int) -> list[Any]:
     for start, end in zip([0, *ends[:-1].tolist()], ends.tolist()):
         element = bytes(text[start + 1 : end]).strip()
         if not element:
-            raise DataError(f"{path}: invalid JSON near byte {offset + start}: an empty array element")
+            where = offset + start
+            raise DataError(f"{path}: invalid JSON near byte {where}: an empty array element")
         try:
             out.append(orjson.loads(element))
         except orjson.JSONDecodeError as e:

@@ -91,6 +91,10 @@ def _by_record(
     return out, failed
 
 
+def _untransformable(label: str) -> str:
+    return f"coordinates that {label} cannot take to longitude/latitude"
+
+
 def _own_ids(ids: pa.Array) -> pa.Array:
     """A source's ids as they appear in feature ids: with a leading `#` doubled, as generated
     ids (`#1`) are the only ones that start with a single `#`."""
@@ -450,7 +454,7 @@ class Harmoniser:
             ok = present & ~bad
             xy[ok] = to_crs84(xy[ok])
             for i in np.flatnonzero(ok & ~np.isfinite(xy).all(axis=1)).tolist():
-                reasons[i] = reasons[i] or f"coordinates that {label} cannot take to longitude/latitude"
+                reasons[i] = reasons[i] or _untransformable(label)
                 xy[i] = np.nan
         return xy
 
@@ -483,9 +487,8 @@ class Harmoniser:
         if objects3d:
             missing = np.flatnonzero(shapely.is_missing(geoms))
             if len(missing):  # no explicit footprint: from the ground surfaces or the solid
-                found, failed = _by_record(
-                    solids.footprints, src3d[missing], [surfaces[i] if surfaces else None for i in missing]
-                )
+                ground = [surfaces[i] if surfaces else None for i in missing]
+                found, failed = _by_record(solids.footprints, src3d[missing], ground)
                 geoms[missing] = found
                 for k, why in failed.items():
                     reasons[missing[k]] = reasons[missing[k]] or f"no footprint can be made: {why}"
@@ -504,9 +507,9 @@ class Harmoniser:
             geoms3d[has_z] = both[: len(solids3d)]
             if out.surface_polygons is not None:
                 out.surface_polygons = both[len(solids3d) :]
-            lost = coordinates.bad_geometries(geoms).keys() | coordinates.bad_geometries(geoms3d).keys()
-            for i in lost:
-                reasons[i] = reasons[i] or f"coordinates that {label} cannot take to longitude/latitude"
+            lost = coordinates.bad_geometries(geoms).keys()
+            for i in lost | coordinates.bad_geometries(geoms3d).keys():
+                reasons[i] = reasons[i] or _untransformable(label)
                 geoms[i] = geoms3d[i] = None
         if shapely.has_z(geoms).any():
             geoms = shapely.force_2d(geoms)
@@ -530,7 +533,9 @@ class Harmoniser:
         return out
 
     @staticmethod
-    def _unplaceable(geoms: np.ndarray, src3d: np.ndarray, surfaces: list[Any] | None) -> dict[int, str]:
+    def _unplaceable(
+        geoms: np.ndarray, src3d: np.ndarray, surfaces: list[Any] | None
+    ) -> dict[int, str]:
         """Records with a coordinate that is NaN, infinite or beyond any Earth, in their
         geometry, 3D geometry or semantic surfaces, and the first such position."""
         found = coordinates.bad_geometries(geoms)

@@ -41,7 +41,9 @@ def max_value_bytes() -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise ConfigurationError(f"{MAX_VALUE_ENV}={text!r}: expected a number of bytes (1 or more)")
+        raise ConfigurationError(
+            f"{MAX_VALUE_ENV}={text!r}: expected a number of bytes (1 or more)"
+        )
     return value
 
 
@@ -60,7 +62,9 @@ def _cut(value: Any, limit: int, path: str, cuts: list[str]) -> Any:
         cuts.append(f"{path} ({len(data)} bytes)")
         return data[:limit].decode("utf-8", "ignore")
     if isinstance(value, Mapping):
-        return {k: _cut(v, limit, f"{path}.{k}" if path else str(k), cuts) for k, v in value.items()}
+        return {
+            k: _cut(v, limit, f"{path}.{k}" if path else str(k), cuts) for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return [_cut(v, limit, f"{path}[{i}]", cuts) for i, v in enumerate(value)]
     return value
@@ -91,7 +95,9 @@ def json_texts(objects: Sequence[Any], limit: int) -> tuple[pa.Array, dict[int, 
         cut = _cut(objects[i], limit, "", cuts)
         if cuts:
             note = f"{', '.join(cuts)} cut to {limit} bytes ({MAX_VALUE_ENV})"
-            texts[i] = dumps({**cut, TRUNCATED_NOTE: note}, default=str, option=orjson.OPT_NON_STR_KEYS)
+            texts[i] = dumps(
+                {**cut, TRUNCATED_NOTE: note}, default=str, option=orjson.OPT_NON_STR_KEYS
+            )
     return pa.array(texts, pa.binary()).view(pa.string()), failed  # orjson writes UTF-8 only
 
 

@@ -40,16 +40,23 @@ def _replace_first_wkt(path: Path, wkt: str) -> None:
 
 @pytest.mark.parametrize(
     ("wkt", "why"),
-    [("POINT (nan 52.03)", "not finite (nan"), ("POINT (inf 52.03)", "not finite (inf"),
-     ("POINT (1e309 52.03)", "not finite (inf"),
-     ("POLYGON ((8.5 52, nan 52, 8.6 52.1, 8.5 52))", "not finite (nan"),
-     ("POINT (8.5 1e20)", "beyond ±1e10")],
+    [
+        ("POINT (nan 52.03)", "not finite (nan"),
+        ("POINT (inf 52.03)", "not finite (inf"),
+        ("POINT (1e309 52.03)", "not finite (inf"),
+        ("POLYGON ((8.5 52, nan 52, 8.6 52.1, 8.5 52))", "not finite (nan"),
+        ("POINT (8.5 1e20)", "beyond ±1e10"),
+    ],
 )
 def test_csv_wkt_that_is_not_a_position(sample, lake, read_lake, wkt, why):
     path = sample(BIELEFELD)
     _replace_first_wkt(path, wkt)
     report = ingest(path, "s", lake, crs="OGC:CRS84", validate=False)
-    assert (report.records, report.features, report.rejects) == (BIELEFELD_ROWS, BIELEFELD_ROWS - 1, 1)
+    assert (report.records, report.features, report.rejects) == (
+        BIELEFELD_ROWS,
+        BIELEFELD_ROWS - 1,
+        1,
+    )
     reject = read_lake("s", "rejects").to_pylist()[0]
     assert why in reject["reason"] and reject["record"].startswith(wkt)
 
@@ -84,7 +91,9 @@ def _geoparquet_with(sample, name: str, column: list) -> Path:
     path = sample(name)
     table = pq.read_table(path)
     field = table.schema.field("geometry")
-    table = table.set_column(table.schema.get_field_index("geometry"), field, pa.array(column, field.type))
+    table = table.set_column(
+        table.schema.get_field_index("geometry"), field, pa.array(column, field.type)
+    )
     pq.write_table(table.replace_schema_metadata(pq.read_schema(SAMPLE_ROOT / name).metadata), path)
     return path
 
@@ -140,12 +149,19 @@ def _vertex_of_one_building(doc: dict) -> tuple[int, str]:
 
 @pytest.mark.parametrize(
     ("value", "why"),
-    [("NaN", "not finite (nan"), ("Infinity", "not finite (inf"),
-     ("1e309", "not finite (inf"), ('"12"', 'coordinates hold "12", a string'),
-     ("true", "coordinates hold true, a boolean"), ("null", "coordinates hold null"),
-     ("1e300", "beyond ±1e10")],
+    [
+        ("NaN", "not finite (nan"),
+        ("Infinity", "not finite (inf"),
+        ("1e309", "not finite (inf"),
+        ('"12"', 'coordinates hold "12", a string'),
+        ("true", "coordinates hold true, a boolean"),
+        ("null", "coordinates hold null"),
+        ("1e300", "beyond ±1e10"),
+    ],
 )
-def test_cityjson_vertex_that_is_not_a_position_rejects_its_objects_only(sample, lake, read_lake, value, why):
+def test_cityjson_vertex_that_is_not_a_position_rejects_its_objects_only(
+    sample, lake, read_lake, value, why
+):
     found: dict = {}
 
     def edit(doc):
@@ -176,7 +192,9 @@ def test_cityjson_attribute_nan_rejects_its_object(sample, lake, read_lake):
     assert "attributes.height is nan" in reject["reason"]
 
 
-@pytest.mark.parametrize("scale", [[0, 0, 0], [0.001, 0, 0.001], ["0.001", 0.001, 0.001], [0.001, 0.001]])
+@pytest.mark.parametrize(
+    "scale", [[0, 0, 0], [0.001, 0, 0.001], ["0.001", 0.001, 0.001], [0.001, 0.001]]
+)
 def test_cityjson_transform_that_cannot_dequantise_refuses_the_file(sample, lake, scale):
     def edit(doc):
         doc["transform"]["scale"] = scale
@@ -193,7 +211,10 @@ def test_cityjson_scale_that_overflows_rejects_every_object_with_the_reason(samp
         return json.dumps(doc)
 
     path, _ = _cityjson(sample, edit)
-    with pytest.raises(NothingIngested, match=r"\(10 rejected; \d+ because vertex \d+ has a coordinate that is not finite"):
+    with pytest.raises(
+        NothingIngested,
+        match=r"\(10 rejected; \d+ because vertex \d+ has a coordinate that is not finite",
+    ):
         ingest(path, "s", lake, crs=RD_NAP, validate=False)
 
 
@@ -222,5 +243,7 @@ def test_kept_3d_objects_stay_on_the_earth(sample, lake, read_lake):
     ingest(path, "s", lake, crs=RD_NAP, validate=False)
     table = read_lake("s")
     for column in ("geometry", "geometry_3d"):
-        xy = shapely.get_coordinates(shapely.from_wkb(table.column(column).to_numpy(zero_copy_only=False)))
+        xy = shapely.get_coordinates(
+            shapely.from_wkb(table.column(column).to_numpy(zero_copy_only=False))
+        )
         assert len(xy) and (abs(xy) <= [180, 90]).all()

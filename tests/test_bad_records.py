@@ -14,7 +14,7 @@ import pytest
 import shapely
 from conftest import SAMPLES
 
-from connectors.errors import CitypipeError
+from connectors.errors import CitypipeError, ConfigurationError
 from connectors.jsonstream import Unparsed, open_json
 from pipelines.ingest import ingest
 from pipelines.properties import MAX_DEPTH, TRUNCATED_NOTE
@@ -40,7 +40,11 @@ def _feature(geometry: str, properties: str = "{}", fid: str | None = None) -> s
 
 def _one_reject(lake, read_lake, path: Path, validate: bool = False) -> dict:
     report = ingest(path, "s", lake, validate=validate)
-    assert (report.records, report.features, report.rejects) == (FOUNTAINS_COUNT + 1, FOUNTAINS_COUNT, 1)
+    assert (report.records, report.features, report.rejects) == (
+        FOUNTAINS_COUNT + 1,
+        FOUNTAINS_COUNT,
+        1,
+    )
     return read_lake("s", "rejects").to_pylist()[0]
 
 
@@ -54,10 +58,14 @@ def test_a_linestring_of_one_position_is_rejected(sample, lake, read_lake):
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e309"])
 @pytest.mark.parametrize(
     "geometry",
-    ['{"type": "Point", "coordinates": [%s, 41.38]}',
-     '{"type": "Polygon", "coordinates": [[[2.1, 41.3], [%s, 41.3], [2.2, 41.4], [2.1, 41.3]]]}'],
+    [
+        '{"type": "Point", "coordinates": [%s, 41.38]}',
+        '{"type": "Polygon", "coordinates": [[[2.1, 41.3], [%s, 41.3], [2.2, 41.4], [2.1, 41.3]]]}',
+    ],
 )
-def test_numbers_json_does_not_have_reject_their_record_as_written(sample, lake, read_lake, number, geometry):
+def test_numbers_json_does_not_have_reject_their_record_as_written(
+    sample, lake, read_lake, number, geometry
+):
     text = _feature(geometry % number, '{"name": "bad"}')
     reject = _one_reject(lake, read_lake, _fountains(sample, text))
     assert "JSON does not have" in reject["reason"]
@@ -80,24 +88,37 @@ def test_a_batch_of_the_streaming_reader_keeps_its_good_elements(sample):
 
 @pytest.mark.parametrize(
     ("coordinates", "named"),
-    [('["2.17", "41.38"]', '"2.17", a string'), ("[true, false]", "true, a boolean"),
-     ('{"x": 2.17, "y": 41.38}', '{"x":2.17,"y":41.38}, an object'), ("[null, 41.38]", "null,")],
+    [
+        ('["2.17", "41.38"]', '"2.17", a string'),
+        ("[true, false]", "true, a boolean"),
+        ('{"x": 2.17, "y": 41.38}', '{"x":2.17,"y":41.38}, an object'),
+        ("[null, 41.38]", "null,"),
+    ],
 )
-def test_values_that_are_not_numbers_are_not_coordinates(sample, lake, read_lake, coordinates, named):
-    reject = _one_reject(lake, read_lake, _fountains(sample, _feature(
-        f'{{"type": "Point", "coordinates": {coordinates}}}')))
+def test_values_that_are_not_numbers_are_not_coordinates(
+    sample, lake, read_lake, coordinates, named
+):
+    reject = _one_reject(
+        lake,
+        read_lake,
+        _fountains(sample, _feature(f'{{"type": "Point", "coordinates": {coordinates}}}')),
+    )
     assert f"coordinates hold {named}" in reject["reason"]
 
 
 def test_a_string_in_a_polygon_is_named_too(sample, lake, read_lake):
     ring = '[[2.1, 41.3], [2.2, "41.3"], [2.2, 41.4], [2.1, 41.3]]'
-    reject = _one_reject(lake, read_lake, _fountains(sample, _feature(
-        f'{{"type": "Polygon", "coordinates": [{ring}]}}')))
+    reject = _one_reject(
+        lake,
+        read_lake,
+        _fountains(sample, _feature(f'{{"type": "Polygon", "coordinates": [{ring}]}}')),
+    )
     assert 'coordinates hold "41.3", a string' in reject["reason"]
 
 
 def test_a_coordinate_beyond_any_earth_is_rejected_before_geometry_work(sample, lake, read_lake):
-    polygon = '{"type": "Polygon", "coordinates": [[[2.1, 41.3], [1e300, 41.3], [2.2, 41.4], [2.1, 41.3]]]}'
+    ring = "[[2.1, 41.3], [1e300, 41.3], [2.2, 41.4], [2.1, 41.3]]"
+    polygon = f'{{"type": "Polygon", "coordinates": [{ring}]}}'
     reject = _one_reject(lake, read_lake, _fountains(sample, _feature(polygon)))
     assert "beyond ±1e10" in reject["reason"]
 
@@ -133,7 +154,9 @@ def test_a_real_id_never_takes_a_generated_one_and_ids_stay_across_runs(sample, 
         report = ingest(path, "s", lake)
         assert (report.features, report.rejects) == (FOUNTAINS_COUNT + 1, 0)
         table = read_lake("s")
-        runs.append(dict(zip(table.column("feature_id").to_pylist(), table.column("source_id").to_pylist())))
+        runs.append(
+            dict(zip(table.column("feature_id").to_pylist(), table.column("source_id").to_pylist()))
+        )
     assert runs[0] == runs[1]
     assert runs[0]["s/##1"] == "#1" and runs[0]["s/#1"] is None
     assert len(runs[0]) == FOUNTAINS_COUNT + 1
@@ -171,12 +194,16 @@ def test_a_bad_record_past_the_streaming_threshold(sample, tmp_path, lake, read_
 
 
 def test_every_kept_point_is_on_the_earth(sample, lake, read_lake):
-    bad = [_feature(f'{{"type": "Point", "coordinates": {c}}}')
-           for c in ("[1e300, 41.38]", "[2.17, 1e300]", '["2.17", 41.38]')]
+    bad = [
+        _feature(f'{{"type": "Point", "coordinates": {c}}}')
+        for c in ("[1e300, 41.38]", "[2.17, 1e300]", '["2.17", 41.38]')
+    ]
     path = _fountains(sample, ",".join(bad))
     report = ingest(path, "s", lake)
     assert (report.features, report.rejects) == (FOUNTAINS_COUNT, 3)
-    xy = shapely.get_coordinates(shapely.from_wkb(read_lake("s").column("geometry").to_numpy(zero_copy_only=False)))
+    xy = shapely.get_coordinates(
+        shapely.from_wkb(read_lake("s").column("geometry").to_numpy(zero_copy_only=False))
+    )
     assert len(xy) == FOUNTAINS_COUNT and (abs(xy) <= [180, 90]).all()
 
 
@@ -184,3 +211,11 @@ def test_a_document_with_an_empty_element_is_refused(sample, lake):
     path = _fountains(sample, "")  # two commas in a row: the document is not JSON
     with pytest.raises(CitypipeError, match="empty array element"):
         ingest(path, "s", lake)
+
+
+def test_a_value_size_that_is_not_a_number_of_bytes_is_a_configuration_error(
+    sample, lake, monkeypatch
+):
+    monkeypatch.setenv("CITYPIPE_MAX_VALUE_BYTES", "1MB")
+    with pytest.raises(ConfigurationError, match="CITYPIPE_MAX_VALUE_BYTES='1MB'"):
+        ingest(sample(FOUNTAINS), "s", lake)

@@ -35,7 +35,10 @@ number = st.one_of(
     plausible, plausible, st.integers(-400, 400), st.floats(), st.just(_BIG), st.just(1e300)
 )
 garbage = st.one_of(
-    st.text(max_size=4), st.booleans(), st.none(), st.dictionaries(st.text(max_size=2), plausible, max_size=2)
+    st.text(max_size=4),
+    st.booleans(),
+    st.none(),
+    st.dictionaries(st.text(max_size=2), plausible, max_size=2),
 )
 value = st.one_of(number, number, number, garbage)
 position = st.one_of(st.lists(value, min_size=2, max_size=3), st.lists(value, max_size=4), garbage)
@@ -58,11 +61,17 @@ geometry = st.one_of(
     simple,
     st.none(),
     garbage,
-    st.builds(lambda gs: {"type": "GeometryCollection", "geometries": gs}, st.lists(simple, max_size=3)),
+    st.builds(
+        lambda gs: {"type": "GeometryCollection", "geometries": gs}, st.lists(simple, max_size=3)
+    ),
 )
 json_value = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.floats(), st.integers(-(2**70), 2**70), st.text(max_size=8)),
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+    st.one_of(
+        st.none(), st.booleans(), st.floats(), st.integers(-(2**70), 2**70), st.text(max_size=8)
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 deep = st.integers(240, 300).map(lambda n: json.loads("[" * n + "0" + "]" * n))
@@ -114,10 +123,14 @@ wkt_number = st.one_of(
 wkt = st.one_of(
     st.builds("POINT ({} {})".format, wkt_number, wkt_number),
     st.builds("LINESTRING ({} {})".format, wkt_number, wkt_number),
-    st.builds("POLYGON (({0} {1}, {2} {1}, {2} {0}, {0} {1}))".format, wkt_number, wkt_number, wkt_number),
+    st.builds(
+        "POLYGON (({0} {1}, {2} {1}, {2} {0}, {0} {1}))".format, wkt_number, wkt_number, wkt_number
+    ),
     st.text(max_size=12),
 )
-cell = st.one_of(st.text(alphabet=st.characters(exclude_categories=["Cs", "Cc"]), max_size=8), wkt_number)
+cell = st.one_of(
+    st.text(alphabet=st.characters(exclude_categories=["Cs", "Cc"]), max_size=8), wkt_number
+)
 
 
 @_SETTINGS
