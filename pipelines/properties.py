@@ -89,7 +89,8 @@ def json_texts(objects: Sequence[Any], limit: int) -> tuple[pa.Array, dict[int, 
             except TypeError as e:
                 texts.append(None)
                 failed[i] = _unwritable(e)
-    sizes = np.fromiter(map(len, (t or b"" for t in texts)), np.int64, len(texts))
+    written = texts if not failed else [t or b"" for t in texts]
+    sizes = np.fromiter(map(len, written), np.int64, len(texts))
     for i in np.flatnonzero(sizes > limit).tolist():
         cuts: list[str] = []
         cut = _cut(objects[i], limit, "", cuts)
