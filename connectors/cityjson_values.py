@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -63,10 +62,10 @@ def vertices(raw: Any, transform: Any = None) -> Vertices:
     if not raw:
         return Vertices(np.zeros((0, 3)))
     problems: dict[int, str] = {}
-    try:  # quantised vertices hold many a 0: every type is looked at (from_numbers would twice)
-        xyz = np.array(raw, dtype=np.float64)
-        if xyz.shape != (len(raw), 3) or not coordinates.numbers_only(chain.from_iterable(raw)):
+    try:
+        if set(map(len, raw)) != {3}:
             raise TypeError
+        xyz = coordinates.to_floats(raw, 1, 3 * len(raw)).reshape(-1, 3)
     except (TypeError, ValueError):  # the vertices that are not [x, y, z] numbers, one by one
         xyz = np.full((len(raw), 3), np.nan)
         for i, v in enumerate(raw):

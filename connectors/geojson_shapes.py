@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,7 @@ from shapely import GeometryType
 from shapely.errors import GEOSException
 
 from connectors.base import Points
-from connectors.coordinates import describe_non_number, from_numbers
+from connectors.coordinates import describe_non_number, to_floats
 
 __all__ = ["NESTING", "to_geometries"]
 
@@ -45,38 +44,27 @@ def _ndim(coords: Any, depth: int) -> int:
     return len(coords) if coords else 2
 
 
-def _vertices(node: Any, ndim: int) -> np.ndarray:
-    """A list of positions as an (n, ndim) array; ValueError if any has another dimension."""
-    if not node:
-        return np.empty((0, ndim))
-    if set(map(len, node)) != {ndim}:
+def _positions(node: Any, ndim: int) -> int:
+    """How many positions a list of them holds; ValueError if any has another dimension."""
+    if node and set(map(len, node)) != {ndim}:
         raise ValueError(f"positions of other than {ndim} values")
-    return np.fromiter(chain.from_iterable(node), float, count=ndim * len(node)).reshape(-1, ndim)
-
-
-def _numbers(nested: list[Any], levels: int, xy: np.ndarray) -> None:
-    """ValueError unless the values `xy` was converted from are numbers: numpy's conversion
-    reads "12" as 12 and true as 1. One check for all the positions of a group."""
-    if not from_numbers(nested, levels, xy):
-        raise ValueError("values that are not numbers")
+    return len(node)
 
 
 def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.ndarray:
+    """One geometry array for a group; ValueError (the group is then built one by one) where a
+    position has another dimension or a value that is not a number."""
     if depth == 0:
-        xy = _vertices(items, ndim)
-        _numbers(items, 1, xy)
+        xy = to_floats(items, 1, _positions(items, ndim) * ndim).reshape(-1, ndim)
         return shapely.from_ragged_array(kind, xy)
-    lists: list[Any] = []  # the lists of positions, for one check of their values
-    arrays: list[np.ndarray] = []
+    lists: list[Any] = []  # the lists of positions, converted in one go
     offsets: list[list[int]] = [[0] for _ in range(depth)]
 
     def walk(node: Any, level: int) -> None:
         # level counts down to 1, where node is a list of vertices
         if level == 1:
-            a = _vertices(node, ndim)
             lists.append(node)
-            arrays.append(a)
-            offsets[0].append(offsets[0][-1] + len(a))
+            offsets[0].append(offsets[0][-1] + _positions(node, ndim))
             return
         for child in node:
             walk(child, level - 1)
@@ -84,8 +72,7 @@ def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.n
 
     for coords in items:
         walk(coords, depth)
-    xy = np.concatenate(arrays) if arrays else np.empty((0, ndim))
-    _numbers(lists, 2, xy)
+    xy = to_floats(lists, 2, offsets[0][-1] * ndim).reshape(-1, ndim)
     return shapely.from_ragged_array(kind, xy, tuple(np.asarray(o, dtype=np.int64) for o in offsets))
 
 
@@ -111,10 +98,8 @@ def _points(geometries: Sequence[Any]) -> Points | None:
         missing = len(geometries) - len(coords)
         if missing > geometries.count(None) or set(map(type, coords)) != {list} or set(map(len, coords)) != {2}:
             return None
-        xy = np.fromiter(chain.from_iterable(coords), float, count=2 * len(coords)).reshape(-1, 2)
-        if not from_numbers(coords, 1, xy):
-            return None
-    except (TypeError, KeyError, ValueError):  # not an object: the full way
+        xy = to_floats(coords, 1, 2 * len(coords)).reshape(-1, 2)
+    except (TypeError, KeyError, ValueError):  # not an object, not numbers: the full way
         return None
     if missing:
         full = np.full((len(geometries), 2), np.nan)
