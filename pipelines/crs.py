@@ -5,6 +5,14 @@ all. AdV URNs (urn:adv:crs:ETRS89_UTM32*DE_DHHN2016_NH) are first translated to 
 through schemas/crs_aliases.yaml. What cannot be read is reported as it was written, never
 guessed: a CRS defined inside a document (#local-CRS-1) included.
 
+A declaration comes from an input (a file, `--crs`, the catalog), so only definitions that make
+PROJ open no file are handed to it: an authority code, a URN or OGC URI, an alias, WKT or
+PROJJSON. A PROJ string (`+nadgrids=<path>`, `+init=<path>`, a pipeline) names files PROJ opens,
+as do a WKT / PROJJSON's grid files, PROJ-based methods and embedded PROJ strings (EXTENSION,
+"PROJ CRS string:" remarks): all refused with the reason. So is a CRS that places nothing on
+the Earth's longitude/latitude: geocentric, vertical only, engineering, another body's.
+PROJ's network stays off unless PROJ_NETWORK=ON: grids are only those installed.
+
 Axis order of a GML srsName, one rule (`axis_order`), as GML readers apply it:
 - the OGC URN and URI forms (urn:ogc:def:crs:EPSG::4326, http(s)://www.opengis.net/def/crs/
   EPSG/0/4326, compound urn:ogc:def:crs,crs:...) follow the authority: latitude first for
@@ -16,7 +24,10 @@ Axis order of a GML srsName, one rule (`axis_order`), as GML readers apply it:
 
 from __future__ import annotations
 
+import json
+import os
 import re
+from collections.abc import Iterator
 from functools import cache, lru_cache
 from typing import Any
 
@@ -24,13 +35,15 @@ import numpy as np
 import pandas as pd
 import pyproj
 import yaml
-from pyproj.exceptions import CRSError
+from pyproj.exceptions import CRSError, ProjError
 
 import schemas
 from connectors.base import AxisOrder
 from connectors.errors import ConfigurationError
 
 __all__ = ["CRS84", "axis_order", "is_lonlat", "label", "resolve", "to_crs84"]
+
+pyproj.network.set_network_enabled(os.environ.get("PROJ_NETWORK", "").upper() == "ON")
 
 CRS84 = pyproj.CRS.from_user_input("OGC:CRS84")
 _SHARED_MIN = 10_000
@@ -45,6 +58,24 @@ _URL = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _AUTHORITY_FORMS = re.compile(
     r"(urn:ogc:def:crs[:,]|https?://www\.opengis\.net/def/crs/)", re.IGNORECASE
 )
+_NAMED = re.compile(
+    r"[A-Za-z][\w-]*:[\w.-]+(\+[\w.-]+)*"  # EPSG:25832, OGC:CRS84, EPSG:25832+5783
+    r"|urn:(x-)?ogc:def:crs[:,][\w:.,-]+"
+    r"|https?://www\.opengis\.net/def/crs/[\w.-]+/[\w.-]+/[\w.-]+",
+    re.IGNORECASE,
+)
+"""Forms that name a CRS of PROJ's database, which PROJ reads without opening any other file."""
+_WKT = re.compile(
+    r"(GEOGCS|GEOCCS|PROJCS|VERT_CS|COMPD_CS|LOCAL_CS|GEODCRS|GEODETICCRS|GEOGCRS|GEOGRAPHICCRS"
+    r"|PROJCRS|PROJECTEDCRS|VERTCRS|VERTICALCRS|COMPOUNDCRS|ENGCRS|ENGINEERINGCRS|BOUNDCRS"
+    r"|DERIVEDPROJCRS|PARAMETRICCRS|TIMECRS)\s*[\[(]",
+    re.IGNORECASE,
+)
+"""WKT, as PROJ recognises it: by its first keyword (anything else may be read as PROJ text)."""
+_EMBEDDED_PROJ = re.compile(r"\bEXTENSION\s*[\[(]|PROJ CRS string", re.IGNORECASE)
+"""A PROJ string inside WKT or PROJJSON (GDAL's EXTENSION["PROJ4", ...], PROJ's own remark)."""
+_LONGEST = 65_536
+"""Characters of the longest definition read: a compound, bound CRS's WKT takes a few thousand."""
 
 
 @cache
@@ -69,26 +100,123 @@ def _adv_epsg(declared: str, names: str) -> str:
     return "EPSG:" + "+".join(map(str, codes))
 
 
+def _shown(declared: str) -> str:
+    """A declaration as a message quotes it: on one line, and short (a WKT fills pages)."""
+    text = " ".join(declared.split())
+    return repr(text if len(text) <= 120 else text[:117] + "...")
+
+
 @lru_cache(maxsize=256)
 def resolve(declared: str) -> pyproj.CRS:
-    """The CRS a declaration names; ConfigurationError naming it when pyproj does not know it."""
+    """The CRS a declaration names; ConfigurationError naming it and the reason when it is not
+    one citypipe reads (see above), pyproj does not know it, or it cannot reach longitude/latitude."""
     text = declared.strip()
     if text.startswith("#"):
         raise ConfigurationError(
-            f"unknown CRS {declared!r}: a CRS defined inside the document (an engineering CRS), "
-            "which cannot be placed on the earth without its anchor"
+            f"unknown CRS {_shown(declared)}: a CRS defined inside the document (an engineering "
+            "CRS), which cannot be placed on the earth without its anchor"
         )
     adv, link = _ADV.fullmatch(text), _EPSG_LINK.match(text)
     if link:
         text = f"EPSG:{link.group(1)}"
     elif _URL.match(text) and not _AUTHORITY_FORMS.match(text):
         raise ConfigurationError(
-            f"unknown CRS {declared!r}: a link to a definition, which citypipe never fetches"
+            f"unknown CRS {_shown(declared)}: a link to a definition, which citypipe never fetches"
         )
+    why = _unsafe(text)
+    if why is None:
+        try:
+            crs = pyproj.CRS.from_user_input(_adv_epsg(declared, adv.group(1)) if adv else text)
+            # what PROJ made of a definition, as its database never holds it
+            defined = text.startswith("{") or _WKT.match(text)
+            why = (_file_reference(crs.to_json_dict()) if defined else None) or _unplaceable(crs)
+        except CRSError as e:
+            raise ConfigurationError(f"unknown CRS {_shown(declared)}") from e
+    if why:
+        raise ConfigurationError(f"CRS {_shown(declared)} refused: {why}")
+    return crs
+
+
+_PROJ_OPENS = "which can make PROJ open the files it names (give EPSG:n, WKT or PROJJSON)"
+
+
+def _unsafe(text: str) -> str | None:
+    """Why PROJ must not read `text` at all: what it is, if not a form that opens no file."""
+    if len(text) > _LONGEST:
+        return f"a definition of {len(text)} characters, more than any CRS needs ({_LONGEST})"
+    if text.startswith("{"):
+        try:
+            tree = json.loads(text)
+        except ValueError:
+            return "neither PROJJSON nor any other CRS definition"
+        return _file_reference(tree)
+    if _WKT.match(text):
+        found = _EMBEDDED_PROJ.search(text)
+        return f"a PROJ string inside its WKT ({found.group()}), {_PROJ_OPENS}" if found else None
+    if _NAMED.fullmatch(text) or _ADV.fullmatch(text):
+        return None
+    words = re.findall(r"\+?\w+=\S*", text)
+    if words:
+        named = [w for w in words if re.match(r"\+?(init|\w*grids|file|proj=pipeline)\b", w)]
+        return f"a PROJ string ({' '.join(named or words[:3])}), {_PROJ_OPENS}"
+    return "not an authority code (EPSG:25832), URN, OGC URI, WKT or PROJJSON"
+
+
+def _file_reference(tree: Any) -> str | None:
+    """What in a PROJJSON tree makes PROJ open a file: a parameter naming one (a grid), a
+    PROJ-based method (its PROJ string names any), a PROJ string kept in the remarks."""
+    for node in _nodes(tree):
+        method = node.get("method")
+        name = method.get("name") if isinstance(method, dict) else None
+        if isinstance(name, str) and name.upper().startswith("PROJ "):
+            return f"a PROJ-based method ({name!r}), {_PROJ_OPENS}"
+        remarks = node.get("remarks")
+        if isinstance(remarks, str) and _EMBEDDED_PROJ.search(remarks):
+            return f"a PROJ string in its remarks, {_PROJ_OPENS}"
+        for p in node.get("parameters") or ():
+            if isinstance(p, dict) and isinstance(p.get("value"), str):
+                return f"the file {p['value']!r} ({p.get('name')}), {_PROJ_OPENS}"
+    return None
+
+
+def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
+    """Every object of a JSON tree, depth first."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            yield node
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def _unplaceable(crs: pyproj.CRS) -> str | None:
+    """Why coordinates in `crs` have no longitude/latitude: what kind of CRS it is, or PROJ's
+    reason (another celestial body); None for a geographic or projected CRS (compound or not)."""
+    h = _horizontal(crs)
+    h = h.source_crs if h.is_bound and h.source_crs else h
+    if h.is_vertical:
+        return (
+            f"a vertical CRS ({h.name!r}): heights only, no horizontal position; a compound CRS "
+            "names both (e.g. EPSG:25832+5783)"
+        )
+    if h.is_geocentric:
+        return f"a geocentric CRS ({h.name!r}): X, Y, Z from the Earth's centre, not positions on it"
+    if h.is_engineering:
+        return f"an engineering CRS ({h.name!r}): a local one, not placed on the Earth"
+    if not (h.is_geographic or h.is_projected):
+        return f"a {h.type_name} ({h.name!r}), not a geographic or projected CRS"
+    if _is_lonlat(crs.srs, "xy"):
+        return None
     try:
-        return pyproj.CRS.from_user_input(_adv_epsg(declared, adv.group(1)) if adv else text)
-    except CRSError as e:
-        raise ConfigurationError(f"unknown CRS {declared!r}") from e
+        _transformer(crs.srs, "xy")
+    except ProjError as e:
+        body = re.search(r"celestial body \((.+?) vs Earth\)", str(e))
+        if body:
+            return f"a CRS of another celestial body ({body.group(1)}: {h.name!r})"
+        return f"PROJ finds no way from it to longitude/latitude ({' '.join(str(e).split())})"
+    return None
 
 
 def label(crs: pyproj.CRS) -> str:

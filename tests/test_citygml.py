@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+import pyproj
 import pytest
 import shapely
 from conftest import CORPUS, SAMPLES
@@ -130,14 +131,15 @@ def _read(lake: Lake, kind: str, source: str):
 
 def _anchored(path: Path) -> str:
     """The document's engineering CRS as pyproj can read it: UTM zone 32 (EPSG:25832, the
-    anchor's codeSpace) moved so that its origin is the anchor point the file gives."""
+    anchor's codeSpace) moved so that its origin is the anchor point the file gives, as WKT
+    (citypipe takes no PROJ strings from its inputs)."""
     anchor = next(e for e in _elements(path) if _local(e) in ("anchorPoint", "anchorDefinition"))
     assert "EPSG::25832" in anchor.get("codeSpace")
     x, y, _ = map(float, anchor.text.split())
-    return (
+    return pyproj.CRS(
         f"+proj=tmerc +lat_0=0 +lon_0=9 +k=0.9996 +x_0={500000 - x} +y_0={-y} "
-        "+ellps=GRS80 +towgs84=0,0,0 +units=m +no_defs"
-    )
+        "+ellps=GRS80 +towgs84=0,0,0 +units=m +no_defs +type=crs"
+    ).to_wkt()
 
 
 @pytest.fixture(scope="module")
