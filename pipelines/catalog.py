@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 import schemas
 from connectors.errors import ConfigurationError
+from pipelines import crs
 from pipelines.lake import check_source_name
 
 __all__ = ["Catalog", "Source", "default_catalog", "load_catalog"]
@@ -59,6 +60,16 @@ class Source(BaseModel):
             raise ValueError(f"unknown theme {v!r}; themes: {', '.join(schemas.themes())}")
         return v
 
+    @field_validator("crs")
+    @classmethod
+    def _crs(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                crs.resolve(v)
+            except ConfigurationError as e:
+                raise ValueError(str(e)) from None
+        return v
+
     @field_validator("fields")
     @classmethod
     def _fields(cls, v: dict[str, str]) -> dict[str, str]:
@@ -98,9 +109,19 @@ def load_catalog(path: Path | None = None) -> Catalog:
     for name, entry in entries.items():
         try:
             src = Source(name=name, **(entry or {}))
-        except (ValidationError, TypeError) as e:
+        except ValidationError as e:
+            raise ConfigurationError(f"{path}: source {name!r}: {_one_line(e)}") from e
+        except TypeError as e:
             raise ConfigurationError(f"{path}: source {name!r}: {e}") from e
         if not src.path.is_absolute():
             src = src.model_copy(update={"path": (path.parent / src.path).resolve()})
         sources.append(src)
     return Catalog(sources=tuple(sources))
+
+
+def _one_line(e: ValidationError) -> str:
+    """Pydantic's findings as one line: each field and what is wrong with it."""
+    return "; ".join(
+        f"{'.'.join(map(str, err['loc']))}: {err.get('ctx', {}).get('error') or err['msg']}"
+        for err in e.errors()
+    )

@@ -74,6 +74,9 @@ _WKT = re.compile(
 """WKT, as PROJ recognises it: by its first keyword (anything else may be read as PROJ text)."""
 _EMBEDDED_PROJ = re.compile(r"\bEXTENSION\s*[\[(]|PROJ CRS string", re.IGNORECASE)
 """A PROJ string inside WKT or PROJJSON (GDAL's EXTENSION["PROJ4", ...], PROJ's own remark)."""
+_PROJ_WORD = re.compile(r"\+?\w+=[^\s\"'\],]*")
+_FILE_KEY = re.compile(r"\+?(init|\w*grids|file|proj=pipeline)\b")
+"""PROJ string words that name files: +init=, +nadgrids=, +geoidgrids=, +grids=, +file=."""
 _LONGEST = 65_536
 """Characters of the longest definition read: a compound, bound CRS's WKT takes a few thousand."""
 
@@ -152,14 +155,21 @@ def _unsafe(text: str) -> str | None:
         return _file_reference(tree)
     if _WKT.match(text):
         found = _EMBEDDED_PROJ.search(text)
-        return f"a PROJ string inside its WKT ({found.group()}), {_PROJ_OPENS}" if found else None
+        if found:
+            return f"a PROJ string in its WKT ({_proj_words(text[found.start():])}), {_PROJ_OPENS}"
+        return None
     if _NAMED.fullmatch(text) or _ADV.fullmatch(text):
         return None
-    words = re.findall(r"\+?\w+=\S*", text)
-    if words:
-        named = [w for w in words if re.match(r"\+?(init|\w*grids|file|proj=pipeline)\b", w)]
-        return f"a PROJ string ({' '.join(named or words[:3])}), {_PROJ_OPENS}"
+    if _PROJ_WORD.search(text):
+        return f"a PROJ string ({_proj_words(text)}), {_PROJ_OPENS}"
     return "not an authority code (EPSG:25832), URN, OGC URI, WKT or PROJJSON"
+
+
+def _proj_words(text: str) -> str:
+    """The `+key=value` words of a PROJ string that name files, else its first three."""
+    words = _PROJ_WORD.findall(text)
+    files = [w for w in words if _FILE_KEY.match(w)]
+    return " ".join(files or words[:3])
 
 
 def _file_reference(tree: Any) -> str | None:
@@ -172,7 +182,7 @@ def _file_reference(tree: Any) -> str | None:
             return f"a PROJ-based method ({name!r}), {_PROJ_OPENS}"
         remarks = node.get("remarks")
         if isinstance(remarks, str) and _EMBEDDED_PROJ.search(remarks):
-            return f"a PROJ string in its remarks, {_PROJ_OPENS}"
+            return f"a PROJ string in its remarks ({_proj_words(remarks)}), {_PROJ_OPENS}"
         for p in node.get("parameters") or ():
             if isinstance(p, dict) and isinstance(p.get("value"), str):
                 return f"the file {p['value']!r} ({p.get('name')}), {_PROJ_OPENS}"
