@@ -46,5 +46,7 @@ class NotFeatureData(DataError):
 
 class UnknownCRS(DataError):
     """The source's coordinates are in no CRS citypipe can name: none is declared where the
-    format defines none, or the declared one is unknown to pyproj. The whole source is refused
-    (never guessed, never half taken); `--crs` names the CRS."""
+    format defines none, or the declared one is unknown to pyproj, unsafe (a PROJ string, a
+    file) or places nothing on longitude/latitude (geocentric, vertical, engineering, another
+    body's). The whole source is refused (never guessed, never half taken); `--crs` names the
+    CRS."""

@@ -183,9 +183,8 @@ def _file_reference(tree: Any) -> str | None:
         remarks = node.get("remarks")
         if isinstance(remarks, str) and _EMBEDDED_PROJ.search(remarks):
             return f"a PROJ string in its remarks ({_proj_words(remarks)}), {_PROJ_OPENS}"
-        for p in node.get("parameters") or ():
-            if isinstance(p, dict) and isinstance(p.get("value"), str):
-                return f"the file {p['value']!r} ({p.get('name')}), {_PROJ_OPENS}"
+        if isinstance(node.get("value"), str):  # only a parameter naming a file has text
+            return f"the file {node['value']!r} ({node.get('name')}), {_PROJ_OPENS}"
     return None
 
 
