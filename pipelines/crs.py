@@ -68,10 +68,13 @@ _NAMED = re.compile(
 _WKT = re.compile(
     r"(GEOGCS|GEOCCS|PROJCS|VERT_CS|COMPD_CS|LOCAL_CS|GEODCRS|GEODETICCRS|GEOGCRS|GEOGRAPHICCRS"
     r"|PROJCRS|PROJECTEDCRS|VERTCRS|VERTICALCRS|COMPOUNDCRS|ENGCRS|ENGINEERINGCRS|BOUNDCRS"
-    r"|DERIVEDPROJCRS|PARAMETRICCRS|TIMECRS)\s*[\[(]",
+    r"|DERIVEDPROJCRS|PARAMETRICCRS|TIMECRS)[ \t\n\r\f\v]*\[",
     re.IGNORECASE,
 )
-"""WKT, as PROJ recognises it: by its first keyword (anything else may be read as PROJ text)."""
+"""WKT, as PROJ recognises it: a first keyword, then `[` after C whitespace only."""
+_PROJ_SYNTAX = re.compile(r"^\+|(^|\s)\+?(proj|init|title)=", re.IGNORECASE)
+"""What makes pyproj or PROJ read text as a PROJ string (PROJ looks for ` +init=` anywhere,
+even in text that starts as WKT but is not, or before an ` @ epoch`)."""
 _EMBEDDED_PROJ = re.compile(r"\bEXTENSION\s*[\[(]|PROJ CRS string", re.IGNORECASE)
 """A PROJ string inside WKT or PROJJSON (GDAL's EXTENSION["PROJ4", ...], PROJ's own remark)."""
 _PROJ_WORD = re.compile(r"\+?\w+=[^\s\"'\],]*")
@@ -147,11 +150,18 @@ def _unsafe(text: str) -> str | None:
     """Why PROJ must not read `text` at all: what it is, if not a form that opens no file."""
     if len(text) > _LONGEST:
         return f"a definition of {len(text)} characters, more than any CRS needs ({_LONGEST})"
-    if text.startswith("{"):
+    if _PROJ_SYNTAX.search(text):
+        return f"a PROJ string ({_proj_words(text)}), {_PROJ_OPENS}"
+    if text.startswith("{"):  # pyproj reads any JSON object with `proj` or `init` as PROJ text
         try:
             tree = json.loads(text)
         except ValueError:
             return "neither PROJJSON nor any other CRS definition"
+        if not isinstance(tree, dict):
+            return "JSON that is not PROJJSON"
+        if "proj" in tree or "init" in tree:
+            words = _proj_words(" ".join(f"+{k}={v}" for k, v in tree.items()))
+            return f"a PROJ string as JSON ({words}), {_PROJ_OPENS}"
         return _file_reference(tree)
     if _WKT.match(text):
         found = _EMBEDDED_PROJ.search(text)

@@ -250,6 +250,14 @@ def _fifo_vectors(fifo: Path) -> dict[str, str]:
         "extension": mercator[:-1] + f',EXTENSION["PROJ4","+proj=merc +nadgrids={fifo}"]]',
         "remark": pyproj.CRS("EPSG:3395").to_wkt()[:-1]
         + f',REMARK["PROJ CRS string: +proj=merc +nadgrids={fifo}"]]',
+        # pyproj reads a JSON object with `proj` or `init` as a PROJ string
+        "json init": json.dumps({"init": f"{fifo}:x"}),
+        "json proj": json.dumps({"proj": "longlat", "ellps": "GRS80", "nadgrids": str(fifo)}),
+        # PROJ takes text as WKT only where `[` follows its first keyword after C whitespace;
+        # else it finds ` +init=` anywhere
+        "not wkt": f"GEOGCS( +init={fifo}:x",
+        "no-break space": f"GEOGCRS\u00a0[ +init={fifo}:x",
+        "epoch": f"WGS 84 +init={fifo}:x @ 2020.0",
         "proj method": (
             'GEOGCRS["g",BASEGEOGCRS["WGS 84",DATUM["World Geodetic System 1984",'
             'ELLIPSOID["WGS 84",6378137,298.257223563]]],'
@@ -276,6 +284,36 @@ def _finish(targets: list[Callable[[], None]], seconds: float) -> list[int | Non
     return codes
 
 
+def _opened_for_reading(fifo: Path, seconds: float) -> bool:
+    """Whether something opens `fifo` for reading within `seconds`: only then does opening its
+    other end without blocking succeed (which also lets the reader go on)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            return True
+        except OSError:  # ENXIO: no reader yet
+            time.sleep(0.05)
+    return False
+
+
+def test_the_fifo_vectors_do_make_pyproj_open_the_file(tmp_path):
+    """The premise: given to pyproj as they are, each definition opens its FIFO."""
+    opened = {}
+    for name in _fifo_vectors(tmp_path):
+        fifo = tmp_path / name.replace(" ", "_")
+        os.mkfifo(fifo)
+        definition = _fifo_vectors(fifo)[name]
+        child = multiprocessing.get_context("fork").Process(
+            target=lambda d=definition: pyproj.Transformer.from_crs(pyproj.CRS(d), "OGC:CRS84")
+        )
+        child.start()
+        opened[name] = _opened_for_reading(fifo, 60)
+        child.kill()
+        child.join()
+    assert opened == dict.fromkeys(opened, True)
+
+
 @pytest.fixture
 def fifo(tmp_path) -> Path:
     path = tmp_path / "grid.gsb"
@@ -283,39 +321,33 @@ def fifo(tmp_path) -> Path:
     return path
 
 
-def test_the_fifo_vectors_do_make_pyproj_open_the_file(fifo):
-    """The premise: given to pyproj as they are, each definition opens the FIFO and blocks."""
-
-    def transform(definition: str) -> Callable[[], None]:
-        return lambda: pyproj.Transformer.from_crs(pyproj.CRS(definition), "OGC:CRS84")
-
-    vectors = _fifo_vectors(fifo)
-    codes = _finish([transform(d) for d in vectors.values()], 3)
-    assert dict(zip(vectors, codes)) == dict.fromkeys(vectors)
-
-
-def test_no_crs_from_input_makes_proj_open_a_file(tmp_path, fifo):
+def test_no_crs_from_input_makes_proj_open_a_file(tmp_path, fifo, capsys):
     """Each vector as a GeoJSON `crs` member, and one as `--crs`: refused within seconds (the
-    FIFO's open would block for ever), exit 2 with the reason, nothing written."""
-    lake = tmp_path / "lake"
-    runs = []
-    for k, (name, definition) in enumerate(_fifo_vectors(fifo).items()):
-        path = _geojson_declaring(tmp_path / f"{k}.geojson", definition)
-        runs.append((name, ["ingest", str(path), "--source", f"s{k}"]))
+    FIFO's open would block for ever), exit 2 with the reason, the previous output kept."""
+    lake = Lake(tmp_path / "lake")
+    good = _geojson_declaring(tmp_path / "good.geojson", "EPSG:25832")
+    # a run that lands first; it also imports, once, what the children's runs use
+    assert main(["ingest", str(good), "--source", "s", "--lake", str(lake.root)]) == 0
+    before = pq.read_table(lake.partition("features", "s"))
+    vectors = _fifo_vectors(fifo)
+    runs = {
+        name: ["ingest", str(_geojson_declaring(tmp_path / f"{k}.geojson", definition))]
+        for k, (name, definition) in enumerate(vectors.items())
+    }
     csv = _csv(tmp_path / "xy.csv", "x;y", [(EAST, NORTH)])
-    runs.append(("--crs", ["ingest", str(csv), "--source", "c", "--crs", _fifo_vectors(fifo)["nadgrids"]]))
-    for name, argv in runs:
-        err = tmp_path / f"{argv[3]}.err"
+    runs["--crs"] = ["ingest", str(csv), "--crs", vectors["nadgrids"]]
+    for name, argv in runs.items():
+        err = tmp_path / "err.txt"
 
         def run(argv=argv, err=err) -> None:
             with open(err, "w") as f, contextlib.redirect_stderr(f):
-                code = main([*argv, "--lake", str(lake)])
+                code = main([*argv, "--source", "s", "--lake", str(lake.root)])
             os._exit(code)
 
         assert _finish([run], 30) == [2], name
         [line] = err.read_text().splitlines()
         assert "refused" in line and str(fifo) in line, name
-    assert not any(lake.rglob("*.parquet"))
+    assert pq.read_table(lake.partition("features", "s")).equals(before)
 
 
 # -- PROJ's network --------------------------------------------------------------------------
@@ -350,14 +382,16 @@ NAMED = st.one_of(
     st.from_regex(r"https?://www\.opengis\.net/def/crs/EPSG/0/[0-9]{1,6}", fullmatch=True),
 )
 WKT_LIKE = st.tuples(
-    st.sampled_from(["GEOGCRS[", "PROJCS[", "ENGCRS[", "BOUNDCRS[", "VERTCRS[", "LOCAL_CS["]),
+    st.sampled_from(
+        ["GEOGCRS[", "PROJCS[", "ENGCRS[", "BOUNDCRS[", "VERTCRS[", "LOCAL_CS[", "GEOGCS(", "GEOGCRS\u00a0["]
+    ),
     st.text(max_size=80),
 ).map("".join)
 JSON_LIKE = st.recursive(
     st.none() | st.integers() | st.text(max_size=10),
     lambda inner: st.lists(inner, max_size=3)
     | st.dictionaries(
-        st.sampled_from(["type", "name", "method", "parameters", "value", "remarks", "id"]),
+        st.sampled_from(["type", "name", "method", "parameters", "value", "remarks", "proj", "init"]),
         inner,
         max_size=4,
     ),
