@@ -130,17 +130,22 @@ def resolve(declared: str) -> pyproj.CRS:
             f"unknown CRS {_shown(declared)}: a link to a definition, which citypipe never fetches"
         )
     why = _unsafe(text)
-    if why is None:
-        try:
-            crs = pyproj.CRS.from_user_input(_adv_epsg(declared, adv.group(1)) if adv else text)
-            # what PROJ made of a definition, as its database never holds it
-            defined = text.startswith("{") or _WKT.match(text)
-            why = (_file_reference(crs.to_json_dict()) if defined else None) or _unplaceable(crs)
-        except CRSError as e:
-            raise ConfigurationError(f"unknown CRS {_shown(declared)}") from e
     if why:
-        raise ConfigurationError(f"CRS {_shown(declared)} refused: {why}")
+        raise _refused(declared, why)
+    try:
+        crs = pyproj.CRS.from_user_input(_adv_epsg(declared, adv.group(1)) if adv else text)
+        # a definition is looked at again as PROJ read it (its database names no input's files)
+        defined = text.startswith("{") or _WKT.match(text)
+        why = (_file_reference(crs.to_json_dict()) if defined else None) or _unplaceable(crs)
+    except CRSError as e:
+        raise ConfigurationError(f"unknown CRS {_shown(declared)}") from e
+    if why:
+        raise _refused(declared, why)
     return crs
+
+
+def _refused(declared: str, why: str) -> ConfigurationError:
+    return ConfigurationError(f"CRS {_shown(declared)} refused: {why}")
 
 
 _PROJ_OPENS = "which can make PROJ open the files it names (give EPSG:n, WKT or PROJJSON)"
