@@ -87,3 +87,26 @@ def test_a_reader_that_stops_early_is_not_an_error(sample, lake):
         cli.stdout.close()  # what `head -1` does once it has its line
         err = cli.stderr.read().decode()
         assert first and cli.wait() == 0 and err == "", err
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file", "/dev/null"])
+def test_a_lake_that_cannot_be_a_folder_is_refused_in_one_line(sample, tmp_path, capsys, where):
+    from pipelines.cli import main
+
+    file = tmp_path / "file"
+    file.write_text("not a folder")
+    lake = {"a file": file, "under a file": file / "lake", "/dev/null": "/dev/null"}[where]
+    code = main(["ingest", str(sample("jena_parking.geojson")), "--source", "j", "--lake", str(lake)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"citypipe: error: {lake}: the lake cannot be written")
+    assert file.read_text() == "not a folder"
+
+
+def test_a_source_name_too_long_for_a_file_name_is_refused(sample, lake, capsys):
+    from pipelines.cli import main
+
+    name = "s" * 250
+    code = main(["ingest", str(sample("jena_parking.geojson")), "--source", name,
+                 "--lake", str(lake.root)])
+    assert code == 2 and "at most 128 characters" in capsys.readouterr().err
+    assert not lake.root.exists()
