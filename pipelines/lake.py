@@ -23,18 +23,16 @@ run: the next run of any source records that attempt as interrupted and removes 
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -85,38 +83,9 @@ def _started(run_id: str) -> datetime:
     return datetime.strptime(run_id[:19], "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
 
 
-@cache
-def _empty_parquet(kind: str) -> bytes:
-    """An empty file of a lake table, so that every run has all three files and every link
-    resolves (a dangling link would fail the readers of the whole folder)."""
-    from pipelines.write import empty_file  # write imports nothing of the lake
-
-    return empty_file(schemas.feature_schema().table(kind))
-
-
-@cache
-def _syncfs() -> Callable[[int], int] | None:
-    """Linux's syncfs(2): one flush of a file system, where fsync would flush file by file."""
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        return ctypes.CDLL(None, use_errno=True).syncfs  # type: ignore[no-any-return]
-    except (AttributeError, OSError):
-        return None
-
-
-def _durable(paths: Iterable[Path], folder: Path) -> None:
-    """Make `paths` and the entries of `folder` survive a crash of the machine, so the switch
-    never points at data that was still only in memory."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        syncfs = _syncfs()
-        if syncfs is not None and syncfs(fd) == 0:
-            return
-        for path in paths:
-            file = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(file)
-            finally:
-                os.close(file)
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -124,7 +93,7 @@ def _durable(paths: Iterable[Path], folder: Path) -> None:
 
 def _write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
 
@@ -174,6 +143,18 @@ class Lake:
     def _runs(self, source: str) -> Path:
         return self.root / ".runs" / source
 
+    def _empty(self, kind: str) -> Path:
+        """A lake table's file without rows, made once: a run with nothing of a kind links it
+        (every run has all three files, so every link resolves; a dangling one would fail the
+        readers of the whole folder), which costs one entry, not one more file to write,
+        flush and later delete."""
+        empty = self.root / ".runs" / ".empty" / f"{kind}.parquet"
+        if not empty.exists():
+            from pipelines.write import empty_file  # write imports nothing of the lake
+
+            _write_atomically(empty, empty_file(schemas.feature_schema().table(kind)))
+        return empty
+
     def _lock(self, source: str) -> int | None:
         """The source's lock as an open descriptor, or None if another live process holds it."""
         runs = self._runs(source)
@@ -205,7 +186,7 @@ class Lake:
             self._sweep(source)
             started = datetime.now(UTC)
             attempt = Attempt(self, source, new_run_id(started), started, path)
-            attempt.begin()
+            attempt.begin(lock)
             try:
                 yield attempt
                 attempt.commit()
@@ -250,13 +231,14 @@ class Lake:
                 shutil.rmtree(entry.path, ignore_errors=True)
 
     def _bury(self, source: str, run: str) -> None:
-        """Record a dead run as interrupted (with the path it had begun to read, when its
-        staging says) and remove its staging."""
+        """Record a dead run as interrupted (with the path it had begun to read, when the
+        source's lock file still says) and remove its staging. The caller holds the lock."""
         try:
-            said = orjson.loads((self.staging / f"{source}@{run}" / "attempt.json").read_bytes())
+            said = orjson.loads((self._runs(source) / ".lock").read_bytes())
         except (OSError, orjson.JSONDecodeError):  # killed before it said
             said = None
-        path = said.get("path") if isinstance(said, dict) else None
+        ours = isinstance(said, dict) and said.get("run_id") == run
+        path = said.get("path") if ours else None
         Attempt(self, source, run, _started(run), path, None, None).record(
             "interrupted", INTERRUPTED
         )
@@ -289,20 +271,27 @@ class Attempt:
         committed as an empty file."""
         return self._staging / f"{kind}.parquet"
 
-    def begin(self) -> None:
+    def begin(self, lock: int) -> None:
+        """Make the staging folder, and say in the source's lock file what this run reads, for
+        the run that finds it dead."""
         self._staging.mkdir(parents=True)
-        (self._staging / "attempt.json").write_bytes(orjson.dumps({"path": self.path}))
+        said = orjson.dumps({"run_id": self.run_id, "path": self.path})
+        os.ftruncate(lock, 0)
+        os.pwrite(lock, said, 0)
 
     def commit(self) -> None:
         """Move the run to `.runs/<source>/<run>`, then switch `current` to it in one rename."""
         for kind in KINDS:
             file = self.file(kind)
-            if not file.exists():
-                file.write_bytes(_empty_parquet(kind))
+            if file.exists():  # the switch must never point at data only in memory
+                _fsync(file)
+                continue
+            try:
+                os.link(self.lake._empty(kind), file)
+            except OSError:  # a file system without hard links
+                shutil.copyfile(self.lake._empty(kind), file)
         runs = self.lake._runs(self.source)
-        final = runs / self.run_id
-        os.replace(self._staging, final)
-        _durable([final / f"{kind}.parquet" for kind in KINDS], runs)
+        os.replace(self._staging, runs / self.run_id)
         for kind in KINDS:
             self._link(kind)
         tmp = runs / f".{CURRENT}.{self.run_id}"
