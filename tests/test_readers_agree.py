@@ -1,0 +1,309 @@
+"""The same answer whatever a file's size: GeoJSON's streamed and whole-parse paths accept the
+same documents and give the same records; a CSV's encoding does not depend on where a byte
+falls; truncated files end in exit 0 or 2, never in an internal error.
+
+Generated documents are read twice, once with the connector's whole-parse threshold above
+their size and once below it (`GeoJSONConnector.batch_bytes`), and through the real 4 MB
+threshold with documents just below and just above it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from itertools import cycle
+from pathlib import Path
+from typing import Any
+
+import hypothesis.strategies as st
+import numpy as np
+import orjson
+import pytest
+import shapely
+from hypothesis import HealthCheck, example, given, settings
+
+from connectors.base import Points
+from connectors.errors import DataError
+from connectors.geojson import GeoJSONConnector
+from connectors.jsonstream import BATCH_BYTES
+from pipelines.cli import main
+from pipelines.ingest import ingest
+
+# -- GeoJSON: one document, two paths -----------------------------------------------------
+
+
+def _reader(batch_bytes: int) -> type[GeoJSONConnector]:
+    return type("GeoJSONAt", (GeoJSONConnector,), {"batch_bytes": batch_bytes})
+
+
+def _geometries(geoms: np.ndarray | Points) -> list[str | None]:
+    if isinstance(geoms, Points):
+        points = shapely.points(geoms.xy)
+        points[~geoms.present] = None
+        geoms = points
+    return [None if g is None else shapely.to_wkt(g) for g in geoms]
+
+
+def _read(path: Path, batch_bytes: int) -> Any:
+    """What the connector makes of the file: its description and one tuple per record, or the
+    kind of error that refused it."""
+    connector = _reader(batch_bytes)(path)
+    try:
+        info = connector.inspect()
+        rows = []
+        for b in connector.read():
+            n = len(b)
+            observed = b.columns.get("observed_at", [None] * n)
+            rows += zip(
+                b.source_ids, b.properties, b.records, _geometries(b.geometries),
+                b.errors or [None] * n, b.feature_classes or [None] * n, observed,
+                [(b.crs, b.default_crs, b.axis_order)] * n,
+            )  # fmt: skip
+    except DataError as e:
+        return type(e).__name__
+    return info, rows
+
+
+def _both(doc: bytes, batch_bytes: int = 256) -> tuple[Any, Any]:
+    """The document read whole and streamed (in batches of about `batch_bytes`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "doc.json"
+        path.write_bytes(doc)
+        streamed = min(batch_bytes, len(doc) - 1)
+        return _read(path, len(doc)), _read(path, streamed)
+
+
+def _feature(i: int, lon: float = 2.15, lat: float = 41.39) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "id": f"font-{i}",
+        "properties": {"name": f'Font "{i}" [ {{', "n": i},
+        "geometry": {"type": "Point", "coordinates": [lon + i * 1e-6, lat]},
+    }
+
+
+def _collection(members: list[tuple[bytes, Any]], space: bytes = b"") -> bytes:
+    """A top-level object of these members, in this order (names may repeat), `space` between
+    every token of the top level."""
+    items = [space + k + space + b":" + space + orjson.dumps(v) + space for k, v in members]
+    return b"{" + b",".join(items) + b"}"
+
+
+def test_600_spaces_before_the_features_array_are_whitespace_on_both_paths():
+    """The issue's case: streamed, 600 spaces between `"features":` and `[` hid the array."""
+    features = [_feature(i) for i in range(500)]
+    doc = (
+        b'{"type":"FeatureCollection","features":' + b" " * 600
+        + orjson.dumps(features) + b"}"
+    )  # fmt: skip
+    whole, streamed = _both(doc, 4096)
+    assert whole == streamed
+    info, rows = whole
+    assert info.count == 500 and [r[0] for r in rows] == [f["id"] for f in features]
+
+
+def test_the_last_of_two_features_members_is_read_on_both_paths():
+    """RFC 8259 leaves repeated names open; citypipe keeps the last, as orjson does."""
+    first, last = [_feature(i) for i in range(3)], [_feature(i) for i in range(100, 400)]
+    doc = _collection([(b'"type"', "FeatureCollection"), (b'"features"', first),
+                       (b'"features"', last)])  # fmt: skip
+    whole, streamed = _both(doc, 1024)
+    assert whole == streamed
+    assert [r[0] for r in whole[1]] == [f["id"] for f in last]
+    # a later features member that is not an array means there is no features array
+    doc = _collection([(b'"type"', "FeatureCollection"), (b'"features"', last),
+                       (b'"features"', None)])  # fmt: skip
+    assert _both(doc, 1024) == ("DataError", "DataError")
+
+
+@pytest.mark.parametrize(
+    "name", [b'"feat\\u0075res"', b'"\\u0066eatures"', b'"features"'], ids=["escaped", "first", "plain"]
+)
+def test_the_features_member_is_found_however_its_name_is_escaped(name):
+    features = [_feature(i) for i in range(200)]
+    doc = _collection([(b'"type"', "FeatureCollection"), (name, features)], b"\n\t ")
+    whole, streamed = _both(doc, 512)
+    assert whole == streamed and len(whole[1]) == 200
+
+
+@pytest.mark.parametrize(
+    ("good", "bad"),
+    [
+        (b'}},{"type"', b'}},,{"type"'),  # a doubled comma between features
+        (b'}},{"type"', b'}}{"type"'),  # a missing one
+        (b"}}]}", b"}},]}"),  # a trailing comma
+        (b"}}]}", b"}}}}"),  # the array closed by a brace
+        (b'}},{"type"', b'}],{"type"'),  # a feature closed by a bracket
+    ],
+    ids=["doubled comma", "missing comma", "trailing comma", "array closed by }", "object closed by ]"],
+)
+def test_invalid_json_is_refused_on_both_paths(good, bad):
+    doc = orjson.dumps({"type": "FeatureCollection", "features": [_feature(i) for i in range(50)]})
+    damaged = doc.replace(good, bad)
+    assert damaged != doc
+    assert _both(damaged, 300) == ("DataError", "DataError")
+
+
+def test_invalid_json_in_a_features_member_that_is_not_read_is_refused_too():
+    last = [_feature(i) for i in range(100)]
+    doc = _collection([(b'"type"', "FeatureCollection"), (b'"features"', last),
+                       (b'"features"', last)])  # fmt: skip
+    bad = doc.replace(b'"n":7}', b'"n":7,}', 1)
+    assert bad != doc
+    assert _both(bad, 300) == ("DataError", "DataError")
+
+
+@pytest.mark.parametrize("size", ["below", "above"])
+def test_empty_feature_collections_are_valid_sources_with_no_records(tmp_path, lake, size):
+    """An empty FeatureCollection is exit 0 with 0 features, also when foreign members make it
+    larger than the streaming threshold."""
+    pad = "x" * (BATCH_BYTES + 10) if size == "above" else "x"
+    path = tmp_path / "empty.geojson"
+    path.write_bytes(orjson.dumps({"type": "FeatureCollection", "note": pad, "features": []}))
+    assert (path.stat().st_size > BATCH_BYTES) == (size == "above")
+    assert main(["ingest", str(path), "--source", "empty", "--lake", str(lake.root)]) == 0
+    assert (ingest(path, "empty", lake, validate=False).features) == 0
+
+
+def _around_threshold(features: list[dict], head: bytes, size: int) -> bytes:
+    """A FeatureCollection of exactly `size` bytes: `head` members, then whitespace before the
+    features array, as much as makes the size."""
+    body = orjson.dumps(features) + b"}"
+    start = b"{" + head + b'"features":'
+    pad = size - len(start) - len(body)
+    assert pad >= 600
+    return start + b" " * pad + body
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b'"type":"FeatureCollection",', b'"type":"FeatureCollection","features":[{"type":"Feature"}],'],
+    ids=["600+ spaces", "two features members"],
+)
+def test_documents_just_below_and_just_above_4_mb_give_the_same_rows(tmp_path, lake, read_lake, head):
+    """Ingested through the real threshold: the same features, whatever side of it a file is."""
+    features, size = [], 0
+    while size < BATCH_BYTES - 2000:  # the features fill all but the 2000 bytes of whitespace
+        features.append(_feature(len(features)))
+        size += len(orjson.dumps(features[-1])) + 1
+    tables = []
+    for name, size in (("below", BATCH_BYTES - 1), ("above", BATCH_BYTES + 1)):
+        path = tmp_path / f"{name}.geojson"
+        path.write_bytes(_around_threshold(features, head, size))
+        assert path.stat().st_size == size
+        report = ingest(path, name, lake, validate=False)
+        assert (report.records, report.features, report.rejects) == (len(features),) * 2 + (0,)
+        tables.append(read_lake(name).drop_columns(["feature_id", "source", "ingested_at"]))
+    assert tables[0].column("source_id").to_pylist() == [f["id"] for f in features]
+    assert tables[0].equals(tables[1])
+
+
+# -- GeoJSON: generated documents ---------------------------------------------------------
+
+_SPACE = st.sampled_from([b"", b" ", b"\n", b"\t", b"\r\n", b" " * 600, b"\n  " * 40])
+_TEXT = st.text(alphabet=st.sampled_from('ab "\\[]{},:é€😀\n\t'), max_size=12)
+_SCALARS = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | _TEXT | st.floats(
+    allow_nan=False, allow_infinity=False
+)
+_VALUES = st.recursive(
+    _SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+_POINT = st.tuples(st.floats(-180, 180), st.floats(-90, 90)).map(
+    lambda p: {"type": "Point", "coordinates": list(p)}
+)
+_LINE = st.lists(st.tuples(st.floats(-180, 180), st.floats(-90, 90)), min_size=2, max_size=4).map(
+    lambda ps: {"type": "LineString", "coordinates": [list(p) for p in ps]}
+)
+
+
+@st.composite
+def _features(draw: st.DrawFn) -> dict[str, Any]:
+    """A Feature with its members in any order, foreign members among them."""
+    members = {
+        "type": "Feature",
+        "properties": draw(st.dictionaries(_TEXT, _VALUES, max_size=4)),
+        "geometry": draw(st.none() | _POINT | _LINE),
+    }
+    if draw(st.booleans()):
+        members["id"] = draw(st.integers(0, 10**6) | _TEXT)
+    if draw(st.booleans()):
+        members["features"] = draw(_VALUES)  # a foreign member of the feature named so
+    order = draw(st.permutations(list(members)))
+    return {k: members[k] for k in order}
+
+
+@st.composite
+def _documents(draw: st.DrawFn) -> bytes:
+    """A FeatureCollection with its members in any order, foreign members (some holding arrays,
+    some named `features` deeper down, some whose text looks like a features member), now and
+    then a second `features` member, and any JSON whitespace between its tokens."""
+    features = draw(st.lists(_features(), max_size=12))
+    members: list[tuple[bytes, Any]] = [(b'"type"', "FeatureCollection"), (b'"features"', features)]
+    members += draw(st.lists(st.sampled_from([
+        (b'"name"', "fountains"),
+        (b'"bbox"', [2.0, 41.0, 2.3, 41.5]),
+        (b'"links"', [{"rel": "self", "href": "https://example.org/items?f=json"}]),
+        (b'"meta"', {"features": [1, [2], {"features": []}]}),
+        (b'"note"', '"features": [ {"type": "Feature"} ]'),
+        (b'"numberReturned"', len(features)),
+        (b'"features"', [{"type": "Feature", "properties": {}, "geometry": None}]),
+        (b'"crs"', {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}}),
+    ]), max_size=4))  # fmt: skip
+    members = draw(st.permutations(members))
+    space = cycle(draw(st.lists(_SPACE, min_size=1, max_size=8)))
+    items = [
+        next(space) + k + next(space) + b":" + next(space) + _dump(v, space) + next(space)
+        for k, v in members
+    ]
+    return next(space) + b"{" + b",".join(items) + b"}" + next(space)
+
+
+def _dump(value: Any, space: Iterator[bytes]) -> bytes:
+    """`value` as JSON with the next whitespace of `space` before every member and element."""
+    if isinstance(value, dict):
+        return b"{" + b",".join(
+            next(space) + orjson.dumps(k) + b":" + next(space) + _dump(v, space) for k, v in value.items()
+        ) + b"}"  # fmt: skip
+    if isinstance(value, list):
+        return b"[" + b",".join(next(space) + _dump(v, space) for v in value) + b"]"
+    return orjson.dumps(value)
+
+
+_SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+
+
+@_SETTINGS
+@given(doc=_documents(), batch_bytes=st.sampled_from([16, 64, 300]))
+@example(doc=b'{"features":[],"type":"FeatureCollection"}', batch_bytes=16)
+def test_generated_documents_give_the_same_records_on_both_paths(doc, batch_bytes):
+    whole, streamed = _both(doc, batch_bytes)
+    assert whole == streamed
+    # the features are those of the document's last features member (orjson's rule too)
+    expected = orjson.loads(doc)["features"]
+    if isinstance(whole, tuple):
+        assert [r[2] for r in whole[1]] == expected
+    else:
+        assert not isinstance(expected, list)
+
+
+@_SETTINGS
+@given(
+    doc=_documents(),
+    batch_bytes=st.sampled_from([16, 64, 300]),
+    fault=st.tuples(st.floats(0, 1), st.sampled_from([b"", b",", b"]", b"}", b"[", b"{", b'"', b":", b" "])),
+)
+def test_damaged_documents_are_accepted_or_refused_alike_on_both_paths(doc, batch_bytes, fault):
+    """A byte taken out, or one of JSON's structural bytes put in, anywhere."""
+    at = int(fault[0] * (len(doc) - 1))
+    damaged = doc[:at] + fault[1] + doc[at + (not fault[1]) :]
+    whole, streamed = _both(damaged, batch_bytes)
+    assert whole == streamed
+    try:
+        valid = isinstance(orjson.loads(damaged), dict)
+    except orjson.JSONDecodeError:
+        valid = False
+    if not valid:
+        assert whole == "DataError"
