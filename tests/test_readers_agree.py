@@ -9,6 +9,7 @@ threshold with documents just below and just above it.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator
 from itertools import cycle
@@ -23,6 +24,7 @@ import shapely
 from hypothesis import HealthCheck, example, given, settings
 
 from connectors.base import Points
+from connectors.csvtable import CSVConnector
 from connectors.errors import DataError
 from connectors.geojson import GeoJSONConnector
 from connectors.jsonstream import BATCH_BYTES
@@ -154,7 +156,7 @@ def test_invalid_json_in_a_features_member_that_is_not_read_is_refused_too():
 
 
 @pytest.mark.parametrize("size", ["below", "above"])
-def test_empty_feature_collections_are_valid_sources_with_no_records(tmp_path, lake, size):
+def test_empty_feature_collections_are_valid_sources_with_no_records(tmp_path, lake, read_lake, size):
     """An empty FeatureCollection is exit 0 with 0 features, also when foreign members make it
     larger than the streaming threshold."""
     pad = "x" * (BATCH_BYTES + 10) if size == "above" else "x"
@@ -162,7 +164,7 @@ def test_empty_feature_collections_are_valid_sources_with_no_records(tmp_path, l
     path.write_bytes(orjson.dumps({"type": "FeatureCollection", "note": pad, "features": []}))
     assert (path.stat().st_size > BATCH_BYTES) == (size == "above")
     assert main(["ingest", str(path), "--source", "empty", "--lake", str(lake.root)]) == 0
-    assert (ingest(path, "empty", lake, validate=False).features) == 0
+    assert read_lake("empty").num_rows == 0
 
 
 def _around_threshold(features: list[dict], head: bytes, size: int) -> bytes:
@@ -307,3 +309,147 @@ def test_damaged_documents_are_accepted_or_refused_alike_on_both_paths(doc, batc
         valid = False
     if not valid:
         assert whole == "DataError"
+
+
+# -- CSV: the encoding of the whole file ---------------------------------------------------
+
+_ROWS = 100_000
+_MIB = 1 << 20
+
+
+def _table(name: str) -> bytes:
+    """100,000 rows of fountains in UTF-8 (`name` of each row: "<name> <i>"), about 3.5 MB."""
+    rows = "".join(f"{i};{name} {i};{2.1 + i * 1e-7:.7f};41.38\n" for i in range(_ROWS))
+    return ("id;name;lon;lat\n" + rows).encode()
+
+
+def _with_row(data: bytes, row: bytes, where: str) -> bytes:
+    """`data` with `row` put in as a record of its own: within the first MiB, just after it,
+    after two MiB, or as the very last line (without a line end)."""
+    if where == "end":
+        return data + row
+    at = data.index(b"\n", {"head": 1000, "after 1 MiB": _MIB, "after 2 MiB": 2 * _MIB}[where]) + 1
+    return data[:at] + row + b"\n" + data[at:]
+
+
+def _read_csv(path: Path) -> tuple[str, list[tuple[str, Any, str | None]]]:
+    """The encoding the file is read in, and (record, name, error) of every record."""
+    connector = CSVConnector(path)
+    out = []
+    for b in connector.read():
+        names = [p.get("name") for p in b.properties]
+        out += zip(b.records, names, b.errors or [None] * len(b))
+    return connector._dialect[0].codec, out
+
+
+_WHERE = ["head", "after 1 MiB", "after 2 MiB", "end"]
+
+
+@pytest.mark.parametrize(
+    ("base", "row", "codec", "name", "error"),
+    [
+        # one Latin-1 byte in ASCII text: a Latin-1 (Windows-1252) file, every record read
+        ("Font", b"x;Caf\xe9 Mitte;2.17;41.38", "cp1252", "Café Mitte", None),
+        # the same byte in UTF-8 text: that record rejected, the rest read as UTF-8
+        ("Plaça", b"x;Caf\xe9 Mitte;2.17;41.38", "utf-8", None,
+         "not UTF-8 as the rest of the file is: 0xE9 in column 'name'"),
+        # a NUL byte: not text, that record rejected
+        ("Font", b"x;Caf\x00 Mitte;2.17;41.38", "utf-8", None,
+         "a NUL byte, which is not text, in column 'name'"),
+    ],
+    ids=["latin-1 byte in ASCII", "latin-1 byte in UTF-8", "NUL byte"],
+)  # fmt: skip
+def test_one_byte_gives_the_same_result_wherever_it_falls(tmp_path, base, row, codec, name, error):
+    """The issue's case: one Latin-1 byte after the first MiB refused 100,001 valid rows that
+    the same byte within the first MiB let through; a NUL byte likewise."""
+    data = _table(base)
+    results = []
+    for where in _WHERE:
+        path = tmp_path / "table.csv"
+        path.write_bytes(_with_row(data, row, where))
+        found, records = _read_csv(path)
+        assert found == codec and len(records) == _ROWS + 1
+        [odd] = [r for r in records if r[0].startswith("x;")]
+        assert odd[1:] == (name, error)
+        assert sum(e is None for _, _, e in records) == _ROWS + (error is None)
+        results.append(sorted(records, key=lambda r: r[0]))
+    assert all(r == results[0] for r in results)
+    if base == "Plaça":  # the other rows' own UTF-8 text intact
+        assert results[0][0][1] == "Plaça 0"
+
+
+def test_the_issue_file_ingests_through_the_cli(tmp_path, lake, read_lake):
+    path = tmp_path / "late.csv"
+    path.write_bytes(_with_row(_table("Font"), b"x;Caf\xe9 Mitte;2.17;41.38", "after 2 MiB"))
+    assert main(["ingest", str(path), "--source", "late", "--lake", str(lake.root)]) == 0
+    names = [json.loads(p)["name"] for p in read_lake("late").column("properties").to_pylist()]
+    assert len(names) == _ROWS + 1 and "Café Mitte" in names
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"id;name;lon;lat\n", b"id;name;lon;lat", b"\xef\xbb\xbfSTANDORT,ANZAHL,GEOM\r\n",
+     b"Name;L\xe4ngengrad;Breitengrad\n"],
+    ids=["header", "without line end", "BOM and CRLF", "latin-1"],
+)  # fmt: skip
+def test_a_header_alone_is_a_source_without_records(tmp_path, lake, read_lake, capsys, content):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(content)
+    assert main(["ingest", str(path), "--source", "empty", "--lake", str(lake.root)]) == 0
+    assert read_lake("empty").num_rows == 0
+    capsys.readouterr()
+    assert main(["inspect", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["format"], info["features"]) == ("CSV", 0)
+
+
+@pytest.mark.parametrize("content", [b"12;34\n", b"name;name\n", b"Hello\n"])
+def test_a_record_alone_that_names_no_columns_is_not_a_table(tmp_path, lake, content):
+    path = tmp_path / "one.csv"
+    path.write_bytes(content)
+    assert main(["ingest", str(path), "--source", "one", "--lake", str(lake.root)]) == 2
+
+
+# -- truncated files through the command line --------------------------------------------
+
+
+def _cuts(data: bytes) -> list[int]:
+    """Offsets to cut at: the start, inside a BOM, early, mid-way, inside a character of two
+    or more bytes, one byte short of the end."""
+    multibyte = next((i + 1 for i in range(len(data) // 2, len(data)) if data[i] >= 0xC0), len(data) // 2)
+    return sorted({0, 2, 40, len(data) // 2, multibyte, len(data) - 1})
+
+
+@pytest.mark.parametrize(
+    ("name", "crs", "batch_bytes"),
+    [
+        ("barcelona_drinking_fountains.geojson", None, BATCH_BYTES),
+        ("barcelona_drinking_fountains.geojson", None, 64 * 1024),  # streamed
+        ("bietigheim-bissingen_parking_realtime_latin1.csv", None, BATCH_BYTES),
+        ("reutlingen_bike_parking_utm32_wkt.csv", "EPSG:25832", BATCH_BYTES),
+    ],
+    ids=["geojson", "geojson streamed", "csv latin-1", "csv utf-8 bom"],
+)
+def test_truncations_exit_0_or_2_and_keep_the_previous_output(
+    sample, tmp_path, lake, capsys, monkeypatch, name, crs, batch_bytes
+):
+    monkeypatch.setattr(GeoJSONConnector, "batch_bytes", batch_bytes)
+    full = sample(name)
+    args = ["--source", "s", "--lake", str(lake.root), *(["--crs", crs] if crs else [])]
+    assert main(["ingest", str(full), *args]) == 0
+    data = full.read_bytes()
+    for cut in _cuts(data):
+        path = tmp_path / f"cut{full.suffix}"
+        path.write_bytes(data[:cut])
+        before = {k: p.read_bytes() for k, p in _landed(lake).items()}
+        capsys.readouterr()
+        code = main(["ingest", str(path), *args])
+        err = capsys.readouterr().err
+        assert code in (0, 2), (cut, err)
+        assert "Traceback" not in err and "internal error" not in err
+        if code == 2:
+            assert str(path) in err and {k: p.read_bytes() for k, p in _landed(lake).items()} == before
+
+
+def _landed(lake) -> dict[str, Path]:
+    return {k: lake.partition(k, "s") / "part-0.parquet" for k in ("features", "rejects")}
