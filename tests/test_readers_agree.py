@@ -167,6 +167,21 @@ def test_empty_feature_collections_are_valid_sources_with_no_records(tmp_path, l
     assert read_lake("empty").num_rows == 0
 
 
+@pytest.mark.parametrize("batch_bytes", [BATCH_BYTES, 4096], ids=["whole", "streamed"])
+def test_whitespace_longer_than_detection_looks_at_leaves_a_document_geojson(
+    tmp_path, lake, read_lake, monkeypatch, batch_bytes
+):
+    """100 KB of JSON whitespace before the document (more than the 64 KB head detection
+    reads), 600 bytes between its tokens: still GeoJSON, with all its features."""
+    monkeypatch.setattr(GeoJSONConnector, "batch_bytes", batch_bytes)
+    features = [_feature(i) for i in range(300)]
+    doc = _collection([(b'"type"', "FeatureCollection"), (b'"features"', features)], b"\n" * 600)
+    path = tmp_path / "spaced.json"
+    path.write_bytes(b"\xef\xbb\xbf" + b" \r\n\t" * 25_000 + doc)
+    assert main(["ingest", str(path), "--source", "spaced", "--lake", str(lake.root)]) == 0
+    assert read_lake("spaced").column("source_id").to_pylist() == [f["id"] for f in features]
+
+
 def _around_threshold(features: list[dict], head: bytes, size: int) -> bytes:
     """A FeatureCollection of exactly `size` bytes: `head` members, then whitespace before the
     features array, as much as makes the size."""
