@@ -117,16 +117,18 @@ def file_encoding(f: BinaryIO) -> TextEncoding | None:
     guess = detect_encoding(head)
     if guess is None or guess.startswith(("utf-16", "utf-32")):
         return TextEncoding(guess) if guess else None
-    utf8 = other = kept = 0
+    utf8 = other = kept = at = 0
     nul = False
     evidence: list[bytes] = []
+    valid: list[tuple[int, int]] = []  # blocks of UTF-8, their lines counted only if need be
     for block in _lines(f, head):
+        at += len(block)
         nul = nul or b"\x00" in block
         if block.isascii():
             continue
         try:
             block.decode("utf-8")
-            utf8 += _lines_not_ascii(block)
+            valid.append((at - len(block), len(block)))
             continue
         except UnicodeDecodeError:
             pass
@@ -142,6 +144,10 @@ def file_encoding(f: BinaryIO) -> TextEncoding | None:
                     evidence.append(line)
                     kept += len(line)
     bom = head.startswith(codecs.BOM_UTF8)
+    if other and not bom:
+        for start, size in valid:
+            f.seek(start)
+            utf8 += _lines_not_ascii(f.read(size))
     if bom or utf8 >= other:
         return TextEncoding("utf-8-sig" if bom else "utf-8", other, nul)
     codec = detect_encoding(b"\n".join(evidence)) or _ANY_BYTE
@@ -174,8 +180,9 @@ def _blocks(f: BinaryIO, head: bytes) -> Iterator[bytes]:
 def _lines_not_ascii(block: bytes) -> int:
     """How many lines of `block` hold a byte that is not ASCII."""
     a = np.frombuffer(block, np.uint8)
-    line = np.searchsorted(np.flatnonzero((a == 10) | (a == 13)), np.flatnonzero(a >= 0x80))
-    return int(np.count_nonzero(np.diff(line))) + 1 if line.size else 0
+    starts = np.flatnonzero((a == 10) | (a == 13)) + 1
+    starts = np.concatenate(([0], starts[starts < a.size]))
+    return int(np.count_nonzero(np.maximum.reduceat(a, starts) >= 0x80))
 
 
 def _decodes(f: BinaryIO, codec: str) -> bool:
