@@ -150,7 +150,7 @@ def file_encoding(f: BinaryIO) -> TextEncoding | None:
             utf8 += _lines_not_ascii(f.read(size))
     if bom or utf8 >= other:
         return TextEncoding("utf-8-sig" if bom else "utf-8", other, nul)
-    codec = detect_encoding(b"\n".join(evidence)) or _ANY_BYTE
+    codec = detect_encoding(b"\n".join(sorted(evidence))) or _ANY_BYTE  # not their order
     return TextEncoding(codec if _decodes(f, codec) else _ANY_BYTE, 0, nul)
 
 

@@ -9,6 +9,7 @@ threshold with documents just below and just above it.
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from connectors.csvtable import CSVConnector
 from connectors.errors import DataError
 from connectors.geojson import GeoJSONConnector
 from connectors.jsonstream import BATCH_BYTES
+from connectors.text import TextEncoding, file_encoding
 from pipelines.cli import main
 from pipelines.ingest import ingest
 
@@ -391,6 +393,45 @@ def test_one_byte_gives_the_same_result_wherever_it_falls(tmp_path, base, row, c
     assert all(r == results[0] for r in results)
     if base == "Plaça":  # the other rows' own UTF-8 text intact
         assert results[0][0][1] == "Plaça 0"
+
+
+_LINES = st.sampled_from([
+    "Font de Canaletes;2.1700;41.3851",
+    "Plaça de Catalunya;2.1700;41.3870",
+    "Straße am Münster;9.1829;48.7758",
+    "Café Zürich;8.5417;47.3769",
+]).flatmap(lambda text: st.sampled_from([
+    text.encode(), text.encode("cp1252"), text.encode().replace(b";", b"\x00;", 1),
+]))  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=st.lists(_LINES, min_size=1, max_size=12), data=st.data())
+def test_a_files_encoding_depends_on_its_lines_not_on_where_they_are(lines, data):
+    """Lines of UTF-8, Windows-1252 and with NUL bytes, in any order, with 2 MiB of ASCII
+    lines put in anywhere among them: the same decision."""
+    def decide(ordered: list[bytes], at: int) -> TextEncoding | None:
+        body = [b"name;lon;lat", *ordered[:at], _PADDING, *ordered[at:]]
+        return file_encoding(io.BytesIO(b"\n".join(body)))
+
+    first = decide(lines, 0)
+    moved = data.draw(st.permutations(lines))
+    assert decide(moved, data.draw(st.integers(0, len(lines)))) == first
+    utf8 = sum(not line.isascii() and _is_utf8(line) for line in lines)
+    other = sum(not _is_utf8(line) for line in lines)
+    assert first is not None and first.nul == any(b"\x00" in line for line in lines)
+    assert (first.codec == "utf-8") == (utf8 >= other)
+
+
+_PADDING = b"\n".join(b"Font %d;2.1;41.3" % i for i in range(120_000))
+
+
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def test_the_issue_file_ingests_through_the_cli(tmp_path, lake, read_lake):
