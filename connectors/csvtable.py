@@ -139,7 +139,9 @@ def _unreadable(
             found = pc.match_substring_regex(values, MARK_PATTERN)
             for r in np.flatnonzero(pc.fill_null(found, False).to_numpy(zero_copy_only=False)):
                 bad = " ".join(f"0x{b:02X}" for b in marked_bytes(values[r].as_py()))
-                why.setdefault(int(r), f"not UTF-8 as the rest of the file is: {bad} in column {name!r}")
+                why.setdefault(
+                    int(r), f"not UTF-8 as the rest of the file is: {bad} in column {name!r}"
+                )
         if coding.nul:
             found = pc.match_substring(values, "\x00")
             for r in np.flatnonzero(pc.fill_null(found, False).to_numpy(zero_copy_only=False)):

@@ -121,7 +121,9 @@ def test_the_last_of_two_features_members_is_read_on_both_paths():
 
 
 @pytest.mark.parametrize(
-    "name", [b'"feat\\u0075res"', b'"\\u0066eatures"', b'"features"'], ids=["escaped", "first", "plain"]
+    "name",
+    [b'"feat\\u0075res"', b'"\\u0066eatures"', b'"features"'],
+    ids=["escaped", "first", "plain"],
 )
 def test_the_features_member_is_found_however_its_name_is_escaped(name):
     features = [_feature(i) for i in range(200)]
@@ -139,7 +141,9 @@ def test_the_features_member_is_found_however_its_name_is_escaped(name):
         (b"}}]}", b"}}}}"),  # the array closed by a brace
         (b'}},{"type"', b'}],{"type"'),  # a feature closed by a bracket
     ],
-    ids=["doubled comma", "missing comma", "trailing comma", "array closed by }", "object closed by ]"],
+    ids=[
+        "doubled comma", "missing comma", "trailing comma", "array closed by }", "object closed by ]"
+    ],
 )
 def test_invalid_json_is_refused_on_both_paths(good, bad):
     doc = orjson.dumps({"type": "FeatureCollection", "features": [_feature(i) for i in range(50)]})
@@ -158,7 +162,9 @@ def test_invalid_json_in_a_features_member_that_is_not_read_is_refused_too():
 
 
 @pytest.mark.parametrize("size", ["below", "above"])
-def test_empty_feature_collections_are_valid_sources_with_no_records(tmp_path, lake, read_lake, size):
+def test_empty_feature_collections_are_valid_sources_with_no_records(
+    tmp_path, lake, read_lake, size
+):
     """An empty FeatureCollection is exit 0 with 0 features, also when foreign members make it
     larger than the streaming threshold."""
     pad = "x" * (BATCH_BYTES + 10) if size == "above" else "x"
@@ -196,10 +202,15 @@ def _around_threshold(features: list[dict], head: bytes, size: int) -> bytes:
 
 @pytest.mark.parametrize(
     "head",
-    [b'"type":"FeatureCollection",', b'"type":"FeatureCollection","features":[{"type":"Feature"}],'],
+    [
+        b'"type":"FeatureCollection",',
+        b'"type":"FeatureCollection","features":[{"type":"Feature"}],',
+    ],
     ids=["600+ spaces", "two features members"],
 )
-def test_documents_just_below_and_just_above_4_mb_give_the_same_rows(tmp_path, lake, read_lake, head):
+def test_documents_just_below_and_just_above_4_mb_give_the_same_rows(
+    tmp_path, lake, read_lake, head
+):
     """Ingested through the real threshold: the same features, whatever side of it a file is."""
     features, size = [], 0
     while size < BATCH_BYTES - 2000:  # the features fill all but the 2000 bytes of whitespace
@@ -282,7 +293,8 @@ def _dump(value: Any, space: Iterator[bytes]) -> bytes:
     """`value` as JSON with the next whitespace of `space` before every member and element."""
     if isinstance(value, dict):
         return b"{" + b",".join(
-            next(space) + orjson.dumps(k) + b":" + next(space) + _dump(v, space) for k, v in value.items()
+            next(space) + orjson.dumps(k) + b":" + next(space) + _dump(v, space)
+            for k, v in value.items()
         ) + b"}"  # fmt: skip
     if isinstance(value, list):
         return b"[" + b",".join(next(space) + _dump(v, space) for v in value) + b"]"
@@ -290,7 +302,9 @@ def _dump(value: Any, space: Iterator[bytes]) -> bytes:
 
 
 _SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
 
@@ -312,7 +326,9 @@ def test_generated_documents_give_the_same_records_on_both_paths(doc, batch_byte
 @given(
     doc=_documents(),
     batch_bytes=st.sampled_from([16, 64, 300]),
-    fault=st.tuples(st.floats(0, 1), st.sampled_from([b"", b",", b"]", b"}", b"[", b"{", b'"', b":", b" "])),
+    fault=st.tuples(
+        st.floats(0, 1), st.sampled_from([b"", b",", b"]", b"}", b"[", b"{", b'"', b":", b" "])
+    ),
 )
 def test_damaged_documents_are_accepted_or_refused_alike_on_both_paths(doc, batch_bytes, fault):
     """A byte taken out, or one of JSON's structural bytes put in, anywhere."""
@@ -472,8 +488,9 @@ def test_a_record_alone_that_names_no_columns_is_not_a_table(tmp_path, lake, con
 def _cuts(data: bytes) -> list[int]:
     """Offsets to cut at: the start, inside a BOM, early, mid-way, inside a character of two
     or more bytes, one byte short of the end."""
-    multibyte = next((i + 1 for i in range(len(data) // 2, len(data)) if data[i] >= 0xC0), len(data) // 2)
-    return sorted({0, 2, 40, len(data) // 2, multibyte, len(data) - 1})
+    half = len(data) // 2
+    multibyte = next((i + 1 for i in range(half, len(data)) if data[i] >= 0xC0), half)
+    return sorted({0, 2, 40, half, multibyte, len(data) - 1})
 
 
 @pytest.mark.parametrize(
@@ -504,7 +521,8 @@ def test_truncations_exit_0_or_2_and_keep_the_previous_output(
         assert code in (0, 2), (cut, err)
         assert "Traceback" not in err and "internal error" not in err
         if code == 2:
-            assert str(path) in err and {k: p.read_bytes() for k, p in _landed(lake).items()} == before
+            assert str(path) in err
+            assert {k: p.read_bytes() for k, p in _landed(lake).items()} == before
 
 
 def _landed(lake) -> dict[str, Path]:
