@@ -141,17 +141,20 @@ class _Ranges:
         lead = _NON_BLANK.search(text, 1).start()  # at the latest, the closing bracket
         if not first and lead < len(text) - 1:
             if text[lead] != ord(","):
-                raise DataError(_between(self.path, start + lead - 1, "a comma missing"))
+                raise DataError(_fault(self.path, start + lead - 1, _MISSING_COMMA))
             text[lead] = ord(" ")
             lead = _NON_BLANK.search(text, lead).start()
             if lead == len(text) - 1:
-                raise DataError(_between(self.path, end, "a comma before the array's end"))
+                raise DataError(_fault(self.path, end, _EMPTY))
         return None if lead == len(text) - 1 else text
 
 
-def _between(path: Path, at: int, what: str) -> str:
-    """The message for a fault between the elements of an array."""
-    return f"{path}: invalid JSON near byte {at}: {what} between the elements of an array"
+_EMPTY, _MISSING_COMMA = "an empty array element", "a comma missing between array elements"
+
+
+def _fault(path: Path, at: int, what: str) -> str:
+    """The message for a fault between the elements of an array, near byte `at`."""
+    return f"{path}: invalid JSON near byte {at}: {what}"
 
 
 class Unparsed(str):
@@ -190,7 +193,7 @@ def _one_by_one(path: Path, text: bytearray, offset: int) -> list[Any]:
         start, end = int(pos[lo]), int(pos[hi])
         element = bytes(text[start + 1 : end]).strip(_WHITESPACE)
         if not element:
-            raise DataError(_between(path, offset + start, "an empty element"))
+            raise DataError(_fault(path, offset + start, _EMPTY))
         try:
             out.append(orjson.loads(element))
             continue
@@ -200,7 +203,7 @@ def _one_by_one(path: Path, text: bytearray, offset: int) -> list[Any]:
         if closed.size:  # one object or array: it opens the element and its end closes it
             last = start + len(text[start + 1 : end].rstrip(_WHITESPACE))
             if closed.size > 1 or element[0] not in b"[{" or closed[0] != last:
-                raise DataError(_between(path, offset + int(closed[0]) + 1, "a comma missing"))
+                raise DataError(_fault(path, offset + int(closed[0]) + 1, _MISSING_COMMA))
         out.append(_unparsed(element, error))
     return out
 

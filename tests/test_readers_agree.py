@@ -158,6 +158,53 @@ def _not_taken_as_valid(result: Any) -> bool:
     return result == "DataError" or any(row[4] is not None for row in result[1])
 
 
+def _twenty_with(fault: bytes, at: int) -> bytes:
+    """A collection of 20 features with `fault` in place of what stands between feature
+    `at - 1` and feature `at` (the comma; `[` before the first, `]` after the last)."""
+    texts = [orjson.dumps(_feature(i)) for i in range(20)]
+    before, after = b",".join(texts[:at]), b",".join(texts[at:])
+    array = (b"[" if at else b"") + before + fault + after + (b"]" if at < 20 else b"")
+    return b'{"type":"FeatureCollection","features":' + array + b"}"
+
+
+@pytest.mark.parametrize(
+    ("fault", "at"),
+    [(b"[,", 0), (b",,", 10), (b"", 10), (b" ", 10), (b" 5,", 10), (b",{},5 ", 10),
+     (b",]", 20)],
+    ids=["leading comma", "doubled comma", "missing comma", "missing comma, a space",
+         "a number without its comma", "a number without its comma, after", "trailing comma"],
+)  # fmt: skip
+def test_a_fault_between_features_refuses_the_document_wherever_the_batches_are_cut(fault, at):
+    """Not a bad record but a bad array: refused on both paths, whether a batch ends at the
+    fault or not (a record reader would otherwise read `[ ,{…}]` or `{…}{…}` as valid when a
+    batch happens to begin there)."""
+    doc = _twenty_with(fault, at)
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(doc)
+    for batch_bytes in range(16, len(doc), 23):
+        assert _both(doc, batch_bytes) == ("DataError", "DataError"), batch_bytes
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b'{"type":"Feature","id":"bad","geometry":{"type":"Point","coordinates":[NaN,41.4]}}',
+     b'{"type":"Feature","id":"bad","properties":{"n":7,},"geometry":null}', b"tru"],
+    ids=["NaN", "a trailing comma inside", "not a value"],
+)  # fmt: skip
+def test_a_bad_feature_is_the_same_reject_wherever_the_batches_are_cut(bad):
+    """One element JSON cannot read is one rejected record, the same on both paths and for
+    every cut: the other 20 read, the bad one kept as written with its reason."""
+    doc = _twenty_with(b"," + bad + b",", 10)
+    whole = _both(doc, len(doc))[0]
+    info, rows = whole
+    assert info.count == 20 + (bad[0] == ord("{")) and len(rows) == 21
+    assert [r[2] for r in rows[:10] + rows[11:]] == [_feature(i) for i in range(20)]
+    assert rows[10][2] == bad.decode() and rows[10][4]
+    assert all(r[4] is None for r in rows[:10] + rows[11:])
+    for batch_bytes in range(16, len(doc), 23):
+        assert _both(doc, batch_bytes) == (whole, whole), batch_bytes
+
+
 def test_invalid_json_in_a_features_member_that_is_not_read_is_refused_too():
     last = [_feature(i) for i in range(100)]
     doc = _collection([(b'"type"', "FeatureCollection"), (b'"features"', last),
