@@ -19,6 +19,7 @@ import io
 import re
 import unicodedata
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from functools import cached_property, reduce
 from pathlib import Path
@@ -32,7 +33,16 @@ import shapely
 
 from connectors.base import CRS84, Connector, Points, SourceBatch, SourceInfo
 from connectors.errors import ConfigurationError, DataError
-from connectors.text import detect_encoding
+from connectors.text import (
+    MARK_PATTERN,
+    MarkedUTF8,
+    TextEncoding,
+    detect_encoding,
+    file_encoding,
+    marked_bytes,
+    rare,
+    shown,
+)
 
 __all__ = ["CSVConnector"]
 
@@ -42,7 +52,7 @@ BLOCK_SIZE = 2 << 20
 """Bytes of the file per batch; grown (up to _MAX_BLOCK_SIZE) for files with longer rows."""
 _MAX_BLOCK_SIZE = 512 << 20
 _HEAD_BYTES = 1 << 20
-"""How much of the file the encoding and the delimiter are found from."""
+"""How much of the file the delimiter is found from (the encoding is found from all of it)."""
 _SNIFF_CHARS = 1 << 16
 """Characters the delimiter is found from: as much as the registry sniffs, and less than the
 csv module's field size limit, so that a long first row cannot hide the delimiter."""
@@ -79,9 +89,11 @@ def _delimiter(text: str) -> str | None:
 
     Most rows must have the header's field count (a stray ragged row goes to rejects later).
     `text` may be cut anywhere, so its last record is only held to at most as many fields.
+    A header without rows (a source with no records) must name its columns: two or more,
+    distinct, each with a letter.
     """
     start = text.lstrip()[:1]
-    if not start or start in "{[<" or len(_CONTROL.findall(text)) > len(text) // 100:
+    if not start or start in "{[<" or not rare(len(_CONTROL.findall(text)), len(text)):
         return None
     cut = not text.endswith(("\n", "\r"))
     best: tuple[int, str] | None = None
@@ -91,17 +103,56 @@ def _delimiter(text: str) -> str | None:
             rows = [r for r in (next(reader, None) for _ in range(_SNIFF_RECORDS)) if r]
         except csv.Error:
             continue
-        if len(rows) < 2 or len(rows[0]) < 2:
+        if not rows or len(rows[0]) < 2:
             continue
         width = len(rows[0])
         complete, last = (rows[1:-1], rows[-1]) if cut else (rows[1:], [])
-        if complete:
+        if len(rows) == 1:
+            ok = _names_columns(rows[0])
+        elif complete:
             ok = 2 * sum(len(r) == width for r in complete) > len(complete)
         else:
             ok = 2 <= len(last) <= width
         if ok and (best is None or width > best[0]):
             best = (width, d)
     return best[1] if best else None
+
+
+def _names_columns(header: list[str]) -> bool:
+    """Whether a record alone can be a header: distinct names, each with a letter."""
+    names = [name.strip() for name in header]
+    return len(set(names)) == len(names) and all(
+        len(n) <= 256 and any(c.isalpha() for c in n) for n in names
+    )
+
+
+def _unreadable(
+    batch: pa.RecordBatch, coding: TextEncoding, delimiter: str
+) -> tuple[pa.RecordBatch, list[tuple[str, str]]]:
+    """The batch without its records that are not text (bytes that are not UTF-8 in a file read
+    as UTF-8, a NUL byte), and those records as read, with the reason.
+
+    Looked for only in files where `file_encoding` found such bytes."""
+    why: dict[int, str] = {}
+    for name, values in zip(batch.schema.names, batch.columns):
+        if coding.undecodable:
+            found = pc.match_substring_regex(values, MARK_PATTERN)
+            for r in np.flatnonzero(pc.fill_null(found, False).to_numpy(zero_copy_only=False)):
+                bad = " ".join(f"0x{b:02X}" for b in marked_bytes(values[r].as_py()))
+                why.setdefault(
+                    int(r), f"not UTF-8 as the rest of the file is: {bad} in column {name!r}"
+                )
+        if coding.nul:
+            found = pc.match_substring(values, "\x00")
+            for r in np.flatnonzero(pc.fill_null(found, False).to_numpy(zero_copy_only=False)):
+                why.setdefault(int(r), f"a NUL byte, which is not text, in column {name!r}")
+    if not why:
+        return batch, []
+    rows = sorted(why)
+    keep = np.ones(batch.num_rows, dtype=bool)
+    keep[rows] = False
+    records = _records(batch.take(rows), delimiter)
+    return batch.filter(keep), [(shown(text), why[r]) for text, r in zip(records, rows)]
 
 
 def _present(values: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -260,20 +311,26 @@ class CSVConnector(Connector):
         return _SCORE if _delimiter(head.decode(encoding, "replace")) else 0.0
 
     @cached_property
-    def _dialect(self) -> tuple[str, str, list[str]]:
-        """Encoding, delimiter and column names, from the head of the file and the options."""
+    def _dialect(self) -> tuple[TextEncoding, str, list[str]]:
+        """Encoding (of the whole file), delimiter and column names, from the file and the
+        options. An `encoding` option is held to: a byte it does not decode refuses the file."""
         try:
             with open(self.path, "rb") as f:
+                found = file_encoding(f)
+                f.seek(0)
                 head = f.read(_HEAD_BYTES)
         except OSError as e:
             raise DataError(f"{self.path}: cannot be read: {e.strerror or e}") from e
-        encoding = self.options.get("encoding") or detect_encoding(head)
-        if encoding is None:
+        option = self.options.get("encoding")
+        if option is None and found is None:
             raise DataError(f"{self.path}: not delimited text but binary content")
+        encoding = option or found.codec
         try:
             encoding = codecs.lookup(encoding).name
         except LookupError as e:
             raise ConfigurationError(f"{self.path}: unknown encoding {encoding!r}") from e
+        nul = found is not None and found.nul
+        coding = TextEncoding(encoding, 0 if option or found is None else found.undecodable, nul)
         text = head.decode(encoding, "replace").lstrip("\ufeff")
         delimiter = self.options.get("delimiter") or _delimiter(text[:_SNIFF_CHARS])
         if delimiter is None:
@@ -282,25 +339,53 @@ class CSVConnector(Connector):
                 f"{' '.join(map(repr, DELIMITERS))} splits the first lines into a header and rows"
             )
         header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
-        return encoding, delimiter, header
+        return coding, delimiter, header
 
     def _blocks(self) -> Iterator[tuple[pa.RecordBatch, list[tuple[str, str]]]]:
         """The file as batches of text columns, each with the rows that had the wrong field count
         (as text, with the reason): those go to rejects rather than failing the file."""
-        encoding, delimiter, header = self._dialect
+        coding, delimiter, _ = self._dialect
         ragged: list[tuple[str, str]] = []
 
         def bad_row(row: Any) -> str:
             why = f"row has {row.actual_columns} fields where the header has {row.expected_columns}"
-            ragged.append((row.text, why))
+            ragged.append((shown(row.text), why))
             return "skip"
 
         try:
-            reader = pacsv.open_csv(
-                self.path,
+            # bytes that are not UTF-8 marked, in their records, for _unreadable to find
+            with MarkedUTF8(self.path) if coding.undecodable else nullcontext(self.path) as source:
+                reader = self._open_csv(source, bad_row)
+                if reader is None:
+                    return
+                with reader:
+                    for batch in reader:
+                        if coding.undecodable or coding.nul:
+                            batch, unreadable = _unreadable(batch, coding, delimiter)
+                            ragged += unreadable
+                        yield batch, ragged[:]
+                        ragged.clear()
+                    if ragged:
+                        yield pa.RecordBatch.from_pylist([], schema=reader.schema), ragged
+        except (OSError, pa.ArrowException, UnicodeError) as e:
+            reason = str(e).removeprefix("CSV parse error: ")
+            if "straddl" in reason:
+                too_long = f"{self.path}: a row is longer than {self._block_size} bytes"
+                raise _RowTooLong(too_long) from e
+            if "UTF8" in reason or isinstance(e, UnicodeError):
+                reason += f" (read as {coding.codec}; the encoding option sets another)"
+            raise DataError(f"{self.path}: cannot be read as CSV: {reason}") from e
+
+    def _open_csv(self, source: Any, bad_row: Any) -> pacsv.CSVStreamingReader | None:
+        """pyarrow's reader of the file; None for a header without a line end (no records)."""
+        coding, delimiter, header = self._dialect
+        utf8 = coding.codec in ("utf-8", "utf-8-sig")
+        try:
+            return pacsv.open_csv(
+                source,
                 read_options=pacsv.ReadOptions(
                     # pyarrow reads UTF-8 itself (skipping a BOM), other encodings through Python
-                    encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding,
+                    encoding="utf8" if utf8 else coding.codec,
                     block_size=self._block_size,
                 ),
                 parse_options=pacsv.ParseOptions(
@@ -311,20 +396,10 @@ class CSVConnector(Connector):
                     quoted_strings_can_be_null=False,
                 ),
             )
-            with reader:
-                for batch in reader:
-                    yield batch, ragged[:]
-                    ragged.clear()
-                if ragged:
-                    yield pa.RecordBatch.from_pylist([], schema=reader.schema), ragged
-        except (OSError, pa.ArrowException, UnicodeError) as e:
-            reason = str(e).removeprefix("CSV parse error: ")
-            if "straddl" in reason:
-                too_long = f"{self.path}: a row is longer than {self._block_size} bytes"
-                raise _RowTooLong(too_long) from e
-            if "UTF8" in reason or isinstance(e, UnicodeError):
-                reason += f" (read as {encoding}; the encoding option sets another)"
-            raise DataError(f"{self.path}: cannot be read as CSV: {reason}") from e
+        except pa.ArrowInvalid as e:
+            if "Empty CSV file" not in str(e):
+                raise
+            return None
 
     def _detect(self, batch: pa.RecordBatch) -> _Layout:
         """Where the file keeps its geometry and ids, from its first batch and the options."""

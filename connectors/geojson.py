@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from connectors import geojson_shapes, jsonfg_solids
 from connectors.base import CRS84, Connector, SourceBatch, SourceInfo
 from connectors.errors import DataError
-from connectors.jsonstream import JSONDocument, Unparsed, open_json
+from connectors.jsonstream import BATCH_BYTES, JSONDocument, Unparsed, open_json
 
 __all__ = ["GeoJSONConnector"]
 
@@ -96,16 +96,24 @@ class GeoJSONConnector(Connector):
             return 0.9
         return 0.5 if re.search(rb'"features"\s*:\s*\[', text) else 0.0
 
+    batch_bytes: ClassVar[int] = BATCH_BYTES
+    """Documents up to this size are parsed whole, larger ones streamed in batches of about it:
+    the same documents are accepted and give the same records either way."""
     _doc: JSONDocument | None = None
 
     def _open(self) -> JSONDocument:
         """The scanned document, scanned once for inspect() and read() together."""
         if self._doc is None:
-            doc = open_json(self.path, "features")
+            doc = open_json(self.path, "features", self.batch_bytes)
             h = doc.header
+            why = None
             if not isinstance(h, Mapping) or h.get("type") not in ("FeatureCollection", "Feature"):
+                why = "JSON without a GeoJSON FeatureCollection or Feature"
+            elif h["type"] == "FeatureCollection" and not doc.has_array:
+                why = "a FeatureCollection without a features array"
+            if why:
                 doc.close()
-                raise DataError(f"{self.path}: JSON without a GeoJSON FeatureCollection or Feature")
+                raise DataError(f"{self.path}: {why}")
             self._doc = doc
         return self._doc
 

@@ -26,7 +26,8 @@ BUILTIN: dict[str, str] = {
     "citygml": "connectors.citygml:CityGMLConnector",
 }
 HEAD_BYTES = 64 * 1024
-"""How much of a file detection looks at."""
+"""How much of a file detection looks at (from where it stops being blank)."""
+_BLANK = b"\xef\xbb\xbf \t\r\n"
 
 
 @cache
@@ -61,6 +62,8 @@ def detect(path: Path) -> type[Connector]:
     try:
         with open(path, "rb") as f:
             head = f.read(HEAD_BYTES)
+            while len(head) == HEAD_BYTES and not head.lstrip(_BLANK):  # JSON allows any amount
+                head = f.read(HEAD_BYTES)
     except OSError as e:
         raise DataError(f"{path}: cannot be read: {e.strerror or e}") from e
     if not head.strip():

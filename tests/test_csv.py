@@ -67,7 +67,8 @@ def test_sniff_leaves_other_content_alone(sample):
         b'{"a": 1,\n "b": 2,\n "c": 3}\n',
         b'<?xml version="1.0"?>\n<root a="1,2">\n<x>1,2</x>\n</root>\n',
         b"",
-        b"id;name\n",  # a header without rows
+        b"12;34\n",  # one record alone, not a header: no names
+        b"name;name\n",  # nor with names that repeat
         bytes(range(256)) * 16,
         b"PAR1\x15\x04\x15\x10\x15\x14L\x15\x02\x15\x00\x12\x00\x00" * 100,
     ):
