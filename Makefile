@@ -19,7 +19,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2  # two workers: the 2-core machines the suite runs on
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
