@@ -338,7 +338,8 @@ def test_elements_nested_deeper_than_python_can_follow_refuse_the_source(tmp_pat
         text, "<CityModel ", '<CityModel xmlns:gen="http://www.opengis.net/citygml/generics/2.0" '
     )
     path = _write(tmp_path, "deep.gml", text)
-    with pytest.raises(DataError, match="nested too deep"):
+    # refused by citypipe's own limit, or by libxml2's where its version keeps one under huge_tree
+    with pytest.raises(DataError, match="nested too deep|Excessive depth"):
         list(CityGMLConnector(path, huge_tree=True).read())
     with pytest.raises(DataError, match="Excessive depth"):  # libxml2's own limit without it
         list(CityGMLConnector(path).read())
