@@ -25,7 +25,7 @@ from pipelines.lake import KINDS, RUN_KEY, Lake
 
 __all__ = ["BUILDINGS", "VIEWS", "Limits", "connect", "query", "refresh", "spatial_extension"]
 
-VIEWS = (*KINDS, "quarantine", "sources", "attempts")
+VIEWS = (*KINDS, "quarantine", "sources", "attempts", "buildings")
 """The lake tables the warehouse has a view of: each kind over its folder of Parquet files (the
 landed runs), `quarantine` over the rejects of attempts that did not land, `sources` and
 `attempts` over the run records in the footers of the features files and the records of the
@@ -36,7 +36,6 @@ BUILDING_CLASSES = ("Building", "BuildingPart")
 furniture (CityGML 3.0, CityJSON 2.0) stay in `features` with their parent_id."""
 
 BUILDINGS = """
-CREATE VIEW buildings AS
 WITH areas AS (
     SELECT feature_id,
            sum(area_m2) FILTER (WHERE surface_type = 'RoofSurface') AS roof_area_m2,
@@ -78,8 +77,10 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _glob(lake: Lake, folder: str, suffix: str = "parquet") -> str:
-    return _sql_string(str((lake.root / folder).resolve() / "source=*" / f"*.{suffix}"))
+def _glob(base: str, folder: str, suffix: str = "parquet") -> str:
+    """The files of a lake folder, under `base`: the lake's absolute path with a slash, or ""
+    for paths relative to the lake folder."""
+    return _sql_string(f"{base}{folder}/source=*/*.{suffix}")
 
 
 def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -111,14 +112,14 @@ def _nothing(con: duckdb.DuckDBPyConnection, table: str) -> str:
     return f"SELECT {nulls} WHERE false"
 
 
-def _runs(lake: Lake, con: duckdb.DuckDBPyConnection) -> str:
+def _runs(base: str, con: duckdb.DuckDBPyConnection) -> str:
     """The landed runs' records, from the footers of the features files (the CASE keeps a filter
     pushed below the key test from parsing other metadata as JSON)."""
     structure = _sql_string(json.dumps(_columns(con, "sources")))
     key = f"{_sql_string(RUN_KEY)}::BLOB"
     return (
         f"SELECT unnest(from_json(CASE WHEN key = {key} THEN decode(value) END, {structure})) "
-        f"FROM parquet_kv_metadata({_glob(lake, 'features')}) WHERE key = {key}"
+        f"FROM parquet_kv_metadata({_glob(base, 'features')}) WHERE key = {key}"
     )
 
 
@@ -138,16 +139,16 @@ SELECT {columns} FROM last LEFT JOIN ({landed}) USING (source)
 by start time)."""
 
 
-def _views(con: duckdb.DuckDBPyConnection, lake: Lake) -> dict[str, str]:
-    """The SELECT of each view over what the lake holds now."""
+def _views(con: duckdb.DuckDBPyConnection, lake: Lake, base: str) -> dict[str, str]:
+    """The SELECT of each view over what the lake holds now, its files named under `base`."""
     sql: dict[str, str] = {}
     for folder, table in (*((k, k) for k in KINDS), ("quarantine", "rejects")):
         sql[folder] = (
-            f"SELECT * FROM read_parquet({_glob(lake, folder)}, union_by_name = true)"
+            f"SELECT * FROM read_parquet({_glob(base, folder)}, union_by_name = true)"
             if lake.files(folder)
             else _nothing(con, table)
         )
-    runs = _runs(lake, con) if lake.files("features") else _nothing(con, "sources")
+    runs = _runs(base, con) if lake.files("features") else _nothing(con, "sources")
     landed = (
         "SELECT source, run_id, path, last_ingest AS started_at, 'ok' AS status, "
         f"NULL AS reason, records, rejects FROM ({runs})"
@@ -158,7 +159,7 @@ def _views(con: duckdb.DuckDBPyConnection, lake: Lake) -> dict[str, str]:
             f"{_sql_string(c)}: {_sql_string(t)}" for c, t in _columns(con, "attempts").items()
         )
         tried.append(
-            f"SELECT * FROM read_json({_glob(lake, 'attempts', 'json')}, columns = {{{columns}}}, "
+            f"SELECT * FROM read_json({_glob(base, 'attempts', 'json')}, columns = {{{columns}}}, "
             "format = 'newline_delimited')"
         )
     sql["attempts"] = " UNION ALL BY NAME ".join(tried)
@@ -167,7 +168,14 @@ def _views(con: duckdb.DuckDBPyConnection, lake: Lake) -> dict[str, str]:
         landed=f"SELECT * EXCLUDE ({', '.join(LAST_ATTEMPT)}) FROM ({runs})",
         columns=", ".join(_columns(con, "sources")),
     )
+    sql["buildings"] = BUILDINGS
     return sql
+
+
+def _create_views(con: duckdb.DuckDBPyConnection, lake: Lake, base: str, temp: bool) -> None:
+    sql = _views(con, lake, base)
+    for view in VIEWS:
+        con.execute(f"CREATE {'TEMP ' if temp else ''}VIEW {view} AS {sql[view]}")
 
 
 def _clear_stale(lake: Lake) -> None:
@@ -192,11 +200,9 @@ def refresh(lake: Lake) -> None:
     new = lake.root / f".warehouse.{os.getpid()}.{uuid.uuid4().hex[:8]}.duckdb"
     try:
         con = _open(new, read_only=False)
-        try:
-            sql = _views(con, lake)
-            for view in VIEWS:
-                con.execute(f"CREATE VIEW {view} AS {sql[view]}")
-            con.execute(BUILDINGS)
+        try:  # relative paths, so that the lake can move; bound against the lake meanwhile
+            con.execute(f"SET file_search_path = {_sql_string(str(lake.root.resolve()))}")
+            _create_views(con, lake, "", temp=False)
         finally:
             con.close()
         os.replace(new, lake.warehouse)
@@ -270,6 +276,9 @@ def query(
     con = connect(lake)
     timer = threading.Timer(limits.seconds, con.interrupt)
     try:
+        # the stored views name their files relative to the lake folder (for DuckDB opened
+        # there); these shadow them with the lake's own path, wherever it has been moved to
+        _create_views(con, lake, f"{lake.root.resolve()}/", temp=True)
         _sandbox(con, lake, limits)
         try:
             statements = con.extract_statements(sql)

@@ -251,3 +251,33 @@ def test_a_broken_or_unwritable_warehouse_never_hides_the_lake(jena_warehouse, s
     first, *more = capsys.readouterr().err.splitlines()
     assert code == 2 and str(bad) in first and "no record could be ingested" in first
     assert "also:" in more[0] and "warehouse could not be written" in more[0]
+
+
+def test_a_moved_lake_answers_as_the_original(sample, lake, tmp_path):
+    """No absolute path is stored: a lake copied with `cp -r` and the original deleted answers
+    `citypipe sql` and plain DuckDB opened in the lake folder, with any WHERE on `sources`."""
+    import shutil
+    import subprocess
+    import sys
+
+    ingest(sample("jena_parking.geojson"), "jena", lake, validate=False)
+    ingest(sample("citygml/sig3d_v2_Building_and_garage_LOD2-EPSG25832.gml"), "garage", lake,
+           validate=False)
+    warehouse.refresh(lake)
+    asked = ("SELECT source, features FROM sources WHERE records > 0 AND source <> 'x' ORDER BY 1",
+             "SELECT count(*) FROM buildings", "SELECT count(*) FROM surfaces")
+    before = [warehouse.query(lake, q)[1] for q in asked]
+    assert before[0] == [("garage", 4), ("jena", 103)]  # 103 parking places; 4 city objects
+    moved = tmp_path / "elsewhere" / "lake"
+    moved.parent.mkdir()
+    subprocess.run(["cp", "-r", str(lake.root), str(moved)], check=True)
+    shutil.rmtree(lake.root)
+    assert [warehouse.query(type(lake)(moved), q)[1] for q in asked] == before
+    plain = (
+        "import duckdb, sys; con = duckdb.connect('warehouse.duckdb', read_only=True); "
+        f"con.execute(\"LOAD '{warehouse.spatial_extension()}'\"); "
+        "print([con.sql(q).fetchall() for q in sys.argv[1:]])"
+    )
+    out = subprocess.run([sys.executable, "-c", plain, *asked], cwd=moved, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == str(before)
