@@ -1,0 +1,138 @@
+"""The shared HTTP client against a real server on 127.0.0.1: retries, Retry-After, the
+per-host limit, timeouts, body limits and errors of the project's family."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+from email.utils import formatdate
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from loopback import Answer, scripted_server
+
+from connectors.errors import ConfigurationError, DataError, UnavailableError
+from connectors.http import HttpClient, HttpPolicy, retry_after
+
+FAST = HttpPolicy(backoff=0.05, retries=3, read_timeout=5)
+
+
+def gaps(server) -> list[float]:
+    times = [r.at for r in server.requests]
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
+def test_503_is_tried_again_with_growing_waits_until_the_page_comes() -> None:
+    with scripted_server() as server:
+        server.answer("/items", Answer(503), Answer(503), Answer(200, b'{"ok": true}'))
+        reply = HttpClient(FAST).get(server.url + "/items")
+    assert reply.json() == {"ok": True}
+    assert len(server.requests) == 3
+    first, second = gaps(server)
+    assert first >= 0.025 and second >= 0.05  # backoff 0.05 s doubled, jitter at most halves
+
+
+def test_429_waits_as_long_as_retry_after_says() -> None:
+    policy = HttpPolicy(backoff=0.01, retries=2)
+    with scripted_server() as server:
+        server.answer("/p", Answer(429, headers={"Retry-After": "1"}), Answer(200, b"page"))
+        reply = HttpClient(policy).get(server.url + "/p")
+    assert reply.content == b"page"
+    assert gaps(server)[0] >= 0.95  # the backoff alone would have waited 0.01 s
+
+
+def test_a_retry_after_longer_than_citypipe_waits_is_unavailable_at_once() -> None:
+    with scripted_server() as server:
+        server.answer("/p", Answer(503, headers={"Retry-After": "3600"}))
+        with pytest.raises(UnavailableError, match="3600 s"):
+            HttpClient(FAST).get(server.url + "/p")
+    assert len(server.requests) == 1
+
+
+def test_a_server_that_stays_down_is_unavailable_after_every_retry() -> None:
+    with scripted_server() as server:
+        server.answer("/p", Answer(502, b"<html>Bad   Gateway</html>"))
+        with pytest.raises(UnavailableError, match=r"HTTP 502 after 4 tries: <html>Bad Gateway"):
+            HttpClient(FAST).get(server.url + "/p")
+    assert len(server.requests) == FAST.retries + 1
+
+
+def test_a_refusal_that_waiting_cannot_change_is_a_configuration_error_at_once() -> None:
+    with scripted_server() as server:
+        server.answer("/p", Answer(400, b"InvalidParameterValue: typeName"))
+        with pytest.raises(ConfigurationError, match="HTTP 400: InvalidParameterValue"):
+            HttpClient(FAST).get(server.url + "/p")
+        with pytest.raises(ConfigurationError, match="HTTP 404"):
+            HttpClient(FAST).get(server.url + "/nowhere")
+    assert len(server.requests) == 2
+
+
+def test_requests_name_citypipe_and_carry_parameters_and_headers() -> None:
+    with scripted_server() as server:
+        server.answer("/p", Answer(200, b"x"))
+        with HttpClient(FAST, headers={"Accept": "application/geo+json"}) as client:
+            client.get(server.url + "/p", params={"limit": 10, "f": "json"})
+    request = server.requests[0]
+    assert request.headers["User-Agent"].startswith("citypipe/")
+    assert request.headers["Accept"] == "application/geo+json"
+    assert request.query == "limit=10&f=json"
+
+
+def test_no_more_than_the_per_host_limit_is_in_flight_across_threads() -> None:
+    policy = HttpPolicy(per_host=2)
+    with scripted_server() as server:
+        server.answer("/slow", Answer(200, b"x", delay=0.2))
+        client = HttpClient(policy)
+        threads = [
+            threading.Thread(target=client.get, args=(server.url + "/slow",)) for _ in range(6)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(server.requests) == 6
+    assert server.most_in_flight == 2
+
+
+def test_a_server_that_does_not_answer_in_time_is_unavailable() -> None:
+    policy = HttpPolicy(backoff=0.01, retries=1, read_timeout=0.2)
+    with scripted_server() as server:
+        server.answer("/p", Answer(200, b"late", delay=1.0))
+        with pytest.raises(UnavailableError, match="no answer after 2 tries"):
+            HttpClient(policy).get(server.url + "/p")
+
+
+def test_nothing_listening_is_unavailable() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again before the client connects
+    policy = HttpPolicy(backoff=0.01, retries=1)
+    with pytest.raises(UnavailableError, match="no answer after 2 tries"):
+        HttpClient(policy).get(f"http://127.0.0.1:{port}/p")
+
+
+def test_a_body_over_the_limit_is_refused() -> None:
+    with scripted_server() as server:
+        server.answer("/big", Answer(200, b"x" * 1000))
+        with pytest.raises(DataError, match="over the limit"):
+            HttpClient(HttpPolicy(max_bytes=100)).get(server.url + "/big")
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/x", "127.0.0.1/x"])
+def test_only_http_urls_are_fetched(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="not an http"):
+        HttpClient(FAST).get(url)
+
+
+@given(st.integers(min_value=0, max_value=10**6))
+def test_retry_after_in_seconds(seconds: int) -> None:
+    assert retry_after(str(seconds), now=0.0) == seconds
+
+
+def test_retry_after_as_an_http_date() -> None:
+    now = 1_800_000_000.0
+    assert retry_after(formatdate(now + 120, usegmt=True), now) == pytest.approx(120)
+    assert retry_after(formatdate(now - 120, usegmt=True), now) == 0.0
+    assert retry_after("soon", now) is None
