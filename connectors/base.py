@@ -13,10 +13,22 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
+from urllib.parse import SplitResult
 
 import numpy as np
 
-__all__ = ["CRS84", "AxisOrder", "Connector", "Points", "SourceBatch", "SourceInfo"]
+from connectors.http import HttpClient
+
+__all__ = [
+    "CRS84",
+    "AxisOrder",
+    "Connector",
+    "FileConnector",
+    "Points",
+    "ServiceConnector",
+    "SourceBatch",
+    "SourceInfo",
+]
 
 AxisOrder = Literal["xy", "authority"]
 """How coordinates are ordered: "xy" is easting/longitude first whatever the CRS says (GeoJSON,
@@ -112,16 +124,38 @@ class SourceBatch:
 
 
 class Connector(ABC):
-    """One format or protocol. Subclasses set `name` and `title` and implement the three methods."""
+    """One format or protocol: describes its source, then reads it in batches.
+
+    Subclasses set `name` and `title`, derive from `FileConnector` or `ServiceConnector`
+    (which says how the connector is chosen for a location) and implement `inspect` and `read`.
+    """
 
     name: ClassVar[str]
     """Registry key and the `format:` value of a catalog entry, e.g. "geojson"."""
     title: ClassVar[str]
     """Human name of the standard, e.g. "GeoJSON"."""
 
-    def __init__(self, path: Path, **options: Any) -> None:
-        self.path = Path(path)
+    def __init__(self, location: str | Path, **options: Any) -> None:
+        self.location = str(location)
+        """The file or URL read: what messages and the `sources` view name."""
         self.options = options
+
+    @abstractmethod
+    def inspect(self) -> SourceInfo:
+        """Format, version, declared CRS, layers and the count the source declares; reads as
+        little as it can."""
+
+    @abstractmethod
+    def read(self) -> Iterator[SourceBatch]:
+        """The records, in batches of bounded size, so memory does not grow with the source."""
+
+
+class FileConnector(Connector):
+    """A format of local files, chosen by content: the registry asks every one to `sniff`."""
+
+    def __init__(self, path: str | Path, **options: Any) -> None:
+        super().__init__(path, **options)
+        self.path = Path(path)
 
     @classmethod
     @abstractmethod
@@ -131,10 +165,17 @@ class Connector(ABC):
         Raise `NotFeatureData` when the content is of this family but holds no features.
         """
 
-    @abstractmethod
-    def inspect(self) -> SourceInfo:
-        """Format, version, declared CRS, layers and count; reads as little as it can."""
 
+class ServiceConnector(Connector):
+    """A web service, chosen by its URL (with the query parameters the user gave), never by
+    fetching it to guess. Every request goes through `self.client`, the shared HTTP client."""
+
+    def __init__(self, url: str, client: HttpClient | None = None, **options: Any) -> None:
+        super().__init__(url, **options)
+        self.url = url
+        self.client = client or HttpClient()
+
+    @classmethod
     @abstractmethod
-    def read(self) -> Iterator[SourceBatch]:
-        """The records, in batches of bounded size, so memory does not grow with the source."""
+    def accepts(cls, url: SplitResult) -> float:
+        """How sure this connector is (0 to 1) that `url` is an address of its protocol."""

@@ -52,7 +52,7 @@ import shapely
 from lxml import etree
 
 from connectors import documents, rings
-from connectors.base import Connector, SourceBatch, SourceInfo
+from connectors.base import FileConnector, SourceBatch, SourceInfo
 from connectors.errors import DataError
 from connectors.gml import (
     GML_NAMESPACES,
@@ -937,7 +937,7 @@ _CORE_DECLARATION = re.compile(
 )
 
 
-class CityGMLConnector(Connector):
+class CityGMLConnector(FileConnector):
     name = "citygml"
     title = "CityGML"
 

@@ -32,7 +32,7 @@ from shapely import GeometryType
 from shapely.errors import GEOSException
 
 from connectors import cityjson_values, coordinates, rings
-from connectors.base import Connector, SourceBatch, SourceInfo
+from connectors.base import FileConnector, SourceBatch, SourceInfo
 from connectors.cityjson_values import Vertices
 from connectors.errors import DataError, NotFeatureData
 
@@ -552,7 +552,7 @@ class _Opened:
         return None if rs is None else str(rs)
 
 
-class CityJSONConnector(Connector):
+class CityJSONConnector(FileConnector):
     name = "cityjson"
     title = "CityJSON"
 

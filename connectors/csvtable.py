@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import shapely
 
-from connectors.base import CRS84, Connector, Points, SourceBatch, SourceInfo
+from connectors.base import CRS84, FileConnector, Points, SourceBatch, SourceInfo
 from connectors.errors import ConfigurationError, DataError
 from connectors.text import (
     MARK_PATTERN,
@@ -283,7 +283,7 @@ class _Layout:
     """OGC:CRS84 for coordinate columns both named in degrees, else None."""
 
 
-class CSVConnector(Connector):
+class CSVConnector(FileConnector):
     name = "csv"
     title = "CSV"
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from connectors import geojson_shapes, jsonfg_solids
-from connectors.base import CRS84, Connector, SourceBatch, SourceInfo
+from connectors.base import CRS84, FileConnector, SourceBatch, SourceInfo
 from connectors.errors import DataError
 from connectors.jsonstream import BATCH_BYTES, JSONDocument, Unparsed, open_json
 
@@ -83,7 +83,7 @@ def _page_count(header: Mapping[str, Any]) -> int | None:
     return None
 
 
-class GeoJSONConnector(Connector):
+class GeoJSONConnector(FileConnector):
     name = "geojson"
     title = "GeoJSON"
 
@@ -145,87 +145,83 @@ class GeoJSONConnector(Connector):
         doc = self._open()
         try:
             header = doc.header
-            crs = _crs(header.get("crs"))
-            collection_class = header.get("featureType") or header.get("name")
-            batches = doc.batches() if doc.has_array else iter([[header]])
-            for features in batches:
-                yield from self._batches(
-                    features, crs, _coord_ref_sys(header.get("coordRefSys")), collection_class
-                )
+            for features in doc.batches() if doc.has_array else iter([[header]]):
+                yield from page_batches(header, features)
         finally:
             doc.close()
             self._doc = None
 
-    def _batches(
-        self,
-        features: list[Any],
-        crs: str | None,
-        coord_ref_sys: str | None,
-        collection_class: Any,
-    ) -> Iterator[SourceBatch]:
-        """One batch for `geometry`, and for JSON-FG features that only have a `place` (found in
-        the one pass over all features, then read apart from the rest) one per CRS: the
-        closest-to-scope `coordRefSys` (the place's own, the feature's, the collection's)."""
-        batch, on_place = self._batch(features, "geometry", crs, "xy", collection_class)
-        if not on_place:
-            yield batch
-            return
-        taken = set(on_place)
-        rest = [f for i, f in enumerate(features) if i not in taken]
-        yield self._batch(rest, "geometry", crs, "xy", collection_class)[0]
-        by_crs: dict[str | None, list[Any]] = {}
-        for i in on_place:
-            f = features[i]
-            place = f["place"] if type(f["place"]) is dict else {}
-            own = _coord_ref_sys(place.get("coordRefSys")) or _coord_ref_sys(f.get("coordRefSys"))
-            default = _SOLIDS_CRS if place.get("type") in jsonfg_solids.SOLIDS else None
-            by_crs.setdefault(own or coord_ref_sys or default, []).append(f)
-        for place_crs, placed in by_crs.items():
-            yield self._batch(placed, "place", place_crs, "authority", collection_class)[0]
 
-    def _batch(
-        self, features: list[Any], geometry_key: str, crs: str | None, axis: Any, collection_class: Any
-    ) -> tuple[SourceBatch, list[int]]:
-        """The batch, and which features have no `geometry` but a JSON-FG `place`."""
-        ids: list[str | None] = []
-        props: list[dict[str, Any]] = []
-        classes: list[str | None] = []
-        observed: list[Any] = []
-        geoms: list[Any] = []
-        not_features: list[int] = []
-        on_place: list[int] = []
-        for f in features:  # one pass: this loop runs once per feature of every GeoJSON source
-            if type(f) is not dict or f.get("type") != "Feature":
-                not_features.append(len(ids))
-                f = {}
-            ids.append(None if (i := f.get("id")) is None else str(i))
-            props.append(p if type(p := f.get("properties")) is dict else {})
-            classes.append(None if (c := f.get("featureType") or collection_class) is None else str(c))
-            observed.append(t.get("instant") or t.get("date") if type(t := f.get("time")) is dict else None)
-            geoms.append(g := f.get(geometry_key))
-            if g is None and f.get("place") is not None:
-                on_place.append(len(ids) - 1)
-        solids: dict[int, Any] = {}
-        if geometry_key == "place":
-            geoms, solids = jsonfg_solids.split(geoms)
-        shapes, errors = geojson_shapes.to_geometries(geoms)
-        for i in not_features:
-            f = features[i]
-            errors[i] = f.reason if isinstance(f, Unparsed) else "not a GeoJSON Feature object"
-        columns: dict[str, Any] = {}
-        if solids:
-            shapes = jsonfg_solids.merge(shapes, solids, errors, columns)
-        if observed.count(None) < len(observed):
-            columns["observed_at"] = observed
-        return SourceBatch(
-            source_ids=ids,
-            geometries=shapes,
-            properties=props,
-            records=features,
-            crs=crs,
-            axis_order=axis,
-            feature_classes=classes,
-            columns=columns,
-            errors=errors,
-            default_crs=CRS84,
-        ), on_place
+def page_batches(header: Mapping[str, Any], features: list[Any]) -> Iterator[SourceBatch]:
+    """The batches of `features` of a document (or of a service's page) with members `header`.
+
+    One batch for `geometry`, and for JSON-FG features that only have a `place` (found in the
+    one pass over all features, then read apart from the rest) one per CRS: the
+    closest-to-scope `coordRefSys` (the place's own, the feature's, the collection's)."""
+    crs = _crs(header.get("crs"))
+    coord_ref_sys = _coord_ref_sys(header.get("coordRefSys"))
+    collection_class = header.get("featureType") or header.get("name")
+    batch, on_place = _batch(features, "geometry", crs, "xy", collection_class)
+    if not on_place:
+        yield batch
+        return
+    taken = set(on_place)
+    rest = [f for i, f in enumerate(features) if i not in taken]
+    yield _batch(rest, "geometry", crs, "xy", collection_class)[0]
+    by_crs: dict[str | None, list[Any]] = {}
+    for i in on_place:
+        f = features[i]
+        place = f["place"] if type(f["place"]) is dict else {}
+        own = _coord_ref_sys(place.get("coordRefSys")) or _coord_ref_sys(f.get("coordRefSys"))
+        default = _SOLIDS_CRS if place.get("type") in jsonfg_solids.SOLIDS else None
+        by_crs.setdefault(own or coord_ref_sys or default, []).append(f)
+    for place_crs, placed in by_crs.items():
+        yield _batch(placed, "place", place_crs, "authority", collection_class)[0]
+
+
+def _batch(
+    features: list[Any], geometry_key: str, crs: str | None, axis: Any, collection_class: Any
+) -> tuple[SourceBatch, list[int]]:
+    """The batch, and which features have no `geometry` but a JSON-FG `place`."""
+    ids: list[str | None] = []
+    props: list[dict[str, Any]] = []
+    classes: list[str | None] = []
+    observed: list[Any] = []
+    geoms: list[Any] = []
+    not_features: list[int] = []
+    on_place: list[int] = []
+    for f in features:  # one pass: this loop runs once per feature of every GeoJSON source
+        if type(f) is not dict or f.get("type") != "Feature":
+            not_features.append(len(ids))
+            f = {}
+        ids.append(None if (i := f.get("id")) is None else str(i))
+        props.append(p if type(p := f.get("properties")) is dict else {})
+        classes.append(None if (c := f.get("featureType") or collection_class) is None else str(c))
+        observed.append(t.get("instant") or t.get("date") if type(t := f.get("time")) is dict else None)
+        geoms.append(g := f.get(geometry_key))
+        if g is None and f.get("place") is not None:
+            on_place.append(len(ids) - 1)
+    solids: dict[int, Any] = {}
+    if geometry_key == "place":
+        geoms, solids = jsonfg_solids.split(geoms)
+    shapes, errors = geojson_shapes.to_geometries(geoms)
+    for i in not_features:
+        f = features[i]
+        errors[i] = f.reason if isinstance(f, Unparsed) else "not a GeoJSON Feature object"
+    columns: dict[str, Any] = {}
+    if solids:
+        shapes = jsonfg_solids.merge(shapes, solids, errors, columns)
+    if observed.count(None) < len(observed):
+        columns["observed_at"] = observed
+    return SourceBatch(
+        source_ids=ids,
+        geometries=shapes,
+        properties=props,
+        records=features,
+        crs=crs,
+        axis_order=axis,
+        feature_classes=classes,
+        columns=columns,
+        errors=errors,
+        default_crs=CRS84,
+    ), on_place

@@ -29,7 +29,7 @@ import shapely
 from shapely import GeometryType
 from shapely.errors import GEOSException
 
-from connectors.base import CRS84, Connector, SourceBatch, SourceInfo
+from connectors.base import CRS84, FileConnector, SourceBatch, SourceInfo
 from connectors.errors import ConfigurationError, DataError
 from connectors.geojson_shapes import NESTING
 
@@ -301,7 +301,7 @@ class _Records(Sequence[dict[str, Any]]):
 # -- the connector -------------------------------------------------------------------------
 
 
-class GeoParquetConnector(Connector):
+class GeoParquetConnector(FileConnector):
     name = "geoparquet"
     title = "GeoParquet"
 

@@ -1,4 +1,5 @@
-"""Connector names -> importable classes, loaded lazily; detection of a file's format by content.
+"""Connector names -> importable classes, loaded lazily; the connector for a location: a file's
+by its content, a service's by its URL.
 
 Third-party packages add connectors through the `citypipe.connectors` entry-point group:
     [project.entry-points."citypipe.connectors"]
@@ -11,12 +12,14 @@ import importlib
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from connectors import documents
-from connectors.base import Connector
+from connectors.base import Connector, FileConnector, ServiceConnector
 from connectors.errors import ConfigurationError, DataError, NotFeatureData, UnknownFormat
 
-__all__ = ["BUILTIN", "HEAD_BYTES", "available", "detect", "load"]
+__all__ = ["BUILTIN", "HEAD_BYTES", "available", "detect", "is_url", "load", "open_location"]
 
 BUILTIN: dict[str, str] = {
     "geojson": "connectors.geojson:GeoJSONConnector",
@@ -24,6 +27,7 @@ BUILTIN: dict[str, str] = {
     "csv": "connectors.csvtable:CSVConnector",
     "geoparquet": "connectors.geoparquet:GeoParquetConnector",
     "citygml": "connectors.citygml:CityGMLConnector",
+    "ogcapi": "connectors.ogcapi:OGCAPIFeaturesConnector",
 }
 HEAD_BYTES = 64 * 1024
 """How much of a file detection looks at (from where it stops being blank)."""
@@ -57,7 +61,45 @@ def load(name: str) -> type[Connector]:
     return cls
 
 
-def detect(path: Path) -> type[Connector]:
+def is_url(location: str | Path) -> bool:
+    """Whether `location` names a web service rather than a local file."""
+    return isinstance(location, str) and location.lower().startswith(("http://", "https://"))
+
+
+def open_location(location: str | Path, format: str | None = None, **options: Any) -> Connector:
+    """The connector for `location` (a file or a URL): the named format, else a service's by
+    its URL, a file's by its content."""
+    url = is_url(location)
+    if format:
+        cls = load(format)
+        kind = ServiceConnector if url else FileConnector
+        if not issubclass(cls, kind):
+            what = "a URL" if url else "a local file"
+            raise ConfigurationError(f"{location}: connector {format!r} does not read {what}")
+    else:
+        cls = _choose_service(str(location)) if url else detect(Path(location))
+    return cls(location, **options)
+
+
+def _choose_service(url: str) -> type[Connector]:
+    """The service connector most sure that `url` is of its protocol."""
+    parts = urlsplit(url)
+    scores = [
+        (cls.accepts(parts), cls)
+        for cls in map(load, available())
+        if issubclass(cls, ServiceConnector)
+    ]
+    score, best = max(scores, key=lambda s: s[0], default=(0.0, None))
+    if best is None or score <= 0:
+        names = ", ".join(c.name for _, c in scores)
+        raise ConfigurationError(
+            f"{url}: not the address of a service citypipe reads (services: {names}); "
+            "name one with --format"
+        )
+    return best
+
+
+def detect(path: Path) -> type[FileConnector]:
     """The connector for the file at `path`, chosen by its content, never by its name."""
     try:
         with open(path, "rb") as f:
@@ -68,10 +110,10 @@ def detect(path: Path) -> type[Connector]:
         raise DataError(f"{path}: cannot be read: {e.strerror or e}") from e
     if not head.strip():
         raise UnknownFormat(f"{path}: the file is empty")
-    best: tuple[float, type[Connector]] | None = None
+    best: tuple[float, type[FileConnector]] | None = None
     not_features: NotFeatureData | None = None
-    for name in available():
-        cls = load(name)
+    formats = [cls for cls in map(load, available()) if issubclass(cls, FileConnector)]
+    for cls in formats:
         try:
             score = cls.sniff(head)
         except NotFeatureData as e:
@@ -87,5 +129,5 @@ def detect(path: Path) -> type[Connector]:
     if what:
         raise NotFeatureData(f"{path}: {what}, not feature data")
     raise UnknownFormat(
-        f"{path}: not a format citypipe reads (tried: {', '.join(sorted(available()))})"
+        f"{path}: not a format citypipe reads (tried: {', '.join(sorted(c.name for c in formats))})"
     )

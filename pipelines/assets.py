@@ -27,10 +27,11 @@ from dagster import (
     asset,
 )
 
+from connectors import registry
 from connectors.errors import CitypipeError, UnavailableError
 from pipelines import validate, warehouse
 from pipelines.catalog import Catalog, Source
-from pipelines.ingest import ChecksFailed, IngestReport, ingest, open_connector
+from pipelines.ingest import ChecksFailed, IngestReport, ingest
 from pipelines.lake import Lake
 from pipelines.resources import LakeResource
 
@@ -148,7 +149,7 @@ def _raw_asset(source: Source) -> AssetsDefinition:
         dest = snapshot_path(lake.lake(), source)
         with _reported_as_failure(dest, source.path):
             size, sha256 = _land(source.path, dest)
-            connector = open_connector(dest, source.format, **source.options)
+            connector = registry.open_location(dest, source.format, **source.options)
         return MaterializeResult(
             metadata={
                 "path": MetadataValue.path(str(dest)),

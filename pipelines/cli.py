@@ -99,9 +99,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from pipelines.ingest import open_connector
+    from connectors.registry import open_location
 
-    info = open_connector(Path(args.path), args.format).inspect()
+    info = open_location(args.path, args.format).inspect()
     facts = {
         "path": args.path,
         "format": info.label,
@@ -168,8 +168,10 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     lake_help = "lake folder (default: $CITYPIPE_LAKE or data/lake)"
 
-    s = sub.add_parser("ingest", help="ingest one file as a source, replacing its previous output")
-    s.add_argument("path")
+    s = sub.add_parser(
+        "ingest", help="ingest one file or service as a source, replacing its previous output"
+    )
+    s.add_argument("path", help="a file, or a service's URL (e.g. an OGC API collection's items)")
     s.add_argument("--source", required=True, help="source name (the lake partition)")
     s.add_argument("--crs", help="CRS of the coordinates, for files that declare none (e.g. EPSG:25832)")
     s.add_argument(
@@ -183,8 +185,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--lake", help=lake_help)
     s.set_defaults(func=cmd_ingest)
 
-    s = sub.add_parser("inspect", help="what a file is: format, CRS, layers, count; writes nothing")
-    s.add_argument("path")
+    s = sub.add_parser(
+        "inspect", help="what a file or service is: format, CRS, layers, count; writes nothing"
+    )
+    s.add_argument("path", help="a file, or a service's URL")
     s.add_argument("--format", help="connector to use instead of detecting it from the content")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_inspect)

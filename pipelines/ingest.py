@@ -20,14 +20,14 @@ import pyarrow as pa
 
 import schemas
 from connectors import registry
-from connectors.base import AxisOrder, Connector
+from connectors.base import AxisOrder
 from connectors.errors import DataError
 from pipelines.harmonise import Harmoniser
 from pipelines.lake import RUN_KEY, Lake
 from pipelines.validate import CheckResult, Validator, check_specs
 from pipelines.write import GeoParquetWriter, RowsWriter
 
-__all__ = ["ChecksFailed", "IngestReport", "NothingIngested", "ingest", "open_connector"]
+__all__ = ["ChecksFailed", "IngestReport", "NothingIngested", "ingest"]
 
 
 class NothingIngested(DataError):
@@ -116,15 +116,9 @@ def _raise_on_blocking_failures(report: IngestReport) -> None:
         raise ChecksFailed(f"{report.path}: {why}; the previous output is kept", report)
 
 
-def open_connector(path: Path, format: str | None = None, **options: Any) -> Connector:
-    """The connector for `path`: the named format, else the one its content shows."""
-    cls = registry.load(format) if format else registry.detect(path)
-    return cls(path, **options)
-
-
 @_no_cycle_collection()
 def ingest(
-    path: Path | str,
+    location: Path | str,
     source: str,
     lake: Lake,
     *,
@@ -138,23 +132,24 @@ def ingest(
     origin: str | None = None,
     validate: bool = True,
 ) -> IngestReport:
-    """Read `path` as source `source` and replace that source's output in `lake` in one step.
+    """Read `location` (a file or a service's URL) as source `source` and replace that source's
+    output in `lake` in one step.
 
     When anything fails (nothing ingestible, an unreadable file, a failed blocking check, an
     error), nothing of the run lands: the previous output stays, the run's rejects are kept in
     quarantine and the attempt is recorded with its reason (see `pipelines.lake`).
 
-    `origin` is where the data came from when `path` is a local snapshot of it. `validate`
+    `origin` is where the data came from when `location` is a local snapshot of it. `validate`
     off skips the validation suite (the benchmark times it separately).
     """
     started = time.perf_counter()
-    path = Path(path)
+    path = str(location)
     schema = schemas.feature_schema()
     records = features = 0
     reasons: Counter[str] = Counter()
     warnings: Counter[str] = Counter()
-    with lake.attempt(source, origin or str(path)) as attempt, ExitStack() as closing:
-        connector = open_connector(path, format, **(options or {}))
+    with lake.attempt(source, origin or path) as attempt, ExitStack() as closing:
+        connector = registry.open_location(location, format, **(options or {}))
         info = connector.inspect()
         harmoniser = Harmoniser(
             source=source,
@@ -165,7 +160,7 @@ def ingest(
             crs=crs,
             axis_order=axis_order,
             fields=dict(fields or {}),
-            path=str(path),
+            path=path,
         )
         validator = Validator(source) if validate else None
         # every file is closed whatever happens, the rejects first (they are kept in quarantine
@@ -213,7 +208,7 @@ def ingest(
         report = IngestReport(
             source=source,
             run_id=attempt.run_id,
-            path=origin or str(path),
+            path=origin or path,
             format=info.label,
             declared_crs=info.crs,
             records=records,

@@ -13,6 +13,35 @@ from pipelines.lake import Lake
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"
 CORPUS = Path(os.environ.get("CITYPIPE_CORPUS", ROOT.parent / "shared" / "data"))
+HAVE_CORPUS = (CORPUS / "MANIFEST.md").exists()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests over the public corpus are marked `corpus`. Where it is expected
+    (CITYPIPE_REQUIRE_CORPUS=1, as in CI) and missing, the run fails at once; elsewhere its
+    tests are left out with one line in the header, not skipped one by one."""
+    config.addinivalue_line("markers", "corpus: needs the public corpus (../shared/data)")
+    if os.environ.get("CITYPIPE_REQUIRE_CORPUS") == "1" and not HAVE_CORPUS:
+        raise pytest.UsageError(f"the public corpus is required but not at {CORPUS}")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if HAVE_CORPUS:
+        return f"corpus: {CORPUS}"
+    return f"corpus: not at {CORPUS}; the tests marked `corpus` are left out"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {}).values()
+        if "corpus" in getattr(item, "fixturenames", ()) or any(
+            isinstance(v, Path) and v.is_relative_to(CORPUS) for v in params
+        ):
+            item.add_marker(pytest.mark.corpus)
+    if not HAVE_CORPUS:
+        left_out = [item for item in items if item.get_closest_marker("corpus")]
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not item.get_closest_marker("corpus")]
 
 
 @pytest.fixture
@@ -35,8 +64,7 @@ def sample(tmp_path: Path):
 
 @pytest.fixture
 def corpus() -> Path:
-    if not (CORPUS / "MANIFEST.md").exists():
-        pytest.skip(f"the public corpus is not at {CORPUS}")
+    """The public corpus; tests that take it are marked `corpus` (see above)."""
     return CORPUS
 
 

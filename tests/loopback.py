@@ -1,6 +1,6 @@
 """A real HTTP server on 127.0.0.1 whose answers a test scripts: status, headers, body, delay.
 
-Each path has a queue of answers; the last one is repeated once the queue is down to it, so a
+Each path (or path with its exact query, which wins) has a queue of answers; the last one is repeated once the queue is down to it, so a
 test can say "503 twice, then the page". Every request is recorded with its time and headers.
 """
 
@@ -43,9 +43,9 @@ class ScriptedServer:
     def answer(self, path: str, *answers: Answer) -> None:
         self.script[path] = list(answers)
 
-    def _next(self, path: str) -> Answer:
+    def _next(self, path: str, query: str) -> Answer:
         with self._lock:
-            queue = self.script.get(path)
+            queue = self.script.get(f"{path}?{query}") or self.script.get(path)
             if not queue:
                 return Answer(404, b"no such path")
             return queue.pop(0) if len(queue) > 1 else queue[0]
@@ -63,7 +63,7 @@ class ScriptedServer:
                     server.in_flight += 1
                     server.most_in_flight = max(server.most_in_flight, server.in_flight)
                 try:
-                    answer = server._next(parts.path)
+                    answer = server._next(parts.path, parts.query)
                     time.sleep(answer.delay)
                     self.send_response(answer.status)
                     for name, value in answer.headers.items():
@@ -71,6 +71,8 @@ class ScriptedServer:
                     self.send_header("Content-Length", str(len(answer.body)))
                     self.end_headers()
                     self.wfile.write(answer.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting (the timeout tests)
                 finally:
                     with server._lock:
                         server.in_flight -= 1

@@ -162,15 +162,13 @@ def corpus_lake(tmp_path_factory) -> dict[str, tuple]:
 
 
 def _by_name(name: str) -> Path:
-    path = next((p for p in FILES if p.name == name), None)
-    if path is None:
-        pytest.skip(f"the public corpus is not at {CORPUS}")
-    return path
+    return next(p for p in FILES if p.name == name)
 
 
 # -- rows ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_one_row_per_cityobject(path, corpus_lake):
     objects = _objects(path)
@@ -187,6 +185,7 @@ def test_one_row_per_cityobject(path, corpus_lake):
     assert sorted(ids) == sorted(objects)  # source_id is the gml:id
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize(
     "path", [p for p in FILES if p.name not in LOCAL_CRS], ids=lambda p: p.name
 )
@@ -205,6 +204,7 @@ def test_every_geometry_inside_its_place(path, corpus_lake):
             assert (abs(xy[:, 0] - lon) < tol).all() and (abs(xy[:, 1] - lat) < tol).all()
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_no_solid_is_lost_to_xlinks(path, corpus_lake):
     """Every object with an lod2Solid in the file has a non-empty geometry_3d."""
@@ -221,6 +221,7 @@ def test_no_solid_is_lost_to_xlinks(path, corpus_lake):
     assert {s: shapely.get_num_geometries(geoms[s]) for s in faces} == faces
 
 
+@pytest.mark.corpus
 def test_heights_and_ids_read_from_the_file(corpus_lake):
     path = _by_name("nrw_LoD2_32_326_5727_1_NW.gml")
     tree = etree.parse(str(path))
@@ -232,6 +233,7 @@ def test_heights_and_ids_read_from_the_file(corpus_lake):
     assert measured and {k: heights[k] for k in measured} == measured
 
 
+@pytest.mark.corpus
 def test_generic_attributes_and_codes_are_properties(corpus_lake):
     path = _by_name("munich_LOD2_4424_5482_solid_citygml1.gml")
     building = next(etree.parse(str(path)).iter("{*}Building"))
@@ -244,6 +246,7 @@ def test_generic_attributes_and_codes_are_properties(corpus_lake):
     assert props["measuredHeight"]["uom"] == "urn:adv:uom:m"
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("v2, v3", PAIRS, ids=lambda n: n[:30])
 def test_the_same_building_in_citygml_2_and_3(v2, v3, corpus_lake):
     a, b = corpus_lake[_by_name(v2).name][0], corpus_lake[_by_name(v3).name][0]
@@ -272,6 +275,7 @@ def test_the_same_building_in_citygml_2_and_3(v2, v3, corpus_lake):
         assert {k: heights[k] for k in measured} == measured
 
 
+@pytest.mark.corpus
 def test_appearance_ade_and_versions_are_kept(corpus_lake):
     plateau = _by_name("plateau_tokyo_53394517_bldg_6697_op_CityGML3.gml")
     tree = etree.parse(str(plateau))

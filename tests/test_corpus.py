@@ -73,6 +73,8 @@ def _expected(path: Path) -> int:
     return len(doc["features"]) if doc["type"] == "FeatureCollection" else 1
 
 
+pytestmark = pytest.mark.corpus
+
 TABULAR = [
     p
     for p in _files("geojson/*", "wfs/*.geojson", "oapif/*.json", "geoparquet/**/*.parquet")

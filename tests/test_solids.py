@@ -10,7 +10,7 @@ import pytest
 import shapely
 
 from connectors import registry
-from connectors.base import Connector, SourceBatch, SourceInfo
+from connectors.base import FileConnector, SourceBatch, SourceInfo
 from pipelines import solids, warehouse
 from pipelines.ingest import ingest
 
@@ -32,7 +32,7 @@ def box_faces() -> list[tuple[str, shapely.Polygon]]:
     ]
 
 
-class BoxConnector(Connector):
+class BoxConnector(FileConnector):
     """A connector as a 3D format would write one: a solid, its surfaces, no footprint."""
 
     name = "boxes"

@@ -196,6 +196,7 @@ UNDECLARED = {
 }
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("path", _corpus_models(), ids=lambda p: p.name)
 def test_no_object_of_the_corpus_is_other_but_a_generic_one(path, lake):
     try:
