@@ -11,7 +11,8 @@ import os
 import re
 import threading
 import uuid
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ import schemas
 from connectors.errors import ConfigurationError, UnavailableError
 from pipelines.lake import KINDS, RUN_KEY, Lake
 
-__all__ = ["BUILDINGS", "VIEWS", "Limits", "connect", "query", "refresh", "spatial_extension"]
+__all__ = [
+    "BUILDINGS", "VIEWS", "Limits", "connect", "query", "refresh", "spatial_extension", "stream"
+]
 
 VIEWS = (*KINDS, "quarantine", "sources", "attempts", "buildings")
 """The lake tables the warehouse has a view of: each kind over its folder of Parquet files (the
@@ -260,14 +263,14 @@ def _sandbox(con: duckdb.DuckDBPyConnection, lake: Lake, limits: Limits) -> None
     con.execute("SET lock_configuration = true")
 
 
-def query(
-    lake: Lake, sql: str, limits: Limits | None = None
-) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run one or more read-only statements; the columns and rows of the last one.
+@contextmanager
+def stream(lake: Lake, sql: str, limits: Limits | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The result of the last of one or more read-only statements, to fetch within the block
+    (`fetchmany`, `to_arrow_reader`: results larger than memory stream through).
 
     Only reads run, on a read-only connection that may read the lake's tables and nothing else
     on the machine or the network (not the staging area of runs in progress), within a time
-    and a memory limit.
+    and a memory limit that cover the fetching too.
     """
     limits = limits or Limits()
     refused = [w for w in _first_words(sql) if w not in READ_ONLY_WORDS]
@@ -292,25 +295,30 @@ def query(
                     f"only SELECT queries are allowed, not {st.type.name}: {st.query.strip()[:60]}"
                 )
         timer.start()
-        result = None
-        for st in statements:
-            try:
-                result = con.execute(st.query)
-                rows = result.fetchall()
-            except duckdb.InterruptException as e:
-                raise ConfigurationError(
-                    f"query stopped after {limits.seconds:g} s, its time limit "
-                    "(--timeout, CITYPIPE_SQL_SECONDS)"
-                ) from e
-            except duckdb.OutOfMemoryException as e:
-                raise ConfigurationError(
-                    f"query needs more than {limits.memory} of memory, its limit "
-                    "(--memory, CITYPIPE_SQL_MEMORY)"
-                ) from e
-            except duckdb.Error as e:
-                raise ConfigurationError(f"query failed: {e}") from e
-        assert result is not None
-        return [d[0] for d in result.description or []], rows
+        try:
+            for st in statements[:-1]:
+                con.execute(st.query).fetchall()
+            yield con.execute(statements[-1].query)
+        except duckdb.InterruptException as e:
+            raise ConfigurationError(
+                f"query stopped after {limits.seconds:g} s, its time limit "
+                "(--timeout, CITYPIPE_SQL_SECONDS)"
+            ) from e
+        except duckdb.OutOfMemoryException as e:
+            raise ConfigurationError(
+                f"query needs more than {limits.memory} of memory, its limit "
+                "(--memory, CITYPIPE_SQL_MEMORY)"
+            ) from e
+        except duckdb.Error as e:
+            raise ConfigurationError(f"query failed: {e}") from e
     finally:
         timer.cancel()
         con.close()
+
+
+def query(
+    lake: Lake, sql: str, limits: Limits | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run one or more read-only statements (see `stream`); the columns and rows of the last."""
+    with stream(lake, sql, limits) as result:
+        return [d[0] for d in result.description or []], result.fetchall()
