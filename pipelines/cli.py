@@ -7,14 +7,10 @@ code 2; nothing prints a traceback unless CITYPIPE_DEBUG is set.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,38 +25,11 @@ def _lake(args: argparse.Namespace) -> Any:
     return Lake(Path(args.lake) if args.lake else default_lake())
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (bytes, bytearray)):
-        return "0x" + bytes(value[:16]).hex() + ("…" if len(value) > 16 else "")
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: int = 60) -> str:
-    """Rows as an aligned text table; long cells are cut at `width` characters."""
-    cells = [[_cell(v)[:width] for v in row] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()
-    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).hex()
-    if isinstance(value, Decimal):
-        return float(value)
-    return str(value)
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
     from connectors.errors import CitypipeError
     from pipelines import warehouse
     from pipelines.ingest import ingest
+    from pipelines.results import render_table
 
     lake = _lake(args)
     try:
@@ -118,7 +87,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sql(args: argparse.Namespace) -> int:
+def _limits(args: argparse.Namespace) -> Any:
     from pipelines import warehouse
 
     limits = warehouse.Limits()
@@ -126,22 +95,24 @@ def cmd_sql(args: argparse.Namespace) -> int:
         limits = replace(limits, seconds=args.timeout)
     if args.memory:
         limits = replace(limits, memory=args.memory)
-    columns, rows = warehouse.query(_lake(args), args.sql, limits)
-    if args.format == "json":
-        out = [dict(zip(columns, r)) for r in rows]
-        print(orjson.dumps(out, default=_json_default, option=orjson.OPT_INDENT_2).decode())
-    elif args.format == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(columns)
-        w.writerows([[_json_default(v) if isinstance(v, (bytes, bytearray)) else v for v in r] for r in rows])
-        print(buf.getvalue(), end="")
-    else:
-        print(render_table(columns, rows))
+    return limits
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from pipelines import results, warehouse
+
+    with warehouse.stream(_lake(args), args.sql, _limits(args)) as result:
+        reader = result.to_arrow_reader(results.BATCH_ROWS)
+        if args.format == "table":
+            results.write_table(sys.stdout, reader, args.wkb, 100 if args.limit is None else args.limit)
+        else:
+            write = results.write_json if args.format == "json" else results.write_csv
+            write(sys.stdout, reader, args.wkb, args.limit)
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pipelines.results import render_table
     from pipelines.run import run
 
     outcomes = run(_lake(args), sources=args.source or None)
@@ -161,6 +132,18 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     print(schemas.feature_schema().markdown())
     return 0
+
+
+def _count(text: str) -> int:
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a number of rows")
+    return n
+
+
+def _limit_options(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--timeout", type=float, help="seconds a query may run (default 60, or $CITYPIPE_SQL_SECONDS)")
+    s.add_argument("--memory", help="memory a query may use, e.g. 4GB (default 2GB, or $CITYPIPE_SQL_MEMORY)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -197,8 +180,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("sql")
     s.add_argument("--lake", help=lake_help)
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    s.add_argument("--timeout", type=float, help="seconds a query may run (default 60, or $CITYPIPE_SQL_SECONDS)")
-    s.add_argument("--memory", help="memory a query may use, e.g. 4GB (default 2GB, or $CITYPIPE_SQL_MEMORY)")
+    s.add_argument(
+        "--limit", type=_count, help="rows to print (table: default 100, then how many there were; "
+        "csv and json: every row unless given)"
+    )
+    s.add_argument("--wkb", action="store_true", help="geometry as WKB bytes (hex), not WKT")
+    _limit_options(s)
     s.set_defaults(func=cmd_sql)
 
     s = sub.add_parser("run", help="the main job: ingest every catalog source, then the warehouse")

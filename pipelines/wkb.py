@@ -14,7 +14,7 @@ import shapely
 
 from connectors.base import Points
 
-__all__ = ["geometry_types", "to_wkb_2d"]
+__all__ = ["geometry_types", "to_wkb_2d", "to_wkt"]
 
 _POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("xy", "<f8", 2)])
 """A 2D point in little-endian WKB: 21 bytes, no padding."""
@@ -70,3 +70,10 @@ def geometry_types(wkb: pa.Array) -> set[str]:
         z = bool(c & 0x80000000) or (c & 0x0FFFFFFF) // 1000 in (1, 3)
         names.add(_TYPE_NAMES[iso] + (" Z" if z else ""))
     return names
+
+
+def to_wkt(values: pa.Array) -> np.ndarray:
+    """WKT of each value of a binary column, at full precision with Z kept; None where a value is
+    null or not WKB (a BLOB column may hold WKB or any other bytes)."""
+    geometries = shapely.from_wkb(values.to_numpy(zero_copy_only=False), on_invalid="ignore")
+    return shapely.to_wkt(geometries, rounding_precision=-1)
