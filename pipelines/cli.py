@@ -1,4 +1,4 @@
-"""The `citypipe` command: ingest, inspect, sql, run, schema.
+"""The `citypipe` command: ingest, inspect, sql, export, run, schema.
 
 Errors a user can act on are printed as one line naming the input and the reason, with exit
 code 2; nothing prints a traceback unless CITYPIPE_DEBUG is set.
@@ -111,6 +111,23 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from pipelines.export import Progress, export, selection
+
+    lake = _lake(args)
+    sql, layer = selection(lake, source=args.source, view=args.view, sql=args.sql)
+    done = export(
+        lake, sql, Path(args.dest), args.format, layer=args.layer or layer, geometry=args.geometry,
+        crs=args.crs, force=args.force, limits=_limits(args),
+        progress=Progress(sys.stderr if sys.stderr.isatty() else None),
+    )
+    geometry = f"{done.geometry} as {done.geometry_type}, {done.crs}" if done.geometry else "no geometry"
+    print(f"{done.path}: {done.rows} rows, {done.format}, {geometry}")
+    for note in done.notes:
+        print(f"note: {note}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pipelines.results import render_table
     from pipelines.run import run
@@ -187,6 +204,25 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--wkb", action="store_true", help="geometry as WKB bytes (hex), not WKT")
     _limit_options(s)
     s.set_defaults(func=cmd_sql)
+
+    s = sub.add_parser(
+        "export", help="a source, a view or a query to GeoPackage, FlatGeobuf, GeoJSON or CSV"
+    )
+    s.add_argument("dest", help="the file to write (its suffix names the format: .gpkg .fgb .geojson .csv)")
+    what = s.add_mutually_exclusive_group(required=True)
+    what.add_argument("--source", help="the features of this source")
+    what.add_argument("--view", help="a warehouse view (features, buildings, rejects, ...)")
+    what.add_argument("--sql", help="a read-only query, run as citypipe sql runs it")
+    s.add_argument("--format", help="gpkg, fgb, geojson or csv, whatever the suffix")
+    s.add_argument("--layer", help="layer name (default: the source, the view, or the file name)")
+    s.add_argument(
+        "--geometry", help="the GEOMETRY column of the layer (default: geometry); others become WKT text"
+    )
+    s.add_argument("--crs", help="the CRS of a query's geometry that carries none (e.g. EPSG:25832)")
+    s.add_argument("--force", action="store_true", help="replace the file if it exists")
+    s.add_argument("--lake", help=lake_help)
+    _limit_options(s)
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("run", help="the main job: ingest every catalog source, then the warehouse")
     s.add_argument("--lake", help=lake_help)
