@@ -246,7 +246,7 @@ def _write(
     crs: pyproj.CRS | None, progress: Progress,
 ) -> tuple[str | None, tuple[str, ...]]:
     """Write the spooled result with GDAL; the layer's geometry type and notes for the user."""
-    options = dict(form.options)
+    options = dict(form.options) if geometry else {}  # the options all concern the geometry
     notes = []
     kind, promote = _layer_type(facts.types) if geometry else (None, False)
     if form.driver == "FlatGeobuf" and (facts.empty or not geometry):
@@ -255,7 +255,7 @@ def _write(
             notes.append(f"rows with a null or empty geometry: {facts.empty}, so no spatial index")
     if form.driver == "CSV" and crs:
         notes.append(f"CSV holds no CRS: the WKT is in {label(crs)}")
-    with pa.memory_map(str(spool_path)) as source:
+    with pa.OSFile(str(spool_path)) as source:
         spool = pa.ipc.open_file(source)
         schema = _written_schema(spool.schema, geometry)
         stream = pa.RecordBatchReader.from_batches(
