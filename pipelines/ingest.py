@@ -22,6 +22,7 @@ import schemas
 from connectors import registry
 from connectors.base import AxisOrder
 from connectors.errors import DataError
+from pipelines import crs as crslib
 from pipelines.harmonise import Harmoniser
 from pipelines.lake import RUN_KEY, Lake
 from pipelines.validate import CheckResult, Validator, check_specs
@@ -232,4 +233,7 @@ def ingest(
                 f"because {reason}); the previous output is kept"
             )
         writer.metadata[RUN_KEY] = orjson.dumps(report.summary_row())
+        heights = crslib.crs_3d(harmoniser.crss.values())
+        if heights is not None:
+            writer.crs["geometry_3d"] = surfaces_writer.crs["geometry_3d"] = heights
     return report

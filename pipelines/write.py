@@ -1,7 +1,8 @@
 """Write harmonised batches as GeoParquet 1.1, one row group per batch, and the rejects.
 
 The `geo` metadata (geometry types, bbox) is only known once every batch is written, so it is
-added to the footer when the file is closed; memory holds one batch at a time.
+added when the file is closed, to the footer and to the Arrow schema stored in it
+(pipelines.geoarrow); memory holds one batch at a time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pyarrow.parquet as pq
 import schemas
 from pipelines import wkb
 from pipelines.crs import CRS84
+from pipelines.geoarrow import ARROW_SCHEMA, arrow_schema
 
 __all__ = ["GEOPARQUET_VERSION", "GeoParquetWriter", "RowsWriter", "empty_file"]
 
@@ -63,11 +65,11 @@ class _ColumnStats:
         self.bbox[:2] = np.fmin(self.bbox[:2], (np.fmin.reduce(x0), np.fmin.reduce(y0)))
         self.bbox[2:] = np.fmax(self.bbox[2:], (np.fmax.reduce(x1), np.fmax.reduce(y1)))
 
-    def metadata(self) -> dict[str, Any]:
+    def metadata(self, crs: dict[str, Any]) -> dict[str, Any]:
         meta: dict[str, Any] = {
             "encoding": "WKB",
             "geometry_types": sorted(self.types),
-            "crs": _CRS84_JSON,
+            "crs": crs,
             "edges": "planar",
         }
         if np.isfinite(self.bbox).all():
@@ -92,6 +94,9 @@ class GeoParquetWriter:
         self.table = table
         self.metadata: dict[str, bytes] = {}
         """More footer key-value metadata, beside `geo`."""
+        self.crs: dict[str, dict[str, Any]] = {}
+        """PROJJSON of a geometry column whose CRS is the source's rather than OGC:CRS84 (the
+        heights of `geometry_3d`), set before closing."""
         self.path = path
         self.empty_file = empty_file
         self._file: _ParquetFile | None = None
@@ -116,14 +121,21 @@ class GeoParquetWriter:
         return {
             "version": GEOPARQUET_VERSION,
             "primary_column": self.table.geometry_columns[0].name,
-            "columns": {n: s.metadata() for n, s in self._stats.items()},
+            "columns": {
+                n: s.metadata(self.crs.get(n, _CRS84_JSON)) for n, s in self._stats.items()
+            },
         }
 
     def close(self) -> None:
         if self._file is None and not self.empty_file:
             return
         file = self._open()
-        file.writer.add_key_value_metadata({"geo": orjson.dumps(self.geo_metadata()), **self.metadata})
+        geo = self.geo_metadata()
+        file.writer.add_key_value_metadata({
+            "geo": orjson.dumps(geo),
+            ARROW_SCHEMA: arrow_schema(self.table.arrow, geo),  # replaces the one of the opening
+            **self.metadata,
+        })
         file.close()
 
 
