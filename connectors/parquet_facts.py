@@ -1,7 +1,8 @@
 """What `citypipe inspect` says of a (Geo)Parquet file beyond its format, CRS and count: how a
-reader will meet it. Its geometry columns with their types and CRS, the bbox covering readers
-prune row groups with, the row groups and compression, and the order of its rows where the
-writer recorded one (`SORT_KEY`). Everything comes from the footer: no row is read.
+reader will meet it. Its geometry columns with their types and CRS, what the heights of a lake
+file's `geometry_3d` refer to (`HEIGHTS_KEY`), the bbox covering readers prune row groups with,
+the row groups and compression, and the order of its rows where the writer recorded one
+(`SORT_KEY`). Everything comes from the footer: no row is read.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-__all__ = ["SORT_KEY", "facts"]
+__all__ = ["HEIGHTS_KEY", "SORT_KEY", "facts"]
+
+HEIGHTS_KEY = "citypipe:crs_3d"
+"""Footer key of a lake file whose `geometry_3d` heights refer to a CRS the source names: the
+PROJJSON of OGC:CRS84 + the source's vertical CRS (or OGC:CRS84h). Not the column's `crs` in
+`geo`, which stays OGC:CRS84: DuckDB refuses to read one column in two CRSs, and a lake folder
+holds sources of different height datums (and 2D sources)."""
 
 SORT_KEY = b"citypipe:sort"
 """Footer key in which a writer records how it ordered the rows (JSON: `order`, `key`, ...);
@@ -72,10 +79,13 @@ def facts(pf: pq.ParquetFile, geo: Mapping[str, Any] | None) -> dict[str, str]:
     codecs = sorted(
         {meta.row_group(0).column(i).compression for i in range(meta.num_columns)} if sizes else []
     )
-    out = {}
+    out: dict[str, str] = {}
     if isinstance(columns, Mapping):
         out["geometry"] = _geometries(columns)
         out["covering"] = _covering(columns)
+    heights = (meta.metadata or {}).get(HEIGHTS_KEY.encode())
+    if heights is not None:
+        out["heights"] = _crs_name({"crs": json.loads(heights)})
     out["row groups"] = f"{len(sizes)}" + (f" (up to {max(sizes)} rows each)" if sizes else "")
     out["compression"] = ", ".join(codecs) or "-"
     out["sort order"] = _sort((meta.metadata or {}).get(SORT_KEY))

@@ -327,15 +327,15 @@ def to_crs84(crs: pyproj.CRS, axis_order: AxisOrder):  # -> Callable[[np.ndarray
     return apply
 
 
-def crs_3d(sources: Iterable[pyproj.CRS]) -> dict[str, Any] | None:
+def crs_3d(sources: Iterable[pyproj.CRS]) -> bytes | None:
     """The PROJJSON of `geometry_3d` for a source read in the CRSs `sources`: longitude and
     latitude (OGC:CRS84) with the heights as the source gives them, which harmonise never
     transforms. OGC:CRS84 compounded with the source's vertical CRS where it names one
     (EPSG:7415 = RD New + NAP height: OGC:CRS84 + NAP height); OGC:CRS84h where it is
-    geographic 3D on WGS 84 (ellipsoidal heights). None (2D OGC:CRS84 stays declared) where it
-    names no height reference, or not one for the whole source."""
+    geographic 3D on WGS 84 (ellipsoidal heights). None where it names no height reference, or
+    not one for the whole source."""
     found = {_crs_3d(c.srs) for c in sources}
-    return orjson.loads(found.pop()) if len(found) == 1 and None not in found else None
+    return found.pop() if len(found) == 1 else None
 
 
 @lru_cache(maxsize=64)

@@ -24,7 +24,7 @@ from connectors.base import AxisOrder
 from connectors.errors import DataError
 from pipelines import crs as crslib
 from pipelines.harmonise import Harmoniser
-from pipelines.lake import RUN_KEY, Lake
+from pipelines.lake import HEIGHTS_KEY, RUN_KEY, Lake
 from pipelines.validate import CheckResult, Validator, check_specs
 from pipelines.write import GeoParquetWriter, RowsWriter
 
@@ -235,5 +235,5 @@ def ingest(
         writer.metadata[RUN_KEY] = orjson.dumps(report.summary_row())
         heights = crslib.crs_3d(harmoniser.crss.values())
         if heights is not None:
-            writer.crs["geometry_3d"] = surfaces_writer.crs["geometry_3d"] = heights
+            writer.metadata[HEIGHTS_KEY] = surfaces_writer.metadata[HEIGHTS_KEY] = heights
     return report

@@ -65,11 +65,11 @@ class _ColumnStats:
         self.bbox[:2] = np.fmin(self.bbox[:2], (np.fmin.reduce(x0), np.fmin.reduce(y0)))
         self.bbox[2:] = np.fmax(self.bbox[2:], (np.fmax.reduce(x1), np.fmax.reduce(y1)))
 
-    def metadata(self, crs: dict[str, Any]) -> dict[str, Any]:
+    def metadata(self) -> dict[str, Any]:
         meta: dict[str, Any] = {
             "encoding": "WKB",
             "geometry_types": sorted(self.types),
-            "crs": crs,
+            "crs": _CRS84_JSON,
             "edges": "planar",
         }
         if np.isfinite(self.bbox).all():
@@ -94,9 +94,6 @@ class GeoParquetWriter:
         self.table = table
         self.metadata: dict[str, bytes] = {}
         """More footer key-value metadata, beside `geo`."""
-        self.crs: dict[str, dict[str, Any]] = {}
-        """PROJJSON of a geometry column whose CRS is the source's rather than OGC:CRS84 (the
-        heights of `geometry_3d`), set before closing."""
         self.path = path
         self.empty_file = empty_file
         self._file: _ParquetFile | None = None
@@ -121,9 +118,7 @@ class GeoParquetWriter:
         return {
             "version": GEOPARQUET_VERSION,
             "primary_column": self.table.geometry_columns[0].name,
-            "columns": {
-                n: s.metadata(self.crs.get(n, _CRS84_JSON)) for n, s in self._stats.items()
-            },
+            "columns": {n: s.metadata() for n, s in self._stats.items()},
         }
 
     def close(self) -> None:
