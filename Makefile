@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+GPIO := .venv-gpio
+GPIO_STAMP := $(GPIO)/.installed
+
+.PHONY: setup gpio demo test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +17,27 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# geoparquet-io (`gpio check`), which the lake tests run on the files they write, in a venv of
+# its own: its dependencies stay out of the project's. 1.6.0 is its last release on DuckDB 1.5.5,
+# whose spatial extension the duckdb-extension-spatial package carries (later ones want 1.5.6,
+# with no such package: they would download it). gpio loads `spatial` from DuckDB's extension
+# folder under HOME, so the extension is copied into $(GPIO)/home and gpio run with that HOME.
+$(GPIO_STAMP): Makefile
+	$(PYTHON) -m venv $(GPIO)
+	$(GPIO)/bin/pip install --quiet geoparquet-io==1.6.0 duckdb==1.5.5 duckdb-extension-spatial==1.5.5
+	$(GPIO)/bin/python -c "import duckdb, shutil, pathlib, duckdb_extension_spatial as e; \
+	v = 'v' + duckdb.__version__; platform = duckdb.execute('PRAGMA platform').fetchone()[0]; \
+	to = pathlib.Path('$(GPIO)/home/.duckdb/extensions') / v / platform; to.mkdir(parents=True, exist_ok=True); \
+	shutil.copy(pathlib.Path(e.__file__).parent / 'extensions' / v / 'spatial.duckdb_extension', to)"
+	touch $@
+
+gpio: $(GPIO_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/citypipe run
 
 test: $(STAMP)
+	-$(MAKE) --no-print-directory gpio  # without it, the gpio checks are skipped and say why
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -n 2  # two workers: the 2-core machines the suite runs on
 
@@ -25,4 +45,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf data/lake bench/work
+	rm -rf data/lake bench/work $(GPIO)

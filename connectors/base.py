@@ -50,6 +50,9 @@ class SourceInfo:
     count: int | None = None
     declared_count: int | None = None
     licence: str | None = None
+    details: Mapping[str, str] = field(default_factory=dict)
+    """More facts of the format that `citypipe inspect` shows (a GeoParquet file's covering, row
+    groups, sort order)."""
 
     @property
     def label(self) -> str:

@@ -32,6 +32,7 @@ from shapely.errors import GEOSException
 from connectors.base import CRS84, FileConnector, SourceBatch, SourceInfo
 from connectors.errors import ConfigurationError, DataError
 from connectors.geojson_shapes import NESTING
+from connectors.parquet_facts import facts
 
 __all__ = ["GeoParquetConnector", "to_shapely"]
 
@@ -199,6 +200,12 @@ def _geo_columns(meta: Mapping[str, Any]) -> tuple[dict[str, _GeoColumn], frozen
     return columns, frozenset(hidden)
 
 
+def _geo_raw(pf: pq.ParquetFile) -> bytes | None:
+    """The `geo` metadata: in the footer, where GeoParquet puts it, else in the stored Arrow
+    schema (pyarrow shows only the latter where a file has both, ARROW-16688)."""
+    return (pf.metadata.metadata or {}).get(b"geo") or (pf.schema_arrow.metadata or {}).get(b"geo")
+
+
 def _parquet_geometries(pf: pq.ParquetFile) -> dict[str, _GeoColumn]:
     """Top-level columns of Parquet's own GEOMETRY / GEOGRAPHY logical types: WKB by definition.
 
@@ -321,7 +328,7 @@ class GeoParquetConnector(FileConnector):
 
     def _layout(self, pf: pq.ParquetFile) -> _Layout:
         schema = pf.schema_arrow
-        raw = (schema.metadata or {}).get(b"geo")
+        raw = _geo_raw(pf)
         if raw is not None:
             try:
                 geo = json.loads(raw)
@@ -371,6 +378,8 @@ class GeoParquetConnector(FileConnector):
         with self._open() as pf:
             layout = self._layout(pf)
             count = pf.metadata.num_rows
+            geo = json.loads(raw) if (raw := _geo_raw(pf)) is not None else None
+            details = facts(pf, geo)
         primary = layout.geometries.get(layout.primary) if layout.primary else None
         return SourceInfo(
             format=layout.format,
@@ -378,6 +387,7 @@ class GeoParquetConnector(FileConnector):
             crs=primary.crs if primary else None,
             layers=(layout.primary,) if layout.primary else (),
             count=count,
+            details=details,
         )
 
     def read(self) -> Iterator[SourceBatch]:

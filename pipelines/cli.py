@@ -78,6 +78,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         "layers": ", ".join(info.layers) or "-",
         "features": info.count if info.count is not None else "unknown",
         "declared count": info.declared_count if info.declared_count is not None else "-",
+        **info.details,
     }
     if args.json:
         print(orjson.dumps(facts, option=orjson.OPT_INDENT_2).decode())

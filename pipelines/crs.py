@@ -27,25 +27,28 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyproj
 import yaml
+from pyproj.crs import CompoundCRS
 from pyproj.exceptions import CRSError, ProjError
 
 import schemas
 from connectors.base import AxisOrder
 from connectors.errors import ConfigurationError
 
-__all__ = ["CRS84", "axis_order", "is_lonlat", "label", "resolve", "to_crs84"]
+__all__ = ["CRS84", "axis_order", "crs_3d", "is_lonlat", "label", "resolve", "to_crs84"]
 
 pyproj.network.set_network_enabled(os.environ.get("PROJ_NETWORK", "").upper() == "ON")
 
 CRS84 = pyproj.CRS.from_user_input("OGC:CRS84")
+CRS84H = pyproj.CRS.from_user_input("OGC:CRS84h")
 _SHARED_MIN = 10_000
 """Coordinate arrays from this size on are transformed position by distinct position."""
 
@@ -322,3 +325,26 @@ def to_crs84(crs: pyproj.CRS, axis_order: AxisOrder):  # -> Callable[[np.ndarray
         return out
 
     return apply
+
+
+def crs_3d(sources: Iterable[pyproj.CRS]) -> bytes | None:
+    """The PROJJSON of `geometry_3d` for a source read in the CRSs `sources`: longitude and
+    latitude (OGC:CRS84) with the heights as the source gives them, which harmonise never
+    transforms. OGC:CRS84 compounded with the source's vertical CRS where it names one
+    (EPSG:7415 = RD New + NAP height: OGC:CRS84 + NAP height); OGC:CRS84h where it is
+    geographic 3D on WGS 84 (ellipsoidal heights). None where it names no height reference, or
+    not one for the whole source."""
+    found = {_crs_3d(c.srs) for c in sources}
+    return found.pop() if len(found) == 1 else None
+
+
+@lru_cache(maxsize=64)
+def _crs_3d(srs: str) -> bytes | None:
+    crs = pyproj.CRS.from_user_input(srs)
+    if crs.is_compound and len(crs.sub_crs_list) == 2 and crs.sub_crs_list[1].is_vertical:
+        vertical = crs.sub_crs_list[1]
+        compound = CompoundCRS(f"{CRS84.name} + {vertical.name}", [CRS84, vertical])
+        return orjson.dumps(compound.to_json_dict())
+    if crs.is_geographic and len(crs.axis_info) == 3 and _is_lonlat(srs, "xy"):
+        return orjson.dumps(CRS84H.to_json_dict())
+    return None

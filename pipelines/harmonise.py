@@ -267,6 +267,9 @@ class Harmoniser:
     """The file (or address) read, named when the source is refused."""
     max_value_bytes: int = field(default_factory=max_value_bytes)
     """Text values longer than this (UTF-8 bytes) are cut, with a note (pipelines.properties)."""
+    crss: dict[str, pyproj.CRS] = field(default_factory=dict, init=False)
+    """The CRSs the source's coordinates were read in (one, bar a source that declares several),
+    by definition: what the heights of `geometry_3d` refer to (`crs.crs_3d`)."""
     _seen: SeenIds = field(default_factory=SeenIds, repr=False)
     _records: int = field(default=0, repr=False)
 
@@ -405,6 +408,7 @@ class Harmoniser:
         if crs is None:  # nothing to place
             n = len(batch)
             return _Geometry(np.full(n, None, object), None, None, np.full((n, 4), np.nan))
+        self.crss.setdefault(crs.srs, crs)
         label = crslib.label(crs)
         axis = self.axis_order or batch.axis_order
         to_crs84 = None if crslib.is_lonlat(crs, axis) else crslib.to_crs84(crs, axis)

@@ -22,8 +22,9 @@ import schemas
 from connectors import registry
 from connectors.base import AxisOrder
 from connectors.errors import DataError
+from pipelines import crs as crslib
 from pipelines.harmonise import Harmoniser
-from pipelines.lake import RUN_KEY, Lake
+from pipelines.lake import HEIGHTS_KEY, RUN_KEY, Lake
 from pipelines.validate import CheckResult, Validator, check_specs
 from pipelines.write import GeoParquetWriter, RowsWriter
 
@@ -232,4 +233,7 @@ def ingest(
                 f"because {reason}); the previous output is kept"
             )
         writer.metadata[RUN_KEY] = orjson.dumps(report.summary_row())
+        heights = crslib.crs_3d(harmoniser.crss.values())
+        if heights is not None:
+            writer.metadata[HEIGHTS_KEY] = surfaces_writer.metadata[HEIGHTS_KEY] = heights
     return report

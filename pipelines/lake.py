@@ -42,8 +42,9 @@ import pyarrow.parquet as pq
 
 import schemas
 from connectors.errors import ConfigurationError, UnavailableError
+from connectors.parquet_facts import HEIGHTS_KEY
 
-__all__ = ["KINDS", "RUN_KEY", "Attempt", "Lake", "default_lake"]
+__all__ = ["HEIGHTS_KEY", "KINDS", "RUN_KEY", "Attempt", "Lake", "default_lake"]
 
 KINDS = ("features", "rejects", "surfaces")
 RUN_KEY = "citypipe:run"

@@ -1,7 +1,8 @@
 """Write harmonised batches as GeoParquet 1.1, one row group per batch, and the rejects.
 
 The `geo` metadata (geometry types, bbox) is only known once every batch is written, so it is
-added to the footer when the file is closed; memory holds one batch at a time.
+added when the file is closed, to the footer and to the Arrow schema stored in it
+(pipelines.geoarrow); memory holds one batch at a time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pyarrow.parquet as pq
 import schemas
 from pipelines import wkb
 from pipelines.crs import CRS84
+from pipelines.geoarrow import ARROW_SCHEMA, arrow_schema
 
 __all__ = ["GEOPARQUET_VERSION", "GeoParquetWriter", "RowsWriter", "empty_file"]
 
@@ -123,7 +125,12 @@ class GeoParquetWriter:
         if self._file is None and not self.empty_file:
             return
         file = self._open()
-        file.writer.add_key_value_metadata({"geo": orjson.dumps(self.geo_metadata()), **self.metadata})
+        geo = self.geo_metadata()
+        file.writer.add_key_value_metadata({
+            "geo": orjson.dumps(geo),
+            ARROW_SCHEMA: arrow_schema(self.table.arrow, geo),  # replaces the one of the opening
+            **self.metadata,
+        })
         file.close()
 
 

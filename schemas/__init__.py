@@ -33,6 +33,10 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "wkb": pa.binary(),
     "bbox": BBOX_TYPE,
 }
+PARTITION_TYPE = pa.dictionary(pa.int32(), pa.string())
+"""What pyarrow makes of a hive partition key (`source=<NAME>` folders) in `pq.read_table`,
+`geopandas.read_parquet` and datasets that infer dictionaries: the column the files hold must be
+of the same type, or a folder does not read as one dataset."""
 
 
 def _load(name: str) -> Any:
@@ -52,10 +56,12 @@ class Column:
     covers: str | None = None
     dictionary: bool = False
     statistics: bool = True
+    partition: bool = False
 
     @property
     def arrow(self) -> pa.Field:
-        return pa.field(self.name, ARROW_TYPES[self.type], nullable=self.nullable)
+        kind = PARTITION_TYPE if self.partition else ARROW_TYPES[self.type]
+        return pa.field(self.name, kind, nullable=self.nullable)
 
     def check(self, name: str) -> Any:
         """The argument of check `name` on this column: True for a bare check, None if absent."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -77,3 +79,17 @@ def read_lake(lake: Lake):
         return pq.read_table(lake.partition(kind, source))
 
     return read
+
+
+@cache
+def geoparquet_validator():
+    """The GeoParquet 1.1 metadata JSON schema; it refers to PROJJSON's schema, which PROJ ships:
+    resolved locally, never online."""
+    import jsonschema
+    import pyproj
+    from referencing import Registry, Resource
+
+    schema = json.loads((SAMPLES / "geoparquet" / "geoparquet-1.1.0-metadata.schema.json").read_text())
+    projjson = json.loads((Path(pyproj.datadir.get_data_dir()) / "projjson.schema.json").read_text())
+    registry = Registry().with_resource(projjson["$id"], Resource.from_contents(projjson))
+    return jsonschema.Draft7Validator(schema, registry=registry)

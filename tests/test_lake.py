@@ -9,14 +9,11 @@ from pathlib import Path
 
 import duckdb
 import geopandas
-import jsonschema
 import pyarrow.parquet as pq
 import pyogrio
-import pyproj
 import pytest
 import shapely
-from conftest import SAMPLES
-from referencing import Registry, Resource
+from conftest import geoparquet_validator
 
 from connectors.errors import DataError
 from pipelines import warehouse
@@ -30,12 +27,8 @@ def esslingen(sample, lake):
 
 
 def test_geo_metadata_validates_against_the_official_schema(esslingen):
-    schema = json.loads((SAMPLES / "geoparquet" / "geoparquet-1.1.0-metadata.schema.json").read_text())
     geo = json.loads(pq.read_metadata(esslingen).metadata[b"geo"])
-    # the schema refers to PROJJSON's schema, which PROJ ships: resolve it locally, not online
-    projjson = json.loads((Path(pyproj.datadir.get_data_dir()) / "projjson.schema.json").read_text())
-    registry = Registry().with_resource(projjson["$id"], Resource.from_contents(projjson))
-    jsonschema.Draft7Validator(schema, registry=registry).validate(geo)
+    geoparquet_validator().validate(geo)
     assert geo["version"] == "1.1.0" and geo["primary_column"] == "geometry"
     assert geo["columns"]["geometry"]["geometry_types"] == ["Polygon"]
     assert geo["columns"]["geometry"]["covering"]["bbox"]["xmin"] == ["bbox", "xmin"]

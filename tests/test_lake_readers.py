@@ -1,0 +1,235 @@
+"""Every reader opens a lake file, and a lake folder, whole: pyarrow (files, folders, datasets),
+geopandas (files, folders, from_arrow), DuckDB (files, globs with hive partitioning) give the same
+rows, geometries and CRS; every GeoParquet file written passes the GeoParquet 1.1 JSON schema
+and geoparquet-io's `gpio check`. Facts (counts, CRSs) come from the sample files themselves."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import geopandas
+import orjson
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pyproj
+import pytest
+import shapely
+from conftest import ROOT, SAMPLES, geoparquet_validator
+
+from connectors.errors import DataError
+from connectors.parquet_facts import HEIGHTS_KEY
+from pipelines import warehouse
+from pipelines.ingest import ingest
+from pipelines.lake import Lake
+
+SOURCES = {
+    "fountains": "barcelona_drinking_fountains.geojson",
+    "esslingen": "esslingen_parking_epsg25832.geojson",
+    "rotterdam": "cityjson/rotterdam_one_v1.1.city.json",
+    "sig3d": "citygml/sig3d_v2_Building_LOD2-EPSG25832.gml",
+    "adv": "citygml/BuildingUnits_Storeys_xlink.gml",
+    "denhaag": "citygml/denhaag_1BwBP_citygml1.gml",
+}
+BAD = {"type": "Feature", "properties": {"n": 3}, "geometry": {"type": "Point", "coordinates": ["2", "41"]}}
+GOOD = {"type": "Feature", "properties": {"n": 1}, "geometry": {"type": "Point", "coordinates": [2.17, 41.38]}}
+GEO_KINDS = ("features", "surfaces")
+GPIO = ROOT / ".venv-gpio"
+
+
+def _collection(*features: dict) -> bytes:
+    return orjson.dumps({"type": "FeatureCollection", "features": list(features)})
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory) -> Lake:
+    """Samples of every kind (2D points and polygons, CityJSON, CityGML with and without heights),
+    a source with a rejected record, and an attempt that did not land (quarantine)."""
+    tmp = tmp_path_factory.mktemp("readers")
+    lake = Lake(tmp / "lake")
+    for name, sample in SOURCES.items():
+        ingest(SAMPLES / sample, name, lake)
+    (tmp / "mixed.geojson").write_bytes(_collection(GOOD, BAD))
+    ingest(tmp / "mixed.geojson", "mixed", lake)
+    (tmp / "refused.geojson").write_bytes(_collection(BAD, BAD))
+    with pytest.raises(DataError):
+        ingest(tmp / "refused.geojson", "refused", lake)
+    return lake
+
+
+def _geoparquet_files(lake: Lake) -> list[Path]:
+    """Each GeoParquet file the lake's folders link to, once."""
+    return sorted({p.resolve() for kind in GEO_KINDS for p in lake.files(kind)})
+
+
+def _declared(sample: str) -> str:
+    """The CRS a sample declares, as written in it (srsName, referenceSystem)."""
+    text = (SAMPLES / sample).read_text(encoding="utf-8")
+    return re.search(r'(?:srsName="|"referenceSystem":\s*")([^"]+)"', text).group(1)
+
+
+# -- one file ------------------------------------------------------------------------------
+
+
+def test_the_arrow_schema_carries_the_same_geo_as_the_footer(lake):
+    expected = {kind: lake.files(kind)[0] for kind in GEO_KINDS}
+    for path in _geoparquet_files(lake):
+        footer = pq.read_metadata(path).metadata[b"geo"]
+        geoparquet_validator().validate(json.loads(footer))
+        schema = pq.read_schema(path)
+        assert schema.metadata[b"geo"] == footer
+        assert pq.read_table(path).schema.metadata[b"geo"] == footer
+        assert ds.dataset(path).schema.metadata[b"geo"] == footer
+        kind = "surfaces" if "geometry" not in schema.names else "features"
+        assert [(f.name, f.type) for f in schema] == [
+            (f.name, f.type) for f in pq.read_schema(expected[kind])
+        ]
+        tagged = schema.field("geometry_3d").metadata
+        assert tagged[b"ARROW:extension:name"] == b"geoarrow.wkb"
+        assert pyproj.CRS(json.loads(tagged[b"ARROW:extension:metadata"])["crs"]) == pyproj.CRS("OGC:CRS84")
+
+
+def test_from_arrow_finds_the_geometry_and_its_crs(lake):
+    path = lake.partition("features", "esslingen") / "part-0.parquet"
+    table = pq.read_table(path)
+    gdf = geopandas.GeoDataFrame.from_arrow(table)
+    source = json.loads((SAMPLES / SOURCES["esslingen"]).read_bytes())
+    assert len(gdf) == len(source["features"]) == 250
+    assert gdf.geometry.name == "geometry" and gdf.crs == pyproj.CRS("OGC:CRS84")
+    ours = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
+    assert shapely.equals_exact(gdf.geometry.values, ours, tolerance=0).all()
+    assert set(gdf["source"]) == {"esslingen"}
+
+
+# -- a folder ------------------------------------------------------------------------------
+
+
+def _rows(table: pa.Table, key: str) -> list[tuple]:
+    cols = [key, "source"] + (["geometry"] if "geometry" in table.column_names else [])
+    return sorted(zip(*(table.column(c).to_pylist() for c in cols), strict=True))
+
+
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [("features", "feature_id"), ("rejects", "record"), ("surfaces", "geometry_3d"), ("quarantine", "record")],
+)
+def test_a_folder_reads_as_one_dataset_in_every_reader(lake, kind, key):
+    folder = lake.root / kind
+    files = lake.files(kind)
+    expected = _rows(pa.concat_tables([pq.read_table(f) for f in files]), key)
+    assert expected and {r[1] for r in expected} == {f.parent.name.removeprefix("source=") for f in files
+                                                      if pq.read_metadata(f).num_rows}
+    hive = ds.HivePartitioning.discover(infer_dictionary=True)
+    for table in (
+        pq.read_table(folder),
+        ds.dataset(folder, partitioning=hive).to_table(),
+        ds.dataset(folder).to_table(),
+    ):
+        assert _rows(table, key) == expected
+    con = duckdb.connect()
+    con.load_extension(str(warehouse.spatial_extension()))
+    sql = f"SELECT * FROM read_parquet('{folder}/*/*.parquet', hive_partitioning = true)"
+    with con.cursor() as cur:
+        cur.execute("SET enable_geoparquet_conversion = false")  # WKB bytes, as pyarrow reads them
+        assert _rows(cur.sql(sql).to_arrow_table(), key) == expected
+    if kind in GEO_KINDS:
+        gdf = geopandas.read_parquet(folder)
+        assert len(gdf) == len(expected) and gdf.crs == pyproj.CRS("OGC:CRS84")
+        types = dict(con.sql(f"SELECT DISTINCT 1, typeof({key if kind == 'surfaces' else 'geometry'}) FROM ({sql})").fetchall())
+        assert types == {1: "GEOMETRY('OGC:CRS84')"}
+
+
+def test_the_folder_counts_are_the_sources(lake):
+    table = pq.read_table(lake.root / "features")
+    counts = dict(zip(*table.group_by("source").aggregate([("source", "count")]).to_pydict().values(), strict=True))
+    for name in ("fountains", "esslingen"):
+        assert counts[name] == len(json.loads((SAMPLES / SOURCES[name]).read_bytes())["features"])
+    assert counts["mixed"] == 1 and "refused" not in counts
+    assert pq.read_table(lake.root / "quarantine").num_rows == 2
+
+
+# -- heights -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "vertical"),
+    [
+        ("rotterdam", None),  # https://www.opengis.net/def/crs/EPSG/0/7415: RD New + NAP height
+        ("sig3d", None),  # urn:ogc:def:crs,crs:EPSG::25832,crs:EPSG::5783
+        ("adv", "EPSG:5783"),  # urn:adv:crs:ETRS89_UTM32*DE_DHHN92_NH: DHHN92 height (AdV registry)
+    ],
+)
+def test_geometry_3d_heights_name_the_sources_vertical_crs(lake, name, vertical):
+    expected = pyproj.CRS(vertical) if vertical else pyproj.CRS(_declared(SOURCES[name])).sub_crs_list[1]
+    for kind in GEO_KINDS:
+        path = lake.partition(kind, name) / "part-0.parquet"
+        written = pyproj.CRS(json.loads(pq.read_metadata(path).metadata[HEIGHTS_KEY.encode()]))
+        assert written.is_compound
+        assert written.sub_crs_list[0] == pyproj.CRS("OGC:CRS84")
+        assert written.sub_crs_list[1] == expected
+
+
+def test_no_heights_crs_where_the_source_names_none(lake):
+    assert _declared(SOURCES["denhaag"]) == "urn:ogc:def:crs:EPSG::28992"  # 2D: no vertical CRS
+    for name in ("denhaag", "fountains"):
+        meta = pq.read_metadata(lake.partition("features", name) / "part-0.parquet").metadata
+        assert HEIGHTS_KEY.encode() not in meta
+
+
+def test_duckdb_reads_geometry_3d_across_sources_of_different_height_datums(lake):
+    """Why the heights' CRS is a footer key of its own: DuckDB refuses one column in two CRSs."""
+    con = duckdb.connect()
+    con.load_extension(str(warehouse.spatial_extension()))
+    n = con.sql(f"SELECT count(geometry_3d) FROM read_parquet('{lake.root}/features/*/*.parquet')").fetchone()[0]
+    assert n == pq.read_table(lake.root / "features").column("geometry_3d").drop_null().length()
+
+
+# -- inspect -------------------------------------------------------------------------------
+
+
+def _inspect(path: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "inspect", str(path), "--json"],
+        capture_output=True, text=True, check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def test_inspect_says_geoparquet_its_crs_covering_row_groups_and_order(lake, tmp_path):
+    path = lake.partition("features", "rotterdam") / "part-0.parquet"
+    facts = _inspect(path)
+    assert facts["format"] == "GeoParquet 1.1.0" and facts["crs"] == "OGC:CRS84"
+    assert facts["covering"] == "geometry: bbox bbox.xmin, bbox.ymin, bbox.xmax, bbox.ymax"
+    assert facts["row groups"].startswith(f"{pq.read_metadata(path).num_row_groups} ")
+    assert facts["heights"] == "WGS 84 (CRS84) + NAP height"
+    assert facts["sort order"] == "as written (not recorded)"
+    table = pq.read_table(path)
+    sort = {"order": "hilbert", "key": "centre of bbox"}
+    pq.write_table(table.replace_schema_metadata({**table.schema.metadata, "citypipe:sort": orjson.dumps(sort)}),
+                   tmp_path / "sorted.parquet")
+    assert _inspect(tmp_path / "sorted.parquet")["sort order"] == "hilbert (centre of bbox)"
+
+
+# -- geoparquet-io -------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    not (GPIO / "bin" / "gpio").exists(),
+    reason="geoparquet-io is not installed in .venv-gpio (`make gpio` installs it from PyPI)",
+)
+def test_gpio_check_passes_every_file(lake):
+    env = {**os.environ, "HOME": str(GPIO / "home")}  # where `make gpio` put the spatial extension
+    for path in _geoparquet_files(lake):
+        for check in ("spec", "all"):
+            out = subprocess.run(
+                [str(GPIO / "bin" / "gpio"), "check", check, str(path)],
+                capture_output=True, text=True, env=env, check=False,
+            )
+            said = out.stdout + out.stderr
+            assert out.returncode == 0 and "✗" not in said and "ERROR" not in said, (path, check, said)
