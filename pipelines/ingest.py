@@ -25,6 +25,7 @@ from connectors.errors import DataError
 from pipelines import crs as crslib
 from pipelines.harmonise import Harmoniser
 from pipelines.lake import HEIGHTS_KEY, RUN_KEY, Lake
+from pipelines.order import OrderedWriter
 from pipelines.validate import CheckResult, Validator, check_specs
 from pipelines.write import GeoParquetWriter, RowsWriter
 
@@ -165,9 +166,9 @@ def ingest(
         )
         validator = Validator(source) if validate else None
         # every file is closed whatever happens, the rejects first (they are kept in quarantine
-        # when the run fails, and a full disk may refuse the others)
-        writer = GeoParquetWriter(attempt.file("features"), schema)
-        closing.callback(writer.close)
+        # when the run fails, and a full disk may refuse the others); features are written
+        # (in spatial order) only when the run ends without an error
+        writer = closing.enter_context(OrderedWriter(attempt.file("features"), schema))
         surfaces_writer = GeoParquetWriter(
             attempt.file("surfaces"), schema.table("surfaces"), empty_file=False
         )
@@ -223,6 +224,11 @@ def ingest(
             reasons=reasons,
             warnings=warnings,
         )
+        writer.metadata[RUN_KEY] = orjson.dumps(report.summary_row())
+        heights = crslib.crs_3d(harmoniser.crss.values())
+        if heights is not None:
+            writer.metadata[HEIGHTS_KEY] = surfaces_writer.metadata[HEIGHTS_KEY] = heights
+        closing.close()  # the run's files are whole (a full disk says so) before the docs grow
         if validator:
             validator.write_docs(lake.docs)
         _raise_on_blocking_failures(report)
@@ -232,8 +238,4 @@ def ingest(
                 f"{path}: no record could be ingested ({report.rejects} rejected; {n} "
                 f"because {reason}); the previous output is kept"
             )
-        writer.metadata[RUN_KEY] = orjson.dumps(report.summary_row())
-        heights = crslib.crs_3d(harmoniser.crss.values())
-        if heights is not None:
-            writer.metadata[HEIGHTS_KEY] = surfaces_writer.metadata[HEIGHTS_KEY] = heights
     return report
