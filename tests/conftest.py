@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -44,6 +45,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         left_out = [item for item in items if item.get_closest_marker("corpus")]
         config.hook.pytest_deselected(items=left_out)
         items[:] = [item for item in items if not item.get_closest_marker("corpus")]
+
+
+def in_source_order(table, ids: Sequence[str | None] = ()):
+    """The features of a lake file in the order of the source's records (the file orders them
+    along a Hilbert curve): a record's feature_id ends in its source id (`ids`, in the source's
+    order) or, where it has none, in `#<its number in the source>`."""
+    own = {f"#{sid}" if sid.startswith("#") else sid: i for i, sid in enumerate(ids) if sid}
+
+    def position(feature_id: str) -> int:
+        local = feature_id.split("/", 1)[1]
+        return int(local[1:]) - 1 if local[1:].isdigit() and local[0] == "#" else own[local]
+
+    keys = [position(f) for f in table.column("feature_id").to_pylist()]
+    return table.take(sorted(range(len(keys)), key=keys.__getitem__))
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import orjson
 import pyproj
 import pytest
 import shapely
+from conftest import in_source_order
 
 from connectors.errors import DataError
 from connectors.jsonstream import open_json
@@ -42,7 +43,7 @@ def test_legacy_crs_member_in_utm_lands_in_esslingen(sample, lake, read_lake):
     path = sample("esslingen_parking_epsg25832.geojson")
     report = ingest(path, "esslingen", lake)
     assert report.features == 250 and report.declared_crs == "urn:ogc:def:crs:EPSG::25832"
-    table = read_lake("esslingen")
+    table = in_source_order(read_lake("esslingen"))
     assert set(table.column("source_crs").to_pylist()) == {"EPSG:25832"}
     xy = _points(table)
     # Esslingen am Neckar lies around 9.31 E, 48.74 N
@@ -70,7 +71,7 @@ def test_a_link_crs_is_read_for_its_epsg_code_and_never_fetched(sample, tmp_path
     assert ingest(path, "linked", lake).features == 250
     first = doc["features"][0]["geometry"]["coordinates"][0][0]
     lonlat = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True).transform(*first[:2])
-    assert _points(read_lake("linked"))[0] == pytest.approx(lonlat, abs=1e-9)
+    assert _points(in_source_order(read_lake("linked")))[0] == pytest.approx(lonlat, abs=1e-9)
 
 
 def test_wfs_geojson_in_utm_lands_in_freiburg(sample, lake, read_lake):
@@ -89,8 +90,9 @@ def test_epsg4326_urn_written_lon_lat_stays_lon_lat(sample, lake, read_lake, nam
     """GeoServer writes lon, lat under urn:ogc:def:crs:EPSG::4326; nothing may be swapped."""
     path = sample(name)
     assert ingest(path, "s", lake).features == count
-    out = _points(read_lake("s"))
-    src = np.array([f["geometry"]["coordinates"][:2] for f in _source_features(path)])
+    features = _source_features(path)
+    out = _points(in_source_order(read_lake("s"), [f.get("id") for f in features]))
+    src = np.array([f["geometry"]["coordinates"][:2] for f in features])
     assert np.allclose(out, src)
 
 
@@ -118,8 +120,9 @@ def test_bicing_geometry_matches_latitude_longitude_attributes(sample, lake, rea
 def test_ids_names_and_themes(sample, lake, read_lake):
     path = sample("karlsruhe_geoserver_wfs_GetFeature_disabled_parking.geojson")
     ingest(path, "ka", lake, theme="parking", fields={"name": "standort"})
-    table = read_lake("ka").to_pylist()
-    first = _source_features(path)[0]
+    features = _source_features(path)
+    table = in_source_order(read_lake("ka"), [f["id"] for f in features]).to_pylist()
+    first = features[0]
     assert table[0]["source_id"] == first["id"] == "behinderten_parkplaetze.1"
     assert table[0]["feature_id"] == "ka/behinderten_parkplaetze.1"
     assert table[0]["name"] == first["properties"]["standort"]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 import shapely
+from conftest import in_source_order
 
 from connectors.base import Points, SourceBatch
 from connectors.errors import ConfigurationError, UnknownCRS
@@ -152,6 +153,7 @@ def test_positions_are_checked_against_the_records_own_latitude_longitude(sample
     report = ingest(path, "bicing", lake, crs="EPSG:4326", axis_order="authority")
     [(warning, n)] = report.warnings.items()
     assert n == len(stations) == 465 and "axes swapped" in warning
-    notes = [json.loads(p)[POSITION_NOTE] for p in read_lake("bicing").column("properties").to_pylist()]
+    table = in_source_order(read_lake("bicing"), [f.get("id") for f in stations])
+    notes = [json.loads(p)[POSITION_NOTE] for p in table.column("properties").to_pylist()]
     first = stations[0]["properties"]
     assert f"({first['latitude']}, {first['longitude']})" in notes[0]
