@@ -15,7 +15,11 @@ at two sizes, the NRW CityGML tile repeated with new ids) show whether memory gr
 The memory section compares citypipe's peak on one 72 MB property string of escaped quotes
 with its peak on 100 MB of ordinary features: memory is bounded by records, not by strings.
 
-    python bench/run.py [--group tabular|cityjson|citygml|memory ...] [--repeat 10] [--rounds 3]
+The lake section (bench/lake.py) writes one large source spread over a region with citypipe and
+with geopandas' defaults, and times the same 1 km2 box query in DuckDB on each file.
+
+    python bench/run.py [--group tabular|cityjson|citygml|memory|lake ...] [--repeat 10]
+                        [--rounds 3]
 """
 
 from __future__ import annotations
@@ -117,9 +121,12 @@ def _runner(tool: str, path: Path, out_dir: Path) -> Callable[[], object]:
     return lambda: ingest(path, "bench", lake, validate=validate)
 
 
-def measure(tool: str, path: Path, repeat: int) -> dict[str, float]:
-    """Runs in the child: import, warm up, time `repeat` runs, report best time and memory."""
-    once = _runner(tool, path, Path(tempfile.mkdtemp(prefix="citypipe-bench-")))
+def measure(tool: str, path: Path, repeat: int, out: Path | None = None) -> dict[str, float]:
+    """Runs in the child: import, warm up, time `repeat` runs, report best time and memory.
+    `out` keeps what the tool writes (else a temporary folder)."""
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    once = _runner(tool, path, out or Path(tempfile.mkdtemp(prefix="citypipe-bench-")))
     baseline = _rss_mb()
     best = float("inf")
     for i in range(repeat + 1):
@@ -205,9 +212,10 @@ def _source(relative: str) -> Path:
     return path if path.exists() else ROOT / "data" / "samples" / Path(relative).name
 
 
-def child(tool: str, path: Path, repeat: int) -> dict[str, float]:
+def child(tool: str, path: Path, repeat: int, out_dir: Path | None = None) -> dict[str, float]:
+    keep = ["--out", str(out_dir)] if out_dir else []
     out = subprocess.run(
-        [sys.executable, __file__, "--measure", tool, str(path), "--repeat", str(repeat)],
+        [sys.executable, __file__, "--measure", tool, str(path), "--repeat", str(repeat), *keep],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -275,14 +283,19 @@ def main() -> None:
     p.add_argument("--measure", nargs=2, metavar=("TOOL", "PATH"))
     p.add_argument("--repeat", type=int, default=10)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--group", action="append", choices=[*GROUPS, "memory"])
+    p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--group", action="append", choices=[*GROUPS, "memory", "lake"])
     args = p.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure[0], Path(args.measure[1]), args.repeat)))
+        print(json.dumps(measure(args.measure[0], Path(args.measure[1]), args.repeat, args.out)))
         return
-    for name in args.group or [*GROUPS, "memory"]:
+    for name in args.group or [*GROUPS, "memory", "lake"]:
         if name == "memory":
             run_memory()
+        elif name == "lake":
+            from lake import run_lake  # bench/lake.py
+
+            run_lake(args.rounds, child, WORK, _source("geojson/barcelona_drinking_fountains.geojson"))
         else:
             run_group(name, GROUPS[name], args.repeat, args.rounds)
 

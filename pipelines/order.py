@@ -38,7 +38,7 @@ LEVEL = 16
 over a 20 km city), the same as geopandas' `hilbert_distance` default."""
 ROW_GROUP_ROWS = 16_384
 """Rows per row group of an ordered file, chosen by measurement (bench/run.py --group lake)."""
-MEMORY_BUDGET = 64 << 20
+MEMORY_BUDGET = 32 << 20
 """Arrow bytes of a source sorted in memory; a larger one is sorted out of core."""
 _SORT_MEMORY = "128MB"
 _NULL_KEY = np.uint64(1 << (2 * LEVEL))
@@ -203,7 +203,7 @@ class OrderedWriter:
         within `_SORT_MEMORY`, spilling to a folder of the run's staging."""
         assert self._spill is not None
         self._spill.close()
-        spilled = pa.ipc.open_file(pa.memory_map(str(self._spill_path)))
+        spilled = pa.ipc.open_file(pa.OSFile(str(self._spill_path)))  # not mapped: read pages would count
         keyed_schema = self.table.arrow.append(pa.field("_key", pa.uint64())).append(
             pa.field("_row", pa.uint64())
         )
