@@ -1,0 +1,166 @@
+"""Spatially ordered lake files: rows in Hilbert order of their bbox centres (keys computed here
+with geopandas, not with citypipe's code), row groups a box query skips, metadata intact, and
+memory bounded when a source is sorted out of core."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+import geopandas as gpd
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import shapely
+from conftest import ROOT, SAMPLES, in_source_order, validate_geo_metadata
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import schemas
+from pipelines.ingest import ingest
+from pipelines.order import SORT_KEY, OrderedWriter, hilbert_keys
+
+
+def _bench(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _bbox(table: pa.Table) -> np.ndarray:
+    return np.column_stack([c.to_numpy() for c in table.column("bbox").combine_chunks().flatten()])
+
+
+def _geopandas_keys(table: pa.Table, extent) -> np.ndarray:
+    """geopandas' Hilbert distance of the boxes of the file's bbox columns over `extent`."""
+    boxes = gpd.GeoSeries(shapely.box(*_bbox(table).T))
+    return boxes.hilbert_distance(total_bounds=extent, level=16).to_numpy().astype(np.int64)
+
+
+def _footer(path) -> dict[str, dict]:
+    meta = pq.read_metadata(path).metadata
+    return {k: json.loads(meta[k.encode()]) for k in ("geo", SORT_KEY)}
+
+
+def test_rows_are_in_hilbert_order_of_their_bbox_centres(sample, lake):
+    path = sample("barcelona_drinking_fountains.geojson")
+    ingest(path, "fountains", lake)
+    file = lake.partition("features", "fountains") / "part-0.parquet"
+    table = pq.read_table(file)
+    footer = _footer(file)
+    extent = footer["geo"]["columns"]["geometry"]["bbox"]
+    keys = _geopandas_keys(table, extent)
+    assert table.num_rows == 1988 and (np.diff(keys) >= 0).all()
+    assert len(np.unique(keys)) > 1900  # the fountains are apart: the order means something
+    # in the source's order they are not sorted: this test can fail
+    assert not (np.diff(_geopandas_keys(in_source_order(table), extent)) >= 0).all()
+    assert footer[SORT_KEY]["order"] == "hilbert" and footer[SORT_KEY]["extent"] == extent
+    validate_geo_metadata(footer["geo"])
+
+
+_lon = st.floats(-180, 180, allow_nan=False)
+_lat = st.floats(-90, 90, allow_nan=False)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(_lon, _lat, _lon, _lat), min_size=1, max_size=200))
+def test_keys_are_geopandas_hilbert_distances(corners):
+    xy = np.array(corners)
+    boxes = np.column_stack([np.minimum(xy[:, 0], xy[:, 2]), np.minimum(xy[:, 1], xy[:, 3]),
+                             np.maximum(xy[:, 0], xy[:, 2]), np.maximum(xy[:, 1], xy[:, 3])])
+    extent = [*boxes[:, :2].min(axis=0), *boxes[:, 2:].max(axis=0)]
+    bbox = pa.StructArray.from_arrays(list(boxes.T), names=["xmin", "ymin", "xmax", "ymax"])
+    expected = _geopandas_keys(pa.table({"bbox": bbox}), extent)
+    assert (hilbert_keys(bbox, np.array(extent)) == expected).all()
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    """The fountains over 9 x 5 shifted copies (89,460 features, 6 row groups), ingested, and
+    the 1 km2 box of the benchmark around Plaça de Catalunya in the middle copy."""
+    from pipelines.lake import Lake
+
+    lake_bench = _bench("lake")
+    tmp = tmp_path_factory.mktemp("grid")
+    source = SAMPLES / "barcelona_drinking_fountains.geojson"
+    path = lake_bench.fountains_grid(source, tmp / "grid.geojson", (9, 5))
+    lake = Lake(tmp / "lake")
+    ingest(path, "grid", lake, validate=False)
+    box = lake_bench.query_box(source, (9, 5))
+    return path, lake.partition("features", "grid") / "part-0.parquet", box, lake_bench
+
+
+def test_a_box_query_reads_one_row_group_of_six(grid, tmp_path):
+    source, file, box, lake_bench = grid
+    x0, y0, x1, y1 = box
+    xy = np.array([f["geometry"]["coordinates"] for f in orjson.loads(source.read_bytes())["features"]])
+    inside = int(((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)).sum())
+    assert inside > 10  # the centre of Barcelona has fountains
+    assert pq.ParquetFile(file).metadata.num_row_groups == 6  # 89,460 rows of 16,384
+    assert lake_bench.overlapping_row_groups(file, box) == (1, 6)
+    assert lake_bench.profile(file, box, covering=True)["count"] == inside
+    # the same rows in an order that is not spatial, in row groups of the same size: every one
+    # overlaps the box (the grid's own order, copy after copy, happens to be clustered)
+    table = pq.read_table(file)
+    unsorted = tmp_path / "unsorted.parquet"
+    order = np.random.default_rng(1).permutation(table.num_rows)
+    pq.write_table(table.take(order), unsorted, row_group_size=16_384)
+    assert lake_bench.overlapping_row_groups(unsorted, box) == (6, 6)
+
+
+def _write(path, batches, **options) -> None:
+    with OrderedWriter(path, schemas.feature_schema(), row_group_rows=500, **options) as writer:
+        for batch in batches:
+            writer.write(batch)
+
+
+def test_sorted_out_of_core_the_file_is_the_same(grid, tmp_path):
+    """Over the memory budget the rows are spilled and sorted by DuckDB: same rows, same order,
+    same metadata as sorted in memory, from batches in any order."""
+    _, file, _, _ = grid
+    table = pq.read_table(file).slice(0, 5000)
+    rng = np.random.default_rng(7)
+    shuffled = table.take(rng.permutation(table.num_rows)).to_batches(max_chunksize=700)
+    _write(tmp_path / "memory.parquet", shuffled)
+    _write(tmp_path / "spilled.parquet", shuffled, memory_budget=0)
+    assert not list(tmp_path.glob("spilled.*.arrow")) and not list(tmp_path.glob("*.sort"))
+    files = [pq.ParquetFile(tmp_path / f"{k}.parquet") for k in ("memory", "spilled")]
+    assert [f.metadata.num_row_groups for f in files] == [10, 10]
+    tables = [f.read() for f in files]
+    assert tables[0].equals(tables[1])
+    footers = [_footer(tmp_path / f"{k}.parquet") for k in ("memory", "spilled")]
+    assert footers[0] == footers[1]
+    assert files[0].schema_arrow == files[1].schema_arrow == schemas.feature_schema().arrow
+    keys = _geopandas_keys(tables[1], footers[1]["geo"]["columns"]["geometry"]["bbox"])
+    assert (np.diff(keys) >= 0).all() and sorted(tables[1].column("feature_id").to_pylist()) == \
+        sorted(table.column("feature_id").to_pylist())
+    validate_geo_metadata(footers[1]["geo"])
+
+
+def test_a_failed_run_sorts_and_leaves_nothing(grid, tmp_path):
+    _, file, _, _ = grid
+    batches = pq.read_table(file).slice(0, 3000).to_batches(max_chunksize=1000)
+    with pytest.raises(RuntimeError), OrderedWriter(
+        tmp_path / "f.parquet", schemas.feature_schema(), memory_budget=0
+    ) as writer:
+        for batch in batches:
+            writer.write(batch)
+        raise RuntimeError("the run failed")
+    assert not (tmp_path / "f.parquet").exists()
+
+
+def test_memory_stays_bounded_when_sorting_out_of_core(tmp_path):
+    """A source three times larger (each beyond the memory budget, so sorted out of core)
+    peaks within 1.5 times as much, measured as the benchmark measures."""
+    bench = _bench("run")
+    peaks = []
+    for mb in (40, 120):
+        result = bench.child("citypipe", bench.big_fountains(mb, tmp_path / f"{mb}.geojson"), 0)
+        assert "error" not in result, result
+        peaks.append(result["peak_mb"])
+    assert peaks[1] <= 1.5 * peaks[0], peaks
