@@ -163,6 +163,8 @@ def run_lake(rounds: int, child: Callable[..., dict], work: Path, source: Path) 
     print(f"\nlake: {grid.name}, {grid.stat().st_size / 1e6:.0f} MB; box {box}")
     head = (f"{'file':10} {'write s':>8} {'MB':>7} {'row groups':>12} {'rows read':>10}"
             f" {'MB read':>8} {'query ms':>9} {'features':>9}")
+    # rows and MB read are what DuckDB 1.5's profiler reports (cumulative over its operators):
+    # they do not show the row groups it skips; the row groups column does
     print(f"{head}\n{'-' * len(head)}")
     for tool, path in files.items():
         p = profile(path, box, tool == "citypipe")
