@@ -208,12 +208,11 @@ def test_inspect_says_geoparquet_its_crs_covering_row_groups_and_order(lake, tmp
     assert facts["covering"] == "geometry: bbox bbox.xmin, bbox.ymin, bbox.xmax, bbox.ymax"
     assert facts["row groups"].startswith(f"{pq.read_metadata(path).num_row_groups} ")
     assert facts["heights"] == "WGS 84 (CRS84) + NAP height"
-    assert facts["sort order"] == "as written (not recorded)"
+    assert facts["sort order"] == "hilbert (centre of bbox)"  # pipelines/order.py
     table = pq.read_table(path)
-    sort = {"order": "hilbert", "key": "centre of bbox"}
-    pq.write_table(table.replace_schema_metadata({**table.schema.metadata, "citypipe:sort": orjson.dumps(sort)}),
-                   tmp_path / "sorted.parquet")
-    assert _inspect(tmp_path / "sorted.parquet")["sort order"] == "hilbert (centre of bbox)"
+    unsorted = {k: v for k, v in table.schema.metadata.items() if k != b"citypipe:sort"}
+    pq.write_table(table.replace_schema_metadata(unsorted), tmp_path / "unsorted.parquet")
+    assert _inspect(tmp_path / "unsorted.parquet")["sort order"] == "as written (not recorded)"
 
 
 # -- geoparquet-io -------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import shapely
-from conftest import ROOT, SAMPLES, in_source_order, validate_geo_metadata
+from conftest import ROOT, SAMPLES, geoparquet_validator, in_source_order
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,7 +60,7 @@ def test_rows_are_in_hilbert_order_of_their_bbox_centres(sample, lake):
     # in the source's order they are not sorted: this test can fail
     assert not (np.diff(_geopandas_keys(in_source_order(table), extent)) >= 0).all()
     assert footer[SORT_KEY]["order"] == "hilbert" and footer[SORT_KEY]["extent"] == extent
-    validate_geo_metadata(footer["geo"])
+    geoparquet_validator().validate(footer["geo"])
 
 
 _lon = st.floats(-180, 180, allow_nan=False)
@@ -139,7 +139,7 @@ def test_sorted_out_of_core_the_file_is_the_same(grid, tmp_path):
     keys = _geopandas_keys(tables[1], footers[1]["geo"]["columns"]["geometry"]["bbox"])
     assert (np.diff(keys) >= 0).all() and sorted(tables[1].column("feature_id").to_pylist()) == \
         sorted(table.column("feature_id").to_pylist())
-    validate_geo_metadata(footers[1]["geo"])
+    geoparquet_validator().validate(footers[1]["geo"])
 
 
 def test_a_failed_run_sorts_and_leaves_nothing(grid, tmp_path):
