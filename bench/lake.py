@@ -14,6 +14,7 @@ size, row groups whose statistics the box overlaps, rows and bytes DuckDB read, 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,10 +38,16 @@ def _fountains(source: Path) -> tuple[list[dict], tuple[float, float]]:
 
 
 def fountains_grid(source: Path, dest: Path, grid: tuple[int, int] = GRID) -> Path:
-    """The fountains of `source` repeated over `grid` copies side by side, tiling a region."""
+    """The fountains of `source` repeated over `grid` copies side by side, tiling a region.
+
+    Each copy is what a region-wide source holds: its own places and its own records. Codes
+    get the copy's number and the UTM coordinate attributes move with the point, so no
+    attribute row repeats (300 identical copies would let a dictionary encode every attribute
+    column to almost nothing, a file no real source makes)."""
     if dest.exists():
         return dest
     features, step = _fountains(source)
+    metres = (step[0] * 111_320 * math.cos(math.radians(CENTRE[1])), step[1] * 110_574)
     tmp = dest.with_suffix(".tmp")
     with open(tmp, "wb") as f:
         f.write(b'{"type":"FeatureCollection","features":[')
@@ -49,7 +56,11 @@ def fountains_grid(source: Path, dest: Path, grid: tuple[int, int] = GRID) -> Pa
             for j in range(grid[1]):
                 for feature in features:
                     x, y = feature["geometry"]["coordinates"][:2]
-                    moved = {**feature, "geometry": {
+                    props = dict(feature["properties"])
+                    props["INVENTARI_CODI"] = f"{props['INVENTARI_CODI']}/{i}.{j}"
+                    props["INVENTARI_COORDENADA_X"] += i * metres[0]
+                    props["INVENTARI_COORDENADA_Y"] += j * metres[1]
+                    moved = {**feature, "properties": props, "geometry": {
                         "type": "Point", "coordinates": [x + i * step[0], y + j * step[1]]
                     }}
                     f.write(orjson.dumps(moved) if first else b"," + orjson.dumps(moved))
@@ -144,7 +155,7 @@ def query_seconds(path: Path, box: tuple[float, ...], covering: bool) -> float:
 def run_lake(rounds: int, child: Callable[..., dict], work: Path, source: Path) -> None:
     """Write the grid with both tools (in fresh processes, as the other groups), then query."""
     work.mkdir(parents=True, exist_ok=True)
-    grid = fountains_grid(source, work / f"fountains_grid_{GRID[0]}x{GRID[1]}.geojson")
+    grid = fountains_grid(source, work / f"fountains_region_{GRID[0]}x{GRID[1]}.geojson")
     box = query_box(source)
     written = {
         "citypipe": (child("citypipe", grid, 0, work / "lake-citypipe"),

@@ -662,7 +662,7 @@ class Harmoniser:
         bounds = geo.bounds[idx]
         no_box = np.isnan(bounds).any(axis=1)
         rows["bbox"] = pa.StructArray.from_arrays(
-            [pa.array(c) for c in bounds.T],
+            [pa.array(c) for c in _outwards_f32(bounds).T],
             fields=list(schemas.BBOX_TYPE),
             mask=pa.array(no_box) if no_box.any() else None,
         )
@@ -720,3 +720,13 @@ class Harmoniser:
             "ingested_at": self.ingested_at,
             "run_id": self.run_id,
         }
+
+
+def _outwards_f32(bounds: np.ndarray) -> np.ndarray:
+    """(xmin, ymin, xmax, ymax) rows in float32, rounded outwards so each box still holds its
+    geometry (a float32 nearest to a minimum may lie above it)."""
+    box = bounds.astype(np.float32)
+    low, high = box[:, :2], box[:, 2:]
+    np.copyto(low, np.nextafter(low, np.float32(-np.inf)), where=low > bounds[:, :2])
+    np.copyto(high, np.nextafter(high, np.float32(np.inf)), where=high < bounds[:, 2:])
+    return box

@@ -80,8 +80,8 @@ def hilbert_keys(bbox: pa.Array | pa.ChunkedArray, extent: np.ndarray) -> np.nda
     on the grid over `extent` (xmin, ymin, xmax, ymax); rows without a bbox sort last."""
     if isinstance(bbox, pa.ChunkedArray):
         bbox = bbox.combine_chunks()
-    xmin, ymin, xmax, ymax = (
-        c.to_numpy(zero_copy_only=False) for c in bbox.flatten()  # nulls are NaN
+    xmin, ymin, xmax, ymax = (  # in double precision, as geopandas' hilbert_distance
+        c.to_numpy(zero_copy_only=False).astype(np.float64) for c in bbox.flatten()  # nulls: NaN
     )
     x = _cells((xmin + xmax) / 2.0, extent[0], extent[2])
     y = _cells((ymin + ymax) / 2.0, extent[1], extent[3])
@@ -93,7 +93,9 @@ def hilbert_keys(bbox: pa.Array | pa.ChunkedArray, extent: np.ndarray) -> np.nda
 
 def _extent(bbox: pa.Array) -> np.ndarray:
     """(xmin, ymin, xmax, ymax) of a bbox column (infinite where no row has one)."""
-    x0, y0, x1, y1 = (c.to_numpy(zero_copy_only=False) for c in bbox.flatten())  # nulls: NaN
+    x0, y0, x1, y1 = (  # nulls: NaN
+        c.to_numpy(zero_copy_only=False).astype(np.float64) for c in bbox.flatten()
+    )
     low, high = np.fmin.reduce, np.fmax.reduce
     return np.array([low(x0, initial=np.inf), low(y0, initial=np.inf),
                      high(x1, initial=-np.inf), high(y1, initial=-np.inf)])
