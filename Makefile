@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed
 GPIO := .venv-gpio
 GPIO_STAMP := $(GPIO)/.installed
 
-.PHONY: setup gpio demo test bench clean
+LINT := build/lint
+
+.PHONY: setup gpio demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +42,14 @@ test: $(STAMP)
 	-$(MAKE) --no-print-directory gpio  # without it, the gpio checks are skipped and say why
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -n 2  # two workers: the 2-core machines the suite runs on
+
+# The layers (import-linter) and types (mypy) checked on the package as installed: the folders
+# are mapped onto one import package, which both tools can only see once it is laid out.
+lint: $(STAMP)
+	rm -rf $(LINT)
+	$(BIN)/pip install --quiet --no-deps --target $(LINT) .
+	PYTHONPATH=$(LINT) $(BIN)/lint-imports --no-cache
+	MYPYPATH=$(LINT) $(BIN)/mypy -p citypipe
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -118,7 +118,7 @@ def overlapping_row_groups(path: Path, box: tuple[float, ...]) -> tuple[int, int
 def _connection() -> Any:
     import duckdb
 
-    from pipelines.warehouse import spatial_extension
+    from citypipe.core.warehouse import spatial_extension
 
     con = duckdb.connect()
     con.load_extension(str(spatial_extension()))

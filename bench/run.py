@@ -114,8 +114,8 @@ def _runner(tool: str, path: Path, out_dir: Path) -> Callable[[], object]:
                 cityjson.reader(file=f)
 
         return cjio_load
-    from pipelines.ingest import ingest
-    from pipelines.lake import Lake
+    from citypipe.core.ingest import ingest
+    from citypipe.core.lake import Lake
 
     lake, validate = Lake(out_dir), tool == "citypipe+validate"
     return lambda: ingest(path, "bench", lake, validate=validate)

@@ -12,31 +12,21 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 from urllib.parse import SplitResult
 
 import numpy as np
 
-from connectors.http import HttpClient
+from citypipe.connectors.http import HttpClient
+from citypipe.geo.types import AxisOrder, Points
 
 __all__ = [
-    "CRS84",
-    "AxisOrder",
     "Connector",
     "FileConnector",
-    "Points",
     "ServiceConnector",
     "SourceBatch",
     "SourceInfo",
 ]
-
-AxisOrder = Literal["xy", "authority"]
-"""How coordinates are ordered: "xy" is easting/longitude first whatever the CRS says (GeoJSON,
-WKT, GDAL's traditional GIS order); "authority" follows the CRS definition (EPSG:4326 is lat, lon)."""
-
-CRS84 = "OGC:CRS84"
-"""Longitude, latitude on WGS 84: what GeoJSON, JSON-FG and GeoParquet mean when they declare
-no CRS, and the `default_crs` of their batches."""
 
 
 @dataclass(frozen=True)
@@ -58,27 +48,6 @@ class SourceInfo:
     def label(self) -> str:
         """The standard and its version, as written to `source_format`."""
         return f"{self.format} {self.version}" if self.version else self.format
-
-
-@dataclass(frozen=True)
-class Points:
-    """2D points as an (n, 2) array, a row per record, NaN where a record has none.
-
-    The commonest city geometry, handed over without a shapely object per point: making,
-    checking, encoding and freeing those cost a third of a small point source's ingest.
-    """
-
-    xy: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.xy)
-
-    def __getitem__(self, index: Any) -> Points:
-        return Points(self.xy[index])
-
-    @property
-    def present(self) -> np.ndarray:
-        return ~np.isnan(self.xy).any(axis=1)
 
 
 @dataclass

@@ -51,10 +51,9 @@ import numpy as np
 import shapely
 from lxml import etree
 
-from connectors import documents, rings
-from connectors.base import FileConnector, SourceBatch, SourceInfo
-from connectors.errors import DataError
-from connectors.gml import (
+from citypipe.connectors import documents, rings
+from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
+from citypipe.connectors.gml import (
     GML_NAMESPACES,
     XLINK_HREF,
     Built,
@@ -67,7 +66,8 @@ from connectors.gml import (
     oriented,
     srs_dimension,
 )
-from pipelines.crs import axis_order
+from citypipe.geo.crs import axis_order
+from citypipe.geo.errors import DataError
 
 __all__ = ["CityGMLConnector"]
 

@@ -31,10 +31,10 @@ import shapely
 from shapely import GeometryType
 from shapely.errors import GEOSException
 
-from connectors import cityjson_values, coordinates, rings
-from connectors.base import FileConnector, SourceBatch, SourceInfo
-from connectors.cityjson_values import Vertices
-from connectors.errors import DataError, NotFeatureData
+from citypipe.connectors import cityjson_values, coordinates, rings
+from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
+from citypipe.connectors.cityjson_values import Vertices
+from citypipe.geo.errors import DataError, NotFeatureData
 
 __all__ = ["CityJSONConnector"]
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from connectors import coordinates
+from citypipe.connectors import coordinates
 
 __all__ = ["Vertices", "loads", "non_finite", "transform_problem", "vertices"]
 

@@ -31,9 +31,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import shapely
 
-from connectors.base import CRS84, FileConnector, Points, SourceBatch, SourceInfo
-from connectors.errors import ConfigurationError, DataError
-from connectors.text import (
+from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
+from citypipe.connectors.text import (
     MARK_PATTERN,
     MarkedUTF8,
     TextEncoding,
@@ -43,6 +42,8 @@ from connectors.text import (
     rare,
     shown,
 )
+from citypipe.geo.errors import ConfigurationError, DataError
+from citypipe.geo.types import CRS84, Points
 
 __all__ = ["CSVConnector"]
 

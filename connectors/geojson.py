@@ -15,10 +15,11 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from connectors import geojson_shapes, jsonfg_solids
-from connectors.base import CRS84, FileConnector, SourceBatch, SourceInfo
-from connectors.errors import DataError
-from connectors.jsonstream import BATCH_BYTES, JSONDocument, Unparsed, open_json
+from citypipe.connectors import geojson_shapes, jsonfg_solids
+from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
+from citypipe.connectors.jsonstream import BATCH_BYTES, JSONDocument, Unparsed, open_json
+from citypipe.geo.errors import DataError
+from citypipe.geo.types import CRS84
 
 __all__ = ["GeoJSONConnector"]
 

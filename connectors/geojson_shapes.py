@@ -18,8 +18,8 @@ import shapely
 from shapely import GeometryType
 from shapely.errors import GEOSException
 
-from connectors.base import Points
-from connectors.coordinates import describe_non_number, to_floats
+from citypipe.connectors.coordinates import describe_non_number, to_floats
+from citypipe.geo.types import Points
 
 __all__ = ["NESTING", "to_geometries"]
 

@@ -29,10 +29,11 @@ import shapely
 from shapely import GeometryType
 from shapely.errors import GEOSException
 
-from connectors.base import CRS84, FileConnector, SourceBatch, SourceInfo
-from connectors.errors import ConfigurationError, DataError
-from connectors.geojson_shapes import NESTING
-from connectors.parquet_facts import facts
+from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
+from citypipe.connectors.geojson_shapes import NESTING
+from citypipe.connectors.parquet_facts import facts
+from citypipe.geo.errors import ConfigurationError, DataError
+from citypipe.geo.types import CRS84
 
 __all__ = ["GeoParquetConnector", "to_shapely"]
 

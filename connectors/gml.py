@@ -31,8 +31,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
-from connectors import rings
-from connectors.errors import DataError
+from citypipe.connectors import rings
+from citypipe.geo.errors import DataError
 
 __all__ = [
     "GML_NAMESPACES",

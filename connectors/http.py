@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import orjson
 import requests
 
-from connectors.errors import ConfigurationError, DataError, UnavailableError
+from citypipe.geo.errors import ConfigurationError, DataError, UnavailableError
 
 __all__ = ["HttpClient", "HttpPolicy", "Reply"]
 

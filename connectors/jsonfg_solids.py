@@ -23,7 +23,7 @@ from shapely.errors import GEOSException
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from connectors.base import Points
+from citypipe.geo.types import Points
 
 __all__ = ["SOLIDS", "Solid", "merge", "read", "split"]
 

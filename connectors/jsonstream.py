@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from connectors.errors import DataError
+from citypipe.geo.errors import DataError
 
 __all__ = ["JSONDocument", "Unparsed", "open_json"]
 

@@ -16,10 +16,10 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlencode, urljoin, urlsplit
 
-from connectors.base import ServiceConnector, SourceBatch, SourceInfo
-from connectors.errors import DataError
-from connectors.geojson import page_batches
-from connectors.http import Reply
+from citypipe.connectors.base import ServiceConnector, SourceBatch, SourceInfo
+from citypipe.connectors.geojson import page_batches
+from citypipe.connectors.http import Reply
+from citypipe.geo.errors import DataError
 
 __all__ = ["OGCAPIFeaturesConnector"]
 

@@ -15,19 +15,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from connectors import documents
-from connectors.base import Connector, FileConnector, ServiceConnector
-from connectors.errors import ConfigurationError, DataError, NotFeatureData, UnknownFormat
+from citypipe.connectors import documents
+from citypipe.connectors.base import Connector, FileConnector, ServiceConnector
+from citypipe.geo.errors import ConfigurationError, DataError, NotFeatureData, UnknownFormat
 
 __all__ = ["BUILTIN", "HEAD_BYTES", "available", "detect", "is_url", "load", "open_location"]
 
 BUILTIN: dict[str, str] = {
-    "geojson": "connectors.geojson:GeoJSONConnector",
-    "cityjson": "connectors.cityjson:CityJSONConnector",
-    "csv": "connectors.csvtable:CSVConnector",
-    "geoparquet": "connectors.geoparquet:GeoParquetConnector",
-    "citygml": "connectors.citygml:CityGMLConnector",
-    "ogcapi": "connectors.ogcapi:OGCAPIFeaturesConnector",
+    "geojson": "citypipe.connectors.geojson:GeoJSONConnector",
+    "cityjson": "citypipe.connectors.cityjson:CityJSONConnector",
+    "csv": "citypipe.connectors.csvtable:CSVConnector",
+    "geoparquet": "citypipe.connectors.geoparquet:GeoParquetConnector",
+    "citygml": "citypipe.connectors.citygml:CityGMLConnector",
+    "ogcapi": "citypipe.connectors.ogcapi:OGCAPIFeaturesConnector",
 }
 HEAD_BYTES = 64 * 1024
 """How much of a file detection looks at (from where it stops being blank)."""

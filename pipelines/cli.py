@@ -20,16 +20,16 @@ __all__ = ["main"]
 
 
 def _lake(args: argparse.Namespace) -> Any:
-    from pipelines.lake import Lake, default_lake
+    from citypipe.core.lake import Lake, default_lake
 
     return Lake(Path(args.lake) if args.lake else default_lake())
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from connectors.errors import CitypipeError
-    from pipelines import warehouse
-    from pipelines.ingest import ingest
-    from pipelines.results import render_table
+    from citypipe.core import warehouse
+    from citypipe.core.ingest import ingest
+    from citypipe.core.results import render_table
+    from citypipe.geo.errors import CitypipeError
 
     lake = _lake(args)
     try:
@@ -68,7 +68,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from connectors.registry import open_location
+    from citypipe.connectors.registry import open_location
 
     info = open_location(args.path, args.format).inspect()
     facts = {
@@ -89,7 +89,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _limits(args: argparse.Namespace) -> Any:
-    from pipelines import warehouse
+    from citypipe.core import warehouse
 
     limits = warehouse.Limits()
     if args.timeout is not None:
@@ -100,7 +100,7 @@ def _limits(args: argparse.Namespace) -> Any:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from pipelines import results, warehouse
+    from citypipe.core import results, warehouse
 
     with warehouse.stream(_lake(args), args.sql, _limits(args)) as result:
         reader = result.to_arrow_reader(results.BATCH_ROWS)
@@ -113,7 +113,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from pipelines.export import Progress, export, selection
+    from citypipe.core.export import Progress, export, selection
 
     lake = _lake(args)
     sql, layer = selection(lake, source=args.source, view=args.view, sql=args.sql)
@@ -130,8 +130,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipelines.results import render_table
-    from pipelines.run import run
+    from citypipe.core.results import render_table
+    from citypipe.orchestration.run import run
 
     outcomes = run(_lake(args), sources=args.source or None)
     rows = [
@@ -146,7 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    import schemas
+    from citypipe import schemas
 
     print(schemas.feature_schema().markdown())
     return 0
@@ -238,7 +238,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
-    from connectors.errors import CitypipeError
+    from citypipe.geo.errors import CitypipeError
 
     try:
         return func(args)

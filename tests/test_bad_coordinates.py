@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 import shapely
 
-from connectors.errors import DataError
-from pipelines.ingest import NothingIngested, ingest
+from citypipe.core.ingest import NothingIngested, ingest
+from citypipe.geo.errors import DataError
 
 BIELEFELD, BIELEFELD_ROWS = "bielefeld_parking_wkt.csv", 853
 NECKARSULM, NECKARSULM_ROWS = "neckarsulm_parking_ewkb.csv", 41

@@ -14,10 +14,10 @@ import pytest
 import shapely
 from conftest import SAMPLES
 
-from connectors.errors import CitypipeError, ConfigurationError
-from connectors.jsonstream import Unparsed, open_json
-from pipelines.ingest import ingest
-from pipelines.properties import MAX_DEPTH, TRUNCATED_NOTE
+from citypipe.connectors.jsonstream import Unparsed, open_json
+from citypipe.core.ingest import ingest
+from citypipe.core.properties import MAX_DEPTH, TRUNCATED_NOTE
+from citypipe.geo.errors import CitypipeError, ConfigurationError
 
 FOUNTAINS = "barcelona_drinking_fountains.geojson"
 FOUNTAINS_COUNT = 1988  # features in the sample (barcelona_drinking_fountains.geojson)

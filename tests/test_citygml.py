@@ -19,12 +19,12 @@ import shapely
 from conftest import CORPUS, SAMPLES
 from lxml import etree
 
-from connectors import registry
-from connectors.citygml import CityGMLConnector
-from connectors.errors import DataError, UnknownCRS
-from connectors.gml import GML_NAMESPACES, GeometryReader, oriented
-from pipelines.ingest import ingest
-from pipelines.lake import Lake
+from citypipe.connectors import registry
+from citypipe.connectors.citygml import CityGMLConnector
+from citypipe.connectors.gml import GML_NAMESPACES, GeometryReader, oriented
+from citypipe.core.ingest import ingest
+from citypipe.core.lake import Lake
+from citypipe.geo.errors import DataError, UnknownCRS
 
 GML_IDS = [f"{{{ns}}}id" for ns in GML_NAMESPACES]
 CLASSES = {
@@ -522,7 +522,7 @@ def test_two_dimensional_rings_make_two_dimensional_polygons():
 def test_buildings_view_holds_buildings_not_their_storeys_units_and_rooms(sample, lake):
     """One Building with 2 Storeys, 2 BuildingUnits and 3 BuildingRooms (MANIFEST): the view has
     the Building alone, and the total footprint is the area of its own GroundSurface."""
-    from pipelines import warehouse
+    from citypipe.core import warehouse
 
     path = sample("citygml/BuildingUnits_Storeys_xlink.gml")
     classes = Counter(_objects(path).values())

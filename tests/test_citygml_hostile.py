@@ -22,13 +22,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from connectors import gml
-from connectors.citygml import CityGMLConnector
-from connectors.errors import DataError
-from connectors.gml import XlinkBudgetError
-from pipelines import cli
-from pipelines.ingest import NothingIngested, ingest
-from pipelines.lake import Lake
+from citypipe import cli
+from citypipe.connectors import gml
+from citypipe.connectors.citygml import CityGMLConnector
+from citypipe.connectors.gml import XlinkBudgetError
+from citypipe.core.ingest import NothingIngested, ingest
+from citypipe.core.lake import Lake
+from citypipe.geo.errors import DataError
 
 LOD2 = SAMPLES / "citygml" / "sig3d_v2_Building_LOD2-EPSG25832.gml"
 LOD2_V3 = SAMPLES / "citygml" / "sig3d_v3_Building_LOD2-EPSG25832.gml"
@@ -99,7 +99,8 @@ def _bomb(levels: int, width: int = 2, target: str = GROUND) -> str:
 
 CHILD = """
 import resource, sys, time
-from pipelines import cli, ingest  # imported before the baseline
+from citypipe import cli  # imported before the baseline
+from citypipe.core import ingest
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
 code = cli.main(sys.argv[1:])

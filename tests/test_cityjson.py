@@ -17,11 +17,11 @@ import pytest
 import shapely
 from conftest import CORPUS, SAMPLES
 
-from connectors import cityjson, registry
-from connectors.cityjson import CityJSONConnector
-from connectors.errors import DataError, NotFeatureData, UnknownCRS
-from connectors.geojson import GeoJSONConnector
-from pipelines.ingest import ingest
+from citypipe.connectors import cityjson, registry
+from citypipe.connectors.cityjson import CityJSONConnector
+from citypipe.connectors.geojson import GeoJSONConnector
+from citypipe.core.ingest import ingest
+from citypipe.geo.errors import DataError, NotFeatureData, UnknownCRS
 
 ROTTERDAM = "cityjson/rotterdam_one_v1.1.city.json"
 DEN_HAAG_SUBSET = "cityjson/denhaag_DH_01_subset_v1.1.city.json"

@@ -13,7 +13,7 @@ import pytest
 def citypipe(*args: str, lake) -> subprocess.CompletedProcess:
     env = {**os.environ, "CITYPIPE_LAKE": str(lake.root)}
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, env=env, check=False
+        [sys.executable, "-m", "citypipe.cli", *args], capture_output=True, text=True, env=env, check=False
     )
 
 
@@ -72,15 +72,15 @@ def test_sql_refuses_writes(sample, lake):
 
 def test_a_reader_that_stops_early_is_not_an_error(sample, lake):
     """`citypipe sql ... | head -1` on 1988 rows, in every format: exit 0, nothing on stderr."""
-    from pipelines import warehouse
-    from pipelines.ingest import ingest
+    from citypipe.core import warehouse
+    from citypipe.core.ingest import ingest
 
     ingest(sample("barcelona_drinking_fountains.geojson"), "f", lake, validate=False)
     warehouse.refresh(lake)
     env = {**os.environ, "CITYPIPE_LAKE": str(lake.root)}
     for fmt in ("table", "csv", "json"):
         cli = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.cli", "sql", "SELECT * FROM features", "--format", fmt],
+            [sys.executable, "-m", "citypipe.cli", "sql", "SELECT * FROM features", "--format", fmt],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         first = cli.stdout.readline()
@@ -91,7 +91,7 @@ def test_a_reader_that_stops_early_is_not_an_error(sample, lake):
 
 @pytest.mark.parametrize("where", ["a file", "under a file", "/dev/null"])
 def test_a_lake_that_cannot_be_a_folder_is_refused_in_one_line(sample, tmp_path, capsys, where):
-    from pipelines.cli import main
+    from citypipe.cli import main
 
     file = tmp_path / "file"
     file.write_text("not a folder")
@@ -103,7 +103,7 @@ def test_a_lake_that_cannot_be_a_folder_is_refused_in_one_line(sample, tmp_path,
 
 
 def test_a_source_name_too_long_for_a_file_name_is_refused(sample, lake, capsys):
-    from pipelines.cli import main
+    from citypipe.cli import main
 
     name = "s" * 250
     code = main(["ingest", str(sample("jena_parking.geojson")), "--source", name,

@@ -23,10 +23,10 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, SAMPLES
 
-from connectors.errors import CitypipeError, DataError, UnavailableError
-from pipelines import warehouse
-from pipelines.ingest import ChecksFailed, NothingIngested, ingest
-from pipelines.lake import KINDS, Lake
+from citypipe.core import warehouse
+from citypipe.core.ingest import ChecksFailed, NothingIngested, ingest
+from citypipe.core.lake import KINDS, Lake
+from citypipe.geo.errors import CitypipeError, DataError, UnavailableError
 
 SUBSET = SAMPLES / "cityjson" / "denhaag_DH_01_subset_v1.1.city.json"
 CRS = "EPSG:7415"  # the Den Haag model's CRS (MANIFEST); the subset declares none
@@ -258,7 +258,7 @@ def test_sql_cannot_read_staging(versions, lake):
         (lake.partition("features", "dh") / "part-0.parquet").read_bytes()
     )
     warehouse.refresh(lake)
-    from connectors.errors import ConfigurationError
+    from citypipe.geo.errors import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="disabled by configuration"):
         warehouse.query(lake, f"SELECT count(*) FROM read_parquet('{lake.staging.resolve()}/*/*')")
@@ -270,9 +270,9 @@ def test_sql_cannot_read_staging(versions, lake):
 INGEST = """
 import sys
 from pathlib import Path
-from pipelines import warehouse
-from pipelines.ingest import ingest
-from pipelines.lake import Lake
+from citypipe.core import warehouse
+from citypipe.core.ingest import ingest
+from citypipe.core.lake import Lake
 lake = Lake(Path(sys.argv[2]))
 ingest(sys.argv[1], "big", lake, validate=False)
 warehouse.refresh(lake)
@@ -416,7 +416,7 @@ def small_disk(tmp_path: Path):
 
 def test_a_full_disk_keeps_the_landed_run_and_says_so(versions, small_disk, capsys):
     """Den Haag's 1.0 tile (3 MB, 2498 objects) does not fit beside the subset on 1 MiB."""
-    from pipelines.cli import main
+    from citypipe.cli import main
 
     lake = Lake(small_disk / "lake")
     a, _ = versions
@@ -436,7 +436,7 @@ def test_a_full_disk_keeps_the_landed_run_and_says_so(versions, small_disk, caps
 
 
 def test_a_read_only_lake_answers_sql_and_refuses_ingest_in_one_line(versions, small_disk, capsys):
-    from pipelines.cli import main
+    from citypipe.cli import main
 
     lake = Lake(small_disk / "lake")
     a, b = versions

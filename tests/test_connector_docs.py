@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, SAMPLES, in_source_order
 
-from connectors import registry
-from pipelines.ingest import ingest
+from citypipe.connectors import registry
+from citypipe.core.ingest import ingest
 
 DOC = (ROOT / "docs" / "connectors.md").read_text(encoding="utf-8")
 

@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import CORPUS
 
-from connectors.errors import UnknownCRS
-from pipelines.cli import main
-from pipelines.ingest import ingest
+from citypipe.cli import main
+from citypipe.core.ingest import ingest
+from citypipe.geo.errors import UnknownCRS
 
 # counts as the MANIFEST states them
 MANIFEST_COUNTS = {

@@ -10,8 +10,8 @@ import numpy as np
 import pyproj
 import pytest
 
-from connectors.errors import ConfigurationError
-from pipelines import crs
+from citypipe.geo import crs
+from citypipe.geo.errors import ConfigurationError
 
 # declaration -> (EPSG codes of its horizontal and vertical parts, axis order of the declaration)
 SPELLINGS = {

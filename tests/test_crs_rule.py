@@ -16,10 +16,10 @@ import pyproj
 import pytest
 import shapely
 
-from connectors.errors import UnknownCRS
-from pipelines.cli import main
-from pipelines.harmonise import POSITION_NOTE
-from pipelines.ingest import NothingIngested, ingest
+from citypipe.cli import main
+from citypipe.core.harmonise import POSITION_NOTE
+from citypipe.core.ingest import NothingIngested, ingest
+from citypipe.geo.errors import UnknownCRS
 
 RD = pyproj.Transformer.from_crs("EPSG:7415", "OGC:CRS84", always_xy=True)
 UTM32 = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True)

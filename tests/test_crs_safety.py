@@ -33,12 +33,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_crs_rule import FAR, _cityjson, _csv, _features, _geojson, _nothing_written, _point
 
-from connectors.errors import CitypipeError, ConfigurationError, UnknownCRS
-from pipelines import crs as crslib
-from pipelines.catalog import load_catalog
-from pipelines.cli import main
-from pipelines.ingest import ingest
-from pipelines.lake import Lake
+from citypipe.cli import main
+from citypipe.core.catalog import load_catalog
+from citypipe.core.ingest import ingest
+from citypipe.core.lake import Lake
+from citypipe.geo import crs as crslib
+from citypipe.geo.errors import CitypipeError, ConfigurationError, UnknownCRS
 
 GEOCENTRIC = "EPSG:4978"  # WGS 84 geocentric: X, Y, Z from the Earth's centre
 MARS = "IAU_2015:49900"  # Mars (2015) geographic, in PROJ's IAU database
@@ -358,7 +358,7 @@ def test_proj_network_is_off_unless_proj_network_is_on(setting, enabled):
     env = {k: v for k, v in os.environ.items() if k != "PROJ_NETWORK"}
     if setting:
         env["PROJ_NETWORK"] = setting
-    probe = "import pipelines.crs, pyproj.network; print(pyproj.network.is_network_enabled())"
+    probe = "import citypipe.geo.crs, pyproj.network; print(pyproj.network.is_network_enabled())"
     out = subprocess.run(
         [sys.executable, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True, check=True
     )

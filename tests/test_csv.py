@@ -17,12 +17,12 @@ import pyproj
 import pytest
 import shapely
 
-from connectors.csvtable import CSVConnector
-from connectors.errors import DataError, UnknownCRS
-from connectors.geojson import GeoJSONConnector
-from connectors.registry import detect
-from connectors.text import detect_encoding
-from pipelines.ingest import ingest
+from citypipe.connectors.csvtable import CSVConnector
+from citypipe.connectors.geojson import GeoJSONConnector
+from citypipe.connectors.registry import detect
+from citypipe.connectors.text import detect_encoding
+from citypipe.core.ingest import ingest
+from citypipe.geo.errors import DataError, UnknownCRS
 
 BIELEFELD = "bielefeld_parking_wkt.csv"
 BIETIGHEIM = "bietigheim-bissingen_parking_realtime_latin1.csv"

@@ -17,14 +17,14 @@ import pytest
 import yaml
 from dagster import AssetCheckKey, Definitions, build_sensor_context, materialize
 
-from connectors.errors import ConfigurationError
-from pipelines import validate, warehouse
-from pipelines.assets import WAREHOUSE, build_assets, harmonised_key, raw_key
-from pipelines.catalog import Catalog, load_catalog
-from pipelines.definitions import build_definitions, defs
-from pipelines.lake import Lake
-from pipelines.resources import LakeResource
-from pipelines.run import run
+from citypipe.core import validate, warehouse
+from citypipe.core.catalog import Catalog, load_catalog
+from citypipe.core.lake import Lake
+from citypipe.geo.errors import ConfigurationError
+from citypipe.orchestration.assets import WAREHOUSE, build_assets, harmonised_key, raw_key
+from citypipe.orchestration.definitions import build_definitions, defs
+from citypipe.orchestration.resources import LakeResource
+from citypipe.orchestration.run import run
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 JENA = {"path": "samples/jena_parking.geojson", "theme": "parking"}
@@ -123,7 +123,7 @@ def test_a_failing_source_fails_alone(tmp_path: Path) -> None:
 
 
 def test_citypipe_run_with_a_failing_source_exits_2_naming_it(tmp_path, monkeypatch, capsys):
-    from pipelines.cli import main
+    from citypipe.cli import main
 
     (tmp_path / "garbage.bin").write_bytes(bytes(range(256)) * 16)
     write_catalog(tmp_path, {"jena": JENA, "garbage": {"path": "garbage.bin"}})

@@ -23,10 +23,10 @@ import shapely
 from conftest import SAMPLES
 from lxml import etree
 
-from pipelines import warehouse
-from pipelines.export import Progress, export, selection
-from pipelines.ingest import ingest
-from pipelines.lake import Lake
+from citypipe.core import warehouse
+from citypipe.core.export import Progress, export, selection
+from citypipe.core.ingest import ingest
+from citypipe.core.lake import Lake
 
 FORMATS = ("gpkg", "fgb", "geojson", "csv")
 CRS84 = pyproj.CRS("OGC:CRS84")
@@ -225,7 +225,7 @@ def test_progress_is_one_line_rewritten(lake, tmp_path):
 
 def citypipe(lake: Lake, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args, "--lake", str(lake.root)],
+        [sys.executable, "-m", "citypipe.cli", *args, "--lake", str(lake.root)],
         capture_output=True, text=True, check=False,
     )
 
@@ -287,7 +287,8 @@ def test_a_given_crs_labels_a_result_that_carries_none(lake, tmp_path):
 
 CHILD = """
 import sys
-from pipelines import cli, export, warehouse  # imported before the baseline
+from citypipe import cli  # imported before the baseline
+from citypipe.core import export, warehouse
 
 def peak():  # VmHWM starts afresh at exec, unlike ru_maxrss (the parent's high-water mark)
     line = next(x for x in open("/proc/self/status") if x.startswith("VmHWM:"))

@@ -11,9 +11,9 @@ import pytest
 import shapely
 from conftest import in_source_order
 
-from connectors.errors import DataError
-from connectors.jsonstream import open_json
-from pipelines.ingest import ingest
+from citypipe.connectors.jsonstream import open_json
+from citypipe.core.ingest import ingest
+from citypipe.geo.errors import DataError
 
 
 def _points(table) -> np.ndarray:
@@ -182,8 +182,8 @@ def test_header_members_after_the_features_are_read(tmp_path):
 
 
 def test_2d_points_are_handed_over_as_coordinates_and_the_rest_as_shapes(sample):
-    from connectors.base import Points
-    from connectors.geojson_shapes import to_geometries
+    from citypipe.connectors.geojson_shapes import to_geometries
+    from citypipe.geo.types import Points
 
     geometries = [f["geometry"] for f in _source_features(sample("barcelona_drinking_fountains.geojson"))]
     points, errors = to_geometries([*geometries, None])

@@ -20,13 +20,13 @@ import pytest
 import shapely
 from conftest import SAMPLES, in_source_order
 
-from connectors.errors import ConfigurationError, DataError, UnknownCRS
-from connectors.geoparquet import GeoParquetConnector, to_shapely
-from connectors.registry import detect
-from pipelines.cli import main
-from pipelines.harmonise import record_text
-from pipelines.ingest import ingest
-from pipelines.lake import Lake
+from citypipe.cli import main
+from citypipe.connectors.geoparquet import GeoParquetConnector, to_shapely
+from citypipe.connectors.registry import detect
+from citypipe.core.harmonise import record_text
+from citypipe.core.ingest import ingest
+from citypipe.core.lake import Lake
+from citypipe.geo.errors import ConfigurationError, DataError, UnknownCRS
 
 KINDS = ("point", "linestring", "polygon", "multipolygon")
 COUNTRIES = ("Fiji", "Tanzania", "W. Sahara", "Canada", "United States of America")

@@ -10,10 +10,11 @@ import pytest
 import shapely
 from conftest import in_source_order
 
-from connectors.base import Points, SourceBatch
-from connectors.errors import ConfigurationError, UnknownCRS
-from pipelines.harmonise import POSITION_NOTE, REPAIR_NOTE, Harmoniser
-from pipelines.ingest import ingest
+from citypipe.connectors.base import SourceBatch
+from citypipe.core.harmonise import POSITION_NOTE, REPAIR_NOTE, Harmoniser
+from citypipe.core.ingest import ingest
+from citypipe.geo.errors import ConfigurationError, UnknownCRS
+from citypipe.geo.types import Points
 
 
 def _collection(tmp_path, features, **members):
@@ -122,7 +123,7 @@ def test_epoch_milliseconds_and_iso_times_become_observed_at(tmp_path, lake, rea
 
 def test_a_count_below_the_declared_one_keeps_the_previous_output(tmp_path, lake, read_lake):
     """A response cut short (numberMatched 3, two features) fails its blocking check."""
-    from pipelines.ingest import ChecksFailed
+    from citypipe.core.ingest import ChecksFailed
 
     good = _collection(tmp_path, [_point(1, 2, "a"), _point(3, 4, "b"), _point(5, 6, "c")], numberMatched=3)
     assert ingest(good, "s", lake).features == 3

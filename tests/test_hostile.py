@@ -14,9 +14,9 @@ from conftest import SAMPLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.errors import CitypipeError
-from pipelines.ingest import ingest
-from pipelines.lake import KINDS, Lake
+from citypipe.core.ingest import ingest
+from citypipe.core.lake import KINDS, Lake
+from citypipe.geo.errors import CitypipeError
 
 FILES = sorted(
     p for p in SAMPLES.rglob("*")

@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from loopback import Answer, scripted_server
 
-from connectors.errors import ConfigurationError, DataError, UnavailableError
-from connectors.http import HttpClient, HttpPolicy, retry_after
+from citypipe.connectors.http import HttpClient, HttpPolicy, retry_after
+from citypipe.geo.errors import ConfigurationError, DataError, UnavailableError
 
 FAST = HttpPolicy(backoff=0.05, retries=3, read_timeout=5)
 

@@ -15,9 +15,9 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from connectors import jsonfg_solids
-from pipelines import solids
-from pipelines.ingest import ingest
+from citypipe.connectors import jsonfg_solids
+from citypipe.core import solids
+from citypipe.core.ingest import ingest
 
 RD_NEW = pyproj.Transformer.from_crs("EPSG:28992", "OGC:CRS84", always_xy=True)  # of EPSG:7415
 UTM32 = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True)  # of EPSG:5555

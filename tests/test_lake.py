@@ -15,9 +15,9 @@ import pytest
 import shapely
 from conftest import geoparquet_validator
 
-from connectors.errors import DataError
-from pipelines import warehouse
-from pipelines.ingest import ingest
+from citypipe.core import warehouse
+from citypipe.core.ingest import ingest
+from citypipe.geo.errors import DataError
 
 
 @pytest.fixture
@@ -131,7 +131,7 @@ def test_warehouse_views_answer_spatial_sql(sample, lake):
      "CHECKPOINT", "DETACH warehouse", "USE memory", "VACUUM"],
 )
 def test_analyst_sql_is_read_only(sample, lake, sql):
-    from connectors.errors import ConfigurationError
+    from citypipe.geo.errors import ConfigurationError
 
     ingest(sample("jena_parking.geojson"), "jena", lake)
     warehouse.refresh(lake)
@@ -181,7 +181,7 @@ def jena_warehouse(sample, lake):
 def test_import_database_is_refused_before_duckdb_reads_the_folder(jena_warehouse, tmp_path):
     """DuckDB's parser expands PRAGMA import_database by reading <dir>/schema.sql: a link there
     to /etc/passwd leaked its first token in the parse error. Refused before any parse now."""
-    from connectors.errors import ConfigurationError
+    from citypipe.geo.errors import ConfigurationError
 
     folder = tmp_path / "import"
     folder.mkdir()
@@ -204,7 +204,7 @@ def test_import_database_is_refused_before_duckdb_reads_the_folder(jena_warehous
 )
 def test_sql_reads_nothing_outside_the_lake(jena_warehouse, sample, tmp_path, reader):
     """A GeoJSON and a Parquet file beside the lake, readable by the user running citypipe."""
-    from connectors.errors import ConfigurationError
+    from citypipe.geo.errors import ConfigurationError
 
     outside = sample("jena_parking.geojson")
     pq.write_table(pq.read_table(jena_warehouse.partition("features", "jena")),
@@ -217,7 +217,7 @@ def test_sql_reads_nothing_outside_the_lake(jena_warehouse, sample, tmp_path, re
 
 
 def test_queries_stop_at_their_time_and_memory_limits(jena_warehouse):
-    from connectors.errors import ConfigurationError
+    from citypipe.geo.errors import ConfigurationError
 
     limits = warehouse.Limits(seconds=1, memory="200MB")
     with pytest.raises(ConfigurationError, match="stopped after 1 s"):
@@ -231,7 +231,7 @@ def test_queries_stop_at_their_time_and_memory_limits(jena_warehouse):
 def test_a_broken_or_unwritable_warehouse_never_hides_the_lake(jena_warehouse, sample, capsys):
     """A warehouse file a full disk left broken is rebuilt by the next refresh; an ingest whose
     refresh fails still says what the ingest did (exit 2 with its own message)."""
-    from pipelines.cli import main
+    from citypipe.cli import main
 
     jena_warehouse.warehouse.write_bytes(b"not a database")
     warehouse.refresh(jena_warehouse)

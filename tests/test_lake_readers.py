@@ -23,11 +23,11 @@ import pytest
 import shapely
 from conftest import ROOT, SAMPLES, geoparquet_validator
 
-from connectors.errors import DataError
-from connectors.parquet_facts import HEIGHTS_KEY
-from pipelines import warehouse
-from pipelines.ingest import ingest
-from pipelines.lake import Lake
+from citypipe.connectors.parquet_facts import HEIGHTS_KEY
+from citypipe.core import warehouse
+from citypipe.core.ingest import ingest
+from citypipe.core.lake import Lake
+from citypipe.geo.errors import DataError
 
 SOURCES = {
     "fountains": "barcelona_drinking_fountains.geojson",
@@ -195,7 +195,7 @@ def test_duckdb_reads_geometry_3d_across_sources_of_different_height_datums(lake
 
 def _inspect(path: Path) -> dict:
     out = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "inspect", str(path), "--json"],
+        [sys.executable, "-m", "citypipe.cli", "inspect", str(path), "--json"],
         capture_output=True, text=True, check=True,
     )
     return json.loads(out.stdout)

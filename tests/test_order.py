@@ -19,9 +19,9 @@ from conftest import ROOT, SAMPLES, geoparquet_validator, in_source_order
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import schemas
-from pipelines.ingest import ingest
-from pipelines.order import SORT_KEY, OrderedWriter, hilbert_keys
+from citypipe import schemas
+from citypipe.core.ingest import ingest
+from citypipe.core.order import SORT_KEY, OrderedWriter, hilbert_keys
 
 
 def _bench(name: str):
@@ -83,7 +83,7 @@ def test_keys_are_geopandas_hilbert_distances(corners):
 def grid(tmp_path_factory):
     """The fountains over 9 x 5 shifted copies (89,460 features, 6 row groups), ingested, and
     the 1 km2 box of the benchmark around Plaça de Catalunya in the middle copy."""
-    from pipelines.lake import Lake
+    from citypipe.core.lake import Lake
 
     lake_bench = _bench("lake")
     tmp = tmp_path_factory.mktemp("grid")

@@ -20,9 +20,9 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.errors import CitypipeError
-from connectors.jsonstream import _Strings, _structure
-from pipelines.ingest import ingest
+from citypipe.connectors.jsonstream import _Strings, _structure
+from citypipe.core.ingest import ingest
+from citypipe.geo.errors import CitypipeError
 
 _SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -25,14 +25,14 @@ import shapely
 from conftest import in_source_order
 from hypothesis import HealthCheck, example, given, settings
 
-from connectors.base import Points
-from connectors.csvtable import CSVConnector
-from connectors.errors import DataError
-from connectors.geojson import GeoJSONConnector
-from connectors.jsonstream import BATCH_BYTES
-from connectors.text import TextEncoding, file_encoding
-from pipelines.cli import main
-from pipelines.ingest import ingest
+from citypipe.cli import main
+from citypipe.connectors.csvtable import CSVConnector
+from citypipe.connectors.geojson import GeoJSONConnector
+from citypipe.connectors.jsonstream import BATCH_BYTES
+from citypipe.connectors.text import TextEncoding, file_encoding
+from citypipe.core.ingest import ingest
+from citypipe.geo.errors import DataError
+from citypipe.geo.types import Points
 
 # -- GeoJSON: one document, two paths -----------------------------------------------------
 

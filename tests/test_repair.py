@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from lxml import etree
 from test_citygml import MANIFEST_COUNTS
 
-from connectors import rings
-from connectors.gml import GML_NAMESPACES, XLINK_HREF, GeometryReader
-from pipelines.ingest import ingest
+from citypipe.connectors import rings
+from citypipe.connectors.gml import GML_NAMESPACES, XLINK_HREF, GeometryReader
+from citypipe.core.ingest import ingest
 
 NOTE = "citypipe:geometry_repaired"
 ROWS = {"Building", "BuildingPart"}

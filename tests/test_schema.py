@@ -8,7 +8,7 @@ import pyarrow as pa
 import yaml
 from conftest import ROOT
 
-import schemas
+from citypipe import schemas
 
 
 def test_arrow_schema_follows_the_yaml():

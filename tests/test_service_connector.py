@@ -13,11 +13,11 @@ import shapely
 from conftest import SAMPLES, in_source_order
 from loopback import Answer, ScriptedServer, scripted_server
 
-from connectors import registry
-from connectors.errors import ConfigurationError, DataError
-from connectors.ogcapi import OGCAPIFeaturesConnector
-from pipelines.cli import main
-from pipelines.ingest import ingest
+from citypipe.cli import main
+from citypipe.connectors import registry
+from citypipe.connectors.ogcapi import OGCAPIFeaturesConnector
+from citypipe.core.ingest import ingest
+from citypipe.geo.errors import ConfigurationError, DataError
 
 VINEYARDS = json.loads((SAMPLES / "vineyards_ldproxy_items_crs84.json").read_bytes())
 FEATURES = VINEYARDS["features"]  # 3 vineyards of Rhineland-Palatinate, numberMatched 1587

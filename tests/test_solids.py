@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import shapely
 
-from connectors import registry
-from connectors.base import FileConnector, SourceBatch, SourceInfo
-from pipelines import solids, warehouse
-from pipelines.ingest import ingest
+from citypipe.connectors import registry
+from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
+from citypipe.core import solids, warehouse
+from citypipe.core.ingest import ingest
 
 E, N = 500_000.0, 5_400_000.0  # UTM zone 32N, near Stuttgart
 W, D, H = 10.0, 20.0, 6.0

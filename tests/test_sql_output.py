@@ -12,10 +12,10 @@ import pytest
 import shapely
 from conftest import SAMPLES
 
-from pipelines import warehouse
-from pipelines.cli import main
-from pipelines.ingest import ingest
-from pipelines.lake import Lake
+from citypipe.cli import main
+from citypipe.core import warehouse
+from citypipe.core.ingest import ingest
+from citypipe.core.lake import Lake
 
 FOUNTAINS = SAMPLES / "barcelona_drinking_fountains.geojson"
 FIRST = json.loads(FOUNTAINS.read_text())["features"][0]["geometry"]["coordinates"]  # 2.189875, 41.387735

@@ -16,9 +16,9 @@ import pytest
 import yaml
 from conftest import CORPUS, ROOT
 
-import schemas
-from connectors.errors import UnknownCRS
-from pipelines.ingest import ingest
+from citypipe import schemas
+from citypipe.core.ingest import ingest
+from citypipe.geo.errors import UnknownCRS
 
 STANDARDS: dict = yaml.safe_load(
     (ROOT / "tests" / "standard_classes.yaml").read_text(encoding="utf-8")

@@ -13,9 +13,9 @@ import shapely
 import yaml
 from conftest import SAMPLES
 
-import schemas
-from pipelines import validate
-from pipelines.validate import CHECKS, CheckResult, Validator, check_specs
+from citypipe import schemas
+from citypipe.core import validate
+from citypipe.core.validate import CHECKS, CheckResult, Validator, check_specs
 
 JENA = SAMPLES / "jena_parking.geojson"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -292,8 +292,8 @@ def test_docs_keep_the_last_runs_of_a_source(tmp_path, monkeypatch):
 
 
 def test_ingest_jena(tmp_path):
-    from pipelines.ingest import ingest
-    from pipelines.lake import Lake
+    from citypipe.core.ingest import ingest
+    from citypipe.core.lake import Lake
 
     lake = Lake(tmp_path / "lake")
     report = ingest(JENA, "jena", lake)

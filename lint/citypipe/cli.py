@@ -1,0 +1,265 @@
+"""The `citypipe` command: ingest, inspect, sql, export, run, schema.
+
+Errors a user can act on are printed as one line naming the input and the reason, with exit
+code 2; nothing prints a traceback unless CITYPIPE_DEBUG is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+__all__ = ["main"]
+
+
+def _lake(args: argparse.Namespace) -> Any:
+    from citypipe.core.lake import Lake, default_lake
+
+    return Lake(Path(args.lake) if args.lake else default_lake())
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from citypipe.core import warehouse
+    from citypipe.core.ingest import ingest
+    from citypipe.core.results import render_table
+    from citypipe.geo.errors import CitypipeError
+
+    lake = _lake(args)
+    try:
+        report = ingest(
+            args.path,
+            args.source,
+            lake,
+            format=args.format,
+            crs=args.crs,
+            axis_order=args.axis_order,
+            theme=args.theme,
+        )
+    except CitypipeError as e:  # the attempt is shown too: its record and quarantined rejects
+        if lake.root.is_dir():
+            try:
+                warehouse.refresh(lake)
+            except CitypipeError as also:
+                e.add_note(str(also))
+        raise
+    warehouse.refresh(lake)
+    checks = f"{report.checks_passed}/{len(report.checks)}"
+    print(
+        render_table(
+            ["source", "format", "records", "features", "rejects", "checks passed", "seconds"],
+            [[report.source, report.format, report.records, report.features, report.rejects, checks, report.seconds]],
+        )
+    )
+    for reason, n in report.reasons.most_common(5):
+        print(f"rejected {n}: {reason}")
+    for warning, n in report.warnings.most_common(5):
+        print(f"warning, {n} features: {warning}")
+    for c in report.checks:
+        if not c.passed:
+            print(f"check failed: {c.name}: {c.description}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from citypipe.connectors.registry import open_location
+
+    info = open_location(args.path, args.format).inspect()
+    facts = {
+        "path": args.path,
+        "format": info.label,
+        "crs": info.crs or "not declared",
+        "layers": ", ".join(info.layers) or "-",
+        "features": info.count if info.count is not None else "unknown",
+        "declared count": info.declared_count if info.declared_count is not None else "-",
+        **info.details,
+    }
+    if args.json:
+        print(orjson.dumps(facts, option=orjson.OPT_INDENT_2).decode())
+    else:
+        for k, v in facts.items():
+            print(f"{k + ':':16}{v}")
+    return 0
+
+
+def _limits(args: argparse.Namespace) -> Any:
+    from citypipe.core import warehouse
+
+    limits = warehouse.Limits()
+    if args.timeout is not None:
+        limits = replace(limits, seconds=args.timeout)
+    if args.memory:
+        limits = replace(limits, memory=args.memory)
+    return limits
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from citypipe.core import results, warehouse
+
+    with warehouse.stream(_lake(args), args.sql, _limits(args)) as result:
+        reader = result.to_arrow_reader(results.BATCH_ROWS)
+        if args.format == "table":
+            results.write_table(sys.stdout, reader, args.wkb, 100 if args.limit is None else args.limit)
+        else:
+            write = results.write_json if args.format == "json" else results.write_csv
+            write(sys.stdout, reader, args.wkb, args.limit)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from citypipe.core.export import Progress, export, selection
+
+    lake = _lake(args)
+    sql, layer = selection(lake, source=args.source, view=args.view, sql=args.sql)
+    done = export(
+        lake, sql, Path(args.dest), args.format, layer=args.layer or layer, geometry=args.geometry,
+        crs=args.crs, force=args.force, limits=_limits(args),
+        progress=Progress(sys.stderr if sys.stderr.isatty() else None),
+    )
+    geometry = f"{done.geometry} as {done.geometry_type}, {done.crs}" if done.geometry else "no geometry"
+    print(f"{done.path}: {done.rows} rows, {done.format}, {geometry}")
+    for note in done.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from citypipe.core.results import render_table
+    from citypipe.orchestration.run import run
+
+    outcomes = run(_lake(args), sources=args.source or None)
+    rows = [
+        [o.source, o.format or "-", o.features, o.rejects, o.checks, o.seconds, "ok" if o.ok else "FAILED"]
+        for o in outcomes
+    ]
+    print(render_table(["source", "format", "features", "rejects", "checks passed", "seconds", "status"], rows))
+    failed = [o for o in outcomes if not o.ok]
+    for o in failed:
+        print(f"citypipe: {o.source}: {o.error}", file=sys.stderr)
+    return 2 if failed else 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from citypipe import schemas
+
+    print(schemas.feature_schema().markdown())
+    return 0
+
+
+def _count(text: str) -> int:
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a number of rows")
+    return n
+
+
+def _limit_options(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--timeout", type=float, help="seconds a query may run (default 60, or $CITYPIPE_SQL_SECONDS)")
+    s.add_argument("--memory", help="memory a query may use, e.g. 4GB (default 2GB, or $CITYPIPE_SQL_MEMORY)")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="citypipe", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    lake_help = "lake folder (default: $CITYPIPE_LAKE or data/lake)"
+
+    s = sub.add_parser(
+        "ingest", help="ingest one file or service as a source, replacing its previous output"
+    )
+    s.add_argument("path", help="a file, or a service's URL (e.g. an OGC API collection's items)")
+    s.add_argument("--source", required=True, help="source name (the lake partition)")
+    s.add_argument("--crs", help="CRS of the coordinates, for files that declare none (e.g. EPSG:25832)")
+    s.add_argument(
+        "--axis-order",
+        choices=["xy", "authority"],
+        help="read coordinates x/longitude first (xy) or in the CRS's own order (authority), "
+        "whatever the format's rule says",
+    )
+    s.add_argument("--theme", help="theme of every feature (see schemas/themes.yaml)")
+    s.add_argument("--format", help="connector to use instead of detecting it from the content")
+    s.add_argument("--lake", help=lake_help)
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser(
+        "inspect", help="what a file or service is: format, CRS, layers, count; writes nothing"
+    )
+    s.add_argument("path", help="a file, or a service's URL")
+    s.add_argument("--format", help="connector to use instead of detecting it from the content")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s.set_defaults(func=cmd_inspect)
+
+    s = sub.add_parser("sql", help="read-only SQL on the warehouse (spatial functions loaded)")
+    s.add_argument("sql")
+    s.add_argument("--lake", help=lake_help)
+    s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s.add_argument(
+        "--limit", type=_count, help="rows to print (table: default 100, then how many there were; "
+        "csv and json: every row unless given)"
+    )
+    s.add_argument("--wkb", action="store_true", help="geometry as WKB bytes (hex), not WKT")
+    _limit_options(s)
+    s.set_defaults(func=cmd_sql)
+
+    s = sub.add_parser(
+        "export", help="a source, a view or a query to GeoPackage, FlatGeobuf, GeoJSON or CSV"
+    )
+    s.add_argument("dest", help="the file to write (its suffix names the format: .gpkg .fgb .geojson .csv)")
+    what = s.add_mutually_exclusive_group(required=True)
+    what.add_argument("--source", help="the features of this source")
+    what.add_argument("--view", help="a warehouse view (features, buildings, rejects, ...)")
+    what.add_argument("--sql", help="a read-only query, run as citypipe sql runs it")
+    s.add_argument("--format", help="gpkg, fgb, geojson or csv, whatever the suffix")
+    s.add_argument("--layer", help="layer name (default: the source, the view, or the file name)")
+    s.add_argument(
+        "--geometry", help="the GEOMETRY column of the layer (default: geometry); others become WKT text"
+    )
+    s.add_argument("--crs", help="the CRS of a query's geometry that carries none (e.g. EPSG:25832)")
+    s.add_argument("--force", action="store_true", help="replace the file if it exists")
+    s.add_argument("--lake", help=lake_help)
+    _limit_options(s)
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("run", help="the main job: ingest every catalog source, then the warehouse")
+    s.add_argument("--lake", help=lake_help)
+    s.add_argument("--source", action="append", help="only this source (repeatable)")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("schema", help="print shared schema v1 as a Markdown table")
+    s.set_defaults(func=cmd_schema)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    from citypipe.geo.errors import CitypipeError
+
+    try:
+        return func(args)
+    except BrokenPipeError:  # the reader went away (`citypipe sql ... | head`): not an error
+        # Python would report the pipe again when it flushes stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except CitypipeError as e:
+        print(f"citypipe: error: {e}", file=sys.stderr)
+        for note in getattr(e, "__notes__", ()):
+            print(f"citypipe: also: {note}", file=sys.stderr)
+        return 2
+    except Exception as e:  # a bug, not the user's fault: still no traceback unless asked
+        if os.environ.get("CITYPIPE_DEBUG"):
+            raise
+        print(
+            f"citypipe: internal error: {type(e).__name__}: {e} (set CITYPIPE_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

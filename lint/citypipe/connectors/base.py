@@ -1,0 +1,153 @@
+"""The contract every connector fulfils: recognise its content, describe it, read it in batches.
+
+A connector knows one format or protocol and nothing of the lake: it yields `SourceBatch`es
+(the source table, record by record as the source gives them, in the source's CRS) and the
+pipeline does the rest. Adding a format means writing one module with one `Connector` subclass
+and one line in `connectors/registry.py` (or an entry point in the `citypipe.connectors` group).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import SplitResult
+
+import numpy as np
+
+from citypipe.connectors.http import HttpClient
+from citypipe.geo.types import AxisOrder, Points
+
+__all__ = [
+    "Connector",
+    "FileConnector",
+    "ServiceConnector",
+    "SourceBatch",
+    "SourceInfo",
+]
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a source is, as far as can be told without harmonising it."""
+
+    format: str
+    version: str | None = None
+    crs: str | None = None
+    layers: tuple[str, ...] = ()
+    count: int | None = None
+    declared_count: int | None = None
+    licence: str | None = None
+    details: Mapping[str, str] = field(default_factory=dict)
+    """More facts of the format that `citypipe inspect` shows (a GeoParquet file's covering, row
+    groups, sort order)."""
+
+    @property
+    def label(self) -> str:
+        """The standard and its version, as written to `source_format`."""
+        return f"{self.format} {self.version}" if self.version else self.format
+
+
+@dataclass
+class SourceBatch:
+    """A slice of the source table: records as read, before harmonisation.
+
+    All sequences are aligned, one entry per record. `geometries` holds shapely geometries
+    (or None), or `Points`, in `crs` with the axes in `axis_order`; `records` the records as
+    read (dicts, text), looked at only when a record is rejected, so it may be a lazy sequence.
+    `errors` says why a record could not be read (it then goes to rejects); `repairs` what the
+    connector mended in its geometry (closed rings, dropped polygons: the record's
+    `citypipe:geometry_repaired` note). `columns` carries
+    what the connector already knows for typed columns, each a sequence aligned with the records:
+
+        name, height_m, lod, observed_at    values for the schema columns of the same name
+        parent_source_id                    the parent's id in the source (a BuildingPart's Building)
+        geometry_3d                         shapely geometry with Z in `crs` (the richest LoD)
+        surfaces                            list of (semantic type, shapely Polygon Z in `crs`)
+                                            per record, e.g. ("RoofSurface", polygon), or None
+
+    For 3D objects `geometries` is the explicit footprint where the source has one (LoD0
+    footprint), else None: the pipeline then derives it from the ground surfaces or the
+    projection of `geometry_3d`.
+
+    `crs` is what the source declares (None: nothing), `default_crs` what its format defines
+    for a source that declares nothing: `CRS84` where the format's coordinates are lon/lat by
+    definition (GeoJSON, JSON-FG, CSV longitude/latitude columns), else None. A batch with
+    coordinates and neither (nor `--crs`) refuses the whole source, as does a CRS pyproj does
+    not know: citypipe never guesses where coordinates are.
+    """
+
+    source_ids: Sequence[str | None]
+    geometries: np.ndarray | Points
+    properties: Sequence[Mapping[str, Any]]
+    records: Sequence[Any]
+    crs: str | None
+    axis_order: AxisOrder = "xy"
+    feature_classes: Sequence[str | None] | None = None
+    columns: dict[str, Sequence[Any]] = field(default_factory=dict)
+    errors: Sequence[str | None] | None = None
+    default_crs: str | None = None
+    repairs: Sequence[str | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.source_ids)
+
+
+class Connector(ABC):
+    """One format or protocol: describes its source, then reads it in batches.
+
+    Subclasses set `name` and `title`, derive from `FileConnector` or `ServiceConnector`
+    (which says how the connector is chosen for a location) and implement `inspect` and `read`.
+    """
+
+    name: ClassVar[str]
+    """Registry key and the `format:` value of a catalog entry, e.g. "geojson"."""
+    title: ClassVar[str]
+    """Human name of the standard, e.g. "GeoJSON"."""
+
+    def __init__(self, location: str | Path, **options: Any) -> None:
+        self.location = str(location)
+        """The file or URL read: what messages and the `sources` view name."""
+        self.options = options
+
+    @abstractmethod
+    def inspect(self) -> SourceInfo:
+        """Format, version, declared CRS, layers and the count the source declares; reads as
+        little as it can."""
+
+    @abstractmethod
+    def read(self) -> Iterator[SourceBatch]:
+        """The records, in batches of bounded size, so memory does not grow with the source."""
+
+
+class FileConnector(Connector):
+    """A format of local files, chosen by content: the registry asks every one to `sniff`."""
+
+    def __init__(self, path: str | Path, **options: Any) -> None:
+        super().__init__(path, **options)
+        self.path = Path(path)
+
+    @classmethod
+    @abstractmethod
+    def sniff(cls, head: bytes) -> float:
+        """How sure this connector is (0 to 1) that content starting with `head` is its format.
+
+        Raise `NotFeatureData` when the content is of this family but holds no features.
+        """
+
+
+class ServiceConnector(Connector):
+    """A web service, chosen by its URL (with the query parameters the user gave), never by
+    fetching it to guess. Every request goes through `self.client`, the shared HTTP client."""
+
+    def __init__(self, url: str, client: HttpClient | None = None, **options: Any) -> None:
+        super().__init__(url, **options)
+        self.url = url
+        self.client = client or HttpClient()
+
+    @classmethod
+    @abstractmethod
+    def accepts(cls, url: SplitResult) -> float:
+        """How sure this connector is (0 to 1) that `url` is an address of its protocol."""

@@ -1,0 +1,111 @@
+"""The numbers of a CityJSON file: vertices, their transform, and the NaN that JSON does not have.
+
+Vertices are shared by the objects of a file (or of a CityJSONSeq line), so a bad vertex is no
+reason to refuse the file: it is described here, and only the objects that use it are rejected.
+A vertex is bad when a value is not a number (numpy would read "1" and true as numbers), when
+it is not [x, y, z], or when dequantised it is not finite or beyond `coordinates.LIMIT`. The
+transform is the file's: one that cannot dequantise (a scale of 0, values that are not finite
+numbers) refuses the file. A file orjson refuses only for NaN, Infinity or numbers beyond a
+double is read by Python's parser, and its objects that hold such numbers are rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from citypipe.connectors import coordinates
+
+__all__ = ["Vertices", "loads", "non_finite", "transform_problem", "vertices"]
+
+
+@dataclass
+class Vertices:
+    """An (n, 3) float array (NaN rows for unreadable vertices), and what is wrong with the
+    bad ones, by row."""
+
+    xyz: np.ndarray
+    problems: dict[int, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.xyz)
+
+
+def transform_problem(transform: Any) -> str | None:
+    """Why a `transform` cannot dequantise vertices; None when it can (or there is none)."""
+    if transform is None:
+        return None
+    if not isinstance(transform, dict):
+        return "transform is not an object"
+    for key in ("scale", "translate"):
+        value = transform.get(key)
+        if not (type(value) is list and len(value) == 3 and coordinates.numbers_only(value)):
+            return (
+                f"transform.{key} {orjson.dumps(value, default=str).decode()[:80]} is not 3 numbers"
+            )
+        if not all(map(math.isfinite, value)):
+            return f"transform.{key} {value} holds a number that is not finite"
+    if 0 in transform["scale"]:
+        return f"transform.scale {transform['scale']} holds 0, which puts every vertex in one place"
+    return None
+
+
+def vertices(raw: Any, transform: Any = None) -> Vertices:
+    """`raw` vertices as floats, dequantised with `transform` (checked by `transform_problem`)."""
+    if not isinstance(raw, list):
+        raise TypeError("vertices are not an array")
+    if not raw:
+        return Vertices(np.zeros((0, 3)))
+    problems: dict[int, str] = {}
+    try:
+        if set(map(len, raw)) != {3}:
+            raise TypeError
+        xyz = coordinates.to_floats(raw, 1, 3 * len(raw)).reshape(-1, 3)
+    except (TypeError, ValueError):  # the vertices that are not [x, y, z] numbers, one by one
+        xyz = np.full((len(raw), 3), np.nan)
+        for i, v in enumerate(raw):
+            if type(v) is not list or len(v) != 3:
+                problems[i] = f"vertex {i} is not [x, y, z]"
+            elif why := coordinates.describe_non_number(v):
+                problems[i] = f"vertex {i}: {why}"
+            else:
+                xyz[i] = v
+    if transform is not None:
+        with np.errstate(over="ignore", invalid="ignore"):  # what overflows is a problem below
+            xyz = xyz * np.asarray(transform["scale"]) + np.asarray(transform["translate"])
+    for i in np.flatnonzero(coordinates.out_of_bounds(xyz)).tolist():
+        problems.setdefault(i, f"vertex {i} has {coordinates.describe_position(xyz[i])}")
+    return Vertices(xyz, problems)
+
+
+def loads(data: bytes) -> tuple[Any, bool]:
+    """The JSON value of `data`, and whether only Python's parser read it (orjson refused it for
+    NaN, Infinity or a number beyond a double, which then are floats in the value);
+    orjson's JSONDecodeError where neither can."""
+    try:
+        return orjson.loads(data), False
+    except orjson.JSONDecodeError as e:
+        try:
+            return json.loads(data), True
+        except (ValueError, RecursionError):
+            raise e from None
+
+
+def non_finite(value: Any) -> str | None:
+    """Where a parsed value holds a float that is not finite (what orjson would write as null),
+    e.g. 'attributes.height is NaN'; None if nowhere."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        v, path = stack.pop()
+        if type(v) is float and not math.isfinite(v):
+            return f"{path or 'a value'} is {v}, a number JSON does not have"
+        if isinstance(v, dict):
+            stack.extend((x, f"{path}.{k}" if path else str(k)) for k, x in v.items())
+        elif isinstance(v, list):
+            stack.extend((x, f"{path}[{i}]") for i, x in enumerate(v))
+    return None

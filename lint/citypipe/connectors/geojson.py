@@ -1,0 +1,228 @@
+"""GeoJSON: RFC 7946, the 2008 draft's `crs` member, OGC API - Features responses and JSON-FG.
+
+Coordinates are read easting/longitude first whatever the `crs` member says, as GeoJSON
+writers (GeoServer, GDAL) write them: `urn:ogc:def:crs:EPSG::4326` files hold lon, lat.
+A file without a `crs` member declares nothing, and RFC 7946 defines its coordinates as
+OGC:CRS84 (the batches' `default_crs`): records whose coordinates cannot be longitude and
+latitude are rejected. JSON-FG's `place` (in `coordRefSys`, axis order of that CRS; OGC:CRS84
+without one) is used where `geometry` is null, its solids (Prism, Polyhedron and their Multi
+forms) read by `jsonfg_solids`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+from citypipe.connectors import geojson_shapes, jsonfg_solids
+from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
+from citypipe.connectors.jsonstream import BATCH_BYTES, JSONDocument, Unparsed, open_json
+from citypipe.geo.errors import DataError
+from citypipe.geo.types import CRS84
+
+__all__ = ["GeoJSONConnector"]
+
+_TYPE = re.compile(rb'"type"\s*:\s*"(FeatureCollection|Feature)"')
+_JSONFG_CONF = re.compile(r"json-fg(?:-1)?/([\d.]+)/conf/|\[ogc-json-fg-1-([\d.]+):")
+"""JSON-FG conformance classes, as URIs (`.../spec/json-fg-1/1.0/conf/core`) or safe CURIEs."""
+_CURIE = re.compile(r"\[(\w+):(\w+)\]")
+_OGC_CRS_URI = re.compile(r"https?://www\.opengis\.net/def/crs/(\w+)/[^/]*/(\w+)")
+_SOLIDS_CRS = "OGC:CRS84h"
+"""JSON-FG's CRS for 3D coordinates where none is declared (its 2D one is OGC:CRS84)."""
+_STANDARD_MEMBERS = {"type", "id", "geometry", "properties", "links", "bbox"}
+
+
+def _crs(member: Any) -> str | None:
+    """The CRS a 2008-style `crs` member (named, EPSG-typed or linked) names."""
+    if isinstance(member, str):
+        return member
+    if isinstance(member, Mapping):
+        props = member.get("properties") or {}
+        if "name" in props:
+            return str(props["name"])
+        if "code" in props:
+            return f"EPSG:{props['code']}"
+        if "href" in props:  # a `link` CRS: its address, which is never fetched
+            return str(props["href"])
+    return None
+
+
+def _coord_ref_sys(value: Any) -> str | None:
+    """The CRS a JSON-FG `coordRefSys` names: a URI, a safe CURIE (`[EPSG:7415]`), a
+    `Reference` object (its epoch is not used), or an ad hoc compound CRS, an array of those,
+    which becomes an OGC compound URN. What cannot be read is returned as written, for the
+    pipeline to report as an unknown CRS."""
+    if isinstance(value, Mapping):
+        value = value.get("href")
+    if isinstance(value, str):
+        curie = _CURIE.fullmatch(value.strip())
+        return f"{curie[1]}:{curie[2]}" if curie else value
+    if isinstance(value, list) and value:
+        parts = [_compound_part(_coord_ref_sys(v)) for v in value]
+        return "urn:ogc:def:crs," + ",".join(map(str, parts)) if all(parts) else str(value)
+    return None
+
+
+def _compound_part(crs: str | None) -> str | None:
+    """`crs:EPSG::7837` for `EPSG:7837` or its OGC URI: a component of a compound URN."""
+    uri = _OGC_CRS_URI.fullmatch(crs or "")
+    authority, _, code = (uri[1], "", uri[2]) if uri else (crs or "").partition(":")
+    return f"crs:{authority}::{code}" if authority and code else None
+
+
+def _page_count(header: Mapping[str, Any]) -> int | None:
+    """The feature count the document declares for itself.
+
+    numberMatched counts every page of a query; a document with a `next` link is one page,
+    so only numberReturned can be compared with what it holds.
+    """
+    paged = any(isinstance(k, Mapping) and k.get("rel") == "next" for k in header.get("links") or [])
+    for key in ("numberReturned",) if paged else ("numberReturned", "numberMatched", "totalFeatures"):
+        if isinstance(header.get(key), int):
+            return int(header[key])
+    return None
+
+
+class GeoJSONConnector(FileConnector):
+    name = "geojson"
+    title = "GeoJSON"
+
+    @classmethod
+    def sniff(cls, head: bytes) -> float:
+        text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not text.startswith(b"{"):
+            return 0.0
+        if _TYPE.search(text):
+            return 0.9
+        return 0.5 if re.search(rb'"features"\s*:\s*\[', text) else 0.0
+
+    batch_bytes: ClassVar[int] = BATCH_BYTES
+    """Documents up to this size are parsed whole, larger ones streamed in batches of about it:
+    the same documents are accepted and give the same records either way."""
+    _doc: JSONDocument | None = None
+
+    def _open(self) -> JSONDocument:
+        """The scanned document, scanned once for inspect() and read() together."""
+        if self._doc is None:
+            doc = open_json(self.path, "features", self.batch_bytes)
+            h = doc.header
+            why = None
+            if not isinstance(h, Mapping) or h.get("type") not in ("FeatureCollection", "Feature"):
+                why = "JSON without a GeoJSON FeatureCollection or Feature"
+            elif h["type"] == "FeatureCollection" and not doc.has_array:
+                why = "a FeatureCollection without a features array"
+            if why:
+                doc.close()
+                raise DataError(f"{self.path}: {why}")
+            self._doc = doc
+        return self._doc
+
+    def _describe(self, header: Mapping[str, Any], count: int | None) -> SourceInfo:
+        conforms = " ".join(map(str, header.get("conformsTo") or []))
+        fg = _JSONFG_CONF.search(conforms)
+        if fg or "coordRefSys" in header:
+            fmt, version = "JSON-FG", (fg.group(1) or fg.group(2)) if fg else None
+        elif "links" in header:
+            fmt, version = "OGC API - Features", None
+        else:
+            fmt, version = "GeoJSON", None
+        crs = _crs(header.get("crs"))
+        name = header.get("featureType") or header.get("name")
+        return SourceInfo(
+            format=fmt,
+            version=version,
+            crs=crs,
+            layers=(str(name),) if name else (),
+            count=count,
+            declared_count=_page_count(header),
+        )
+
+    def inspect(self) -> SourceInfo:
+        doc = self._open()
+        return self._describe(doc.header, doc.count if doc.has_array else 1)
+
+    def read(self) -> Iterator[SourceBatch]:
+        doc = self._open()
+        try:
+            header = doc.header
+            for features in doc.batches() if doc.has_array else iter([[header]]):
+                yield from page_batches(header, features)
+        finally:
+            doc.close()
+            self._doc = None
+
+
+def page_batches(header: Mapping[str, Any], features: list[Any]) -> Iterator[SourceBatch]:
+    """The batches of `features` of a document (or of a service's page) with members `header`.
+
+    One batch for `geometry`, and for JSON-FG features that only have a `place` (found in the
+    one pass over all features, then read apart from the rest) one per CRS: the
+    closest-to-scope `coordRefSys` (the place's own, the feature's, the collection's)."""
+    crs = _crs(header.get("crs"))
+    coord_ref_sys = _coord_ref_sys(header.get("coordRefSys"))
+    collection_class = header.get("featureType") or header.get("name")
+    batch, on_place = _batch(features, "geometry", crs, "xy", collection_class)
+    if not on_place:
+        yield batch
+        return
+    taken = set(on_place)
+    rest = [f for i, f in enumerate(features) if i not in taken]
+    yield _batch(rest, "geometry", crs, "xy", collection_class)[0]
+    by_crs: dict[str | None, list[Any]] = {}
+    for i in on_place:
+        f = features[i]
+        place = f["place"] if type(f["place"]) is dict else {}
+        own = _coord_ref_sys(place.get("coordRefSys")) or _coord_ref_sys(f.get("coordRefSys"))
+        default = _SOLIDS_CRS if place.get("type") in jsonfg_solids.SOLIDS else None
+        by_crs.setdefault(own or coord_ref_sys or default, []).append(f)
+    for place_crs, placed in by_crs.items():
+        yield _batch(placed, "place", place_crs, "authority", collection_class)[0]
+
+
+def _batch(
+    features: list[Any], geometry_key: str, crs: str | None, axis: Any, collection_class: Any
+) -> tuple[SourceBatch, list[int]]:
+    """The batch, and which features have no `geometry` but a JSON-FG `place`."""
+    ids: list[str | None] = []
+    props: list[dict[str, Any]] = []
+    classes: list[str | None] = []
+    observed: list[Any] = []
+    geoms: list[Any] = []
+    not_features: list[int] = []
+    on_place: list[int] = []
+    for f in features:  # one pass: this loop runs once per feature of every GeoJSON source
+        if type(f) is not dict or f.get("type") != "Feature":
+            not_features.append(len(ids))
+            f = {}
+        ids.append(None if (i := f.get("id")) is None else str(i))
+        props.append(p if type(p := f.get("properties")) is dict else {})
+        classes.append(None if (c := f.get("featureType") or collection_class) is None else str(c))
+        observed.append(t.get("instant") or t.get("date") if type(t := f.get("time")) is dict else None)
+        geoms.append(g := f.get(geometry_key))
+        if g is None and f.get("place") is not None:
+            on_place.append(len(ids) - 1)
+    solids: dict[int, Any] = {}
+    if geometry_key == "place":
+        geoms, solids = jsonfg_solids.split(geoms)
+    shapes, errors = geojson_shapes.to_geometries(geoms)
+    for i in not_features:
+        f = features[i]
+        errors[i] = f.reason if isinstance(f, Unparsed) else "not a GeoJSON Feature object"
+    columns: dict[str, Any] = {}
+    if solids:
+        shapes = jsonfg_solids.merge(shapes, solids, errors, columns)
+    if observed.count(None) < len(observed):
+        columns["observed_at"] = observed
+    return SourceBatch(
+        source_ids=ids,
+        geometries=shapes,
+        properties=props,
+        records=features,
+        crs=crs,
+        axis_order=axis,
+        feature_classes=classes,
+        columns=columns,
+        errors=errors,
+        default_crs=CRS84,
+    ), on_place

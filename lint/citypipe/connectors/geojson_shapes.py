@@ -1,0 +1,149 @@
+"""GeoJSON geometry objects -> shapely geometries, a batch at a time.
+
+Building shapely objects one feature at a time costs more than parsing the JSON; grouping the
+geometries by type and handing flat coordinate arrays to `shapely.from_ragged_array` keeps the
+per-vertex work in C. A geometry that does not fit (ragged dimensions, bad coordinates) is
+built on its own, and one that cannot be built at all gets an error message instead. A batch
+of 2D points needs no shapely object at all: it becomes one `Points` coordinate array.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely import GeometryType
+from shapely.errors import GEOSException
+
+from citypipe.connectors.coordinates import describe_non_number, to_floats
+from citypipe.geo.types import Points
+
+__all__ = ["NESTING", "to_geometries"]
+
+NESTING: dict[GeometryType, int] = {
+    GeometryType.POINT: 0,
+    GeometryType.LINESTRING: 1,
+    GeometryType.MULTIPOINT: 1,
+    GeometryType.POLYGON: 2,
+    GeometryType.MULTILINESTRING: 2,
+    GeometryType.MULTIPOLYGON: 3,
+}
+"""Levels of coordinate lists above the positions, per type: GeoJSON and GeoArrow nest alike."""
+_GEOJSON_NAMES = ("Point", "LineString", "MultiPoint", "Polygon", "MultiLineString", "MultiPolygon")
+_RAGGED = {name: (t, NESTING[t]) for name, t in zip(_GEOJSON_NAMES, NESTING)}
+
+
+def _ndim(coords: Any, depth: int) -> int:
+    for _ in range(depth):
+        if not coords:
+            return 2
+        coords = coords[0]
+    return len(coords) if coords else 2
+
+
+def _positions(node: Any, ndim: int) -> int:
+    """How many positions a list of them holds; ValueError if any has another dimension."""
+    if node and set(map(len, node)) != {ndim}:
+        raise ValueError(f"positions of other than {ndim} values")
+    return len(node)
+
+
+def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.ndarray:
+    """One geometry array for a group; ValueError (the group is then built one by one) where a
+    position has another dimension or a value that is not a number."""
+    if depth == 0:
+        xy = to_floats(items, 1, _positions(items, ndim) * ndim).reshape(-1, ndim)
+        return shapely.from_ragged_array(kind, xy)
+    lists: list[Any] = []  # the lists of positions, converted in one go
+    offsets: list[list[int]] = [[0] for _ in range(depth)]
+
+    def walk(node: Any, level: int) -> None:
+        # level counts down to 1, where node is a list of vertices
+        if level == 1:
+            lists.append(node)
+            offsets[0].append(offsets[0][-1] + _positions(node, ndim))
+            return
+        for child in node:
+            walk(child, level - 1)
+        offsets[level - 1].append(offsets[level - 1][-1] + len(node))
+
+    for coords in items:
+        walk(coords, depth)
+    xy = to_floats(lists, 2, offsets[0][-1] * ndim).reshape(-1, ndim)
+    return shapely.from_ragged_array(kind, xy, tuple(np.asarray(o, dtype=np.int64) for o in offsets))
+
+
+def _one(geometry: Mapping[str, Any]) -> Any:
+    """One geometry, GeometryCollections too; ValueError naming a value that is not a number."""
+    members = [geometry]
+    while members:
+        g = members.pop()
+        if type(g) is not dict:
+            continue
+        if g.get("type") == "GeometryCollection" and type(g.get("geometries")) is list:
+            members.extend(g["geometries"])
+        elif why := describe_non_number(g.get("coordinates")):
+            raise ValueError(why)
+    return shapely.geometry.shape(geometry)
+
+
+def _points(geometries: Sequence[Any]) -> Points | None:
+    """The batch as `Points` when every geometry is a 2D GeoJSON Point or None: one pass that
+    asks nothing of each point but its coordinates, for the commonest city geometry."""
+    try:
+        coords = [g["coordinates"] for g in geometries if g is not None and g["type"] == "Point"]
+        missing = len(geometries) - len(coords)
+        if missing > geometries.count(None) or set(map(type, coords)) != {list} or set(map(len, coords)) != {2}:
+            return None
+        xy = to_floats(coords, 1, 2 * len(coords)).reshape(-1, 2)
+    except (TypeError, KeyError, ValueError):  # not an object, not numbers: the full way
+        return None
+    if missing:
+        full = np.full((len(geometries), 2), np.nan)
+        full[[i for i, g in enumerate(geometries) if g is not None]] = xy
+        xy = full
+    return Points(xy)
+
+
+def to_geometries(
+    geometries: Sequence[Mapping[str, Any] | None],
+) -> tuple[np.ndarray | Points, list[str | None]]:
+    """Shapely geometries for GeoJSON geometry objects (None stays None), and per-item errors;
+    `Points` where every geometry is a 2D Point (or None)."""
+    errors: list[str | None] = [None] * len(geometries)
+    points = _points(geometries)
+    if points is not None:
+        return points, errors
+    groups: defaultdict[str, list[int]] = defaultdict(list)
+    coordinates: defaultdict[str, list[Any]] = defaultdict(list)
+    single: list[int] = []
+    for i, g in enumerate(geometries):
+        if type(g) is dict:
+            kind, coords = g.get("type"), g.get("coordinates")
+            if kind in _RAGGED and type(coords) is list:
+                groups[kind].append(i)
+                coordinates[kind].append(coords)
+            else:
+                single.append(i)
+        elif g is not None:
+            errors[i] = f"geometry is not a GeoJSON object: {str(g)[:80]}"
+    out = np.full(len(geometries), None, dtype=object)
+    for kind, idx in groups.items():
+        shape_type, depth = _RAGGED[kind]
+        coords = coordinates[kind]
+        try:  # one array for the group, if all its positions have the first one's dimension
+            ndim = _ndim(coords[0], depth)
+            if ndim not in (2, 3):
+                raise ValueError(ndim)
+            out[idx] = _ragged(shape_type, depth, ndim, coords)
+        except (ValueError, TypeError, IndexError, GEOSException):
+            single.extend(idx)
+    for i in single:
+        try:
+            out[i] = _one(geometries[i])
+        except Exception as e:  # noqa: BLE001 - shapely raises many kinds for malformed input
+            errors[i] = f"invalid GeoJSON geometry: {str(e).strip()}"
+    return out, errors

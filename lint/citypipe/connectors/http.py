@@ -1,0 +1,195 @@
+"""The one HTTP client service connectors share: timeouts, retries that honour Retry-After,
+a limit on requests in flight per host, a bounded body, and a User-Agent naming citypipe.
+
+Services fail in passing (a 503 during a deploy, a 429 when a harvest is too eager) far more
+often than for good; a harvest that gives up at the first one loses the night's run, and one
+that retries at once, without a limit, is the reason servers answer 429. Errors are the
+project's family: a refusal that will not change by waiting (400, 401, 404 ...) is a
+`ConfigurationError`, one that may (a timeout, 429, 5xx after every retry) an `UnavailableError`.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import orjson
+import requests
+
+from citypipe.geo.errors import ConfigurationError, DataError, UnavailableError
+
+__all__ = ["HttpClient", "HttpPolicy", "Reply"]
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+"""Answers worth asking again: GDAL's GDAL_HTTP_RETRY_CODES default, and 408 (timed out)."""
+_PASSING = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+"""Faults of the connection rather than of the request: worth trying again."""
+
+
+@dataclass(frozen=True)
+class HttpPolicy:
+    """How patient and how polite a harvest is. The defaults suit a city's public services."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    """Seconds without a byte from the server, not for the whole body."""
+    retries: int = 4
+    backoff: float = 1.0
+    """The first wait in seconds, doubled for each retry (with jitter), unless the server
+    says how long in Retry-After."""
+    max_wait: float = 300.0
+    """The longest wait accepted from Retry-After; a server asking for more is unavailable."""
+    per_host: int = 2
+    """Requests in flight to one host from this process, across every client and thread."""
+    max_bytes: int = 2 << 30
+    """The largest body accepted: a response that never ends must not fill memory."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A successful answer, read whole."""
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    content: bytes = field(repr=False)
+
+    @property
+    def media_type(self) -> str:
+        return self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+    def json(self) -> Any:
+        try:
+            return orjson.loads(self.content)
+        except orjson.JSONDecodeError as e:
+            raise DataError(f"{self.url}: the answer is not JSON: {e}") from e
+
+
+@cache
+def _user_agent() -> str:
+    try:
+        return f"citypipe/{version('citypipe')} (python-requests/{requests.__version__})"
+    except PackageNotFoundError:  # running from a checkout that is not installed
+        return f"citypipe (python-requests/{requests.__version__})"
+
+
+_slots: dict[str, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+
+
+@contextmanager
+def _host_slot(host: str, limit: int) -> Iterator[None]:
+    """Hold one of the `limit` slots of `host` (the first client to name a host sets it)."""
+    with _slots_lock:
+        slot = _slots.setdefault(host, threading.BoundedSemaphore(limit))
+    with slot:
+        yield
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Seconds a Retry-After header asks for: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+    except (TypeError, ValueError):
+        return None
+
+
+class HttpClient:
+    """GET with the project's policy; one per harvest, safe to share between threads."""
+
+    def __init__(self, policy: HttpPolicy | None = None, headers: Mapping[str, str] = ()) -> None:
+        self.policy = policy or HttpPolicy()
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = _user_agent()
+        self._session.headers.update(dict(headers))
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """The answer to GET `url`, after as many retries as the policy allows."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(f"{url}: not an http(s) URL")
+        host = f"{parts.scheme}://{parts.netloc}"
+        policy = self.policy
+        for attempt in range(policy.retries + 1):
+            try:
+                with _host_slot(host, policy.per_host):
+                    reply = self._fetch(url, params, headers)
+            except _PASSING as e:
+                if attempt == policy.retries:
+                    raise UnavailableError(f"{url}: no answer after {attempt + 1} tries: {e}") from e
+                self._sleep(url, attempt, None)
+                continue
+            except requests.RequestException as e:  # an invalid URL, a redirect loop ...
+                raise ConfigurationError(f"{url}: {e}") from e
+            if reply.status < 400:
+                return reply
+            if reply.status not in RETRY_STATUSES:
+                raise ConfigurationError(f"{url}: HTTP {reply.status}{_gist(reply.content)}")
+            if attempt == policy.retries:
+                raise UnavailableError(
+                    f"{url}: HTTP {reply.status} after {attempt + 1} tries{_gist(reply.content)}"
+                )
+            self._sleep(url, attempt, retry_after(reply.headers.get("Retry-After"), time.time()))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _fetch(
+        self, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str] | None
+    ) -> Reply:
+        policy = self.policy
+        timeout = (policy.connect_timeout, policy.read_timeout)
+        with self._session.get(
+            url, params=params, headers=headers, timeout=timeout, stream=True
+        ) as response:
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > policy.max_bytes:
+                raise DataError(f"{url}: the answer is {declared} bytes, over the limit")
+            body = bytearray()
+            for chunk in response.iter_content(chunk_size=1 << 16):
+                body += chunk
+                if len(body) > policy.max_bytes:
+                    raise DataError(f"{url}: the answer is over {policy.max_bytes} bytes")
+            return Reply(response.url, response.status_code, response.headers, bytes(body))
+
+    def _sleep(self, url: str, attempt: int, asked: float | None) -> None:
+        """Wait before trying again: as long as the server asks, else a jittered backoff."""
+        if asked is not None and asked > self.policy.max_wait:
+            raise UnavailableError(
+                f"{url}: the server asks to try again in {asked:.0f} s, "
+                f"longer than the {self.policy.max_wait:.0f} s citypipe waits"
+            )
+        backoff = self.policy.backoff * 2**attempt * random.uniform(0.5, 1.0)
+        time.sleep(asked if asked is not None else backoff)
+
+
+def _gist(content: bytes, limit: int = 200) -> str:
+    """The start of an error body, on one line, for the message."""
+    text = " ".join(content[: limit * 2].decode("utf-8", "replace").split())
+    return f": {text[:limit]}" if text else ""

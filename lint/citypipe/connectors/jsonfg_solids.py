@@ -1,0 +1,181 @@
+"""JSON-FG 1.0 solids in `place`: Prism, MultiPrism, Polyhedron and MultiPolyhedron.
+
+JSON-FG (OGC 21-045) adds these to the GeoJSON types for `place`, in a 3D CRS. A Prism is a
+base (Point, LineString, Polygon or their Multi forms, 2D) extruded from `lower` to `upper` on
+the CRS's vertical axis; a Polyhedron is a list of closed shells of 3D polygons, the first the
+exterior, the others voids. They are handed over the way CityJSON solids are: `geometry_3d` is
+the faces of the outer shells as a MultiPolygon Z (a prism of a point is a vertical line, of a
+line a vertical ribbon), the footprint is a prism's base (a polyhedron's the pipeline derives:
+its faces projected), and a prism's height is `upper` - `lower`. The standard makes `lower`
+optional and names no default: an absent `lower` is the origin of the vertical axis (0).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.errors import GEOSException
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+
+from citypipe.geo.types import Points
+
+__all__ = ["SOLIDS", "Solid", "merge", "read", "split"]
+
+SOLIDS = frozenset({"Prism", "MultiPrism", "Polyhedron", "MultiPolyhedron"})
+_BASES = frozenset(
+    {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"}
+)
+
+
+@dataclass(frozen=True)
+class Solid:
+    footprint: BaseGeometry | None
+    """2D, in the source CRS; None where the pipeline derives it from `shape`."""
+    shape: BaseGeometry
+    """With Z, in the source CRS."""
+    height: float | None
+    """Top minus bottom where the geometry states it (prisms)."""
+
+
+def _limit(prism: Mapping[str, Any], key: str, default: float | None) -> float:
+    value = prism.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"'{key}' is {'missing' if value is None else 'not a number'}")
+    return float(value)
+
+
+def _at(xy: np.ndarray, z: float) -> np.ndarray:
+    return np.column_stack([xy, np.full(len(xy), z)])
+
+
+def _walls(ring: np.ndarray, lower: float, upper: float) -> np.ndarray:
+    """A vertical quad per segment of `ring` (n, 2): a-lower, b-lower, b-upper, a-upper, which
+    faces right of the way a -> b (outwards for a counter-clockwise exterior ring)."""
+    a, b = ring[:-1], ring[1:]
+    keep = (a != b).any(axis=1)
+    a, b = a[keep], b[keep]
+    lo, up = np.full((len(a), 1), lower), np.full((len(a), 1), upper)
+    corners = [np.hstack(c) for c in ([a, lo], [b, lo], [b, up], [a, up], [a, lo])]
+    return shapely.polygons(np.stack(corners, axis=1))
+
+
+def _extrude(base: BaseGeometry, lower: float, upper: float) -> list[BaseGeometry]:
+    """The parts of a base extruded: vertical lines, ribbons, or the closed faces of a solid."""
+    parts = shapely.get_parts(base)
+    kind = shapely.get_type_id(parts[0]) if len(parts) else -1
+    if kind == 0:  # points
+        xy = shapely.get_coordinates(parts)
+        return list(shapely.linestrings(np.stack([_at(xy, lower), _at(xy, upper)], axis=1)))
+    if kind == 1:  # lines
+        return [q for line in parts for q in _walls(shapely.get_coordinates(line), lower, upper)]
+    faces: list[BaseGeometry] = []
+    for polygon in parts:
+        polygon = shapely.geometry.polygon.orient(polygon, 1.0)  # exterior counter-clockwise
+        faces.append(shapely.force_3d(shapely.geometry.polygon.orient(polygon, -1.0), lower))
+        faces.append(shapely.force_3d(polygon, upper))
+        for ring in [polygon.exterior, *polygon.interiors]:  # holes clockwise: walls face the hole
+            faces.extend(_walls(shapely.get_coordinates(ring), lower, upper))
+    return faces
+
+
+def _prism(prism: Mapping[str, Any]) -> tuple[BaseGeometry, list[BaseGeometry], float, float]:
+    base = prism.get("base")
+    if not isinstance(base, Mapping) or base.get("type") not in _BASES:
+        raise ValueError(f"the base is not a {', '.join(sorted(_BASES))}")
+    upper = _limit(prism, "upper", None)
+    lower = _limit(prism, "lower", 0.0)
+    if lower > upper:
+        raise ValueError(f"lower {lower} is above upper {upper}")
+    footprint = shapely.force_2d(shape(base))
+    if footprint.is_empty:
+        raise ValueError("the base is empty")
+    return footprint, _extrude(footprint, lower, upper), lower, upper
+
+
+def _collect(parts: Sequence[BaseGeometry]) -> BaseGeometry:
+    """One geometry of parts: faces as a MultiPolygon (as CityJSON solids are handed over),
+    vertical lines as a LineString or MultiLineString, or a collection of both."""
+    kinds = set(shapely.get_type_id(parts).tolist())
+    if kinds == {3}:
+        return shapely.multipolygons(parts)
+    if kinds == {1}:
+        return parts[0] if len(parts) == 1 else shapely.multilinestrings(parts)
+    return shapely.geometrycollections(parts)
+
+
+def _shells(polyhedra: Any) -> BaseGeometry:
+    """The faces of the outer shells of polyhedra (each a list of shells) as a MultiPolygon Z."""
+    faces = [face for polyhedron in polyhedra for face in polyhedron[0]]
+    solid = shape({"type": "MultiPolygon", "coordinates": faces})
+    if solid.is_empty or not solid.has_z:
+        raise ValueError("a polyhedron needs faces with three coordinates per position")
+    return solid
+
+
+def read(place: Mapping[str, Any]) -> Solid:
+    """The Solid of a JSON-FG solid geometry; ValueError saying what is wrong with it."""
+    kind = place.get("type")
+    try:
+        if kind == "Prism":
+            footprint, parts, lower, upper = _prism(place)
+            return Solid(footprint, _collect(parts), upper - lower)
+        if kind == "MultiPrism":
+            prisms = [_prism(p) for p in place.get("prisms") or ()]
+            if not prisms:
+                raise ValueError("no prisms")
+            footprint = shapely.union_all([p[0] for p in prisms])
+            top, bottom = max(p[3] for p in prisms), min(p[2] for p in prisms)
+            return Solid(footprint, _collect([f for p in prisms for f in p[1]]), top - bottom)
+        coordinates = place.get("coordinates")
+        polyhedra = [coordinates] if kind == "Polyhedron" else coordinates
+        return Solid(None, _shells(polyhedra), None)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, GEOSException) as e:
+        raise ValueError(f"invalid JSON-FG {kind}: {e}") from e
+
+
+def split(geometries: list[Any]) -> tuple[list[Any], dict[int, Solid | str]]:
+    """A batch's `place` geometries without their solids (None in their stead), and per solid
+    its position and what it reads as, or why it cannot be read."""
+    solids: dict[int, Solid | str] = {}
+    for i, g in enumerate(geometries):
+        if type(g) is dict and g.get("type") in SOLIDS:
+            try:
+                solids[i] = read(g)
+            except ValueError as e:
+                solids[i] = str(e)
+    if not solids:
+        return geometries, solids
+    return [None if i in solids else g for i, g in enumerate(geometries)], solids
+
+
+def merge(
+    shapes: np.ndarray | Points,
+    solids: Mapping[int, Solid | str],
+    errors: list[str | None],
+    columns: dict[str, Sequence[Any]],
+) -> np.ndarray:
+    """The batch's geometries with the solids' footprints; their 3D shapes and heights go to
+    `columns` (the other records keep their own geometry as their 3D one, as without solids),
+    what could not be read to `errors`."""
+    if isinstance(shapes, Points):
+        out = np.full(len(shapes), None, dtype=object)
+        present = shapes.present
+        out[present] = shapely.points(shapes.xy[present])
+    else:
+        out = np.asarray(shapes, dtype=object).copy()
+    shape3d = out.copy()
+    height: list[float | None] = [None] * len(out)
+    for i, solid in solids.items():
+        if isinstance(solid, str):
+            errors[i] = solid
+            continue
+        out[i], shape3d[i], height[i] = solid.footprint, solid.shape, solid.height
+    columns["geometry_3d"] = shape3d
+    columns["height_m"] = height
+    return out

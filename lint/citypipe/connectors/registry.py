@@ -1,0 +1,133 @@
+"""Connector names -> importable classes, loaded lazily; the connector for a location: a file's
+by its content, a service's by its URL.
+
+Third-party packages add connectors through the `citypipe.connectors` entry-point group:
+    [project.entry-points."citypipe.connectors"]
+    myformat = "my_package.my_module:MyConnector"
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from citypipe.connectors import documents
+from citypipe.connectors.base import Connector, FileConnector, ServiceConnector
+from citypipe.geo.errors import ConfigurationError, DataError, NotFeatureData, UnknownFormat
+
+__all__ = ["BUILTIN", "HEAD_BYTES", "available", "detect", "is_url", "load", "open_location"]
+
+BUILTIN: dict[str, str] = {
+    "geojson": "citypipe.connectors.geojson:GeoJSONConnector",
+    "cityjson": "citypipe.connectors.cityjson:CityJSONConnector",
+    "csv": "citypipe.connectors.csvtable:CSVConnector",
+    "geoparquet": "citypipe.connectors.geoparquet:GeoParquetConnector",
+    "citygml": "citypipe.connectors.citygml:CityGMLConnector",
+    "ogcapi": "citypipe.connectors.ogcapi:OGCAPIFeaturesConnector",
+}
+HEAD_BYTES = 64 * 1024
+"""How much of a file detection looks at (from where it stops being blank)."""
+_BLANK = b"\xef\xbb\xbf \t\r\n"
+
+
+@cache
+def available() -> dict[str, str]:
+    """Every connector name -> dotted path, built-ins first, then entry points."""
+    found = dict(BUILTIN)
+    for ep in entry_points(group="citypipe.connectors"):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+@cache
+def load(name: str) -> type[Connector]:
+    """The connector class registered as `name`."""
+    paths = available()
+    if name not in paths:
+        raise ConfigurationError(
+            f"unknown connector {name!r}; known connectors: {', '.join(sorted(paths))}"
+        )
+    module_name, _, attr = paths[name].partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise ConfigurationError(f"connector {name!r} ({paths[name]}) cannot be loaded: {e}") from e
+    if not (isinstance(cls, type) and issubclass(cls, Connector)):
+        raise ConfigurationError(f"connector {name!r} ({paths[name]}) is not a Connector subclass")
+    return cls
+
+
+def is_url(location: str | Path) -> bool:
+    """Whether `location` names a web service rather than a local file."""
+    return isinstance(location, str) and location.lower().startswith(("http://", "https://"))
+
+
+def open_location(location: str | Path, format: str | None = None, **options: Any) -> Connector:
+    """The connector for `location` (a file or a URL): the named format, else a service's by
+    its URL, a file's by its content."""
+    url = is_url(location)
+    if format:
+        cls = load(format)
+        kind = ServiceConnector if url else FileConnector
+        if not issubclass(cls, kind):
+            what = "a URL" if url else "a local file"
+            raise ConfigurationError(f"{location}: connector {format!r} does not read {what}")
+    else:
+        cls = _choose_service(str(location)) if url else detect(Path(location))
+    return cls(location, **options)
+
+
+def _choose_service(url: str) -> type[Connector]:
+    """The service connector most sure that `url` is of its protocol."""
+    parts = urlsplit(url)
+    scores = [
+        (cls.accepts(parts), cls)
+        for cls in map(load, available())
+        if issubclass(cls, ServiceConnector)
+    ]
+    score, best = max(scores, key=lambda s: s[0], default=(0.0, None))
+    if best is None or score <= 0:
+        names = ", ".join(c.name for _, c in scores)
+        raise ConfigurationError(
+            f"{url}: not the address of a service citypipe reads (services: {names}); "
+            "name one with --format"
+        )
+    return best
+
+
+def detect(path: Path) -> type[FileConnector]:
+    """The connector for the file at `path`, chosen by its content, never by its name."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEAD_BYTES)
+            while len(head) == HEAD_BYTES and not head.lstrip(_BLANK):  # JSON allows any amount
+                head = f.read(HEAD_BYTES)
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read: {e.strerror or e}") from e
+    if not head.strip():
+        raise UnknownFormat(f"{path}: the file is empty")
+    best: tuple[float, type[FileConnector]] | None = None
+    not_features: NotFeatureData | None = None
+    formats = [cls for cls in map(load, available()) if issubclass(cls, FileConnector)]
+    for cls in formats:
+        try:
+            score = cls.sniff(head)
+        except NotFeatureData as e:
+            not_features = not_features or e
+            continue
+        if score > 0 and (best is None or score > best[0]):
+            best = (score, cls)
+    if best is not None:
+        return best[1]
+    if not_features is not None:
+        raise NotFeatureData(f"{path}: {not_features}")
+    what = documents.describe(head)
+    if what:
+        raise NotFeatureData(f"{path}: {what}, not feature data")
+    raise UnknownFormat(
+        f"{path}: not a format citypipe reads (tried: {', '.join(sorted(c.name for c in formats))})"
+    )

@@ -1,0 +1,243 @@
+"""The encoding of text that does not declare one, or declares it wrongly (CSV, some XML).
+
+A UTF-8 BOM is the only reliable statement. Strict UTF-8 comes next: text in another encoding
+almost never decodes as UTF-8 by accident. Only then is the encoding guessed.
+
+A file's encoding is decided from all of it, never from where a byte falls: `file_encoding`
+reads it through once and weighs every line that is not ASCII.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import charset_normalizer
+import numpy as np
+
+__all__ = [
+    "MARK_PATTERN",
+    "MarkedUTF8",
+    "TextEncoding",
+    "detect_encoding",
+    "file_encoding",
+    "marked_bytes",
+    "rare",
+    "shown",
+]
+
+_WESTERN = "cp1252"
+"""Preferred when the evidence does not decide: charset_normalizer ranks code pages that decode
+the bytes identically, or equally plausibly (short text), in no useful order (cp1250 or even
+cp1006 for German text; big5 for one "é" before an "a", with no language in sight), and
+cp1252, ISO-8859-1 with more printable characters, is what Western European exports are
+written in."""
+_ANY_BYTE = "latin-1"
+"""Decodes every byte: the last resort for text that is neither UTF-8 nor the guessed code page."""
+_BLOCK = 1 << 20
+_MARK = 0x10FF00
+"""A byte that is not UTF-8, in a file read as UTF-8, becomes the private use character
+U+10FF00 + the byte, which no text holds: its record can be found, rejected and shown as read."""
+MARK_PATTERN = "[\\x{10FF00}-\\x{10FFFF}]"
+"""The marks, as a pyarrow (RE2) pattern."""
+_MARKS = re.compile("[\U0010FF00-\U0010FFFF]")
+_EVIDENCE = 1 << 18
+"""Bytes of the lines that are not UTF-8 from which a code page is guessed."""
+
+
+def rare(count: int, size: int) -> bool:
+    """Whether `count` bytes that text does not hold (NUL, other controls) among `size` are
+    damage, to be rejected with their records, rather than the sign of UTF-16 or binary content:
+    up to 8, or 1 %, so that a file does not stop being text for being short."""
+    return count <= max(8, size // 100)
+
+
+@dataclass(frozen=True)
+class TextEncoding:
+    """How a whole file is decoded."""
+
+    codec: str
+    """Python codec name: "utf-8", "utf-8-sig" (with a BOM), a code page such as "cp1252"."""
+    undecodable: int = 0
+    """Lines of a file read as UTF-8 that are not UTF-8: their records are rejected."""
+    nul: bool = False
+    """Whether the file holds a NUL byte (text never does: its records are rejected)."""
+
+
+def detect_encoding(data: bytes) -> str | None:
+    """The Python codec name for `data`, or None when it is not text.
+
+    "utf-8-sig" with a BOM, "utf-8" when it decodes as UTF-8, else charset_normalizer's guess
+    (such as "cp1252"). `data` may be the head of a file, cut anywhere: a character cut at
+    the end does not count against UTF-8. A few NUL bytes (damage) do not decide anything.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    nul = data.count(b"\x00")
+    if nul and rare(nul, len(data)):
+        data, nul = data.replace(b"\x00", b""), 0
+    if not nul:  # NUL is not text in UTF-8 or any single-byte code page
+        try:
+            data.decode("utf-8")
+            return "utf-8"
+        except UnicodeDecodeError as e:
+            if e.reason == "unexpected end of data":
+                return "utf-8"
+    matches = charset_normalizer.from_bytes(data)
+    best = matches.best()
+    if best is None:
+        return None
+    name = codecs.lookup(best.encoding).name
+    if nul and not name.startswith(("utf-16", "utf-32")):
+        return None
+    tied = [m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
+    if not best.coherence or any(_WESTERN in m.could_be_from_charset for m in tied):
+        try:
+            data.decode(_WESTERN)  # charset_normalizer judges samples of large data
+            return _WESTERN
+        except UnicodeDecodeError:
+            pass
+    return name
+
+
+def file_encoding(f: BinaryIO) -> TextEncoding | None:
+    """The encoding of the whole file `f` (read from its start), or None when it is not text.
+
+    UTF-8 when it has a BOM, or when at least as many of its lines that are not ASCII are UTF-8
+    as are not (the others are then rejected record by record); else the code page guessed from
+    the lines that are not UTF-8, if it decodes the whole file, else ISO-8859-1. UTF-16 and -32,
+    which a few lines cannot be cut from, are taken from the head.
+    """
+    head = f.read(_BLOCK)
+    guess = detect_encoding(head)
+    if guess is None or guess.startswith(("utf-16", "utf-32")):
+        return TextEncoding(guess) if guess else None
+    utf8 = other = kept = at = 0
+    nul = False
+    evidence: list[bytes] = []
+    valid: list[tuple[int, int]] = []  # blocks of UTF-8, their lines counted only if need be
+    for block in _lines(f, head):
+        at += len(block)
+        nul = nul or b"\x00" in block
+        if block.isascii():
+            continue
+        try:
+            block.decode("utf-8")
+            valid.append((at - len(block), len(block)))
+            continue
+        except UnicodeDecodeError:
+            pass
+        for line in block.splitlines():
+            if line.isascii():
+                continue
+            try:
+                line.decode("utf-8")
+                utf8 += 1
+            except UnicodeDecodeError:
+                other += 1
+                if kept < _EVIDENCE:
+                    evidence.append(line)
+                    kept += len(line)
+    bom = head.startswith(codecs.BOM_UTF8)
+    if other and not bom:
+        for start, size in valid:
+            f.seek(start)
+            utf8 += _lines_not_ascii(f.read(size))
+    if bom or utf8 >= other:
+        return TextEncoding("utf-8-sig" if bom else "utf-8", other, nul)
+    codec = detect_encoding(b"\n".join(sorted(evidence))) or _ANY_BYTE  # not their order
+    return TextEncoding(codec if _decodes(f, codec) else _ANY_BYTE, 0, nul)
+
+
+def _lines(f: BinaryIO, head: bytes) -> Iterator[bytes]:
+    """The file from its start in blocks of whole lines (a line longer than a block is cut after
+    an ASCII byte, which ends a character in UTF-8 and in every code page)."""
+    rest = b""
+    f.seek(len(head))
+    for block in _blocks(f, head):
+        data = rest + block
+        cut = max(data.rfind(b"\n"), data.rfind(b"\r"))
+        if cut < 0:
+            ascii_at = np.flatnonzero(np.frombuffer(data, np.uint8) < 0x80)
+            cut = int(ascii_at[-1]) if ascii_at.size else len(data) - 1
+        yield data[: cut + 1]
+        rest = data[cut + 1 :]
+    if rest:
+        yield rest
+
+
+def _blocks(f: BinaryIO, head: bytes) -> Iterator[bytes]:
+    yield head
+    while block := f.read(_BLOCK):
+        yield block
+
+
+def _lines_not_ascii(block: bytes) -> int:
+    """How many lines of `block` hold a byte that is not ASCII."""
+    a = np.frombuffer(block, np.uint8)
+    starts = np.flatnonzero((a == 10) | (a == 13)) + 1
+    starts = np.concatenate(([0], starts[starts < a.size]))
+    return int(np.count_nonzero(np.maximum.reduceat(a, starts) >= 0x80))
+
+
+def _decodes(f: BinaryIO, codec: str) -> bool:
+    """Whether the whole file decodes in `codec`."""
+    decoder = codecs.getincrementaldecoder(codec)()
+    f.seek(0)
+    try:
+        for block in _blocks(f, b""):
+            decoder.decode(block)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _mark(e: UnicodeError) -> tuple[str, int]:
+    assert isinstance(e, UnicodeDecodeError)
+    return "".join(chr(_MARK + b) for b in e.object[e.start : e.end]), e.end
+
+
+codecs.register_error("citypipe.mark", _mark)
+
+
+class MarkedUTF8(io.RawIOBase):
+    """The file at `path` read as UTF-8, a mark for each byte that is not (see `_MARK`)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self._file = open(path, "rb")  # noqa: SIM115 - closed with the stream
+        self._decoder = codecs.getincrementaldecoder("utf-8")("citypipe.mark")
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._pending) < size:
+            block = self._file.read(_BLOCK)
+            self._pending += self._decoder.decode(block, final=not block).encode()
+            if not block:
+                break
+        size = len(self._pending) if size < 0 else size
+        out, self._pending = self._pending[:size], self._pending[size:]
+        return out
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def marked_bytes(text: str) -> bytes:
+    """The bytes that were not UTF-8 in `text` read by `MarkedUTF8`."""
+    return bytes(ord(c) - _MARK for c in _MARKS.findall(text))
+
+
+def shown(text: str) -> str:
+    """`text` as read, with its marks and NUL bytes written as `\\xNN`."""
+    return _MARKS.sub(lambda m: f"\\x{ord(m[0]) - _MARK:02x}", text).replace("\x00", "\\x00")

@@ -1,0 +1,241 @@
+"""One ingest of one source: connector -> harmonise -> validate -> write, committed atomically.
+
+The CLI and the Dagster assets both call `ingest`; neither adds steps of its own.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from citypipe import schemas
+from citypipe.connectors import registry
+from citypipe.core.harmonise import Harmoniser
+from citypipe.core.lake import HEIGHTS_KEY, RUN_KEY, Lake
+from citypipe.core.order import OrderedWriter
+from citypipe.core.validate import CheckResult, Validator, check_specs
+from citypipe.core.write import GeoParquetWriter, RowsWriter
+from citypipe.geo import crs as crslib
+from citypipe.geo.errors import DataError
+from citypipe.geo.types import AxisOrder
+
+__all__ = ["ChecksFailed", "IngestReport", "NothingIngested", "ingest"]
+
+
+class NothingIngested(DataError):
+    """Every record was rejected: nothing lands, the rejects are kept in quarantine."""
+
+
+class ChecksFailed(DataError):
+    """A source-level (blocking) check failed: nothing is committed, the previous output stays."""
+
+    def __init__(self, message: str, report: IngestReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass
+class IngestReport:
+    source: str
+    run_id: str
+    path: str
+    format: str
+    declared_crs: str | None
+    records: int
+    features: int
+    rejects: int
+    declared_count: int | None
+    checks: list[CheckResult]
+    seconds: float
+    ingested_at: datetime
+    licence: str | None = None
+    reasons: Counter[str] = field(default_factory=Counter)
+    warnings: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def checks_passed(self) -> int:
+        return sum(c.passed for c in self.checks)
+
+    @property
+    def checks_failed(self) -> int:
+        return sum(not c.passed for c in self.checks)
+
+    def summary_row(self) -> dict[str, Any]:
+        """The row of the warehouse's `sources` view, kept in the footer of the features file."""
+        return {
+            "source": self.source,
+            "path": self.path,
+            "format": self.format,
+            "declared_crs": self.declared_crs,
+            "licence": self.licence,
+            "records": self.records,
+            "features": self.features,
+            "rejects": self.rejects,
+            "declared_count": self.declared_count,
+            "checks_passed": self.checks_passed,
+            "checks_failed": self.checks_failed,
+            "seconds": self.seconds,
+            "last_ingest": self.ingested_at,
+            "run_id": self.run_id,
+        }
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cycle collector for a whole run.
+
+    A parsed batch is a large tree of new objects without reference cycles: the collector would
+    walk it again and again while it is built (more than doubling the parse time) and free
+    nothing; reference counting frees every batch as soon as it is written. Paused for the whole
+    run, not per step: a source parsed whole when it is opened would otherwise be walked once
+    more, for nothing, as soon as the collector resumes.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _raise_on_blocking_failures(report: IngestReport) -> None:
+    """A failed source-level check stops the run before anything is committed."""
+    blocking = {spec.name for spec in check_specs() if spec.blocking}
+    failed = [c for c in report.checks if not c.passed and c.name in blocking]
+    if failed:
+        why = "; ".join(f"{c.name} failed ({', '.join(c.samples) or c.description})" for c in failed)
+        raise ChecksFailed(f"{report.path}: {why}; the previous output is kept", report)
+
+
+@_no_cycle_collection()
+def ingest(
+    location: Path | str,
+    source: str,
+    lake: Lake,
+    *,
+    format: str | None = None,
+    crs: str | None = None,
+    axis_order: AxisOrder | None = None,
+    theme: str | None = None,
+    fields: Mapping[str, str] | None = None,
+    licence: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    origin: str | None = None,
+    validate: bool = True,
+) -> IngestReport:
+    """Read `location` (a file or a service's URL) as source `source` and replace that source's
+    output in `lake` in one step.
+
+    When anything fails (nothing ingestible, an unreadable file, a failed blocking check, an
+    error), nothing of the run lands: the previous output stays, the run's rejects are kept in
+    quarantine and the attempt is recorded with its reason (see `pipelines.lake`).
+
+    `origin` is where the data came from when `location` is a local snapshot of it. `validate`
+    off skips the validation suite (the benchmark times it separately).
+    """
+    started = time.perf_counter()
+    path = str(location)
+    schema = schemas.feature_schema()
+    records = features = 0
+    reasons: Counter[str] = Counter()
+    warnings: Counter[str] = Counter()
+    with lake.attempt(source, origin or path) as attempt, ExitStack() as closing:
+        connector = registry.open_location(location, format, **(options or {}))
+        info = connector.inspect()
+        harmoniser = Harmoniser(
+            source=source,
+            source_format=info.label,
+            ingested_at=attempt.ingested_at,
+            run_id=attempt.run_id,
+            theme=theme,
+            crs=crs,
+            axis_order=axis_order,
+            fields=dict(fields or {}),
+            path=path,
+        )
+        validator = Validator(source) if validate else None
+        # every file is closed whatever happens, the rejects first (they are kept in quarantine
+        # when the run fails, and a full disk may refuse the others); features are written
+        # (in spatial order) only when the run ends without an error
+        writer = closing.enter_context(OrderedWriter(attempt.file("features"), schema))
+        surfaces_writer = GeoParquetWriter(
+            attempt.file("surfaces"), schema.table("surfaces"), empty_file=False
+        )
+        closing.callback(surfaces_writer.close)
+        rejects_writer = RowsWriter(attempt.file("rejects"), schema.table("rejects").arrow)
+        closing.callback(rejects_writer.close)
+        for batch in connector.read():
+            records += len(batch)
+            attempt.records = records
+            out = harmoniser.harmonise(batch)
+            failed = validator.check_batch(out.features) if validator else {}
+            reject_rows = out.rejects
+            if failed:
+                keep = [i not in failed for i in range(out.features.num_rows)]
+                ids = out.features.column("source_id").to_pylist()
+                reject_rows += [
+                    harmoniser.reject(ids[i], why, out.record(i)) for i, why in failed.items()
+                ]
+                out.features = out.features.filter(pa.array(keep))
+            writer.write(out.features)
+            if out.surfaces is not None:
+                surfaces_writer.write(out.surfaces)
+            features += out.features.num_rows
+            rejects_writer.write(reject_rows)
+            attempt.rejects = rejects_writer.rows
+            reasons.update(r["reason"] for r in reject_rows)
+            warnings.update(out.warnings)
+        batch = out = None  # freed now, so the collector has nothing to walk when it resumes
+        checks = (
+            validator.finish(
+                records=records,
+                features=features,
+                rejects=rejects_writer.rows,
+                declared_count=info.declared_count,
+            )
+            if validator
+            else []
+        )
+        report = IngestReport(
+            source=source,
+            run_id=attempt.run_id,
+            path=origin or path,
+            format=info.label,
+            declared_crs=info.crs,
+            records=records,
+            features=features,
+            rejects=rejects_writer.rows,
+            declared_count=info.declared_count,
+            checks=checks,
+            seconds=round(time.perf_counter() - started, 3),
+            ingested_at=attempt.ingested_at,
+            licence=licence or info.licence,
+            reasons=reasons,
+            warnings=warnings,
+        )
+        writer.metadata[RUN_KEY] = orjson.dumps(report.summary_row())
+        heights = crslib.crs_3d(harmoniser.crss.values())
+        if heights is not None:
+            writer.metadata[HEIGHTS_KEY] = surfaces_writer.metadata[HEIGHTS_KEY] = heights
+        closing.close()  # the run's files are whole (a full disk says so) before the docs grow
+        if validator:
+            validator.write_docs(lake.docs)
+        _raise_on_blocking_failures(report)
+        if records and not features:
+            reason, n = reasons.most_common(1)[0]
+            raise NothingIngested(
+                f"{path}: no record could be ingested ({report.rejects} rejected; {n} "
+                f"because {reason}); the previous output is kept"
+            )
+    return report

@@ -1,0 +1,249 @@
+"""Spatially ordered files: a source's rows sorted along a Hilbert curve of their bbox centres.
+
+A lake file whose rows are in source order has row groups that each span the whole source, so
+the bbox covering's min/max statistics let no reader skip any of them. Sorted along a Hilbert
+curve over the source's own extent, nearby rows share row groups, and a bbox predicate
+(`bbox.xmin <= ... AND bbox.xmax >= ...`) skips all but a few of them in DuckDB, GDAL or
+pyarrow.
+
+The keys need the source's extent, known only once every row is read, so `OrderedWriter` holds
+a source's batches until it is closed, then feeds the GeoParquet writer its rows in key order,
+one row group at a time: the file's metadata is the writer's own. A source larger than
+`MEMORY_BUDGET` spills its batches to an Arrow IPC file in the run's staging folder and is
+sorted out of core by DuckDB (within its memory limit, spilling to the same folder).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import duckdb
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from citypipe import schemas
+from citypipe.core.write import GeoParquetWriter
+
+__all__ = ["LEVEL", "ROW_GROUP_ROWS", "SORT_KEY", "OrderedWriter", "hilbert_keys"]
+
+SORT_KEY = "citypipe:sort"
+"""Footer key saying how a file's rows are ordered (JSON), for `inspect` and other readers."""
+LEVEL = 16
+"""Hilbert curve order: a 65536 x 65536 grid over the source's extent (about 0.3 m per cell
+over a 20 km city), the same as geopandas' `hilbert_distance` default."""
+ROW_GROUP_ROWS = 16_384
+"""Rows per row group of an ordered file, chosen by measurement (bench/run.py --group lake)."""
+MEMORY_BUDGET = 32 << 20
+"""Arrow bytes of a source sorted in memory; a larger one is sorted out of core."""
+_SORT_MEMORY = "128MB"
+_NULL_KEY = np.uint64(1 << (2 * LEVEL))
+"""Rows without a bbox (no geometry) come after every key, in source order."""
+
+
+def _hilbert_index(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Distance along the Hilbert curve of cells (x, y) of the 2**LEVEL grid, the curve that
+    starts at (0, 0) and ends at (2**LEVEL - 1, 0) (the classic one, as in geopandas)."""
+    x, y = x.astype(np.uint64), y.astype(np.uint64)
+    d = np.zeros_like(x)
+    side = np.uint64((1 << LEVEL) - 1)
+    s = 1 << (LEVEL - 1)
+    while s:
+        rx = (x & np.uint64(s)) > 0
+        ry = (y & np.uint64(s)) > 0
+        d += np.uint64(s * s) * ((3 * rx.astype(np.uint64)) ^ ry.astype(np.uint64))
+        # rotate the quadrant so that the sub-curve runs in the parent's direction
+        flip = rx & ~ry
+        x = np.where(flip, side - x, x)
+        y = np.where(flip, side - y, y)
+        swap = ~ry
+        x, y = np.where(swap, y, x), np.where(swap, x, y)
+        s >>= 1
+    return d
+
+
+def _cells(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Grid cells of coordinates along one axis of the extent."""
+    side = (1 << LEVEL) - 1
+    if not high > low:
+        return np.zeros(len(values), np.uint64)
+    cells = np.nan_to_num((values - low) * (side / (high - low)))  # NaN: a row without bbox
+    return np.clip(cells, 0, side).astype(np.uint64)
+
+
+def hilbert_keys(bbox: pa.Array | pa.ChunkedArray, extent: np.ndarray) -> np.ndarray:
+    """Sort keys of rows from their bbox covering: the Hilbert distance of each bbox's centre
+    on the grid over `extent` (xmin, ymin, xmax, ymax); rows without a bbox sort last."""
+    if isinstance(bbox, pa.ChunkedArray):
+        bbox = bbox.combine_chunks()
+    xmin, ymin, xmax, ymax = (  # in double precision, as geopandas' hilbert_distance
+        c.to_numpy(zero_copy_only=False).astype(np.float64) for c in bbox.flatten()  # nulls: NaN
+    )
+    x = _cells((xmin + xmax) / 2.0, extent[0], extent[2])
+    y = _cells((ymin + ymax) / 2.0, extent[1], extent[3])
+    keys = _hilbert_index(x, y)
+    if bbox.null_count:
+        keys[np.asarray(bbox.is_null())] = _NULL_KEY
+    return keys
+
+
+def _extent(bbox: pa.Array) -> np.ndarray:
+    """(xmin, ymin, xmax, ymax) of a bbox column (infinite where no row has one)."""
+    x0, y0, x1, y1 = (  # nulls: NaN
+        c.to_numpy(zero_copy_only=False).astype(np.float64) for c in bbox.flatten()
+    )
+    low, high = np.fmin.reduce, np.fmax.reduce
+    return np.array([low(x0, initial=np.inf), low(y0, initial=np.inf),
+                     high(x1, initial=-np.inf), high(y1, initial=-np.inf)])
+
+
+class OrderedWriter:
+    """A `GeoParquetWriter` for a table with a bbox covering (features) that receives a
+    source's batches in any order and writes its rows in Hilbert order, in row groups of
+    `row_group_rows`.
+
+    Used as a context manager: on an exception nothing is sorted and nothing is written (the
+    run's staging folder is removed with whatever it holds).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        table: schemas.Table,
+        empty_file: bool = True,
+        memory_budget: int = MEMORY_BUDGET,
+        row_group_rows: int = ROW_GROUP_ROWS,
+    ) -> None:
+        self.path = path
+        self.table = table
+        self.empty_file = empty_file
+        self.metadata: dict[str, bytes] = {}
+        """More footer key-value metadata, given to the GeoParquet writer."""
+        self.rows = 0
+        self.covering = next(c.name for c in table.columns if c.covers)
+        self._budget = memory_budget
+        self._row_group_rows = row_group_rows
+        self._batches: list[pa.RecordBatch] = []
+        self._bytes = 0
+        self._extent = np.array([np.inf, np.inf, -np.inf, -np.inf])
+        self._spill: pa.ipc.RecordBatchFileWriter | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is None:
+            self.close()
+        elif self._spill is not None:
+            self._spill.close()
+
+    @property
+    def _spill_path(self) -> Path:
+        return self.path.with_name(f"{self.path.stem}.unsorted.arrow")
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        self.rows += batch.num_rows
+        extent = _extent(batch.column(self.covering))
+        self._extent[:2] = np.fmin(self._extent[:2], extent[:2])
+        self._extent[2:] = np.fmax(self._extent[2:], extent[2:])
+        if self._spill is not None:
+            self._spill.write_batch(batch)
+            return
+        self._batches.append(batch)
+        self._bytes += batch.nbytes
+        if self._bytes > self._budget:
+            self._spill = pa.ipc.new_file(str(self._spill_path), batch.schema)
+            for held in self._batches:
+                self._spill.write_batch(held)
+            self._batches = []
+
+    def close(self) -> None:
+        if self.rows == 0 and not self.empty_file:
+            return
+        writer = GeoParquetWriter(self.path, self.table)
+        try:
+            for batch in self._ordered():
+                writer.write(batch)
+        finally:
+            writer.metadata = {**self.metadata, **self._sort_metadata()}
+            writer.close()
+            self._spill_path.unlink(missing_ok=True)
+
+    def _sort_metadata(self) -> dict[str, bytes]:
+        if not np.isfinite(self._extent).all():
+            return {}
+        sort = {
+            "order": "hilbert",
+            "key": f"centre of {self.covering}",
+            "level": LEVEL,
+            "extent": self._extent.tolist(),
+            "row_group_rows": self._row_group_rows,
+        }
+        return {SORT_KEY: orjson.dumps(sort)}
+
+    def _ordered(self) -> Iterator[pa.RecordBatch]:
+        """The rows in key order, a row group at a time."""
+        if self._spill is not None:
+            yield from self._out_of_core()
+            return
+        table = pa.Table.from_batches(self._batches, self.table.arrow)
+        self._batches = []
+        order = np.argsort(hilbert_keys(table.column(self.covering), self._extent), kind="stable")
+        for start in range(0, len(order), self._row_group_rows):
+            yield from table.take(order[start : start + self._row_group_rows]).combine_chunks().to_batches()
+
+    def _out_of_core(self) -> Iterator[pa.RecordBatch]:
+        """DuckDB sorts the spilled rows by key (and by position, so ties keep source order)
+        within `_SORT_MEMORY`, spilling to a folder of the run's staging."""
+        assert self._spill is not None
+        self._spill.close()
+        spilled = pa.ipc.open_file(pa.OSFile(str(self._spill_path)))  # not mapped: read pages would count
+        keyed_schema = self.table.arrow.append(pa.field("_key", pa.uint64())).append(
+            pa.field("_row", pa.uint64())
+        )
+
+        def keyed() -> Iterator[pa.RecordBatch]:
+            row = 0
+            for i in range(spilled.num_record_batches):
+                batch = spilled.get_batch(i)
+                keys = hilbert_keys(batch.column(self.covering), self._extent)
+                rows = np.arange(row, row + batch.num_rows, dtype=np.uint64)
+                row += batch.num_rows
+                yield pa.RecordBatch.from_arrays(
+                    [*batch.columns, pa.array(keys), pa.array(rows)], schema=keyed_schema
+                )
+
+        spill_dir = self.path.with_name(f"{self.path.stem}.sort")
+        stream = pa.RecordBatchReader.from_batches(keyed_schema, keyed())
+        con = duckdb.connect(config={
+            "memory_limit": _SORT_MEMORY, "temp_directory": str(spill_dir), "threads": 1,
+            "preserve_insertion_order": False,
+        })
+        try:
+            con.register("spilled", stream)
+            result = con.execute(
+                "SELECT * EXCLUDE (_key, _row) FROM spilled ORDER BY _key, _row"
+            ).fetch_record_batch(self._row_group_rows)
+            pending: list[pa.RecordBatch] = []
+            held = 0
+            for batch in result:
+                pending.append(batch)
+                held += batch.num_rows
+                while held >= self._row_group_rows:
+                    group = pa.Table.from_batches(pending).combine_chunks()
+                    yield group.slice(0, self._row_group_rows).cast(self.table.arrow).to_batches()[0]
+                    rest = group.slice(self._row_group_rows)
+                    pending, held = rest.to_batches(), rest.num_rows
+            if held:
+                yield pa.Table.from_batches(pending).combine_chunks().cast(self.table.arrow).to_batches()[0]
+        finally:
+            con.close()
+            shutil.rmtree(spill_dir, ignore_errors=True)

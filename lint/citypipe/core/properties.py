@@ -1,0 +1,142 @@
+"""Record attributes as the lake's JSON text, written in bulk, within the two limits a lake needs.
+
+Depth: orjson writes at most 254 levels of objects and arrays within each other (and reads
+1024); real attributes nest a few. A record whose properties nest deeper cannot be stored
+whole, so it is rejected with the reason, never cut. Size: a text value longer than
+`max_value_bytes` (CITYPIPE_MAX_VALUE_BYTES, 1 MiB unless set) is cut to that many bytes and
+the record says so under `citypipe:truncated`: one pathological value (a 72 MB description)
+would otherwise be copied into every step after the reader. Both checks cost nothing for the
+records within the limits: only the lengths of the texts written are looked at.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from citypipe.geo.errors import ConfigurationError
+
+__all__ = ["MAX_DEPTH", "TRUNCATED_NOTE", "json_texts", "max_value_bytes", "record_text"]
+
+MAX_DEPTH = 254
+"""Levels of objects and arrays within each other (the properties object included) that the
+lake's JSON text holds: as many as orjson writes."""
+TRUNCATED_NOTE = "citypipe:truncated"
+MAX_VALUE_ENV = "CITYPIPE_MAX_VALUE_BYTES"
+DEFAULT_MAX_VALUE_BYTES = 1 << 20
+
+
+def max_value_bytes() -> int:
+    """The longest text value kept whole, in UTF-8 bytes: CITYPIPE_MAX_VALUE_BYTES, else 1 MiB."""
+    text = os.environ.get(MAX_VALUE_ENV)
+    if text is None:
+        return DEFAULT_MAX_VALUE_BYTES
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigurationError(
+            f"{MAX_VALUE_ENV}={text!r}: expected a number of bytes (1 or more)"
+        )
+    return value
+
+
+def _unwritable(error: TypeError) -> str:
+    if "Recursion" in str(error):
+        return f"properties nested more than {MAX_DEPTH} levels deep, more than the lake holds"
+    return f"properties that cannot be written as JSON: {error}"
+
+
+def _cut(value: Any, limit: int, path: str, cuts: list[str]) -> Any:
+    """`value` with every string longer than `limit` UTF-8 bytes cut to that (copies, never
+    the record as read); what was cut goes to `cuts`."""
+    if type(value) is str:
+        if len(value) * 4 <= limit or len(data := value.encode()) <= limit:
+            return value
+        cuts.append(f"{path} ({len(data)} bytes)")
+        return data[:limit].decode("utf-8", "ignore")
+    if isinstance(value, Mapping):
+        return {
+            k: _cut(v, limit, f"{path}.{k}" if path else str(k), cuts) for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_cut(v, limit, f"{path}[{i}]", cuts) for i, v in enumerate(value)]
+    return value
+
+
+def json_texts(objects: Sequence[Any], limit: int) -> tuple[pa.Array, dict[int, str]]:
+    """Each object as JSON text (null where it cannot be written), and why for those.
+
+    Plain orjson first (its keyword arguments cost a third of its time), str() for values JSON
+    has no type for only in batches that need it; objects with long text values written again,
+    cut, with the note.
+    """
+    dumps = orjson.dumps
+    failed: dict[int, str] = {}
+    try:
+        texts: list[bytes | None] = list(map(dumps, objects))
+    except TypeError:
+        texts = []
+        for i, o in enumerate(objects):
+            try:
+                texts.append(dumps(o, default=str, option=orjson.OPT_NON_STR_KEYS))
+            except TypeError as e:
+                texts.append(None)
+                failed[i] = _unwritable(e)
+    written = texts if not failed else [t or b"" for t in texts]
+    sizes = np.fromiter(map(len, written), np.int64, len(texts))
+    for i in np.flatnonzero(sizes > limit).tolist():
+        cuts: list[str] = []
+        cut = _cut(objects[i], limit, "", cuts)
+        if cuts:
+            note = f"{', '.join(cuts)} cut to {limit} bytes ({MAX_VALUE_ENV})"
+            texts[i] = dumps(
+                {**cut, TRUNCATED_NOTE: note}, default=str, option=orjson.OPT_NON_STR_KEYS
+            )
+    return pa.array(texts, pa.binary()).view(pa.string()), failed  # orjson writes UTF-8 only
+
+
+def record_text(record: Any) -> str:
+    """The original record as text, for rejects: whole, however deep it nests."""
+    if isinstance(record, str):
+        return record
+    if isinstance(record, bytes):
+        return record.decode("utf-8", "replace")
+    try:
+        return orjson.dumps(record, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # deeper than orjson writes
+        return _deep_text(record)
+
+
+class _Token(str):
+    """Punctuation on `_deep_text`'s stack, told apart from the record's own strings."""
+
+
+def _deep_text(record: Any) -> str:
+    """JSON text of a record of any depth, written without recursion."""
+    out: list[str] = []
+    stack: list[Any] = [record]
+    while stack:
+        value = stack.pop()
+        if type(value) is _Token:
+            out.append(value)
+        elif isinstance(value, Mapping):
+            items = [(_Token(orjson.dumps(str(k)).decode() + ":"), v) for k, v in value.items()]
+            stack.append(_Token("}"))
+            for n, (key, v) in enumerate(reversed(items)):
+                stack.extend([v, key] if n == len(items) - 1 else [v, key, _Token(",")])
+            stack.append(_Token("{"))
+        elif isinstance(value, (list, tuple)):
+            stack.append(_Token("]"))
+            for n, v in enumerate(reversed(value)):
+                stack.extend([v] if n == len(value) - 1 else [v, _Token(",")])
+            stack.append(_Token("["))
+        else:
+            out.append(orjson.dumps(value, default=str).decode())
+    return "".join(out)

@@ -1,0 +1,350 @@
+"""Every CRS question, answered by pyproj: what a declaration means, and how to reach OGC:CRS84.
+
+Sources spell CRSs in many ways (EPSG:n, URNs, OGC URIs, compound URNs); pyproj reads them
+all. AdV URNs (urn:adv:crs:ETRS89_UTM32*DE_DHHN2016_NH) are first translated to EPSG codes
+through schemas/crs_aliases.yaml. What cannot be read is reported as it was written, never
+guessed: a CRS defined inside a document (#local-CRS-1) included.
+
+A declaration comes from an input (a file, `--crs`, the catalog), so only definitions that make
+PROJ open no file are handed to it: an authority code, a URN or OGC URI, an alias, WKT or
+PROJJSON. A PROJ string (`+nadgrids=<path>`, `+init=<path>`, a pipeline) names files PROJ opens,
+as do a WKT / PROJJSON's grid files, PROJ-based methods and embedded PROJ strings (EXTENSION,
+"PROJ CRS string:" remarks): all refused with the reason. So is a CRS that places nothing on
+the Earth's longitude/latitude: geocentric, vertical only, engineering, another body's.
+PROJ's network stays off unless PROJ_NETWORK=ON: grids are only those installed.
+
+Axis order of a GML srsName, one rule (`axis_order`), as GML readers apply it:
+- the OGC URN and URI forms (urn:ogc:def:crs:EPSG::4326, http(s)://www.opengis.net/def/crs/
+  EPSG/0/4326, compound urn:ogc:def:crs,crs:...) follow the authority: latitude first for
+  EPSG:4326, 4979, 6697, 6706, as pyproj's axis information says;
+- AdV URNs follow the AdV registry, which writes projected systems easting first (even
+  DHDN Gauss-Krueger, northing first in EPSG) and geographic ones latitude first;
+- anything else, the short EPSG:n above all, is easting / longitude first, as GDAL reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from functools import cache, lru_cache
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyproj
+import yaml
+from pyproj.crs import CompoundCRS
+from pyproj.exceptions import CRSError, ProjError
+
+from citypipe import schemas
+from citypipe.geo.errors import ConfigurationError
+from citypipe.geo.types import AxisOrder
+
+__all__ = ["CRS84", "axis_order", "crs_3d", "is_lonlat", "label", "resolve", "to_crs84"]
+
+pyproj.network.set_network_enabled(os.environ.get("PROJ_NETWORK", "").upper() == "ON")
+
+CRS84 = pyproj.CRS.from_user_input("OGC:CRS84")
+CRS84H = pyproj.CRS.from_user_input("OGC:CRS84h")
+_SHARED_MIN = 10_000
+"""Coordinate arrays from this size on are transformed position by distinct position."""
+
+_ADV = re.compile(r"urn:adv:crs:(.+)", re.IGNORECASE)
+_EPSG_LINK = re.compile(
+    r"https?://(?:www\.)?(?:spatialreference\.org/ref/epsg/|epsg\.io/)(\d+)\b", re.IGNORECASE
+)
+"""Links that name their EPSG code (GeoJSON 2008 `link` CRSs): read, never fetched."""
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_AUTHORITY_FORMS = re.compile(
+    r"(urn:ogc:def:crs[:,]|https?://www\.opengis\.net/def/crs/)", re.IGNORECASE
+)
+_NAMED = re.compile(
+    r"[A-Za-z][\w-]*:[\w.-]+(\+[\w.-]+)*"  # EPSG:25832, OGC:CRS84, EPSG:25832+5783
+    r"|urn:(x-)?ogc:def:crs[:,][\w:.,-]+"
+    r"|https?://www\.opengis\.net/def/crs/[\w.-]+/[\w.-]+/[\w.-]+",
+    re.IGNORECASE,
+)
+"""Forms that name a CRS of PROJ's database, which PROJ reads without opening any other file."""
+_WKT = re.compile(
+    r"(GEOGCS|GEOCCS|PROJCS|VERT_CS|COMPD_CS|LOCAL_CS|GEODCRS|GEODETICCRS|GEOGCRS|GEOGRAPHICCRS"
+    r"|PROJCRS|PROJECTEDCRS|VERTCRS|VERTICALCRS|COMPOUNDCRS|ENGCRS|ENGINEERINGCRS|BOUNDCRS"
+    r"|DERIVEDPROJCRS|PARAMETRICCRS|TIMECRS)[ \t\n\r\f\v]*\[",
+    re.IGNORECASE,
+)
+"""WKT, as PROJ recognises it: a first keyword, then `[` after C whitespace only."""
+_PROJ_SYNTAX = re.compile(r"^\+|(^|\s)\+?(proj|init|title)=", re.IGNORECASE)
+"""What makes pyproj or PROJ read text as a PROJ string (PROJ looks for ` +init=` anywhere,
+even in text that starts as WKT but is not, or before an ` @ epoch`)."""
+_EMBEDDED_PROJ = re.compile(r"\bEXTENSION\s*[\[(]|PROJ CRS string", re.IGNORECASE)
+"""A PROJ string inside WKT or PROJJSON (GDAL's EXTENSION["PROJ4", ...], PROJ's own remark)."""
+_PROJ_WORD = re.compile(r"\+?\w+=[^\s\"'\],]*")
+_FILE_KEY = re.compile(r"\+?(init|\w*grids|file|proj=pipeline)\b")
+"""PROJ string words that name files: +init=, +nadgrids=, +geoidgrids=, +grids=, +file=."""
+_LONGEST = 65_536
+"""Characters of the longest definition read: a compound, bound CRS's WKT takes a few thousand."""
+
+
+@cache
+def _aliases() -> dict[str, Any]:
+    with open(schemas.HERE / "crs_aliases.yaml", encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def _adv_epsg(declared: str, names: str) -> str:
+    """`EPSG:h` or `EPSG:h+v` for the AdV names after `urn:adv:crs:`."""
+    table = _aliases()["adv"]
+    horizontal, *rest = names.split("*")
+    heights = [n for n in rest if n not in table["quasigeoid"]]
+    for name, known in [(horizontal, table["horizontal"]), *((h, table["height"]) for h in heights)]:
+        if name not in known:
+            raise ConfigurationError(
+                f"unknown CRS {declared!r}: AdV name {name!r} is not in schemas/crs_aliases.yaml"
+            )
+    if len(heights) > 1:
+        raise ConfigurationError(f"unknown CRS {declared!r}: more than one height system")
+    codes = [table["horizontal"][horizontal], *(table["height"][h] for h in heights)]
+    return "EPSG:" + "+".join(map(str, codes))
+
+
+def _shown(declared: str) -> str:
+    """A declaration as a message quotes it: on one line, and short (a WKT fills pages)."""
+    text = " ".join(declared.split())
+    return repr(text if len(text) <= 120 else text[:117] + "...")
+
+
+@lru_cache(maxsize=256)
+def resolve(declared: str) -> pyproj.CRS:
+    """The CRS a declaration names; ConfigurationError naming it and the reason when it is not
+    one citypipe reads (see above), pyproj does not know it, or it cannot reach longitude/latitude."""
+    text = declared.strip()
+    if text.startswith("#"):
+        raise ConfigurationError(
+            f"unknown CRS {_shown(declared)}: a CRS defined inside the document (an engineering "
+            "CRS), which cannot be placed on the earth without its anchor"
+        )
+    adv, link = _ADV.fullmatch(text), _EPSG_LINK.match(text)
+    if link:
+        text = f"EPSG:{link.group(1)}"
+    elif _URL.match(text) and not _AUTHORITY_FORMS.match(text):
+        raise ConfigurationError(
+            f"unknown CRS {_shown(declared)}: a link to a definition, which citypipe never fetches"
+        )
+    why = _unsafe(text)
+    if why:
+        raise _refused(declared, why)
+    try:
+        crs = pyproj.CRS.from_user_input(_adv_epsg(declared, adv.group(1)) if adv else text)
+        # a definition is looked at again as PROJ read it (its database names no input's files)
+        defined = text.startswith("{") or _WKT.match(text)
+        why = (_file_reference(crs.to_json_dict()) if defined else None) or _unplaceable(crs)
+    except CRSError as e:
+        raise ConfigurationError(f"unknown CRS {_shown(declared)}") from e
+    if why:
+        raise _refused(declared, why)
+    return crs
+
+
+def _refused(declared: str, why: str) -> ConfigurationError:
+    return ConfigurationError(f"CRS {_shown(declared)} refused: {why}")
+
+
+_PROJ_OPENS = "which can make PROJ open the files it names (give EPSG:n, WKT or PROJJSON)"
+
+
+def _unsafe(text: str) -> str | None:
+    """Why PROJ must not read `text` at all: what it is, if not a form that opens no file."""
+    if len(text) > _LONGEST:
+        return f"a definition of {len(text)} characters, more than any CRS needs ({_LONGEST})"
+    if _PROJ_SYNTAX.search(text):
+        return f"a PROJ string ({_proj_words(text)}), {_PROJ_OPENS}"
+    if text.startswith("{"):  # pyproj reads any JSON object with `proj` or `init` as PROJ text
+        try:
+            tree = json.loads(text)
+        except ValueError:
+            return "neither PROJJSON nor any other CRS definition"
+        if not isinstance(tree, dict):
+            return "JSON that is not PROJJSON"
+        if "proj" in tree or "init" in tree:
+            words = _proj_words(" ".join(f"+{k}={v}" for k, v in tree.items()))
+            return f"a PROJ string as JSON ({words}), {_PROJ_OPENS}"
+        return _file_reference(tree)
+    if _WKT.match(text):
+        found = _EMBEDDED_PROJ.search(text)
+        if found:
+            return f"a PROJ string in its WKT ({_proj_words(text[found.start():])}), {_PROJ_OPENS}"
+        return None
+    if _NAMED.fullmatch(text) or _ADV.fullmatch(text):
+        return None
+    if _PROJ_WORD.search(text):
+        return f"a PROJ string ({_proj_words(text)}), {_PROJ_OPENS}"
+    return "not an authority code (EPSG:25832), URN, OGC URI, WKT or PROJJSON"
+
+
+def _proj_words(text: str) -> str:
+    """The `+key=value` words of a PROJ string that name files, else its first three."""
+    words = _PROJ_WORD.findall(text)
+    files = [w for w in words if _FILE_KEY.match(w)]
+    return " ".join(files or words[:3])
+
+
+def _file_reference(tree: Any) -> str | None:
+    """What in a PROJJSON tree makes PROJ open a file: a parameter naming one (a grid), a
+    PROJ-based method (its PROJ string names any), a PROJ string kept in the remarks."""
+    for node in _nodes(tree):
+        method = node.get("method")
+        name = method.get("name") if isinstance(method, dict) else None
+        if isinstance(name, str) and name.upper().startswith("PROJ "):
+            return f"a PROJ-based method ({name!r}), {_PROJ_OPENS}"
+        remarks = node.get("remarks")
+        if isinstance(remarks, str) and _EMBEDDED_PROJ.search(remarks):
+            return f"a PROJ string in its remarks ({_proj_words(remarks)}), {_PROJ_OPENS}"
+        if isinstance(node.get("value"), str):  # only a parameter naming a file has text
+            return f"the file {node['value']!r} ({node.get('name')}), {_PROJ_OPENS}"
+    return None
+
+
+def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
+    """Every object of a JSON tree, depth first."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            yield node
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def _unplaceable(crs: pyproj.CRS) -> str | None:
+    """Why coordinates in `crs` have no longitude/latitude: what kind of CRS it is, or PROJ's
+    reason (another celestial body); None for a geographic or projected CRS (compound or not)."""
+    h = _horizontal(crs)
+    h = h.source_crs if h.is_bound and h.source_crs else h
+    if h.is_vertical:
+        return (
+            f"a vertical CRS ({h.name!r}): heights only, no horizontal position; a compound CRS "
+            "names both (e.g. EPSG:25832+5783)"
+        )
+    if h.is_geocentric:
+        return f"a geocentric CRS ({h.name!r}): X, Y, Z from the Earth's centre, not positions on it"
+    if h.is_engineering:
+        return f"an engineering CRS ({h.name!r}): a local one, not placed on the Earth"
+    if not (h.is_geographic or h.is_projected):
+        return f"a {h.type_name} ({h.name!r}), not a geographic or projected CRS"
+    if _is_lonlat(crs.srs, "xy"):
+        return None
+    try:
+        _transformer(crs.srs, "xy")
+    except ProjError as e:
+        body = re.search(r"celestial body \((.+?) vs Earth\)", str(e))
+        if body:
+            return f"a CRS of another celestial body ({body.group(1)}: {h.name!r})"
+        return f"PROJ finds no way from it to longitude/latitude ({' '.join(str(e).split())})"
+    return None
+
+
+def label(crs: pyproj.CRS) -> str:
+    """Short name for a CRS, such as EPSG:25832, EPSG:25832+7837 or OGC:CRS84."""
+    return _label(crs.srs)
+
+
+@lru_cache(maxsize=256)
+def _label(srs: str) -> str:
+    """Remembered by the CRS's definition text: finding the authority of a compound CRS takes
+    pyproj milliseconds, and a CRS object's own hash costs a WKT export every time."""
+    crs = pyproj.CRS.from_user_input(srs)
+    auth = crs.to_authority(min_confidence=90)
+    if auth:
+        return f"{auth[0]}:{auth[1]}"
+    parts = [p.to_authority(min_confidence=90) for p in crs.sub_crs_list]
+    if parts and all(p and p[0] == parts[0][0] for p in parts):
+        return f"{parts[0][0]}:" + "+".join(p[1] for p in parts)
+    return crs.name
+
+
+def axis_order(declared: str) -> AxisOrder:
+    """The order of the coordinates a GML geometry with srsName `declared` holds (see above)."""
+    text = declared.strip()
+    if _ADV.fullmatch(text):
+        try:
+            return "xy" if _horizontal(resolve(text)).is_projected else "authority"
+        except ConfigurationError:
+            return "xy"  # unknown: its records are rejected for the CRS, not for the order
+    return "authority" if _AUTHORITY_FORMS.match(text) else "xy"
+
+
+def _horizontal(crs: pyproj.CRS) -> pyproj.CRS:
+    return crs.sub_crs_list[0] if crs.is_compound else crs
+
+
+def is_lonlat(crs: pyproj.CRS, axis_order: AxisOrder) -> bool:
+    """True when coordinates in `crs` read in `axis_order` are already OGC:CRS84 lon, lat."""
+    return _is_lonlat(crs.srs, axis_order)
+
+
+@lru_cache(maxsize=256)
+def _is_lonlat(srs: str, axis_order: AxisOrder) -> bool:
+    h = _horizontal(pyproj.CRS.from_user_input(srs))
+    if not h.is_geographic or not h.datum or not CRS84.datum:
+        return False
+    same_datum = h.datum.name in ("World Geodetic System 1984", CRS84.datum.name) or (
+        h.datum == CRS84.datum
+    )
+    if not same_datum:
+        return False
+    if axis_order == "xy":
+        return True
+    return [a.direction for a in h.axis_info[:2]] == ["east", "north"]
+
+
+@lru_cache(maxsize=256)
+def _transformer(srs: str, axis_order: AxisOrder) -> pyproj.Transformer:
+    crs = _horizontal(pyproj.CRS.from_user_input(srs))
+    return pyproj.Transformer.from_crs(crs, CRS84, always_xy=axis_order == "xy")
+
+
+def to_crs84(crs: pyproj.CRS, axis_order: AxisOrder):  # -> Callable[[np.ndarray], np.ndarray]
+    """A function for `shapely.transform`: coordinates in `crs` -> lon, lat (z passes through).
+
+    Each distinct position is transformed once: the faces of a 3D model share their corners
+    (three faces or more to a vertex, and the semantic surfaces repeat the solids' faces), and
+    a datum shift costs PROJ far more than finding the repeats."""
+    tr = _transformer(crs.srs, axis_order)
+
+    def apply(coords: np.ndarray) -> np.ndarray:
+        out = coords.copy()
+        if len(coords) < _SHARED_MIN:
+            out[:, 0], out[:, 1] = tr.transform(coords[:, 0], coords[:, 1], errcheck=False)
+            return out
+        codes, positions = pd.factorize(coords[:, 0] + 1j * coords[:, 1], use_na_sentinel=False)
+        x, y = tr.transform(positions.real, positions.imag, errcheck=False)
+        out[:, 0], out[:, 1] = x[codes], y[codes]
+        return out
+
+    return apply
+
+
+def crs_3d(sources: Iterable[pyproj.CRS]) -> bytes | None:
+    """The PROJJSON of `geometry_3d` for a source read in the CRSs `sources`: longitude and
+    latitude (OGC:CRS84) with the heights as the source gives them, which harmonise never
+    transforms. OGC:CRS84 compounded with the source's vertical CRS where it names one
+    (EPSG:7415 = RD New + NAP height: OGC:CRS84 + NAP height); OGC:CRS84h where it is
+    geographic 3D on WGS 84 (ellipsoidal heights). None where it names no height reference, or
+    not one for the whole source."""
+    found = {_crs_3d(c.srs) for c in sources}
+    return found.pop() if len(found) == 1 else None
+
+
+@lru_cache(maxsize=64)
+def _crs_3d(srs: str) -> bytes | None:
+    crs = pyproj.CRS.from_user_input(srs)
+    if crs.is_compound and len(crs.sub_crs_list) == 2 and crs.sub_crs_list[1].is_vertical:
+        vertical = crs.sub_crs_list[1]
+        compound = CompoundCRS(f"{CRS84.name} + {vertical.name}", [CRS84, vertical])
+        return orjson.dumps(compound.to_json_dict())
+    if crs.is_geographic and len(crs.axis_info) == 3 and _is_lonlat(srs, "xy"):
+        return orjson.dumps(CRS84H.to_json_dict())
+    return None

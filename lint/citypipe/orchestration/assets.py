@@ -1,0 +1,265 @@
+"""The catalog as Dagster assets: per source a raw snapshot and its harmonised lake partition,
+and one warehouse over all of them.
+
+One factory turns every catalog entry into the same two assets, so adding a source is a
+catalog entry and nothing here. The harmonised asset calls `pipelines.ingest.ingest`, the
+same function the CLI runs, and reports the validator's checks as Dagster asset checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetKey,
+    AssetsDefinition,
+    DataVersion,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from citypipe.connectors import registry
+from citypipe.core import validate, warehouse
+from citypipe.core.catalog import Catalog, Source
+from citypipe.core.ingest import ChecksFailed, IngestReport, ingest
+from citypipe.core.lake import Lake
+from citypipe.geo.errors import CitypipeError, UnavailableError
+from citypipe.orchestration.resources import LakeResource
+
+__all__ = [
+    "SOURCES_GROUP",
+    "WAREHOUSE",
+    "build_assets",
+    "harmonised_key",
+    "ingest_keys",
+    "raw_key",
+    "snapshot_path",
+    "source_assets",
+    "source_keys",
+    "warehouse_asset",
+]
+
+SOURCES_GROUP = "sources"
+"""Every source's assets share one group: a theme is optional and one source can hold several
+(a CityGML tile has buildings and roads), so groups by theme would misfile sources."""
+WAREHOUSE = AssetKey("warehouse")
+TOP_REASONS = 5
+"""How many reject reasons the harmonised asset's metadata lists."""
+
+
+def raw_key(name: str) -> AssetKey:
+    return AssetKey(["raw", name])
+
+
+def harmonised_key(name: str) -> AssetKey:
+    return AssetKey(["harmonised", name])
+
+
+def source_keys(name: str) -> list[AssetKey]:
+    """The assets one source's ingest materialises."""
+    return [raw_key(name), harmonised_key(name)]
+
+
+def ingest_keys(names: list[str]) -> list[AssetKey]:
+    """What brings sources `names` up to date: their raw and harmonised assets, the warehouse."""
+    return [*(k for name in names for k in source_keys(name)), WAREHOUSE]
+
+
+def snapshot_path(lake: Lake, source: Source) -> Path:
+    """Where the raw asset lands the source file: <lake>/raw/source=<name>/<file name>."""
+    return lake.root / "raw" / f"source={source.name}" / source.path.name
+
+
+@contextmanager
+def _reported_as_failure(
+    snapshot: Path | None = None, origin: Path | None = None
+) -> Iterator[None]:
+    """Errors meant for users fail the asset with their message alone, not a traceback; the
+    retry policy applies only to those that say trying again can help. A message about the
+    `snapshot` names its `origin` instead: the same bytes, in the file the user knows."""
+    try:
+        yield
+    except CitypipeError as e:
+        message = str(e)
+        if snapshot is not None and origin is not None:
+            message = message.replace(str(snapshot), str(origin))
+        raise Failure(description=message, allow_retries=e.retry) from None
+
+
+def _land(src: Path, dest: Path) -> tuple[int, str]:
+    """Copy `src` to `dest` byte for byte (temp file, fsync, rename), so a reader sees the old
+    snapshot or the new one, never part of one. Returns the size and the SHA-256."""
+    try:
+        reader = open(src, "rb")  # noqa: SIM115 - opened apart to tell a read error from a write one
+    except OSError as e:
+        raise UnavailableError(f"{src}: cannot be read: {e.strerror or e}") from e
+    digest, size = hashlib.sha256(), 0
+    with reader:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+        try:
+            with open(fd, "wb") as out:
+                while chunk := reader.read(1 << 20):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    dir_fd = os.open(dest.parent, os.O_RDONLY)
+    try:  # the rename itself survives a crash only once the directory is synced
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return size, digest.hexdigest()
+
+
+def _check_results(report: IngestReport, key: AssetKey) -> list[AssetCheckResult]:
+    return [
+        AssetCheckResult(
+            asset_key=key,
+            check_name=c.name,
+            passed=c.passed,
+            description=c.description or None,
+            metadata={"failed": c.failed, "samples": MetadataValue.json(c.samples)},
+        )
+        for c in report.checks
+    ]
+
+
+def _raw_asset(source: Source) -> AssetsDefinition:
+    @asset(
+        key=raw_key(source.name),
+        group_name=SOURCES_GROUP,
+        description=f"Byte-exact snapshot of {source.path}",
+    )
+    def raw(lake: LakeResource) -> MaterializeResult:
+        dest = snapshot_path(lake.lake(), source)
+        with _reported_as_failure(dest, source.path):
+            size, sha256 = _land(source.path, dest)
+            connector = registry.open_location(dest, source.format, **source.options)
+        return MaterializeResult(
+            metadata={
+                "path": MetadataValue.path(str(dest)),
+                "bytes": size,
+                "sha256": sha256,
+                "format": connector.name,
+            },
+            # unchanged bytes keep the version, so Dagster does not mark the harmonised asset stale
+            data_version=DataVersion(sha256),
+        )
+
+    return raw
+
+
+def _harmonised_asset(source: Source) -> AssetsDefinition:
+    key = harmonised_key(source.name)
+
+    @asset(
+        key=key,
+        deps=[raw_key(source.name)],
+        group_name=SOURCES_GROUP,
+        kinds={"parquet"},
+        description=source.description or f"{source.name} in the shared schema",
+        check_specs=[
+            AssetCheckSpec(
+                spec.name, asset=key, description=spec.description, blocking=spec.blocking
+            )
+            for spec in validate.check_specs()
+        ],
+    )
+    def harmonised(lake: LakeResource) -> Iterator[AssetCheckResult | MaterializeResult]:
+        root = lake.lake()
+        snapshot = snapshot_path(root, source)
+        with _reported_as_failure(snapshot, source.path):
+            try:
+                report = ingest(
+                    snapshot,
+                    source.name,
+                    root,
+                    format=source.format,
+                    crs=source.crs,
+                    axis_order=source.axis_order,
+                    theme=source.theme,
+                    fields=source.fields,
+                    licence=source.licence,
+                    options=source.options,
+                    origin=str(source.path),
+                )
+            except ChecksFailed as e:
+                # show which checks failed, then fail the step: nothing was committed
+                yield from _check_results(e.report, key)
+                raise
+        yield MaterializeResult(
+            metadata={
+                "dagster/row_count": report.features,
+                "features": report.features,
+                "rejects": report.rejects,
+                "records": report.records,
+                "format": report.format,
+                "declared_crs": report.declared_crs,
+                "seconds": report.seconds,
+                "top_reject_reasons": MetadataValue.json(
+                    dict(report.reasons.most_common(TOP_REASONS))
+                ),
+                "warnings": MetadataValue.json(dict(report.warnings.most_common(TOP_REASONS))),
+            },
+            check_results=_check_results(report, key),
+        )
+
+    return harmonised
+
+
+def source_assets(source: Source) -> list[AssetsDefinition]:
+    """The raw and harmonised assets of one catalog entry."""
+    return [_raw_asset(source), _harmonised_asset(source)]
+
+
+def warehouse_asset(upstream: list[AssetKey]) -> AssetsDefinition:
+    """The DuckDB views over the lake, refreshed after the harmonised assets in `upstream`."""
+
+    @asset(
+        key=WAREHOUSE,
+        deps=upstream,
+        group_name="warehouse",
+        kinds={"duckdb"},
+        description="DuckDB views over the lake's features, rejects and sources",
+    )
+    def warehouse_views(lake: LakeResource) -> MaterializeResult:
+        root = lake.lake()
+        with _reported_as_failure():
+            warehouse.refresh(root)
+            _, rows = warehouse.query(
+                root,
+                "SELECT (SELECT count(*) FROM features), (SELECT count(*) FROM rejects), "
+                "(SELECT count(*) FROM sources)",
+            )
+        features, rejects, sources = rows[0]
+        return MaterializeResult(
+            metadata={
+                "path": MetadataValue.path(str(root.warehouse)),
+                "features": features,
+                "rejects": rejects,
+                "sources": sources,
+            }
+        )
+
+    return warehouse_views
+
+
+def build_assets(catalog: Catalog) -> list[AssetsDefinition]:
+    """Every source's assets, then the warehouse that depends on all of them."""
+    assets = [a for source in catalog.sources for a in source_assets(source)]
+    return [*assets, warehouse_asset([harmonised_key(s.name) for s in catalog.sources])]

@@ -1,0 +1,1 @@
+"""The pipeline itself: connector -> harmonise -> validate -> write -> lake -> warehouse."""

@@ -1,0 +1,351 @@
+"""The lake on disk: where each source's outputs live, and how a run lands as one step.
+
+    <lake>/features/source=<NAME>/part-0.parquet   GeoParquet 1.1, shared schema v1
+    <lake>/rejects/source=<NAME>/part-0.parquet    records that could not be harmonised
+    <lake>/surfaces/source=<NAME>/part-0.parquet   semantic surfaces of 3D objects (GeoParquet)
+    <lake>/quarantine/source=<NAME>/<run>.parquet  rejects of attempts that did not land
+    <lake>/attempts/source=<NAME>/<run>.json       what each attempt that did not land was and why
+    <lake>/warehouse.duckdb                        views over the above
+    <lake>/docs/                                   validation reports (GX Data Docs)
+
+Each `part-0.parquet` is a relative symbolic link into the run that landed last,
+`.runs/<NAME>/current/<kind>.parquet`, and `.runs/<NAME>/current` is itself a link to that run's
+folder. A run writes its three files into `.staging/<NAME>@<run>/`, moves the folder to
+`.runs/<NAME>/<run>/` and then replaces the `current` link in one rename: that rename is the
+commit, so a reader sees the features, rejects and surfaces of one run, old or new, never a mix,
+whatever happens to the run (an error, a full disk, SIGKILL). Every reader that follows links
+(pyarrow, geopandas, GDAL, DuckDB, a lake copied with `cp -r`) reads the lake as plain files.
+
+One run of a source at a time holds the source's lock (`.runs/<NAME>/.lock`, released by the
+kernel when the process dies), so a staging folder whose source lock is free belongs to a dead
+run: the next run of any source records that attempt as interrupted and removes the folder.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from citypipe import schemas
+from citypipe.connectors.parquet_facts import HEIGHTS_KEY
+from citypipe.geo.errors import ConfigurationError, UnavailableError
+
+__all__ = ["HEIGHTS_KEY", "KINDS", "RUN_KEY", "Attempt", "Lake", "default_lake"]
+
+KINDS = ("features", "rejects", "surfaces")
+RUN_KEY = "citypipe:run"
+PART = "part-0.parquet"
+CURRENT = "current"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_RUN = re.compile(r"^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{8}$")
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+"""What a full disk, a quota or a file size limit say: the run fails, and says why, as a user's
+problem (exit 2), not a bug."""
+INTERRUPTED = (
+    "the ingest ended before it finished (the process was killed or the machine stopped); "
+    "nothing of it landed"
+)
+
+
+def default_lake() -> Path:
+    """`CITYPIPE_LAKE` when set, else data/lake under the working directory."""
+    return Path(os.environ.get("CITYPIPE_LAKE") or "data/lake")
+
+
+def check_source_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise ConfigurationError(
+            f"source name {name!r} must start with a letter or digit, hold only letters, "
+            "digits, '_', '.' and '-', and be at most 128 characters long"
+        )
+    return name
+
+
+def new_run_id(started: datetime) -> str:
+    """Sorts by start time, unique without coordination: `20261203T091500.123Z-1a2b3c4d`."""
+    return f"{started:%Y%m%dT%H%M%S}.{started.microsecond // 1000:03d}Z-{uuid.uuid4().hex[:8]}"
+
+
+def _started(run_id: str) -> datetime:
+    return datetime.strptime(run_id[:19], "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _readable_parquet(path: Path) -> bool:
+    """Whether a staged file was finished (its footer written), so its rows can be kept."""
+    try:
+        pq.read_metadata(path)
+    except (OSError, pa.ArrowException):
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Lake:
+    root: Path
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def docs(self) -> Path:
+        return self.root / "docs"
+
+    @property
+    def staging(self) -> Path:
+        return self.root / ".staging"
+
+    @property
+    def readable(self) -> tuple[Path, ...]:
+        """The folders analysts' SQL may read: the tables, and the runs their links point into
+        (DuckDB checks the target of a link); never the staging area."""
+        return (*(self.root / k for k in KINDS), self.root / "quarantine", self.root / "attempts",
+                self.root / ".runs")
+
+    def partition(self, kind: str, source: str) -> Path:
+        return self.root / kind / f"source={source}"
+
+    def files(self, kind: str) -> list[Path]:
+        """The files of a table folder (kinds, quarantine) that a reader would open."""
+        return sorted(p for p in (self.root / kind).glob("source=*/*.parquet") if p.exists())
+
+    def attempt_records(self) -> list[Path]:
+        return sorted((self.root / "attempts").glob("source=*/*.json"))
+
+    def _runs(self, source: str) -> Path:
+        return self.root / ".runs" / source
+
+    def _empty(self, kind: str) -> Path:
+        """A lake table's file without rows, made once: a run with nothing of a kind links it
+        (every run has all three files, so every link resolves; a dangling one would fail the
+        readers of the whole folder), which costs one entry, not one more file to write,
+        flush and later delete."""
+        empty = self.root / ".runs" / ".empty" / f"{kind}.parquet"
+        if not empty.exists():
+            from citypipe.core.write import empty_file  # write imports nothing of the lake
+
+            _write_atomically(empty, empty_file(schemas.feature_schema().table(kind)))
+        return empty
+
+    def _lock(self, source: str) -> int | None:
+        """The source's lock as an open descriptor, or None if another live process holds it."""
+        runs = self._runs(source)
+        runs.mkdir(parents=True, exist_ok=True)
+        fd = os.open(runs / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                return None
+            raise
+        return fd
+
+    @contextmanager
+    def attempt(self, source: str, path: str | None = None) -> Iterator[Attempt]:
+        """One run of `source`: lands when the block ends without an exception, else is recorded
+        as failed with its rejects quarantined; the source's previous output stays either way."""
+        check_source_name(source)
+        try:
+            lock = self._lock(source)
+        except OSError as e:
+            raise ConfigurationError(f"{self.root}: the lake cannot be written: {e}") from e
+        if lock is None:
+            raise UnavailableError(
+                f"source {source!r} is being ingested by another process; try again when it is done"
+            )
+        try:
+            self._sweep(source)
+            started = datetime.now(UTC)
+            attempt = Attempt(self, source, new_run_id(started), started, path)
+            attempt.begin(lock)
+            try:
+                yield attempt
+                attempt.commit()
+            except OSError as e:
+                if e.errno not in _NO_ROOM:
+                    attempt.abort(e)
+                    raise
+                full = UnavailableError(f"{self.root}: no room left for the run ({e}); the "
+                                        "previous output is kept")
+                attempt.abort(full)
+                raise full from e
+            except BaseException as e:
+                attempt.abort(e)
+                raise
+        finally:
+            os.close(lock)
+
+    # -- what dead runs leave behind ----------------------------------------------------------
+
+    def _sweep(self, own: str) -> None:
+        """Remove what runs that died left (staging of any source whose lock is free, run
+        folders of `own` that never became current), recording each dead attempt. Housekeeping:
+        what cannot be removed now is left for a later run, never a reason to fail this one."""
+        with suppress(FileNotFoundError):
+            for entry in os.scandir(self.staging):
+                source, _, run = entry.name.rpartition("@")
+                with suppress(OSError):
+                    if not (_NAME.match(source) and _RUN.match(run)):
+                        if entry.is_file():  # left by a citypipe from before run folders
+                            os.unlink(entry.path)
+                    elif source == own:
+                        self._bury(source, run)
+                    elif (lock := self._lock(source)) is not None:
+                        try:
+                            self._bury(source, run)
+                        finally:
+                            os.close(lock)
+        runs = self._runs(own)
+        current = os.readlink(runs / CURRENT) if (runs / CURRENT).is_symlink() else None
+        for entry in os.scandir(runs):
+            if _RUN.match(entry.name) and entry.name != current:
+                shutil.rmtree(entry.path, ignore_errors=True)
+
+    def _bury(self, source: str, run: str) -> None:
+        """Record a dead run as interrupted (with the path it had begun to read, when the
+        source's lock file still says) and remove its staging. The caller holds the lock."""
+        try:
+            said = orjson.loads((self._runs(source) / ".lock").read_bytes())
+        except (OSError, orjson.JSONDecodeError):  # killed before it said
+            said = None
+        ours = isinstance(said, dict) and said.get("run_id") == run
+        path = said.get("path") if ours else None
+        Attempt(self, source, run, _started(run), path, None, None).record(
+            "interrupted", INTERRUPTED
+        )
+
+
+@dataclass
+class Attempt:
+    """One run of one source, from its staging folder to the lake or to quarantine."""
+
+    lake: Lake
+    source: str
+    run_id: str
+    started_at: datetime
+    path: str | None = None
+    records: int | None = 0
+    """Records read so far, None where not known (a run found dead)."""
+    rejects: int | None = 0
+    _staging: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._staging = self.lake.staging / f"{self.source}@{self.run_id}"
+
+    @property
+    def ingested_at(self) -> datetime:
+        """The run's start as the lake's rows carry it, to the second."""
+        return self.started_at.replace(microsecond=0)
+
+    def file(self, kind: str) -> Path:
+        """Where the run writes `kind` (features, rejects, surfaces); a kind left unwritten is
+        committed as an empty file."""
+        return self._staging / f"{kind}.parquet"
+
+    def begin(self, lock: int) -> None:
+        """Make the staging folder, and say in the source's lock file what this run reads, for
+        the run that finds it dead."""
+        self._staging.mkdir(parents=True)
+        said = orjson.dumps({"run_id": self.run_id, "path": self.path})
+        os.ftruncate(lock, 0)
+        os.pwrite(lock, said, 0)
+
+    def commit(self) -> None:
+        """Move the run to `.runs/<source>/<run>`, then switch `current` to it in one rename."""
+        for kind in KINDS:
+            file = self.file(kind)
+            if file.exists():  # the switch must never point at data only in memory
+                _fsync(file)
+                continue
+            try:
+                os.link(self.lake._empty(kind), file)
+            except OSError:  # a file system without hard links
+                shutil.copyfile(self.lake._empty(kind), file)
+        runs = self.lake._runs(self.source)
+        os.replace(self._staging, runs / self.run_id)
+        for kind in KINDS:
+            self._link(kind)
+        tmp = runs / f".{CURRENT}.{self.run_id}"
+        os.symlink(self.run_id, tmp)
+        os.replace(tmp, runs / CURRENT)  # the commit
+        with suppress(OSError):  # landed; what is left is removed by the next run of the source
+            for entry in os.scandir(runs):
+                if _RUN.match(entry.name) and entry.name != self.run_id:
+                    shutil.rmtree(entry.path)
+
+    def _link(self, kind: str) -> None:
+        """The partition's file as a link through `current` (made once per source; a file of
+        a lake written before links is replaced in one rename)."""
+        part = self.lake.partition(kind, self.source) / PART
+        target = f"../../.runs/{self.source}/{CURRENT}/{kind}.parquet"
+        with suppress(OSError):
+            if os.readlink(part) == target:
+                return
+        part.parent.mkdir(parents=True, exist_ok=True)
+        tmp = part.with_name(f".{PART}.{self.run_id}")
+        os.symlink(target, tmp)
+        os.replace(tmp, part)
+
+    def abort(self, error: BaseException) -> None:
+        """Keep what the failed run rejected and why it failed; remove the rest. Never raises:
+        the error that ended the run is what the caller must see."""
+        status = "failed" if isinstance(error, Exception) else "interrupted"
+        try:
+            self.record(status, str(error) or type(error).__name__)
+        except OSError as e:
+            error.add_note(f"the failed attempt could not be recorded in {self.lake.root}: {e}")
+        shutil.rmtree(self._staging, ignore_errors=True)
+
+    def record(self, status: str, reason: str) -> None:
+        """Move the run's finished rejects file to quarantine, free its staging (a full disk
+        needs the room), and write the attempt record."""
+        moved = self.lake._runs(self.source) / self.run_id  # a commit that failed half way
+        for rejects in (self.file("rejects"), moved / "rejects.parquet"):
+            if rejects.exists() and _readable_parquet(rejects):
+                kept = self.lake.partition("quarantine", self.source) / f"{self.run_id}.parquet"
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(rejects, kept)
+        shutil.rmtree(self._staging, ignore_errors=True)
+        row: dict[str, Any] = {
+            "source": self.source,
+            "run_id": self.run_id,
+            "path": self.path,
+            "started_at": self.ingested_at.isoformat(),
+            "status": status,
+            "reason": reason,
+            "records": self.records,
+            "rejects": self.rejects,
+        }
+        _write_atomically(
+            self.lake.partition("attempts", self.source) / f"{self.run_id}.json", orjson.dumps(row)
+        )

@@ -1,0 +1,1 @@
+"""Shared geo types and errors: the layer every other one builds on."""

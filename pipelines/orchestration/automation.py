@@ -1,0 +1,113 @@
+"""When the assets run: the `ingest_all` job, a schedule per source that asks for one, and a
+sensor that re-ingests the sources whose files changed.
+
+The sensor's cursor is JSON, source name -> [mtime_ns, size] of its file (null while the file
+is missing). A source with no entry in the cursor counts as changed, so the first tick (and
+the first tick after a source is added to the catalog) ingests it: nothing tells the sensor
+whether the lake already holds the current file, and an ingest is idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dagster import (
+    AssetSelection,
+    DagsterInvalidDefinitionError,
+    RunRequest,
+    ScheduleDefinition,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    define_asset_job,
+    sensor,
+)
+
+from citypipe.core.catalog import Catalog, Source
+from citypipe.geo.errors import ConfigurationError
+from citypipe.orchestration.assets import ingest_keys
+
+if TYPE_CHECKING:  # what define_asset_job returns; dagster does not export the name
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
+
+__all__ = ["INGEST_ALL", "files_changed_sensor", "ingest_all_job", "schedules", "source_job"]
+
+INGEST_ALL = "ingest_all"
+FileState = list[int] | None
+"""[mtime_ns, size] of a source file, None while it is missing; a list so it survives JSON."""
+
+
+def ingest_all_job() -> UnresolvedAssetJobDefinition:
+    return define_asset_job(
+        INGEST_ALL,
+        selection=AssetSelection.all(),
+        description="Ingest every catalog source, then refresh the warehouse.",
+    )
+
+
+def source_job(name: str) -> UnresolvedAssetJobDefinition:
+    """One source's ingest and the warehouse refresh after it."""
+    return define_asset_job(
+        "ingest_" + re.sub(r"[^A-Za-z0-9_]", "_", name),
+        selection=AssetSelection.assets(*ingest_keys([name])),
+        description=f"Ingest {name}, then refresh the warehouse.",
+    )
+
+
+def _schedule(source: Source) -> ScheduleDefinition:
+    job = source_job(source.name)
+    try:
+        return ScheduleDefinition(
+            name=f"{job.name}_schedule", cron_schedule=source.schedule, job=job
+        )
+    except DagsterInvalidDefinitionError as e:
+        raise ConfigurationError(
+            f"source {source.name!r}: schedule {source.schedule!r} is not a cron expression"
+        ) from e
+
+
+def schedules(catalog: Catalog) -> list[ScheduleDefinition]:
+    """A schedule, with its job, for each source that has `schedule:` in the catalog."""
+    return [_schedule(s) for s in catalog.sources if s.schedule]
+
+
+def _state(path: Path) -> FileState:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return [st.st_mtime_ns, st.st_size]
+
+
+def files_changed_sensor(catalog: Catalog, job: UnresolvedAssetJobDefinition) -> SensorDefinition:
+    """`source_files_changed`: one run of `job`'s assets for the sources whose files changed."""
+    paths = {s.name: s.path for s in catalog.sources}
+
+    @sensor(
+        name="source_files_changed",
+        job=job,
+        minimum_interval_seconds=60,
+        description="Re-ingest the catalog sources whose files changed (mtime or size).",
+    )
+    def source_files_changed(context: SensorEvaluationContext) -> SensorResult:
+        before: dict[str, FileState] = json.loads(context.cursor) if context.cursor else {}
+        now = {name: _state(path) for name, path in paths.items()}
+        cursor = json.dumps(now, sort_keys=True)
+        for name, state in sorted(now.items()):
+            if state is None and (name not in before or before[name] is not None):
+                context.log.warning(f"source {name!r}: {paths[name]} is missing")
+        changed = sorted(n for n, s in now.items() if s is not None and before.get(n) != s)
+        if not changed:
+            return SensorResult(skip_reason=SkipReason("no source file changed"), cursor=cursor)
+        return SensorResult(
+            run_requests=[RunRequest(asset_selection=ingest_keys(changed))],
+            cursor=cursor,
+        )
+
+    return source_files_changed

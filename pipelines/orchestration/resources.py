@@ -1,0 +1,51 @@
+"""Dagster resources: where the lake is and which catalog describes the sources.
+
+Both are typed configuration, resolved when a run starts or the definitions are built, never
+when this module is imported, so importing it reads no file and no environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dagster import ConfigurableResource, EnvVar
+from pydantic import Field
+
+from citypipe.core.catalog import Catalog, default_catalog, load_catalog
+from citypipe.core.lake import Lake, default_lake
+
+__all__ = ["LAKE_ENV", "CatalogResource", "LakeResource"]
+
+LAKE_ENV = "CITYPIPE_LAKE"
+
+
+class LakeResource(ConfigurableResource):
+    """The lake the assets write to."""
+
+    root: str = Field(
+        description=f"Folder of the lake (`{LAKE_ENV}`); relative to the working directory."
+    )
+
+    @classmethod
+    def from_env(cls) -> LakeResource:
+        """`CITYPIPE_LAKE` as an EnvVar when set, so the UI shows the variable and a run reads its
+        value when it starts; else the default data/lake."""
+        if os.environ.get(LAKE_ENV):
+            return cls(root=EnvVar(LAKE_ENV))
+        return cls(root=str(default_lake()))
+
+    def lake(self) -> Lake:
+        return Lake(Path(self.root))
+
+
+class CatalogResource(ConfigurableResource):
+    """The catalog file the code location is built from."""
+
+    path: str = Field(
+        default_factory=lambda: str(default_catalog()),
+        description="Catalog YAML (`CITYPIPE_CATALOG`, else the repository's data/catalog.yaml).",
+    )
+
+    def catalog(self) -> Catalog:
+        return load_catalog(Path(self.path))

@@ -1,0 +1,127 @@
+"""`citypipe run`: the catalog's Dagster assets and checks, executed in this process.
+
+The run goes through the same job as `dagster dev` (same assets, checks and order), on an
+ephemeral instance, so the CLI needs no Dagster home or daemon. Dagster's console log is
+silenced because the CLI prints its own table; what went wrong is in each `SourceOutcome`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dagster import AssetCheckEvaluation, AssetKey, DagsterInstance, MetadataValue
+
+from citypipe.core import warehouse
+from citypipe.core.catalog import Catalog, load_catalog
+from citypipe.core.lake import Lake
+from citypipe.orchestration.assets import WAREHOUSE, harmonised_key, ingest_keys, source_keys
+from citypipe.orchestration.automation import INGEST_ALL
+from citypipe.orchestration.definitions import build_definitions
+from citypipe.orchestration.resources import LakeResource
+
+if TYPE_CHECKING:  # dagster does not export the type of a step's failure data
+    from dagster._core.execution.plan.objects import StepFailureData
+
+__all__ = ["SourceOutcome", "run"]
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+"""Run config that keeps Dagster's console logger from printing the run's events."""
+
+
+@dataclass(frozen=True)
+class SourceOutcome:
+    """What one source's ingest did: a row of the CLI's summary table."""
+
+    source: str
+    ok: bool
+    error: str | None = None
+    format: str | None = None
+    features: int | None = None
+    rejects: int | None = None
+    checks_passed: int = 0
+    checks_total: int = 0
+    seconds: float | None = None
+
+    @property
+    def checks(self) -> str:
+        """"passed/total", as the summary table shows it."""
+        return f"{self.checks_passed}/{self.checks_total}"
+
+
+def _message(failure: StepFailureData) -> str:
+    """The message a user should read: a Failure's description, else the user code's exception
+    (Dagster wraps it in a DagsterExecutionStepExecutionError), else Dagster's own error."""
+    if failure.user_failure_data and failure.user_failure_data.description:
+        return failure.user_failure_data.description
+    error = failure.error
+    if error is None:
+        return "failed"
+    if error.cls_name == "DagsterExecutionStepExecutionError" and error.cause:
+        error = error.cause
+    return error.message.strip()
+
+
+def _outcome(
+    name: str,
+    materialized: Mapping[AssetKey, Mapping[str, MetadataValue]],
+    checks: list[AssetCheckEvaluation],
+    failures: Mapping[AssetKey, str],
+) -> SourceOutcome:
+    key = harmonised_key(name)
+    mine = [c for c in checks if c.asset_key == key]
+    blocked = [c.check_name for c in mine if c.blocking and not c.passed]
+    error = next((failures[k] for k in source_keys(name) if k in failures), None)
+    if blocked and error is None:  # clearer than Dagster's "N blocking asset checks failed with ERROR severity"
+        error = f"blocking checks failed: {', '.join(blocked)}"
+    meta = materialized.get(key)
+    if meta is None:
+        return SourceOutcome(name, ok=False, error=error or "not materialised")
+    return SourceOutcome(
+        name,
+        ok=error is None,
+        error=error,
+        format=meta["format"].value,
+        features=meta["features"].value,
+        rejects=meta["rejects"].value,
+        checks_passed=sum(c.passed for c in mine),
+        checks_total=len(mine),
+        seconds=meta["seconds"].value,
+    )
+
+
+def run(
+    lake: Lake, catalog: Catalog | None = None, sources: list[str] | None = None
+) -> list[SourceOutcome]:
+    """Ingest `sources` (default: all) of `catalog` (default: `load_catalog()`) into `lake`.
+
+    A source that fails does not stop the others. The warehouse is refreshed at the end even
+    when Dagster skipped it because a source failed, so it shows whatever did land.
+    """
+    catalog = catalog if catalog is not None else load_catalog()
+    names = [s.name for s in catalog.sources] if sources is None else list(sources)
+    for name in names:
+        catalog.get(name)  # an unknown name fails here, listing the catalog's sources
+    defs = build_definitions(catalog, LakeResource(root=str(lake.root)))
+    with DagsterInstance.ephemeral() as instance:
+        result = defs.resolve_job_def(INGEST_ALL).execute_in_process(
+            run_config=QUIET,
+            instance=instance,
+            raise_on_error=False,
+            asset_selection=ingest_keys(names),
+        )
+    step_keys = {defs.resolve_assets_def(k).op.name: k for k in ingest_keys(names)}
+    failures = {
+        step_keys[e.step_key]: _message(e.step_failure_data)
+        for e in result.get_step_failure_events()
+        if e.step_key in step_keys
+    }
+    materialized = {
+        e.materialization.asset_key: e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    if WAREHOUSE not in materialized:
+        warehouse.refresh(lake)
+    checks = list(result.get_asset_check_evaluations())
+    return [_outcome(name, materialized, checks, failures) for name in names]
