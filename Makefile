@@ -41,6 +41,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	-$(MAKE) --no-print-directory gpio  # without it, the gpio checks are skipped and say why
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q -n 2  # two workers: the 2-core machines the suite runs on
 
 # The layers (import-linter) and types (mypy) checked on the package as installed: the folders

@@ -60,9 +60,14 @@ def fountains_grid(source: Path, dest: Path, grid: tuple[int, int] = GRID) -> Pa
                     props["INVENTARI_CODI"] = f"{props['INVENTARI_CODI']}/{i}.{j}"
                     props["INVENTARI_COORDENADA_X"] += i * metres[0]
                     props["INVENTARI_COORDENADA_Y"] += j * metres[1]
-                    moved = {**feature, "properties": props, "geometry": {
-                        "type": "Point", "coordinates": [x + i * step[0], y + j * step[1]]
-                    }}
+                    moved = {
+                        **feature,
+                        "properties": props,
+                        "geometry": {
+                            "type": "Point",
+                            "coordinates": [x + i * step[0], y + j * step[1]],
+                        },
+                    }
                     f.write(orjson.dumps(moved) if first else b"," + orjson.dumps(moved))
                     first = False
         f.write(b"]}")
@@ -110,8 +115,12 @@ def overlapping_row_groups(path: Path, box: tuple[float, ...]) -> tuple[int, int
         group = meta.row_group(g)
         lo = {k: group.column(columns[f"bbox.{k}"]).statistics for k in ("xmin", "ymin")}
         hi = {k: group.column(columns[f"bbox.{k}"]).statistics for k in ("xmax", "ymax")}
-        hit += (lo["xmin"].min <= x1 and hi["xmax"].max >= x0
-                and lo["ymin"].min <= y1 and hi["ymax"].max >= y0)
+        hit += (
+            lo["xmin"].min <= x1
+            and hi["xmax"].max >= x0
+            and lo["ymin"].min <= y1
+            and hi["ymax"].max >= y0
+        )
     return hit, meta.num_row_groups
 
 
@@ -131,14 +140,19 @@ def profile(path: Path, box: tuple[float, ...], covering: bool) -> dict[str, Any
     out = path.with_suffix(".profile.json")
     con.execute("PRAGMA enable_profiling = 'json'")
     con.execute(f"PRAGMA profiling_output = '{out}'")
-    con.execute("SET custom_profiling_settings = '"
-                '{"CUMULATIVE_ROWS_SCANNED": "true", "TOTAL_BYTES_READ": "true"}\'')
+    con.execute(
+        "SET custom_profiling_settings = '"
+        '{"CUMULATIVE_ROWS_SCANNED": "true", "TOTAL_BYTES_READ": "true"}\''
+    )
     [(count,)] = con.execute(_sql(path, box, covering)).fetchall()
     con.close()
     prof = json.loads(out.read_text())
     out.unlink()
-    return {"count": count, "rows_read": prof["cumulative_rows_scanned"],
-            "bytes_read": prof["total_bytes_read"]}
+    return {
+        "count": count,
+        "rows_read": prof["cumulative_rows_scanned"],
+        "bytes_read": prof["total_bytes_read"],
+    }
 
 
 def query_seconds(path: Path, box: tuple[float, ...], covering: bool) -> float:
@@ -158,10 +172,14 @@ def run_lake(rounds: int, child: Callable[..., dict], work: Path, source: Path) 
     grid = fountains_grid(source, work / f"fountains_region_{GRID[0]}x{GRID[1]}.geojson")
     box = query_box(source)
     written = {
-        "citypipe": (child("citypipe", grid, 0, work / "lake-citypipe"),
-                     work / "lake-citypipe" / "features" / "source=bench" / "part-0.parquet"),
-        "geopandas": (child("gdal", grid, 0, work / "lake-geopandas"),
-                      work / "lake-geopandas" / "out0.parquet"),
+        "citypipe": (
+            child("citypipe", grid, 0, work / "lake-citypipe"),
+            work / "lake-citypipe" / "features" / "source=bench" / "part-0.parquet",
+        ),
+        "geopandas": (
+            child("gdal", grid, 0, work / "lake-geopandas"),
+            work / "lake-geopandas" / "out0.parquet",
+        ),
     }
     for tool, (result, _) in written.items():
         if "error" in result:
@@ -172,18 +190,24 @@ def run_lake(rounds: int, child: Callable[..., dict], work: Path, source: Path) 
         for tool, path in files.items():
             best[tool] = min(best[tool], query_seconds(path, box, tool == "citypipe"))
     print(f"\nlake: {grid.name}, {grid.stat().st_size / 1e6:.0f} MB; box {box}")
-    head = (f"{'file':10} {'write s':>8} {'MB':>7} {'row groups':>12} {'rows read':>10}"
-            f" {'MB read':>8} {'query ms':>9} {'features':>9}")
+    head = (
+        f"{'file':10} {'write s':>8} {'MB':>7} {'row groups':>12} {'rows read':>10}"
+        f" {'MB read':>8} {'query ms':>9} {'features':>9}"
+    )
     # rows and MB read are what DuckDB 1.5's profiler reports (cumulative over its operators):
     # they do not show the row groups it skips; the row groups column does
     print(f"{head}\n{'-' * len(head)}")
     for tool, path in files.items():
         p = profile(path, box, tool == "citypipe")
         hit, groups = overlapping_row_groups(path, box)
-        print(f"{tool:10} {written[tool][0]['seconds']:8.1f} {path.stat().st_size / 1e6:7.1f}"
-              f" {f'{hit} / {groups}':>12} {p['rows_read']:10d} {p['bytes_read'] / 1e6:8.2f}"
-              f" {best[tool] * 1000:9.2f} {p['count']:9d}")
+        print(
+            f"{tool:10} {written[tool][0]['seconds']:8.1f} {path.stat().st_size / 1e6:7.1f}"
+            f" {f'{hit} / {groups}':>12} {p['rows_read']:10d} {p['bytes_read'] / 1e6:8.2f}"
+            f" {best[tool] * 1000:9.2f} {p['count']:9d}"
+        )
     ratio = best["geopandas"] / best["citypipe"]
     size = files["citypipe"].stat().st_size / files["geopandas"].stat().st_size
-    print(f"query: citypipe {ratio:.1f}x faster (target: 10x); file size citypipe / geopandas "
-          f"{size:.2f} (target: at most 1)")
+    print(
+        f"query: citypipe {ratio:.1f}x faster (target: 10x); file size citypipe / geopandas "
+        f"{size:.2f} (target: at most 1)"
+    )

@@ -93,7 +93,9 @@ def _runner(tool: str, path: Path, out_dir: Path) -> Callable[[], object]:
         from lxml import etree
 
         def parse() -> None:
-            for _, elem in etree.iterparse(str(path), events=("end",), resolve_entities=False, no_network=True):
+            for _, elem in etree.iterparse(
+                str(path), events=("end",), resolve_entities=False, no_network=True
+            ):
                 elem.clear()
 
         return parse
@@ -101,7 +103,9 @@ def _runner(tool: str, path: Path, out_dir: Path) -> Callable[[], object]:
         import pyogrio
 
         def gdal() -> None:
-            layers = [row[0] for row in pyogrio.list_layers(path)] if tool == "gdal-layers" else [None]
+            layers = (
+                [row[0] for row in pyogrio.list_layers(path)] if tool == "gdal-layers" else [None]
+            )
             for i, layer in enumerate(layers):
                 pyogrio.read_dataframe(path, layer=layer).to_parquet(out_dir / f"out{i}.parquet")
 
@@ -222,7 +226,9 @@ def child(tool: str, path: Path, repeat: int, out_dir: Path | None = None) -> di
         check=False,
     )
     if out.returncode:
-        last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
+        last = (
+            out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
+        )
         return {"seconds": float("nan"), "peak_mb": float("nan"), "error": last[:200]}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -295,7 +301,9 @@ def main() -> None:
         elif name == "lake":
             from lake import run_lake  # bench/lake.py
 
-            run_lake(args.rounds, child, WORK, _source("geojson/barcelona_drinking_fountains.geojson"))
+            run_lake(
+                args.rounds, child, WORK, _source("geojson/barcelona_drinking_fountains.geojson")
+            )
         else:
             run_group(name, GROUPS[name], args.repeat, args.rounds)
 

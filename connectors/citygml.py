@@ -912,7 +912,9 @@ def _reject_bad_polygons(records: list[_Record], reasons: dict[int, str]) -> Non
     if not reasons:
         return
     for rec in records:
-        why = next((reasons[i] for h in _handles(rec) if (i := ~h if h < 0 else h) in reasons), None)
+        why = next(
+            (reasons[i] for h in _handles(rec) if (i := ~h if h < 0 else h) in reasons), None
+        )
         if why is not None:
             rec.errors.append(why)
 

@@ -115,7 +115,9 @@ def _faces(g: Mapping[str, Any]) -> tuple[list[Any], Any]:
         return (b[0] if b else []), (values[0] if values else None)
     faces = [s[0] if s else [] for s in b]  # MultiSolid, CompositeSolid: shells per solid
     if values:
-        values = chain.from_iterable(v[0] if v else [None] * len(f) for f, v in zip(faces, values))
+        values = chain.from_iterable(
+            v[0] if v else [None] * len(f) for f, v in zip(faces, values, strict=False)
+        )
     return list(chain.from_iterable(faces)), None if values is None else list(values)
 
 
@@ -203,7 +205,7 @@ def _build(kind: _Kind, jobs: list[_Job], pool: Vertices) -> _Built:
     for c in counts:
         owners.append(np.repeat(owners[-1], c))
     containers = ("geometry", *kind.levels[:-1])
-    for k, (c, owner, container) in enumerate(zip(counts, owners, containers)):
+    for k, (c, owner, container) in enumerate(zip(counts, owners, containers, strict=False)):
         last = k == len(counts) - 1
         for at in np.flatnonzero(c < kind.min_vertices if last else c == 0):
             j = owner[at]
@@ -286,15 +288,13 @@ def _shapes(jobs: list[_Job | None], pool: Vertices) -> _Built:
     return out
 
 
-def _surfaces(
-    polygons: np.ndarray, job: _Job, kept: np.ndarray | None
-) -> list[tuple[str, Any]]:
+def _surfaces(polygons: np.ndarray, job: _Job, kept: np.ndarray | None) -> list[tuple[str, Any]]:
     """(semantic type, Polygon Z) for each of a geometry's `polygons` that has a semantic value;
     `kept` says which of its surfaces the repair left, where it dropped some."""
     assert job.values is not None and job.semantics is not None
     values, surfaces = job.values, job.semantics.get("surfaces")
     if kept is not None and len(values) == len(kept):
-        values = [v for v, k in zip(values, kept.tolist()) if k]
+        values = [v for v, k in zip(values, kept.tolist(), strict=False) if k]
     if len(values) != len(polygons):
         raise _Invalid(f"semantics for {len(values)} surfaces of a geometry with {len(polygons)}")
     kinds = [s.get("type") if isinstance(s, dict) else None for s in surfaces or ()]
@@ -307,7 +307,7 @@ def _surfaces(
         raise _Invalid(
             f"semantics values that are not indices of its {len(kinds)} semantic surfaces"
         )
-    return [(kinds[v], p) for v, p in zip(values, polygons) if v is not None]
+    return [(kinds[v], p) for v, p in zip(values, polygons, strict=False) if v is not None]
 
 
 @dataclass
@@ -348,14 +348,14 @@ def _properties(obj: Mapping[str, Any], lods: list[str | None]) -> dict[str, Any
     props["cityjson:lods"] = lods
     looks = [
         {"lod": lod, **{k: g[k] for k in ("material", "texture") if k in g}}
-        for g, lod in zip(geoms, lods)
+        for g, lod in zip(geoms, lods, strict=False)
         if "material" in g or "texture" in g
     ]
     if looks:
         props["cityjson:appearance"] = looks
     rich = [
         {"lod": lod, **s}
-        for g, lod in zip(geoms, lods)
+        for g, lod in zip(geoms, lods, strict=False)
         if isinstance(s := g.get("semantics"), dict)
         and any(type(x) is dict and len(x) > 1 for x in s.get("surfaces") or ())
     ]
@@ -462,9 +462,7 @@ class _Batch:
                 f"a GeometryInstance whose reference point {ref!r} is not a vertex index"
             )
         matrix = g.get("transformationMatrix")
-        if not (
-            type(matrix) is list and len(matrix) == 16 and coordinates.numbers_only(matrix)
-        ):
+        if not (type(matrix) is list and len(matrix) == 16 and coordinates.numbers_only(matrix)):
             raise _Invalid("a GeometryInstance without a transformationMatrix of 16 numbers")
         if not isinstance(template, dict):
             raise _Invalid(f"template {t} is not a geometry object")
@@ -479,7 +477,7 @@ class _Batch:
 
     def source_batch(self) -> SourceBatch:
         ids, records, kinds, props, reasons, lods, names, heights, jobs, footprints = map(
-            list, zip(*self.rows)
+            list, zip(*self.rows, strict=False)
         )
         pool = Vertices(
             np.concatenate([np.zeros((0, 3)), *self.chunks])
@@ -489,12 +487,14 @@ class _Batch:
         )
         built = _shapes(jobs, pool)
         shapes = built.shapes
-        separate = [f if f is not j else None for f, j in zip(footprints, jobs)]
+        separate = [f if f is not j else None for f, j in zip(footprints, jobs, strict=False)]
         footprint = _shapes(separate, pool)
         footprint_shapes = footprint.shapes
-        same = [f is not None and f is j for f, j in zip(footprints, jobs)]
+        same = [f is not None and f is j for f, j in zip(footprints, jobs, strict=False)]
         footprint_shapes[same] = shapes[same]
-        reasons = [a or b or c for a, b, c in zip(reasons, built.errors, footprint.errors)]
+        reasons = [
+            a or b or c for a, b, c in zip(reasons, built.errors, footprint.errors, strict=False)
+        ]
         repairs: list[str | None] = [None] * len(ids)
         counts = built.repairs + footprint.repairs
         for i in np.flatnonzero(counts.any(axis=1)).tolist():

@@ -71,10 +71,18 @@ _FLOAT = r"^[+-]?((0|[1-9][0-9]*)(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _COORDINATE = r"^[+-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)([eE][+-]?[0-9]+)?$"
 _SRID = r"(?i)^SRID=(?P<srid>[0-9]+);\s*"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_LON_DEGREES = ("longitude", "lon", "lng", "long", "longitud", "longitudine", "laengengrad",
-                "laenge", "lengtegraad")
-_LAT_DEGREES = ("latitude", "lat", "latitud", "latitudine", "breitengrad", "breite",
-                "breedtegraad")
+_LON_DEGREES = (
+    "longitude",
+    "lon",
+    "lng",
+    "long",
+    "longitud",
+    "longitudine",
+    "laengengrad",
+    "laenge",
+    "lengtegraad",
+)
+_LAT_DEGREES = ("latitude", "lat", "latitud", "latitudine", "breitengrad", "breite", "breedtegraad")
 _LON = (*_LON_DEGREES, "x", "easting", "rechtswert", "ostwert")
 _LAT = (*_LAT_DEGREES, "y", "northing", "hochwert", "nordwert")
 """Words that name a coordinate column, alone or with prefixes/suffixes (x-koord, lon_wgs84,
@@ -135,7 +143,7 @@ def _unreadable(
 
     Looked for only in files where `file_encoding` found such bytes."""
     why: dict[int, str] = {}
-    for name, values in zip(batch.schema.names, batch.columns):
+    for name, values in zip(batch.schema.names, batch.columns, strict=False):
         if coding.undecodable:
             found = pc.match_substring_regex(values, MARK_PATTERN)
             for r in np.flatnonzero(pc.fill_null(found, False).to_numpy(zero_copy_only=False)):
@@ -153,7 +161,9 @@ def _unreadable(
     keep = np.ones(batch.num_rows, dtype=bool)
     keep[rows] = False
     records = _records(batch.take(rows), delimiter)
-    return batch.filter(keep), [(shown(text), why[r]) for text, r in zip(records, rows)]
+    return batch.filter(keep), [
+        (shown(text), why[r]) for text, r in zip(records, rows, strict=False)
+    ]
 
 
 def _present(values: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -262,8 +272,10 @@ def _xy_layout(batch: pa.RecordBatch, x: int, y: int) -> _Layout:
     names = batch.schema.names
     x_rank, y_rank = _axis_rank(names[x], _LON), _axis_rank(names[y], _LAT)
     degrees = (
-        x_rank is not None and x_rank < len(_LON_DEGREES)
-        and y_rank is not None and y_rank < len(_LAT_DEGREES)
+        x_rank is not None
+        and x_rank < len(_LON_DEGREES)
+        and y_rank is not None
+        and y_rank < len(_LAT_DEGREES)
     )
     return _Layout("xy", (x, y), default_crs=CRS84 if degrees else None)
 
@@ -481,7 +493,7 @@ class CSVConnector(FileConnector):
         skip = layout.columns if layout.kind in ("wkb", "wkt") else ()
         keep = [i for i in range(batch.num_columns) if i not in skip]
         names = [batch.schema.names[i] for i in keep]
-        rows = zip(*(_typed(batch.column(i)) for i in keep)) if keep else [()] * n
+        rows = zip(*(_typed(batch.column(i)) for i in keep), strict=False) if keep else [()] * n
         if layout.id is None:
             ids: list[str | None] = [None] * n
         else:
@@ -489,7 +501,7 @@ class CSVConnector(FileConnector):
         return SourceBatch(
             source_ids=ids,
             geometries=geoms,
-            properties=[dict(zip(names, row)) for row in rows],
+            properties=[dict(zip(names, row, strict=False)) for row in rows],
             records=_records(batch, self._dialect[1]),
             crs=layout.crs,
             axis_order="xy",

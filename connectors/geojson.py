@@ -77,8 +77,12 @@ def _page_count(header: Mapping[str, Any]) -> int | None:
     numberMatched counts every page of a query; a document with a `next` link is one page,
     so only numberReturned can be compared with what it holds.
     """
-    paged = any(isinstance(k, Mapping) and k.get("rel") == "next" for k in header.get("links") or [])
-    for key in ("numberReturned",) if paged else ("numberReturned", "numberMatched", "totalFeatures"):
+    paged = any(
+        isinstance(k, Mapping) and k.get("rel") == "next" for k in header.get("links") or []
+    )
+    for key in (
+        ("numberReturned",) if paged else ("numberReturned", "numberMatched", "totalFeatures")
+    ):
         if isinstance(header.get(key), int):
             return int(header[key])
     return None
@@ -198,7 +202,9 @@ def _batch(
         ids.append(None if (i := f.get("id")) is None else str(i))
         props.append(p if type(p := f.get("properties")) is dict else {})
         classes.append(None if (c := f.get("featureType") or collection_class) is None else str(c))
-        observed.append(t.get("instant") or t.get("date") if type(t := f.get("time")) is dict else None)
+        observed.append(
+            t.get("instant") or t.get("date") if type(t := f.get("time")) is dict else None
+        )
         geoms.append(g := f.get(geometry_key))
         if g is None and f.get("place") is not None:
             on_place.append(len(ids) - 1)

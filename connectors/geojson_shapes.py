@@ -33,7 +33,7 @@ NESTING: dict[GeometryType, int] = {
 }
 """Levels of coordinate lists above the positions, per type: GeoJSON and GeoArrow nest alike."""
 _GEOJSON_NAMES = ("Point", "LineString", "MultiPoint", "Polygon", "MultiLineString", "MultiPolygon")
-_RAGGED = {name: (t, NESTING[t]) for name, t in zip(_GEOJSON_NAMES, NESTING)}
+_RAGGED = {name: (t, NESTING[t]) for name, t in zip(_GEOJSON_NAMES, NESTING, strict=False)}
 
 
 def _ndim(coords: Any, depth: int) -> int:
@@ -73,7 +73,9 @@ def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.n
     for coords in items:
         walk(coords, depth)
     xy = to_floats(lists, 2, offsets[0][-1] * ndim).reshape(-1, ndim)
-    return shapely.from_ragged_array(kind, xy, tuple(np.asarray(o, dtype=np.int64) for o in offsets))
+    return shapely.from_ragged_array(
+        kind, xy, tuple(np.asarray(o, dtype=np.int64) for o in offsets)
+    )
 
 
 def _one(geometry: Mapping[str, Any]) -> Any:
@@ -96,7 +98,11 @@ def _points(geometries: Sequence[Any]) -> Points | None:
     try:
         coords = [g["coordinates"] for g in geometries if g is not None and g["type"] == "Point"]
         missing = len(geometries) - len(coords)
-        if missing > geometries.count(None) or set(map(type, coords)) != {list} or set(map(len, coords)) != {2}:
+        if (
+            missing > geometries.count(None)
+            or set(map(type, coords)) != {list}
+            or set(map(len, coords)) != {2}
+        ):
             return None
         xy = to_floats(coords, 1, 2 * len(coords)).reshape(-1, 2)
     except (TypeError, KeyError, ValueError):  # not an object, not numbers: the full way

@@ -38,7 +38,9 @@ from citypipe.geo.types import CRS84
 __all__ = ["GeoParquetConnector", "to_shapely"]
 
 _BATCH_ROWS = 10_000
-_GEOARROW: dict[str, tuple[GeometryType, int]] = {t.name.lower(): (t, n) for t, n in NESTING.items()}
+_GEOARROW: dict[str, tuple[GeometryType, int]] = {
+    t.name.lower(): (t, n) for t, n in NESTING.items()
+}
 """GeoArrow encoding -> shapely type, levels of list nesting above the coordinates."""
 _ENCODINGS = ("WKB", "WKT", *_GEOARROW)
 """WKT is not GeoParquet's, but GDAL writes it (GEOMETRY_ENCODING=WKT) and plain Parquet holds it."""
@@ -46,7 +48,11 @@ _GEOMETRY_NAMES = ("geometry", "wkb_geometry", "wkt_geometry", "geom", "the_geom
 """Geometry columns of Parquet files without `geo` metadata, by name, in order of preference:
 GDAL's GEOM_POSSIBLE_NAMES and the names PostGIS and ogr2ogr exports give them."""
 _LISTS = (
-    pa.ListType, pa.LargeListType, pa.FixedSizeListType, pa.ListViewType, pa.LargeListViewType
+    pa.ListType,
+    pa.LargeListType,
+    pa.FixedSizeListType,
+    pa.ListViewType,
+    pa.LargeListViewType,
 )
 
 
@@ -404,7 +410,7 @@ class GeoParquetConnector(FileConnector):
     def _batch(self, batch: pa.RecordBatch, layout: _Layout) -> SourceBatch:
         n = batch.num_rows
         columns: dict[str, list[Any]] = {}
-        for name, array in zip(batch.schema.names, batch.columns):
+        for name, array in zip(batch.schema.names, batch.columns, strict=False):
             if name == layout.primary or name in layout.hidden:
                 continue
             if name in layout.geometries:
@@ -414,7 +420,7 @@ class GeoParquetConnector(FileConnector):
                 columns[name] = _values(array)
         names = list(columns)
         properties = (
-            [dict(zip(names, row)) for row in zip(*columns.values())]
+            [dict(zip(names, row, strict=False)) for row in zip(*columns.values(), strict=False)]
             if columns
             else [{} for _ in range(n)]
         )

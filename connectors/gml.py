@@ -500,7 +500,7 @@ def _coordinates(values: np.ndarray, sizes: np.ndarray, dims: np.ndarray) -> np.
     return np.concatenate(
         [
             _xyz(values[s : s + n - n % d].reshape(-1, d))
-            for s, n, d in zip(starts.tolist(), sizes.tolist(), dims.tolist())
+            for s, n, d in zip(starts.tolist(), sizes.tolist(), dims.tolist(), strict=False)
         ]
     )
 

@@ -144,7 +144,9 @@ class HttpClient:
                     reply = self._fetch(url, params, headers)
             except _PASSING as e:
                 if attempt == policy.retries:
-                    raise UnavailableError(f"{url}: no answer after {attempt + 1} tries: {e}") from e
+                    raise UnavailableError(
+                        f"{url}: no answer after {attempt + 1} tries: {e}"
+                    ) from e
                 self._sleep(url, attempt, None)
                 continue
             except requests.RequestException as e:  # an invalid URL, a redirect loop ...

@@ -222,7 +222,9 @@ def _parse_batches(
             batch = orjson.loads(text)
         except orjson.JSONDecodeError as e:
             if not records:
-                raise DataError(f"{path}: invalid JSON near byte {start - 1 + e.pos}: {e.msg}") from e
+                raise DataError(
+                    f"{path}: invalid JSON near byte {start - 1 + e.pos}: {e.msg}"
+                ) from e
             batch = _one_by_one(path, text, start - 1)
         del text  # before the batch is used: it may be as large
         yield batch
@@ -409,7 +411,9 @@ def _scan(path: Path, buf: _Ranges, member: str | None, batch_bytes: int) -> JSO
         depth = int(after[-1])
         pos = end
     if depth != 0 or strings.inside:
-        raise DataError(f"{path}: invalid JSON: the document ends before it is complete (truncated?)")
+        raise DataError(
+            f"{path}: invalid JSON: the document ends before it is complete (truncated?)"
+        )
     rest, at = [], start
     for array in arrays:  # every candidate left out, as `[]`: the last of them is streamed
         rest += [buf[at : array.opening], b"[]"]

@@ -154,6 +154,8 @@ def totals(counts: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
 def describe(counts: np.ndarray) -> str | None:
     """The note for one object's repair counts, e.g. "closed 3 open rings"; None if none."""
     said = [
-        phrase.format(k, "" if k == 1 else "s") for phrase, k in zip(_PHRASES, counts.tolist()) if k
+        phrase.format(k, "" if k == 1 else "s")
+        for phrase, k in zip(_PHRASES, counts.tolist(), strict=False)
+        if k
     ]
     return "; ".join(said) or None

@@ -45,7 +45,7 @@ _MARK = 0x10FF00
 U+10FF00 + the byte, which no text holds: its record can be found, rejected and shown as read."""
 MARK_PATTERN = "[\\x{10FF00}-\\x{10FFFF}]"
 """The marks, as a pyarrow (RE2) pattern."""
-_MARKS = re.compile("[\U0010FF00-\U0010FFFF]")
+_MARKS = re.compile("[\U0010ff00-\U0010ffff]")
 _EVIDENCE = 1 << 18
 """Bytes of the lines that are not UTF-8 from which a code page is guessed."""
 

@@ -54,7 +54,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     print(
         render_table(
             ["source", "format", "records", "features", "rejects", "checks passed", "seconds"],
-            [[report.source, report.format, report.records, report.features, report.rejects, checks, report.seconds]],
+            [
+                [
+                    report.source,
+                    report.format,
+                    report.records,
+                    report.features,
+                    report.rejects,
+                    checks,
+                    report.seconds,
+                ]
+            ],
         )
     )
     for reason, n in report.reasons.most_common(5):
@@ -105,7 +115,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
     with warehouse.stream(_lake(args), args.sql, _limits(args)) as result:
         reader = result.to_arrow_reader(results.BATCH_ROWS)
         if args.format == "table":
-            results.write_table(sys.stdout, reader, args.wkb, 100 if args.limit is None else args.limit)
+            results.write_table(
+                sys.stdout, reader, args.wkb, 100 if args.limit is None else args.limit
+            )
         else:
             write = results.write_json if args.format == "json" else results.write_csv
             write(sys.stdout, reader, args.wkb, args.limit)
@@ -118,11 +130,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     lake = _lake(args)
     sql, layer = selection(lake, source=args.source, view=args.view, sql=args.sql)
     done = export(
-        lake, sql, Path(args.dest), args.format, layer=args.layer or layer, geometry=args.geometry,
-        crs=args.crs, force=args.force, limits=_limits(args),
+        lake,
+        sql,
+        Path(args.dest),
+        args.format,
+        layer=args.layer or layer,
+        geometry=args.geometry,
+        crs=args.crs,
+        force=args.force,
+        limits=_limits(args),
         progress=Progress(sys.stderr if sys.stderr.isatty() else None),
     )
-    geometry = f"{done.geometry} as {done.geometry_type}, {done.crs}" if done.geometry else "no geometry"
+    geometry = (
+        f"{done.geometry} as {done.geometry_type}, {done.crs}" if done.geometry else "no geometry"
+    )
     print(f"{done.path}: {done.rows} rows, {done.format}, {geometry}")
     for note in done.notes:
         print(f"note: {note}")
@@ -135,10 +156,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     outcomes = run(_lake(args), sources=args.source or None)
     rows = [
-        [o.source, o.format or "-", o.features, o.rejects, o.checks, o.seconds, "ok" if o.ok else "FAILED"]
+        [
+            o.source,
+            o.format or "-",
+            o.features,
+            o.rejects,
+            o.checks,
+            o.seconds,
+            "ok" if o.ok else "FAILED",
+        ]
         for o in outcomes
     ]
-    print(render_table(["source", "format", "features", "rejects", "checks passed", "seconds", "status"], rows))
+    print(
+        render_table(
+            ["source", "format", "features", "rejects", "checks passed", "seconds", "status"], rows
+        )
+    )
     failed = [o for o in outcomes if not o.ok]
     for o in failed:
         print(f"citypipe: {o.source}: {o.error}", file=sys.stderr)
@@ -160,8 +193,14 @@ def _count(text: str) -> int:
 
 
 def _limit_options(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--timeout", type=float, help="seconds a query may run (default 60, or $CITYPIPE_SQL_SECONDS)")
-    s.add_argument("--memory", help="memory a query may use, e.g. 4GB (default 2GB, or $CITYPIPE_SQL_MEMORY)")
+    s.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds a query may run (default 60, or $CITYPIPE_SQL_SECONDS)",
+    )
+    s.add_argument(
+        "--memory", help="memory a query may use, e.g. 4GB (default 2GB, or $CITYPIPE_SQL_MEMORY)"
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -174,7 +213,9 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("path", help="a file, or a service's URL (e.g. an OGC API collection's items)")
     s.add_argument("--source", required=True, help="source name (the lake partition)")
-    s.add_argument("--crs", help="CRS of the coordinates, for files that declare none (e.g. EPSG:25832)")
+    s.add_argument(
+        "--crs", help="CRS of the coordinates, for files that declare none (e.g. EPSG:25832)"
+    )
     s.add_argument(
         "--axis-order",
         choices=["xy", "authority"],
@@ -199,8 +240,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--lake", help=lake_help)
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
     s.add_argument(
-        "--limit", type=_count, help="rows to print (table: default 100, then how many there were; "
-        "csv and json: every row unless given)"
+        "--limit",
+        type=_count,
+        help="rows to print (table: default 100, then how many there were; "
+        "csv and json: every row unless given)",
     )
     s.add_argument("--wkb", action="store_true", help="geometry as WKB bytes (hex), not WKT")
     _limit_options(s)
@@ -209,7 +252,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "export", help="a source, a view or a query to GeoPackage, FlatGeobuf, GeoJSON or CSV"
     )
-    s.add_argument("dest", help="the file to write (its suffix names the format: .gpkg .fgb .geojson .csv)")
+    s.add_argument(
+        "dest", help="the file to write (its suffix names the format: .gpkg .fgb .geojson .csv)"
+    )
     what = s.add_mutually_exclusive_group(required=True)
     what.add_argument("--source", help="the features of this source")
     what.add_argument("--view", help="a warehouse view (features, buildings, rejects, ...)")
@@ -217,9 +262,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--format", help="gpkg, fgb, geojson or csv, whatever the suffix")
     s.add_argument("--layer", help="layer name (default: the source, the view, or the file name)")
     s.add_argument(
-        "--geometry", help="the GEOMETRY column of the layer (default: geometry); others become WKT text"
+        "--geometry",
+        help="the GEOMETRY column of the layer (default: geometry); others become WKT text",
     )
-    s.add_argument("--crs", help="the CRS of a query's geometry that carries none (e.g. EPSG:25832)")
+    s.add_argument(
+        "--crs", help="the CRS of a query's geometry that carries none (e.g. EPSG:25832)"
+    )
     s.add_argument("--force", action="store_true", help="replace the file if it exists")
     s.add_argument("--lake", help=lake_help)
     _limit_options(s)

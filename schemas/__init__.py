@@ -101,7 +101,9 @@ class Table:
         stats: list[str] = []
         for c in self.columns:
             if c.statistics and c.type != "wkb":
-                stats += [f"{c.name}.{k}" for k in BBOX_TYPE.names] if c.type == "bbox" else [c.name]
+                stats += (
+                    [f"{c.name}.{k}" for k in BBOX_TYPE.names] if c.type == "bbox" else [c.name]
+                )
         return {
             "use_dictionary": [c.name for c in self.columns if c.dictionary],
             "write_statistics": stats,
@@ -141,7 +143,9 @@ def feature_schema() -> FeatureSchema:
         columns=_columns(raw["columns"]),
         version=raw["version"],
         table_checks=tuple(raw.get("table_checks", ())),
-        others={k: Table(k, _columns(raw[k])) for k in ("rejects", "sources", "attempts", "surfaces")},
+        others={
+            k: Table(k, _columns(raw[k])) for k in ("rejects", "sources", "attempts", "surfaces")
+        },
     )
 
 

@@ -104,7 +104,11 @@ def geoparquet_validator():
     import pyproj
     from referencing import Registry, Resource
 
-    schema = json.loads((SAMPLES / "geoparquet" / "geoparquet-1.1.0-metadata.schema.json").read_text())
-    projjson = json.loads((Path(pyproj.datadir.get_data_dir()) / "projjson.schema.json").read_text())
+    schema = json.loads(
+        (SAMPLES / "geoparquet" / "geoparquet-1.1.0-metadata.schema.json").read_text()
+    )
+    projjson = json.loads(
+        (Path(pyproj.datadir.get_data_dir()) / "projjson.schema.json").read_text()
+    )
     registry = Registry().with_resource(projjson["$id"], Resource.from_contents(projjson))
     return jsonschema.Draft7Validator(schema, registry=registry)

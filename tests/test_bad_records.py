@@ -155,7 +155,13 @@ def test_a_real_id_never_takes_a_generated_one_and_ids_stay_across_runs(sample, 
         assert (report.features, report.rejects) == (FOUNTAINS_COUNT + 1, 0)
         table = read_lake("s")
         runs.append(
-            dict(zip(table.column("feature_id").to_pylist(), table.column("source_id").to_pylist()))
+            dict(
+                zip(
+                    table.column("feature_id").to_pylist(),
+                    table.column("source_id").to_pylist(),
+                    strict=False,
+                )
+            )
         )
     assert runs[0] == runs[1]
     assert runs[0]["s/##1"] == "#1" and runs[0]["s/#1"] is None

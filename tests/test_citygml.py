@@ -119,7 +119,7 @@ def _geoms(table, column: str = "geometry_3d") -> np.ndarray:
 
 def _props(table) -> dict[str, dict]:
     ids = table.column("source_id").to_pylist()
-    return dict(zip(ids, map(json.loads, table.column("properties").to_pylist())))
+    return dict(zip(ids, map(json.loads, table.column("properties").to_pylist()), strict=False))
 
 
 def _read(lake: Lake, kind: str, source: str):
@@ -216,7 +216,7 @@ def test_no_solid_is_lost_to_xlinks(path, corpus_lake):
     features, _ = corpus_lake[path.name]
     if path.name in LOCAL_CRS or not faces:
         return
-    geoms = dict(zip(features.column("source_id").to_pylist(), _geoms(features)))
+    geoms = dict(zip(features.column("source_id").to_pylist(), _geoms(features), strict=False))
     assert all(geoms[s] is not None and not shapely.is_empty(geoms[s]) for s in faces)
     assert {s: shapely.get_num_geometries(geoms[s]) for s in faces} == faces
 
@@ -228,7 +228,11 @@ def test_heights_and_ids_read_from_the_file(corpus_lake):
     measured = {_gml_id(e.getparent()): float(e.text) for e in tree.iter("{*}measuredHeight")}
     features, _ = corpus_lake[path.name]
     heights = dict(
-        zip(features.column("source_id").to_pylist(), features.column("height_m").to_pylist())
+        zip(
+            features.column("source_id").to_pylist(),
+            features.column("height_m").to_pylist(),
+            strict=False,
+        )
     )
     assert measured and {k: heights[k] for k in measured} == measured
 
@@ -270,7 +274,11 @@ def test_the_same_building_in_citygml_2_and_3(v2, v3, corpus_lake):
     assert measured and measured == height
     for table in (a, b):
         heights = dict(
-            zip(table.column("source_id").to_pylist(), table.column("height_m").to_pylist())
+            zip(
+                table.column("source_id").to_pylist(),
+                table.column("height_m").to_pylist(),
+                strict=False,
+            )
         )
         assert {k: heights[k] for k in measured} == measured
 
@@ -312,7 +320,11 @@ def test_building_parts_point_to_their_building(sample, lake, read_lake):
     ingest(path, "garage", lake)
     table = read_lake("garage")
     parents = dict(
-        zip(table.column("source_id").to_pylist(), table.column("parent_id").to_pylist())
+        zip(
+            table.column("source_id").to_pylist(),
+            table.column("parent_id").to_pylist(),
+            strict=False,
+        )
     )
     assert parents[_gml_id(part)] == f"garage/{_gml_id(building)}"
     assert parents[_gml_id(building)] is None

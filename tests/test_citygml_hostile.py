@@ -470,12 +470,20 @@ def test_a_citygml_3_group_role_is_not_an_object_its_member_is(tmp_path, lake, r
     assert report.features == len(objects) == 5 and report.rejects == 0
     table = read_lake("group")
     rows = dict(
-        zip(table.column("source_id").to_pylist(), table.column("feature_class").to_pylist())
+        zip(
+            table.column("source_id").to_pylist(),
+            table.column("feature_class").to_pylist(),
+            strict=False,
+        )
     )
     assert rows["group"] == "CityObjectGroup" and rows["annex"] == "Building"
     assert "Role" not in rows.values()
     parents = dict(
-        zip(table.column("source_id").to_pylist(), table.column("parent_id").to_pylist())
+        zip(
+            table.column("source_id").to_pylist(),
+            table.column("parent_id").to_pylist(),
+            strict=False,
+        )
     )
     assert parents["annex"] == "group/group"
     props = json.loads(

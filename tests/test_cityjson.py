@@ -70,7 +70,13 @@ def test_delft_2_0_every_object_by_type_and_theme(lake, read_lake):
         "Building": 160, "Road": 143, "PlantCover": 126, "LandUse": 81,
         "GenericCityObject": 54, "Bridge": 3, "WaterBody": 3,
     }  # fmt: skip
-    themes = dict(zip(table.column("feature_class").to_pylist(), table.column("theme").to_pylist()))
+    themes = dict(
+        zip(
+            table.column("feature_class").to_pylist(),
+            table.column("theme").to_pylist(),
+            strict=False,
+        )
+    )
     assert themes == {
         "Building": "building", "Road": "transport", "PlantCover": "vegetation",
         "LandUse": "land_use", "GenericCityObject": "other", "Bridge": "bridge",
@@ -91,10 +97,20 @@ def test_denhaag_1_0_buildings_parts_and_relief(lake, read_lake):
     table = read_lake("dh")
     classes = Counter(table.column("feature_class").to_pylist())
     assert classes == {"Building": 844, "BuildingPart": 1653, "TINRelief": 1}
-    themes = dict(zip(table.column("feature_class").to_pylist(), table.column("theme").to_pylist()))
+    themes = dict(
+        zip(
+            table.column("feature_class").to_pylist(),
+            table.column("theme").to_pylist(),
+            strict=False,
+        )
+    )
     assert themes == {"Building": "building", "BuildingPart": "building", "TINRelief": "terrain"}
     parents = dict(
-        zip(table.column("source_id").to_pylist(), table.column("parent_id").to_pylist())
+        zip(
+            table.column("source_id").to_pylist(),
+            table.column("parent_id").to_pylist(),
+            strict=False,
+        )
     )
     for key, obj in objects.items():
         expected = f"dh/{obj['parents'][0]}" if obj.get("parents") else None
@@ -117,7 +133,7 @@ def test_a_vertex_lands_where_pyproj_puts_it(sample, lake, read_lake):
     [(key, obj)] = doc["CityObjects"].items()
     index = obj["geometry"][0]["boundaries"][3][0][2]
     scale, translate = doc["transform"]["scale"], doc["transform"]["translate"]
-    x, y, z = (v * s + t for v, s, t in zip(doc["vertices"][index], scale, translate))
+    x, y, z = (v * s + t for v, s, t in zip(doc["vertices"][index], scale, translate, strict=False))
     lon, lat = TO_CRS84.transform(x, y)
 
     report = ingest(path, "rotterdam", lake)
@@ -179,7 +195,7 @@ def _placed_where_pyproj_puts_them(doc: dict, table) -> None:
     """Each object's 3D geometry spans its richest LoD's vertices, dequantised and transformed
     from EPSG:7415 with pyproj here."""
     vertices = np.array(doc["vertices"]) * doc["transform"]["scale"] + doc["transform"]["translate"]
-    placed = dict(zip(table.column("source_id").to_pylist(), _geoms(table)))
+    placed = dict(zip(table.column("source_id").to_pylist(), _geoms(table), strict=False))
     for key, obj in doc["CityObjects"].items():
         if not obj.get("geometry"):
             continue
@@ -205,7 +221,7 @@ def test_parents_children_and_attributes_are_kept(sample, lake, read_lake):
     ingest(path, "dh", lake, crs="EPSG:7415", validate=False)
     table = read_lake("dh")
     for sid, props in zip(
-        table.column("source_id").to_pylist(), table.column("properties").to_pylist()
+        table.column("source_id").to_pylist(), table.column("properties").to_pylist(), strict=False
     ):
         props, obj = json.loads(props), objects[sid]
         assert props.get("cityjson:parents") == obj.get("parents")
@@ -225,7 +241,10 @@ def test_highest_of_string_lods(sample, lake, read_lake):
     _placed_where_pyproj_puts_them(json.loads(path.read_bytes()), table)
     assert table.column("lod").to_pylist() == ["2.2"] * 10
     for sid, geom, props in zip(
-        table.column("source_id").to_pylist(), _geoms(table), table.column("properties").to_pylist()
+        table.column("source_id").to_pylist(),
+        _geoms(table),
+        table.column("properties").to_pylist(),
+        strict=False,
     ):
         geometries = objects[sid]["geometry"]
         assert json.loads(props)["cityjson:lods"] == [g["lod"] for g in geometries]
@@ -242,9 +261,19 @@ def test_cityjsonseq_parts_point_at_their_building(sample, lake, read_lake):
     assert report.format == "CityJSONSeq 2.0"
     assert report.records == report.features + report.rejects == len(objects)
     table = read_lake("seq")
-    ids = dict(zip(table.column("source_id").to_pylist(), table.column("feature_id").to_pylist()))
+    ids = dict(
+        zip(
+            table.column("source_id").to_pylist(),
+            table.column("feature_id").to_pylist(),
+            strict=False,
+        )
+    )
     parents = dict(
-        zip(table.column("source_id").to_pylist(), table.column("parent_id").to_pylist())
+        zip(
+            table.column("source_id").to_pylist(),
+            table.column("parent_id").to_pylist(),
+            strict=False,
+        )
     )
     for key, obj in objects.items():
         if obj["type"] == "BuildingPart":
@@ -252,7 +281,9 @@ def test_cityjsonseq_parts_point_at_their_building(sample, lake, read_lake):
             assert objects[obj["parents"][0]]["type"] == "Building"
         else:
             assert parents[key] is None
-    lods = dict(zip(table.column("source_id").to_pylist(), table.column("lod").to_pylist()))
+    lods = dict(
+        zip(table.column("source_id").to_pylist(), table.column("lod").to_pylist(), strict=False)
+    )
     assert {lods[k] for k, o in objects.items() if o["type"] == "BuildingPart"} == {"2.2"}
     _inside(table.filter(table.column("geometry_3d").is_valid()), 4.36, 52.0, 0.05)  # Delft
 
@@ -265,7 +296,10 @@ def test_each_line_of_a_stream_indexes_its_own_vertices(sample):
     key, obj = next((k, o) for k, o in last["CityObjects"].items() if o.get("geometry"))
     index = obj["geometry"][0]["boundaries"][0][0][0][0]
     t = header["transform"]
-    expected = [v * s + o for v, s, o in zip(last["vertices"][index], t["scale"], t["translate"])]
+    expected = [
+        v * s + o
+        for v, s, o in zip(last["vertices"][index], t["scale"], t["translate"], strict=False)
+    ]
     [batch] = CityJSONConnector(path).read()
     geometry = batch.columns["geometry_3d"][list(batch.source_ids).index(key)]
     assert shapely.get_coordinates(geometry, include_z=True)[0].tolist() == expected
@@ -385,7 +419,11 @@ def test_out_of_range_vertex_rejects_only_that_object(tmp_path, lake, read_lake)
     assert read_lake("made").column("source_id").to_pylist() == ["good"]
     rejects = read_lake("made", "rejects")
     reasons = dict(
-        zip(rejects.column("source_id").to_pylist(), rejects.column("reason").to_pylist())
+        zip(
+            rejects.column("source_id").to_pylist(),
+            rejects.column("reason").to_pylist(),
+            strict=False,
+        )
     )
     assert "vertex index 99 out of range" in reasons["bad"]
     assert reasons["short"] == (  # its one surface has two vertices: nothing is left
@@ -503,7 +541,7 @@ def test_every_geometry_type_and_the_lod0_footprint(tmp_path):
     }
     [batch] = CityJSONConnector(_write(tmp_path, doc)).read()
     assert batch.errors == [None] * 5
-    rows = dict(zip(batch.source_ids, range(5)))
+    rows = dict(zip(batch.source_ids, range(5), strict=False))
     g3 = batch.columns["geometry_3d"]
     assert batch.feature_classes[rows["pair"]] == "+NoiseBarrier"
     assert (

@@ -13,7 +13,11 @@ import pytest
 def citypipe(*args: str, lake) -> subprocess.CompletedProcess:
     env = {**os.environ, "CITYPIPE_LAKE": str(lake.root)}
     return subprocess.run(
-        [sys.executable, "-m", "citypipe.cli", *args], capture_output=True, text=True, env=env, check=False
+        [sys.executable, "-m", "citypipe.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
 
 
@@ -34,16 +38,26 @@ def test_undeclared_utm_csv_is_refused_until_crs_is_given(sample, lake):
         "sql",
         "SELECT count(*), min(ST_X(geometry)), max(ST_X(geometry)), min(ST_Y(geometry)), max(ST_Y(geometry)) "
         "FROM features WHERE source = 'reutlingen'",
-        "--format", "csv", lake=lake,
+        "--format",
+        "csv",
+        lake=lake,
     )
     n, xmin, xmax, ymin, ymax = map(float, out.stdout.splitlines()[1].split(","))
     # Reutlingen: about 9.2 E, 48.5 N
     assert n == 334 and 9.1 < xmin < xmax < 9.35 and 48.42 < ymin < ymax < 48.6
-    out = citypipe("sql", "SELECT count(*) FROM rejects WHERE source = 'reutlingen'", "--format", "csv", lake=lake)
+    out = citypipe(
+        "sql",
+        "SELECT count(*) FROM rejects WHERE source = 'reutlingen'",
+        "--format",
+        "csv",
+        lake=lake,
+    )
     assert out.stdout.splitlines()[1] == "0"
 
 
-@pytest.mark.parametrize("content", [b"", b"\x00\x01garbage" * 50, b'{"type": "FeatureCollection", "features": [{"type"'])
+@pytest.mark.parametrize(
+    "content", [b"", b"\x00\x01garbage" * 50, b'{"type": "FeatureCollection", "features": [{"type"']
+)
 def test_bad_files_exit_non_zero_with_the_file_and_the_reason(tmp_path, lake, content):
     bad = tmp_path / "input.json"
     bad.write_bytes(content)
@@ -63,7 +77,12 @@ def test_inspect_tells_format_crs_and_count_and_writes_nothing(sample, lake):
 
 
 def test_sql_refuses_writes(sample, lake):
-    assert citypipe("ingest", str(sample("jena_parking.geojson")), "--source", "jena", lake=lake).returncode == 0
+    assert (
+        citypipe(
+            "ingest", str(sample("jena_parking.geojson")), "--source", "jena", lake=lake
+        ).returncode
+        == 0
+    )
     out = citypipe("sql", "DELETE FROM features", lake=lake)
     assert out.returncode == 2 and "only queries that read are allowed, not DELETE" in out.stderr
     out = citypipe("sql", "SELECT name FROM features WHERE feature_id = 'jena/~' || 'x'", lake=lake)
@@ -80,8 +99,18 @@ def test_a_reader_that_stops_early_is_not_an_error(sample, lake):
     env = {**os.environ, "CITYPIPE_LAKE": str(lake.root)}
     for fmt in ("table", "csv", "json"):
         cli = subprocess.Popen(
-            [sys.executable, "-m", "citypipe.cli", "sql", "SELECT * FROM features", "--format", fmt],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                "-m",
+                "citypipe.cli",
+                "sql",
+                "SELECT * FROM features",
+                "--format",
+                fmt,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         first = cli.stdout.readline()
         cli.stdout.close()  # what `head -1` does once it has its line
@@ -96,7 +125,9 @@ def test_a_lake_that_cannot_be_a_folder_is_refused_in_one_line(sample, tmp_path,
     file = tmp_path / "file"
     file.write_text("not a folder")
     lake = {"a file": file, "under a file": file / "lake", "/dev/null": "/dev/null"}[where]
-    code = main(["ingest", str(sample("jena_parking.geojson")), "--source", "j", "--lake", str(lake)])
+    code = main(
+        ["ingest", str(sample("jena_parking.geojson")), "--source", "j", "--lake", str(lake)]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.startswith(f"citypipe: error: {lake}: the lake cannot be written")
     assert file.read_text() == "not a folder"
@@ -106,7 +137,8 @@ def test_a_source_name_too_long_for_a_file_name_is_refused(sample, lake, capsys)
     from citypipe.cli import main
 
     name = "s" * 250
-    code = main(["ingest", str(sample("jena_parking.geojson")), "--source", name,
-                 "--lake", str(lake.root)])
+    code = main(
+        ["ingest", str(sample("jena_parking.geojson")), "--source", name, "--lake", str(lake.root)]
+    )
     assert code == 2 and "at most 128 characters" in capsys.readouterr().err
     assert not lake.root.exists()

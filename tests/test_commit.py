@@ -73,8 +73,11 @@ def assert_one_run(lake: Lake, source: str = "dh") -> str:
         assert ids == objects - {ALONE, BROKEN} and rejected == [BROKEN]
         assert ALONE not in surfaced and BROKEN not in surfaced
     assert surfaced <= ids
-    run = json.loads(pq.read_metadata(lake.partition("features", source) / "part-0.parquet")
-                     .metadata[b"citypipe:run"])
+    run = json.loads(
+        pq.read_metadata(lake.partition("features", source) / "part-0.parquet").metadata[
+            b"citypipe:run"
+        ]
+    )
     assert set(rejects.column("run_id").to_pylist()) <= {run["run_id"]}
     started = {t.isoformat() for t in features.column("ingested_at").to_pylist()}
     assert started == {run["last_ingest"]}
@@ -91,7 +94,9 @@ def assert_no_leftovers(lake: Lake, source: str = "dh") -> None:
 
 def _warehouse_count(lake: Lake, source: str = "dh") -> int:
     warehouse.refresh(lake)
-    return warehouse.query(lake, f"SELECT count(*) FROM features WHERE source = '{source}'")[1][0][0]
+    return warehouse.query(lake, f"SELECT count(*) FROM features WHERE source = '{source}'")[1][0][
+        0
+    ]
 
 
 # -- failures that end an attempt ------------------------------------------------------------------
@@ -158,8 +163,10 @@ def test_a_failed_attempt_keeps_the_landed_run_and_its_own_rejects(
     ((run_id, status, reason, tried),) = rows
     assert run_id == landed.run_id and status == "failed" and tried != run_id
     assert reason == str(raised.value)
-    _, rows = warehouse.query(lake, "SELECT status, records, rejects FROM attempts WHERE run_id = ?"
-                              .replace("?", f"'{tried}'"))
+    _, rows = warehouse.query(
+        lake,
+        "SELECT status, records, rejects FROM attempts WHERE run_id = ?".replace("?", f"'{tried}'"),
+    )
     ((status, records, rejected),) = rows
     quarantined = warehouse.query(
         lake, f"SELECT count(*) FROM quarantine WHERE run_id = '{tried}'"
@@ -299,8 +306,10 @@ def _big(tmp_path: Path, name: str, copies: int, bad_every: int) -> tuple[Path, 
 
 
 def _counts(lake: Lake) -> tuple[int, int]:
-    return tuple(pq.read_metadata(lake.partition(k, "big") / "part-0.parquet").num_rows
-                 for k in ("features", "rejects"))
+    return tuple(
+        pq.read_metadata(lake.partition(k, "big") / "part-0.parquet").num_rows
+        for k in ("features", "rejects")
+    )
 
 
 def test_a_run_killed_at_any_moment_leaves_one_run(tmp_path: Path):
@@ -316,8 +325,9 @@ def test_a_run_killed_at_any_moment_leaves_one_run(tmp_path: Path):
     subprocess.run([*run, str(small), str(lake.root)], check=True, env=env, cwd=tmp_path)
     outcomes = set()
     for i in range(7):
-        proc = subprocess.Popen([*run, str(large), str(lake.root)], env=env, cwd=tmp_path,
-                                stdout=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [*run, str(large), str(lake.root)], env=env, cwd=tmp_path, stdout=subprocess.PIPE
+        )
         time.sleep(whole * (0.35 + 0.11 * i))  # from the imports to past the warehouse refresh
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate()
@@ -406,8 +416,11 @@ def small_disk(tmp_path: Path):
     """A 1 MiB file system of its own (tmpfs), where the machine lets the tests mount one."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                          capture_output=True, check=False)
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
     if made.returncode:
         pytest.skip(f"cannot mount a small file system here: {made.stderr.decode().strip()}")
     yield mount
@@ -422,7 +435,9 @@ def test_a_full_disk_keeps_the_landed_run_and_says_so(versions, small_disk, caps
     a, _ = versions
     ingest(a, "dh", lake, crs=CRS, validate=False)
     before = (lake.partition("features", "dh") / "part-0.parquet").read_bytes()
-    big = SAMPLES.parent.parent.parent / "shared" / "data" / "cityjson" / "denhaag_01_v1.0.city.json"
+    big = (
+        SAMPLES.parent.parent.parent / "shared" / "data" / "cityjson" / "denhaag_01_v1.0.city.json"
+    )
     if not big.exists():
         pytest.skip("the public corpus is not here")
     code = main(["ingest", str(big), "--source", "dh", "--crs", CRS, "--lake", str(lake.root)])
@@ -461,8 +476,9 @@ def test_what_a_dead_run_left_is_recorded_and_removed_by_the_next_run_of_any_sou
     ingest(a, "dh", lake, crs=CRS, validate=False)
     assert not any(lake.staging.iterdir())
     warehouse.refresh(lake)
-    _, rows = warehouse.query(lake, "SELECT source, status, path, started_at FROM attempts "
-                              "WHERE status <> 'ok'")
+    _, rows = warehouse.query(
+        lake, "SELECT source, status, path, started_at FROM attempts WHERE status <> 'ok'"
+    )
     ((source, status, path, started),) = rows
     assert (source, status, path) == ("other", "interrupted", None)
     assert started.isoformat() == "2026-12-03T10:15:00+00:00"

@@ -37,7 +37,9 @@ def installed_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     registry.load.cache_clear()
 
 
-def test_the_documented_file_connector_ingests_a_geojson_sequence(installed_example, tmp_path, lake):
+def test_the_documented_file_connector_ingests_a_geojson_sequence(
+    installed_example, tmp_path, lake
+):
     features = json.loads((SAMPLES / "jena_parking.geojson").read_bytes())["features"]
     lines = [b"\x1e" + json.dumps(f).encode() for f in features]
     lines.insert(3, b"\x1e{not json")
@@ -46,6 +48,10 @@ def test_the_documented_file_connector_ingests_a_geojson_sequence(installed_exam
     assert registry.detect(seq).name == "geojsonseq"
     report = ingest(seq, "jena", lake)
     assert report.format == "GeoJSON Text Sequences"
-    assert (report.records, report.features, report.rejects) == (len(features) + 1, len(features), 1)
+    assert (report.records, report.features, report.rejects) == (
+        len(features) + 1,
+        len(features),
+        1,
+    )
     table = in_source_order(pq.read_table(lake.partition("features", "jena")))
     assert table.column("name").to_pylist() == [f["properties"]["name"] for f in features]

@@ -63,7 +63,7 @@ def _features(lake, source: str) -> dict[str, shapely.Geometry]:
     """feature_id -> the 2D geometry a source has in the lake."""
     table = pq.read_table(lake.partition("features", source))
     geoms = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
-    return dict(zip(table.column("feature_id").to_pylist(), geoms))
+    return dict(zip(table.column("feature_id").to_pylist(), geoms, strict=False))
 
 
 def _nothing_written(lake) -> bool:
@@ -82,7 +82,7 @@ def test_cityjson_partly_fitting_lon_lat_is_refused_whole(tmp_path, lake):
     # with --crs every object lands where pyproj puts its corner, the fitting ones too
     report = ingest(path, "half", lake, crs="EPSG:7415", validate=False)
     assert (report.records, report.features, report.rejects) == (3, 3, 0)
-    for key, (x, y) in zip(("b0", "b1", "b2"), (FITS, FAR, FITS)):
+    for key, (x, y) in zip(("b0", "b1", "b2"), (FITS, FAR, FITS), strict=False):
         lon, lat = RD.transform([x, x + 10, x + 10, x], [y, y, y + 10, y + 10])
         placed = shapely.bounds(_features(lake, "half")[f"half/{key}"])
         assert placed == pytest.approx([min(lon), min(lat), max(lon), max(lat)], abs=1e-9)
@@ -176,7 +176,11 @@ def _geojson(path: Path, features: list[dict], **members) -> Path:
 
 
 def _point(x: float, y: float, **props) -> dict:
-    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [x, y]}, "properties": props}
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [x, y]},
+        "properties": props,
+    }
 
 
 def test_geojson_without_crs_is_lon_lat_and_a_wrong_record_is_a_reject(tmp_path, lake, read_lake):
@@ -202,7 +206,11 @@ def test_json_fg_place_without_coord_ref_sys_is_lon_lat(tmp_path, lake, read_lak
         "place": {"type": "Point", "coordinates": [9.18, 48.78]},
         "properties": {},
     }
-    path = _geojson(tmp_path / "fg.json", [feature], conformsTo=["http://www.opengis.net/spec/json-fg-1/0.2/conf/core"])
+    path = _geojson(
+        tmp_path / "fg.json",
+        [feature],
+        conformsTo=["http://www.opengis.net/spec/json-fg-1/0.2/conf/core"],
+    )
     assert ingest(path, "fg", lake).features == 1
     [point] = shapely.from_wkb(read_lake("fg").column("geometry").to_numpy(zero_copy_only=False))
     assert (point.x, point.y) == (9.18, 48.78)
@@ -230,9 +238,7 @@ def test_a_declared_crs_that_puts_records_off_the_earth_rejects_them_alone(tmp_p
 
 def test_position_conflicts_are_still_reported(tmp_path, lake, read_lake):
     """A record that states its own latitude/longitude far from its geometry is kept, noted."""
-    path = _geojson(
-        tmp_path / "c.geojson", [_point(9.18, 48.78, latitude=52.52, longitude=13.40)]
-    )
+    path = _geojson(tmp_path / "c.geojson", [_point(9.18, 48.78, latitude=52.52, longitude=13.40)])
     report = ingest(path, "c", lake)
     assert report.features == 1 and report.warnings
     assert POSITION_NOTE in json.loads(read_lake("c").column("properties")[0].as_py())

@@ -72,7 +72,9 @@ def test_the_unusable_crss_are_what_they_say():
     assert mars.is_geographic and "Mars" in mars.ellipsoid.name
     assert pyproj.CRS(HEIGHTS).is_vertical and not pyproj.CRS(HEIGHTS).is_compound
     assert pyproj.CRS(SITE_GRID).is_engineering
-    assert not any(Path(d, NO_GRID).exists() for d in pyproj.datadir.get_data_dir().split(os.pathsep))
+    assert not any(
+        Path(d, NO_GRID).exists() for d in pyproj.datadir.get_data_dir().split(os.pathsep)
+    )
 
 
 # -- a file's declaration, through ingest() -----------------------------------------------------
@@ -196,7 +198,9 @@ def test_crs_flag_that_cannot_place_is_a_configuration_error(tmp_path, lake, cap
     with pytest.raises(ConfigurationError, match="^--crs: ") as refused:
         ingest(path, "xy", lake, crs=given_crs, validate=False)
     assert UNUSABLE.get(given_crs, "CRS") in str(refused.value)
-    code = main(["ingest", str(path), "--source", "xy", "--crs", given_crs, "--lake", str(lake.root)])
+    code = main(
+        ["ingest", str(path), "--source", "xy", "--crs", given_crs, "--lake", str(lake.root)]
+    )
     err = capsys.readouterr().err
     [line] = err.splitlines()
     assert code == 2 and line.startswith("citypipe: error: --crs: ") and "Traceback" not in err
@@ -367,9 +371,22 @@ def test_proj_network_is_off_unless_proj_network_is_on(setting, enabled):
 
 # -- any string ------------------------------------------------------------------------------
 
-_KEYS = ["proj", "init", "nadgrids", "geoidgrids", "grids", "file", "ellps", "towgs84", "zone", "step"]
+_KEYS = [
+    "proj",
+    "init",
+    "nadgrids",
+    "geoidgrids",
+    "grids",
+    "file",
+    "ellps",
+    "towgs84",
+    "zone",
+    "step",
+]
 PROJ_STRINGS = st.lists(
-    st.tuples(st.sampled_from(_KEYS), st.text("abcxyz019./:@-,", max_size=12)), min_size=1, max_size=5
+    st.tuples(st.sampled_from(_KEYS), st.text("abcxyz019./:@-,", max_size=12)),
+    min_size=1,
+    max_size=5,
 ).map(lambda kv: " ".join(f"+{k}={v}" for k, v in kv))
 CODES = st.sampled_from(
     [f"EPSG:{c}" for c in sorted(pyproj.database.get_codes("EPSG", "CRS", allow_deprecated=True))]
@@ -383,17 +400,30 @@ NAMED = st.one_of(
 )
 WKT_LIKE = st.tuples(
     st.sampled_from(
-        ["GEOGCRS[", "PROJCS[", "ENGCRS[", "BOUNDCRS[", "VERTCRS[", "LOCAL_CS[", "GEOGCS(", "GEOGCRS\u00a0["]
+        [
+            "GEOGCRS[",
+            "PROJCS[",
+            "ENGCRS[",
+            "BOUNDCRS[",
+            "VERTCRS[",
+            "LOCAL_CS[",
+            "GEOGCS(",
+            "GEOGCRS\u00a0[",
+        ]
     ),
     st.text(max_size=80),
 ).map("".join)
 JSON_LIKE = st.recursive(
     st.none() | st.integers() | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(
-        st.sampled_from(["type", "name", "method", "parameters", "value", "remarks", "proj", "init"]),
-        inner,
-        max_size=4,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                ["type", "name", "method", "parameters", "value", "remarks", "proj", "init"]
+            ),
+            inner,
+            max_size=4,
+        )
     ),
     max_leaves=12,
 ).map(json.dumps)
@@ -419,7 +449,9 @@ def test_a_proj_string_is_never_accepted(text):
         crslib.resolve(text)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ANY_CRS)
 def test_any_crs_flag_ingests_or_exits_2(tmp_path, text):
     """Through the CLI's ingest: accepted (rejects are records), or refused; never a crash."""

@@ -39,7 +39,7 @@ def _features(table) -> list[tuple[dict, shapely.Geometry | None]]:
     """(properties, geometry) of each feature row."""
     props = [json.loads(p) for p in table.column("properties").to_pylist()]
     geoms = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
-    return list(zip(props, geoms))
+    return list(zip(props, geoms, strict=False))
 
 
 def _write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
@@ -142,7 +142,7 @@ def test_neckarsulm_ewkb_matches_its_coordinate_columns(sample, lake, read_lake)
     assert set(table.column("source_id").to_pylist()) == set(rows)  # the `id` option
     compared = 0
     ids, raw = table.column("source_id").to_pylist(), table.column("properties").to_pylist()
-    for sid, text, (props, geom) in zip(ids, raw, _features(table)):
+    for sid, text, (props, geom) in zip(ids, raw, _features(table), strict=False):
         row = rows[sid]
         assert len(props) == 66 and "geom" not in props  # 67 columns less the geometry
         assert props["mobiwert"] is {"ja": True, "nein": False}[row["mobiwert"]]
@@ -199,7 +199,7 @@ def test_wkt_in_a_middle_column_with_comma_delimiter(tmp_path, lake, read_lake):
     report = ingest(path, "places", lake, crs="OGC:CRS84", options={"id": "id"})
     assert (report.features, report.rejects) == (3, 0)
     table = read_lake("places")
-    got = dict(zip(table.column("source_id").to_pylist(), _features(table)))
+    got = dict(zip(table.column("source_id").to_pylist(), _features(table), strict=False))
     props, geom = got["1"]
     assert props == {
         "id": 1,
@@ -237,11 +237,20 @@ def test_latitude_longitude_columns(tmp_path, lake, read_lake):
 
 @pytest.mark.parametrize(
     ("lat", "lon"),
-    [("Breitengrad", "Längengrad"), ("geo_breite", "geo_laenge"), ("Latitud", "Longitud"),
-     ("LATITUDINE", "LONGITUDINE"), ("breedtegraad", "lengtegraad")],
+    [
+        ("Breitengrad", "Längengrad"),
+        ("geo_breite", "geo_laenge"),
+        ("Latitud", "Longitud"),
+        ("LATITUDINE", "LONGITUDINE"),
+        ("breedtegraad", "lengtegraad"),
+    ],
 )
-def test_coordinate_columns_named_in_the_languages_of_city_portals(tmp_path, lake, read_lake, lat, lon):
-    path = _write(tmp_path, "p.csv", f"Name;{lat};{lon}\nMarktplatz;48,7758;9,1829\n", encoding="cp1252")
+def test_coordinate_columns_named_in_the_languages_of_city_portals(
+    tmp_path, lake, read_lake, lat, lon
+):
+    path = _write(
+        tmp_path, "p.csv", f"Name;{lat};{lon}\nMarktplatz;48,7758;9,1829\n", encoding="cp1252"
+    )
     assert ingest(path, "p", lake).features == 1
     [(_, point)] = _features(read_lake("p"))
     assert (point.x, point.y) == pytest.approx((9.1829, 48.7758))

@@ -172,7 +172,9 @@ def test_a_schedule_for_each_source_with_schedule(tmp_path: Path) -> None:
     assert schedule.cron_schedule == "0 6 * * *"
     job = definitions.resolve_job_def(schedule.job_name)
     assert job.asset_layer.selected_asset_keys == {
-        raw_key("jena_parking"), harmonised_key("jena_parking"), WAREHOUSE
+        raw_key("jena_parking"),
+        harmonised_key("jena_parking"),
+        WAREHOUSE,
     }
 
 

@@ -40,7 +40,11 @@ def lake(tmp_path_factory) -> Lake:
     """One lake for the module: 1988 fountains, 250 Esslingen polygons, a CityGML building."""
     root = tmp_path_factory.mktemp("export")
     lake = Lake(root / "lake")
-    for name, sample in (("fountains", FOUNTAINS), ("esslingen", ESSLINGEN), ("building", SAMPLES / BUILDING)):
+    for name, sample in (
+        ("fountains", FOUNTAINS),
+        ("esslingen", ESSLINGEN),
+        ("building", SAMPLES / BUILDING),
+    ):
         copy = root / "in" / sample.name
         copy.parent.mkdir(exist_ok=True)
         shutil.copyfile(sample, copy)
@@ -75,7 +79,9 @@ def test_the_fountains_in_every_format(lake, tmp_path, fmt):
     assert (done.rows, done.geometry_type, done.crs) == (1988, "Point", "OGC:CRS84")
     meta, geometries, columns = read(tmp_path / f"fountains.{fmt}")
     assert_crs84(meta, fmt)
-    assert len(geometries) == 1988 and meta["geometry_type"] == ("Unknown" if fmt == "csv" else "Point")
+    assert len(geometries) == 1988 and meta["geometry_type"] == (
+        "Unknown" if fmt == "csv" else "Point"
+    )
     source = json.loads(FOUNTAINS.read_text())["features"]
     got = by_id(columns, geometries)
     for n, feature in enumerate(source, start=1):  # ids are the record numbers: no ids in the file
@@ -113,7 +119,9 @@ def _gml_positions(path: Path) -> np.ndarray:
     """Every x y z of the CityGML file's rings (polygons and triangles), in lon/lat by pyproj."""
     ns = {"gml": "http://www.opengis.net/gml"}
     tree = etree.parse(str(path))
-    rings = tree.findall(".//gml:LinearRing/gml:posList", ns) + tree.findall(".//gml:LinearRing/gml:pos", ns)
+    rings = tree.findall(".//gml:LinearRing/gml:posList", ns) + tree.findall(
+        ".//gml:LinearRing/gml:pos", ns
+    )
     xyz = np.array([float(v) for e in rings for v in e.text.split()]).reshape(-1, 3)
     to_lonlat = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True)
     return np.c_[np.array(to_lonlat.transform(xyz[:, 0], xyz[:, 1])).T, xyz[:, 2]]
@@ -143,15 +151,21 @@ def test_a_citygml_building_keeps_its_heights_in_geometry_3d(lake, tmp_path, fmt
 
 
 def test_geometry_3d_as_the_layer_geometry(lake, tmp_path):
-    done = export(lake, selection(lake, source="building")[0], tmp_path / "b.fgb", geometry="geometry_3d")
+    done = export(
+        lake, selection(lake, source="building")[0], tmp_path / "b.fgb", geometry="geometry_3d"
+    )
     assert done.geometry_type == "MultiPolygon Z"
     meta, geometries, columns = read(done.path)
     crs = pyproj.CRS(meta["crs"])
     assert (crs.sub_crs_list[0] if crs.is_compound else crs).equals(CRS84)
-    vertices = np.concatenate([shapely.get_coordinates(g, include_z=True) for g in geometries if g is not None])
+    vertices = np.concatenate(
+        [shapely.get_coordinates(g, include_z=True) for g in geometries if g is not None]
+    )
     assert_among(vertices, _gml_positions(SAMPLES / BUILDING))
     assert set(vertices[:, 2]) == {112.0, 114.0, 115.0, 117.0}
-    assert all(shapely.from_wkt(t).has_z is False for t in columns["geometry"] if t)  # the footprint as WKT
+    assert all(
+        shapely.from_wkt(t).has_z is False for t in columns["geometry"] if t
+    )  # the footprint as WKT
 
 
 def test_a_filtered_query_exports_what_it_selects(lake, tmp_path):
@@ -166,13 +180,16 @@ def test_a_filtered_query_exports_what_it_selects(lake, tmp_path):
     expected = {
         f"fountains/#{n}"
         for n, f in enumerate(json.loads(FOUNTAINS.read_text())["features"], start=1)
-        if shapely.Point(to_utm.transform(*f["geometry"]["coordinates"][:2])).distance(centre) <= 300
+        if shapely.Point(to_utm.transform(*f["geometry"]["coordinates"][:2])).distance(centre)
+        <= 300
     }
     assert 0 < len(expected) < 1988
     done = export(lake, sql, tmp_path / "near.gpkg", layer="near")
     _, _, columns = read(done.path)
     assert set(columns["feature_id"]) == expected and done.rows == len(expected)
-    assert list(columns) == ["name", "feature_id"] and pyogrio.list_layers(done.path)[0][0] == "near"
+    assert (
+        list(columns) == ["name", "feature_id"] and pyogrio.list_layers(done.path)[0][0] == "near"
+    )
 
 
 def test_polygons_beside_multipolygons_make_a_multipolygon_layer(lake, tmp_path):
@@ -206,7 +223,9 @@ def test_a_projected_result_keeps_its_crs_and_geojson_is_lon_lat(lake, tmp_path)
     assert pyproj.CRS(meta["crs"]).equals(pyproj.CRS("EPSG:25831")) and done.crs == "EPSG:25831"
     first = json.loads(FOUNTAINS.read_text())["features"][0]["geometry"]["coordinates"]
     to_utm = pyproj.Transformer.from_crs("OGC:CRS84", "EPSG:25831", always_xy=True)
-    assert by_id(columns, geometries)["fountains/#1"].coords[0] == pytest.approx(to_utm.transform(*first), abs=1e-3)
+    assert by_id(columns, geometries)["fountains/#1"].coords[0] == pytest.approx(
+        to_utm.transform(*first), abs=1e-3
+    )
     done = export(lake, sql, tmp_path / "lonlat.geojson")  # RFC 7946: taken back to lon/lat
     _, geometries, columns = read(done.path)
     assert by_id(columns, geometries)["fountains/#1"].coords[0] == pytest.approx(first, abs=1e-7)
@@ -214,48 +233,79 @@ def test_a_projected_result_keeps_its_crs_and_geojson_is_lon_lat(lake, tmp_path)
 
 def test_progress_is_one_line_rewritten(lake, tmp_path):
     out = io.StringIO()
-    export(lake, selection(lake, source="fountains")[0], tmp_path / "f.fgb", progress=Progress(out, after=0, every=0))
+    export(
+        lake,
+        selection(lake, source="fountains")[0],
+        tmp_path / "f.fgb",
+        progress=Progress(out, after=0, every=0),
+    )
     text = out.getvalue()
     assert text.count("\n") == 1 and text.endswith(f"1,988 rows written to {tmp_path / 'f.fgb'}\n")
     assert "\r" in text and "1,988 of 1,988 rows written (100%)" in text
     out = io.StringIO()
-    export(lake, selection(lake, source="fountains")[0], tmp_path / "g.fgb", progress=Progress(out, after=60))
+    export(
+        lake,
+        selection(lake, source="fountains")[0],
+        tmp_path / "g.fgb",
+        progress=Progress(out, after=60),
+    )
     assert out.getvalue() == ""  # done before the progress line would start
 
 
 def citypipe(lake: Lake, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "citypipe.cli", *args, "--lake", str(lake.root)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
 def test_the_command_writes_and_refuses_to_overwrite_without_force(lake, tmp_path):
     dest = tmp_path / "f.gpkg"
     out = citypipe(lake, "export", str(dest), "--source", "fountains")
-    assert out.returncode == 0 and out.stdout.startswith(f"{dest}: 1988 rows, gpkg, geometry as Point, OGC:CRS84")
+    assert out.returncode == 0 and out.stdout.startswith(
+        f"{dest}: 1988 rows, gpkg, geometry as Point, OGC:CRS84"
+    )
     before = dest.read_bytes()
     out = citypipe(lake, "export", str(dest), "--view", "buildings")
-    assert out.returncode == 2 and out.stderr == f"citypipe: error: {dest} exists: --force replaces it\n"
+    assert (
+        out.returncode == 2
+        and out.stderr == f"citypipe: error: {dest} exists: --force replaces it\n"
+    )
     assert dest.read_bytes() == before
     out = citypipe(lake, "export", str(dest), "--view", "buildings", "--force")
     assert out.returncode == 0, out.stderr
-    assert pyogrio.read_info(dest)["features"] == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["f.gpkg"]
+    assert pyogrio.read_info(dest)["features"] == 1 and sorted(
+        p.name for p in tmp_path.iterdir()
+    ) == ["f.gpkg"]
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["x.shp", "--source", "fountains"], "no format known by the suffix '.shp'"),
-        (["x.gpkg", "--format", "kml", "--source", "fountains"], "format 'kml'; --format gpkg | fgb | geojson | csv"),
-        (["x.gpkg", "--sql", "DELETE FROM features"], "only queries that read are allowed, not DELETE"),
-        (["x.gpkg", "--sql", "COPY features TO '/tmp/x.csv'"], "only queries that read are allowed, not COPY"),
+        (
+            ["x.gpkg", "--format", "kml", "--source", "fountains"],
+            "format 'kml'; --format gpkg | fgb | geojson | csv",
+        ),
+        (
+            ["x.gpkg", "--sql", "DELETE FROM features"],
+            "only queries that read are allowed, not DELETE",
+        ),
+        (
+            ["x.gpkg", "--sql", "COPY features TO '/tmp/x.csv'"],
+            "only queries that read are allowed, not COPY",
+        ),
         (["x.gpkg", "--sql", "SELECT * FROM read_csv('/etc/passwd')"], "query failed"),
         (["x.gpkg", "--sql", "SELECT CAST(name AS INTEGER) FROM features"], "query failed"),
         (["x.gpkg", "--source", "nowhere"], "no source 'nowhere' in the lake"),
         (["x.gpkg", "--view", "secrets"], "no view 'secrets'"),
         (["x.gpkg", "--sql", "SELECT ST_Point(1, 2) AS g"], "carries no CRS"),
-        (["x.gpkg", "--source", "fountains", "--geometry", "name"], "--geometry 'name' is not a GEOMETRY column"),
+        (
+            ["x.gpkg", "--source", "fountains", "--geometry", "name"],
+            "--geometry 'name' is not a GEOMETRY column",
+        ),
         (["no/such/folder/x.gpkg", "--source", "fountains"], "no folder"),
     ],
 )
@@ -308,8 +358,11 @@ def test_memory_is_bounded_by_a_batch_not_by_the_result(tmp_path):
     for name, n in sizes.items():
         path = tmp_path / f"{name}.geojson"
         features = (
-            {"type": "Feature", "properties": {"text": f"{i:06d}" * 170},
-             "geometry": {"type": "Point", "coordinates": [9 + i * 1e-5, 48.7]}}
+            {
+                "type": "Feature",
+                "properties": {"text": f"{i:06d}" * 170},
+                "geometry": {"type": "Point", "coordinates": [9 + i * 1e-5, 48.7]},
+            }
             for i in range(n)
         )
         with path.open("w") as f:
@@ -319,8 +372,17 @@ def test_memory_is_bounded_by_a_batch_not_by_the_result(tmp_path):
     warehouse.refresh(lake)
     peaks = {}
     for name in ("small", "large"):
-        args = ["export", str(tmp_path / f"{name}.gpkg"), "--source", name, "--lake", str(lake.root)]
-        out = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, check=True)
+        args = [
+            "export",
+            str(tmp_path / f"{name}.gpkg"),
+            "--source",
+            name,
+            "--lake",
+            str(lake.root),
+        ]
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, *args], capture_output=True, text=True, check=True
+        )
         code, peaks[name] = out.stdout.split()[-2:]
         assert code == "0", out.stderr
         assert pyogrio.read_info(tmp_path / f"{name}.gpkg")["features"] == sizes[name]

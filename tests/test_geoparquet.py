@@ -44,7 +44,9 @@ def _truth_geoms(kind: str) -> list[Geom]:
     return [shapely.from_wkt(r["geometry"]) if r["geometry"] else None for r in rows]
 
 
-def _lake_table(lake: Lake, source: str, kind: str = "features", ids: Sequence[str] = ()) -> pa.Table:
+def _lake_table(
+    lake: Lake, source: str, kind: str = "features", ids: Sequence[str] = ()
+) -> pa.Table:
     """A lake file's rows, features in their source's order."""
     table = pq.read_table(lake.partition(kind, source) / "part-0.parquet")
     return in_source_order(table, ids) if kind == "features" else table
@@ -102,7 +104,7 @@ def test_conformance_file_matches_its_wkt(sample, lake, kind, encoding):
     out = _lake_geoms(lake, "conf")
     expected = _truth_geoms(kind)
     assert len(out) == len(expected)
-    for got, want in zip(out, expected):
+    for got, want in zip(out, expected, strict=False):
         assert _same(got, want), (got, want)
     assert [p["col"] for p in _lake_props(lake, "conf")] == [int(r["col"]) for r in truth]
 
@@ -122,14 +124,18 @@ def test_natural_earth_example(sample, lake, version):
     path = sample(f"geoparquet/example_v{version}.parquet")
     info = GeoParquetConnector(path).inspect()
     assert (info.format, info.version, info.crs, info.layers, info.count) == (
-        "GeoParquet", version, "OGC:CRS84", ("geometry",), 5
+        "GeoParquet",
+        version,
+        "OGC:CRS84",
+        ("geometry",),
+        5,
     )
     report = ingest(path, "countries", lake)
     assert (report.features, report.rejects) == (5, 0)
     props = _lake_props(lake, "countries")
     truth = {r["name"]: r for r in _ground_truth("example_wkt.csv")}
     assert [p["name"] for p in props] == list(truth) and set(COUNTRIES) == set(truth)
-    for p, g in zip(props, _lake_geoms(lake, "countries")):
+    for p, g in zip(props, _lake_geoms(lake, "countries"), strict=False):
         row = truth[p["name"]]
         assert p["iso_a3"] == row["iso_a3"] and p["gdp_md_est"] == int(row["gdp_md_est"])
         assert _same(g, shapely.from_wkt(row["geometry"]), tolerance=1e-9)
@@ -162,7 +168,9 @@ def _geoarrow_array(geoms: np.ndarray, null: np.ndarray, interleaved: bool) -> p
 MULTI = {
     "multipoint": ["MULTIPOINT ((1 2), (3 4))", None, "MULTIPOINT EMPTY", "MULTIPOINT ((5 6))"],
     "multilinestring": [
-        "MULTILINESTRING ((0 0, 1 1), (2 2, 3 3, 4 4))", "MULTILINESTRING EMPTY", None,
+        "MULTILINESTRING ((0 0, 1 1), (2 2, 3 3, 4 4))",
+        "MULTILINESTRING EMPTY",
+        None,
     ],
 }
 
@@ -185,14 +193,14 @@ def test_geoarrow_arrays_sliced_with_nulls(kind, interleaved):
             out, unreadable = to_shapely(array.slice(start, stop - start), kind)
             assert not unreadable.any()
             assert len(out) == stop - start
-            assert all(_same(a, b) for a, b in zip(out, expected[start:stop]))
+            assert all(_same(a, b) for a, b in zip(out, expected[start:stop], strict=False))
 
 
 @pytest.mark.parametrize("interleaved", [False, True])
 def test_geoarrow_3d_keeps_z(interleaved):
     geoms = shapely.from_wkt(["LINESTRING Z (1 2 3, 4 5 6)", "LINESTRING Z (7 8 9, 10 11 12)"])
     out, _ = to_shapely(_geoarrow_array(geoms, np.array([False, False]), interleaved), "linestring")
-    assert all(shapely.equals_exact(a, b) and a.has_z for a, b in zip(out, geoms))
+    assert all(shapely.equals_exact(a, b) and a.has_z for a, b in zip(out, geoms, strict=False))
 
 
 def test_geoarrow_measures_are_dropped():
@@ -209,7 +217,9 @@ def test_geoarrow_measures_are_dropped():
 def test_projected_crs_lands_at_the_right_lon_lat(tmp_path, lake):
     xy = [(500_000.0, 5_400_000.0), (691_000.0, 5_335_000.0), (356_000.0, 5_645_000.0)]
     frame = gpd.GeoDataFrame(
-        {"name": ["a", "b", "c"]}, geometry=gpd.points_from_xy(*zip(*xy)), crs="EPSG:25832"
+        {"name": ["a", "b", "c"]},
+        geometry=gpd.points_from_xy(*zip(*xy, strict=False)),
+        crs="EPSG:25832",
     )
     path = tmp_path / "utm.parquet"
     frame.to_parquet(path)
@@ -218,7 +228,7 @@ def test_projected_crs_lands_at_the_right_lon_lat(tmp_path, lake):
     assert report.features == 3
     assert set(_lake_table(lake, "utm").column("source_crs").to_pylist()) == {"EPSG:25832"}
     to_lonlat = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True)
-    lon, lat = to_lonlat.transform(*zip(*xy))
+    lon, lat = to_lonlat.transform(*zip(*xy, strict=False))
     out = shapely.get_coordinates(np.array(_lake_geoms(lake, "utm")))
     assert out == pytest.approx(np.column_stack([lon, lat]), abs=1e-9)
 
@@ -241,7 +251,7 @@ def test_unknown_version_is_read_when_its_encoding_is_known(sample, tmp_path):
     info = GeoParquetConnector(path).inspect()
     assert (info.format, info.version) == ("GeoParquet", "2.0-dev")
     geoms, _, _ = _read(path)
-    assert [_same(a, b) for a, b in zip(geoms, _truth_geoms("polygon"))] == [True] * 4
+    assert [_same(a, b) for a, b in zip(geoms, _truth_geoms("polygon"), strict=False)] == [True] * 4
 
 
 def test_unknown_encoding_names_the_version(sample, tmp_path):
@@ -296,10 +306,19 @@ def _plain(src: Path, dest: Path, name: str, as_wkt: bool = False) -> Path:
 
 @pytest.mark.parametrize(
     ("name", "as_wkt"),
-    [("geometry", False), ("WKB_GEOMETRY", False), ("geom", False), ("the_geom", False),
-     ("wkt", True), ("wkt_geometry", True), ("geometry", True)],
+    [
+        ("geometry", False),
+        ("WKB_GEOMETRY", False),
+        ("geom", False),
+        ("the_geom", False),
+        ("wkt", True),
+        ("wkt_geometry", True),
+        ("geometry", True),
+    ],
 )
-def test_parquet_without_geo_metadata_is_read_as_gdal_reads_it(sample, tmp_path, lake, name, as_wkt):
+def test_parquet_without_geo_metadata_is_read_as_gdal_reads_it(
+    sample, tmp_path, lake, name, as_wkt
+):
     """A geometry column named as GDAL looks for it, WKB if binary, WKT if text; without `geo`
     nothing declares a CRS and neither encoding defines one: refused until --crs."""
     src = sample("geoparquet/data-polygon-encoding_wkb.parquet")
@@ -316,11 +335,16 @@ def test_parquet_without_geo_metadata_is_read_as_gdal_reads_it(sample, tmp_path,
     assert not lake.root.exists() or not any(lake.root.rglob("*.parquet"))
     report = ingest(path, "plain", lake, crs="OGC:CRS84")
     assert (report.records, report.features, report.rejects) == (4, 4, 0)
-    assert [_same(a, b) for a, b in zip(_lake_geoms(lake, "plain"), _truth_geoms("polygon"))] == [True] * 4
+    assert [
+        _same(a, b)
+        for a, b in zip(_lake_geoms(lake, "plain"), _truth_geoms("polygon"), strict=False)
+    ] == [True] * 4
 
 
 def test_inspect_names_plain_parquet_and_its_geometry_column(sample, tmp_path, capsys):
-    path = _plain(sample("geoparquet/data-point-encoding_wkb.parquet"), tmp_path / "p.parquet", "geom")
+    path = _plain(
+        sample("geoparquet/data-point-encoding_wkb.parquet"), tmp_path / "p.parquet", "geom"
+    )
     assert main(["inspect", str(path), "--json"]) == 0
     facts = json.loads(capsys.readouterr().out)
     assert (facts["format"], facts["layers"], facts["crs"]) == ("Parquet", "geom", "not declared")
@@ -335,14 +359,16 @@ def test_plain_parquet_in_utm_lands_with_its_crs(tmp_path, lake):
     report = ingest(path, "utm", lake, crs="EPSG:25832")
     assert (report.features, report.rejects) == (3, 0)
     to_lonlat = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True)
-    lon, lat = to_lonlat.transform(*zip(*xy))
+    lon, lat = to_lonlat.transform(*zip(*xy, strict=False))
     out = shapely.get_coordinates(np.array(_lake_geoms(lake, "utm")))
     assert out == pytest.approx(np.column_stack([lon, lat]), abs=1e-9)
 
 
 def test_plain_parquet_geometry_option_names_a_text_column(tmp_path):
     path = tmp_path / "named.parquet"
-    pq.write_table(pa.table({"lage": ["POINT (7 50)", "POINT (8 51)"], "shape": [b"\x01", None]}), path)
+    pq.write_table(
+        pa.table({"lage": ["POINT (7 50)", "POINT (8 51)"], "shape": [b"\x01", None]}), path
+    )
     assert GeoParquetConnector(path).inspect().layers == ()  # neither name is a geometry's
     geoms, props, _ = _read(path, geometry="lage")
     assert [g.wkt for g in geoms] == ["POINT (7 50)", "POINT (8 51)"]
@@ -414,7 +440,9 @@ def _typed_table() -> tuple[pa.Table, dict]:
             "kind": pa.array(["p", "p"]).dictionary_encode(),
             "geometry": _wkb("POINT (7 50)", "LINESTRING (0 0, 1 1)"),
             "centroid": _wkb("POINT (7 50)", "POINT (0.5 0.5)"),
-            "bbox": pa.array([dict(zip(box, b)) for b in ([7, 50, 7, 50], [0, 0, 1, 1])]),
+            "bbox": pa.array(
+                [dict(zip(box, b, strict=False)) for b in ([7, 50, 7, 50], [0, 0, 1, 1])]
+            ),
         }
     )
     return table, _geo(
@@ -445,7 +473,10 @@ def test_properties_are_json_values(tmp_path, lake):
     json.dumps(props)  # plain JSON values: the standard library serialises them as they are
     report = ingest(path, "typed", lake, options={"id": "fid"})
     assert report.features == 2
-    assert sorted(_lake_table(lake, "typed", ids=["b", "a"]).column("source_id").to_pylist()) == ["a", "b"]
+    assert sorted(_lake_table(lake, "typed", ids=["b", "a"]).column("source_id").to_pylist()) == [
+        "a",
+        "b",
+    ]
 
 
 def test_unknown_id_column_is_a_configuration_error(sample):
@@ -469,7 +500,7 @@ def test_batches_are_bounded(sample):
     whole, _, _ = _read(path)
     small, _, batches = _read(path, batch_size=2)
     assert max(len(b) for b in batches) == 2 and len(batches) == 3
-    assert [_same(a, b) for a, b in zip(small, whole)] == [True] * len(whole)
+    assert [_same(a, b) for a, b in zip(small, whole, strict=False)] == [True] * len(whole)
 
 
 # -- detection and broken files ------------------------------------------------------------

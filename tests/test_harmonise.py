@@ -24,7 +24,11 @@ def _collection(tmp_path, features, **members):
 
 
 def _point(x, y, fid=None, **props):
-    f = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [x, y]}, "properties": props}
+    f = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [x, y]},
+        "properties": props,
+    }
     return f if fid is None else {**f, "id": fid}
 
 
@@ -42,7 +46,9 @@ def test_a_repeat_among_records_without_ids_is_the_one_rejected(tmp_path, lake, 
     report = ingest(path, "s", lake)
     assert (report.features, report.rejects) == (3, 1)
     assert read_lake("s").column("feature_id").to_pylist() == ["s/#1", "s/a", "s/#3"]
-    assert json.loads(read_lake("s", "rejects")["record"][0].as_py())["geometry"]["coordinates"] == [7, 8]
+    assert json.loads(read_lake("s", "rejects")["record"][0].as_py())["geometry"][
+        "coordinates"
+    ] == [7, 8]
 
 
 def test_an_id_seen_in_an_earlier_batch_or_earlier_in_its_own_is_rejected():
@@ -50,7 +56,9 @@ def test_an_id_seen_in_an_earlier_batch_or_earlier_in_its_own_is_rejected():
 
     def batch(ids):
         xy = np.array([[8.4, 49.0]] * len(ids))
-        return SourceBatch(ids, Points(xy), [{}] * len(ids), [{"id": i} for i in ids], crs="OGC:CRS84")
+        return SourceBatch(
+            ids, Points(xy), [{}] * len(ids), [{"id": i} for i in ids], crs="OGC:CRS84"
+        )
 
     first = harmoniser.harmonise(batch(["a", "b"]))
     second = harmoniser.harmonise(batch(["c", "a", "c", "d"]))
@@ -70,7 +78,9 @@ def test_records_without_ids_are_numbered_in_source_order(tmp_path, lake, read_l
 
 
 def test_the_catalog_can_name_the_attribute_that_identifies_records(tmp_path, lake, read_lake):
-    path = _collection(tmp_path, [_point(1, 2, gid="620-1"), _point(3, 4, gid="620-10"), _point(5, 6, gid="620-1")])
+    path = _collection(
+        tmp_path, [_point(1, 2, gid="620-1"), _point(3, 4, gid="620-10"), _point(5, 6, gid="620-1")]
+    )
     report = ingest(path, "s", lake, fields={"source_id": "gid"})
     assert (report.features, report.rejects) == (2, 1)
     assert read_lake("s").column("feature_id").to_pylist() == ["s/620-1", "s/620-10"]
@@ -86,15 +96,28 @@ def test_invalid_polygon_is_repaired_and_says_so(tmp_path, lake, read_lake):
 
 
 def test_3d_coordinates_fill_geometry_3d(tmp_path, lake, read_lake):
-    path = _collection(tmp_path, [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [7.1, 50.7, 61.5]}, "properties": {}}])
+    path = _collection(
+        tmp_path,
+        [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [7.1, 50.7, 61.5]},
+                "properties": {},
+            }
+        ],
+    )
     ingest(path, "s", lake)
     row = read_lake("s").to_pylist()[0]
     assert not shapely.has_z(shapely.from_wkb(row["geometry"]))
-    assert shapely.get_coordinates(shapely.from_wkb(row["geometry_3d"]), include_z=True).tolist() == [[7.1, 50.7, 61.5]]
+    assert shapely.get_coordinates(
+        shapely.from_wkb(row["geometry_3d"]), include_z=True
+    ).tolist() == [[7.1, 50.7, 61.5]]
 
 
 def test_an_unknown_crs_refuses_the_source_with_its_name(tmp_path, lake):
-    path = _collection(tmp_path, [_point(1, 2)], crs={"type": "name", "properties": {"name": "EPSG:999999"}})
+    path = _collection(
+        tmp_path, [_point(1, 2)], crs={"type": "name", "properties": {"name": "EPSG:999999"}}
+    )
     with pytest.raises(UnknownCRS, match="EPSG:999999.*--crs"):
         ingest(path, "s", lake)
     with pytest.raises(ConfigurationError, match="--crs: unknown CRS 'EPSG:999998'"):
@@ -108,13 +131,18 @@ def test_not_a_feature_is_a_reject_not_a_crash(tmp_path, lake, read_lake):
     path = _collection(tmp_path, [_point(1, 2), {"type": "Point", "coordinates": [1, 2]}, 7])
     report = ingest(path, "s", lake)
     assert (report.records, report.features, report.rejects) == (3, 1, 2)
-    assert {r["reason"] for r in read_lake("s", "rejects").to_pylist()} == {"not a GeoJSON Feature object"}
+    assert {r["reason"] for r in read_lake("s", "rejects").to_pylist()} == {
+        "not a GeoJSON Feature object"
+    }
 
 
 def test_epoch_milliseconds_and_iso_times_become_observed_at(tmp_path, lake, read_lake):
     path = _collection(
         tmp_path,
-        [_point(1, 2, Timestamp=1740651467085), _point(1, 3, dateObserved="2024-06-10T10:20:00+02:00")],
+        [
+            _point(1, 2, Timestamp=1740651467085),
+            _point(1, 3, dateObserved="2024-06-10T10:20:00+02:00"),
+        ],
     )
     ingest(path, "s", lake)
     times = [t.isoformat() for t in read_lake("s").column("observed_at").to_pylist()]
@@ -125,7 +153,9 @@ def test_a_count_below_the_declared_one_keeps_the_previous_output(tmp_path, lake
     """A response cut short (numberMatched 3, two features) fails its blocking check."""
     from citypipe.core.ingest import ChecksFailed
 
-    good = _collection(tmp_path, [_point(1, 2, "a"), _point(3, 4, "b"), _point(5, 6, "c")], numberMatched=3)
+    good = _collection(
+        tmp_path, [_point(1, 2, "a"), _point(3, 4, "b"), _point(5, 6, "c")], numberMatched=3
+    )
     assert ingest(good, "s", lake).features == 3
     cut = _collection(tmp_path, [_point(1, 2, "a"), _point(3, 4, "b")], numberMatched=3)
     with pytest.raises(ChecksFailed, match="matches_declared_count"):
@@ -136,7 +166,9 @@ def test_a_count_below_the_declared_one_keeps_the_previous_output(tmp_path, lake
 def test_axis_order_can_be_overridden(tmp_path, lake, read_lake):
     """A file writing lat, lon under EPSG:4326 lands right with axis_order="authority"."""
     path = _collection(
-        tmp_path, [_point(48.98864293, 8.40410325)], crs={"type": "name", "properties": {"name": "EPSG:4326"}}
+        tmp_path,
+        [_point(48.98864293, 8.40410325)],
+        crs={"type": "name", "properties": {"name": "EPSG:4326"}},
     )
     ingest(path, "s", lake, axis_order="authority")
     xy = shapely.get_coordinates(shapely.from_wkb(read_lake("s").column("geometry")[0].as_py()))

@@ -101,8 +101,9 @@ HEADS = [
 ]
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(head=st.sampled_from(HEADS), tail=st.binary(max_size=400))
 def test_anything_after_a_plausible_start(head, tail, landed, tmp_path):
     attempt(head + tail, Path("input.dat"), landed, tmp_path)

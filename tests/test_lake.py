@@ -45,7 +45,7 @@ def test_points_are_written_as_points(sample, lake):
     gdf = geopandas.read_parquet(written)
     assert len(gdf) == len(coords) == 1988
     assert (gdf.geometry.geom_type == "Point").all()
-    assert sorted(zip(gdf.geometry.x, gdf.geometry.y)) == sorted(map(tuple, coords))
+    assert sorted(zip(gdf.geometry.x, gdf.geometry.y, strict=False)) == sorted(map(tuple, coords))
 
 
 def test_other_tools_read_back_the_same_geometries(esslingen):
@@ -63,7 +63,9 @@ def test_other_tools_read_back_the_same_geometries(esslingen):
     con = duckdb.connect()
     con.execute(f"LOAD '{warehouse.spatial_extension()}'")
     wkb = con.execute(f"SELECT ST_AsWKB(geometry) FROM read_parquet('{esslingen}')").fetchall()
-    assert shapely.equals_exact(shapely.from_wkb([bytes(r[0]) for r in wkb]), ours, tolerance=0).all()
+    assert shapely.equals_exact(
+        shapely.from_wkb([bytes(r[0]) for r in wkb]), ours, tolerance=0
+    ).all()
 
 
 def test_rerun_gives_the_same_rows_and_ids(sample, lake, read_lake):
@@ -109,10 +111,13 @@ def test_warehouse_views_answer_spatial_sql(sample, lake):
     ingest(sample("freiburg_wfs110_GetFeature_parking_live_epsg25832.geojson"), "freiburg", lake)
     warehouse.refresh(lake)
     _, rows = warehouse.query(
-        lake, "SELECT source, count(*), round(avg(ST_Y(geometry)), 1) FROM features GROUP BY 1 ORDER BY 1"
+        lake,
+        "SELECT source, count(*), round(avg(ST_Y(geometry)), 1) FROM features GROUP BY 1 ORDER BY 1",
     )
     assert rows == [("freiburg", 19, 48.0), ("jena", 103, 50.9)]
-    _, rows = warehouse.query(lake, "SELECT source, features, rejects, format FROM sources ORDER BY 1")
+    _, rows = warehouse.query(
+        lake, "SELECT source, features, rejects, format FROM sources ORDER BY 1"
+    )
     assert rows == [("freiburg", 19, 0, "GeoJSON"), ("jena", 103, 0, "GeoJSON")]
     # the run record travels in the features file itself, so it is replaced with the data
     footer = pq.read_metadata(lake.partition("features", "jena") / "part-0.parquet").metadata
@@ -123,12 +128,27 @@ def test_warehouse_views_answer_spatial_sql(sample, lake):
 
 @pytest.mark.parametrize(
     "sql",
-    ["DROP VIEW features", "COPY features TO '/tmp/x.csv'", "SELECT * FROM read_csv('/etc/passwd')",
-     "ATTACH '/tmp/other.duckdb'", "SELECT 1; DELETE FROM sources", "PRAGMA version",
-     "select 1; /* ; */ pragma database_list", "CALL pragma_version()", "SET memory_limit = '9GB'",
-     "RESET lock_configuration", "EXPORT DATABASE '/tmp/x'", "INSTALL httpfs", "LOAD httpfs",
-     "CREATE VIEW v AS SELECT 1", "EXPLAIN ANALYZE COPY features TO '/tmp/y.csv'",
-     "CHECKPOINT", "DETACH warehouse", "USE memory", "VACUUM"],
+    [
+        "DROP VIEW features",
+        "COPY features TO '/tmp/x.csv'",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "ATTACH '/tmp/other.duckdb'",
+        "SELECT 1; DELETE FROM sources",
+        "PRAGMA version",
+        "select 1; /* ; */ pragma database_list",
+        "CALL pragma_version()",
+        "SET memory_limit = '9GB'",
+        "RESET lock_configuration",
+        "EXPORT DATABASE '/tmp/x'",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "CREATE VIEW v AS SELECT 1",
+        "EXPLAIN ANALYZE COPY features TO '/tmp/y.csv'",
+        "CHECKPOINT",
+        "DETACH warehouse",
+        "USE memory",
+        "VACUUM",
+    ],
 )
 def test_analyst_sql_is_read_only(sample, lake, sql):
     from citypipe.geo.errors import ConfigurationError
@@ -160,7 +180,9 @@ def test_a_lake_copied_with_cp_reads_whole_in_other_tools(sample, lake, tmp_path
     ingest(sample("jena_parking.geojson"), "jena", lake)
     copy = tmp_path / "copy"
     subprocess.run(["cp", "-r", str(lake.root), str(copy)], check=True)
-    codes = sorted(f["properties"]["INVENTARI_CODI"] for f in json.loads(path.read_bytes())["features"])
+    codes = sorted(
+        f["properties"]["INVENTARI_CODI"] for f in json.loads(path.read_bytes())["features"]
+    )
     folder = pq.read_table(copy / "features", partitioning=None)  # hive: issue 12
     assert folder.num_rows == 1988 + 103
     gdf = geopandas.read_parquet(copy / "features" / "source=fountains" / "part-0.parquet")
@@ -187,8 +209,11 @@ def test_import_database_is_refused_before_duckdb_reads_the_folder(jena_warehous
     folder.mkdir()
     (folder / "schema.sql").symlink_to("/etc/passwd")
     first = Path("/etc/passwd").read_text().split(":")[0]
-    for sql in (f"PRAGMA import_database('{folder}')", f"IMPORT DATABASE '{folder}'",
-                f"SELECT 1; IMPORT DATABASE '{folder}'"):
+    for sql in (
+        f"PRAGMA import_database('{folder}')",
+        f"IMPORT DATABASE '{folder}'",
+        f"SELECT 1; IMPORT DATABASE '{folder}'",
+    ):
         with pytest.raises(ConfigurationError) as e:
             warehouse.query(jena_warehouse, sql)
         assert first not in str(e.value).replace("IMPORT", "")
@@ -196,19 +221,30 @@ def test_import_database_is_refused_before_duckdb_reads_the_folder(jena_warehous
 
 @pytest.mark.parametrize(
     "reader",
-    ["read_text('{f}')", "read_blob('{f}')", "read_csv('{f}')", "read_json('{f}')",
-     "sniff_csv('{f}')", "glob('{d}/*')", "st_read('{f}')", "ST_Read_Meta('{f}')",
-     "read_parquet('{lake}/features/source=jena/../../../outside.parquet')",
-     "read_parquet('{lake}/.staging/*/*.parquet')", "read_csv('http://127.0.0.1:9/x.csv')",
-     "st_read('/vsicurl/http://127.0.0.1:9/x.json')"],
+    [
+        "read_text('{f}')",
+        "read_blob('{f}')",
+        "read_csv('{f}')",
+        "read_json('{f}')",
+        "sniff_csv('{f}')",
+        "glob('{d}/*')",
+        "st_read('{f}')",
+        "ST_Read_Meta('{f}')",
+        "read_parquet('{lake}/features/source=jena/../../../outside.parquet')",
+        "read_parquet('{lake}/.staging/*/*.parquet')",
+        "read_csv('http://127.0.0.1:9/x.csv')",
+        "st_read('/vsicurl/http://127.0.0.1:9/x.json')",
+    ],
 )
 def test_sql_reads_nothing_outside_the_lake(jena_warehouse, sample, tmp_path, reader):
     """A GeoJSON and a Parquet file beside the lake, readable by the user running citypipe."""
     from citypipe.geo.errors import ConfigurationError
 
     outside = sample("jena_parking.geojson")
-    pq.write_table(pq.read_table(jena_warehouse.partition("features", "jena")),
-                   jena_warehouse.root.parent / "outside.parquet")
+    pq.write_table(
+        pq.read_table(jena_warehouse.partition("features", "jena")),
+        jena_warehouse.root.parent / "outside.parquet",
+    )
     sql = "SELECT count(*) FROM " + reader.format(
         f=outside, d=outside.parent, lake=jena_warehouse.root.resolve()
     )
@@ -223,8 +259,11 @@ def test_queries_stop_at_their_time_and_memory_limits(jena_warehouse):
     with pytest.raises(ConfigurationError, match="stopped after 1 s"):
         warehouse.query(jena_warehouse, "SELECT count(*) FROM range(1e12::BIGINT)", limits)
     with pytest.raises(ConfigurationError, match="more than 200MB of memory"):
-        warehouse.query(jena_warehouse, "SELECT list(range) FROM range(100000000)",
-                        warehouse.Limits(seconds=60, memory="200MB"))
+        warehouse.query(
+            jena_warehouse,
+            "SELECT list(range) FROM range(100000000)",
+            warehouse.Limits(seconds=60, memory="200MB"),
+        )
     assert warehouse.query(jena_warehouse, "SELECT count(*) FROM features", limits)[1] == [(103,)]
 
 
@@ -239,8 +278,18 @@ def test_a_broken_or_unwritable_warehouse_never_hides_the_lake(jena_warehouse, s
     jena_warehouse.warehouse.unlink()
     jena_warehouse.warehouse.mkdir()  # nothing can be renamed onto it
     bad = sample("esslingen_parking_epsg25832.geojson")
-    code = main(["ingest", str(bad), "--source", "jena", "--crs", "EPSG:4326",
-                 "--lake", str(jena_warehouse.root)])
+    code = main(
+        [
+            "ingest",
+            str(bad),
+            "--source",
+            "jena",
+            "--crs",
+            "EPSG:4326",
+            "--lake",
+            str(jena_warehouse.root),
+        ]
+    )
     first, *more = capsys.readouterr().err.splitlines()
     assert code == 2 and str(bad) in first and "no record could be ingested" in first
     assert "also:" in more[0] and "warehouse could not be written" in more[0]
@@ -254,11 +303,18 @@ def test_a_moved_lake_answers_as_the_original(sample, lake, tmp_path):
     import sys
 
     ingest(sample("jena_parking.geojson"), "jena", lake, validate=False)
-    ingest(sample("citygml/sig3d_v2_Building_and_garage_LOD2-EPSG25832.gml"), "garage", lake,
-           validate=False)
+    ingest(
+        sample("citygml/sig3d_v2_Building_and_garage_LOD2-EPSG25832.gml"),
+        "garage",
+        lake,
+        validate=False,
+    )
     warehouse.refresh(lake)
-    asked = ("SELECT source, features FROM sources WHERE records > 0 AND source <> 'x' ORDER BY 1",
-             "SELECT count(*) FROM buildings", "SELECT count(*) FROM surfaces")
+    asked = (
+        "SELECT source, features FROM sources WHERE records > 0 AND source <> 'x' ORDER BY 1",
+        "SELECT count(*) FROM buildings",
+        "SELECT count(*) FROM surfaces",
+    )
     before = [warehouse.query(lake, q)[1] for q in asked]
     assert before[0] == [("garage", 4), ("jena", 103)]  # 103 parking places; 4 city objects
     moved = tmp_path / "elsewhere" / "lake"
@@ -271,6 +327,7 @@ def test_a_moved_lake_answers_as_the_original(sample, lake, tmp_path):
         f"con.execute(\"LOAD '{warehouse.spatial_extension()}'\"); "
         "print([con.sql(q).fetchall() for q in sys.argv[1:]])"
     )
-    out = subprocess.run([sys.executable, "-c", plain, *asked], cwd=moved, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", plain, *asked], cwd=moved, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == str(before)

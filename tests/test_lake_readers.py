@@ -37,8 +37,16 @@ SOURCES = {
     "adv": "citygml/BuildingUnits_Storeys_xlink.gml",
     "denhaag": "citygml/denhaag_1BwBP_citygml1.gml",
 }
-BAD = {"type": "Feature", "properties": {"n": 3}, "geometry": {"type": "Point", "coordinates": ["2", "41"]}}
-GOOD = {"type": "Feature", "properties": {"n": 1}, "geometry": {"type": "Point", "coordinates": [2.17, 41.38]}}
+BAD = {
+    "type": "Feature",
+    "properties": {"n": 3},
+    "geometry": {"type": "Point", "coordinates": ["2", "41"]},
+}
+GOOD = {
+    "type": "Feature",
+    "properties": {"n": 1},
+    "geometry": {"type": "Point", "coordinates": [2.17, 41.38]},
+}
 GEO_KINDS = ("features", "surfaces")
 GPIO = ROOT / ".venv-gpio"
 
@@ -92,7 +100,9 @@ def test_the_arrow_schema_carries_the_same_geo_as_the_footer(lake):
         ]
         tagged = schema.field("geometry_3d").metadata
         assert tagged[b"ARROW:extension:name"] == b"geoarrow.wkb"
-        assert pyproj.CRS(json.loads(tagged[b"ARROW:extension:metadata"])["crs"]) == pyproj.CRS("OGC:CRS84")
+        assert pyproj.CRS(json.loads(tagged[b"ARROW:extension:metadata"])["crs"]) == pyproj.CRS(
+            "OGC:CRS84"
+        )
 
 
 def test_from_arrow_finds_the_geometry_and_its_crs(lake):
@@ -117,14 +127,20 @@ def _rows(table: pa.Table, key: str) -> list[tuple]:
 
 @pytest.mark.parametrize(
     ("kind", "key"),
-    [("features", "feature_id"), ("rejects", "record"), ("surfaces", "geometry_3d"), ("quarantine", "record")],
+    [
+        ("features", "feature_id"),
+        ("rejects", "record"),
+        ("surfaces", "geometry_3d"),
+        ("quarantine", "record"),
+    ],
 )
 def test_a_folder_reads_as_one_dataset_in_every_reader(lake, kind, key):
     folder = lake.root / kind
     files = lake.files(kind)
     expected = _rows(pa.concat_tables([pq.read_table(f) for f in files]), key)
-    assert expected and {r[1] for r in expected} == {f.parent.name.removeprefix("source=") for f in files
-                                                      if pq.read_metadata(f).num_rows}
+    assert expected and {r[1] for r in expected} == {
+        f.parent.name.removeprefix("source=") for f in files if pq.read_metadata(f).num_rows
+    }
     hive = ds.HivePartitioning.discover(infer_dictionary=True)
     for table in (
         pq.read_table(folder),
@@ -141,13 +157,22 @@ def test_a_folder_reads_as_one_dataset_in_every_reader(lake, kind, key):
     if kind in GEO_KINDS:
         gdf = geopandas.read_parquet(folder)
         assert len(gdf) == len(expected) and gdf.crs == pyproj.CRS("OGC:CRS84")
-        types = dict(con.sql(f"SELECT DISTINCT 1, typeof({key if kind == 'surfaces' else 'geometry'}) FROM ({sql})").fetchall())
+        types = dict(
+            con.sql(
+                f"SELECT DISTINCT 1, typeof({key if kind == 'surfaces' else 'geometry'}) FROM ({sql})"
+            ).fetchall()
+        )
         assert types == {1: "GEOMETRY('OGC:CRS84')"}
 
 
 def test_the_folder_counts_are_the_sources(lake):
     table = pq.read_table(lake.root / "features")
-    counts = dict(zip(*table.group_by("source").aggregate([("source", "count")]).to_pydict().values(), strict=True))
+    counts = dict(
+        zip(
+            *table.group_by("source").aggregate([("source", "count")]).to_pydict().values(),
+            strict=True,
+        )
+    )
     for name in ("fountains", "esslingen"):
         assert counts[name] == len(json.loads((SAMPLES / SOURCES[name]).read_bytes())["features"])
     assert counts["mixed"] == 1 and "refused" not in counts
@@ -166,7 +191,9 @@ def test_the_folder_counts_are_the_sources(lake):
     ],
 )
 def test_geometry_3d_heights_name_the_sources_vertical_crs(lake, name, vertical):
-    expected = pyproj.CRS(vertical) if vertical else pyproj.CRS(_declared(SOURCES[name])).sub_crs_list[1]
+    expected = (
+        pyproj.CRS(vertical) if vertical else pyproj.CRS(_declared(SOURCES[name])).sub_crs_list[1]
+    )
     for kind in GEO_KINDS:
         path = lake.partition(kind, name) / "part-0.parquet"
         written = pyproj.CRS(json.loads(pq.read_metadata(path).metadata[HEIGHTS_KEY.encode()]))
@@ -186,7 +213,9 @@ def test_duckdb_reads_geometry_3d_across_sources_of_different_height_datums(lake
     """Why the heights' CRS is a footer key of its own: DuckDB refuses one column in two CRSs."""
     con = duckdb.connect()
     con.load_extension(str(warehouse.spatial_extension()))
-    n = con.sql(f"SELECT count(geometry_3d) FROM read_parquet('{lake.root}/features/*/*.parquet')").fetchone()[0]
+    n = con.sql(
+        f"SELECT count(geometry_3d) FROM read_parquet('{lake.root}/features/*/*.parquet')"
+    ).fetchone()[0]
     assert n == pq.read_table(lake.root / "features").column("geometry_3d").drop_null().length()
 
 
@@ -196,7 +225,9 @@ def test_duckdb_reads_geometry_3d_across_sources_of_different_height_datums(lake
 def _inspect(path: Path) -> dict:
     out = subprocess.run(
         [sys.executable, "-m", "citypipe.cli", "inspect", str(path), "--json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout)
 
@@ -228,7 +259,14 @@ def test_gpio_check_passes_every_file(lake):
         for check in ("spec", "all"):
             out = subprocess.run(
                 [str(GPIO / "bin" / "gpio"), "check", check, str(path)],
-                capture_output=True, text=True, env=env, check=False,
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
             )
             said = out.stdout + out.stderr
-            assert out.returncode == 0 and "✗" not in said and "ERROR" not in said, (path, check, said)
+            assert out.returncode == 0 and "✗" not in said and "ERROR" not in said, (
+                path,
+                check,
+                said,
+            )

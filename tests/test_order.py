@@ -71,8 +71,14 @@ _lat = st.floats(-90, 90, allow_nan=False)
 @given(st.lists(st.tuples(_lon, _lat, _lon, _lat), min_size=1, max_size=200))
 def test_keys_are_geopandas_hilbert_distances(corners):
     xy = np.array(corners)
-    boxes = np.column_stack([np.minimum(xy[:, 0], xy[:, 2]), np.minimum(xy[:, 1], xy[:, 3]),
-                             np.maximum(xy[:, 0], xy[:, 2]), np.maximum(xy[:, 1], xy[:, 3])])
+    boxes = np.column_stack(
+        [
+            np.minimum(xy[:, 0], xy[:, 2]),
+            np.minimum(xy[:, 1], xy[:, 3]),
+            np.maximum(xy[:, 0], xy[:, 2]),
+            np.maximum(xy[:, 1], xy[:, 3]),
+        ]
+    )
     extent = [*boxes[:, :2].min(axis=0), *boxes[:, 2:].max(axis=0)]
     bbox = pa.StructArray.from_arrays(list(boxes.T), names=["xmin", "ymin", "xmax", "ymax"])
     expected = _geopandas_keys(pa.table({"bbox": bbox}), extent)
@@ -98,7 +104,9 @@ def grid(tmp_path_factory):
 def test_a_box_query_reads_one_row_group_of_six(grid, tmp_path):
     source, file, box, lake_bench = grid
     x0, y0, x1, y1 = box
-    xy = np.array([f["geometry"]["coordinates"] for f in orjson.loads(source.read_bytes())["features"]])
+    xy = np.array(
+        [f["geometry"]["coordinates"] for f in orjson.loads(source.read_bytes())["features"]]
+    )
     inside = int(((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)).sum())
     assert inside > 10  # the centre of Barcelona has fountains
     assert pq.ParquetFile(file).metadata.num_row_groups == 6  # 89,460 rows of 16,384
@@ -137,17 +145,19 @@ def test_sorted_out_of_core_the_file_is_the_same(grid, tmp_path):
     assert footers[0] == footers[1]
     assert files[0].schema_arrow == files[1].schema_arrow == schemas.feature_schema().arrow
     keys = _geopandas_keys(tables[1], footers[1]["geo"]["columns"]["geometry"]["bbox"])
-    assert (np.diff(keys) >= 0).all() and sorted(tables[1].column("feature_id").to_pylist()) == \
-        sorted(table.column("feature_id").to_pylist())
+    assert (np.diff(keys) >= 0).all() and sorted(
+        tables[1].column("feature_id").to_pylist()
+    ) == sorted(table.column("feature_id").to_pylist())
     geoparquet_validator().validate(footers[1]["geo"])
 
 
 def test_a_failed_run_sorts_and_leaves_nothing(grid, tmp_path):
     _, file, _, _ = grid
     batches = pq.read_table(file).slice(0, 3000).to_batches(max_chunksize=1000)
-    with pytest.raises(RuntimeError), OrderedWriter(
-        tmp_path / "f.parquet", schemas.feature_schema(), memory_budget=0
-    ) as writer:
+    with (
+        pytest.raises(RuntimeError),
+        OrderedWriter(tmp_path / "f.parquet", schemas.feature_schema(), memory_budget=0) as writer,
+    ):
         for batch in batches:
             writer.write(batch)
         raise RuntimeError("the run failed")

@@ -62,7 +62,7 @@ def _read(path: Path, batch_bytes: int) -> Any:
             rows += zip(
                 b.source_ids, b.properties, b.records, _geometries(b.geometries),
                 b.errors or [None] * n, b.feature_classes or [None] * n, observed,
-                [(b.crs, b.default_crs, b.axis_order)] * n,
+                [(b.crs, b.default_crs, b.axis_order)] * n, strict=False,
             )  # fmt: skip
     except DataError as e:
         return type(e).__name__
@@ -143,7 +143,11 @@ def test_the_features_member_is_found_however_its_name_is_escaped(name):
         (b'}},{"type"', b'}],{"type"'),  # a feature closed by a bracket
     ],
     ids=[
-        "doubled comma", "missing comma", "trailing comma", "array closed by }", "object closed by ]"
+        "doubled comma",
+        "missing comma",
+        "trailing comma",
+        "array closed by }",
+        "object closed by ]",
     ],
 )
 def test_invalid_json_is_never_read_as_valid_on_either_path(good, bad):
@@ -288,11 +292,16 @@ def test_documents_just_below_and_just_above_4_mb_give_the_same_rows(
 
 _SPACE = st.sampled_from([b"", b" ", b"\n", b"\t", b"\r\n", b" " * 600, b"\n  " * 40])
 _TEXT = st.text(alphabet=st.sampled_from('ab "\\[]{},:é€😀\n\t'), max_size=12)
-_SCALARS = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | _TEXT | st.floats(
-    allow_nan=False, allow_infinity=False
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | _TEXT
+    | st.floats(allow_nan=False, allow_infinity=False)
 )
 _VALUES = st.recursive(
-    _SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
     max_leaves=8,
 )
 _POINT = st.tuples(st.floats(-180, 180), st.floats(-90, 90)).map(
@@ -427,7 +436,7 @@ def _read_csv(path: Path) -> tuple[str, list[tuple[str, Any, str | None]]]:
     out = []
     for b in connector.read():
         names = [p.get("name") for p in b.properties]
-        out += zip(b.records, names, b.errors or [None] * len(b))
+        out += zip(b.records, names, b.errors or [None] * len(b), strict=False)
     return connector._dialect[0].codec, out
 
 
@@ -482,6 +491,7 @@ _LINES = st.sampled_from([
 def test_a_files_encoding_depends_on_its_lines_not_on_where_they_are(lines, data):
     """Lines of UTF-8, Windows-1252 and with NUL bytes, in any order, with 2 MiB of ASCII
     lines put in anywhere among them: the same decision."""
+
     def decide(ordered: list[bytes], at: int) -> TextEncoding | None:
         body = [b"name;lon;lat", *ordered[:at], _PADDING, *ordered[at:]]
         return file_encoding(io.BytesIO(b"\n".join(body)))

@@ -142,7 +142,9 @@ def _gml_expected(tree) -> tuple[dict, dict]:
 
 def _rows(lake_table) -> dict[str, dict]:
     ids = lake_table.column("source_id").to_pylist()
-    return dict(zip(ids, map(json.loads, lake_table.column("properties").to_pylist())))
+    return dict(
+        zip(ids, map(json.loads, lake_table.column("properties").to_pylist()), strict=False)
+    )
 
 
 def _surface_areas(read_lake, source: str) -> dict[tuple[str, str], float]:
@@ -351,7 +353,7 @@ def test_rotterdam_polygon_of_two_distinct_vertices_is_dropped(sample, lake, rea
     assert (report.features, report.rejects) == (1, 0)
     assert _said(_rows(read_lake("r"))[key][NOTE]) == {"polygon": 1}
     semantic = [v is not None for v in g["semantics"]["values"]]
-    kept = sum(s and not f for s, f in zip(semantic, flat))
+    kept = sum(s and not f for s, f in zip(semantic, flat, strict=False))
     assert read_lake("r", "surfaces").num_rows == kept
 
 
@@ -366,7 +368,7 @@ def _cityjson_expected(doc: dict, vertices: np.ndarray) -> tuple[dict, dict, dic
             ground = []
             origin = vertices[faces[0][0][0]]
             volume = 0.0
-            for face, value in zip(faces, values):
+            for face, value in zip(faces, values, strict=False):
                 ring = vertices[face[0]]
                 closed = np.vstack([ring, ring[:1]])
                 areas[key, types[value]] += _area_3d(closed)

@@ -23,14 +23,30 @@ def test_arrow_schema_follows_the_yaml():
 
 def test_theme_vocabulary_is_the_issues():
     assert list(schemas.themes()) == [
-        "building", "transport", "parking", "mobility", "environment", "street_furniture",
-        "boundary", "cadastre", "land_use", "vegetation", "water", "terrain", "bridge",
-        "tunnel", "group", "address", "other",
+        "building",
+        "transport",
+        "parking",
+        "mobility",
+        "environment",
+        "street_furniture",
+        "boundary",
+        "cadastre",
+        "land_use",
+        "vegetation",
+        "water",
+        "terrain",
+        "bridge",
+        "tunnel",
+        "group",
+        "address",
+        "other",
     ]
     assert set(schemas.class_themes().values()) <= set(schemas.themes())
 
 
 def test_readme_table_is_generated_from_the_schema():
     readme = (ROOT / "README.md").read_text()
-    table = re.search(r"<!-- schema:begin -->\n(.*?)\n<!-- schema:end -->", readme, re.DOTALL).group(1)
+    table = re.search(
+        r"<!-- schema:begin -->\n(.*?)\n<!-- schema:end -->", readme, re.DOTALL
+    ).group(1)
     assert table == schemas.feature_schema().markdown()

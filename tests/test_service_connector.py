@@ -30,13 +30,19 @@ def page(features: list[Any], next_href: str | None, matched: int = 3) -> bytes:
         {"href": next_href, "rel": "next", "type": "application/geo+json"},
     ]
     links = links if next_href else []
-    body = {"type": "FeatureCollection", "features": features, "links": links,
-            "numberMatched": matched, "numberReturned": len(features)}
+    body = {
+        "type": "FeatureCollection",
+        "features": features,
+        "links": links,
+        "numberMatched": matched,
+        "numberReturned": len(features),
+    }
     return json.dumps(body).encode()
 
 
-def serve_two_pages(server: ScriptedServer, *, headers: dict[str, str] | None = None,
-                    features: list[Any] = FEATURES) -> str:
+def serve_two_pages(
+    server: ScriptedServer, *, headers: dict[str, str] | None = None, features: list[Any] = FEATURES
+) -> str:
     """Page 1 holds two vineyards and links to page 2 (relative), which holds the third."""
     geojson = {"Content-Type": "application/geo+json", **(headers or {})}
     server.answer(ITEMS, Answer(200, page(features[:2], "items?offset=2"), geojson))
@@ -54,7 +60,9 @@ def test_a_collection_is_harvested_page_after_page_by_its_url(lake) -> None:
     with scripted_server() as server:
         url = serve_two_pages(server)
         report = ingest(url, "vineyards", lake)
-    table = in_source_order(pq.read_table(lake.partition("features", "vineyards")), [str(f["id"]) for f in FEATURES])
+    table = in_source_order(
+        pq.read_table(lake.partition("features", "vineyards")), [str(f["id"]) for f in FEATURES]
+    )
     assert table.column("source_id").to_pylist() == [str(f["id"]) for f in FEATURES]
     assert table.column("name").to_pylist() == [f["properties"]["name"] for f in FEATURES]
     for wkb, feature in zip(table.column("geometry").to_pylist(), FEATURES, strict=True):
@@ -80,7 +88,9 @@ def test_a_crs_response_is_read_in_that_crs_axis_order(lake) -> None:
             features=swapped,
         )
         ingest(url + "?crs=http://www.opengis.net/def/crs/EPSG/0/4326", "vineyards", lake)
-    table = in_source_order(pq.read_table(lake.partition("features", "vineyards")), [str(f["id"]) for f in FEATURES])
+    table = in_source_order(
+        pq.read_table(lake.partition("features", "vineyards")), [str(f["id"]) for f in FEATURES]
+    )
     first = shapely.from_wkb(table.column("geometry")[0].as_py())
     polygon = first.geoms[0] if first.geom_type == "MultiPolygon" else first
     assert np.allclose(sorted(polygon.exterior.coords), sorted(exterior(FEATURES[0])))

@@ -84,7 +84,11 @@ def test_measures_of_a_box(boxes, lake, read_lake):
     footprint = shapely.from_wkb(row["geometry"])
     assert not shapely.has_z(footprint) and len(shapely.get_coordinates(footprint)) == 5
     surfaces = read_lake("boxes", "surfaces").to_pylist()
-    walls = {round(s["azimuth_deg"]): s["area_m2"] for s in surfaces if s["surface_type"] == "WallSurface"}
+    walls = {
+        round(s["azimuth_deg"]): s["area_m2"]
+        for s in surfaces
+        if s["surface_type"] == "WallSurface"
+    }
     assert walls == pytest.approx({0: W * H, 90: D * H, 180: W * H, 270: D * H})
     roof = next(s for s in surfaces if s["surface_type"] == "RoofSurface")
     assert roof["tilt_deg"] == pytest.approx(0) and roof["azimuth_deg"] is None
@@ -92,9 +96,18 @@ def test_measures_of_a_box(boxes, lake, read_lake):
 
     warehouse.refresh(lake)
     _, rows = warehouse.query(
-        lake, "SELECT roof_type, footprint_area_m2, roof_area_m2, wall_area_m2, volume_m3 FROM buildings"
+        lake,
+        "SELECT roof_type, footprint_area_m2, roof_area_m2, wall_area_m2, volume_m3 FROM buildings",
     )
-    assert rows == [("1000", pytest.approx(W * D), pytest.approx(W * D), pytest.approx(2 * (W + D) * H), pytest.approx(W * D * H))]
+    assert rows == [
+        (
+            "1000",
+            pytest.approx(W * D),
+            pytest.approx(W * D),
+            pytest.approx(2 * (W + D) * H),
+            pytest.approx(W * D * H),
+        )
+    ]
 
 
 def test_an_open_shell_has_no_volume():

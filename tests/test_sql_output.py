@@ -18,8 +18,12 @@ from citypipe.core.ingest import ingest
 from citypipe.core.lake import Lake
 
 FOUNTAINS = SAMPLES / "barcelona_drinking_fountains.geojson"
-FIRST = json.loads(FOUNTAINS.read_text())["features"][0]["geometry"]["coordinates"]  # 2.189875, 41.387735
-ONE = "SELECT geometry, ST_AsWKB(geometry) AS wkb, feature_id FROM features WHERE feature_id = 'f/#1'"
+FIRST = json.loads(FOUNTAINS.read_text())["features"][0]["geometry"][
+    "coordinates"
+]  # 2.189875, 41.387735
+ONE = (
+    "SELECT geometry, ST_AsWKB(geometry) AS wkb, feature_id FROM features WHERE feature_id = 'f/#1'"
+)
 
 
 @pytest.fixture(scope="module")
@@ -66,19 +70,25 @@ def test_3d_geometry_and_bytes_that_are_not_wkb(lake, capsys):
 def test_the_table_stops_at_the_limit_and_counts_the_rest(lake, capsys):
     q = "SELECT feature_id, geometry FROM features ORDER BY ST_X(geometry)"
     lines = sql(lake, capsys, q).splitlines()
-    assert len(lines) == 2 + 100 + 1 and lines[-1] == "(100 of 1988 rows shown; --limit N shows more)"
+    assert (
+        len(lines) == 2 + 100 + 1 and lines[-1] == "(100 of 1988 rows shown; --limit N shows more)"
+    )
     lines = sql(lake, capsys, q, "--limit", "5").splitlines()
     assert len(lines) == 2 + 5 + 1 and lines[-1] == "(5 of 1988 rows shown; --limit N shows more)"
     lines = sql(lake, capsys, q, "--limit", "5000").splitlines()
     assert len(lines) == 2 + 1988  # all shown: no footer
-    west = min(json.loads(FOUNTAINS.read_text())["features"], key=lambda f: f["geometry"]["coordinates"][0])
+    west = min(
+        json.loads(FOUNTAINS.read_text())["features"], key=lambda f: f["geometry"]["coordinates"][0]
+    )
     assert f"POINT ({west['geometry']['coordinates'][0]} " in lines[2]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_csv_and_json_print_every_row_unless_limited(lake, capsys, fmt):
     def rows(*args: str) -> list:
-        text = sql(lake, capsys, "SELECT feature_id, geometry FROM features", "--format", fmt, *args)
+        text = sql(
+            lake, capsys, "SELECT feature_id, geometry FROM features", "--format", fmt, *args
+        )
         return json.loads(text) if fmt == "json" else list(csv.DictReader(io.StringIO(text)))
 
     everything = rows()

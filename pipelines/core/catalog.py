@@ -35,18 +35,26 @@ class Source(BaseModel):
     name: str
     path: Path = Field(description="File to read; relative paths are relative to the catalog file.")
     format: str | None = Field(None, description="Connector name; detected from content if unset.")
-    theme: str | None = Field(None, description="Theme of every feature; else from the feature class.")
-    crs: str | None = Field(None, description="CRS of sources that declare none (or declare it wrongly).")
+    theme: str | None = Field(
+        None, description="Theme of every feature; else from the feature class."
+    )
+    crs: str | None = Field(
+        None, description="CRS of sources that declare none (or declare it wrongly)."
+    )
     axis_order: Literal["xy", "authority"] | None = Field(
-        None, description="Axis order of the coordinates, where the format's rule is wrong for this source."
+        None,
+        description="Axis order of the coordinates, where the format's rule is wrong for this source.",
     )
     licence: str | None = None
     description: str | None = None
     fields: dict[str, str] = Field(
-        default_factory=dict, description="Schema column -> source attribute (name, observed_at, height_m)."
+        default_factory=dict,
+        description="Schema column -> source attribute (name, observed_at, height_m).",
     )
     options: dict[str, Any] = Field(default_factory=dict, description="Connector options.")
-    schedule: str | None = Field(None, description="Cron schedule for the Dagster job of this source.")
+    schedule: str | None = Field(
+        None, description="Cron schedule for the Dagster job of this source."
+    )
 
     @field_validator("name")
     @classmethod
@@ -75,7 +83,9 @@ class Source(BaseModel):
     def _fields(cls, v: dict[str, str]) -> dict[str, str]:
         unknown = set(v) - set(schemas.mappings())
         if unknown:
-            raise ValueError(f"fields can map {', '.join(schemas.mappings())}; not {', '.join(sorted(unknown))}")
+            raise ValueError(
+                f"fields can map {', '.join(schemas.mappings())}; not {', '.join(sorted(unknown))}"
+            )
         return v
 
 

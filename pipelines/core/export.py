@@ -111,7 +111,9 @@ def selection(
         return f"SELECT * FROM features WHERE source = '{source}'", source
     if view is not None:
         if view not in warehouse.VIEWS:
-            raise ConfigurationError(f"no view {view!r}: the views are {', '.join(warehouse.VIEWS)}")
+            raise ConfigurationError(
+                f"no view {view!r}: the views are {', '.join(warehouse.VIEWS)}"
+            )
         return f"SELECT * FROM {view}", view
     if sql is None:
         raise ConfigurationError("nothing to export: name a source, a view or a query")
@@ -148,7 +150,9 @@ def _geometry_column(schema: pa.Schema, wanted: str | None) -> str | None:
     return wanted or ("geometry" if "geometry" in names else next(iter(names), None))
 
 
-def _spool(reader: pa.RecordBatchReader, path: Path, geometry: str | None, progress: Progress) -> _Spooled:
+def _spool(
+    reader: pa.RecordBatchReader, path: Path, geometry: str | None, progress: Progress
+) -> _Spooled:
     facts = _Spooled(reader.schema)
     types: set[str] = set()
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, reader.schema) as spool:
@@ -218,13 +222,20 @@ def _written_schema(schema: pa.Schema, geometry: str | None) -> pa.Schema:
     """The spooled schema as written: geometry columns but the layer's become WKT text (each
     format holds one geometry a layer)."""
     return pa.schema(
-        [pa.field(f.name, pa.string()) if _is_geometry(f) and f.name != geometry else f for f in schema]
+        [
+            pa.field(f.name, pa.string()) if _is_geometry(f) and f.name != geometry else f
+            for f in schema
+        ]
     )
 
 
 def _batches(
-    spool: pa.RecordBatchFileReader, schema: pa.Schema, geometry: str | None, promote: bool,
-    progress: Progress, total: int,
+    spool: pa.RecordBatchFileReader,
+    schema: pa.Schema,
+    geometry: str | None,
+    promote: bool,
+    progress: Progress,
+    total: int,
 ) -> Iterator[pa.RecordBatch]:
     done = 0
     for i in range(spool.num_record_batches):
@@ -238,12 +249,20 @@ def _batches(
             columns.append(column)
         yield pa.RecordBatch.from_arrays(columns, schema=schema)
         done += batch.num_rows
-        progress.show(f"export: {done:,} of {total:,} rows written ({100 * done // max(total, 1)}%)")
+        progress.show(
+            f"export: {done:,} of {total:,} rows written ({100 * done // max(total, 1)}%)"
+        )
 
 
 def _write(
-    spool_path: Path, tmp: Path, form: Format, facts: _Spooled, layer: str, geometry: str | None,
-    crs: pyproj.CRS | None, progress: Progress,
+    spool_path: Path,
+    tmp: Path,
+    form: Format,
+    facts: _Spooled,
+    layer: str,
+    geometry: str | None,
+    crs: pyproj.CRS | None,
+    progress: Progress,
 ) -> tuple[str | None, tuple[str, ...]]:
     """Write the spooled result with GDAL; the layer's geometry type and notes for the user."""
     options = dict(form.options) if geometry else {}  # the options all concern the geometry
@@ -262,8 +281,14 @@ def _write(
             schema, _batches(spool, schema, geometry, promote, progress, facts.rows)
         )
         pyogrio.write_arrow(
-            stream, str(tmp), layer=layer, driver=form.driver, geometry_name=geometry,
-            geometry_type=kind, crs=crs and _gdal_crs(crs), layer_options=options,
+            stream,
+            str(tmp),
+            layer=layer,
+            driver=form.driver,
+            geometry_name=geometry,
+            geometry_type=kind,
+            crs=crs and _gdal_crs(crs),
+            layer_options=options,
         )
     return kind, tuple(notes)
 
@@ -323,7 +348,9 @@ def export(
             column = _geometry_column(reader.schema, geometry)
             layer_crs = _crs(reader.schema, column, crs) if column else None
             facts = _spool(reader, spool, column, progress)
-        kind, notes = _write(spool, tmp, form, facts, layer or dest.stem, column, layer_crs, progress)
+        kind, notes = _write(
+            spool, tmp, form, facts, layer or dest.stem, column, layer_crs, progress
+        )
         _put(tmp, dest, force)
     except (OSError, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as e:
         raise UnavailableError(f"{dest}: cannot be written: {e}") from e

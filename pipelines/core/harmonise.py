@@ -347,7 +347,10 @@ class Harmoniser:
         (attributes in schemas/mappings.yaml), with the message and the stated position: the
         sign of a wrong CRS or axis order that lands every point on the globe, just in the
         wrong place."""
-        lat_keys, lon_keys = self._mapped_keys("latitude", keys), self._mapped_keys("longitude", keys)
+        lat_keys, lon_keys = (
+            self._mapped_keys("latitude", keys),
+            self._mapped_keys("longitude", keys),
+        )
         if not lat_keys or not lon_keys:
             return
         first = self._first_filled
@@ -373,10 +376,14 @@ class Harmoniser:
                 else "the declared CRS or axis order may be wrong (--crs / --axis-order)"
             )
             i = int(idx[k])
-            yield i, (
-                f"geometry more than {POSITION_TOLERANCE_M:.0f} m from the latitude/longitude the "
-                f"record states; {hint}"
-            ), f"{lat[i]}, {lon[i]}"
+            yield (
+                i,
+                (
+                    f"geometry more than {POSITION_TOLERANCE_M:.0f} m from the latitude/longitude the "
+                    f"record states; {hint}"
+                ),
+                f"{lat[i]}, {lon[i]}",
+            )
 
     def _source_crs(self, batch: SourceBatch) -> tuple[pyproj.CRS | None, bool]:
         """The CRS of the batch's coordinates, and whether the source declares it (else its
@@ -421,7 +428,9 @@ class Harmoniser:
             out = self._shapes(batch, crs, to_crs84, label, reasons, notes)
         # NaN (no geometry, or an empty one) is outside no range. The CRS is decided: what falls
         # outside is the records' data (or a wrong declaration), rejected with its reason
-        outside = ((out.bounds[:, :2] < _LONLAT_MIN) | (out.bounds[:, 2:] > _LONLAT_MAX)).any(axis=1)
+        outside = ((out.bounds[:, :2] < _LONLAT_MIN) | (out.bounds[:, 2:] > _LONLAT_MAX)).any(
+            axis=1
+        )
         if not outside.any():
             return out
         if (outside == _positioned(out.geometry)).all():
@@ -508,8 +517,12 @@ class Harmoniser:
             geoms = shapely.transform(geoms, to_crs84)
             # solids and their semantic surfaces share positions: one transform finds them all
             solids3d = src3d[has_z]
-            surfaces3d = out.surface_polygons if out.surface_polygons is not None else np.empty(0, object)
-            both = shapely.transform(np.concatenate([solids3d, surfaces3d]), to_crs84, include_z=True)
+            surfaces3d = (
+                out.surface_polygons if out.surface_polygons is not None else np.empty(0, object)
+            )
+            both = shapely.transform(
+                np.concatenate([solids3d, surfaces3d]), to_crs84, include_z=True
+            )
             geoms3d[has_z] = both[: len(solids3d)]
             if out.surface_polygons is not None:
                 out.surface_polygons = both[len(solids3d) :]
@@ -525,7 +538,7 @@ class Harmoniser:
         if invalid.any():
             why = shapely.is_valid_reason(geoms[invalid])
             fixed, failed = _by_record(shapely.make_valid, geoms[invalid])
-            for k, (i, g, w) in enumerate(zip(np.flatnonzero(invalid), fixed, why)):
+            for k, (i, g, w) in enumerate(zip(np.flatnonzero(invalid), fixed, why, strict=False)):
                 if g is None or shapely.is_empty(g):
                     w = f"{w} ({failed[k]})" if k in failed else w
                     reasons[i] = reasons[i] or f"invalid geometry that cannot be repaired: {w}"
@@ -561,7 +574,9 @@ class Harmoniser:
             return
         footprint = shapely.transform(out.geometry, to_metres)
         solid = shapely.transform(out.geometry_3d, to_metres, include_z=True)
-        out.footprint_area = np.where(shapely.is_missing(footprint), np.nan, shapely.area(footprint))
+        out.footprint_area = np.where(
+            shapely.is_missing(footprint), np.nan, shapely.area(footprint)
+        )
         out.volume = solids.volumes(solid)
         out.height = solids.heights(solid)
         if surfaces is None:
@@ -586,11 +601,13 @@ class Harmoniser:
         extras = _extras(geo, notes)
         batch_keys = frozenset().union(*batch.properties)
         warnings: Counter[str] = Counter()
-        for i, why, stated in self._position_conflicts(geoms, batch.properties, batch_keys, reasons):
+        for i, why, stated in self._position_conflicts(
+            geoms, batch.properties, batch_keys, reasons
+        ):
             extras[i] = {**(extras[i] or {}), POSITION_NOTE: f"{why} ({stated})"}
             warnings[why] += 1
         properties, unwritable = json_texts(
-            [{**p, **e} if e else p for p, e in zip(batch.properties, extras)]
+            [{**p, **e} if e else p for p, e in zip(batch.properties, extras, strict=False)]
             if any(extras)
             else batch.properties,
             self.max_value_bytes,
@@ -603,14 +620,18 @@ class Harmoniser:
             key = [self.fields["source_id"]]
             source_ids = [
                 sid if sid is not None else _text(self._first_filled(p, key))
-                for sid, p in zip(source_ids, batch.properties)
+                for sid, p in zip(source_ids, batch.properties, strict=False)
             ]
         feature_ids, dups = self._feature_ids(source_ids)
-        failed = [r or d for r, d in zip(reasons, dups)] if any(dups) else reasons
+        failed = [r or d for r, d in zip(reasons, dups, strict=False)] if any(dups) else reasons
         keep: Sequence[int]
         if any(failed):
             keep = [i for i, why in enumerate(failed) if not why]
-            rejects = [self.reject(source_ids[i], why, batch.records[i]) for i, why in enumerate(failed) if why]
+            rejects = [
+                self.reject(source_ids[i], why, batch.records[i])
+                for i, why in enumerate(failed)
+                if why
+            ]
         else:
             keep, rejects = range(n), []
 
@@ -633,7 +654,10 @@ class Harmoniser:
             values = kept(given) if given is not None else [None] * m
             if keys:
                 first = self._first_filled
-                values = [v if v is not None else first(p, keys) for v, p in zip(values, props)]
+                values = [
+                    v if v is not None else first(p, keys)
+                    for v, p in zip(values, props, strict=False)
+                ]
             return [None if v is None else convert(v) for v in values]
 
         parents = column("parent_source_id", str)
@@ -641,9 +665,13 @@ class Harmoniser:
         rows: dict[str, Any] = {  # lists, Arrow arrays, or None for a column of nulls
             "feature_id": feature_ids if all_kept else feature_ids.take(pa.array(keep, pa.int64())),
             "source_id": kept(source_ids),
-            "theme": [themes_of[c] for c in classes] if theme is None else pa.repeat(pa.scalar(theme), m),
+            "theme": [themes_of[c] for c in classes]
+            if theme is None
+            else pa.repeat(pa.scalar(theme), m),
             "feature_class": classes if classes.count(None) < m else None,
-            "parent_id": None if parents is None else pc.binary_join_element_wise(
+            "parent_id": None
+            if parents is None
+            else pc.binary_join_element_wise(
                 f"{self.source}/", _own_ids(pa.array(parents, pa.string())), ""
             ),
             "name": column("name", _text),
@@ -655,7 +683,7 @@ class Harmoniser:
         if geo.height is not None:  # 3D objects without a stated height: from their geometry
             rows["height_m"] = [
                 h if h is not None else geo.height_at(i)
-                for h, i in zip(rows["height_m"] or [None] * m, keep)
+                for h, i in zip(rows["height_m"] or [None] * m, keep, strict=False)
             ]
         idx = slice(None) if all_kept else np.asarray(keep, dtype=np.int64)
         rows["geometry"] = wkb.to_wkb_2d(geoms[idx])
@@ -683,12 +711,16 @@ class Harmoniser:
             elif value is None:
                 columns.append(pa.nulls(m, f.type))
             else:
-                columns.append(value if isinstance(value, pa.Array) else pa.array(value, type=f.type))
+                columns.append(
+                    value if isinstance(value, pa.Array) else pa.array(value, type=f.type)
+                )
         features = pa.RecordBatch.from_arrays(columns, schema=self._schema)
         surfaces = self._surfaces(geo, keep, feature_ids)
         return HarmonisedBatch(features, rejects, batch.records, keep, surfaces, warnings)
 
-    def _surfaces(self, geo: _Geometry, keep: Sequence[int], feature_ids: pa.Array) -> pa.RecordBatch | None:
+    def _surfaces(
+        self, geo: _Geometry, keep: Sequence[int], feature_ids: pa.Array
+    ) -> pa.RecordBatch | None:
         """Rows of the surfaces table for the kept features' semantic surfaces."""
         if geo.surface_owner is None or not len(geo.surface_owner):
             return None

@@ -114,7 +114,9 @@ def _raise_on_blocking_failures(report: IngestReport) -> None:
     blocking = {spec.name for spec in check_specs() if spec.blocking}
     failed = [c for c in report.checks if not c.passed and c.name in blocking]
     if failed:
-        why = "; ".join(f"{c.name} failed ({', '.join(c.samples) or c.description})" for c in failed)
+        why = "; ".join(
+            f"{c.name} failed ({', '.join(c.samples) or c.description})" for c in failed
+        )
         raise ChecksFailed(f"{report.path}: {why}; the previous output is kept", report)
 
 

@@ -128,8 +128,12 @@ class Lake:
     def readable(self) -> tuple[Path, ...]:
         """The folders analysts' SQL may read: the tables, and the runs their links point into
         (DuckDB checks the target of a link); never the staging area."""
-        return (*(self.root / k for k in KINDS), self.root / "quarantine", self.root / "attempts",
-                self.root / ".runs")
+        return (
+            *(self.root / k for k in KINDS),
+            self.root / "quarantine",
+            self.root / "attempts",
+            self.root / ".runs",
+        )
 
     def partition(self, kind: str, source: str) -> Path:
         return self.root / kind / f"source={source}"
@@ -195,8 +199,9 @@ class Lake:
                 if e.errno not in _NO_ROOM:
                     attempt.abort(e)
                     raise
-                full = UnavailableError(f"{self.root}: no room left for the run ({e}); the "
-                                        "previous output is kept")
+                full = UnavailableError(
+                    f"{self.root}: no room left for the run ({e}); the previous output is kept"
+                )
                 attempt.abort(full)
                 raise full from e
             except BaseException as e:

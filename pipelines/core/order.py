@@ -81,7 +81,8 @@ def hilbert_keys(bbox: pa.Array | pa.ChunkedArray, extent: np.ndarray) -> np.nda
     if isinstance(bbox, pa.ChunkedArray):
         bbox = bbox.combine_chunks()
     xmin, ymin, xmax, ymax = (  # in double precision, as geopandas' hilbert_distance
-        c.to_numpy(zero_copy_only=False).astype(np.float64) for c in bbox.flatten()  # nulls: NaN
+        c.to_numpy(zero_copy_only=False).astype(np.float64)
+        for c in bbox.flatten()  # nulls: NaN
     )
     x = _cells((xmin + xmax) / 2.0, extent[0], extent[2])
     y = _cells((ymin + ymax) / 2.0, extent[1], extent[3])
@@ -97,8 +98,14 @@ def _extent(bbox: pa.Array) -> np.ndarray:
         c.to_numpy(zero_copy_only=False).astype(np.float64) for c in bbox.flatten()
     )
     low, high = np.fmin.reduce, np.fmax.reduce
-    return np.array([low(x0, initial=np.inf), low(y0, initial=np.inf),
-                     high(x1, initial=-np.inf), high(y1, initial=-np.inf)])
+    return np.array(
+        [
+            low(x0, initial=np.inf),
+            low(y0, initial=np.inf),
+            high(x1, initial=-np.inf),
+            high(y1, initial=-np.inf),
+        ]
+    )
 
 
 class OrderedWriter:
@@ -136,7 +143,10 @@ class OrderedWriter:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         if kind is None:
             self.close()
@@ -198,14 +208,20 @@ class OrderedWriter:
         self._batches = []
         order = np.argsort(hilbert_keys(table.column(self.covering), self._extent), kind="stable")
         for start in range(0, len(order), self._row_group_rows):
-            yield from table.take(order[start : start + self._row_group_rows]).combine_chunks().to_batches()
+            yield from (
+                table.take(order[start : start + self._row_group_rows])
+                .combine_chunks()
+                .to_batches()
+            )
 
     def _out_of_core(self) -> Iterator[pa.RecordBatch]:
         """DuckDB sorts the spilled rows by key (and by position, so ties keep source order)
         within `_SORT_MEMORY`, spilling to a folder of the run's staging."""
         assert self._spill is not None
         self._spill.close()
-        spilled = pa.ipc.open_file(pa.OSFile(str(self._spill_path)))  # not mapped: read pages would count
+        spilled = pa.ipc.open_file(
+            pa.OSFile(str(self._spill_path))
+        )  # not mapped: read pages would count
         keyed_schema = self.table.arrow.append(pa.field("_key", pa.uint64())).append(
             pa.field("_row", pa.uint64())
         )
@@ -223,10 +239,14 @@ class OrderedWriter:
 
         spill_dir = self.path.with_name(f"{self.path.stem}.sort")
         stream = pa.RecordBatchReader.from_batches(keyed_schema, keyed())
-        con = duckdb.connect(config={
-            "memory_limit": _SORT_MEMORY, "temp_directory": str(spill_dir), "threads": 1,
-            "preserve_insertion_order": False,
-        })
+        con = duckdb.connect(
+            config={
+                "memory_limit": _SORT_MEMORY,
+                "temp_directory": str(spill_dir),
+                "threads": 1,
+                "preserve_insertion_order": False,
+            }
+        )
         try:
             con.register("spilled", stream)
             result = con.execute(
@@ -239,11 +259,18 @@ class OrderedWriter:
                 held += batch.num_rows
                 while held >= self._row_group_rows:
                     group = pa.Table.from_batches(pending).combine_chunks()
-                    yield group.slice(0, self._row_group_rows).cast(self.table.arrow).to_batches()[0]
+                    yield (
+                        group.slice(0, self._row_group_rows).cast(self.table.arrow).to_batches()[0]
+                    )
                     rest = group.slice(self._row_group_rows)
                     pending, held = rest.to_batches(), rest.num_rows
             if held:
-                yield pa.Table.from_batches(pending).combine_chunks().cast(self.table.arrow).to_batches()[0]
+                yield (
+                    pa.Table.from_batches(pending)
+                    .combine_chunks()
+                    .cast(self.table.arrow)
+                    .to_batches()[0]
+                )
         finally:
             con.close()
             shutil.rmtree(spill_dir, ignore_errors=True)

@@ -18,7 +18,15 @@ import pyarrow as pa
 
 from citypipe.geo.wkb import to_wkt
 
-__all__ = ["BATCH_ROWS", "json_default", "render_table", "rows", "write_csv", "write_json", "write_table"]
+__all__ = [
+    "BATCH_ROWS",
+    "json_default",
+    "render_table",
+    "rows",
+    "write_csv",
+    "write_json",
+    "write_table",
+]
 
 BATCH_ROWS = 10_000
 """Rows fetched at a time: a few MB of ordinary features."""
@@ -38,7 +46,7 @@ def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: i
     """Rows as an aligned text table; long cells are cut at `width` characters."""
     cells = [[_cell(v)[:width] for v in row] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths, strict=False)).rstrip()
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
 
 
@@ -67,7 +75,9 @@ def _rows(batch: pa.RecordBatch, wkb: bool) -> list[tuple]:
     return list(zip(*columns, strict=True)) if columns else [()] * batch.num_rows
 
 
-def rows(reader: pa.RecordBatchReader, wkb: bool, limit: int | None = None) -> Iterator[list[tuple]]:
+def rows(
+    reader: pa.RecordBatchReader, wkb: bool, limit: int | None = None
+) -> Iterator[list[tuple]]:
     """The result's rows, a batch at a time, at most `limit` of them."""
     left = limit
     for batch in reader:
@@ -108,7 +118,9 @@ def write_json(out: TextIO, reader: pa.RecordBatchReader, wkb: bool, limit: int 
     sep = "\n"
     for chunk in rows(reader, wkb, limit):
         for r in chunk:
-            text = orjson.dumps(dict(zip(names, r)), default=json_default, option=orjson.OPT_INDENT_2)
+            text = orjson.dumps(
+                dict(zip(names, r, strict=False)), default=json_default, option=orjson.OPT_INDENT_2
+            )
             out.write(sep + "  " + text.decode().replace("\n", "\n  "))
             sep = ",\n"
     out.write("]\n" if sep == "\n" else "\n]\n")

@@ -102,7 +102,9 @@ def volumes(geometries: np.ndarray) -> np.ndarray:
     if len(faces) == 0:
         return out
     n = area_vectors(faces)
-    first = shapely.get_coordinates(shapely.get_point(shapely.get_exterior_ring(faces), 0), include_z=True)
+    first = shapely.get_coordinates(
+        shapely.get_point(shapely.get_exterior_ring(faces), 0), include_z=True
+    )
     contribution = np.einsum("ij,ij->i", n, np.nan_to_num(first)) / 6
     total = np.bincount(owner, weights=contribution, minlength=len(geometries))
     closed = _closed(faces, owner, len(geometries))
@@ -154,7 +156,7 @@ def footprints(geometries: np.ndarray, surfaces: Sequence[Any]) -> np.ndarray:
     candidates: list[np.ndarray] = []
     owners: list[int] = []
     grounded: list[bool] = []
-    for i, (g, surf) in enumerate(zip(geometries, surfaces)):
+    for i, (g, surf) in enumerate(zip(geometries, surfaces, strict=False)):
         ground = [p for t, p in surf or () if "Ground" in t]
         faces = np.asarray(ground, dtype=object) if ground else polygons_of(g)
         if len(faces):

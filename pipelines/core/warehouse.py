@@ -25,7 +25,14 @@ from citypipe.core.lake import KINDS, RUN_KEY, Lake
 from citypipe.geo.errors import ConfigurationError, UnavailableError
 
 __all__ = [
-    "BUILDINGS", "VIEWS", "Limits", "connect", "query", "refresh", "spatial_extension", "stream"
+    "BUILDINGS",
+    "VIEWS",
+    "Limits",
+    "connect",
+    "query",
+    "refresh",
+    "spatial_extension",
+    "stream",
 ]
 
 VIEWS = (*KINDS, "quarantine", "sources", "attempts", "buildings")
@@ -218,7 +225,18 @@ def refresh(lake: Lake) -> None:
 
 
 READ_ONLY_WORDS = frozenset(
-    {"select", "with", "from", "values", "table", "pivot", "unpivot", "describe", "show", "summarize"}
+    {
+        "select",
+        "with",
+        "from",
+        "values",
+        "table",
+        "pivot",
+        "unpivot",
+        "describe",
+        "show",
+        "summarize",
+    }
 )
 """The words a statement of analysts' SQL may start with: reads only. PRAGMA, CALL, SET,
 IMPORT / EXPORT, ATTACH, COPY, INSTALL / LOAD, DDL and DML are refused before DuckDB parses the
@@ -230,7 +248,9 @@ class Limits:
     """How long and how much memory one `query` may take (`CITYPIPE_SQL_SECONDS`,
     `CITYPIPE_SQL_MEMORY`; `citypipe sql --timeout / --memory`)."""
 
-    seconds: float = field(default_factory=lambda: float(os.environ.get("CITYPIPE_SQL_SECONDS") or 60))
+    seconds: float = field(
+        default_factory=lambda: float(os.environ.get("CITYPIPE_SQL_SECONDS") or 60)
+    )
     memory: str = field(default_factory=lambda: os.environ.get("CITYPIPE_SQL_MEMORY") or "2GB")
 
 
@@ -264,7 +284,9 @@ def _sandbox(con: duckdb.DuckDBPyConnection, lake: Lake, limits: Limits) -> None
 
 
 @contextmanager
-def stream(lake: Lake, sql: str, limits: Limits | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+def stream(
+    lake: Lake, sql: str, limits: Limits | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """The result of the last of one or more read-only statements, to fetch within the block
     (`fetchmany`, `to_arrow_reader`: results larger than memory stream through).
 

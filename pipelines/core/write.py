@@ -64,7 +64,9 @@ class _ColumnStats:
         self.types |= wkb.geometry_types(batch.column(column))
         if self.covering is None:
             return
-        x0, y0, x1, y1 = (c.to_numpy(zero_copy_only=False) for c in batch.column(self.covering).flatten())
+        x0, y0, x1, y1 = (
+            c.to_numpy(zero_copy_only=False) for c in batch.column(self.covering).flatten()
+        )
         # nulls are NaN here, which fmin and fmax pass over
         self.bbox[:2] = np.fmin(self.bbox[:2], (np.fmin.reduce(x0), np.fmin.reduce(y0)))
         self.bbox[2:] = np.fmax(self.bbox[2:], (np.fmax.reduce(x1), np.fmax.reduce(y1)))
@@ -130,11 +132,15 @@ class GeoParquetWriter:
             return
         file = self._open()
         geo = self.geo_metadata()
-        file.writer.add_key_value_metadata({
-            "geo": orjson.dumps(geo),
-            ARROW_SCHEMA: arrow_schema(self.table.arrow, geo),  # replaces the one of the opening
-            **self.metadata,
-        })
+        file.writer.add_key_value_metadata(
+            {
+                "geo": orjson.dumps(geo),
+                ARROW_SCHEMA: arrow_schema(
+                    self.table.arrow, geo
+                ),  # replaces the one of the opening
+                **self.metadata,
+            }
+        )
         file.close()
 
 

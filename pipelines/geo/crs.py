@@ -98,7 +98,10 @@ def _adv_epsg(declared: str, names: str) -> str:
     table = _aliases()["adv"]
     horizontal, *rest = names.split("*")
     heights = [n for n in rest if n not in table["quasigeoid"]]
-    for name, known in [(horizontal, table["horizontal"]), *((h, table["height"]) for h in heights)]:
+    for name, known in [
+        (horizontal, table["horizontal"]),
+        *((h, table["height"]) for h in heights),
+    ]:
         if name not in known:
             raise ConfigurationError(
                 f"unknown CRS {declared!r}: AdV name {name!r} is not in schemas/crs_aliases.yaml"
@@ -174,7 +177,7 @@ def _unsafe(text: str) -> str | None:
     if _WKT.match(text):
         found = _EMBEDDED_PROJ.search(text)
         if found:
-            return f"a PROJ string in its WKT ({_proj_words(text[found.start():])}), {_PROJ_OPENS}"
+            return f"a PROJ string in its WKT ({_proj_words(text[found.start() :])}), {_PROJ_OPENS}"
         return None
     if _NAMED.fullmatch(text) or _ADV.fullmatch(text):
         return None
@@ -229,7 +232,9 @@ def _unplaceable(crs: pyproj.CRS) -> str | None:
             "names both (e.g. EPSG:25832+5783)"
         )
     if h.is_geocentric:
-        return f"a geocentric CRS ({h.name!r}): X, Y, Z from the Earth's centre, not positions on it"
+        return (
+            f"a geocentric CRS ({h.name!r}): X, Y, Z from the Earth's centre, not positions on it"
+        )
     if h.is_engineering:
         return f"an engineering CRS ({h.name!r}): a local one, not placed on the Earth"
     if not (h.is_geographic or h.is_projected):

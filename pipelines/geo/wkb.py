@@ -25,7 +25,11 @@ def to_wkb_2d(geometries: np.ndarray | Points) -> pa.Array:
     if isinstance(geometries, Points):
         return _points(geometries.xy)
     n = len(geometries)
-    if n and (shapely.get_type_id(geometries) == 0).all() and not shapely.is_empty(geometries).any():
+    if (
+        n
+        and (shapely.get_type_id(geometries) == 0).all()
+        and not shapely.is_empty(geometries).any()
+    ):
         return _points(shapely.get_coordinates(geometries))
     return pa.array(shapely.to_wkb(geometries, output_dimension=2), pa.binary())
 

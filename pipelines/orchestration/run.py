@@ -46,7 +46,7 @@ class SourceOutcome:
 
     @property
     def checks(self) -> str:
-        """"passed/total", as the summary table shows it."""
+        """ "passed/total", as the summary table shows it."""
         return f"{self.checks_passed}/{self.checks_total}"
 
 
@@ -73,7 +73,9 @@ def _outcome(
     mine = [c for c in checks if c.asset_key == key]
     blocked = [c.check_name for c in mine if c.blocking and not c.passed]
     error = next((failures[k] for k in source_keys(name) if k in failures), None)
-    if blocked and error is None:  # clearer than Dagster's "N blocking asset checks failed with ERROR severity"
+    if (
+        blocked and error is None
+    ):  # clearer than Dagster's "N blocking asset checks failed with ERROR severity"
         error = f"blocking checks failed: {', '.join(blocked)}"
     meta = materialized.get(key)
     if meta is None:

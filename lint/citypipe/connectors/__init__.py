@@ -1,1 +1,0 @@
-"""Connectors: one module per format or service, behind the contract in base.py."""

@@ -1,1 +1,0 @@
-"""The pipeline itself: connector -> harmonise -> validate -> write -> lake -> warehouse."""

@@ -1,1 +1,0 @@
-"""Shared geo types and errors: the layer every other one builds on."""

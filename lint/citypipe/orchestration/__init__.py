@@ -1,1 +1,0 @@
-"""Dagster: assets, checks, schedules and sensors over the core."""
