@@ -273,11 +273,13 @@ def run_group(name: str, group: Group, repeat: int, rounds: int) -> None:
         r = results[path]
         ms = {t: r[t]["seconds"] * 1000 for t in tools}
         print(
-            f"{path.name[:44]:44} {path.stat().st_size / 1e6:6.1f} {ms[floor]:12.1f} {ms[other]:15.1f}"
+            f"{path.name[:44]:44} {path.stat().st_size / 1e6:6.1f}"
+            f" {ms[floor]:12.1f} {ms[other]:15.1f}"
             f" {ms['citypipe']:12.1f} {ms['citypipe+validate'] - ms['citypipe']:12.1f}"
             f" {ms[other] / ms[floor]:11.1f} {ms['citypipe'] / ms[floor]:9.1f}"
             f" {ms[other] / ms['citypipe']:9.1f}"
-            f"  {r[floor]['peak_mb']:.0f} / {r[other]['peak_mb']:.0f} / {r['citypipe']['peak_mb']:.0f}"
+            f"  {r[floor]['peak_mb']:.0f} / {r[other]['peak_mb']:.0f}"
+            f" / {r['citypipe']['peak_mb']:.0f}"
         )
         for tool in tools:
             if "error" in r[tool]:

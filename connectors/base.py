@@ -63,7 +63,8 @@ class SourceBatch:
     what the connector already knows for typed columns, each a sequence aligned with the records:
 
         name, height_m, lod, observed_at    values for the schema columns of the same name
-        parent_source_id                    the parent's id in the source (a BuildingPart's Building)
+        parent_source_id                    the parent's id in the source (a BuildingPart's
+                                            Building)
         geometry_3d                         shapely geometry with Z in `crs` (the richest LoD)
         surfaces                            list of (semantic type, shapely Polygon Z in `crs`)
                                             per record, e.g. ("RoofSurface", polygon), or None

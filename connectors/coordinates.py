@@ -52,7 +52,7 @@ def to_floats(nested: Iterable[Any], levels: int, count: int) -> np.ndarray:
     0 or 1, so the types are looked at one by one only where the array holds a 0 or a 1."""
     out = np.empty(count)
     try:
-        struct.pack_into(f"{count}d", out, 0, *_flat(nested, levels))
+        struct.pack_into(f"{count}d", out.data, 0, *_flat(nested, levels))
     except (struct.error, TypeError, OverflowError) as e:
         raise ValueError("values that are not numbers") from e
     if ((out == 0) | (out == 1)).any() and not numbers_only(_flat(nested, levels)):

@@ -20,7 +20,9 @@ _XML_ROOTS = {
     "Capabilities": "an OGC capabilities document",
     "schema": "an XML Schema (for example a WFS DescribeFeatureType response)",
     "ExceptionReport": "an OGC exception report (the service answered with an error)",
-    "ServiceExceptionReport": "an OGC service exception report (the service answered with an error)",
+    "ServiceExceptionReport": (
+        "an OGC service exception report (the service answered with an error)"
+    ),
 }
 
 # Top-level JSON members that identify a document, in order of precedence.

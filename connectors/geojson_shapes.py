@@ -148,8 +148,10 @@ def to_geometries(
         except (ValueError, TypeError, IndexError, GEOSException):
             single.extend(idx)
     for i in single:
+        if (geometry := geometries[i]) is None:
+            continue
         try:
-            out[i] = _one(geometries[i])
+            out[i] = _one(geometry)
         except Exception as e:  # noqa: BLE001 - shapely raises many kinds for malformed input
             errors[i] = f"invalid GeoJSON geometry: {str(e).strip()}"
     return out, errors

@@ -111,11 +111,13 @@ def retry_after(value: str | None, now: float) -> float | None:
 class HttpClient:
     """GET with the project's policy; one per harvest, safe to share between threads."""
 
-    def __init__(self, policy: HttpPolicy | None = None, headers: Mapping[str, str] = ()) -> None:
+    def __init__(
+        self, policy: HttpPolicy | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
         self.policy = policy or HttpPolicy()
         self._session = requests.Session()
         self._session.headers["User-Agent"] = _user_agent()
-        self._session.headers.update(dict(headers))
+        self._session.headers.update(headers or {})
 
     def close(self) -> None:
         self._session.close()

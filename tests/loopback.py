@@ -1,6 +1,7 @@
 """A real HTTP server on 127.0.0.1 whose answers a test scripts: status, headers, body, delay.
 
-Each path (or path with its exact query, which wins) has a queue of answers; the last one is repeated once the queue is down to it, so a
+Each path (or path with its exact query, which wins) has a queue of answers; the last one is
+repeated once the queue is down to it, so a
 test can say "503 twice, then the page". Every request is recorded with its time and headers.
 """
 

@@ -440,7 +440,8 @@ def test_ring_that_is_not_closed_is_closed_and_its_object_kept(sample, tmp_path,
     """The ground slab's last position 1 m from its first: an open ring, closed as GDAL does."""
     path = _edited(
         sample, tmp_path, "sig3d_v2_Building_LOD2-EPSG25832.gml",
-        "112.0 458875.0 5438350.0 112.0 </gml:posList>", "112.0 458875.0 5438351.0 112.0 </gml:posList>",
+        "112.0 458875.0 5438350.0 112.0 </gml:posList>",
+        "112.0 458875.0 5438351.0 112.0 </gml:posList>",
     )  # fmt: skip
     report = ingest(path, "open", lake, validate=False)
     assert (report.features, report.rejects) == (report.records, 0)

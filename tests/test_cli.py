@@ -36,7 +36,8 @@ def test_undeclared_utm_csv_is_refused_until_crs_is_given(sample, lake):
     assert out.returncode == 0, out.stderr
     out = citypipe(
         "sql",
-        "SELECT count(*), min(ST_X(geometry)), max(ST_X(geometry)), min(ST_Y(geometry)), max(ST_Y(geometry)) "
+        "SELECT count(*), min(ST_X(geometry)), max(ST_X(geometry)), "
+        "min(ST_Y(geometry)), max(ST_Y(geometry)) "
         "FROM features WHERE source = 'reutlingen'",
         "--format",
         "csv",

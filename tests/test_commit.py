@@ -193,7 +193,7 @@ def test_a_source_whose_first_attempt_fails_is_listed_with_its_reason(lake: Lake
     assert rows == [(str(bad), "failed")]
 
 
-# -- errors between the commit's steps --------------------------------------------------------------
+# -- errors between the commit's steps -------------------------------------------------------
 
 
 class Fault:

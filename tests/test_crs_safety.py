@@ -81,7 +81,8 @@ def test_the_unusable_crss_are_what_they_say():
 
 
 def _geojson_declaring(path: Path, crs: str, *xyz: float) -> Path:
-    """A point at `xyz` (2D or 3D; by default EAST, NORTH) in a file whose `crs` member names `crs`."""
+    """A point at `xyz` (2D or 3D; by default EAST, NORTH) in a file whose `crs` member names
+    `crs`."""
     point = _point(EAST, NORTH)
     point["geometry"]["coordinates"] = list(xyz or (EAST, NORTH))
     return _geojson(path, [point], crs={"type": "name", "properties": {"name": crs}})

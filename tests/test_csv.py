@@ -158,7 +158,8 @@ def test_neckarsulm_ewkb_matches_its_coordinate_columns(sample, lake, read_lake)
 
 
 def test_reutlingen_utm_without_crs_is_refused_with_advice(sample, lake):
-    """UTM metres in a WKT column, no CRS stated (MANIFEST): the source is refused, nothing written."""
+    """UTM metres in a WKT column, no CRS stated (MANIFEST): the source is refused, nothing
+    written."""
     path = sample(REUTLINGEN)
     with pytest.raises(UnknownCRS, match="no CRS is declared.*--crs") as refused:
         ingest(path, "reutlingen", lake)

@@ -173,7 +173,8 @@ def test_a_filtered_query_exports_what_it_selects(lake, tmp_path):
     sql = """SELECT name, feature_id, geometry FROM features
     WHERE source = 'fountains'
       AND ST_DWithin(ST_Transform(geometry, 'OGC:CRS84', 'EPSG:25831', always_xy := true),
-                     ST_Transform(ST_Point(2.1700, 41.3870), 'OGC:CRS84', 'EPSG:25831', always_xy := true),
+                     ST_Transform(ST_Point(2.1700, 41.3870), 'OGC:CRS84', 'EPSG:25831',
+                                  always_xy := true),
                      300)"""
     to_utm = pyproj.Transformer.from_crs("OGC:CRS84", "EPSG:25831", always_xy=True)
     centre = shapely.Point(to_utm.transform(2.17, 41.387))
@@ -193,7 +194,8 @@ def test_a_filtered_query_exports_what_it_selects(lake, tmp_path):
 
 
 def test_polygons_beside_multipolygons_make_a_multipolygon_layer(lake, tmp_path):
-    sql = """SELECT feature_id, geometry FROM features WHERE source = 'esslingen' AND feature_id < 'esslingen/#5'
+    sql = """SELECT feature_id, geometry FROM features
+             WHERE source = 'esslingen' AND feature_id < 'esslingen/#5'
     UNION ALL SELECT feature_id || 'm', ST_Multi(geometry) FROM features
     WHERE source = 'esslingen' AND feature_id < 'esslingen/#5' ORDER BY 1"""
     for fmt in ("gpkg", "fgb"):
@@ -217,7 +219,10 @@ def test_a_result_without_geometry_is_a_table(lake, tmp_path):
 
 
 def test_a_projected_result_keeps_its_crs_and_geojson_is_lon_lat(lake, tmp_path):
-    sql = "SELECT feature_id, ST_Transform(geometry, 'EPSG:25831') AS g FROM features WHERE source = 'fountains'"
+    sql = (
+        "SELECT feature_id, ST_Transform(geometry, 'EPSG:25831') AS g FROM features "
+        "WHERE source = 'fountains'"
+    )
     done = export(lake, sql, tmp_path / "utm.gpkg")
     meta, geometries, columns = read(done.path)
     assert pyproj.CRS(meta["crs"]).equals(pyproj.CRS("EPSG:25831")) and done.crs == "EPSG:25831"
@@ -322,14 +327,20 @@ def test_a_query_that_fails_while_streaming_leaves_the_old_file(lake, tmp_path):
     dest = tmp_path / "f.fgb"
     export(lake, "SELECT 1 AS a", dest)
     before = dest.read_bytes()
-    sql = "SELECT feature_id, CAST(CASE WHEN feature_id = 'fountains/#1900' THEN 'x' ELSE '1' END AS INTEGER) FROM features"
+    sql = (
+        "SELECT feature_id, CAST(CASE WHEN feature_id = 'fountains/#1900' THEN 'x' ELSE '1' END "
+        "AS INTEGER) FROM features"
+    )
     out = citypipe(lake, "export", str(dest), "--sql", sql, "--force")
     assert out.returncode == 2 and "query failed" in out.stderr
     assert dest.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["f.fgb"]
 
 
 def test_a_given_crs_labels_a_result_that_carries_none(lake, tmp_path):
-    sql = "SELECT ST_Transform(geometry, 'OGC:CRS84', 'EPSG:25831', always_xy := true) AS g FROM features WHERE source = 'fountains'"
+    sql = (
+        "SELECT ST_Transform(geometry, 'OGC:CRS84', 'EPSG:25831', always_xy := true) AS g "
+        "FROM features WHERE source = 'fountains'"
+    )
     out = citypipe(lake, "export", str(tmp_path / "u.fgb"), "--sql", sql, "--crs", "EPSG:25831")
     assert out.returncode == 0, out.stderr
     assert pyproj.CRS(pyogrio.read_info(tmp_path / "u.fgb")["crs"]).equals(pyproj.CRS("EPSG:25831"))

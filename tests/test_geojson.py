@@ -238,7 +238,8 @@ def test_positions_with_heights_keep_them_but_are_not_measured_as_objects(
         {"type": "Feature", "id": "lamp", "properties": {},
          "geometry": {"type": "Point", "coordinates": [2.17, 41.387, 12.0]}},
         {"type": "Feature", "id": "pipe", "properties": {},
-         "geometry": {"type": "LineString", "coordinates": [[2.17, 41.387, 3.0], [2.171, 41.388, 4.0]]}},
+         "geometry": {"type": "LineString",
+                      "coordinates": [[2.17, 41.387, 3.0], [2.171, 41.388, 4.0]]}},
     ]}  # fmt: skip
     path = tmp_path / "z.geojson"
     path.write_text(json.dumps(doc))

@@ -182,7 +182,8 @@ def test_positions_are_checked_against_the_records_own_latitude_longitude(sample
     assert all({"latitude", "longitude"} <= f["properties"].keys() for f in stations)
     assert not ingest(path, "bicing", lake).warnings
     assert not any(POSITION_NOTE in p for p in read_lake("bicing").column("properties").to_pylist())
-    # read as EPSG:4326 in its authority's order, lon, lat is taken for lat, lon: every station moves
+    # read as EPSG:4326 in its authority's order, lon, lat is taken for lat, lon: every station
+    # moves
     report = ingest(path, "bicing", lake, crs="EPSG:4326", axis_order="authority")
     [(warning, n)] = report.warnings.items()
     assert n == len(stations) == 465 and "axes swapped" in warning

@@ -195,19 +195,22 @@ def test_solids_beside_points_in_one_place_batch(tmp_path, lake, read_lake):
     assert rows["f1"]["height_m"] == 5.0 and rows["f0"]["height_m"] is None
 
 
+POINT = {"type": "Point", "coordinates": [1, 2]}
+
+
 @pytest.mark.parametrize(
     ("place", "reason"),
     [
-        ({"type": "Prism", "base": {"type": "Point", "coordinates": [1, 2]}, "lower": 9, "upper": 3},
-         "lower 9.0 is above upper 3.0"),
-        ({"type": "Prism", "base": {"type": "Point", "coordinates": [1, 2]}, "lower": 1}, "'upper' is missing"),
-        ({"type": "Prism", "base": {"type": "Point", "coordinates": [1, 2]}, "upper": "high"},
-         "'upper' is not a number"),
-        ({"type": "Prism", "base": {"type": "Polyhedron", "coordinates": []}, "upper": 3}, "the base is not"),
+        ({"type": "Prism", "base": POINT, "lower": 9, "upper": 3}, "lower 9.0 is above upper 3.0"),
+        ({"type": "Prism", "base": POINT, "lower": 1}, "'upper' is missing"),
+        ({"type": "Prism", "base": POINT, "upper": "high"}, "'upper' is not a number"),
+        ({"type": "Prism", "base": {"type": "Polyhedron", "coordinates": []}, "upper": 3},
+         "the base is not"),
         ({"type": "MultiPrism", "prisms": []}, "no prisms"),
         ({"type": "Polyhedron", "coordinates": [[[[[0, 0], [1, 0], [1, 1], [0, 0]]]]]},
          "three coordinates"),
-        ({"type": "MultiPolyhedron", "coordinates": {"not": "a list"}}, "invalid JSON-FG MultiPolyhedron"),
+        ({"type": "MultiPolyhedron", "coordinates": {"not": "a list"}},
+         "invalid JSON-FG MultiPolyhedron"),
     ],
 )  # fmt: skip
 def test_a_solid_that_cannot_be_read_is_rejected_with_the_reason(

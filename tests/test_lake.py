@@ -1,4 +1,5 @@
-"""The lake's files: valid GeoParquet 1.1 that other tools read back the same; atomic, idempotent runs."""
+"""The lake's files: valid GeoParquet 1.1 that other tools read back the same; atomic,
+idempotent runs."""
 
 from __future__ import annotations
 
@@ -112,7 +113,8 @@ def test_warehouse_views_answer_spatial_sql(sample, lake):
     warehouse.refresh(lake)
     _, rows = warehouse.query(
         lake,
-        "SELECT source, count(*), round(avg(ST_Y(geometry)), 1) FROM features GROUP BY 1 ORDER BY 1",
+        "SELECT source, count(*), round(avg(ST_Y(geometry)), 1) FROM features "
+        "GROUP BY 1 ORDER BY 1",
     )
     assert rows == [("freiburg", 19, 48.0), ("jena", 103, 50.9)]
     _, rows = warehouse.query(

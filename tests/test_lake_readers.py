@@ -159,7 +159,8 @@ def test_a_folder_reads_as_one_dataset_in_every_reader(lake, kind, key):
         assert len(gdf) == len(expected) and gdf.crs == pyproj.CRS("OGC:CRS84")
         types = dict(
             con.sql(
-                f"SELECT DISTINCT 1, typeof({key if kind == 'surfaces' else 'geometry'}) FROM ({sql})"
+                f"SELECT DISTINCT 1, typeof({key if kind == 'surfaces' else 'geometry'}) "
+                f"FROM ({sql})"
             ).fetchall()
         )
         assert types == {1: "GEOMETRY('OGC:CRS84')"}

@@ -43,7 +43,8 @@ class Source(BaseModel):
     )
     axis_order: Literal["xy", "authority"] | None = Field(
         None,
-        description="Axis order of the coordinates, where the format's rule is wrong for this source.",
+        description="Axis order of the coordinates, where the format's rule is wrong for this "
+        "source.",
     )
     licence: str | None = None
     description: str | None = None

@@ -106,7 +106,8 @@ def selection(
         check_source_name(source)
         if not any(p.exists() for p in lake.partition("features", source).glob("*.parquet")):
             raise ConfigurationError(
-                f"no source {source!r} in the lake {lake.root} (SELECT source FROM sources lists them)"
+                f"no source {source!r} in the lake {lake.root} "
+                "(SELECT source FROM sources lists them)"
             )
         return f"SELECT * FROM features WHERE source = '{source}'", source
     if view is not None:
@@ -358,4 +359,5 @@ def export(
         for left in dest.parent.glob(glob.escape(tag) + "*"):
             left.unlink(missing_ok=True)
     progress.done(f"export: {facts.rows:,} rows written to {dest}")
-    return Exported(dest, name, facts.rows, column, kind, layer_crs and label(layer_crs), notes)
+    crs_label = label(layer_crs) if layer_crs else None
+    return Exported(dest, name, facts.rows, column, kind, crs_label, notes)

@@ -264,7 +264,7 @@ def _first_words(sql: str) -> list[str]:
         if kind == duckdb.token_type.operator and text.lstrip().startswith(";"):
             start = True
         elif start and not (kind == duckdb.token_type.operator and text.strip() == "("):
-            words.append(re.match(r"\w*", text).group().lower() or text.strip()[:1])
+            words.append(re.findall(r"^\w*", text)[0].lower() or text.strip()[:1])
             start = False
     return words
 

@@ -121,7 +121,8 @@ def _shown(declared: str) -> str:
 @lru_cache(maxsize=256)
 def resolve(declared: str) -> pyproj.CRS:
     """The CRS a declaration names; ConfigurationError naming it and the reason when it is not
-    one citypipe reads (see above), pyproj does not know it, or it cannot reach longitude/latitude."""
+    one citypipe reads (see above), pyproj does not know it, or it cannot reach
+    longitude/latitude."""
     text = declared.strip()
     if text.startswith("#"):
         raise ConfigurationError(

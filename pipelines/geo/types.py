@@ -11,7 +11,8 @@ __all__ = ["CRS84", "AxisOrder", "Points"]
 
 AxisOrder = Literal["xy", "authority"]
 """How coordinates are ordered: "xy" is easting/longitude first whatever the CRS says (GeoJSON,
-WKT, GDAL's traditional GIS order); "authority" follows the CRS definition (EPSG:4326 is lat, lon)."""
+WKT, GDAL's traditional GIS order); "authority" follows the CRS definition (EPSG:4326 is lat,
+lon)."""
 
 CRS84 = "OGC:CRS84"
 """Longitude, latitude on WGS 84: what GeoJSON, JSON-FG and GeoParquet mean when they declare
