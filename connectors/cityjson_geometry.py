@@ -1,0 +1,334 @@
+"""CityJSON geometry to shapely, a batch at a time: boundaries checked, repaired and built in bulk.
+
+The rings of all objects of a batch become one flat index array, checked at once (nesting,
+index range), repaired at once (connectors/rings.py: a last vertex within float noise of the
+first becomes it, surfaces with fewer than three distinct vertices are dropped, and the object
+keeps the rest) and handed to shapely's ragged-array constructor, so no Python runs per vertex.
+Solids become the faces of their outer shells; semantic surfaces are paired with the polygons
+that are left after the repair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import chain
+from typing import Any, NamedTuple
+
+import numpy as np
+import shapely
+from shapely import GeometryType
+from shapely.errors import GEOSException
+
+from citypipe.connectors import rings
+from citypipe.connectors.cityjson_values import Vertices
+
+__all__ = [
+    "Built",
+    "Invalid",
+    "Job",
+    "build_shapes",
+    "geometry_job",
+    "offsets",
+    "semantic_surfaces",
+]
+
+_SOLIDS = {"Solid", "MultiSolid", "CompositeSolid"}
+_SURFACES = {"MultiSurface", "CompositeSurface"}
+
+
+class Invalid(Exception):
+    """What makes a CityObject unreadable, said in its message; the object goes to rejects."""
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How one family of CityJSON geometry types becomes a shapely multi-geometry."""
+
+    shape: GeometryType
+    levels: tuple[str, ...]
+    """What the nested lists of a geometry's boundaries hold, outermost first."""
+    min_vertices: int
+
+
+_POLYGONS = _Kind(GeometryType.MULTIPOLYGON, ("surface", "ring", "vertex"), 0)
+"""(A ring too short for a polygon is dropped by the repair, not its object.)"""
+_LINES = _Kind(GeometryType.MULTILINESTRING, ("line", "vertex"), 2)
+_POINTS = _Kind(GeometryType.MULTIPOINT, ("vertex",), 1)
+
+
+@dataclass
+class Job:
+    """One geometry of one object: nested index lists into its batch's vertex pool."""
+
+    kind: _Kind
+    parts: list[Any]
+    base: int
+    """Where the vertices it indexes start in the pool (its feature's, its placed template's)."""
+    limit: int
+    """How many vertices it may index from `base`."""
+    values: list[Any] | None = None
+    """Semantic value per surface (polygon kinds), aligned with the polygons built."""
+    semantics: Mapping[str, Any] | None = None
+
+
+def _faces(g: Mapping[str, Any]) -> tuple[list[Any], Any]:
+    """The surfaces of a surface or solid geometry (outer shells only) and their semantic values."""
+    b, t = g["boundaries"], g["type"]
+    values = (g.get("semantics") or {}).get("values")
+    if t in _SURFACES:
+        return b, values
+    if t == "Solid":
+        return (b[0] if b else []), (values[0] if values else None)
+    faces = [s[0] if s else [] for s in b]  # MultiSolid, CompositeSolid: shells per solid
+    if values:
+        values = chain.from_iterable(
+            v[0] if v else [None] * len(f) for f, v in zip(faces, values, strict=False)
+        )
+    return list(chain.from_iterable(faces)), None if values is None else list(values)
+
+
+def geometry_job(g: Mapping[str, Any], base: int, limit: int) -> Job:
+    """The job for a geometry object; Invalid when its type or nesting is not CityJSON's."""
+    t = g.get("type")
+    if not isinstance(g.get("boundaries"), list):
+        raise Invalid(f"a {t} without boundaries")
+    if t == "MultiPoint":
+        return Job(_POINTS, g["boundaries"], base, limit)
+    if t == "MultiLineString":
+        return Job(_LINES, g["boundaries"], base, limit)
+    if t not in _SURFACES and t not in _SOLIDS:
+        raise Invalid(f"unknown geometry type {t!r}")
+    try:
+        faces, values = _faces(g)
+    except (TypeError, IndexError, KeyError, AttributeError) as e:
+        raise Invalid(f"{t} boundaries or semantics nested wrongly ({e})") from e
+    return Job(_POLYGONS, faces, base, limit, values, g.get("semantics") if values else None)
+
+
+def offsets(counts: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
+class Built(NamedTuple):
+    """The geometries built for a list of jobs, aligned with them."""
+
+    shapes: np.ndarray
+    errors: list[str | None]
+    repairs: np.ndarray
+    """What the repair did to each (n, 4): `rings.repair` counts summed over its polygons."""
+    kept: list[np.ndarray | None]
+    """Which of a polygon job's surfaces the repair left (None: all of them)."""
+
+    @classmethod
+    def empty(cls, n: int) -> Built:
+        none: list[Any] = [None] * n
+        return cls(np.full(n, None, dtype=object), none, np.zeros((n, 4), np.int64), none.copy())
+
+    def put(self, at: list[int], built: Built) -> None:
+        """Rows `at` are `built`'s."""
+        self.shapes[at], self.repairs[at] = built.shapes, built.repairs
+        for i, k in enumerate(at):
+            self.errors[k], self.kept[k] = built.errors[i], built.kept[i]
+
+
+def _one_by_one(kind: _Kind, jobs: list[Job], pool: Vertices) -> Built:
+    """Each job built alone, so that only the faulty ones fail."""
+    out = Built.empty(len(jobs))
+    for i, job in enumerate(jobs):
+        out.put([i], _build(kind, [job], pool))
+    return out
+
+
+def _build(kind: _Kind, jobs: list[Job], pool: Vertices) -> Built:
+    """Shapely geometries for `jobs` (all of `kind`), built together, and an error per job.
+
+    The counts per nesting level and one flat index array come from C-level iteration over
+    the lists; ring sizes and index ranges are checked on the arrays. Jobs failing a check are
+    left out of the build, as are jobs using a vertex that is not a position (`pool.problems`);
+    where shapely refuses a batch, its jobs are built one by one. Polygon rings are repaired
+    before they are built (`_repair`).
+    """
+    n = len(jobs)
+    out = Built.empty(n)
+    errors = out.errors
+    try:
+        counts, idx = _flatten(kind, jobs)
+    except (TypeError, ValueError, OverflowError) as e:
+        if n > 1:
+            return _one_by_one(kind, jobs, pool)
+        errors[0] = f"boundaries nested wrongly: {e}"
+        return out
+    vertex_job = _check_nesting(kind, counts, errors)
+    rows = _check_vertices(jobs, idx, vertex_job, pool, errors)
+    if any(errors):
+        good = [i for i, e in enumerate(errors) if e is None]
+        if good:
+            out.put(good, _build(kind, [jobs[i] for i in good], pool))
+        return out
+    return _construct(kind, jobs, pool, pool.xyz[rows], counts, out)
+
+
+def _flatten(kind: _Kind, jobs: list[Job]) -> tuple[list[np.ndarray], np.ndarray]:
+    """How many elements each list of each nesting level holds, and the flat vertex indices;
+    TypeError, ValueError or OverflowError where the lists are not nested as `kind` says."""
+    counts, level = [], [j.parts for j in jobs]
+    for _ in kind.levels:
+        counts.append(np.fromiter(map(len, level), np.int64, len(level)))
+        level = list(chain.from_iterable(level))
+    idx = np.array(level) if level else np.zeros(0, np.int64)
+    if idx.ndim != 1 or idx.dtype.kind not in "iu":
+        raise TypeError("vertex indices that are not integers")
+    return counts, idx
+
+
+def _check_nesting(kind: _Kind, counts: list[np.ndarray], errors: list[str | None]) -> np.ndarray:
+    """Note in `errors` the jobs with an empty list or too few vertices; the job of each vertex."""
+    owners = [np.arange(len(errors))]  # owners[k]: the job of each element of nesting level k
+    for c in counts:
+        owners.append(np.repeat(owners[-1], c))
+    containers = ("geometry", *kind.levels[:-1])
+    for k, (c, owner, container) in enumerate(zip(counts, owners, containers, strict=False)):
+        last = k == len(counts) - 1
+        for at in np.flatnonzero(c < kind.min_vertices if last else c == 0):
+            j = owner[at]
+            errors[j] = errors[j] or (
+                f"a {container} with {c[at]} vertices (at least {kind.min_vertices} needed)"
+                if last
+                else f"a {container} without any {kind.levels[k]}"
+            )
+    return owners[-1]
+
+
+def _check_vertices(
+    jobs: list[Job],
+    idx: np.ndarray,
+    vertex_job: np.ndarray,
+    pool: Vertices,
+    errors: list[str | None],
+) -> np.ndarray:
+    """Note in `errors` the jobs indexing beyond their vertices or a vertex that is not a
+    position; the pool row of each vertex."""
+    limit = np.fromiter((j.limit for j in jobs), np.int64, len(jobs))
+    for at in np.flatnonzero((idx < 0) | (idx >= limit[vertex_job])):
+        j = vertex_job[at]
+        errors[j] = (
+            errors[j] or f"vertex index {idx[at]} out of range (there are {limit[j]} vertices)"
+        )
+    base = np.fromiter((j.base for j in jobs), np.int64, len(jobs))
+    rows = idx + base[vertex_job]
+    if pool.problems:
+        for at in np.flatnonzero(np.isin(rows, np.fromiter(pool.problems, np.int64))).tolist():
+            j = vertex_job[at]
+            errors[j] = errors[j] or pool.problems.get(int(rows[at]))
+    return rows
+
+
+def _construct(
+    kind: _Kind,
+    jobs: list[Job],
+    pool: Vertices,
+    coords: np.ndarray,
+    counts: list[np.ndarray],
+    out: Built,
+) -> Built:
+    """The geometries of checked jobs from their positions (`coords`) and nesting (`counts`)."""
+    errors = out.errors
+    if kind is _POLYGONS:
+        coords, counts = _repair(coords, counts, out)
+    try:
+        out.shapes[:] = shapely.from_ragged_array(
+            kind.shape, coords, tuple(map(offsets, reversed(counts)))
+        )
+    except (GEOSException, ValueError) as e:
+        if len(jobs) > 1:
+            return _one_by_one(kind, jobs, pool)
+        errors[0] = f"geometry cannot be built: {e}"
+    out.shapes[[i for i, e in enumerate(errors) if e]] = None
+    if kind is _POLYGONS:
+        out.shapes[counts[0] == 0] = None  # the repair dropped every surface
+    return out
+
+
+def _repair(
+    coords: np.ndarray, counts: list[np.ndarray], out: Built
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Repair the rings of polygon jobs (CityJSON closes rings by definition: a last vertex
+    within float noise of the first becomes it); the positions and counts of what is left.
+    Each job's repairs go to `out`, and which of its surfaces are left where some are gone.
+    """
+    per_job, per_surface, sizes = counts
+    n = len(per_job)
+    job_of = np.repeat(np.arange(n), per_job)
+    fix = rings.repair(coords, sizes, per_surface, implicit_closure=True)
+    out.repairs[:] = rings.totals(fix.counts, job_of, n)
+    coords = fix.coords
+    if not fix.dropped:
+        return coords, counts
+    surface_of = np.repeat(np.arange(len(per_surface)), per_surface)
+    left = np.bincount(job_of[fix.polygon_kept], minlength=n)
+    ends = np.cumsum(per_job)
+    for j in np.flatnonzero(left < per_job).tolist():
+        out.kept[j] = fix.polygon_kept[ends[j] - per_job[j] : ends[j]]
+    rings_left = np.bincount(surface_of[fix.ring_kept], minlength=len(per_surface))
+    return coords[np.repeat(fix.ring_kept, sizes)], [
+        left,
+        rings_left[fix.polygon_kept],
+        sizes[fix.ring_kept],
+    ]
+
+
+def build_shapes(jobs: list[Job | None], pool: Vertices) -> Built:
+    """Geometries aligned with `jobs` (None stays None), each kind built in bulk."""
+    out = Built.empty(len(jobs))
+    for kind in (_POLYGONS, _LINES, _POINTS):
+        at = [i for i, j in enumerate(jobs) if j is not None and j.kind is kind]
+        if at:
+            out.put(at, _build(kind, [j for j in jobs if j is not None and j.kind is kind], pool))
+    return out
+
+
+def _surfaces(polygons: np.ndarray, job: Job, kept: np.ndarray | None) -> list[tuple[str, Any]]:
+    """(semantic type, Polygon Z) for each of a geometry's `polygons` that has a semantic value;
+    `kept` says which of its surfaces the repair left, where it dropped some."""
+    assert job.values is not None and job.semantics is not None
+    values, surfaces = job.values, job.semantics.get("surfaces")
+    if kept is not None and len(values) == len(kept):
+        values = [v for v, k in zip(values, kept.tolist(), strict=False) if k]
+    if len(values) != len(polygons):
+        raise Invalid(f"semantics for {len(values)} surfaces of a geometry with {len(polygons)}")
+    kinds = [s.get("type") if isinstance(s, dict) else None for s in surfaces or ()]
+    if not all(isinstance(k, str) for k in kinds):
+        raise Invalid("a semantic surface without a type")
+    used = [v for v in values if v is not None]
+    if used and not (
+        all(type(v) is int for v in used) and 0 <= min(used) and max(used) < len(kinds)
+    ):
+        raise Invalid(
+            f"semantics values that are not indices of its {len(kinds)} semantic surfaces"
+        )
+    return [(kinds[v], p) for v, p in zip(values, polygons, strict=False) if v is not None]
+
+
+def semantic_surfaces(jobs: list[Job | None], built: Built, reasons: list[str | None]) -> list[Any]:
+    """(semantic type, Polygon Z) pairs for each built geometry that has semantics (None for the
+    others); a geometry whose semantics do not fit its surfaces is noted in `reasons`."""
+    shapes = built.shapes
+    surfaces: list[Any] = [None] * len(jobs)
+    semantic = [
+        i
+        for i, j in enumerate(jobs)
+        if j is not None and j.values is not None and shapes[i] is not None
+    ]
+    polygons = shapely.get_parts(shapes[semantic])
+    at = offsets(shapely.get_num_geometries(shapes[semantic]))
+    for k, i in enumerate(semantic):
+        job = jobs[i]
+        assert job is not None
+        try:
+            surfaces[i] = _surfaces(polygons[at[k] : at[k + 1]], job, built.kept[i])
+        except Invalid as e:
+            reasons[i] = reasons[i] or str(e)
+    return surfaces
