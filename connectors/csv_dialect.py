@@ -1,0 +1,105 @@
+"""How a delimited text file is written: its encoding, its delimiter and its column names.
+
+City portals export tables as their office software or database writes them: any of four
+delimiters, UTF-8 with or without a BOM or a Windows code page. Both are found from the content
+(the encoding from all of it, the delimiter from its first records); the `encoding` and
+`delimiter` options override them.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from citypipe.connectors.text import TextEncoding, file_encoding, rare
+from citypipe.geo.errors import ConfigurationError, DataError
+
+__all__ = ["DELIMITERS", "find_delimiter", "read_dialect"]
+
+DELIMITERS = ";,\t|"
+"""In order of preference when several split the lines consistently into as many fields."""
+_HEAD_BYTES = 1 << 20
+"""How much of the file the delimiter is found from (the encoding is found from all of it)."""
+_SNIFF_CHARS = 1 << 16
+"""Characters the delimiter is found from: as much as the registry sniffs, and less than the
+csv module's field size limit, so that a long first row cannot hide the delimiter."""
+_SNIFF_RECORDS = 50
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def find_delimiter(text: str) -> str | None:
+    """The delimiter that splits the first records of `text` into a header and rows alike.
+
+    Most rows must have the header's field count (a stray ragged row goes to rejects later).
+    `text` may be cut anywhere, so its last record is only held to at most as many fields.
+    A header without rows (a source with no records) must name its columns: two or more,
+    distinct, each with a letter.
+    """
+    start = text.lstrip()[:1]
+    if not start or start in "{[<" or not rare(len(_CONTROL.findall(text)), len(text)):
+        return None
+    cut = not text.endswith(("\n", "\r"))
+    best: tuple[int, str] | None = None
+    for d in DELIMITERS:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=d)
+        try:
+            rows = [r for r in (next(reader, None) for _ in range(_SNIFF_RECORDS)) if r]
+        except csv.Error:
+            continue
+        if not rows or len(rows[0]) < 2:
+            continue
+        width = len(rows[0])
+        complete, last = (rows[1:-1], rows[-1]) if cut else (rows[1:], [])
+        if len(rows) == 1:
+            ok = _names_columns(rows[0])
+        elif complete:
+            ok = 2 * sum(len(r) == width for r in complete) > len(complete)
+        else:
+            ok = 2 <= len(last) <= width
+        if ok and (best is None or width > best[0]):
+            best = (width, d)
+    return best[1] if best else None
+
+
+def _names_columns(header: list[str]) -> bool:
+    """Whether a record alone can be a header: distinct names, each with a letter."""
+    names = [name.strip() for name in header]
+    return len(set(names)) == len(names) and all(
+        len(n) <= 256 and any(c.isalpha() for c in n) for n in names
+    )
+
+
+def read_dialect(path: Path, options: Mapping[str, Any]) -> tuple[TextEncoding, str, list[str]]:
+    """Encoding (of the whole file), delimiter and column names, from the file and the
+    options. An `encoding` option is held to: a byte it does not decode refuses the file."""
+    try:
+        with open(path, "rb") as f:
+            found = file_encoding(f)
+            f.seek(0)
+            head = f.read(_HEAD_BYTES)
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read: {e.strerror or e}") from e
+    option = options.get("encoding")
+    if option is None and found is None:
+        raise DataError(f"{path}: not delimited text but binary content")
+    encoding = option or found.codec
+    try:
+        encoding = codecs.lookup(encoding).name
+    except LookupError as e:
+        raise ConfigurationError(f"{path}: unknown encoding {encoding!r}") from e
+    nul = found is not None and found.nul
+    coding = TextEncoding(encoding, 0 if option or found is None else found.undecodable, nul)
+    text = head.decode(encoding, "replace").lstrip("\ufeff")
+    delimiter = options.get("delimiter") or find_delimiter(text[:_SNIFF_CHARS])
+    if delimiter is None:
+        raise DataError(
+            f"{path}: not delimited text: none of the delimiters "
+            f"{' '.join(map(repr, DELIMITERS))} splits the first lines into a header and rows"
+        )
+    header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    return coding, delimiter, header
