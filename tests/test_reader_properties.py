@@ -20,7 +20,7 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from citypipe.connectors.jsonstream import _Strings, _structure
+from citypipe.connectors.json_structure import Strings, structure
 from citypipe.core.ingest import ingest
 from citypipe.geo.errors import CitypipeError
 
@@ -171,8 +171,8 @@ def test_the_scanner_finds_brackets_whatever_the_windows(strings, data):
     text = json.dumps([{s: [s, {"k": s}]} for s in strings])
     raw = np.frombuffer(text.encode(), np.uint8)
     window = data.draw(st.integers(1, len(raw)))
-    state, found = _Strings(), []
+    state, found = Strings(), []
     for start in range(0, len(raw), window):
-        at, _ = _structure(raw[start : start + window], state)
+        at, _ = structure(raw[start : start + window], state)
         found += (at + start).tolist()
     assert found == _brackets_outside_strings(text)
