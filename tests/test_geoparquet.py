@@ -21,7 +21,8 @@ import shapely
 from conftest import SAMPLES, in_source_order
 
 from citypipe.cli import main
-from citypipe.connectors.geoparquet import GeoParquetConnector, to_shapely
+from citypipe.connectors.geoparquet import GeoParquetConnector
+from citypipe.connectors.parquet_geometry import to_shapely
 from citypipe.connectors.registry import detect
 from citypipe.core.harmonise import record_text
 from citypipe.core.ingest import ingest
