@@ -213,16 +213,17 @@ def _check_vertices(
     position; the pool row of each vertex."""
     limit = np.fromiter((j.limit for j in jobs), np.int64, len(jobs))
     for at in np.flatnonzero((idx < 0) | (idx >= limit[vertex_job])):
-        j = vertex_job[at]
-        errors[j] = (
-            errors[j] or f"vertex index {idx[at]} out of range (there are {limit[j]} vertices)"
+        k = int(vertex_job[at])
+        errors[k] = (
+            errors[k] or f"vertex index {idx[at]} out of range (there are {limit[k]} vertices)"
         )
     base = np.fromiter((j.base for j in jobs), np.int64, len(jobs))
     rows = idx + base[vertex_job]
     if pool.problems:
-        for at in np.flatnonzero(np.isin(rows, np.fromiter(pool.problems, np.int64))).tolist():
-            j = vertex_job[at]
-            errors[j] = errors[j] or pool.problems.get(int(rows[at]))
+        bad = np.flatnonzero(np.isin(rows, np.fromiter(pool.problems, np.int64)))
+        for v in bad.tolist():
+            k = int(vertex_job[v])
+            errors[k] = errors[k] or pool.problems.get(int(rows[v]))
     return rows
 
 

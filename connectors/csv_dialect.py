@@ -87,7 +87,7 @@ def read_dialect(path: Path, options: Mapping[str, Any]) -> tuple[TextEncoding, 
     option = options.get("encoding")
     if option is None and found is None:
         raise DataError(f"{path}: not delimited text but binary content")
-    encoding = option or found.codec
+    encoding = option or (found.codec if found is not None else "")
     try:
         encoding = codecs.lookup(encoding).name
     except LookupError as e:

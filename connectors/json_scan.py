@@ -72,15 +72,22 @@ class Ranges:
         text = bytearray(end - start + 2)
         text[0], text[-1] = ord("["), ord("]")
         os.preadv(self.file.fileno(), [memoryview(text)[1:-1]], start)
-        lead = _NON_BLANK.search(text, 1).start()  # at the latest, the closing bracket
+        lead = _non_blank(text, 1)  # at the latest, the closing bracket
         if not first and lead < len(text) - 1:
             if text[lead] != ord(","):
                 raise DataError(fault(self.path, start + lead - 1, MISSING_COMMA))
             text[lead] = ord(" ")
-            lead = _NON_BLANK.search(text, lead).start()
+            lead = _non_blank(text, lead)
             if lead == len(text) - 1:
                 raise DataError(fault(self.path, end, EMPTY))
         return None if lead == len(text) - 1 else text
+
+
+def _non_blank(text: bytearray, at: int) -> int:
+    """Where the first byte from `at` that is not JSON whitespace is (`text` ends with one)."""
+    found = _NON_BLANK.search(text, at)
+    assert found is not None
+    return found.start()
 
 
 def streamed_array(doc: Any, member: str | None) -> list[Any] | None:

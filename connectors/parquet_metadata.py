@@ -107,7 +107,7 @@ def _named_geometries(schema: pa.Schema) -> dict[str, GeoColumn]:
     for name in _GEOMETRY_NAMES:
         column = columns.get(name)
         encoding = column and plain_encoding(schema.field(column).type)
-        if encoding:
+        if column and encoding:
             found[column] = GeoColumn(encoding, None)
     return found
 

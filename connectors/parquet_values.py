@@ -53,8 +53,8 @@ def _jsonable(t: pa.DataType) -> Callable[[Any], Any] | None:
         key, item = _jsonable(t.key_type) or str, _jsonable(t.item_type)
         return _nullsafe(lambda v: {key(k): item(x) if item else x for k, x in v})
     if pa.types.is_struct(t):
-        fields = {f.name: _jsonable(f.type) for f in t}
-        fields = {n: f for n, f in fields.items() if f}
+        found = {f.name: _jsonable(f.type) for f in t}
+        fields = {n: f for n, f in found.items() if f is not None}
         if not fields:
             return None
         return _nullsafe(lambda v: {k: fields[k](x) if k in fields else x for k, x in v.items()})
