@@ -40,6 +40,23 @@ __all__ = ["GeoParquetConnector"]
 _BATCH_ROWS = 10_000
 
 
+def _properties(batch: pa.RecordBatch, layout: Layout) -> list[dict[str, Any]]:
+    """Each row's attributes as JSON values; geometry columns other than the primary as WKT."""
+    columns: dict[str, list[Any]] = {}
+    for name, array in zip(batch.schema.names, batch.columns, strict=False):
+        if name == layout.primary or name in layout.hidden:
+            continue
+        if name in layout.geometries:
+            geoms, _ = to_shapely(array, layout.geometries[name].encoding)
+            columns[name] = shapely.to_wkt(geoms, rounding_precision=-1).tolist()
+        else:
+            columns[name] = values(array)
+    if not columns:
+        return [{} for _ in range(batch.num_rows)]
+    names = list(columns)
+    return [dict(zip(names, row, strict=False)) for row in zip(*columns.values(), strict=False)]
+
+
 class GeoParquetConnector(FileConnector):
     name = "geoparquet"
     title = "GeoParquet"
@@ -89,21 +106,7 @@ class GeoParquetConnector(FileConnector):
 
     def _batch(self, batch: pa.RecordBatch, layout: Layout) -> SourceBatch:
         n = batch.num_rows
-        columns: dict[str, list[Any]] = {}
-        for name, array in zip(batch.schema.names, batch.columns, strict=False):
-            if name == layout.primary or name in layout.hidden:
-                continue
-            if name in layout.geometries:
-                geoms, _ = to_shapely(array, layout.geometries[name].encoding)
-                columns[name] = shapely.to_wkt(geoms, rounding_precision=-1).tolist()
-            else:
-                columns[name] = values(array)
-        names = list(columns)
-        properties = (
-            [dict(zip(names, row, strict=False)) for row in zip(*columns.values(), strict=False)]
-            if columns
-            else [{} for _ in range(n)]
-        )
+        properties = _properties(batch, layout)
         errors: list[str | None] | None = None
         crs: str | None = None
         records: Sequence[dict[str, Any]] = properties

@@ -126,7 +126,8 @@ def _parse_batches(
 
 @dataclass
 class JSONDocument:
-    """A JSON document on disk: its top level without the streamed array, and that array's batches."""
+    """A JSON document on disk: its top level without the streamed array, and that array's
+    batches."""
 
     path: Path
     header: Any

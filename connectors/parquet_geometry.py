@@ -24,7 +24,8 @@ _GEOARROW: dict[str, tuple[GeometryType, int]] = {
 }
 """GeoArrow encoding -> shapely type, levels of list nesting above the coordinates."""
 ENCODINGS = ("WKB", "WKT", *_GEOARROW)
-"""WKT is not GeoParquet's, but GDAL writes it (GEOMETRY_ENCODING=WKT) and plain Parquet holds it."""
+"""WKT is not GeoParquet's, but GDAL writes it (GEOMETRY_ENCODING=WKT) and plain Parquet holds
+it."""
 
 
 def binary(t: pa.DataType) -> bool:
