@@ -29,7 +29,6 @@ __all__ = [
     "Job",
     "build_shapes",
     "geometry_job",
-    "offsets",
     "semantic_surfaces",
 ]
 
@@ -106,7 +105,7 @@ def geometry_job(g: Mapping[str, Any], base: int, limit: int) -> Job:
     return Job(_POLYGONS, faces, base, limit, values, g.get("semantics") if values else None)
 
 
-def offsets(counts: np.ndarray) -> np.ndarray:
+def _offsets(counts: np.ndarray) -> np.ndarray:
     out = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=out[1:])
     return out
@@ -241,7 +240,7 @@ def _construct(
         coords, counts = _repair(coords, counts, out)
     try:
         out.shapes[:] = shapely.from_ragged_array(
-            kind.shape, coords, tuple(map(offsets, reversed(counts)))
+            kind.shape, coords, tuple(map(_offsets, reversed(counts)))
         )
     except (GEOSException, ValueError) as e:
         if len(jobs) > 1:
@@ -324,7 +323,7 @@ def semantic_surfaces(jobs: list[Job | None], built: Built, reasons: list[str | 
         if j is not None and j.values is not None and shapes[i] is not None
     ]
     polygons = shapely.get_parts(shapes[semantic])
-    at = offsets(shapely.get_num_geometries(shapes[semantic]))
+    at = _offsets(shapely.get_num_geometries(shapes[semantic]))
     for k, i in enumerate(semantic):
         job = jobs[i]
         assert job is not None
