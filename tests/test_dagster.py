@@ -17,8 +17,9 @@ import pytest
 import yaml
 from dagster import AssetCheckKey, Definitions, build_sensor_context, materialize
 
-from citypipe.core import validate, warehouse
+from citypipe.core import warehouse
 from citypipe.core.catalog import Catalog, load_catalog
+from citypipe.core.checks import check_specs
 from citypipe.core.lake import Lake
 from citypipe.geo.errors import ConfigurationError
 from citypipe.orchestration.assets import WAREHOUSE, build_assets, harmonised_key, raw_key
@@ -59,7 +60,7 @@ def test_definitions_load_with_every_source_and_its_checks() -> None:
     for source in load_catalog().sources:
         assert {raw_key(source.name), harmonised_key(source.name)} <= keys
         assert {
-            AssetCheckKey(harmonised_key(source.name), spec.name) for spec in validate.check_specs()
+            AssetCheckKey(harmonised_key(source.name), spec.name) for spec in check_specs()
         } <= set(graph.asset_check_keys)
     assert WAREHOUSE in keys
     assert defs.resolve_job_def("ingest_all")
@@ -90,7 +91,7 @@ def test_materialize_samples_into_lake_and_warehouse(tmp_path: Path) -> None:
     expected = {
         AssetCheckKey(harmonised_key(n), spec.name)
         for n in ("jena_parking", "freiburg")
-        for spec in validate.check_specs()
+        for spec in check_specs()
     }
     assert {c.asset_check_key for c in checks} == expected
     assert all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]

@@ -14,8 +14,9 @@ import yaml
 from conftest import SAMPLES
 
 from citypipe import schemas
-from citypipe.core import validate
-from citypipe.core.validate import CHECKS, CheckResult, Validator, check_specs
+from citypipe.core import datadocs
+from citypipe.core.checks import CHECKS, CheckResult, check_specs
+from citypipe.core.validate import Validator
 
 JENA = SAMPLES / "jena_parking.geojson"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -277,7 +278,7 @@ def test_write_docs(tmp_path):
 
 
 def test_docs_keep_the_last_runs_of_a_source(tmp_path, monkeypatch):
-    monkeypatch.setattr(validate, "DOCS_HISTORY", 2)
+    monkeypatch.setattr(datadocs, "DOCS_HISTORY", 2)
     docs = tmp_path / "docs"
     for _ in range(3):
         v = Validator("t")

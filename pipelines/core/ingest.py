@@ -20,10 +20,11 @@ import pyarrow as pa
 
 from citypipe import schemas
 from citypipe.connectors import registry
+from citypipe.core.checks import CheckResult, check_specs
 from citypipe.core.harmonise import Harmoniser
 from citypipe.core.lake import HEIGHTS_KEY, RUN_KEY, Lake
 from citypipe.core.order import OrderedWriter
-from citypipe.core.validate import CheckResult, Validator, check_specs
+from citypipe.core.validate import Validator
 from citypipe.core.write import GeoParquetWriter, RowsWriter
 from citypipe.geo import crs as crslib
 from citypipe.geo.errors import DataError

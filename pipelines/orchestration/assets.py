@@ -28,8 +28,9 @@ from dagster import (
 )
 
 from citypipe.connectors import registry
-from citypipe.core import validate, warehouse
+from citypipe.core import warehouse
 from citypipe.core.catalog import Catalog, Source
+from citypipe.core.checks import check_specs
 from citypipe.core.ingest import ChecksFailed, IngestReport, ingest
 from citypipe.core.lake import Lake
 from citypipe.geo.errors import CitypipeError, UnavailableError
@@ -177,7 +178,7 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
             AssetCheckSpec(
                 spec.name, asset=key, description=spec.description, blocking=spec.blocking
             )
-            for spec in validate.check_specs()
+            for spec in check_specs()
         ],
     )
     def harmonised(lake: LakeResource) -> Iterator[AssetCheckResult | MaterializeResult]:
