@@ -2,8 +2,9 @@
 and one warehouse over all of them.
 
 One factory turns every catalog entry into the same two assets, so adding a source is a
-catalog entry and nothing here. The harmonised asset calls `pipelines.ingest.ingest`, the
-same function the CLI runs, and reports the validator's checks as Dagster asset checks.
+catalog entry and nothing here. The harmonised asset calls `citypipe.core.ingest.ingest`, the
+same function the CLI runs, reports the validator's checks as Dagster asset checks, and has the
+ingest's `IngestReport` as its value.
 """
 
 from __future__ import annotations
@@ -181,7 +182,9 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
             for spec in check_specs()
         ],
     )
-    def harmonised(lake: LakeResource) -> Iterator[AssetCheckResult | MaterializeResult]:
+    def harmonised(
+        lake: LakeResource,
+    ) -> Iterator[AssetCheckResult | MaterializeResult[IngestReport]]:
         root = lake.lake()
         snapshot = snapshot_path(root, source)
         with _reported_as_failure(snapshot, source.path):
@@ -218,6 +221,7 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
                 "warnings": MetadataValue.json(dict(report.warnings.most_common(TOP_REASONS))),
             },
             check_results=_check_results(report, key),
+            value=report,  # what `citypipe run` reads back (held in memory, see definitions)
         )
 
     return harmonised

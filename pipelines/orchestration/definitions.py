@@ -7,7 +7,7 @@ naming the entry and the field, rather than loading a graph with a source missin
 
 from __future__ import annotations
 
-from dagster import Definitions
+from dagster import Definitions, mem_io_manager
 
 from citypipe.core.catalog import Catalog
 from citypipe.orchestration.assets import build_assets
@@ -29,7 +29,12 @@ def build_definitions(
         jobs=[ingest_all],
         schedules=schedules(catalog),
         sensors=[files_changed_sensor(catalog, ingest_all)],
-        resources={"lake": lake or LakeResource.from_env()},
+        resources={
+            "lake": lake or LakeResource.from_env(),
+            # the one asset value, a harmonised asset's IngestReport, is read back by the run that
+            # made it (`citypipe run`) and never stored: the lake holds what was ingested
+            "io_manager": mem_io_manager,
+        },
     )
 
 

@@ -2,7 +2,8 @@
 
 The run goes through the same job as `dagster dev` (same assets, checks and order), on an
 ephemeral instance, so the CLI needs no Dagster home or daemon. Dagster's console log is
-silenced because the CLI prints its own table; what went wrong is in each `SourceOutcome`.
+silenced because the CLI prints its own table, made from each source's `IngestReport` (the
+harmonised asset's value); what went wrong is in each `SourceOutcome`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dagster import AssetCheckEvaluation, AssetKey, DagsterInstance, MetadataValue
+from dagster import AssetCheckEvaluation, AssetKey, DagsterInstance
 
 from citypipe.core import warehouse
 from citypipe.core.catalog import Catalog, load_catalog
+from citypipe.core.ingest import IngestReport
 from citypipe.core.lake import Lake
 from citypipe.orchestration.assets import WAREHOUSE, harmonised_key, ingest_keys, source_keys
 from citypipe.orchestration.automation import INGEST_ALL
@@ -65,31 +67,28 @@ def _message(failure: StepFailureData) -> str:
 
 def _outcome(
     name: str,
-    materialized: Mapping[AssetKey, Mapping[str, MetadataValue]],
+    report: IngestReport | None,
     checks: list[AssetCheckEvaluation],
     failures: Mapping[AssetKey, str],
 ) -> SourceOutcome:
     key = harmonised_key(name)
-    mine = [c for c in checks if c.asset_key == key]
-    blocked = [c.check_name for c in mine if c.blocking and not c.passed]
+    blocked = [c.check_name for c in checks if c.asset_key == key and c.blocking and not c.passed]
     error = next((failures[k] for k in source_keys(name) if k in failures), None)
-    if (
-        blocked and error is None
-    ):  # clearer than Dagster's "N blocking asset checks failed with ERROR severity"
+    if blocked and error is None:
+        # clearer than Dagster's "N blocking asset checks failed with ERROR severity"
         error = f"blocking checks failed: {', '.join(blocked)}"
-    meta = materialized.get(key)
-    if meta is None:
+    if report is None:
         return SourceOutcome(name, ok=False, error=error or "not materialised")
     return SourceOutcome(
         name,
         ok=error is None,
         error=error,
-        format=meta["format"].value,
-        features=meta["features"].value,
-        rejects=meta["rejects"].value,
-        checks_passed=sum(c.passed for c in mine),
-        checks_total=len(mine),
-        seconds=meta["seconds"].value,
+        format=report.format,
+        features=report.features,
+        rejects=report.rejects,
+        checks_passed=report.checks_passed,
+        checks_total=len(report.checks),
+        seconds=report.seconds,
     )
 
 
@@ -119,11 +118,14 @@ def run(
         for e in result.get_step_failure_events()
         if e.step_key in step_keys
     }
-    materialized = {
-        e.materialization.asset_key: e.materialization.metadata
-        for e in result.get_asset_materialization_events()
-    }
+    materialized = {e.materialization.asset_key for e in result.get_asset_materialization_events()}
     if WAREHOUSE not in materialized:
         warehouse.refresh(lake)
+    # the harmonised asset's value is the ingest's report (held in memory, see definitions)
+    reports: dict[str, IngestReport] = {
+        name: result.asset_value(harmonised_key(name))
+        for name in names
+        if harmonised_key(name) in materialized
+    }
     checks = list(result.get_asset_check_evaluations())
-    return [_outcome(name, materialized, checks, failures) for name in names]
+    return [_outcome(name, reports.get(name), checks, failures) for name in names]
