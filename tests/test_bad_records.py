@@ -225,3 +225,21 @@ def test_a_value_size_that_is_not_a_number_of_bytes_is_a_configuration_error(
     monkeypatch.setenv("CITYPIPE_MAX_VALUE_BYTES", "1MB")
     with pytest.raises(ConfigurationError, match="CITYPIPE_MAX_VALUE_BYTES='1MB'"):
         ingest(sample(FOUNTAINS), "s", lake)
+
+
+def test_a_repeated_id_is_rejected_by_harmonise_alone(sample, lake, read_lake):
+    """Two features with the id "dup": harmonise rejects the second with its reason, and the
+    validation suite, which checks and reports but rejects nothing, finds every id unique."""
+    point = '{"type": "Point", "coordinates": [2.17, 41.38]}'
+    twice = ",\n".join([_feature(point, fid="dup"), _feature(point, fid="dup")])
+    report = ingest(_fountains(sample, twice), "s", lake)
+    assert (report.records, report.features, report.rejects) == (
+        FOUNTAINS_COUNT + 2,
+        FOUNTAINS_COUNT + 1,
+        1,
+    )
+    assert report.reasons == {"duplicate id 'dup' in the source": 1}
+    [reject] = read_lake("s", "rejects").to_pylist()
+    assert (reject["source_id"], reject["reason"]) == ("dup", "duplicate id 'dup' in the source")
+    checks = {c.name: c for c in report.checks}
+    assert report.checks_failed == 0 and checks["feature_id_unique"].failed == 0

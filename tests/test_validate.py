@@ -1,4 +1,4 @@
-"""The GX validation step: checks from schemas/feature-v1.yaml, rejects reasons, Data Docs."""
+"""The GX validation step: checks from schemas/feature-v1.yaml, what they report, Data Docs."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def test_suite_is_generated_from_the_yaml():
 
 def test_clean_batch_passes_every_check():
     v = Validator("t")
-    assert v.check_batch(batch(*(row(i) for i in range(20)))) == {}
+    v.add(batch(*(row(i) for i in range(20))))
     results = finish(v, 20, declared=20)
     assert failed(results) == set()
     assert all(r.failed == 0 and r.samples == [] for r in results.values())
@@ -123,45 +123,45 @@ def test_clean_batch_passes_every_check():
 
 def test_null_geometry_and_bbox_pass():
     v = Validator("t")
-    assert v.check_batch(batch(row(0, geom=None), row(1))) == {}
+    v.add(batch(row(0, geom=None), row(1)))
     assert failed(finish(v, 2)) == set()
 
 
 def test_duplicate_feature_id_in_one_batch():
     v = Validator("t")
-    out = v.check_batch(batch(row(0), row(1), row(2), row(3, feature_id="t/1"), row(4)))
-    # the first row with the id stays, the repeat goes to rejects
-    assert list(out) == [3]
-    assert out[3].startswith("check feature_id_unique failed: feature_id 't/1' is not unique")
+    v.add(batch(row(0), row(1), row(2), row(3, feature_id="t/1"), row(4)))
+    # the first row with the id passes, the repeat fails
     results = finish(v, 5)
     assert failed(results) == {"feature_id_unique"}
     assert results["feature_id_unique"].failed == 1
-    assert results["feature_id_unique"].samples[0].startswith("t/1: ")
+    assert results["feature_id_unique"].samples == [
+        "t/1: feature_id 't/1' is not unique: an earlier row of this run has it"
+    ]
 
 
 def test_duplicate_feature_id_across_batches():
     v = Validator("t")
-    assert v.check_batch(batch(row(0), row(1), row(2))) == {}
-    out = v.check_batch(batch(row(3), row(2), row(4), row(5, feature_id="t/0")))
-    assert sorted(out) == [1, 3]
-    assert "feature_id 't/2' is not unique" in out[1]
-    assert "feature_id 't/0' is not unique" in out[3]
+    v.add(batch(row(0), row(1), row(2)))
+    v.add(batch(row(3), row(2), row(4), row(5, feature_id="t/0")))
     results = finish(v, 7)
     assert failed(results) == {"feature_id_unique"}
     assert results["feature_id_unique"].failed == 2
+    first, second = results["feature_id_unique"].samples
+    assert first.startswith("t/2: feature_id 't/2' is not unique")
+    assert second.startswith("t/0: feature_id 't/0' is not unique")
 
 
 def test_null_feature_id():
     v = Validator("t")
-    out = v.check_batch(batch(row(0), row(1, feature_id=None)))
-    assert out == {1: "check feature_id_not_null failed: feature_id is null"}
-    assert failed(finish(v, 2)) == {"feature_id_not_null"}
+    v.add(batch(row(0), row(1, feature_id=None), row(2, feature_id=None)))
+    results = finish(v, 3)
+    assert failed(results) == {"feature_id_not_null"}  # two nulls do not repeat an id
+    assert results["feature_id_not_null"].samples == ["<no feature_id>: feature_id is null"] * 2
 
 
 def test_theme_outside_the_vocabulary():
     v = Validator("t")
-    out = v.check_batch(batch(row(0), row(1, theme="foo"), row(2)))
-    assert out == {1: "check theme_in_vocabulary failed: theme 'foo' is not in the vocabulary"}
+    v.add(batch(row(0), row(1, theme="foo"), row(2)))
     results = finish(v, 3)
     assert failed(results) == {"theme_in_vocabulary"}
     assert results["theme_in_vocabulary"].failed == 1
@@ -170,46 +170,47 @@ def test_theme_outside_the_vocabulary():
 
 def test_longitude_200():
     v = Validator("t")
-    out = v.check_batch(batch(row(0), row(1, geom=shapely.Point(200, 50))))
-    assert list(out) == [1]
-    assert out[1].startswith("check bbox_lon_range failed: bbox_xmin 200.0 is not a longitude")
-    assert "bbox_xmax 200.0" in out[1]
+    v.add(batch(row(0), row(1, geom=shapely.Point(200, 50))))
     results = finish(v, 2)
     assert failed(results) == {"bbox_lon_range"}
     assert results["bbox_lon_range"].failed == 1
+    [sample] = results["bbox_lon_range"].samples
+    assert sample.startswith("t/1: bbox_xmin 200.0 is not a longitude within [-180, 180]")
+    assert "bbox_xmax 200.0" in sample
 
 
 def test_latitude_out_of_range():
     v = Validator("t")
-    out = v.check_batch(batch(row(0, geom=shapely.Point(11, -95))))
-    assert list(out) == [0] and "check bbox_lat_range failed: bbox_ymin -95.0" in out[0]
-    assert failed(finish(v, 1)) == {"bbox_lat_range"}
+    v.add(batch(row(0, geom=shapely.Point(11, -95))))
+    results = finish(v, 1)
+    assert failed(results) == {"bbox_lat_range"}
+    assert results["bbox_lat_range"].samples[0].startswith("t/0: bbox_ymin -95.0 is not a latitude")
 
 
 def test_invalid_geometry():
     assert not BOW_TIE.is_valid
     v = Validator("t")
-    out = v.check_batch(batch(row(0), row(1, geom=BOW_TIE), row(2)))
-    assert list(out) == [1]
-    assert out[1].startswith("check geometry_valid failed: geometry is not valid: Self-inter")
+    v.add(batch(row(0), row(1, geom=BOW_TIE), row(2)))
     results = finish(v, 3)
     assert failed(results) == {"geometry_valid"}
     assert results["geometry_valid"].failed == 1
+    [sample] = results["geometry_valid"].samples
+    assert sample.startswith("t/1: geometry is not valid: Self-intersection")
 
 
 def test_unreadable_wkb_is_invalid():
     v = Validator("t")
-    out = v.check_batch(batch(row(0, geometry=b"\x01\x02")))
-    assert out == {0: "check geometry_valid failed: geometry is not valid: unreadable WKB"}
+    v.add(batch(row(0, geometry=b"\x01\x02")))
+    results = finish(v, 1)
+    assert results["geometry_valid"].samples == ["t/0: geometry is not valid: unreadable WKB"]
 
 
-def test_row_failing_two_checks_names_both():
+def test_row_failing_two_checks_counts_in_both():
     v = Validator("t")
-    out = v.check_batch(batch(row(0, theme="foo", geom=shapely.Point(11, 91))))
-    assert "check theme_in_vocabulary failed" in out[0]
-    assert "check bbox_lat_range failed" in out[0]
+    v.add(batch(row(0, theme="foo", geom=shapely.Point(11, 91))))
     results = finish(v, 1)
     assert failed(results) == {"theme_in_vocabulary", "bbox_lat_range"}
+    assert results["theme_in_vocabulary"].failed == results["bbox_lat_range"].failed == 1
 
 
 # -- source-level check ----------------------------------------------------------------------
@@ -222,7 +223,7 @@ def test_matches_declared_count():
 
     def run(declared: int | None, rejects: int = 0) -> CheckResult:
         v = Validator("t")
-        v.check_batch(batch(*(row(i) for i in range(3))))
+        v.add(batch(*(row(i) for i in range(3))))
         return finish(v, 3 + rejects, declared=declared, rejects=rejects)["matches_declared_count"]
 
     assert run(None).passed
@@ -235,7 +236,7 @@ def test_matches_declared_count():
 
 def test_empty_run():
     v = Validator("t")
-    assert v.check_batch(batch()) == {}
+    v.add(batch())
     assert failed(finish(v, 0, declared=4)) == {"matches_declared_count"}
     again = finish(v, 0, declared=None)  # finish can be asked again; nothing carries over
     assert failed(again) == set() and again["matches_declared_count"].samples == []
@@ -249,7 +250,7 @@ def test_write_docs(tmp_path):
     v = Validator("t")
     with pytest.raises(RuntimeError):
         v.write_docs(docs)
-    v.check_batch(batch(row(0), row(1, theme="foo")))
+    v.add(batch(row(0), row(1, theme="foo")))
     finish(v, 2, declared=2)
     v.write_docs(docs)
     index = docs / "index.html"
@@ -267,7 +268,7 @@ def test_write_docs(tmp_path):
 
     # a second source gets its own page; the index lists both
     w = Validator("u")
-    w.check_batch(batch(row(0)))
+    w.add(batch(row(0)))
     finish(w, 1)
     w.write_docs(docs)
     assert len(list((docs / "validations").rglob("*.html"))) == 2
@@ -282,7 +283,7 @@ def test_docs_keep_the_last_runs_of_a_source(tmp_path, monkeypatch):
     docs = tmp_path / "docs"
     for _ in range(3):
         v = Validator("t")
-        v.check_batch(batch(row(0)))
+        v.add(batch(row(0)))
         finish(v, 1)
         v.write_docs(docs)
     assert len(list((docs / "results").rglob("*.json"))) == 2

@@ -60,7 +60,7 @@ Frame = Callable[[pa.RecordBatch, str], dict[str, Any]]
 Expect = Callable[[str, Any], list[tuple[str, dict[str, Any]]]]
 """(column, argument of the check) -> GX expectations as (class name, kwargs)."""
 Why = Callable[[str, Mapping[str, Any]], str]
-"""(slim column the expectation is on, slim row) -> why the row fails, for rejects."""
+"""(slim column the expectation is on, slim row) -> why the row fails, for the samples."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class Check:
     why          the reason a row (or the run) fails, naming the value
     run_wide     the value must not repeat anywhere in the run: a row repeating a value of an
                  earlier row (this batch or an earlier one) fails, the first one stays
-    table        a source-level check: it blocks, no rows are rejected
+    table        a source-level check: it blocks
     """
 
     suffix: str
@@ -109,7 +109,7 @@ def _bbox(*parts: str) -> Frame:
 
 def _validity(batch: pa.RecordBatch, column: str) -> dict[str, Any]:
     """`<column>_valid`: shapely.is_valid of the WKB, True for null; `<column>_valid_reason`:
-    why not (shapely.is_valid_reason), for the rejects."""
+    why not (shapely.is_valid_reason), for the samples."""
     wkb = batch.column(column).to_numpy(zero_copy_only=False)
     geoms = shapely.from_wkb(wkb, on_invalid="ignore")
     present = pd.notna(wkb)

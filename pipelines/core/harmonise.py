@@ -238,18 +238,12 @@ def _has_coordinates(batch: SourceBatch) -> bool:
 class HarmonisedBatch:
     features: pa.RecordBatch
     rejects: list[dict[str, Any]]
-    _records: Sequence[Any]
-    _rows: Sequence[int]
+    """The run's rejects: the records harmonise cannot guarantee (validation rejects none)."""
     surfaces: pa.RecordBatch | None = None
     """Rows of the surfaces table, for the features that have semantic surfaces."""
     warnings: Counter[str] = field(default_factory=Counter)
     """Problems of kept features worth a user's look (counted per message), e.g. positions
     that contradict the record's own latitude / longitude."""
-
-    def record(self, row: int) -> Any:
-        """The source record of feature row `row`, for rejects found later (validation); read
-        only when asked, so connectors may hand over records that are costly to build."""
-        return self._records[self._rows[row]]
 
 
 @dataclass
@@ -716,7 +710,7 @@ class Harmoniser:
                 )
         features = pa.RecordBatch.from_arrays(columns, schema=self._schema)
         surfaces = self._surfaces(geo, keep, feature_ids)
-        return HarmonisedBatch(features, rejects, batch.records, keep, surfaces, warnings)
+        return HarmonisedBatch(features, rejects, surfaces, warnings)
 
     def _surfaces(
         self, geo: _Geometry, keep: Sequence[int], feature_ids: pa.Array

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pyarrow as pa
 
 from citypipe import schemas
 from citypipe.connectors import registry
+from citypipe.connectors.base import SourceBatch
 from citypipe.core.checks import CheckResult, check_specs
-from citypipe.core.harmonise import Harmoniser
+from citypipe.core.harmonise import HarmonisedBatch, Harmoniser
 from citypipe.core.lake import HEIGHTS_KEY, RUN_KEY, Lake
 from citypipe.core.order import OrderedWriter
 from citypipe.core.validate import Validator
@@ -178,26 +178,21 @@ def ingest(
         closing.callback(surfaces_writer.close)
         rejects_writer = RowsWriter(attempt.file("rejects"), schema.table("rejects").arrow)
         closing.callback(rejects_writer.close)
+        batch: SourceBatch | None = None
+        out: HarmonisedBatch | None = None
         for batch in connector.read():
             records += len(batch)
             attempt.records = records
-            out = harmoniser.harmonise(batch)
-            failed = validator.check_batch(out.features) if validator else {}
-            reject_rows = out.rejects
-            if failed:
-                keep = [i not in failed for i in range(out.features.num_rows)]
-                ids = out.features.column("source_id").to_pylist()
-                reject_rows += [
-                    harmoniser.reject(ids[i], why, out.record(i)) for i, why in failed.items()
-                ]
-                out.features = out.features.filter(pa.array(keep))
+            out = harmoniser.harmonise(batch)  # the run's rejects: harmonise's, and only those
+            if validator:
+                validator.add(out.features)
             writer.write(out.features)
             if out.surfaces is not None:
                 surfaces_writer.write(out.surfaces)
             features += out.features.num_rows
-            rejects_writer.write(reject_rows)
+            rejects_writer.write(out.rejects)
             attempt.rejects = rejects_writer.rows
-            reasons.update(r["reason"] for r in reject_rows)
+            reasons.update(r["reason"] for r in out.rejects)
             warnings.update(out.warnings)
         batch = out = None  # freed now, so the collector has nothing to walk when it resumes
         checks = (

@@ -1,11 +1,13 @@
 """Validation of harmonised features: the GX Core suite of the checks of schemas/feature-v1.yaml
 (citypipe.core.checks), run over every batch of an ingest run.
 
-Row-level checks run per batch on a slim pandas frame of the columns they need; failing rows
-go to rejects with a reason, and the check fails without blocking. `finish` validates the slim
-frame of the whole run once more (so uniqueness holds across batches in the suite result too),
-runs the table-level checks on the run's counts, and merges both into one GX validation result,
-which `write_docs` keeps as GX Data Docs (citypipe.core.datadocs).
+The suite checks what harmonise guarantees (ids unique and present, themes from the vocabulary,
+lon/lat in range, valid geometries: records failing them are rejected there, and only there)
+and reports it: each batch's features are kept as a slim pandas frame of the columns the checks
+need, and `finish` validates the frame of the whole run at once (row-level checks: a failure is
+reported, with the rows failing it, and does not block) and the run's counts (table-level
+checks, which block). Both become one GX validation result, which `write_docs` keeps as GX Data
+Docs (citypipe.core.datadocs).
 
 Great Expectations is imported on first use (it takes seconds), with analytics and progress
 bars off, and runs in an ephemeral (in-memory) Data Context: nothing is written outside `docs`.
@@ -28,7 +30,6 @@ import pyarrow as pa
 from citypipe import schemas
 from citypipe.core import datadocs
 from citypipe.core.checks import META, BoundCheck, CheckResult, bound_checks
-from citypipe.core.seen_ids import SeenIds
 
 __all__ = ["Validator"]
 
@@ -87,7 +88,8 @@ def _gx_error(result: Any) -> str | None:
 
 
 class Validator:
-    """Validates the harmonised batches of one ingest run of `source`."""
+    """Validates the harmonised features of one ingest run of `source`: it checks and reports,
+    it rejects nothing (harmonise rejects what it cannot guarantee, citypipe.core.harmonise)."""
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -95,9 +97,6 @@ class Validator:
         self._bound = bound_checks()
         self._row = [b for b in self._bound if not b.check.table]
         self._table = [b for b in self._bound if b.check.table]
-        self._seen = {b.column: SeenIds() for b in self._row if b.check.run_wide and b.column}
-        self._failed = {b.spec.name: 0 for b in self._row}
-        self._samples: dict[str, list[str]] = {b.spec.name: [] for b in self._row}
         self._frames: list[pd.DataFrame] = []
         self._result: Any = None
 
@@ -149,55 +148,48 @@ class Validator:
                 )
         return result
 
-    def _note(self, name: str, feature_id: Any, why: str) -> None:
-        self._failed[name] += 1
-        if len(self._samples[name]) < SAMPLES:
-            fid = "<no feature_id>" if pd.isna(feature_id) else str(feature_id)
-            self._samples[name].append(f"{fid}: {why}")
+    def add(self, batch: pa.RecordBatch) -> None:
+        """Keep the slim frame of a batch of features, validated with the whole run by `finish`."""
+        if batch.num_rows:
+            self._frames.append(self._frame(batch))
 
-    def _repeated(self, frame: pd.DataFrame, column: str) -> dict[int, list[str]]:
-        """Rows repeating a value an earlier row of the run has. GX flags every copy within the
-        batch and none of an earlier batch; here the first row with a value stays, every later
-        one fails, in this batch or a later one."""
-        values = frame[column]
-        present = np.flatnonzero(values.notna().to_numpy())
-        repeats = self._seen[column].add(values.iloc[present].astype(str).tolist())
-        return {int(present[k]): [column] for k in repeats}
-
-    def check_batch(self, batch: pa.RecordBatch) -> dict[int, str]:
-        """Row index in `batch` -> reason, for rows failing a row-level check; the caller moves
-        them to rejects."""
-        if batch.num_rows == 0:
-            return {}
-        frame = self._frame(batch)
+    def _failing_rows(self, frame: pd.DataFrame) -> dict[str, dict[int, list[str]]]:
+        """Check -> row of `frame` failing it -> the slim columns it fails on. GX flags every copy
+        of a repeated value; a run-wide check lets the first row with a value pass, every later
+        one fails."""
         result = self._validate(self._rows_batches, frame, self._row_suite, "COMPLETE")
-        # check -> failing row -> the slim columns it fails on
         failing: dict[str, dict[int, list[str]]] = {b.spec.name: {} for b in self._row}
         for r in result.results:
-            if r.success:
-                continue
             rows = failing[r.expectation_config.meta[META]]
             for i in r.result.get("unexpected_index_list") or ():
                 rows.setdefault(int(i), []).append(r.expectation_config.kwargs["column"])
-        reasons: dict[int, list[str]] = {}
         for b in self._row:
-            rows = failing[b.spec.name]
-            if b.check.run_wide:
-                rows = self._repeated(frame, b.column or "")
-            for i, fields in sorted(rows.items()):
+            if b.check.run_wide and b.column:
+                values = frame[b.column]
+                repeats = np.flatnonzero((values.duplicated() & values.notna()).to_numpy())
+                failing[b.spec.name] = {int(i): [b.column] for i in repeats}
+        return failing
+
+    def _row_failures(self, frame: pd.DataFrame) -> dict[str, tuple[int, list[str]]]:
+        """Check -> how many rows of the run fail it, and the first SAMPLES as "<id>: <why>"."""
+        out: dict[str, tuple[int, list[str]]] = {}
+        checks = {b.spec.name: b.check for b in self._row}
+        for name, rows in self._failing_rows(frame).items():
+            samples = []
+            for i in sorted(rows)[:SAMPLES]:
                 row = frame.iloc[i]
-                why = "; ".join(b.check.why(f, row) for f in fields)
-                reasons.setdefault(i, []).append(f"check {b.spec.name} failed: {why}")
-                self._note(b.spec.name, row["feature_id"], why)
-        self._frames.append(frame)
-        return {i: "; ".join(rs) for i, rs in sorted(reasons.items())}
+                why = "; ".join(checks[name].why(f, row) for f in rows[i])
+                fid = row["feature_id"]
+                samples.append(f"{'<no feature_id>' if pd.isna(fid) else fid}: {why}")
+            out[name] = (len(rows), samples)
+        return out
 
     def finish(
         self, *, records: int, features: int, rejects: int, declared_count: int | None
     ) -> list[CheckResult]:
-        """One CheckResult per CheckSpec, over the whole run (row-level results aggregated over
-        batches)."""
-        g = _gx()
+        """One CheckResult per CheckSpec, over the whole run: the row-level checks on every
+        feature of the run at once (so uniqueness holds across batches), the table-level ones on
+        the run's counts."""
         if self._frames:
             frame = pd.concat(self._frames, ignore_index=True)
         else:
@@ -210,10 +202,34 @@ class Validator:
             }
         )
         table = self._validate(self._run_batches, counts, self._table_suite, "SUMMARY")
-        results = [*rows.results, *table.results]
+        self._result = self._suite_result(rows, [*rows.results, *table.results])
+        self._result.meta["citypipe"] = {
+            "records": records,
+            "features": features,
+            "rejects": rejects,
+            "declared_count": declared_count,
+        }
+        passed: dict[str, bool] = {b.spec.name: True for b in self._bound}
+        for r in self._result.results:
+            name = r.expectation_config.meta[META]
+            passed[name] = passed[name] and bool(r.success)
+        # which rows fail, only asked of GX when a row-level check fails (a harmonise bug)
+        failures = {} if all(passed[b.spec.name] for b in self._row) else self._row_failures(frame)
+        out = []
+        for b in self._bound:
+            name = b.spec.name
+            if b.check.table:  # the run fails it, as a whole
+                fails, samples = (0, []) if passed[name] else (1, [b.check.why("", counts.iloc[0])])
+            else:
+                fails, samples = failures.get(name, (0, []))
+            out.append(CheckResult(name, passed[name], b.spec.description, fails, samples))
+        return out
+
+    def _suite_result(self, rows: Any, results: list[Any]) -> Any:
+        """One GX validation result of the run, from the results of the row and table suites."""
+        g = _gx()
         ok = sum(r.success for r in results)
-        run_id = g.RunIdentifier(run_name=self.source, run_time=self.started)
-        self._result = g.SuiteResult(
+        return g.SuiteResult(
             success=ok == len(results),
             results=results,
             suite_name=self.suite_name,
@@ -225,31 +241,12 @@ class Validator:
             },
             meta={
                 **rows.meta,
-                "run_id": run_id,
+                "run_id": g.RunIdentifier(run_name=self.source, run_time=self.started),
                 "validation_time": self.started,
                 "batch_kwargs": {"data_asset_name": self.source},
-                "citypipe": {
-                    "records": records,
-                    "features": features,
-                    "rejects": rejects,
-                    "declared_count": declared_count,
-                },
             },
             batch_id=rows.batch_id,
         )
-        passed: dict[str, bool] = {b.spec.name: True for b in self._bound}
-        for r in results:
-            name = r.expectation_config.meta[META]
-            passed[name] = passed[name] and bool(r.success)
-        out = []
-        for b in self._bound:
-            name = b.spec.name
-            if b.check.table:  # the run fails it, as a whole
-                fails, samples = (0, []) if passed[name] else (1, [b.check.why("", counts.iloc[0])])
-            else:  # the rows rejected for it, over all batches
-                fails, samples = self._failed[name], list(self._samples[name])
-            out.append(CheckResult(name, passed[name], b.spec.description, fails, samples))
-        return out
 
     def write_docs(self, docs: Path) -> None:
         """GX Data Docs HTML for this run's validation results under `docs` (e.g. <lake>/docs/)."""
