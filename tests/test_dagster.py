@@ -66,6 +66,17 @@ def test_definitions_load_with_every_source_and_its_checks() -> None:
     assert defs.resolve_job_def("ingest_all")
 
 
+def test_dagster_dev_can_run_each_step_in_a_process_of_its_own() -> None:
+    """The multiprocess executor of `dagster dev` refuses a job whose outputs only live in the
+    memory of one process (mem_io_manager); the harmonised asset's value, its IngestReport,
+    must not make the job such a one."""
+    from dagster._core.execution.plan.plan import can_isolate_steps
+
+    from citypipe.orchestration.automation import INGEST_ALL
+
+    assert can_isolate_steps(defs.resolve_job_def(INGEST_ALL))
+
+
 def test_catalog_mistakes_stop_the_load_with_the_entry_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -221,7 +221,7 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
                 "warnings": MetadataValue.json(dict(report.warnings.most_common(TOP_REASONS))),
             },
             check_results=_check_results(report, key),
-            value=report,  # what `citypipe run` reads back (held in memory, see definitions)
+            value=report,  # what `citypipe run` reads back (not stored: resources.UnstoredValues)
         )
 
     return harmonised

@@ -7,12 +7,12 @@ naming the entry and the field, rather than loading a graph with a source missin
 
 from __future__ import annotations
 
-from dagster import Definitions, mem_io_manager
+from dagster import Definitions
 
 from citypipe.core.catalog import Catalog
 from citypipe.orchestration.assets import build_assets
 from citypipe.orchestration.automation import files_changed_sensor, ingest_all_job, schedules
-from citypipe.orchestration.resources import CatalogResource, LakeResource
+from citypipe.orchestration.resources import CatalogResource, LakeResource, UnstoredValues
 
 __all__ = ["build_definitions", "defs"]
 
@@ -31,9 +31,7 @@ def build_definitions(
         sensors=[files_changed_sensor(catalog, ingest_all)],
         resources={
             "lake": lake or LakeResource.from_env(),
-            # the one asset value, a harmonised asset's IngestReport, is read back by the run that
-            # made it (`citypipe run`) and never stored: the lake holds what was ingested
-            "io_manager": mem_io_manager,
+            "io_manager": UnstoredValues(),
         },
     )
 

@@ -1,6 +1,7 @@
-"""Dagster resources: where the lake is and which catalog describes the sources.
+"""Dagster resources: where the lake is, which catalog describes the sources, and what becomes
+of an asset's value (nothing: the lake holds what an asset made).
 
-Both are typed configuration, resolved when a run starts or the definitions are built, never
+All are typed configuration, resolved when a run starts or the definitions are built, never
 when this module is imported, so importing it reads no file and no environment variable.
 """
 
@@ -9,13 +10,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableIOManager, ConfigurableResource, EnvVar, InputContext, OutputContext
 from pydantic import Field
 
 from citypipe.core.catalog import Catalog, default_catalog, load_catalog
 from citypipe.core.lake import Lake, default_lake
 
-__all__ = ["LAKE_ENV", "CatalogResource", "LakeResource"]
+__all__ = ["LAKE_ENV", "CatalogResource", "LakeResource", "UnstoredValues"]
 
 LAKE_ENV = "CITYPIPE_LAKE"
 
@@ -49,3 +50,16 @@ class CatalogResource(ConfigurableResource):
 
     def catalog(self) -> Catalog:
         return load_catalog(Path(self.path))
+
+
+class UnstoredValues(ConfigurableIOManager):
+    """The IO manager of the assets: their values are not stored. The one asset with a value,
+    a harmonised source, has its `IngestReport`, which the run that made it reads back in
+    process (`citypipe run`); every asset depends on another by `deps`, never loading a value.
+    Not Dagster's mem_io_manager, which `dagster dev`'s multiprocess executor refuses."""
+
+    def handle_output(self, context: OutputContext, obj: object) -> None:
+        pass
+
+    def load_input(self, context: InputContext) -> object:
+        raise NotImplementedError(f"{context.asset_key}: asset values are not stored")

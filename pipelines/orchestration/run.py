@@ -121,7 +121,7 @@ def run(
     materialized = {e.materialization.asset_key for e in result.get_asset_materialization_events()}
     if WAREHOUSE not in materialized:
         warehouse.refresh(lake)
-    # the harmonised asset's value is the ingest's report (held in memory, see definitions)
+    # the harmonised asset's value is the ingest's report (not stored: resources.UnstoredValues)
     reports: dict[str, IngestReport] = {
         name: result.asset_value(harmonised_key(name))
         for name in names
