@@ -75,7 +75,7 @@ class Check:
     expect       the GX expectations, on slim columns
     why          the reason a row (or the run) fails, naming the value
     run_wide     the value must not repeat anywhere in the run: a row repeating a value of an
-                 earlier row (this batch or an earlier one) fails, the first one stays
+                 earlier row of the run fails, the first row with it passes
     table        a source-level check: it blocks
     """
 

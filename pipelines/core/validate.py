@@ -1,5 +1,5 @@
 """Validation of harmonised features: the GX Core suite of the checks of schemas/feature-v1.yaml
-(citypipe.core.checks), run over every batch of an ingest run.
+(citypipe.core.checks), over the features of one ingest run.
 
 The suite checks what harmonise guarantees (ids unique and present, themes from the vocabulary,
 lon/lat in range, valid geometries: records failing them are rejected there, and only there)
