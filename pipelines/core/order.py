@@ -248,6 +248,7 @@ class OrderedWriter:
             }
         )
         try:
+            con.execute("SET enable_progress_bar = false")  # a library's sort prints nothing
             con.register("spilled", stream)
             result = con.execute(
                 "SELECT * EXCLUDE (_key, _row) FROM spilled ORDER BY _key, _row"
