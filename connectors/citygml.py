@@ -55,17 +55,13 @@ from citypipe.connectors import documents, rings
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.gml import (
     GML_NAMESPACES,
-    XLINK_HREF,
-    Built,
     GeometryError,
     GeometryReader,
     Parts,
-    Ref,
-    XlinkBudgetError,
-    multipolygons,
-    oriented,
     srs_dimension,
 )
+from citypipe.connectors.gml_polygons import Built, multipolygons, oriented
+from citypipe.connectors.gml_xlinks import XLINK_HREF, Ref, XlinkBudgetError
 from citypipe.geo.crs import axis_order
 from citypipe.geo.errors import DataError
 

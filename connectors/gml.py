@@ -1,22 +1,9 @@
-"""GML 3.1.1 / 3.2 geometry as CityGML writes it, read into shapely geometries with Z.
+"""GML 3.1.1 / 3.2 geometry as CityGML writes it: surfaces, curves and points of one batch.
 
-A city model holds many thousands of polygons (solids are shells of polygons, reliefs are
-triangles), so a `GeometryReader` only collects their coordinate text while a batch is read,
-then parses all of it in one Arrow call (several times faster than numpy's text parsing) and
-builds the polygons in a few vectorised shapely calls, after `rings.repair` has closed the
-rings that are open or closed only within float noise and dropped the polygons (and interior
-rings) with fewer than three distinct positions. Surfaces are handed around as
-polygon handles (`Ref`): an int indexes the reader's polygons (`~i`: the same polygon turned
-over, for OrientableSurface orientation="-"); a str is an xlink:href not yet resolved ("-"
-prefix: turned over). Hrefs are resolved against the gml:ids read in the same batch only:
-nothing is ever fetched.
-
-xlinks let a few bytes stand for much geometry: surfaces that each reference the one before
-twice double at every level (a 16 KB document would become gigabytes). What xlinks bring in is
-therefore held to what the batch holds (`XLINK_BUDGET` polygons and coordinate text per
-polygon and character read, `XLINK_DEPTH` xlinks followed in a chain); past that the document
-is refused (`XlinkBudgetError`). Real models stay far below: each surface of Munich's and NRW's
-solids is referenced once, so xlinks bring in as much as the document holds.
+A `GeometryReader` walks the GML geometry elements of the objects of a batch: curves and points
+become coordinate arrays at once, polygons only collect their coordinate text (gml_polygons
+builds them all when the batch is complete). Surfaces are handed around as polygon handles and
+xlinks between them resolved within the batch, to a budget (gml_xlinks).
 """
 
 from __future__ import annotations
@@ -24,36 +11,24 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import shapely
 
-from citypipe.connectors import rings
-from citypipe.geo.errors import DataError
+from citypipe.connectors import gml_polygons
+from citypipe.connectors.gml_polygons import Built, xyz
+from citypipe.connectors.gml_xlinks import XLINK_HREF, Ref, Xlinks, flip, href_ref
 
 __all__ = [
     "GML_NAMESPACES",
-    "XLINK_HREF",
-    "Built",
     "GeometryError",
     "GeometryReader",
     "Parts",
-    "Ref",
-    "XlinkBudgetError",
-    "multipolygons",
-    "oriented",
+    "local_name",
     "srs_dimension",
 ]
 
 GML_NAMESPACES = ("http://www.opengis.net/gml", "http://www.opengis.net/gml/3.2")
-XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
-
-Ref = int | str
-
-_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 
 _CURVES = ("LineString", "LineStringSegment", "LinearRing")
 _SEGMENTS = ("LineString", "LineStringSegment")
@@ -69,23 +44,8 @@ _COLLECTIONS = (
 )
 
 
-XLINK_BUDGET = 16
-"""Polygons, and characters of coordinate text, xlinks may bring in per polygon and character
-the batch has read so far (beyond `XLINK_FLOOR`): 8 times what every real model at hand needs
-(their solids reference each of their surfaces once)."""
-XLINK_FLOOR = (10_000, 1_000_000)
-"""Polygons and characters xlinks may bring in whatever the batch holds."""
-XLINK_DEPTH = 16
-"""xlinks followed in one chain (one that references one that references ...): real models
-follow one or two."""
-
-
 class GeometryError(ValueError):
     """A geometry that cannot be read; the message says why."""
-
-
-class XlinkBudgetError(DataError):
-    """xlinks that would bring in more than `XLINK_BUDGET` allows: the document is refused."""
 
 
 @dataclass(slots=True)
@@ -95,27 +55,6 @@ class Parts:
     polygons: list[Ref] = field(default_factory=list)
     lines: list[np.ndarray] = field(default_factory=list)
     points: list[np.ndarray] = field(default_factory=list)
-
-
-class Built(NamedTuple):
-    """The polygons of a batch, by handle, and what became of them."""
-
-    polygons: np.ndarray
-    """shapely Polygons (with Z where the rings have it); None where a polygon cannot be built
-    (its reason is in `reasons`) or was dropped by the repair (`repairs` column 3)."""
-    reasons: dict[int, str]
-    """Why the polygons that cannot be built cannot: {handle: reason}."""
-    repairs: np.ndarray
-    """What was repaired in each polygon (n, 4): `rings.repair` counts."""
-
-
-def _href_ref(href: str) -> str:
-    """An unresolved reference: the id after '#' ('#' is optional, as Munich's tiles write it)."""
-    return href.removeprefix("#")
-
-
-def _flip(refs: list[Ref]) -> list[Ref]:
-    return [~r if type(r) is int else (r[1:] if r.startswith("-") else "-" + r) for r in refs]
 
 
 class GeometryReader:
@@ -135,8 +74,7 @@ class GeometryReader:
         self._blank: list[int] = []  # rings without positions
         self._ring_counts: list[int] = []  # rings of each polygon
         self._sizes: list[int] = []  # characters of coordinate text of each polygon
-        self._chars = 0  # of all polygons
-        self._brought = [0, 0]  # polygons and characters xlinks brought in (`XLINK_BUDGET`)
+        self._xlinks = Xlinks(self.ids, self._sizes)
 
         def t(local: str) -> str:
             return f"{{{gml_ns}}}{local}"
@@ -189,7 +127,7 @@ class GeometryReader:
         elif tag == self._coordinates:
             text = (first.text or "").replace(",", " ")
         else:
-            raise GeometryError(f"{_local(elem.tag)} without posList, pos or coordinates")
+            raise GeometryError(f"{local_name(elem.tag)} without posList, pos or coordinates")
         dim = first.get("srsDimension")
         return text, srs_dimension(dim) if dim else self.dimension
 
@@ -215,16 +153,16 @@ class GeometryReader:
                 elif curve.tag == self._curve:
                     for segment in chain.from_iterable(curve):
                         if segment.tag not in self._segments:
-                            raise GeometryError(f"a Ring with a {_local(segment.tag)} segment")
+                            raise GeometryError(f"a Ring with a {local_name(segment.tag)} segment")
                         yield segment
                 else:
-                    raise GeometryError(f"a Ring with a {_local(curve.tag)} member")
+                    raise GeometryError(f"a Ring with a {local_name(curve.tag)} member")
 
     def coordinates(self, elem) -> np.ndarray:
         """The positions of a LineString or Point as an (n, 3) array (z NaN if 2D): at least
         two for a curve, one for a point, every coordinate a finite number."""
         text, dim = self._text(elem)
-        name = _local(elem.tag)
+        name = local_name(elem.tag)
         if not text or text.isspace():
             raise GeometryError(f"{name} without positions")
         try:
@@ -240,7 +178,7 @@ class GeometryReader:
         positions = values.size // dim
         if (positions != 1) if elem.tag in self._points else (positions < 2):
             raise GeometryError(f"{name} with {positions} position{'' if positions == 1 else 's'}")
-        return _xyz(values.reshape(-1, dim))
+        return xyz(values.reshape(-1, dim))
 
     # -- surfaces -----------------------------------------------------------------------------
 
@@ -272,17 +210,17 @@ class GeometryReader:
             for member in elem:
                 if member.get(XLINK_HREF) is not None:
                     raise GeometryError(
-                        f"xlink:href in a {_local(tag)} (only surfaces are resolved)"
+                        f"xlink:href in a {local_name(tag)} (only surfaces are resolved)"
                     )
                 for child in member:
                     self._any(child, parts)
         else:
-            raise GeometryError(f"unsupported geometry {_local(tag)}")
+            raise GeometryError(f"unsupported geometry {local_name(tag)}")
 
     def _surface(self, elem, out: list[Ref]) -> None:
         handler = self._surfaces.get(elem.tag)
         if handler is None:
-            raise GeometryError(f"unsupported surface {_local(elem.tag)}")
+            raise GeometryError(f"unsupported surface {local_name(elem.tag)}")
         start = len(out)
         handler(self, elem, out)
         gid = elem.get(self._id)
@@ -302,10 +240,9 @@ class GeometryReader:
                 count += 1
                 size += len(text)
         if not count:
-            raise GeometryError(f"{_local(elem.tag)} without an exterior ring")
+            raise GeometryError(f"{local_name(elem.tag)} without an exterior ring")
         self._ring_counts.append(count)
         self._sizes.append(size)
-        self._chars += size
         return len(self._ring_counts) - 1
 
     def _patch(self, elem, out: list[Ref]) -> None:
@@ -322,7 +259,7 @@ class GeometryReader:
         for member in elem:
             href = member.get(XLINK_HREF)
             if href is not None:
-                out.append(_href_ref(href))
+                out.append(href_ref(href))
             for child in member:
                 if child.tag == polygon:  # most members: skip the dispatch
                     handle = self._polygon(child)
@@ -336,7 +273,7 @@ class GeometryReader:
     def _orientable(self, elem, out: list[Ref]) -> None:
         own: list[Ref] = []
         self._members(elem, own)  # its baseSurface is a member as far as reading goes
-        out.extend(_flip(own) if elem.get("orientation") == "-" else own)
+        out.extend(flip(own) if elem.get("orientation") == "-" else own)
 
     def _solid(self, elem, out: list[Ref]) -> None:
         """The faces of the exterior shell; interior shells (cavities) are not part of the mass."""
@@ -344,165 +281,21 @@ class GeometryReader:
             if boundary.tag == self._exterior:
                 href = boundary.get(XLINK_HREF)
                 if href is not None:
-                    out.append(_href_ref(href))
+                    out.append(href_ref(href))
                 for shell in boundary:
                     self._surface(shell, out)
 
-    # -- xlinks -------------------------------------------------------------------------------
+    # -- xlinks and building ------------------------------------------------------------------
 
     def resolve(self, refs: list[Ref]) -> tuple[list[int], list[str]]:
         """Polygon handles for `refs`, and the ids that are defined nowhere read so far.
 
         Raises XlinkBudgetError when xlinks bring in more than the budget allows."""
-        out: list[int] = []
-        missing: list[str] = []
-        ids, sizes = self.ids, self._sizes
-        polygons = chars = 0
-        for r in refs:
-            if type(r) is int:
-                out.append(r)
-                continue
-            reverse = r.startswith("-")
-            key = r[1:] if reverse else r
-            target = ids.get(key)
-            if target is not None:
-                found = target[1]
-                if len(found) == 1 and type(found[0]) is int:  # a polygon: the common case
-                    h = found[0]
-                    out.append(~h if reverse else h)
-                    polygons += 1
-                    chars += sizes[~h if h < 0 else h]
-                    continue
-            self._follow(key, reverse, frozenset(), out, missing)
-        if polygons:
-            self._charge(polygons, chars)
-        return out, missing
-
-    def _follow(
-        self, key: str, reverse: bool, seen: frozenset[str], out: list[int], missing: list[str]
-    ) -> None:
-        """Add the handles the surface with gml:id `key` stands for (turned over if `reverse`),
-        following its xlinks (`seen`: the chain followed so far, which a cycle would repeat)."""
-        target = self.ids.get(key)
-        if target is None or key in seen:
-            missing.append(key)
-            return
-        if len(seen) >= XLINK_DEPTH:
-            raise XlinkBudgetError(
-                f"xlinks chained more than {XLINK_DEPTH} deep (at {key!r}: a surface referencing "
-                "a surface that references another ...): refused as a possible xlink bomb"
-            )
-        seen = seen | {key}
-        sizes = self._sizes
-        polygons = chars = 0
-        for h in target[1]:
-            if type(h) is int:
-                out.append(~h if reverse else h)
-                polygons += 1
-                chars += sizes[~h if h < 0 else h]
-            elif h.startswith("-"):
-                self._follow(h[1:], not reverse, seen, out, missing)
-            else:
-                self._follow(h, reverse, seen, out, missing)
-        self._charge(polygons, chars)
-
-    def _charge(self, polygons: int, chars: int) -> None:
-        """Count what xlinks brought in; refuse past the budget."""
-        brought = self._brought
-        brought[0] += polygons
-        brought[1] += chars
-        held = len(self._ring_counts), self._chars
-        if (
-            brought[0] > XLINK_BUDGET * held[0] + XLINK_FLOOR[0]
-            or brought[1] > XLINK_BUDGET * held[1] + XLINK_FLOOR[1]
-        ):
-            raise XlinkBudgetError(
-                f"xlinks bring in over {brought[0]} polygons ({brought[1]} characters of "
-                f"coordinates) where the document holds {held[0]} ({held[1]}) so far: more "
-                f"than {XLINK_BUDGET} times what it holds, refused as a possible xlink bomb"
-            )
-
-    # -- building -----------------------------------------------------------------------------
+        return self._xlinks.resolve(refs)
 
     def build(self) -> Built:
         """Every polygon read, rings repaired, as shapely Polygons with Z."""
-        n = len(self._ring_counts)
-        if not n:
-            return Built(np.empty(0, dtype=object), {}, np.zeros((0, 4), dtype=np.int64))
-        tokens = pc.ascii_split_whitespace(pc.ascii_trim_whitespace(pa.array(self._texts)))
-        flat_tokens, sizes = tokens.flatten(), np.diff(tokens.offsets.to_numpy())
-        if self._blank:  # a blank text splits into one empty token
-            blank = np.asarray(self._blank, dtype=np.int64)
-            keep = np.ones(len(flat_tokens), dtype=bool)
-            keep[tokens.offsets.to_numpy()[blank]] = False
-            flat_tokens, sizes[blank] = flat_tokens.filter(pa.array(keep)), 0
-        dims = np.asarray(self._dims, dtype=np.int64)
-        values, numbers, finite = _floats(flat_tokens, sizes)
-        positions = sizes // dims
-        coords = _coordinates(values, sizes, dims)
-        counts = np.asarray(self._ring_counts, dtype=np.int64)
-        fix = rings.repair(coords, positions, counts)
-        coords = fix.coords
-        owner = np.repeat(np.arange(n), counts)
-        reasons: dict[int, str] = {}
-        for mask, reason in (  # the first that applies is the polygon's reason
-            (~numbers, "a ring with coordinates that are not numbers"),
-            (~finite, "a ring with coordinates that are not finite (nan, inf, 1e309)"),
-            (sizes % dims != 0, "a ring whose coordinate count is not a multiple of srsDimension"),
-        ):
-            for ring in np.flatnonzero(mask).tolist():
-                reasons.setdefault(int(owner[ring]), reason)
-        good = fix.polygon_kept.copy()
-        good[list(reasons)] = False
-        flat = np.zeros(n, dtype=bool)  # a 2D ring makes a 2D polygon (NaN heights would not
-        flat[owner[dims < 3]] = True  # compare equal, and shapely would close rings again)
-        kept_rings = np.bincount(owner[fix.ring_kept], minlength=n)
-        polygons = np.full(n, None, dtype=object)
-        for chosen, columns in ((good & ~flat, 3), (good & flat, 2)):
-            if chosen.any():
-                use = chosen[owner] & fix.ring_kept
-                linear = shapely.linearrings(  # closes the rings left open
-                    coords[np.repeat(use, positions), :columns],
-                    indices=np.repeat(np.arange(use.sum()), positions[use]),
-                )
-                own = np.repeat(np.arange(chosen.sum()), kept_rings[chosen])
-                polygons[chosen] = shapely.polygons(linear, indices=own)
-        return Built(polygons, reasons, fix.counts)
-
-
-def _floats(tokens: pa.Array, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The numbers, and per ring whether all of its tokens were numbers and all finite (not
-    nan, inf or beyond the float range). Bad values are 0, so the ring repair can run on them."""
-    every = np.ones(len(sizes), dtype=bool)
-    try:
-        values, numbers = pc.cast(tokens, pa.float64()).to_numpy(zero_copy_only=False), every
-    except pa.ArrowInvalid:
-        numeric = pc.match_substring_regex(tokens, _NUMBER)
-        values = pc.cast(pc.if_else(numeric, tokens, "0"), pa.float64()).to_numpy()
-        numbers = ~_any_per_ring(~numeric.to_numpy(zero_copy_only=False), sizes)
-    bad = ~np.isfinite(values)
-    if not bad.any():
-        return values, numbers, every
-    return np.where(bad, 0.0, values), numbers, ~_any_per_ring(bad, sizes)
-
-
-def _any_per_ring(mask: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """Per ring, whether `mask` holds for any of its values."""
-    ring = np.repeat(np.arange(len(sizes)), sizes)
-    return np.bincount(ring[mask], minlength=len(sizes)).astype(bool)
-
-
-def _coordinates(values: np.ndarray, sizes: np.ndarray, dims: np.ndarray) -> np.ndarray:
-    """(n, 3) positions of all rings: in one reshape when all are 3D, ring by ring otherwise."""
-    if (dims == 3).all() and not (sizes % 3).any():
-        return values.reshape(-1, 3)
-    starts = np.cumsum(sizes) - sizes
-    return np.concatenate(
-        [
-            _xyz(values[s : s + n - n % d].reshape(-1, d))
-            for s, n, d in zip(starts.tolist(), sizes.tolist(), dims.tolist(), strict=False)
-        ]
-    )
+        return gml_polygons.build(self._texts, self._dims, self._blank, self._ring_counts)
 
 
 def srs_dimension(text: str) -> int:
@@ -512,33 +305,6 @@ def srs_dimension(text: str) -> int:
     return int(text)
 
 
-def _xyz(positions: np.ndarray) -> np.ndarray:
-    """Positions as x, y, z: the first three ordinates, z NaN for 2D."""
-    if positions.shape[1] >= 3:
-        return positions[:, :3]
-    return np.column_stack([positions, np.full(len(positions), np.nan)])
-
-
-def multipolygons(polygons: np.ndarray, handles: list[list[int]]) -> np.ndarray:
-    """One MultiPolygon Z per list of handles (None for an empty list), in one shapely call."""
-    counts = np.fromiter(map(len, handles), dtype=np.int64, count=len(handles))
-    out = np.full(len(handles), None, dtype=object)
-    if not counts.sum():
-        return out
-    flat = np.fromiter(chain.from_iterable(handles), dtype=np.int64, count=int(counts.sum()))
-    parts = oriented(polygons, flat)
-    shapely.multipolygons(parts, indices=np.repeat(np.arange(len(handles)), counts), out=out)
-    return out
-
-
-def oriented(polygons: np.ndarray, handles: np.ndarray) -> np.ndarray:
-    """The polygons for `handles`, turned over where the handle says so (~i)."""
-    turned = handles < 0
-    parts = polygons[np.where(turned, ~handles, handles)]
-    if turned.any():
-        parts[turned] = shapely.reverse(parts[turned])
-    return parts
-
-
-def _local(tag: str) -> str:
+def local_name(tag: str) -> str:
+    """An element's or attribute's name without its namespace."""
     return tag.rpartition("}")[2]

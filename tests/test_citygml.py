@@ -21,7 +21,8 @@ from lxml import etree
 
 from citypipe.connectors import registry
 from citypipe.connectors.citygml import CityGMLConnector
-from citypipe.connectors.gml import GML_NAMESPACES, GeometryReader, oriented
+from citypipe.connectors.gml import GML_NAMESPACES, GeometryReader
+from citypipe.connectors.gml_polygons import oriented
 from citypipe.core.ingest import ingest
 from citypipe.core.lake import Lake
 from citypipe.geo.errors import DataError, UnknownCRS

@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from citypipe import cli
-from citypipe.connectors import gml
+from citypipe.connectors import gml, gml_xlinks
 from citypipe.connectors.citygml import CityGMLConnector
-from citypipe.connectors.gml import XlinkBudgetError
+from citypipe.connectors.gml_xlinks import XlinkBudgetError
 from citypipe.core.ingest import NothingIngested, ingest
 from citypipe.core.lake import Lake
 from citypipe.geo.errors import DataError
@@ -183,13 +183,15 @@ def test_real_models_bring_in_by_xlink_at_most_twice_what_they_hold(path, monkey
     """Every CityGML file at hand reads whole, without a record error, under a budget of 2 and
     no floor: 8 times below the one in force. Where the MANIFEST counts the xlinks, the solids
     hold every surface they reference."""
-    monkeypatch.setattr(gml, "XLINK_BUDGET", 2)
-    monkeypatch.setattr(gml, "XLINK_FLOOR", (0, 0))
+    monkeypatch.setattr(gml_xlinks, "XLINK_BUDGET", 2)
+    monkeypatch.setattr(gml_xlinks, "XLINK_FLOOR", (0, 0))
     batches = list(CityGMLConnector(path).read())
     assert not [e for b in batches for e in b.errors if e]
     if path.name in MANIFEST_XLINKS:
         solids = etree.parse(str(path)).iter("{*}lod2Solid")
-        hrefs = sum(1 for s in solids for m in s.iter("{*}surfaceMember") if m.get(gml.XLINK_HREF))
+        hrefs = sum(
+            1 for s in solids for m in s.iter("{*}surfaceMember") if m.get(gml_xlinks.XLINK_HREF)
+        )
         polygons = sum(
             shapely.get_num_geometries(g) for b in batches for g in b.columns["geometry_3d"] if g
         )

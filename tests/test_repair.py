@@ -25,7 +25,8 @@ from lxml import etree
 from test_citygml import MANIFEST_COUNTS
 
 from citypipe.connectors import rings
-from citypipe.connectors.gml import GML_NAMESPACES, XLINK_HREF, GeometryReader
+from citypipe.connectors.gml import GML_NAMESPACES, GeometryReader
+from citypipe.connectors.gml_xlinks import XLINK_HREF
 from citypipe.core.ingest import ingest
 
 NOTE = "citypipe:geometry_repaired"
