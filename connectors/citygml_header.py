@@ -1,0 +1,127 @@
+"""What a CityGML document says before its first member: its version and the CityModel's CRS.
+
+Read before any object, so that a document that is not CityGML, declares a DTD (entity
+expansion is a known attack) or is not well-formed is refused with a reason that says so.
+`declared_srs_names` finds the CRS of a document that names it on some object only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from citypipe.connectors.citygml_values import namespace
+from citypipe.connectors.gml import GML_NAMESPACES, GeometryError, local_name, srs_dimension
+from citypipe.geo.errors import DataError
+
+__all__ = [
+    "GML",
+    "MEMBERS",
+    "PARSER",
+    "Header",
+    "declared_srs_names",
+    "read_header",
+    "syntax_error",
+]
+
+GML = {"1.0": GML_NAMESPACES[0], "2.0": GML_NAMESPACES[0], "3.0": GML_NAMESPACES[1]}
+"""The GML namespace of each CityGML version."""
+PARSER = {"resolve_entities": False, "no_network": True, "load_dtd": False}
+"""lxml parser options: no entities, no DTD, nothing fetched."""
+MEMBERS = (
+    "cityObjectMember",
+    "featureMember",
+    "featureMembers",
+    "appearanceMember",
+    "versionMember",
+    "versionTransitionMember",
+)
+"""The CityModel's member properties."""
+
+_CORE = re.compile(r"http://www\.opengis\.net/citygml/([123]\.0)")
+_DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY")
+_SRS_NAME = re.compile(rb'srsName\s*=\s*["\']([^"\']+)["\']')
+
+
+@dataclass(frozen=True)
+class Header:
+    """What the CityModel says before its first member."""
+
+    version: str
+    srs_name: str | None
+    srs_dimension: int
+
+
+def read_header(path: Path) -> Header:
+    """Read up to the first member: the version, the CityModel's CRS; refuse DTDs."""
+    root = None
+    version, envelope, srs_name, dimension = "", "", None, 3
+    with open(path, "rb") as f:
+        try:
+            for event, elem in etree.iterparse(f, events=("start", "end"), **PARSER):
+                if root is None:
+                    root = elem
+                    _refuse_dtd(path, elem)
+                    version = _version(path, elem)
+                    envelope = f"{{{GML[version]}}}Envelope"
+                parent = elem.getparent()
+                if event == "start" and parent is root and local_name(elem.tag) in MEMBERS:
+                    break
+                if event == "end" and elem.tag == envelope and parent.getparent() is root:
+                    srs_name = elem.get("srsName")
+                    dims = [elem.get("srsDimension")] + [c.get("srsDimension") for c in elem]
+                    dimension = srs_dimension(next((d for d in dims if d), "3"))
+        except etree.XMLSyntaxError as e:
+            raise syntax_error(path, e) from e
+        except GeometryError as e:
+            raise DataError(f"{path}: the CityModel's envelope: {e}") from e
+    if root is None:
+        raise DataError(f"{path}: empty document")
+    return Header(version, srs_name, dimension)
+
+
+def _refuse_dtd(path: Path, root: Any) -> None:
+    info = root.getroottree().docinfo
+    if info.internalDTD is not None or info.system_url or info.public_id:
+        raise _dtd_refused(path)
+
+
+def _dtd_refused(path: Path) -> DataError:
+    return DataError(
+        f"{path}: DTD/entities are not allowed (the document has a DOCTYPE "
+        "declaration; entity expansion is a known attack, citypipe does not read it)"
+    )
+
+
+def _version(path: Path, root: Any) -> str:
+    m = _CORE.fullmatch(namespace(root.tag))
+    if local_name(root.tag) != "CityModel" or not m:
+        raise DataError(f"{path}: not CityGML (the root element is {root.tag})")
+    return m.group(1)
+
+
+def syntax_error(path: Path, e: etree.XMLSyntaxError) -> DataError:
+    """The error to raise for a document lxml cannot parse: a DTD's refusal if it has one."""
+    with open(path, "rb") as f:
+        if _DOCTYPE.search(f.read(1 << 16)):  # libxml2 may stop at an entity bomb first
+            return _dtd_refused(path)
+    hint = (
+        " (for text nodes over 10 MB pass the option huge_tree: true)" if "huge" in str(e) else ""
+    )
+    return DataError(f"{path}: not well-formed XML, line {e.lineno}: {e.msg}{hint}")
+
+
+def declared_srs_names(path: Path) -> set[str]:
+    """Every srsName value in the file, by a byte scan (only for documents that need it)."""
+    names: set[bytes] = set()
+    tail = b""
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            block = tail + chunk
+            names.update(_SRS_NAME.findall(block))
+            tail = block[-256:]
+    return {n.decode("utf-8", "replace") for n in names}

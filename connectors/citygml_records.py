@@ -1,0 +1,182 @@
+"""The records a CityGML batch has read, and the SourceBatches made of them.
+
+A `Record` is one CityObject as read: its properties, and its geometry as polygon handles
+until the batch is complete. Then its polygons are built (gml_polygons), the records that use
+a polygon which could not be built, or none that is left after the ring repair, get the reason,
+and the records become one SourceBatch per CRS. A reject's XML is serialised only when asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import chain, islice
+from typing import Any
+
+import numpy as np
+import shapely
+from lxml import etree
+
+from citypipe.connectors import rings
+from citypipe.connectors.base import SourceBatch
+from citypipe.connectors.gml import Parts
+from citypipe.connectors.gml_polygons import Built, multipolygons, oriented
+from citypipe.connectors.gml_xlinks import Ref
+from citypipe.geo.crs import axis_order
+
+__all__ = ["Record", "batches"]
+
+
+@dataclass(slots=True, eq=False)
+class Record:
+    """One CityObject as read; its geometry as polygon handles until the batch is built."""
+
+    locator: tuple[Any, str, str | int]
+    source_id: str | None
+    feature_class: str
+    parent: Record | None
+    index: int
+    properties: dict[str, Any] = field(default_factory=dict)
+    crs: str | None = None
+    name: str | None = None
+    height: float | None = None
+    lod: int | None = None
+    geometries: list[tuple[int | None, int, Parts]] = field(default_factory=list)
+    surfaces: list[tuple[str, int, list[Ref]]] = field(default_factory=list)
+    footprint: list[Ref] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    # chosen when the top-level object is complete
+    polygons: list[int] = field(default_factory=list)
+    lines: list[np.ndarray] = field(default_factory=list)
+    points: list[np.ndarray] = field(default_factory=list)
+    surface_handles: list[tuple[str, list[int]]] = field(default_factory=list)
+
+
+class _Elements(Sequence[str]):
+    """The records' XML, serialised only when a reject asks for it.
+
+    A record is located as (CityModel member, tag, gml:id or n-th element of that tag in the
+    member): holding the members alone keeps detaching them from the document cheap (lxml walks
+    a detached subtree when something inside it is still referenced).
+    """
+
+    def __init__(self, locators: list[tuple[Any, str, str | int]], gml_id: str) -> None:
+        self._locators = locators
+        self._gml_id = gml_id
+
+    def __len__(self) -> int:
+        return len(self._locators)
+
+    def __getitem__(self, i: Any) -> Any:
+        member, tag, key = self._locators[i]
+        if isinstance(key, int):
+            elem = next(islice(member.iter(tag), key, None))
+        else:
+            elem = next(e for e in member.iter(tag) if e.get(self._gml_id) == key)
+        return etree.tostring(elem, encoding="unicode")
+
+
+def batches(records: list[Record], built: Built, gml_id: str) -> Iterator[SourceBatch]:
+    """The records of a batch with their `built` polygons, as one SourceBatch per CRS."""
+    polygons = built.polygons
+    _reject_bad_polygons(records, built.reasons)
+    repairs = _repairs(records, built) if built.repairs.any() else [None] * len(records)
+    geometry_3d = multipolygons(polygons, [r.polygons for r in records])
+    for i, rec in enumerate(records):
+        if not rec.polygons and (rec.lines or rec.points):
+            geometry_3d[i] = _curves_or_points(rec)
+    footprints = multipolygons(polygons, [r.footprint for r in records])
+    surfaces = _surfaces(polygons, records)
+    groups: dict[str | None, list[int]] = {}
+    for i, rec in enumerate(records):
+        groups.setdefault(rec.crs, []).append(i)
+    for crs, rows in groups.items():
+        yield _batch(
+            [records[i] for i in rows], crs, gml_id, geometry_3d[rows], footprints[rows],
+            [surfaces[i] for i in rows], [repairs[i] for i in rows],
+        )  # fmt: skip
+
+
+def _batch(
+    records: list[Record],
+    crs: str | None,
+    gml_id: str,
+    geometry_3d: np.ndarray,
+    footprints: np.ndarray,
+    surfaces: list[Any],
+    repairs: list[str | None],
+) -> SourceBatch:
+    return SourceBatch(
+        source_ids=[r.source_id for r in records],
+        geometries=footprints,
+        properties=[r.properties for r in records],
+        records=_Elements([r.locator for r in records], gml_id),
+        crs=crs,
+        axis_order=axis_order(crs) if crs else "xy",
+        feature_classes=[r.feature_class for r in records],
+        columns={
+            "name": [r.name for r in records],
+            "height_m": [r.height for r in records],
+            "lod": [None if r.lod is None else str(r.lod) for r in records],
+            "parent_source_id": [r.parent.source_id if r.parent else None for r in records],
+            "geometry_3d": geometry_3d,
+            "surfaces": surfaces,
+        },
+        errors=["; ".join(r.errors) if r.errors else None for r in records],
+        repairs=repairs,
+    )
+
+
+def _curves_or_points(rec: Record) -> Any:
+    if rec.lines:
+        return shapely.multilinestrings([shapely.linestrings(c) for c in rec.lines])
+    return shapely.multipoints(np.concatenate(rec.points))
+
+
+def _surfaces(polygons: np.ndarray, records: list[Record]) -> list[Any]:
+    """Each record's (surface type, Polygon Z) list, or None; polygons taken in one call."""
+    flat = [h for r in records for _, hs in r.surface_handles for h in hs]
+    shapes = iter(oriented(polygons, np.asarray(flat, dtype=np.int64)) if flat else ())
+    return [
+        [(kind, next(shapes)) for kind, hs in r.surface_handles for _ in hs] or None
+        for r in records
+    ]
+
+
+def _handles(rec: Record) -> Iterator[int]:
+    """Every polygon handle a record uses (turned over or not)."""
+    return chain(rec.polygons, rec.footprint, *(hs for _, hs in rec.surface_handles))
+
+
+def _repairs(records: list[Record], built: Built) -> list[str | None]:
+    """Each record's repair note, counting each polygon it uses once. Dropped polygons leave
+    its geometry; a record left without any geometry is rejected with the note as reason."""
+    kept = built.repairs[:, 3] == 0
+    notes: list[str | None] = []
+    for rec in records:
+        used = list({~h if h < 0 else h for h in _handles(rec)})
+        note = rings.describe(built.repairs[used].sum(axis=0)) if used else None
+        notes.append(note)
+        if note is None or kept[used].all():
+            continue
+        rec.polygons, rec.footprint = _kept(rec.polygons, kept), _kept(rec.footprint, kept)
+        rec.surface_handles = [(t, _kept(hs, kept)) for t, hs in rec.surface_handles]
+        if next(_handles(rec), None) is None and not (rec.lines or rec.points):
+            rec.errors.append(f"no usable geometry left: {note}")
+    return notes
+
+
+def _kept(handles: list[int], kept: np.ndarray) -> list[int]:
+    return [h for h in handles if kept[~h if h < 0 else h]]
+
+
+def _reject_bad_polygons(records: list[Record], reasons: dict[int, str]) -> None:
+    """Records that use a polygon which could not be built get its reason."""
+    if not reasons:
+        return
+    for rec in records:
+        why = next(
+            (reasons[i] for h in _handles(rec) if (i := ~h if h < 0 else h) in reasons), None
+        )
+        if why is not None:
+            rec.errors.append(why)
