@@ -331,14 +331,14 @@ class ObjectReader:
         else:
             rec.polygons = self._resolve(list(chain.from_iterable(r for _, r in chosen)), missing)
         rec.surface_handles = [(t, self._resolve(refs, missing)) for t, refs in chosen]
-        rec.footprint = self._resolve(rec.footprint, missing)
+        rec.footprint_handles = self._resolve(rec.footprint, missing)
         if missing:
             shown = ", ".join(repr(m) for m in sorted(set(missing))[:3])
             rec.errors.append(
                 f"dangling xlink: {shown} not defined in this object or before it in the document "
                 "(xlinks are never fetched)"
             )
-        rec.geometries, rec.surfaces = [], []
+        rec.geometries, rec.surfaces, rec.footprint = [], [], []
 
     def _resolve(self, refs: list[Ref], missing: list[str]) -> list[int]:
         handles, lost = self.geometry.resolve(refs)

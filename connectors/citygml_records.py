@@ -50,6 +50,7 @@ class Record:
     lines: list[np.ndarray] = field(default_factory=list)
     points: list[np.ndarray] = field(default_factory=list)
     surface_handles: list[tuple[str, list[int]]] = field(default_factory=list)
+    footprint_handles: list[int] = field(default_factory=list)
 
 
 class _Elements(Sequence[str]):
@@ -85,7 +86,7 @@ def batches(records: list[Record], built: Built, gml_id: str) -> Iterator[Source
     for i, rec in enumerate(records):
         if not rec.polygons and (rec.lines or rec.points):
             geometry_3d[i] = _curves_or_points(rec)
-    footprints = multipolygons(polygons, [r.footprint for r in records])
+    footprints = multipolygons(polygons, [r.footprint_handles for r in records])
     surfaces = _surfaces(polygons, records)
     groups: dict[str | None, list[int]] = {}
     for i, rec in enumerate(records):
@@ -145,7 +146,7 @@ def _surfaces(polygons: np.ndarray, records: list[Record]) -> list[Any]:
 
 def _handles(rec: Record) -> Iterator[int]:
     """Every polygon handle a record uses (turned over or not)."""
-    return chain(rec.polygons, rec.footprint, *(hs for _, hs in rec.surface_handles))
+    return chain(rec.polygons, rec.footprint_handles, *(hs for _, hs in rec.surface_handles))
 
 
 def _repairs(records: list[Record], built: Built) -> list[str | None]:
@@ -159,7 +160,8 @@ def _repairs(records: list[Record], built: Built) -> list[str | None]:
         notes.append(note)
         if note is None or kept[used].all():
             continue
-        rec.polygons, rec.footprint = _kept(rec.polygons, kept), _kept(rec.footprint, kept)
+        rec.polygons = _kept(rec.polygons, kept)
+        rec.footprint_handles = _kept(rec.footprint_handles, kept)
         rec.surface_handles = [(t, _kept(hs, kept)) for t, hs in rec.surface_handles]
         if next(_handles(rec), None) is None and not (rec.lines or rec.points):
             rec.errors.append(f"no usable geometry left: {note}")

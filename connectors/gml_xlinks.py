@@ -55,7 +55,7 @@ def href_ref(href: str) -> str:
 
 def flip(refs: list[Ref]) -> list[Ref]:
     """The same surfaces turned over."""
-    return [~r if type(r) is int else (r[1:] if r.startswith("-") else "-" + r) for r in refs]
+    return [~r if isinstance(r, int) else (r[1:] if r.startswith("-") else "-" + r) for r in refs]
 
 
 class Xlinks:
@@ -80,7 +80,7 @@ class Xlinks:
         ids, sizes = self._ids, self._sizes
         polygons = chars = 0
         for r in refs:
-            if type(r) is int:
+            if isinstance(r, int):
                 out.append(r)
                 continue
             reverse = r.startswith("-")
@@ -88,7 +88,7 @@ class Xlinks:
             target = ids.get(key)
             if target is not None:
                 found = target[1]
-                if len(found) == 1 and type(found[0]) is int:  # a polygon: the common case
+                if len(found) == 1 and isinstance(found[0], int):  # a polygon: the common case
                     h = found[0]
                     out.append(~h if reverse else h)
                     polygons += 1
@@ -117,7 +117,7 @@ class Xlinks:
         sizes = self._sizes
         polygons = chars = 0
         for h in target[1]:
-            if type(h) is int:
+            if isinstance(h, int):
                 out.append(~h if reverse else h)
                 polygons += 1
                 chars += sizes[~h if h < 0 else h]
