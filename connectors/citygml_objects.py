@@ -314,20 +314,11 @@ class ObjectReader:
 
     def _choose(self, rec: Record) -> None:
         """geometry_3d, surfaces and lod of the richest LoD; xlinks resolved."""
-        own = [
-            (rec.lod if lod is None else lod, rank, parts) for lod, rank, parts in rec.geometries
-        ]
-        best = max(own, key=lambda g: (g[0] or 0, g[1]), default=None)
-        surface_lod = max((lod for _, lod, _ in rec.surfaces), default=None)
-        lods = [lod for lod, _, _ in own if lod is not None] + (
-            [surface_lod] if surface_lod is not None else []
-        )
-        rec.lod = max(lods) if lods else rec.lod
-        chosen = [(t, refs) for t, lod, refs in rec.surfaces if lod == surface_lod]
+        own, chosen = _richest(rec)
         missing: list[str] = []
-        if best is not None and (surface_lod is None or (best[0] or 0) >= surface_lod):
-            rec.polygons = self._resolve(best[2].polygons, missing)
-            rec.lines, rec.points = best[2].lines, best[2].points
+        if own is not None:
+            rec.polygons = self._resolve(own.polygons, missing)
+            rec.lines, rec.points = own.lines, own.points
         else:
             rec.polygons = self._resolve(list(chain.from_iterable(r for _, r in chosen)), missing)
         rec.surface_handles = [(t, self._resolve(refs, missing)) for t, refs in chosen]
@@ -363,6 +354,23 @@ class ObjectReader:
         self.records, self.objects = [], {}
         self.geometry = GeometryReader(self.gml_ns, self.header.srs_dimension)
         yield from batches(records, built, self.gml_id)
+
+
+def _richest(rec: Record) -> tuple[Parts | None, list[tuple[str, list[Ref]]]]:
+    """Set the record's lod to the richest it has. Its own geometry of that LoD (None where its
+    thematic surfaces are richer, or it has none), and its thematic surfaces of their richest
+    LoD as (surface type, polygon handles)."""
+    own = [(rec.lod if lod is None else lod, rank, parts) for lod, rank, parts in rec.geometries]
+    best = max(own, key=lambda g: (g[0] or 0, g[1]), default=None)
+    surface_lod = max((lod for _, lod, _ in rec.surfaces), default=None)
+    lods = [lod for lod, _, _ in own if lod is not None] + (
+        [surface_lod] if surface_lod is not None else []
+    )
+    rec.lod = max(lods) if lods else rec.lod
+    chosen = [(t, refs) for t, lod, refs in rec.surfaces if lod == surface_lod]
+    if best is not None and (surface_lod is None or (best[0] or 0) >= surface_lod):
+        return best[2], chosen
+    return None, chosen
 
 
 def _plain(key: str) -> _Kind:
