@@ -151,6 +151,20 @@ def test_sorted_out_of_core_the_file_is_the_same(grid, tmp_path):
     geoparquet_validator().validate(footers[1]["geo"])
 
 
+def test_rows_without_a_bbox_sort_last_out_of_core_as_in_memory(sample, lake, tmp_path):
+    """Esslingen's 6 features with empty polygons have no bbox: a null covering, kept null
+    through DuckDB's sort (which gives a null struct null fields), after every other row."""
+    ingest(sample("esslingen_parking_epsg25832.geojson"), "esslingen", lake)
+    table = pq.read_table(lake.partition("features", "esslingen"))
+    batches = table.to_batches(max_chunksize=40)
+    _write(tmp_path / "memory.parquet", batches)
+    _write(tmp_path / "spilled.parquet", batches, memory_budget=0)
+    tables = [pq.read_table(tmp_path / f"{k}.parquet") for k in ("memory", "spilled")]
+    assert tables[0].equals(tables[1])
+    boxes = tables[1].column("bbox")
+    assert boxes.null_count == 6 and boxes.is_null().to_pylist()[-6:] == [True] * 6
+
+
 def test_a_failed_run_sorts_and_leaves_nothing(grid, tmp_path):
     _, file, _, _ = grid
     batches = pq.read_table(file).slice(0, 3000).to_batches(max_chunksize=1000)

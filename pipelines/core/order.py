@@ -25,6 +25,7 @@ import duckdb
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from citypipe import schemas
 from citypipe.core.write import GeoParquetWriter
@@ -260,18 +261,27 @@ class OrderedWriter:
                 held += batch.num_rows
                 while held >= self._row_group_rows:
                     group = pa.Table.from_batches(pending).combine_chunks()
-                    yield (
-                        group.slice(0, self._row_group_rows).cast(self.table.arrow).to_batches()[0]
-                    )
+                    yield self._as_written(group.slice(0, self._row_group_rows))
                     rest = group.slice(self._row_group_rows)
                     pending, held = rest.to_batches(), rest.num_rows
             if held:
-                yield (
-                    pa.Table.from_batches(pending)
-                    .combine_chunks()
-                    .cast(self.table.arrow)
-                    .to_batches()[0]
-                )
+                yield self._as_written(pa.Table.from_batches(pending).combine_chunks())
         finally:
             con.close()
             shutil.rmtree(spill_dir, ignore_errors=True)
+
+    def _as_written(self, group: pa.Table) -> pa.RecordBatch:
+        """Rows back from DuckDB in the schema's types. DuckDB gives a null struct (a row
+        without a bbox) null fields, which the schema's non-nullable fields refuse: they are
+        filled, the struct stays null."""
+        columns = []
+        for column, field in zip(group.columns, self.table.arrow, strict=True):
+            if pa.types.is_struct(field.type) and column.null_count:
+                array = column.combine_chunks()
+                children = [pc.fill_null(array.field(i), 0) for i in range(array.type.num_fields)]
+                column = pa.StructArray.from_arrays(
+                    children, names=[f.name for f in array.type], mask=array.is_null()
+                )
+            columns.append(column)
+        table = pa.Table.from_arrays(columns, names=group.column_names)
+        return table.cast(self.table.arrow).to_batches()[0]
