@@ -6,6 +6,7 @@ is derived here from `feature-v1.yaml`, so the schema is written down exactly on
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
@@ -15,8 +16,8 @@ import pyarrow as pa
 import yaml
 
 __all__ = [
-    "Column", "FeatureSchema", "Table", "class_theme", "class_themes", "feature_schema", "mappings",
-    "themes",
+    "Column", "FeatureSchema", "SchemaMismatch", "Table", "class_theme", "class_themes",
+    "feature_schema", "mappings", "themes",
 ]  # fmt: skip
 
 HERE = Path(__file__).parent
@@ -39,6 +40,11 @@ PARTITION_TYPE = pa.dictionary(pa.int32(), pa.string())
 """What pyarrow makes of a hive partition key (`source=<NAME>` folders) in `pq.read_table`,
 `geopandas.read_parquet` and datasets that infer dictionaries: the column the files hold must be
 of the same type, or a folder does not read as one dataset."""
+
+
+class SchemaMismatch(Exception):
+    """The code fills other columns than the schema file names: a column renamed, added or
+    removed on one side only. Raised before a row is written, never a column of nulls."""
 
 
 def _load(name: str) -> Any:
@@ -108,6 +114,15 @@ class Table:
             "use_dictionary": [c.name for c in self.columns if c.dictionary],
             "write_statistics": stats,
         }
+
+    def conform(self, names: Iterable[str]) -> None:
+        """Raise `SchemaMismatch` unless `names` are exactly this table's columns."""
+        given, wanted = set(names), {c.name for c in self.columns}
+        if given != wanted:
+            raise SchemaMismatch(
+                f"the {self.name} table: {sorted(given - wanted)} filled but not in the schema "
+                f"file, {sorted(wanted - given)} in the schema file but not filled"
+            )
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)

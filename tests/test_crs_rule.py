@@ -17,8 +17,8 @@ import pytest
 import shapely
 
 from citypipe.cli import main
-from citypipe.core.harmonise import POSITION_NOTE
 from citypipe.core.ingest import NothingIngested, ingest
+from citypipe.core.positions import POSITION_NOTE
 from citypipe.geo.errors import UnknownCRS
 
 RD = pyproj.Transformer.from_crs("EPSG:7415", "OGC:CRS84", always_xy=True)

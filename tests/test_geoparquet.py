@@ -24,9 +24,9 @@ from citypipe.cli import main
 from citypipe.connectors.geoparquet import GeoParquetConnector
 from citypipe.connectors.parquet_geometry import to_shapely
 from citypipe.connectors.registry import detect
-from citypipe.core.harmonise import record_text
 from citypipe.core.ingest import ingest
 from citypipe.core.lake import Lake
+from citypipe.core.properties import record_text
 from citypipe.geo.errors import ConfigurationError, DataError, UnknownCRS
 
 KINDS = ("point", "linestring", "polygon", "multipolygon")

@@ -11,8 +11,9 @@ import shapely
 from conftest import in_source_order
 
 from citypipe.connectors.base import SourceBatch
-from citypipe.core.harmonise import POSITION_NOTE, REPAIR_NOTE, Harmoniser
+from citypipe.core.harmonise import REPAIR_NOTE, Harmoniser
 from citypipe.core.ingest import ingest
+from citypipe.core.positions import POSITION_NOTE
 from citypipe.geo.errors import ConfigurationError, UnknownCRS
 from citypipe.geo.types import Points
 

@@ -1,0 +1,317 @@
+"""A batch's geometries placed in OGC:CRS84: 2D and valid, 3D where the source has Z.
+
+The CRS is decided once per source (declared, or defined by the format; never guessed), then
+every record's coordinates are checked before GEOS or PROJ sees them: a position that is not
+finite, not on any Earth, not transformable or not longitude/latitude once transformed rejects
+its record with the reason. Invalid geometries are repaired where GEOS can (noted), 3D objects
+without a footprint get one from their ground surfaces or solid, and are measured in metres
+(pipelines/core/measure.py) before they leave the source CRS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyproj
+import shapely
+from shapely.errors import GEOSException
+
+from citypipe.connectors import coordinates
+from citypipe.connectors.base import SourceBatch
+from citypipe.core import solids
+from citypipe.core.measure import Measures, measure
+from citypipe.geo import crs as crslib
+from citypipe.geo.errors import ConfigurationError, UnknownCRS
+from citypipe.geo.types import AxisOrder, Points
+
+__all__ = ["Placed", "Placer", "positioned"]
+
+_LONLAT_MIN, _LONLAT_MAX = np.array([-180.0, -90.0]), np.array([180.0, 90.0])
+ToCrs84 = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class Placed:
+    """What `Placer.place` makes of a batch's geometries, aligned with its records."""
+
+    geometry: np.ndarray | Points
+    geometry_3d: np.ndarray | None
+    """None when no record has 3D."""
+    source_crs: str | None
+    bounds: np.ndarray
+    """xmin, ymin, xmax, ymax of each 2D geometry (NaN where it has none)."""
+    measures: Measures | None = None
+    """For 3D objects whose place could be measured in metres."""
+
+
+def _by_record(
+    f: Callable[..., np.ndarray], *columns: np.ndarray | Sequence[Any]
+) -> tuple[np.ndarray, dict[int, str]]:
+    """`f` over whole columns, or record by record where GEOS refuses one: the results (None
+    for the refused), and GEOS's message for each refused record."""
+    try:
+        return f(*columns), {}
+    except GEOSException:
+        pass
+    out, failed = np.full(len(columns[0]), None, dtype=object), {}
+    for i in range(len(out)):
+        try:
+            out[i] = f(*(c[i : i + 1] for c in columns))[0]
+        except GEOSException as e:
+            failed[i] = str(e).strip()
+    return out, failed
+
+
+def _untransformable(label: str) -> str:
+    return f"coordinates that {label} cannot take to longitude/latitude"
+
+
+def positioned(geometries: np.ndarray | Points) -> np.ndarray:
+    """Which records have a geometry with a position (neither missing nor empty)."""
+    if isinstance(geometries, Points):
+        return geometries.present
+    return ~shapely.is_missing(geometries) & ~shapely.is_empty(geometries)
+
+
+def _has_coordinates(batch: SourceBatch) -> bool:
+    """Whether any record of the batch has a position: a footprint, a 3D geometry or surfaces."""
+    if positioned(batch.geometries).any():
+        return True
+    solids3d = batch.columns.get("geometry_3d")
+    if solids3d is not None and positioned(np.asarray(solids3d, dtype=object)).any():
+        return True
+    surfaces = batch.columns.get("surfaces")
+    return surfaces is not None and any(surfaces)
+
+
+def _unplaceable(
+    geoms: np.ndarray, src3d: np.ndarray, surfaces: list[Any] | None
+) -> dict[int, str]:
+    """Records with a coordinate that is NaN, infinite or beyond any Earth, in their
+    geometry, 3D geometry or semantic surfaces, and the first such position."""
+    found = coordinates.bad_geometries(geoms)
+    if src3d is not geoms:
+        found = {**coordinates.bad_geometries(src3d), **found}
+    if surfaces is not None and any(surfaces):
+        owner = [i for i, surf in enumerate(surfaces) for _ in surf or ()]
+        polygons = np.array([p for surf in surfaces for _, p in surf or ()], dtype=object)
+        bad = coordinates.bad_geometries(polygons)
+        found = {**{owner[k]: why for k, why in bad.items()}, **found}
+    return found
+
+
+def _footprints(
+    geoms: np.ndarray, src3d: np.ndarray, surfaces: list[Any] | None, reasons: list[str | None]
+) -> None:
+    """Footprints, in place, for the 3D objects without an explicit one: from their ground
+    surfaces or their solid."""
+    missing = np.flatnonzero(shapely.is_missing(geoms))
+    if not len(missing):
+        return
+    ground = [surfaces[i] if surfaces else None for i in missing]
+    found, failed = _by_record(solids.footprints, src3d[missing], ground)
+    geoms[missing] = found
+    for k, why in failed.items():
+        reasons[missing[k]] = reasons[missing[k]] or f"no footprint can be made: {why}"
+
+
+def _repair(geoms: np.ndarray, reasons: list[str | None], notes: list[str | None]) -> np.ndarray:
+    """Invalid geometries made valid in place, with a note, or rejected where GEOS cannot; the
+    bounds of every geometry."""
+    bounds = shapely.bounds(geoms)
+    invalid = ~shapely.is_missing(geoms) & ~shapely.is_valid(geoms)
+    if not invalid.any():
+        return bounds
+    why = shapely.is_valid_reason(geoms[invalid])
+    fixed, failed = _by_record(shapely.make_valid, geoms[invalid])
+    for k, (i, g, w) in enumerate(zip(np.flatnonzero(invalid), fixed, why, strict=False)):
+        if g is None or shapely.is_empty(g):
+            w = f"{w} ({failed[k]})" if k in failed else w
+            reasons[i] = reasons[i] or f"invalid geometry that cannot be repaired: {w}"
+        else:  # after what the connector repaired, if anything
+            notes[i] = f"{notes[i]}; {w}" if notes[i] else w
+    geoms[invalid] = fixed
+    bounds[invalid] = shapely.bounds(fixed)
+    return bounds
+
+
+def _points(
+    points: Points, to_crs84: ToCrs84 | None, label: str, reasons: list[str | None]
+) -> np.ndarray:
+    """`place` for Points: the lon/lat array, NaN where a record has none or is rejected
+    for coordinates that are not finite, not on any Earth, or not transformable."""
+    xy, present = points.xy, points.present
+    bad = present.copy()
+    bad[present] = coordinates.out_of_bounds(xy[present])
+    if bad.any() or to_crs84 is not None:
+        xy = xy.copy()
+    for i in np.flatnonzero(bad).tolist():
+        reasons[i] = reasons[i] or f"geometry has {coordinates.describe_position(xy[i])}"
+        xy[i] = np.nan
+    if to_crs84 is not None:
+        ok = present & ~bad
+        xy[ok] = to_crs84(xy[ok])
+        for i in np.flatnonzero(ok & ~np.isfinite(xy).all(axis=1)).tolist():
+            reasons[i] = reasons[i] or _untransformable(label)
+            xy[i] = np.nan
+    return xy
+
+
+def _outside_lonlat(out: Placed, declared: bool, label: str, reasons: list[str | None]) -> None:
+    """Rejects the records whose CRS84 bounds fall outside longitude/latitude. NaN (no
+    geometry, or an empty one) is outside no range. The CRS is decided: what falls outside is
+    the records' data (or a wrong declaration), rejected with its reason."""
+    outside = ((out.bounds[:, :2] < _LONLAT_MIN) | (out.bounds[:, 2:] > _LONLAT_MAX)).any(axis=1)
+    if not outside.any():
+        return
+    if (outside == positioned(out.geometry)).all():
+        # not one position is lon/lat: the batch is not in the CRS it is read in, and so
+        # are its records without geometry of their own (a Building made of BuildingParts)
+        outside = np.ones(out.bounds.shape[0], dtype=np.bool_)
+    why = (
+        f"coordinates fall outside longitude/latitude when read as {label}; the declared "
+        "CRS or axis order is wrong (--crs fixes it)"
+        if declared
+        else "coordinates fall outside longitude/latitude, which the source's format means "
+        "when no CRS is declared; pass --crs with the CRS they are in (e.g. --crs EPSG:25832)"
+    )
+    for i in np.flatnonzero(outside):
+        reasons[i] = reasons[i] or why
+
+
+@dataclass
+class Placer:
+    """Places the batches of one ingest run; its CRS overrides what the source declares."""
+
+    source: str
+    source_format: str
+    crs: str | None = None
+    """`--crs`: the CRS the coordinates are in, whatever the source declares."""
+    axis_order: AxisOrder | None = None
+    """Overrides the connector's reading of the coordinates' axis order (`--axis-order`)."""
+    path: str | None = None
+    """The file (or address) read, named when the source is refused."""
+    crss: dict[str, pyproj.CRS] = field(default_factory=dict, init=False)
+    """The CRSs the source's coordinates were read in (one, bar a source that declares several),
+    by definition: what the heights of `geometry_3d` refer to (`crs.crs_3d`)."""
+
+    def __post_init__(self) -> None:
+        if self.crs is not None:
+            try:
+                crslib.resolve(self.crs)
+            except ConfigurationError as e:
+                raise ConfigurationError(f"--crs: {e}") from None
+
+    def source_crs(self, batch: SourceBatch) -> tuple[pyproj.CRS | None, bool]:
+        """The CRS of the batch's coordinates, and whether the source declares it (else its
+        format defines it). Refuses the whole source where neither names a CRS pyproj knows
+        and there are coordinates to place: one decision for the source, never a guess."""
+        declared = self.crs or batch.crs
+        try:
+            if declared is not None:
+                return crslib.resolve(declared), True
+            if batch.default_crs is not None:
+                return crslib.resolve(batch.default_crs), False
+            why = (
+                f"no CRS is declared, and {self.source_format} coordinates without one are not "
+                "longitude/latitude"
+            )
+        except ConfigurationError as e:
+            why = str(e)
+        if not _has_coordinates(batch):
+            return None, False
+        raise UnknownCRS(
+            f"{self.path or f'source {self.source!r}'}: {why}; pass --crs with the CRS the "
+            "coordinates are in (e.g. --crs EPSG:25832), or crs: in its catalog entry"
+        )
+
+    def place(
+        self, batch: SourceBatch, reasons: list[str | None], notes: list[str | None]
+    ) -> Placed:
+        """2D CRS84 geometries, 3D ones where the source has Z, the source CRS label, and for
+        3D objects their measures and semantic surfaces."""
+        crs, declared = self.source_crs(batch)
+        if crs is None:  # nothing to place
+            n = len(batch)
+            return Placed(np.full(n, None, object), None, None, np.full((n, 4), np.nan))
+        self.crss.setdefault(crs.srs, crs)
+        label = crslib.label(crs)
+        axis = self.axis_order or batch.axis_order
+        to_crs84 = None if crslib.is_lonlat(crs, axis) else crslib.to_crs84(crs, axis)
+        if isinstance(batch.geometries, Points):
+            xy = _points(batch.geometries, to_crs84, label, reasons)
+            out = Placed(Points(xy), None, label, np.hstack([xy, xy]))
+        else:
+            out = self._shapes(batch, crs, to_crs84, label, reasons, notes)
+        _outside_lonlat(out, declared, label, reasons)
+        return out
+
+    def _shapes(
+        self,
+        batch: SourceBatch,
+        crs: pyproj.CRS,
+        to_crs84: ToCrs84 | None,
+        label: str,
+        reasons: list[str | None],
+        notes: list[str | None],
+    ) -> Placed:
+        """`place` for shapely geometries: footprints of 3D objects, measures, CRS84, repairs.
+
+        Coordinates that are not finite or not on any Earth are rejected first, before GEOS
+        or PROJ sees them; a geometry GEOS still refuses is rejected on its own."""
+        given = batch.columns.get("geometry_3d")
+        surfaces = (
+            None if batch.columns.get("surfaces") is None else list(batch.columns["surfaces"])
+        )
+        geoms = np.array(batch.geometries, dtype=object)  # a copy: records are rejected in it
+        src3d = geoms if given is None else np.array(given, dtype=object)
+        for i, why in _unplaceable(geoms, src3d, surfaces).items():
+            reasons[i] = reasons[i] or f"geometry has {why}"
+            geoms[i] = src3d[i] = None
+            if surfaces is not None:
+                surfaces[i] = None
+        objects3d = given is not None or surfaces is not None
+        if objects3d:
+            _footprints(geoms, src3d, surfaces, reasons)
+        has_z = shapely.has_z(src3d)
+        geoms3d = np.full(len(geoms), None, object)
+        geoms3d[has_z] = src3d[has_z]
+        measures = None
+        if objects3d:  # 3D objects; a point or line with Z has no volume
+            axis = self.axis_order or batch.axis_order
+            measures = measure(crs, axis, geoms, geoms3d, surfaces)
+        if to_crs84 is not None:
+            geoms = _to_crs84(to_crs84, geoms, geoms3d, has_z, measures, label, reasons)
+        if shapely.has_z(geoms).any():
+            geoms = shapely.force_2d(geoms)
+        bounds = _repair(geoms, reasons, notes)
+        return Placed(geoms, geoms3d if has_z.any() else None, label, bounds, measures)
+
+
+def _to_crs84(
+    to_crs84: ToCrs84,
+    geoms: np.ndarray,
+    geoms3d: np.ndarray,
+    has_z: np.ndarray,
+    measures: Measures | None,
+    label: str,
+    reasons: list[str | None],
+) -> np.ndarray:
+    """The 2D geometries in CRS84; the 3D ones and the semantic surfaces taken there in place.
+    A record whose coordinates PROJ cannot transform is rejected."""
+    geoms = shapely.transform(geoms, to_crs84)
+    # solids and their semantic surfaces share positions: one transform finds them all
+    solids3d = geoms3d[has_z]
+    surfaces3d = measures.surface_polygons if measures is not None else np.empty(0, object)
+    both = shapely.transform(np.concatenate([solids3d, surfaces3d]), to_crs84, include_z=True)
+    geoms3d[has_z] = both[: len(solids3d)]
+    if measures is not None:
+        measures.surface_polygons = both[len(solids3d) :]
+    lost = coordinates.bad_geometries(geoms).keys()
+    for i in lost | coordinates.bad_geometries(geoms3d).keys():
+        reasons[i] = reasons[i] or _untransformable(label)
+        geoms[i] = geoms3d[i] = None
+    return geoms

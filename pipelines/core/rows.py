@@ -1,0 +1,133 @@
+"""Rows of the lake's tables built against schemas/feature-v1.yaml.
+
+Every row is made of exactly the columns the schema file names, in its order and types: a
+column renamed, added or removed on one side only raises `schemas.SchemaMismatch` when the
+harmoniser is made (before the first batch), never a column of nulls in the lake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import shapely
+
+from citypipe import schemas
+from citypipe.core.measure import Measures
+from citypipe.core.properties import record_text
+
+__all__ = ["CONSTANT", "FILLED", "FeatureRows", "bbox", "reject", "surfaces"]
+
+FILLED = (
+    "feature_id", "source_id", "theme", "feature_class", "parent_id", "name", "geometry",
+    "geometry_3d", "height_m", "lod", "observed_at", "properties", "bbox",
+)  # fmt: skip
+"""The features columns a batch fills record by record."""
+CONSTANT = ("source", "source_crs", "source_format", "ingested_at")
+"""The features columns with one value for a whole batch."""
+_SURFACES = (
+    "feature_id", "source", "surface_type", "area_m2", "tilt_deg", "azimuth_deg", "geometry_3d",
+)  # fmt: skip
+_REJECTS = ("source", "source_id", "reason", "record", "ingested_at", "run_id")
+
+
+def conform() -> None:
+    """Raise `SchemaMismatch` where the schema file's tables are not the ones built here."""
+    schema = schemas.feature_schema()
+    schema.conform(FILLED + CONSTANT)
+    schema.table("surfaces").conform(_SURFACES)
+    schema.table("rejects").conform(_REJECTS)
+
+
+class FeatureRows:
+    """Builds the features table's record batches: the columns a batch fills (lists, Arrow
+    arrays, or None for nulls) and the values shared by all of its rows."""
+
+    def __init__(self) -> None:
+        conform()
+        self.schema = schemas.feature_schema().arrow
+
+    def batch(
+        self, m: int, filled: Mapping[str, Any], constant: Mapping[str, Any]
+    ) -> pa.RecordBatch:
+        """`m` rows; `filled` maps every name of `FILLED`, `constant` every one of `CONSTANT`."""
+        columns = []
+        for f in self.schema:
+            if f.name in constant:
+                columns.append(pa.repeat(pa.scalar(constant[f.name], type=f.type), m))
+                continue
+            value = filled[f.name]
+            if value is None:
+                columns.append(pa.nulls(m, f.type))
+            else:
+                columns.append(
+                    value if isinstance(value, pa.Array) else pa.array(value, type=f.type)
+                )
+        return pa.RecordBatch.from_arrays(columns, schema=self.schema)
+
+
+def surfaces(
+    source: str, measures: Measures | None, keep: Sequence[int], feature_ids: pa.Array
+) -> pa.RecordBatch | None:
+    """Rows of the surfaces table for the kept features' semantic surfaces."""
+    if measures is None or measures.surface_owner is None or not len(measures.surface_owner):
+        return None
+    rows = np.flatnonzero(np.isin(measures.surface_owner, keep))
+
+    def floats(values: np.ndarray | None) -> pa.Array:
+        assert values is not None  # measured with the surfaces
+        return pa.array(values[rows], type=pa.float64(), from_pandas=True)
+
+    polygons = measures.surface_polygons[rows]
+    columns = {
+        "feature_id": feature_ids.take(measures.surface_owner[rows]),
+        "source": pa.repeat(pa.scalar(source), len(rows)),
+        "surface_type": pa.array([measures.surface_types[i] for i in rows]),
+        "area_m2": floats(measures.surface_area),
+        "tilt_deg": floats(measures.surface_tilt),
+        "azimuth_deg": floats(measures.surface_azimuth),
+        "geometry_3d": pa.array(shapely.to_wkb(polygons, output_dimension=3)),
+    }
+    table = schemas.feature_schema().table("surfaces").arrow
+    return pa.RecordBatch.from_arrays([columns[f.name].cast(f.type) for f in table], schema=table)
+
+
+def reject(
+    source: str,
+    source_id: str | None,
+    reason: str,
+    record: Any,
+    ingested_at: datetime,
+    run_id: str,
+) -> dict[str, Any]:
+    """A row of the rejects table."""
+    return dict(
+        zip(
+            _REJECTS,
+            (source, source_id, reason, record_text(record), ingested_at, run_id),
+            strict=True,
+        )
+    )
+
+
+def _outwards_f32(bounds: np.ndarray) -> np.ndarray:
+    """(xmin, ymin, xmax, ymax) rows in float32, rounded outwards so each box still holds its
+    geometry (a float32 nearest to a minimum may lie above it)."""
+    box = bounds.astype(np.float32)
+    low, high = box[:, :2], box[:, 2:]
+    np.copyto(low, np.nextafter(low, np.float32(-np.inf)), where=low > bounds[:, :2])
+    np.copyto(high, np.nextafter(high, np.float32(np.inf)), where=high < bounds[:, 2:])
+    return box
+
+
+def bbox(bounds: np.ndarray) -> pa.StructArray:
+    """The bbox covering of geometries with these bounds; null where a geometry has none."""
+    no_box = np.isnan(bounds).any(axis=1)
+    return pa.StructArray.from_arrays(
+        [pa.array(c) for c in _outwards_f32(bounds).T],
+        fields=list(schemas.BBOX_TYPE),
+        mask=pa.array(no_box) if no_box.any() else None,
+    )
