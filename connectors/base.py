@@ -12,10 +12,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 from urllib.parse import SplitResult
 
 import numpy as np
+import shapely
 
 from citypipe.connectors.http import HttpClient
 from citypipe.geo.types import AxisOrder, Points
@@ -24,8 +25,10 @@ __all__ = [
     "Connector",
     "FileConnector",
     "ServiceConnector",
+    "Solids",
     "SourceBatch",
     "SourceInfo",
+    "Surface",
 ]
 
 
@@ -50,7 +53,26 @@ class SourceInfo:
         return f"{self.format} {self.version}" if self.version else self.format
 
 
-@dataclass
+class Surface(NamedTuple):
+    """A semantic surface of a 3D object: a roof, a wall, the ground ..."""
+
+    type: str
+    """The semantic type as the source names it, e.g. "RoofSurface"."""
+    polygon: shapely.Polygon
+    """With Z, in the batch's `crs`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Solids:
+    """The 3D part of a batch, aligned with its records."""
+
+    geometry_3d: np.ndarray | Sequence[shapely.Geometry | None]
+    """Shapely geometry with Z in the batch's `crs` (the richest LoD), or None."""
+    surfaces: Sequence[list[Surface] | None] | None = None
+    """Each record's semantic surfaces, or None (also for the whole batch: none known)."""
+
+
+@dataclass(slots=True)
 class SourceBatch:
     """A slice of the source table: records as read, before harmonisation.
 
@@ -59,19 +81,16 @@ class SourceBatch:
     read (dicts, text), looked at only when a record is rejected, so it may be a lazy sequence.
     `errors` says why a record could not be read (it then goes to rejects); `repairs` what the
     connector mended in its geometry (closed rings, dropped polygons: the record's
-    `citypipe:geometry_repaired` note). `columns` carries
-    what the connector already knows for typed columns, each a sequence aligned with the records:
+    `citypipe:geometry_repaired` note).
 
-        name, height_m, lod, observed_at    values for the schema columns of the same name
-        parent_source_id                    the parent's id in the source (a BuildingPart's
-                                            Building)
-        geometry_3d                         shapely geometry with Z in `crs` (the richest LoD)
-        surfaces                            list of (semantic type, shapely Polygon Z in `crs`)
-                                            per record, e.g. ("RoofSurface", polygon), or None
+    `name`, `height_m`, `lod` and `observed_at` are what the connector already knows for the
+    schema columns of the same name (values as the source gives them, read as the column's
+    type; a record's None leaves the column to the mapped attributes), `parent_source_id` the
+    parent's id in the source (a BuildingPart's Building); None when the batch has none.
 
-    For 3D objects `geometries` is the explicit footprint where the source has one (LoD0
-    footprint), else None: the pipeline then derives it from the ground surfaces or the
-    projection of `geometry_3d`.
+    `solids` holds 3D objects. For them `geometries` is the explicit footprint where the source
+    has one (LoD0 footprint), else None: the pipeline then derives it from the ground surfaces
+    or the projection of the 3D geometry.
 
     `crs` is what the source declares (None: nothing), `default_crs` what its format defines
     for a source that declares nothing: `CRS84` where the format's coordinates are lon/lat by
@@ -87,7 +106,12 @@ class SourceBatch:
     crs: str | None
     axis_order: AxisOrder = "xy"
     feature_classes: Sequence[str | None] | None = None
-    columns: dict[str, Sequence[Any]] = field(default_factory=dict)
+    name: Sequence[Any] | None = None
+    height_m: Sequence[Any] | None = None
+    lod: Sequence[str | None] | None = None
+    observed_at: Sequence[Any] | None = None
+    parent_source_id: Sequence[str | None] | None = None
+    solids: Solids | None = None
     errors: Sequence[str | None] | None = None
     default_crs: str | None = None
     repairs: Sequence[str | None] | None = None

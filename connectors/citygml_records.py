@@ -18,7 +18,7 @@ import shapely
 from lxml import etree
 
 from citypipe.connectors import rings
-from citypipe.connectors.base import SourceBatch
+from citypipe.connectors.base import Solids, SourceBatch, Surface
 from citypipe.connectors.gml import Parts
 from citypipe.connectors.gml_polygons import Built, multipolygons, oriented
 from citypipe.connectors.gml_xlinks import Ref
@@ -104,7 +104,7 @@ def _batch(
     gml_id: str,
     geometry_3d: np.ndarray,
     footprints: np.ndarray,
-    surfaces: list[Any],
+    surfaces: list[list[Surface] | None],
     repairs: list[str | None],
 ) -> SourceBatch:
     return SourceBatch(
@@ -115,14 +115,11 @@ def _batch(
         crs=crs,
         axis_order=axis_order(crs) if crs else "xy",
         feature_classes=[r.feature_class for r in records],
-        columns={
-            "name": [r.name for r in records],
-            "height_m": [r.height for r in records],
-            "lod": [None if r.lod is None else str(r.lod) for r in records],
-            "parent_source_id": [r.parent.source_id if r.parent else None for r in records],
-            "geometry_3d": geometry_3d,
-            "surfaces": surfaces,
-        },
+        name=[r.name for r in records],
+        height_m=[r.height for r in records],
+        lod=[None if r.lod is None else str(r.lod) for r in records],
+        parent_source_id=[r.parent.source_id if r.parent else None for r in records],
+        solids=Solids(geometry_3d, surfaces),
         errors=["; ".join(r.errors) if r.errors else None for r in records],
         repairs=repairs,
     )
@@ -134,12 +131,12 @@ def _curves_or_points(rec: Record) -> Any:
     return shapely.multipoints(np.concatenate(rec.points))
 
 
-def _surfaces(polygons: np.ndarray, records: list[Record]) -> list[Any]:
+def _surfaces(polygons: np.ndarray, records: list[Record]) -> list[list[Surface] | None]:
     """Each record's (surface type, Polygon Z) list, or None; polygons taken in one call."""
     flat = [h for r in records for _, hs in r.surface_handles for h in hs]
     shapes = iter(oriented(polygons, np.asarray(flat, dtype=np.int64)) if flat else ())
     return [
-        [(kind, next(shapes)) for kind, hs in r.surface_handles for _ in hs] or None
+        [Surface(kind, next(shapes)) for kind, hs in r.surface_handles for _ in hs] or None
         for r in records
     ]
 

@@ -21,6 +21,7 @@ from shapely import GeometryType
 from shapely.errors import GEOSException
 
 from citypipe.connectors import rings
+from citypipe.connectors.base import Surface
 from citypipe.connectors.cityjson_values import Vertices
 
 __all__ = [
@@ -290,7 +291,7 @@ def build_shapes(jobs: list[Job | None], pool: Vertices) -> Built:
     return out
 
 
-def _surfaces(polygons: np.ndarray, job: Job, kept: np.ndarray | None) -> list[tuple[str, Any]]:
+def _surfaces(polygons: np.ndarray, job: Job, kept: np.ndarray | None) -> list[Surface]:
     """(semantic type, Polygon Z) for each of a geometry's `polygons` that has a semantic value;
     `kept` says which of its surfaces the repair left, where it dropped some."""
     assert job.values is not None and job.semantics is not None
@@ -309,14 +310,14 @@ def _surfaces(polygons: np.ndarray, job: Job, kept: np.ndarray | None) -> list[t
         raise Invalid(
             f"semantics values that are not indices of its {len(kinds)} semantic surfaces"
         )
-    return [(kinds[v], p) for v, p in zip(values, polygons, strict=False) if v is not None]
+    return [Surface(kinds[v], p) for v, p in zip(values, polygons, strict=False) if v is not None]
 
 
 def semantic_surfaces(jobs: list[Job | None], built: Built, reasons: list[str | None]) -> list[Any]:
     """(semantic type, Polygon Z) pairs for each built geometry that has semantics (None for the
     others); a geometry whose semantics do not fit its surfaces is noted in `reasons`."""
     shapes = built.shapes
-    surfaces: list[Any] = [None] * len(jobs)
+    surfaces: list[list[Surface] | None] = [None] * len(jobs)
     semantic = [
         i
         for i, j in enumerate(jobs)

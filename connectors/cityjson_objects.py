@@ -17,7 +17,7 @@ import numpy as np
 import shapely
 
 from citypipe.connectors import cityjson_values, coordinates, rings
-from citypipe.connectors.base import SourceBatch
+from citypipe.connectors.base import Solids, SourceBatch
 from citypipe.connectors.cityjson_geometry import (
     Built,
     Invalid,
@@ -258,14 +258,11 @@ class Batch:
             crs=self.crs,
             axis_order="xy",
             feature_classes=kinds,
-            columns={
-                "name": names,
-                "height_m": heights,
-                "lod": lods,
-                "parent_source_id": [p[0] if isinstance(p, list) and p else None for p in parents],
-                "geometry_3d": shapes,
-                "surfaces": surfaces,
-            },
+            name=names,
+            height_m=heights,
+            lod=lods,
+            parent_source_id=[p[0] if isinstance(p, list) and p else None for p in parents],
+            solids=Solids(shapes, surfaces),
             errors=reasons,
             repairs=repairs,
         )

@@ -215,11 +215,9 @@ def _batch(
     for i in not_features:
         f = features[i]
         errors[i] = f.reason if isinstance(f, Unparsed) else "not a GeoJSON Feature object"
-    columns: dict[str, Any] = {}
+    solids3d, heights = None, None
     if solids:
-        shapes = jsonfg_solids.merge(shapes, solids, errors, columns)
-    if observed.count(None) < len(observed):
-        columns["observed_at"] = observed
+        shapes, solids3d, heights = jsonfg_solids.merge(shapes, solids, errors)
     return SourceBatch(
         source_ids=ids,
         geometries=shapes,
@@ -228,7 +226,9 @@ def _batch(
         crs=crs,
         axis_order=axis,
         feature_classes=classes,
-        columns=columns,
+        height_m=heights,
+        observed_at=observed if observed.count(None) < len(observed) else None,
+        solids=solids3d,
         errors=errors,
         default_crs=CRS84,
     ), on_place

@@ -23,6 +23,7 @@ from shapely.errors import GEOSException
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from citypipe.connectors.base import Solids
 from citypipe.geo.types import Points
 
 __all__ = ["SOLIDS", "Solid", "merge", "read", "split"]
@@ -158,11 +159,10 @@ def merge(
     shapes: np.ndarray | Points,
     solids: Mapping[int, Solid | str],
     errors: list[str | None],
-    columns: dict[str, Sequence[Any]],
-) -> np.ndarray:
-    """The batch's geometries with the solids' footprints; their 3D shapes and heights go to
-    `columns` (the other records keep their own geometry as their 3D one, as without solids),
-    what could not be read to `errors`."""
+) -> tuple[np.ndarray, Solids, list[float | None]]:
+    """The batch's geometries with the solids' footprints, the 3D shapes (the other records
+    keep their own geometry as their 3D one, as without solids) and the solids' heights; what
+    could not be read goes to `errors`."""
     if isinstance(shapes, Points):
         out = np.full(len(shapes), None, dtype=object)
         present = shapes.present
@@ -176,6 +176,4 @@ def merge(
             errors[i] = solid
             continue
         out[i], shape3d[i], height[i] = solid.footprint, solid.shape, solid.height
-    columns["geometry_3d"] = shape3d
-    columns["height_m"] = height
-    return out
+    return out, Solids(shape3d), height

@@ -156,7 +156,7 @@ def test_den_haag_surfaces_are_roofs_walls_and_grounds(sample):
     batches = list(CityJSONConnector(path).read())
     rows = {sid: i for i, sid in enumerate(batches[0].source_ids)}
     assert len(batches) == 1 and rows.keys() == objects.keys()
-    surfaces = batches[0].columns["surfaces"]
+    surfaces = batches[0].solids.surfaces
     for key, obj in objects.items():
         got = surfaces[rows[key]]
         if not obj.get("geometry"):
@@ -301,7 +301,7 @@ def test_each_line_of_a_stream_indexes_its_own_vertices(sample):
         for v, s, o in zip(last["vertices"][index], t["scale"], t["translate"], strict=False)
     ]
     [batch] = CityJSONConnector(path).read()
-    geometry = batch.columns["geometry_3d"][list(batch.source_ids).index(key)]
+    geometry = batch.solids.geometry_3d[list(batch.source_ids).index(key)]
     assert shapely.get_coordinates(geometry, include_z=True)[0].tolist() == expected
 
 
@@ -333,8 +333,8 @@ def test_batch_size_does_not_change_what_is_read(sample, monkeypatch, name):
         for b in batches:
             for i, sid in enumerate(b.source_ids):
                 rows[sid] = (
-                    b.columns["geometry_3d"][i],
-                    b.columns["parent_source_id"][i],
+                    b.solids.geometry_3d[i],
+                    b.parent_source_id[i],
                     b.errors[i],
                 )
         return len(batches), rows
@@ -496,10 +496,10 @@ def test_geometry_instances_are_placed(tmp_path):
         "vertices": [[1000, 2000, 3000]],
     }
     [batch] = CityJSONConnector(_write(tmp_path, doc)).read()
-    assert batch.errors == [None] and batch.columns["lod"] == ["2"]
+    assert batch.errors == [None] and batch.lod == ["2"]
     ref = np.array([85001.0, 447002.0, 3.0])
     expected = np.array([[10, 20, 0], [12, 20, 0], [10, 22, 0.5]]) + ref
-    got = shapely.get_coordinates(batch.columns["geometry_3d"][0], include_z=True)
+    got = shapely.get_coordinates(batch.solids.geometry_3d[0], include_z=True)
     assert np.allclose(got[:3], expected)
 
 
@@ -542,12 +542,9 @@ def test_every_geometry_type_and_the_lod0_footprint(tmp_path):
     [batch] = CityJSONConnector(_write(tmp_path, doc)).read()
     assert batch.errors == [None] * 5
     rows = dict(zip(batch.source_ids, range(5), strict=False))
-    g3 = batch.columns["geometry_3d"]
+    g3 = batch.solids.geometry_3d
     assert batch.feature_classes[rows["pair"]] == "+NoiseBarrier"
-    assert (
-        shapely.get_num_geometries(g3[rows["house"]]) == 6
-        and batch.columns["lod"][rows["house"]] == "2"
-    )
+    assert shapely.get_num_geometries(g3[rows["house"]]) == 6 and batch.lod[rows["house"]] == "2"
     assert shapely.get_num_geometries(g3[rows["pair"]]) == 12
     assert shapely.get_num_interior_rings(shapely.get_geometry(g3[rows["court"]], 0)) == 1
     assert (

@@ -192,3 +192,15 @@ def test_positions_are_checked_against_the_records_own_latitude_longitude(sample
     notes = [json.loads(p)[POSITION_NOTE] for p in table.column("properties").to_pylist()]
     first = stations[0]["properties"]
     assert f"({first['latitude']}, {first['longitude']})" in notes[0]
+
+
+def test_a_misspelt_hand_over_field_is_an_error_not_a_null_column():
+    """The hand-over has typed fields: a connector that misspells one fails at once."""
+    xy = Points(np.array([[8.4, 49.0]]))
+    with pytest.raises(TypeError, match="nmae"):
+        SourceBatch(["a"], xy, [{}], [{}], crs="OGC:CRS84", nmae=["Rathaus"])
+    batch = SourceBatch(["a"], xy, [{}], [{}], crs="OGC:CRS84", name=["Rathaus"])
+    with pytest.raises(AttributeError):
+        batch.nmae = ["Rathaus"]  # type: ignore[attr-defined]
+    harmoniser = Harmoniser(source="s", source_format="GeoJSON", ingested_at=datetime.now(UTC))
+    assert harmoniser.harmonise(batch).features.column("name").to_pylist() == ["Rathaus"]

@@ -58,7 +58,7 @@ def _read(path: Path, batch_bytes: int) -> Any:
         rows = []
         for b in connector.read():
             n = len(b)
-            observed = b.columns.get("observed_at", [None] * n)
+            observed = b.observed_at or [None] * n
             rows += zip(
                 b.source_ids, b.properties, b.records, _geometries(b.geometries),
                 b.errors or [None] * n, b.feature_classes or [None] * n, observed,

@@ -10,7 +10,7 @@ import pytest
 import shapely
 
 from citypipe.connectors import registry
-from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
+from citypipe.connectors.base import FileConnector, Solids, SourceBatch, SourceInfo, Surface
 from citypipe.core import solids, warehouse
 from citypipe.core.ingest import ingest
 
@@ -18,11 +18,11 @@ E, N = 500_000.0, 5_400_000.0  # UTM zone 32N, near Stuttgart
 W, D, H = 10.0, 20.0, 6.0
 
 
-def box_faces() -> list[tuple[str, shapely.Polygon]]:
+def box_faces() -> list[Surface]:
     """The six faces, counter-clockwise seen from outside (CityGML's rule)."""
     x0, y0, x1, y1 = E, N, E + W, N + D
     P = lambda *pts: shapely.Polygon(pts)
-    return [
+    faces = [
         ("GroundSurface", P((x0, y0, 0), (x0, y1, 0), (x1, y1, 0), (x1, y0, 0))),
         ("RoofSurface", P((x0, y0, H), (x1, y0, H), (x1, y1, H), (x0, y1, H))),
         ("WallSurface", P((x0, y0, 0), (x1, y0, 0), (x1, y0, H), (x0, y0, H))),  # faces south
@@ -30,6 +30,7 @@ def box_faces() -> list[tuple[str, shapely.Polygon]]:
         ("WallSurface", P((x1, y1, 0), (x0, y1, 0), (x0, y1, H), (x1, y1, H))),  # north
         ("WallSurface", P((x0, y1, 0), (x0, y0, 0), (x0, y0, H), (x0, y1, H))),  # west
     ]
+    return [Surface(kind, polygon) for kind, polygon in faces]
 
 
 class BoxConnector(FileConnector):
@@ -54,10 +55,7 @@ class BoxConnector(FileConnector):
             records=["BOX b1"],
             crs="EPSG:25832",
             feature_classes=["Building"],
-            columns={
-                "geometry_3d": [shapely.MultiPolygon([p for _, p in faces])],
-                "surfaces": [faces],
-            },
+            solids=Solids([shapely.MultiPolygon([p for _, p in faces])], [faces]),
         )
 
 

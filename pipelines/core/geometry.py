@@ -20,7 +20,7 @@ import shapely
 from shapely.errors import GEOSException
 
 from citypipe.connectors import coordinates
-from citypipe.connectors.base import SourceBatch
+from citypipe.connectors.base import SourceBatch, Surface
 from citypipe.core import solids
 from citypipe.core.measure import Measures, measure
 from citypipe.geo import crs as crslib
@@ -80,15 +80,16 @@ def _has_coordinates(batch: SourceBatch) -> bool:
     """Whether any record of the batch has a position: a footprint, a 3D geometry or surfaces."""
     if positioned(batch.geometries).any():
         return True
-    solids3d = batch.columns.get("geometry_3d")
-    if solids3d is not None and positioned(np.asarray(solids3d, dtype=object)).any():
+    solids3d = batch.solids
+    if solids3d is None:
+        return False
+    if positioned(np.asarray(solids3d.geometry_3d, dtype=object)).any():
         return True
-    surfaces = batch.columns.get("surfaces")
-    return surfaces is not None and any(surfaces)
+    return solids3d.surfaces is not None and any(solids3d.surfaces)
 
 
 def _unplaceable(
-    geoms: np.ndarray, src3d: np.ndarray, surfaces: list[Any] | None
+    geoms: np.ndarray, src3d: np.ndarray, surfaces: list[list[Surface] | None] | None
 ) -> dict[int, str]:
     """Records with a coordinate that is NaN, infinite or beyond any Earth, in their
     geometry, 3D geometry or semantic surfaces, and the first such position."""
@@ -104,7 +105,10 @@ def _unplaceable(
 
 
 def _footprints(
-    geoms: np.ndarray, src3d: np.ndarray, surfaces: list[Any] | None, reasons: list[str | None]
+    geoms: np.ndarray,
+    src3d: np.ndarray,
+    surfaces: list[list[Surface] | None] | None,
+    reasons: list[str | None],
 ) -> None:
     """Footprints, in place, for the 3D objects without an explicit one: from their ground
     surfaces or their solid."""
@@ -262,18 +266,18 @@ class Placer:
 
         Coordinates that are not finite or not on any Earth are rejected first, before GEOS
         or PROJ sees them; a geometry GEOS still refuses is rejected on its own."""
-        given = batch.columns.get("geometry_3d")
-        surfaces = (
-            None if batch.columns.get("surfaces") is None else list(batch.columns["surfaces"])
-        )
+        objects3d = batch.solids is not None
+        given = batch.solids.surfaces if batch.solids is not None else None
+        surfaces = None if given is None else list(given)
         geoms = np.array(batch.geometries, dtype=object)  # a copy: records are rejected in it
-        src3d = geoms if given is None else np.array(given, dtype=object)
+        src3d = (
+            np.array(batch.solids.geometry_3d, dtype=object) if batch.solids is not None else geoms
+        )
         for i, why in _unplaceable(geoms, src3d, surfaces).items():
             reasons[i] = reasons[i] or f"geometry has {why}"
             geoms[i] = src3d[i] = None
             if surfaces is not None:
                 surfaces[i] = None
-        objects3d = given is not None or surfaces is not None
         if objects3d:
             _footprints(geoms, src3d, surfaces, reasons)
         has_z = shapely.has_z(src3d)

@@ -58,18 +58,12 @@ def _extras(geo: Placed, notes: list[str | None]) -> list[dict[str, Any] | None]
 class HarmonisedBatch:
     features: pa.RecordBatch
     rejects: list[dict[str, Any]]
-    _records: Sequence[Any]
-    _rows: Sequence[int]
+    """The run's rejects: the records harmonise cannot guarantee (validation rejects none)."""
     surfaces: pa.RecordBatch | None = None
     """Rows of the surfaces table, for the features that have semantic surfaces."""
     warnings: Counter[str] = field(default_factory=Counter)
     """Problems of kept features worth a user's look (counted per message), e.g. positions
     that contradict the record's own latitude / longitude."""
-
-    def record(self, row: int) -> Any:
-        """The source record of feature row `row`, for rejects found later (validation); read
-        only when asked, so connectors may hand over records that are costly to build."""
-        return self._records[self._rows[row]]
 
 
 @dataclass
@@ -166,16 +160,15 @@ class Harmoniser:
 
     def _column(
         self,
-        batch: SourceBatch,
+        given: Sequence[Any] | None,
         keys: frozenset[str],
         kept: _Kept,
         props: list[Any],
         name: str,
         convert: Callable[[Any], Any],
     ) -> list[Any] | None:
-        """A typed column's values: what the connector knows, else the mapped attribute;
-        None when the batch has nothing for it."""
-        given = batch.columns.get(name)
+        """Column `name`'s values: what the connector knows (`given`), else the mapped
+        attribute; None when the batch has nothing for it."""
         mapped = self.attributes.keys(name, keys) if name in self.attributes.names else []
         if given is None and not mapped:
             return None
@@ -207,8 +200,8 @@ class Harmoniser:
         m = len(kept.keep)
         props = kept(batch.properties)
         classes = kept(batch.feature_classes) if batch.feature_classes else [None] * m
-        parents = self._column(batch, keys, kept, props, "parent_source_id", str)
-        height = self._column(batch, keys, kept, props, "height_m", number)
+        parents = self._column(batch.parent_source_id, keys, kept, props, "parent_source_id", str)
+        height = self._column(batch.height_m, keys, kept, props, "height_m", number)
         if geo.measures is not None:  # 3D objects without a stated height: from their geometry
             height = [
                 h if h is not None else geo.measures.height_at(i)
@@ -221,10 +214,12 @@ class Harmoniser:
             "theme": self._themes(classes),
             "feature_class": classes if classes.count(None) < m else None,
             "parent_id": None if parents is None else self.ids.of(pa.array(parents, pa.string())),
-            "name": self._column(batch, keys, kept, props, "name", text),
+            "name": self._column(batch.name, keys, kept, props, "name", text),
             "height_m": height,
-            "lod": self._column(batch, keys, kept, props, "lod", text),
-            "observed_at": self._column(batch, keys, kept, props, "observed_at", timestamp),
+            "lod": self._column(batch.lod, keys, kept, props, "lod", text),
+            "observed_at": self._column(
+                batch.observed_at, keys, kept, props, "observed_at", timestamp
+            ),
             "geometry": wkb.to_wkb_2d(geo.geometry[idx]),
             "geometry_3d": None
             if geo.geometry_3d is None
@@ -262,4 +257,4 @@ class Harmoniser:
         }
         features = self.rows.batch(len(kept.keep), filled, constant)
         surfaces = rows.surfaces(self.source, geo.measures, kept.keep, feature_ids)
-        return HarmonisedBatch(features, rejects, batch.records, kept.keep, surfaces, warnings)
+        return HarmonisedBatch(features, rejects, surfaces, warnings)

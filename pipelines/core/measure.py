@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pyproj
 import shapely
 
+from citypipe.connectors.base import Surface
 from citypipe.core import solids
 
 __all__ = ["Measures", "measure"]
@@ -78,7 +78,7 @@ def measure(
     axis_order: str,
     footprints: np.ndarray,
     geometries_3d: np.ndarray,
-    surfaces: Sequence[Any] | None,
+    surfaces: Sequence[list[Surface] | None] | None,
 ) -> Measures | None:
     """The measures of 2D footprints, 3D geometries and per-record semantic surfaces (lists of
     (type, polygon) or None) in `crs`; None where no metric CRS is found for them."""
