@@ -22,7 +22,7 @@ from citypipe.connectors import registry
 from citypipe.connectors.base import SourceBatch
 from citypipe.core.checks import CheckResult, check_specs
 from citypipe.core.harmonise import HarmonisedBatch, Harmoniser
-from citypipe.core.lake import HEIGHTS_KEY, RUN_KEY, Lake
+from citypipe.core.lake import HEIGHTS_KEY, LAST_ATTEMPT, RUN_KEY, Lake
 from citypipe.core.order import OrderedWriter
 from citypipe.core.validate import Validator
 from citypipe.core.write import GeoParquetWriter, RowsWriter
@@ -43,6 +43,13 @@ class ChecksFailed(DataError):
     def __init__(self, message: str, report: IngestReport) -> None:
         super().__init__(message)
         self.report = report
+
+
+SUMMARY = (
+    "source", "path", "format", "declared_crs", "licence", "records", "features", "rejects",
+    "declared_count", "checks_passed", "checks_failed", "seconds", "last_ingest", "run_id",
+)  # fmt: skip
+"""The sources table's columns a landed run's record holds (`IngestReport.summary_row`)."""
 
 
 @dataclass
@@ -73,22 +80,12 @@ class IngestReport:
 
     def summary_row(self) -> dict[str, Any]:
         """The row of the warehouse's `sources` view, kept in the footer of the features file."""
-        return {
-            "source": self.source,
-            "path": self.path,
-            "format": self.format,
-            "declared_crs": self.declared_crs,
-            "licence": self.licence,
-            "records": self.records,
-            "features": self.features,
-            "rejects": self.rejects,
-            "declared_count": self.declared_count,
-            "checks_passed": self.checks_passed,
-            "checks_failed": self.checks_failed,
-            "seconds": self.seconds,
-            "last_ingest": self.ingested_at,
-            "run_id": self.run_id,
-        }
+        values = (
+            self.source, self.path, self.format, self.declared_crs, self.licence, self.records,
+            self.features, self.rejects, self.declared_count, self.checks_passed,
+            self.checks_failed, self.seconds, self.ingested_at, self.run_id,
+        )  # fmt: skip
+        return dict(zip(SUMMARY, values, strict=True))
 
 
 @contextmanager
@@ -150,6 +147,7 @@ def ingest(
     started = time.perf_counter()
     path = str(location)
     schema = schemas.feature_schema()
+    schema.table("sources").conform(SUMMARY + LAST_ATTEMPT)
     records = features = 0
     reasons: Counter[str] = Counter()
     warnings: Counter[str] = Counter()

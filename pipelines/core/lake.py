@@ -44,10 +44,13 @@ from citypipe import schemas
 from citypipe.connectors.parquet_facts import HEIGHTS_KEY
 from citypipe.geo.errors import ConfigurationError, UnavailableError
 
-__all__ = ["HEIGHTS_KEY", "KINDS", "RUN_KEY", "Attempt", "Lake", "default_lake"]
+__all__ = ["HEIGHTS_KEY", "KINDS", "LAST_ATTEMPT", "RUN_KEY", "Attempt", "Lake", "default_lake"]
 
 KINDS = ("features", "rejects", "surfaces")
 RUN_KEY = "citypipe:run"
+LAST_ATTEMPT = ("last_attempt", "last_attempt_status", "last_attempt_reason", "last_attempt_run_id")
+"""The columns of the sources table that the warehouse finds among a source's attempts; the run
+record under `RUN_KEY` in the footer of a landed features file holds all the others."""
 PART = "part-0.parquet"
 CURRENT = "current"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")

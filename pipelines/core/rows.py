@@ -2,7 +2,8 @@
 
 Every row is made of exactly the columns the schema file names, in its order and types: a
 column renamed, added or removed on one side only raises `schemas.SchemaMismatch` when the
-harmoniser is made (before the first batch), never a column of nulls in the lake.
+harmoniser is made (before the first batch), never a column of nulls in the lake. So does a
+geometry column whose `crs:` is not the OGC:CRS84 that harmonising takes coordinates to.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import shapely
 from citypipe import schemas
 from citypipe.core.measure import Measures
 from citypipe.core.properties import record_text
+from citypipe.geo.crs import CRS84
 
 __all__ = ["CONSTANT", "FILLED", "FeatureRows", "bbox", "reject", "surfaces"]
 
@@ -40,6 +42,13 @@ def conform() -> None:
     schema.conform(FILLED + CONSTANT)
     schema.table("surfaces").conform(_SURFACES)
     schema.table("rejects").conform(_REJECTS)
+    for table in (schema, schema.table("surfaces")):
+        for c in table.geometry_columns:
+            if c.crs is None or not CRS84.equals(c.crs):
+                raise schemas.SchemaMismatch(
+                    f"the {table.name} table: geometry column {c.name!r} in {c.crs}, "
+                    "but harmonised coordinates are in OGC:CRS84"
+                )
 
 
 class FeatureRows:

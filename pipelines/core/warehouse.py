@@ -21,7 +21,7 @@ import duckdb
 import duckdb_extension_spatial
 
 from citypipe import schemas
-from citypipe.core.lake import KINDS, RUN_KEY, Lake
+from citypipe.core.lake import KINDS, LAST_ATTEMPT, RUN_KEY, Lake
 from citypipe.geo.errors import ConfigurationError, UnavailableError
 
 __all__ = [
@@ -133,7 +133,6 @@ def _runs(base: str, con: duckdb.DuckDBPyConnection) -> str:
     )
 
 
-LAST_ATTEMPT = ("last_attempt", "last_attempt_status", "last_attempt_reason", "last_attempt_run_id")
 SOURCES = """
 WITH tried AS ({attempts}),
 last AS (

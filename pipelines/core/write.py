@@ -2,11 +2,13 @@
 
 The `geo` metadata (geometry types, bbox) is only known once every batch is written, so it is
 added when the file is closed, to the footer and to the Arrow schema stored in it
-(pipelines.geoarrow); memory holds one batch at a time.
+(pipelines.geoarrow); memory holds one batch at a time. Each geometry column's CRS is the one
+the schema file gives it (`crs:`).
 """
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +16,11 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pyproj
 
 from citypipe import schemas
 from citypipe.core.geoarrow import ARROW_SCHEMA, arrow_schema
 from citypipe.geo import wkb
-from citypipe.geo.crs import CRS84
 
 __all__ = ["GEOPARQUET_VERSION", "GeoParquetWriter", "RowsWriter", "empty_file"]
 
@@ -30,7 +32,6 @@ properties shrink most) in 1.25x the encoding time, which is 1 % of the ingest; 
 38 MB, levels 6 and 9 gain 10 % more for 3x the time. Pages of up to 8 MB (a row group's
 column in one page, mostly) give zstd more JSON to find repeats in: properties 24 % smaller,
 written faster, at no cost to pruning, which works on row groups."""
-_CRS84_JSON = CRS84.to_json_dict()
 _BUFFER = 1 << 20
 """Bytes gathered before each write to disk: Parquet writes every page and header on its own."""
 
@@ -52,10 +53,19 @@ class _ParquetFile:
             self._stream.close()
 
 
+@cache
+def _projjson(crs: str) -> dict[str, Any]:
+    return pyproj.CRS.from_user_input(crs).to_json_dict()
+
+
 class _ColumnStats:
     """Geometry types and bounding box of one geometry column, gathered batch by batch."""
 
-    def __init__(self, covering: str | None) -> None:
+    def __init__(self, column: schemas.Column, covering: str | None) -> None:
+        if column.crs is None:
+            raise schemas.SchemaMismatch(f"geometry column {column.name!r} without a crs")
+        self.crs = _projjson(column.crs)
+        """The column's CRS as the schema file names it (`crs:`), in PROJJSON."""
         self.covering = covering
         self.types: set[str] = set()
         self.bbox = np.array([np.inf, np.inf, -np.inf, -np.inf])
@@ -75,7 +85,7 @@ class _ColumnStats:
         meta: dict[str, Any] = {
             "encoding": "WKB",
             "geometry_types": sorted(self.types),
-            "crs": _CRS84_JSON,
+            "crs": self.crs,
             "edges": "planar",
         }
         if np.isfinite(self.bbox).all():
@@ -104,7 +114,7 @@ class GeoParquetWriter:
         self.empty_file = empty_file
         self._file: _ParquetFile | None = None
         covers = {c.covers: c.name for c in table.columns if c.covers}
-        self._stats = {c.name: _ColumnStats(covers.get(c.name)) for c in table.geometry_columns}
+        self._stats = {c.name: _ColumnStats(c, covers.get(c.name)) for c in table.geometry_columns}
         self.rows = 0
 
     def _open(self) -> _ParquetFile:
