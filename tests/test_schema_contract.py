@@ -17,7 +17,7 @@ import yaml
 from conftest import ROOT
 
 from citypipe import schemas
-from citypipe.core import validate
+from citypipe.core import checks
 from citypipe.core.ingest import ingest
 from citypipe.core.write import GeoParquetWriter
 
@@ -25,7 +25,7 @@ from citypipe.core.write import GeoParquetWriter
 def _forget() -> None:
     for loaded in (schemas.feature_schema, schemas.themes, schemas.class_themes, schemas.mappings):
         loaded.cache_clear()
-    validate._bound.cache_clear()
+    checks.bound_checks.cache_clear()
 
 
 @pytest.fixture
