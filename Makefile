@@ -38,7 +38,7 @@ gpio: $(GPIO_STAMP)
 demo: $(STAMP)
 	$(BIN)/citypipe run
 
-test: $(STAMP)
+test: $(STAMP) lint
 	-$(MAKE) --no-print-directory gpio  # without it, the gpio checks are skipped and say why
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -89,8 +89,7 @@ def json_texts(objects: Sequence[Any], limit: int) -> tuple[pa.Array, dict[int, 
             except TypeError as e:
                 texts.append(None)
                 failed[i] = _unwritable(e)
-    written = texts if not failed else [t or b"" for t in texts]
-    sizes = np.fromiter(map(len, written), np.int64, len(texts))
+    sizes = np.fromiter((len(t or b"") for t in texts), np.int64, len(texts))
     for i in np.flatnonzero(sizes > limit).tolist():
         cuts: list[str] = []
         cut = _cut(objects[i], limit, "", cuts)
