@@ -10,7 +10,6 @@ own axis order; without one, GeoJSON's OGC:CRS84, longitude first.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
@@ -23,7 +22,6 @@ from citypipe.geo.errors import DataError
 
 __all__ = ["OGCAPIFeaturesConnector"]
 
-_ITEMS = re.compile(r"/collections/([^/]+)(/items)?/?$")
 _GEOJSON = "application/geo+json"
 _ACCEPT = f"{_GEOJSON}, application/vnd.ogc.fg+json;q=0.9, application/json;q=0.8"
 
@@ -36,21 +34,22 @@ class OGCAPIFeaturesConnector(ServiceConnector):
 
     @classmethod
     def accepts(cls, url: SplitResult) -> float:
-        found = _ITEMS.search(url.path)
-        return (0.9 if found[2] else 0.6) if found else 0.0
+        found = _collection(url.path)
+        return (0.9 if found[1] else 0.6) if found else 0.0
 
     _first: tuple[Reply, Mapping[str, Any]] | None = None
     """The first page, fetched by `inspect` and read first by `read`."""
 
     @property
-    def collection(self) -> str:
-        return _ITEMS.search(urlsplit(self.url).path)[1]  # type: ignore[index]
+    def collection(self) -> str | None:
+        found = _collection(urlsplit(self.url).path)
+        return found[0] if found else None
 
     def _items_url(self) -> str:
         """The items URL with the user's parameters and a `limit`."""
         parts = urlsplit(self.url)
         path = parts.path.rstrip("/")
-        if not path.endswith("/items"):
+        if not (found := _collection(path)) or not found[1]:
             path += "/items"
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         query.setdefault("limit", str(self.options.get("page_size", self.page_size)))
@@ -69,7 +68,7 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         return SourceInfo(
             format=self.title,
             crs=_content_crs(reply),
-            layers=(self.collection,),
+            layers=(self.collection,) if self.collection else (),
             declared_count=matched if isinstance(matched, int) else None,
         )
 
@@ -97,6 +96,18 @@ def _batches(reply: Reply, page: Mapping[str, Any]) -> Iterator[SourceBatch]:
         if crs and batch.axis_order == "xy" and batch.crs is None:
             batch = replace(batch, crs=crs, axis_order="authority")
         yield batch
+
+
+def _collection(path: str) -> tuple[str, bool] | None:
+    """The collection a URL path names, and whether it names the collection's items: the
+    standard's `{landing page}/collections/{collectionId}[/items]`."""
+    segments = path.rstrip("/").split("/")
+    items = segments[-1] == "items"
+    if items:
+        segments.pop()
+    if len(segments) >= 2 and segments[-2] == "collections" and segments[-1]:
+        return segments[-1], items
+    return None
 
 
 def _content_crs(reply: Reply) -> str | None:
