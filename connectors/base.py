@@ -24,12 +24,50 @@ from citypipe.geo.types import AxisOrder, Points
 __all__ = [
     "Connector",
     "FileConnector",
+    "LayerInfo",
+    "Query",
     "ServiceConnector",
     "Solids",
     "SourceBatch",
     "SourceInfo",
     "Surface",
 ]
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One feature type (WFS) or collection (OGC API) a service offers, as it describes it."""
+
+    name: str
+    title: str | None = None
+    crs: tuple[str, ...] = ()
+    """The CRSs the server can answer in, its default (or storage CRS) first."""
+    formats: tuple[str, ...] = ()
+    """Output formats (media types or the service's own names)."""
+    bbox: tuple[float, float, float, float] | None = None
+    """Extent in OGC:CRS84 (longitude, latitude)."""
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the user asks a service for: `citypipe ingest URL` flags or a catalog entry's keys.
+
+    None leaves the choice to the connector and the server (the service's one layer, its
+    default CRS, every feature, its preferred page size)."""
+
+    layer: str | None = None
+    """Feature type or collection name."""
+    crs: str | None = None
+    """The CRS to ask the server for (one it lists)."""
+    bbox: tuple[float, float, float, float] | None = None
+    """Only features intersecting this box, in OGC:CRS84 (lon_min, lat_min, lon_max, lat_max)."""
+    filter: str | None = None
+    """A CQL2 text expression on the features' properties."""
+    datetime: str | None = None
+    """An RFC 3339 instant or interval (`a/b`, `../b`), where the protocol has one."""
+    page_size: int | None = None
+    """Features asked for per request."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +78,8 @@ class SourceInfo:
     version: str | None = None
     crs: str | None = None
     layers: tuple[str, ...] = ()
+    layer_info: tuple[LayerInfo, ...] = ()
+    """For a service: each layer it offers, described (`citypipe inspect URL` lists them)."""
     count: int | None = None
     declared_count: int | None = None
     licence: str | None = None
@@ -167,10 +207,13 @@ class ServiceConnector(Connector):
     """A web service, chosen by its URL (with the query parameters the user gave), never by
     fetching it to guess. Every request goes through `self.client`, the shared HTTP client."""
 
-    def __init__(self, url: str, client: HttpClient | None = None, **options: Any) -> None:
+    def __init__(
+        self, url: str, client: HttpClient | None = None, query: Query | None = None, **options: Any
+    ) -> None:
         super().__init__(url, **options)
         self.url = url
         self.client = client or HttpClient()
+        self.query = query or Query()
 
     @classmethod
     @abstractmethod

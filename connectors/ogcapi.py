@@ -52,7 +52,7 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         if not (found := _collection(path)) or not found[1]:
             path += "/items"
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        query.setdefault("limit", str(self.options.get("page_size", self.page_size)))
+        query.setdefault("limit", str(self.query.page_size or self.page_size))
         return parts._replace(path=path, query=urlencode(query)).geturl()
 
     def _get(self, url: str) -> tuple[Reply, Mapping[str, Any]]:
