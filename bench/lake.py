@@ -41,13 +41,17 @@ def fountains_grid(source: Path, dest: Path, grid: tuple[int, int] = GRID) -> Pa
     """The fountains of `source` repeated over `grid` copies side by side, tiling a region.
 
     Each copy is what a region-wide source holds: its own places and its own records. Codes
-    get the copy's number and the UTM coordinate attributes move with the point, so no
-    attribute row repeats (300 identical copies would let a dictionary encode every attribute
+    get the copy's number and the UTM coordinate attributes move with the point by whole metres
+    (keeping the source's millimetres, as a real source's coordinates would), so no attribute
+    row repeats (300 identical copies would let a dictionary encode every attribute
     column to almost nothing, a file no real source makes)."""
     if dest.exists():
         return dest
     features, step = _fountains(source)
-    metres = (step[0] * 111_320 * math.cos(math.radians(CENTRE[1])), step[1] * 110_574)
+    metres = (
+        round(step[0] * 111_320 * math.cos(math.radians(CENTRE[1]))),
+        round(step[1] * 110_574),
+    )
     tmp = dest.with_suffix(".tmp")
     with open(tmp, "wb") as f:
         f.write(b'{"type":"FeatureCollection","features":[')

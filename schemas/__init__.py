@@ -65,6 +65,7 @@ class Column:
     dictionary: bool = False
     statistics: bool = True
     partition: bool = False
+    compression_level: int | None = None
 
     @property
     def arrow(self) -> pa.Field:
@@ -79,6 +80,11 @@ class Column:
             if isinstance(c, dict) and name in c:
                 return c[name]
         return None
+
+
+def _leaves(c: Column) -> list[str]:
+    """The Parquet column paths of `c`: the bbox covering's four, else its name."""
+    return [f"{c.name}.{k}" for k in BBOX_TYPE.names] if c.type == "bbox" else [c.name]
 
 
 def _columns(raw: list[dict[str, Any]]) -> tuple[Column, ...]:
@@ -103,17 +109,26 @@ class Table:
     @cached_property
     def parquet_options(self) -> dict[str, Any]:
         """ParquetWriter options: dictionaries where values repeat, min/max where they help
-        readers skip row groups (ids, times, the bbox covering), not on WKB or long JSON."""
+        readers skip row groups (ids, times, the bbox covering), not on WKB or long JSON;
+        floating-point columns byte-stream-split (their bytes regrouped by significance before
+        zstd: neighbouring rows share the leading bytes once the rows are spatially ordered);
+        a column's own zstd level where the schema gives one."""
         stats: list[str] = []
         for c in self.columns:
             if c.statistics and c.type != "wkb":
-                stats += (
-                    [f"{c.name}.{k}" for k in BBOX_TYPE.names] if c.type == "bbox" else [c.name]
-                )
+                stats += _leaves(c)
         return {
             "use_dictionary": [c.name for c in self.columns if c.dictionary],
             "write_statistics": stats,
+            "use_byte_stream_split": [
+                leaf for c in self.columns if c.type in ("bbox", "float64") for leaf in _leaves(c)
+            ],
         }
+
+    def compression_levels(self, default: int) -> dict[str, int]:
+        """The zstd level of every Parquet column: the schema's `compression_level`, else
+        `default`."""
+        return {leaf: c.compression_level or default for c in self.columns for leaf in _leaves(c)}
 
     def conform(self, names: Iterable[str]) -> None:
         """Raise `SchemaMismatch` unless `names` are exactly this table's columns."""
