@@ -7,9 +7,12 @@ STAMP := $(VENV)/.installed
 GPIO := .venv-gpio
 GPIO_STAMP := $(GPIO)/.installed
 
+PYGEOAPI := .venv-pygeoapi
+PYGEOAPI_STAMP := $(PYGEOAPI)/.installed
+
 LINT := build/lint
 
-.PHONY: setup gpio demo test lint bench clean
+.PHONY: setup gpio servers mapserver demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test,bench]"
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) servers
 
 # geoparquet-io (`gpio check`), which the lake tests run on the files they write, in a venv of
 # its own: its dependencies stay out of the project's. 1.6.0 is its last release on DuckDB 1.5.5,
@@ -35,10 +38,29 @@ $(GPIO_STAMP): Makefile
 
 gpio: $(GPIO_STAMP)
 
+# The real OGC servers the tests start on 127.0.0.1 (tests/servers/README.md). pygeoapi in a venv
+# of its own, like gpio: its Flask/rasterio stack stays out of the project's. 0.21.0 is its last
+# release for Python 3.11 (0.22 and later want 3.12).
+$(PYGEOAPI_STAMP): Makefile
+	$(PYTHON) -m venv $(PYGEOAPI)
+	$(PYGEOAPI)/bin/pip install --quiet pygeoapi==0.21.0
+	touch $@
+
+# MapServer 8 (WFS 1.1 / 2.0) from Debian's cgi-mapserver, installed where it is missing and we
+# may (root with apt-get); elsewhere one line says so and its tests are skipped.
+mapserver:
+	@command -v mapserv >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends cgi-mapserver >/dev/null; \
+	  else echo "mapserv missing and not root with apt-get: the MapServer tests are skipped"; fi; }
+
+servers: $(PYGEOAPI_STAMP) mapserver
+
 demo: $(STAMP)
 	$(BIN)/citypipe run
 
-test: $(STAMP) lint
+test: $(STAMP) servers lint
 	-$(MAKE) --no-print-directory gpio  # without it, the gpio checks are skipped and say why
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -56,4 +78,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf data/lake bench/work $(GPIO)
+	rm -rf data/lake bench/work $(GPIO) $(PYGEOAPI)

@@ -10,6 +10,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from servers.fixtures import fault_proxy, mapserver_wfs, pygeoapi_server  # noqa: F401
 
 from citypipe.core.lake import Lake
 

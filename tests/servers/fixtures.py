@@ -1,0 +1,54 @@
+"""The servers as pytest fixtures (tests/conftest.py imports them):
+
+- `pygeoapi_server` (session): a PygeoapiServer, `.url` the landing page, `.collections` the
+  facts by collection id (layer, storage CRS, CRS list, whether CQL2 applies).
+- `mapserver_wfs` (session): a WfsServer, `.url` the WFS endpoint, `.feature_types` the facts
+  by type name (layer, default and other CRSs, numberMatched, aliases).
+- `fault_proxy` (per test): a function, `fault_proxy(upstream_url)` -> FaultProxy in front of
+  it; `.url` to ask instead, `.inject(fault, match=..., nth=..., times=...)` to script faults
+  (servers.faults: reset, status, truncate, slow, short), `.seen` what came through.
+
+Each xdist worker starts its own servers (pygeoapi in about 1.5 s, MapServer per request).
+Where a server is not installed its tests are skipped with one line saying how to get it,
+unless CITYPIPE_REQUIRE_SERVERS=1 (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+
+import pytest
+
+from servers.faults import FaultProxy, serve_fault_proxy
+from servers.mapserver import WfsServer, mapserv_binary, serve_mapserver
+from servers.pygeoapi_server import PYTHON, PygeoapiServer, serve_pygeoapi
+
+
+def _missing(what: str) -> None:
+    if os.environ.get("CITYPIPE_REQUIRE_SERVERS") == "1":
+        pytest.fail(f"{what} (CITYPIPE_REQUIRE_SERVERS=1)")
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="session")
+def pygeoapi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PygeoapiServer]:
+    if not PYTHON.exists():
+        _missing(f"pygeoapi is not installed in {PYTHON.parent.parent}: run `make servers`")
+    with serve_pygeoapi(tmp_path_factory.mktemp("pygeoapi")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mapserver_wfs() -> Iterator[WfsServer]:
+    if mapserv_binary() is None:
+        _missing("mapserv is not installed: `make servers` as root installs cgi-mapserver")
+    with serve_mapserver() as server:
+        yield server
+
+
+@pytest.fixture
+def fault_proxy() -> Iterator[Callable[[str], FaultProxy]]:
+    with ExitStack() as stack:
+        yield lambda upstream: stack.enter_context(serve_fault_proxy(upstream))

@@ -1,0 +1,382 @@
+"""The test servers serve what their fixtures claim, and the fault proxy spoils answers as
+scripted. Expected values come from the sample files (counted here) and MANIFEST.md."""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import cache
+from typing import Any
+
+import pytest
+import requests
+from lxml import etree
+from owslib.wfs import WebFeatureService
+from pyproj import Transformer
+from servers.facts import FONTS, PARKPLAETZE, SAMPLES, Layer
+from servers.faults import reset, short, slow, status, truncate
+from servers.mapserver import COUNT_DEFAULT, OUTPUT_FORMATS
+from servers.pygeoapi_server import MAX_LIMIT
+
+PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
+NS = {
+    "wfs2": "http://www.opengis.net/wfs/2.0",
+    "gml32": "http://www.opengis.net/gml/3.2",
+    "gml": "http://www.opengis.net/gml",
+    "ms": "http://mapserver.gis.umn.edu/mapserver",
+    "xsd": "http://www.w3.org/2001/XMLSchema",
+}
+FILTER_CLASS = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter"
+
+
+@cache
+def sample(layer: Layer) -> list[dict[str, Any]]:
+    doc = json.loads((SAMPLES / layer.sample).read_text(encoding="utf-8"))
+    return list(doc["features"])
+
+
+def with_geometry(layer: Layer) -> list[dict[str, Any]]:
+    return [f for f in sample(layer) if f["geometry"] and f["geometry"]["coordinates"]]
+
+
+def get_json(url: str, **params: Any) -> tuple[requests.Response, Any]:
+    reply = requests.get(url, params={"f": "json", **params}, timeout=30)
+    assert reply.status_code == 200, reply.text[:500]
+    return reply, reply.json()
+
+
+def wfs(url: str, version: str, **params: str) -> requests.Response:
+    query = {"SERVICE": "WFS", "VERSION": version, "REQUEST": "GetFeature", **params}
+    reply = requests.get(url, params=query, timeout=30)
+    assert reply.status_code == 200
+    assert b"ExceptionReport" not in reply.content[:500], reply.text[:800]
+    return reply
+
+
+def members(reply: requests.Response) -> list[etree._Element]:
+    root = etree.fromstring(reply.content, PARSER)
+    return root.xpath("wfs2:member/* | gml:featureMember/*", namespaces=NS)
+
+
+# --- pygeoapi ------------------------------------------------------------------------------
+
+
+def test_the_samples_hold_what_the_facts_say() -> None:
+    assert len(sample(FONTS)) == FONTS.count == 1988
+    assert len(sample(PARKPLAETZE)) == PARKPLAETZE.count == 250
+    assert len(with_geometry(PARKPLAETZE)) == PARKPLAETZE.with_geometry == 244
+    for layer in (FONTS, PARKPLAETZE):
+        lon0, lat0, lon1, lat1 = layer.wgs84_bbox
+        to_lonlat = Transformer.from_crs(
+            25832 if layer is PARKPLAETZE else "OGC:CRS84", "OGC:CRS84", always_xy=True
+        )
+        for feature in with_geometry(layer):
+            ring = feature["geometry"]["coordinates"]
+            x, y = to_lonlat.transform(*(ring[0][0] if layer is PARKPLAETZE else ring))
+            assert lon0 < x < lon1 and lat0 < y < lat1
+
+
+def test_pygeoapi_lists_both_collections_with_titles_and_crs(pygeoapi_server) -> None:
+    _, doc = get_json(f"{pygeoapi_server.url}/collections")
+    listed = {c["id"]: c for c in doc["collections"]}
+    assert listed["parkplaetze"]["title"] == "Parkplätze Esslingen am Neckar"
+    assert listed["fonts"]["title"] == "Fonts d'aigua de Barcelona"
+    for cid, collection in pygeoapi_server.collections.items():
+        assert listed[cid]["crs"] == list(collection.crs)
+        assert listed[cid]["storageCrs"] == collection.storage_crs
+
+
+def test_pygeoapi_counts_equal_the_samples(pygeoapi_server) -> None:
+    for layer in (FONTS, PARKPLAETZE):
+        _, doc = get_json(f"{pygeoapi_server.url}/collections/{layer.name}/items", limit=1)
+        assert doc["numberMatched"] == len(sample(layer))
+
+
+def test_pygeoapi_next_links_page_through_every_fountain(pygeoapi_server) -> None:
+    url: str | None = f"{pygeoapi_server.url}/collections/fonts/items?f=json&limit=700"
+    pages, ids = [], []
+    while url:
+        doc = requests.get(url, timeout=30).json()
+        pages.append(doc["numberReturned"])
+        ids += [f["id"] for f in doc["features"]]
+        url = next((link["href"] for link in doc["links"] if link["rel"] == "next"), None)
+        if not doc["features"]:
+            break
+    # limit=700 is above the server's 500: pages of 500 and the rest
+    assert pages[:4] == [MAX_LIMIT, MAX_LIMIT, MAX_LIMIT, 1988 - 3 * MAX_LIMIT]
+    assert ids == list(range(1988))
+
+
+def test_pygeoapi_features_equal_the_samples(pygeoapi_server) -> None:
+    _, doc = get_json(f"{pygeoapi_server.url}/collections/fonts/items", limit=MAX_LIMIT)
+    for served, source in zip(doc["features"], sample(FONTS)[:MAX_LIMIT], strict=True):
+        assert served["geometry"] == source["geometry"]
+        assert served["properties"] == source["properties"]
+    _, doc = get_json(f"{pygeoapi_server.url}/collections/parkplaetze/items/93")
+    assert doc["geometry"]["coordinates"] == []  # one of the six empty polygons, served
+
+
+def test_pygeoapi_part2_crs_and_storage_crs(pygeoapi_server) -> None:
+    url = f"{pygeoapi_server.url}/collections/parkplaetze/items"
+    epsg25832 = "http://www.opengis.net/def/crs/EPSG/0/25832"
+    reply, doc = get_json(url, crs=epsg25832, limit=MAX_LIMIT)
+    assert reply.headers["Content-Crs"] == f"<{epsg25832}>"
+    assert [f["geometry"] for f in doc["features"]] == [f["geometry"] for f in sample(PARKPLAETZE)]
+    reply, doc = get_json(url, limit=1)  # no crs: CRS84, longitude first
+    assert reply.headers["Content-Crs"] == "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"
+    to_lonlat = Transformer.from_crs(25832, "OGC:CRS84", always_xy=True)
+    source = sample(PARKPLAETZE)[0]["geometry"]["coordinates"][0]
+    for (x, y), (lon, lat) in zip(
+        source, doc["features"][0]["geometry"]["coordinates"][0], strict=True
+    ):
+        assert math.dist(to_lonlat.transform(x, y), (lon, lat)) < 1e-9
+
+
+def test_pygeoapi_epsg_4326_is_latitude_first(pygeoapi_server) -> None:
+    url = f"{pygeoapi_server.url}/collections/fonts/items"
+    reply, doc = get_json(url, crs="http://www.opengis.net/def/crs/EPSG/0/4326", limit=5)
+    assert reply.headers["Content-Crs"] == "<http://www.opengis.net/def/crs/EPSG/0/4326>"
+    for served, source in zip(doc["features"], sample(FONTS)[:5], strict=True):
+        lon, lat = source["geometry"]["coordinates"]
+        assert served["geometry"]["coordinates"] == [lat, lon]
+
+
+def test_pygeoapi_utm31_matches_the_fountains_own_coordinates(pygeoapi_server) -> None:
+    """MANIFEST: INVENTARI_COORDENADA_X/Y are the fountains' ETRS89 / UTM 31N coordinates."""
+    url = f"{pygeoapi_server.url}/collections/fonts/items"
+    _, doc = get_json(url, crs="http://www.opengis.net/def/crs/EPSG/0/25831", limit=MAX_LIMIT)
+    gaps = [
+        math.dist(
+            f["geometry"]["coordinates"],
+            (f["properties"]["INVENTARI_COORDENADA_X"], f["properties"]["INVENTARI_COORDENADA_Y"]),
+        )
+        for f in doc["features"]
+    ]
+    assert max(gaps) < 1.0  # metres: the CRS84 copy keeps 6 decimals of a degree
+
+
+def test_pygeoapi_cql2_filter_on_fonts_only(pygeoapi_server) -> None:
+    ornamental = "INVENTARI_TIPUS='Font ornamental/Llac'"
+    expected = sum(
+        f["properties"]["INVENTARI_TIPUS"] == "Font ornamental/Llac" for f in sample(FONTS)
+    )
+    assert expected == 313
+    url = f"{pygeoapi_server.url}/collections/fonts/items"
+    _, doc = get_json(url, filter=ornamental, limit=MAX_LIMIT)
+    assert doc["numberMatched"] == expected
+    assert {f["properties"]["INVENTARI_TIPUS"] for f in doc["features"]} == {"Font ornamental/Llac"}
+    # the stock GeoJSON provider ignores a filter silently, and pygeoapi 0.21 declares no
+    # filter conformance class: a harvest must filter such a collection itself
+    url = f"{pygeoapi_server.url}/collections/parkplaetze/items"
+    _, doc = get_json(url, filter="fid=1", limit=1)
+    assert doc["numberMatched"] == PARKPLAETZE.count
+    _, conformance = get_json(f"{pygeoapi_server.url}/conformance")
+    assert FILTER_CLASS not in conformance["conformsTo"]
+
+
+# --- MapServer -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["1.1.0", "2.0.0"])
+def test_mapserver_capabilities_through_owslib(mapserver_wfs, version: str) -> None:
+    service = WebFeatureService(mapserver_wfs.url, version=version, timeout=30)
+    prefix = "ms:" if version == "2.0.0" else ""  # MapServer names 1.1.0 types unprefixed
+    assert set(service.contents) == {f"{prefix}fonts", f"{prefix}parkplaetze"}
+    assert service.contents[f"{prefix}parkplaetze"].title == "Parkplätze Esslingen am Neckar"
+    for name, feature_type in mapserver_wfs.feature_types.items():
+        codes = [f"EPSG:{crs.code}" for crs in service.contents[prefix + name].crsOptions]
+        assert codes == [feature_type.default_crs, *feature_type.other_crs]
+
+
+@pytest.mark.parametrize("version", ["1.1.0", "2.0.0"])
+def test_mapserver_hits_count_the_features_with_geometry(mapserver_wfs, version: str) -> None:
+    attribute = "numberMatched" if version == "2.0.0" else "numberOfFeatures"
+    type_key = "TYPENAMES" if version == "2.0.0" else "TYPENAME"
+    for layer in (FONTS, PARKPLAETZE):
+        reply = wfs(mapserver_wfs.url, version, **{type_key: layer.name, "RESULTTYPE": "hits"})
+        root = etree.fromstring(reply.content, PARSER)
+        assert int(root.get(attribute)) == len(with_geometry(layer))
+
+
+def test_mapserver_pages_with_startindex_and_count(mapserver_wfs) -> None:
+    ids: list[str] = []
+    for start in range(0, 2000, 500):
+        page = wfs(
+            mapserver_wfs.url, "2.0.0", TYPENAMES="fonts", COUNT="500", STARTINDEX=str(start)
+        )
+        found = members(page)
+        assert len(found) == min(500, 1988 - start)
+        ids += [m.get("{http://www.opengis.net/gml/3.2}id") for m in found]
+    assert ids == [f"fonts.{n}" for n in range(1988)]  # the 0-based position in the file
+
+
+def test_mapserver_answers_an_unpaged_request_whole_below_count_default(mapserver_wfs) -> None:
+    capabilities = requests.get(
+        mapserver_wfs.url, params={"SERVICE": "WFS", "REQUEST": "GetCapabilities"}, timeout=30
+    )
+    default = etree.fromstring(capabilities.content, PARSER).xpath(
+        "//*[local-name()='Constraint'][@name='CountDefault']/*[local-name()='DefaultValue']"
+    )
+    assert int(default[0].text) == COUNT_DEFAULT
+    reply = wfs(mapserver_wfs.url, "2.0.0", TYPENAMES="fonts")
+    assert len(members(reply)) == FONTS.count < COUNT_DEFAULT
+
+
+@pytest.mark.parametrize(
+    ("version", "srs_name", "position"),
+    [("1.1.0", "EPSG:4326", "gml:pos"), ("2.0.0", "urn:ogc:def:crs:EPSG::4326", "gml32:pos")],
+)
+def test_mapserver_writes_epsg_4326_latitude_first(
+    mapserver_wfs, version: str, srs_name: str, position: str
+) -> None:
+    type_key = "TYPENAMES" if version == "2.0.0" else "TYPENAME"
+    count_key = "COUNT" if version == "2.0.0" else "MAXFEATURES"
+    reply = wfs(mapserver_wfs.url, version, **{type_key: "fonts", count_key: "20"})
+    found = members(reply)
+    assert len(found) == 20
+    for member, source in zip(found, sample(FONTS)[:20], strict=True):
+        point = member.xpath(f".//{position}", namespaces=NS)[0]
+        assert point.getparent().get("srsName") == srs_name
+        lat, lon = map(float, point.text.split())
+        assert [lon, lat] == source["geometry"]["coordinates"]
+
+
+def test_mapserver_projected_layer_in_its_own_crs_and_aliases(mapserver_wfs) -> None:
+    reply = wfs(mapserver_wfs.url, "2.0.0", TYPENAMES="parkplaetze", COUNT="5")
+    aliases = mapserver_wfs.feature_types["parkplaetze"].aliases
+    assert aliases["Anzahl der Stellplätze"] == "Anzahl_der_Stellplätze"
+    for member, source in zip(members(reply), with_geometry(PARKPLAETZE)[:5], strict=True):
+        assert member.findtext("ms:fid", namespaces=NS) == str(source["properties"]["fid"])
+        count = member.findtext("ms:Anzahl_der_Stellplätze", namespaces=NS)
+        assert count == str(source["properties"]["Anzahl der Stellplätze"])
+        pos_list = member.xpath(".//gml32:posList", namespaces=NS)[0]
+        assert pos_list.getparent().getparent().getparent().get("srsName").endswith("25832")
+        values = list(map(float, pos_list.text.split()))
+        ring = list(zip(values[::2], values[1::2], strict=True))
+        assert all(
+            math.dist(a, b) < 1e-6
+            for a, b in zip(ring, source["geometry"]["coordinates"][0], strict=True)
+        )
+    schema = requests.get(
+        mapserver_wfs.url,
+        params={
+            "SERVICE": "WFS",
+            "VERSION": "2.0.0",
+            "REQUEST": "DescribeFeatureType",
+            "TYPENAMES": "parkplaetze",
+        },
+        timeout=30,
+    )
+    names = etree.fromstring(schema.content, PARSER).xpath("//xsd:element/@name", namespaces=NS)
+    assert set(aliases.values()) <= set(names)
+
+
+@pytest.mark.parametrize("version", ["1.1.0", "2.0.0"])
+def test_mapserver_geojson_output_pages(mapserver_wfs, version: str) -> None:
+    type_key = "TYPENAMES" if version == "2.0.0" else "TYPENAME"
+    count_key = "COUNT" if version == "2.0.0" else "MAXFEATURES"
+    fids = []
+    for start in range(0, 250, 100):
+        params = {type_key: "parkplaetze", count_key: "100", "STARTINDEX": str(start)}
+        doc = wfs(
+            mapserver_wfs.url, version, OUTPUTFORMAT=OUTPUT_FORMATS["geojson"], **params
+        ).json()
+        fids += [f["properties"]["fid"] for f in doc["features"]]
+    assert fids == [f["properties"]["fid"] for f in with_geometry(PARKPLAETZE)]
+
+
+def test_mapserver_gml_311_is_the_110_default(mapserver_wfs) -> None:
+    reply = wfs(mapserver_wfs.url, "1.1.0", TYPENAME="parkplaetze", MAXFEATURES="1")
+    assert (
+        "gml/3.1.1" in reply.headers["Content-Type"]
+        or b'xmlns:gml="http://www.opengis.net/gml"' in reply.content
+    )
+    assert reply.content.count(b"<gml:featureMember>") == 1
+
+
+# --- the fault proxy -----------------------------------------------------------------------
+
+
+def test_the_proxy_passes_pages_through_with_its_own_links(pygeoapi_server, fault_proxy) -> None:
+    proxy = fault_proxy(pygeoapi_server.url)
+    _, direct = get_json(f"{pygeoapi_server.url}/collections/fonts/items", limit=3)
+    _, proxied = get_json(f"{proxy.url}/collections/fonts/items", limit=3)
+    assert proxied["features"] == direct["features"]
+    hrefs = [link["href"] for link in proxied["links"]]
+    assert all(h.startswith(proxy.origin) for h in hrefs if "127.0.0.1" in h)
+    assert [s.fault for s in proxy.seen] == [None]
+
+
+def test_503_then_the_page(pygeoapi_server, fault_proxy) -> None:
+    proxy = fault_proxy(pygeoapi_server.url)
+    proxy.inject(status(503), match="/items", times=2)
+    url = f"{proxy.url}/collections/fonts/items?f=json&limit=2"
+    assert [requests.get(url, timeout=30).status_code for _ in range(3)] == [503, 503, 200]
+
+
+def test_429_with_retry_after_on_the_second_page_only(mapserver_wfs, fault_proxy) -> None:
+    proxy = fault_proxy(mapserver_wfs.url)
+    proxy.inject(status(429, retry_after="2"), match="STARTINDEX=10", nth=1)
+    first = requests.get(
+        proxy.url,
+        params={
+            "SERVICE": "WFS",
+            "VERSION": "2.0.0",
+            "REQUEST": "GetFeature",
+            "TYPENAMES": "fonts",
+            "COUNT": "10",
+        },
+        timeout=30,
+    )
+    assert first.status_code == 200 and len(members(first)) == 10
+    # MapServer's `next` link, rewritten to the proxy
+    next_url = etree.fromstring(first.content, PARSER).get("next")
+    assert next_url.startswith(proxy.origin) and "STARTINDEX=10" in next_url
+    limited = requests.get(next_url, timeout=30)
+    assert (limited.status_code, limited.headers["Retry-After"]) == (429, "2")
+    assert len(members(requests.get(next_url, timeout=30))) == 10
+
+
+def test_a_connection_reset_mid_page(pygeoapi_server, fault_proxy) -> None:
+    proxy = fault_proxy(pygeoapi_server.url)
+    proxy.inject(reset(after=2000))
+    with pytest.raises(requests.exceptions.ChunkedEncodingError, match="reset by peer"):
+        requests.get(f"{proxy.url}/collections/fonts/items?f=json&limit=100", timeout=30)
+
+
+def test_a_truncated_body(mapserver_wfs, fault_proxy) -> None:
+    proxy = fault_proxy(mapserver_wfs.url)
+    proxy.inject(truncate(after=3000))
+    params = {
+        "SERVICE": "WFS",
+        "VERSION": "2.0.0",
+        "REQUEST": "GetFeature",
+        "TYPENAMES": "fonts",
+        "COUNT": "50",
+    }
+    with pytest.raises(requests.exceptions.ChunkedEncodingError, match="IncompleteRead"):
+        requests.get(proxy.url, params=params, timeout=30)
+    assert len(members(requests.get(proxy.url, params=params, timeout=30))) == 50
+
+
+def test_an_answer_slower_than_the_timeout(pygeoapi_server, fault_proxy) -> None:
+    proxy = fault_proxy(pygeoapi_server.url)
+    proxy.inject(slow(2.0))
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.get(f"{proxy.url}/collections/fonts/items?f=json&limit=2", timeout=(5, 0.5))
+
+
+def test_a_short_geojson_page(pygeoapi_server, fault_proxy) -> None:
+    proxy = fault_proxy(pygeoapi_server.url)
+    proxy.inject(short(3))
+    _, doc = get_json(f"{proxy.url}/collections/fonts/items", limit=10)
+    assert (len(doc["features"]), doc["numberReturned"], doc["numberMatched"]) == (3, 3, 1988)
+
+
+def test_a_short_gml_page(mapserver_wfs, fault_proxy) -> None:
+    proxy = fault_proxy(mapserver_wfs.url)
+    proxy.inject(short(4))
+    reply = wfs(proxy.url, "2.0.0", TYPENAMES="fonts", COUNT="10")
+    assert len(members(reply)) == 4
+    assert etree.fromstring(reply.content, PARSER).get("numberReturned") == "4"
+    assert [s.fault for s in proxy.seen] == ["short"]
