@@ -297,6 +297,48 @@ def test_mapserver_gml_311_is_the_110_default(mapserver_wfs) -> None:
     assert reply.content.count(b"<gml:featureMember>") == 1
 
 
+ORNAMENTAL_HITS = """<?xml version="1.0" encoding="UTF-8"?>
+<wfs:GetFeature service="WFS" version="2.0.0" resultType="hits"
+    xmlns:wfs="http://www.opengis.net/wfs/2.0" xmlns:fes="http://www.opengis.net/fes/2.0"
+    xmlns:ms="http://mapserver.gis.umn.edu/mapserver">
+  <wfs:Query typeNames="ms:fonts"><fes:Filter><fes:PropertyIsEqualTo>
+    <fes:ValueReference>INVENTARI_TIPUS</fes:ValueReference>
+    <fes:Literal>Font ornamental/Llac</fes:Literal>
+  </fes:PropertyIsEqualTo></fes:Filter></wfs:Query>
+</wfs:GetFeature>"""
+
+
+def test_mapserver_takes_a_posted_fes_filter(mapserver_wfs) -> None:
+    reply = requests.post(
+        mapserver_wfs.url,
+        data=ORNAMENTAL_HITS.encode(),
+        headers={"Content-Type": "text/xml"},
+        timeout=30,
+    )
+    expected = sum(
+        f["properties"]["INVENTARI_TIPUS"] == "Font ornamental/Llac" for f in sample(FONTS)
+    )
+    assert int(etree.fromstring(reply.content, PARSER).get("numberMatched")) == expected
+
+
+@pytest.mark.parametrize(
+    ("version", "crs"), [("1.1.0", "EPSG:4326"), ("2.0.0", "urn:ogc:def:crs:EPSG::4326")]
+)
+def test_mapserver_reads_an_epsg_4326_bbox_latitude_first(
+    mapserver_wfs, version: str, crs: str
+) -> None:
+    inside = [
+        f
+        for f in sample(FONTS)
+        if 2.17 <= f["geometry"]["coordinates"][0] <= 2.19
+        and 41.38 <= f["geometry"]["coordinates"][1] <= 41.40
+    ]
+    type_key = "TYPENAMES" if version == "2.0.0" else "TYPENAME"
+    params = {type_key: "fonts", "BBOX": f"41.38,2.17,41.40,2.19,{crs}"}
+    reply = wfs(mapserver_wfs.url, version, OUTPUTFORMAT=OUTPUT_FORMATS["geojson"], **params)
+    assert len(reply.json()["features"]) == len(inside) > 100
+
+
 # --- the fault proxy -----------------------------------------------------------------------
 
 
