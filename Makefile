@@ -51,9 +51,10 @@ $(PYGEOAPI_STAMP): Makefile
 mapserver:
 	@command -v mapserv >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	      apt-get install -y -qq --no-install-recommends cgi-mapserver >/dev/null; \
-	  else echo "mapserv missing and not root with apt-get: the MapServer tests are skipped"; fi; }
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends cgi-mapserver >/dev/null; } \
+	    || echo "apt-get could not install cgi-mapserver: the MapServer tests are skipped"; \
+	  else echo "mapserv is missing and needs root with apt-get: the MapServer tests are skipped"; fi; }
 
 servers: $(PYGEOAPI_STAMP) mapserver
 

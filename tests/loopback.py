@@ -88,13 +88,19 @@ class ScriptedServer:
 def scripted_server() -> Iterator[ScriptedServer]:
     """A ScriptedServer listening on a free port of 127.0.0.1 for the duration."""
     server = ScriptedServer()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), server.handler())
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), server.handler())) as url:
+        server.url = url
+        yield server
+
+
+@contextmanager
+def serving(httpd: ThreadingHTTPServer) -> Iterator[str]:
+    """`httpd` answering from a thread of its own for the duration; yields its URL."""
     httpd.daemon_threads = True
-    server.url = f"http://127.0.0.1:{httpd.server_address[1]}"
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield server
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
     finally:
         httpd.shutdown()
         httpd.server_close()

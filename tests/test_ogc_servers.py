@@ -45,9 +45,12 @@ def get_json(url: str, **params: Any) -> tuple[requests.Response, Any]:
     return reply, reply.json()
 
 
+def kvp(version: str, request: str = "GetFeature", **params: str) -> dict[str, str]:
+    return {"SERVICE": "WFS", "VERSION": version, "REQUEST": request, **params}
+
+
 def wfs(url: str, version: str, **params: str) -> requests.Response:
-    query = {"SERVICE": "WFS", "VERSION": version, "REQUEST": "GetFeature", **params}
-    reply = requests.get(url, params=query, timeout=30)
+    reply = requests.get(url, params=kvp(version, **params), timeout=30)
     assert reply.status_code == 200
     assert b"ExceptionReport" not in reply.content[:500], reply.text[:800]
     return reply
@@ -214,7 +217,7 @@ def test_mapserver_pages_with_startindex_and_count(mapserver_wfs) -> None:
 
 def test_mapserver_answers_an_unpaged_request_whole_below_count_default(mapserver_wfs) -> None:
     capabilities = requests.get(
-        mapserver_wfs.url, params={"SERVICE": "WFS", "REQUEST": "GetCapabilities"}, timeout=30
+        mapserver_wfs.url, params=kvp("2.0.0", "GetCapabilities"), timeout=30
     )
     default = etree.fromstring(capabilities.content, PARSER).xpath(
         "//*[local-name()='Constraint'][@name='CountDefault']/*[local-name()='DefaultValue']"
@@ -262,12 +265,7 @@ def test_mapserver_projected_layer_in_its_own_crs_and_aliases(mapserver_wfs) -> 
         )
     schema = requests.get(
         mapserver_wfs.url,
-        params={
-            "SERVICE": "WFS",
-            "VERSION": "2.0.0",
-            "REQUEST": "DescribeFeatureType",
-            "TYPENAMES": "parkplaetze",
-        },
+        params=kvp("2.0.0", "DescribeFeatureType", TYPENAMES="parkplaetze"),
         timeout=30,
     )
     names = etree.fromstring(schema.content, PARSER).xpath("//xsd:element/@name", namespaces=NS)
@@ -364,13 +362,7 @@ def test_429_with_retry_after_on_the_second_page_only(mapserver_wfs, fault_proxy
     proxy.inject(status(429, retry_after="2"), match="STARTINDEX=10", nth=1)
     first = requests.get(
         proxy.url,
-        params={
-            "SERVICE": "WFS",
-            "VERSION": "2.0.0",
-            "REQUEST": "GetFeature",
-            "TYPENAMES": "fonts",
-            "COUNT": "10",
-        },
+        params=kvp("2.0.0", TYPENAMES="fonts", COUNT="10"),
         timeout=30,
     )
     assert first.status_code == 200 and len(members(first)) == 10
@@ -392,13 +384,7 @@ def test_a_connection_reset_mid_page(pygeoapi_server, fault_proxy) -> None:
 def test_a_truncated_body(mapserver_wfs, fault_proxy) -> None:
     proxy = fault_proxy(mapserver_wfs.url)
     proxy.inject(truncate(after=3000))
-    params = {
-        "SERVICE": "WFS",
-        "VERSION": "2.0.0",
-        "REQUEST": "GetFeature",
-        "TYPENAMES": "fonts",
-        "COUNT": "50",
-    }
+    params = kvp("2.0.0", TYPENAMES="fonts", COUNT="50")
     with pytest.raises(requests.exceptions.ChunkedEncodingError, match="IncompleteRead"):
         requests.get(proxy.url, params=params, timeout=30)
     assert len(members(requests.get(proxy.url, params=params, timeout=30))) == 50

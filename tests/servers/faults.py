@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from loopback import serving
+
 from servers.short_page import shorten
 
 
@@ -212,13 +214,7 @@ def serve_fault_proxy(upstream: str) -> Iterator[FaultProxy]:
     proxy = FaultProxy(url="", upstream=upstream)
     httpd = _ProxyServer(("127.0.0.1", 0), _Handler)
     httpd.proxy = proxy
-    proxy.origin = f"http://127.0.0.1:{httpd.server_address[1]}"
-    parts = urlsplit(upstream)
-    proxy.url = parts._replace(netloc=urlsplit(proxy.origin).netloc).geturl()
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serving(httpd) as origin:
+        proxy.origin = origin
+        proxy.url = urlsplit(upstream)._replace(netloc=urlsplit(origin).netloc).geturl()
         yield proxy
-    finally:
-        httpd.shutdown()
-        httpd.server_close()

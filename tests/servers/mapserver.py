@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from loopback import serving
 
 from servers.facts import FONTS, PARKPLAETZE, Layer
 
@@ -154,13 +155,5 @@ def serve_mapserver(host: str = "") -> Iterator[WfsServer]:
     mapserv = mapserv_binary()
     if mapserv is None:
         raise FileNotFoundError("mapserv is missing: run `make servers` (as root, with apt)")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(mapserv, host))
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{httpd.server_address[1]}{SCRIPT}"
-        yield WfsServer(url, {t.name: t for t in FEATURE_TYPES})
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), _handler(mapserv, host))) as origin:
+        yield WfsServer(origin + SCRIPT, {t.name: t for t in FEATURE_TYPES})
