@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 from owslib.wfs import WebFeatureService
 from pyproj import Transformer
 from servers.facts import FONTS, PARKPLAETZE, SAMPLES, Layer
-from servers.faults import reset, short, slow, status, truncate
+from servers.faults import FaultProxy, reset, short, slow, status, truncate
 from servers.mapserver import COUNT_DEFAULT, OUTPUT_FORMATS
 from servers.pygeoapi_server import MAX_LIMIT
 
@@ -404,10 +406,43 @@ def test_a_short_geojson_page(pygeoapi_server, fault_proxy) -> None:
     assert (len(doc["features"]), doc["numberReturned"], doc["numberMatched"]) == (3, 3, 1988)
 
 
-def test_a_short_gml_page(mapserver_wfs, fault_proxy) -> None:
+@pytest.mark.parametrize(
+    ("version", "paging", "returned"),
+    # MapServer's 1.1.0 pages carry no numberOfFeatures (its hits do): nothing to rewrite
+    [("1.1.0", "MAXFEATURES", None), ("2.0.0", "COUNT", "4")],
+)
+def test_a_short_gml_page(mapserver_wfs, fault_proxy, version: str, paging: str, returned):
     proxy = fault_proxy(mapserver_wfs.url)
-    proxy.inject(short(4))
-    reply = wfs(proxy.url, "2.0.0", TYPENAMES="fonts", COUNT="10")
-    assert len(members(reply)) == 4
-    assert etree.fromstring(reply.content, PARSER).get("numberReturned") == "4"
-    assert [s.fault for s in proxy.seen] == ["short"]
+    proxy.inject(short(4), match="STARTINDEX=20")
+    type_key = "TYPENAMES" if version == "2.0.0" else "TYPENAME"
+    pages = [
+        wfs(proxy.url, version, **{type_key: "fonts", paging: "10", "STARTINDEX": str(start)})
+        for start in (10, 20, 30)
+    ]
+    assert [len(members(page)) for page in pages] == [10, 4, 10]
+    root = etree.fromstring(pages[1].content, PARSER)
+    assert root.get("numberReturned", root.get("numberOfFeatures")) == returned
+    assert [s.fault for s in proxy.seen] == [None, "short", None]
+
+
+def test_a_short_geojson_page_from_mapserver(mapserver_wfs, fault_proxy) -> None:
+    proxy = fault_proxy(mapserver_wfs.url)
+    proxy.inject(short(2))
+    format_ = OUTPUT_FORMATS["geojson"]
+    reply = wfs(proxy.url, "2.0.0", TYPENAMES="parkplaetze", COUNT="10", OUTPUTFORMAT=format_)
+    assert [f["properties"]["fid"] for f in reply.json()["features"]] == [1, 2]
+
+
+@given(
+    nth=st.integers(1, 6),
+    times=st.integers(0, 4),
+    targets=st.lists(st.sampled_from(["/items?offset=0", "/items?offset=10", "/x"]), max_size=12),
+)
+def test_a_rule_fires_on_the_nth_match_and_times_in_a_row(nth, times, targets) -> None:
+    proxy = FaultProxy(url="", upstream="http://127.0.0.1:1")
+    proxy.inject(status(503), match="/items", nth=nth, times=times)
+    fired = [proxy._choose("GET", target) is not None for target in targets]
+    matches = [i for i, target in enumerate(targets) if "/items" in target]
+    last = len(matches) if times == 0 else nth - 1 + times
+    assert [i for i, hit in enumerate(fired) if hit] == matches[nth - 1 : last]
+    assert [s.number for s in proxy.seen] == list(range(1, len(targets) + 1))
