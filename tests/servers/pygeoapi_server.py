@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,10 +141,17 @@ def serve_pygeoapi(workdir: Path) -> Iterator[PygeoapiServer]:
     if not PYTHON.exists():
         raise FileNotFoundError(f"{PYTHON} is missing: run `make servers`")
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    config = write_config(workdir, port)
     env = {**os.environ, "PYTHONPATH": str(APP.parent.parent)}
-    url = f"http://127.0.0.1:{port}"
     log = workdir / "pygeoapi.log"
-    with running([str(PYTHON), str(APP), str(config)], f"{url}/conformance", log, env):
-        yield PygeoapiServer(url, {c.id: c for c in COLLECTIONS}, log)
+    with ExitStack() as stack:
+        for attempt in range(3):  # another process may take the free port before pygeoapi
+            port = free_port()
+            command = [str(PYTHON), str(APP), str(write_config(workdir, port))]
+            ready = f"http://127.0.0.1:{port}/conformance"
+            try:
+                stack.enter_context(running(command, ready, log, env))
+                break
+            except RuntimeError as error:
+                if "Address already in use" not in str(error) or attempt == 2:
+                    raise
+        yield PygeoapiServer(f"http://127.0.0.1:{port}", {c.id: c for c in COLLECTIONS}, log)
