@@ -8,8 +8,10 @@ import math
 from functools import cache
 from typing import Any
 
+import numpy as np
 import pytest
 import requests
+import shapely
 from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
@@ -19,6 +21,7 @@ from servers.facts import FONTS, PARKPLAETZE, SAMPLES, Layer
 from servers.faults import FaultProxy, reset, short, slow, status, truncate
 from servers.mapserver import COUNT_DEFAULT, OUTPUT_FORMATS
 from servers.pygeoapi_server import MAX_LIMIT
+from shapely.geometry import box, shape
 
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
 NS = {
@@ -39,6 +42,16 @@ def sample(layer: Layer) -> list[dict[str, Any]]:
 
 def with_geometry(layer: Layer) -> list[dict[str, Any]]:
     return [f for f in sample(layer) if f["geometry"] and f["geometry"]["coordinates"]]
+
+
+def in_crs84(layer: Layer, geometry: dict[str, Any]) -> shapely.Geometry:
+    """A sample feature's geometry, longitude first (the Esslingen file is in EPSG:25832)."""
+    if layer is not PARKPLAETZE:
+        return shape(geometry)
+    to_lonlat = Transformer.from_crs(25832, "OGC:CRS84", always_xy=True)
+    return shapely.transform(
+        shape(geometry), lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1]))
+    )
 
 
 def get_json(url: str, **params: Any) -> tuple[requests.Response, Any]:
@@ -71,14 +84,8 @@ def test_the_samples_hold_what_the_facts_say() -> None:
     assert len(sample(PARKPLAETZE)) == PARKPLAETZE.count == 250
     assert len(with_geometry(PARKPLAETZE)) == PARKPLAETZE.with_geometry == 244
     for layer in (FONTS, PARKPLAETZE):
-        lon0, lat0, lon1, lat1 = layer.wgs84_bbox
-        to_lonlat = Transformer.from_crs(
-            25832 if layer is PARKPLAETZE else "OGC:CRS84", "OGC:CRS84", always_xy=True
-        )
-        for feature in with_geometry(layer):
-            ring = feature["geometry"]["coordinates"]
-            x, y = to_lonlat.transform(*(ring[0][0] if layer is PARKPLAETZE else ring))
-            assert lon0 < x < lon1 and lat0 < y < lat1
+        extent = box(*layer.wgs84_bbox)
+        assert all(extent.contains(in_crs84(layer, f["geometry"])) for f in with_geometry(layer))
 
 
 def test_pygeoapi_lists_both_collections_with_titles_and_crs(pygeoapi_server) -> None:
@@ -179,6 +186,31 @@ def test_pygeoapi_cql2_filter_on_fonts_only(pygeoapi_server) -> None:
     assert doc["numberMatched"] == PARKPLAETZE.count
     _, conformance = get_json(f"{pygeoapi_server.url}/conformance")
     assert FILTER_CLASS not in conformance["conformsTo"]
+
+
+@pytest.mark.parametrize(
+    ("layer", "bbox"),
+    [(FONTS, (2.17, 41.38, 2.19, 41.40)), (PARKPLAETZE, (9.30, 48.73, 9.305, 48.74))],
+)
+def test_pygeoapi_bbox_is_crs84_on_either_storage_crs(pygeoapi_server, layer, bbox) -> None:
+    inside = [
+        f for f in with_geometry(layer) if in_crs84(layer, f["geometry"]).intersects(box(*bbox))
+    ]
+    url = f"{pygeoapi_server.url}/collections/{layer.name}/items"
+    _, doc = get_json(url, bbox=",".join(map(str, bbox)), limit=MAX_LIMIT)
+    assert doc["numberMatched"] == len(inside) > 0
+
+
+def test_pygeoapi_queryables_as_query_parameters_on_both(pygeoapi_server) -> None:
+    """Part 3's queryables-query-parameters: `?name=value`, honoured by every provider."""
+    url = f"{pygeoapi_server.url}/collections"
+    _, doc = get_json(f"{url}/fonts/items", INVENTARI_TIPUS="Font ornamental/Llac", limit=1)
+    assert doc["numberMatched"] == 313
+    _, doc = get_json(f"{url}/parkplaetze/items", Ausrichtung="quer", limit=1)
+    quer = sum(f["properties"]["Ausrichtung"] == "quer" for f in sample(PARKPLAETZE))
+    assert doc["numberMatched"] == quer == 95
+    _, queryables = get_json(f"{url}/parkplaetze/queryables")
+    assert "Anzahl der Stellplätze" in queryables["properties"]
 
 
 # --- MapServer -----------------------------------------------------------------------------
