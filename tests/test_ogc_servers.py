@@ -1,79 +1,22 @@
-"""The test servers serve what their fixtures claim, and the fault proxy spoils answers as
-scripted. Expected values come from the sample files (counted here) and MANIFEST.md."""
+"""The test servers serve what their fixtures claim (tests/servers/README.md). Expected values
+come from the sample files (counted here) and MANIFEST.md."""
 
 from __future__ import annotations
 
-import json
 import math
-from functools import cache
-from typing import Any
 
-import numpy as np
 import pytest
 import requests
-import shapely
-from hypothesis import given
-from hypothesis import strategies as st
 from lxml import etree
 from owslib.wfs import WebFeatureService
 from pyproj import Transformer
-from servers.facts import FONTS, PARKPLAETZE, SAMPLES, Layer
-from servers.faults import FaultProxy, reset, short, slow, status, truncate
+from servers.facts import FONTS, PARKPLAETZE
 from servers.mapserver import COUNT_DEFAULT, OUTPUT_FORMATS
 from servers.pygeoapi_server import MAX_LIMIT
-from shapely.geometry import box, shape
+from servers.reading import NS, PARSER, get_json, in_crs84, kvp, members, sample, wfs, with_geometry
+from shapely.geometry import box
 
-PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
-NS = {
-    "wfs2": "http://www.opengis.net/wfs/2.0",
-    "gml32": "http://www.opengis.net/gml/3.2",
-    "gml": "http://www.opengis.net/gml",
-    "ms": "http://mapserver.gis.umn.edu/mapserver",
-    "xsd": "http://www.w3.org/2001/XMLSchema",
-}
 FILTER_CLASS = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter"
-
-
-@cache
-def sample(layer: Layer) -> list[dict[str, Any]]:
-    doc = json.loads((SAMPLES / layer.sample).read_text(encoding="utf-8"))
-    return list(doc["features"])
-
-
-def with_geometry(layer: Layer) -> list[dict[str, Any]]:
-    return [f for f in sample(layer) if f["geometry"] and f["geometry"]["coordinates"]]
-
-
-def in_crs84(layer: Layer, geometry: dict[str, Any]) -> shapely.Geometry:
-    """A sample feature's geometry, longitude first (the Esslingen file is in EPSG:25832)."""
-    if layer is not PARKPLAETZE:
-        return shape(geometry)
-    to_lonlat = Transformer.from_crs(25832, "OGC:CRS84", always_xy=True)
-    return shapely.transform(
-        shape(geometry), lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1]))
-    )
-
-
-def get_json(url: str, **params: Any) -> tuple[requests.Response, Any]:
-    reply = requests.get(url, params={"f": "json", **params}, timeout=30)
-    assert reply.status_code == 200, reply.text[:500]
-    return reply, reply.json()
-
-
-def kvp(version: str, request: str = "GetFeature", **params: str) -> dict[str, str]:
-    return {"SERVICE": "WFS", "VERSION": version, "REQUEST": request, **params}
-
-
-def wfs(url: str, version: str, **params: str) -> requests.Response:
-    reply = requests.get(url, params=kvp(version, **params), timeout=30)
-    assert reply.status_code == 200
-    assert b"ExceptionReport" not in reply.content[:500], reply.text[:800]
-    return reply
-
-
-def members(reply: requests.Response) -> list[etree._Element]:
-    root = etree.fromstring(reply.content, PARSER)
-    return root.xpath("wfs2:member/* | gml:featureMember/*", namespaces=NS)
 
 
 # --- pygeoapi ------------------------------------------------------------------------------
@@ -280,6 +223,18 @@ def test_mapserver_writes_epsg_4326_latitude_first(
         assert [lon, lat] == source["geometry"]["coordinates"]
 
 
+@pytest.mark.parametrize("version", ["1.1.0", "2.0.0"])
+def test_mapserver_geojson_in_epsg_4326_is_longitude_first(mapserver_wfs, version: str) -> None:
+    params = {"TYPENAME": "fonts", "TYPENAMES": "fonts", "MAXFEATURES": "20", "COUNT": "20"}
+    format_ = OUTPUT_FORMATS["geojson"]
+    doc = wfs(
+        mapserver_wfs.url, version, OUTPUTFORMAT=format_, SRSNAME="EPSG:4326", **params
+    ).json()
+    assert "crs" not in doc
+    served = [f["geometry"]["coordinates"] for f in doc["features"]]
+    assert served == [f["geometry"]["coordinates"] for f in sample(FONTS)[:20]]
+
+
 def test_mapserver_projected_layer_in_its_own_crs_and_aliases(mapserver_wfs) -> None:
     reply = wfs(mapserver_wfs.url, "2.0.0", TYPENAMES="parkplaetze", COUNT="5")
     assert etree.fromstring(reply.content, PARSER).get("numberMatched") == "unknown"
@@ -320,13 +275,38 @@ def test_mapserver_geojson_output_pages(mapserver_wfs, version: str) -> None:
     assert fids == [f["properties"]["fid"] for f in with_geometry(PARKPLAETZE)]
 
 
-def test_mapserver_gml_311_is_the_110_default(mapserver_wfs) -> None:
-    reply = wfs(mapserver_wfs.url, "1.1.0", TYPENAME="parkplaetze", MAXFEATURES="1")
-    assert (
-        "gml/3.1.1" in reply.headers["Content-Type"]
-        or b'xmlns:gml="http://www.opengis.net/gml"' in reply.content
-    )
-    assert reply.content.count(b"<gml:featureMember>") == 1
+@pytest.mark.parametrize(
+    ("version", "output", "gml"),
+    [
+        ("1.1.0", None, "http://www.opengis.net/gml"),  # 1.1.0 offers GML 3.1.1 (and 2.1.2)
+        ("1.1.0", "gml311", "http://www.opengis.net/gml"),
+        ("2.0.0", None, "http://www.opengis.net/gml/3.2"),
+        ("2.0.0", "gml311", "http://www.opengis.net/gml"),
+        ("2.0.0", "gml32", "http://www.opengis.net/gml/3.2"),
+    ],
+)
+def test_mapserver_writes_the_gml_versions_it_offers(
+    mapserver_wfs, version: str, output: str | None, gml: str
+) -> None:
+    params = {"TYPENAME": "parkplaetze", "TYPENAMES": "parkplaetze", "MAXFEATURES": "1"}
+    if output:
+        params["OUTPUTFORMAT"] = OUTPUT_FORMATS[output]
+    reply = wfs(mapserver_wfs.url, version, COUNT="1", **params)
+    (geometry,) = members(reply)[0].find("ms:msGeometry", namespaces=NS)
+    assert etree.QName(geometry).namespace == gml
+    assert etree.QName(geometry).localname == "Polygon"
+
+
+def test_mapserver_reprojects_to_epsg_4326_within_1e_7_degrees(mapserver_wfs) -> None:
+    reply = wfs(mapserver_wfs.url, "2.0.0", TYPENAMES="parkplaetze", SRSNAME="EPSG:4326")
+    to_latlon = Transformer.from_crs(25832, 4326)  # EPSG:4326's own order: latitude first
+    found = members(reply)
+    assert len(found) == PARKPLAETZE.with_geometry
+    for member, source in zip(found, with_geometry(PARKPLAETZE), strict=True):
+        values = list(map(float, member.xpath(".//gml32:posList", namespaces=NS)[0].text.split()))
+        served = list(zip(values[::2], values[1::2], strict=True))
+        expected = [to_latlon.transform(x, y) for x, y in source["geometry"]["coordinates"][0]]
+        assert max(map(math.dist, served, expected)) < 1e-7
 
 
 ORNAMENTAL_HITS = """<?xml version="1.0" encoding="UTF-8"?>
@@ -369,112 +349,3 @@ def test_mapserver_reads_an_epsg_4326_bbox_latitude_first(
     params = {type_key: "fonts", "BBOX": f"41.38,2.17,41.40,2.19,{crs}"}
     reply = wfs(mapserver_wfs.url, version, OUTPUTFORMAT=OUTPUT_FORMATS["geojson"], **params)
     assert len(reply.json()["features"]) == len(inside) > 100
-
-
-# --- the fault proxy -----------------------------------------------------------------------
-
-
-def test_the_proxy_passes_pages_through_with_its_own_links(pygeoapi_server, fault_proxy) -> None:
-    proxy = fault_proxy(pygeoapi_server.url)
-    _, direct = get_json(f"{pygeoapi_server.url}/collections/fonts/items", limit=3)
-    _, proxied = get_json(f"{proxy.url}/collections/fonts/items", limit=3)
-    assert proxied["features"] == direct["features"]
-    hrefs = [link["href"] for link in proxied["links"]]
-    assert all(h.startswith(proxy.origin) for h in hrefs if "127.0.0.1" in h)
-    assert [s.fault for s in proxy.seen] == [None]
-
-
-def test_503_then_the_page(pygeoapi_server, fault_proxy) -> None:
-    proxy = fault_proxy(pygeoapi_server.url)
-    proxy.inject(status(503), match="/items", times=2)
-    url = f"{proxy.url}/collections/fonts/items?f=json&limit=2"
-    assert [requests.get(url, timeout=30).status_code for _ in range(3)] == [503, 503, 200]
-
-
-def test_429_with_retry_after_on_the_second_page_only(mapserver_wfs, fault_proxy) -> None:
-    proxy = fault_proxy(mapserver_wfs.url)
-    proxy.inject(status(429, retry_after="2"), match="STARTINDEX=10", nth=1)
-    first = requests.get(
-        proxy.url,
-        params=kvp("2.0.0", TYPENAMES="fonts", COUNT="10"),
-        timeout=30,
-    )
-    assert first.status_code == 200 and len(members(first)) == 10
-    # MapServer's `next` link, rewritten to the proxy
-    next_url = etree.fromstring(first.content, PARSER).get("next")
-    assert next_url.startswith(proxy.origin) and "STARTINDEX=10" in next_url
-    limited = requests.get(next_url, timeout=30)
-    assert (limited.status_code, limited.headers["Retry-After"]) == (429, "2")
-    assert len(members(requests.get(next_url, timeout=30))) == 10
-
-
-def test_a_connection_reset_mid_page(pygeoapi_server, fault_proxy) -> None:
-    proxy = fault_proxy(pygeoapi_server.url)
-    proxy.inject(reset(after=2000))
-    with pytest.raises(requests.exceptions.ChunkedEncodingError, match="reset by peer"):
-        requests.get(f"{proxy.url}/collections/fonts/items?f=json&limit=100", timeout=30)
-
-
-def test_a_truncated_body(mapserver_wfs, fault_proxy) -> None:
-    proxy = fault_proxy(mapserver_wfs.url)
-    proxy.inject(truncate(after=3000))
-    params = kvp("2.0.0", TYPENAMES="fonts", COUNT="50")
-    with pytest.raises(requests.exceptions.ChunkedEncodingError, match="IncompleteRead"):
-        requests.get(proxy.url, params=params, timeout=30)
-    assert len(members(requests.get(proxy.url, params=params, timeout=30))) == 50
-
-
-def test_an_answer_slower_than_the_timeout(pygeoapi_server, fault_proxy) -> None:
-    proxy = fault_proxy(pygeoapi_server.url)
-    proxy.inject(slow(2.0))
-    with pytest.raises(requests.exceptions.ReadTimeout):
-        requests.get(f"{proxy.url}/collections/fonts/items?f=json&limit=2", timeout=(5, 0.5))
-
-
-def test_a_short_geojson_page(pygeoapi_server, fault_proxy) -> None:
-    proxy = fault_proxy(pygeoapi_server.url)
-    proxy.inject(short(3))
-    _, doc = get_json(f"{proxy.url}/collections/fonts/items", limit=10)
-    assert (len(doc["features"]), doc["numberReturned"], doc["numberMatched"]) == (3, 3, 1988)
-
-
-@pytest.mark.parametrize(
-    ("version", "paging", "returned"),
-    # MapServer's 1.1.0 pages carry no numberOfFeatures (its hits do): nothing to rewrite
-    [("1.1.0", "MAXFEATURES", None), ("2.0.0", "COUNT", "4")],
-)
-def test_a_short_gml_page(mapserver_wfs, fault_proxy, version: str, paging: str, returned):
-    proxy = fault_proxy(mapserver_wfs.url)
-    proxy.inject(short(4), match="STARTINDEX=20")
-    type_key = "TYPENAMES" if version == "2.0.0" else "TYPENAME"
-    pages = [
-        wfs(proxy.url, version, **{type_key: "fonts", paging: "10", "STARTINDEX": str(start)})
-        for start in (10, 20, 30)
-    ]
-    assert [len(members(page)) for page in pages] == [10, 4, 10]
-    root = etree.fromstring(pages[1].content, PARSER)
-    assert root.get("numberReturned", root.get("numberOfFeatures")) == returned
-    assert [s.fault for s in proxy.seen] == [None, "short", None]
-
-
-def test_a_short_geojson_page_from_mapserver(mapserver_wfs, fault_proxy) -> None:
-    proxy = fault_proxy(mapserver_wfs.url)
-    proxy.inject(short(2))
-    format_ = OUTPUT_FORMATS["geojson"]
-    reply = wfs(proxy.url, "2.0.0", TYPENAMES="parkplaetze", COUNT="10", OUTPUTFORMAT=format_)
-    assert [f["properties"]["fid"] for f in reply.json()["features"]] == [1, 2]
-
-
-@given(
-    nth=st.integers(1, 6),
-    times=st.integers(0, 4),
-    targets=st.lists(st.sampled_from(["/items?offset=0", "/items?offset=10", "/x"]), max_size=12),
-)
-def test_a_rule_fires_on_the_nth_match_and_times_in_a_row(nth, times, targets) -> None:
-    proxy = FaultProxy(url="", upstream="http://127.0.0.1:1")
-    proxy.inject(status(503), match="/items", nth=nth, times=times)
-    fired = [proxy._choose("GET", target) is not None for target in targets]
-    matches = [i for i, target in enumerate(targets) if "/items" in target]
-    last = len(matches) if times == 0 else nth - 1 + times
-    assert [i for i, hit in enumerate(fired) if hit] == matches[nth - 1 : last]
-    assert [s.number for s in proxy.seen] == list(range(1, len(targets) + 1))
