@@ -112,8 +112,16 @@ def test_a_short_geojson_page_from_mapserver(mapserver_wfs, fault_proxy) -> None
 def test_a_rule_fires_on_the_nth_match_and_times_in_a_row(nth, times, targets) -> None:
     proxy = FaultProxy(url="", upstream="http://127.0.0.1:1")
     proxy.inject(status(503), match="/items", nth=nth, times=times)
-    fired = [proxy._choose("GET", target) is not None for target in targets]
+    fired = [proxy.choose("GET", target) is not None for target in targets]
     matches = [i for i, target in enumerate(targets) if "/items" in target]
     last = len(matches) if times == 0 else nth - 1 + times
     assert [i for i, hit in enumerate(fired) if hit] == matches[nth - 1 : last]
     assert [s.number for s in proxy.seen] == list(range(1, len(targets) + 1))
+
+
+def test_every_rule_counts_its_matches_when_an_earlier_one_fires() -> None:
+    proxy = FaultProxy(url="", upstream="http://127.0.0.1:1")
+    proxy.inject(status(503), match="/items", nth=1, times=2)
+    proxy.inject(short(1), match="/items", nth=3)
+    fired = [proxy.choose("GET", "/items") for _ in range(4)]
+    assert [f and f.kind for f in fired] == ["status", "status", "short", None]

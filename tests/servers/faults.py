@@ -122,9 +122,12 @@ class FaultProxy:
     def faulted(self) -> list[Seen]:
         return [s for s in self.seen if s.fault]
 
-    def _choose(self, method: str, target: str) -> Fault | None:
+    def choose(self, method: str, target: str) -> Fault | None:
+        """The fault for this request (the first rule's that fires), recorded in `seen`.
+        Every rule counts its matches, whether an earlier one fires or not."""
         with self.lock:
-            fault = next((r.fault for r in self.rules if r.fires(target)), None)
+            fired = [rule.fault for rule in self.rules if rule.fires(target)]
+            fault = fired[0] if fired else None
             self.seen.append(Seen(len(self.seen) + 1, method, target, fault and fault.kind))
         return fault
 
@@ -157,7 +160,7 @@ class _Handler(BaseHTTPRequestHandler):
         proxy = self.server.proxy
         length = int(self.headers.get("Content-Length") or 0)
         request_body = self.rfile.read(length) if length else b""
-        fault = proxy._choose(self.command, self.path)
+        fault = proxy.choose(self.command, self.path)
         if fault and fault.kind == "status":
             self._send(fault.status, dict(fault.headers), b"injected fault\n")
             return
