@@ -12,6 +12,9 @@ from servers.faults import FaultProxy, reset, short, slow, status, truncate
 from servers.mapserver import OUTPUT_FORMATS
 from servers.reading import PARSER, get_json, kvp, members, wfs
 
+from citypipe.connectors.http import HttpClient, HttpPolicy
+from citypipe.geo.errors import UnavailableError
+
 
 def test_the_proxy_passes_pages_through_with_its_own_links(pygeoapi_server, fault_proxy) -> None:
     proxy = fault_proxy(pygeoapi_server.url)
@@ -125,3 +128,31 @@ def test_every_rule_counts_its_matches_when_an_earlier_one_fires() -> None:
     proxy.inject(short(1), match="/items", nth=3)
     fired = [proxy.choose("GET", "/items") for _ in range(4)]
     assert [f and f.kind for f in fired] == ["status", "status", "short", None]
+
+
+def test_the_shared_client_gets_the_whole_page_past_each_passing_fault(
+    mapserver_wfs, fault_proxy
+) -> None:
+    """The project's HTTP client against the real MapServer behind the proxy: a 503, a 429, a
+    truncated body and a reset, one after the other, then the page, whole."""
+    proxy = fault_proxy(mapserver_wfs.url)
+    for nth, fault in enumerate(
+        [status(503), status(429, retry_after="0"), truncate(after=2000), reset(after=2000)], 1
+    ):
+        proxy.inject(fault, nth=nth)
+    with HttpClient(HttpPolicy(backoff=0.01, retries=4)) as client:
+        reply = client.get(proxy.url, params=kvp("2.0.0", TYPENAMES="fonts", COUNT="50"))
+    assert len(members(reply)) == 50
+    assert [s.fault for s in proxy.seen] == ["status", "status", "truncate", "reset", None]
+
+
+def test_the_shared_client_gives_up_on_a_server_slower_than_its_timeout(
+    pygeoapi_server, fault_proxy
+) -> None:
+    proxy = fault_proxy(pygeoapi_server.url)
+    proxy.inject(slow(1.5), times=0)
+    with (
+        HttpClient(HttpPolicy(backoff=0.01, retries=1, read_timeout=0.3)) as client,
+        pytest.raises(UnavailableError, match="no answer after 2 tries"),
+    ):
+        client.get(f"{proxy.url}/collections/fonts/items?f=json&limit=2")
