@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from citypipe import schemas
 from citypipe.core import datadocs
-from citypipe.core.checks import META, BoundCheck, CheckResult, bound_checks
+from citypipe.core.checks import META, BoundCheck, Check, CheckResult, bound_checks
 from citypipe.core.chunk_results import MapTotals, RunUnique
 
 __all__ = ["Validator"]
@@ -132,7 +132,10 @@ class Validator:
         # GX runs the row-level checks on each chunk; uniqueness is answered for the whole run
         self._row_suite = self._suite([b for b in self._row if not b.check.run_wide])
         self._table_suite = self._suite(self._table)
-        self._unique = {b.spec.name: RunUnique() for b in self._row if b.check.run_wide}
+        self._unique = {
+            b.spec.name: (b.column or "", RunUnique()) for b in self._row if b.check.run_wide
+        }
+        self._checks = {b.spec.name: b.check for b in self._row}
         # the whole suite, as the Data Docs show it
         self._context.suites.add(self._suite(self._bound))
         self._row_expectations = self._suite(self._row).expectations
@@ -199,18 +202,20 @@ class Validator:
             totals.add(r.result, self._rows)
         # which rows fail, only asked of GX when a row-level check fails (a harmonise bug)
         failing = {} if chunk.success else self._failing_rows(frame)
-        for name, unique in self._unique.items():
-            column = next(b.column for b in self._row if b.spec.name == name) or ""
+        for name, (column, unique) in self._unique.items():
             failing[name] = {i: [column] for i in unique.add(frame[column])}
-        checks = {b.spec.name: b.check for b in self._row}
         for name, rows in failing.items():
             self._failed[name] += len(rows)
             for i in sorted(rows)[: SAMPLES - len(self._samples[name])]:
-                row = frame.iloc[i]
-                why = "; ".join(checks[name].why(f, row) for f in rows[i])
-                fid = row["feature_id"]
-                self._samples[name].append(f"{'<no feature_id>' if pd.isna(fid) else fid}: {why}")
+                self._samples[name].append(self._sample(self._checks[name], frame.iloc[i], rows[i]))
         self._rows += len(frame)
+
+    @staticmethod
+    def _sample(check: Check, row: pd.Series, columns: list[str]) -> str:
+        """ "<id>: <why>" of a row failing `check` on `columns`."""
+        fid = row["feature_id"]
+        why = "; ".join(check.why(column, row) for column in columns)
+        return f"{'<no feature_id>' if pd.isna(fid) else fid}: {why}"
 
     def _failing_rows(self, frame: pd.DataFrame) -> dict[str, dict[int, list[str]]]:
         """Check -> row of `frame` failing it -> the slim columns it fails on."""
@@ -231,7 +236,7 @@ class Validator:
             config.kwargs["batch_id"] = self._chunk.batch_id
             name = config.meta[META]
             if name in self._unique:
-                success, result = self._unique[name].result()
+                success, result = self._unique[name][1].result()
             else:
                 totals = self._totals[_key(config)]
                 success, result = totals.unexpected == 0, totals.result()
