@@ -40,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("CITYPIPE_CORPUS", ROOT.parent / "shared" / "data"))
 WORK = ROOT / "bench" / "work"
+FOUNTAINS = "geojson/barcelona_drinking_fountains.geojson"
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,10 @@ def _runner(tool: str, path: Path, out_dir: Path) -> Callable[[], object]:
                 pyogrio.read_dataframe(path, layer=layer).to_parquet(out_dir / f"out{i}.parquet")
 
         return gdal
+    if tool.startswith("harmonise"):
+        from validation_memory import runner  # bench/validation_memory.py
+
+        return runner(tool, path, _source(FOUNTAINS))
     if tool == "cjio":
         from cjio import cityjson
 
@@ -148,7 +153,7 @@ def big_fountains(mb: int, dest: Path | None = None) -> Path:
 
     dest = dest or WORK / f"fountains_x_{mb}mb.geojson"
     if not dest.exists():
-        doc = orjson.loads(_source("geojson/barcelona_drinking_fountains.geojson").read_bytes())
+        doc = orjson.loads(_source(FOUNTAINS).read_bytes())
         features = [orjson.dumps(f) for f in doc["features"]]
         with open(dest, "wb") as f:
             f.write(b'{"type":"FeatureCollection","features":[')
@@ -190,6 +195,9 @@ def run_memory() -> None:
         size = path.stat().st_size / 1e6
         print(f"{path.name[:44]:44} {size:6.1f} {r['seconds'] * 1000:12.0f} {r['peak_mb']:8.0f}")
     print(f"peak ratio, string / ordinary: {peaks[0] / peaks[1]:.2f} (target: at most 2)")
+    from validation_memory import run_validation  # bench/validation_memory.py
+
+    run_validation(child, WORK, _source(FOUNTAINS))
 
 
 def big_nrw(mb: int) -> Path:
@@ -303,9 +311,7 @@ def main() -> None:
         elif name == "lake":
             from lake import run_lake  # bench/lake.py
 
-            run_lake(
-                args.rounds, child, WORK, _source("geojson/barcelona_drinking_fountains.geojson")
-            )
+            run_lake(args.rounds, child, WORK, _source(FOUNTAINS))
         else:
             run_group(name, GROUPS[name], args.repeat, args.rounds)
 

@@ -4,10 +4,11 @@
 The suite checks what harmonise guarantees (ids unique and present, themes from the vocabulary,
 lon/lat in range, valid geometries: records failing them are rejected there, and only there)
 and reports it: each batch's features are kept as a slim pandas frame of the columns the checks
-need, and `finish` validates the frame of the whole run at once (row-level checks: a failure is
-reported, with the rows failing it, and does not block) and the run's counts (table-level
-checks, which block). Both become one GX validation result, which `write_docs` keeps as GX Data
-Docs (citypipe.core.datadocs).
+need until they make a chunk of `chunk_rows`, which GX validates (row-level checks: a failure is
+reported, with the rows failing it, and does not block); `finish` validates the last chunk and
+the run's counts (table-level checks, which block). The chunks' results and the counts' become
+one GX validation result of the run (citypipe.core.chunk_results), the one a single GX run over
+every feature gives, which `write_docs` keeps as GX Data Docs (citypipe.core.datadocs).
 
 Great Expectations is imported on first use (it takes seconds), with analytics and progress
 bars off, and runs in an ephemeral (in-memory) Data Context: nothing is written outside `docs`.
@@ -23,18 +24,23 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from citypipe import schemas
 from citypipe.core import datadocs
-from citypipe.core.checks import META, BoundCheck, CheckResult, bound_checks
+from citypipe.core.checks import META, BoundCheck, Check, CheckResult, bound_checks
+from citypipe.core.chunk_results import MapTotals, RunUnique
 
 __all__ = ["Validator"]
 
 SAMPLES = 5
 """Failing values kept per check for `CheckResult.samples`."""
+CHUNK_ROWS = 100_000
+"""Features validated in one GX run. Validating a chunk holds its slim frame and GX's work on
+it: measured on the fountains grid (bench/validation_memory.py), 100,000 features add about
+25 MB at 596,400 features (one run over all of them: 130 MB), and each chunk costs GX's fixed
+time of a run (about 0.5 s on a busy 2-core machine); smaller sources take one run, as before."""
 
 
 @cache
@@ -45,6 +51,7 @@ def _gx() -> SimpleNamespace:
     import great_expectations.expectations as gxe
     from great_expectations.core.expectation_validation_result import (
         ExpectationSuiteValidationResult,
+        ExpectationValidationResult,
     )
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.base import (
@@ -57,6 +64,7 @@ def _gx() -> SimpleNamespace:
         gx=gx,
         expectations=gxe,
         SuiteResult=ExpectationSuiteValidationResult,
+        ExpectationResult=ExpectationValidationResult,
         RunIdentifier=RunIdentifier,
         DataContextConfig=DataContextConfig,
         InMemoryStoreBackendDefaults=InMemoryStoreBackendDefaults,
@@ -76,6 +84,11 @@ def _context() -> Any:
     return g.gx.get_context(mode="ephemeral", project_config=config)
 
 
+def _key(config: Any) -> tuple[str, str]:
+    """What tells the row-level expectations apart: their check, and the column they are on."""
+    return config.meta[META], config.kwargs["column"]
+
+
 def _gx_error(result: Any) -> str | None:
     """The message of an exception GX caught while evaluating an expectation, if any."""
     info = result.exception_info or {}
@@ -89,15 +102,21 @@ def _gx_error(result: Any) -> str | None:
 
 class Validator:
     """Validates the harmonised features of one ingest run of `source`: it checks and reports,
-    it rejects nothing (harmonise rejects what it cannot guarantee, citypipe.core.harmonise)."""
+    it rejects nothing (harmonise rejects what it cannot guarantee, citypipe.core.harmonise).
 
-    def __init__(self, source: str) -> None:
+    Features are validated a chunk of `chunk_rows` at a time and the chunks' results merged
+    (citypipe.core.chunk_results), so memory holds one chunk's slim frame whatever the size of
+    the source; a source of fewer features is validated in one GX run at `finish`."""
+
+    def __init__(self, source: str, chunk_rows: int = CHUNK_ROWS) -> None:
         self.source = source
         self.started = datetime.now(UTC)
+        self.chunk_rows = chunk_rows
         self._bound = bound_checks()
         self._row = [b for b in self._bound if not b.check.table]
         self._table = [b for b in self._bound if b.check.table]
         self._frames: list[pd.DataFrame] = []
+        self._pending = 0
         self._result: Any = None
 
         schema = schemas.feature_schema()
@@ -110,10 +129,22 @@ class Validator:
         self._rows_batches = rows.add_batch_definition_whole_dataframe("features")
         run = pandas.add_dataframe_asset(f"{source}.run")
         self._run_batches = run.add_batch_definition_whole_dataframe("counts")
-        self._row_suite = self._suite(self._row)
+        # GX runs the row-level checks on each chunk; uniqueness is answered for the whole run
+        self._row_suite = self._suite([b for b in self._row if not b.check.run_wide])
         self._table_suite = self._suite(self._table)
+        self._unique = {
+            b.spec.name: (b.column or "", RunUnique()) for b in self._row if b.check.run_wide
+        }
+        self._checks = {b.spec.name: b.check for b in self._row}
         # the whole suite, as the Data Docs show it
         self._context.suites.add(self._suite(self._bound))
+        self._row_expectations = self._suite(self._row).expectations
+        # the run so far: per row-level expectation its totals, per check its failures
+        self._chunk: Any = None  # the first chunk's suite result: its batch and meta
+        self._rows = 0
+        self._totals: dict[tuple[str, str], MapTotals] = {}
+        self._failed: dict[str, int] = {b.spec.name: 0 for b in self._row}
+        self._samples: dict[str, list[str]] = {b.spec.name: [] for b in self._row}
 
     def _suite(self, bound: list[BoundCheck] | tuple[BoundCheck, ...]) -> Any:
         g = _gx()
@@ -149,52 +180,79 @@ class Validator:
         return result
 
     def add(self, batch: pa.RecordBatch) -> None:
-        """Keep the slim frame of a batch of features, validated with the whole run by `finish`."""
+        """Keep the slim frame of a batch of features; validate the frames kept once they
+        reach `chunk_rows` features."""
         if batch.num_rows:
             self._frames.append(self._frame(batch))
+            self._pending += batch.num_rows
+            if self._pending >= self.chunk_rows:
+                self._validate_chunk()
+
+    def _validate_chunk(self) -> None:
+        """Validate the frames kept as one chunk and add its results to the run's."""
+        if self._frames:
+            frame = pd.concat(self._frames, ignore_index=True)
+        else:
+            frame = self._frame(pa.RecordBatch.from_pylist([], schema=self._arrow))
+        self._frames, self._pending = [], 0
+        chunk = self._validate(self._rows_batches, frame, self._row_suite, "SUMMARY")
+        self._chunk = self._chunk or chunk
+        for r in chunk.results:
+            totals = self._totals.setdefault(_key(r.expectation_config), MapTotals())
+            totals.add(r.result, self._rows)
+        # which rows fail, only asked of GX when a row-level check fails (a harmonise bug)
+        failing = {} if chunk.success else self._failing_rows(frame)
+        for name, (column, unique) in self._unique.items():
+            failing[name] = {i: [column] for i in unique.add(frame[column])}
+        for name, rows in failing.items():
+            self._failed[name] += len(rows)
+            for i in sorted(rows)[: SAMPLES - len(self._samples[name])]:
+                self._samples[name].append(self._sample(self._checks[name], frame.iloc[i], rows[i]))
+        self._rows += len(frame)
+
+    @staticmethod
+    def _sample(check: Check, row: pd.Series, columns: list[str]) -> str:
+        """ "<id>: <why>" of a row failing `check` on `columns`."""
+        fid = row["feature_id"]
+        why = "; ".join(check.why(column, row) for column in columns)
+        return f"{'<no feature_id>' if pd.isna(fid) else fid}: {why}"
 
     def _failing_rows(self, frame: pd.DataFrame) -> dict[str, dict[int, list[str]]]:
-        """Check -> row of `frame` failing it -> the slim columns it fails on. GX flags every copy
-        of a repeated value; a run-wide check lets the first row with a value pass, every later
-        one fails."""
+        """Check -> row of `frame` failing it -> the slim columns it fails on."""
         result = self._validate(self._rows_batches, frame, self._row_suite, "COMPLETE")
-        failing: dict[str, dict[int, list[str]]] = {b.spec.name: {} for b in self._row}
+        failing: dict[str, dict[int, list[str]]] = {}
         for r in result.results:
-            rows = failing[r.expectation_config.meta[META]]
+            rows = failing.setdefault(r.expectation_config.meta[META], {})
             for i in r.result.get("unexpected_index_list") or ():
                 rows.setdefault(int(i), []).append(r.expectation_config.kwargs["column"])
-        for b in self._row:
-            if b.check.run_wide and b.column:
-                values = frame[b.column]
-                repeats = np.flatnonzero((values.duplicated() & values.notna()).to_numpy())
-                failing[b.spec.name] = {int(i): [b.column] for i in repeats}
         return failing
 
-    def _row_failures(self, frame: pd.DataFrame) -> dict[str, tuple[int, list[str]]]:
-        """Check -> how many rows of the run fail it, and the first SAMPLES as "<id>: <why>"."""
-        out: dict[str, tuple[int, list[str]]] = {}
-        checks = {b.spec.name: b.check for b in self._row}
-        for name, rows in self._failing_rows(frame).items():
-            samples = []
-            for i in sorted(rows)[:SAMPLES]:
-                row = frame.iloc[i]
-                why = "; ".join(checks[name].why(f, row) for f in rows[i])
-                fid = row["feature_id"]
-                samples.append(f"{'<no feature_id>' if pd.isna(fid) else fid}: {why}")
-            out[name] = (len(rows), samples)
+    def _row_results(self) -> list[Any]:
+        """The run's result of each row-level expectation, in the order of the suite."""
+        g = _gx()
+        out = []
+        for e in self._row_expectations:
+            config = e.configuration
+            config.kwargs["batch_id"] = self._chunk.batch_id
+            name = config.meta[META]
+            if name in self._unique:
+                success, result = self._unique[name][1].result()
+            else:
+                totals = self._totals[_key(config)]
+                success, result = totals.unexpected == 0, totals.result()
+            out.append(
+                g.ExpectationResult(success=success, expectation_config=config, result=result)
+            )
         return out
 
     def finish(
         self, *, records: int, features: int, rejects: int, declared_count: int | None
     ) -> list[CheckResult]:
         """One CheckResult per CheckSpec, over the whole run: the row-level checks on every
-        feature of the run at once (so uniqueness holds across batches), the table-level ones on
-        the run's counts."""
-        if self._frames:
-            frame = pd.concat(self._frames, ignore_index=True)
-        else:
-            frame = self._frame(pa.RecordBatch.from_pylist([], schema=self._arrow))
-        rows = self._validate(self._rows_batches, frame, self._row_suite, "SUMMARY")
+        feature of the run (uniqueness across chunks), the table-level ones on the run's
+        counts."""
+        if self._frames or self._chunk is None:
+            self._validate_chunk()
         counts = pd.DataFrame(
             {
                 "records": pd.array([features + rejects], dtype="Int64"),
@@ -202,7 +260,7 @@ class Validator:
             }
         )
         table = self._validate(self._run_batches, counts, self._table_suite, "SUMMARY")
-        self._result = self._suite_result(rows, [*rows.results, *table.results])
+        self._result = self._suite_result(self._chunk, [*self._row_results(), *table.results])
         self._result.meta["citypipe"] = {
             "records": records,
             "features": features,
@@ -213,15 +271,13 @@ class Validator:
         for r in self._result.results:
             name = r.expectation_config.meta[META]
             passed[name] = passed[name] and bool(r.success)
-        # which rows fail, only asked of GX when a row-level check fails (a harmonise bug)
-        failures = {} if all(passed[b.spec.name] for b in self._row) else self._row_failures(frame)
         out = []
         for b in self._bound:
             name = b.spec.name
             if b.check.table:  # the run fails it, as a whole
                 fails, samples = (0, []) if passed[name] else (1, [b.check.why("", counts.iloc[0])])
             else:
-                fails, samples = failures.get(name, (0, []))
+                fails, samples = self._failed[name], list(self._samples[name])
             out.append(CheckResult(name, passed[name], b.spec.description, fails, samples))
         return out
 
