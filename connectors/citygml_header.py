@@ -16,6 +16,7 @@ from lxml import etree
 
 from citypipe.connectors.citygml_values import namespace
 from citypipe.connectors.gml import GML_NAMESPACES, GeometryError, local_name, srs_dimension
+from citypipe.connectors.xml_safety import PARSER, not_well_formed, refuse_dtd
 from citypipe.geo.errors import DataError
 
 __all__ = [
@@ -30,8 +31,6 @@ __all__ = [
 
 GML = {"1.0": GML_NAMESPACES[0], "2.0": GML_NAMESPACES[0], "3.0": GML_NAMESPACES[1]}
 """The GML namespace of each CityGML version."""
-PARSER = {"resolve_entities": False, "no_network": True, "load_dtd": False}
-"""lxml parser options: no entities, no DTD, nothing fetched."""
 MEMBERS = (
     "cityObjectMember",
     "featureMember",
@@ -43,7 +42,6 @@ MEMBERS = (
 """The CityModel's member properties."""
 
 _CORE = re.compile(r"http://www\.opengis\.net/citygml/([123]\.0)")
-_DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY")
 _SRS_NAME = re.compile(rb'srsName\s*=\s*["\']([^"\']+)["\']')
 
 
@@ -65,7 +63,7 @@ def read_header(path: Path) -> Header:
             for event, elem in etree.iterparse(f, events=("start", "end"), **PARSER):
                 if root is None:
                     root = elem
-                    _refuse_dtd(path, elem)
+                    refuse_dtd(path, elem)
                     version = _version(path, elem)
                     envelope = f"{{{GML[version]}}}Envelope"
                 parent = elem.getparent()
@@ -84,19 +82,6 @@ def read_header(path: Path) -> Header:
     return Header(version, srs_name, dimension)
 
 
-def _refuse_dtd(path: Path, root: Any) -> None:
-    info = root.getroottree().docinfo
-    if info.internalDTD is not None or info.system_url or info.public_id:
-        raise _dtd_refused(path)
-
-
-def _dtd_refused(path: Path) -> DataError:
-    return DataError(
-        f"{path}: DTD/entities are not allowed (the document has a DOCTYPE "
-        "declaration; entity expansion is a known attack, citypipe does not read it)"
-    )
-
-
 def _version(path: Path, root: Any) -> str:
     m = _CORE.fullmatch(namespace(root.tag))
     if local_name(root.tag) != "CityModel" or not m:
@@ -107,12 +92,7 @@ def _version(path: Path, root: Any) -> str:
 def syntax_error(path: Path, e: etree.XMLSyntaxError) -> DataError:
     """The error to raise for a document lxml cannot parse: a DTD's refusal if it has one."""
     with open(path, "rb") as f:
-        if _DOCTYPE.search(f.read(1 << 16)):  # libxml2 may stop at an entity bomb first
-            return _dtd_refused(path)
-    hint = (
-        " (for text nodes over 10 MB pass the option huge_tree: true)" if "huge" in str(e) else ""
-    )
-    return DataError(f"{path}: not well-formed XML, line {e.lineno}: {e.msg}{hint}")
+        return not_well_formed(path, e, f.read(1 << 16))
 
 
 def declared_srs_names(path: Path) -> set[str]:

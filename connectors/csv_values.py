@@ -56,23 +56,26 @@ def split_unreadable(
     ]
 
 
-def cleaned(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+def cleaned(values: pa.Array, nulls: pa.Array = _NULLS) -> tuple[pa.Array, pa.Array]:
     """The values trimmed and with null sentinels as null, and the mask of the non-null ones."""
     trimmed = pc.utf8_trim_whitespace(values)
-    absent = pc.is_in(trimmed, value_set=_NULLS)
+    absent = pc.or_(pc.is_in(trimmed, value_set=nulls), pc.is_null(trimmed))
     return pc.if_else(absent, None, trimmed), pc.invert(absent)
 
 
-def typed(values: pa.Array) -> list[Any]:
-    """The column as Python values: None, bool, int, float, or the text as it was."""
-    clean, present = cleaned(values)
+def typed(
+    values: pa.Array, nulls: pa.Array = _NULLS, booleans: list[tuple[str, str]] = _BOOLEANS
+) -> list[Any]:
+    """The column as Python values: None, bool, int, float, or the text as it was. `nulls` and
+    `booleans` are the words taken for null and for true / false (a CSV's by default)."""
+    clean, present = cleaned(values, nulls)
     given = pc.filter(clean, present)
     if len(given) == 0:
         return [None] * len(values)
     lower = pc.utf8_lower(given)
     if pc.count_distinct(lower).as_py() <= 2:
         distinct = set(pc.unique(lower).to_pylist())
-        for true, false in _BOOLEANS:
+        for true, false in booleans:
             if distinct <= {true, false}:
                 return pc.equal(pc.utf8_lower(clean), true).to_pylist()
     for pattern, type_ in ((_INT, pa.int64()), (_FLOAT, pa.float64())):

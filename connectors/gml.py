@@ -1,9 +1,11 @@
-"""GML 3.1.1 / 3.2 geometry as CityGML writes it: surfaces, curves and points of one batch.
+"""GML 2, 3.1.1 and 3.2 geometry (CityGML, WFS responses): surfaces, curves and points of one
+batch.
 
 A `GeometryReader` walks the GML geometry elements of the objects of a batch: curves and points
 become coordinate arrays at once, polygons only collect their coordinate text (gml_polygons
 builds them all when the batch is complete). Surfaces are handed around as polygon handles and
-xlinks between them resolved within the batch, to a budget (gml_xlinks).
+xlinks between them resolved within the batch, to a budget (gml_xlinks). A gml:Curve is one
+line, its segments joined; arcs, in curves and in rings, are linearised (gml_arcs).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from citypipe.connectors import gml_polygons
+from citypipe.connectors import gml_arcs, gml_polygons
 from citypipe.connectors.gml_polygons import Built, xyz
 from citypipe.connectors.gml_xlinks import XLINK_HREF, Ref, Xlinks, flip, href_ref
 
@@ -35,8 +37,8 @@ _SEGMENTS = ("LineString", "LineStringSegment")
 """What the curve members of a gml:Ring may be (inline, or as the segments of a gml:Curve)."""
 _COLLECTIONS = (
     "MultiCurve",
+    "MultiLineString",
     "CompositeCurve",
-    "Curve",
     "OrientableCurve",
     "MultiPoint",
     "MultiGeometry",
@@ -94,6 +96,7 @@ class GeometryReader:
             "CompositeSurface": GeometryReader._members,
             "Shell": GeometryReader._members,
             "MultiSurface": GeometryReader._members,
+            "MultiPolygon": GeometryReader._members,
             "Solid": GeometryReader._solid,
             "CompositeSolid": GeometryReader._members,
             "MultiSolid": GeometryReader._members,
@@ -108,6 +111,7 @@ class GeometryReader:
         self._exterior = t("exterior")
         self._ring, self._curve = t("Ring"), t("Curve")
         self._segments = {t(n) for n in _SEGMENTS}
+        self._arcs = {t(n): n for n in gml_arcs.ARCS}
         self._polygon_tag = t("Polygon")
         self._pos_list, self._pos, self._coordinates = t("posList"), t("pos"), t("coordinates")
 
@@ -125,7 +129,7 @@ class GeometryReader:
         elif tag == self._pos:
             text = " ".join(p.text or "" for p in elem.iterchildren(self._pos))
         elif tag == self._coordinates:
-            text = (first.text or "").replace(",", " ")
+            text = _tuples(first)
         else:
             raise GeometryError(f"{local_name(elem.tag)} without posList, pos or coordinates")
         dim = first.get("srsDimension")
@@ -136,14 +140,22 @@ class GeometryReader:
         other (where one ends the next begins: the repeated position changes no shape)."""
         if ring.tag != self._ring:
             return self._text(ring)
-        parts = [self._text(segment) for segment in self._ring_segments(ring)]
+        parts = [self._segment_text(segment) for segment in self._ring_segments(ring)]
         dims = {dim for _, dim in parts}
         if len(dims) > 1:
             raise GeometryError("a Ring whose curve members differ in srsDimension")
         return " ".join(text for text, _ in parts), dims.pop() if dims else self.dimension
 
+    def _segment_text(self, segment) -> tuple[str, int]:
+        """A linear segment's positions as text; an arc's, linearised, written as text."""
+        if segment.tag in self._segments:
+            return self._text(segment)
+        positions = self._arc(segment)
+        dim = 2 if np.isnan(positions[:, 2]).all() else 3
+        return " ".join(map(repr, positions[:, :dim].ravel().tolist())), dim
+
     def _ring_segments(self, ring) -> Iterator[Any]:
-        """The LineStrings and LineStringSegments a Ring's curve members hold, in order."""
+        """The LineStrings, LineStringSegments and arcs a Ring's curve members hold, in order."""
         for member in ring:
             if member.get(XLINK_HREF) is not None:
                 raise GeometryError("xlink:href in a Ring (only surfaces are resolved)")
@@ -151,12 +163,40 @@ class GeometryReader:
                 if curve.tag in self._segments:
                     yield curve
                 elif curve.tag == self._curve:
-                    for segment in chain.from_iterable(curve):
-                        if segment.tag not in self._segments:
-                            raise GeometryError(f"a Ring with a {local_name(segment.tag)} segment")
-                        yield segment
+                    yield from self._curve_segments(curve)
                 else:
                     raise GeometryError(f"a Ring with a {local_name(curve.tag)} member")
+
+    def _curve_segments(self, curve) -> Iterator[Any]:
+        """The segments of a gml:Curve: linear ones and arcs."""
+        for segment in chain.from_iterable(curve):
+            if segment.tag not in self._segments and segment.tag not in self._arcs:
+                raise GeometryError(f"a Curve with a {local_name(segment.tag)} segment")
+            yield segment
+
+    def _arc(self, segment) -> np.ndarray:
+        """An arc segment's positions, linearised (gml_arcs)."""
+        kind = self._arcs[segment.tag]
+        try:
+            if kind.endswith("ByCenterPoint"):
+                text, dim = self._text(segment)
+                values = np.fromstring(text, sep=" ") if text.strip() else np.empty(0)
+                if values.size % dim or not np.isfinite(values).all():
+                    raise GeometryError(f"{kind} has a centre that is not {dim} numbers")
+                return gml_arcs.linearise(kind, xyz(values.reshape(-1, dim)), segment)
+            return gml_arcs.linearise(kind, self.coordinates(segment))
+        except gml_arcs.ArcError as e:
+            raise GeometryError(str(e)) from e
+
+    def curve(self, elem) -> np.ndarray:
+        """A gml:Curve's segments as one line: where a segment ends the next begins."""
+        lines = [
+            self._arc(s) if s.tag in self._arcs else self.coordinates(s)
+            for s in self._curve_segments(elem)
+        ]
+        if not lines:
+            raise GeometryError("Curve without segments")
+        return np.concatenate([lines[0], *(line[1:] for line in lines[1:])])
 
     def coordinates(self, elem) -> np.ndarray:
         """The positions of a LineString or Point as an (n, 3) array (z NaN if 2D): at least
@@ -204,6 +244,8 @@ class GeometryReader:
             self._surface(elem, parts.polygons)
         elif tag in self._curves:
             parts.lines.append(self.coordinates(elem))
+        elif tag == self._curve:
+            parts.lines.append(self.curve(elem))
         elif tag in self._points:
             parts.points.append(self.coordinates(elem))
         elif tag in self._collections:  # members of multi / composite curves, points, collections
@@ -303,6 +345,17 @@ def srs_dimension(text: str) -> int:
     if text.strip() not in ("2", "3", "4"):
         raise GeometryError(f"srsDimension {text!r} is not 2, 3 or 4")
     return int(text)
+
+
+def _tuples(elem) -> str:
+    """GML 2's gml:coordinates as positions separated by blanks: its tuple, coordinate and
+    decimal separators (`ts`, `cs`, `decimal`; by default blank, comma, point) replaced."""
+    text = elem.text or ""
+    for attribute, default, by in (("cs", ",", " "), ("ts", " ", " "), ("decimal", ".", ".")):
+        separator = elem.get(attribute) or default
+        if separator != by:
+            text = text.replace(separator, by)
+    return text
 
 
 def local_name(tag: str) -> str:

@@ -27,6 +27,7 @@ BUILTIN: dict[str, str] = {
     "csv": "citypipe.connectors.csvtable:CSVConnector",
     "geoparquet": "citypipe.connectors.geoparquet:GeoParquetConnector",
     "citygml": "citypipe.connectors.citygml:CityGMLConnector",
+    "wfs-gml": "citypipe.connectors.wfs_gml:WFSGMLConnector",
     "ogcapi": "citypipe.connectors.ogcapi:OGCAPIFeaturesConnector",
 }
 HEAD_BYTES = 64 * 1024

@@ -14,12 +14,17 @@ the Earth's longitude/latitude: geocentric, vertical only, engineering, another 
 PROJ's network stays off unless PROJ_NETWORK=ON: grids are only those installed.
 
 Axis order of a GML srsName, one rule (`axis_order`), as GML readers apply it:
-- the OGC URN and URI forms (urn:ogc:def:crs:EPSG::4326, http(s)://www.opengis.net/def/crs/
-  EPSG/0/4326, compound urn:ogc:def:crs,crs:...) follow the authority: latitude first for
-  EPSG:4326, 4979, 6697, 6706, as pyproj's axis information says;
+- the OGC URN and URI forms (urn:ogc:def:crs:EPSG::4326, urn:x-ogc:def:crs:EPSG:4326,
+  http(s)://www.opengis.net/def/crs/EPSG/0/4326, compound urn:ogc:def:crs,crs:...) follow the
+  authority: latitude first for EPSG:4326, 4979, 6697, 6706, as pyproj's axis information says;
 - AdV URNs follow the AdV registry, which writes projected systems easting first (even
   DHDN Gauss-Krueger, northing first in EPSG) and geographic ones latitude first;
-- anything else, the short EPSG:n above all, is easting / longitude first, as GDAL reads it.
+- GML 2's http://www.opengis.net/gml/srs/epsg.xml#n is x/y (easting / longitude first) by
+  definition;
+- the short EPSG:n is as the document's convention says: easting / longitude first in CityGML
+  (as GDAL reads it) and in WFS 1.0 / GML 2 responses (WFS 1.0.0 writes x/y); the CRS's own
+  order in WFS 1.1 / 2.0 responses, which follow the authority whatever the spelling
+  (MapServer labels latitude-first EPSG:4326 with the short form in WFS 1.1.0).
 """
 
 from __future__ import annotations
@@ -54,12 +59,16 @@ _SHARED_MIN = 10_000
 
 _ADV = re.compile(r"urn:adv:crs:(.+)", re.IGNORECASE)
 _EPSG_LINK = re.compile(
-    r"https?://(?:www\.)?(?:spatialreference\.org/ref/epsg/|epsg\.io/)(\d+)\b", re.IGNORECASE
+    r"https?://(?:www\.)?(?:spatialreference\.org/ref/epsg/|epsg\.io/|opengis\.net/gml/srs/epsg\.xml#)"
+    r"(\d+)\b",
+    re.IGNORECASE,
 )
-"""Links that name their EPSG code (GeoJSON 2008 `link` CRSs): read, never fetched."""
+"""Links that name their EPSG code (GeoJSON 2008 `link` CRSs, GML 2's srsName): read, never
+fetched."""
+_GML2_SRS = re.compile(r"https?://www\.opengis\.net/gml/srs/epsg\.xml#", re.IGNORECASE)
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _AUTHORITY_FORMS = re.compile(
-    r"(urn:ogc:def:crs[:,]|https?://www\.opengis\.net/def/crs/)", re.IGNORECASE
+    r"(urn:(x-)?ogc:def:crs[:,]|https?://www\.opengis\.net/def/crs/)", re.IGNORECASE
 )
 _NAMED = re.compile(
     r"[A-Za-z][\w-]*:[\w.-]+(\+[\w.-]+)*"  # EPSG:25832, OGC:CRS84, EPSG:25832+5783
@@ -271,15 +280,19 @@ def _label(srs: str) -> str:
     return crs.name
 
 
-def axis_order(declared: str) -> AxisOrder:
-    """The order of the coordinates a GML geometry with srsName `declared` holds (see above)."""
+def axis_order(declared: str, short: AxisOrder = "xy") -> AxisOrder:
+    """The order of the coordinates a GML geometry with srsName `declared` holds (see above);
+    `short` is the document's convention for the short EPSG:n form and any other spelling that
+    does not name an order."""
     text = declared.strip()
     if _ADV.fullmatch(text):
         try:
             return "xy" if _horizontal(resolve(text)).is_projected else "authority"
         except ConfigurationError:
             return "xy"  # unknown: its records are rejected for the CRS, not for the order
-    return "authority" if _AUTHORITY_FORMS.match(text) else "xy"
+    if _AUTHORITY_FORMS.match(text):
+        return "authority"
+    return "xy" if _GML2_SRS.match(text) else short
 
 
 def _horizontal(crs: pyproj.CRS) -> pyproj.CRS:

@@ -1,0 +1,234 @@
+"""Features of any GML application schema as records: properties, id, geometry, CRS.
+
+A feature's child elements are its properties. One whose content is a GML geometry is a
+geometry property: the first is the feature's geometry (read by the GML reader CityGML uses,
+gml.py), the others are left out (a row has one geometry). gml:boundedBy (an envelope) is no
+geometry. Other properties keep their local names: an element without children is its text
+(a measure `{value, uom}`, an xlink its href, xsi:nil null), one with children a dict of them
+by local name (JSON in the lake); a repeated property collects its values in a list. Text is
+typed per property over the batch, as CSV columns are: integers, floats and true / false where
+every value of the property is one, else text.
+
+The id is gml:id (GML 3) or fid (GML 2). The CRS is the geometry's srsName, else the
+feature's envelope's, else the collection's, else the one the caller names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import shapely
+from lxml import etree
+
+from citypipe.connectors import rings
+from citypipe.connectors.base import SourceBatch
+from citypipe.connectors.citygml_values import add, leaf_value, namespace
+from citypipe.connectors.csv_values import typed
+from citypipe.connectors.gml import GML_NAMESPACES, GeometryError, GeometryReader, Parts, local_name
+from citypipe.connectors.gml_polygons import Built, oriented
+from citypipe.geo.crs import axis_order
+from citypipe.geo.types import AxisOrder
+
+__all__ = ["FeatureReader"]
+
+_NOT_GEOMETRY = frozenset({"Envelope", "Box", "Null", "EnvelopeWithTimePeriod"})
+_SINGLE = frozenset({"Point", "LineString", "Curve", "LinearRing", "Polygon", "Surface"})
+"""Geometry elements that make a single geometry (when they hold one part); the others
+(multi geometries, composites) make a multi geometry."""
+_NULLS = pa.array([""])
+_BOOLEANS = [("true", "false")]
+"""xsd:boolean's words (1 and 0 stay integers)."""
+_XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+
+
+@dataclass(slots=True, eq=False)
+class _Record:
+    element: Any
+    source_id: str | None
+    feature_class: str
+    crs: str | None
+    properties: dict[str, Any] = field(default_factory=dict)
+    kind: str | None = None
+    parts: Parts | None = None
+    error: str | None = None
+
+
+class _Elements(Sequence[str]):
+    """The features' XML, serialised only when a reject asks for it."""
+
+    def __init__(self, elements: list[Any]) -> None:
+        self._elements = elements
+
+    def __len__(self) -> int:
+        return len(self._elements)
+
+    def __getitem__(self, i: Any) -> Any:
+        return etree.tostring(self._elements[i], encoding="unicode")
+
+
+class FeatureReader:
+    """Reads the features of one response batch by batch.
+
+    `short` is the axis order the response's convention gives a short EPSG:n srsName
+    (crs.axis_order); `crs` the CRS of features that name none.
+    """
+
+    def __init__(self, gml_ns: str, short: AxisOrder, crs: str | None) -> None:
+        self._gml_ns = gml_ns
+        self._short = short
+        self._crs = crs
+        self._id = f"{{{gml_ns}}}id"
+        self._bounded = f"{{{gml_ns}}}boundedBy"
+        self._records: list[_Record] = []
+        self._geometry = GeometryReader(gml_ns, dimension=2)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def feature(self, elem: Any) -> None:
+        """Read one feature element."""
+        rec = _Record(
+            elem, elem.get(self._id) or elem.get("fid"), local_name(elem.tag), self._envelope(elem)
+        )
+        self._geometry.record = len(self._records)
+        self._records.append(rec)
+        for prop in elem:
+            if not isinstance(prop.tag, str) or prop.tag == self._bounded:
+                continue
+            geometry = self._geometry_of(prop)
+            if geometry is None:
+                add(rec.properties, local_name(prop.tag), _value(prop))
+            elif rec.kind is None:
+                self._read_geometry(rec, geometry)
+
+    def _envelope(self, elem: Any) -> str | None:
+        bounded = elem.find(self._bounded)
+        srs = bounded[0].get("srsName") if bounded is not None and len(bounded) else None
+        return srs or self._crs
+
+    def _geometry_of(self, prop: Any) -> Any:
+        """The GML geometry element a property holds, or None."""
+        if len(prop) != 1:
+            return None
+        child = prop[0]
+        if not isinstance(child.tag, str) or namespace(child.tag) not in GML_NAMESPACES:
+            return None
+        local = local_name(child.tag)
+        return child if local[:1].isupper() and local not in _NOT_GEOMETRY else None
+
+    def _read_geometry(self, rec: _Record, geometry: Any) -> None:
+        rec.kind = local_name(geometry.tag)
+        reader = self._geometry
+        reader.srs_name = None
+        try:
+            rec.parts = reader.read(geometry)
+        except GeometryError as e:
+            rec.error = f"{rec.kind}: {e}"
+            return
+        if reader.srs_name:
+            rec.crs = reader.srs_name
+
+    def flush(self) -> Iterator[SourceBatch]:
+        """The features read since the last flush, as one SourceBatch per CRS."""
+        records, self._records = self._records, []
+        if not records:
+            return
+        built = self._geometry.build()
+        geometries, repairs = self._shapes(records, built)
+        self._geometry = GeometryReader(self._gml_ns, dimension=2)
+        properties = _typed([r.properties for r in records])
+        groups: dict[str | None, list[int]] = {}
+        for i, rec in enumerate(records):
+            groups.setdefault(rec.crs, []).append(i)
+        for crs, rows in groups.items():
+            yield SourceBatch(
+                source_ids=[records[i].source_id for i in rows],
+                geometries=geometries[rows],
+                properties=[properties[i] for i in rows],
+                records=_Elements([records[i].element for i in rows]),
+                crs=crs,
+                axis_order=axis_order(crs, self._short) if crs else "xy",
+                feature_classes=[records[i].feature_class for i in rows],
+                errors=[records[i].error for i in rows],
+                repairs=[repairs[i] for i in rows],
+            )
+
+    def _shapes(self, records: list[_Record], built: Built) -> tuple[np.ndarray, list[str | None]]:
+        """Each record's geometry (None without one) and its repair note."""
+        out = np.full(len(records), None, dtype=object)
+        notes: list[str | None] = [None] * len(records)
+        for i, rec in enumerate(records):
+            if rec.parts is None or rec.error:
+                continue
+            handles, missing = self._geometry.resolve(rec.parts.polygons)
+            if missing:
+                rec.error = f"xlink:href to {', '.join(sorted(set(missing)))}, defined nowhere"
+                continue
+            used = [~h if h < 0 else h for h in handles]
+            why = next((built.reasons[h] for h in used if h in built.reasons), None)
+            if why:
+                rec.error = why
+                continue
+            notes[i] = rings.describe(built.repairs[used].sum(axis=0)) if used else None
+            kept = [h for h in handles if built.polygons[~h if h < 0 else h] is not None]
+            polygons = oriented(built.polygons, np.asarray(kept, dtype=np.int64))
+            out[i] = _shape(rec.kind or "", polygons, rec.parts)
+            if out[i] is None:
+                rec.error = f"no usable geometry left: {notes[i]}"
+        return out, notes
+
+
+def _shape(kind: str, polygons: np.ndarray, parts: Parts) -> Any:
+    """One shapely geometry for what a geometry element held; None when nothing is left."""
+    lines = [shapely.linestrings(_plane(c)) for c in parts.lines]
+    points = [shapely.points(_plane(c)) for c in parts.points]
+    found = [g for g in (list(polygons), lines, points) if g]
+    if len(found) != 1:
+        return shapely.geometrycollections([g for group in found for g in group]) if found else None
+    group = found[0]
+    if len(group) == 1 and kind in _SINGLE:
+        return group[0]
+    if group is lines:
+        return shapely.multilinestrings(group)
+    if group is points:
+        return shapely.multipoints(group)
+    return shapely.multipolygons(group)
+
+
+def _plane(coordinates: np.ndarray) -> np.ndarray:
+    """x, y (and z where there is one) of an (n, 3) array whose z is NaN when 2D."""
+    return coordinates[:, :2] if np.isnan(coordinates[:, 2]).all() else coordinates
+
+
+def _value(prop: Any) -> Any:
+    """A property's value: a leaf's (text, measure, href), null for xsi:nil, else a dict of its
+    children by local name."""
+    if prop.get(_XSI_NIL) in ("true", "1"):
+        return None
+    if not len(prop):
+        return leaf_value(prop)
+    out: dict[str, Any] = {}
+    for child in prop:
+        if isinstance(child.tag, str):
+            add(out, local_name(child.tag), _value(child))
+    return out
+
+
+def _typed(properties: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The properties with text typed per property over the batch (numbers, booleans)."""
+    keys: dict[str, None] = {}
+    for p in properties:
+        keys.update(dict.fromkeys(p))
+    for key in keys:
+        values = [p.get(key) for p in properties]
+        if not all(v is None or type(v) is str for v in values):
+            continue
+        converted = typed(pa.array(values, pa.string()), _NULLS, _BOOLEANS)
+        for p, v in zip(properties, converted, strict=True):
+            if key in p:
+                p[key] = v
+    return properties
