@@ -10,7 +10,7 @@ import re
 
 import orjson
 
-__all__ = ["describe", "xml_root"]
+__all__ = ["describe", "top_level_keys", "xml_root"]
 
 _XML_ROOT = re.compile(rb"<(?:([\w.-]+):)?([\w.-]+)[\s>/]")
 _XML_PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[.*?\])*>)", re.DOTALL)
@@ -35,7 +35,8 @@ _JSON_KEYS = [
 ]
 
 
-def _top_level_keys(head: bytes) -> set[str]:
+def top_level_keys(head: bytes) -> set[str]:
+    """The members of the JSON object `head` starts (its first level, where it is cut)."""
     try:
         doc = orjson.loads(head)
     except orjson.JSONDecodeError:
@@ -62,7 +63,7 @@ def describe(head: bytes) -> str | None:
         root = xml_root(text)
         return _XML_ROOTS.get(root[1].decode(errors="replace")) if root else None
     if text.startswith(b"{"):
-        keys = _top_level_keys(text)
+        keys = top_level_keys(text)
         if keys == {"@context"}:
             return "a JSON-LD @context"
         for key, what in _JSON_KEYS:

@@ -28,6 +28,7 @@ BUILTIN: dict[str, str] = {
     "geoparquet": "citypipe.connectors.geoparquet:GeoParquetConnector",
     "citygml": "citypipe.connectors.citygml:CityGMLConnector",
     "wfs-gml": "citypipe.connectors.wfs_gml:WFSGMLConnector",
+    "service-document": "citypipe.connectors.service_documents:ServiceDocumentConnector",
     "ogcapi": "citypipe.connectors.ogcapi:OGCAPIFeaturesConnector",
 }
 HEAD_BYTES = 64 * 1024

@@ -7,6 +7,7 @@ code 2; nothing prints a traceback unless CITYPIPE_DEBUG is set.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -91,10 +92,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         **info.details,
     }
     if args.json:
-        print(orjson.dumps(facts, option=orjson.OPT_INDENT_2).decode())
+        described = {**facts, "layer info": [dataclasses.asdict(x) for x in info.layer_info]}
+        print(orjson.dumps(described, option=orjson.OPT_INDENT_2).decode())
     else:
         for k, v in facts.items():
             print(f"{k + ':':16}{v}")
+        for x in info.layer_info:  # a service's feature types / collections, one line each
+            said = [x.title or "-", "CRS " + (", ".join(x.crs) or "-")]
+            said += ["formats " + ", ".join(x.formats)] if x.formats else []
+            print(f"  {x.name}: {'; '.join(said)}")
     return 0
 
 
