@@ -185,7 +185,7 @@ class FeatureReader:
 def _shape(kind: str, polygons: np.ndarray, parts: Parts) -> Any:
     """One shapely geometry for what a geometry element held; None when nothing is left."""
     lines = [shapely.linestrings(_plane(c)) for c in parts.lines]
-    points = [shapely.points(_plane(c)) for c in parts.points]
+    points = [shapely.points(_plane(c)[0]) for c in parts.points]
     found = [g for g in (list(polygons), lines, points) if g]
     if len(found) != 1:
         return shapely.geometrycollections([g for group in found for g in group]) if found else None

@@ -1,0 +1,540 @@
+"""WFS GetFeature responses in GML: the saved real responses land where their towns are, with
+the MANIFEST's counts and names; generated GML 2 / 3.1.1 / 3.2 responses cover the axis-order
+conventions, every geometry kind (arcs included), properties, counts and hostile documents;
+service documents (capabilities, schemas, exception reports) are described, never ingested.
+
+Expected places are the files' own envelopes or the towns' extents; counts and names are the
+MANIFEST's or read from the files with lxml / OWSLib, never citypipe's output.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+from conftest import SAMPLES
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+from citypipe import cli
+from citypipe.connectors.gml_arcs import ARC_TOLERANCE
+from citypipe.connectors.registry import detect
+from citypipe.connectors.service_documents import ServiceDocumentConnector
+from citypipe.connectors.wfs_gml import (
+    WFSGMLConnector,
+    collection_counts,
+    read_feature_collection,
+    read_response,
+)
+from citypipe.core.ingest import ingest
+from citypipe.geo.errors import CitypipeError, DataError, NotFeatureData
+
+ADE = "wfs/agenziaentrate_mapserver_wfs200_GetFeature_CadastralParcel.gml"
+LARIOJA = "wfs/larioja_mapserver_wfs110_GetFeature_Haro_municipios.gml"
+GML2, GML3 = "http://www.opengis.net/gml", "http://www.opengis.net/gml/3.2"
+
+
+def _lonlat_bounds(table) -> np.ndarray:
+    geoms = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
+    return shapely.total_bounds(geoms)
+
+
+def _envelope(path: Path) -> tuple[list[float], list[float]]:
+    """The collection's gml:Envelope corners as the file writes them."""
+    root = etree.parse(str(path)).getroot()
+    env = root.find("{*}boundedBy/{*}Envelope")
+    return (
+        [float(v) for v in env.find("{*}lowerCorner").text.split()],
+        [float(v) for v in env.find("{*}upperCorner").text.split()],
+    )
+
+
+# -- the saved responses of the corpus ------------------------------------------------------------
+
+
+def test_agenzia_entrate_parcel_lands_in_sardinia_lat_lon_first(corpus, lake, read_lake):
+    """EPSG:6706 (RDN2008) is latitude first: the parcel's lon/lat bounds are its envelope's
+    corners turned round, in Sardinia (about 9.13 E, 39.55 N)."""
+    path = corpus / ADE
+    report = ingest(path, "ade", lake)
+    assert (report.records, report.features, report.declared_count) == (1, 1, 1)  # MANIFEST
+    assert all(c.passed for c in report.checks)
+    table = read_lake("ade")
+    (lat0, lon0), (lat1, lon1) = _envelope(path)
+    # the envelope is written to 6 decimals, the ring to 8
+    assert _lonlat_bounds(table) == pytest.approx([lon0, lat0, lon1, lat1], abs=1e-6)
+    row = table.to_pylist()[0]
+    assert row["source_id"] == "CadastralParcel.IT.AGE.PLA.A000W000200.STRADA001"
+    assert row["source_crs"] == "EPSG:6706"
+    props = json.loads(row["properties"])
+    assert props["INSPIREID_LOCALID"] == "IT.AGE.PLA.A000W000200.STRADA001"
+    assert props["LABEL"] == "STRADA001" and props["ADMINISTRATIVEUNIT"] == "A000"
+
+
+def test_la_rioja_short_epsg4326_in_wfs110_is_lat_lon(corpus, lake, read_lake):
+    """MapServer's WFS 1.1.0 labels latitude-first coordinates "EPSG:4326": Haro lands in La
+    Rioja (2.86 W, 42.57 N), not in the Indian Ocean."""
+    path = corpus / LARIOJA
+    report = ingest(path, "haro", lake)
+    assert (report.records, report.features, report.rejects) == (1, 1, 0)
+    table = read_lake("haro")
+    (lat0, lon0), (lat1, lon1) = _envelope(path)
+    assert _lonlat_bounds(table) == pytest.approx([lon0, lat0, lon1, lat1], abs=1e-9)
+    assert -3.0 < lon0 < lon1 < -2.7 and 42.5 < lat0 < lat1 < 42.7
+    row = table.to_pylist()[0]
+    assert (row["source_id"], row["name"]) == ("municipios.26071", "Haro")
+
+
+def test_axis_order_flag_overrides_the_convention(corpus, lake, read_lake):
+    path = corpus / LARIOJA
+    ingest(path, "haro", lake, axis_order="xy")  # taken as lon 42.5, lat -2.9: off Africa
+    (lat0, lon0), (lat1, lon1) = _envelope(path)
+    assert _lonlat_bounds(read_lake("haro")) == pytest.approx([lat0, lon0, lat1, lon1], abs=1e-9)
+
+
+@pytest.mark.parametrize("bom", [True, False])
+def test_a_bom_wins_over_the_declared_encoding(corpus, tmp_path, lake, read_lake, bom):
+    """La Rioja's files are UTF-8 with a BOM yet declare ISO-8859-1; with an accented name the
+    BOM must win. Without the BOM the declaration is the truth and is honoured."""
+    raw = (corpus / LARIOJA).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and b'encoding="ISO-8859-1"' in raw[:80]
+    text = raw.decode("utf-8-sig").replace("<ms:NOMBRE>Haro<", "<ms:NOMBRE>Álava<")
+    path = tmp_path / "alava.gml"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8") if bom else text.encode("latin-1"))
+    ingest(path, "alava", lake)
+    assert read_lake("alava").column("name").to_pylist() == ["Álava"]
+
+
+@pytest.mark.parametrize(("name", "count"), [(ADE, 1), (LARIOJA, 1)])
+def test_counts_are_the_manifests(corpus, name, count):
+    assert sum(len(b) for b in read_feature_collection(corpus / name)) == count
+    assert WFSGMLConnector.sniff((corpus / name).read_bytes()[:65536]) > 0
+    assert detect(corpus / name) is WFSGMLConnector
+
+
+def test_karlsruhe_geojson_says_4326_urn_but_lands_in_karlsruhe(corpus, lake, read_lake):
+    """GeoServer's GeoJSON declares urn:ogc:def:crs:EPSG::4326 and writes lon, lat: GeoJSON
+    is lon/lat whatever its crs member says (RFC 7946), so all 693 land in Karlsruhe."""
+    path = corpus / "wfs/karlsruhe_geoserver_wfs_GetFeature_disabled_parking.geojson"
+    assert ingest(path, "ka", lake).features == 693
+    table = read_lake("ka")
+    town = [
+        json.loads(p)["gemeinde"] == "Karlsruhe" for p in table.column("properties").to_pylist()
+    ]
+    assert sum(town) == 223  # the rest are in the region: Landau, Haguenau, Saverne ...
+    west, south, east, north = _lonlat_bounds(table.filter(town))
+    assert 8.27 < west < east < 8.55 and 48.93 < south < north < 49.10  # Karlsruhe's extent
+    west, south, east, north = _lonlat_bounds(table)
+    assert 7.2 < west < east < 8.8 and 48.6 < south < north < 49.3  # the Upper Rhine
+
+
+def test_freiburg_geojson_in_utm_lands_in_freiburg(corpus, lake, read_lake):
+    path = corpus / "wfs/freiburg_wfs110_GetFeature_parking_live_epsg25832.geojson"
+    assert ingest(path, "fr", lake).features == 19
+    west, south, east, north = _lonlat_bounds(read_lake("fr"))
+    assert 7.70 < west < east < 7.95 and 47.95 < south < north < 48.05  # Freiburg's extent
+
+
+# -- service documents ----------------------------------------------------------------------------
+
+
+def test_koeln_capabilities_list_86_feature_types_with_umlauts():
+    path = SAMPLES / "koeln_arcgis_wfs110_GetCapabilities.xml"
+    info = ServiceDocumentConnector(path).inspect()
+    root = etree.parse(str(path)).getroot()
+    titles = [t.text for t in root.iter("{http://www.opengis.net/wfs}Title")]
+    assert len(info.layer_info) == 86 == len(titles)  # the MANIFEST: 86 FeatureTypes
+    by_name = {x.name: x for x in info.layer_info}
+    sued = by_name["adressen_stadtteil:Altstadt_Süd"]
+    assert sued.title == "Altstadt_Süd" and sued.crs == ("urn:ogc:def:crs:EPSG::25832",)
+    assert "text/xml; subtype=gml/3.1.1" in sued.formats
+    assert [x.title for x in info.layer_info] == titles
+
+
+def test_cli_inspect_prints_feature_types_and_ingest_refuses(tmp_path, capsys):
+    path = SAMPLES / "koeln_arcgis_wfs110_GetCapabilities.xml"
+    assert cli.main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "adressen_stadtteil:Bilderstöckchen: Bilderstöckchen; CRS urn:ogc:def:crs:EPSG::25832"
+        in out
+    )
+    code = cli.main(["ingest", str(path), "--source", "k", "--lake", str(tmp_path / "lake")])
+    err = capsys.readouterr().err
+    assert code == 2 and "WFS GetCapabilities document" in err and "not feature data" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_describe_feature_type_lists_the_properties():
+    path = SAMPLES / "koeln_arcgis_wfs200_DescribeFeatureType.xml"
+    info = ServiceDocumentConnector(path).inspect()
+    xsd = "{http://www.w3.org/2001/XMLSchema}"
+    root = etree.parse(str(path)).getroot()
+    names = [e.get("name") for e in root.iter(f"{xsd}element") if e.getparent() is not root]
+    assert info.layers == ("Blumenberg",)
+    described = info.details["properties of Blumenberg"]
+    assert [p.split(" (")[0] for p in described.split(", ")] == names
+    assert "Straße (string)" in described and "(PointPropertyType)" in described
+
+
+@pytest.mark.parametrize(
+    ("name", "count"),
+    [
+        ("cuzk_inspire_cp_wfs200_GetCapabilities.xml", 3),
+        ("hsrs_gazetteer_wfs110_GetCapabilities.xml", 8),
+    ],
+)
+def test_corpus_capabilities_counts(corpus, name, count):
+    assert len(ServiceDocumentConnector(corpus / "wfs" / name).inspect().layer_info) == count
+
+
+def test_an_exception_report_is_refused_with_its_text(tmp_path, capsys):
+    path = tmp_path / "error.xml"
+    path.write_text(
+        '<?xml version="1.0"?><ows:ExceptionReport xmlns:ows="http://www.opengis.net/ows/1.1" '
+        'version="2.0.0"><ows:Exception exceptionCode="InvalidParameterValue" locator="typeName">'
+        "<ows:ExceptionText>Feature type strassen not found</ows:ExceptionText>"
+        "</ows:Exception></ows:ExceptionReport>",
+        encoding="utf-8",
+    )
+    code = cli.main(["ingest", str(path), "--source", "e", "--lake", str(tmp_path / "lake")])
+    err = capsys.readouterr().err
+    assert code == 2 and str(path) in err
+    assert "InvalidParameterValue: Feature type strassen not found" in err
+    assert not (tmp_path / "lake" / "features").exists()
+
+
+# -- generated responses --------------------------------------------------------------------------
+
+
+def _doc(members: str, version: str = "2.0.0", attrs: str = "") -> bytes:
+    """A FeatureCollection of `members` as a WFS `version` server writes it."""
+    if version == "2.0.0":
+        ns = f'xmlns:wfs="http://www.opengis.net/wfs/2.0" xmlns:gml="{GML3}"'
+    else:
+        ns = f'xmlns:wfs="http://www.opengis.net/wfs" xmlns:gml="{GML2}"'
+        attrs += (
+            ' xsi:schemaLocation="http://www.opengis.net/wfs '
+            f'http://schemas.opengis.net/wfs/{version}/wfs.xsd"'
+        )
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<wfs:FeatureCollection {ns} '
+        'xmlns:app="http://example.org/app" xmlns:xlink="http://www.w3.org/1999/xlink" '
+        f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"{attrs}>{members}'
+        "</wfs:FeatureCollection>"
+    ).encode()
+
+
+def _member(version: str, body: str, gid: str = "f.1", kind: str = "app:Thing") -> str:
+    if version == "1.0.0":
+        return f'<gml:featureMember><{kind} fid="{gid}">{body}</{kind}></gml:featureMember>'
+    tag = "wfs:member" if version == "2.0.0" else "gml:featureMember"
+    return f'<{tag}><{kind} gml:id="{gid}">{body}</{kind}></{tag}>'
+
+
+def _point(srs: str, position: str, tag: str = "pos") -> str:
+    """A geometry property holding a gml:Point."""
+    return (
+        f'<app:g><gml:Point srsName="{srs}"><gml:{tag}>{position}</gml:{tag}></gml:Point></app:g>'
+    )
+
+
+def _one(data: bytes, **kw):
+    batches = list(read_feature_collection(data, **kw))
+    assert len(batches) == 1
+    return batches[0]
+
+
+@pytest.mark.parametrize(
+    ("version", "pos", "order"),
+    [
+        ("1.0.0", "<gml:coordinates>7.85,47.99</gml:coordinates>", "xy"),
+        ("1.1.0", "<gml:pos>47.99 7.85</gml:pos>", "authority"),
+        ("2.0.0", "<gml:pos>47.99 7.85</gml:pos>", "authority"),
+    ],
+)
+def test_short_epsg4326_follows_each_wfs_versions_convention(
+    version, pos, order, tmp_path, lake, read_lake
+):
+    """The same place (Freiburg, 7.85 E 47.99 N) as each version writes it under "EPSG:4326"."""
+    body = f'<app:geom><gml:Point srsName="EPSG:4326">{pos}</gml:Point></app:geom>'
+    data = _doc(_member(version, body), version)
+    assert _one(data).axis_order == order
+    path = tmp_path / "p.gml"
+    path.write_bytes(data)
+    ingest(path, "p", lake)
+    assert _lonlat_bounds(read_lake("p"))[:2] == pytest.approx([7.85, 47.99], abs=1e-12)
+
+
+def test_urn_is_lat_lon_and_gml2_url_is_lon_lat_in_any_version():
+    urn = _point("urn:ogc:def:crs:EPSG::4326", "47.99,7.85", "coordinates")
+    url = _point("http://www.opengis.net/gml/srs/epsg.xml#4326", "7.85 47.99")
+    assert _one(_doc(_member("1.0.0", urn), "1.0.0")).axis_order == "authority"
+    assert _one(_doc(_member("2.0.0", url))).axis_order == "xy"
+
+
+def test_the_callers_wfs_version_decides_for_a_response_that_does_not_say():
+    body = _point("EPSG:4326", "7.85,47.99", "coordinates")
+    data = (
+        f'<wfs:FeatureCollection xmlns:wfs="http://www.opengis.net/wfs" xmlns:gml="{GML2}" '
+        f'xmlns:app="http://example.org/app"><gml:featureMember><app:T fid="a">{body}'
+        "</app:T></gml:featureMember></wfs:FeatureCollection>"
+    ).encode()
+    assert read_response(data).gml == "2" and _one(data).axis_order == "xy"
+    assert _one(data, wfs_version="1.1.0").axis_order == "authority"
+
+
+def test_gml2_geometries_ids_and_coordinate_separators():
+    polygon = (
+        '<app:g><gml:MultiPolygon srsName="EPSG:25832"><gml:polygonMember><gml:Polygon>'
+        "<gml:outerBoundaryIs><gml:LinearRing><gml:coordinates>0,0 10,0 10,10 0,10 0,0"
+        "</gml:coordinates></gml:LinearRing></gml:outerBoundaryIs><gml:innerBoundaryIs>"
+        "<gml:LinearRing><gml:coordinates>2,2 4,2 4,4 2,2</gml:coordinates>"
+        "</gml:LinearRing></gml:innerBoundaryIs></gml:Polygon></gml:polygonMember>"
+        "</gml:MultiPolygon></app:g>"
+    )
+    lines = (
+        '<app:g><gml:MultiLineString srsName="EPSG:25832"><gml:lineStringMember>'
+        '<gml:LineString><gml:coordinates decimal="," cs=";" ts="|">1,5;2|3;4,5'
+        "</gml:coordinates></gml:LineString></gml:lineStringMember></gml:MultiLineString>"
+        "</app:g>"
+    )
+    members = _member("1.0.0", polygon, "a.1") + _member("1.0.0", lines, "a.2")
+    batch = _one(_doc(members, "1.0.0"))
+    assert list(batch.source_ids) == ["a.1", "a.2"]
+    poly, lines = batch.geometries
+    assert poly.geom_type == "MultiPolygon" and poly.area == 100 - 2
+    assert lines.geom_type == "MultiLineString"
+    assert shapely.get_coordinates(lines).tolist() == [[1.5, 2], [3, 4.5]]
+
+
+def test_gml32_curves_surfaces_points_and_no_geometry():
+    g = '<app:g srsName="EPSG:25832">{}</app:g>'
+    bodies = {
+        "curve": '<gml:Curve srsName="EPSG:25832"><gml:segments><gml:LineStringSegment>'
+        "<gml:posList>0 0 1 0</gml:posList></gml:LineStringSegment><gml:LineStringSegment>"
+        "<gml:posList>1 0 1 1</gml:posList></gml:LineStringSegment></gml:segments></gml:Curve>",
+        "surface": '<gml:MultiSurface srsName="EPSG:25832"><gml:surfaceMember>'
+        "<gml:CompositeSurface>"
+        "<gml:surfaceMember><gml:Polygon><gml:exterior><gml:LinearRing><gml:posList>0 0 1 0 1 1 0 0"
+        "</gml:posList></gml:LinearRing></gml:exterior></gml:Polygon></gml:surfaceMember>"
+        "<gml:surfaceMember><gml:Polygon><gml:exterior><gml:LinearRing><gml:posList>5 5 6 5 6 6 5 5"
+        "</gml:posList></gml:LinearRing></gml:exterior></gml:Polygon></gml:surfaceMember>"
+        "</gml:CompositeSurface></gml:surfaceMember></gml:MultiSurface>",
+        "points": '<gml:MultiPoint srsName="EPSG:25832"><gml:pointMember><gml:Point>'
+        "<gml:pos>1 2</gml:pos></gml:Point></gml:pointMember><gml:pointMember><gml:Point>"
+        "<gml:pos>3 4</gml:pos></gml:Point>"
+        "</gml:pointMember></gml:MultiPoint>",
+    }
+    members = "".join(_member("2.0.0", g.format(b), k) for k, b in bodies.items())
+    members += _member("2.0.0", "<app:label>nowhere</app:label>", "none")
+    batches = list(read_feature_collection(_doc(members), crs="EPSG:25832"))
+    geoms = {
+        sid: geom for b in batches for sid, geom in zip(b.source_ids, b.geometries, strict=True)
+    }
+    assert geoms["curve"].wkt == "LINESTRING (0 0, 1 0, 1 1)"
+    assert geoms["surface"].geom_type == "MultiPolygon" and len(geoms["surface"].geoms) == 2
+    assert geoms["points"].wkt == "MULTIPOINT ((1 2), (3 4))"
+    assert geoms["none"] is None
+
+
+def test_a_feature_without_geometry_is_ingested(tmp_path, lake, read_lake):
+    members = _member("2.0.0", "<app:label>nowhere</app:label>", "n.1") + _member(
+        "2.0.0",
+        '<app:g><gml:Point srsName="urn:ogc:def:crs:EPSG::4326"><gml:pos>47.99 7.85</gml:pos>'
+        "</gml:Point></app:g>",
+        "n.2",
+    )
+    path = tmp_path / "n.gml"
+    path.write_bytes(_doc(members, attrs=' numberMatched="2" numberReturned="2"'))
+    report = ingest(path, "n", lake)
+    assert (report.features, report.rejects, report.declared_count) == (2, 0, 2)
+    rows = {r["source_id"]: r for r in read_lake("n").to_pylist()}
+    assert rows["n.1"]["geometry"] is None and rows["n.2"]["geometry"] is not None
+
+
+def test_arcs_are_linearised_within_the_tolerance():
+    """A half disc of radius 100 m (an Arc closed by a LineStringSegment) and a Circle."""
+    cx, cy, r = 500_000.0, 5_400_000.0, 100.0
+    arc = f"{cx + r} {cy} {cx} {cy + r} {cx - r} {cy}"
+    ring = (
+        '<app:g><gml:Polygon srsName="EPSG:25832"><gml:exterior><gml:Ring><gml:curveMember>'
+        f"<gml:Curve><gml:segments><gml:Arc><gml:posList>{arc}</gml:posList></gml:Arc>"
+        f"<gml:LineStringSegment><gml:posList>{cx - r} {cy} {cx + r} {cy}</gml:posList>"
+        "</gml:LineStringSegment></gml:segments></gml:Curve></gml:curveMember></gml:Ring>"
+        "</gml:exterior></gml:Polygon></app:g>"
+    )
+    circle = (
+        '<app:g><gml:Curve srsName="EPSG:25832"><gml:segments><gml:Circle><gml:posList>'
+        f"{arc}</gml:posList></gml:Circle></gml:segments></gml:Curve></app:g>"
+    )
+    batch = _one(_doc(_member("2.0.0", ring, "half") + _member("2.0.0", circle, "full")))
+    half, full = batch.geometries
+    assert half.geom_type == "Polygon" and full.geom_type == "LineString" and full.is_closed
+    for geom, area in (
+        (half, math.pi * r * r / 2),
+        (shapely.Polygon(full.coords), math.pi * r * r),
+    ):
+        xy = shapely.get_coordinates(geom)
+        on_circle = np.hypot(xy[:, 0] - cx, xy[:, 1] - cy)
+        assert np.all((np.abs(on_circle - r) < 1e-6) | (np.abs(xy[:, 1] - cy) < 1e-9))
+        mid = (xy[1:] + xy[:-1]) / 2  # the chords' midpoints stray least from the arc at most
+        deviation = r - np.hypot(mid[:, 0] - cx, mid[:, 1] - cy)
+        assert deviation[np.abs(xy[1:, 1] - cy) > 1e-9].max() <= ARC_TOLERANCE * r * 1.0001
+        assert geom.area == pytest.approx(area, rel=2 * ARC_TOLERANCE)
+    assert shapely.get_coordinates(half)[0].tolist() == [cx + r, cy]
+
+
+def test_nested_collections_additional_objects_and_properties():
+    inner = (
+        "<wfs:member><wfs:FeatureCollection>"
+        + _member("2.0.0", "<app:n>2</app:n>", "in.1")
+        + "</wfs:FeatureCollection></wfs:member>"
+    )
+    extra = (
+        "<wfs:additionalObjects><wfs:SimpleFeatureCollection>"
+        + _member("2.0.0", "<app:n>3</app:n>", "extra.1")
+        + "</wfs:SimpleFeatureCollection></wfs:additionalObjects>"
+    )
+    first = (
+        "<gml:name>Erster</gml:name><app:n>1</app:n><app:code>007</app:code>"
+        '<app:height uom="m">12.5</app:height><app:tag>a</app:tag><app:tag>b</app:tag>'
+        '<app:gone xsi:nil="true"/><app:ok>true</app:ok>'
+        '<app:owner xlink:href="#o.1"/><app:address><app:Address>'
+        "<app:street>Hauptstraße</app:street>"
+        "<app:no>5</app:no></app:Address></app:address>"
+    )
+    batch = _one(_doc(_member("2.0.0", first, "top.1") + inner + extra))
+    assert list(batch.source_ids) == ["top.1", "in.1", "extra.1"]
+    props = list(batch.properties)
+    assert [p["n"] for p in props] == [1, 2, 3]  # every value of `n` is an integer
+    top = props[0]
+    assert top["name"] == "Erster" and top["code"] == "007" and top["ok"] is True
+    assert top["height"] == {"value": 12.5, "uom": "m"} and top["tag"] == ["a", "b"]
+    assert "gone" not in top and top["owner"] == "#o.1"
+    assert top["address"] == {"Address": {"street": "Hauptstraße", "no": "5"}}
+    assert list(batch.feature_classes) == ["Thing"] * 3
+
+
+def test_counts_declared_and_checked(tmp_path, lake):
+    members = "".join(_member("2.0.0", f"<app:n>{i}</app:n>", f"c.{i}") for i in range(3))
+    data = _doc(members, attrs=' numberMatched="10" numberReturned="4"')
+    counts = collection_counts(data)
+    assert (counts.matched, counts.returned) == (10, 4)
+    assert sum(map(len, read_feature_collection(data, batch_size=2))) == 3
+    assert [len(b) for b in read_feature_collection(data, batch_size=2)] == [2, 1]
+    path = tmp_path / "short.gml"
+    path.write_bytes(data)
+    with pytest.raises(CitypipeError, match="matches_declared_count"):
+        ingest(path, "short", lake)
+    assert not lake.partition("features", "short").exists()
+    older = _doc(
+        members.replace("wfs:member", "gml:featureMember"), "1.1.0", ' numberOfFeatures="3"'
+    )
+    assert collection_counts(older).returned == 3
+
+
+def test_a_hits_response_is_not_feature_data(tmp_path, lake):
+    path = tmp_path / "hits.gml"
+    path.write_bytes(_doc("", attrs=' numberMatched="693" numberReturned="0"'))
+    with pytest.raises(NotFeatureData, match="hits response.*693"):
+        ingest(path, "hits", lake)
+
+
+def test_a_record_with_a_broken_geometry_is_rejected_alone(tmp_path, lake, read_lake):
+    good = _point("EPSG:25832", "500000 5400000")
+    bad = _point("EPSG:25832", "500000 north")
+    path = tmp_path / "b.gml"
+    path.write_bytes(_doc(_member("2.0.0", good, "g") + _member("2.0.0", bad, "b")))
+    report = ingest(path, "b", lake)
+    assert (report.features, report.rejects) == (1, 1)
+    rejects = read_lake("b", "rejects").to_pylist()
+    assert "not numbers" in rejects[0]["reason"] and 'gml:id="b"' in rejects[0]["record"]
+
+
+def test_a_dtd_is_refused(tmp_path, lake):
+    data = _doc(_member("2.0.0", "<app:n>&x;</app:n>")).replace(
+        b"\n<wfs:", b'\n<!DOCTYPE x [<!ENTITY x "boom">]>\n<wfs:', 1
+    )
+    path = tmp_path / "dtd.gml"
+    path.write_bytes(data)
+    with pytest.raises(DataError, match="DTD"):
+        ingest(path, "dtd", lake)
+
+
+# -- property tests -------------------------------------------------------------------------------
+
+_SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+lon = st.floats(-179.9, 179.9, allow_nan=False)
+lat = st.floats(-89.9, 89.9, allow_nan=False)
+
+
+@_SETTINGS
+@given(
+    points=st.lists(st.tuples(lon, lat), min_size=1, max_size=8),
+    version=st.sampled_from(["1.0.0", "1.1.0", "2.0.0"]),
+)
+def test_points_in_every_convention_read_back_as_written(points, version):
+    """Each version's writing of EPSG:4326 (x/y in 1.0, lat/lon in 1.1 and 2.0): reading it
+    and applying the batch's axis order gives back the longitude and latitude written."""
+    members = ""
+    for i, (x, y) in enumerate(points):
+        pos = f"{x!r},{y!r}" if version == "1.0.0" else f"{y!r} {x!r}"
+        tag = "coordinates" if version == "1.0.0" else "pos"
+        members += _member(version, _point("EPSG:4326", pos, tag), f"p.{i}")
+    batch = _one(_doc(members, version))
+    xy = shapely.get_coordinates(np.asarray(batch.geometries, dtype=object))
+    if batch.axis_order == "authority":
+        xy = xy[:, ::-1]
+    assert xy.tolist() == [list(p) for p in points]
+
+
+@_SETTINGS
+@given(
+    values=st.lists(
+        st.one_of(st.integers(-(2**62), 2**62), st.floats(allow_nan=False, allow_infinity=False)),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_numbers_are_typed_per_property(values):
+    members = "".join(
+        _member("2.0.0", f"<app:v>{v!r}</app:v>", f"v.{i}") for i, v in enumerate(values)
+    )
+    got = [p["v"] for p in _one(_doc(members)).properties]
+    assert got == pytest.approx(
+        [float(v) for v in values] if any(isinstance(v, float) for v in values) else values
+    )
+
+
+@_SETTINGS
+@given(
+    cx=st.floats(-1e6, 1e6),
+    cy=st.floats(-1e6, 1e6),
+    r=st.floats(0.01, 1e4),
+    angles=st.lists(st.floats(0, 2 * math.pi), min_size=3, max_size=3, unique=True),
+)
+def test_an_arc_passes_through_its_three_positions(cx, cy, r, angles):
+    a, b, c = sorted(angles)
+    if min(b - a, c - b) < 1e-3:
+        return  # positions too close to one another to define a circle well
+    pts = [(cx + r * math.cos(t), cy + r * math.sin(t)) for t in (a, b, c)]
+    pos = " ".join(f"{x!r} {y!r}" for x, y in pts)
+    body = (
+        '<app:g><gml:Curve srsName="EPSG:25832"><gml:segments><gml:Arc><gml:posList>'
+        f"{pos}</gml:posList></gml:Arc></gml:segments></gml:Curve></app:g>"
+    )
+    line = _one(_doc(_member("2.0.0", body))).geometries[0]
+    xy = shapely.get_coordinates(line)
+    assert xy[0].tolist() == list(pts[0]) and xy[-1].tolist() == list(pts[2])
+    assert shapely.distance(line, shapely.Point(pts[1])) <= 2 * ARC_TOLERANCE * r + 1e-6
+    assert np.abs(np.hypot(xy[:, 0] - cx, xy[:, 1] - cy) - r).max() <= 1e-6 * max(
+        r, abs(cx), abs(cy), 1
+    )
