@@ -201,11 +201,13 @@ def _forced(batches: Iterator[SourceBatch], order: AxisOrder | None) -> Iterator
 @contextmanager
 def _open(source: Source) -> Iterator[tuple[IO[bytes], bytes, str | None]]:
     """A stream of the response from its start, its head, and the encoding its BOM names."""
-    try:
-        stream = open(source, "rb") if isinstance(source, Path) else None  # noqa: SIM115
-    except OSError as e:
-        raise DataError(f"{source}: cannot be read: {e.strerror or e}") from e
-    if stream is None:
+    stream: IO[bytes]
+    if isinstance(source, Path):
+        try:
+            stream = open(source, "rb")  # noqa: SIM115 - closed below
+        except OSError as e:
+            raise DataError(f"{source}: cannot be read: {e.strerror or e}") from e
+    else:
         stream = io.BytesIO(source if isinstance(source, bytes) else source.read())
     with stream:
         head = stream.read(_HEAD)
