@@ -538,3 +538,13 @@ def test_an_arc_passes_through_its_three_positions(cx, cy, r, angles):
     assert np.abs(np.hypot(xy[:, 0] - cx, xy[:, 1] - cy) - r).max() <= 1e-6 * max(
         r, abs(cx), abs(cy), 1
     )
+
+
+def test_an_exception_report_as_a_harvested_page_says_what_the_server_said():
+    page = (
+        b'<?xml version="1.0"?><ServiceExceptionReport version="1.2.0">'
+        b'<ServiceException code="InvalidParameterValue">msWFSGetFeature(): WFS server error. '
+        b"Invalid typename (ms:strassen).</ServiceException></ServiceExceptionReport>"
+    )
+    with pytest.raises(NotFeatureData, match=r"InvalidParameterValue: msWFSGetFeature\(\)"):
+        list(read_feature_collection(page, name="http://127.0.0.1/wfs?page=2"))
