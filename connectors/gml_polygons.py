@@ -111,9 +111,11 @@ def _any_per_ring(mask: np.ndarray, sizes: np.ndarray) -> np.ndarray:
 
 
 def _coordinates(values: np.ndarray, sizes: np.ndarray, dims: np.ndarray) -> np.ndarray:
-    """(n, 3) positions of all rings: in one reshape when all are 3D, ring by ring otherwise."""
-    if (dims == 3).all() and not (sizes % 3).any():
-        return values.reshape(-1, 3)
+    """(n, 3) positions of all rings: in one reshape when all have the same srsDimension (z
+    NaN for 2D), ring by ring otherwise."""
+    dim = int(dims[0])
+    if (dims == dim).all() and not (sizes % dim).any():
+        return xyz(values.reshape(-1, dim))
     starts = np.cumsum(sizes) - sizes
     return np.concatenate(
         [

@@ -85,6 +85,7 @@ class FeatureReader:
         self._bounded = f"{{{gml_ns}}}boundedBy"
         self._records: list[_Record] = []
         self._geometry = GeometryReader(gml_ns, dimension=2)
+        self._kinds: dict[str, tuple[str, bool]] = {}  # tag -> (local name, a GML geometry?)
 
     def __len__(self) -> int:
         return len(self._records)
@@ -99,9 +100,9 @@ class FeatureReader:
         for prop in elem:
             if not isinstance(prop.tag, str) or prop.tag == self._bounded:
                 continue
-            geometry = self._geometry_of(prop)
+            geometry = prop[0] if len(prop) == 1 and self._kind(prop[0].tag)[1] else None
             if geometry is None:
-                add(rec.properties, local_name(prop.tag), _value(prop))
+                add(rec.properties, self._kind(prop.tag)[0], _value(prop))
             elif rec.kind is None:
                 self._read_geometry(rec, geometry)
 
@@ -110,15 +111,19 @@ class FeatureReader:
         srs = bounded[0].get("srsName") if bounded is not None and len(bounded) else None
         return srs or self._crs
 
-    def _geometry_of(self, prop: Any) -> Any:
-        """The GML geometry element a property holds, or None."""
-        if len(prop) != 1:
-            return None
-        child = prop[0]
-        if not isinstance(child.tag, str) or namespace(child.tag) not in GML_NAMESPACES:
-            return None
-        local = local_name(child.tag)
-        return child if local[:1].isupper() and local not in _NOT_GEOMETRY else None
+    def _kind(self, tag: Any) -> tuple[str, bool]:
+        """An element's local name, and whether it is a GML geometry (remembered by tag)."""
+        found = self._kinds.get(tag)
+        if found is None:
+            local = local_name(tag) if isinstance(tag, str) else ""
+            geometry = (
+                isinstance(tag, str)
+                and namespace(tag) in GML_NAMESPACES
+                and local[:1].isupper()
+                and local not in _NOT_GEOMETRY
+            )
+            found = self._kinds[tag] = (local, geometry)
+        return found
 
     def _read_geometry(self, rec: _Record, geometry: Any) -> None:
         rec.kind = local_name(geometry.tag)
@@ -161,8 +166,12 @@ class FeatureReader:
         """Each record's geometry (None without one) and its repair note."""
         out = np.full(len(records), None, dtype=object)
         notes: list[str | None] = [None] * len(records)
+        repaired = bool(built.repairs.any())
         for i, rec in enumerate(records):
             if rec.parts is None or rec.error:
+                continue
+            out[i] = None if repaired else _plain(rec, built)
+            if out[i] is not None:
                 continue
             handles, missing = self._geometry.resolve(rec.parts.polygons)
             if missing:
@@ -173,13 +182,24 @@ class FeatureReader:
             if why:
                 rec.error = why
                 continue
-            notes[i] = rings.describe(built.repairs[used].sum(axis=0)) if used else None
+            if repaired and used:
+                notes[i] = rings.describe(built.repairs[used].sum(axis=0))
             kept = [h for h in handles if built.polygons[~h if h < 0 else h] is not None]
             polygons = oriented(built.polygons, np.asarray(kept, dtype=np.int64))
             out[i] = _shape(rec.kind or "", polygons, rec.parts)
             if out[i] is None:
                 rec.error = f"no usable geometry left: {notes[i]}"
         return out, notes
+
+
+def _plain(rec: _Record, built: Built) -> Any:
+    """The polygon of a record whose geometry is one Polygon that needs no xlink and no
+    repair (the common case, read without resolving), else None."""
+    parts = rec.parts
+    if parts is None or len(parts.polygons) != 1 or rec.kind not in _SINGLE:
+        return None
+    h = parts.polygons[0]
+    return built.polygons[h] if type(h) is int and h >= 0 and h not in built.reasons else None
 
 
 def _shape(kind: str, polygons: np.ndarray, parts: Parts) -> Any:
