@@ -140,6 +140,29 @@ def test_freiburg_geojson_in_utm_lands_in_freiburg(corpus, lake, read_lake):
     assert 7.70 < west < east < 7.95 and 47.95 < south < north < 48.05  # Freiburg's extent
 
 
+NRW = (5.86, 50.32, 9.46, 52.53)  # Nordrhein-Westfalen
+REGIONS = {
+    "nrw_kataster_ldproxy_item_flurstueck.json": (1, NRW),
+    "nrw_kataster_ldproxy_items_flurstueck.json": (10, NRW),
+    "nrw_kataster_ldproxy_items_gebaeudebauwerk.json": (10, NRW),
+    "nrw_kataster_ldproxy_items_verwaltungseinheit.json": (10, NRW),
+    "pdok_gokoala_item_4030_geojson.json": (1, (4.73, 52.28, 5.08, 52.43)),  # Amsterdam
+    "pdok_gokoala_item_4030_jsonfg.json": (1, (4.73, 52.28, 5.08, 52.43)),
+    "vineyards_ldproxy_items_crs84.json": (3, (6.11, 48.97, 8.51, 50.94)),  # Rhineland-Palatinate
+}
+"""Every saved OGC API response with features: its MANIFEST count, and where the MANIFEST
+says it is (NRW's cadastre, a BAG address on Amsterdam's Bickersgracht, RLP's vineyards)."""
+
+
+@pytest.mark.parametrize("name", sorted(REGIONS))
+def test_oapif_responses_land_in_their_regions(corpus, lake, read_lake, name):
+    count, (west, south, east, north) = REGIONS[name]
+    report = ingest(corpus / "oapif" / name, "o", lake)
+    assert (report.features, report.rejects) == (count, 0)
+    x0, y0, x1, y1 = _lonlat_bounds(read_lake("o"))
+    assert west < x0 <= x1 < east and south < y0 <= y1 < north
+
+
 # -- service documents ----------------------------------------------------------------------------
 
 
@@ -548,3 +571,33 @@ def test_an_exception_report_as_a_harvested_page_says_what_the_server_said():
     )
     with pytest.raises(NotFeatureData, match=r"InvalidParameterValue: msWFSGetFeature\(\)"):
         list(read_feature_collection(page, name="http://127.0.0.1/wfs?page=2"))
+
+
+def test_feature_members_and_the_first_of_several_geometries():
+    """GML 3.1.1 gml:featureMembers hold several features; of two geometry properties the
+    first is the feature's geometry and the second is left out."""
+    line = (
+        '<app:route><gml:LineString srsName="EPSG:25832"><gml:posList>0 0 5 5</gml:posList>'
+        "</gml:LineString></app:route>"
+    )
+    first = f'<app:T gml:id="m.1">{_point("EPSG:25832", "1 2")}{line}<app:n>1</app:n></app:T>'
+    second = '<app:T gml:id="m.2"><app:n>2</app:n></app:T>'
+    data = _doc(f"<gml:featureMembers>{first}{second}</gml:featureMembers>", "1.1.0")
+    with_crs, without = read_feature_collection(data)  # the second names no CRS
+    assert (with_crs.crs, without.crs) == ("EPSG:25832", None)
+    assert list(with_crs.source_ids) + list(without.source_ids) == ["m.1", "m.2"]
+    assert with_crs.geometries[0].wkt == "POINT (1 2)" and without.geometries[0] is None
+    assert list(with_crs.properties) + list(without.properties) == [{"n": 1}, {"n": 2}]
+
+
+def test_an_arc_string_in_a_multi_curve_is_one_line():
+    arcs = "0 0 1 1 2 0 3 -1 4 0"  # two half circles of radius 1, one up, one down
+    body = (
+        '<app:g><gml:MultiCurve srsName="EPSG:25832"><gml:curveMember><gml:Curve><gml:segments>'
+        f"<gml:ArcString><gml:posList>{arcs}</gml:posList></gml:ArcString></gml:segments>"
+        "</gml:Curve></gml:curveMember></gml:MultiCurve></app:g>"
+    )
+    (line,) = _one(_doc(_member("2.0.0", body))).geometries[0].geoms
+    assert line.length == pytest.approx(2 * math.pi, rel=ARC_TOLERANCE)
+    assert shapely.get_coordinates(line)[[0, -1]].tolist() == [[0, 0], [4, 0]]
+    assert line.distance(shapely.Point(1, 1)) < 1e-9 and line.distance(shapely.Point(3, -1)) < 1e-9
