@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,8 @@ from citypipe.connectors.citygml_values import add, leaf_value, namespace
 from citypipe.connectors.csv_values import typed
 from citypipe.connectors.gml import GML_NAMESPACES, GeometryError, GeometryReader, Parts, local_name
 from citypipe.connectors.gml_polygons import Built, oriented
-from citypipe.geo.crs import axis_order
+from citypipe.geo.crs import axis_order, resolve
+from citypipe.geo.errors import ConfigurationError
 from citypipe.geo.types import AxisOrder
 
 __all__ = ["FeatureReader"]
@@ -115,20 +117,19 @@ class FeatureReader:
         """An element's local name, and whether it is a GML geometry (remembered by tag)."""
         found = self._kinds.get(tag)
         if found is None:
-            local = local_name(tag) if isinstance(tag, str) else ""
-            geometry = (
-                isinstance(tag, str)
-                and namespace(tag) in GML_NAMESPACES
-                and local[:1].isupper()
-                and local not in _NOT_GEOMETRY
+            text = isinstance(tag, str)
+            found = self._kinds[tag] = (
+                local_name(tag) if text else "",
+                text and _is_geometry(tag),
             )
-            found = self._kinds[tag] = (local, geometry)
         return found
 
     def _read_geometry(self, rec: _Record, geometry: Any) -> None:
         rec.kind = local_name(geometry.tag)
         reader = self._geometry
         reader.srs_name = None
+        srs = geometry.get("srsName") or rec.crs
+        reader.dimension = _axes(srs) if srs else 2  # where no srsDimension says otherwise
         try:
             rec.parts = reader.read(geometry)
         except GeometryError as e:
@@ -233,9 +234,25 @@ def _value(prop: Any) -> Any:
         return leaf_value(prop)
     out: dict[str, Any] = {}
     for child in prop:
-        if isinstance(child.tag, str):
+        if isinstance(child.tag, str) and not _is_geometry(child.tag):
             add(out, local_name(child.tag), _value(child))
-    return out
+    return out or None  # None: it held geometry only
+
+
+def _is_geometry(tag: str) -> bool:
+    """A GML geometry (inside a nested feature, say): not carried in properties."""
+    local = local_name(tag)
+    return namespace(tag) in GML_NAMESPACES and local[:1].isupper() and local not in _NOT_GEOMETRY
+
+
+@lru_cache(maxsize=64)
+def _axes(srs: str) -> int:
+    """How many ordinates a position in the CRS `srs` has, as pyproj says (2 for an unknown
+    CRS: its records are refused for the CRS, not misread)."""
+    try:
+        return len(resolve(srs).axis_info)
+    except ConfigurationError:
+        return 2
 
 
 def _typed(properties: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -601,3 +601,20 @@ def test_an_arc_string_in_a_multi_curve_is_one_line():
     assert line.length == pytest.approx(2 * math.pi, rel=ARC_TOLERANCE)
     assert shapely.get_coordinates(line)[[0, -1]].tolist() == [[0, 0], [4, 0]]
     assert line.distance(shapely.Point(1, 1)) < 1e-9 and line.distance(shapely.Point(3, -1)) < 1e-9
+
+
+def test_a_3d_crs_without_srs_dimension_reads_three_ordinates():
+    """EPSG:4979 positions have three ordinates (pyproj says so) where no srsDimension does."""
+    body = (
+        '<app:g><gml:LineString srsName="urn:ogc:def:crs:EPSG::4979"><gml:posList>'
+        "47.99 7.85 280 48.00 7.86 290</gml:posList></gml:LineString></app:g>"
+        '<app:parcel><app:Parcel gml:id="p.9"><app:no>9</app:no><app:shape>'
+        '<gml:Point srsName="EPSG:25832"><gml:pos>1 2</gml:pos></gml:Point></app:shape>'
+        "</app:Parcel></app:parcel>"
+    )
+    batch = _one(_doc(_member("2.0.0", body)))
+    assert shapely.get_coordinates(batch.geometries[0], include_z=True).tolist() == [
+        [47.99, 7.85, 280],
+        [48.00, 7.86, 290],
+    ]
+    assert batch.properties[0] == {"parcel": {"Parcel": {"no": "9"}}}  # nested: as written
