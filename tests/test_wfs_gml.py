@@ -618,3 +618,49 @@ def test_a_3d_crs_without_srs_dimension_reads_three_ordinates():
         [48.00, 7.86, 290],
     ]
     assert batch.properties[0] == {"parcel": {"Parcel": {"no": "9"}}}  # nested: as written
+
+
+_GEOMETRIES = [
+    '<gml:Point srsName="{srs}"><gml:pos>{a}</gml:pos></gml:Point>',
+    '<gml:LineString srsName="{srs}"><gml:posList>{a} {b}</gml:posList></gml:LineString>',
+    (
+        '<gml:Polygon srsName="{srs}"><gml:exterior><gml:LinearRing><gml:posList>{a} {b} {a}'
+        "</gml:posList></gml:LinearRing></gml:exterior></gml:Polygon>"
+    ),
+    (
+        '<gml:Curve srsName="{srs}"><gml:segments><gml:Arc><gml:posList>{a} {b}</gml:posList>'
+        "</gml:Arc></gml:segments></gml:Curve>"
+    ),
+]
+_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12).map(
+    lambda t: t.replace("&", "&amp;").replace("<", "&lt;")
+)
+_COORDS = st.one_of(
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=5).map(
+        lambda v: " ".join(map(repr, v))
+    ),
+    _TEXT,
+)
+
+
+@_SETTINGS
+@given(
+    features=st.lists(
+        st.tuples(st.sampled_from(_GEOMETRIES), _COORDS, _COORDS, _TEXT), min_size=1, max_size=5
+    ),
+    srs=st.sampled_from(["EPSG:25832", "urn:ogc:def:crs:EPSG::4326", "EPSG:999999", "#local"]),
+)
+def test_any_geometry_text_is_a_record_or_a_reject(features, srs):
+    """Whatever the coordinates and property texts hold, every feature is one record: read, or
+    carrying its reason; the reader never fails otherwise."""
+    members = "".join(
+        _member("2.0.0", f"<app:g>{g.format(srs=srs, a=a, b=b)}</app:g><app:t>{t}</app:t>", f"r{i}")
+        for i, (g, a, b, t) in enumerate(features)
+    )
+    batches = list(read_feature_collection(_doc(members)))
+    assert sum(map(len, batches)) == len(features)
+    for batch in batches:
+        for geometry, error in zip(batch.geometries, batch.errors or [], strict=True):
+            assert (geometry is None) == (error is not None)
+            if geometry is not None:
+                assert np.isfinite(shapely.get_coordinates(geometry)).all()
