@@ -95,6 +95,8 @@ class Response:
     counts: Counts
     crs: str | None
     """The srsName of the collection's envelope."""
+    feature_type: str | None
+    """The first feature's element name (prefix:name as written), None without features."""
 
 
 def read_response(source: Source, *, wfs_version: str | None = None, name: str = "") -> Response:
@@ -104,16 +106,16 @@ def read_response(source: Source, *, wfs_version: str | None = None, name: str =
     label = name or "response"
     with _open(source) as (stream, head, encoding):
         events = etree.iterparse(stream, events=("start", "end"), encoding=encoding, **PARSER)
-        root, envelope = _header(label, events, head)
+        root, envelope, first = _header(label, events, head)
     if root is None:
         raise DataError(f"{label}: empty document")
     gml, order = _convention(root, head, wfs_version)
-    return Response(gml, order, _counts(root), envelope)
+    return Response(gml, order, _counts(root), envelope, first)
 
 
-def _header(label: str, events: Any, head: bytes) -> tuple[Any, str | None]:
-    """The root element and the srsName of the collection's envelope, read up to the first
-    member."""
+def _header(label: str, events: Any, head: bytes) -> tuple[Any, str | None, str | None]:
+    """The root element, the srsName of the collection's envelope and the first feature's
+    name, read up to the first feature."""
     root, envelope = None, None
     try:
         for event, elem in events:
@@ -125,15 +127,22 @@ def _header(label: str, events: Any, head: bytes) -> tuple[Any, str | None]:
                     f"{label}: an OGC exception report (the service answered with an error), "
                     f"not feature data: {exception_text(root)}"
                 )
-            if event == "start" and elem.tag in _MEMBERS:
-                break
+            in_member = parent is not None and parent.tag in _MEMBERS
+            if event == "start" and in_member and local_name(elem.tag) not in _READ_THROUGH:
+                return (
+                    root,
+                    envelope,
+                    f"{elem.prefix}:{local_name(elem.tag)}"
+                    if elem.prefix
+                    else local_name(elem.tag),
+                )
             envelope_end = event == "end" and local_name(elem.tag) == "Envelope"
             if envelope_end and parent is not None and parent.getparent() is root:
                 envelope = elem.get("srsName")
     except etree.XMLSyntaxError as e:
         if root is None:
             raise not_well_formed(label, e, head) from e
-    return root, envelope
+    return root, envelope, None
 
 
 def collection_counts(source: Source) -> Counts:
@@ -279,6 +288,7 @@ class WFSGMLConnector(FileConnector):
             format="WFS FeatureCollection",
             version=f"GML {response.gml}",
             crs=response.crs,
+            layers=(response.feature_type,) if response.feature_type else (),
             declared_count=response.counts.returned,
             details=_details(response.counts),
         )

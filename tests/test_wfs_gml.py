@@ -664,3 +664,34 @@ def test_any_geometry_text_is_a_record_or_a_reject(features, srs):
             assert (geometry is None) == (error is not None)
             if geometry is not None:
                 assert np.isfinite(shapely.get_coordinates(geometry)).all()
+
+
+@pytest.mark.parametrize(
+    ("srs", "code", "citygml_or_wfs10", "wfs11_or_20"),
+    [
+        ("EPSG:4326", 4326, "xy", "authority"),
+        ("EPSG:6706", 6706, "xy", "authority"),
+        ("urn:ogc:def:crs:EPSG::4326", 4326, "authority", "authority"),
+        ("urn:x-ogc:def:crs:EPSG:4326", 4326, "authority", "authority"),
+        ("http://www.opengis.net/def/crs/EPSG/0/6706", 6706, "authority", "authority"),
+        ("http://www.opengis.net/gml/srs/epsg.xml#4326", 4326, "xy", "xy"),
+    ],
+)
+def test_the_one_axis_rule(srs, code, citygml_or_wfs10, wfs11_or_20):
+    """crs.axis_order, the rule CityGML and WFS responses share; every spelling names the
+    EPSG code pyproj reads from it, whichever order applies."""
+    from citypipe.geo import crs
+
+    assert crs.axis_order(srs) == citygml_or_wfs10
+    assert crs.axis_order(srs, "authority") == wfs11_or_20
+    assert crs.resolve(srs).to_epsg() == code
+
+
+def test_inspect_names_the_feature_type(corpus):
+    info = WFSGMLConnector(corpus / LARIOJA).inspect()
+    assert (info.label, info.crs, info.layers) == (
+        "WFS FeatureCollection GML 3.1.1",
+        "EPSG:4326",
+        ("ms:municipios",),
+    )
+    assert info.declared_count is None  # MapServer 1.1.0 wrote no numberOfFeatures here
