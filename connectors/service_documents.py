@@ -60,9 +60,16 @@ def capabilities_layers(xml: bytes) -> tuple[str | None, str | None, tuple[Layer
     reads it (nothing is fetched)."""
     root = etree.fromstring(xml, etree.XMLParser(**PARSER))
     version = root.get("version") or "1.1.0"
-    service = WebFeatureService("http://127.0.0.1/", version=version, xml=xml)
+    try:
+        service = WebFeatureService("http://127.0.0.1/", version=version, xml=xml)
+        return version, service.identification.title, _feature_types(service)
+    except (AttributeError, KeyError, IndexError, TypeError) as e:  # OWSLib's reading failed
+        raise ValueError(f"OWSLib cannot read it ({type(e).__name__}: {e})") from e
+
+
+def _feature_types(service: Any) -> tuple[LayerInfo, ...]:
     formats = _operation_formats(service)
-    layers = tuple(
+    return tuple(
         LayerInfo(
             name=name,
             title=kind.title,
@@ -72,7 +79,6 @@ def capabilities_layers(xml: bytes) -> tuple[str | None, str | None, tuple[Layer
         )
         for name, kind in service.contents.items()
     )
-    return version, service.identification.title, layers
 
 
 def _bbox(values: Any) -> tuple[float, float, float, float] | None:
@@ -135,31 +141,42 @@ class ServiceDocumentConnector(FileConnector):
 
     def inspect(self) -> SourceInfo:
         kind = self._kind()
-        data = self.path.read_bytes()
-        if kind in _JSON_KINDS:
-            return _json_info(kind, orjson.loads(data))
-        root = etree.fromstring(data, etree.XMLParser(**PARSER))
-        if local_name(root.tag) == "schema":
-            layers, details = _schema_types(root)
-            return SourceInfo(
-                format="XML Schema (WFS DescribeFeatureType)",
-                layers=tuple(x.name for x in layers),
-                layer_info=layers,
-                details=details,
-            )
-        version, title, found = capabilities_layers(data)
-        return SourceInfo(
-            format="WFS GetCapabilities",
-            version=version,
-            layers=tuple(x.name for x in found),
-            layer_info=found,
-            details={"service": title or "-"},
-        )
+        try:
+            return _describe(kind, self.path.read_bytes())
+        except (etree.XMLSyntaxError, orjson.JSONDecodeError, ValueError) as e:
+            what = (_XML_KINDS.get(kind) or _JSON_KINDS[kind]).partition(" (")[0]
+            raise DataError(f"{self.path}: {what} that cannot be read: {e}") from e
 
     def read(self) -> Iterator[SourceBatch]:
         kind = self._kind()
         what = _XML_KINDS.get(kind) or _JSON_KINDS[kind]
         raise NotFeatureData(f"{self.path}: {what}, not feature data")
+
+
+def _describe(kind: str, data: bytes) -> SourceInfo:
+    """What the service document `data` (of `kind`) offers."""
+    if kind in _JSON_KINDS:
+        doc = orjson.loads(data)
+        if not isinstance(doc, dict):
+            raise ValueError("not a JSON object")
+        return _json_info(kind, doc)
+    root = etree.fromstring(data, etree.XMLParser(**PARSER))
+    if local_name(root.tag) == "schema":
+        layers, details = _schema_types(root)
+        return SourceInfo(
+            format="XML Schema (WFS DescribeFeatureType)",
+            layers=tuple(x.name for x in layers),
+            layer_info=layers,
+            details=details,
+        )
+    version, title, found = capabilities_layers(data)
+    return SourceInfo(
+        format="WFS GetCapabilities",
+        version=version,
+        layers=tuple(x.name for x in found),
+        layer_info=found,
+        details={"service": title or "-"},
+    )
 
 
 def _kind(head: bytes) -> str | None:
