@@ -10,9 +10,11 @@ Axis order (crs.axis_order, the one rule CityGML follows too): URN and OGC URI s
 the CRS. The short EPSG:n follows the response's convention: WFS 1.0 / GML 2 write x/y
 (longitude first, GeoServer's "WFS 1.0.0 provides geographic coordinates in east/north"),
 WFS 1.1 and 2.0 the CRS's own order whatever the spelling (MapServer writes EPSG:4326 latitude
-first under the short label in WFS 1.1.0). The convention is the caller's WFS version where it
-knows it, else the response's: GML 3.2, or GML 3 syntax (gml:id, posList, exterior), a WFS 1.1
-count or schema location make it 1.1 / 2.0; otherwise it is GML 2.
+first under the short label in WFS 1.1.0; the OGC's reading since the WFS 1.1.1 corrigendum,
+which GeoServer's WFS 1.1.0 does not follow for the short form: `--axis-order xy` for those).
+The convention is the caller's WFS version where it knows it, else the response's: GML 3.2, or
+GML 3 syntax (gml:id, posList, exterior), a WFS 1.1 count or schema location make it 1.1 / 2.0;
+otherwise it is GML 2.
 
 Encoding: a byte-order mark wins over the XML declaration (La Rioja's files are UTF-8 with a
 BOM and declare ISO-8859-1). XML is parsed with the project's safe settings (xml_safety).
@@ -164,14 +166,14 @@ def read_feature_collection(
     `crs`: the CRS of features whose response names none (the one the request asked for).
     `axis_order`: the order of every coordinate, whatever the srsName (`--axis-order`).
     `wfs_version`: the request's version, which says how a short EPSG:n is read.
-    `name`: the file or URL, for messages. A source that is a file object is read from where
-    it stands, once: its header and its features in one pass."""
+    `name`: the file or URL, for messages. A file object is read whole, from where it stands
+    (a response page is bounded); a file is streamed."""
     if not isinstance(source, (bytes, Path)):
         source = source.read()
     label = name or (str(source) if isinstance(source, Path) else "response")
     response = read_response(source, wfs_version=wfs_version, name=label)
     gml_ns = GML_NAMESPACES[1] if response.gml == "3.2" else GML_NAMESPACES[0]
-    reader = FeatureReader(gml_ns, axis_order or response.axis_order, response.crs or crs)
+    reader = FeatureReader(gml_ns, response.axis_order, response.crs or crs)
     with _open(source) as (stream, head, encoding):
         context = etree.iterparse(
             stream, events=("end",), tag=_MEMBERS, encoding=encoding,
