@@ -160,13 +160,15 @@ def read_feature_collection(
     wfs_version: str | None = None,
     batch_size: int = BATCH_SIZE,
     name: str = "",
+    huge_tree: bool = False,
 ) -> Iterator[SourceBatch]:
     """The features of the GetFeature response `source`, in batches of `batch_size`.
 
     `crs`: the CRS of features whose response names none (the one the request asked for).
     `axis_order`: the order of every coordinate, whatever the srsName (`--axis-order`).
     `wfs_version`: the request's version, which says how a short EPSG:n is read.
-    `name`: the file or URL, for messages. A file object is read whole, from where it stands
+    `name`: the file or URL, for messages. `huge_tree`: allow text nodes over 10 MB (a
+    polygon of a million positions). A file object is read whole, from where it stands
     (a response page is bounded); a file is streamed."""
     if not isinstance(source, (bytes, Path)):
         source = source.read()
@@ -177,7 +179,7 @@ def read_feature_collection(
     with _open(source) as (stream, head, encoding):
         context = etree.iterparse(
             stream, events=("end",), tag=_MEMBERS, encoding=encoding,
-            remove_comments=True, remove_pis=True, **PARSER,
+            remove_comments=True, remove_pis=True, huge_tree=huge_tree, **PARSER,
         )  # fmt: skip
         yield from _members(label, context, reader, head, batch_size, axis_order)
 
@@ -298,7 +300,9 @@ class WFSGMLConnector(FileConnector):
     def read(self) -> Iterator[SourceBatch]:
         count = 0
         for batch in read_feature_collection(
-            self.path, batch_size=int(self.options.get("batch_size", BATCH_SIZE))
+            self.path,
+            batch_size=int(self.options.get("batch_size", BATCH_SIZE)),
+            huge_tree=bool(self.options.get("huge_tree")),
         ):
             count += len(batch)
             yield batch

@@ -695,3 +695,19 @@ def test_inspect_names_the_feature_type(corpus):
         ("ms:municipios",),
     )
     assert info.declared_count is None  # MapServer 1.1.0 wrote no numberOfFeatures here
+
+
+def test_a_text_node_over_10_mb_needs_huge_tree(tmp_path, lake):
+    """libxml2 refuses text nodes over 10 MB unless asked (the CityGML reader's option too)."""
+    n = 1_000_000  # positions: about 13 MB of posList text
+    ring = " ".join(f"{i % 997}.25 {i // 997}.5" for i in range(n)) + " 0.25 0.5"
+    body = (
+        '<app:g><gml:LineString srsName="EPSG:25832"><gml:posList>'
+        f"{ring}</gml:posList></gml:LineString></app:g>"
+    )
+    path = tmp_path / "huge.gml"
+    path.write_bytes(_doc(_member("2.0.0", body)))
+    with pytest.raises(DataError, match="huge_tree"):
+        ingest(path, "h", lake, validate=False)
+    report = ingest(path, "h", lake, options={"huge_tree": True}, validate=False)
+    assert report.features == 1
