@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -133,8 +133,13 @@ class HttpClient:
         url: str,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        *,
+        accept: Collection[int] = (),
     ) -> Reply:
-        """The answer to GET `url`, after as many retries as the policy allows."""
+        """The answer to GET `url`, after as many retries as the policy allows.
+
+        Statuses in `accept` are answers rather than errors, for a caller that reads their body
+        (a WFS 2.0 server sends its ExceptionReport, the reason in its own words, with a 400)."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(f"{url}: not an http(s) URL")
@@ -153,7 +158,7 @@ class HttpClient:
                 continue
             except requests.RequestException as e:  # an invalid URL, a redirect loop ...
                 raise ConfigurationError(f"{url}: {e}") from e
-            if reply.status < 400:
+            if reply.status < 400 or reply.status in accept:
                 return reply
             if reply.status not in RETRY_STATUSES:
                 raise ConfigurationError(f"{url}: HTTP {reply.status}{_gist(reply.content)}")

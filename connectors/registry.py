@@ -30,6 +30,7 @@ BUILTIN: dict[str, str] = {
     "wfs-gml": "citypipe.connectors.wfs_gml:WFSGMLConnector",
     "service-document": "citypipe.connectors.service_documents:ServiceDocumentConnector",
     "ogcapi": "citypipe.connectors.ogcapi:OGCAPIFeaturesConnector",
+    "wfs": "citypipe.connectors.wfs:WFSConnector",
 }
 HEAD_BYTES = 64 * 1024
 """How much of a file detection looks at (from where it stops being blank)."""

@@ -1,0 +1,104 @@
+"""OGC Web Feature Service 2.0 / 1.1: a feature type harvested whole, its count checked.
+
+`inspect` reads the capabilities (wfs_capabilities) and, with a layer chosen (`--layer`, a
+TYPENAME(S) in the URL, or the service's only one), asks for its count (resultType=hits).
+`read` pages through it or tiles its extent (wfs_harvest), in GeoJSON where the server offers
+it, else GML (wfs_request). A filter of simple comparisons goes to the server as FES / OGC
+Filter XML, any other is applied to the features read (wfs_filter), as is every filter when
+a box is asked for too (KVP has no room for both).
+
+Axis order is the one rule of the readers: a GeoJSON answer is easting / longitude first
+whatever its `crs` member says; inside a GML answer of WFS 1.1 / 2.0 the CRS's own order
+applies, whatever the spelling of its srsName.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Any
+from urllib.parse import SplitResult, parse_qsl
+
+from citypipe.connectors import wfs_capabilities, wfs_filter
+from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
+from citypipe.connectors.wfs_capabilities import Capabilities
+from citypipe.connectors.wfs_harvest import Harvest, count_hits
+from citypipe.connectors.wfs_request import GetFeature
+
+__all__ = ["WFSConnector"]
+
+_WFS_PATH = re.compile(r"(^|/)(wfs|wfsserver|ows|mapserv|geoserver)(\.\w+)?(/|$)", re.IGNORECASE)
+"""Path segments WFS endpoints commonly have: GeoServer's /wfs and /ows, ArcGIS Server's
+/WFSServer, MapServer's mapserv(.cgi / .fcgi)."""
+
+
+class WFSConnector(ServiceConnector):
+    name = "wfs"
+    title = "OGC WFS"
+
+    @classmethod
+    def accepts(cls, url: SplitResult) -> float:
+        params = {k.lower(): v.lower() for k, v in parse_qsl(url.query)}
+        if params.get("service") == "wfs":
+            return 0.95
+        if "service" in params:  # another OGC service (WMS ...)
+            return 0.0
+        return 0.5 if _WFS_PATH.search(url.path) else 0.0
+
+    @cached_property
+    def capabilities(self) -> Capabilities:
+        return wfs_capabilities.fetch(self.client, self.url)
+
+    @property
+    def layer_name(self) -> str | None:
+        """The layer asked for: `--layer`, else a TYPENAMES / TYPENAME in the URL."""
+        if self.query.layer:
+            return self.query.layer
+        params = {k.lower(): v for k, v in parse_qsl(self.url.split("?", 1)[-1])}
+        return params.get("typenames") or params.get("typename")
+
+    @cached_property
+    def _plan(self) -> tuple[GetFeature, Any]:
+        """The harvest's request for the chosen layer, and the parsed filter (or None)."""
+        caps, query = self.capabilities, self.query
+        node = wfs_filter.parse(query.filter) if query.filter else None
+        pushed = None
+        if node is not None and query.bbox is None:
+            pushed = wfs_filter.to_fes(node, caps.version)
+        return GetFeature.plan(caps, caps.layer(self.layer_name), query, pushed), node
+
+    @cached_property
+    def hits(self) -> int | None:
+        request, _ = self._plan
+        return count_hits(self.client, request, self.query.bbox)
+
+    def inspect(self) -> SourceInfo:
+        caps = self.capabilities
+        details = {"service": caps.title or "-", **caps.details()}
+        chosen: LayerInfo | None = None
+        if self.layer_name or len(caps.layers) == 1:
+            request, node = self._plan
+            chosen = request.layer
+            details["output format"] = request.output or "the version's default GML"
+            details["filter"] = _filter_note(request, node)
+        return SourceInfo(
+            format=self.title,
+            version=caps.version,
+            crs=chosen.crs[0] if chosen and chosen.crs else None,
+            layers=tuple(layer.name for layer in caps.layers),
+            layer_info=caps.layers,
+            declared_count=self.hits if chosen else None,
+            details=details,
+        )
+
+    def read(self) -> Iterator[SourceBatch]:
+        request, node = self._plan
+        test = wfs_filter.matches(node) if node is not None else None
+        yield from Harvest(self.client, request, self.hits, self.query.bbox, test).batches()
+
+
+def _filter_note(request: GetFeature, node: Any) -> str:
+    if node is None:
+        return "-"
+    return "sent to the server" if request.filter_xml else "applied to the features read"

@@ -1,0 +1,245 @@
+"""A WFS's GetCapabilities, read once: the version spoken, the feature types (titles, CRSs,
+output formats, extents), whether it pages and how many features it gives at most.
+
+The document is fetched through the shared HTTP client and parsed with the project's safe
+parser settings (no DTD, no entities, no network); OWSLib then reads the feature types from
+it (its `xml=` argument: OWSLib fetches nothing). The version is negotiated as WFS 2.0
+prescribes, ACCEPTVERSIONS=2.0.0,1.1.0 (the server answers in the highest it speaks); a
+server that ignores it and answers 1.0.0 is asked for VERSION=1.1.0 once. Paging is what WFS
+2.0 declares (ImplementsResultPaging); in 1.1 STARTINDEX is a vendor extension (MapServer,
+GeoServer) that the harvest tries and checks. Constraints are read from the document
+directly: OWSLib keeps only their allowed values, not their DefaultValue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from lxml import etree
+from owslib.wfs import WebFeatureService
+
+from citypipe.connectors.base import LayerInfo
+from citypipe.connectors.http import HttpClient, Reply
+from citypipe.geo.errors import ConfigurationError, DataError
+
+__all__ = [
+    "VERSIONS",
+    "Capabilities",
+    "ServerFailure",
+    "ServerRefusal",
+    "check_exception",
+    "fetch",
+    "parse_xml",
+    "service_url",
+]
+
+VERSIONS = ("2.0.0", "1.1.0")
+PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+_OWS = {"ows": "http://www.opengis.net/ows/1.1", "ows10": "http://www.opengis.net/ows"}
+_PROTOCOL_KEYS = {
+    "service",
+    "request",
+    "version",
+    "acceptversions",
+    "typename",
+    "typenames",
+    "outputformat",
+    "resulttype",
+    "count",
+    "maxfeatures",
+    "startindex",
+    "srsname",
+    "bbox",
+    "filter",
+}
+"""Parameters of the protocol, which the harvest sets itself; others (MAP=, vendor keys,
+tokens) are the endpoint's and are kept."""
+_REPORTS = ("ExceptionReport", "ServiceExceptionReport")
+_BAD_REQUEST = {
+    "InvalidParameterValue",
+    "MissingParameterValue",
+    "OperationNotSupported",
+    "OptionNotSupported",
+    "VersionNegotiationFailed",
+    "InvalidUpdateSequence",
+}
+"""exceptionCodes of a request the server will never answer as asked (OWS Common, WFS 2.0)."""
+
+
+class ServerRefusal(ConfigurationError):
+    """The WFS answered a request with an exception report that names the request's fault."""
+
+
+class ServerFailure(DataError):
+    """The WFS answered with an exception report of its own trouble (NoApplicableCode,
+    OperationProcessingFailed): the request may work in another form (no paging, a smaller
+    box)."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a WFS says about itself, as far as a harvest needs it."""
+
+    version: str
+    get_feature: str
+    """The GetFeature endpoint (GET), with the endpoint's own parameters."""
+    layers: tuple[LayerInfo, ...]
+    paging: bool
+    """WFS 2.0's ImplementsResultPaging; in 1.1, True: STARTINDEX is tried and checked."""
+    count_default: int | None
+    """The most features the server returns for one request (WFS 2.0's CountDefault)."""
+    filters: str
+    """What the filter capabilities declare, for `citypipe inspect`."""
+    title: str | None = None
+
+    def layer(self, name: str | None) -> LayerInfo:
+        """The layer named `name`, or the only one; ConfigurationError listing them else."""
+        names = [layer.name for layer in self.layers]
+        if name is None and len(self.layers) == 1:
+            return self.layers[0]
+        for layer in self.layers:
+            if layer.name == name or (name and layer.name.split(":")[-1] == name):
+                return layer
+        listed = ", ".join(names[:40]) + (" ..." if len(names) > 40 else "")
+        what = f"has no feature type {name!r}" if name else "offers several feature types"
+        raise ConfigurationError(f"{self.get_feature}: the WFS {what}; --layer one of: {listed}")
+
+    def details(self) -> dict[str, str]:
+        paging = (
+            "yes (ImplementsResultPaging)"
+            if self.version.startswith("2") and self.paging
+            else "STARTINDEX (vendor extension, checked while harvesting)"
+            if self.paging
+            else "no (bbox tiling)"
+        )
+        out = {"paging": paging, "filters": self.filters or "-"}
+        if self.count_default is not None:
+            out["count default"] = str(self.count_default)
+        return out
+
+
+def service_url(url: str) -> str:
+    """`url` without the protocol's own parameters (kept: the endpoint's, such as MAP=)."""
+    parts = urlsplit(url)
+    kept = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k.lower() not in _PROTOCOL_KEYS
+    ]
+    return parts._replace(query=urlencode(kept), fragment="").geturl()
+
+
+def parse_xml(reply: Reply) -> Any:
+    """The root element of an XML answer, parsed safely; an ExceptionReport raised."""
+    try:
+        root = etree.fromstring(reply.content, PARSER)
+    except etree.XMLSyntaxError as e:
+        raise DataError(f"{reply.url}: the answer is not XML: {e}") from e
+    check_exception(root, reply.url)
+    return root
+
+
+def check_exception(root: Any, url: str) -> None:
+    """Raise the error an OGC exception report stands for, with the server's own text: a
+    request the server refuses is the configuration's fault, anything else the data's."""
+    if etree.QName(root).localname not in _REPORTS:
+        return
+    texts = [" ".join(t.split()) for t in root.itertext() if t.strip()]
+    codes = {e.get("exceptionCode") or e.get("code") for e in root.iter() if len(e.attrib)}
+    reason = "; ".join(texts)[:500] or "no reason given"
+    error = ServerRefusal if codes & _BAD_REQUEST else ServerFailure
+    raise error(f"{url}: the WFS answered with an exception: {reason}")
+
+
+def fetch(client: HttpClient, url: str) -> Capabilities:
+    """The capabilities of the WFS at `url`, in the highest version both sides speak."""
+    base = service_url(url)
+    asked = {"SERVICE": "WFS", "REQUEST": "GetCapabilities", "ACCEPTVERSIONS": ",".join(VERSIONS)}
+    root = _get(client, base, asked)
+    if root.get("version") not in VERSIONS:
+        root = _get(
+            client, base, {"SERVICE": "WFS", "REQUEST": "GetCapabilities", "VERSION": "1.1.0"}
+        )
+    version = root.get("version")
+    if version not in VERSIONS:
+        raise ConfigurationError(
+            f"{base}: the WFS speaks version {version}; citypipe harvests WFS 2.0.0 and 1.1.0"
+        )
+    wfs = WebFeatureService(base, version=version, xml=etree.tostring(root))
+    operation = _operation(wfs, "GetFeature")
+    formats = tuple(
+        operation.parameters.get("outputFormat", {}).get("values", ()) if operation else ()
+    )
+    layers = tuple(
+        LayerInfo(
+            name=name,
+            title=meta.title,
+            crs=tuple(str(c.id) for c in meta.crsOptions),
+            formats=tuple(getattr(meta, "outputFormats", ()) or formats),
+            bbox=meta.boundingBoxWGS84,
+        )
+        for name, meta in wfs.contents.items()
+    )
+    constraints = _constraints(root)
+    count = constraints.get("CountDefault", "")
+    return Capabilities(
+        version=version,
+        get_feature=_get_url(operation) or base,
+        layers=layers,
+        paging=constraints.get("ImplementsResultPaging", "").upper() == "TRUE"
+        if version.startswith("2")
+        else True,
+        count_default=int(count) if count.isdigit() else None,
+        filters=_filters(root),
+        title=getattr(getattr(wfs, "identification", None), "title", None),
+    )
+
+
+def _get(client: HttpClient, base: str, params: Mapping[str, str]) -> Any:
+    url = f"{base}{'&' if urlsplit(base).query else '?'}{urlencode(params)}"
+    root = parse_xml(client.get(url, accept=(400, 403)))
+    if etree.QName(root).localname != "WFS_Capabilities":
+        raise DataError(f"{url}: not a WFS capabilities document ({etree.QName(root).localname})")
+    return root
+
+
+def _operation(wfs: Any, name: str) -> Any:
+    return next((op for op in wfs.operations if getattr(op, "name", None) == name), None)
+
+
+def _get_url(operation: Any) -> str | None:
+    """The GET address the GetFeature operation names, without a trailing `?`."""
+    for method in getattr(operation, "methods", ()):
+        if method.get("type", "").lower() == "get" and method.get("url"):
+            return service_url(method["url"].rstrip("?&"))
+    return None
+
+
+def _constraints(root: Any) -> dict[str, str]:
+    """The service's constraints (ows:OperationsMetadata/ows:Constraint): name -> value."""
+    out = {}
+    for ns in _OWS.values():
+        for c in root.iterfind(f"{{{ns}}}OperationsMetadata/{{{ns}}}Constraint"):
+            value = c.findtext(f"{{{ns}}}DefaultValue") or c.findtext(f".//{{{ns}}}Value") or ""
+            out[c.get("name", "")] = value.strip()
+    return out
+
+
+def _filters(root: Any) -> str:
+    """A line on the filter capabilities: FES 2.0 conformance constraints that hold, or the
+    comparison operators of Filter 1.1."""
+    held = [
+        c.get("name", "").removeprefix("Implements")
+        for c in root.iter("{http://www.opengis.net/fes/2.0}Constraint")
+        if (c.findtext("{*}DefaultValue") or "").strip().upper() == "TRUE"
+    ]
+    if held:
+        return ", ".join(held)
+    operators = [
+        e.get("name") or etree.QName(e).localname
+        for e in root.iterfind(".//{http://www.opengis.net/ogc}ComparisonOperators/*")
+    ]
+    return ", ".join(o for o in operators if o)
