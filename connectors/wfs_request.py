@@ -12,6 +12,7 @@ WFS 1.1 request latitude first, GDAL longitude first).
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import pyproj
 
 from citypipe.connectors.base import LayerInfo, Query
