@@ -66,6 +66,7 @@ def gml_page(reply: Reply, srs_name: str | None) -> list[SourceBatch]:
 
 @dataclass
 class _Page:
+    url: str
     batches: list[SourceBatch]
     returned: int
 
@@ -79,12 +80,12 @@ def _page(client: HttpClient, request: GetFeature, params: Mapping[str, str]) ->
         parse_xml(reply)  # raises the report
     if root is not None or not request.geojson:
         batches = gml_page(reply, request.srs_name)
-        return _Page(batches, sum(map(len, batches)))
+        return _Page(reply.url, batches, sum(map(len, batches)))
     page = reply.json()
     if not isinstance(page, dict) or not isinstance(page.get("features"), list):
         raise DataError(f"{reply.url}: the answer is not a GeoJSON FeatureCollection")
     batches = [_declared(b, request.srs_name) for b in page_batches(page, page["features"])]
-    return _Page(batches, len(page["features"]))
+    return _Page(reply.url, batches, len(page["features"]))
 
 
 def _declared(batch: SourceBatch, srs_name: str | None) -> SourceBatch:
@@ -178,6 +179,11 @@ class Harvest:
                 continue
             page = self._fetch(request.params(box=box))
             yield from self._fresh(page.batches)
+            if page.returned < n:  # fewer than it counts: the server's own cap (gdal#13515)
+                if page.returned == 0:
+                    raise DataError(f"{page.url}: no feature of the {n} the server counts")
+                self.request = request = replace(request, page_size=page.returned)
+                boxes.extend(_quarters(box, request.caps.get_feature, n))
         self.ended = f"{counted} tiles counted"
 
     def _fetch(self, params: Mapping[str, str]) -> _Page:

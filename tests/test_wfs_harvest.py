@@ -1,0 +1,209 @@
+"""WFS 2.0 / 1.1 harvests against a WFS on 127.0.0.1 that serves a real GeoServer layer
+(Karlsruhe's 693 disabled parking spaces, MANIFEST: 693 Point features, ids 'layer.N'):
+paging past a short page, hits, tiling where paging is missing, refused or ignored, GeoJSON
+preferred, counts checked, exception reports, and Koeln's capabilities (86 feature types,
+umlauts in their names)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from contextlib import contextmanager
+from http.server import ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+import pyarrow.parquet as pq
+import pytest
+import shapely
+from conftest import SAMPLES
+from loopback import Answer, scripted_server, serving
+from lxml import etree
+from wfs_fake import KARLSRUHE, LAYER, FakeWFS
+
+from citypipe.cli import main
+from citypipe.connectors import registry
+from citypipe.connectors.base import Query
+from citypipe.connectors.wfs import WFSConnector
+from citypipe.core.ingest import ingest
+from citypipe.geo.errors import ConfigurationError, DataError
+
+FEATURES = KARLSRUHE["features"]
+IDS = {f["id"] for f in FEATURES}
+
+
+@contextmanager
+def wfs(**faults):
+    server = FakeWFS(**faults)
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), server.handler())) as server.url:
+        yield server
+
+
+def asked(server, key: str) -> list[str]:
+    """The values of `key` in the GetFeature requests (not hits) the server received."""
+    out = []
+    for r in server.requests:
+        params = {k.upper(): v for k, v in parse_qsl(r.query)}
+        if params.get("REQUEST") == "GetFeature" and params.get("RESULTTYPE") != "hits":
+            out.append(params.get(key))
+    return out
+
+
+def harvest(server, **query) -> tuple[WFSConnector, list]:
+    connector = WFSConnector(server.endpoint, query=Query(**query))
+    return connector, list(connector.read())
+
+
+def read_ids(batches) -> list[str]:
+    return [sid for b in batches for sid in b.source_ids]
+
+
+def test_paging_goes_on_past_a_short_page_until_the_count_is_reached() -> None:
+    with wfs(short_at={200}) as server:
+        _, batches = harvest(server, page_size=200)
+    ids = read_ids(batches)
+    assert len(ids) == 693 and set(ids) == IDS
+    assert asked(server, "STARTINDEX") == ["0", "200", "300", "500"]  # 200 gave 100 only
+    assert asked(server, "COUNT") == ["200"] * 4
+
+
+def test_inspect_counts_the_layer_by_hits() -> None:
+    with wfs() as server:
+        info = WFSConnector(server.endpoint).inspect()
+    assert info.format == "OGC WFS" and info.version == "2.0.0"
+    assert info.declared_count == 693
+    assert info.layer_info[0].title == "Behindertenparkplätze"
+    assert info.crs == "urn:ogc:def:crs:EPSG::4326"
+    assert info.details["paging"].startswith("yes")
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        {"paging": False, "count_default": 100},  # not implemented: tiles of at most 100
+        {"refuse_startindex": True, "count_default": 100},  # GeoServer without a primary key
+        {"version": "1.1.0", "ignore_startindex": True, "count_default": 100},
+    ],
+    ids=["not-implemented", "refused", "ignored"],
+)
+def test_without_paging_the_extent_is_tiled_and_edges_read_once(faults) -> None:
+    with wfs(**faults) as server:
+        _, batches = harvest(server)
+    ids = read_ids(batches)
+    assert len(ids) == 693 and set(ids) == IDS  # each once, though tiles were many
+    assert len(asked(server, "BBOX")) > 7  # 693 features in pages of at most 100
+
+
+def test_geojson_is_preferred_and_read_longitude_first_whatever_its_crs_member_says(lake):
+    with wfs() as server:
+        ingest(server.endpoint + f"?SERVICE=WFS&TYPENAMES={LAYER}", "karlsruhe", lake)
+    assert set(asked(server, "OUTPUTFORMAT")) == {"application/json"}
+    table = pq.read_table(lake.partition("features", "karlsruhe"))
+    assert table.num_rows == 693
+    ids, shapes = table.column("source_id").to_pylist(), table.column("geometry").to_pylist()
+    by_id = dict(zip(ids, shapes, strict=True))
+    first = FEATURES[0]  # Ettlinger Allee 5, Karlsruhe: 8.404 E, 48.989 N
+    point = shapely.from_wkb(by_id[first["id"]])
+    assert (point.x, point.y) == pytest.approx(first["geometry"]["coordinates"], abs=1e-7)
+
+
+def test_a_wrong_number_matched_fails_the_harvest_and_the_lake_keeps_its_output(lake) -> None:
+    with wfs() as server:
+        ingest(server.endpoint, "karlsruhe", lake)
+    part = lake.partition("features", "karlsruhe") / "part-0.parquet"
+    before = part.read_bytes()
+    with (
+        wfs(matched_offset=7) as server,  # declares 700
+        pytest.raises(DataError, match=r"declares 700 features .* 693 were read"),
+    ):
+        ingest(server.endpoint, "karlsruhe", lake)
+    assert part.read_bytes() == before
+    with (
+        wfs(matched_offset=-3) as server,  # declares 690
+        pytest.raises(DataError, match="more features .* its count is wrong"),
+    ):
+        ingest(server.endpoint, "karlsruhe", lake)
+    assert part.read_bytes() == before
+
+
+def test_an_exception_report_is_an_error_with_the_servers_text() -> None:
+    with (
+        wfs(refuse_startindex=True, extent=False) as server,  # and no extent to tile by
+        pytest.raises(DataError, match="natural order without a primary key"),
+    ):
+        harvest(server)
+
+
+def test_a_box_is_sent_latitude_first_in_the_layers_crs_and_a_filter_applied_after() -> None:
+    box = (8.38, 48.98, 8.42, 49.02)  # lon/lat, OGC:CRS84
+    inside = [
+        f
+        for f in FEATURES
+        if box[0] <= f["geometry"]["coordinates"][0] <= box[2]
+        and box[1] <= f["geometry"]["coordinates"][1] <= box[3]
+    ]
+    districts = Counter(f["properties"]["stadtteil"] for f in inside)
+    district, count = districts.most_common(1)[0]
+    with wfs() as server:
+        _, batches = harvest(server, bbox=box, filter=f"stadtteil = '{district}'")
+    assert asked(server, "BBOX")[0] == "48.98,8.38,49.02,8.42,urn:ogc:def:crs:EPSG::4326"
+    assert asked(server, "FILTER") == [None]  # KVP takes a BBOX or a FILTER, not both
+    assert len(read_ids(batches)) == count < len(inside)
+
+
+def test_a_simple_filter_is_sent_as_fes_xml() -> None:
+    with wfs() as server:
+        harvest(server, filter="stadtteil = 'Südweststadt' AND stellplaetze > 2")
+    sent = etree.fromstring(asked(server, "FILTER")[0].encode())
+    fes = {"fes": "http://www.opengis.net/fes/2.0"}
+    assert sent.xpath("//fes:PropertyIsEqualTo/fes:Literal/text()", namespaces=fes) == [
+        "Südweststadt"
+    ]
+    assert sent.xpath("//fes:PropertyIsGreaterThan/fes:ValueReference/text()", namespaces=fes) == [
+        "stellplaetze"
+    ]
+
+
+def test_a_crs_not_offered_is_refused_naming_those_offered() -> None:
+    with wfs() as server:
+        with pytest.raises(ConfigurationError, match="not offered in it .*EPSG::25832"):
+            harvest(server, crs="EPSG:3857")
+        harvest(server, crs="EPSG:25832", page_size=1000)
+    assert asked(server, "SRSNAME")[-1] == "urn:ogc:def:crs:EPSG::25832"
+
+
+def test_koeln_capabilities_list_86_feature_types_with_their_umlauts(capsys) -> None:
+    caps = (SAMPLES / "koeln_arcgis_wfs200_GetCapabilities.xml").read_bytes()
+    with scripted_server() as server:
+        path = "/arcgis/services/basiskarten/adressen_stadtteil/MapServer/WFSServer"
+        server.answer(path, Answer(200, caps))
+        connector = WFSConnector(server.url + path + "?service=wfs")
+        info = connector.inspect()
+        with pytest.raises(ConfigurationError, match="offers several feature types.*Altstadt_Süd"):
+            list(connector.read())
+        assert main(["inspect", server.url + path + "?service=WFS", "--json"]) == 0
+    assert len(info.layer_info) == 86 and info.version == "2.0.0"
+    names = {layer.name: layer for layer in info.layer_info}
+    sued = names["adressen_stadtteil:Altstadt_Süd"]
+    assert sued.title == "Altstadt_Süd" and sued.crs[0] == "urn:ogc:def:crs:EPSG::25832"
+    assert "GEOJSON" in sued.formats
+    assert info.details["paging"].startswith("yes")
+    assert "Altstadt_Süd" in json.loads(capsys.readouterr().out)["layers"]
+
+
+def test_a_url_with_service_wfs_is_a_wfs() -> None:
+    assert WFSConnector.accepts(urlsplit("https://x.org/geoserver/ows?service=WFS")) > 0.9
+    assert WFSConnector.accepts(urlsplit("https://x.org/ows?SERVICE=WMS")) == 0
+    assert WFSConnector.accepts(urlsplit("https://x.org/arcgis/rest/WFSServer")) > 0
+    assert WFSConnector.accepts(urlsplit("https://x.org/ogc/collections/a/items")) == 0
+    found = registry.open_location("https://x.org/cgi-bin/mapserv?map=a.map&SERVICE=wfs")
+    assert isinstance(found, WFSConnector)
+
+
+def test_citypipe_ingest_url_harvests_into_the_lake(lake, capsys) -> None:
+    with wfs(version="1.1.0", count_default=250) as server:
+        url = server.endpoint + f"?service=WFS&typeName={LAYER}"
+        code = main(["ingest", url, "--source", "karlsruhe", "--lake", str(lake.root)])
+    assert code == 0, capsys.readouterr().err
+    table = pq.read_table(lake.partition("features", "karlsruhe"))
+    assert set(table.column("source_id").to_pylist()) == IDS
+    assert asked(server, "STARTINDEX") == ["0", "250", "500"]  # pages the server cut at 250
