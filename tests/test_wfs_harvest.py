@@ -23,9 +23,10 @@ from wfs_fake import KARLSRUHE, LAYER, FakeWFS
 from citypipe.cli import main
 from citypipe.connectors import registry
 from citypipe.connectors.base import Query
+from citypipe.connectors.http import HttpClient, HttpPolicy
 from citypipe.connectors.wfs import WFSConnector
 from citypipe.core.ingest import ingest
-from citypipe.geo.errors import ConfigurationError, DataError
+from citypipe.geo.errors import ConfigurationError, DataError, UnavailableError
 
 FEATURES = KARLSRUHE["features"]
 IDS = {f["id"] for f in FEATURES}
@@ -104,6 +105,45 @@ def test_geojson_is_preferred_and_read_longitude_first_whatever_its_crs_member_s
     first = FEATURES[0]  # Ettlinger Allee 5, Karlsruhe: 8.404 E, 48.989 N
     point = shapely.from_wkb(by_id[first["id"]])
     assert (point.x, point.y) == pytest.approx(first["geometry"]["coordinates"], abs=1e-7)
+
+
+@pytest.mark.parametrize("version", ["2.0.0", "1.1.0"])
+def test_gml_is_read_where_no_geojson_is_offered_latitude_first_as_written(version) -> None:
+    pytest.importorskip("citypipe.connectors.wfs_gml")  # the GML reader (branch gml14)
+    gml = {"2.0.0": "application/gml+xml; version=3.2", "1.1.0": "text/xml; subtype=gml/3.1.1"}
+    with wfs(version=version, formats=(gml[version],)) as server:
+        _, batches = harvest(server, page_size=300)
+    assert set(asked(server, "OUTPUTFORMAT")) == {gml[version]}
+    read = {sid: g for b in batches for sid, g in zip(b.source_ids, _shapes(b), strict=True)}
+    assert set(read) == IDS
+    for f in FEATURES[:50]:
+        lon, lat = f["geometry"]["coordinates"]
+        assert (read[f["id"]].x, read[f["id"]].y) == pytest.approx((lat, lon), abs=1e-9)
+    assert {b.axis_order for b in batches} == {"authority"}  # EPSG:4326: latitude first
+
+
+def _shapes(batch) -> list:
+    geometries = batch.geometries
+    if hasattr(geometries, "xy"):  # Points
+        return [shapely.Point(x, y) for x, y in geometries.xy]
+    return list(geometries)
+
+
+def test_a_service_unavailable_mid_harvest_fails_it_and_the_lake_keeps_its_output(lake) -> None:
+    with wfs() as server:
+        ingest(server.endpoint, "karlsruhe", lake)
+    part = lake.partition("features", "karlsruhe") / "part-0.parquet"
+    before = part.read_bytes()
+    options = {
+        "client": HttpClient(HttpPolicy(retries=1, backoff=0.01)),
+        "query": Query(page_size=300),
+    }
+    with (
+        wfs(unavailable_at={300}) as server,  # the second page never comes
+        pytest.raises(UnavailableError, match="HTTP 503 after 2 tries"),
+    ):
+        ingest(server.endpoint, "karlsruhe", lake, options=options)
+    assert part.read_bytes() == before
 
 
 def test_a_wrong_number_matched_fails_the_harvest_and_the_lake_keeps_its_output(lake) -> None:

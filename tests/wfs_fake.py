@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape
 
 from conftest import SAMPLES
 from loopback import Answer, ScriptedServer
@@ -44,6 +45,8 @@ class FakeWFS(ScriptedServer):
     ignore_startindex: bool = False
     matched_offset: int = 0
     extent: bool = True
+    unavailable_at: set[int] = field(default_factory=set)
+    """STARTINDEX values answered 503, always."""
     features: list[Any] = field(default_factory=lambda: KARLSRUHE["features"])
 
     def __post_init__(self) -> None:
@@ -66,12 +69,16 @@ class FakeWFS(ScriptedServer):
         if start is not None and self.refuse_startindex:
             text = "Cannot do natural order without a primary key, please add it or specify"
             return Answer(400, _REPORT.format(code="NoApplicableCode", text=text).encode())
+        if start is not None and int(start) in self.unavailable_at:
+            return Answer(503, b"Service Unavailable")
         first = 0 if start is None or self.ignore_startindex else int(start)
         count = int(params.get("COUNT") or params.get("MAXFEATURES") or len(chosen))
         count = min(count, self.count_default or count)
         if first in self.short_at:
             count //= 2
         page = chosen[first : first + count]
+        if not any("json" in f for f in self.formats):
+            return Answer(200, self._gml(page, len(chosen)), {"Content-Type": "text/xml"})
         body = {
             "type": "FeatureCollection",
             "features": page,
@@ -99,6 +106,32 @@ class FakeWFS(ScriptedServer):
         )
         body = f"<wfs:FeatureCollection {_NS[self.version]} {counted}/>"
         return Answer(200, body.encode(), {"Content-Type": "application/xml"})
+
+    def _gml(self, page: list[Any], matched: int) -> bytes:
+        """GML 3.2 (2.0.0) or 3.1.1 (1.1.0, srsName in MapServer's short form), latitude first
+        as both versions write EPSG:4326."""
+        v2 = self.version == "2.0.0"
+        gml = "http://www.opengis.net/gml/3.2" if v2 else "http://www.opengis.net/gml"
+        srs = "urn:ogc:def:crs:EPSG::4326" if v2 else "EPSG:4326"
+        member = "wfs:member" if v2 else "gml:featureMember"
+        counted = (
+            f'numberMatched="{matched}" numberReturned="{len(page)}"'
+            if v2
+            else (f'numberOfFeatures="{len(page)}"')
+        )
+        members = "".join(
+            f'<{member}><TBA:behinderten_parkplaetze gml:id="{f["id"]}"><TBA:geom>'
+            f'<gml:Point srsName="{srs}"><gml:pos>{f["geometry"]["coordinates"][1]} '
+            f"{f['geometry']['coordinates'][0]}</gml:pos></gml:Point></TBA:geom>"
+            f"<TBA:stadtteil>{escape(f['properties']['stadtteil'] or '')}</TBA:stadtteil>"
+            f"</TBA:behinderten_parkplaetze></{member}>"
+            for f in page
+        )
+        return (
+            f'<?xml version="1.0" encoding="UTF-8"?><wfs:FeatureCollection {_NS[self.version]} '
+            f'xmlns:gml="{gml}" xmlns:TBA="https://mobil.trk.de/geoserver/TBA" {counted}>'
+            f"{members}</wfs:FeatureCollection>"
+        ).encode()
 
     def capabilities(self) -> bytes:
         v2 = self.version == "2.0.0"
