@@ -77,15 +77,16 @@ class WFSConnector(ServiceConnector):
         caps = self.capabilities
         details = {"service": caps.title or "-", **caps.details()}
         chosen: LayerInfo | None = None
+        srs_name = None
         if self.layer_name or len(caps.layers) == 1:
             request, node = self._plan
-            chosen = request.layer
+            chosen, srs_name = request.layer, request.srs_name
             details["output format"] = request.output or "the version's default GML"
             details["filter"] = _filter_note(request, node)
         return SourceInfo(
             format=self.title,
             version=caps.version,
-            crs=chosen.crs[0] if chosen and chosen.crs else None,
+            crs=srs_name,
             layers=tuple(layer.name for layer in caps.layers),
             layer_info=caps.layers,
             declared_count=self.hits if chosen else None,

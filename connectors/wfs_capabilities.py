@@ -85,7 +85,9 @@ class Capabilities:
 
     version: str
     get_feature: str
-    """The GetFeature endpoint (GET), with the endpoint's own parameters."""
+    """Where GetFeature is asked: the URL the capabilities came from (without the protocol's
+    parameters), never the address the document names, which is often an internal host or
+    plain http behind a proxy."""
     layers: tuple[LayerInfo, ...]
     paging: bool
     """WFS 2.0's ImplementsResultPaging; in 1.1, True: STARTINDEX is tried and checked."""
@@ -187,7 +189,7 @@ def fetch(client: HttpClient, url: str) -> Capabilities:
     count = constraints.get("CountDefault", "")
     return Capabilities(
         version=version,
-        get_feature=_get_url(operation) or base,
+        get_feature=base,
         layers=layers,
         paging=constraints.get("ImplementsResultPaging", "").upper() == "TRUE"
         if version.startswith("2")
@@ -208,14 +210,6 @@ def _get(client: HttpClient, base: str, params: Mapping[str, str]) -> Any:
 
 def _operation(wfs: Any, name: str) -> Any:
     return next((op for op in wfs.operations if getattr(op, "name", None) == name), None)
-
-
-def _get_url(operation: Any) -> str | None:
-    """The GET address the GetFeature operation names, without a trailing `?`."""
-    for method in getattr(operation, "methods", ()):
-        if method.get("type", "").lower() == "get" and method.get("url"):
-            return service_url(method["url"].rstrip("?&"))
-    return None
 
 
 def _constraints(root: Any) -> dict[str, str]:

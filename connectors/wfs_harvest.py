@@ -117,6 +117,9 @@ class Harvest:
         self.read = 0
         """Distinct features read (a feature without an id counts each time)."""
         self.requests = 0
+        self.repeated = 0
+        """Features read again (on two pages, or on two tiles' edges)."""
+        self.tiling = False
         self.ended = ""
 
     def batches(self) -> Iterator[SourceBatch]:
@@ -127,6 +130,10 @@ class Harvest:
             except _PagingFailed as e:
                 self.ended = str(e)
                 yield from self._tiled()
+            else:
+                if self.repeated and self.hits is not None and self.read < self.hits:
+                    # pages overlapped (an order that changes between requests): tiles fill in
+                    yield from self._tiled()
         else:
             yield from self._tiled()
         self._check()
@@ -149,6 +156,7 @@ class Harvest:
                 raise _PagingFailed(f"the page at feature {start} held no feature not read before")
             start += page.returned
             if not paging:
+                self.ended = "one request (the server does not page)"
                 return
         self.ended = f"the declared count reached in {self.requests} requests"
 
@@ -165,7 +173,7 @@ class Harvest:
                 f"{request.caps.get_feature}: {request.layer.name} cannot be read whole: paging "
                 f"is not available ({self.ended or 'not implemented'}) and {why} to tile by"
             )
-        boxes, counted = [extent], 0
+        self.tiling, boxes, counted = True, [extent], 0
         while boxes:
             box = boxes.pop()
             counted += 1
@@ -195,10 +203,16 @@ class Harvest:
         for batch in batches:
             new = np.ones(len(batch), dtype=bool)
             for i, sid in enumerate(batch.source_ids):
-                if sid is not None and sid in self.seen:
+                if sid is None and self.tiling:
+                    raise DataError(
+                        f"{self.request.caps.get_feature}: {self.request.layer.name} has features "
+                        "without ids, which tiles cannot tell apart on their edges"
+                    )
+                if sid in self.seen:
                     new[i] = False
                 elif sid is not None:
                     self.seen.add(sid)
+            self.repeated += len(new) - int(new.sum())
             batch = take(batch, new)
             self.read += len(batch)
             if self.keep is not None:

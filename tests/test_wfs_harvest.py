@@ -94,6 +94,14 @@ def test_without_paging_the_extent_is_tiled_and_edges_read_once(faults) -> None:
     assert len(asked(server, "BBOX")) > 7  # 693 features in pages of at most 100
 
 
+def test_pages_cut_from_a_changing_order_are_completed_by_tiles() -> None:
+    with wfs(unstable=True, count_default=100) as server:
+        _, batches = harvest(server)
+    ids = read_ids(batches)
+    assert len(ids) == 693 and set(ids) == IDS
+    assert asked(server, "STARTINDEX")[:3] == ["0", "100", "200"] and asked(server, "BBOX")
+
+
 def test_geojson_is_preferred_and_read_longitude_first_whatever_its_crs_member_says(lake):
     with wfs() as server:
         ingest(server.endpoint + f"?SERVICE=WFS&TYPENAMES={LAYER}", "karlsruhe", lake)

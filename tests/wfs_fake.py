@@ -45,6 +45,8 @@ class FakeWFS(ScriptedServer):
     ignore_startindex: bool = False
     matched_offset: int = 0
     extent: bool = True
+    unstable: bool = False
+    """Pages cut from an order that changes between requests (no sort key)."""
     unavailable_at: set[int] = field(default_factory=set)
     """STARTINDEX values answered 503, always."""
     features: list[Any] = field(default_factory=lambda: KARLSRUHE["features"])
@@ -76,6 +78,9 @@ class FakeWFS(ScriptedServer):
         count = min(count, self.count_default or count)
         if first in self.short_at:
             count //= 2
+        if self.unstable and start is not None:
+            turn = 37 * len(self.requests) % max(len(chosen), 1)
+            chosen = chosen[turn:] + chosen[:turn]
         page = chosen[first : first + count]
         if not any("json" in f for f in self.formats):
             return Answer(200, self._gml(page, len(chosen)), {"Content-Type": "text/xml"})
