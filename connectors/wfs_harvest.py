@@ -70,6 +70,11 @@ class _Page:
     batches: list[SourceBatch]
     returned: int
 
+    @property
+    def anonymous(self) -> bool:
+        """No feature has an id."""
+        return all(sid is None for batch in self.batches for sid in batch.source_ids)
+
 
 def _page(client: HttpClient, request: GetFeature, params: Mapping[str, str]) -> _Page:
     """One GetFeature answer, read: GeoJSON by the GeoJSON reader, GML by the GML reader."""
@@ -147,6 +152,9 @@ class Harvest:
                 page = self._fetch(params)
             except (ServerRefusal, ServerFailure) as e:
                 raise _PagingFailed(f"paging refused at feature {start}: {e}") from e
+            if start == 0 and self.request.geojson and page.returned and page.anonymous:
+                self.request = self.request.as_gml()  # GeoJSON without ids (MapServer's OGR)
+                page = self._fetch(self.request.params(start=0 if paging else None, box=self.box))
             if page.returned == 0:
                 self.ended = f"an empty page at feature {start}"
                 return

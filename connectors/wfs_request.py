@@ -3,7 +3,9 @@ filter, and the box, in the KVP names of the version spoken.
 
 GeoJSON is asked for where the server offers it (it is read without building an XML tree, and
 is longitude / easting first whatever its `crs` member says: the GeoJSON reader's rule), else
-GML (3.2 from a WFS 2.0, 3.1.1 from a 1.1). A box is sent in the request's CRS, as pyproj
+GML (3.2 from a WFS 2.0, 3.1.1 from a 1.1), and GML too where the GeoJSON features come without
+ids (MapServer's OGR output): ids keep a feature's identity from run to run and tell the
+features on two tiles' edges apart. A box is sent in the request's CRS, as pyproj
 transforms it from OGC:CRS84, in that CRS's own axis order and labelled with its URN, the one
 spelling whose axis order no server reads otherwise (MapServer reads a short `EPSG:4326` in a
 WFS 1.1 request latitude first, GDAL longitude first).
@@ -11,7 +13,7 @@ WFS 1.1 request latitude first, GDAL longitude first).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyproj
 
@@ -40,11 +42,13 @@ _GML = {
 }
 
 
-def output_format(formats: tuple[str, ...], version: str) -> tuple[str | None, bool]:
-    """The output format to ask for, and whether it is GeoJSON; None: the version's default
-    (GML 3.2 for 2.0.0, GML 3.1.1 for 1.1.0)."""
+def output_format(
+    formats: tuple[str, ...], version: str, geojson: bool = True
+) -> tuple[str | None, bool]:
+    """The output format to ask for, and whether it is GeoJSON (`geojson` False: GML only);
+    None: the version's default (GML 3.2 for 2.0.0, GML 3.1.1 for 1.1.0)."""
     lowered = {" ".join(f.lower().split()): f for f in formats}
-    for wanted in _GEOJSON:
+    for wanted in _GEOJSON if geojson else ():
         if wanted in lowered:
             return lowered[wanted], True
     for wanted in _GML[version[0]]:
@@ -73,6 +77,11 @@ class GetFeature:
         if caps.count_default:
             size = min(size, caps.count_default)
         return cls(caps, layer, _srs_name(layer, query.crs), output, geojson, filter_xml, size)
+
+    def as_gml(self) -> GetFeature:
+        """The same requests, answered in GML (whose features have ids)."""
+        output, _ = output_format(self.layer.formats, self.caps.version, geojson=False)
+        return replace(self, output=output, geojson=False)
 
     @property
     def version2(self) -> bool:

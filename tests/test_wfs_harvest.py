@@ -130,6 +130,17 @@ def test_gml_is_read_where_no_geojson_is_offered_latitude_first_as_written(versi
     assert {b.axis_order for b in batches} == {"authority"}  # EPSG:4326: latitude first
 
 
+def test_geojson_without_ids_gives_way_to_gml() -> None:
+    pytest.importorskip("citypipe.connectors.wfs_gml")  # the GML reader (branch gml14)
+    with wfs(anonymous=True) as server:
+        _, batches = harvest(server, page_size=300)
+    assert asked(server, "OUTPUTFORMAT")[:2] == [
+        "application/json",
+        "application/gml+xml; version=3.2",
+    ]
+    assert set(read_ids(batches)) == IDS
+
+
 def _shapes(batch) -> list:
     geometries = batch.geometries
     if hasattr(geometries, "xy"):  # Points

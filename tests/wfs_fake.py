@@ -45,6 +45,8 @@ class FakeWFS(ScriptedServer):
     ignore_startindex: bool = False
     matched_offset: int = 0
     extent: bool = True
+    anonymous: bool = False
+    """GeoJSON features without ids (MapServer's OGR output)."""
     unstable: bool = False
     """Pages cut from an order that changes between requests (no sort key)."""
     unavailable_at: set[int] = field(default_factory=set)
@@ -82,8 +84,10 @@ class FakeWFS(ScriptedServer):
             turn = 37 * len(self.requests) % max(len(chosen), 1)
             chosen = chosen[turn:] + chosen[:turn]
         page = chosen[first : first + count]
-        if not any("json" in f for f in self.formats):
+        if "json" not in params.get("OUTPUTFORMAT", "json"):
             return Answer(200, self._gml(page, len(chosen)), {"Content-Type": "text/xml"})
+        if self.anonymous:
+            page = [{k: v for k, v in f.items() if k != "id"} for f in page]
         body = {
             "type": "FeatureCollection",
             "features": page,
