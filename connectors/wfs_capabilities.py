@@ -5,7 +5,8 @@ The document is fetched through the shared HTTP client and parsed with the proje
 parser settings (no DTD, no entities, no network); OWSLib then reads the feature types from
 it (its `xml=` argument: OWSLib fetches nothing). The version is negotiated as WFS 2.0
 prescribes, ACCEPTVERSIONS=2.0.0,1.1.0 (the server answers in the highest it speaks); a
-server that ignores it and answers 1.0.0 is asked for VERSION=1.1.0 once. Paging is what WFS
+server that ignores it and answers 1.0.0 is asked for VERSION=1.1.0 once. A VERSION in the
+URL is the user's choice and is asked for as it is. Paging is what WFS
 2.0 declares (ImplementsResultPaging); in 1.1 STARTINDEX is a vendor extension (MapServer,
 GeoServer) that the harvest tries and checks. Constraints are read from the document
 directly: OWSLib keeps only their allowed values, not their DefaultValue.
@@ -159,9 +160,13 @@ def check_exception(root: Any, url: str) -> None:
 def fetch(client: HttpClient, url: str) -> Capabilities:
     """The capabilities of the WFS at `url`, in the highest version both sides speak."""
     base = service_url(url)
-    asked = {"SERVICE": "WFS", "REQUEST": "GetCapabilities", "ACCEPTVERSIONS": ",".join(VERSIONS)}
+    named = {k.lower(): v for k, v in parse_qsl(urlsplit(url).query)}.get("version")
+    if named is not None and named not in VERSIONS:
+        raise ConfigurationError(f"{url}: VERSION={named}; citypipe harvests WFS 2.0.0 and 1.1.0")
+    asked = {"SERVICE": "WFS", "REQUEST": "GetCapabilities"}
+    asked |= {"VERSION": named} if named else {"ACCEPTVERSIONS": ",".join(VERSIONS)}
     root = _get(client, base, asked)
-    if root.get("version") not in VERSIONS:
+    if root.get("version") not in VERSIONS and not named:
         root = _get(
             client, base, {"SERVICE": "WFS", "REQUEST": "GetCapabilities", "VERSION": "1.1.0"}
         )

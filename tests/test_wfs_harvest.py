@@ -249,6 +249,18 @@ def test_koeln_capabilities_list_86_feature_types_with_their_umlauts(capsys) -> 
     assert "Altstadt_Süd" in json.loads(capsys.readouterr().out)["layers"]
 
 
+def test_the_version_is_negotiated_unless_the_url_names_one() -> None:
+    with wfs(version="1.1.0") as server:
+        assert WFSConnector(server.endpoint).inspect().version == "1.1.0"
+        WFSConnector(server.endpoint + "?VERSION=1.1.0&REQUEST=GetFeature").inspect()
+        with pytest.raises(ConfigurationError, match="VERSION=1.0.0; citypipe harvests"):
+            WFSConnector(server.endpoint + "?version=1.0.0").inspect()
+    asked = [dict(parse_qsl(r.query)) for r in server.requests]
+    capabilities = [q for q in asked if q["REQUEST"] == "GetCapabilities"]
+    assert capabilities[0]["ACCEPTVERSIONS"] == "2.0.0,1.1.0" and "VERSION" not in capabilities[0]
+    assert capabilities[1]["VERSION"] == "1.1.0" and "ACCEPTVERSIONS" not in capabilities[1]
+
+
 def test_a_url_with_service_wfs_is_a_wfs() -> None:
     assert WFSConnector.accepts(urlsplit("https://x.org/geoserver/ows?service=WFS")) > 0.9
     assert WFSConnector.accepts(urlsplit("https://x.org/ows?SERVICE=WMS")) == 0
