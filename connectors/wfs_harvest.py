@@ -146,7 +146,7 @@ class Harvest:
     def _paged(self) -> Iterator[SourceBatch]:
         start = 0
         paging = self.request.caps.paging
-        while self.hits is None or self.read < self.hits:
+        while self.hits is None or self.read < self.hits or start == 0:  # 0 counted: checked
             params = self.request.params(start=start if paging else None, box=self.box)
             try:
                 page = self._fetch(params)

@@ -98,11 +98,11 @@ class GetFeature:
             "REQUEST": "GetFeature",
             "TYPENAMES" if v2 else "TYPENAME": self.layer.name,
         }
-        if self.srs_name:
-            out["SRSNAME"] = self.srs_name
-        if hits:
+        if hits:  # a count, whatever the CRS: MapServer 8.0 counts 0 in a CRS not its own
             out["RESULTTYPE"] = "hits"
         else:
+            if self.srs_name:
+                out["SRSNAME"] = self.srs_name
             out["COUNT" if v2 else "MAXFEATURES"] = str(self.page_size)
             if self.output:
                 out["OUTPUTFORMAT"] = self.output
