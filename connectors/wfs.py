@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator
 from functools import cached_property
 from typing import Any
-from urllib.parse import SplitResult, parse_qsl
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from citypipe.connectors import wfs_capabilities, wfs_filter
 from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
@@ -55,7 +55,7 @@ class WFSConnector(ServiceConnector):
         """The layer asked for: `--layer`, else a TYPENAMES / TYPENAME in the URL."""
         if self.query.layer:
             return self.query.layer
-        params = {k.lower(): v for k, v in parse_qsl(self.url.split("?", 1)[-1])}
+        params = {k.lower(): v for k, v in parse_qsl(urlsplit(self.url).query)}
         return params.get("typenames") or params.get("typename")
 
     @cached_property
