@@ -20,7 +20,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from lxml import etree
-from owslib.wfs import WebFeatureService
 
 from citypipe.connectors.base import LayerInfo
 from citypipe.connectors.http import HttpClient, Reply
@@ -175,6 +174,8 @@ def fetch(client: HttpClient, url: str) -> Capabilities:
         raise ConfigurationError(
             f"{base}: the WFS speaks version {version}; citypipe harvests WFS 2.0.0 and 1.1.0"
         )
+    from owslib.wfs import WebFeatureService  # here: finding a file's format imports this module
+
     wfs = WebFeatureService(base, version=version, xml=etree.tostring(root))
     operation = _operation(wfs, "GetFeature")
     formats = tuple(

@@ -4,33 +4,30 @@ pygeofilter parses the CQL2 text; the comparisons (`=`, `<>`, `<`, `<=`, `>`, `>
 BETWEEN, IS NULL) of a property with a literal, joined by AND / OR / NOT, become OWSLib's FES
 objects and their XML. Anything else (functions, spatial or temporal predicates, arithmetic)
 is not sent: `to_fes` answers None and the features are filtered after reading (`matches`).
+
+pygeofilter and OWSLib's FES are imported when a filter is given: finding a file's format
+imports every connector, and should not pay for them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import singledispatch
 from typing import Any
-
-from lark.exceptions import LarkError
-from lxml import etree
-from owslib import fes, fes2
-from pygeofilter import ast
-from pygeofilter.backends.native.evaluate import NativeEvaluator
-from pygeofilter.parsers.cql2_text import parse as parse_cql2
 
 from citypipe.geo.errors import ConfigurationError
 
 __all__ = ["matches", "parse", "to_fes"]
 
 _COMPARISONS = {
-    ast.Equal: "PropertyIsEqualTo",
-    ast.NotEqual: "PropertyIsNotEqualTo",
-    ast.LessThan: "PropertyIsLessThan",
-    ast.LessEqual: "PropertyIsLessThanOrEqualTo",
-    ast.GreaterThan: "PropertyIsGreaterThan",
-    ast.GreaterEqual: "PropertyIsGreaterThanOrEqualTo",
+    "Equal": "PropertyIsEqualTo",
+    "NotEqual": "PropertyIsNotEqualTo",
+    "LessThan": "PropertyIsLessThan",
+    "LessEqual": "PropertyIsLessThanOrEqualTo",
+    "GreaterThan": "PropertyIsGreaterThan",
+    "GreaterEqual": "PropertyIsGreaterThanOrEqualTo",
 }
+"""pygeofilter's comparison nodes (by class name) and the FES operators they are."""
+_LOGIC = {"And": "And", "Or": "Or"}
 _LITERALS = (str, int, float, bool)
 
 
@@ -38,8 +35,11 @@ class _NotSimple(Exception):
     """The expression holds more than comparisons of properties with literals."""
 
 
-def parse(text: str) -> ast.Node:
+def parse(text: str) -> Any:
     """The CQL2 text's syntax tree; ConfigurationError naming what pygeofilter could not read."""
+    from lark.exceptions import LarkError
+    from pygeofilter.parsers.cql2_text import parse as parse_cql2
+
     try:
         return parse_cql2(text)
     except (LarkError, ValueError) as e:
@@ -47,9 +47,12 @@ def parse(text: str) -> ast.Node:
         raise ConfigurationError(f"--filter {text!r} is not CQL2 text: {first}") from e
 
 
-def to_fes(node: ast.Node, version: str) -> str | None:
+def to_fes(node: Any, version: str) -> str | None:
     """The filter as the KVP FILTER value of a WFS `version` (2.0.0: FES 2.0, else Filter 1.1),
     or None when it is not made of simple comparisons only."""
+    from lxml import etree
+    from owslib import fes, fes2
+
     lib: Any = fes2 if version.startswith("2") else fes
     try:
         operation = _operation(node, lib)
@@ -60,8 +63,10 @@ def to_fes(node: ast.Node, version: str) -> str | None:
     return fes.FilterRequest().setConstraint(operation, tostring=True).decode()
 
 
-def matches(node: ast.Node) -> Callable[[Mapping[str, Any]], bool]:
+def matches(node: Any) -> Callable[[Mapping[str, Any]], bool]:
     """A test of one feature's properties, for the filters that are not sent to the server."""
+    from pygeofilter.backends.native.evaluate import NativeEvaluator
+
     test = NativeEvaluator(use_getattr=False).evaluate(node)
 
     def check(properties: Mapping[str, Any]) -> bool:
@@ -73,63 +78,39 @@ def matches(node: ast.Node) -> Callable[[Mapping[str, Any]], bool]:
     return check
 
 
-@singledispatch
 def _operation(node: Any, lib: Any) -> Any:
-    raise _NotSimple(type(node).__name__)
+    """The FES operation of a node: logic of operations, or a comparison."""
+    kind = type(node).__name__
+    if kind in _LOGIC:
+        return getattr(lib, _LOGIC[kind])([_operation(node.lhs, lib), _operation(node.rhs, lib)])
+    if kind == "Not":
+        return lib.Not([_operation(node.sub_node, lib)])
+    if kind in _COMPARISONS:
+        return getattr(lib, _COMPARISONS[kind])(_property(node.lhs), _literal(node.rhs))
+    return _predicate(node, kind, lib)
 
 
-@_operation.register
-def _(node: ast.Comparison, lib: Any) -> Any:
-    name = _COMPARISONS.get(type(node))
-    if name is None:
-        raise _NotSimple(type(node).__name__)
-    return getattr(lib, name)(_property(node.lhs), _literal(node.rhs))
-
-
-@_operation.register
-def _(node: ast.And, lib: Any) -> Any:
-    return lib.And([_operation(node.lhs, lib), _operation(node.rhs, lib)])
-
-
-@_operation.register
-def _(node: ast.Or, lib: Any) -> Any:
-    return lib.Or([_operation(node.lhs, lib), _operation(node.rhs, lib)])
-
-
-@_operation.register
-def _(node: ast.Not, lib: Any) -> Any:
-    return lib.Not([_operation(node.sub_node, lib)])
-
-
-@_operation.register
-def _(node: ast.Like, lib: Any) -> Any:
-    if node.not_ or node.nocase:
-        raise _NotSimple("NOT LIKE / case-insensitive LIKE")
-    return lib.PropertyIsLike(
-        _property(node.lhs),
-        node.pattern,
-        escapeChar=node.escapechar,
-        singleChar=node.singlechar,
-        wildCard=node.wildcard,
-    )
-
-
-@_operation.register
-def _(node: ast.Between, lib: Any) -> Any:
-    if node.not_:
-        raise _NotSimple("NOT BETWEEN")
-    return lib.PropertyIsBetween(_property(node.lhs), _literal(node.low), _literal(node.high))
-
-
-@_operation.register
-def _(node: ast.IsNull, lib: Any) -> Any:
-    if node.not_:
-        raise _NotSimple("IS NOT NULL")
-    return lib.PropertyIsNull(_property(node.lhs))
+def _predicate(node: Any, kind: str, lib: Any) -> Any:
+    """LIKE, BETWEEN and IS NULL, where FES has them (not their negated or caseless forms)."""
+    if getattr(node, "not_", False) or getattr(node, "nocase", False):
+        raise _NotSimple(f"a negated or case-insensitive {kind}")
+    if kind == "Like":
+        return lib.PropertyIsLike(
+            _property(node.lhs),
+            node.pattern,
+            escapeChar=node.escapechar,
+            singleChar=node.singlechar,
+            wildCard=node.wildcard,
+        )
+    if kind == "Between":
+        return lib.PropertyIsBetween(_property(node.lhs), _literal(node.low), _literal(node.high))
+    if kind == "IsNull":
+        return lib.PropertyIsNull(_property(node.lhs))
+    raise _NotSimple(kind)
 
 
 def _property(node: Any) -> str:
-    if not isinstance(node, ast.Attribute):
+    if type(node).__name__ != "Attribute":
         raise _NotSimple("not a property")
     return str(node.name)
 
