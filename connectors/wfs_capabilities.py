@@ -2,8 +2,8 @@
 output formats, extents), whether it pages and how many features it gives at most.
 
 The document is fetched through the shared HTTP client and parsed with the project's safe
-parser settings (no DTD, no entities, no network); OWSLib then reads the feature types from
-it (its `xml=` argument: OWSLib fetches nothing). The version is negotiated as WFS 2.0
+parser settings (xml_safety); OWSLib then reads the feature types from it, as it does for a
+saved capabilities document (service_documents; its `xml=` argument: OWSLib fetches nothing). The version is negotiated as WFS 2.0
 prescribes, ACCEPTVERSIONS=2.0.0,1.1.0 (the server answers in the highest it speaks); a
 server that ignores it and answers 1.0.0 is asked for VERSION=1.1.0 once. A VERSION in the
 URL is the user's choice and is asked for as it is. Paging is what WFS
@@ -23,6 +23,8 @@ from lxml import etree
 
 from citypipe.connectors.base import LayerInfo
 from citypipe.connectors.http import HttpClient, Reply
+from citypipe.connectors.service_documents import capabilities_layers, exception_text
+from citypipe.connectors.xml_safety import PARSER, not_well_formed, refuse_dtd
 from citypipe.geo.errors import ConfigurationError, DataError
 
 __all__ = [
@@ -37,7 +39,6 @@ __all__ = [
 ]
 
 VERSIONS = ("2.0.0", "1.1.0")
-PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 _OWS = {"ows": "http://www.opengis.net/ows/1.1", "ows10": "http://www.opengis.net/ows"}
 _PROTOCOL_KEYS = {
     "service",
@@ -137,9 +138,10 @@ def service_url(url: str) -> str:
 def parse_xml(reply: Reply) -> Any:
     """The root element of an XML answer, parsed safely; an ExceptionReport raised."""
     try:
-        root = etree.fromstring(reply.content, PARSER)
+        root = etree.fromstring(reply.content, etree.XMLParser(**PARSER))
     except etree.XMLSyntaxError as e:
-        raise DataError(f"{reply.url}: the answer is not XML: {e}") from e
+        raise not_well_formed(reply.url, e, reply.content[:4096]) from e
+    refuse_dtd(reply.url, root)
     check_exception(root, reply.url)
     return root
 
@@ -149,11 +151,9 @@ def check_exception(root: Any, url: str) -> None:
     request the server refuses is the configuration's fault, anything else the data's."""
     if etree.QName(root).localname not in _REPORTS:
         return
-    texts = [" ".join(t.split()) for t in root.itertext() if t.strip()]
     codes = {e.get("exceptionCode") or e.get("code") for e in root.iter() if len(e.attrib)}
-    reason = "; ".join(texts)[:500] or "no reason given"
     error = ServerRefusal if codes & _BAD_REQUEST else ServerFailure
-    raise error(f"{url}: the WFS answered with an exception: {reason}")
+    raise error(f"{url}: the WFS answered with an exception: {exception_text(root)}")
 
 
 def fetch(client: HttpClient, url: str) -> Capabilities:
@@ -174,23 +174,7 @@ def fetch(client: HttpClient, url: str) -> Capabilities:
         raise ConfigurationError(
             f"{base}: the WFS speaks version {version}; citypipe harvests WFS 2.0.0 and 1.1.0"
         )
-    from owslib.wfs import WebFeatureService  # here: finding a file's format imports this module
-
-    wfs = WebFeatureService(base, version=version, xml=etree.tostring(root))
-    operation = _operation(wfs, "GetFeature")
-    formats = tuple(
-        operation.parameters.get("outputFormat", {}).get("values", ()) if operation else ()
-    )
-    layers = tuple(
-        LayerInfo(
-            name=name,
-            title=meta.title,
-            crs=tuple(str(c.id) for c in meta.crsOptions),
-            formats=tuple(getattr(meta, "outputFormats", ()) or formats),
-            bbox=meta.boundingBoxWGS84,
-        )
-        for name, meta in wfs.contents.items()
-    )
+    _, title, layers = capabilities_layers(etree.tostring(root))
     constraints = _constraints(root)
     count = constraints.get("CountDefault", "")
     return Capabilities(
@@ -202,7 +186,7 @@ def fetch(client: HttpClient, url: str) -> Capabilities:
         else True,
         count_default=int(count) if count.isdigit() else None,
         filters=_filters(root),
-        title=getattr(getattr(wfs, "identification", None), "title", None),
+        title=title,
     )
 
 
@@ -212,10 +196,6 @@ def _get(client: HttpClient, base: str, params: Mapping[str, str]) -> Any:
     if etree.QName(root).localname != "WFS_Capabilities":
         raise DataError(f"{url}: not a WFS capabilities document ({etree.QName(root).localname})")
     return root
-
-
-def _operation(wfs: Any, name: str) -> Any:
-    return next((op for op in wfs.operations if getattr(op, "name", None) == name), None)
 
 
 def _constraints(root: Any) -> dict[str, str]:

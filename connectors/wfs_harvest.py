@@ -26,6 +26,7 @@ from citypipe.connectors.batch_rows import take
 from citypipe.connectors.geojson import page_batches
 from citypipe.connectors.http import HttpClient, Reply
 from citypipe.connectors.wfs_capabilities import ServerFailure, ServerRefusal, parse_xml
+from citypipe.connectors.wfs_gml import read_feature_collection
 from citypipe.connectors.wfs_request import Box, GetFeature
 from citypipe.geo.errors import DataError
 
@@ -57,10 +58,14 @@ def count_hits(client: HttpClient, request: GetFeature, box: Box | None = None) 
     return int(declared) if declared.isdigit() else None
 
 
-def gml_page(reply: Reply, srs_name: str | None) -> list[SourceBatch]:
-    """The batches of a GML GetFeature response (the GML reader of the WFS files)."""
-    raise DataError(
-        f"{reply.url}: the WFS answers in GML only, and GML GetFeature responses are not read yet"
+def gml_page(reply: Reply, request: GetFeature) -> list[SourceBatch]:
+    """The batches of a GML GetFeature response, read by the GML reader of WFS files: in the
+    convention of the version asked (a short EPSG:4326 in 1.1 / 2.0 is latitude first), in
+    the CRS asked for where the response names none."""
+    return list(
+        read_feature_collection(
+            reply.content, crs=request.srs_name, wfs_version=request.caps.version, name=reply.url
+        )
     )
 
 
@@ -84,7 +89,7 @@ def _page(client: HttpClient, request: GetFeature, params: Mapping[str, str]) ->
     if root is not None and root[1] in (b"ExceptionReport", b"ServiceExceptionReport"):
         parse_xml(reply)  # raises the report
     if root is not None or not request.geojson:
-        batches = gml_page(reply, request.srs_name)
+        batches = gml_page(reply, request)
         return _Page(reply.url, batches, sum(map(len, batches)))
     page = reply.json()
     if not isinstance(page, dict) or not isinstance(page.get("features"), list):
