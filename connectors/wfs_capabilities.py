@@ -3,13 +3,13 @@ output formats, extents), whether it pages and how many features it gives at mos
 
 The document is fetched through the shared HTTP client and parsed with the project's safe
 parser settings (xml_safety); OWSLib then reads the feature types from it, as it does for a
-saved capabilities document (service_documents; its `xml=` argument: OWSLib fetches nothing). The version is negotiated as WFS 2.0
-prescribes, ACCEPTVERSIONS=2.0.0,1.1.0 (the server answers in the highest it speaks); a
-server that ignores it and answers 1.0.0 is asked for VERSION=1.1.0 once. A VERSION in the
-URL is the user's choice and is asked for as it is. Paging is what WFS
-2.0 declares (ImplementsResultPaging); in 1.1 STARTINDEX is a vendor extension (MapServer,
-GeoServer) that the harvest tries and checks. Constraints are read from the document
-directly: OWSLib keeps only their allowed values, not their DefaultValue.
+saved capabilities document (service_documents; its `xml=` argument: OWSLib fetches nothing).
+The version is negotiated as WFS 2.0 prescribes, ACCEPTVERSIONS=2.0.0,1.1.0 (the server
+answers in the highest it speaks); a server that ignores it and answers 1.0.0 is asked for
+VERSION=1.1.0 once. A VERSION in the URL is the user's choice and is asked for as it is.
+Paging is what WFS 2.0 declares (ImplementsResultPaging); in 1.1 STARTINDEX is a vendor
+extension (MapServer, GeoServer) that the harvest tries and checks. Constraints are read from
+the document directly: OWSLib keeps only their allowed values, not their DefaultValue.
 """
 
 from __future__ import annotations
