@@ -18,6 +18,7 @@ from servers.faults import reset, short, slow, status, truncate
 
 from citypipe.connectors.base import Query
 from citypipe.connectors.http import HttpClient, HttpPolicy
+from citypipe.connectors.wfs import WFSConnector
 from citypipe.core.ingest import ingest
 from citypipe.geo.errors import UnavailableError
 
@@ -129,3 +130,26 @@ def test_a_fault_that_lasts_fails_the_harvest_and_the_lake_keeps_its_output(
         options = {"query": query, "client": _client()}
         ingest(f"{proxy.url}?SERVICE=WFS", "fonts", lake, options=options, validate=False)
     assert part.read_bytes() == before
+
+
+@pytest.mark.parametrize("version", ["2.0.0", "1.1.0"])
+def test_a_filter_goes_to_mapserver_and_a_box_too(mapserver_wfs, version) -> None:
+    """A comparison as FES 2.0 / Filter 1.1 KVP; a box in EPSG:4326's own order, with its URN."""
+    features = json.loads((SAMPLES / FONTS.sample).read_text(encoding="utf-8"))["features"]
+    kind = "Font ornamental/Llac"  # 313 of the 1988 fountains
+    url = f"{mapserver_wfs.url}?SERVICE=WFS&VERSION={version}"
+    query = Query(layer="fonts", filter=f"INVENTARI_TIPUS = '{kind}'")
+    connector = WFSConnector(url, query=query)
+    read = [p for b in connector.read() for p in b.properties]
+    assert connector.inspect().details["filter"] == "sent to the server"
+    assert (
+        len(read)
+        == connector.hits
+        == sum(f["properties"]["INVENTARI_TIPUS"] == kind for f in features)
+    )
+    box = (2.15, 41.37, 2.19, 41.40)
+    inside = [
+        f for f in features if shapely.box(*box).intersects(shapely.geometry.shape(f["geometry"]))
+    ]
+    connector = WFSConnector(url, query=Query(layer="fonts", bbox=box))
+    assert sum(map(len, connector.read())) == connector.hits == len(inside) > 0
