@@ -24,10 +24,6 @@ from citypipe.geo.errors import UnavailableError
 
 TOLERANCE = 1e-7
 """Degrees."""
-ROUNDED = 0.5e-6 * 2**0.5 + 1e-9
-"""Degrees: MapServer 8.0 writes a layer it reprojects to EPSG:4326 with 6 decimals whatever
-gml_geometry_precision says (Esslingen's 9.306034570713202 E as 9.306035), so what it serves
-is up to half a unit of the 6th decimal off on each axis."""
 
 
 def expected(layer: Layer) -> dict[str, Any]:
@@ -59,10 +55,10 @@ def harvested(lake, source: str) -> dict[str, Any]:
     return {sid: shapely.from_wkb(wkb) for sid, wkb in zip(ids, shapes, strict=True)}
 
 
-def assert_same(read: dict[str, Any], layer: Layer, tolerance: float = TOLERANCE) -> None:
+def assert_same(read: dict[str, Any], layer: Layer) -> None:
     want = expected(layer)
     assert len(read) == layer.with_geometry and set(read) == set(want)
-    far = [s for s, shape in read.items() if shapely.hausdorff_distance(shape, want[s]) > tolerance]
+    far = [s for s, shape in read.items() if shapely.hausdorff_distance(shape, want[s]) > TOLERANCE]
     assert not far, f"{len(far)} features moved, e.g. {far[:3]}"
 
 
@@ -84,8 +80,7 @@ def test_a_harvest_equals_what_mapserver_serves(mapserver_wfs, lake, version, la
     query = Query(layer=layer.name, crs=crs)
     report = ingest(url, layer.name, lake, options={"query": query}, validate=False)
     assert report.declared_count == report.records == layer.with_geometry
-    reprojected = layer is PARKPLAETZE and crs == "EPSG:4326"
-    assert_same(harvested(lake, layer.name), layer, ROUNDED if reprojected else TOLERANCE)
+    assert_same(harvested(lake, layer.name), layer)
 
 
 def _client() -> HttpClient:
