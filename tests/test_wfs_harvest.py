@@ -117,7 +117,6 @@ def test_geojson_is_preferred_and_read_longitude_first_whatever_its_crs_member_s
 
 @pytest.mark.parametrize("version", ["2.0.0", "1.1.0"])
 def test_gml_is_read_where_no_geojson_is_offered_latitude_first_as_written(version) -> None:
-    pytest.importorskip("citypipe.connectors.wfs_gml")  # the GML reader (branch gml14)
     gml = {"2.0.0": "application/gml+xml; version=3.2", "1.1.0": "text/xml; subtype=gml/3.1.1"}
     with wfs(version=version, formats=(gml[version],)) as server:
         _, batches = harvest(server, page_size=300)
@@ -131,7 +130,6 @@ def test_gml_is_read_where_no_geojson_is_offered_latitude_first_as_written(versi
 
 
 def test_geojson_without_ids_gives_way_to_gml() -> None:
-    pytest.importorskip("citypipe.connectors.wfs_gml")  # the GML reader (branch gml14)
     with wfs(anonymous=True) as server:
         _, batches = harvest(server, page_size=300)
     assert asked(server, "OUTPUTFORMAT")[:2] == [
