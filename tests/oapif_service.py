@@ -11,6 +11,8 @@ from urllib.parse import parse_qsl
 from conftest import SAMPLES
 from loopback import Answer, ScriptedServer
 
+from citypipe.connectors.http import HttpClient, HttpPolicy
+
 VINEYARDS = json.loads((SAMPLES / "vineyards_ldproxy_items_crs84.json").read_bytes())
 FEATURES: list[dict[str, Any]] = VINEYARDS["features"]  # 3 vineyards, numberMatched 1587
 COLLECTION = json.loads((SAMPLES / "vineyards_ldproxy_collection.json").read_bytes())
@@ -24,7 +26,9 @@ CQL2_TEXT = "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text"
 JSONFG = "http://www.opengis.net/spec/json-fg-1/0.2/conf/core"
 
 
-def page(features: list[Any], next_href: str | None, matched: int | None = 3) -> bytes:
+def page(
+    features: list[Any], next_href: str | None, matched: int | None = 3, **members: Any
+) -> bytes:
     links = [  # the HTML page's link first: it is never followed
         {"href": "x?f=html", "rel": "next", "type": "text/html"},
         {"href": next_href, "rel": "next", "type": "application/geo+json"},
@@ -37,7 +41,7 @@ def page(features: list[Any], next_href: str | None, matched: int | None = 3) ->
     }
     if matched is not None:
         body["numberMatched"] = matched
-    return json.dumps(body).encode()
+    return json.dumps({**body, **members}).encode()
 
 
 def serve_metadata(
@@ -58,14 +62,24 @@ def serve_two_pages(
     headers: dict[str, str] | None = None,
     features: list[Any] = FEATURES,
     classes: tuple[str, ...] = (CORE, GEOJSON),
+    **members: Any,
 ) -> str:
     """Page 1 holds two vineyards and links to page 2 (relative), which holds the third;
-    page 2 answers 503 once first."""
+    page 2 answers 503 once first. `members` are added to both pages' bodies."""
     serve_metadata(server, classes)
     geojson = {"Content-Type": "application/geo+json", **(headers or {})}
-    server.answer(ITEMS, Answer(200, page(features[:2], "items?offset=2"), geojson))
-    server.answer(ITEMS + "?offset=2", Answer(503), Answer(200, page(features[2:], None), geojson))
+    first, last = (
+        page(features[:2], "items?offset=2", **members),
+        page(features[2:], None, **members),
+    )
+    server.answer(ITEMS, Answer(200, first, geojson))
+    server.answer(ITEMS + "?offset=2", Answer(503), Answer(200, last, geojson))
     return server.url + ITEMS
+
+
+def quick_client() -> HttpClient:
+    """The shared client with retries a few milliseconds apart (the scripted 503s)."""
+    return HttpClient(HttpPolicy(backoff=0.01))
 
 
 def items_requests(server: ScriptedServer) -> list[dict[str, str]]:
