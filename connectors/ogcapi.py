@@ -156,12 +156,11 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         if self.filter and self._filters_remotely():
             params["filter"] = self.filter.text
             params["filter-lang"] = "cql2-text"
-        accept = _ACCEPT
-        if JSONFG in layer.formats or any(f.startswith(JSONFG) for f in layer.formats):
-            accept = _ACCEPT_FG
-            if (f := media_f(collection, JSONFG)) and "f" not in self.address.params:
-                params["f"] = f
-        return self.address.items_url(layer.name, params), {"Accept": accept}
+        fg = any(f.split(";")[0].strip() == JSONFG for f in layer.formats)
+        chosen = media_f(collection, JSONFG if fg else _GEOJSON)
+        if chosen and "f" not in self.address.params:
+            params["f"] = chosen  # as the collection's own link asks for the format
+        return self.address.items_url(layer.name, params), {"Accept": _ACCEPT_FG if fg else _ACCEPT}
 
     def _storage_crs(self, layer: LayerInfo, collection: Mapping[str, Any]) -> str | None:
         """The storageCrs, asked for where the user names no CRS (in the query or the URL)."""
