@@ -80,30 +80,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-_SERVICE_FLAGS = ("layer", "bbox", "filter", "datetime", "page_size")
-
-
 def _query(args: argparse.Namespace) -> Any:
     """The service query of `ingest URL`'s flags (None for a file, which takes none of them;
     for a URL `--crs` is the CRS to ask the server for)."""
-    from citypipe.connectors.base import Query
     from citypipe.connectors.registry import is_url
+    from citypipe.core.catalog import SERVICE_KEYS, query_of
     from citypipe.geo.errors import ConfigurationError
 
-    given = [f for f in _SERVICE_FLAGS if getattr(args, f) is not None]
+    given = [f for f in SERVICE_KEYS if getattr(args, f) is not None]
     if not is_url(args.path):
         if given:
             flags = ", ".join("--" + f.replace("_", "-") for f in given)
             raise ConfigurationError(f"{args.path}: {flags} apply to a service's URL, not a file")
         return None
-    return Query(
-        layer=args.layer,
-        crs=args.crs,
-        bbox=args.bbox,
-        filter=args.filter,
-        datetime=args.datetime,
-        page_size=args.page_size,
-    )
+    return query_of(args)
 
 
 def _bbox(text: str) -> tuple[float, float, float, float]:

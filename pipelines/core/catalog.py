@@ -7,6 +7,7 @@ names); a mistake in it is reported with the entry and the field, before anythin
 from __future__ import annotations
 
 import os
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -28,7 +29,7 @@ from citypipe.core.lake import check_source_name
 from citypipe.geo import crs
 from citypipe.geo.errors import ConfigurationError
 
-__all__ = ["Catalog", "Source", "default_catalog", "load_catalog"]
+__all__ = ["SERVICE_KEYS", "Catalog", "Source", "default_catalog", "load_catalog", "query_of"]
 
 
 def default_catalog() -> Path:
@@ -95,7 +96,7 @@ class Source(BaseModel):
     def _path_or_url(self) -> Self:
         if (self.path is None) == (self.url is None):
             raise ValueError("give either path: (a file) or url: (a service), not both")
-        query = [k for k in _QUERY_KEYS if getattr(self, k) is not None]
+        query = [k for k in SERVICE_KEYS if getattr(self, k) is not None]
         if self.path is not None and query:
             raise ValueError(f"{', '.join(query)} apply to a url: source, not a file")
         return self
@@ -114,16 +115,7 @@ class Source(BaseModel):
 
     def query(self) -> Query | None:
         """What a url: source asks its service for (None for a file)."""
-        if self.url is None:
-            return None
-        return Query(
-            layer=self.layer,
-            crs=self.crs,
-            bbox=self.bbox,
-            filter=self.filter,
-            datetime=self.datetime,
-            page_size=self.page_size,
-        )
+        return None if self.url is None else query_of(self)
 
     @field_validator("theme")
     @classmethod
@@ -153,7 +145,14 @@ class Source(BaseModel):
         return v
 
 
-_QUERY_KEYS = ("layer", "bbox", "filter", "datetime", "page_size")
+SERVICE_KEYS = ("layer", "bbox", "filter", "datetime", "page_size")
+"""The keys of a url: entry that a path: entry refuses (crs has a meaning for both)."""
+
+
+def query_of(values: Any) -> Query:
+    """The service Query of an object with its fields as attributes (a catalog entry, the
+    command line's arguments)."""
+    return Query(**{f.name: getattr(values, f.name) for f in fields(Query)})
 
 
 class Catalog(BaseModel):
