@@ -163,11 +163,18 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         return self.address.items_url(layer.name, params), {"Accept": _ACCEPT_FG if fg else _ACCEPT}
 
     def _storage_crs(self, layer: LayerInfo, collection: Mapping[str, Any]) -> str | None:
-        """The storageCrs, asked for where the user names no CRS (in the query or the URL)."""
+        """The storageCrs, asked for where the user names no CRS (in the query or the URL),
+        the server lists it and pyproj reads it (else the server's default, OGC:CRS84)."""
         storage = collection.get("storageCrs")
         if "crs" in self.address.params or "crs" not in self.conformance:
             return None
-        return storage if isinstance(storage, str) and storage in layer.crs else None
+        if not isinstance(storage, str) or storage not in layer.crs:
+            return None
+        try:
+            crs_name(storage)
+        except ConfigurationError:
+            return None
+        return storage
 
     def _filters_remotely(self) -> bool:
         classes = self.conformance

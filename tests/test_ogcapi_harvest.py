@@ -178,6 +178,17 @@ def test_without_a_crs_the_storage_crs_is_asked_for(lake) -> None:
     assert_same_places(lake)
 
 
+def test_a_storage_crs_pyproj_does_not_know_leaves_the_servers_default(lake) -> None:
+    local = "http://www.opengis.net/def/crs/EPSG/0/999999"  # no such EPSG code
+    collection = {**COLLECTION, "storageCrs": local, "crs": [*COLLECTION["crs"], local]}
+    with scripted_server() as server:
+        url = serve_two_pages(server, classes=(CORE, GEOJSON, PART2))
+        serve_metadata(server, (CORE, GEOJSON, PART2), [collection])
+        harvest(url, lake)
+        assert "crs" not in items_requests(server)[0]
+    assert_same_places(lake)
+
+
 def test_a_crs_the_collection_does_not_offer_is_refused_before_any_page(lake) -> None:
     with scripted_server() as server:
         url = serve_in(server, EPSG + "25832")
