@@ -7,6 +7,10 @@ the text (CQL2 text, as OGC API Part 3 defines it) and compiles it to a Python p
 a record's properties. Only property predicates are evaluated here: a spatial or temporal one
 would need the geometry in the filter's CRS, so it is refused with the way round it (`--bbox`,
 `--datetime`) rather than answered wrongly.
+
+pygeofilter (with lark and dateparser) is imported when a filter is made, not with the module:
+detecting a file's format imports every connector, and it would cost each ingest a second and
+11 MB for nothing.
 """
 
 from __future__ import annotations
@@ -16,10 +20,6 @@ from dataclasses import fields, replace
 from typing import Any
 
 import numpy as np
-from lark.exceptions import LarkError
-from pygeofilter import ast
-from pygeofilter.backends.native.evaluate import NativeEvaluator
-from pygeofilter.parsers.cql2_text import parse
 
 from citypipe.connectors.base import Solids, SourceBatch
 from citypipe.geo.errors import ConfigurationError
@@ -27,15 +27,15 @@ from citypipe.geo.types import Points
 
 __all__ = ["PropertyFilter"]
 
-_NOT_LOCAL = (ast.SpatialComparisonPredicate, ast.Relate, ast.BBox, ast.TemporalPredicate)
-"""Predicates on geometry or time: the server's business (`bbox`, `datetime`), never guessed."""
-
 
 class PropertyFilter:
     """A CQL2 text expression on properties: parsed once (a mistake is refused before any
     request), then applied to records."""
 
     def __init__(self, text: str) -> None:
+        from lark.exceptions import LarkError
+        from pygeofilter.parsers.cql2_text import parse
+
         self.text = text
         try:
             self.tree = parse(text)
@@ -45,9 +45,13 @@ class PropertyFilter:
         self._predicate: Callable[[Mapping[str, Any]], bool] | None = None
 
     def check_local(self) -> None:
-        """Refuse what citypipe cannot evaluate itself: spatial and temporal predicates."""
-        for node in _nodes(self.tree):
-            if isinstance(node, _NOT_LOCAL):
+        """Refuse what citypipe cannot evaluate itself: predicates on geometry or time, the
+        server's business (`bbox`, `datetime`), never guessed."""
+        from pygeofilter import ast
+
+        not_local = (ast.SpatialComparisonPredicate, ast.Relate, ast.BBox, ast.TemporalPredicate)
+        for node in _nodes(self.tree, ast.Node):
+            if isinstance(node, not_local):
                 raise ConfigurationError(
                     f"filter {self.text!r}: the server does not filter (no CQL2 conformance) "
                     f"and citypipe filters locally on properties only, not "
@@ -58,6 +62,8 @@ class PropertyFilter:
         """Whether a record with `properties` is kept. A comparison with a missing or null
         value, or of values of different types, does not match (CQL2's unknown is not true)."""
         if self._predicate is None:
+            from pygeofilter.backends.native.evaluate import NativeEvaluator
+
             self.check_local()
             self._predicate = NativeEvaluator(use_getattr=False).evaluate(self.tree)
         try:
@@ -85,11 +91,12 @@ class PropertyFilter:
         return replace(batch, **cut)
 
 
-def _nodes(node: Any) -> Iterator[Any]:
+def _nodes(node: Any, kind: type) -> Iterator[Any]:
+    """The node and every node below it (`kind`: pygeofilter's ast.Node)."""
     yield node
-    if isinstance(node, ast.Node):
+    if isinstance(node, kind):
         for child in node.get_sub_nodes():
-            yield from _nodes(child)
+            yield from _nodes(child, kind)
 
 
 def _aligned(value: Any, n: int) -> bool:

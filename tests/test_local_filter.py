@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from oapif_service import FEATURES
 
@@ -20,6 +20,7 @@ from citypipe.geo.types import Points
 values = st.one_of(st.none(), st.integers(-50, 50), st.text(max_size=3))
 
 
+@settings(deadline=None)  # the first example imports pygeofilter
 @given(st.dictionaries(st.sampled_from(["storeys", "units"]), values), st.integers(-50, 50))
 def test_a_comparison_matches_only_numbers_that_satisfy_it(props: dict[str, Any], k: int):
     """CQL2: a comparison with a null, a missing or a text value is not true."""
