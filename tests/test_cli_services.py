@@ -28,7 +28,7 @@ from citypipe.cli import main
 from citypipe.core.catalog import load_catalog
 from citypipe.core.lake import Lake
 from citypipe.geo.errors import ConfigurationError
-from citypipe.orchestration.assets import build_assets, harmonised_key, raw_key
+from citypipe.orchestration.assets import WAREHOUSE, build_assets, harmonised_key, raw_key
 from citypipe.orchestration.run import run
 
 KATASTER = "/kataster"
@@ -154,3 +154,26 @@ def test_a_url_source_is_harvested_by_its_harmonised_asset_alone(tmp_path: Path)
     assert harmonised_key("vineyards") in keys and raw_key("vineyards") not in keys
     assert outcome.ok and outcome.features == 3, outcome.error
     assert not (tmp_path / "lake" / "raw").exists()
+
+
+def test_the_file_sensor_leaves_url_sources_to_their_schedule(tmp_path: Path) -> None:
+    from dagster import build_sensor_context
+
+    from citypipe.orchestration.definitions import build_definitions
+    from citypipe.orchestration.resources import LakeResource
+
+    (tmp_path / "jena.geojson").write_bytes((SAMPLES / "jena_parking.geojson").read_bytes())
+    path = tmp_path / "catalog.yaml"
+    sources = {
+        "jena": {"path": "jena.geojson", "theme": "parking"},
+        "vineyards": {"url": "https://demo.ldproxy.net/vineyards", "schedule": "0 5 * * 1"},
+    }
+    path.write_text(yaml.safe_dump({"sources": sources}), encoding="utf-8")
+    definitions = build_definitions(load_catalog(path), LakeResource(root=str(tmp_path)))
+    sensor = definitions.resolve_sensor_def("source_files_changed")
+    tick = sensor.evaluate_tick(build_sensor_context(cursor=None, definitions=definitions))
+    (request,) = tick.run_requests or []
+    assert set(request.asset_selection) == {raw_key("jena"), harmonised_key("jena"), WAREHOUSE}
+    assert set(json.loads(tick.cursor or "{}")) == {"jena"}
+    job = definitions.resolve_job_def("ingest_vineyards")  # the schedule's job: the harvest
+    assert set(job.asset_layer.selected_asset_keys) == {harmonised_key("vineyards"), WAREHOUSE}
