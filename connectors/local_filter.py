@@ -91,7 +91,7 @@ class PropertyFilter:
         return replace(batch, **cut)
 
 
-def _nodes(node: Any, kind: type) -> Iterator[Any]:
+def _nodes(node: Any, kind: Any) -> Iterator[Any]:
     """The node and every node below it (`kind`: pygeofilter's ast.Node)."""
     yield node
     if isinstance(node, kind):

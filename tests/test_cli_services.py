@@ -130,8 +130,8 @@ def test_a_catalog_url_source_carries_its_query(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ({"url": "https://x.org/ogc", "path": "a.json"}, "either path: .* or url:"),
-        ({}, "either path: .* or url:"),
+        ({"url": "https://x.org/ogc", "path": "a.json"}, "one of path: .* and url:"),
+        ({}, "one of path: .* and url:"),
         ({"path": "a.json", "layer": "parks"}, "layer apply to a url: source"),
         ({"url": "ftp://x.org/ogc"}, "not an http"),
         ({"url": "https://x.org/ogc", "page_size": 0}, "page_size"),

@@ -95,7 +95,7 @@ class Source(BaseModel):
     @model_validator(mode="after")
     def _path_or_url(self) -> Self:
         if (self.path is None) == (self.url is None):
-            raise ValueError("give either path: (a file) or url: (a service), not both")
+            raise ValueError("give one of path: (a file) and url: (a service)")
         query = [k for k in SERVICE_KEYS if getattr(self, k) is not None]
         if self.path is not None and query:
             raise ValueError(f"{', '.join(query)} apply to a url: source, not a file")
