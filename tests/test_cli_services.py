@@ -47,12 +47,10 @@ def test_inspect_url_prints_each_collection_with_its_title_crs_and_formats(capsy
         assert main(["inspect", serve_kataster(server)]) == 0
     out = capsys.readouterr().out
     assert "OGC API - Features" in out and "core, geojson" in out
-    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith(("flur", "geb"))}
-    assert "Flurstück" in rows["flurstueck"] and "OGC:CRS84" in rows["flurstueck"]
+    rows = {line.split(":")[0].strip(): line for line in out.splitlines() if line.startswith("  ")}
+    assert "Flurstück; CRS http://www.opengis.net/def/crs/OGC/1.3/CRS84" in rows["flurstueck"]
     assert "Gebäude, Bauwerk" in rows["gebaeudebauwerk"]
-    assert (
-        "application/geo+json" in rows["gebaeudebauwerk"] and "5,50,9,52" in rows["gebaeudebauwerk"]
-    )
+    assert "formats application/geo+json, text/html" in rows["gebaeudebauwerk"]
 
 
 def test_inspect_url_json_names_every_layer(capsys) -> None:
@@ -60,8 +58,9 @@ def test_inspect_url_json_names_every_layer(capsys) -> None:
         assert main(["inspect", serve_kataster(server) + "/collections", "--json"]) == 0
     facts = json.loads(capsys.readouterr().out)
     assert facts["layers"] == "flurstueck, gebaeudebauwerk, verwaltungseinheit"
-    titles = [layer["title"] for layer in facts["layer details"]]
+    titles = [layer["title"] for layer in facts["layer info"]]
     assert titles == ["Flurstück", "Gebäude, Bauwerk", "Verwaltungseinheit"]
+    assert facts["layer info"][1]["bbox"] == [5, 50, 9, 52]
     assert facts["conformance"] == "core, geojson"
 
 

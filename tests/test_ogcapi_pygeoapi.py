@@ -146,8 +146,9 @@ def test_a_fault_that_lasts_is_a_clear_error_and_the_lake_is_untouched(
 def test_inspect_names_pygeoapis_collections_titles_and_crs(pygeoapi_server, capsys):
     assert main(["inspect", pygeoapi_server.url, "--json"]) == 0
     facts = json.loads(capsys.readouterr().out)
-    layers = {layer["layer"]: layer for layer in facts["layer details"]}
+    layers = {layer["name"]: layer for layer in facts["layer info"]}
     assert layers["parkplaetze"]["title"] == PARKPLAETZE.title == "Parkplätze Esslingen am Neckar"
     assert layers["fonts"]["title"] == FONTS.title
-    assert layers["parkplaetze"]["crs"].split()[0] == "EPSG:25832"  # the storage CRS first
+    storage = "http://www.opengis.net/def/crs/EPSG/0/25832"
+    assert layers["parkplaetze"]["crs"][0] == storage  # the storage CRS first
     assert "crs" in facts["conformance"].split(", ")
