@@ -1,113 +1,266 @@
-"""OGC API - Features: a collection's items, page after page, as GeoJSON or JSON-FG.
+"""OGC API - Features (Parts 1 to 3, JSON-FG): a collection's items, harvested completely.
 
-The harvest follows each page's `next` link and ends where a page has none: never by counting,
-since a server may return fewer features than the limit before the end (the short page that
-stops GDAL's paging, OSGeo/gdal#8653). Query parameters in the URL (bbox, datetime, filter,
-crs, limit) are the user's and are passed on as written; `limit` defaults to `page_size`.
-A response in another CRS (Part 2, its `Content-Crs` header) holds coordinates in that CRS's
-own axis order; without one, GeoJSON's OGC:CRS84, longitude first.
+The address may be the landing page, /collections, a collection or its items; `Query.layer`
+names the collection where the URL does not. Before the first page citypipe reads
+/conformance and /collections: which classes the server declares decides what is asked of it.
+
+- Paging follows each page's `next` link and ends on a page without one, or on an empty page:
+  never by counting, since a server may return fewer features than the limit before the end
+  (the short page that stops GDAL's paging, OSGeo/gdal#8653), and never by guessing offsets.
+- Complete or nothing: the features read must equal the first page's numberMatched, else the
+  harvest fails naming both numbers (the server's count is wrong, or pages were lost).
+- Part 2: `Query.crs` is asked for in the spelling of the collection's list (refused when it
+  is not listed); without one, a collection's storageCrs is asked for (its coordinates as
+  stored, transformed by pyproj rather than by the server). The response's `Content-Crs`
+  header wins over anything the body says, in that CRS's own axis order.
+- Part 3: `Query.filter` (CQL2 text) goes to the server where it declares filtering and
+  cql2-text, else citypipe filters the harvested records itself (`local_filter`).
+- JSON-FG is asked for where a collection offers it (`place` in its CRS, `time`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
+from functools import cached_property
 from typing import Any
-from urllib.parse import SplitResult, parse_qsl, urlencode, urljoin, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urljoin
 
-from citypipe.connectors.base import ServiceConnector, SourceBatch, SourceInfo
+from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
 from citypipe.connectors.geojson import page_batches
 from citypipe.connectors.http import Reply
-from citypipe.geo.errors import DataError
+from citypipe.connectors.local_filter import PropertyFilter
+from citypipe.connectors.ogcapi_service import (
+    CRS84_URI,
+    JSONFG,
+    Address,
+    conformance,
+    crs_name,
+    layer_info,
+    media_f,
+    offered_crs,
+)
+from citypipe.geo.errors import ConfigurationError, DataError
 
 __all__ = ["OGCAPIFeaturesConnector"]
 
 _GEOJSON = "application/geo+json"
-_ACCEPT = f"{_GEOJSON}, application/vnd.ogc.fg+json;q=0.9, application/json;q=0.8"
+_ACCEPT = f"{_GEOJSON}, {JSONFG};q=0.9, application/json;q=0.8"
+_ACCEPT_FG = f"{JSONFG}, {_GEOJSON};q=0.9, application/json;q=0.8"
+_META = "application/json"
 
 
 class OGCAPIFeaturesConnector(ServiceConnector):
     name = "ogcapi"
     title = "OGC API - Features"
     page_size = 1000
-    """Features asked for per page where the URL names no `limit` (servers cap it anyway)."""
+    """Features asked for per page where neither the URL nor the query names a `limit`."""
 
     @classmethod
     def accepts(cls, url: SplitResult) -> float:
-        found = _collection(url.path)
-        return (0.9 if found[1] else 0.6) if found else 0.0
+        query = {k.lower() for k, _ in parse_qsl(url.query)}
+        if "service" in query or "request" in query:
+            return 0.0  # an OWS (WFS, WMS ...) key-value request
+        address = Address.of(url.geturl())
+        if address.collection:
+            return 0.9 if address.items else 0.7
+        return 0.5 if url.path.rstrip("/").endswith("/collections") else 0.2
 
     _first: tuple[Reply, Mapping[str, Any]] | None = None
     """The first page, fetched by `inspect` and read first by `read`."""
+    _headers: Mapping[str, str] = {"Accept": _ACCEPT}
+    """The request headers of every page (the format chosen for the first)."""
+
+    @cached_property
+    def address(self) -> Address:
+        return Address.of(self.url)
 
     @property
     def collection(self) -> str | None:
-        found = _collection(urlsplit(self.url).path)
-        return found[0] if found else None
+        """The collection read: the URL's, else `Query.layer`."""
+        named, asked = self.address.collection, self.query.layer
+        if named and asked and named != asked:
+            raise ConfigurationError(
+                f"{self.url}: the URL names collection {named!r}, the query {asked!r}"
+            )
+        return named or asked
 
-    def _items_url(self) -> str:
-        """The items URL with the user's parameters and a `limit`."""
-        parts = urlsplit(self.url)
-        path = parts.path.rstrip("/")
-        if not (found := _collection(path)) or not found[1]:
-            path += "/items"
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        query.setdefault("limit", str(self.query.page_size or self.page_size))
-        return parts._replace(path=path, query=urlencode(query)).geturl()
+    @cached_property
+    def filter(self) -> PropertyFilter | None:
+        return PropertyFilter(self.query.filter) if self.query.filter else None
 
-    def _get(self, url: str) -> tuple[Reply, Mapping[str, Any]]:
-        reply = self.client.get(url, headers={"Accept": _ACCEPT})
+    def _json(self, url: str) -> Any:
+        return self.client.get(url, headers={"Accept": _META}).json()
+
+    @cached_property
+    def conformance(self) -> dict[str, str]:
+        return conformance(self._json(f"{self.address.root}/conformance"))
+
+    @cached_property
+    def _collections_doc(self) -> Mapping[str, Any]:
+        url = f"{self.address.root}/collections"
+        doc = self._json(url)
+        if not isinstance(doc, Mapping) or not isinstance(doc.get("collections"), list):
+            raise DataError(f"{url}: the answer has no `collections` list")
+        return doc
+
+    @cached_property
+    def collections(self) -> dict[str, Mapping[str, Any]]:
+        """The /collections entries by id, in the server's order."""
+        entries = self._collections_doc["collections"]
+        return {str(c.get("id") or c.get("name")): c for c in entries if isinstance(c, Mapping)}
+
+    @cached_property
+    def layers(self) -> tuple[LayerInfo, ...]:
+        shared = [str(c) for c in self._collections_doc.get("crs") or []]
+        return tuple(layer_info(c, shared) for c in self.collections.values())
+
+    def _layer(self) -> tuple[LayerInfo, Mapping[str, Any]]:
+        """The collection read, described; refused naming the offered ones when it is not
+        known or not named where the service has several."""
+        name = self.collection
+        names = list(self.collections)
+        if name is None and len(names) == 1:
+            name = names[0]
+        if name is None or name not in self.collections:
+            what = f"has no collection {name!r}" if name else "has several collections"
+            raise ConfigurationError(
+                f"{self.url}: the service {what}; name one with --layer ({', '.join(names)})"
+            )
+        layer = next(layer for layer in self.layers if layer.name == name)
+        return layer, self.collections[name]
+
+    def _plan(self) -> tuple[str, dict[str, str]]:
+        """The first items URL and the request headers."""
+        layer, collection = self._layer()
+        query, classes = self.query, self.conformance
+        params = dict(self.address.params)
+        params.setdefault("limit", str(query.page_size or self.page_size))
+        if query.page_size:
+            params["limit"] = str(query.page_size)
+        wanted = query.crs or self._storage_crs(layer, collection)
+        if wanted:
+            if "crs" not in classes and crs_name(wanted) != "OGC:CRS84":
+                raise ConfigurationError(
+                    f"{self.url}: the server does not declare OGC API Part 2 (CRS), so it "
+                    f"answers in OGC:CRS84 only, not {wanted}"
+                )
+            if "crs" in classes:
+                params["crs"] = offered_crs(wanted, layer)
+        if query.bbox:
+            params["bbox"] = ",".join(repr(float(v)) for v in query.bbox)
+            if "crs" in classes:
+                params["bbox-crs"] = CRS84_URI
+        if query.datetime:
+            params["datetime"] = query.datetime
+        if self.filter and self._filters_remotely():
+            params["filter"] = self.filter.text
+            params["filter-lang"] = "cql2-text"
+        fg = any(f.split(";")[0].strip() == JSONFG for f in layer.formats)
+        chosen = media_f(collection, JSONFG if fg else _GEOJSON)
+        if chosen and "f" not in self.address.params:
+            params["f"] = chosen  # as the collection's own link asks for the format
+        return self.address.items_url(layer.name, params), {"Accept": _ACCEPT_FG if fg else _ACCEPT}
+
+    def _storage_crs(self, layer: LayerInfo, collection: Mapping[str, Any]) -> str | None:
+        """The storageCrs, asked for where the user names no CRS (in the query or the URL),
+        the server lists it and pyproj reads it (else the server's default, OGC:CRS84)."""
+        storage = collection.get("storageCrs")
+        if "crs" in self.address.params or "crs" not in self.conformance:
+            return None
+        if not isinstance(storage, str) or storage not in layer.crs:
+            return None
+        try:
+            crs_name(storage)
+        except ConfigurationError:
+            return None
+        return storage
+
+    def _filters_remotely(self) -> bool:
+        classes = self.conformance
+        return ("filter" in classes or "features-filter" in classes) and "cql2-text" in classes
+
+    def _get(self, url: str, headers: Mapping[str, str]) -> tuple[Reply, Mapping[str, Any]]:
+        reply = self.client.get(url, headers=headers)
         page = reply.json()
         if not isinstance(page, dict) or not isinstance(page.get("features"), list):
             raise DataError(f"{url}: the answer is not a GeoJSON FeatureCollection")
         return reply, page
 
+    def _first_page(self) -> tuple[Reply, Mapping[str, Any]]:
+        if self._first is None:
+            if self.filter and not self._filters_remotely():
+                self.filter.check_local()  # refused before the harvest, not after it
+            url, self._headers = self._plan()
+            self._first = self._get(url, self._headers)
+        return self._first
+
     def inspect(self) -> SourceInfo:
-        self._first = reply, page = self._first or self._get(self._items_url())
-        matched = page.get("numberMatched")
+        classes = self.conformance
+        details = {
+            "conformance": ", ".join(classes) or "none recognised",
+            "paging": "next links",
+        }
+        first = self._first_page() if self.collection or len(self.collections) == 1 else None
+        declared = None
+        if first is not None:
+            matched = first[1].get("numberMatched")
+            declared = matched if isinstance(matched, int) else None
+            if self.filter and not self._filters_remotely():
+                details["filter"] = f"applied by citypipe (numberMatched {declared} before it)"
+                declared = None
         return SourceInfo(
             format=self.title,
-            crs=_content_crs(reply),
-            layers=(self.collection,) if self.collection else (),
-            declared_count=matched if isinstance(matched, int) else None,
+            crs=self._response_crs(first[0]) if first else None,
+            layers=tuple(layer.name for layer in self.layers),
+            layer_info=self.layers,
+            declared_count=declared,
+            details=details,
         )
 
+    def _response_crs(self, reply: Reply) -> str | None:
+        """The CRS of a page's `geometry`: its Content-Crs, else the one asked for."""
+        asked = dict(parse_qsl(reply.url.partition("?")[2])).get("crs")
+        return _content_crs(reply) or asked
+
     def read(self) -> Iterator[SourceBatch]:
-        reply, page = self._first or self._get(self._items_url())
+        reply, page = self._first_page()
         self._first = None
-        seen = {reply.url}
-        while True:
-            yield from _batches(reply, page)
-            following = _next_link(page)
+        matched = page.get("numberMatched")
+        seen, read, pages = {reply.url}, 0, 1
+        remote = self._filters_remotely()
+        while page["features"]:
+            read += len(page["features"])
+            for batch in self._batches(reply, page):
+                yield self.filter.select(batch) if self.filter and not remote else batch
+            following = _next_link(page, reply.media_type)
             if following is None:
-                return
+                break
             url = urljoin(reply.url, following)
             if url in seen:
                 raise DataError(f"{url}: the `next` link leads back to a page already read")
             seen.add(url)
-            reply, page = self._get(url)
+            reply, page = self._get(url, self._headers)
+            pages += 1
+        if isinstance(matched, int) and read != matched:
+            raise DataError(
+                f"{self.url}: incomplete harvest: the server declared numberMatched {matched}, "
+                f"its {pages} pages held {read} features (the last at {reply.url}); either "
+                "pages were lost or the server's numberMatched is wrong; nothing was written"
+            )
 
-
-def _batches(reply: Reply, page: Mapping[str, Any]) -> Iterator[SourceBatch]:
-    """The page's batches; a Part 2 `Content-Crs` applies to `geometry` (JSON-FG's `place`
-    names its own CRS)."""
-    crs = _content_crs(reply)
-    for batch in page_batches(page, page["features"]):
-        if crs and batch.axis_order == "xy" and batch.crs is None:
-            batch = replace(batch, crs=crs, axis_order="authority")
-        yield batch
-
-
-def _collection(path: str) -> tuple[str, bool] | None:
-    """The collection a URL path names, and whether it names the collection's items: the
-    standard's `{landing page}/collections/{collectionId}[/items]`."""
-    segments = path.rstrip("/").split("/")
-    items = segments[-1] == "items"
-    if items:
-        segments.pop()
-    if len(segments) >= 2 and segments[-2] == "collections" and segments[-1]:
-        return segments[-1], items
-    return None
+    def _batches(self, reply: Reply, page: Mapping[str, Any]) -> Iterator[SourceBatch]:
+        """The page's batches. Its CRS (Content-Crs, else the one asked for) applies to
+        GeoJSON's `geometry`, in that CRS's axis order, whatever a body `crs` member says; in
+        JSON-FG to `place` wherever no closer `coordRefSys` names another (its `geometry` is
+        always OGC:CRS84)."""
+        crs = self._response_crs(reply)
+        if crs and reply.media_type == JSONFG:
+            page = {**page, "coordRefSys": crs}
+        for batch in page_batches(page, page["features"]):
+            if crs and batch.axis_order == "xy" and reply.media_type != JSONFG:
+                batch = replace(batch, crs=crs, axis_order="authority")
+            yield batch
 
 
 def _content_crs(reply: Reply) -> str | None:
@@ -116,14 +269,17 @@ def _content_crs(reply: Reply) -> str | None:
     return value or None
 
 
-def _next_link(page: Mapping[str, Any]) -> str | None:
-    """The `next` link's address in JSON (a page offers one per format; untyped counts as JSON)."""
-    for link in page.get("links") or []:
-        if (
-            isinstance(link, Mapping)
-            and link.get("rel") == "next"
-            and link.get("href")
-            and "json" in str(link.get("type", "json"))
-        ):
-            return str(link["href"])
+def _next_link(page: Mapping[str, Any], media_type: str) -> str | None:
+    """The `next` link's address in the page's own format, else in any JSON (a page offers
+    one per format; an untyped link counts as JSON)."""
+    links = [
+        link
+        for link in page.get("links") or []
+        if isinstance(link, Mapping) and link.get("rel") == "next" and link.get("href")
+    ]
+    types = [str(link.get("type", "json")).split(";")[0].strip() for link in links]
+    for want in (lambda t: t == media_type, lambda t: "json" in t):
+        for link, kind in zip(links, types, strict=True):
+            if want(kind):
+                return str(link["href"])
     return None

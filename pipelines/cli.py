@@ -33,15 +33,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from citypipe.geo.errors import CitypipeError
 
     lake = _lake(args)
+    query = _query(args)
     try:
         report = ingest(
             args.path,
             args.source,
             lake,
             format=args.format,
-            crs=args.crs,
+            crs=None if query else args.crs,
             axis_order=args.axis_order,
             theme=args.theme,
+            options={"query": query} if query else None,
         )
     except CitypipeError as e:  # the attempt is shown too: its record and quarantined rejects
         if lake.root.is_dir():
@@ -76,6 +78,34 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if not c.passed:
             print(f"check failed: {c.name}: {c.description}")
     return 0
+
+
+def _query(args: argparse.Namespace) -> Any:
+    """The service query of `ingest URL`'s flags (None for a file, which takes none of them;
+    for a URL `--crs` is the CRS to ask the server for)."""
+    from citypipe.connectors.registry import is_url
+    from citypipe.core.catalog import SERVICE_KEYS, query_of
+    from citypipe.geo.errors import ConfigurationError
+
+    given = [f for f in SERVICE_KEYS if getattr(args, f) is not None]
+    if not is_url(args.path):
+        if given:
+            flags = ", ".join("--" + f.replace("_", "-") for f in given)
+            raise ConfigurationError(f"{args.path}: {flags} apply to a service's URL, not a file")
+        return None
+    return query_of(args)
+
+
+def _bbox(text: str) -> tuple[float, float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or not (values[0] <= values[2] and values[1] <= values[3]):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not lon_min,lat_min,lon_max,lat_max (OGC:CRS84 degrees)"
+        )
+    return (values[0], values[1], values[2], values[3])
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -191,6 +221,13 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _page_size(text: str) -> int:
+    n = _count(text)
+    if n == 0:
+        raise argparse.ArgumentTypeError("a page holds at least one feature")
+    return n
+
+
 def _count(text: str) -> int:
     n = int(text)
     if n < 0:
@@ -217,11 +254,28 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "ingest", help="ingest one file or service as a source, replacing its previous output"
     )
-    s.add_argument("path", help="a file, or a service's URL (e.g. an OGC API collection's items)")
+    s.add_argument(
+        "path",
+        help="a file, or a service's URL (an OGC API landing page, /collections, a collection "
+        "or its items)",
+    )
     s.add_argument("--source", required=True, help="source name (the lake partition)")
     s.add_argument(
-        "--crs", help="CRS of the coordinates, for files that declare none (e.g. EPSG:25832)"
+        "--crs",
+        help="a file: the CRS of coordinates that declare none (e.g. EPSG:25832); a service: "
+        "the CRS to ask the server for (one the layer lists)",
     )
+    s.add_argument(
+        "--layer", help="a service's collection or feature type, where the URL names none"
+    )
+    s.add_argument(
+        "--bbox", type=_bbox, help="a service: only features in lon_min,lat_min,lon_max,lat_max"
+    )
+    s.add_argument(
+        "--filter", help="a service: a CQL2 text filter on properties, e.g. \"region = 'Pfalz'\""
+    )
+    s.add_argument("--datetime", help="a service: an RFC 3339 instant or interval (a/b, ../b)")
+    s.add_argument("--page-size", type=_page_size, help="a service: features asked per request")
     s.add_argument(
         "--axis-order",
         choices=["xy", "authority"],

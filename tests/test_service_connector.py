@@ -11,43 +11,14 @@ import pyarrow.parquet as pq
 import pytest
 import shapely
 from conftest import SAMPLES, in_source_order
-from loopback import Answer, ScriptedServer, scripted_server
+from loopback import Answer, scripted_server
+from oapif_service import FEATURES, ITEMS, VINEYARDS, page, serve_metadata, serve_two_pages
 
 from citypipe.cli import main
 from citypipe.connectors import registry
 from citypipe.connectors.ogcapi import OGCAPIFeaturesConnector
 from citypipe.core.ingest import ingest
 from citypipe.geo.errors import ConfigurationError, DataError
-
-VINEYARDS = json.loads((SAMPLES / "vineyards_ldproxy_items_crs84.json").read_bytes())
-FEATURES = VINEYARDS["features"]  # 3 vineyards of Rhineland-Palatinate, numberMatched 1587
-ITEMS = "/vineyards/collections/vineyards/items"
-
-
-def page(features: list[Any], next_href: str | None, matched: int = 3) -> bytes:
-    links = [  # the HTML page's link first: it is never followed
-        {"href": "x?f=html", "rel": "next", "type": "text/html"},
-        {"href": next_href, "rel": "next", "type": "application/geo+json"},
-    ]
-    links = links if next_href else []
-    body = {
-        "type": "FeatureCollection",
-        "features": features,
-        "links": links,
-        "numberMatched": matched,
-        "numberReturned": len(features),
-    }
-    return json.dumps(body).encode()
-
-
-def serve_two_pages(
-    server: ScriptedServer, *, headers: dict[str, str] | None = None, features: list[Any] = FEATURES
-) -> str:
-    """Page 1 holds two vineyards and links to page 2 (relative), which holds the third."""
-    geojson = {"Content-Type": "application/geo+json", **(headers or {})}
-    server.answer(ITEMS, Answer(200, page(features[:2], "items?offset=2"), geojson))
-    server.answer(ITEMS + "?offset=2", Answer(503), Answer(200, page(features[2:], None), geojson))
-    return server.url + ITEMS
 
 
 def exterior(feature: dict[str, Any]) -> list[tuple[float, float]]:
@@ -71,7 +42,7 @@ def test_a_collection_is_harvested_page_after_page_by_its_url(lake) -> None:
         assert np.allclose(sorted(polygon.exterior.coords), sorted(exterior(feature)))
     assert report.format == "OGC API - Features" and report.declared_count == 3
     assert report.records == report.features == 3 and report.checks_failed == 0
-    first, *rest = server.requests
+    first, *rest = [r for r in server.requests if r.path == ITEMS]
     assert "limit=1000" in first.query  # the page size asked for where the URL names none
     assert len(rest) == 2  # page 2 answered 503 once, then came
 
@@ -115,6 +86,7 @@ def test_a_next_link_leading_back_refuses_the_source_and_keeps_the_last_output(l
 
 def test_inspect_names_the_collection_and_its_count(capsys) -> None:
     with scripted_server() as server:
+        serve_metadata(server)
         server.answer(ITEMS, Answer(200, json.dumps(VINEYARDS).encode()))
         assert main(["inspect", server.url + ITEMS, "--json"]) == 0
     facts = json.loads(capsys.readouterr().out)
@@ -135,6 +107,7 @@ def test_service_connectors_are_chosen_by_url_never_by_fetching() -> None:
 
 def test_an_answer_that_is_not_a_feature_collection_is_refused(lake) -> None:
     with scripted_server() as server:
+        serve_metadata(server)
         server.answer(ITEMS, Answer(200, b'{"title": "vineyards"}'))
         with pytest.raises(DataError, match="not a GeoJSON FeatureCollection"):
             ingest(server.url + ITEMS, "vineyards", lake)

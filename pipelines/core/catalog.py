@@ -7,18 +7,29 @@ names); a mistake in it is reported with the entry and the field, before anythin
 from __future__ import annotations
 
 import os
+from dataclasses import fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from citypipe import schemas
+from citypipe.connectors.base import Query
+from citypipe.connectors.registry import is_url
 from citypipe.core.lake import check_source_name
 from citypipe.geo import crs
 from citypipe.geo.errors import ConfigurationError
 
-__all__ = ["Catalog", "Source", "default_catalog", "load_catalog"]
+__all__ = ["SERVICE_KEYS", "Catalog", "Source", "default_catalog", "load_catalog", "query_of"]
 
 
 def default_catalog() -> Path:
@@ -33,13 +44,25 @@ class Source(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    path: Path = Field(description="File to read; relative paths are relative to the catalog file.")
+    path: Path | None = Field(
+        None, description="File to read; relative paths are relative to the catalog file."
+    )
+    url: str | None = Field(None, description="A service's URL to harvest, instead of a path.")
+    layer: str | None = Field(None, description="A service's collection or feature type.")
+    bbox: tuple[float, float, float, float] | None = Field(
+        None, description="A service: only features in this OGC:CRS84 box."
+    )
+    filter: str | None = Field(None, description="A service: a CQL2 text filter on properties.")
+    datetime: str | None = Field(None, description="A service: an RFC 3339 instant or interval.")
+    page_size: PositiveInt | None = Field(None, description="A service: features per request.")
     format: str | None = Field(None, description="Connector name; detected from content if unset.")
     theme: str | None = Field(
         None, description="Theme of every feature; else from the feature class."
     )
     crs: str | None = Field(
-        None, description="CRS of sources that declare none (or declare it wrongly)."
+        None,
+        description="A file: the CRS of coordinates that declare none (or declare it wrongly); "
+        "a service: the CRS to ask for.",
     )
     axis_order: Literal["xy", "authority"] | None = Field(
         None,
@@ -61,6 +84,38 @@ class Source(BaseModel):
     @classmethod
     def _name(cls, v: str) -> str:
         return check_source_name(v)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not is_url(v):
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        return v
+
+    @model_validator(mode="after")
+    def _path_or_url(self) -> Self:
+        if (self.path is None) == (self.url is None):
+            raise ValueError("give one of path: (a file) and url: (a service)")
+        query = [k for k in SERVICE_KEYS if getattr(self, k) is not None]
+        if self.path is not None and query:
+            raise ValueError(f"{', '.join(query)} apply to a url: source, not a file")
+        return self
+
+    @property
+    def location(self) -> Path | str:
+        """What is read: the file or the URL."""
+        location = self.url if self.url is not None else self.path
+        assert location is not None  # _path_or_url
+        return location
+
+    def ingest_options(self) -> dict[str, Any]:
+        """The connector options: the entry's, and a url: source's query."""
+        query = self.query()
+        return {**self.options, "query": query} if query else dict(self.options)
+
+    def query(self) -> Query | None:
+        """What a url: source asks its service for (None for a file)."""
+        return None if self.url is None else query_of(self)
 
     @field_validator("theme")
     @classmethod
@@ -88,6 +143,16 @@ class Source(BaseModel):
                 f"fields can map {', '.join(schemas.mappings())}; not {', '.join(sorted(unknown))}"
             )
         return v
+
+
+SERVICE_KEYS = ("layer", "bbox", "filter", "datetime", "page_size")
+"""The keys of a url: entry that a path: entry refuses (crs has a meaning for both)."""
+
+
+def query_of(values: Any) -> Query:
+    """The service Query of an object with its fields as attributes (a catalog entry, the
+    command line's arguments)."""
+    return Query(**{f.name: getattr(values, f.name) for f in fields(Query)})
 
 
 class Catalog(BaseModel):
@@ -124,7 +189,7 @@ def load_catalog(path: Path | None = None) -> Catalog:
             raise ConfigurationError(f"{path}: source {name!r}: {_one_line(e)}") from e
         except TypeError as e:
             raise ConfigurationError(f"{path}: source {name!r}: {e}") from e
-        if not src.path.is_absolute():
+        if src.path is not None and not src.path.is_absolute():
             src = src.model_copy(update={"path": (path.parent / src.path).resolve()})
         sources.append(src)
     return Catalog(sources=tuple(sources))

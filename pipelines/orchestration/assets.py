@@ -1,10 +1,14 @@
 """The catalog as Dagster assets: per source a raw snapshot and its harmonised lake partition,
 and one warehouse over all of them.
 
-One factory turns every catalog entry into the same two assets, so adding a source is a
-catalog entry and nothing here. The harmonised asset calls `citypipe.core.ingest.ingest`, the
-same function the CLI runs, reports the validator's checks as Dagster asset checks, and has the
-ingest's `IngestReport` as its value.
+One factory turns every catalog entry into the same assets, so adding a source is a
+catalog entry and nothing here. A service (`url:`) has no raw snapshot: its harvest is many
+requests, not one file, and reading them twice would ask the server twice; the harmonised
+asset is the harvest, complete or failed (the lake keeps the previous output).
+
+The harmonised asset calls `citypipe.core.ingest.ingest`, the same function the CLI runs,
+reports the validator's checks as Dagster asset checks, and has the ingest's `IngestReport` as
+its value.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -66,19 +70,21 @@ def harmonised_key(name: str) -> AssetKey:
     return AssetKey(["harmonised", name])
 
 
-def source_keys(name: str) -> list[AssetKey]:
-    """The assets one source's ingest materialises."""
-    return [raw_key(name), harmonised_key(name)]
+def source_keys(source: Source) -> list[AssetKey]:
+    """The assets one source's ingest materialises (a service's: the harvest alone)."""
+    if source.url is not None:
+        return [harmonised_key(source.name)]
+    return [raw_key(source.name), harmonised_key(source.name)]
 
 
-def ingest_keys(names: list[str]) -> list[AssetKey]:
-    """What brings sources `names` up to date: their raw and harmonised assets, the warehouse."""
-    return [*(k for name in names for k in source_keys(name)), WAREHOUSE]
+def ingest_keys(sources: Iterable[Source]) -> list[AssetKey]:
+    """What brings `sources` up to date: their raw and harmonised assets, the warehouse."""
+    return [*(k for source in sources for k in source_keys(source)), WAREHOUSE]
 
 
 def snapshot_path(lake: Lake, source: Source) -> Path:
     """Where the raw asset lands the source file: <lake>/raw/source=<name>/<file name>."""
-    return lake.root / "raw" / f"source={source.name}" / source.path.name
+    return lake.root / "raw" / f"source={source.name}" / Path(source.location).name
 
 
 @contextmanager
@@ -149,9 +155,10 @@ def _raw_asset(source: Source) -> AssetsDefinition:
     )
     def raw(lake: LakeResource) -> MaterializeResult:
         dest = snapshot_path(lake.lake(), source)
-        with _reported_as_failure(dest, source.path):
-            size, sha256 = _land(source.path, dest)
-            connector = registry.open_location(dest, source.format, **source.options)
+        origin = Path(source.location)
+        with _reported_as_failure(dest, origin):
+            size, sha256 = _land(origin, dest)
+            connector = registry.open_location(dest, source.format, **source.ingest_options())
         return MaterializeResult(
             metadata={
                 "path": MetadataValue.path(str(dest)),
@@ -168,10 +175,11 @@ def _raw_asset(source: Source) -> AssetsDefinition:
 
 def _harmonised_asset(source: Source) -> AssetsDefinition:
     key = harmonised_key(source.name)
+    service = source.url is not None
 
     @asset(
         key=key,
-        deps=[raw_key(source.name)],
+        deps=[] if service else [raw_key(source.name)],
         group_name=SOURCES_GROUP,
         kinds={"parquet"},
         description=source.description or f"{source.name} in the shared schema",
@@ -186,21 +194,21 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
         lake: LakeResource,
     ) -> Iterator[AssetCheckResult | MaterializeResult[IngestReport]]:
         root = lake.lake()
-        snapshot = snapshot_path(root, source)
-        with _reported_as_failure(snapshot, source.path):
+        read = source.location if service else snapshot_path(root, source)
+        with _reported_as_failure(Path(read), Path(source.location)):
             try:
                 report = ingest(
-                    snapshot,
+                    read,
                     source.name,
                     root,
                     format=source.format,
-                    crs=source.crs,
+                    crs=None if service else source.crs,  # a service's is asked of it
                     axis_order=source.axis_order,
                     theme=source.theme,
                     fields=source.fields,
                     licence=source.licence,
-                    options=source.options,
-                    origin=str(source.path),
+                    options=source.ingest_options(),
+                    origin=str(source.location),
                 )
             except ChecksFailed as e:
                 # show which checks failed, then fail the step: nothing was committed
@@ -228,7 +236,9 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
 
 
 def source_assets(source: Source) -> list[AssetsDefinition]:
-    """The raw and harmonised assets of one catalog entry."""
+    """The raw and harmonised assets of one catalog entry (a service's: harmonised only)."""
+    if source.url is not None:
+        return [_harmonised_asset(source)]
     return [_raw_asset(source), _harmonised_asset(source)]
 
 

@@ -51,17 +51,17 @@ def ingest_all_job() -> UnresolvedAssetJobDefinition:
     )
 
 
-def source_job(name: str) -> UnresolvedAssetJobDefinition:
+def source_job(source: Source) -> UnresolvedAssetJobDefinition:
     """One source's ingest and the warehouse refresh after it."""
     return define_asset_job(
-        "ingest_" + re.sub(r"[^A-Za-z0-9_]", "_", name),
-        selection=AssetSelection.assets(*ingest_keys([name])),
-        description=f"Ingest {name}, then refresh the warehouse.",
+        "ingest_" + re.sub(r"[^A-Za-z0-9_]", "_", source.name),
+        selection=AssetSelection.assets(*ingest_keys([source])),
+        description=f"Ingest {source.name}, then refresh the warehouse.",
     )
 
 
 def _schedule(source: Source) -> ScheduleDefinition:
-    job = source_job(source.name)
+    job = source_job(source)
     try:
         return ScheduleDefinition(
             name=f"{job.name}_schedule", cron_schedule=source.schedule, job=job
@@ -86,8 +86,9 @@ def _state(path: Path) -> FileState:
 
 
 def files_changed_sensor(catalog: Catalog, job: UnresolvedAssetJobDefinition) -> SensorDefinition:
-    """`source_files_changed`: one run of `job`'s assets for the sources whose files changed."""
-    paths = {s.name: s.path for s in catalog.sources}
+    """`source_files_changed`: one run of `job`'s assets for the sources whose files changed
+    (services have no file: their schedule harvests them)."""
+    paths = {s.name: s.path for s in catalog.sources if s.path is not None}
 
     @sensor(
         name="source_files_changed",
@@ -106,7 +107,7 @@ def files_changed_sensor(catalog: Catalog, job: UnresolvedAssetJobDefinition) ->
         if not changed:
             return SensorResult(skip_reason=SkipReason("no source file changed"), cursor=cursor)
         return SensorResult(
-            run_requests=[RunRequest(asset_selection=ingest_keys(changed))],
+            run_requests=[RunRequest(asset_selection=ingest_keys(map(catalog.get, changed)))],
             cursor=cursor,
         )
 

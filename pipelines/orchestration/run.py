@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from dagster import AssetCheckEvaluation, AssetKey, DagsterInstance
 
 from citypipe.core import warehouse
-from citypipe.core.catalog import Catalog, load_catalog
+from citypipe.core.catalog import Catalog, Source, load_catalog
 from citypipe.core.ingest import IngestReport
 from citypipe.core.lake import Lake
 from citypipe.orchestration.assets import WAREHOUSE, harmonised_key, ingest_keys, source_keys
@@ -66,14 +66,15 @@ def _message(failure: StepFailureData) -> str:
 
 
 def _outcome(
-    name: str,
+    source: Source,
     report: IngestReport | None,
     checks: list[AssetCheckEvaluation],
     failures: Mapping[AssetKey, str],
 ) -> SourceOutcome:
+    name = source.name
     key = harmonised_key(name)
     blocked = [c.check_name for c in checks if c.asset_key == key and c.blocking and not c.passed]
-    error = next((failures[k] for k in source_keys(name) if k in failures), None)
+    error = next((failures[k] for k in source_keys(source) if k in failures), None)
     if blocked and error is None:
         # clearer than Dagster's "N blocking asset checks failed with ERROR severity"
         error = f"blocking checks failed: {', '.join(blocked)}"
@@ -102,17 +103,16 @@ def run(
     """
     catalog = catalog if catalog is not None else load_catalog()
     names = [s.name for s in catalog.sources] if sources is None else list(sources)
-    for name in names:
-        catalog.get(name)  # an unknown name fails here, listing the catalog's sources
+    chosen = [catalog.get(name) for name in names]  # an unknown name fails here, listing all
     defs = build_definitions(catalog, LakeResource(root=str(lake.root)))
     with DagsterInstance.ephemeral() as instance:
         result = defs.resolve_job_def(INGEST_ALL).execute_in_process(
             run_config=QUIET,
             instance=instance,
             raise_on_error=False,
-            asset_selection=ingest_keys(names),
+            asset_selection=ingest_keys(chosen),
         )
-    step_keys = {defs.resolve_assets_def(k).op.name: k for k in ingest_keys(names)}
+    step_keys = {defs.resolve_assets_def(k).op.name: k for k in ingest_keys(chosen)}
     failures = {
         step_keys[e.step_key]: _message(e.step_failure_data)
         for e in result.get_step_failure_events()
@@ -128,4 +128,4 @@ def run(
         if harmonised_key(name) in materialized
     }
     checks = list(result.get_asset_check_evaluations())
-    return [_outcome(name, reports.get(name), checks, failures) for name in names]
+    return [_outcome(s, reports.get(s.name), checks, failures) for s in chosen]
