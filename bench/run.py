@@ -15,10 +15,13 @@ at two sizes, the NRW CityGML tile repeated with new ids) show whether memory gr
 The memory section compares citypipe's peak on one 72 MB property string of escaped quotes
 with its peak on 100 MB of ordinary features: memory is bounded by records, not by strings.
 
+The harvest section (bench/harvest.py) harvests the test servers' layers (pygeoapi, MapServer
+WFS 2.0 and 1.1 on loopback) with citypipe, GDAL's WFS / OAPIF drivers and OWSLib + json.loads.
+
 The lake section (bench/lake.py) writes one large source spread over a region with citypipe and
 with geopandas' defaults, and times the same 1 km2 box query in DuckDB on each file.
 
-    python bench/run.py [--group tabular|cityjson|citygml|memory|lake ...] [--repeat 10]
+    python bench/run.py [--group tabular|cityjson|citygml|memory|lake|harvest ...] [--repeat 10]
                         [--rounds 3]
 """
 
@@ -36,6 +39,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import harvest  # bench/harvest.py
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("CITYPIPE_CORPUS", ROOT.parent / "shared" / "data"))
@@ -84,8 +90,12 @@ def _rss_mb() -> float:
     return 0.0
 
 
-def _runner(tool: str, path: Path, out_dir: Path) -> Callable[[], object]:
-    """The work one tool does on one file (imports happen here, before timing)."""
+def _runner(tool: str, target: str, out_dir: Path) -> Callable[[], object]:
+    """The work one tool does on one file or service layer (imports happen here, before
+    timing)."""
+    if tool in harvest.TOOLS:
+        return harvest.TOOLS[tool](target, out_dir)
+    path = Path(target)
     if tool == "orjson":
         import orjson
 
@@ -130,12 +140,12 @@ def _runner(tool: str, path: Path, out_dir: Path) -> Callable[[], object]:
     return lambda: ingest(path, "bench", lake, validate=validate)
 
 
-def measure(tool: str, path: Path, repeat: int, out: Path | None = None) -> dict[str, float]:
+def measure(tool: str, target: str, repeat: int, out: Path | None = None) -> dict[str, float]:
     """Runs in the child: import, warm up, time `repeat` runs, report best time and memory.
     `out` keeps what the tool writes (else a temporary folder)."""
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    once = _runner(tool, path, out or Path(tempfile.mkdtemp(prefix="citypipe-bench-")))
+    once = _runner(tool, target, out or Path(tempfile.mkdtemp(prefix="citypipe-bench-")))
     baseline = _rss_mb()
     best = float("inf")
     for i in range(repeat + 1):
@@ -224,10 +234,12 @@ def _source(relative: str) -> Path:
     return path if path.exists() else ROOT / "data" / "samples" / Path(relative).name
 
 
-def child(tool: str, path: Path, repeat: int, out_dir: Path | None = None) -> dict[str, float]:
+def child(
+    tool: str, target: str | Path, repeat: int, out_dir: Path | None = None
+) -> dict[str, float]:
     keep = ["--out", str(out_dir)] if out_dir else []
     out = subprocess.run(
-        [sys.executable, __file__, "--measure", tool, str(path), "--repeat", str(repeat), *keep],
+        [sys.executable, __file__, "--measure", tool, str(target), "--repeat", str(repeat), *keep],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -242,12 +254,12 @@ def child(tool: str, path: Path, repeat: int, out_dir: Path | None = None) -> di
 
 
 def best_of_rounds(
-    tools: tuple[str, ...], runs: list[tuple[Path, int]], rounds: int
-) -> dict[Path, dict[str, dict]]:
+    tools: tuple[str, ...], runs: list[tuple[Any, int]], rounds: int
+) -> dict[Any, dict[str, dict]]:
     """Each tool's best on each file over `rounds` rounds, each round taking every file and every
     tool in turn: a machine that slows down for a while then slows every tool, and no file has
     all its rounds in that while. Files timed once (`repeat` 0: the large ones) take one round."""
-    best: dict[Path, dict[str, dict]] = {path: {} for path, _ in runs}
+    best: dict[Any, dict[str, dict]] = {path: {} for path, _ in runs}
     for i in range(rounds):
         for path, repeat in runs:
             if i and not repeat:
@@ -300,14 +312,16 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=10)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    p.add_argument("--group", action="append", choices=[*GROUPS, "memory", "lake"])
+    p.add_argument("--group", action="append", choices=[*GROUPS, "memory", "lake", "harvest"])
     args = p.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure[0], Path(args.measure[1]), args.repeat, args.out)))
+        print(json.dumps(measure(args.measure[0], args.measure[1], args.repeat, args.out)))
         return
-    for name in args.group or [*GROUPS, "memory", "lake"]:
+    for name in args.group or [*GROUPS, "memory", "lake", "harvest"]:
         if name == "memory":
             run_memory()
+        elif name == "harvest":
+            harvest.run_harvest(ROOT, args.rounds, best_of_rounds)
         elif name == "lake":
             from lake import run_lake  # bench/lake.py
 
