@@ -15,15 +15,14 @@ detecting a file's format imports every connector, and it would cost each ingest
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import fields, replace
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-from citypipe.connectors.base import Solids, SourceBatch
+from citypipe.connectors.base import SourceBatch
+from citypipe.connectors.batch_rows import take
 from citypipe.geo.errors import ConfigurationError
-from citypipe.geo.types import Points
 
 __all__ = ["PropertyFilter"]
 
@@ -73,22 +72,7 @@ class PropertyFilter:
 
     def select(self, batch: SourceBatch) -> SourceBatch:
         """The batch with only its matching records (every aligned sequence cut alike)."""
-        keep = [i for i, p in enumerate(batch.properties) if self.matches(p)]
-        if len(keep) == len(batch):
-            return batch
-        n = len(batch)
-        cut = {
-            f.name: _take(value, keep)
-            for f in fields(batch)
-            if _aligned(value := getattr(batch, f.name), n)
-        }
-        if batch.solids is not None:
-            solids = batch.solids
-            cut["solids"] = Solids(
-                _take(solids.geometry_3d, keep),
-                None if solids.surfaces is None else _take(solids.surfaces, keep),
-            )
-        return replace(batch, **cut)
+        return take(batch, np.fromiter(map(self.matches, batch.properties), bool, len(batch)))
 
 
 def _nodes(node: Any, kind: Any) -> Iterator[Any]:
@@ -97,16 +81,3 @@ def _nodes(node: Any, kind: Any) -> Iterator[Any]:
     if isinstance(node, kind):
         for child in node.get_sub_nodes():
             yield from _nodes(child, kind)
-
-
-def _aligned(value: Any, n: int) -> bool:
-    """A per-record sequence of the batch (not its CRS or axis order text)."""
-    return isinstance(value, (np.ndarray, Points)) or (
-        isinstance(value, Sequence) and not isinstance(value, str) and len(value) == n
-    )
-
-
-def _take(value: Any, keep: list[int]) -> Any:
-    if isinstance(value, (np.ndarray, Points)):
-        return value[np.asarray(keep, dtype=np.intp)]
-    return [value[i] for i in keep]

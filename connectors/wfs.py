@@ -4,7 +4,7 @@
 TYPENAME(S) in the URL, or the service's only one), asks for its count (resultType=hits).
 `read` pages through it or tiles its extent (wfs_harvest), in GeoJSON where the server offers
 it, else GML (wfs_request). A filter of simple comparisons goes to the server as FES / OGC
-Filter XML, any other is applied to the features read (wfs_filter), as is every filter when
+Filter XML, any other is applied to the features read (local_filter), as is every filter when
 a box is asked for too (KVP has no room for both).
 
 Axis order is the one rule of the readers: a GeoJSON answer is easting / longitude first
@@ -22,6 +22,7 @@ from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from citypipe.connectors import wfs_capabilities, wfs_filter
 from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
+from citypipe.connectors.local_filter import PropertyFilter
 from citypipe.connectors.wfs_capabilities import Capabilities
 from citypipe.connectors.wfs_harvest import Harvest, count_hits
 from citypipe.connectors.wfs_request import GetFeature
@@ -62,11 +63,11 @@ class WFSConnector(ServiceConnector):
     def _plan(self) -> tuple[GetFeature, Any]:
         """The harvest's request for the chosen layer, and the parsed filter (or None)."""
         caps, query = self.capabilities, self.query
-        node = wfs_filter.parse(query.filter) if query.filter else None
+        wanted = PropertyFilter(query.filter) if query.filter else None
         pushed = None
-        if node is not None and query.bbox is None:
-            pushed = wfs_filter.to_fes(node, caps.version)
-        return GetFeature.plan(caps, caps.layer(self.layer_name), query, pushed), node
+        if wanted is not None and query.bbox is None:
+            pushed = wfs_filter.to_fes(wanted.tree, caps.version)
+        return GetFeature.plan(caps, caps.layer(self.layer_name), query, pushed), wanted
 
     @cached_property
     def hits(self) -> int | None:
@@ -94,8 +95,8 @@ class WFSConnector(ServiceConnector):
         )
 
     def read(self) -> Iterator[SourceBatch]:
-        request, node = self._plan
-        test = wfs_filter.matches(node) if node is not None else None
+        request, wanted = self._plan
+        test = wanted.matches if wanted is not None else None
         yield from Harvest(self.client, request, self.hits, self.query.bbox, test).batches()
 
 

@@ -3,7 +3,8 @@
 pygeofilter parses the CQL2 text; the comparisons (`=`, `<>`, `<`, `<=`, `>`, `>=`, LIKE,
 BETWEEN, IS NULL) of a property with a literal, joined by AND / OR / NOT, become OWSLib's FES
 objects and their XML. Anything else (functions, spatial or temporal predicates, arithmetic)
-is not sent: `to_fes` answers None and the features are filtered after reading (`matches`).
+is not sent: `to_fes` answers None and the features are filtered after reading
+(citypipe.connectors.local_filter).
 
 pygeofilter and OWSLib's FES are imported when a filter is given: finding a file's format
 imports every connector, and should not pay for them.
@@ -11,12 +12,9 @@ imports every connector, and should not pay for them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import Any
 
-from citypipe.geo.errors import ConfigurationError
-
-__all__ = ["matches", "parse", "to_fes"]
+__all__ = ["to_fes"]
 
 _COMPARISONS = {
     "Equal": "PropertyIsEqualTo",
@@ -35,18 +33,6 @@ class _NotSimple(Exception):
     """The expression holds more than comparisons of properties with literals."""
 
 
-def parse(text: str) -> Any:
-    """The CQL2 text's syntax tree; ConfigurationError naming what pygeofilter could not read."""
-    from lark.exceptions import LarkError
-    from pygeofilter.parsers.cql2_text import parse as parse_cql2
-
-    try:
-        return parse_cql2(text)
-    except (LarkError, ValueError) as e:
-        first = " ".join(str(e).split())[:160]
-        raise ConfigurationError(f"--filter {text!r} is not CQL2 text: {first}") from e
-
-
 def to_fes(node: Any, version: str) -> str | None:
     """The filter as the KVP FILTER value of a WFS `version` (2.0.0: FES 2.0, else Filter 1.1),
     or None when it is not made of simple comparisons only."""
@@ -61,21 +47,6 @@ def to_fes(node: Any, version: str) -> str | None:
     if lib is fes2:
         return etree.tostring(fes2.Filter(operation).toXML(), encoding="unicode")
     return fes.FilterRequest().setConstraint(operation, tostring=True).decode()
-
-
-def matches(node: Any) -> Callable[[Mapping[str, Any]], bool]:
-    """A test of one feature's properties, for the filters that are not sent to the server."""
-    from pygeofilter.backends.native.evaluate import NativeEvaluator
-
-    test = NativeEvaluator(use_getattr=False).evaluate(node)
-
-    def check(properties: Mapping[str, Any]) -> bool:
-        try:
-            return bool(test(properties))
-        except (KeyError, TypeError):  # the property is missing, or of another type
-            return False
-
-    return check
 
 
 def _operation(node: Any, lib: Any) -> Any:
