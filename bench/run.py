@@ -41,8 +41,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import harvest  # bench/harvest.py
-
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("CITYPIPE_CORPUS", ROOT.parent / "shared" / "data"))
 WORK = ROOT / "bench" / "work"
@@ -93,8 +91,10 @@ def _rss_mb() -> float:
 def _runner(tool: str, target: str, out_dir: Path) -> Callable[[], object]:
     """The work one tool does on one file or service layer (imports happen here, before
     timing)."""
-    if tool in harvest.TOOLS:
-        return harvest.TOOLS[tool](target, out_dir)
+    if tool.startswith("harvest-"):
+        from harvest import TOOLS  # bench/harvest.py, beside this file
+
+        return TOOLS[tool](target, out_dir)
     path = Path(target)
     if tool == "orjson":
         import orjson
@@ -321,7 +321,9 @@ def main() -> None:
         if name == "memory":
             run_memory()
         elif name == "harvest":
-            harvest.run_harvest(ROOT, args.rounds, best_of_rounds)
+            from harvest import run_harvest  # bench/harvest.py
+
+            run_harvest(ROOT, args.rounds, best_of_rounds)
         elif name == "lake":
             from lake import run_lake  # bench/lake.py
 
