@@ -10,7 +10,6 @@ in its URI (JSON-FG has had several). CRS lists are compared by what pyproj read
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +44,6 @@ CLASSES: dict[str, tuple[str, str]] = {
 }
 """The classes citypipe acts on: short name -> (specification, class) in the URI
 `http://www.opengis.net/spec/{specification}/{version}/conf/{class}`."""
-_CLASS = re.compile(r"/spec/([^/]+)/[^/]+/conf/([^/?#]+)")
 
 
 @dataclass(frozen=True)
@@ -86,11 +84,20 @@ def conformance(doc: Any) -> dict[str, str]:
         raise ConfigurationError("the /conformance answer has no `conformsTo` list")
     found: dict[str, str] = {}
     for uri in map(str, declared):
-        match = _CLASS.search(uri)
-        for name, spec in CLASSES.items():
-            if match and match.groups() == spec:
+        spec = _class_of(uri)
+        for name, wanted in CLASSES.items():
+            if spec == wanted:
                 found.setdefault(name, uri)
     return found
+
+
+def _class_of(uri: str) -> tuple[str, str] | None:
+    """(specification, class) of a conformance URI, whatever its version segment:
+    `.../spec/{specification}/{version}/conf/{class}`."""
+    segments = urlsplit(uri).path.rstrip("/").split("/")
+    if len(segments) >= 5 and segments[-5] == "spec" and segments[-2] == "conf":
+        return segments[-4], segments[-1]
+    return None
 
 
 def layer_info(collection: Mapping[str, Any], shared_crs: Iterable[str]) -> LayerInfo:
