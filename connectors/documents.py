@@ -10,7 +10,7 @@ import re
 
 import orjson
 
-__all__ = ["describe", "top_level_keys", "xml_root"]
+__all__ = ["EXCEPTION_REPORTS", "describe", "top_level_keys", "xml_root"]
 
 _XML_ROOT = re.compile(rb"<(?:([\w.-]+):)?([\w.-]+)[\s>/]")
 _XML_PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[.*?\])*>)", re.DOTALL)
@@ -24,6 +24,9 @@ _XML_ROOTS = {
         "an OGC service exception report (the service answered with an error)"
     ),
 }
+
+EXCEPTION_REPORTS = frozenset({"ExceptionReport", "ServiceExceptionReport"})
+"""Root elements of an OGC service's error answer (OWS 1.1 / 2.0, and WMS / WFS 1.0's)."""
 
 # Top-level JSON members that identify a document, in order of precedence.
 _JSON_KEYS = [

@@ -148,13 +148,9 @@ def crs_name(declared: str) -> str:
 def offered_crs(asked: str, layer: LayerInfo) -> str:
     """The URI in the layer's CRS list that names the CRS `asked` (any spelling pyproj reads);
     ConfigurationError listing the offered ones when none does."""
-    wanted = crs_name(asked)
-    for uri in layer.crs:
-        try:
-            if crs_name(uri) == wanted:
-                return uri
-        except ConfigurationError:
-            continue  # a CRS citypipe cannot read is not the one asked for
+    uri = crslib.spelled_in(asked, layer.crs)
+    if uri is not None:
+        return uri
     raise ConfigurationError(
         f"collection {layer.name!r} does not offer CRS {asked} (it offers {', '.join(layer.crs)})"
     )

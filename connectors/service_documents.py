@@ -186,7 +186,7 @@ def _kind(head: bytes) -> str | None:
     if text.startswith(b"<"):
         root = documents.xml_root(text)
         name = root[1].decode(errors="replace") if root else ""
-        if name in ("ExceptionReport", "ServiceExceptionReport"):
+        if name in documents.EXCEPTION_REPORTS:
             raise NotFeatureData(
                 f"{documents.describe(text)}, not feature data: {_exception_head(text)}"
             )

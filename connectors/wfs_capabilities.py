@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from lxml import etree
 
+from citypipe.connectors import documents
 from citypipe.connectors.base import LayerInfo
 from citypipe.connectors.http import HttpClient, Reply
 from citypipe.connectors.service_documents import capabilities_layers, exception_text
@@ -58,7 +59,6 @@ _PROTOCOL_KEYS = {
 }
 """Parameters of the protocol, which the harvest sets itself; others (MAP=, vendor keys,
 tokens) are the endpoint's and are kept."""
-_REPORTS = ("ExceptionReport", "ServiceExceptionReport")
 _BAD_REQUEST = {
     "InvalidParameterValue",
     "MissingParameterValue",
@@ -149,7 +149,7 @@ def parse_xml(reply: Reply) -> Any:
 def check_exception(root: Any, url: str) -> None:
     """Raise the error an OGC exception report stands for, with the server's own text: a
     request the server refuses is the configuration's fault, anything else the data's."""
-    if etree.QName(root).localname not in _REPORTS:
+    if etree.QName(root).localname not in documents.EXCEPTION_REPORTS:
         return
     codes = {e.get("exceptionCode") or e.get("code") for e in root.iter() if len(e.attrib)}
     error = ServerRefusal if codes & _BAD_REQUEST else ServerFailure

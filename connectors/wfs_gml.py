@@ -35,6 +35,7 @@ from lxml import etree
 
 from citypipe.connectors import documents
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
+from citypipe.connectors.documents import EXCEPTION_REPORTS
 from citypipe.connectors.gml import GML_NAMESPACES, local_name
 from citypipe.connectors.gml_xlinks import XlinkBudgetError
 from citypipe.connectors.service_documents import exception_text
@@ -60,7 +61,6 @@ Source = bytes | IO[bytes] | Path
 
 _WFS2 = "http://www.opengis.net/wfs/2.0"
 _COLLECTIONS = frozenset({"FeatureCollection", "SimpleFeatureCollection"})
-_EXCEPTIONS = frozenset({"ExceptionReport", "ServiceExceptionReport"})
 _READ_THROUGH = _COLLECTIONS | {"Tuple"}
 """Member contents that are not features: their own members are."""
 _MEMBERS = [f"{{{ns}}}{m}" for ns in GML_NAMESPACES for m in ("featureMember", "featureMembers")]
@@ -124,7 +124,7 @@ def _header(label: str, events: Any, head: bytes) -> tuple[Any, str | None, str 
             if root is None:
                 root = _root(label, elem)
             parent = elem.getparent()
-            if parent is None and event == "end" and local_name(elem.tag) in _EXCEPTIONS:
+            if parent is None and event == "end" and local_name(elem.tag) in EXCEPTION_REPORTS:
                 raise NotFeatureData(
                     f"{label}: an OGC exception report (the service answered with an error), "
                     f"not feature data: {exception_text(root)}"
@@ -237,7 +237,7 @@ def _open(source: Source) -> Iterator[tuple[IO[bytes], bytes, str | None]]:
 
 def _root(label: str, root: Any) -> Any:
     refuse_dtd(label, root)
-    if local_name(root.tag) not in _COLLECTIONS | _EXCEPTIONS:
+    if local_name(root.tag) not in _COLLECTIONS | EXCEPTION_REPORTS:
         raise DataError(f"{label}: not a WFS FeatureCollection (the root element is {root.tag})")
     return root
 

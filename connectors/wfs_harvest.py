@@ -86,7 +86,7 @@ def _page(client: HttpClient, request: GetFeature, params: Mapping[str, str]) ->
     reply = _get(client, request, params)
     head = reply.content[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
     root = documents.xml_root(head) if head.startswith(b"<") else None
-    if root is not None and root[1] in (b"ExceptionReport", b"ServiceExceptionReport"):
+    if root is not None and root[1].decode(errors="replace") in documents.EXCEPTION_REPORTS:
         parse_xml(reply)  # raises the report
     if root is not None or not request.geojson:
         batches = gml_page(reply, request)

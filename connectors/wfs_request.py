@@ -147,13 +147,9 @@ def _srs_name(layer: LayerInfo, wanted: str | None) -> str | None:
     default CRS."""
     if wanted is None:
         return layer.crs[0] if layer.crs else None
-    target = crslib.label(crslib.resolve(wanted))
-    for offered in layer.crs:
-        try:
-            if crslib.label(crslib.resolve(offered)) == target:
-                return offered
-        except ConfigurationError:  # a CRS pyproj does not know (CUZK's ESRI codes)
-            continue
+    offered = crslib.spelled_in(wanted, layer.crs)
+    if offered is not None:
+        return offered
     offered_list = ", ".join(layer.crs) or "none"
     raise ConfigurationError(
         f"--crs {wanted}: feature type {layer.name} is not offered in it (offered: {offered_list})"

@@ -280,6 +280,19 @@ def _label(srs: str) -> str:
     return crs.name
 
 
+def spelled_in(wanted: str, offered: Iterable[str]) -> str | None:
+    """The entry of `offered` (a service's CRS list) that names the same CRS as `wanted`, in
+    whatever spelling pyproj reads; entries citypipe cannot read are passed over."""
+    target = label(resolve(wanted))
+    for spelling in offered:
+        try:
+            if label(resolve(spelling)) == target:
+                return spelling
+        except ConfigurationError:  # a CRS pyproj does not know (CUZK's ESRI codes)
+            continue
+    return None
+
+
 def axis_order(declared: str, short: AxisOrder = "xy") -> AxisOrder:
     """The order of the coordinates a GML geometry with srsName `declared` holds (see above);
     `short` is the document's convention for the short EPSG:n form and any other spelling that
