@@ -30,6 +30,7 @@ from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.cityjson_geometry import Invalid
 from citypipe.connectors.cityjson_objects import Batch, Templates, read_templates
 from citypipe.connectors.cityjson_values import Vertices
+from citypipe.connectors.documents import BLANK
 from citypipe.geo.errors import DataError, NotFeatureData
 
 __all__ = ["CityJSONConnector"]
@@ -39,7 +40,6 @@ BATCH_OBJECTS = 4000
 """CityObjects per batch: enough for shapely's bulk constructors to pay off, few enough that a
 batch's geometries stay small beside the document itself."""
 
-_SKIP = b"\xef\xbb\xbf \t\r\n"
 _BOM = b"\xef\xbb\xbf"
 _CITYJSON = re.compile(rb'"type"\s*:\s*"CityJSON(?:Feature)?"|"CityObjects"\s*:\s*\{')
 _GEOJSON = re.compile(rb'"type"\s*:\s*"Feature(?:Collection)?"')
@@ -70,7 +70,7 @@ class CityJSONConnector(FileConnector):
 
     @classmethod
     def sniff(cls, head: bytes) -> float:
-        text = head.lstrip(_SKIP)
+        text = head.lstrip(BLANK)
         if not text.startswith(b"{") or not _NAMED.search(text):
             return 0.0  # one scan for the names spares other JSON the expressions below
         if _EXTENSION.search(text):
@@ -92,7 +92,7 @@ class CityJSONConnector(FileConnector):
             try:
                 with open(self.path, "rb") as f:
                     header, lenient = self._first_line(f.readline()), False
-                    seq = header is not None and bool(f.read(4096).strip(_SKIP))
+                    seq = header is not None and bool(f.read(4096).strip(BLANK))
                     if header is None:
                         f.seek(0)
                         header, lenient = self._parse(f.read().removeprefix(_BOM))

@@ -10,7 +10,7 @@ import re
 
 import orjson
 
-__all__ = ["EXCEPTION_REPORTS", "describe", "top_level_keys", "xml_root"]
+__all__ = ["BLANK", "EXCEPTION_REPORTS", "describe", "top_level_keys", "xml_root"]
 
 _XML_ROOT = re.compile(rb"<(?:([\w.-]+):)?([\w.-]+)[\s>/]")
 _XML_PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[.*?\])*>)", re.DOTALL)
@@ -25,6 +25,8 @@ _XML_ROOTS = {
     ),
 }
 
+BLANK = b"\xef\xbb\xbf \t\r\n"
+"""What may come before a document's content: a UTF-8 byte-order mark and whitespace."""
 EXCEPTION_REPORTS = frozenset({"ExceptionReport", "ServiceExceptionReport"})
 """Root elements of an OGC service's error answer (OWS 1.1 / 2.0, and WMS / WFS 1.0's)."""
 
@@ -52,7 +54,7 @@ def top_level_keys(head: bytes) -> set[str]:
 def xml_root(head: bytes) -> tuple[bytes | None, bytes, bytes] | None:
     """(prefix, local name) of the root element of an XML document starting with `head`, and
     the text from the root on; None when it does not look like XML."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    text = head.lstrip(BLANK)
     while (m := _XML_PROLOG.match(text)) and m.group(0):
         text = text[m.end() :]
     root = _XML_ROOT.match(text.lstrip())
@@ -61,7 +63,7 @@ def xml_root(head: bytes) -> tuple[bytes | None, bytes, bytes] | None:
 
 def describe(head: bytes) -> str | None:
     """What the document starting with `head` is, when it is a known kind without features."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    text = head.lstrip(BLANK)
     if text.startswith(b"<"):
         root = xml_root(text)
         return _XML_ROOTS.get(root[1].decode(errors="replace")) if root else None

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from citypipe.connectors import geojson_shapes, jsonfg_solids
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
+from citypipe.connectors.documents import BLANK
 from citypipe.connectors.jsonstream import BATCH_BYTES, JSONDocument, Unparsed, open_json
 from citypipe.geo.errors import DataError
 from citypipe.geo.types import CRS84
@@ -94,7 +95,7 @@ class GeoJSONConnector(FileConnector):
 
     @classmethod
     def sniff(cls, head: bytes) -> float:
-        text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        text = head.lstrip(BLANK)
         if not text.startswith(b"{"):
             return 0.0
         if _TYPE.search(text):

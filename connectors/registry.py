@@ -34,7 +34,6 @@ BUILTIN: dict[str, str] = {
 }
 HEAD_BYTES = 64 * 1024
 """How much of a file detection looks at (from where it stops being blank)."""
-_BLANK = b"\xef\xbb\xbf \t\r\n"
 
 
 @cache
@@ -107,7 +106,8 @@ def detect(path: Path) -> type[FileConnector]:
     try:
         with open(path, "rb") as f:
             head = f.read(HEAD_BYTES)
-            while len(head) == HEAD_BYTES and not head.lstrip(_BLANK):  # JSON allows any amount
+            # JSON allows any amount of leading blank
+            while len(head) == HEAD_BYTES and not head.lstrip(documents.BLANK):
                 head = f.read(HEAD_BYTES)
     except OSError as e:
         raise DataError(f"{path}: cannot be read: {e.strerror or e}") from e

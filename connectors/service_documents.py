@@ -182,7 +182,7 @@ def _describe(kind: str, data: bytes) -> SourceInfo:
 def _kind(head: bytes) -> str | None:
     """Which service document `head` starts: a key of _XML_KINDS or _JSON_KINDS, or None.
     An exception report is refused here with its text."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    text = head.lstrip(documents.BLANK)
     if text.startswith(b"<"):
         root = documents.xml_root(text)
         name = root[1].decode(errors="replace") if root else ""

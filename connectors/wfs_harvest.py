@@ -84,7 +84,7 @@ class _Page:
 def _page(client: HttpClient, request: GetFeature, params: Mapping[str, str]) -> _Page:
     """One GetFeature answer, read: GeoJSON by the GeoJSON reader, GML by the GML reader."""
     reply = _get(client, request, params)
-    head = reply.content[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    head = reply.content[:4096].lstrip(documents.BLANK)
     root = documents.xml_root(head) if head.startswith(b"<") else None
     if root is not None and root[1].decode(errors="replace") in documents.EXCEPTION_REPORTS:
         parse_xml(reply)  # raises the report
