@@ -25,6 +25,7 @@ __all__ = [
     "Connector",
     "FileConnector",
     "LayerInfo",
+    "Observation",
     "Query",
     "ServiceConnector",
     "Solids",
@@ -68,6 +69,29 @@ class Query:
     """An RFC 3339 instant or interval (`a/b`, `../b`), where the protocol has one."""
     page_size: int | None = None
     """Features asked for per request."""
+
+
+class Observation(NamedTuple):
+    """One measured value of a record, as the source states it: NGSI's Properties with a
+    number or an observedAt (pollutant concentrations, traffic intensity, free parking spots).
+
+    The pipeline gives it the feature_id of batch record `record` and appends it to the lake's
+    observations table (schemas/feature-v1.yaml, `observations`)."""
+
+    record: int
+    """Index of the record in its batch."""
+    attribute: str
+    """The attribute's name as the source's context resolves it (short name)."""
+    value: float | None
+    """The value where it is a number (booleans as 0 / 1)."""
+    value_text: str | None
+    """The value where it is not a number (text, a vocabulary term), else None."""
+    unit_code: str | None
+    """UN/CEFACT unit code (NGSI-LD unitCode), as stated."""
+    observed_at: str | None
+    """When the value was observed, the source's text (ISO 8601); None: the record's own time."""
+    dataset_id: str | None = None
+    """NGSI-LD datasetId: one attribute measured by several instruments or methods."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +151,7 @@ class SourceBatch:
     schema columns of the same name (values as the source gives them, read as the column's
     type; a record's None leaves the column to the mapped attributes), `parent_source_id` the
     parent's id in the source (a BuildingPart's Building); None when the batch has none.
+    `observations` holds the records' measured values (time series sources: NGSI).
 
     `solids` holds 3D objects. For them `geometries` is the explicit footprint where the source
     has one (LoD0 footprint), else None: the pipeline then derives it from the ground surfaces
@@ -155,6 +180,7 @@ class SourceBatch:
     errors: Sequence[str | None] | None = None
     default_crs: str | None = None
     repairs: Sequence[str | None] | None = None
+    observations: Sequence[Observation] = ()
 
     def __len__(self) -> int:
         return len(self.source_ids)

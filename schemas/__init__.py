@@ -161,7 +161,8 @@ class FeatureSchema(Table):
     others: dict[str, Table] = field(default_factory=dict)
 
     def table(self, kind: str) -> Table:
-        """A lake table by its name: features, rejects, sources, attempts, surfaces."""
+        """A lake table by its name: features, rejects, sources, attempts, surfaces,
+        observations."""
         return self if kind == self.name else self.others[kind]
 
 
@@ -174,7 +175,8 @@ def feature_schema() -> FeatureSchema:
         version=raw["version"],
         table_checks=tuple(raw.get("table_checks", ())),
         others={
-            k: Table(k, _columns(raw[k])) for k in ("rejects", "sources", "attempts", "surfaces")
+            k: Table(k, _columns(raw[k]))
+            for k in ("rejects", "sources", "attempts", "surfaces", "observations")
         },
     )
 
