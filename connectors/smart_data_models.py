@@ -1,0 +1,184 @@
+"""Smart Data Models validation: an NGSI entity against its type's JSON Schema, offline.
+
+The schemas shipped in schemas/smartdatamodels/ (byte-exact copies, see its README) are the only
+ones known. They `$ref` each other by URL, not always by the URL a schema names as its `$id`
+(AirQualityObserved refers to the Environment base schema at raw.githubusercontent.com, which
+calls itself smart-data-models.github.io), so the registry holds each schema under its `$id` and
+under every URL a shipped schema uses for it. Nothing is ever fetched: a `$ref` to a schema not
+shipped is a violation saying so.
+
+A violation never costs the row (the pipeline keeps it and lists the violations in its
+properties); only a structural fault, an entity without an id or a type, is a reject.
+`format` is an annotation, as draft 2020-12 has it by default: Smart Data Models' own examples
+write `dateObserved` without a UTC offset, which an asserted `date-time` would refuse.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from functools import cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from typing import Any
+from urllib.parse import urldefrag
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
+
+__all__ = ["SchemaSet", "known_types", "shipped", "structural_faults", "violations"]
+
+MESSAGE_CHARS = 200
+"""A message quotes the offending value; a long one (a whole geometry) is cut to this length."""
+
+_SITE = re.compile(r"https://smart-data-models\.github\.io/(?P<repo>[^/]+)/(?P<path>.+)")
+_RAW = re.compile(
+    r"https://raw\.githubusercontent\.com/smart-data-models/(?P<repo>[^/]+)/[^/]+/(?P<path>.+)"
+)
+"""The two places Smart Data Models publishes a repository's file: its GitHub Pages site and
+raw.githubusercontent.com at a branch (master, main)."""
+
+
+def _published_file(url: str) -> tuple[str, str] | None:
+    """(repository, path) of a Smart Data Models URL in either published form."""
+    found = _SITE.fullmatch(url) or _RAW.fullmatch(url)
+    return (found["repo"], found["path"]) if found else None
+
+
+def _refs(node: Any) -> Iterator[str]:
+    """Every `$ref` URL in a schema, without its fragment (local `#/...` refs left out)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and not ref.startswith("#"):
+            yield urldefrag(ref).url
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def _schema_files(folder: Traversable) -> Iterator[Traversable]:
+    for entry in folder.iterdir():
+        if entry.is_dir():
+            yield from _schema_files(entry)
+        elif entry.name.endswith(".json"):
+            yield entry
+
+
+def _entity_types(schema: Mapping[str, Any]) -> list[str]:
+    """The entity types a schema is for: the `enum` of its `type` property (Smart Data Models
+    write it inside `allOf`); base schemas have none."""
+    parts = [schema, *(p for p in schema.get("allOf", ()) if isinstance(p, dict))]
+    for part in parts:
+        kind = part.get("properties", {}).get("type", {})
+        if isinstance(kind, dict) and isinstance(kind.get("enum"), list):
+            return [t for t in kind["enum"] if isinstance(t, str)]
+    return []
+
+
+class SchemaSet:
+    """The schemas of a folder (`*.json`, at any depth) in one registry, and a validator per
+    entity type compiled at its first entity.
+
+    Every schema is read as draft 2020-12 (the Environment base schema names the undated
+    `http://json-schema.org/schema#`, which `referencing` cannot resolve to a dialect)."""
+
+    def __init__(self, folder: Traversable) -> None:
+        schemas = [json.loads(f.read_text(encoding="utf-8")) for f in _schema_files(folder)]
+        by_url = {s["$id"]: DRAFT202012.create_resource(s) for s in schemas}
+        by_file = {_published_file(s["$id"]): s["$id"] for s in schemas}
+        by_file.pop(None, None)
+        for schema in schemas:
+            for url in _refs(schema):
+                same = by_file.get(_published_file(url))
+                if url not in by_url and same is not None:
+                    by_url[url] = by_url[same]
+        self.registry: Registry[Any] = Registry().with_resources(by_url.items())
+        self.types = {t: s["$id"] for s in schemas for t in _entity_types(s)}
+        self._validators: dict[str, Draft202012Validator] = {}
+
+    def validator(self, entity_type: str) -> Draft202012Validator | None:
+        """The type's compiled validator, None when no schema is for it."""
+        found = self._validators.get(entity_type)
+        if found is None and entity_type in self.types:
+            schema = self.registry.contents(self.types[entity_type])
+            found = self._validators[entity_type] = Draft202012Validator(
+                schema, registry=self.registry
+            )
+        return found
+
+    def violations(self, entity: Mapping[str, Any]) -> list[str]:
+        """See `violations`."""
+        kind = entity.get("type")
+        validator = self.validator(kind) if isinstance(kind, str) else None
+        if validator is None:
+            return []
+        found: list[str] = []
+        try:
+            for error in validator.iter_errors(dict(entity)):
+                found.extend(_message(reason) for reason in _reasons(error))
+        except Unresolvable as missing:
+            found.append(f"$: schema {missing.ref} not available offline")
+        return sorted(set(found))
+
+
+@cache
+def shipped() -> SchemaSet:
+    """The schemas citypipe ships (schemas/smartdatamodels/)."""
+    return SchemaSet(files("citypipe.schemas") / "smartdatamodels")
+
+
+def known_types() -> frozenset[str]:
+    """The entity types that have a shipped schema."""
+    return frozenset(shipped().types)
+
+
+def violations(entity: Mapping[str, Any]) -> list[str]:
+    """The entity's (keyValues form, short names) violations of its type's Smart Data Model,
+    each `<json path>: <what>`, sorted; empty when it conforms or no schema of its type is
+    shipped (and for an entity without a type: `structural_faults` reports that)."""
+    return shipped().violations(entity)
+
+
+def structural_faults(entity: Mapping[str, Any]) -> list[str]:
+    """What makes a mapping no NGSI entity at all (its record goes to rejects): no id or no
+    type, as non-empty strings (a multi-typed NGSI-LD entity's type is a list of them)."""
+    faults = []
+    entity_id = entity.get("id")
+    if not isinstance(entity_id, str) or not entity_id.strip():
+        faults.append("$.id: " + ("missing" if entity_id is None else "not a non-empty string"))
+    kind = entity.get("type")
+    kinds = kind if isinstance(kind, list) and kind else [kind]
+    if not all(isinstance(k, str) and k.strip() for k in kinds):
+        faults.append("$.type: " + ("missing" if kind is None else "not a non-empty string"))
+    return faults
+
+
+def _mismatch(errors: list[ValidationError]) -> tuple[int, int]:
+    """How far a branch is from the value: first the errors of an `enum` / `const` (a GeoJSON
+    `type` naming another geometry), then the errors in all."""
+    return sum(e.validator in ("enum", "const") for e in errors), len(errors)
+
+
+def _reasons(error: ValidationError) -> list[ValidationError]:
+    """The errors that say what is wrong: an anyOf / oneOf failing most nearly in one branch (a
+    Point with a bad coordinate fails every geometry branch, the Point branch on the coordinate
+    only) is that branch's errors; failing every branch alike, the error itself."""
+    branches: dict[Any, list[ValidationError]] = {}
+    for sub in error.context or ():
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    ranked = sorted(branches.values(), key=_mismatch)
+    if not ranked or (len(ranked) > 1 and _mismatch(ranked[0]) == _mismatch(ranked[1])):
+        return [error]
+    return [reason for sub in ranked[0] for reason in _reasons(sub)]
+
+
+def _message(error: ValidationError) -> str:
+    """`<json path>: <what>`, the value quoted in it cut short."""
+    text = f"{error.json_path}: {error.message}"
+    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
