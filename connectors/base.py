@@ -181,6 +181,9 @@ class SourceBatch:
     default_crs: str | None = None
     repairs: Sequence[str | None] | None = None
     observations: Sequence[Observation] = ()
+    warnings: Mapping[str, int] | None = None
+    """Problems of the batch worth a user's look that keep its records (an NGSI-LD @context
+    that cannot be resolved offline), each with the number of records it concerns."""
 
     def __len__(self) -> int:
         return len(self.source_ids)

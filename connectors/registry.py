@@ -23,6 +23,8 @@ __all__ = ["BUILTIN", "HEAD_BYTES", "available", "detect", "is_url", "load", "op
 
 BUILTIN: dict[str, str] = {
     "geojson": "citypipe.connectors.geojson:GeoJSONConnector",
+    "ngsi-ld": "citypipe.connectors.ngsi:NGSILDConnector",
+    "ngsi-v2": "citypipe.connectors.ngsi:NGSIv2Connector",
     "cityjson": "citypipe.connectors.cityjson:CityJSONConnector",
     "csv": "citypipe.connectors.csvtable:CSVConnector",
     "geoparquet": "citypipe.connectors.geoparquet:GeoParquetConnector",

@@ -131,6 +131,7 @@ class Harmoniser:
         """The properties JSON of every record, with citypipe's notes, and the warnings."""
         extras = _extras(geo, notes)
         warnings: Counter[str] = Counter()
+        warnings.update(batch.warnings or {})
         found = positions.conflicts(self.attributes, geo.geometry, batch.properties, keys, reasons)
         for i, why, stated in found:
             extras[i] = {**(extras[i] or {}), positions.POSITION_NOTE: f"{why} ({stated})"}

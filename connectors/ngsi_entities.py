@@ -1,0 +1,225 @@
+"""NGSI-LD and NGSI v2 entities, in any representation, -> one SourceBatch: what entity files
+and broker harvests share (`entity_batch`, called per file batch or per broker page).
+
+The representation is told by content, entity by entity and attribute by attribute
+(ngsi_attributes): NGSI-LD normalized, concise and keyValues, the GeoJSON form (a Feature whose
+properties hold the entity, @context among them), NGSI v2 normalized and keyValues. All give the
+same row: the entity id as source id, the type as feature class, the GeoProperty `location` (else
+the first GeoProperty) as geometry in OGC:CRS84, and as properties what the keyValues form says
+(sub-attributes as `attribute.sub`), relationships as their target id(s) with their names listed
+under `citypipe:relationships`. What the keyValues form cannot say goes to the observations:
+every Property with a number or an observedAt, with its unitCode, observedAt (else the entity's
+own observedAt / dateObserved, as written) and datasetId.
+
+NGSI-LD names are resolved through the entity's @context (else the one given out of band, a
+broker's Link header) with the core context last, and compacted back to short names
+(jsonld_context). NGSI v2 is not JSON-LD: its names are taken as they are.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+from typing import Any, NamedTuple
+
+import orjson
+
+from citypipe.connectors.base import Observation, SourceBatch
+from citypipe.connectors.geojson_shapes import to_geometries
+from citypipe.connectors.jsonld_context import Contexts
+from citypipe.connectors.jsonstream import Unparsed
+from citypipe.connectors.ngsi_attributes import (
+    LD_KINDS,
+    Attribute,
+    is_v2_attribute,
+    ld_attribute,
+    v2_attribute,
+)
+from citypipe.geo.types import CRS84
+
+__all__ = ["RELATIONSHIPS", "entity_batch", "is_v2"]
+
+RELATIONSHIPS = "citypipe:relationships"
+"""Properties key: the names of the entity's Relationships (their targets are the values)."""
+_ENTITY_TIME = ("observedAt", "dateObserved")
+"""Attributes that say when the whole entity was observed."""
+_NOT_ATTRIBUTES = frozenset({"id", "type", "@id", "@type", "@context"})
+_RELATIONSHIP_KINDS = frozenset({"Relationship", "ListRelationship"})
+
+
+class _Entity(NamedTuple):
+    id: str | None
+    type: str | None
+    attributes: list[tuple[str, list[Attribute]]]
+    warnings: Sequence[str] = ()
+
+
+@cache
+def _shipped_only() -> Contexts:
+    """The contexts of sources that configure none: those citypipe ships."""
+    return Contexts()
+
+
+def is_v2(entity: Mapping[str, Any]) -> bool:
+    """An NGSI v2 entity: no @context, attributes `{type, value[, metadata]}` typed otherwise
+    than NGSI-LD's."""
+    if "@context" in entity:
+        return False
+    values = [v for k, v in entity.items() if k not in _NOT_ATTRIBUTES]
+    return any(map(is_v2_attribute, values)) and not any(
+        type(v) is dict and v.get("type") in LD_KINDS and "metadata" not in v for v in values
+    )
+
+
+def _from_feature(feature: Mapping[str, Any]) -> dict[str, Any]:
+    """An entity of the NGSI-LD GeoJSON form: its properties, with the feature's id, and its
+    geometry as `location` where the properties have none."""
+    props = feature.get("properties")
+    entity = {**(props if type(props) is dict else {}), "id": feature.get("id")}
+    if "location" not in entity and feature.get("geometry") is not None:
+        entity["location"] = feature["geometry"]
+    return entity
+
+
+def _read(raw: dict[str, Any], contexts: Contexts, context: Any) -> _Entity:
+    if raw.get("type") == "Feature" and "properties" in raw:
+        raw = _from_feature(raw)
+    types = raw.get("type", raw.get("@type"))
+    first = types[0] if type(types) is list and types else types
+    entity_id = raw.get("id", raw.get("@id"))
+    items = [(k, v) for k, v in raw.items() if k not in _NOT_ATTRIBUTES]
+    own = raw.get("@context", context)
+    entity_id = None if entity_id is None else str(entity_id)
+    if own is None and is_v2(raw):
+        attributes = [(k, [v2_attribute(v)]) for k, v in items]
+        return _Entity(entity_id, None if first is None else str(first), attributes)
+    terms = contexts.terms(own)
+    attributes = [(terms.name(k), ld_attribute(v, terms.name, terms.type_name)) for k, v in items]
+    kind = None if first is None else terms.type_name(str(first))
+    return _Entity(entity_id, kind, attributes, terms.warnings)
+
+
+def _default(instances: list[Attribute]) -> Attribute:
+    """The instance the keyValues form shows: the one without a datasetId, else the first."""
+    return next((a for a in instances if a.dataset_id is None), instances[0])
+
+
+def _geometry(attributes: list[tuple[str, list[Attribute]]]) -> tuple[str | None, Any]:
+    """The attribute that places the entity: `location`, else the first GeoProperty."""
+    geo = [(n, _default(i)) for n, i in attributes if _default(i).kind == "GeoProperty"]
+    name, found = next(((n, a) for n, a in geo if n == "location"), geo[0] if geo else (None, None))
+    return name, None if found is None else found.value
+
+
+def _properties(attributes: list[tuple[str, list[Attribute]]], skip: str | None) -> dict[str, Any]:
+    props: dict[str, Any] = {}
+    relationships = []
+    for name, instances in attributes:
+        if name == skip:
+            continue
+        shown = _default(instances)
+        props[name] = shown.value
+        if shown.kind in _RELATIONSHIP_KINDS:
+            relationships.append(name)
+        for sub, attribute in shown.sub:
+            props[f"{name}.{sub}"] = attribute.value
+    if relationships:
+        props[RELATIONSHIPS] = relationships
+    return props
+
+
+def _number(value: Any) -> float | None:
+    """Numbers (booleans as 0 / 1) as floats; None for anything else."""
+    if isinstance(value, bool | int | float) and not (
+        isinstance(value, float) and not math.isfinite(value)
+    ):
+        return float(value)
+    return None
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def _observations(record: int, name: str, a: Attribute, when: str | None) -> Iterable[Observation]:
+    """The attribute instance `a` and its sub-properties, where they are Properties with a
+    number or an observedAt; `when` is the time of what holds them."""
+    if a.kind == "Property":
+        number = _number(a.value)
+        if number is not None or a.observed_at:
+            text = None if number is not None else _text(a.value)
+            at = a.observed_at or when
+            yield Observation(record, name, number, text, a.unit_code, at, a.dataset_id)
+    for sub_name, sub in a.sub:
+        yield from _observations(record, f"{name}.{sub_name}", sub, a.observed_at or when)
+
+
+def _time(attributes: list[tuple[str, list[Attribute]]]) -> str | None:
+    """When the entity was observed, as written: its observedAt or dateObserved."""
+    found = dict(attributes)
+    for key in _ENTITY_TIME:
+        if key in found:
+            value = _default(found[key]).value
+            return value if isinstance(value, str) else _text(value)
+    return None
+
+
+def entity_batch(
+    entities: Sequence[Any], *, context: Any = None, contexts: Contexts | None = None
+) -> SourceBatch:
+    """The batch of `entities` (dicts in any NGSI-LD or NGSI v2 representation, GeoJSON
+    Features of the NGSI-LD GeoJSON form; `Unparsed` records are rejected with their reason).
+
+    `context` is the @context given out of band (a broker's Link header: a URL or a list), for
+    entities that carry none; `contexts` the contexts the source may use (by default those
+    citypipe ships), whose processed forms it keeps: pass the same one for every page of a
+    harvest."""
+    contexts = contexts or _shipped_only()
+    ids: list[str | None] = []
+    classes: list[str | None] = []
+    props: list[dict[str, Any]] = []
+    geometries: list[Any] = []
+    times: list[str | None] = []
+    errors: list[str | None] = []
+    observations: list[Observation] = []
+    warnings: Counter[str] = Counter()
+    for i, raw in enumerate(entities):
+        error = None
+        if type(raw) is not dict:
+            error = raw.reason if isinstance(raw, Unparsed) else "not an NGSI entity (an object)"
+            entity = _Entity(None, None, [])
+        else:
+            entity = _read(raw, contexts, context)
+            if entity.id is None or entity.type is None:
+                error = f"an NGSI entity without {'an id' if entity.id is None else 'a type'}"
+        name, geometry = _geometry(entity.attributes)
+        when = _time(entity.attributes)
+        ids.append(entity.id)
+        classes.append(entity.type)
+        props.append(_properties(entity.attributes, name))
+        geometries.append(geometry)
+        times.append(when.split("/")[0] if when else None)
+        errors.append(error)
+        warnings.update(entity.warnings)
+        if error is None:
+            for attribute, instances in entity.attributes:
+                for a in instances:
+                    observations += _observations(i, attribute, a, when)
+    shapes, geometry_errors = to_geometries(geometries)
+    return SourceBatch(
+        source_ids=ids,
+        geometries=shapes,
+        properties=props,
+        records=entities,
+        crs=None,
+        feature_classes=classes,
+        observed_at=times if times.count(None) < len(times) else None,
+        errors=[e or g for e, g in zip(errors, geometry_errors, strict=True)],
+        default_crs=CRS84,
+        observations=observations,
+        warnings=warnings,
+    )
