@@ -132,12 +132,12 @@ def _ld_instance(raw: Any, name: Callable[[str], str], vocab: Callable[[str], st
 
 def is_v2_attribute(raw: Any) -> bool:
     """An NGSI v2 normalized attribute: `{type, value[, metadata]}`, typed otherwise than
-    NGSI-LD."""
+    NGSI-LD's Properties (a v2 Relationship has a `value`, an NGSI-LD one an `object`)."""
     return (
         type(raw) is dict
         and "value" in raw
         and raw.keys() <= _V2_SHAPE
-        and (raw.get("type") not in LD_KINDS or "metadata" in raw)
+        and (raw.get("type") not in LD_KINDS - {"Relationship"} or "metadata" in raw)
     )
 
 

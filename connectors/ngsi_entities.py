@@ -69,7 +69,7 @@ def is_v2(entity: Mapping[str, Any]) -> bool:
         return False
     values = [v for k, v in entity.items() if k not in _NOT_ATTRIBUTES]
     return any(map(is_v2_attribute, values)) and not any(
-        type(v) is dict and v.get("type") in LD_KINDS and "metadata" not in v for v in values
+        type(v) is dict and v.get("type") in LD_KINDS and not is_v2_attribute(v) for v in values
     )
 
 
