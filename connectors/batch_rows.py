@@ -3,6 +3,7 @@ drops (a feature read twice, on two tiles or pages; one a local filter leaves ou
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import fields, replace
 from typing import Any
 
@@ -22,7 +23,11 @@ def take(batch: SourceBatch, keep: np.ndarray) -> SourceBatch:
     changes: dict[str, Any] = {}
     for f in fields(batch):
         value = getattr(batch, f.name)
-        if value is None or isinstance(value, str):  # crs, axis order: of the whole batch
+        if value is None or isinstance(value, str | Mapping):  # crs, axis order, warnings:
+            continue  # of the whole batch
+        if f.name == "observations":  # not one per record: those of the records kept, renumbered
+            kept = {old: new for new, old in enumerate(rows.tolist())}
+            changes[f.name] = [o._replace(record=kept[o.record]) for o in value if o.record in kept]
             continue
         if isinstance(value, Solids):
             surfaces = value.surfaces
