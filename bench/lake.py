@@ -178,7 +178,7 @@ def run_lake(rounds: int, child: Callable[..., dict], work: Path, source: Path) 
     written = {
         "citypipe": (
             child("citypipe", grid, 0, work / "lake-citypipe"),
-            work / "lake-citypipe" / "features" / "source=bench" / "part-0.parquet",
+            work / "lake-citypipe" / "features" / "bench" / "part-0.parquet",
         ),
         "geopandas": (
             child("gdal", grid, 0, work / "lake-geopandas"),

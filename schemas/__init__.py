@@ -36,10 +36,6 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "wkb": pa.binary(),
     "bbox": BBOX_TYPE,
 }
-PARTITION_TYPE = pa.dictionary(pa.int32(), pa.string())
-"""What pyarrow makes of a hive partition key (`source=<NAME>` folders) in `pq.read_table`,
-`geopandas.read_parquet` and datasets that infer dictionaries: the column the files hold must be
-of the same type, or a folder does not read as one dataset."""
 
 
 class SchemaMismatch(Exception):
@@ -64,13 +60,11 @@ class Column:
     covers: str | None = None
     dictionary: bool = False
     statistics: bool = True
-    partition: bool = False
     compression_level: int | None = None
 
     @property
     def arrow(self) -> pa.Field:
-        kind = PARTITION_TYPE if self.partition else ARROW_TYPES[self.type]
-        return pa.field(self.name, kind, nullable=self.nullable)
+        return pa.field(self.name, ARROW_TYPES[self.type], nullable=self.nullable)
 
     def check(self, name: str) -> Any:
         """The argument of check `name` on this column: True for a bare check, None if absent."""

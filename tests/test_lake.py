@@ -185,14 +185,14 @@ def test_a_lake_copied_with_cp_reads_whole_in_other_tools(sample, lake, tmp_path
     codes = sorted(
         f["properties"]["INVENTARI_CODI"] for f in json.loads(path.read_bytes())["features"]
     )
-    folder = pq.read_table(copy / "features", partitioning=None)  # hive: issue 12
+    folder = pq.read_table(copy / "features")
     assert folder.num_rows == 1988 + 103
-    gdf = geopandas.read_parquet(copy / "features" / "source=fountains" / "part-0.parquet")
+    gdf = geopandas.read_parquet(copy / "features" / "fountains" / "part-0.parquet")
     assert sorted(json.loads(p)["INVENTARI_CODI"] for p in gdf["properties"]) == codes
     for pattern in ("*/*.parquet", "**/*.parquet"):
         n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{copy}/features/{pattern}')").fetchone()
         assert n == (1988 + 103,)
-    assert pq.read_table(copy / "rejects", partitioning=None).num_rows == 0
+    assert pq.read_table(copy / "rejects").num_rows == 0
 
 
 @pytest.fixture
@@ -232,7 +232,7 @@ def test_import_database_is_refused_before_duckdb_reads_the_folder(jena_warehous
         "glob('{d}/*')",
         "st_read('{f}')",
         "ST_Read_Meta('{f}')",
-        "read_parquet('{lake}/features/source=jena/../../../outside.parquet')",
+        "read_parquet('{lake}/features/jena/../../../outside.parquet')",
         "read_parquet('{lake}/.staging/*/*.parquet')",
         "read_csv('http://127.0.0.1:9/x.csv')",
         "st_read('/vsicurl/http://127.0.0.1:9/x.json')",

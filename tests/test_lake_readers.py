@@ -141,13 +141,16 @@ def test_a_folder_reads_as_one_dataset_in_every_reader(lake, kind, key):
     assert expected and {r[1] for r in expected} == {
         f.parent.name.removeprefix("source=") for f in files if pq.read_metadata(f).num_rows
     }
-    hive = ds.HivePartitioning.discover(infer_dictionary=True)
-    for table in (
+    for table in (  # as users type them
         pq.read_table(folder),
-        ds.dataset(folder, partitioning=hive).to_table(),
+        ds.dataset(folder, partitioning="hive").to_table(),
+        ds.dataset(
+            folder, partitioning=ds.HivePartitioning.discover(infer_dictionary=True)
+        ).to_table(),
         ds.dataset(folder).to_table(),
     ):
         assert _rows(table, key) == expected
+        assert table.schema.field("source").type == pa.string()
     con = duckdb.connect()
     con.load_extension(str(warehouse.spatial_extension()))
     sql = f"SELECT * FROM read_parquet('{folder}/*/*.parquet', hive_partitioning = true)"
@@ -164,6 +167,42 @@ def test_a_folder_reads_as_one_dataset_in_every_reader(lake, kind, key):
             ).fetchall()
         )
         assert types == {1: "GEOMETRY('OGC:CRS84')"}
+
+
+def test_a_file_reads_with_its_source_in_every_reader(lake):
+    """One file (and its source's folder) as users open it: the `source` column is the folder's
+    name, a string, in pyarrow, pyarrow datasets with hive partitioning, geopandas and DuckDB."""
+    for file in lake.files("features"):
+        name = file.parent.name
+        rows = pq.read_metadata(file).num_rows
+        for table in (
+            pq.read_table(file),
+            pq.read_table(file.parent),
+            ds.dataset(file, partitioning="hive").to_table(),
+            ds.dataset(file.parent, partitioning="hive").to_table(),
+        ):
+            assert table.num_rows == rows and set(table.column("source").to_pylist()) <= {name}
+            assert table.schema.field("source").type == pa.string()
+        if rows:
+            assert set(geopandas.read_parquet(file)["source"]) == {name}
+            sql = f"SELECT DISTINCT source FROM read_parquet('{file}', hive_partitioning = true)"
+            assert duckdb.sql(sql).fetchall() == [(name,)]
+
+
+def test_a_lake_of_hive_folders_is_renamed_by_its_next_run(tmp_path):
+    """A lake written with `source=<NAME>` folders (before this layout): the next run of any
+    source renames them, and the folder reads whole with the hive literal."""
+    lake = Lake(tmp_path / "lake")
+    ingest(SAMPLES / SOURCES["esslingen"], "esslingen", lake)
+    for kind in ("features", "rejects", "surfaces"):
+        (lake.root / kind / "esslingen").rename(lake.root / kind / "source=esslingen")
+    with pytest.raises(pa.ArrowTypeError, match="Field source has incompatible types"):
+        pq.read_table(lake.root / "features")  # a hive key in the path: a dictionary
+    ingest(SAMPLES / SOURCES["fountains"], "fountains", lake)
+    assert pq.read_table(lake.root / "features").num_rows == 250 + 1988
+    table = ds.dataset(lake.root / "features", partitioning="hive").to_table()
+    assert sorted(p.name for p in (lake.root / "features").iterdir()) == ["esslingen", "fountains"]
+    assert table.num_rows == 250 + 1988
 
 
 def test_the_folder_counts_are_the_sources(lake):

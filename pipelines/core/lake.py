@@ -1,10 +1,10 @@
 """The lake on disk: where each source's outputs live, and how a run lands as one step.
 
-    <lake>/features/source=<NAME>/part-0.parquet   GeoParquet 1.1, shared schema v1
-    <lake>/rejects/source=<NAME>/part-0.parquet    records that could not be harmonised
-    <lake>/surfaces/source=<NAME>/part-0.parquet   semantic surfaces of 3D objects (GeoParquet)
-    <lake>/quarantine/source=<NAME>/<run>.parquet  rejects of attempts that did not land
-    <lake>/attempts/source=<NAME>/<run>.json       what each attempt that did not land was and why
+    <lake>/features/<NAME>/part-0.parquet   GeoParquet 1.1, shared schema v1
+    <lake>/rejects/<NAME>/part-0.parquet    records that could not be harmonised
+    <lake>/surfaces/<NAME>/part-0.parquet   semantic surfaces of 3D objects (GeoParquet)
+    <lake>/quarantine/<NAME>/<run>.parquet  rejects of attempts that did not land
+    <lake>/attempts/<NAME>/<run>.json       what each attempt that did not land was and why
     <lake>/warehouse.duckdb                        views over the above
     <lake>/docs/                                   validation reports (GX Data Docs)
 
@@ -15,6 +15,13 @@ folder. A run writes its three files into `.staging/<NAME>@<run>/`, moves the fo
 commit, so a reader sees the features, rejects and surfaces of one run, old or new, never a mix,
 whatever happens to the run (an error, a full disk, SIGKILL). Every reader that follows links
 (pyarrow, geopandas, GDAL, DuckDB, a lake copied with `cp -r`) reads the lake as plain files.
+
+A source's folder is named by the source alone, not `source=<NAME>`: a hive key in the path
+gives the `source` column two types, string in `ds.dataset(folder, partitioning="hive")` and
+a dictionary in `pq.read_table(folder)` and geopandas, and a file's column can only match one.
+The files hold `source` as a string, and every reader takes the folder as one dataset. A lake
+written with `source=` folders is renamed to this layout by its next run (the links inside
+keep their depth, so they still resolve).
 
 One run of a source at a time holds the source's lock (`.runs/<NAME>/.lock`, released by the
 kernel when the process dies), so a staging folder whose source lock is free belongs to a dead
@@ -139,14 +146,14 @@ class Lake:
         )
 
     def partition(self, kind: str, source: str) -> Path:
-        return self.root / kind / f"source={source}"
+        return self.root / kind / source
 
     def files(self, kind: str) -> list[Path]:
         """The files of a table folder (kinds, quarantine) that a reader would open."""
-        return sorted(p for p in (self.root / kind).glob("source=*/*.parquet") if p.exists())
+        return sorted(p for p in (self.root / kind).glob("*/*.parquet") if p.exists())
 
     def attempt_records(self) -> list[Path]:
-        return sorted((self.root / "attempts").glob("source=*/*.json"))
+        return sorted((self.root / "attempts").glob("*/*.json"))
 
     def _runs(self, source: str) -> Path:
         return self.root / ".runs" / source
@@ -191,6 +198,7 @@ class Lake:
                 f"source {source!r} is being ingested by another process; try again when it is done"
             )
         try:
+            self._rename_hive_folders()
             self._sweep(source)
             started = datetime.now(UTC)
             attempt = Attempt(self, source, new_run_id(started), started, path)
@@ -212,6 +220,16 @@ class Lake:
                 raise
         finally:
             os.close(lock)
+
+    def _rename_hive_folders(self) -> None:
+        """`<kind>/source=<NAME>` folders of a lake written before renamed `<kind>/<NAME>`, each
+        in one rename (a name taken already is left as it is)."""
+        for kind in (*KINDS, "quarantine", "attempts"):
+            for old in (self.root / kind).glob("source=*"):
+                new = old.with_name(old.name.removeprefix("source="))
+                with suppress(OSError):
+                    if not new.exists():
+                        os.rename(old, new)
 
     # -- what dead runs leave behind ----------------------------------------------------------
 

@@ -10,24 +10,23 @@ The keys need the source's extent, known only once every row is read, so `Ordere
 a source's batches until it is closed, then feeds the GeoParquet writer its rows in key order,
 one row group at a time: the file's metadata is the writer's own. A source larger than
 `MEMORY_BUDGET` spills its batches to an Arrow IPC file in the run's staging folder and is
-sorted out of core by DuckDB (within its memory limit, spilling to the same folder).
+sorted there, a bucket of rows at a time (pipelines.core.external_sort): memory holds the keys
+(8 bytes a row) and one bucket, whatever the source's size.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-import duckdb
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from citypipe import schemas
+from citypipe.core.external_sort import sorted_batches
 from citypipe.core.write import GeoParquetWriter
 
 __all__ = ["LEVEL", "ROW_GROUP_ROWS", "SORT_KEY", "OrderedWriter", "hilbert_keys"]
@@ -41,7 +40,9 @@ ROW_GROUP_ROWS = 16_384
 """Rows per row group of an ordered file, chosen by measurement (bench/run.py --group lake)."""
 MEMORY_BUDGET = 32 << 20
 """Arrow bytes of a source sorted in memory; a larger one is sorted out of core."""
-_SORT_MEMORY = "128MB"
+BUCKET_BYTES = 4 << 20
+"""Arrow bytes of rows sorted at once out of core: measured on 240 MB of fountains (741,524
+rows), buckets of 16 MB raised the run's peak memory by 57 MB, buckets of 4 MB not at all."""
 _NULL_KEY = np.uint64(1 << (2 * LEVEL))
 """Rows without a bbox (no geometry) come after every key, in source order."""
 
@@ -124,6 +125,7 @@ class OrderedWriter:
         table: schemas.Table,
         empty_file: bool = True,
         memory_budget: int = MEMORY_BUDGET,
+        bucket_bytes: int = BUCKET_BYTES,
         row_group_rows: int = ROW_GROUP_ROWS,
     ) -> None:
         self.path = path
@@ -134,6 +136,7 @@ class OrderedWriter:
         self.rows = 0
         self.covering = next(c.name for c in table.columns if c.covers)
         self._budget = memory_budget
+        self._bucket_bytes = bucket_bytes
         self._row_group_rows = row_group_rows
         self._batches: list[pa.RecordBatch] = []
         self._bytes = 0
@@ -216,72 +219,31 @@ class OrderedWriter:
             )
 
     def _out_of_core(self) -> Iterator[pa.RecordBatch]:
-        """DuckDB sorts the spilled rows by key (and by position, so ties keep source order)
-        within `_SORT_MEMORY`, spilling to a folder of the run's staging."""
+        """The spilled rows by key, bucket by bucket (pipelines.core.external_sort), in row
+        groups; the buckets go to a folder beside the spill, in the run's staging."""
         assert self._spill is not None
         self._spill.close()
-        spilled = pa.ipc.open_file(
-            pa.OSFile(str(self._spill_path))
-        )  # not mapped: read pages would count
-        keyed_schema = self.table.arrow.append(pa.field("_key", pa.uint64())).append(
-            pa.field("_row", pa.uint64())
+        index = self.table.arrow.get_field_index(self.covering)
+        options = pa.ipc.IpcReadOptions(included_fields=[index])
+        spilled = pa.ipc.open_file(pa.OSFile(str(self._spill_path)), options=options)
+        keys = np.concatenate(
+            [
+                hilbert_keys(spilled.get_batch(i).column(self.covering), self._extent)
+                for i in range(spilled.num_record_batches)
+            ]
         )
-
-        def keyed() -> Iterator[pa.RecordBatch]:
-            row = 0
-            for i in range(spilled.num_record_batches):
-                batch = spilled.get_batch(i)
-                keys = hilbert_keys(batch.column(self.covering), self._extent)
-                rows = np.arange(row, row + batch.num_rows, dtype=np.uint64)
-                row += batch.num_rows
-                yield pa.RecordBatch.from_arrays(
-                    [*batch.columns, pa.array(keys), pa.array(rows)], schema=keyed_schema
-                )
-
-        spill_dir = self.path.with_name(f"{self.path.stem}.sort")
-        stream = pa.RecordBatchReader.from_batches(keyed_schema, keyed())
-        con = duckdb.connect(
-            config={
-                "memory_limit": _SORT_MEMORY,
-                "temp_directory": str(spill_dir),
-                "threads": 1,
-                "preserve_insertion_order": False,
-            }
-        )
-        try:
-            con.execute("SET enable_progress_bar = false")  # a library's sort prints nothing
-            con.register("spilled", stream)
-            result = con.execute(
-                "SELECT * EXCLUDE (_key, _row) FROM spilled ORDER BY _key, _row"
-            ).fetch_record_batch(self._row_group_rows)
-            pending: list[pa.RecordBatch] = []
-            held = 0
-            for batch in result:
-                pending.append(batch)
-                held += batch.num_rows
-                while held >= self._row_group_rows:
-                    group = pa.Table.from_batches(pending).combine_chunks()
-                    yield self._as_written(group.slice(0, self._row_group_rows))
-                    rest = group.slice(self._row_group_rows)
-                    pending, held = rest.to_batches(), rest.num_rows
-            if held:
-                yield self._as_written(pa.Table.from_batches(pending).combine_chunks())
-        finally:
-            con.close()
-            shutil.rmtree(spill_dir, ignore_errors=True)
-
-    def _as_written(self, group: pa.Table) -> pa.RecordBatch:
-        """Rows back from DuckDB in the schema's types. DuckDB gives a null struct (a row
-        without a bbox) null fields, which the schema's non-nullable fields refuse: they are
-        filled, the struct stays null."""
-        columns = []
-        for column, field in zip(group.columns, self.table.arrow, strict=True):
-            if pa.types.is_struct(field.type) and column.null_count:
-                array = column.combine_chunks()
-                children = [pc.fill_null(array.field(i), 0) for i in range(array.type.num_fields)]
-                column = pa.StructArray.from_arrays(
-                    children, names=[f.name for f in array.type], mask=array.is_null()
-                )
-            columns.append(column)
-        table = pa.Table.from_arrays(columns, names=group.column_names)
-        return table.cast(self.table.arrow).to_batches()[0]
+        folder = self.path.with_name(f"{self.path.stem}.sort")
+        batches = sorted_batches(self._spill_path, keys, self._bucket_bytes, folder)
+        del keys
+        pending: list[pa.RecordBatch] = []
+        held = 0
+        for batch in batches:
+            pending.append(batch)
+            held += batch.num_rows
+            while held >= self._row_group_rows:
+                group = pa.Table.from_batches(pending).combine_chunks()
+                yield group.slice(0, self._row_group_rows).to_batches()[0]
+                rest = group.slice(self._row_group_rows)
+                pending, held = rest.to_batches(), rest.num_rows
+        if held:
+            yield pa.Table.from_batches(pending, self.table.arrow).combine_chunks().to_batches()[0]

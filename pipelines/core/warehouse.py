@@ -90,7 +90,7 @@ def _sql_string(value: str) -> str:
 def _glob(base: str, folder: str, suffix: str = "parquet") -> str:
     """The files of a lake folder, under `base`: the lake's absolute path with a slash, or ""
     for paths relative to the lake folder."""
-    return _sql_string(f"{base}{folder}/source=*/*.{suffix}")
+    return _sql_string(f"{base}{folder}/*/*.{suffix}")
 
 
 def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:

@@ -1,0 +1,109 @@
+"""The rows of an Arrow IPC file in the order of their keys, in bounded memory: a bucket sort.
+
+A source too large to sort in memory is spilled to an Arrow IPC file (pipelines.core.order).
+Sorting the whole payload (WKB, JSON) in one engine makes memory grow with the source, so only
+the keys are held (8 bytes a row): their sorted sample cuts the key range into buckets of about
+`bucket_bytes` of rows each; one pass appends each batch's rows to their buckets' files beside
+the spill; then each bucket, in key order, is read whole and sorted in memory. Buckets receive
+their rows in the spill's order and are sorted stably, so ties keep it: the order is exactly
+that of one stable sort of the whole file. A key that more rows share than a bucket holds
+(rows without a bbox, many features at one address) gets a bucket of its own, already in
+order, which is streamed batch by batch, never read whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+__all__ = ["MAX_BUCKETS", "sorted_batches"]
+
+MAX_BUCKETS = 256
+"""At most about this many buckets (files open at once, twice as many where many keys repeat):
+beyond `MAX_BUCKETS * bucket_bytes` of spill, buckets grow with the file."""
+
+
+def _open(path: Path) -> pa.ipc.RecordBatchFileReader:
+    """An IPC file read, not mapped: mapped pages would count as the process's memory."""
+    return pa.ipc.open_file(pa.OSFile(str(path)))
+
+
+def _bounds(keys: np.ndarray, rows_per_bucket: int) -> np.ndarray:
+    """Lower bounds of the buckets, ascending: every `rows_per_bucket`-th key in sorted order
+    opens one. A key that holds the next `rows_per_bucket` places too gets a bucket of its own
+    (k to k + 1), so that every other bucket holds fewer than twice `rows_per_bucket` rows."""
+    ordered = np.sort(keys)
+    at = np.arange(0, len(ordered), rows_per_bucket)
+    cuts = ordered[at]
+    heavy = cuts[ordered[np.minimum(at + rows_per_bucket, len(ordered) - 1)] == cuts]
+    return np.unique(np.concatenate([cuts, heavy + np.uint64(1)]))
+
+
+def _distribute(
+    spill: pa.ipc.RecordBatchFileReader, keys: np.ndarray, bounds: np.ndarray, folder: Path
+) -> tuple[list[Path | None], list[list[np.ndarray]]]:
+    """Each batch's rows appended to their buckets' files; the files (None: empty) and each
+    bucket's keys."""
+    files: list[Path | None] = [None] * len(bounds)
+    bucket_keys: list[list[np.ndarray]] = [[] for _ in bounds]
+    with ExitStack() as stack:
+        writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
+        start = 0
+        for i in range(spill.num_record_batches):
+            batch = spill.get_batch(i)
+            own = keys[start : start + batch.num_rows]
+            start += batch.num_rows
+            bucket = np.searchsorted(bounds, own, side="right") - 1
+            order = np.argsort(bucket, kind="stable")
+            present, first = np.unique(bucket[order], return_index=True)
+            for b, rows in zip(present, np.split(order, first[1:]), strict=True):
+                if b not in writers:
+                    files[b] = folder / f"bucket-{b}.arrow"
+                    writers[b] = stack.enter_context(pa.ipc.new_file(str(files[b]), batch.schema))
+                writers[b].write_batch(batch.take(rows))
+                bucket_keys[b].append(own[rows])
+    return files, bucket_keys
+
+
+def _bucket(path: Path, keys: np.ndarray, single_key: bool) -> Iterator[pa.RecordBatch]:
+    """The rows of one bucket in key order, ties in the order they came."""
+    reader = _open(path)
+    try:
+        if single_key:
+            yield from (reader.get_batch(i) for i in range(reader.num_record_batches))
+            return
+        table = reader.read_all()
+        yield from table.take(np.argsort(keys, kind="stable")).combine_chunks().to_batches()
+    finally:
+        path.unlink()
+
+
+def sorted_batches(
+    path: Path, keys: np.ndarray, bucket_bytes: int, folder: Path
+) -> Iterator[pa.RecordBatch]:
+    """The rows of the IPC file `path` in the order of `keys` (one per row, in the file's
+    order; stable), using `folder` (created, then removed) for buckets of about `bucket_bytes`."""
+    rows = len(keys)
+    if not rows:
+        return
+    row_bytes = max(path.stat().st_size / rows, 1.0)
+    rows_per_bucket = max(int(bucket_bytes / row_bytes), -(-rows // MAX_BUCKETS), 1)
+    bounds = _bounds(keys, rows_per_bucket)
+    folder.mkdir(exist_ok=True)
+    try:
+        files, bucket_keys = _distribute(_open(path), keys, bounds, folder)
+        del keys
+        for b, file in enumerate(files):
+            if file is None:
+                continue
+            single = b + 1 < len(bounds) and bounds[b + 1] == bounds[b] + np.uint64(1)
+            yield from _bucket(file, np.concatenate(bucket_keys[b]), single)
+            bucket_keys[b] = []
+    finally:
+        for file in folder.glob("bucket-*.arrow"):
+            file.unlink()
+        folder.rmdir()
