@@ -181,16 +181,14 @@ def test_a_failed_run_sorts_and_leaves_nothing(grid, tmp_path):
 
 def test_memory_stays_bounded_when_sorting_out_of_core(tmp_path):
     """A source three times larger (each beyond the memory budget, so sorted out of core)
-    peaks within 1.75 times as much, measured as the benchmark measures.
+    peaks within 1.15 times as much, measured as the benchmark measures.
 
-    Measured on 2026-12-03: 198, 314 and 402 MB at 40, 120 and 240 MB of fountains (the same
-    with Arrow's system allocator): the peak still grows, by less each time, and a 1.5 bound
-    failed one run in two. Where the growth comes from is open (the out-of-core sort's
-    DuckDB memory is capped at 128 MB)."""
+    Measured on 2026-12-03 (3 rounds, the machine busy): 154-162 MB at 40, 120 and 240 MB of
+    fountains alike, where sorting in DuckDB took 194, 283-326 and 325-423 MB."""
     bench = _bench("run")
     peaks = []
     for mb in (40, 120):
         result = bench.child("citypipe", bench.big_fountains(mb, tmp_path / f"{mb}.geojson"), 0)
         assert "error" not in result, result
         peaks.append(result["peak_mb"])
-    assert peaks[1] <= 1.75 * peaks[0], peaks
+    assert peaks[1] <= 1.15 * peaks[0], peaks

@@ -2,19 +2,19 @@
 
 A source too large to sort in memory is spilled to an Arrow IPC file (pipelines.core.order).
 Sorting the whole payload (WKB, JSON) in one engine makes memory grow with the source, so only
-the keys are held (8 bytes a row): their sorted sample cuts the key range into buckets of about
-`bucket_bytes` of rows each; one pass appends each batch's rows to their buckets' files beside
-the spill; then each bucket, in key order, is read whole and sorted in memory. Buckets receive
-their rows in the spill's order and are sorted stably, so ties keep it: the order is exactly
-that of one stable sort of the whole file. A key that more rows share than a bucket holds
-(rows without a bbox, many features at one address) gets a bucket of its own, already in
-order, which is streamed batch by batch, never read whole.
+the keys are held (8 bytes a row, twice that while rows are distributed): every so many of them
+in sorted order cut the key range into buckets of about `bucket_bytes` of rows each; one pass
+appends each batch's rows to their buckets' files beside the spill; then each bucket, in key
+order, is read whole and sorted in memory. Buckets receive their rows in the spill's order and
+are sorted stably, so ties keep it: the order is exactly that of one stable sort of the whole
+file. A key that more rows share than a bucket holds (rows without a bbox, many features at
+one address) gets a bucket of its own, already in order, streamed batch by batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +27,11 @@ MAX_BUCKETS = 256
 beyond `MAX_BUCKETS * bucket_bytes` of spill, buckets grow with the file."""
 
 
-def _open(path: Path) -> pa.ipc.RecordBatchFileReader:
+@contextmanager
+def _open(path: Path) -> Iterator[pa.ipc.RecordBatchFileReader]:
     """An IPC file read, not mapped: mapped pages would count as the process's memory."""
-    return pa.ipc.open_file(pa.OSFile(str(path)))
+    with pa.OSFile(str(path)) as file:
+        yield pa.ipc.open_file(file)
 
 
 def _bounds(keys: np.ndarray, rows_per_bucket: int) -> np.ndarray:
@@ -71,15 +73,15 @@ def _distribute(
 
 def _bucket(path: Path, keys: np.ndarray, single_key: bool) -> Iterator[pa.RecordBatch]:
     """The rows of one bucket in key order, ties in the order they came."""
-    reader = _open(path)
-    try:
+    table = None
+    with _open(path) as reader:
         if single_key:
             yield from (reader.get_batch(i) for i in range(reader.num_record_batches))
-            return
-        table = reader.read_all()
+        else:
+            table = reader.read_all()
+    path.unlink()
+    if table is not None:
         yield from table.take(np.argsort(keys, kind="stable")).combine_chunks().to_batches()
-    finally:
-        path.unlink()
 
 
 def sorted_batches(
@@ -95,7 +97,8 @@ def sorted_batches(
     bounds = _bounds(keys, rows_per_bucket)
     folder.mkdir(exist_ok=True)
     try:
-        files, bucket_keys = _distribute(_open(path), keys, bounds, folder)
+        with _open(path) as spill:
+            files, bucket_keys = _distribute(spill, keys, bounds, folder)
         del keys
         for b, file in enumerate(files):
             if file is None:

@@ -224,14 +224,15 @@ class OrderedWriter:
         assert self._spill is not None
         self._spill.close()
         index = self.table.arrow.get_field_index(self.covering)
-        options = pa.ipc.IpcReadOptions(included_fields=[index])
-        spilled = pa.ipc.open_file(pa.OSFile(str(self._spill_path)), options=options)
-        keys = np.concatenate(
-            [
-                hilbert_keys(spilled.get_batch(i).column(self.covering), self._extent)
-                for i in range(spilled.num_record_batches)
-            ]
-        )
+        options = pa.ipc.IpcReadOptions(included_fields=[index])  # the covering alone
+        with pa.OSFile(str(self._spill_path)) as file:
+            spilled = pa.ipc.open_file(file, options=options)
+            keys = np.concatenate(
+                [
+                    hilbert_keys(spilled.get_batch(i).column(self.covering), self._extent)
+                    for i in range(spilled.num_record_batches)
+                ]
+            )
         folder = self.path.with_name(f"{self.path.stem}.sort")
         batches = sorted_batches(self._spill_path, keys, self._bucket_bytes, folder)
         del keys
