@@ -37,12 +37,15 @@ from citypipe.connectors.ngsi_attributes import (
     ld_attribute,
     v2_attribute,
 )
+from citypipe.connectors.smart_data_models import structural_faults, violations
 from citypipe.geo.types import CRS84
 
-__all__ = ["RELATIONSHIPS", "entity_batch", "is_v2"]
+__all__ = ["RELATIONSHIPS", "VIOLATIONS", "entity_batch", "is_v2"]
 
 RELATIONSHIPS = "citypipe:relationships"
 """Properties key: the names of the entity's Relationships (their targets are the values)."""
+VIOLATIONS = "citypipe:schema_violations"
+"""Properties key: the entity's violations of its type's Smart Data Model (smart_data_models)."""
 _ENTITY_TIME = ("observedAt", "dateObserved")
 """Attributes that say when the whole entity was observed."""
 _NOT_ATTRIBUTES = frozenset({"id", "type", "@id", "@type", "@context"})
@@ -168,6 +171,22 @@ def _time(attributes: list[tuple[str, list[Attribute]]]) -> str | None:
     return None
 
 
+def _checked(
+    entity: _Entity, shown: dict[str, Any], location: str | None, geometry: Any
+) -> tuple[str | None, dict[str, Any]]:
+    """Why the entity is no NGSI entity (no id, no type), else None and its properties with its
+    Smart Data Model violations, checked in its keyValues form."""
+    key_values = {"id": entity.id, "type": entity.type}
+    faults = structural_faults(key_values)
+    if faults:
+        return f"not an NGSI entity: {'; '.join(faults)}", shown
+    key_values.update((k, v) for k, v in shown.items() if k != RELATIONSHIPS and "." not in k)
+    if location is not None:
+        key_values[location] = geometry
+    found = violations(key_values)
+    return None, {**shown, VIOLATIONS: found} if found else shown
+
+
 def entity_batch(
     entities: Sequence[Any], *, context: Any = None, contexts: Contexts | None = None
 ) -> SourceBatch:
@@ -194,13 +213,14 @@ def entity_batch(
             entity = _Entity(None, None, [])
         else:
             entity = _read(raw, contexts, context)
-            if entity.id is None or entity.type is None:
-                error = f"an NGSI entity without {'an id' if entity.id is None else 'a type'}"
         name, geometry = _geometry(entity.attributes)
         when = _time(entity.attributes)
+        shown = _properties(entity.attributes, name)
+        if error is None:
+            error, shown = _checked(entity, shown, name, geometry)
         ids.append(entity.id)
         classes.append(entity.type)
-        props.append(_properties(entity.attributes, name))
+        props.append(shown)
         geometries.append(geometry)
         times.append(when.split("/")[0] if when else None)
         errors.append(error)
