@@ -94,7 +94,7 @@ class NGSILDConnector(FileConnector):
     def inspect(self) -> SourceInfo:
         doc = self._open()
         first = next(iter(doc.batches()), [None])[0] if doc.has_array else doc.header
-        v2 = isinstance(first, Mapping) and is_v2(first)
+        v2 = self.kind == "v2" or (isinstance(first, Mapping) and is_v2(first))
         return SourceInfo(
             format="NGSI v2" if v2 else "NGSI-LD",
             count=doc.count if doc.has_array else 1,

@@ -34,6 +34,7 @@ from citypipe.geo.errors import NotFeatureData
 
 NGSI = SAMPLES / "ngsi-ld"
 DATASET = "urn:ngsi-ld:Dataset:a"
+CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
 AQ = "urn:ngsi-ld:AirQualityObserved:Madrid-AmbientObserved-28079004-2016-03-15T11:00:00"
 
 
@@ -204,6 +205,61 @@ def test_schema_violations_are_listed_and_keep_the_row() -> None:
     assert VIOLATIONS not in kv.properties[0]  # windDirection 180 there, and no tsp
 
 
+def test_every_kind_of_attribute_shows_its_key_values_value() -> None:
+    street = {"type": "Point", "coordinates": [2.17, 41.38]}
+    normalized = {
+        "id": "urn:ngsi-ld:Streetlight:1",
+        "type": "Streetlight",
+        "name": {"type": "LanguageProperty", "languageMap": {"ca": "Fanal", "en": "Lamp"}},
+        "lampModes": {"type": "ListProperty", "valueList": ["eco", "full"]},
+        "powerState": {"type": "VocabProperty", "vocab": "ngsi-ld:default-context/on"},
+        "config": {"type": "JsonProperty", "json": {"lux": [10, 20]}},
+        "refDevices": {
+            "type": "ListRelationship",
+            "objectList": [{"object": "urn:ngsi-ld:Device:a"}, {"object": "urn:ngsi-ld:Device:b"}],
+        },
+        "coverage": {"type": "GeoProperty", "value": street},
+    }
+    concise = {
+        "id": "urn:ngsi-ld:Streetlight:1",
+        "type": "Streetlight",
+        "name": {"languageMap": {"ca": "Fanal", "en": "Lamp"}},
+        "lampModes": {"valueList": ["eco", "full"]},
+        "powerState": {"vocab": "ngsi-ld:default-context/on"},
+        "config": {"json": {"lux": [10, 20]}},
+        "refDevices": {"objectList": [{"object": f"urn:ngsi-ld:Device:{d}"} for d in "ab"]},
+        "coverage": street,
+    }  # fmt: skip
+    expected = {
+        "name": {"ca": "Fanal", "en": "Lamp"},
+        "lampModes": ["eco", "full"],
+        "powerState": "on",  # the vocabulary term compacted like a type
+        "config": {"lux": [10, 20]},
+        "refDevices": ["urn:ngsi-ld:Device:a", "urn:ngsi-ld:Device:b"],
+        RELATIONSHIPS: ["refDevices"],
+    }
+    for entity in (normalized, concise):
+        batch = entity_batch([entity])
+        assert batch.properties == [expected]  # `coverage` places the entity: no location
+        assert batch.geometries.xy.tolist() == [[2.17, 41.38]]
+        assert batch.feature_classes == ["Streetlight"]
+
+
+def test_a_context_given_out_of_band_names_the_attributes() -> None:
+    environment = "https://smart-data-models.github.io/dataModel.Environment/context.jsonld"
+    no2 = "https://smartdatamodels.org/dataModel.Environment/no2"
+    page = [{"id": "urn:ngsi-ld:Thing:1", "type": "Thing", no2: 5}]
+    assert entity_batch(page, context=environment).properties == [{"no2": 5}]
+    assert entity_batch(page).properties == [{no2: 5}]  # no context: the IRI stays
+    inline = [{**page[0], "@context": {"nitrogenDioxide": no2}}]
+    assert entity_batch(inline).properties == [{"nitrogenDioxide": 5}]
+
+
+def test_a_multi_typed_entity_is_of_its_first_type() -> None:
+    entity = {"id": "urn:ngsi-ld:ParkingSpot:1", "type": ["ParkingSpot", "Device"]}
+    assert entity_batch([entity]).feature_classes == ["ParkingSpot"]
+
+
 # -- relationships ---------------------------------------------------------------------------
 
 
@@ -272,6 +328,15 @@ def test_ngsi_v2_points_and_key_values() -> None:
     ]
 
 
+def test_a_v2_key_values_file_is_read_when_named(tmp_path: Path, lake) -> None:
+    path = tmp_path / "v2.json"
+    entity = {"id": "Bcn-1", "type": "BikeHireDockingStation", "freeSlotNumber": 4,
+              "location": {"type": "Point", "coordinates": [2.17, 41.38]}}  # fmt: skip
+    path.write_bytes(orjson.dumps([entity]))
+    report = ingest(path, "bikes", lake, format="ngsi-v2")
+    assert (report.format, report.features) == ("NGSI v2", 1)
+
+
 # -- structural faults are rejects -----------------------------------------------------------
 
 
@@ -307,6 +372,13 @@ def _normalized(value: Any) -> dict[str, Any]:
     return {"type": "Property", "value": value}
 
 
+def _v2(value: Any) -> dict[str, Any]:
+    if isinstance(value, str) and value.startswith("urn:ngsi-ld:"):
+        return {"type": "Relationship", "value": value}
+    kind = {bool: "Boolean", int: "Number", float: "Number", str: "Text", list: "StructuredValue"}
+    return {"type": kind[type(value)], "value": value}
+
+
 def _concise(value: Any) -> Any:
     return {"object": value} if isinstance(value, str) and value.startswith("urn:") else value
 
@@ -317,7 +389,7 @@ def _concise(value: Any) -> Any:
     lon=st.floats(-180, 180),
     lat=st.floats(-90, 90),
 )
-def test_key_values_normalized_and_concise_agree(
+def test_every_representation_gives_the_same_batch(
     attributes: dict[str, Any], lon: float, lat: float
 ) -> None:
     location = {"type": "Point", "coordinates": [lon, lat]}
@@ -329,7 +401,19 @@ def test_key_values_normalized_and_concise_agree(
         "location": {"type": "GeoProperty", "value": location},
     }
     concise = {**head, **{k: _concise(v) for k, v in attributes.items()}, "location": location}
-    batches = [entity_batch([e]) for e in (key_values, normalized, concise)]
+    geojson = {
+        "id": head["id"],
+        "type": "Feature",
+        "geometry": location,
+        "properties": {"type": "Thing", **normalized, "@context": [CORE]},
+    }
+    v2 = {
+        **head,
+        **{k: _v2(v) for k, v in attributes.items()},
+        "location": {"type": "geo:json", "value": location},
+    }
+    forms = (key_values, normalized, concise, geojson, v2)
+    batches = [entity_batch([e]) for e in forms]
     for b in batches[1:]:
         assert b.properties == batches[0].properties
         assert b.observations == batches[0].observations
