@@ -88,11 +88,12 @@ class _Unavailable(Exception):
 
 def _key(context: Any) -> Hashable:
     """A context as a dictionary key: URLs as they are, inline contexts as canonical JSON."""
-    if isinstance(context, list):
-        return tuple(_key(c) for c in context)
-    if isinstance(context, dict):
+    if isinstance(context, str | None):
+        return context
+    try:
         return orjson.dumps(context, option=orjson.OPT_SORT_KEYS)
-    return context if isinstance(context, str | None) else repr(context)
+    except orjson.JSONEncodeError:  # nested deeper than JSON-LD contexts are
+        return "<unreadable>"
 
 
 class Contexts:
@@ -169,12 +170,17 @@ class Contexts:
             elif isinstance(entry, dict):
                 kept.append(entry)
             elif entry is not None and not isinstance(entry, str):
-                warn(repr(entry)[:80], "is neither a URL nor an object")
+                warn(type(entry).__name__, "is neither a URL nor an object")
         kept.append(CORE_CONTEXT)
         try:
             jsonld.expand({"@context": kept}, dict(self.options))
-        except jsonld.JsonLdError as e:
-            warn(repr(context)[:200], f"cannot be processed ({e.code or e.type})")
+        except (jsonld.JsonLdError, RecursionError) as e:
+            why = e.code or e.type if isinstance(e, jsonld.JsonLdError) else "nested too deep"
+            entries = context if isinstance(context, list) else [context]
+            warn(
+                ", ".join(e if isinstance(e, str) else "{...}" for e in entries),
+                f"cannot be processed ({why})",
+            )
             kept = [CORE_CONTEXT]
         return kept
 

@@ -41,6 +41,8 @@ GEOMETRIES = frozenset(
     {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
      "GeometryCollection"}
 )  # fmt: skip
+MAX_DEPTH = 16
+"""Sub-attributes nested deeper than this are kept as the value they hold, not read further."""
 _ENTITY_URN = re.compile(r"urn:ngsi-ld:", re.IGNORECASE)
 _V2_SHAPE = frozenset({"type", "value", "metadata"})
 _V2_GEO = {"geo:point": 0, "geo:line": 1, "geo:polygon": 2, "geo:box": 3}
@@ -77,10 +79,9 @@ def _is_geometry(value: Any) -> bool:
 
 
 def _is_reference(value: Any) -> bool:
-    """A keyValues value that can only be a Relationship: entity URNs."""
-    if type(value) is str:
-        return _ENTITY_URN.match(value) is not None
-    return type(value) is list and bool(value) and all(map(_is_reference, value))
+    """A keyValues value that can only be a Relationship: an entity URN, or a list of them."""
+    targets = value if type(value) is list and value else [value]
+    return all(type(v) is str and _ENTITY_URN.match(v) is not None for v in targets)
 
 
 def _is_ld_instance(value: Any) -> bool:
@@ -96,12 +97,14 @@ def ld_attribute(
     """An NGSI-LD attribute, normalized, concise or keyValues: its instances. `name` gives the
     short name of a sub-attribute, `vocab` of a VocabProperty's term."""
     if type(raw) is list and raw and all(map(_is_ld_instance, raw)):
-        return [_ld_instance(r, name, vocab) for r in raw]
-    return [_ld_instance(raw, name, vocab)]
+        return [_ld_instance(r, name, vocab, 0) for r in raw]
+    return [_ld_instance(raw, name, vocab, 0)]
 
 
-def _ld_instance(raw: Any, name: Callable[[str], str], vocab: Callable[[str], str]) -> Attribute:
-    if type(raw) is not dict or not _is_ld_instance(raw):
+def _ld_instance(
+    raw: Any, name: Callable[[str], str], vocab: Callable[[str], str], depth: int
+) -> Attribute:
+    if type(raw) is not dict or not _is_ld_instance(raw) or depth > MAX_DEPTH:
         if _is_geometry(raw):
             return Attribute("GeoProperty", raw)
         return Attribute("Relationship" if _is_reference(raw) else "Property", _plain(raw))
@@ -112,11 +115,13 @@ def _ld_instance(raw: Any, name: Callable[[str], str], vocab: Callable[[str], st
         if "type" not in raw and _is_geometry(value):  # concise: the value says it
             kind = "GeoProperty"
     elif kind == "VocabProperty":
-        value = [vocab(v) for v in value] if type(value) is list else vocab(str(value))
+        terms = value if type(value) is list else [value]
+        value = [vocab(v) if isinstance(v, str) else v for v in terms]
+        value = value if type(raw.get("vocab")) is list else value[0]
     elif kind == "ListRelationship" and type(value) is list:
         value = [o.get("object") if type(o) is dict else o for o in value]
     sub = tuple(
-        (name(k), _ld_instance(v, name, vocab))
+        (name(k), _ld_instance(v, name, vocab, depth + 1))
         for k, v in raw.items()
         if k not in _META and not k.startswith("@")
     )
@@ -141,15 +146,16 @@ def is_v2_attribute(raw: Any) -> bool:
     )
 
 
-def v2_attribute(raw: Any) -> Attribute:
-    """An NGSI v2 attribute, normalized or keyValues."""
+def v2_attribute(raw: Any, metadata: bool = True) -> Attribute:
+    """An NGSI v2 attribute, normalized or keyValues (`metadata`: with its metadata, which
+    have none of their own)."""
     if not is_v2_attribute(raw):
         if _is_geometry(raw):
             return Attribute("GeoProperty", raw)
         return Attribute("Relationship" if _is_reference(raw) else "Property", raw)
     kind, value = raw.get("type"), raw["value"]
-    meta = raw.get("metadata") if type(raw.get("metadata")) is dict else {}
-    sub = tuple((k, v2_attribute(v)) for k, v in meta.items() if k not in ("unitCode",))
+    meta = raw.get("metadata") if metadata and type(raw.get("metadata")) is dict else {}
+    sub = tuple((k, v2_attribute(v, False)) for k, v in meta.items() if k != "unitCode")
     unit = _v2_meta(meta, "unitCode")
     observed = _v2_meta(meta, "observedAt") or _v2_meta(meta, "TimeInstant")
     if kind == "geo:json":

@@ -351,6 +351,30 @@ def test_entities_without_id_or_type_are_rejected() -> None:
     assert batch.observations == []
 
 
+def test_deep_nesting_is_read_without_failing() -> None:
+    """What a hostile file may nest (up to orjson's 1,024 levels) ends in rows, not a crash."""
+    sub: Any = {"type": "Property", "value": 1}
+    context: Any = {"x": "https://example.org/x"}
+    targets: Any = "urn:ngsi-ld:Thing:2"
+    for _ in range(900):
+        sub = {"type": "Property", "value": 1, "sub": sub}
+        context = {"@context": context}
+        targets = [targets]
+    entities = [
+        {"id": "urn:ngsi-ld:Thing:1", "type": "Thing", "a": sub},
+        {"id": "urn:ngsi-ld:Thing:2", "type": "Thing", "a": 1, "@context": [context]},
+        {"id": "urn:ngsi-ld:Thing:3", "type": "Thing", "a": targets},
+    ]
+    batch = entity_batch(entities)
+    assert batch.errors == [None] * 3
+    out = Harmoniser("ngsi", "NGSI-LD", datetime.now(UTC)).harmonise(batch)
+    assert [r["source_id"] for r in out.rejects] == ["urn:ngsi-ld:Thing:3"]  # 254 levels at most
+    assert len([o for o in batch.observations if o.record == 0]) == 17  # a and 16 levels
+    why = "cannot be processed (nested too deep): its entities keep the names they give"
+    assert list(batch.warnings or {}) == [f"@context '{{...}}' {why}"]
+    assert RELATIONSHIPS not in batch.properties[2]  # a list of lists is no target
+
+
 # -- round trips: keyValues -> normalized / concise give the same batch -----------------------
 
 _names = st.from_regex(r"[a-z][A-Za-z0-9]{0,12}", fullmatch=True).filter(
