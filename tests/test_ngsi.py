@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import hypothesis.strategies as st
+import numpy as np
 import orjson
 import pytest
 import shapely
@@ -24,6 +25,7 @@ from pyld import jsonld
 
 from citypipe.cli import main
 from citypipe.connectors.base import Observation, SourceBatch
+from citypipe.connectors.batch_rows import take
 from citypipe.connectors.jsonld_context import Contexts
 from citypipe.connectors.ngsi import NGSILDConnector, NGSIv2Connector
 from citypipe.connectors.ngsi_entities import RELATIONSHIPS, VIOLATIONS, entity_batch
@@ -373,6 +375,24 @@ def test_deep_nesting_is_read_without_failing() -> None:
     why = "cannot be processed (nested too deep): its entities keep the names they give"
     assert list(batch.warnings or {}) == [f"@context '{{...}}' {why}"]
     assert RELATIONSHIPS not in batch.properties[2]  # a list of lists is no target
+
+
+def test_a_cut_batch_keeps_the_observations_of_its_records() -> None:
+    """A local filter or a harvest's dedup cuts NGSI batches too (batch_rows.take)."""
+    spots = [
+        {
+            "id": f"urn:ngsi-ld:ParkingSpot:{i}",
+            "type": "ParkingSpot",
+            "total": i,
+            "@context": ["x:y"],
+        }
+        for i in range(3)
+    ]
+    batch = entity_batch(spots)
+    cut = take(batch, np.array([False, True, True]))
+    assert list(cut.source_ids) == ["urn:ngsi-ld:ParkingSpot:1", "urn:ngsi-ld:ParkingSpot:2"]
+    assert [(o.record, o.value) for o in cut.observations] == [(0, 1.0), (1, 2.0)]
+    assert cut.warnings == batch.warnings
 
 
 # -- round trips: keyValues -> normalized / concise give the same batch -----------------------
