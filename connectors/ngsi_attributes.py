@@ -120,10 +120,11 @@ def _ld_instance(
         value = value if type(raw.get("vocab")) is list else value[0]
     elif kind == "ListRelationship" and type(value) is list:
         value = [o.get("object") if type(o) is dict else o for o in value]
+    subs = raw.keys() - _META  # mostly none
     sub = tuple(
-        (name(k), _ld_instance(v, name, vocab, depth + 1))
-        for k, v in raw.items()
-        if k not in _META and not k.startswith("@")
+        (name(k), _ld_instance(raw[k], name, vocab, depth + 1))
+        for k in raw
+        if k in subs and not k.startswith("@")
     )
     return Attribute(
         kind,

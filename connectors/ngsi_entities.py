@@ -106,6 +106,8 @@ def _read(raw: dict[str, Any], contexts: Contexts, context: Any) -> _Entity:
 
 def _default(instances: list[Attribute]) -> Attribute:
     """The instance the keyValues form shows: the one without a datasetId, else the first."""
+    if len(instances) == 1:
+        return instances[0]
     return next((a for a in instances if a.dataset_id is None), instances[0])
 
 
