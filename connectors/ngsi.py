@@ -67,6 +67,16 @@ def _kind(head: bytes) -> str | None:
     return kind
 
 
+def _type(entity: object) -> str | None:
+    """An entity's type as written (the GeoJSON form's in its properties; a multi-typed
+    entity's first)."""
+    if type(entity) is dict and entity.get("type") == "Feature":
+        entity = entity.get("properties")
+    kind = entity.get("type") if type(entity) is dict else None
+    kind = kind[0] if type(kind) is list and kind else kind
+    return kind if isinstance(kind, str) else None
+
+
 class NGSILDConnector(FileConnector):
     name = "ngsi-ld"
     title = "NGSI-LD"
@@ -92,11 +102,14 @@ class NGSILDConnector(FileConnector):
         return self._doc
 
     def inspect(self) -> SourceInfo:
+        """The representation, the entity types of the first batch (as written) and the count."""
         doc = self._open()
-        first = next(iter(doc.batches()), [None])[0] if doc.has_array else doc.header
+        entities = next(iter(doc.batches()), []) if doc.has_array else [doc.header]
+        first = entities[0] if entities else None
         v2 = self.kind == "v2" or (isinstance(first, Mapping) and is_v2(first))
         return SourceInfo(
             format="NGSI v2" if v2 else "NGSI-LD",
+            layers=tuple(sorted(set(filter(None, map(_type, entities))))),
             count=doc.count if doc.has_array else 1,
         )
 

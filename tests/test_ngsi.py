@@ -486,7 +486,8 @@ def test_an_array_of_entities_streams_in_batches(tmp_path: Path) -> None:
     path = tmp_path / "entities.json"
     path.write_bytes(orjson.dumps([{**base, "id": f"{base['id']}-{i}"} for i in range(300)]))
     reader = type("Small", (NGSILDConnector,), {"batch_bytes": 64 * 1024})(path)
-    assert reader.inspect().count == 300
+    info = reader.inspect()
+    assert (info.format, info.layers, info.count) == ("NGSI-LD", ("OffStreetParking",), 300)
     batches = list(reader.read())
     assert len(batches) > 1
     assert sum(map(len, batches)) == 300
@@ -502,6 +503,7 @@ def test_a_feature_collection_of_the_geojson_form(tmp_path: Path, lake) -> None:
     path.write_bytes(orjson.dumps({"type": "FeatureCollection", "features": features}))
     report = ingest(path, "fc", lake)
     assert (report.format, report.records, report.features) == ("NGSI-LD", 2, 2)
+    assert NGSILDConnector(path).inspect().layers == ("AirQualityObserved", "OffStreetParking")
 
 
 def test_unresolvable_context_is_one_warning_in_the_report(lake, capsys) -> None:
