@@ -519,6 +519,15 @@ def test_unresolvable_context_is_one_warning_in_the_report(lake, capsys) -> None
     ]
 
 
+def test_a_source_s_contexts_option_resolves_what_is_not_shipped(tmp_path: Path, lake) -> None:
+    mine = tmp_path / "iudx.jsonld"
+    mine.write_text('{"@context": {"stationName": "https://example.org/iudx/stationName"}}')
+    path = NGSI / "EVChargingStation/example-keyvalues.jsonld"
+    options = {"contexts": {"files": {"iudx:EVChargingStation": str(mine)}}}
+    report = ingest(path, "ev", lake, options=options)
+    assert (report.features, dict(report.warnings)) == (1, {})
+
+
 @pytest.mark.parametrize(
     "name",
     ["AirQualityObserved/schema.json", "contexts/smartdatamodels-dataModel.Parking-context.jsonld"],
