@@ -71,7 +71,9 @@ def _plain(value: Any) -> Any:
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None else str(_plain(value))
+    """A unit code, time or dataset id as text; None where it is none (or not a scalar)."""
+    value = _plain(value)
+    return str(value) if isinstance(value, str | int | float) else None
 
 
 def _is_geometry(value: Any) -> bool:

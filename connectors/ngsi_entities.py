@@ -145,9 +145,13 @@ def _number(value: Any) -> float | None:
 
 
 def _text(value: Any) -> str | None:
+    """A value as text: JSON where it is not a string (None nested beyond JSON writers)."""
     if value is None or isinstance(value, str):
         return value
-    return orjson.dumps(value).decode()
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return None
 
 
 def _observations(record: int, name: str, a: Attribute, when: str | None) -> Iterable[Observation]:

@@ -358,19 +358,25 @@ def test_deep_nesting_is_read_without_failing() -> None:
     sub: Any = {"type": "Property", "value": 1}
     context: Any = {"x": "https://example.org/x"}
     targets: Any = "urn:ngsi-ld:Thing:2"
+    deep: Any = 1
     for _ in range(900):
         sub = {"type": "Property", "value": 1, "sub": sub}
+        deep = {"d": deep}
         context = {"@context": context}
         targets = [targets]
     entities = [
         {"id": "urn:ngsi-ld:Thing:1", "type": "Thing", "a": sub},
         {"id": "urn:ngsi-ld:Thing:2", "type": "Thing", "a": 1, "@context": [context]},
         {"id": "urn:ngsi-ld:Thing:3", "type": "Thing", "a": targets},
+        {"id": "urn:ngsi-ld:Thing:4", "type": "Thing", "a": {"value": deep, "observedAt": deep}},
     ]
     batch = entity_batch(entities)
-    assert batch.errors == [None] * 3
+    assert batch.errors == [None] * 4
     out = Harmoniser("ngsi", "NGSI-LD", datetime.now(UTC)).harmonise(batch)
-    assert [r["source_id"] for r in out.rejects] == ["urn:ngsi-ld:Thing:3"]  # 254 levels at most
+    assert [r["source_id"] for r in out.rejects] == [  # properties nest 254 levels at most
+        "urn:ngsi-ld:Thing:3",
+        "urn:ngsi-ld:Thing:4",
+    ]
     assert len([o for o in batch.observations if o.record == 0]) == 17  # a and 16 levels
     why = "cannot be processed (nested too deep): its entities keep the names they give"
     assert list(batch.warnings or {}) == [f"@context '{{...}}' {why}"]
