@@ -1,0 +1,168 @@
+"""The observations table: the measured values of a run's features, appended, each stored once.
+
+    <lake>/observations/day=<YYYY-MM-DD>/<run_id>.parquet
+
+A run stages its observations as its batches are harmonised (an observation of a rejected record
+is dropped with it), and at its end keeps, day by day (the UTC day of `observed_at`), those that
+neither an earlier row of the run nor a file of that day in the lake already holds: the same
+(feature_id, attribute, dataset_id, observed_at) arriving again, from a re-run or an overlapping
+harvest, is stored once, the first time. Only the days the run touches are read, one at a time,
+by DuckDB within a memory limit (it spills to the run's staging folder), so memory stays bounded
+whatever the history's length. The day files are written into the run's staging folder and land
+with it (`Lake`'s commit links them into the table): a failed run stores nothing.
+
+Times: an observation's own time (NGSI-LD observedAt) is read as ISO 8601 (or epoch seconds);
+a time without a UTC offset is taken as UTC, which NGSI-LD and the Smart Data Models prescribe
+for every time they state. An observation without a time takes its feature's `observed_at`; one
+with neither is not stored, and the run counts it in its warnings.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from citypipe import schemas
+from citypipe.connectors.base import Observation
+from citypipe.core.lake import OBSERVATIONS, fsync
+from citypipe.core.values import timestamp
+from citypipe.core.write import COMPRESSION
+
+__all__ = ["KEY", "NO_TIME", "UNREADABLE_TIME", "ObservationStage"]
+
+KEY = ("feature_id", "attribute", "dataset_id", "observed_at")
+"""What makes two rows the same observation."""
+NO_TIME = "observations without a time (neither their own nor their feature's): not stored"
+UNREADABLE_TIME = "observations whose time is not an ISO 8601 time: not stored"
+_MEMORY = "256MB"
+"""DuckDB's memory for the end of a run's deduplication; past it, it spills to the staging."""
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class ObservationStage:
+    """One run's observations, from its batches to its day files in its staging folder."""
+
+    def __init__(self, staging: Path, lake_root: Path, source: str, run_id: str) -> None:
+        self.staging = staging
+        self.table = lake_root / OBSERVATIONS
+        self.source = source
+        self.run_id = run_id
+        self.schema = schemas.feature_schema().table("observations")
+        self.schema.conform(self.schema.arrow.names)
+        self._file = staging / "observations.staged.parquet"
+        self._writer: pq.ParquetWriter | None = None
+        self.staged = 0
+        self.stored = 0
+
+    def add(
+        self, observations: Sequence[Observation], features: pa.RecordBatch, kept: Sequence[int]
+    ) -> Counter[str]:
+        """Stage a batch's observations; `features` are its harmonised rows, `kept` the record
+        index of each. Returns the warnings (observations not stored, counted)."""
+        warnings: Counter[str] = Counter()
+        if not observations:
+            return warnings
+        row_of = {record: row for row, record in enumerate(kept)}
+        ids = features.column("feature_id").to_pylist()
+        times = features.column("observed_at").to_pylist()
+        columns: dict[str, list[object]] = {name: [] for name in self.schema.arrow.names}
+        for o in observations:
+            row = row_of.get(o.record)
+            if row is None:  # its record was rejected
+                continue
+            at = timestamp(o.observed_at) if o.observed_at is not None else times[row]
+            if at is None:
+                warnings[UNREADABLE_TIME if o.observed_at is not None else NO_TIME] += 1
+                continue
+            for name, value in (
+                ("feature_id", ids[row]), ("source", self.source), ("attribute", o.attribute),
+                ("value", o.value), ("value_text", o.value_text), ("unit_code", o.unit_code),
+                ("observed_at", at), ("dataset_id", o.dataset_id), ("run_id", self.run_id),
+            ):  # fmt: skip
+                columns[name].append(value)
+        if columns["feature_id"]:
+            self._stage(pa.RecordBatch.from_pydict(columns, schema=self.schema.arrow))
+        return warnings
+
+    def _stage(self, batch: pa.RecordBatch) -> None:
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self._file, batch.schema, compression="lz4")
+        self._writer.write_batch(batch)
+        self.staged += batch.num_rows
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def finish(self) -> int:
+        """Write the run's new observations into `<staging>/observations/day=<D>/<run>.parquet`,
+        one file per day, and drop the staged rows; returns how many rows are new."""
+        self.close()
+        if not self.staged:
+            return 0
+        spill = self.staging / "observations.spill"
+        con = duckdb.connect(
+            config={"memory_limit": _MEMORY, "temp_directory": str(spill), "threads": 1}
+        )
+        try:
+            con.execute("SET enable_progress_bar = false")
+            con.execute("SET TimeZone = 'UTC'")  # a day is a UTC day
+            staged = f"read_parquet({_sql_string(str(self._file))}, file_row_number = true)"
+            days = con.execute(
+                f"SELECT DISTINCT CAST(observed_at AS DATE) AS day FROM {staged} ORDER BY day"
+            ).fetchall()
+            for (day,) in days:
+                self.stored += self._write_day(con, staged, day.isoformat())
+        finally:
+            con.close()
+        self._file.unlink()
+        shutil.rmtree(spill, ignore_errors=True)
+        return self.stored
+
+    def _write_day(self, con: duckdb.DuckDBPyConnection, staged: str, day: str) -> int:
+        """One day's new rows, in time order, into the run's file of that day."""
+        columns = ", ".join(self.schema.arrow.names)
+        partition = f"PARTITION BY {', '.join(KEY)}"
+        landed = sorted(str(p) for p in (self.table / f"day={day}").glob("*.parquet"))
+        seen = ""
+        if landed:
+            files = ", ".join(_sql_string(p) for p in landed)
+            same = " AND ".join(f"e.{k} IS NOT DISTINCT FROM s.{k}" for k in KEY)
+            seen = (
+                f"AND NOT EXISTS (SELECT 1 FROM read_parquet([{files}]) e "
+                f"WHERE e.source = {_sql_string(self.source)} AND {same})"
+            )
+        result = con.execute(
+            f"SELECT {columns} FROM {staged} s "
+            f"WHERE CAST(observed_at AS DATE) = DATE {_sql_string(day)} {seen} "
+            f"QUALIFY row_number() OVER ({partition} ORDER BY file_row_number) = 1 "
+            "ORDER BY observed_at, feature_id, attribute, dataset_id"
+        ).fetch_record_batch()
+        out = self.staging / OBSERVATIONS / f"day={day}" / f"{self.run_id}.parquet"
+        written = 0
+        writer: pq.ParquetWriter | None = None
+        try:
+            for batch in result:
+                if writer is None:
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    writer = pq.ParquetWriter(
+                        out, self.schema.arrow, **COMPRESSION, **self.schema.parquet_options
+                    )
+                writer.write_batch(batch.cast(self.schema.arrow))
+                written += batch.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is not None:
+            fsync(out)  # on disk before the run's commit links it
+        return written
