@@ -341,3 +341,38 @@ def test_the_warehouse_view_reads_only_the_days_asked(feed, lake: Lake) -> None:
         assert files_read("") == "5"
     finally:
         con.close()
+
+
+AIR = "urn:ngsi-ld:AirQualityObserved:Madrid-AmbientObserved-28079004-2016-03-15T11:00:00"
+AIR_VALUES = {  # the normalized file's Properties with a number, and their unitCode
+    ("co", 500.0, "GP"), ("no", 45.0, "GQ"), ("no2", 69.0, "GQ"), ("nox", 139.0, "GQ"),
+    ("so2", 11.0, "GQ"), ("airQualityIndex", 65.0, None), ("precipitation", 0.0, None),
+    ("relativeHumidity", 0.54, None), ("reliability", 0.7, None), ("temperature", 12.2, None),
+    ("windDirection", 186.0, None), ("windSpeed", 0.64, None), ("pm4", 37.0, None),
+    ("tpc", 108.0, None), ("tsp", 73.3, None), ("pressure", 1.1, None), ("charge", 5.0, None),
+}  # fmt: skip
+
+
+def test_the_corpus_air_quality_values_land_as_stated(corpus: Path, tmp_path: Path, lake: Lake):
+    path = tmp_path / "air.jsonld"
+    path.write_bytes((corpus / "ngsi-ld/AirQualityObserved/example-normalized.jsonld").read_bytes())
+    first = ingest(path, "madrid_air", lake, validate=False)
+    assert first.observations == len(AIR_VALUES)
+    rows = stored(lake)
+    assert {(r["attribute"], r["value"], r["unit_code"]) for r in rows} == AIR_VALUES
+    assert {r["feature_id"] for r in rows} == {f"madrid_air/{AIR}"}
+    # no attribute has an observedAt: the entity's dateObserved, 2016-03-15T11:00:00, in UTC
+    assert {r["observed_at"] for r in rows} == {datetime(2016, 3, 15, 11, tzinfo=UTC)}
+    assert files(lake) == [f"day=2016-03-15/{first.run_id}.parquet"]
+    assert ingest(path, "madrid_air", lake, validate=False).observations == 0
+    assert len(stored(lake)) == len(AIR_VALUES)
+    warehouse.refresh(lake)
+    _, found = warehouse.query(lake, "SELECT * FROM relationships")
+    assert found == [
+        (
+            f"madrid_air/{AIR}",
+            "refPointOfInterest",
+            "urn:ngsi-ld:PointOfInterest:28079004-Pza.deEspanya",
+            None,
+        )
+    ]
