@@ -376,3 +376,18 @@ def test_the_corpus_air_quality_values_land_as_stated(corpus: Path, tmp_path: Pa
             None,
         )
     ]
+
+
+def test_ingest_says_how_many_observations_it_stored(corpus: Path, tmp_path: Path, capsys):
+    from citypipe.cli import main
+
+    path = tmp_path / "air.jsonld"
+    path.write_bytes((corpus / "ngsi-ld/AirQualityObserved/example-normalized.jsonld").read_bytes())
+    for stored_now in (len(AIR_VALUES), 0):
+        assert main(["ingest", str(path), "--source", "air", "--lake", str(tmp_path / "lake")]) == 0
+        said = [x for x in capsys.readouterr().out.splitlines() if x.startswith("observations")]
+        assert said == (
+            [f"observations stored: {stored_now} (new: those the lake held are not)"]
+            if stored_now
+            else []
+        )

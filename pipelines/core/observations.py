@@ -19,12 +19,15 @@ with neither is not stored, and the run counts it in its warnings.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -72,25 +75,45 @@ class ObservationStage:
         if not observations:
             return warnings
         row_of = {record: row for row, record in enumerate(kept)}
-        ids = features.column("feature_id").to_pylist()
         times = features.column("observed_at").to_pylist()
-        columns: dict[str, list[object]] = {name: [] for name in self.schema.arrow.names}
+        parsed: dict[str, datetime | None] = {}  # the attributes of an entity share their time
+        rows: list[int] = []
+        ats: list[datetime] = []
+        stored: list[Observation] = []
         for o in observations:
             row = row_of.get(o.record)
             if row is None:  # its record was rejected
                 continue
-            at = timestamp(o.observed_at) if o.observed_at is not None else times[row]
+            text = o.observed_at
+            if text is None:
+                at = times[row]
+            elif text in parsed:
+                at = parsed[text]
+            else:
+                at = parsed[text] = timestamp(text)
             if at is None:
-                warnings[UNREADABLE_TIME if o.observed_at is not None else NO_TIME] += 1
+                warnings[UNREADABLE_TIME if text is not None else NO_TIME] += 1
                 continue
-            for name, value in (
-                ("feature_id", ids[row]), ("source", self.source), ("attribute", o.attribute),
-                ("value", o.value), ("value_text", o.value_text), ("unit_code", o.unit_code),
-                ("observed_at", at), ("dataset_id", o.dataset_id), ("run_id", self.run_id),
-            ):  # fmt: skip
-                columns[name].append(value)
-        if columns["feature_id"]:
-            self._stage(pa.RecordBatch.from_pydict(columns, schema=self.schema.arrow))
+            rows.append(row)
+            ats.append(at)
+            stored.append(o)
+        if stored:
+            _, attributes, values, texts, units, _, datasets = zip(*stored, strict=True)
+            n = len(stored)
+            columns = {
+                "feature_id": features.column("feature_id").take(pa.array(rows, pa.int64())),
+                "source": pa.repeat(pa.scalar(self.source), n),
+                "attribute": attributes, "value": values, "value_text": texts,
+                "unit_code": units, "observed_at": ats, "dataset_id": datasets,
+                "run_id": pa.repeat(pa.scalar(self.run_id), n),
+            }  # fmt: skip
+            arrays = [
+                pa.array(columns[f.name], f.type)
+                if isinstance(columns[f.name], tuple | list)
+                else columns[f.name]
+                for f in self.schema.arrow
+            ]
+            self._stage(pa.RecordBatch.from_arrays(arrays, schema=self.schema.arrow))
         return warnings
 
     def _stage(self, batch: pa.RecordBatch) -> None:
@@ -117,52 +140,60 @@ class ObservationStage:
         try:
             con.execute("SET enable_progress_bar = false")
             con.execute("SET TimeZone = 'UTC'")  # a day is a UTC day
-            staged = f"read_parquet({_sql_string(str(self._file))}, file_row_number = true)"
-            days = con.execute(
-                f"SELECT DISTINCT CAST(observed_at AS DATE) AS day FROM {staged} ORDER BY day"
-            ).fetchall()
-            for (day,) in days:
-                self.stored += self._write_day(con, staged, day.isoformat())
+            self._write_days(con.execute(self._new_rows(con)).fetch_record_batch())
         finally:
             con.close()
         self._file.unlink()
         shutil.rmtree(spill, ignore_errors=True)
         return self.stored
 
-    def _write_day(self, con: duckdb.DuckDBPyConnection, staged: str, day: str) -> int:
-        """One day's new rows, in time order, into the run's file of that day."""
-        columns = ", ".join(self.schema.arrow.names)
-        partition = f"PARTITION BY {', '.join(KEY)}"
-        landed = sorted(str(p) for p in (self.table / f"day={day}").glob("*.parquet"))
+    def _new_rows(self, con: duckdb.DuckDBPyConnection) -> str:
+        """The query of the staged rows that are new: the first of each observation in the
+        run, if no file of its day in the lake holds it; in time order, with their `_day`."""
+        staged = f"read_parquet({_sql_string(str(self._file))}, file_row_number = true)"
+        days = con.execute(f"SELECT DISTINCT CAST(observed_at AS DATE) FROM {staged}").fetchall()
+        landed = sorted(
+            str(p) for (day,) in days for p in (self.table / f"day={day}").glob("*.parquet")
+        )
         seen = ""
         if landed:
             files = ", ".join(_sql_string(p) for p in landed)
             same = " AND ".join(f"e.{k} IS NOT DISTINCT FROM s.{k}" for k in KEY)
             seen = (
-                f"AND NOT EXISTS (SELECT 1 FROM read_parquet([{files}]) e "
+                f"WHERE NOT EXISTS (SELECT 1 FROM read_parquet([{files}]) e "
                 f"WHERE e.source = {_sql_string(self.source)} AND {same})"
             )
-        result = con.execute(
-            f"SELECT {columns} FROM {staged} s "
-            f"WHERE CAST(observed_at AS DATE) = DATE {_sql_string(day)} {seen} "
-            f"QUALIFY row_number() OVER ({partition} ORDER BY file_row_number) = 1 "
+        first = f"row_number() OVER (PARTITION BY {', '.join(KEY)} ORDER BY file_row_number)"
+        return (
+            f"SELECT {', '.join(self.schema.arrow.names)}, CAST(observed_at AS DATE) AS _day "
+            f"FROM {staged} s {seen} QUALIFY {first} = 1 "
             "ORDER BY observed_at, feature_id, attribute, dataset_id"
-        ).fetch_record_batch()
-        out = self.staging / OBSERVATIONS / f"day={day}" / f"{self.run_id}.parquet"
-        written = 0
-        writer: pq.ParquetWriter | None = None
+        )
+
+    def _write_days(self, rows: pa.RecordBatchReader) -> None:
+        """Rows in time order into one file per day, each flushed to disk before the run's
+        commit links it."""
+        day, writer, out = None, None, None
         try:
-            for batch in result:
-                if writer is None:
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    writer = pq.ParquetWriter(
-                        out, self.schema.arrow, **COMPRESSION, **self.schema.parquet_options
-                    )
-                writer.write_batch(batch.cast(self.schema.arrow))
-                written += batch.num_rows
+            for batch in rows:
+                days = batch.column("_day").to_numpy(zero_copy_only=False)
+                cuts = [0, *(np.flatnonzero(days[1:] != days[:-1]) + 1), len(days)]
+                for start, end in itertools.pairwise(cuts):
+                    if days[start] != day:
+                        if writer is not None:
+                            writer.close()
+                            fsync(out)
+                        day = days[start]
+                        out = self.staging / OBSERVATIONS / f"day={day}" / f"{self.run_id}.parquet"
+                        out.parent.mkdir(parents=True)
+                        writer = pq.ParquetWriter(
+                            out, self.schema.arrow, **COMPRESSION, **self.schema.parquet_options
+                        )
+                    part = batch.slice(start, end - start).drop_columns(["_day"])
+                    writer.write_batch(part.cast(self.schema.arrow))
+                    self.stored += end - start
         finally:
             if writer is not None:
                 writer.close()
-        if writer is not None:
-            fsync(out)  # on disk before the run's commit links it
-        return written
+        if out is not None:
+            fsync(out)
