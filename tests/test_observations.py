@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from citypipe.connectors import registry
 from citypipe.connectors.base import FileConnector, Observation, SourceBatch, SourceInfo
@@ -294,6 +297,49 @@ def test_two_sources_keep_their_own(feed, lake: Lake) -> None:
 def test_sources_without_observations_write_none(sample, lake: Lake) -> None:
     ingest(sample("barcelona_drinking_fountains.geojson"), "fonts", lake, validate=False)
     assert not (lake.root / "observations").exists()
+    warehouse.refresh(lake)
+    columns, rows = warehouse.query(lake, "SELECT * FROM observations")
+    assert rows == [] and columns[-1] == "day" and "observed_at" in columns
+
+
+READINGS = st.lists(  # (station, attribute, instrument, hour of 1 to 3 March, value)
+    st.tuples(
+        st.integers(0, 2),
+        st.sampled_from(["NO2", "CO"]),
+        st.sampled_from([None, "urn:a"]),
+        st.integers(0, 71),
+        st.integers(0, 99),
+    ),
+    max_size=25,
+)
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(runs=st.lists(READINGS, min_size=1, max_size=3))
+def test_runs_store_the_first_of_every_observation(feed, tmp_path: Path, runs: list) -> None:
+    lake = Lake(tmp_path / f"lake-{uuid.uuid4().hex}")
+    first: dict[tuple, float] = {}
+    for readings in runs:
+        stations = []
+        for s in range(3):
+            values = [
+                value(a, v, f"2016-03-{1 + h // 24:02d}T{h % 24:02d}:00:00Z", dataset=d)
+                for (k, a, d, h, v) in readings
+                if k == s
+            ]
+            stations.append(station(f"s{s}", values))
+            for k, a, d, h, v in readings:
+                if k == s:
+                    at = datetime(2016, 3, 1 + h // 24, h % 24, tzinfo=UTC)
+                    first.setdefault((f"air/s{s}", a, d, at), float(v))
+        ingest(feed(stations), "air", lake, validate=False, options={"batch": 2})
+    got = {
+        (r["feature_id"], r["attribute"], r["dataset_id"], r["observed_at"]): r["value"]
+        for r in stored(lake)
+    }
+    assert len(stored(lake)) == len(got) and got == first
 
 
 def test_the_files_read_back_everywhere(feed, lake: Lake) -> None:
