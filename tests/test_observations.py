@@ -167,13 +167,19 @@ def test_a_time_without_offset_is_utc(feed, lake: Lake) -> None:
 def test_observations_without_a_time_are_counted_not_stored(feed, lake: Lake) -> None:
     path = feed(
         [
-            station("s1", [value("NO2", 1, None), value("CO", 2, "yesterday")], at=None),
+            station(
+                "s1",
+                [value("NO2", 1, None), value("CO", 2, "yesterday"), value("SO2", 4, None)],
+                at=None,
+            ),
             station("s2", [value("NO2", 3, None)]),
+            station("s3", [value("NO2", 5, None)], at=None),
         ]
     )
     report = ingest(path, "air", lake, validate=False)
     assert report.observations == 1
-    assert report.warnings[NO_TIME] == 1 and report.warnings[UNREADABLE_TIME] == 1
+    # counted in features, as the run's warnings are: s1 and s3 have values without a time
+    assert report.warnings[NO_TIME] == 2 and report.warnings[UNREADABLE_TIME] == 1
     assert [r["feature_id"] for r in stored(lake)] == ["air/s2"]
 
 

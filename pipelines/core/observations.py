@@ -41,8 +41,12 @@ __all__ = ["KEY", "NO_TIME", "UNREADABLE_TIME", "ObservationStage"]
 
 KEY = ("feature_id", "attribute", "dataset_id", "observed_at")
 """What makes two rows the same observation."""
-NO_TIME = "observations without a time (neither their own nor their feature's): not stored"
-UNREADABLE_TIME = "observations whose time is not an ISO 8601 time: not stored"
+NO_TIME = (
+    "measured values without a time (neither their own nor their feature's observed_at) "
+    "are not in observations"
+)
+UNREADABLE_TIME = "measured values whose time is not an ISO 8601 time are not in observations"
+"""Warnings, counted per feature (the run's warnings are of features)."""
 _MEMORY = "256MB"
 """DuckDB's memory for the end of a run's deduplication; past it, it spills to the staging."""
 
@@ -70,10 +74,10 @@ class ObservationStage:
         self, observations: Sequence[Observation], features: pa.RecordBatch, kept: Sequence[int]
     ) -> Counter[str]:
         """Stage a batch's observations; `features` are its harmonised rows, `kept` the record
-        index of each. Returns the warnings (observations not stored, counted)."""
-        warnings: Counter[str] = Counter()
+        index of each. Returns the warnings: the features with values not stored, counted."""
+        dropped: set[tuple[str, int]] = set()
         if not observations:
-            return warnings
+            return Counter()
         row_of = {record: row for row, record in enumerate(kept)}
         times = features.column("observed_at").to_pylist()
         parsed: dict[str, datetime | None] = {}  # the attributes of an entity share their time
@@ -92,7 +96,7 @@ class ObservationStage:
             else:
                 at = parsed[text] = timestamp(text)
             if at is None:
-                warnings[UNREADABLE_TIME if text is not None else NO_TIME] += 1
+                dropped.add((UNREADABLE_TIME if text is not None else NO_TIME, row))
                 continue
             rows.append(row)
             ats.append(at)
@@ -114,7 +118,7 @@ class ObservationStage:
                 for f in self.schema.arrow
             ]
             self._stage(pa.RecordBatch.from_arrays(arrays, schema=self.schema.arrow))
-        return warnings
+        return Counter(why for why, _ in dropped)
 
     def _stage(self, batch: pa.RecordBatch) -> None:
         if self._writer is None:
