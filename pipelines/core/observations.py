@@ -49,6 +49,12 @@ UNREADABLE_TIME = "measured values whose time is not an ISO 8601 time are not in
 """Warnings, counted per feature (the run's warnings are of features)."""
 _MEMORY = "256MB"
 """DuckDB's memory for the end of a run's deduplication; past it, it spills to the staging."""
+_VALUES = ("value", "value_text", "unit_code")
+"""What two copies of one observation may differ in: the first copy's are kept."""
+_RUN = ("source", "run_id")
+"""The same for every row of a run."""
+_BATCH_ROWS = 65_536
+"""Rows DuckDB hands over at a time (its default, a million, would hold them all in memory)."""
 
 
 def _sql_string(value: str) -> str:
@@ -144,7 +150,7 @@ class ObservationStage:
         try:
             con.execute("SET enable_progress_bar = false")
             con.execute("SET TimeZone = 'UTC'")  # a day is a UTC day
-            self._write_days(con.execute(self._new_rows(con)).fetch_record_batch())
+            self._write_days(con.execute(self._new_rows(con)).fetch_record_batch(_BATCH_ROWS))
         finally:
             con.close()
         self._file.unlink()
@@ -167,10 +173,20 @@ class ObservationStage:
                 f"WHERE NOT EXISTS (SELECT 1 FROM read_parquet([{files}]) e "
                 f"WHERE e.source = {_sql_string(self.source)} AND {same})"
             )
-        first = f"row_number() OVER (PARTITION BY {', '.join(KEY)} ORDER BY file_row_number)"
-        return (
-            f"SELECT {', '.join(self.schema.arrow.names)}, CAST(observed_at AS DATE) AS _day "
-            f"FROM {staged} s {seen} QUALIFY {first} = 1 "
+        keys = ", ".join(KEY)
+        kept = ", ".join(f"'{c}': {c}" for c in _VALUES)
+        columns = ", ".join(
+            f"first.{c}"
+            if c in _VALUES
+            else f"{_sql_string(getattr(self, c))} AS {c}"
+            if c in _RUN
+            else c
+            for c in self.schema.arrow.names
+        )
+        return (  # the first copy of each observation: the one read first
+            f"WITH firsts AS (SELECT {keys}, arg_min({{{kept}}}, file_row_number) AS first "
+            f"FROM {staged} GROUP BY {keys}) "
+            f"SELECT {columns}, CAST(observed_at AS DATE) AS _day FROM firsts s {seen} "
             "ORDER BY observed_at, feature_id, attribute, dataset_id"
         )
 
