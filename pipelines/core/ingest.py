@@ -194,7 +194,7 @@ def ingest(
             if validator:
                 validator.add(out.features)
             writer.write(out.features)
-            violations.add(out.features)
+            violations.add(batch.properties, out.features, out.kept)
             if out.surfaces is not None:
                 surfaces_writer.write(out.surfaces)
             features += out.features.num_rows
