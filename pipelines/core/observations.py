@@ -193,14 +193,16 @@ class ObservationStage:
     def _write_days(self, rows: pa.RecordBatchReader) -> None:
         """Rows in time order into one file per day, each flushed to disk before the run's
         commit links it."""
-        day, writer, out = None, None, None
+        day = None
+        out: Path | None = None
+        writer: pq.ParquetWriter | None = None
         try:
             for batch in rows:
                 days = batch.column("_day").to_numpy(zero_copy_only=False)
                 cuts = [0, *(np.flatnonzero(days[1:] != days[:-1]) + 1), len(days)]
                 for start, end in itertools.pairwise(cuts):
-                    if days[start] != day:
-                        if writer is not None:
+                    if writer is None or days[start] != day:
+                        if writer is not None and out is not None:
                             writer.close()
                             fsync(out)
                         day = days[start]
