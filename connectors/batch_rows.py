@@ -1,6 +1,5 @@
 """Some records of a SourceBatch, every aligned sequence cut alike: for the records a harvest
-drops (a feature read twice, on two tiles or pages; one a local filter leaves out). The
-observations, which name their record by its index, keep those of the records kept, renumbered."""
+drops (a feature read twice, on two tiles or pages; one a local filter leaves out)."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from citypipe.connectors.base import Observation, Solids, SourceBatch
+from citypipe.connectors.base import Solids, SourceBatch
 from citypipe.geo.types import Points
 
 __all__ = ["take"]
@@ -30,9 +29,7 @@ def take(batch: SourceBatch, keep: np.ndarray) -> SourceBatch:
             kept = {old: new for new, old in enumerate(rows.tolist())}
             changes[f.name] = [o._replace(record=kept[o.record]) for o in value if o.record in kept]
             continue
-        if f.name == "observations":
-            changes[f.name] = _observations(value, rows)
-        elif isinstance(value, Solids):
+        if isinstance(value, Solids):
             surfaces = value.surfaces
             changes[f.name] = Solids(
                 _rows(value.geometry_3d, rows), None if surfaces is None else _rows(surfaces, rows)
@@ -46,8 +43,3 @@ def _rows(values: Any, rows: np.ndarray) -> Any:
     if isinstance(values, (np.ndarray, Points)):
         return values[rows]
     return [values[i] for i in rows]
-
-
-def _observations(observations: Any, rows: np.ndarray) -> list[Observation]:
-    new = {int(record): i for i, record in enumerate(rows)}
-    return [o._replace(record=new[o.record]) for o in observations if o.record in new]
