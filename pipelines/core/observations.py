@@ -3,12 +3,12 @@
     <lake>/observations/day=<YYYY-MM-DD>/<run_id>.parquet
 
 A run stages its observations as its batches are harmonised (an observation of a rejected record
-is dropped with it), and at its end keeps, day by day (the UTC day of `observed_at`), those that
-neither an earlier row of the run nor a file of that day in the lake already holds: the same
-(feature_id, attribute, dataset_id, observed_at) arriving again, from a re-run or an overlapping
-harvest, is stored once, the first time. Only the days the run touches are read, one at a time,
-by DuckDB within a memory limit (it spills to the run's staging folder), so memory stays bounded
-whatever the history's length. The day files are written into the run's staging folder and land
+is dropped with it), and at its end keeps those that neither an earlier row of the run nor a file
+in the lake already holds: the same (feature_id, attribute, dataset_id, observed_at) arriving
+again, from a re-run or an overlapping harvest, is stored once, the first time. Only the files of
+the days the run touches (the UTC day of `observed_at`) are read, by DuckDB within a memory limit
+(it spills to the run's staging folder), so memory stays bounded whatever the history's length.
+The new rows are written in time order, a file per day, into the run's staging folder and land
 with it (`Lake`'s commit links them into the table): a failed run stores nothing.
 
 Times: an observation's own time (NGSI-LD observedAt) is read as ISO 8601 (or epoch seconds);
@@ -70,7 +70,6 @@ class ObservationStage:
         self.source = source
         self.run_id = run_id
         self.schema = schemas.feature_schema().table("observations")
-        self.schema.conform(self.schema.arrow.names)
         self._file = staging / "observations.staged.parquet"
         self._writer: pq.ParquetWriter | None = None
         self.staged = 0
@@ -117,6 +116,7 @@ class ObservationStage:
                 "unit_code": units, "observed_at": ats, "dataset_id": datasets,
                 "run_id": pa.repeat(pa.scalar(self.run_id), n),
             }  # fmt: skip
+            self.schema.conform(columns)
             arrays = [
                 pa.array(columns[f.name], f.type)
                 if isinstance(columns[f.name], tuple | list)
