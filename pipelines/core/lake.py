@@ -265,7 +265,8 @@ class Lake:
         runs = self._runs(own)
         current = os.readlink(runs / CURRENT) if (runs / CURRENT).is_symlink() else None
         if current is not None:  # a run killed after its switch, before its observations linked
-            self._publish(runs / current)
+            with suppress(OSError):
+                self._publish(runs / current)
         for entry in os.scandir(runs):
             if _RUN.match(entry.name) and entry.name != current:
                 shutil.rmtree(entry.path, ignore_errors=True)
