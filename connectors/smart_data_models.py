@@ -30,7 +30,12 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
-__all__ = ["SchemaSet", "known_types", "shipped", "structural_faults", "violations"]
+__all__ = [
+    "VIOLATIONS_PROPERTY", "SchemaSet", "known_types", "shipped", "structural_faults", "violations",
+]  # fmt: skip
+
+VIOLATIONS_PROPERTY = "citypipe:schema_violations"
+"""The property under which an entity's row lists its violations (only when it has some)."""
 
 MESSAGE_CHARS = 200
 """A message quotes the offending value; a long one (a whole geometry) is cut to this length."""

@@ -70,6 +70,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             ],
         )
     )
+    if report.observations:
+        print(f"observations stored: {report.observations} (new: those the lake held are not)")
+    if report.violations.violating:
+        print(
+            f"schema violations: {report.violations.violating} of {report.features} features "
+            "(listed in their properties, citypipe:schema_violations)"
+        )
     for reason, n in report.reasons.most_common(5):
         print(f"rejected {n}: {reason}")
     for warning, n in report.warnings.most_common(5):

@@ -21,6 +21,7 @@ from citypipe.core import warehouse
 from citypipe.core.catalog import Catalog, load_catalog
 from citypipe.core.checks import check_specs
 from citypipe.core.lake import Lake
+from citypipe.core.violation_share import SPEC as VIOLATION_SHARE
 from citypipe.geo.errors import ConfigurationError
 from citypipe.orchestration.assets import WAREHOUSE, build_assets, harmonised_key, raw_key
 from citypipe.orchestration.definitions import build_definitions, defs
@@ -60,7 +61,8 @@ def test_definitions_load_with_every_source_and_its_checks() -> None:
     for source in load_catalog().sources:
         assert {raw_key(source.name), harmonised_key(source.name)} <= keys
         assert {
-            AssetCheckKey(harmonised_key(source.name), spec.name) for spec in check_specs()
+            AssetCheckKey(harmonised_key(source.name), spec.name)
+            for spec in (*check_specs(), VIOLATION_SHARE)
         } <= set(graph.asset_check_keys)
     assert WAREHOUSE in keys
     assert defs.resolve_job_def("ingest_all")
@@ -102,7 +104,7 @@ def test_materialize_samples_into_lake_and_warehouse(tmp_path: Path) -> None:
     expected = {
         AssetCheckKey(harmonised_key(n), spec.name)
         for n in ("jena_parking", "freiburg")
-        for spec in check_specs()
+        for spec in (*check_specs(), VIOLATION_SHARE)
     }
     assert {c.asset_check_key for c in checks} == expected
     assert all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
@@ -206,3 +208,45 @@ def test_a_failed_blocking_check_keeps_the_source_out_of_the_lake(tmp_path: Path
     assert not cut.ok and "matches_declared_count" in (cut.error or "")
     assert jena.ok
     assert features_of(lake, "cut") == 0 and features_of(lake, "jena_parking") == 103
+
+
+def test_the_share_of_schema_violations_is_checked_without_blocking(tmp_path: Path) -> None:
+    """20 entities, 2 of them listing Smart Data Models violations (10 %): above the default
+    0.05 the check fails but the rows land; a source allowing 0.1 passes."""
+    import json
+
+    def spot(i: int) -> dict[str, Any]:
+        properties: dict[str, Any] = {"type": "ParkingSpot", "status": "free"}
+        if i in (3, 17):
+            properties["citypipe:schema_violations"] = ["$: 'category' is a required property"]
+        return {
+            "type": "Feature",
+            "id": f"urn:ngsi-ld:ParkingSpot:{i}",
+            "geometry": {"type": "Point", "coordinates": [-3.8 + i / 1000, 43.46]},
+            "properties": properties,
+        }
+
+    spots = {"type": "FeatureCollection", "features": [spot(i) for i in range(20)]}
+    (tmp_path / "spots.geojson").write_text(json.dumps(spots), encoding="utf-8")
+    entry = {"path": "spots.geojson", "theme": "parking"}
+    catalog = write_catalog(
+        tmp_path, {"strict": entry, "lenient": {**entry, "max_violation_share": 0.1}}
+    )
+
+    result = materialize(
+        build_assets(catalog), resources={"lake": LakeResource(root=str(tmp_path))}
+    )
+
+    assert result.success
+    shares = {
+        c.asset_key.path[-1]: c
+        for c in result.get_asset_check_evaluations()
+        if c.check_name == VIOLATION_SHARE.name
+    }
+    assert (shares["strict"].passed, shares["lenient"].passed) == (False, True)
+    assert shares["strict"].metadata["failed"].value == 2
+    assert shares["strict"].metadata["samples"].value == [
+        "strict/urn:ngsi-ld:ParkingSpot:3: $: 'category' is a required property",
+        "strict/urn:ngsi-ld:ParkingSpot:17: $: 'category' is a required property",
+    ]
+    assert features_of(Lake(tmp_path), "strict") == 20

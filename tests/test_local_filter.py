@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from oapif_service import FEATURES
 
-from citypipe.connectors.base import SourceBatch
+from citypipe.connectors.base import Observation, SourceBatch
 from citypipe.connectors.geojson import page_batches
 from citypipe.connectors.local_filter import PropertyFilter
 from citypipe.geo.errors import ConfigurationError
@@ -70,6 +70,28 @@ def test_a_points_batch_keeps_its_coordinates_with_their_records() -> None:
     assert isinstance(cut.geometries, Points)
     assert cut.geometries.xy.tolist() == [[8.0, 50.0], [9.0, 51.0]]
     assert list(cut.name or []) == ["B", "C"] and list(cut.records) == ["rb", "rc"]
+
+
+def test_observations_stay_with_their_records_renumbered() -> None:
+    batch = SourceBatch(
+        source_ids=["a", "b", "c"],
+        geometries=Points(np.array([[7.0, 49.0], [8.0, 50.0], [9.0, 51.0]])),
+        properties=[{"rank": 1}, {"rank": 2}, {"rank": 3}],
+        records=["ra", "rb", "rc"],
+        crs="OGC:CRS84",
+        observations=[
+            Observation(0, "NO2", 10.0, None, "GQ", None),
+            Observation(2, "NO2", 30.0, None, "GQ", None),
+            Observation(1, "level", None, "high", None, "2016-03-15T11:00:00Z"),
+            Observation(2, "CO", 3.0, None, "GP", None, "urn:x"),
+        ],
+    )
+    cut = PropertyFilter("rank >= 2").select(batch)
+    assert list(cut.observations) == [
+        Observation(1, "NO2", 30.0, None, "GQ", None),
+        Observation(0, "level", None, "high", None, "2016-03-15T11:00:00Z"),
+        Observation(1, "CO", 3.0, None, "GP", None, "urn:x"),
+    ]
 
 
 def test_what_is_not_cql2_or_not_on_properties_is_refused() -> None:

@@ -26,6 +26,7 @@ from citypipe import schemas
 from citypipe.connectors.base import Query
 from citypipe.connectors.registry import is_url
 from citypipe.core.lake import check_source_name
+from citypipe.core.violation_share import DEFAULT_MAX_SHARE
 from citypipe.geo import crs
 from citypipe.geo.errors import ConfigurationError
 
@@ -78,6 +79,13 @@ class Source(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict, description="Connector options.")
     schedule: str | None = Field(
         None, description="Cron schedule for the Dagster job of this source."
+    )
+    max_violation_share: float = Field(
+        DEFAULT_MAX_SHARE,
+        ge=0,
+        le=1,
+        description="The share of features that may violate their Smart Data Model (NGSI) "
+        "before the schema_violation_share check fails.",
     )
 
     @field_validator("name")

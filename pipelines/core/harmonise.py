@@ -64,6 +64,8 @@ class HarmonisedBatch:
     warnings: Counter[str] = field(default_factory=Counter)
     """Problems of kept features worth a user's look (counted per message), e.g. positions
     that contradict the record's own latitude / longitude."""
+    kept: Sequence[int] = ()
+    """The index in the source batch of each feature's record (the observations' `record`)."""
 
 
 @dataclass
@@ -258,4 +260,4 @@ class Harmoniser:
         }
         features = self.rows.batch(len(kept.keep), filled, constant)
         surfaces = rows.surfaces(self.source, geo.measures, kept.keep, feature_ids)
-        return HarmonisedBatch(features, rejects, surfaces, warnings)
+        return HarmonisedBatch(features, rejects, surfaces, warnings, kept.keep)

@@ -23,8 +23,10 @@ from citypipe.connectors.base import SourceBatch
 from citypipe.core.checks import CheckResult, check_specs
 from citypipe.core.harmonise import HarmonisedBatch, Harmoniser
 from citypipe.core.lake import HEIGHTS_KEY, LAST_ATTEMPT, RUN_KEY, Lake
+from citypipe.core.observations import ObservationStage
 from citypipe.core.order import OrderedWriter
 from citypipe.core.validate import Validator
+from citypipe.core.violation_share import ViolationCount
 from citypipe.core.write import GeoParquetWriter, RowsWriter
 from citypipe.geo import crs as crslib
 from citypipe.geo.errors import DataError
@@ -69,6 +71,10 @@ class IngestReport:
     licence: str | None = None
     reasons: Counter[str] = field(default_factory=Counter)
     warnings: Counter[str] = field(default_factory=Counter)
+    observations: int = 0
+    """Observations the run stored (new ones: those the lake held already are not)."""
+    violations: ViolationCount = field(default_factory=ViolationCount)
+    """Features with Smart Data Models violations (`violation_share.result` checks the share)."""
 
     @property
     def checks_passed(self) -> int:
@@ -151,6 +157,7 @@ def ingest(
     records = features = 0
     reasons: Counter[str] = Counter()
     warnings: Counter[str] = Counter()
+    violations = ViolationCount()
     with lake.attempt(source, origin or path) as attempt, ExitStack() as closing:
         connector = registry.open_location(location, format, **(options or {}))
         info = connector.inspect()
@@ -176,6 +183,8 @@ def ingest(
         closing.callback(surfaces_writer.close)
         rejects_writer = RowsWriter(attempt.file("rejects"), schema.table("rejects").arrow)
         closing.callback(rejects_writer.close)
+        observations = ObservationStage(attempt.folder, lake.root, source, attempt.run_id)
+        closing.callback(observations.close)
         batch: SourceBatch | None = None
         out: HarmonisedBatch | None = None
         for batch in connector.read():
@@ -185,6 +194,7 @@ def ingest(
             if validator:
                 validator.add(out.features)
             writer.write(out.features)
+            violations.add(batch.properties, out.features, out.kept)
             if out.surfaces is not None:
                 surfaces_writer.write(out.surfaces)
             features += out.features.num_rows
@@ -192,6 +202,7 @@ def ingest(
             attempt.rejects = rejects_writer.rows
             reasons.update(r["reason"] for r in out.rejects)
             warnings.update(out.warnings)
+            warnings.update(observations.add(batch.observations, out.features, out.kept))
         batch = out = None  # freed now, so the collector has nothing to walk when it resumes
         checks = (
             validator.finish(
@@ -219,6 +230,8 @@ def ingest(
             licence=licence or info.licence,
             reasons=reasons,
             warnings=warnings,
+            observations=observations.finish(),
+            violations=violations,
         )
         writer.metadata[RUN_KEY] = orjson.dumps(report.summary_row())
         heights = crslib.crs_3d(harmoniser.crss.values())

@@ -5,6 +5,7 @@
     <lake>/surfaces/<NAME>/part-0.parquet   semantic surfaces of 3D objects (GeoParquet)
     <lake>/quarantine/<NAME>/<run>.parquet  rejects of attempts that did not land
     <lake>/attempts/<NAME>/<run>.json       what each attempt that did not land was and why
+    <lake>/observations/day=<YYYY-MM-DD>/<run>.parquet  measured values, appended (observations.py)
     <lake>/warehouse.duckdb                        views over the above
     <lake>/docs/                                   validation reports (GX Data Docs)
 
@@ -13,8 +14,12 @@ Each `part-0.parquet` is a relative symbolic link into the run that landed last,
 folder. A run writes its three files into `.staging/<NAME>@<run>/`, moves the folder to
 `.runs/<NAME>/<run>/` and then replaces the `current` link in one rename: that rename is the
 commit, so a reader sees the features, rejects and surfaces of one run, old or new, never a mix,
-whatever happens to the run (an error, a full disk, SIGKILL). Every reader that follows links
-(pyarrow, geopandas, GDAL, DuckDB, a lake copied with `cp -r`) reads the lake as plain files.
+whatever happens to the run (an error, a full disk, SIGKILL). The observations a run stages
+(`observations/day=<D>/<run>.parquet` in its folder) are hard-linked into the observations table
+right after that rename; what a run killed in between did not link, the next run of the source
+links before it starts, so they stay in the lake when the run folder goes. Every reader that
+follows links (pyarrow, geopandas, GDAL, DuckDB, a lake copied with `cp -r`) reads the lake as
+plain files.
 
 A source's folder is named by the source alone, not `source=<NAME>`: a hive key in the path
 gives the `source` column two types, string in `ds.dataset(folder, partitioning="hive")` and
@@ -51,9 +56,14 @@ from citypipe import schemas
 from citypipe.connectors.parquet_facts import HEIGHTS_KEY
 from citypipe.geo.errors import ConfigurationError, UnavailableError
 
-__all__ = ["HEIGHTS_KEY", "KINDS", "LAST_ATTEMPT", "RUN_KEY", "Attempt", "Lake", "default_lake"]
+__all__ = [
+    "HEIGHTS_KEY", "KINDS", "LAST_ATTEMPT", "OBSERVATIONS", "RUN_KEY", "Attempt", "Lake",
+    "default_lake", "fsync",
+]  # fmt: skip
 
 KINDS = ("features", "rejects", "surfaces")
+OBSERVATIONS = "observations"
+"""The folder of the observations table, in the lake and in a run's folder."""
 RUN_KEY = "citypipe:run"
 LAST_ATTEMPT = ("last_attempt", "last_attempt_status", "last_attempt_reason", "last_attempt_run_id")
 """The columns of the sources table that the warehouse finds among a source's attempts; the run
@@ -94,7 +104,7 @@ def _started(run_id: str) -> datetime:
     return datetime.strptime(run_id[:19], "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -140,6 +150,7 @@ class Lake:
         (DuckDB checks the target of a link); never the staging area."""
         return (
             *(self.root / k for k in KINDS),
+            self.root / OBSERVATIONS,
             self.root / "quarantine",
             self.root / "attempts",
             self.root / ".runs",
@@ -253,9 +264,30 @@ class Lake:
                             os.close(lock)
         runs = self._runs(own)
         current = os.readlink(runs / CURRENT) if (runs / CURRENT).is_symlink() else None
+        if current is not None:  # a run killed after its switch, before its observations linked
+            with suppress(OSError):
+                self._publish(runs / current)
         for entry in os.scandir(runs):
             if _RUN.match(entry.name) and entry.name != current:
                 shutil.rmtree(entry.path, ignore_errors=True)
+
+    def _publish(self, run: Path) -> None:
+        """Link a landed run's observation files into the table (each at most once: a file
+        already there is the same run's). A run without observations has no folder of them."""
+        with suppress(FileNotFoundError):
+            for day in os.scandir(run / OBSERVATIONS):
+                for file in os.scandir(day.path):
+                    target = self.root / OBSERVATIONS / day.name / file.name
+                    if target.exists():
+                        continue
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = target.with_name(f".{file.name}.tmp")
+                    try:
+                        os.link(file.path, tmp)
+                    except OSError:  # a file system without hard links
+                        shutil.copyfile(file.path, tmp)
+                        fsync(tmp)
+                    os.replace(tmp, target)
 
     def _bury(self, source: str, run: str) -> None:
         """Record a dead run as interrupted (with the path it had begun to read, when the
@@ -293,6 +325,11 @@ class Attempt:
         """The run's start as the lake's rows carry it, to the second."""
         return self.started_at.replace(microsecond=0)
 
+    @property
+    def folder(self) -> Path:
+        """The run's staging folder: what is in it when the run commits lands with it."""
+        return self._staging
+
     def file(self, kind: str) -> Path:
         """Where the run writes `kind` (features, rejects, surfaces); a kind left unwritten is
         committed as an empty file."""
@@ -311,7 +348,7 @@ class Attempt:
         for kind in KINDS:
             file = self.file(kind)
             if file.exists():  # the switch must never point at data only in memory
-                _fsync(file)
+                fsync(file)
                 continue
             try:
                 os.link(self.lake._empty(kind), file)
@@ -324,6 +361,8 @@ class Attempt:
         tmp = runs / f".{CURRENT}.{self.run_id}"
         os.symlink(self.run_id, tmp)
         os.replace(tmp, runs / CURRENT)  # the commit
+        with suppress(OSError):  # landed; what is not linked now, the next run of it links
+            self.lake._publish(runs / self.run_id)
         with suppress(OSError):  # landed; what is left is removed by the next run of the source
             for entry in os.scandir(runs):
                 if _RUN.match(entry.name) and entry.name != self.run_id:

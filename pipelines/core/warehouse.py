@@ -21,7 +21,7 @@ import duckdb
 import duckdb_extension_spatial
 
 from citypipe import schemas
-from citypipe.core.lake import KINDS, LAST_ATTEMPT, RUN_KEY, Lake
+from citypipe.core.lake import KINDS, LAST_ATTEMPT, OBSERVATIONS, RUN_KEY, Lake
 from citypipe.geo.errors import ConfigurationError, UnavailableError
 
 __all__ = [
@@ -35,11 +35,14 @@ __all__ = [
     "stream",
 ]
 
-VIEWS = (*KINDS, "quarantine", "sources", "attempts", "buildings")
+VIEWS = (
+    *KINDS, "quarantine", "sources", "attempts", "buildings", OBSERVATIONS, "relationships",
+)  # fmt: skip
 """The lake tables the warehouse has a view of: each kind over its folder of Parquet files (the
 landed runs), `quarantine` over the rejects of attempts that did not land, `sources` and
 `attempts` over the run records in the footers of the features files and the records of the
-attempts that did not land."""
+attempts that did not land, `observations` over its day partitions, `relationships` over the
+relationships the features' properties list."""
 
 BUILDING_CLASSES = ("Building", "BuildingPart")
 """The classes the `buildings` view holds; a building's storeys, units, rooms, installations and
@@ -71,6 +74,37 @@ WHERE f.feature_class IN ({classes})
 metres: footprint and volume per feature, roof and wall areas from the surfaces table."""
 
 
+RELATIONSHIPS = """
+WITH named AS (
+    SELECT feature_id, source, properties,
+           unnest(CAST(properties -> '$."citypipe:relationships"' AS VARCHAR[])) AS relationship
+    FROM features
+    WHERE json_type(properties, '$."citypipe:relationships"') = 'ARRAY'
+),
+targets AS (
+    SELECT feature_id, source, relationship,
+           json_extract(properties, '$."' || replace(relationship, '"', '\\"') || '"') AS target
+    FROM named
+),
+ids AS (
+    SELECT feature_id, source, relationship,
+           unnest(CASE json_type(target) WHEN 'ARRAY' THEN CAST(target AS VARCHAR[])
+                  ELSE [target ->> '$'] END) AS to_id
+    FROM targets WHERE target IS NOT NULL
+)
+SELECT i.feature_id AS from_feature_id, i.relationship, i.to_id, t.feature_id AS to_feature_id
+FROM ids i LEFT JOIN features t ON t.source_id = i.to_id
+QUALIFY row_number() OVER (
+    PARTITION BY i.feature_id, i.relationship, i.to_id
+    ORDER BY t.source = i.source DESC NULLS LAST, t.feature_id
+) = 1
+"""
+"""One row per target of each relationship a feature's properties list under
+`citypipe:relationships` (NGSI Relationships, kept as properties holding the target id, or a
+list of them); the target's feature_id where an entity of that id is in the lake (of the same
+source when several sources hold it)."""
+
+
 def spatial_extension() -> Path:
     """The spatial extension binary shipped by the duckdb-extension-spatial package."""
     root = Path(duckdb_extension_spatial.__file__).parent / "extensions" / f"v{duckdb.__version__}"
@@ -91,6 +125,12 @@ def _glob(base: str, folder: str, suffix: str = "parquet") -> str:
     """The files of a lake folder, under `base`: the lake's absolute path with a slash, or ""
     for paths relative to the lake folder."""
     return _sql_string(f"{base}{folder}/*/*.{suffix}")
+
+
+def _observation_files(base: str) -> str:
+    """The observations table's files: one folder per day (`day=<YYYY-MM-DD>`), a hive
+    partition, so a query on `day` opens only those days' files."""
+    return _sql_string(f"{base}{OBSERVATIONS}/day=*/*.parquet")
 
 
 def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -178,6 +218,13 @@ def _views(con: duckdb.DuckDBPyConnection, lake: Lake, base: str) -> dict[str, s
         columns=", ".join(_columns(con, "sources")),
     )
     sql["buildings"] = BUILDINGS
+    sql[OBSERVATIONS] = (
+        f"SELECT * FROM read_parquet({_observation_files(base)}, hive_partitioning = true, "
+        "hive_types = {'day': DATE})"
+        if any((lake.root / OBSERVATIONS).glob("day=*/*.parquet"))
+        else f"SELECT *, CAST(NULL AS DATE) AS day FROM ({_nothing(con, OBSERVATIONS)})"
+    )
+    sql["relationships"] = RELATIONSHIPS
     return sql
 
 

@@ -38,6 +38,8 @@ from citypipe.core.catalog import Catalog, Source
 from citypipe.core.checks import check_specs
 from citypipe.core.ingest import ChecksFailed, IngestReport, ingest
 from citypipe.core.lake import Lake
+from citypipe.core.violation_share import SPEC as VIOLATION_SHARE
+from citypipe.core.violation_share import result as violation_share
 from citypipe.geo.errors import CitypipeError, UnavailableError
 from citypipe.orchestration.resources import LakeResource
 
@@ -134,7 +136,14 @@ def _land(src: Path, dest: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _check_results(report: IngestReport, key: AssetKey) -> list[AssetCheckResult]:
+def _check_results(
+    report: IngestReport, key: AssetKey, source: Source | None = None
+) -> list[AssetCheckResult]:
+    """The validator's checks, and with the `source` (a run that landed) the share of its
+    features violating their Smart Data Model, which does not block."""
+    checks = list(report.checks)
+    if source is not None:
+        checks.append(violation_share(report.violations, source.max_violation_share))
     return [
         AssetCheckResult(
             asset_key=key,
@@ -143,7 +152,7 @@ def _check_results(report: IngestReport, key: AssetKey) -> list[AssetCheckResult
             description=c.description or None,
             metadata={"failed": c.failed, "samples": MetadataValue.json(c.samples)},
         )
-        for c in report.checks
+        for c in checks
     ]
 
 
@@ -187,7 +196,7 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
             AssetCheckSpec(
                 spec.name, asset=key, description=spec.description, blocking=spec.blocking
             )
-            for spec in check_specs()
+            for spec in (*check_specs(), VIOLATION_SHARE)
         ],
     )
     def harmonised(
@@ -228,7 +237,7 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
                 ),
                 "warnings": MetadataValue.json(dict(report.warnings.most_common(TOP_REASONS))),
             },
-            check_results=_check_results(report, key),
+            check_results=_check_results(report, key, source),
             value=report,  # what `citypipe run` reads back (not stored: resources.UnstoredValues)
         )
 
