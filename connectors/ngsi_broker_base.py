@@ -5,24 +5,30 @@ The URL is the entities endpoint with the broker's own query (`?type=X&q=...`); 
 is the entity type, `Query.page_size` the `limit`, `Query.bbox` a geo-query where the API has
 one. Options (a catalog entry's `options:`): `tenant` (NGSILD-Tenant / Fiware-Service),
 `service_path` (Fiware-ServicePath), `token_env` (the environment variable holding a bearer
-token: credentials never sit in the catalog).
+token: credentials never sit in the catalog), `contexts` (the @contexts beyond the
+shipped ones it may use: jsonld_context.ContextPolicy).
 """
 
 from __future__ import annotations
 
 import os
-from abc import abstractmethod
 from collections.abc import Iterator
 from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
+from requests.utils import parse_header_links
+
 from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
 from citypipe.connectors.http import Reply
+from citypipe.connectors.jsonld_context import ContextPolicy, Contexts
+from citypipe.connectors.ngsi_entities import entity_batch
 from citypipe.connectors.ngsi_paging import Dialect, Pager
 from citypipe.geo.errors import ConfigurationError
 
-__all__ = ["BrokerConnector"]
+__all__ = ["BrokerConnector", "link_context"]
+
+CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
 
 
 class BrokerConnector(ServiceConnector):
@@ -92,9 +98,7 @@ class BrokerConnector(ServiceConnector):
         params = dict(self.params)
         size = int(params.pop("limit", self.page_size))
         params.pop("offset", None)
-        return Pager(
-            self.client, self.endpoint_url, params, self.headers(), self.dialect, size
-        )
+        return Pager(self.client, self.endpoint_url, params, self.headers(), self.dialect, size)
 
     def inspect(self) -> SourceInfo:
         pager = self.pager()
@@ -114,6 +118,20 @@ class BrokerConnector(ServiceConnector):
         for reply, page in self.pager().pages():
             yield self.batch(reply, page)
 
-    @abstractmethod
+    @cached_property
+    def contexts(self) -> Contexts:
+        """The @contexts the harvest may use (the `contexts` option), loaded once for all
+        pages."""
+        return Contexts(ContextPolicy.of(self.options.get("contexts")), self.client)
+
     def batch(self, reply: Reply, page: list[Any]) -> SourceBatch:
-        """A page of entities as a SourceBatch."""
+        """A page of entities as a SourceBatch, with the @context of its Link header."""
+        return entity_batch(page, context=link_context(reply), contexts=self.contexts)
+
+
+def link_context(reply: Reply) -> str | None:
+    """The @context a reply's Link header names (rel = the JSON-LD context), if any."""
+    for link in parse_header_links(reply.headers.get("Link", "")):
+        if link.get("rel") == CONTEXT_REL and link.get("url"):
+            return str(link["url"])
+    return None

@@ -68,6 +68,9 @@ class Pager:
     headers: Mapping[str, str]
     dialect: Dialect
     page_size: int
+    follow: Callable[[Reply, list[Any], Mapping[str, str]], list[Any]] | None = None
+    """Completes a page whose answer is partial (the temporal API's 206: the rest of the
+    entities' instances), given the page's request parameters."""
 
     def __post_init__(self) -> None:
         self.seen: set[str] = set()
@@ -77,7 +80,7 @@ class Pager:
         self.requests = 0
         self._counts: dict[str, int] = {}
 
-    def _get(self, params: Mapping[str, str]) -> Reply:
+    def get(self, params: Mapping[str, str]) -> Reply:
         self.requests += 1
         return self.client.get(
             f"{self.url}?{urlencode(params)}", headers=self.headers, accept=(400, 403)
@@ -87,7 +90,7 @@ class Pager:
         """One page and the count, the page size lowered to the broker's ceiling if need be."""
         while True:
             asked = {**self.dialect.count_params(params), "limit": str(self.page_size)}
-            reply = self._get({**asked, "offset": str(offset)})
+            reply = self.get({**asked, "offset": str(offset)})
             if reply.status < 400:
                 break
             limit = ceiling(reply)
@@ -102,13 +105,15 @@ class Pager:
         count = reply.headers.get(self.dialect.count_header, "")
         if not count.isdigit():
             raise DataError(f"{reply.url}: the broker sent no {self.dialect.count_header}")
+        if self.follow is not None:
+            page = self.follow(reply, page, params)
         return reply, page, int(count)
 
     def count(self, params: Mapping[str, str]) -> int:
         """The broker's count for a query (asked once per query)."""
         key = urlencode(sorted(params.items()))
         if key not in self._counts:
-            reply = self._get({**self.dialect.count_params(params), "limit": "0"})
+            reply = self.get({**self.dialect.count_params(params), "limit": "0"})
             count = reply.headers.get(self.dialect.count_header, "")
             if reply.status >= 400 or not count.isdigit():
                 raise DataError(f"{reply.url}: no count ({reply.status}): {_gist(reply)}")
@@ -169,9 +174,9 @@ class Pager:
         if count == 0:
             return
         found = re.compile(pattern)
-        if count <= self.reach or not any(found.match(i) for i in self.seen):
-            if (yield from self._scan(self._with(pattern))):
-                return
+        unread = not any(found.match(i) for i in self.seen)
+        if (count <= self.reach or unread) and (yield from self._scan(self._with(pattern))):
+            return
         longer = self._shared(prefix, found, count)
         if len(longer) > len(prefix) + 1:
             yield from self._after(longer)

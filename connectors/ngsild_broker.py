@@ -15,32 +15,18 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from requests.utils import parse_header_links
-
-from citypipe.connectors.base import SourceBatch
-from citypipe.connectors.http import Reply
 from citypipe.connectors.ngsi_broker_base import BrokerConnector
 from citypipe.connectors.ngsi_paging import Dialect
 
-__all__ = ["NGSILDBrokerConnector", "link_context"]
-
-CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
+__all__ = ["NGSILDBrokerConnector"]
 
 
 def _count(params: Mapping[str, str]) -> dict[str, str]:
     return {**params, "count": "true"}
 
 
-def link_context(reply: Reply) -> str | None:
-    """The @context a reply's Link header names (rel = the JSON-LD context), if any."""
-    for link in parse_header_links(reply.headers.get("Link", "")):
-        if link.get("rel") == CONTEXT_REL and link.get("url"):
-            return str(link["url"])
-    return None
-
-
 class NGSILDBrokerConnector(BrokerConnector):
-    name = "ngsild"
+    name = "ngsi-ld-broker"
     title = "NGSI-LD broker"
     version = "ETSI GS CIM 009"
     endpoint = "/ngsi-ld/v1/entities"
@@ -62,8 +48,3 @@ class NGSILDBrokerConnector(BrokerConnector):
         if self.options.get("tenant"):
             headers["NGSILD-Tenant"] = str(self.options["tenant"])
         return headers
-
-    def batch(self, reply: Reply, page: list[Any]) -> SourceBatch:
-        from citypipe.connectors.ngsi_entities import entity_batch
-
-        return entity_batch(page, context=link_context(reply))

@@ -11,10 +11,6 @@ tells NGSI v2 by its content.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from citypipe.connectors.base import SourceBatch
-from citypipe.connectors.http import Reply
 from citypipe.connectors.ngsi_broker_base import BrokerConnector
 from citypipe.connectors.ngsi_paging import Dialect
 
@@ -27,7 +23,7 @@ def _count(params: Mapping[str, str]) -> dict[str, str]:
 
 
 class NGSIv2BrokerConnector(BrokerConnector):
-    name = "ngsiv2"
+    name = "ngsi-v2-broker"
     title = "NGSI v2 broker"
     version = "v2"
     endpoint = "/v2/entities"
@@ -40,8 +36,3 @@ class NGSIv2BrokerConnector(BrokerConnector):
         if self.options.get("service_path"):
             headers["Fiware-ServicePath"] = str(self.options["service_path"])
         return headers
-
-    def batch(self, reply: Reply, page: list[Any]) -> SourceBatch:
-        from citypipe.connectors.ngsi_entities import entity_batch
-
-        return entity_batch(page)

@@ -103,9 +103,7 @@ class NgsiBroker:
             raise problem(400, "BadRequestData", "limit and offset are integers", str(e)) from e
         ceiling = max_limit or self.policy.max_limit
         if limit > ceiling and self.policy.limit_status == 403:
-            raise problem(
-                403, "TooManyResults", "Too many results", f"limit {limit} > {ceiling}"
-            )
+            raise problem(403, "TooManyResults", "Too many results", f"limit {limit} > {ceiling}")
         if limit > ceiling or limit < 0 or offset < 0:
             raise problem(
                 400,
@@ -169,7 +167,11 @@ def concise(entity: dict[str, Any]) -> dict[str, Any]:
     """NGSI-LD concise: attribute types dropped, a bare value where nothing else is said."""
     out: dict[str, Any] = {}
     for name, attr in entity.items():
-        if isinstance(attr, dict) and attr.get("type") in ("Property", "GeoProperty", "Relationship"):
+        if isinstance(attr, dict) and attr.get("type") in (
+            "Property",
+            "GeoProperty",
+            "Relationship",
+        ):
             rest = {k: v for k, v in attr.items() if k != "type"}
             bare = list(rest) == ["value"] and not isinstance(rest["value"], dict)
             out[name] = rest["value"] if bare else rest
@@ -318,13 +320,19 @@ class _Handler(BaseHTTPRequestHandler):
         except Refusal as e:
             limit = params.get("limit", "")
             raise Refusal(
-                400, {"error": "BadRequest", "description": f"Bad pagination limit: /{limit}/ [max: 1000]"}
+                400,
+                {
+                    "error": "BadRequest",
+                    "description": f"Bad pagination limit: /{limit}/ [max: 1000]",
+                },
             ) from e
         selected = broker.select(entities, params)
         options = _options(params)
         page = [_projected(e, params.get("attrs")) for e in broker.window(selected, limit, offset)]
         if "keyValues" in options:
-            page = [{k: v["value"] if isinstance(v, dict) else v for k, v in e.items()} for e in page]
+            page = [
+                {k: v["value"] if isinstance(v, dict) else v for k, v in e.items()} for e in page
+            ]
         headers = {"Content-Type": "application/json"}
         if "count" in options:
             headers["Fiware-Total-Count"] = str(len(selected))

@@ -115,9 +115,7 @@ def _metres(a: shapely.Geometry, b: shapely.Geometry) -> float:
     return float(_GEOD.inv(p.x, p.y, r.x, r.y)[2])
 
 
-def geo_filter(
-    georel: str, geometry: str, coordinates: str
-) -> Callable[[shapely.Geometry], bool]:
+def geo_filter(georel: str, geometry: str, coordinates: str) -> Callable[[shapely.Geometry], bool]:
     """The geometries a geo-query selects, as a predicate."""
     try:
         shape = shapely.geometry.shape({"type": geometry, "coordinates": json.loads(coordinates)})

@@ -27,7 +27,9 @@ def _in_range(t: str, params: dict[str, str]) -> bool:
     return True
 
 
-def _instances(entity: dict[str, Any], params: dict[str, str]) -> dict[str, list[tuple[str, float]]]:
+def _instances(
+    entity: dict[str, Any], params: dict[str, str]
+) -> dict[str, list[tuple[str, float]]]:
     attrs = set(params["attrs"].split(",")) if params.get("attrs") else None
     last_n = int(params["lastN"]) if params.get("lastN") else None
     out = {}
@@ -39,7 +41,9 @@ def _instances(entity: dict[str, Any], params: dict[str, str]) -> dict[str, list
     return out
 
 
-def _cut(series: list[dict[str, list[tuple[str, float]]]], limit: int, backwards: bool) -> str | None:
+def _cut(
+    series: list[dict[str, list[tuple[str, float]]]], limit: int, backwards: bool
+) -> str | None:
     """The instant after which (forwards; before which, backwards) the answer stops, or None
     when every attribute fits."""
     bounds = []
