@@ -62,7 +62,7 @@ def time_params(datetime: str) -> dict[str, str]:
 def _after(params: Mapping[str, str], first: str, last: str) -> dict[str, str]:
     """The request for the instances after an answer that ended at `last` (forwards), or
     before one that began at `first` (lastN, backwards)."""
-    rel, at, end = params.get("timerel"), params.get("timeAt", ""), params.get("endTimeAt", "")
+    rel, at = params.get("timerel"), params.get("timeAt", "")
     if params.get("lastN"):
         if rel in ("between", "after"):
             return {**params, "timerel": "between", "timeAt": at, "endTimeAt": first}
@@ -115,14 +115,14 @@ def observation(record: int, name: str, instance: Mapping[str, Any]) -> Observat
     if instance.get("type", "Property") != "Property":
         return None
     value = instance.get("value")
-    number = isinstance(value, (int, float))
-    if not number and instance.get("observedAt") is None:
+    number = float(value) if isinstance(value, (int, float)) else None
+    if number is None and instance.get("observedAt") is None:
         return None
-    text = None if number or value is None else value if isinstance(value, str) else str(value)
+    text = None if number is not None or value is None else str(value)
     return Observation(
         record,
         name,
-        float(value) if number else None,
+        number,
         text,
         instance.get("unitCode"),
         instance.get("observedAt"),

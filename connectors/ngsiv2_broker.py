@@ -11,6 +11,7 @@ tells NGSI v2 by its content.
 from __future__ import annotations
 
 from collections.abc import Mapping
+
 from citypipe.connectors.ngsi_broker_base import BrokerConnector
 from citypipe.connectors.ngsi_paging import Dialect
 
