@@ -6,8 +6,9 @@ instances may come in several answers: a broker that cannot give them at once an
 Partial Content with `Content-Range: date-time <first>-<last>/<lastN or *>` (CIM 009 6.3.10),
 and the rest is asked for the same entities (by id, so a broker that drops entities without
 instances in the later range cannot shift the page) from the last instant on: forwards, or
-backwards with lastN. Instances are kept once by (attribute, datasetId, observedAt), so an
-instant that two answers both hold counts once. `Query.datetime` (`a/b`, `../b`, `a/..`) is
+backwards with lastN. `between` includes its start, so an answer may repeat the previous
+one's last instant: instances are kept once by (attribute, datasetId, observedAt), and an
+answer that covers exactly the instants of the one before is an error, not a loop. `Query.datetime` (`a/b`, `../b`, `a/..`) is
 the time range. Each entity becomes one record, its attributes at their latest instance, and
 every instance one `Observation`: each value once per harvest.
 """
@@ -162,8 +163,16 @@ class NGSILDTemporalConnector(NGSILDBrokerConnector):
         ids = ",".join(e["id"] for e in page if isinstance(e, dict) and "id" in e)
         asked = {k: v for k, v in params.items() if k not in ("offset", "count")}
         asked.update({"id": ids, "limit": str(len(page))})
+        covered: tuple[str, str] | None = None
         while reply.status == 206 and ids:
-            asked = _after(asked, *content_range(reply))
+            if content_range(reply) == covered:
+                raise DataError(
+                    f"{reply.url}: the broker answers the same instants {covered} again: its "
+                    "history cannot be read further (an instant with more instances than it "
+                    "gives at once?)"
+                )
+            covered = content_range(reply)
+            asked = _after(asked, *covered)
             reply = pager.get(asked)
             if reply.status >= 400:
                 raise DataError(f"{reply.url}: HTTP {reply.status} in the middle of a history")
