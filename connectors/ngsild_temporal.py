@@ -9,8 +9,9 @@ instances in the later range cannot shift the page) from the last instant on: fo
 backwards with lastN. `between` includes its start, so an answer may repeat the previous
 one's last instant: instances are kept once by (attribute, datasetId, observedAt), and an
 answer that covers exactly the instants of the one before is an error, not a loop.
-`Query.datetime` (`a/b`, `../b`, `a/..`) is the time range. Each entity becomes one record, its attributes at their latest instance, and
-every instance one `Observation`: each value once per harvest.
+`Query.datetime` (`a/b`, `../b`, `a/..`) is the time range. Each entity becomes one record,
+its attributes at their latest instance, and every instance one `Observation`: each value
+once per harvest.
 """
 
 from __future__ import annotations
