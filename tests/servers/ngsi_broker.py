@@ -26,15 +26,18 @@ the spec leaves room:
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
+import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import shapely
 from loopback import serving
@@ -387,15 +390,29 @@ def loaded(
 
 
 @contextmanager
-def serve_broker(broker: NgsiBroker) -> Iterator[NgsiBroker]:
-    """`broker` answering on a free port of 127.0.0.1 for the duration."""
-    httpd = _Server(("127.0.0.1", 0), _Handler)
+def serve_broker(broker: NgsiBroker, port: int = 0) -> Iterator[NgsiBroker]:
+    """`broker` answering on `port` (0: a free one) of 127.0.0.1 for the duration."""
+    httpd = _Server(("127.0.0.1", port), _Handler)
     httpd.broker = broker
     with serving(httpd) as url:
         broker.url = url
         yield broker
 
 
-def address(broker: NgsiBroker, path: str, **params: Any) -> str:
-    """A URL of the broker: `path` with the query `params`."""
-    return f"{broker.url}{path}?{urlencode(params)}" if params else f"{broker.url}{path}"
+def main() -> None:
+    """`PYTHONPATH=tests python -m servers.ngsi_broker --port N`: the loaded broker until
+    interrupted (the bench runs it in a process of its own)."""
+    parser = argparse.ArgumentParser(prog="python -m servers.ngsi_broker")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with serve_broker(loaded(), args.port) as broker:
+        print(broker.url, flush=True)
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
