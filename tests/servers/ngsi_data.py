@@ -20,15 +20,8 @@ from pathlib import Path
 from typing import Any
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples" / "ngsi-ld"
-TYPES = (
-    "AirQualityObserved",
-    "Building",
-    "EVChargingStation",
-    "OffStreetParking",
-    "OnStreetParking",
-    "ParkingSpot",
-    "TrafficFlowObserved",
-)
+TYPES = tuple(sorted(p.parent.name for p in SAMPLES.glob("*/example-normalized.jsonld")))
+"""The sample types: AirQualityObserved, Building, ... TrafficFlowObserved (seven)."""
 CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
 HISTORY_TYPE = "AirQualityObserved"
 HISTORY_START = datetime(2016, 3, 15, tzinfo=UTC)
