@@ -214,3 +214,36 @@ def test_the_url_decides_the_connector() -> None:
     assert json.loads(
         open_location(next(iter(kinds)), query=Query(bbox=(1, 2, 3, 4))).params["coordinates"]
     ) == [[[1, 2], [3, 2], [3, 4], [1, 4], [1, 2]]]
+
+
+@pytest.mark.parametrize("options", ["keyValues", "concise"])
+def test_a_broker_answering_another_representation_gives_the_same_rows(
+    ngsi_broker, lake, options
+) -> None:
+    broker = ngsi_broker()
+    url = f"{broker.ld_url}?type=OnStreetParking"
+    harvest(url, lake, "normalized")
+    harvest(f"{url}&options={options}", lake, options)
+    columns = ["feature_id", "geometry", "name", "theme", "feature_class"]
+    normalized = pq.read_table(lake.partition("features", "normalized"), columns=columns)
+    other = pq.read_table(lake.partition("features", options), columns=columns)
+    assert other.num_rows == normalized.num_rows == COPIES
+    key = [("feature_id", "ascending")]
+    a, b = normalized.sort_by(key).to_pydict(), other.sort_by(key).to_pydict()
+    for column in columns[1:]:
+        assert a[column] == b[column], column
+
+
+def test_the_command_line_ingests_and_inspects_a_broker(ngsi_broker, lake, capsys) -> None:
+    broker = ngsi_broker()
+    code = main(
+        ["ingest", broker.ld_url, "--layer", "ParkingSpot", "--source", "spots"]
+        + ["--page-size", "400", "--lake", str(lake.root)]
+    )
+    assert code == 0
+    assert len(lake_ids(lake, "spots")) == COPIES
+    assert sum("limit=400" in s for s in broker.seen) == 4  # 1500 in pages of 400
+    capsys.readouterr()
+    assert main(["inspect", f"{broker.ld_url}?type=ParkingSpot", "--json"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described["declared count"] == described["layer info"][0]["count"] == COPIES
