@@ -12,9 +12,11 @@ shipped ones it may use: jsonld_context.ContextPolicy).
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from requests.utils import parse_header_links
@@ -29,6 +31,7 @@ from citypipe.geo.errors import ConfigurationError
 __all__ = ["BrokerConnector", "link_context"]
 
 CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
+T = TypeVar("T")
 
 
 class BrokerConnector(ServiceConnector):
@@ -115,7 +118,9 @@ class BrokerConnector(ServiceConnector):
         )
 
     def read(self) -> Iterator[SourceBatch]:
-        for reply, page in self.pager().pages():
+        """The pages as batches; the next page is fetched while this one is read (the broker's
+        time and the reader's overlap)."""
+        for reply, page in ahead(self.pager().pages()):
             yield self.batch(reply, page)
 
     @cached_property
@@ -127,6 +132,47 @@ class BrokerConnector(ServiceConnector):
     def batch(self, reply: Reply, page: list[Any]) -> SourceBatch:
         """A page of entities as a SourceBatch, with the @context of its Link header."""
         return entity_batch(page, context=link_context(reply), contexts=self.contexts)
+
+
+def ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """`items`, produced by a thread of their own up to `depth` ahead of the consumer; its
+    exception raised where the consumer reaches it; the producer stops when the consumer
+    does."""
+    slots: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(entry: tuple[bool, Any]) -> bool:
+        """Hand an entry over unless the consumer has stopped."""
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer((True, item)):
+                    return
+            offer((False, None))
+        except Exception as e:  # noqa: BLE001 - any error is handed to the consumer, raised there
+            offer((False, e))
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while True:
+            more, item = slots.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def link_context(reply: Reply) -> str | None:
