@@ -18,6 +18,7 @@ from servers.ngsi_broker import BrokerPolicy
 from citypipe.cli import main
 from citypipe.connectors.base import Query
 from citypipe.connectors.http import HttpClient, HttpPolicy
+from citypipe.connectors.ngsi_broker_base import ahead
 from citypipe.connectors.ngsi_paging import id_part
 from citypipe.connectors.registry import open_location
 from citypipe.core.ingest import ingest
@@ -247,3 +248,23 @@ def test_the_command_line_ingests_and_inspects_a_broker(ngsi_broker, lake, capsy
     assert main(["inspect", f"{broker.ld_url}?type=ParkingSpot", "--json"]) == 0
     described = json.loads(capsys.readouterr().out)
     assert described["declared count"] == described["layer info"][0]["count"] == COPIES
+
+
+def test_pages_fetched_ahead_keep_their_order_errors_and_stop_with_the_reader() -> None:
+    made: list[int] = []
+
+    def pages(fail_at: int | None = None):
+        for i in range(50):
+            if i == fail_at:
+                raise DataError(f"page {i} is broken")
+            made.append(i)
+            yield i
+
+    assert list(ahead(pages())) == list(range(50))
+    with pytest.raises(DataError, match="page 7 is broken"):
+        list(ahead(pages(fail_at=7)))
+    made.clear()
+    reader = ahead(pages())
+    assert [next(reader), next(reader)] == [0, 1]
+    reader.close()  # the reader stops: the producer stops too, a page or two ahead at most
+    assert made == list(range(len(made))) and len(made) <= 4
