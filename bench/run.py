@@ -18,16 +18,20 @@ with its peak on 100 MB of ordinary features: memory is bounded by records, not 
 The harvest section (bench/harvest.py) harvests the test servers' layers (pygeoapi, MapServer
 WFS 2.0 and 1.1 on loopback) with citypipe, GDAL's WFS / OAPIF drivers and OWSLib + json.loads.
 
+The ngsi section (bench/ngsi.py) harvests the NGSI test broker's 10,500 entities with citypipe
+(validated) and with requests + json.loads over the same pages, and its 105,000 history values.
+
 The lake section (bench/lake.py) writes one large source spread over a region with citypipe and
 with geopandas' defaults, and times the same 1 km2 box query in DuckDB on each file.
 
-    python bench/run.py [--group tabular|cityjson|citygml|memory|lake|harvest ...] [--repeat 10]
-                        [--rounds 3]
+    python bench/run.py [--group tabular|cityjson|citygml|memory|lake|harvest|ngsi ...]
+                        [--repeat 10] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import re
@@ -91,10 +95,8 @@ def _rss_mb() -> float:
 def _runner(tool: str, target: str, out_dir: Path) -> Callable[[], object]:
     """The work one tool does on one file or service layer (imports happen here, before
     timing)."""
-    if tool.startswith("harvest-"):
-        from harvest import TOOLS  # bench/harvest.py, beside this file
-
-        return TOOLS[tool](target, out_dir)
+    if tool.split("-")[0] in ("harvest", "ngsi"):  # bench/harvest.py, bench/ngsi.py
+        return importlib.import_module(tool.split("-")[0]).TOOLS[tool](target, out_dir)
     path = Path(target)
     if tool == "orjson":
         import orjson
@@ -312,18 +314,23 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=10)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    p.add_argument("--group", action="append", choices=[*GROUPS, "memory", "lake", "harvest"])
+    sections = ["memory", "lake", "harvest", "ngsi"]
+    p.add_argument("--group", action="append", choices=[*GROUPS, *sections])
     args = p.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure[0], args.measure[1], args.repeat, args.out)))
         return
-    for name in args.group or [*GROUPS, "memory", "lake", "harvest"]:
+    for name in args.group or [*GROUPS, *sections]:
         if name == "memory":
             run_memory()
         elif name == "harvest":
             from harvest import run_harvest  # bench/harvest.py
 
             run_harvest(ROOT, args.rounds, best_of_rounds)
+        elif name == "ngsi":
+            from ngsi import run_ngsi  # bench/ngsi.py
+
+            run_ngsi(ROOT, args.rounds, best_of_rounds)
         elif name == "lake":
             from lake import run_lake  # bench/lake.py
 

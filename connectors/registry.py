@@ -33,6 +33,9 @@ BUILTIN: dict[str, str] = {
     "service-document": "citypipe.connectors.service_documents:ServiceDocumentConnector",
     "ogcapi": "citypipe.connectors.ogcapi:OGCAPIFeaturesConnector",
     "wfs": "citypipe.connectors.wfs:WFSConnector",
+    "ngsi-ld-broker": "citypipe.connectors.ngsild_broker:NGSILDBrokerConnector",
+    "ngsi-ld-temporal": "citypipe.connectors.ngsild_temporal:NGSILDTemporalConnector",
+    "ngsi-v2-broker": "citypipe.connectors.ngsiv2_broker:NGSIv2BrokerConnector",
 }
 HEAD_BYTES = 64 * 1024
 """How much of a file detection looks at (from where it stops being blank)."""

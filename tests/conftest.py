@@ -10,7 +10,13 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from servers.fixtures import fault_proxy, mapserver_wfs, pygeoapi_server  # noqa: F401
+from servers.fixtures import (  # noqa: F401
+    _ngsi_entities,
+    fault_proxy,
+    mapserver_wfs,
+    ngsi_broker,
+    pygeoapi_server,
+)
 
 from citypipe.core.lake import Lake
 

@@ -7,6 +7,8 @@
 - `fault_proxy` (per test): a function, `fault_proxy(upstream_url)` -> FaultProxy in front of
   it; `.url` to ask instead, `.inject(fault, match=..., nth=..., times=...)` to script faults
   (servers.faults: reset, status, truncate, slow, short), `.seen` what came through.
+- `ngsi_broker` (per test): a function, `ngsi_broker(policy)` -> the NGSI-LD / v2 test broker
+  (servers.ngsi_broker), its entities loaded once per session.
 
 Each xdist worker starts its own servers (pygeoapi in about 1.5 s, MapServer per request).
 Where a server is not installed its tests are skipped with one line saying how to get it,
@@ -18,11 +20,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 
 import pytest
 
 from servers.faults import FaultProxy, serve_fault_proxy
 from servers.mapserver import WfsServer, mapserv_binary, serve_mapserver
+from servers.ngsi_broker import BrokerPolicy, NgsiBroker, loaded, serve_broker
 from servers.pygeoapi_server import PYTHON, PygeoapiServer, serve_pygeoapi
 
 
@@ -52,3 +56,21 @@ def mapserver_wfs() -> Iterator[WfsServer]:
 def fault_proxy() -> Iterator[Callable[[str], FaultProxy]]:
     with ExitStack() as stack:
         yield lambda upstream: stack.enter_context(serve_fault_proxy(upstream))
+
+
+@pytest.fixture(scope="session")
+def _ngsi_entities() -> NgsiBroker:
+    return loaded(tenants={"city": ("ParkingSpot", 100)})
+
+
+@pytest.fixture
+def ngsi_broker(_ngsi_entities: NgsiBroker) -> Iterator[Callable[..., NgsiBroker]]:
+    """A function: `ngsi_broker(policy)` -> the NGSI test broker (every sample type 1500 times,
+    tenant `city` with 100 ParkingSpots) answering with that policy (ceiling, offset limit)."""
+    with ExitStack() as stack:
+
+        def serve(policy: BrokerPolicy | None = None) -> NgsiBroker:
+            broker = replace(_ngsi_entities, policy=policy or BrokerPolicy(), seen=[])
+            return stack.enter_context(serve_broker(broker))
+
+        yield serve

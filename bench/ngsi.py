@@ -1,0 +1,111 @@
+"""The NGSI section of the benchmark: a context broker's entities harvested into the lake.
+
+The NGSI test broker (tests/servers/ngsi_broker.py: the corpus's seven Smart Data Models
+entities, 1500 copies each, 10,500 entities; AirQualityObserved with 105,000 history values)
+runs in a process of its own on 127.0.0.1; each tool runs in a child process of bench/run.py:
+  floor     the least a harvester must do: requests + json.loads of every page of the same
+            query (limit 1000 + offset, count=true), stopping at the count
+  citypipe  `ingest` of the URL with validation (the connector's paging, each page through
+            ngsi_entities.entity_batch: JSON-LD names, Smart Data Models checks, themes, then
+            harmonise, validate, GeoParquet)
+  temporal  `ingest` of the temporal API's URL: 1500 entities, their 105,000 values as
+            observations (206 answers followed)
+A target is `KIND URL` in one string, so that run.py's children can take it as their path.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+TYPES = (
+    "AirQualityObserved,Building,EVChargingStation,OffStreetParking,OnStreetParking,"
+    "ParkingSpot,TrafficFlowObserved"
+)
+ENTITIES = 10_500
+VALUES = 105_000
+PAGE = 1000
+
+
+@contextmanager
+def broker(root: Path) -> Iterator[str]:
+    """The NGSI test broker in a process of its own for the duration: its base URL."""
+    sys.path.insert(0, str(root / "tests"))
+    from servers.process import free_port, running
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(root / "tests")}
+    command = [sys.executable, "-m", "servers.ngsi_broker", "--port", str(port)]
+    with TemporaryDirectory(prefix="citypipe-bench-") as work:
+        ready = f"{url}/ngsi-ld/v1/entities?type=ParkingSpot&limit=1"
+        with running(command, ready, Path(work) / "broker.log", env, timeout=120):
+            yield url
+
+
+def _floor(target: str, out: Path) -> Callable[[], object]:
+    import json
+
+    import requests
+
+    url = target.split(" ")[1]
+
+    def pages() -> int:
+        read, offset, total = 0, 0, None
+        with requests.Session() as session:
+            while total is None or offset < total:
+                params = {"type": TYPES, "count": "true", "limit": PAGE, "offset": offset}
+                reply = session.get(f"{url}/ngsi-ld/v1/entities", params=params, timeout=60)
+                total = int(reply.headers["NGSILD-Results-Count"])
+                page = json.loads(reply.content)
+                read += len(page)
+                offset += PAGE
+        return read
+
+    return pages
+
+
+def _citypipe(target: str, out: Path) -> Callable[[], object]:
+    from citypipe.core.ingest import ingest
+    from citypipe.core.lake import Lake
+
+    kind, url = target.split(" ")
+    path = (
+        "temporal/entities?type=AirQualityObserved"
+        if kind == "temporal"
+        else f"entities?type={TYPES}"
+    )
+    lake = Lake(out)
+    return lambda: ingest(f"{url}/ngsi-ld/v1/{path}", "bench", lake)
+
+
+TOOLS: dict[str, Callable[[str, Path], Callable[[], object]]] = {
+    "ngsi-floor": _floor,
+    "ngsi-citypipe": _citypipe,
+}
+"""The tools bench/run.py's children run on a target."""
+
+
+def run_ngsi(root: Path, rounds: int, best_of_rounds: Callable[..., dict]) -> None:
+    """Entities (values) per second of each tool, best of `rounds` rounds."""
+    with broker(root) as url:
+        entities = f"entities {url}"
+        temporal = f"temporal {url}"
+        best = best_of_rounds(tuple(TOOLS), [(entities, 1)], rounds)
+        history = best_of_rounds(("ngsi-citypipe",), [(temporal, 1)], rounds)
+    floor = best[entities]["ngsi-floor"]["seconds"]
+    cp = best[entities]["ngsi-citypipe"]["seconds"]
+    values = history[temporal]["ngsi-citypipe"]["seconds"]
+    print(f"\nngsi broker ({ENTITIES} entities, pages of {PAGE})")
+    print(f"{'tool':28} {'s':>7} {'per s':>9}")
+    print(f"{'floor (requests+json.loads)':28} {floor:7.2f} {ENTITIES / floor:9.0f} entities")
+    print(f"{'citypipe ingest, validated':28} {cp:7.2f} {ENTITIES / cp:9.0f} entities")
+    print(f"{'citypipe temporal ingest':28} {values:7.2f} {VALUES / values:9.0f} values")
+    print(f"citypipe / floor: {cp / floor:.2f} (target: within 2x)")
+    for result in (*best[entities].values(), *history[temporal].values()):
+        if "error" in result:
+            print(f"  failed: {result['error']}")

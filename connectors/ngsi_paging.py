@@ -1,0 +1,221 @@
+"""Harvesting a context broker's query completely: limit + offset paging with its count, the
+page-size ceiling found from the broker's refusal, and the query split where offset paging
+stops short of the count.
+
+NGSI-LD and NGSI v2 brokers page alike (a `limit`, an `offset`, a total in a header when asked)
+and fail alike in the field: a `limit` above the broker's ceiling is refused (Orion-LD: 400
+"must be an integer value <= 1000"; CIM 009 1.8: 403 TooManyResults), and past some offset a
+broker answers empty pages while its count still says more (FIWARE/context.Orion-LD#1407).
+The pager lowers the page to the ceiling the refusal names (else halves it) and goes on; where
+pages run dry early it splits the query into parts by `idPattern` (the ids' next character in
+ranges of code points, each part counted and split again until it is within reach of offset
+paging), skipping ids it already has. Complete or nothing: the ids read must equal the count
+the broker gave, else a DataError naming both.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass
+from os.path import commonprefix
+from typing import Any
+from urllib.parse import urlencode
+
+from citypipe.connectors.http import HttpClient, Reply
+from citypipe.geo.errors import ConfigurationError, DataError
+
+__all__ = ["Dialect", "Pager", "id_part"]
+
+_CEILING = re.compile(r"(?:<=|max(?:imum)?:?)\s*(\d+)", re.IGNORECASE)
+FIRST, LAST = 0x21, 0x7E
+"""The characters of a URI (printable ASCII but space): the range the first split covers."""
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one broker API asks for and tells the total."""
+
+    count_header: str
+    """NGSILD-Results-Count or Fiware-Total-Count."""
+    count_params: Callable[[Mapping[str, str]], dict[str, str]]
+    """The request's parameters with the count asked for."""
+
+
+def ceiling(reply: Reply) -> int | None:
+    """The largest page a refusal of `limit` names, 0 where it names none, None where the
+    refusal is not about the page size."""
+    text = reply.content.decode("utf-8", "replace")
+    if "TooManyResults" not in text and "limit" not in text.lower():
+        return None
+    found = _CEILING.search(text)
+    return int(found.group(1)) if found else 0
+
+
+def id_part(prefix: str, low: int, high: int) -> str:
+    """The idPattern of the ids that start with `prefix` and then a character in [low, high]."""
+    return f"^{re.escape(prefix)}[\\x{low:02x}-\\x{high:02x}]"
+
+
+@dataclass
+class Pager:
+    """One query of one broker, read page by page (`pages`), each entity once."""
+
+    client: HttpClient
+    url: str
+    """The entities endpoint, without a query."""
+    params: dict[str, str]
+    headers: Mapping[str, str]
+    dialect: Dialect
+    page_size: int
+    follow: Callable[[Reply, list[Any], Mapping[str, str]], list[Any]] | None = None
+    """Completes a page whose answer is partial (the temporal API's 206: the rest of the
+    entities' instances), given the page's request parameters."""
+
+    def __post_init__(self) -> None:
+        self.seen: set[str] = set()
+        self.total: int | None = None
+        self.reach: int | None = None
+        """The offset from which the broker answered empty pages while its count said more."""
+        self.requests = 0
+        self._counts: dict[str, int] = {}
+
+    def get(self, params: Mapping[str, str]) -> Reply:
+        self.requests += 1
+        return self.client.get(
+            f"{self.url}?{urlencode(params)}", headers=self.headers, accept=(400, 403)
+        )
+
+    def _page(self, params: Mapping[str, str], offset: int) -> tuple[Reply, list[Any], int]:
+        """One page and the count, the page size lowered to the broker's ceiling if need be."""
+        while True:
+            asked = {**self.dialect.count_params(params), "limit": str(self.page_size)}
+            reply = self.get({**asked, "offset": str(offset)})
+            if reply.status < 400:
+                break
+            limit = ceiling(reply)
+            if limit is None or self.page_size <= 1:
+                raise ConfigurationError(f"{reply.url}: HTTP {reply.status}: {_gist(reply)}")
+            self.page_size = min(limit, self.page_size - 1) if limit else self.page_size // 2
+        page = reply.json()
+        if not isinstance(page, list):
+            page = page.get("features") if isinstance(page, dict) else None
+            if not isinstance(page, list):
+                raise DataError(f"{reply.url}: the answer is not a list of entities")
+        count = reply.headers.get(self.dialect.count_header, "")
+        if not count.isdigit():
+            raise DataError(f"{reply.url}: the broker sent no {self.dialect.count_header}")
+        if self.follow is not None:
+            page = self.follow(reply, page, params)
+        return reply, page, int(count)
+
+    def count(self, params: Mapping[str, str]) -> int:
+        """The broker's count for a query (asked once per query)."""
+        key = urlencode(sorted(params.items()))
+        if key not in self._counts:
+            reply = self.get({**self.dialect.count_params(params), "limit": "0"})
+            count = reply.headers.get(self.dialect.count_header, "")
+            if reply.status >= 400 or not count.isdigit():
+                raise DataError(f"{reply.url}: no count ({reply.status}): {_gist(reply)}")
+            self._counts[key] = int(count)
+        return self._counts[key]
+
+    def _scan(self, params: Mapping[str, str]) -> Generator[tuple[Reply, list[Any]], None, bool]:
+        """The query's pages by offset, entities already read left out; stops at the end of
+        the count (True) or where the pages run dry (False, recording that offset as
+        `reach`)."""
+        offset = 0
+        while True:
+            reply, page, count = self._page(params, offset)
+            if self.total is None:
+                self.total = count
+            fresh = [e for e in page if _id(e) not in self.seen]
+            self.seen.update(_id(e) for e in fresh)
+            if fresh:
+                yield reply, fresh
+            offset += len(page)
+            if offset >= count:
+                return True
+            if not page:
+                self.reach = offset if self.reach is None else min(self.reach, offset)
+                return False
+
+    def pages(self) -> Iterator[tuple[Reply, list[Any]]]:
+        """Every entity of the query once, page by page; DataError where the ids read do not
+        equal the broker's count."""
+        yield from self._scan(self.params)
+        assert self.total is not None
+        if self.reach is not None and len(self.seen) < self.total:
+            if "idPattern" in self.params:
+                raise DataError(
+                    f"{self.url}: the broker answers empty pages from offset {self.reach} on "
+                    f"while it counts {self.total}, and the query has its own idPattern, so "
+                    "citypipe cannot split it; nothing was written"
+                )
+            yield from self._split("", FIRST, LAST)
+        if len(self.seen) != self.total:
+            raise DataError(
+                f"{self.url}?{urlencode(self.params)}: incomplete harvest: the broker counted "
+                f"{self.total} entities, citypipe read {len(self.seen)} distinct ones in "
+                f"{self.requests} requests; nothing was written"
+            )
+
+    def _with(self, pattern: str) -> dict[str, str]:
+        return {**self.params, "idPattern": pattern}
+
+    def _split(self, prefix: str, low: int, high: int) -> Iterator[tuple[Reply, list[Any]]]:
+        """The ids after `prefix` in the character range [low, high], read by parts small
+        enough for offset paging to reach."""
+        assert self.reach is not None and self.total is not None
+        if len(self.seen) >= self.total:
+            return
+        pattern = id_part(prefix, low, high)
+        count = self.count(self._with(pattern))
+        if count == 0:
+            return
+        found = re.compile(pattern)
+        unread = not any(found.match(i) for i in self.seen)
+        if (count <= self.reach or unread) and (yield from self._scan(self._with(pattern))):
+            return
+        longer = self._shared(prefix, found, count)
+        if len(longer) > len(prefix) + 1:
+            yield from self._after(longer)
+        elif low < high:
+            middle = (low + high) // 2
+            yield from self._split(prefix, low, middle)
+            yield from self._split(prefix, middle + 1, high)
+        else:
+            yield from self._after(prefix + chr(low))
+
+    def _shared(self, prefix: str, part: re.Pattern[str], count: int) -> str:
+        """The longest start every id of a part shares (`count` of them): a start of the ids
+        read so far of the part, its length found by bisection on the broker's count."""
+        ids = sorted(i for i in self.seen if part.match(i))
+        if not ids:
+            return prefix
+        candidate = commonprefix([ids[0], ids[-1]])
+        low, high = len(prefix), len(candidate)  # low: shared by all; high: maybe too long
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self.count(self._with(f"^{re.escape(candidate[:middle])}")) == count:
+                low = middle
+            else:
+                high = middle - 1
+        return candidate[:low]
+
+    def _after(self, prefix: str) -> Iterator[tuple[Reply, list[Any]]]:
+        """The ids that start with `prefix`: the one equal to it, then the longer ones."""
+        exact = self._with(f"^{re.escape(prefix)}$")
+        if self.count(exact):
+            yield from self._scan(exact)
+        yield from self._split(prefix, FIRST, LAST)
+
+
+def _id(entity: Any) -> str:
+    if not isinstance(entity, dict) or not isinstance(entity.get("id"), str):
+        raise DataError(f"an entity without an id: {str(entity)[:200]}")
+    return str(entity["id"])
+
+
+def _gist(reply: Reply) -> str:
+    return " ".join(reply.content[:400].decode("utf-8", "replace").split())

@@ -1,0 +1,50 @@
+"""An NGSI-LD context broker's entities (ETSI GS CIM 009, GET /ngsi-ld/v1/entities), harvested
+completely: `http://host/ngsi-ld/v1/entities?type=OffStreetParking&q=...`.
+
+Pages are asked for with count=true and read to the end of NGSILD-Results-Count (`ngsi_paging`:
+the page-size ceiling, the offset limit of Orion-LD#1407 and its split). Entities come as
+application/json, their @context in the Link header, which is handed to
+`ngsi_entities.entity_batch` with each page (an inline @context, where a broker sends
+application/ld+json anyway, is the entity's own). `Query.bbox` becomes
+georel=intersects with the box as a Polygon; the `tenant` option the NGSILD-Tenant header.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from citypipe.connectors.ngsi_broker_base import BrokerConnector
+from citypipe.connectors.ngsi_paging import Dialect
+
+__all__ = ["NGSILDBrokerConnector"]
+
+
+def _count(params: Mapping[str, str]) -> dict[str, str]:
+    return {**params, "count": "true"}
+
+
+class NGSILDBrokerConnector(BrokerConnector):
+    name = "ngsi-ld-broker"
+    title = "NGSI-LD broker"
+    version = "ETSI GS CIM 009"
+    endpoint = "/ngsi-ld/v1/entities"
+    dialect = Dialect("NGSILD-Results-Count", _count)
+
+    @classmethod
+    def accepts(cls, url: Any) -> float:
+        if "/temporal/" in url.path:
+            return 0.0
+        return super().accepts(url)
+
+    def bbox_params(self, bbox: tuple[float, float, float, float]) -> dict[str, str]:
+        x0, y0, x1, y1 = bbox
+        ring = [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
+        return {"georel": "intersects", "geometry": "Polygon", "coordinates": json.dumps([ring])}
+
+    def headers(self) -> dict[str, str]:
+        headers = super().headers()
+        if self.options.get("tenant"):
+            headers["NGSILD-Tenant"] = str(self.options["tenant"])
+        return headers
