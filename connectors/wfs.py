@@ -23,8 +23,9 @@ from urllib.parse import SplitResult, parse_qsl, urlsplit
 from citypipe.connectors import wfs_capabilities, wfs_filter
 from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
 from citypipe.connectors.local_filter import PropertyFilter
-from citypipe.connectors.wfs_capabilities import Capabilities
-from citypipe.connectors.wfs_harvest import Harvest, count_hits
+from citypipe.connectors.wfs_capabilities import Capabilities, ServerFailure, ServerRefusal
+from citypipe.connectors.wfs_harvest import Harvest
+from citypipe.connectors.wfs_pages import count_hits
 from citypipe.connectors.wfs_request import GetFeature
 
 __all__ = ["WFSConnector"]
@@ -71,8 +72,12 @@ class WFSConnector(ServiceConnector):
 
     @cached_property
     def hits(self) -> int | None:
+        """The layer's count (resultType=hits); None where the server refuses it."""
         request, _ = self._plan
-        return count_hits(self.client, request, self.query.bbox)
+        try:
+            return count_hits(self.client, request, self.query.bbox)
+        except (ServerRefusal, ServerFailure):
+            return None
 
     def inspect(self) -> SourceInfo:
         caps = self.capabilities
@@ -97,7 +102,8 @@ class WFSConnector(ServiceConnector):
     def read(self) -> Iterator[SourceBatch]:
         request, wanted = self._plan
         test = wanted.matches if wanted is not None else None
-        yield from Harvest(self.client, request, self.hits, self.query.bbox, test).batches()
+        known = self.__dict__.get("hits")  # counted already by `inspect`, else by the pages
+        yield from Harvest(self.client, request, known, self.query.bbox, test).batches()
 
 
 def _filter_note(request: GetFeature, node: Any) -> str:

@@ -14,93 +14,27 @@ so a failed harvest writes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
 import numpy as np
 
-from citypipe.connectors import documents
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.batch_rows import take
-from citypipe.connectors.geojson import page_batches
-from citypipe.connectors.http import HttpClient, Reply
-from citypipe.connectors.wfs_capabilities import ServerFailure, ServerRefusal, parse_xml
-from citypipe.connectors.wfs_gml import read_feature_collection
+from citypipe.connectors.http import HttpClient
+from citypipe.connectors.wfs_capabilities import ServerFailure, ServerRefusal
+from citypipe.connectors.wfs_pages import Page, count_hits, fetch_page, first_geojson_id
 from citypipe.connectors.wfs_request import Box, GetFeature
-from citypipe.geo.errors import DataError
+from citypipe.geo.errors import ConfigurationError, DataError, UnavailableError
 
-__all__ = ["Harvest", "count_hits", "gml_page"]
+__all__ = ["Harvest"]
 
 MAX_TILES = 4096
 """Boxes counted at most: a layer that needs more is refused rather than hammered."""
 _SMALLEST = 1e-7
 """Degrees: a box this narrow with more than a page of features in it is not split further."""
-_ACCEPT = (400, 403)
-"""Statuses whose body, an exception report, says why (WFS 2.0 answers 400)."""
-
-
-def _url(request: GetFeature, params: Mapping[str, str]) -> str:
-    base = request.caps.get_feature
-    return f"{base}{'&' if urlsplit(base).query else '?'}{urlencode(params)}"
-
-
-def _get(client: HttpClient, request: GetFeature, params: Mapping[str, str]) -> Reply:
-    return client.get(_url(request, params), accept=_ACCEPT)
-
-
-def count_hits(client: HttpClient, request: GetFeature, box: Box | None = None) -> int | None:
-    """The number of features the server counts for the request (resultType=hits), None when
-    it does not say (numberMatched="unknown")."""
-    reply = _get(client, request, request.params(hits=True, box=box))
-    root = parse_xml(reply)
-    declared = root.get("numberMatched", root.get("numberOfFeatures", ""))
-    return int(declared) if declared.isdigit() else None
-
-
-def gml_page(reply: Reply, request: GetFeature) -> list[SourceBatch]:
-    """The batches of a GML GetFeature response, read by the GML reader of WFS files: in the
-    convention of the version asked (a short EPSG:4326 in 1.1 / 2.0 is latitude first), in
-    the CRS asked for where the response names none."""
-    return list(
-        read_feature_collection(
-            reply.content, crs=request.srs_name, wfs_version=request.caps.version, name=reply.url
-        )
-    )
-
-
-@dataclass
-class _Page:
-    url: str
-    batches: list[SourceBatch]
-    returned: int
-
-    @property
-    def anonymous(self) -> bool:
-        """No feature has an id."""
-        return all(sid is None for batch in self.batches for sid in batch.source_ids)
-
-
-def _page(client: HttpClient, request: GetFeature, params: Mapping[str, str]) -> _Page:
-    """One GetFeature answer, read: GeoJSON by the GeoJSON reader, GML by the GML reader."""
-    reply = _get(client, request, params)
-    head = reply.content[:4096].lstrip(documents.BLANK)
-    root = documents.xml_root(head) if head.startswith(b"<") else None
-    if root is not None and root[1].decode(errors="replace") in documents.EXCEPTION_REPORTS:
-        parse_xml(reply)  # raises the report
-    if root is not None or not request.geojson:
-        batches = gml_page(reply, request)
-        return _Page(reply.url, batches, sum(map(len, batches)))
-    page = reply.json()
-    if not isinstance(page, dict) or not isinstance(page.get("features"), list):
-        raise DataError(f"{reply.url}: the answer is not a GeoJSON FeatureCollection")
-    batches = [_declared(b, request.srs_name) for b in page_batches(page, page["features"])]
-    return _Page(reply.url, batches, len(page["features"]))
-
-
-def _declared(batch: SourceBatch, srs_name: str | None) -> SourceBatch:
-    """A GeoJSON page without a `crs` member is in the CRS asked for (easting first)."""
-    return replace(batch, crs=srs_name) if batch.crs is None and srs_name else batch
+_REFUSED = (ServerRefusal, ServerFailure)
 
 
 class _PagingFailed(Exception):
@@ -108,7 +42,8 @@ class _PagingFailed(Exception):
 
 
 class Harvest:
-    """One layer's features, each once, as batches; `hits` the count to reach (None: unknown)."""
+    """One layer's features, each once, as batches; `hits` the count to reach where known
+    (None: taken from the pages, or asked for)."""
 
     def __init__(
         self,
@@ -121,6 +56,7 @@ class Harvest:
         """`box`: the user's, in CRS84; `test`: the user's filter, applied here unless the
         request carries it to the server."""
         self.client, self.request, self.hits, self.box = client, request, hits, box
+        self.counted_by = "resultType=hits"
         self.test = test
         self.keep = None if request.filter_xml else test
         self.seen: set[str] = set()
@@ -131,12 +67,17 @@ class Harvest:
         """Features read again (on two pages, or on two tiles' edges)."""
         self.tiling = False
         self.ended = ""
+        self._hits: Future[int | None] | None = None
+        self._probe: Future[str | None] | None = None
+        self._first_id: str | None = None
 
     def batches(self) -> Iterator[SourceBatch]:
         request = self.request
+        if not request.caps.paging and self.hits is None:
+            self.hits = self._count()  # one request, or tiles: the count decides
         if request.caps.paging or (self.hits is not None and self.hits <= request.page_size):
             try:
-                yield from self._paged()
+                yield from self._paged(ThreadPoolExecutor(self.client.policy.per_host))
             except _PagingFailed as e:
                 self.ended = str(e)
                 yield from self._tiled()
@@ -148,37 +89,127 @@ class Harvest:
             yield from self._tiled()
         self._check()
 
-    def _paged(self) -> Iterator[SourceBatch]:
+    def _count(self) -> int | None:
+        """resultType=hits; None where the server refuses it or does not say."""
+        self.requests += 1
+        try:
+            return count_hits(self.client, self.request, self.box)
+        except _REFUSED:
+            return None
+
+    def _paged(self, pool: ThreadPoolExecutor) -> Iterator[SourceBatch]:
+        """Pages by STARTINDEX, as many in flight as the client allows to one host, each
+        asked for on the assumption that the one before it is full (one that is not, a
+        server's cap, moves the next start and the pages asked beyond it are dropped).
+
+        The count is the first page's numberMatched where it states one; else (WFS 1.1, whose
+        pages state none, or "unknown") resultType=hits, asked beside the next page; where
+        that is refused too, pages are read to an empty one. The first page is GML (ids and
+        counts); where the server offers GeoJSON, one feature of it is asked for beside, and
+        the pages after are GeoJSON where its id is the first GML feature's."""
+        paging, original = self.request.caps.paging, self.request
+        if original.geojson:
+            self.request = original.as_gml()
+        ahead = {0: self._submit(pool, 0 if paging else None)}
+        if original.geojson and paging:
+            self._probe = self._ask(pool, first_geojson_id, original, self.box)
+        if self.hits is None and not self.request.version2:
+            self._hits = self._ask(pool, count_hits, self.request, self.box)
         start = 0
-        paging = self.request.caps.paging
-        while self.hits is None or self.read < self.hits or start == 0:  # 0 counted: checked
-            params = self.request.params(start=start if paging else None, box=self.box)
+        try:
+            while True:
+                page = self._take(pool, ahead, start)
+                if start == 0:
+                    self._first_id = page.first_id
+                    if self.hits is None and self._hits is None and page.returned:
+                        self._hits = self._ask(pool, count_hits, self.request, self.box)
+                if page.returned == 0:
+                    self.ended = f"an empty page at feature {start}"
+                    return
+                before = self.read
+                yield from self._fresh(page.batches)
+                if self.read == before:
+                    raise _PagingFailed(
+                        f"the page at feature {start} held no feature not read before"
+                    )
+                if not paging:
+                    self.ended = "one request (the server does not page)"
+                    return
+                full = page.returned >= self.request.page_size
+                self._settle(original, wait=not full, first=start == 0)
+                start += page.returned
+                if self.hits is not None and self.read >= self.hits:
+                    self.ended = f"the declared count reached in {self.requests} requests"
+                    return
+                self._plan(pool, ahead, start, full)
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+    def _ask(self, pool: ThreadPoolExecutor, *call: Any) -> Future[Any]:
+        self.requests += 1
+        return pool.submit(call[0], self.client, *call[1:])
+
+    def _submit(self, pool: ThreadPoolExecutor, start: int | None) -> Future[Page]:
+        params = self.request.params(start=start, box=self.box)
+        return self._ask(pool, fetch_page, self.request, params)
+
+    def _take(self, pool: ThreadPoolExecutor, ahead: dict[int, Future[Page]], start: int) -> Page:
+        """The page at `start` (asked for now if it was not), its stated count taken."""
+        future = ahead.pop(start, None) or self._submit(pool, start)
+        try:
+            page = future.result()
+        except _REFUSED as e:
+            raise _PagingFailed(f"paging refused at feature {start}: {e}") from e
+        if page.matched is not None and self.hits is None:
+            self.hits, self.counted_by = page.matched, "numberMatched"
+        return page
+
+    def _settle(self, geojson: GetFeature, wait: bool, first: bool) -> None:
+        """Take the answers of the hit count (waited for where `wait`: a short page with no
+        count known) and of the GeoJSON probe (asked beside the first page, and waited for
+        after it, so that every page after the first is asked in one format)."""
+        if self._hits is not None and (wait or self._hits.done()):
             try:
-                page = self._fetch(params)
-            except (ServerRefusal, ServerFailure) as e:
-                raise _PagingFailed(f"paging refused at feature {start}: {e}") from e
-            if start == 0 and self.request.geojson and page.returned and page.anonymous:
-                self.request = self.request.as_gml()  # GeoJSON without ids (MapServer's OGR)
-                page = self._fetch(self.request.params(start=0 if paging else None, box=self.box))
-            if page.returned == 0:
-                self.ended = f"an empty page at feature {start}"
-                return
-            before = self.read
-            yield from self._fresh(page.batches)
-            if self.read == before:
-                raise _PagingFailed(f"the page at feature {start} held no feature not read before")
-            start += page.returned
-            if not paging:
-                self.ended = "one request (the server does not page)"
-                return
-        self.ended = f"the declared count reached in {self.requests} requests"
+                counted = self._hits.result()
+            except _REFUSED:  # a server that refuses hits is read to an empty page
+                counted = None
+            self._hits = None
+            if self.hits is None:
+                self.hits = counted
+        if self._probe is not None and (first or self._probe.done()):
+            try:
+                agrees = self._first_id is not None and self._probe.result() == self._first_id
+            except (DataError, ConfigurationError, UnavailableError):
+                agrees = False  # the GeoJSON is unusable: GML it stays
+            self._probe = None
+            if agrees:
+                self.request = replace(geojson, page_size=self.request.page_size)
+
+    def _plan(
+        self, pool: ThreadPoolExecutor, ahead: dict[int, Future[Page]], start: int, full: bool
+    ) -> None:
+        """Ask for the pages from `start`: up to the count where it is known, as many as may
+        be in flight after a full page while it is not, else the next one only. Pages asked
+        for from starts a short page moved are dropped."""
+        size, window = self.request.page_size, self.client.policy.per_host
+        for stale in [s for s in ahead if s < start or (s - start) % size]:
+            ahead.pop(stale).cancel()
+        if self.hits is not None:
+            n = -(-(self.hits - self.read) // size)
+        else:
+            n = window if full else 1
+        for k in range(max(1, min(n, window))):
+            if start + k * size not in ahead:
+                ahead[start + k * size] = self._submit(pool, start + k * size)
 
     def _tiled(self) -> Iterator[SourceBatch]:
         request = self.request
         if request.filter_xml:  # a BBOX and a FILTER do not go together: filtered here now
             self.request = request = replace(request, filter_xml=None)
             self.keep = self.test
-            self.hits = count_hits(self.client, request, self.box)
+            self.hits = None
+        if self.hits is None:
+            self.hits, self.counted_by = self._count(), "resultType=hits"
         extent = self.box or request.layer.bbox
         if extent is None or self.hits is None:
             why = "it declares no extent" if extent is None else "it counts no hits"
@@ -192,6 +223,7 @@ class Harvest:
             counted += 1
             if counted > MAX_TILES:
                 raise DataError(f"{request.caps.get_feature}: more than {MAX_TILES} tiles needed")
+            self.requests += 1
             n = count_hits(self.client, request, box)
             if n == 0:
                 continue
@@ -207,9 +239,9 @@ class Harvest:
                 boxes.extend(_quarters(box, request.caps.get_feature, n))
         self.ended = f"{counted} tiles counted"
 
-    def _fetch(self, params: Mapping[str, str]) -> _Page:
+    def _fetch(self, params: Mapping[str, str]) -> Page:
         self.requests += 1
-        return _page(self.client, self.request, params)
+        return fetch_page(self.client, self.request, params)
 
     def _fresh(self, batches: list[SourceBatch]) -> Iterator[SourceBatch]:
         """The features of a page not read before; those the local filter keeps."""
@@ -241,11 +273,11 @@ class Harvest:
         if self.read > self.hits:
             raise DataError(
                 f"{where}: the server serves more features ({self.read} distinct) than its "
-                f"count declares ({self.hits}, resultType=hits): its count is wrong"
+                f"count declares ({self.hits}, {self.counted_by}): its count is wrong"
             )
         wrong = " its count is wrong, or" if self.ended.startswith("an empty page") else ""
         raise DataError(
-            f"{where}: the server declares {self.hits} features (resultType=hits) but "
+            f"{where}: the server declares {self.hits} features ({self.counted_by}) but "
             f"{self.read} were read in {self.requests} requests, up to {self.ended}:{wrong} "
             "the harvest is incomplete; nothing is written"
         )

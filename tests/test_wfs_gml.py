@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pyproj
 import pytest
 import shapely
 from conftest import SAMPLES
@@ -575,7 +576,7 @@ def test_an_exception_report_as_a_harvested_page_says_what_the_server_said():
 
 def test_feature_members_and_the_first_of_several_geometries():
     """GML 3.1.1 gml:featureMembers hold several features; of two geometry properties the
-    first is the feature's geometry and the second is left out."""
+    first is the feature's geometry and the second a property, as WKT in OGC:CRS84."""
     line = (
         '<app:route><gml:LineString srsName="EPSG:25832"><gml:posList>0 0 5 5</gml:posList>'
         "</gml:LineString></app:route>"
@@ -587,7 +588,12 @@ def test_feature_members_and_the_first_of_several_geometries():
     assert (with_crs.crs, without.crs) == ("EPSG:25832", None)
     assert list(with_crs.source_ids) + list(without.source_ids) == ["m.1", "m.2"]
     assert with_crs.geometries[0].wkt == "POINT (1 2)" and without.geometries[0] is None
-    assert list(with_crs.properties) + list(without.properties) == [{"n": 1}, {"n": 2}]
+    assert list(without.properties) == [{"n": 2}]
+    route = shapely.from_wkt(with_crs.properties[0].pop("route"))
+    assert with_crs.properties[0] == {"n": 1}
+    to_lonlat = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True)
+    expected = np.column_stack(to_lonlat.transform([0, 5], [0, 5]))
+    assert np.allclose(shapely.get_coordinates(route), expected, rtol=0, atol=1e-12)
 
 
 def test_an_arc_string_in_a_multi_curve_is_one_line():

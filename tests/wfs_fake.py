@@ -84,8 +84,9 @@ class FakeWFS(ScriptedServer):
             turn = 37 * len(self.requests) % max(len(chosen), 1)
             chosen = chosen[turn:] + chosen[:turn]
         page = chosen[first : first + count]
-        if "json" not in params.get("OUTPUTFORMAT", "json"):
-            return Answer(200, self._gml(page, len(chosen)), {"Content-Type": "text/xml"})
+        if "json" not in params.get("OUTPUTFORMAT", "gml"):  # GML: the default of WFS
+            matched = len(chosen) + self.matched_offset
+            return Answer(200, self._gml(page, matched), {"Content-Type": "text/xml"})
         if self.anonymous:
             page = [{k: v for k, v in f.items() if k != "id"} for f in page]
         body = {
