@@ -127,7 +127,10 @@ class GeometryReader:
         if tag == self._pos_list:
             text = first.text or ""
         elif tag == self._pos:
-            text = " ".join(p.text or "" for p in elem.iterchildren(self._pos))
+            if len(elem) == 1:  # a Point
+                text = first.text or ""
+            else:
+                text = " ".join(p.text or "" for p in elem.iterchildren(self._pos))
         elif tag == self._coordinates:
             text = _tuples(first)
         else:

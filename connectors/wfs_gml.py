@@ -64,6 +64,8 @@ _WFS2 = "http://www.opengis.net/wfs/2.0"
 _COLLECTIONS = frozenset({"FeatureCollection", "SimpleFeatureCollection"})
 _READ_THROUGH = _COLLECTIONS | {"Tuple"}
 """Member contents that are not features: their own members are."""
+_ENDS = tuple(f"}}{name}" for name in _READ_THROUGH)
+"""The same, as the ends of tags with a namespace."""
 _MEMBERS = [f"{{{ns}}}{m}" for ns in GML_NAMESPACES for m in ("featureMember", "featureMembers")]
 _MEMBERS.append(f"{{{_WFS2}}}member")
 _HEAD = 1 << 16
@@ -217,7 +219,8 @@ def _members(
     try:
         for _, member in context:
             for child in member:
-                if isinstance(child.tag, str) and local_name(child.tag) not in _READ_THROUGH:
+                tag = child.tag
+                if isinstance(tag, str) and not tag.endswith(_ENDS) and tag not in _READ_THROUGH:
                     reader.feature(child)
             parent = member.getparent()
             while member.getprevious() is not None:

@@ -98,6 +98,7 @@ class FeatureReader:
         self._simple = SimpleGeometries()
         self._simple_tags = {f"{{{gml_ns}}}Point", f"{{{gml_ns}}}LineString"}
         self._kinds: dict[str, tuple[str, bool]] = {}  # tag -> (local name, a GML geometry?)
+        self._names: dict[Any, str] = {}  # tag -> local name, of the tags that are names
 
     def __len__(self) -> int:
         return len(self._records)
@@ -108,15 +109,26 @@ class FeatureReader:
         self._geometry.record = len(self._records)
         self._records.append(rec)
         envelope = None
+        properties, names = rec.properties, self._names
         for prop in elem:
             tag = prop.tag
+            if not len(prop) and not prop.attrib:  # most properties: text and nothing else
+                name = names.get(tag) or self._kind(tag)[0]  # "" for a comment
+                text = prop.text
+                value = (text.strip() or None) if text and name else None
+                if value is not None:
+                    if name in properties:
+                        add(properties, name, value)
+                    else:
+                        properties[name] = value
+                continue
             if tag == self._bounded:
                 envelope = prop[0].get("srsName") if len(prop) else None
                 continue
             if not isinstance(tag, str):
                 continue
-            if not len(prop):  # most properties: text, no child
-                add(rec.properties, self._kind(tag)[0], _leaf(prop))
+            if not len(prop):
+                add(rec.properties, self._kind(tag)[0], _value(prop))
                 continue
             geometry = prop[0] if len(prop) == 1 and self._kind(prop[0].tag)[1] else None
             if geometry is None:
@@ -138,6 +150,8 @@ class FeatureReader:
                 local_name(tag) if text else "",
                 text and _is_geometry(tag),
             )
+            if text:
+                self._names[tag] = found[0]
         return found
 
     def _read_geometry(self, rec: _Record, geometry: Any) -> None:
@@ -276,15 +290,6 @@ def _shape(kind: str, polygons: np.ndarray, parts: Parts) -> Any:
 def _plane(coordinates: np.ndarray) -> np.ndarray:
     """x, y (and z where there is one) of an (n, 3) array whose z is NaN when 2D."""
     return coordinates[:, :2] if np.isnan(coordinates[:, 2]).all() else coordinates
-
-
-def _leaf(prop: Any) -> Any:
-    """A property without children: its text where it has no attribute (most), else as
-    `_value` reads it."""
-    if prop.attrib:
-        return _value(prop)
-    text = prop.text
-    return (text.strip() or None) if text else None
 
 
 def _value(prop: Any) -> Any:
