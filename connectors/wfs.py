@@ -23,9 +23,8 @@ from urllib.parse import SplitResult, parse_qsl, urlsplit
 from citypipe.connectors import wfs_capabilities, wfs_filter
 from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
 from citypipe.connectors.local_filter import PropertyFilter
-from citypipe.connectors.wfs_capabilities import Capabilities, ServerFailure, ServerRefusal
+from citypipe.connectors.wfs_capabilities import Capabilities
 from citypipe.connectors.wfs_harvest import Harvest
-from citypipe.connectors.wfs_pages import count_hits
 from citypipe.connectors.wfs_request import GetFeature
 
 __all__ = ["WFSConnector"]
@@ -71,13 +70,17 @@ class WFSConnector(ServiceConnector):
         return GetFeature.plan(caps, caps.layer(self.layer_name), query, pushed), wanted
 
     @cached_property
+    def harvest(self) -> Harvest:
+        """The harvest of the chosen layer: `inspect` starts it (its count), `read` reads it."""
+        request, wanted = self._plan
+        test = wanted.matches if wanted is not None else None
+        return Harvest(self.client, request, None, self.query.bbox, test)
+
+    @property
     def hits(self) -> int | None:
-        """The layer's count (resultType=hits); None where the server refuses it."""
-        request, _ = self._plan
-        try:
-            return count_hits(self.client, request, self.query.bbox)
-        except (ServerRefusal, ServerFailure):
-            return None
+        """The layer's count as the server states it: the first page's numberMatched, else
+        resultType=hits; None where it states none."""
+        return self.harvest.start()
 
     def inspect(self) -> SourceInfo:
         caps = self.capabilities
@@ -100,10 +103,7 @@ class WFSConnector(ServiceConnector):
         )
 
     def read(self) -> Iterator[SourceBatch]:
-        request, wanted = self._plan
-        test = wanted.matches if wanted is not None else None
-        known = self.__dict__.get("hits")  # counted already by `inspect`, else by the pages
-        yield from Harvest(self.client, request, known, self.query.bbox, test).batches()
+        yield from self.harvest.batches()
 
 
 def _filter_note(request: GetFeature, node: Any) -> str:

@@ -14,7 +14,6 @@ so a failed harvest writes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -23,10 +22,10 @@ import numpy as np
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.batch_rows import take
 from citypipe.connectors.http import HttpClient
-from citypipe.connectors.wfs_capabilities import ServerFailure, ServerRefusal
-from citypipe.connectors.wfs_pages import Page, count_hits, fetch_page, first_geojson_id
+from citypipe.connectors.wfs_pages import Page, count_hits, fetch_page
+from citypipe.connectors.wfs_paging import REFUSED, Pager, PagingFailed
 from citypipe.connectors.wfs_request import Box, GetFeature
-from citypipe.geo.errors import ConfigurationError, DataError, UnavailableError
+from citypipe.geo.errors import DataError
 
 __all__ = ["Harvest"]
 
@@ -34,11 +33,6 @@ MAX_TILES = 4096
 """Boxes counted at most: a layer that needs more is refused rather than hammered."""
 _SMALLEST = 1e-7
 """Degrees: a box this narrow with more than a page of features in it is not split further."""
-_REFUSED = (ServerRefusal, ServerFailure)
-
-
-class _PagingFailed(Exception):
-    """Paging is refused or ignored: the harvest goes on by tiles."""
 
 
 class Harvest:
@@ -62,145 +56,105 @@ class Harvest:
         self.seen: set[str] = set()
         self.read = 0
         """Distinct features read (a feature without an id counts each time)."""
-        self.requests = 0
         self.repeated = 0
         """Features read again (on two pages, or on two tiles' edges)."""
         self.tiling = False
         self.ended = ""
-        self._hits: Future[int | None] | None = None
-        self._probe: Future[str | None] | None = None
-        self._first_id: str | None = None
+        self._own = 0
+        """Requests made here (hit counts, tiles), beside the pager's."""
+        self._started = False
+        self._pager: Pager | None = None
+        self._first: Page | None = None
+
+    def start(self) -> int | None:
+        """The count the harvest is to reach, as far as the server states it: where the server
+        pages, the first page is read for it (`inspect` declares it; `batches` goes on)."""
+        if self._started:
+            return self.hits
+        self._started = True
+        if not self.request.caps.paging:
+            if self.hits is None:
+                self.hits = self._count()  # one request, or tiles: the count decides
+            return self.hits
+        self._pager = pager = Pager(self.client, self.request, self.box, self.hits)
+        try:
+            self._first = pager.first()
+        except PagingFailed as e:
+            self.ended = str(e)
+        self._sync()
+        return self.hits
+
+    def _sync(self) -> None:
+        """The pager's count, and its request (in the format its probe chose), as the
+        harvest's."""
+        pager = self._pager
+        if pager is not None and not self.tiling:
+            self.request = pager.request
+            if self.hits is None and pager.hits is not None:
+                self.hits, self.counted_by = pager.hits, pager.counted_by
+
+    @property
+    def requests(self) -> int:
+        return self._own + (self._pager.requests if self._pager is not None else 0)
 
     def batches(self) -> Iterator[SourceBatch]:
+        self.start()
         request = self.request
-        if not request.caps.paging and self.hits is None:
-            self.hits = self._count()  # one request, or tiles: the count decides
-        if request.caps.paging or (self.hits is not None and self.hits <= request.page_size):
+        if self._pager is not None and self._first is not None:
             try:
-                yield from self._paged(ThreadPoolExecutor(self.client.policy.per_host))
-            except _PagingFailed as e:
+                yield from self._paged(self._pager, self._first)
+            except PagingFailed as e:
                 self.ended = str(e)
                 yield from self._tiled()
             else:
                 if self.repeated and self.hits is not None and self.read < self.hits:
                     # pages overlapped (an order that changes between requests): tiles fill in
                     yield from self._tiled()
+        elif not request.caps.paging and self.hits is not None and self.hits <= request.page_size:
+            self.request = request.as_gml() if request.geojson else request  # ids
+            page = self._fetch(self.request.params(box=self.box))
+            yield from self._fresh(page.batches)
+            self.ended = "one request (the server does not page)"
         else:
             yield from self._tiled()
         self._check()
 
     def _count(self) -> int | None:
         """resultType=hits; None where the server refuses it or does not say."""
-        self.requests += 1
+        self._own += 1
         try:
             return count_hits(self.client, self.request, self.box)
-        except _REFUSED:
+        except REFUSED:
             return None
 
-    def _paged(self, pool: ThreadPoolExecutor) -> Iterator[SourceBatch]:
-        """Pages by STARTINDEX, as many in flight as the client allows to one host, each
-        asked for on the assumption that the one before it is full (one that is not, a
-        server's cap, moves the next start and the pages asked beyond it are dropped).
-
-        The count is the first page's numberMatched where it states one; else (WFS 1.1, whose
-        pages state none, or "unknown") resultType=hits, asked beside the next page; where
-        that is refused too, pages are read to an empty one. The first page is GML (ids and
-        counts); where the server offers GeoJSON, one feature of it is asked for beside, and
-        the pages after are GeoJSON where its id is the first GML feature's."""
-        paging, original = self.request.caps.paging, self.request
-        if original.geojson:
-            self.request = original.as_gml()
-        ahead = {0: self._submit(pool, 0 if paging else None)}
-        if original.geojson and paging:
-            self._probe = self._ask(pool, first_geojson_id, original, self.box)
-        if self.hits is None and not self.request.version2:
-            self._hits = self._ask(pool, count_hits, self.request, self.box)
+    def _paged(self, pager: Pager, page: Page) -> Iterator[SourceBatch]:
+        """The pages from the first (read by `start`) to the count, or to an empty page."""
         start = 0
         try:
             while True:
-                page = self._take(pool, ahead, start)
-                if start == 0:
-                    self._first_id = page.first_id
-                    if self.hits is None and self._hits is None and page.returned:
-                        self._hits = self._ask(pool, count_hits, self.request, self.box)
                 if page.returned == 0:
                     self.ended = f"an empty page at feature {start}"
                     return
                 before = self.read
                 yield from self._fresh(page.batches)
                 if self.read == before:
-                    raise _PagingFailed(
+                    raise PagingFailed(
                         f"the page at feature {start} held no feature not read before"
                     )
-                if not paging:
-                    self.ended = "one request (the server does not page)"
-                    return
-                full = page.returned >= self.request.page_size
-                self._settle(original, wait=not full, first=start == 0)
+                full = page.returned >= pager.request.page_size
                 start += page.returned
+                pager.settle(wait=not full)
+                self._sync()
                 if self.hits is not None and self.read >= self.hits:
                     self.ended = f"the declared count reached in {self.requests} requests"
                     return
-                self._plan(pool, ahead, start, full)
+                remaining = None if self.hits is None else self.hits - self.read
+                pager.plan(start, full, remaining)
+                page = pager.take(start)
+                self._sync()
         finally:
-            pool.shutdown(cancel_futures=True)
-
-    def _ask(self, pool: ThreadPoolExecutor, *call: Any) -> Future[Any]:
-        self.requests += 1
-        return pool.submit(call[0], self.client, *call[1:])
-
-    def _submit(self, pool: ThreadPoolExecutor, start: int | None) -> Future[Page]:
-        params = self.request.params(start=start, box=self.box)
-        return self._ask(pool, fetch_page, self.request, params)
-
-    def _take(self, pool: ThreadPoolExecutor, ahead: dict[int, Future[Page]], start: int) -> Page:
-        """The page at `start` (asked for now if it was not), its stated count taken."""
-        future = ahead.pop(start, None) or self._submit(pool, start)
-        try:
-            page = future.result()
-        except _REFUSED as e:
-            raise _PagingFailed(f"paging refused at feature {start}: {e}") from e
-        if page.matched is not None and self.hits is None:
-            self.hits, self.counted_by = page.matched, "numberMatched"
-        return page
-
-    def _settle(self, geojson: GetFeature, wait: bool, first: bool) -> None:
-        """Take the answers of the hit count (waited for where `wait`: a short page with no
-        count known) and of the GeoJSON probe (asked beside the first page, and waited for
-        after it, so that every page after the first is asked in one format)."""
-        if self._hits is not None and (wait or self._hits.done()):
-            try:
-                counted = self._hits.result()
-            except _REFUSED:  # a server that refuses hits is read to an empty page
-                counted = None
-            self._hits = None
-            if self.hits is None:
-                self.hits = counted
-        if self._probe is not None and (first or self._probe.done()):
-            try:
-                agrees = self._first_id is not None and self._probe.result() == self._first_id
-            except (DataError, ConfigurationError, UnavailableError):
-                agrees = False  # the GeoJSON is unusable: GML it stays
-            self._probe = None
-            if agrees:
-                self.request = replace(geojson, page_size=self.request.page_size)
-
-    def _plan(
-        self, pool: ThreadPoolExecutor, ahead: dict[int, Future[Page]], start: int, full: bool
-    ) -> None:
-        """Ask for the pages from `start`: up to the count where it is known, as many as may
-        be in flight after a full page while it is not, else the next one only. Pages asked
-        for from starts a short page moved are dropped."""
-        size, window = self.request.page_size, self.client.policy.per_host
-        for stale in [s for s in ahead if s < start or (s - start) % size]:
-            ahead.pop(stale).cancel()
-        if self.hits is not None:
-            n = -(-(self.hits - self.read) // size)
-        else:
-            n = window if full else 1
-        for k in range(max(1, min(n, window))):
-            if start + k * size not in ahead:
-                ahead[start + k * size] = self._submit(pool, start + k * size)
+            pager.close()
+            self._sync()
 
     def _tiled(self) -> Iterator[SourceBatch]:
         request = self.request
@@ -223,7 +177,7 @@ class Harvest:
             counted += 1
             if counted > MAX_TILES:
                 raise DataError(f"{request.caps.get_feature}: more than {MAX_TILES} tiles needed")
-            self.requests += 1
+            self._own += 1
             n = count_hits(self.client, request, box)
             if n == 0:
                 continue
@@ -240,7 +194,7 @@ class Harvest:
         self.ended = f"{counted} tiles counted"
 
     def _fetch(self, params: Mapping[str, str]) -> Page:
-        self.requests += 1
+        self._own += 1
         return fetch_page(self.client, self.request, params)
 
     def _fresh(self, batches: list[SourceBatch]) -> Iterator[SourceBatch]:

@@ -75,9 +75,8 @@ def test_paging_goes_on_past_a_short_page_until_the_count_is_reached() -> None:
         _, batches = harvest(server, page_size=200)
     ids = read_ids(batches)
     assert len(ids) == 693 and set(ids) == IDS
-    asked_for = pages(server)
-    assert asked_for[0][:2] == ("0", "200")  # the first page, and beside it the GeoJSON probe
-    assert ("0", "1") in [page[:2] for page in asked_for]
+    # the first page, and beside it the GeoJSON probe
+    assert {page[:2] for page in pages(server)[:2]} == {("0", "200"), ("0", "1")}
     # 200 gave 100 only: 300 follows; 400, asked beside 200 on the assumption of a full page,
     # is dropped if it was asked
     read = [start for start, _, _ in pages(server, "200")]
