@@ -159,6 +159,8 @@ class FeatureReader:
         reader = self._geometry
         reader.srs_name = None
         own = geometry.get("srsName")
+        if own:
+            rec.crs = own  # a geometry that cannot be read stays with its CRS's records
         srs = own or rec.crs
         reader.dimension = _axes(srs) if srs else 2  # where no srsDimension says otherwise
         try:

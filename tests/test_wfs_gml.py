@@ -481,6 +481,41 @@ def test_a_record_with_a_broken_geometry_is_rejected_alone(tmp_path, lake, read_
     assert "not numbers" in rejects[0]["reason"] and 'gml:id="b"' in rejects[0]["record"]
 
 
+@pytest.mark.parametrize(
+    ("geometry", "reason"),
+    [
+        ('<gml:Point srsName="EPSG:25832"><gml:pos> </gml:pos></gml:Point>', "without positions"),
+        ('<gml:Point srsName="EPSG:25832"><gml:pos>1 2 3</gml:pos></gml:Point>', "not a multiple"),
+        ('<gml:Point srsName="EPSG:25832"><gml:pos>1 2 3 4</gml:pos></gml:Point>', "2 positions"),
+        ('<gml:Point srsName="EPSG:25832"><gml:pos>1 nan</gml:pos></gml:Point>', "not finite"),
+        ('<gml:LineString srsName="EPSG:25832"><gml:posList>1 2</gml:posList></gml:LineString>',
+         "with 1 position"),
+        (('<gml:LineString srsName="EPSG:25832"><gml:posList>1 2 x 4</gml:posList>'
+          "</gml:LineString>"), "not numbers"),
+        ('<gml:Point srsName="EPSG:25832"><gml:coord><gml:X>1</gml:X></gml:coord></gml:Point>',
+         "without posList, pos or coordinates"),
+    ],
+)  # fmt: skip
+def test_points_and_lines_read_per_batch_reject_what_is_not_positions(geometry, reason):
+    """A batch's Points and LineStrings are built together: a bad one is its record's error
+    alone, and the good ones around it keep their positions."""
+    good = _point("EPSG:25832", "500000 5400000")
+    line = (
+        '<gml:LineString srsName="EPSG:25832"><gml:posList>0 0 3 4</gml:posList></gml:LineString>'
+    )
+    members = (
+        _member("2.0.0", good, "a")
+        + _member("2.0.0", f"<app:g>{geometry}</app:g>", "bad")
+        + _member("2.0.0", f"<app:g>{line}</app:g>", "c")
+    )
+    batch = _one(_doc(members))
+    assert list(batch.source_ids) == ["a", "bad", "c"]
+    assert batch.errors[0] is None and batch.errors[2] is None
+    assert reason in batch.errors[1] and batch.geometries[1] is None
+    assert batch.geometries[0].wkt == "POINT (500000 5400000)"
+    assert batch.geometries[2].wkt == "LINESTRING (0 0, 3 4)"
+
+
 def test_a_dtd_is_refused(tmp_path, lake):
     data = _doc(_member("2.0.0", "<app:n>&x;</app:n>")).replace(
         b"\n<wfs:", b'\n<!DOCTYPE x [<!ENTITY x "boom">]>\n<wfs:', 1

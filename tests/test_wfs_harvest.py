@@ -52,13 +52,14 @@ def asked(server, key: str) -> list[str]:
 def pages(server, count: str | None = None) -> list[tuple[str, str, str]]:
     """STARTINDEX, COUNT / MAXFEATURES and OUTPUTFORMAT of the GetFeature requests (not hits)
     the server received, in the order received; those of `count` features only if given."""
-    asked_for = zip(
-        asked(server, "STARTINDEX"),
-        asked(server, "COUNT") or asked(server, "MAXFEATURES"),
-        asked(server, "OUTPUTFORMAT"),
-        strict=True,
-    )
-    return [page for page in asked_for if count is None or page[1] == count]
+    out = []
+    for r in server.requests:
+        params = {k.upper(): v for k, v in parse_qsl(r.query)}
+        if params.get("REQUEST") == "GetFeature" and params.get("RESULTTYPE") != "hits":
+            size = params.get("COUNT") or params.get("MAXFEATURES")
+            if count is None or size == count:
+                out.append((params.get("STARTINDEX"), size, params.get("OUTPUTFORMAT")))
+    return out
 
 
 def harvest(server, **query) -> tuple[WFSConnector, list]:
@@ -82,6 +83,35 @@ def test_paging_goes_on_past_a_short_page_until_the_count_is_reached() -> None:
     read = [start for start, _, _ in pages(server, "200")]
     assert read.count("0") == 1 and read.count("300") == 1
     assert {"0", "200", "300", "500"} <= set(read) <= {"0", "200", "300", "400", "500"}
+
+
+def hits_asked(server) -> int:
+    return sum(
+        {k.upper(): v for k, v in parse_qsl(r.query)}.get("RESULTTYPE") == "hits"
+        for r in server.requests
+    )
+
+
+def test_the_count_is_the_first_pages_number_matched_without_hits() -> None:
+    with wfs() as server:  # 2.0.0: GeoServer states numberMatched on every page
+        connector, batches = harvest(server, page_size=300)
+    assert connector.inspect().declared_count == 693 == len(set(read_ids(batches)))
+    assert hits_asked(server) == 0
+    assert sorted(start for start, _, _ in pages(server, "300")) == ["0", "300", "600"]
+
+
+@pytest.mark.parametrize("version", ["2.0.0", "1.1.0"])
+def test_a_server_that_refuses_hits_is_harvested_to_an_empty_page(version) -> None:
+    """WFS 1.1 GML pages state no total, and hits is refused: pages are read until one is
+    empty; 2.0's pages state numberMatched, so hits is not asked at all."""
+    gml = {"2.0.0": "application/gml+xml; version=3.2", "1.1.0": "text/xml; subtype=gml/3.1.1"}
+    with wfs(version=version, refuse_hits=True, formats=(gml[version],)) as server:
+        connector, batches = harvest(server, page_size=300)
+    assert len(read_ids(batches)) == 693 and set(read_ids(batches)) == IDS
+    assert hits_asked(server) == (1 if version == "1.1.0" else 0)
+    starts = {start for start, _, _ in pages(server, "300")}
+    assert starts == ({"0", "300", "600", "693"} if version == "1.1.0" else {"0", "300", "600"})
+    assert connector.inspect().declared_count == (None if version == "1.1.0" else 693)
 
 
 def test_inspect_counts_the_layer_by_hits() -> None:
