@@ -1,11 +1,12 @@
 """OGC Web Feature Service 2.0 / 1.1: a feature type harvested whole, its count checked.
 
 `inspect` reads the capabilities (wfs_capabilities) and, with a layer chosen (`--layer`, a
-TYPENAME(S) in the URL, or the service's only one), asks for its count (resultType=hits).
-`read` pages through it or tiles its extent (wfs_harvest), in GeoJSON where the server offers
-it, else GML (wfs_request). A filter of simple comparisons goes to the server as FES / OGC
-Filter XML, any other is applied to the features read (local_filter), as is every filter when
-a box is asked for too (KVP has no room for both).
+TYPENAME(S) in the URL, or the service's only one), starts its harvest: the first page gives
+the count where it states one, else resultType=hits is asked (wfs_paging), as OGC API's first
+page does. `read` goes on from there, paging or tiling the extent (wfs_harvest), in GeoJSON
+where the server's GeoJSON has its gml:ids, else GML (wfs_request). A filter of simple
+comparisons goes to the server as FES / OGC Filter XML, any other is applied to the features
+read (local_filter), as is every filter when a box is asked for too (KVP has no room for both).
 
 Axis order is the one rule of the readers: a GeoJSON answer is easting / longitude first
 whatever its `crs` member says; inside a GML answer of WFS 1.1 / 2.0 the CRS's own order

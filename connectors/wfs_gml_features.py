@@ -1,13 +1,15 @@
 """Features of any GML application schema as records: properties, id, geometry, CRS.
 
 A feature's child elements are its properties. One whose content is a GML geometry is a
-geometry property: the first is the feature's geometry (read by the GML reader CityGML uses,
-gml.py), the others are left out (a row has one geometry). gml:boundedBy (an envelope) is no
-geometry. Other properties keep their local names: an element without children is its text
-(a measure `{value, uom}`, an xlink its href, xsi:nil null), one with children a dict of them
-by local name (JSON in the lake); a repeated property collects its values in a list. Text is
-typed per property over the batch, as CSV columns are: integers, floats and true / false where
-every value of the property is one, else text.
+geometry property: the first is the feature's geometry (a Point or LineString built with the
+batch's others, gml_simple; any other by the GML reader CityGML uses, gml.py), the others are
+properties holding their geometry as WKT in OGC:CRS84, longitude first (a row has one geometry
+column; the lake's is in CRS84 too). gml:boundedBy (an envelope) is no geometry. Other
+properties keep their local names: an element without children is its text (a measure
+`{value, uom}`, an xlink its href, xsi:nil null), one with children a dict of them by local
+name (JSON in the lake); a repeated property collects its values in a list. Text is typed per
+property over the batch, as CSV columns are: integers, floats and true / false where every
+value of the property is one, else text.
 
 The id is gml:id (GML 3) or fid (GML 2). The CRS is the geometry's srsName, else the
 feature's envelope's, else the collection's, else the one the caller names.

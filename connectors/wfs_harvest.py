@@ -1,14 +1,15 @@
 """Every feature of a WFS layer, checked against the count the server declares.
 
-Pages are asked for with STARTINDEX + COUNT (MAXFEATURES in 1.1) and the next one starts after
-the features the last one held: a short page is not the end (OSGeo/gdal#8653), an empty one
-is. Where paging is not implemented, refused (an exception report) or ignored (a page that
-brings no feature not already read: a 1.1 server without the vendor extension answers the
-first page again), the layer's extent is tiled: each box is split in four until the server
-counts at most a page of features in it, and features on the edges of two boxes are read
-once, by id. The harvest ends complete (as many distinct features read as resultType=hits
-declared) or with a DataError that says what was read; it raises before the pipeline commits,
-so a failed harvest writes nothing.
+Pages are asked for with STARTINDEX + COUNT (MAXFEATURES in 1.1), several in flight
+(wfs_paging), and the next one starts after the features the last one held: a short page is
+not the end (OSGeo/gdal#8653), an empty one is. Where paging is not implemented, refused (an
+exception report) or ignored (a page that brings no feature not already read: a 1.1 server
+without the vendor extension answers the first page again), the layer's extent is tiled: each
+box is split in four until the server counts at most a page of features in it, and features
+on the edges of two boxes are read once, by id. The harvest ends complete (as many distinct
+features read as the server counts: numberMatched, else resultType=hits) or with a DataError
+that says what was read; it raises before the pipeline commits, so a failed harvest writes
+nothing. A server that states no count and refuses hits is read to an empty page.
 """
 
 from __future__ import annotations
