@@ -80,8 +80,12 @@ class Harvest:
         self._pager = pager = Pager(self.client, self.request, self.box, self.hits)
         try:
             self._first = pager.first()
-        except PagingFailed as e:
+        except PagingFailed as e:  # tiles instead
             self.ended = str(e)
+            pager.close()
+        except BaseException:
+            pager.close()
+            raise
         self._sync()
         return self.hits
 
