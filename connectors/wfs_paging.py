@@ -9,9 +9,10 @@ The count is a page's numberMatched where the server states it (GeoServer on eve
 MapServer 8.0 on the last); else resultType=hits, asked beside the second page (beside the
 first in WFS 1.1, whose pages state no total); where hits is refused too, pages are read to an
 empty one. The first page is GML, whose features have ids and whose root states the counts;
-where the layer offers GeoJSON, a page of one feature is asked for in it beside the first, and
-the pages after are GeoJSON where that feature's id is the first GML feature's (MapServer's OGR
-output has no ids; a server whose GeoJSON ids differ from its gml:ids would give a feature two).
+where the layer offers GeoJSON and has more than a page, a page of one feature is asked for in
+it, and the pages after are GeoJSON where that feature's id is the first GML feature's
+(MapServer's OGR output has no ids; a server whose GeoJSON ids differ from its gml:ids would
+give a feature two).
 """
 
 from __future__ import annotations
@@ -50,25 +51,47 @@ class Pager:
         self._pool = ThreadPoolExecutor(client.policy.per_host, thread_name_prefix="wfs-page")
         self._ahead: dict[int, Future[Page]] = {}
         self._counting: Future[int | None] | None = None
+        self._probe: Future[str | None] | None = None
+        self._geojson = request
+        self._first_id: str | None = None
 
     def first(self) -> Page:
         """The first page, and the count: its numberMatched, else resultType=hits (waited for:
-        `inspect` declares it). The next page is asked for already where this one is full."""
-        original = self.request
+        `inspect` declares it). The next page is asked for already where this one is full.
+
+        The GeoJSON probe goes beside the first page where WFS 2.0's pages may state the count
+        (the format is then chosen before the second page is asked for), beside the second
+        where WFS 1.1's hit count takes the first page's company (the second page is GML),
+        and not at all where the first page is the only one."""
+        self._geojson = original = self.request
         self.request = original.as_gml() if original.geojson else original
         self._ahead[0] = self._submit(0)
-        probe = self._ask(first_geojson_id, original, self.box) if original.geojson else None
         if self.hits is None and not self.request.version2:
             self._counting = self._ask(count_hits, self.request, self.box)
+        elif original.geojson:
+            self._probe = self._ask(first_geojson_id, original, self.box)
         page = self.take(0)
-        if probe is not None and _agrees(probe, page.first_id):
-            self.request = replace(original, page_size=self.request.page_size)
+        self._first_id = page.first_id
+        full = page.returned >= self.request.page_size
+        if self._probe is not None:
+            self.decide()
+        elif original.geojson and full:
+            self._probe = self._ask(first_geojson_id, original, self.box)
         if self.hits is None and self._counting is None and page.returned:
             self._counting = self._ask(count_hits, self.request, self.box)
-        if page.returned >= self.request.page_size:
+        if full:
             self.plan(page.returned, full=True, remaining=None, ahead=1)
         self.settle(wait=True)
         return page
+
+    def decide(self) -> None:
+        """The format of the pages asked for from now on, once the probe has answered:
+        GeoJSON where its feature has the first GML feature's id."""
+        if self._probe is None:
+            return
+        if _agrees(self._probe, self._first_id):
+            self.request = replace(self._geojson, page_size=self.request.page_size)
+        self._probe = None
 
     def take(self, start: int) -> Page:
         """The page at `start` (asked for now if it was not), its stated count taken."""
@@ -99,6 +122,8 @@ class Pager:
         known, as many as may be in flight after a `full` page where it is not, else the next
         one only (`ahead` caps them). Pages asked for from starts a short page moved are
         dropped."""
+        if not ahead:
+            self.decide()
         size, window = self.request.page_size, ahead or self.client.policy.per_host
         for stale in [s for s in self._ahead if s < start or (s - start) % size]:
             self._ahead.pop(stale).cancel()
