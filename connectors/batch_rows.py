@@ -29,10 +29,6 @@ def take(batch: SourceBatch, keep: np.ndarray) -> SourceBatch:
             kept = {old: new for new, old in enumerate(rows.tolist())}
             changes[f.name] = [o._replace(record=kept[o.record]) for o in value if o.record in kept]
             continue
-        if f.name == "observations":  # not one per record: those of the records kept, renumbered
-            kept = {old: new for new, old in enumerate(rows.tolist())}
-            changes[f.name] = [o._replace(record=kept[o.record]) for o in value if o.record in kept]
-            continue
         if isinstance(value, Solids):
             surfaces = value.surfaces
             changes[f.name] = Solids(
