@@ -110,7 +110,10 @@ def test_a_server_that_refuses_hits_is_harvested_to_an_empty_page(version) -> No
     assert len(read_ids(batches)) == 693 and set(read_ids(batches)) == IDS
     assert hits_asked(server) == (1 if version == "1.1.0" else 0)
     starts = {start for start, _, _ in pages(server, "300")}
-    assert starts == ({"0", "300", "600", "693"} if version == "1.1.0" else {"0", "300", "600"})
+    if version == "1.1.0":  # 900, asked beside 600 on the assumption of a full page, is dropped
+        assert {"0", "300", "600", "693"} <= starts <= {"0", "300", "600", "693", "900"}
+    else:
+        assert starts == {"0", "300", "600"}
     assert connector.inspect().declared_count == (None if version == "1.1.0" else 693)
 
 
