@@ -117,7 +117,7 @@ class GeometryReader:
 
     # -- coordinates --------------------------------------------------------------------------
 
-    def _text(self, elem) -> tuple[str, int]:
+    def text(self, elem) -> tuple[str, int]:
         """The positions of a LinearRing, LineString or Point as text (empty if it has none),
         and their srsDimension."""
         if not len(elem):
@@ -127,7 +127,10 @@ class GeometryReader:
         if tag == self._pos_list:
             text = first.text or ""
         elif tag == self._pos:
-            text = " ".join(p.text or "" for p in elem.iterchildren(self._pos))
+            if len(elem) == 1:  # a Point
+                text = first.text or ""
+            else:
+                text = " ".join(p.text or "" for p in elem.iterchildren(self._pos))
         elif tag == self._coordinates:
             text = _tuples(first)
         else:
@@ -139,7 +142,7 @@ class GeometryReader:
         """A LinearRing's positions; a Ring's are those of its curve members, one after the
         other (where one ends the next begins: the repeated position changes no shape)."""
         if ring.tag != self._ring:
-            return self._text(ring)
+            return self.text(ring)
         parts = [self._segment_text(segment) for segment in self._ring_segments(ring)]
         dims = {dim for _, dim in parts}
         if len(dims) > 1:
@@ -149,7 +152,7 @@ class GeometryReader:
     def _segment_text(self, segment) -> tuple[str, int]:
         """A linear segment's positions as text; an arc's, linearised, written as text."""
         if segment.tag in self._segments:
-            return self._text(segment)
+            return self.text(segment)
         positions = self._arc(segment)
         dim = 2 if np.isnan(positions[:, 2]).all() else 3
         return " ".join(map(repr, positions[:, :dim].ravel().tolist())), dim
@@ -179,7 +182,7 @@ class GeometryReader:
         kind = self._arcs[segment.tag]
         try:
             if kind.endswith("ByCenterPoint"):
-                text, dim = self._text(segment)
+                text, dim = self.text(segment)
                 values = np.fromstring(text, sep=" ") if text.strip() else np.empty(0)
                 if values.size % dim or not np.isfinite(values).all():
                     raise GeometryError(f"{kind} has a centre that is not {dim} numbers")
@@ -201,7 +204,7 @@ class GeometryReader:
     def coordinates(self, elem) -> np.ndarray:
         """The positions of a LineString or Point as an (n, 3) array (z NaN if 2D): at least
         two for a curve, one for a point, every coordinate a finite number."""
-        text, dim = self._text(elem)
+        text, dim = self.text(elem)
         name = local_name(elem.tag)
         if not text or text.isspace():
             raise GeometryError(f"{name} without positions")

@@ -20,7 +20,7 @@ import shapely
 
 from citypipe.connectors import rings
 
-__all__ = ["Built", "build", "multipolygons", "oriented", "xyz"]
+__all__ = ["Built", "build", "coordinates", "multipolygons", "oriented", "parse", "xyz"]
 
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 
@@ -43,12 +43,11 @@ def build(texts: list[str], dims: list[int], blank: list[int], ring_counts: list
     n = len(ring_counts)
     if not n:
         return Built(np.empty(0, dtype=object), {}, np.zeros((0, 4), dtype=np.int64))
-    flat_tokens, sizes = _tokens(texts, blank)
+    values, numbers, finite, sizes = parse(texts, blank)
     ring_dims = np.asarray(dims, dtype=np.int64)
-    values, numbers, finite = _floats(flat_tokens, sizes)
     positions = sizes // ring_dims
     counts = np.asarray(ring_counts, dtype=np.int64)
-    fix = rings.repair(_coordinates(values, sizes, ring_dims), positions, counts)
+    fix = rings.repair(coordinates(values, sizes, ring_dims), positions, counts)
     owner = np.repeat(np.arange(n), counts)
     reasons: dict[int, str] = {}
     for mask, reason in (  # the first that applies is the polygon's reason
@@ -74,6 +73,15 @@ def build(texts: list[str], dims: list[int], blank: list[int], ring_counts: list
             own = np.repeat(np.arange(chosen.sum()), kept_rings[chosen])
             polygons[chosen] = shapely.polygons(linear, indices=own)
     return Built(polygons, reasons, fix.counts)
+
+
+def parse(
+    texts: list[str], blank: list[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every text's numbers in one array (bad ones 0), how many each text has, and per text
+    whether all of them were numbers and all finite (`blank`: the texts without any)."""
+    tokens, sizes = _tokens(texts, blank)
+    return (*_floats(tokens, sizes), sizes)
 
 
 def _tokens(texts: list[str], blank: list[int]) -> tuple[pa.Array, np.ndarray]:
@@ -110,7 +118,7 @@ def _any_per_ring(mask: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return np.bincount(ring[mask], minlength=len(sizes)).astype(bool)
 
 
-def _coordinates(values: np.ndarray, sizes: np.ndarray, dims: np.ndarray) -> np.ndarray:
+def coordinates(values: np.ndarray, sizes: np.ndarray, dims: np.ndarray) -> np.ndarray:
     """(n, 3) positions of all rings: in one reshape when all have the same srsDimension (z
     NaN for 2D), ring by ring otherwise."""
     dim = int(dims[0])

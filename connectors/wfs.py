@@ -1,11 +1,12 @@
 """OGC Web Feature Service 2.0 / 1.1: a feature type harvested whole, its count checked.
 
 `inspect` reads the capabilities (wfs_capabilities) and, with a layer chosen (`--layer`, a
-TYPENAME(S) in the URL, or the service's only one), asks for its count (resultType=hits).
-`read` pages through it or tiles its extent (wfs_harvest), in GeoJSON where the server offers
-it, else GML (wfs_request). A filter of simple comparisons goes to the server as FES / OGC
-Filter XML, any other is applied to the features read (local_filter), as is every filter when
-a box is asked for too (KVP has no room for both).
+TYPENAME(S) in the URL, or the service's only one), starts its harvest: the first page gives
+the count where it states one, else resultType=hits is asked (wfs_paging), as OGC API's first
+page does. `read` goes on from there, paging or tiling the extent (wfs_harvest), in GeoJSON
+where the server's GeoJSON has its gml:ids, else GML (wfs_request). A filter of simple
+comparisons goes to the server as FES / OGC Filter XML, any other is applied to the features
+read (local_filter), as is every filter when a box is asked for too (KVP has no room for both).
 
 Axis order is the one rule of the readers: a GeoJSON answer is easting / longitude first
 whatever its `crs` member says; inside a GML answer of WFS 1.1 / 2.0 the CRS's own order
@@ -24,7 +25,7 @@ from citypipe.connectors import wfs_capabilities, wfs_filter
 from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
 from citypipe.connectors.local_filter import PropertyFilter
 from citypipe.connectors.wfs_capabilities import Capabilities
-from citypipe.connectors.wfs_harvest import Harvest, count_hits
+from citypipe.connectors.wfs_harvest import Harvest
 from citypipe.connectors.wfs_request import GetFeature
 
 __all__ = ["WFSConnector"]
@@ -70,9 +71,17 @@ class WFSConnector(ServiceConnector):
         return GetFeature.plan(caps, caps.layer(self.layer_name), query, pushed), wanted
 
     @cached_property
+    def harvest(self) -> Harvest:
+        """The harvest of the chosen layer: `inspect` starts it (its count), `read` reads it."""
+        request, wanted = self._plan
+        test = wanted.matches if wanted is not None else None
+        return Harvest(self.client, request, None, self.query.bbox, test)
+
+    @property
     def hits(self) -> int | None:
-        request, _ = self._plan
-        return count_hits(self.client, request, self.query.bbox)
+        """The layer's count as the server states it: the first page's numberMatched, else
+        resultType=hits; None where it states none."""
+        return self.harvest.start()
 
     def inspect(self) -> SourceInfo:
         caps = self.capabilities
@@ -95,9 +104,7 @@ class WFSConnector(ServiceConnector):
         )
 
     def read(self) -> Iterator[SourceBatch]:
-        request, wanted = self._plan
-        test = wanted.matches if wanted is not None else None
-        yield from Harvest(self.client, request, self.hits, self.query.bbox, test).batches()
+        yield from self.harvest.batches()
 
 
 def _filter_note(request: GetFeature, node: Any) -> str:

@@ -51,6 +51,7 @@ __all__ = [
     "WFSGMLConnector",
     "collection_counts",
     "read_feature_collection",
+    "read_page",
     "read_response",
 ]
 
@@ -63,6 +64,8 @@ _WFS2 = "http://www.opengis.net/wfs/2.0"
 _COLLECTIONS = frozenset({"FeatureCollection", "SimpleFeatureCollection"})
 _READ_THROUGH = _COLLECTIONS | {"Tuple"}
 """Member contents that are not features: their own members are."""
+_ENDS = tuple(f"}}{name}" for name in _READ_THROUGH)
+"""The same, as the ends of tags with a namespace."""
 _MEMBERS = [f"{{{ns}}}{m}" for ns in GML_NAMESPACES for m in ("featureMember", "featureMembers")]
 _MEMBERS.append(f"{{{_WFS2}}}member")
 _HEAD = 1 << 16
@@ -174,6 +177,27 @@ def read_feature_collection(
         source = source.read()
     label = name or (str(source) if isinstance(source, Path) else "response")
     response = read_response(source, wfs_version=wfs_version, name=label)
+    yield from _read(source, response, crs, axis_order, batch_size, label, huge_tree)
+
+
+def read_page(
+    content: bytes, *, crs: str | None, wfs_version: str, name: str
+) -> tuple[Counts, list[SourceBatch]]:
+    """A harvest's GetFeature page: its counts and its features, in one batch per CRS."""
+    response = read_response(content, wfs_version=wfs_version, name=name)
+    batches = _read(content, response, crs, None, 1 << 62, name, False)
+    return response.counts, list(batches)
+
+
+def _read(
+    source: bytes | Path,
+    response: Response,
+    crs: str | None,
+    axis_order: AxisOrder | None,
+    batch_size: int,
+    label: str,
+    huge_tree: bool,
+) -> Iterator[SourceBatch]:
     gml_ns = GML_NAMESPACES[1] if response.gml == "3.2" else GML_NAMESPACES[0]
     reader = FeatureReader(gml_ns, response.axis_order, response.crs or crs)
     with _open(source) as (stream, head, encoding):
@@ -195,7 +219,8 @@ def _members(
     try:
         for _, member in context:
             for child in member:
-                if isinstance(child.tag, str) and local_name(child.tag) not in _READ_THROUGH:
+                tag = child.tag
+                if isinstance(tag, str) and not tag.endswith(_ENDS) and tag not in _READ_THROUGH:
                     reader.feature(child)
             parent = member.getparent()
             while member.getprevious() is not None:

@@ -1,13 +1,15 @@
 """Features of any GML application schema as records: properties, id, geometry, CRS.
 
 A feature's child elements are its properties. One whose content is a GML geometry is a
-geometry property: the first is the feature's geometry (read by the GML reader CityGML uses,
-gml.py), the others are left out (a row has one geometry). gml:boundedBy (an envelope) is no
-geometry. Other properties keep their local names: an element without children is its text
-(a measure `{value, uom}`, an xlink its href, xsi:nil null), one with children a dict of them
-by local name (JSON in the lake); a repeated property collects its values in a list. Text is
-typed per property over the batch, as CSV columns are: integers, floats and true / false where
-every value of the property is one, else text.
+geometry property: the first is the feature's geometry (a Point or LineString built with the
+batch's others, gml_simple; any other by the GML reader CityGML uses, gml.py), the others are
+properties holding their geometry as WKT in OGC:CRS84, longitude first (a row has one geometry
+column; the lake's is in CRS84 too). gml:boundedBy (an envelope) is no geometry. Other
+properties keep their local names: an element without children is its text (a measure
+`{value, uom}`, an xlink its href, xsi:nil null), one with children a dict of them by local
+name (JSON in the lake); a repeated property collects its values in a list. Text is typed per
+property over the batch, as CSV columns are: integers, floats and true / false where every
+value of the property is one, else text.
 
 The id is gml:id (GML 3) or fid (GML 2). The CRS is the geometry's srsName, else the
 feature's envelope's, else the collection's, else the one the caller names.
@@ -29,9 +31,17 @@ from citypipe.connectors import rings
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.citygml_values import add, leaf_value, namespace
 from citypipe.connectors.csv_values import typed
-from citypipe.connectors.gml import GML_NAMESPACES, GeometryError, GeometryReader, Parts, local_name
+from citypipe.connectors.gml import (
+    GML_NAMESPACES,
+    GeometryError,
+    GeometryReader,
+    Parts,
+    local_name,
+    srs_dimension,
+)
 from citypipe.connectors.gml_polygons import Built, oriented
-from citypipe.geo.crs import axis_order, resolve
+from citypipe.connectors.gml_simple import SimpleGeometries
+from citypipe.geo.crs import axis_order, resolve, to_crs84
 from citypipe.geo.errors import ConfigurationError
 from citypipe.geo.types import AxisOrder
 
@@ -87,31 +97,51 @@ class FeatureReader:
         self._bounded = f"{{{gml_ns}}}boundedBy"
         self._records: list[_Record] = []
         self._geometry = GeometryReader(gml_ns, dimension=2)
+        self._simple = SimpleGeometries()
+        self._simple_tags = {f"{{{gml_ns}}}Point", f"{{{gml_ns}}}LineString"}
         self._kinds: dict[str, tuple[str, bool]] = {}  # tag -> (local name, a GML geometry?)
+        self._names: dict[Any, str] = {}  # tag -> local name, of the tags that are names
 
     def __len__(self) -> int:
         return len(self._records)
 
     def feature(self, elem: Any) -> None:
         """Read one feature element."""
-        rec = _Record(
-            elem, elem.get(self._id) or elem.get("fid"), local_name(elem.tag), self._envelope(elem)
-        )
+        rec = _Record(elem, elem.get(self._id) or elem.get("fid"), local_name(elem.tag), None)
         self._geometry.record = len(self._records)
         self._records.append(rec)
+        envelope = None
+        properties, names = rec.properties, self._names
         for prop in elem:
-            if not isinstance(prop.tag, str) or prop.tag == self._bounded:
+            tag = prop.tag
+            if not len(prop) and not prop.attrib:  # most properties: text and nothing else
+                name = names.get(tag) or self._kind(tag)[0]  # "" for a comment
+                text = prop.text
+                value = (text.strip() or None) if text and name else None
+                if value is not None:
+                    if name in properties:
+                        add(properties, name, value)
+                    else:
+                        properties[name] = value
+                continue
+            if tag == self._bounded:
+                envelope = prop[0].get("srsName") if len(prop) else None
+                continue
+            if not isinstance(tag, str):
+                continue
+            if not len(prop):
+                add(rec.properties, self._kind(tag)[0], _value(prop))
                 continue
             geometry = prop[0] if len(prop) == 1 and self._kind(prop[0].tag)[1] else None
             if geometry is None:
-                add(rec.properties, self._kind(prop.tag)[0], _value(prop))
+                add(rec.properties, self._kind(tag)[0], _value(prop))
             elif rec.kind is None:
+                rec.crs = envelope or self._crs
                 self._read_geometry(rec, geometry)
-
-    def _envelope(self, elem: Any) -> str | None:
-        bounded = elem.find(self._bounded)
-        srs = bounded[0].get("srsName") if bounded is not None and len(bounded) else None
-        return srs or self._crs
+            else:
+                add(rec.properties, self._kind(tag)[0], self._wkt(geometry, rec.crs))
+        if rec.kind is None:
+            rec.crs = envelope or self._crs
 
     def _kind(self, tag: Any) -> tuple[str, bool]:
         """An element's local name, and whether it is a GML geometry (remembered by tag)."""
@@ -122,21 +152,59 @@ class FeatureReader:
                 local_name(tag) if text else "",
                 text and _is_geometry(tag),
             )
+            if text:
+                self._names[tag] = found[0]
         return found
 
     def _read_geometry(self, rec: _Record, geometry: Any) -> None:
         rec.kind = local_name(geometry.tag)
         reader = self._geometry
         reader.srs_name = None
-        srs = geometry.get("srsName") or rec.crs
+        own = geometry.get("srsName")
+        if own:
+            rec.crs = own  # a geometry that cannot be read stays with its CRS's records
+        srs = own or rec.crs
         reader.dimension = _axes(srs) if srs else 2  # where no srsDimension says otherwise
         try:
-            rec.parts = reader.read(geometry)
+            if geometry.tag in self._simple_tags:  # a Point or LineString: built with the batch's
+                dim = geometry.get("srsDimension")
+                if dim:
+                    reader.dimension = srs_dimension(dim)
+                text, dim = reader.text(geometry)
+                self._simple.add(len(self._records) - 1, rec.kind == "Point", text, dim)
+            else:
+                rec.parts = reader.read(geometry)
+                own = reader.srs_name
         except GeometryError as e:
             rec.error = f"{rec.kind}: {e}"
             return
-        if reader.srs_name:
-            rec.crs = reader.srs_name
+        if own:
+            rec.crs = own
+
+    def _wkt(self, geometry: Any, crs: str | None) -> str | None:
+        """A further geometry property, as WKT in OGC:CRS84 (longitude, latitude, as the
+        geometry column holds it); None where it cannot be read or placed."""
+        srs = geometry.get("srsName") or crs
+        if not srs:
+            return None
+        reader = GeometryReader(self._gml_ns, dimension=_axes(srs))
+        try:
+            parts = reader.read(geometry)
+            built = reader.build()
+            handles, missing = reader.resolve(parts.polygons)
+            kept = [h for h in handles if built.polygons[~h if h < 0 else h] is not None]
+            shape = _shape(
+                local_name(geometry.tag),
+                oriented(built.polygons, np.asarray(kept, np.int64)),
+                parts,
+            )
+            to = to_crs84(resolve(srs), axis_order(srs, self._short))
+        except (GeometryError, ConfigurationError):
+            return None
+        if shape is None or missing:
+            return None
+        placed = shapely.transform(shape, to, include_z=bool(shapely.has_z(shape)))
+        return shapely.to_wkt(placed, rounding_precision=-1)
 
     def flush(self) -> Iterator[SourceBatch]:
         """The features read since the last flush, as one SourceBatch per CRS."""
@@ -145,7 +213,10 @@ class FeatureReader:
             return
         built = self._geometry.build()
         geometries, repairs = self._shapes(records, built)
+        for i, why in self._simple.build(geometries).items():
+            records[i].error = f"{records[i].kind}: {why}"
         self._geometry = GeometryReader(self._gml_ns, dimension=2)
+        self._simple = SimpleGeometries()
         properties = _typed([r.properties for r in records])
         groups: dict[str | None, list[int]] = {}
         for i, rec in enumerate(records):

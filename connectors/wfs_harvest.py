@@ -1,114 +1,44 @@
 """Every feature of a WFS layer, checked against the count the server declares.
 
-Pages are asked for with STARTINDEX + COUNT (MAXFEATURES in 1.1) and the next one starts after
-the features the last one held: a short page is not the end (OSGeo/gdal#8653), an empty one
-is. Where paging is not implemented, refused (an exception report) or ignored (a page that
-brings no feature not already read: a 1.1 server without the vendor extension answers the
-first page again), the layer's extent is tiled: each box is split in four until the server
-counts at most a page of features in it, and features on the edges of two boxes are read
-once, by id. The harvest ends complete (as many distinct features read as resultType=hits
-declared) or with a DataError that says what was read; it raises before the pipeline commits,
-so a failed harvest writes nothing.
+Pages are asked for with STARTINDEX + COUNT (MAXFEATURES in 1.1), several in flight
+(wfs_paging), and the next one starts after the features the last one held: a short page is
+not the end (OSGeo/gdal#8653), an empty one is. Where paging is not implemented, refused (an
+exception report) or ignored (a page that brings no feature not already read: a 1.1 server
+without the vendor extension answers the first page again), the layer's extent is tiled: each
+box is split in four until the server counts at most a page of features in it, and features
+on the edges of two boxes are read once, by id. The harvest ends complete (as many distinct
+features read as the server counts: numberMatched, else resultType=hits) or with a DataError
+that says what was read; it raises before the pipeline commits, so a failed harvest writes
+nothing. A server that states no count and refuses hits is read to an empty page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
 import numpy as np
 
-from citypipe.connectors import documents
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.batch_rows import take
-from citypipe.connectors.geojson import page_batches
-from citypipe.connectors.http import HttpClient, Reply
-from citypipe.connectors.wfs_capabilities import ServerFailure, ServerRefusal, parse_xml
-from citypipe.connectors.wfs_gml import read_feature_collection
+from citypipe.connectors.http import HttpClient
+from citypipe.connectors.wfs_pages import Page, count_hits, fetch_page
+from citypipe.connectors.wfs_paging import REFUSED, Pager, PagingFailed
 from citypipe.connectors.wfs_request import Box, GetFeature
 from citypipe.geo.errors import DataError
 
-__all__ = ["Harvest", "count_hits", "gml_page"]
+__all__ = ["Harvest"]
 
 MAX_TILES = 4096
 """Boxes counted at most: a layer that needs more is refused rather than hammered."""
 _SMALLEST = 1e-7
 """Degrees: a box this narrow with more than a page of features in it is not split further."""
-_ACCEPT = (400, 403)
-"""Statuses whose body, an exception report, says why (WFS 2.0 answers 400)."""
-
-
-def _url(request: GetFeature, params: Mapping[str, str]) -> str:
-    base = request.caps.get_feature
-    return f"{base}{'&' if urlsplit(base).query else '?'}{urlencode(params)}"
-
-
-def _get(client: HttpClient, request: GetFeature, params: Mapping[str, str]) -> Reply:
-    return client.get(_url(request, params), accept=_ACCEPT)
-
-
-def count_hits(client: HttpClient, request: GetFeature, box: Box | None = None) -> int | None:
-    """The number of features the server counts for the request (resultType=hits), None when
-    it does not say (numberMatched="unknown")."""
-    reply = _get(client, request, request.params(hits=True, box=box))
-    root = parse_xml(reply)
-    declared = root.get("numberMatched", root.get("numberOfFeatures", ""))
-    return int(declared) if declared.isdigit() else None
-
-
-def gml_page(reply: Reply, request: GetFeature) -> list[SourceBatch]:
-    """The batches of a GML GetFeature response, read by the GML reader of WFS files: in the
-    convention of the version asked (a short EPSG:4326 in 1.1 / 2.0 is latitude first), in
-    the CRS asked for where the response names none."""
-    return list(
-        read_feature_collection(
-            reply.content, crs=request.srs_name, wfs_version=request.caps.version, name=reply.url
-        )
-    )
-
-
-@dataclass
-class _Page:
-    url: str
-    batches: list[SourceBatch]
-    returned: int
-
-    @property
-    def anonymous(self) -> bool:
-        """No feature has an id."""
-        return all(sid is None for batch in self.batches for sid in batch.source_ids)
-
-
-def _page(client: HttpClient, request: GetFeature, params: Mapping[str, str]) -> _Page:
-    """One GetFeature answer, read: GeoJSON by the GeoJSON reader, GML by the GML reader."""
-    reply = _get(client, request, params)
-    head = reply.content[:4096].lstrip(documents.BLANK)
-    root = documents.xml_root(head) if head.startswith(b"<") else None
-    if root is not None and root[1].decode(errors="replace") in documents.EXCEPTION_REPORTS:
-        parse_xml(reply)  # raises the report
-    if root is not None or not request.geojson:
-        batches = gml_page(reply, request)
-        return _Page(reply.url, batches, sum(map(len, batches)))
-    page = reply.json()
-    if not isinstance(page, dict) or not isinstance(page.get("features"), list):
-        raise DataError(f"{reply.url}: the answer is not a GeoJSON FeatureCollection")
-    batches = [_declared(b, request.srs_name) for b in page_batches(page, page["features"])]
-    return _Page(reply.url, batches, len(page["features"]))
-
-
-def _declared(batch: SourceBatch, srs_name: str | None) -> SourceBatch:
-    """A GeoJSON page without a `crs` member is in the CRS asked for (easting first)."""
-    return replace(batch, crs=srs_name) if batch.crs is None and srs_name else batch
-
-
-class _PagingFailed(Exception):
-    """Paging is refused or ignored: the harvest goes on by tiles."""
 
 
 class Harvest:
-    """One layer's features, each once, as batches; `hits` the count to reach (None: unknown)."""
+    """One layer's features, each once, as batches; `hits` the count to reach where known
+    (None: taken from the pages, or asked for)."""
 
     def __init__(
         self,
@@ -121,64 +51,124 @@ class Harvest:
         """`box`: the user's, in CRS84; `test`: the user's filter, applied here unless the
         request carries it to the server."""
         self.client, self.request, self.hits, self.box = client, request, hits, box
+        self.counted_by = "resultType=hits"
         self.test = test
         self.keep = None if request.filter_xml else test
         self.seen: set[str] = set()
         self.read = 0
         """Distinct features read (a feature without an id counts each time)."""
-        self.requests = 0
         self.repeated = 0
         """Features read again (on two pages, or on two tiles' edges)."""
         self.tiling = False
         self.ended = ""
+        self._own = 0
+        """Requests made here (hit counts, tiles), beside the pager's."""
+        self._started = False
+        self._pager: Pager | None = None
+        self._first: Page | None = None
+
+    def start(self) -> int | None:
+        """The count the harvest is to reach, as far as the server states it: where the server
+        pages, the first page is read for it (`inspect` declares it; `batches` goes on)."""
+        if self._started:
+            return self.hits
+        self._started = True
+        if not self.request.caps.paging:
+            if self.hits is None:
+                self.hits = self._count()  # one request, or tiles: the count decides
+            return self.hits
+        self._pager = pager = Pager(self.client, self.request, self.box, self.hits)
+        try:
+            self._first = pager.first()
+        except PagingFailed as e:  # tiles instead
+            self.ended = str(e)
+            pager.close()
+        except BaseException:
+            pager.close()
+            raise
+        self._sync()
+        return self.hits
+
+    def _sync(self) -> None:
+        """The pager's count, and its request (in the format its probe chose), as the
+        harvest's."""
+        pager = self._pager
+        if pager is not None and not self.tiling:
+            self.request = pager.request
+            if self.hits is None and pager.hits is not None:
+                self.hits, self.counted_by = pager.hits, pager.counted_by
+
+    @property
+    def requests(self) -> int:
+        return self._own + (self._pager.requests if self._pager is not None else 0)
 
     def batches(self) -> Iterator[SourceBatch]:
+        self.start()
         request = self.request
-        if request.caps.paging or (self.hits is not None and self.hits <= request.page_size):
+        if self._pager is not None and self._first is not None:
             try:
-                yield from self._paged()
-            except _PagingFailed as e:
+                yield from self._paged(self._pager, self._first)
+            except PagingFailed as e:
                 self.ended = str(e)
                 yield from self._tiled()
             else:
                 if self.repeated and self.hits is not None and self.read < self.hits:
                     # pages overlapped (an order that changes between requests): tiles fill in
                     yield from self._tiled()
+        elif not request.caps.paging and self.hits is not None and self.hits <= request.page_size:
+            self.request = request.as_gml() if request.geojson else request  # ids
+            page = self._fetch(self.request.params(box=self.box))
+            yield from self._fresh(page.batches)
+            self.ended = "one request (the server does not page)"
         else:
             yield from self._tiled()
         self._check()
 
-    def _paged(self) -> Iterator[SourceBatch]:
+    def _count(self) -> int | None:
+        """resultType=hits; None where the server refuses it or does not say."""
+        self._own += 1
+        try:
+            return count_hits(self.client, self.request, self.box)
+        except REFUSED:
+            return None
+
+    def _paged(self, pager: Pager, page: Page) -> Iterator[SourceBatch]:
+        """The pages from the first (read by `start`) to the count, or to an empty page."""
         start = 0
-        paging = self.request.caps.paging
-        while self.hits is None or self.read < self.hits or start == 0:  # 0 counted: checked
-            params = self.request.params(start=start if paging else None, box=self.box)
-            try:
-                page = self._fetch(params)
-            except (ServerRefusal, ServerFailure) as e:
-                raise _PagingFailed(f"paging refused at feature {start}: {e}") from e
-            if start == 0 and self.request.geojson and page.returned and page.anonymous:
-                self.request = self.request.as_gml()  # GeoJSON without ids (MapServer's OGR)
-                page = self._fetch(self.request.params(start=0 if paging else None, box=self.box))
-            if page.returned == 0:
-                self.ended = f"an empty page at feature {start}"
-                return
-            before = self.read
-            yield from self._fresh(page.batches)
-            if self.read == before:
-                raise _PagingFailed(f"the page at feature {start} held no feature not read before")
-            start += page.returned
-            if not paging:
-                self.ended = "one request (the server does not page)"
-                return
-        self.ended = f"the declared count reached in {self.requests} requests"
+        try:
+            while True:
+                if page.returned == 0:
+                    self.ended = f"an empty page at feature {start}"
+                    return
+                before = self.read
+                yield from self._fresh(page.batches)
+                if self.read == before:
+                    raise PagingFailed(
+                        f"the page at feature {start} held no feature not read before"
+                    )
+                full = page.returned >= pager.request.page_size
+                start += page.returned
+                pager.settle(wait=not full)
+                self._sync()
+                if self.hits is not None and self.read >= self.hits:
+                    self.ended = f"the declared count reached in {self.requests} requests"
+                    return
+                remaining = None if self.hits is None else self.hits - self.read
+                pager.plan(start, full, remaining)
+                page = pager.take(start)
+                self._sync()
+        finally:
+            pager.close()
+            self._sync()
 
     def _tiled(self) -> Iterator[SourceBatch]:
         request = self.request
         if request.filter_xml:  # a BBOX and a FILTER do not go together: filtered here now
             self.request = request = replace(request, filter_xml=None)
             self.keep = self.test
-            self.hits = count_hits(self.client, request, self.box)
+            self.hits = None
+        if self.hits is None:
+            self.hits, self.counted_by = self._count(), "resultType=hits"
         extent = self.box or request.layer.bbox
         if extent is None or self.hits is None:
             why = "it declares no extent" if extent is None else "it counts no hits"
@@ -192,6 +182,7 @@ class Harvest:
             counted += 1
             if counted > MAX_TILES:
                 raise DataError(f"{request.caps.get_feature}: more than {MAX_TILES} tiles needed")
+            self._own += 1
             n = count_hits(self.client, request, box)
             if n == 0:
                 continue
@@ -207,9 +198,9 @@ class Harvest:
                 boxes.extend(_quarters(box, request.caps.get_feature, n))
         self.ended = f"{counted} tiles counted"
 
-    def _fetch(self, params: Mapping[str, str]) -> _Page:
-        self.requests += 1
-        return _page(self.client, self.request, params)
+    def _fetch(self, params: Mapping[str, str]) -> Page:
+        self._own += 1
+        return fetch_page(self.client, self.request, params)
 
     def _fresh(self, batches: list[SourceBatch]) -> Iterator[SourceBatch]:
         """The features of a page not read before; those the local filter keeps."""
@@ -241,11 +232,11 @@ class Harvest:
         if self.read > self.hits:
             raise DataError(
                 f"{where}: the server serves more features ({self.read} distinct) than its "
-                f"count declares ({self.hits}, resultType=hits): its count is wrong"
+                f"count declares ({self.hits}, {self.counted_by}): its count is wrong"
             )
         wrong = " its count is wrong, or" if self.ended.startswith("an empty page") else ""
         raise DataError(
-            f"{where}: the server declares {self.hits} features (resultType=hits) but "
+            f"{where}: the server declares {self.hits} features ({self.counted_by}) but "
             f"{self.read} were read in {self.requests} requests, up to {self.ended}:{wrong} "
             "the harvest is incomplete; nothing is written"
         )

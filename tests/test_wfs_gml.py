@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pyproj
 import pytest
 import shapely
 from conftest import SAMPLES
@@ -480,6 +481,41 @@ def test_a_record_with_a_broken_geometry_is_rejected_alone(tmp_path, lake, read_
     assert "not numbers" in rejects[0]["reason"] and 'gml:id="b"' in rejects[0]["record"]
 
 
+@pytest.mark.parametrize(
+    ("geometry", "reason"),
+    [
+        ('<gml:Point srsName="EPSG:25832"><gml:pos> </gml:pos></gml:Point>', "without positions"),
+        ('<gml:Point srsName="EPSG:25832"><gml:pos>1 2 3</gml:pos></gml:Point>', "not a multiple"),
+        ('<gml:Point srsName="EPSG:25832"><gml:pos>1 2 3 4</gml:pos></gml:Point>', "2 positions"),
+        ('<gml:Point srsName="EPSG:25832"><gml:pos>1 nan</gml:pos></gml:Point>', "not finite"),
+        ('<gml:LineString srsName="EPSG:25832"><gml:posList>1 2</gml:posList></gml:LineString>',
+         "with 1 position"),
+        (('<gml:LineString srsName="EPSG:25832"><gml:posList>1 2 x 4</gml:posList>'
+          "</gml:LineString>"), "not numbers"),
+        ('<gml:Point srsName="EPSG:25832"><gml:coord><gml:X>1</gml:X></gml:coord></gml:Point>',
+         "without posList, pos or coordinates"),
+    ],
+)  # fmt: skip
+def test_points_and_lines_read_per_batch_reject_what_is_not_positions(geometry, reason):
+    """A batch's Points and LineStrings are built together: a bad one is its record's error
+    alone, and the good ones around it keep their positions."""
+    good = _point("EPSG:25832", "500000 5400000")
+    line = (
+        '<gml:LineString srsName="EPSG:25832"><gml:posList>0 0 3 4</gml:posList></gml:LineString>'
+    )
+    members = (
+        _member("2.0.0", good, "a")
+        + _member("2.0.0", f"<app:g>{geometry}</app:g>", "bad")
+        + _member("2.0.0", f"<app:g>{line}</app:g>", "c")
+    )
+    batch = _one(_doc(members))
+    assert list(batch.source_ids) == ["a", "bad", "c"]
+    assert batch.errors[0] is None and batch.errors[2] is None
+    assert reason in batch.errors[1] and batch.geometries[1] is None
+    assert batch.geometries[0].wkt == "POINT (500000 5400000)"
+    assert batch.geometries[2].wkt == "LINESTRING (0 0, 3 4)"
+
+
 def test_a_dtd_is_refused(tmp_path, lake):
     data = _doc(_member("2.0.0", "<app:n>&x;</app:n>")).replace(
         b"\n<wfs:", b'\n<!DOCTYPE x [<!ENTITY x "boom">]>\n<wfs:', 1
@@ -575,7 +611,7 @@ def test_an_exception_report_as_a_harvested_page_says_what_the_server_said():
 
 def test_feature_members_and_the_first_of_several_geometries():
     """GML 3.1.1 gml:featureMembers hold several features; of two geometry properties the
-    first is the feature's geometry and the second is left out."""
+    first is the feature's geometry and the second a property, as WKT in OGC:CRS84."""
     line = (
         '<app:route><gml:LineString srsName="EPSG:25832"><gml:posList>0 0 5 5</gml:posList>'
         "</gml:LineString></app:route>"
@@ -587,7 +623,12 @@ def test_feature_members_and_the_first_of_several_geometries():
     assert (with_crs.crs, without.crs) == ("EPSG:25832", None)
     assert list(with_crs.source_ids) + list(without.source_ids) == ["m.1", "m.2"]
     assert with_crs.geometries[0].wkt == "POINT (1 2)" and without.geometries[0] is None
-    assert list(with_crs.properties) + list(without.properties) == [{"n": 1}, {"n": 2}]
+    assert list(without.properties) == [{"n": 2}]
+    route = shapely.from_wkt(with_crs.properties[0].pop("route"))
+    assert with_crs.properties[0] == {"n": 1}
+    to_lonlat = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True)
+    expected = np.column_stack(to_lonlat.transform([0, 5], [0, 5]))
+    assert np.allclose(shapely.get_coordinates(route), expected, rtol=0, atol=1e-12)
 
 
 def test_an_arc_string_in_a_multi_curve_is_one_line():

@@ -49,6 +49,19 @@ def asked(server, key: str) -> list[str]:
     return out
 
 
+def pages(server, count: str | None = None) -> list[tuple[str, str, str]]:
+    """STARTINDEX, COUNT / MAXFEATURES and OUTPUTFORMAT of the GetFeature requests (not hits)
+    the server received, in the order received; those of `count` features only if given."""
+    out = []
+    for r in server.requests:
+        params = {k.upper(): v for k, v in parse_qsl(r.query)}
+        if params.get("REQUEST") == "GetFeature" and params.get("RESULTTYPE") != "hits":
+            size = params.get("COUNT") or params.get("MAXFEATURES")
+            if count is None or size == count:
+                out.append((params.get("STARTINDEX"), size, params.get("OUTPUTFORMAT")))
+    return out
+
+
 def harvest(server, **query) -> tuple[WFSConnector, list]:
     connector = WFSConnector(server.endpoint, query=Query(**query))
     return connector, list(connector.read())
@@ -63,8 +76,45 @@ def test_paging_goes_on_past_a_short_page_until_the_count_is_reached() -> None:
         _, batches = harvest(server, page_size=200)
     ids = read_ids(batches)
     assert len(ids) == 693 and set(ids) == IDS
-    assert asked(server, "STARTINDEX") == ["0", "200", "300", "500"]  # 200 gave 100 only
-    assert asked(server, "COUNT") == ["200"] * 4
+    # the first page, then the GeoJSON probe (it was full)
+    assert pages(server)[0][:2] == ("0", "200") and ("0", "1") in [p[:2] for p in pages(server)]
+    # 200 gave 100 only: 300 follows; 400, asked beside 200 on the assumption of a full page,
+    # is dropped if it was asked
+    read = [start for start, _, _ in pages(server, "200")]
+    assert read.count("0") == 1 and read.count("300") == 1
+    assert {"0", "200", "300", "500"} <= set(read) <= {"0", "200", "300", "400", "500"}
+
+
+def hits_asked(server) -> int:
+    return sum(
+        {k.upper(): v for k, v in parse_qsl(r.query)}.get("RESULTTYPE") == "hits"
+        for r in server.requests
+    )
+
+
+def test_the_count_is_the_first_pages_number_matched_without_hits() -> None:
+    with wfs() as server:  # 2.0.0: GeoServer states numberMatched on every page
+        connector, batches = harvest(server, page_size=300)
+    assert connector.inspect().declared_count == 693 == len(set(read_ids(batches)))
+    assert hits_asked(server) == 0
+    assert sorted(start for start, _, _ in pages(server, "300")) == ["0", "300", "600"]
+
+
+@pytest.mark.parametrize("version", ["2.0.0", "1.1.0"])
+def test_a_server_that_refuses_hits_is_harvested_to_an_empty_page(version) -> None:
+    """WFS 1.1 GML pages state no total, and hits is refused: pages are read until one is
+    empty; 2.0's pages state numberMatched, so hits is not asked at all."""
+    gml = {"2.0.0": "application/gml+xml; version=3.2", "1.1.0": "text/xml; subtype=gml/3.1.1"}
+    with wfs(version=version, refuse_hits=True, formats=(gml[version],)) as server:
+        connector, batches = harvest(server, page_size=300)
+    assert len(read_ids(batches)) == 693 and set(read_ids(batches)) == IDS
+    assert hits_asked(server) == (1 if version == "1.1.0" else 0)
+    starts = {start for start, _, _ in pages(server, "300")}
+    if version == "1.1.0":  # 900, asked beside 600 on the assumption of a full page, is dropped
+        assert {"0", "300", "600", "693"} <= starts <= {"0", "300", "600", "693", "900"}
+    else:
+        assert starts == {"0", "300", "600"}
+    assert connector.inspect().declared_count == (None if version == "1.1.0" else 693)
 
 
 def test_inspect_counts_the_layer_by_hits() -> None:
@@ -99,13 +149,20 @@ def test_pages_cut_from_a_changing_order_are_completed_by_tiles() -> None:
         _, batches = harvest(server)
     ids = read_ids(batches)
     assert len(ids) == 693 and set(ids) == IDS
-    assert asked(server, "STARTINDEX")[:3] == ["0", "100", "200"] and asked(server, "BBOX")
+    assert {"0", "100", "200"} <= {start for start, _, _ in pages(server, "100")}
+    assert asked(server, "BBOX")
 
 
 def test_geojson_is_preferred_and_read_longitude_first_whatever_its_crs_member_says(lake):
+    """GeoJSON after the second page (GML, as the first, whose first id the GeoJSON probe's,
+    asked beside the second, must equal)."""
+    options = {"query": Query(page_size=200)}
     with wfs() as server:
-        ingest(server.endpoint + f"?SERVICE=WFS&TYPENAMES={LAYER}", "karlsruhe", lake)
-    assert set(asked(server, "OUTPUTFORMAT")) == {"application/json"}
+        ingest(
+            server.endpoint + f"?SERVICE=WFS&TYPENAMES={LAYER}", "karlsruhe", lake, options=options
+        )
+    formats = [f for _, _, f in pages(server, "200")]
+    assert formats == ["application/gml+xml; version=3.2"] * 2 + ["application/json"] * 2
     table = pq.read_table(lake.partition("features", "karlsruhe"))
     assert table.num_rows == 693
     ids, shapes = table.column("source_id").to_pylist(), table.column("geometry").to_pylist()
@@ -113,6 +170,18 @@ def test_geojson_is_preferred_and_read_longitude_first_whatever_its_crs_member_s
     first = FEATURES[0]  # Ettlinger Allee 5, Karlsruhe: 8.404 E, 48.989 N
     point = shapely.from_wkb(by_id[first["id"]])
     assert (point.x, point.y) == pytest.approx(first["geometry"]["coordinates"], abs=1e-7)
+
+
+def test_in_wfs_1_1_hits_goes_beside_the_first_page_and_geojson_follows_the_probe() -> None:
+    """WFS 1.1: hits goes beside the first page (its pages state no total), the GeoJSON probe
+    beside the second, which is GML too; the pages after it are GeoJSON."""
+    with wfs(version="1.1.0") as server:
+        _, batches = harvest(server, page_size=200)
+    assert set(read_ids(batches)) == IDS and hits_asked(server) == 1
+    by_start = {start: f for start, _, f in pages(server, "200")}
+    gml = None  # the fake offers GML 3.2 only, not 1.1's: the version's default GML is asked
+    assert by_start == {"0": gml, "200": gml, "400": "application/json", "600": "application/json"}
+    assert pages(server, "1") == [("0", "1", "application/json")]
 
 
 @pytest.mark.parametrize("version", ["2.0.0", "1.1.0"])
@@ -132,10 +201,8 @@ def test_gml_is_read_where_no_geojson_is_offered_latitude_first_as_written(versi
 def test_geojson_without_ids_gives_way_to_gml() -> None:
     with wfs(anonymous=True) as server:
         _, batches = harvest(server, page_size=300)
-    assert asked(server, "OUTPUTFORMAT")[:2] == [
-        "application/json",
-        "application/gml+xml; version=3.2",
-    ]
+    assert pages(server, "1") == [("0", "1", "application/json")]  # the probe: no id
+    assert [f for _, _, f in pages(server, "300")] == ["application/gml+xml; version=3.2"] * 3
     assert set(read_ids(batches)) == IDS
 
 
@@ -203,7 +270,7 @@ def test_a_box_is_sent_latitude_first_in_the_layers_crs_and_a_filter_applied_aft
     with wfs() as server:
         _, batches = harvest(server, bbox=box, filter=f"stadtteil = '{district}'")
     assert asked(server, "BBOX")[0] == "48.98,8.38,49.02,8.42,urn:ogc:def:crs:EPSG::4326"
-    assert asked(server, "FILTER") == [None]  # KVP takes a BBOX or a FILTER, not both
+    assert set(asked(server, "FILTER")) == {None}  # KVP takes a BBOX or a FILTER, not both
     assert len(read_ids(batches)) == count < len(inside)
 
 
@@ -275,4 +342,5 @@ def test_citypipe_ingest_url_harvests_into_the_lake(lake, capsys) -> None:
     assert code == 0, capsys.readouterr().err
     table = pq.read_table(lake.partition("features", "karlsruhe"))
     assert set(table.column("source_id").to_pylist()) == IDS
-    assert asked(server, "STARTINDEX") == ["0", "250", "500"]  # pages the server cut at 250
+    # pages the server cut at 250 (asked for 1000): the first is short, so no GeoJSON probe
+    assert [start for start, count, _ in pages(server)] == ["0", "250", "500"]

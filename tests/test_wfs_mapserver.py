@@ -11,14 +11,18 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import requests
 import shapely
+from lxml import etree
 from pyproj import Transformer
 from servers.facts import FONTS, PARKPLAETZE, SAMPLES, Layer
 from servers.faults import reset, short, slow, status, truncate
+from servers.reading import NS, PARSER
 
 from citypipe.connectors.base import Query
 from citypipe.connectors.http import HttpClient, HttpPolicy
 from citypipe.connectors.wfs import WFSConnector
+from citypipe.connectors.wfs_gml import read_feature_collection
 from citypipe.core.ingest import ingest
 from citypipe.geo.errors import UnavailableError
 
@@ -148,3 +152,57 @@ def test_a_filter_goes_to_mapserver_and_a_box_too(mapserver_wfs, version) -> Non
     ]
     connector = WFSConnector(url, query=Query(layer="fonts", bbox=box))
     assert sum(map(len, connector.read())) == connector.hits == len(inside) > 0
+
+
+def test_mapservers_geojson_has_no_ids_so_its_pages_are_gml(mapserver_wfs, fault_proxy) -> None:
+    """The GeoJSON probe (one feature) finds no id in MapServer's OGR output: every page is GML;
+    its first page says numberMatched="unknown", so hits is asked, once."""
+    proxy = fault_proxy(mapserver_wfs.url)
+    connector = WFSConnector(f"{proxy.url}?SERVICE=WFS", query=Query(layer="fonts", page_size=500))
+    read = {sid for batch in connector.read() for sid in batch.source_ids}
+    assert len(read) == FONTS.with_geometry == connector.inspect().declared_count
+    targets = [s.target.lower() for s in proxy.seen if "request=getfeature" in s.target.lower()]
+    probes = [t for t in targets if "count=1&" in t or t.endswith("count=1")]
+    assert len(probes) == 1 and "json" in probes[0]
+    assert sum("resulttype=hits" in t for t in targets) == 1
+    pages = [t for t in targets if "count=500" in t]
+    assert len(pages) == 4 and all("gml" in t and "json" not in t for t in pages)
+
+
+def test_a_second_geometry_property_is_kept_as_wkt_in_crs84(mapserver_wfs) -> None:
+    """MapServer serves one geometry per feature: its real GML 3.2 page of `parkplaetze`, with
+    a second geometry property added to each feature (a Point at the first position of its
+    polygon in the sample), reads as the polygon plus that Point as WKT in OGC:CRS84."""
+    url = (
+        f"{mapserver_wfs.url}?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature"
+        "&TYPENAMES=ms:parkplaetze&COUNT=500"
+    )
+    root = etree.fromstring(requests.get(url, timeout=30).content, PARSER)
+    gml, ms = NS["gml32"], NS["ms"]
+    features = json.loads((SAMPLES / PARKPLAETZE.sample).read_text(encoding="utf-8"))["features"]
+    first_position = {
+        f"parkplaetze.{f['properties']['fid']}": f["geometry"]["coordinates"][0][0]
+        for f in features
+        if f["geometry"] and f["geometry"]["coordinates"]
+    }
+    for feature in root.iterfind(f".//{{{ms}}}parkplaetze"):
+        x, y = first_position[feature.get(f"{{{gml}}}id")]
+        entrance = etree.SubElement(feature, f"{{{ms}}}einfahrt")
+        point = etree.SubElement(entrance, f"{{{gml}}}Point")
+        point.set("srsName", "urn:ogc:def:crs:EPSG::25832")
+        etree.SubElement(point, f"{{{gml}}}pos").text = f"{x!r} {y!r}"
+    page = etree.tostring(root, encoding="utf-8", xml_declaration=True)
+    batches = list(read_feature_collection(page, wfs_version="2.0.0"))
+    to_crs84 = Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True)
+    read = 0
+    for batch in batches:
+        for sid, shape, props in zip(
+            batch.source_ids, batch.geometries, batch.properties, strict=True
+        ):
+            assert shape.geom_type == "Polygon"
+            lon, lat = to_crs84.transform(*first_position[sid])
+            kept = shapely.from_wkt(props["einfahrt"])
+            assert kept.geom_type == "Point"
+            assert (kept.x, kept.y) == pytest.approx((lon, lat), abs=TOLERANCE)
+            read += 1
+    assert read == PARKPLAETZE.with_geometry

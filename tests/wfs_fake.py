@@ -49,6 +49,8 @@ class FakeWFS(ScriptedServer):
     """GeoJSON features without ids (MapServer's OGR output)."""
     unstable: bool = False
     """Pages cut from an order that changes between requests (no sort key)."""
+    refuse_hits: bool = False
+    """resultType=hits answered with an exception report."""
     unavailable_at: set[int] = field(default_factory=set)
     """STARTINDEX values answered 503, always."""
     features: list[Any] = field(default_factory=lambda: KARLSRUHE["features"])
@@ -68,6 +70,9 @@ class FakeWFS(ScriptedServer):
             return Answer(200, self.capabilities(), {"Content-Type": "application/xml"})
         chosen = self._in_box(params.get("BBOX"))
         if params.get("RESULTTYPE") == "hits":
+            if self.refuse_hits:
+                text = "resultType=hits is not supported"
+                return Answer(400, _REPORT.format(code="OperationNotSupported", text=text).encode())
             return self._hits(len(chosen) + self.matched_offset)
         start = params.get("STARTINDEX")
         if start is not None and self.refuse_startindex:
@@ -84,8 +89,9 @@ class FakeWFS(ScriptedServer):
             turn = 37 * len(self.requests) % max(len(chosen), 1)
             chosen = chosen[turn:] + chosen[:turn]
         page = chosen[first : first + count]
-        if "json" not in params.get("OUTPUTFORMAT", "json"):
-            return Answer(200, self._gml(page, len(chosen)), {"Content-Type": "text/xml"})
+        if "json" not in params.get("OUTPUTFORMAT", "gml"):  # GML: the default of WFS
+            matched = len(chosen) + self.matched_offset
+            return Answer(200, self._gml(page, matched), {"Content-Type": "text/xml"})
         if self.anonymous:
             page = [{k: v for k, v in f.items() if k != "id"} for f in page]
         body = {
