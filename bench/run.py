@@ -21,8 +21,8 @@ WFS 2.0 and 1.1 on loopback) with citypipe, GDAL's WFS / OAPIF drivers and OWSLi
 The lake section (bench/lake.py) writes one large source spread over a region with citypipe and
 with geopandas' defaults, and times the same 1 km2 box query in DuckDB on each file.
 
-    python bench/run.py [--group tabular|cityjson|citygml|memory|lake|harvest ...] [--repeat 10]
-                        [--rounds 3]
+    python bench/run.py [--group tabular|cityjson|citygml|memory|lake|harvest|listen ...]
+                        [--repeat 10] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -312,18 +312,24 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=10)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    p.add_argument("--group", action="append", choices=[*GROUPS, "memory", "lake", "harvest"])
+    p.add_argument(
+        "--group", action="append", choices=[*GROUPS, "memory", "lake", "harvest", "listen"]
+    )
     args = p.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure[0], args.measure[1], args.repeat, args.out)))
         return
-    for name in args.group or [*GROUPS, "memory", "lake", "harvest"]:
+    for name in args.group or [*GROUPS, "memory", "lake", "harvest", "listen"]:
         if name == "memory":
             run_memory()
         elif name == "harvest":
             from harvest import run_harvest  # bench/harvest.py
 
             run_harvest(ROOT, args.rounds, best_of_rounds)
+        elif name == "listen":
+            from listen import run_listen  # bench/listen.py
+
+            run_listen(ROOT, args.rounds)
         elif name == "lake":
             from lake import run_lake  # bench/lake.py
 
