@@ -24,7 +24,7 @@ The ngsi section (bench/ngsi.py) harvests the NGSI test broker's 10,500 entities
 The lake section (bench/lake.py) writes one large source spread over a region with citypipe and
 with geopandas' defaults, and times the same 1 km2 box query in DuckDB on each file.
 
-    python bench/run.py [--group tabular|cityjson|citygml|memory|lake|harvest|ngsi ...]
+    python bench/run.py [--group tabular|cityjson|citygml|memory|lake|harvest|ngsi|listen ...]
                         [--repeat 10] [--rounds 3]
 """
 
@@ -314,7 +314,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=10)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    sections = ["memory", "lake", "harvest", "ngsi"]
+    sections = ["memory", "lake", "harvest", "ngsi", "listen"]
     p.add_argument("--group", action="append", choices=[*GROUPS, *sections])
     args = p.parse_args()
     if args.measure:
@@ -331,6 +331,10 @@ def main() -> None:
             from ngsi import run_ngsi  # bench/ngsi.py
 
             run_ngsi(ROOT, args.rounds, best_of_rounds)
+        elif name == "listen":
+            from listen import run_listen  # bench/listen.py
+
+            run_listen(ROOT, args.rounds)
         elif name == "lake":
             from lake import run_lake  # bench/lake.py
 

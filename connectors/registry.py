@@ -25,6 +25,7 @@ BUILTIN: dict[str, str] = {
     "geojson": "citypipe.connectors.geojson:GeoJSONConnector",
     "ngsi-ld": "citypipe.connectors.ngsi:NGSILDConnector",
     "ngsi-v2": "citypipe.connectors.ngsi:NGSIv2Connector",
+    "ngsi-notifications": "citypipe.connectors.ngsi_notifications:NotificationLogConnector",
     "cityjson": "citypipe.connectors.cityjson:CityJSONConnector",
     "csv": "citypipe.connectors.csvtable:CSVConnector",
     "geoparquet": "citypipe.connectors.geoparquet:GeoParquetConnector",

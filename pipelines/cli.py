@@ -1,4 +1,4 @@
-"""The `citypipe` command: ingest, inspect, sql, export, run, schema.
+"""The `citypipe` command: ingest, inspect, sql, export, run, listen, schema.
 
 Errors a user can act on are printed as one line naming the input and the reason, with exit
 code 2; nothing prints a traceback unless CITYPIPE_DEBUG is set.
@@ -84,6 +84,42 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for c in report.checks:
         if not c.passed:
             print(f"check failed: {c.name}: {c.description}")
+    return 0
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from citypipe.core.lake import check_source_name
+    from citypipe.core.listener import Listener
+    from citypipe.geo.errors import ConfigurationError
+
+    lake = _lake(args)
+    listener = Listener(
+        lake, check_source_name(args.source), interval=args.interval, batch=args.batch
+    )
+    try:
+        server = listener.serve(args.host, args.port)
+    except OSError as e:
+        raise ConfigurationError(f"cannot listen on {args.host}:{args.port}: {e}") from e
+    threading.Thread(target=listener.run_flusher, name="flusher", daemon=True).start()
+    # SIGTERM (a service manager, Dagster) stops as Ctrl-C does: what waits is landed first
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    host, port = server.server_address[:2]
+    print(
+        f"listening on http://{host}:{port}/ for notifications to source {args.source}, "
+        f"landed every {args.interval:g} s in {lake.root}",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        listener.stop()
+    print(f"stopped: {listener.flushes.notifications} notifications landed", flush=True)
     return 0
 
 
@@ -344,6 +380,19 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--lake", help=lake_help)
     s.add_argument("--source", action="append", help="only this source (repeatable)")
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser(
+        "listen", help="receive NGSI-LD / NGSI v2 notifications into a source and observations"
+    )
+    s.add_argument("--source", required=True, help="source name the entities land as")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8668, help="port (default 8668; 0: any free)")
+    s.add_argument(
+        "--interval", type=float, default=10.0, help="seconds between runs that land (default 10)"
+    )
+    s.add_argument("--batch", type=_count, default=50_000, help="land sooner when this many wait")
+    s.add_argument("--lake", help=lake_help)
+    s.set_defaults(func=cmd_listen)
 
     s = sub.add_parser("schema", help="print shared schema v1 as a Markdown table")
     s.set_defaults(func=cmd_schema)
