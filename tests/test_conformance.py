@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from citypipe.connectors.csvtable import CSVConnector
 from citypipe.connectors.citygml import CityGMLConnector
 from citypipe.connectors.cityjson import CityJSONConnector
+from citypipe.connectors.csvtable import CSVConnector
 from citypipe.connectors.geojson import GeoJSONConnector
 from citypipe.connectors.geoparquet import GeoParquetConnector
 from citypipe.connectors.ngsi import NGSILDConnector
