@@ -19,7 +19,9 @@ from citypipe.connectors import documents
 from citypipe.connectors.base import Connector, FileConnector, ServiceConnector
 from citypipe.geo.errors import ConfigurationError, DataError, NotFeatureData, UnknownFormat
 
-__all__ = ["BUILTIN", "HEAD_BYTES", "available", "detect", "is_url", "load", "open_location"]
+__all__ = [
+    "BUILTIN", "HEAD_BYTES", "available", "detect", "is_url", "load", "open_location", "register",
+]  # fmt: skip
 
 BUILTIN: dict[str, str] = {
     "geojson": "citypipe.connectors.geojson:GeoJSONConnector",
@@ -49,6 +51,13 @@ def available() -> dict[str, str]:
     for ep in entry_points(group="citypipe.connectors"):
         found.setdefault(ep.name, ep.value)
     return found
+
+
+def register(cls: type[Connector]) -> None:
+    """Make `cls` a connector of this process under its name, as an entry point does for an
+    installed package: for a connector being written (its tests, a notebook)."""
+    available()[cls.name] = f"{cls.__module__}:{cls.__qualname__}"
+    load.cache_clear()
 
 
 @cache

@@ -1,4 +1,4 @@
-"""The `citypipe` command: ingest, inspect, sql, export, run, listen, schema.
+"""The `citypipe` command: ingest, inspect, sql, export, run, listen, new-connector, schema.
 
 Errors a user can act on are printed as one line naming the input and the reason, with exit
 code 2; nothing prints a traceback unless CITYPIPE_DEBUG is set.
@@ -120,6 +120,15 @@ def cmd_listen(args: argparse.Namespace) -> int:
         server.server_close()
         listener.stop()
     print(f"stopped: {listener.flushes.notifications} notifications landed", flush=True)
+    return 0
+
+
+def cmd_new_connector(args: argparse.Namespace) -> int:
+    from citypipe.sdk.scaffold import scaffold
+
+    target = scaffold(args.name, Path(args.dest))
+    print(f"wrote {target}: edit {target}/citypipe_*/connector.py, then")
+    print(f"  cd {target} && pip install -e . && pytest tests")
     return 0
 
 
@@ -393,6 +402,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--batch", type=_count, default=50_000, help="land sooner when this many wait")
     s.add_argument("--lake", help=lake_help)
     s.set_defaults(func=cmd_listen)
+
+    s = sub.add_parser(
+        "new-connector", help="write a connector package to start from: module, test, sample"
+    )
+    s.add_argument("name", help="the connector's name, e.g. parking-feed (the catalog's format:)")
+    s.add_argument("--dest", default=".", help="folder to write citypipe-NAME/ in (default .)")
+    s.set_defaults(func=cmd_new_connector)
 
     s = sub.add_parser("schema", help="print shared schema v1 as a Markdown table")
     s.set_defaults(func=cmd_schema)
