@@ -12,7 +12,7 @@ PYGEOAPI_STAMP := $(PYGEOAPI)/.installed
 
 LINT := build/lint
 
-.PHONY: setup gpio servers mapserver demo test lint bench clean
+.PHONY: setup gpio servers mapserver demo ui test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ servers: $(PYGEOAPI_STAMP) mapserver
 
 demo: $(STAMP)
 	$(BIN)/citypipe run
+
+# The Dagster UI on the instance `citypipe run` records in (its default, data/dagster)
+ui: $(STAMP)
+	mkdir -p data/dagster
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/data/dagster} $(BIN)/dagster dev -w workspace.yaml
 
 test: $(STAMP) servers lint
 	-$(MAKE) --no-print-directory gpio  # without it, the gpio checks are skipped and say why

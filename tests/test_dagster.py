@@ -250,3 +250,47 @@ def test_the_share_of_schema_violations_is_checked_without_blocking(tmp_path: Pa
         "strict/urn:ngsi-ld:ParkingSpot:17: $: 'category' is a required property",
     ]
     assert features_of(Lake(tmp_path), "strict") == 20
+
+
+def test_citypipe_run_is_remembered_by_the_dagster_instance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The UI (`make ui`: dagster dev on the same DAGSTER_HOME) shows the CLI's runs, their
+    materialisations with where the rows are and the box they cover, and the checks."""
+    import json
+
+    from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
+
+    from citypipe.orchestration.run import dagster_home
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    catalog = write_catalog(tmp_path, {"jena_parking": JENA})
+    lake = Lake(tmp_path / "lake")
+    assert dagster_home(lake) == home
+    run(lake, catalog)
+    run(lake, catalog)
+    with DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))
+        assert len(runs) == 2
+        event = instance.get_latest_materialization_event(AssetKey(["harmonised", "jena_parking"]))
+        assert event is not None and event.asset_materialization is not None
+        meta = event.asset_materialization.metadata
+        check = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            [AssetCheckKey(harmonised_key("jena_parking"), spec.name) for spec in check_specs()]
+        )
+        assert len(check) == len(check_specs())
+    assert meta["features"].value == 103
+    assert meta["output_crs"].value == "OGC:CRS84"
+    assert Path(str(meta["path"].value)).is_file()
+    columns = [c.name for c in meta["dagster/column_schema"].value.columns]
+    assert columns[:2] == ["feature_id", "source"]
+    # the box of the sample's own coordinates (plain JSON, not citypipe)
+    points = [
+        f["geometry"]["coordinates"]
+        for f in json.loads((SAMPLES / "jena_parking.geojson").read_bytes())["features"]
+        if f["geometry"] and f["geometry"]["type"] == "Point"
+    ]
+    box = meta["bbox"].value
+    assert box["xmin"] <= min(p[0] for p in points) and box["xmax"] >= max(p[0] for p in points)
+    assert box["ymin"] <= min(p[1] for p in points) and box["ymax"] >= max(p[1] for p in points)

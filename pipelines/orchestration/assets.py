@@ -14,12 +14,15 @@ its value.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import pyarrow.parquet as pq
 from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
@@ -29,9 +32,13 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
+    TableColumn,
+    TableColumnConstraints,
+    TableSchema,
     asset,
 )
 
+from citypipe import schemas
 from citypipe.connectors import registry
 from citypipe.core import warehouse
 from citypipe.core.catalog import Catalog, Source
@@ -156,6 +163,38 @@ def _check_results(
     ]
 
 
+def _column_schema() -> TableSchema:
+    """The features table's columns, from the schema file, for Dagster's column view."""
+    return TableSchema(
+        columns=[
+            TableColumn(
+                c.name,
+                str(c.arrow.type),
+                description=c.description,
+                constraints=TableColumnConstraints(nullable=c.nullable),
+            )
+            for c in schemas.feature_schema().columns
+        ]
+    )
+
+
+def _landed(root: Lake, report: IngestReport) -> dict[str, Any]:
+    """Where the source's features are and the box they cover (from the files' statistics)."""
+    files = sorted(root.partition("features", report.source).glob("*.parquet"))
+    found: dict[str, Any] = {"output_crs": "OGC:CRS84"}
+    if files:
+        found["path"] = MetadataValue.path(str(files[0].resolve()))
+        geo = json.loads((pq.read_schema(files[0]).metadata or {}).get(b"geo", b"{}"))
+        extent = geo.get("columns", {}).get("geometry", {}).get("bbox")
+        if extent and len(extent) == 4:  # GeoParquet's bbox of the column: lon/lat min, max
+            names = ("xmin", "ymin", "xmax", "ymax")
+            found["bbox"] = MetadataValue.json(dict(zip(names, extent, strict=True)))
+    report_page = root.docs / "index.html"
+    if report_page.exists():
+        found["validation_report"] = MetadataValue.url(report_page.resolve().as_uri())
+    return found
+
+
 def _raw_asset(source: Source) -> AssetsDefinition:
     @asset(
         key=raw_key(source.name),
@@ -236,6 +275,8 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
                     dict(report.reasons.most_common(TOP_REASONS))
                 ),
                 "warnings": MetadataValue.json(dict(report.warnings.most_common(TOP_REASONS))),
+                "dagster/column_schema": _column_schema(),
+                **_landed(root, report),
             },
             check_results=_check_results(report, key, source),
             value=report,  # what `citypipe run` reads back (not stored: resources.UnstoredValues)

@@ -3,11 +3,17 @@ checks, the jobs, schedules and sensor that run them, and the resources they use
 
 A mistake in the catalog stops the code location from loading, with the catalog's own message
 naming the entry and the field, rather than loading a graph with a source missing.
+
+Runs execute their steps in one process (the in-process executor): measured on the sample
+catalog's 41 steps, Dagster's default of a process per step took 172 s of CPU and 344 s to
+materialise everything where `citypipe run` takes 16 s of CPU; in one process the UI's
+"Materialize all" took 22 s of CPU, each source's steps still isolated from the others'
+failures.
 """
 
 from __future__ import annotations
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from citypipe.core.catalog import Catalog
 from citypipe.orchestration.assets import build_assets
@@ -29,6 +35,7 @@ def build_definitions(
         jobs=[ingest_all],
         schedules=schedules(catalog),
         sensors=[files_changed_sensor(catalog, ingest_all)],
+        executor=in_process_executor,
         resources={
             "lake": lake or LakeResource.from_env(),
             "io_manager": UnstoredValues(),

@@ -1,15 +1,18 @@
 """`citypipe run`: the catalog's Dagster assets and checks, executed in this process.
 
-The run goes through the same job as `dagster dev` (same assets, checks and order), on an
-ephemeral instance, so the CLI needs no Dagster home or daemon. Dagster's console log is
-silenced because the CLI prints its own table, made from each source's `IngestReport` (the
+The run goes through the same job as `dagster dev` (same assets, checks and order), recorded
+in a persistent Dagster instance (`dagster_home`), so the UI shows the CLI's runs, their
+materialisations and check results beside its own; no daemon is needed. Dagster's console log
+is silenced because the CLI prints its own table, made from each source's `IngestReport` (the
 harmonised asset's value); what went wrong is in each `SourceOutcome`.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dagster import AssetCheckEvaluation, AssetKey, DagsterInstance
@@ -26,10 +29,17 @@ from citypipe.orchestration.resources import LakeResource
 if TYPE_CHECKING:  # dagster does not export the type of a step's failure data
     from dagster._core.execution.plan.objects import StepFailureData
 
-__all__ = ["SourceOutcome", "run"]
+__all__ = ["SourceOutcome", "dagster_home", "run"]
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 """Run config that keeps Dagster's console logger from printing the run's events."""
+
+
+def dagster_home(lake: Lake) -> Path:
+    """The Dagster instance's folder: `DAGSTER_HOME`, else `dagster/` beside the lake
+    (data/dagster for data/lake), which `make ui` hands to `dagster dev` too."""
+    home = os.environ.get("DAGSTER_HOME")
+    return Path(home) if home else lake.root.absolute().parent / "dagster"
 
 
 @dataclass(frozen=True)
@@ -105,7 +115,9 @@ def run(
     names = [s.name for s in catalog.sources] if sources is None else list(sources)
     chosen = [catalog.get(name) for name in names]  # an unknown name fails here, listing all
     defs = build_definitions(catalog, LakeResource(root=str(lake.root)))
-    with DagsterInstance.ephemeral() as instance:
+    home = dagster_home(lake)
+    home.mkdir(parents=True, exist_ok=True)
+    with DagsterInstance.from_config(str(home)) as instance:
         result = defs.resolve_job_def(INGEST_ALL).execute_in_process(
             run_config=QUIET,
             instance=instance,
