@@ -106,7 +106,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     threading.Thread(target=listener.run_flusher, name="flusher", daemon=True).start()
     # SIGTERM (a service manager, Dagster) stops as Ctrl-C does: what waits is landed first
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), int(server.server_address[1])
     print(
         f"listening on http://{host}:{port}/ for notifications to source {args.source}, "
         f"landed every {args.interval:g} s in {lake.root}",
