@@ -535,7 +535,8 @@ def test_a_source_s_contexts_option_resolves_what_is_not_shipped(tmp_path: Path,
     path = NGSI / "EVChargingStation/example-keyvalues.jsonld"
     options = {"contexts": {"files": {"iudx:EVChargingStation": str(mine)}}}
     report = ingest(path, "ev", lake, options=options)
-    assert (report.features, dict(report.warnings)) == (1, {})
+    assert report.features == 1
+    assert not any("context" in w for w in report.warnings)  # only the station's lack of time
 
 
 @pytest.mark.parametrize(
