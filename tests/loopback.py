@@ -66,6 +66,12 @@ class ScriptedServer:
                 try:
                     answer = server._next(parts.path, parts.query)
                     time.sleep(answer.delay)
+                finally:
+                    # no longer in flight once answered: a client that has its answer may send
+                    # the next request before this thread would get back to count it
+                    with server._lock:
+                        server.in_flight -= 1
+                try:
                     self.send_response(answer.status)
                     for name, value in answer.headers.items():
                         self.send_header(name, value)
@@ -74,9 +80,6 @@ class ScriptedServer:
                     self.wfile.write(answer.body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up waiting (the timeout tests)
-                finally:
-                    with server._lock:
-                        server.in_flight -= 1
 
             def log_message(self, *args: object) -> None:
                 pass
