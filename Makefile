@@ -12,7 +12,7 @@ PYGEOAPI_STAMP := $(PYGEOAPI)/.installed
 
 LINT := build/lint
 
-.PHONY: setup gpio servers mapserver demo ui test lint bench clean
+.PHONY: setup gpio servers mapserver browser screenshots demo ui test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test,bench]"
 	touch $(STAMP)
 
-setup: $(STAMP) servers
+setup: $(STAMP) servers browser
 
 # geoparquet-io (`gpio check`), which the lake tests run on the files they write, in a venv of
 # its own: its dependencies stay out of the project's. 1.6.0 is its last release on DuckDB 1.5.5,
@@ -46,17 +46,31 @@ $(PYGEOAPI_STAMP): Makefile
 	$(PYGEOAPI)/bin/pip install --quiet pygeoapi==0.21.0
 	touch $@
 
-# MapServer 8 (WFS 1.1 / 2.0) from Debian's cgi-mapserver, installed where it is missing and we
-# may (root with apt-get); elsewhere one line says so and its tests are skipped.
-mapserver:
-	@command -v mapserv >/dev/null || { \
+# Debian packages the tests use, installed where missing and we may (root with apt-get);
+# elsewhere one line says so and their tests are skipped. $(1): command, $(2): package.
+define apt_install
+	@command -v $(1) >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	      apt-get install -y -qq --no-install-recommends cgi-mapserver >/dev/null; } \
-	    || echo "apt-get could not install cgi-mapserver: the MapServer tests are skipped"; \
-	  else echo "mapserv is missing and needs root with apt-get: the MapServer tests are skipped"; fi; }
+	      apt-get install -y -qq --no-install-recommends $(2) >/dev/null; } \
+	    || echo "apt-get could not install $(2): its tests are skipped"; \
+	  else echo "$(1) is missing and needs root with apt-get: its tests are skipped"; fi; }
+endef
+
+# MapServer 8 (WFS 1.1 / 2.0) from Debian's cgi-mapserver
+mapserver:
+	$(call apt_install,mapserv,cgi-mapserver)
 
 servers: $(PYGEOAPI_STAMP) mapserver
+
+# Debian's Chromium, for the test that looks at the validation reports offline (tests/browser.py)
+browser:
+	$(call apt_install,chromium,chromium)
+
+# Screenshots of the sample run's validation reports (docs/screenshots/), taken offline
+screenshots: $(STAMP) browser
+	$(BIN)/citypipe run
+	$(BIN)/python tests/browser.py data/lake/docs/sources/*.html --out docs/screenshots
 
 demo: $(STAMP)
 	$(BIN)/citypipe run
@@ -66,7 +80,7 @@ ui: $(STAMP)
 	mkdir -p data/dagster
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/data/dagster} $(BIN)/dagster dev -w workspace.yaml
 
-test: $(STAMP) servers lint
+test: $(STAMP) servers browser lint
 	-$(MAKE) --no-print-directory gpio  # without it, the gpio checks are skipped and say why
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -7,11 +7,14 @@ features, freiburg: 19), copied into tmp_path before anything writes.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 import yaml
@@ -294,3 +297,9 @@ def test_citypipe_run_is_remembered_by_the_dagster_instance(
     box = meta["bbox"].value
     assert box["xmin"] <= min(p[0] for p in points) and box["xmax"] >= max(p[0] for p in points)
     assert box["ymin"] <= min(p[1] for p in points) and box["ymax"] >= max(p[1] for p in points)
+    # a map of the 103 points, and the link to the source's own report page
+    image = re.fullmatch(r"!\[map\]\(data:image/svg\+xml;base64,(.+)\)", meta["map_preview"].value)
+    assert image is not None
+    assert base64.b64decode(image[1]).decode().count("<circle") == len(points) == 103
+    page = Path(urlparse(meta["validation_report"].value).path)
+    assert page.name == "jena_parking.html" and "103" in page.read_text()

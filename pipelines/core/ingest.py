@@ -20,6 +20,7 @@ import orjson
 from citypipe import schemas
 from citypipe.connectors import registry
 from citypipe.connectors.base import SourceBatch
+from citypipe.core import report_page
 from citypipe.core.checks import CheckResult, check_specs
 from citypipe.core.harmonise import HarmonisedBatch, Harmoniser
 from citypipe.core.lake import HEIGHTS_KEY, LAST_ATTEMPT, RUN_KEY, Lake
@@ -113,9 +114,13 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
+def _blocking() -> set[str]:
+    return {spec.name for spec in check_specs() if spec.blocking}
+
+
 def _raise_on_blocking_failures(report: IngestReport) -> None:
     """A failed source-level check stops the run before anything is committed."""
-    blocking = {spec.name for spec in check_specs() if spec.blocking}
+    blocking = _blocking()
     failed = [c for c in report.checks if not c.passed and c.name in blocking]
     if failed:
         why = "; ".join(
@@ -240,6 +245,7 @@ def ingest(
         closing.close()  # the run's files are whole (a full disk says so) before the docs grow
         if validator:
             validator.write_docs(lake.docs)
+            report_page.write(report, attempt.file("features"), lake.docs, _blocking())
         _raise_on_blocking_failures(report)
         if records and not features:
             reason, n = reasons.most_common(1)[0]

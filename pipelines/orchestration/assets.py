@@ -13,6 +13,7 @@ its value.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -40,7 +41,7 @@ from dagster import (
 
 from citypipe import schemas
 from citypipe.connectors import registry
-from citypipe.core import warehouse
+from citypipe.core import preview, report_page, warehouse
 from citypipe.core.catalog import Catalog, Source
 from citypipe.core.checks import check_specs
 from citypipe.core.ingest import ChecksFailed, IngestReport, ingest
@@ -69,6 +70,9 @@ SOURCES_GROUP = "sources"
 WAREHOUSE = AssetKey("warehouse")
 TOP_REASONS = 5
 """How many reject reasons the harmonised asset's metadata lists."""
+MAP_SHAPES = 500
+"""Geometries in the map on a materialisation: Dagster keeps its metadata in its event log, so
+the map stays small (the report page draws more)."""
 
 
 def raw_key(name: str) -> AssetKey:
@@ -189,9 +193,14 @@ def _landed(root: Lake, report: IngestReport) -> dict[str, Any]:
         if extent and len(extent) == 4:  # GeoParquet's bbox of the column: lon/lat min, max
             names = ("xmin", "ymin", "xmax", "ymax")
             found["bbox"] = MetadataValue.json(dict(zip(names, extent, strict=True)))
-    report_page = root.docs / "index.html"
-    if report_page.exists():
-        found["validation_report"] = MetadataValue.url(report_page.resolve().as_uri())
+    page = report_page.page_path(root.docs, report.source)
+    if page.exists():
+        found["validation_report"] = MetadataValue.url(page.resolve().as_uri())
+    if files:
+        drawing = preview.map_svg(preview.read_geometries(files[0], MAP_SHAPES))
+        if drawing:
+            image = base64.b64encode(drawing.encode()).decode()
+            found["map_preview"] = MetadataValue.md(f"![map](data:image/svg+xml;base64,{image})")
     return found
 
 

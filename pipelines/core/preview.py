@@ -1,0 +1,70 @@
+"""A small map of a source's features as standalone SVG: shown in its validation report and on
+its Dagster materialisation, drawn offline (no tiles, no script), so a glance tells whether the
+data landed where it should.
+
+Large sources are drawn from an even sample of their rows; lake files are in spatial order, so
+every k-th row still covers the whole extent.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import shapely
+
+__all__ = ["MAX_SHAPES", "WIDTH", "map_svg", "read_geometries"]
+
+MAX_SHAPES = 4000
+"""Geometries drawn at most; beyond, an even sample of the rows."""
+WIDTH = 480
+"""Width of the drawing in pixels; its height follows the extent's aspect (at most WIDTH)."""
+_FILL = "#2b6cb0"
+_MARGIN = 8
+
+
+def read_geometries(file: Path, limit: int = MAX_SHAPES) -> np.ndarray:
+    """The geometries (lon/lat) of a features file, an even sample of `limit` rows at most."""
+    column = pq.read_table(file, columns=["geometry"]).column("geometry")
+    if len(column) > limit:
+        column = column.take(np.linspace(0, len(column) - 1, limit).astype(np.int64))
+    geometries = shapely.from_wkb(column.to_numpy(zero_copy_only=False))
+    return geometries[~(shapely.is_missing(geometries) | shapely.is_empty(geometries))]
+
+
+def _to_pixels(geometries: np.ndarray) -> tuple[np.ndarray, int]:
+    """Geometries in pixel space (y down, centred across WIDTH), metres-true at the extent's
+    middle latitude; and the drawing's height."""
+    xmin, ymin, xmax, ymax = shapely.total_bounds(geometries)
+    shrink = np.cos(np.radians((ymin + ymax) / 2))  # a degree of longitude is shorter
+    span_x, span_y = max((xmax - xmin) * shrink, 1e-9), max(ymax - ymin, 1e-9)
+    scale = (WIDTH - 2 * _MARGIN) / max(span_x, span_y)
+    left = (WIDTH - span_x * scale) / 2
+
+    def pixels(xy: np.ndarray) -> np.ndarray:
+        x = (xy[:, 0] - xmin) * shrink * scale + left
+        return np.column_stack((x, (ymax - xy[:, 1]) * scale + _MARGIN))
+
+    drawn = shapely.transform(geometries, pixels)
+    height = round(span_y * scale) + 2 * _MARGIN
+    return shapely.simplify(drawn, 0.5, preserve_topology=False), height
+
+
+def map_svg(geometries: np.ndarray, title: str = "") -> str | None:
+    """An SVG document drawing `geometries` (lon/lat); None when there is nothing to draw."""
+    if not len(geometries):
+        return None
+    xmin, ymin, xmax, ymax = shapely.total_bounds(geometries)
+    drawn, height = _to_pixels(geometries)
+    shapes = "".join(g.svg(scale_factor=0.6, fill_color=_FILL, opacity=0.55) for g in drawn)
+    extent = f"lon {xmin:.5f} .. {xmax:.5f}, lat {ymin:.5f} .. {ymax:.5f}"
+    caption = html.escape(f"{title}; {extent}" if title else extent)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height + 18}" '
+        f'viewBox="0 0 {WIDTH} {height + 18}" role="img"><title>{caption}</title>'
+        f'<rect width="100%" height="100%" fill="#f7fafc" stroke="#cbd5e0"/>{shapes}'
+        f'<text x="4" y="{height + 13}" font-family="sans-serif" font-size="10" '
+        f'fill="#4a5568">{caption}</text></svg>'
+    )
