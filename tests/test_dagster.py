@@ -303,3 +303,41 @@ def test_citypipe_run_is_remembered_by_the_dagster_instance(
     assert base64.b64decode(image[1]).decode().count("<circle") == len(points) == 103
     page = Path(urlparse(meta["validation_report"].value).path)
     assert page.name == "jena_parking.html" and "103" in page.read_text()
+
+
+def test_a_source_older_than_its_freshness_fails_its_freshness_check(tmp_path: Path) -> None:
+    """Both ingested, then evaluated a second later: `freshness: 1h` passes, `freshness: 1s`
+    fails (a warning); the sensor that evaluates them runs from the start."""
+    import time
+
+    from dagster import AssetSelection, DagsterInstance, materialize
+
+    catalog = write_catalog(
+        tmp_path,
+        {"hourly": {**JENA, "freshness": "1h"}, "second": {**JENA, "freshness": "1s"}},
+    )
+    resources = {"lake": LakeResource(root=str(tmp_path / "lake"))}
+    defs = build_definitions(catalog, resources["lake"])
+    assets, checks = build_assets(catalog), list(defs.asset_checks or [])
+    assert [s.name for s in defs.sensors or []] == [
+        "source_files_changed",
+        "freshness_checks_sensor",
+    ]
+    with DagsterInstance.ephemeral() as instance:
+        materialize(assets, instance=instance, resources=resources)
+        time.sleep(1.5)
+        result = materialize(
+            [*assets, *checks],
+            instance=instance,
+            resources=resources,
+            selection=AssetSelection.checks(*checks),
+        )
+    passed = {e.asset_key.path[-1]: e.passed for e in result.get_asset_check_evaluations()}
+    assert passed == {"hourly": True, "second": False}
+
+
+def test_freshness_takes_a_number_and_a_unit(tmp_path: Path) -> None:
+    catalog = write_catalog(tmp_path, {"a": {**JENA, "freshness": "6h"}, "b": JENA})
+    assert [s.freshness and s.freshness.total_seconds() for s in catalog.sources] == [21600, None]
+    with pytest.raises(ConfigurationError, match="freshness"):
+        write_catalog(tmp_path, {"a": {**JENA, "freshness": "daily"}})

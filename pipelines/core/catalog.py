@@ -7,7 +7,9 @@ names); a mistake in it is reported with the entry and the field, before anythin
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import fields
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -37,6 +39,9 @@ def default_catalog() -> Path:
     """`CITYPIPE_CATALOG` when set, else the repository's data/catalog.yaml."""
     env = os.environ.get("CITYPIPE_CATALOG")
     return Path(env) if env else Path(__file__).resolve().parents[2] / "data" / "catalog.yaml"
+
+
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 class Source(BaseModel):
@@ -80,6 +85,11 @@ class Source(BaseModel):
     schedule: str | None = Field(
         None, description="Cron schedule for the Dagster job of this source."
     )
+    freshness: timedelta | None = Field(
+        None,
+        description="How old the source's data may grow before its freshness check fails: a "
+        "number and a unit, s, m, h, d or w (`6h`, `1d`).",
+    )
     max_violation_share: float = Field(
         DEFAULT_MAX_SHARE,
         ge=0,
@@ -92,6 +102,16 @@ class Source(BaseModel):
     @classmethod
     def _name(cls, v: str) -> str:
         return check_source_name(v)
+
+    @field_validator("freshness", mode="before")
+    @classmethod
+    def _freshness(cls, v: Any) -> Any:
+        if not isinstance(v, str):
+            return v
+        found = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", v)
+        if found is None:
+            raise ValueError(f"{v!r}: expected a number and a unit, s, m, h, d or w (`1d`)")
+        return timedelta(seconds=int(found[1]) * _SECONDS[found[2]])
 
     @field_validator("url")
     @classmethod

@@ -1,5 +1,6 @@
-"""When the assets run: the `ingest_all` job, a schedule per source that asks for one, and a
-sensor that re-ingests the sources whose files changed.
+"""When the assets run: the `ingest_all` job, a schedule per source that asks for one, a
+sensor that re-ingests the sources whose files changed, and freshness checks (with the sensor
+that evaluates them) for the sources whose catalog entry says how old their data may grow.
 
 The sensor's cursor is JSON, source name -> [mtime_ns, size] of its file (null while the file
 is missing). A source with no entry in the cursor counts as changed, so the first tick (and
@@ -11,32 +12,46 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dagster import (
+    AssetChecksDefinition,
     AssetSelection,
     DagsterInvalidDefinitionError,
+    DefaultSensorStatus,
     RunRequest,
     ScheduleDefinition,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
+    SupersessionWarning,
+    build_last_update_freshness_checks,
+    build_sensor_for_freshness_checks,
     define_asset_job,
     sensor,
 )
 
 from citypipe.core.catalog import Catalog, Source
 from citypipe.geo.errors import ConfigurationError
-from citypipe.orchestration.assets import ingest_keys
+from citypipe.orchestration.assets import harmonised_key, ingest_keys
 
 if TYPE_CHECKING:  # what define_asset_job returns; dagster does not export the name
     from dagster._core.definitions.unresolved_asset_job_definition import (
         UnresolvedAssetJobDefinition,
     )
 
-__all__ = ["INGEST_ALL", "files_changed_sensor", "ingest_all_job", "schedules", "source_job"]
+__all__ = [
+    "INGEST_ALL",
+    "files_changed_sensor",
+    "freshness_checks",
+    "freshness_sensors",
+    "ingest_all_job",
+    "schedules",
+    "source_job",
+]
 
 INGEST_ALL = "ingest_all"
 FileState = list[int] | None
@@ -112,3 +127,34 @@ def files_changed_sensor(catalog: Catalog, job: UnresolvedAssetJobDefinition) ->
         )
 
     return source_files_changed
+
+
+def freshness_checks(catalog: Catalog) -> list[AssetChecksDefinition]:
+    """A freshness check on each harmonised asset whose source has `freshness:`: it fails (as
+    a warning: old data is still data) once the last materialisation is older than that.
+
+    Checks, not Dagster 1.12's freshness policies that supersede them: those are a preview,
+    off unless the instance's dagster.yaml enables them, and cannot be evaluated in a test."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SupersessionWarning)
+        return [
+            check
+            for s in catalog.sources
+            if s.freshness is not None
+            for check in build_last_update_freshness_checks(
+                assets=[harmonised_key(s.name)], lower_bound_delta=s.freshness
+            )
+        ]
+
+
+def freshness_sensors(checks: list[AssetChecksDefinition]) -> list[SensorDefinition]:
+    """The sensor that evaluates `checks` while the Dagster daemon runs (on from the start)."""
+    if not checks:
+        return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SupersessionWarning)
+        return [
+            build_sensor_for_freshness_checks(
+                freshness_checks=checks, default_status=DefaultSensorStatus.RUNNING
+            )
+        ]

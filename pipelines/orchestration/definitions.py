@@ -17,7 +17,13 @@ from dagster import Definitions, in_process_executor
 
 from citypipe.core.catalog import Catalog
 from citypipe.orchestration.assets import build_assets
-from citypipe.orchestration.automation import files_changed_sensor, ingest_all_job, schedules
+from citypipe.orchestration.automation import (
+    files_changed_sensor,
+    freshness_checks,
+    freshness_sensors,
+    ingest_all_job,
+    schedules,
+)
 from citypipe.orchestration.resources import CatalogResource, LakeResource, UnstoredValues
 
 __all__ = ["build_definitions", "defs"]
@@ -30,11 +36,13 @@ def build_definitions(
     (default: `CITYPIPE_LAKE`, else data/lake)."""
     catalog = catalog if catalog is not None else CatalogResource().catalog()
     ingest_all = ingest_all_job()
+    fresh = freshness_checks(catalog)
     return Definitions(
         assets=build_assets(catalog),
+        asset_checks=fresh,
         jobs=[ingest_all],
         schedules=schedules(catalog),
-        sensors=[files_changed_sensor(catalog, ingest_all)],
+        sensors=[files_changed_sensor(catalog, ingest_all), *freshness_sensors(fresh)],
         executor=in_process_executor,
         resources={
             "lake": lake or LakeResource.from_env(),
