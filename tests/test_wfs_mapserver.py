@@ -27,6 +27,7 @@ from citypipe.core.ingest import ingest
 from citypipe.geo.errors import UnavailableError
 
 TOLERANCE = 1e-7
+READ_TIMEOUT = 4.0
 """Degrees."""
 
 
@@ -88,7 +89,8 @@ def test_a_harvest_equals_what_mapserver_serves(mapserver_wfs, lake, version, la
 
 
 def _client() -> HttpClient:
-    return HttpClient(HttpPolicy(retries=2, backoff=0.01, read_timeout=1.0))
+    """Quick retries; a read timeout that MapServer's CGI keeps even on a loaded machine."""
+    return HttpClient(HttpPolicy(retries=2, backoff=0.01, read_timeout=READ_TIMEOUT))
 
 
 @pytest.mark.parametrize(
@@ -99,7 +101,7 @@ def _client() -> HttpClient:
         status(429, retry_after="1"),
         reset(after=2000),
         truncate(after=3000),
-        slow(2.0),  # slower than the read timeout: asked again
+        slow(READ_TIMEOUT + 1),  # slower than the read timeout: asked again
     ],
     ids=["short", "503", "429", "reset", "truncated", "slow"],
 )
