@@ -242,7 +242,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from citypipe.core.results import render_table
     from citypipe.orchestration.run import run
 
-    outcomes = run(_lake(args), sources=args.source or None)
+    outcomes = run(_lake(args), sources=args.source or None, force=args.force)
     rows = [
         [
             o.source,
@@ -251,7 +251,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             o.rejects,
             o.checks,
             o.seconds,
-            "ok" if o.ok else "FAILED",
+            ("unchanged" if o.unchanged else "ok") if o.ok else "FAILED",
         ]
         for o in outcomes
     ]
@@ -388,6 +388,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="the main job: ingest every catalog source, then the warehouse")
     s.add_argument("--lake", help=lake_help)
     s.add_argument("--source", action="append", help="only this source (repeatable)")
+    s.add_argument(
+        "--force", action="store_true", help="ingest also the sources whose file did not change"
+    )
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser(

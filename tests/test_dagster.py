@@ -272,7 +272,8 @@ def test_citypipe_run_is_remembered_by_the_dagster_instance(
     lake = Lake(tmp_path / "lake")
     assert dagster_home(lake) == home
     run(lake, catalog)
-    run(lake, catalog)
+    (again,) = run(lake, catalog)  # nothing changed: skipped, its checks reported again
+    assert again.ok and again.unchanged and again.seconds is not None and again.seconds < 1
     with DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))
         assert len(runs) == 2

@@ -20,7 +20,7 @@ import orjson
 from citypipe import schemas
 from citypipe.connectors import registry
 from citypipe.connectors.base import SourceBatch
-from citypipe.core import report_page
+from citypipe.core import incremental, report_page
 from citypipe.core.checks import CheckResult, check_specs
 from citypipe.core.harmonise import HarmonisedBatch, Harmoniser
 from citypipe.core.lake import HEIGHTS_KEY, LAST_ATTEMPT, RUN_KEY, Lake
@@ -76,6 +76,9 @@ class IngestReport:
     """Observations the run stored (new ones: those the lake held already are not)."""
     violations: ViolationCount = field(default_factory=ViolationCount)
     """Features with Smart Data Models violations (`violation_share.result` checks the share)."""
+    unchanged: bool = False
+    """The input and settings were those of the landed run: nothing was read or written, and
+    the counts and checks are that run's."""
 
     @property
     def checks_passed(self) -> int:
@@ -114,6 +117,21 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
+def _unchanged(lake: Lake, source: str, fingerprint: str) -> IngestReport | None:
+    """The landed run's report, where it was made from the same input and settings."""
+    found = incremental.landed(lake, source)
+    if found is None or found.fingerprint != fingerprint:
+        return None
+    run = found.run
+    return IngestReport(
+        **{k: run[k] for k in ("source", "run_id", "path", "format", "declared_crs", "licence")},
+        **{k: run[k] for k in ("records", "features", "rejects", "declared_count", "seconds")},
+        checks=found.checks,
+        ingested_at=datetime.fromisoformat(run["last_ingest"]),
+        unchanged=True,
+    )
+
+
 def _blocking() -> set[str]:
     return {spec.name for spec in check_specs() if spec.blocking}
 
@@ -144,6 +162,7 @@ def ingest(
     options: Mapping[str, Any] | None = None,
     origin: str | None = None,
     validate: bool = True,
+    skip_unchanged: bool = False,
 ) -> IngestReport:
     """Read `location` (a file or a service's URL) as source `source` and replace that source's
     output in `lake` in one step.
@@ -153,9 +172,18 @@ def ingest(
     quarantine and the attempt is recorded with its reason (see `pipelines.lake`).
 
     `origin` is where the data came from when `location` is a local snapshot of it. `validate`
-    off skips the validation suite (the benchmark times it separately).
+    off skips the validation suite (the benchmark times it separately). `skip_unchanged`: a file
+    whose bytes and settings are those of the landed run is not read again (`incremental`).
     """
     started = time.perf_counter()
+    settings = {
+        "format": format, "crs": crs, "axis_order": axis_order, "theme": theme,
+        "fields": fields, "licence": licence, "options": options, "validate": validate,
+    }  # fmt: skip
+    fingerprint = incremental.fingerprint(location, settings) if skip_unchanged else None
+    if fingerprint is not None and (same := _unchanged(lake, source, fingerprint)) is not None:
+        same.seconds = round(time.perf_counter() - started, 3)
+        return same
     path = str(location)
     schema = schemas.feature_schema()
     schema.table("sources").conform(SUMMARY + LAST_ATTEMPT)
@@ -239,6 +267,9 @@ def ingest(
             violations=violations,
         )
         writer.metadata[RUN_KEY] = orjson.dumps(report.summary_row())
+        writer.metadata[incremental.CHECKS_KEY] = incremental.checks_json(checks)
+        if fingerprint is not None:
+            writer.metadata[incremental.FINGERPRINT_KEY] = fingerprint
         heights = crslib.crs_3d(harmoniser.crss.values())
         if heights is not None:
             writer.metadata[HEIGHTS_KEY] = surfaces_writer.metadata[HEIGHTS_KEY] = heights

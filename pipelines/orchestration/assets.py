@@ -266,6 +266,7 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
                     licence=source.licence,
                     options=source.ingest_options(),
                     origin=str(source.location),
+                    skip_unchanged=not lake.force,
                 )
             except ChecksFailed as e:
                 # show which checks failed, then fail the step: nothing was committed
@@ -280,6 +281,7 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
                 "format": report.format,
                 "declared_crs": report.declared_crs,
                 "seconds": report.seconds,
+                "unchanged": report.unchanged,
                 "top_reject_reasons": MetadataValue.json(
                     dict(report.reasons.most_common(TOP_REASONS))
                 ),

@@ -27,6 +27,9 @@ class LakeResource(ConfigurableResource):
     root: str = Field(
         description=f"Folder of the lake (`{LAKE_ENV}`); relative to the working directory."
     )
+    force: bool = Field(
+        False, description="Ingest every source again, also those whose file did not change."
+    )
 
     @classmethod
     def from_env(cls) -> LakeResource:

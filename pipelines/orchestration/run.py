@@ -55,6 +55,7 @@ class SourceOutcome:
     checks_passed: int = 0
     checks_total: int = 0
     seconds: float | None = None
+    unchanged: bool = False
 
     @property
     def checks(self) -> str:
@@ -100,13 +101,19 @@ def _outcome(
         checks_passed=report.checks_passed,
         checks_total=len(report.checks),
         seconds=report.seconds,
+        unchanged=report.unchanged,
     )
 
 
 def run(
-    lake: Lake, catalog: Catalog | None = None, sources: list[str] | None = None
+    lake: Lake,
+    catalog: Catalog | None = None,
+    sources: list[str] | None = None,
+    *,
+    force: bool = False,
 ) -> list[SourceOutcome]:
-    """Ingest `sources` (default: all) of `catalog` (default: `load_catalog()`) into `lake`.
+    """Ingest `sources` (default: all) of `catalog` (default: `load_catalog()`) into `lake`;
+    a source whose file and settings did not change since it landed is skipped unless `force`.
 
     A source that fails does not stop the others. The warehouse is refreshed at the end even
     when Dagster skipped it because a source failed, so it shows whatever did land.
@@ -114,7 +121,7 @@ def run(
     catalog = catalog if catalog is not None else load_catalog()
     names = [s.name for s in catalog.sources] if sources is None else list(sources)
     chosen = [catalog.get(name) for name in names]  # an unknown name fails here, listing all
-    defs = build_definitions(catalog, LakeResource(root=str(lake.root)))
+    defs = build_definitions(catalog, LakeResource(root=str(lake.root), force=force))
     home = dagster_home(lake)
     home.mkdir(parents=True, exist_ok=True)
     with DagsterInstance.from_config(str(home)) as instance:

@@ -1,0 +1,78 @@
+"""Whether a source's input changed since the run that landed last: `citypipe run` and the
+Dagster assets skip a source whose file and settings are those of that run.
+
+The fingerprint is the SHA-256 of the file's bytes, of the ingest's settings (format, CRS,
+fields, options ...), of the shared schema file and of citypipe's version; it is kept in the
+footer of the landed features file with the run's check results, so a skipped run can report
+what the landed one found. A service has no bytes to compare before it is asked: it is always
+harvested. Touching a file without changing it changes nothing; code changed without a new
+version is not seen (`citypipe run --force`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import asdict
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow.parquet as pq
+
+from citypipe import schemas
+from citypipe.connectors.registry import is_url
+from citypipe.core.checks import CheckResult
+from citypipe.core.lake import RUN_KEY, Lake
+
+__all__ = ["CHECKS_KEY", "FINGERPRINT_KEY", "Landed", "checks_json", "fingerprint", "landed"]
+
+FINGERPRINT_KEY = "citypipe:fingerprint"
+CHECKS_KEY = "citypipe:checks"
+_CHUNK = 1 << 20
+
+
+def _citypipe_version() -> str:
+    try:
+        return version("citypipe")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown"
+
+
+def fingerprint(location: Path | str, settings: Mapping[str, Any]) -> str | None:
+    """The fingerprint of ingesting `location` with `settings`; None for a service."""
+    if is_url(str(location)):
+        return None
+    digest = hashlib.sha256()
+    with open(location, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    digest.update(orjson.dumps(settings, option=orjson.OPT_SORT_KEYS, default=str))
+    digest.update((schemas.HERE / "feature-v1.yaml").read_bytes())
+    digest.update(_citypipe_version().encode())
+    return digest.hexdigest()
+
+
+def checks_json(checks: list[CheckResult]) -> bytes:
+    return orjson.dumps([asdict(c) for c in checks])
+
+
+class Landed:
+    """What the footer of a source's landed features file says of its run."""
+
+    def __init__(self, metadata: Mapping[bytes, bytes]) -> None:
+        self.fingerprint = metadata.get(FINGERPRINT_KEY.encode(), b"").decode() or None
+        self.run: dict[str, Any] = orjson.loads(metadata.get(RUN_KEY.encode(), b"{}"))
+        self.checks = [
+            CheckResult(**c) for c in orjson.loads(metadata.get(CHECKS_KEY.encode(), b"[]"))
+        ]
+
+
+def landed(lake: Lake, source: str) -> Landed | None:
+    """The landed run of `source`, None where none landed (or its file cannot be read)."""
+    part = lake.partition("features", source) / "part-0.parquet"
+    try:
+        return Landed(pq.read_metadata(part).metadata or {})
+    except (OSError, ValueError):
+        return None

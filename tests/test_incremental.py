@@ -1,0 +1,77 @@
+"""A source whose file and settings did not change since its run landed is not ingested again
+(`skip_unchanged`, what `citypipe run` and the Dagster assets do): the lake keeps that run, and
+the report gives its counts and checks."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import SAMPLES
+
+from citypipe.core.ingest import ChecksFailed, ingest
+from citypipe.core.lake import Lake
+
+JENA = "jena_parking.geojson"  # 103 points
+
+
+def _landed_run(lake: Lake, source: str) -> str:
+    part = lake.partition("features", source) / "part-0.parquet"
+    return json.loads(pq.read_metadata(part).metadata[b"citypipe:run"])["run_id"]
+
+
+def test_an_unchanged_file_is_not_read_again(lake: Lake, sample) -> None:
+    path = sample(JENA)
+    first = ingest(path, "jena", lake, theme="parking", skip_unchanged=True)
+    again = ingest(path, "jena", lake, theme="parking", skip_unchanged=True)
+    assert not first.unchanged and again.unchanged
+    assert again.run_id == first.run_id == _landed_run(lake, "jena")
+    assert again.features == len(json.loads((SAMPLES / JENA).read_bytes())["features"]) == 103
+    assert [(c.name, c.passed, c.failed) for c in again.checks] == [
+        (c.name, c.passed, c.failed) for c in first.checks
+    ]
+    assert again.seconds < 1
+    # touched, not changed: still the same bytes
+    os.utime(path, (0, 0))
+    assert ingest(path, "jena", lake, theme="parking", skip_unchanged=True).unchanged
+
+
+def test_new_bytes_new_settings_or_no_skipping_ingest_again(lake: Lake, sample) -> None:
+    path = sample(JENA)
+    runs = [ingest(path, "jena", lake, theme="parking", skip_unchanged=True).run_id]
+    # other settings
+    report = ingest(path, "jena", lake, theme="mobility", skip_unchanged=True)
+    assert not report.unchanged
+    runs.append(report.run_id)
+    # one feature fewer in the file
+    data = json.loads(path.read_bytes())
+    data["features"] = data["features"][1:]
+    path.write_text(json.dumps(data))
+    report = ingest(path, "jena", lake, theme="mobility", skip_unchanged=True)
+    assert not report.unchanged and report.features == 102
+    runs.append(report.run_id)
+    # asked to ingest, not to skip
+    report = ingest(path, "jena", lake, theme="mobility")
+    assert not report.unchanged
+    runs.append(report.run_id)
+    assert len(set(runs)) == 4 and _landed_run(lake, "jena") == runs[-1]
+
+
+def test_a_run_that_did_not_land_is_not_taken_for_the_input(lake: Lake, tmp_path: Path) -> None:
+    """A file that fails its blocking count check lands nothing; fixed back, the same bytes as
+    the landed run are unchanged, the failed attempt's are not."""
+    source = json.loads((SAMPLES / JENA).read_bytes())
+    path = tmp_path / "jena.geojson"
+    path.write_text(json.dumps(source))
+    landed = ingest(path, "jena", lake, skip_unchanged=True)
+    source["totalFeatures"] = 999
+    path.write_text(json.dumps(source))
+    with pytest.raises(ChecksFailed, match="matches_declared_count"):
+        ingest(path, "jena", lake, skip_unchanged=True)
+    assert _landed_run(lake, "jena") == landed.run_id
+    source.pop("totalFeatures")
+    path.write_text(json.dumps(source))
+    assert ingest(path, "jena", lake, skip_unchanged=True).unchanged
