@@ -269,7 +269,7 @@ def ingest(
         writer.metadata[RUN_KEY] = orjson.dumps(report.summary_row())
         writer.metadata[incremental.CHECKS_KEY] = incremental.checks_json(checks)
         if fingerprint is not None:
-            writer.metadata[incremental.FINGERPRINT_KEY] = fingerprint
+            writer.metadata[incremental.FINGERPRINT_KEY] = fingerprint.encode()
         heights = crslib.crs_3d(harmoniser.crss.values())
         if heights is not None:
             writer.metadata[HEIGHTS_KEY] = surfaces_writer.metadata[HEIGHTS_KEY] = heights

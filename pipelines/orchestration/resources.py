@@ -28,7 +28,8 @@ class LakeResource(ConfigurableResource):
         description=f"Folder of the lake (`{LAKE_ENV}`); relative to the working directory."
     )
     force: bool = Field(
-        False, description="Ingest every source again, also those whose file did not change."
+        default=False,
+        description="Ingest every source again, also those whose file did not change.",
     )
 
     @classmethod
