@@ -12,7 +12,7 @@ PYGEOAPI_STAMP := $(PYGEOAPI)/.installed
 
 LINT := build/lint
 
-.PHONY: setup gpio servers mapserver browser screenshots demo ui test lint bench clean
+.PHONY: setup gpio servers mapserver browser screenshots demo ui test lint bench scale-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -96,6 +96,18 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# The lake read by Apache SedonaDB and by DuckDB, compared (docs/scaling.md); not in `make test`.
+# SedonaDB in a venv of its own, like gpio (237 MB that the project does not otherwise need).
+SEDONA := .venv-sedona
+$(SEDONA)/.installed: Makefile
+	$(PYTHON) -m venv $(SEDONA)
+	$(SEDONA)/bin/pip install --quiet sedonadb==0.5.0 geoarrow-pyarrow pyarrow
+	touch $@
+
+scale-check: $(STAMP) $(SEDONA)/.installed
+	$(BIN)/citypipe run
+	$(BIN)/python bench/scale_check.py --lake data/lake
 
 clean:
 	rm -rf data/lake bench/work $(GPIO) $(PYGEOAPI)
