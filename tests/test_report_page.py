@@ -89,6 +89,21 @@ def test_every_shape_is_drawn_inside_the_picture(coords: list[tuple[float, float
     assert all(0 <= x <= width for x in xs) and all(0 <= y <= height for y in ys)
 
 
+def test_lines_and_collections_are_drawn_too() -> None:
+    # a street (TrafficFlowObserved's location is a LineString) once failed the whole ingest
+    shapes = shapely.from_wkt(
+        [
+            "LINESTRING (4.70 41.60, 4.71 41.61)",
+            "MULTILINESTRING ((4.70 41.60, 4.72 41.60), (4.70 41.62, 4.72 41.62))",
+            "GEOMETRYCOLLECTION (POINT (4.70 41.61), LINESTRING (4.70 41.60, 4.71 41.60))",
+            "POLYGON ((4.70 41.60, 4.71 41.60, 4.71 41.61, 4.70 41.60))",
+        ]
+    )
+    svg = preview.map_svg(shapes)
+    assert svg is not None
+    assert svg.count("<polyline") == 4 and svg.count("<circle") == 1 and "<path" in svg
+
+
 def test_large_sources_are_drawn_from_an_even_sample(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -52,13 +53,23 @@ def _to_pixels(geometries: np.ndarray) -> tuple[np.ndarray, int]:
     return shapely.simplify(drawn, 0.5, preserve_topology=False), height
 
 
+def _svg(geometry: Any) -> str:
+    """One shape drawn: shapely's lines take a stroke colour, collections one colour, the rest
+    a fill."""
+    if geometry.geom_type in ("LineString", "LinearRing", "MultiLineString"):
+        return str(geometry.svg(scale_factor=0.6, stroke_color=_FILL, opacity=0.55))
+    if geometry.geom_type == "GeometryCollection":
+        return str(geometry.svg(scale_factor=0.6, color=_FILL))
+    return str(geometry.svg(scale_factor=0.6, fill_color=_FILL, opacity=0.55))
+
+
 def map_svg(geometries: np.ndarray, title: str = "") -> str | None:
     """An SVG document drawing `geometries` (lon/lat); None when there is nothing to draw."""
     if not len(geometries):
         return None
     xmin, ymin, xmax, ymax = shapely.total_bounds(geometries)
     drawn, height = _to_pixels(geometries)
-    shapes = "".join(g.svg(scale_factor=0.6, fill_color=_FILL, opacity=0.55) for g in drawn)
+    shapes = "".join(map(_svg, drawn))
     extent = f"lon {xmin:.5f} .. {xmax:.5f}, lat {ymin:.5f} .. {ymax:.5f}"
     caption = html.escape(f"{title}; {extent}" if title else extent)
     return (
