@@ -554,3 +554,21 @@ def test_buildings_view_holds_buildings_not_their_storeys_units_and_rooms(sample
         lake, "SELECT feature_class, count(*) FROM features WHERE parent_id IS NOT NULL GROUP BY 1"
     )
     assert dict(nested) == {"Storey": 2, "BuildingUnit": 2, "BuildingRoom": 3}
+
+
+def test_batches_held_by_the_caller_keep_their_records_xml(sample, tmp_path):
+    """Members leave the document once their batch is written; a caller that holds every
+    batch (as a list does) still gets each record's own XML."""
+    text = sample("citygml/sig3d_v2_Building_LOD1-EPSG25832.gml").read_text(encoding="utf-8")
+    start = text.index("<cityObjectMember>")
+    end = text.rindex("</cityObjectMember>") + len("</cityObjectMember>")
+    copy = text[start:end].replace('gml:id="GML_', 'gml:id="COPY_')
+    path = tmp_path / "twice.gml"
+    path.write_text(text[:end] + copy + text[end:], encoding="utf-8")
+    batches = list(CityGMLConnector(path, batch_size=1).read())
+    # the Building, then the ReliefFeature with its TINRelief, twice
+    assert [len(b) for b in batches] == [1, 2, 1, 2]
+    for batch in batches:
+        for i, source_id in enumerate(batch.source_ids):
+            assert f'gml:id="{source_id}"' in batch.records[i].split(">", 1)[0]
+    assert batches[2].source_ids[0] == "COPY_7b1a5a6f-ddad-4c3d-a507-3eb9ee0a8e68"
