@@ -41,13 +41,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import cached_property
 from typing import Any
 
 from lxml import etree
 
 from citypipe.connectors import documents
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
-from citypipe.connectors.citygml_header import MEMBERS, PARSER, read_header, syntax_error
+from citypipe.connectors.citygml_header import (
+    MEMBERS,
+    PARSER,
+    Header,
+    read_header,
+    syntax_error,
+)
 from citypipe.connectors.citygml_objects import ObjectReader
 from citypipe.connectors.gml_xlinks import XlinkBudgetError
 from citypipe.geo.errors import DataError
@@ -74,13 +81,18 @@ class CityGMLConnector(FileConnector):
         prefixes = {m.group(1) for m in _CORE_DECLARATION.finditer(root[2])}
         return 0.95 if root[0] in prefixes else 0.0
 
+    @cached_property
+    def header(self) -> Header:
+        """What the document says before its first member: read once for inspect and read."""
+        return read_header(self.path)
+
     def inspect(self) -> SourceInfo:
-        header = read_header(self.path)
+        header = self.header
         return SourceInfo(format="CityGML", version=header.version, crs=header.srs_name)
 
     def read(self) -> Iterator[SourceBatch]:
-        header = read_header(self.path)
-        reader = ObjectReader(self.path, header, int(self.options.get("batch_size", BATCH_SIZE)))
+        batch_size = int(self.options.get("batch_size", BATCH_SIZE))
+        reader = ObjectReader(self.path, self.header, batch_size)
         tags = [f"{{*}}{m}" for m in MEMBERS]  # of any version: none is lost unread
         with open(self.path, "rb") as f:
             context = etree.iterparse(
