@@ -321,7 +321,10 @@ class ObjectReader:
             rec.lines, rec.points = own.lines, own.points
         else:
             rec.polygons = self._resolve(list(chain.from_iterable(r for _, r in chosen)), missing)
-        rec.surface_handles = [(t, self._resolve(refs, missing)) for t, refs in chosen]
+        if all(type(r) is int for _, refs in chosen for r in refs):  # inline: nothing to resolve
+            rec.surface_handles = chosen  # type: ignore[assignment]
+        else:
+            rec.surface_handles = [(t, self._resolve(refs, missing)) for t, refs in chosen]
         rec.footprint_handles = self._resolve(rec.footprint, missing)
         if missing:
             shown = ", ".join(repr(m) for m in sorted(set(missing))[:3])

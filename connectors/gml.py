@@ -109,7 +109,7 @@ class GeometryReader:
             t(n) for n in ("exterior", "interior", "outerBoundaryIs", "innerBoundaryIs")
         }
         self._exterior = t("exterior")
-        self._ring, self._curve = t("Ring"), t("Curve")
+        self._ring, self._curve, self._linear_ring = t("Ring"), t("Curve"), t("LinearRing")
         self._segments = {t(n) for n in _SEGMENTS}
         self._arcs = {t(n): n for n in gml_arcs.ARCS}
         self._polygon_tag = t("Polygon")
@@ -275,15 +275,24 @@ class GeometryReader:
     def _polygon(self, elem) -> int:
         """Collect a Polygon, PolygonPatch or Triangle's rings; its handle."""
         count = size = 0
+        linear, pos_list, ring_tags = self._linear_ring, self._pos_list, self._ring_tags
         for boundary in elem:
-            if boundary.tag in self._ring_tags and len(boundary):
-                text, dim = self._ring_text(boundary[0])
-                if not text or text.isspace():
-                    self._blank.append(len(self._texts))
-                self._texts.append(text)
-                self._dims.append(dim)
-                count += 1
-                size += len(text)
+            if boundary.tag not in ring_tags or not len(boundary):
+                continue
+            ring = boundary[0]
+            first = ring[0] if ring.tag == linear and len(ring) else None
+            if first is not None and first.tag == pos_list:  # nearly every ring: a posList
+                text = first.text or ""
+                dim_text = first.get("srsDimension")
+                dim = srs_dimension(dim_text) if dim_text else self.dimension
+            else:
+                text, dim = self._ring_text(ring)
+            if not text or text.isspace():
+                self._blank.append(len(self._texts))
+            self._texts.append(text)
+            self._dims.append(dim)
+            count += 1
+            size += len(text)
         if not count:
             raise GeometryError(f"{local_name(elem.tag)} without an exterior ring")
         self._ring_counts.append(count)
@@ -343,9 +352,15 @@ class GeometryReader:
         return gml_polygons.build(self._texts, self._dims, self._blank, self._ring_counts)
 
 
+_DIMENSIONS = {"2": 2, "3": 3, "4": 4}
+
+
 def srs_dimension(text: str) -> int:
     """An srsDimension attribute's value."""
-    if text.strip() not in ("2", "3", "4"):
+    dim = _DIMENSIONS.get(text)  # as nearly every file writes it: once per ring
+    if dim is not None:
+        return dim
+    if text.strip() not in _DIMENSIONS:
         raise GeometryError(f"srsDimension {text!r} is not 2, 3 or 4")
     return int(text)
 
