@@ -149,14 +149,15 @@ def measure(tool: str, target: str, repeat: int, out: Path | None = None) -> dic
         out.mkdir(parents=True, exist_ok=True)
     once = _runner(tool, target, out or Path(tempfile.mkdtemp(prefix="citypipe-bench-")))
     baseline = _rss_mb()
-    best = float("inf")
+    best = cpu = float("inf")
     for i in range(repeat + 1):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         once()
         if i or repeat == 0:  # the first run warms caches and lazy imports
             best = min(best, time.perf_counter() - t)
+            cpu = min(cpu, time.process_time() - c)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": best, "peak_mb": peak - baseline}
+    return {"seconds": best, "cpu_seconds": cpu, "peak_mb": peak - baseline}
 
 
 def big_fountains(mb: int, dest: Path | None = None) -> Path:
@@ -251,7 +252,8 @@ def child(
         last = (
             out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
         )
-        return {"seconds": float("nan"), "peak_mb": float("nan"), "error": last[:200]}
+        nan = float("nan")
+        return {"seconds": nan, "cpu_seconds": nan, "peak_mb": nan, "error": last[:200]}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -306,6 +308,39 @@ def run_group(name: str, group: Group, repeat: int, rounds: int) -> None:
         for tool in tools:
             if "error" in r[tool]:
                 print(f"  {tool} failed: {r[tool]['error']}")
+    if name == "citygml":
+        _citygml_targets(runs, results, group)
+
+
+def _citygml_targets(
+    runs: list[tuple[Path, int]], results: dict[Any, dict[str, dict]], group: Group
+) -> None:
+    """Issue 17's targets for CityGML, each with the figure it is judged on: at most 2.5x the
+    floor on every corpus file of 1 MB or more, a fixed cost (citypipe minus floor) under 10 ms
+    on the smaller ones, the generated large file faster than GDAL with a peak under 1 GiB.
+    Judged on CPU time (each side is one process, timed in its best round): wall-clock times
+    on a machine shared with other work vary by more than the margins judged."""
+    ms = {p: {t: r["cpu_seconds"] * 1000 for t, r in results[p].items()} for p, _ in runs}
+    read = [p for p, _ in runs if "error" not in results[p]["citypipe"]]  # not a refused CRS
+    corpus = [p for p, repeat in runs if repeat and p in read]
+    large = [p for p in corpus if p.stat().st_size >= 1e6]
+    small = [p for p in corpus if p.stat().st_size < 1e6]
+    worst = max(large, key=lambda p: ms[p]["citypipe"] / ms[p][group.floor], default=None)
+    if worst is not None:
+        ratio = ms[worst]["citypipe"] / ms[worst][group.floor]
+        print(f"citypipe / floor, files of 1 MB or more: at most {ratio:.1f} ({worst.name}; "
+              "target 2.5)")  # fmt: skip
+    fixed = max(small, key=lambda p: ms[p]["citypipe"] - ms[p][group.floor], default=None)
+    if fixed is not None:
+        cost = ms[fixed]["citypipe"] - ms[fixed][group.floor]
+        print(f"fixed cost (citypipe - floor), smaller files: at most {cost:.1f} ms "
+              f"({fixed.name}; target under 10)")  # fmt: skip
+    for path in read:
+        if path not in corpus:
+            r = results[path]
+            print(f"{path.name}: GDAL / citypipe {ms[path][group.other] / ms[path]['citypipe']:.2f}"
+                  f" (target over 1), citypipe's peak {r['citypipe']['peak_mb']:.0f} MB above its "
+                  "imports (target under 1024)")  # fmt: skip
 
 
 def main() -> None:
