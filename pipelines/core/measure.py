@@ -53,6 +53,8 @@ def _metres(
     h = crs.sub_crs_list[0] if crs.is_compound else crs
     swap = axis_order == "authority" and h.axis_info[0].direction in ("north", "south")
     tr = None
+    if h.is_projected and not swap:
+        return _as_given
     if not h.is_projected:
         x0, y0, x1, y1 = shapely.total_bounds(geometries)
         lon, lat = ((y0 + y1) / 2, (x0 + x1) / 2) if swap else ((x0 + x1) / 2, (y0 + y1) / 2)
@@ -68,6 +70,21 @@ def _metres(
         return out
 
     return apply
+
+
+def _as_given(coords: np.ndarray) -> np.ndarray:
+    """Coordinates already in metres east and north (`_metres` of a projected CRS whose axes
+    are in that order): geometries are measured as they are, not copied."""
+    return coords
+
+
+def _in_metres(
+    to_metres: Callable[[np.ndarray], np.ndarray], geometries: np.ndarray, z: bool
+) -> np.ndarray:
+    """`geometries` in metres east and north: themselves where they are already."""
+    if to_metres is _as_given:
+        return geometries
+    return shapely.transform(geometries, to_metres, include_z=z)
 
 
 def _utm_zone(lon: float, lat: float) -> int | None:
@@ -101,8 +118,8 @@ def measure(
     to_metres = _metres(crs, axis_order, footprints)
     if to_metres is None:
         return None
-    footprint = shapely.transform(footprints, to_metres)
-    solid = shapely.transform(geometries_3d, to_metres, include_z=True)
+    footprint = _in_metres(to_metres, footprints, False)
+    solid = _in_metres(to_metres, geometries_3d, True)
     out = Measures(
         footprint_area=np.where(shapely.is_missing(footprint), np.nan, shapely.area(footprint)),
         volume=solids.volumes(solid),
@@ -114,7 +131,7 @@ def measure(
     out.surface_owner = np.array([o[0] for o in owners], dtype=np.int64)
     out.surface_types = [o[1] for o in owners]
     out.surface_polygons = np.array([o[2] for o in owners], dtype=object)
-    metric = shapely.transform(out.surface_polygons, to_metres, include_z=True)
+    metric = _in_metres(to_metres, out.surface_polygons, True)
     out.surface_area, out.surface_tilt, out.surface_azimuth = solids.surface_measures(
         metric, out.surface_types
     )
