@@ -33,8 +33,9 @@ parent's, else the CityModel envelope's, else the one srsName the document decla
 one, or with a locally defined one (#local-CRS-1), the pipeline refuses the source.
 
 Streaming: iterparse hands over one CityModel member at a time; its elements are kept only
-until their batch is written (they are the rejects' text, built only when asked for) and
-detached from the document as reading moves on. DTDs and entities are refused.
+until their batch is written (they are the rejects' text, built only when asked for), and
+leave the document once the caller has moved past that batch (`_release`). DTDs and entities
+are refused.
 """
 
 from __future__ import annotations
