@@ -13,13 +13,12 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
@@ -27,7 +26,9 @@ import requests
 
 from citypipe.geo.errors import ConfigurationError, DataError, UnavailableError
 
-__all__ = ["HttpClient", "HttpPolicy", "Reply"]
+__all__ = ["HttpClient", "HttpPolicy", "Reply", "Stream"]
+
+T = TypeVar("T")
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 """Answers worth asking again: GDAL's GDAL_HTTP_RETRY_CODES default, and 408 (timed out)."""
@@ -74,6 +75,62 @@ class Reply:
             raise DataError(f"{self.url}: the answer is not JSON: {e}") from e
 
 
+class Stream:
+    """A successful answer whose body is read as it arrives, as a binary file object (lxml's
+    iterparse reads it); bounded as a Reply is. It holds one of its host's slots until it is
+    read to its end or closed. A connection that breaks off mid-body is an UnavailableError."""
+
+    def __init__(
+        self, response: requests.Response, slot: threading.BoundedSemaphore, max_bytes: int
+    ) -> None:
+        self.url, self.status, self.headers = response.url, response.status_code, response.headers
+        self.read_bytes = 0
+        self._response, self._slot, self._max = response, slot, max_bytes
+        self._chunks = response.iter_content(chunk_size=1 << 16)
+        self._open = True
+
+    def read(self, size: int = -1) -> bytes:
+        """The next bytes of the body (a chunk as it came, `size` or not); b"" at its end."""
+        if size < 0:
+            return b"".join(iter(lambda: self.read(1 << 16), b""))
+        try:
+            chunk = next(self._chunks, b"") if self._open else b""
+        except _PASSING as e:
+            self.close()
+            raise UnavailableError(
+                f"{self.url}: the answer broke off after {self.read_bytes} bytes: {e}"
+            ) from e
+        self.read_bytes += len(chunk)
+        if self.read_bytes > self._max:
+            self.close()
+            raise DataError(f"{self.url}: the answer is over {self._max} bytes")
+        if not chunk:
+            self.close()
+        return chunk
+
+    def reply(self) -> Reply:
+        """The whole answer, read (a break is raised as it came, for a retry)."""
+        with self:
+            body = bytearray()
+            for chunk in self._chunks:
+                body += chunk
+                if len(body) > self._max:
+                    raise DataError(f"{self.url}: the answer is over {self._max} bytes")
+            return Reply(self.url, self.status, self.headers, bytes(body))
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._response.close()
+            self._slot.release()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @cache
 def _user_agent() -> str:
     try:
@@ -86,13 +143,10 @@ _slots: dict[str, threading.BoundedSemaphore] = {}
 _slots_lock = threading.Lock()
 
 
-@contextmanager
-def _host_slot(host: str, limit: int) -> Iterator[None]:
-    """Hold one of the `limit` slots of `host` (the first client to name a host sets it)."""
+def _host_slot(host: str, limit: int) -> threading.BoundedSemaphore:
+    """The `limit` slots of `host` (the first client to name a host sets it)."""
     with _slots_lock:
-        slot = _slots.setdefault(host, threading.BoundedSemaphore(limit))
-    with slot:
-        yield
+        return _slots.setdefault(host, threading.BoundedSemaphore(limit))
 
 
 def retry_after(value: str | None, now: float) -> float | None:
@@ -140,6 +194,29 @@ class HttpClient:
 
         Statuses in `accept` are answers rather than errors, for a caller that reads their body
         (a WFS 2.0 server sends its ExceptionReport, the reason in its own words, with a 400)."""
+        return self._retrying(url, params, headers, accept, Stream.reply)
+
+    def open(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        accept: Collection[int] = (),
+    ) -> Stream:
+        """The answer to GET `url` with its body still to read, as `get` retries until its
+        head (a body that breaks off is the reader's to handle: part of it may be read)."""
+        return self._retrying(url, params, headers, accept, lambda stream: stream)
+
+    def _retrying(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        accept: Collection[int],
+        take: Callable[[Stream], T],
+    ) -> T:
+        """`take` of the first answer that is not an error, after retries; `take` owns it."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(f"{url}: not an http(s) URL")
@@ -147,8 +224,10 @@ class HttpClient:
         policy = self.policy
         for attempt in range(policy.retries + 1):
             try:
-                with _host_slot(host, policy.per_host):
-                    reply = self._fetch(url, params, headers)
+                stream = self._open(host, url, params, headers)
+                if stream.status < 400 or stream.status in accept:
+                    return take(stream)
+                error = stream.reply()
             except _PASSING as e:
                 if attempt == policy.retries:
                     raise UnavailableError(
@@ -158,34 +237,43 @@ class HttpClient:
                 continue
             except requests.RequestException as e:  # an invalid URL, a redirect loop ...
                 raise ConfigurationError(f"{url}: {e}") from e
-            if reply.status < 400 or reply.status in accept:
-                return reply
-            if reply.status not in RETRY_STATUSES:
-                raise ConfigurationError(f"{url}: HTTP {reply.status}{_gist(reply.content)}")
+            if error.status not in RETRY_STATUSES:
+                raise ConfigurationError(f"{url}: HTTP {error.status}{_gist(error.content)}")
             if attempt == policy.retries:
                 raise UnavailableError(
-                    f"{url}: HTTP {reply.status} after {attempt + 1} tries{_gist(reply.content)}"
+                    f"{url}: HTTP {error.status} after {attempt + 1} tries{_gist(error.content)}"
                 )
-            self._sleep(url, attempt, retry_after(reply.headers.get("Retry-After"), time.time()))
+            self._sleep(url, attempt, retry_after(error.headers.get("Retry-After"), time.time()))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _fetch(
-        self, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str] | None
-    ) -> Reply:
+    def _open(
+        self,
+        host: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+    ) -> Stream:
+        """One GET up to its head, holding one of `host`'s slots until the body is read."""
         policy = self.policy
-        timeout = (policy.connect_timeout, policy.read_timeout)
-        with self._session.get(
-            url, params=params, headers=headers, timeout=timeout, stream=True
-        ) as response:
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > policy.max_bytes:
-                raise DataError(f"{url}: the answer is {declared} bytes, over the limit")
-            body = bytearray()
-            for chunk in response.iter_content(chunk_size=1 << 16):
-                body += chunk
-                if len(body) > policy.max_bytes:
-                    raise DataError(f"{url}: the answer is over {policy.max_bytes} bytes")
-            return Reply(response.url, response.status_code, response.headers, bytes(body))
+        slot = _host_slot(host, policy.per_host)
+        slot.acquire()
+        try:
+            response = self._session.get(
+                url,
+                params=params,
+                headers=headers,
+                timeout=(policy.connect_timeout, policy.read_timeout),
+                stream=True,
+            )
+        except BaseException:
+            slot.release()
+            raise
+        stream = Stream(response, slot, policy.max_bytes)
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > policy.max_bytes:
+            stream.close()
+            raise DataError(f"{url}: the answer is {declared} bytes, over the limit")
+        return stream
 
     def _sleep(self, url: str, attempt: int, asked: float | None) -> None:
         """Wait before trying again: as long as the server asks, else a jittered backoff."""

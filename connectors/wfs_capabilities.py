@@ -93,7 +93,8 @@ class Capabilities:
     paging: bool
     """WFS 2.0's ImplementsResultPaging; in 1.1, True: STARTINDEX is tried and checked."""
     count_default: int | None
-    """The most features the server returns for one request (WFS 2.0's CountDefault)."""
+    """The most features the server returns for one request: WFS 2.0's CountDefault, the
+    DefaultMaxFeatures of a 1.1 server (MapServer's wfs_maxfeatures)."""
     filters: str
     """What the filter capabilities declare, for `citypipe inspect`."""
     title: str | None = None
@@ -176,7 +177,7 @@ def fetch(client: HttpClient, url: str) -> Capabilities:
         )
     _, title, layers = capabilities_layers(etree.tostring(root))
     constraints = _constraints(root)
-    count = constraints.get("CountDefault", "")
+    count = constraints.get("CountDefault") or constraints.get("DefaultMaxFeatures", "")
     return Capabilities(
         version=version,
         get_feature=base,

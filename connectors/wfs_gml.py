@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from lxml import etree
 
@@ -53,6 +53,7 @@ __all__ = [
     "read_feature_collection",
     "read_page",
     "read_response",
+    "read_stream",
 ]
 
 BATCH_SIZE = 5000
@@ -189,8 +190,36 @@ def read_page(
     return response.counts, list(batches)
 
 
+def read_stream(
+    stream: IO[bytes], *, crs: str | None, wfs_version: str, name: str, batch_size: int
+) -> tuple[Response, Iterator[SourceBatch]]:
+    """A GetFeature answer read as it arrives (`stream`: a file object read to its end, as an
+    HTTP body): what it says before its first member, from its first 64 KiB, and its features
+    in batches of `batch_size`, each parsed from the stream when it is asked for, so that a
+    response of any size takes the memory of a batch."""
+    head = b""
+    while len(head) < _HEAD and (chunk := stream.read(_HEAD - len(head))):
+        head += chunk
+    response = read_response(head, wfs_version=wfs_version, name=name)
+    joined = _Joined(head, stream)
+    return response, _read(joined, response, crs, None, batch_size, name, False)
+
+
+class _Joined:
+    """A stream whose head was read already: the head, then the rest."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self.head, self._rest, self._given = head, rest, False
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._given:
+            self._given = True
+            return self.head
+        return self._rest.read(size)
+
+
 def _read(
-    source: bytes | Path,
+    source: bytes | Path | _Joined,
     response: Response,
     crs: str | None,
     axis_order: AxisOrder | None,
@@ -244,9 +273,13 @@ def _forced(batches: Iterator[SourceBatch], order: AxisOrder | None) -> Iterator
 
 
 @contextmanager
-def _open(source: Source) -> Iterator[tuple[IO[bytes], bytes, str | None]]:
+def _open(source: Source | _Joined) -> Iterator[tuple[IO[bytes], bytes, str | None]]:
     """A stream of the response from its start, its head, and the encoding its BOM names."""
     stream: IO[bytes]
+    if isinstance(source, _Joined):  # a stream, read once from its start
+        head = source.head
+        yield cast(IO[bytes], source), head, _bom_codec(head)
+        return
     if isinstance(source, Path):
         try:
             stream = open(source, "rb")  # noqa: SIM115 - closed below
@@ -257,7 +290,12 @@ def _open(source: Source) -> Iterator[tuple[IO[bytes], bytes, str | None]]:
     with stream:
         head = stream.read(_HEAD)
         stream.seek(0)
-        yield stream, head, next((codec for bom, codec in _BOMS if head.startswith(bom)), None)
+        yield stream, head, _bom_codec(head)
+
+
+def _bom_codec(head: bytes) -> str | None:
+    """The encoding a byte-order mark names (it wins over the XML declaration)."""
+    return next((codec for bom, codec in _BOMS if head.startswith(bom)), None)
 
 
 def _root(label: str, root: Any) -> Any:

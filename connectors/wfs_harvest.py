@@ -1,20 +1,23 @@
 """Every feature of a WFS layer, checked against the count the server declares.
 
-Pages are asked for with STARTINDEX + COUNT (MAXFEATURES in 1.1), several in flight
-(wfs_paging), and the next one starts after the features the last one held: a short page is
-not the end (OSGeo/gdal#8653), an empty one is. Where paging is not implemented, refused (an
-exception report) or ignored (a page that brings no feature not already read: a 1.1 server
-without the vendor extension answers the first page again), the layer's extent is tiled: each
-box is split in four until the server counts at most a page of features in it, and features
-on the edges of two boxes are read once, by id. The harvest ends complete (as many distinct
-features read as the server counts: numberMatched, else resultType=hits) or with a DataError
-that says what was read; it raises before the pipeline commits, so a failed harvest writes
-nothing. A server that states no count and refuses hits is read to an empty page.
+A WFS 1.1 layer is asked for in one request first where no page size is asked for
+(wfs_whole); where its answer holds fewer features than the count (a server's cap, stated or
+not), breaks off or is refused, the harvest pages on from where it stopped. Pages are asked
+for with STARTINDEX + COUNT (MAXFEATURES in 1.1), several in flight (wfs_paging), and the next
+one starts after the features the last one held: a short page is not the end
+(OSGeo/gdal#8653), an empty one is. Where paging is not implemented, refused (an exception
+report) or ignored (a page that brings no feature not already read: a 1.1 server without the
+vendor extension answers the first page again), the layer's extent is tiled: each box is split
+in four until the server counts at most a page of features in it, and features on the edges of
+two boxes are read once, by id. The harvest ends complete (as many distinct features read as
+the server counts: numberMatched, else resultType=hits) or with a DataError that says what was
+read; it raises before the pipeline commits, so a failed harvest writes nothing. A server that
+states no count and refuses hits is read to an empty page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -26,6 +29,7 @@ from citypipe.connectors.http import HttpClient
 from citypipe.connectors.wfs_pages import Page, count_hits, fetch_page
 from citypipe.connectors.wfs_paging import REFUSED, Pager, PagingFailed
 from citypipe.connectors.wfs_request import Box, GetFeature
+from citypipe.connectors.wfs_whole import Whole
 from citypipe.geo.errors import DataError
 
 __all__ = ["Harvest"]
@@ -66,6 +70,7 @@ class Harvest:
         self._started = False
         self._pager: Pager | None = None
         self._first: Page | None = None
+        self._whole: Whole | None = None
 
     def start(self) -> int | None:
         """The count the harvest is to reach, as far as the server states it: where the server
@@ -73,6 +78,12 @@ class Harvest:
         if self._started:
             return self.hits
         self._started = True
+        if self.request.whole:  # the answer and the count asked for together
+            self._whole = whole = Whole(self.client, self.request, self.box, self.hits)
+            self.request = whole.request
+            if self.hits is None:
+                self.hits = whole.count()
+            return self.hits
         if not self.request.caps.paging:
             if self.hits is None:
                 self.hits = self._count()  # one request, or tiles: the count decides
@@ -100,21 +111,16 @@ class Harvest:
 
     @property
     def requests(self) -> int:
-        return self._own + (self._pager.requests if self._pager is not None else 0)
+        own = self._own + (self._whole.requests if self._whole is not None else 0)
+        return own + (self._pager.requests if self._pager is not None else 0)
 
     def batches(self) -> Iterator[SourceBatch]:
         self.start()
         request = self.request
-        if self._pager is not None and self._first is not None:
-            try:
-                yield from self._paged(self._pager, self._first)
-            except PagingFailed as e:
-                self.ended = str(e)
-                yield from self._tiled()
-            else:
-                if self.repeated and self.hits is not None and self.read < self.hits:
-                    # pages overlapped (an order that changes between requests): tiles fill in
-                    yield from self._tiled()
+        if self._whole is not None:
+            yield from self._at_once(self._whole)
+        elif self._pager is not None and self._first is not None:
+            yield from self._paging(self._pager, self._first, 0)
         elif not request.caps.paging and self.hits is not None and self.hits <= request.page_size:
             self.request = request.as_gml() if request.geojson else request  # ids
             page = self._fetch(self.request.params(box=self.box))
@@ -124,6 +130,38 @@ class Harvest:
             yield from self._tiled()
         self._check()
 
+    def _at_once(self, whole: Whole) -> Iterator[SourceBatch]:
+        """The one request's features; pages from where it stopped where they fall short."""
+        yield from self._fresh(whole.batches())
+        start = whole.returned
+        if whole.broke is None and self.hits is not None and self.read >= self.hits:
+            self.ended = f"the declared count reached in {self.requests} requests"
+            return
+        if whole.broke is None and start:  # cut short: the server's cap is what it gave
+            self.request = replace(self.request, page_size=start)
+        self.request = replace(self.request, whole=False)
+        self._pager = pager = Pager(self.client, self.request, self.box, self.hits)
+        try:
+            page = pager.take(start)
+        except PagingFailed as e:
+            pager.close()
+            self.ended = str(e)
+            yield from self._tiled()
+            return
+        yield from self._paging(pager, page, start)
+
+    def _paging(self, pager: Pager, page: Page, start: int) -> Iterator[SourceBatch]:
+        """The pages from `start`, else tiles where paging fails or pages overlapped."""
+        try:
+            yield from self._paged(pager, page, start)
+        except PagingFailed as e:
+            self.ended = str(e)
+            yield from self._tiled()
+        else:
+            if self.repeated and self.hits is not None and self.read < self.hits:
+                # pages overlapped (an order that changes between requests): tiles fill in
+                yield from self._tiled()
+
     def _count(self) -> int | None:
         """resultType=hits; None where the server refuses it or does not say."""
         self._own += 1
@@ -132,9 +170,8 @@ class Harvest:
         except REFUSED:
             return None
 
-    def _paged(self, pager: Pager, page: Page) -> Iterator[SourceBatch]:
-        """The pages from the first (read by `start`) to the count, or to an empty page."""
-        start = 0
+    def _paged(self, pager: Pager, page: Page, start: int) -> Iterator[SourceBatch]:
+        """The pages from `page` (at `start`) to the count, or to an empty page."""
         try:
             while True:
                 if page.returned == 0:
@@ -202,7 +239,7 @@ class Harvest:
         self._own += 1
         return fetch_page(self.client, self.request, params)
 
-    def _fresh(self, batches: list[SourceBatch]) -> Iterator[SourceBatch]:
+    def _fresh(self, batches: Iterable[SourceBatch]) -> Iterator[SourceBatch]:
         """The features of a page not read before; those the local filter keeps."""
         for batch in batches:
             new = np.ones(len(batch), dtype=bool)

@@ -21,9 +21,9 @@ from citypipe.connectors.wfs_gml import read_page
 from citypipe.connectors.wfs_request import Box, GetFeature
 from citypipe.geo.errors import DataError
 
-__all__ = ["Page", "count_hits", "fetch_page", "first_geojson_id"]
+__all__ = ["ACCEPT", "Page", "address", "count_hits", "fetch_page", "first_geojson_id"]
 
-_ACCEPT = (400, 403)
+ACCEPT = (400, 403)
 """Statuses whose body, an exception report, says why (WFS 2.0 answers 400)."""
 
 
@@ -48,10 +48,14 @@ class Page:
         return next((sid for batch in self.batches for sid in batch.source_ids), None)
 
 
-def _get(client: HttpClient, request: GetFeature, params: Mapping[str, str]) -> Reply:
+def address(request: GetFeature, params: Mapping[str, str]) -> str:
+    """The GetFeature URL with `params`."""
     base = request.caps.get_feature
-    url = f"{base}{'&' if urlsplit(base).query else '?'}{urlencode(params)}"
-    return client.get(url, accept=_ACCEPT)
+    return f"{base}{'&' if urlsplit(base).query else '?'}{urlencode(params)}"
+
+
+def _get(client: HttpClient, request: GetFeature, params: Mapping[str, str]) -> Reply:
+    return client.get(address(request, params), accept=ACCEPT)
 
 
 def count_hits(client: HttpClient, request: GetFeature, box: Box | None = None) -> int | None:

@@ -68,6 +68,9 @@ class GetFeature:
     geojson: bool
     filter_xml: str | None
     page_size: int
+    whole: bool = False
+    """WFS 1.1 without a page size asked for: the layer is asked for in one request first
+    (wfs_whole), paged from where it stops."""
 
     @classmethod
     def plan(cls, caps: Capabilities, layer: LayerInfo, query: Query, filter_xml: str | None):
@@ -76,7 +79,9 @@ class GetFeature:
         size = query.page_size or caps.count_default or 1000
         if caps.count_default:
             size = min(size, caps.count_default)
-        return cls(caps, layer, _srs_name(layer, query.crs), output, geojson, filter_xml, size)
+        whole = not caps.version.startswith("2") and not query.page_size
+        srs_name = _srs_name(layer, query.crs)
+        return cls(caps, layer, srs_name, output, geojson, filter_xml, size, whole)
 
     def as_gml(self) -> GetFeature:
         """The same requests, answered in GML (whose features have ids)."""

@@ -117,6 +117,39 @@ def test_a_server_that_refuses_hits_is_harvested_to_an_empty_page(version) -> No
     assert connector.inspect().declared_count == (None if version == "1.1.0" else 693)
 
 
+def test_wfs_1_1_asks_for_the_layer_at_once_with_hits_beside_it() -> None:
+    """No page size asked for and no cap stated: one GetFeature (no MAXFEATURES, no
+    STARTINDEX, GML for its ids), hits beside it, the count reached."""
+    with wfs(version="1.1.0") as server:
+        connector, batches = harvest(server)
+    assert set(read_ids(batches)) == IDS and len(read_ids(batches)) == 693
+    assert pages(server) == [(None, None, None)]  # the fake offers no 1.1 GML: the default
+    assert hits_asked(server) == 1
+    assert connector.harvest.ended == "the declared count reached in 2 requests"
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [{"count_default": 250, "silent_cap": True}, {"cut_at": 60_000}],
+    ids=["a-cap-not-stated", "an-answer-cut-off"],
+)
+def test_wfs_1_1_pages_on_from_where_the_single_answer_stopped(faults) -> None:
+    """A cap the capabilities do not state cuts the single answer at 250 (GDAL's 1.1 driver
+    stops there, OSGeo/gdal#13515); an answer that breaks off mid-feature keeps its whole
+    batches: either way the harvest pages on by STARTINDEX from the features read."""
+    with wfs(version="1.1.0", **faults) as server:
+        connector, batches = harvest(server)
+    ids = read_ids(batches)
+    assert len(ids) == 693 and set(ids) == IDS
+    requests = pages(server)
+    assert requests[0][:2] == (None, None)
+    if "cut_at" in faults:  # fewer than a batch of 1000 read before the cut: paged from 0
+        assert [start for start, _, _ in requests[1:]] == ["0"]
+        assert "not well-formed" in (connector.harvest._whole.broke or "")
+    else:
+        assert [(start, n) for start, n, _ in requests[1:]] == [("250", "250"), ("500", "250")]
+
+
 def test_inspect_counts_the_layer_by_hits() -> None:
     with wfs() as server:
         info = WFSConnector(server.endpoint).inspect()
@@ -342,5 +375,10 @@ def test_citypipe_ingest_url_harvests_into_the_lake(lake, capsys) -> None:
     assert code == 0, capsys.readouterr().err
     table = pq.read_table(lake.partition("features", "karlsruhe"))
     assert set(table.column("source_id").to_pylist()) == IDS
-    # pages the server cut at 250 (asked for 1000): the first is short, so no GeoJSON probe
-    assert [start for start, count, _ in pages(server)] == ["0", "250", "500"]
+    # WFS 1.1 without --page-size: the layer asked for at once, at most the 250 the
+    # capabilities state (DefaultMaxFeatures), then paged on from where it stopped
+    assert [(start, count) for start, count, _ in pages(server)] == [
+        (None, "250"),
+        ("250", "250"),
+        ("500", "250"),
+    ]

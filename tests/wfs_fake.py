@@ -39,6 +39,10 @@ class FakeWFS(ScriptedServer):
     version: str = "2.0.0"
     paging: bool = True
     count_default: int | None = None
+    silent_cap: bool = False
+    """The count_default cap enforced without being stated in the capabilities."""
+    cut_at: int | None = None
+    """A GML answer to a request without STARTINDEX cut off after this many bytes."""
     formats: tuple[str, ...] = ("application/gml+xml; version=3.2", "application/json")
     short_at: set[int] = field(default_factory=set)
     refuse_startindex: bool = False
@@ -91,7 +95,10 @@ class FakeWFS(ScriptedServer):
         page = chosen[first : first + count]
         if "json" not in params.get("OUTPUTFORMAT", "gml"):  # GML: the default of WFS
             matched = len(chosen) + self.matched_offset
-            return Answer(200, self._gml(page, matched), {"Content-Type": "text/xml"})
+            gml = self._gml(page, matched)
+            if start is None and self.cut_at is not None:
+                gml = gml[: self.cut_at]
+            return Answer(200, gml, {"Content-Type": "text/xml"})
         if self.anonymous:
             page = [{k: v for k, v in f.items() if k != "id"} for f in page]
         body = {
@@ -155,8 +162,13 @@ class FakeWFS(ScriptedServer):
         if v2:
             paging = "TRUE" if self.paging else "FALSE"
             constraints = _constraint("ImplementsResultPaging", paging)
-            if self.count_default:
-                constraints += _constraint("CountDefault", str(self.count_default))
+        if self.count_default and not self.silent_cap:  # as GeoServer / MapServer state it
+            constraints += (
+                _constraint("CountDefault", str(self.count_default))
+                if v2
+                else f'<ows:Constraint name="DefaultMaxFeatures"><ows:Value>'
+                f"{self.count_default}</ows:Value></ows:Constraint>"
+            )
         values = "".join(f"<{ows}:Value>{f}</{ows}:Value>" for f in self.formats)
         allowed = f"<{ows}:AllowedValues>{values}</{ows}:AllowedValues>" if v2 else values
         crs = "DefaultCRS" if v2 else "DefaultSRS"
