@@ -25,6 +25,7 @@ from citypipe.connectors import registry
 from citypipe.connectors.base import Query
 from citypipe.connectors.http import HttpClient, HttpPolicy
 from citypipe.connectors.wfs import WFSConnector
+from citypipe.connectors.wfs_gml import read_stream
 from citypipe.core.ingest import ingest
 from citypipe.geo.errors import ConfigurationError, DataError, UnavailableError
 
@@ -148,6 +149,34 @@ def test_wfs_1_1_pages_on_from_where_the_single_answer_stopped(faults) -> None:
         assert "not well-formed" in (connector.harvest._whole.broke or "")
     else:
         assert [(start, n) for start, n, _ in requests[1:]] == [("250", "250"), ("500", "250")]
+
+
+class _Trickle:
+    """A body handed over 4 KiB at a time, counting what was read."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body, self.given = body, 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.body[self.given : self.given + 4096]
+        self.given += len(chunk)
+        return chunk
+
+
+def test_a_single_answer_is_parsed_as_it_arrives_a_batch_at_a_time() -> None:
+    """The one answer of a 1.1 harvest is never held whole: its first batch of 100 features is
+    out when its 64 KiB head (read for the counts and the convention) and no more than a
+    chunk past it have come, a third of the body of 693 features."""
+    body = FakeWFS(version="1.1.0")._gml(FEATURES, 693)
+    stream = _Trickle(body)
+    response, batches = read_stream(
+        stream, crs=None, wfs_version="1.1.0", name="fake", batch_size=100
+    )
+    first = next(batches)
+    assert len(first) == 100 and stream.given <= (1 << 16) + 4096 < len(body) / 2
+    rest = list(batches)
+    assert [len(b) for b in rest] == [100] * 5 + [93]
+    assert set(read_ids([first, *rest])) == IDS and response.gml == "3.1.1"
 
 
 def test_inspect_counts_the_layer_by_hits() -> None:
