@@ -21,6 +21,7 @@ names the collection where the URL does not. Before the first page citypipe read
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import cached_property
 from typing import Any
@@ -93,15 +94,25 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         return self.client.get(url, headers={"Accept": _META}).json()
 
     @cached_property
+    def _documents(self) -> tuple[Any, Any]:
+        """/conformance and /collections, asked for together (both are read before the first
+        page; in series they were a third of a one-page harvest's requests)."""
+        root = self.address.root
+        with ThreadPoolExecutor(1, thread_name_prefix="ogcapi") as pool:
+            collections = pool.submit(self._json, f"{root}/collections")
+            return self._json(f"{root}/conformance"), collections.result()
+
+    @cached_property
     def conformance(self) -> dict[str, str]:
-        return conformance(self._json(f"{self.address.root}/conformance"))
+        return conformance(self._documents[0])
 
     @cached_property
     def _collections_doc(self) -> Mapping[str, Any]:
-        url = f"{self.address.root}/collections"
-        doc = self._json(url)
+        doc = self._documents[1]
         if not isinstance(doc, Mapping) or not isinstance(doc.get("collections"), list):
-            raise DataError(f"{url}: the answer has no `collections` list")
+            raise DataError(
+                f"{self.address.root}/collections: the answer has no `collections` list"
+            )
         return doc
 
     @cached_property
