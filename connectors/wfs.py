@@ -27,6 +27,7 @@ from citypipe.connectors.local_filter import PropertyFilter
 from citypipe.connectors.wfs_capabilities import Capabilities
 from citypipe.connectors.wfs_harvest import Harvest
 from citypipe.connectors.wfs_request import GetFeature
+from citypipe.connectors.wfs_whole import Whole
 
 __all__ = ["WFSConnector"]
 
@@ -71,11 +72,22 @@ class WFSConnector(ServiceConnector):
         return GetFeature.plan(caps, caps.layer(self.layer_name), query, pushed), wanted
 
     @cached_property
+    def _early(self) -> Whole | None:
+        """A WFS 1.1 layer's one answer and its count, asked for beside the capabilities where
+        the URL names VERSION=1.1.0 and the layer, and the query nothing else (wfs_whole)."""
+        named = {k.lower(): v for k, v in parse_qsl(urlsplit(self.url).query)}.get("version")
+        query, layer = self.query, self.layer_name
+        if named != "1.1.0" or layer is None or query.crs or query.bbox or query.filter:
+            return None
+        return None if query.page_size else Whole.early(self.client, self.url, layer)
+
+    @cached_property
     def harvest(self) -> Harvest:
         """The harvest of the chosen layer: `inspect` starts it (its count), `read` reads it."""
+        early = self._early
         request, wanted = self._plan
         test = wanted.matches if wanted is not None else None
-        return Harvest(self.client, request, None, self.query.bbox, test)
+        return Harvest(self.client, request, None, self.query.bbox, test, early)
 
     @property
     def hits(self) -> int | None:
@@ -84,6 +96,7 @@ class WFSConnector(ServiceConnector):
         return self.harvest.start()
 
     def inspect(self) -> SourceInfo:
+        _ = self._early  # before the capabilities, beside them
         caps = self.capabilities
         details = {"service": caps.title or "-", **caps.details()}
         chosen: LayerInfo | None = None

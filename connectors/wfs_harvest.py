@@ -51,9 +51,10 @@ class Harvest:
         hits: int | None,
         box: Box | None,
         test: Callable[[Mapping[str, Any]], bool] | None,
+        early: Whole | None = None,
     ) -> None:
         """`box`: the user's, in CRS84; `test`: the user's filter, applied here unless the
-        request carries it to the server."""
+        request carries it to the server; `early`: a WFS 1.1 answer asked for already."""
         self.client, self.request, self.hits, self.box = client, request, hits, box
         self.counted_by = "resultType=hits"
         self.test = test
@@ -71,6 +72,7 @@ class Harvest:
         self._pager: Pager | None = None
         self._first: Page | None = None
         self._whole: Whole | None = None
+        self._early = early
 
     def start(self) -> int | None:
         """The count the harvest is to reach, as far as the server states it: where the server
@@ -78,8 +80,13 @@ class Harvest:
         if self._started:
             return self.hits
         self._started = True
+        early, self._early = self._early, None
+        adopted = early.adopt(self.request) if early is not None else None
+        if early is not None and adopted is None:
+            early.close()
         if self.request.whole:  # the answer and the count asked for together
-            self._whole = whole = Whole(self.client, self.request, self.box, self.hits)
+            whole = adopted or Whole(self.client, self.request, self.box, self.hits)
+            self._whole = whole
             self.request = whole.request
             if self.hits is None:
                 self.hits = whole.count()

@@ -17,8 +17,9 @@ import weakref
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from citypipe.connectors.base import SourceBatch
+from citypipe.connectors.base import LayerInfo, SourceBatch
 from citypipe.connectors.http import HttpClient, Stream
+from citypipe.connectors.wfs_capabilities import Capabilities, service_url
 from citypipe.connectors.wfs_gml import read_stream
 from citypipe.connectors.wfs_pages import ACCEPT, address, count_hits
 from citypipe.connectors.wfs_paging import REFUSED
@@ -52,6 +53,28 @@ class Whole:
         if hits is None:
             self._hits = self._pool.submit(count_hits, client, request, box)
         weakref.finalize(self, _drop, self._answer, self._pool)
+
+    @classmethod
+    def early(cls, client: HttpClient, url: str, layer: str) -> Whole:
+        """The answer and the count asked for beside the capabilities, where the URL names
+        VERSION=1.1.0 and nothing asked needs the capabilities (a CRS, a box, a filter, a page
+        size): the layer's default CRS and GML, and the server's own cap (GDAL's 1.1 driver asks
+        capabilities, DescribeFeatureType, hits and GetFeature one after the other)."""
+        caps = Capabilities("1.1.0", service_url(url), (), True, None, "")
+        request = GetFeature(caps, LayerInfo(layer), None, None, False, None, BATCH, True)
+        return cls(client, request, None, None)
+
+    def adopt(self, request: GetFeature) -> Whole | None:
+        """This early answer, read as the capabilities' plan `request` reads, where it asked
+        the same: the feature type as the capabilities name it, in WFS 1.1; else None."""
+        if request.layer.name != self.request.layer.name or request.version2:
+            return None
+        self.request = request.as_gml() if request.geojson else request
+        return self
+
+    def close(self) -> None:
+        """Drop an answer that will not be read."""
+        _drop(self._answer, self._pool)
 
     def count(self) -> int | None:
         """The hit count, waited for; None where the server refuses it or does not say."""

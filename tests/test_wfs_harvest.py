@@ -129,6 +129,28 @@ def test_wfs_1_1_asks_for_the_layer_at_once_with_hits_beside_it() -> None:
     assert connector.harvest.ended == "the declared count reached in 2 requests"
 
 
+@pytest.mark.parametrize("layer", [LAYER, "behinderten_parkplaetze"])
+def test_a_url_naming_wfs_1_1_asks_for_the_layer_beside_the_capabilities(layer) -> None:
+    """VERSION=1.1.0 and the layer named, nothing else asked: the GetFeature and hits go out
+    while the capabilities are still coming (0.5 s late); a layer named otherwise than the
+    capabilities name it (no prefix) is asked for again as they name it."""
+    with wfs(version="1.1.0", capabilities_delay=0.5) as server:
+        url = server.endpoint + "?SERVICE=WFS&VERSION=1.1.0"
+        connector = WFSConnector(url, query=Query(layer=layer))
+        assert connector.inspect().declared_count == 693
+        ids = read_ids(connector.read())
+    assert len(ids) == 693 and set(ids) == IDS
+    asked_at = {}
+    for r in server.requests:
+        params = {k.upper(): v for k, v in parse_qsl(r.query)}
+        kind = params.get("RESULTTYPE") or params["REQUEST"]
+        asked_at.setdefault((kind, params.get("TYPENAME")), r.at)
+    capabilities = asked_at[("GetCapabilities", None)]
+    assert asked_at[("GetFeature", layer)] < capabilities + 0.4
+    assert asked_at[("hits", layer)] < capabilities + 0.4
+    assert len(server.requests) == (3 if layer == LAYER else 5)
+
+
 @pytest.mark.parametrize(
     "faults",
     [{"count_default": 250, "silent_cap": True}, {"cut_at": 60_000}],

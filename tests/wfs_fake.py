@@ -43,6 +43,8 @@ class FakeWFS(ScriptedServer):
     """The count_default cap enforced without being stated in the capabilities."""
     cut_at: int | None = None
     """A GML answer to a request without STARTINDEX cut off after this many bytes."""
+    capabilities_delay: float = 0.0
+    """Seconds before the capabilities are answered."""
     formats: tuple[str, ...] = ("application/gml+xml; version=3.2", "application/json")
     short_at: set[int] = field(default_factory=set)
     refuse_startindex: bool = False
@@ -71,7 +73,8 @@ class FakeWFS(ScriptedServer):
             return Answer(404, b"no such path")
         params = {k.upper(): v for k, v in parse_qsl(query)}
         if params.get("REQUEST") == "GetCapabilities":
-            return Answer(200, self.capabilities(), {"Content-Type": "application/xml"})
+            headers = {"Content-Type": "application/xml"}
+            return Answer(200, self.capabilities(), headers, delay=self.capabilities_delay)
         chosen = self._in_box(params.get("BBOX"))
         if params.get("RESULTTYPE") == "hits":
             if self.refuse_hits:
