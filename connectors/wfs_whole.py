@@ -66,8 +66,9 @@ class Whole:
 
     def adopt(self, request: GetFeature) -> Whole | None:
         """This early answer, read as the capabilities' plan `request` reads, where it asked
-        the same: the feature type as the capabilities name it, in WFS 1.1; else None."""
-        if request.layer.name != self.request.layer.name or request.version2:
+        the same: the feature type as the capabilities name it, in one WFS 1.1 request; else
+        None."""
+        if request.layer.name != self.request.layer.name or request.version2 or not request.whole:
             return None
         self.request = request.as_gml() if request.geojson else request
         return self
