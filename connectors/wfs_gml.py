@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, Protocol, cast
 
 from lxml import etree
 
@@ -47,6 +47,7 @@ from citypipe.geo.types import AxisOrder
 __all__ = [
     "BATCH_SIZE",
     "Counts",
+    "Readable",
     "Response",
     "WFSGMLConnector",
     "collection_counts",
@@ -190,8 +191,14 @@ def read_page(
     return response.counts, list(batches)
 
 
+class Readable(Protocol):
+    """What a streamed answer needs: bytes read from where it stands, b"" at its end."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 def read_stream(
-    stream: IO[bytes], *, crs: str | None, wfs_version: str, name: str, batch_size: int
+    stream: Readable, *, crs: str | None, wfs_version: str, name: str, batch_size: int
 ) -> tuple[Response, Iterator[SourceBatch]]:
     """A GetFeature answer read as it arrives (`stream`: a file object read to its end, as an
     HTTP body): what it says before its first member, from its first 64 KiB, and its features
@@ -208,7 +215,7 @@ def read_stream(
 class _Joined:
     """A stream whose head was read already: the head, then the rest."""
 
-    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+    def __init__(self, head: bytes, rest: Readable) -> None:
         self.head, self._rest, self._given = head, rest, False
 
     def read(self, size: int = -1) -> bytes:

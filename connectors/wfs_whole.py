@@ -110,4 +110,9 @@ def _drop(answer: Future[Stream], pool: ThreadPoolExecutor) -> None:
     """Close an answer never read (an `inspect` that does not go on to read it): it holds one
     of its host's slots until then."""
     pool.shutdown(wait=False)
-    answer.add_done_callback(lambda done: done.exception() or done.result().close())
+    answer.add_done_callback(_close)
+
+
+def _close(answer: Future[Stream]) -> None:
+    if answer.exception() is None:
+        answer.result().close()
