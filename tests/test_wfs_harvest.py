@@ -131,9 +131,10 @@ def test_wfs_1_1_asks_for_the_layer_at_once_with_hits_beside_it() -> None:
 
 @pytest.mark.parametrize("layer", [LAYER, "behinderten_parkplaetze"])
 def test_a_url_naming_wfs_1_1_asks_for_the_layer_beside_the_capabilities(layer) -> None:
-    """VERSION=1.1.0 and the layer named, nothing else asked: the GetFeature and hits go out
-    while the capabilities are still coming (0.5 s late); a layer named otherwise than the
-    capabilities name it (no prefix) is asked for again as they name it."""
+    """VERSION=1.1.0 and the layer named, nothing else asked: the GetFeature and hits are asked
+    for with the capabilities, so that one of them is in flight while the capabilities are
+    still coming (0.5 s late; two requests at a time to a host); a layer named otherwise than
+    the capabilities name it (no prefix) is asked for again as they name it."""
     with wfs(version="1.1.0", capabilities_delay=0.5) as server:
         url = server.endpoint + "?SERVICE=WFS&VERSION=1.1.0"
         connector = WFSConnector(url, query=Query(layer=layer))
@@ -146,8 +147,8 @@ def test_a_url_naming_wfs_1_1_asks_for_the_layer_beside_the_capabilities(layer) 
         kind = params.get("RESULTTYPE") or params["REQUEST"]
         asked_at.setdefault((kind, params.get("TYPENAME")), r.at)
     capabilities = asked_at[("GetCapabilities", None)]
-    assert asked_at[("GetFeature", layer)] < capabilities + 0.4
-    assert asked_at[("hits", layer)] < capabilities + 0.4
+    early = [asked_at[(kind, layer)] for kind in ("GetFeature", "hits")]
+    assert min(early) < capabilities + 0.4  # two in flight: the HTTP client's limit per host
     assert len(server.requests) == (3 if layer == LAYER else 5)
 
 
