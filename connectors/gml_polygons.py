@@ -88,11 +88,12 @@ def _tokens(texts: list[str], blank: list[int]) -> tuple[pa.Array, np.ndarray]:
     """Every ring's coordinate tokens in one array, and how many each ring has."""
     tokens = pc.ascii_split_whitespace(pc.ascii_trim_whitespace(pa.array(texts)))
     flat_tokens, sizes = tokens.flatten(), np.diff(tokens.offsets.to_numpy())
-    if blank:  # a blank text splits into one empty token
-        rows = np.asarray(blank, dtype=np.int64)
-        keep = np.ones(len(flat_tokens), dtype=bool)
-        keep[tokens.offsets.to_numpy()[rows]] = False
-        flat_tokens, sizes[rows] = flat_tokens.filter(pa.array(keep)), 0
+    if blank:  # a blank text has no numbers: its tokens (one empty, or what Unicode calls
+        # blank and ASCII does not, such as a no-break space) are dropped
+        dropped = np.zeros(len(sizes), dtype=bool)
+        dropped[np.asarray(blank, dtype=np.int64)] = True
+        keep = ~np.repeat(dropped, sizes)
+        flat_tokens, sizes[dropped] = flat_tokens.filter(pa.array(keep)), 0
     return flat_tokens, sizes
 
 

@@ -752,3 +752,17 @@ def test_a_text_node_over_10_mb_needs_huge_tree(tmp_path, lake):
         ingest(path, "h", lake, validate=False)
     report = ingest(path, "h", lake, options={"huge_tree": True}, validate=False)
     assert report.features == 1
+
+
+def test_a_ring_of_unicode_blanks_is_a_reject_not_a_crash():
+    """A posList of no-break spaces is blank to Python but not to ASCII splitting: the ring
+    has no numbers, its feature carries a reason (hypothesis found this)."""
+    ring = '<gml:Polygon srsName="EPSG:25832"><gml:exterior><gml:LinearRing><gml:posList>'
+    ring += "\xa0  \xa0</gml:posList></gml:LinearRing></gml:exterior></gml:Polygon>"
+    point = '<gml:Point srsName="EPSG:25832"><gml:pos>1 2</gml:pos></gml:Point>'
+    members = _member("2.0.0", f"<app:g>{point}</app:g>", "p") + _member(
+        "2.0.0", f"<app:g>{ring}</app:g>", "r"
+    )
+    (batch,) = list(read_feature_collection(_doc(members)))
+    assert batch.geometries[0] is not None and batch.geometries[1] is None
+    assert batch.errors is not None and batch.errors[1]
