@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -56,18 +57,24 @@ def _site(docs: Path) -> dict[str, Any]:
     }
 
 
-def _results_store(docs: Path) -> Any:
-    """The process context's results store, pointed at <docs>/results."""
-    return gxenv.context().add_store(
-        RESULTS_STORE,
-        {
-            "class_name": "ValidationResultsStore",
-            "store_backend": {
-                "class_name": "TupleFilesystemStoreBackend",
-                "base_directory": str(docs / "results"),
-            },
+def _store_config(docs: Path) -> dict[str, Any]:
+    """The results store under <docs>/results."""
+    return {
+        "class_name": "ValidationResultsStore",
+        "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(docs / "results"),
         },
-    )
+    }
+
+
+@cache
+def _results_store(docs: Path) -> Any:
+    """A results store at <docs>/results of its own, made once per folder: registering one
+    with the context (which `render` does, for the site) costs more than storing a result."""
+    from great_expectations.data_context.store import ValidationResultsStore
+
+    return ValidationResultsStore(store_backend=_store_config(docs)["store_backend"])
 
 
 def store(result: Any, source: str, docs: Path) -> None:
@@ -114,7 +121,7 @@ def render(docs: Path) -> None:
         return
     context = gxenv.context()
     with _locked(docs):
-        keys = _results_store(docs).list_keys()
+        keys = context.add_store(RESULTS_STORE, _store_config(docs)).list_keys()
         if SITE in context.list_data_docs_sites():
             context.update_data_docs_site(SITE, _site(docs))
         else:
