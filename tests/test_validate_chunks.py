@@ -12,8 +12,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import shapely
-from hypothesis import HealthCheck, given, settings
 from gx_oracle import gx_validate
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_validate import BOW_TIE, batch, row
 

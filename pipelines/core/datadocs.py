@@ -95,12 +95,11 @@ def store(result: Any, source: str, docs: Path) -> None:
     with _locked(docs):
         results = _results_store(docs)
         results.set(key, result)
-        runs = sorted(
-            (k for k in results.list_keys() if k.run_id.run_name == source),
-            key=lambda k: k.run_id.run_time,
-        )
+        # the source's runs alone (keys: suite, run name, run time, batch), oldest first
+        backend = results.store_backend
+        runs = sorted(backend.list_keys(prefix=(result.suite_name, source)), key=lambda k: k[2])
         for old in runs[:-DOCS_HISTORY]:
-            results.remove_key(old)  # its page goes with it when the index is rebuilt
+            backend.remove_key(old)  # its page goes with it when the index is rebuilt
 
 
 def _page(docs: Path, key: Any) -> Path:

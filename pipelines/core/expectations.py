@@ -77,9 +77,7 @@ def _between(frame: pd.DataFrame, column: str, min_value: float, max_value: floa
     return _outcome(values, missing, ~missing & ~inside)
 
 
-def _pair_equal(
-    frame: pd.DataFrame, column_A: str, column_B: str, ignore_row_if: str  # noqa: N803 - GX's names
-) -> Outcome:
+def _pair_equal(frame: pd.DataFrame, column_A: str, column_B: str, ignore_row_if: str) -> Outcome:
     if ignore_row_if != "either_value_is_missing":
         raise ValueError(f"ignore_row_if={ignore_row_if!r} is not evaluated")
     a, b = frame[column_A], frame[column_B]
@@ -97,8 +95,8 @@ EVALUATE: dict[str, Callable[..., Outcome]] = {
     "ExpectColumnValuesToBeBetween": _between,
     "ExpectColumnPairValuesToBeEqual": _pair_equal,
 }
-"""GX expectation class (great_expectations.expectations) -> its evaluation; the uniqueness expectation is answered for the whole
-run instead (citypipe.core.chunk_results.RunUnique)."""
+"""GX expectation class (great_expectations.expectations) -> its evaluation; the uniqueness
+expectation is answered for the whole run instead (citypipe.core.chunk_results.RunUnique)."""
 
 
 def evaluate(kind: str, kwargs: dict[str, Any], frame: pd.DataFrame) -> Outcome:

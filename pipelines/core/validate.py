@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from citypipe import schemas
 from citypipe.core import datadocs, gxenv
-from citypipe.core.checks import META, BoundCheck, Check, CheckResult, bound_checks
+from citypipe.core.checks import META, Check, CheckResult, bound_checks
 from citypipe.core.chunk_results import MapTotals, RunUnique
 from citypipe.core.expectations import evaluate
 
