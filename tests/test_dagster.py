@@ -123,7 +123,6 @@ def test_materialize_samples_into_lake_and_warehouse(tmp_path: Path) -> None:
     assert features_of(lake, "freiburg") == 19
     # the sources' validation pages, rendered once by the warehouse asset, and the index
     assert _pages(lake) == {"jena_parking", "freiburg"}
-    assert harmonised["validation_report"].value == (lake.docs / "index.html").resolve().as_uri()
 
 
 def _pages(lake: Lake) -> set[str]:
