@@ -7,10 +7,10 @@ For each group of corpus files, in one run and one process tree:
             (GDAL); CityGML -> the same for every layer GDAL's GML reader finds; CityJSON ->
             cjio's reader (load only)
   citypipe  connector -> harmonise -> GeoParquet, in-process, without validation
-  validate  the validation suite's extra time (ingest with validation minus without; the Data
+  validate  the validation suite's extra CPU time (ingest with validation minus without; the Data
             Docs pages are rendered once per run, not per source: the run section times them),
-            its ratio to the ingest and the target it is held to (at most 1x the ingest on a file
-            of 1 MB or more, at most 50 ms on a smaller one)
+            its ratio to the ingest's CPU time and the target it is held to (at most 1x the
+            ingest on a file of 1 MB or more, at most 50 ms on a smaller one)
 Each measurement runs in a fresh child process (best of N after a warm-up), which also reports
 its peak memory above what its imports took; each round takes every file and every tool in
 turn, and each tool keeps its best round per file. Generated large files (the fountains GeoJSON
