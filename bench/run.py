@@ -141,10 +141,19 @@ def _runner(tool: str, target: str, out_dir: Path) -> Callable[[], object]:
                 cityjson.reader(file=f)
 
         return cjio_load
+    return _citypipe(path, out_dir, validate=tool == "citypipe+validate")
+
+
+def _citypipe(path: Path, out_dir: Path, *, validate: bool) -> Callable[[], object]:
+    """citypipe's ingest of `path`, validated or not; GX is imported on first use: here,
+    before timing, as every tool's imports."""
+    from citypipe.core import gxenv
     from citypipe.core.ingest import ingest
     from citypipe.core.lake import Lake
 
-    lake, validate = Lake(out_dir), tool == "citypipe+validate"
+    if validate:
+        gxenv.context()
+    lake = Lake(out_dir)
     return lambda: ingest(path, "bench", lake, validate=validate, render_docs=False)
 
 
