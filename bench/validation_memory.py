@@ -2,11 +2,11 @@
 source?
 
 The fountains grid of the lake section (bench/lake.py) at two sizes is read and harmonised as
-`ingest` does it (the cycle collector paused), and validated three ways: not at all, in one GX
-run over every feature (the chunk as large as the source, as validation ran before it was
-chunked), and a chunk of CHUNK_ROWS features at a time. Each measurement is a fresh process
-whose baseline is taken after a first validation of the fountains, so that GX's import (about
-140 MB, the same for every source) is not counted: what remains is validation's own memory.
+`ingest` does it (the cycle collector paused), and validated three ways: not at all, in one
+chunk of every feature (as validation ran before it was chunked), and a chunk of CHUNK_ROWS
+features at a time. Each measurement is a fresh process whose baseline is taken after a first
+validation of the fountains, so that GX's import (about 140 MB, the same for every source) is
+not counted: what remains is validation's own memory.
 Features are not written, so the writer's peak does not hide it.
 """
 
@@ -61,7 +61,7 @@ def runner(tool: str, path: Path, fountains: Path) -> Callable[[], object]:
 
 
 def run_validation(child: Callable[..., dict], work: Path, fountains: Path) -> None:
-    """Peak memory of reading + harmonising each grid, and what validating adds, in one GX run
+    """Peak memory of reading + harmonising each grid, and what validating adds, in one chunk
     and in chunks."""
     from lake import fountains_grid  # bench/lake.py
 
@@ -69,8 +69,8 @@ def run_validation(child: Callable[..., dict], work: Path, fountains: Path) -> N
 
     print(
         f"\nvalidation memory (above GX's import; features not written)\n{'features':>9}"
-        f" {'read+harmonise MB':>18} {'+ one GX run MB':>16} {f'+ chunks of {CHUNK_ROWS:,} MB':>24}"
-        f" {'seconds: none / one run / chunks':>34}"
+        f" {'read+harmonise MB':>18} {'+ one chunk MB':>16} {f'+ chunks of {CHUNK_ROWS:,} MB':>24}"
+        f" {'seconds: none / one chunk / chunks':>34}"
     )
     for grid in GRIDS:
         name = f"fountains_region_{grid[0]}x{grid[1]}.geojson"  # bench/lake.py's name

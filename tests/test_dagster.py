@@ -121,6 +121,17 @@ def test_materialize_samples_into_lake_and_warehouse(tmp_path: Path) -> None:
     assert (tmp_path / "warehouse.duckdb").exists()
     assert features_of(lake, "jena_parking") == 103
     assert features_of(lake, "freiburg") == 19
+    # the sources' validation pages, rendered once by the warehouse asset, and the index
+    assert _pages(lake) == {"jena_parking", "freiburg"}
+
+
+def _pages(lake: Lake) -> set[str]:
+    """The sources with a validation page in the lake's Data Docs, which the index links."""
+    index = (lake.docs / "index.html").read_text()
+    pages = (lake.docs / "validations").glob("*/*/*/*.html")  # suite / source / run time / batch
+    found = {p.parent.parent.name for p in pages}
+    assert all(f"/{name}/" in index for name in found)
+    return found
 
 
 def test_a_failing_source_fails_alone(tmp_path: Path) -> None:
@@ -135,8 +146,10 @@ def test_a_failing_source_fails_alone(tmp_path: Path) -> None:
     assert freiburg.checks_passed == freiburg.checks_total > 0
     assert (garbage.source, garbage.ok) == ("garbage", False)
     assert f"{tmp_path / 'garbage.bin'}: not a format citypipe reads" in (garbage.error or "")
-    # Dagster skips the warehouse after a failure; run() refreshes it for what landed
+    # Dagster skips the warehouse after a failure; run() refreshes it and the reports for what
+    # landed
     assert features_of(lake, "freiburg") == 19
+    assert _pages(lake) == {"freiburg"}
 
 
 def test_citypipe_run_with_a_failing_source_exits_2_naming_it(tmp_path, monkeypatch, capsys):

@@ -14,7 +14,7 @@ import yaml
 from conftest import SAMPLES
 
 from citypipe import schemas
-from citypipe.core import datadocs
+from citypipe.core import datadocs, gxenv
 from citypipe.core.checks import CHECKS, CheckResult, check_specs
 from citypipe.core.validate import Validator
 
@@ -96,9 +96,12 @@ def test_check_specs_are_the_checks_of_the_yaml():
     assert named <= {s.name for s in specs}
 
 
-def test_suite_is_generated_from_the_yaml():
+def test_suite_is_generated_from_the_yaml(tmp_path):
     v = Validator("t")
-    suite = v._context.suites.get(v.suite_name)
+    v.add(batch(row(0)))
+    finish(v, 1)
+    v.write_docs(tmp_path / "docs")  # the suite is in the context, as the Data Docs show it
+    suite = gxenv.context().suites.get(v.suite_name)
     by_check: dict[str, list[str]] = {}
     for e in suite.expectations:
         by_check.setdefault(e.meta["citypipe_check"], []).append(e.expectation_type)

@@ -141,6 +141,20 @@ class Source(BaseModel):
         query = self.query()
         return {**self.options, "query": query} if query else dict(self.options)
 
+    def ingest_arguments(self) -> dict[str, Any]:
+        """`citypipe.core.ingest.ingest`'s keyword arguments for this entry (a service's CRS is
+        asked of it), the same for the Dagster asset and the benchmark's plain ingest."""
+        return {
+            "format": self.format,
+            "crs": None if self.url is not None else self.crs,
+            "axis_order": self.axis_order,
+            "theme": self.theme,
+            "fields": self.fields,
+            "licence": self.licence,
+            "options": self.ingest_options(),
+            "origin": str(self.location),
+        }
+
     def query(self) -> Query | None:
         """What a url: source asks its service for (None for a file)."""
         return None if self.url is None else query_of(self)

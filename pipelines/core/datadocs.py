@@ -1,16 +1,21 @@
 """GX Data Docs of the validation runs: results as GX JSON under `<docs>/results/`, rendered as
 HTML (`<docs>/index.html`, one page per source run); the last DOCS_HISTORY runs of a source are
-kept. Concurrent runs take a lock on the folder, so the index is never rebuilt over another.
+kept. `store` keeps a run's result, `render` builds the pages of the results stored since it
+last ran, once per `citypipe run` or `citypipe ingest`. Concurrent runs take a lock on the
+folder, so the index is never rebuilt over another.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DOCS_HISTORY", "write"]
+from citypipe.core import gxenv
+
+__all__ = ["DOCS_HISTORY", "render", "store"]
 
 DOCS_HISTORY = 10
 """Validation results (Data Docs pages) kept per source under <docs>; older runs are pruned."""
@@ -34,34 +39,12 @@ def _locked(docs: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def write(context: Any, result: Any, source: str, docs: Path) -> None:
-    """Add `result` (a GX suite validation result of a run of `source`) to the Data Docs under
-    `docs`, through `context` (the ephemeral GX Data Context that validated it)."""
-    # GX is imported already (it made `context`), with analytics off: citypipe.core.validate
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
-    )
-
-    docs = Path(docs).resolve()
-    docs.mkdir(parents=True, exist_ok=True)
-    context.add_store(
-        RESULTS_STORE,
-        {
-            "class_name": "ValidationResultsStore",
-            "store_backend": {
-                "class_name": "TupleFilesystemStoreBackend",
-                "base_directory": str(docs / "results"),
-            },
-        },
-    )
-    site = {
+def _site(docs: Path) -> dict[str, Any]:
+    """The Data Docs site under `docs`, its validations read from the results store there."""
+    return {
         "class_name": "SiteBuilder",
         "show_how_to_buttons": False,
-        "store_backend": {
-            "class_name": "TupleFilesystemStoreBackend",
-            "base_directory": str(docs),
-        },
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
         "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         "site_section_builders": {
             "validations": {
@@ -72,23 +55,76 @@ def write(context: Any, result: Any, source: str, docs: Path) -> None:
             "profiling": "None",
         },
     }
-    if SITE in context.list_data_docs_sites():
-        context.update_data_docs_site(SITE, site)
-    else:
-        context.add_data_docs_site(SITE, site)
-    store = context.stores[RESULTS_STORE]
-    suite_key = ExpectationSuiteIdentifier(name=result.suite_name)
+
+
+def _store_config(docs: Path) -> dict[str, Any]:
+    """The results store under <docs>/results."""
+    return {
+        "class_name": "ValidationResultsStore",
+        "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(docs / "results"),
+        },
+    }
+
+
+@cache
+def _results_store(docs: Path) -> Any:
+    """A results store at <docs>/results of its own, made once per folder: registering one
+    with the context (which `render` does, for the site) costs more than storing a result."""
+    from great_expectations.data_context.store import ValidationResultsStore
+
+    return ValidationResultsStore(store_backend=_store_config(docs)["store_backend"])
+
+
+def store(result: Any, source: str, docs: Path) -> None:
+    """Keep `result` (a GX suite validation result of a run of `source`) under <docs>/results
+    and prune the source's older runs; its page waits for `render`."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    docs = Path(docs).resolve()
+    docs.mkdir(parents=True, exist_ok=True)
     key = ValidationResultIdentifier(
-        expectation_suite_identifier=suite_key,
+        expectation_suite_identifier=ExpectationSuiteIdentifier(name=result.suite_name),
         run_id=result.meta["run_id"],
         batch_identifier=result.batch_id or source,
     )
     with _locked(docs):
-        store.set(key, result)
-        runs = sorted(
-            (k for k in store.list_keys() if k.run_id.run_name == source),
-            key=lambda k: k.run_id.run_time,
-        )
+        results = _results_store(docs)
+        results.set(key, result)
+        # the source's runs alone (keys: suite, run name, run time, batch), oldest first
+        backend = results.store_backend
+        runs = sorted(backend.list_keys(prefix=(result.suite_name, source)), key=lambda k: k[2])
         for old in runs[:-DOCS_HISTORY]:
-            store.remove_key(old)  # its page goes with it when the index is rebuilt
-        context.build_data_docs(site_names=[SITE], resource_identifiers=[key, suite_key])
+            backend.remove_key(old)  # its page goes with it when the index is rebuilt
+
+
+def _page(docs: Path, key: Any) -> Path:
+    """Where the site puts the page of a validation result: its key's path under validations/."""
+    return docs.joinpath("validations", *key.to_tuple()).with_suffix(".html")
+
+
+def render(docs: Path) -> None:
+    """Render the Data Docs under `docs`: the index, the suite's page and the pages of the
+    results stored since the last rendering. The HTML templates are compiled once per build,
+    which costs more than the pages: a run of many sources renders once, at its end."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
+
+    docs = Path(docs).resolve()
+    if not (docs / "results").is_dir():
+        return
+    context = gxenv.context()
+    with _locked(docs):
+        keys = context.add_store(RESULTS_STORE, _store_config(docs)).list_keys()
+        if SITE in context.list_data_docs_sites():
+            context.update_data_docs_site(SITE, _site(docs))
+        else:
+            context.add_data_docs_site(SITE, _site(docs))
+        new = [k for k in keys if not _page(docs, k).exists()]
+        suites = [ExpectationSuiteIdentifier(name=s.name) for s in context.suites.all()]
+        context.build_data_docs(site_names=[SITE], resource_identifiers=[*new, *suites])

@@ -163,6 +163,7 @@ def ingest(
     origin: str | None = None,
     validate: bool = True,
     skip_unchanged: bool = False,
+    render_docs: bool = True,
 ) -> IngestReport:
     """Read `location` (a file or a service's URL) as source `source` and replace that source's
     output in `lake` in one step.
@@ -174,6 +175,8 @@ def ingest(
     `origin` is where the data came from when `location` is a local snapshot of it. `validate`
     off skips the validation suite (the benchmark times it separately). `skip_unchanged`: a file
     whose bytes and settings are those of the landed run is not read again (`incremental`).
+    `render_docs` off keeps the validation result without rendering its Data Docs page, for a run
+    of many sources that renders them once at its end (`datadocs.render`).
     """
     started = time.perf_counter()
     settings = {
@@ -275,7 +278,7 @@ def ingest(
             writer.metadata[HEIGHTS_KEY] = surfaces_writer.metadata[HEIGHTS_KEY] = heights
         closing.close()  # the run's files are whole (a full disk says so) before the docs grow
         if validator:
-            validator.write_docs(lake.docs)
+            validator.write_docs(lake.docs, render=render_docs)
             report_page.write(report, attempt.file("features"), lake.docs, _blocking())
         _raise_on_blocking_failures(report)
         if records and not features:

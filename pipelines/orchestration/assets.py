@@ -41,7 +41,7 @@ from dagster import (
 
 from citypipe import schemas
 from citypipe.connectors import registry
-from citypipe.core import preview, report_page, warehouse
+from citypipe.core import datadocs, preview, report_page, warehouse
 from citypipe.core.catalog import Catalog, Source
 from citypipe.core.checks import check_specs
 from citypipe.core.ingest import ChecksFailed, IngestReport, ingest
@@ -258,15 +258,9 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
                     read,
                     source.name,
                     root,
-                    format=source.format,
-                    crs=None if service else source.crs,  # a service's is asked of it
-                    axis_order=source.axis_order,
-                    theme=source.theme,
-                    fields=source.fields,
-                    licence=source.licence,
-                    options=source.ingest_options(),
-                    origin=str(source.location),
+                    **source.ingest_arguments(),
                     skip_unchanged=not lake.force,
+                    render_docs=False,  # the warehouse asset renders the run's pages at once
                 )
             except ChecksFailed as e:
                 # show which checks failed, then fail the step: nothing was committed
@@ -304,7 +298,8 @@ def source_assets(source: Source) -> list[AssetsDefinition]:
 
 
 def warehouse_asset(upstream: list[AssetKey]) -> AssetsDefinition:
-    """The DuckDB views over the lake, refreshed after the harmonised assets in `upstream`."""
+    """The DuckDB views over the lake, refreshed after the harmonised assets in `upstream`, and
+    the validation reports (Data Docs) of their runs, rendered once for all of them."""
 
     @asset(
         key=WAREHOUSE,
@@ -316,6 +311,7 @@ def warehouse_asset(upstream: list[AssetKey]) -> AssetsDefinition:
     def warehouse_views(lake: LakeResource) -> MaterializeResult:
         root = lake.lake()
         with _reported_as_failure():
+            datadocs.render(root.docs)
             warehouse.refresh(root)
             _, rows = warehouse.query(
                 root,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from dagster import AssetCheckEvaluation, AssetKey, DagsterInstance
 
-from citypipe.core import warehouse
+from citypipe.core import datadocs, warehouse
 from citypipe.core.catalog import Catalog, Source, load_catalog
 from citypipe.core.ingest import IngestReport
 from citypipe.core.lake import Lake
@@ -115,8 +115,9 @@ def run(
     """Ingest `sources` (default: all) of `catalog` (default: `load_catalog()`) into `lake`;
     a source whose file and settings did not change since it landed is skipped unless `force`.
 
-    A source that fails does not stop the others. The warehouse is refreshed at the end even
-    when Dagster skipped it because a source failed, so it shows whatever did land.
+    A source that fails does not stop the others. The warehouse and the validation reports are
+    refreshed at the end even when Dagster skipped the warehouse because a source failed, so
+    they show whatever did land.
     """
     catalog = catalog if catalog is not None else load_catalog()
     names = [s.name for s in catalog.sources] if sources is None else list(sources)
@@ -139,6 +140,7 @@ def run(
     }
     materialized = {e.materialization.asset_key for e in result.get_asset_materialization_events()}
     if WAREHOUSE not in materialized:
+        datadocs.render(lake.docs)
         warehouse.refresh(lake)
     # the harmonised asset's value is the ingest's report (not stored: resources.UnstoredValues)
     reports: dict[str, IngestReport] = {

@@ -1,0 +1,79 @@
+"""The run section of the benchmark: `citypipe run` of the sample catalog (data/catalog.yaml)
+against the least the same work takes, in the same run.
+
+  plain     one Python process that ingests and validates every catalog source one after
+            another with `citypipe.core.ingest.ingest` (the arguments the Dagster asset gives
+            it) and renders the validation reports once at the end
+  run       `citypipe run --force`: the same ingests as Dagster assets with their asset checks, each
+            file's raw snapshot, the run recorded in a persistent Dagster instance, the
+            warehouse views refreshed and the reports rendered once
+Both are whole processes (imports included) with a lake of their own, kept across rounds as a
+user's is; the rounds take the two in turn and each keeps its best: CPU time (the children's
+user + system, the measure on a shared machine) and wall-clock time.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import time
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+PLAIN = """
+import sys
+from pathlib import Path
+from citypipe.core import datadocs
+from citypipe.core.catalog import load_catalog
+from citypipe.core.ingest import ingest
+from citypipe.core.lake import Lake
+
+lake = Lake(Path(sys.argv[1]))
+for source in load_catalog().sources:
+    ingest(source.location, source.name, lake, **source.ingest_arguments(), render_docs=False)
+datadocs.render(lake.docs)
+"""
+
+
+def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """CPU seconds (user + system) and wall seconds of one child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode:
+        tail = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        raise RuntimeError(f"{command[1:3]} failed: {tail}")
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return cpu, wall
+
+
+def run_job(root: Path, rounds: int) -> None:
+    """Best CPU and wall time of each side over `rounds` rounds, and their ratios."""
+    python = str(root / ".venv" / "bin" / "python")
+    citypipe = str(root / ".venv" / "bin" / "citypipe")
+    with TemporaryDirectory(prefix="citypipe-bench-run-") as work:
+        env = {
+            **os.environ,
+            "CITYPIPE_CATALOG": str(root / "data" / "catalog.yaml"),
+            "CITYPIPE_LAKE": f"{work}/run/lake",
+            "DAGSTER_HOME": f"{work}/run/dagster",
+        }
+        sides = {
+            "plain": ([python, "-c", PLAIN, f"{work}/plain/lake"], env),
+            "run": ([citypipe, "run", "--force"], env),  # every source, as plain ingests them
+        }
+        best = {name: (float("inf"), float("inf")) for name in sides}
+        for _ in range(max(rounds, 2)):  # the first round makes the Dagster instance too
+            for name, (command, e) in sides.items():
+                cpu, wall = _timed(command, e)
+                best[name] = (min(best[name][0], cpu), min(best[name][1], wall))
+    print(f"\nrun (data/catalog.yaml, best of {max(rounds, 2)} rounds)")
+    print(f"{'':28} {'CPU s':>8} {'wall s':>8}")
+    for name in sides:
+        print(f"{name:28} {best[name][0]:8.2f} {best[name][1]:8.2f}")
+    cpu = best["run"][0] / best["plain"][0]
+    wall = best["run"][1] / best["plain"][1]
+    print(f"run / plain: CPU {cpu:.2f}, wall {wall:.2f} (target: at most 2)")
