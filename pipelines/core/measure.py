@@ -43,15 +43,23 @@ class Measures:
         return None if np.isnan(h) else float(h)
 
 
+def _same(coords: np.ndarray) -> np.ndarray:
+    """A projected CRS read east, north: measured in as it is (no transform, no copy)."""
+    return coords
+
+
 def _metres(
     crs: pyproj.CRS, axis_order: str, geometries: np.ndarray
 ) -> Callable[[np.ndarray], np.ndarray] | None:
     """A `shapely.transform` function from `crs` to metres east and north: the CRS itself where
-    it is projected, else the UTM zone of the geometries' centre; None where that centre is not
-    on the Earth (coordinates that are not what the CRS says: the range check rejects them)."""
+    it is projected (`_same` where its axes are east, north), else the UTM zone of the
+    geometries' centre; None where that centre is not on the Earth (coordinates that are not
+    what the CRS says: the range check rejects them)."""
     h = crs.sub_crs_list[0] if crs.is_compound else crs
     swap = axis_order == "authority" and h.axis_info[0].direction in ("north", "south")
     tr = None
+    if h.is_projected and not swap:
+        return _same
     if not h.is_projected:
         x0, y0, x1, y1 = shapely.total_bounds(geometries)
         lon, lat = ((y0 + y1) / 2, (x0 + x1) / 2) if swap else ((x0 + x1) / 2, (y0 + y1) / 2)
@@ -73,6 +81,16 @@ def _metres(
     return apply
 
 
+def _in_metres(
+    geometries: np.ndarray, to_metres: Callable[[np.ndarray], np.ndarray], include_z: bool = False
+) -> np.ndarray:
+    return (
+        geometries
+        if to_metres is _same
+        else shapely.transform(geometries, to_metres, include_z=include_z)
+    )
+
+
 def measure(
     crs: pyproj.CRS,
     axis_order: str,
@@ -85,8 +103,8 @@ def measure(
     to_metres = _metres(crs, axis_order, footprints)
     if to_metres is None:
         return None
-    footprint = shapely.transform(footprints, to_metres)
-    solid = shapely.transform(geometries_3d, to_metres, include_z=True)
+    footprint = _in_metres(footprints, to_metres)
+    solid = _in_metres(geometries_3d, to_metres, include_z=True)
     out = Measures(
         footprint_area=np.where(shapely.is_missing(footprint), np.nan, shapely.area(footprint)),
         volume=solids.volumes(solid),
@@ -98,7 +116,7 @@ def measure(
     out.surface_owner = np.array([o[0] for o in owners], dtype=np.int64)
     out.surface_types = [o[1] for o in owners]
     out.surface_polygons = np.array([o[2] for o in owners], dtype=object)
-    metric = shapely.transform(out.surface_polygons, to_metres, include_z=True)
+    metric = _in_metres(out.surface_polygons, to_metres, include_z=True)
     out.surface_area, out.surface_tilt, out.surface_azimuth = solids.surface_measures(
         metric, out.surface_types
     )
