@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import shapely
+from shapely import GeometryType
 
 __all__ = ["area_vectors", "footprints", "heights", "polygons_of", "surface_measures", "volumes"]
 
@@ -31,47 +32,103 @@ def polygons_of(geometry: Any) -> np.ndarray:
     return parts[shapely.get_type_id(parts) == 3]
 
 
-class _Rings(NamedTuple):
-    """The ring coordinates of an array of polygons, read once for every measure of them."""
+def _index(offsets: np.ndarray) -> np.ndarray:
+    """The owner of each element, from the offsets of a ragged array."""
+    return np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
+class _Faces(NamedTuple):
+    """The polygons of an array of geometries as flat arrays, read once for every measure.
+
+    Read as shapely's ragged arrays where the geometries are polygons and multipolygons (no
+    geometry copied: `get_parts` and `get_rings` would clone every face and ring in GEOS),
+    else part by part.
+    """
 
     coords: np.ndarray
-    """(n, 3), NaN Z (and any NaN) as 0."""
+    """(n, 3) as written: NaN Z for 2D faces."""
     ring: np.ndarray
-    """The ring of each coordinate row (rings numbered over all polygons, in order)."""
+    """The ring of each coordinate row (rings numbered over all faces, in order)."""
     polygon: np.ndarray
-    """The polygon of each ring."""
+    """The face of each ring."""
+    owner: np.ndarray
+    """The geometry of each face."""
 
     @classmethod
-    def of(cls, polygons: np.ndarray) -> _Rings:
-        rings, polygon = shapely.get_rings(polygons, return_index=True)
+    def of(cls, geometries: np.ndarray) -> _Faces:
+        geometries = np.asarray(geometries, dtype=object)
+        kinds = shapely.get_type_id(geometries)
+        if np.isin(kinds, (3, 6)).any() and np.isin(kinds, (-1, 3, 6)).all():
+            kind, coords, offsets = shapely.to_ragged_array(geometries, include_z=True)
+            ring, polygon = _index(offsets[0]), _index(offsets[1])
+            owner = _index(offsets[2]) if kind == GeometryType.MULTIPOLYGON else np.arange(
+                len(geometries)
+            )
+            return cls(coords, ring, polygon, owner)
+        parts, owner = shapely.get_parts(geometries, return_index=True)
+        polygons = shapely.get_type_id(parts) == 3
+        rings, polygon = shapely.get_rings(parts[polygons], return_index=True)
         coords, ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
-        return cls(np.nan_to_num(coords), ring, polygon)
+        return cls(coords, ring, polygon, owner[polygons])
 
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
-        """The rows of the start of each edge (the next row is its end), and its polygon."""
+        """The rows of the start of each edge (the next row is its end), and its face."""
         at = np.flatnonzero(self.ring[1:] == self.ring[:-1])
         return at, self.polygon[self.ring[at]]
 
-
-def area_vectors(polygons: np.ndarray, rings: _Rings | None = None) -> np.ndarray:
-    """Newell's vector of each polygon: the normal scaled by twice the area (holes subtracted,
-    their rings running the other way). Shape (n, 3); zero for polygons without Z."""
-    out = np.zeros((len(polygons), 3))
-    if len(polygons) == 0:
-        return out
-    rings = rings or _Rings.of(polygons)
-    at, owner = rings.edges()
-    a, b = rings.coords[at], rings.coords[at + 1]
-    terms = np.column_stack(
-        [
+    def area_vectors(self) -> np.ndarray:
+        """Newell's vector of each face (`area_vectors`)."""
+        out = np.zeros((len(self.owner), 3))
+        at, face = self.edges()
+        xyz = np.nan_to_num(self.coords)
+        a, b = xyz[at], xyz[at + 1]
+        terms = (
             (a[:, 1] - b[:, 1]) * (a[:, 2] + b[:, 2]),
             (a[:, 2] - b[:, 2]) * (a[:, 0] + b[:, 0]),
             (a[:, 0] - b[:, 0]) * (a[:, 1] + b[:, 1]),
-        ]
+        )
+        for k, t in enumerate(terms):
+            out[:, k] = np.bincount(face, weights=t, minlength=len(out))
+        return out
+
+    def first(self) -> np.ndarray:
+        """Each face's first position (its exterior ring's), 0 for an empty face."""
+        out = np.zeros((len(self.owner), 3))
+        face = self.polygon[self.ring]
+        starts = np.flatnonzero(np.diff(face, prepend=-1))
+        out[face[starts]] = np.nan_to_num(self.coords[starts])
+        return out
+
+    def polygons_2d(self, select: np.ndarray) -> np.ndarray:
+        """The faces `select` picks, as 2D polygons built from the arrays."""
+        rings = select[self.polygon]
+        sizes = np.bincount(self.ring, minlength=len(self.polygon))[rings]
+        per_face = np.bincount(self.polygon, minlength=len(self.owner))[select]
+        coords = self.coords[rings[self.ring], :2]
+        return np.asarray(
+            shapely.from_ragged_array(
+                GeometryType.POLYGON, coords, (_offsets(sizes), _offsets(per_face))
+            ),
+            dtype=object,
+        )
+
+
+def area_vectors(polygons: np.ndarray) -> np.ndarray:
+    """Newell's vector of each polygon: the normal scaled by twice the area (holes subtracted,
+    their rings running the other way). Shape (n, 3); zero for polygons without Z."""
+    if len(polygons) == 0:
+        return np.zeros((0, 3))
+    faces = _Faces.of(polygons)
+    vectors = faces.area_vectors()
+    return np.stack(
+        [np.bincount(faces.owner, weights=v, minlength=len(polygons)) for v in vectors.T], axis=1
     )
-    for k in range(3):
-        out[:, k] = np.bincount(owner, weights=terms[:, k], minlength=len(polygons))
-    return out
 
 
 def surface_measures(
@@ -115,19 +172,12 @@ def volumes(geometries: np.ndarray) -> np.ndarray:
     a vertex of f. A shell is closed when every edge is shared by an even number of faces.
     """
     out = np.full(len(geometries), np.nan)
-    parts, owner = shapely.get_parts(geometries, return_index=True)
-    polygon = shapely.get_type_id(parts) == 3
-    faces, owner = parts[polygon], owner[polygon]
-    if len(faces) == 0:
+    faces = _Faces.of(geometries)
+    if len(faces.owner) == 0:
         return out
-    rings = _Rings.of(faces)
-    n = area_vectors(faces, rings)
-    first = np.zeros((len(faces), 3))  # each face's first position (its exterior ring's)
-    starts = np.flatnonzero(np.diff(rings.polygon[rings.ring], prepend=-1))
-    first[rings.polygon[rings.ring[starts]]] = rings.coords[starts]
-    contribution = np.einsum("ij,ij->i", n, first) / 6
-    total = np.bincount(owner, weights=contribution, minlength=len(geometries))
-    closed = _closed(rings, owner, len(geometries))
+    contribution = np.einsum("ij,ij->i", faces.area_vectors(), faces.first()) / 6
+    total = np.bincount(faces.owner, weights=contribution, minlength=len(geometries))
+    closed = _closed(faces, len(geometries))
     out[closed] = np.abs(total[closed])
     return out
 
@@ -142,7 +192,7 @@ def _mix(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def _closed(rings: _Rings, owner: np.ndarray, count: int) -> np.ndarray:
+def _closed(faces: _Faces, count: int) -> np.ndarray:
     """Which objects' faces share every edge an even number of times (mm precision).
 
     Each edge, direction aside, gets a 64-bit hash of its two positions; the edges of an object
@@ -151,13 +201,13 @@ def _closed(rings: _Rings, owner: np.ndarray, count: int) -> np.ndarray:
     A position written twice in a row (CityJSON rings that repeat a vertex, a gml:Ring whose
     curves meet) is an edge of no length, shared with no face: it does not open the shell.
     """
-    key = np.round(rings.coords * 1000).astype(np.int64).view(np.uint64)
+    key = np.round(np.nan_to_num(faces.coords) * 1000).astype(np.int64).view(np.uint64)
     vertex = _mix(_mix(_mix(key[:, 0]) ^ key[:, 1]) ^ key[:, 2])
-    at, face = rings.edges()
+    at, face = faces.edges()
     moves = vertex[at] != vertex[at + 1]
-    at, obj = at[moves], owner[face[moves]]
+    at, obj = at[moves], faces.owner[face[moves]]
     edge = _mix(vertex[at] + vertex[at + 1])  # the same both ways round
-    has_faces = np.bincount(owner, minlength=count) > 0
+    has_faces = np.bincount(faces.owner, minlength=count) > 0
     if not len(at):
         return has_faces
     starts = np.flatnonzero(np.diff(obj, prepend=-1))  # objects in order: parts come so
@@ -178,24 +228,29 @@ def footprints(geometries: np.ndarray, surfaces: Sequence[Any]) -> np.ndarray:
     n = len(geometries)
     out = np.full(n, None, dtype=object)
     ground = [(i, p) for i, surf in enumerate(surfaces) for t, p in surf or () if "Ground" in t]
+    ground_of = np.array([i for i, _ in ground], np.int64)
     grounded = np.zeros(n, dtype=bool)
-    grounded[[i for i, _ in ground]] = True
-    parts, owner = shapely.get_parts(geometries, return_index=True)
-    own = (shapely.get_type_id(parts) == 3) & ~grounded[owner]
-    faces = np.concatenate([np.array([p for _, p in ground], dtype=object), parts[own]])
-    group = np.concatenate([np.array([i for i, _ in ground], np.int64), owner[own]])
-    has = np.bincount(group, minlength=n) > 0
+    grounded[ground_of] = True
+    own = np.flatnonzero(~grounded)
+    sets = [
+        (_Faces.of(np.array([p for _, p in ground], dtype=object)), ground_of),
+        (_Faces.of(geometries[own]), own),
+    ]
+    objects = [of[f.owner] for f, of in sets]  # the object of each face
+    down = [f.area_vectors()[:, 2] < 0 for f, _ in sets]
+    obj = np.concatenate(objects)
+    has = np.bincount(obj, minlength=n) > 0
     rest = ~has & ~shapely.is_missing(geometries)  # no polygon: the geometry itself, in 2D
     out[rest] = shapely.force_2d(geometries[rest])
-    if not len(faces):
+    if not len(obj):
         return out
+    any_down = np.bincount(obj, weights=np.concatenate(down), minlength=n) > 0
+    keep = [grounded[o] | ~any_down[o] | d for o, d in zip(objects, down, strict=True)]
+    flat = np.concatenate([f.polygons_2d(k) for (f, _), k in zip(sets, keep, strict=True)])
+    group = np.concatenate([o[k] for o, k in zip(objects, keep, strict=True)])
     order = np.argsort(group, kind="stable")  # each object's faces together, in their order
-    faces, group = faces[order], (np.cumsum(has) - 1)[group[order]]
     owners = np.flatnonzero(has)
-    down = area_vectors(faces)[:, 2] < 0
-    any_down = np.bincount(group, weights=down, minlength=len(owners)) > 0
-    keep = grounded[owners][group] | ~any_down[group] | down
-    flat, group = shapely.force_2d(faces[keep]), group[keep]
+    flat, group = flat[order], (np.cumsum(has) - 1)[group[order]]
     sizes = np.bincount(group, minlength=len(owners))
     ends = np.cumsum(sizes)
     merged = shapely.multipolygons(flat, indices=group)
