@@ -67,8 +67,10 @@ class _Faces(NamedTuple):
         if np.isin(kinds, (3, 6)).any() and np.isin(kinds, (-1, 3, 6)).all():
             kind, coords, offsets = shapely.to_ragged_array(geometries, include_z=True)
             ring, polygon = _index(offsets[0]), _index(offsets[1])
-            owner = _index(offsets[2]) if kind == GeometryType.MULTIPOLYGON else np.arange(
-                len(geometries)
+            owner = (
+                _index(offsets[2])
+                if kind == GeometryType.MULTIPOLYGON
+                else np.arange(len(geometries))
             )
             return cls(coords, ring, polygon, owner)
         parts, owner = shapely.get_parts(geometries, return_index=True)
