@@ -142,3 +142,15 @@ def test_bad_coordinates_are_found_in_2d_and_3d_geometries_alike():
     assert sorted(found) == [3, 4]
     assert "not finite" in found[3] and "(1.0, 0.0, nan)" in found[3]
     assert "beyond" in found[4]
+
+
+def test_a_single_face_that_crosses_itself_becomes_a_valid_footprint():
+    """A bow tie (one ring crossing itself, as some Melbourne road areas are written) beside a
+    box: the bow tie's footprint is its two triangles, valid, of area 2 x 1/2 x 2 x 1."""
+    tie = shapely.Polygon([(0, 0, 0), (2, 2, 0), (2, 0, 0), (0, 2, 0)])
+    geometries = np.array(
+        [shapely.MultiPolygon([tie]), shapely.MultiPolygon(box(10, 10, 3, 4, 5))], dtype=object
+    )
+    got = solids.footprints(geometries, [None, None])
+    assert got[0].is_valid and got[0].area == pytest.approx(2.0)
+    assert shapely.equals(got[1], shapely.box(10, 10, 13, 14))

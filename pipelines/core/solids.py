@@ -84,6 +84,17 @@ class _Faces(NamedTuple):
         at = np.flatnonzero(self.ring[1:] == self.ring[:-1])
         return at, self.polygon[self.ring[at]]
 
+    def edge_hashes(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A 64-bit hash of each edge of some length, the same both ways round, and its face;
+        `key` holds the bits of each position that tell positions apart (uint64 columns)."""
+        vertex = _mix(key[:, 0])
+        for c in range(1, key.shape[1]):
+            vertex = _mix(vertex ^ key[:, c])
+        at, face = self.edges()
+        moves = vertex[at] != vertex[at + 1]
+        at, face = at[moves], face[moves]
+        return _mix(vertex[at] + vertex[at + 1]), face
+
     def area_vectors(self) -> np.ndarray:
         """Newell's vector of each face (`area_vectors`)."""
         out = np.zeros((len(self.owner), 3))
@@ -204,13 +215,10 @@ def _closed(faces: _Faces, count: int) -> np.ndarray:
     curves meet) is an edge of no length, shared with no face: it does not open the shell.
     """
     key = np.round(np.nan_to_num(faces.coords) * 1000).astype(np.int64).view(np.uint64)
-    vertex = _mix(_mix(_mix(key[:, 0]) ^ key[:, 1]) ^ key[:, 2])
-    at, face = faces.edges()
-    moves = vertex[at] != vertex[at + 1]
-    at, obj = at[moves], faces.owner[face[moves]]
-    edge = _mix(vertex[at] + vertex[at + 1])  # the same both ways round
+    edge, face = faces.edge_hashes(key)
+    obj = faces.owner[face]
     has_faces = np.bincount(faces.owner, minlength=count) > 0
-    if not len(at):
+    if not len(edge):
         return has_faces
     starts = np.flatnonzero(np.diff(obj, prepend=-1))  # objects in order: parts come so
     odd = np.zeros(count, dtype=bool)
@@ -258,10 +266,38 @@ def footprints(geometries: np.ndarray, surfaces: Sequence[Any]) -> np.ndarray:
     merged = shapely.multipolygons(flat, indices=group)
     single = sizes == 1
     merged[single] = flat[ends[single] - 1]
-    joint = np.flatnonzero(~shapely.is_valid(merged))  # faces that share edges or overlap
+    # faces that share an edge are no valid multipolygon: GEOS need not be asked, only
+    # whether the other faces overlap
+    joint = _sharing_an_edge(sets, objects, keep, n)[owners] & ~single
+    asked = np.flatnonzero(~joint)
+    joint[asked[~shapely.is_valid(merged[asked])]] = True
+    joint = np.flatnonzero(joint)
     if len(joint):
         merged[joint] = _unions(flat, ends[joint] - sizes[joint], sizes[joint])
     out[owners] = merged
+    return out
+
+
+def _sharing_an_edge(
+    sets: list[tuple[_Faces, np.ndarray]],
+    objects: list[np.ndarray],
+    keep: list[np.ndarray],
+    count: int,
+) -> np.ndarray:
+    """Which objects have two kept faces with an edge of the same two positions in the plane
+    (bit for bit: as GEOS compares them)."""
+    hashes, owners = [], []
+    for (faces, _), of, kept in zip(sets, objects, keep, strict=True):
+        key = np.ascontiguousarray(faces.coords[:, :2]).view(np.uint64)
+        edge, face = faces.edge_hashes(key)
+        hashes.append(edge[kept[face]])
+        owners.append(of[face[kept[face]]])
+    obj = np.concatenate(owners)
+    edge = _mix(np.concatenate(hashes) ^ _mix(obj.astype(np.uint64)))
+    order = np.argsort(edge)
+    twice = np.flatnonzero(edge[order][1:] == edge[order][:-1])
+    out = np.zeros(count, dtype=bool)
+    out[obj[order][twice]] = True
     return out
 
 
