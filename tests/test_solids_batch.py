@@ -154,3 +154,25 @@ def test_a_single_face_that_crosses_itself_becomes_a_valid_footprint():
     got = solids.footprints(geometries, [None, None])
     assert got[0].is_valid and got[0].area == pytest.approx(2.0)
     assert shapely.equals(got[1], shapely.box(10, 10, 13, 14))
+
+
+def test_faces_with_holes_are_measured_without_their_holes():
+    """A 10 x 20 x 6 box with a 2 x 3 courtyard through it: the roof and the ground lose the
+    courtyard, which adds four inner walls; the volume loses 2 x 3 x 6; the footprint has the
+    hole. One face with a hole among faces without is enough to read rings one by one."""
+    w, d, h, cx, cy, cw, cd = 10.0, 20.0, 6.0, 4.0, 5.0, 2.0, 3.0
+    faces = box(0, 0, w, d, h)
+    hole = [(cx, cy), (cx + cw, cy), (cx + cw, cy + cd), (cx, cy + cd)]
+    ground = shapely.Polygon(faces[0].exterior.coords, [[(x, y, 0) for x, y in hole]])
+    roof = shapely.Polygon(faces[1].exterior.coords, [[(x, y, h) for x, y in reversed(hole)]])
+    inner = [  # walls facing into the courtyard
+        shapely.Polygon([(*a, 0), (*a, h), (*b, h), (*b, 0)]) for a, b in pairwise([*hole, hole[0]])
+    ]
+    solid = shapely.MultiPolygon([ground, roof, *faces[2:], *inner])
+    geometries = np.array([solid], dtype=object)
+    assert solids.volumes(geometries)[0] == pytest.approx((w * d - cw * cd) * h)
+    area, tilt, _ = solids.surface_measures(np.array([roof, ground], dtype=object), ["Roof", "G"])
+    assert list(area) == [pytest.approx(w * d - cw * cd)] * 2
+    assert list(tilt) == [pytest.approx(0), pytest.approx(180)]
+    footprint = solids.footprints(geometries, [None])[0]
+    assert footprint.area == pytest.approx(w * d - cw * cd) and len(footprint.interiors) == 1

@@ -32,11 +32,6 @@ def polygons_of(geometry: Any) -> np.ndarray:
     return parts[shapely.get_type_id(parts) == 3]
 
 
-def _index(offsets: np.ndarray) -> np.ndarray:
-    """The owner of each element, from the offsets of a ragged array."""
-    return np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-
-
 def _offsets(counts: np.ndarray) -> np.ndarray:
     out = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=out[1:])
@@ -46,9 +41,9 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
 class _Faces(NamedTuple):
     """The polygons of an array of geometries as flat arrays, read once for every measure.
 
-    Read as shapely's ragged arrays where the geometries are polygons and multipolygons (no
-    geometry copied: `get_parts` and `get_rings` would clone every face and ring in GEOS),
-    else part by part.
+    Every face and ring that shapely hands out is a copy GEOS makes: faces without holes (most
+    faces of city models) are read without asking for their rings, polygons without asking
+    for their parts.
     """
 
     coords: np.ndarray
@@ -63,21 +58,18 @@ class _Faces(NamedTuple):
     @classmethod
     def of(cls, geometries: np.ndarray) -> _Faces:
         geometries = np.asarray(geometries, dtype=object)
-        kinds = shapely.get_type_id(geometries)
-        if np.isin(kinds, (3, 6)).any() and np.isin(kinds, (-1, 3, 6)).all():
-            kind, coords, offsets = shapely.to_ragged_array(geometries, include_z=True)
-            ring, polygon = _index(offsets[0]), _index(offsets[1])
-            owner = (
-                _index(offsets[2])
-                if kind == GeometryType.MULTIPOLYGON
-                else np.arange(len(geometries))
-            )
-            return cls(coords, ring, polygon, owner)
-        parts, owner = shapely.get_parts(geometries, return_index=True)
-        polygons = shapely.get_type_id(parts) == 3
-        rings, polygon = shapely.get_rings(parts[polygons], return_index=True)
+        if len(geometries) and (shapely.get_type_id(geometries) == 3).all():
+            parts, owner = geometries, np.arange(len(geometries))
+        else:
+            parts, owner = shapely.get_parts(geometries, return_index=True)
+            polygons = shapely.get_type_id(parts) == 3
+            parts, owner = parts[polygons], owner[polygons]
+        if not shapely.get_num_interior_rings(parts).any():  # a ring a face
+            coords, face = shapely.get_coordinates(parts, include_z=True, return_index=True)
+            return cls(coords, face, np.arange(len(parts)), owner)
+        rings, polygon = shapely.get_rings(parts, return_index=True)
         coords, ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
-        return cls(coords, ring, polygon, owner[polygons])
+        return cls(coords, ring, polygon, owner)
 
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
         """The rows of the start of each edge (the next row is its end), and its face."""
@@ -120,9 +112,10 @@ class _Faces(NamedTuple):
 
     def polygons_2d(self, select: np.ndarray) -> np.ndarray:
         """The faces `select` picks, as 2D polygons built from the arrays."""
-        rings = select[self.polygon]
-        sizes = np.bincount(self.ring, minlength=len(self.polygon))[rings]
-        per_face = np.bincount(self.polygon, minlength=len(self.owner))[select]
+        sizes = np.bincount(self.ring, minlength=len(self.polygon))
+        rings = select[self.polygon] & (sizes > 0)  # an empty face has no ring
+        sizes = sizes[rings]
+        per_face = np.bincount(self.polygon[rings], minlength=len(self.owner))[select]
         coords = self.coords[rings[self.ring], :2]
         return np.asarray(
             shapely.from_ragged_array(
