@@ -103,9 +103,9 @@ def triangles(x: float, y: float, w: float, d: float, n: int) -> list[shapely.Po
     return out
 
 
-@pytest.mark.parametrize("cells", [1 << 20, 7])  # one GEOS call for all, or a few at a time
-def test_footprints_of_triangulated_grounds_are_their_rectangles(cells, monkeypatch):
-    monkeypatch.setattr(solids, "GRID_CELLS", cells)
+@pytest.mark.parametrize("group", [32, 1])  # several objects to a GEOS call, or one
+def test_footprints_of_triangulated_grounds_are_their_rectangles(group, monkeypatch):
+    monkeypatch.setattr(solids, "GROUP", group)
     specs = [(0.0, 0.0, 10.0, 20.0, 1), (50.0, 0.0, 8.0, 4.0, 3), (0.0, 90.0, 30.0, 5.0, 7)]
     ground = [triangles(*s) for s in specs]
     roofs = [

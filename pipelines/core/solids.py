@@ -110,19 +110,19 @@ class _Faces(NamedTuple):
         out[face[starts]] = np.nan_to_num(self.coords[starts])
         return out
 
-    def polygons_2d(self, select: np.ndarray) -> np.ndarray:
-        """The faces `select` picks, as 2D polygons built from the arrays."""
+    def multipolygons_2d(self, select: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The faces `select` picks, as a 2D multipolygon for each geometry (built from the
+        arrays), and how many faces each has."""
         sizes = np.bincount(self.ring, minlength=len(self.polygon))
         rings = select[self.polygon] & (sizes > 0)  # an empty face has no ring
-        sizes = sizes[rings]
         per_face = np.bincount(self.polygon[rings], minlength=len(self.owner))[select]
-        coords = self.coords[rings[self.ring], :2]
-        return np.asarray(
-            shapely.from_ragged_array(
-                GeometryType.POLYGON, coords, (_offsets(sizes), _offsets(per_face))
-            ),
-            dtype=object,
+        per_geometry = np.bincount(
+            self.owner[select], minlength=int(self.owner.max(initial=-1)) + 1
         )
+        offsets = (_offsets(sizes[rings]), _offsets(per_face), _offsets(per_geometry))
+        coords = self.coords[rings[self.ring], :2]
+        merged = shapely.from_ragged_array(GeometryType.MULTIPOLYGON, coords, offsets)
+        return np.asarray(merged, dtype=object), per_geometry
 
 
 def area_vectors(polygons: np.ndarray) -> np.ndarray:
@@ -235,56 +235,54 @@ def footprints(geometries: np.ndarray, surfaces: Sequence[Any]) -> np.ndarray:
     grounded = np.zeros(n, dtype=bool)
     grounded[ground_of] = True
     own = np.flatnonzero(~grounded)
-    sets = [
-        (_Faces.of(np.array([p for _, p in ground], dtype=object)), ground_of),
-        (_Faces.of(geometries[own]), own),
+    ground_faces = _Faces.of(np.array([p for _, p in ground], dtype=object))
+    own_faces = _Faces.of(geometries[own])
+    sets = [  # the owner of a face is its object, in order (as the multipolygons need it)
+        ground_faces._replace(owner=ground_of[ground_faces.owner]),
+        own_faces._replace(owner=own[own_faces.owner]),
     ]
-    objects = [of[f.owner] for f, of in sets]  # the object of each face
-    down = [f.area_vectors()[:, 2] < 0 for f, _ in sets]
-    obj = np.concatenate(objects)
+    down = [f.area_vectors()[:, 2] < 0 for f in sets]
+    obj = np.concatenate([f.owner for f in sets])
     has = np.bincount(obj, minlength=n) > 0
     rest = ~has & ~shapely.is_missing(geometries)  # no polygon: the geometry itself, in 2D
     out[rest] = shapely.force_2d(geometries[rest])
     if not len(obj):
         return out
     any_down = np.bincount(obj, weights=np.concatenate(down), minlength=n) > 0
-    keep = [grounded[o] | ~any_down[o] | d for o, d in zip(objects, down, strict=True)]
-    flat = np.concatenate([f.polygons_2d(k) for (f, _), k in zip(sets, keep, strict=True)])
-    group = np.concatenate([o[k] for o, k in zip(objects, keep, strict=True)])
-    order = np.argsort(group, kind="stable")  # each object's faces together, in their order
-    owners = np.flatnonzero(has)
-    flat, group = flat[order], (np.cumsum(has) - 1)[group[order]]
-    sizes = np.bincount(group, minlength=len(owners))
-    ends = np.cumsum(sizes)
-    merged = shapely.multipolygons(flat, indices=group)
-    single = sizes == 1
-    merged[single] = flat[ends[single] - 1]
+    keep = [grounded[f.owner] | ~any_down[f.owner] | d for f, d in zip(sets, down, strict=True)]
     # faces that share an edge are no valid multipolygon: GEOS need not be asked, only
     # whether the other faces overlap
-    joint = _sharing_an_edge(sets, objects, keep, n)[owners] & ~single
+    shares = _sharing_an_edge(sets, keep, n)
+    for faces, kept in zip(sets, keep, strict=True):
+        merged, sizes = faces.multipolygons_2d(kept)
+        at = np.flatnonzero(sizes)
+        out[at] = _valid(merged[at], sizes[at], shares[at])
+    return out
+
+
+def _valid(merged: np.ndarray, sizes: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """Each object's footprint from its faces (a multipolygon of `sizes` faces): its face,
+    or its faces where they neither share an edge nor overlap, else their union."""
+    single = sizes == 1
+    merged[single] = shapely.get_geometry(merged[single], 0)
+    joint = shares & ~single
     asked = np.flatnonzero(~joint)
     joint[asked[~shapely.is_valid(merged[asked])]] = True
     joint = np.flatnonzero(joint)
     if len(joint):
-        merged[joint] = _unions(flat, ends[joint] - sizes[joint], sizes[joint])
-    out[owners] = merged
-    return out
+        merged[joint] = _unions(merged[joint])
+    return merged
 
 
-def _sharing_an_edge(
-    sets: list[tuple[_Faces, np.ndarray]],
-    objects: list[np.ndarray],
-    keep: list[np.ndarray],
-    count: int,
-) -> np.ndarray:
+def _sharing_an_edge(sets: list[_Faces], keep: list[np.ndarray], count: int) -> np.ndarray:
     """Which objects have two kept faces with an edge of the same two positions in the plane
     (bit for bit: as GEOS compares them)."""
     hashes, owners = [], []
-    for (faces, _), of, kept in zip(sets, objects, keep, strict=True):
+    for faces, kept in zip(sets, keep, strict=True):
         key = np.ascontiguousarray(faces.coords[:, :2]).view(np.uint64)
         edge, face = faces.edge_hashes(key)
         hashes.append(edge[kept[face]])
-        owners.append(of[face[kept[face]]])
+        owners.append(faces.owner[face[kept[face]]])
     obj = np.concatenate(owners)
     edge = _mix(np.concatenate(hashes) ^ _mix(obj.astype(np.uint64)))
     order = np.argsort(edge)
@@ -294,52 +292,30 @@ def _sharing_an_edge(
     return out
 
 
-GRID_CELLS = 1 << 20
-"""At most this many places (faces, and None beside the shorter groups) in one coverage union."""
-GRID_ROWS = 32
-"""At most this many groups in one coverage union: GEOS refuses a whole grid for one group's
-overlapping faces, and the grid is halved until that group is found, so a refusal costs about
-twice a grid's work. On Delft (569 groups, 2 refused) all in one grid took 2.5x the time."""
+GROUP = 32
+"""At most this many objects in one coverage union call: GEOS refuses the whole call for one
+object's overlapping faces, and the call is halved until that object is found, so a refusal
+costs about twice a call's work. On Delft (569 objects, 2 refused) all in one call took 2.5x
+the time."""
 
 
-def _unions(faces: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """The union of each group of `faces` (`sizes[k]` of them from `starts[k]`): a coverage
-    union where they only share edges, for many groups in one GEOS call (a grid of groups,
-    padded with None, which the union ignores), else a full union of the repaired faces."""
-    out = np.full(len(sizes), None, dtype=object)
-    order = np.argsort(sizes, kind="stable")
-    lo = 0
-    while lo < len(order):  # groups of like size together: little padding
-        hi = lo + 1
-        while (
-            hi < len(order)
-            and hi - lo < GRID_ROWS
-            and (hi + 1 - lo) * sizes[order[hi]] <= GRID_CELLS
-        ):
-            hi += 1
-        out[order[lo:hi]] = _coverage_unions(faces, starts[order[lo:hi]], sizes[order[lo:hi]])
-        lo = hi
+def _unions(merged: np.ndarray) -> np.ndarray:
+    """The union of each multipolygon's faces: a coverage union where they only share edges,
+    for many objects in one GEOS call, else a full union of the repaired faces."""
+    out = np.concatenate(
+        [_coverage_unions(merged[lo : lo + GROUP]) for lo in range(0, len(merged), GROUP)]
+    )
     for k in np.flatnonzero(~shapely.is_valid(out)):  # overlapping faces (None: refused)
-        parts = faces[starts[k] : starts[k] + sizes[k]]
-        out[k] = shapely.union_all(shapely.make_valid(parts))
+        out[k] = shapely.union_all(shapely.make_valid(shapely.get_parts(merged[k])))
     return out
 
 
-def _coverage_unions(faces: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """Coverage unions of groups of faces, None for those GEOS refuses (found by halving)."""
-    rows = np.repeat(np.arange(len(sizes)), sizes)
-    cols = np.arange(len(rows)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    grid = np.full((len(sizes), int(sizes.max())), None, dtype=object)
-    grid[rows, cols] = faces[np.repeat(starts, sizes) + cols]
+def _coverage_unions(merged: np.ndarray) -> np.ndarray:
+    """Coverage unions of multipolygons' faces, None for those GEOS refuses (found by halving)."""
     try:
-        return np.asarray(shapely.coverage_union_all(grid, axis=1), dtype=object)
+        return np.asarray(shapely.coverage_union_all(merged[:, None], axis=1), dtype=object)
     except shapely.errors.GEOSException:
-        if len(sizes) == 1:
+        if len(merged) == 1:
             return np.full(1, None, dtype=object)
-    half = len(sizes) // 2
-    return np.concatenate(
-        [
-            _coverage_unions(faces, starts[:half], sizes[:half]),
-            _coverage_unions(faces, starts[half:], sizes[half:]),
-        ]
-    )
+    half = len(merged) // 2
+    return np.concatenate([_coverage_unions(merged[:half]), _coverage_unions(merged[half:])])
