@@ -103,7 +103,7 @@ def triangles(x: float, y: float, w: float, d: float, n: int) -> list[shapely.Po
     return out
 
 
-@pytest.mark.parametrize("group", [32, 1])  # several objects to a GEOS call, or one
+@pytest.mark.parametrize("group", [8, 1])  # several objects to a GEOS call, or one
 def test_footprints_of_triangulated_grounds_are_their_rectangles(group, monkeypatch):
     monkeypatch.setattr(solids, "GROUP", group)
     specs = [(0.0, 0.0, 10.0, 20.0, 1), (50.0, 0.0, 8.0, 4.0, 3), (0.0, 90.0, 30.0, 5.0, 7)]
