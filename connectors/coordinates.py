@@ -101,19 +101,26 @@ def describe_position(position: np.ndarray) -> str:
 
 def bad_geometries(geometries: np.ndarray) -> dict[int, str]:
     """Which shapely geometries (None allowed) hold a coordinate `out_of_bounds`, Z included
-    where they have Z, with the first such position described."""
-    has_z = shapely.has_z(geometries)
-    z = bool(has_z.any())
-    xyz = shapely.get_coordinates(geometries, include_z=z)
-    if not out_of_bounds(xyz).any():  # 2D geometries among 3D ones have NaN Z: looked at below
-        return {}
-    xyz, owner = shapely.get_coordinates(geometries, include_z=z, return_index=True)
+    where they have Z, with the first such position described.
+
+    Coordinates are read once, with Z (NaN for 2D geometries); only the geometries with a NaN
+    Z are asked whether they have Z, which spares GEOS the question for every 3D face."""
+    xyz, owner = shapely.get_coordinates(geometries, include_z=True, return_index=True)
     bad = out_of_bounds(xyz[:, :2])
-    if z:
-        bad |= out_of_bounds(xyz[:, 2:]) & has_z[owner]
+    z = xyz[:, 2:]
+    bad_z = out_of_bounds(z)
+    if bad_z.any():
+        unknown = bad_z & np.isnan(z[:, 0])  # 2D geometries, or 3D ones with a NaN height
+        has_z = np.ones(len(geometries), dtype=bool)
+        suspects = np.unique(owner[unknown])
+        has_z[suspects] = shapely.has_z(np.asarray(geometries, dtype=object)[suspects])
+        bad |= bad_z & has_z[owner]
+    if not bad.any():
+        return {}
     found: dict[int, str] = {}
     for k in np.flatnonzero(bad).tolist():
         i = int(owner[k])
         if i not in found:
-            found[i] = describe_position(xyz[k] if has_z[i] else xyz[k, :2])
+            has = not np.isnan(xyz[k, 2]) or bool(shapely.has_z(geometries[i]))
+            found[i] = describe_position(xyz[k] if has else xyz[k, :2])
     return found

@@ -1,0 +1,178 @@
+"""3D measures of many objects at once: the closed-shell test, volumes and footprints of a batch
+agree with each object taken alone, and with what a box's dimensions say.
+
+Boxes are generated (any size, place, and a face left out or not) and the shell test is
+checked against a plain count of each object's edges; footprints of faces split in patches
+(a ground surface in triangles, as the Delft CityJSON model has them) against the rectangle
+they cover.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from itertools import pairwise
+
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from citypipe.connectors import coordinates
+from citypipe.connectors.base import Surface
+from citypipe.core import solids
+
+
+def box(x: float, y: float, w: float, d: float, h: float) -> list[shapely.Polygon]:
+    """A box's six faces, counter-clockwise seen from outside: ground, roof, four walls."""
+    x1, y1 = x + w, y + d
+    P = lambda *pts: shapely.Polygon(pts)
+    return [
+        P((x, y, 0), (x, y1, 0), (x1, y1, 0), (x1, y, 0)),
+        P((x, y, h), (x1, y, h), (x1, y1, h), (x, y1, h)),
+        P((x, y, 0), (x1, y, 0), (x1, y, h), (x, y, h)),
+        P((x1, y, 0), (x1, y1, 0), (x1, y1, h), (x1, y, h)),
+        P((x1, y1, 0), (x, y1, 0), (x, y1, h), (x1, y1, h)),
+        P((x, y1, 0), (x, y, 0), (x, y, h), (x, y1, h)),
+    ]
+
+
+def odd_edges(faces: list[shapely.Polygon]) -> int:
+    """How many edges (mm positions, either direction) the faces hold an odd number of times."""
+    edges: Counter[frozenset] = Counter()
+    for face in faces:
+        ring = np.round(np.asarray(face.exterior.coords) * 1000).astype(np.int64)
+        for a, b in pairwise(ring):
+            if (a != b).any():
+                edges[frozenset((tuple(a), tuple(b)))] += 1
+    return sum(n % 2 for n in edges.values())
+
+
+dimension = st.floats(0.5, 80, allow_nan=False)
+boxes = st.lists(
+    st.tuples(
+        st.floats(-1e6, 1e6, allow_nan=False),  # west
+        st.floats(-1e6, 1e6, allow_nan=False),  # south
+        dimension,
+        dimension,
+        dimension,
+        st.none() | st.integers(0, 5),  # the face left out, if any
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(boxes)
+def test_a_batch_of_boxes_has_the_volumes_its_closed_ones_have(specs):
+    shells = []
+    for x, y, w, d, h, missing in specs:
+        faces = box(x, y, w, d, h)
+        shells.append([f for i, f in enumerate(faces) if i != missing])
+    geometries = np.array([shapely.MultiPolygon(f) for f in shells], dtype=object)
+    got = solids.volumes(geometries)
+    for (_, _, w, d, h, missing), faces, v in zip(specs, shells, got, strict=True):
+        assert (odd_edges(faces) == 0) == (missing is None)
+        if missing is None:
+            assert v == pytest.approx(w * d * h, rel=1e-6)
+        else:
+            assert np.isnan(v)
+
+
+def test_shells_of_a_batch_are_told_apart_whatever_their_order():
+    """A closed box, an open one, one without geometry and a line: only the first has a volume,
+    in whichever order they come."""
+    closed = shapely.MultiPolygon(box(0, 0, 10, 20, 6))
+    opened = shapely.MultiPolygon(box(100, 0, 10, 20, 6)[1:])
+    line = shapely.LineString([(0, 0, 0), (1, 1, 1)])
+    for order in ([closed, opened, None, line], [line, None, opened, closed]):
+        got = solids.volumes(np.array(order, dtype=object))
+        expected = [1200.0 if g is closed else np.nan for g in order]
+        np.testing.assert_allclose(got, expected)
+
+
+def triangles(x: float, y: float, w: float, d: float, n: int) -> list[shapely.Polygon]:
+    """A w x d rectangle at height 0 as 2n triangles in n strips, facing down (a solid's
+    bottom), sharing their edges."""
+    out = []
+    for k in range(n):
+        x0, x1 = x + w * k / n, x + w * (k + 1) / n
+        out.append(shapely.Polygon([(x0, y, 0), (x0, y + d, 0), (x1, y + d, 0)]))
+        out.append(shapely.Polygon([(x0, y, 0), (x1, y + d, 0), (x1, y, 0)]))
+    return out
+
+
+@pytest.mark.parametrize("group", [8, 1])  # several objects to a GEOS call, or one
+def test_footprints_of_triangulated_grounds_are_their_rectangles(group, monkeypatch):
+    monkeypatch.setattr(solids, "GROUP", group)
+    specs = [(0.0, 0.0, 10.0, 20.0, 1), (50.0, 0.0, 8.0, 4.0, 3), (0.0, 90.0, 30.0, 5.0, 7)]
+    ground = [triangles(*s) for s in specs]
+    roofs = [
+        shapely.Polygon([(x, y, 5), (x + w, y, 5), (x + w, y + d, 5)]) for x, y, w, d, _ in specs
+    ]
+    geometries = np.array(
+        [shapely.MultiPolygon([*g, r]) for g, r in zip(ground, roofs, strict=True)], dtype=object
+    )
+    for surfaces in ([None] * 3, [[Surface("GroundSurface", t) for t in g] for g in ground]):
+        got = solids.footprints(geometries, surfaces)
+        for (x, y, w, d, _), footprint in zip(specs, got, strict=True):
+            assert footprint.geom_type == "Polygon" and not footprint.has_z
+            assert shapely.equals(footprint, shapely.box(x, y, x + w, y + d))
+
+
+def test_overlapping_faces_are_joined_by_a_full_union():
+    """Two squares that overlap by half are no coverage: GEOS refuses or returns something
+    invalid, and the footprint is their union, 1.5 times a square."""
+    a = shapely.Polygon([(0, 0, 0), (0, 2, 0), (2, 2, 0), (2, 0, 0)])
+    b = shapely.Polygon([(1, 0, 0), (1, 2, 0), (3, 2, 0), (3, 0, 0)])
+    fine = triangles(10, 10, 4, 4, 2)
+    geometries = np.array([shapely.MultiPolygon([a, b]), shapely.MultiPolygon(fine)], dtype=object)
+    got = solids.footprints(geometries, [None, None])
+    assert got[0].is_valid and got[0].area == pytest.approx(6.0)
+    assert shapely.equals(got[1], shapely.box(10, 10, 14, 14))
+
+
+def test_bad_coordinates_are_found_in_2d_and_3d_geometries_alike():
+    flat = shapely.Polygon([(0, 0), (1, 0), (1, 1)])
+    solid = shapely.MultiPolygon(box(0, 0, 1, 1, 1))
+    nan_height = shapely.Polygon([(0, 0, 1), (1, 0, np.nan), (1, 1, 1)])
+    far = shapely.Polygon([(0, 0, 1), (1, 0, 1), (1, 1, 1e30)])
+    found = coordinates.bad_geometries(np.array([flat, solid, None, nan_height, far], dtype=object))
+    assert sorted(found) == [3, 4]
+    assert "not finite" in found[3] and "(1.0, 0.0, nan)" in found[3]
+    assert "beyond" in found[4]
+
+
+def test_a_single_face_that_crosses_itself_becomes_a_valid_footprint():
+    """A bow tie (one ring crossing itself, as some Melbourne road areas are written) beside a
+    box: the bow tie's footprint is its two triangles, valid, of area 2 x 1/2 x 2 x 1."""
+    tie = shapely.Polygon([(0, 0, 0), (2, 2, 0), (2, 0, 0), (0, 2, 0)])
+    geometries = np.array(
+        [shapely.MultiPolygon([tie]), shapely.MultiPolygon(box(10, 10, 3, 4, 5))], dtype=object
+    )
+    got = solids.footprints(geometries, [None, None])
+    assert got[0].is_valid and got[0].area == pytest.approx(2.0)
+    assert shapely.equals(got[1], shapely.box(10, 10, 13, 14))
+
+
+def test_faces_with_holes_are_measured_without_their_holes():
+    """A 10 x 20 x 6 box with a 2 x 3 courtyard through it: the roof and the ground lose the
+    courtyard, which adds four inner walls; the volume loses 2 x 3 x 6; the footprint has the
+    hole. One face with a hole among faces without is enough to read rings one by one."""
+    w, d, h, cx, cy, cw, cd = 10.0, 20.0, 6.0, 4.0, 5.0, 2.0, 3.0
+    faces = box(0, 0, w, d, h)
+    hole = [(cx, cy), (cx + cw, cy), (cx + cw, cy + cd), (cx, cy + cd)]
+    ground = shapely.Polygon(faces[0].exterior.coords, [[(x, y, 0) for x, y in hole]])
+    roof = shapely.Polygon(faces[1].exterior.coords, [[(x, y, h) for x, y in reversed(hole)]])
+    inner = [  # walls facing into the courtyard
+        shapely.Polygon([(*a, 0), (*a, h), (*b, h), (*b, 0)]) for a, b in pairwise([*hole, hole[0]])
+    ]
+    solid = shapely.MultiPolygon([ground, roof, *faces[2:], *inner])
+    geometries = np.array([solid], dtype=object)
+    assert solids.volumes(geometries)[0] == pytest.approx((w * d - cw * cd) * h)
+    area, tilt, _ = solids.surface_measures(np.array([roof, ground], dtype=object), ["Roof", "G"])
+    assert list(area) == [pytest.approx(w * d - cw * cd)] * 2
+    assert list(tilt) == [pytest.approx(0), pytest.approx(180)]
+    footprint = solids.footprints(geometries, [None])[0]
+    assert footprint.area == pytest.approx(w * d - cw * cd) and len(footprint.interiors) == 1
