@@ -40,7 +40,8 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 __all__ = [
-    "VIOLATIONS_PROPERTY", "SchemaSet", "known_types", "shipped", "structural_faults", "violations",
+    "VIOLATIONS_PROPERTY", "SchemaSet", "explained", "known_types", "shipped", "structural_faults",
+    "violations",
 ]  # fmt: skip
 
 VIOLATIONS_PROPERTY = "citypipe:schema_violations"
@@ -163,13 +164,19 @@ class SchemaSet:
         validator = self.validator(kind)
         if validator is None or _accepted(self.fast_validator(kind), entity):
             return []
-        found: list[str] = []
-        try:
-            for error in validator.iter_errors(dict(entity)):
-                found.extend(_message(reason) for reason in _reasons(error))
-        except Unresolvable as missing:
-            found.append(f"$: schema {missing.ref} not available offline")
-        return sorted(set(found))
+        return explained(validator, entity)
+
+
+def explained(validator: Draft202012Validator, entity: Mapping[str, Any]) -> list[str]:
+    """jsonschema's violations of the entity, each `<json path>: <what>`, sorted (what
+    `violations` gives for an entity jsonschema-rs does not accept)."""
+    found: list[str] = []
+    try:
+        for error in validator.iter_errors(dict(entity)):
+            found.extend(_message(reason) for reason in _reasons(error))
+    except Unresolvable as missing:
+        found.append(f"$: schema {missing.ref} not available offline")
+    return sorted(set(found))
 
 
 def _offline(url: str) -> Any:
