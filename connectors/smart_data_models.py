@@ -12,13 +12,7 @@ properties); only a structural fault, an entity without an id or a type, is a re
 `format` is an annotation, as draft 2020-12 has it by default: Smart Data Models' own examples
 write `dateObserved` without a UTC offset, which an asserted `date-time` would refuse.
 
-Speed: a broker harvest checks every entity, and jsonschema's tree walk costs about 0.4 ms an
-entity, most of a harvest's time. jsonschema-rs (compiled, the same registry of shipped files)
-answers valid / invalid in a hundredth of that; only an entity it finds invalid is walked by
-jsonschema, whose errors give the messages. The verdicts agree one way round, which is all this
-needs: what jsonschema-rs accepts jsonschema accepts (where they differ, jsonschema-rs is the
-stricter: patterns read as ECMA-262, with ASCII word characters and digits and no `$` before a
-final newline; integers beyond 64 bits; NaN), so the violations are jsonschema's either way.
+Speed: jsonschema-rs answers first, jsonschema explains (schema_verdicts).
 """
 
 from __future__ import annotations
@@ -34,21 +28,18 @@ from urllib.parse import urldefrag
 
 import jsonschema_rs
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 from referencing import Registry
-from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
+from citypipe.connectors.schema_verdicts import MESSAGE_CHARS, TypeCheck, explained, separable
+
 __all__ = [
-    "VIOLATIONS_PROPERTY", "SchemaSet", "explained", "known_types", "shipped", "structural_faults",
-    "violations",
+    "MESSAGE_CHARS", "VIOLATIONS_PROPERTY", "SchemaSet", "explained", "known_types", "shipped",
+    "structural_faults", "violations",
 ]  # fmt: skip
 
 VIOLATIONS_PROPERTY = "citypipe:schema_violations"
 """The property under which an entity's row lists its violations (only when it has some)."""
-
-MESSAGE_CHARS = 200
-"""A message quotes the offending value; a long one (a whole geometry) is cut to this length."""
 
 _SITE = re.compile(r"https://smart-data-models\.github\.io/(?P<repo>[^/]+)/(?P<path>.+)")
 _RAW = re.compile(
@@ -117,6 +108,7 @@ class SchemaSet:
         self.types = {t: s["$id"] for s in schemas for t in _entity_types(s)}
         self._validators: dict[str, Draft202012Validator] = {}
         self._fast: dict[str, jsonschema_rs.Validator | None] = {}
+        self._checks: dict[str, TypeCheck] = {}
 
     @cached_property
     def _fast_registry(self) -> jsonschema_rs.Registry | None:
@@ -156,41 +148,30 @@ class SchemaSet:
             )
         return found
 
+    def check(self, entity_type: str) -> TypeCheck | None:
+        """The type's check (jsonschema-rs first, jsonschema for the messages), None when no
+        schema is for it."""
+        if entity_type not in self._checks:
+            validator = self.validator(entity_type)
+            if validator is None:
+                return None
+            url = self.types[entity_type]
+            split = separable(self.registry.contents(url), self.registry.resolver(url))
+            self._checks[entity_type] = TypeCheck(
+                validator, self.fast_validator(entity_type), split
+            )
+        return self._checks[entity_type]
+
     def violations(self, entity: Mapping[str, Any]) -> list[str]:
         """See `violations`."""
         kind = entity.get("type")
-        if not isinstance(kind, str):
-            return []
-        validator = self.validator(kind)
-        if validator is None or _accepted(self.fast_validator(kind), entity):
-            return []
-        return explained(validator, entity)
-
-
-def explained(validator: Draft202012Validator, entity: Mapping[str, Any]) -> list[str]:
-    """jsonschema's violations of the entity, each `<json path>: <what>`, sorted (what
-    `violations` gives for an entity jsonschema-rs does not accept)."""
-    found: list[str] = []
-    try:
-        for error in validator.iter_errors(dict(entity)):
-            found.extend(_message(reason) for reason in _reasons(error))
-    except Unresolvable as missing:
-        found.append(f"$: schema {missing.ref} not available offline")
-    return sorted(set(found))
+        check = self.check(kind) if isinstance(kind, str) else None
+        return [] if check is None else check.violations(entity)
 
 
 def _offline(url: str) -> Any:
     """jsonschema-rs's retriever: nothing is fetched."""
     raise ValueError(f"{url} is not shipped")
-
-
-def _accepted(fast: jsonschema_rs.Validator | None, entity: Mapping[str, Any]) -> bool:
-    """Whether jsonschema-rs finds the entity valid (False when it cannot say: a key that is
-    no string raises)."""
-    try:
-        return fast is not None and fast.is_valid(entity)
-    except ValueError:
-        return False
 
 
 @cache
@@ -223,28 +204,3 @@ def structural_faults(entity: Mapping[str, Any]) -> list[str]:
     if not all(isinstance(k, str) and k.strip() for k in kinds):
         faults.append("$.type: " + ("missing" if kind is None else "not a non-empty string"))
     return faults
-
-
-def _mismatch(errors: list[ValidationError]) -> tuple[int, int]:
-    """How far a branch is from the value: first the errors of an `enum` / `const` (a GeoJSON
-    `type` naming another geometry), then the errors in all."""
-    return sum(e.validator in ("enum", "const") for e in errors), len(errors)
-
-
-def _reasons(error: ValidationError) -> list[ValidationError]:
-    """The errors that say what is wrong: an anyOf / oneOf failing most nearly in one branch (a
-    Point with a bad coordinate fails every geometry branch, the Point branch on the coordinate
-    only) is that branch's errors; failing every branch alike, the error itself."""
-    branches: dict[Any, list[ValidationError]] = {}
-    for sub in error.context or ():
-        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
-    ranked = sorted(branches.values(), key=_mismatch)
-    if not ranked or (len(ranked) > 1 and _mismatch(ranked[0]) == _mismatch(ranked[1])):
-        return [error]
-    return [reason for sub in ranked[0] for reason in _reasons(sub)]
-
-
-def _message(error: ValidationError) -> str:
-    """`<json path>: <what>`, the value quoted in it cut short."""
-    text = f"{error.json_path}: {error.message}"
-    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"

@@ -122,3 +122,40 @@ def test_the_refused_entities_keep_jsonschemas_messages() -> None:
         "$.tsp: 73.3 is not of type 'integer'",
         "$.windDirection: 186 is greater than the maximum of 180",
     ]
+
+
+@pytest.mark.parametrize("entity_type", TYPES)
+def test_the_shipped_schemas_judge_member_by_member(entity_type: str) -> None:
+    # each is allOf [common-schema parts, {properties}] + required: no keyword weighs members
+    # together, so only the members jsonschema-rs refuses are walked by jsonschema
+    check = sdm.shipped().check(entity_type)
+    assert check is not None and check.split
+
+
+@pytest.mark.parametrize(
+    "joint",
+    [
+        {"additionalProperties": False},
+        {"anyOf": [{"required": ["a"]}, {"required": ["b"]}]},
+        {"allOf": [{"$ref": "#/$defs/ab"}]},
+        {"type": "string"},
+    ],
+)
+def test_a_schema_that_weighs_members_together_is_walked_whole(
+    tmp_path: Path, joint: dict
+) -> None:
+    schema = {
+        "$id": "https://example.org/Streetlight/schema.json",
+        "$defs": {"ab": {"dependentRequired": {"a": ["b"]}}},
+        "properties": {"type": {"enum": ["Streetlight"]}, "a": {"type": "integer"}},
+        **joint,
+    }
+    (tmp_path / "schema.json").write_text(json.dumps(schema))
+    schemas = sdm.SchemaSet(tmp_path)
+    check = schemas.check("Streetlight")
+    assert check is not None and not check.split
+    entity = {"id": "urn:a", "type": "Streetlight", "a": "x", "c": 1}
+    validator = schemas.validator("Streetlight")
+    assert validator is not None
+    assert schemas.violations(entity) == sdm.explained(validator, entity)
+    assert "$.a: 'x' is not of type 'integer'" in schemas.violations(entity)
