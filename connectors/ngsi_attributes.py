@@ -72,6 +72,8 @@ def _plain(value: Any) -> Any:
 
 def _text(value: Any) -> str | None:
     """A unit code, time or dataset id as text; None where it is none (or not a scalar)."""
+    if value is None or type(value) is str:
+        return value
     value = _plain(value)
     return str(value) if isinstance(value, str | int | float) else None
 
@@ -123,18 +125,18 @@ def _ld_instance(
     elif kind == "ListRelationship" and type(value) is list:
         value = [o.get("object") if type(o) is dict else o for o in value]
     subs = raw.keys() - _META  # mostly none
-    sub = tuple(
-        (name(k), _ld_instance(raw[k], name, vocab, depth + 1))
-        for k in raw
-        if k in subs and not k.startswith("@")
+    sub = (
+        tuple(
+            (name(k), _ld_instance(raw[k], name, vocab, depth + 1))
+            for k in raw
+            if k in subs and not k.startswith("@")
+        )
+        if subs
+        else ()
     )
+    get = raw.get
     return Attribute(
-        kind,
-        value,
-        _text(raw.get("unitCode")),
-        _text(raw.get("observedAt")),
-        _text(raw.get("datasetId")),
-        sub,
+        kind, value, _text(get("unitCode")), _text(get("observedAt")), _text(get("datasetId")), sub
     )
 
 

@@ -112,9 +112,15 @@ def _default(instances: list[Attribute]) -> Attribute:
 
 def _geometry(attributes: list[tuple[str, list[Attribute]]]) -> tuple[str | None, Any]:
     """The attribute that places the entity: `location`, else the first GeoProperty."""
-    geo = [(n, _default(i)) for n, i in attributes if _default(i).kind == "GeoProperty"]
-    name, found = next(((n, a) for n, a in geo if n == "location"), geo[0] if geo else (None, None))
-    return name, None if found is None else found.value
+    first: tuple[str | None, Any] = (None, None)
+    for name, instances in attributes:
+        shown = _default(instances)
+        if shown.kind == "GeoProperty":
+            if name == "location":
+                return name, shown.value
+            if first[0] is None:
+                first = (name, shown.value)
+    return first
 
 
 def _properties(attributes: list[tuple[str, list[Attribute]]], skip: str | None) -> dict[str, Any]:
