@@ -49,9 +49,7 @@ def replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
 
 
 BOUNDS = [-181, -180, -180.5, -1, -0.0, 0, 0.5, 1, 1.0, 1.5, 2, 180, 180.0001, 360, 2**63, 2**70]
-TEXT = st.text(
-    alphabet=st.sampled_from("aZ_09-.:{}$+*[]`|~^@!,\\ é中٣ǅ²\n\t/#%?="), max_size=10
-)
+TEXT = st.text(alphabet=st.sampled_from("aZ_09-.:{}$+*[]`|~^@!,\\ é中٣ǅ²\n\t/#%?="), max_size=10)
 SCALARS = st.one_of(
     st.none(),
     st.booleans(),
@@ -141,9 +139,7 @@ def test_the_shipped_schemas_judge_member_by_member(entity_type: str) -> None:
         {"type": "string"},
     ],
 )
-def test_a_schema_that_weighs_members_together_is_walked_whole(
-    tmp_path: Path, joint: dict
-) -> None:
+def test_a_schema_that_weighs_members_together_is_walked_whole(tmp_path: Path, joint: dict) -> None:
     schema = {
         "$id": "https://example.org/Streetlight/schema.json",
         "$defs": {"ab": {"dependentRequired": {"a": ["b"]}}},
