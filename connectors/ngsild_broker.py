@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import ClassVar
 
 from citypipe.connectors.ngsi_broker_base import BrokerConnector
 from citypipe.connectors.ngsi_paging import Dialect
@@ -28,7 +29,7 @@ class NGSILDBrokerConnector(BrokerConnector):
     name = "ngsi-ld-broker"
     title = "NGSI-LD broker"
     version = "ETSI GS CIM 009"
-    resource = ("ngsi-ld", "v1", "entities")
+    resource: ClassVar[tuple[str, ...]] = ("ngsi-ld", "v1", "entities")
     dialect = Dialect("NGSILD-Results-Count", _count)
     option_headers = (("tenant", "NGSILD-Tenant"),)
 
