@@ -20,7 +20,6 @@ from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.documents import BLANK
 from citypipe.connectors.jsonstream import BATCH_BYTES, JSONDocument, Unparsed, open_json
 from citypipe.geo.errors import DataError
-from citypipe.geo.types import CRS84
 
 __all__ = ["GeoJSONConnector"]
 
@@ -219,17 +218,8 @@ def _batch(
     solids3d, heights = None, None
     if solids:
         shapes, solids3d, heights = jsonfg_solids.merge(shapes, solids, errors)
-    return SourceBatch(
-        source_ids=ids,
-        geometries=shapes,
-        properties=props,
-        records=features,
-        crs=crs,
-        axis_order=axis,
-        feature_classes=classes,
-        height_m=heights,
-        observed_at=observed if observed.count(None) < len(observed) else None,
-        solids=solids3d,
-        errors=errors,
-        default_crs=CRS84,
-    ), on_place
+    batch = geojson_shapes.geojson_batch(
+        ids, shapes, props, features, classes, observed, errors,
+        crs=crs, axis_order=axis, height_m=heights, solids=solids3d,
+    )  # fmt: skip
+    return batch, on_place

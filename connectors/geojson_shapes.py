@@ -18,8 +18,9 @@ import shapely
 from shapely import GeometryType
 from shapely.errors import GEOSException
 
+from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.coordinates import describe_non_number, to_floats
-from citypipe.geo.types import Points
+from citypipe.geo.types import CRS84, Points
 
 __all__ = ["NESTING", "to_geometries"]
 
@@ -155,3 +156,29 @@ def to_geometries(
         except Exception as e:  # noqa: BLE001 - shapely raises many kinds for malformed input
             errors[i] = f"invalid GeoJSON geometry: {str(e).strip()}"
     return out, errors
+
+
+def geojson_batch(
+    ids: Sequence[str | None],
+    shapes: np.ndarray | Points,
+    properties: Sequence[Mapping[str, Any]],
+    records: Sequence[Any],
+    classes: Sequence[str | None],
+    observed: Sequence[Any],
+    errors: Sequence[str | None],
+    **more: Any,
+) -> SourceBatch:
+    """The batch of JSON records whose geometries are GeoJSON (`to_geometries`): lon / lat in
+    OGC:CRS84 where the source declares no CRS, times only where a record has one."""
+    return SourceBatch(
+        source_ids=ids,
+        geometries=shapes,
+        properties=properties,
+        records=records,
+        crs=more.pop("crs", None),
+        feature_classes=classes,
+        observed_at=observed if any(t is not None for t in observed) else None,
+        errors=errors,
+        default_crs=CRS84,
+        **more,
+    )

@@ -72,6 +72,8 @@ def _plain(value: Any) -> Any:
 
 def _text(value: Any) -> str | None:
     """A unit code, time or dataset id as text; None where it is none (or not a scalar)."""
+    if value is None or type(value) is str:
+        return value
     value = _plain(value)
     return str(value) if isinstance(value, str | int | float) else None
 
@@ -111,7 +113,8 @@ def _ld_instance(
             return Attribute("GeoProperty", raw)
         return Attribute("Relationship" if _is_reference(raw) else "Property", _plain(raw))
     kind = raw.get("type") or next(k for m, k in _CONCISE.items() if m in raw)
-    value = raw.get(_VALUE_MEMBER[kind])
+    member = _VALUE_MEMBER[kind]
+    value = raw.get(member)
     if kind == "Property":
         value = _plain(value)
         if "type" not in raw and _is_geometry(value):  # concise: the value says it
@@ -122,19 +125,18 @@ def _ld_instance(
         value = value if type(raw.get("vocab")) is list else value[0]
     elif kind == "ListRelationship" and type(value) is list:
         value = [o.get("object") if type(o) is dict else o for o in value]
-    subs = raw.keys() - _META  # mostly none
-    sub = tuple(
-        (name(k), _ld_instance(raw[k], name, vocab, depth + 1))
-        for k in raw
-        if k in subs and not k.startswith("@")
-    )
+    sub: tuple[tuple[str, Attribute], ...] = ()
+    if not _META.issuperset(raw):  # mostly it is
+        sub = tuple(
+            (name(k), _ld_instance(raw[k], name, vocab, depth + 1))
+            for k in raw
+            if k not in _META and not k.startswith("@")
+        )
+    if len(raw) == 2 and "type" in raw and member in raw:  # nothing more to read
+        return Attribute(kind, value, None, None, None, sub)
+    get = raw.get
     return Attribute(
-        kind,
-        value,
-        _text(raw.get("unitCode")),
-        _text(raw.get("observedAt")),
-        _text(raw.get("datasetId")),
-        sub,
+        kind, value, _text(get("unitCode")), _text(get("observedAt")), _text(get("datasetId")), sub
     )
 
 

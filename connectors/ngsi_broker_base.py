@@ -1,7 +1,10 @@
 """What the NGSI-LD and NGSI v2 broker connectors share: the address, the request's parameters
 from the URL and the `Query`, credentials from the environment, the pager.
 
-The URL is the entities endpoint with the broker's own query (`?type=X&q=...`); `Query.layer`
+The URL is the entities endpoint with the broker's own query (`?type=X&q=...`), requested as the
+user wrote it: a URL whose path ends with the API's resource (`.../ngsi-ld/v1/entities`, under
+any prefix a gateway adds) is told by its path; a broker at a path of its own is named with
+`--format` (a catalog entry's `format:`). `Query.layer`
 is the entity type, `Query.page_size` the `limit`, `Query.bbox` a geo-query where the API has
 one. Options (a catalog entry's `options:`): `tenant` (NGSILD-Tenant / Fiware-Service),
 `service_path` (Fiware-ServicePath), `token_env` (the environment variable holding a bearer
@@ -37,16 +40,20 @@ T = TypeVar("T")
 class BrokerConnector(ServiceConnector):
     """A query of a context broker's entities, harvested completely by `Pager`."""
 
-    endpoint: ClassVar[str]
-    """The path the URL ends with, e.g. /ngsi-ld/v1/entities."""
+    resource: ClassVar[tuple[str, ...]]
+    """The path segments the API gives the resource, which a URL's path ends with:
+    ("ngsi-ld", "v1", "entities")."""
     dialect: ClassVar[Dialect]
     version: ClassVar[str]
+    option_headers: ClassVar[tuple[tuple[str, str], ...]] = ()
+    """Options sent as request headers: (option, header), e.g. (tenant, NGSILD-Tenant)."""
     page_size = 1000
     """Entities asked for per page (the common ceiling) where neither URL nor query names one."""
 
     @classmethod
     def accepts(cls, url: Any) -> float:
-        return 0.95 if url.path.rstrip("/").endswith(cls.endpoint) else 0.0
+        segments = tuple(s for s in url.path.split("/") if s)
+        return 0.95 if segments[-len(cls.resource) :] == cls.resource else 0.0
 
     @cached_property
     def endpoint_url(self) -> str:
@@ -89,6 +96,9 @@ class BrokerConnector(ServiceConnector):
     def headers(self) -> dict[str, str]:
         """The request headers: Accept, the tenant's, the bearer token from the environment."""
         headers = {"Accept": "application/json"}
+        for option, header in self.option_headers:
+            if self.options.get(option):
+                headers[header] = str(self.options[option])
         token_env = self.options.get("token_env")
         if token_env:
             token = os.environ.get(str(token_env))

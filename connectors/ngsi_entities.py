@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from citypipe.connectors.base import Observation, SourceBatch
-from citypipe.connectors.geojson_shapes import to_geometries
+from citypipe.connectors.geojson_shapes import geojson_batch, to_geometries
 from citypipe.connectors.jsonld_context import Contexts
 from citypipe.connectors.jsonstream import Unparsed
 from citypipe.connectors.ngsi_attributes import (
@@ -38,7 +38,6 @@ from citypipe.connectors.ngsi_attributes import (
     v2_attribute,
 )
 from citypipe.connectors.smart_data_models import structural_faults, violations
-from citypipe.geo.types import CRS84
 
 __all__ = ["RELATIONSHIPS", "VIOLATIONS", "entity_batch", "is_v2"]
 
@@ -113,9 +112,15 @@ def _default(instances: list[Attribute]) -> Attribute:
 
 def _geometry(attributes: list[tuple[str, list[Attribute]]]) -> tuple[str | None, Any]:
     """The attribute that places the entity: `location`, else the first GeoProperty."""
-    geo = [(n, _default(i)) for n, i in attributes if _default(i).kind == "GeoProperty"]
-    name, found = next(((n, a) for n, a in geo if n == "location"), geo[0] if geo else (None, None))
-    return name, None if found is None else found.value
+    first: tuple[str | None, Any] = (None, None)
+    for name, instances in attributes:
+        shown = _default(instances)
+        if shown.kind == "GeoProperty":
+            if name == "location":
+                return name, shown.value
+            if first[0] is None:
+                first = (name, shown.value)
+    return first
 
 
 def _properties(attributes: list[tuple[str, list[Attribute]]], skip: str | None) -> dict[str, Any]:
@@ -236,16 +241,8 @@ def entity_batch(
                 for a in instances:
                     observations += _observations(i, attribute, a, when)
     shapes, geometry_errors = to_geometries(geometries)
-    return SourceBatch(
-        source_ids=ids,
-        geometries=shapes,
-        properties=props,
-        records=entities,
-        crs=None,
-        feature_classes=classes,
-        observed_at=times if times.count(None) < len(times) else None,
-        errors=[e or g for e, g in zip(errors, geometry_errors, strict=True)],
-        default_crs=CRS84,
-        observations=observations,
-        warnings=warnings,
-    )
+    errors = [e or g for e, g in zip(errors, geometry_errors, strict=True)]
+    return geojson_batch(
+        ids, shapes, props, entities, classes, times, errors,
+        observations=observations, warnings=warnings,
+    )  # fmt: skip

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import ClassVar
 
 from citypipe.connectors.ngsi_broker_base import BrokerConnector
 from citypipe.connectors.ngsi_paging import Dialect
@@ -29,22 +29,11 @@ class NGSILDBrokerConnector(BrokerConnector):
     name = "ngsi-ld-broker"
     title = "NGSI-LD broker"
     version = "ETSI GS CIM 009"
-    endpoint = "/ngsi-ld/v1/entities"
+    resource: ClassVar[tuple[str, ...]] = ("ngsi-ld", "v1", "entities")
     dialect = Dialect("NGSILD-Results-Count", _count)
-
-    @classmethod
-    def accepts(cls, url: Any) -> float:
-        if "/temporal/" in url.path:
-            return 0.0
-        return super().accepts(url)
+    option_headers = (("tenant", "NGSILD-Tenant"),)
 
     def bbox_params(self, bbox: tuple[float, float, float, float]) -> dict[str, str]:
         x0, y0, x1, y1 = bbox
         ring = [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
         return {"georel": "intersects", "geometry": "Polygon", "coordinates": json.dumps([ring])}
-
-    def headers(self) -> dict[str, str]:
-        headers = super().headers()
-        if self.options.get("tenant"):
-            headers["NGSILD-Tenant"] = str(self.options["tenant"])
-        return headers

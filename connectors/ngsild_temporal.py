@@ -20,7 +20,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
-from urllib.parse import SplitResult
 
 from citypipe.connectors.base import Observation, SourceBatch
 from citypipe.connectors.http import Reply
@@ -135,13 +134,9 @@ def observation(record: int, name: str, instance: Mapping[str, Any]) -> Observat
 class NGSILDTemporalConnector(NGSILDBrokerConnector):
     name = "ngsi-ld-temporal"
     title = "NGSI-LD temporal API"
-    endpoint = "/ngsi-ld/v1/temporal/entities"
+    resource = ("ngsi-ld", "v1", "temporal", "entities")
     page_size = 100
     """Entities per page: their history is gathered whole before the page is handed on."""
-
-    @classmethod
-    def accepts(cls, url: SplitResult) -> float:
-        return 0.95 if url.path.rstrip("/").endswith(cls.endpoint) else 0.0
 
     def _takes(self, flag: str) -> bool:
         return flag == "--datetime"

@@ -27,13 +27,6 @@ class NGSIv2BrokerConnector(BrokerConnector):
     name = "ngsi-v2-broker"
     title = "NGSI v2 broker"
     version = "v2"
-    endpoint = "/v2/entities"
+    resource = ("v2", "entities")
     dialect = Dialect("Fiware-Total-Count", _count)
-
-    def headers(self) -> dict[str, str]:
-        headers = super().headers()
-        if self.options.get("tenant"):
-            headers["Fiware-Service"] = str(self.options["tenant"])
-        if self.options.get("service_path"):
-            headers["Fiware-ServicePath"] = str(self.options["service_path"])
-        return headers
+    option_headers = (("tenant", "Fiware-Service"), ("service_path", "Fiware-ServicePath"))

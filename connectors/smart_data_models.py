@@ -11,6 +11,8 @@ A violation never costs the row (the pipeline keeps it and lists the violations 
 properties); only a structural fault, an entity without an id or a type, is a reject.
 `format` is an annotation, as draft 2020-12 has it by default: Smart Data Models' own examples
 write `dateObserved` without a UTC offset, which an asserted `date-time` would refuse.
+
+Speed: jsonschema-rs answers first, jsonschema explains (schema_verdicts).
 """
 
 from __future__ import annotations
@@ -18,27 +20,26 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from functools import cache
+from functools import cache, cached_property
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any
 from urllib.parse import urldefrag
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 from referencing import Registry
-from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
+from citypipe.connectors.schema_verdicts import MESSAGE_CHARS, TypeCheck, explained, separable
+
 __all__ = [
-    "VIOLATIONS_PROPERTY", "SchemaSet", "known_types", "shipped", "structural_faults", "violations",
+    "MESSAGE_CHARS", "VIOLATIONS_PROPERTY", "SchemaSet", "explained", "known_types", "shipped",
+    "structural_faults", "violations",
 ]  # fmt: skip
 
 VIOLATIONS_PROPERTY = "citypipe:schema_violations"
 """The property under which an entity's row lists its violations (only when it has some)."""
-
-MESSAGE_CHARS = 200
-"""A message quotes the offending value; a long one (a whole geometry) is cut to this length."""
 
 _SITE = re.compile(r"https://smart-data-models\.github\.io/(?P<repo>[^/]+)/(?P<path>.+)")
 _RAW = re.compile(
@@ -106,6 +107,36 @@ class SchemaSet:
         self.registry: Registry[Any] = Registry().with_resources(by_url.items())
         self.types = {t: s["$id"] for s in schemas for t in _entity_types(s)}
         self._validators: dict[str, Draft202012Validator] = {}
+        self._fast: dict[str, jsonschema_rs.Validator | None] = {}
+        self._checks: dict[str, TypeCheck] = {}
+
+    @cached_property
+    def _fast_registry(self) -> jsonschema_rs.Registry | None:
+        """The same schemas for jsonschema-rs; None when one `$ref`s a schema not shipped
+        (jsonschema-rs resolves every `$ref` up front: jsonschema alone then says which)."""
+        try:
+            return jsonschema_rs.Registry(
+                [(url, self.registry.contents(url)) for url in self.registry],
+                draft=jsonschema_rs.Draft202012,
+                retriever=_offline,
+            )
+        except ValueError:
+            return None
+
+    def fast_validator(self, entity_type: str) -> jsonschema_rs.Validator | None:
+        """The type's jsonschema-rs validator (formats as annotations), compiled once; None
+        when no schema is for it or its `$ref`s cannot all be resolved offline."""
+        if entity_type not in self._fast:
+            registry = self._fast_registry
+            schema = self.types.get(entity_type)
+            self._fast[entity_type] = (
+                None
+                if registry is None or schema is None
+                else jsonschema_rs.Draft202012Validator(
+                    self.registry.contents(schema), registry=registry, validate_formats=False
+                )
+            )
+        return self._fast[entity_type]
 
     def validator(self, entity_type: str) -> Draft202012Validator | None:
         """The type's compiled validator, None when no schema is for it."""
@@ -117,19 +148,30 @@ class SchemaSet:
             )
         return found
 
+    def check(self, entity_type: str) -> TypeCheck | None:
+        """The type's check (jsonschema-rs first, jsonschema for the messages), None when no
+        schema is for it."""
+        if entity_type not in self._checks:
+            validator = self.validator(entity_type)
+            if validator is None:
+                return None
+            url = self.types[entity_type]
+            split = separable(self.registry.contents(url), self.registry.resolver(url))
+            self._checks[entity_type] = TypeCheck(
+                validator, self.fast_validator(entity_type), split
+            )
+        return self._checks[entity_type]
+
     def violations(self, entity: Mapping[str, Any]) -> list[str]:
         """See `violations`."""
         kind = entity.get("type")
-        validator = self.validator(kind) if isinstance(kind, str) else None
-        if validator is None:
-            return []
-        found: list[str] = []
-        try:
-            for error in validator.iter_errors(dict(entity)):
-                found.extend(_message(reason) for reason in _reasons(error))
-        except Unresolvable as missing:
-            found.append(f"$: schema {missing.ref} not available offline")
-        return sorted(set(found))
+        check = self.check(kind) if isinstance(kind, str) else None
+        return [] if check is None else check.violations(entity)
+
+
+def _offline(url: str) -> Any:
+    """jsonschema-rs's retriever: nothing is fetched."""
+    raise ValueError(f"{url} is not shipped")
 
 
 @cache
@@ -162,28 +204,3 @@ def structural_faults(entity: Mapping[str, Any]) -> list[str]:
     if not all(isinstance(k, str) and k.strip() for k in kinds):
         faults.append("$.type: " + ("missing" if kind is None else "not a non-empty string"))
     return faults
-
-
-def _mismatch(errors: list[ValidationError]) -> tuple[int, int]:
-    """How far a branch is from the value: first the errors of an `enum` / `const` (a GeoJSON
-    `type` naming another geometry), then the errors in all."""
-    return sum(e.validator in ("enum", "const") for e in errors), len(errors)
-
-
-def _reasons(error: ValidationError) -> list[ValidationError]:
-    """The errors that say what is wrong: an anyOf / oneOf failing most nearly in one branch (a
-    Point with a bad coordinate fails every geometry branch, the Point branch on the coordinate
-    only) is that branch's errors; failing every branch alike, the error itself."""
-    branches: dict[Any, list[ValidationError]] = {}
-    for sub in error.context or ():
-        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
-    ranked = sorted(branches.values(), key=_mismatch)
-    if not ranked or (len(ranked) > 1 and _mismatch(ranked[0]) == _mismatch(ranked[1])):
-        return [error]
-    return [reason for sub in ranked[0] for reason in _reasons(sub)]
-
-
-def _message(error: ValidationError) -> str:
-    """`<json path>: <what>`, the value quoted in it cut short."""
-    text = f"{error.json_path}: {error.message}"
-    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"

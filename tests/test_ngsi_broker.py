@@ -205,9 +205,16 @@ def test_the_url_decides_the_connector() -> None:
         "http://h/ngsi-ld/v1/entities?type=A": "ngsi-ld-broker",
         "http://h/ngsi-ld/v1/temporal/entities?type=A": "ngsi-ld-temporal",
         "http://h/v2/entities": "ngsi-v2-broker",
+        "http://h/gateway/ngsi-ld/v1/entities/?type=A": "ngsi-ld-broker",  # under a prefix
+        "http://h/gateway/ngsi-ld/v1/temporal/entities/": "ngsi-ld-temporal",
+        "http://h/fiware/v2/entities": "ngsi-v2-broker",
     }
     for url, name in kinds.items():
         assert open_location(url).name == name
+    for path in ("/entities", "/ngsi-ld/v1/entities/x", "/ngsi-ld/v1/temporal", "/v2"):
+        assert not open_location(f"http://h{path}").name.startswith("ngsi")
+    own = open_location("http://h/context/items?type=A", format="ngsi-ld-broker")
+    assert own.pager().url == "http://h/context/items"  # a path of its own, named by format
     with pytest.raises(ConfigurationError, match="URL names type 'A', the query 'B'"):
         _ = open_location(next(iter(kinds)), query=Query(layer="B")).params
     with pytest.raises(ConfigurationError, match="--filter does not apply"):

@@ -4,6 +4,9 @@ over 206 Partial Content answers, also when re-run, with units as the sample sta
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import duckdb
 import orjson
 import pytest
 from loopback import Answer, scripted_server
@@ -14,6 +17,7 @@ from citypipe.connectors.base import Query
 from citypipe.connectors.http import HttpClient, HttpPolicy
 from citypipe.connectors.registry import open_location
 from citypipe.core.ingest import ingest
+from citypipe.core.lake import Lake
 from citypipe.geo.errors import DataError
 
 PATH = "/ngsi-ld/v1/temporal/entities"
@@ -78,6 +82,38 @@ def test_a_temporal_harvest_ingests_one_feature_per_entity(ngsi_broker, lake) ->
     url = f"{broker.url}{PATH}?type=AirQualityObserved"
     report = ingest(url, "air", lake, validate=False)
     assert report.features == 1500
+
+
+def stored(lake: Lake) -> list[tuple]:
+    """(entity id, attribute, value, unit, observed_at) of every row in <lake>/observations,
+    read with plain DuckDB, the entity id through the features table."""
+    features = lake.root / "features" / "**" / "*.parquet"
+    observations = lake.root / "observations" / "**" / "*.parquet"
+    return duckdb.sql(
+        f"SELECT f.source_id, o.attribute, o.value, o.unit_code, o.observed_at "
+        f"FROM read_parquet('{observations}', hive_partitioning = false) o "
+        f"JOIN (SELECT DISTINCT feature_id, source_id FROM read_parquet('{features}', "
+        f"hive_partitioning = false)) f USING (feature_id)"
+    ).fetchall()
+
+
+def test_the_history_lands_in_observations_exactly_once_also_when_re_run(
+    ngsi_broker, lake: Lake
+) -> None:
+    broker = ngsi_broker()
+    url = f"{broker.url}{PATH}?type=AirQualityObserved"
+    expected = sorted(
+        (entity, attribute, value, UNITS[attribute], datetime.fromisoformat(at))
+        for k in range(1500)
+        for entity in [ngsi_data.copy_id(AQO["id"], k)]
+        for attribute, series in ngsi_data.history(entity).items()
+        for at, value in series
+    )
+    assert len(expected) == 105_000
+    ingest(url, "air", lake, validate=False)
+    first = stored(lake)
+    ingest(url, "air", lake, validate=False)
+    assert sorted(stored(lake)) == sorted(first) == expected
 
 
 def test_a_partial_answer_without_a_content_range_is_a_clear_error() -> None:
