@@ -118,7 +118,8 @@ def _sql(path: Path, box: tuple[float, ...], covering: bool, area: str | None = 
 
 def overlapping_row_groups(path: Path, box: tuple[float, ...]) -> tuple[int, int]:
     """(row groups whose bbox statistics overlap `box`, row groups): what a reader that prunes
-    on the covering must read. A file without a covering: every row group."""
+    on the covering must read. A file without a covering: every row group; a row group of rows
+    without a bbox only (they sort last) has no statistics and meets no box."""
     import pyarrow.parquet as pq
 
     meta = pq.ParquetFile(path).metadata
@@ -131,6 +132,8 @@ def overlapping_row_groups(path: Path, box: tuple[float, ...]) -> tuple[int, int
         group = meta.row_group(g)
         lo = {k: group.column(columns[f"bbox.{k}"]).statistics for k in ("xmin", "ymin")}
         hi = {k: group.column(columns[f"bbox.{k}"]).statistics for k in ("xmax", "ymax")}
+        if not all(s.has_min_max for s in (*lo.values(), *hi.values())):
+            continue
         hit += (
             lo["xmin"].min <= x1
             and hi["xmax"].max >= x0
@@ -145,7 +148,7 @@ def _connection() -> Any:
 
     from citypipe.core.warehouse import spatial_extension
 
-    con = duckdb.connect()
+    con = duckdb.connect(config={"enable_progress_bar": False})
     con.load_extension(str(spatial_extension()))
     return con
 

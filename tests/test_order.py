@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from citypipe import schemas
 from citypipe.core.ingest import ingest
-from citypipe.core.order import SORT_KEY, OrderedWriter, hilbert_keys
+from citypipe.core.order import ROW_GROUP_BYTES, SORT_KEY, OrderedWriter, hilbert_keys
 
 
 def _bench(name: str):
@@ -109,7 +109,8 @@ def test_a_box_query_reads_one_row_group_of_six(grid, tmp_path):
     )
     inside = int(((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)).sum())
     assert inside > 10  # the centre of Barcelona has fountains
-    assert pq.ParquetFile(file).metadata.num_row_groups == 6  # 89,460 rows of 16,384
+    meta = pq.ParquetFile(file).metadata
+    assert meta.num_row_groups == 6  # 89,460 rows of about 400 bytes, 6 MiB a row group
     assert lake_bench.overlapping_row_groups(file, box) == (1, 6)
     assert lake_bench.profile(file, box, covering=True)["count"] == inside
     # the same rows in an order that is not spatial, in row groups of the same size: every one
@@ -117,8 +118,36 @@ def test_a_box_query_reads_one_row_group_of_six(grid, tmp_path):
     table = pq.read_table(file)
     unsorted = tmp_path / "unsorted.parquet"
     order = np.random.default_rng(1).permutation(table.num_rows)
-    pq.write_table(table.take(order), unsorted, row_group_size=16_384)
+    pq.write_table(table.take(order), unsorted, row_group_size=meta.row_group(0).num_rows)
     assert lake_bench.overlapping_row_groups(unsorted, box) == (6, 6)
+
+
+def _group_bytes(path) -> list[int]:
+    """Arrow bytes of each row group of a file, read back."""
+    file = pq.ParquetFile(path)
+    return [file.read_row_group(g).nbytes for g in range(file.metadata.num_row_groups)]
+
+
+def test_row_groups_hold_the_same_bytes_whatever_the_row_size(grid, tmp_path):
+    """Rows ten times larger (each fountain's properties padded to 4 kB, as a building with its
+    solid) go ten times fewer to a row group: each holds about ROW_GROUP_BYTES either way, so
+    a box meets as few of them."""
+    _, file, _, _ = grid
+    table = pq.read_table(file).slice(0, 30_000)
+    padded = table.set_column(
+        table.schema.get_field_index("properties"),
+        table.schema.field("properties"),
+        pa.array([f'{{"padding": "{"x" * 4000}"}}'] * table.num_rows),
+    )
+    rows = {}
+    for name, rows_of in (("plain", table), ("padded", padded)):
+        with OrderedWriter(tmp_path / f"{name}.parquet", schemas.feature_schema()) as writer:
+            for batch in rows_of.to_batches(max_chunksize=10_000):
+                writer.write(batch)
+        sizes = _group_bytes(tmp_path / f"{name}.parquet")
+        assert all(0.9 * ROW_GROUP_BYTES < b < 1.1 * ROW_GROUP_BYTES for b in sizes[:-1]), sizes
+        rows[name] = pq.ParquetFile(tmp_path / f"{name}.parquet").metadata.row_group(0).num_rows
+    assert 8 < rows["plain"] / rows["padded"] < 12, rows
 
 
 def _write(path, batches, **options) -> None:
