@@ -148,7 +148,8 @@ def _connection() -> Any:
 
     from citypipe.core.warehouse import spatial_extension
 
-    con = duckdb.connect(config={"enable_progress_bar": False})
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     con.load_extension(str(spatial_extension()))
     return con
 
