@@ -27,8 +27,9 @@ The ngsi section (bench/ngsi.py) harvests the NGSI test broker's 10,500 entities
 The run section (bench/runjob.py) times `citypipe run` of the sample catalog against one process
 that ingests and validates the same sources one after another.
 
-The lake section (bench/lake.py) writes one large source spread over a region with citypipe and
-with geopandas' defaults, and times the same 1 km2 box query in DuckDB on each file.
+The lake section (bench/lake.py) writes two large sources spread over a region (the fountains
+over a grid of shifted copies, the NRW tile over a grid of neighbouring tiles) with citypipe and
+with geopandas' defaults, and times the same 1 km2 query in DuckDB on each file.
 
     python bench/run.py [--group tabular|cityjson|citygml|memory|lake|harvest|ngsi|listen|run ...]
                         [--repeat 10] [--rounds 3]
@@ -259,12 +260,12 @@ def _by_kilometre(members: str) -> tuple[str, dict[str, tuple[int, int]]]:
     return marked, {marker: key for key, marker in markers.items()}
 
 
-def big_nrw(mb: int = 0, grid: tuple[int, int] | None = None) -> Path:
+def big_nrw(mb: int = 0, grid: tuple[int, int] | None = None, dest: Path | None = None) -> Path:
     """The NRW CityGML tile's city objects repeated, with new gml:ids, to about `mb` MB; with
     `grid`, as `grid[0]` x `grid[1]` copies instead, each moved by whole tiles (1 km) east and
     north: a region of tiles, as the state publishes them."""
     name = f"nrw_x_{mb}mb.gml" if grid is None else f"nrw_region_{grid[0]}x{grid[1]}.gml"
-    dest = WORK / name
+    dest = dest or WORK / name
     if dest.exists():
         return dest
     text = _source(NRW_TILE).read_text(encoding="utf-8")

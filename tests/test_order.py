@@ -13,6 +13,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pyogrio
 import pytest
 import shapely
 from conftest import ROOT, SAMPLES, geoparquet_validator, in_source_order
@@ -221,3 +222,19 @@ def test_memory_stays_bounded_when_sorting_out_of_core(tmp_path):
         assert "error" not in result, result
         peaks.append(result["peak_mb"])
     assert peaks[1] <= 1.15 * peaks[0], peaks
+
+
+def test_the_nrw_region_moves_each_copy_by_whole_tiles(corpus, tmp_path):
+    """The benchmark's CityGML region: copies of the NRW tile side by side, 1 km apart (the
+    tile's size), each with its own ids, read back by GDAL."""
+    bench = _bench("run")
+    tile = pyogrio.read_dataframe(corpus / bench.NRW_TILE)
+    region = pyogrio.read_dataframe(bench.big_nrw(grid=(2, 3), dest=tmp_path / "region.gml"))
+    assert len(tile) == 194 and len(region) == 6 * 194 and region["gml_id"].is_unique
+    x0, y0, x1, y1 = tile.total_bounds
+    assert np.allclose(region.total_bounds, (x0, y0, x1 + 1000, y1 + 2000))
+    # copy 5 (east 1, north 2), in the file's order: every building moved by (1000, 2000) m
+    moved = region.geometry.iloc[5 * 194 : 6 * 194].reset_index(drop=True)
+    expected = tile.geometry.translate(1000, 2000)
+    assert shapely.equals_exact(moved.values, expected.values, tolerance=1e-6).all()
+    assert region["gml_id"].iloc[5 * 194 :].tolist() == [f"{i}_5" for i in tile["gml_id"]]
