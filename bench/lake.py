@@ -1,14 +1,15 @@
 """The lake section of the benchmark: does a spatially ordered file answer a box query faster?
 
-One large source spread over a region (the Barcelona fountains repeated over a grid of shifted
-copies) is written by citypipe (`ingest`: Hilbert-ordered rows, bbox covering, row groups
-sized for pruning) and by what a user would otherwise run with its defaults (GDAL through
-`pyogrio.read_dataframe` + geopandas `to_parquet`: source order, no covering). The same 1 km2
-box query then runs in DuckDB on each file: the citypipe file filtered on its `bbox` columns
+Two large sources spread over a region: the Barcelona fountains repeated over a grid of shifted
+copies (GeoJSON points), and the NRW CityGML tile repeated over a grid of neighbouring tiles
+(LoD2 buildings). Each is written by citypipe (`ingest`: Hilbert-ordered rows, bbox covering,
+row groups sized for pruning) and by what a user would otherwise run with its defaults (GDAL
+through `pyogrio.read_dataframe` + geopandas `to_parquet`: source order, no covering). The same
+1 km2 query then runs in DuckDB on each file: the citypipe file filtered on its `bbox` columns
 first (as the README shows), the other on its geometry alone, both ending with the exact
-`ST_Intersects` so that both count the same features. Reported per file: write time, file
-size, row groups whose statistics the box overlaps, rows and bytes DuckDB read, query time
-(best of the rounds, the files taken in turn in each round).
+`ST_Intersects`. Reported per file: write time, file size, row groups whose statistics the box
+overlaps, rows and bytes DuckDB read, query time (best of the rounds, the files taken in turn in
+each round).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,13 @@ GRID = (20, 15)
 about 340 x 200 km."""
 CENTRE = (2.1700, 41.3870)
 """Plaça de Catalunya: the box is the 1 km2 around it in the copy in the middle of the grid."""
+NRW_GRID = (24, 24)
+"""Copies of the NRW tile (1 km2, 264 city objects: 194 buildings and 70 parts): 576 tiles,
+152,064 city objects, a 2.3 GB CityGML file, as many as a few minutes of the benchmark allow."""
+NRW_CRS = "EPSG:25832"
+"""The tile's horizontal CRS (its srsName is the AdV URN of ETRS89 / UTM 32N + DHHN2016)."""
+NRW_KM = (326, 5727)
+"""The tile's south-west corner in km of UTM 32N (its name: LoD2_32_326_5727)."""
 QUERY_ROUNDS = 20
 
 
@@ -91,8 +100,11 @@ def query_box(source: Path, grid: tuple[int, int] = GRID) -> tuple[float, ...]:
     return (west[0], south[1], east[0], north[1])
 
 
-def _sql(path: Path, box: tuple[float, ...], covering: bool) -> str:
+def _sql(path: Path, box: tuple[float, ...], covering: bool, area: str | None = None) -> str:
+    """The query: rows whose geometry intersects `area` (WKT; the box itself if None), on a
+    file with a covering first those whose bbox overlaps `box`."""
     x0, y0, x1, y1 = box
+    shape = f"ST_GeomFromText('{area}')" if area else f"ST_MakeEnvelope({x0}, {y0}, {x1}, {y1})"
     prefilter = (
         f"bbox.xmin <= {x1} AND bbox.xmax >= {x0} AND bbox.ymin <= {y1} AND bbox.ymax >= {y0} AND "
         if covering
@@ -100,13 +112,14 @@ def _sql(path: Path, box: tuple[float, ...], covering: bool) -> str:
     )
     return (
         f"SELECT count(*) FROM read_parquet('{path}') WHERE {prefilter}"
-        f"ST_Intersects(geometry, ST_MakeEnvelope({x0}, {y0}, {x1}, {y1}))"
+        f"ST_Intersects(geometry, {shape})"
     )
 
 
 def overlapping_row_groups(path: Path, box: tuple[float, ...]) -> tuple[int, int]:
     """(row groups whose bbox statistics overlap `box`, row groups): what a reader that prunes
-    on the covering must read. A file without a covering: every row group."""
+    on the covering must read. A file without a covering: every row group; a row group of rows
+    without a bbox only (they sort last) has no statistics and meets no box."""
     import pyarrow.parquet as pq
 
     meta = pq.ParquetFile(path).metadata
@@ -119,6 +132,8 @@ def overlapping_row_groups(path: Path, box: tuple[float, ...]) -> tuple[int, int
         group = meta.row_group(g)
         lo = {k: group.column(columns[f"bbox.{k}"]).statistics for k in ("xmin", "ymin")}
         hi = {k: group.column(columns[f"bbox.{k}"]).statistics for k in ("xmax", "ymax")}
+        if not all(s.has_min_max for s in (*lo.values(), *hi.values())):
+            continue
         hit += (
             lo["xmin"].min <= x1
             and hi["xmax"].max >= x0
@@ -134,11 +149,14 @@ def _connection() -> Any:
     from citypipe.core.warehouse import spatial_extension
 
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     con.load_extension(str(spatial_extension()))
     return con
 
 
-def profile(path: Path, box: tuple[float, ...], covering: bool) -> dict[str, Any]:
+def profile(
+    path: Path, box: tuple[float, ...], covering: bool, area: str | None = None
+) -> dict[str, Any]:
     """The query's answer, and the rows and bytes DuckDB's profiler says it read."""
     con = _connection()
     out = path.with_suffix(".profile.json")
@@ -148,7 +166,7 @@ def profile(path: Path, box: tuple[float, ...], covering: bool) -> dict[str, Any
         "SET custom_profiling_settings = '"
         '{"CUMULATIVE_ROWS_SCANNED": "true", "TOTAL_BYTES_READ": "true"}\''
     )
-    [(count,)] = con.execute(_sql(path, box, covering)).fetchall()
+    [(count,)] = con.execute(_sql(path, box, covering, area)).fetchall()
     con.close()
     prof = json.loads(out.read_text())
     out.unlink()
@@ -159,10 +177,12 @@ def profile(path: Path, box: tuple[float, ...], covering: bool) -> dict[str, Any
     }
 
 
-def query_seconds(path: Path, box: tuple[float, ...], covering: bool) -> float:
+def query_seconds(
+    path: Path, box: tuple[float, ...], covering: bool, area: str | None = None
+) -> float:
     """One run of the query on a fresh connection (the spatial extension loaded beforehand)."""
     con = _connection()
-    sql = _sql(path, box, covering)
+    sql = _sql(path, box, covering, area)
     t = time.perf_counter()
     con.execute(sql).fetchall()
     seconds = time.perf_counter() - t
@@ -170,30 +190,83 @@ def query_seconds(path: Path, box: tuple[float, ...], covering: bool) -> float:
     return seconds
 
 
-def run_lake(rounds: int, child: Callable[..., dict], work: Path, source: Path) -> None:
-    """Write the grid with both tools (in fresh processes, as the other groups), then query."""
-    work.mkdir(parents=True, exist_ok=True)
-    grid = fountains_grid(source, work / f"fountains_region_{GRID[0]}x{GRID[1]}.geojson")
+@dataclass(frozen=True)
+class Query:
+    """The 1 km2 query in one file's coordinates: its envelope (`box`), and the area itself as
+    WKT where it is not that box."""
+
+    box: tuple[float, ...]
+    area: str | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    """One large source over a region, the tool that writes the other file, and the query in
+    each file (by tool: citypipe, geopandas)."""
+
+    name: str
+    source: Path
+    other: str
+    queries: dict[str, Query]
+
+
+def fountains_case(work: Path, source: Path) -> Case:
     box = query_box(source)
+    grid = fountains_grid(source, work / f"fountains_region_{GRID[0]}x{GRID[1]}.geojson")
+    return Case("fountains", grid, "gdal", {"citypipe": Query(box), "geopandas": Query(box)})
+
+
+def nrw_case(source: Path, grid: tuple[int, int] = NRW_GRID) -> Case:
+    """The tile in the middle of the grid, as a 1 km square in UTM in GDAL's file (GDAL reads
+    no CRS from the AdV srsName: geopandas writes none and keeps the source's coordinates), the
+    same square in CRS84 (a point every 50 m of its edges) in citypipe's."""
+    import numpy as np
+    import pyproj
+    import shapely
+
+    x0, y0 = (km * 1000 + n // 2 * 1000 for km, n in zip(NRW_KM, grid, strict=True))
+    square = shapely.box(x0, y0, x0 + 1000, y0 + 1000)
+    to_crs84 = pyproj.Transformer.from_crs(NRW_CRS, "OGC:CRS84", always_xy=True)
+    lonlat = shapely.transform(
+        shapely.segmentize(square, 50),
+        lambda xy: np.column_stack(to_crs84.transform(xy[:, 0], xy[:, 1])),
+    )
+    return Case(
+        "nrw",
+        source,
+        "gdal-layers",
+        {
+            "citypipe": Query(lonlat.bounds, shapely.to_wkt(lonlat, rounding_precision=-1)),
+            "geopandas": Query(square.bounds),
+        },
+    )
+
+
+def run_case(case: Case, rounds: int, child: Callable[..., dict], work: Path) -> None:
+    """Write `case.source` with both tools (in fresh processes, as the other groups), then
+    query each file."""
     written = {
         "citypipe": (
-            child("citypipe", grid, 0, work / "lake-citypipe"),
-            work / "lake-citypipe" / "features" / "bench" / "part-0.parquet",
+            child("citypipe", case.source, 0, work / f"lake-{case.name}-citypipe"),
+            work / f"lake-{case.name}-citypipe" / "features" / "bench" / "part-0.parquet",
         ),
         "geopandas": (
-            child("gdal", grid, 0, work / "lake-geopandas"),
-            work / "lake-geopandas" / "out0.parquet",
+            child(case.other, case.source, 0, work / f"lake-{case.name}-geopandas"),
+            work / f"lake-{case.name}-geopandas" / "out0.parquet",
         ),
     }
     for tool, (result, _) in written.items():
         if "error" in result:
-            raise RuntimeError(f"{tool} could not write {grid.name}: {result['error']}")
+            raise RuntimeError(f"{tool} could not write {case.source.name}: {result['error']}")
     files = {tool: path.resolve() for tool, (_, path) in written.items()}
+    queries = {tool: (case.queries[tool], tool == "citypipe") for tool in files}
     best = dict.fromkeys(files, float("inf"))
     for _ in range(max(rounds, 1) * QUERY_ROUNDS):
         for tool, path in files.items():
-            best[tool] = min(best[tool], query_seconds(path, box, tool == "citypipe"))
-    print(f"\nlake: {grid.name}, {grid.stat().st_size / 1e6:.0f} MB; box {box}")
+            (q, covering) = queries[tool]
+            best[tool] = min(best[tool], query_seconds(path, q.box, covering, q.area))
+    size = case.source.stat().st_size
+    print(f"\nlake: {case.source.name}, {size / 1e6:.0f} MB; box {case.queries['citypipe'].box}")
     head = (
         f"{'file':10} {'write s':>8} {'MB':>7} {'row groups':>12} {'rows read':>10}"
         f" {'MB read':>8} {'query ms':>9} {'features':>9}"
@@ -202,16 +275,31 @@ def run_lake(rounds: int, child: Callable[..., dict], work: Path, source: Path) 
     # they do not show the row groups it skips; the row groups column does
     print(f"{head}\n{'-' * len(head)}")
     for tool, path in files.items():
-        p = profile(path, box, tool == "citypipe")
-        hit, groups = overlapping_row_groups(path, box)
+        q, covering = queries[tool]
+        p = profile(path, q.box, covering, q.area)
+        hit, groups = overlapping_row_groups(path, q.box)
         print(
             f"{tool:10} {written[tool][0]['seconds']:8.1f} {path.stat().st_size / 1e6:7.1f}"
             f" {f'{hit} / {groups}':>12} {p['rows_read']:10d} {p['bytes_read'] / 1e6:8.2f}"
             f" {best[tool] * 1000:9.2f} {p['count']:9d}"
         )
     ratio = best["geopandas"] / best["citypipe"]
-    size = files["citypipe"].stat().st_size / files["geopandas"].stat().st_size
+    size_ratio = files["citypipe"].stat().st_size / files["geopandas"].stat().st_size
     print(
         f"query: citypipe {ratio:.1f}x faster (target: 10x); file size citypipe / geopandas "
-        f"{size:.2f} (target: at most 1)"
+        f"{size_ratio:.2f} (target: at most 1)"
     )
+
+
+def run_lake(
+    rounds: int,
+    child: Callable[..., dict],
+    work: Path,
+    source: Path,
+    nrw: Callable[..., Path],
+) -> None:
+    """Both cases: the fountains grid (from the fountains `source`) and the NRW tiles (`nrw`
+    makes them: bench/run.py's `big_nrw`)."""
+    work.mkdir(parents=True, exist_ok=True)
+    for case in (fountains_case(work, source), nrw_case(nrw(grid=NRW_GRID))):
+        run_case(case, rounds, child, work)

@@ -27,8 +27,9 @@ The ngsi section (bench/ngsi.py) harvests the NGSI test broker's 10,500 entities
 The run section (bench/runjob.py) times `citypipe run` of the sample catalog against one process
 that ingests and validates the same sources one after another.
 
-The lake section (bench/lake.py) writes one large source spread over a region with citypipe and
-with geopandas' defaults, and times the same 1 km2 box query in DuckDB on each file.
+The lake section (bench/lake.py) writes two large sources spread over a region (the fountains
+over a grid of shifted copies, the NRW tile over a grid of neighbouring tiles) with citypipe and
+with geopandas' defaults, and times the same 1 km2 query in DuckDB on each file.
 
     python bench/run.py [--group tabular|cityjson|citygml|memory|lake|harvest|ngsi|listen|run ...]
                         [--repeat 10] [--rounds 3]
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import json
 import os
 import re
@@ -228,22 +230,63 @@ def run_memory() -> None:
     run_validation(child, WORK, _source(FOUNTAINS))
 
 
-def big_nrw(mb: int) -> Path:
-    """The NRW CityGML tile's city objects repeated, with new gml:ids, to about `mb` MB."""
-    dest = WORK / f"nrw_x_{mb}mb.gml"
-    if not dest.exists():
-        text = _source("citygml/nrw_LoD2_32_326_5727_1_NW.gml").read_text(encoding="utf-8")
-        start = text.index("<core:cityObjectMember")
-        end = text.rindex("</core:cityObjectMember>") + len("</core:cityObjectMember>")
-        head, members, tail = text[:start], text[start:end], text[end:]
-        ids = re.compile(r'(gml:id="|xlink:href="#?)([^"]+)"')
-        with open(dest, "w", encoding="utf-8") as f:
-            f.write(head)
-            copy = 0
-            while f.tell() < mb * 1024 * 1024:
-                f.write(ids.sub(lambda m, c=copy: f'{m.group(1)}{m.group(2)}_{c}"', members))
-                copy += 1
-            f.write(tail)
+NRW_TILE = "citygml/nrw_LoD2_32_326_5727_1_NW.gml"
+_COORDINATES = re.compile(
+    r'(<gml:(?:posList|pos|lowerCorner|upperCorner)(?: srsDimension="(\d)")?>)([^<]*)<'
+)
+
+
+def _by_kilometre(members: str) -> tuple[str, dict[str, tuple[int, int]]]:
+    """`members` with the kilometres of every easting and northing (all but the last three
+    digits of the whole part, such as 326 of 326849.768) replaced by a marker character, and
+    what each marker stands for: (axis, kilometres). Moving a copy by whole kilometres is then
+    one `str.replace` per marker, not a number parsed and printed per coordinate."""
+    markers: dict[tuple[int, int], str] = {}
+
+    def mark(m: re.Match[str]) -> str:
+        dim = int(m.group(2) or 3)
+        tokens = m.group(3).split()
+        for i in range(0, len(tokens), dim):
+            for axis in (0, 1):
+                whole, dot, fraction = tokens[i + axis].partition(".")
+                if not (whole.isdigit() and len(whole) > 3):
+                    raise ValueError(f"not a projected coordinate: {tokens[i + axis]}")
+                key = (axis, int(whole[:-3]))
+                marker = markers.setdefault(key, chr(0xE000 + len(markers)))
+                tokens[i + axis] = f"{marker}{whole[-3:]}{dot}{fraction}"
+        return f"{m.group(1)}{' '.join(tokens)}<"
+
+    marked = _COORDINATES.sub(mark, members)
+    return marked, {marker: key for key, marker in markers.items()}
+
+
+def big_nrw(mb: int = 0, grid: tuple[int, int] | None = None, dest: Path | None = None) -> Path:
+    """The NRW CityGML tile's city objects repeated, with new gml:ids, to about `mb` MB; with
+    `grid`, as `grid[0]` x `grid[1]` copies instead, each moved by whole tiles (1 km) east and
+    north: a region of tiles, as the state publishes them."""
+    name = f"nrw_x_{mb}mb.gml" if grid is None else f"nrw_region_{grid[0]}x{grid[1]}.gml"
+    dest = dest or WORK / name
+    if dest.exists():
+        return dest
+    text = _source(NRW_TILE).read_text(encoding="utf-8")
+    start = text.index("<core:cityObjectMember")
+    end = text.rindex("</core:cityObjectMember>") + len("</core:cityObjectMember>")
+    head, members, tail = text[:start], text[start:end], text[end:]
+    marked, markers = _by_kilometre(members) if grid else (members, {})
+    copies = itertools.product(range(grid[0]), range(grid[1])) if grid else itertools.repeat((0, 0))
+    ids = re.compile(r'(gml:id="|xlink:href="#?)([^"]+)"')
+    tmp = dest.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(head)
+        for copy, shift in enumerate(copies):
+            if grid is None and f.tell() >= mb * 1024 * 1024:
+                break
+            moved = marked
+            for marker, (axis, km) in markers.items():
+                moved = moved.replace(marker, str(km + shift[axis]))
+            f.write(ids.sub(lambda m, c=copy: f'{m.group(1)}{m.group(2)}_{c}"', moved))
+        f.write(tail)
+    tmp.replace(dest)
     return dest
 
 
@@ -411,7 +454,7 @@ def main() -> None:
         elif name == "lake":
             from lake import run_lake  # bench/lake.py
 
-            run_lake(args.rounds, child, WORK, _source(FOUNTAINS))
+            run_lake(args.rounds, child, WORK, _source(FOUNTAINS), big_nrw)
         else:
             run_group(name, GROUPS[name], args.repeat, args.rounds)
 

@@ -103,6 +103,11 @@ def test_the_arrow_schema_carries_the_same_geo_as_the_footer(lake):
         assert pyproj.CRS(json.loads(tagged[b"ARROW:extension:metadata"])["crs"]) == pyproj.CRS(
             "OGC:CRS84"
         )
+        if kind == "features":  # CRS84 by its code (GeoArrow allows it), not 1.4 kB of PROJJSON
+            assert json.loads(schema.field("geometry").metadata[b"ARROW:extension:metadata"]) == {
+                "crs": "OGC:CRS84",
+                "crs_type": "authority_code",
+            }
 
 
 def test_from_arrow_finds_the_geometry_and_its_crs(lake):

@@ -13,6 +13,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pyogrio
 import pytest
 import shapely
 from conftest import ROOT, SAMPLES, geoparquet_validator, in_source_order
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 
 from citypipe import schemas
 from citypipe.core.ingest import ingest
-from citypipe.core.order import SORT_KEY, OrderedWriter, hilbert_keys
+from citypipe.core.order import ROW_GROUP_BYTES, SORT_KEY, OrderedWriter, hilbert_keys
 
 
 def _bench(name: str):
@@ -109,7 +110,8 @@ def test_a_box_query_reads_one_row_group_of_six(grid, tmp_path):
     )
     inside = int(((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)).sum())
     assert inside > 10  # the centre of Barcelona has fountains
-    assert pq.ParquetFile(file).metadata.num_row_groups == 6  # 89,460 rows of 16,384
+    meta = pq.ParquetFile(file).metadata
+    assert meta.num_row_groups == 6  # 89,460 rows of about 400 bytes, 6 MiB a row group
     assert lake_bench.overlapping_row_groups(file, box) == (1, 6)
     assert lake_bench.profile(file, box, covering=True)["count"] == inside
     # the same rows in an order that is not spatial, in row groups of the same size: every one
@@ -117,8 +119,36 @@ def test_a_box_query_reads_one_row_group_of_six(grid, tmp_path):
     table = pq.read_table(file)
     unsorted = tmp_path / "unsorted.parquet"
     order = np.random.default_rng(1).permutation(table.num_rows)
-    pq.write_table(table.take(order), unsorted, row_group_size=16_384)
+    pq.write_table(table.take(order), unsorted, row_group_size=meta.row_group(0).num_rows)
     assert lake_bench.overlapping_row_groups(unsorted, box) == (6, 6)
+
+
+def _group_bytes(path) -> list[int]:
+    """Arrow bytes of each row group of a file, read back."""
+    file = pq.ParquetFile(path)
+    return [file.read_row_group(g).nbytes for g in range(file.metadata.num_row_groups)]
+
+
+def test_row_groups_hold_the_same_bytes_whatever_the_row_size(grid, tmp_path):
+    """Rows ten times larger (each fountain's properties padded to 4 kB, as a building with its
+    solid) go ten times fewer to a row group: each holds about ROW_GROUP_BYTES either way, so
+    a box meets as few of them."""
+    _, file, _, _ = grid
+    table = pq.read_table(file).slice(0, 30_000)
+    padded = table.set_column(
+        table.schema.get_field_index("properties"),
+        table.schema.field("properties"),
+        pa.array([f'{{"padding": "{"x" * 4000}"}}'] * table.num_rows),
+    )
+    rows = {}
+    for name, rows_of in (("plain", table), ("padded", padded)):
+        with OrderedWriter(tmp_path / f"{name}.parquet", schemas.feature_schema()) as writer:
+            for batch in rows_of.to_batches(max_chunksize=10_000):
+                writer.write(batch)
+        sizes = _group_bytes(tmp_path / f"{name}.parquet")
+        assert all(0.9 * ROW_GROUP_BYTES < b < 1.1 * ROW_GROUP_BYTES for b in sizes[:-1]), sizes
+        rows[name] = pq.ParquetFile(tmp_path / f"{name}.parquet").metadata.row_group(0).num_rows
+    assert 8 < rows["plain"] / rows["padded"] < 12, rows
 
 
 def _write(path, batches, **options) -> None:
@@ -192,3 +222,19 @@ def test_memory_stays_bounded_when_sorting_out_of_core(tmp_path):
         assert "error" not in result, result
         peaks.append(result["peak_mb"])
     assert peaks[1] <= 1.15 * peaks[0], peaks
+
+
+def test_the_nrw_region_moves_each_copy_by_whole_tiles(corpus, tmp_path):
+    """The benchmark's CityGML region: copies of the NRW tile side by side, 1 km apart (the
+    tile's size), each with its own ids, read back by GDAL."""
+    bench = _bench("run")
+    tile = pyogrio.read_dataframe(corpus / bench.NRW_TILE)
+    region = pyogrio.read_dataframe(bench.big_nrw(grid=(2, 3), dest=tmp_path / "region.gml"))
+    assert len(tile) == 194 and len(region) == 6 * 194 and region["gml_id"].is_unique
+    x0, y0, x1, y1 = tile.total_bounds
+    assert np.allclose(region.total_bounds, (x0, y0, x1 + 1000, y1 + 2000))
+    # copy 5 (east 1, north 2), in the file's order: every building moved by (1000, 2000) m
+    moved = region.geometry.iloc[5 * 194 : 6 * 194].reset_index(drop=True)
+    expected = tile.geometry.translate(1000, 2000)
+    assert shapely.equals_exact(moved.values, expected.values, tolerance=1e-6).all()
+    assert region["gml_id"].iloc[5 * 194 :].tolist() == [f"{i}_5" for i in tile["gml_id"]]

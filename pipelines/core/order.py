@@ -29,15 +29,18 @@ from citypipe import schemas
 from citypipe.core.external_sort import sorted_batches
 from citypipe.core.write import GeoParquetWriter
 
-__all__ = ["LEVEL", "ROW_GROUP_ROWS", "SORT_KEY", "OrderedWriter", "hilbert_keys"]
+__all__ = ["LEVEL", "ROW_GROUP_BYTES", "SORT_KEY", "OrderedWriter", "hilbert_keys"]
 
 SORT_KEY = "citypipe:sort"
 """Footer key saying how a file's rows are ordered (JSON), for `inspect` and other readers."""
 LEVEL = 16
 """Hilbert curve order: a 65536 x 65536 grid over the source's extent (about 0.3 m per cell
 over a 20 km city), the same as geopandas' `hilbert_distance` default."""
-ROW_GROUP_ROWS = 16_384
-"""Rows per row group of an ordered file, chosen by measurement (bench/run.py --group lake)."""
+ROW_GROUP_BYTES = 6 << 20
+"""Arrow bytes of a row group of an ordered file, chosen by measurement (bench/run.py --group
+lake): about 16,000 fountains (400 bytes a row) or 2,100 LoD2 buildings (3,000 bytes a row with
+their solids), each a few km2 of a region. Sized in rows alone, 16,384 buildings took 60 km2
+and a 1 km2 box read 1 row group in 10."""
 MEMORY_BUDGET = 32 << 20
 """Arrow bytes of a source sorted in memory; a larger one is sorted out of core."""
 BUCKET_BYTES = 4 << 20
@@ -113,7 +116,7 @@ def _extent(bbox: pa.Array) -> np.ndarray:
 class OrderedWriter:
     """A `GeoParquetWriter` for a table with a bbox covering (features) that receives a
     source's batches in any order and writes its rows in Hilbert order, in row groups of
-    `row_group_rows`.
+    `row_group_rows` (if None: as many as take `ROW_GROUP_BYTES` on the source's average).
 
     Used as a context manager: on an exception nothing is sorted and nothing is written (the
     run's staging folder is removed with whatever it holds).
@@ -126,7 +129,7 @@ class OrderedWriter:
         empty_file: bool = True,
         memory_budget: int = MEMORY_BUDGET,
         bucket_bytes: int = BUCKET_BYTES,
-        row_group_rows: int = ROW_GROUP_ROWS,
+        row_group_rows: int | None = None,
     ) -> None:
         self.path = path
         self.table = table
@@ -137,9 +140,12 @@ class OrderedWriter:
         self.covering = next(c.name for c in table.columns if c.covers)
         self._budget = memory_budget
         self._bucket_bytes = bucket_bytes
-        self._row_group_rows = row_group_rows
+        self._given_rows = row_group_rows
+        self.row_group_rows = 0
+        """Rows per row group, known once the source is read (at `close`)."""
         self._batches: list[pa.RecordBatch] = []
         self._bytes = 0
+        self._source_bytes = 0
         self._extent = np.array([np.inf, np.inf, -np.inf, -np.inf])
         self._spill: pa.ipc.RecordBatchFileWriter | None = None
 
@@ -165,6 +171,7 @@ class OrderedWriter:
         if batch.num_rows == 0:
             return
         self.rows += batch.num_rows
+        self._source_bytes += batch.nbytes
         extent = _extent(batch.column(self.covering))
         self._extent[:2] = np.fmin(self._extent[:2], extent[:2])
         self._extent[2:] = np.fmax(self._extent[2:], extent[2:])
@@ -182,6 +189,8 @@ class OrderedWriter:
     def close(self) -> None:
         if self.rows == 0 and not self.empty_file:
             return
+        average = self._source_bytes / max(self.rows, 1)
+        self.row_group_rows = self._given_rows or max(1, round(ROW_GROUP_BYTES / max(average, 1)))
         writer = GeoParquetWriter(self.path, self.table)
         try:
             for batch in self._ordered():
@@ -199,7 +208,7 @@ class OrderedWriter:
             "key": f"centre of {self.covering}",
             "level": LEVEL,
             "extent": self._extent.tolist(),
-            "row_group_rows": self._row_group_rows,
+            "row_group_rows": self.row_group_rows,
         }
         return {SORT_KEY: orjson.dumps(sort)}
 
@@ -211,11 +220,9 @@ class OrderedWriter:
         table = pa.Table.from_batches(self._batches, self.table.arrow)
         self._batches = []
         order = np.argsort(hilbert_keys(table.column(self.covering), self._extent), kind="stable")
-        for start in range(0, len(order), self._row_group_rows):
+        for start in range(0, len(order), self.row_group_rows):
             yield from (
-                table.take(order[start : start + self._row_group_rows])
-                .combine_chunks()
-                .to_batches()
+                table.take(order[start : start + self.row_group_rows]).combine_chunks().to_batches()
             )
 
     def _out_of_core(self) -> Iterator[pa.RecordBatch]:
@@ -241,10 +248,10 @@ class OrderedWriter:
         for batch in batches:
             pending.append(batch)
             held += batch.num_rows
-            while held >= self._row_group_rows:
+            while held >= self.row_group_rows:
                 group = pa.Table.from_batches(pending).combine_chunks()
-                yield group.slice(0, self._row_group_rows).to_batches()[0]
-                rest = group.slice(self._row_group_rows)
+                yield group.slice(0, self.row_group_rows).to_batches()[0]
+                rest = group.slice(self.row_group_rows)
                 pending, held = rest.to_batches(), rest.num_rows
         if held:
             yield pa.Table.from_batches(pending, self.table.arrow).combine_chunks().to_batches()[0]
