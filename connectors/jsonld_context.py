@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import yaml
@@ -39,19 +40,34 @@ from citypipe.schemas import HERE as SCHEMAS
 
 __all__ = ["CORE_CONTEXT", "ContextPolicy", "Contexts", "Terms", "shipped"]
 
-CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.9.jsonld"
-_CORE = re.compile(r"https?://uri\.etsi\.org/ngsi-ld/v1/ngsi-ld-core-context(?:-v[\d.]+)?\.jsonld")
-"""The core context under any of its versions' URLs: it is applied last, as v1.9, whatever the
-entity names (later versions only add terms)."""
 _SHIPPED = SCHEMAS / "jsonld"
+
+
+@cache
+def _index() -> dict[str, Any]:
+    with open(_SHIPPED / "contexts.yaml", encoding="utf-8") as f:
+        index: dict[str, Any] = yaml.safe_load(f)
+    return index
+
+
+def _stored(url: str) -> Path:
+    """Where a shipped context lies: under the host and path of its URL."""
+    parts = urlsplit(url)
+    path = _SHIPPED / parts.netloc / parts.path.strip("/")
+    return path if path.suffix else path.with_name(path.name + ".jsonld")
 
 
 @cache
 def shipped() -> dict[str, Path]:
     """URL -> the file citypipe ships for it."""
-    with open(_SHIPPED / "contexts.yaml", encoding="utf-8") as f:
-        index = yaml.safe_load(f)
-    return {url: _SHIPPED / name for name, urls in index.items() for url in urls}
+    return {url: _stored(urls[0]) for urls in _index()["contexts"] for url in urls}
+
+
+CORE_CONTEXT: str = _index()["core"]["url"]
+"""The NGSI-LD core context citypipe applies (contexts.yaml)."""
+_CORE = re.compile(_index()["core"]["versions"])
+"""The core context under any of its versions' URLs: it is applied last, as CORE_CONTEXT,
+whatever the entity names."""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from pyld import jsonld
 from citypipe.cli import main
 from citypipe.connectors.base import Observation, SourceBatch
 from citypipe.connectors.batch_rows import take
-from citypipe.connectors.jsonld_context import Contexts
+from citypipe.connectors.jsonld_context import CORE_CONTEXT, Contexts, shipped
 from citypipe.connectors.ngsi import NGSILDConnector, NGSIv2Connector
 from citypipe.connectors.ngsi_entities import RELATIONSHIPS, VIOLATIONS, entity_batch
 from citypipe.connectors.registry import detect
@@ -551,7 +551,7 @@ def test_schemas_and_contexts_are_refused_in_one_line(corpus: Path, name: str, c
 
 
 def test_a_context_given_as_an_entity_file_is_not_claimed() -> None:
-    head = (SAMPLES.parent.parent / "schemas/jsonld/ngsi-ld-core-context-v1.9.jsonld").read_bytes()
+    head = shipped()[CORE_CONTEXT].read_bytes()
     assert NGSILDConnector.sniff(head) == 0.0
     schema = b'{"$schema": "https://json-schema.org/draft/2020-12/schema", "id": "x", '
     schema += b'"type": "Property"}'
