@@ -212,7 +212,9 @@ class Terms:
         self.warnings = tuple(warnings)
         """What of the entity's @context was left out, and why."""
         self._options = options
-        self._names: dict[str, str] = {}
+        self.names: dict[str, str] = {}
+        """The short names resolved so far (`name` resolves the others): a reader looks there
+        first, a dict look-up per attribute."""
         self._types: dict[str, str] = {}
 
     def _round_trip(self, doc: dict[str, Any]) -> dict[str, Any]:
@@ -225,10 +227,10 @@ class Terms:
     def name(self, key: str) -> str:
         """The short name of attribute `key` (a term, a compact IRI or an IRI); `key` itself
         where the context drops it."""
-        short = self._names.get(key)
+        short = self.names.get(key)
         if short is None:
             found = list(self._round_trip({key: "x"})) if not key.startswith("@") else []
-            short = self._names[key] = found[0] if len(found) == 1 else key
+            short = self.names[key] = found[0] if len(found) == 1 else key
         return short
 
     def type_name(self, value: str) -> str:
