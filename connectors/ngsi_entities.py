@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -144,29 +144,7 @@ def _contents(
             for sub, attribute in shown.sub:
                 props[f"{name}.{sub}"] = attribute.value
         for a in instances:
-            if a.kind == "Property" and not a.sub:  # most attributes: inline
-                value = a.value
-                kind = type(value)
-                number = (
-                    (value if math.isfinite(value) else None)
-                    if kind is float
-                    else float(value)
-                    if kind is int
-                    else None
-                    if kind is str
-                    else _number(value)
-                )
-                if number is not None or a.observed_at:
-                    text = None if number is not None else _text(value)
-                    found.append(
-                        _new(
-                            Observation,
-                            (record, name, number, text, a.unit_code, a.observed_at or when,
-                             a.dataset_id),
-                        )  # fmt: skip
-                    )
-            else:
-                found += _observations(record, name, a, when)
+            _observe(found, record, name, a, when)
     if relationships:
         props[RELATIONSHIPS] = relationships
     return props, found
@@ -191,17 +169,26 @@ def _text(value: Any) -> str | None:
         return None
 
 
-def _observations(record: int, name: str, a: Attribute, when: str | None) -> Iterable[Observation]:
-    """The attribute instance `a` and its sub-properties, where they are Properties with a
-    number or an observedAt; `when` is the time of what holds them."""
+def _observe(
+    found: list[Observation], record: int, name: str, a: Attribute, when: str | None
+) -> None:
+    """Appends the attribute instance `a` and its sub-properties to `found`, where they are
+    Properties with a number or an observedAt; `when` is the time of what holds them."""
     if a.kind == "Property":
-        number = _number(a.value)
+        value = a.value
+        kind = type(value)
+        if kind is int or kind is float and math.isfinite(value):  # most: no isinstance
+            number: float | None = float(value)
+        else:
+            number = None if kind is str else _number(value)
         if number is not None or a.observed_at:
-            text = None if number is not None else _text(a.value)
+            text = None if number is not None else _text(value)
             at = a.observed_at or when
-            yield Observation(record, name, number, text, a.unit_code, at, a.dataset_id)
+            found.append(
+                _new(Observation, (record, name, number, text, a.unit_code, at, a.dataset_id))
+            )
     for sub_name, sub in a.sub:
-        yield from _observations(record, f"{name}.{sub_name}", sub, a.observed_at or when)
+        _observe(found, record, f"{name}.{sub_name}", sub, a.observed_at or when)
 
 
 def _time(attributes: list[tuple[str, list[Attribute]]]) -> str | None:
