@@ -39,18 +39,28 @@ def _locked(docs: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _view(name: str) -> dict[str, str]:
+    """A view of datadocs_views: GX's, its templates compiled once per process."""
+    return {"module_name": "citypipe.core.datadocs_views", "class_name": name}
+
+
 def _site(docs: Path) -> dict[str, Any]:
     """The Data Docs site under `docs`, its validations read from the results store there."""
     return {
         "class_name": "SiteBuilder",
         "show_how_to_buttons": False,
         "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        "site_index_builder": {
+            "class_name": "DefaultSiteIndexBuilder",
+            "view": _view("IndexPageView"),
+        },
         "site_section_builders": {
+            "expectations": {"view": _view("PageView")},
             "validations": {
                 "source_store_name": RESULTS_STORE,
                 # GX's default filter hides runs named like "profiling"; show every source
                 "run_name_filter": {"matches_regex": "^"},
+                "view": _view("PageView"),
             },
             "profiling": "None",
         },
@@ -109,8 +119,8 @@ def _page(docs: Path, key: Any) -> Path:
 
 def render(docs: Path) -> None:
     """Render the Data Docs under `docs`: the index, the suite's page and the pages of the
-    results stored since the last rendering. The HTML templates are compiled once per build,
-    which costs more than the pages: a run of many sources renders once, at its end."""
+    results stored since the last rendering (GX's templates compiled once per process:
+    datadocs_views); a run of many sources renders once, at its end."""
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
     )
