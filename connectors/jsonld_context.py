@@ -16,7 +16,9 @@ no domain context defines would be dropped.
 pyld processes a context of thousands of terms in milliseconds, and expanding every entity with
 it would cap a broker harvest at a few hundred entities a second. So each distinct @context is
 processed once (pyld keeps the result in this object's cache), and each name once per context:
-after that an attribute costs a dict look-up.
+after that an attribute costs a dict look-up. Sources that configure no contexts share one
+`Contexts` in the process (`for_source`): what it resolves depends on the shipped files alone,
+so a run's second NGSI source, or a listener's next landing, processes nothing again.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from citypipe.connectors.http import HttpClient
 from citypipe.geo.errors import ConfigurationError
 from citypipe.schemas import HERE as SCHEMAS
 
-__all__ = ["CORE_CONTEXT", "ContextPolicy", "Contexts", "Terms", "shipped"]
+__all__ = ["CORE_CONTEXT", "ContextPolicy", "Contexts", "Terms", "for_source", "shipped"]
 
 _SHIPPED = SCHEMAS / "jsonld"
 
@@ -157,6 +159,11 @@ class Contexts:
             ) from None
         return {"contextUrl": None, "documentUrl": url, "document": doc}
 
+    @property
+    def held(self) -> int:
+        """The distinct @contexts processed so far."""
+        return len(self._terms)
+
     def terms(self, context: Any) -> Terms:
         """The names under `context` (an entity's @context, or the one a broker gave in its
         Link header; None: the core context alone)."""
@@ -199,6 +206,24 @@ class Contexts:
             )
             kept = [CORE_CONTEXT]
         return kept
+
+
+_SHARED_AT_MOST = 64
+"""Distinct @contexts the shared `Contexts` keeps (a source sending a new inline @context with
+every entity would otherwise grow it for the life of the process); past that, a fresh one."""
+_shared: Contexts | None = None
+
+
+def for_source(option: Any, client: HttpClient | None = None) -> Contexts:
+    """The contexts a source with this `contexts:` option may use: its own `Contexts` where
+    the option names files or URLs, else the one shared by every such source of the process."""
+    global _shared
+    policy = ContextPolicy.of(option)
+    if policy != ContextPolicy():
+        return Contexts(policy, client)
+    if _shared is None or _shared.held > _SHARED_AT_MOST:
+        _shared = Contexts()
+    return _shared
 
 
 class Terms:

@@ -20,7 +20,7 @@ import orjson
 
 from citypipe.connectors import documents
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
-from citypipe.connectors.jsonld_context import ContextPolicy, Contexts
+from citypipe.connectors.jsonld_context import for_source
 from citypipe.connectors.jsonstream import BATCH_BYTES, JSONDocument, open_json
 from citypipe.connectors.ngsi_entities import entity_batch, is_v2
 from citypipe.geo.errors import DataError, NotFeatureData
@@ -115,7 +115,7 @@ class NGSILDConnector(FileConnector):
 
     def read(self) -> Iterator[SourceBatch]:
         doc = self._open()
-        contexts = Contexts(ContextPolicy.of(self.options.get("contexts")))
+        contexts = for_source(self.options.get("contexts"))
         header = doc.header
         context = header.get("@context") if isinstance(header, Mapping) else None
         try:

@@ -105,7 +105,10 @@ def ld_attribute(
     short name of a sub-attribute, `vocab` of a VocabProperty's term."""
     if type(raw) is dict:
         if len(raw) == 2 and raw.get("type") == "Property" and "value" in raw:
-            return [_new(Attribute, ("Property", _plain(raw["value"]), None, None, None, ()))]
+            value = raw["value"]
+            if type(value) is dict and "@value" in value:
+                value = value["@value"]
+            return [_new(Attribute, ("Property", value, None, None, None, ()))]
         return [_ld_instance(raw, name, vocab, 0)]
     if type(raw) is list and raw and all(map(_is_ld_instance, raw)):
         return [_ld_instance(r, name, vocab, 0) for r in raw]

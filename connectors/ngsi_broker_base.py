@@ -26,7 +26,7 @@ from requests.utils import parse_header_links
 
 from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
 from citypipe.connectors.http import Reply
-from citypipe.connectors.jsonld_context import ContextPolicy, Contexts
+from citypipe.connectors.jsonld_context import Contexts, for_source
 from citypipe.connectors.ngsi_entities import entity_batch
 from citypipe.connectors.ngsi_paging import Dialect, Pager
 from citypipe.geo.errors import ConfigurationError
@@ -137,7 +137,7 @@ class BrokerConnector(ServiceConnector):
     def contexts(self) -> Contexts:
         """The @contexts the harvest may use (the `contexts` option), loaded once for all
         pages."""
-        return Contexts(ContextPolicy.of(self.options.get("contexts")), self.client)
+        return for_source(self.options.get("contexts"), self.client)
 
     def batch(self, reply: Reply, page: list[Any]) -> SourceBatch:
         """A page of entities as a SourceBatch, with the @context of its Link header."""

@@ -21,14 +21,13 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from functools import cache
 from typing import Any, NamedTuple
 
 import orjson
 
 from citypipe.connectors.base import Observation, SourceBatch
 from citypipe.connectors.geojson_shapes import geojson_batch, to_geometries
-from citypipe.connectors.jsonld_context import Contexts
+from citypipe.connectors.jsonld_context import Contexts, for_source
 from citypipe.connectors.jsonstream import Unparsed
 from citypipe.connectors.ngsi_attributes import (
     LD_KINDS,
@@ -61,12 +60,6 @@ class _Entity(NamedTuple):
     warnings: Sequence[str] = ()
 
 
-@cache
-def _shipped_only() -> Contexts:
-    """The contexts of sources that configure none: those citypipe ships."""
-    return Contexts()
-
-
 def is_v2(entity: Mapping[str, Any]) -> bool:
     """An NGSI v2 entity: no @context, attributes `{type, value[, metadata]}` typed otherwise
     than NGSI-LD's."""
@@ -94,15 +87,19 @@ def _read(raw: dict[str, Any], contexts: Contexts, context: Any) -> _Entity:
     types = raw.get("type", raw.get("@type"))
     first = types[0] if type(types) is list and types else types
     entity_id = raw.get("id", raw.get("@id"))
-    items = [(k, v) for k, v in raw.items() if k not in _NOT_ATTRIBUTES]
+    items = raw.items()
     own = raw.get("@context", context)
     entity_id = None if entity_id is None else str(entity_id)
     if own is None and is_v2(raw):
-        attributes = [(k, [v2_attribute(v)]) for k, v in items]
+        attributes = [(k, [v2_attribute(v)]) for k, v in items if k not in _NOT_ATTRIBUTES]
         return _Entity(entity_id, None if first is None else str(first), attributes)
     terms = contexts.terms(own)
     names, name, vocab = terms.names, terms.name, terms.type_name
-    attributes = [(names.get(k) or name(k), ld_attribute(v, name, vocab)) for k, v in items]
+    attributes = [
+        (names.get(k) or name(k), ld_attribute(v, name, vocab))
+        for k, v in items
+        if k not in _NOT_ATTRIBUTES
+    ]
     kind = None if first is None else terms.type_name(str(first))
     return _Entity(entity_id, kind, attributes, terms.warnings)
 
@@ -118,7 +115,7 @@ def _geometry(attributes: list[tuple[str, list[Attribute]]]) -> tuple[str | None
     """The attribute that places the entity: `location`, else the first GeoProperty."""
     first: tuple[str | None, Any] = (None, None)
     for name, instances in attributes:
-        shown = _default(instances)
+        shown = instances[0] if len(instances) == 1 else _default(instances)
         if shown.kind == "GeoProperty":
             if name == "location":
                 return name, shown.value
@@ -210,7 +207,7 @@ def _checked(
     faults = structural_faults(key_values)
     if faults:
         return f"not an NGSI entity: {'; '.join(faults)}", shown
-    key_values.update((k, v) for k, v in shown.items() if k != RELATIONSHIPS and "." not in k)
+    key_values.update({k: v for k, v in shown.items() if "." not in k and k != RELATIONSHIPS})
     if location is not None:
         key_values[location] = geometry
     found = violations(key_values)
@@ -227,7 +224,7 @@ def entity_batch(
     entities that carry none; `contexts` the contexts the source may use (by default those
     citypipe ships), whose processed forms it keeps: pass the same one for every page of a
     harvest."""
-    contexts = contexts or _shipped_only()
+    contexts = contexts or for_source(None)
     ids: list[str | None] = []
     classes: list[str | None] = []
     props: list[dict[str, Any]] = []

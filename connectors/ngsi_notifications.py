@@ -19,7 +19,7 @@ import orjson
 
 from citypipe.connectors import documents
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
-from citypipe.connectors.jsonld_context import ContextPolicy, Contexts
+from citypipe.connectors.jsonld_context import for_source
 from citypipe.connectors.ngsi_entities import entity_batch
 from citypipe.geo.errors import DataError
 
@@ -92,7 +92,7 @@ class NotificationLogConnector(FileConnector):
         )
 
     def read(self) -> Iterator[SourceBatch]:
-        contexts = Contexts(ContextPolicy.of(self.options.get("contexts")))
+        contexts = for_source(self.options.get("contexts"))
         entities = versions(notifications(self.path))
         latest = entity_batch([versions[-1] for versions in entities], contexts=contexts)
         owner = [i for i, versions in enumerate(entities) for _ in versions[:-1]]
