@@ -117,6 +117,25 @@ def _page(docs: Path, key: Any) -> Path:
     return docs.joinpath("validations", *key.to_tuple()).with_suffix(".html")
 
 
+def _pointed_at(context: Any, docs: Path) -> Any:
+    """The context's results store, it and the site pointed at `docs`: changed only where they
+    point elsewhere (each change has GX write its whole configuration out as YAML, which cost
+    as much as rendering a page)."""
+    store = _store_config(docs)
+    held = context.config.stores.get(RESULTS_STORE) or {}
+    if (
+        held.get("store_backend", {}).get("base_directory")
+        != store["store_backend"]["base_directory"]
+    ):
+        context.add_store(RESULTS_STORE, store)
+    site = context.list_data_docs_sites().get(SITE)
+    if site is None:
+        context.add_data_docs_site(SITE, _site(docs))
+    elif site != _site(docs):
+        context.update_data_docs_site(SITE, _site(docs))
+    return context.stores[RESULTS_STORE]
+
+
 def render(docs: Path) -> None:
     """Render the Data Docs under `docs`: the index, the suite's page and the pages of the
     results stored since the last rendering (GX's templates compiled once per process:
@@ -130,11 +149,7 @@ def render(docs: Path) -> None:
         return
     context = gxenv.context()
     with _locked(docs):
-        keys = context.add_store(RESULTS_STORE, _store_config(docs)).list_keys()
-        if SITE in context.list_data_docs_sites():
-            context.update_data_docs_site(SITE, _site(docs))
-        else:
-            context.add_data_docs_site(SITE, _site(docs))
+        keys = _pointed_at(context, docs).list_keys()
         new = [k for k in keys if not _page(docs, k).exists()]
         suites = [ExpectationSuiteIdentifier(name=s.name) for s in context.suites.all()]
         context.build_data_docs(site_names=[SITE], resource_identifiers=[*new, *suites])
