@@ -115,21 +115,23 @@ def run_ngsi(root: Path, rounds: int, best_of_rounds: Callable[..., dict]) -> No
         temporal = f"temporal {url}"
         best = best_of_rounds(tuple(TOOLS), [(entities, 1)], rounds)
         history = best_of_rounds(("ngsi-citypipe",), [(temporal, 1)], rounds)
-    floor = best[entities]["ngsi-floor"]["seconds"]
-    cp = best[entities]["ngsi-citypipe"]["seconds"]
-    bare = best[entities]["ngsi-unvalidated"]["seconds"]
-    step = best[entities]["ngsi-in-a-run"]["seconds"]
-    values = history[temporal]["ngsi-citypipe"]["seconds"]
-    print(f"\nngsi broker ({ENTITIES} entities, pages of {PAGE})")
-    print(f"{'tool':32} {'s':>7} {'per s':>9}")
-    print(f"{'floor (requests+json.loads)':32} {floor:7.2f} {ENTITIES / floor:9.0f} entities")
-    print(f"{'citypipe ingest, validated':32} {cp:7.2f} {ENTITIES / cp:9.0f} entities")
-    print(f"{'citypipe ingest, no suite':32} {bare:7.2f} {ENTITIES / bare:9.0f} entities")
-    print(f"{'citypipe, validated, in a run':32} {step:7.2f} {ENTITIES / step:9.0f} entities")
-    print(f"{'citypipe temporal ingest':32} {values:7.2f} {VALUES / values:9.0f} values")
+    rows = (
+        ("floor (requests+json.loads)", best[entities]["ngsi-floor"], ENTITIES, "entities"),
+        ("citypipe ingest, validated", best[entities]["ngsi-citypipe"], ENTITIES, "entities"),
+        ("citypipe ingest, no suite", best[entities]["ngsi-unvalidated"], ENTITIES, "entities"),
+        ("citypipe, validated, in a run", best[entities]["ngsi-in-a-run"], ENTITIES, "entities"),
+        ("citypipe temporal ingest", history[temporal]["ngsi-citypipe"], VALUES, "values"),
+    )
+    floor, cp, bare, step = (r[1]["seconds"] for r in rows[:4])
+    print(f"\nngsi broker ({ENTITIES} entities, pages of {PAGE}; load {os.getloadavg()[0]:.1f})")
+    print(f"{'tool':32} {'s':>7} {'CPU s':>7} {'per s':>9}")
+    for label, r, n, unit in rows:
+        seconds, cpu = r["seconds"], r["cpu_seconds"]
+        print(f"{label:32} {seconds:7.2f} {cpu:7.2f} {n / seconds:9.0f} {unit}")
     print(f"citypipe / floor: {cp / floor:.2f} with its Data Docs page rendered; validated as")
     print(f"  a step of `citypipe run` (pages rendered once at the run's end): {step / floor:.2f}")
     print(f"  (target: within 2x); without the validation suite: {bare / floor:.2f}")
+    print("  (CPU s: the harvesting process's alone, the broker's not counted)")
     for result in (*best[entities].values(), *history[temporal].values()):
         if "error" in result:
             print(f"  failed: {result['error']}")
