@@ -36,7 +36,7 @@ class _ProcessCache(BytecodeCache):
 _COMPILED = _ProcessCache()
 
 
-class PageView(DefaultJinjaPageView):  # type: ignore[misc]
+class PageView(DefaultJinjaPageView):
     """GX's page view (suites, validation results), its templates compiled once."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -44,7 +44,7 @@ class PageView(DefaultJinjaPageView):  # type: ignore[misc]
         self.env.bytecode_cache = _COMPILED
 
 
-class IndexPageView(DefaultJinjaIndexPageView):  # type: ignore[misc]
+class IndexPageView(DefaultJinjaIndexPageView):
     """GX's index page view, its templates compiled once."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
