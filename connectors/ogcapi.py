@@ -235,24 +235,30 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         return _content_crs(reply) or asked
 
     def read(self) -> Iterator[SourceBatch]:
+        """The pages by their `next` links, each asked for as soon as the page before it is
+        parsed, so that the server answers it while citypipe reads that page."""
         reply, page = self._first_page()
         self._first = None
         matched = page.get("numberMatched")
         seen, read, pages = {reply.url}, 0, 1
         remote = self._filters_remotely()
-        while page["features"]:
-            read += len(page["features"])
-            for batch in self._batches(reply, page):
-                yield self.filter.select(batch) if self.filter and not remote else batch
-            following = _next_link(page, reply.media_type)
-            if following is None:
-                break
-            url = urljoin(reply.url, following)
-            if url in seen:
-                raise DataError(f"{url}: the `next` link leads back to a page already read")
-            seen.add(url)
-            reply, page = self._get(url, self._headers)
-            pages += 1
+        with ThreadPoolExecutor(1, thread_name_prefix="ogcapi-page") as pool:
+            while page["features"]:
+                read += len(page["features"])
+                following = _next_link(page, reply.media_type)
+                ahead = None
+                if following is not None:
+                    url = urljoin(reply.url, following)
+                    if url in seen:
+                        raise DataError(f"{url}: the `next` link leads back to a page already read")
+                    seen.add(url)
+                    ahead = pool.submit(self._get, url, self._headers)
+                for batch in self._batches(reply, page):
+                    yield self.filter.select(batch) if self.filter and not remote else batch
+                if ahead is None:
+                    break
+                reply, page = ahead.result()
+                pages += 1
         if isinstance(matched, int) and read != matched:
             raise DataError(
                 f"{self.url}: incomplete harvest: the server declared numberMatched {matched}, "

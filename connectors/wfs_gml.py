@@ -25,7 +25,7 @@ from __future__ import annotations
 import codecs
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +55,7 @@ __all__ = [
     "read_page",
     "read_response",
     "read_stream",
+    "stream_head",
 ]
 
 BATCH_SIZE = 5000
@@ -204,12 +205,22 @@ def read_stream(
     HTTP body): what it says before its first member, from its first 64 KiB, and its features
     in batches of `batch_size`, each parsed from the stream when it is asked for, so that a
     response of any size takes the memory of a batch."""
+    response, members = stream_head(stream, wfs_version=wfs_version, name=name)
+    return response, members(crs, batch_size)
+
+
+def stream_head(
+    stream: Readable, *, wfs_version: str, name: str
+) -> tuple[Response, Callable[[str | None, int], Iterator[SourceBatch]]]:
+    """`read_stream` in two steps: what the answer says before its first member, and the
+    reader of its features given the CRS of coordinates it does not declare (for a caller that
+    looks at the first before it knows the second)."""
     head = b""
     while len(head) < _HEAD and (chunk := stream.read(_HEAD - len(head))):
         head += chunk
     response = read_response(head, wfs_version=wfs_version, name=name)
     joined = _Joined(head, stream)
-    return response, _read(joined, response, crs, None, batch_size, name, False)
+    return response, lambda crs, size: _read(joined, response, crs, None, size, name, False)
 
 
 class _Joined:

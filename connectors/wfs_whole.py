@@ -7,8 +7,11 @@ CountDefault; none where they say none), with resultType=hits beside it. Unlike 
 (OSGeo/gdal#13515), the harvest does not end there when the answer holds fewer than the count:
 it pages on from where the answer stopped (wfs_harvest). The answer is GML (its features have
 ids) and is parsed as it arrives, a batch at a time (wfs_gml.read_stream): a layer of any size
-takes the memory of a batch. An answer that breaks off, or an exception report instead of
-features, ends it at the features read so far; `broke` says why.
+takes the memory of a batch. Its first batches are parsed as soon as it comes, while the count
+(which `inspect` declares, so waits for) and the capabilities are still with the server: on a
+CGI server sharing the client's cores the parse then overlaps their processes rather than
+following them. An answer that breaks off, or an exception report instead of features, ends it
+at the features read so far; `broke` says why.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 
 from citypipe.connectors.base import LayerInfo, SourceBatch
-from citypipe.connectors.http import HttpClient, Stream
+from citypipe.connectors.http import HttpClient
 from citypipe.connectors.wfs_capabilities import Capabilities, service_url
-from citypipe.connectors.wfs_gml import read_stream
+from citypipe.connectors.wfs_gml import stream_head
 from citypipe.connectors.wfs_pages import ACCEPT, address, count_hits
 from citypipe.connectors.wfs_paging import REFUSED
 from citypipe.connectors.wfs_request import Box, GetFeature
@@ -30,14 +34,23 @@ __all__ = ["BATCH", "Whole"]
 
 BATCH = 1000
 """Features parsed from the answer per batch."""
+AHEAD = 2
+"""Batches parsed as soon as the answer comes, before they are asked for."""
 
 
 class Whole:
     """The single request and the hit count beside it, both asked for on creation."""
 
     def __init__(
-        self, client: HttpClient, request: GetFeature, box: Box | None, hits: int | None
+        self,
+        client: HttpClient,
+        request: GetFeature,
+        box: Box | None,
+        hits: int | None,
+        early: bool = False,
     ) -> None:
+        """`early`: asked for before the capabilities, which will name the CRS of coordinates
+        the answer leaves undeclared (`adopt`)."""
         self.request = request = request.as_gml() if request.geojson else request
         self.returned = 0
         """Features read from the answer (in whole batches)."""
@@ -48,7 +61,7 @@ class Whole:
             params.pop("MAXFEATURES", None)
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="wfs-whole")
         url = address(request, params)
-        self._answer: Future[Stream] = self._pool.submit(client.open, url, accept=ACCEPT)
+        self._answer: Future[_Answer] = self._pool.submit(_Answer, client, url, request, early)
         self._hits: Future[int | None] | None = None
         if hits is None:
             self._hits = self._pool.submit(count_hits, client, request, box)
@@ -62,7 +75,7 @@ class Whole:
         capabilities, DescribeFeatureType, hits and GetFeature one after the other)."""
         caps = Capabilities("1.1.0", service_url(url), (), True, None, "")
         request = GetFeature(caps, LayerInfo(layer), None, None, False, None, BATCH, True)
-        return cls(client, request, None, None)
+        return cls(client, request, None, None, early=True)
 
     def adopt(self, request: GetFeature) -> Whole | None:
         """This early answer, read as the capabilities' plan `request` reads, where it asked
@@ -89,15 +102,9 @@ class Whole:
     def batches(self) -> Iterator[SourceBatch]:
         """The answer's features, a batch at a time, to its end or to where it broke off."""
         try:
-            with self._answer.result() as stream:
-                _, batches = read_stream(
-                    stream,
-                    crs=self.request.srs_name,
-                    wfs_version=self.request.caps.version,
-                    name=stream.url,
-                    batch_size=BATCH,
-                )
-                for batch in batches:
+            answer = self._answer.result()
+            with answer.stream:
+                for batch in answer.batches(self.request.srs_name):
                     self.returned += len(batch)
                     yield batch
         except CitypipeError as e:  # broke off, not XML, an exception report: paged on
@@ -106,13 +113,46 @@ class Whole:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _drop(answer: Future[Stream], pool: ThreadPoolExecutor) -> None:
+class _Answer:
+    """The answer's stream, with its first AHEAD batches parsed as it comes (in the pool's
+    thread) where the CRS of undeclared coordinates is settled: the answer's envelope names
+    one, or the request is not an early one."""
+
+    def __init__(self, client: HttpClient, url: str, request: GetFeature, early: bool) -> None:
+        self.stream = client.open(url, accept=ACCEPT)
+        self.parsed: list[SourceBatch] = []
+        self._rest: Iterator[SourceBatch] | None = None
+        self._error: CitypipeError | None = None
+        try:
+            version = request.caps.version
+            response, self._members = stream_head(
+                self.stream, wfs_version=version, name=self.stream.url
+            )
+            if response.crs or not early:
+                self._rest = self._members(request.srs_name, BATCH)
+                self.parsed.extend(islice(self._rest, AHEAD))
+        except CitypipeError as e:  # raised after the batches read before it
+            self._error = e
+        except BaseException:
+            self.stream.close()
+            raise
+
+    def batches(self, crs: str | None) -> Iterator[SourceBatch]:
+        """The batches parsed ahead, then the rest; `crs` as the capabilities settled it."""
+        parsed, self.parsed = self.parsed, []
+        yield from parsed
+        if self._error is not None:
+            raise self._error
+        yield from self._rest if self._rest is not None else self._members(crs, BATCH)
+
+
+def _drop(answer: Future[_Answer], pool: ThreadPoolExecutor) -> None:
     """Close an answer never read (an `inspect` that does not go on to read it): it holds one
     of its host's slots until then."""
     pool.shutdown(wait=False)
     answer.add_done_callback(_close)
 
 
-def _close(answer: Future[Stream]) -> None:
+def _close(answer: Future[_Answer]) -> None:
     if answer.exception() is None:
-        answer.result().close()
+        answer.result().stream.close()

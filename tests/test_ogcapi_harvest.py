@@ -4,6 +4,7 @@ every address of the service, paging, completeness, Part 2 CRSs, Part 3 filters,
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -90,6 +91,22 @@ def test_every_address_of_the_service_harvests_its_collection(lake, path) -> Non
     assert_same_places(lake)
     assert report.records == report.features == report.declared_count == 3
     assert [q.get("offset") for q in asked] == [None, "2", "2"]  # next links, a 503 retried
+
+
+def test_the_next_page_is_asked_for_while_the_page_before_it_is_read() -> None:
+    """Page 2 is asked for as soon as page 1 is parsed: its request reaches the server while
+    page 1's batch is still with the pipeline (here, held)."""
+    with scripted_server() as server:
+        batches = OGCAPIFeaturesConnector(serve_two_pages(server), quick_client()).read()
+        first = next(batches)
+        for _ in range(1000):  # until page 2 (a 503, retried) has been asked for, or 10 s
+            if len(items_requests(server)) == 3:
+                break
+            time.sleep(0.01)
+        asked = [q.get("offset") for q in items_requests(server)]
+        rest = list(batches)
+    assert asked == [None, "2", "2"]
+    assert first.source_ids == IDS[:2] and [sid for b in rest for sid in b.source_ids] == IDS[2:]
 
 
 def test_a_service_of_several_collections_is_harvested_by_the_layer_named(lake) -> None:

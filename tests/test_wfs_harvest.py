@@ -129,6 +129,18 @@ def test_wfs_1_1_asks_for_the_layer_at_once_with_hits_beside_it() -> None:
     assert connector.harvest.ended == "the declared count reached in 2 requests"
 
 
+def test_the_single_answer_is_parsed_before_it_is_asked_for() -> None:
+    """The 1.1 answer's first batch (693 features: one batch) is parsed as soon as it comes,
+    while `inspect` waits for the count: before `read` asks for it."""
+    with wfs(version="1.1.0") as server:
+        connector = WFSConnector(server.endpoint, query=Query())
+        assert connector.inspect().declared_count == 693
+        whole = connector.harvest._whole
+        ahead = [len(b) for b in whole._answer.result().parsed]
+        ids = read_ids(connector.read())
+    assert ahead == [693] and len(ids) == 693 and set(ids) == IDS
+
+
 @pytest.mark.parametrize("layer", [LAYER, "behinderten_parkplaetze"])
 def test_a_url_naming_wfs_1_1_asks_for_the_layer_beside_the_capabilities(layer) -> None:
     """VERSION=1.1.0 and the layer named, nothing else asked: the GetFeature and hits are asked
