@@ -222,7 +222,8 @@ class OrderedWriter:
         finally:
             writer.metadata = {**self.metadata, **self._sort_metadata()}
             writer.close()
-            self._spill_path.unlink(missing_ok=True)
+            if self._spill is not None:
+                self._spill_path.unlink(missing_ok=True)
 
     def _sort_metadata(self) -> dict[str, bytes]:
         if not np.isfinite(self._extent).all():
