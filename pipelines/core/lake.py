@@ -236,11 +236,14 @@ class Lake:
         """`<kind>/source=<NAME>` folders of a lake written before renamed `<kind>/<NAME>`, each
         in one rename (a name taken already is left as it is)."""
         for kind in (*KINDS, "quarantine", "attempts"):
-            for old in (self.root / kind).glob("source=*"):
-                new = old.with_name(old.name.removeprefix("source="))
-                with suppress(OSError):
-                    if not new.exists():
-                        os.rename(old, new)
+            with suppress(OSError):  # scandir: five globs cost 0.1 ms a run; housekeeping only
+                for old in os.scandir(self.root / kind):
+                    if not old.name.startswith("source="):
+                        continue
+                    new = os.path.join(os.path.dirname(old.path), old.name[len("source=") :])
+                    with suppress(OSError):
+                        if not os.path.exists(new):
+                            os.rename(old.path, new)
 
     # -- what dead runs leave behind ----------------------------------------------------------
 
