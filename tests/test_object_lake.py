@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.request import Request, urlopen
 
 import geopandas
 import pyarrow.dataset as ds
@@ -25,9 +27,12 @@ URL = f"s3://{BUCKET}/twin/v1"
 def s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[pafs.S3FileSystem]:
     """moto's S3 server on 127.0.0.1 with one bucket, reached through the AWS_* variables
     alone, as a user's store would be; the lake's local folder under tmp_path."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    # moto keeps its buckets per process, not per server: each test starts from none
+    urlopen(Request(f"http://{host}:{port}/moto-api/reset", method="POST"), timeout=10).close()
     for name, value in {
         "AWS_ACCESS_KEY_ID": "citypipe-test",
         "AWS_SECRET_ACCESS_KEY": "citypipe-test-secret",
@@ -119,3 +124,22 @@ def test_ingest_replace_and_fail_on_s3_then_read_with_duckdb_pyarrow_geopandas(
     frame = geopandas.read_parquet(part, filesystem=s3)
     point = frame.loc[frame["source_id"] == first["id"], "geometry"].iloc[0]
     assert (point.x, point.y) == pytest.approx((lon, lat), abs=1e-7)
+
+
+def test_citypipe_run_lands_the_catalog_on_s3_and_skips_it_unchanged(
+    s3, sample, tmp_path, monkeypatch, capsys
+):
+    jena = sample("jena_parking.geojson")
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(f"sources:\n  jena:\n    path: {jena}\n    theme: parking\n")
+    monkeypatch.setenv("CITYPIPE_CATALOG", str(catalog))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    monkeypatch.setenv("CITYPIPE_LAKE", URL)  # the LakeResource's setting, as in a deployment
+
+    assert main(["run"]) == 0
+    assert "unchanged" not in capsys.readouterr().out
+    assert main(["run"]) == 0  # the file did not change: read from the landed object's footer
+    assert "unchanged" in capsys.readouterr().out
+    assert f"{BUCKET}/twin/v1/features/jena/part-0.parquet" in _keys(s3)
+    _, rows = warehouse.query(lake_at(URL), "SELECT source, features FROM sources")
+    assert rows == [("jena", len(_features(jena)))]
