@@ -102,7 +102,7 @@ def test_ingest_replace_and_fail_on_s3_then_read_with_duckdb_pyarrow_geopandas(
     source = _features(heidelberg)
     first = source[0]
     lon, lat = first["geometry"]["coordinates"]
-    columns, rows = warehouse.query(
+    _, rows = warehouse.query(
         lake,
         "SELECT count(*) FILTER (WHERE source_id = '{id}'), "
         "any_value(ST_X(geometry)) FILTER (WHERE source_id = '{id}'), "

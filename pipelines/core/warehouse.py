@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
 from types import ModuleType
+from typing import Any
 
 import duckdb
 import duckdb_extension_httpfs
