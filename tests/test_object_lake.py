@@ -18,6 +18,7 @@ from moto.server import ThreadedMotoServer
 from citypipe.cli import main
 from citypipe.core import warehouse
 from citypipe.core.object_lake import LOCAL_ENV, ObjectLake, lake_at
+from citypipe.geo.errors import ConfigurationError
 
 BUCKET = "city"
 URL = f"s3://{BUCKET}/twin/v1"
@@ -114,7 +115,8 @@ def test_ingest_replace_and_fail_on_s3_then_read_with_duckdb_pyarrow_geopandas(
     assert rows[0][3] == len(source)
     _, status = warehouse.query(lake, "SELECT status FROM attempts ORDER BY run_id")
     assert [s for (s,) in status] == ["ok", "failed"]
-    with pytest.raises(Exception, match="Permission|disabled|not allowed"):
+    assert b"citypipe-test-secret" not in (tmp_path / "local" / "warehouse.duckdb").read_bytes()
+    with pytest.raises(ConfigurationError, match="Permission"):
         warehouse.query(lake, f"SELECT * FROM read_parquet('s3://{BUCKET}/elsewhere/*.parquet')")
 
     # pyarrow and geopandas read the same objects plainly
@@ -143,3 +145,13 @@ def test_citypipe_run_lands_the_catalog_on_s3_and_skips_it_unchanged(
     assert f"{BUCKET}/twin/v1/features/jena/part-0.parquet" in _keys(s3)
     _, rows = warehouse.query(lake_at(URL), "SELECT source, features FROM sources")
     assert rows == [("jena", len(_features(jena)))]
+
+
+def test_a_missing_bucket_or_credentials_is_one_clear_line(s3, sample, monkeypatch, capsys):
+    jena = str(sample("jena_parking.geojson"))
+    assert main(["ingest", jena, "--source", "jena", "--lake", "s3://nowhere/lake"]) == 2
+    assert "s3://nowhere/lake: no bucket 'nowhere'" in capsys.readouterr().err
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    assert main(["ingest", jena, "--source", "jena", "--lake", URL]) == 2
+    assert "AWS_SECRET_ACCESS_KEY" in capsys.readouterr().err
+    assert not _keys(s3)
