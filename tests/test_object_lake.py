@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.request import Request, urlopen
@@ -147,10 +148,18 @@ def test_citypipe_run_lands_the_catalog_on_s3_and_skips_it_unchanged(
     assert rows == [("jena", len(_features(jena)))]
 
 
-def test_a_missing_bucket_or_credentials_is_one_clear_line(s3, sample, monkeypatch, capsys):
+def test_a_missing_bucket_store_or_credentials_is_one_clear_line(s3, sample, monkeypatch, capsys):
     jena = str(sample("jena_parking.geojson"))
     assert main(["ingest", jena, "--source", "jena", "--lake", "s3://nowhere/lake"]) == 2
     assert "s3://nowhere/lake: no bucket 'nowhere'" in capsys.readouterr().err
+    with socket.socket() as closed:  # a port nothing listens on once closed
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with monkeypatch.context() as m:
+        m.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+        assert main(["ingest", jena, "--source", "jena", "--lake", URL]) == 2
+        said = capsys.readouterr().err.strip().splitlines()
+        assert len(said) == 1 and f"{URL}: the object store cannot be reached" in said[0]
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     assert main(["ingest", jena, "--source", "jena", "--lake", URL]) == 2
     assert "AWS_SECRET_ACCESS_KEY" in capsys.readouterr().err

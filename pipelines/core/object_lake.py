@@ -166,9 +166,11 @@ class ObjectLake(Lake):
         return "/".join((self.prefix, *parts))
 
     def holds(self, folder: str, suffix: str = "parquet") -> bool:
-        found = self.fs.get_file_info(
-            pafs.FileSelector(self._key(folder), recursive=True, allow_not_found=True)
-        )
+        selector = pafs.FileSelector(self._key(folder), recursive=True, allow_not_found=True)
+        try:
+            found = self.fs.get_file_info(selector)
+        except OSError as e:
+            raise UnavailableError(f"{self.url}: the object store cannot be listed: {e}") from e
         depth = self._key(folder).count("/") + 2
         return any(
             f.type == pafs.FileType.File and f.path.endswith(f".{suffix}")
