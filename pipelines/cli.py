@@ -21,9 +21,9 @@ __all__ = ["main"]
 
 
 def _lake(args: argparse.Namespace) -> Any:
-    from citypipe.core.lake import Lake, default_lake
+    from citypipe.core.object_lake import lake_at
 
-    return Lake(Path(args.lake) if args.lake else default_lake())
+    return lake_at(args.lake)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -301,7 +301,7 @@ def _limit_options(s: argparse.ArgumentParser) -> None:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="citypipe", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
-    lake_help = "lake folder (default: $CITYPIPE_LAKE or data/lake)"
+    lake_help = "lake folder or s3://bucket/prefix (default: $CITYPIPE_LAKE or data/lake)"
 
     s = sub.add_parser(
         "ingest", help="ingest one file or service as a source, replacing its previous output"

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pyarrow.parquet as pq
 
 from citypipe import schemas
 from citypipe.connectors.registry import is_url
@@ -71,8 +70,5 @@ class Landed:
 
 def landed(lake: Lake, source: str) -> Landed | None:
     """The landed run of `source`, None where none landed (or its file cannot be read)."""
-    part = lake.partition("features", source) / "part-0.parquet"
-    try:
-        return Landed(pq.read_metadata(part).metadata or {})
-    except (OSError, ValueError):
-        return None
+    footer = lake.footer("features", source)
+    return None if footer is None else Landed(footer)

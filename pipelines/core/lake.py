@@ -159,12 +159,27 @@ class Lake:
     def partition(self, kind: str, source: str) -> Path:
         return self.root / kind / source
 
+    @property
+    def location(self) -> str:
+        """What `--lake` and `CITYPIPE_LAKE` name to open this lake again."""
+        return str(self.root)
+
     def files(self, kind: str) -> list[Path]:
         """The files of a table folder (kinds, quarantine) that a reader would open."""
         return sorted(p for p in (self.root / kind).glob("*/*.parquet") if p.exists())
 
-    def attempt_records(self) -> list[Path]:
-        return sorted((self.root / "attempts").glob("*/*.json"))
+    def holds(self, folder: str, suffix: str = "parquet") -> bool:
+        """Whether a table folder (kinds, quarantine, attempts, observations) has a file a
+        reader would open (`<folder>/*/*.<suffix>`)."""
+        return any(p.exists() for p in (self.root / folder).glob(f"*/*.{suffix}"))
+
+    def footer(self, kind: str, source: str) -> dict[bytes, bytes] | None:
+        """The key-value metadata of the landed `kind` file of `source`; None where none
+        landed or it cannot be read."""
+        try:
+            return pq.read_metadata(self.partition(kind, source) / PART).metadata or {}
+        except (OSError, ValueError):
+            return None
 
     def _runs(self, source: str) -> Path:
         return self.root / ".runs" / source
@@ -216,7 +231,7 @@ class Lake:
             attempt.begin(lock)
             try:
                 yield attempt
-                attempt.commit()
+                self._land(attempt)
             except OSError as e:
                 if e.errno not in _NO_ROOM:
                     attempt.abort(e)
@@ -231,6 +246,10 @@ class Lake:
                 raise
         finally:
             os.close(lock)
+
+    def _land(self, attempt: Attempt) -> None:
+        """Put a finished run in place of the source's previous one (on disk: one rename)."""
+        attempt.commit()
 
     def _rename_hive_folders(self) -> None:
         """`<kind>/source=<NAME>` folders of a lake written before renamed `<kind>/<NAME>`, each

@@ -15,13 +15,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import duckdb
+import duckdb_extension_httpfs
 import duckdb_extension_spatial
 
 from citypipe import schemas
 from citypipe.core.lake import KINDS, LAST_ATTEMPT, OBSERVATIONS, RUN_KEY, Lake
+from citypipe.core.object_lake import TABLES, ObjectLake
 from citypipe.geo.errors import ConfigurationError, UnavailableError
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "VIEWS",
     "Limits",
     "connect",
+    "httpfs_extension",
     "query",
     "refresh",
     "spatial_extension",
@@ -105,16 +109,27 @@ list of them); the target's feature_id where an entity of that id is in the lake
 source when several sources hold it)."""
 
 
-def spatial_extension() -> Path:
-    """The spatial extension binary shipped by the duckdb-extension-spatial package."""
-    root = Path(duckdb_extension_spatial.__file__).parent / "extensions" / f"v{duckdb.__version__}"
-    path = root / "spatial.duckdb_extension"
+def _extension(package: ModuleType, name: str) -> Path:
+    """An extension binary shipped by its PyPI package (duckdb-extension-NAME), for the duckdb
+    installed: nothing is downloaded at run time."""
+    root = Path(package.__file__ or "").parent / "extensions" / f"v{duckdb.__version__}"
+    path = root / f"{name}.duckdb_extension"
     if not path.exists():
         raise ConfigurationError(
-            f"no spatial extension for duckdb {duckdb.__version__} in {root.parent}: "
-            "install duckdb-extension-spatial of the same version as duckdb"
+            f"no {name} extension for duckdb {duckdb.__version__} in {root.parent}: "
+            f"install duckdb-extension-{name} of the same version as duckdb"
         )
     return path
+
+
+def spatial_extension() -> Path:
+    """The spatial extension binary shipped by the duckdb-extension-spatial package."""
+    return _extension(duckdb_extension_spatial, "spatial")
+
+
+def httpfs_extension() -> Path:
+    """The httpfs extension binary (s3:// paths) shipped by duckdb-extension-httpfs."""
+    return _extension(duckdb_extension_httpfs, "httpfs")
 
 
 def _sql_string(value: str) -> str:
@@ -133,21 +148,33 @@ def _observation_files(base: str) -> str:
     return _sql_string(f"{base}{OBSERVATIONS}/day=*/*.parquet")
 
 
-def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection to `path` with the spatial functions loaded."""
+def _open(path: Path, read_only: bool, lake: Lake) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to `path` with the spatial functions loaded, and for a lake on an
+    object store httpfs with a temporary secret made from the environment."""
     try:
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as e:
         raise UnavailableError(f"{path}: the warehouse cannot be opened: {e}") from e
     con.execute(f"LOAD {_sql_string(str(spatial_extension()))}")
+    if isinstance(lake, ObjectLake):
+        con.execute(f"LOAD {_sql_string(str(httpfs_extension()))}")
+        con.execute(lake.settings.duckdb_secret(f"{lake.url}/"))
     return con
+
+
+def _base(lake: Lake, relative: bool) -> str:
+    """Where the views find the lake's files: its URL with a slash for a lake on an object
+    store; for a folder its absolute path with a slash, or "" for paths relative to it."""
+    if isinstance(lake, ObjectLake):
+        return f"{lake.url}/"
+    return "" if relative else f"{lake.root.resolve()}/"
 
 
 def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the warehouse with the spatial functions loaded."""
     if not lake.warehouse.exists():
         raise ConfigurationError(f"{lake.warehouse}: no warehouse yet; ingest a source first")
-    return _open(lake.warehouse, read_only=True)
+    return _open(lake.warehouse, read_only=True, lake=lake)
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
@@ -194,16 +221,16 @@ def _views(con: duckdb.DuckDBPyConnection, lake: Lake, base: str) -> dict[str, s
     for folder, table in (*((k, k) for k in KINDS), ("quarantine", "rejects")):
         sql[folder] = (
             f"SELECT * FROM read_parquet({_glob(base, folder)}, union_by_name = true)"
-            if lake.files(folder)
+            if lake.holds(folder)
             else _nothing(con, table)
         )
-    runs = _runs(base, con) if lake.files("features") else _nothing(con, "sources")
+    runs = _runs(base, con) if lake.holds("features") else _nothing(con, "sources")
     landed = (
         "SELECT source, run_id, path, last_ingest AS started_at, 'ok' AS status, "
         f"NULL AS reason, records, rejects FROM ({runs})"
     )
     tried = [landed]
-    if lake.attempt_records():
+    if lake.holds("attempts", "json"):
         columns = ", ".join(
             f"{_sql_string(c)}: {_sql_string(t)}" for c, t in _columns(con, "attempts").items()
         )
@@ -221,7 +248,7 @@ def _views(con: duckdb.DuckDBPyConnection, lake: Lake, base: str) -> dict[str, s
     sql[OBSERVATIONS] = (
         f"SELECT * FROM read_parquet({_observation_files(base)}, hive_partitioning = true, "
         "hive_types = {'day': DATE})"
-        if any((lake.root / OBSERVATIONS).glob("day=*/*.parquet"))
+        if lake.holds(OBSERVATIONS)
         else f"SELECT *, CAST(NULL AS DATE) AS day FROM ({_nothing(con, OBSERVATIONS)})"
     )
     sql["relationships"] = RELATIONSHIPS
@@ -255,10 +282,10 @@ def refresh(lake: Lake) -> None:
     _clear_stale(lake)
     new = lake.root / f".warehouse.{os.getpid()}.{uuid.uuid4().hex[:8]}.duckdb"
     try:
-        con = _open(new, read_only=False)
+        con = _open(new, read_only=False, lake=lake)
         try:  # relative paths, so that the lake can move; bound against the lake meanwhile
             con.execute(f"SET file_search_path = {_sql_string(str(lake.root.resolve()))}")
-            _create_views(con, lake, "", temp=False)
+            _create_views(con, lake, _base(lake, relative=True), temp=False)
         finally:
             con.close()
         os.replace(new, lake.warehouse)
@@ -323,7 +350,12 @@ def _sandbox(con: duckdb.DuckDBPyConnection, lake: Lake, limits: Limits) -> None
     except duckdb.Error as e:
         raise ConfigurationError(f"memory limit {limits.memory!r} is not a size such as 2GB") from e
     con.execute("SET temp_directory = ''")
-    readable = ", ".join(_sql_string(f"{d.resolve()}/") for d in lake.readable)
+    folders = (
+        [f"{lake.url}/{t}/" for t in TABLES]
+        if isinstance(lake, ObjectLake)
+        else [f"{d.resolve()}/" for d in lake.readable]
+    )
+    readable = ", ".join(map(_sql_string, folders))
     con.execute(f"SET allowed_directories = [{readable}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
@@ -349,7 +381,7 @@ def stream(
     try:
         # the stored views name their files relative to the lake folder (for DuckDB opened
         # there); these shadow them with the lake's own path, wherever it has been moved to
-        _create_views(con, lake, f"{lake.root.resolve()}/", temp=True)
+        _create_views(con, lake, _base(lake, relative=False), temp=True)
         _sandbox(con, lake, limits)
         try:
             statements = con.extract_statements(sql)

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from citypipe.core.catalog import Catalog, default_catalog, load_catalog
 from citypipe.core.lake import Lake, default_lake
+from citypipe.core.object_lake import lake_at
 
 __all__ = ["LAKE_ENV", "CatalogResource", "LakeResource", "UnstoredValues"]
 
@@ -25,7 +26,8 @@ class LakeResource(ConfigurableResource):
     """The lake the assets write to."""
 
     root: str = Field(
-        description=f"Folder of the lake (`{LAKE_ENV}`); relative to the working directory."
+        description=f"Folder of the lake (`{LAKE_ENV}`), relative to the working directory, "
+        "or s3://bucket/prefix (credentials from the AWS_* environment variables)."
     )
     force: bool = Field(
         default=False,
@@ -41,7 +43,7 @@ class LakeResource(ConfigurableResource):
         return cls(root=str(default_lake()))
 
     def lake(self) -> Lake:
-        return Lake(Path(self.root))
+        return lake_at(self.root)
 
 
 class CatalogResource(ConfigurableResource):

@@ -122,7 +122,7 @@ def run(
     catalog = catalog if catalog is not None else load_catalog()
     names = [s.name for s in catalog.sources] if sources is None else list(sources)
     chosen = [catalog.get(name) for name in names]  # an unknown name fails here, listing all
-    defs = build_definitions(catalog, LakeResource(root=str(lake.root), force=force))
+    defs = build_definitions(catalog, LakeResource(root=lake.location, force=force))
     home = dagster_home(lake)
     home.mkdir(parents=True, exist_ok=True)
     with DagsterInstance.from_config(str(home)) as instance:
