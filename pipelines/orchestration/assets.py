@@ -260,6 +260,7 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
                     root,
                     **source.ingest_arguments(),
                     skip_unchanged=not lake.force,
+                    changes_only=source.incremental and not lake.force,
                     render_docs=False,  # the warehouse asset renders the run's pages at once
                 )
             except ChecksFailed as e:
