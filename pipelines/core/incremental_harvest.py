@@ -115,9 +115,13 @@ class Writer(Protocol):
 
 
 def settings_digest(location: str, settings: Mapping[str, Any]) -> str:
-    """What must not change between two harvests for the second to extend the first."""
+    """What must not change between two harvests for the second to extend the first: what is
+    asked and how it is read, not the HTTP client that asks (an option of the connector)."""
+    options = {k: v for k, v in (settings.get("options") or {}).items() if k != "client"}
     digest = hashlib.sha256(location.encode())
-    digest.update(orjson.dumps(settings, option=orjson.OPT_SORT_KEYS, default=str))
+    digest.update(
+        orjson.dumps({**settings, "options": options}, option=orjson.OPT_SORT_KEYS, default=str)
+    )
     digest.update((schemas.HERE / "feature-v1.yaml").read_bytes())
     digest.update(citypipe_version().encode())
     return digest.hexdigest()
