@@ -6,6 +6,10 @@ watermark), and the lake holding the old features with the changed and added one
 from __future__ import annotations
 
 import copy
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -13,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from servers import ngsi_data
 from servers.ngsi_broker import loaded, serve_broker
+from servers.pygeoapi_server import CHECKED
 
 from citypipe.connectors.base import Query
 from citypipe.connectors.http import HttpClient, HttpPolicy
@@ -142,3 +147,63 @@ def test_a_protocol_that_cannot_ask_for_changes_is_refused(broker, lake, sample)
         harvest(temporal, lake, source="history")
     with pytest.raises(ConfigurationError, match="only a service"):
         ingest(sample("barcelona_drinking_fountains.geojson"), "fonts", lake, changes_only=True)
+
+
+def change(data: Path, edits: dict[int, dict], added: dict) -> None:
+    """Edit the properties of the features with those fids and add one, as a publisher does
+    (the file replaced in one rename, so pygeoapi never reads half of it)."""
+    doc = json.loads(data.read_text(encoding="utf-8"))
+    for feature in doc["features"]:
+        feature["properties"].update(edits.get(feature["id"], {}))
+    doc["features"].append(added)
+    tmp = data.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, data)
+
+
+def test_an_ogc_api_collection_with_a_temporal_extent_is_harvested_by_datetime(
+    own_pygeoapi, fault_proxy, lake
+):
+    server = own_pygeoapi((CHECKED,))
+    proxy = fault_proxy(server.url)  # no faults: its record of what pygeoapi was asked
+    url = f"{proxy.url}/collections/{CHECKED.id}/items"
+    first = harvest(url, lake, source="parkplaetze")
+    facts = CHECKED.layer
+    assert first.since is None
+    assert first.records == first.features == facts.count
+    mark = watermark(lake, "parkplaetze")
+    assert mark is not None
+    before = rows(lake, "parkplaetze")
+    data = server.log.parent / f"{CHECKED.id}.geojson"
+    doc = json.loads(data.read_text(encoding="utf-8"))
+    template = next(f for f in doc["features"] if f["geometry"] and f["geometry"]["coordinates"])
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    checked = {"Überprüfungsdatum": now, "Bemerkungen": "neu geprüft"}
+    new_fid = max(f["id"] for f in doc["features"]) + 1
+    added = {
+        **template,
+        "id": new_fid,
+        "properties": {**template["properties"], "fid": new_fid, **checked},
+    }
+    change(data, {1: checked, 2: checked}, added)
+    proxy.seen.clear()
+
+    second = harvest(url, lake, source="parkplaetze")
+
+    items = [parse_qs(urlsplit(s.target).query) for s in proxy.seen if "/items" in s.target]
+    assert items and all(q["datetime"] == [f"{mark}/.."] for q in items)  # pygeoapi saw it
+    assert second.since == mark
+    assert second.records == 3 and second.declared_count == 3  # numberMatched of the delta
+    after = rows(lake, "parkplaetze")
+    assert second.features == len(after) == facts.count + 1
+    assert set(after) == set(before) | {str(new_fid)}
+    for fid in ("1", "2", str(new_fid)):
+        assert json.loads(after[fid]["properties"])["Bemerkungen"] == "neu geprüft"
+    assert all(after[f]["properties"] == before[f]["properties"] for f in set(before) - {"1", "2"})
+
+
+def test_an_ogc_api_collection_without_a_temporal_extent_is_refused(pygeoapi_server, lake):
+    url = f"{pygeoapi_server.url}/collections/parkplaetze/items"
+    harvest(url, lake, source="parkplaetze")  # the first harvest is whole and lands
+    with pytest.raises(ConfigurationError, match="no temporal extent"):
+        harvest(url, lake, source="parkplaetze")
