@@ -15,16 +15,20 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from servers import ngsi_data
 from servers.ngsi_broker import loaded, serve_broker
 from servers.pygeoapi_server import CHECKED
 
 from citypipe.connectors.base import Query
 from citypipe.connectors.http import HttpClient, HttpPolicy
+from citypipe.core.catalog import load_catalog
 from citypipe.core.incremental import landed
 from citypipe.core.incremental_harvest import WATERMARK_KEY
 from citypipe.core.ingest import ingest
+from citypipe.core.lake import Lake
 from citypipe.geo.errors import ConfigurationError
+from citypipe.orchestration.run import run
 
 COPIES = 30
 KIND = "OffStreetParking"
@@ -207,3 +211,37 @@ def test_an_ogc_api_collection_without_a_temporal_extent_is_refused(pygeoapi_ser
     harvest(url, lake, source="parkplaetze")  # the first harvest is whole and lands
     with pytest.raises(ConfigurationError, match="no temporal extent"):
         harvest(url, lake, source="parkplaetze")
+
+
+def write_catalog(tmp_path: Path, **entry) -> Path:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump({"sources": {"parking": entry}}), encoding="utf-8")
+    return path
+
+
+def test_a_catalog_entry_harvests_incrementally_in_citypipe_run_and_force_harvests_whole(
+    broker, tmp_path
+):
+    lake = Lake(tmp_path / "lake")
+    url = f"{broker.ld_url}?type={KIND}"
+    catalog = load_catalog(write_catalog(tmp_path, url=url, incremental=True))
+    (first,) = run(lake, catalog)
+    assert first.ok and first.features == COPIES, first.error
+    mark = watermark(lake)
+    added = copy.deepcopy(entity(0))
+    added["id"] = ngsi_data.copy_id(ngsi_data.sample(KIND)["id"], COPIES)
+    broker.upsert(added)
+    broker.seen.clear()
+    (second,) = run(lake, catalog)
+    assert second.ok and second.features == COPIES + 1, second.error
+    queries = [q for q in asked(broker.seen, "/ngsi-ld/v1/entities") if q.get("limit") != "0"]
+    assert queries and all(q["q"] == f"modifiedAt>={mark}" for q in queries)
+    broker.seen.clear()
+    (forced,) = run(lake, catalog, force=True)
+    assert forced.ok and forced.features == COPIES + 1, forced.error
+    assert not any("q" in q for q in asked(broker.seen, "/ngsi-ld/v1/entities"))
+
+
+def test_incremental_is_for_a_url_entry(tmp_path):
+    with pytest.raises(ConfigurationError, match="incremental apply to a url: source"):
+        load_catalog(write_catalog(tmp_path, path="a.geojson", incremental=True))
