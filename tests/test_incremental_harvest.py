@@ -245,3 +245,15 @@ def test_a_catalog_entry_harvests_incrementally_in_citypipe_run_and_force_harves
 def test_incremental_is_for_a_url_entry(tmp_path):
     with pytest.raises(ConfigurationError, match="incremental apply to a url: source"):
         load_catalog(write_catalog(tmp_path, path="a.geojson", incremental=True))
+
+
+def test_a_harvest_is_retried_by_dagster_and_pooled_by_host(tmp_path):
+    from citypipe.orchestration.assets import build_assets
+
+    catalog = load_catalog(
+        write_catalog(tmp_path, url="https://broker.example.org:8443/ngsi-ld/v1/entities?type=X")
+    )
+    harvest_asset, _warehouse = build_assets(catalog)
+    policy = harvest_asset.op.retry_policy
+    assert policy is not None and policy.max_retries >= 1
+    assert harvest_asset.op.pool == "host:broker.example.org:8443"
