@@ -69,6 +69,9 @@ class Query:
     """An RFC 3339 instant or interval (`a/b`, `../b`), where the protocol has one."""
     page_size: int | None = None
     """Features asked for per request."""
+    since: str | None = None
+    """An incremental harvest: only what changed at or after this RFC 3339 instant, asked as
+    the protocol can (`ServiceConnector.incremental`); set by the pipeline, not the user."""
 
 
 class Observation(NamedTuple):
@@ -235,6 +238,10 @@ class FileConnector(Connector):
 class ServiceConnector(Connector):
     """A web service, chosen by its URL (with the query parameters the user gave), never by
     fetching it to guess. Every request goes through `self.client`, the shared HTTP client."""
+
+    incremental: ClassVar[str] = ""
+    """How the protocol asks for what changed since an instant (`Query.since`), as the README
+    states it; "" where it cannot, and an incremental harvest is refused."""
 
     def __init__(
         self, url: str, client: HttpClient | None = None, query: Query | None = None, **options: Any

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
@@ -172,6 +173,9 @@ class HttpClient:
         self._session = requests.Session()
         self._session.headers["User-Agent"] = _user_agent()
         self._session.headers.update(headers or {})
+        self.first_date: datetime | None = None
+        """The server's clock (its `Date` header) at the first answer of this client: the
+        instant an incremental harvest asks from next time (`core.harvest_watermark`)."""
 
     def close(self) -> None:
         self._session.close()
@@ -269,6 +273,8 @@ class HttpClient:
             slot.release()
             raise
         stream = Stream(response, slot, policy.max_bytes)
+        if self.first_date is None:
+            self.first_date = _date(response.headers.get("Date"))
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > policy.max_bytes:
             stream.close()
@@ -284,6 +290,14 @@ class HttpClient:
             )
         backoff = self.policy.backoff * 2**attempt * random.uniform(0.5, 1.0)
         time.sleep(asked if asked is not None else backoff)
+
+
+def _date(value: str | None) -> datetime | None:
+    """An HTTP `Date` header as an aware datetime, None where absent or unreadable."""
+    try:
+        return parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _gist(content: bytes, limit: int = 200) -> str:

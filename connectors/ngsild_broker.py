@@ -32,6 +32,8 @@ class NGSILDBrokerConnector(BrokerConnector):
     resource: ClassVar[tuple[str, ...]] = ("ngsi-ld", "v1", "entities")
     dialect = Dialect("NGSILD-Results-Count", _count)
     option_headers = (("tenant", "NGSILD-Tenant"),)
+    modified = "modifiedAt"
+    incremental = "`q=modifiedAt>=<watermark>` (CIM 009 4.9, the entity's modification time)"
 
     def bbox_params(self, bbox: tuple[float, float, float, float]) -> dict[str, str]:
         x0, y0, x1, y1 = bbox

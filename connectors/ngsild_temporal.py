@@ -137,6 +137,9 @@ class NGSILDTemporalConnector(NGSILDBrokerConnector):
     resource = ("ngsi-ld", "v1", "temporal", "entities")
     page_size = 100
     """Entities per page: their history is gathered whole before the page is handed on."""
+    modified = ""
+    incremental = ""
+    """Not (yet): a delta of instances would hold entities without their latest state."""
 
     def _takes(self, flag: str) -> bool:
         return flag == "--datetime"

@@ -30,3 +30,5 @@ class NGSIv2BrokerConnector(BrokerConnector):
     resource = ("v2", "entities")
     dialect = Dialect("Fiware-Total-Count", _count)
     option_headers = (("tenant", "Fiware-Service"), ("service_path", "Fiware-ServicePath"))
+    modified = "dateModified"
+    incremental = "`q=dateModified>=<watermark>` (Orion's builtin attribute)"

@@ -56,6 +56,7 @@ class OGCAPIFeaturesConnector(ServiceConnector):
     title = "OGC API - Features"
     page_size = 1000
     """Features asked for per page where neither the URL nor the query names a `limit`."""
+    incremental = "`datetime=<watermark>/..` on a collection with a temporal extent"
 
     @classmethod
     def accepts(cls, url: SplitResult) -> float:
@@ -162,8 +163,8 @@ class OGCAPIFeaturesConnector(ServiceConnector):
             params["bbox"] = ",".join(repr(float(v)) for v in query.bbox)
             if "crs" in classes:
                 params["bbox-crs"] = CRS84_URI
-        if query.datetime:
-            params["datetime"] = query.datetime
+        if query.datetime or query.since:
+            params["datetime"] = self._datetime(layer, collection)
         if self.filter and self._filters_remotely():
             params["filter"] = self.filter.text
             params["filter-lang"] = "cql2-text"
@@ -172,6 +173,25 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         if chosen and "f" not in self.address.params:
             params["f"] = chosen  # as the collection's own link asks for the format
         return self.address.items_url(layer.name, params), {"Accept": _ACCEPT_FG if fg else _ACCEPT}
+
+    def _datetime(self, layer: LayerInfo, collection: Mapping[str, Any]) -> str:
+        """The query's `datetime`, or for an incremental harvest its instant on: only a
+        collection with a temporal extent has a time the server filters by."""
+        query = self.query
+        if query.since is None:
+            return str(query.datetime)
+        if query.datetime:
+            raise ConfigurationError(
+                f"{self.url}: an incremental harvest asks for `datetime` itself; drop the "
+                f"datetime ({query.datetime}) or the incremental harvest"
+            )
+        extent = collection.get("extent")
+        if not (isinstance(extent, Mapping) and extent.get("temporal")):
+            raise ConfigurationError(
+                f"{self.url}: collection {layer.name!r} declares no temporal extent, so "
+                "`datetime` selects nothing by time: it cannot be harvested incrementally"
+            )
+        return f"{query.since}/.."
 
     def _storage_crs(self, layer: LayerInfo, collection: Mapping[str, Any]) -> str | None:
         """The storageCrs, asked for where the user names no CRS (in the query or the URL),

@@ -44,6 +44,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             axis_order=args.axis_order,
             theme=args.theme,
             options={"query": query} if query else None,
+            changes_only=args.incremental,
         )
     except CitypipeError as e:  # the attempt is shown too: its record and quarantined rejects
         if lake.root.is_dir():
@@ -70,6 +71,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             ],
         )
     )
+    if report.since is not None:
+        print(
+            f"incremental: {report.records} records changed since {report.since}, "
+            f"{report.carried} features kept from the last harvest"
+        )
     if report.observations:
         print(f"observations stored: {report.observations} (new: those the lake held are not)")
     if report.violations.violating:
@@ -328,6 +334,12 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--datetime", help="a service: an RFC 3339 instant or interval (a/b, ../b)")
     s.add_argument("--page-size", type=_page_size, help="a service: features asked per request")
+    s.add_argument(
+        "--incremental",
+        action="store_true",
+        help="a service: ask only for what changed since the last harvest landed, merged with "
+        "its features (OGC API datetime, NGSI modification time); deletions are not seen",
+    )
     s.add_argument(
         "--axis-order",
         choices=["xy", "authority"],

@@ -15,6 +15,7 @@ from servers.fixtures import (  # noqa: F401
     fault_proxy,
     mapserver_wfs,
     ngsi_broker,
+    own_pygeoapi,
     pygeoapi_server,
 )
 

@@ -61,6 +61,11 @@ class Source(BaseModel):
     filter: str | None = Field(None, description="A service: a CQL2 text filter on properties.")
     datetime: str | None = Field(None, description="A service: an RFC 3339 instant or interval.")
     page_size: PositiveInt | None = Field(None, description="A service: features per request.")
+    incremental: bool = Field(
+        False,
+        description="A service: harvest only what changed since the last landed harvest, merged "
+        "with its features (`citypipe run --force`: a full harvest).",
+    )
     format: str | None = Field(None, description="Connector name; detected from content if unset.")
     theme: str | None = Field(
         None, description="Theme of every feature; else from the feature class."
@@ -125,6 +130,7 @@ class Source(BaseModel):
         if (self.path is None) == (self.url is None):
             raise ValueError("give one of path: (a file) and url: (a service)")
         query = [k for k in SERVICE_KEYS if getattr(self, k) is not None]
+        query += ["incremental"] if self.incremental else []
         if self.path is not None and query:
             raise ValueError(f"{', '.join(query)} apply to a url: source, not a file")
         return self
@@ -193,8 +199,8 @@ SERVICE_KEYS = ("layer", "bbox", "filter", "datetime", "page_size")
 
 def query_of(values: Any) -> Query:
     """The service Query of an object with its fields as attributes (a catalog entry, the
-    command line's arguments)."""
-    return Query(**{f.name: getattr(values, f.name) for f in fields(Query)})
+    command line's arguments); what it lacks is None (`since`, the pipeline's to set)."""
+    return Query(**{f.name: getattr(values, f.name, None) for f in fields(Query)})
 
 
 class Catalog(BaseModel):

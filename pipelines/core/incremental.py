@@ -25,14 +25,17 @@ from citypipe.connectors.registry import is_url
 from citypipe.core.checks import CheckResult
 from citypipe.core.lake import RUN_KEY, Lake
 
-__all__ = ["CHECKS_KEY", "FINGERPRINT_KEY", "Landed", "checks_json", "fingerprint", "landed"]
+__all__ = [
+    "CHECKS_KEY", "FINGERPRINT_KEY", "Landed", "checks_json", "citypipe_version", "fingerprint",
+    "landed",
+]  # fmt: skip
 
 FINGERPRINT_KEY = "citypipe:fingerprint"
 CHECKS_KEY = "citypipe:checks"
 _CHUNK = 1 << 20
 
 
-def _citypipe_version() -> str:
+def citypipe_version() -> str:
     try:
         return version("citypipe")
     except PackageNotFoundError:  # run from a checkout that is not installed
@@ -49,7 +52,7 @@ def fingerprint(location: Path | str, settings: Mapping[str, Any]) -> str | None
             digest.update(chunk)
     digest.update(orjson.dumps(settings, option=orjson.OPT_SORT_KEYS, default=str))
     digest.update((schemas.HERE / "feature-v1.yaml").read_bytes())
-    digest.update(_citypipe_version().encode())
+    digest.update(citypipe_version().encode())
     return digest.hexdigest()
 
 
@@ -61,6 +64,7 @@ class Landed:
     """What the footer of a source's landed features file says of its run."""
 
     def __init__(self, metadata: Mapping[bytes, bytes]) -> None:
+        self.metadata = metadata
         self.fingerprint = metadata.get(FINGERPRINT_KEY.encode(), b"").decode() or None
         self.run: dict[str, Any] = orjson.loads(metadata.get(RUN_KEY.encode(), b"{}"))
         self.checks = [

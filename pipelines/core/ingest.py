@@ -20,7 +20,7 @@ import orjson
 from citypipe import schemas
 from citypipe.connectors import registry
 from citypipe.connectors.base import SourceBatch
-from citypipe.core import incremental, report_page
+from citypipe.core import incremental, incremental_harvest, report_page
 from citypipe.core.checks import CheckResult, check_specs
 from citypipe.core.harmonise import HarmonisedBatch, Harmoniser
 from citypipe.core.lake import HEIGHTS_KEY, LAST_ATTEMPT, RUN_KEY, Lake
@@ -79,6 +79,11 @@ class IngestReport:
     unchanged: bool = False
     """The input and settings were those of the landed run: nothing was read or written, and
     the counts and checks are that run's."""
+    since: str | None = None
+    """An incremental harvest: the instant it asked from (`records` are what changed since)."""
+    carried: int = 0
+    """An incremental harvest: features kept from the landed run, not harvested again
+    (`features` counts them with the harvested ones)."""
 
     @property
     def checks_passed(self) -> int:
@@ -164,6 +169,7 @@ def ingest(
     validate: bool = True,
     skip_unchanged: bool = False,
     render_docs: bool = True,
+    changes_only: bool = False,
 ) -> IngestReport:
     """Read `location` (a file or a service's URL) as source `source` and replace that source's
     output in `lake` in one step.
@@ -176,7 +182,9 @@ def ingest(
     off skips the validation suite (the benchmark times it separately). `skip_unchanged`: a file
     whose bytes and settings are those of the landed run is not read again (`incremental`).
     `render_docs` off keeps the validation result without rendering its Data Docs page, for a run
-    of many sources that renders them once at its end (`datadocs.render`).
+    of many sources that renders them once at its end (`datadocs.render`). `changes_only`: a
+    service is asked only for what changed since the landed harvest, merged with its features
+    (`incremental_harvest`).
     """
     started = time.perf_counter()
     settings = {
@@ -188,6 +196,7 @@ def ingest(
         same.seconds = round(time.perf_counter() - started, 3)
         return same
     path = str(location)
+    delta = incremental_harvest.Delta(lake, source, path, settings, options, changes_only)
     schema = schemas.feature_schema()
     schema.table("sources").conform(SUMMARY + LAST_ATTEMPT)
     records = features = 0
@@ -195,7 +204,8 @@ def ingest(
     warnings: Counter[str] = Counter()
     violations = ViolationCount()
     with lake.attempt(source, origin or path) as attempt, ExitStack() as closing:
-        connector = registry.open_location(location, format, **(options or {}))
+        connector = registry.open_location(location, format, **delta.options)
+        delta.check(connector)
         info = connector.inspect()
         harmoniser = Harmoniser(
             source=source,
@@ -230,6 +240,7 @@ def ingest(
             if validator:
                 validator.add(out.features)
             writer.write(out.features)
+            delta.add(out.features)
             violations.add(batch.properties, out.features, out.kept)
             if out.surfaces is not None:
                 surfaces_writer.write(out.surfaces)
@@ -240,6 +251,10 @@ def ingest(
             warnings.update(out.warnings)
             warnings.update(observations.add(batch.observations, out.features, out.kept))
         batch = out = None  # freed now, so the collector has nothing to walk when it resumes
+        carried = delta.merge(
+            {"features": (writer, schema), "surfaces": (surfaces_writer, schema.table("surfaces"))},
+            attempt.ingested_at,
+        )
         checks = (
             validator.finish(
                 records=records,
@@ -257,7 +272,7 @@ def ingest(
             format=info.label,
             declared_crs=info.crs,
             records=records,
-            features=features,
+            features=features + carried,
             rejects=rejects_writer.rows,
             declared_count=info.declared_count,
             checks=checks,
@@ -268,11 +283,14 @@ def ingest(
             warnings=warnings,
             observations=observations.finish(),
             violations=violations,
+            since=delta.since,
+            carried=carried,
         )
         writer.metadata[RUN_KEY] = orjson.dumps(report.summary_row())
         writer.metadata[incremental.CHECKS_KEY] = incremental.checks_json(checks)
         if fingerprint is not None:
             writer.metadata[incremental.FINGERPRINT_KEY] = fingerprint.encode()
+        writer.metadata.update(delta.footer(connector))
         heights = crslib.crs_3d(harmoniser.crss.values())
         if heights is not None:
             writer.metadata[HEIGHTS_KEY] = surfaces_writer.metadata[HEIGHTS_KEY] = heights

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pyarrow.parquet as pq
 from dagster import (
@@ -29,10 +30,12 @@ from dagster import (
     AssetCheckSpec,
     AssetKey,
     AssetsDefinition,
+    Backoff,
     DataVersion,
     Failure,
     MaterializeResult,
     MetadataValue,
+    RetryPolicy,
     TableColumn,
     TableColumnConstraints,
     TableSchema,
@@ -230,6 +233,20 @@ def _raw_asset(source: Source) -> AssetsDefinition:
     return raw
 
 
+HARVEST_RETRY = RetryPolicy(max_retries=2, delay=30, backoff=Backoff.EXPONENTIAL)
+"""A harvest that failed for a reason that may pass (`UnavailableError`: the service stayed down
+through the HTTP client's own retries of each request) runs again 30 s later, then 60 s later;
+any other failure is final (`_reported_as_failure`)."""
+
+
+def host_pool(url: str) -> str:
+    """The Dagster concurrency pool of a service's harvests: one per host, so a deployment can
+    limit the harvests in flight to a host across runs and processes
+    (`dagster instance concurrency set host:HOST N`); within a process the HTTP client's limit
+    holds (`HttpPolicy.per_host`)."""
+    return f"host:{urlsplit(url).netloc}"
+
+
 def _harmonised_asset(source: Source) -> AssetsDefinition:
     key = harmonised_key(source.name)
     service = source.url is not None
@@ -237,6 +254,8 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
     @asset(
         key=key,
         deps=[] if service else [raw_key(source.name)],
+        retry_policy=HARVEST_RETRY if service else None,
+        pool=host_pool(source.url) if source.url else None,
         group_name=SOURCES_GROUP,
         kinds={"parquet"},
         description=source.description or f"{source.name} in the shared schema",
@@ -260,6 +279,7 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
                     root,
                     **source.ingest_arguments(),
                     skip_unchanged=not lake.force,
+                    changes_only=source.incremental and not lake.force,
                     render_docs=False,  # the warehouse asset renders the run's pages at once
                 )
             except ChecksFailed as e:

@@ -31,7 +31,8 @@ class LakeResource(ConfigurableResource):
     )
     force: bool = Field(
         default=False,
-        description="Ingest every source again, also those whose file did not change.",
+        description="Ingest every source again, also those whose file did not change, and "
+        "harvest incremental services whole.",
     )
 
     @classmethod

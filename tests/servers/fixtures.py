@@ -2,6 +2,8 @@
 
 - `pygeoapi_server` (session): a PygeoapiServer, `.url` the landing page, `.collections` the
   facts by collection id (layer, storage CRS, CRS list, whether CQL2 applies).
+- `own_pygeoapi` (per test): a function, `own_pygeoapi(collections)` -> a pygeoapi of that test
+  alone, whose data files it may change.
 - `mapserver_wfs` (session): a WfsServer, `.url` the WFS endpoint, `.feature_types` the facts
   by type name (layer, default and other CRSs, numberMatched, aliases).
 - `fault_proxy` (per test): a function, `fault_proxy(upstream_url)` -> FaultProxy in front of
@@ -21,13 +23,14 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from servers.faults import FaultProxy, serve_fault_proxy
 from servers.mapserver import WfsServer, mapserv_binary, serve_mapserver
 from servers.ngsi_broker import BrokerPolicy, NgsiBroker, loaded, serve_broker
-from servers.pygeoapi_server import PYTHON, PygeoapiServer, serve_pygeoapi
+from servers.pygeoapi_server import PYTHON, Collection, PygeoapiServer, serve_pygeoapi
 
 
 def _missing(what: str) -> None:
@@ -36,12 +39,29 @@ def _missing(what: str) -> None:
     pytest.skip(what)
 
 
-@pytest.fixture(scope="session")
-def pygeoapi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PygeoapiServer]:
+def _pygeoapi_installed() -> None:
     if not PYTHON.exists():
         _missing(f"pygeoapi is not installed in {PYTHON.parent.parent}: run `make servers`")
+
+
+@pytest.fixture(scope="session")
+def pygeoapi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PygeoapiServer]:
+    _pygeoapi_installed()
     with serve_pygeoapi(tmp_path_factory.mktemp("pygeoapi")) as server:
         yield server
+
+
+@pytest.fixture
+def own_pygeoapi(tmp_path: Path) -> Iterator[Callable[..., PygeoapiServer]]:
+    """A function: `own_pygeoapi(collections)` -> a pygeoapi of this test alone, serving those
+    collections from `tmp_path/pygeoapi/<id>.geojson` (files the test may change)."""
+    _pygeoapi_installed()
+    with ExitStack() as stack:
+
+        def serve(collections: tuple[Collection, ...]) -> PygeoapiServer:
+            return stack.enter_context(serve_pygeoapi(tmp_path / "pygeoapi", collections))
+
+        yield serve
 
 
 @pytest.fixture(scope="session")

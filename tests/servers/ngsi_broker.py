@@ -7,6 +7,10 @@ the spec leaves room:
   format=simplified) / concise; Accept application/json (the @context in a Link header),
   application/ld+json (inline), application/geo+json (a FeatureCollection). A query naming none
   of type, id, idPattern, q, georel, attrs is refused, as the spec says.
+- System attributes: every entity's createdAt / modifiedAt (NGSI v2: dateCreated /
+  dateModified), shown with options=sysAttrs (v2: when `attrs` names them), queried in `q` as
+  instants (`q=modifiedAt>=2026-12-04T03:00:00Z`, Orion-LD and Orion do); `upsert` changes or
+  adds an entity as a PATCH / POST would, stamping modifiedAt with the broker's clock.
 - NGSILD-Tenant: a tenant the broker does not hold -> 404 NonexistentTenant.
 - Errors as ProblemDetails JSON (type, title, detail).
 - The page-size ceiling: `limit` above `max_limit` -> 400 BadRequestData "must be an integer
@@ -35,6 +39,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -86,6 +91,24 @@ class NgsiBroker:
     """Every request's path and query, in order."""
     _shapes: dict[str, shapely.Geometry] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def upsert(self, entity: dict[str, Any], tenant: str | None = None) -> None:
+        """Change or add an NGSI-LD entity (by id), modified now by the broker's clock; its
+        v2 form in the default service (`/`) likewise."""
+        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        with self._lock:
+            for held, stamp, form in (
+                (self.ld.setdefault(tenant, []), "At", entity),
+                (self.v2.setdefault((tenant or "", "/"), []), "", ngsi_data.to_v2(entity)),
+            ):
+                old = next((e for e in held if e["id"] == entity["id"]), None)
+                created = _system_time(old, stamp, "created") if old else now
+                new = {**form, **_system(stamp, created, now)}
+                if old is None:
+                    held.append(new)
+                else:
+                    held[held.index(old)] = new
+            self._shapes.pop(entity["id"], None)
 
     @property
     def ld_url(self) -> str:
@@ -143,6 +166,29 @@ class NgsiBroker:
             )
             tests.append(lambda e: "location" in e and near(self.shape(e)))
         return [e for e in entities if all(t(e) for t in tests)]
+
+
+def _system(at: str, created: str, modified: str) -> dict[str, Any]:
+    """The system attributes: NGSI-LD `createdAt` / `modifiedAt` (at="At"), NGSI v2's builtin
+    `dateCreated` / `dateModified` (at="")."""
+    if at:
+        return {"createdAt": created, "modifiedAt": modified}
+    return {
+        "dateCreated": {"type": "DateTime", "value": created, "metadata": {}},
+        "dateModified": {"type": "DateTime", "value": modified, "metadata": {}},
+    }
+
+
+def _system_time(entity: dict[str, Any], at: str, which: str) -> str:
+    value = entity[f"{which}At"] if at else entity[f"date{which.title()}"]["value"]
+    return str(value)
+
+
+SYSTEM = ("createdAt", "modifiedAt", "dateCreated", "dateModified")
+
+
+def _without_system(entity: dict[str, Any], shown: set[str]) -> dict[str, Any]:
+    return {k: v for k, v in entity.items() if k not in SYSTEM or k in shown}
 
 
 def _params(query: str) -> dict[str, str]:
@@ -210,8 +256,9 @@ def render_ld(
         first = entities[0] if entities else {}
         headers["Link"] = f"<{ngsi_data.domain_context(first)}>; {LINK_REL}"
     rendered = []
+    shown = {"createdAt", "modifiedAt"} if "sysAttrs" in options else set()
     for entity in entities:
-        body = shape(_projected(entity, params.get("attrs")))
+        body = shape(_projected(_without_system(entity, shown), params.get("attrs")))
         if not inline:
             body.pop("@context", None)
         rendered.append(body)
@@ -331,7 +378,11 @@ class _Handler(BaseHTTPRequestHandler):
             ) from e
         selected = broker.select(entities, params)
         options = _options(params)
-        page = [_projected(e, params.get("attrs")) for e in broker.window(selected, limit, offset)]
+        shown = set(params.get("attrs", "").split(","))
+        page = [
+            _projected(_without_system(e, shown), params.get("attrs"))
+            for e in broker.window(selected, limit, offset)
+        ]
         if "keyValues" in options:
             page = [
                 {k: v["value"] if isinstance(v, dict) else v for k, v in e.items()} for e in page
@@ -381,11 +432,16 @@ def loaded(
     in the default service at `/`), and for each tenant (name -> (type, copies)) those; for v2
     the same tenants as services at `/<type>`."""
     broker = NgsiBroker(policy=policy or BrokerPolicy())
-    broker.ld[None] = [e for t in ngsi_data.TYPES for e in ngsi_data.copies_of(t, copies)]
-    broker.v2[("", "/")] = [e for t in ngsi_data.TYPES for e in ngsi_data.v2_copies(t, copies)]
+    ld, v2 = _system("At", *[ngsi_data.LOADED_AT] * 2), _system("", *[ngsi_data.LOADED_AT] * 2)
+    broker.ld[None] = [{**e, **ld} for t in ngsi_data.TYPES for e in ngsi_data.copies_of(t, copies)]
+    broker.v2[("", "/")] = [
+        {**e, **v2} for t in ngsi_data.TYPES for e in ngsi_data.v2_copies(t, copies)
+    ]
     for name, (entity_type, count) in (tenants or {}).items():
-        broker.ld[name] = list(ngsi_data.copies_of(entity_type, count))
-        broker.v2[(name, f"/{entity_type}")] = list(ngsi_data.v2_copies(entity_type, count))
+        broker.ld[name] = [{**e, **ld} for e in ngsi_data.copies_of(entity_type, count)]
+        broker.v2[(name, f"/{entity_type}")] = [
+            {**e, **v2} for e in ngsi_data.v2_copies(entity_type, count)
+        ]
     return broker
 
 

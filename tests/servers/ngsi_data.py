@@ -26,6 +26,10 @@ CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
 HISTORY_TYPE = "AirQualityObserved"
 HISTORY_START = datetime(2016, 3, 15, tzinfo=UTC)
 HOURS = 14
+LOADED_AT = "2026-01-01T00:00:00.000Z"
+"""When the broker's entities were created and last modified (`createdAt` / `modifiedAt`,
+NGSI v2 `dateCreated` / `dateModified`): before any harvest; `NgsiBroker.upsert` stamps its
+own instant."""
 STEP = 0.002
 """Degrees between neighbouring copies."""
 

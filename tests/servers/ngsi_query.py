@@ -2,7 +2,8 @@
 
 `q` (ETSI GS CIM 009 4.9): terms `attr OP value` joined by `;` (and) or `|` (or, weaker);
 OP one of == != > >= < <= ~= (a regular expression); a value is a number, a quoted string, true
-or false, a range `a..b` or a list `a,b` (== and != only). Parentheses are refused. NGSI v2's
+or false, a DateTime (compared as an instant: `modifiedAt>=2026-12-04T03:00:00Z`), a range
+`a..b` or a list `a,b` (== and != only). Parentheses are refused. NGSI v2's
 `q` is the same with `:` for `==`. Geo-queries: `georel` near;maxDistance==m /
 near;minDistance==m (metres, geodesic, to the nearest point), intersects, within, contains,
 disjoint, equals, with `geometry` and `coordinates` (a JSON array).
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import shapely
@@ -73,10 +75,21 @@ def _equal(have: Any, want: Any) -> bool:
     return bool(have == want)
 
 
+def _instant(value: Any) -> datetime | None:
+    """A DateTime value (an entity's modifiedAt, a q literal) as an aware datetime, else None."""
+    try:
+        found = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return found if found.tzinfo else found.replace(tzinfo=UTC)
+
+
 def _ordered(have: Any, want: Any, op: str) -> bool:
     try:
         if isinstance(want, float):
             have = float(have)
+        elif _instant(have) and _instant(want):  # as instants: "...:00Z" < "...:00.5Z"
+            have, want = _instant(have), _instant(want)
         else:
             have, want = str(have), str(want)
     except (TypeError, ValueError):

@@ -5,13 +5,16 @@ address until killed.
 Also the one provider the tests add, `CQLGeoJSONProvider`: none of pygeoapi's file providers
 honours a CQL2 `filter` (only PostgreSQL, Elasticsearch, Oracle... do; the GeoJSON provider
 ignores it silently), so this one applies pygeoapi's own parsed filter with pygeofilter's
-native evaluator before paging. Everything else is the stock GeoJSON provider.
+native evaluator before paging, and `datetime` (an instant or an interval, `..` open) on the
+collection's `time_field` (a date counts as its midnight, UTC), which the GeoJSON provider
+ignores too. Everything else is the stock GeoJSON provider.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +48,30 @@ class CQLGeoJSONProvider(GeoJSONProvider):
         if filterq is not None:
             matches = NativeEvaluator(use_getattr=False).evaluate(filterq)
             data["features"] = [f for f in data["features"] if matches(f["properties"])]
+        when = kwargs.get("datetime_")
+        if when and self.time_field:
+            data["features"] = [
+                f for f in data["features"] if _within(f["properties"].get(self.time_field), when)
+            ]
         data["numberMatched"] = len(data["features"])
         data["features"] = [] if resulttype == "hits" else data["features"][offset : offset + limit]
         data["numberReturned"] = len(data["features"])
         return data
+
+
+def _instant(text: str) -> datetime:
+    found = datetime.fromisoformat(text)
+    return found if found.tzinfo else found.replace(tzinfo=UTC)
+
+
+def _within(value: Any, interval: str) -> bool:
+    """Whether a feature's time `value` is in `interval` (`a/b`, `a/..`, `../b` or an instant)."""
+    if not value:
+        return False
+    start, _, end = interval.partition("/") if "/" in interval else (interval, "", interval)
+    when = _instant(str(value))
+    after = start in ("", "..") or when >= _instant(start)
+    return after and (end in ("", "..") or when <= _instant(end))
 
 
 def main(config: Path) -> None:

@@ -13,7 +13,8 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -42,6 +43,9 @@ class Collection:
     storage_crs: str
     crs: tuple[str, ...]
     cql2: bool
+    time_field: str | None = None
+    """The property `datetime` selects by (pygeoapi's `time_field`), with a temporal extent from
+    the layer's earliest value on; None: neither (pygeoapi then ignores `datetime`)."""
 
     @property
     def id(self) -> str:
@@ -52,6 +56,9 @@ COLLECTIONS = (
     Collection(FONTS, CRS84, (CRS84, epsg(4326), epsg(25831), epsg(3857)), cql2=True),
     Collection(PARKPLAETZE, epsg(25832), (CRS84, epsg(4326), epsg(25832), epsg(3857)), cql2=False),
 )
+CHECKED = replace(COLLECTIONS[1], time_field="Überprüfungsdatum")
+"""The parking areas with their last check's date as the collection's time (`datetime`), for the
+incremental harvest (a server of its own: its test changes the data)."""
 CONTACT = ("name", "position", "address", "city", "stateorprovince", "postalCode", "country")
 CONTACT += ("phone", "fax", "email", "hours", "instructions", "role")
 DEFAULT_LIMIT = 10
@@ -82,27 +89,37 @@ def _data(collection: Collection, workdir: Path) -> Path:
 
 def _resource(collection: Collection, workdir: Path) -> dict[str, object]:
     layer = collection.layer
-    name = "servers.pygeoapi_app.CQLGeoJSONProvider" if collection.cql2 else "GeoJSON"
+    own = collection.cql2 or collection.time_field
+    name = "servers.pygeoapi_app.CQLGeoJSONProvider" if own else "GeoJSON"
+    data = _data(collection, workdir)
+    extents: dict[str, object] = {"spatial": {"bbox": list(layer.wgs84_bbox), "crs": CRS84}}
+    provider = {
+        "type": "feature",
+        "name": name,
+        "data": str(data),
+        "id_field": "id",
+        "storage_crs": collection.storage_crs,
+        "crs": list(collection.crs),
+    }
+    if collection.time_field:
+        features = json.loads(data.read_text(encoding="utf-8"))["features"]
+        times = [f["properties"].get(collection.time_field) for f in features]
+        begin = datetime.fromisoformat(min(t for t in times if t)).replace(tzinfo=UTC)
+        extents["temporal"] = {"begin": begin, "end": None}
+        provider["time_field"] = collection.time_field
     return {
         "type": "collection",
         "title": layer.title,
         "description": layer.description,
         "keywords": list(layer.keywords),
-        "extents": {"spatial": {"bbox": list(layer.wgs84_bbox), "crs": CRS84}},
-        "providers": [
-            {
-                "type": "feature",
-                "name": name,
-                "data": str(_data(collection, workdir)),
-                "id_field": "id",
-                "storage_crs": collection.storage_crs,
-                "crs": list(collection.crs),
-            }
-        ],
+        "extents": extents,
+        "providers": [provider],
     }
 
 
-def write_config(workdir: Path, port: int) -> Path:
+def write_config(
+    workdir: Path, port: int, collections: tuple[Collection, ...] = COLLECTIONS
+) -> Path:
     url = f"http://127.0.0.1:{port}"
     config = {
         "server": {
@@ -128,7 +145,7 @@ def write_config(workdir: Path, port: int) -> Path:
             # pygeoapi's templates read every one of these
             "contact": dict.fromkeys(CONTACT, "citypipe") | {"url": url},
         },
-        "resources": {c.id: _resource(c, workdir) for c in COLLECTIONS},
+        "resources": {c.id: _resource(c, workdir) for c in collections},
     }
     path = workdir / "pygeoapi.yml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), "utf-8")
@@ -136,8 +153,11 @@ def write_config(workdir: Path, port: int) -> Path:
 
 
 @contextmanager
-def serve_pygeoapi(workdir: Path) -> Iterator[PygeoapiServer]:
-    """pygeoapi serving COLLECTIONS on a free port of 127.0.0.1 for the duration."""
+def serve_pygeoapi(
+    workdir: Path, collections: tuple[Collection, ...] = COLLECTIONS
+) -> Iterator[PygeoapiServer]:
+    """pygeoapi serving `collections` (their data written into `workdir`, `<id>.geojson`) on a
+    free port of 127.0.0.1 for the duration."""
     if not PYTHON.exists():
         raise FileNotFoundError(f"{PYTHON} is missing: run `make servers`")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -146,7 +166,7 @@ def serve_pygeoapi(workdir: Path) -> Iterator[PygeoapiServer]:
     with ExitStack() as stack:
         for attempt in range(3):  # another process may take the free port before pygeoapi
             port = free_port()
-            command = [str(PYTHON), str(APP), str(write_config(workdir, port))]
+            command = [str(PYTHON), str(APP), str(write_config(workdir, port, collections))]
             ready = f"http://127.0.0.1:{port}/conformance"
             try:
                 stack.enter_context(running(command, ready, log, env))
@@ -154,4 +174,4 @@ def serve_pygeoapi(workdir: Path) -> Iterator[PygeoapiServer]:
             except RuntimeError as error:
                 if "Address already in use" not in str(error) or attempt == 2:
                     raise
-        yield PygeoapiServer(f"http://127.0.0.1:{port}", {c.id: c for c in COLLECTIONS}, log)
+        yield PygeoapiServer(f"http://127.0.0.1:{port}", {c.id: c for c in collections}, log)
