@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +23,15 @@ from citypipe.connectors.base import SourceBatch
 from citypipe.core import incremental, report_page
 from citypipe.core.checks import CheckResult, check_specs
 from citypipe.core.harmonise import HarmonisedBatch, Harmoniser
-from citypipe.core.lake import HEIGHTS_KEY, LAST_ATTEMPT, RUN_KEY, Lake
+from citypipe.core.history import Ingest
+from citypipe.core.lake import HEIGHTS_KEY, LAST_ATTEMPT, RUN_KEY, Lake, new_run_id
 from citypipe.core.observations import ObservationStage
 from citypipe.core.order import OrderedWriter
 from citypipe.core.validate import Validator
 from citypipe.core.violation_share import ViolationCount
 from citypipe.core.write import GeoParquetWriter, RowsWriter
 from citypipe.geo import crs as crslib
-from citypipe.geo.errors import DataError
+from citypipe.geo.errors import ConfigurationError, DataError
 from citypipe.geo.types import AxisOrder
 
 __all__ = ["ChecksFailed", "IngestReport", "NothingIngested", "ingest"]
@@ -132,6 +133,30 @@ def _unchanged(lake: Lake, source: str, fingerprint: str) -> IngestReport | None
     )
 
 
+def _record_unchanged(
+    lake: Lake, same: IngestReport, path: str, fingerprint: str, started: datetime
+) -> None:
+    """The history row of an ingest that found its input unchanged: its own run id, the
+    landed run's counts."""
+    row = Ingest(
+        source=same.source,
+        run_id=new_run_id(started),
+        path=path,
+        fingerprint=fingerprint,
+        started_at=started,
+        ended_at=datetime.now(UTC),
+        status="unchanged",
+        reason=f"the input and settings are those of the landed run {same.run_id}",
+        records=same.records,
+        features=same.features,
+        rejects=same.rejects,
+    )
+    try:
+        row.write(lake.root)
+    except OSError as e:
+        raise ConfigurationError(f"{lake.root}: the lake cannot be written: {e}") from e
+
+
 def _blocking() -> set[str]:
     return {spec.name for spec in check_specs() if spec.blocking}
 
@@ -176,18 +201,28 @@ def ingest(
     off skips the validation suite (the benchmark times it separately). `skip_unchanged`: a file
     whose bytes and settings are those of the landed run is not read again (`incremental`).
     `render_docs` off keeps the validation result without rendering its Data Docs page, for a run
-    of many sources that renders them once at its end (`datadocs.render`).
+    of many sources that renders them once at its end (`datadocs.render`). Every ingest, whatever
+    becomes of it, leaves its row in the lake's history (`history`), with its file's fingerprint.
     """
+    began = datetime.now(UTC)
     started = time.perf_counter()
     settings = {
         "format": format, "crs": crs, "axis_order": axis_order, "theme": theme,
         "fields": fields, "licence": licence, "options": options, "validate": validate,
     }  # fmt: skip
-    fingerprint = incremental.fingerprint(location, settings) if skip_unchanged else None
-    if fingerprint is not None and (same := _unchanged(lake, source, fingerprint)) is not None:
+    path = str(location)
+    try:
+        fingerprint = incremental.fingerprint(location, settings)
+    except OSError:  # not a readable file: the connector says why, in a failed attempt
+        fingerprint = None
+    if (
+        skip_unchanged
+        and fingerprint is not None
+        and (same := _unchanged(lake, source, fingerprint)) is not None
+    ):
+        _record_unchanged(lake, same, origin or path, fingerprint, began)
         same.seconds = round(time.perf_counter() - started, 3)
         return same
-    path = str(location)
     schema = schemas.feature_schema()
     schema.table("sources").conform(SUMMARY + LAST_ATTEMPT)
     records = features = 0
@@ -195,6 +230,7 @@ def ingest(
     warnings: Counter[str] = Counter()
     violations = ViolationCount()
     with lake.attempt(source, origin or path) as attempt, ExitStack() as closing:
+        attempt.fingerprint = fingerprint
         connector = registry.open_location(location, format, **(options or {}))
         info = connector.inspect()
         harmoniser = Harmoniser(
@@ -269,6 +305,7 @@ def ingest(
             observations=observations.finish(),
             violations=violations,
         )
+        attempt.features = features
         writer.metadata[RUN_KEY] = orjson.dumps(report.summary_row())
         writer.metadata[incremental.CHECKS_KEY] = incremental.checks_json(checks)
         if fingerprint is not None:

@@ -21,6 +21,7 @@ import duckdb
 import duckdb_extension_spatial
 
 from citypipe import schemas
+from citypipe.core.history import HISTORY
 from citypipe.core.lake import KINDS, LAST_ATTEMPT, OBSERVATIONS, RUN_KEY, Lake
 from citypipe.geo.errors import ConfigurationError, UnavailableError
 
@@ -36,12 +37,14 @@ __all__ = [
 ]
 
 VIEWS = (
-    *KINDS, "quarantine", "sources", "attempts", "buildings", OBSERVATIONS, "relationships",
+    *KINDS, "quarantine", HISTORY, "sources", "attempts", "buildings", OBSERVATIONS,
+    "relationships",
 )  # fmt: skip
 """The lake tables the warehouse has a view of: each kind over its folder of Parquet files (the
-landed runs), `quarantine` over the rejects of attempts that did not land, `sources` and
-`attempts` over the run records in the footers of the features files and the records of the
-attempts that did not land, `observations` over its day partitions, `relationships` over the
+landed runs), `quarantine` over the rejects of attempts that did not land, `history` over the
+row of every ingest, `sources` and `attempts` over the run records in the footers of the
+features files and the records of the attempts that did not land (`sources` with each source's
+history as a list), `observations` over its day partitions, `relationships` over the
 relationships the features' properties list."""
 
 BUILDING_CLASSES = ("Building", "BuildingPart")
@@ -182,16 +185,22 @@ last AS (
            max(run_id) AS last_attempt_run_id
     FROM tried GROUP BY source
 )
-SELECT {columns} FROM last LEFT JOIN ({landed}) USING (source)
+SELECT {columns}, history.history
+FROM last LEFT JOIN ({landed}) USING (source)
+LEFT JOIN (
+    SELECT source, list(struct_pack({ingest}) ORDER BY started_at, run_id) AS history
+    FROM {history} GROUP BY source
+) history USING (source)
 """
 """One row per source ever tried: its landed run, if any, beside its last attempt (run ids sort
-by start time)."""
+by start time), and `history`: every ingest of the source, oldest first (the `history` view's
+rows without the source; null for a source whose ingests all predate the history)."""
 
 
 def _views(con: duckdb.DuckDBPyConnection, lake: Lake, base: str) -> dict[str, str]:
     """The SELECT of each view over what the lake holds now, its files named under `base`."""
     sql: dict[str, str] = {}
-    for folder, table in (*((k, k) for k in KINDS), ("quarantine", "rejects")):
+    for folder, table in (*((k, k) for k in KINDS), ("quarantine", "rejects"), (HISTORY, HISTORY)):
         sql[folder] = (
             f"SELECT * FROM read_parquet({_glob(base, folder)}, union_by_name = true)"
             if lake.files(folder)
@@ -216,6 +225,8 @@ def _views(con: duckdb.DuckDBPyConnection, lake: Lake, base: str) -> dict[str, s
         attempts=sql["attempts"],
         landed=f"SELECT * EXCLUDE ({', '.join(LAST_ATTEMPT)}) FROM ({runs})",
         columns=", ".join(_columns(con, "sources")),
+        ingest=", ".join(c for c in _columns(con, HISTORY) if c != "source"),
+        history=HISTORY,
     )
     sql["buildings"] = BUILDINGS
     sql[OBSERVATIONS] = (
