@@ -20,7 +20,7 @@ import orjson
 from citypipe import schemas
 from citypipe.connectors import registry
 from citypipe.connectors.base import SourceBatch
-from citypipe.core import incremental, report_page
+from citypipe.core import incremental, progress, report_page
 from citypipe.core.checks import CheckResult, check_specs
 from citypipe.core.harmonise import HarmonisedBatch, Harmoniser
 from citypipe.core.history import Ingest
@@ -189,6 +189,7 @@ def ingest(
     validate: bool = True,
     skip_unchanged: bool = False,
     render_docs: bool = True,
+    reporter: progress.Reporter = progress.SILENT,
 ) -> IngestReport:
     """Read `location` (a file or a service's URL) as source `source` and replace that source's
     output in `lake` in one step.
@@ -201,7 +202,8 @@ def ingest(
     off skips the validation suite (the benchmark times it separately). `skip_unchanged`: a file
     whose bytes and settings are those of the landed run is not read again (`incremental`).
     `render_docs` off keeps the validation result without rendering its Data Docs page, for a run
-    of many sources that renders them once at its end (`datadocs.render`). Every ingest, whatever
+    of many sources that renders them once at its end (`datadocs.render`). `reporter` shows the
+    run's progress (records, bytes read or pages received) while it reads. Every ingest, whatever
     becomes of it, leaves its row in the lake's history (`history`), with its file's fingerprint.
     """
     began = datetime.now(UTC)
@@ -233,6 +235,8 @@ def ingest(
         attempt.fingerprint = fingerprint
         connector = registry.open_location(location, format, **(options or {}))
         info = connector.inspect()
+        task = progress.source_task(f"ingest {source}", connector)
+        closing.enter_context(reporter.track(task))
         harmoniser = Harmoniser(
             source=source,
             source_format=info.label,
@@ -262,6 +266,7 @@ def ingest(
         for batch in connector.read():
             records += len(batch)
             attempt.records = records
+            task.add("records", len(batch))
             out = harmoniser.harmonise(batch)  # the run's rejects: harmonise's, and only those
             if validator:
                 validator.add(out.features)
@@ -276,6 +281,7 @@ def ingest(
             warnings.update(out.warnings)
             warnings.update(observations.add(batch.observations, out.features, out.kept))
         batch = out = None  # freed now, so the collector has nothing to walk when it resumes
+        task.finished("writing and validating")
         checks = (
             validator.finish(
                 records=records,
