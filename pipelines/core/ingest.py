@@ -281,7 +281,7 @@ def ingest(
             warnings.update(out.warnings)
             warnings.update(observations.add(batch.observations, out.features, out.kept))
         batch = out = None  # freed now, so the collector has nothing to walk when it resumes
-        task.finished("writing and validating")
+        task.finished("writing and validating" if validator else "writing")
         checks = (
             validator.finish(
                 records=records,
