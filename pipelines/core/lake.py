@@ -368,7 +368,7 @@ class Attempt:
                 os.link(self.lake._empty(kind), file)
             except OSError:  # a file system without hard links
                 shutil.copyfile(self.lake._empty(kind), file)
-        self.ingest("ok", None, datetime.now(UTC)).write(self._staging)  # lands with the run
+        self.history_row("ok", None, datetime.now(UTC)).write(self._staging)  # lands with the run
         runs = self.lake._runs(self.source)
         os.replace(self._staging, runs / self.run_id)
         for kind in KINDS:
@@ -406,7 +406,7 @@ class Attempt:
             error.add_note(f"the failed attempt could not be recorded in {self.lake.root}: {e}")
         shutil.rmtree(self._staging, ignore_errors=True)
 
-    def ingest(self, status: str, reason: str | None, ended_at: datetime | None) -> Ingest:
+    def history_row(self, status: str, reason: str | None, ended_at: datetime | None) -> Ingest:
         """The run's history row."""
         return Ingest(
             source=self.source,
@@ -446,4 +446,4 @@ class Attempt:
         _write_atomically(
             self.lake.partition("attempts", self.source) / f"{self.run_id}.json", orjson.dumps(row)
         )
-        self.ingest(status, reason, ended_at).write(self.lake.root)
+        self.history_row(status, reason, ended_at).write(self.lake.root)

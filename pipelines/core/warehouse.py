@@ -43,9 +43,8 @@ VIEWS = (
 """The lake tables the warehouse has a view of: each kind over its folder of Parquet files (the
 landed runs), `quarantine` over the rejects of attempts that did not land, `history` over the
 row of every ingest, `sources` and `attempts` over the run records in the footers of the
-features files and the records of the attempts that did not land (`sources` with each source's
-history as a list), `observations` over its day partitions, `relationships` over the
-relationships the features' properties list."""
+features files and the records of the attempts that did not land, `observations` over its day
+partitions, `relationships` over the relationships the features' properties list."""
 
 BUILDING_CLASSES = ("Building", "BuildingPart")
 """The classes the `buildings` view holds; a building's storeys, units, rooms, installations and
@@ -185,16 +184,12 @@ last AS (
            max(run_id) AS last_attempt_run_id
     FROM tried GROUP BY source
 )
-SELECT {columns}, history.history
-FROM last LEFT JOIN ({landed}) USING (source)
-LEFT JOIN (
-    SELECT source, list(struct_pack({ingest}) ORDER BY started_at, run_id) AS history
-    FROM {history} GROUP BY source
-) history USING (source)
+SELECT {columns} FROM last LEFT JOIN ({landed}) USING (source)
 """
 """One row per source ever tried: its landed run, if any, beside its last attempt (run ids sort
-by start time), and `history`: every ingest of the source, oldest first (the `history` view's
-rows without the source; null for a source whose ingests all predate the history)."""
+by start time). Every ingest of it is a row of `history`, which this view does not join: a
+source landed every few seconds (`citypipe listen`) has thousands of rows there, one file each,
+and a look at the sources' state must not read them all."""
 
 
 def _views(con: duckdb.DuckDBPyConnection, lake: Lake, base: str) -> dict[str, str]:
@@ -225,8 +220,6 @@ def _views(con: duckdb.DuckDBPyConnection, lake: Lake, base: str) -> dict[str, s
         attempts=sql["attempts"],
         landed=f"SELECT * EXCLUDE ({', '.join(LAST_ATTEMPT)}) FROM ({runs})",
         columns=", ".join(_columns(con, "sources")),
-        ingest=", ".join(c for c in _columns(con, HISTORY) if c != "source"),
-        history=HISTORY,
     )
     sql["buildings"] = BUILDINGS
     sql[OBSERVATIONS] = (
