@@ -27,7 +27,7 @@ import requests
 
 from citypipe.geo.errors import ConfigurationError, DataError, UnavailableError
 
-__all__ = ["HttpClient", "HttpPolicy", "Reply", "Stream"]
+__all__ = ["HttpClient", "HttpPolicy", "Reply", "Stream", "Traffic"]
 
 T = TypeVar("T")
 
@@ -56,6 +56,15 @@ class HttpPolicy:
     """The largest body accepted: a response that never ends must not fill memory."""
 
 
+@dataclass
+class Traffic:
+    """What a client has received: answers taken (pages) and bytes of their bodies, for the
+    progress of a harvest (read from another thread: a count a moment old is fine)."""
+
+    pages: int = 0
+    bytes: int = 0
+
+
 @dataclass(frozen=True)
 class Reply:
     """A successful answer, read whole."""
@@ -82,10 +91,15 @@ class Stream:
     read to its end or closed. A connection that breaks off mid-body is an UnavailableError."""
 
     def __init__(
-        self, response: requests.Response, slot: threading.BoundedSemaphore, max_bytes: int
+        self,
+        response: requests.Response,
+        slot: threading.BoundedSemaphore,
+        max_bytes: int,
+        traffic: Traffic | None = None,
     ) -> None:
         self.url, self.status, self.headers = response.url, response.status_code, response.headers
         self.read_bytes = 0
+        self._traffic = traffic or Traffic()
         self._response, self._slot, self._max = response, slot, max_bytes
         self._chunks = response.iter_content(chunk_size=1 << 16)
         self._open = True
@@ -102,6 +116,7 @@ class Stream:
                 f"{self.url}: the answer broke off after {self.read_bytes} bytes: {e}"
             ) from e
         self.read_bytes += len(chunk)
+        self._traffic.bytes += len(chunk)
         if self.read_bytes > self._max:
             self.close()
             raise DataError(f"{self.url}: the answer is over {self._max} bytes")
@@ -115,6 +130,7 @@ class Stream:
             body = bytearray()
             for chunk in self._chunks:
                 body += chunk
+                self._traffic.bytes += len(chunk)
                 if len(body) > self._max:
                     raise DataError(f"{self.url}: the answer is over {self._max} bytes")
             return Reply(self.url, self.status, self.headers, bytes(body))
@@ -176,6 +192,7 @@ class HttpClient:
         self.first_date: datetime | None = None
         """The server's clock (its `Date` header) at the first answer of this client: the
         instant an incremental harvest asks from next time (`core.harvest_watermark`)."""
+        self.traffic = Traffic()
 
     def close(self) -> None:
         self._session.close()
@@ -230,6 +247,7 @@ class HttpClient:
             try:
                 stream = self._open(host, url, params, headers)
                 if stream.status < 400 or stream.status in accept:
+                    self.traffic.pages += 1
                     return take(stream)
                 error = stream.reply()
             except _PASSING as e:
@@ -272,7 +290,7 @@ class HttpClient:
         except BaseException:
             slot.release()
             raise
-        stream = Stream(response, slot, policy.max_bytes)
+        stream = Stream(response, slot, policy.max_bytes, self.traffic)
         if self.first_date is None:
             self.first_date = _date(response.headers.get("Date"))
         declared = response.headers.get("Content-Length", "")

@@ -27,7 +27,7 @@ def _lake(args: argparse.Namespace) -> Any:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from citypipe.core import warehouse
+    from citypipe.core import progress, warehouse
     from citypipe.core.ingest import ingest
     from citypipe.core.results import render_table
     from citypipe.geo.errors import CitypipeError
@@ -45,6 +45,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             theme=args.theme,
             options={"query": query} if query else None,
             changes_only=args.incremental,
+            reporter=progress.Reporter(),
         )
     except CitypipeError as e:  # the attempt is shown too: its record and quarantined rejects
         if lake.root.is_dir():
@@ -219,7 +220,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from citypipe.core.export import Progress, export, selection
+    from citypipe.core import progress
+    from citypipe.core.export import export, selection
 
     lake = _lake(args)
     sql, layer = selection(lake, source=args.source, view=args.view, sql=args.sql)
@@ -233,7 +235,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         crs=args.crs,
         force=args.force,
         limits=_limits(args),
-        progress=Progress(sys.stderr if sys.stderr.isatty() else None),
+        reporter=progress.Reporter(),
     )
     geometry = (
         f"{done.geometry} as {done.geometry_type}, {done.crs}" if done.geometry else "no geometry"

@@ -155,7 +155,7 @@ class FeatureSchema(Table):
     others: dict[str, Table] = field(default_factory=dict)
 
     def table(self, kind: str) -> Table:
-        """A lake table by its name: features, rejects, sources, attempts, surfaces,
+        """A lake table by its name: features, rejects, sources, attempts, history, surfaces,
         observations."""
         return self if kind == self.name else self.others[kind]
 
@@ -170,7 +170,7 @@ def feature_schema() -> FeatureSchema:
         table_checks=tuple(raw.get("table_checks", ())),
         others={
             k: Table(k, _columns(raw[k]))
-            for k in ("rejects", "sources", "attempts", "surfaces", "observations")
+            for k in ("rejects", "sources", "attempts", "history", "surfaces", "observations")
         },
     )
 

@@ -55,6 +55,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if not item.get_closest_marker("corpus")]
 
 
+def data_files(root: Path) -> list[Path]:
+    """The Parquet files of a lake that hold data: all but the history's rows, one per ingest,
+    which a run that lands nothing leaves too."""
+    return [p for p in root.rglob("*.parquet") if "history" not in p.relative_to(root).parts]
+
+
 def in_source_order(table, ids: Sequence[str | None] = ()):
     """The features of a lake file in the order of the source's records (the file orders them
     along a Hilbert curve): a record's feature_id ends in its source id (`ids`, in the source's

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pyproj
 import pytest
 import shapely
-from conftest import CORPUS, SAMPLES
+from conftest import CORPUS, SAMPLES, data_files
 from lxml import etree
 
 from citypipe.connectors import registry
@@ -362,7 +362,7 @@ def test_a_local_engineering_crs_is_never_guessed(name, sample, lake):
     with pytest.raises(UnknownCRS, match="#local-CRS-1.*--crs") as refused:
         ingest(path, "local", lake, validate=False)
     assert str(path) in str(refused.value)
-    assert not lake.root.exists() or not any(lake.root.rglob("*.parquet"))
+    assert not lake.root.exists() or not data_files(lake.root)
 
     report = ingest(path, "local", lake, crs=_anchored(path), validate=False)
     assert report.rejects == 0 and report.features == len(_objects(path))

@@ -15,7 +15,7 @@ import numpy as np
 import pyproj
 import pytest
 import shapely
-from conftest import CORPUS, SAMPLES
+from conftest import CORPUS, SAMPLES, data_files
 
 from citypipe.connectors import cityjson, registry
 from citypipe.connectors.cityjson import CityJSONConnector
@@ -181,7 +181,7 @@ def test_missing_reference_system_is_not_guessed(sample, lake, read_lake):
     with pytest.raises(UnknownCRS, match="no CRS is declared.*--crs") as refused:
         ingest(path, "dh", lake, validate=False)
     assert str(path) in str(refused.value)
-    assert not lake.root.exists() or not any(lake.root.rglob("*.parquet"))
+    assert not lake.root.exists() or not data_files(lake.root)
 
     report = ingest(path, "dh", lake, crs="EPSG:7415", validate=False)
     assert (report.records, report.features, report.rejects) == (12, 12, 0)

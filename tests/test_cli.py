@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import data_files
 
 
 def citypipe(*args: str, lake) -> subprocess.CompletedProcess:
@@ -27,7 +28,7 @@ def test_undeclared_utm_csv_is_refused_until_crs_is_given(sample, lake):
     assert out.returncode == 2 and "Traceback" not in out.stderr
     [line] = out.stderr.splitlines()
     assert str(path) in line and "no CRS is declared" in line and "--crs" in line
-    assert not any(lake.root.rglob("*.parquet"))  # nothing written, not even rejects
+    assert not data_files(lake.root)  # nothing written, not even rejects
     out = citypipe("sql", "SELECT status, reason FROM attempts", "--format", "json", lake=lake)
     [attempt] = json.loads(out.stdout)
     assert attempt["status"] == "failed" and line.endswith(attempt["reason"])

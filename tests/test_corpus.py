@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import CORPUS
+from conftest import CORPUS, data_files
 
 from citypipe.cli import main
 from citypipe.core.ingest import ingest
@@ -94,7 +94,7 @@ def test_every_record_is_a_feature_or_a_reject(path, lake):
         report = ingest(path, "corpus", lake)
     except UnknownCRS as e:
         assert path.name in UNDECLARED and str(path) in str(e) and "--crs" in str(e)
-        assert not any(lake.root.rglob("*.parquet"))
+        assert not data_files(lake.root)
         report = ingest(path, "corpus", lake, crs=UNDECLARED[path.name])
     else:
         assert path.name not in UNDECLARED

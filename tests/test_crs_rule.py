@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pyproj
 import pytest
 import shapely
+from conftest import data_files
 
 from citypipe.cli import main
 from citypipe.core.ingest import NothingIngested, ingest
@@ -67,7 +68,7 @@ def _features(lake, source: str) -> dict[str, shapely.Geometry]:
 
 
 def _nothing_written(lake) -> bool:
-    return not lake.root.exists() or not any(lake.root.rglob("*.parquet"))
+    return not lake.root.exists() or not data_files(lake.root)
 
 
 # -- refused whole -----------------------------------------------------------------------------
@@ -145,7 +146,7 @@ def test_cli_refusal_is_one_line_with_the_hint_and_exit_2(tmp_path, capsys):
     [line] = capsys.readouterr().err.splitlines()
     assert code == 2 and line.startswith("citypipe: error: ")
     assert str(path) in line and "no CRS is declared" in line and "--crs" in line
-    assert not any((tmp_path / "lake").rglob("*.parquet"))
+    assert not data_files(tmp_path / "lake")
 
 
 @pytest.mark.parametrize(
@@ -164,7 +165,7 @@ def test_files_of_the_corpus_without_a_usable_crs_exit_2(sample, tmp_path, capsy
     code = main(["ingest", str(path), "--source", "s", "--lake", str(tmp_path / "lake")])
     [line] = capsys.readouterr().err.splitlines()
     assert code == 2 and str(path) in line and why in line and "--crs" in line
-    assert not any((tmp_path / "lake").rglob("*.parquet"))
+    assert not data_files(tmp_path / "lake")
 
 
 # -- lon/lat by the format --------------------------------------------------------------------

@@ -16,6 +16,7 @@ import numpy as np
 import pyproj
 import pytest
 import shapely
+from conftest import data_files
 
 from citypipe.connectors.csvtable import CSVConnector
 from citypipe.connectors.geojson import GeoJSONConnector
@@ -164,7 +165,7 @@ def test_reutlingen_utm_without_crs_is_refused_with_advice(sample, lake):
     with pytest.raises(UnknownCRS, match="no CRS is declared.*--crs") as refused:
         ingest(path, "reutlingen", lake)
     assert str(path) in str(refused.value)
-    assert not lake.root.exists() or not any(lake.root.rglob("*.parquet"))
+    assert not lake.root.exists() or not data_files(lake.root)
 
 
 def test_reutlingen_with_crs_lands_in_reutlingen(sample, lake, read_lake):

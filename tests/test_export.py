@@ -7,7 +7,6 @@ independently of the pipeline.
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import subprocess
@@ -24,7 +23,7 @@ from conftest import SAMPLES
 from lxml import etree
 
 from citypipe.core import warehouse
-from citypipe.core.export import Progress, export, selection
+from citypipe.core.export import export, selection
 from citypipe.core.ingest import ingest
 from citypipe.core.lake import Lake
 
@@ -234,27 +233,6 @@ def test_a_projected_result_keeps_its_crs_and_geojson_is_lon_lat(lake, tmp_path)
     done = export(lake, sql, tmp_path / "lonlat.geojson")  # RFC 7946: taken back to lon/lat
     _, geometries, columns = read(done.path)
     assert by_id(columns, geometries)["fountains/#1"].coords[0] == pytest.approx(first, abs=1e-7)
-
-
-def test_progress_is_one_line_rewritten(lake, tmp_path):
-    out = io.StringIO()
-    export(
-        lake,
-        selection(lake, source="fountains")[0],
-        tmp_path / "f.fgb",
-        progress=Progress(out, after=0, every=0),
-    )
-    text = out.getvalue()
-    assert text.count("\n") == 1 and text.endswith(f"1,988 rows written to {tmp_path / 'f.fgb'}\n")
-    assert "\r" in text and "1,988 of 1,988 rows written (100%)" in text
-    out = io.StringIO()
-    export(
-        lake,
-        selection(lake, source="fountains")[0],
-        tmp_path / "g.fgb",
-        progress=Progress(out, after=60),
-    )
-    assert out.getvalue() == ""  # done before the progress line would start
 
 
 def citypipe(lake: Lake, *args: str) -> subprocess.CompletedProcess:

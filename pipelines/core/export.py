@@ -13,12 +13,10 @@ from __future__ import annotations
 import glob
 import json
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 import numpy as np
 import pyarrow as pa
@@ -27,14 +25,14 @@ import pyogrio.errors
 import pyproj
 import shapely
 
-from citypipe.core import warehouse
+from citypipe.core import progress, warehouse
 from citypipe.core.lake import Lake, check_source_name
 from citypipe.core.results import BATCH_ROWS
 from citypipe.geo.crs import label, resolve
 from citypipe.geo.errors import ConfigurationError, UnavailableError
 from citypipe.geo.wkb import geometry_types, to_wkt
 
-__all__ = ["FORMATS", "Exported", "Progress", "export", "selection"]
+__all__ = ["FORMATS", "Exported", "export", "selection"]
 
 
 @dataclass(frozen=True)
@@ -71,31 +69,6 @@ class Exported:
     geometry_type: str | None
     crs: str | None
     notes: tuple[str, ...] = ()
-
-
-class Progress:
-    """One line on a terminal, rewritten in place: what a large export has done so far. Nothing
-    is shown before `after` seconds, so small exports print nothing."""
-
-    def __init__(self, stream: TextIO | None, after: float = 1.0, every: float = 0.5) -> None:
-        self.stream, self.after, self.every = stream, after, every
-        self.start = time.monotonic()
-        self.shown = -every
-        self.width = 0
-
-    def show(self, text: str) -> None:
-        now = time.monotonic() - self.start
-        if self.stream is None or now < self.after or now - self.shown < self.every:
-            return
-        self.shown = now
-        self.stream.write("\r" + text.ljust(self.width))
-        self.stream.flush()
-        self.width = len(text)
-
-    def done(self, text: str) -> None:
-        """The last state, kept on its line, where a progress line was shown."""
-        if self.stream is not None and self.width:
-            self.stream.write("\r" + text.ljust(self.width) + "\n")
 
 
 def selection(
@@ -152,7 +125,7 @@ def _geometry_column(schema: pa.Schema, wanted: str | None) -> str | None:
 
 
 def _spool(
-    reader: pa.RecordBatchReader, path: Path, geometry: str | None, progress: Progress
+    reader: pa.RecordBatchReader, path: Path, geometry: str | None, task: progress.Task
 ) -> _Spooled:
     facts = _Spooled(reader.schema)
     types: set[str] = set()
@@ -165,7 +138,7 @@ def _spool(
                 types |= geometry_types(column)
                 parsed = shapely.from_wkb(column.to_numpy(zero_copy_only=False))
                 facts.empty += column.null_count + int(shapely.is_empty(parsed).sum())
-            progress.show(f"export: {facts.rows:,} rows read")
+            task.add("rows read", batch.num_rows)
     facts.types = frozenset(types)
     return facts
 
@@ -235,10 +208,8 @@ def _batches(
     schema: pa.Schema,
     geometry: str | None,
     promote: bool,
-    progress: Progress,
-    total: int,
+    task: progress.Task,
 ) -> Iterator[pa.RecordBatch]:
-    done = 0
     for i in range(spool.num_record_batches):
         batch = spool.get_batch(i)
         columns = []
@@ -249,10 +220,7 @@ def _batches(
                 column = pa.array(to_wkt(column), pa.string())
             columns.append(column)
         yield pa.RecordBatch.from_arrays(columns, schema=schema)
-        done += batch.num_rows
-        progress.show(
-            f"export: {done:,} of {total:,} rows written ({100 * done // max(total, 1)}%)"
-        )
+        task.add("rows written", batch.num_rows)
 
 
 def _write(
@@ -263,7 +231,7 @@ def _write(
     layer: str,
     geometry: str | None,
     crs: pyproj.CRS | None,
-    progress: Progress,
+    task: progress.Task,
 ) -> tuple[str | None, tuple[str, ...]]:
     """Write the spooled result with GDAL; the layer's geometry type and notes for the user."""
     options = dict(form.options) if geometry else {}  # the options all concern the geometry
@@ -278,8 +246,10 @@ def _write(
     with pa.OSFile(str(spool_path)) as source:
         spool = pa.ipc.open_file(source)
         schema = _written_schema(spool.schema, geometry)
+        task.total("rows written", facts.rows)
+        task.probe("bytes written", lambda: _size(tmp))
         stream = pa.RecordBatchReader.from_batches(
-            schema, _batches(spool, schema, geometry, promote, progress, facts.rows)
+            schema, _batches(spool, schema, geometry, promote, task)
         )
         pyogrio.write_arrow(
             stream,
@@ -292,6 +262,13 @@ def _write(
             layer_options=options,
         )
     return kind, tuple(notes)
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:  # not created yet
+        return None
 
 
 def _exists(dest: Path) -> ConfigurationError:
@@ -325,7 +302,7 @@ def export(
     crs: str | None = None,
     force: bool = False,
     limits: warehouse.Limits | None = None,
-    progress: Progress | None = None,
+    reporter: progress.Reporter = progress.SILENT,
 ) -> Exported:
     """Write the result of `sql` (read-only, as `citypipe sql` runs it) to `dest`.
 
@@ -333,6 +310,7 @@ def export(
     column) in the CRS the result carries (`crs` names another); other geometry columns, such
     as geometry_3d, become WKT text. ConfigurationError for what the user can fix, and
     UnavailableError when the file cannot be written; either way nothing is left behind.
+    `reporter` shows the rows read, then the rows and bytes written.
     """
     name = _format(dest, format)
     form = FORMATS[name]
@@ -340,24 +318,24 @@ def export(
         raise ConfigurationError(f"{dest} is a folder") if dest.is_dir() else _exists(dest)
     if not dest.parent.is_dir():
         raise ConfigurationError(f"{dest}: no folder {dest.parent}")
-    progress = progress or Progress(None)
     tag = f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
     spool, tmp = dest.parent / f"{tag}.arrows", dest.parent / f"{tag}{form.suffix}"
+    task = progress.Task(f"export {dest.name}")
     try:
-        with warehouse.stream(lake, sql, limits) as result:
-            reader = result.to_arrow_reader(BATCH_ROWS)
-            column = _geometry_column(reader.schema, geometry)
-            layer_crs = _crs(reader.schema, column, crs) if column else None
-            facts = _spool(reader, spool, column, progress)
-        kind, notes = _write(
-            spool, tmp, form, facts, layer or dest.stem, column, layer_crs, progress
-        )
+        with reporter.track(task):
+            with warehouse.stream(lake, sql, limits) as result:
+                reader = result.to_arrow_reader(BATCH_ROWS)
+                column = _geometry_column(reader.schema, geometry)
+                layer_crs = _crs(reader.schema, column, crs) if column else None
+                facts = _spool(reader, spool, column, task)
+            kind, notes = _write(
+                spool, tmp, form, facts, layer or dest.stem, column, layer_crs, task
+            )
         _put(tmp, dest, force)
     except (OSError, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as e:
         raise UnavailableError(f"{dest}: cannot be written: {e}") from e
     finally:
         for left in dest.parent.glob(glob.escape(tag) + "*"):
             left.unlink(missing_ok=True)
-    progress.done(f"export: {facts.rows:,} rows written to {dest}")
     crs_label = label(layer_crs) if layer_crs else None
     return Exported(dest, name, facts.rows, column, kind, crs_label, notes)

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +20,18 @@ import orjson
 from citypipe import schemas
 from citypipe.connectors import registry
 from citypipe.connectors.base import SourceBatch
-from citypipe.core import incremental, incremental_harvest, report_page
+from citypipe.core import incremental, incremental_harvest, progress, report_page
 from citypipe.core.checks import CheckResult, check_specs
 from citypipe.core.harmonise import HarmonisedBatch, Harmoniser
-from citypipe.core.lake import HEIGHTS_KEY, LAST_ATTEMPT, RUN_KEY, Lake
+from citypipe.core.history import Ingest
+from citypipe.core.lake import HEIGHTS_KEY, LAST_ATTEMPT, RUN_KEY, Lake, new_run_id
 from citypipe.core.observations import ObservationStage
 from citypipe.core.order import OrderedWriter
 from citypipe.core.validate import Validator
 from citypipe.core.violation_share import ViolationCount
 from citypipe.core.write import GeoParquetWriter, RowsWriter
 from citypipe.geo import crs as crslib
-from citypipe.geo.errors import DataError
+from citypipe.geo.errors import ConfigurationError, DataError
 from citypipe.geo.types import AxisOrder
 
 __all__ = ["ChecksFailed", "IngestReport", "NothingIngested", "ingest"]
@@ -137,6 +138,30 @@ def _unchanged(lake: Lake, source: str, fingerprint: str) -> IngestReport | None
     )
 
 
+def _record_unchanged(
+    lake: Lake, same: IngestReport, path: str, fingerprint: str, started: datetime
+) -> None:
+    """The history row of an ingest that found its input unchanged: its own run id, the
+    landed run's counts."""
+    row = Ingest(
+        source=same.source,
+        run_id=new_run_id(started),
+        path=path,
+        fingerprint=fingerprint,
+        started_at=started,
+        ended_at=datetime.now(UTC),
+        status="unchanged",
+        reason=f"the input and settings are those of the landed run {same.run_id}",
+        records=same.records,
+        features=same.features,
+        rejects=same.rejects,
+    )
+    try:
+        row.write(lake.root)
+    except OSError as e:
+        raise ConfigurationError(f"{lake.root}: the lake cannot be written: {e}") from e
+
+
 def _blocking() -> set[str]:
     return {spec.name for spec in check_specs() if spec.blocking}
 
@@ -170,6 +195,7 @@ def ingest(
     skip_unchanged: bool = False,
     render_docs: bool = True,
     changes_only: bool = False,
+    reporter: progress.Reporter = progress.SILENT,
 ) -> IngestReport:
     """Read `location` (a file or a service's URL) as source `source` and replace that source's
     output in `lake` in one step.
@@ -184,18 +210,29 @@ def ingest(
     `render_docs` off keeps the validation result without rendering its Data Docs page, for a run
     of many sources that renders them once at its end (`datadocs.render`). `changes_only`: a
     service is asked only for what changed since the landed harvest, merged with its features
-    (`incremental_harvest`).
+    (`incremental_harvest`). `reporter` shows the run's progress (records, bytes read or pages
+    received) while it reads. Every ingest, whatever becomes of it, leaves its row in the lake's
+    history (`history`), with its file's fingerprint.
     """
+    began = datetime.now(UTC)
     started = time.perf_counter()
     settings = {
         "format": format, "crs": crs, "axis_order": axis_order, "theme": theme,
         "fields": fields, "licence": licence, "options": options, "validate": validate,
     }  # fmt: skip
-    fingerprint = incremental.fingerprint(location, settings) if skip_unchanged else None
-    if fingerprint is not None and (same := _unchanged(lake, source, fingerprint)) is not None:
+    path = str(location)
+    try:
+        fingerprint = incremental.fingerprint(location, settings)
+    except OSError:  # not a readable file: the connector says why, in a failed attempt
+        fingerprint = None
+    if (
+        skip_unchanged
+        and fingerprint is not None
+        and (same := _unchanged(lake, source, fingerprint)) is not None
+    ):
+        _record_unchanged(lake, same, origin or path, fingerprint, began)
         same.seconds = round(time.perf_counter() - started, 3)
         return same
-    path = str(location)
     delta = incremental_harvest.Delta(lake, source, path, settings, options, changes_only)
     schema = schemas.feature_schema()
     schema.table("sources").conform(SUMMARY + LAST_ATTEMPT)
@@ -204,9 +241,12 @@ def ingest(
     warnings: Counter[str] = Counter()
     violations = ViolationCount()
     with lake.attempt(source, origin or path) as attempt, ExitStack() as closing:
+        attempt.fingerprint = fingerprint
         connector = registry.open_location(location, format, **delta.options)
         delta.check(connector)
         info = connector.inspect()
+        task = progress.source_task(f"ingest {source}", connector)
+        closing.enter_context(reporter.track(task))
         harmoniser = Harmoniser(
             source=source,
             source_format=info.label,
@@ -236,6 +276,7 @@ def ingest(
         for batch in connector.read():
             records += len(batch)
             attempt.records = records
+            task.add("records", len(batch))
             out = harmoniser.harmonise(batch)  # the run's rejects: harmonise's, and only those
             if validator:
                 validator.add(out.features)
@@ -255,6 +296,7 @@ def ingest(
             {"features": (writer, schema), "surfaces": (surfaces_writer, schema.table("surfaces"))},
             attempt.ingested_at,
         )
+        task.finished("writing and validating" if validator else "writing")
         checks = (
             validator.finish(
                 records=records,
@@ -286,6 +328,7 @@ def ingest(
             since=delta.since,
             carried=carried,
         )
+        attempt.features = report.features
         writer.metadata[RUN_KEY] = orjson.dumps(report.summary_row())
         writer.metadata[incremental.CHECKS_KEY] = incremental.checks_json(checks)
         if fingerprint is not None:

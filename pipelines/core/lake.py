@@ -5,6 +5,7 @@
     <lake>/surfaces/<NAME>/part-0.parquet   semantic surfaces of 3D objects (GeoParquet)
     <lake>/quarantine/<NAME>/<run>.parquet  rejects of attempts that did not land
     <lake>/attempts/<NAME>/<run>.json       what each attempt that did not land was and why
+    <lake>/history/<NAME>/<run>.parquet     every ingest, landed or not, kept (history.py)
     <lake>/observations/day=<YYYY-MM-DD>/<run>.parquet  measured values, appended (observations.py)
     <lake>/warehouse.duckdb                        views over the above
     <lake>/docs/                                   validation reports (GX Data Docs)
@@ -14,12 +15,12 @@ Each `part-0.parquet` is a relative symbolic link into the run that landed last,
 folder. A run writes its three files into `.staging/<NAME>@<run>/`, moves the folder to
 `.runs/<NAME>/<run>/` and then replaces the `current` link in one rename: that rename is the
 commit, so a reader sees the features, rejects and surfaces of one run, old or new, never a mix,
-whatever happens to the run (an error, a full disk, SIGKILL). The observations a run stages
-(`observations/day=<D>/<run>.parquet` in its folder) are hard-linked into the observations table
-right after that rename; what a run killed in between did not link, the next run of the source
-links before it starts, so they stay in the lake when the run folder goes. Every reader that
-follows links (pyarrow, geopandas, GDAL, DuckDB, a lake copied with `cp -r`) reads the lake as
-plain files.
+whatever happens to the run (an error, a full disk, SIGKILL). The observations and the history
+row a run stages (`observations/day=<D>/<run>.parquet`, `history/<NAME>/<run>.parquet` in its
+folder) are hard-linked into their tables right after that rename; what a run killed in between
+did not link, the next run of the source links before it starts, so they stay in the lake when
+the run folder goes. Every reader that follows links (pyarrow, geopandas, GDAL, DuckDB, a lake
+copied with `cp -r`) reads the lake as plain files.
 
 A source's folder is named by the source alone, not `source=<NAME>`: a hive key in the path
 gives the `source` column two types, string in `ds.dataset(folder, partitioning="hive")` and
@@ -54,6 +55,7 @@ import pyarrow.parquet as pq
 
 from citypipe import schemas
 from citypipe.connectors.parquet_facts import HEIGHTS_KEY
+from citypipe.core.history import HISTORY, Ingest
 from citypipe.geo.errors import ConfigurationError, UnavailableError
 
 __all__ = [
@@ -153,6 +155,7 @@ class Lake:
             self.root / OBSERVATIONS,
             self.root / "quarantine",
             self.root / "attempts",
+            self.root / HISTORY,
             self.root / ".runs",
         )
 
@@ -294,22 +297,28 @@ class Lake:
                 shutil.rmtree(entry.path, ignore_errors=True)
 
     def _publish(self, run: Path) -> None:
-        """Link a landed run's observation files into the table (each at most once: a file
-        already there is the same run's). A run without observations has no folder of them."""
-        with suppress(FileNotFoundError):
-            for day in os.scandir(run / OBSERVATIONS):
-                for file in os.scandir(day.path):
-                    target = self.root / OBSERVATIONS / day.name / file.name
-                    if target.exists():
-                        continue
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = target.with_name(f".{file.name}.tmp")
-                    try:
-                        os.link(file.path, tmp)
-                    except OSError:  # a file system without hard links
-                        shutil.copyfile(file.path, tmp)
-                        fsync(tmp)
-                    os.replace(tmp, target)
+        """Link a landed run's observation files and history row into their tables (each at
+        most once: a file already there is the same run's). A run without observations has no
+        folder of them."""
+        for table in (OBSERVATIONS, HISTORY):
+            with suppress(FileNotFoundError):
+                for folder in os.scandir(run / table):
+                    for file in os.scandir(folder.path):
+                        self._link_into(Path(file.path), self.root / table / folder.name)
+
+    @staticmethod
+    def _link_into(file: Path, folder: Path) -> None:
+        target = folder / file.name
+        if target.exists():
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{file.name}.tmp")
+        try:
+            os.link(file, tmp)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(file, tmp)
+            fsync(tmp)
+        os.replace(tmp, target)
 
     def _bury(self, source: str, run: str) -> None:
         """Record a dead run as interrupted (with the path it had begun to read, when the
@@ -321,7 +330,7 @@ class Lake:
         ours = isinstance(said, dict) and said.get("run_id") == run
         path = said.get("path") if ours else None
         Attempt(self, source, run, _started(run), path, None, None).record(
-            "interrupted", INTERRUPTED
+            "interrupted", INTERRUPTED, ended_at=None
         )
 
 
@@ -337,6 +346,10 @@ class Attempt:
     records: int | None = 0
     """Records read so far, None where not known (a run found dead)."""
     rejects: int | None = 0
+    features: int | None = None
+    """Features written, once the run has written them all."""
+    fingerprint: str | None = None
+    """The input's fingerprint (incremental.py), None for a service."""
     _staging: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -376,6 +389,7 @@ class Attempt:
                 os.link(self.lake._empty(kind), file)
             except OSError:  # a file system without hard links
                 shutil.copyfile(self.lake._empty(kind), file)
+        self.history_row("ok", None, datetime.now(UTC)).write(self._staging)  # lands with the run
         runs = self.lake._runs(self.source)
         os.replace(self._staging, runs / self.run_id)
         for kind in KINDS:
@@ -408,14 +422,31 @@ class Attempt:
         the error that ended the run is what the caller must see."""
         status = "failed" if isinstance(error, Exception) else "interrupted"
         try:
-            self.record(status, str(error) or type(error).__name__)
+            self.record(status, str(error) or type(error).__name__, datetime.now(UTC))
         except OSError as e:
             error.add_note(f"the failed attempt could not be recorded in {self.lake.root}: {e}")
         shutil.rmtree(self._staging, ignore_errors=True)
 
-    def record(self, status: str, reason: str) -> None:
+    def history_row(self, status: str, reason: str | None, ended_at: datetime | None) -> Ingest:
+        """The run's history row."""
+        return Ingest(
+            source=self.source,
+            run_id=self.run_id,
+            path=self.path,
+            fingerprint=self.fingerprint,
+            started_at=self.started_at,
+            ended_at=ended_at,
+            status=status,
+            reason=reason,
+            records=self.records,
+            features=self.features if status == "ok" else None,
+            rejects=self.rejects,
+        )
+
+    def record(self, status: str, reason: str, ended_at: datetime | None) -> None:
         """Move the run's finished rejects file to quarantine, free its staging (a full disk
-        needs the room), and write the attempt record."""
+        needs the room), and write the attempt record and the history row (`ended_at` None:
+        a run found dead)."""
         moved = self.lake._runs(self.source) / self.run_id  # a commit that failed half way
         for rejects in (self.file("rejects"), moved / "rejects.parquet"):
             if rejects.exists() and _readable_parquet(rejects):
@@ -436,3 +467,4 @@ class Attempt:
         _write_atomically(
             self.lake.partition("attempts", self.source) / f"{self.run_id}.json", orjson.dumps(row)
         )
+        self.history_row(status, reason, ended_at).write(self.lake.root)

@@ -23,6 +23,7 @@ import duckdb_extension_httpfs
 import duckdb_extension_spatial
 
 from citypipe import schemas
+from citypipe.core.history import HISTORY
 from citypipe.core.lake import KINDS, LAST_ATTEMPT, OBSERVATIONS, RUN_KEY, Lake
 from citypipe.core.object_lake import TABLES, ObjectLake
 from citypipe.geo.errors import ConfigurationError, UnavailableError
@@ -40,13 +41,14 @@ __all__ = [
 ]
 
 VIEWS = (
-    *KINDS, "quarantine", "sources", "attempts", "buildings", OBSERVATIONS, "relationships",
+    *KINDS, "quarantine", HISTORY, "sources", "attempts", "buildings", OBSERVATIONS,
+    "relationships",
 )  # fmt: skip
 """The lake tables the warehouse has a view of: each kind over its folder of Parquet files (the
-landed runs), `quarantine` over the rejects of attempts that did not land, `sources` and
-`attempts` over the run records in the footers of the features files and the records of the
-attempts that did not land, `observations` over its day partitions, `relationships` over the
-relationships the features' properties list."""
+landed runs), `quarantine` over the rejects of attempts that did not land, `history` over the
+row of every ingest, `sources` and `attempts` over the run records in the footers of the
+features files and the records of the attempts that did not land, `observations` over its day
+partitions, `relationships` over the relationships the features' properties list."""
 
 BUILDING_CLASSES = ("Building", "BuildingPart")
 """The classes the `buildings` view holds; a building's storeys, units, rooms, installations and
@@ -212,13 +214,15 @@ last AS (
 SELECT {columns} FROM last LEFT JOIN ({landed}) USING (source)
 """
 """One row per source ever tried: its landed run, if any, beside its last attempt (run ids sort
-by start time)."""
+by start time). Every ingest of it is a row of `history`, which this view does not join: a
+source landed every few seconds (`citypipe listen`) has thousands of rows there, one file each,
+and a look at the sources' state must not read them all."""
 
 
 def _views(con: duckdb.DuckDBPyConnection, lake: Lake, base: str) -> dict[str, str]:
     """The SELECT of each view over what the lake holds now, its files named under `base`."""
     sql: dict[str, str] = {}
-    for folder, table in (*((k, k) for k in KINDS), ("quarantine", "rejects")):
+    for folder, table in (*((k, k) for k in KINDS), ("quarantine", "rejects"), (HISTORY, HISTORY)):
         sql[folder] = (
             f"SELECT * FROM read_parquet({_glob(base, folder)}, union_by_name = true)"
             if lake.holds(folder)

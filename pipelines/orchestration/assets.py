@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
+    AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
     Backoff,
@@ -44,7 +45,7 @@ from dagster import (
 
 from citypipe import schemas
 from citypipe.connectors import registry
-from citypipe.core import datadocs, preview, report_page, warehouse
+from citypipe.core import datadocs, preview, progress, report_page, warehouse
 from citypipe.core.catalog import Catalog, Source
 from citypipe.core.checks import check_specs
 from citypipe.core.ingest import ChecksFailed, IngestReport, ingest
@@ -281,6 +282,9 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
                     skip_unchanged=not lake.force,
                     changes_only=source.incremental and not lake.force,
                     render_docs=False,  # the warehouse asset renders the run's pages at once
+                    # in the run's log (a `context` parameter cannot be typed here: the
+                    # annotations are strings, which Dagster does not accept for it)
+                    reporter=progress.Reporter(log=AssetExecutionContext.get().log.info, bar=False),
                 )
             except ChecksFailed as e:
                 # show which checks failed, then fail the step: nothing was committed

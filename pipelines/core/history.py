@@ -1,0 +1,72 @@
+"""Every ingest of every source, kept for good: one row per ingest, whatever became of it.
+
+    <lake>/history/<NAME>/<run>.parquet
+
+The lake holds only the landed run of each source, and `attempts` only the attempts that did
+not land; an analyst asking what changed when needs the runs that were replaced and the
+unchanged inputs too. Each ingest writes its own small file, never touched again, so the record
+is append-only without a lock or a log to rewrite, and every Parquet reader (DuckDB's
+`history/*/*.parquet`, `pyarrow.parquet.read_table(<lake>/history)`) reads it as one table.
+
+A landed run's row is written into the run's folder before the run commits and linked into the
+table right after (`Lake._publish`, as its observations are): it lands with the run, whatever
+ends the process then. A failed or interrupted run's row is written when it ends (or when the
+next run finds it dead), though its data is not kept; an unchanged input writes only its row.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from citypipe import schemas
+
+__all__ = ["HISTORY", "Ingest"]
+
+HISTORY = "history"
+"""The folder of the history table, in the lake and in a run's folder."""
+
+
+@dataclass(frozen=True)
+class Ingest:
+    """One ingest of one source, as its history row (schemas/feature-v1.yaml, `history`)."""
+
+    source: str
+    run_id: str
+    path: str | None
+    fingerprint: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    status: str
+    reason: str | None
+    records: int | None
+    features: int | None
+    rejects: int | None
+
+    def file(self, root: Path) -> Path:
+        """Where the row lives under `root`: the lake, or a run's folder that lands into it."""
+        return root / HISTORY / self.source / f"{self.run_id}.parquet"
+
+    def write(self, root: Path) -> Path:
+        """Write the row under `root` in one rename, flushed to disk before it is in place."""
+        table = schemas.feature_schema().table(HISTORY)
+        row = asdict(self)
+        table.conform(row)
+        path = self.file(root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                pq.write_table(pa.Table.from_pylist([row], schema=table.arrow), f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
