@@ -70,8 +70,9 @@ class Landed:
 
 
 def landed(lake: Lake, source: str) -> Landed | None:
-    """The landed run of `source`, None where none landed (or its file cannot be read)."""
-    part = lake.partition("features", source) / "part-0.parquet"
+    """The landed run of `source` (or of one partition of it, `partitions.unit`), None where
+    none landed (or its file cannot be read)."""
+    part = lake.landed_file("features", source)
     try:
         return Landed(pq.read_metadata(part).metadata or {})
     except (OSError, ValueError):

@@ -20,7 +20,7 @@ import orjson
 from citypipe import schemas
 from citypipe.connectors import registry
 from citypipe.connectors.base import SourceBatch
-from citypipe.core import incremental, report_page
+from citypipe.core import incremental, partitions, report_page
 from citypipe.core.checks import CheckResult, check_specs
 from citypipe.core.harmonise import HarmonisedBatch, Harmoniser
 from citypipe.core.lake import HEIGHTS_KEY, LAST_ATTEMPT, RUN_KEY, Lake
@@ -164,6 +164,7 @@ def ingest(
     validate: bool = True,
     skip_unchanged: bool = False,
     render_docs: bool = True,
+    partition: str | None = None,
 ) -> IngestReport:
     """Read `location` (a file or a service's URL) as source `source` and replace that source's
     output in `lake` in one step.
@@ -176,15 +177,18 @@ def ingest(
     off skips the validation suite (the benchmark times it separately). `skip_unchanged`: a file
     whose bytes and settings are those of the landed run is not read again (`incremental`).
     `render_docs` off keeps the validation result without rendering its Data Docs page, for a run
-    of many sources that renders them once at its end (`datadocs.render`).
+    of many sources that renders them once at its end (`datadocs.render`). `partition` names
+    the tile `location` is of a partitioned source: it lands, and is fingerprinted and reported,
+    as the unit `<source>~<partition>` (`partitions`), its features still of `source`.
     """
     started = time.perf_counter()
+    unit = partitions.unit(source, partition)
     settings = {
         "format": format, "crs": crs, "axis_order": axis_order, "theme": theme,
         "fields": fields, "licence": licence, "options": options, "validate": validate,
     }  # fmt: skip
     fingerprint = incremental.fingerprint(location, settings) if skip_unchanged else None
-    if fingerprint is not None and (same := _unchanged(lake, source, fingerprint)) is not None:
+    if fingerprint is not None and (same := _unchanged(lake, unit, fingerprint)) is not None:
         same.seconds = round(time.perf_counter() - started, 3)
         return same
     path = str(location)
@@ -194,7 +198,7 @@ def ingest(
     reasons: Counter[str] = Counter()
     warnings: Counter[str] = Counter()
     violations = ViolationCount()
-    with lake.attempt(source, origin or path) as attempt, ExitStack() as closing:
+    with lake.attempt(unit, origin or path) as attempt, ExitStack() as closing:
         connector = registry.open_location(location, format, **(options or {}))
         info = connector.inspect()
         harmoniser = Harmoniser(
@@ -208,7 +212,7 @@ def ingest(
             fields=dict(fields or {}),
             path=path,
         )
-        validator = Validator(source) if validate else None
+        validator = Validator(unit) if validate else None
         # every file is closed whatever happens, the rejects first (they are kept in quarantine
         # when the run fails, and a full disk may refuse the others); features are written
         # (in spatial order) only when the run ends without an error
@@ -251,7 +255,7 @@ def ingest(
             else []
         )
         report = IngestReport(
-            source=source,
+            source=unit,
             run_id=attempt.run_id,
             path=origin or path,
             format=info.label,
