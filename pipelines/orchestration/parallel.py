@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # dagster does not export the type of a step's failure data
 __all__ = ["TileResult", "job_name", "parallel_job", "run_parallel", "step_message"]
 
 _MODULE = __name__
+PRELOAD = "citypipe.orchestration.preload"
 _STEP = "ingest_tile"
 
 
@@ -173,7 +174,7 @@ def run_config(partitions: list[str], workers: int, quiet: dict[str, Any]) -> di
         "execution": {
             "config": {
                 "max_concurrent": workers,
-                "start_method": {"forkserver": {"preload_modules": [_MODULE]}},
+                "start_method": {"forkserver": {"preload_modules": [PRELOAD]}},
             }
         },
     }

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dagster import AssetCheckEvaluation, AssetKey, DagsterInstance, Definitions
+from dagster._core.instance.ref import InstanceRef
 
 from citypipe.core import datadocs, warehouse
 from citypipe.core.catalog import Catalog, Source, load_catalog
@@ -33,6 +34,10 @@ __all__ = ["SourceOutcome", "dagster_home", "run"]
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 """Run config that keeps Dagster's console logger from printing the run's events."""
+QUIET_STEPS = {"python_logs": {"python_log_level": "CRITICAL"}}
+"""Instance settings that keep the step processes of the parallel job from printing that they
+started (they log it before the run config's loggers exist); the instance's own dagster.yaml,
+which the UI reads, is left as it is."""
 
 
 def dagster_home(lake: Lake) -> Path:
@@ -148,7 +153,9 @@ def run(
         )
     whole = [s for s in chosen if not s.partitioned or single is not None]
     tiled = [s for s in chosen if s.partitioned and single is None]
-    with DagsterInstance.from_config(str(home)) as instance:
+    with DagsterInstance.from_ref(
+        InstanceRef.from_dir(str(home), overrides=QUIET_STEPS)
+    ) as instance:
         materialized: set[AssetKey] = set()
         if whole:
             materialized, found = _run_whole(defs, instance, whole, single, warehouse=not tiled)
@@ -191,9 +198,7 @@ def _run_whole(
     materialized = {e.materialization.asset_key for e in result.get_asset_materialization_events()}
     # the harmonised asset's value is the ingest's report (not stored: resources.UnstoredValues)
     reports: dict[str, IngestReport] = {
-        s.name: result.asset_value(harmonised_key(s.name), partition_key=partition)
-        if partition
-        else result.asset_value(harmonised_key(s.name))
+        s.name: result.asset_value(harmonised_key(s.name))
         for s in chosen
         if harmonised_key(s.name) in materialized
     }
