@@ -34,10 +34,10 @@ __all__ = ["SourceOutcome", "dagster_home", "run"]
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 """Run config that keeps Dagster's console logger from printing the run's events."""
-QUIET_STEPS = {"python_logs": {"python_log_level": "CRITICAL"}}
+QUIET_STEPS = {"python_logs": {"python_log_level": "CRITICAL"}, "telemetry": {"enabled": False}}
 """Instance settings that keep the step processes of the parallel job from printing that they
-started (they log it before the run config's loggers exist); the instance's own dagster.yaml,
-which the UI reads, is left as it is."""
+started (they log it before the run config's loggers exist), and Dagster's telemetry log off;
+the instance's own dagster.yaml, which the UI reads, is left as it is."""
 
 
 def dagster_home(lake: Lake) -> Path:
