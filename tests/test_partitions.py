@@ -17,7 +17,7 @@ import geopandas as gpd
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from dagster import DagsterInstance
+from dagster import DagsterInstance, Definitions, build_sensor_context
 from lxml import etree
 from test_citygml import CLASSES
 
@@ -152,3 +152,25 @@ def test_rerunning_one_partition_leaves_the_others_files_untouched(catalog, lake
         k: v for k, v in before.items() if k != DENHAAG
     }
     assert not Path(before[DENHAAG][0]).exists()  # the replaced run's folder is gone
+
+
+def test_the_sensor_asks_for_the_changed_tiles_and_a_schedule_runs_them_all(
+    tmp_path, tiles, lake
+) -> None:
+    catalog = _catalog(tmp_path, {"path": "tiles/*.gml", "schedule": "0 6 * * *"})
+    defs = build_definitions(catalog, LakeResource(root=str(lake.root)))
+    Definitions.validate_loadable(defs)
+    assert defs.resolve_schedule_def("ingest_partitions_buildings_schedule").job_name == (
+        "ingest_partitions_buildings"
+    )
+    sensor = defs.resolve_sensor_def("source_files_changed")
+
+    def tick(cursor: str | None) -> tuple[list[str | None], str | None]:
+        data = sensor.evaluate_tick(build_sensor_context(cursor=cursor, definitions=defs))
+        return [r.partition_key for r in data.run_requests or []], data.cursor
+
+    first, cursor = tick(None)
+    assert sorted(first) == sorted(KEYS)
+    assert tick(cursor)[0] == []
+    (tiles / TILES[1]).write_bytes((tiles / TILES[1]).read_bytes() + b"\n")
+    assert tick(cursor)[0] == [KEYS[1]]
