@@ -195,7 +195,8 @@ def run_parallel(
     recon = build_reconstructable_job(
         _MODULE,
         "reconstruct",
-        reconstructable_args=(source.model_dump_json(), lake.root, lake.force),
+        # dagster annotates the arguments as a 1-tuple; any tuple of JSON values is taken
+        reconstructable_args=(source.model_dump_json(), lake.root, lake.force),  # type: ignore[arg-type]
     )
     config = run_config(list(partitions or []), workers or os.cpu_count() or 1, quiet or {})
     with execute_job(recon, instance=instance, run_config=config, raise_on_error=False) as result:
