@@ -24,6 +24,7 @@ from test_citygml import CLASSES
 from citypipe.cli import main
 from citypipe.core import warehouse
 from citypipe.core.catalog import Catalog, load_catalog
+from citypipe.core.ingest import ingest
 from citypipe.core.lake import Lake
 from citypipe.geo.errors import ConfigurationError
 from citypipe.orchestration.assets import harmonised_key, raw_key
@@ -174,3 +175,17 @@ def test_the_sensor_asks_for_the_changed_tiles_and_a_schedule_runs_them_all(
     assert tick(cursor)[0] == []
     (tiles / TILES[1]).write_bytes((tiles / TILES[1]).read_bytes() + b"\n")
     assert tick(cursor)[0] == [KEYS[1]]
+
+
+def test_a_source_landed_whole_or_as_tiles_is_never_both(lake, tiles) -> None:
+    """A catalog entry turned from one file into tiles (or back): the folder holds the files
+    of the last way it landed, not both, which a reader would add up."""
+    folder = lake.partition("features", "buildings")
+    ingest(tiles / TILES[0], "buildings", lake)
+    assert [p.name for p in folder.iterdir()] == ["part-0.parquet"]
+    for key, tile in zip(KEYS[1:], TILES[1:], strict=True):
+        ingest(tiles / tile, "buildings", lake, partition=key)
+    assert sorted(p.name for p in folder.iterdir()) == [f"{k}.parquet" for k in KEYS[1:]]
+    assert pq.read_table(folder).num_rows == sum(_objects(tiles / t) for t in TILES[1:])
+    ingest(tiles / TILES[0], "buildings", lake)
+    assert [p.name for p in folder.iterdir()] == ["part-0.parquet"]

@@ -385,15 +385,22 @@ class Attempt:
 
     def _link(self, kind: str) -> None:
         """The unit's file as a link through `current` (made once per unit; a file of a lake
-        written before links is replaced in one rename). A partition's first run removes the
-        link of the source landed whole, which would else be read with the tiles."""
+        written before links is replaced in one rename). A source's first run as tiles removes
+        the link of it landed whole, and its first run whole the links of its tiles: the
+        folder is read as one dataset, and would else hold both."""
         part = self.lake.landed_file(kind, self.source)
         target = f"../../.runs/{self.source}/{CURRENT}/{kind}.parquet"
         with suppress(OSError):
             if os.readlink(part) == target:
                 return
-        if part.name != PART:
-            (part.parent / PART).unlink(missing_ok=True)
+        if part.parent.is_dir():
+            source = partitions.split(self.source)[0]
+            tiles = f"../../.runs/{source}{partitions.SEPARATOR}"
+            for entry in os.scandir(part.parent):
+                with suppress(OSError):
+                    other = os.readlink(entry.path)
+                    if (part.name == PART) == other.startswith(tiles) and entry.name != part.name:
+                        os.unlink(entry.path)
         part.parent.mkdir(parents=True, exist_ok=True)
         tmp = part.with_name(f".{PART}.{self.run_id}")
         os.symlink(target, tmp)
