@@ -31,8 +31,11 @@ The lake section (bench/lake.py) writes two large sources spread over a region (
 over a grid of shifted copies, the NRW tile over a grid of neighbouring tiles) with citypipe and
 with geopandas' defaults, and times the same 1 km2 query in DuckDB on each file.
 
-    python bench/run.py [--group tabular|cityjson|citygml|memory|lake|harvest|ngsi|listen|run ...]
-                        [--repeat 10] [--rounds 3]
+The tiles section (bench/tiles.py) ingests 100 CityGML tiles (the NRW tile copied over a
+10 x 10 km grid, new gml:ids) as one partitioned source with 1 and with 2 worker processes.
+
+    python bench/run.py [--group tabular|cityjson|citygml|memory|lake|harvest|ngsi|listen|run|
+                                 tiles ...] [--repeat 10] [--rounds 3] [--tiles 100]
 """
 
 from __future__ import annotations
