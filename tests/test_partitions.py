@@ -56,12 +56,10 @@ def tiles(tmp_path: Path) -> Path:
     return folder
 
 
-def _catalog(tmp_path: Path, entry: dict[str, object]) -> Catalog:
+def _catalog(tmp_path: Path, entry: dict[str, object], **others: dict[str, object]) -> Catalog:
     path = tmp_path / "catalog.yaml"
-    path.write_text(
-        yaml.safe_dump({"sources": {"buildings": {"theme": "building", **entry}}}),
-        encoding="utf-8",
-    )
+    sources = {"buildings": {"theme": "building", **entry}, **others}
+    path.write_text(yaml.safe_dump({"sources": sources}), encoding="utf-8")
     return load_catalog(path)
 
 
@@ -119,11 +117,15 @@ def test_one_partition_from_the_cli_lands_that_tile_alone(
     )
 
 
-def test_all_partitions_run_in_parallel_and_read_as_one_dataset(catalog, lake, tiles) -> None:
+def test_all_partitions_run_in_parallel_and_read_as_one_dataset(tmp_path, lake, tiles) -> None:
+    """With a source of one file beside them (jena_parking: 103 features, SOURCES.md)."""
+    shutil.copyfile(SAMPLES.parent / "jena_parking.geojson", tmp_path / "jena.geojson")
+    catalog = _catalog(tmp_path, {"path": "tiles/*.gml"}, jena={"path": "jena.geojson"})
     outcomes = run(lake, catalog, workers=2)
     counts = {Path(t).stem: _objects(tiles / t) for t in TILES}
     assert {o.source: (o.ok, o.features) for o in outcomes} == {
-        f"buildings~{k}": (True, n) for k, n in counts.items()
+        **{f"buildings~{k}": (True, n) for k, n in counts.items()},
+        "jena": (True, 103),
     }
     folder = lake.partition("features", "buildings")
     assert sorted(p.name for p in folder.iterdir()) == sorted(f"{k}.parquet" for k in KEYS)
@@ -131,10 +133,10 @@ def test_all_partitions_run_in_parallel_and_read_as_one_dataset(catalog, lake, t
     assert pq.read_table(folder).num_rows == total
     assert len(gpd.read_parquet(folder)) == total
     assert duckdb.sql(f"SELECT count(*) FROM '{folder}/*.parquet'").fetchone() == (total,)
-    _, rows = warehouse.query(lake, "SELECT source, count(*) FROM features GROUP BY source")
-    assert rows == [("buildings", total)]
+    query = "SELECT source, count(*) FROM features GROUP BY source ORDER BY source"
+    assert warehouse.query(lake, query)[1] == [("buildings", total), ("jena", 103)]
     _, rows = warehouse.query(lake, "SELECT source, features FROM sources ORDER BY source")
-    assert rows == sorted((f"buildings~{k}", n) for k, n in counts.items())
+    assert rows == [*sorted((f"buildings~{k}", n) for k, n in counts.items()), ("jena", 103)]
     with DagsterInstance.from_config(str(dagster_home(lake))) as instance:
         assert instance.get_materialized_partitions(harmonised_key("buildings")) == set(KEYS)
 
