@@ -142,6 +142,7 @@ def parallel_job(source: Source, lake: LakeResource) -> JobDefinition:
         description=f"Ingest every partition of {source.name}, in parallel processes.",
         executor_def=multiprocess_executor,
         resource_defs={"lake": lake},
+        config={"execution": {"config": _execution(None)}},  # the UI's Launchpad starts from it
     )
     def tiles_job() -> None:
         partition_keys().map(ingest_tile)
@@ -165,18 +166,19 @@ class TileResult:
     error: str | None = None
 
 
-def run_config(partitions: list[str], workers: int, quiet: dict[str, Any]) -> dict[str, Any]:
-    """The run's config: which partitions, `workers` processes at a time (forked from a server
-    that imported citypipe once), and `quiet`'s loggers."""
+def _execution(workers: int | None) -> dict[str, Any]:
+    """The multiprocess executor's config: `workers` processes at a time (None: the cores),
+    forked from a server that imported citypipe once."""
+    found: dict[str, Any] = {"start_method": {"forkserver": {"preload_modules": [PRELOAD]}}}
+    return found if workers is None else {**found, "max_concurrent": workers}
+
+
+def _run_config(partitions: list[str], workers: int, quiet: dict[str, Any]) -> dict[str, Any]:
+    """The run's config: which partitions, how many at a time, and `quiet`'s loggers."""
     return {
         **quiet,
         "ops": {"partition_keys": {"config": {"partitions": partitions}}},
-        "execution": {
-            "config": {
-                "max_concurrent": workers,
-                "start_method": {"forkserver": {"preload_modules": [PRELOAD]}},
-            }
-        },
+        "execution": {"config": _execution(workers)},
     }
 
 
@@ -198,7 +200,7 @@ def run_parallel(
         # dagster annotates the arguments as a 1-tuple; any tuple of JSON values is taken
         reconstructable_args=(source.model_dump_json(), lake.root, lake.force),  # type: ignore[arg-type]
     )
-    config = run_config(list(partitions or []), workers or os.cpu_count() or 1, quiet or {})
+    config = _run_config(list(partitions or []), workers or os.cpu_count() or 1, quiet or {})
     with execute_job(recon, instance=instance, run_config=config, raise_on_error=False) as result:
         failed = {e.step_key: e.step_failure_data for e in result.get_step_failure_events()}
         landed = {
