@@ -191,3 +191,14 @@ def test_a_source_landed_whole_or_as_tiles_is_never_both(lake, tiles) -> None:
     assert pq.read_table(folder).num_rows == sum(_objects(tiles / t) for t in TILES[1:])
     ingest(tiles / TILES[0], "buildings", lake)
     assert [p.name for p in folder.iterdir()] == ["part-0.parquet"]
+
+
+def test_a_broken_tile_fails_alone_and_says_why(tmp_path, lake, tiles) -> None:
+    broken = tiles / "broken.gml"
+    broken.write_bytes((tiles / TILES[0]).read_bytes()[:3000])  # cut in a start tag
+    catalog = _catalog(tmp_path, {"tiles": [f"tiles/{TILES[1]}", "tiles/broken.gml"]})
+    good, bad = run(lake, catalog, workers=2)
+    assert good.ok and good.features == _objects(tiles / TILES[1])
+    assert not bad.ok and bad.source == "buildings~broken"
+    assert bad.error is not None and bad.error.startswith(f"{broken}: not well-formed XML")
+    assert list(_landed(lake)) == [KEYS[1]]
