@@ -31,8 +31,11 @@ The lake section (bench/lake.py) writes two large sources spread over a region (
 over a grid of shifted copies, the NRW tile over a grid of neighbouring tiles) with citypipe and
 with geopandas' defaults, and times the same 1 km2 query in DuckDB on each file.
 
-    python bench/run.py [--group tabular|cityjson|citygml|memory|lake|harvest|ngsi|listen|run ...]
-                        [--repeat 10] [--rounds 3]
+The tiles section (bench/tiles.py) ingests 100 CityGML tiles (the NRW tile copied over a
+10 x 10 km grid, new gml:ids) as one partitioned source with 1 and with 2 worker processes.
+
+    python bench/run.py [--group tabular|cityjson|citygml|memory|lake|harvest|ngsi|listen|run|
+                                 tiles ...] [--repeat 10] [--rounds 3] [--tiles 100]
 """
 
 from __future__ import annotations
@@ -236,7 +239,7 @@ _COORDINATES = re.compile(
 )
 
 
-def _by_kilometre(members: str) -> tuple[str, dict[str, tuple[int, int]]]:
+def by_kilometre(members: str) -> tuple[str, dict[str, tuple[int, int]]]:
     """`members` with the kilometres of every easting and northing (all but the last three
     digits of the whole part, such as 326 of 326849.768) replaced by a marker character, and
     what each marker stands for: (axis, kilometres). Moving a copy by whole kilometres is then
@@ -268,26 +271,40 @@ def big_nrw(mb: int = 0, grid: tuple[int, int] | None = None, dest: Path | None 
     dest = dest or WORK / name
     if dest.exists():
         return dest
-    text = _source(NRW_TILE).read_text(encoding="utf-8")
-    start = text.index("<core:cityObjectMember")
-    end = text.rindex("</core:cityObjectMember>") + len("</core:cityObjectMember>")
-    head, members, tail = text[:start], text[start:end], text[end:]
-    marked, markers = _by_kilometre(members) if grid else (members, {})
+    head, members, tail = nrw_parts()
+    marked, markers = by_kilometre(members) if grid else (members, {})
     copies = itertools.product(range(grid[0]), range(grid[1])) if grid else itertools.repeat((0, 0))
-    ids = re.compile(r'(gml:id="|xlink:href="#?)([^"]+)"')
     tmp = dest.with_suffix(".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(head)
         for copy, shift in enumerate(copies):
             if grid is None and f.tell() >= mb * 1024 * 1024:
                 break
-            moved = marked
-            for marker, (axis, km) in markers.items():
-                moved = moved.replace(marker, str(km + shift[axis]))
-            f.write(ids.sub(lambda m, c=copy: f'{m.group(1)}{m.group(2)}_{c}"', moved))
+            f.write(moved_copy(marked, markers, shift, copy))
         f.write(tail)
     tmp.replace(dest)
     return dest
+
+
+def nrw_parts() -> tuple[str, str, str]:
+    """The NRW tile's text before its city objects, the city objects, and the text after."""
+    text = _source(NRW_TILE).read_text(encoding="utf-8")
+    start = text.index("<core:cityObjectMember")
+    end = text.rindex("</core:cityObjectMember>") + len("</core:cityObjectMember>")
+    return text[:start], text[start:end], text[end:]
+
+
+_IDS = re.compile(r'(gml:id="|xlink:href="#?)([^"]+)"')
+
+
+def moved_copy(
+    marked: str, markers: dict[str, tuple[int, int]], shift: tuple[int, int], copy: int
+) -> str:
+    """City objects marked by `by_kilometre` moved `shift` km east and north, every gml:id
+    (and the links to it) suffixed with `_<copy>`."""
+    for marker, (axis, km) in markers.items():
+        marked = marked.replace(marker, str(km + shift[axis]))
+    return _IDS.sub(lambda m: f'{m.group(1)}{m.group(2)}_{copy}"', marked)
 
 
 def _source(relative: str) -> Path:
@@ -426,7 +443,8 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=10)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    sections = ["memory", "lake", "harvest", "ngsi", "listen", "run"]
+    sections = ["memory", "lake", "harvest", "ngsi", "listen", "run", "tiles"]
+    p.add_argument("--tiles", type=int, default=100, help="tiles of the tiles section")
     p.add_argument("--group", action="append", choices=[*GROUPS, *sections])
     args = p.parse_args()
     if args.measure:
@@ -451,6 +469,10 @@ def main() -> None:
             from runjob import run_job  # bench/runjob.py
 
             run_job(ROOT, args.rounds)
+        elif name == "tiles":
+            from tiles import run_tiles  # bench/tiles.py
+
+            run_tiles(ROOT, args.rounds, args.tiles)
         elif name == "lake":
             from lake import run_lake  # bench/lake.py
 

@@ -250,7 +250,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from citypipe.core.results import render_table
     from citypipe.orchestration.run import run
 
-    outcomes = run(_lake(args), sources=args.source or None, force=args.force)
+    outcomes = run(
+        _lake(args),
+        sources=args.source or None,
+        force=args.force,
+        partitions=args.partition,
+        workers=args.workers,
+    )
     rows = [
         [
             o.source,
@@ -285,6 +291,13 @@ def _page_size(text: str) -> int:
     n = _count(text)
     if n == 0:
         raise argparse.ArgumentTypeError("a page holds at least one feature")
+    return n
+
+
+def _workers(text: str) -> int:
+    n = _count(text)
+    if n == 0:
+        raise argparse.ArgumentTypeError("at least one worker")
     return n
 
 
@@ -404,6 +417,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--source", action="append", help="only this source (repeatable)")
     s.add_argument(
         "--force", action="store_true", help="ingest also the sources whose file did not change"
+    )
+    s.add_argument(
+        "--partition",
+        action="append",
+        help="only this partition (tile) of the --source (repeatable; default: all of them)",
+    )
+    s.add_argument(
+        "--workers",
+        type=_workers,
+        help="partitions ingested at once, each in a process of its own (default: the cores)",
     )
     s.set_defaults(func=cmd_run)
 

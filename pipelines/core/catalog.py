@@ -27,6 +27,7 @@ from pydantic import (
 from citypipe import schemas
 from citypipe.connectors.base import Query
 from citypipe.connectors.registry import is_url
+from citypipe.core import partitions
 from citypipe.core.lake import check_source_name
 from citypipe.core.violation_share import DEFAULT_MAX_SHARE
 from citypipe.geo import crs
@@ -51,7 +52,13 @@ class Source(BaseModel):
 
     name: str
     path: Path | None = Field(
-        None, description="File to read; relative paths are relative to the catalog file."
+        None,
+        description="File to read; relative paths are relative to the catalog file. A glob "
+        "(`tiles/*.gml`) reads each file it matches as a partition of the source.",
+    )
+    tiles: tuple[Path, ...] | None = Field(
+        None,
+        description="Instead of path: the files (or globs) of a tiled source, each a partition.",
     )
     url: str | None = Field(None, description="A service's URL to harvest, instead of a path.")
     layer: str | None = Field(None, description="A service's collection or feature type.")
@@ -127,18 +134,33 @@ class Source(BaseModel):
 
     @model_validator(mode="after")
     def _path_or_url(self) -> Self:
-        if (self.path is None) == (self.url is None):
-            raise ValueError("give one of path: (a file) and url: (a service)")
+        if sum(x is not None for x in (self.path, self.url, self.tiles)) != 1:
+            raise ValueError("give one of path: (a file), tiles: (files) and url: (a service)")
         query = [k for k in SERVICE_KEYS if getattr(self, k) is not None]
         query += ["incremental"] if self.incremental else []
-        if self.path is not None and query:
+        if self.url is None and query:
             raise ValueError(f"{', '.join(query)} apply to a url: source, not a file")
+        if self.tiles == ():
+            raise ValueError("tiles: lists no file")
         return self
 
     @property
+    def partitioned(self) -> bool:
+        """Whether each file of the source is a partition of its own (tiles:, a glob path:)."""
+        return self.tiles is not None or (self.path is not None and partitions.is_glob(self.path))
+
+    def tile_files(self) -> dict[str, Path]:
+        """A partitioned source's partition key -> file, as the files are now."""
+        if not self.partitioned:
+            raise ConfigurationError(f"source {self.name!r} has no partitions")
+        return partitions.tile_files(list(self.tiles or [self.path]))  # type: ignore[list-item]
+
+    @property
     def location(self) -> Path | str:
-        """What is read: the file or the URL."""
+        """What is read: the file or the URL (a partitioned source: the glob or first tile)."""
         location = self.url if self.url is not None else self.path
+        if location is None and self.tiles:
+            location = self.tiles[0]
         assert location is not None  # _path_or_url
         return location
 
@@ -147,9 +169,10 @@ class Source(BaseModel):
         query = self.query()
         return {**self.options, "query": query} if query else dict(self.options)
 
-    def ingest_arguments(self) -> dict[str, Any]:
+    def ingest_arguments(self, location: Path | None = None) -> dict[str, Any]:
         """`citypipe.core.ingest.ingest`'s keyword arguments for this entry (a service's CRS is
-        asked of it), the same for the Dagster asset and the benchmark's plain ingest."""
+        asked of it), the same for the Dagster asset and the benchmark's plain ingest; `location`:
+        the tile read, of a partitioned source."""
         return {
             "format": self.format,
             "crs": None if self.url is not None else self.crs,
@@ -158,7 +181,7 @@ class Source(BaseModel):
             "fields": self.fields,
             "licence": self.licence,
             "options": self.ingest_options(),
-            "origin": str(self.location),
+            "origin": str(location or self.location),
         }
 
     def query(self) -> Query | None:
@@ -239,6 +262,9 @@ def load_catalog(path: Path | None = None) -> Catalog:
             raise ConfigurationError(f"{path}: source {name!r}: {e}") from e
         if src.path is not None and not src.path.is_absolute():
             src = src.model_copy(update={"path": (path.parent / src.path).resolve()})
+        if src.tiles is not None:
+            tiles = tuple(t if t.is_absolute() else (path.parent / t).resolve() for t in src.tiles)
+            src = src.model_copy(update={"tiles": tiles})
         sources.append(src)
     return Catalog(sources=tuple(sources))
 

@@ -73,6 +73,7 @@ class Landed:
 
 
 def landed(lake: Lake, source: str) -> Landed | None:
-    """The landed run of `source`, None where none landed (or its file cannot be read)."""
+    """The landed run of `source` (or of one partition of it, `partitions.unit`), None where
+    none landed (or its file cannot be read)."""
     footer = lake.footer("features", source)
     return None if footer is None else Landed(footer)

@@ -20,7 +20,7 @@ import orjson
 from citypipe import schemas
 from citypipe.connectors import registry
 from citypipe.connectors.base import SourceBatch
-from citypipe.core import incremental, incremental_harvest, progress, report_page
+from citypipe.core import incremental, incremental_harvest, partitions, progress, report_page
 from citypipe.core.checks import CheckResult, check_specs
 from citypipe.core.harmonise import HarmonisedBatch, Harmoniser
 from citypipe.core.history import Ingest
@@ -196,6 +196,7 @@ def ingest(
     render_docs: bool = True,
     changes_only: bool = False,
     reporter: progress.Reporter = progress.SILENT,
+    partition: str | None = None,
 ) -> IngestReport:
     """Read `location` (a file or a service's URL) as source `source` and replace that source's
     output in `lake` in one step.
@@ -213,9 +214,13 @@ def ingest(
     (`incremental_harvest`). `reporter` shows the run's progress (records, bytes read or pages
     received) while it reads. Every ingest, whatever becomes of it, leaves its row in the lake's
     history (`history`), with its file's fingerprint.
+    `partition` names the tile `location` is of a partitioned source: it lands, and is
+    fingerprinted and reported, as the unit `<source>~<partition>` (`partitions`), its features
+    still of `source`.
     """
     began = datetime.now(UTC)
     started = time.perf_counter()
+    unit = partitions.unit(source, partition)
     settings = {
         "format": format, "crs": crs, "axis_order": axis_order, "theme": theme,
         "fields": fields, "licence": licence, "options": options, "validate": validate,
@@ -228,7 +233,7 @@ def ingest(
     if (
         skip_unchanged
         and fingerprint is not None
-        and (same := _unchanged(lake, source, fingerprint)) is not None
+        and (same := _unchanged(lake, unit, fingerprint)) is not None
     ):
         _record_unchanged(lake, same, origin or path, fingerprint, began)
         same.seconds = round(time.perf_counter() - started, 3)
@@ -240,7 +245,7 @@ def ingest(
     reasons: Counter[str] = Counter()
     warnings: Counter[str] = Counter()
     violations = ViolationCount()
-    with lake.attempt(source, origin or path) as attempt, ExitStack() as closing:
+    with lake.attempt(unit, origin or path) as attempt, ExitStack() as closing:
         attempt.fingerprint = fingerprint
         connector = registry.open_location(location, format, **delta.options)
         delta.check(connector)
@@ -258,7 +263,7 @@ def ingest(
             fields=dict(fields or {}),
             path=path,
         )
-        validator = Validator(source) if validate else None
+        validator = Validator(unit) if validate else None
         # every file is closed whatever happens, the rejects first (they are kept in quarantine
         # when the run fails, and a full disk may refuse the others); features are written
         # (in spatial order) only when the run ends without an error
@@ -308,7 +313,7 @@ def ingest(
             else []
         )
         report = IngestReport(
-            source=source,
+            source=unit,
             run_id=attempt.run_id,
             path=origin or path,
             format=info.label,

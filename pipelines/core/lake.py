@@ -7,6 +7,7 @@
     <lake>/attempts/<NAME>/<run>.json       what each attempt that did not land was and why
     <lake>/history/<NAME>/<run>.parquet     every ingest, landed or not, kept (history.py)
     <lake>/observations/day=<YYYY-MM-DD>/<run>.parquet  measured values, appended (observations.py)
+    <lake>/features/<NAME>/<KEY>.parquet    one file per partition (tile) instead (partitions.py)
     <lake>/warehouse.duckdb                        views over the above
     <lake>/docs/                                   validation reports (GX Data Docs)
 
@@ -55,6 +56,7 @@ import pyarrow.parquet as pq
 
 from citypipe import schemas
 from citypipe.connectors.parquet_facts import HEIGHTS_KEY
+from citypipe.core import partitions
 from citypipe.core.history import HISTORY, Ingest
 from citypipe.geo.errors import ConfigurationError, UnavailableError
 
@@ -73,6 +75,8 @@ record under `RUN_KEY` in the footer of a landed features file holds all the oth
 PART = "part-0.parquet"
 CURRENT = "current"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_UNIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(~[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
+"""A source, or one partition of it (`partitions.unit`)."""
 _RUN = re.compile(r"^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{8}$")
 _NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 """What a full disk, a quota or a file size limit say: the run fails, and says why, as a user's
@@ -167,6 +171,15 @@ class Lake:
         """What `--lake` and `CITYPIPE_LAKE` name to open this lake again."""
         return str(self.root)
 
+    def landed_name(self, kind: str, unit: str) -> str:
+        """Where in the lake a reader opens a unit's `kind`: `<kind>/<NAME>/part-0.parquet` for a
+        source, `<kind>/<NAME>/<KEY>.parquet` for one partition of it."""
+        source, key = partitions.split(unit)
+        return f"{kind}/{source}/{PART if key is None else f'{key}.parquet'}"
+
+    def landed_file(self, kind: str, unit: str) -> Path:
+        return self.root / self.landed_name(kind, unit)
+
     def files(self, kind: str) -> list[Path]:
         """The files of a table folder (kinds, quarantine) that a reader would open."""
         return sorted(p for p in (self.root / kind).glob("*/*.parquet") if p.exists())
@@ -176,11 +189,11 @@ class Lake:
         reader would open (`<folder>/*/*.<suffix>`)."""
         return any(p.exists() for p in (self.root / folder).glob(f"*/*.{suffix}"))
 
-    def footer(self, kind: str, source: str) -> dict[bytes, bytes] | None:
-        """The key-value metadata of the landed `kind` file of `source`; None where none
-        landed or it cannot be read."""
+    def footer(self, kind: str, unit: str) -> dict[bytes, bytes] | None:
+        """The key-value metadata of the landed `kind` file of `unit` (a source or one partition
+        of it); None where none landed or it cannot be read."""
         try:
-            return pq.read_metadata(self.partition(kind, source) / PART).metadata or {}
+            return pq.read_metadata(self.landed_file(kind, unit)).metadata or {}
         except (OSError, ValueError):
             return None
 
@@ -216,8 +229,13 @@ class Lake:
     @contextmanager
     def attempt(self, source: str, path: str | None = None) -> Iterator[Attempt]:
         """One run of `source`: lands when the block ends without an exception, else is recorded
-        as failed with its rejects quarantined; the source's previous output stays either way."""
-        check_source_name(source)
+        as failed with its rejects quarantined; the source's previous output stays either way.
+        `source` may name one partition of a source (`partitions.unit`): it lands alone."""
+        check_source_name(partitions.split(source)[0])
+        if not _UNIT.match(source):
+            raise ConfigurationError(
+                f"{source!r}: a partition key holds only letters, digits, _ . -"
+            )
         try:
             lock = self._lock(source)
         except OSError as e:
@@ -277,7 +295,7 @@ class Lake:
             for entry in os.scandir(self.staging):
                 source, _, run = entry.name.rpartition("@")
                 with suppress(OSError):
-                    if not (_NAME.match(source) and _RUN.match(run)):
+                    if not (_UNIT.match(source) and _RUN.match(run)):
                         if entry.is_file():  # left by a citypipe from before run folders
                             os.unlink(entry.path)
                     elif source == own:
@@ -405,13 +423,23 @@ class Attempt:
                     shutil.rmtree(entry.path)
 
     def _link(self, kind: str) -> None:
-        """The partition's file as a link through `current` (made once per source; a file of
-        a lake written before links is replaced in one rename)."""
-        part = self.lake.partition(kind, self.source) / PART
+        """The unit's file as a link through `current` (made once per unit; a file of a lake
+        written before links is replaced in one rename). A source's first run as tiles removes
+        the link of it landed whole, and its first run whole the links of its tiles: the
+        folder is read as one dataset, and would else hold both."""
+        part = self.lake.landed_file(kind, self.source)
         target = f"../../.runs/{self.source}/{CURRENT}/{kind}.parquet"
         with suppress(OSError):
             if os.readlink(part) == target:
                 return
+        if part.parent.is_dir():
+            source = partitions.split(self.source)[0]
+            tiles = f"../../.runs/{source}{partitions.SEPARATOR}"
+            for entry in os.scandir(part.parent):
+                with suppress(OSError):
+                    other = os.readlink(entry.path)
+                    if (part.name == PART) == other.startswith(tiles) and entry.name != part.name:
+                        os.unlink(entry.path)
         part.parent.mkdir(parents=True, exist_ok=True)
         tmp = part.with_name(f".{PART}.{self.run_id}")
         os.symlink(target, tmp)

@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from citypipe.core.lake import KINDS, OBSERVATIONS, PART, Attempt, Lake, default_lake
+from citypipe.core.lake import KINDS, OBSERVATIONS, Attempt, Lake, default_lake
 from citypipe.geo.errors import ConfigurationError, UnavailableError
 
 __all__ = ["LOCAL_ENV", "ObjectLake", "S3Settings", "lake_at"]
@@ -178,9 +178,9 @@ class ObjectLake(Lake):
             for f in found
         )  # fmt: skip
 
-    def footer(self, kind: str, source: str) -> dict[bytes, bytes] | None:
+    def footer(self, kind: str, unit: str) -> dict[bytes, bytes] | None:
         try:
-            meta = pq.read_metadata(self._key(kind, source, PART), filesystem=self.fs)
+            meta = pq.read_metadata(self._key(self.landed_name(kind, unit)), filesystem=self.fs)
         except (OSError, ValueError):
             return None
         return meta.metadata or {}
@@ -210,7 +210,8 @@ class ObjectLake(Lake):
         moves = {}
         for kind in KINDS:
             file = attempt.file(kind)
-            moves[f"{kind}/{attempt.source}/{PART}"] = file if file.exists() else self._empty(kind)
+            landed = self.landed_name(kind, attempt.source)
+            moves[landed] = file if file.exists() else self._empty(kind)
         for file in sorted((attempt.folder / OBSERVATIONS).glob("day=*/*.parquet")):
             moves[f"{OBSERVATIONS}/{file.parent.name}/{file.name}"] = file
         order = sorted(moves, key=lambda key: key.startswith(("features/", OBSERVATIONS)))

@@ -53,6 +53,7 @@ from citypipe.core.lake import Lake
 from citypipe.core.violation_share import SPEC as VIOLATION_SHARE
 from citypipe.core.violation_share import result as violation_share
 from citypipe.geo.errors import CitypipeError, UnavailableError
+from citypipe.orchestration.partitions import partitions_def
 from citypipe.orchestration.resources import LakeResource
 
 __all__ = [
@@ -61,7 +62,9 @@ __all__ = [
     "build_assets",
     "harmonised_key",
     "ingest_keys",
+    "land_snapshot",
     "raw_key",
+    "reported_as_failure",
     "snapshot_path",
     "source_assets",
     "source_keys",
@@ -99,15 +102,26 @@ def ingest_keys(sources: Iterable[Source]) -> list[AssetKey]:
     return [*(k for source in sources for k in source_keys(source)), WAREHOUSE]
 
 
-def snapshot_path(lake: Lake, source: Source) -> Path:
-    """Where the raw asset lands the source file: <lake>/raw/source=<name>/<file name>."""
-    return lake.root / "raw" / f"source={source.name}" / Path(source.location).name
+def snapshot_path(lake: Lake, source: Source, file: Path | None = None) -> Path:
+    """Where the raw asset lands the source file (or the tile `file` of a partitioned source):
+    <lake>/raw/source=<name>/<file name>."""
+    return lake.root / "raw" / f"source={source.name}" / Path(file or source.location).name
+
+
+def _tile(source: Source) -> tuple[str | None, Path]:
+    """The partition the running step of `source` is for and the file it reads (the source's
+    own for a source without partitions)."""
+    if not source.partitioned:
+        return None, Path(source.location)
+    key = AssetExecutionContext.get().partition_key
+    tiles = source.tile_files()
+    if key not in tiles:
+        raise Failure(description=f"{source.name}: no tile {key!r} any more in {source.location}")
+    return key, tiles[key]
 
 
 @contextmanager
-def _reported_as_failure(
-    snapshot: Path | None = None, origin: Path | None = None
-) -> Iterator[None]:
+def reported_as_failure(snapshot: Path | None = None, origin: Path | None = None) -> Iterator[None]:
     """Errors meant for users fail the asset with their message alone, not a traceback; the
     retry policy applies only to those that say trying again can help. A message about the
     `snapshot` names its `origin` instead: the same bytes, in the file the user knows."""
@@ -120,7 +134,7 @@ def _reported_as_failure(
         raise Failure(description=message, allow_retries=e.retry) from None
 
 
-def _land(src: Path, dest: Path) -> tuple[int, str]:
+def land_snapshot(src: Path, dest: Path) -> tuple[int, str]:
     """Copy `src` to `dest` byte for byte (temp file, fsync, rename), so a reader sees the old
     snapshot or the new one, never part of one. Returns the size and the SHA-256."""
     try:
@@ -188,7 +202,8 @@ def _column_schema() -> TableSchema:
 
 def _landed(root: Lake, report: IngestReport) -> dict[str, Any]:
     """Where the source's features are and the box they cover (from the files' statistics)."""
-    files = sorted(root.partition("features", report.source).glob("*.parquet"))
+    landed = root.landed_file("features", report.source)
+    files = [landed] if landed.exists() else []
     found: dict[str, Any] = {"output_crs": "OGC:CRS84"}
     if files:
         found["path"] = MetadataValue.path(str(files[0].resolve()))
@@ -212,13 +227,14 @@ def _raw_asset(source: Source) -> AssetsDefinition:
     @asset(
         key=raw_key(source.name),
         group_name=SOURCES_GROUP,
-        description=f"Byte-exact snapshot of {source.path}",
+        description=f"Byte-exact snapshot of {source.location}",
+        partitions_def=partitions_def(source),
     )
     def raw(lake: LakeResource) -> MaterializeResult:
-        dest = snapshot_path(lake.lake(), source)
-        origin = Path(source.location)
-        with _reported_as_failure(dest, origin):
-            size, sha256 = _land(origin, dest)
+        _, origin = _tile(source)
+        dest = snapshot_path(lake.lake(), source, origin)
+        with reported_as_failure(dest, origin):
+            size, sha256 = land_snapshot(origin, dest)
             connector = registry.open_location(dest, source.format, **source.ingest_options())
         return MaterializeResult(
             metadata={
@@ -266,25 +282,28 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
             )
             for spec in (*check_specs(), VIOLATION_SHARE)
         ],
+        partitions_def=partitions_def(source),
     )
     def harmonised(
         lake: LakeResource,
     ) -> Iterator[AssetCheckResult | MaterializeResult[IngestReport]]:
         root = lake.lake()
-        read = source.location if service else snapshot_path(root, source)
-        with _reported_as_failure(Path(read), Path(source.location)):
+        partition, origin = (None, source.location) if service else _tile(source)
+        read = source.location if service else snapshot_path(root, source, Path(origin))
+        with reported_as_failure(Path(read), Path(origin)):
             try:
                 report = ingest(
                     read,
                     source.name,
                     root,
-                    **source.ingest_arguments(),
+                    **source.ingest_arguments(None if service else Path(origin)),
                     skip_unchanged=not lake.force,
                     changes_only=source.incremental and not lake.force,
                     render_docs=False,  # the warehouse asset renders the run's pages at once
                     # in the run's log (a `context` parameter cannot be typed here: the
                     # annotations are strings, which Dagster does not accept for it)
                     reporter=progress.Reporter(log=AssetExecutionContext.get().log.info, bar=False),
+                    partition=partition,
                 )
             except ChecksFailed as e:
                 # show which checks failed, then fail the step: nothing was committed
@@ -334,7 +353,7 @@ def warehouse_asset(upstream: list[AssetKey]) -> AssetsDefinition:
     )
     def warehouse_views(lake: LakeResource) -> MaterializeResult:
         root = lake.lake()
-        with _reported_as_failure():
+        with reported_as_failure():
             datadocs.render(root.docs)
             warehouse.refresh(root)
             _, rows = warehouse.query(

@@ -2,10 +2,11 @@
 sensor that re-ingests the sources whose files changed, and freshness checks (with the sensor
 that evaluates them) for the sources whose catalog entry says how old their data may grow.
 
-The sensor's cursor is JSON, source name -> [mtime_ns, size] of its file (null while the file
-is missing). A source with no entry in the cursor counts as changed, so the first tick (and
-the first tick after a source is added to the catalog) ingests it: nothing tells the sensor
-whether the lake already holds the current file, and an ingest is idempotent.
+The sensor's cursor is JSON, source name (`<NAME>~<KEY>` for a tile of a partitioned source)
+-> [mtime_ns, size] of its file (null while the file is missing). A source with no entry in
+the cursor counts as changed, so the first tick (and the first tick after a source is added to
+the catalog) ingests it: nothing tells the sensor whether the lake already holds the current
+file, and an ingest is idempotent.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ from dagster import (
 )
 
 from citypipe.core.catalog import Catalog, Source
+from citypipe.core.partitions import split, unit
 from citypipe.geo.errors import ConfigurationError
 from citypipe.orchestration.assets import harmonised_key, ingest_keys
+from citypipe.orchestration.parallel import job_name
 
 if TYPE_CHECKING:  # what define_asset_job returns; dagster does not export the name
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -76,10 +79,16 @@ def source_job(source: Source) -> UnresolvedAssetJobDefinition:
 
 
 def _schedule(source: Source) -> ScheduleDefinition:
-    job = source_job(source)
+    """A source's schedule: of its job, or of its parallel job where it has partitions (every
+    tile in one run)."""
+    name = job_name(source) if source.partitioned else source_job(source).name
     try:
+        if source.partitioned:
+            return ScheduleDefinition(
+                name=f"{name}_schedule", cron_schedule=source.schedule, job_name=name
+            )
         return ScheduleDefinition(
-            name=f"{job.name}_schedule", cron_schedule=source.schedule, job=job
+            name=f"{name}_schedule", cron_schedule=source.schedule, job=source_job(source)
         )
     except DagsterInvalidDefinitionError as e:
         raise ConfigurationError(
@@ -101,9 +110,16 @@ def _state(path: Path) -> FileState:
 
 
 def files_changed_sensor(catalog: Catalog, job: UnresolvedAssetJobDefinition) -> SensorDefinition:
-    """`source_files_changed`: one run of `job`'s assets for the sources whose files changed
-    (services have no file: their schedule harvests them)."""
-    paths = {s.name: s.path for s in catalog.sources if s.path is not None}
+    """`source_files_changed`: one run of `job`'s assets for the sources whose files changed,
+    and one per changed tile of a partitioned source, for its partition (services have no file:
+    their schedule harvests them). The cursor names a tile `<NAME>~<KEY>`."""
+    paths = {
+        unit(s.name, key): path
+        for s in catalog.sources
+        if s.url is None
+        for key, path in (s.tile_files().items() if s.partitioned else [(None, s.path)])
+        if path is not None
+    }
 
     @sensor(
         name="source_files_changed",
@@ -118,13 +134,17 @@ def files_changed_sensor(catalog: Catalog, job: UnresolvedAssetJobDefinition) ->
         for name, state in sorted(now.items()):
             if state is None and (name not in before or before[name] is not None):
                 context.log.warning(f"source {name!r}: {paths[name]} is missing")
-        changed = sorted(n for n, s in now.items() if s is not None and before.get(n) != s)
+        changed = [split(n) for n, s in sorted(now.items()) if s is not None and before.get(n) != s]
         if not changed:
             return SensorResult(skip_reason=SkipReason("no source file changed"), cursor=cursor)
-        return SensorResult(
-            run_requests=[RunRequest(asset_selection=ingest_keys(map(catalog.get, changed)))],
-            cursor=cursor,
-        )
+        whole = [catalog.get(name) for name, key in changed if key is None]
+        requests = [RunRequest(asset_selection=ingest_keys(whole))] if whole else []
+        requests += [
+            RunRequest(asset_selection=ingest_keys([catalog.get(name)]), partition_key=key)
+            for name, key in changed
+            if key is not None
+        ]
+        return SensorResult(run_requests=requests, cursor=cursor)
 
     return source_files_changed
 

@@ -13,26 +13,31 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from dagster import AssetCheckEvaluation, AssetKey, DagsterInstance
+from dagster import AssetCheckEvaluation, AssetKey, DagsterInstance, Definitions
+from dagster._core.instance.ref import InstanceRef
 
 from citypipe.core import datadocs, warehouse
 from citypipe.core.catalog import Catalog, Source, load_catalog
 from citypipe.core.ingest import IngestReport
 from citypipe.core.lake import Lake
+from citypipe.core.partitions import unit
+from citypipe.geo.errors import ConfigurationError
 from citypipe.orchestration.assets import WAREHOUSE, harmonised_key, ingest_keys, source_keys
 from citypipe.orchestration.automation import INGEST_ALL
 from citypipe.orchestration.definitions import build_definitions
+from citypipe.orchestration.parallel import TileResult, run_parallel, step_message
 from citypipe.orchestration.resources import LakeResource
-
-if TYPE_CHECKING:  # dagster does not export the type of a step's failure data
-    from dagster._core.execution.plan.objects import StepFailureData
 
 __all__ = ["SourceOutcome", "dagster_home", "run"]
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 """Run config that keeps Dagster's console logger from printing the run's events."""
+QUIET_STEPS = {"python_logs": {"python_log_level": "CRITICAL"}, "telemetry": {"enabled": False}}
+"""Instance settings that keep the step processes of the parallel job from printing that they
+started (they log it before the run config's loggers exist), and Dagster's telemetry log off;
+the instance's own dagster.yaml, which the UI reads, is left as it is."""
 
 
 def dagster_home(lake: Lake) -> Path:
@@ -63,27 +68,15 @@ class SourceOutcome:
         return f"{self.checks_passed}/{self.checks_total}"
 
 
-def _message(failure: StepFailureData) -> str:
-    """The message a user should read: a Failure's description, else the user code's exception
-    (Dagster wraps it in a DagsterExecutionStepExecutionError), else Dagster's own error."""
-    if failure.user_failure_data and failure.user_failure_data.description:
-        return failure.user_failure_data.description
-    error = failure.error
-    if error is None:
-        return "failed"
-    if error.cls_name == "DagsterExecutionStepExecutionError" and error.cause:
-        error = error.cause
-    return error.message.strip()
-
-
 def _outcome(
     source: Source,
     report: IngestReport | None,
     checks: list[AssetCheckEvaluation],
     failures: Mapping[AssetKey, str],
+    partition: str | None = None,
 ) -> SourceOutcome:
-    name = source.name
-    key = harmonised_key(name)
+    name = unit(source.name, partition)
+    key = harmonised_key(source.name)
     blocked = [c.check_name for c in checks if c.asset_key == key and c.blocking and not c.passed]
     error = next((failures[k] for k in source_keys(source) if k in failures), None)
     if blocked and error is None:
@@ -105,15 +98,38 @@ def _outcome(
     )
 
 
+def _tile_outcome(source: Source, tile: TileResult) -> SourceOutcome:
+    name = unit(source.name, tile.partition)
+    if tile.metadata is None:
+        return SourceOutcome(name, ok=False, error=tile.error)
+    found: dict[str, Any] = tile.metadata
+    return SourceOutcome(
+        name,
+        ok=True,
+        format=found["format"],
+        features=found["features"],
+        rejects=found["rejects"],
+        checks_passed=found["checks_passed"],
+        checks_total=found["checks_total"],
+        seconds=found["seconds"],
+        unchanged=found["unchanged"],
+    )
+
+
 def run(
     lake: Lake,
     catalog: Catalog | None = None,
     sources: list[str] | None = None,
     *,
     force: bool = False,
+    partitions: list[str] | None = None,
+    workers: int | None = None,
 ) -> list[SourceOutcome]:
     """Ingest `sources` (default: all) of `catalog` (default: `load_catalog()`) into `lake`;
     a source whose file and settings did not change since it landed is skipped unless `force`.
+    A partitioned source's partitions (`partitions`: only these, of the one source named) run
+    in parallel, `workers` processes at a time (default: the cores; `parallel.py`); one
+    partition alone runs in this process.
 
     A source that fails does not stop the others. The warehouse and the validation reports are
     refreshed at the end even when Dagster skipped the warehouse because a source failed, so
@@ -122,31 +138,71 @@ def run(
     catalog = catalog if catalog is not None else load_catalog()
     names = [s.name for s in catalog.sources] if sources is None else list(sources)
     chosen = [catalog.get(name) for name in names]  # an unknown name fails here, listing all
-    defs = build_definitions(catalog, LakeResource(root=lake.location, force=force))
+    if partitions and (len(chosen) != 1 or not chosen[0].partitioned):
+        raise ConfigurationError("--partition needs one --source, a partitioned one (tiles:)")
+    resource = LakeResource(root=lake.location, force=force)
+    defs = build_definitions(catalog, resource)
     home = dagster_home(lake)
     home.mkdir(parents=True, exist_ok=True)
-    with DagsterInstance.from_config(str(home)) as instance:
-        result = defs.resolve_job_def(INGEST_ALL).execute_in_process(
-            run_config=QUIET,
-            instance=instance,
-            raise_on_error=False,
-            asset_selection=ingest_keys(chosen),
+    outcomes: dict[str, list[SourceOutcome]] = {}
+    single = partitions[0] if partitions and len(partitions) == 1 else None
+    if single is not None and single not in chosen[0].tile_files():
+        raise ConfigurationError(
+            f"source {chosen[0].name!r} has no partition {single!r}; "
+            f"partitions: {', '.join(chosen[0].tile_files())}"
         )
-    step_keys = {defs.resolve_assets_def(k).op.name: k for k in ingest_keys(chosen)}
+    whole = [s for s in chosen if not s.partitioned or single is not None]
+    tiled = [s for s in chosen if s.partitioned and single is None]
+    with DagsterInstance.from_ref(
+        InstanceRef.from_dir(str(home), overrides=QUIET_STEPS)
+    ) as instance:
+        materialized: set[AssetKey] = set()
+        if whole:
+            materialized, found = _run_whole(defs, instance, whole, single, warehouse=not tiled)
+            outcomes.update(found)
+        for source in tiled:
+            results = run_parallel(
+                source, resource, instance, partitions=partitions, workers=workers, quiet=QUIET
+            )
+            outcomes[source.name] = [_tile_outcome(source, r) for r in results]
+    if WAREHOUSE not in materialized:
+        datadocs.render(lake.docs)
+        warehouse.refresh(lake)
+    return [o for s in chosen for o in outcomes[s.name]]
+
+
+def _run_whole(
+    defs: Definitions,
+    instance: DagsterInstance,
+    chosen: list[Source],
+    partition: str | None,
+    *,
+    warehouse: bool,
+) -> tuple[set[AssetKey], dict[str, list[SourceOutcome]]]:
+    """`chosen`'s assets (of one `partition`, where given) in one run in this process, and the
+    warehouse after them when `warehouse`: what materialised and each source's outcome."""
+    keys = [k for k in ingest_keys(chosen) if warehouse or k != WAREHOUSE]
+    result = defs.resolve_job_def(INGEST_ALL).execute_in_process(
+        run_config=QUIET,
+        instance=instance,
+        raise_on_error=False,
+        asset_selection=keys,
+        partition_key=partition,
+    )
+    step_keys = {defs.resolve_assets_def(k).op.name: k for k in keys}
     failures = {
-        step_keys[e.step_key]: _message(e.step_failure_data)
+        step_keys[e.step_key]: step_message(e.step_failure_data)
         for e in result.get_step_failure_events()
         if e.step_key in step_keys
     }
     materialized = {e.materialization.asset_key for e in result.get_asset_materialization_events()}
-    if WAREHOUSE not in materialized:
-        datadocs.render(lake.docs)
-        warehouse.refresh(lake)
     # the harmonised asset's value is the ingest's report (not stored: resources.UnstoredValues)
     reports: dict[str, IngestReport] = {
-        name: result.asset_value(harmonised_key(name))
-        for name in names
-        if harmonised_key(name) in materialized
+        s.name: result.asset_value(harmonised_key(s.name))
+        for s in chosen
+        if harmonised_key(s.name) in materialized
     }
     checks = list(result.get_asset_check_evaluations())
-    return [_outcome(s, reports.get(s.name), checks, failures) for s in chosen]
+    return materialized, {
+        s.name: [_outcome(s, reports.get(s.name), checks, failures, partition)] for s in chosen
+    }
