@@ -100,11 +100,14 @@ def _amount(what: str, n: int) -> str:
 @dataclass(frozen=True)
 class Reporter:
     """Where progress goes: a bar when `bar` (by default: stderr is a terminal), else a line
-    to `log` (by default stderr) every `interval` seconds; nothing when both are off."""
+    to `log` (by default stderr) every `interval` seconds; nothing when both are off. `summary`:
+    the last line is written even for work shorter than one interval (a run log that shows every
+    ingest's counts, where a terminal would only fill up with them)."""
 
     log: Callable[[str], None] | None = None
     interval: float = field(default_factory=_interval)
     bar: bool = field(default_factory=lambda: sys.stderr.isatty())
+    summary: bool = False
 
     @contextmanager
     def track(self, task: Task) -> Iterator[Task]:
@@ -114,7 +117,11 @@ class Reporter:
             yield task
             return
         stop = threading.Event()
-        show = _Bar(task) if self.bar else _Lines(task, self.log or _stderr, self.interval)
+        show = (
+            _Bar(task)
+            if self.bar
+            else _Lines(task, self.log or _stderr, self.interval, shown=self.summary)
+        )
         thread = threading.Thread(target=show.run, args=(stop,), name="progress", daemon=True)
         thread.start()
         try:
@@ -135,10 +142,13 @@ def _stderr(text: str) -> None:
 
 
 class _Lines:
-    def __init__(self, task: Task, log: Callable[[str], None], interval: float) -> None:
+    def __init__(
+        self, task: Task, log: Callable[[str], None], interval: float, *, shown: bool
+    ) -> None:
         self.task, self.log, self.interval = task, log, interval
         self.start = time.monotonic()
-        self.shown = False
+        self.shown = shown
+        """Whether the closing line is due: a line was written, or a summary is asked for."""
 
     def run(self, stop: threading.Event) -> None:
         while not stop.wait(self.interval):

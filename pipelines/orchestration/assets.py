@@ -302,7 +302,9 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
                     render_docs=False,  # the warehouse asset renders the run's pages at once
                     # in the run's log (a `context` parameter cannot be typed here: the
                     # annotations are strings, which Dagster does not accept for it)
-                    reporter=progress.Reporter(log=AssetExecutionContext.get().log.info, bar=False),
+                    reporter=progress.Reporter(
+                        log=AssetExecutionContext.get().log.info, bar=False, summary=True
+                    ),
                     partition=partition,
                 )
             except ChecksFailed as e:
