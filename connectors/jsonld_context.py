@@ -9,7 +9,8 @@ source's configuration says so, local files for other URLs or URLs it allows to 
 a warning (`Terms.warnings`) the run reports once: the names it would have defined keep the
 names the entity gives them (the core context's @vocab catches them).
 
-The core context is applied last, as the NGSI-LD API does: it is protected, so applied first it
+The core context, recognised by what it defines, not by its address (`is_core`), is applied
+last, as the NGSI-LD API does: it is protected, so applied first it
 would forbid the domain contexts' own definitions (location, name ...), and absent, every term
 no domain context defines would be dropped.
 
@@ -23,7 +24,6 @@ so a run's second NGSI source, or a listener's next landing, processes nothing a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -40,7 +40,9 @@ from citypipe.connectors.http import HttpClient
 from citypipe.geo.errors import ConfigurationError
 from citypipe.schemas import HERE as SCHEMAS
 
-__all__ = ["CORE_CONTEXT", "ContextPolicy", "Contexts", "Terms", "for_source", "shipped"]
+__all__ = [
+    "CORE_CONTEXT", "ContextPolicy", "Contexts", "Terms", "for_source", "is_core", "shipped",
+]  # fmt: skip
 
 _SHIPPED = SCHEMAS / "jsonld"
 
@@ -65,11 +67,32 @@ def shipped() -> dict[str, Path]:
     return {url: _stored(urls[0]) for urls in _index()["contexts"] for url in urls}
 
 
-CORE_CONTEXT: str = _index()["core"]["url"]
-"""The NGSI-LD core context citypipe applies (contexts.yaml)."""
-_CORE = re.compile(_index()["core"]["versions"])
-"""The core context under any of its versions' URLs: it is applied last, as CORE_CONTEXT,
-whatever the entity names."""
+_CORE_TERMS = ("Property", "Relationship", "GeoProperty")
+_NGSI_LD = "https://uri.etsi.org/ngsi-ld/"
+
+
+def is_core(document: Any) -> bool:
+    """Whether a context document is an NGSI-LD core context, of any version and under any
+    address (a broker's copy, a mirror): it maps the `ngsi-ld` prefix to the ETSI namespace
+    and defines the core's attribute kinds in it."""
+    context = document.get("@context") if isinstance(document, Mapping) else None
+    if not isinstance(context, Mapping) or context.get("ngsi-ld") != _NGSI_LD:
+        return False
+    return all(
+        context.get(term) in (f"ngsi-ld:{term}", f"{_NGSI_LD}{term}") for term in _CORE_TERMS
+    )
+
+
+def _shipped_core() -> str:
+    for urls in _index()["contexts"]:
+        if is_core(orjson.loads(_stored(urls[0]).read_bytes())):
+            return str(urls[0])
+    raise ConfigurationError("schemas/jsonld/contexts.yaml lists no NGSI-LD core context")
+
+
+CORE_CONTEXT: str = _shipped_core()
+"""The NGSI-LD core context citypipe ships (contexts.yaml): applied last where an entity's
+@context names no core context citypipe can read."""
 
 
 @dataclass(frozen=True)
@@ -182,19 +205,23 @@ class Contexts:
             said.append(f"@context {entry!r} {why}: its entities keep the names they give")
 
         kept: list[Any] = []
+        core = CORE_CONTEXT
         for entry in context if isinstance(context, list) else [context]:
-            if isinstance(entry, str) and not _CORE.fullmatch(entry):
+            if isinstance(entry, str):
                 try:
-                    self.document(entry)
+                    document = self.document(entry)
                 except _Unavailable:
                     warn(entry, "is not shipped with citypipe nor allowed by the source")
                     continue
-                kept.append(entry)
+                if is_core(document):  # moved to the end, where the API applies it
+                    core = entry
+                else:
+                    kept.append(entry)
             elif isinstance(entry, dict):
                 kept.append(entry)
-            elif entry is not None and not isinstance(entry, str):
+            elif entry is not None:
                 warn(type(entry).__name__, "is neither a URL nor an object")
-        kept.append(CORE_CONTEXT)
+        kept.append(core)
         try:
             jsonld.expand({"@context": kept}, dict(self.options))
         except (jsonld.JsonLdError, RecursionError) as e:

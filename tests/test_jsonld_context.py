@@ -14,7 +14,13 @@ from conftest import SAMPLES
 from loopback import Answer, scripted_server
 from pyld import jsonld
 
-from citypipe.connectors.jsonld_context import CORE_CONTEXT, ContextPolicy, Contexts, shipped
+from citypipe.connectors.jsonld_context import (
+    CORE_CONTEXT,
+    ContextPolicy,
+    Contexts,
+    is_core,
+    shipped,
+)
 from citypipe.connectors.ngsi_entities import entity_batch
 from citypipe.geo.errors import ConfigurationError
 
@@ -92,6 +98,31 @@ def test_the_core_context_is_applied_last() -> None:
     # and without the core context's @vocab, names no domain context defines are dropped
     assert jsonld.expand({"@context": PARKING, "notInParking": 1}, dict(contexts.options)) == []
     assert contexts.terms([PARKING]).name("notInParking") == "notInParking"
+
+
+def test_the_core_context_is_known_by_what_it_defines_not_by_its_address(
+    tmp_path: Path,
+) -> None:
+    core = orjson.loads(shipped()[CORE_CONTEXT].read_bytes())
+    assert is_core(core)
+    assert not any(
+        is_core(orjson.loads(p.read_bytes()))
+        for p in set(shipped().values()) - {shipped()[CORE_CONTEXT]}
+    )
+    # a context mapping the prefix alone, or defining Property elsewhere, is not the core
+    assert not is_core({"@context": {"ngsi-ld": "https://uri.etsi.org/ngsi-ld/"}})
+    assert not is_core({"@context": {**core["@context"], "Property": "https://e.org/Property"}})
+    # a broker's copy of the core at its own address, named first: moved last, no warning
+    broker = "http://broker.example/ngsi-ld/v1/core.jsonld"
+    (tmp_path / "core.jsonld").write_bytes(shipped()[CORE_CONTEXT].read_bytes())
+    contexts = Contexts(ContextPolicy(files=((broker, str(tmp_path / "core.jsonld")),)))
+    terms = contexts.terms([broker, {"location": "https://example.org/where"}])
+    assert terms.warnings == ()
+    assert terms.context == [{"location": "https://example.org/where"}, broker]
+    assert terms.name("https://uri.etsi.org/ngsi-ld/default-context/madeUp") == "madeUp"
+    # an older version's ETSI address is the shipped core too (each version only adds terms)
+    older = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.6.jsonld"
+    assert Contexts().terms([PARKING, older]).context == [PARKING, older]
 
 
 def test_nothing_is_fetched_that_the_source_does_not_allow() -> None:
