@@ -27,7 +27,7 @@ from citypipe.core.lake import Lake
 from citypipe.core.violation_share import SPEC as VIOLATION_SHARE
 from citypipe.geo.errors import ConfigurationError
 from citypipe.orchestration.assets import WAREHOUSE, build_assets, harmonised_key, raw_key
-from citypipe.orchestration.definitions import build_definitions, defs
+from citypipe.orchestration.definitions import build_definitions, checked, defs
 from citypipe.orchestration.resources import LakeResource
 from citypipe.orchestration.run import run
 
@@ -82,17 +82,36 @@ def test_dagster_dev_can_run_each_step_in_a_process_of_its_own() -> None:
     assert can_isolate_steps(defs.resolve_job_def(INGEST_ALL))
 
 
-def test_catalog_mistakes_stop_the_load_with_the_entry_named(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_catalog_mistake_refuses_its_entry_alone_with_the_entry_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bad = tmp_path / "catalog.yaml"
-    bad.write_text("sources:\n  jena: {path: x.geojson, theme: nonsense}\n", encoding="utf-8")
-    monkeypatch.setenv("CITYPIPE_CATALOG", str(bad))
-    with pytest.raises(ConfigurationError, match="(?s)source 'jena'.*unknown theme"):
-        build_definitions()
-    catalog = write_catalog(tmp_path, {"jena": {**JENA, "schedule": "every morning"}})
-    with pytest.raises(ConfigurationError, match="source 'jena': schedule 'every morning'"):
-        build_definitions(catalog, LakeResource(root=str(tmp_path)))
+    from citypipe.cli import main
+
+    catalog = write_catalog(
+        tmp_path,
+        {
+            "jena": JENA,
+            "typo": {**FREIBURG, "theme": "nonsense"},
+            "cron": {**FREIBURG, "schedule": "every morning"},
+        },
+    )
+    assert sorted(s.name for s in catalog.sources) == ["cron", "jena"]
+    with pytest.raises(ConfigurationError, match="source 'typo'.*unknown theme 'nonsense'"):
+        catalog.get("typo")
+    defs = build_definitions(catalog, LakeResource(root=str(tmp_path / "lake")))
+    with pytest.raises(ConfigurationError, match="source 'cron': schedule 'every morning'"):
+        checked(catalog).get("cron")
+    # the UI shows both entries, each described by its mistake
+    for name, mistake in (("typo", "unknown theme"), ("cron", "is not a cron expression")):
+        described = defs.resolve_assets_def(harmonised_key(name)).descriptions_by_key
+        assert mistake in described[harmonised_key(name)]
+    # a run lands the good source and names each mistake in one line; exit 2
+    monkeypatch.setenv("CITYPIPE_CATALOG", str(tmp_path / "catalog.yaml"))
+    assert main(["run", "--lake", str(tmp_path / "lake")]) == 2
+    out, err = capsys.readouterr()
+    assert sorted(line.split(":")[1].strip() for line in err.splitlines()) == ["cron", "typo"]
+    assert any(line.split()[:4] == ["jena", "GeoJSON", "103", "0"] for line in out.splitlines())
+    assert features_of(Lake(tmp_path / "lake"), "jena") == 103
 
 
 def test_materialize_samples_into_lake_and_warehouse(tmp_path: Path) -> None:
@@ -354,4 +373,4 @@ def test_freshness_takes_a_number_and_a_unit(tmp_path: Path) -> None:
     catalog = write_catalog(tmp_path, {"a": {**JENA, "freshness": "6h"}, "b": JENA})
     assert [s.freshness and s.freshness.total_seconds() for s in catalog.sources] == [21600, None]
     with pytest.raises(ConfigurationError, match="freshness"):
-        write_catalog(tmp_path, {"a": {**JENA, "freshness": "daily"}})
+        write_catalog(tmp_path, {"a": {**JENA, "freshness": "daily"}}).get("a")

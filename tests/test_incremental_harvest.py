@@ -244,7 +244,7 @@ def test_a_catalog_entry_harvests_incrementally_in_citypipe_run_and_force_harves
 
 def test_incremental_is_for_a_url_entry(tmp_path):
     with pytest.raises(ConfigurationError, match="incremental apply to a url: source"):
-        load_catalog(write_catalog(tmp_path, path="a.geojson", incremental=True))
+        load_catalog(write_catalog(tmp_path, path="a.geojson", incremental=True)).get("parking")
 
 
 def test_a_harvest_is_retried_by_dagster_and_pooled_by_host(tmp_path):

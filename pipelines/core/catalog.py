@@ -1,13 +1,15 @@
 """The catalog: which sources exist and how to read them, as validated configuration.
 
 A city adds a source by adding an entry to data/catalog.yaml (or the file `CITYPIPE_CATALOG`
-names); a mistake in it is reported with the entry and the field, before anything runs.
+names); a mistake in an entry is reported with the entry and the field before anything runs,
+and that entry alone is left out (`Catalog.refused`): the others still run.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import fields
 from datetime import timedelta
 from pathlib import Path
@@ -230,13 +232,34 @@ class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     sources: tuple[Source, ...]
+    refused: tuple[tuple[str, str], ...] = ()
+    """Entries with a mistake, as (name, what is wrong in one line): left out, so that one
+    entry's typo does not stop a city's other sources; each run reports them as failed."""
+
+    @property
+    def names(self) -> list[str]:
+        """Every entry's name, refused ones too."""
+        return [s.name for s in self.sources] + [name for name, _ in self.refused]
 
     def get(self, name: str) -> Source:
+        """The source `name`; its mistake, where the catalog refused it."""
         for s in self.sources:
             if s.name == name:
                 return s
+        for refused, why in self.refused:
+            if refused == name:
+                raise ConfigurationError(why)
         raise ConfigurationError(
-            f"no source {name!r} in the catalog; sources: {', '.join(s.name for s in self.sources)}"
+            f"no source {name!r} in the catalog; sources: {', '.join(self.names)}"
+        )
+
+    def refuse(self, mistakes: Mapping[str, str]) -> Catalog:
+        """This catalog with the entries named in `mistakes` (name -> why) refused."""
+        if not mistakes:
+            return self
+        return Catalog(
+            sources=tuple(s for s in self.sources if s.name not in mistakes),
+            refused=(*self.refused, *mistakes.items()),
         )
 
 
@@ -253,20 +276,23 @@ def load_catalog(path: Path | None = None) -> Catalog:
     if not isinstance(entries, dict):
         raise ConfigurationError(f"{path}: expected a mapping `sources:` of name -> entry")
     sources = []
+    refused: list[tuple[str, str]] = []
     for name, entry in entries.items():
         try:
             src = Source(name=name, **(entry or {}))
         except ValidationError as e:
-            raise ConfigurationError(f"{path}: source {name!r}: {_one_line(e)}") from e
+            refused.append((str(name), f"{path}: source {name!r}: {_one_line(e)}"))
+            continue
         except TypeError as e:
-            raise ConfigurationError(f"{path}: source {name!r}: {e}") from e
+            refused.append((str(name), f"{path}: source {name!r}: {e}"))
+            continue
         if src.path is not None and not src.path.is_absolute():
             src = src.model_copy(update={"path": (path.parent / src.path).resolve()})
         if src.tiles is not None:
             tiles = tuple(t if t.is_absolute() else (path.parent / t).resolve() for t in src.tiles)
             src = src.model_copy(update={"tiles": tiles})
         sources.append(src)
-    return Catalog(sources=tuple(sources))
+    return Catalog(sources=tuple(sources), refused=tuple(refused))
 
 
 def _one_line(e: ValidationError) -> str:

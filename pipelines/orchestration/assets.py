@@ -376,7 +376,28 @@ def warehouse_asset(upstream: list[AssetKey]) -> AssetsDefinition:
     return warehouse_views
 
 
+def refused_asset(name: str, why: str) -> AssetsDefinition:
+    """A catalog entry with a mistake: in the UI beside the others, described by its mistake,
+    failing with it when materialised (the warehouse does not wait for it)."""
+
+    @asset(
+        key=harmonised_key(name),
+        group_name="refused",
+        description=f"Refused by the catalog: {why}",
+    )
+    def refused() -> None:
+        raise Failure(description=why, allow_retries=False)
+
+    return refused
+
+
 def build_assets(catalog: Catalog) -> list[AssetsDefinition]:
-    """Every source's assets, then the warehouse that depends on all of them."""
+    """Every source's assets, the refused entries', then the warehouse that depends on every
+    source's."""
     assets = [a for source in catalog.sources for a in source_assets(source)]
-    return [*assets, warehouse_asset([harmonised_key(s.name) for s in catalog.sources])]
+    refused = [refused_asset(name, why) for name, why in catalog.refused]
+    return [
+        *assets,
+        *refused,
+        warehouse_asset([harmonised_key(s.name) for s in catalog.sources]),
+    ]

@@ -101,6 +101,17 @@ def schedules(catalog: Catalog) -> list[ScheduleDefinition]:
     return [_schedule(s) for s in catalog.sources if s.schedule]
 
 
+def schedule_mistakes(catalog: Catalog) -> dict[str, str]:
+    """Source name -> why, for each source whose `schedule:` Dagster refuses."""
+    mistakes = {}
+    for source in catalog.sources:
+        try:
+            _schedule(source) if source.schedule else None
+        except ConfigurationError as e:
+            mistakes[source.name] = str(e)
+    return mistakes
+
+
 def _state(path: Path) -> FileState:
     try:
         st = path.stat()

@@ -26,7 +26,7 @@ from citypipe.core.partitions import unit
 from citypipe.geo.errors import ConfigurationError
 from citypipe.orchestration.assets import WAREHOUSE, harmonised_key, ingest_keys, source_keys
 from citypipe.orchestration.automation import INGEST_ALL
-from citypipe.orchestration.definitions import build_definitions
+from citypipe.orchestration.definitions import build_definitions, checked
 from citypipe.orchestration.parallel import TileResult, run_parallel, step_message
 from citypipe.orchestration.resources import LakeResource
 
@@ -131,20 +131,23 @@ def run(
     in parallel, `workers` processes at a time (default: the cores; `parallel.py`); one
     partition alone runs in this process.
 
-    A source that fails does not stop the others. The warehouse and the validation reports are
+    A source that fails does not stop the others, nor does a catalog entry with a mistake (it
+    fails with its message). The warehouse and the validation reports are
     refreshed at the end even when Dagster skipped the warehouse because a source failed, so
     they show whatever did land.
     """
-    catalog = catalog if catalog is not None else load_catalog()
-    names = [s.name for s in catalog.sources] if sources is None else list(sources)
-    chosen = [catalog.get(name) for name in names]  # an unknown name fails here, listing all
+    catalog = checked(catalog if catalog is not None else load_catalog())
+    names = catalog.names if sources is None else list(sources)
+    refused = dict(catalog.refused)  # each fails alone with its mistake, as a failing source
+    outcomes = {name: [SourceOutcome(name, ok=False, error=refused[name])] for name in refused}
+    # an unknown name fails here, listing all
+    chosen = [catalog.get(name) for name in names if name not in refused]
     if partitions and (len(chosen) != 1 or not chosen[0].partitioned):
         raise ConfigurationError("--partition needs one --source, a partitioned one (tiles:)")
     resource = LakeResource(root=lake.location, force=force)
     defs = build_definitions(catalog, resource)
     home = dagster_home(lake)
     home.mkdir(parents=True, exist_ok=True)
-    outcomes: dict[str, list[SourceOutcome]] = {}
     single = partitions[0] if partitions and len(partitions) == 1 else None
     if single is not None and single not in chosen[0].tile_files():
         raise ConfigurationError(
@@ -168,7 +171,7 @@ def run(
     if WAREHOUSE not in materialized:
         datadocs.render(lake.docs)
         warehouse.refresh(lake)
-    return [o for s in chosen for o in outcomes[s.name]]
+    return [o for name in names for o in outcomes[name]]
 
 
 def _run_whole(
