@@ -1,6 +1,7 @@
-"""When the assets run: the `ingest_all` job, a schedule per source that asks for one, a
-sensor that re-ingests the sources whose files changed, and freshness checks (with the sensor
-that evaluates them) for the sources whose catalog entry says how old their data may grow.
+"""When the assets run: the `ingest_all` job, a schedule per source that asks for one (and
+per source partitioned by day, of yesterday's partition), a sensor that re-ingests the sources
+whose files changed, and freshness checks (with the sensor that evaluates them) for the sources
+whose catalog entry says how old their data may grow.
 
 The sensor's cursor is JSON, source name (`<NAME>~<KEY>` for a tile of a partitioned source)
 -> [mtime_ns, size] of its file (null while the file is missing). A source with no entry in
@@ -30,6 +31,7 @@ from dagster import (
     SkipReason,
     SupersessionWarning,
     build_last_update_freshness_checks,
+    build_schedule_from_partitioned_job,
     build_sensor_for_freshness_checks,
     define_asset_job,
     sensor,
@@ -40,6 +42,7 @@ from citypipe.core.partitions import split, unit
 from citypipe.geo.errors import ConfigurationError
 from citypipe.orchestration.assets import harmonised_key, ingest_keys
 from citypipe.orchestration.parallel import job_name
+from citypipe.orchestration.partitions import partitions_def
 
 if TYPE_CHECKING:  # what define_asset_job returns; dagster does not export the name
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -70,20 +73,26 @@ def ingest_all_job() -> UnresolvedAssetJobDefinition:
 
 
 def source_job(source: Source) -> UnresolvedAssetJobDefinition:
-    """One source's ingest and the warehouse refresh after it."""
+    """One source's ingest and the warehouse refresh after it (of one day, a source partitioned
+    by day)."""
     return define_asset_job(
         "ingest_" + re.sub(r"[^A-Za-z0-9_]", "_", source.name),
         selection=AssetSelection.assets(*ingest_keys([source])),
         description=f"Ingest {source.name}, then refresh the warehouse.",
+        partitions_def=partitions_def(source) if source.partitions is not None else None,
     )
 
 
 def _schedule(source: Source) -> ScheduleDefinition:
-    """A source's schedule: of its job, or of its parallel job where it has partitions (every
-    tile in one run)."""
-    name = job_name(source) if source.partitioned else source_job(source).name
+    """A source's schedule: of its job, of its parallel job where it has tiles (every tile in
+    one run), or of its last partition where it has days: yesterday's, each day at 00:00 UTC."""
+    name = job_name(source) if source.tiled else source_job(source).name
     try:
-        if source.partitioned:
+        if source.partitions is not None:
+            return build_schedule_from_partitioned_job(  # type: ignore[return-value]
+                source_job(source), name=f"{name}_daily"
+            )
+        if source.tiled:
             return ScheduleDefinition(
                 name=f"{name}_schedule", cron_schedule=source.schedule, job_name=name
             )
@@ -97,8 +106,9 @@ def _schedule(source: Source) -> ScheduleDefinition:
 
 
 def schedules(catalog: Catalog) -> list[ScheduleDefinition]:
-    """A schedule, with its job, for each source that has `schedule:` in the catalog."""
-    return [_schedule(s) for s in catalog.sources if s.schedule]
+    """A schedule, with its job, for each source that has `schedule:` in the catalog or is
+    partitioned by day."""
+    return [_schedule(s) for s in catalog.sources if s.schedule or s.partitions is not None]
 
 
 def schedule_mistakes(catalog: Catalog) -> dict[str, str]:
