@@ -12,6 +12,7 @@ one an hour for 14 hours of 2016-03-15: `servers.ngsi_data`).
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,12 @@ import geopandas as gpd
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from dagster import DagsterInstance, DailyPartitionsDefinition, build_schedule_context
+from dagster import (
+    DagsterInstance,
+    DailyPartitionsDefinition,
+    Definitions,
+    build_schedule_context,
+)
 from servers import ngsi_data
 from servers.facts import SAMPLES
 from servers.ngsi_broker import loaded, serve_broker
@@ -219,3 +225,27 @@ def test_partitions_are_for_a_url_entry(tmp_path) -> None:
     )
     with pytest.raises(ConfigurationError, match="partitions apply to a url: source"):
         catalog.get("air")
+
+
+def test_days_beside_tiles_each_run_in_a_job_of_their_own(tmp_path, lake) -> None:
+    """A Dagster job has one partitions definition: a daily source and a tiled one (jena's
+    parking lots, 103 features, SOURCES.md, as its one tile) load and run side by side."""
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    shutil.copyfile(SAMPLES / "jena_parking.geojson", tiles / "jena.geojson")
+    with serve_broker(loaded(copies=COPIES)) as broker:
+        path = tmp_path / "catalog.yaml"
+        sources = {
+            "air": {"url": f"{broker.url}{HISTORY}", "partitions": {"daily": "2016-03-15"}},
+            "parking": {"path": "tiles/*.geojson"},
+        }
+        path.write_text(yaml.safe_dump({"sources": sources}), encoding="utf-8")
+        catalog = load_catalog(path)
+        defs = build_definitions(catalog, LakeResource(root=str(lake.root)))
+        Definitions.validate_loadable(defs)
+        (day,) = run(lake, catalog, ["air"], partitions=["2016-03-15"])
+        (tile,) = run(lake, catalog, ["parking"])
+    assert (day.source, day.ok, day.features) == ("air~2016-03-15", True, COPIES)
+    assert (tile.source, tile.ok, tile.features) == ("parking~jena.geojson", True, 103)
+    query = "SELECT source, count(*) FROM features GROUP BY source ORDER BY source"
+    assert warehouse.query(lake, query)[1] == [("air", COPIES), ("parking", 103)]

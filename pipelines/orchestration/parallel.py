@@ -59,11 +59,17 @@ __all__ = ["TileResult", "job_name", "parallel_job", "run_parallel", "step_messa
 
 _MODULE = __name__
 PRELOAD = "citypipe.orchestration.preload"
-_STEP = "ingest_tile"
 
 
 def job_name(source: Source) -> str:
     return "ingest_partitions_" + re.sub(r"\W", "_", source.name)
+
+
+def _ops(source: Source) -> tuple[str, str]:
+    """The names of the job's two ops, the source's own: Dagster refuses one op name in two
+    jobs, as two partitioned sources' would be."""
+    slug = re.sub(r"\W", "_", source.name)
+    return f"partition_keys_{slug}", f"ingest_partition_{slug}"
 
 
 def _mapping_keys(keys: list[str]) -> dict[str, str]:
@@ -83,8 +89,9 @@ class TilesConfig(Config):
 def parallel_job(source: Source, lake: LakeResource) -> JobDefinition:
     """The job that ingests `source`'s partitions into `lake`, a step per partition."""
     tiles = source.tile_files() if source.tiled else {}
+    keys_op, step_op = _ops(source)
 
-    @op(name="partition_keys", out=DynamicOut(str))
+    @op(name=keys_op, out=DynamicOut(str))
     def partition_keys(config: TilesConfig) -> Iterator[DynamicOutput[str]]:
         keys = source.partition_keys()
         try:
@@ -94,7 +101,7 @@ def parallel_job(source: Source, lake: LakeResource) -> JobDefinition:
         for key, mapped in _mapping_keys(chosen).items():
             yield DynamicOutput(key, mapping_key=mapped)
 
-    @op(name=_STEP)
+    @op(name=step_op)
     def ingest_tile(context: OpExecutionContext, lake: LakeResource, key: str) -> None:
         root = lake.lake()
         origin = tiles.get(key)
@@ -175,11 +182,13 @@ def _execution(workers: int | None) -> dict[str, Any]:
     return found if workers is None else {**found, "max_concurrent": workers}
 
 
-def _run_config(partitions: list[str], workers: int, quiet: dict[str, Any]) -> dict[str, Any]:
+def _run_config(
+    source: Source, partitions: list[str], workers: int, quiet: dict[str, Any]
+) -> dict[str, Any]:
     """The run's config: which partitions, how many at a time, and `quiet`'s loggers."""
     return {
         **quiet,
-        "ops": {"partition_keys": {"config": {"partitions": partitions}}},
+        "ops": {_ops(source)[0]: {"config": {"partitions": partitions}}},
         "execution": {"config": _execution(workers)},
     }
 
@@ -202,7 +211,9 @@ def run_parallel(
         # dagster annotates the arguments as a 1-tuple; any tuple of JSON values is taken
         reconstructable_args=(source.model_dump_json(), lake.root, lake.force),  # type: ignore[arg-type]
     )
-    config = _run_config(list(partitions or []), workers or os.cpu_count() or 1, quiet or {})
+    config = _run_config(
+        source, list(partitions or []), workers or os.cpu_count() or 1, quiet or {}
+    )
     with execute_job(recon, instance=instance, run_config=config, raise_on_error=False) as result:
         failed = {e.step_key: e.step_failure_data for e in result.get_step_failure_events()}
         landed = {
@@ -211,15 +222,16 @@ def run_parallel(
             if e.materialization.asset_key == harmonised_key(source.name)
         }
     out = []
+    keys_op, step_op = _ops(source)
     for key, mapped in _mapping_keys(chosen).items():
-        step = f"{_STEP}[{mapped}]"
+        step = f"{step_op}[{mapped}]"
         if key in landed:
             metadata = {k: getattr(v, "value", v) for k, v in landed[key].items()}
             out.append(TileResult(key, metadata=metadata))
         elif step in failed:
             out.append(TileResult(key, error=step_message(failed[step])))
-        elif "partition_keys" in failed:
-            out.append(TileResult(key, error=step_message(failed["partition_keys"])))
+        elif keys_op in failed:
+            out.append(TileResult(key, error=step_message(failed[keys_op])))
         else:
             out.append(TileResult(key, error="not materialised"))
     return out

@@ -25,7 +25,7 @@ from citypipe.core.lake import Lake
 from citypipe.core.partitions import unit
 from citypipe.geo.errors import ConfigurationError
 from citypipe.orchestration.assets import WAREHOUSE, harmonised_key, ingest_keys, source_keys
-from citypipe.orchestration.automation import INGEST_ALL
+from citypipe.orchestration.automation import INGEST_ALL, source_job_name
 from citypipe.orchestration.definitions import build_definitions, checked
 from citypipe.orchestration.parallel import TileResult, run_parallel, step_message
 from citypipe.orchestration.partitions import to_run
@@ -192,7 +192,8 @@ def _run_whole(
     """`chosen`'s assets (of one `partition`, where given) in one run in this process, and the
     warehouse after them when `warehouse`: what materialised and each source's outcome."""
     keys = [k for k in ingest_keys(chosen) if warehouse or k != WAREHOUSE]
-    result = defs.resolve_job_def(INGEST_ALL).execute_in_process(
+    job = INGEST_ALL if partition is None else source_job_name(chosen[0])
+    result = defs.resolve_job_def(job).execute_in_process(
         run_config=QUIET,
         instance=instance,
         raise_on_error=False,
