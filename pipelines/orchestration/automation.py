@@ -106,7 +106,7 @@ def _schedule(
     """A source's schedule: of its job, of its parallel job where it has tiles (every tile in
     one run), or of its last partition where it has days: yesterday's, each day at 00:00 UTC;
     `job`: the source's job where the definitions have it already."""
-    name = job_name(source) if source.tiled else source_job(source).name
+    name = job_name(source) if source.tiled else source_job_name(source)
     try:
         if source.partitions is not None:
             return build_schedule_from_partitioned_job(  # type: ignore[return-value]

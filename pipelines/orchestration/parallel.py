@@ -102,7 +102,7 @@ def parallel_job(source: Source, lake: LakeResource) -> JobDefinition:
             yield DynamicOutput(key, mapping_key=mapped)
 
     @op(name=step_op)
-    def ingest_tile(context: OpExecutionContext, lake: LakeResource, key: str) -> None:
+    def ingest_partition(context: OpExecutionContext, lake: LakeResource, key: str) -> None:
         root = lake.lake()
         origin = tiles.get(key)
         snapshot = None if origin is None else snapshot_path(root, source, origin)
@@ -154,7 +154,7 @@ def parallel_job(source: Source, lake: LakeResource) -> JobDefinition:
         config={"execution": {"config": _execution(None)}},  # the UI's Launchpad starts from it
     )
     def tiles_job() -> None:
-        partition_keys().map(ingest_tile)
+        partition_keys().map(ingest_partition)
 
     return tiles_job
 
