@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -31,7 +32,7 @@ from dagster import (
 )
 from servers import ngsi_data
 from servers.facts import SAMPLES
-from servers.ngsi_broker import loaded, serve_broker
+from servers.ngsi_broker import NgsiBroker, loaded, serve_broker
 from servers.pygeoapi_server import CHECKED
 
 from citypipe.cli import main
@@ -111,7 +112,7 @@ def test_a_bad_day_is_a_one_line_error(parking, lake, tmp_path, monkeypatch, cap
 
 
 @pytest.fixture
-def air(tmp_path: Path) -> tuple[Catalog, object]:
+def air(tmp_path: Path) -> Iterator[tuple[Catalog, NgsiBroker]]:
     with serve_broker(loaded(copies=COPIES)) as broker:
         url = f"{broker.url}{HISTORY}"
         yield _catalog(tmp_path, "air", {"url": url, "partitions": {"daily": "2016-03-14"}}), broker
