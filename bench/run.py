@@ -34,8 +34,11 @@ with geopandas' defaults, and times the same 1 km2 query in DuckDB on each file.
 The tiles section (bench/tiles.py) ingests 100 CityGML tiles (the NRW tile copied over a
 10 x 10 km grid, new gml:ids) as one partitioned source with 1 and with 2 worker processes.
 
+The days section (bench/days.py) backfills four days of the NGSI test broker's history as a
+source partitioned by day, with 1 and 2 workers and as a plain loop of the same harvests.
+
     python bench/run.py [--group tabular|cityjson|citygml|memory|lake|harvest|ngsi|listen|run|
-                                 tiles ...] [--repeat 10] [--rounds 3] [--tiles 100]
+                                 tiles|days ...] [--repeat 10] [--rounds 3] [--tiles 100]
 """
 
 from __future__ import annotations
@@ -443,7 +446,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=10)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    sections = ["memory", "lake", "harvest", "ngsi", "listen", "run", "tiles"]
+    sections = ["memory", "lake", "harvest", "ngsi", "listen", "run", "tiles", "days"]
     p.add_argument("--tiles", type=int, default=100, help="tiles of the tiles section")
     p.add_argument("--group", action="append", choices=[*GROUPS, *sections])
     args = p.parse_args()
@@ -473,6 +476,10 @@ def main() -> None:
             from tiles import run_tiles  # bench/tiles.py
 
             run_tiles(ROOT, args.rounds, args.tiles)
+        elif name == "days":
+            from days import run_days  # bench/days.py
+
+            run_days(ROOT, args.rounds)
         elif name == "lake":
             from lake import run_lake  # bench/lake.py
 

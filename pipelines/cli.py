@@ -421,7 +421,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--partition",
         action="append",
-        help="only this partition (tile) of the --source (repeatable; default: all of them)",
+        help="only this partition of the --source: a tile, a day, days FIRST..LAST (repeatable)",
     )
     s.add_argument(
         "--workers",

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import fields
-from datetime import timedelta
+from dataclasses import fields, replace
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -35,7 +35,15 @@ from citypipe.core.violation_share import DEFAULT_MAX_SHARE
 from citypipe.geo import crs
 from citypipe.geo.errors import ConfigurationError
 
-__all__ = ["SERVICE_KEYS", "Catalog", "Source", "default_catalog", "load_catalog", "query_of"]
+__all__ = [
+    "SERVICE_KEYS",
+    "Catalog",
+    "Source",
+    "TimePartitions",
+    "default_catalog",
+    "load_catalog",
+    "query_of",
+]
 
 
 def default_catalog() -> Path:
@@ -45,6 +53,16 @@ def default_catalog() -> Path:
 
 
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class TimePartitions(BaseModel):
+    """`partitions:` of a service entry: a time window per partition."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    daily: date = Field(
+        description="The first day (`2026-11-01`, UTC) of a partition per day, up to yesterday."
+    )
 
 
 class Source(BaseModel):
@@ -63,6 +81,11 @@ class Source(BaseModel):
         description="Instead of path: the files (or globs) of a tiled source, each a partition.",
     )
     url: str | None = Field(None, description="A service's URL to harvest, instead of a path.")
+    partitions: TimePartitions | None = Field(
+        None,
+        description="A service of observations: `{daily: 2026-11-01}`, a partition per UTC day "
+        "from that one, each harvesting its day alone (`datetime`).",
+    )
     layer: str | None = Field(None, description="A service's collection or feature type.")
     bbox: tuple[float, float, float, float] | None = Field(
         None, description="A service: only features in this OGC:CRS84 box."
@@ -140,21 +163,39 @@ class Source(BaseModel):
             raise ValueError("give one of path: (a file), tiles: (files) and url: (a service)")
         query = [k for k in SERVICE_KEYS if getattr(self, k) is not None]
         query += ["incremental"] if self.incremental else []
+        query += ["partitions"] if self.partitions else []
         if self.url is None and query:
             raise ValueError(f"{', '.join(query)} apply to a url: source, not a file")
+        clash = [k for k in ("datetime", "incremental", "schedule") if getattr(self, k)]
+        if self.partitions and clash:
+            raise ValueError(
+                f"partitions: daily sets each day's window and a schedule of yesterday's (00:00 "
+                f"UTC); drop {clash[0]}:"
+            )
         if self.tiles == ():
             raise ValueError("tiles: lists no file")
         return self
 
     @property
     def partitioned(self) -> bool:
-        """Whether each file of the source is a partition of its own (tiles:, a glob path:)."""
+        """Whether the source has partitions: each file (tiles:, a glob path:) or each day
+        (partitions: daily) a partition of its own."""
+        return self.partitions is not None or self.tiled
+
+    @property
+    def tiled(self) -> bool:
         return self.tiles is not None or (self.path is not None and partitions.is_glob(self.path))
 
+    def partition_keys(self) -> list[str]:
+        """A partitioned source's keys, as the files (or the days) are now."""
+        if self.partitions is not None:
+            return partitions.days(self.partitions.daily)
+        return list(self.tile_files())
+
     def tile_files(self) -> dict[str, Path]:
-        """A partitioned source's partition key -> file, as the files are now."""
-        if not self.partitioned:
-            raise ConfigurationError(f"source {self.name!r} has no partitions")
+        """A tiled source's partition key -> file, as the files are now."""
+        if not self.tiled:
+            raise ConfigurationError(f"source {self.name!r} has no tiles")
         return partitions.tile_files(list(self.tiles or [self.path]))  # type: ignore[list-item]
 
     @property
@@ -166,15 +207,18 @@ class Source(BaseModel):
         assert location is not None  # _path_or_url
         return location
 
-    def ingest_options(self) -> dict[str, Any]:
-        """The connector options: the entry's, and a url: source's query."""
-        query = self.query()
+    def ingest_options(self, day: str | None = None) -> dict[str, Any]:
+        """The connector options: the entry's, and a url: source's query (of `day` alone, a
+        partition of a source partitioned by day)."""
+        query = self.query(day)
         return {**self.options, "query": query} if query else dict(self.options)
 
-    def ingest_arguments(self, location: Path | None = None) -> dict[str, Any]:
+    def ingest_arguments(
+        self, location: Path | None = None, day: str | None = None
+    ) -> dict[str, Any]:
         """`citypipe.core.ingest.ingest`'s keyword arguments for this entry (a service's CRS is
         asked of it), the same for the Dagster asset and the benchmark's plain ingest; `location`:
-        the tile read, of a partitioned source."""
+        the tile read, of a tiled source; `day`: the partition harvested, of a daily one."""
         return {
             "format": self.format,
             "crs": None if self.url is not None else self.crs,
@@ -182,13 +226,17 @@ class Source(BaseModel):
             "theme": self.theme,
             "fields": self.fields,
             "licence": self.licence,
-            "options": self.ingest_options(),
+            "options": self.ingest_options(day),
             "origin": str(location or self.location),
         }
 
-    def query(self) -> Query | None:
-        """What a url: source asks its service for (None for a file)."""
-        return None if self.url is None else query_of(self)
+    def query(self, day: str | None = None) -> Query | None:
+        """What a url: source asks its service for (None for a file), of `day` alone where given
+        (its partition's window, `partitions.day_window`)."""
+        if self.url is None:
+            return None
+        query = query_of(self)
+        return query if day is None else replace(query, datetime=partitions.day_window(day))
 
     @field_validator("theme")
     @classmethod

@@ -108,10 +108,15 @@ def snapshot_path(lake: Lake, source: Source, file: Path | None = None) -> Path:
     return lake.root / "raw" / f"source={source.name}" / Path(file or source.location).name
 
 
+def _day(source: Source) -> str | None:
+    """The day the running step of a source partitioned by day harvests (None: not one)."""
+    return AssetExecutionContext.get().partition_key if source.partitions is not None else None
+
+
 def _tile(source: Source) -> tuple[str | None, Path]:
     """The partition the running step of `source` is for and the file it reads (the source's
-    own for a source without partitions)."""
-    if not source.partitioned:
+    own for a source without tiles)."""
+    if not source.tiled:
         return None, Path(source.location)
     key = AssetExecutionContext.get().partition_key
     tiles = source.tile_files()
@@ -288,7 +293,8 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
         lake: LakeResource,
     ) -> Iterator[AssetCheckResult | MaterializeResult[IngestReport]]:
         root = lake.lake()
-        partition, origin = (None, source.location) if service else _tile(source)
+        day = _day(source)
+        partition, origin = (day, source.location) if service else _tile(source)
         read = source.location if service else snapshot_path(root, source, Path(origin))
         with reported_as_failure(Path(read), Path(origin)):
             try:
@@ -296,7 +302,7 @@ def _harmonised_asset(source: Source) -> AssetsDefinition:
                     read,
                     source.name,
                     root,
-                    **source.ingest_arguments(None if service else Path(origin)),
+                    **source.ingest_arguments(None if service else Path(origin), day),
                     skip_unchanged=not lake.force,
                     changes_only=source.incremental and not lake.force,
                     render_docs=False,  # the warehouse asset renders the run's pages at once

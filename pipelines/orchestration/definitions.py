@@ -25,6 +25,7 @@ from citypipe.orchestration.automation import (
     freshness_checks,
     freshness_sensors,
     ingest_all_job,
+    partition_jobs,
     schedule_mistakes,
     schedules,
 )
@@ -47,15 +48,17 @@ def build_definitions(
     (default: `CITYPIPE_LAKE`, else data/lake)."""
     catalog = checked(catalog if catalog is not None else CatalogResource().catalog())
     lake = lake or LakeResource.from_env()
-    ingest_all = ingest_all_job()
+    ingest_all = ingest_all_job(catalog)
     fresh = freshness_checks(catalog)
+    parted = partition_jobs(catalog)
     tiled = [parallel_job(s, lake) for s in catalog.sources if s.partitioned]
+    tiled_jobs = {name: j for name, j in parted.items() if catalog.get(name).tiled}
     return Definitions(
         assets=build_assets(catalog),
         asset_checks=fresh,
-        jobs=[ingest_all, *tiled],
-        schedules=schedules(catalog),
-        sensors=[files_changed_sensor(catalog, ingest_all), *freshness_sensors(fresh)],
+        jobs=[ingest_all, *parted.values(), *tiled],
+        schedules=schedules(catalog, parted),
+        sensors=[files_changed_sensor(catalog, ingest_all, tiled_jobs), *freshness_sensors(fresh)],
         executor=in_process_executor,
         resources={
             "lake": lake,

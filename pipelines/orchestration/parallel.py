@@ -1,10 +1,11 @@
-"""Every partition of a partitioned source in one Dagster run, in parallel processes.
+"""Partitions of a partitioned source in one Dagster run, in parallel processes.
 
 Dagster runs a partitioned asset's partitions as one run each; this job fans the source's tiles
-out as mapped steps of one run instead (`DynamicOut`), which Dagster's multiprocess executor runs
-`max_concurrent` at a time. Each step lands its tile's snapshot and ingests it, as the raw and
-harmonised assets do, and records both assets' materialisations for its partition, so the UI's
-partition view shows the tiles this job landed beside those the UI backfilled.
+(or days) out as mapped steps of one run instead (`DynamicOut`), which Dagster's multiprocess
+executor runs `max_concurrent` at a time. Each step lands its tile's snapshot and ingests it, as
+the raw and harmonised assets do (a day's step harvests its day), and records the assets'
+materialisations for its partition, so the UI's partition view shows the partitions this job
+landed beside those the UI backfilled.
 
 A step process is forked from a forkserver that imported citypipe once (`preload_modules`):
 without it every step would import the whole stack again, seconds of CPU per tile.
@@ -38,8 +39,10 @@ from dagster import (
 )
 from pydantic import Field
 
+from citypipe.core import partitions as keys_of
 from citypipe.core.catalog import Source
 from citypipe.core.ingest import ChecksFailed, ingest
+from citypipe.geo.errors import ConfigurationError
 from citypipe.orchestration.assets import (
     harmonised_key,
     land_snapshot,
@@ -56,11 +59,17 @@ __all__ = ["TileResult", "job_name", "parallel_job", "run_parallel", "step_messa
 
 _MODULE = __name__
 PRELOAD = "citypipe.orchestration.preload"
-_STEP = "ingest_tile"
 
 
 def job_name(source: Source) -> str:
     return "ingest_partitions_" + re.sub(r"\W", "_", source.name)
+
+
+def _ops(source: Source) -> tuple[str, str]:
+    """The names of the job's two ops, the source's own: Dagster refuses one op name in two
+    jobs, as two partitioned sources' would be."""
+    slug = re.sub(r"\W", "_", source.name)
+    return f"partition_keys_{slug}", f"ingest_partition_{slug}"
 
 
 def _mapping_keys(keys: list[str]) -> dict[str, str]:
@@ -74,45 +83,45 @@ def _mapping_keys(keys: list[str]) -> dict[str, str]:
 
 class TilesConfig(Config):
     partitions: list[str] = Field(default_factory=list)
-    """The partition keys to ingest; empty: all of them."""
+    """The partition keys (or ranges `FIRST..LAST`) to ingest; empty: all of them."""
 
 
 def parallel_job(source: Source, lake: LakeResource) -> JobDefinition:
     """The job that ingests `source`'s partitions into `lake`, a step per partition."""
-    tiles = source.tile_files()
+    tiles = source.tile_files() if source.tiled else {}
+    keys_op, step_op = _ops(source)
 
-    @op(name="partition_keys", out=DynamicOut(str))
+    @op(name=keys_op, out=DynamicOut(str))
     def partition_keys(config: TilesConfig) -> Iterator[DynamicOutput[str]]:
-        chosen = config.partitions or list(tiles)
-        unknown = sorted(set(chosen) - set(tiles))
-        if unknown:
-            raise Failure(
-                description=f"{source.name}: no partition {', '.join(map(repr, unknown))}; "
-                f"partitions: {', '.join(tiles)}"
-            )
+        keys = source.partition_keys()
+        try:
+            chosen = keys_of.chosen(source.name, config.partitions, keys) or keys
+        except ConfigurationError as e:
+            raise Failure(description=str(e)) from None
         for key, mapped in _mapping_keys(chosen).items():
             yield DynamicOutput(key, mapping_key=mapped)
 
-    @op(name=_STEP)
-    def ingest_tile(context: OpExecutionContext, lake: LakeResource, key: str) -> None:
+    @op(name=step_op)
+    def ingest_partition(context: OpExecutionContext, lake: LakeResource, key: str) -> None:
         root = lake.lake()
-        origin = tiles[key]
-        snapshot = snapshot_path(root, source, origin)
+        origin = tiles.get(key)
+        snapshot = None if origin is None else snapshot_path(root, source, origin)
         with reported_as_failure(snapshot, origin):
-            size, sha256 = land_snapshot(origin, snapshot)
-            context.log_event(
-                AssetMaterialization(
-                    raw_key(source.name),
-                    partition=key,
-                    metadata={"path": str(snapshot), "bytes": size, "sha256": sha256},
+            if origin is not None and snapshot is not None:  # a tile (a day has no snapshot)
+                size, sha256 = land_snapshot(origin, snapshot)
+                context.log_event(
+                    AssetMaterialization(
+                        raw_key(source.name),
+                        partition=key,
+                        metadata={"path": str(snapshot), "bytes": size, "sha256": sha256},
+                    )
                 )
-            )
             try:
                 report = ingest(
-                    snapshot,
+                    snapshot or source.location,
                     source.name,
                     root,
-                    **source.ingest_arguments(origin),
+                    **source.ingest_arguments(origin, None if origin else key),
                     skip_unchanged=not lake.force,
                     render_docs=False,
                     partition=key,
@@ -145,7 +154,7 @@ def parallel_job(source: Source, lake: LakeResource) -> JobDefinition:
         config={"execution": {"config": _execution(None)}},  # the UI's Launchpad starts from it
     )
     def tiles_job() -> None:
-        partition_keys().map(ingest_tile)
+        partition_keys().map(ingest_partition)
 
     return tiles_job
 
@@ -173,11 +182,13 @@ def _execution(workers: int | None) -> dict[str, Any]:
     return found if workers is None else {**found, "max_concurrent": workers}
 
 
-def _run_config(partitions: list[str], workers: int, quiet: dict[str, Any]) -> dict[str, Any]:
+def _run_config(
+    source: Source, partitions: list[str], workers: int, quiet: dict[str, Any]
+) -> dict[str, Any]:
     """The run's config: which partitions, how many at a time, and `quiet`'s loggers."""
     return {
         **quiet,
-        "ops": {"partition_keys": {"config": {"partitions": partitions}}},
+        "ops": {_ops(source)[0]: {"config": {"partitions": partitions}}},
         "execution": {"config": _execution(workers)},
     }
 
@@ -193,14 +204,16 @@ def run_parallel(
 ) -> list[TileResult]:
     """Ingest `partitions` (default: all) of `source`, `workers` (default: the cores) at a time,
     as one run recorded in `instance` (a persistent one: the steps are other processes)."""
-    chosen = partitions or list(source.tile_files())
+    chosen = partitions or source.partition_keys()
     recon = build_reconstructable_job(
         _MODULE,
         "reconstruct",
         # dagster annotates the arguments as a 1-tuple; any tuple of JSON values is taken
         reconstructable_args=(source.model_dump_json(), lake.root, lake.force),  # type: ignore[arg-type]
     )
-    config = _run_config(list(partitions or []), workers or os.cpu_count() or 1, quiet or {})
+    config = _run_config(
+        source, list(partitions or []), workers or os.cpu_count() or 1, quiet or {}
+    )
     with execute_job(recon, instance=instance, run_config=config, raise_on_error=False) as result:
         failed = {e.step_key: e.step_failure_data for e in result.get_step_failure_events()}
         landed = {
@@ -209,15 +222,16 @@ def run_parallel(
             if e.materialization.asset_key == harmonised_key(source.name)
         }
     out = []
+    keys_op, step_op = _ops(source)
     for key, mapped in _mapping_keys(chosen).items():
-        step = f"{_STEP}[{mapped}]"
+        step = f"{step_op}[{mapped}]"
         if key in landed:
             metadata = {k: getattr(v, "value", v) for k, v in landed[key].items()}
             out.append(TileResult(key, metadata=metadata))
         elif step in failed:
             out.append(TileResult(key, error=step_message(failed[step])))
-        elif "partition_keys" in failed:
-            out.append(TileResult(key, error=step_message(failed["partition_keys"])))
+        elif keys_op in failed:
+            out.append(TileResult(key, error=step_message(failed[keys_op])))
         else:
             out.append(TileResult(key, error="not materialised"))
     return out

@@ -25,9 +25,10 @@ from citypipe.core.lake import Lake
 from citypipe.core.partitions import unit
 from citypipe.geo.errors import ConfigurationError
 from citypipe.orchestration.assets import WAREHOUSE, harmonised_key, ingest_keys, source_keys
-from citypipe.orchestration.automation import INGEST_ALL
+from citypipe.orchestration.automation import INGEST_ALL, source_job_name
 from citypipe.orchestration.definitions import build_definitions, checked
 from citypipe.orchestration.parallel import TileResult, run_parallel, step_message
+from citypipe.orchestration.partitions import to_run
 from citypipe.orchestration.resources import LakeResource
 
 __all__ = ["SourceOutcome", "dagster_home", "run"]
@@ -143,19 +144,20 @@ def run(
     # an unknown name fails here, listing all
     chosen = [catalog.get(name) for name in names if name not in refused]
     if partitions and (len(chosen) != 1 or not chosen[0].partitioned):
-        raise ConfigurationError("--partition needs one --source, a partitioned one (tiles:)")
+        raise ConfigurationError(
+            "--partition needs one --source, a partitioned one (tiles:, partitions: daily)"
+        )
+    keys = {s.name: to_run(s, partitions, lake) for s in chosen if s.partitioned}
     resource = LakeResource(root=lake.location, force=force)
     defs = build_definitions(catalog, resource)
     home = dagster_home(lake)
     home.mkdir(parents=True, exist_ok=True)
-    single = partitions[0] if partitions and len(partitions) == 1 else None
-    if single is not None and single not in chosen[0].tile_files():
-        raise ConfigurationError(
-            f"source {chosen[0].name!r} has no partition {single!r}; "
-            f"partitions: {', '.join(chosen[0].tile_files())}"
-        )
+    outcomes.update(
+        {s: [SourceOutcome(s, ok=True, unchanged=True)] for s, k in keys.items() if not k}
+    )
+    single = keys[chosen[0].name][0] if partitions and len(keys[chosen[0].name]) == 1 else None
     whole = [s for s in chosen if not s.partitioned or single is not None]
-    tiled = [s for s in chosen if s.partitioned and single is None]
+    tiled = [s for s in chosen if s.partitioned and single is None and keys[s.name]]
     with DagsterInstance.from_ref(
         InstanceRef.from_dir(str(home), overrides=QUIET_STEPS)
     ) as instance:
@@ -165,7 +167,12 @@ def run(
             outcomes.update(found)
         for source in tiled:
             results = run_parallel(
-                source, resource, instance, partitions=partitions, workers=workers, quiet=QUIET
+                source,
+                resource,
+                instance,
+                partitions=keys[source.name],
+                workers=workers,
+                quiet=QUIET,
             )
             outcomes[source.name] = [_tile_outcome(source, r) for r in results]
     if WAREHOUSE not in materialized:
@@ -185,7 +192,8 @@ def _run_whole(
     """`chosen`'s assets (of one `partition`, where given) in one run in this process, and the
     warehouse after them when `warehouse`: what materialised and each source's outcome."""
     keys = [k for k in ingest_keys(chosen) if warehouse or k != WAREHOUSE]
-    result = defs.resolve_job_def(INGEST_ALL).execute_in_process(
+    job = INGEST_ALL if partition is None else source_job_name(chosen[0])
+    result = defs.resolve_job_def(job).execute_in_process(
         run_config=QUIET,
         instance=instance,
         raise_on_error=False,
