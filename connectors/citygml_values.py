@@ -147,6 +147,13 @@ def value_of(elem: Any) -> Any:
 
 def put(d: dict[str, Any], key: str, elem: Any) -> None:
     """Add an element's value under `key`, its code list (codeSpace) under `key:codeSpace`."""
+    if not elem.keys() and not len(elem):  # most properties: text alone, no attribute to read
+        value: Any = text_of(elem)
+        if key in _INTEGERS and value is not None:
+            number = int64(value)
+            value = value if number is None else number
+        add(d, key, value)
+        return
     value = value_of(elem)
     if key in _INTEGERS and isinstance(value, str):
         number = int64(value)
