@@ -11,7 +11,7 @@ line, its segments joined; arcs, in curves and in rings, are linearised (gml_arc
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
@@ -50,13 +50,19 @@ class GeometryError(ValueError):
     """A geometry that cannot be read; the message says why."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Parts:
-    """What one geometry property holds: polygon handles, curves and points (arrays of x, y, z)."""
+    """What one geometry property holds: polygon handles, curves and points (arrays of x, y, z).
 
-    polygons: list[Ref] = field(default_factory=list)
-    lines: list[np.ndarray] = field(default_factory=list)
-    points: list[np.ndarray] = field(default_factory=list)
+    Made once per geometry, so by a plain __init__ (not a factory call per list)."""
+
+    polygons: list[Ref]
+    lines: list[np.ndarray]
+    points: list[np.ndarray]
+
+    def __init__(self, polygons: list[Ref] | None = None) -> None:
+        self.polygons = [] if polygons is None else polygons
+        self.lines, self.points = [], []
 
 
 class GeometryReader:
@@ -228,6 +234,13 @@ class GeometryReader:
     def read(self, elem) -> Parts:
         """The geometry `elem` (a GML geometry element) holds."""
         parts = Parts()
+        if not elem.keys():  # most: neither srsName nor srsDimension (nor a gml:id)
+            handler = self._surfaces.get(elem.tag)
+            if handler is not None:
+                handler(self, elem, parts.polygons)
+            else:
+                self._any(elem, parts)
+            return parts
         srs = elem.get("srsName")
         if srs and self.srs_name is None:
             self.srs_name = srs
@@ -311,9 +324,10 @@ class GeometryReader:
         """surfaceMember(s) / solidMember(s) of a composite, multi-geometry or shell."""
         polygon, ids, gml_id = self._polygon_tag, self.ids, self._id
         for member in elem:
-            href = member.get(XLINK_HREF)
-            if href is not None:
-                out.append(href_ref(href))
+            if member.keys():  # an xlink:href (a member without attributes is the common case)
+                href = member.get(XLINK_HREF)
+                if href is not None:
+                    out.append(href_ref(href))
             for child in member:
                 if child.tag == polygon:  # most members: skip the dispatch
                     handle = self._polygon(child)
