@@ -293,8 +293,10 @@ class ObjectReader:
             refs += parts.polygons
             if lod == 0 and part.feature_class == "GroundSurface":
                 rec.footprint += parts.polygons
-        rec.surfaces += part.surfaces  # its openings
-        rec.errors += part.errors
+        if part.surfaces:  # its openings
+            rec.surfaces += part.surfaces
+        if part.errors:
+            rec.errors += part.errors
         if sid is not None:
             self.geometry.ids[sid] = (rec.index, refs)
         if not part.properties:

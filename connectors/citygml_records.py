@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain, islice
 from typing import Any
 
@@ -151,13 +152,20 @@ def _curves_or_points(rec: Record) -> Any:
 
 
 def _surfaces(polygons: np.ndarray, records: list[Record]) -> list[list[Surface] | None]:
-    """Each record's (surface type, Polygon Z) list, or None; polygons taken in one call."""
+    """Each record's (surface type, Polygon Z) list, or None; polygons taken in one call, and
+    the Surfaces made by tuple.__new__ in C (Surface(...) is a Python call per surface)."""
     flat = [h for r in records for _, hs in r.surface_handles for h in hs]
-    shapes = iter(oriented(polygons, np.asarray(flat, dtype=np.int64)) if flat else ())
-    return [
-        [Surface(kind, next(shapes)) for kind, hs in r.surface_handles for _ in hs] or None
-        for r in records
-    ]
+    if not flat:
+        return [None] * len(records)
+    kinds = [kind for r in records for kind, hs in r.surface_handles for _ in hs]
+    shapes = oriented(polygons, np.asarray(flat, dtype=np.int64)).tolist()
+    made = list(map(partial(tuple.__new__, Surface), zip(kinds, shapes, strict=True)))
+    out: list[list[Surface] | None] = []
+    end = 0
+    for r in records:
+        start, end = end, end + sum(len(hs) for _, hs in r.surface_handles)
+        out.append(made[start:end] or None)
+    return out
 
 
 def _handles(rec: Record) -> Iterator[int]:

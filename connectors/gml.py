@@ -297,7 +297,11 @@ class GeometryReader:
             if first is not None and first.tag == pos_list:  # nearly every ring: a posList
                 text = first.text or ""
                 dim_text = first.get("srsDimension")
-                dim = srs_dimension(dim_text) if dim_text else self.dimension
+                dim = (
+                    (_DIMENSIONS.get(dim_text) or srs_dimension(dim_text))
+                    if dim_text
+                    else self.dimension
+                )
             else:
                 text, dim = self._ring_text(ring)
             if not text or text.isspace():
@@ -327,7 +331,9 @@ class GeometryReader:
             if member.keys():  # an xlink:href (a member without attributes is the common case)
                 href = member.get(XLINK_HREF)
                 if href is not None:
-                    out.append(href_ref(href))
+                    out.append(href.removeprefix("#"))  # as href_ref
+                    if not len(member):
+                        continue
             for child in member:
                 if child.tag == polygon:  # most members: skip the dispatch
                     handle = self._polygon(child)
