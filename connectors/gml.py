@@ -287,7 +287,8 @@ class GeometryReader:
 
     def _polygon(self, elem) -> int:
         """Collect a Polygon, PolygonPatch or Triangle's rings; its handle."""
-        count = size = 0
+        texts, dims = self._texts, self._dims
+        first_ring, size = len(texts), 0
         linear, pos_list, ring_tags = self._linear_ring, self._pos_list, self._ring_tags
         for boundary in elem:
             if boundary.tag not in ring_tags or not len(boundary):
@@ -296,7 +297,7 @@ class GeometryReader:
             first = ring[0] if ring.tag == linear and len(ring) else None
             if first is not None and first.tag == pos_list:  # nearly every ring: a posList
                 text = first.text or ""
-                dim_text = first.get("srsDimension")
+                dim_text = first.get("srsDimension")  # a dict look-up for what files write
                 dim = (
                     (_DIMENSIONS.get(dim_text) or srs_dimension(dim_text))
                     if dim_text
@@ -305,16 +306,16 @@ class GeometryReader:
             else:
                 text, dim = self._ring_text(ring)
             if not text or text.isspace():
-                self._blank.append(len(self._texts))
-            self._texts.append(text)
-            self._dims.append(dim)
-            count += 1
+                self._blank.append(len(texts))
+            texts.append(text)
+            dims.append(dim)
             size += len(text)
-        if not count:
+        if len(texts) == first_ring:
             raise GeometryError(f"{local_name(elem.tag)} without an exterior ring")
-        self._ring_counts.append(count)
+        counts = self._ring_counts
+        counts.append(len(texts) - first_ring)
         self._sizes.append(size)
-        return len(self._ring_counts) - 1
+        return len(counts) - 1
 
     def _patch(self, elem, out: list[Ref]) -> None:
         out.append(self._polygon(elem))
