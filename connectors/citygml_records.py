@@ -33,7 +33,8 @@ class Record:
     """One CityObject as read; its geometry as polygon handles until the batch is built.
 
     Every thematic surface is read into one too, so it is made by a plain __init__: the one
-    dataclass writes calls a factory per list (2.5x the time, 2,400 times on the NRW tile)."""
+    dataclass writes calls a factory per list (1.2 us against 0.33 us, 2,400 times on the NRW
+    tile)."""
 
     locator: tuple[Any, str, str | int]
     source_id: str | None

@@ -147,18 +147,14 @@ def value_of(elem: Any) -> Any:
 
 def put(d: dict[str, Any], key: str, elem: Any) -> None:
     """Add an element's value under `key`, its code list (codeSpace) under `key:codeSpace`."""
-    if not elem.keys() and not len(elem):  # most properties: text alone, no attribute to read
-        value: Any = text_of(elem)
-        if key in _INTEGERS and value is not None:
-            number = int64(value)
-            value = value if number is None else number
-        add(d, key, value)
-        return
-    value = value_of(elem)
+    plain = not elem.keys() and not len(elem)  # most: text alone, no attribute, no child
+    value = text_of(elem) if plain else value_of(elem)
     if key in _INTEGERS and isinstance(value, str):
         number = int64(value)
         value = value if number is None else number
     add(d, key, value)
+    if plain:
+        return
     code_space = elem.get("codeSpace")
     if code_space is not None:
         add(d, f"{key}:codeSpace", code_space)
