@@ -25,6 +25,7 @@ __all__ = [
     "put",
     "text_of",
     "to_number",
+    "typed",
     "value_of",
 ]
 
@@ -163,7 +164,7 @@ def put(d: dict[str, Any], key: str, elem: Any) -> None:
 _NUMERIC: dict[str, Any] = {"intattribute": int64, "doubleattribute": _finite}
 
 
-def _typed(kind: str, value: Any) -> Any:
+def typed(kind: str, value: Any) -> Any:
     """A generic attribute's value as its type says: int, float, {value, uom}, else text."""
     text = text_of(value) if value is not None else None
     if text is None or kind == "stringattribute":
@@ -183,7 +184,7 @@ def generic_attribute(elem: Any) -> tuple[str | None, Any]:
     kind = local_name(elem.tag).lower()
     name = elem.get("name")
     if name is not None and len(elem) == 1 and kind != "genericattributeset":
-        return name, _typed(kind, elem[0])  # 1.0/2.0: the one child is gen:value
+        return name, typed(kind, elem[0])  # 1.0/2.0: the one child is gen:value
     values, members = [], []
     for child in elem:
         local = local_name(child.tag)
@@ -196,4 +197,4 @@ def generic_attribute(elem: Any) -> tuple[str | None, Any]:
     if kind == "genericattributeset":
         inner = members + [v[0] for v in values if len(v)]  # 1.0/2.0 members, 3.0 values
         return name, dict(generic_attribute(m) for m in inner)
-    return name, _typed(kind, values[0] if values else None)
+    return name, typed(kind, values[0] if values else None)
