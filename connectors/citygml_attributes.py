@@ -20,6 +20,7 @@ from citypipe.connectors.citygml_values import (
     leaf_value,
     put,
     text_of,
+    typed,
     value_of,
 )
 
@@ -91,6 +92,16 @@ def _generic(rec: Record, elem: Any, wrapped: bool) -> None:
         add(rec.properties, key, value)
 
 
+def _named(rec: Record, elem: Any, kind: str) -> None:
+    """gen:stringAttribute name="n"><gen:value> (1.0 / 2.0, `kind` its lower-cased name): the
+    common form read directly (Munich's tile has 6,700), any other by `_generic`."""
+    name = elem.get("name")
+    if name is None or len(elem) != 1:
+        _generic(rec, elem, False)
+    else:
+        add(rec.properties, name, typed(kind, elem[0]))
+
+
 def _address(rec: Record, elem: Any) -> None:
     """The first address is `address`; when there are more, all are in `addresses`."""
     address = citygml_addresses.address(elem)
@@ -123,7 +134,10 @@ def reader_for(ns: str, local: str) -> tuple[AttributeReader, tuple[Any, ...]]:
     """The reader of a CityGML attribute property (namespace `ns`, local name `local`), and
     the arguments it takes after the record and the element."""
     if is_generic(ns, local):
-        return _generic, (local == "genericAttribute",)
+        kind = local.lower()
+        if local == "genericAttribute" or kind == "genericattributeset":
+            return _generic, (local == "genericAttribute",)
+        return _named, (kind,)
     if local == "height" and ns.startswith(f"{CITYGML}construction"):
         return _height, ()
     special = _SPECIAL.get(local)

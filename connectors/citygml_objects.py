@@ -233,9 +233,9 @@ class ObjectReader:
 
     def _read_geometry(self, rec: Record, elem: Any) -> Parts | None:
         """The geometry of a geometry property (inline, or an xlink:href to a surface)."""
-        href = elem.get(XLINK_HREF)
+        href = elem.get(XLINK_HREF) if elem.keys() else None
         if href is not None:
-            return Parts(polygons=[href.removeprefix("#")])
+            return Parts([href.removeprefix("#")])
         try:
             if len(elem) == 1:
                 return self.geometry.read(elem[0])
@@ -271,7 +271,7 @@ class ObjectReader:
     def _surfaces(self, rec: Record, elem: Any, key: str) -> None:
         """boundedBy / boundary (and openings): thematic surfaces become the object's surfaces;
         the attributes of those that have any are listed under `key`."""
-        href = elem.get(XLINK_HREF)
+        href = elem.get(XLINK_HREF) if elem.keys() else None
         if href is not None:
             add(rec.properties, key, href)
         for surface in elem:
@@ -293,8 +293,10 @@ class ObjectReader:
             refs += parts.polygons
             if lod == 0 and part.feature_class == "GroundSurface":
                 rec.footprint += parts.polygons
-        rec.surfaces += part.surfaces  # its openings
-        rec.errors += part.errors
+        if part.surfaces:  # its openings
+            rec.surfaces += part.surfaces
+        if part.errors:
+            rec.errors += part.errors
         if sid is not None:
             self.geometry.ids[sid] = (rec.index, refs)
         if not part.properties:

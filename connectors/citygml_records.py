@@ -9,7 +9,8 @@ and the records become one SourceBatch per CRS. A reject's XML is serialised onl
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from itertools import chain, islice
 from typing import Any
 
@@ -27,30 +28,50 @@ from citypipe.geo.crs import axis_order
 __all__ = ["Record", "batches"]
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, init=False)
 class Record:
-    """One CityObject as read; its geometry as polygon handles until the batch is built."""
+    """One CityObject as read; its geometry as polygon handles until the batch is built.
+
+    Every thematic surface is read into one too, so it is made by a plain __init__: the one
+    dataclass writes calls a factory per list (1.2 us against 0.33 us, 2,400 times on the NRW
+    tile)."""
 
     locator: tuple[Any, str, str | int]
     source_id: str | None
     feature_class: str
     parent: Record | None
     index: int
-    properties: dict[str, Any] = field(default_factory=dict)
-    crs: str | None = None
-    name: str | None = None
-    height: float | None = None
-    lod: int | None = None
-    geometries: list[tuple[int | None, int, Parts]] = field(default_factory=list)
-    surfaces: list[tuple[str, int, list[Ref]]] = field(default_factory=list)
-    footprint: list[Ref] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    properties: dict[str, Any]
+    crs: str | None
+    name: str | None
+    height: float | None
+    lod: int | None
+    geometries: list[tuple[int | None, int, Parts]]
+    surfaces: list[tuple[str, int, list[Ref]]]
+    footprint: list[Ref]
+    errors: list[str]
     # chosen when the top-level object is complete
-    polygons: list[int] = field(default_factory=list)
-    lines: list[np.ndarray] = field(default_factory=list)
-    points: list[np.ndarray] = field(default_factory=list)
-    surface_handles: list[tuple[str, list[int]]] = field(default_factory=list)
-    footprint_handles: list[int] = field(default_factory=list)
+    polygons: list[int]
+    lines: list[np.ndarray]
+    points: list[np.ndarray]
+    surface_handles: list[tuple[str, list[int]]]
+    footprint_handles: list[int]
+
+    def __init__(
+        self,
+        locator: tuple[Any, str, str | int],
+        source_id: str | None,
+        feature_class: str,
+        parent: Record | None,
+        index: int,
+    ) -> None:
+        self.locator, self.source_id, self.feature_class = locator, source_id, feature_class
+        self.parent, self.index = parent, index
+        self.properties = {}
+        self.crs = self.name = self.height = self.lod = None
+        self.geometries, self.surfaces, self.footprint, self.errors = [], [], [], []
+        self.polygons, self.lines, self.points = [], [], []
+        self.surface_handles, self.footprint_handles = [], []
 
 
 class _Elements(Sequence[str]):
@@ -132,13 +153,20 @@ def _curves_or_points(rec: Record) -> Any:
 
 
 def _surfaces(polygons: np.ndarray, records: list[Record]) -> list[list[Surface] | None]:
-    """Each record's (surface type, Polygon Z) list, or None; polygons taken in one call."""
+    """Each record's (surface type, Polygon Z) list, or None; polygons taken in one call, and
+    the Surfaces made by tuple.__new__ in C (Surface(...) is a Python call per surface)."""
     flat = [h for r in records for _, hs in r.surface_handles for h in hs]
-    shapes = iter(oriented(polygons, np.asarray(flat, dtype=np.int64)) if flat else ())
-    return [
-        [Surface(kind, next(shapes)) for kind, hs in r.surface_handles for _ in hs] or None
-        for r in records
-    ]
+    if not flat:
+        return [None] * len(records)
+    kinds = [kind for r in records for kind, hs in r.surface_handles for _ in hs]
+    shapes = oriented(polygons, np.asarray(flat, dtype=np.int64)).tolist()
+    made = list(map(partial(tuple.__new__, Surface), zip(kinds, shapes, strict=True)))
+    out: list[list[Surface] | None] = []
+    end = 0
+    for r in records:
+        start, end = end, end + sum(len(hs) for _, hs in r.surface_handles)
+        out.append(made[start:end] or None)
+    return out
 
 
 def _handles(rec: Record) -> Iterator[int]:

@@ -25,6 +25,7 @@ __all__ = [
     "put",
     "text_of",
     "to_number",
+    "typed",
     "value_of",
 ]
 
@@ -147,11 +148,14 @@ def value_of(elem: Any) -> Any:
 
 def put(d: dict[str, Any], key: str, elem: Any) -> None:
     """Add an element's value under `key`, its code list (codeSpace) under `key:codeSpace`."""
-    value = value_of(elem)
+    plain = not elem.keys() and not len(elem)  # most: text alone, no attribute, no child
+    value = text_of(elem) if plain else value_of(elem)
     if key in _INTEGERS and isinstance(value, str):
         number = int64(value)
         value = value if number is None else number
     add(d, key, value)
+    if plain:
+        return
     code_space = elem.get("codeSpace")
     if code_space is not None:
         add(d, f"{key}:codeSpace", code_space)
@@ -160,7 +164,7 @@ def put(d: dict[str, Any], key: str, elem: Any) -> None:
 _NUMERIC: dict[str, Any] = {"intattribute": int64, "doubleattribute": _finite}
 
 
-def _typed(kind: str, value: Any) -> Any:
+def typed(kind: str, value: Any) -> Any:
     """A generic attribute's value as its type says: int, float, {value, uom}, else text."""
     text = text_of(value) if value is not None else None
     if text is None or kind == "stringattribute":
@@ -180,7 +184,7 @@ def generic_attribute(elem: Any) -> tuple[str | None, Any]:
     kind = local_name(elem.tag).lower()
     name = elem.get("name")
     if name is not None and len(elem) == 1 and kind != "genericattributeset":
-        return name, _typed(kind, elem[0])  # 1.0/2.0: the one child is gen:value
+        return name, typed(kind, elem[0])  # 1.0/2.0: the one child is gen:value
     values, members = [], []
     for child in elem:
         local = local_name(child.tag)
@@ -193,4 +197,4 @@ def generic_attribute(elem: Any) -> tuple[str | None, Any]:
     if kind == "genericattributeset":
         inner = members + [v[0] for v in values if len(v)]  # 1.0/2.0 members, 3.0 values
         return name, dict(generic_attribute(m) for m in inner)
-    return name, _typed(kind, values[0] if values else None)
+    return name, typed(kind, values[0] if values else None)

@@ -11,7 +11,7 @@ line, its segments joined; arcs, in curves and in rings, are linearised (gml_arc
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
@@ -50,13 +50,19 @@ class GeometryError(ValueError):
     """A geometry that cannot be read; the message says why."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Parts:
-    """What one geometry property holds: polygon handles, curves and points (arrays of x, y, z)."""
+    """What one geometry property holds: polygon handles, curves and points (arrays of x, y, z).
 
-    polygons: list[Ref] = field(default_factory=list)
-    lines: list[np.ndarray] = field(default_factory=list)
-    points: list[np.ndarray] = field(default_factory=list)
+    Made once per geometry, so by a plain __init__ (not a factory call per list)."""
+
+    polygons: list[Ref]
+    lines: list[np.ndarray]
+    points: list[np.ndarray]
+
+    def __init__(self, polygons: list[Ref] | None = None) -> None:
+        self.polygons = [] if polygons is None else polygons
+        self.lines, self.points = [], []
 
 
 class GeometryReader:
@@ -228,6 +234,13 @@ class GeometryReader:
     def read(self, elem) -> Parts:
         """The geometry `elem` (a GML geometry element) holds."""
         parts = Parts()
+        if not elem.keys():  # most: neither srsName nor srsDimension (nor a gml:id)
+            handler = self._surfaces.get(elem.tag)
+            if handler is not None:
+                handler(self, elem, parts.polygons)
+            else:
+                self._any(elem, parts)
+            return parts
         srs = elem.get("srsName")
         if srs and self.srs_name is None:
             self.srs_name = srs
@@ -274,7 +287,8 @@ class GeometryReader:
 
     def _polygon(self, elem) -> int:
         """Collect a Polygon, PolygonPatch or Triangle's rings; its handle."""
-        count = size = 0
+        texts, dims = self._texts, self._dims
+        first_ring, size = len(texts), 0
         linear, pos_list, ring_tags = self._linear_ring, self._pos_list, self._ring_tags
         for boundary in elem:
             if boundary.tag not in ring_tags or not len(boundary):
@@ -283,21 +297,25 @@ class GeometryReader:
             first = ring[0] if ring.tag == linear and len(ring) else None
             if first is not None and first.tag == pos_list:  # nearly every ring: a posList
                 text = first.text or ""
-                dim_text = first.get("srsDimension")
-                dim = srs_dimension(dim_text) if dim_text else self.dimension
+                dim_text = first.get("srsDimension")  # a dict look-up for what files write
+                dim = (
+                    (_DIMENSIONS.get(dim_text) or srs_dimension(dim_text))
+                    if dim_text
+                    else self.dimension
+                )
             else:
                 text, dim = self._ring_text(ring)
             if not text or text.isspace():
-                self._blank.append(len(self._texts))
-            self._texts.append(text)
-            self._dims.append(dim)
-            count += 1
+                self._blank.append(len(texts))
+            texts.append(text)
+            dims.append(dim)
             size += len(text)
-        if not count:
+        if len(texts) == first_ring:
             raise GeometryError(f"{local_name(elem.tag)} without an exterior ring")
-        self._ring_counts.append(count)
+        counts = self._ring_counts
+        counts.append(len(texts) - first_ring)
         self._sizes.append(size)
-        return len(self._ring_counts) - 1
+        return len(counts) - 1
 
     def _patch(self, elem, out: list[Ref]) -> None:
         out.append(self._polygon(elem))
@@ -311,9 +329,12 @@ class GeometryReader:
         """surfaceMember(s) / solidMember(s) of a composite, multi-geometry or shell."""
         polygon, ids, gml_id = self._polygon_tag, self.ids, self._id
         for member in elem:
-            href = member.get(XLINK_HREF)
-            if href is not None:
-                out.append(href_ref(href))
+            if member.keys():  # an xlink:href (a member without attributes is the common case)
+                href = member.get(XLINK_HREF)
+                if href is not None:
+                    out.append(href.removeprefix("#"))  # as href_ref
+                    if not len(member):
+                        continue
             for child in member:
                 if child.tag == polygon:  # most members: skip the dispatch
                     handle = self._polygon(child)
