@@ -120,9 +120,6 @@ def test_the_core_context_is_known_by_what_it_defines_not_by_its_address(
     assert terms.warnings == ()
     assert terms.context == [{"location": "https://example.org/where"}, broker]
     assert terms.name("https://uri.etsi.org/ngsi-ld/default-context/madeUp") == "madeUp"
-    # an older version's ETSI address is the shipped core too (each version only adds terms)
-    older = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.6.jsonld"
-    assert Contexts().terms([PARKING, older]).context == [PARKING, older]
 
 
 def test_nothing_is_fetched_that_the_source_does_not_allow() -> None:
