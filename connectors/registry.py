@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from citypipe.connectors import documents
 from citypipe.connectors.base import Connector, FileConnector, ServiceConnector
+from citypipe.connectors.text import detect_encoding
 from citypipe.geo.errors import ConfigurationError, DataError, NotFeatureData, UnknownFormat
 
 __all__ = [
@@ -146,6 +147,12 @@ def detect(path: Path) -> type[FileConnector]:
     what = documents.describe(head)
     if what:
         raise NotFeatureData(f"{path}: {what}, not feature data")
+    wide = detect_encoding(head) or ""
+    if wide.startswith(("utf-16", "utf-32")):  # JSON is UTF-8 alone (RFC 8259 section 8.1)
+        raise UnknownFormat(
+            f"{path}: {wide.upper()} text, which no reader of citypipe's takes: JSON must be "
+            f"UTF-8; re-encode it (iconv -f {wide.upper()} -t UTF-8)"
+        )
     raise UnknownFormat(
         f"{path}: not a format citypipe reads (tried: {', '.join(sorted(c.name for c in formats))})"
     )

@@ -243,3 +243,14 @@ def test_a_repeated_id_is_rejected_by_harmonise_alone(sample, lake, read_lake):
     assert (reject["source_id"], reject["reason"]) == ("dup", "duplicate id 'dup' in the source")
     checks = {c.name: c for c in report.checks}
     assert report.checks_failed == 0 and checks["feature_id_unique"].failed == 0
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32"])
+def test_json_in_a_wide_encoding_is_refused_naming_it(sample, lake, codec):
+    """RFC 8259 has JSON in UTF-8 alone: a UTF-16 / -32 copy of a real sample is refused in one
+    line that names its encoding, not taken for an unknown format."""
+    path = sample("jena_parking.geojson")
+    path.write_bytes(path.read_text(encoding="utf-8").encode(codec))
+    with pytest.raises(CitypipeError, match=f"{codec.upper()} text.*must be UTF-8"):
+        ingest(path, "wide", lake)
+    assert not lake.holds("features")
