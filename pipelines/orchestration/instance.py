@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as db
 import yaml
@@ -119,8 +119,9 @@ class SqliteScheduleStorage(DagsterScheduleStorage):
     @classmethod
     def from_config_value(
         cls, inst_data: ConfigurableClassData | None, config_value: Any
-    ) -> DagsterScheduleStorage:  # Dagster's from_local is typed so; it makes a `cls`
-        return cls.from_local(inst_data=inst_data, **config_value)
+    ) -> SqliteScheduleStorage:
+        # Dagster's from_local is typed as returning its own class; it makes a `cls`
+        return cast("SqliteScheduleStorage", cls.from_local(inst_data=inst_data, **config_value))
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
