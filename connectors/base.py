@@ -8,11 +8,15 @@ and one line in `connectors/registry.py` (or an entry point in the `citypipe.con
 
 from __future__ import annotations
 
+import io
+import os
+import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, BinaryIO, ClassVar, NamedTuple
 from urllib.parse import SplitResult
 
 import numpy as np
@@ -219,12 +223,47 @@ class Connector(ABC):
         """The records, in batches of bounded size, so memory does not grow with the source."""
 
 
+class _Input(io.BufferedReader):
+    """A file a connector reads, whose offset the connector keeps when it is closed."""
+
+    def __init__(self, path: Path, closed_at: Callable[[int], None]) -> None:
+        super().__init__(io.FileIO(path, "rb"))
+        self._closed_at = closed_at
+
+    def close(self) -> None:
+        if not self.closed:
+            with suppress(OSError, ValueError):
+                self._closed_at(os.lseek(self.fileno(), 0, os.SEEK_CUR))
+        super().close()
+
+
 class FileConnector(Connector):
     """A format of local files, chosen by content: the registry asks every one to `sniff`."""
 
     def __init__(self, path: str | Path, **options: Any) -> None:
         super().__init__(path, **options)
         self.path = Path(path)
+        self._inputs: weakref.WeakSet[_Input] = weakref.WeakSet()
+        self._read_to: int | None = None
+
+    def open_input(self) -> BinaryIO:
+        """The file, opened for reading through this connector, so that `bytes_read` can tell
+        how far the reading is (the progress bar asks it from another thread)."""
+        f = _Input(self.path, self._closed_at)
+        self._inputs.add(f)
+        return f
+
+    def _closed_at(self, offset: int) -> None:
+        self._read_to = max(self._read_to or 0, offset)
+
+    def bytes_read(self) -> int | None:
+        """How far into the file the reading got: the furthest offset of the files opened with
+        `open_input` (buffered: up to a buffer ahead); None before any was opened."""
+        offsets = [self._read_to] if self._read_to is not None else []
+        for f in list(self._inputs):
+            with suppress(OSError, ValueError):  # closed meanwhile
+                offsets.append(os.lseek(f.fileno(), 0, os.SEEK_CUR))
+        return max(offsets, default=None)
 
     @classmethod
     @abstractmethod

@@ -95,7 +95,7 @@ class CityGMLConnector(FileConnector):
         batch_size = int(self.options.get("batch_size", BATCH_SIZE))
         reader = ObjectReader(self.path, self.header, batch_size)
         tags = [f"{{*}}{m}" for m in MEMBERS]  # of any version: none is lost unread
-        with open(self.path, "rb") as f:
+        with self.open_input() as f:
             context = etree.iterparse(
                 f, events=("end",), tag=tags, remove_comments=True, remove_pis=True,
                 huge_tree=bool(self.options.get("huge_tree")), **PARSER,

@@ -90,7 +90,7 @@ class CityJSONConnector(FileConnector):
         """
         if self._opened is None:
             try:
-                with open(self.path, "rb") as f:
+                with self.open_input() as f:
                     header, lenient = self._first_line(f.readline()), False
                     seq = header is not None and bool(f.read(4096).strip(BLANK))
                     if header is None:
@@ -145,7 +145,7 @@ class CityJSONConnector(FileConnector):
     def _lines(self) -> Iterator[tuple[int, bytes]]:
         """A stream's lines after the header, numbered from 2, blank ones skipped."""
         try:
-            with open(self.path, "rb") as f:
+            with self.open_input() as f:
                 f.readline()
                 for number, line in enumerate(f, start=2):
                     if line.strip():

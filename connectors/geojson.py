@@ -110,7 +110,7 @@ class GeoJSONConnector(FileConnector):
     def _open(self) -> JSONDocument:
         """The scanned document, scanned once for inspect() and read() together."""
         if self._doc is None:
-            doc = open_json(self.path, "features", self.batch_bytes)
+            doc = open_json(self.path, "features", self.batch_bytes, self.open_input)
             h = doc.header
             why = None
             if not isinstance(h, Mapping) or h.get("type") not in ("FeatureCollection", "Feature"):

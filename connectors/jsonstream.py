@@ -25,11 +25,11 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import orjson
@@ -178,15 +178,21 @@ def _parsed_whole(path: Path, doc: Any, member: str | None, codec: str | None) -
     return JSONDocument(path, header, True, count, None, _parsed=array, codec=codec)
 
 
-def open_json(path: Path, member: str | None, batch_bytes: int = BATCH_BYTES) -> JSONDocument:
+def open_json(
+    path: Path,
+    member: str | None,
+    batch_bytes: int = BATCH_BYTES,
+    opener: Callable[[], BinaryIO] | None = None,
+) -> JSONDocument:
     """Scan the document at `path` for the array to stream.
 
     `member` names the array inside the top-level object (e.g. "features"; without quotes or
     backslashes); None streams a top-level array. When the document has no such array,
     `header` is the whole document. A document of at most `batch_bytes` is parsed whole.
+    `opener` opens the file (a connector's `open_input`, which tells how far it is read).
     """
     try:
-        f = open(path, "rb")  # noqa: SIM115 - a streamed document keeps it open until closed
+        f = opener() if opener else open(path, "rb")  # noqa: SIM115 - kept open until closed
     except OSError as e:
         raise DataError(f"{path}: cannot be read: {e.strerror or e}") from e
     size = f.seek(0, 2)

@@ -93,7 +93,9 @@ class NGSILDConnector(FileConnector):
         if self._doc is None:
             with open(self.path, "rb") as f:
                 array = f.read(4096).lstrip(documents.BLANK).startswith(b"[")
-            self._doc = open_json(self.path, None if array else "features", self.batch_bytes)
+            self._doc = open_json(
+                self.path, None if array else "features", self.batch_bytes, self.open_input
+            )
             header = self._doc.header
             if not self._doc.has_array and not isinstance(header, Mapping):
                 self._doc.close()

@@ -14,6 +14,7 @@ import sys
 import termios
 from pathlib import Path
 
+import pytest
 from conftest import SAMPLES
 from dagster import DagsterInstance, materialize
 from loopback import scripted_server
@@ -144,3 +145,25 @@ def test_a_dagster_run_logs_the_progress_of_its_ingests(tmp_path: Path, monkeypa
         said = [e.user_message for e in instance.all_logs(result.run_id)]
     lines = [m for m in said if m.startswith("ingest jena_parking")]
     assert lines and f", {RECORDS} records; " in lines[-1] and "(100 %)" in lines[-1]
+
+
+@pytest.mark.parametrize(
+    ("name", "connector"),
+    [
+        ("citygml/sig3d_v2_Building_and_garage_LOD2-EPSG25832.gml", "citygml"),
+        ("cityjson/denhaag_DH_01_subset_v1.1.city.json", "cityjson"),
+        ("cityjson/3dbag_b2.city.jsonl", "cityjson"),
+        ("jena_parking.geojson", "geojson"),
+    ],
+)
+def test_a_reader_tells_how_far_it_read_its_file(name: str, connector: str) -> None:
+    """The bar's bytes come from the connector (the file it opened, asked where it is), on any
+    system: they grow while the batches come and end at the file's size."""
+    from citypipe.connectors.registry import load
+
+    path = SAMPLES / name
+    reader = load(connector)(path)
+    assert reader.bytes_read() is None  # not opened yet
+    seen = [reader.bytes_read() for _ in reader.read()]
+    assert seen and None not in seen and seen == sorted(seen)
+    assert reader.bytes_read() == path.stat().st_size

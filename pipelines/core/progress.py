@@ -17,13 +17,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tqdm import tqdm
 
-from citypipe.connectors.base import Connector, ServiceConnector
+from citypipe.connectors.base import Connector, FileConnector, ServiceConnector
 
-__all__ = ["SILENT", "Reporter", "Task", "file_position", "source_task"]
+__all__ = ["SILENT", "Reporter", "Task", "source_task"]
 
 BYTES = "bytes "
 """Quantities whose label starts so (bytes read, bytes written) are shown as sizes."""
@@ -194,32 +193,6 @@ class _Bar:
         self.bar.close()
 
 
-def file_position(path: Path) -> Callable[[], int | None]:
-    """How far this process has read `path`: the furthest offset among its open descriptors of
-    the file (Linux, /proc/self/fdinfo), whichever connector or library opened it; None where
-    that cannot be known (the file not open now, another system)."""
-    target = os.path.realpath(path)
-
-    def read() -> int | None:
-        furthest = None
-        try:
-            fds = os.listdir("/proc/self/fd")
-        except OSError:
-            return None
-        for fd in fds:
-            try:
-                if os.readlink(f"/proc/self/fd/{fd}") != target:
-                    continue
-                with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as info:
-                    position = int(info.readline().split()[1])
-            except (OSError, ValueError, IndexError):  # closed meanwhile
-                continue
-            furthest = max(furthest or 0, position)
-        return furthest
-
-    return read
-
-
 def source_task(name: str, connector: Connector) -> Task:
     """The task of reading `connector`'s source: records (the caller counts them), and bytes
     of the file read of its size, or pages and bytes received from a service."""
@@ -228,8 +201,7 @@ def source_task(name: str, connector: Connector) -> Task:
         traffic = connector.client.traffic
         task.probe("pages", lambda: traffic.pages)
         task.probe("bytes received", lambda: traffic.bytes)
-    elif os.path.isfile(connector.location):
-        path = Path(connector.location)
-        task.probe("bytes read", file_position(path), total=path.stat().st_size)
+    elif isinstance(connector, FileConnector) and connector.path.is_file():
+        task.probe("bytes read", connector.bytes_read, total=connector.path.stat().st_size)
     task.add("records", 0)
     return task
