@@ -75,3 +75,27 @@ def test_a_run_that_did_not_land_is_not_taken_for_the_input(lake: Lake, tmp_path
     source.pop("totalFeatures")
     path.write_text(json.dumps(source))
     assert ingest(path, "jena", lake, skip_unchanged=True).unchanged
+
+
+def test_a_raw_snapshot_is_hashed_once_and_read_again_only_when_it_changed(tmp_path: Path):
+    """The raw asset hashes the file while it copies it; the ingest's fingerprint takes that
+    digest while the snapshot's size and modification time are those it was recorded with,
+    and reads the bytes again once either moved."""
+    import hashlib
+
+    from citypipe.core.incremental import file_digest
+    from citypipe.orchestration.assets import land_snapshot
+
+    src = SAMPLES / "jena_parking.geojson"
+    dest = tmp_path / "raw" / src.name
+    size, sha256 = land_snapshot(src, dest)
+    assert sha256 == hashlib.sha256(src.read_bytes()).hexdigest() == file_digest(dest)
+    record = dest.with_name(f".{dest.name}.sha256")
+    kept = record.read_text().split()
+    record.write_text(" ".join(["0" * 64, *kept[1:]]))  # a digest only the record holds
+    assert file_digest(dest) == "0" * 64  # taken from the record: the file is not read
+    st = dest.stat()
+    os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns + 1))  # the same bytes, touched
+    assert file_digest(dest) == sha256
+    dest.write_bytes(dest.read_bytes().replace(b"Jena", b"JENA"))  # new bytes, same size
+    assert dest.stat().st_size == size and file_digest(dest) != sha256

@@ -12,7 +12,9 @@ version is not seen (`citypipe run --force`).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -26,8 +28,15 @@ from citypipe.core.checks import CheckResult
 from citypipe.core.lake import RUN_KEY, Lake
 
 __all__ = [
-    "CHECKS_KEY", "FINGERPRINT_KEY", "Landed", "checks_json", "citypipe_version", "fingerprint",
+    "CHECKS_KEY",
+    "FINGERPRINT_KEY",
+    "Landed",
+    "checks_json",
+    "citypipe_version",
+    "file_digest",
+    "fingerprint",
     "landed",
+    "record_file_digest",
 ]  # fmt: skip
 
 FINGERPRINT_KEY = "citypipe:fingerprint"
@@ -46,13 +55,46 @@ def fingerprint(location: Path | str, settings: Mapping[str, Any]) -> str | None
     """The fingerprint of ingesting `location` with `settings`; None for a service."""
     if is_url(str(location)):
         return None
-    digest = hashlib.sha256()
-    with open(location, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
+    return settings_digest(file_digest(Path(location)), settings)
+
+
+def settings_digest(what: str, settings: Mapping[str, Any]) -> str:
+    """The SHA-256 of `what` is read (a file's digest, a service's address), of how (the
+    settings), of the shared schema and of citypipe's version: whatever changes the output."""
+    digest = hashlib.sha256(what.encode())
     digest.update(orjson.dumps(settings, option=orjson.OPT_SORT_KEYS, default=str))
     digest.update((schemas.HERE / "feature-v1.yaml").read_bytes())
     digest.update(citypipe_version().encode())
+    return digest.hexdigest()
+
+
+def _digest_record(path: Path) -> Path:
+    return path.with_name(f".{path.name}.sha256")
+
+
+def record_file_digest(path: Path, sha256: str) -> None:
+    """Keep the SHA-256 of the file just written at `path` beside it, with its size and
+    modification time, so that `file_digest` does not read the file again (a raw snapshot:
+    hashed while copied, then fingerprinted by the ingest, in another step)."""
+    st = os.stat(path)
+    record = _digest_record(path)
+    tmp = record.with_name(f"{record.name}.tmp")
+    tmp.write_text(f"{sha256} {st.st_size} {st.st_mtime_ns}\n", encoding="ascii")
+    os.replace(tmp, record)
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of the file's bytes: the recorded one where the file's size and modification
+    time (to the nanosecond) are still those recorded with it, else read from the file."""
+    with suppress(OSError, ValueError):
+        sha256, size, mtime = _digest_record(path).read_text(encoding="ascii").split()
+        st = os.stat(path)
+        if (int(size), int(mtime)) == (st.st_size, st.st_mtime_ns):
+            return sha256
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
     return digest.hexdigest()
 
 

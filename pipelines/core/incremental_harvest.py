@@ -16,7 +16,6 @@ collection whose temporal property is not when a feature changed).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -31,7 +30,8 @@ import pyarrow.parquet as pq
 from citypipe import schemas
 from citypipe.connectors.base import Connector, Query, ServiceConnector
 from citypipe.connectors.registry import is_url
-from citypipe.core.incremental import Landed, citypipe_version, landed
+from citypipe.core import incremental
+from citypipe.core.incremental import Landed, landed
 from citypipe.core.lake import PART, Lake
 from citypipe.geo.errors import ConfigurationError
 
@@ -118,13 +118,7 @@ def settings_digest(location: str, settings: Mapping[str, Any]) -> str:
     """What must not change between two harvests for the second to extend the first: what is
     asked and how it is read, not the HTTP client that asks (an option of the connector)."""
     options = {k: v for k, v in (settings.get("options") or {}).items() if k != "client"}
-    digest = hashlib.sha256(location.encode())
-    digest.update(
-        orjson.dumps({**settings, "options": options}, option=orjson.OPT_SORT_KEYS, default=str)
-    )
-    digest.update((schemas.HERE / "feature-v1.yaml").read_bytes())
-    digest.update(citypipe_version().encode())
-    return digest.hexdigest()
+    return incremental.settings_digest(location, {**settings, "options": options})
 
 
 def since(found: Landed | None, digest: str) -> str | None:

@@ -45,7 +45,7 @@ from dagster import (
 
 from citypipe import schemas
 from citypipe.connectors import registry
-from citypipe.core import datadocs, preview, progress, report_page, warehouse
+from citypipe.core import datadocs, incremental, preview, progress, report_page, warehouse
 from citypipe.core.catalog import Catalog, Source
 from citypipe.core.checks import check_specs
 from citypipe.core.ingest import ChecksFailed, IngestReport, ingest
@@ -167,6 +167,7 @@ def land_snapshot(src: Path, dest: Path) -> tuple[int, str]:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    incremental.record_file_digest(dest, digest.hexdigest())  # the ingest's fingerprint uses it
     return size, digest.hexdigest()
 
 
