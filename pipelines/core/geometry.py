@@ -89,13 +89,19 @@ def _has_coordinates(batch: SourceBatch) -> bool:
 
 
 def _unplaceable(
-    geoms: np.ndarray, src3d: np.ndarray, surfaces: list[list[Surface] | None] | None
+    geoms: np.ndarray,
+    src3d: np.ndarray,
+    surfaces: list[list[Surface] | None] | None,
+    faces: Sequence[np.ndarray | None] | None,
 ) -> dict[int, str]:
     """Records with a coordinate that is NaN, infinite or beyond any Earth, in their
-    geometry, 3D geometry or semantic surfaces, and the first such position."""
+    geometry, 3D geometry or semantic surfaces (unless `faces` says they are faces of the 3D
+    geometry), and the first such position."""
     found = coordinates.bad_geometries(geoms)
     if src3d is not geoms:
         found = {**coordinates.bad_geometries(src3d), **found}
+    if surfaces is not None and faces is not None:
+        surfaces = [None if f is not None else s for s, f in zip(surfaces, faces, strict=True)]
     if surfaces is not None and any(surfaces):
         owner = [i for i, surf in enumerate(surfaces) for _ in surf or ()]
         polygons = np.array([p for surf in surfaces for _, p in surf or ()], dtype=object)
@@ -273,7 +279,8 @@ class Placer:
         src3d = (
             np.array(batch.solids.geometry_3d, dtype=object) if batch.solids is not None else geoms
         )
-        for i, why in _unplaceable(geoms, src3d, surfaces).items():
+        faces = batch.solids.surface_faces if batch.solids is not None else None
+        for i, why in _unplaceable(geoms, src3d, surfaces, faces).items():
             reasons[i] = reasons[i] or f"geometry has {why}"
             geoms[i] = src3d[i] = None
             if surfaces is not None:
@@ -286,7 +293,7 @@ class Placer:
         measures = None
         if objects3d:  # 3D objects; a point or line with Z has no volume
             axis = self.axis_order or batch.axis_order
-            measures = measure(crs, axis, geoms, geoms3d, surfaces)
+            measures = measure(crs, axis, geoms, geoms3d, surfaces, faces)
         if to_crs84 is not None:
             geoms = _to_crs84(to_crs84, geoms, geoms3d, has_z, measures, label, reasons)
         if shapely.has_z(geoms).any():
@@ -307,13 +314,17 @@ def _to_crs84(
     """The 2D geometries in CRS84; the 3D ones and the semantic surfaces taken there in place.
     A record whose coordinates PROJ cannot transform is rejected."""
     geoms = shapely.transform(geoms, to_crs84)
-    # solids and their semantic surfaces share positions: one transform finds them all
     solids3d = geoms3d[has_z]
-    surfaces3d = measures.surface_polygons if measures is not None else np.empty(0, object)
-    both = shapely.transform(np.concatenate([solids3d, surfaces3d]), to_crs84, include_z=True)
-    geoms3d[has_z] = both[: len(solids3d)]
-    if measures is not None:
-        measures.surface_polygons = both[len(solids3d) :]
+    if measures is not None and measures.surface_parts is not None:
+        # the surfaces are faces of the solids: taken to CRS84 with them
+        geoms3d[has_z] = shapely.transform(solids3d, to_crs84, include_z=True)
+        measures.surface_polygons = shapely.get_parts(geoms3d)[measures.surface_parts]
+    else:  # solids and their semantic surfaces share positions: one transform finds them all
+        surfaces3d = measures.surface_polygons if measures is not None else np.empty(0, object)
+        both = shapely.transform(np.concatenate([solids3d, surfaces3d]), to_crs84, include_z=True)
+        geoms3d[has_z] = both[: len(solids3d)]
+        if measures is not None:
+            measures.surface_polygons = both[len(solids3d) :]
     lost = coordinates.bad_geometries(geoms).keys()
     for i in lost | coordinates.bad_geometries(geoms3d).keys():
         reasons[i] = reasons[i] or _untransformable(label)

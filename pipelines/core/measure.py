@@ -18,7 +18,7 @@ import shapely
 from citypipe.connectors.base import Surface
 from citypipe.core import solids
 
-__all__ = ["Measures", "measure"]
+__all__ = ["Measures", "measure", "surface_parts"]
 
 
 @dataclass
@@ -37,6 +37,9 @@ class Measures:
     surface_area: np.ndarray | None = None
     surface_tilt: np.ndarray | None = None
     surface_azimuth: np.ndarray | None = None
+    surface_parts: np.ndarray | None = None
+    """Which of `shapely.get_parts` of the 3D geometries each surface is, where every surface
+    is one of their faces (`surface_parts`): their CRS84 polygons are then those faces'."""
 
     def height_at(self, i: int) -> float | None:
         """Height of record i from its 3D geometry (top minus bottom), where it has one."""
@@ -106,23 +109,55 @@ def _to_utm(srs: str, zone: int) -> pyproj.Transformer:
     return pyproj.Transformer.from_crs(h, pyproj.CRS.from_epsg(zone), always_xy=True)
 
 
+def surface_parts(
+    surfaces: Sequence[list[Surface] | None],
+    surface_faces: Sequence[np.ndarray | None],
+    geometries: np.ndarray,
+) -> np.ndarray | None:
+    """Which of `shapely.get_parts(geometries)` each semantic surface is (in the order of
+    `surfaces`), from each record's `Solids.surface_faces`; None unless every geometry is
+    polygons only (their parts are then their faces) and every surface is one of them."""
+    kinds = shapely.get_type_id(geometries)
+    if not np.isin(kinds, (-1, 3, 6)).all():
+        return None
+    starts = _offsets(shapely.get_num_geometries(geometries))
+    parts = []
+    for i, surf in enumerate(surfaces):
+        if surf:
+            faces = surface_faces[i]
+            if faces is None or len(faces) != len(surf) or kinds[i] == -1:
+                return None
+            parts.append(faces + starts[i])
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
 def measure(
     crs: pyproj.CRS,
     axis_order: str,
     footprints: np.ndarray,
     geometries_3d: np.ndarray,
     surfaces: Sequence[list[Surface] | None] | None,
+    surface_faces: Sequence[np.ndarray | None] | None = None,
 ) -> Measures | None:
     """The measures of 2D footprints, 3D geometries and per-record semantic surfaces (lists of
-    (type, polygon) or None) in `crs`; None where no metric CRS is found for them."""
+    (type, polygon) or None) in `crs`; None where no metric CRS is found for them.
+    `surface_faces` says which faces of its 3D geometry each surface is, where it is one
+    (`Solids.surface_faces`): such surfaces are measured from the faces of the solid."""
     to_metres = _metres(crs, axis_order, footprints)
     if to_metres is None:
         return None
     footprint = _in_metres(to_metres, footprints, False)
     solid = _in_metres(to_metres, geometries_3d, True)
+    volume, face_vectors = solids.volumes_and_faces(solid)
     out = Measures(
         footprint_area=np.where(shapely.is_missing(footprint), np.nan, shapely.area(footprint)),
-        volume=solids.volumes(solid),
+        volume=volume,
         height=solids.heights(solid),
     )
     if surfaces is None:
@@ -131,8 +166,13 @@ def measure(
     out.surface_owner = np.array([o[0] for o in owners], dtype=np.int64)
     out.surface_types = [o[1] for o in owners]
     out.surface_polygons = np.array([o[2] for o in owners], dtype=object)
-    metric = _in_metres(to_metres, out.surface_polygons, True)
-    out.surface_area, out.surface_tilt, out.surface_azimuth = solids.surface_measures(
-        metric, out.surface_types
+    if surface_faces is not None:
+        out.surface_parts = surface_parts(surfaces, surface_faces, geometries_3d)
+    if out.surface_parts is not None:
+        vectors = face_vectors[out.surface_parts]
+    else:
+        vectors = solids.area_vectors(_in_metres(to_metres, out.surface_polygons, True))
+    out.surface_area, out.surface_tilt, out.surface_azimuth = solids.orientations(
+        vectors, out.surface_types
     )
     return out

@@ -18,7 +18,16 @@ import numpy as np
 import shapely
 from shapely import GeometryType
 
-__all__ = ["area_vectors", "footprints", "heights", "polygons_of", "surface_measures", "volumes"]
+__all__ = [
+    "area_vectors",
+    "footprints",
+    "heights",
+    "orientations",
+    "polygons_of",
+    "surface_measures",
+    "volumes",
+    "volumes_and_faces",
+]
 
 FLAT_DEG = 1.0
 """Faces within this angle of horizontal have no azimuth."""
@@ -142,7 +151,14 @@ def surface_measures(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Area (m²), tilt (degrees from facing straight up: 0 flat roof, 90 wall, 180 floor) and
     azimuth (compass degrees the face looks to, NaN when flat) of each polygon."""
-    n = area_vectors(polygons)
+    return orientations(area_vectors(polygons), types)
+
+
+def orientations(
+    vectors: np.ndarray, types: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`surface_measures` of faces given by their Newell vectors (`area_vectors`)."""
+    n = vectors.copy()
     roof_down = np.array(["Roof" in t for t in types], dtype=bool) & (n[:, 2] < 0)
     n[roof_down] *= -1
     length = np.linalg.norm(n, axis=1)
@@ -172,7 +188,13 @@ def heights(geometries: np.ndarray) -> np.ndarray:
 
 
 def volumes(geometries: np.ndarray) -> np.ndarray:
-    """Volume (m³) of each geometry whose faces close a shell, NaN for the others.
+    """Volume (m³) of each geometry whose faces close a shell, NaN for the others."""
+    return volumes_and_faces(geometries)[0]
+
+
+def volumes_and_faces(geometries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`volumes`, and Newell's vector of each face (each polygon of the geometries, in order):
+    semantic surfaces that are those faces are measured from them without reading them again.
 
     Divergence theorem: V = Σ N_f · p_f / 6 over the faces f, with N_f the area vector and p_f
     a vertex of f. A shell is closed when every edge is shared by an even number of faces.
@@ -180,12 +202,13 @@ def volumes(geometries: np.ndarray) -> np.ndarray:
     out = np.full(len(geometries), np.nan)
     faces = _Faces.of(geometries)
     if len(faces.owner) == 0:
-        return out
-    contribution = np.einsum("ij,ij->i", faces.area_vectors(), faces.first()) / 6
+        return out, np.zeros((0, 3))
+    vectors = faces.area_vectors()
+    contribution = np.einsum("ij,ij->i", vectors, faces.first()) / 6
     total = np.bincount(faces.owner, weights=contribution, minlength=len(geometries))
     closed = _closed(faces, len(geometries))
     out[closed] = np.abs(total[closed])
-    return out
+    return out, vectors
 
 
 _MIX = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
