@@ -313,20 +313,40 @@ def _to_crs84(
 ) -> np.ndarray:
     """The 2D geometries in CRS84; the 3D ones and the semantic surfaces taken there in place.
     A record whose coordinates PROJ cannot transform is rejected."""
-    geoms = shapely.transform(geoms, to_crs84)
-    solids3d = geoms3d[has_z]
-    if measures is not None and measures.surface_parts is not None:
-        # the surfaces are faces of the solids: taken to CRS84 with them
-        geoms3d[has_z] = shapely.transform(solids3d, to_crs84, include_z=True)
-        measures.surface_polygons = shapely.get_parts(geoms3d)[measures.surface_parts]
-    else:  # solids and their semantic surfaces share positions: one transform finds them all
-        surfaces3d = measures.surface_polygons if measures is not None else np.empty(0, object)
-        both = shapely.transform(np.concatenate([solids3d, surfaces3d]), to_crs84, include_z=True)
-        geoms3d[has_z] = both[: len(solids3d)]
-        if measures is not None:
-            measures.surface_polygons = both[len(solids3d) :]
+    flat_z = shapely.has_z(geoms)
+    groups = [geoms[~flat_z], geoms[flat_z], geoms3d[has_z]]
+    faces = measures is not None and measures.surface_parts is not None
+    if measures is not None and not faces:
+        groups.append(measures.surface_polygons)
+    moved = _transformed(to_crs84, groups, [False, True, True, True])
+    geoms = geoms.copy()
+    geoms[~flat_z], geoms[flat_z], geoms3d[has_z] = moved[:3]
+    if measures is not None:  # surfaces that are faces of the solids came with them
+        measures.surface_polygons = (
+            shapely.get_parts(geoms3d)[measures.surface_parts] if faces else moved[3]
+        )
     lost = coordinates.bad_geometries(geoms).keys()
     for i in lost | coordinates.bad_geometries(geoms3d).keys():
         reasons[i] = reasons[i] or _untransformable(label)
         geoms[i] = geoms3d[i] = None
     return geoms
+
+
+def _transformed(
+    to_crs84: ToCrs84, groups: list[np.ndarray], with_z: list[bool]
+) -> list[np.ndarray]:
+    """Each array of geometries in CRS84 (Z kept where `with_z` says they have it), all their
+    positions transformed in one call: footprints, solids and surfaces share their corners,
+    each transformed once (`crs.to_crs84`)."""
+    coords = [
+        shapely.get_coordinates(g, include_z=z) for g, z in zip(groups, with_z, strict=False)
+    ]
+    xy = to_crs84(np.concatenate([c[:, :2] for c in coords]))
+    out, at = [], 0
+    for g, c in zip(groups, coords, strict=False):
+        c[:, :2] = xy[at : at + len(c)]
+        at += len(c)
+        moved = np.array(g, dtype=object)
+        shapely.set_coordinates(moved, c)
+        out.append(moved)
+    return out
