@@ -175,15 +175,14 @@ def heights(geometries: np.ndarray) -> np.ndarray:
     """Top minus bottom of each geometry's Z, NaN where it has none."""
     out = np.full(len(geometries), np.nan)
     coords, owner = shapely.get_coordinates(geometries, include_z=True, return_index=True)
+    if not len(owner):
+        return out
+    # each geometry's coordinates are consecutive: one reduction per run (NaN Z passed over)
+    starts = np.flatnonzero(np.diff(owner, prepend=-1))
     z = coords[:, 2]
-    ok = ~np.isnan(z)
-    if ok.any():
-        top = np.full(len(geometries), -np.inf)
-        bottom = np.full(len(geometries), np.inf)
-        np.maximum.at(top, owner[ok], z[ok])
-        np.minimum.at(bottom, owner[ok], z[ok])
-        has = np.isfinite(top)
-        out[has] = top[has] - bottom[has]
+    top, bottom = np.fmax.reduceat(z, starts), np.fmin.reduceat(z, starts)
+    has = np.isfinite(top)
+    out[owner[starts[has]]] = top[has] - bottom[has]
     return out
 
 
