@@ -22,7 +22,7 @@ from shapely.errors import GEOSException
 from citypipe.connectors import coordinates
 from citypipe.connectors.base import SourceBatch, Surface
 from citypipe.core import solids
-from citypipe.core.measure import Measures, measure
+from citypipe.core.measure import Measures, in_metres, measure
 from citypipe.geo import crs as crslib
 from citypipe.geo.errors import ConfigurationError, UnknownCRS
 from citypipe.geo.types import AxisOrder, Points
@@ -115,14 +115,19 @@ def _footprints(
     src3d: np.ndarray,
     surfaces: list[list[Surface] | None] | None,
     reasons: list[str | None],
+    faces: solids.Faces | None,
 ) -> None:
     """Footprints, in place, for the 3D objects without an explicit one: from their ground
-    surfaces or their solid."""
+    surfaces or their solid (whose `faces` are read, where the caller has read them)."""
     missing = np.flatnonzero(shapely.is_missing(geoms))
     if not len(missing):
         return
     ground = [surfaces[i] if surfaces else None for i in missing]
-    found, failed = _by_record(solids.footprints, src3d[missing], ground)
+
+    def footprints(shapes: np.ndarray, grounds: list[Any], rows: np.ndarray) -> np.ndarray:
+        return solids.footprints(shapes, grounds, None if faces is None else faces.take(rows))
+
+    found, failed = _by_record(footprints, src3d[missing], ground, missing)
     geoms[missing] = found
     for k, why in failed.items():
         reasons[missing[k]] = reasons[missing[k]] or f"no footprint can be made: {why}"
@@ -285,15 +290,20 @@ class Placer:
             geoms[i] = src3d[i] = None
             if surfaces is not None:
                 surfaces[i] = None
+        axis = self.axis_order or batch.axis_order
+        # the faces of the solids, read once for footprints and volumes where these are
+        # measured in the source CRS as it is
+        faces3d = solids.Faces.of(src3d) if objects3d and in_metres(crs, axis) else None
         if objects3d:
-            _footprints(geoms, src3d, surfaces, reasons)
+            _footprints(geoms, src3d, surfaces, reasons, faces3d)
         has_z = shapely.has_z(src3d)
         geoms3d = np.full(len(geoms), None, object)
         geoms3d[has_z] = src3d[has_z]
         measures = None
         if objects3d:  # 3D objects; a point or line with Z has no volume
-            axis = self.axis_order or batch.axis_order
-            measures = measure(crs, axis, geoms, geoms3d, surfaces, faces)
+            if faces3d is not None:
+                faces3d = faces3d.take(np.flatnonzero(has_z), renumber=False)
+            measures = measure(crs, axis, geoms, geoms3d, surfaces, faces, faces3d)
         if to_crs84 is not None:
             geoms = _to_crs84(to_crs84, geoms, geoms3d, has_z, measures, label, reasons)
         if shapely.has_z(geoms).any():
@@ -338,9 +348,7 @@ def _transformed(
     """Each array of geometries in CRS84 (Z kept where `with_z` says they have it), all their
     positions transformed in one call: footprints, solids and surfaces share their corners,
     each transformed once (`crs.to_crs84`)."""
-    coords = [
-        shapely.get_coordinates(g, include_z=z) for g, z in zip(groups, with_z, strict=False)
-    ]
+    coords = [shapely.get_coordinates(g, include_z=z) for g, z in zip(groups, with_z, strict=False)]
     xy = to_crs84(np.concatenate([c[:, :2] for c in coords]))
     out, at = [], 0
     for g, c in zip(groups, coords, strict=False):

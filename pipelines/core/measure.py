@@ -18,7 +18,7 @@ import shapely
 from citypipe.connectors.base import Surface
 from citypipe.core import solids
 
-__all__ = ["Measures", "measure", "surface_parts"]
+__all__ = ["Measures", "in_metres", "measure", "surface_parts"]
 
 
 @dataclass
@@ -53,8 +53,7 @@ def _metres(
     """A `shapely.transform` function from `crs` to metres east and north: the CRS itself where
     it is projected, else the UTM zone of the geometries' centre; None where that centre is not
     on the Earth (coordinates that are not what the CRS says: the range check rejects them)."""
-    h = crs.sub_crs_list[0] if crs.is_compound else crs
-    swap = axis_order == "authority" and h.axis_info[0].direction in ("north", "south")
+    h, swap = _horizontal(crs, axis_order)
     tr = None
     if h.is_projected and not swap:
         return _as_given
@@ -73,6 +72,19 @@ def _metres(
         return out
 
     return apply
+
+
+def in_metres(crs: pyproj.CRS, axis_order: str) -> bool:
+    """Whether coordinates in `crs` read in `axis_order` are measured as they are (metres east
+    and north): a projected CRS whose first axis is not northing."""
+    h, swap = _horizontal(crs, axis_order)
+    return h.is_projected and not swap
+
+
+def _horizontal(crs: pyproj.CRS, axis_order: str) -> tuple[pyproj.CRS, bool]:
+    """The horizontal part of `crs`, and whether its coordinates come northing first."""
+    h = crs.sub_crs_list[0] if crs.is_compound else crs
+    return h, axis_order == "authority" and h.axis_info[0].direction in ("north", "south")
 
 
 def _as_given(coords: np.ndarray) -> np.ndarray:
@@ -144,17 +156,21 @@ def measure(
     geometries_3d: np.ndarray,
     surfaces: Sequence[list[Surface] | None] | None,
     surface_faces: Sequence[np.ndarray | None] | None = None,
+    faces: solids.Faces | None = None,
 ) -> Measures | None:
     """The measures of 2D footprints, 3D geometries and per-record semantic surfaces (lists of
     (type, polygon) or None) in `crs`; None where no metric CRS is found for them.
     `surface_faces` says which faces of its 3D geometry each surface is, where it is one
-    (`Solids.surface_faces`): such surfaces are measured from the faces of the solid."""
+    (`Solids.surface_faces`): such surfaces are measured from the faces of the solid.
+    `faces` are those of `geometries_3d` where the caller has read them (`in_metres` CRSs)."""
     to_metres = _metres(crs, axis_order, footprints)
     if to_metres is None:
         return None
     footprint = _in_metres(to_metres, footprints, False)
     solid = _in_metres(to_metres, geometries_3d, True)
-    volume, face_vectors = solids.volumes_and_faces(solid)
+    volume, face_vectors = solids.volumes_and_faces(
+        solid, faces if to_metres is _as_given else None
+    )
     out = Measures(
         footprint_area=np.where(shapely.is_missing(footprint), np.nan, shapely.area(footprint)),
         volume=volume,

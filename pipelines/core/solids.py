@@ -19,6 +19,7 @@ import shapely
 from shapely import GeometryType
 
 __all__ = [
+    "Faces",
     "area_vectors",
     "footprints",
     "heights",
@@ -47,7 +48,7 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
     return out
 
 
-class _Faces(NamedTuple):
+class Faces(NamedTuple):
     """The polygons of an array of geometries as flat arrays, read once for every measure.
 
     Every face and ring that shapely hands out is a copy GEOS makes: faces without holes (most
@@ -65,7 +66,7 @@ class _Faces(NamedTuple):
     """The geometry of each face."""
 
     @classmethod
-    def of(cls, geometries: np.ndarray) -> _Faces:
+    def of(cls, geometries: np.ndarray) -> Faces:
         geometries = np.asarray(geometries, dtype=object)
         if len(geometries) and (shapely.get_type_id(geometries) == 3).all():
             parts, owner = geometries, np.arange(len(geometries))
@@ -79,6 +80,22 @@ class _Faces(NamedTuple):
         rings, polygon = shapely.get_rings(parts, return_index=True)
         coords, ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
         return cls(coords, ring, polygon, owner)
+
+    def take(self, rows: np.ndarray, renumber: bool = True) -> Faces:
+        """The faces of the geometries `rows` (ascending indices) alone, as `Faces.of` reads
+        them from `geometries[rows]` (`renumber`), or owned by the same numbers as here."""
+        owner = np.full(int(max(self.owner.max(initial=-1), rows.max(initial=-1))) + 1, -1)
+        owner[rows] = np.arange(len(rows)) if renumber else rows
+        face = owner[self.owner] >= 0
+        ring = face[self.polygon]
+        coord = ring[self.ring]
+        face_at, ring_at = np.cumsum(face) - 1, np.cumsum(ring) - 1
+        return Faces(
+            self.coords[coord],
+            ring_at[self.ring[coord]],
+            face_at[self.polygon[ring]],
+            owner[self.owner[face]],
+        )
 
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
         """The rows of the start of each edge (the next row is its end), and its face."""
@@ -139,7 +156,7 @@ def area_vectors(polygons: np.ndarray) -> np.ndarray:
     their rings running the other way). Shape (n, 3); zero for polygons without Z."""
     if len(polygons) == 0:
         return np.zeros((0, 3))
-    faces = _Faces.of(polygons)
+    faces = Faces.of(polygons)
     vectors = faces.area_vectors()
     return np.stack(
         [np.bincount(faces.owner, weights=v, minlength=len(polygons)) for v in vectors.T], axis=1
@@ -191,15 +208,18 @@ def volumes(geometries: np.ndarray) -> np.ndarray:
     return volumes_and_faces(geometries)[0]
 
 
-def volumes_and_faces(geometries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def volumes_and_faces(
+    geometries: np.ndarray, faces: Faces | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """`volumes`, and Newell's vector of each face (each polygon of the geometries, in order):
     semantic surfaces that are those faces are measured from them without reading them again.
 
     Divergence theorem: V = Σ N_f · p_f / 6 over the faces f, with N_f the area vector and p_f
     a vertex of f. A shell is closed when every edge is shared by an even number of faces.
+    `faces` are the geometries' where the caller has read them (`Faces.of`).
     """
     out = np.full(len(geometries), np.nan)
-    faces = _Faces.of(geometries)
+    faces = Faces.of(geometries) if faces is None else faces
     if len(faces.owner) == 0:
         return out, np.zeros((0, 3))
     vectors = faces.area_vectors()
@@ -220,7 +240,7 @@ def _mix(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def _closed(faces: _Faces, count: int) -> np.ndarray:
+def _closed(faces: Faces, count: int) -> np.ndarray:
     """Which objects' faces share every edge an even number of times (mm precision).
 
     Each edge, direction aside, gets a 64-bit hash of its two positions; the edges of an object
@@ -241,13 +261,16 @@ def _closed(faces: _Faces, count: int) -> np.ndarray:
     return has_faces & ~odd
 
 
-def footprints(geometries: np.ndarray, surfaces: Sequence[Any]) -> np.ndarray:
+def footprints(
+    geometries: np.ndarray, surfaces: Sequence[Any], faces: Faces | None = None
+) -> np.ndarray:
     """2D footprint of each object: its ground surfaces, else the faces of its 3D geometry that
     look down, else all its faces, projected on the plane; None without any.
 
     Faces that do not overlap in the plane (a solid's bottom) already form a valid footprint;
     faces that share edges (a surface split in patches) are merged as a coverage, and only
-    faces that overlap need a full union.
+    faces that overlap need a full union. `faces` are the geometries' where the caller has
+    read them (`Faces.of`).
     """
     geometries = np.asarray(geometries, dtype=object)
     n = len(geometries)
@@ -257,8 +280,8 @@ def footprints(geometries: np.ndarray, surfaces: Sequence[Any]) -> np.ndarray:
     grounded = np.zeros(n, dtype=bool)
     grounded[ground_of] = True
     own = np.flatnonzero(~grounded)
-    ground_faces = _Faces.of(np.array([p for _, p in ground], dtype=object))
-    own_faces = _Faces.of(geometries[own])
+    ground_faces = Faces.of(np.array([p for _, p in ground], dtype=object))
+    own_faces = Faces.of(geometries[own]) if faces is None else faces.take(own)
     sets = [  # the owner of a face is its object, in order (as the multipolygons need it)
         ground_faces._replace(owner=ground_of[ground_faces.owner]),
         own_faces._replace(owner=own[own_faces.owner]),
@@ -296,7 +319,7 @@ def _valid(merged: np.ndarray, sizes: np.ndarray, shares: np.ndarray) -> np.ndar
     return merged
 
 
-def _sharing_an_edge(sets: list[_Faces], keep: list[np.ndarray], count: int) -> np.ndarray:
+def _sharing_an_edge(sets: list[Faces], keep: list[np.ndarray], count: int) -> np.ndarray:
     """Which objects have two kept faces with an edge of the same two positions in the plane
     (bit for bit: as GEOS compares them)."""
     hashes, owners = [], []
