@@ -7,7 +7,7 @@ centre, as areas and angles need metres east and north.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -132,15 +132,22 @@ def surface_parts(
     kinds = shapely.get_type_id(geometries)
     if not np.isin(kinds, (-1, 3, 6)).all():
         return None
-    starts = _offsets(shapely.get_num_geometries(geometries))
-    parts = []
-    for i, surf in enumerate(surfaces):
-        if surf:
-            faces = surface_faces[i]
-            if faces is None or len(faces) != len(surf) or kinds[i] == -1:
-                return None
-            parts.append(faces + starts[i])
-    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    counts = _counts(surfaces)
+    rows = np.flatnonzero(counts)
+    faces = [f for i in rows.tolist() if (f := surface_faces[i]) is not None]
+    if len(faces) < len(rows) or (kinds[rows] == -1).any():
+        return None
+    if not np.array_equal(_counts(faces), counts[rows]):
+        return None
+    if not faces:
+        return np.zeros(0, np.int64)
+    starts = _offsets(shapely.get_num_geometries(geometries))[rows]
+    return np.concatenate(faces) + np.repeat(starts, counts[rows])
+
+
+def _counts(lists: Sequence[Sized | None]) -> np.ndarray:
+    """The length of each (0 for None)."""
+    return np.fromiter((0 if x is None else len(x) for x in lists), np.int64, len(lists))
 
 
 def _offsets(counts: np.ndarray) -> np.ndarray:
@@ -178,10 +185,7 @@ def measure(
     )
     if surfaces is None:
         return out
-    owners = [(i, t, p) for i, surf in enumerate(surfaces) for t, p in surf or ()]
-    out.surface_owner = np.array([o[0] for o in owners], dtype=np.int64)
-    out.surface_types = [o[1] for o in owners]
-    out.surface_polygons = np.array([o[2] for o in owners], dtype=object)
+    out.surface_owner, out.surface_types, out.surface_polygons = solids.flat_surfaces(surfaces)
     if surface_faces is not None:
         out.surface_parts = surface_parts(surfaces, surface_faces, geometries_3d)
     if out.surface_parts is not None:

@@ -12,6 +12,7 @@ written the other way round and are flipped; for other faces the source's word i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -21,6 +22,7 @@ from shapely import GeometryType
 __all__ = [
     "Faces",
     "area_vectors",
+    "flat_surfaces",
     "footprints",
     "heights",
     "orientations",
@@ -261,6 +263,18 @@ def _closed(faces: Faces, count: int) -> np.ndarray:
     return has_faces & ~odd
 
 
+def flat_surfaces(
+    surfaces: Sequence[Sequence[tuple[str, Any]] | None],
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Each record's (type, polygon) surfaces (None: none) as flat columns: the record of each,
+    its type and its polygon."""
+    counts = np.fromiter((len(s) if s else 0 for s in surfaces), np.int64, len(surfaces))
+    flat = list(chain.from_iterable(s for s in surfaces if s))
+    polygons = np.empty(len(flat), dtype=object)
+    polygons[:] = [p for _, p in flat]
+    return np.repeat(np.arange(len(surfaces)), counts), [t for t, _ in flat], polygons
+
+
 def footprints(
     geometries: np.ndarray, surfaces: Sequence[Any], faces: Faces | None = None
 ) -> np.ndarray:
@@ -275,12 +289,13 @@ def footprints(
     geometries = np.asarray(geometries, dtype=object)
     n = len(geometries)
     out = np.full(n, None, dtype=object)
-    ground = [(i, p) for i, surf in enumerate(surfaces) for t, p in surf or () if "Ground" in t]
-    ground_of = np.array([i for i, _ in ground], np.int64)
+    owner, types, polygons = flat_surfaces(surfaces)
+    is_ground = np.fromiter(("Ground" in t for t in types), bool, len(types))
+    ground_of = owner[is_ground]
     grounded = np.zeros(n, dtype=bool)
     grounded[ground_of] = True
     own = np.flatnonzero(~grounded)
-    ground_faces = Faces.of(np.array([p for _, p in ground], dtype=object))
+    ground_faces = Faces.of(polygons[is_ground])
     own_faces = Faces.of(geometries[own]) if faces is None else faces.take(own)
     sets = [  # the owner of a face is its object, in order (as the multipolygons need it)
         ground_faces._replace(owner=ground_of[ground_faces.owner]),
@@ -298,8 +313,8 @@ def footprints(
     # faces that share an edge are no valid multipolygon: GEOS need not be asked, only
     # whether the other faces overlap
     shares = _sharing_an_edge(sets, keep, n)
-    for faces, kept in zip(sets, keep, strict=True):
-        merged, sizes = faces.multipolygons_2d(kept)
+    for chosen, kept in zip(sets, keep, strict=True):
+        merged, sizes = chosen.multipolygons_2d(kept)
         at = np.flatnonzero(sizes)
         out[at] = _valid(merged[at], sizes[at], shares[at])
     return out
