@@ -88,7 +88,10 @@ class Faces(NamedTuple):
         them from `geometries[rows]` (`renumber`), or owned by the same numbers as here."""
         owner = np.full(int(max(self.owner.max(initial=-1), rows.max(initial=-1))) + 1, -1)
         owner[rows] = np.arange(len(rows)) if renumber else rows
-        face = owner[self.owner] >= 0
+        owners = owner[self.owner]
+        face = owners >= 0
+        if face.all() and np.array_equal(owners, self.owner):
+            return self  # every face, owned by the same numbers (a batch's objects all taken)
         ring = face[self.polygon]
         coord = ring[self.ring]
         face_at, ring_at = np.cumsum(face) - 1, np.cumsum(ring) - 1
@@ -96,7 +99,7 @@ class Faces(NamedTuple):
             self.coords[coord],
             ring_at[self.ring[coord]],
             face_at[self.polygon[ring]],
-            owner[self.owner[face]],
+            owners[face],
         )
 
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
