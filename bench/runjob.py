@@ -7,9 +7,14 @@ against the least the same work takes, in the same run.
   run       `citypipe run --force`: the same ingests as Dagster assets with their asset checks, each
             file's raw snapshot, the run recorded in a persistent Dagster instance, the
             warehouse views refreshed and the reports rendered once
+  run, Dagster's own storage
+            the same, the instance's dagster.yaml a user's naming no storage: Dagster's own
+            SQLite storages, where citypipe's keep one engine per database
+            (pipelines/orchestration/instance.py)
 Both are whole processes (imports included) with a lake of their own, kept across rounds as a
 user's is; the rounds take the two in turn and each keeps its best: CPU time (the children's
-user + system, the measure on a shared machine) and wall-clock time.
+user + system, the measure on a shared machine) and wall-clock time. Then the UI's "Materialize
+all" against `citypipe run`, wall-clock time as the user waits (bench/ui_launch.py).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import time
 from contextlib import suppress
 from pathlib import Path
 from tempfile import TemporaryDirectory
+
+from ui_launch import ui_launch  # bench/ui_launch.py
 
 PLAIN = """
 import sys
@@ -78,9 +85,16 @@ def run_job(root: Path, rounds: int) -> None:
             "CITYPIPE_LAKE": f"{work}/run/lake",
             "DAGSTER_HOME": f"{work}/run/dagster",
         }
+        own = Path(work, "own", "dagster")  # a dagster.yaml of the user's: Dagster's storage
+        own.mkdir(parents=True)
+        (own / "dagster.yaml").write_text("# Dagster's default storage\n", encoding="utf-8")
         sides = {
             "plain": ([python, "-c", PLAIN, f"{work}/plain/lake"], env),
             "run": ([citypipe, "run", "--force"], env),  # every source, as plain ingests them
+            "run, Dagster's own storage": (
+                [citypipe, "run", "--force"],
+                {**env, "CITYPIPE_LAKE": f"{work}/own/lake", "DAGSTER_HOME": str(own)},
+            ),
         }
         best = {name: (float("inf"), float("inf")) for name in sides}
         for _ in range(max(rounds, 2)):  # the first round makes the Dagster instance too
@@ -94,3 +108,8 @@ def run_job(root: Path, rounds: int) -> None:
     cpu = best["run"][0] / best["plain"][0]
     wall = best["run"][1] / best["plain"][1]
     print(f"run / plain: CPU {cpu:.2f}, wall {wall:.2f} (target: at most 2)")
+    with TemporaryDirectory(prefix="citypipe-bench-ui-") as work:
+        cli, ui = ui_launch(root, Path(work), max(rounds, 2))
+    print(f"citypipe run, from an empty lake {cli:8.2f} s wall")
+    print(f"Materialize all (dagster dev)    {ui:8.2f} s wall")
+    print(f"Materialize all / citypipe run: {ui / cli:.2f} (target: at most 1.5)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from citypipe.connectors import geojson_shapes, jsonfg_solids
@@ -151,10 +152,17 @@ class GeoJSONConnector(FileConnector):
         try:
             header = doc.header
             for features in doc.batches() if doc.has_array else iter([[header]]):
-                yield from page_batches(header, features)
+                for batch in page_batches(header, features):
+                    yield _read_in(batch, doc.codec) if doc.codec else batch
         finally:
             doc.close()
             self._doc = None
+
+
+def _read_in(batch: SourceBatch, codec: str) -> SourceBatch:
+    """`batch` with a warning that its document is not UTF-8, as JSON must be."""
+    why = f"the document is not UTF-8, as JSON must be: its text is read as {codec}"
+    return replace(batch, warnings={**(batch.warnings or {}), why: len(batch)})
 
 
 def page_batches(header: Mapping[str, Any], features: list[Any]) -> Iterator[SourceBatch]:

@@ -22,6 +22,7 @@ array means there is none.
 
 from __future__ import annotations
 
+import io
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -44,6 +45,7 @@ from citypipe.connectors.json_scan import (
     streamed_array,
 )
 from citypipe.connectors.json_structure import SEPARATORS, Strings, outside_strings
+from citypipe.connectors.text import file_encoding
 from citypipe.geo.errors import DataError
 
 __all__ = ["BATCH_BYTES", "JSONDocument", "Unparsed", "open_json"]
@@ -137,6 +139,8 @@ class JSONDocument:
     _buf: Ranges | None = field(repr=False)
     _cuts: list[int] = field(repr=False, default_factory=list)
     _parsed: list[Any] | None = field(repr=False, default=None)
+    codec: str | None = None
+    """The code page a document that is not UTF-8 was read in (`_loads`); None for UTF-8."""
 
     def batches(self) -> Iterator[list[Any]]:
         """The elements of the streamed array, a list per batch (nothing when there is no array)."""
@@ -150,14 +154,28 @@ class JSONDocument:
             self._buf.file.close()
 
 
-def _parsed_whole(path: Path, doc: Any, member: str | None) -> JSONDocument:
+def _loads(data: bytes) -> tuple[Any, str | None]:
+    """The document, and the code page it is decoded from where it is not UTF-8 but text in
+    one code page throughout (a GeoJSON written from a shapefile's cp1252, as GDAL reads it);
+    JSONDecodeError where that is not all that is wrong. A document mostly in UTF-8 is not
+    decoded otherwise: its records that are not are rejected, as CSV's lines are."""
+    try:
+        return orjson.loads(data), None
+    except orjson.JSONDecodeError as e:
+        coding = file_encoding(io.BytesIO(data)) if "UTF-8" in e.msg else None
+        if coding is None or coding.codec.startswith("utf"):
+            raise
+        return orjson.loads(data.decode(coding.codec)), coding.codec
+
+
+def _parsed_whole(path: Path, doc: Any, member: str | None, codec: str | None) -> JSONDocument:
     array = streamed_array(doc, member)
     if array is None:
-        return JSONDocument(path, doc, False, 0, None)
+        return JSONDocument(path, doc, False, 0, None, codec=codec)
     header = [] if member is None else {**doc, member: []}
     types = Counter(map(type, array))
     count = types[dict] + types[list]
-    return JSONDocument(path, header, True, count, None, _parsed=array)
+    return JSONDocument(path, header, True, count, None, _parsed=array, codec=codec)
 
 
 def open_json(path: Path, member: str | None, batch_bytes: int = BATCH_BYTES) -> JSONDocument:
@@ -178,12 +196,12 @@ def open_json(path: Path, member: str | None, batch_bytes: int = BATCH_BYTES) ->
     if size <= batch_bytes:  # one batch anyway: parse it whole, nothing to scan for
         f.seek(0)
         try:
-            doc = orjson.loads(f.read().removeprefix(BOM))
+            doc, codec = _loads(f.read().removeprefix(BOM))
         except orjson.JSONDecodeError:
             pass  # a record orjson cannot read, or a broken document: the scan tells which
         else:
             f.close()
-            return _parsed_whole(path, doc, member)
+            return _parsed_whole(path, doc, member, codec)
     buf = Ranges(path, f, size)
     try:
         return _from_scan(path, buf, member, batch_bytes)

@@ -254,3 +254,21 @@ def test_json_in_a_wide_encoding_is_refused_naming_it(sample, lake, codec):
     with pytest.raises(CitypipeError, match=f"{codec.upper()} text.*must be UTF-8"):
         ingest(path, "wide", lake)
     assert not lake.holds("features")
+
+
+def test_a_geojson_written_in_a_code_page_is_read_in_it_with_a_warning(sample, lake, read_lake):
+    """Barcelona's districts as a shapefile's cp1252 export would write them (JSON is UTF-8
+    alone, GDAL reads such files as their code page): every district lands with its Catalan
+    name as the UTF-8 original spells it, and the report says how the text was read."""
+    path = sample("barcelona_districtes.geojson")
+    text = path.read_text(encoding="utf-8")
+    names = [f["properties"]["NOM"] for f in json.loads(text)["features"]]
+    assert any(not n.isascii() for n in names)  # Gràcia, Sant Martí ...
+    path.write_bytes(text.encode("cp1252"))
+    report = ingest(path, "districts", lake)
+    assert report.features == 10 and report.rejects == 0
+    assert sorted(
+        json.loads(p)["NOM"] for p in read_lake("districts").column("properties").to_pylist()
+    ) == sorted(names)
+    [(warning, n)] = report.warnings.items()
+    assert "not UTF-8" in warning and "cp1252" in warning and n == 10

@@ -19,7 +19,7 @@ import pyproj
 import shapely
 from shapely.errors import GEOSException
 
-from citypipe.connectors import coordinates
+from citypipe.connectors import coordinates, rings
 from citypipe.connectors.base import SourceBatch, Surface
 from citypipe.core import solids
 from citypipe.core.measure import Measures, in_metres, measure
@@ -141,7 +141,9 @@ def _repair(geoms: np.ndarray, reasons: list[str | None], notes: list[str | None
     if not invalid.any():
         return bounds
     why = shapely.is_valid_reason(geoms[invalid])
-    fixed, failed = _by_record(shapely.make_valid, geoms[invalid])
+    denoised, noise = _without_noise(geoms[invalid])
+    why[noise] = [f"{w}: positions within float noise merged" for w in why[noise]]
+    fixed, failed = _by_record(shapely.make_valid, denoised)  # the valid ones as they are
     for k, (i, g, w) in enumerate(zip(np.flatnonzero(invalid), fixed, why, strict=False)):
         if g is None or shapely.is_empty(g):
             w = f"{w} ({failed[k]})" if k in failed else w
@@ -151,6 +153,17 @@ def _repair(geoms: np.ndarray, reasons: list[str | None], notes: list[str | None
     geoms[invalid] = fixed
     bounds[invalid] = shapely.bounds(fixed)
     return bounds
+
+
+def _without_noise(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`geoms` (invalid ones) with the positions merged that are one written twice with float
+    noise (a ring's last position a few ulps from its first, rounded on a conversion), where
+    that makes them valid, and which those are. GEOS's make_valid would keep the noise as a
+    sliver or a spike of its own."""
+    scale = np.nanmax(np.abs(shapely.bounds(geoms)), axis=1, initial=0.0)
+    merged = shapely.remove_repeated_points(geoms, rings.NOISE * np.maximum(1.0, scale))
+    noise = shapely.is_valid(merged) & ~shapely.is_empty(merged)
+    return np.where(noise, merged, geoms), noise
 
 
 def _points(

@@ -9,7 +9,7 @@ is append-only without a lock or a log to rewrite, and every Parquet reader (Duc
 `history/*/*.parquet`, `pyarrow.parquet.read_table(<lake>/history)`) reads it as one table.
 
 A landed run's row is written into the run's folder before the run commits and linked into the
-table right after (`Lake._publish`, as its observations are): it lands with the run, whatever
+table right after (`Lake.publish`, as its observations are): it lands with the run, whatever
 ends the process then. A failed or interrupted run's row is written when it ends (or when the
 next run finds it dead), though its data is not kept; an unchanged input writes only its row.
 """

@@ -45,39 +45,42 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from citypipe import schemas
 from citypipe.connectors.parquet_facts import HEIGHTS_KEY
 from citypipe.core import partitions
-from citypipe.core.history import HISTORY, Ingest
+from citypipe.core.attempt import Attempt
+from citypipe.core.history import HISTORY
+from citypipe.core.lake_layout import (
+    CURRENT,
+    KINDS,
+    PART,
+    RUN,
+    fsync,
+    write_atomically,
+)
 from citypipe.geo.errors import ConfigurationError, UnavailableError
 
 __all__ = [
-    "HEIGHTS_KEY", "KINDS", "LAST_ATTEMPT", "OBSERVATIONS", "RUN_KEY", "Attempt", "Lake",
+    "HEIGHTS_KEY", "KINDS", "LAST_ATTEMPT", "OBSERVATIONS", "PART", "RUN_KEY", "Lake",
     "default_lake", "fsync",
 ]  # fmt: skip
 
-KINDS = ("features", "rejects", "surfaces")
 OBSERVATIONS = "observations"
 """The folder of the observations table, in the lake and in a run's folder."""
 RUN_KEY = "citypipe:run"
 LAST_ATTEMPT = ("last_attempt", "last_attempt_status", "last_attempt_reason", "last_attempt_run_id")
 """The columns of the sources table that the warehouse finds among a source's attempts; the run
 record under `RUN_KEY` in the footer of a landed features file holds all the others."""
-PART = "part-0.parquet"
-CURRENT = "current"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _UNIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(~[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
 """A source, or one partition of it (`partitions.unit`)."""
-_RUN = re.compile(r"^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{8}$")
 _NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 """What a full disk, a quota or a file size limit say: the run fails, and says why, as a user's
 problem (exit 2), not a bug."""
@@ -108,30 +111,6 @@ def new_run_id(started: datetime) -> str:
 
 def _started(run_id: str) -> datetime:
     return datetime.strptime(run_id[:19], "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
-
-
-def fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def _readable_parquet(path: Path) -> bool:
-    """Whether a staged file was finished (its footer written), so its rows can be kept."""
-    try:
-        pq.read_metadata(path)
-    except (OSError, pa.ArrowException):
-        return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -197,10 +176,10 @@ class Lake:
         except (OSError, ValueError):
             return None
 
-    def _runs(self, source: str) -> Path:
+    def runs_folder(self, source: str) -> Path:
         return self.root / ".runs" / source
 
-    def _empty(self, kind: str) -> Path:
+    def empty_file(self, kind: str) -> Path:
         """A lake table's file without rows, made once: a run with nothing of a kind links it
         (every run has all three files, so every link resolves; a dangling one would fail the
         readers of the whole folder), which costs one entry, not one more file to write,
@@ -209,12 +188,12 @@ class Lake:
         if not empty.exists():
             from citypipe.core.write import empty_file  # write imports nothing of the lake
 
-            _write_atomically(empty, empty_file(schemas.feature_schema().table(kind)))
+            write_atomically(empty, empty_file(schemas.feature_schema().table(kind)))
         return empty
 
     def _lock(self, source: str) -> int | None:
         """The source's lock as an open descriptor, or None if another live process holds it."""
-        runs = self._runs(source)
+        runs = self.runs_folder(source)
         runs.mkdir(parents=True, exist_ok=True)
         fd = os.open(runs / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -295,7 +274,7 @@ class Lake:
             for entry in os.scandir(self.staging):
                 source, _, run = entry.name.rpartition("@")
                 with suppress(OSError):
-                    if not (_UNIT.match(source) and _RUN.match(run)):
+                    if not (_UNIT.match(source) and RUN.match(run)):
                         if entry.is_file():  # left by a citypipe from before run folders
                             os.unlink(entry.path)
                     elif source == own:
@@ -305,16 +284,16 @@ class Lake:
                             self._bury(source, run)
                         finally:
                             os.close(lock)
-        runs = self._runs(own)
+        runs = self.runs_folder(own)
         current = os.readlink(runs / CURRENT) if (runs / CURRENT).is_symlink() else None
         if current is not None:  # a run killed after its switch, before its observations linked
             with suppress(OSError):
-                self._publish(runs / current)
+                self.publish(runs / current)
         for entry in os.scandir(runs):
-            if _RUN.match(entry.name) and entry.name != current:
+            if RUN.match(entry.name) and entry.name != current:
                 shutil.rmtree(entry.path, ignore_errors=True)
 
-    def _publish(self, run: Path) -> None:
+    def publish(self, run: Path) -> None:
         """Link a landed run's observation files and history row into their tables (each at
         most once: a file already there is the same run's). A run without observations has no
         folder of them."""
@@ -342,7 +321,7 @@ class Lake:
         """Record a dead run as interrupted (with the path it had begun to read, when the
         source's lock file still says) and remove its staging. The caller holds the lock."""
         try:
-            said = orjson.loads((self._runs(source) / ".lock").read_bytes())
+            said = orjson.loads((self.runs_folder(source) / ".lock").read_bytes())
         except (OSError, orjson.JSONDecodeError):  # killed before it said
             said = None
         ours = isinstance(said, dict) and said.get("run_id") == run
@@ -350,149 +329,3 @@ class Lake:
         Attempt(self, source, run, _started(run), path, None, None).record(
             "interrupted", INTERRUPTED, ended_at=None
         )
-
-
-@dataclass
-class Attempt:
-    """One run of one source, from its staging folder to the lake or to quarantine."""
-
-    lake: Lake
-    source: str
-    run_id: str
-    started_at: datetime
-    path: str | None = None
-    records: int | None = 0
-    """Records read so far, None where not known (a run found dead)."""
-    rejects: int | None = 0
-    features: int | None = None
-    """Features written, once the run has written them all."""
-    fingerprint: str | None = None
-    """The input's fingerprint (incremental.py), None for a service."""
-    _staging: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._staging = self.lake.staging / f"{self.source}@{self.run_id}"
-
-    @property
-    def ingested_at(self) -> datetime:
-        """The run's start as the lake's rows carry it, to the second."""
-        return self.started_at.replace(microsecond=0)
-
-    @property
-    def folder(self) -> Path:
-        """The run's staging folder: what is in it when the run commits lands with it."""
-        return self._staging
-
-    def file(self, kind: str) -> Path:
-        """Where the run writes `kind` (features, rejects, surfaces); a kind left unwritten is
-        committed as an empty file."""
-        return self._staging / f"{kind}.parquet"
-
-    def begin(self, lock: int) -> None:
-        """Make the staging folder, and say in the source's lock file what this run reads, for
-        the run that finds it dead."""
-        self._staging.mkdir(parents=True)
-        said = orjson.dumps({"run_id": self.run_id, "path": self.path})
-        os.ftruncate(lock, 0)
-        os.pwrite(lock, said, 0)
-
-    def commit(self) -> None:
-        """Move the run to `.runs/<source>/<run>`, then switch `current` to it in one rename."""
-        for kind in KINDS:
-            file = self.file(kind)
-            if file.exists():  # the switch must never point at data only in memory
-                fsync(file)
-                continue
-            try:
-                os.link(self.lake._empty(kind), file)
-            except OSError:  # a file system without hard links
-                shutil.copyfile(self.lake._empty(kind), file)
-        self.history_row("ok", None, datetime.now(UTC)).write(self._staging)  # lands with the run
-        runs = self.lake._runs(self.source)
-        os.replace(self._staging, runs / self.run_id)
-        for kind in KINDS:
-            self._link(kind)
-        tmp = runs / f".{CURRENT}.{self.run_id}"
-        os.symlink(self.run_id, tmp)
-        os.replace(tmp, runs / CURRENT)  # the commit
-        with suppress(OSError):  # landed; what is not linked now, the next run of it links
-            self.lake._publish(runs / self.run_id)
-        with suppress(OSError):  # landed; what is left is removed by the next run of the source
-            for entry in os.scandir(runs):
-                if _RUN.match(entry.name) and entry.name != self.run_id:
-                    shutil.rmtree(entry.path)
-
-    def _link(self, kind: str) -> None:
-        """The unit's file as a link through `current` (made once per unit; a file of a lake
-        written before links is replaced in one rename). A source's first run as tiles removes
-        the link of it landed whole, and its first run whole the links of its tiles: the
-        folder is read as one dataset, and would else hold both."""
-        part = self.lake.landed_file(kind, self.source)
-        target = f"../../.runs/{self.source}/{CURRENT}/{kind}.parquet"
-        with suppress(OSError):
-            if os.readlink(part) == target:
-                return
-        if part.parent.is_dir():
-            source = partitions.split(self.source)[0]
-            tiles = f"../../.runs/{source}{partitions.SEPARATOR}"
-            for entry in os.scandir(part.parent):
-                with suppress(OSError):
-                    other = os.readlink(entry.path)
-                    if (part.name == PART) == other.startswith(tiles) and entry.name != part.name:
-                        os.unlink(entry.path)
-        part.parent.mkdir(parents=True, exist_ok=True)
-        tmp = part.with_name(f".{PART}.{self.run_id}")
-        os.symlink(target, tmp)
-        os.replace(tmp, part)
-
-    def abort(self, error: BaseException) -> None:
-        """Keep what the failed run rejected and why it failed; remove the rest. Never raises:
-        the error that ended the run is what the caller must see."""
-        status = "failed" if isinstance(error, Exception) else "interrupted"
-        try:
-            self.record(status, str(error) or type(error).__name__, datetime.now(UTC))
-        except OSError as e:
-            error.add_note(f"the failed attempt could not be recorded in {self.lake.root}: {e}")
-        shutil.rmtree(self._staging, ignore_errors=True)
-
-    def history_row(self, status: str, reason: str | None, ended_at: datetime | None) -> Ingest:
-        """The run's history row."""
-        return Ingest(
-            source=self.source,
-            run_id=self.run_id,
-            path=self.path,
-            fingerprint=self.fingerprint,
-            started_at=self.started_at,
-            ended_at=ended_at,
-            status=status,
-            reason=reason,
-            records=self.records,
-            features=self.features if status == "ok" else None,
-            rejects=self.rejects,
-        )
-
-    def record(self, status: str, reason: str, ended_at: datetime | None) -> None:
-        """Move the run's finished rejects file to quarantine, free its staging (a full disk
-        needs the room), and write the attempt record and the history row (`ended_at` None:
-        a run found dead)."""
-        moved = self.lake._runs(self.source) / self.run_id  # a commit that failed half way
-        for rejects in (self.file("rejects"), moved / "rejects.parquet"):
-            if rejects.exists() and _readable_parquet(rejects):
-                kept = self.lake.partition("quarantine", self.source) / f"{self.run_id}.parquet"
-                kept.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(rejects, kept)
-        shutil.rmtree(self._staging, ignore_errors=True)
-        row: dict[str, Any] = {
-            "source": self.source,
-            "run_id": self.run_id,
-            "path": self.path,
-            "started_at": self.ingested_at.isoformat(),
-            "status": status,
-            "reason": reason,
-            "records": self.records,
-            "rejects": self.rejects,
-        }
-        _write_atomically(
-            self.lake.partition("attempts", self.source) / f"{self.run_id}.json", orjson.dumps(row)
-        )
-        self.history_row(status, reason, ended_at).write(self.lake.root)

@@ -42,7 +42,8 @@ from urllib.parse import urlsplit
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from citypipe.core.lake import KINDS, OBSERVATIONS, Attempt, Lake, default_lake
+from citypipe.core.attempt import Attempt
+from citypipe.core.lake import KINDS, OBSERVATIONS, Lake, default_lake
 from citypipe.geo.errors import ConfigurationError, UnavailableError
 
 __all__ = ["LOCAL_ENV", "ObjectLake", "S3Settings", "lake_at"]
@@ -211,7 +212,7 @@ class ObjectLake(Lake):
         for kind in KINDS:
             file = attempt.file(kind)
             landed = self.landed_name(kind, attempt.source)
-            moves[landed] = file if file.exists() else self._empty(kind)
+            moves[landed] = file if file.exists() else self.empty_file(kind)
         for file in sorted((attempt.folder / OBSERVATIONS).glob("day=*/*.parquet")):
             moves[f"{OBSERVATIONS}/{file.parent.name}/{file.name}"] = file
         order = sorted(moves, key=lambda key: key.startswith(("features/", OBSERVATIONS)))

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from dagster import AssetCheckEvaluation, AssetKey, DagsterInstance, Definitions
-from dagster._core.instance.ref import InstanceRef
 
 from citypipe.core import datadocs, warehouse
 from citypipe.core.catalog import Catalog, Source, load_catalog
@@ -27,6 +26,7 @@ from citypipe.geo.errors import ConfigurationError
 from citypipe.orchestration.assets import WAREHOUSE, harmonised_key, ingest_keys, source_keys
 from citypipe.orchestration.automation import INGEST_ALL, source_job_name
 from citypipe.orchestration.definitions import build_definitions, checked
+from citypipe.orchestration.instance import open_instance
 from citypipe.orchestration.parallel import TileResult, run_parallel, step_message
 from citypipe.orchestration.partitions import to_run
 from citypipe.orchestration.resources import LakeResource
@@ -150,17 +150,13 @@ def run(
     keys = {s.name: to_run(s, partitions, lake) for s in chosen if s.partitioned}
     resource = LakeResource(root=lake.location, force=force)
     defs = build_definitions(catalog, resource)
-    home = dagster_home(lake)
-    home.mkdir(parents=True, exist_ok=True)
     outcomes.update(
         {s: [SourceOutcome(s, ok=True, unchanged=True)] for s, k in keys.items() if not k}
     )
     single = keys[chosen[0].name][0] if partitions and len(keys[chosen[0].name]) == 1 else None
     whole = [s for s in chosen if not s.partitioned or single is not None]
     tiled = [s for s in chosen if s.partitioned and single is None and keys[s.name]]
-    with DagsterInstance.from_ref(
-        InstanceRef.from_dir(str(home), overrides=QUIET_STEPS)
-    ) as instance:
+    with open_instance(dagster_home(lake), QUIET_STEPS) as instance:
         materialized: set[AssetKey] = set()
         if whole:
             materialized, found = _run_whole(defs, instance, whole, single, warehouse=not tiled)

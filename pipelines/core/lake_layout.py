@@ -1,0 +1,46 @@
+"""The lake's names for its parts, and the file operations that make its writes atomic:
+shared by the lake (lake.py) and the one run of a source that writes into it (attempt.py)."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = [
+    "CURRENT", "KINDS", "PART", "RUN", "fsync", "readable_parquet", "write_atomically",
+]  # fmt: skip
+
+KINDS = ("features", "rejects", "surfaces")
+PART = "part-0.parquet"
+CURRENT = "current"
+RUN = re.compile(r"^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{8}$")
+"""A run's id (lake.new_run_id), which names its folder."""
+
+
+def fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def readable_parquet(path: Path) -> bool:
+    """Whether a staged file was finished (its footer written), so its rows can be kept."""
+    try:
+        pq.read_metadata(path)
+    except (OSError, pa.ArrowException):
+        return False
+    return True
