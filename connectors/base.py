@@ -141,6 +141,10 @@ class Solids:
     """Shapely geometry with Z in the batch's `crs` (the richest LoD), or None."""
     surfaces: Sequence[list[Surface] | None] | None = None
     """Each record's semantic surfaces, or None (also for the whole batch: none known)."""
+    surface_faces: Sequence[np.ndarray | None] | None = None
+    """Where each record's semantic surfaces are faces of its `geometry_3d` as they are: which
+    of its polygons (in `shapely.get_parts` order) each surface is, or None for the whole batch.
+    The pipeline then takes the faces to CRS84 and measures them once, with the solid."""
 
 
 @dataclass(slots=True)

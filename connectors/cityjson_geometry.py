@@ -28,6 +28,7 @@ __all__ = [
     "Built",
     "Invalid",
     "Job",
+    "Semantics",
     "build_shapes",
     "geometry_job",
     "semantic_surfaces",
@@ -291,9 +292,12 @@ def build_shapes(jobs: list[Job | None], pool: Vertices) -> Built:
     return out
 
 
-def _surfaces(polygons: np.ndarray, job: Job, kept: np.ndarray | None) -> list[Surface]:
-    """(semantic type, Polygon Z) for each of a geometry's `polygons` that has a semantic value;
-    `kept` says which of its surfaces the repair left, where it dropped some."""
+def _surfaces(
+    polygons: np.ndarray, job: Job, kept: np.ndarray | None
+) -> tuple[list[Surface], np.ndarray]:
+    """(semantic type, Polygon Z) for each of a geometry's `polygons` that has a semantic value,
+    and which of the polygons each is; `kept` says which of its surfaces the repair left, where
+    it dropped some."""
     assert job.values is not None and job.semantics is not None
     values, surfaces = job.values, job.semantics.get("surfaces")
     if kept is not None and len(values) == len(kept):
@@ -310,14 +314,25 @@ def _surfaces(polygons: np.ndarray, job: Job, kept: np.ndarray | None) -> list[S
         raise Invalid(
             f"semantics values that are not indices of its {len(kinds)} semantic surfaces"
         )
-    return [Surface(kinds[v], p) for v, p in zip(values, polygons, strict=False) if v is not None]
+    if len(used) == len(values):
+        return list(map(Surface, [kinds[v] for v in values], polygons)), np.arange(len(values))
+    at = [k for k, v in enumerate(values) if v is not None]
+    return [Surface(kinds[values[k]], polygons[k]) for k in at], np.array(at, np.int64)
 
 
-def semantic_surfaces(jobs: list[Job | None], built: Built, reasons: list[str | None]) -> list[Any]:
+class Semantics(NamedTuple):
+    """The semantic surfaces of a batch's geometries, aligned with them (None where a geometry
+    has none), and which of its geometry's polygons each surface is (`Solids.surface_faces`)."""
+
+    surfaces: list[list[Surface] | None]
+    faces: list[np.ndarray | None]
+
+
+def semantic_surfaces(jobs: list[Job | None], built: Built, reasons: list[str | None]) -> Semantics:
     """(semantic type, Polygon Z) pairs for each built geometry that has semantics (None for the
     others); a geometry whose semantics do not fit its surfaces is noted in `reasons`."""
     shapes = built.shapes
-    surfaces: list[list[Surface] | None] = [None] * len(jobs)
+    out = Semantics([None] * len(jobs), [None] * len(jobs))
     semantic = [
         i
         for i, j in enumerate(jobs)
@@ -329,7 +344,9 @@ def semantic_surfaces(jobs: list[Job | None], built: Built, reasons: list[str | 
         job = jobs[i]
         assert job is not None
         try:
-            surfaces[i] = _surfaces(polygons[at[k] : at[k + 1]], job, built.kept[i])
+            out.surfaces[i], out.faces[i] = _surfaces(
+                polygons[at[k] : at[k + 1]], job, built.kept[i]
+            )
         except Invalid as e:
             reasons[i] = reasons[i] or str(e)
-    return surfaces
+    return out

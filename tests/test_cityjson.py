@@ -171,6 +171,54 @@ def test_den_haag_surfaces_are_roofs_walls_and_grounds(sample):
         assert all(shapely.has_z(p) for _, p in got)
 
 
+def test_surfaces_are_faces_of_their_solid(sample, tmp_path, lake, read_lake):
+    """Each semantic surface is named as the face of the solid it is (a face without a semantic
+    value is none), and lands as that face in CRS84, measured in metres."""
+    path = sample(DEN_HAAG_SUBSET)
+    doc = json.loads(path.read_bytes())
+    key, obj = next((k, o) for k, o in doc["CityObjects"].items() if o.get("geometry"))
+    values = obj["geometry"][0]["semantics"]["values"][0]
+    values[1] = None  # the second face of the outer shell: no surface
+    (tmp_path / "edited.city.json").write_text(json.dumps(doc))
+    [batch] = CityJSONConnector(tmp_path / "edited.city.json").read()
+    i = batch.source_ids.index(key)
+    faces = shapely.get_parts(batch.solids.geometry_3d[i])
+    assert batch.solids.surface_faces[i].tolist() == [
+        k for k, v in enumerate(values) if v is not None
+    ]
+    for (_, polygon), k in zip(
+        batch.solids.surfaces[i], batch.solids.surface_faces[i], strict=True
+    ):
+        assert shapely.equals_exact(polygon, faces[k], tolerance=0)
+
+    ingest(tmp_path / "edited.city.json", "den_haag", lake, crs="EPSG:7415")
+    features, surfaces = read_lake("den_haag"), read_lake("den_haag", "surfaces")
+    solid = dict(zip(features.column("source_id").to_pylist(), _geoms(features), strict=True))
+    ids = dict(zip(features.column("feature_id").to_pylist(), solid, strict=True))
+    owners = [ids[f] for f in surfaces.column("feature_id").to_pylist()]
+    assert owners.count(key) == len(values) - 1
+    wkb = {sid: set(shapely.to_wkb(shapely.get_parts(g))) for sid, g in solid.items()}
+    got = shapely.to_wkb(_geoms(surfaces))
+    assert all(w in wkb[o] for w, o in zip(got, owners, strict=True))
+    # the area in metres: the face's own shoelace in RD New (EPSG:7415), from the file's vertices
+    ground = values.index(
+        next(
+            v
+            for v in values
+            if v is not None
+            and obj["geometry"][0]["semantics"]["surfaces"][v]["type"] == "GroundSurface"
+        )
+    )
+    ring = obj["geometry"][0]["boundaries"][0][ground][0]
+    xy = np.array([doc["vertices"][v][:2] for v in ring], float) * doc["transform"]["scale"][:2]
+    x, y = xy[:, 0], xy[:, 1]
+    expected = abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2
+    rows = [k for k, o in enumerate(owners) if o == key]
+    kinds = surfaces.column("surface_type").to_pylist()
+    areas = [surfaces.column("area_m2")[k].as_py() for k in rows if kinds[k] == "GroundSurface"]
+    assert any(a == pytest.approx(expected, rel=1e-9) for a in areas)
+
+
 def test_missing_reference_system_is_not_guessed(sample, lake, read_lake):
     """No referenceSystem: the source is refused whole, before anything is written, with the
     --crs hint; with --crs EPSG:7415 (the MANIFEST's CRS for it) every object lands where its

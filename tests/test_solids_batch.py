@@ -176,3 +176,40 @@ def test_faces_with_holes_are_measured_without_their_holes():
     assert list(tilt) == [pytest.approx(0), pytest.approx(180)]
     footprint = solids.footprints(geometries, [None])[0]
     assert footprint.area == pytest.approx(w * d - cw * cd) and len(footprint.interiors) == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(["box", "open", "holed", "none", "line"]), min_size=1, max_size=8))
+def test_faces_of_some_objects_are_those_read_from_them(kinds):
+    """The faces of a batch cut down to some of its objects (`Faces.take`) are those read from
+    these objects alone, with holes, missing geometries and lines among them; the footprints
+    and volumes built from them are the same."""
+    outer, hole = [(0, 0, 0), (9, 0, 0), (9, 9, 0), (0, 9, 0)], [(3, 3, 0), (3, 6, 0), (6, 6, 0)]
+    make = {
+        "box": lambda k: shapely.MultiPolygon(box(k, 2 * k, 1 + k, 2, 3)),
+        "open": lambda k: shapely.MultiPolygon(box(k, 0, 2, 2, 1 + k)[1:]),
+        "holed": lambda k: shapely.MultiPolygon([shapely.Polygon(outer, [hole])]),
+        "none": lambda k: None,
+        "line": lambda k: shapely.LineString([(k, 0, 0), (k, 1, 1)]),
+    }
+    geometries = np.array([make[kind](k) for k, kind in enumerate(kinds)], dtype=object)
+    faces = solids.Faces.of(geometries)
+    for rows in (np.arange(len(kinds)), np.arange(0, len(kinds), 2), np.arange(1, len(kinds), 3)):
+        alone = solids.Faces.of(geometries[rows])
+        taken = faces.take(rows)
+        np.testing.assert_array_equal(taken.coords, alone.coords)
+        np.testing.assert_array_equal(taken.owner, alone.owner)
+        np.testing.assert_array_equal(taken.polygon[taken.ring], alone.polygon[alone.ring])
+        np.testing.assert_array_equal(taken.area_vectors(), alone.area_vectors())
+        np.testing.assert_array_equal(
+            solids.volumes(geometries[rows]),
+            solids.volumes_and_faces(geometries[rows], taken)[0],
+        )
+        none = [None] * len(rows)
+        got = solids.footprints(geometries[rows], none, faces.take(rows))
+        want = solids.footprints(geometries[rows], none)
+        assert [shapely.to_wkb(g) if g is not None else None for g in got] == [
+            shapely.to_wkb(g) if g is not None else None for g in want
+        ]
+        kept = faces.take(rows, renumber=False)
+        np.testing.assert_array_equal(kept.owner, rows[alone.owner])

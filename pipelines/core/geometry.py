@@ -22,7 +22,7 @@ from shapely.errors import GEOSException
 from citypipe.connectors import coordinates, rings
 from citypipe.connectors.base import SourceBatch, Surface
 from citypipe.core import solids
-from citypipe.core.measure import Measures, measure
+from citypipe.core.measure import Measures, in_metres, measure
 from citypipe.geo import crs as crslib
 from citypipe.geo.errors import ConfigurationError, UnknownCRS
 from citypipe.geo.types import AxisOrder, Points
@@ -89,13 +89,19 @@ def _has_coordinates(batch: SourceBatch) -> bool:
 
 
 def _unplaceable(
-    geoms: np.ndarray, src3d: np.ndarray, surfaces: list[list[Surface] | None] | None
+    geoms: np.ndarray,
+    src3d: np.ndarray,
+    surfaces: list[list[Surface] | None] | None,
+    faces: Sequence[np.ndarray | None] | None,
 ) -> dict[int, str]:
     """Records with a coordinate that is NaN, infinite or beyond any Earth, in their
-    geometry, 3D geometry or semantic surfaces, and the first such position."""
+    geometry, 3D geometry or semantic surfaces (unless `faces` says they are faces of the 3D
+    geometry), and the first such position."""
     found = coordinates.bad_geometries(geoms)
     if src3d is not geoms:
         found = {**coordinates.bad_geometries(src3d), **found}
+    if surfaces is not None and faces is not None:
+        surfaces = [None if f is not None else s for s, f in zip(surfaces, faces, strict=True)]
     if surfaces is not None and any(surfaces):
         owner = [i for i, surf in enumerate(surfaces) for _ in surf or ()]
         polygons = np.array([p for surf in surfaces for _, p in surf or ()], dtype=object)
@@ -109,14 +115,19 @@ def _footprints(
     src3d: np.ndarray,
     surfaces: list[list[Surface] | None] | None,
     reasons: list[str | None],
+    faces: solids.Faces | None,
 ) -> None:
     """Footprints, in place, for the 3D objects without an explicit one: from their ground
-    surfaces or their solid."""
+    surfaces or their solid (whose `faces` are read, where the caller has read them)."""
     missing = np.flatnonzero(shapely.is_missing(geoms))
     if not len(missing):
         return
     ground = [surfaces[i] if surfaces else None for i in missing]
-    found, failed = _by_record(solids.footprints, src3d[missing], ground)
+
+    def footprints(shapes: np.ndarray, grounds: list[Any], rows: np.ndarray) -> np.ndarray:
+        return solids.footprints(shapes, grounds, None if faces is None else faces.take(rows))
+
+    found, failed = _by_record(footprints, src3d[missing], ground, missing)
     geoms[missing] = found
     for k, why in failed.items():
         reasons[missing[k]] = reasons[missing[k]] or f"no footprint can be made: {why}"
@@ -286,20 +297,26 @@ class Placer:
         src3d = (
             np.array(batch.solids.geometry_3d, dtype=object) if batch.solids is not None else geoms
         )
-        for i, why in _unplaceable(geoms, src3d, surfaces).items():
+        faces = batch.solids.surface_faces if batch.solids is not None else None
+        for i, why in _unplaceable(geoms, src3d, surfaces, faces).items():
             reasons[i] = reasons[i] or f"geometry has {why}"
             geoms[i] = src3d[i] = None
             if surfaces is not None:
                 surfaces[i] = None
+        axis = self.axis_order or batch.axis_order
+        # the faces of the solids, read once for footprints and volumes where these are
+        # measured in the source CRS as it is
+        faces3d = solids.Faces.of(src3d) if objects3d and in_metres(crs, axis) else None
         if objects3d:
-            _footprints(geoms, src3d, surfaces, reasons)
+            _footprints(geoms, src3d, surfaces, reasons, faces3d)
         has_z = shapely.has_z(src3d)
         geoms3d = np.full(len(geoms), None, object)
         geoms3d[has_z] = src3d[has_z]
         measures = None
         if objects3d:  # 3D objects; a point or line with Z has no volume
-            axis = self.axis_order or batch.axis_order
-            measures = measure(crs, axis, geoms, geoms3d, surfaces)
+            if faces3d is not None:
+                faces3d = faces3d.take(np.flatnonzero(has_z), renumber=False)
+            measures = measure(crs, axis, geoms, geoms3d, surfaces, faces, faces3d)
         if to_crs84 is not None:
             geoms = _to_crs84(to_crs84, geoms, geoms3d, has_z, measures, label, reasons)
         if shapely.has_z(geoms).any():
@@ -319,16 +336,38 @@ def _to_crs84(
 ) -> np.ndarray:
     """The 2D geometries in CRS84; the 3D ones and the semantic surfaces taken there in place.
     A record whose coordinates PROJ cannot transform is rejected."""
-    geoms = shapely.transform(geoms, to_crs84)
-    # solids and their semantic surfaces share positions: one transform finds them all
-    solids3d = geoms3d[has_z]
-    surfaces3d = measures.surface_polygons if measures is not None else np.empty(0, object)
-    both = shapely.transform(np.concatenate([solids3d, surfaces3d]), to_crs84, include_z=True)
-    geoms3d[has_z] = both[: len(solids3d)]
-    if measures is not None:
-        measures.surface_polygons = both[len(solids3d) :]
+    flat_z = shapely.has_z(geoms)
+    groups = [geoms[~flat_z], geoms[flat_z], geoms3d[has_z]]
+    faces = measures is not None and measures.surface_parts is not None
+    if measures is not None and not faces:
+        groups.append(measures.surface_polygons)
+    moved = _transformed(to_crs84, groups, [False, True, True, True])
+    geoms = geoms.copy()
+    geoms[~flat_z], geoms[flat_z], geoms3d[has_z] = moved[:3]
+    if measures is not None:  # surfaces that are faces of the solids came with them
+        measures.surface_polygons = (
+            shapely.get_parts(geoms3d)[measures.surface_parts] if faces else moved[3]
+        )
     lost = coordinates.bad_geometries(geoms).keys()
     for i in lost | coordinates.bad_geometries(geoms3d).keys():
         reasons[i] = reasons[i] or _untransformable(label)
         geoms[i] = geoms3d[i] = None
     return geoms
+
+
+def _transformed(
+    to_crs84: ToCrs84, groups: list[np.ndarray], with_z: list[bool]
+) -> list[np.ndarray]:
+    """Each array of geometries in CRS84 (Z kept where `with_z` says they have it), all their
+    positions transformed in one call: footprints, solids and surfaces share their corners,
+    each transformed once (`crs.to_crs84`)."""
+    coords = [shapely.get_coordinates(g, include_z=z) for g, z in zip(groups, with_z, strict=False)]
+    xy = to_crs84(np.concatenate([c[:, :2] for c in coords]))
+    out, at = [], 0
+    for g, c in zip(groups, coords, strict=False):
+        c[:, :2] = xy[at : at + len(c)]
+        at += len(c)
+        moved = np.array(g, dtype=object)
+        shapely.set_coordinates(moved, c)
+        out.append(moved)
+    return out

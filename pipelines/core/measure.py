@@ -7,7 +7,7 @@ centre, as areas and angles need metres east and north.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -18,7 +18,7 @@ import shapely
 from citypipe.connectors.base import Surface
 from citypipe.core import solids
 
-__all__ = ["Measures", "measure"]
+__all__ = ["Measures", "in_metres", "measure", "surface_parts"]
 
 
 @dataclass
@@ -37,6 +37,9 @@ class Measures:
     surface_area: np.ndarray | None = None
     surface_tilt: np.ndarray | None = None
     surface_azimuth: np.ndarray | None = None
+    surface_parts: np.ndarray | None = None
+    """Which of `shapely.get_parts` of the 3D geometries each surface is, where every surface
+    is one of their faces (`surface_parts`): their CRS84 polygons are then those faces'."""
 
     def height_at(self, i: int) -> float | None:
         """Height of record i from its 3D geometry (top minus bottom), where it has one."""
@@ -50,8 +53,7 @@ def _metres(
     """A `shapely.transform` function from `crs` to metres east and north: the CRS itself where
     it is projected, else the UTM zone of the geometries' centre; None where that centre is not
     on the Earth (coordinates that are not what the CRS says: the range check rejects them)."""
-    h = crs.sub_crs_list[0] if crs.is_compound else crs
-    swap = axis_order == "authority" and h.axis_info[0].direction in ("north", "south")
+    h, swap = _horizontal(crs, axis_order)
     tr = None
     if h.is_projected and not swap:
         return _as_given
@@ -70,6 +72,19 @@ def _metres(
         return out
 
     return apply
+
+
+def in_metres(crs: pyproj.CRS, axis_order: str) -> bool:
+    """Whether coordinates in `crs` read in `axis_order` are measured as they are (metres east
+    and north): a projected CRS whose first axis is not northing."""
+    h, swap = _horizontal(crs, axis_order)
+    return h.is_projected and not swap
+
+
+def _horizontal(crs: pyproj.CRS, axis_order: str) -> tuple[pyproj.CRS, bool]:
+    """The horizontal part of `crs`, and whether its coordinates come northing first."""
+    h = crs.sub_crs_list[0] if crs.is_compound else crs
+    return h, axis_order == "authority" and h.axis_info[0].direction in ("north", "south")
 
 
 def _as_given(coords: np.ndarray) -> np.ndarray:
@@ -106,33 +121,78 @@ def _to_utm(srs: str, zone: int) -> pyproj.Transformer:
     return pyproj.Transformer.from_crs(h, pyproj.CRS.from_epsg(zone), always_xy=True)
 
 
+def surface_parts(
+    surfaces: Sequence[list[Surface] | None],
+    surface_faces: Sequence[np.ndarray | None],
+    geometries: np.ndarray,
+) -> np.ndarray | None:
+    """Which of `shapely.get_parts(geometries)` each semantic surface is (in the order of
+    `surfaces`), from each record's `Solids.surface_faces`; None unless every geometry is
+    polygons only (their parts are then their faces) and every surface is one of them."""
+    kinds = shapely.get_type_id(geometries)
+    if not np.isin(kinds, (-1, 3, 6)).all():
+        return None
+    counts = _counts(surfaces)
+    rows = np.flatnonzero(counts)
+    faces = [f for i in rows.tolist() if (f := surface_faces[i]) is not None]
+    if len(faces) < len(rows) or (kinds[rows] == -1).any():
+        return None
+    if not np.array_equal(_counts(faces), counts[rows]):
+        return None
+    if not faces:
+        return np.zeros(0, np.int64)
+    starts = _offsets(shapely.get_num_geometries(geometries))[rows]
+    return np.concatenate(faces) + np.repeat(starts, counts[rows])
+
+
+def _counts(lists: Sequence[Sized | None]) -> np.ndarray:
+    """The length of each (0 for None)."""
+    return np.fromiter((0 if x is None else len(x) for x in lists), np.int64, len(lists))
+
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
 def measure(
     crs: pyproj.CRS,
     axis_order: str,
     footprints: np.ndarray,
     geometries_3d: np.ndarray,
     surfaces: Sequence[list[Surface] | None] | None,
+    surface_faces: Sequence[np.ndarray | None] | None = None,
+    faces: solids.Faces | None = None,
 ) -> Measures | None:
     """The measures of 2D footprints, 3D geometries and per-record semantic surfaces (lists of
-    (type, polygon) or None) in `crs`; None where no metric CRS is found for them."""
+    (type, polygon) or None) in `crs`; None where no metric CRS is found for them.
+    `surface_faces` says which faces of its 3D geometry each surface is, where it is one
+    (`Solids.surface_faces`): such surfaces are measured from the faces of the solid.
+    `faces` are those of `geometries_3d` where the caller has read them (`in_metres` CRSs)."""
     to_metres = _metres(crs, axis_order, footprints)
     if to_metres is None:
         return None
     footprint = _in_metres(to_metres, footprints, False)
     solid = _in_metres(to_metres, geometries_3d, True)
+    volume, face_vectors = solids.volumes_and_faces(
+        solid, faces if to_metres is _as_given else None
+    )
     out = Measures(
         footprint_area=np.where(shapely.is_missing(footprint), np.nan, shapely.area(footprint)),
-        volume=solids.volumes(solid),
+        volume=volume,
         height=solids.heights(solid),
     )
     if surfaces is None:
         return out
-    owners = [(i, t, p) for i, surf in enumerate(surfaces) for t, p in surf or ()]
-    out.surface_owner = np.array([o[0] for o in owners], dtype=np.int64)
-    out.surface_types = [o[1] for o in owners]
-    out.surface_polygons = np.array([o[2] for o in owners], dtype=object)
-    metric = _in_metres(to_metres, out.surface_polygons, True)
-    out.surface_area, out.surface_tilt, out.surface_azimuth = solids.surface_measures(
-        metric, out.surface_types
+    out.surface_owner, out.surface_types, out.surface_polygons = solids.flat_surfaces(surfaces)
+    if surface_faces is not None:
+        out.surface_parts = surface_parts(surfaces, surface_faces, geometries_3d)
+    if out.surface_parts is not None:
+        vectors = face_vectors[out.surface_parts]
+    else:
+        vectors = solids.area_vectors(_in_metres(to_metres, out.surface_polygons, True))
+    out.surface_area, out.surface_tilt, out.surface_azimuth = solids.orientations(
+        vectors, out.surface_types
     )
     return out

@@ -12,13 +12,25 @@ written the other way round and are flipped; for other faces the source's word i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any, NamedTuple
 
 import numpy as np
 import shapely
 from shapely import GeometryType
 
-__all__ = ["area_vectors", "footprints", "heights", "polygons_of", "surface_measures", "volumes"]
+__all__ = [
+    "Faces",
+    "area_vectors",
+    "flat_surfaces",
+    "footprints",
+    "heights",
+    "orientations",
+    "polygons_of",
+    "surface_measures",
+    "volumes",
+    "volumes_and_faces",
+]
 
 FLAT_DEG = 1.0
 """Faces within this angle of horizontal have no azimuth."""
@@ -38,7 +50,7 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
     return out
 
 
-class _Faces(NamedTuple):
+class Faces(NamedTuple):
     """The polygons of an array of geometries as flat arrays, read once for every measure.
 
     Every face and ring that shapely hands out is a copy GEOS makes: faces without holes (most
@@ -56,7 +68,7 @@ class _Faces(NamedTuple):
     """The geometry of each face."""
 
     @classmethod
-    def of(cls, geometries: np.ndarray) -> _Faces:
+    def of(cls, geometries: np.ndarray) -> Faces:
         geometries = np.asarray(geometries, dtype=object)
         if len(geometries) and (shapely.get_type_id(geometries) == 3).all():
             parts, owner = geometries, np.arange(len(geometries))
@@ -70,6 +82,25 @@ class _Faces(NamedTuple):
         rings, polygon = shapely.get_rings(parts, return_index=True)
         coords, ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
         return cls(coords, ring, polygon, owner)
+
+    def take(self, rows: np.ndarray, renumber: bool = True) -> Faces:
+        """The faces of the geometries `rows` (ascending indices) alone, as `Faces.of` reads
+        them from `geometries[rows]` (`renumber`), or owned by the same numbers as here."""
+        owner = np.full(int(max(self.owner.max(initial=-1), rows.max(initial=-1))) + 1, -1)
+        owner[rows] = np.arange(len(rows)) if renumber else rows
+        owners = owner[self.owner]
+        face = owners >= 0
+        if face.all() and np.array_equal(owners, self.owner):
+            return self  # every face, owned by the same numbers (a batch's objects all taken)
+        ring = face[self.polygon]
+        coord = ring[self.ring]
+        face_at, ring_at = np.cumsum(face) - 1, np.cumsum(ring) - 1
+        return Faces(
+            self.coords[coord],
+            ring_at[self.ring[coord]],
+            face_at[self.polygon[ring]],
+            owners[face],
+        )
 
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
         """The rows of the start of each edge (the next row is its end), and its face."""
@@ -130,7 +161,7 @@ def area_vectors(polygons: np.ndarray) -> np.ndarray:
     their rings running the other way). Shape (n, 3); zero for polygons without Z."""
     if len(polygons) == 0:
         return np.zeros((0, 3))
-    faces = _Faces.of(polygons)
+    faces = Faces.of(polygons)
     vectors = faces.area_vectors()
     return np.stack(
         [np.bincount(faces.owner, weights=v, minlength=len(polygons)) for v in vectors.T], axis=1
@@ -142,7 +173,14 @@ def surface_measures(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Area (m²), tilt (degrees from facing straight up: 0 flat roof, 90 wall, 180 floor) and
     azimuth (compass degrees the face looks to, NaN when flat) of each polygon."""
-    n = area_vectors(polygons)
+    return orientations(area_vectors(polygons), types)
+
+
+def orientations(
+    vectors: np.ndarray, types: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`surface_measures` of faces given by their Newell vectors (`area_vectors`)."""
+    n = vectors.copy()
     roof_down = np.array(["Roof" in t for t in types], dtype=bool) & (n[:, 2] < 0)
     n[roof_down] *= -1
     length = np.linalg.norm(n, axis=1)
@@ -159,33 +197,42 @@ def heights(geometries: np.ndarray) -> np.ndarray:
     """Top minus bottom of each geometry's Z, NaN where it has none."""
     out = np.full(len(geometries), np.nan)
     coords, owner = shapely.get_coordinates(geometries, include_z=True, return_index=True)
+    if not len(owner):
+        return out
+    # each geometry's coordinates are consecutive: one reduction per run (NaN Z passed over)
+    starts = np.flatnonzero(np.diff(owner, prepend=-1))
     z = coords[:, 2]
-    ok = ~np.isnan(z)
-    if ok.any():
-        top = np.full(len(geometries), -np.inf)
-        bottom = np.full(len(geometries), np.inf)
-        np.maximum.at(top, owner[ok], z[ok])
-        np.minimum.at(bottom, owner[ok], z[ok])
-        has = np.isfinite(top)
-        out[has] = top[has] - bottom[has]
+    top, bottom = np.fmax.reduceat(z, starts), np.fmin.reduceat(z, starts)
+    has = np.isfinite(top)
+    out[owner[starts[has]]] = top[has] - bottom[has]
     return out
 
 
 def volumes(geometries: np.ndarray) -> np.ndarray:
-    """Volume (m³) of each geometry whose faces close a shell, NaN for the others.
+    """Volume (m³) of each geometry whose faces close a shell, NaN for the others."""
+    return volumes_and_faces(geometries)[0]
+
+
+def volumes_and_faces(
+    geometries: np.ndarray, faces: Faces | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """`volumes`, and Newell's vector of each face (each polygon of the geometries, in order):
+    semantic surfaces that are those faces are measured from them without reading them again.
 
     Divergence theorem: V = Σ N_f · p_f / 6 over the faces f, with N_f the area vector and p_f
     a vertex of f. A shell is closed when every edge is shared by an even number of faces.
+    `faces` are the geometries' where the caller has read them (`Faces.of`).
     """
     out = np.full(len(geometries), np.nan)
-    faces = _Faces.of(geometries)
+    faces = Faces.of(geometries) if faces is None else faces
     if len(faces.owner) == 0:
-        return out
-    contribution = np.einsum("ij,ij->i", faces.area_vectors(), faces.first()) / 6
+        return out, np.zeros((0, 3))
+    vectors = faces.area_vectors()
+    contribution = np.einsum("ij,ij->i", vectors, faces.first()) / 6
     total = np.bincount(faces.owner, weights=contribution, minlength=len(geometries))
     closed = _closed(faces, len(geometries))
     out[closed] = np.abs(total[closed])
-    return out
+    return out, vectors
 
 
 _MIX = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
@@ -198,7 +245,7 @@ def _mix(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def _closed(faces: _Faces, count: int) -> np.ndarray:
+def _closed(faces: Faces, count: int) -> np.ndarray:
     """Which objects' faces share every edge an even number of times (mm precision).
 
     Each edge, direction aside, gets a 64-bit hash of its two positions; the edges of an object
@@ -219,24 +266,40 @@ def _closed(faces: _Faces, count: int) -> np.ndarray:
     return has_faces & ~odd
 
 
-def footprints(geometries: np.ndarray, surfaces: Sequence[Any]) -> np.ndarray:
+def flat_surfaces(
+    surfaces: Sequence[Sequence[tuple[str, Any]] | None],
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Each record's (type, polygon) surfaces (None: none) as flat columns: the record of each,
+    its type and its polygon."""
+    counts = np.fromiter((len(s) if s else 0 for s in surfaces), np.int64, len(surfaces))
+    flat = list(chain.from_iterable(s for s in surfaces if s))
+    polygons = np.empty(len(flat), dtype=object)
+    polygons[:] = [p for _, p in flat]
+    return np.repeat(np.arange(len(surfaces)), counts), [t for t, _ in flat], polygons
+
+
+def footprints(
+    geometries: np.ndarray, surfaces: Sequence[Any], faces: Faces | None = None
+) -> np.ndarray:
     """2D footprint of each object: its ground surfaces, else the faces of its 3D geometry that
     look down, else all its faces, projected on the plane; None without any.
 
     Faces that do not overlap in the plane (a solid's bottom) already form a valid footprint;
     faces that share edges (a surface split in patches) are merged as a coverage, and only
-    faces that overlap need a full union.
+    faces that overlap need a full union. `faces` are the geometries' where the caller has
+    read them (`Faces.of`).
     """
     geometries = np.asarray(geometries, dtype=object)
     n = len(geometries)
     out = np.full(n, None, dtype=object)
-    ground = [(i, p) for i, surf in enumerate(surfaces) for t, p in surf or () if "Ground" in t]
-    ground_of = np.array([i for i, _ in ground], np.int64)
+    owner, types, polygons = flat_surfaces(surfaces)
+    is_ground = np.fromiter(("Ground" in t for t in types), bool, len(types))
+    ground_of = owner[is_ground]
     grounded = np.zeros(n, dtype=bool)
     grounded[ground_of] = True
     own = np.flatnonzero(~grounded)
-    ground_faces = _Faces.of(np.array([p for _, p in ground], dtype=object))
-    own_faces = _Faces.of(geometries[own])
+    ground_faces = Faces.of(polygons[is_ground])
+    own_faces = Faces.of(geometries[own]) if faces is None else faces.take(own)
     sets = [  # the owner of a face is its object, in order (as the multipolygons need it)
         ground_faces._replace(owner=ground_of[ground_faces.owner]),
         own_faces._replace(owner=own[own_faces.owner]),
@@ -253,8 +316,8 @@ def footprints(geometries: np.ndarray, surfaces: Sequence[Any]) -> np.ndarray:
     # faces that share an edge are no valid multipolygon: GEOS need not be asked, only
     # whether the other faces overlap
     shares = _sharing_an_edge(sets, keep, n)
-    for faces, kept in zip(sets, keep, strict=True):
-        merged, sizes = faces.multipolygons_2d(kept)
+    for chosen, kept in zip(sets, keep, strict=True):
+        merged, sizes = chosen.multipolygons_2d(kept)
         at = np.flatnonzero(sizes)
         out[at] = _valid(merged[at], sizes[at], shares[at])
     return out
@@ -274,7 +337,7 @@ def _valid(merged: np.ndarray, sizes: np.ndarray, shares: np.ndarray) -> np.ndar
     return merged
 
 
-def _sharing_an_edge(sets: list[_Faces], keep: list[np.ndarray], count: int) -> np.ndarray:
+def _sharing_an_edge(sets: list[Faces], keep: list[np.ndarray], count: int) -> np.ndarray:
     """Which objects have two kept faces with an edge of the same two positions in the plane
     (bit for bit: as GEOS compares them)."""
     hashes, owners = [], []
