@@ -36,17 +36,19 @@ class _ProcessCache(BytecodeCache):
 _COMPILED = _ProcessCache()
 
 
-class PageView(DefaultJinjaPageView):
-    """GX's page view (suites, validation results), its templates compiled once."""
+class _CompiledOnce:
+    """A GX page view whose templates are compiled once per process."""
+
+    env: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.env.bytecode_cache = _COMPILED
 
 
-class IndexPageView(DefaultJinjaIndexPageView):
-    """GX's index page view, its templates compiled once."""
+class PageView(_CompiledOnce, DefaultJinjaPageView):
+    """GX's page view (suites, validation results)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.env.bytecode_cache = _COMPILED
+
+class IndexPageView(_CompiledOnce, DefaultJinjaIndexPageView):
+    """GX's index page view."""

@@ -130,17 +130,21 @@ class Lake:
         return self.root / ".staging"
 
     @property
-    def readable(self) -> tuple[Path, ...]:
-        """The folders analysts' SQL may read: the tables, and the runs their links point into
-        (DuckDB checks the target of a link); never the staging area."""
-        return (
-            *(self.root / k for k in KINDS),
-            self.root / OBSERVATIONS,
-            self.root / "quarantine",
-            self.root / "attempts",
-            self.root / HISTORY,
-            self.root / ".runs",
-        )
+    def readable(self) -> list[str]:
+        """The folders analysts' SQL may read, each ending in "/": the tables, and the runs
+        their links point into (DuckDB checks the target of a link); never the staging area."""
+        folders = [*KINDS, OBSERVATIONS, "quarantine", "attempts", HISTORY, ".runs"]
+        return [f"{(self.root / f).resolve()}/" for f in folders]
+
+    def files_base(self, relative: bool) -> str:
+        """Where a reader finds the lake's files, ending in "/": the folder's absolute path, or
+        "" for paths relative to it (the warehouse's own views, which a copied lake keeps)."""
+        return "" if relative else f"{self.root.resolve()}/"
+
+    def duckdb_access(self) -> str | None:
+        """The statement that lets DuckDB read the lake's files where the local disk does not:
+        none for a folder."""
+        return None
 
     def partition(self, kind: str, source: str) -> Path:
         return self.root / kind / source

@@ -151,6 +151,17 @@ class ObjectLake(Lake):
         return self.url
 
     @property
+    def readable(self) -> list[str]:
+        return [f"{self.url}/{t}/" for t in TABLES]
+
+    def files_base(self, relative: bool) -> str:
+        return f"{self.url}/"  # an object store has no working directory to be relative to
+
+    def duckdb_access(self) -> str | None:
+        """A temporary secret made from the AWS_* environment, for httpfs."""
+        return self.settings.duckdb_secret(f"{self.url}/")
+
+    @property
     def prefix(self) -> str:
         """bucket/prefix: where the tables are in `fs`."""
         return self.url.removeprefix(SCHEME)

@@ -25,7 +25,6 @@ import duckdb_extension_spatial
 from citypipe import schemas
 from citypipe.core.history import HISTORY
 from citypipe.core.lake import KINDS, LAST_ATTEMPT, OBSERVATIONS, RUN_KEY, Lake
-from citypipe.core.object_lake import TABLES, ObjectLake
 from citypipe.geo.errors import ConfigurationError, UnavailableError
 
 __all__ = [
@@ -158,18 +157,10 @@ def _open(path: Path, read_only: bool, lake: Lake) -> duckdb.DuckDBPyConnection:
     except duckdb.Error as e:
         raise UnavailableError(f"{path}: the warehouse cannot be opened: {e}") from e
     con.execute(f"LOAD {_sql_string(str(spatial_extension()))}")
-    if isinstance(lake, ObjectLake):
+    if (access := lake.duckdb_access()) is not None:
         con.execute(f"LOAD {_sql_string(str(httpfs_extension()))}")
-        con.execute(lake.settings.duckdb_secret(f"{lake.url}/"))
+        con.execute(access)
     return con
-
-
-def _base(lake: Lake, relative: bool) -> str:
-    """Where the views find the lake's files: its URL with a slash for a lake on an object
-    store; for a folder its absolute path with a slash, or "" for paths relative to it."""
-    if isinstance(lake, ObjectLake):
-        return f"{lake.url}/"
-    return "" if relative else f"{lake.root.resolve()}/"
 
 
 def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
@@ -289,7 +280,7 @@ def refresh(lake: Lake) -> None:
         con = _open(new, read_only=False, lake=lake)
         try:  # relative paths, so that the lake can move; bound against the lake meanwhile
             con.execute(f"SET file_search_path = {_sql_string(str(lake.root.resolve()))}")
-            _create_views(con, lake, _base(lake, relative=True), temp=False)
+            _create_views(con, lake, lake.files_base(relative=True), temp=False)
         finally:
             con.close()
         os.replace(new, lake.warehouse)
@@ -354,12 +345,7 @@ def _sandbox(con: duckdb.DuckDBPyConnection, lake: Lake, limits: Limits) -> None
     except duckdb.Error as e:
         raise ConfigurationError(f"memory limit {limits.memory!r} is not a size such as 2GB") from e
     con.execute("SET temp_directory = ''")
-    folders = (
-        [f"{lake.url}/{t}/" for t in TABLES]
-        if isinstance(lake, ObjectLake)
-        else [f"{d.resolve()}/" for d in lake.readable]
-    )
-    readable = ", ".join(map(_sql_string, folders))
+    readable = ", ".join(map(_sql_string, lake.readable))
     con.execute(f"SET allowed_directories = [{readable}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
@@ -385,7 +371,7 @@ def stream(
     try:
         # the stored views name their files relative to the lake folder (for DuckDB opened
         # there); these shadow them with the lake's own path, wherever it has been moved to
-        _create_views(con, lake, _base(lake, relative=False), temp=True)
+        _create_views(con, lake, lake.files_base(relative=False), temp=True)
         _sandbox(con, lake, limits)
         try:
             statements = con.extract_statements(sql)
