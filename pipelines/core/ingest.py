@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from citypipe import schemas
@@ -85,6 +86,9 @@ class IngestReport:
     carried: int = 0
     """An incremental harvest: features kept from the landed run, not harvested again
     (`features` counts them with the harvested ones)."""
+    shapes: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """An even sample of the landed features' geometries (lon/lat, at most preview.MAX_SHAPES),
+    drawn on the report page; None where none was drawn (an unchanged run)."""
 
     @property
     def checks_passed(self) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import shapely
 
-__all__ = ["MAX_SHAPES", "WIDTH", "map_svg", "read_geometries"]
+__all__ = ["MAX_SHAPES", "WIDTH", "map_svg", "read_geometries", "sample"]
 
 MAX_SHAPES = 4000
 """Geometries drawn at most; beyond, an even sample of the rows."""
@@ -29,10 +29,15 @@ _MARGIN = 8
 def read_geometries(file: Path, limit: int = MAX_SHAPES) -> np.ndarray:
     """The geometries (lon/lat) of a features file, an even sample of `limit` rows at most."""
     column = pq.read_table(file, columns=["geometry"]).column("geometry")
-    if len(column) > limit:
-        column = column.take(np.linspace(0, len(column) - 1, limit).astype(np.int64))
-    geometries = shapely.from_wkb(column.to_numpy(zero_copy_only=False))
+    geometries = shapely.from_wkb(sample(column, limit).to_numpy(zero_copy_only=False))
     return geometries[~(shapely.is_missing(geometries) | shapely.is_empty(geometries))]
+
+
+def sample(values: Any, limit: int) -> Any:
+    """An even sample of `limit` of `values` (an array or Arrow column), all where fewer."""
+    if len(values) <= limit:
+        return values
+    return values.take(np.linspace(0, len(values) - 1, limit).astype(np.int64))
 
 
 def _to_pixels(geometries: np.ndarray) -> tuple[np.ndarray, int]:

@@ -97,7 +97,7 @@ def write(report: IngestReport, features: Path | None, docs: Path, blocking: set
     landed, what = status(report, blocking)
     drawing = None
     if features is not None and features.exists():
-        shown = preview.read_geometries(features)
+        report.shapes = shown = preview.read_geometries(features)  # for the Dagster preview too
         drawing = preview.map_svg(shown, f"{len(shown):,} of {report.features:,} features drawn")
     facts = _table(
         None,

@@ -221,8 +221,10 @@ def _landed(root: Lake, report: IngestReport) -> dict[str, Any]:
     page = report_page.page_path(root.docs, report.source)
     if page.exists():
         found["validation_report"] = MetadataValue.url(page.resolve().as_uri())
-    if files:
-        drawing = preview.map_svg(preview.read_geometries(files[0], MAP_SHAPES))
+    if files:  # the shapes the ingest drew on its report page, or (unchanged) the file's
+        shapes = report.shapes
+        shapes = preview.read_geometries(files[0]) if shapes is None else shapes
+        drawing = preview.map_svg(preview.sample(shapes, MAP_SHAPES))
         if drawing:
             image = base64.b64encode(drawing.encode()).decode()
             found["map_preview"] = MetadataValue.md(f"![map](data:image/svg+xml;base64,{image})")
