@@ -130,3 +130,27 @@ def test_chromium_shows_the_report_and_its_map_offline(lake: Lake, sample, tmp_p
     assert png_size(shot) == png_size(empty) == (1000, 1400)
     # a blank page compresses to almost nothing; text, tables and 1988 dots do not
     assert shot.stat().st_size > 20 * empty.stat().st_size
+
+
+def test_the_pages_are_written_after_the_run_landed_and_their_failure_fails_nothing(
+    lake: Lake, sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report pages show the lake: they are written once the run has committed and freed
+    the source's lock, and a page that cannot be written leaves the landed run as it is."""
+    from citypipe.core import report_page
+
+    seen: list[bool] = []
+
+    def broken(report, docs, blocking):
+        seen.append(lake.landed_file("features", report.source).exists())
+        seen.append(not any(lake.staging.iterdir()) if lake.staging.exists() else True)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report_page, "write", broken)
+    report = ingest(sample("jena_parking.geojson"), "jena", lake)
+    assert seen == [True, True]  # landed, and nothing staged any more
+    expected = len(json.loads((SAMPLES / "jena_parking.geojson").read_bytes())["features"])
+    assert report.features == expected == 103
+    [(warning, n)] = report.warnings.items()
+    assert "validation report could not be written" in warning and "No space" in warning
+    assert n == 103

@@ -21,7 +21,14 @@ import orjson
 from citypipe import schemas
 from citypipe.connectors import registry
 from citypipe.connectors.base import SourceBatch
-from citypipe.core import incremental, incremental_harvest, partitions, progress, report_page
+from citypipe.core import (
+    incremental,
+    incremental_harvest,
+    partitions,
+    preview,
+    progress,
+    report_page,
+)
 from citypipe.core.checks import CheckResult, check_specs
 from citypipe.core.harmonise import HarmonisedBatch, Harmoniser
 from citypipe.core.history import Ingest
@@ -170,6 +177,17 @@ def _blocking() -> set[str]:
     return {spec.name for spec in check_specs() if spec.blocking}
 
 
+def _write_docs(lake: Lake, report: IngestReport, validator: Validator, render: bool) -> None:
+    """The run's validation result, GX page and report page, written once the attempt has
+    ended: they show the lake, and failing to write them fails nothing that landed (the
+    report says so in its warnings)."""
+    try:
+        validator.write_docs(lake.docs, render=render)
+        report_page.write(report, lake.docs, _blocking())
+    except Exception as e:  # noqa: BLE001 - any failure of the pages, GX's rendering included
+        report.warnings[f"the validation report could not be written: {e}"] = report.features
+
+
 def _raise_on_blocking_failures(report: IngestReport) -> None:
     """A failed source-level check stops the run before anything is committed."""
     blocking = _blocking()
@@ -249,7 +267,8 @@ def ingest(
     reasons: Counter[str] = Counter()
     warnings: Counter[str] = Counter()
     violations = ViolationCount()
-    with lake.attempt(unit, origin or path) as attempt, ExitStack() as closing:
+    after = ExitStack()  # what waits for the attempt to end and free the source's lock
+    with after, lake.attempt(unit, origin or path) as attempt, ExitStack() as closing:
         attempt.fingerprint = fingerprint
         connector = registry.open_location(location, format, **delta.options)
         delta.check(connector)
@@ -347,9 +366,9 @@ def ingest(
         if heights is not None:
             writer.metadata[HEIGHTS_KEY] = surfaces_writer.metadata[HEIGHTS_KEY] = heights
         closing.close()  # the run's files are whole (a full disk says so) before the docs grow
-        if validator:
-            validator.write_docs(lake.docs, render=render_docs)
-            report_page.write(report, attempt.file("features"), lake.docs, _blocking())
+        if validator:  # the shapes of what lands, or of what a failed check refuses
+            report.shapes = preview.read_geometries(attempt.file("features"))
+            after.callback(_write_docs, lake, report, validator, render_docs)
         _raise_on_blocking_failures(report)
         if records and not features:
             reason, n = reasons.most_common(1)[0]

@@ -91,13 +91,12 @@ def _replace(path: Path, text: str) -> None:
     os.replace(part, path)
 
 
-def write(report: IngestReport, features: Path | None, docs: Path, blocking: set[str]) -> Path:
-    """The report page of `report`'s run, with a map of `features` (the run's features file),
-    and the index of all pages; returns the page."""
+def write(report: IngestReport, docs: Path, blocking: set[str]) -> Path:
+    """The report page of `report`'s run, with a map of its shapes, and the index of all
+    pages; returns the page."""
     landed, what = status(report, blocking)
     drawing = None
-    if features is not None and features.exists():
-        report.shapes = shown = preview.read_geometries(features)  # for the Dagster preview too
+    if (shown := report.shapes) is not None:
         drawing = preview.map_svg(shown, f"{len(shown):,} of {report.features:,} features drawn")
     facts = _table(
         None,
