@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as db
 import yaml
@@ -98,13 +98,15 @@ def _transaction(conn_string: str) -> Iterator[Connection]:
         yield conn
 
 
-class SqliteRunStorage(DagsterRunStorage):
-    """Dagster's SQLite run storage, on a kept engine."""
+class _OnKeptEngine:
+    """A Dagster SQLite storage of one database (`_conn_string`), its connections on a kept
+    engine; Dagster's `from_config_value` names Dagster's class, this one the subclass."""
+
+    _conn_string: str
+    from_local: Callable[..., Any]
 
     @classmethod
-    def from_config_value(
-        cls, inst_data: ConfigurableClassData | None, config_value: Any
-    ) -> SqliteRunStorage:
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Any) -> Any:
         return cls.from_local(inst_data=inst_data, **config_value)
 
     @contextmanager
@@ -113,20 +115,12 @@ class SqliteRunStorage(DagsterRunStorage):
             yield conn
 
 
-class SqliteScheduleStorage(DagsterScheduleStorage):
+class SqliteRunStorage(_OnKeptEngine, DagsterRunStorage):
+    """Dagster's SQLite run storage, on a kept engine."""
+
+
+class SqliteScheduleStorage(_OnKeptEngine, DagsterScheduleStorage):
     """Dagster's SQLite schedule storage, on a kept engine."""
-
-    @classmethod
-    def from_config_value(
-        cls, inst_data: ConfigurableClassData | None, config_value: Any
-    ) -> SqliteScheduleStorage:
-        # Dagster's from_local is typed as returning its own class; it makes a `cls`
-        return cast("SqliteScheduleStorage", cls.from_local(inst_data=inst_data, **config_value))
-
-    @contextmanager
-    def connect(self) -> Iterator[Connection]:
-        with _transaction(self._conn_string) as conn:
-            yield conn
 
 
 class SqliteEventLogStorage(DagsterEventLogStorage):
