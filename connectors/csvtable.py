@@ -13,7 +13,6 @@ lines they were.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import nullcontext
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -88,7 +87,7 @@ class CSVConnector(FileConnector):
 
         try:
             # bytes that are not UTF-8 marked, in their records, for _unreadable to find
-            with MarkedUTF8(self.path) if coding.undecodable else nullcontext(self.path) as source:
+            with self.open_input() as f, (MarkedUTF8(f) if coding.undecodable else f) as source:
                 reader = self._open_csv(source, bad_row)
                 if reader is None:
                     return

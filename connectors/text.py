@@ -14,7 +14,6 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 import charset_normalizer
@@ -207,11 +206,11 @@ codecs.register_error("citypipe.mark", _mark)
 
 
 class MarkedUTF8(io.RawIOBase):
-    """The file at `path` read as UTF-8, a mark for each byte that is not (see `_MARK`)."""
+    """The open `file` read as UTF-8, a mark for each byte that is not (see `_MARK`)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, file: BinaryIO) -> None:
         super().__init__()
-        self._file = open(path, "rb")  # noqa: SIM115 - closed with the stream
+        self._file = file
         self._decoder = codecs.getincrementaldecoder("utf-8")("citypipe.mark")
         self._pending = b""
 

@@ -154,6 +154,7 @@ def test_a_dagster_run_logs_the_progress_of_its_ingests(tmp_path: Path, monkeypa
         ("cityjson/denhaag_DH_01_subset_v1.1.city.json", "cityjson"),
         ("cityjson/3dbag_b2.city.jsonl", "cityjson"),
         ("jena_parking.geojson", "geojson"),
+        ("bielefeld_parking_wkt.csv", "csv"),
     ],
 )
 def test_a_reader_tells_how_far_it_read_its_file(name: str, connector: str) -> None:
