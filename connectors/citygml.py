@@ -40,6 +40,7 @@ are refused.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from functools import cached_property
@@ -50,6 +51,7 @@ from lxml import etree
 from citypipe.connectors import documents
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.citygml_header import (
+    GML,
     MEMBERS,
     PARSER,
     Header,
@@ -57,6 +59,7 @@ from citypipe.connectors.citygml_header import (
     syntax_error,
 )
 from citypipe.connectors.citygml_objects import ObjectReader
+from citypipe.connectors.citygml_process import SPLIT_BYTES, read_in_child
 from citypipe.connectors.gml_xlinks import XlinkBudgetError
 from citypipe.geo.errors import DataError
 
@@ -92,7 +95,16 @@ class CityGMLConnector(FileConnector):
         return SourceInfo(format="CityGML", version=header.version, crs=header.srs_name)
 
     def read(self) -> Iterator[SourceBatch]:
+        """The batches, read in a second process for a large file (citygml_process)."""
+        split = int(self.options.get("split_bytes", SPLIT_BYTES))
+        if split and self.path.stat().st_size >= split and os.cpu_count() != 1:
+            gml_id = f"{{{GML[self.header.version]}}}id"
+            return read_in_child(self.path, self._read, lambda: self._released, gml_id)
+        return self._read()
+
+    def _read(self) -> Iterator[SourceBatch]:
         batch_size = int(self.options.get("batch_size", BATCH_SIZE))
+        self._released = 0
         reader = ObjectReader(self.path, self.header, batch_size)
         tags = [f"{{*}}{m}" for m in MEMBERS]  # of any version: none is lost unread
         with open(self.path, "rb") as f:
@@ -109,6 +121,7 @@ class CityGMLConnector(FileConnector):
                     reader.member(member)
                     if reader.full:
                         yield from reader.flush()
+                        self._released += stale
                         stale = _release(model, member, stale)
             except etree.XMLSyntaxError as e:
                 raise syntax_error(self.path, e) from e
