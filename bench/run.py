@@ -424,8 +424,10 @@ def _citygml_targets(
     """Issue 17's targets for CityGML, each with the figure it is judged on: at most 2.5x the
     floor on every corpus file of 1 MB or more, a fixed cost (citypipe minus floor) under 10 ms
     on the smaller ones, the generated large file faster than GDAL with a peak under 1 GiB.
-    Judged on CPU time (each side is one process, timed in its best round): wall-clock times
-    on a machine shared with other work vary by more than the margins judged."""
+    Judged on CPU time where each side is one process (timed in its best round): wall-clock
+    times on a machine shared with other work vary by more than the margins judged. The large
+    file, which citypipe reads in a second process, is judged on wall-clock time, its CPU time
+    (both processes) printed beside it."""
     ms = {p: {t: r["cpu_seconds"] * 1000 for t, r in results[p].items()} for p, _ in runs}
     read = [p for p, _ in runs if "error" not in results[p]["citypipe"]]  # not a refused CRS
     corpus = [p for p, repeat in runs if repeat and p in read]
@@ -442,11 +444,15 @@ def _citygml_targets(
         print(f"fixed cost (citypipe - floor), smaller files: at most {cost:.1f} ms "
               f"({fixed.name}; target under 10)")  # fmt: skip
     for path in read:
-        if path not in corpus:
+        if path not in corpus:  # read in two processes: judged on wall-clock time
             r = results[path]
-            print(f"{path.name}: GDAL / citypipe {ms[path][group.other] / ms[path]['citypipe']:.2f}"
-                  f" (target over 1), citypipe's peak {r['citypipe']['peak_mb']:.0f} MB above its "
-                  "imports (target under 1024)")  # fmt: skip
+            wall = {t: r[t]["seconds"] * 1000 for t in r}
+            print(f"{path.name}: GDAL / citypipe {wall[group.other] / wall['citypipe']:.2f} wall "
+                  f"(target over 1), {ms[path][group.other] / ms[path]['citypipe']:.2f} CPU (both "
+                  f"processes); citypipe / floor {wall['citypipe'] / wall[group.floor]:.1f} wall, "
+                  f"{ms[path]['citypipe'] / ms[path][group.floor]:.1f} CPU; citypipe's peak "
+                  f"{r['citypipe']['peak_mb']:.0f} MB above its imports, both processes (target "
+                  "under 1024)")  # fmt: skip
 
 
 def main() -> None:
