@@ -40,7 +40,6 @@ are refused.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from functools import cached_property
@@ -59,7 +58,7 @@ from citypipe.connectors.citygml_header import (
     syntax_error,
 )
 from citypipe.connectors.citygml_objects import ObjectReader
-from citypipe.connectors.citygml_process import SPLIT_BYTES, read_in_child
+from citypipe.connectors.citygml_process import SPLIT_BYTES, read_in_child, spare_core
 from citypipe.connectors.gml_xlinks import XlinkBudgetError
 from citypipe.geo.errors import DataError
 
@@ -95,9 +94,12 @@ class CityGMLConnector(FileConnector):
         return SourceInfo(format="CityGML", version=header.version, crs=header.srs_name)
 
     def read(self) -> Iterator[SourceBatch]:
-        """The batches, read in a second process for a large file (citygml_process)."""
-        split = int(self.options.get("split_bytes", SPLIT_BYTES))
-        if split and self.path.stat().st_size >= split and os.cpu_count() != 1:
+        """The batches, read in a second process for a large file while a core is spare
+        (citygml_process); the option `split_bytes` sets the size and forces it (0: never)."""
+        split = self.options.get("split_bytes")
+        if split is None:
+            split = SPLIT_BYTES if spare_core() else 0
+        if split and self.path.stat().st_size >= int(split):
             gml_id = f"{{{GML[self.header.version]}}}id"
             return read_in_child(self.path, self._read, lambda: self._released, gml_id)
         return self._read()

@@ -72,3 +72,14 @@ def test_an_error_in_the_second_process_is_raised_here(tmp_path: Path) -> None:
     broken.write_bytes(text[: len(text) // 2])  # cut inside a member: not well-formed
     with pytest.raises(Exception, match="broken.gml"):
         list(CityGMLConnector(broken, split_bytes=1).read())
+
+
+@pytest.mark.parametrize(("load", "split"), [(0.2, True), (25.0, False)])
+def test_a_second_process_only_while_a_core_is_spare(monkeypatch, load, split) -> None:
+    import citypipe.connectors.citygml as citygml
+
+    monkeypatch.setattr(citygml, "SPLIT_BYTES", 1)
+    monkeypatch.setattr("os.getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr("os.sched_getaffinity", lambda _: {0, 1}, raising=False)
+    batches = list(CityGMLConnector(FILES[2]).read())
+    assert all(isinstance(b.records, Located) == split for b in batches)
