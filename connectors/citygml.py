@@ -41,9 +41,9 @@ are refused.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from lxml import etree
 
@@ -63,6 +63,8 @@ from citypipe.connectors.gml_xlinks import XlinkBudgetError
 from citypipe.geo.errors import DataError
 
 __all__ = ["CityGMLConnector"]
+
+T = TypeVar("T")
 
 BATCH_SIZE = 2000
 """Records per batch (a top-level object and its parts are never split)."""
@@ -102,9 +104,10 @@ class CityGMLConnector(FileConnector):
         if split and self.path.stat().st_size >= int(split):
             gml_id = f"{{{GML[self.header.version]}}}id"
             return read_in_child(self.path, self._read, lambda: self._released, gml_id)
-        return self._read()
+        return self._read(ObjectReader.flush)
 
-    def _read(self) -> Iterator[SourceBatch]:
+    def _read(self, flush: Callable[[ObjectReader], Iterator[T]]) -> Iterator[T]:
+        """What `flush` makes of each batch the reader completes, in document order."""
         batch_size = int(self.options.get("batch_size", BATCH_SIZE))
         self._released = 0
         reader = ObjectReader(self.path, self.header, batch_size)
@@ -122,7 +125,7 @@ class CityGMLConnector(FileConnector):
                         continue  # not a member of the CityModel itself
                     reader.member(member)
                     if reader.full:
-                        yield from reader.flush()
+                        yield from flush(reader)
                         self._released += stale
                         stale = _release(model, member, stale)
             except etree.XMLSyntaxError as e:
@@ -131,7 +134,7 @@ class CityGMLConnector(FileConnector):
                 raise XlinkBudgetError(f"{self.path}: {e}") from e
             except RecursionError as e:  # possible with huge_tree, which allows 2048 levels
                 raise DataError(f"{self.path}: elements nested too deep to read") from e
-        yield from reader.flush()
+        yield from flush(reader)
 
 
 def _release(model: Any, member: Any, stale: int) -> int:

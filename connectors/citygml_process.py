@@ -1,16 +1,18 @@
-"""A large CityGML document read in a second process: the parse there, the rest of the ingest here.
+"""A large CityGML document read in two processes: the walk in a forked child, the rest here.
 
-The reader (libxml2's parse and the Python walk that turns members into records and polygons)
-is over half of a large ingest, harmonising and writing the rest: a forked child runs the
-one-process reader and hands each SourceBatch over a pipe while this process harmonises and
-writes the one before. The batches are the same, in the same order (the same reader makes
-them), so xlinks, appearances and the CRS resolve as in one process. Memory stays bounded: a
-pipe holds a few kB, so the child is at most one batch ahead (it blocks sending the next).
+The connector's walk (libxml2's parse and the Python that turns members into records) runs
+in a forked child, which hands each complete batch over a pipe as its records and its rings'
+coordinate texts; this process builds the polygons (the coordinates parsed, rings repaired,
+shapely geometry made), then harmonises and writes the batch while the child walks the next.
+That splits the CPU time about in half (a child that also built the geometry did 70 % of it,
+and paid for handing shapely geometry over as WKB). The batches are the ones one process makes
+(the same walk makes them, in order), so xlinks, appearances and the CRS resolve alike.
+Memory stays bounded: a pipe holds a few kB, so the child is at most one batch ahead (it
+blocks sending the next).
 
-Geometry crosses the pipe as WKB made and read in one shapely call per batch (pickling each
-geometry costs a call per geometry). A record's XML (asked for by rejects only) is not sent:
-the child sends where the object is (the CityModel child's position, tag, gml:id or n-th of
-its tag), and this process reads that member again from the file when a reject asks for it.
+A record's XML (asked for by rejects only) is not sent: the child sends where the object is
+(its CityModel child's position, tag, gml:id or n-th of its tag), and this process reads that
+member again from the file when a reject asks for it.
 """
 
 from __future__ import annotations
@@ -18,18 +20,19 @@ from __future__ import annotations
 import os
 import pickle
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from functools import partial
 from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import shapely
 from lxml import etree
 
-from citypipe.connectors.base import Solids, SourceBatch, Surface
+from citypipe.connectors import gml_polygons
+from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.citygml_header import MEMBERS, PARSER
+from citypipe.connectors.citygml_objects import ObjectReader
+from citypipe.connectors.citygml_records import Record, batches
 
 __all__ = ["SPLIT_BYTES", "Located", "read_in_child", "spare_core"]
 
@@ -38,8 +41,6 @@ SPLIT_BYTES = 64_000_000
 NRW tile's objects fill one of 2,000 records in about 30 MB); a smaller file only pays the fork
 and the pipe."""
 
-_NOTHING = np.empty(0, dtype=object)
-"""What stands for the geometry a batch sends apart (as WKB)."""
 
 def spare_core() -> bool:
     """Whether a second process would find a core of its own: this process may use more than
@@ -50,20 +51,28 @@ def spare_core() -> bool:
     return (cores or 1) > 1 and os.getloadavg()[0] <= (cores or 1) - 1
 
 
+_Raw = tuple[list[Record], tuple[list[str], list[int], list[int], list[int]]]
+"""A batch as the child hands it over: its records and its rings (GeometryReader.rings)."""
+
 Position = tuple[int, str, "str | int"]
 """Where a record's element is: (its CityModel member's position among the CityModel's
 children, its tag, its gml:id or its n-th place among the member's elements of that tag)."""
 
 
 def read_in_child(
-    path: Path, read: Callable[[], Iterator[SourceBatch]], released: Callable[[], int], gml_id: str
+    path: Path,
+    read: Callable[[Callable[[ObjectReader], Iterator[_Raw]]], Iterator[_Raw]],
+    released: Callable[[], int],
+    gml_id: str,
 ) -> Iterator[SourceBatch]:
-    """The batches `read` yields, made by a forked child (`read` there as here); `released`
-    counts the CityModel's children `read` has detached so far (the positions start there)."""
+    """The batches of `read` (the connector's walk, given what to make of each batch), its walk
+    made by a forked child and its polygons built here; `released` counts the CityModel's
+    children the walk has detached so far (the positions start there)."""
     receive, send = get_context("fork").Pipe(duplex=False)
     child = get_context("fork").Process(target=_child, args=(send, read, released), daemon=True)
     child.start()
     send.close()
+    elements = partial(Located, path, gml_id=gml_id)
     try:
         while True:
             kind, payload = pickle.loads(receive.recv_bytes())
@@ -71,7 +80,8 @@ def read_in_child(
                 return
             if kind == "error":
                 raise payload
-            yield _decode(payload, path, gml_id)
+            records, rings = payload
+            yield from batches(records, gml_polygons.build(*rings), gml_id, elements)
     finally:
         receive.close()
         if child.is_alive():
@@ -79,14 +89,11 @@ def read_in_child(
         child.join()
 
 
-def _child(
-    send: Any, read: Callable[[], Iterator[SourceBatch]], released: Callable[[], int]
-) -> None:
+def _child(send: Any, read: Callable[..., Iterator[_Raw]], released: Callable[[], int]) -> None:
     try:
         try:
-            for batch in read():
-                payload = _encode(batch, released())
-                send.send_bytes(pickle.dumps(("batch", payload), protocol=5))
+            for raw in read(partial(_take, released)):
+                send.send_bytes(pickle.dumps(("batch", raw), protocol=5))
             message: tuple[str, Any] = ("end", None)
         except Exception as e:  # noqa: BLE001 - handed to the parent, which raises it
             message = ("error", e)
@@ -98,54 +105,20 @@ def _child(
         os._exit(0)  # no atexit handlers or finalizers of the parent's objects in the child
 
 
-# -- a batch across the pipe ------------------------------------------------------------------
-
-
-def _encode(batch: SourceBatch, released: int) -> dict[str, Any]:
-    solids = batch.solids
-    assert solids is not None and isinstance(batch.geometries, np.ndarray)
-    surfaces = solids.surfaces or [None] * len(batch.source_ids)
-    counts = [0 if s is None else len(s) for s in surfaces]
-    flat = [s for group in surfaces if group for s in group]
-    return {
-        "batch": replace(batch, geometries=_NOTHING, solids=None, records=()),
-        "records": _positions(batch.records._locators, released),  # type: ignore[attr-defined]
-        "footprints": shapely.to_wkb(batch.geometries),
-        "geometry_3d": shapely.to_wkb(np.asarray(solids.geometry_3d, dtype=object)),
-        "no_surfaces": solids.surfaces is None,
-        "surface_counts": counts,
-        "surface_types": [s.type for s in flat],
-        "surface_polygons": shapely.to_wkb(np.array([s.polygon for s in flat], dtype=object)),
-    }
-
-
-def _positions(locators: list[tuple[Any, str, str | int]], released: int) -> list[Position]:
-    """Each record's member by its position in the whole CityModel (`released` children of it
-    are detached already): the CityModel's children counted once (lxml's index() is a walk)."""
-    if not locators:
-        return []
-    model = locators[0][0].getparent()
-    at = {child: released + i for i, child in enumerate(model)}
-    return [(at[member], tag, key) for member, tag, key in locators]
-
-
-def _decode(payload: dict[str, Any], path: Path, gml_id: str) -> SourceBatch:
-    polygons = shapely.from_wkb(payload["surface_polygons"]).tolist()
-    made = [Surface(t, p) for t, p in zip(payload["surface_types"], polygons, strict=True)]
-    surfaces: list[list[Surface] | None] = []
-    end = 0
-    for n in payload["surface_counts"]:
-        start, end = end, end + n
-        surfaces.append(made[start:end] or None)
-    return replace(
-        payload["batch"],
-        geometries=shapely.from_wkb(payload["footprints"]),
-        solids=Solids(
-            shapely.from_wkb(payload["geometry_3d"]),
-            None if payload["no_surfaces"] else surfaces,
-        ),
-        records=Located(path, payload["records"], gml_id),
-    )
+def _take(released: Callable[[], int], reader: ObjectReader) -> Iterator[_Raw]:
+    """A complete batch as it crosses the pipe: its records, located by position (their
+    elements stay in the child), and its rings' coordinate texts."""
+    taken = reader.take()
+    if taken is None:
+        return
+    records, geometry = taken
+    if records:
+        model = records[0].locator[0].getparent()
+        at = {child: released() + i for i, child in enumerate(model)}  # index() is a walk
+        for rec in records:
+            member, tag, key = rec.locator
+            rec.locator = (at[member], tag, key)
+    yield records, geometry.rings()
 
 
 # -- a record's XML, read again ---------------------------------------------------------------
