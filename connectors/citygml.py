@@ -35,7 +35,8 @@ one, or with a locally defined one (#local-CRS-1), the pipeline refuses the sour
 Streaming: iterparse hands over one CityModel member at a time; its elements are kept only
 until their batch is written (they are the rejects' text, built only when asked for), and
 leave the document once the caller has moved past that batch (`_release`). DTDs and entities
-are refused.
+are refused. A large file is walked in a second process while this one builds, harmonises and
+writes the batch before (citygml_process), with the same batches.
 """
 
 from __future__ import annotations
