@@ -22,7 +22,7 @@ import pickle
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from itertools import islice
-from multiprocessing import get_context
+from multiprocessing import current_process, get_context
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,10 @@ def spare_core() -> bool:
     """Whether a second process would find a core of its own: this process may use more than
     one, and the last minute's load (which counts this process while it works) left one idle.
     On a machine whose cores are busy already, the second process only adds its costs (the
-    pipe: 15-20 % more CPU time), and was measured slower by the wall clock too."""
+    pipe: 15-20 % more CPU time), and was measured slower by the wall clock too. A daemonic
+    process (a worker some pools start) may not start one."""
+    if current_process().daemon:
+        return False
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (cores or 1) > 1 and os.getloadavg()[0] <= (cores or 1) - 1
 

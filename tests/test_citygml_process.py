@@ -9,6 +9,7 @@ send, is compared with the element lxml finds by its gml:id in the file.
 
 from __future__ import annotations
 
+from multiprocessing import get_context
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -83,3 +84,35 @@ def test_a_second_process_only_while_a_core_is_spare(monkeypatch, load, split) -
     monkeypatch.setattr("os.sched_getaffinity", lambda _: {0, 1}, raising=False)
     batches = list(CityGMLConnector(FILES[2]).read())
     assert all(isinstance(b.records, Located) == split for b in batches)
+
+
+def test_no_second_process_from_a_daemonic_one(monkeypatch) -> None:
+    """A daemonic process (as some pools start) may not start children: it reads the file
+    itself, where it would otherwise split it."""
+    import citypipe.connectors.citygml as citygml
+
+    monkeypatch.setattr(citygml, "SPLIT_BYTES", 1)
+    monkeypatch.setattr("os.getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr("os.sched_getaffinity", lambda _: {0, 1}, raising=False)
+    receive, send = get_context("fork").Pipe(duplex=False)
+    worker = get_context("fork").Process(target=_split_in, args=(send,), daemon=True)
+    worker.start()
+    assert receive.recv() == (False, len(_objects(FILES[2])))
+    worker.join()
+    assert _split_in(None) == (True, len(_objects(FILES[2])))
+
+
+def _split_in(send) -> tuple[bool, int]:
+    """Whether the read went through a second process, and the records it made."""
+    batches = list(CityGMLConnector(FILES[2]).read())
+    found = (all(isinstance(b.records, Located) for b in batches), sum(map(len, batches)))
+    if send is not None:
+        send.send(found)
+    return found
+
+
+def _objects(path: Path) -> list[str]:
+    """The file's CityObjects that are rows (3.0 Building, Storey, BuildingUnit, BuildingRoom),
+    by lxml."""
+    rows = {"Building", "Storey", "BuildingUnit", "BuildingRoom"}
+    return [e.tag for e in etree.parse(str(path)).iter() if etree.QName(e).localname in rows]
