@@ -6,7 +6,9 @@ For each group of corpus files, in one run and one process tree:
   other     what a user would otherwise run: GeoJSON -> pyogrio.read_dataframe + to_parquet
             (GDAL); CityGML -> the same for every layer GDAL's GML reader finds; CityJSON ->
             cjio's reader (load only)
-  citypipe  connector -> harmonise -> GeoParquet, in-process, without validation
+  citypipe  connector -> harmonise -> GeoParquet, in-process, without validation (a large
+            CityGML file's walk in a forked child while a core is spare: its CPU time and peak
+            memory are counted with the measuring process's)
   validate  the validation suite's extra CPU time (ingest with validation minus without; the Data
             Docs pages are rendered once per run, not per source: the run section times them),
             its ratio to the ingest's CPU time and the target it is held to (at most 1x the
