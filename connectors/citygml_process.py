@@ -33,6 +33,7 @@ from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.citygml_header import MEMBERS, PARSER
 from citypipe.connectors.citygml_objects import ObjectReader
 from citypipe.connectors.citygml_records import Record, batches
+from citypipe.geo.errors import DataError
 
 __all__ = ["SPLIT_BYTES", "Located", "read_in_child", "spare_core"]
 
@@ -99,13 +100,22 @@ def _child(send: Any, read: Callable[..., Iterator[_Raw]], released: Callable[[]
                 send.send_bytes(pickle.dumps(("batch", raw), protocol=5))
             message: tuple[str, Any] = ("end", None)
         except Exception as e:  # noqa: BLE001 - handed to the parent, which raises it
-            message = ("error", e)
+            message = ("error", _picklable(e))
         send.send_bytes(pickle.dumps(message, protocol=5))
     except (BrokenPipeError, OSError):
         pass  # the parent stopped reading: nothing left to hand over
     finally:
         send.close()
         os._exit(0)  # no atexit handlers or finalizers of the parent's objects in the child
+
+
+def _picklable(e: Exception) -> Exception:
+    """`e`, or a DataError saying the same where `e` would not cross the pipe intact."""
+    try:
+        pickle.loads(pickle.dumps(e, protocol=5))
+    except Exception:  # noqa: BLE001 - any failure to round-trip
+        return DataError(f"{type(e).__name__}: {e}")
+    return e
 
 
 def _take(released: Callable[[], int], reader: ObjectReader) -> Iterator[_Raw]:

@@ -116,3 +116,18 @@ def _objects(path: Path) -> list[str]:
     by lxml."""
     rows = {"Building", "Storey", "BuildingUnit", "BuildingRoom"}
     return [e.tag for e in etree.parse(str(path)).iter() if etree.QName(e).localname in rows]
+
+
+class _TwoArguments(Exception):
+    def __init__(self, what: str, where: str) -> None:
+        super().__init__(f"{what} at {where}")  # unpickling calls __init__ with one argument
+
+
+def test_an_error_that_cannot_cross_the_pipe_arrives_as_its_message() -> None:
+    from citypipe.connectors.citygml_process import _picklable
+    from citypipe.geo.errors import DataError
+
+    sent = _picklable(_TwoArguments("bad ring", "b1"))
+    assert isinstance(sent, DataError) and str(sent) == "_TwoArguments: bad ring at b1"
+    kept = DataError("x.gml: not well-formed")
+    assert _picklable(kept) is kept
