@@ -6,7 +6,9 @@ For each group of corpus files, in one run and one process tree:
   other     what a user would otherwise run: GeoJSON -> pyogrio.read_dataframe + to_parquet
             (GDAL); CityGML -> the same for every layer GDAL's GML reader finds; CityJSON ->
             cjio's reader (load only)
-  citypipe  connector -> harmonise -> GeoParquet, in-process, without validation
+  citypipe  connector -> harmonise -> GeoParquet, in-process, without validation (a large
+            CityGML file's walk in a forked child while a core is spare: its CPU time and peak
+            memory are counted with the measuring process's)
   validate  the validation suite's extra CPU time (ingest with validation minus without; the Data
             Docs pages are rendered once per run, not per source: the run section times them),
             its ratio to the ingest's CPU time and the target it is held to (at most 1x the
@@ -174,13 +176,22 @@ def measure(tool: str, target: str, repeat: int, out: Path | None = None) -> dic
     baseline = _rss_mb()
     best = cpu = float("inf")
     for i in range(repeat + 1):
-        t, c = time.perf_counter(), time.process_time()
+        t, c = time.perf_counter(), time.process_time() + _children_cpu()
         once()
         if i or repeat == 0:  # the first run warms caches and lazy imports
             best = min(best, time.perf_counter() - t)
-            cpu = min(cpu, time.process_time() - c)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": best, "cpu_seconds": cpu, "peak_mb": peak - baseline}
+            cpu = min(cpu, time.process_time() + _children_cpu() - c)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - baseline
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if child:  # a process the tool forked (citypipe's CityGML reader on a large file)
+        peak += max(child - baseline, 0.0)
+    return {"seconds": best, "cpu_seconds": cpu, "peak_mb": peak}
+
+
+def _children_cpu() -> float:
+    """CPU time of the child processes the tool started and waited for (counted as its own)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def big_fountains(mb: int, dest: Path | None = None) -> Path:
@@ -415,8 +426,10 @@ def _citygml_targets(
     """Issue 17's targets for CityGML, each with the figure it is judged on: at most 2.5x the
     floor on every corpus file of 1 MB or more, a fixed cost (citypipe minus floor) under 10 ms
     on the smaller ones, the generated large file faster than GDAL with a peak under 1 GiB.
-    Judged on CPU time (each side is one process, timed in its best round): wall-clock times
-    on a machine shared with other work vary by more than the margins judged."""
+    Judged on CPU time where each side is one process (timed in its best round): wall-clock
+    times on a machine shared with other work vary by more than the margins judged. The large
+    file, which citypipe reads in a second process, is judged on wall-clock time, its CPU time
+    (both processes) printed beside it."""
     ms = {p: {t: r["cpu_seconds"] * 1000 for t, r in results[p].items()} for p, _ in runs}
     read = [p for p, _ in runs if "error" not in results[p]["citypipe"]]  # not a refused CRS
     corpus = [p for p, repeat in runs if repeat and p in read]
@@ -433,11 +446,15 @@ def _citygml_targets(
         print(f"fixed cost (citypipe - floor), smaller files: at most {cost:.1f} ms "
               f"({fixed.name}; target under 10)")  # fmt: skip
     for path in read:
-        if path not in corpus:
+        if path not in corpus:  # read in two processes: judged on wall-clock time
             r = results[path]
-            print(f"{path.name}: GDAL / citypipe {ms[path][group.other] / ms[path]['citypipe']:.2f}"
-                  f" (target over 1), citypipe's peak {r['citypipe']['peak_mb']:.0f} MB above its "
-                  "imports (target under 1024)")  # fmt: skip
+            wall = {t: r[t]["seconds"] * 1000 for t in r}
+            print(f"{path.name}: GDAL / citypipe {wall[group.other] / wall['citypipe']:.2f} wall "
+                  f"(target over 1), {ms[path][group.other] / ms[path]['citypipe']:.2f} CPU (both "
+                  f"processes); citypipe / floor {wall['citypipe'] / wall[group.floor]:.1f} wall, "
+                  f"{ms[path]['citypipe'] / ms[path][group.floor]:.1f} CPU; citypipe's peak "
+                  f"{r['citypipe']['peak_mb']:.0f} MB above its imports, both processes (target "
+                  "under 1024)")  # fmt: skip
 
 
 def main() -> None:

@@ -35,21 +35,23 @@ one, or with a locally defined one (#local-CRS-1), the pipeline refuses the sour
 Streaming: iterparse hands over one CityModel member at a time; its elements are kept only
 until their batch is written (they are the rejects' text, built only when asked for), and
 leave the document once the caller has moved past that batch (`_release`). DTDs and entities
-are refused.
+are refused. A large file is walked in a second process while this one builds, harmonises and
+writes the batch before (citygml_process), with the same batches.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from lxml import etree
 
 from citypipe.connectors import documents
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.citygml_header import (
+    GML,
     MEMBERS,
     PARSER,
     Header,
@@ -57,10 +59,13 @@ from citypipe.connectors.citygml_header import (
     syntax_error,
 )
 from citypipe.connectors.citygml_objects import ObjectReader
+from citypipe.connectors.citygml_process import SPLIT_BYTES, read_in_child, spare_core
 from citypipe.connectors.gml_xlinks import XlinkBudgetError
 from citypipe.geo.errors import DataError
 
 __all__ = ["CityGMLConnector"]
+
+T = TypeVar("T")
 
 BATCH_SIZE = 2000
 """Records per batch (a top-level object and its parts are never split)."""
@@ -92,7 +97,20 @@ class CityGMLConnector(FileConnector):
         return SourceInfo(format="CityGML", version=header.version, crs=header.srs_name)
 
     def read(self) -> Iterator[SourceBatch]:
+        """The batches, read in a second process for a large file while a core is spare
+        (citygml_process); the option `split_bytes` sets the size and forces it (0: never)."""
+        split = self.options.get("split_bytes")
+        if split is None:
+            split = SPLIT_BYTES if spare_core() else 0
+        if split and self.path.stat().st_size >= int(split):
+            gml_id = f"{{{GML[self.header.version]}}}id"
+            return read_in_child(self.path, self._read, lambda: self._released, gml_id)
+        return self._read(ObjectReader.flush)
+
+    def _read(self, flush: Callable[[ObjectReader], Iterator[T]]) -> Iterator[T]:
+        """What `flush` makes of each batch the reader completes, in document order."""
         batch_size = int(self.options.get("batch_size", BATCH_SIZE))
+        self._released = 0
         reader = ObjectReader(self.path, self.header, batch_size)
         tags = [f"{{*}}{m}" for m in MEMBERS]  # of any version: none is lost unread
         with self.open_input() as f:
@@ -108,7 +126,8 @@ class CityGMLConnector(FileConnector):
                         continue  # not a member of the CityModel itself
                     reader.member(member)
                     if reader.full:
-                        yield from reader.flush()
+                        yield from flush(reader)
+                        self._released += stale
                         stale = _release(model, member, stale)
             except etree.XMLSyntaxError as e:
                 raise syntax_error(self.path, e) from e
@@ -116,7 +135,7 @@ class CityGMLConnector(FileConnector):
                 raise XlinkBudgetError(f"{self.path}: {e}") from e
             except RecursionError as e:  # possible with huge_tree, which allows 2048 levels
                 raise DataError(f"{self.path}: elements nested too deep to read") from e
-        yield from reader.flush()
+        yield from flush(reader)
 
 
 def _release(model: Any, member: Any, stale: int) -> int:

@@ -352,13 +352,19 @@ class ObjectReader:
 
     def flush(self) -> Iterator[SourceBatch]:
         """The records read so far, as one SourceBatch per CRS; then start a new batch."""
-        records = self.records
+        taken = self.take()
+        if taken is not None:
+            yield from batches(taken[0], taken[1].build(), self.gml_id)
+
+    def take(self) -> tuple[list[Record], GeometryReader] | None:
+        """The records read so far and the geometry reader holding their polygons (None: no
+        records); the next batch starts."""
+        records, geometry = self.records, self.geometry
         if not records:
-            return
-        built = self.geometry.build()
+            return None
         self.records, self.objects = [], {}
         self.geometry = GeometryReader(self.gml_ns, self.header.srs_dimension)
-        yield from batches(records, built, self.gml_id)
+        return records, geometry
 
 
 def _richest(rec: Record) -> tuple[Parts | None, list[tuple[str, list[Ref]]]]:

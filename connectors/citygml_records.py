@@ -8,7 +8,7 @@ and the records become one SourceBatch per CRS. A reject's XML is serialised onl
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import chain, islice
@@ -98,8 +98,15 @@ class _Elements(Sequence[str]):
         return etree.tostring(elem, encoding="unicode")
 
 
-def batches(records: list[Record], built: Built, gml_id: str) -> Iterator[SourceBatch]:
-    """The records of a batch with their `built` polygons, as one SourceBatch per CRS."""
+def batches(
+    records: list[Record],
+    built: Built,
+    gml_id: str,
+    elements: Callable[[list[Any]], Sequence[str]] | None = None,
+) -> Iterator[SourceBatch]:
+    """The records of a batch with their `built` polygons, as one SourceBatch per CRS;
+    `elements` makes the records' XML from their locators (default: from the tree they hold)."""
+    elements = elements or partial(_Elements, gml_id=gml_id)
     polygons = built.polygons
     _reject_bad_polygons(records, built.reasons)
     repairs = _repairs(records, built) if built.repairs.any() else [None] * len(records)
@@ -114,7 +121,7 @@ def batches(records: list[Record], built: Built, gml_id: str) -> Iterator[Source
         groups.setdefault(rec.crs, []).append(i)
     for crs, rows in groups.items():
         yield _batch(
-            [records[i] for i in rows], crs, gml_id, geometry_3d[rows], footprints[rows],
+            [records[i] for i in rows], crs, elements, geometry_3d[rows], footprints[rows],
             [surfaces[i] for i in rows], [repairs[i] for i in rows],
         )  # fmt: skip
 
@@ -122,7 +129,7 @@ def batches(records: list[Record], built: Built, gml_id: str) -> Iterator[Source
 def _batch(
     records: list[Record],
     crs: str | None,
-    gml_id: str,
+    elements: Callable[[list[Any]], Sequence[str]],
     geometry_3d: np.ndarray,
     footprints: np.ndarray,
     surfaces: list[list[Surface] | None],
@@ -132,7 +139,7 @@ def _batch(
         source_ids=[r.source_id for r in records],
         geometries=footprints,
         properties=[r.properties for r in records],
-        records=_Elements([r.locator for r in records], gml_id),
+        records=elements([r.locator for r in records]),
         crs=crs,
         axis_order=axis_order(crs) if crs else "xy",
         feature_classes=[r.feature_class for r in records],

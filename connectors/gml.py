@@ -370,7 +370,12 @@ class GeometryReader:
 
     def build(self) -> Built:
         """Every polygon read, rings repaired, as shapely Polygons with Z."""
-        return gml_polygons.build(self._texts, self._dims, self._blank, self._ring_counts)
+        return gml_polygons.build(*self.rings())
+
+    def rings(self) -> tuple[list[str], list[int], list[int], list[int]]:
+        """What `build` builds from: each ring's coordinate text and srsDimension, the rings
+        without positions, each polygon's ring count (handed to another process as they are)."""
+        return self._texts, self._dims, self._blank, self._ring_counts
 
 
 _DIMENSIONS = {"2": 2, "3": 3, "4": 4}

@@ -1,0 +1,133 @@
+"""A CityGML file read in a second process lands the same rows as one read in one process.
+
+The split is forced with a threshold of 1 byte, and small batches make several of them cross the
+pipe. The files: Munich (111 buildings whose solids reference their surfaces by xlink), the
+versioning example (Version members annotating objects of other members), BuildingUnits_Storeys
+(geometry reused between storeys by xlink). A record's XML, which the second process does not
+send, is compared with the element lxml finds by its gml:id in the file.
+"""
+
+from __future__ import annotations
+
+from multiprocessing import get_context
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import CORPUS, data_files
+from lxml import etree
+
+from citypipe.connectors.citygml import CityGMLConnector
+from citypipe.connectors.citygml_process import Located
+from citypipe.core.ingest import ingest
+from citypipe.core.lake import Lake
+
+FILES = [
+    CORPUS / "citygml" / "munich_LOD2_4424_5482_solid_citygml1.gml",
+    CORPUS / "citygml3" / "historicalSuccession_CityGML_3.0_LOD2_Versioning.gml",
+    CORPUS / "citygml3" / "BuildingUnits_Storeys_xlink.gml",
+]
+RUN_COLUMNS = {"ingested_at", "run_id"}
+"""Columns that name the run, not the data."""
+
+
+def _tables(lake: Lake, source: str) -> dict[str, object]:
+    return {
+        kind: pq.read_table(data_files(lake.partition(kind, source))[0])
+        for kind in ("features", "surfaces")
+    }
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_two_processes_land_what_one_does(path: Path, tmp_path: Path) -> None:
+    lakes = {}
+    for split in (0, 1):
+        lakes[split] = Lake(tmp_path / str(split))
+        ingest(path, "s", lakes[split], validate=False, render_docs=False,
+               options={"split_bytes": split, "batch_size": 3})  # fmt: skip
+    one, two = _tables(lakes[0], "s"), _tables(lakes[1], "s")
+    for kind, table in one.items():
+        assert table.num_rows > 0
+        assert table.column_names == two[kind].column_names
+        for name in set(table.column_names) - RUN_COLUMNS:
+            assert table.column(name).equals(two[kind].column(name)), (kind, name)
+
+
+def test_a_record_xml_is_read_again_from_the_file() -> None:
+    path = FILES[0]
+    gml_id = "{http://www.opengis.net/gml}id"
+    by_id = {e.get(gml_id): e for e in etree.parse(str(path)).iter() if e.get(gml_id)}
+    batches = list(CityGMLConnector(path, split_bytes=1, batch_size=10).read())
+    assert len(batches) > 2
+    for batch in batches:
+        assert isinstance(batch.records, Located)
+        for i in (0, len(batch.records) - 1):
+            xml = batch.records[i]
+            assert etree.fromstring(xml).get(gml_id) == batch.source_ids[i]
+            assert xml == etree.tostring(by_id[batch.source_ids[i]], encoding="unicode")
+
+
+def test_an_error_in_the_second_process_is_raised_here(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.gml"
+    text = FILES[0].read_bytes()
+    broken.write_bytes(text[: len(text) // 2])  # cut inside a member: not well-formed
+    with pytest.raises(Exception, match="broken.gml"):
+        list(CityGMLConnector(broken, split_bytes=1).read())
+
+
+@pytest.mark.parametrize(("load", "split"), [(0.2, True), (25.0, False)])
+def test_a_second_process_only_while_a_core_is_spare(monkeypatch, load, split) -> None:
+    import citypipe.connectors.citygml as citygml
+
+    monkeypatch.setattr(citygml, "SPLIT_BYTES", 1)
+    monkeypatch.setattr("os.getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr("os.sched_getaffinity", lambda _: {0, 1}, raising=False)
+    batches = list(CityGMLConnector(FILES[2]).read())
+    assert all(isinstance(b.records, Located) == split for b in batches)
+
+
+def test_no_second_process_from_a_daemonic_one(monkeypatch) -> None:
+    """A daemonic process (as some pools start) may not start children: it reads the file
+    itself, where it would otherwise split it."""
+    import citypipe.connectors.citygml as citygml
+
+    monkeypatch.setattr(citygml, "SPLIT_BYTES", 1)
+    monkeypatch.setattr("os.getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr("os.sched_getaffinity", lambda _: {0, 1}, raising=False)
+    receive, send = get_context("fork").Pipe(duplex=False)
+    worker = get_context("fork").Process(target=_split_in, args=(send,), daemon=True)
+    worker.start()
+    assert receive.recv() == (False, len(_objects(FILES[2])))
+    worker.join()
+    assert _split_in(None) == (True, len(_objects(FILES[2])))
+
+
+def _split_in(send) -> tuple[bool, int]:
+    """Whether the read went through a second process, and the records it made."""
+    batches = list(CityGMLConnector(FILES[2]).read())
+    found = (all(isinstance(b.records, Located) for b in batches), sum(map(len, batches)))
+    if send is not None:
+        send.send(found)
+    return found
+
+
+def _objects(path: Path) -> list[str]:
+    """The file's CityObjects that are rows (3.0 Building, Storey, BuildingUnit, BuildingRoom),
+    by lxml."""
+    rows = {"Building", "Storey", "BuildingUnit", "BuildingRoom"}
+    return [e.tag for e in etree.parse(str(path)).iter() if etree.QName(e).localname in rows]
+
+
+class _TwoArguments(Exception):
+    def __init__(self, what: str, where: str) -> None:
+        super().__init__(f"{what} at {where}")  # unpickling calls __init__ with one argument
+
+
+def test_an_error_that_cannot_cross_the_pipe_arrives_as_its_message() -> None:
+    from citypipe.connectors.citygml_process import _picklable
+    from citypipe.geo.errors import DataError
+
+    sent = _picklable(_TwoArguments("bad ring", "b1"))
+    assert isinstance(sent, DataError) and str(sent) == "_TwoArguments: bad ring at b1"
+    kept = DataError("x.gml: not well-formed")
+    assert _picklable(kept) is kept
