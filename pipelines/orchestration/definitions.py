@@ -10,8 +10,8 @@ Runs execute their steps in one process (the in-process executor): measured on t
 catalog's 41 steps, Dagster's default of a process per step took 172 s of CPU and 344 s to
 materialise everything where `citypipe run` took 16 s of CPU; in one process the UI's
 "Materialize all" takes as long as `citypipe run` (0.99x, bench/ui_launch.py), each source's
-steps still isolated from the others' failures. A partitioned source also has a job that runs its partitions in parallel processes
-(`parallel.py`).
+steps still isolated from the others' failures. A partitioned source also has a job that runs
+its partitions in parallel processes (`parallel.py`).
 """
 
 from __future__ import annotations
