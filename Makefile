@@ -82,13 +82,13 @@ ui: $(STAMP)
 
 test: $(STAMP) servers browser lint
 	-$(MAKE) --no-print-directory gpio  # without it, the gpio checks are skipped and say why
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q -n 2  # two workers: the 2-core machines the suite runs on
 
 # The layers (import-linter) and types (mypy) checked on the package as installed: the folders
 # are mapped onto one import package, which both tools can only see once it is laid out.
 lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	rm -rf $(LINT)
 	$(BIN)/pip install --quiet --no-deps --target $(LINT) .
 	PYTHONPATH=$(LINT) $(BIN)/lint-imports --no-cache

@@ -87,7 +87,7 @@ class CSVConnector(FileConnector):
 
         try:
             # bytes that are not UTF-8 marked, in their records, for _unreadable to find
-            with self.open_input() as f, (MarkedUTF8(f) if coding.undecodable else f) as source:
+            with self.open_input() as f, MarkedUTF8(f) if coding.undecodable else f as source:
                 reader = self._open_csv(source, bad_row)
                 if reader is None:
                     return

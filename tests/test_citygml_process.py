@@ -77,7 +77,7 @@ def test_an_error_in_the_second_process_is_raised_here(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("load", "split"), [(0.2, True), (25.0, False)])
 def test_a_second_process_only_while_a_core_is_spare(monkeypatch, load, split) -> None:
-    import citypipe.connectors.citygml as citygml
+    from citypipe.connectors import citygml
 
     monkeypatch.setattr(citygml, "SPLIT_BYTES", 1)
     monkeypatch.setattr("os.getloadavg", lambda: (load, load, load))
@@ -89,7 +89,7 @@ def test_a_second_process_only_while_a_core_is_spare(monkeypatch, load, split) -
 def test_no_second_process_from_a_daemonic_one(monkeypatch) -> None:
     """A daemonic process (as some pools start) may not start children: it reads the file
     itself, where it would otherwise split it."""
-    import citypipe.connectors.citygml as citygml
+    from citypipe.connectors import citygml
 
     monkeypatch.setattr(citygml, "SPLIT_BYTES", 1)
     monkeypatch.setattr("os.getloadavg", lambda: (0.0, 0.0, 0.0))
