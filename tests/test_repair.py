@@ -528,3 +528,15 @@ def test_a_geojson_ring_closed_within_float_noise_keeps_its_shape(sample, lake, 
         got = shapely.from_wkb(wkb)
         assert shapely.get_num_geometries(got) == parts[int(k)]
         assert got.area == pytest.approx(areas[int(k)], rel=1e-9)
+
+
+def test_a_collapsed_ring_beside_the_noise_rule_is_no_crash(tmp_path, lake):
+    """A polygon collapsed to one position (found by the CSV property test): merging its
+    repeated positions leaves no ring GEOS can build, so it is left to make_valid, as before
+    the noise rule, and the row beside it lands."""
+    path = tmp_path / "collapsed.csv"
+    path.write_text(
+        'name,wkt\ncollapsed,"POLYGON ((0 0, 0 0, 0 0, 0 0))"\nkept,"POINT (8.1 50.1)"\n'
+    )
+    report = ingest(path, "collapsed", lake, crs="OGC:CRS84")
+    assert report.records == report.features + report.rejects == 2

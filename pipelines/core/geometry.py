@@ -161,7 +161,8 @@ def _without_noise(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     that makes them valid, and which those are. GEOS's make_valid would keep the noise as a
     sliver or a spike of its own."""
     scale = np.nanmax(np.abs(shapely.bounds(geoms)), axis=1, initial=0.0)
-    merged = shapely.remove_repeated_points(geoms, rings.NOISE * np.maximum(1.0, scale))
+    tolerance = rings.NOISE * np.maximum(1.0, scale)
+    merged, _ = _by_record(shapely.remove_repeated_points, geoms, tolerance)  # None: GEOS refused
     noise = shapely.is_valid(merged) & ~shapely.is_empty(merged)
     return np.where(noise, merged, geoms), noise
 
