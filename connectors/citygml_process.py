@@ -21,7 +21,6 @@ import os
 import pickle
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from itertools import islice
 from multiprocessing import current_process, get_context
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from citypipe.connectors import gml_polygons
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.citygml_header import MEMBERS, PARSER
 from citypipe.connectors.citygml_objects import ObjectReader
-from citypipe.connectors.citygml_records import Record, batches
+from citypipe.connectors.citygml_records import Record, batches, element_xml
 from citypipe.geo.errors import DataError
 
 __all__ = ["SPLIT_BYTES", "Located", "read_in_child", "spare_core"]
@@ -150,12 +149,7 @@ class Located(Sequence[str]):
 
     def __getitem__(self, i: Any) -> Any:
         position, tag, key = self._positions[i]
-        member = _member(self._path, position)
-        if isinstance(key, int):
-            elem = next(islice(member.iter(tag), key, None))
-        else:
-            elem = next(e for e in member.iter(tag) if e.get(self._gml_id) == key)
-        return etree.tostring(elem, encoding="unicode")
+        return element_xml(_member(self._path, position), tag, key, self._gml_id)
 
 
 def _member(path: Path, position: int) -> Any:

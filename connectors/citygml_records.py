@@ -91,11 +91,17 @@ class _Elements(Sequence[str]):
 
     def __getitem__(self, i: Any) -> Any:
         member, tag, key = self._locators[i]
-        if isinstance(key, int):
-            elem = next(islice(member.iter(tag), key, None))
-        else:
-            elem = next(e for e in member.iter(tag) if e.get(self._gml_id) == key)
-        return etree.tostring(elem, encoding="unicode")
+        return element_xml(member, tag, key, self._gml_id)
+
+
+def element_xml(member: Any, tag: str, key: str | int, gml_id: str) -> str:
+    """The XML of a record's element in its CityModel `member`: the one of `tag` with gml:id
+    `key`, or the `key`-th of that tag."""
+    if isinstance(key, int):
+        elem = next(islice(member.iter(tag), key, None))
+    else:
+        elem = next(e for e in member.iter(tag) if e.get(gml_id) == key)
+    return etree.tostring(elem, encoding="unicode")
 
 
 def batches(
