@@ -52,9 +52,8 @@ from citypipe.connectors import documents
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.citygml_header import (
     GML,
-    MEMBERS,
-    PARSER,
     Header,
+    model_members,
     read_header,
     syntax_error,
 )
@@ -112,18 +111,12 @@ class CityGMLConnector(FileConnector):
         batch_size = int(self.options.get("batch_size", BATCH_SIZE))
         self._released = 0
         reader = ObjectReader(self.path, self.header, batch_size)
-        tags = [f"{{*}}{m}" for m in MEMBERS]  # of any version: none is lost unread
         with self.open_input() as f:
-            context = etree.iterparse(
-                f, events=("end",), tag=tags, remove_comments=True, remove_pis=True,
-                huge_tree=bool(self.options.get("huge_tree")), **PARSER,
-            )  # fmt: skip
             stale = 0  # the CityModel's first children: members of written batches
             try:
-                for _, member in context:
-                    model = member.getparent()
-                    if model is None or model.getparent() is not None:
-                        continue  # not a member of the CityModel itself
+                for model, member in model_members(
+                    f, huge_tree=bool(self.options.get("huge_tree"))
+                ):
                     reader.member(member)
                     if reader.full:
                         yield from flush(reader)

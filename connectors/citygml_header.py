@@ -8,9 +8,10 @@ expansion is a known attack) or is not well-formed is refused with a reason that
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from lxml import etree
 
@@ -25,6 +26,7 @@ __all__ = [
     "PARSER",
     "Header",
     "declared_srs_names",
+    "model_members",
     "read_header",
     "syntax_error",
 ]
@@ -40,6 +42,21 @@ MEMBERS = (
     "versionTransitionMember",
 )
 """The CityModel's member properties."""
+
+
+def model_members(f: BinaryIO, *, huge_tree: bool) -> Iterator[tuple[Any, Any]]:
+    """The CityModel's own members of any version (none is lost unread), each with the
+    CityModel, as the parse of `f` ends them; members of nested models are not its own."""
+    tags = [f"{{*}}{m}" for m in MEMBERS]
+    context = etree.iterparse(
+        f, events=("end",), tag=tags, remove_comments=True, remove_pis=True,
+        huge_tree=huge_tree, **PARSER,
+    )  # fmt: skip
+    for _, member in context:
+        model = member.getparent()
+        if model is not None and model.getparent() is None:
+            yield model, member
+
 
 _CORE = re.compile(r"http://www\.opengis\.net/citygml/([123]\.0)")
 _SRS_NAME = re.compile(rb'srsName\s*=\s*["\']([^"\']+)["\']')

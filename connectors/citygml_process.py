@@ -25,11 +25,9 @@ from multiprocessing import current_process, get_context
 from pathlib import Path
 from typing import Any
 
-from lxml import etree
-
 from citypipe.connectors import gml_polygons
 from citypipe.connectors.base import SourceBatch
-from citypipe.connectors.citygml_header import MEMBERS, PARSER
+from citypipe.connectors.citygml_header import model_members
 from citypipe.connectors.citygml_objects import ObjectReader
 from citypipe.connectors.citygml_records import Record, batches, element_xml
 from citypipe.geo.errors import DataError
@@ -154,17 +152,9 @@ class Located(Sequence[str]):
 
 def _member(path: Path, position: int) -> Any:
     """The CityModel's child at `position`, parsed as the reader parses it."""
-    tags = [f"{{*}}{m}" for m in MEMBERS]
     with open(path, "rb") as f:
-        context = etree.iterparse(
-            f, events=("end",), tag=tags, remove_comments=True, remove_pis=True,
-            huge_tree=True, **PARSER,
-        )  # fmt: skip
         released = 0  # children before the one looked at, detached: memory stays bounded
-        for _, member in context:
-            model = member.getparent()
-            if model is None or model.getparent() is not None:
-                continue
+        for model, member in model_members(f, huge_tree=True):
             index = model.index(member)
             if released + index == position:
                 return member
