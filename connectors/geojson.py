@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
 from typing import Any, ClassVar
 
 from citypipe.connectors import geojson_shapes, jsonfg_solids
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.documents import BLANK
-from citypipe.connectors.jsonstream import BATCH_BYTES, JSONDocument, Unparsed, open_json
+from citypipe.connectors.jsonstream import (
+    BATCH_BYTES,
+    JSONDocument,
+    Unparsed,
+    open_json,
+    read_in,
+)
 from citypipe.geo.errors import DataError
 
 __all__ = ["GeoJSONConnector"]
@@ -153,16 +158,10 @@ class GeoJSONConnector(FileConnector):
             header = doc.header
             for features in doc.batches() if doc.has_array else iter([[header]]):
                 for batch in page_batches(header, features):
-                    yield _read_in(batch, doc.codec) if doc.codec else batch
+                    yield read_in(batch, doc.codec)
         finally:
             doc.close()
             self._doc = None
-
-
-def _read_in(batch: SourceBatch, codec: str) -> SourceBatch:
-    """`batch` with a warning that its document is not UTF-8, as JSON must be."""
-    why = f"the document is not UTF-8, as JSON must be: its text is read as {codec}"
-    return replace(batch, warnings={**(batch.warnings or {}), why: len(batch)})
 
 
 def page_batches(header: Mapping[str, Any], features: list[Any]) -> Iterator[SourceBatch]:

@@ -26,7 +26,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -34,6 +34,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import orjson
 
+from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.json_scan import (
     BOM,
     EMPTY,
@@ -48,7 +49,7 @@ from citypipe.connectors.json_structure import SEPARATORS, Strings, outside_stri
 from citypipe.connectors.text import file_encoding
 from citypipe.geo.errors import DataError
 
-__all__ = ["BATCH_BYTES", "JSONDocument", "Unparsed", "open_json"]
+__all__ = ["BATCH_BYTES", "JSONDocument", "Unparsed", "open_json", "read_in"]
 
 BATCH_BYTES = 4 * 1024 * 1024
 
@@ -166,6 +167,14 @@ def _loads(data: bytes) -> tuple[Any, str | None]:
         if coding is None or coding.codec.startswith("utf"):
             raise
         return orjson.loads(data.decode(coding.codec)), coding.codec
+
+
+def read_in(batch: SourceBatch, codec: str | None) -> SourceBatch:
+    """`batch`, with a warning where its document is not UTF-8 (`JSONDocument.codec`)."""
+    if codec is None:
+        return batch
+    why = f"the document is not UTF-8, as JSON must be: its text is read as {codec}"
+    return replace(batch, warnings={**(batch.warnings or {}), why: len(batch)})
 
 
 def _parsed_whole(path: Path, doc: Any, member: str | None, codec: str | None) -> JSONDocument:

@@ -21,7 +21,7 @@ import orjson
 from citypipe.connectors import documents
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.jsonld_context import for_source
-from citypipe.connectors.jsonstream import BATCH_BYTES, JSONDocument, open_json
+from citypipe.connectors.jsonstream import BATCH_BYTES, JSONDocument, open_json, read_in
 from citypipe.connectors.ngsi_entities import entity_batch, is_v2
 from citypipe.geo.errors import DataError, NotFeatureData
 
@@ -122,7 +122,7 @@ class NGSILDConnector(FileConnector):
         context = header.get("@context") if isinstance(header, Mapping) else None
         try:
             for entities in doc.batches() if doc.has_array else iter([[header]]):
-                yield entity_batch(entities, context=context, contexts=contexts)
+                yield read_in(entity_batch(entities, context=context, contexts=contexts), doc.codec)
         finally:
             doc.close()
             self._doc = None
