@@ -61,8 +61,8 @@ class Task:
 
     def finished(self, phase: str | None = None) -> None:
         """The work (or its reading, before the `phase` that follows) ended well: what was
-        probed reached its total (a file read to its end and closed between two looks would
-        otherwise stay where it was last seen)."""
+        probed reached its total (a reader that does not tell its position, such as pyarrow's
+        of a GeoParquet file, would otherwise show none)."""
         self.phase = phase
         for what in self._probes:
             if what in self.totals:
@@ -70,7 +70,7 @@ class Task:
 
     def now(self) -> list[tuple[str, int, int | None]]:
         """Each quantity with its total: the probed ones first, a probe's highest value kept
-        (a file closed when read says nothing more)."""
+        (a probe that says nothing now keeps what it said)."""
         for what, read in self._probes.items():
             value = read()
             if value is not None:
