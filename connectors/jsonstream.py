@@ -22,8 +22,11 @@ array means there is none.
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
+import re
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -50,6 +53,12 @@ from citypipe.connectors.text import file_encoding
 from citypipe.geo.errors import DataError
 
 __all__ = ["BATCH_BYTES", "JSONDocument", "Unparsed", "open_json", "read_in"]
+
+_BLOCK = 1 << 24
+_UTF8_CHARACTER = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+"""A character of UTF-8 beyond ASCII (its lead byte and continuation bytes)."""
 
 BATCH_BYTES = 4 * 1024 * 1024
 
@@ -156,17 +165,47 @@ class JSONDocument:
 
 
 def _loads(data: bytes) -> tuple[Any, str | None]:
-    """The document, and the code page it is decoded from where it is not UTF-8 but text in
-    one code page throughout (a GeoJSON written from a shapefile's cp1252, as GDAL reads it);
-    JSONDecodeError where that is not all that is wrong. A document mostly in UTF-8 is not
-    decoded otherwise: its records that are not are rejected, as CSV's lines are."""
+    """The document, and the code page it is decoded from where it is text in one
+    (`_code_page`); JSONDecodeError where that is not all that is wrong."""
     try:
         return orjson.loads(data), None
     except orjson.JSONDecodeError as e:
-        coding = file_encoding(io.BytesIO(data)) if "UTF-8" in e.msg else None
-        if coding is None or coding.codec.startswith("utf"):
+        codec = _code_page(io.BytesIO(data)) if "UTF-8" in e.msg else None
+        if codec is None:
             raise
-        return orjson.loads(data.decode(coding.codec)), coding.codec
+        return orjson.loads(data.decode(codec)), codec
+
+
+def _code_page(f: BinaryIO) -> str | None:
+    """The code page of a document that is text in one throughout: bytes beyond ASCII, and
+    not one UTF-8 character beyond ASCII among them (a GeoJSON written from a shapefile's
+    cp1252 as it was, which GDAL reads so). None for ASCII and UTF-8, also for a UTF-8
+    document with some bytes that are not (its records holding them are rejected, as CSV's
+    lines are). Read from the start, and left there."""
+    f.seek(0)
+    high = False
+    while block := f.read(_BLOCK):
+        if block.isascii():
+            continue
+        if _UTF8_CHARACTER.search(block):
+            high = False
+            break
+        high = True
+    f.seek(0)
+    coding = file_encoding(f) if high else None
+    f.seek(0)
+    return None if coding is None or coding.codec.startswith("utf") else coding.codec
+
+
+def _transcoded(f: BinaryIO, codec: str) -> BinaryIO:
+    """`f`'s text in UTF-8, in a temporary file (removed when closed); `f` is closed."""
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - the document's file until it is closed
+    decode = codecs.getincrementaldecoder(codec)().decode
+    with f:
+        while block := f.read(_BLOCK):
+            out.write(decode(block).encode("utf-8"))
+    out.seek(0)
+    return out
 
 
 def read_in(batch: SourceBatch, codec: str | None) -> SourceBatch:
@@ -217,12 +256,18 @@ def open_json(
         else:
             f.close()
             return _parsed_whole(path, doc, member, codec)
+    codec = _code_page(f)  # both ways read a document in a code page alike
+    if codec is not None:
+        f = _transcoded(f, codec)
+        size = f.seek(0, 2)
     buf = Ranges(path, f, size)
     try:
-        return _from_scan(path, buf, member, batch_bytes)
+        doc = _from_scan(path, buf, member, batch_bytes)
     except BaseException:
         f.close()
         raise
+    doc.codec = codec
+    return doc
 
 
 def _from_scan(path: Path, buf: Ranges, member: str | None, batch_bytes: int) -> JSONDocument:
