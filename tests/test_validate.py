@@ -281,6 +281,19 @@ def test_write_docs(tmp_path):
                                                     "expectations", "results", ".lock"}  # fmt: skip
 
 
+def test_results_are_stored_as_gx_s_own_store_writes_them(tmp_path):
+    from great_expectations.data_context.store import ValidationResultsStore
+
+    v = Validator("t")
+    v.add(batch(row(0), row(1, theme="foo"), row(2, geom=BOW_TIE)))
+    finish(v, 4, declared=5)
+    v.write_docs(tmp_path / "docs", render=False)
+    [stored] = (tmp_path / "docs" / "results").rglob("*.json")
+    gx = ValidationResultsStore(store_backend={"class_name": "InMemoryStoreBackend"})
+    assert stored.read_text() == gx.serialize(v._result)
+    assert json.loads(stored.read_text())["statistics"]["unsuccessful_expectations"] == 3
+
+
 def test_docs_keep_the_last_runs_of_a_source(tmp_path, monkeypatch):
     monkeypatch.setattr(datadocs, "DOCS_HISTORY", 2)
     docs = tmp_path / "docs"
