@@ -55,9 +55,11 @@ def _to_pixels(geometries: np.ndarray) -> tuple[np.ndarray, int]:
         x = (xy[:, 0] - xmin) * shrink * scale + left
         return np.column_stack((x, (ymax - xy[:, 1]) * scale + _MARGIN))
 
-    drawn = shapely.transform(geometries, pixels)
+    # half a pixel's detail kept (of latitude; of longitude a little less), before the
+    # positions are moved: the fewer, the cheaper
+    shown = shapely.simplify(geometries, 0.5 / scale, preserve_topology=False)
     height = round(span_y * scale) + 2 * _MARGIN
-    return shapely.simplify(drawn, 0.5, preserve_topology=False), height
+    return shapely.transform(shown, pixels), height
 
 
 def _svg(geometry: Any) -> str:
@@ -79,7 +81,7 @@ def _areas(drawn: np.ndarray) -> list[str]:
     _, coords, offsets = shapely.to_ragged_array(shapely.force_2d(drawn))
     rings, polygons = offsets[:2]  # where each ring starts in coords, each polygon in rings
     parts = offsets[2] if len(offsets) == 3 else np.arange(len(polygons))  # multipolygons
-    points = [f"{x},{y}" for x, y in np.round(coords, 1).tolist()]
+    points = [f"{x},{y}" for x, y in np.rint(coords).astype(np.int64).tolist()]  # whole pixels
     paths = [f"M {' L '.join(points[a:b])} z" for a, b in itertools.pairwise(rings.tolist())]
     return [
         f'<path fill-rule="evenodd" fill="{_FILL}" stroke="#555555" stroke-width="1.2" '
