@@ -80,8 +80,8 @@ _GML3_SCHEMA = re.compile(r"wfs/(1\.1|2\.0)|gml/3|VERSION=(1\.1|2\.0)", re.IGNOR
 _GML2_SCHEMA = re.compile(r"wfs/1\.0|gml/2|VERSION=1\.0", re.IGNORECASE)
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
+    (codecs.BOM_UTF16_LE, "utf-16le"),
+    (codecs.BOM_UTF16_BE, "utf-16be"),  # libxml2 takes "utf-16" as little-endian
 )
 
 
