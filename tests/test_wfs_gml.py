@@ -111,6 +111,17 @@ def test_a_bom_wins_over_the_declared_encoding(corpus, tmp_path, lake, read_lake
     assert read_lake("alava").column("name").to_pylist() == ["Álava"]
 
 
+def test_utf8_without_its_bom_wins_over_a_declared_code_page(corpus, tmp_path, lake, read_lake):
+    """La Rioja's answer as a tool that drops the BOM writes it: UTF-8 still, declaring
+    ISO-8859-1. Read as declared, "Álava" became "Ã\x81lava"; its UTF-8 text wins."""
+    text = (corpus / LARIOJA).read_bytes().decode("utf-8-sig")
+    assert 'encoding="ISO-8859-1"' in text[:80]
+    path = tmp_path / "alava.gml"
+    path.write_bytes(text.replace("<ms:NOMBRE>Haro<", "<ms:NOMBRE>Álava<").encode("utf-8"))
+    ingest(path, "alava", lake)
+    assert read_lake("alava").column("name").to_pylist() == ["Álava"]
+
+
 @pytest.mark.parametrize(("name", "count"), [(ADE, 1), (LARIOJA, 1)])
 def test_counts_are_the_manifests(corpus, name, count):
     assert sum(len(b) for b in read_feature_collection(corpus / name)) == count
