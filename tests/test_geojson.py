@@ -250,3 +250,32 @@ def test_positions_with_heights_keep_them_but_are_not_measured_as_objects(
     assert (lamp.x, lamp.y, lamp.z) == (2.17, 41.387, 12.0)
     for props in map(json.loads, table.column("properties").to_pylist()):
         assert not any(k.startswith("citypipe:") for k in props)
+
+
+@pytest.mark.parametrize(
+    ("shape", "reason"),
+    [
+        (lambda x, y: {"type": "LineString", "coordinates": [[x, y, 150.0], [x, y + 1e-4]]},
+         "positions of 2 and of 3 numbers mixed in one geometry"),
+        (lambda x, y: {"type": "Point", "coordinates": [x, y, 150.0, 7.0]},
+         "a position of 4 numbers"),
+        (lambda x, y: {"type": "MultiPoint", "coordinates": [[x, y], [x]]},
+         "a position of 1 number "),
+        (lambda x, y: {"type": "Polygon", "coordinates": [[x, y], [x, y + 1e-4], [x, y]]},
+         "a Polygon's coordinates nested fewer than 3 arrays deep"),
+        (lambda x, y: {"type": "Point"}, "a Point without coordinates"),
+    ],
+)  # fmt: skip
+def test_a_malformed_geometry_is_rejected_in_geojsons_terms(sample, lake, read_lake, shape, reason):
+    """One of Jena's parking points rewritten with malformed positions: rejected with a reason a
+    user can act on (it was numpy's: "inhomogeneous shape after 1 dimensions", "Input operand 0
+    does not have enough dimensions"), the other features landed."""
+    path = sample("jena_parking.geojson")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    first = doc["features"][0]
+    first["geometry"] = shape(*first["geometry"]["coordinates"][:2])
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    report = ingest(path, "jena", lake)
+    assert (report.records, report.rejects) == (len(doc["features"]), 1)
+    [why] = read_lake("jena", "rejects").column("reason").to_pylist()
+    assert why.startswith("invalid GeoJSON geometry: ") and reason in why
