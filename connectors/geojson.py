@@ -36,6 +36,13 @@ _CURIE = re.compile(r"\[(\w+):(\w+)\]")
 _OGC_CRS_URI = re.compile(r"https?://www\.opengis\.net/def/crs/(\w+)/[^/]*/(\w+)")
 _SOLIDS_CRS = "OGC:CRS84h"
 """JSON-FG's CRS for 3D coordinates where none is declared (its 2D one is OGC:CRS84)."""
+_JSON_NAMES = {
+    "list": "JSON array",
+    "str": "string",
+    "int": "number",
+    "float": "number",
+    "bool": "boolean",
+}
 _STANDARD_MEMBERS = {"type", "id", "geometry", "properties", "links", "bbox"}
 
 
@@ -202,12 +209,15 @@ def _batch(
     geoms: list[Any] = []
     not_features: list[int] = []
     on_place: list[int] = []
+    bad_properties: list[int] = []  # neither an object nor null: what they hold would be lost
     for f in features:  # one pass: this loop runs once per feature of every GeoJSON source
         if type(f) is not dict or f.get("type") != "Feature":
             not_features.append(len(ids))
             f = {}
         ids.append(None if (i := f.get("id")) is None else str(i))
         props.append(p if type(p := f.get("properties")) is dict else {})
+        if p is not None and type(p) is not dict:
+            bad_properties.append(len(ids) - 1)
         classes.append(None if (c := f.get("featureType") or collection_class) is None else str(c))
         observed.append(
             t.get("instant") or t.get("date") if type(t := f.get("time")) is dict else None
@@ -219,6 +229,9 @@ def _batch(
     if geometry_key == "place":
         geoms, solids = jsonfg_solids.split(geoms)
     shapes, errors = geojson_shapes.to_geometries(geoms)
+    for i in bad_properties:
+        kind = type(features[i]["properties"]).__name__
+        errors[i] = errors[i] or f"properties are a {_JSON_NAMES.get(kind, kind)}, not an object"
     for i in not_features:
         f = features[i]
         errors[i] = f.reason if isinstance(f, Unparsed) else "not a GeoJSON Feature object"

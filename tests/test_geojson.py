@@ -279,3 +279,22 @@ def test_a_malformed_geometry_is_rejected_in_geojsons_terms(sample, lake, read_l
     assert (report.records, report.rejects) == (len(doc["features"]), 1)
     [why] = read_lake("jena", "rejects").column("reason").to_pylist()
     assert why.startswith("invalid GeoJSON geometry: ") and reason in why
+
+
+@pytest.mark.parametrize("written", [list, lambda p: json.dumps(p, ensure_ascii=False)])
+def test_properties_that_are_not_an_object_are_rejected_as_read(sample, lake, read_lake, written):
+    """One of Jena's parking features with its properties written as an array of its values, or
+    as JSON text (exporters that serialise twice): they were dropped and the feature landed
+    with none; it is rejected with the reason, its properties in the record as read."""
+    path = sample("jena_parking.geojson")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    first = doc["features"][0]
+    values = list(first["properties"].values())
+    first["properties"] = written(first["properties"] if written is not list else values)
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    report = ingest(path, "jena", lake)
+    count = len(doc["features"])
+    assert (report.records, report.features, report.rejects) == (count, count - 1, 1)
+    [reject] = read_lake("jena", "rejects").to_pylist()
+    assert "properties are a" in reject["reason"] and "not an object" in reject["reason"]
+    assert json.loads(reject["record"])["properties"] == first["properties"]
