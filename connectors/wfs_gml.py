@@ -74,6 +74,8 @@ _OGR = "http://ogr.maptools.org/"
 """GDAL's GML writer: its GML 3 and 3.2 collections hold ogr:featureMember elements."""
 _MEMBERS = [f"{{{ns}}}{m}" for ns in GML_NAMESPACES for m in ("featureMember", "featureMembers")]
 _MEMBERS += [f"{{{_WFS2}}}member", f"{{{_OGR}}}featureMember"]
+_NOT_MEMBERS = {"boundedBy", "additionalObjects", "truncatedResponse"}
+"""Children of a collection that hold no features of their own."""
 _HEAD = 1 << 16
 _GML_NS_DECLARED = re.compile(rb"""=\s*["']http://www\.opengis\.net/gml(/3\.2)?["']""")
 _GML3_SCHEMA = re.compile(r"wfs/(1\.1|2\.0)|gml/3|VERSION=(1\.1|2\.0)", re.IGNORECASE)
@@ -269,8 +271,10 @@ def _members(
     batch_size: int,
     axis_order: AxisOrder | None,
 ) -> Iterator[SourceBatch]:
+    members = 0
     try:
         for _, member in context:
+            members += 1
             for child in member:
                 tag = child.tag
                 if isinstance(tag, str) and not tag.endswith(_ENDS) and tag not in _READ_THROUGH:
@@ -280,6 +284,8 @@ def _members(
                 del parent[0]  # the features live on in their batch's records until read
             if len(reader) >= batch_size:
                 yield from _forced(reader.flush(), axis_order)
+        if not members:
+            _no_members(label, context.root)
         yield from _forced(reader.flush(), axis_order)
     except etree.XMLSyntaxError as e:
         raise not_well_formed(label, e, head) from e
@@ -287,6 +293,18 @@ def _members(
         raise XlinkBudgetError(f"{label}: {e}") from e
     except RecursionError as e:
         raise DataError(f"{label}: elements nested too deep to read") from e
+
+
+def _no_members(label: str, root: Any) -> None:
+    """Refuses a collection whose children hold features in elements no reader knows, which
+    would land as no record at all; a collection with no children but its envelope is empty."""
+    others = sorted({c.tag.split("}")[-1] for c in root if isinstance(c.tag, str)} - _NOT_MEMBERS)
+    if others:
+        raise DataError(
+            f"{label}: no feature member citypipe knows (gml:featureMember, gml:featureMembers, "
+            f"wfs:member, ogr:featureMember) in the collection, whose children are "
+            f"{', '.join(others[:5])}"
+        )
 
 
 def _forced(batches: Iterator[SourceBatch], order: AxisOrder | None) -> Iterator[SourceBatch]:

@@ -827,3 +827,26 @@ def test_xml_in_utf16_is_read_as_xml(corpus, sample, tmp_path, lake, read_lake, 
         return sorted(zip(ids, *columns, strict=True))
 
     assert len(rows("building16")) == 3 and rows("building16") == rows("building")
+
+
+def test_features_in_members_no_reader_knows_are_refused_not_lost(sample, lake):
+    """Jena's parking as GDAL writes GML 3.2, its members renamed as a producer of its own might
+    name them: the 103 features landed as 0 records with exit 0, the source replaced by nothing.
+    Refused now with one line naming the element; a collection with no member (an empty
+    answer) still lands as 0 records."""
+    import pyogrio
+
+    path = sample("jena_parking.geojson")
+    gml = path.with_suffix(".gml")
+    pyogrio.write_dataframe(
+        pyogrio.read_dataframe(path), gml, driver="GML", dataset_options={"FORMAT": "GML3.2"}
+    )
+    text = gml.read_text(encoding="utf-8")
+    assert text.count("<ogr:featureMember>") == len(json.loads(path.read_text())["features"])
+    gml.write_text(text.replace("ogr:featureMember>", "ogr:record>"), encoding="utf-8")
+    with pytest.raises(DataError, match="no feature member citypipe knows.*record"):
+        ingest(gml, "jena_gml", lake)
+    assert not lake.holds("features")
+    head, _, _ = text.partition("<ogr:featureMember>")
+    gml.write_text(head + "</ogr:FeatureCollection>\n", encoding="utf-8")
+    assert ingest(gml, "jena_gml", lake).records == 0
