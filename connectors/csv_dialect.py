@@ -59,11 +59,25 @@ def find_delimiter(text: str) -> str | None:
             ok = _names_columns(rows[0])
         elif complete:
             ok = 2 * sum(len(r) == width for r in complete) > len(complete)
+            ok = ok or _row_width(rows[0], complete) != width
         else:
             ok = 2 <= len(last) <= width
         if ok and (best is None or width > best[0]):
             best = (width, d)
     return best[1] if best else None
+
+
+def _row_width(header: list[str], rows: list[list[str]]) -> int:
+    """How many fields most `rows` have: the header's, or one more or one fewer where a
+    delimiter ends every row but not the header ("a;b;" under "x;y") or the header alone
+    ("x;y;" over "a;b"), as some exporters write them."""
+    width = len(header)
+    for other, trailing in ((width + 1, rows), (width - 1, [header])):
+        if 2 * sum(len(r) == other for r in rows) > len(rows) and all(
+            not r[-1].strip() for r in trailing if len(r) == max(width, other)
+        ):
+            return other
+    return width
 
 
 def _names_columns(header: list[str]) -> bool:
@@ -74,9 +88,13 @@ def _names_columns(header: list[str]) -> bool:
     )
 
 
-def read_dialect(path: Path, options: Mapping[str, Any]) -> tuple[TextEncoding, str, list[str]]:
-    """Encoding (of the whole file), delimiter and column names, from the file and the
-    options. An `encoding` option is held to: a byte it does not decode refuses the file."""
+def read_dialect(
+    path: Path, options: Mapping[str, Any]
+) -> tuple[TextEncoding, str, list[str], list[str] | None]:
+    """Encoding (of the whole file), delimiter, column names, and the names of the rows' fields
+    where a trailing delimiter makes their count differ from the header's (None where it does
+    not), from the file and the options. An `encoding` option is held to: a byte it does not
+    decode refuses the file."""
     try:
         with open(path, "rb") as f:
             found = file_encoding(f)
@@ -101,5 +119,18 @@ def read_dialect(path: Path, options: Mapping[str, Any]) -> tuple[TextEncoding, 
             f"{path}: not delimited text: none of the delimiters "
             f"{' '.join(map(repr, DELIMITERS))} splits the first lines into a header and rows"
         )
-    header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
-    return coding, delimiter, header
+    sniffed = text[:_SNIFF_CHARS]
+    records = csv.reader(io.StringIO(sniffed, newline=""), delimiter=delimiter)
+    header = next(records, [])
+    try:
+        rows = [r for r in (next(records, None) for _ in range(_SNIFF_RECORDS)) if r]
+    except csv.Error:
+        rows = []
+    if rows and not sniffed.endswith(("\n", "\r")):
+        rows.pop()  # cut anywhere
+    width = _row_width(header, rows) if header else 0
+    if width == len(header):
+        return coding, delimiter, header, None
+    if width < len(header):  # the header's trailing delimiter names no column
+        return coding, delimiter, header[:-1], header[:-1]
+    return coding, delimiter, header, [*header, "citypipe:trailing"]

@@ -71,13 +71,13 @@ class CSVConnector(FileConnector):
         return _SCORE if find_delimiter(head.decode(encoding, "replace")) else 0.0
 
     @cached_property
-    def _dialect(self) -> tuple[TextEncoding, str, list[str]]:
+    def _dialect(self) -> tuple[TextEncoding, str, list[str], list[str] | None]:
         return read_dialect(self.path, self.options)
 
     def _blocks(self) -> Iterator[tuple[pa.RecordBatch, list[tuple[str, str]]]]:
         """The file as batches of text columns, each with the rows that had the wrong field count
         (as text, with the reason): those go to rejects rather than failing the file."""
-        coding, delimiter, _ = self._dialect
+        coding, delimiter, _, _ = self._dialect
         ragged: list[tuple[str, str]] = []
 
         def bad_row(row: Any) -> str:
@@ -111,7 +111,7 @@ class CSVConnector(FileConnector):
 
     def _open_csv(self, source: Any, bad_row: Any) -> pacsv.CSVStreamingReader | None:
         """pyarrow's reader of the file; None for a header without a line end (no records)."""
-        coding, delimiter, header = self._dialect
+        coding, delimiter, header, fields = self._dialect
         utf8 = coding.codec in ("utf-8", "utf-8-sig")
         try:
             return pacsv.open_csv(
@@ -120,12 +120,16 @@ class CSVConnector(FileConnector):
                     # pyarrow reads UTF-8 itself (skipping a BOM), other encodings through Python
                     encoding="utf8" if utf8 else coding.codec,
                     block_size=self._block_size,
+                    # rows that a trailing delimiter makes wider or narrower than the header
+                    column_names=fields,
+                    skip_rows=0 if fields is None else 1,
                 ),
                 parse_options=pacsv.ParseOptions(
                     delimiter=delimiter, newlines_in_values=True, invalid_row_handler=bad_row
                 ),
                 convert_options=pacsv.ConvertOptions(
                     column_types={name: pa.string() for name in header},
+                    include_columns=None if fields is None else header,
                     quoted_strings_can_be_null=False,
                 ),
             )

@@ -385,3 +385,30 @@ def test_a_few_rows_with_a_damaged_geometry_reject_that_row_alone(sample, lake, 
         geom = landed[row["STANDORT"]]
         x, y = shapely.from_wkt(row["GEOM"]).coords[0]
         assert geom.coords[0] == pytest.approx(to_lonlat.transform(x, y), abs=1e-7)
+
+
+@pytest.mark.parametrize("where", ["rows", "header"])
+def test_a_trailing_delimiter_on_rows_or_header_alone_reads_as_the_original(
+    sample, lake, read_lake, where
+):
+    """Bielefeld's first rows with a delimiter ending every row but not the header (or the
+    header alone), as some exporters write them: refused as "not a format citypipe reads"
+    (no delimiter split header and rows alike); they land as the original rows do."""
+    path = sample(BIELEFELD)
+    lines = path.read_text(encoding="utf-8").splitlines()[:31]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ingest(path, "original", lake, crs="OGC:CRS84")
+    changed = path.with_name("trailing.csv")
+    ended = [
+        line + ";" if (i == 0) == (where == "header") else line for i, line in enumerate(lines)
+    ]
+    changed.write_text("\n".join(ended) + "\n", encoding="utf-8")
+    report = ingest(changed, "trailing", lake, crs="OGC:CRS84")
+    assert (report.records, report.features, report.rejects) == (30, 30, 0)
+    original = sorted(
+        (json.dumps(p, sort_keys=True), g.wkt) for p, g in _features(read_lake("original"))
+    )
+    landed = sorted(
+        (json.dumps(p, sort_keys=True), g.wkt) for p, g in _features(read_lake("trailing"))
+    )
+    assert landed == original
