@@ -22,7 +22,7 @@ from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.coordinates import describe_non_number, to_floats
 from citypipe.geo.types import CRS84, Points
 
-__all__ = ["NESTING", "nesting_fault", "to_geometries"]
+__all__ = ["NESTING", "to_geometries"]
 
 NESTING: dict[GeometryType, int] = {
     GeometryType.POINT: 0,
@@ -97,8 +97,7 @@ def _position_fault(geometry: Mapping[str, Any]) -> str | None:
     """What is wrong with the positions of a geometry shapely refused, said in GeoJSON's terms
     (shapely's own words are numpy's: "inhomogeneous shape", "not enough dimensions"); None
     where its positions are not the fault."""
-    members: list[Any] = [geometry]
-    sizes: set[int] = set()
+    members, sizes = [geometry], set()
     while members:
         g = members.pop()
         kind = g.get("type") if type(g) is dict else None
@@ -112,39 +111,16 @@ def _position_fault(geometry: Mapping[str, Any]) -> str | None:
             return f"a {kind} without coordinates"
         if describe_non_number(g["coordinates"]):
             return None  # _one's reason names the value
-        fault = _nesting(kind, g["coordinates"], depth, sizes)
-        if fault:
-            return fault
-    return _sizes_fault(sizes)
-
-
-def nesting_fault(kind: str, coordinates: Any, depth: int) -> str | None:
-    """What is wrong with `coordinates`, whose positions lie `depth` arrays deep (a JSON-FG
-    Polyhedron's 4), where their nesting or their positions' sizes are; None where neither."""
-    if coordinates is None:
-        return f"a {kind} without coordinates"
-    if describe_non_number(coordinates):
-        return None
-    sizes: set[int] = set()
-    return _nesting(kind, coordinates, depth, sizes) or _sizes_fault(sizes)
-
-
-def _nesting(kind: str, coordinates: Any, depth: int, sizes: set[int]) -> str | None:
-    """Whether the positions of `coordinates` lie `depth` arrays deep; their sizes added."""
-    level = [coordinates]
-    for _ in range(depth):
-        if not all(type(c) is list for c in level):
+        level = [g["coordinates"]]
+        for _ in range(depth):
+            if not all(type(c) is list for c in level):
+                return f"a {kind}'s coordinates nested fewer than {depth + 1} arrays deep"
+            level = [c for items in level for c in items]
+        if not all(type(p) is list for p in level):
             return f"a {kind}'s coordinates nested fewer than {depth + 1} arrays deep"
-        level = [c for items in level for c in items]
-    if not all(type(p) is list for p in level):
-        return f"a {kind}'s coordinates nested fewer than {depth + 1} arrays deep"
-    if any(type(v) is list for p in level for v in p):
-        return f"a {kind}'s coordinates nested more than {depth + 1} arrays deep"
-    sizes |= {len(p) for p in level if p}
-    return None
-
-
-def _sizes_fault(sizes: set[int]) -> str | None:
+        if any(type(v) is list for p in level for v in p):
+            return f"a {kind}'s coordinates nested more than {depth + 1} arrays deep"
+        sizes |= {len(p) for p in level if p}
     if odd := sorted(n for n in sizes if n not in (2, 3)):
         many = "s" if odd[0] != 1 else ""
         return f"a position of {odd[0]} number{many} (GeoJSON's hold x, y and an optional z)"

@@ -24,7 +24,6 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from citypipe.connectors.base import Solids
-from citypipe.connectors.geojson_shapes import nesting_fault
 from citypipe.geo.types import Points
 
 __all__ = ["SOLIDS", "Solid", "merge", "read", "split"]
@@ -43,11 +42,6 @@ class Solid:
     """With Z, in the source CRS."""
     height: float | None
     """Top minus bottom where the geometry states it (prisms)."""
-
-
-_POSITIONS_DEPTH = {"Polyhedron": 4, "MultiPolyhedron": 5}
-"""Arrays around a solid's positions: its shells, a shell's faces, a face's rings, a ring (and
-polyhedra)."""
 
 
 def _limit(prism: Mapping[str, Any], key: str, default: float | None) -> float:
@@ -143,9 +137,7 @@ def read(place: Mapping[str, Any]) -> Solid:
         polyhedra = [coordinates] if kind == "Polyhedron" else coordinates
         return Solid(None, _shells(polyhedra), None)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, GEOSException) as e:
-        depth = _POSITIONS_DEPTH.get(str(kind))
-        fault = nesting_fault(str(kind), place.get("coordinates"), depth) if depth else None
-        raise ValueError(f"invalid JSON-FG {kind}: {fault or e}") from e
+        raise ValueError(f"invalid JSON-FG {kind}: {e}") from e
 
 
 def split(geometries: list[Any]) -> tuple[list[Any], dict[int, Solid | str]]:

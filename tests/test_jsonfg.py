@@ -246,29 +246,3 @@ def test_a_polygon_prism_is_a_closed_solid_of_base_area_times_height(seed):
     # the faces look outwards: down at the bottom, up at the top
     normals = solids.area_vectors(shapely.get_parts(solid.shape))
     assert normals[0, 2] < 0 < normals[1, 2]
-
-
-@pytest.mark.parametrize(
-    ("change", "reason"),
-    [
-        (lambda shells: shells[0], "a Polyhedron's coordinates nested fewer than 5 arrays deep"),
-        (lambda shells: [[[[p[:2] if i == 0 else p for i, p in enumerate(ring)] for ring in face]
-                          for face in shell] for shell in shells],
-         "positions of 2 and of 3 numbers mixed in one geometry"),
-    ],
-)  # fmt: skip
-def test_a_malformed_polyhedron_is_rejected_saying_what_is_wrong(
-    sample, lake, read_lake, change, reason
-):
-    """The sample's Polyhedron with one array level missing, or its rings' first positions cut
-    to 2D: rejected with a reason in JSON-FG's terms (it was "'int' object is not iterable"),
-    the sample's other solids landed."""
-    path = sample("jsonfg/buildings_polyhedra_prisms.json")
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    place = next(f["place"] for f in doc["features"] if f["place"]["type"] == "Polyhedron")
-    place["coordinates"] = change(place["coordinates"])
-    path.write_text(json.dumps(doc), encoding="utf-8")
-    report = ingest(path, "solids", lake)
-    assert (report.records, report.rejects) == (len(doc["features"]), 1)
-    [why] = read_lake("solids", "rejects").column("reason").to_pylist()
-    assert why == f"invalid JSON-FG Polyhedron: {reason}"
