@@ -21,7 +21,7 @@ from shapely import GeometryType
 from shapely.errors import GEOSException
 
 from citypipe.connectors import rings
-from citypipe.connectors.base import Surface
+from citypipe.connectors.base import FlatFaces, Surface
 from citypipe.connectors.cityjson_values import Vertices
 
 __all__ = [
@@ -122,6 +122,9 @@ class Built(NamedTuple):
     """What the repair did to each (n, 4): `rings.repair` counts summed over its polygons."""
     kept: list[np.ndarray | None]
     """Which of a polygon job's surfaces the repair left (None: all of them)."""
+    faces: FlatFaces | None = None
+    """The polygons of `shapes` as the arrays they were built from, owned by the jobs; None
+    where some were built apart (a faulty job among them)."""
 
     @classmethod
     def empty(cls, n: int) -> Built:
@@ -240,6 +243,7 @@ def _construct(
     errors = out.errors
     if kind is _POLYGONS:
         coords, counts = _repair(coords, counts, out)
+        coords, counts[2] = _closed(coords, counts[2])
     try:
         out.shapes[:] = shapely.from_ragged_array(
             kind.shape, coords, tuple(map(_offsets, reversed(counts)))
@@ -248,10 +252,38 @@ def _construct(
         if len(jobs) > 1:
             return _one_by_one(kind, jobs, pool)
         errors[0] = f"geometry cannot be built: {e}"
-    out.shapes[[i for i, e in enumerate(errors) if e]] = None
+        return out
     if kind is _POLYGONS:
         out.shapes[counts[0] == 0] = None  # the repair dropped every surface
+        return out._replace(faces=_flat_faces(coords, counts))
     return out
+
+
+def _closed(coords: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each ring whose last position is not its first closed by it (as shapely would close it
+    on building the ring), so that the arrays are what GEOS holds."""
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    some = np.flatnonzero(sizes > 0)
+    first, last = coords[starts[some]], coords[ends[some] - 1]
+    same = (first == last) | (np.isnan(first) & np.isnan(last))
+    opened = some[~same.all(axis=1)]
+    if not len(opened):
+        return coords, sizes
+    return np.insert(coords, ends[opened], coords[starts[opened]], axis=0), sizes + np.isin(
+        np.arange(len(sizes)), opened
+    )
+
+
+def _flat_faces(coords: np.ndarray, counts: list[np.ndarray]) -> FlatFaces:
+    """The polygons built from `coords` and their nesting (`counts`), as flat arrays."""
+    per_job, per_surface, sizes = counts
+    return FlatFaces(
+        coords,
+        np.repeat(np.arange(len(sizes)), sizes),
+        np.repeat(np.arange(len(per_surface)), per_surface),
+        np.repeat(np.arange(len(per_job)), per_job),
+    )
 
 
 def _repair(
@@ -285,11 +317,18 @@ def _repair(
 def build_shapes(jobs: list[Job | None], pool: Vertices) -> Built:
     """Geometries aligned with `jobs` (None stays None), each kind built in bulk."""
     out = Built.empty(len(jobs))
+    faces: FlatFaces | None = FlatFaces(np.zeros((0, 3)), *[np.zeros(0, np.int64)] * 3)
     for kind in (_POLYGONS, _LINES, _POINTS):
-        at = [i for i, j in enumerate(jobs) if j is not None and j.kind is kind]
-        if at:
-            out.put(at, _build(kind, [j for j in jobs if j is not None and j.kind is kind], pool))
-    return out
+        of_kind = [(i, j) for i, j in enumerate(jobs) if j is not None and j.kind is kind]
+        if not of_kind:
+            continue
+        at = [i for i, _ in of_kind]
+        built = _build(kind, [j for _, j in of_kind], pool)
+        out.put(at, built)
+        if kind is _POLYGONS:
+            f = built.faces
+            faces = None if f is None else f._replace(owner=np.asarray(at)[f.owner])
+    return out._replace(faces=faces)
 
 
 def _surfaces(

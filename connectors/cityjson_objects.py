@@ -262,7 +262,7 @@ class Batch:
             height_m=heights,
             lod=lods,
             parent_source_id=[p[0] if isinstance(p, list) and p else None for p in parents],
-            solids=Solids(shapes, semantics.surfaces, semantics.faces),
+            solids=Solids(shapes, semantics.surfaces, semantics.faces, built.faces),
             errors=reasons,
             repairs=repairs,
         )

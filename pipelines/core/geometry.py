@@ -21,7 +21,8 @@ from shapely.errors import GEOSException
 
 from citypipe.connectors import coordinates, rings
 from citypipe.connectors.base import SourceBatch, Surface
-from citypipe.core import solids
+from citypipe.core import crs84, solids
+from citypipe.core.crs84 import ToCrs84
 from citypipe.core.measure import Measures, in_metres, measure
 from citypipe.geo import crs as crslib
 from citypipe.geo.errors import ConfigurationError, UnknownCRS
@@ -30,7 +31,6 @@ from citypipe.geo.types import AxisOrder, Points
 __all__ = ["Placed", "Placer", "positioned"]
 
 _LONLAT_MIN, _LONLAT_MAX = np.array([-180.0, -90.0]), np.array([180.0, 90.0])
-ToCrs84 = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -108,6 +108,16 @@ def _unplaceable(
         bad = coordinates.bad_geometries(polygons)
         found = {**{owner[k]: why for k, why in bad.items()}, **found}
     return found
+
+
+def _solid_faces(batch: SourceBatch, src3d: np.ndarray, as_is: bool) -> solids.Faces | None:
+    """The faces of the batch's placeable solids: as the connector hands them, else read
+    from GEOS where the solids are measured `as_is` (in their CRS, for footprints, volumes)."""
+    given = batch.solids.faces if batch.solids is not None else None
+    if given is not None:
+        placeable = np.flatnonzero(~shapely.is_missing(src3d))
+        return solids.Faces(*given).take(placeable, renumber=False)
+    return solids.Faces.of(src3d) if as_is else None
 
 
 def _footprints(
@@ -307,7 +317,7 @@ class Placer:
         axis = self.axis_order or batch.axis_order
         # the faces of the solids, read once for footprints and volumes where these are
         # measured in the source CRS as it is
-        faces3d = solids.Faces.of(src3d) if objects3d and in_metres(crs, axis) else None
+        faces3d = _solid_faces(batch, src3d, in_metres(crs, axis)) if objects3d else None
         if objects3d:
             _footprints(geoms, src3d, surfaces, reasons, faces3d)
         has_z = shapely.has_z(src3d)
@@ -319,56 +329,10 @@ class Placer:
                 faces3d = faces3d.take(np.flatnonzero(has_z), renumber=False)
             measures = measure(crs, axis, geoms, geoms3d, surfaces, faces, faces3d)
         if to_crs84 is not None:
-            geoms = _to_crs84(to_crs84, geoms, geoms3d, has_z, measures, label, reasons)
+            geoms = crs84.to_crs84(
+                to_crs84, geoms, geoms3d, has_z, measures, faces3d, _untransformable(label), reasons
+            )
         if shapely.has_z(geoms).any():
             geoms = shapely.force_2d(geoms)
         bounds = _repair(geoms, reasons, notes)
         return Placed(geoms, geoms3d if has_z.any() else None, label, bounds, measures)
-
-
-def _to_crs84(
-    to_crs84: ToCrs84,
-    geoms: np.ndarray,
-    geoms3d: np.ndarray,
-    has_z: np.ndarray,
-    measures: Measures | None,
-    label: str,
-    reasons: list[str | None],
-) -> np.ndarray:
-    """The 2D geometries in CRS84; the 3D ones and the semantic surfaces taken there in place.
-    A record whose coordinates PROJ cannot transform is rejected."""
-    flat_z = shapely.has_z(geoms)
-    groups = [geoms[~flat_z], geoms[flat_z], geoms3d[has_z]]
-    faces = measures is not None and measures.surface_parts is not None
-    if measures is not None and not faces:
-        groups.append(measures.surface_polygons)
-    moved = _transformed(to_crs84, groups, [False, True, True, True])
-    geoms = geoms.copy()
-    geoms[~flat_z], geoms[flat_z], geoms3d[has_z] = moved[:3]
-    if measures is not None:  # surfaces that are faces of the solids came with them
-        measures.surface_polygons = (
-            shapely.get_parts(geoms3d)[measures.surface_parts] if faces else moved[3]
-        )
-    lost = coordinates.bad_geometries(geoms).keys()
-    for i in lost | coordinates.bad_geometries(geoms3d).keys():
-        reasons[i] = reasons[i] or _untransformable(label)
-        geoms[i] = geoms3d[i] = None
-    return geoms
-
-
-def _transformed(
-    to_crs84: ToCrs84, groups: list[np.ndarray], with_z: list[bool]
-) -> list[np.ndarray]:
-    """Each array of geometries in CRS84 (Z kept where `with_z` says they have it), all their
-    positions transformed in one call: footprints, solids and surfaces share their corners,
-    each transformed once (`crs.to_crs84`)."""
-    coords = [shapely.get_coordinates(g, include_z=z) for g, z in zip(groups, with_z, strict=False)]
-    xy = to_crs84(np.concatenate([c[:, :2] for c in coords]))
-    out, at = [], 0
-    for g, c in zip(groups, coords, strict=False):
-        c[:, :2] = xy[at : at + len(c)]
-        at += len(c)
-        moved = np.array(g, dtype=object)
-        shapely.set_coordinates(moved, c)
-        out.append(moved)
-    return out

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import chain
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import shapely
 from shapely import GeometryType
+
+from citypipe.connectors.base import FlatFaces
 
 __all__ = [
     "Faces",
@@ -50,22 +52,16 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
     return out
 
 
-class Faces(NamedTuple):
+class Faces(FlatFaces):
     """The polygons of an array of geometries as flat arrays, read once for every measure.
 
     Every face and ring that shapely hands out is a copy GEOS makes: faces without holes (most
     faces of city models) are read without asking for their rings, polygons without asking
-    for their parts.
+    for their parts; a connector that built them from such arrays hands them on
+    (`Solids.faces`).
     """
 
-    coords: np.ndarray
-    """(n, 3) as written: NaN Z for 2D faces."""
-    ring: np.ndarray
-    """The ring of each coordinate row (rings numbered over all faces, in order)."""
-    polygon: np.ndarray
-    """The face of each ring."""
-    owner: np.ndarray
-    """The geometry of each face."""
+    __slots__ = ()
 
     @classmethod
     def of(cls, geometries: np.ndarray) -> Faces:
@@ -141,19 +137,45 @@ class Faces(NamedTuple):
         out[face[starts]] = np.nan_to_num(self.coords[starts])
         return out
 
-    def multipolygons_2d(self, select: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The faces `select` picks, as a 2D multipolygon for each geometry (built from the
-        arrays), and how many faces each has."""
+    def _rings(self, select: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Of the faces `select` picks: which rings are theirs, each such ring's size and each
+        such face's number of rings (an empty face has none)."""
         sizes = np.bincount(self.ring, minlength=len(self.polygon))
-        rings = select[self.polygon] & (sizes > 0)  # an empty face has no ring
+        rings = select[self.polygon] & (sizes > 0)
         per_face = np.bincount(self.polygon[rings], minlength=len(self.owner))[select]
-        per_geometry = np.bincount(
-            self.owner[select], minlength=int(self.owner.max(initial=-1)) + 1
+        return rings, sizes[rings], per_face
+
+    def multipolygons(
+        self, select: np.ndarray, coords: np.ndarray, count: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The faces `select` picks as a multipolygon for each of `count` geometries (built
+        from the arrays), at `coords` (`self.coords`' rows, the columns wanted), and how many
+        faces each has."""
+        rings, sizes, per_face = self._rings(select)
+        per_geometry = np.bincount(self.owner[select], minlength=count)
+        offsets = (_offsets(sizes), _offsets(per_face), _offsets(per_geometry))
+        merged = shapely.from_ragged_array(
+            GeometryType.MULTIPOLYGON, coords[rings[self.ring]], offsets
         )
-        offsets = (_offsets(sizes[rings]), _offsets(per_face), _offsets(per_geometry))
-        coords = self.coords[rings[self.ring], :2]
-        merged = shapely.from_ragged_array(GeometryType.MULTIPOLYGON, coords, offsets)
         return np.asarray(merged, dtype=object), per_geometry
+
+    def multipolygons_2d(self, select: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The faces `select` picks, as a 2D multipolygon for each geometry, and how many
+        faces each has."""
+        return self.multipolygons(select, self.coords[:, :2], int(self.owner.max(initial=-1)) + 1)
+
+    def polygons(self, faces: np.ndarray, coords: np.ndarray) -> np.ndarray | None:
+        """The faces numbered `faces` as polygons at `coords` (`self.coords`' rows), as
+        `shapely.get_parts` of the geometries gives them; None unless `faces` ascend (each
+        face once, as semantic surfaces are their solids' faces)."""
+        if len(faces) and not (np.diff(faces) > 0).all():
+            return None
+        select = np.zeros(len(self.owner), dtype=bool)
+        select[faces] = True
+        rings, sizes, per_face = self._rings(select)
+        offsets = (_offsets(sizes), _offsets(per_face))
+        built = shapely.from_ragged_array(GeometryType.POLYGON, coords[rings[self.ring]], offsets)
+        return np.asarray(built, dtype=object)
 
 
 def area_vectors(polygons: np.ndarray) -> np.ndarray:
