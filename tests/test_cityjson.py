@@ -20,6 +20,7 @@ from conftest import CORPUS, SAMPLES, data_files
 from citypipe.connectors import cityjson, registry
 from citypipe.connectors.cityjson import CityJSONConnector
 from citypipe.connectors.geojson import GeoJSONConnector
+from citypipe.core import solids
 from citypipe.core.ingest import ingest
 from citypipe.geo.errors import DataError, NotFeatureData, UnknownCRS
 
@@ -627,3 +628,16 @@ def test_unreadable_documents_are_data_errors(tmp_path, lake, damage, message):
     with pytest.raises(DataError, match=message) as e:
         ingest(path, "damaged", lake, validate=False)
     assert str(e.value).startswith(str(path))
+
+
+@pytest.mark.parametrize("name", [ROTTERDAM, DEN_HAAG_SUBSET, MULTI_LOD, SEQ])
+def test_the_faces_handed_on_are_those_geos_holds(name):
+    """The flat arrays the connector builds its solids from (`Solids.faces`: rings closed,
+    repaired as built) are the faces read back from the geometries, row for row."""
+    for batch in CityJSONConnector(CORPUS / name).read():
+        assert batch.solids is not None and batch.solids.faces is not None
+        given = solids.Faces(*batch.solids.faces)
+        read = solids.Faces.of(np.asarray(batch.solids.geometry_3d, dtype=object))
+        assert len(read.owner) > 0
+        for mine, geos in zip(given, read, strict=True):
+            np.testing.assert_array_equal(mine, geos)

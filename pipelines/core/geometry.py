@@ -21,7 +21,7 @@ from shapely.errors import GEOSException
 
 from citypipe.connectors import coordinates, rings
 from citypipe.connectors.base import SourceBatch, Surface
-from citypipe.core import crs84, solids
+from citypipe.core import crs84, footprints, solids
 from citypipe.core.crs84 import ToCrs84
 from citypipe.core.measure import Measures, in_metres, measure
 from citypipe.geo import crs as crslib
@@ -126,18 +126,21 @@ def _footprints(
     surfaces: list[list[Surface] | None] | None,
     reasons: list[str | None],
     faces: solids.Faces | None,
+    outlines: bool,
 ) -> None:
     """Footprints, in place, for the 3D objects without an explicit one: from their ground
-    surfaces or their solid (whose `faces` are read, where the caller has read them)."""
+    surfaces or their solid (whose `faces` are read, where the caller has read them);
+    `outlines`: traced from the faces' edges (`footprints.footprints`)."""
     missing = np.flatnonzero(shapely.is_missing(geoms))
     if not len(missing):
         return
     ground = [surfaces[i] if surfaces else None for i in missing]
 
-    def footprints(shapes: np.ndarray, grounds: list[Any], rows: np.ndarray) -> np.ndarray:
-        return solids.footprints(shapes, grounds, None if faces is None else faces.take(rows))
+    def made(shapes: np.ndarray, grounds: list[Any], rows: np.ndarray) -> np.ndarray:
+        taken = None if faces is None else faces.take(rows)
+        return footprints.footprints(shapes, grounds, taken, outlines)
 
-    found, failed = _by_record(footprints, src3d[missing], ground, missing)
+    found, failed = _by_record(made, src3d[missing], ground, missing)
     geoms[missing] = found
     for k, why in failed.items():
         reasons[missing[k]] = reasons[missing[k]] or f"no footprint can be made: {why}"
@@ -319,7 +322,11 @@ class Placer:
         # measured in the source CRS as it is
         faces3d = _solid_faces(batch, src3d, in_metres(crs, axis)) if objects3d else None
         if objects3d:
-            _footprints(geoms, src3d, surfaces, reasons, faces3d)
+            # traced outlines are the same areas as GEOS's unions, their rings started and
+            # turned otherwise: for connectors that hand their faces on (CityJSON), so that
+            # CityGML's bytes stay as they were
+            traced = batch.solids is not None and batch.solids.faces is not None
+            _footprints(geoms, src3d, surfaces, reasons, faces3d, traced)
         has_z = shapely.has_z(src3d)
         geoms3d = np.full(len(geoms), None, object)
         geoms3d[has_z] = src3d[has_z]

@@ -25,8 +25,9 @@ __all__ = [
     "Faces",
     "area_vectors",
     "flat_surfaces",
-    "footprints",
     "heights",
+    "mix",
+    "offsets",
     "orientations",
     "polygons_of",
     "surface_measures",
@@ -46,7 +47,7 @@ def polygons_of(geometry: Any) -> np.ndarray:
     return parts[shapely.get_type_id(parts) == 3]
 
 
-def _offsets(counts: np.ndarray) -> np.ndarray:
+def offsets(counts: np.ndarray) -> np.ndarray:
     out = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=out[1:])
     return out
@@ -103,16 +104,17 @@ class Faces(FlatFaces):
         at = np.flatnonzero(self.ring[1:] == self.ring[:-1])
         return at, self.polygon[self.ring[at]]
 
-    def edge_hashes(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """A 64-bit hash of each edge of some length, the same both ways round, and its face;
-        `key` holds the bits of each position that tell positions apart (uint64 columns)."""
-        vertex = _mix(key[:, 0])
+    def edge_hashes(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A 64-bit hash of each edge of some length, the same both ways round, its face and
+        the row of its start; `key` holds the bits of each position that tell positions apart
+        (uint64 columns)."""
+        vertex = mix(key[:, 0])
         for c in range(1, key.shape[1]):
-            vertex = _mix(vertex ^ key[:, c])
+            vertex = mix(vertex ^ key[:, c])
         at, face = self.edges()
         moves = vertex[at] != vertex[at + 1]
         at, face = at[moves], face[moves]
-        return _mix(vertex[at] + vertex[at + 1]), face
+        return mix(vertex[at] + vertex[at + 1]), face, at
 
     def area_vectors(self) -> np.ndarray:
         """Newell's vector of each face (`area_vectors`)."""
@@ -153,9 +155,9 @@ class Faces(FlatFaces):
         faces each has."""
         rings, sizes, per_face = self._rings(select)
         per_geometry = np.bincount(self.owner[select], minlength=count)
-        offsets = (_offsets(sizes), _offsets(per_face), _offsets(per_geometry))
+        nesting = (offsets(sizes), offsets(per_face), offsets(per_geometry))
         merged = shapely.from_ragged_array(
-            GeometryType.MULTIPOLYGON, coords[rings[self.ring]], offsets
+            GeometryType.MULTIPOLYGON, coords[rings[self.ring]], nesting
         )
         return np.asarray(merged, dtype=object), per_geometry
 
@@ -173,8 +175,8 @@ class Faces(FlatFaces):
         select = np.zeros(len(self.owner), dtype=bool)
         select[faces] = True
         rings, sizes, per_face = self._rings(select)
-        offsets = (_offsets(sizes), _offsets(per_face))
-        built = shapely.from_ragged_array(GeometryType.POLYGON, coords[rings[self.ring]], offsets)
+        nesting = (offsets(sizes), offsets(per_face))
+        built = shapely.from_ragged_array(GeometryType.POLYGON, coords[rings[self.ring]], nesting)
         return np.asarray(built, dtype=object)
 
 
@@ -260,7 +262,7 @@ def volumes_and_faces(
 _MIX = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
 
 
-def _mix(z: np.ndarray) -> np.ndarray:
+def mix(z: np.ndarray) -> np.ndarray:
     """SplitMix64's finaliser: 64 bits in, 64 well-mixed bits out (uint64, wrapping)."""
     z = (z ^ (z >> np.uint64(30))) * _MIX[0]
     z = (z ^ (z >> np.uint64(27))) * _MIX[1]
@@ -277,7 +279,7 @@ def _closed(faces: Faces, count: int) -> np.ndarray:
     curves meet) is an edge of no length, shared with no face: it does not open the shell.
     """
     key = np.round(np.nan_to_num(faces.coords) * 1000).astype(np.int64).view(np.uint64)
-    edge, face = faces.edge_hashes(key)
+    edge, face, _ = faces.edge_hashes(key)
     obj = faces.owner[face]
     has_faces = np.bincount(faces.owner, minlength=count) > 0
     if not len(edge):
@@ -298,109 +300,3 @@ def flat_surfaces(
     polygons = np.empty(len(flat), dtype=object)
     polygons[:] = [p for _, p in flat]
     return np.repeat(np.arange(len(surfaces)), counts), [t for t, _ in flat], polygons
-
-
-def footprints(
-    geometries: np.ndarray, surfaces: Sequence[Any], faces: Faces | None = None
-) -> np.ndarray:
-    """2D footprint of each object: its ground surfaces, else the faces of its 3D geometry that
-    look down, else all its faces, projected on the plane; None without any.
-
-    Faces that do not overlap in the plane (a solid's bottom) already form a valid footprint;
-    faces that share edges (a surface split in patches) are merged as a coverage, and only
-    faces that overlap need a full union. `faces` are the geometries' where the caller has
-    read them (`Faces.of`).
-    """
-    geometries = np.asarray(geometries, dtype=object)
-    n = len(geometries)
-    out = np.full(n, None, dtype=object)
-    owner, types, polygons = flat_surfaces(surfaces)
-    is_ground = np.fromiter(("Ground" in t for t in types), bool, len(types))
-    ground_of = owner[is_ground]
-    grounded = np.zeros(n, dtype=bool)
-    grounded[ground_of] = True
-    own = np.flatnonzero(~grounded)
-    ground_faces = Faces.of(polygons[is_ground])
-    own_faces = Faces.of(geometries[own]) if faces is None else faces.take(own)
-    sets = [  # the owner of a face is its object, in order (as the multipolygons need it)
-        ground_faces._replace(owner=ground_of[ground_faces.owner]),
-        own_faces._replace(owner=own[own_faces.owner]),
-    ]
-    down = [f.area_vectors()[:, 2] < 0 for f in sets]
-    obj = np.concatenate([f.owner for f in sets])
-    has = np.bincount(obj, minlength=n) > 0
-    rest = ~has & ~shapely.is_missing(geometries)  # no polygon: the geometry itself, in 2D
-    out[rest] = shapely.force_2d(geometries[rest])
-    if not len(obj):
-        return out
-    any_down = np.bincount(obj, weights=np.concatenate(down), minlength=n) > 0
-    keep = [grounded[f.owner] | ~any_down[f.owner] | d for f, d in zip(sets, down, strict=True)]
-    # faces that share an edge are no valid multipolygon: GEOS need not be asked, only
-    # whether the other faces overlap
-    shares = _sharing_an_edge(sets, keep, n)
-    for chosen, kept in zip(sets, keep, strict=True):
-        merged, sizes = chosen.multipolygons_2d(kept)
-        at = np.flatnonzero(sizes)
-        out[at] = _valid(merged[at], sizes[at], shares[at])
-    return out
-
-
-def _valid(merged: np.ndarray, sizes: np.ndarray, shares: np.ndarray) -> np.ndarray:
-    """Each object's footprint from its faces (a multipolygon of `sizes` faces): its face,
-    or its faces where they neither share an edge nor overlap, else their union."""
-    single = sizes == 1
-    merged[single] = shapely.get_geometry(merged[single], 0)
-    joint = shares & ~single
-    asked = np.flatnonzero(~joint)
-    joint[asked[~shapely.is_valid(merged[asked])]] = True
-    joint = np.flatnonzero(joint)
-    if len(joint):
-        merged[joint] = _unions(merged[joint])
-    return merged
-
-
-def _sharing_an_edge(sets: list[Faces], keep: list[np.ndarray], count: int) -> np.ndarray:
-    """Which objects have two kept faces with an edge of the same two positions in the plane
-    (bit for bit: as GEOS compares them)."""
-    hashes, owners = [], []
-    for faces, kept in zip(sets, keep, strict=True):
-        key = np.ascontiguousarray(faces.coords[:, :2]).view(np.uint64)
-        edge, face = faces.edge_hashes(key)
-        hashes.append(edge[kept[face]])
-        owners.append(faces.owner[face[kept[face]]])
-    obj = np.concatenate(owners)
-    edge = _mix(np.concatenate(hashes) ^ _mix(obj.astype(np.uint64)))
-    order = np.argsort(edge)
-    twice = np.flatnonzero(edge[order][1:] == edge[order][:-1])
-    out = np.zeros(count, dtype=bool)
-    out[obj[order][twice]] = True
-    return out
-
-
-GROUP = 8
-"""At most this many objects in one coverage union call: GEOS refuses the whole call for one
-object's overlapping faces, and the call is halved until that object is found. On Delft (569
-objects, 2 refused) 1 to 32 objects a call take the same time (within the noise), all 569 in
-one call 1.4-2x that."""
-
-
-def _unions(merged: np.ndarray) -> np.ndarray:
-    """The union of each multipolygon's faces: a coverage union where they only share edges,
-    for many objects in one GEOS call, else a full union of the repaired faces."""
-    out = np.concatenate(
-        [_coverage_unions(merged[lo : lo + GROUP]) for lo in range(0, len(merged), GROUP)]
-    )
-    for k in np.flatnonzero(~shapely.is_valid(out)):  # overlapping faces (None: refused)
-        out[k] = shapely.union_all(shapely.make_valid(shapely.get_parts(merged[k])))
-    return out
-
-
-def _coverage_unions(merged: np.ndarray) -> np.ndarray:
-    """Coverage unions of multipolygons' faces, None for those GEOS refuses (found by halving)."""
-    try:
-        return np.asarray(shapely.coverage_union_all(merged[:, None], axis=1), dtype=object)
-    except shapely.errors.GEOSException:
-        if len(merged) == 1:
-            return np.full(1, None, dtype=object)
-    half = len(merged) // 2
-    return np.concatenate([_coverage_unions(merged[:half]), _coverage_unions(merged[half:])])
