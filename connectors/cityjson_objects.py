@@ -24,8 +24,8 @@ from citypipe.connectors.cityjson_geometry import (
     Job,
     build_shapes,
     geometry_job,
-    semantic_surfaces,
 )
+from citypipe.connectors.cityjson_semantics import semantic_surfaces
 from citypipe.connectors.cityjson_values import Vertices
 
 __all__ = ["Batch", "Templates", "read_templates"]

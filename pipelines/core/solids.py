@@ -217,19 +217,29 @@ def orientations(
     return area, tilt, azimuth
 
 
-def heights(geometries: np.ndarray) -> np.ndarray:
-    """Top minus bottom of each geometry's Z, NaN where it has none."""
+def heights(geometries: np.ndarray, faces: Faces | None = None) -> np.ndarray:
+    """Top minus bottom of each geometry's Z, NaN where it has none; the polygons' from their
+    `faces` where the caller holds them (`Faces.of`), the other geometries' read from GEOS."""
     out = np.full(len(geometries), np.nan)
-    coords, owner = shapely.get_coordinates(geometries, include_z=True, return_index=True)
+    rest = np.arange(len(geometries))
+    if faces is not None:
+        polygonal = np.isin(shapely.get_type_id(geometries), (3, 6))
+        _extents(out, faces.coords[:, 2], faces.owner[faces.polygon[faces.ring]])
+        rest = np.flatnonzero(~polygonal)
+    coords, owner = shapely.get_coordinates(geometries[rest], include_z=True, return_index=True)
+    _extents(out, coords[:, 2], rest[owner])
+    return out
+
+
+def _extents(out: np.ndarray, z: np.ndarray, owner: np.ndarray) -> None:
+    """Top minus bottom of `z` into `out` for each owner (ascending), where it has a Z."""
     if not len(owner):
-        return out
+        return
     # each geometry's coordinates are consecutive: one reduction per run (NaN Z passed over)
     starts = np.flatnonzero(np.diff(owner, prepend=-1))
-    z = coords[:, 2]
     top, bottom = np.fmax.reduceat(z, starts), np.fmin.reduceat(z, starts)
     has = np.isfinite(top)
     out[owner[starts[has]]] = top[has] - bottom[has]
-    return out
 
 
 def volumes(geometries: np.ndarray) -> np.ndarray:
