@@ -134,6 +134,45 @@ def test_overlapping_faces_are_joined_by_a_full_union():
     assert shapely.equals(got[1], shapely.box(10, 10, 14, 14))
 
 
+def _frame() -> list[shapely.Polygon]:
+    """A 6 x 6 square with a 2 x 2 hole in its middle, as four 6 x 2 / 2 x 2 rectangles in
+    triangles around the hole, facing down."""
+    return [
+        *triangles(0, 0, 6, 2, 3),
+        *triangles(0, 4, 6, 2, 3),
+        *triangles(0, 2, 2, 2, 1),
+        *triangles(4, 2, 2, 2, 1),
+    ]
+
+
+@pytest.mark.parametrize("outlines", [True, False])
+def test_footprints_traced_from_triangles_keep_holes_parts_and_touching_corners(outlines):
+    """Triangulated grounds as the Delft model writes them: a square around a hole (one shell,
+    one hole), two squares apart (two shells), two squares meeting at a corner (an outline
+    that touches itself), a square whose triangles all face up (no face looks down: all are
+    its footprint, their rings turning the other way): each footprint is the area the
+    triangles cover, as the rectangles say."""
+    frame = _frame()
+    apart = [*triangles(0, 0, 2, 2, 1), *triangles(5, 0, 2, 2, 2)]
+    corner = [*triangles(0, 0, 2, 2, 1), *triangles(2, 2, 2, 2, 1)]
+    up = [shapely.Polygon(t.exterior.coords[::-1]) for t in triangles(0, 0, 4, 4, 2)]
+    geometries = np.array(
+        [shapely.MultiPolygon(g) for g in (frame, apart, corner, up)], dtype=object
+    )
+    got = footprints.footprints(geometries, [None] * 4, outlines=outlines)
+    hole = shapely.box(0, 0, 6, 6).difference(shapely.box(2, 2, 4, 4))
+    want = [
+        hole,
+        shapely.MultiPolygon([shapely.box(0, 0, 2, 2), shapely.box(5, 0, 7, 2)]),
+        shapely.MultiPolygon([shapely.box(0, 0, 2, 2), shapely.box(2, 2, 4, 4)]),
+        shapely.box(0, 0, 4, 4),
+    ]
+    for footprint, expected in zip(got, want, strict=True):
+        assert footprint.is_valid and not footprint.has_z
+        assert shapely.equals(footprint, expected)
+    assert len(got[0].interiors) == 1
+
+
 def test_overlapping_faces_that_share_an_edge_are_joined_by_a_full_union():
     """A unit square in two triangles, and a third triangle on the first's base, inside it:
     the edges no two faces share enclose 3/4 of the square, less than the faces' 5/4, so the

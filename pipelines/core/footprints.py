@@ -73,11 +73,21 @@ def footprints(
     kept_faces = np.bincount(
         np.concatenate([f.owner[k] for f, k in zip(sets, keep, strict=True)]), minlength=n
     )
-    area = np.zeros(n)
+    area, turns = np.zeros(n), np.zeros((2, n))
     for f, k, z in zip(sets, keep, plane, strict=True):
         area += np.bincount(f.owner[k], weights=np.abs(z[k]) / 2, minlength=n)
+        turns += [
+            np.bincount(f.owner[k & (z < 0)], minlength=n),
+            np.bincount(f.owner[k & (z > 0)], minlength=n),
+        ]
     traced = np.flatnonzero(edges.shares & (kept_faces > 1) & outlines)
-    out[traced] = _outlined(edges, traced, area[traced])
+    # faces all turning one way in the plane: their outline edges chain into rings
+    one_way = ((turns.min(axis=0) == 0) & ~edges.tangled)[traced]
+    out[traced[one_way]] = _chained(
+        edges, traced[one_way], area[traced[one_way]], turns[1, traced[one_way]] > 0
+    )
+    again = traced[shapely.is_missing(out[traced])]
+    out[again] = _outlined(edges, again, area[again])
     done = np.zeros(n, dtype=bool)
     done[traced] = ~shapely.is_missing(out[traced])
     for chosen, kept in zip(sets, keep, strict=True):
@@ -109,22 +119,32 @@ class _Edges(NamedTuple):
     as GEOS compares them)."""
     outline: np.ndarray
     """(m, 2, 2): the edges no other kept face of the object shares (an odd number of times),
-    ordered by object."""
+    ordered by object; each the way round its faces run it more often."""
     owner: np.ndarray
     """The object of each outline edge."""
+    tangled: np.ndarray
+    """Per object: an edge its faces run more than once the same way round, beyond the times
+    they run it back (faces that overlap): its outline does not chain into rings."""
 
 
 def _edges(sets: list[Faces], keep: list[np.ndarray], count: int) -> _Edges:
     """The shared and the outline edges of the faces `keep` picks, each edge hashed with its
     object so that one sort finds both."""
-    hashes, owners, ends = [], [], []
+    hashes, owners, starts_at, coords = [], [], [], []
+    base = 0
     for faces, kept in zip(sets, keep, strict=True):
         xy = np.ascontiguousarray(faces.coords[:, :2])
         edge, face, at = faces.edge_hashes(xy.view(np.uint64))
         chosen = kept[face]
         hashes.append(edge[chosen])
         owners.append(faces.owner[face[chosen]])
-        ends.append(np.stack([xy[at[chosen]], xy[at[chosen] + 1]], axis=1))
+        starts_at.append(at[chosen] + base)
+        coords.append(xy)
+        base += len(xy)
+    xy, at = np.concatenate(coords), np.concatenate(starts_at)
+    bits = xy.view(np.uint64)
+    a, b = bits[at], bits[at + 1]  # which way round: +1 from the lower position
+    way = np.where((a[:, 0] < b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] < b[:, 1])), 1, -1)
     obj = np.concatenate(owners)
     edge = mix(np.concatenate(hashes) ^ mix(obj.astype(np.uint64)))
     order = np.argsort(edge)
@@ -134,9 +154,104 @@ def _edges(sets: list[Faces], keep: list[np.ndarray], count: int) -> _Edges:
     shares = np.zeros(count, dtype=bool)
     shares[obj[order][~first]] = True
     starts = np.flatnonzero(first)
-    odd = starts[np.diff(starts, append=len(edge)) % 2 == 1]
-    by_object = order[odd][np.argsort(obj[order[odd]], kind="stable")]
-    return _Edges(shares, np.concatenate(ends)[by_object], obj[by_object])
+    net = np.add.reduceat(way[order], starts) if len(starts) else np.zeros(0, np.int64)
+    odd = np.diff(starts, append=len(edge)) % 2 == 1
+    tangled = np.zeros(count, dtype=bool)
+    tangled[obj[order[starts[np.abs(net) != odd]]]] = True
+    rows = order[starts[odd]]
+    by_object = np.argsort(obj[rows], kind="stable")
+    backwards = way[rows] != np.sign(net[odd])
+    start = at[rows] + backwards  # an edge run backwards starts at its end
+    outline = np.stack([xy[start], xy[at[rows] + 1 - backwards]], axis=1)
+    return _Edges(shares, outline[by_object], obj[rows][by_object], tangled)
+
+
+def _chained(edges: _Edges, objects: np.ndarray, area: np.ndarray, ccw: np.ndarray) -> np.ndarray:
+    """The footprint of each of `objects` (ascending) whose outline edges, directed as their
+    faces turn (counter-clockwise where `ccw`), chain into rings (one edge leaving each
+    position, one arriving): the polygon of its one ring that turns as the faces (the shell)
+    and the others (holes), where it is valid and has the faces' `area`; None for the others
+    (positions where the outline touches itself, several shells)."""
+    out = np.full(len(objects), None, dtype=object)
+    chosen = np.flatnonzero(np.isin(edges.owner, objects))
+    if not len(chosen):
+        return out
+    ends, owner = edges.outline[chosen], edges.owner[chosen]
+    tag = mix(owner.astype(np.uint64))
+    start, end = (_position_keys(ends[:, k]) ^ tag for k in (0, 1))
+    by_start = np.argsort(start)
+    starts = start[by_start]
+    found = np.minimum(np.searchsorted(starts, end), len(starts) - 1)
+    twice = np.flatnonzero(starts[1:] == starts[:-1])
+    arriving = np.sort(end)
+    met = np.flatnonzero(arriving[1:] == arriving[:-1])  # two edges end at one position
+    broken = np.unique(
+        np.concatenate(
+            [
+                owner[starts[found] != end],
+                owner[by_start[twice]],
+                owner[np.isin(end, arriving[met])],
+            ]
+        )
+    )
+    succ = by_start[found]
+    succ[np.isin(owner, broken)] = np.flatnonzero(np.isin(owner, broken))
+    ring, place = _cycles(succ)
+    order = np.lexsort((place, ring))
+    heads = np.flatnonzero(np.diff(ring[order], prepend=-1))
+    sizes = np.diff(np.append(heads, len(order))) + 1  # closed: the first position again
+    ring_owner = owner[order[heads]]
+    a, b = ends[order, 0], ends[order, 1]
+    turn = np.add.reduceat(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0], heads)
+    shell = (turn > 0) == ccw[np.searchsorted(objects, ring_owner)]
+    k = np.searchsorted(objects, ring_owner)
+    fine = (np.bincount(k[shell], minlength=len(objects)) == 1) & ~np.isin(objects, broken)
+    rings = np.lexsort((~shell, ring_owner))  # each object's shell, then its holes
+    rings = rings[fine[k[rings]]]
+    closed = np.insert(a, np.append(heads[1:], len(order)), a[heads], axis=0)
+    first = offsets(sizes)[:-1][rings]
+    rows = np.repeat(first - offsets(sizes[rings])[:-1], sizes[rings]) + np.arange(
+        sizes[rings].sum()
+    )
+    per_object = np.bincount(k[rings], minlength=len(objects))[fine]
+    nesting = (offsets(sizes[rings]), offsets(per_object))
+    out[fine] = shapely.from_ragged_array(GeometryType.POLYGON, closed[rows], nesting)
+    return _fitting(out, area)
+
+
+def _position_keys(xy: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each position (x, y), bit for bit."""
+    bits = np.ascontiguousarray(xy).view(np.uint64)
+    return mix(mix(bits[:, 0]) ^ bits[:, 1])
+
+
+def _cycles(succ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For a permutation `succ` (each element's next), the cycle of each element (named by its
+    lowest element) and its place in it from there; by pointer jumping, in log2 steps."""
+    n = len(succ)
+    label, jump = np.arange(n), succ.copy()
+    for _ in range(max(1, int(n).bit_length())):
+        label = np.minimum(label, label[jump])
+        jump = jump[jump]
+    head = label == np.arange(n)
+    # steps to the cycle's lowest element: its own next is itself, at distance 0
+    ahead, jump = (~head).astype(np.int64), np.where(head, np.arange(n), succ)
+    for _ in range(max(1, int(n).bit_length())):
+        ahead, jump = ahead + ahead[jump], jump[jump]
+    length = np.bincount(label, minlength=n)[label]
+    return label, (length - ahead) % length
+
+
+def _fitting(out: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """`out` where each is valid and has the faces' `area` (no face overlaps another); None
+    for the others."""
+    fits = (
+        (area > 0)
+        & shapely.is_valid(out)
+        & (np.abs(shapely.area(out) - area) <= AREA_TOLERANCE * area)
+    )
+    out[~fits] = None
+    return out
 
 
 def _outlined(edges: _Edges, objects: np.ndarray, area: np.ndarray) -> np.ndarray:
@@ -147,14 +262,7 @@ def _outlined(edges: _Edges, objects: np.ndarray, area: np.ndarray) -> np.ndarra
     per_object = np.bincount(edges.owner[chosen], minlength=int(objects.max(initial=-1)) + 1)
     nesting = (np.arange(0, len(lines) + 1, 2), offsets(per_object[objects]))
     outlines = shapely.from_ragged_array(GeometryType.MULTILINESTRING, lines, nesting)
-    out = np.asarray(shapely.build_area(outlines), dtype=object)
-    fits = (
-        (area > 0)
-        & shapely.is_valid(out)
-        & (np.abs(shapely.area(out) - area) <= AREA_TOLERANCE * area)
-    )
-    out[~fits] = None
-    return out
+    return _fitting(np.asarray(shapely.build_area(outlines), dtype=object), area)
 
 
 GROUP = 8
