@@ -269,9 +269,12 @@ def _closed(coords: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarr
     opened = some[~same.all(axis=1)]
     if not len(opened):
         return coords, sizes
-    return np.insert(coords, ends[opened], coords[starts[opened]], axis=0), sizes + np.isin(
-        np.arange(len(sizes)), opened
-    )
+    closed = sizes.copy()
+    closed[opened] += 1
+    ends = np.cumsum(closed)
+    source = np.arange(ends[-1]) - np.repeat(ends - closed - starts, closed)
+    source[ends[opened] - 1] = starts[opened]  # the first position again
+    return coords[source], closed
 
 
 def _flat_faces(coords: np.ndarray, counts: list[np.ndarray]) -> FlatFaces:

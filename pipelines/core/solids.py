@@ -205,7 +205,8 @@ def orientations(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`surface_measures` of faces given by their Newell vectors (`area_vectors`)."""
     n = vectors.copy()
-    roof_down = np.array(["Roof" in t for t in types], dtype=bool) & (n[:, 2] < 0)
+    roofs = {t: "Roof" in t for t in set(types)}  # a few types for many surfaces
+    roof_down = np.fromiter(map(roofs.__getitem__, types), bool, len(types)) & (n[:, 2] < 0)
     n[roof_down] *= -1
     length = np.linalg.norm(n, axis=1)
     area = length / 2
@@ -307,6 +308,7 @@ def flat_surfaces(
     its type and its polygon."""
     counts = np.fromiter((len(s) if s else 0 for s in surfaces), np.int64, len(surfaces))
     flat = list(chain.from_iterable(s for s in surfaces if s))
-    polygons = np.empty(len(flat), dtype=object)
-    polygons[:] = [p for _, p in flat]
-    return np.repeat(np.arange(len(surfaces)), counts), [t for t, _ in flat], polygons
+    types, shapes = zip(*flat, strict=True) if flat else ((), ())
+    polygons = np.empty(len(shapes), dtype=object)
+    polygons[:] = shapes
+    return np.repeat(np.arange(len(surfaces)), counts), list(types), polygons
