@@ -46,7 +46,8 @@ def footprints(
     n = len(geometries)
     out = np.full(n, None, dtype=object)
     owner, types, polygons = flat_surfaces(surfaces)
-    is_ground = np.fromiter(("Ground" in t for t in types), bool, len(types))
+    grounds = {t: "Ground" in t for t in set(types)}  # a few types for many surfaces
+    is_ground = np.fromiter(map(grounds.__getitem__, types), bool, len(types))
     ground_of = owner[is_ground]
     grounded = np.zeros(n, dtype=bool)
     grounded[ground_of] = True
