@@ -58,7 +58,7 @@ def footprints(
         ground_faces._replace(owner=ground_of[ground_faces.owner]),
         own_faces._replace(owner=own[own_faces.owner]),
     ]
-    plane = [f.area_vectors()[:, 2] for f in sets]  # twice the area in the plane, signed
+    plane = [f.area_vectors((2,))[:, 0] for f in sets]  # twice the area in the plane, signed
     down = [z < 0 for z in plane]
     obj = np.concatenate([f.owner for f in sets])
     has = np.bincount(obj, minlength=n) > 0
@@ -131,21 +131,19 @@ class _Edges(NamedTuple):
 def _edges(sets: list[Faces], keep: list[np.ndarray], count: int) -> _Edges:
     """The shared and the outline edges of the faces `keep` picks, each edge hashed with its
     object so that one sort finds both."""
-    hashes, owners, starts_at, coords = [], [], [], []
+    hashes, owners, starts_at, coords, ways = [], [], [], [], []
     base = 0
     for faces, kept in zip(sets, keep, strict=True):
         xy = np.ascontiguousarray(faces.coords[:, :2])
-        edge, face, at = faces.edge_hashes(xy.view(np.uint64))
+        edge, face, at, forward = faces.edge_hashes(xy.view(np.uint64))
         chosen = kept[face]
         hashes.append(edge[chosen])
         owners.append(faces.owner[face[chosen]])
         starts_at.append(at[chosen] + base)
+        ways.append(np.where(forward[chosen], 1, -1))
         coords.append(xy)
         base += len(xy)
-    xy, at = np.concatenate(coords), np.concatenate(starts_at)
-    bits = xy.view(np.uint64)
-    a, b = bits[at], bits[at + 1]  # which way round: +1 from the lower position
-    way = np.where((a[:, 0] < b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] < b[:, 1])), 1, -1)
+    xy, at, way = np.concatenate(coords), np.concatenate(starts_at), np.concatenate(ways)
     obj = np.concatenate(owners)
     edge = mix(np.concatenate(hashes) ^ mix(obj.astype(np.uint64)))
     order = np.argsort(edge)

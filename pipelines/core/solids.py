@@ -104,31 +104,30 @@ class Faces(FlatFaces):
         at = np.flatnonzero(self.ring[1:] == self.ring[:-1])
         return at, self.polygon[self.ring[at]]
 
-    def edge_hashes(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """A 64-bit hash of each edge of some length, the same both ways round, its face and
-        the row of its start; `key` holds the bits of each position that tell positions apart
+    def edge_hashes(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """A 64-bit hash of each edge of some length, the same both ways round, its face, the
+        row of its start, and whether it runs from the lower position's hash to the higher
+        (which way round); `key` holds the bits of each position that tell positions apart
         (uint64 columns)."""
         vertex = mix(key[:, 0])
         for c in range(1, key.shape[1]):
             vertex = mix(vertex ^ key[:, c])
         at, face = self.edges()
-        moves = vertex[at] != vertex[at + 1]
-        at, face = at[moves], face[moves]
-        return mix(vertex[at] + vertex[at + 1]), face, at
+        start, end = vertex[at], vertex[at + 1]
+        moves = start != end
+        at, face, start, end = at[moves], face[moves], start[moves], end[moves]
+        return mix(start + end), face, at, start < end
 
-    def area_vectors(self) -> np.ndarray:
-        """Newell's vector of each face (`area_vectors`)."""
-        out = np.zeros((len(self.owner), 3))
+    def area_vectors(self, axes: tuple[int, ...] = (0, 1, 2)) -> np.ndarray:
+        """Newell's vector of each face (`area_vectors`), or the components `axes` of it
+        (the plane's alone for a footprint)."""
+        out = np.zeros((len(self.owner), len(axes)))
         at, face = self.edges()
         xyz = np.nan_to_num(self.coords)
-        a, b = xyz[at], xyz[at + 1]
-        terms = (
-            (a[:, 1] - b[:, 1]) * (a[:, 2] + b[:, 2]),
-            (a[:, 2] - b[:, 2]) * (a[:, 0] + b[:, 0]),
-            (a[:, 0] - b[:, 0]) * (a[:, 1] + b[:, 1]),
-        )
-        for k, t in enumerate(terms):
-            out[:, k] = np.bincount(face, weights=t, minlength=len(out))
+        for k, axis in enumerate(axes):
+            i, j = (axis + 1) % 3, (axis + 2) % 3
+            term = (xyz[at, i] - xyz[at + 1, i]) * (xyz[at, j] + xyz[at + 1, j])
+            out[:, k] = np.bincount(face, weights=term, minlength=len(out))
         return out
 
     def first(self) -> np.ndarray:
@@ -290,7 +289,7 @@ def _closed(faces: Faces, count: int) -> np.ndarray:
     curves meet) is an edge of no length, shared with no face: it does not open the shell.
     """
     key = np.round(np.nan_to_num(faces.coords) * 1000).astype(np.int64).view(np.uint64)
-    edge, face, _ = faces.edge_hashes(key)
+    edge, face, _, _ = faces.edge_hashes(key)
     obj = faces.owner[face]
     has_faces = np.bincount(faces.owner, minlength=count) > 0
     if not len(edge):
