@@ -266,3 +266,20 @@ def test_faces_of_some_objects_are_those_read_from_them(kinds):
         ]
         kept = faces.take(rows, renumber=False)
         np.testing.assert_array_equal(kept.owner, rows[alone.owner])
+
+
+def test_bad_positions_read_from_flat_faces_are_those_geos_holds():
+    """Positions beyond any Earth found in the arrays a connector hands on (`Solids.faces`)
+    are those `coordinates.bad_geometries` reads from the geometries: the same records, the
+    same first position; lines are read from GEOS."""
+    from citypipe.core.geometry import _bad_solids
+
+    good = shapely.MultiPolygon(box(0, 0, 1, 1, 1))
+    wrong = shapely.Polygon([(0, 0, 0), (1e30, 0, 0), (1, 1, 0)])
+    far = shapely.MultiPolygon([*box(0, 0, 1, 1, 1)[1:], wrong])
+    line = shapely.LineString([(0, 0, 0), (0, 2e30, 1)])
+    for geometries in ([good, far, None, line], [far, line], [good]):
+        src3d = np.array(geometries, dtype=object)
+        found = _bad_solids(src3d, solids.Faces.of(src3d))
+        assert found == coordinates.bad_geometries(src3d)
+        assert len(found) == (far in geometries) + (line in geometries)

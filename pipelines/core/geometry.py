@@ -20,7 +20,7 @@ import shapely
 from shapely.errors import GEOSException
 
 from citypipe.connectors import coordinates, rings
-from citypipe.connectors.base import SourceBatch, Surface
+from citypipe.connectors.base import FlatFaces, SourceBatch, Surface
 from citypipe.core import crs84, footprints, solids
 from citypipe.core.crs84 import ToCrs84
 from citypipe.core.measure import Measures, in_metres, measure
@@ -93,13 +93,15 @@ def _unplaceable(
     src3d: np.ndarray,
     surfaces: list[list[Surface] | None] | None,
     faces: Sequence[np.ndarray | None] | None,
+    flat: FlatFaces | None,
 ) -> dict[int, str]:
     """Records with a coordinate that is NaN, infinite or beyond any Earth, in their
-    geometry, 3D geometry or semantic surfaces (unless `faces` says they are faces of the 3D
-    geometry), and the first such position."""
+    geometry, 3D geometry (its polygons read from `flat` where the connector hands them on)
+    or semantic surfaces (unless `faces` says they are faces of the 3D geometry), and the
+    first such position."""
     found = coordinates.bad_geometries(geoms)
     if src3d is not geoms:
-        found = {**coordinates.bad_geometries(src3d), **found}
+        found = {**_bad_solids(src3d, flat), **found}
     if surfaces is not None and faces is not None:
         surfaces = [None if f is not None else s for s, f in zip(surfaces, faces, strict=True)]
     if surfaces is not None and any(surfaces):
@@ -107,6 +109,20 @@ def _unplaceable(
         polygons = np.array([p for surf in surfaces for _, p in surf or ()], dtype=object)
         bad = coordinates.bad_geometries(polygons)
         found = {**{owner[k]: why for k, why in bad.items()}, **found}
+    return found
+
+
+def _bad_solids(src3d: np.ndarray, flat: FlatFaces | None) -> dict[int, str]:
+    """`coordinates.bad_geometries` of the 3D geometries, their polygons' positions read from
+    the arrays they were built from (`Solids.faces`), where these all have a Z."""
+    if flat is None or np.isnan(flat.coords[:, 2]).any():  # 2D faces: GEOS says which have Z
+        return coordinates.bad_geometries(src3d)
+    found: dict[int, str] = {}
+    bad = np.flatnonzero(coordinates.out_of_bounds(flat.coords))
+    for k, i in zip(bad.tolist(), flat.owner[flat.polygon[flat.ring[bad]]].tolist(), strict=True):
+        found.setdefault(i, coordinates.describe_position(flat.coords[k]))
+    rest = np.flatnonzero(~np.isin(shapely.get_type_id(src3d), (3, 6)))  # lines, points
+    found.update((int(rest[k]), why) for k, why in coordinates.bad_geometries(src3d[rest]).items())
     return found
 
 
@@ -312,7 +328,8 @@ class Placer:
             np.array(batch.solids.geometry_3d, dtype=object) if batch.solids is not None else geoms
         )
         faces = batch.solids.surface_faces if batch.solids is not None else None
-        for i, why in _unplaceable(geoms, src3d, surfaces, faces).items():
+        flat = batch.solids.faces if batch.solids is not None else None
+        for i, why in _unplaceable(geoms, src3d, surfaces, faces, flat).items():
             reasons[i] = reasons[i] or f"geometry has {why}"
             geoms[i] = src3d[i] = None
             if surfaces is not None:
