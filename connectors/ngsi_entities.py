@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from typing import Any, NamedTuple
 
 import orjson
@@ -118,10 +119,19 @@ def _geometry(attributes: list[tuple[str, list[Attribute]]]) -> tuple[str | None
         shown = instances[0] if len(instances) == 1 else _default(instances)
         if shown.kind == "GeoProperty":
             if name == "location":
-                return name, shown.value
+                return name, _parsed(shown.value)
             if first[0] is None:
-                first = (name, shown.value)
+                first = (name, _parsed(shown.value))
     return first
+
+
+def _parsed(value: Any) -> Any:
+    """A GeoProperty's GeoJSON as the broker gave it: an object, or (from a client that stored
+    it serialised, which some brokers accept and give back as they got it) a JSON text."""
+    if type(value) is str and value.lstrip().startswith("{"):
+        with suppress(orjson.JSONDecodeError):
+            return orjson.loads(value)
+    return value
 
 
 def _contents(

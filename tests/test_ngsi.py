@@ -133,6 +133,24 @@ def test_geometries_are_the_locations_as_written() -> None:
     assert (point.x, point.y) == (-8.60961198807, 41.150691773)
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "OffStreetParking/example-normalized.jsonld",
+        "AirQualityObserved/example-normalized-ngsiv2.json",
+    ],
+)
+def test_a_location_stored_as_json_text_is_the_same_geometry(name: str) -> None:
+    """Brokers give back a GeoProperty a client stored serialised as the text they got."""
+    entity = _entity(NGSI / name)
+    as_text = dict(entity, id=entity["id"] + "-text", location=dict(entity["location"]))
+    as_text["location"]["value"] = json.dumps(entity["location"]["value"])
+    rows = _rows(entity_batch([entity, as_text]))
+    assert rows[0]["geometry"] == rows[1]["geometry"]
+    place = shapely.from_wkb(rows[1]["geometry"])
+    assert [place.x, place.y] == entity["location"]["value"]["coordinates"]
+
+
 # -- observations ---------------------------------------------------------------------------
 
 

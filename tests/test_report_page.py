@@ -104,6 +104,27 @@ def test_lines_and_collections_are_drawn_too() -> None:
     assert svg.count("<polyline") == 4 and svg.count("<circle") == 1 and "<path" in svg
 
 
+def test_each_district_is_one_path_inside_the_picture() -> None:
+    """Barcelona's 10 districts (polygons and a multipolygon) drawn from their coordinate
+    arrays: one path each, every ring closed, every position in the picture."""
+    features = json.loads((SAMPLES / "barcelona_districtes.geojson").read_bytes())["features"]
+    shapes = shapely.from_geojson([json.dumps(f["geometry"]) for f in features])
+    svg = preview.map_svg(shapes)
+    assert svg is not None
+    width, height = map(float, re.search(r'viewBox="0 0 (\S+) (\S+)"', svg).groups())
+    paths = re.findall(r'<path [^>]* d="([^"]+)"', svg)
+    assert len(paths) == len(features) == 10
+    parts = sum(
+        len(f["geometry"]["coordinates"]) for f in features if "Multi" in f["geometry"]["type"]
+    )
+    assert sum(p.count("M ") for p in paths) >= parts + sum(
+        "Multi" not in f["geometry"]["type"] for f in features
+    )
+    assert all(p.count("M ") == p.count(" z") for p in paths)
+    xy = [tuple(map(float, c.split(","))) for p in paths for c in re.findall(r"[\d.]+,[\d.]+", p)]
+    assert all(0 <= x <= width and 0 <= y <= height for x, y in xy)
+
+
 def test_large_sources_are_drawn_from_an_even_sample(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq

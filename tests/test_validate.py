@@ -281,6 +281,37 @@ def test_write_docs(tmp_path):
                                                     "expectations", "results", ".lock"}  # fmt: skip
 
 
+RUNS = {  # batches of a run, its records and declared count, and the expectations it fails
+    # (the latitude check is two: ymin and ymax)
+    "clean": ([[row(0), row(1)]], 2, 2, 0),
+    "failing": ([[row(0), row(1, theme="foo"), row(2, geom=BOW_TIE)]], 4, 5, 3),
+    "duplicates across batches": (
+        [[row(0), row(1)], [row(0), row(2, geometry=b"\x01")]],
+        4,
+        None,
+        2,
+    ),
+    "latitude 91, no id": ([[row(0, feature_id=None, geom=shapely.Point(11, 91))]], 1, None, 3),
+    "empty": ([[]], 0, 4, 1),
+}
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_results_are_stored_as_gx_s_own_store_writes_them(tmp_path, run):
+    from great_expectations.data_context.store import ValidationResultsStore
+
+    batches, records, declared, failing = RUNS[run]
+    v = Validator("t")
+    for rows in batches:
+        v.add(batch(*rows))
+    finish(v, records, declared=declared)
+    v.write_docs(tmp_path / "docs", render=False)
+    [stored] = (tmp_path / "docs" / "results").rglob("*.json")
+    gx = ValidationResultsStore(store_backend={"class_name": "InMemoryStoreBackend"})
+    assert stored.read_text() == gx.serialize(v._result)
+    assert json.loads(stored.read_text())["statistics"]["unsuccessful_expectations"] == failing
+
+
 def test_docs_keep_the_last_runs_of_a_source(tmp_path, monkeypatch):
     monkeypatch.setattr(datadocs, "DOCS_HISTORY", 2)
     docs = tmp_path / "docs"

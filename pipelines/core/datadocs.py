@@ -8,10 +8,18 @@ folder, so the index is never rebuilt over another.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
+import sys
 from collections.abc import Iterator
+from datetime import date, time
+from enum import Enum
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from citypipe.core import gxenv
 
@@ -84,7 +92,73 @@ def _results_store(docs: Path) -> Any:
     with the context (which `render` does, for the site) costs more than storing a result."""
     from great_expectations.data_context.store import ValidationResultsStore
 
-    return ValidationResultsStore(store_backend=_store_config(docs)["store_backend"])
+    class ResultsStore(ValidationResultsStore):
+        def serialize(self, value: Any) -> str:
+            return json.dumps(result_json(value), indent=2, sort_keys=True)
+
+    return ResultsStore(store_backend=_store_config(docs)["store_backend"])
+
+
+def result_json(result: Any) -> dict[str, Any]:
+    """The JSON of a suite validation result as GX's results store writes it, built from the
+    result's fields: GX deep-copies the result and passes every expectation's through its
+    schemas twice, which cost most of storing a result (tests/test_validate.py compares the
+    two, byte for byte)."""
+    return {
+        "id": result.id,
+        "meta": _plain(result.meta),
+        "results": [_expectation_json(r) for r in result.results],
+        "statistics": _plain(result.statistics),
+        "success": result.success,
+        "suite_name": result.suite_name,
+        "suite_parameters": _plain(result.suite_parameters),
+    }
+
+
+def _expectation_json(r: Any) -> dict[str, Any]:
+    config = r.expectation_config
+    described = {"description": config.description, "rendered_content": config.rendered_content}
+    return {
+        "exception_info": _plain(r.exception_info),
+        "expectation_config": {
+            "id": config.id,
+            "kwargs": _plain(config.kwargs),
+            "meta": _plain(config.meta),
+            "notes": config.notes,
+            "severity": config.severity.value,
+            "type": config.type,
+            **{k: _plain(v) for k, v in described.items() if v is not None},
+        },
+        "meta": _plain(r.meta),
+        "result": _plain(r.result),
+        "success": bool(r.success),
+    }
+
+
+def _plain(value: Any) -> Any:
+    """`value` as JSON takes it, converted as GX converts it (`convert_to_json_serializable`:
+    NaN and pandas' missing values as null, numpy numbers as Python's, dates in ISO 8601)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, np.ndarray)):
+        return [_plain(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if hasattr(value, "to_json_dict"):  # a RunIdentifier
+        return _plain(value.to_json_dict())
+    if isinstance(value, (np.bool_, np.integer)):
+        return value.item()
+    if isinstance(value, np.floating):
+        return float(round(value, sys.float_info.dig))
+    if pd.isna(value):
+        return None
+    raise TypeError(f"not JSON as GX stores it: {type(value).__name__}")
 
 
 def store(result: Any, source: str, docs: Path) -> None:

