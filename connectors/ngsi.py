@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import ClassVar
 
 import orjson
@@ -50,8 +51,10 @@ def _looks_v2(text: bytes) -> bool:
     return type(first) is dict and "id" in first and is_v2(first)
 
 
+@lru_cache(maxsize=2)
 def _kind(head: bytes) -> str | None:
-    """What the content starting with `head` looks like: "ld", "v2" or None."""
+    """What the content starting with `head` looks like: "ld", "v2" or None (asked by both
+    NGSI connectors of the same head, which is parsed once)."""
     text = head.lstrip(documents.BLANK)
     if not text.startswith((b"{", b"[")) or not _ENTITY.search(text):
         return None
