@@ -80,8 +80,13 @@ def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.n
 
 
 def _one(geometry: Mapping[str, Any]) -> Any:
-    """One geometry, GeometryCollections too; ValueError naming a value that is not a number."""
+    """One geometry, GeometryCollections too; ValueError naming a value that is not a number.
+    Positions of more than three values are read to their third (RFC 7946 3.1.1: parsers may
+    ignore the rest), and a geometry whose positions mix two and three values in two
+    dimensions: its heights are not all known, where its plan is (GDAL makes the missing
+    ones 0; shapely refuses the mix, or makes them NaN in a collection)."""
     members = [geometry]
+    sizes: set[int] = set()
     while members:
         g = members.pop()
         if type(g) is not dict:
@@ -90,7 +95,38 @@ def _one(geometry: Mapping[str, Any]) -> Any:
             members.extend(g["geometries"])
         elif why := describe_non_number(g.get("coordinates")):
             raise ValueError(why)
+        else:
+            sizes |= _sizes(g.get("coordinates"))
+    if sizes and sizes not in ({2}, {3}):
+        geometry = _cut(geometry, 2 if min(sizes) < 3 else 3)
     return shapely.geometry.shape(geometry)
+
+
+def _is_position(node: Any) -> bool:
+    return type(node) is list and bool(node) and type(node[0]) in (int, float)
+
+
+def _sizes(node: Any) -> set[int]:
+    """How many values the positions under `node` hold."""
+    if _is_position(node):
+        return {len(node)}
+    if type(node) is list:
+        return set().union(*map(_sizes, node))
+    return set()
+
+
+def _cut(node: Any, ndim: int) -> Any:
+    """`node` (a geometry object, a member list, coordinates) with every position cut to its
+    first `ndim` values."""
+    if _is_position(node):
+        return node[:ndim]
+    if type(node) is list:
+        return [_cut(n, ndim) for n in node]
+    if type(node) is dict:
+        return {
+            k: _cut(v, ndim) if k in ("coordinates", "geometries") else v for k, v in node.items()
+        }
+    return node
 
 
 def _points(geometries: Sequence[Any]) -> Points | None:

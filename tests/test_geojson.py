@@ -250,3 +250,53 @@ def test_positions_with_heights_keep_them_but_are_not_measured_as_objects(
     assert (lamp.x, lamp.y, lamp.z) == (2.17, 41.387, 12.0)
     for props in map(json.loads, table.column("properties").to_pylist()):
         assert not any(k.startswith("citypipe:") for k in props)
+
+
+def test_positions_of_two_three_and_four_values_keep_their_plan(sample, tmp_path, lake, read_lake):
+    """Barcelona's districts with heights on some positions only (a ring of 2D and 3D positions,
+    a collection of a 3D district and a 2D point) and four values on others (RFC 7946 lets a
+    reader ignore the fourth): every district lands where the file puts it, none rejected."""
+    path = sample("barcelona_districtes.geojson")
+    doc = json.loads(path.read_bytes())
+    plans = [shapely.from_geojson(json.dumps(f["geometry"])) for f in doc["features"]]
+    first = doc["features"][0]["geometry"]  # a Polygon: its ring's every other position 3D
+    first["coordinates"] = [
+        [p + [12.5] if i % 2 else p for i, p in enumerate(r)] for r in first["coordinates"]
+    ]
+    second = doc["features"][1]["geometry"]  # a 3D polygon and a 2D point, collected
+    centre = shapely.centroid(plans[1])
+    second_3d = {
+        "type": "Polygon",
+        "coordinates": [[p + [7] for p in r] for r in second["coordinates"]],
+    }
+    doc["features"][1]["geometry"] = {
+        "type": "GeometryCollection",
+        "geometries": [second_3d, {"type": "Point", "coordinates": [centre.x, centre.y]}],
+    }
+    third = doc["features"][2]["geometry"]  # four values everywhere
+    third["coordinates"] = [
+        [[x, y, 3, 99] for x, y in r] for part in third["coordinates"] for r in [part[0]]
+    ]
+    third["type"] = "MultiPolygon"
+    third["coordinates"] = [[r] for r in third["coordinates"]]
+    mixed = tmp_path / "mixed.geojson"
+    mixed.write_text(json.dumps(doc))
+    report = ingest(mixed, "districts", lake)
+    assert (report.features, report.rejects) == (10, 0)
+    by_name = {
+        json.loads(p)["NOM"]: shapely.from_wkb(g)
+        for p, g in zip(
+            read_lake("districts").column("properties").to_pylist(),
+            read_lake("districts").column("geometry").to_pylist(),
+            strict=True,
+        )
+    }
+    names = [f["properties"]["NOM"] for f in doc["features"]]
+    assert shapely.equals(by_name[names[0]], plans[0])
+    assert shapely.equals(by_name[names[1]], shapely.union(plans[1], centre))
+    assert (
+        shapely.get_coordinates(by_name[names[2]]).tolist()
+        == shapely.get_coordinates(
+            shapely.MultiPolygon([shapely.Polygon(p.exterior) for p in shapely.get_parts(plans[2])])
+        ).tolist()
+    )
