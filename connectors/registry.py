@@ -26,6 +26,7 @@ __all__ = [
 
 BUILTIN: dict[str, str] = {
     "geojson": "citypipe.connectors.geojson:GeoJSONConnector",
+    "geojsonseq": "citypipe.connectors.geojsonseq:GeoJSONSeqConnector",
     "ngsi-ld": "citypipe.connectors.ngsi:NGSILDConnector",
     "ngsi-v2": "citypipe.connectors.ngsi:NGSIv2Connector",
     "ngsi-notifications": "citypipe.connectors.ngsi_notifications:NotificationLogConnector",
