@@ -9,7 +9,7 @@ import orjson
 import pyproj
 import pytest
 import shapely
-from conftest import in_source_order
+from conftest import SAMPLES, in_source_order
 
 from citypipe.connectors.jsonstream import open_json
 from citypipe.core.ingest import ingest
@@ -300,3 +300,18 @@ def test_positions_of_two_three_and_four_values_keep_their_plan(sample, tmp_path
             shapely.MultiPolygon([shapely.Polygon(p.exterior) for p in shapely.get_parts(plans[2])])
         ).tolist()
     )
+
+
+def test_a_document_of_one_geometry_is_one_feature(tmp_path, lake, read_lake):
+    """RFC 7946 lets a GeoJSON text be a geometry alone: Esslingen's first car park's polygon,
+    its legacy crs member with it, lands where the FeatureCollection puts it."""
+    collection = json.loads((SAMPLES / "esslingen_parking_epsg25832.geojson").read_bytes())
+    geometry = {**collection["features"][0]["geometry"], "crs": collection["crs"]}
+    path = tmp_path / "one.geojson"
+    path.write_text(json.dumps(geometry), encoding="utf-8")
+    report = ingest(path, "one", lake)
+    assert (report.records, report.features) == (1, 1)
+    whole = ingest(SAMPLES / "esslingen_parking_epsg25832.geojson", "all", lake)
+    assert whole.features == 250
+    first = in_source_order(read_lake("all")).column("geometry")[0].as_py()
+    assert read_lake("one").column("geometry")[0].as_py() == first
