@@ -48,8 +48,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import itertools
-import math
 import json
+import math
 import os
 import re
 import resource
