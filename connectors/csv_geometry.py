@@ -45,6 +45,8 @@ _LAT = (*_LAT_DEGREES, "y", "northing", "hochwert", "nordwert")
 """Words that name a coordinate column, alone or with prefixes/suffixes (x-koord, lon_wgs84,
 geo_breite), in the languages of city portals; degrees first (lon/lat without a declared CRS),
 then projected axes (in a CRS only `--crs` can name)."""
+_GEOMETRY_WORDS = ("geometry", "geom", "wkt", "wkb", "ewkt", "ewkb", "geometrie", "geometria")
+"""Words that name a geometry column (the_geom, wkb_geometry, GEOMETRIE, geometria)."""
 _TRANSLITERATE = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 
 Kind = Literal["wkb", "wkt", "xy"]
@@ -98,6 +100,13 @@ def _axis_rank(name: str, words: tuple[str, ...]) -> int | None:
     return min(ranks) if ranks else None
 
 
+def _geometry_named(name: str) -> bool:
+    """Whether the column's name says it holds geometries (geom, the_geom, WKT, wkb_geometry):
+    one readable value among its first rows makes it the geometry column, so that a small file's
+    unreadable rows are rejected with their reason instead of every row landing without one."""
+    return _axis_rank(name, _GEOMETRY_WORDS) is not None
+
+
 def _numbers(values: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
     """Coordinates as float64 (decimal comma allowed), and the masks of given and readable ones."""
     clean, present = cleaned(values)
@@ -137,8 +146,9 @@ def _xy_layout(batch: pa.RecordBatch, x: int, y: int) -> Layout:
 
 def detect(batch: pa.RecordBatch, geometry: int | None, xy: tuple[int, int] | None) -> Layout:
     """Where the first batch keeps its geometry: the `geometry` column or the `xy` columns
-    where options name them, else the first column mostly of (E)WKB, else of (E)WKT, else
-    the best-named pair of coordinate columns; Layout(None) where there is none."""
+    where options name them, else the first column mostly of (E)WKB (or with some, named as a
+    geometry column), else of (E)WKT, else the best-named pair of coordinate columns;
+    Layout(None) where there is none."""
     if xy is not None and geometry is None:
         return _xy_layout(batch, *xy)
     named = geometry is not None
@@ -147,7 +157,7 @@ def detect(batch: pa.RecordBatch, geometry: int | None, xy: tuple[int, int] | No
     for kind in ("wkb", "wkt"):
         for i in columns:
             share, srid = _probe(batch.column(i), kind)
-            if share > (0 if named else 0.5):
+            if share > (0 if named or _geometry_named(batch.schema.names[i]) else 0.5):
                 return Layout(kind, (i,), f"EPSG:{srid}" if srid else None)
     if named:  # nothing readable in the first rows: each row's error will say why
         return Layout("wkt", tuple(columns))

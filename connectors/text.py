@@ -19,6 +19,8 @@ from typing import BinaryIO
 import charset_normalizer
 import numpy as np
 
+from citypipe.connectors.codepage import plausible_codepage
+
 __all__ = [
     "MARK_PATTERN",
     "MarkedUTF8",
@@ -35,7 +37,8 @@ _WESTERN = "cp1252"
 the bytes identically, or equally plausibly (short text), in no useful order (cp1250 or even
 cp1006 for German text; big5 for one "é" before an "a", with no language in sight), and
 cp1252, ISO-8859-1 with more printable characters, is what Western European exports are
-written in."""
+written in. Among the code pages that decode the text, the one whose words read as words is
+taken (`codepage.plausible_codepage`)."""
 _ANY_BYTE = "latin-1"
 """Decodes every byte: the last resort for text that is neither UTF-8 nor the guessed code page."""
 _BLOCK = 1 << 20
@@ -71,9 +74,10 @@ class TextEncoding:
 def detect_encoding(data: bytes) -> str | None:
     """The Python codec name for `data`, or None when it is not text.
 
-    "utf-8-sig" with a BOM, "utf-8" when it decodes as UTF-8, else charset_normalizer's guess
-    (such as "cp1252"). `data` may be the head of a file, cut anywhere: a character cut at
-    the end does not count against UTF-8. A few NUL bytes (damage) do not decide anything.
+    "utf-8-sig" with a BOM, "utf-8" when it decodes as UTF-8, else the code page among
+    charset_normalizer's candidates whose words read as words (such as "cp1252"). `data` may
+    be the head of a file, cut anywhere: a character cut at the end does not count against
+    UTF-8. A few NUL bytes (damage) do not decide anything.
     """
     if data.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
@@ -94,14 +98,9 @@ def detect_encoding(data: bytes) -> str | None:
     name = codecs.lookup(best.encoding).name
     if nul and not name.startswith(("utf-16", "utf-32")):
         return None
-    tied = [m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
-    if not best.coherence or any(_WESTERN in m.could_be_from_charset for m in tied):
-        try:
-            data.decode(_WESTERN)  # charset_normalizer judges samples of large data
-            return _WESTERN
-        except UnicodeDecodeError:
-            pass
-    return name
+    if name.startswith(("utf-16", "utf-32")):
+        return name
+    return plausible_codepage(data, (m.encoding for m in matches), _WESTERN) or name
 
 
 def file_encoding(f: BinaryIO) -> TextEncoding | None:

@@ -1,10 +1,11 @@
 """WFS GetFeature responses in GML (WFS 1.0 / GML 2, WFS 1.1 / GML 3.1.1, WFS 2.0 / GML 3.2):
 one reader for saved files and for the pages a WFS harvest fetches.
 
-A FeatureCollection's members are gml:featureMember, gml:featureMembers and wfs:member,
-also those of the collections WFS 2.0 nests in a member or in wfs:additionalObjects, and of
-join tuples; each feature is a record (wfs_gml_features). The response is streamed: members
-are read as they end and dropped once their batch is handed over.
+A FeatureCollection's members are gml:featureMember, gml:featureMembers and wfs:member
+(and GDAL's ogr:featureMember), also those of the collections WFS 2.0 nests in a member or
+in wfs:additionalObjects, and of join tuples; each feature is a record (wfs_gml_features).
+The response is streamed: members are read as they end and dropped once their batch is handed
+over.
 
 Axis order (crs.axis_order, the one rule CityGML follows too): URN and OGC URI srsNames follow
 the CRS. The short EPSG:n follows the response's convention: WFS 1.0 / GML 2 write x/y
@@ -69,8 +70,10 @@ _READ_THROUGH = _COLLECTIONS | {"Tuple"}
 """Member contents that are not features: their own members are."""
 _ENDS = tuple(f"}}{name}" for name in _READ_THROUGH)
 """The same, as the ends of tags with a namespace."""
+_OGR = "http://ogr.maptools.org/"
+"""GDAL's GML writer: its GML 3 and 3.2 collections hold ogr:featureMember elements."""
 _MEMBERS = [f"{{{ns}}}{m}" for ns in GML_NAMESPACES for m in ("featureMember", "featureMembers")]
-_MEMBERS.append(f"{{{_WFS2}}}member")
+_MEMBERS += [f"{{{_WFS2}}}member", f"{{{_OGR}}}featureMember"]
 _HEAD = 1 << 16
 _GML_NS_DECLARED = re.compile(rb"""=\s*["']http://www\.opengis\.net/gml(/3\.2)?["']""")
 _GML3_SCHEMA = re.compile(r"wfs/(1\.1|2\.0)|gml/3|VERSION=(1\.1|2\.0)", re.IGNORECASE)

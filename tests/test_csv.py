@@ -361,3 +361,27 @@ def test_wrong_encoding_option_is_a_data_error(sample):
     with pytest.raises(DataError) as e:
         list(CSVConnector(path, encoding="utf-8").read())
     assert str(e.value).startswith(f"{path}: ") and "encoding" in str(e.value)
+
+
+@pytest.mark.parametrize("rows", [2, 3])
+def test_a_few_rows_with_a_damaged_geometry_reject_that_row_alone(sample, lake, read_lake, rows):
+    """Reutlingen's first rows, the last one's GEOM cut short (a truncated export): the column
+    named GEOM stays the geometry column though half its values or fewer are readable, so the
+    damaged row is rejected with its reason and the others keep their points (before, every row
+    landed without a geometry and nothing was rejected)."""
+    path = sample(REUTLINGEN)
+    source = _rows(path, "utf-8-sig", ",")[:rows]
+    lines = path.read_text(encoding="utf-8-sig").splitlines()[: rows + 1]
+    lines[-1] = lines[-1][: lines[-1].index("POINT (") + 12]  # "POINT (51563"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = ingest(path, "cut", lake, crs="EPSG:25832")
+    assert (report.features, report.rejects) == (rows - 1, 1)
+    [reason] = read_lake("cut", "rejects").column("reason").to_pylist()
+    assert "GEOM" in reason
+    to_lonlat = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True)
+    landed = {props["STANDORT"]: geom for props, geom in _features(read_lake("cut"))}
+    assert set(landed) == {row["STANDORT"] for row in source[:-1]}
+    for row in source[:-1]:
+        geom = landed[row["STANDORT"]]
+        x, y = shapely.from_wkt(row["GEOM"]).coords[0]
+        assert geom.coords[0] == pytest.approx(to_lonlat.transform(x, y), abs=1e-7)

@@ -766,3 +766,25 @@ def test_a_ring_of_unicode_blanks_is_a_reject_not_a_crash():
     (batch,) = list(read_feature_collection(_doc(members)))
     assert batch.geometries[0] is not None and batch.geometries[1] is None
     assert batch.errors is not None and batch.errors[1]
+
+
+@pytest.mark.parametrize("gml_format", ["GML2", "GML3", "GML3Deegree", "GML3.2"])
+def test_gml_written_by_gdal_lands_every_feature(sample, lake, read_lake, gml_format):
+    """Jena's parking as GDAL's GML driver writes it (ogr2ogr -f GML -dsco FORMAT=...): its
+    GML 3 and 3.2 collections hold ogr:featureMember, which were read as no member at all (0
+    records, exit 0). Every feature lands, at the source's own coordinates."""
+    import pyogrio
+
+    path = sample("jena_parking.geojson")
+    source = json.loads(path.read_text(encoding="utf-8"))["features"]
+    gml = path.with_suffix(".gml")
+    pyogrio.write_dataframe(
+        pyogrio.read_dataframe(path), gml, driver="GML", dataset_options={"FORMAT": gml_format}
+    )
+    report = ingest(gml, "jena_gml", lake)
+    assert (report.records, report.features, report.rejects) == (len(source), len(source), 0)
+    landed = shapely.from_wkb(read_lake("jena_gml").column("geometry").to_numpy(False))
+    expected = shapely.points([f["geometry"]["coordinates"][:2] for f in source])
+    assert sorted(shapely.get_coordinates(landed).round(7).tolist()) == sorted(
+        shapely.get_coordinates(expected).round(7).tolist()
+    )

@@ -1,0 +1,89 @@
+"""Which single-byte code page reads text as words: the choice among those that decode it.
+
+charset_normalizer ranks code pages by statistics that short text (a feature's few names, a
+CSV of ten rows) cannot carry: it reads Catalan Latin-1 as Vietnamese cp1258 ("Gl̀ries"),
+Spanish as Baltic cp775 ("Pe±alver"), and "Plaça" as Mac Icelandic ("PlaÁa"). A wrong code
+page shows in the words themselves: a symbol or a combining mark inside a word, a capital
+after a small letter, scripts mixed in one word, or a Latin word made mostly of accented
+letters (Cyrillic or Greek read as Latin-1). The code page whose words show fewest of these is
+taken, the Western one (what Western European exports are written in) when it is as good.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import unicodedata
+from collections.abc import Iterable
+
+__all__ = ["implausible", "plausible_codepage"]
+
+_COMMON = ("cp1250", "cp1251", "cp1253", "cp1254", "cp1257")
+"""Windows code pages of Central Europe, Cyrillic, Greek, Turkish and the Baltic, tried after the
+Western one whether or not charset_normalizer names them."""
+_LEGACY = re.compile(r"(mac|hp)-.*|cp(?!874)[4-8]\d\d|cp1006|cp1125|kz1048|ptcp154")
+"""DOS, Mac and HP code pages (Python's names)."""
+_WORD = re.compile(r"[^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f\s]+")
+"""A run of letters, digits and characters that are not ASCII, between ASCII punctuation or
+spaces."""
+_IN_WORDS = {"Pd", "Pi", "Pf"}
+"""Dashes and quotes, which words hold ("l’Eixample", "Rhein‐Main"), as Catalan's "l·l" does its
+middle dot."""
+
+
+def _script(c: str) -> str:
+    """The script of letter `c` as its Unicode name begins ("LATIN", "CYRILLIC", "GREEK"...);
+    below U+0250 every letter is Latin, the ordinals "ª" "º" and "µ" among them."""
+    return "LATIN" if c < "\u0250" else unicodedata.name(c, "?").split(" ", 1)[0]
+
+
+def _word_faults(word: str) -> int:
+    faults = 0
+    scripts = set()
+    ascii_letters = accented = 0
+    for i, c in enumerate(word):
+        category = unicodedata.category(c)
+        if c.isascii():
+            ascii_letters += c.isalpha()
+            scripts.add("LATIN" if c.isalpha() else "")
+            continue
+        if category[0] == "M":
+            faults += 1  # legacy code pages hold composed letters, not combining marks
+        elif category[0] != "L":
+            # a symbol between letters: "¿ó³æ"
+            faults += 0 < i < len(word) - 1 and category not in _IN_WORDS and c != "·"
+        else:
+            scripts.add(_script(c))
+            accented += _script(c) == "LATIN"
+            faults += category == "Lu" and i > 0 and word[i - 1].islower()  # "PlaÁa"
+    scripts.discard("")
+    faults += len(scripts) > 1
+    faults += scripts == {"LATIN"} and accented > 2 * ascii_letters and len(word) > 3
+    return faults
+
+
+def implausible(text: str) -> int:
+    """How many faults the words of `text` that are not ASCII show (0 for plausible text)."""
+    return sum(_word_faults(w) for w in _WORD.findall(text) if not w.isascii())
+
+
+def plausible_codepage(data: bytes, candidates: Iterable[str], western: str) -> str | None:
+    """The code page among `western`, the common ones and `candidates` (in this order of
+    preference) that decodes `data` with the fewest faults, or None when none decodes it.
+
+    DOS, Mac and HP code pages are taken only when no other decodes `data`: exports are rarely
+    written in them, and one odd word in the source ("lÀngel") must not turn a file to them."""
+    names = dict.fromkeys(codecs.lookup(c).name for c in (western, *_COMMON, *candidates))
+    best: tuple[int, str] | None = None
+    for name in sorted(names, key=lambda n: bool(_LEGACY.fullmatch(n))):
+        if best is not None and _LEGACY.fullmatch(name):
+            break
+        try:
+            faults = implausible(data.decode(name))
+        except UnicodeDecodeError:
+            continue
+        if best is None or faults < best[0]:
+            best = (faults, name)
+        if faults == 0:
+            break
+    return None if best is None else best[1]

@@ -1,0 +1,68 @@
+"""Short text in a code page: read in the code page whose words read as words.
+
+A feature or a few rows carry too little text for charset_normalizer's statistics: Catalan
+names in Latin-1 were read as Vietnamese cp1258 ("Gl̀ries"), Baltic cp775 ("Pe±alver") or Mac
+Icelandic ("PlaÁa"). Each Barcelona fountain with a name that is not ASCII, alone in a file
+written in Latin-1 and in cp1252, must read back as the sample spells it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from citypipe.connectors.codepage import implausible
+from citypipe.connectors.text import detect_encoding
+from citypipe.core.ingest import ingest
+
+FOUNTAINS = "barcelona_drinking_fountains.geojson"
+
+
+def _one_feature(properties: dict) -> str:
+    feature = {"type": "Feature", "properties": properties, "geometry": None}
+    return json.dumps({"type": "FeatureCollection", "features": [feature]}, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("codec", ["latin-1", "cp1252"])
+def test_each_fountain_alone_in_a_western_code_page_reads_as_written(sample, codec):
+    doc = json.loads(sample(FOUNTAINS).read_text(encoding="utf-8"))
+    texts = [
+        _one_feature({k: v for k, v in f["properties"].items() if isinstance(v, str)})
+        for f in doc["features"]
+    ]
+    texts = [t for t in texts if not t.isascii()]
+    assert len(texts) > 100  # Plaça, Glòries, Paral·lel, nº5 ...
+    misread = [t for t in texts if (b := t.encode(codec)).decode(detect_encoding(b)) != t]
+    assert misread == []
+
+
+def test_a_latin1_geojson_of_one_fountain_lands_with_its_name(sample, lake, read_lake):
+    """Through the whole ingest, as a user's file of one feature would go."""
+    doc = json.loads(sample(FOUNTAINS).read_text(encoding="utf-8"))
+    feature = next(f for f in doc["features"] if "Glòries" in json.dumps(f, ensure_ascii=False))
+    path = sample(FOUNTAINS).with_name("one.geojson")
+    text = json.dumps({"type": "FeatureCollection", "features": [feature]}, ensure_ascii=False)
+    path.write_bytes(text.encode("latin-1"))
+    report = ingest(path, "one", lake)
+    assert report.features == 1
+    [props] = read_lake("one").column("properties").to_pylist()
+    names = {k: v for k, v in feature["properties"].items() if isinstance(v, str)}
+    assert names.items() <= json.loads(props).items()
+
+
+@pytest.mark.parametrize(
+    ("text", "codec", "misread_as"),
+    [
+        ("Plac Wolności; Kraków; Gdańsk; Wrocław", "cp1250", "cp1252"),  # "Wroc³aw"
+        ("Москва, улица Тверская", "cp1251", "cp1252"),  # "Ìîñêâà"
+        ("Θεσσαλονίκη πλατεία Αριστοτέλους", "cp1253", "cp1252"),  # "Èåóóáëïíßêç"
+        ("Calle Peñalver; Logroño; Constitución", "latin-1", "cp775"),  # "Pe±alver"
+        ("Plaça de les Glòries", "latin-1", "cp1258"),  # "Gl̀ries"
+    ],
+)
+def test_a_wrong_code_page_shows_in_the_words(text, codec, misread_as):
+    data = text.encode(codec)
+    assert implausible(data.decode(codec)) == 0
+    assert implausible(data.decode(misread_as)) > 0
+    assert data.decode(detect_encoding(data)) == text
