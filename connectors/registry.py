@@ -33,6 +33,7 @@ BUILTIN: dict[str, str] = {
     "cityjson": "citypipe.connectors.cityjson:CityJSONConnector",
     "csv": "citypipe.connectors.csvtable:CSVConnector",
     "geoparquet": "citypipe.connectors.geoparquet:GeoParquetConnector",
+    "ogr": "citypipe.connectors.ogr:OGRConnector",
     "citygml": "citypipe.connectors.citygml:CityGMLConnector",
     "wfs-gml": "citypipe.connectors.wfs_gml:WFSGMLConnector",
     "service-document": "citypipe.connectors.service_documents:ServiceDocumentConnector",
