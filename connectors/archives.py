@@ -1,11 +1,12 @@
 """Compressed files read as what they hold: a gzip, bzip2 or xz stream, or a zip archive of one
-file, is unpacked to a temporary file that the connector reads (GDAL's /vsigzip/ and /vsizip/
-do the same for its users), removed when the connector is.
+file (or of one shapefile's parts), is unpacked to a temporary folder whose file the connector
+reads (GDAL's /vsigzip/ and /vsizip/ do the same for its users), removed with the connector.
 
-Portals ship city data so (a municipality's LoD2 tiles as a zip, a GeoJSON export gzipped).
-Unpacking stops at a bound on the ratio of unpacked to packed bytes, as no real city file comes
-near it: a crafted archive (a "zip bomb") is refused in one line, not written until the disk is
-full. A zip of several files is refused naming them: a source is one file.
+Portals ship city data so (a municipality's LoD2 tiles as a zip, a GeoJSON export gzipped,
+a Shapefile zipped). Unpacking stops at a bound on the ratio of unpacked to packed bytes, as no
+real city file comes near it: a crafted archive (a "compression bomb") is refused in one line,
+not written until the disk is full. A zip of several files is refused naming them: a source
+is one file.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ _STREAMS: dict[bytes, Callable[[Path], io.BufferedIOBase]] = {
 }
 """Magic numbers of the compressed streams, and their readers."""
 _ZIP = b"PK\x03\x04"
+_SHAPEFILE_PARTS = {".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".xml"}
 _BLOCK = 1 << 20
 
 
@@ -72,7 +74,7 @@ def unpacked(path: Path) -> Readable:
     try:
         if opener is not None:
             with opener(path) as packed:
-                target = _copy(path, packed, folder / f"{path.name}!{Path(path.stem).name}")
+                target = _copy(path, packed, _place(folder, path) / Path(path.stem).name)
         else:
             target = _one_member(path, folder)
     except BaseException:
@@ -89,7 +91,8 @@ def _one_member(path: Path, folder: Path) -> Path:
                 if not m.is_dir() and not m.filename.startswith("__MACOSX/")
                 and not Path(m.filename).name.startswith(".")
             ]  # fmt: skip
-            if len(files) != 1:
+            main = _shapefile(files) if len(files) > 1 else files
+            if len(main) != 1:
                 names = ", ".join(m.filename for m in files[:5]) + (
                     " ..." if len(files) > 5 else ""
                 )
@@ -97,10 +100,32 @@ def _one_member(path: Path, folder: Path) -> Path:
                     f"{path}: a zip archive of {len(files)} files ({names}): a source is one "
                     "file; unpack the archive and name the file, or a tile glob of its files"
                 )
-            with archive.open(files[0]) as packed:
-                return _copy(path, packed, folder / f"{path.name}!{Path(files[0].filename).name}")
+            for member in files:  # the one file, or a shapefile's parts side by side
+                with archive.open(member) as packed:
+                    copy = _copy(path, packed, _place(folder, path) / Path(member.filename).name)
+                if member is main[0]:
+                    target = copy
+            return target
     except (zipfile.BadZipFile, NotImplementedError) as e:
         raise DataError(f"{path}: a zip archive that cannot be read: {e}") from e
+
+
+def _place(folder: Path, path: Path) -> Path:
+    """Where `path`'s content goes: a folder named after it, so that messages name the
+    archive (`roads_zip/roads.shp`); not `roads.zip/`, which GDAL would open as the archive."""
+    place = folder / path.name.replace(".", "_")
+    place.mkdir(exist_ok=True)
+    return place
+
+
+def _shapefile(files: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
+    """The `.shp` of members that are one shapefile's parts (a stem, its .shp and the files
+    GDAL reads beside it), else none."""
+    stems = {str(Path(m.filename).with_suffix("")) for m in files}
+    suffixes = {Path(m.filename).suffix.lower() for m in files}
+    if len(stems) != 1 or ".shp" not in suffixes or not suffixes <= _SHAPEFILE_PARTS:
+        return []
+    return [m for m in files if m.filename.lower().endswith(".shp")]
 
 
 def _copy(path: Path, packed: IO[bytes] | io.BufferedIOBase, target: Path) -> Path:

@@ -6,6 +6,7 @@ is refused in one line where none is named."""
 from __future__ import annotations
 
 import json
+import zipfile
 
 import geopandas
 import pytest
@@ -65,3 +66,16 @@ def test_the_named_layer_of_a_geopackage(tmp_path, lake, read_lake, capsys):
     ).to_crs(25831)
     names = [json.loads(p)["NOM"] for p in table.column("properties").to_pylist()]
     assert all(abs(a / stated[n] - 1) < 1e-4 for n, a in zip(names, utm.area, strict=True))
+
+
+def test_a_zipped_shapefile_lands_as_the_shapefile_does(tmp_path, lake, read_lake):
+    """A Shapefile as portals ship it: its parts in one zip, in a folder of it."""
+    geopandas.read_file(JENA).to_file(tmp_path / "jena.shp")
+    packed = tmp_path / "jena_shp.zip"
+    with zipfile.ZipFile(packed, "w") as z:
+        for part in tmp_path.glob("jena.*"):
+            z.write(part, f"parking/{part.name}")
+    plain = ingest(tmp_path / "jena.shp", "plain", lake)
+    zipped = ingest(packed, "zipped", lake)
+    assert plain.features == zipped.features == 103
+    assert read_lake("plain").column("geometry").equals(read_lake("zipped").column("geometry"))
