@@ -57,12 +57,14 @@ class OGRConnector(FileConnector):
             return 0.9
         return 0.0
 
-    def _layer(self) -> str | int:
-        """The layer to read: the one named, else the only one."""
+    def _layers(self) -> list[str]:
         try:
-            layers = [str(name) for name, _ in pyogrio.list_layers(self.path)]
+            return [str(name) for name, _ in pyogrio.list_layers(self.path)]
         except _GDAL_ERRORS as e:
             raise self._unreadable(e) from e
+
+    def _layer(self, layers: list[str]) -> str:
+        """The layer to read: the one named, else the only one."""
         named = self.options.get("layer")
         if named is not None:
             if str(named) not in layers:
@@ -79,26 +81,31 @@ class OGRConnector(FileConnector):
         return DataError(f"{self.path}: GDAL cannot read it: {str(error).strip()}")
 
     def inspect(self) -> SourceInfo:
-        layer = self._layer()
+        """The layer read, or every layer where the file has several and none is named."""
+        layers = self._layers()
+        several = len(layers) > 1 and self.options.get("layer") is None
+        layer = layers[0] if several else self._layer(layers)
         try:
             info = pyogrio.read_info(self.path, layer=layer)
         except _GDAL_ERRORS as e:
             raise self._unreadable(e) from e
+        if several:
+            return SourceInfo(format=info["driver"], layers=tuple(layers))
         return SourceInfo(
             format=info["driver"],
             crs=info["crs"],
-            layers=(str(layer),),
+            layers=(layer,),
             count=info["features"] if info["features"] >= 0 else None,
         )
 
     def read(self) -> Iterator[SourceBatch]:
-        layer = self._layer()
+        layer = self._layer(self._layers())
         try:
             yield from self._batches(layer)
         except _GDAL_ERRORS as e:
             raise self._unreadable(e) from e
 
-    def _batches(self, layer: str | int) -> Iterator[SourceBatch]:
+    def _batches(self, layer: str) -> Iterator[SourceBatch]:
         with pyogrio.open_arrow(
             self.path, layer=layer, batch_size=BATCH_ROWS, return_fids=True, use_pyarrow=True
         ) as (meta, reader):

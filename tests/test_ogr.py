@@ -58,6 +58,7 @@ def test_the_named_layer_of_a_geopackage(tmp_path, lake, read_lake, capsys):
     code = main(["ingest", str(both), "--source", "x", "--lake", str(tmp_path / "other")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "2 layers (districts, parking)" in err[0]
+    assert OGRConnector(both).inspect().layers == ("districts", "parking")  # inspect lists them
     report = ingest(both, "districts", lake, options={"layer": "districts"})
     assert report.features == 10 and report.declared_crs == "EPSG:25831"
     table = read_lake("districts")
