@@ -129,6 +129,39 @@ def _cut(node: Any, ndim: int) -> Any:
     return node
 
 
+def _position_fault(geometry: Mapping[str, Any]) -> str | None:
+    """What is wrong with the positions of a geometry shapely refused, said in GeoJSON's terms
+    (shapely's own words are numpy's: "inhomogeneous shape", "not enough dimensions"); None
+    where its positions are not the fault."""
+    members, sizes = [geometry], set()
+    while members:
+        g = members.pop()
+        kind = g.get("type") if type(g) is dict else None
+        if kind == "GeometryCollection" and type(g.get("geometries")) is list:
+            members.extend(g["geometries"])
+            continue
+        if kind != "Point" and kind not in _RAGGED:
+            continue
+        depth = 0 if kind == "Point" else _RAGGED[kind][1]
+        if g.get("coordinates") is None:
+            return f"a {kind} without coordinates"
+        if describe_non_number(g["coordinates"]):
+            return None  # _one's reason names the value
+        level = [g["coordinates"]]
+        for _ in range(depth):
+            if not all(type(c) is list for c in level):
+                return f"a {kind}'s coordinates nested fewer than {depth + 1} arrays deep"
+            level = [c for items in level for c in items]
+        if not all(type(p) is list for p in level):
+            return f"a {kind}'s coordinates nested fewer than {depth + 1} arrays deep"
+        if any(type(v) is list for p in level for v in p):
+            return f"a {kind}'s coordinates nested more than {depth + 1} arrays deep"
+        sizes |= {len(p) for p in level if p}
+    if 1 in sizes:  # more than 3 are read to the third (`_one`)
+        return "a position of 1 number (GeoJSON's hold x, y and an optional z)"
+    return None
+
+
 def _points(geometries: Sequence[Any]) -> Points | None:
     """The batch as `Points` when every geometry is a 2D GeoJSON Point or None: one pass that
     asks nothing of each point but its coordinates, for the commonest city geometry."""
@@ -190,7 +223,7 @@ def to_geometries(
         try:
             out[i] = _one(geometry)
         except Exception as e:  # noqa: BLE001 - shapely raises many kinds for malformed input
-            errors[i] = f"invalid GeoJSON geometry: {str(e).strip()}"
+            errors[i] = f"invalid GeoJSON geometry: {_position_fault(geometry) or str(e).strip()}"
     return out, errors
 
 

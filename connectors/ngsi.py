@@ -3,7 +3,8 @@
 representation (ngsi_entities).
 
 Chosen by content above GeoJSON, whose sniff also claims the GeoJSON form: NGSI-LD by its
-attribute types, @context or entity URNs, NGSI v2 by its `metadata` and attribute types. The
+attribute types, @context or entity URNs, NGSI v2 by its `metadata` and attribute types (or,
+in keyValues form, by a text id and type and a GeoJSON `location`, without @context). The
 JSON Schemas and @context documents that come with Smart Data Models are refused with one line
 saying what they are. Arrays are streamed (jsonstream), so a broker dump of any size reads in
 bounded memory. The source's `contexts:` option says which @contexts beyond the shipped ones
@@ -39,6 +40,15 @@ _V2 = re.compile(
     rb'Text|DateTime)"'
 )
 """NGSI v2 attribute types, for a head too long to parse (a shorter one is parsed: `is_v2`)."""
+_GEOMETRIES = frozenset(
+    ("Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon")
+    + ("GeometryCollection",)
+)
+_KV_PLACE = re.compile(
+    rb'"location"\s*:\s*\{\s*"type"\s*:\s*"(?:(?:Multi)?(?:Point|LineString|Polygon)|'
+    rb'GeometryCollection)"'
+)
+"""A keyValues `location`, for an array too long to parse whose text names no GeoJSON Feature."""
 _ENTITY = re.compile(rb'"id"\s*:')
 
 
@@ -46,9 +56,26 @@ def _looks_v2(text: bytes) -> bool:
     try:
         doc = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return _V2.search(text) is not None
+        return _V2.search(text) is not None or (
+            text.startswith(b"[") and b'"Feature' not in text and _KV_PLACE.search(text) is not None
+        )
     first = doc[0] if type(doc) is list and doc else doc
-    return type(first) is dict and "id" in first and is_v2(first)
+    return type(first) is dict and "id" in first and (is_v2(first) or _key_values(first))
+
+
+def _key_values(entity: dict) -> bool:
+    """An NGSI v2 entity in keyValues form (Orion's `options=keyValues`): a text id and type,
+    no @context, and a GeoJSON geometry as its `location`."""
+    place = entity.get("location")
+    return (
+        isinstance(entity["id"], str)
+        and isinstance(entity.get("type"), str)
+        and entity["type"] not in ("Feature", "FeatureCollection")
+        and "@context" not in entity
+        and type(place) is dict
+        and place.get("type") in _GEOMETRIES
+        and ("coordinates" in place or "geometries" in place)
+    )
 
 
 @lru_cache(maxsize=2)

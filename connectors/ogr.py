@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyogrio
 import shapely
 
@@ -23,6 +24,8 @@ __all__ = ["OGRConnector"]
 BATCH_ROWS = 10_000
 _GDAL_ERRORS = (
     OSError,
+    UnicodeDecodeError,  # text GDAL hands on undecoded from a damaged file
+    pa.ArrowException,
     pyogrio.errors.DataSourceError,
     pyogrio.errors.DataLayerError,
     pyogrio.errors.FeatureError,

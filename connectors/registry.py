@@ -8,6 +8,7 @@ Third-party packages add connectors through the `citypipe.connectors` entry-poin
 
 from __future__ import annotations
 
+import codecs
 import importlib
 from functools import cache
 from importlib.metadata import entry_points
@@ -126,6 +127,15 @@ def _choose_service(url: str) -> type[Connector]:
     return best
 
 
+def _xml_head_in_utf8(head: bytes) -> bytes:
+    """`head` in UTF-8 where it is XML in UTF-16 with a BOM (XML's other encoding every parser
+    reads, which the formats' sniffers look for in UTF-8), else `head` as it is."""
+    if not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return head
+    text = head[: len(head) // 2 * 2].decode("utf-16", errors="ignore")
+    return text.encode("utf-8") if text.lstrip().startswith("<") else head
+
+
 def detect(path: Path) -> type[FileConnector]:
     """The connector for the file at `path`, chosen by its content, never by its name."""
     try:
@@ -143,7 +153,7 @@ def detect(path: Path) -> type[FileConnector]:
     formats = [cls for cls in map(load, available()) if issubclass(cls, FileConnector)]
     for cls in formats:
         try:
-            score = cls.sniff(head)
+            score = cls.sniff(_xml_head_in_utf8(head))
         except NotFeatureData as e:
             not_features = not_features or e
             continue

@@ -78,10 +78,13 @@ _HEAD = 1 << 16
 _GML_NS_DECLARED = re.compile(rb"""=\s*["']http://www\.opengis\.net/gml(/3\.2)?["']""")
 _GML3_SCHEMA = re.compile(r"wfs/(1\.1|2\.0)|gml/3|VERSION=(1\.1|2\.0)", re.IGNORECASE)
 _GML2_SCHEMA = re.compile(r"wfs/1\.0|gml/2|VERSION=1\.0", re.IGNORECASE)
+_SINGLE_BYTE_DECLARED = re.compile(
+    rb"""<\?xml[^>]*encoding\s*=\s*["'](iso-?8859|latin|windows-125|cp125)""", re.IGNORECASE
+)
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
+    (codecs.BOM_UTF16_LE, "utf-16le"),
+    (codecs.BOM_UTF16_BE, "utf-16be"),  # libxml2 takes "utf-16" as little-endian
 )
 
 
@@ -315,8 +318,19 @@ def _open(source: Source | _Joined) -> Iterator[tuple[IO[bytes], bytes, str | No
 
 
 def _bom_codec(head: bytes) -> str | None:
-    """The encoding a byte-order mark names (it wins over the XML declaration)."""
-    return next((codec for bom, codec in _BOMS if head.startswith(bom)), None)
+    """The encoding a byte-order mark names (it wins over the XML declaration); without one,
+    UTF-8 where the head's text that is not ASCII is UTF-8 yet the declaration names a single-byte
+    code page (La Rioja's files without their BOM): text in a code page almost never decodes
+    as UTF-8 by accident, and read in the code page it would be mojibake ("LogroÃ±o")."""
+    bom = next((codec for bom, codec in _BOMS if head.startswith(bom)), None)
+    if bom is not None or head.isascii() or not _SINGLE_BYTE_DECLARED.match(head):
+        return bom
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        cut = e.reason == "unexpected end of data"  # a character cut at the head's end
+        return "utf-8" if cut and not head[: e.start].isascii() else None
+    return "utf-8"
 
 
 def _root(label: str, root: Any) -> Any:

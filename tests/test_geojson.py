@@ -315,3 +315,28 @@ def test_a_document_of_one_geometry_is_one_feature(tmp_path, lake, read_lake):
     assert whole.features == 250
     first = in_source_order(read_lake("all")).column("geometry")[0].as_py()
     assert read_lake("one").column("geometry")[0].as_py() == first
+
+
+@pytest.mark.parametrize(
+    ("shape", "reason"),
+    [
+        (lambda x, y: {"type": "MultiPoint", "coordinates": [[x, y], [x]]},
+         "a position of 1 number "),
+        (lambda x, y: {"type": "Polygon", "coordinates": [[x, y], [x, y + 1e-4], [x, y]]},
+         "a Polygon's coordinates nested fewer than 3 arrays deep"),
+        (lambda x, y: {"type": "Point"}, "a Point without coordinates"),
+    ],
+)  # fmt: skip
+def test_a_malformed_geometry_is_rejected_in_geojsons_terms(sample, lake, read_lake, shape, reason):
+    """One of Jena's parking points rewritten with malformed positions: rejected with a reason a
+    user can act on (it was numpy's: "inhomogeneous shape after 1 dimensions", "Input operand 0
+    does not have enough dimensions"), the other features landed."""
+    path = sample("jena_parking.geojson")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    first = doc["features"][0]
+    first["geometry"] = shape(*first["geometry"]["coordinates"][:2])
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    report = ingest(path, "jena", lake)
+    assert (report.records, report.rejects) == (len(doc["features"]), 1)
+    [why] = read_lake("jena", "rejects").column("reason").to_pylist()
+    assert why.startswith("invalid GeoJSON geometry: ") and reason in why

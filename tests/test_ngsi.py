@@ -607,3 +607,24 @@ def test_names_cost_a_look_up_not_a_json_ld_expansion() -> None:
     pyld_per_entity = (time.perf_counter() - started) / 100
     assert len(batch.observations) == 17 * 2000
     assert per_entity * 3 < pyld_per_entity, (per_entity, pyld_per_entity)
+
+
+def test_a_v2_key_values_file_is_found_by_its_content(tmp_path: Path, lake, read_lake) -> None:
+    """Madrid's AirQualityObserved as Orion answers `options=keyValues` (each attribute its
+    value, no @context) was refused as "not a format citypipe reads" unless named with
+    --format: its text id and type and its GeoJSON location say NGSI v2. It lands as the
+    normalized sample does: same id, point and values."""
+    normalized = _entity(NGSI / "AirQualityObserved/example-normalized-ngsiv2.json")
+    key_values = {k: v["value"] if type(v) is dict else v for k, v in normalized.items()}
+    assert key_values["location"]["type"] == "Point"
+    path = tmp_path / "aqo.json"
+    path.write_bytes(orjson.dumps([key_values]))
+    report = ingest(path, "aqo", lake)
+    assert (report.format, report.features) == ("NGSI v2", 1)
+    [row] = read_lake("aqo").to_pylist()
+    assert row["feature_id"].endswith(normalized["id"])
+    point = shapely.from_wkb(row["geometry"])
+    assert [point.x, point.y] == normalized["location"]["value"]["coordinates"]
+    props = orjson.loads(row["properties"])
+    for name in ("co", "so2", "temperature", "windSpeed"):
+        assert props[name] == normalized[name]["value"]

@@ -111,6 +111,17 @@ def test_a_bom_wins_over_the_declared_encoding(corpus, tmp_path, lake, read_lake
     assert read_lake("alava").column("name").to_pylist() == ["Álava"]
 
 
+def test_utf8_without_its_bom_wins_over_a_declared_code_page(corpus, tmp_path, lake, read_lake):
+    """La Rioja's answer as a tool that drops the BOM writes it: UTF-8 still, declaring
+    ISO-8859-1. Read as declared, "Álava" became "Ã\x81lava"; its UTF-8 text wins."""
+    text = (corpus / LARIOJA).read_bytes().decode("utf-8-sig")
+    assert 'encoding="ISO-8859-1"' in text[:80]
+    path = tmp_path / "alava.gml"
+    path.write_bytes(text.replace("<ms:NOMBRE>Haro<", "<ms:NOMBRE>Álava<").encode("utf-8"))
+    ingest(path, "alava", lake)
+    assert read_lake("alava").column("name").to_pylist() == ["Álava"]
+
+
 @pytest.mark.parametrize(("name", "count"), [(ADE, 1), (LARIOJA, 1)])
 def test_counts_are_the_manifests(corpus, name, count):
     assert sum(len(b) for b in read_feature_collection(corpus / name)) == count
@@ -788,3 +799,31 @@ def test_gml_written_by_gdal_lands_every_feature(sample, lake, read_lake, gml_fo
     assert sorted(shapely.get_coordinates(landed).round(7).tolist()) == sorted(
         shapely.get_coordinates(expected).round(7).tolist()
     )
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_xml_in_utf16_is_read_as_xml(corpus, sample, tmp_path, lake, read_lake, codec):
+    """XML in UTF-16 with its BOM (the encoding every XML parser must read besides UTF-8) was
+    refused as "UTF-16 text ... JSON must be UTF-8": a Windows tool's export of La Rioja's
+    WFS answer (its name made "Álava") and of SIG3D's CityGML building land as the originals."""
+    bom = {"utf-16-le": b"\xff\xfe", "utf-16-be": b"\xfe\xff"}[codec]
+    raw = (corpus / LARIOJA).read_bytes().decode("utf-8-sig")
+    raw = raw.replace('encoding="ISO-8859-1"', 'encoding="UTF-16"')
+    wfs = tmp_path / "alava.gml"
+    wfs.write_bytes(bom + raw.replace("<ms:NOMBRE>Haro<", "<ms:NOMBRE>Álava<").encode(codec))
+    ingest(wfs, "alava", lake)
+    assert read_lake("alava").column("name").to_pylist() == ["Álava"]
+    original = sample("citygml/sig3d_v2_Building_LOD2-EPSG25832.gml")
+    text = original.read_text(encoding="utf-8").replace('encoding="utf-8"', 'encoding="UTF-16"')
+    wide = tmp_path / "building16.gml"
+    wide.write_bytes(bom + text.encode(codec))
+    ingest(original, "building", lake)
+    ingest(wide, "building16", lake)
+
+    def rows(source: str) -> list[tuple]:
+        table = read_lake(source)
+        ids = [i.split("/", 1)[1] for i in table.column("feature_id").to_pylist()]
+        columns = (table.column(c).to_pylist() for c in ("geometry", "properties"))
+        return sorted(zip(ids, *columns, strict=True))
+
+    assert len(rows("building16")) == 3 and rows("building16") == rows("building")
