@@ -28,6 +28,14 @@ def _zipped(path: Path, *members: tuple[str, bytes]) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _own_temporary_folder(tmp_path, monkeypatch):
+    """Unpacked copies go to this test's folder: another test unpacking at the same time (in
+    another worker) does not touch what this one counts."""
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+
+
 def _leftovers() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).glob("citypipe-unpacked-*")}
 
