@@ -28,6 +28,7 @@ from citypipe.geo.types import AxisOrder, Points
 __all__ = [
     "Connector",
     "FileConnector",
+    "FlatFaces",
     "LayerInfo",
     "Observation",
     "Query",
@@ -133,6 +134,21 @@ class Surface(NamedTuple):
     """With Z, in the batch's `crs`."""
 
 
+class FlatFaces(NamedTuple):
+    """The polygons of an array of geometries as flat arrays, exactly as GEOS holds them (rings
+    closed): what a connector that built the geometries from such arrays hands on, so that the
+    pipeline measures, projects and transforms them without asking GEOS for copies."""
+
+    coords: np.ndarray
+    """(n, 3) as written: NaN Z for 2D faces."""
+    ring: np.ndarray
+    """The ring of each coordinate row (rings numbered over all faces, in order)."""
+    polygon: np.ndarray
+    """The face of each ring."""
+    owner: np.ndarray
+    """The geometry of each face, ascending."""
+
+
 @dataclass(frozen=True, slots=True)
 class Solids:
     """The 3D part of a batch, aligned with its records."""
@@ -145,6 +161,9 @@ class Solids:
     """Where each record's semantic surfaces are faces of its `geometry_3d` as they are: which
     of its polygons (in `shapely.get_parts` order) each surface is, or None for the whole batch.
     The pipeline then takes the faces to CRS84 and measures them once, with the solid."""
+    faces: FlatFaces | None = None
+    """The polygons of `geometry_3d` (owned by its rows), where the connector has them as flat
+    arrays; None: the pipeline reads them from the geometries."""
 
 
 @dataclass(slots=True)

@@ -21,17 +21,16 @@ from shapely import GeometryType
 from shapely.errors import GEOSException
 
 from citypipe.connectors import rings
-from citypipe.connectors.base import Surface
+from citypipe.connectors.base import FlatFaces
 from citypipe.connectors.cityjson_values import Vertices
 
 __all__ = [
     "Built",
     "Invalid",
     "Job",
-    "Semantics",
     "build_shapes",
     "geometry_job",
-    "semantic_surfaces",
+    "offsets",
 ]
 
 _SOLIDS = {"Solid", "MultiSolid", "CompositeSolid"}
@@ -107,7 +106,7 @@ def geometry_job(g: Mapping[str, Any], base: int, limit: int) -> Job:
     return Job(_POLYGONS, faces, base, limit, values, g.get("semantics") if values else None)
 
 
-def _offsets(counts: np.ndarray) -> np.ndarray:
+def offsets(counts: np.ndarray) -> np.ndarray:
     out = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=out[1:])
     return out
@@ -122,6 +121,9 @@ class Built(NamedTuple):
     """What the repair did to each (n, 4): `rings.repair` counts summed over its polygons."""
     kept: list[np.ndarray | None]
     """Which of a polygon job's surfaces the repair left (None: all of them)."""
+    faces: FlatFaces | None = None
+    """The polygons of `shapes` as the arrays they were built from, owned by the jobs; None
+    where some were built apart (a faulty job among them)."""
 
     @classmethod
     def empty(cls, n: int) -> Built:
@@ -240,18 +242,50 @@ def _construct(
     errors = out.errors
     if kind is _POLYGONS:
         coords, counts = _repair(coords, counts, out)
+        coords, counts[2] = _closed(coords, counts[2])
     try:
         out.shapes[:] = shapely.from_ragged_array(
-            kind.shape, coords, tuple(map(_offsets, reversed(counts)))
+            kind.shape, coords, tuple(map(offsets, reversed(counts)))
         )
     except (GEOSException, ValueError) as e:
         if len(jobs) > 1:
             return _one_by_one(kind, jobs, pool)
         errors[0] = f"geometry cannot be built: {e}"
-    out.shapes[[i for i, e in enumerate(errors) if e]] = None
+        return out
     if kind is _POLYGONS:
         out.shapes[counts[0] == 0] = None  # the repair dropped every surface
+        return out._replace(faces=_flat_faces(coords, counts))
     return out
+
+
+def _closed(coords: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each ring whose last position is not its first closed by it (as shapely would close it
+    on building the ring), so that the arrays are what GEOS holds."""
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    some = np.flatnonzero(sizes > 0)
+    first, last = coords[starts[some]], coords[ends[some] - 1]
+    same = (first == last) | (np.isnan(first) & np.isnan(last))
+    opened = some[~same.all(axis=1)]
+    if not len(opened):
+        return coords, sizes
+    closed = sizes.copy()
+    closed[opened] += 1
+    ends = np.cumsum(closed)
+    source = np.arange(ends[-1]) - np.repeat(ends - closed - starts, closed)
+    source[ends[opened] - 1] = starts[opened]  # the first position again
+    return coords[source], closed
+
+
+def _flat_faces(coords: np.ndarray, counts: list[np.ndarray]) -> FlatFaces:
+    """The polygons built from `coords` and their nesting (`counts`), as flat arrays."""
+    per_job, per_surface, sizes = counts
+    return FlatFaces(
+        coords,
+        np.repeat(np.arange(len(sizes)), sizes),
+        np.repeat(np.arange(len(per_surface)), per_surface),
+        np.repeat(np.arange(len(per_job)), per_job),
+    )
 
 
 def _repair(
@@ -285,68 +319,15 @@ def _repair(
 def build_shapes(jobs: list[Job | None], pool: Vertices) -> Built:
     """Geometries aligned with `jobs` (None stays None), each kind built in bulk."""
     out = Built.empty(len(jobs))
+    faces: FlatFaces | None = FlatFaces(np.zeros((0, 3)), *[np.zeros(0, np.int64)] * 3)
     for kind in (_POLYGONS, _LINES, _POINTS):
-        at = [i for i, j in enumerate(jobs) if j is not None and j.kind is kind]
-        if at:
-            out.put(at, _build(kind, [j for j in jobs if j is not None and j.kind is kind], pool))
-    return out
-
-
-def _surfaces(
-    polygons: np.ndarray, job: Job, kept: np.ndarray | None
-) -> tuple[list[Surface], np.ndarray]:
-    """(semantic type, Polygon Z) for each of a geometry's `polygons` that has a semantic value,
-    and which of the polygons each is; `kept` says which of its surfaces the repair left, where
-    it dropped some."""
-    assert job.values is not None and job.semantics is not None
-    values, surfaces = job.values, job.semantics.get("surfaces")
-    if kept is not None and len(values) == len(kept):
-        values = [v for v, k in zip(values, kept.tolist(), strict=False) if k]
-    if len(values) != len(polygons):
-        raise Invalid(f"semantics for {len(values)} surfaces of a geometry with {len(polygons)}")
-    kinds = [s.get("type") if isinstance(s, dict) else None for s in surfaces or ()]
-    if not all(isinstance(k, str) for k in kinds):
-        raise Invalid("a semantic surface without a type")
-    used = [v for v in values if v is not None]
-    if used and not (
-        all(type(v) is int for v in used) and 0 <= min(used) and max(used) < len(kinds)
-    ):
-        raise Invalid(
-            f"semantics values that are not indices of its {len(kinds)} semantic surfaces"
-        )
-    if len(used) == len(values):
-        return list(map(Surface, [kinds[v] for v in values], polygons)), np.arange(len(values))
-    at = [k for k, v in enumerate(values) if v is not None]
-    return [Surface(kinds[values[k]], polygons[k]) for k in at], np.array(at, np.int64)
-
-
-class Semantics(NamedTuple):
-    """The semantic surfaces of a batch's geometries, aligned with them (None where a geometry
-    has none), and which of its geometry's polygons each surface is (`Solids.surface_faces`)."""
-
-    surfaces: list[list[Surface] | None]
-    faces: list[np.ndarray | None]
-
-
-def semantic_surfaces(jobs: list[Job | None], built: Built, reasons: list[str | None]) -> Semantics:
-    """(semantic type, Polygon Z) pairs for each built geometry that has semantics (None for the
-    others); a geometry whose semantics do not fit its surfaces is noted in `reasons`."""
-    shapes = built.shapes
-    out = Semantics([None] * len(jobs), [None] * len(jobs))
-    semantic = [
-        i
-        for i, j in enumerate(jobs)
-        if j is not None and j.values is not None and shapes[i] is not None
-    ]
-    polygons = shapely.get_parts(shapes[semantic])
-    at = _offsets(shapely.get_num_geometries(shapes[semantic]))
-    for k, i in enumerate(semantic):
-        job = jobs[i]
-        assert job is not None
-        try:
-            out.surfaces[i], out.faces[i] = _surfaces(
-                polygons[at[k] : at[k + 1]], job, built.kept[i]
-            )
-        except Invalid as e:
-            reasons[i] = reasons[i] or str(e)
-    return out
+        of_kind = [(i, j) for i, j in enumerate(jobs) if j is not None and j.kind is kind]
+        if not of_kind:
+            continue
+        at = [i for i, _ in of_kind]
+        built = _build(kind, [j for _, j in of_kind], pool)
+        out.put(at, built)
+        if kind is _POLYGONS:
+            f = built.faces
+            faces = None if f is None else f._replace(owner=np.asarray(at)[f.owner])
+    return out._replace(faces=faces)

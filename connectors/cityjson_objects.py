@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -24,8 +25,8 @@ from citypipe.connectors.cityjson_geometry import (
     Job,
     build_shapes,
     geometry_job,
-    semantic_surfaces,
 )
+from citypipe.connectors.cityjson_semantics import semantic_surfaces
 from citypipe.connectors.cityjson_values import Vertices
 
 __all__ = ["Batch", "Templates", "read_templates"]
@@ -39,9 +40,26 @@ _NOT_MEMBERS = {"type", "attributes", "geometry"}
 def _lod_key(lod: Any) -> tuple[int, ...]:
     """LoDs in order: 1 < 1.2 < 1.3 < 2 < 2.2; what is not an LoD sorts first."""
     try:
+        return _lod_order(lod)
+    except TypeError:  # unhashable: a list, an object
+        return (-1,)
+
+
+@lru_cache(maxsize=256, typed=True)  # 2 and 2.0 are the LoDs "2" and "2.0"
+def _lod_order(lod: Any) -> tuple[int, ...]:
+    """`_lod_key` of a hashable LoD, worked out once per file's few LoDs."""
+    try:
         return tuple(int(p) for p in str(lod).split("."))
     except ValueError:
         return (-1,)
+
+
+def _rich(surfaces: Any) -> bool:
+    """Whether a semantic surface says more than its type (slope, direction, children ...);
+    C-level passes where every surface is an object, as they are."""
+    if set(map(type, surfaces)) <= {dict}:
+        return max(map(len, surfaces), default=0) > 1
+    return any(type(x) is dict and len(x) > 1 for x in surfaces)
 
 
 def _lod_text(lod: Any) -> str | None:
@@ -106,8 +124,7 @@ def _properties(obj: Mapping[str, Any], lods: list[str | None]) -> dict[str, Any
     rich = [
         {"lod": lod, **s}
         for g, lod in zip(geoms, lods, strict=False)
-        if isinstance(s := g.get("semantics"), dict)
-        and any(type(x) is dict and len(x) > 1 for x in s.get("surfaces") or ())
+        if isinstance(s := g.get("semantics"), dict) and _rich(s.get("surfaces") or ())
     ]
     if rich:
         props["cityjson:semantics"] = rich
@@ -262,7 +279,7 @@ class Batch:
             height_m=heights,
             lod=lods,
             parent_source_id=[p[0] if isinstance(p, list) and p else None for p in parents],
-            solids=Solids(shapes, semantics.surfaces, semantics.faces),
+            solids=Solids(shapes, semantics.surfaces, semantics.faces, built.faces),
             errors=reasons,
             repairs=repairs,
         )

@@ -30,6 +30,14 @@ from citypipe.geo.errors import DataError
 __all__ = ["GeoJSONConnector"]
 
 _TYPE = re.compile(rb'"type"\s*:\s*"(FeatureCollection|Feature)"')
+_GEOMETRY_NAMES = (
+    "Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon",
+    "GeometryCollection",
+)  # fmt: skip
+_GEOMETRY_TYPES = frozenset(_GEOMETRY_NAMES)
+_BARE = re.compile(rb'^\{\s*"type"\s*:\s*"(' + "|".join(_GEOMETRY_NAMES).encode() + rb')"')
+"""A document that is one geometry object (RFC 7946 allows it; GDAL reads it as one feature),
+its type first as GeoJSON writers put it."""
 _JSONFG_CONF = re.compile(r"json-fg(?:-1)?/([\d.]+)/conf/|\[ogc-json-fg-1-([\d.]+):")
 """JSON-FG conformance classes, as URIs (`.../spec/json-fg-1/1.0/conf/core`) or safe CURIEs."""
 _CURIE = re.compile(r"\[(\w+):(\w+)\]")
@@ -112,6 +120,8 @@ class GeoJSONConnector(FileConnector):
             return 0.0
         if _TYPE.search(text):
             return 0.9
+        if _BARE.match(text):
+            return 0.6
         return 0.5 if re.search(rb'"features"\s*:\s*\[', text) else 0.0
 
     batch_bytes: ClassVar[int] = BATCH_BYTES
@@ -125,8 +135,9 @@ class GeoJSONConnector(FileConnector):
             doc = open_json(self.path, "features", self.batch_bytes, self.open_input)
             h = doc.header
             why = None
-            if not isinstance(h, Mapping) or h.get("type") not in ("FeatureCollection", "Feature"):
-                why = "JSON without a GeoJSON FeatureCollection or Feature"
+            kinds = {"FeatureCollection", "Feature", *_GEOMETRY_TYPES}
+            if not isinstance(h, Mapping) or h.get("type") not in kinds:
+                why = "JSON without a GeoJSON FeatureCollection, Feature or geometry"
             elif h["type"] == "FeatureCollection" and not doc.has_array:
                 why = "a FeatureCollection without a features array"
             if why:
@@ -163,6 +174,8 @@ class GeoJSONConnector(FileConnector):
         doc = self._open()
         try:
             header = doc.header
+            if header.get("type") in _GEOMETRY_TYPES:  # one geometry: one feature, its crs kept
+                header = {"type": "Feature", "geometry": header, "crs": header.get("crs")}
             for features in doc.batches() if doc.has_array else iter([[header]]):
                 for batch in page_batches(header, features):
                     yield read_in(batch, doc.codec)

@@ -80,8 +80,13 @@ def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.n
 
 
 def _one(geometry: Mapping[str, Any]) -> Any:
-    """One geometry, GeometryCollections too; ValueError naming a value that is not a number."""
+    """One geometry, GeometryCollections too; ValueError naming a value that is not a number.
+    Positions of more than three values are read to their third (RFC 7946 3.1.1: parsers may
+    ignore the rest), and a geometry whose positions mix two and three values in two
+    dimensions: its heights are not all known, where its plan is (GDAL makes the missing
+    ones 0; shapely refuses the mix, or makes them NaN in a collection)."""
     members = [geometry]
+    sizes: set[int] = set()
     while members:
         g = members.pop()
         if type(g) is not dict:
@@ -90,7 +95,38 @@ def _one(geometry: Mapping[str, Any]) -> Any:
             members.extend(g["geometries"])
         elif why := describe_non_number(g.get("coordinates")):
             raise ValueError(why)
+        else:
+            sizes |= _sizes(g.get("coordinates"))
+    if sizes and sizes not in ({2}, {3}):
+        geometry = _cut(geometry, 2 if min(sizes) < 3 else 3)
     return shapely.geometry.shape(geometry)
+
+
+def _is_position(node: Any) -> bool:
+    return type(node) is list and bool(node) and type(node[0]) in (int, float)
+
+
+def _sizes(node: Any) -> set[int]:
+    """How many values the positions under `node` hold."""
+    if _is_position(node):
+        return {len(node)}
+    if type(node) is list:
+        return set().union(*map(_sizes, node))
+    return set()
+
+
+def _cut(node: Any, ndim: int) -> Any:
+    """`node` (a geometry object, a member list, coordinates) with every position cut to its
+    first `ndim` values."""
+    if _is_position(node):
+        return node[:ndim]
+    if type(node) is list:
+        return [_cut(n, ndim) for n in node]
+    if type(node) is dict:
+        return {
+            k: _cut(v, ndim) if k in ("coordinates", "geometries") else v for k, v in node.items()
+        }
+    return node
 
 
 def _position_fault(geometry: Mapping[str, Any]) -> str | None:
@@ -121,11 +157,8 @@ def _position_fault(geometry: Mapping[str, Any]) -> str | None:
         if any(type(v) is list for p in level for v in p):
             return f"a {kind}'s coordinates nested more than {depth + 1} arrays deep"
         sizes |= {len(p) for p in level if p}
-    if odd := sorted(n for n in sizes if n not in (2, 3)):
-        many = "s" if odd[0] != 1 else ""
-        return f"a position of {odd[0]} number{many} (GeoJSON's hold x, y and an optional z)"
-    if sizes == {2, 3}:
-        return "positions of 2 and of 3 numbers mixed in one geometry"
+    if 1 in sizes:  # more than 3 are read to the third (`_one`)
+        return "a position of 1 number (GeoJSON's hold x, y and an optional z)"
     return None
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import ClassVar
 
 import orjson
@@ -77,8 +78,10 @@ def _key_values(entity: dict) -> bool:
     )
 
 
+@lru_cache(maxsize=2)
 def _kind(head: bytes) -> str | None:
-    """What the content starting with `head` looks like: "ld", "v2" or None."""
+    """What the content starting with `head` looks like: "ld", "v2" or None (asked by both
+    NGSI connectors of the same head, which is parsed once)."""
     text = head.lstrip(documents.BLANK)
     if not text.startswith((b"{", b"[")) or not _ENTITY.search(text):
         return None

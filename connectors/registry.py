@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from citypipe.connectors import documents
+from citypipe.connectors import archives, documents
 from citypipe.connectors.base import Connector, FileConnector, ServiceConnector
 from citypipe.connectors.text import detect_encoding
 from citypipe.geo.errors import ConfigurationError, DataError, NotFeatureData, UnknownFormat
@@ -27,12 +27,14 @@ __all__ = [
 
 BUILTIN: dict[str, str] = {
     "geojson": "citypipe.connectors.geojson:GeoJSONConnector",
+    "geojsonseq": "citypipe.connectors.geojsonseq:GeoJSONSeqConnector",
     "ngsi-ld": "citypipe.connectors.ngsi:NGSILDConnector",
     "ngsi-v2": "citypipe.connectors.ngsi:NGSIv2Connector",
     "ngsi-notifications": "citypipe.connectors.ngsi_notifications:NotificationLogConnector",
     "cityjson": "citypipe.connectors.cityjson:CityJSONConnector",
     "csv": "citypipe.connectors.csvtable:CSVConnector",
     "geoparquet": "citypipe.connectors.geoparquet:GeoParquetConnector",
+    "ogr": "citypipe.connectors.ogr:OGRConnector",
     "citygml": "citypipe.connectors.citygml:CityGMLConnector",
     "wfs-gml": "citypipe.connectors.wfs_gml:WFSGMLConnector",
     "service-document": "citypipe.connectors.service_documents:ServiceDocumentConnector",
@@ -95,9 +97,16 @@ def open_location(location: str | Path, format: str | None = None, **options: An
         if not issubclass(cls, kind):
             what = "a URL" if url else "a local file"
             raise ConfigurationError(f"{location}: connector {format!r} does not read {what}")
-    else:
-        cls = _choose_service(str(location)) if url else detect(Path(location))
-    return cls(location, **options)
+    if url:
+        return (cls if format else _choose_service(str(location)))(location, **options)
+    readable = archives.unpacked(Path(location))  # a compressed file: what it holds
+    try:
+        connector = (cls if format else detect(readable.path))(readable.path, **options)
+    except BaseException:
+        readable.discard()
+        raise
+    readable.tie(connector)
+    return connector
 
 
 def _choose_service(url: str) -> type[Connector]:

@@ -20,6 +20,7 @@ from conftest import CORPUS, SAMPLES, data_files
 from citypipe.connectors import cityjson, registry
 from citypipe.connectors.cityjson import CityJSONConnector
 from citypipe.connectors.geojson import GeoJSONConnector
+from citypipe.core import solids
 from citypipe.core.ingest import ingest
 from citypipe.geo.errors import DataError, NotFeatureData, UnknownCRS
 
@@ -627,3 +628,42 @@ def test_unreadable_documents_are_data_errors(tmp_path, lake, damage, message):
     with pytest.raises(DataError, match=message) as e:
         ingest(path, "damaged", lake, validate=False)
     assert str(e.value).startswith(str(path))
+
+
+@pytest.mark.parametrize("name", [ROTTERDAM, DEN_HAAG_SUBSET, MULTI_LOD, SEQ])
+def test_the_faces_handed_on_are_those_geos_holds(name):
+    """The flat arrays the connector builds its solids from (`Solids.faces`: rings closed,
+    repaired as built) are the faces read back from the geometries, row for row."""
+    for batch in CityJSONConnector(CORPUS / name).read():
+        assert batch.solids is not None and batch.solids.faces is not None
+        given = solids.Faces(*batch.solids.faces)
+        read = solids.Faces.of(np.asarray(batch.solids.geometry_3d, dtype=object))
+        assert len(read.owner) > 0
+        for mine, geos in zip(given, read, strict=True):
+            np.testing.assert_array_equal(mine, geos)
+
+
+@pytest.mark.parametrize("value", [99, -1, True, 1.0, "0", [0]])
+def test_semantic_values_that_are_no_index_reject_their_object_alone(sample, tmp_path, value):
+    """One object's semantic value that is no index of its semantic surfaces (beyond them,
+    negative, a bool, a float, text, a list) rejects that object with the reason; the others of
+    the batch keep a surface for each face with a value, typed as the file says."""
+    doc = json.loads(sample(DEN_HAAG_SUBSET).read_bytes())
+    solid = [k for k, o in doc["CityObjects"].items() if o.get("geometry")]
+    bad, other = solid[0], solid[1]
+    doc["CityObjects"][bad]["geometry"][0]["semantics"]["values"][0][2] = value
+    doc["CityObjects"][other]["geometry"][0]["semantics"]["values"][0][0] = None
+    (tmp_path / "edited.city.json").write_text(json.dumps(doc))
+    [batch] = CityJSONConnector(tmp_path / "edited.city.json").read()
+    surfaces = dict(zip(batch.source_ids, batch.solids.surfaces, strict=True))
+    errors = dict(zip(batch.source_ids, batch.errors, strict=True))
+    n = len(doc["CityObjects"][bad]["geometry"][0]["semantics"]["surfaces"])
+    assert errors[bad] == f"semantics values that are not indices of its {n} semantic surfaces"
+    for key in solid[1:]:
+        g = doc["CityObjects"][key]["geometry"][0]
+        kinds = [
+            g["semantics"]["surfaces"][v]["type"]
+            for v in g["semantics"]["values"][0]
+            if v is not None
+        ]
+        assert errors[key] is None and [t for t, _ in surfaces[key]] == kinds

@@ -14,8 +14,10 @@ from citypipe.connectors.citygml import CityGMLConnector
 from citypipe.connectors.cityjson import CityJSONConnector
 from citypipe.connectors.csvtable import CSVConnector
 from citypipe.connectors.geojson import GeoJSONConnector
+from citypipe.connectors.geojsonseq import GeoJSONSeqConnector
 from citypipe.connectors.geoparquet import GeoParquetConnector
 from citypipe.connectors.ngsi import NGSILDConnector
+from citypipe.connectors.ogr import OGRConnector
 from citypipe.sdk.conformance import ConnectorConformance
 
 SAMPLES = Path(__file__).parent.parent / "data" / "samples"
@@ -55,3 +57,15 @@ class TestNGSILD(ConnectorConformance):
     connector = NGSILDConnector
     sample = SAMPLES / "ngsi-ld" / "ParkingSpot" / "example-normalized.jsonld"
     records = 1  # one entity, urn:ngsi-ld:ParkingSpot:santander:daoiz_velarde_1_5:3
+
+
+class TestGeoJSONSeq(ConnectorConformance):
+    connector = GeoJSONSeqConnector
+    sample = SAMPLES / "jena_parking.geojsonl"
+    records = sum(1 for line in sample.read_text(encoding="utf-8").splitlines() if line.strip())
+
+
+class TestOGR(ConnectorConformance):
+    connector = OGRConnector
+    sample = SAMPLES / "jena_parking.fgb"  # Jena's 103 car parks (the GeoJSON's), FlatGeobuf
+    records = len(json.loads((SAMPLES / "jena_parking.geojson").read_bytes())["features"])

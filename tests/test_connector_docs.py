@@ -1,5 +1,6 @@
 """docs/connectors.md stays true: its file connector, registered as an entry point of another
-distribution, is found by content and ingests a GeoJSON text sequence."""
+distribution, is found by its name and ingests a GeoJSON text sequence (which content alone
+gives the built-in `geojsonseq`)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def installed_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: seq-example\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text(
-        "[citypipe.connectors]\ngeojsonseq = seq_example:GeoJSONSeqConnector\n"
+        "[citypipe.connectors]\ngeojsonseq-lite = seq_example:GeoJSONSeqConnector\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     registry.available.cache_clear()
@@ -45,8 +46,9 @@ def test_the_documented_file_connector_ingests_a_geojson_sequence(
     lines.insert(3, b"\x1e{not json")
     seq = tmp_path / "jena.geojsons"
     seq.write_bytes(b"\n".join(lines) + b"\n")
-    assert registry.detect(seq).name == "geojsonseq"
-    report = ingest(seq, "jena", lake)
+    assert registry.load("geojsonseq-lite").__module__ == "seq_example"
+    assert registry.detect(seq).name == "geojsonseq"  # the built-in, by content
+    report = ingest(seq, "jena", lake, format="geojsonseq-lite")
     assert report.format == "GeoJSON Text Sequences"
     assert (report.records, report.features, report.rejects) == (
         len(features) + 1,

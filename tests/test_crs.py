@@ -29,6 +29,10 @@ SPELLINGS = {
     "urn:adv:crs:DE_DHDN_3GK4*DE_DHN92_NH": ([31468, 5783], "xy"),
     "urn:adv:crs:DE_DHDN_3GK4*DE_DHHN92_NH": ([31468, 5783], "xy"),
     "urn:adv:crs:ETRS89_UTM32": ([25832], "xy"),
+    "urn:adv:crs:ETRS89_UTM33*DE_DHHN2016_NH": ([25833, 7837], "xy"),
+    # Saxony's and Thuringia's former systems, and the former GDR's heights
+    "urn:adv:crs:DE_RD/83_3GK4*DE_SNN76_NH": ([3398, 5785], "xy"),
+    "urn:adv:crs:DE_PD/83_3GK3": ([3396], "xy"),
 }
 
 

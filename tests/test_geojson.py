@@ -9,7 +9,7 @@ import orjson
 import pyproj
 import pytest
 import shapely
-from conftest import in_source_order
+from conftest import SAMPLES, in_source_order
 
 from citypipe.connectors.jsonstream import open_json
 from citypipe.core.ingest import ingest
@@ -252,13 +252,74 @@ def test_positions_with_heights_keep_them_but_are_not_measured_as_objects(
         assert not any(k.startswith("citypipe:") for k in props)
 
 
+def test_positions_of_two_three_and_four_values_keep_their_plan(sample, tmp_path, lake, read_lake):
+    """Barcelona's districts with heights on some positions only (a ring of 2D and 3D positions,
+    a collection of a 3D district and a 2D point) and four values on others (RFC 7946 lets a
+    reader ignore the fourth): every district lands where the file puts it, none rejected."""
+    path = sample("barcelona_districtes.geojson")
+    doc = json.loads(path.read_bytes())
+    plans = [shapely.from_geojson(json.dumps(f["geometry"])) for f in doc["features"]]
+    first = doc["features"][0]["geometry"]  # a Polygon: its ring's every other position 3D
+    first["coordinates"] = [
+        [p + [12.5] if i % 2 else p for i, p in enumerate(r)] for r in first["coordinates"]
+    ]
+    second = doc["features"][1]["geometry"]  # a 3D polygon and a 2D point, collected
+    centre = shapely.centroid(plans[1])
+    second_3d = {
+        "type": "Polygon",
+        "coordinates": [[p + [7] for p in r] for r in second["coordinates"]],
+    }
+    doc["features"][1]["geometry"] = {
+        "type": "GeometryCollection",
+        "geometries": [second_3d, {"type": "Point", "coordinates": [centre.x, centre.y]}],
+    }
+    third = doc["features"][2]["geometry"]  # four values everywhere
+    third["coordinates"] = [
+        [[x, y, 3, 99] for x, y in r] for part in third["coordinates"] for r in [part[0]]
+    ]
+    third["type"] = "MultiPolygon"
+    third["coordinates"] = [[r] for r in third["coordinates"]]
+    mixed = tmp_path / "mixed.geojson"
+    mixed.write_text(json.dumps(doc))
+    report = ingest(mixed, "districts", lake)
+    assert (report.features, report.rejects) == (10, 0)
+    by_name = {
+        json.loads(p)["NOM"]: shapely.from_wkb(g)
+        for p, g in zip(
+            read_lake("districts").column("properties").to_pylist(),
+            read_lake("districts").column("geometry").to_pylist(),
+            strict=True,
+        )
+    }
+    names = [f["properties"]["NOM"] for f in doc["features"]]
+    assert shapely.equals(by_name[names[0]], plans[0])
+    assert shapely.equals(by_name[names[1]], shapely.union(plans[1], centre))
+    assert (
+        shapely.get_coordinates(by_name[names[2]]).tolist()
+        == shapely.get_coordinates(
+            shapely.MultiPolygon([shapely.Polygon(p.exterior) for p in shapely.get_parts(plans[2])])
+        ).tolist()
+    )
+
+
+def test_a_document_of_one_geometry_is_one_feature(tmp_path, lake, read_lake):
+    """RFC 7946 lets a GeoJSON text be a geometry alone: Esslingen's first car park's polygon,
+    its legacy crs member with it, lands where the FeatureCollection puts it."""
+    collection = json.loads((SAMPLES / "esslingen_parking_epsg25832.geojson").read_bytes())
+    geometry = {**collection["features"][0]["geometry"], "crs": collection["crs"]}
+    path = tmp_path / "one.geojson"
+    path.write_text(json.dumps(geometry), encoding="utf-8")
+    report = ingest(path, "one", lake)
+    assert (report.records, report.features) == (1, 1)
+    whole = ingest(SAMPLES / "esslingen_parking_epsg25832.geojson", "all", lake)
+    assert whole.features == 250
+    first = in_source_order(read_lake("all")).column("geometry")[0].as_py()
+    assert read_lake("one").column("geometry")[0].as_py() == first
+
+
 @pytest.mark.parametrize(
     ("shape", "reason"),
     [
-        (lambda x, y: {"type": "LineString", "coordinates": [[x, y, 150.0], [x, y + 1e-4]]},
-         "positions of 2 and of 3 numbers mixed in one geometry"),
-        (lambda x, y: {"type": "Point", "coordinates": [x, y, 150.0, 7.0]},
-         "a position of 4 numbers"),
         (lambda x, y: {"type": "MultiPoint", "coordinates": [[x, y], [x]]},
          "a position of 1 number "),
         (lambda x, y: {"type": "Polygon", "coordinates": [[x, y], [x, y + 1e-4], [x, y]]},

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from citypipe.connectors import coordinates
 from citypipe.connectors.base import Surface
-from citypipe.core import solids
+from citypipe.core import footprints, solids
 
 
 def box(x: float, y: float, w: float, d: float, h: float) -> list[shapely.Polygon]:
@@ -103,9 +103,10 @@ def triangles(x: float, y: float, w: float, d: float, n: int) -> list[shapely.Po
     return out
 
 
+@pytest.mark.parametrize("outlines", [True, False])  # traced from the edges, or GEOS's unions
 @pytest.mark.parametrize("group", [8, 1])  # several objects to a GEOS call, or one
-def test_footprints_of_triangulated_grounds_are_their_rectangles(group, monkeypatch):
-    monkeypatch.setattr(solids, "GROUP", group)
+def test_footprints_of_triangulated_grounds_are_their_rectangles(group, outlines, monkeypatch):
+    monkeypatch.setattr(footprints, "GROUP", group)
     specs = [(0.0, 0.0, 10.0, 20.0, 1), (50.0, 0.0, 8.0, 4.0, 3), (0.0, 90.0, 30.0, 5.0, 7)]
     ground = [triangles(*s) for s in specs]
     roofs = [
@@ -115,7 +116,7 @@ def test_footprints_of_triangulated_grounds_are_their_rectangles(group, monkeypa
         [shapely.MultiPolygon([*g, r]) for g, r in zip(ground, roofs, strict=True)], dtype=object
     )
     for surfaces in ([None] * 3, [[Surface("GroundSurface", t) for t in g] for g in ground]):
-        got = solids.footprints(geometries, surfaces)
+        got = footprints.footprints(geometries, surfaces, outlines=outlines)
         for (x, y, w, d, _), footprint in zip(specs, got, strict=True):
             assert footprint.geom_type == "Polygon" and not footprint.has_z
             assert shapely.equals(footprint, shapely.box(x, y, x + w, y + d))
@@ -128,9 +129,61 @@ def test_overlapping_faces_are_joined_by_a_full_union():
     b = shapely.Polygon([(1, 0, 0), (1, 2, 0), (3, 2, 0), (3, 0, 0)])
     fine = triangles(10, 10, 4, 4, 2)
     geometries = np.array([shapely.MultiPolygon([a, b]), shapely.MultiPolygon(fine)], dtype=object)
-    got = solids.footprints(geometries, [None, None])
+    got = footprints.footprints(geometries, [None, None])
     assert got[0].is_valid and got[0].area == pytest.approx(6.0)
     assert shapely.equals(got[1], shapely.box(10, 10, 14, 14))
+
+
+def _frame() -> list[shapely.Polygon]:
+    """A 6 x 6 square with a 2 x 2 hole in its middle, as four 6 x 2 / 2 x 2 rectangles in
+    triangles around the hole, facing down."""
+    return [
+        *triangles(0, 0, 6, 2, 3),
+        *triangles(0, 4, 6, 2, 3),
+        *triangles(0, 2, 2, 2, 1),
+        *triangles(4, 2, 2, 2, 1),
+    ]
+
+
+@pytest.mark.parametrize("outlines", [True, False])
+def test_footprints_traced_from_triangles_keep_holes_parts_and_touching_corners(outlines):
+    """Triangulated grounds as the Delft model writes them: a square around a hole (one shell,
+    one hole), two squares apart (two shells), two squares meeting at a corner (an outline
+    that touches itself), a square whose triangles all face up (no face looks down: all are
+    its footprint, their rings turning the other way): each footprint is the area the
+    triangles cover, as the rectangles say."""
+    frame = _frame()
+    apart = [*triangles(0, 0, 2, 2, 1), *triangles(5, 0, 2, 2, 2)]
+    corner = [*triangles(0, 0, 2, 2, 1), *triangles(2, 2, 2, 2, 1)]
+    up = [shapely.Polygon(t.exterior.coords[::-1]) for t in triangles(0, 0, 4, 4, 2)]
+    geometries = np.array(
+        [shapely.MultiPolygon(g) for g in (frame, apart, corner, up)], dtype=object
+    )
+    got = footprints.footprints(geometries, [None] * 4, outlines=outlines)
+    hole = shapely.box(0, 0, 6, 6).difference(shapely.box(2, 2, 4, 4))
+    want = [
+        hole,
+        shapely.MultiPolygon([shapely.box(0, 0, 2, 2), shapely.box(5, 0, 7, 2)]),
+        shapely.MultiPolygon([shapely.box(0, 0, 2, 2), shapely.box(2, 2, 4, 4)]),
+        shapely.box(0, 0, 4, 4),
+    ]
+    for footprint, expected in zip(got, want, strict=True):
+        assert footprint.is_valid and not footprint.has_z
+        assert shapely.equals(footprint, expected)
+    assert len(got[0].interiors) == 1
+
+
+def test_overlapping_faces_that_share_an_edge_are_joined_by_a_full_union():
+    """A unit square in two triangles, and a third triangle on the first's base, inside it:
+    the edges no two faces share enclose 3/4 of the square, less than the faces' 5/4, so the
+    outline is no footprint and the union is: the square."""
+    faces = [
+        shapely.Polygon([(0, 0, 0), (1, 0, 0), (1, 1, 0)]),
+        shapely.Polygon([(0, 0, 0), (1, 1, 0), (0, 1, 0)]),
+        shapely.Polygon([(0, 0, 0), (1, 0, 0), (0.5, 0.5, 0)]),
+    ]
+    got = footprints.footprints(np.array([shapely.MultiPolygon(faces)], dtype=object), [None])
+    assert got[0].is_valid and shapely.equals(got[0], shapely.box(0, 0, 1, 1))
 
 
 def test_bad_coordinates_are_found_in_2d_and_3d_geometries_alike():
@@ -151,7 +204,7 @@ def test_a_single_face_that_crosses_itself_becomes_a_valid_footprint():
     geometries = np.array(
         [shapely.MultiPolygon([tie]), shapely.MultiPolygon(box(10, 10, 3, 4, 5))], dtype=object
     )
-    got = solids.footprints(geometries, [None, None])
+    got = footprints.footprints(geometries, [None, None])
     assert got[0].is_valid and got[0].area == pytest.approx(2.0)
     assert shapely.equals(got[1], shapely.box(10, 10, 13, 14))
 
@@ -174,7 +227,7 @@ def test_faces_with_holes_are_measured_without_their_holes():
     area, tilt, _ = solids.surface_measures(np.array([roof, ground], dtype=object), ["Roof", "G"])
     assert list(area) == [pytest.approx(w * d - cw * cd)] * 2
     assert list(tilt) == [pytest.approx(0), pytest.approx(180)]
-    footprint = solids.footprints(geometries, [None])[0]
+    footprint = footprints.footprints(geometries, [None])[0]
     assert footprint.area == pytest.approx(w * d - cw * cd) and len(footprint.interiors) == 1
 
 
@@ -206,10 +259,27 @@ def test_faces_of_some_objects_are_those_read_from_them(kinds):
             solids.volumes_and_faces(geometries[rows], taken)[0],
         )
         none = [None] * len(rows)
-        got = solids.footprints(geometries[rows], none, faces.take(rows))
-        want = solids.footprints(geometries[rows], none)
+        got = footprints.footprints(geometries[rows], none, faces.take(rows))
+        want = footprints.footprints(geometries[rows], none)
         assert [shapely.to_wkb(g) if g is not None else None for g in got] == [
             shapely.to_wkb(g) if g is not None else None for g in want
         ]
         kept = faces.take(rows, renumber=False)
         np.testing.assert_array_equal(kept.owner, rows[alone.owner])
+
+
+def test_bad_positions_read_from_flat_faces_are_those_geos_holds():
+    """Positions beyond any Earth found in the arrays a connector hands on (`Solids.faces`)
+    are those `coordinates.bad_geometries` reads from the geometries: the same records, the
+    same first position; lines are read from GEOS."""
+    from citypipe.core.geometry import _bad_solids
+
+    good = shapely.MultiPolygon(box(0, 0, 1, 1, 1))
+    wrong = shapely.Polygon([(0, 0, 0), (1e30, 0, 0), (1, 1, 0)])
+    far = shapely.MultiPolygon([*box(0, 0, 1, 1, 1)[1:], wrong])
+    line = shapely.LineString([(0, 0, 0), (0, 2e30, 1)])
+    for geometries in ([good, far, None, line], [far, line], [good]):
+        src3d = np.array(geometries, dtype=object)
+        found = _bad_solids(src3d, solids.Faces.of(src3d))
+        assert found == coordinates.bad_geometries(src3d)
+        assert len(found) == (far in geometries) + (line in geometries)

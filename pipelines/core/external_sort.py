@@ -80,8 +80,9 @@ def _bucket(path: Path, keys: np.ndarray, single_key: bool) -> Iterator[pa.Recor
         else:
             table = reader.read_all()
     path.unlink()
-    if table is not None:
-        yield from table.take(np.argsort(keys, kind="stable")).combine_chunks().to_batches()
+    if table is not None:  # its chunks joined once: a Table's take joins them at each call
+        order = np.argsort(keys, kind="stable")
+        yield from (rows.take(order) for rows in table.combine_chunks().to_batches())
 
 
 def sorted_batches(

@@ -20,8 +20,9 @@ import shapely
 from shapely.errors import GEOSException
 
 from citypipe.connectors import coordinates, rings
-from citypipe.connectors.base import SourceBatch, Surface
-from citypipe.core import solids
+from citypipe.connectors.base import FlatFaces, SourceBatch, Surface
+from citypipe.core import crs84, footprints, solids
+from citypipe.core.crs84 import ToCrs84
 from citypipe.core.measure import Measures, in_metres, measure
 from citypipe.geo import crs as crslib
 from citypipe.geo.errors import ConfigurationError, UnknownCRS
@@ -30,7 +31,6 @@ from citypipe.geo.types import AxisOrder, Points
 __all__ = ["Placed", "Placer", "positioned"]
 
 _LONLAT_MIN, _LONLAT_MAX = np.array([-180.0, -90.0]), np.array([180.0, 90.0])
-ToCrs84 = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -93,13 +93,15 @@ def _unplaceable(
     src3d: np.ndarray,
     surfaces: list[list[Surface] | None] | None,
     faces: Sequence[np.ndarray | None] | None,
+    flat: FlatFaces | None,
 ) -> dict[int, str]:
     """Records with a coordinate that is NaN, infinite or beyond any Earth, in their
-    geometry, 3D geometry or semantic surfaces (unless `faces` says they are faces of the 3D
-    geometry), and the first such position."""
+    geometry, 3D geometry (its polygons read from `flat` where the connector hands them on)
+    or semantic surfaces (unless `faces` says they are faces of the 3D geometry), and the
+    first such position."""
     found = coordinates.bad_geometries(geoms)
     if src3d is not geoms:
-        found = {**coordinates.bad_geometries(src3d), **found}
+        found = {**_bad_solids(src3d, flat), **found}
     if surfaces is not None and faces is not None:
         surfaces = [None if f is not None else s for s, f in zip(surfaces, faces, strict=True)]
     if surfaces is not None and any(surfaces):
@@ -110,24 +112,51 @@ def _unplaceable(
     return found
 
 
+def _bad_solids(src3d: np.ndarray, flat: FlatFaces | None) -> dict[int, str]:
+    """`coordinates.bad_geometries` of the 3D geometries, their polygons' positions read from
+    the arrays they were built from (`Solids.faces`), where these all have a Z."""
+    if flat is None or np.isnan(flat.coords[:, 2]).any():  # 2D faces: GEOS says which have Z
+        return coordinates.bad_geometries(src3d)
+    found: dict[int, str] = {}
+    bad = np.flatnonzero(coordinates.out_of_bounds(flat.coords))
+    for k, i in zip(bad.tolist(), flat.owner[flat.polygon[flat.ring[bad]]].tolist(), strict=True):
+        found.setdefault(i, coordinates.describe_position(flat.coords[k]))
+    rest = np.flatnonzero(~np.isin(shapely.get_type_id(src3d), (3, 6)))  # lines, points
+    found.update((int(rest[k]), why) for k, why in coordinates.bad_geometries(src3d[rest]).items())
+    return found
+
+
+def _solid_faces(batch: SourceBatch, src3d: np.ndarray, as_is: bool) -> solids.Faces | None:
+    """The faces of the batch's placeable solids: as the connector hands them, else read
+    from GEOS where the solids are measured `as_is` (in their CRS, for footprints, volumes)."""
+    given = batch.solids.faces if batch.solids is not None else None
+    if given is not None:
+        placeable = np.flatnonzero(~shapely.is_missing(src3d))
+        return solids.Faces(*given).take(placeable, renumber=False)
+    return solids.Faces.of(src3d) if as_is else None
+
+
 def _footprints(
     geoms: np.ndarray,
     src3d: np.ndarray,
     surfaces: list[list[Surface] | None] | None,
     reasons: list[str | None],
     faces: solids.Faces | None,
+    outlines: bool,
 ) -> None:
     """Footprints, in place, for the 3D objects without an explicit one: from their ground
-    surfaces or their solid (whose `faces` are read, where the caller has read them)."""
+    surfaces or their solid (whose `faces` are read, where the caller has read them);
+    `outlines`: traced from the faces' edges (`footprints.footprints`)."""
     missing = np.flatnonzero(shapely.is_missing(geoms))
     if not len(missing):
         return
     ground = [surfaces[i] if surfaces else None for i in missing]
 
-    def footprints(shapes: np.ndarray, grounds: list[Any], rows: np.ndarray) -> np.ndarray:
-        return solids.footprints(shapes, grounds, None if faces is None else faces.take(rows))
+    def made(shapes: np.ndarray, grounds: list[Any], rows: np.ndarray) -> np.ndarray:
+        taken = None if faces is None else faces.take(rows)
+        return footprints.footprints(shapes, grounds, taken, outlines)
 
-    found, failed = _by_record(footprints, src3d[missing], ground, missing)
+    found, failed = _by_record(made, src3d[missing], ground, missing)
     geoms[missing] = found
     for k, why in failed.items():
         reasons[missing[k]] = reasons[missing[k]] or f"no footprint can be made: {why}"
@@ -299,7 +328,8 @@ class Placer:
             np.array(batch.solids.geometry_3d, dtype=object) if batch.solids is not None else geoms
         )
         faces = batch.solids.surface_faces if batch.solids is not None else None
-        for i, why in _unplaceable(geoms, src3d, surfaces, faces).items():
+        flat = batch.solids.faces if batch.solids is not None else None
+        for i, why in _unplaceable(geoms, src3d, surfaces, faces, flat).items():
             reasons[i] = reasons[i] or f"geometry has {why}"
             geoms[i] = src3d[i] = None
             if surfaces is not None:
@@ -307,9 +337,13 @@ class Placer:
         axis = self.axis_order or batch.axis_order
         # the faces of the solids, read once for footprints and volumes where these are
         # measured in the source CRS as it is
-        faces3d = solids.Faces.of(src3d) if objects3d and in_metres(crs, axis) else None
+        faces3d = _solid_faces(batch, src3d, in_metres(crs, axis)) if objects3d else None
         if objects3d:
-            _footprints(geoms, src3d, surfaces, reasons, faces3d)
+            # traced outlines are the same areas as GEOS's unions, their rings started and
+            # turned otherwise: for connectors that hand their faces on (CityJSON), so that
+            # CityGML's bytes stay as they were
+            traced = batch.solids is not None and batch.solids.faces is not None
+            _footprints(geoms, src3d, surfaces, reasons, faces3d, traced)
         has_z = shapely.has_z(src3d)
         geoms3d = np.full(len(geoms), None, object)
         geoms3d[has_z] = src3d[has_z]
@@ -319,56 +353,10 @@ class Placer:
                 faces3d = faces3d.take(np.flatnonzero(has_z), renumber=False)
             measures = measure(crs, axis, geoms, geoms3d, surfaces, faces, faces3d)
         if to_crs84 is not None:
-            geoms = _to_crs84(to_crs84, geoms, geoms3d, has_z, measures, label, reasons)
+            geoms = crs84.to_crs84(
+                to_crs84, geoms, geoms3d, has_z, measures, faces3d, _untransformable(label), reasons
+            )
         if shapely.has_z(geoms).any():
             geoms = shapely.force_2d(geoms)
         bounds = _repair(geoms, reasons, notes)
         return Placed(geoms, geoms3d if has_z.any() else None, label, bounds, measures)
-
-
-def _to_crs84(
-    to_crs84: ToCrs84,
-    geoms: np.ndarray,
-    geoms3d: np.ndarray,
-    has_z: np.ndarray,
-    measures: Measures | None,
-    label: str,
-    reasons: list[str | None],
-) -> np.ndarray:
-    """The 2D geometries in CRS84; the 3D ones and the semantic surfaces taken there in place.
-    A record whose coordinates PROJ cannot transform is rejected."""
-    flat_z = shapely.has_z(geoms)
-    groups = [geoms[~flat_z], geoms[flat_z], geoms3d[has_z]]
-    faces = measures is not None and measures.surface_parts is not None
-    if measures is not None and not faces:
-        groups.append(measures.surface_polygons)
-    moved = _transformed(to_crs84, groups, [False, True, True, True])
-    geoms = geoms.copy()
-    geoms[~flat_z], geoms[flat_z], geoms3d[has_z] = moved[:3]
-    if measures is not None:  # surfaces that are faces of the solids came with them
-        measures.surface_polygons = (
-            shapely.get_parts(geoms3d)[measures.surface_parts] if faces else moved[3]
-        )
-    lost = coordinates.bad_geometries(geoms).keys()
-    for i in lost | coordinates.bad_geometries(geoms3d).keys():
-        reasons[i] = reasons[i] or _untransformable(label)
-        geoms[i] = geoms3d[i] = None
-    return geoms
-
-
-def _transformed(
-    to_crs84: ToCrs84, groups: list[np.ndarray], with_z: list[bool]
-) -> list[np.ndarray]:
-    """Each array of geometries in CRS84 (Z kept where `with_z` says they have it), all their
-    positions transformed in one call: footprints, solids and surfaces share their corners,
-    each transformed once (`crs.to_crs84`)."""
-    coords = [shapely.get_coordinates(g, include_z=z) for g, z in zip(groups, with_z, strict=False)]
-    xy = to_crs84(np.concatenate([c[:, :2] for c in coords]))
-    out, at = [], 0
-    for g, c in zip(groups, coords, strict=False):
-        c[:, :2] = xy[at : at + len(c)]
-        at += len(c)
-        moved = np.array(g, dtype=object)
-        shapely.set_coordinates(moved, c)
-        out.append(moved)
-    return out

@@ -169,7 +169,8 @@ def measure(
     (type, polygon) or None) in `crs`; None where no metric CRS is found for them.
     `surface_faces` says which faces of its 3D geometry each surface is, where it is one
     (`Solids.surface_faces`): such surfaces are measured from the faces of the solid.
-    `faces` are those of `geometries_3d` where the caller has read them (`in_metres` CRSs)."""
+    `faces` are those of `geometries_3d` where the caller holds them (`Solids.faces`, or read
+    for `in_metres` CRSs): volumes use them in such CRSs, heights in any."""
     to_metres = _metres(crs, axis_order, footprints)
     if to_metres is None:
         return None
@@ -181,7 +182,7 @@ def measure(
     out = Measures(
         footprint_area=np.where(shapely.is_missing(footprint), np.nan, shapely.area(footprint)),
         volume=volume,
-        height=solids.heights(solid),
+        height=solids.heights(geometries_3d, faces),  # Z is the same in metres
     )
     if surfaces is None:
         return out

@@ -13,18 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import chain
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import shapely
 from shapely import GeometryType
 
+from citypipe.connectors.base import FlatFaces
+
 __all__ = [
     "Faces",
     "area_vectors",
     "flat_surfaces",
-    "footprints",
     "heights",
+    "mix",
+    "offsets",
     "orientations",
     "polygons_of",
     "surface_measures",
@@ -44,28 +47,22 @@ def polygons_of(geometry: Any) -> np.ndarray:
     return parts[shapely.get_type_id(parts) == 3]
 
 
-def _offsets(counts: np.ndarray) -> np.ndarray:
+def offsets(counts: np.ndarray) -> np.ndarray:
     out = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=out[1:])
     return out
 
 
-class Faces(NamedTuple):
+class Faces(FlatFaces):
     """The polygons of an array of geometries as flat arrays, read once for every measure.
 
     Every face and ring that shapely hands out is a copy GEOS makes: faces without holes (most
     faces of city models) are read without asking for their rings, polygons without asking
-    for their parts.
+    for their parts; a connector that built them from such arrays hands them on
+    (`Solids.faces`).
     """
 
-    coords: np.ndarray
-    """(n, 3) as written: NaN Z for 2D faces."""
-    ring: np.ndarray
-    """The ring of each coordinate row (rings numbered over all faces, in order)."""
-    polygon: np.ndarray
-    """The face of each ring."""
-    owner: np.ndarray
-    """The geometry of each face."""
+    __slots__ = ()
 
     @classmethod
     def of(cls, geometries: np.ndarray) -> Faces:
@@ -107,30 +104,30 @@ class Faces(NamedTuple):
         at = np.flatnonzero(self.ring[1:] == self.ring[:-1])
         return at, self.polygon[self.ring[at]]
 
-    def edge_hashes(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """A 64-bit hash of each edge of some length, the same both ways round, and its face;
-        `key` holds the bits of each position that tell positions apart (uint64 columns)."""
-        vertex = _mix(key[:, 0])
+    def edge_hashes(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """A 64-bit hash of each edge of some length, the same both ways round, its face, the
+        row of its start, and whether it runs from the lower position's hash to the higher
+        (which way round); `key` holds the bits of each position that tell positions apart
+        (uint64 columns)."""
+        vertex = mix(key[:, 0])
         for c in range(1, key.shape[1]):
-            vertex = _mix(vertex ^ key[:, c])
+            vertex = mix(vertex ^ key[:, c])
         at, face = self.edges()
-        moves = vertex[at] != vertex[at + 1]
-        at, face = at[moves], face[moves]
-        return _mix(vertex[at] + vertex[at + 1]), face
+        start, end = vertex[at], vertex[at + 1]
+        moves = start != end
+        at, face, start, end = at[moves], face[moves], start[moves], end[moves]
+        return mix(start + end), face, at, start < end
 
-    def area_vectors(self) -> np.ndarray:
-        """Newell's vector of each face (`area_vectors`)."""
-        out = np.zeros((len(self.owner), 3))
+    def area_vectors(self, axes: tuple[int, ...] = (0, 1, 2)) -> np.ndarray:
+        """Newell's vector of each face (`area_vectors`), or the components `axes` of it
+        (the plane's alone for a footprint)."""
+        out = np.zeros((len(self.owner), len(axes)))
         at, face = self.edges()
         xyz = np.nan_to_num(self.coords)
-        a, b = xyz[at], xyz[at + 1]
-        terms = (
-            (a[:, 1] - b[:, 1]) * (a[:, 2] + b[:, 2]),
-            (a[:, 2] - b[:, 2]) * (a[:, 0] + b[:, 0]),
-            (a[:, 0] - b[:, 0]) * (a[:, 1] + b[:, 1]),
-        )
-        for k, t in enumerate(terms):
-            out[:, k] = np.bincount(face, weights=t, minlength=len(out))
+        for k, axis in enumerate(axes):
+            i, j = (axis + 1) % 3, (axis + 2) % 3
+            term = (xyz[at, i] - xyz[at + 1, i]) * (xyz[at, j] + xyz[at + 1, j])
+            out[:, k] = np.bincount(face, weights=term, minlength=len(out))
         return out
 
     def first(self) -> np.ndarray:
@@ -141,19 +138,45 @@ class Faces(NamedTuple):
         out[face[starts]] = np.nan_to_num(self.coords[starts])
         return out
 
-    def multipolygons_2d(self, select: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The faces `select` picks, as a 2D multipolygon for each geometry (built from the
-        arrays), and how many faces each has."""
+    def _rings(self, select: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Of the faces `select` picks: which rings are theirs, each such ring's size and each
+        such face's number of rings (an empty face has none)."""
         sizes = np.bincount(self.ring, minlength=len(self.polygon))
-        rings = select[self.polygon] & (sizes > 0)  # an empty face has no ring
+        rings = select[self.polygon] & (sizes > 0)
         per_face = np.bincount(self.polygon[rings], minlength=len(self.owner))[select]
-        per_geometry = np.bincount(
-            self.owner[select], minlength=int(self.owner.max(initial=-1)) + 1
+        return rings, sizes[rings], per_face
+
+    def multipolygons(
+        self, select: np.ndarray, coords: np.ndarray, count: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The faces `select` picks as a multipolygon for each of `count` geometries (built
+        from the arrays), at `coords` (`self.coords`' rows, the columns wanted), and how many
+        faces each has."""
+        rings, sizes, per_face = self._rings(select)
+        per_geometry = np.bincount(self.owner[select], minlength=count)
+        nesting = (offsets(sizes), offsets(per_face), offsets(per_geometry))
+        merged = shapely.from_ragged_array(
+            GeometryType.MULTIPOLYGON, coords[rings[self.ring]], nesting
         )
-        offsets = (_offsets(sizes[rings]), _offsets(per_face), _offsets(per_geometry))
-        coords = self.coords[rings[self.ring], :2]
-        merged = shapely.from_ragged_array(GeometryType.MULTIPOLYGON, coords, offsets)
         return np.asarray(merged, dtype=object), per_geometry
+
+    def multipolygons_2d(self, select: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The faces `select` picks, as a 2D multipolygon for each geometry, and how many
+        faces each has."""
+        return self.multipolygons(select, self.coords[:, :2], int(self.owner.max(initial=-1)) + 1)
+
+    def polygons(self, faces: np.ndarray, coords: np.ndarray) -> np.ndarray | None:
+        """The faces numbered `faces` as polygons at `coords` (`self.coords`' rows), as
+        `shapely.get_parts` of the geometries gives them; None unless `faces` ascend (each
+        face once, as semantic surfaces are their solids' faces)."""
+        if len(faces) and not (np.diff(faces) > 0).all():
+            return None
+        select = np.zeros(len(self.owner), dtype=bool)
+        select[faces] = True
+        rings, sizes, per_face = self._rings(select)
+        nesting = (offsets(sizes), offsets(per_face))
+        built = shapely.from_ragged_array(GeometryType.POLYGON, coords[rings[self.ring]], nesting)
+        return np.asarray(built, dtype=object)
 
 
 def area_vectors(polygons: np.ndarray) -> np.ndarray:
@@ -181,7 +204,8 @@ def orientations(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`surface_measures` of faces given by their Newell vectors (`area_vectors`)."""
     n = vectors.copy()
-    roof_down = np.array(["Roof" in t for t in types], dtype=bool) & (n[:, 2] < 0)
+    roofs = {t: "Roof" in t for t in set(types)}  # a few types for many surfaces
+    roof_down = np.fromiter(map(roofs.__getitem__, types), bool, len(types)) & (n[:, 2] < 0)
     n[roof_down] *= -1
     length = np.linalg.norm(n, axis=1)
     area = length / 2
@@ -193,19 +217,29 @@ def orientations(
     return area, tilt, azimuth
 
 
-def heights(geometries: np.ndarray) -> np.ndarray:
-    """Top minus bottom of each geometry's Z, NaN where it has none."""
+def heights(geometries: np.ndarray, faces: Faces | None = None) -> np.ndarray:
+    """Top minus bottom of each geometry's Z, NaN where it has none; the polygons' from their
+    `faces` where the caller holds them (`Faces.of`), the other geometries' read from GEOS."""
     out = np.full(len(geometries), np.nan)
-    coords, owner = shapely.get_coordinates(geometries, include_z=True, return_index=True)
+    rest = np.arange(len(geometries))
+    if faces is not None:
+        polygonal = np.isin(shapely.get_type_id(geometries), (3, 6))
+        _extents(out, faces.coords[:, 2], faces.owner[faces.polygon[faces.ring]])
+        rest = np.flatnonzero(~polygonal)
+    coords, owner = shapely.get_coordinates(geometries[rest], include_z=True, return_index=True)
+    _extents(out, coords[:, 2], rest[owner])
+    return out
+
+
+def _extents(out: np.ndarray, z: np.ndarray, owner: np.ndarray) -> None:
+    """Top minus bottom of `z` into `out` for each owner (ascending), where it has a Z."""
     if not len(owner):
-        return out
+        return
     # each geometry's coordinates are consecutive: one reduction per run (NaN Z passed over)
     starts = np.flatnonzero(np.diff(owner, prepend=-1))
-    z = coords[:, 2]
     top, bottom = np.fmax.reduceat(z, starts), np.fmin.reduceat(z, starts)
     has = np.isfinite(top)
     out[owner[starts[has]]] = top[has] - bottom[has]
-    return out
 
 
 def volumes(geometries: np.ndarray) -> np.ndarray:
@@ -238,7 +272,7 @@ def volumes_and_faces(
 _MIX = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
 
 
-def _mix(z: np.ndarray) -> np.ndarray:
+def mix(z: np.ndarray) -> np.ndarray:
     """SplitMix64's finaliser: 64 bits in, 64 well-mixed bits out (uint64, wrapping)."""
     z = (z ^ (z >> np.uint64(30))) * _MIX[0]
     z = (z ^ (z >> np.uint64(27))) * _MIX[1]
@@ -255,7 +289,7 @@ def _closed(faces: Faces, count: int) -> np.ndarray:
     curves meet) is an edge of no length, shared with no face: it does not open the shell.
     """
     key = np.round(np.nan_to_num(faces.coords) * 1000).astype(np.int64).view(np.uint64)
-    edge, face = faces.edge_hashes(key)
+    edge, face, _, _ = faces.edge_hashes(key)
     obj = faces.owner[face]
     has_faces = np.bincount(faces.owner, minlength=count) > 0
     if not len(edge):
@@ -273,112 +307,7 @@ def flat_surfaces(
     its type and its polygon."""
     counts = np.fromiter((len(s) if s else 0 for s in surfaces), np.int64, len(surfaces))
     flat = list(chain.from_iterable(s for s in surfaces if s))
-    polygons = np.empty(len(flat), dtype=object)
-    polygons[:] = [p for _, p in flat]
-    return np.repeat(np.arange(len(surfaces)), counts), [t for t, _ in flat], polygons
-
-
-def footprints(
-    geometries: np.ndarray, surfaces: Sequence[Any], faces: Faces | None = None
-) -> np.ndarray:
-    """2D footprint of each object: its ground surfaces, else the faces of its 3D geometry that
-    look down, else all its faces, projected on the plane; None without any.
-
-    Faces that do not overlap in the plane (a solid's bottom) already form a valid footprint;
-    faces that share edges (a surface split in patches) are merged as a coverage, and only
-    faces that overlap need a full union. `faces` are the geometries' where the caller has
-    read them (`Faces.of`).
-    """
-    geometries = np.asarray(geometries, dtype=object)
-    n = len(geometries)
-    out = np.full(n, None, dtype=object)
-    owner, types, polygons = flat_surfaces(surfaces)
-    is_ground = np.fromiter(("Ground" in t for t in types), bool, len(types))
-    ground_of = owner[is_ground]
-    grounded = np.zeros(n, dtype=bool)
-    grounded[ground_of] = True
-    own = np.flatnonzero(~grounded)
-    ground_faces = Faces.of(polygons[is_ground])
-    own_faces = Faces.of(geometries[own]) if faces is None else faces.take(own)
-    sets = [  # the owner of a face is its object, in order (as the multipolygons need it)
-        ground_faces._replace(owner=ground_of[ground_faces.owner]),
-        own_faces._replace(owner=own[own_faces.owner]),
-    ]
-    down = [f.area_vectors()[:, 2] < 0 for f in sets]
-    obj = np.concatenate([f.owner for f in sets])
-    has = np.bincount(obj, minlength=n) > 0
-    rest = ~has & ~shapely.is_missing(geometries)  # no polygon: the geometry itself, in 2D
-    out[rest] = shapely.force_2d(geometries[rest])
-    if not len(obj):
-        return out
-    any_down = np.bincount(obj, weights=np.concatenate(down), minlength=n) > 0
-    keep = [grounded[f.owner] | ~any_down[f.owner] | d for f, d in zip(sets, down, strict=True)]
-    # faces that share an edge are no valid multipolygon: GEOS need not be asked, only
-    # whether the other faces overlap
-    shares = _sharing_an_edge(sets, keep, n)
-    for chosen, kept in zip(sets, keep, strict=True):
-        merged, sizes = chosen.multipolygons_2d(kept)
-        at = np.flatnonzero(sizes)
-        out[at] = _valid(merged[at], sizes[at], shares[at])
-    return out
-
-
-def _valid(merged: np.ndarray, sizes: np.ndarray, shares: np.ndarray) -> np.ndarray:
-    """Each object's footprint from its faces (a multipolygon of `sizes` faces): its face,
-    or its faces where they neither share an edge nor overlap, else their union."""
-    single = sizes == 1
-    merged[single] = shapely.get_geometry(merged[single], 0)
-    joint = shares & ~single
-    asked = np.flatnonzero(~joint)
-    joint[asked[~shapely.is_valid(merged[asked])]] = True
-    joint = np.flatnonzero(joint)
-    if len(joint):
-        merged[joint] = _unions(merged[joint])
-    return merged
-
-
-def _sharing_an_edge(sets: list[Faces], keep: list[np.ndarray], count: int) -> np.ndarray:
-    """Which objects have two kept faces with an edge of the same two positions in the plane
-    (bit for bit: as GEOS compares them)."""
-    hashes, owners = [], []
-    for faces, kept in zip(sets, keep, strict=True):
-        key = np.ascontiguousarray(faces.coords[:, :2]).view(np.uint64)
-        edge, face = faces.edge_hashes(key)
-        hashes.append(edge[kept[face]])
-        owners.append(faces.owner[face[kept[face]]])
-    obj = np.concatenate(owners)
-    edge = _mix(np.concatenate(hashes) ^ _mix(obj.astype(np.uint64)))
-    order = np.argsort(edge)
-    twice = np.flatnonzero(edge[order][1:] == edge[order][:-1])
-    out = np.zeros(count, dtype=bool)
-    out[obj[order][twice]] = True
-    return out
-
-
-GROUP = 8
-"""At most this many objects in one coverage union call: GEOS refuses the whole call for one
-object's overlapping faces, and the call is halved until that object is found. On Delft (569
-objects, 2 refused) 1 to 32 objects a call take the same time (within the noise), all 569 in
-one call 1.4-2x that."""
-
-
-def _unions(merged: np.ndarray) -> np.ndarray:
-    """The union of each multipolygon's faces: a coverage union where they only share edges,
-    for many objects in one GEOS call, else a full union of the repaired faces."""
-    out = np.concatenate(
-        [_coverage_unions(merged[lo : lo + GROUP]) for lo in range(0, len(merged), GROUP)]
-    )
-    for k in np.flatnonzero(~shapely.is_valid(out)):  # overlapping faces (None: refused)
-        out[k] = shapely.union_all(shapely.make_valid(shapely.get_parts(merged[k])))
-    return out
-
-
-def _coverage_unions(merged: np.ndarray) -> np.ndarray:
-    """Coverage unions of multipolygons' faces, None for those GEOS refuses (found by halving)."""
-    try:
-        return np.asarray(shapely.coverage_union_all(merged[:, None], axis=1), dtype=object)
-    except shapely.errors.GEOSException:
-        if len(merged) == 1:
-            return np.full(1, None, dtype=object)
-    half = len(merged) // 2
-    return np.concatenate([_coverage_unions(merged[:half]), _coverage_unions(merged[half:])])
+    types, shapes = zip(*flat, strict=True) if flat else ((), ())
+    polygons = np.empty(len(shapes), dtype=object)
+    polygons[:] = shapes
+    return np.repeat(np.arange(len(surfaces)), counts), list(types), polygons

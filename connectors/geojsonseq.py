@@ -1,0 +1,89 @@
+"""GeoJSON Text Sequences (RFC 8142: each Feature after a record separator) and newline-delimited
+GeoJSON (a Feature a line, GDAL's GeoJSONSeq): one record per Feature, read a batch at a time.
+
+Exports of large layers come this way (`ogr2ogr -f GeoJSONSeq`, tippecanoe's and many APIs'
+streams), since a line can be written and read without holding the whole collection. A record
+that is not valid JSON is rejected with the reason; the others are read as GeoJSON Features are
+(`geojson.page_batches`), in OGC:CRS84 as RFC 7946 has them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import orjson
+
+from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
+from citypipe.connectors.documents import BLANK
+from citypipe.connectors.geojson import page_batches
+from citypipe.connectors.jsonstream import BATCH_BYTES, Unparsed
+
+__all__ = ["GeoJSONSeqConnector"]
+
+RS = b"\x1e"
+"""The record separator RFC 8142 puts before each JSON text."""
+_BLOCK = 1 << 20
+
+
+def _records(f: BinaryIO, separator: bytes) -> Iterator[bytes]:
+    """The records of `f` split at `separator`, blank ones left out, a block at a time."""
+    tail = b""
+    while block := f.read(_BLOCK):
+        *whole, tail = (tail + block).split(separator)
+        yield from (r for r in whole if r.strip(BLANK + RS))
+    if tail.strip(BLANK + RS):
+        yield tail
+
+
+def _feature(text: bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as e:
+        bad = Unparsed(text.strip(BLANK + RS).decode("utf-8", "replace"))
+        bad.reason = f"not valid JSON: {e.msg}"
+        return bad
+
+
+class GeoJSONSeqConnector(FileConnector):
+    name = "geojsonseq"
+    title = "GeoJSON Text Sequence"
+
+    @classmethod
+    def sniff(cls, head: bytes) -> float:
+        """RFC 8142's separator first, or a first line that is a whole Feature with another
+        object after it (a single-line GeoJSON file is one Feature: GeoJSON's)."""
+        text = head.lstrip(BLANK)
+        if text.startswith(RS):
+            return 0.95 if b'"Feature"' in text else 0.0
+        first, newline, rest = text.partition(b"\n")
+        if not newline or not rest.lstrip(BLANK).startswith((b"{", RS)):
+            return 0.0
+        try:
+            doc = orjson.loads(first)
+        except orjson.JSONDecodeError:
+            return 0.0
+        return 0.95 if type(doc) is dict and doc.get("type") == "Feature" else 0.0
+
+    def _separator(self) -> bytes:
+        with open(self.path, "rb") as f:
+            return RS if f.read(4096).lstrip(BLANK).startswith(RS) else b"\n"
+
+    def inspect(self) -> SourceInfo:
+        with open(self.path, "rb") as f:
+            count = sum(1 for _ in _records(f, self._separator()))
+        return SourceInfo(format="GeoJSONSeq", count=count)
+
+    def read(self) -> Iterator[SourceBatch]:
+        separator = self._separator()
+        with self.open_input() as f:
+            features: list[Any] = []
+            size = 0
+            for record in _records(f, separator):
+                features.append(_feature(record))
+                size += len(record)
+                if size >= BATCH_BYTES:
+                    yield from page_batches({}, features)
+                    features, size = [], 0
+            if features:
+                yield from page_batches({}, features)

@@ -1,0 +1,82 @@
+"""GeoPackage, Shapefile and FlatGeobuf through GDAL: Jena's car parks written by GDAL in each
+land where the GeoJSON puts them, with their attributes; a GeoPackage of two layers reads the
+one its entry names (Barcelona's districts in UTM 31N: each with the area the file states) and
+is refused in one line where none is named."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import geopandas
+import pytest
+import shapely
+from conftest import SAMPLES
+
+from citypipe.cli import main
+from citypipe.connectors.ogr import OGRConnector
+from citypipe.connectors.registry import detect
+from citypipe.core.ingest import ingest
+
+JENA = SAMPLES / "jena_parking.geojson"
+DISTRICTS = SAMPLES / "barcelona_districtes.geojson"
+
+
+@pytest.mark.parametrize("driver", ["GPKG", "FlatGeobuf", "ESRI Shapefile"])
+def test_jena_in_each_format_lands_where_the_geojson_puts_it(tmp_path, lake, read_lake, driver):
+    features = json.loads(JENA.read_bytes())["features"]
+    path = tmp_path / {"GPKG": "j.gpkg", "FlatGeobuf": "j.fgb", "ESRI Shapefile": "j.shp"}[driver]
+    geopandas.read_file(JENA).to_file(path, driver=driver)
+    assert detect(path) is OGRConnector
+    report = ingest(path, "jena", lake)
+    assert (report.records, report.features, report.rejects) == (103, 103, 0)
+    assert report.format == driver
+    table = read_lake("jena")  # each car park by its id (FlatGeobuf orders them spatially)
+    by_id = {
+        json.loads(p)["id"]: shapely.from_wkb(g)
+        for p, g in zip(
+            table.column("properties").to_pylist(),
+            table.column("geometry").to_pylist(),
+            strict=True,
+        )
+    }
+    assert len(by_id) == 103
+    for f in features:
+        point = by_id[f["properties"]["id"]]
+        assert abs(point.x - f["geometry"]["coordinates"][0]) < 1e-9
+        assert abs(point.y - f["geometry"]["coordinates"][1]) < 1e-9
+
+
+def test_the_named_layer_of_a_geopackage(tmp_path, lake, read_lake, capsys):
+    stated = {
+        f["properties"]["NOM"]: f["properties"]["AREA"]
+        for f in json.loads(DISTRICTS.read_bytes())["features"]
+    }
+    both = tmp_path / "both.gpkg"
+    geopandas.read_file(DISTRICTS).to_crs(25831).to_file(both, layer="districts")
+    geopandas.read_file(JENA).to_file(both, layer="parking")
+    code = main(["ingest", str(both), "--source", "x", "--lake", str(tmp_path / "other")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "2 layers (districts, parking)" in err[0]
+    assert OGRConnector(both).inspect().layers == ("districts", "parking")  # inspect lists them
+    report = ingest(both, "districts", lake, options={"layer": "districts"})
+    assert report.features == 10 and report.declared_crs == "EPSG:25831"
+    table = read_lake("districts")
+    utm = geopandas.GeoSeries.from_wkb(
+        table.column("geometry").to_pylist(), crs="OGC:CRS84"
+    ).to_crs(25831)
+    names = [json.loads(p)["NOM"] for p in table.column("properties").to_pylist()]
+    assert all(abs(a / stated[n] - 1) < 1e-4 for n, a in zip(names, utm.area, strict=True))
+
+
+def test_a_zipped_shapefile_lands_as_the_shapefile_does(tmp_path, lake, read_lake):
+    """A Shapefile as portals ship it: its parts in one zip, in a folder of it."""
+    geopandas.read_file(JENA).to_file(tmp_path / "jena.shp")
+    packed = tmp_path / "jena_shp.zip"
+    with zipfile.ZipFile(packed, "w") as z:
+        for part in tmp_path.glob("jena.*"):
+            z.write(part, f"parking/{part.name}")
+    plain = ingest(tmp_path / "jena.shp", "plain", lake)
+    zipped = ingest(packed, "zipped", lake)
+    assert plain.features == zipped.features == 103
+    assert read_lake("plain").column("geometry").equals(read_lake("zipped").column("geometry"))
