@@ -96,5 +96,9 @@ def ui_launch(root: Path, work: Path, rounds: int) -> tuple[float, float]:
                 best[k] = min(best[k], side())
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # its daemon and code servers slow to stop
+            server.kill()
+            server.wait()
     return best[0], best[1]
