@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -83,6 +84,7 @@ def ui_launch(root: Path, work: Path, rounds: int) -> tuple[float, float]:
         cwd=root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its webserver, daemon and code servers stopped with it
     )
     best = [float("inf"), float("inf")]
     try:
@@ -95,10 +97,10 @@ def ui_launch(root: Path, work: Path, rounds: int) -> tuple[float, float]:
                 shutil.rmtree(lake, ignore_errors=True)
                 best[k] = min(best[k], side())
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:  # its daemon and code servers slow to stop
-            server.kill()
+            os.killpg(server.pid, signal.SIGKILL)
             server.wait()
     return best[0], best[1]
