@@ -33,6 +33,9 @@ SPELLINGS = {
     # Saxony's and Thuringia's former systems, and the former GDR's heights
     "urn:adv:crs:DE_RD/83_3GK4*DE_SNN76_NH": ([3398, 5785], "xy"),
     "urn:adv:crs:DE_PD/83_3GK3": ([3396], "xy"),
+    # OGC API - Features Part 2's compound CRS URI: ETRS89 / UTM 32N + DHHN2016 height
+    "http://www.opengis.net/def/crs-compound?1=http://www.opengis.net/def/crs/EPSG/0/25832"
+    "&2=http://www.opengis.net/def/crs/EPSG/0/7837": ([25832, 7837], "authority"),
 }
 
 

@@ -35,6 +35,7 @@ import re
 from collections.abc import Iterable, Iterator
 from functools import cache, lru_cache
 from typing import Any
+from urllib.parse import parse_qsl
 
 import numpy as np
 import orjson
@@ -68,7 +69,13 @@ fetched."""
 _GML2_SRS = re.compile(r"https?://www\.opengis\.net/gml/srs/epsg\.xml#", re.IGNORECASE)
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _AUTHORITY_FORMS = re.compile(
-    r"(urn:(x-)?ogc:def:crs[:,]|https?://www\.opengis\.net/def/crs/)", re.IGNORECASE
+    r"(urn:(x-)?ogc:def:crs[:,]|https?://www\.opengis\.net/def/crs(/|-compound\?))",
+    re.IGNORECASE,
+)
+_COMPOUND_URI = re.compile(r"https?://www\.opengis\.net/def/crs-compound\?(.+)", re.IGNORECASE)
+"""OGC's compound CRS URI (OGC API - Features Part 2, `?1=<CRS URI>&2=<CRS URI>`)."""
+_OGC_CRS_URI = re.compile(
+    r"https?://www\.opengis\.net/def/crs/(\w+)/[^/]*/([\w.-]+)", re.IGNORECASE
 )
 _NAMED = re.compile(
     r"[A-Za-z][\w-]*:[\w.-]+(\+[\w.-]+)*"  # EPSG:25832, OGC:CRS84, EPSG:25832+5783
@@ -138,6 +145,8 @@ def resolve(declared: str) -> pyproj.CRS:
             f"unknown CRS {_shown(declared)}: a CRS defined inside the document (an engineering "
             "CRS), which cannot be placed on the earth without its anchor"
         )
+    if compound := _COMPOUND_URI.fullmatch(text):
+        text = _compound_urn(declared, compound.group(1))
     adv, link = _ADV.fullmatch(text), _EPSG_LINK.match(text)
     if link:
         text = f"EPSG:{link.group(1)}"
@@ -158,6 +167,18 @@ def resolve(declared: str) -> pyproj.CRS:
     if why:
         raise _refused(declared, why)
     return crs
+
+
+def _compound_urn(declared: str, query: str) -> str:
+    """The OGC URN of a compound CRS URI's parts, in their order (`1=`, `2=`)."""
+    parts = sorted((int(k), v) for k, v in parse_qsl(query) if k.isdigit())
+    names = [m.groups() for _, uri in parts if (m := _OGC_CRS_URI.fullmatch(uri.strip()))]
+    if len(names) < 2 or len(names) != len(parts):
+        raise ConfigurationError(
+            f"unknown CRS {_shown(declared)}: a compound CRS URI whose parts are not two or more "
+            "OGC CRS URIs (http://www.opengis.net/def/crs/EPSG/0/n)"
+        )
+    return "urn:ogc:def:crs," + ",".join(f"crs:{authority}::{code}" for authority, code in names)
 
 
 def _refused(declared: str, why: str) -> ConfigurationError:
