@@ -25,6 +25,7 @@ from citypipe.connectors.jsonstream import (
     open_json,
     read_in,
 )
+from citypipe.geo.crs import compound_urn
 from citypipe.geo.errors import DataError
 
 __all__ = ["GeoJSONConnector"]
@@ -41,7 +42,6 @@ its type first as GeoJSON writers put it."""
 _JSONFG_CONF = re.compile(r"json-fg(?:-1)?/([\d.]+)/conf/|\[ogc-json-fg-1-([\d.]+):")
 """JSON-FG conformance classes, as URIs (`.../spec/json-fg-1/1.0/conf/core`) or safe CURIEs."""
 _CURIE = re.compile(r"\[(\w+):(\w+)\]")
-_OGC_CRS_URI = re.compile(r"https?://www\.opengis\.net/def/crs/(\w+)/[^/]*/(\w+)")
 _SOLIDS_CRS = "OGC:CRS84h"
 """JSON-FG's CRS for 3D coordinates where none is declared (its 2D one is OGC:CRS84)."""
 _JSON_NAMES = {
@@ -80,16 +80,8 @@ def _coord_ref_sys(value: Any) -> str | None:
         curie = _CURIE.fullmatch(value.strip())
         return f"{curie[1]}:{curie[2]}" if curie else value
     if isinstance(value, list) and value:
-        parts = [_compound_part(_coord_ref_sys(v)) for v in value]
-        return "urn:ogc:def:crs," + ",".join(map(str, parts)) if all(parts) else str(value)
+        return compound_urn([_coord_ref_sys(v) or "" for v in value]) or str(value)
     return None
-
-
-def _compound_part(crs: str | None) -> str | None:
-    """`crs:EPSG::7837` for `EPSG:7837` or its OGC URI: a component of a compound URN."""
-    uri = _OGC_CRS_URI.fullmatch(crs or "")
-    authority, _, code = (uri[1], "", uri[2]) if uri else (crs or "").partition(":")
-    return f"crs:{authority}::{code}" if authority and code else None
 
 
 def _page_count(header: Mapping[str, Any]) -> int | None:

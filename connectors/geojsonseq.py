@@ -17,7 +17,7 @@ import orjson
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.documents import BLANK
 from citypipe.connectors.geojson import page_batches
-from citypipe.connectors.jsonstream import BATCH_BYTES, Unparsed
+from citypipe.connectors.jsonstream import BATCH_BYTES, unparsed
 
 __all__ = ["GeoJSONSeqConnector"]
 
@@ -37,12 +37,12 @@ def _records(f: BinaryIO, separator: bytes) -> Iterator[bytes]:
 
 
 def _feature(text: bytes) -> Any:
+    """The record's Feature, or what jsonstream makes of an element orjson refuses (`Unparsed`:
+    the text as read, and why, naming NaN or Infinity where those are the fault)."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError as e:
-        bad = Unparsed(text.strip(BLANK + RS).decode("utf-8", "replace"))
-        bad.reason = f"not valid JSON: {e.msg}"
-        return bad
+        return unparsed(text.strip(BLANK + RS), e)
 
 
 class GeoJSONSeqConnector(FileConnector):

@@ -52,7 +52,7 @@ from citypipe.connectors.json_structure import SEPARATORS, Strings, outside_stri
 from citypipe.connectors.text import file_encoding
 from citypipe.geo.errors import DataError
 
-__all__ = ["BATCH_BYTES", "JSONDocument", "Unparsed", "open_json", "read_in"]
+__all__ = ["BATCH_BYTES", "JSONDocument", "Unparsed", "open_json", "read_in", "unparsed"]
 
 _BLOCK = 1 << 24
 _UTF8_CHARACTER = re.compile(
@@ -70,7 +70,7 @@ class Unparsed(str):
     reason: str
 
 
-def _unparsed(text: bytes, error: orjson.JSONDecodeError) -> Unparsed:
+def unparsed(text: bytes, error: orjson.JSONDecodeError) -> Unparsed:
     try:  # Python's parser takes the numbers JSON has not: then they are the reason
         json.loads(text)
         why = "holds NaN, Infinity or a number beyond ±1.8e308, which JSON does not have"
@@ -110,7 +110,7 @@ def _one_by_one(path: Path, text: bytearray, offset: int) -> list[Any]:
             last = start + len(text[start + 1 : end].rstrip(WHITESPACE))
             if closed.size > 1 or element[0] not in b"[{" or closed[0] != last:
                 raise DataError(fault(path, offset + int(closed[0]) + 1, MISSING_COMMA))
-        out.append(_unparsed(element, error))
+        out.append(unparsed(element, error))
     return out
 
 

@@ -9,6 +9,7 @@ its catalog entry (`options: {layer: NAME}`); `citypipe inspect` lists them.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,9 @@ class OGRConnector(FileConnector):
             return 0.9
         return 0.0
 
+    @cached_property
     def _layers(self) -> list[str]:
+        """The file's layers, listed once for inspect and read."""
         try:
             return [str(name) for name, _ in pyogrio.list_layers(self.path)]
         except _GDAL_ERRORS as e:
@@ -85,7 +88,7 @@ class OGRConnector(FileConnector):
 
     def inspect(self) -> SourceInfo:
         """The layer read, or every layer where the file has several and none is named."""
-        layers = self._layers()
+        layers = self._layers
         several = len(layers) > 1 and self.options.get("layer") is None
         layer = layers[0] if several else self._layer(layers)
         try:
@@ -102,7 +105,7 @@ class OGRConnector(FileConnector):
         )
 
     def read(self) -> Iterator[SourceBatch]:
-        layer = self._layer(self._layers())
+        layer = self._layer(self._layers)
         try:
             yield from self._batches(layer)
         except _GDAL_ERRORS as e:
@@ -113,17 +116,14 @@ class OGRConnector(FileConnector):
             self.path, layer=layer, batch_size=BATCH_ROWS, return_fids=True, use_pyarrow=True
         ) as (meta, reader):
             geometry = meta["geometry_name"] or "wkb_geometry"
+            fid = meta.get("fid_column") or "OGC_FID"  # return_fids: always there
             for batch in reader:
-                table = batch.to_pydict()
-                wkb = table.pop(geometry)
-                fids = table.pop(meta.get("fid_column") or "OGC_FID")  # return_fids: always
-                columns = list(table.values())
-                rows = [
-                    {name: column[i] for name, column in zip(table, columns, strict=True)}
-                    for i in range(batch.num_rows)
-                ]
+                rows = batch.drop_columns([geometry, fid]).to_pylist()  # the attributes
+                wkb = batch.column(geometry).to_numpy(zero_copy_only=False)
                 yield SourceBatch(
-                    source_ids=[None if f is None else str(f) for f in fids],
+                    source_ids=[
+                        None if f is None else str(f) for f in batch.column(fid).to_pylist()
+                    ],
                     geometries=shapely.from_wkb(wkb, on_invalid="ignore"),
                     properties=rows,
                     records=rows,

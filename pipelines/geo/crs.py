@@ -49,7 +49,9 @@ from citypipe import schemas
 from citypipe.geo.errors import ConfigurationError
 from citypipe.geo.types import AxisOrder
 
-__all__ = ["CRS84", "axis_order", "crs_3d", "is_lonlat", "label", "resolve", "to_crs84"]
+__all__ = [
+    "CRS84", "axis_order", "compound_urn", "crs_3d", "is_lonlat", "label", "resolve", "to_crs84",
+]  # fmt: skip
 
 pyproj.network.set_network_enabled(os.environ.get("PROJ_NETWORK", "").upper() == "ON")
 
@@ -171,14 +173,29 @@ def resolve(declared: str) -> pyproj.CRS:
 
 def _compound_urn(declared: str, query: str) -> str:
     """The OGC URN of a compound CRS URI's parts, in their order (`1=`, `2=`)."""
-    parts = sorted((int(k), v) for k, v in parse_qsl(query) if k.isdigit())
-    names = [m.groups() for _, uri in parts if (m := _OGC_CRS_URI.fullmatch(uri.strip()))]
-    if len(names) < 2 or len(names) != len(parts):
+    parts = [v for _, v in sorted((int(k), v) for k, v in parse_qsl(query) if k.isdigit())]
+    urn = compound_urn(parts) if len(parts) >= 2 else None
+    if urn is None:
         raise ConfigurationError(
             f"unknown CRS {_shown(declared)}: a compound CRS URI whose parts are not two or more "
             "OGC CRS URIs (http://www.opengis.net/def/crs/EPSG/0/n)"
         )
-    return "urn:ogc:def:crs," + ",".join(f"crs:{authority}::{code}" for authority, code in names)
+    return urn
+
+
+def compound_urn(parts: Iterable[str]) -> str | None:
+    """The OGC URN of the compound CRS of `parts` (each `EPSG:7837` or its OGC URI), in their
+    order; None where one is neither."""
+    given = list(parts)
+    names = [name for p in given if (name := _urn_part(p))]
+    return "urn:ogc:def:crs," + ",".join(names) if given and len(names) == len(given) else None
+
+
+def _urn_part(crs: str) -> str | None:
+    """`crs:EPSG::7837` for `EPSG:7837` or its OGC URI: a component of a compound URN."""
+    uri = _OGC_CRS_URI.fullmatch(crs.strip())
+    authority, _, code = (uri[1], "", uri[2]) if uri else crs.strip().partition(":")
+    return f"crs:{authority}::{code}" if authority and code else None
 
 
 def _refused(declared: str, why: str) -> ConfigurationError:
