@@ -22,7 +22,7 @@ import shapely
 from citypipe.connectors.csv_values import cleaned
 from citypipe.geo.types import CRS84, Points
 
-__all__ = ["Kind", "Layout", "detect", "geometries"]
+__all__ = ["Kind", "Layout", "detect", "geometries", "geometry_text"]
 
 _SAMPLE = 100
 """Non-empty values of a column parsed to decide whether it holds geometries."""
@@ -90,6 +90,12 @@ def _probe(values: pa.Array, kind: Kind) -> tuple[float, int]:
     given = srids[srids > 0]
     share = np.count_nonzero(~shapely.is_missing(geoms)) / len(sample)
     return share, int(given[0]) if len(given) else 0
+
+
+def geometry_text(values: list[str]) -> bool:
+    """Whether most of `values` are geometries, as (E)WKT or hex (E)WKB."""
+    column = pa.array(values, pa.string())
+    return any(_probe(column, kind)[0] > 0.5 for kind in ("wkb", "wkt"))
 
 
 def _axis_rank(name: str, words: tuple[str, ...]) -> int | None:

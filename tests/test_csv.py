@@ -412,3 +412,55 @@ def test_a_trailing_delimiter_on_rows_or_header_alone_reads_as_the_original(
         (json.dumps(p, sort_keys=True), g.wkt) for p, g in _features(read_lake("trailing"))
     )
     assert landed == original
+
+
+@pytest.mark.parametrize("line", ["sep=;", '"sep=;"'])
+def test_excels_sep_line_declares_the_delimiter(sample, lake, read_lake, line):
+    """Bielefeld's first rows under Excel's `sep=;` line (the delimiter declared above the
+    header, as Excel writes and reads it): refused as "not a format citypipe reads"; they land
+    as the original rows do, the line neither a row nor the header."""
+    path = sample(BIELEFELD)
+    lines = path.read_text(encoding="utf-8").splitlines()[:31]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ingest(path, "original", lake, crs="OGC:CRS84")
+    declared = path.with_name("declared.csv")
+    declared.write_text("\r\n".join([line, *lines]) + "\r\n", encoding="utf-8")
+    assert detect(declared) is CSVConnector
+    report = ingest(declared, "declared", lake, crs="OGC:CRS84")
+    assert (report.records, report.features, report.rejects) == (30, 30, 0)
+    original = sorted(
+        (json.dumps(p, sort_keys=True), g.wkt) for p, g in _features(read_lake("original"))
+    )
+    landed = sorted(
+        (json.dumps(p, sort_keys=True), g.wkt) for p, g in _features(read_lake("declared"))
+    )
+    assert landed == original
+
+
+@pytest.mark.parametrize(("name", "column", "quoted"), [
+    (BIELEFELD, "WKT", True), (BIELEFELD, "WKT", False), (NECKARSULM, "geom", False),
+])  # fmt: skip
+def test_a_table_of_one_geometry_column_lands(sample, lake, read_lake, name, column, quoted):
+    """The geometry column of Bielefeld (WKT, quoted or not: its points hold no comma) or
+    Neckarsulm (hex EWKB) alone, as GDAL writes a layer without attributes: no delimiter
+    splits it, and it was refused; every row lands with the geometry the file holds."""
+    rows = _rows(sample(name), "utf-8-sig", ";")
+    values = [r[column] for r in rows if r[column]]
+    path = sample(name).with_name("geometries.csv")
+    path.write_text(
+        "\n".join([column, *(f'"{v}"' if quoted else v for v in values)]) + "\n",
+        encoding="utf-8",
+    )
+    report = ingest(path, "geometries", lake, crs="EPSG:4326")
+    assert (report.records, report.features, report.rejects) == (len(values), len(values), 0)
+    landed = sorted(g.wkt for _, g in _features(read_lake("geometries")))
+    parse = shapely.from_wkb if column == "geom" else shapely.from_wkt
+    assert landed == sorted(shapely.force_2d(parse(v)).wkt for v in values)
+
+
+def test_a_single_column_without_geometries_is_still_refused(sample):
+    """One column of names (Bielefeld's `bez`) is not a table citypipe can place anywhere."""
+    rows = _rows(sample(BIELEFELD), "utf-8", ";")
+    path = sample(BIELEFELD).with_name("names.csv")
+    path.write_text("\n".join(["bez", *(r["bez"] for r in rows[:20])]) + "\n", encoding="utf-8")
+    assert CSVConnector.sniff(path.read_bytes()) == 0.0
