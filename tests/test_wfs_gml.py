@@ -496,7 +496,8 @@ def test_a_record_with_a_broken_geometry_is_rejected_alone(tmp_path, lake, read_
     ("geometry", "reason"),
     [
         ('<gml:Point srsName="EPSG:25832"><gml:pos> </gml:pos></gml:Point>', "without positions"),
-        ('<gml:Point srsName="EPSG:25832"><gml:pos>1 2 3</gml:pos></gml:Point>', "not a multiple"),
+        ('<gml:Point srsName="EPSG:25832"><gml:pos srsDimension="2">1 2 3</gml:pos></gml:Point>',
+         "not a multiple"),
         ('<gml:Point srsName="EPSG:25832"><gml:pos>1 2 3 4</gml:pos></gml:Point>', "2 positions"),
         ('<gml:Point srsName="EPSG:25832"><gml:pos>1 nan</gml:pos></gml:Point>', "not finite"),
         ('<gml:LineString srsName="EPSG:25832"><gml:posList>1 2</gml:posList></gml:LineString>',
@@ -504,7 +505,9 @@ def test_a_record_with_a_broken_geometry_is_rejected_alone(tmp_path, lake, read_
         (('<gml:LineString srsName="EPSG:25832"><gml:posList>1 2 x 4</gml:posList>'
           "</gml:LineString>"), "not numbers"),
         ('<gml:Point srsName="EPSG:25832"><gml:coord><gml:X>1</gml:X></gml:coord></gml:Point>',
-         "without posList, pos or coordinates"),
+         "a coord without X and Y"),
+        ('<gml:Point srsName="EPSG:25832"><gml:Pos>1 2</gml:Pos></gml:Point>',
+         "without posList, pos, coordinates or coord"),
     ],
 )  # fmt: skip
 def test_points_and_lines_read_per_batch_reject_what_is_not_positions(geometry, reason):
@@ -850,3 +853,77 @@ def test_features_in_members_no_reader_knows_are_refused_not_lost(sample, lake):
     head, _, _ = text.partition("<ogr:featureMember>")
     gml.write_text(head + "</ogr:FeatureCollection>\n", encoding="utf-8")
     assert ingest(gml, "jena_gml", lake).records == 0
+
+
+# -- GML 2 positions: gml:coord and gml:coordinates' tuples ---------------------------------------
+
+
+def _coord(position: tuple[float, ...]) -> str:
+    return "<gml:coord>" + "".join(
+        f"<gml:{axis}>{v!r}</gml:{axis}>" for axis, v in zip("XYZ", position, strict=False)
+    ) + "</gml:coord>"  # fmt: skip
+
+
+def _gml2_geometries(positions: list[tuple[float, ...]], writer) -> list[str]:
+    """A Point, a LineString and a Polygon (a triangle's ring) of the positions, in GML 2."""
+    ring = [positions[0], positions[1], positions[2], positions[0]]
+    return [
+        f"<gml:Point>{writer(positions[:1])}</gml:Point>",
+        f"<gml:LineString>{writer(positions)}</gml:LineString>",
+        "<gml:Polygon><gml:outerBoundaryIs><gml:LinearRing>"
+        f"{writer(ring)}</gml:LinearRing></gml:outerBoundaryIs></gml:Polygon>",
+    ]
+
+
+_SEPARATORS = st.sampled_from([(",", " ", "."), (";", "|", ","), (" ", ";", "."), (",", "\n", ".")])
+_ORDINATE = st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: round(v, 6))
+
+
+@_SETTINGS
+@given(
+    positions=st.integers(2, 3).flatmap(
+        lambda dim: st.lists(
+            st.tuples(*[_ORDINATE] * dim), min_size=3, max_size=6, unique_by=lambda p: p[:2]
+        )
+    ),
+    separators=_SEPARATORS,
+)
+def test_gml2_coord_and_coordinates_read_back_as_written(positions, separators):
+    """WFS 1.0 / GML 2 positions as gml:coord (X, Y, Z elements) and as gml:coordinates with
+    any cs / ts / decimal: the same geometries, in the dimension of the tuples, whatever the
+    CRS's (3D tuples under the 2D EPSG:25832 were read as 2D positions, or refused; gml:coord
+    was refused as "without posList, pos or coordinates")."""
+    cs, ts, decimal = separators
+
+    def coordinates(ps: list[tuple[float, ...]]) -> str:
+        tuples = ts.join(cs.join(repr(v).replace(".", decimal) for v in p) for p in ps)
+        return (
+            f'<gml:coordinates cs="{cs}" ts="{ts}" decimal="{decimal}">{tuples}</gml:coordinates>'
+        )
+
+    members = ""
+    for writer in (lambda ps: "".join(map(_coord, ps)), coordinates):
+        for geometry in _gml2_geometries(positions, writer):
+            geometry = geometry.replace(">", ' srsName="EPSG:25832">', 1)
+            members += _member("1.0.0", f"<app:g>{geometry}</app:g>", f"f.{len(members)}")
+    batch = _one(_doc(members, "1.0.0"))
+    assert not any(batch.errors)
+    dim = len(positions[0])
+    ring = [positions[0], positions[1], positions[2], positions[0]]
+    expected = [positions[:1], positions, ring] * 2
+    for geometry, want in zip(batch.geometries, expected, strict=True):
+        got = shapely.get_coordinates(geometry, include_z=dim == 3)
+        assert got.tolist() == [list(p) for p in want]
+
+
+def test_a_3d_point_pos_without_srs_dimension_is_3d_as_gdal_writes_it(tmp_path, lake, read_lake):
+    """GDAL's GML 3 writes a 3D point as a gml:pos of three values under a 2D CRS, without
+    srsDimension (ogr2ogr -f GML -dsco FORMAT=GML3), and reads it back so: it was refused as
+    "3 coordinate values, not a multiple of srsDimension 2"."""
+    body = _point("urn:ogc:def:crs:EPSG::4326", "47.99 7.85 280")
+    path = tmp_path / "gdal.gml"
+    path.write_bytes(_doc(_member("2.0.0", body)))
+    report = ingest(path, "gdal", lake)
+    assert (report.features, report.rejects) == (1, 0)
+    point = shapely.from_wkb(read_lake("gdal").column("geometry_3d")[0].as_py())
+    assert shapely.get_coordinates(point, include_z=True).tolist() == [[7.85, 47.99, 280]]
