@@ -870,8 +870,10 @@ def _gml2_geometries(positions: list[tuple[float, ...]], writer) -> list[str]:
     return [
         f"<gml:Point>{writer(positions[:1])}</gml:Point>",
         f"<gml:LineString>{writer(positions)}</gml:LineString>",
-        "<gml:Polygon><gml:outerBoundaryIs><gml:LinearRing>"
-        f"{writer(ring)}</gml:LinearRing></gml:outerBoundaryIs></gml:Polygon>",
+        (
+            "<gml:Polygon><gml:outerBoundaryIs><gml:LinearRing>"
+            f"{writer(ring)}</gml:LinearRing></gml:outerBoundaryIs></gml:Polygon>"
+        ),
     ]
 
 
