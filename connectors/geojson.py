@@ -124,7 +124,13 @@ class GeoJSONConnector(FileConnector):
     def _open(self) -> JSONDocument:
         """The scanned document, scanned once for inspect() and read() together."""
         if self._doc is None:
-            doc = open_json(self.path, "features", self.batch_bytes, self.open_input)
+            doc = open_json(
+                self.path,
+                "features",
+                self.batch_bytes,
+                self.open_input,
+                encoding=self.options.get("encoding"),
+            )
             h = doc.header
             why = None
             kinds = {"FeatureCollection", "Feature", *_GEOMETRY_TYPES}

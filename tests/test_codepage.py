@@ -13,8 +13,10 @@ import json
 import pytest
 
 from citypipe.connectors.codepage import implausible
+from citypipe.connectors.geojson import GeoJSONConnector
 from citypipe.connectors.text import detect_encoding
 from citypipe.core.ingest import ingest
+from citypipe.geo.errors import DataError
 
 FOUNTAINS = "barcelona_drinking_fountains.geojson"
 
@@ -118,3 +120,25 @@ def test_fountains_together_in_a_western_code_page_read_as_written(sample, codec
     text = sample(FOUNTAINS).read_text(encoding="utf-8")
     data = text.encode(codec)
     assert data.decode(detect_encoding(data)) == text
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_the_encoding_option_names_a_json_documents_code_page(
+    tmp_path, lake, read_lake, streamed, monkeypatch
+):
+    """Two Riga streets in cp1257 read as well in a Western code page ("Brîvîbas iela"): the
+    catalog's `encoding` says which, for a document parsed whole or streamed. A byte the named
+    code page leaves undefined refuses the document."""
+    names = ["Brīvības iela", "Vecrīga"]
+    features = [{"type": "Feature", "properties": {"name": n}, "geometry": None} for n in names]
+    text = json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)
+    path = tmp_path / "riga.geojson"
+    path.write_bytes(text.encode("cp1257"))
+    if streamed:
+        monkeypatch.setattr(GeoJSONConnector, "batch_bytes", 64)
+    ingest(path, "riga", lake, options={"encoding": "cp1257"})
+    landed = [json.loads(p)["name"] for p in read_lake("riga").column("properties").to_pylist()]
+    assert sorted(landed) == sorted(names)
+    path.write_bytes(path.read_bytes().replace(b"iela", b"iel\x81"))  # 0x81: none in cp1257
+    with pytest.raises(DataError, match="not cp1257 as its encoding option says"):
+        ingest(path, "riga", lake, options={"encoding": "cp1257"})
