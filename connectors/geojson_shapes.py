@@ -20,6 +20,7 @@ from shapely.errors import GEOSException
 
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.coordinates import describe_non_number, to_floats
+from citypipe.connectors.ragged import from_ragged
 from citypipe.geo.types import CRS84, Points
 
 __all__ = ["NESTING", "nesting_fault", "to_geometries", "to_geometry"]
@@ -57,7 +58,7 @@ def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.n
     position has another dimension or a value that is not a number."""
     if depth == 0:
         xy = to_floats(items, 1, _positions(items, ndim) * ndim).reshape(-1, ndim)
-        return shapely.from_ragged_array(kind, xy)
+        return from_ragged(kind, xy)
     lists: list[Any] = []  # the lists of positions, converted in one go
     offsets: list[list[int]] = [[0] for _ in range(depth)]
 
@@ -74,9 +75,7 @@ def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.n
     for coords in items:
         walk(coords, depth)
     xy = to_floats(lists, 2, offsets[0][-1] * ndim).reshape(-1, ndim)
-    return shapely.from_ragged_array(
-        kind, xy, tuple(np.asarray(o, dtype=np.int64) for o in offsets)
-    )
+    return from_ragged(kind, xy, tuple(np.asarray(o, dtype=np.int64) for o in offsets))
 
 
 def _one(geometry: Mapping[str, Any]) -> Any:

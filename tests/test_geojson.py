@@ -359,3 +359,26 @@ def test_properties_that_are_not_an_object_are_rejected_as_read(sample, lake, re
     [reject] = read_lake("jena", "rejects").to_pylist()
     assert "properties are a" in reject["reason"] and "not an object" in reject["reason"]
     assert json.loads(reject["record"])["properties"] == first["properties"]
+
+
+def test_a_multipolygon_with_a_polygon_of_no_rings_lands_without_it(tmp_path, lake, read_lake):
+    """A MultiPolygon member `[]` (a polygon without rings) beside a square, or alone: the batch
+    crashed the process (shapely's from_ragged_array, a segmentation fault); the empty polygon
+    holds nothing and is left out, as shapely's `shape` leaves it out of `[[]]`."""
+    square = [[[2.1, 41.3], [2.2, 41.3], [2.2, 41.4], [2.1, 41.3]]]
+    shapes = [[[], square], [[]], [square]]
+    features = [
+        {"type": "Feature", "id": f"m{i}", "properties": {},
+         "geometry": {"type": "MultiPolygon", "coordinates": c}}
+        for i, c in enumerate(shapes)
+    ]  # fmt: skip
+    path = tmp_path / "multi.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    report = ingest(path, "multi", lake)
+    assert (report.records, report.rejects) == (3, 0)
+    table = read_lake("multi")
+    ids, geometries = table.column("source_id").to_pylist(), table.column("geometry").to_pylist()
+    landed = dict(zip(ids, geometries, strict=True))
+    polygon = shapely.Polygon(square[0])
+    assert shapely.from_wkb(landed["m0"]).equals(polygon)
+    assert shapely.from_wkb(landed["m2"]).equals(polygon)

@@ -532,3 +532,21 @@ def test_broken_files_are_data_errors(sample, tmp_path, lake, content):
         assert str(e.value).startswith(f"{path}: ")
     with pytest.raises(DataError):
         ingest(path, "broken", lake)
+
+
+def test_a_geoarrow_multipolygon_with_a_polygon_of_no_rings_is_read_without_it():
+    """A GeoArrow multipolygon whose polygon list holds an empty polygon (no rings): shapely's
+    from_ragged_array crashed the process on it (a segmentation fault, exit 139); the polygon
+    holds nothing to draw and is left out, as shapely's `shape` leaves GeoJSON's `[[]]` out."""
+    square = [{"x": x, "y": y} for x, y in [(0, 0), (1, 0), (1, 1), (0, 1), (0, 0)]]
+    point = pa.struct([("x", pa.float64()), ("y", pa.float64())])
+    kind = pa.list_(pa.list_(pa.list_(point)))
+    array = pa.array([[[square]], [[], [square]], [[]]], type=kind)
+    out, unreadable = to_shapely(array, "multipolygon")
+    assert not unreadable.any()
+    polygon = shapely.Polygon([(p["x"], p["y"]) for p in square])
+    assert [g.wkt for g in out] == [
+        shapely.MultiPolygon([polygon]).wkt,
+        shapely.MultiPolygon([polygon]).wkt,
+        "MULTIPOLYGON EMPTY",
+    ]
