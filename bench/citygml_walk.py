@@ -133,7 +133,7 @@ def measure(path: Path, repeat: int) -> dict[str, float]:
     times["xslt"] = _best(lambda: str(xslt(model)), repeat)
     times["xpath"] = _best(lambda: xpath(model), repeat)
     times["walk"] = min(times["walk"], _best(walk, repeat))
-    times["surfaces"] = len(lines)
+    times["surfaces"] = float(len(lines))
     return times
 
 
@@ -147,7 +147,10 @@ def main() -> None:
     print(f"CPU ms, best of {args.repeat}\n{head}\n{'-' * len(head)}")
     for path in args.files:
         times = measure(path, args.repeat)
-        print(f"{path.name[:44]:44}" + "".join(f" {times[c]:10.1f}" for c in columns))
+        print(
+            f"{path.name[:44]:44}"
+            + "".join(f" {times[c]:10.{0 if c == 'surfaces' else 1}f}" for c in columns)
+        )
 
 
 if __name__ == "__main__":
