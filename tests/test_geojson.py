@@ -382,3 +382,28 @@ def test_a_multipolygon_with_a_polygon_of_no_rings_lands_without_it(tmp_path, la
     polygon = shapely.Polygon(square[0])
     assert shapely.from_wkb(landed["m0"]).equals(polygon)
     assert shapely.from_wkb(landed["m2"]).equals(polygon)
+
+
+def test_an_id_that_is_neither_string_nor_number_is_kept_as_its_json(tmp_path, lake, read_lake):
+    """RFC 7946 ids are strings or numbers; a `true` or an object id was kept as Python writes
+    it ("True", "{'a': 1}"), which no JSON reader reads back; it is kept as its JSON."""
+    ids = [True, {"a": 1}, [1, "x"], "s", 7]
+    features = [
+        {"type": "Feature", "id": i, "properties": {"n": n}, "geometry": None}
+        for n, i in enumerate(ids)
+    ]
+    path = tmp_path / "ids.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    ingest(path, "ids", lake)
+    table = read_lake("ids")
+    landed = {
+        json.loads(p)["n"]: i
+        for p, i in zip(
+            table.column("properties").to_pylist(),
+            table.column("source_id").to_pylist(),
+            strict=True,
+        )
+    }
+    assert [landed[n] for n in range(len(ids))] == [
+        i if isinstance(i, str) else json.dumps(i, separators=(",", ":")) for i in ids
+    ]

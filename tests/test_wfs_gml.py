@@ -929,3 +929,29 @@ def test_a_3d_point_pos_without_srs_dimension_is_3d_as_gdal_writes_it(tmp_path, 
     assert (report.features, report.rejects) == (1, 0)
     point = shapely.from_wkb(read_lake("gdal").column("geometry_3d")[0].as_py())
     assert shapely.get_coordinates(point, include_z=True).tolist() == [[7.85, 47.99, 280]]
+
+
+@pytest.mark.parametrize("extra", ["tuple", "additional"])
+def test_features_numberreturned_does_not_count_one_each_are_not_held_to_it(
+    extra, tmp_path, lake, read_lake
+):
+    """numberReturned counts a join's tuple once for its features and wfs:additionalObjects not
+    at all (ISO 19142): a response counting so (2 members, 3 features) was refused as
+    matches_declared_count failed; it lands, every feature read."""
+    a, b, c = (_member("2.0.0", f"<app:n>{i}</app:n>", f"f.{i}") for i in range(3))
+    if extra == "tuple":
+        members = a + f"<wfs:member><wfs:Tuple>{b}{c}</wfs:Tuple></wfs:member>"
+    else:
+        members = (
+            a
+            + b
+            + (
+                "<wfs:additionalObjects><wfs:SimpleFeatureCollection>"
+                f"{c}</wfs:SimpleFeatureCollection></wfs:additionalObjects>"
+            )
+        )
+    path = tmp_path / "counted.gml"
+    path.write_bytes(_doc(members, attrs=' numberMatched="2" numberReturned="2"'))
+    report = ingest(path, "counted", lake)
+    assert (report.records, report.features) == (3, 3)
+    assert sorted(read_lake("counted").column("source_id").to_pylist()) == ["f.0", "f.1", "f.2"]
