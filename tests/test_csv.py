@@ -464,3 +464,22 @@ def test_a_single_column_without_geometries_is_still_refused(sample):
     path = sample(BIELEFELD).with_name("names.csv")
     path.write_text("\n".join(["bez", *(r["bez"] for r in rows[:20])]) + "\n", encoding="utf-8")
     assert CSVConnector.sniff(path.read_bytes()) == 0.0
+
+
+def test_repeated_and_empty_column_names_keep_every_value(tmp_path, lake, read_lake):
+    """A header naming a column twice, and columns without a name (pandas writes its index so):
+    the last value of a name replaced the others, and empty names were the key ""; each value
+    is kept, the repeated name as name_2, the unnamed as field_N (its position, as GDAL names
+    it)."""
+    rows = [
+        ["0", "Font A", "Font B", "2.17", "41.38", "x"],
+        ["1", "Font C", "Font D", "2.18", "41.39", "y"],
+    ]
+    text = "\n".join(",".join(r) for r in [["", "name", "name", "lon", "lat", ""], *rows])
+    report = ingest(_write(tmp_path, "named.csv", text + "\n"), "named", lake)
+    assert (report.features, report.rejects) == (2, 0)
+    landed = [p for p, _ in _features(read_lake("named"))]
+    names = ["field_1", "name", "name_2", "lon", "lat", "field_6"]
+    expected = [dict(zip(names, r, strict=True)) for r in rows]
+    for got, want in zip(sorted(landed, key=lambda p: p["field_1"]), expected, strict=True):
+        assert {k: str(v) for k, v in got.items()} == want
