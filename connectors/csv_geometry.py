@@ -1,10 +1,12 @@
 """The geometry of a delimited text file: where it is (a column of hex (E)WKB, else of
-WKT/EWKT, else a longitude/latitude pair) and how each row's is read.
+WKT/EWKT, else of GeoJSON geometries, else a longitude/latitude pair) and how each row's is read.
 
-Only an EWKB/EWKT SRID declares a CRS. Without one, coordinate columns named as
-longitude/latitude are lon/lat (`default_crs`); x/y, easting/northing and (E)WKB/WKT columns
-are in a CRS only `--crs` names. Coordinate columns are found by the words in their names, in
-the languages of city portals, and their values parsed as a column (decimal comma allowed).
+Only an EWKB/EWKT SRID declares a CRS. Without one, GeoJSON geometries (Opendatasoft's "Geo
+Shape" export, PostGIS's ST_AsGeoJSON) and coordinate columns named as longitude/latitude are
+lon/lat (`default_crs`: RFC 7946 defines GeoJSON's so); x/y, easting/northing and (E)WKB/WKT
+columns are in a CRS only `--crs` names. Coordinate columns are found by the words in their
+names, in the languages of city portals, and their values parsed as a column (decimal comma
+allowed).
 """
 
 from __future__ import annotations
@@ -45,11 +47,17 @@ _LAT = (*_LAT_DEGREES, "y", "northing", "hochwert", "nordwert")
 """Words that name a coordinate column, alone or with prefixes/suffixes (x-koord, lon_wgs84,
 geo_breite), in the languages of city portals; degrees first (lon/lat without a declared CRS),
 then projected axes (in a CRS only `--crs` can name)."""
-_GEOMETRY_WORDS = ("geometry", "geom", "wkt", "wkb", "ewkt", "ewkb", "geometrie", "geometria")
-"""Words that name a geometry column (the_geom, wkb_geometry, GEOMETRIE, geometria)."""
+_GEOMETRY_WORDS = (
+    "geometry", "geom", "wkt", "wkb", "ewkt", "ewkb", "geometrie", "geometria", "shape"
+)  # fmt: skip
+"""Words that name a geometry column (the_geom, wkb_geometry, GEOMETRIE, geometria, Esri's
+Shape, Opendatasoft's Geo Shape)."""
 _TRANSLITERATE = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 
-Kind = Literal["wkb", "wkt", "xy"]
+Kind = Literal["wkb", "wkt", "geojson", "xy"]
+TEXTS: tuple[Kind, ...] = ("wkb", "wkt", "geojson")
+"""The kinds of a geometry column (its values geometries as text), in order of preference."""
+_NAMES = {"wkb": "WKB", "wkt": "WKT", "geojson": "GeoJSON"}
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,10 @@ def _parse(values: pa.Array, kind: Kind) -> tuple[np.ndarray, np.ndarray]:
     if kind == "wkb":
         geoms = shapely.from_wkb(values.to_numpy(zero_copy_only=False), on_invalid="ignore")
         return geoms, np.maximum(shapely.get_srid(geoms), 0)
+    if kind == "geojson":  # only objects: GEOS's reader is slow to refuse other text
+        objects = pc.if_else(pc.starts_with(pc.utf8_ltrim_whitespace(values), "{"), values, None)
+        geoms = shapely.from_geojson(objects.to_numpy(zero_copy_only=False), on_invalid="ignore")
+        return geoms, np.zeros(len(values), dtype=np.int64)
     srid = pc.struct_field(pc.extract_regex(values, _SRID), [0])
     wkt = pc.replace_substring_regex(values, _SRID, "")
     with np.errstate(over="ignore", invalid="ignore"):
@@ -95,7 +107,7 @@ def _probe(values: pa.Array, kind: Kind) -> tuple[float, int]:
 def geometry_text(values: list[str]) -> bool:
     """Whether most of `values` are geometries, as (E)WKT or hex (E)WKB."""
     column = pa.array(values, pa.string())
-    return any(_probe(column, kind)[0] > 0.5 for kind in ("wkb", "wkt"))
+    return any(_probe(column, kind)[0] > 0.5 for kind in TEXTS)
 
 
 def _axis_rank(name: str, words: tuple[str, ...]) -> int | None:
@@ -153,18 +165,19 @@ def _xy_layout(batch: pa.RecordBatch, x: int, y: int) -> Layout:
 def detect(batch: pa.RecordBatch, geometry: int | None, xy: tuple[int, int] | None) -> Layout:
     """Where the first batch keeps its geometry: the `geometry` column or the `xy` columns
     where options name them, else the first column mostly of (E)WKB (or with some, named as a
-    geometry column), else of (E)WKT, else the best-named pair of coordinate columns;
-    Layout(None) where there is none."""
+    geometry column), else of (E)WKT, else of GeoJSON geometries, else the best-named pair of
+    coordinate columns; Layout(None) where there is none."""
     if xy is not None and geometry is None:
         return _xy_layout(batch, *xy)
     named = geometry is not None
     columns = [geometry] if geometry is not None else range(batch.num_columns)
     kind: Kind
-    for kind in ("wkb", "wkt"):
+    for kind in TEXTS:
         for i in columns:
             share, srid = _probe(batch.column(i), kind)
             if share > (0 if named or _geometry_named(batch.schema.names[i]) else 0.5):
-                return Layout(kind, (i,), f"EPSG:{srid}" if srid else None)
+                lonlat = CRS84 if kind == "geojson" else None
+                return Layout(kind, (i,), f"EPSG:{srid}" if srid else None, default_crs=lonlat)
     if named:  # nothing readable in the first rows: each row's error will say why
         return Layout("wkt", tuple(columns))
     x, y = (_coordinate_column(batch, words) for words in (_LON, _LAT))
@@ -211,7 +224,7 @@ def _parsed(
     i = layout.columns[0]
     clean, present = cleaned(batch.column(i))
     geoms, srids = _parse(clean, kind)
-    what = f"{kind.upper()} in column {batch.schema.names[i]}"
+    what = f"{_NAMES[kind]} in column {batch.schema.names[i]}"
     unread = present.to_numpy(zero_copy_only=False) & shapely.is_missing(geoms)
     for r in np.flatnonzero(unread):
         errors[r] = f"unreadable {what}: {clean[r].as_py()[:80]}"

@@ -483,3 +483,26 @@ def test_repeated_and_empty_column_names_keep_every_value(tmp_path, lake, read_l
     expected = [dict(zip(names, r, strict=True)) for r in rows]
     for got, want in zip(sorted(landed, key=lambda p: p["field_1"]), expected, strict=True):
         assert {k: str(v) for k, v in got.items()} == want
+
+
+def test_a_column_of_geojson_geometries_lands_as_lon_lat(sample, lake, read_lake):
+    """Barcelona's fountains as Opendatasoft exports a dataset to CSV: a "Geo Shape" column of
+    GeoJSON geometries (RFC 7946: lon/lat). They landed without geometry; each lands where the
+    GeoJSON file puts it, and a damaged one is rejected naming its column."""
+    features = json.loads(sample("barcelona_drinking_fountains.geojson").read_text())["features"]
+    rows = [(f["properties"]["INVENTARI_CODI"], json.dumps(f["geometry"])) for f in features[:40]]
+    rows.append(("broken", '{"type": "Point", "coordinates": [2.17'))
+    quoted = [(c, '"' + g.replace('"', '""') + '"') for c, g in rows]
+    lines = ["codi;Geo Shape"] + [f"{c};{g}" for c, g in quoted]
+    path = _write(
+        sample("barcelona_drinking_fountains.geojson").parent, "ods.csv", "\n".join(lines)
+    )
+    report = ingest(path, "ods", lake)
+    assert (report.features, report.rejects) == (40, 1)
+    landed = {p["codi"]: g for p, g in _features(read_lake("ods"))}
+    for f in features[:40]:
+        assert landed[f["properties"]["INVENTARI_CODI"]].equals(
+            shapely.geometry.shape(f["geometry"])
+        )
+    [why] = read_lake("ods", "rejects").column("reason").to_pylist()
+    assert why.startswith("unreadable GeoJSON in column Geo Shape")
