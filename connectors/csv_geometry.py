@@ -47,6 +47,10 @@ _LAT = (*_LAT_DEGREES, "y", "northing", "hochwert", "nordwert")
 """Words that name a coordinate column, alone or with prefixes/suffixes (x-koord, lon_wgs84,
 geo_breite), in the languages of city portals; degrees first (lon/lat without a declared CRS),
 then projected axes (in a CRS only `--crs` can name)."""
+_WGS84 = ("wgs84", "4326", "crs84")
+_PROJECTED = ("utm", "mercator", "3857", "900913", "pseudo", "webmerc")
+"""Words of a coordinate column's name that say WGS 84 (longitude, latitude in degrees), and
+the starts of words that say it is projected (UTM32 on WGS 84, Web Mercator)."""
 _GEOMETRY_WORDS = (
     "geometry", "geom", "wkt", "wkb", "ewkt", "ewkb", "geometrie", "geometria", "shape"
 )  # fmt: skip
@@ -110,11 +114,15 @@ def geometry_text(values: list[str]) -> bool:
     return any(_probe(column, kind)[0] > 0.5 for kind in TEXTS)
 
 
+def _tokens(name: str) -> list[str]:
+    """The words of a column name, in ASCII lower case (umlauts as ae, oe, ue)."""
+    ascii_name = unicodedata.normalize("NFKD", name.lower().translate(_TRANSLITERATE))
+    return re.split(r"[^0-9a-z]+", ascii_name.encode("ascii", "ignore").decode())
+
+
 def _axis_rank(name: str, words: tuple[str, ...]) -> int | None:
     """How early in `words` a word of the column name comes; None if it has none of them."""
-    ascii_name = unicodedata.normalize("NFKD", name.lower().translate(_TRANSLITERATE))
-    tokens = re.split(r"[^0-9a-z]+", ascii_name.encode("ascii", "ignore").decode())
-    ranks = [words.index(t) for t in tokens if t in words]
+    ranks = [words.index(t) for t in _tokens(name) if t in words]
     return min(ranks) if ranks else None
 
 
@@ -150,7 +158,8 @@ def _coordinate_column(batch: pa.RecordBatch, words: tuple[str, ...]) -> int | N
 
 
 def _xy_layout(batch: pa.RecordBatch, x: int, y: int) -> Layout:
-    """Coordinate columns x and y: lon/lat by their names only where both name degrees."""
+    """Coordinate columns x and y: lon/lat by their names only where both name degrees, or
+    both name WGS 84 without a projection (X_WGS84, y_wgs84: GPS positions)."""
     names = batch.schema.names
     x_rank, y_rank = _axis_rank(names[x], _LON), _axis_rank(names[y], _LAT)
     degrees = (
@@ -158,6 +167,10 @@ def _xy_layout(batch: pa.RecordBatch, x: int, y: int) -> Layout:
         and x_rank < len(_LON_DEGREES)
         and y_rank is not None
         and y_rank < len(_LAT_DEGREES)
+    ) or all(
+        _axis_rank(names[i], _WGS84) is not None
+        and not any(t.startswith(_PROJECTED) for t in _tokens(names[i]))
+        for i in (x, y)
     )
     return Layout("xy", (x, y), default_crs=CRS84 if degrees else None)
 

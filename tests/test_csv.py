@@ -245,6 +245,8 @@ def test_latitude_longitude_columns(tmp_path, lake, read_lake):
         ("Latitud", "Longitud"),
         ("LATITUDINE", "LONGITUDINE"),
         ("breedtegraad", "lengtegraad"),
+        ("Y_WGS84", "X_WGS84"),  # x / y of WGS 84 are longitude / latitude
+        ("coord_y_wgs84", "coord_x_wgs84"),
     ],
 )
 def test_coordinate_columns_named_in_the_languages_of_city_portals(
@@ -262,6 +264,9 @@ def test_projected_coordinate_columns_land_with_their_crs(tmp_path, lake, read_l
     path = _write(tmp_path, "gk.csv", "Name;Rechtswert;Hochwert\nA;513000,5;5402000,25\n")
     with pytest.raises(UnknownCRS, match="--crs"):  # never taken for lon/lat
         ingest(path, "gk", lake)
+    utm = _write(tmp_path, "utm.csv", "Name;X_WGS84_UTM32;Y_WGS84_UTM32\nA;513000,5;5402000,25\n")
+    with pytest.raises(UnknownCRS, match="--crs"):  # WGS 84, projected
+        ingest(utm, "utm", lake)
     assert ingest(path, "gk", lake, crs="EPSG:25832").features == 1
     [(_, point)] = _features(read_lake("gk"))
     to_lonlat = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True)
