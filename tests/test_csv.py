@@ -245,6 +245,8 @@ def test_latitude_longitude_columns(tmp_path, lake, read_lake):
         ("Latitud", "Longitud"),
         ("LATITUDINE", "LONGITUDINE"),
         ("breedtegraad", "lengtegraad"),
+        ("Y_WGS84", "X_WGS84"),  # x / y of WGS 84 are longitude / latitude
+        ("coord_y_wgs84", "coord_x_wgs84"),
     ],
 )
 def test_coordinate_columns_named_in_the_languages_of_city_portals(
@@ -262,6 +264,9 @@ def test_projected_coordinate_columns_land_with_their_crs(tmp_path, lake, read_l
     path = _write(tmp_path, "gk.csv", "Name;Rechtswert;Hochwert\nA;513000,5;5402000,25\n")
     with pytest.raises(UnknownCRS, match="--crs"):  # never taken for lon/lat
         ingest(path, "gk", lake)
+    utm = _write(tmp_path, "utm.csv", "Name;X_WGS84_UTM32;Y_WGS84_UTM32\nA;513000,5;5402000,25\n")
+    with pytest.raises(UnknownCRS, match="--crs"):  # WGS 84, projected
+        ingest(utm, "utm", lake)
     assert ingest(path, "gk", lake, crs="EPSG:25832").features == 1
     [(_, point)] = _features(read_lake("gk"))
     to_lonlat = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True)
@@ -464,3 +469,45 @@ def test_a_single_column_without_geometries_is_still_refused(sample):
     path = sample(BIELEFELD).with_name("names.csv")
     path.write_text("\n".join(["bez", *(r["bez"] for r in rows[:20])]) + "\n", encoding="utf-8")
     assert CSVConnector.sniff(path.read_bytes()) == 0.0
+
+
+def test_repeated_and_empty_column_names_keep_every_value(tmp_path, lake, read_lake):
+    """A header naming a column twice, and columns without a name (pandas writes its index so):
+    the last value of a name replaced the others, and empty names were the key ""; each value
+    is kept, the repeated name as name_2, the unnamed as field_N (its position, as GDAL names
+    it)."""
+    rows = [
+        ["0", "Font A", "Font B", "2.17", "41.38", "x"],
+        ["1", "Font C", "Font D", "2.18", "41.39", "y"],
+    ]
+    text = "\n".join(",".join(r) for r in [["", "name", "name", "lon", "lat", ""], *rows])
+    report = ingest(_write(tmp_path, "named.csv", text + "\n"), "named", lake)
+    assert (report.features, report.rejects) == (2, 0)
+    landed = [p for p, _ in _features(read_lake("named"))]
+    names = ["field_1", "name", "name_2", "lon", "lat", "field_6"]
+    expected = [dict(zip(names, r, strict=True)) for r in rows]
+    for got, want in zip(sorted(landed, key=lambda p: p["field_1"]), expected, strict=True):
+        assert {k: str(v) for k, v in got.items()} == want
+
+
+def test_a_column_of_geojson_geometries_lands_as_lon_lat(sample, lake, read_lake):
+    """Barcelona's fountains as Opendatasoft exports a dataset to CSV: a "Geo Shape" column of
+    GeoJSON geometries (RFC 7946: lon/lat). They landed without geometry; each lands where the
+    GeoJSON file puts it, and a damaged one is rejected naming its column."""
+    features = json.loads(sample("barcelona_drinking_fountains.geojson").read_text())["features"]
+    rows = [(f["properties"]["INVENTARI_CODI"], json.dumps(f["geometry"])) for f in features[:40]]
+    rows.append(("broken", '{"type": "Point", "coordinates": [2.17'))
+    quoted = [(c, '"' + g.replace('"', '""') + '"') for c, g in rows]
+    lines = ["codi;Geo Shape"] + [f"{c};{g}" for c, g in quoted]
+    path = _write(
+        sample("barcelona_drinking_fountains.geojson").parent, "ods.csv", "\n".join(lines)
+    )
+    report = ingest(path, "ods", lake)
+    assert (report.features, report.rejects) == (40, 1)
+    landed = {p["codi"]: g for p, g in _features(read_lake("ods"))}
+    for f in features[:40]:
+        assert landed[f["properties"]["INVENTARI_CODI"]].equals(
+            shapely.geometry.shape(f["geometry"])
+        )
+    [why] = read_lake("ods", "rejects").column("reason").to_pylist()
+    assert why.startswith("unreadable GeoJSON in column Geo Shape")
