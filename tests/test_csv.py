@@ -7,8 +7,10 @@ the corpus MANIFEST (row counts), never from the connector's own output.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +19,8 @@ import pyproj
 import pytest
 import shapely
 from conftest import data_files
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from citypipe.connectors.csvtable import CSVConnector
 from citypipe.connectors.geojson import GeoJSONConnector
@@ -511,3 +515,59 @@ def test_a_column_of_geojson_geometries_lands_as_lon_lat(sample, lake, read_lake
         )
     [why] = read_lake("ods", "rejects").column("reason").to_pylist()
     assert why.startswith("unreadable GeoJSON in column Geo Shape")
+
+
+_WORDS = {"j", "n", "ja", "nein", "true", "false", "yes", "no", "na", "n/a", "null"}
+_NAME = (
+    st.tuples(
+        st.from_regex(r"[A-Za-z][A-Za-z ,;|\t\"']{0,10}[A-Za-z]", fullmatch=True),
+        st.sampled_from(["", " Plaça", " Glòries", " Königstraße", " Genève", " Malmö", " Åre"]),
+    )
+    .map("".join)
+    .filter(lambda n: n.lower() not in _WORDS)
+)
+"""Names with delimiters and quotes inside, some with words of cp1252's languages (random
+letters beyond ASCII are no language's, and code pages are told apart by languages); not the
+null and boolean words, which are typed."""
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(
+        st.tuples(_NAME, st.floats(-179.9, 179.9).map(lambda v: round(v, 5)),
+                  st.floats(-89.9, 89.9).map(lambda v: round(v, 5))),
+        min_size=1, max_size=8,
+    ),
+    delimiter=st.sampled_from(";,\t|"),
+    decimal_comma=st.booleans(),
+    sep_line=st.booleans(),
+    bom=st.booleans(),
+    newline=st.sampled_from(["\n", "\r\n"]),
+    codec=st.sampled_from(["utf-8", "cp1252"]),
+)  # fmt: skip
+def test_lon_lat_rows_written_any_way_land_as_written(
+    tmp_path, rows, delimiter, decimal_comma, sep_line, bom, newline, codec
+):
+    """Names and lon / lat columns as office software and portals write them: any delimiter,
+    decimal comma or point, Excel's sep= line, a BOM, CRLF, UTF-8 or cp1252, every field
+    quoted where it must be: each row lands with its name and its point."""
+    if decimal_comma and delimiter == ",":
+        delimiter = ";"
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator=newline)
+    writer.writerow(["Name", "Longitude", "Latitude"])
+    for name, lon, lat in rows:
+        numbers = [repr(v).replace(".", ",") if decimal_comma else repr(v) for v in (lon, lat)]
+        writer.writerow([name, *numbers])
+    text = (f"sep={delimiter}{newline}" if sep_line else "") + out.getvalue()
+    data = ("\ufeff" if bom and codec == "utf-8" else "") + text
+    path = tmp_path / f"rows-{uuid.uuid4().hex}.csv"
+    path.write_bytes(data.encode(codec))
+    batches = list(CSVConnector(path).read())
+    names = [p["Name"] for b in batches for p in b.properties]
+    points = [xy for b in batches for xy in b.geometries.xy.tolist()]
+    assert not any(e for b in batches for e in b.errors)
+    assert names == [n for n, _, _ in rows]
+    assert points == [[lon, lat] for _, lon, lat in rows]
