@@ -27,6 +27,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urljoin
 
+from citypipe.connectors.answers import json_exception
 from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
 from citypipe.connectors.geojson import page_batches
 from citypipe.connectors.http import Reply
@@ -215,7 +216,12 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         reply = self.client.get(url, headers=headers)
         page = reply.json()
         if not isinstance(page, dict) or not isinstance(page.get("features"), list):
-            raise DataError(f"{url}: the answer is not a GeoJSON FeatureCollection")
+            said = json_exception(page)
+            raise DataError(
+                f"{url}: the service answered with an exception: {said}"
+                if said
+                else f"{url}: the answer is not a GeoJSON FeatureCollection"
+            )
         return reply, page
 
     def _first_page(self) -> tuple[Reply, Mapping[str, Any]]:
