@@ -349,3 +349,23 @@ def test_an_address_with_a_next_link_loop_or_not_json_is_refused(lake) -> None:
         server.answer(f"{ROOT}/collections", Answer(200, b'{"links": []}'))
         with pytest.raises(DataError, match="no `collections` list"):
             harvest(server.url + ROOT, lake)
+
+
+@pytest.mark.parametrize(
+    ("cid", "in_url", "on_the_wire"),
+    [
+        ("topp:states", "topp%3Astates", "topp:states"),  # GeoServer's workspace:layer ids
+        ("Straßen 2024", "Stra%C3%9Fen%202024", "Stra%C3%9Fen%202024"),
+    ],
+)
+def test_a_collection_id_is_read_decoded_from_the_url_and_sent_encoded(
+    lake, cid, in_url, on_the_wire
+) -> None:
+    with scripted_server() as server:
+        serve_metadata(server, collections=[{**COLLECTION, "id": cid}])
+        items = f"{ROOT}/collections/{on_the_wire}/items"
+        server.answer(items, Answer(200, page(FEATURES, None)))
+        report = harvest(f"{server.url}{ROOT}/collections/{in_url}/items", lake)
+        asked = [r.path for r in server.requests if r.path.endswith("/items")]
+    assert report.features == len(FEATURES)
+    assert asked == [items]
