@@ -369,3 +369,19 @@ def test_a_collection_id_is_read_decoded_from_the_url_and_sent_encoded(
         asked = [r.path for r in server.requests if r.path.endswith("/items")]
     assert report.features == len(FEATURES)
     assert asked == [items]
+
+
+def test_a_server_that_ignores_its_next_links_offset_is_refused_at_once(lake) -> None:
+    """Each `next` link moves on, each page holds the first two vineyards again, and no
+    numberMatched says when to stop: read as it is, the harvest would never end."""
+    with scripted_server() as server:
+        serve_metadata(server)
+        server.answer(ITEMS, Answer(200, page(FEATURES[:2], "items?offset=2", matched=None)))
+        for offset in range(2, 100, 2):
+            again = page(FEATURES[:2], f"items?offset={offset + 2}", matched=None)
+            server.answer(f"{ITEMS}?offset={offset}", Answer(200, again))
+        with pytest.raises(DataError, match="the first page's features again"):
+            harvest(server.url + ITEMS, lake)
+        asked = items_requests(server)
+    assert len(asked) <= 3  # the first page, the second, at most the one asked ahead
+    assert not lake.files("features")
