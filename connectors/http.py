@@ -22,9 +22,9 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
-import orjson
 import requests
 
+from citypipe.connectors.answers import json_body
 from citypipe.geo.errors import ConfigurationError, DataError, UnavailableError
 
 __all__ = ["HttpClient", "HttpPolicy", "Reply", "Stream", "Traffic"]
@@ -79,10 +79,7 @@ class Reply:
         return self.headers.get("Content-Type", "").split(";")[0].strip().lower()
 
     def json(self) -> Any:
-        try:
-            return orjson.loads(self.content)
-        except orjson.JSONDecodeError as e:
-            raise DataError(f"{self.url}: the answer is not JSON: {e}") from e
+        return json_body(self.url, self.content, self.headers.get("Content-Type"))
 
 
 class Stream:
