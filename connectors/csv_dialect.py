@@ -43,16 +43,11 @@ class Dialect(NamedTuple):
     delimiter: str
     header: list[str]
     fields: list[str] | None
-    """The names of the rows' fields where a trailing delimiter makes their count differ from
-    the header's; None where it does not."""
+    """The names the rows' fields are given where they are not the header's as written (a
+    trailing delimiter makes their count differ, a name is repeated or empty); None where
+    they are."""
     skip: int
     """Lines above the header (Excel's `sep=` line)."""
-
-
-def declared_delimiter(text: str) -> str | None:
-    """The delimiter a `sep=` first line declares, None where there is none."""
-    found = _SEP_LINE.match(text)
-    return found[1] if found else None
 
 
 def find_delimiter(text: str) -> str | None:
@@ -66,8 +61,8 @@ def find_delimiter(text: str) -> str | None:
     start = text.lstrip()[:1]
     if not start or start in "{[<" or not rare(len(_CONTROL.findall(text)), len(text)):
         return None
-    if (declared := declared_delimiter(text)) is not None:
-        return declared
+    if declared := _SEP_LINE.match(text):  # with a header below it
+        return declared[1] if text[declared.end() :].strip() else None
     cut = not text.endswith(("\n", "\r"))
     best: tuple[int, str] | None = None
     for d in DELIMITERS:

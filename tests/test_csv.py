@@ -435,6 +435,7 @@ def test_excels_sep_line_declares_the_delimiter(sample, lake, read_lake, line):
     declared = path.with_name("declared.csv")
     declared.write_text("\r\n".join([line, *lines]) + "\r\n", encoding="utf-8")
     assert detect(declared) is CSVConnector
+    assert CSVConnector.sniff(f"{line}\r\n".encode()) == 0.0  # the line alone is no table
     report = ingest(declared, "declared", lake, crs="OGC:CRS84")
     assert (report.records, report.features, report.rejects) == (30, 30, 0)
     original = sorted(
