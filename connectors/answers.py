@@ -20,7 +20,7 @@ from lxml import etree
 from citypipe.connectors.xml_safety import PARSER
 from citypipe.geo.errors import DataError
 
-__all__ = ["exception_text", "json_body", "json_exception", "not_json", "refuse_html"]
+__all__ = ["exception_text", "json_body", "json_exception", "refuse_html", "service_words"]
 
 _SHOWN = 300
 """Characters of a service's own words a message quotes."""
@@ -37,7 +37,7 @@ def json_body(url: str, content: bytes, content_type: str | None) -> Any:
     try:
         return orjson.loads(_text(content, content_type))
     except (orjson.JSONDecodeError, UnicodeDecodeError, LookupError) as e:
-        said = not_json(content)
+        said = service_words(content)
         raise DataError(f"{url}: {said or f'the answer is not JSON: {e}'}") from e
 
 
@@ -65,9 +65,9 @@ def _charset(content_type: str | None) -> str | None:
     return None
 
 
-def not_json(content: bytes) -> str | None:
-    """What a body that is not JSON holds, in its words: an OGC exception report, an HTML
-    page; None where it is neither."""
+def service_words(content: bytes) -> str | None:
+    """What a body that is not the data asked for says, in the service's words: an OGC
+    exception report, an HTML page; None where it is neither."""
     head = _head(content)
     if not head.startswith(b"<"):
         return None
@@ -79,10 +79,9 @@ def not_json(content: bytes) -> str | None:
         return None
     if root is None:
         return None
-    name = etree.QName(root).localname
-    if name.endswith("ExceptionReport"):
+    if etree.QName(root).localname.endswith("ExceptionReport"):
         return f"the service answered with an exception: {exception_text(root)}"
-    return f"the answer is XML (<{name}>), not JSON"
+    return None
 
 
 def refuse_html(url: str, content: bytes, content_type: str | None) -> None:
