@@ -154,3 +154,15 @@ def test_retry_after_as_an_http_date() -> None:
     assert retry_after(formatdate(now + 120, usegmt=True), now) == pytest.approx(120)
     assert retry_after(formatdate(now - 120, usegmt=True), now) == 0.0
     assert retry_after("soon", now) is None
+
+
+def test_a_body_that_is_not_the_encoding_its_header_names_is_a_data_error() -> None:
+    """A server that labels a plain body gzip: refused in the project's family, read whole or
+    as a stream (a WFS answer parsed as it arrives)."""
+    with scripted_server() as server:
+        server.answer("/p", Answer(200, b"<a>plain</a>" * 50, {"Content-Encoding": "gzip"}))
+        with pytest.raises(DataError, match="not the gzip its server says"):
+            HttpClient(FAST).get(server.url + "/p")
+        with pytest.raises(DataError, match="not the gzip its server says"):
+            HttpClient(FAST).open(server.url + "/p").read(100)
+    assert len(server.requests) == 2  # not asked again
