@@ -166,3 +166,21 @@ def test_a_body_that_is_not_the_encoding_its_header_names_is_a_data_error() -> N
         with pytest.raises(DataError, match="not the gzip its server says"):
             HttpClient(FAST).open(server.url + "/p").read(100)
     assert len(server.requests) == 2  # not asked again
+
+
+@pytest.mark.parametrize("code", [301, 302, 307, 308])
+def test_a_bearer_token_follows_a_redirect_within_its_origin_only(code: int) -> None:
+    """A broker's token (`token_env`) must not reach another origin a redirect names; here
+    another port of 127.0.0.1, which is another origin as much as another host is."""
+    bearer = {"Authorization": "Bearer from-the-environment"}
+    with scripted_server() as broker, scripted_server() as elsewhere:
+        elsewhere.answer("/p", Answer(200, b"{}"))
+        broker.answer("/p", Answer(200, b"{}"))
+        broker.answer("/away", Answer(code, headers={"Location": elsewhere.url + "/p"}))
+        broker.answer("/moved", Answer(code, headers={"Location": "/p"}))
+        with HttpClient(FAST) as client:
+            client.get(broker.url + "/away", headers=bearer)
+            client.get(broker.url + "/moved", headers=bearer)
+    assert "Authorization" not in elsewhere.requests[0].headers
+    assert broker.requests[-1].path == "/p"
+    assert broker.requests[-1].headers["Authorization"] == bearer["Authorization"]
