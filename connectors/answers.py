@@ -20,7 +20,7 @@ from lxml import etree
 from citypipe.connectors.xml_safety import PARSER
 from citypipe.geo.errors import DataError
 
-__all__ = ["exception_text", "json_body", "json_exception"]
+__all__ = ["exception_text", "json_body", "json_exception", "refuse_html", "service_words"]
 
 _SHOWN = 300
 """Characters of a service's own words a message quotes."""
@@ -37,7 +37,7 @@ def json_body(url: str, content: bytes, content_type: str | None) -> Any:
     try:
         return orjson.loads(_text(content, content_type))
     except (orjson.JSONDecodeError, UnicodeDecodeError, LookupError) as e:
-        said = not_json(content)
+        said = service_words(content)
         raise DataError(f"{url}: {said or f'the answer is not JSON: {e}'}") from e
 
 
@@ -65,24 +65,49 @@ def _charset(content_type: str | None) -> str | None:
     return None
 
 
-def not_json(content: bytes) -> str | None:
-    """What a body that is not JSON holds, in its words: an OGC exception report, an HTML
-    page; None where it is neither."""
-    head = content.lstrip(codecs.BOM_UTF8 + b" \t\r\n")[: 1 << 16]
+def service_words(content: bytes) -> str | None:
+    """What a body that is not the data asked for says, in the service's words: an OGC
+    exception report, an HTML page; None where it is neither."""
+    head = _head(content)
     if not head.startswith(b"<"):
         return None
+    if _is_html(head):
+        return _html_words(head)
     try:
         root = etree.fromstring(head, etree.XMLParser(**PARSER, recover=True))
     except etree.XMLSyntaxError:
-        root = None
-    name = etree.QName(root).localname if root is not None else "html"
-    if name.endswith("ExceptionReport"):
-        return f"the service answered with an exception: {exception_text(root)}"
-    if name.lower() != "html":
-        return f"the answer is XML (<{name}>), not JSON"
-    page = etree.fromstring(head, etree.HTMLParser(no_network=True))
-    if page is None:
         return None
+    if root is None:
+        return None
+    if etree.QName(root).localname.endswith("ExceptionReport"):
+        return f"the service answered with an exception: {exception_text(root)}"
+    return None
+
+
+def refuse_html(url: str, content: bytes, content_type: str | None) -> None:
+    """DataError quoting an HTML page sent where data was asked for (a gateway's or servlet
+    container's error page, often with 200), before an XML reader takes its DOCTYPE for an
+    entity attack or its markup for a malformed document."""
+    head = _head(content)
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media in ("text/html", "application/xhtml+xml") or _is_html(head):
+        raise DataError(f"{url}: {_html_words(head)}")
+
+
+def _head(content: bytes) -> bytes:
+    return content[: 1 << 16].lstrip(codecs.BOM_UTF8 + b" \t\r\n")
+
+
+def _is_html(head: bytes) -> bool:
+    start = head[:15].lower()
+    return start.startswith((b"<!doctype html", b"<html"))
+
+
+def _html_words(head: bytes) -> str:
+    """An HTML page's text, scripts and styles left out, for a message."""
+    page = etree.fromstring(head, etree.HTMLParser(no_network=True)) if head.strip() else None
+    if page is None:
+        return "the answer is an HTML page, not data"
     for noise in page.iter("script", "style"):
         noise.getparent().remove(noise)
     return f"the answer is an HTML page, not data: {_shown(' '.join(page.itertext()))}"
