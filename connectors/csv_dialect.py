@@ -66,11 +66,7 @@ def find_delimiter(text: str) -> str | None:
     cut = not text.endswith(("\n", "\r"))
     best: tuple[int, str] | None = None
     for d in DELIMITERS:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=d)
-        try:
-            rows = [r for r in (next(reader, None) for _ in range(_SNIFF_RECORDS)) if r]
-        except csv.Error:
-            continue
+        rows = _first_records(text, d)
         if not rows or len(rows[0]) < 2:
             continue
         width = len(rows[0])
@@ -87,16 +83,24 @@ def find_delimiter(text: str) -> str | None:
     return best[1] if best else _single_column(text, cut)
 
 
+def _first_records(text: str, delimiter: str, skip: int = 0) -> list[list[str]]:
+    """The non-empty records among the first `_SNIFF_RECORDS` after `skip` (the header, where
+    the caller has read it): none where the delimiter's quoting breaks the text."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        for _ in range(skip):
+            next(reader, None)
+        return [r for r in (next(reader, None) for _ in range(_SNIFF_RECORDS)) if r]
+    except csv.Error:
+        return []
+
+
 def _single_column(text: str, cut: bool) -> str | None:
     """A delimiter that leaves every first record one field, where the records below a header
     name are geometries (WKT, EWKT or hex (E)WKB): a table of geometries alone, as GDAL writes
     a layer without attributes. None where they are not."""
     for d in DELIMITERS:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=d)
-        try:
-            rows = [r for r in (next(reader, None) for _ in range(_SNIFF_RECORDS)) if r]
-        except csv.Error:
-            continue
+        rows = _first_records(text, d)
         values = [r[0] for r in rows[1 : -1 if cut else None]]
         if len(rows) < 2 or any(len(r) != 1 for r in rows) or not _names_columns(rows[0]):
             continue
@@ -158,12 +162,8 @@ def read_dialect(path: Path, options: Mapping[str, Any]) -> Dialect:
             f"{' '.join(map(repr, DELIMITERS))} splits the first lines into a header and rows"
         )
     sniffed = text[:_SNIFF_CHARS]
-    records = csv.reader(io.StringIO(sniffed, newline=""), delimiter=delimiter)
-    header = next(records, [])
-    try:
-        rows = [r for r in (next(records, None) for _ in range(_SNIFF_RECORDS)) if r]
-    except csv.Error:
-        rows = []
+    header = next(csv.reader(io.StringIO(sniffed, newline=""), delimiter=delimiter), [])
+    rows = _first_records(sniffed, delimiter, skip=1)
     if rows and not sniffed.endswith(("\n", "\r")):
         rows.pop()  # cut anywhere
     width = _row_width(header, rows) if header else 0
