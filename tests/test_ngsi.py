@@ -266,6 +266,22 @@ def test_every_kind_of_attribute_shows_its_key_values_value() -> None:
         assert batch.feature_classes == ["Streetlight"]
 
 
+def test_a_language_property_names_the_feature_in_its_first_or_untagged_text() -> None:
+    entity = {
+        "id": "urn:ngsi-ld:Streetlight:1",
+        "type": "Streetlight",
+        "name": {"type": "LanguageProperty", "languageMap": {"ca": "Fanal", "en": "Lamp"}},
+        "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [2, 41]}},
+    }
+    assert _rows(entity_batch([entity]))[0]["name"] == "Fanal"  # the first the source wrote
+    entity["name"] = {"languageMap": {"en": ["Lamp", "Light"], "@none": "Fanal"}}  # concise
+    assert _rows(entity_batch([entity]))[0]["name"] == "Fanal"
+    entity["name"] = {"languageMap": {"en": ["Lamp", "Light"]}}
+    assert _rows(entity_batch([entity]))[0]["name"] == "Lamp"
+    entity["name"] = {"type": "Property", "value": {"street": "Gran Via", "number": 5}}
+    assert _rows(entity_batch([entity]))[0]["name"] is None  # an object, not a language map
+
+
 def test_a_context_given_out_of_band_names_the_attributes() -> None:
     environment = "https://smart-data-models.github.io/dataModel.Environment/context.jsonld"
     no2 = "https://smartdatamodels.org/dataModel.Environment/no2"

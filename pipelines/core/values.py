@@ -8,6 +8,7 @@ Sources spell attributes their own way and wrap values (NGSI `{"value": ...}`, J
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -19,6 +20,8 @@ __all__ = ["AttributeMap", "number", "text", "timestamp"]
 
 _MIN_TIME = datetime(1900, 1, 1, tzinfo=UTC)
 _MAX_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+_LANGUAGE_TAG = re.compile(r"@none|[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
+"""A BCP 47 language tag (RFC 5646's shape, not its registry), or JSON-LD's `@none`."""
 
 
 def _instant(value: Any) -> datetime | None:
@@ -66,11 +69,25 @@ def number(value: Any) -> float | None:
 
 
 def text(value: Any) -> str | None:
+    """Text from a value, an NGSI / JSON-LD wrapper or a language map (an NGSI-LD
+    LanguageProperty, `{"ca": "Fanal", "en": "Lamp"}`): the map's text without a language
+    (`@none`), else the first the source wrote (the whole map stays in `properties`)."""
     if value is None:
         return None
     if isinstance(value, Mapping):
-        value = value.get("value", value.get("@value"))
+        if "value" in value or "@value" in value:
+            value = value.get("value", value.get("@value"))
+        else:
+            value = _language_text(value)
     return None if value is None else str(value)
+
+
+def _language_text(value: Mapping[str, Any]) -> Any:
+    """A language map's text, None where `value` is not one (its keys not all BCP 47 tags)."""
+    if not value or not all(type(k) is str and _LANGUAGE_TAG.fullmatch(k) for k in value):
+        return None
+    text = value.get("@none", next(iter(value.values())))
+    return (text[0] if text else None) if isinstance(text, list) else text  # texts of a language
 
 
 @lru_cache(maxsize=64)
