@@ -728,6 +728,11 @@ def test_any_geometry_text_is_a_record_or_a_reject(features, srs):
         ("EPSG:6706", 6706, "xy", "authority"),
         ("urn:ogc:def:crs:EPSG::4326", 4326, "authority", "authority"),
         ("urn:x-ogc:def:crs:EPSG:4326", 4326, "authority", "authority"),
+        ("urn:x-ogc:def:crs:EPSG:6.3:4326", 4326, "authority", "authority"),  # a version
+        ("urn:opengis:def:crs:EPSG::4326", 4326, "authority", "authority"),  # GDAL reads both
+        ("urn:opengis:crs:EPSG::25832", 25832, "authority", "authority"),
+        ("urn:EPSG:geographicCRS:4326", 4326, "authority", "authority"),  # GML 3.1.1's examples
+        (" urn:EPSG:projectedCRS:25832 ", 25832, "authority", "authority"),
         ("http://www.opengis.net/def/crs/EPSG/0/6706", 6706, "authority", "authority"),
         ("http://www.opengis.net/gml/srs/epsg.xml#4326", 4326, "xy", "xy"),
     ],

@@ -15,6 +15,7 @@ PROJ's network stays off unless PROJ_NETWORK=ON: grids are only those installed.
 
 Axis order of a GML srsName, one rule (`axis_order`), as GML readers apply it:
 - the OGC URN and URI forms (urn:ogc:def:crs:EPSG::4326, urn:x-ogc:def:crs:EPSG:4326,
+  urn:opengis:def:crs:EPSG::4326, GML 3.1's urn:EPSG:geographicCRS:4326,
   http(s)://www.opengis.net/def/crs/EPSG/0/4326, compound urn:ogc:def:crs,crs:...) follow the
   authority: latitude first for EPSG:4326, 4979, 6697, 6706, as pyproj's axis information says;
 - AdV URNs follow the AdV registry, which writes projected systems easting first (even
@@ -70,10 +71,14 @@ _EPSG_LINK = re.compile(
 fetched."""
 _GML2_SRS = re.compile(r"https?://www\.opengis\.net/gml/srs/epsg\.xml#", re.IGNORECASE)
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_URN = r"urn:(?:(?:x-)?ogc:def:crs[:,]|opengis:(?:def:)?crs:)"
+"""OGC's CRS URNs (OGC 07-092; GML 3.1's urn:x-ogc, the urn:opengis forms GDAL also reads)."""
 _AUTHORITY_FORMS = re.compile(
-    r"(urn:(x-)?ogc:def:crs[:,]|https?://www\.opengis\.net/def/crs(/|-compound\?))",
-    re.IGNORECASE,
+    rf"({_URN}|https?://www\.opengis\.net/def/crs(/|-compound\?))", re.IGNORECASE
 )
+_EPSG_URN = re.compile(r"urn:(?:x-)?EPSG:\w*CRS:(\d+)", re.IGNORECASE)
+"""GML 3.1 examples' urn:EPSG:geographicCRS:4326 (and projectedCRS ...): the EPSG code as an
+OGC URN names it, in the authority's axis order."""
 _COMPOUND_URI = re.compile(r"https?://www\.opengis\.net/def/crs-compound\?(.+)", re.IGNORECASE)
 """OGC's compound CRS URI (OGC API - Features Part 2, `?1=<CRS URI>&2=<CRS URI>`)."""
 _OGC_CRS_URI = re.compile(
@@ -81,7 +86,7 @@ _OGC_CRS_URI = re.compile(
 )
 _NAMED = re.compile(
     r"[A-Za-z][\w-]*:[\w.-]+(\+[\w.-]+)*"  # EPSG:25832, OGC:CRS84, EPSG:25832+5783
-    r"|urn:(x-)?ogc:def:crs[:,][\w:.,-]+"
+    rf"|{_URN}[\w:.,-]+"
     r"|https?://www\.opengis\.net/def/crs/[\w.-]+/[\w.-]+/[\w.-]+",
     re.IGNORECASE,
 )
@@ -141,7 +146,7 @@ def resolve(declared: str) -> pyproj.CRS:
     """The CRS a declaration names; ConfigurationError naming it and the reason when it is not
     one citypipe reads (see above), pyproj does not know it, or it cannot reach
     longitude/latitude."""
-    text = declared.strip()
+    text = _ogc_urn(declared)
     if text.startswith("#"):
         raise ConfigurationError(
             f"unknown CRS {_shown(declared)}: a CRS defined inside the document (an engineering "
@@ -169,6 +174,13 @@ def resolve(declared: str) -> pyproj.CRS:
     if why:
         raise _refused(declared, why)
     return crs
+
+
+def _ogc_urn(declared: str) -> str:
+    """`declared` stripped, an urn:EPSG:<kind>CRS:<code> as the OGC URN of that code."""
+    text = declared.strip()
+    epsg = _EPSG_URN.fullmatch(text)
+    return f"urn:ogc:def:crs:EPSG::{epsg.group(1)}" if epsg else text
 
 
 def _compound_urn(declared: str, query: str) -> str:
@@ -335,7 +347,7 @@ def axis_order(declared: str, short: AxisOrder = "xy") -> AxisOrder:
     """The order of the coordinates a GML geometry with srsName `declared` holds (see above);
     `short` is the document's convention for the short EPSG:n form and any other spelling that
     does not name an order."""
-    text = declared.strip()
+    text = _ogc_urn(declared)
     if _ADV.fullmatch(text):
         try:
             return "xy" if _horizontal(resolve(text)).is_projected else "authority"
