@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -54,19 +54,25 @@ class Ingest:
         return root / HISTORY / self.source / f"{self.run_id}.parquet"
 
     def write(self, root: Path) -> Path:
-        """Write the row under `root` in one rename, flushed to disk before it is in place."""
+        """Write the row under `root` in one rename, flushed to disk before it is in place.
+
+        Encoded in memory and written in one call: Parquet written through a Python file
+        object calls back into Python for every page and header."""
         table = schemas.feature_schema().table(HISTORY)
-        row = asdict(self)
+        row = dict(vars(self))  # its fields: values, nothing to copy deeply
         table.conform(row)
+        encoded = pa.BufferOutputStream()
+        pq.write_table(pa.Table.from_pylist([row], schema=table.arrow), encoded)
         path = self.file(root)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            with open(tmp, "wb") as f:
-                pq.write_table(pa.Table.from_pylist([row], schema=table.arrow), f)
+            with open(tmp, "xb") as f:
+                f.write(encoded.getvalue())
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
-        finally:
+        except BaseException:
             tmp.unlink(missing_ok=True)
+            raise
         return path
