@@ -244,7 +244,7 @@ class OrderedWriter:
             return np.empty(0, np.uint64)
         return _keys(np.concatenate(x), np.concatenate(y), self._extent)
 
-    def _ordered(self) -> Iterator[pa.RecordBatch]:
+    def _ordered(self) -> Iterator[pa.RecordBatch | pa.Table]:
         """The rows in key order, a row group at a time."""
         if self._spill is not None:
             yield from self._out_of_core()
@@ -265,9 +265,11 @@ class OrderedWriter:
         for start in range(0, len(order), self.row_group_rows):
             yield rows.take(order[start : start + self.row_group_rows])
 
-    def _out_of_core(self) -> Iterator[pa.RecordBatch]:
+    def _out_of_core(self) -> Iterator[pa.Table]:
         """The spilled rows by key, bucket by bucket (pipelines.core.external_sort), in row
-        groups; the buckets go to a folder beside the spill, in the run's staging."""
+        groups, each the buckets' batches it spans (the writer takes their chunks as they are:
+        joined first, every row was copied once more); the buckets go to a folder beside the
+        spill, in the run's staging."""
         assert self._spill is not None
         self._spill.close()
         keys = self._keys()
@@ -280,9 +282,9 @@ class OrderedWriter:
             pending.append(batch)
             held += batch.num_rows
             while held >= self.row_group_rows:
-                group = pa.Table.from_batches(pending).combine_chunks()
-                yield group.slice(0, self.row_group_rows).to_batches()[0]
+                group = pa.Table.from_batches(pending, self.table.arrow)
+                yield group.slice(0, self.row_group_rows)
                 rest = group.slice(self.row_group_rows)
                 pending, held = rest.to_batches(), rest.num_rows
         if held:
-            yield pa.Table.from_batches(pending, self.table.arrow).combine_chunks().to_batches()[0]
+            yield pa.Table.from_batches(pending, self.table.arrow)
