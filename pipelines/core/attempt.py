@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from citypipe.core import partitions
-from citypipe.core.history import Ingest
+from citypipe.core.history import STAGED, Ingest
 from citypipe.core.lake_layout import (
     CURRENT,
     KINDS,
@@ -89,7 +89,8 @@ class Attempt:
                 os.link(self.lake.empty_file(kind), file)
             except OSError:  # a file system without hard links
                 shutil.copyfile(self.lake.empty_file(kind), file)
-        self.history_row("ok", None, datetime.now(UTC)).write(self._staging)  # lands with the run
+        # the row lands with the run
+        self.history_row("ok", None, datetime.now(UTC)).write_to(self._staging / STAGED)
         runs = self.lake.runs_folder(self.source)
         os.replace(self._staging, runs / self.run_id)
         for kind in KINDS:
