@@ -20,8 +20,8 @@ whatever happens to the run (an error, a full disk, SIGKILL). The observations a
 row a run stages (`observations/day=<D>/<run>.parquet` and `history.parquet` in its folder, the
 row linked as `history/<NAME>/<run>.parquet`) are hard-linked into their tables right after that
 rename; what a run killed in between did not link, the next run of the source links before it
-starts, so they stay in the lake when the run folder goes. Every reader that follows links (pyarrow, geopandas, GDAL, DuckDB, a lake
-copied with `cp -r`) reads the lake as plain files.
+starts, so they stay in the lake when the run folder goes. Every reader that follows links
+(pyarrow, geopandas, GDAL, DuckDB, a lake copied with `cp -r`) reads the lake as plain files.
 
 A source's folder is named by the source alone, not `source=<NAME>`: a hive key in the path
 gives the `source` column two types, string in `ds.dataset(folder, partitioning="hive")` and
