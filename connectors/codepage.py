@@ -5,8 +5,11 @@ CSV of ten rows) cannot carry: it reads Catalan Latin-1 as Vietnamese cp1258 ("G
 Spanish as Baltic cp775 ("Pe±alver"), and "Plaça" as Mac Icelandic ("PlaÁa"). A wrong code
 page shows in the words themselves: a symbol or a combining mark inside a word, a capital
 after a small letter, scripts mixed in one word, or a Latin word made mostly of accented
-letters (Cyrillic or Greek read as Latin-1). The code page whose words show fewest of these is
-taken, the Western one (what Western European exports are written in) when it is as good.
+letters (Cyrillic or Greek read as Latin-1), or a word whose accented letters no one language
+writes together: Czech "Náměstí" read as cp1252 is "Námìstí" (an Italian ì among Spanish á and
+í), Lithuanian "Šnipiškės" as cp1252 "Ðnipiðkës"; and letters no language the code page is
+made for writes. The code page whose words show fewest of these is taken, the Western one
+(what Western European exports are written in) when it is as good.
 """
 
 from __future__ import annotations
@@ -18,9 +21,54 @@ from collections.abc import Iterable
 
 __all__ = ["implausible", "plausible_codepage"]
 
-_COMMON = ("cp1250", "cp1251", "cp1253", "cp1254", "cp1257")
-"""Windows code pages of Central Europe, Cyrillic, Greek, Turkish and the Baltic, tried after the
-Western one whether or not charset_normalizer names them."""
+_COMMON = ("cp1250", "iso8859-2", "cp1251", "cp1253", "cp1254", "cp1257")
+"""Windows code pages of Central Europe, Cyrillic, Greek, Turkish and the Baltic (and ISO's for
+Central Europe, whose letters sit elsewhere), tried after the Western one whether or not
+charset_normalizer names them."""
+_LANGUAGES = {
+    "de": "äöüß",
+    "fr": "àâæçéèêëîïôœùûüÿ",
+    "es": "áéíñóúü",  # Spanish, Galician, Irish
+    "ca": "àçèéíïòóúü",
+    "pt": "áâãàçéêíóôõú",
+    "it": "àèéìíîòóù",
+    "nl": "áéëíïóöúü",
+    "da": "æøåéóàü",  # Danish, Norwegian
+    "sv": "åäöéü",
+    "fi": "åäöšž",
+    "is": "áðéíóúýþæö",
+    "fo": "áðíóúýæø",
+    "et": "äöõüšž",
+    "cs": "áčďéěíňóřšťúůýž",
+    "sk": "áäčďéíĺľňóôŕšťúýž",
+    "pl": "ąćęłńóśźż",
+    "hu": "áéíóöőúüű",
+    "hr": "čćđšž",  # Slovene, Croatian, Bosnian, Serbian
+    "ro": "ăâîșțşţ",
+    "sq": "çë",
+    "lt": "ąčęėįšųūž",
+    "lv": "āčēģīķļņšūž",
+    "tr": "çğıöşüâî",
+}
+_ALPHABETS = tuple(frozenset(letters) for letters in _LANGUAGES.values())
+"""The accented Latin letters of the languages written in the Windows and ISO code pages: a
+word's accented letters are all of one of them."""
+_WRITTEN_IN = {
+    codecs.lookup(name).name: frozenset("".join(_LANGUAGES[code] for code in languages.split()))
+    for names, languages in (
+        ("cp1252 latin-1 iso8859-15", "de fr es ca pt it nl da sv fi is fo et sq"),
+        ("cp1250 iso8859-2", "cs sk pl hu hr ro sq de"),
+        ("cp1257 iso8859-13 iso8859-4", "lt lv et pl de"),
+        ("cp1254 iso8859-9", "tr"),
+    )
+    for name in names.split()
+}
+"""The accented Latin letters of the languages each code page is made for, which one file may
+mix (Catalan and Swedish names in one cp1252 file)."""
+_SCORED = 1 << 16
+"""Characters whose words are weighed (a sample of the lines of longer text): the letters a
+code page misreads show in a few lines as in all."""
+_NEUTRAL = frozenset("ªºµ")
 _LEGACY = re.compile(r"(mac|hp)-.*|cp(?!874)[4-8]\d\d|cp1006|cp1125|kz1048|ptcp154")
 """DOS, Mac and HP code pages (Python's names)."""
 _WORD = re.compile(r"[^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f\s]+")
@@ -47,24 +95,53 @@ def _word_faults(word: str) -> int:
             ascii_letters += c.isalpha()
             scripts.add("LATIN" if c.isalpha() else "")
             continue
-        if category[0] == "M":
-            faults += 1  # legacy code pages hold composed letters, not combining marks
+        if category[0] == "M" or category == "Cc":
+            faults += 1  # code pages hold composed letters, not combining marks; no controls
         elif category[0] != "L":
-            # a symbol between letters: "¿ó³æ"
-            faults += 0 < i < len(word) - 1 and category not in _IN_WORDS and c != "·"
+            # a symbol between letters ("¿ó³æ") or before them ("£ódĽ")
+            inner = 0 < i < len(word) - 1 or (i == 0 and category[0] == "S" and len(word) > 1)
+            faults += inner and category not in _IN_WORDS and c != "·"
         else:
             scripts.add(_script(c))
             accented += _script(c) == "LATIN"
             faults += category == "Lu" and i > 0 and word[i - 1].islower()  # "PlaÁa"
     scripts.discard("")
     faults += len(scripts) > 1
-    faults += scripts == {"LATIN"} and accented > 2 * ascii_letters and len(word) > 3
+    if scripts == {"LATIN"} and not _one_language(word):  # "Námìstí"
+        faults += 1 + (accented > 2 * ascii_letters and len(word) > 3)  # "Ìîñêâà", not "Łódź"
     return faults
 
 
-def implausible(text: str) -> int:
-    """How many faults the words of `text` that are not ASCII show (0 for plausible text)."""
-    return sum(_word_faults(w) for w in _WORD.findall(text) if not w.isascii())
+def _one_language(word: str) -> bool:
+    """Whether the accented Latin letters of `word` are all of one language's alphabet."""
+    accented = {c for c in word.lower() if not c.isascii() and c.isalpha()} - _NEUTRAL
+    return not accented or any(accented <= alphabet for alphabet in _ALPHABETS)
+
+
+def _foreign_letters(text: str, codepage: str) -> int:
+    """How many of the accented Latin letters of `text` no language `codepage` is made for
+    writes: Latvian read as Turkish cp1254 has a Spanish "í", a French "ï" and "è" among
+    Turkish letters ("Íengarags", "Pïavnieki", "Èiekurkalns"), one in each word."""
+    alphabet = _WRITTEN_IN.get(codecs.lookup(codepage).name)
+    if alphabet is None:
+        return 0
+    accented = {c for c in text.lower() if not c.isascii() and c.isalpha()} - _NEUTRAL
+    return sum(_script(c) == "LATIN" for c in accented - alphabet)
+
+
+def implausible(text: str, codepage: str | None = None) -> int:
+    """How many faults the words of `text` that are not ASCII show (0 for plausible text),
+    and, read in `codepage`, the letters no language it is made for writes."""
+    words = sum(_word_faults(w) for w in _WORD.findall(text) if not w.isascii())
+    return words + (_foreign_letters(text, codepage) if codepage else 0)
+
+
+def _sample(text: str) -> str:
+    """About `_SCORED` characters of `text`: every n-th of its lines where it is longer."""
+    if len(text) <= _SCORED:
+        return text
+    lines = text.splitlines()
+    return "\n".join(lines[:: -(-len(text) // _SCORED)])
 
 
 def plausible_codepage(data: bytes, candidates: Iterable[str], western: str) -> str | None:
@@ -79,9 +156,10 @@ def plausible_codepage(data: bytes, candidates: Iterable[str], western: str) -> 
         if best is not None and _LEGACY.fullmatch(name):
             break
         try:
-            faults = implausible(data.decode(name))
+            text = data.decode(name)
         except UnicodeDecodeError:
             continue
+        faults = implausible(_sample(text), name)
         if best is None or faults < best[0]:
             best = (faults, name)
         if faults == 0:

@@ -2,8 +2,9 @@
 
 City portals export tables as their office software or database writes them: any of four
 delimiters, UTF-8 with or without a BOM or a Windows code page. Both are found from the content
-(the encoding from all of it, the delimiter from its first records); the `encoding` and
-`delimiter` options override them.
+(the encoding from all of it, the delimiter from its first records, or from the `sep=;` line
+Excel reads and writes above the header); the `encoding` and `delimiter` options override them.
+A table of one column holds no delimiter: it is read where that column holds geometries.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import io
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from citypipe.connectors.csv_geometry import geometry_text
 from citypipe.connectors.text import TextEncoding, file_encoding, rare
 from citypipe.geo.errors import ConfigurationError, DataError
 
-__all__ = ["DELIMITERS", "find_delimiter", "read_dialect"]
+__all__ = ["DELIMITERS", "Dialect", "find_delimiter", "read_dialect"]
 
 DELIMITERS = ";,\t|"
 """In order of preference when several split the lines consistently into as many fields."""
@@ -30,6 +32,22 @@ _SNIFF_CHARS = 1 << 16
 csv module's field size limit, so that a long first row cannot hide the delimiter."""
 _SNIFF_RECORDS = 50
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SEP_LINE = re.compile(r'(?i)"?sep=([^\r\n"])"?[ \t]*(\r\n|\r|\n)')
+"""Excel's declaration of the delimiter, the file's first line: `sep=;` (quoted by some)."""
+
+
+class Dialect(NamedTuple):
+    """How a delimited text file is written."""
+
+    coding: TextEncoding
+    delimiter: str
+    header: list[str]
+    fields: list[str] | None
+    """The names the rows' fields are given where they are not the header's as written (a
+    trailing delimiter makes their count differ, a name is repeated or empty); None where
+    they are."""
+    skip: int
+    """Lines above the header (Excel's `sep=` line)."""
 
 
 def find_delimiter(text: str) -> str | None:
@@ -43,6 +61,8 @@ def find_delimiter(text: str) -> str | None:
     start = text.lstrip()[:1]
     if not start or start in "{[<" or not rare(len(_CONTROL.findall(text)), len(text)):
         return None
+    if declared := _SEP_LINE.match(text):  # with a header below it
+        return declared[1] if text[declared.end() :].strip() else None
     cut = not text.endswith(("\n", "\r"))
     best: tuple[int, str] | None = None
     for d in DELIMITERS:
@@ -64,7 +84,24 @@ def find_delimiter(text: str) -> str | None:
             ok = 2 <= len(last) <= width
         if ok and (best is None or width > best[0]):
             best = (width, d)
-    return best[1] if best else None
+    return best[1] if best else _single_column(text, cut)
+
+
+def _single_column(text: str, cut: bool) -> str | None:
+    """A delimiter that leaves every first record one field, where the records below a header
+    name are geometries (WKT, EWKT or hex (E)WKB): a table of geometries alone, as GDAL writes
+    a layer without attributes. None where they are not."""
+    for d in DELIMITERS:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=d)
+        try:
+            rows = [r for r in (next(reader, None) for _ in range(_SNIFF_RECORDS)) if r]
+        except csv.Error:
+            continue
+        values = [r[0] for r in rows[1 : -1 if cut else None]]
+        if len(rows) < 2 or any(len(r) != 1 for r in rows) or not _names_columns(rows[0]):
+            continue
+        return d if values and geometry_text(values) and not geometry_text(rows[0]) else None
+    return None
 
 
 def _row_width(header: list[str], rows: list[list[str]]) -> int:
@@ -88,13 +125,9 @@ def _names_columns(header: list[str]) -> bool:
     )
 
 
-def read_dialect(
-    path: Path, options: Mapping[str, Any]
-) -> tuple[TextEncoding, str, list[str], list[str] | None]:
-    """Encoding (of the whole file), delimiter, column names, and the names of the rows' fields
-    where a trailing delimiter makes their count differ from the header's (None where it does
-    not), from the file and the options. An `encoding` option is held to: a byte it does not
-    decode refuses the file."""
+def read_dialect(path: Path, options: Mapping[str, Any]) -> Dialect:
+    """How the file is written, from the file and the options (the encoding from the whole
+    file). An `encoding` option is held to: a byte it does not decode refuses the file."""
     try:
         with open(path, "rb") as f:
             found = file_encoding(f)
@@ -113,7 +146,12 @@ def read_dialect(
     nul = found is not None and found.nul
     coding = TextEncoding(encoding, 0 if option or found is None else found.undecodable, nul)
     text = head.decode(encoding, "replace").lstrip("\ufeff")
-    delimiter = options.get("delimiter") or find_delimiter(text[:_SNIFF_CHARS])
+    declared = _SEP_LINE.match(text)
+    skip = 1 if declared else 0
+    text = text[declared.end() :] if declared else text
+    delimiter = options.get("delimiter") or (
+        declared[1] if declared else find_delimiter(text[:_SNIFF_CHARS])
+    )
     if delimiter is None:
         raise DataError(
             f"{path}: not delimited text: none of the delimiters "
@@ -129,8 +167,26 @@ def read_dialect(
     if rows and not sniffed.endswith(("\n", "\r")):
         rows.pop()  # cut anywhere
     width = _row_width(header, rows) if header else 0
-    if width == len(header):
-        return coding, delimiter, header, None
-    if width < len(header):  # the header's trailing delimiter names no column
-        return coding, delimiter, header[:-1], header[:-1]
-    return coding, delimiter, header, [*header, "citypipe:trailing"]
+    named = header[:-1] if width < len(header) else header  # a trailing delimiter names none
+    names = _unique(named)
+    if width > len(header):
+        return Dialect(coding, delimiter, names, [*names, "citypipe:trailing"], skip)
+    return Dialect(coding, delimiter, names, None if names == header else names, skip)
+
+
+def _unique(header: list[str]) -> list[str]:
+    """The column names, each once: an empty one is field_N (its position, as GDAL names it),
+    a repeated one gets _2, _3 ... (each name is a property; the last would have replaced the
+    ones before)."""
+    names = [name or f"field_{i}" for i, name in enumerate(header, 1)]
+    taken = set(names)
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            n = 2
+            while f"{name}_{n}" in taken:
+                n += 1
+            names[i] = f"{name}_{n}"
+            taken.add(names[i])
+        seen.add(name)
+    return names

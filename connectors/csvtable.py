@@ -23,10 +23,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
-from citypipe.connectors.csv_dialect import find_delimiter, read_dialect
-from citypipe.connectors.csv_geometry import Layout, detect, geometries
+from citypipe.connectors.csv_dialect import Dialect, find_delimiter, read_dialect
+from citypipe.connectors.csv_geometry import TEXTS, Layout, detect, geometries
 from citypipe.connectors.csv_values import as_lines, cleaned, split_unreadable, typed
-from citypipe.connectors.text import MarkedUTF8, TextEncoding, detect_encoding, shown
+from citypipe.connectors.text import MarkedUTF8, detect_encoding, shown
 from citypipe.geo.errors import ConfigurationError, DataError
 
 __all__ = ["CSVConnector"]
@@ -71,13 +71,13 @@ class CSVConnector(FileConnector):
         return _SCORE if find_delimiter(head.decode(encoding, "replace")) else 0.0
 
     @cached_property
-    def _dialect(self) -> tuple[TextEncoding, str, list[str], list[str] | None]:
+    def _dialect(self) -> Dialect:
         return read_dialect(self.path, self.options)
 
     def _blocks(self) -> Iterator[tuple[pa.RecordBatch, list[tuple[str, str]]]]:
         """The file as batches of text columns, each with the rows that had the wrong field count
         (as text, with the reason): those go to rejects rather than failing the file."""
-        coding, delimiter, _, _ = self._dialect
+        coding, delimiter = self._dialect.coding, self._dialect.delimiter
         ragged: list[tuple[str, str]] = []
 
         def bad_row(row: Any) -> str:
@@ -111,7 +111,7 @@ class CSVConnector(FileConnector):
 
     def _open_csv(self, source: Any, bad_row: Any) -> pacsv.CSVStreamingReader | None:
         """pyarrow's reader of the file; None for a header without a line end (no records)."""
-        coding, delimiter, header, fields = self._dialect
+        coding, delimiter, header, fields, skip = self._dialect
         utf8 = coding.codec in ("utf-8", "utf-8-sig")
         try:
             return pacsv.open_csv(
@@ -122,7 +122,7 @@ class CSVConnector(FileConnector):
                     block_size=self._block_size,
                     # rows that a trailing delimiter makes wider or narrower than the header
                     column_names=fields,
-                    skip_rows=0 if fields is None else 1,
+                    skip_rows=skip + (0 if fields is None else 1),
                 ),
                 parse_options=pacsv.ParseOptions(
                     delimiter=delimiter, newlines_in_values=True, invalid_row_handler=bad_row
@@ -201,7 +201,7 @@ class CSVConnector(FileConnector):
     def _batch(self, batch: pa.RecordBatch, layout: Layout) -> SourceBatch:
         n = batch.num_rows
         geoms, errors = geometries(batch, layout)
-        skip = layout.columns if layout.kind in ("wkb", "wkt") else ()
+        skip = layout.columns if layout.kind in TEXTS else ()
         keep = [i for i in range(batch.num_columns) if i not in skip]
         names = [batch.schema.names[i] for i in keep]
         rows = zip(*(typed(batch.column(i)) for i in keep), strict=False) if keep else [()] * n
@@ -213,7 +213,7 @@ class CSVConnector(FileConnector):
             source_ids=ids,
             geometries=geoms,
             properties=[dict(zip(names, row, strict=False)) for row in rows],
-            records=as_lines(batch, self._dialect[1]),
+            records=as_lines(batch, self._dialect.delimiter),
             crs=layout.crs,
             axis_order="xy",
             errors=errors,

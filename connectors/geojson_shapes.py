@@ -20,9 +20,10 @@ from shapely.errors import GEOSException
 
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.coordinates import describe_non_number, to_floats
+from citypipe.connectors.ragged import from_ragged
 from citypipe.geo.types import CRS84, Points
 
-__all__ = ["NESTING", "to_geometries"]
+__all__ = ["NESTING", "nesting_fault", "to_geometries", "to_geometry"]
 
 NESTING: dict[GeometryType, int] = {
     GeometryType.POINT: 0,
@@ -57,7 +58,7 @@ def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.n
     position has another dimension or a value that is not a number."""
     if depth == 0:
         xy = to_floats(items, 1, _positions(items, ndim) * ndim).reshape(-1, ndim)
-        return shapely.from_ragged_array(kind, xy)
+        return from_ragged(kind, xy)
     lists: list[Any] = []  # the lists of positions, converted in one go
     offsets: list[list[int]] = [[0] for _ in range(depth)]
 
@@ -74,9 +75,7 @@ def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.n
     for coords in items:
         walk(coords, depth)
     xy = to_floats(lists, 2, offsets[0][-1] * ndim).reshape(-1, ndim)
-    return shapely.from_ragged_array(
-        kind, xy, tuple(np.asarray(o, dtype=np.int64) for o in offsets)
-    )
+    return from_ragged(kind, xy, tuple(np.asarray(o, dtype=np.int64) for o in offsets))
 
 
 def _one(geometry: Mapping[str, Any]) -> Any:
@@ -143,22 +142,31 @@ def _position_fault(geometry: Mapping[str, Any]) -> str | None:
         if kind != "Point" and kind not in _RAGGED:
             continue
         depth = 0 if kind == "Point" else _RAGGED[kind][1]
-        if g.get("coordinates") is None:
-            return f"a {kind} without coordinates"
-        if describe_non_number(g["coordinates"]):
+        coordinates = g.get("coordinates")
+        if coordinates is not None and describe_non_number(coordinates):
             return None  # _one's reason names the value
-        level = [g["coordinates"]]
-        for _ in range(depth):
-            if not all(type(c) is list for c in level):
-                return f"a {kind}'s coordinates nested fewer than {depth + 1} arrays deep"
-            level = [c for items in level for c in items]
-        if not all(type(p) is list for p in level):
-            return f"a {kind}'s coordinates nested fewer than {depth + 1} arrays deep"
-        if any(type(v) is list for p in level for v in p):
-            return f"a {kind}'s coordinates nested more than {depth + 1} arrays deep"
-        sizes |= {len(p) for p in level if p}
+        if fault := nesting_fault(kind, coordinates, depth):
+            return fault
+        sizes |= _sizes(coordinates)
     if 1 in sizes:  # more than 3 are read to the third (`_one`)
         return "a position of 1 number (GeoJSON's hold x, y and an optional z)"
+    return None
+
+
+def nesting_fault(kind: str, coordinates: Any, depth: int) -> str | None:
+    """What is wrong with the nesting of `coordinates`, whose positions lie `depth` arrays
+    deep (a Polygon's 2, a JSON-FG Polyhedron's 4), in GeoJSON's terms; None where nothing."""
+    if coordinates is None:
+        return f"a {kind} without coordinates"
+    level = [coordinates]
+    for _ in range(depth):
+        if not all(type(c) is list for c in level):
+            return f"a {kind}'s coordinates nested fewer than {depth + 1} arrays deep"
+        level = [c for items in level for c in items]
+    if not all(type(p) is list for p in level):
+        return f"a {kind}'s coordinates nested fewer than {depth + 1} arrays deep"
+    if any(type(v) is list for p in level for v in p):
+        return f"a {kind}'s coordinates nested more than {depth + 1} arrays deep"
     return None
 
 
@@ -221,10 +229,20 @@ def to_geometries(
         if (geometry := geometries[i]) is None:
             continue
         try:
-            out[i] = _one(geometry)
-        except Exception as e:  # noqa: BLE001 - shapely raises many kinds for malformed input
-            errors[i] = f"invalid GeoJSON geometry: {_position_fault(geometry) or str(e).strip()}"
+            out[i] = to_geometry(geometry)
+        except ValueError as e:
+            errors[i] = str(e)
     return out, errors
+
+
+def to_geometry(geometry: Mapping[str, Any]) -> Any:
+    """The shapely geometry of one GeoJSON geometry object; ValueError saying in GeoJSON's
+    terms what is wrong with it."""
+    try:
+        return _one(geometry)
+    except Exception as e:  # shapely raises many kinds for malformed input
+        why = _position_fault(geometry) or str(e).strip()
+        raise ValueError(f"invalid GeoJSON geometry: {why}") from e
 
 
 def geojson_batch(

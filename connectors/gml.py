@@ -120,6 +120,7 @@ class GeometryReader:
         self._arcs = {t(n): n for n in gml_arcs.ARCS}
         self._polygon_tag = t("Polygon")
         self._pos_list, self._pos, self._coordinates = t("posList"), t("pos"), t("coordinates")
+        self._coord, self._xyz = t("coord"), (t("X"), t("Y"), t("Z"))
 
     # -- coordinates --------------------------------------------------------------------------
 
@@ -137,10 +138,21 @@ class GeometryReader:
                 text = first.text or ""
             else:
                 text = " ".join(p.text or "" for p in elem.iterchildren(self._pos))
+            # a pos is one position: two or three values are its dimension where no
+            # srsDimension is given (GDAL writes a 3D point's pos so under a 2D CRS, and
+            # reads it so)
+            if first.get("srsDimension") is None:
+                size = len((first.text or "").split())
+                return text, size if size in (2, 3) else self.dimension
         elif tag == self._coordinates:
-            text = _tuples(first)
+            text, size = _tuples(first)
+            return text, size or self.dimension
+        elif tag == self._coord:
+            return _coords(elem.iterchildren(self._coord), self._xyz, self.dimension)
         else:
-            raise GeometryError(f"{local_name(elem.tag)} without posList, pos or coordinates")
+            raise GeometryError(
+                f"{local_name(elem.tag)} without posList, pos, coordinates or coord"
+            )
         dim = first.get("srsDimension")
         return text, srs_dimension(dim) if dim else self.dimension
 
@@ -391,15 +403,31 @@ def srs_dimension(text: str) -> int:
     return int(text)
 
 
-def _tuples(elem) -> str:
+def _tuples(elem) -> tuple[str, int]:
     """GML 2's gml:coordinates as positions separated by blanks: its tuple, coordinate and
-    decimal separators (`ts`, `cs`, `decimal`; by default blank, comma, point) replaced."""
+    decimal separators (`ts`, `cs`, `decimal`; by default blank, comma, point) replaced; and
+    the values of its first tuple (0 where it has none), which are its dimension: GML 2 has no
+    srsDimension, a tuple of three is a 3D position whatever the CRS."""
     text = elem.text or ""
-    for attribute, default, by in (("cs", ",", " "), ("ts", " ", " "), ("decimal", ".", ".")):
-        separator = elem.get(attribute) or default
+    cs, ts = elem.get("cs") or ",", elem.get("ts") or " "
+    first = text.split(None if ts.isspace() else ts, 1)[:1]
+    size = len(first[0].split(None if cs.isspace() else cs)) if first else 0
+    for separator, by in ((cs, " "), (ts, " "), (elem.get("decimal") or ".", ".")):
         if separator != by:
             text = text.replace(separator, by)
-    return text
+    return text, size
+
+
+def _coords(coords: Iterator[Any], tags: tuple[str, str, str], dimension: int) -> tuple[str, int]:
+    """GML 2's gml:coord elements (X, an optional Y and Z each) as positions separated by
+    blanks, and their dimension (`dimension` where there are none)."""
+    values = [[v for tag in tags if (v := (c.findtext(tag) or "").strip())] for c in coords]
+    sizes = {len(v) for v in values}
+    if min(sizes, default=2) < 2:
+        raise GeometryError("a coord without X and Y")
+    if len(sizes) > 1:
+        raise GeometryError(f"coord elements of {' and '.join(map(str, sorted(sizes)))} values")
+    return " ".join(" ".join(v) for v in values), sizes.pop() if sizes else dimension
 
 
 def local_name(tag: str) -> str:

@@ -22,9 +22,9 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
-import orjson
 import requests
 
+from citypipe.connectors.answers import json_body, service_words
 from citypipe.geo.errors import ConfigurationError, DataError, UnavailableError
 
 __all__ = ["HttpClient", "HttpPolicy", "Reply", "Stream", "Traffic"]
@@ -79,10 +79,7 @@ class Reply:
         return self.headers.get("Content-Type", "").split(";")[0].strip().lower()
 
     def json(self) -> Any:
-        try:
-            return orjson.loads(self.content)
-        except orjson.JSONDecodeError as e:
-            raise DataError(f"{self.url}: the answer is not JSON: {e}") from e
+        return json_body(self.url, self.content, self.headers.get("Content-Type"))
 
 
 class Stream:
@@ -115,6 +112,9 @@ class Stream:
             raise UnavailableError(
                 f"{self.url}: the answer broke off after {self.read_bytes} bytes: {e}"
             ) from e
+        except requests.exceptions.ContentDecodingError as e:
+            self.close()
+            raise self._undecodable(e) from e
         self.read_bytes += len(chunk)
         self._traffic.bytes += len(chunk)
         if self.read_bytes > self._max:
@@ -128,12 +128,21 @@ class Stream:
         """The whole answer, read (a break is raised as it came, for a retry)."""
         with self:
             body = bytearray()
-            for chunk in self._chunks:
-                body += chunk
-                self._traffic.bytes += len(chunk)
-                if len(body) > self._max:
-                    raise DataError(f"{self.url}: the answer is over {self._max} bytes")
+            try:
+                for chunk in self._chunks:
+                    body += chunk
+                    self._traffic.bytes += len(chunk)
+                    if len(body) > self._max:
+                        raise DataError(f"{self.url}: the answer is over {self._max} bytes")
+            except requests.exceptions.ContentDecodingError as e:
+                raise self._undecodable(e) from e
             return Reply(self.url, self.status, self.headers, bytes(body))
+
+    def _undecodable(self, e: Exception) -> DataError:
+        """A body its Content-Encoding does not decode (a server that labels a plain body
+        gzip): the server's fault, not worth asking again."""
+        encoding = self.headers.get("Content-Encoding", "")
+        return DataError(f"{self.url}: the answer is not the {encoding} its server says: {e}")
 
     def close(self) -> None:
         if self._open:
@@ -319,6 +328,10 @@ def _date(value: str | None) -> datetime | None:
 
 
 def _gist(content: bytes, limit: int = 200) -> str:
-    """The start of an error body, on one line, for the message."""
+    """The service's words in an error body (an HTML page's text, an exception report's), else
+    its start, on one line, for the message."""
+    said = service_words(content)
+    if said:
+        return f": {said}"
     text = " ".join(content[: limit * 2].decode("utf-8", "replace").split())
     return f": {text[:limit]}" if text else ""

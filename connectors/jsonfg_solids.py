@@ -8,6 +8,12 @@ the faces of the outer shells as a MultiPolygon Z (a prism of a point is a verti
 line a vertical ribbon), the footprint is a prism's base (a polyhedron's the pipeline derives:
 its faces projected), and a prism's height is `upper` - `lower`. The standard makes `lower`
 optional and names no default: an absent `lower` is the origin of the vertical axis (0).
+
+A prism's base is read by GeoJSON's rules (geojson_shapes). A polyhedron's positions are read
+by the same rules where they can be (values after the third ignored, rings left open closed,
+as GeoJSON polygons are), but a solid has no plan-only form: a position without a z, a ring of
+fewer than three distinct positions and a shell that is not closed (an edge bounding one face
+only, or three) reject the record, saying which.
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from typing import Any
 import numpy as np
 import shapely
 from shapely.errors import GEOSException
-from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from citypipe.connectors.base import Solids
+from citypipe.connectors.coordinates import describe_non_number
+from citypipe.connectors.geojson_shapes import nesting_fault, to_geometry
+from citypipe.connectors.rings import NOISE
 from citypipe.geo.types import Points
 
 __all__ = ["SOLIDS", "Solid", "merge", "read", "split"]
@@ -32,6 +40,9 @@ SOLIDS = frozenset({"Prism", "MultiPrism", "Polyhedron", "MultiPolyhedron"})
 _BASES = frozenset(
     {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"}
 )
+_DEPTH = {"Polyhedron": 4, "MultiPolyhedron": 5}
+"""Arrays around a solid's positions: (its polyhedra,) its shells, a shell's faces, a face's
+rings, a ring."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +104,10 @@ def _prism(prism: Mapping[str, Any]) -> tuple[BaseGeometry, list[BaseGeometry], 
     lower = _limit(prism, "lower", 0.0)
     if lower > upper:
         raise ValueError(f"lower {lower} is above upper {upper}")
-    footprint = shapely.force_2d(shape(base))
+    try:
+        footprint = shapely.force_2d(to_geometry(base))
+    except ValueError as e:
+        raise ValueError(f"the base is {str(e).removeprefix('invalid GeoJSON geometry: ')}") from e
     if footprint.is_empty:
         raise ValueError("the base is empty")
     return footprint, _extrude(footprint, lower, upper), lower, upper
@@ -110,13 +124,66 @@ def _collect(parts: Sequence[BaseGeometry]) -> BaseGeometry:
     return shapely.geometrycollections(parts)
 
 
-def _shells(polyhedra: Any) -> BaseGeometry:
-    """The faces of the outer shells of polyhedra (each a list of shells) as a MultiPolygon Z."""
-    faces = [face for polyhedron in polyhedra for face in polyhedron[0]]
-    solid = shape({"type": "MultiPolygon", "coordinates": faces})
-    if solid.is_empty or not solid.has_z:
-        raise ValueError("a polyhedron needs faces with three coordinates per position")
-    return solid
+def _shells(kind: str, coordinates: Any) -> BaseGeometry:
+    """The faces of the outer shells of a Polyhedron's or MultiPolyhedron's coordinates as a
+    MultiPolygon Z; ValueError saying what keeps them from being closed shells of 3D faces."""
+    if coordinates is not None and (why := describe_non_number(coordinates)):
+        raise ValueError(why)
+    if fault := nesting_fault(kind, coordinates, _DEPTH[kind]):
+        raise ValueError(fault)
+    polyhedra = [coordinates] if kind == "Polyhedron" else coordinates
+    if not polyhedra or not all(polyhedra):
+        raise ValueError("a polyhedron without shells")
+    outer = []
+    for p, polyhedron in enumerate(polyhedra):
+        for s, shell in enumerate(polyhedron):
+            where = f"shell {s + 1}" + (f" of polyhedron {p + 1}" if kind != "Polyhedron" else "")
+            faces = _faces(shell, where)
+            if odd := _unpaired_edges([ring for face in faces for ring in face]):
+                raise ValueError(
+                    f"{where} is not closed: {odd} edges bound an odd number of its faces"
+                )
+            outer += faces if s == 0 else []
+    return shapely.MultiPolygon([shapely.Polygon(face[0], face[1:]) for face in outer])
+
+
+def _faces(shell: list[Any], where: str) -> list[list[np.ndarray]]:
+    """The rings of each of a shell's faces as (n, 3) arrays, each closed."""
+    if not shell or not all(shell):
+        raise ValueError(f"{where} has a face without rings" if shell else f"{where} is empty")
+    faces: list[list[np.ndarray]] = []
+    for face in shell:
+        faces.append([])
+        for ring in face:
+            if odd := sorted({len(p) for p in ring if len(p) < 3}):
+                many = "s" if odd[0] != 1 else ""
+                raise ValueError(
+                    f"a position of {odd[0]} number{many} in {where} "
+                    "(a solid's hold three coordinates, x, y and z)"
+                )
+            xyz = np.array([p[:3] for p in ring], dtype=float)
+            if len(np.unique(xyz, axis=0)) < 3:
+                raise ValueError(f"a ring of fewer than 3 distinct positions in {where}")
+            faces[-1].append(xyz if (xyz[0] == xyz[-1]).all() else np.vstack([xyz, xyz[:1]]))
+    return faces
+
+
+def _unpaired_edges(rings: list[np.ndarray]) -> int:
+    """How many edges of a shell's rings are shared by an odd number of faces (0 where the
+    shell is closed): positions equal within float noise are one, and an edge of no length
+    (a position written twice in a row) bounds nothing."""
+    xyz = np.concatenate(rings)
+    tolerance = NOISE * max(1.0, float(np.abs(xyz).max()))
+    key = np.round(xyz / tolerance)
+    _, vertex = np.unique(key, axis=0, return_inverse=True)
+    ends = np.cumsum([len(r) for r in rings])
+    vertex = vertex.reshape(-1)
+    a, b = vertex[:-1], vertex[1:]
+    within = np.ones(len(a), dtype=bool)
+    within[ends[:-1] - 1] = False  # the step from one ring to the next is no edge
+    a, b = a[within & (a != b)], b[within & (a != b)]
+    _, counts = np.unique(np.sort(np.column_stack([a, b]), axis=1), axis=0, return_counts=True)
+    return int(np.count_nonzero(counts % 2))
 
 
 def read(place: Mapping[str, Any]) -> Solid:
@@ -127,15 +194,14 @@ def read(place: Mapping[str, Any]) -> Solid:
             footprint, parts, lower, upper = _prism(place)
             return Solid(footprint, _collect(parts), upper - lower)
         if kind == "MultiPrism":
-            prisms = [_prism(p) for p in place.get("prisms") or ()]
-            if not prisms:
-                raise ValueError("no prisms")
+            members = place.get("prisms")
+            if type(members) is not list or not members:
+                raise ValueError("'prisms' is not an array" if members else "no prisms")
+            prisms = [_prism(p) for p in members]
             footprint = shapely.union_all([p[0] for p in prisms])
             top, bottom = max(p[3] for p in prisms), min(p[2] for p in prisms)
             return Solid(footprint, _collect([f for p in prisms for f in p[1]]), top - bottom)
-        coordinates = place.get("coordinates")
-        polyhedra = [coordinates] if kind == "Polyhedron" else coordinates
-        return Solid(None, _shells(polyhedra), None)
+        return Solid(None, _shells(str(kind), place.get("coordinates")), None)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, GEOSException) as e:
         raise ValueError(f"invalid JSON-FG {kind}: {e}") from e
 

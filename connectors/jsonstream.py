@@ -50,7 +50,7 @@ from citypipe.connectors.json_scan import (
 )
 from citypipe.connectors.json_structure import SEPARATORS, Strings, outside_strings
 from citypipe.connectors.text import file_encoding
-from citypipe.geo.errors import DataError
+from citypipe.geo.errors import ConfigurationError, DataError
 
 __all__ = ["BATCH_BYTES", "JSONDocument", "Unparsed", "open_json", "read_in", "unparsed"]
 
@@ -197,6 +197,17 @@ def _code_page(f: BinaryIO) -> str | None:
     return None if coding is None or coding.codec.startswith("utf") else coding.codec
 
 
+def _declared(path: Path, encoding: str | None) -> str | None:
+    """The code page an `encoding` option names; None for none, and for UTF-8, JSON's own."""
+    if encoding is None:
+        return None
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError as e:
+        raise ConfigurationError(f"{path}: unknown encoding {encoding!r}") from e
+    return None if name in ("utf-8", "utf-8-sig") else name
+
+
 def _transcoded(f: BinaryIO, codec: str) -> BinaryIO:
     """`f`'s text in UTF-8, in a temporary file (removed when closed); `f` is closed."""
     out = tempfile.TemporaryFile()  # noqa: SIM115 - the document's file until it is closed
@@ -231,6 +242,7 @@ def open_json(
     member: str | None,
     batch_bytes: int = BATCH_BYTES,
     opener: Callable[[], BinaryIO] | None = None,
+    encoding: str | None = None,
 ) -> JSONDocument:
     """Scan the document at `path` for the array to stream.
 
@@ -238,6 +250,8 @@ def open_json(
     backslashes); None streams a top-level array. When the document has no such array,
     `header` is the whole document. A document of at most `batch_bytes` is parsed whole.
     `opener` opens the file (a connector's `open_input`, which tells how far it is read).
+    `encoding` is the document's as its source declares it (a catalog option), found from its
+    bytes where not given; a byte it does not decode refuses the document.
     """
     try:
         f = opener() if opener else open(path, "rb")  # noqa: SIM115 - kept open until closed
@@ -247,6 +261,14 @@ def open_json(
     if size == 0:
         f.close()
         raise DataError(f"{path}: the file is empty")
+    declared = _declared(path, encoding)
+    if declared is not None:
+        f.seek(0)
+        try:
+            f = _transcoded(f, declared)
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: not {declared} as its encoding option says: {e}") from e
+        size = f.seek(0, 2)
     if size <= batch_bytes:  # one batch anyway: parse it whole, nothing to scan for
         f.seek(0)
         try:
@@ -255,9 +277,9 @@ def open_json(
             pass  # a record orjson cannot read, or a broken document: the scan tells which
         else:
             f.close()
-            return _parsed_whole(path, doc, member, codec)
-    codec = _code_page(f)  # both ways read a document in a code page alike
-    if codec is not None:
+            return _parsed_whole(path, doc, member, codec or declared)
+    codec = declared or _code_page(f)  # both ways read a document in a code page alike
+    if codec is not None and declared is None:
         f = _transcoded(f, codec)
         size = f.seek(0, 2)
     buf = Ranges(path, f, size)

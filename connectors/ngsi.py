@@ -124,7 +124,11 @@ class NGSILDConnector(FileConnector):
             with open(self.path, "rb") as f:
                 array = f.read(4096).lstrip(documents.BLANK).startswith(b"[")
             self._doc = open_json(
-                self.path, None if array else "features", self.batch_bytes, self.open_input
+                self.path,
+                None if array else "features",
+                self.batch_bytes,
+                self.open_input,
+                encoding=self.options.get("encoding"),
             )
             header = self._doc.header
             if not self._doc.has_array and not isinstance(header, Mapping):

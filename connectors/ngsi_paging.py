@@ -5,7 +5,9 @@ stops short of the count.
 NGSI-LD and NGSI v2 brokers page alike (a `limit`, an `offset`, a total in a header when asked)
 and fail alike in the field: a `limit` above the broker's ceiling is refused (Orion-LD: 400
 "must be an integer value <= 1000"; CIM 009 1.8: 403 TooManyResults), and past some offset a
-broker answers empty pages while its count still says more (FIWARE/context.Orion-LD#1407).
+broker answers empty pages while its count still says more (FIWARE/context.Orion-LD#1407);
+a broker that ignores `offset` (ScorpioBroker#316) answers the first page again, refused at
+once rather than asked to the end of its count.
 The pager lowers the page to the ceiling the refusal names (else halves it) and goes on; where
 pages run dry early it splits the query into parts by `idPattern` (the ids' next character in
 ranges of code points, each part counted and split again until it is within reach of offset
@@ -124,12 +126,21 @@ class Pager:
         """The query's pages by offset, entities already read left out; stops at the end of
         the count (True) or where the pages run dry (False, recording that offset as
         `reach`)."""
-        offset = 0
+        offset, first = 0, None
         while True:
             reply, page, count = self._page(params, offset)
             if self.total is None:
                 self.total = count
-            fresh = [e for e in page if _id(e) not in self.seen]
+            ids = [_id(e) for e in page]
+            if first is None:
+                first = ids
+            elif ids and ids == first:
+                raise DataError(
+                    f"{reply.url}: the broker answered offset {offset} with the entities of "
+                    "offset 0: it ignores `offset`, so its entities cannot be paged through "
+                    "(Scorpio before 2.1.15 did); nothing was written"
+                )
+            fresh = [e for e, i in zip(page, ids, strict=True) if i not in self.seen]
             self.seen.update(_id(e) for e in fresh)
             if fresh:
                 yield reply, fresh

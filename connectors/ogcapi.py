@@ -8,7 +8,9 @@ names the collection where the URL does not. Before the first page citypipe read
   never by counting, since a server may return fewer features than the limit before the end
   (the short page that stops GDAL's paging, OSGeo/gdal#8653), and never by guessing offsets.
 - Complete or nothing: the features read must equal the first page's numberMatched, else the
-  harvest fails naming both numbers (the server's count is wrong, or pages were lost).
+  harvest fails naming both numbers (the server's count is wrong, or pages were lost); and
+  at once where a page holds the first page's features again (a server that ignores the
+  offset or cursor of its own `next` link would otherwise be read forever).
 - Part 2: `Query.crs` is asked for in the spelling of the collection's list (refused when it
   is not listed); without one, a collection's storageCrs is asked for (its coordinates as
   stored, transformed by pyproj rather than by the server). The response's `Content-Crs`
@@ -27,6 +29,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urljoin
 
+from citypipe.connectors.answers import json_exception
 from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
 from citypipe.connectors.geojson import page_batches
 from citypipe.connectors.http import Reply
@@ -215,7 +218,12 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         reply = self.client.get(url, headers=headers)
         page = reply.json()
         if not isinstance(page, dict) or not isinstance(page.get("features"), list):
-            raise DataError(f"{url}: the answer is not a GeoJSON FeatureCollection")
+            said = json_exception(page)
+            raise DataError(
+                f"{url}: the service answered with an exception: {said}"
+                if said
+                else f"{url}: the answer is not a GeoJSON FeatureCollection"
+            )
         return reply, page
 
     def _first_page(self) -> tuple[Reply, Mapping[str, Any]]:
@@ -260,19 +268,18 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         reply, page = self._first_page()
         self._first = None
         matched = page.get("numberMatched")
-        seen, read, pages = {reply.url}, 0, 1
+        seen, read, pages, first = {reply.url}, 0, 1, _ids(page)
         remote = self._filters_remotely()
         with ThreadPoolExecutor(1, thread_name_prefix="ogcapi-page") as pool:
             while page["features"]:
                 read += len(page["features"])
-                following = _next_link(page, reply.media_type)
-                ahead = None
-                if following is not None:
-                    url = urljoin(reply.url, following)
-                    if url in seen:
-                        raise DataError(f"{url}: the `next` link leads back to a page already read")
-                    seen.add(url)
-                    ahead = pool.submit(self._get, url, self._headers)
+                url = _next_url(reply, page, seen)
+                if pages > 1 and first and _ids(page) == first:
+                    raise DataError(
+                        f"{reply.url}: the server answered with the first page's features again "
+                        "(it ignores the position in its own `next` link); nothing was written"
+                    )
+                ahead = pool.submit(self._get, url, self._headers) if url else None
                 for batch in self._batches(reply, page):
                     yield self.filter.select(batch) if self.filter and not remote else batch
                 if ahead is None:
@@ -298,6 +305,25 @@ class OGCAPIFeaturesConnector(ServiceConnector):
             if crs and batch.axis_order == "xy" and reply.media_type != JSONFG:
                 batch = replace(batch, crs=crs, axis_order="authority")
             yield batch
+
+
+def _next_url(reply: Reply, page: Mapping[str, Any], seen: set[str]) -> str | None:
+    """The page's `next` link as an absolute URL, added to `seen`; DataError where it leads
+    back to a page already read."""
+    following = _next_link(page, reply.media_type)
+    if following is None:
+        return None
+    url = urljoin(reply.url, following)
+    if url in seen:
+        raise DataError(f"{url}: the `next` link leads back to a page already read")
+    seen.add(url)
+    return url
+
+
+def _ids(page: Mapping[str, Any]) -> list[Any] | None:
+    """The ids of a page's features, None where one has none (nothing to compare by)."""
+    ids = [f.get("id") if isinstance(f, Mapping) else None for f in page["features"]]
+    return None if None in ids else ids
 
 
 def _content_crs(reply: Reply) -> str | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from citypipe.connectors.base import LayerInfo
 from citypipe.geo import crs as crslib
@@ -67,14 +67,14 @@ class Address:
             segments.pop()
         collection = None
         if len(segments) >= 2 and segments[-2] == "collections" and segments[-1]:
-            collection = segments.pop()
+            collection = unquote(segments.pop())  # GeoServer's `topp%3Astates` is `topp:states`
         if segments[-1] == "collections":
             segments.pop()
         root = parts._replace(path="/".join(segments), query="", fragment="").geturl()
         return cls(root, collection, items, dict(parse_qsl(parts.query, keep_blank_values=True)))
 
     def items_url(self, collection: str, params: Mapping[str, str]) -> str:
-        return f"{self.root}/collections/{collection}/items?{urlencode({**params})}"
+        return f"{self.root}/collections/{quote(collection, safe=':@')}/items?{urlencode(params)}"
 
 
 def conformance(doc: Any) -> dict[str, str]:

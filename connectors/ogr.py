@@ -4,6 +4,11 @@ publish beside the open standards, read a batch at a time as Arrow.
 GDAL gives each layer's CRS and hands coordinates in the order GIS software uses (longitude
 first), whatever the CRS's authority says. A file of several layers names the one to read in
 its catalog entry (`options: {layer: NAME}`); `citypipe inspect` lists them.
+
+Text: GDAL decodes a Shapefile's attributes as its .cpg file or its DBF's language driver id
+says. Where neither says (GDAL then hands on the bytes as they are), the DBF's text is read in
+the encoding its bytes show (connectors/text.py), as citypipe reads a CSV's; the `encoding`
+option names it instead.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import pyogrio
 import shapely
 
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
+from citypipe.connectors.text import detect_encoding
 from citypipe.geo.errors import ConfigurationError, DataError
 
 __all__ = ["OGRConnector"]
@@ -37,6 +43,9 @@ _GDAL_ERRORS = (
 """What GDAL raises for a file it cannot read (cut short, damaged): the source is refused."""
 _GPKG_IDS = (b"GPKG", b"GP10", b"GP11")
 """A GeoPackage's SQLite application id, at byte 68 of the file (1.2 and later; 1.0, 1.1)."""
+_DBF_SAMPLE = 1 << 20
+"""Bytes of a DBF's records its encoding is found from."""
+_OPTIONS = ("encoding", "layer")
 
 
 class OGRConnector(FileConnector):
@@ -45,10 +54,10 @@ class OGRConnector(FileConnector):
 
     def __init__(self, path: str | Path, **options: Any) -> None:
         super().__init__(path, **options)
-        unknown = set(options) - {"layer"}
+        unknown = set(options) - set(_OPTIONS)
         if unknown:
             raise ConfigurationError(
-                f"{self.path}: unknown option(s) {sorted(unknown)}; known: layer"
+                f"{self.path}: unknown option(s) {sorted(unknown)}; known: {', '.join(_OPTIONS)}"
             )
 
     @classmethod
@@ -83,6 +92,30 @@ class OGRConnector(FileConnector):
             )
         return layers[0]
 
+    @cached_property
+    def _encoding(self) -> str | None:
+        """The `encoding` option; else, for a Shapefile whose DBF's encoding nothing declares,
+        the one its records' bytes show (None for UTF-8 and ASCII, which need no recoding)."""
+        if "encoding" in self.options:
+            return str(self.options["encoding"])
+        if self.path.suffix.lower() != ".shp":
+            return None
+        siblings = {p.name.lower(): p for p in self.path.parent.glob(f"{self.path.stem}.*")}
+        dbf = siblings.get(f"{self.path.stem.lower()}.dbf")
+        if dbf is None or f"{self.path.stem.lower()}.cpg" in siblings:
+            return None
+        try:
+            with open(dbf, "rb") as f:
+                header = f.read(32)
+                if len(header) < 32 or header[29]:  # a language driver id: GDAL reads it
+                    return None
+                f.seek(int.from_bytes(header[8:10], "little"))  # past the field descriptors
+                records = f.read(_DBF_SAMPLE)
+        except OSError:
+            return None  # GDAL says what is wrong
+        found = detect_encoding(records.rstrip(b"\x1a"))
+        return None if found is None or found.startswith("utf-8") else found
+
     def _unreadable(self, error: Exception) -> DataError:
         return DataError(f"{self.path}: GDAL cannot read it: {str(error).strip()}")
 
@@ -113,7 +146,12 @@ class OGRConnector(FileConnector):
 
     def _batches(self, layer: str) -> Iterator[SourceBatch]:
         with pyogrio.open_arrow(
-            self.path, layer=layer, batch_size=BATCH_ROWS, return_fids=True, use_pyarrow=True
+            self.path,
+            layer=layer,
+            encoding=self._encoding,
+            batch_size=BATCH_ROWS,
+            return_fids=True,
+            use_pyarrow=True,
         ) as (meta, reader):
             geometry = meta["geometry_name"] or "wkb_geometry"
             fid = meta.get("fid_column") or "OGC_FID"  # return_fids: always there

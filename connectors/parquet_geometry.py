@@ -16,6 +16,7 @@ from shapely import GeometryType
 from shapely.errors import GEOSException
 
 from citypipe.connectors.geojson_shapes import NESTING
+from citypipe.connectors.ragged import from_ragged
 
 __all__ = ["ENCODINGS", "binary", "conforms", "plain_encoding", "to_shapely"]
 
@@ -96,7 +97,7 @@ def _geoarrow(array: pa.Array, encoding: str) -> np.ndarray:
     if not len(coords):  # from_ragged_array fails on a batch without any coordinates
         return shapely.empty(len(array), geom_type=kind)
     # from_ragged_array wants the innermost offsets first; all-NaN points are POINT EMPTY
-    return shapely.from_ragged_array(kind, coords, tuple(reversed(offsets)) or None)
+    return from_ragged(kind, coords, tuple(reversed(offsets)) or None)
 
 
 def to_shapely(array: pa.Array, encoding: str) -> tuple[np.ndarray, np.ndarray]:

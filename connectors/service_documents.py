@@ -20,6 +20,7 @@ from lxml import etree
 from owslib.wfs import WebFeatureService
 
 from citypipe.connectors import documents
+from citypipe.connectors.answers import exception_text
 from citypipe.connectors.base import FileConnector, LayerInfo, SourceBatch, SourceInfo
 from citypipe.connectors.gml import local_name
 from citypipe.connectors.xml_safety import PARSER
@@ -39,20 +40,6 @@ _JSON_KINDS = {
     "links": "an OGC API landing page (ingest a collection's /items instead)",
 }
 _NOT_LANDING = frozenset({"type", "features", "$schema", "@context"})
-_SHOWN = 300
-"""Characters of an exception report's text a message quotes."""
-
-
-def exception_text(root: Any) -> str:
-    """The words of an OGC exception report (ows:ExceptionReport, ServiceExceptionReport):
-    each exception's code and text."""
-    said = []
-    for exc in root.iter("{*}Exception", "{*}ServiceException"):
-        code = exc.get("exceptionCode") or exc.get("code")
-        texts = [t.strip() for t in exc.itertext() if t.strip()]
-        said.append(f"{code}: {' '.join(texts)}" if code else " ".join(texts))
-    text = "; ".join(said) or "no text"
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
 def capabilities_layers(xml: bytes) -> tuple[str | None, str | None, tuple[LayerInfo, ...]]:

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from lxml import etree
 
 from citypipe.connectors import documents
+from citypipe.connectors.answers import refuse_html
 from citypipe.connectors.base import LayerInfo
 from citypipe.connectors.http import HttpClient, Reply
 from citypipe.connectors.service_documents import capabilities_layers, exception_text
@@ -137,7 +138,9 @@ def service_url(url: str) -> str:
 
 
 def parse_xml(reply: Reply) -> Any:
-    """The root element of an XML answer, parsed safely; an ExceptionReport raised."""
+    """The root element of an XML answer, parsed safely; an ExceptionReport raised, an HTML
+    page refused in its words."""
+    refuse_html(reply.url, reply.content, reply.headers.get("Content-Type"))
     try:
         root = etree.fromstring(reply.content, etree.XMLParser(**PARSER))
     except etree.XMLSyntaxError as e:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlencode, urlsplit
 
 from citypipe.connectors import documents
+from citypipe.connectors.answers import refuse_html
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.geojson import page_batches
 from citypipe.connectors.http import HttpClient, Reply
@@ -70,6 +71,7 @@ def fetch_page(client: HttpClient, request: GetFeature, params: Mapping[str, str
     """One GetFeature answer, read: GeoJSON by the GeoJSON reader, GML by the GML reader (in
     the convention of the version asked, in the CRS asked for where the answer names none)."""
     reply = _get(client, request, params)
+    refuse_html(reply.url, reply.content, reply.headers.get("Content-Type"))
     head = reply.content[:4096].lstrip(documents.BLANK)
     root = documents.xml_root(head) if head.startswith(b"<") else None
     if root is not None and root[1].decode(errors="replace") in documents.EXCEPTION_REPORTS:

@@ -13,8 +13,10 @@ import json
 import pytest
 
 from citypipe.connectors.codepage import implausible
+from citypipe.connectors.geojson import GeoJSONConnector
 from citypipe.connectors.text import detect_encoding
 from citypipe.core.ingest import ingest
+from citypipe.geo.errors import DataError
 
 FOUNTAINS = "barcelona_drinking_fountains.geojson"
 
@@ -65,4 +67,87 @@ def test_a_wrong_code_page_shows_in_the_words(text, codec, misread_as):
     data = text.encode(codec)
     assert implausible(data.decode(codec)) == 0
     assert implausible(data.decode(misread_as)) > 0
+    assert data.decode(detect_encoding(data)) == text
+
+
+PLACES = {
+    "Prague": "Náměstí Míru; Žižkov; Křižíkova; Řeporyje; Čakovice; Ďáblice; Hlavní nádraží",
+    "Warsaw": "Plac Zbawiciela; Żoliborz; Świętokrzyska; Dworzec Gdański; Śródmieście; Łazienki",
+    "Budapest": "Erzsébetváros; Józsefváros; Óbuda; Újpest; Kőbánya; Hűvösvölgy; Rákosmente",
+    "Vilnius": "Šnipiškės; Žvėrynas; Užupis; Antakalnis; Pašilaičiai; Karoliniškės",
+    "Riga": "Brīvības iela; Ķengarags; Pļavnieki; Čiekurkalns; Āgenskalns; Mežaparks; Šampēteris",
+}
+"""Districts and streets of each city as the city writes them."""
+
+
+@pytest.mark.parametrize(
+    ("city", "codec"),
+    [
+        ("Prague", "cp1250"), ("Prague", "iso8859-2"), ("Warsaw", "cp1250"),
+        ("Warsaw", "iso8859-2"), ("Budapest", "cp1250"), ("Budapest", "iso8859-2"),
+        ("Vilnius", "cp1257"), ("Vilnius", "iso8859-13"), ("Riga", "cp1257"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("form", ["csv", "geojson"])
+def test_central_european_and_baltic_code_pages_read_as_written(
+    tmp_path, lake, read_lake, city, codec, form
+):
+    """A city's names in its Windows or ISO code page, a row or feature each: read as cp1252
+    ("Námìstí Míru", "Ðnipiðkës", "Brîvîbas"), or as the Turkish cp1254 ("Meşaparks") or the
+    Windows page for the ISO one ("®iľkov"), they land as the city writes them."""
+    names = PLACES[city].split("; ")
+    if form == "csv":
+        text = "\n".join(["name;lon;lat", *(f"{n};{i}.5;{i}.25" for i, n in enumerate(names))])
+    else:
+        features = [
+            {"type": "Feature", "properties": {"name": n},
+             "geometry": {"type": "Point", "coordinates": [i + 0.5, i + 0.25]}}
+            for i, n in enumerate(names)
+        ]  # fmt: skip
+        text = json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)
+    path = tmp_path / f"places.{form}"
+    path.write_bytes(text.encode(codec))
+    report = ingest(path, "places", lake)
+    assert (report.features, report.rejects) == (len(names), 0)
+    landed = [json.loads(p)["name"] for p in read_lake("places").column("properties").to_pylist()]
+    assert sorted(landed) == sorted(names)
+
+
+@pytest.mark.parametrize("codec", ["latin-1", "cp1252"])
+def test_fountains_together_in_a_western_code_page_read_as_written(sample, codec):
+    """Barcelona's fountains in one file, Catalan and Spanish names side by side ("Làmina",
+    "Muñoz"): no one language writes both "à" and "ñ", Spain does."""
+    text = sample(FOUNTAINS).read_text(encoding="utf-8")
+    data = text.encode(codec)
+    assert data.decode(detect_encoding(data)) == text
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_the_encoding_option_names_a_json_documents_code_page(
+    tmp_path, lake, read_lake, streamed, monkeypatch
+):
+    """Two Riga streets in cp1257 read as well in a Western code page ("Brîvîbas iela"): the
+    catalog's `encoding` says which, for a document parsed whole or streamed. A byte the named
+    code page leaves undefined refuses the document."""
+    names = ["Brīvības iela", "Vecrīga"]
+    features = [{"type": "Feature", "properties": {"name": n}, "geometry": None} for n in names]
+    text = json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)
+    path = tmp_path / "riga.geojson"
+    path.write_bytes(text.encode("cp1257"))
+    if streamed:
+        monkeypatch.setattr(GeoJSONConnector, "batch_bytes", 64)
+    ingest(path, "riga", lake, options={"encoding": "cp1257"})
+    landed = [json.loads(p)["name"] for p in read_lake("riga").column("properties").to_pylist()]
+    assert sorted(landed) == sorted(names)
+    path.write_bytes(path.read_bytes().replace(b"iela", b"iel\x81"))  # 0x81: none in cp1257
+    with pytest.raises(DataError, match="not cp1257 as its encoding option says"):
+        ingest(path, "riga", lake, options={"encoding": "cp1257"})
+
+
+def test_western_names_of_several_languages_in_one_file_stay_western():
+    """Catalan, Swedish, Icelandic and German names in one cp1252 file: no one language writes
+    "ò" and "å", and read as cp1250 ("Glňries", "Ĺre") each word is Slovak; a cp1252 file
+    mixes the languages it is made for."""
+    text = "Plaça de les Glòries; Åre; Þingvellir; Königstraße; Malmö"
+    data = text.encode("cp1252")
     assert data.decode(detect_encoding(data)) == text

@@ -207,6 +207,8 @@ POINT = {"type": "Point", "coordinates": [1, 2]}
         ({"type": "Prism", "base": {"type": "Polyhedron", "coordinates": []}, "upper": 3},
          "the base is not"),
         ({"type": "MultiPrism", "prisms": []}, "no prisms"),
+        ({"type": "Prism", "base": {"type": "LineString", "coordinates": [[0, 0], [1]]},
+          "upper": 3}, "the base is a position of 1 number"),
         ({"type": "Polyhedron", "coordinates": [[[[[0, 0], [1, 0], [1, 1], [0, 0]]]]]},
          "three coordinates"),
         ({"type": "MultiPolyhedron", "coordinates": {"not": "a list"}},
@@ -246,3 +248,91 @@ def test_a_polygon_prism_is_a_closed_solid_of_base_area_times_height(seed):
     # the faces look outwards: down at the bottom, up at the top
     normals = solids.area_vectors(shapely.get_parts(solid.shape))
     assert normals[0, 2] < 0 < normals[1, 2]
+
+
+def _without_first_face(shells: list) -> list:
+    return [shells[0][1:], *shells[1:]]
+
+
+def _first_position_2d(shells: list) -> list:
+    face = shells[0][0]
+    return [[[[face[0][0][:2], *face[0][1:]], *face[1:]], *shells[0][1:]], *shells[1:]]
+
+
+def _first_ring_cut_to_2_positions(shells: list) -> list:
+    face = shells[0][0]
+    return [[[face[0][:2], *face[1:]], *shells[0][1:]], *shells[1:]]
+
+
+def _first_ring_opened(shells: list) -> list:
+    face = shells[0][0]
+    return [[[face[0][:-1], *face[1:]], *shells[0][1:]], *shells[1:]]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda shells: shells[0], "a Polyhedron's coordinates nested fewer than 5 arrays deep"),
+        (lambda shells: [shells], "a Polyhedron's coordinates nested more than 5 arrays deep"),
+        (lambda shells: [], "a polyhedron without shells"),
+        (lambda shells: [[]], "shell 1 is empty"),
+        (lambda shells: [[[]]], "shell 1 has a face without rings"),
+        (_first_position_2d, ("a position of 2 numbers in shell 1 (a solid's hold three "
+                             "coordinates, x, y and z)")),
+        (_first_ring_cut_to_2_positions, "a ring of fewer than 3 distinct positions in shell 1"),
+        (_without_first_face, ("shell 1 is not closed: {edges} edges bound an odd number of its "
+                              "faces")),
+    ],
+)  # fmt: skip
+def test_a_malformed_polyhedron_is_rejected_saying_what_is_wrong(
+    sample, lake, read_lake, change, reason
+):
+    """The sample's Polyhedron with an array level missing or too many, without shells, faces
+    or rings, with its first position cut to 2D (mixed dimensions), a ring cut to 2 positions,
+    or its first face taken away (a shell open along that face's edges): rejected with a reason
+    in JSON-FG's terms (they were numpy's "inhomogeneous shape", "list index out of range", or
+    an open shell landed as a solid); the sample's other solids landed."""
+    path = sample("jsonfg/buildings_polyhedra_prisms.json")
+    doc = _doc(path)
+    place = next(f["place"] for f in doc["features"] if f["place"]["type"] == "Polyhedron")
+    first_ring = place["coordinates"][0][0][0]
+    place["coordinates"] = change(place["coordinates"])
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    report = ingest(path, "solids", lake)
+    assert (report.records, report.rejects) == (len(doc["features"]), 1)
+    [why] = read_lake("solids", "rejects").column("reason").to_pylist()
+    edges = len(first_ring) - 1  # the face's ring is closed: its last position is its first
+    assert why == "invalid JSON-FG Polyhedron: " + reason.format(edges=edges)
+
+
+def test_a_polyhedron_whose_rings_are_left_open_is_read_as_closed(sample, lake, read_lake):
+    """The sample's Polyhedron with its first ring's closing position left out, as GeoJSON
+    readers close a polygon's: the same solid lands."""
+    path = sample("jsonfg/buildings_polyhedra_prisms.json")
+    doc = _doc(path)
+    place = next(f["place"] for f in doc["features"] if f["place"]["type"] == "Polyhedron")
+    expected = shape({"type": "MultiPolygon", "coordinates": place["coordinates"][0]})
+    place["coordinates"] = _first_ring_opened(place["coordinates"])
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    report = ingest(path, "solids", lake)
+    assert report.rejects == 0
+    feature = next(f for f in doc["features"] if f["place"] is place)
+    landed = jsonfg_solids.read(place).shape
+    assert landed.equals(expected) and feature["id"] in _rows(read_lake, "solids")
+
+
+def test_a_prism_base_of_2d_and_3d_positions_is_read_by_geojsons_rules(sample, lake, read_lake):
+    """The sample's polygon Prism with a z added to its base's second position: GeoJSON's
+    readers take such a polygon in 2D (it was refused with numpy's "inhomogeneous shape"); the
+    same prism lands."""
+    path = sample("jsonfg/buildings_polyhedra_prisms.json")
+    doc = _doc(path)
+    feature = next(f for f in doc["features"] if f["place"]["type"] == "Prism")
+    base = feature["place"]["base"]
+    expected = shapely.force_2d(shape(base))
+    base["coordinates"][0][1] = [*base["coordinates"][0][1], 7.5]
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    report = ingest(path, "solids", lake)
+    assert report.rejects == 0
+    assert jsonfg_solids.read(feature["place"]).footprint.equals(expected)
+    assert feature["id"] in _rows(read_lake, "solids")

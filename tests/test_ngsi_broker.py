@@ -12,7 +12,7 @@ import pytest
 import requests
 import shapely
 from servers import ngsi_data
-from servers.faults import reset, status, truncate
+from servers.faults import reset, retarget, status, truncate
 from servers.ngsi_broker import BrokerPolicy
 
 from citypipe.cli import main
@@ -159,6 +159,22 @@ def test_a_lasting_fault_is_a_clear_error_and_the_lake_is_untouched(
     with pytest.raises(UnavailableError, match="HTTP 503 after 4 tries"):
         harvest(f"{proxy.url}/ngsi-ld/v1/entities?type=ParkingSpot", lake)
     assert {p: p.read_bytes() for p in lake.files("features")} == before
+
+
+def test_a_broker_that_ignores_offset_is_refused_at_its_second_page(
+    ngsi_broker, fault_proxy, lake, capsys
+) -> None:
+    """ScorpioBroker#316: every offset answered with the first page."""
+    broker = ngsi_broker()
+    proxy = fault_proxy(broker.url)
+    proxy.inject(retarget(r"offset=[1-9]\d*", "offset=0"), match="offset=[1-9]", times=0)
+    url = f"{proxy.url}/ngsi-ld/v1/entities?type=ParkingSpot&limit=300"
+    code = main(["ingest", url, "--source", "spots", "--lake", str(lake.root)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "answered offset 300 with the entities of offset 0" in err
+    assert len(proxy.faulted()) == 1  # not asked to the end of its count of 1500
+    assert not lake.files("features")
 
 
 def test_an_offset_limit_with_the_users_own_id_pattern_is_a_clear_error(

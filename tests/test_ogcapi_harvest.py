@@ -349,3 +349,39 @@ def test_an_address_with_a_next_link_loop_or_not_json_is_refused(lake) -> None:
         server.answer(f"{ROOT}/collections", Answer(200, b'{"links": []}'))
         with pytest.raises(DataError, match="no `collections` list"):
             harvest(server.url + ROOT, lake)
+
+
+@pytest.mark.parametrize(
+    ("cid", "in_url", "on_the_wire"),
+    [
+        ("topp:states", "topp%3Astates", "topp:states"),  # GeoServer's workspace:layer ids
+        ("Straßen 2024", "Stra%C3%9Fen%202024", "Stra%C3%9Fen%202024"),
+    ],
+)
+def test_a_collection_id_is_read_decoded_from_the_url_and_sent_encoded(
+    lake, cid, in_url, on_the_wire
+) -> None:
+    with scripted_server() as server:
+        serve_metadata(server, collections=[{**COLLECTION, "id": cid}])
+        items = f"{ROOT}/collections/{on_the_wire}/items"
+        server.answer(items, Answer(200, page(FEATURES, None)))
+        report = harvest(f"{server.url}{ROOT}/collections/{in_url}/items", lake)
+        asked = [r.path for r in server.requests if r.path.endswith("/items")]
+    assert report.features == len(FEATURES)
+    assert asked == [items]
+
+
+def test_a_server_that_ignores_its_next_links_offset_is_refused_at_once(lake) -> None:
+    """Each `next` link moves on, each page holds the first two vineyards again, and no
+    numberMatched says when to stop: read as it is, the harvest would never end."""
+    with scripted_server() as server:
+        serve_metadata(server)
+        server.answer(ITEMS, Answer(200, page(FEATURES[:2], "items?offset=2", matched=None)))
+        for offset in range(2, 100, 2):
+            again = page(FEATURES[:2], f"items?offset={offset + 2}", matched=None)
+            server.answer(f"{ITEMS}?offset={offset}", Answer(200, again))
+        with pytest.raises(DataError, match="the first page's features again"):
+            harvest(server.url + ITEMS, lake)
+        asked = items_requests(server)
+    assert len(asked) <= 3  # the first page, the second, at most the one asked ahead
+    assert not lake.files("features")

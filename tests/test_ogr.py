@@ -80,3 +80,47 @@ def test_a_zipped_shapefile_lands_as_the_shapefile_does(tmp_path, lake, read_lak
     zipped = ingest(packed, "zipped", lake)
     assert plain.features == zipped.features == 103
     assert read_lake("plain").column("geometry").equals(read_lake("zipped").column("geometry"))
+
+
+def _shapefile_without_cpg(tmp_path, names: list[str], codec: str):
+    """A Shapefile of `names` written in `codec`, its .cpg removed: the DBF alone, declaring no
+    encoding (its language driver id 0), as older tools and many portals ship them."""
+    points = [shapely.Point(i, i) for i in range(len(names))]
+    frame = geopandas.GeoDataFrame({"name": names}, geometry=points, crs="EPSG:4326")
+    path = tmp_path / "names.shp"
+    frame.to_file(path, encoding=codec)
+    path.with_suffix(".cpg").unlink()
+    assert path.with_suffix(".dbf").read_bytes()[29] == 0
+    return path
+
+
+@pytest.mark.parametrize(
+    ("names", "codec"),
+    [
+        ([f["properties"]["NOM"] for f in json.loads(DISTRICTS.read_bytes())["features"]],
+         "cp1252"),
+        (["Náměstí Míru", "Žižkov", "Křižíkova", "Řeporyje", "Čakovice", "Ďáblice"], "cp1250"),
+    ],
+)  # fmt: skip
+def test_a_shapefile_without_cpg_reads_in_the_code_page_of_its_bytes(
+    tmp_path, lake, read_lake, names, codec
+):
+    """Barcelona's district names in cp1252, Prague's in cp1250, in a Shapefile that does not
+    say its encoding: GDAL hands the bytes on as they are and the file was refused ("'utf-8'
+    codec can't decode"); its names land as written."""
+    assert not all(n.isascii() for n in names)
+    path = _shapefile_without_cpg(tmp_path, names, codec)
+    report = ingest(path, "names", lake)
+    assert (report.features, report.rejects) == (len(names), 0)
+    landed = [json.loads(p)["name"] for p in read_lake("names").column("properties").to_pylist()]
+    assert sorted(landed) == sorted(names)
+
+
+def test_the_encoding_option_names_a_shapefiles_encoding(tmp_path, lake, read_lake):
+    """Two Riga streets in cp1257 read as well in a Western code page ("Brîvîbas iela"): the
+    catalog's `encoding` says which."""
+    names = ["Brīvības iela", "Vecrīga"]
+    path = _shapefile_without_cpg(tmp_path, names, "cp1257")
+    ingest(path, "riga", lake, options={"encoding": "cp1257"})
+    landed = [json.loads(p)["name"] for p in read_lake("riga").column("properties").to_pylist()]
+    assert sorted(landed) == sorted(names)

@@ -496,7 +496,8 @@ def test_a_record_with_a_broken_geometry_is_rejected_alone(tmp_path, lake, read_
     ("geometry", "reason"),
     [
         ('<gml:Point srsName="EPSG:25832"><gml:pos> </gml:pos></gml:Point>', "without positions"),
-        ('<gml:Point srsName="EPSG:25832"><gml:pos>1 2 3</gml:pos></gml:Point>', "not a multiple"),
+        ('<gml:Point srsName="EPSG:25832"><gml:pos srsDimension="2">1 2 3</gml:pos></gml:Point>',
+         "not a multiple"),
         ('<gml:Point srsName="EPSG:25832"><gml:pos>1 2 3 4</gml:pos></gml:Point>', "2 positions"),
         ('<gml:Point srsName="EPSG:25832"><gml:pos>1 nan</gml:pos></gml:Point>', "not finite"),
         ('<gml:LineString srsName="EPSG:25832"><gml:posList>1 2</gml:posList></gml:LineString>',
@@ -504,7 +505,9 @@ def test_a_record_with_a_broken_geometry_is_rejected_alone(tmp_path, lake, read_
         (('<gml:LineString srsName="EPSG:25832"><gml:posList>1 2 x 4</gml:posList>'
           "</gml:LineString>"), "not numbers"),
         ('<gml:Point srsName="EPSG:25832"><gml:coord><gml:X>1</gml:X></gml:coord></gml:Point>',
-         "without posList, pos or coordinates"),
+         "a coord without X and Y"),
+        ('<gml:Point srsName="EPSG:25832"><gml:Pos>1 2</gml:Pos></gml:Point>',
+         "without posList, pos, coordinates or coord"),
     ],
 )  # fmt: skip
 def test_points_and_lines_read_per_batch_reject_what_is_not_positions(geometry, reason):
@@ -850,3 +853,153 @@ def test_features_in_members_no_reader_knows_are_refused_not_lost(sample, lake):
     head, _, _ = text.partition("<ogr:featureMember>")
     gml.write_text(head + "</ogr:FeatureCollection>\n", encoding="utf-8")
     assert ingest(gml, "jena_gml", lake).records == 0
+
+
+# -- GML 2 positions: gml:coord and gml:coordinates' tuples ---------------------------------------
+
+
+def _coord(position: tuple[float, ...]) -> str:
+    return "<gml:coord>" + "".join(
+        f"<gml:{axis}>{v!r}</gml:{axis}>" for axis, v in zip("XYZ", position, strict=False)
+    ) + "</gml:coord>"  # fmt: skip
+
+
+def _gml2_geometries(positions: list[tuple[float, ...]], writer) -> list[str]:
+    """A Point, a LineString and a Polygon (a triangle's ring) of the positions, in GML 2."""
+    ring = [positions[0], positions[1], positions[2], positions[0]]
+    return [
+        f"<gml:Point>{writer(positions[:1])}</gml:Point>",
+        f"<gml:LineString>{writer(positions)}</gml:LineString>",
+        (
+            "<gml:Polygon><gml:outerBoundaryIs><gml:LinearRing>"
+            f"{writer(ring)}</gml:LinearRing></gml:outerBoundaryIs></gml:Polygon>"
+        ),
+    ]
+
+
+_SEPARATORS = st.sampled_from([(",", " ", "."), (";", "|", ","), (" ", ";", "."), (",", "\n", ".")])
+_ORDINATE = st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: round(v, 6))
+
+
+@_SETTINGS
+@given(
+    positions=st.integers(2, 3).flatmap(
+        lambda dim: st.lists(
+            st.tuples(*[_ORDINATE] * dim), min_size=3, max_size=6, unique_by=lambda p: p[:2]
+        )
+    ),
+    separators=_SEPARATORS,
+)
+def test_gml2_coord_and_coordinates_read_back_as_written(positions, separators):
+    """WFS 1.0 / GML 2 positions as gml:coord (X, Y, Z elements) and as gml:coordinates with
+    any cs / ts / decimal: the same geometries, in the dimension of the tuples, whatever the
+    CRS's (3D tuples under the 2D EPSG:25832 were read as 2D positions, or refused; gml:coord
+    was refused as "without posList, pos or coordinates")."""
+    cs, ts, decimal = separators
+
+    def coordinates(ps: list[tuple[float, ...]]) -> str:
+        tuples = ts.join(cs.join(repr(v).replace(".", decimal) for v in p) for p in ps)
+        return (
+            f'<gml:coordinates cs="{cs}" ts="{ts}" decimal="{decimal}">{tuples}</gml:coordinates>'
+        )
+
+    members = ""
+    for writer in (lambda ps: "".join(map(_coord, ps)), coordinates):
+        for geometry in _gml2_geometries(positions, writer):
+            geometry = geometry.replace(">", ' srsName="EPSG:25832">', 1)
+            members += _member("1.0.0", f"<app:g>{geometry}</app:g>", f"f.{len(members)}")
+    batch = _one(_doc(members, "1.0.0"))
+    assert not any(batch.errors)
+    dim = len(positions[0])
+    ring = [positions[0], positions[1], positions[2], positions[0]]
+    expected = [positions[:1], positions, ring] * 2
+    for geometry, want in zip(batch.geometries, expected, strict=True):
+        got = shapely.get_coordinates(geometry, include_z=dim == 3)
+        assert got.tolist() == [list(p) for p in want]
+
+
+def test_a_3d_point_pos_without_srs_dimension_is_3d_as_gdal_writes_it(tmp_path, lake, read_lake):
+    """GDAL's GML 3 writes a 3D point as a gml:pos of three values under a 2D CRS, without
+    srsDimension (ogr2ogr -f GML -dsco FORMAT=GML3), and reads it back so: it was refused as
+    "3 coordinate values, not a multiple of srsDimension 2"."""
+    body = _point("urn:ogc:def:crs:EPSG::4326", "47.99 7.85 280")
+    path = tmp_path / "gdal.gml"
+    path.write_bytes(_doc(_member("2.0.0", body)))
+    report = ingest(path, "gdal", lake)
+    assert (report.features, report.rejects) == (1, 0)
+    point = shapely.from_wkb(read_lake("gdal").column("geometry_3d")[0].as_py())
+    assert shapely.get_coordinates(point, include_z=True).tolist() == [[7.85, 47.99, 280]]
+
+
+@pytest.mark.parametrize("extra", ["tuple", "additional"])
+def test_features_numberreturned_does_not_count_one_each_are_not_held_to_it(
+    extra, tmp_path, lake, read_lake
+):
+    """numberReturned counts a join's tuple once for its features and wfs:additionalObjects not
+    at all (ISO 19142): a response counting so (2 members, 3 features) was refused as
+    matches_declared_count failed; it lands, every feature read."""
+    a, b, c = (_member("2.0.0", f"<app:n>{i}</app:n>", f"f.{i}") for i in range(3))
+    if extra == "tuple":
+        members = a + f"<wfs:member><wfs:Tuple>{b}{c}</wfs:Tuple></wfs:member>"
+    else:
+        members = (
+            a
+            + b
+            + (
+                "<wfs:additionalObjects><wfs:SimpleFeatureCollection>"
+                f"{c}</wfs:SimpleFeatureCollection></wfs:additionalObjects>"
+            )
+        )
+    path = tmp_path / "counted.gml"
+    path.write_bytes(_doc(members, attrs=' numberMatched="2" numberReturned="2"'))
+    report = ingest(path, "counted", lake)
+    assert (report.records, report.features) == (3, 3)
+    assert sorted(read_lake("counted").column("source_id").to_pylist()) == ["f.0", "f.1", "f.2"]
+
+
+@pytest.mark.parametrize(
+    ("version", "box"),
+    [
+        ("1.0.0", ('<gml:Box srsName="EPSG:4326"><gml:coordinates>7.8,47.9 7.9,48.1'
+                  "</gml:coordinates></gml:Box>")),
+        ("1.0.0", ('<gml:Box srsName="EPSG:4326"><gml:coord><gml:X>7.8</gml:X><gml:Y>47.9</gml:Y>'
+                  "</gml:coord><gml:coord><gml:X>7.9</gml:X><gml:Y>48.1</gml:Y></gml:coord>"
+                  "</gml:Box>")),
+        ("2.0.0", ('<gml:Envelope srsName="urn:ogc:def:crs:EPSG::4326"><gml:lowerCorner>47.9 7.8'
+                  "</gml:lowerCorner><gml:upperCorner>48.1 7.9</gml:upperCorner></gml:Envelope>")),
+    ],
+)  # fmt: skip
+def test_a_feature_whose_only_geometry_is_a_box_lands_as_its_polygon(
+    version, box, tmp_path, lake, read_lake
+):
+    """A feature whose one geometry property holds a gml:Box (GML 2) or gml:Envelope: it landed
+    without geometry, the box a property; GDAL reads it as the polygon of its corners, and so
+    does citypipe. Beside another geometry it stays a property."""
+    point = _point("urn:ogc:def:crs:EPSG::4326", "48.0,7.85", "coordinates")
+    members = _member(version, f"<app:extent>{box}</app:extent>", "boxed") + _member(
+        version, f"<app:extent>{box}</app:extent>{point}", "both"
+    )
+    path = tmp_path / "box.gml"
+    path.write_bytes(_doc(members, version))
+    report = ingest(path, "box", lake)
+    assert (report.features, report.rejects) == (2, 0)
+    table = read_lake("box")
+    rows = dict(zip(table.column("source_id").to_pylist(), table.to_pylist(), strict=True))
+    polygon = shapely.from_wkb(rows["boxed"]["geometry"])
+    assert polygon.equals(shapely.box(7.8, 47.9, 7.9, 48.1))
+    assert shapely.from_wkb(rows["both"]["geometry"]).equals(shapely.Point(7.85, 48.0))
+    assert "extent" in json.loads(rows["both"]["properties"])
+
+
+def test_an_arc_with_a_coordinate_beyond_any_crs_is_rejected_with_the_reason():
+    """An Arc through 5.6e102: its centre is computed from squares, which overflow (the reader
+    failed with "cannot convert float NaN to integer", or made a line through inf and NaN;
+    hypothesis found it): its record is rejected naming the coordinate."""
+    arc = (
+        '<gml:Curve srsName="EPSG:25832"><gml:segments><gml:Arc><gml:posList>'
+        "5.6e102 0 2.8e90 0 0 0</gml:posList></gml:Arc></gml:segments></gml:Curve>"
+    )
+    good = _point("EPSG:25832", "500000 5400000")
+    batch = _one(_doc(_member("2.0.0", f"<app:g>{arc}</app:g>", "arc") + _member("2.0.0", good)))
+    assert batch.geometries[0] is None and batch.geometries[1] is not None
+    assert "a coordinate beyond ±1e10" in batch.errors[0]

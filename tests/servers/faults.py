@@ -4,7 +4,8 @@ Every request is forwarded to the upstream server; a scripted rule (by the reque
 among those its pattern matches, or every match) spoils the answer the way services fail in
 the field: the connection reset mid-page, 503, 429 with Retry-After, a body shorter than its
 Content-Length, an answer slower than the client waits, a page with fewer features than asked
-(GeoJSON and GML rewritten, numberReturned with them). The upstream's own address in a body
+(GeoJSON and GML rewritten, numberReturned with them), an error page sent with 200, a
+parameter the server ignores (the request forwarded rewritten). The upstream's own address in a body
 (pygeoapi's links, MapServer's `next`) is rewritten to the proxy's, so a client following
 links stays behind the proxy.
 """
@@ -38,6 +39,10 @@ class Fault:
     delay: float = 0.0
     keep: int = 0
     """reset / truncate: bytes of the body sent first; short: features kept."""
+    body: bytes = b""
+    """answer: the body sent instead of the upstream's."""
+    target: tuple[str, str] = ("", "")
+    """retarget: (regular expression, replacement) applied to the request's path and query."""
 
 
 def reset(after: int = 1024) -> Fault:
@@ -59,6 +64,18 @@ def truncate(after: int = 1024) -> Fault:
 def slow(seconds: float) -> Fault:
     """Nothing for `seconds` (longer than the client's read timeout), then the answer."""
     return Fault("slow", delay=seconds)
+
+
+def answer(body: bytes, content_type: str, code: int = 200) -> Fault:
+    """`body` instead of the page, with status `code`: the error page, ows:ExceptionReport or
+    OGC API exception a server sends with 200."""
+    return Fault("answer", status=code, headers=(("Content-Type", content_type),), body=body)
+
+
+def retarget(pattern: str, replacement: str) -> Fault:
+    """The request forwarded with `pattern` in its path and query replaced (re.sub): the
+    server that ignores a parameter (STARTINDEX=500 answered as STARTINDEX=0)."""
+    return Fault("retarget", target=(pattern, replacement))
 
 
 def short(keep: int) -> Fault:
@@ -161,12 +178,15 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         request_body = self.rfile.read(length) if length else b""
         fault = proxy.choose(self.command, self.path)
-        if fault and fault.kind == "status":
-            self._send(fault.status, dict(fault.headers), b"injected fault\n")
+        if fault and fault.kind in ("status", "answer"):
+            self._send(fault.status, dict(fault.headers), fault.body or b"injected fault\n")
             return
-        code, headers, body = _forward(proxy.upstream, self.command, self.path, request_body)
+        target = (
+            re.sub(*fault.target, self.path) if fault and fault.kind == "retarget" else self.path
+        )
+        code, headers, body = _forward(proxy.upstream, self.command, target, request_body)
         body = body.replace(proxy.upstream_origin.encode(), proxy.origin.encode())
-        if fault is None:
+        if fault is None or fault.kind == "retarget":
             self._send(code, headers, body)
         elif fault.kind == "slow":
             time.sleep(fault.delay)

@@ -1,0 +1,142 @@
+"""A service's answer read as servers really send it, not as the specifications say they do.
+
+JSON is UTF-8 without a byte order mark (RFC 8259), yet IIS and ArcGIS put a BOM before it, and
+servers in Latin-1 locales send it in the charset their Content-Type names. And an error is
+often not an error status: GeoServer and MapServer send an ows:ExceptionReport with 200, a
+gateway its HTML page, an OGC API server `{"code", "description"}` (RFC 7807's `title` /
+`detail` for a ProblemDetails one). A user must read the service's own words in the one line a
+refusal is, not "unexpected character at line 1 column 1".
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from lxml import etree
+
+from citypipe.connectors.xml_safety import PARSER
+from citypipe.geo.errors import DataError
+
+__all__ = ["exception_text", "json_body", "json_exception", "refuse_html", "service_words"]
+
+_SHOWN = 300
+"""Characters of a service's own words a message quotes."""
+_UTF8 = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def json_body(url: str, content: bytes, content_type: str | None) -> Any:
+    """The JSON an answer holds; DataError saying what it holds instead, in its own words."""
+    try:
+        return orjson.loads(_text(content, content_type))
+    except (orjson.JSONDecodeError, UnicodeDecodeError, LookupError) as e:
+        said = service_words(content)
+        raise DataError(f"{url}: {said or f'the answer is not JSON: {e}'}") from e
+
+
+def _text(content: bytes, content_type: str | None) -> bytes | str:
+    """The body as orjson reads it: after its byte order mark, in its declared charset where
+    it is not UTF-8 (a server declaring Latin-1 over UTF-8 bytes is believed only when they
+    are not UTF-8)."""
+    for bom, encoding in _BOMS:
+        if content.startswith(bom):
+            return content.decode(encoding)
+    charset = _charset(content_type)
+    if charset is None or charset in _UTF8:
+        return content
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError:
+        return content.decode(charset)
+
+
+def _charset(content_type: str | None) -> str | None:
+    for part in (content_type or "").split(";")[1:]:
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip("\"'").lower() or None
+    return None
+
+
+def service_words(content: bytes) -> str | None:
+    """What a body that is not the data asked for says, in the service's words: an OGC
+    exception report, an HTML page; None where it is neither."""
+    head = _head(content)
+    if not head.startswith(b"<"):
+        return None
+    if _is_html(head):
+        return _html_words(head)
+    try:
+        root = etree.fromstring(head, etree.XMLParser(**PARSER, recover=True))
+    except etree.XMLSyntaxError:
+        return None
+    if root is None:
+        return None
+    if etree.QName(root).localname.endswith("ExceptionReport"):
+        return f"the service answered with an exception: {exception_text(root)}"
+    return None
+
+
+def refuse_html(url: str, content: bytes, content_type: str | None) -> None:
+    """DataError quoting an HTML page sent where data was asked for (a gateway's or servlet
+    container's error page, often with 200), before an XML reader takes its DOCTYPE for an
+    entity attack or its markup for a malformed document."""
+    head = _head(content)
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media in ("text/html", "application/xhtml+xml") or _is_html(head):
+        raise DataError(f"{url}: {_html_words(head)}")
+
+
+def _head(content: bytes) -> bytes:
+    return content[: 1 << 16].lstrip(codecs.BOM_UTF8 + b" \t\r\n")
+
+
+def _is_html(head: bytes) -> bool:
+    start = head[:15].lower()
+    return start.startswith((b"<!doctype html", b"<html"))
+
+
+def _html_words(head: bytes) -> str:
+    """An HTML page's text, scripts and styles left out, for a message."""
+    page = etree.fromstring(head, etree.HTMLParser(no_network=True)) if head.strip() else None
+    if page is None:
+        return "the answer is an HTML page, not data"
+    for noise in page.iter("script", "style"):
+        noise.getparent().remove(noise)
+    return f"the answer is an HTML page, not data: {_shown(' '.join(page.itertext()))}"
+
+
+def exception_text(root: Any) -> str:
+    """The words of an OGC exception report (ows:ExceptionReport, ServiceExceptionReport):
+    each exception's code and text."""
+    said = []
+    for exc in root.iter("{*}Exception", "{*}ServiceException"):
+        code = exc.get("exceptionCode") or exc.get("code")
+        texts = [t.strip() for t in exc.itertext() if t.strip()]
+        said.append(f"{code}: {' '.join(texts)}" if code else " ".join(texts))
+    return _shown("; ".join(said)) or "no text"
+
+
+def json_exception(doc: Any) -> str | None:
+    """The words of a JSON error document: OGC API's exception (`code`, `description`) or an
+    RFC 7807 problem (`title`, `detail`, as NGSI-LD's ProblemDetails); None for anything else."""
+    if not isinstance(doc, Mapping):
+        return None
+    problem = isinstance(doc.get("status"), int) or ":" in str(doc.get("type", ""))
+    code = doc.get("code") or (doc.get("title") if problem else None)
+    text = doc.get("description") or doc.get("detail")
+    if not isinstance(code, str) or not (text is None or isinstance(text, str)):
+        return None
+    return _shown(f"{code}: {text}" if text else code)
+
+
+def _shown(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."

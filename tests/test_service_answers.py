@@ -1,0 +1,108 @@
+"""Answers as live servers send them, not as the specifications say: a byte order mark before
+JSON (IIS, ArcGIS), JSON in a declared Latin-1 charset, gzip and deflate, a lying
+Content-Type, and errors sent with status 200 (an HTML page, an ows:ExceptionReport, an OGC
+API exception or a ProblemDetails document). Harvested through the CLI as a user would."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from loopback import Answer, scripted_server
+from oapif_service import FEATURES, ITEMS, page, serve_metadata
+
+from citypipe.cli import main
+
+BODY = page(FEATURES, None)
+NAMES = sorted(f["properties"]["name"] for f in FEATURES)  # Forst, Römerstraße, Abtei
+GEOJSON = "application/geo+json"
+
+
+def ingest(body: bytes, headers: dict[str, str], lake: Any, capsys: Any) -> tuple[int, str]:
+    """`citypipe ingest` of a collection whose one page is `body` with `headers`: the exit
+    code and what it wrote on stderr."""
+    with scripted_server() as server:
+        serve_metadata(server)
+        server.answer(ITEMS, Answer(200, body, headers))
+        code = main(["ingest", server.url + ITEMS, "--source", "v", "--lake", str(lake.root)])
+    return code, capsys.readouterr().err
+
+
+def landed_names(lake: Any) -> list[str]:
+    table = pq.read_table(lake.partition("features", "v"), columns=["properties"])
+    return sorted(json.loads(p)["name"] for p in table.column("properties").to_pylist())
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        pytest.param(b"\xef\xbb\xbf" + BODY, {"Content-Type": GEOJSON}, id="utf-8 BOM"),
+        pytest.param(
+            BODY.decode().encode("utf-16"), {"Content-Type": GEOJSON}, id="utf-16 with its BOM"
+        ),
+        pytest.param(
+            json.dumps(json.loads(BODY), ensure_ascii=False).encode("latin-1"),
+            {"Content-Type": f"{GEOJSON}; charset=ISO-8859-1"},
+            id="latin-1 declared",
+        ),
+        pytest.param(
+            BODY,
+            {"Content-Type": "application/json; charset=ISO-8859-1"},
+            id="utf-8 declared latin-1",
+        ),
+        pytest.param(
+            gzip.compress(BODY), {"Content-Type": GEOJSON, "Content-Encoding": "gzip"}, id="gzip"
+        ),
+        pytest.param(
+            zlib.compress(BODY),
+            {"Content-Type": GEOJSON, "Content-Encoding": "deflate"},
+            id="deflate",
+        ),
+        pytest.param(BODY, {"Content-Type": "text/plain"}, id="as text/plain"),
+        pytest.param(BODY, {"Content-Type": "application/octet-stream"}, id="as octet-stream"),
+    ],
+)
+def test_json_as_servers_send_it_is_read_whole(lake, capsys, body, headers) -> None:
+    code, err = ingest(body, headers, lake, capsys)
+    assert code == 0, err
+    assert landed_names(lake) == NAMES
+
+
+EXCEPTION = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<ows:ExceptionReport version="2.0.0" '
+    b'xmlns:ows="http://www.opengis.net/ows/1.1"><ows:Exception exceptionCode='
+    b'"NoApplicableCode"><ows:ExceptionText>java.lang.RuntimeException: Failed to get '
+    b"property names</ows:ExceptionText></ows:Exception></ows:ExceptionReport>"
+)
+HTML = (
+    b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title><style>body{}</style></head>"
+    b"<body><h1>502 Bad Gateway</h1><hr><center>nginx</center></body></html>"
+)
+OGCAPI = b'{"code": "InvalidParameterValue", "description": "Unknown crs parameter"}'
+PROBLEM = (
+    b'{"type": "https://uri.etsi.org/ngsi-ld/errors/InternalError", '
+    b'"title": "Internal Error", "detail": "database unreachable"}'
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "said"),
+    [
+        (EXCEPTION, "application/xml", "exception: NoApplicableCode: java.lang.RuntimeException"),
+        (HTML, "text/html", "an HTML page, not data: 502 Bad Gateway 502 Bad Gateway nginx"),
+        (OGCAPI, "application/json", "exception: InvalidParameterValue: Unknown crs parameter"),
+        (PROBLEM, "application/json", "exception: Internal Error: database unreachable"),
+    ],
+)
+def test_an_error_sent_with_status_200_is_refused_in_the_services_words(
+    lake, capsys, body, kind, said
+) -> None:
+    first, _ = ingest(BODY, {"Content-Type": GEOJSON}, lake, capsys)
+    code, err = ingest(body, {"Content-Type": kind}, lake, capsys)
+    assert (first, code) == (0, 2)
+    assert said in err and len(err.strip().splitlines()) == 1
+    assert landed_names(lake) == NAMES  # the previous output stays
