@@ -264,7 +264,7 @@ def geojson_batch(
         records=records,
         crs=more.pop("crs", None),
         feature_classes=classes,
-        observed_at=observed if any(t is not None for t in observed) else None,
+        observed_at=observed if observed.count(None) < len(observed) else None,
         errors=errors,
         default_crs=CRS84,
         **more,

@@ -109,6 +109,20 @@ def test_a_landed_row_not_yet_linked_is_linked_by_the_next_run(lake: Lake, sampl
     assert [r["run_id"] for r in _history(lake)] == [first.run_id, second.run_id]
 
 
+def test_a_row_staged_as_an_earlier_citypipe_staged_it_is_linked(lake: Lake, sample) -> None:
+    """A run landed by a citypipe that staged its row in a folder as the table's
+    (`history/<NAME>/<run>.parquet` in the run's folder), killed before it linked it."""
+    path = sample(JENA)
+    first = ingest(path, "jena", lake)
+    run = lake.root / ".runs" / "jena" / first.run_id
+    earlier = run / "history" / "jena" / f"{first.run_id}.parquet"
+    earlier.parent.mkdir(parents=True)
+    os.replace(run / "history.parquet", earlier)
+    os.unlink(lake.root / "history" / "jena" / f"{first.run_id}.parquet")
+    second = ingest(path, "jena", lake)
+    assert [r["run_id"] for r in _history(lake)] == [first.run_id, second.run_id]
+
+
 def test_a_dead_run_is_in_the_history_as_interrupted(lake: Lake, sample) -> None:
     path = sample(JENA)
     ingest(path, "jena", lake)

@@ -62,12 +62,16 @@ def _distribute(
             bucket = np.searchsorted(bounds, own, side="right") - 1
             order = np.argsort(bucket, kind="stable")
             present, first = np.unique(bucket[order], return_index=True)
-            for b, rows in zip(present, np.split(order, first[1:]), strict=True):
+            # the batch in bucket order in one take, each bucket's rows a slice of it: a take
+            # per bucket cost 0.25 ms a call on top of its bytes (fountains, 50 MB: 210 calls)
+            grouped = batch.take(order)
+            ends = [*first[1:].tolist(), len(order)]
+            for b, begin, end in zip(present.tolist(), first.tolist(), ends, strict=True):
                 if b not in writers:
                     files[b] = folder / f"bucket-{b}.arrow"
                     writers[b] = stack.enter_context(pa.ipc.new_file(str(files[b]), batch.schema))
-                writers[b].write_batch(batch.take(rows))
-                bucket_keys[b].append(own[rows])
+                writers[b].write_batch(grouped.slice(begin, end - begin))
+                bucket_keys[b].append(own[order[begin:end]])
     return files, bucket_keys
 
 
@@ -80,9 +84,9 @@ def _bucket(path: Path, keys: np.ndarray, single_key: bool) -> Iterator[pa.Recor
         else:
             table = reader.read_all()
     path.unlink()
-    if table is not None:  # its chunks joined once: a Table's take joins them at each call
-        order = np.argsort(keys, kind="stable")
-        yield from (rows.take(order) for rows in table.combine_chunks().to_batches())
+    if table is not None:  # taken from its chunks in one call, not joined first (1.1 -> 0.8 ms
+        # on 10,000 fountains in 13 chunks)
+        yield from table.take(np.argsort(keys, kind="stable")).to_batches()
 
 
 def sorted_batches(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -27,10 +27,13 @@ import pyarrow.parquet as pq
 
 from citypipe import schemas
 
-__all__ = ["HISTORY", "Ingest"]
+__all__ = ["HISTORY", "STAGED", "Ingest"]
 
 HISTORY = "history"
-"""The folder of the history table, in the lake and in a run's folder."""
+"""The folder of the history table in the lake."""
+STAGED = f"{HISTORY}.parquet"
+"""A landed run's row in its run's folder, linked into the table as `history/<NAME>/<run>.parquet`
+(`Lake.publish`): one file beside the run's others, not two folders made and removed per run."""
 
 
 @dataclass(frozen=True)
@@ -50,23 +53,33 @@ class Ingest:
     rejects: int | None
 
     def file(self, root: Path) -> Path:
-        """Where the row lives under `root`: the lake, or a run's folder that lands into it."""
+        """Where the row lives in the lake at `root`."""
         return root / HISTORY / self.source / f"{self.run_id}.parquet"
 
     def write(self, root: Path) -> Path:
-        """Write the row under `root` in one rename, flushed to disk before it is in place."""
-        table = schemas.feature_schema().table(HISTORY)
-        row = asdict(self)
-        table.conform(row)
+        """Write the row into the lake at `root`."""
         path = self.file(root)
         path.parent.mkdir(parents=True, exist_ok=True)
+        return self.write_to(path)
+
+    def write_to(self, path: Path) -> Path:
+        """Write the row to `path` in one rename, flushed to disk before it is in place.
+
+        Encoded in memory and written in one call: Parquet written through a Python file
+        object calls back into Python for every page and header."""
+        table = schemas.feature_schema().table(HISTORY)
+        row = dict(vars(self))  # its fields: values, nothing to copy deeply
+        table.conform(row)
+        encoded = pa.BufferOutputStream()
+        pq.write_table(pa.Table.from_pylist([row], schema=table.arrow), encoded)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            with open(tmp, "wb") as f:
-                pq.write_table(pa.Table.from_pylist([row], schema=table.arrow), f)
+            with open(tmp, "xb") as f:
+                f.write(encoded.getvalue())
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
-        finally:
+        except BaseException:
             tmp.unlink(missing_ok=True)
+            raise
         return path

@@ -23,7 +23,10 @@ __all__ = ["FeatureIds", "own_ids"]
 def own_ids(ids: pa.Array) -> pa.Array:
     """A source's ids as they appear in feature ids: with a leading `#` doubled, as generated
     ids (`#1`) are the only ones that start with a single `#`."""
-    return pc.if_else(pc.starts_with(ids, "#"), pc.binary_join_element_wise("#", ids, ""), ids)
+    doubled = pc.starts_with(ids, "#")
+    if not pc.any(doubled).as_py():  # most sources: no id to double, nothing to join
+        return ids
+    return pc.if_else(doubled, pc.binary_join_element_wise("#", ids, ""), ids)
 
 
 class FeatureIds:

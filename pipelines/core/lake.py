@@ -17,11 +17,11 @@ folder. A run writes its three files into `.staging/<NAME>@<run>/`, moves the fo
 `.runs/<NAME>/<run>/` and then replaces the `current` link in one rename: that rename is the
 commit, so a reader sees the features, rejects and surfaces of one run, old or new, never a mix,
 whatever happens to the run (an error, a full disk, SIGKILL). The observations and the history
-row a run stages (`observations/day=<D>/<run>.parquet`, `history/<NAME>/<run>.parquet` in its
-folder) are hard-linked into their tables right after that rename; what a run killed in between
-did not link, the next run of the source links before it starts, so they stay in the lake when
-the run folder goes. Every reader that follows links (pyarrow, geopandas, GDAL, DuckDB, a lake
-copied with `cp -r`) reads the lake as plain files.
+row a run stages (`observations/day=<D>/<run>.parquet` and `history.parquet` in its folder, the
+row linked as `history/<NAME>/<run>.parquet`) are hard-linked into their tables right after that
+rename; what a run killed in between did not link, the next run of the source links before it
+starts, so they stay in the lake when the run folder goes. Every reader that follows links
+(pyarrow, geopandas, GDAL, DuckDB, a lake copied with `cp -r`) reads the lake as plain files.
 
 A source's folder is named by the source alone, not `source=<NAME>`: a hive key in the path
 gives the `source` column two types, string in `ds.dataset(folder, partitioning="hive")` and
@@ -56,7 +56,7 @@ from citypipe import schemas
 from citypipe.connectors.parquet_facts import HEIGHTS_KEY
 from citypipe.core import partitions
 from citypipe.core.attempt import Attempt
-from citypipe.core.history import HISTORY
+from citypipe.core.history import HISTORY, STAGED
 from citypipe.core.lake_layout import (
     CURRENT,
     KINDS,
@@ -300,20 +300,23 @@ class Lake:
     def publish(self, run: Path) -> None:
         """Link a landed run's observation files and history row into their tables (each at
         most once: a file already there is the same run's). A run without observations has no
-        folder of them."""
+        folder of them; a run landed by an earlier citypipe staged its row in a folder as the
+        table's, `history/<NAME>/<run>.parquet`."""
         for table in (OBSERVATIONS, HISTORY):
             with suppress(FileNotFoundError):
                 for folder in os.scandir(run / table):
                     for file in os.scandir(folder.path):
                         self._link_into(Path(file.path), self.root / table / folder.name)
+        if (row := run / STAGED).exists():
+            self._link_into(row, self.root / HISTORY / run.parent.name, f"{run.name}.parquet")
 
     @staticmethod
-    def _link_into(file: Path, folder: Path) -> None:
-        target = folder / file.name
+    def _link_into(file: Path, folder: Path, name: str | None = None) -> None:
+        target = folder / (name or file.name)
         if target.exists():
             return
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{file.name}.tmp")
+        tmp = target.with_name(f".{target.name}.tmp")
         try:
             os.link(file, tmp)
         except OSError:  # a file system without hard links

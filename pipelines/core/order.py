@@ -10,8 +10,9 @@ The keys need the source's extent, known only once every row is read, so `Ordere
 a source's batches until it is closed, then feeds the GeoParquet writer its rows in key order,
 one row group at a time: the file's metadata is the writer's own. A source larger than
 `MEMORY_BUDGET` spills its batches to an Arrow IPC file in the run's staging folder and is
-sorted there, a bucket of rows at a time (pipelines.core.external_sort): memory holds the keys
-(8 bytes a row) and one bucket, whatever the source's size.
+sorted there, a bucket of rows at a time (pipelines.core.external_sort): memory holds the
+rows' bbox centres (16 bytes a row, taken as the batches come, so the covering is not read
+again), then their keys (8 bytes a row), and one bucket, whatever the source's size.
 """
 
 from __future__ import annotations
@@ -104,37 +105,27 @@ def _cells(values: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.clip(cells, 0, side).astype(np.uint64)
 
 
-def hilbert_keys(bbox: pa.Array | pa.ChunkedArray, extent: np.ndarray) -> np.ndarray:
-    """Sort keys of rows from their bbox covering: the Hilbert distance of each bbox's centre
-    on the grid over `extent` (xmin, ymin, xmax, ymax); rows without a bbox sort last."""
+def _corners(bbox: pa.Array | pa.ChunkedArray) -> list[np.ndarray]:
+    """xmin, ymin, xmax, ymax of a bbox covering's boxes in double precision, as geopandas'
+    hilbert_distance takes them; NaN where a row has no bbox."""
     if isinstance(bbox, pa.ChunkedArray):
         bbox = bbox.combine_chunks()
-    xmin, ymin, xmax, ymax = (  # in double precision, as geopandas' hilbert_distance
-        c.to_numpy(zero_copy_only=False).astype(np.float64)
-        for c in bbox.flatten()  # nulls: NaN
-    )
-    x = _cells((xmin + xmax) / 2.0, extent[0], extent[2])
-    y = _cells((ymin + ymax) / 2.0, extent[1], extent[3])
-    keys = _hilbert_index(x, y)
-    if bbox.null_count:
-        keys[np.asarray(bbox.is_null())] = _NULL_KEY
+    return [c.to_numpy(zero_copy_only=False).astype(np.float64) for c in bbox.flatten()]
+
+
+def _keys(x: np.ndarray, y: np.ndarray, extent: np.ndarray) -> np.ndarray:
+    """Sort keys of rows whose bbox centres are (x, y) (NaN: no bbox, sorted last) on the grid
+    over `extent` (xmin, ymin, xmax, ymax)."""
+    keys = _hilbert_index(_cells(x, extent[0], extent[2]), _cells(y, extent[1], extent[3]))
+    keys[np.isnan(x)] = _NULL_KEY
     return keys
 
 
-def _extent(bbox: pa.Array) -> np.ndarray:
-    """(xmin, ymin, xmax, ymax) of a bbox column (infinite where no row has one)."""
-    x0, y0, x1, y1 = (  # nulls: NaN
-        c.to_numpy(zero_copy_only=False).astype(np.float64) for c in bbox.flatten()
-    )
-    low, high = np.fmin.reduce, np.fmax.reduce
-    return np.array(
-        [
-            low(x0, initial=np.inf),
-            low(y0, initial=np.inf),
-            high(x1, initial=-np.inf),
-            high(y1, initial=-np.inf),
-        ]
-    )
+def hilbert_keys(bbox: pa.Array | pa.ChunkedArray, extent: np.ndarray) -> np.ndarray:
+    """Sort keys of rows from their bbox covering: the Hilbert distance of each bbox's centre
+    on the grid over `extent` (xmin, ymin, xmax, ymax); rows without a bbox sort last."""
+    xmin, ymin, xmax, ymax = _corners(bbox)
+    return _keys((xmin + xmax) / 2.0, (ymin + ymax) / 2.0, extent)
 
 
 class OrderedWriter:
@@ -171,6 +162,9 @@ class OrderedWriter:
         self._bytes = 0
         self._source_bytes = 0
         self._extent = np.array([np.inf, np.inf, -np.inf, -np.inf])
+        self._centres: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+        """The bbox centres (x, y) of every row written, batch by batch: the keys are made of
+        them once the extent is known, without reading the covering again."""
         self._spill: pa.ipc.RecordBatchFileWriter | None = None
 
     def __enter__(self) -> Self:
@@ -196,9 +190,15 @@ class OrderedWriter:
             return
         self.rows += batch.num_rows
         self._source_bytes += batch.nbytes
-        extent = _extent(batch.column(self.covering))
-        self._extent[:2] = np.fmin(self._extent[:2], extent[:2])
-        self._extent[2:] = np.fmax(self._extent[2:], extent[2:])
+        xmin, ymin, xmax, ymax = _corners(batch.column(self.covering))
+        low, high = np.fmin.reduce, np.fmax.reduce  # nulls are NaN, which these pass over
+        extent = [low(xmin, initial=np.inf), low(ymin, initial=np.inf)]
+        self._extent[:2] = np.fmin(self._extent[:2], extent)
+        self._extent[2:] = np.fmax(
+            self._extent[2:], [high(xmax, initial=-np.inf), high(ymax, initial=-np.inf)]
+        )
+        self._centres[0].append((xmin + xmax) / 2.0)
+        self._centres[1].append((ymin + ymax) / 2.0)
         if self._spill is not None:
             self._spill.write_batch(batch)
             return
@@ -237,35 +237,42 @@ class OrderedWriter:
         }
         return {SORT_KEY: orjson.dumps(sort)}
 
-    def _ordered(self) -> Iterator[pa.RecordBatch]:
+    def _keys(self) -> np.ndarray:
+        """Every row's sort key, in the order the rows came; the centres are freed."""
+        (x, y), self._centres = self._centres, ([], [])
+        if not x:
+            return np.empty(0, np.uint64)
+        return _keys(np.concatenate(x), np.concatenate(y), self._extent)
+
+    def _ordered(self) -> Iterator[pa.RecordBatch | pa.Table]:
         """The rows in key order, a row group at a time."""
         if self._spill is not None:
             yield from self._out_of_core()
             return
-        table = pa.Table.from_batches(self._batches, self.table.arrow).combine_chunks()
-        self._batches = []
-        order = np.argsort(hilbert_keys(table.column(self.covering), self._extent), kind="stable")
+        if not self._batches:
+            return
         # the held rows as one batch, which each row group takes from: a Table's take joins
-        # the chunks of every column again at each call (fountains, 50 MB: 217 -> 32 ms)
-        for rows in table.to_batches():
-            for start in range(0, len(order), self.row_group_rows):
-                yield rows.take(order[start : start + self.row_group_rows])
+        # the chunks of every column again at each call (fountains, 50 MB: 217 -> 32 ms); a
+        # source read in one batch (most small files) is taken from as it is
+        held, self._batches = self._batches, []
+        rows = (
+            held[0]
+            if len(held) == 1
+            else pa.Table.from_batches(held, self.table.arrow).combine_chunks().to_batches()[0]
+        )
+        del held
+        order = np.argsort(self._keys(), kind="stable")
+        for start in range(0, len(order), self.row_group_rows):
+            yield rows.take(order[start : start + self.row_group_rows])
 
-    def _out_of_core(self) -> Iterator[pa.RecordBatch]:
+    def _out_of_core(self) -> Iterator[pa.Table]:
         """The spilled rows by key, bucket by bucket (pipelines.core.external_sort), in row
-        groups; the buckets go to a folder beside the spill, in the run's staging."""
+        groups, each the buckets' batches it spans (the writer takes their chunks as they are:
+        joined first, every row was copied once more); the buckets go to a folder beside the
+        spill, in the run's staging."""
         assert self._spill is not None
         self._spill.close()
-        index = self.table.arrow.get_field_index(self.covering)
-        options = pa.ipc.IpcReadOptions(included_fields=[index])  # the covering alone
-        with pa.OSFile(str(self._spill_path)) as file:
-            spilled = pa.ipc.open_file(file, options=options)
-            keys = np.concatenate(
-                [
-                    hilbert_keys(spilled.get_batch(i).column(self.covering), self._extent)
-                    for i in range(spilled.num_record_batches)
-                ]
-            )
+        keys = self._keys()
         folder = self.path.with_name(f"{self.path.stem}.sort")
         batches = sorted_batches(self._spill_path, keys, self._bucket_bytes, folder)
         del keys
@@ -275,9 +282,9 @@ class OrderedWriter:
             pending.append(batch)
             held += batch.num_rows
             while held >= self.row_group_rows:
-                group = pa.Table.from_batches(pending).combine_chunks()
-                yield group.slice(0, self.row_group_rows).to_batches()[0]
+                group = pa.Table.from_batches(pending, self.table.arrow)
+                yield group.slice(0, self.row_group_rows)
                 rest = group.slice(self.row_group_rows)
                 pending, held = rest.to_batches(), rest.num_rows
         if held:
-            yield pa.Table.from_batches(pending, self.table.arrow).combine_chunks().to_batches()[0]
+            yield pa.Table.from_batches(pending, self.table.arrow)

@@ -84,7 +84,7 @@ class _ColumnStats:
         self.types: set[str] = set()
         self.bbox = np.array([np.inf, np.inf, -np.inf, -np.inf])
 
-    def add(self, batch: pa.RecordBatch, column: str) -> None:
+    def add(self, batch: pa.RecordBatch | pa.Table, column: str) -> None:
         self.types |= wkb.geometry_types(batch.column(column))
         if self.covering is None:
             return
@@ -131,7 +131,7 @@ class GeoParquetWriter:
         self._stats = {c.name: _ColumnStats(c, covers.get(c.name)) for c in table.geometry_columns}
         self.rows = 0
 
-    def _open(self, first: pa.RecordBatch | None = None) -> _ParquetFile:
+    def _open(self, first: pa.RecordBatch | pa.Table | None = None) -> _ParquetFile:
         """The file, opened at its `first` batch (None: empty), whose size picks the levels."""
         if self._file is None:
             large = first is not None and first.nbytes >= SCHEMA_LEVELS_FROM
@@ -143,12 +143,17 @@ class GeoParquetWriter:
             )
         return self._file
 
-    def write(self, batch: pa.RecordBatch) -> None:
+    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
+        """One row group: a batch, or a table's chunks (written as they are, not joined)."""
         if batch.num_rows == 0:
             return
         for name, stats in self._stats.items():
             stats.add(batch, name)
-        self._open(batch).writer.write_batch(batch)
+        writer = self._open(batch).writer
+        if isinstance(batch, pa.Table):
+            writer.write_table(batch, row_group_size=batch.num_rows)
+        else:
+            writer.write_batch(batch)
         self.rows += batch.num_rows
 
     def geo_metadata(self) -> dict[str, Any]:
