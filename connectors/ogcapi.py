@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import cached_property
 from typing import Any
-from urllib.parse import SplitResult, parse_qsl, urljoin
+from urllib.parse import SplitResult, parse_qsl, urljoin, urlsplit
 
 from citypipe.connectors.answers import json_exception
 from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
@@ -308,12 +308,18 @@ class OGCAPIFeaturesConnector(ServiceConnector):
 
 
 def _next_url(reply: Reply, page: Mapping[str, Any], seen: set[str]) -> str | None:
-    """The page's `next` link as an absolute URL, added to `seen`; DataError where it leads
-    back to a page already read."""
+    """The page's `next` link as an absolute URL, added to `seen`, at the address the page came
+    from where it names another host for the same items; DataError where it leads back to a
+    page already read."""
     following = _next_link(page, reply.media_type)
     if following is None:
         return None
     url = urljoin(reply.url, following)
+    here, there = urlsplit(reply.url), urlsplit(url)
+    if there.netloc != here.netloc and there.path.rstrip("/").endswith("/items"):
+        # a server behind a proxy names its internal address (pygeoapi's server.url left at
+        # localhost:5000): its next page is where this one came from, with the link's query
+        url = here._replace(query=there.query, fragment="").geturl()
     if url in seen:
         raise DataError(f"{url}: the `next` link leads back to a page already read")
     seen.add(url)

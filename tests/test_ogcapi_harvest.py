@@ -385,3 +385,20 @@ def test_a_server_that_ignores_its_next_links_offset_is_refused_at_once(lake) ->
         asked = items_requests(server)
     assert len(asked) <= 3  # the first page, the second, at most the one asked ahead
     assert not lake.files("features")
+
+
+def test_next_links_to_the_servers_internal_address_are_read_where_the_first_page_came_from(
+    lake,
+) -> None:
+    """pygeoapi behind a proxy with its server.url left at its own address writes `next`
+    links to a host the user cannot reach (here a port of 127.0.0.1 nothing listens on)."""
+    with scripted_server() as server:
+        serve_metadata(server)
+        internal = f"http://127.0.0.1:9{ITEMS}?offset=2"
+        server.answer(ITEMS, Answer(200, page(FEATURES[:2], internal)))
+        server.answer(ITEMS + "?offset=2", Answer(200, page(FEATURES[2:], None)))
+        report = harvest(server.url + ITEMS, lake)
+        asked = items_requests(server)
+    assert report.features == report.declared_count == len(FEATURES)
+    assert [q.get("offset") for q in asked] == [None, "2"]
+    assert_same_places(lake)
