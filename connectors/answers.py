@@ -147,14 +147,16 @@ def exception_text(root: Any) -> str:
 
 
 def json_exception(doc: Any) -> str | None:
-    """The words of a JSON error document: OGC API's exception (`code`, `description`) or an
-    RFC 7807 problem (NGSI-LD's ProblemDetails: the last segment of its `type` URI, which is
-    the error's name, `title`, `detail`); None for anything else."""
+    """The words of a JSON error document: OGC API's exception (`code`, `description`), NGSI
+    v2's (`error`, `description`) or an RFC 7807 problem (NGSI-LD's ProblemDetails: the last
+    segment of its `type` URI, which is the error's name, `title`, `detail`); None for
+    anything else."""
     if not isinstance(doc, Mapping):
         return None
     kind = str(doc.get("type", ""))
-    if isinstance(doc.get("code"), str):
-        words = [doc["code"], doc.get("description")]
+    code = doc.get("code", doc.get("error"))  # NGSI v2 (Orion): `error`, `description`
+    if isinstance(code, str):
+        words = [code, doc.get("description")]
     elif isinstance(doc.get("title"), str) and (isinstance(doc.get("status"), int) or ":" in kind):
         words = [kind.rstrip("/").rsplit("/", 1)[-1] if ":" in kind else None]
         words += [doc["title"], doc.get("detail")]

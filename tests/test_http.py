@@ -196,6 +196,10 @@ def test_a_bearer_token_follows_a_redirect_within_its_origin_only(code: int) -> 
             ),
             "HTTP 400: BadRequestData: Invalid value for URI parameter /limit/: must be <= 1000",
         ),
+        (  # NGSI v2 (Orion)
+            b'{"error": "BadRequest", "description": "Bad pagination limit: /2000/ [max: 1000]"}',
+            "HTTP 400: BadRequest: Bad pagination limit: /2000/ [max: 1000]",
+        ),
         (  # OGC API - Features exception (pygeoapi)
             b'{"code": "InvalidParameterValue", "description": "Invalid bbox"}',
             "HTTP 400: InvalidParameterValue: Invalid bbox",
