@@ -116,7 +116,9 @@ class Pager:
         """The broker's count for a query (asked once per query)."""
         key = urlencode(sorted(params.items()))
         if key not in self._counts:
-            reply = self.get({**self.dialect.count_params(params), "limit": "0"})
+            # limit=1, not 0: Orion (NGSI v2) refuses 0 ("a value of ZERO is unacceptable",
+            # telefonicaid/fiware-orion#1492), Scorpio before #394 failed on it with a 500
+            reply = self.get({**self.dialect.count_params(params), "limit": "1"})
             count = reply.headers.get(self.dialect.count_header, "")
             if reply.status >= 400 or not count.isdigit():
                 raise DataError(f"{reply.url}: no count ({reply.status}): {gist(reply.content)}")
