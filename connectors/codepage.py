@@ -7,9 +7,9 @@ page shows in the words themselves: a symbol or a combining mark inside a word, 
 after a small letter, scripts mixed in one word, or a Latin word made mostly of accented
 letters (Cyrillic or Greek read as Latin-1), or a word whose accented letters no one language
 writes together: Czech "Náměstí" read as cp1252 is "Námìstí" (an Italian ì among Spanish á and
-í), Lithuanian "Šnipiškės" as cp1252 "Ðnipiðkës". The code page whose words show fewest of
-these is taken, the Western one (what Western European exports are written in) when it is as
-good.
+í), Lithuanian "Šnipiškės" as cp1252 "Ðnipiðkës"; and letters no language the code page is
+made for writes. The code page whose words show fewest of these is taken, the Western one
+(what Western European exports are written in) when it is as good.
 """
 
 from __future__ import annotations
@@ -50,13 +50,21 @@ _LANGUAGES = {
     "lv": "āčēģīķļņšūž",
     "tr": "çğıöşüâî",
 }
-_ALPHABETS = tuple(
-    frozenset("".join(_LANGUAGES[code] for code in languages.split()))
-    for languages in (*_LANGUAGES, "es ca", "fr nl de", "de fr it", "fi sv")
-)
-"""The accented Latin letters of the languages written in the Windows and ISO code pages, and
-of the countries that write several of them in one file (Spain, Belgium, Switzerland,
-Finland): a word's accented letters, and most of a text's, are all of one of them."""
+_ALPHABETS = tuple(frozenset(letters) for letters in _LANGUAGES.values())
+"""The accented Latin letters of the languages written in the Windows and ISO code pages: a
+word's accented letters are all of one of them."""
+_WRITTEN_IN = {
+    codecs.lookup(name).name: frozenset("".join(_LANGUAGES[code] for code in languages.split()))
+    for names, languages in (
+        ("cp1252 latin-1 iso8859-15", "de fr es ca pt it nl da sv fi is fo et sq"),
+        ("cp1250 iso8859-2", "cs sk pl hu hr ro sq de"),
+        ("cp1257 iso8859-13 iso8859-4", "lt lv et pl de"),
+        ("cp1254 iso8859-9", "tr"),
+    )
+    for name in names.split()
+}
+"""The accented Latin letters of the languages each code page is made for, which one file may
+mix (Catalan and Swedish names in one cp1252 file)."""
 _SCORED = 1 << 16
 """Characters whose words are weighed (a sample of the lines of longer text): the letters a
 code page misreads show in a few lines as in all."""
@@ -110,19 +118,22 @@ def _one_language(word: str) -> bool:
     return not accented or any(accented <= alphabet for alphabet in _ALPHABETS)
 
 
-def _foreign_letters(text: str) -> int:
-    """How many of the accented Latin letters of `text` the language that writes most of them
-    does not write: Latvian read as Turkish cp1254 has a Spanish "í", a French "ï" and "è"
-    among Turkish letters ("Íengarags", "Pïavnieki", "Èiekurkalns"), one in each word."""
+def _foreign_letters(text: str, codepage: str) -> int:
+    """How many of the accented Latin letters of `text` no language `codepage` is made for
+    writes: Latvian read as Turkish cp1254 has a Spanish "í", a French "ï" and "è" among
+    Turkish letters ("Íengarags", "Pïavnieki", "Èiekurkalns"), one in each word."""
+    alphabet = _WRITTEN_IN.get(codecs.lookup(codepage).name)
+    if alphabet is None:
+        return 0
     accented = {c for c in text.lower() if not c.isascii() and c.isalpha()} - _NEUTRAL
-    latin = {c for c in accented if _script(c) == "LATIN"}
-    return min(len(latin - alphabet) for alphabet in _ALPHABETS) if latin else 0
+    return sum(_script(c) == "LATIN" for c in accented - alphabet)
 
 
-def implausible(text: str) -> int:
-    """How many faults the words of `text` that are not ASCII show (0 for plausible text)."""
+def implausible(text: str, codepage: str | None = None) -> int:
+    """How many faults the words of `text` that are not ASCII show (0 for plausible text),
+    and, read in `codepage`, the letters no language it is made for writes."""
     words = sum(_word_faults(w) for w in _WORD.findall(text) if not w.isascii())
-    return words + _foreign_letters(text)
+    return words + (_foreign_letters(text, codepage) if codepage else 0)
 
 
 def _sample(text: str) -> str:
@@ -148,7 +159,7 @@ def plausible_codepage(data: bytes, candidates: Iterable[str], western: str) -> 
             text = data.decode(name)
         except UnicodeDecodeError:
             continue
-        faults = implausible(_sample(text))
+        faults = implausible(_sample(text), name)
         if best is None or faults < best[0]:
             best = (faults, name)
         if faults == 0:

@@ -43,16 +43,11 @@ class Dialect(NamedTuple):
     delimiter: str
     header: list[str]
     fields: list[str] | None
-    """The names of the rows' fields where a trailing delimiter makes their count differ from
-    the header's; None where it does not."""
+    """The names the rows' fields are given where they are not the header's as written (a
+    trailing delimiter makes their count differ, a name is repeated or empty); None where
+    they are."""
     skip: int
     """Lines above the header (Excel's `sep=` line)."""
-
-
-def declared_delimiter(text: str) -> str | None:
-    """The delimiter a `sep=` first line declares, None where there is none."""
-    found = _SEP_LINE.match(text)
-    return found[1] if found else None
 
 
 def find_delimiter(text: str) -> str | None:
@@ -66,8 +61,8 @@ def find_delimiter(text: str) -> str | None:
     start = text.lstrip()[:1]
     if not start or start in "{[<" or not rare(len(_CONTROL.findall(text)), len(text)):
         return None
-    if (declared := declared_delimiter(text)) is not None:
-        return declared
+    if declared := _SEP_LINE.match(text):  # with a header below it
+        return declared[1] if text[declared.end() :].strip() else None
     cut = not text.endswith(("\n", "\r"))
     best: tuple[int, str] | None = None
     for d in DELIMITERS:
@@ -172,8 +167,26 @@ def read_dialect(path: Path, options: Mapping[str, Any]) -> Dialect:
     if rows and not sniffed.endswith(("\n", "\r")):
         rows.pop()  # cut anywhere
     width = _row_width(header, rows) if header else 0
-    if width == len(header):
-        return Dialect(coding, delimiter, header, None, skip)
-    if width < len(header):  # the header's trailing delimiter names no column
-        return Dialect(coding, delimiter, header[:-1], header[:-1], skip)
-    return Dialect(coding, delimiter, header, [*header, "citypipe:trailing"], skip)
+    named = header[:-1] if width < len(header) else header  # a trailing delimiter names none
+    names = _unique(named)
+    if width > len(header):
+        return Dialect(coding, delimiter, names, [*names, "citypipe:trailing"], skip)
+    return Dialect(coding, delimiter, names, None if names == header else names, skip)
+
+
+def _unique(header: list[str]) -> list[str]:
+    """The column names, each once: an empty one is field_N (its position, as GDAL names it),
+    a repeated one gets _2, _3 ... (each name is a property; the last would have replaced the
+    ones before)."""
+    names = [name or f"field_{i}" for i, name in enumerate(header, 1)]
+    taken = set(names)
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            n = 2
+            while f"{name}_{n}" in taken:
+                n += 1
+            names[i] = f"{name}_{n}"
+            taken.add(names[i])
+        seen.add(name)
+    return names

@@ -1,10 +1,12 @@
 """The geometry of a delimited text file: where it is (a column of hex (E)WKB, else of
-WKT/EWKT, else a longitude/latitude pair) and how each row's is read.
+WKT/EWKT, else of GeoJSON geometries, else a longitude/latitude pair) and how each row's is read.
 
-Only an EWKB/EWKT SRID declares a CRS. Without one, coordinate columns named as
-longitude/latitude are lon/lat (`default_crs`); x/y, easting/northing and (E)WKB/WKT columns
-are in a CRS only `--crs` names. Coordinate columns are found by the words in their names, in
-the languages of city portals, and their values parsed as a column (decimal comma allowed).
+Only an EWKB/EWKT SRID declares a CRS. Without one, GeoJSON geometries (Opendatasoft's "Geo
+Shape" export, PostGIS's ST_AsGeoJSON) and coordinate columns named as longitude/latitude are
+lon/lat (`default_crs`: RFC 7946 defines GeoJSON's so); x/y, easting/northing and (E)WKB/WKT
+columns are in a CRS only `--crs` names. Coordinate columns are found by the words in their
+names, in the languages of city portals, and their values parsed as a column (decimal comma
+allowed).
 """
 
 from __future__ import annotations
@@ -45,11 +47,21 @@ _LAT = (*_LAT_DEGREES, "y", "northing", "hochwert", "nordwert")
 """Words that name a coordinate column, alone or with prefixes/suffixes (x-koord, lon_wgs84,
 geo_breite), in the languages of city portals; degrees first (lon/lat without a declared CRS),
 then projected axes (in a CRS only `--crs` can name)."""
-_GEOMETRY_WORDS = ("geometry", "geom", "wkt", "wkb", "ewkt", "ewkb", "geometrie", "geometria")
-"""Words that name a geometry column (the_geom, wkb_geometry, GEOMETRIE, geometria)."""
+_WGS84 = ("wgs84", "4326", "crs84")
+_PROJECTED = ("utm", "mercator", "3857", "900913", "pseudo", "webmerc")
+"""Words of a coordinate column's name that say WGS 84 (longitude, latitude in degrees), and
+the starts of words that say it is projected (UTM32 on WGS 84, Web Mercator)."""
+_GEOMETRY_WORDS = (
+    "geometry", "geom", "wkt", "wkb", "ewkt", "ewkb", "geometrie", "geometria", "shape"
+)  # fmt: skip
+"""Words that name a geometry column (the_geom, wkb_geometry, GEOMETRIE, geometria, Esri's
+Shape, Opendatasoft's Geo Shape)."""
 _TRANSLITERATE = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 
-Kind = Literal["wkb", "wkt", "xy"]
+Kind = Literal["wkb", "wkt", "geojson", "xy"]
+TEXTS: tuple[Kind, ...] = ("wkb", "wkt", "geojson")
+"""The kinds of a geometry column (its values geometries as text), in order of preference."""
+_NAMES = {"wkb": "WKB", "wkt": "WKT", "geojson": "GeoJSON"}
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,10 @@ def _parse(values: pa.Array, kind: Kind) -> tuple[np.ndarray, np.ndarray]:
     if kind == "wkb":
         geoms = shapely.from_wkb(values.to_numpy(zero_copy_only=False), on_invalid="ignore")
         return geoms, np.maximum(shapely.get_srid(geoms), 0)
+    if kind == "geojson":  # only objects: GEOS's reader is slow to refuse other text
+        objects = pc.if_else(pc.starts_with(pc.utf8_ltrim_whitespace(values), "{"), values, None)
+        geoms = shapely.from_geojson(objects.to_numpy(zero_copy_only=False), on_invalid="ignore")
+        return geoms, np.zeros(len(values), dtype=np.int64)
     srid = pc.struct_field(pc.extract_regex(values, _SRID), [0])
     wkt = pc.replace_substring_regex(values, _SRID, "")
     with np.errstate(over="ignore", invalid="ignore"):
@@ -95,14 +111,18 @@ def _probe(values: pa.Array, kind: Kind) -> tuple[float, int]:
 def geometry_text(values: list[str]) -> bool:
     """Whether most of `values` are geometries, as (E)WKT or hex (E)WKB."""
     column = pa.array(values, pa.string())
-    return any(_probe(column, kind)[0] > 0.5 for kind in ("wkb", "wkt"))
+    return any(_probe(column, kind)[0] > 0.5 for kind in TEXTS)
+
+
+def _tokens(name: str) -> list[str]:
+    """The words of a column name, in ASCII lower case (umlauts as ae, oe, ue)."""
+    ascii_name = unicodedata.normalize("NFKD", name.lower().translate(_TRANSLITERATE))
+    return re.split(r"[^0-9a-z]+", ascii_name.encode("ascii", "ignore").decode())
 
 
 def _axis_rank(name: str, words: tuple[str, ...]) -> int | None:
     """How early in `words` a word of the column name comes; None if it has none of them."""
-    ascii_name = unicodedata.normalize("NFKD", name.lower().translate(_TRANSLITERATE))
-    tokens = re.split(r"[^0-9a-z]+", ascii_name.encode("ascii", "ignore").decode())
-    ranks = [words.index(t) for t in tokens if t in words]
+    ranks = [words.index(t) for t in _tokens(name) if t in words]
     return min(ranks) if ranks else None
 
 
@@ -138,7 +158,8 @@ def _coordinate_column(batch: pa.RecordBatch, words: tuple[str, ...]) -> int | N
 
 
 def _xy_layout(batch: pa.RecordBatch, x: int, y: int) -> Layout:
-    """Coordinate columns x and y: lon/lat by their names only where both name degrees."""
+    """Coordinate columns x and y: lon/lat by their names only where both name degrees, or
+    both name WGS 84 without a projection (X_WGS84, y_wgs84: GPS positions)."""
     names = batch.schema.names
     x_rank, y_rank = _axis_rank(names[x], _LON), _axis_rank(names[y], _LAT)
     degrees = (
@@ -146,6 +167,10 @@ def _xy_layout(batch: pa.RecordBatch, x: int, y: int) -> Layout:
         and x_rank < len(_LON_DEGREES)
         and y_rank is not None
         and y_rank < len(_LAT_DEGREES)
+    ) or all(
+        _axis_rank(names[i], _WGS84) is not None
+        and not any(t.startswith(_PROJECTED) for t in _tokens(names[i]))
+        for i in (x, y)
     )
     return Layout("xy", (x, y), default_crs=CRS84 if degrees else None)
 
@@ -153,18 +178,19 @@ def _xy_layout(batch: pa.RecordBatch, x: int, y: int) -> Layout:
 def detect(batch: pa.RecordBatch, geometry: int | None, xy: tuple[int, int] | None) -> Layout:
     """Where the first batch keeps its geometry: the `geometry` column or the `xy` columns
     where options name them, else the first column mostly of (E)WKB (or with some, named as a
-    geometry column), else of (E)WKT, else the best-named pair of coordinate columns;
-    Layout(None) where there is none."""
+    geometry column), else of (E)WKT, else of GeoJSON geometries, else the best-named pair of
+    coordinate columns; Layout(None) where there is none."""
     if xy is not None and geometry is None:
         return _xy_layout(batch, *xy)
     named = geometry is not None
     columns = [geometry] if geometry is not None else range(batch.num_columns)
     kind: Kind
-    for kind in ("wkb", "wkt"):
+    for kind in TEXTS:
         for i in columns:
             share, srid = _probe(batch.column(i), kind)
             if share > (0 if named or _geometry_named(batch.schema.names[i]) else 0.5):
-                return Layout(kind, (i,), f"EPSG:{srid}" if srid else None)
+                lonlat = CRS84 if kind == "geojson" else None
+                return Layout(kind, (i,), f"EPSG:{srid}" if srid else None, default_crs=lonlat)
     if named:  # nothing readable in the first rows: each row's error will say why
         return Layout("wkt", tuple(columns))
     x, y = (_coordinate_column(batch, words) for words in (_LON, _LAT))
@@ -211,7 +237,7 @@ def _parsed(
     i = layout.columns[0]
     clean, present = cleaned(batch.column(i))
     geoms, srids = _parse(clean, kind)
-    what = f"{kind.upper()} in column {batch.schema.names[i]}"
+    what = f"{_NAMES[kind]} in column {batch.schema.names[i]}"
     unread = present.to_numpy(zero_copy_only=False) & shapely.is_missing(geoms)
     for r in np.flatnonzero(unread):
         errors[r] = f"unreadable {what}: {clean[r].as_py()[:80]}"

@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.csv_dialect import Dialect, find_delimiter, read_dialect
-from citypipe.connectors.csv_geometry import Layout, detect, geometries
+from citypipe.connectors.csv_geometry import TEXTS, Layout, detect, geometries
 from citypipe.connectors.csv_values import as_lines, cleaned, split_unreadable, typed
 from citypipe.connectors.text import MarkedUTF8, detect_encoding, shown
 from citypipe.geo.errors import ConfigurationError, DataError
@@ -201,7 +201,7 @@ class CSVConnector(FileConnector):
     def _batch(self, batch: pa.RecordBatch, layout: Layout) -> SourceBatch:
         n = batch.num_rows
         geoms, errors = geometries(batch, layout)
-        skip = layout.columns if layout.kind in ("wkb", "wkt") else ()
+        skip = layout.columns if layout.kind in TEXTS else ()
         keep = [i for i in range(batch.num_columns) if i not in skip]
         names = [batch.schema.names[i] for i in keep]
         rows = zip(*(typed(batch.column(i)) for i in keep), strict=False) if keep else [()] * n

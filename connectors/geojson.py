@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
+import orjson
+
 from citypipe.connectors import geojson_shapes, jsonfg_solids
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.documents import BLANK
@@ -209,6 +211,12 @@ def page_batches(header: Mapping[str, Any], features: list[Any]) -> Iterator[Sou
         yield _batch(placed, "place", place_crs, "authority", collection_class)[0]
 
 
+def _id(value: Any) -> str:
+    """A feature's id as text: a string or number as written, anything else (true, an object,
+    which RFC 7946 does not allow) as its JSON, not as Python writes it ("True", "{'a': 1}")."""
+    return str(value) if type(value) in (str, int, float) else orjson.dumps(value).decode()
+
+
 def _batch(
     features: list[Any], geometry_key: str, crs: str | None, axis: Any, collection_class: Any
 ) -> tuple[SourceBatch, list[int]]:
@@ -225,7 +233,7 @@ def _batch(
         if type(f) is not dict or f.get("type") != "Feature":
             not_features.append(len(ids))
             f = {}
-        ids.append(None if (i := f.get("id")) is None else str(i))
+        ids.append(None if (i := f.get("id")) is None else _id(i))
         props.append(p if type(p := f.get("properties")) is dict else {})
         if p is not None and type(p) is not dict:
             bad_properties.append(len(ids) - 1)

@@ -33,21 +33,45 @@ from citypipe.connectors.parquet_facts import facts
 from citypipe.connectors.parquet_geometry import to_shapely
 from citypipe.connectors.parquet_metadata import Layout, geo_raw, read_layout
 from citypipe.connectors.parquet_values import Records, values
-from citypipe.geo.errors import DataError
+from citypipe.geo.crs import resolve, to_crs84
+from citypipe.geo.errors import ConfigurationError, DataError
+from citypipe.geo.types import CRS84
 
 __all__ = ["GeoParquetConnector"]
 
 _BATCH_ROWS = 10_000
 
 
+def _lonlat(geoms: np.ndarray, crs: str | None) -> np.ndarray:
+    """Geometries of a further geometry column in OGC:CRS84 (longitude first, as the lake's
+    geometry and WFS's further geometries are); as written where their CRS is undefined or
+    one citypipe cannot place."""
+    if crs is None or crs == CRS84:
+        return geoms
+    try:
+        to = to_crs84(resolve(crs), "xy")  # GeoParquet's WKB is x/y whatever the CRS's order
+    except ConfigurationError:
+        return geoms
+    has_z = shapely.has_z(geoms)
+    out = geoms.copy()
+    for z in (False, True):
+        chosen = (has_z == z) & ~shapely.is_missing(geoms)
+        if chosen.any():
+            out[chosen] = shapely.transform(geoms[chosen], to, include_z=z)
+    return out
+
+
 def _properties(batch: pa.RecordBatch, layout: Layout) -> list[dict[str, Any]]:
-    """Each row's attributes as JSON values; geometry columns other than the primary as WKT."""
+    """Each row's attributes as JSON values; geometry columns other than the primary as WKT,
+    in OGC:CRS84."""
     columns: dict[str, list[Any]] = {}
     for name, array in zip(batch.schema.names, batch.columns, strict=False):
         if name == layout.primary or name in layout.hidden:
             continue
         if name in layout.geometries:
-            geoms, _ = to_shapely(array, layout.geometries[name].encoding)
+            column = layout.geometries[name]
+            geoms, _ = to_shapely(array, column.encoding)
+            geoms = _lonlat(geoms, column.crs)
             columns[name] = shapely.to_wkt(geoms, rounding_precision=-1).tolist()
         else:
             columns[name] = values(array)

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from citypipe.connectors.coordinates import describe_position, out_of_bounds
+
 __all__ = ["ARCS", "ARC_TOLERANCE", "ArcError", "linearise"]
 
 ARC_TOLERANCE = 1e-5
@@ -34,7 +36,12 @@ class ArcError(ValueError):
 
 def linearise(kind: str, positions: np.ndarray, elem: Any = None) -> np.ndarray:
     """The (n, 3) positions (z NaN if 2D) along the arc segment `kind` whose given positions are
-    `positions` (for the ...ByCenterPoint forms, the centre; `elem` holds radius and angles)."""
+    `positions` (for the ...ByCenterPoint forms, the centre; `elem` holds radius and angles).
+    Positions beyond `coordinates.LIMIT` are refused: an arc's are computed from their
+    squares, which overflow."""
+    bad = out_of_bounds(positions[:, :2])
+    if bad.any():
+        raise ArcError(f"an {kind} with {describe_position(positions[bad][0, :2])}")
     if kind in ("ArcByCenterPoint", "CircleByCenterPoint"):
         return _by_centre(kind, positions, elem)
     n = len(positions)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import mmap
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -77,6 +78,9 @@ _MEMBERS += [f"{{{_WFS2}}}member", f"{{{_OGR}}}featureMember"]
 _NOT_MEMBERS = {"boundedBy", "additionalObjects", "truncatedResponse"}
 """Children of a collection that hold no features of their own."""
 _HEAD = 1 << 16
+_NOT_COUNTED = re.compile(rb"<([\w.-]+:)?(Tuple|additionalObjects)[\s/>]")
+"""What numberReturned does not count one feature each (ISO 19142): a join's tuple counts once
+for its features, wfs:additionalObjects not at all."""
 _GML_NS_DECLARED = re.compile(rb"""=\s*["']http://www\.opengis\.net/gml(/3\.2)?["']""")
 _GML3_SCHEMA = re.compile(r"wfs/(1\.1|2\.0)|gml/3|VERSION=(1\.1|2\.0)", re.IGNORECASE)
 _GML2_SCHEMA = re.compile(r"wfs/1\.0|gml/2|VERSION=1\.0", re.IGNORECASE)
@@ -404,12 +408,13 @@ class WFSGMLConnector(FileConnector):
 
     def inspect(self) -> SourceInfo:
         response = read_response(self.path, name=str(self.path))
+        returned = response.counts.returned
         return SourceInfo(
             format="WFS FeatureCollection",
             version=f"GML {response.gml}",
             crs=response.crs,
             layers=(response.feature_type,) if response.feature_type else (),
-            declared_count=response.counts.returned,
+            declared_count=None if returned and _not_counted(self.path) else returned,
             details=_details(response.counts),
         )
 
@@ -430,6 +435,16 @@ class WFSGMLConnector(FileConnector):
                     f"{counts.matched or counts.returned} features, none are in it), not feature "
                     "data: ask with resultType=results"
                 )
+
+
+def _not_counted(path: Path) -> bool:
+    """Whether the response holds features numberReturned does not count one each (a join's
+    tuples, additional objects): its count is then no count of its features."""
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return _NOT_COUNTED.search(data) is not None
+    except (OSError, ValueError):  # an empty file cannot be mapped; reading it says more
+        return False
 
 
 def _details(counts: Counts) -> dict[str, str]:

@@ -47,7 +47,9 @@ from citypipe.geo.types import AxisOrder
 
 __all__ = ["FeatureReader"]
 
-_NOT_GEOMETRY = frozenset({"Envelope", "Box", "Null", "EnvelopeWithTimePeriod"})
+_NOT_GEOMETRY = frozenset({"Envelope", "Box", "Null", "EnvelopeWithTimePeriod", "X", "Y", "Z"})
+"""GML elements named as geometries are (capitalised) that are none: envelopes, and the
+ordinates of GML 2's gml:coord."""
 _SINGLE = frozenset({"Point", "LineString", "Curve", "LinearRing", "Polygon", "Surface"})
 """Geometry elements that make a single geometry (when they hold one part); the others
 (multi geometries, composites) make a multi geometry."""
@@ -99,6 +101,7 @@ class FeatureReader:
         self._geometry = GeometryReader(gml_ns, dimension=2)
         self._simple = SimpleGeometries()
         self._simple_tags = {f"{{{gml_ns}}}Point", f"{{{gml_ns}}}LineString"}
+        self._boxes = {f"{{{gml_ns}}}Envelope", f"{{{gml_ns}}}Box"}
         self._kinds: dict[str, tuple[str, bool]] = {}  # tag -> (local name, a GML geometry?)
         self._names: dict[Any, str] = {}  # tag -> local name, of the tags that are names
 
@@ -110,7 +113,7 @@ class FeatureReader:
         rec = _Record(elem, elem.get(self._id) or elem.get("fid"), local_name(elem.tag), None)
         self._geometry.record = len(self._records)
         self._records.append(rec)
-        envelope = None
+        envelope = box = None
         properties, names = rec.properties, self._names
         for prop in elem:
             tag = prop.tag
@@ -134,14 +137,67 @@ class FeatureReader:
                 continue
             geometry = prop[0] if len(prop) == 1 and self._kind(prop[0].tag)[1] else None
             if geometry is None:
-                add(rec.properties, self._kind(tag)[0], _value(prop))
+                box = self._property_or_box(rec, prop, box)
             elif rec.kind is None:
                 rec.crs = envelope or self._crs
                 self._read_geometry(rec, geometry)
             else:
                 add(rec.properties, self._kind(tag)[0], self._wkt(geometry, rec.crs))
+        self._box(rec, box, envelope)
         if rec.kind is None:
             rec.crs = envelope or self._crs
+
+    def _property_or_box(self, rec: _Record, prop: Any, box: Any) -> Any:
+        """`prop` added to the properties, unless it is the feature's first holding a
+        gml:Envelope or Box: that is returned (else `box`), to be its geometry where it has no
+        other (`_box`)."""
+        if box is None and len(prop) == 1 and prop[0].tag in self._boxes:
+            return prop
+        add(rec.properties, self._kind(prop.tag)[0], _value(prop))
+        return box
+
+    def _box(self, rec: _Record, prop: Any, envelope: str | None) -> None:
+        """A property holding a gml:Envelope or Box (None: none): the feature's geometry, the
+        polygon of its corners, where it has no other, as GDAL reads it; else a property."""
+        if prop is None:
+            return
+        if rec.kind is not None:
+            add(rec.properties, self._kind(prop.tag)[0], _value(prop))
+            return
+        rec.crs = envelope or self._crs
+        try:
+            polygon = self._box_polygon(prop[0])
+        except GeometryError as e:
+            rec.kind = local_name(prop[0].tag)
+            rec.error = f"{rec.kind}: {e}"
+            return
+        self._read_geometry(rec, polygon)
+
+    def _box_polygon(self, box: Any) -> Any:
+        """A gml:Envelope (lowerCorner, upperCorner) or GML 2 gml:Box (two coord or one
+        coordinates) as the gml:Polygon of its corners, in its srsName."""
+        gml = self._gml_ns
+        corners = [box.findtext(f"{{{gml}}}{c}") for c in ("lowerCorner", "upperCorner")]
+        if None in corners:
+            text, dim = self._geometry.text(box)
+        else:
+            text, dim = " ".join(c or "" for c in corners), self._geometry.dimension
+            given = box.get("srsDimension")
+            dim = srs_dimension(given) if given else dim
+        values = text.split()
+        if len(values) not in (2 * dim, 4, 6):
+            raise GeometryError(f"{len(values)} coordinate values, not two corners")
+        dim = len(values) // 2
+        lo, hi = values[:2], values[dim : dim + 2]
+        ring = [lo, [hi[0], lo[1]], hi, [lo[0], hi[1]], lo]
+        polygon = etree.Element(f"{{{gml}}}Polygon", nsmap={"gml": gml})
+        if box.get("srsName"):
+            polygon.set("srsName", box.get("srsName"))
+        outer = etree.SubElement(
+            etree.SubElement(polygon, f"{{{gml}}}exterior"), f"{{{gml}}}LinearRing"
+        )
+        etree.SubElement(outer, f"{{{gml}}}posList").text = " ".join(" ".join(p) for p in ring)
+        return polygon
 
     def _kind(self, tag: Any) -> tuple[str, bool]:
         """An element's local name, and whether it is a GML geometry (remembered by tag)."""

@@ -142,3 +142,12 @@ def test_the_encoding_option_names_a_json_documents_code_page(
     path.write_bytes(path.read_bytes().replace(b"iela", b"iel\x81"))  # 0x81: none in cp1257
     with pytest.raises(DataError, match="not cp1257 as its encoding option says"):
         ingest(path, "riga", lake, options={"encoding": "cp1257"})
+
+
+def test_western_names_of_several_languages_in_one_file_stay_western():
+    """Catalan, Swedish, Icelandic and German names in one cp1252 file: no one language writes
+    "ò" and "å", and read as cp1250 ("Glňries", "Ĺre") each word is Slovak; a cp1252 file
+    mixes the languages it is made for."""
+    text = "Plaça de les Glòries; Åre; Þingvellir; Königstraße; Malmö"
+    data = text.encode("cp1252")
+    assert data.decode(detect_encoding(data)) == text

@@ -7,8 +7,10 @@ the corpus MANIFEST (row counts), never from the connector's own output.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +19,8 @@ import pyproj
 import pytest
 import shapely
 from conftest import data_files
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from citypipe.connectors.csvtable import CSVConnector
 from citypipe.connectors.geojson import GeoJSONConnector
@@ -245,6 +249,8 @@ def test_latitude_longitude_columns(tmp_path, lake, read_lake):
         ("Latitud", "Longitud"),
         ("LATITUDINE", "LONGITUDINE"),
         ("breedtegraad", "lengtegraad"),
+        ("Y_WGS84", "X_WGS84"),  # x / y of WGS 84 are longitude / latitude
+        ("coord_y_wgs84", "coord_x_wgs84"),
     ],
 )
 def test_coordinate_columns_named_in_the_languages_of_city_portals(
@@ -262,6 +268,9 @@ def test_projected_coordinate_columns_land_with_their_crs(tmp_path, lake, read_l
     path = _write(tmp_path, "gk.csv", "Name;Rechtswert;Hochwert\nA;513000,5;5402000,25\n")
     with pytest.raises(UnknownCRS, match="--crs"):  # never taken for lon/lat
         ingest(path, "gk", lake)
+    utm = _write(tmp_path, "utm.csv", "Name;X_WGS84_UTM32;Y_WGS84_UTM32\nA;513000,5;5402000,25\n")
+    with pytest.raises(UnknownCRS, match="--crs"):  # WGS 84, projected
+        ingest(utm, "utm", lake)
     assert ingest(path, "gk", lake, crs="EPSG:25832").features == 1
     [(_, point)] = _features(read_lake("gk"))
     to_lonlat = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True)
@@ -426,6 +435,7 @@ def test_excels_sep_line_declares_the_delimiter(sample, lake, read_lake, line):
     declared = path.with_name("declared.csv")
     declared.write_text("\r\n".join([line, *lines]) + "\r\n", encoding="utf-8")
     assert detect(declared) is CSVConnector
+    assert CSVConnector.sniff(f"{line}\r\n".encode()) == 0.0  # the line alone is no table
     report = ingest(declared, "declared", lake, crs="OGC:CRS84")
     assert (report.records, report.features, report.rejects) == (30, 30, 0)
     original = sorted(
@@ -464,3 +474,101 @@ def test_a_single_column_without_geometries_is_still_refused(sample):
     path = sample(BIELEFELD).with_name("names.csv")
     path.write_text("\n".join(["bez", *(r["bez"] for r in rows[:20])]) + "\n", encoding="utf-8")
     assert CSVConnector.sniff(path.read_bytes()) == 0.0
+
+
+def test_repeated_and_empty_column_names_keep_every_value(tmp_path, lake, read_lake):
+    """A header naming a column twice, and columns without a name (pandas writes its index so):
+    the last value of a name replaced the others, and empty names were the key ""; each value
+    is kept, the repeated name as name_2, the unnamed as field_N (its position, as GDAL names
+    it)."""
+    rows = [
+        ["0", "Font A", "Font B", "2.17", "41.38", "x"],
+        ["1", "Font C", "Font D", "2.18", "41.39", "y"],
+    ]
+    text = "\n".join(",".join(r) for r in [["", "name", "name", "lon", "lat", ""], *rows])
+    report = ingest(_write(tmp_path, "named.csv", text + "\n"), "named", lake)
+    assert (report.features, report.rejects) == (2, 0)
+    landed = [p for p, _ in _features(read_lake("named"))]
+    names = ["field_1", "name", "name_2", "lon", "lat", "field_6"]
+    expected = [dict(zip(names, r, strict=True)) for r in rows]
+    for got, want in zip(sorted(landed, key=lambda p: p["field_1"]), expected, strict=True):
+        assert {k: str(v) for k, v in got.items()} == want
+
+
+def test_a_column_of_geojson_geometries_lands_as_lon_lat(sample, lake, read_lake):
+    """Barcelona's fountains as Opendatasoft exports a dataset to CSV: a "Geo Shape" column of
+    GeoJSON geometries (RFC 7946: lon/lat). They landed without geometry; each lands where the
+    GeoJSON file puts it, and a damaged one is rejected naming its column."""
+    features = json.loads(sample("barcelona_drinking_fountains.geojson").read_text())["features"]
+    rows = [(f["properties"]["INVENTARI_CODI"], json.dumps(f["geometry"])) for f in features[:40]]
+    rows.append(("broken", '{"type": "Point", "coordinates": [2.17'))
+    quoted = [(c, '"' + g.replace('"', '""') + '"') for c, g in rows]
+    lines = ["codi;Geo Shape"] + [f"{c};{g}" for c, g in quoted]
+    path = _write(
+        sample("barcelona_drinking_fountains.geojson").parent, "ods.csv", "\n".join(lines)
+    )
+    report = ingest(path, "ods", lake)
+    assert (report.features, report.rejects) == (40, 1)
+    landed = {p["codi"]: g for p, g in _features(read_lake("ods"))}
+    for f in features[:40]:
+        assert landed[f["properties"]["INVENTARI_CODI"]].equals(
+            shapely.geometry.shape(f["geometry"])
+        )
+    [why] = read_lake("ods", "rejects").column("reason").to_pylist()
+    assert why.startswith("unreadable GeoJSON in column Geo Shape")
+
+
+_WORDS = {"j", "n", "ja", "nein", "true", "false", "yes", "no", "na", "n/a", "null"}
+_NAME = (
+    st.tuples(
+        st.from_regex(r"[A-Za-z][A-Za-z ,;|\t\"']{0,10}[A-Za-z]", fullmatch=True),
+        st.sampled_from(["", " Plaça", " Glòries", " Königstraße", " Genève", " Malmö", " Åre"]),
+    )
+    .map("".join)
+    .filter(lambda n: n.lower() not in _WORDS)
+)
+"""Names with delimiters and quotes inside, some with words of cp1252's languages (random
+letters beyond ASCII are no language's, and code pages are told apart by languages); not the
+null and boolean words, which are typed."""
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(
+        st.tuples(_NAME, st.floats(-179.9, 179.9).map(lambda v: round(v, 5)),
+                  st.floats(-89.9, 89.9).map(lambda v: round(v, 5))),
+        min_size=1, max_size=8,
+    ),
+    delimiter=st.sampled_from(";,\t|"),
+    decimal_comma=st.booleans(),
+    sep_line=st.booleans(),
+    bom=st.booleans(),
+    newline=st.sampled_from(["\n", "\r\n"]),
+    codec=st.sampled_from(["utf-8", "cp1252"]),
+)  # fmt: skip
+def test_lon_lat_rows_written_any_way_land_as_written(
+    tmp_path, rows, delimiter, decimal_comma, sep_line, bom, newline, codec
+):
+    """Names and lon / lat columns as office software and portals write them: any delimiter,
+    decimal comma or point, Excel's sep= line, a BOM, CRLF, UTF-8 or cp1252, every field
+    quoted where it must be: each row lands with its name and its point."""
+    if decimal_comma and delimiter == ",":
+        delimiter = ";"
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator=newline)
+    writer.writerow(["Name", "Longitude", "Latitude"])
+    for name, lon, lat in rows:
+        numbers = [repr(v).replace(".", ",") if decimal_comma else repr(v) for v in (lon, lat)]
+        writer.writerow([name, *numbers])
+    text = (f"sep={delimiter}{newline}" if sep_line else "") + out.getvalue()
+    data = ("\ufeff" if bom and codec == "utf-8" else "") + text
+    path = tmp_path / f"rows-{uuid.uuid4().hex}.csv"
+    path.write_bytes(data.encode(codec))
+    batches = list(CSVConnector(path).read())
+    names = [p["Name"] for b in batches for p in b.properties]
+    points = [xy for b in batches for xy in b.geometries.xy.tolist()]
+    assert not any(e for b in batches for e in b.errors)
+    assert names == [n for n, _, _ in rows]
+    assert points == [[lon, lat] for _, lon, lat in rows]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import orjson
@@ -10,10 +12,14 @@ import pyproj
 import pytest
 import shapely
 from conftest import SAMPLES, in_source_order
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from citypipe.connectors.geojson import GeoJSONConnector
 from citypipe.connectors.jsonstream import open_json
 from citypipe.core.ingest import ingest
 from citypipe.geo.errors import DataError
+from citypipe.geo.types import Points
 
 
 def _points(table) -> np.ndarray:
@@ -382,3 +388,72 @@ def test_a_multipolygon_with_a_polygon_of_no_rings_lands_without_it(tmp_path, la
     polygon = shapely.Polygon(square[0])
     assert shapely.from_wkb(landed["m0"]).equals(polygon)
     assert shapely.from_wkb(landed["m2"]).equals(polygon)
+
+
+def test_an_id_that_is_neither_string_nor_number_is_kept_as_its_json(tmp_path, lake, read_lake):
+    """RFC 7946 ids are strings or numbers; a `true` or an object id was kept as Python writes
+    it ("True", "{'a': 1}"), which no JSON reader reads back; it is kept as its JSON."""
+    ids = [True, {"a": 1}, [1, "x"], "s", 7]
+    features = [
+        {"type": "Feature", "id": i, "properties": {"n": n}, "geometry": None}
+        for n, i in enumerate(ids)
+    ]
+    path = tmp_path / "ids.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    ingest(path, "ids", lake)
+    table = read_lake("ids")
+    landed = {
+        json.loads(p)["n"]: i
+        for p, i in zip(
+            table.column("properties").to_pylist(),
+            table.column("source_id").to_pylist(),
+            strict=True,
+        )
+    }
+    assert [landed[n] for n in range(len(ids))] == [
+        i if isinstance(i, str) else json.dumps(i, separators=(",", ":")) for i in ids
+    ]
+
+
+_KEY = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEY, inner, max_size=3),
+    max_leaves=8,
+)  # fmt: skip
+_FOREIGN = st.dictionaries(
+    _KEY.filter(lambda k: k not in ("type", "id", "geometry", "properties", "features",
+                                    "coordinates", "geometries", "crs", "bbox", "place",
+                                    "coordRefSys", "time", "featureType", "links")),
+    _JSON, max_size=3,
+)  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    top=_FOREIGN,
+    feature=_FOREIGN,
+    geometry=_FOREIGN,
+    properties=st.dictionaries(_KEY, _JSON, max_size=4),
+    lonlat=st.tuples(st.floats(-179.9, 179.9), st.floats(-89.9, 89.9)),
+)
+def test_foreign_members_at_every_level_leave_features_as_they_are(
+    top, feature, geometry, properties, lonlat
+):
+    """Members GeoJSON does not define, on the collection, the feature and the geometry (RFC
+    7946 6.1 allows them), and any JSON in the properties: the point and the properties read
+    as written, whatever the foreign members hold."""
+    point = {"type": "Point", "coordinates": list(lonlat), **geometry}
+    doc = {"type": "FeatureCollection", **top, "features": [
+        {"type": "Feature", **feature, "geometry": point, "properties": properties}
+    ]}  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "foreign.geojson"
+        path.write_bytes(orjson.dumps(doc))
+        [batch] = list(GeoJSONConnector(path).read())
+    assert list(batch.errors or [None]) == [None]
+    assert list(batch.properties) == [properties]
+    shapes = batch.geometries
+    xy = shapes.xy if isinstance(shapes, Points) else shapely.get_coordinates(shapes)
+    assert np.asarray(xy).tolist() == [list(lonlat)]

@@ -550,3 +550,23 @@ def test_a_geoarrow_multipolygon_with_a_polygon_of_no_rings_is_read_without_it()
         shapely.MultiPolygon([polygon]).wkt,
         "MULTIPOLYGON EMPTY",
     ]
+
+
+def test_a_further_geometry_column_lands_as_lon_lat_wkt(tmp_path, lake, read_lake):
+    """A second geometry column in ETRS89 / UTM 31N (its PROJJSON `crs`): its WKT in the
+    properties was in metres, with nothing saying so; it is in OGC:CRS84 as the geometry is."""
+    utm = {"type": "ProjectedCRS", "name": "ETRS89 / UTM zone 31N",
+           "id": {"authority": "EPSG", "code": 25831}}  # fmt: skip
+    centroids = [(430000.0, 4580000.0), (430100.0, 4580100.0)]
+    table = pa.table({
+        "id": ["a", "b"],
+        "centroid": _wkb(*(f"POINT ({x} {y})" for x, y in centroids)),
+        "geometry": _wkb("POINT (2.17 41.38)", "POINT (2.18 41.39)"),
+    })  # fmt: skip
+    geo = _geo(geometry={}, centroid={"crs": utm})
+    path = _write(tmp_path / "two.parquet", table, geo)
+    ingest(path, "two", lake)
+    to_lonlat = pyproj.Transformer.from_crs("EPSG:25831", "OGC:CRS84", always_xy=True)
+    landed = {p["id"]: shapely.from_wkt(p["centroid"]) for p in _lake_props(lake, "two")}
+    for key, (x, y) in zip("ab", centroids, strict=True):
+        assert landed[key].coords[0] == pytest.approx(to_lonlat.transform(x, y), abs=1e-9)

@@ -929,3 +929,77 @@ def test_a_3d_point_pos_without_srs_dimension_is_3d_as_gdal_writes_it(tmp_path, 
     assert (report.features, report.rejects) == (1, 0)
     point = shapely.from_wkb(read_lake("gdal").column("geometry_3d")[0].as_py())
     assert shapely.get_coordinates(point, include_z=True).tolist() == [[7.85, 47.99, 280]]
+
+
+@pytest.mark.parametrize("extra", ["tuple", "additional"])
+def test_features_numberreturned_does_not_count_one_each_are_not_held_to_it(
+    extra, tmp_path, lake, read_lake
+):
+    """numberReturned counts a join's tuple once for its features and wfs:additionalObjects not
+    at all (ISO 19142): a response counting so (2 members, 3 features) was refused as
+    matches_declared_count failed; it lands, every feature read."""
+    a, b, c = (_member("2.0.0", f"<app:n>{i}</app:n>", f"f.{i}") for i in range(3))
+    if extra == "tuple":
+        members = a + f"<wfs:member><wfs:Tuple>{b}{c}</wfs:Tuple></wfs:member>"
+    else:
+        members = (
+            a
+            + b
+            + (
+                "<wfs:additionalObjects><wfs:SimpleFeatureCollection>"
+                f"{c}</wfs:SimpleFeatureCollection></wfs:additionalObjects>"
+            )
+        )
+    path = tmp_path / "counted.gml"
+    path.write_bytes(_doc(members, attrs=' numberMatched="2" numberReturned="2"'))
+    report = ingest(path, "counted", lake)
+    assert (report.records, report.features) == (3, 3)
+    assert sorted(read_lake("counted").column("source_id").to_pylist()) == ["f.0", "f.1", "f.2"]
+
+
+@pytest.mark.parametrize(
+    ("version", "box"),
+    [
+        ("1.0.0", ('<gml:Box srsName="EPSG:4326"><gml:coordinates>7.8,47.9 7.9,48.1'
+                  "</gml:coordinates></gml:Box>")),
+        ("1.0.0", ('<gml:Box srsName="EPSG:4326"><gml:coord><gml:X>7.8</gml:X><gml:Y>47.9</gml:Y>'
+                  "</gml:coord><gml:coord><gml:X>7.9</gml:X><gml:Y>48.1</gml:Y></gml:coord>"
+                  "</gml:Box>")),
+        ("2.0.0", ('<gml:Envelope srsName="urn:ogc:def:crs:EPSG::4326"><gml:lowerCorner>47.9 7.8'
+                  "</gml:lowerCorner><gml:upperCorner>48.1 7.9</gml:upperCorner></gml:Envelope>")),
+    ],
+)  # fmt: skip
+def test_a_feature_whose_only_geometry_is_a_box_lands_as_its_polygon(
+    version, box, tmp_path, lake, read_lake
+):
+    """A feature whose one geometry property holds a gml:Box (GML 2) or gml:Envelope: it landed
+    without geometry, the box a property; GDAL reads it as the polygon of its corners, and so
+    does citypipe. Beside another geometry it stays a property."""
+    point = _point("urn:ogc:def:crs:EPSG::4326", "48.0,7.85", "coordinates")
+    members = _member(version, f"<app:extent>{box}</app:extent>", "boxed") + _member(
+        version, f"<app:extent>{box}</app:extent>{point}", "both"
+    )
+    path = tmp_path / "box.gml"
+    path.write_bytes(_doc(members, version))
+    report = ingest(path, "box", lake)
+    assert (report.features, report.rejects) == (2, 0)
+    table = read_lake("box")
+    rows = dict(zip(table.column("source_id").to_pylist(), table.to_pylist(), strict=True))
+    polygon = shapely.from_wkb(rows["boxed"]["geometry"])
+    assert polygon.equals(shapely.box(7.8, 47.9, 7.9, 48.1))
+    assert shapely.from_wkb(rows["both"]["geometry"]).equals(shapely.Point(7.85, 48.0))
+    assert "extent" in json.loads(rows["both"]["properties"])
+
+
+def test_an_arc_with_a_coordinate_beyond_any_crs_is_rejected_with_the_reason():
+    """An Arc through 5.6e102: its centre is computed from squares, which overflow (the reader
+    failed with "cannot convert float NaN to integer", or made a line through inf and NaN;
+    hypothesis found it): its record is rejected naming the coordinate."""
+    arc = (
+        '<gml:Curve srsName="EPSG:25832"><gml:segments><gml:Arc><gml:posList>'
+        "5.6e102 0 2.8e90 0 0 0</gml:posList></gml:Arc></gml:segments></gml:Curve>"
+    )
+    good = _point("EPSG:25832", "500000 5400000")
+    batch = _one(_doc(_member("2.0.0", f"<app:g>{arc}</app:g>", "arc") + _member("2.0.0", good)))
+    assert batch.geometries[0] is None and batch.geometries[1] is not None
+    assert "a coordinate beyond ±1e10" in batch.errors[0]
