@@ -22,12 +22,15 @@ names the collection where the URL does not. Before the first page citypipe read
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import cached_property
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urljoin, urlsplit
+
+import orjson
 
 from citypipe.connectors.answers import json_exception
 from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
@@ -268,13 +271,13 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         reply, page = self._first_page()
         self._first = None
         matched = page.get("numberMatched")
-        seen, read, pages, first = {reply.url}, 0, 1, _ids(page)
+        seen, read, pages, first = {reply.url}, 0, 1, _identity(page)
         remote = self._filters_remotely()
         with ThreadPoolExecutor(1, thread_name_prefix="ogcapi-page") as pool:
             while page["features"]:
                 read += len(page["features"])
                 url = _next_url(reply, page, seen)
-                if pages > 1 and first and _ids(page) == first:
+                if pages > 1 and _identity(page) == first:
                     raise DataError(
                         f"{reply.url}: the server answered with the first page's features again "
                         "(it ignores the position in its own `next` link); nothing was written"
@@ -326,10 +329,12 @@ def _next_url(reply: Reply, page: Mapping[str, Any], seen: set[str]) -> str | No
     return url
 
 
-def _ids(page: Mapping[str, Any]) -> list[Any] | None:
-    """The ids of a page's features, None where one has none (nothing to compare by)."""
-    ids = [f.get("id") if isinstance(f, Mapping) else None for f in page["features"]]
-    return None if None in ids else ids
+def _identity(page: Mapping[str, Any]) -> list[Any]:
+    """What tells a page's features from another page's: their ids, or where one has none (a
+    server that writes no ids) a digest of the features themselves."""
+    features = page["features"]
+    ids = [f.get("id") if isinstance(f, Mapping) else None for f in features]
+    return ids if None not in ids else [hashlib.blake2b(orjson.dumps(features)).hexdigest()]
 
 
 def _content_crs(reply: Reply) -> str | None:

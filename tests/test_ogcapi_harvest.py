@@ -371,14 +371,16 @@ def test_a_collection_id_is_read_decoded_from_the_url_and_sent_encoded(
     assert asked == [items]
 
 
-def test_a_server_that_ignores_its_next_links_offset_is_refused_at_once(lake) -> None:
+@pytest.mark.parametrize("ids", [True, False], ids=["with ids", "without ids"])
+def test_a_server_that_ignores_its_next_links_offset_is_refused_at_once(lake, ids) -> None:
     """Each `next` link moves on, each page holds the first two vineyards again, and no
     numberMatched says when to stop: read as it is, the harvest would never end."""
+    first = [f if ids else {k: v for k, v in f.items() if k != "id"} for f in FEATURES[:2]]
     with scripted_server() as server:
         serve_metadata(server)
-        server.answer(ITEMS, Answer(200, page(FEATURES[:2], "items?offset=2", matched=None)))
+        server.answer(ITEMS, Answer(200, page(first, "items?offset=2", matched=None)))
         for offset in range(2, 100, 2):
-            again = page(FEATURES[:2], f"items?offset={offset + 2}", matched=None)
+            again = page(first, f"items?offset={offset + 2}", matched=None)
             server.answer(f"{ITEMS}?offset={offset}", Answer(200, again))
         with pytest.raises(DataError, match="the first page's features again"):
             harvest(server.url + ITEMS, lake)
