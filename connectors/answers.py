@@ -20,7 +20,14 @@ from lxml import etree
 from citypipe.connectors.xml_safety import PARSER
 from citypipe.geo.errors import DataError
 
-__all__ = ["exception_text", "json_body", "json_exception", "refuse_html", "service_words"]
+__all__ = [
+    "exception_text",
+    "gist",
+    "json_body",
+    "json_exception",
+    "refuse_html",
+    "service_words",
+]
 
 _SHOWN = 300
 """Characters of a service's own words a message quotes."""
@@ -84,6 +91,21 @@ def service_words(content: bytes) -> str | None:
     return None
 
 
+def gist(content: bytes, limit: int = 200) -> str:
+    """An error body on one line for a message: the service's words where it has them (an HTML
+    page's text, an exception report, an OGC API exception or ProblemDetails), else its
+    start."""
+    said = service_words(content)
+    if said is None and content.lstrip()[:1] == b"{":
+        try:
+            said = json_exception(orjson.loads(content))
+        except orjson.JSONDecodeError:
+            said = None
+    if said:
+        return said
+    return " ".join(content[: limit * 2].decode("utf-8", "replace").split())[:limit]
+
+
 def refuse_html(url: str, content: bytes, content_type: str | None) -> None:
     """DataError quoting an HTML page sent where data was asked for (a gateway's or servlet
     container's error page, often with 200), before an XML reader takes its DOCTYPE for an
@@ -125,16 +147,22 @@ def exception_text(root: Any) -> str:
 
 
 def json_exception(doc: Any) -> str | None:
-    """The words of a JSON error document: OGC API's exception (`code`, `description`) or an
-    RFC 7807 problem (`title`, `detail`, as NGSI-LD's ProblemDetails); None for anything else."""
+    """The words of a JSON error document: OGC API's exception (`code`, `description`), NGSI
+    v2's (`error`, `description`) or an RFC 7807 problem (NGSI-LD's ProblemDetails: the last
+    segment of its `type` URI, which is the error's name, `title`, `detail`); None for
+    anything else."""
     if not isinstance(doc, Mapping):
         return None
-    problem = isinstance(doc.get("status"), int) or ":" in str(doc.get("type", ""))
-    code = doc.get("code") or (doc.get("title") if problem else None)
-    text = doc.get("description") or doc.get("detail")
-    if not isinstance(code, str) or not (text is None or isinstance(text, str)):
+    kind = str(doc.get("type", ""))
+    code = doc.get("code", doc.get("error"))  # NGSI v2 (Orion): `error`, `description`
+    if isinstance(code, str):
+        words = [code, doc.get("description")]
+    elif isinstance(doc.get("title"), str) and (isinstance(doc.get("status"), int) or ":" in kind):
+        words = [kind.rstrip("/").rsplit("/", 1)[-1] if ":" in kind else None]
+        words += [doc["title"], doc.get("detail")]
+    else:
         return None
-    return _shown(f"{code}: {text}" if text else code)
+    return _shown(": ".join(str(w) for w in words if w))
 
 
 def _shown(text: str) -> str:

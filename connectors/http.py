@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from citypipe.connectors.answers import json_body, service_words
+from citypipe.connectors.answers import gist, json_body
 from citypipe.geo.errors import ConfigurationError, DataError, UnavailableError
 
 __all__ = ["HttpClient", "HttpPolicy", "Reply", "Stream", "Traffic"]
@@ -327,11 +327,6 @@ def _date(value: str | None) -> datetime | None:
         return None
 
 
-def _gist(content: bytes, limit: int = 200) -> str:
-    """The service's words in an error body (an HTML page's text, an exception report's), else
-    its start, on one line, for the message."""
-    said = service_words(content)
-    if said:
-        return f": {said}"
-    text = " ".join(content[: limit * 2].decode("utf-8", "replace").split())
-    return f": {text[:limit]}" if text else ""
+def _gist(content: bytes) -> str:
+    said = gist(content)
+    return f": {said}" if said else ""

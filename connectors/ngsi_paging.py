@@ -24,6 +24,7 @@ from os.path import commonprefix
 from typing import Any
 from urllib.parse import urlencode
 
+from citypipe.connectors.answers import gist
 from citypipe.connectors.http import HttpClient, Reply
 from citypipe.geo.errors import ConfigurationError, DataError
 
@@ -97,7 +98,7 @@ class Pager:
                 break
             limit = ceiling(reply)
             if limit is None or self.page_size <= 1:
-                raise ConfigurationError(f"{reply.url}: HTTP {reply.status}: {_gist(reply)}")
+                raise ConfigurationError(f"{reply.url}: HTTP {reply.status}: {gist(reply.content)}")
             self.page_size = min(limit, self.page_size - 1) if limit else self.page_size // 2
         page = reply.json()
         if not isinstance(page, list):
@@ -115,10 +116,12 @@ class Pager:
         """The broker's count for a query (asked once per query)."""
         key = urlencode(sorted(params.items()))
         if key not in self._counts:
-            reply = self.get({**self.dialect.count_params(params), "limit": "0"})
+            # limit=1, not 0: Orion (NGSI v2) refuses 0 ("a value of ZERO is unacceptable",
+            # telefonicaid/fiware-orion#1492), Scorpio before #394 failed on it with a 500
+            reply = self.get({**self.dialect.count_params(params), "limit": "1"})
             count = reply.headers.get(self.dialect.count_header, "")
             if reply.status >= 400 or not count.isdigit():
-                raise DataError(f"{reply.url}: no count ({reply.status}): {_gist(reply)}")
+                raise DataError(f"{reply.url}: no count ({reply.status}): {gist(reply.content)}")
             self._counts[key] = int(count)
         return self._counts[key]
 
@@ -226,7 +229,3 @@ def _id(entity: Any) -> str:
     if not isinstance(entity, dict) or not isinstance(entity.get("id"), str):
         raise DataError(f"an entity without an id: {str(entity)[:200]}")
     return str(entity["id"])
-
-
-def _gist(reply: Reply) -> str:
-    return " ".join(reply.content[:400].decode("utf-8", "replace").split())

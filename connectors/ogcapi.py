@@ -22,12 +22,15 @@ names the collection where the URL does not. Before the first page citypipe read
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import cached_property
 from typing import Any
-from urllib.parse import SplitResult, parse_qsl, urljoin
+from urllib.parse import SplitResult, parse_qsl, urljoin, urlsplit
+
+import orjson
 
 from citypipe.connectors.answers import json_exception
 from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
@@ -268,13 +271,13 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         reply, page = self._first_page()
         self._first = None
         matched = page.get("numberMatched")
-        seen, read, pages, first = {reply.url}, 0, 1, _ids(page)
+        seen, read, pages, first = {reply.url}, 0, 1, _identity(page)
         remote = self._filters_remotely()
         with ThreadPoolExecutor(1, thread_name_prefix="ogcapi-page") as pool:
             while page["features"]:
                 read += len(page["features"])
                 url = _next_url(reply, page, seen)
-                if pages > 1 and first and _ids(page) == first:
+                if pages > 1 and _identity(page) == first:
                     raise DataError(
                         f"{reply.url}: the server answered with the first page's features again "
                         "(it ignores the position in its own `next` link); nothing was written"
@@ -308,22 +311,30 @@ class OGCAPIFeaturesConnector(ServiceConnector):
 
 
 def _next_url(reply: Reply, page: Mapping[str, Any], seen: set[str]) -> str | None:
-    """The page's `next` link as an absolute URL, added to `seen`; DataError where it leads
-    back to a page already read."""
+    """The page's `next` link as an absolute URL, added to `seen`, at the address the page came
+    from where it names another host for the same items; DataError where it leads back to a
+    page already read."""
     following = _next_link(page, reply.media_type)
     if following is None:
         return None
     url = urljoin(reply.url, following)
+    here, there = urlsplit(reply.url), urlsplit(url)
+    if there.netloc != here.netloc and there.path.rstrip("/").endswith("/items"):
+        # a server behind a proxy names its internal address (pygeoapi's server.url left at
+        # localhost:5000): its next page is where this one came from, with the link's query
+        url = here._replace(query=there.query, fragment="").geturl()
     if url in seen:
         raise DataError(f"{url}: the `next` link leads back to a page already read")
     seen.add(url)
     return url
 
 
-def _ids(page: Mapping[str, Any]) -> list[Any] | None:
-    """The ids of a page's features, None where one has none (nothing to compare by)."""
-    ids = [f.get("id") if isinstance(f, Mapping) else None for f in page["features"]]
-    return None if None in ids else ids
+def _identity(page: Mapping[str, Any]) -> list[Any]:
+    """What tells a page's features from another page's: their ids, or where one has none (a
+    server that writes no ids) a digest of the features themselves."""
+    features = page["features"]
+    ids = [f.get("id") if isinstance(f, Mapping) else None for f in features]
+    return ids if None not in ids else [hashlib.blake2b(orjson.dumps(features)).hexdigest()]
 
 
 def _content_crs(reply: Reply) -> str | None:

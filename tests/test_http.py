@@ -184,3 +184,31 @@ def test_a_bearer_token_follows_a_redirect_within_its_origin_only(code: int) -> 
     assert "Authorization" not in elsewhere.requests[0].headers
     assert broker.requests[-1].path == "/p"
     assert broker.requests[-1].headers["Authorization"] == bearer["Authorization"]
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (  # NGSI-LD ProblemDetails (Orion-LD's refusal of a limit above its ceiling)
+            (
+                b'{"type": "https://uri.etsi.org/ngsi-ld/errors/BadRequestData", "title": '
+                b'"Invalid value for URI parameter /limit/", "detail": "must be <= 1000"}'
+            ),
+            "HTTP 400: BadRequestData: Invalid value for URI parameter /limit/: must be <= 1000",
+        ),
+        (  # NGSI v2 (Orion)
+            b'{"error": "BadRequest", "description": "Bad pagination limit: /2000/ [max: 1000]"}',
+            "HTTP 400: BadRequest: Bad pagination limit: /2000/ [max: 1000]",
+        ),
+        (  # OGC API - Features exception (pygeoapi)
+            b'{"code": "InvalidParameterValue", "description": "Invalid bbox"}',
+            "HTTP 400: InvalidParameterValue: Invalid bbox",
+        ),
+    ],
+)
+def test_a_json_error_document_is_quoted_by_its_words(body: bytes, said: str) -> None:
+    with scripted_server() as server:
+        server.answer("/p", Answer(400, body, {"Content-Type": "application/json"}))
+        with pytest.raises(ConfigurationError) as refused:
+            HttpClient(FAST).get(server.url + "/p")
+    assert str(refused.value).endswith(said)

@@ -371,17 +371,36 @@ def test_a_collection_id_is_read_decoded_from_the_url_and_sent_encoded(
     assert asked == [items]
 
 
-def test_a_server_that_ignores_its_next_links_offset_is_refused_at_once(lake) -> None:
+@pytest.mark.parametrize("ids", [True, False], ids=["with ids", "without ids"])
+def test_a_server_that_ignores_its_next_links_offset_is_refused_at_once(lake, ids) -> None:
     """Each `next` link moves on, each page holds the first two vineyards again, and no
     numberMatched says when to stop: read as it is, the harvest would never end."""
+    first = [f if ids else {k: v for k, v in f.items() if k != "id"} for f in FEATURES[:2]]
     with scripted_server() as server:
         serve_metadata(server)
-        server.answer(ITEMS, Answer(200, page(FEATURES[:2], "items?offset=2", matched=None)))
+        server.answer(ITEMS, Answer(200, page(first, "items?offset=2", matched=None)))
         for offset in range(2, 100, 2):
-            again = page(FEATURES[:2], f"items?offset={offset + 2}", matched=None)
+            again = page(first, f"items?offset={offset + 2}", matched=None)
             server.answer(f"{ITEMS}?offset={offset}", Answer(200, again))
         with pytest.raises(DataError, match="the first page's features again"):
             harvest(server.url + ITEMS, lake)
         asked = items_requests(server)
     assert len(asked) <= 3  # the first page, the second, at most the one asked ahead
     assert not lake.files("features")
+
+
+def test_next_links_to_the_servers_internal_address_are_read_where_the_first_page_came_from(
+    lake,
+) -> None:
+    """pygeoapi behind a proxy with its server.url left at its own address writes `next`
+    links to a host the user cannot reach (here a port of 127.0.0.1 nothing listens on)."""
+    with scripted_server() as server:
+        serve_metadata(server)
+        internal = f"http://127.0.0.1:9{ITEMS}?offset=2"
+        server.answer(ITEMS, Answer(200, page(FEATURES[:2], internal)))
+        server.answer(ITEMS + "?offset=2", Answer(200, page(FEATURES[2:], None)))
+        report = harvest(server.url + ITEMS, lake)
+        asked = items_requests(server)
+    assert report.features == report.declared_count == len(FEATURES)
+    assert [q.get("offset") for q in asked] == [None, "2"]
+    assert_same_places(lake)

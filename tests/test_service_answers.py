@@ -95,7 +95,11 @@ PROBLEM = (
         (EXCEPTION, "application/xml", "exception: NoApplicableCode: java.lang.RuntimeException"),
         (HTML, "text/html", "an HTML page, not data: 502 Bad Gateway 502 Bad Gateway nginx"),
         (OGCAPI, "application/json", "exception: InvalidParameterValue: Unknown crs parameter"),
-        (PROBLEM, "application/json", "exception: Internal Error: database unreachable"),
+        (
+            PROBLEM,
+            "application/json",
+            "exception: InternalError: Internal Error: database unreachable",
+        ),
     ],
 )
 def test_an_error_sent_with_status_200_is_refused_in_the_services_words(

@@ -365,6 +365,14 @@ class _Handler(BaseHTTPRequestHandler):
             if svc == service and _under(sp, path)
             for e in held
         ]
+        if params.get("limit") == "0":  # Orion: telefonicaid/fiware-orion#1492
+            raise Refusal(
+                400,
+                {
+                    "error": "BadRequest",
+                    "description": "Bad pagination limit: /0/ [a value of ZERO is unacceptable]",
+                },
+            )
         try:
             limit, offset = broker.page_bounds(params, max_limit=1000)
         except Refusal as e:
