@@ -21,6 +21,7 @@ from citypipe.connectors.xml_safety import PARSER
 from citypipe.geo.errors import DataError
 
 __all__ = [
+    "count",
     "exception_text",
     "gist",
     "json_body",
@@ -168,3 +169,12 @@ def json_exception(doc: Any) -> str | None:
 def _shown(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+
+
+def count(value: Any) -> int | None:
+    """A count (numberMatched, numberReturned, totalFeatures) as servers write it: a JSON
+    integer, or one in a string ("42", as some ArcGIS and GeoServer versions send it); None for
+    anything else ("unknown", a float, a negative number, true)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value if type(value) is int and value >= 0 else None

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import orjson
 
 from citypipe.connectors import geojson_shapes, jsonfg_solids
+from citypipe.connectors.answers import count
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.documents import BLANK
 from citypipe.connectors.jsonstream import (
@@ -98,8 +99,8 @@ def _page_count(header: Mapping[str, Any]) -> int | None:
     for key in (
         ("numberReturned",) if paged else ("numberReturned", "numberMatched", "totalFeatures")
     ):
-        if isinstance(header.get(key), int):
-            return int(header[key])
+        if (declared := count(header.get(key))) is not None:
+            return declared
     return None
 
 

@@ -32,7 +32,7 @@ from urllib.parse import SplitResult, parse_qsl, urljoin, urlsplit
 
 import orjson
 
-from citypipe.connectors.answers import json_exception
+from citypipe.connectors.answers import count, json_exception
 from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
 from citypipe.connectors.geojson import page_batches
 from citypipe.connectors.http import Reply
@@ -246,8 +246,7 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         first = self._first_page() if self.collection or len(self.collections) == 1 else None
         declared = None
         if first is not None:
-            matched = first[1].get("numberMatched")
-            declared = matched if isinstance(matched, int) else None
+            declared = count(first[1].get("numberMatched"))
             if self.filter and not self._filters_remotely():
                 details["filter"] = f"applied by citypipe (numberMatched {declared} before it)"
                 declared = None
@@ -270,7 +269,7 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         parsed, so that the server answers it while citypipe reads that page."""
         reply, page = self._first_page()
         self._first = None
-        matched = page.get("numberMatched")
+        matched = count(page.get("numberMatched"))
         seen, read, pages, first = {reply.url}, 0, 1, _identity(page)
         remote = self._filters_remotely()
         with ThreadPoolExecutor(1, thread_name_prefix="ogcapi-page") as pool:
@@ -289,7 +288,7 @@ class OGCAPIFeaturesConnector(ServiceConnector):
                     break
                 reply, page = ahead.result()
                 pages += 1
-        if isinstance(matched, int) and read != matched:
+        if matched is not None and read != matched:
             raise DataError(
                 f"{self.url}: incomplete harvest: the server declared numberMatched {matched}, "
                 f"its {pages} pages held {read} features (the last at {reply.url}); either "

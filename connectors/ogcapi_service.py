@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
+from citypipe.connectors import answers
 from citypipe.connectors.base import LayerInfo
 from citypipe.geo import crs as crslib
 from citypipe.geo.errors import ConfigurationError
@@ -114,14 +115,13 @@ def layer_info(collection: Mapping[str, Any], shared_crs: Iterable[str]) -> Laye
         for link in collection.get("links") or []
         if isinstance(link, Mapping) and link.get("rel") == "items" and link.get("type")
     ]
-    count = collection.get("numberMatched", collection.get("itemCount"))
     return LayerInfo(
         name=str(collection.get("id") or collection.get("name")),
         title=str(collection["title"]) if collection.get("title") else None,
         crs=tuple(dict.fromkeys(crs)),
         formats=tuple(dict.fromkeys(formats)),
         bbox=_bbox(collection.get("extent")),
-        count=count if isinstance(count, int) else None,
+        count=answers.count(collection.get("numberMatched", collection.get("itemCount"))),
     )
 
 

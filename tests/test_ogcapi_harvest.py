@@ -125,7 +125,7 @@ def test_a_service_of_several_collections_is_harvested_by_the_layer_named(lake) 
     assert_same_places(lake)
 
 
-@pytest.mark.parametrize("matched", [2, 4])
+@pytest.mark.parametrize("matched", [2, 4, "4"])  # "4": numberMatched as a string
 def test_a_harvest_that_does_not_hold_number_matched_fails_and_the_lake_is_untouched(
     lake, capsys, matched
 ) -> None:
