@@ -175,6 +175,6 @@ def count(value: Any) -> int | None:
     """A count (numberMatched, numberReturned, totalFeatures) as servers write it: a JSON
     integer, or one in a string ("42", as some ArcGIS and GeoServer versions send it); None for
     anything else ("unknown", a float, a negative number, true)."""
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdecimal():  # int() reads every such digit
         return int(value)
     return value if type(value) is int and value >= 0 else None
