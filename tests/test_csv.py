@@ -396,6 +396,20 @@ def test_a_few_rows_with_a_damaged_geometry_reject_that_row_alone(sample, lake, 
         assert geom.coords[0] == pytest.approx(to_lonlat.transform(x, y), abs=1e-7)
 
 
+def _bielefeld_head(sample, lake) -> tuple[Path, list[str]]:
+    """Bielefeld's header and first 30 rows as a file, landed as source `original`."""
+    path = sample(BIELEFELD)
+    lines = path.read_text(encoding="utf-8").splitlines()[:31]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ingest(path, "original", lake, crs="OGC:CRS84")
+    return path, lines
+
+
+def _landed(read_lake, source: str) -> list[tuple[str, str]]:
+    """A source's features as (properties' JSON, geometry's WKT), sorted."""
+    return sorted((json.dumps(p, sort_keys=True), g.wkt) for p, g in _features(read_lake(source)))
+
+
 @pytest.mark.parametrize("where", ["rows", "header"])
 def test_a_trailing_delimiter_on_rows_or_header_alone_reads_as_the_original(
     sample, lake, read_lake, where
@@ -403,10 +417,7 @@ def test_a_trailing_delimiter_on_rows_or_header_alone_reads_as_the_original(
     """Bielefeld's first rows with a delimiter ending every row but not the header (or the
     header alone), as some exporters write them: refused as "not a format citypipe reads"
     (no delimiter split header and rows alike); they land as the original rows do."""
-    path = sample(BIELEFELD)
-    lines = path.read_text(encoding="utf-8").splitlines()[:31]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    ingest(path, "original", lake, crs="OGC:CRS84")
+    path, lines = _bielefeld_head(sample, lake)
     changed = path.with_name("trailing.csv")
     ended = [
         line + ";" if (i == 0) == (where == "header") else line for i, line in enumerate(lines)
@@ -414,13 +425,7 @@ def test_a_trailing_delimiter_on_rows_or_header_alone_reads_as_the_original(
     changed.write_text("\n".join(ended) + "\n", encoding="utf-8")
     report = ingest(changed, "trailing", lake, crs="OGC:CRS84")
     assert (report.records, report.features, report.rejects) == (30, 30, 0)
-    original = sorted(
-        (json.dumps(p, sort_keys=True), g.wkt) for p, g in _features(read_lake("original"))
-    )
-    landed = sorted(
-        (json.dumps(p, sort_keys=True), g.wkt) for p, g in _features(read_lake("trailing"))
-    )
-    assert landed == original
+    assert _landed(read_lake, "trailing") == _landed(read_lake, "original")
 
 
 @pytest.mark.parametrize("line", ["sep=;", '"sep=;"'])
@@ -428,23 +433,14 @@ def test_excels_sep_line_declares_the_delimiter(sample, lake, read_lake, line):
     """Bielefeld's first rows under Excel's `sep=;` line (the delimiter declared above the
     header, as Excel writes and reads it): refused as "not a format citypipe reads"; they land
     as the original rows do, the line neither a row nor the header."""
-    path = sample(BIELEFELD)
-    lines = path.read_text(encoding="utf-8").splitlines()[:31]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    ingest(path, "original", lake, crs="OGC:CRS84")
+    path, lines = _bielefeld_head(sample, lake)
     declared = path.with_name("declared.csv")
     declared.write_text("\r\n".join([line, *lines]) + "\r\n", encoding="utf-8")
     assert detect(declared) is CSVConnector
     assert CSVConnector.sniff(f"{line}\r\n".encode()) == 0.0  # the line alone is no table
     report = ingest(declared, "declared", lake, crs="OGC:CRS84")
     assert (report.records, report.features, report.rejects) == (30, 30, 0)
-    original = sorted(
-        (json.dumps(p, sort_keys=True), g.wkt) for p, g in _features(read_lake("original"))
-    )
-    landed = sorted(
-        (json.dumps(p, sort_keys=True), g.wkt) for p, g in _features(read_lake("declared"))
-    )
-    assert landed == original
+    assert _landed(read_lake, "declared") == _landed(read_lake, "original")
 
 
 @pytest.mark.parametrize(("name", "column", "quoted"), [
