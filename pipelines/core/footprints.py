@@ -17,7 +17,7 @@ import numpy as np
 import shapely
 from shapely import GeometryType
 
-from citypipe.core.solids import Faces, flat_surfaces, mix, offsets
+from citypipe.core.solids import Faces, flat_surfaces, mix, offsets, position_hashes, types_with
 
 __all__ = ["footprints"]
 
@@ -46,8 +46,7 @@ def footprints(
     n = len(geometries)
     out = np.full(n, None, dtype=object)
     owner, types, polygons = flat_surfaces(surfaces)
-    grounds = {t: "Ground" in t for t in set(types)}  # a few types for many surfaces
-    is_ground = np.fromiter(map(grounds.__getitem__, types), bool, len(types))
+    is_ground = types_with(types, "Ground")
     ground_of = owner[is_ground]
     grounded = np.zeros(n, dtype=bool)
     grounded[ground_of] = True
@@ -75,18 +74,17 @@ def footprints(
         np.concatenate([f.owner[k] for f, k in zip(sets, keep, strict=True)]), minlength=n
     )
     area, turns = np.zeros(n), np.zeros((2, n))
-    for f, k, z in zip(sets, keep, plane, strict=True):
+    for f, k, z, d in zip(sets, keep, plane, down, strict=True):
         area += np.bincount(f.owner[k], weights=np.abs(z[k]) / 2, minlength=n)
         turns += [
-            np.bincount(f.owner[k & (z < 0)], minlength=n),
+            np.bincount(f.owner[k & d], minlength=n),
             np.bincount(f.owner[k & (z > 0)], minlength=n),
         ]
     traced = np.flatnonzero(edges.shares & (kept_faces > 1) & outlines)
     # faces all turning one way in the plane: their outline edges chain into rings
     one_way = ((turns.min(axis=0) == 0) & ~edges.tangled)[traced]
-    out[traced[one_way]] = _chained(
-        edges, traced[one_way], area[traced[one_way]], turns[1, traced[one_way]] > 0
-    )
+    chain = traced[one_way]
+    out[chain] = _chained(edges, chain, area[chain], turns[1, chain] > 0)
     again = traced[shapely.is_missing(out[traced])]
     out[again] = _outlined(edges, again, area[again])
     done = np.zeros(n, dtype=bool)
@@ -177,7 +175,9 @@ def _chained(edges: _Edges, objects: np.ndarray, area: np.ndarray, ccw: np.ndarr
         return out
     ends, owner = edges.outline[chosen], edges.owner[chosen]
     tag = mix(owner.astype(np.uint64))
-    start, end = (_position_keys(ends[:, k]) ^ tag for k in (0, 1))
+    start, end = (
+        position_hashes(np.ascontiguousarray(ends[:, k]).view(np.uint64)) ^ tag for k in (0, 1)
+    )
     by_start = np.argsort(start)
     starts = start[by_start]
     found = np.minimum(np.searchsorted(starts, end), len(starts) - 1)
@@ -194,7 +194,8 @@ def _chained(edges: _Edges, objects: np.ndarray, area: np.ndarray, ccw: np.ndarr
         )
     )
     succ = by_start[found]
-    succ[np.isin(owner, broken)] = np.flatnonzero(np.isin(owner, broken))
+    is_broken = np.isin(owner, broken)
+    succ[is_broken] = np.flatnonzero(is_broken)
     ring, place = _cycles(succ)
     order = np.lexsort((place, ring))
     heads = np.flatnonzero(np.diff(ring[order], prepend=-1))
@@ -202,8 +203,8 @@ def _chained(edges: _Edges, objects: np.ndarray, area: np.ndarray, ccw: np.ndarr
     ring_owner = owner[order[heads]]
     a, b = ends[order, 0], ends[order, 1]
     turn = np.add.reduceat(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0], heads)
-    shell = (turn > 0) == ccw[np.searchsorted(objects, ring_owner)]
     k = np.searchsorted(objects, ring_owner)
+    shell = (turn > 0) == ccw[k]
     fine = (np.bincount(k[shell], minlength=len(objects)) == 1) & ~np.isin(objects, broken)
     rings = np.lexsort((~shell, ring_owner))  # each object's shell, then its holes
     rings = rings[fine[k[rings]]]
@@ -216,12 +217,6 @@ def _chained(edges: _Edges, objects: np.ndarray, area: np.ndarray, ccw: np.ndarr
     nesting = (offsets(sizes[rings]), offsets(per_object))
     out[fine] = shapely.from_ragged_array(GeometryType.POLYGON, closed[rows], nesting)
     return _fitting(out, area)
-
-
-def _position_keys(xy: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each position (x, y), bit for bit."""
-    bits = np.ascontiguousarray(xy).view(np.uint64)
-    return mix(mix(bits[:, 0]) ^ bits[:, 1])
 
 
 def _cycles(succ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

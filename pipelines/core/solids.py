@@ -30,7 +30,9 @@ __all__ = [
     "offsets",
     "orientations",
     "polygons_of",
+    "position_hashes",
     "surface_measures",
+    "types_with",
     "volumes",
     "volumes_and_faces",
 ]
@@ -109,9 +111,7 @@ class Faces(FlatFaces):
         row of its start, and whether it runs from the lower position's hash to the higher
         (which way round); `key` holds the bits of each position that tell positions apart
         (uint64 columns)."""
-        vertex = mix(key[:, 0])
-        for c in range(1, key.shape[1]):
-            vertex = mix(vertex ^ key[:, c])
+        vertex = position_hashes(key)
         at, face = self.edges()
         start, end = vertex[at], vertex[at + 1]
         moves = start != end
@@ -204,8 +204,7 @@ def orientations(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`surface_measures` of faces given by their Newell vectors (`area_vectors`)."""
     n = vectors.copy()
-    roofs = {t: "Roof" in t for t in set(types)}  # a few types for many surfaces
-    roof_down = np.fromiter(map(roofs.__getitem__, types), bool, len(types)) & (n[:, 2] < 0)
+    roof_down = types_with(types, "Roof") & (n[:, 2] < 0)
     n[roof_down] *= -1
     length = np.linalg.norm(n, axis=1)
     area = length / 2
@@ -270,6 +269,21 @@ def volumes_and_faces(
 
 
 _MIX = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
+
+
+def position_hashes(key: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row of `key` (the bits of a position, uint64 columns)."""
+    out = mix(key[:, 0])
+    for c in range(1, key.shape[1]):
+        out = mix(out ^ key[:, c])
+    return out
+
+
+def types_with(types: Sequence[str], word: str) -> np.ndarray:
+    """Which surface `types` name `word` ("Ground", "Roof"): looked up per distinct type, as
+    a batch has a few types for many surfaces."""
+    found = {t: word in t for t in set(types)}
+    return np.fromiter(map(found.__getitem__, types), bool, len(types))
 
 
 def mix(z: np.ndarray) -> np.ndarray:
