@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from lxml import etree
 
+from citypipe.connectors.documents import BLANK
 from citypipe.connectors.xml_safety import PARSER
 from citypipe.geo.errors import DataError
 
@@ -97,7 +98,7 @@ def gist(content: bytes, limit: int = 200) -> str:
     page's text, an exception report, an OGC API exception or ProblemDetails), else its
     start."""
     said = service_words(content)
-    if said is None and content.lstrip()[:1] == b"{":
+    if said is None and _head(content)[:1] == b"{":
         try:
             said = json_exception(orjson.loads(content))
         except orjson.JSONDecodeError:
@@ -118,7 +119,7 @@ def refuse_html(url: str, content: bytes, content_type: str | None) -> None:
 
 
 def _head(content: bytes) -> bytes:
-    return content[: 1 << 16].lstrip(codecs.BOM_UTF8 + b" \t\r\n")
+    return content[: 1 << 16].lstrip(BLANK)
 
 
 def _is_html(head: bytes) -> bool:

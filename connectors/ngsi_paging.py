@@ -24,7 +24,7 @@ from os.path import commonprefix
 from typing import Any
 from urllib.parse import urlencode
 
-from citypipe.connectors.answers import gist
+from citypipe.connectors.answers import count, gist
 from citypipe.connectors.http import HttpClient, Reply
 from citypipe.geo.errors import ConfigurationError, DataError
 
@@ -105,12 +105,12 @@ class Pager:
             page = page.get("features") if isinstance(page, dict) else None
             if not isinstance(page, list):
                 raise DataError(f"{reply.url}: the answer is not a list of entities")
-        count = reply.headers.get(self.dialect.count_header, "")
-        if not count.isdigit():
+        total = count(reply.headers.get(self.dialect.count_header))
+        if total is None:
             raise DataError(f"{reply.url}: the broker sent no {self.dialect.count_header}")
         if self.follow is not None:
             page = self.follow(reply, page, params)
-        return reply, page, int(count)
+        return reply, page, total
 
     def count(self, params: Mapping[str, str]) -> int:
         """The broker's count for a query (asked once per query)."""
@@ -119,10 +119,10 @@ class Pager:
             # limit=1, not 0: Orion (NGSI v2) refuses 0 ("a value of ZERO is unacceptable",
             # telefonicaid/fiware-orion#1492), Scorpio before #394 failed on it with a 500
             reply = self.get({**self.dialect.count_params(params), "limit": "1"})
-            count = reply.headers.get(self.dialect.count_header, "")
-            if reply.status >= 400 or not count.isdigit():
+            total = count(reply.headers.get(self.dialect.count_header))
+            if reply.status >= 400 or total is None:
                 raise DataError(f"{reply.url}: no count ({reply.status}): {gist(reply.content)}")
-            self._counts[key] = int(count)
+            self._counts[key] = total
         return self._counts[key]
 
     def _scan(self, params: Mapping[str, str]) -> Generator[tuple[Reply, list[Any]], None, bool]:

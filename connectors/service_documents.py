@@ -26,7 +26,7 @@ from citypipe.connectors.gml import local_name
 from citypipe.connectors.xml_safety import PARSER
 from citypipe.geo.errors import DataError, NotFeatureData
 
-__all__ = ["ServiceDocumentConnector", "capabilities_layers", "exception_text"]
+__all__ = ["ServiceDocumentConnector", "capabilities_layers"]
 
 _XSD = "{http://www.w3.org/2001/XMLSchema}"
 _XML_KINDS = {

@@ -22,10 +22,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from lxml import etree
 
 from citypipe.connectors import documents
-from citypipe.connectors.answers import refuse_html
+from citypipe.connectors.answers import exception_text, refuse_html
 from citypipe.connectors.base import LayerInfo
 from citypipe.connectors.http import HttpClient, Reply
-from citypipe.connectors.service_documents import capabilities_layers, exception_text
+from citypipe.connectors.service_documents import capabilities_layers
 from citypipe.connectors.xml_safety import PARSER, not_well_formed, refuse_dtd
 from citypipe.geo.errors import ConfigurationError, DataError
 

@@ -23,10 +23,9 @@ from typing import IO, Any, Protocol, cast
 
 from lxml import etree
 
-from citypipe.connectors.answers import count
+from citypipe.connectors.answers import count, exception_text
 from citypipe.connectors.documents import EXCEPTION_REPORTS
 from citypipe.connectors.gml import GML_NAMESPACES, local_name
-from citypipe.connectors.service_documents import exception_text
 from citypipe.connectors.xml_safety import PARSER, not_well_formed, refuse_dtd
 from citypipe.geo.errors import DataError, NotFeatureData
 from citypipe.geo.types import AxisOrder

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlencode, urlsplit
 
 from citypipe.connectors import documents
-from citypipe.connectors.answers import refuse_html
+from citypipe.connectors.answers import count, refuse_html
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.geojson import page_batches
 from citypipe.connectors.http import HttpClient, Reply
@@ -63,8 +63,7 @@ def count_hits(client: HttpClient, request: GetFeature, box: Box | None = None) 
     """The number of features the server counts for the request (resultType=hits), None when
     it does not say (numberMatched="unknown")."""
     root = parse_xml(_get(client, request, request.params(hits=True, box=box)))
-    declared = root.get("numberMatched", root.get("numberOfFeatures", ""))
-    return int(declared) if declared.isdigit() else None
+    return count(root.get("numberMatched", root.get("numberOfFeatures")))
 
 
 def fetch_page(client: HttpClient, request: GetFeature, params: Mapping[str, str]) -> Page:
@@ -85,9 +84,7 @@ def fetch_page(client: HttpClient, request: GetFeature, params: Mapping[str, str
     if not isinstance(page, dict) or not isinstance(page.get("features"), list):
         raise DataError(f"{reply.url}: the answer is not a GeoJSON FeatureCollection")
     batches = [_declared(b, request.srs_name) for b in page_batches(page, page["features"])]
-    matched = page.get("numberMatched")
-    matched = matched if type(matched) is int and matched >= 0 else None
-    return Page(reply.url, batches, len(page["features"]), matched)
+    return Page(reply.url, batches, len(page["features"]), count(page.get("numberMatched")))
 
 
 def _declared(batch: SourceBatch, srs_name: str | None) -> SourceBatch:
