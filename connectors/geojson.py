@@ -34,14 +34,12 @@ from citypipe.geo.errors import DataError
 __all__ = ["GeoJSONConnector"]
 
 _TYPE = re.compile(rb'"type"\s*:\s*"(FeatureCollection|Feature)"')
-_GEOMETRY_NAMES = (
-    "Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon",
-    "GeometryCollection",
-)  # fmt: skip
-_GEOMETRY_TYPES = frozenset(_GEOMETRY_NAMES)
-_BARE = re.compile(rb'^\{\s*"type"\s*:\s*"(' + "|".join(_GEOMETRY_NAMES).encode() + rb')"')
+_GEOMETRY_TYPES = geojson_shapes.GEOMETRY_TYPES
+_BARE = re.compile(rb'^\{\s*"type"\s*:\s*"(' + "|".join(sorted(_GEOMETRY_TYPES)).encode() + rb')"')
 """A document that is one geometry object (RFC 7946 allows it; GDAL reads it as one feature),
 its type first as GeoJSON writers put it."""
+_DOCUMENT_TYPES = frozenset({"FeatureCollection", "Feature", *_GEOMETRY_TYPES})
+"""What a GeoJSON document's top level may be."""
 _JSONFG_CONF = re.compile(r"json-fg(?:-1)?/([\d.]+)/conf/|\[ogc-json-fg-1-([\d.]+):")
 """JSON-FG conformance classes, as URIs (`.../spec/json-fg-1/1.0/conf/core`) or safe CURIEs."""
 _CURIE = re.compile(r"\[(\w+):(\w+)\]")
@@ -54,7 +52,6 @@ _JSON_NAMES = {
     "float": "number",
     "bool": "boolean",
 }
-_STANDARD_MEMBERS = {"type", "id", "geometry", "properties", "links", "bbox"}
 
 
 def _crs(member: Any) -> str | None:
@@ -136,8 +133,7 @@ class GeoJSONConnector(FileConnector):
             )
             h = doc.header
             why = None
-            kinds = {"FeatureCollection", "Feature", *_GEOMETRY_TYPES}
-            if not isinstance(h, Mapping) or h.get("type") not in kinds:
+            if not isinstance(h, Mapping) or h.get("type") not in _DOCUMENT_TYPES:
                 why = "JSON without a GeoJSON FeatureCollection, Feature or geometry"
             elif h["type"] == "FeatureCollection" and not doc.has_array:
                 why = "a FeatureCollection without a features array"

@@ -23,7 +23,7 @@ from citypipe.connectors.coordinates import describe_non_number, to_floats
 from citypipe.connectors.ragged import from_ragged
 from citypipe.geo.types import CRS84, Points
 
-__all__ = ["NESTING", "nesting_fault", "to_geometries", "to_geometry"]
+__all__ = ["GEOMETRY_TYPES", "NESTING", "nesting_fault", "to_geometries", "to_geometry"]
 
 NESTING: dict[GeometryType, int] = {
     GeometryType.POINT: 0,
@@ -35,6 +35,8 @@ NESTING: dict[GeometryType, int] = {
 }
 """Levels of coordinate lists above the positions, per type: GeoJSON and GeoArrow nest alike."""
 _GEOJSON_NAMES = ("Point", "LineString", "MultiPoint", "Polygon", "MultiLineString", "MultiPolygon")
+GEOMETRY_TYPES = frozenset((*_GEOJSON_NAMES, "GeometryCollection"))
+"""GeoJSON's geometry types (RFC 7946 3.1)."""
 _RAGGED = {name: (t, NESTING[t]) for name, t in zip(_GEOJSON_NAMES, NESTING, strict=False)}
 
 

@@ -23,6 +23,8 @@ __all__ = ["GeoJSONSeqConnector"]
 
 RS = b"\x1e"
 """The record separator RFC 8142 puts before each JSON text."""
+_SPACE = BLANK + RS
+"""What may stand between records: JSON's whitespace and the record separator."""
 _BLOCK = 1 << 20
 
 
@@ -31,8 +33,8 @@ def _records(f: BinaryIO, separator: bytes) -> Iterator[bytes]:
     tail = b""
     while block := f.read(_BLOCK):
         *whole, tail = (tail + block).split(separator)
-        yield from (r for r in whole if r.strip(BLANK + RS))
-    if tail.strip(BLANK + RS):
+        yield from (r for r in whole if r.strip(_SPACE))
+    if tail.strip(_SPACE):
         yield tail
 
 
@@ -42,7 +44,7 @@ def _feature(text: bytes) -> Any:
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError as e:
-        return unparsed(text.strip(BLANK + RS), e)
+        return unparsed(text.strip(_SPACE), e)
 
 
 class GeoJSONSeqConnector(FileConnector):

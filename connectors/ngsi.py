@@ -22,6 +22,7 @@ import orjson
 
 from citypipe.connectors import documents
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
+from citypipe.connectors.geojson_shapes import GEOMETRY_TYPES
 from citypipe.connectors.jsonld_context import for_source
 from citypipe.connectors.jsonstream import BATCH_BYTES, JSONDocument, open_json, read_in
 from citypipe.connectors.ngsi_entities import entity_batch, is_v2
@@ -40,13 +41,8 @@ _V2 = re.compile(
     rb'Text|DateTime)"'
 )
 """NGSI v2 attribute types, for a head too long to parse (a shorter one is parsed: `is_v2`)."""
-_GEOMETRIES = frozenset(
-    ("Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon")
-    + ("GeometryCollection",)
-)
 _KV_PLACE = re.compile(
-    rb'"location"\s*:\s*\{\s*"type"\s*:\s*"(?:(?:Multi)?(?:Point|LineString|Polygon)|'
-    rb'GeometryCollection)"'
+    rb'"location"\s*:\s*\{\s*"type"\s*:\s*"(?:' + "|".join(sorted(GEOMETRY_TYPES)).encode() + rb')"'
 )
 """A keyValues `location`, for an array too long to parse whose text names no GeoJSON Feature."""
 _ENTITY = re.compile(rb'"id"\s*:')
@@ -73,7 +69,7 @@ def _key_values(entity: dict) -> bool:
         and entity["type"] not in ("Feature", "FeatureCollection")
         and "@context" not in entity
         and type(place) is dict
-        and place.get("type") in _GEOMETRIES
+        and place.get("type") in GEOMETRY_TYPES
         and ("coordinates" in place or "geometries" in place)
     )
 

@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+from citypipe.connectors.geojson_shapes import GEOMETRY_TYPES as GEOMETRIES
+
 __all__ = ["LD_KINDS", "Attribute", "is_v2_attribute", "ld_attribute", "v2_attribute"]
 
 _VALUE_MEMBER = {
@@ -37,10 +39,6 @@ _META = frozenset(
      "modifiedAt", "deletedAt", "instanceId", "lang", "previousValue", "previousObject"}
 )  # fmt: skip
 """Members of an attribute that are not sub-attributes."""
-GEOMETRIES = frozenset(
-    {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
-     "GeometryCollection"}
-)  # fmt: skip
 MAX_DEPTH = 16
 """Sub-attributes nested deeper than this are kept as the value they hold, not read further."""
 _ENTITY_URN = re.compile(r"urn:ngsi-ld:", re.IGNORECASE)

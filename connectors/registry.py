@@ -151,9 +151,10 @@ def detect(path: Path) -> type[FileConnector]:
     best: tuple[float, type[FileConnector]] | None = None
     not_features: NotFeatureData | None = None
     formats = [cls for cls in map(load, available()) if issubclass(cls, FileConnector)]
+    sniffed = _xml_head_in_utf8(head)
     for cls in formats:
         try:
-            score = cls.sniff(_xml_head_in_utf8(head))
+            score = cls.sniff(sniffed)
         except NotFeatureData as e:
             not_features = not_features or e
             continue

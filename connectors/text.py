@@ -96,10 +96,10 @@ def detect_encoding(data: bytes) -> str | None:
     if best is None:
         return None
     name = codecs.lookup(best.encoding).name
-    if nul and not name.startswith(("utf-16", "utf-32")):
-        return None
     if name.startswith(("utf-16", "utf-32")):
         return name
+    if nul:
+        return None
     return plausible_codepage(data, (m.encoding for m in matches), _WESTERN) or name
 
 

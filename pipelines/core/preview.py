@@ -78,7 +78,7 @@ def _areas(drawn: np.ndarray) -> list[str]:
     Python objects, which took most of a report page's time (barris: 2,200 positions)."""
     if not len(drawn):
         return []
-    _, coords, offsets = shapely.to_ragged_array(shapely.force_2d(drawn))
+    _, coords, offsets = shapely.to_ragged_array(drawn)  # in 2D: _to_pixels' transform
     rings, polygons = offsets[:2]  # where each ring starts in coords, each polygon in rings
     parts = offsets[2] if len(offsets) == 3 else np.arange(len(polygons))  # multipolygons
     points = [f"{x},{y}" for x, y in np.rint(coords).astype(np.int64).tolist()]  # whole pixels
