@@ -23,6 +23,7 @@ from shapely.errors import GEOSException
 from citypipe.connectors import rings
 from citypipe.connectors.base import FlatFaces
 from citypipe.connectors.cityjson_values import Vertices
+from citypipe.connectors.ragged import offsets
 
 __all__ = [
     "Built",
@@ -30,7 +31,6 @@ __all__ = [
     "Job",
     "build_shapes",
     "geometry_job",
-    "offsets",
 ]
 
 _SOLIDS = {"Solid", "MultiSolid", "CompositeSolid"}
@@ -104,12 +104,6 @@ def geometry_job(g: Mapping[str, Any], base: int, limit: int) -> Job:
     except (TypeError, IndexError, KeyError, AttributeError) as e:
         raise Invalid(f"{t} boundaries or semantics nested wrongly ({e})") from e
     return Job(_POLYGONS, faces, base, limit, values, g.get("semantics") if values else None)
-
-
-def offsets(counts: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(counts) + 1, np.int64)
-    np.cumsum(counts, out=out[1:])
-    return out
 
 
 class Built(NamedTuple):

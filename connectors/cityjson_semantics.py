@@ -16,7 +16,8 @@ import numpy as np
 import shapely
 
 from citypipe.connectors.base import Surface
-from citypipe.connectors.cityjson_geometry import Built, Invalid, Job, offsets
+from citypipe.connectors.cityjson_geometry import Built, Invalid, Job
+from citypipe.connectors.ragged import offsets
 
 __all__ = ["Semantics", "semantic_surfaces"]
 

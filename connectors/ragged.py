@@ -12,7 +12,14 @@ import numpy as np
 import shapely
 from shapely import GeometryType
 
-__all__ = ["from_ragged"]
+__all__ = ["from_ragged", "offsets"]
+
+
+def offsets(counts: np.ndarray) -> np.ndarray:
+    """The offsets of ragged parts of `counts` elements each: 0, then their running sums."""
+    out = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
 
 
 def from_ragged(

@@ -16,6 +16,7 @@ import pyproj
 import shapely
 
 from citypipe.connectors.base import Surface
+from citypipe.connectors.ragged import offsets
 from citypipe.core import solids
 
 __all__ = ["Measures", "in_metres", "measure", "surface_parts"]
@@ -141,19 +142,13 @@ def surface_parts(
         return None
     if not faces:
         return np.zeros(0, np.int64)
-    starts = _offsets(shapely.get_num_geometries(geometries))[rows]
+    starts = offsets(shapely.get_num_geometries(geometries))[rows]
     return np.concatenate(faces) + np.repeat(starts, counts[rows])
 
 
 def _counts(lists: Sequence[Sized | None]) -> np.ndarray:
     """The length of each (0 for None)."""
     return np.fromiter((0 if x is None else len(x) for x in lists), np.int64, len(lists))
-
-
-def _offsets(counts: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(counts) + 1, np.int64)
-    np.cumsum(counts, out=out[1:])
-    return out
 
 
 def measure(

@@ -20,6 +20,7 @@ import shapely
 from shapely import GeometryType
 
 from citypipe.connectors.base import FlatFaces
+from citypipe.connectors.ragged import offsets
 
 __all__ = [
     "Faces",
@@ -47,12 +48,6 @@ def polygons_of(geometry: Any) -> np.ndarray:
         return np.empty(0, dtype=object)
     parts = shapely.get_parts(geometry)
     return parts[shapely.get_type_id(parts) == 3]
-
-
-def offsets(counts: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(counts) + 1, np.int64)
-    np.cumsum(counts, out=out[1:])
-    return out
 
 
 class Faces(FlatFaces):
