@@ -143,8 +143,9 @@ class Pager:
                     "offset 0: it ignores `offset`, so its entities cannot be paged through "
                     "(Scorpio before 2.1.15 did); nothing was written"
                 )
-            fresh = [e for e, i in zip(page, ids, strict=True) if i not in self.seen]
-            self.seen.update(_id(e) for e in fresh)
+            new = [(e, i) for e, i in zip(page, ids, strict=True) if i not in self.seen]
+            fresh = [e for e, _ in new]
+            self.seen.update(i for _, i in new)
             if fresh:
                 yield reply, fresh
             offset += len(page)

@@ -270,13 +270,14 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         reply, page = self._first_page()
         self._first = None
         matched = count(page.get("numberMatched"))
-        seen, read, pages, first = {reply.url}, 0, 1, _identity(page)
+        seen, read, pages, first = {reply.url}, 0, 1, (len(page["features"]), _identity(page))
         remote = self._filters_remotely()
         with ThreadPoolExecutor(1, thread_name_prefix="ogcapi-page") as pool:
             while page["features"]:
                 read += len(page["features"])
                 url = _next_url(reply, page, seen)
-                if pages > 1 and _identity(page) == first:
+                # a page of another length is no repeat: it is not hashed
+                if pages > 1 and len(page["features"]) == first[0] and _identity(page) == first[1]:
                     raise DataError(
                         f"{reply.url}: the server answered with the first page's features again "
                         "(it ignores the position in its own `next` link); nothing was written"
