@@ -233,18 +233,18 @@ def to_geometries(
         try:
             out[i] = to_geometry(geometry)
         except ValueError as e:
-            errors[i] = str(e)
+            errors[i] = f"invalid GeoJSON geometry: {e}"
     return out, errors
 
 
 def to_geometry(geometry: Mapping[str, Any]) -> Any:
     """The shapely geometry of one GeoJSON geometry object; ValueError saying in GeoJSON's
-    terms what is wrong with it."""
+    terms what is wrong with it (the reason alone: callers say whose geometry it is)."""
     try:
         return _one(geometry)
     except Exception as e:  # shapely raises many kinds for malformed input
         why = _position_fault(geometry) or str(e).strip()
-        raise ValueError(f"invalid GeoJSON geometry: {why}") from e
+        raise ValueError(why) from e
 
 
 def geojson_batch(

@@ -107,7 +107,7 @@ def _prism(prism: Mapping[str, Any]) -> tuple[BaseGeometry, list[BaseGeometry], 
     try:
         footprint = shapely.force_2d(to_geometry(base))
     except ValueError as e:
-        raise ValueError(f"the base is {str(e).removeprefix('invalid GeoJSON geometry: ')}") from e
+        raise ValueError(f"the base is {e}") from e
     if footprint.is_empty:
         raise ValueError("the base is empty")
     return footprint, _extrude(footprint, lower, upper), lower, upper
