@@ -9,7 +9,6 @@ A table of one column holds no delimiter: it is read where that column holds geo
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import re
@@ -18,8 +17,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from citypipe.connectors.csv_geometry import geometry_text
-from citypipe.connectors.text import TextEncoding, file_encoding, rare
-from citypipe.geo.errors import ConfigurationError, DataError
+from citypipe.connectors.text import TextEncoding, file_encoding, option_codec, rare
+from citypipe.geo.errors import DataError
 
 __all__ = ["DELIMITERS", "Dialect", "find_delimiter", "read_dialect"]
 
@@ -143,10 +142,7 @@ def read_dialect(path: Path, options: Mapping[str, Any]) -> Dialect:
     if option is None and found is None:
         raise DataError(f"{path}: not delimited text but binary content")
     encoding = option or (found.codec if found is not None else "")
-    try:
-        encoding = codecs.lookup(encoding).name
-    except LookupError as e:
-        raise ConfigurationError(f"{path}: unknown encoding {encoding!r}") from e
+    encoding = option_codec(path, encoding)
     nul = found is not None and found.nul
     coding = TextEncoding(encoding, 0 if option or found is None else found.undecodable, nul)
     text = head.decode(encoding, "replace").lstrip("\ufeff")

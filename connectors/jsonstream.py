@@ -49,8 +49,8 @@ from citypipe.connectors.json_scan import (
     streamed_array,
 )
 from citypipe.connectors.json_structure import SEPARATORS, Strings, outside_strings
-from citypipe.connectors.text import file_encoding
-from citypipe.geo.errors import ConfigurationError, DataError
+from citypipe.connectors.text import file_encoding, option_codec
+from citypipe.geo.errors import DataError
 
 __all__ = ["BATCH_BYTES", "JSONDocument", "Unparsed", "open_json", "read_in", "unparsed"]
 
@@ -201,10 +201,7 @@ def _declared(path: Path, encoding: str | None) -> str | None:
     """The code page an `encoding` option names; None for none, and for UTF-8, JSON's own."""
     if encoding is None:
         return None
-    try:
-        name = codecs.lookup(encoding).name
-    except LookupError as e:
-        raise ConfigurationError(f"{path}: unknown encoding {encoding!r}") from e
+    name = option_codec(path, encoding)
     return None if name in ("utf-8", "utf-8-sig") else name
 
 

@@ -14,12 +14,14 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 import charset_normalizer
 import numpy as np
 
 from citypipe.connectors.codepage import plausible_codepage
+from citypipe.geo.errors import ConfigurationError
 
 __all__ = [
     "MARK_PATTERN",
@@ -28,6 +30,7 @@ __all__ = [
     "detect_encoding",
     "file_encoding",
     "marked_bytes",
+    "option_codec",
     "rare",
     "shown",
 ]
@@ -101,6 +104,14 @@ def detect_encoding(data: bytes) -> str | None:
     if nul:
         return None
     return plausible_codepage(data, (m.encoding for m in matches), _WESTERN) or name
+
+
+def option_codec(path: Path, encoding: str) -> str:
+    """Python's name for the codec an `encoding` option names; ConfigurationError for none."""
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError as e:
+        raise ConfigurationError(f"{path}: unknown encoding {encoding!r}") from e
 
 
 def file_encoding(f: BinaryIO) -> TextEncoding | None:
