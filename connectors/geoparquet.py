@@ -52,13 +52,7 @@ def _lonlat(geoms: np.ndarray, crs: str | None) -> np.ndarray:
         to = to_crs84(resolve(crs), "xy")  # GeoParquet's WKB is x/y whatever the CRS's order
     except ConfigurationError:
         return geoms
-    has_z = shapely.has_z(geoms)
-    out = geoms.copy()
-    for z in (False, True):
-        chosen = (has_z == z) & ~shapely.is_missing(geoms)
-        if chosen.any():
-            out[chosen] = shapely.transform(geoms[chosen], to, include_z=z)
-    return out
+    return shapely.transform(geoms, to, include_z=None)  # each in its own dimension
 
 
 def _properties(batch: pa.RecordBatch, layout: Layout) -> list[dict[str, Any]]:
