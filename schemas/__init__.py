@@ -17,7 +17,7 @@ import yaml
 
 __all__ = [
     "Column", "FeatureSchema", "SchemaMismatch", "Table", "class_theme", "class_themes",
-    "feature_schema", "mappings", "themes",
+    "feature_schema", "feature_schema_bytes", "mappings", "themes",
 ]  # fmt: skip
 
 HERE = Path(__file__).parent
@@ -161,8 +161,15 @@ class FeatureSchema(Table):
 
 
 @cache
+def feature_schema_bytes() -> bytes:
+    """The shared schema file as read, once per process: what `feature_schema` is loaded from
+    and what an input's fingerprint hashes (the schema a process writes with)."""
+    return (HERE / "feature-v1.yaml").read_bytes()
+
+
+@cache
 def feature_schema() -> FeatureSchema:
-    raw = _load("feature-v1.yaml")
+    raw = yaml.safe_load(feature_schema_bytes())
     return FeatureSchema(
         name="features",
         columns=_columns(raw["columns"]),

@@ -23,8 +23,9 @@ from citypipe.core.write import GeoParquetWriter
 
 
 def _forget() -> None:
-    for loaded in (schemas.feature_schema, schemas.themes, schemas.class_themes, schemas.mappings):
-        loaded.cache_clear()
+    loaded = (schemas.feature_schema_bytes, schemas.feature_schema, schemas.themes)
+    for cached in (*loaded, schemas.class_themes, schemas.mappings):
+        cached.cache_clear()
     checks.bound_checks.cache_clear()
 
 

@@ -66,16 +66,9 @@ def settings_digest(what: str, settings: Mapping[str, Any]) -> str:
     settings), of the shared schema and of citypipe's version: whatever changes the output."""
     digest = hashlib.sha256(what.encode())
     digest.update(orjson.dumps(settings, option=orjson.OPT_SORT_KEYS, default=str))
-    digest.update(_schema_file())
+    digest.update(schemas.feature_schema_bytes())
     digest.update(citypipe_version().encode())
     return digest.hexdigest()
-
-
-@cache
-def _schema_file() -> bytes:
-    """The shared schema file's bytes, read once per process as `schemas.feature_schema` reads
-    it: the schema a process writes with is the one it loaded."""
-    return (schemas.HERE / "feature-v1.yaml").read_bytes()
 
 
 def _digest_record(path: Path) -> Path:
