@@ -117,6 +117,16 @@ def _rss_mb() -> float:
     return 0.0
 
 
+def iterparse_floor(path: Path) -> None:
+    """The XML floor: lxml's iterparse over the whole file, each element cleared as it ends."""
+    from lxml import etree
+
+    for _, elem in etree.iterparse(
+        str(path), events=("end",), resolve_entities=False, no_network=True
+    ):
+        elem.clear()
+
+
 def _runner(tool: str, target: str, out_dir: Path) -> Callable[[], object]:
     """The work one tool does on one file or service layer (imports happen here, before
     timing)."""
@@ -128,15 +138,7 @@ def _runner(tool: str, target: str, out_dir: Path) -> Callable[[], object]:
 
         return lambda: orjson.loads(path.read_bytes())
     if tool == "iterparse":
-        from lxml import etree
-
-        def parse() -> None:
-            for _, elem in etree.iterparse(
-                str(path), events=("end",), resolve_entities=False, no_network=True
-            ):
-                elem.clear()
-
-        return parse
+        return lambda: iterparse_floor(path)
     if tool in ("gdal", "gdal-layers"):
         import pyogrio
 
