@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from lxml import etree
@@ -21,7 +21,11 @@ from citypipe.connectors.documents import BLANK
 from citypipe.connectors.xml_safety import PARSER
 from citypipe.geo.errors import DataError
 
+if TYPE_CHECKING:  # http reads its JSON answers with this module
+    from citypipe.connectors.http import Reply
+
 __all__ = [
+    "HTML_TYPES",
     "count",
     "exception_text",
     "gist",
@@ -39,6 +43,8 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+"""Media types of a web page, which a service sends for an error."""
 
 
 def json_body(url: str, content: bytes, content_type: str | None) -> Any:
@@ -108,14 +114,13 @@ def gist(content: bytes, limit: int = 200) -> str:
     return " ".join(content[: limit * 2].decode("utf-8", "replace").split())[:limit]
 
 
-def refuse_html(url: str, content: bytes, content_type: str | None) -> None:
+def refuse_html(reply: Reply) -> None:
     """DataError quoting an HTML page sent where data was asked for (a gateway's or servlet
     container's error page, often with 200), before an XML reader takes its DOCTYPE for an
     entity attack or its markup for a malformed document."""
-    head = _head(content)
-    media = (content_type or "").split(";")[0].strip().lower()
-    if media in ("text/html", "application/xhtml+xml") or _is_html(head):
-        raise DataError(f"{url}: {_html_words(head)}")
+    head = _head(reply.content)
+    if reply.media_type in HTML_TYPES or _is_html(head):
+        raise DataError(f"{reply.url}: {_html_words(head)}")
 
 
 def _head(content: bytes) -> bytes:

@@ -76,10 +76,15 @@ class Reply:
 
     @property
     def media_type(self) -> str:
-        return self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        return media_type(self.headers)
 
     def json(self) -> Any:
         return json_body(self.url, self.content, self.headers.get("Content-Type"))
+
+
+def media_type(headers: Mapping[str, str]) -> str:
+    """The media type an answer's Content-Type names, without its parameters, lower case."""
+    return headers.get("Content-Type", "").split(";")[0].strip().lower()
 
 
 class Stream:
@@ -100,6 +105,10 @@ class Stream:
         self._response, self._slot, self._max = response, slot, max_bytes
         self._chunks = response.iter_content(chunk_size=1 << 16)
         self._open = True
+
+    @property
+    def media_type(self) -> str:
+        return media_type(self.headers)
 
     def read(self, size: int = -1) -> bytes:
         """The next bytes of the body (a chunk as it came, `size` or not); b"" at its end."""

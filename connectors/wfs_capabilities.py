@@ -140,7 +140,7 @@ def service_url(url: str) -> str:
 def parse_xml(reply: Reply) -> Any:
     """The root element of an XML answer, parsed safely; an ExceptionReport raised, an HTML
     page refused in its words."""
-    refuse_html(reply.url, reply.content, reply.headers.get("Content-Type"))
+    refuse_html(reply)
     try:
         root = etree.fromstring(reply.content, etree.XMLParser(**PARSER))
     except etree.XMLSyntaxError as e:

@@ -70,7 +70,7 @@ def fetch_page(client: HttpClient, request: GetFeature, params: Mapping[str, str
     """One GetFeature answer, read: GeoJSON by the GeoJSON reader, GML by the GML reader (in
     the convention of the version asked, in the CRS asked for where the answer names none)."""
     reply = _get(client, request, params)
-    refuse_html(reply.url, reply.content, reply.headers.get("Content-Type"))
+    refuse_html(reply)
     head = reply.content[:4096].lstrip(documents.BLANK)
     root = documents.xml_root(head) if head.startswith(b"<") else None
     if root is not None and root[1].decode(errors="replace") in documents.EXCEPTION_REPORTS:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 
-from citypipe.connectors.answers import refuse_html
+from citypipe.connectors.answers import HTML_TYPES, refuse_html
 from citypipe.connectors.base import LayerInfo, SourceBatch
 from citypipe.connectors.http import HttpClient
 from citypipe.connectors.wfs_capabilities import Capabilities, service_url
@@ -125,9 +125,8 @@ class _Answer:
         self._rest: Iterator[SourceBatch] | None = None
         self._error: CitypipeError | None = None
         try:
-            if self.stream.headers.get("Content-Type", "").lower().startswith("text/html"):
-                page = self.stream.reply()  # an error page: short
-                refuse_html(page.url, page.content, page.headers.get("Content-Type"))
+            if self.stream.media_type in HTML_TYPES:
+                refuse_html(self.stream.reply())  # an error page: short
             version = request.caps.version
             response, self._members = stream_head(
                 self.stream, wfs_version=version, name=self.stream.url
