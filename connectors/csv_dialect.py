@@ -64,8 +64,8 @@ def find_delimiter(text: str) -> str | None:
         return declared[1] if text[declared.end() :].strip() else None
     cut = not text.endswith(("\n", "\r"))
     best: tuple[int, str] | None = None
-    for d in DELIMITERS:
-        rows = _first_records(text, d)
+    records = {d: _first_records(text, d) for d in DELIMITERS}
+    for d, rows in records.items():
         if not rows or len(rows[0]) < 2:
             continue
         width = len(rows[0])
@@ -79,7 +79,7 @@ def find_delimiter(text: str) -> str | None:
             ok = 2 <= len(last) <= width
         if ok and (best is None or width > best[0]):
             best = (width, d)
-    return best[1] if best else _single_column(text, cut)
+    return best[1] if best else _single_column(records, cut)
 
 
 def _first_records(text: str, delimiter: str, skip: int = 0) -> list[list[str]]:
@@ -94,12 +94,11 @@ def _first_records(text: str, delimiter: str, skip: int = 0) -> list[list[str]]:
         return []
 
 
-def _single_column(text: str, cut: bool) -> str | None:
-    """A delimiter that leaves every first record one field, where the records below a header
-    name are geometries (WKT, EWKT or hex (E)WKB): a table of geometries alone, as GDAL writes
-    a layer without attributes. None where they are not."""
-    for d in DELIMITERS:
-        rows = _first_records(text, d)
+def _single_column(records: dict[str, list[list[str]]], cut: bool) -> str | None:
+    """A delimiter that leaves every first record one field (`records`: each delimiter's), where
+    the records below a header name are geometries (WKT, EWKT, hex (E)WKB or GeoJSON): a table
+    of geometries alone, as GDAL writes a layer without attributes. None where they are not."""
+    for d, rows in records.items():
         values = [r[0] for r in rows[1 : -1 if cut else None]]
         if len(rows) < 2 or any(len(r) != 1 for r in rows) or not _names_columns(rows[0]):
             continue
