@@ -21,6 +21,7 @@ from citypipe.connectors import geojson_shapes, jsonfg_solids
 from citypipe.connectors.answers import count
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.documents import BLANK
+from citypipe.connectors.json_numbers import WideInteger, Widened, noted
 from citypipe.connectors.jsonstream import (
     BATCH_BYTES,
     JSONDocument,
@@ -187,6 +188,11 @@ def page_batches(header: Mapping[str, Any], features: list[Any]) -> Iterator[Sou
     One batch for `geometry`, and for JSON-FG features that only have a `place` (found in the
     one pass over all features, then read apart from the rest) one per CRS: the
     closest-to-scope `coordRefSys` (the place's own, the feature's, the collection's)."""
+    if isinstance(features, Widened):
+        for batch in page_batches(header, list(features)):
+            batch.properties = list(map(noted, batch.properties))
+            yield batch
+        return
     crs = _crs(header.get("crs"))
     coord_ref_sys = _coord_ref_sys(header.get("coordRefSys"))
     collection_class = header.get("featureType") or header.get("name")
@@ -210,8 +216,11 @@ def page_batches(header: Mapping[str, Any], features: list[Any]) -> Iterator[Sou
 
 def _id(value: Any) -> str:
     """A feature's id as text: a string or number as written, anything else (true, an object,
-    which RFC 7946 does not allow) as its JSON, not as Python writes it ("True", "{'a': 1}")."""
-    return str(value) if type(value) in (str, int, float) else orjson.dumps(value).decode()
+    which RFC 7946 does not allow) as its JSON, not as Python writes it ("True", "{'a': 1}");
+    an integer beyond 64 bits as its digits."""
+    if type(value) in (str, int, float, WideInteger):
+        return str(value)
+    return orjson.dumps(value).decode()
 
 
 def _batch(

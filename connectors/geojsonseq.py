@@ -14,9 +14,11 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from citypipe.connectors import json_numbers
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.documents import BLANK
 from citypipe.connectors.geojson import page_batches
+from citypipe.connectors.json_numbers import Widened
 from citypipe.connectors.jsonstream import BATCH_BYTES, unparsed
 
 __all__ = ["GeoJSONSeqConnector"]
@@ -38,13 +40,14 @@ def _records(f: BinaryIO, separator: bytes) -> Iterator[bytes]:
         yield tail
 
 
-def _feature(text: bytes) -> Any:
+def _feature(text: bytes) -> tuple[Any, bool]:
     """The record's Feature, or what jsonstream makes of an element orjson refuses (`Unparsed`:
-    the text as read, and why, naming NaN or Infinity where those are the fault)."""
+    the text as read, and why, naming NaN or Infinity where those are the fault); and whether
+    it holds an integer beyond 64 bits (`json_numbers.loads`)."""
     try:
-        return orjson.loads(text)
+        return json_numbers.loads(text)
     except orjson.JSONDecodeError as e:
-        return unparsed(text.strip(_SPACE), e)
+        return unparsed(text.strip(_SPACE), e), False
 
 
 class GeoJSONSeqConnector(FileConnector):
@@ -82,7 +85,10 @@ class GeoJSONSeqConnector(FileConnector):
             features: list[Any] = []
             size = 0
             for record in _records(f, separator):
-                features.append(_feature(record))
+                feature, wide = _feature(record)
+                if wide and not isinstance(features, Widened):
+                    features = Widened(features)
+                features.append(feature)
                 size += len(record)
                 if size >= BATCH_BYTES:
                     yield from page_batches({}, features)

@@ -37,6 +37,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import orjson
 
+from citypipe.connectors import json_numbers
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.json_scan import (
     BOM,
@@ -95,13 +96,16 @@ def _one_by_one(path: Path, text: bytearray, offset: int) -> list[Any]:
     # the opening bracket, the commas between elements, the closing bracket
     bounds = np.flatnonzero(((depth == 1) & comma) | (pos == len(text) - 1))
     out: list[Any] = []
+    widened = False
     for lo, hi in pairwise([0, *bounds.tolist()]):
         start, end = int(pos[lo]), int(pos[hi])
         element = bytes(text[start + 1 : end]).strip(WHITESPACE)
         if not element:
             raise DataError(fault(path, offset + start, EMPTY))
         try:
-            out.append(orjson.loads(element))
+            value, wide = json_numbers.loads(element)
+            out.append(value)
+            widened |= wide
             continue
         except orjson.JSONDecodeError as e:
             error = e
@@ -111,7 +115,7 @@ def _one_by_one(path: Path, text: bytearray, offset: int) -> list[Any]:
             if closed.size > 1 or element[0] not in b"[{" or closed[0] != last:
                 raise DataError(fault(path, offset + int(closed[0]) + 1, MISSING_COMMA))
         out.append(unparsed(element, error))
-    return out
+    return json_numbers.Widened(out) if widened else out
 
 
 def _parse_batches(
@@ -125,7 +129,7 @@ def _parse_batches(
         if text is None:  # an empty array, or whitespace before its closing bracket
             continue
         try:
-            batch = orjson.loads(text)
+            batch = json_numbers.loads(text)[0]
         except orjson.JSONDecodeError as e:
             if not records:
                 raise DataError(
@@ -164,16 +168,17 @@ class JSONDocument:
             self._buf.file.close()
 
 
-def _loads(data: bytes) -> tuple[Any, str | None]:
-    """The document, and the code page it is decoded from where it is text in one
-    (`_code_page`); JSONDecodeError where that is not all that is wrong."""
+def _loads(data: bytes) -> tuple[Any, bool, str | None]:
+    """The document, whether it holds integers beyond 64 bits (`json_numbers.loads`), and the
+    code page it is decoded from where it is text in one (`_code_page`); JSONDecodeError where
+    that is not all that is wrong."""
     try:
-        return orjson.loads(data), None
+        return *json_numbers.loads(data), None
     except orjson.JSONDecodeError as e:
         codec = _code_page(io.BytesIO(data)) if "UTF-8" in e.msg else None
         if codec is None:
             raise
-        return orjson.loads(data.decode(codec)), codec
+        return *json_numbers.loads(data.decode(codec)), codec
 
 
 def _code_page(f: BinaryIO) -> str | None:
@@ -224,8 +229,12 @@ def read_in(batch: SourceBatch, codec: str | None) -> SourceBatch:
     return replace(batch, warnings={**(batch.warnings or {}), why: len(batch)})
 
 
-def _parsed_whole(path: Path, doc: Any, member: str | None, codec: str | None) -> JSONDocument:
+def _parsed_whole(
+    path: Path, doc: Any, member: str | None, wide: bool, codec: str | None
+) -> JSONDocument:
     array = streamed_array(doc, member)
+    if wide and array is not None:
+        array = json_numbers.Widened(array)
     if array is None:
         return JSONDocument(path, doc, False, 0, None, codec=codec)
     header = [] if member is None else {**doc, member: []}
@@ -269,12 +278,12 @@ def open_json(
     if size <= batch_bytes:  # one batch anyway: parse it whole, nothing to scan for
         f.seek(0)
         try:
-            doc, codec = _loads(f.read().removeprefix(BOM))
+            doc, wide, codec = _loads(f.read().removeprefix(BOM))
         except orjson.JSONDecodeError:
             pass  # a record orjson cannot read, or a broken document: the scan tells which
         else:
             f.close()
-            return _parsed_whole(path, doc, member, codec or declared)
+            return _parsed_whole(path, doc, member, wide, codec or declared)
     codec = declared or _code_page(f)  # both ways read a document in a code page alike
     if codec is not None and declared is None:
         f = _transcoded(f, codec)
