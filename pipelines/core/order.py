@@ -113,19 +113,19 @@ def _corners(bbox: pa.Array | pa.ChunkedArray) -> list[np.ndarray]:
     return [c.to_numpy(zero_copy_only=False).astype(np.float64) for c in bbox.flatten()]
 
 
-def _keys(x: np.ndarray, y: np.ndarray, extent: np.ndarray) -> np.ndarray:
-    """Sort keys of rows whose bbox centres are (x, y) (NaN: no bbox, sorted last) on the grid
-    over `extent` (xmin, ymin, xmax, ymax)."""
-    keys = _hilbert_index(_cells(x, extent[0], extent[2]), _cells(y, extent[1], extent[3]))
-    keys[np.isnan(x)] = _NULL_KEY
-    return keys
+def _hilbert_distances(x: np.ndarray, y: np.ndarray, extent: np.ndarray) -> np.ndarray:
+    """The sort keys of rows whose bbox centres are (x, y): each centre's Hilbert distance on
+    the grid over `extent` (xmin, ymin, xmax, ymax); NaN (no bbox) gets the last key."""
+    distances = _hilbert_index(_cells(x, extent[0], extent[2]), _cells(y, extent[1], extent[3]))
+    distances[np.isnan(x)] = _NULL_KEY
+    return distances
 
 
 def hilbert_keys(bbox: pa.Array | pa.ChunkedArray, extent: np.ndarray) -> np.ndarray:
     """Sort keys of rows from their bbox covering: the Hilbert distance of each bbox's centre
     on the grid over `extent` (xmin, ymin, xmax, ymax); rows without a bbox sort last."""
     xmin, ymin, xmax, ymax = _corners(bbox)
-    return _keys((xmin + xmax) / 2.0, (ymin + ymax) / 2.0, extent)
+    return _hilbert_distances((xmin + xmax) / 2.0, (ymin + ymax) / 2.0, extent)
 
 
 class OrderedWriter:
@@ -237,12 +237,13 @@ class OrderedWriter:
         }
         return {SORT_KEY: orjson.dumps(sort)}
 
-    def _keys(self) -> np.ndarray:
-        """Every row's sort key, in the order the rows came; the centres are freed."""
+    def _row_distances(self) -> np.ndarray:
+        """Every row's sort key (`_hilbert_distances`), in the order the rows came; the centres
+        are freed."""
         (x, y), self._centres = self._centres, ([], [])
         if not x:
             return np.empty(0, np.uint64)
-        return _keys(np.concatenate(x), np.concatenate(y), self._extent)
+        return _hilbert_distances(np.concatenate(x), np.concatenate(y), self._extent)
 
     def _ordered(self) -> Iterator[pa.RecordBatch | pa.Table]:
         """The rows in key order, a row group at a time."""
@@ -261,7 +262,7 @@ class OrderedWriter:
             else pa.Table.from_batches(held, self.table.arrow).combine_chunks().to_batches()[0]
         )
         del held
-        order = np.argsort(self._keys(), kind="stable")
+        order = np.argsort(self._row_distances(), kind="stable")
         for start in range(0, len(order), self.row_group_rows):
             yield rows.take(order[start : start + self.row_group_rows])
 
@@ -272,10 +273,10 @@ class OrderedWriter:
         spill, in the run's staging."""
         assert self._spill is not None
         self._spill.close()
-        keys = self._keys()
+        distances = self._row_distances()
         folder = self.path.with_name(f"{self.path.stem}.sort")
-        batches = sorted_batches(self._spill_path, keys, self._bucket_bytes, folder)
-        del keys
+        batches = sorted_batches(self._spill_path, distances, self._bucket_bytes, folder)
+        del distances
         pending: list[pa.RecordBatch] = []
         held = 0
         for batch in batches:
