@@ -6,7 +6,7 @@ column of the lake (nor the JSON text of `properties`, which orjson writes) hold
 as a number. So where the text holds one, it is parsed again by Python's parser, which keeps
 every integer exact: those within 64 bits stay integers, the wider ones become their digits as
 text (`WideInteger`), which the records say (`WIDE_NOTE`). Only texts holding a run of 20 or
-more digits are parsed twice: the others cost one regular-expression search.
+more digits are parsed twice: the others cost one search at memory speed.
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ _LOW, _HIGH = -(1 << 63), (1 << 64) - 1
 _LONG_INTEGER = re.compile(rb"(?<![\d.])-?\d{20,}(?![\d.eE])")
 """An integer literal of 20 digits or more (or such a run of digits in a string, which only
 costs the second parse): the shortest beyond 64 bits has 20."""
+_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_TWENTY_DIGITS = b"0" * 20
+"""Every digit made a zero, a run of 20 is one search: at memory speed, where the regular
+expression above would cost twice the parse on every document."""
 WIDE_NOTE = "citypipe:integers_as_text"
 """The property naming the values that were integers beyond 64 bits, kept as their digits."""
 
@@ -43,7 +47,7 @@ def loads(data: bytes | bytearray | memoryview | str) -> tuple[Any, bool]:
     refuses."""
     value = orjson.loads(data)
     raw = data.encode() if isinstance(data, str) else bytes(data)
-    if _LONG_INTEGER.search(raw) is None:
+    if _TWENTY_DIGITS not in raw.translate(_AS_ZERO) or _LONG_INTEGER.search(raw) is None:
         return value, False
     wide: list[str] = []
 
