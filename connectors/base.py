@@ -23,6 +23,7 @@ import numpy as np
 import shapely
 
 from citypipe.connectors.http import HttpClient
+from citypipe.geo.errors import ConfigurationError
 from citypipe.geo.types import AxisOrder, Points
 
 __all__ = [
@@ -230,10 +231,21 @@ class Connector(ABC):
     """Registry key and the `format:` value of a catalog entry, e.g. "geojson"."""
     title: ClassVar[str]
     """Human name of the standard, e.g. "GeoJSON"."""
+    known_options: ClassVar[frozenset[str]] = frozenset()
+    """The options the connector takes (a catalog entry's `options:`; its module says what
+    each sets): any other is refused, naming these, before anything is read (a misspelt
+    `delimter` would otherwise be ignored without a word)."""
 
     def __init__(self, location: str | Path, **options: Any) -> None:
         self.location = str(location)
         """The file or URL read: what messages and the `sources` view name."""
+        unknown = sorted(set(options) - self.known_options)
+        if unknown:
+            known = ", ".join(sorted(self.known_options)) or "none"
+            raise ConfigurationError(
+                f"{location}: unknown option(s) {', '.join(unknown)} for {self.title}; "
+                f"its options: {known}"
+            )
         self.options = options
 
     @abstractmethod

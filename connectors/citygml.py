@@ -76,6 +76,7 @@ _CORE_DECLARATION = re.compile(
 
 class CityGMLConnector(FileConnector):
     name = "citygml"
+    known_options = frozenset({"split_bytes", "batch_size", "huge_tree"})
     title = "CityGML"
 
     @classmethod

@@ -21,10 +21,12 @@ from collections.abc import Iterable
 
 __all__ = ["implausible", "plausible_codepage"]
 
-_COMMON = ("cp1250", "iso8859-2", "cp1251", "cp1253", "cp1254", "cp1257")
-"""Windows code pages of Central Europe, Cyrillic, Greek, Turkish and the Baltic (and ISO's for
-Central Europe, whose letters sit elsewhere), tried after the Western one whether or not
-charset_normalizer names them."""
+_COMMON = (
+    "cp1250", "iso8859-2", "cp1251", "cp1253", "cp1254", "cp1257", "iso8859-13", "iso8859-4"
+)  # fmt: skip
+"""Windows code pages of Central Europe, Cyrillic, Greek, Turkish and the Baltic, and ISO's for
+Central Europe and the Baltic (whose letters sit elsewhere, or which have „quotes“ the Windows
+page has not), tried after the Western one whether or not charset_normalizer names them."""
 _LANGUAGES = {
     "de": "äöüß",
     "fr": "àâæçéèêëîïôœùûüÿ",
@@ -53,8 +55,8 @@ _LANGUAGES = {
 _ALPHABETS = tuple(frozenset(letters) for letters in _LANGUAGES.values())
 """The accented Latin letters of the languages written in the Windows and ISO code pages: a
 word's accented letters are all of one of them."""
-_WRITTEN_IN = {
-    codecs.lookup(name).name: frozenset("".join(_LANGUAGES[code] for code in languages.split()))
+_ALPHABETS_OF = {
+    codecs.lookup(name).name: tuple(frozenset(_LANGUAGES[code]) for code in languages.split())
     for names, languages in (
         ("cp1252 latin-1 iso8859-15", "de fr es ca pt it nl da sv fi is fo et sq"),
         ("cp1250 iso8859-2", "cs sk pl hu hr ro sq de"),
@@ -63,8 +65,14 @@ _WRITTEN_IN = {
     )
     for name in names.split()
 }
+"""The alphabets of the languages each code page is made for: a word read in it is written in
+one of them (Lithuanian read as cp1250, "Paąilaičiai", has a Polish "ą" beside a Czech "č")."""
+_WRITTEN_IN = {name: frozenset().union(*alphabets) for name, alphabets in _ALPHABETS_OF.items()}
 """The accented Latin letters of the languages each code page is made for, which one file may
 mix (Catalan and Swedish names in one cp1252 file)."""
+_MISPLACED = re.compile(r"(?<![bdfmnptvBDFMNPTV])[ěĚ]")
+"""Czech, the one language that writes "ě", writes it only after b, d, f, m, n, p, t or v:
+Lithuanian "ė" read in Czech's ISO page is "ě" after any letter ("Šnipiškěs")."""
 _SCORED = 1 << 16
 """Characters whose words are weighed (a sample of the lines of longer text): the letters a
 code page misreads show in a few lines as in all."""
@@ -85,8 +93,9 @@ def _script(c: str) -> str:
     return "LATIN" if c < "\u0250" else unicodedata.name(c, "?").split(" ", 1)[0]
 
 
-def _word_faults(word: str) -> int:
-    faults = 0
+def _word_faults(word: str, alphabets: tuple[frozenset[str], ...] = _ALPHABETS) -> int:
+    """The faults of one word read in a code page whose languages write `alphabets`."""
+    faults = len(_MISPLACED.findall(word))
     scripts = set()
     ascii_letters = accented = 0
     for i, c in enumerate(word):
@@ -107,15 +116,15 @@ def _word_faults(word: str) -> int:
             faults += category == "Lu" and i > 0 and word[i - 1].islower()  # "PlaÁa"
     scripts.discard("")
     faults += len(scripts) > 1
-    if scripts == {"LATIN"} and not _one_language(word):  # "Námìstí"
+    if scripts == {"LATIN"} and not _one_language(word, alphabets):  # "Námìstí"
         faults += 1 + (accented > 2 * ascii_letters and len(word) > 3)  # "Ìîñêâà", not "Łódź"
     return faults
 
 
-def _one_language(word: str) -> bool:
-    """Whether the accented Latin letters of `word` are all of one language's alphabet."""
+def _one_language(word: str, alphabets: tuple[frozenset[str], ...]) -> bool:
+    """Whether the accented Latin letters of `word` are all of one of `alphabets`."""
     accented = {c for c in word.lower() if not c.isascii() and c.isalpha()} - _NEUTRAL
-    return not accented or any(accented <= alphabet for alphabet in _ALPHABETS)
+    return not accented or any(accented <= alphabet for alphabet in alphabets)
 
 
 def _foreign_letters(text: str, codepage: str) -> int:
@@ -132,7 +141,8 @@ def _foreign_letters(text: str, codepage: str) -> int:
 def implausible(text: str, codepage: str | None = None) -> int:
     """How many faults the words of `text` that are not ASCII show (0 for plausible text),
     and, read in `codepage`, the letters no language it is made for writes."""
-    words = sum(_word_faults(w) for w in _WORD.findall(text) if not w.isascii())
+    alphabets = _ALPHABETS_OF.get(codecs.lookup(codepage).name if codepage else "", _ALPHABETS)
+    words = sum(_word_faults(w, alphabets) for w in _WORD.findall(text) if not w.isascii())
     return words + (_foreign_letters(text, codepage) if codepage else 0)
 
 

@@ -36,7 +36,6 @@ BLOCK_SIZE = 2 << 20
 _MAX_BLOCK_SIZE = 512 << 20
 _SCORE = 0.3
 """Below formats with a signature of their own (JSON, XML), which may also be delimited lines."""
-_OPTIONS = frozenset({"geometry", "x", "y", "delimiter", "encoding", "id"})
 
 
 class _RowTooLong(DataError):
@@ -46,15 +45,10 @@ class _RowTooLong(DataError):
 class CSVConnector(FileConnector):
     name = "csv"
     title = "CSV"
+    known_options = frozenset({"geometry", "x", "y", "delimiter", "encoding", "id"})
 
     def __init__(self, path: Path, **options: Any) -> None:
         super().__init__(path, **options)
-        unknown = set(options) - _OPTIONS
-        if unknown:
-            raise ConfigurationError(
-                f"{self.path}: unknown CSV option(s) {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(sorted(_OPTIONS))}"
-            )
         if ("x" in options) != ("y" in options):
             raise ConfigurationError(f"{self.path}: the options x and y go together")
         if len(options.get("delimiter", ",")) != 1:

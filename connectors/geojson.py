@@ -105,6 +105,7 @@ def _page_count(header: Mapping[str, Any]) -> int | None:
 class GeoJSONConnector(FileConnector):
     name = "geojson"
     title = "GeoJSON"
+    known_options = frozenset({"encoding"})
 
     @classmethod
     def sniff(cls, head: bytes) -> float:

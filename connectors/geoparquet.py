@@ -77,6 +77,7 @@ def _properties(batch: pa.RecordBatch, layout: Layout) -> list[dict[str, Any]]:
 
 class GeoParquetConnector(FileConnector):
     name = "geoparquet"
+    known_options = frozenset({"id", "geometry", "batch_size"})
     title = "GeoParquet"
 
     @classmethod

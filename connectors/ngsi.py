@@ -106,6 +106,7 @@ def _type(entity: object) -> str | None:
 class NGSILDConnector(FileConnector):
     name = "ngsi-ld"
     title = "NGSI-LD"
+    known_options = frozenset({"encoding", "contexts"})
     kind: ClassVar[str] = "ld"
 
     @classmethod

@@ -46,7 +46,8 @@ class BrokerConnector(ServiceConnector):
     dialect: ClassVar[Dialect]
     version: ClassVar[str]
     option_headers: ClassVar[tuple[tuple[str, str], ...]] = ()
-    """Options sent as request headers: (option, header), e.g. (tenant, NGSILD-Tenant)."""
+    """Options sent as request headers: (option, header), e.g. (tenant, NGSILD-Tenant); with
+    `token_env` and `contexts`, the options the broker's connector takes."""
     page_size = 1000
     """Entities asked for per page (the common ceiling) where neither URL nor query names one."""
     modified: ClassVar[str] = ""
@@ -102,6 +103,10 @@ class BrokerConnector(ServiceConnector):
     def _takes(self, flag: str) -> bool:
         """Whether this connector reads a Query field beyond layer, bbox and page size."""
         return False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.known_options = frozenset({"token_env", "contexts", *dict(cls.option_headers)})
 
     def bbox_params(self, bbox: tuple[float, float, float, float]) -> dict[str, str]:
         raise ConfigurationError(f"{self.url}: {self.title} has no geo-query for --bbox")

@@ -73,6 +73,7 @@ class NotificationLogConnector(FileConnector):
     every version. The log is read whole: the listener keeps each flush bounded."""
 
     name = "ngsi-notifications"
+    known_options = frozenset({"contexts"})
     title = "NGSI notifications"
 
     @classmethod

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import cached_property
-from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyogrio
@@ -45,20 +43,12 @@ _GPKG_IDS = (b"GPKG", b"GP10", b"GP11")
 """A GeoPackage's SQLite application id, at byte 68 of the file (1.2 and later; 1.0, 1.1)."""
 _DBF_SAMPLE = 1 << 20
 """Bytes of a DBF's records its encoding is found from."""
-_OPTIONS = ("encoding", "layer")
 
 
 class OGRConnector(FileConnector):
     name = "ogr"
     title = "GDAL vector (GeoPackage, Shapefile, FlatGeobuf)"
-
-    def __init__(self, path: str | Path, **options: Any) -> None:
-        super().__init__(path, **options)
-        unknown = set(options) - set(_OPTIONS)
-        if unknown:
-            raise ConfigurationError(
-                f"{self.path}: unknown option(s) {sorted(unknown)}; known: {', '.join(_OPTIONS)}"
-            )
+    known_options = frozenset({"encoding", "layer"})
 
     @classmethod
     def sniff(cls, head: bytes) -> float:

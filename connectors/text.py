@@ -74,13 +74,17 @@ class TextEncoding:
     """Whether the file holds a NUL byte (text never does: its records are rejected)."""
 
 
-def detect_encoding(data: bytes) -> str | None:
+def detect_encoding(data: bytes, whole: bool = False) -> str | None:
     """The Python codec name for `data`, or None when it is not text.
 
     "utf-8-sig" with a BOM, "utf-8" when it decodes as UTF-8, else the code page among
     charset_normalizer's candidates whose words read as words (such as "cp1252"). `data` may
     be the head of a file, cut anywhere: a character cut at the end does not count against
-    UTF-8. A few NUL bytes (damage) do not decide anything.
+    UTF-8, unless `data` is `whole` (a file's last word "Vilijampolė" in cp1257 ends in a byte
+    that begins a UTF-8 character). A few NUL bytes (damage) do not decide anything. UTF-16
+    and -32 without a BOM are taken only where NUL bytes show them (the ASCII of delimiters,
+    digits and names holds one in each character): charset_normalizer names them for a few
+    bytes of a code page ("Užupis" in cp1257 as the three characters "嗾異楳").
     """
     if data.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
@@ -92,18 +96,25 @@ def detect_encoding(data: bytes) -> str | None:
             data.decode("utf-8")
             return "utf-8"
         except UnicodeDecodeError as e:
-            if e.reason == "unexpected end of data":
+            if e.reason == "unexpected end of data" and not whole:
                 return "utf-8"
     matches = charset_normalizer.from_bytes(data)
     best = matches.best()
     if best is None:
         return None
     name = codecs.lookup(best.encoding).name
-    if name.startswith(("utf-16", "utf-32")):
+    if _wide(name) and nul:
         return name
     if nul:
         return None
-    return plausible_codepage(data, (m.encoding for m in matches), _WESTERN) or name
+    candidates = [m.encoding for m in matches if not _wide(codecs.lookup(m.encoding).name)]
+    found = plausible_codepage(data, candidates, _WESTERN)
+    return found or (None if _wide(name) else name)
+
+
+def _wide(codec: str) -> bool:
+    """Whether `codec` (Python's name) writes a character in two or four bytes."""
+    return codec.startswith(("utf-16", "utf-32"))
 
 
 def option_codec(path: Path, encoding: str) -> str:
@@ -123,8 +134,8 @@ def file_encoding(f: BinaryIO) -> TextEncoding | None:
     which a few lines cannot be cut from, are taken from the head.
     """
     head = f.read(_BLOCK)
-    guess = detect_encoding(head)
-    if guess is None or guess.startswith(("utf-16", "utf-32")):
+    guess = detect_encoding(head, whole=len(head) < _BLOCK)
+    if guess is None or _wide(guess):
         return TextEncoding(guess) if guess else None
     utf8 = other = kept = at = 0
     nul = False
@@ -159,7 +170,7 @@ def file_encoding(f: BinaryIO) -> TextEncoding | None:
             utf8 += _lines_not_ascii(f.read(size))
     if bom or utf8 >= other:
         return TextEncoding("utf-8-sig" if bom else "utf-8", other, nul)
-    codec = detect_encoding(b"\n".join(sorted(evidence))) or _ANY_BYTE  # not their order
+    codec = detect_encoding(b"\n".join(sorted(evidence)), whole=True) or _ANY_BYTE  # not in order
     return TextEncoding(codec if _decodes(f, codec) else _ANY_BYTE, 0, nul)
 
 

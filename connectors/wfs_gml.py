@@ -208,6 +208,7 @@ class WFSGMLConnector(FileConnector):
     """A saved WFS GetFeature response (or any GML FeatureCollection)."""
 
     name = "wfs-gml"
+    known_options = frozenset({"batch_size", "huge_tree"})
     title = "WFS GetFeature response (GML)"
 
     @classmethod

@@ -151,3 +151,79 @@ def test_western_names_of_several_languages_in_one_file_stay_western():
     text = "Plaça de les Glòries; Åre; Þingvellir; Königstraße; Malmö"
     data = text.encode("cp1252")
     assert data.decode(detect_encoding(data)) == text
+
+
+BALTIC = {
+    "Kaunas": "Aleksotas; Šančiai; Žaliakalnis; Petrašiūnai; Šilainiai; Vilijampolė",
+    "Tallinn": "Põhja-Tallinn; Lasnamäe; Nõmme; Kesklinn; Mustamäe; Haabersti; Pirita",
+    "Liepāja": "Karosta; Ezerkrasts; Vecliepāja; Jaunliepāja; Zaļā birze; Tosmare",
+}
+"""More districts, as the cities write them: Lithuanian, Estonian, Latvian."""
+
+
+@pytest.mark.parametrize(
+    ("city", "codec"),
+    [
+        ("Vilnius", "iso8859-4"), ("Riga", "iso8859-4"), ("Riga", "iso8859-13"),
+        ("Kaunas", "cp1257"), ("Kaunas", "iso8859-13"), ("Kaunas", "iso8859-4"),
+        ("Tallinn", "cp1257"), ("Tallinn", "iso8859-4"), ("Liepāja", "iso8859-4"),
+    ],
+)  # fmt: skip
+def test_baltic_iso_code_pages_read_as_written(tmp_path, lake, read_lake, city, codec):
+    """ISO-8859-4 (Latin-4) and ISO-8859-13 (Latin-7), the Baltic ISO pages: read as Czech's
+    ISO page, Lithuanian "ė" is a Czech "ě" after letters Czech never writes it after
+    ("Šnipiškěs"); read in the Windows Baltic page, Latin-4's letters sit elsewhere."""
+    names = {**PLACES, **BALTIC}[city].split("; ")
+    text = "\n".join(["name;lon;lat", *(f"{i}.5;{i}.25;{n}" for i, n in enumerate(names))])
+    path = tmp_path / "places.csv"
+    path.write_bytes(text.replace("name;lon;lat", "lon;lat;name").encode(codec))
+    report = ingest(path, "places", lake)
+    assert (report.features, report.rejects) == (len(names), 0)
+    landed = [json.loads(p)["name"] for p in read_lake("places").column("properties").to_pylist()]
+    assert sorted(landed) == sorted(names)
+
+
+def test_lithuanian_quotes_in_latin_7_read_as_written():
+    """ISO-8859-13 writes Lithuanian „quotes“ where cp1257 has no character: the text is
+    Latin-7's, not a page that reads every byte as something else."""
+    text = "Gedimino pr. 9; „Vilniaus vandenys“; Šnipiškių seniūnija; Žvėryno tiltas"
+    data = text.encode("iso8859-13")
+    assert data.decode(detect_encoding(data, whole=True)) == text
+
+
+@pytest.mark.parametrize(
+    ("word", "codec"),
+    [("Užupis", "cp1257"), ("Žižkov", "cp1250"), ("Čakovice", "iso8859-2"), ("Ülejõe", "cp1257")],
+)
+def test_a_short_word_is_not_taken_for_utf16(word, codec):
+    """Six or eight bytes of a code page, no NUL among them: charset_normalizer names UTF-16
+    ("Užupis" as "嗾異楳"), which would hold a NUL in each ASCII character."""
+    data = word.encode(codec)
+    assert not detect_encoding(data, whole=True).startswith(("utf-16", "utf-32"))
+
+
+def test_a_whole_text_ending_in_a_code_page_letter_is_not_utf8():
+    """Lithuanian "Vilijampolė" in cp1257 ends in 0xEB, which begins a three-byte UTF-8
+    character: in a head cut anywhere that is a character cut short, in a whole file it is
+    not UTF-8."""
+    data = "Vilnius; Vilijampolė".encode("cp1257")
+    assert detect_encoding(data) == "utf-8"  # a head: the rest may follow
+    assert detect_encoding(data, whole=True) not in ("utf-8", "utf-8-sig")
+
+
+@pytest.mark.parametrize(
+    ("word", "codec", "misread"),
+    [("Šampēteris", "cp1257", "Ðampçteris"), ("Řeporyje", "cp1250", "Øeporyje")],
+)
+def test_one_word_that_reads_in_two_pages_is_named_by_the_encoding_option(
+    tmp_path, lake, read_lake, word, codec, misread
+):
+    """One word reads as well in two code pages (Latvian "Šampēteris" in cp1257 is a
+    plausible Icelandic-looking word in cp1252's letters, Czech "Řeporyje" a Danish-looking
+    one): the bytes cannot tell, and the `encoding` option says which."""
+    path = tmp_path / "one.csv"
+    path.write_bytes(f"lon;lat;name\n24.1;56.9;{word}\n".encode(codec))
+    assert word.encode(codec).decode("cp1252") in (misread, misread.replace("ç", "ç"))
+    ingest(path, "one", lake, options={"encoding": codec})
+    [props] = read_lake("one").column("properties").to_pylist()
+    assert json.loads(props)["name"] == word

@@ -37,6 +37,7 @@ class SensorConnector(FileConnector):
 
     name = "sensors"
     title = "Sensors"
+    known_options = frozenset({"batch"})
 
     @classmethod
     def sniff(cls, head: bytes) -> float:
