@@ -35,6 +35,11 @@ def _get_features(proxy) -> list[dict[str, str]]:
     return [a for a in asked if a.get("REQUEST", "").lower() == "getfeature"]
 
 
+def _harvest(proxy, layer: Layer, lake):
+    options = {"query": Query(layer=layer.name)}
+    return ingest(f"{proxy.url}?SERVICE=WFS", layer.name, lake, options=options, validate=False)
+
+
 def _fonts() -> list[dict]:
     return json.loads((SAMPLES / FONTS.sample).read_text(encoding="utf-8"))["features"]
 
@@ -46,8 +51,7 @@ def test_a_server_of_wfs_1_0_only_is_harvested_whole(
     """Every feature, where the sample has it (EPSG:4326 read x/y, as GML 2 writes it); asked in
     1.0.0 with TYPENAME, without SRSNAME or RESULTTYPE, and read on to an empty page."""
     proxy = _only_10(mapserver_wfs, fault_proxy)
-    report = ingest(f"{proxy.url}?SERVICE=WFS", layer.name, lake, options={"query": Query(
-        layer=layer.name)}, validate=False)  # fmt: skip
+    report = _harvest(proxy, layer, lake)
     assert report.records == layer.with_geometry
     assert_same(harvested(lake, layer.name), layer)
     asked = _get_features(proxy)
@@ -70,8 +74,8 @@ def test_a_box_and_a_filter_go_to_a_wfs_1_0_as_it_writes_them(mapserver_wfs, fau
     proxy = _only_10(mapserver_wfs, fault_proxy)
     url = f"{proxy.url}?SERVICE=WFS"
     box = (2.15, 41.37, 2.19, 41.40)
-    inside = [f for f in features if shapely.box(*box).intersects(shapely.geometry.shape(
-        f["geometry"]))]  # fmt: skip
+    area = shapely.box(*box)
+    inside = [f for f in features if area.intersects(shapely.geometry.shape(f["geometry"]))]
     read = WFSConnector(url, query=Query(layer=FONTS.name, bbox=box)).read()
     assert sum(map(len, read)) == len(inside) > 0
     assert _get_features(proxy)[0]["BBOX"] == "2.15,41.37,2.19,41.4"
@@ -91,8 +95,7 @@ def test_a_wfs_1_0_answer_cut_short_is_paged_on_by_startindex(
     proxy = fault_proxy(mapserver_wfs.url)
     proxy.inject(short(1000), match="REQUEST=GetFeature")  # asked in 1.0.0 already
     proxy.inject(ONLY_10, times=0)
-    ingest(f"{proxy.url}?SERVICE=WFS", "fonts", lake, options={"query": Query(layer="fonts")},
-           validate=False)  # fmt: skip
+    _harvest(proxy, FONTS, lake)
     assert_same(harvested(lake, "fonts"), FONTS)
     starts = [a.get("STARTINDEX") for a in _get_features(proxy)]
     assert starts == [None, "1000", "1988"]
@@ -107,8 +110,7 @@ def test_a_wfs_1_0_that_ignores_startindex_is_read_by_tiles_without_counts(
     proxy = fault_proxy(mapserver_wfs.url)
     proxy.inject(retarget(r"STARTINDEX=\d+", "STARTINDEX=0"), match="STARTINDEX", times=0)
     proxy.inject(ONLY_10, times=0)
-    ingest(f"{proxy.url}?SERVICE=WFS", "fonts", lake, options={"query": Query(layer="fonts")},
-           validate=False)  # fmt: skip
+    _harvest(proxy, FONTS, lake)
     assert_same(harvested(lake, "fonts"), FONTS)
     tiles = [a for a in _get_features(proxy) if "BBOX" in a]
     assert len(tiles) >= 4 and all(len(t["BBOX"].split(",")) == 4 for t in tiles)
