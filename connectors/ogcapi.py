@@ -181,23 +181,26 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         return self.address.items_url(layer.name, params), {"Accept": _ACCEPT_FG if fg else _ACCEPT}
 
     def _datetime(self, layer: LayerInfo, collection: Mapping[str, Any]) -> str:
-        """The query's `datetime`, or for an incremental harvest its instant on: only a
-        collection with a temporal extent has a time the server filters by."""
+        """The query's `datetime` (`--datetime`, a day partition's window), or for an
+        incremental harvest its instant on. Only a collection with a temporal extent has a time
+        the server filters by: elsewhere servers ignore `datetime` (pygeoapi without a
+        time_field does) and answer every feature for every window, so it is refused; a
+        `datetime` in the URL's own query is the user's, passed on as written."""
         query = self.query
-        if query.since is None:
-            return str(query.datetime)
-        if query.datetime:
+        if query.since is not None and query.datetime:
             raise ConfigurationError(
                 f"{self.url}: an incremental harvest asks for `datetime` itself; drop the "
                 f"datetime ({query.datetime}) or the incremental harvest"
             )
         extent = collection.get("extent")
         if not (isinstance(extent, Mapping) and extent.get("temporal")):
+            what = "harvested incrementally" if query.since else f"asked for {query.datetime}"
             raise ConfigurationError(
                 f"{self.url}: collection {layer.name!r} declares no temporal extent, so "
-                "`datetime` selects nothing by time: it cannot be harvested incrementally"
+                "`datetime` selects nothing by time (a server ignores it and answers every "
+                f"feature): it cannot be {what}; a datetime= in the URL is sent as written"
             )
-        return f"{query.since}/.."
+        return str(query.datetime) if query.since is None else f"{query.since}/.."
 
     def _storage_crs(self, layer: LayerInfo, collection: Mapping[str, Any]) -> str | None:
         """The storageCrs, asked for where the user names no CRS (in the query or the URL),

@@ -49,18 +49,22 @@ def capabilities_layers(xml: bytes) -> tuple[str | None, str | None, tuple[Layer
     version = root.get("version") or "1.1.0"
     try:
         service = WebFeatureService("http://127.0.0.1/", version=version, xml=xml)
-        return version, service.identification.title, _feature_types(service)
+        return version, service.identification.title, _feature_types(service, version)
     except (AttributeError, KeyError, IndexError, TypeError) as e:  # OWSLib's reading failed
         raise ValueError(f"OWSLib cannot read it ({type(e).__name__}: {e})") from e
 
 
-def _feature_types(service: Any) -> tuple[LayerInfo, ...]:
-    formats = _operation_formats(service)
+def _feature_types(service: Any, version: str) -> tuple[LayerInfo, ...]:
+    """The feature types; a WFS 1.0 type's `<SRS>` as the server wrote it (OWSLib's URN for
+    EPSG:4326 would say latitude first, where WFS 1.0 writes it x/y), and 1.0's result formats
+    by their names (OWSLib keeps the element's namespace: `{...wfs}GML2`)."""
+    formats = tuple(local_name(f) for f in _operation_formats(service))
+    as_written = version == "1.0.0"
     return tuple(
         LayerInfo(
             name=name,
             title=kind.title,
-            crs=tuple(map(str, kind.crsOptions)),
+            crs=tuple(c.id if as_written else str(c) for c in kind.crsOptions),
             formats=tuple(getattr(kind, "outputFormats", None) or formats),
             bbox=_bbox(kind.boundingBoxWGS84),
         )

@@ -6,9 +6,11 @@ parser settings (xml_safety); OWSLib then reads the feature types from it, as it
 saved capabilities document (service_documents; its `xml=` argument: OWSLib fetches nothing).
 The version is negotiated as WFS 2.0 prescribes, ACCEPTVERSIONS=2.0.0,1.1.0 (the server
 answers in the highest it speaks); a server that ignores it and answers 1.0.0 is asked for
-VERSION=1.1.0 once. A VERSION in the URL is the user's choice and is asked for as it is.
-Paging is what WFS 2.0 declares (ImplementsResultPaging); in 1.1 STARTINDEX is a vendor
-extension (MapServer, GeoServer) that the harvest tries and checks. Constraints are read from
+VERSION=1.1.0 once, and harvested in 1.0.0 where it answers 1.0.0 again (a server that speaks
+only 1.0.0). A VERSION in the URL is the user's choice and is asked for as it is.
+Paging is what WFS 2.0 declares (ImplementsResultPaging); in 1.1 and 1.0 STARTINDEX is a
+vendor extension (MapServer, GeoServer) that the harvest tries and checks. WFS 1.0 has no
+count either (no resultType=hits, no numberOfFeatures): `counts` says so. Constraints are read from
 the document directly: OWSLib keeps only their allowed values, not their DefaultValue.
 """
 
@@ -41,6 +43,10 @@ __all__ = [
 ]
 
 VERSIONS = ("2.0.0", "1.1.0")
+"""The versions asked for in the negotiation (ACCEPTVERSIONS)."""
+_SPOKEN = (*VERSIONS, "1.0.0")
+"""The versions harvested: 1.0.0 where the server speaks nothing later."""
+_HARVESTED = f"citypipe harvests WFS {', '.join(_SPOKEN)}"
 _OWS = {"ows": "http://www.opengis.net/ows/1.1", "ows10": "http://www.opengis.net/ows"}
 _PROTOCOL_KEYS = {
     "service",
@@ -92,7 +98,8 @@ class Capabilities:
     plain http behind a proxy."""
     layers: tuple[LayerInfo, ...]
     paging: bool
-    """WFS 2.0's ImplementsResultPaging; in 1.1, True: STARTINDEX is tried and checked."""
+    """WFS 2.0's ImplementsResultPaging; in 1.1 and 1.0, True: STARTINDEX is tried and
+    checked."""
     count_default: int | None
     """The most features the server returns for one request: WFS 2.0's CountDefault, the
     DefaultMaxFeatures of a 1.1 server (MapServer's wfs_maxfeatures)."""
@@ -111,6 +118,12 @@ class Capabilities:
         listed = ", ".join(names[:40]) + (" ..." if len(names) > 40 else "")
         what = f"has no feature type {name!r}" if name else "offers several feature types"
         raise ConfigurationError(f"{self.get_feature}: the WFS {what}; --layer one of: {listed}")
+
+    @property
+    def counts(self) -> bool:
+        """Whether the server can state a count (resultType=hits, numberMatched /
+        numberOfFeatures): not in WFS 1.0."""
+        return self.version != "1.0.0"
 
     def details(self) -> dict[str, str]:
         paging = (
@@ -164,8 +177,8 @@ def fetch(client: HttpClient, url: str) -> Capabilities:
     """The capabilities of the WFS at `url`, in the highest version both sides speak."""
     base = service_url(url)
     named = {k.lower(): v for k, v in parse_qsl(urlsplit(url).query)}.get("version")
-    if named is not None and named not in VERSIONS:
-        raise ConfigurationError(f"{url}: VERSION={named}; citypipe harvests WFS 2.0.0 and 1.1.0")
+    if named is not None and named not in _SPOKEN:
+        raise ConfigurationError(f"{url}: VERSION={named}; {_HARVESTED}")
     asked = {"SERVICE": "WFS", "REQUEST": "GetCapabilities"}
     asked |= {"VERSION": named} if named else {"ACCEPTVERSIONS": ",".join(VERSIONS)}
     root = _get(client, base, asked)
@@ -174,10 +187,8 @@ def fetch(client: HttpClient, url: str) -> Capabilities:
             client, base, {"SERVICE": "WFS", "REQUEST": "GetCapabilities", "VERSION": "1.1.0"}
         )
     version = root.get("version")
-    if version not in VERSIONS:
-        raise ConfigurationError(
-            f"{base}: the WFS speaks version {version}; citypipe harvests WFS 2.0.0 and 1.1.0"
-        )
+    if version not in _SPOKEN:
+        raise ConfigurationError(f"{base}: the WFS speaks version {version}; {_HARVESTED}")
     _, title, layers = capabilities_layers(etree.tostring(root))
     constraints = _constraints(root)
     count = constraints.get("CountDefault") or constraints.get("DefaultMaxFeatures", "")
@@ -187,7 +198,7 @@ def fetch(client: HttpClient, url: str) -> Capabilities:
         layers=layers,
         paging=constraints.get("ImplementsResultPaging", "").upper() == "TRUE"
         if version.startswith("2")
-        else True,
+        else True,  # STARTINDEX tried and checked
         count_default=int(count) if count.isdigit() else None,
         filters=_filters(root),
         title=title,

@@ -1,4 +1,5 @@
-"""A CQL2 text filter as a WFS understands it: FES 2.0 (WFS 2.0) or OGC Filter 1.1 (WFS 1.1).
+"""A CQL2 text filter as a WFS understands it: FES 2.0 (WFS 2.0), OGC Filter 1.1 (WFS 1.1) or
+Filter 1.0 (WFS 1.0: 1.1's elements, LIKE's escape character named `escape`).
 
 pygeofilter parses the CQL2 text; the comparisons (`=`, `<>`, `<`, `<=`, `>`, `>=`, LIKE,
 BETWEEN, IS NULL) of a property with a literal, joined by AND / OR / NOT, become OWSLib's FES
@@ -34,8 +35,8 @@ class _NotSimple(Exception):
 
 
 def to_fes(node: Any, version: str) -> str | None:
-    """The filter as the KVP FILTER value of a WFS `version` (2.0.0: FES 2.0, else Filter 1.1),
-    or None when it is not made of simple comparisons only."""
+    """The filter as the KVP FILTER value of a WFS `version` (2.0.0: FES 2.0, 1.0.0: Filter
+    1.0, else Filter 1.1), or None when it is not made of simple comparisons only."""
     from lxml import etree
     from owslib import fes, fes2
 
@@ -46,7 +47,11 @@ def to_fes(node: Any, version: str) -> str | None:
         return None
     if lib is fes2:
         return etree.tostring(fes2.Filter(operation).toXML(), encoding="unicode")
-    return fes.FilterRequest().setConstraint(operation, tostring=True).decode()
+    root = fes.FilterRequest().setConstraint(operation)
+    if version == "1.0.0":
+        for like in root.iter("{http://www.opengis.net/ogc}PropertyIsLike"):
+            like.set("escape", like.attrib.pop("escapeChar"))
+    return etree.tostring(root, encoding="unicode")
 
 
 def _operation(node: Any, lib: Any) -> Any:

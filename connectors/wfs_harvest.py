@@ -9,7 +9,9 @@ one starts after the features the last one held: a short page is not the end
 report) or ignored (a page that brings no feature not already read: a 1.1 server without the
 vendor extension answers the first page again), the layer's extent is tiled: each box is split
 in four until the server counts at most a page of features in it, and features on the edges of
-two boxes are read once, by id. The harvest ends complete (as many distinct features read as
+two boxes are read once, by id; a server that counts nothing (WFS 1.0) has each box read
+and split in four where its answer is full (as many features as the fullest answer before).
+The harvest ends complete (as many distinct features read as
 the server counts: numberMatched, else resultType=hits) or with a DataError that says what was
 read; it raises before the pipeline commits, so a failed harvest writes nothing. A server that
 states no count and refuses hits is read to an empty page.
@@ -211,21 +213,27 @@ class Harvest:
             self.request = request = replace(request, filter_xml=None)
             self.keep = self.test
             self.hits = None
-        if self.hits is None:
+        counts = request.caps.counts
+        if self.hits is None and counts:
             self.hits, self.counted_by = self._count(), "resultType=hits"
         extent = self.box or request.layer.bbox
-        if extent is None or self.hits is None:
+        if extent is None or (self.hits is None and counts):
             why = "it declares no extent" if extent is None else "it counts no hits"
             raise DataError(
                 f"{request.caps.get_feature}: {request.layer.name} cannot be read whole: paging "
                 f"is not available ({self.ended or 'not implemented'}) and {why} to tile by"
             )
-        self.tiling, boxes, counted = True, [extent], 0
+        # without counts (WFS 1.0) the whole extent's answer was the one read already
+        boxes = [extent] if counts else _quarters(extent, request.caps.get_feature, None)
+        self.tiling, counted = True, 0
         while boxes:
             box = boxes.pop()
             counted += 1
             if counted > MAX_TILES:
                 raise DataError(f"{request.caps.get_feature}: more than {MAX_TILES} tiles needed")
+            if not counts:
+                yield from self._uncounted(box, boxes)
+                continue
             self._own += 1
             n = count_hits(self.client, request, box)
             if n == 0:
@@ -241,6 +249,15 @@ class Harvest:
                 self.request = request = replace(request, page_size=page.returned)
                 boxes.extend(_quarters(box, request.caps.get_feature, n))
         self.ended = f"{counted} tiles counted"
+
+    def _uncounted(self, box: Box, boxes: list[Box]) -> Iterator[SourceBatch]:
+        """A box of a server that counts nothing (WFS 1.0), read: whole where its answer holds
+        fewer features than a page (the most any answer held, which the server's cap is not
+        below), else split in four."""
+        page = self._fetch(self.request.params(box=box))
+        yield from self._fresh(page.batches)
+        if page.returned >= self.request.page_size:
+            boxes.extend(_quarters(box, self.request.caps.get_feature, page.returned))
 
     def _fetch(self, params: Mapping[str, str]) -> Page:
         self._own += 1

@@ -61,7 +61,9 @@ def _get(client: HttpClient, request: GetFeature, params: Mapping[str, str]) -> 
 
 def count_hits(client: HttpClient, request: GetFeature, box: Box | None = None) -> int | None:
     """The number of features the server counts for the request (resultType=hits), None when
-    it does not say (numberMatched="unknown")."""
+    it does not say (numberMatched="unknown") or cannot (WFS 1.0: not asked)."""
+    if not request.caps.counts:
+        return None
     root = parse_xml(_get(client, request, request.params(hits=True, box=box)))
     return count(root.get("numberMatched", root.get("numberOfFeatures")))
 

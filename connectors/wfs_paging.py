@@ -67,12 +67,13 @@ class Pager:
         self._geojson = original = self.request
         self.request = original.as_gml() if original.geojson else original
         self._ahead[0] = self._submit(0)
-        if self.hits is None and not self.request.version2:
+        counts = self.request.caps.counts
+        if self.hits is None and counts and not self.request.version2:
             self._counting = self._ask(count_hits, self.request, self.box)
         page = self.take(0)
         self._first_id = page.first_id
         full = page.returned >= self.request.page_size
-        if self.hits is None and self._counting is None and page.returned:
+        if self.hits is None and counts and self._counting is None and page.returned:
             self._counting = self._ask(count_hits, self.request, self.box)
         if original.geojson and full:
             self._probe = self._ask(first_geojson_id, original, self.box)

@@ -1,14 +1,16 @@
 """What every GetFeature of one harvest asks: the feature type, the output format, the CRS, the
 filter, and the box, in the KVP names of the version spoken.
 
-GeoJSON is asked for where the server offers it (it is read without building an XML tree, and
-is longitude / easting first whatever its `crs` member says: the GeoJSON reader's rule), else
-GML (3.2 from a WFS 2.0, 3.1.1 from a 1.1), and GML too where the GeoJSON features come without
-ids (MapServer's OGR output): ids keep a feature's identity from run to run and tell the
-features on two tiles' edges apart. A box is sent in the request's CRS, as pyproj
-transforms it from OGC:CRS84, in that CRS's own axis order and labelled with its URN, the one
-spelling whose axis order no server reads otherwise (MapServer reads a short `EPSG:4326` in a
-WFS 1.1 request latitude first, GDAL longitude first).
+GeoJSON is asked for where the server offers it (it is read without building an XML tree,
+and is longitude / easting first whatever its `crs` member says: the GeoJSON reader's rule),
+else GML (3.2 from a WFS 2.0, 3.1.1 from a 1.1, 2 from a 1.0), and GML too where the GeoJSON
+features come without ids (MapServer's OGR output): ids keep a feature's identity from run to
+run and tell the features on two tiles' edges apart. A box is sent in the request's CRS, as
+pyproj transforms it from OGC:CRS84, in that CRS's own axis order and labelled with its URN,
+the one spelling whose axis order no server reads otherwise (MapServer reads a short
+`EPSG:4326` in a WFS 1.1 request latitude first, GDAL longitude first). WFS 1.0 has neither
+SRSNAME nor a CRS in its BBOX: the answer is in the feature type's one SRS, and the box is sent
+in it, x/y (longitude first for EPSG:4326, as WFS 1.0 writes it).
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ _GEOJSON = (
 """GeoJSON output formats, the most specific first (ArcGIS says GEOJSON, MapServer's OGR
 output names what its mapfile names, GeoServer application/json)."""
 _GML = {
-    "2": ("application/gml+xml; version=3.2", "text/xml; subtype=gml/3.2", "gml32"),
-    "1": ("text/xml; subtype=gml/3.1.1", "gml3", "application/gml+xml; version=3.1"),
+    "2.0": ("application/gml+xml; version=3.2", "text/xml; subtype=gml/3.2", "gml32"),
+    "1.1": ("text/xml; subtype=gml/3.1.1", "gml3", "application/gml+xml; version=3.1"),
+    "1.0": ("gml2",),
 }
 
 
@@ -46,12 +49,12 @@ def output_format(
     formats: tuple[str, ...], version: str, geojson: bool = True
 ) -> tuple[str | None, bool]:
     """The output format to ask for, and whether it is GeoJSON (`geojson` False: GML only);
-    None: the version's default (GML 3.2 for 2.0.0, GML 3.1.1 for 1.1.0)."""
+    None: the version's default (GML 3.2 for 2.0.0, GML 3.1.1 for 1.1.0, GML 2 for 1.0.0)."""
     lowered = {" ".join(f.lower().split()): f for f in formats}
     for wanted in _GEOJSON if geojson else ():
         if wanted in lowered:
             return lowered[wanted], True
-    for wanted in _GML[version[0]]:
+    for wanted in _GML[version[:3]]:
         if wanted in lowered:
             return lowered[wanted], False
     return None, False
@@ -92,6 +95,12 @@ class GetFeature:
     def version2(self) -> bool:
         return self.caps.version.startswith("2")
 
+    @property
+    def wfs10(self) -> bool:
+        """WFS 1.0: no SRSNAME (the answer is in the feature type's SRS), a BBOX without its
+        CRS, x/y."""
+        return self.caps.version == "1.0.0"
+
     def params(
         self, *, hits: bool = False, start: int | None = None, box: Box | None = None
     ) -> dict[str, str]:
@@ -106,7 +115,7 @@ class GetFeature:
         if hits:  # a count, whatever the CRS: MapServer 8.0 counts 0 in a CRS not its own
             out["RESULTTYPE"] = "hits"
         else:
-            if self.srs_name:
+            if self.srs_name and not self.wfs10:  # 1.0: the feature type's one <SRS>, unasked
                 out["SRSNAME"] = self.srs_name
             out["COUNT" if v2 else "MAXFEATURES"] = str(self.page_size)
             if self.output:
@@ -120,16 +129,20 @@ class GetFeature:
         return out
 
     def bbox(self, box: Box) -> str:
-        """A CRS84 box as a BBOX value: in the request's CRS, its axis order, its URN."""
+        """A CRS84 box as a BBOX value: in the request's CRS, its axis order, its URN; in WFS
+        1.0, which names no CRS in a BBOX, in the feature type's SRS, x/y (longitude first)."""
         target = crslib.resolve(self.srs_name) if self.srs_name else crslib.CRS84
-        return _bbox_value(box, target)
+        return _bbox_value(box, target, named=not self.wfs10)
 
 
-def _bbox_value(box: Box, target: pyproj.CRS) -> str:
+def _bbox_value(box: Box, target: pyproj.CRS, named: bool) -> str:
+    """`box` in `target`: in its own axis order and with its URN where `named`, else x/y."""
     xmin, ymin, xmax, ymax = box
     if not crslib.is_lonlat(target, "xy"):  # WGS 84 longitude / latitude needs no transform
         to = pyproj.Transformer.from_crs(crslib.CRS84, target, always_xy=True)
         xmin, ymin, xmax, ymax = to.transform_bounds(xmin, ymin, xmax, ymax, densify_pts=21)
+    if not named:
+        return ",".join(f"{v:.10g}" for v in (xmin, ymin, xmax, ymax))
     north_first = target.axis_info[0].direction in ("north", "south")
     values = (ymin, xmin, ymax, xmax) if north_first else (xmin, ymin, xmax, ymax)
     return ",".join(f"{v:.10g}" for v in values) + "," + _urn(target)

@@ -56,7 +56,7 @@ class Whole:
         self.returned = 0
         """Features read from the answer (in whole batches)."""
         self.broke: str | None = None
-        self.requests = 1 if hits is not None else 2
+        self.requests = 2 if hits is None and request.caps.counts else 1
         params = request.params(box=box)
         if request.caps.count_default is None:  # no cap stated: none asked for
             params.pop("MAXFEATURES", None)

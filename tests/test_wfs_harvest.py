@@ -416,8 +416,8 @@ def test_the_version_is_negotiated_unless_the_url_names_one() -> None:
     with wfs(version="1.1.0") as server:
         assert WFSConnector(server.endpoint).inspect().version == "1.1.0"
         WFSConnector(server.endpoint + "?VERSION=1.1.0&REQUEST=GetFeature").inspect()
-        with pytest.raises(ConfigurationError, match="VERSION=1.0.0; citypipe harvests"):
-            WFSConnector(server.endpoint + "?version=1.0.0").inspect()
+        with pytest.raises(ConfigurationError, match="VERSION=0.0.14; citypipe harvests"):
+            WFSConnector(server.endpoint + "?version=0.0.14").inspect()  # WFS's 2001 draft
     asked = [dict(parse_qsl(r.query)) for r in server.requests]
     capabilities = [q for q in asked if q["REQUEST"] == "GetCapabilities"]
     assert capabilities[0]["ACCEPTVERSIONS"] == "2.0.0,1.1.0" and "VERSION" not in capabilities[0]
