@@ -18,6 +18,7 @@ import os
 import queue
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import cached_property
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlsplit
@@ -28,7 +29,7 @@ from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, S
 from citypipe.connectors.http import Reply
 from citypipe.connectors.jsonld_context import Contexts, for_source
 from citypipe.connectors.ngsi_entities import entity_batch
-from citypipe.connectors.ngsi_paging import Dialect, Pager
+from citypipe.connectors.ngsi_paging import Dialect, Pager, Representation, respellings
 from citypipe.geo.errors import ConfigurationError
 
 __all__ = ["BrokerConnector", "link_context"]
@@ -125,16 +126,32 @@ class BrokerConnector(ServiceConnector):
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
+    @cached_property
+    def representation(self) -> Representation:
+        """The URL's representation option as the broker takes it, for all the pagers."""
+        return Representation(respellings(self.params, self.dialect.spellings))
+
     def pager(self) -> Pager:
         params = dict(self.params)
         size = int(params.pop("limit", self.page_size))
         params.pop("offset", None)
-        return Pager(self.client, self.endpoint_url, params, self.headers(), self.dialect, size)
+        return Pager(
+            self.client,
+            self.endpoint_url,
+            params,
+            self.headers(),
+            self.dialect,
+            size,
+            representation=self.representation,
+        )
 
     def inspect(self) -> SourceInfo:
         pager = self.pager()
         count = pager.count(pager.params)
         kind = self.params.get("type")
+        details = {"paging": "limit + offset with the count, split by idPattern"}
+        if self.representation.note:
+            details["representation"] = self.representation.note
         return SourceInfo(
             format=self.title,
             version=self.version,
@@ -142,14 +159,18 @@ class BrokerConnector(ServiceConnector):
             layers=(kind,) if kind else (),
             layer_info=(LayerInfo(kind, crs=("OGC:CRS84",), count=count),) if kind else (),
             declared_count=count,
-            details={"paging": "limit + offset with the count, split by idPattern"},
+            details=details,
         )
 
     def read(self) -> Iterator[SourceBatch]:
         """The pages as batches; the next page is fetched while this one is read (the broker's
-        time and the reader's overlap)."""
+        time and the reader's overlap). Where the broker refused the URL's representation,
+        each batch says what was asked instead (a warning the run reports once)."""
         for reply, page in ahead(self.pager().pages()):
-            yield self.batch(reply, page)
+            batch, note = self.batch(reply, page), self.representation.note
+            if note:
+                batch = replace(batch, warnings={**(batch.warnings or {}), note: len(batch)})
+            yield batch
 
     @cached_property
     def contexts(self) -> Contexts:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Generator, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from os.path import commonprefix
 from typing import Any
 from urllib.parse import urlencode
@@ -28,7 +28,7 @@ from citypipe.connectors.answers import count, gist
 from citypipe.connectors.http import HttpClient, Reply
 from citypipe.geo.errors import ConfigurationError, DataError
 
-__all__ = ["Dialect", "Pager", "id_part"]
+__all__ = ["Dialect", "Pager", "Representation", "id_part", "respellings"]
 
 _CEILING = re.compile(r"(?:<=|max(?:imum)?:?)\s*(\d+)", re.IGNORECASE)
 FIRST, LAST = 0x21, 0x7E
@@ -37,12 +37,54 @@ FIRST, LAST = 0x21, 0x7E
 
 @dataclass(frozen=True)
 class Dialect:
-    """How one broker API asks for and tells the total."""
+    """How one broker API asks for and tells the total, and spells its representations."""
 
     count_header: str
     """NGSILD-Results-Count or Fiware-Total-Count."""
     count_params: Callable[[Mapping[str, str]], dict[str, str]]
     """The request's parameters with the count asked for."""
+    spellings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Representation options (an `options=` or `format=` value of the user's URL) and the
+    other spellings of each, tried in turn when a broker refuses it before it is dropped: the
+    entity reader reads every representation, the normalized one (none asked) too."""
+
+
+Spelling = tuple[str, str, str | None]
+"""(key, term, replacement): `term` of parameter `key` asked as `replacement` (None: not)."""
+
+
+@dataclass
+class Representation:
+    """The representation the URL asks for as the broker takes it, shared by the pagers of
+    one harvest (`inspect`'s and `read`'s), so that a refused one is tried again once."""
+
+    tries: list[Spelling]
+    """The spellings still to try where the broker refuses (`respellings`)."""
+    spelling: Spelling | None = None
+    note: str | None = None
+    """What was asked instead of a refused representation, for the user."""
+
+
+def respellings(
+    params: Mapping[str, str], spellings: Mapping[str, tuple[str, ...]]
+) -> list[Spelling]:
+    """(key, term, replacement) for the first representation term of `params`: each other
+    spelling of it in `options` (`format`, CIM 009 1.6's, has one spelling each), then None
+    (the term dropped); [] where it names none."""
+    for key in ("options", "format"):
+        for term in params.get(key, "").split(","):
+            if term in spellings:
+                others = spellings[term] if key == "options" else ()
+                return [(key, term, other) for other in (*others, None)]
+    return []
+
+
+def respelled(params: Mapping[str, str], key: str, term: str, other: str | None) -> dict[str, str]:
+    """`params` with `term` of `key` spelled `other` (None: dropped, and the key where empty)."""
+    values = [other if v == term else v for v in params.get(key, "").split(",")]
+    kept = [v for v in values if v]
+    out = {k: v for k, v in params.items() if k != key}
+    return {**out, key: ",".join(kept)} if kept else out
 
 
 def ceiling(reply: Reply) -> int | None:
@@ -74,6 +116,7 @@ class Pager:
     follow: Callable[[Reply, list[Any], Mapping[str, str]], list[Any]] | None = None
     """Completes a page whose answer is partial (the temporal API's 206: the rest of the
     entities' instances), given the page's request parameters."""
+    representation: Representation = field(default_factory=lambda: Representation([]))
 
     def __post_init__(self) -> None:
         self.seen: set[str] = set()
@@ -84,6 +127,30 @@ class Pager:
         self._counts: dict[str, int] = {}
 
     def get(self, params: Mapping[str, str]) -> Reply:
+        """The answer to `params`; where the broker refuses the URL's representation option
+        (400, not about `limit`), it is asked once in each other spelling, then without it, and
+        the first the broker takes is used from then on (`Representation.note` says which)."""
+        shared = self.representation
+        if shared.spelling is not None:
+            params = respelled(params, *shared.spelling)
+        reply = self._ask(params)
+        tries, shared.tries = shared.tries, []
+        if reply.status != 400 or ceiling(reply) is not None:
+            shared.tries = tries if reply.status >= 400 else []
+            return reply
+        for key, term, other in tries:
+            retry = self._ask(respelled(params, key, term, other))
+            if retry.status < 400:
+                shared.spelling = key, term, other
+                instead = f"{key}={other}" if other else f"no {term}"
+                shared.note = (
+                    f"the broker refused {key}={term} ({gist(reply.content)}): asked with "
+                    f"{instead} instead"
+                )
+                return retry
+        return reply
+
+    def _ask(self, params: Mapping[str, str]) -> Reply:
         self.requests += 1
         return self.client.get(
             f"{self.url}?{urlencode(params)}", headers=self.headers, accept=(400, 403)

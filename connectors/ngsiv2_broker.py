@@ -28,7 +28,7 @@ class NGSIv2BrokerConnector(BrokerConnector):
     title = "NGSI v2 broker"
     version = "v2"
     resource = ("v2", "entities")
-    dialect = Dialect("Fiware-Total-Count", _count)
+    dialect = Dialect("Fiware-Total-Count", _count, {"keyValues": ()})
     option_headers = (("tenant", "Fiware-Service"), ("service_path", "Fiware-ServicePath"))
     modified = "dateModified"
     incremental = "`q=dateModified>=<watermark>` (Orion's builtin attribute)"

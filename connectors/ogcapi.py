@@ -7,6 +7,8 @@ names the collection where the URL does not. Before the first page citypipe read
 - Paging follows each page's `next` link and ends on a page without one, or on an empty page:
   never by counting, since a server may return fewer features than the limit before the end
   (the short page that stops GDAL's paging, OSGeo/gdal#8653), and never by guessing offsets.
+  A last page that is full and states no numberMatched is warned of: a `next` link dropped
+  before the end looks the same.
 - Complete or nothing: the features read must equal the first page's numberMatched, else the
   harvest fails naming both numbers (the server's count is wrong, or pages were lost); and
   at once where a page holds the first page's features again (a server that ignores the
@@ -275,18 +277,23 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         matched = count(page.get("numberMatched"))
         seen, read, pages, first = {reply.url}, 0, 1, (len(page["features"]), _identity(page))
         remote = self._filters_remotely()
+        limit = count(dict(parse_qsl(urlsplit(reply.url).query)).get("limit"))
         with ThreadPoolExecutor(1, thread_name_prefix="ogcapi-page") as pool:
-            while page["features"]:
-                read += len(page["features"])
+            while held := len(page["features"]):
+                read += held
                 url = _next_url(reply, page, seen)
                 # a page of another length is no repeat: it is not hashed
-                if pages > 1 and len(page["features"]) == first[0] and _identity(page) == first[1]:
+                if pages > 1 and held == first[0] and _identity(page) == first[1]:
                     raise DataError(
                         f"{reply.url}: the server answered with the first page's features again "
                         "(it ignores the position in its own `next` link); nothing was written"
                     )
                 ahead = pool.submit(self._get, url, self._headers) if url else None
+                cap = first[0] if pages > 1 else None  # the server's own page size
+                warning = None if url or matched is not None else _cut(reply.url, held, limit, cap)
                 for batch in self._batches(reply, page):
+                    if warning:
+                        batch = replace(batch, warnings={**(batch.warnings or {}), **warning})
                     yield self.filter.select(batch) if self.filter and not remote else batch
                 if ahead is None:
                     break
@@ -330,6 +337,19 @@ def _next_url(reply: Reply, page: Mapping[str, Any], seen: set[str]) -> str | No
         raise DataError(f"{url}: the `next` link leads back to a page already read")
     seen.add(url)
     return url
+
+
+def _cut(url: str, held: int, limit: int | None, cap: int | None) -> dict[str, int] | None:
+    """A warning where the last page of a harvest without numberMatched is full (as many
+    features as the `limit` asked, or as the first of several pages: the server's own cap)
+    yet has no `next` link: a server that drops `next` before the end cannot be told from a
+    collection that ends on a full page, and there is no count to tell them apart."""
+    if not any(full is not None and held >= full for full in (limit, cap)):
+        return None
+    return {
+        f"the last page ({url}) held a full page of {held} features but no `next` link, "
+        "and the server states no numberMatched: features after it may be missing": held
+    }
 
 
 def _identity(page: Mapping[str, Any]) -> list[Any]:

@@ -404,3 +404,50 @@ def test_next_links_to_the_servers_internal_address_are_read_where_the_first_pag
     assert report.features == report.declared_count == len(FEATURES)
     assert [q.get("offset") for q in asked] == [None, "2"]
     assert_same_places(lake)
+
+
+MISSING_NEXT = "held a full page of 2 features but no `next` link"
+OTHERS = [{**f, "id": f"{f['id']}-2"} for f in FEATURES[:2]]
+"""Two vineyards under other ids: a second page as long as the first."""
+
+
+@pytest.mark.parametrize(
+    ("limit", "last", "warned"),
+    [
+        (2, FEATURES[:2], True),  # the first page full, no next: the third vineyard lost
+        (3, FEATURES[:2], False),  # short of the limit: the end
+        (None, OTHERS, True),  # limit 1000 cut to 2 by the server: as full as page 1
+        (None, FEATURES[2:], False),  # short of the first page: the end
+    ],
+    ids=["full", "short", "capped-full", "capped-short"],
+)
+def test_a_full_last_page_without_next_and_count_is_warned_of_in_one_line(
+    lake, limit, last, warned
+) -> None:
+    """A server that drops `next` before the end, with no numberMatched to tell: a last page
+    as full as the `limit` asked (or as the server's own page, the first of several) may be
+    followed by more; the harvest lands what it read and warns once, naming the page."""
+    with scripted_server() as server:
+        serve_metadata(server)
+        if limit is None:  # two pages: the server's own page size is the first one's
+            first = page(FEATURES[:2], "items?offset=2", matched=None)
+            server.answer(ITEMS, Answer(200, first))
+            server.answer(f"{ITEMS}?offset=2", Answer(200, page(last, None, matched=None)))
+        else:
+            server.answer(ITEMS, Answer(200, page(last, None, matched=None)))
+        report = harvest(server.url + ITEMS, lake, page_size=limit)
+    warnings = [w for w in report.warnings if "no `next` link" in w]
+    assert report.records == len(last) + (2 if limit is None else 0)
+    if warned:
+        assert len(warnings) == 1 and MISSING_NEXT in warnings[0] and "\n" not in warnings[0]
+        assert report.warnings[warnings[0]] == len(last)
+    else:
+        assert warnings == []
+
+
+def test_a_full_last_page_with_numberMatched_is_checked_not_warned_of(lake) -> None:
+    with scripted_server() as server:
+        serve_metadata(server)
+        server.answer(ITEMS, Answer(200, page(FEATURES[:2], None, matched=3)))
+        with pytest.raises(DataError, match="numberMatched 3, its 1 pages held 2 features"):
+            harvest(server.url + ITEMS, lake, page_size=2)

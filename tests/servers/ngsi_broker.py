@@ -13,6 +13,8 @@ the spec leaves room:
   adds an entity as a PATCH / POST would, stamping modifiedAt with the broker's clock.
 - NGSILD-Tenant: a tenant the broker does not hold -> 404 NonexistentTenant.
 - Errors as ProblemDetails JSON (type, title, detail).
+- A representation it does not know (`unknown_options`: keyValues, simplified, concise as
+  options= or format= values) -> 400, as Stellio and Scorpio each refuse another spelling.
 - The page-size ceiling: `limit` above `max_limit` -> 400 BadRequestData "must be an integer
   value <= 1000" as Orion-LD answers (FIWARE/context.Orion-LD#1607), or 403 TooManyResults as
   CIM 009 1.8 says (`limit_status=403`).
@@ -65,6 +67,10 @@ class BrokerPolicy:
     max_instances: int = 10
     """Temporal instances of one attribute per answer."""
     default_limit: int = 20
+    unknown_options: frozenset[str] = frozenset()
+    """Representations (options= or format= values) the broker does not know and answers 400
+    for: Stellio and Scorpio differ on keyValues / simplified / concise, which CIM 009 renamed
+    and added over its versions."""
 
 
 class Refusal(Exception):
@@ -119,6 +125,17 @@ class NgsiBroker:
         if key not in self._shapes:
             self._shapes[key] = shapely.geometry.shape(entity["location"]["value"])
         return self._shapes[key]
+
+    def check_options(self, params: dict[str, str], v2: bool = False) -> None:
+        """A representation the broker does not know refused, as NGSI-LD (ProblemDetails) or
+        Orion (its own error body) refuses it."""
+        unknown = sorted(_options(params) & self.policy.unknown_options)
+        if unknown and v2:
+            raise Refusal(
+                400, {"error": "BadRequest", "description": "Invalid value for URI param /options/"}
+            )
+        if unknown:
+            raise problem(400, "BadRequestData", "Unknown option", f"{unknown[0]} is not valid")
 
     def page_bounds(self, params: dict[str, str], max_limit: int | None = None) -> tuple[int, int]:
         """(limit, offset) of a request, refused above the ceiling."""
@@ -330,6 +347,7 @@ class _Handler(BaseHTTPRequestHandler):
         entities = self._tenant(broker)
         if not {"type", "id", "idPattern", "q", "georel", "attrs"} & set(params):
             raise problem(400, "BadRequestData", "Too broad query", "name a type, q or geo-query")
+        broker.check_options(params)
         limit, offset = broker.page_bounds(params)
         selected = broker.select(entities, params)
         body, headers = render_ld(
@@ -345,6 +363,7 @@ class _Handler(BaseHTTPRequestHandler):
         entities = self._tenant(broker)
         if not {"type", "id", "idPattern", "q", "attrs"} & set(params):
             raise problem(400, "BadRequestData", "Too broad query", "name a type or ids")
+        broker.check_options(params)
         limit, offset = broker.page_bounds(params)
         selected = broker.select(entities, params)
         page = broker.window(selected, limit, offset)
@@ -365,6 +384,7 @@ class _Handler(BaseHTTPRequestHandler):
             if svc == service and _under(sp, path)
             for e in held
         ]
+        broker.check_options(params, v2=True)
         if params.get("limit") == "0":  # Orion: telefonicaid/fiware-orion#1492
             raise Refusal(
                 400,
