@@ -55,8 +55,9 @@ def top_level_keys(head: bytes) -> set[str]:
             pass
         else:
             return set(doc) if isinstance(doc, dict) else set()
-    # Too long for the head: take the keys at the first indentation level seen.
-    keys = re.findall(rb'\n {0,4}"([^"]+)"\s*:', head)
+    # Too long for the head: take the keys at the first indentation level seen (none on one
+    # line: not searched for).
+    keys = re.findall(rb'\n {0,4}"([^"]+)"\s*:', head) if b"\n" in head else []
     return {m.decode(errors="replace") for m in keys}
 
 
