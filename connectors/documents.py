@@ -10,7 +10,9 @@ import re
 
 import orjson
 
-__all__ = ["BLANK", "EXCEPTION_REPORTS", "describe", "top_level_keys", "xml_root"]
+__all__ = [
+    "BLANK", "EXCEPTION_REPORTS", "describe", "top_level_keys", "whole_object", "xml_root",
+]  # fmt: skip
 
 _XML_ROOT = re.compile(rb"<(?:([\w.-]+):)?([\w.-]+)[\s>/]")
 _XML_PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[.*?\])*>)", re.DOTALL)
@@ -27,6 +29,7 @@ _XML_ROOTS = {
 
 BLANK = b"\xef\xbb\xbf \t\r\n"
 """What may come before a document's content: a UTF-8 byte-order mark and whitespace."""
+_JSON_BLANK = b" \t\r\n"
 EXCEPTION_REPORTS = frozenset({"ExceptionReport", "ServiceExceptionReport"})
 """Root elements of an OGC service's error answer (OWS 1.1 / 2.0, and WMS / WFS 1.0's)."""
 
@@ -42,13 +45,26 @@ _JSON_KEYS = [
 
 def top_level_keys(head: bytes) -> set[str]:
     """The members of the JSON object `head` starts (its first level, where it is cut)."""
-    try:
-        doc = orjson.loads(head)
-    except orjson.JSONDecodeError:
-        # Too long for the head: take the keys at the first indentation level seen.
-        keys = re.findall(rb'\n {0,4}"([^"]+)"\s*:', head)
-        return {m.decode(errors="replace") for m in keys}
-    return set(doc) if isinstance(doc, dict) else set()
+    # an object cut by the head is not parsed in vain: every file's head is sniffed, and a
+    # parse that fails has read it all
+    cut = head.lstrip(_JSON_BLANK)[:1] == b"{" and not whole_object(head)
+    if not cut:
+        try:
+            doc = orjson.loads(head)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            return set(doc) if isinstance(doc, dict) else set()
+    # Too long for the head: take the keys at the first indentation level seen (none on one
+    # line: not searched for).
+    keys = re.findall(rb'\n {0,4}"([^"]+)"\s*:', head) if b"\n" in head else []
+    return {m.decode(errors="replace") for m in keys}
+
+
+def whole_object(text: bytes) -> bool:
+    """Whether `text` can be a whole JSON object: it ends with "}" (blanks aside); an object
+    cut short, or any other value, does not."""
+    return text.rstrip(_JSON_BLANK).endswith(b"}")
 
 
 def xml_root(head: bytes) -> tuple[bytes | None, bytes, bytes] | None:

@@ -78,7 +78,9 @@ class NotificationLogConnector(FileConnector):
 
     @classmethod
     def sniff(cls, head: bytes) -> float:
-        line = head.lstrip(documents.BLANK).split(b"\n", 1)[0]
+        line = head.lstrip(documents.BLANK).partition(b"\n")[0]
+        if not documents.whole_object(line):  # cut by the head, or not an object: not parsed
+            return 0.0
         try:
             return 0.99 if is_notification(orjson.loads(line)) else 0.0
         except orjson.JSONDecodeError:

@@ -90,7 +90,7 @@ class Attempt:
             except OSError:  # a file system without hard links
                 shutil.copyfile(self.lake.empty_file(kind), file)
         # the row lands with the run
-        self.history_row("ok", None, datetime.now(UTC)).write_to(self._staging / STAGED)
+        self.history_row("ok", None, datetime.now(UTC)).stage(self._staging / STAGED)
         runs = self.lake.runs_folder(self.source)
         os.replace(self._staging, runs / self.run_id)
         for kind in KINDS:

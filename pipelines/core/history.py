@@ -57,29 +57,39 @@ class Ingest:
         return root / HISTORY / self.source / f"{self.run_id}.parquet"
 
     def write(self, root: Path) -> Path:
-        """Write the row into the lake at `root`."""
+        """Write the row into the lake at `root`, in one rename, flushed to disk before it is in
+        place."""
         path = self.file(root)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return self.write_to(path)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            _write_flushed(tmp, self.encoded())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return path
 
-    def write_to(self, path: Path) -> Path:
-        """Write the row to `path` in one rename, flushed to disk before it is in place.
+    def stage(self, path: Path) -> None:
+        """Write the row to `path` in a run's folder, flushed to disk: in place, without a
+        temporary file and a rename, as the folder enters the lake in one rename only once
+        the row is whole (a run that dies before is removed with its folder)."""
+        _write_flushed(path, self.encoded())
 
-        Encoded in memory and written in one call: Parquet written through a Python file
+    def encoded(self) -> pa.Buffer:
+        """The row as a Parquet file, encoded in memory: Parquet written through a Python file
         object calls back into Python for every page and header."""
         table = schemas.feature_schema().table(HISTORY)
         row = dict(vars(self))  # its fields: values, nothing to copy deeply
         table.conform(row)
         encoded = pa.BufferOutputStream()
         pq.write_table(pa.Table.from_pylist([row], schema=table.arrow), encoded)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            with open(tmp, "xb") as f:
-                f.write(encoded.getvalue())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return path
+        return encoded.getvalue()
+
+
+def _write_flushed(path: Path, data: pa.Buffer) -> None:
+    """A new file holding `data`, on disk when this returns."""
+    with open(path, "xb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())

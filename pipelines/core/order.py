@@ -189,7 +189,8 @@ class OrderedWriter:
         if batch.num_rows == 0:
             return
         self.rows += batch.num_rows
-        self._source_bytes += batch.nbytes
+        size = batch.nbytes  # summed over every buffer of every column: once a batch
+        self._source_bytes += size
         xmin, ymin, xmax, ymax = _corners(batch.column(self.covering))
         low, high = np.fmin.reduce, np.fmax.reduce  # nulls are NaN, which these pass over
         extent = [low(xmin, initial=np.inf), low(ymin, initial=np.inf)]
@@ -203,7 +204,7 @@ class OrderedWriter:
             self._spill.write_batch(batch)
             return
         self._batches.append(batch)
-        self._bytes += batch.nbytes
+        self._bytes += size
         if self._bytes > self._budget:
             self._spill = pa.ipc.new_file(str(self._spill_path), batch.schema)
             for held in self._batches:
