@@ -293,8 +293,8 @@ class Lake:
                             os.close(lock)
         runs = self.runs_folder(own)
         current = os.readlink(runs / CURRENT) if (runs / CURRENT).is_symlink() else None
-        if current is not None and not self._published(own, current):
-            with suppress(OSError):  # a run killed after its switch, before it was linked
+        if current is not None:  # a run killed after its switch, before its observations linked
+            with suppress(OSError):
                 self.publish(runs / current)
         for entry in os.scandir(runs):
             if RUN.match(entry.name) and entry.name != current:
@@ -312,12 +312,6 @@ class Lake:
                         self._link_into(Path(file.path), self.root / table / folder.name)
         if (row := run / STAGED).exists():
             self._link_into(row, self.root / HISTORY / run.parent.name, f"{run.name}.parquet")
-
-    def _published(self, source: str, run: str) -> bool:
-        """Whether a landed run's history row is linked into the table: `publish` links it
-        last, so its observations are linked too (one look, not a scan of the run's folder,
-        at every run's start)."""
-        return (self.root / HISTORY / source / f"{run}.parquet").exists()
 
     @staticmethod
     def _link_into(file: Path, folder: Path, name: str | None = None) -> None:
