@@ -40,13 +40,23 @@ _LON_DEGREES = (
     "laengengrad",
     "laenge",
     "lengtegraad",
+    "laengdegrad",
+    "lengdegrad",
+    "pituusaste",
+    "ilguma",
 )
-_LAT_DEGREES = ("latitude", "lat", "latitud", "latitudine", "breitengrad", "breite", "breedtegraad")
+_LAT_DEGREES = (
+    "latitude", "lat", "latitud", "latitudine", "breitengrad", "breite", "breedtegraad",
+    "breddegrad", "leveysaste", "platuma",
+)  # fmt: skip
 _LON = (*_LON_DEGREES, "x", "easting", "rechtswert", "ostwert")
 _LAT = (*_LAT_DEGREES, "y", "northing", "hochwert", "nordwert")
 """Words that name a coordinate column, alone or with prefixes/suffixes (x-koord, lon_wgs84,
 geo_breite), in the languages of city portals; degrees first (lon/lat without a declared CRS),
-then projected axes (in a CRS only `--crs` can name)."""
+then projected axes (in a CRS only `--crs` can name). Danish and Norwegian (breddegrad,
+længdegrad), Finnish (leveysaste, pituusaste) and Lithuanian (platuma, ilguma) name degrees
+alone; Polish, Czech or Hungarian "width" and "length" (szerokość, šířka, hosszúság) name them
+only beside "geographic", which a column's one word cannot tell from a width in metres."""
 _WGS84 = ("wgs84", "4326", "crs84")
 _PROJECTED = ("utm", "mercator", "3857", "900913", "pseudo", "webmerc")
 """Words of a coordinate column's name that say WGS 84 (longitude, latitude in degrees), and
@@ -56,7 +66,7 @@ _GEOMETRY_WORDS = (
 )  # fmt: skip
 """Words that name a geometry column (the_geom, wkb_geometry, GEOMETRIE, geometria, Esri's
 Shape, Opendatasoft's Geo Shape)."""
-_TRANSLITERATE = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+_TRANSLITERATE = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "æ": "ae", "ø": "oe"})
 
 Kind = Literal["wkb", "wkt", "geojson", "xy"]
 TEXTS: tuple[Kind, ...] = ("wkb", "wkt", "geojson")

@@ -251,6 +251,10 @@ def test_latitude_longitude_columns(tmp_path, lake, read_lake):
         ("breedtegraad", "lengtegraad"),
         ("Y_WGS84", "X_WGS84"),  # x / y of WGS 84 are longitude / latitude
         ("coord_y_wgs84", "coord_x_wgs84"),
+        ("Breddegrad", "Længdegrad"),  # Danish
+        ("breddegrad", "lengdegrad"),  # Norwegian
+        ("Leveysaste", "Pituusaste"),  # Finnish
+        ("Platuma", "Ilguma"),  # Lithuanian
     ],
 )
 def test_coordinate_columns_named_in_the_languages_of_city_portals(
@@ -262,6 +266,16 @@ def test_coordinate_columns_named_in_the_languages_of_city_portals(
     assert ingest(path, "p", lake).features == 1
     [(_, point)] = _features(read_lake("p"))
     assert (point.x, point.y) == pytest.approx((9.1829, 48.7758))
+
+
+def test_width_and_length_are_not_taken_for_coordinates(tmp_path, lake, read_lake):
+    """Czech "šířka" and "délka" (and Polish "szerokość", "długość") are a parking space's
+    width and length as well as latitude and longitude: alone they name no coordinates."""
+    text = "Název;Šířka;Délka;Szerokość;Długość\nStání 1;2,5;5,0;2,5;5,0\n"
+    path = _write(tmp_path, "p.csv", text, encoding="utf-8")
+    assert ingest(path, "p", lake).features == 1
+    [(properties, point)] = _features(read_lake("p"))
+    assert point is None and properties["Šířka"] == "2,5"
 
 
 def test_projected_coordinate_columns_land_with_their_crs(tmp_path, lake, read_lake):
