@@ -582,3 +582,25 @@ def test_lon_lat_rows_written_any_way_land_as_written(
     assert not any(e for b in batches for e in b.errors)
     assert names == [n for n, _, _ in rows]
     assert points == [[lon, lat] for _, lon, lat in rows]
+
+
+def test_an_opendatasoft_geo_point_column_is_latitude_then_longitude(tmp_path, lake, read_lake):
+    """Opendatasoft's exports (Paris, Bordeaux, Brussels ...) give a point as one column, "Geo
+    Point" or geo_point_2d, latitude first: "48.8584, 2.2945" is the Eiffel Tower. A value that
+    is no such pair is rejected with the reason; an empty one is a record without geometry."""
+    text = (
+        "nom;Geo Point;arrondissement\n"
+        "Tour Eiffel;48.8584, 2.2945;7\n"
+        "Notre-Dame;48.853,2.3499;4\n"
+        "Sans lieu;;1\n"
+        "Ailleurs;quelque part;2\n"
+    )
+    path = _write(tmp_path, "paris.csv", text, encoding="utf-8")
+    report = ingest(path, "paris", lake)
+    assert (report.features, report.rejects) == (3, 1)
+    got = {p["nom"]: point for p, point in _features(read_lake("paris"))}
+    assert (got["Tour Eiffel"].x, got["Tour Eiffel"].y) == pytest.approx((2.2945, 48.8584))
+    assert (got["Notre-Dame"].x, got["Notre-Dame"].y) == pytest.approx((2.3499, 48.853))
+    assert got["Sans lieu"] is None
+    [reject] = read_lake("paris", "rejects").to_pylist()
+    assert "Geo Point='quelque part'" in reject["reason"]
