@@ -497,3 +497,30 @@ def test_a_crs_member_on_a_feature_or_its_geometry_declares_its_coordinates(
     }
     for n in (1, 2, 3):
         assert (landed[n].x, landed[n].y) == pytest.approx(dam, abs=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["Polygon", "MultiPolygon"])
+def test_a_ring_closed_within_float_noise_is_closed_on_its_first_position(
+    tmp_path, lake, read_lake, kind
+):
+    """A ring whose last position is its first plus 1e-12 (4.9 rounded on a conversion to
+    4.899999999999999 at one end): closed on the first position, not by one more position a
+    trillionth of a degree away; a ring open by a real gap is still closed by one more."""
+    noisy = [[4.899999999999999, 52.3], [4.91, 52.3], [4.91, 52.31], [4.9, 52.31],
+             [4.9 + 1e-12, 52.3 + 1e-12]]  # fmt: skip
+    gap = [[5.0, 52.0], [5.1, 52.0], [5.1, 52.1], [5.0, 52.1], [5.0, 52.01]]
+    features = [
+        {"type": "Feature", "properties": {"n": n},
+         "geometry": {"type": kind, "coordinates": [[ring]] if kind == "MultiPolygon" else [ring]}}
+        for n, ring in enumerate((noisy, gap))
+    ]  # fmt: skip
+    path = tmp_path / "rings.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    ingest(path, "rings", lake)
+    table = read_lake("rings")
+    landed = {
+        json.loads(p)["n"]: shapely.get_coordinates(shapely.from_wkb(g)).tolist()
+        for p, g in zip(table["properties"].to_pylist(), table["geometry"].to_pylist(), strict=True)
+    }
+    assert landed[0] == [*noisy[:4], noisy[0]]
+    assert landed[1] == [*gap, gap[0]]
