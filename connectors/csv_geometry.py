@@ -1,5 +1,6 @@
 """The geometry of a delimited text file: where it is (a column of hex (E)WKB, else of
-WKT/EWKT, else of GeoJSON geometries, else a longitude/latitude pair) and how each row's is read.
+WKT/EWKT, else of GeoJSON geometries, else Opendatasoft's "Geo Point", else a longitude/latitude
+pair) and how each row's is read.
 
 Only an EWKB/EWKT SRID declares a CRS. Without one, GeoJSON geometries (Opendatasoft's "Geo
 Shape" export, PostGIS's ST_AsGeoJSON) and coordinate columns named as longitude/latitude are
@@ -14,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Literal
 
 import numpy as np
@@ -40,13 +42,23 @@ _LON_DEGREES = (
     "laengengrad",
     "laenge",
     "lengtegraad",
+    "laengdegrad",
+    "lengdegrad",
+    "pituusaste",
+    "ilguma",
 )
-_LAT_DEGREES = ("latitude", "lat", "latitud", "latitudine", "breitengrad", "breite", "breedtegraad")
+_LAT_DEGREES = (
+    "latitude", "lat", "latitud", "latitudine", "breitengrad", "breite", "breedtegraad",
+    "breddegrad", "leveysaste", "platuma",
+)  # fmt: skip
 _LON = (*_LON_DEGREES, "x", "easting", "rechtswert", "ostwert")
 _LAT = (*_LAT_DEGREES, "y", "northing", "hochwert", "nordwert")
 """Words that name a coordinate column, alone or with prefixes/suffixes (x-koord, lon_wgs84,
 geo_breite), in the languages of city portals; degrees first (lon/lat without a declared CRS),
-then projected axes (in a CRS only `--crs` can name)."""
+then projected axes (in a CRS only `--crs` can name). Danish and Norwegian (breddegrad,
+længdegrad), Finnish (leveysaste, pituusaste) and Lithuanian (platuma, ilguma) name degrees
+alone; Polish, Czech or Hungarian "width" and "length" (szerokość, šířka, hosszúság) name them
+only beside "geographic", which a column's one word cannot tell from a width in metres."""
 _WGS84 = ("wgs84", "4326", "crs84")
 _PROJECTED = ("utm", "mercator", "3857", "900913", "pseudo", "webmerc")
 """Words of a coordinate column's name that say WGS 84 (longitude, latitude in degrees), and
@@ -56,9 +68,9 @@ _GEOMETRY_WORDS = (
 )  # fmt: skip
 """Words that name a geometry column (the_geom, wkb_geometry, GEOMETRIE, geometria, Esri's
 Shape, Opendatasoft's Geo Shape)."""
-_TRANSLITERATE = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+_TRANSLITERATE = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "æ": "ae", "ø": "oe"})
 
-Kind = Literal["wkb", "wkt", "geojson", "xy"]
+Kind = Literal["wkb", "wkt", "geojson", "latlon", "xy"]
 TEXTS: tuple[Kind, ...] = ("wkb", "wkt", "geojson")
 """The kinds of a geometry column (its values geometries as text), in order of preference."""
 _NAMES = {"wkb": "WKB", "wkt": "WKT", "geojson": "GeoJSON"}
@@ -93,6 +105,23 @@ def _parse(values: pa.Array, kind: Kind) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(over="ignore", invalid="ignore"):
         geoms = shapely.from_wkt(wkt.to_numpy(zero_copy_only=False), on_invalid="ignore")
     return geoms, pc.cast(srid, pa.int64()).fill_null(0).to_numpy()
+
+
+_LATLON = r"^\s*(?P<lat>[+-]?[0-9]+(?:\.[0-9]*)?)\s*,\s*(?P<lon>[+-]?[0-9]+(?:\.[0-9]*)?)\s*$"
+"""Opendatasoft's "Geo Point" (geo_point_2d): latitude, longitude in one value, "48.85, 2.35"."""
+
+
+def _latlon_column(batch: pa.RecordBatch) -> int | None:
+    """The column named a geo point (Geo Point, geo_point_2d, geopoint) whose values are mostly
+    "latitude, longitude"."""
+    for i, name in enumerate(batch.schema.names):
+        words = _tokens(name)
+        if "geopoint" in words or any(a == "geo" and b == "point" for a, b in pairwise(words)):
+            clean, present = cleaned(batch.column(i))
+            pairs = pc.sum(pc.match_substring_regex(clean, _LATLON)).as_py() or 0
+            if pairs > (pc.sum(present).as_py() or 0) / 2:
+                return i
+    return None
 
 
 def _probe(values: pa.Array, kind: Kind) -> tuple[float, int]:
@@ -193,6 +222,8 @@ def detect(batch: pa.RecordBatch, geometry: int | None, xy: tuple[int, int] | No
                 return Layout(kind, (i,), f"EPSG:{srid}" if srid else None, default_crs=lonlat)
     if named:  # nothing readable in the first rows: each row's error will say why
         return Layout("wkt", tuple(columns))
+    if (pair := _latlon_column(batch)) is not None:
+        return Layout("latlon", (pair,), default_crs=CRS84)
     x, y = (_coordinate_column(batch, words) for words in (_LON, _LAT))
     if x is not None and y is not None and x != y:
         return _xy_layout(batch, x, y)
@@ -206,6 +237,8 @@ def geometries(
     and why a row's cannot be read."""
     if layout.kind == "xy":
         return _points(batch, layout)
+    if layout.kind == "latlon":
+        return _geo_points(batch, layout.columns[0])
     if layout.kind is not None:
         return _parsed(batch, layout, layout.kind)
     return np.full(batch.num_rows, None, dtype=object), [None] * batch.num_rows
@@ -225,6 +258,23 @@ def _points(batch: pa.RecordBatch, layout: Layout) -> tuple[Points, list[str | N
     for r in np.flatnonzero(wrong.to_numpy(zero_copy_only=False)):
         cells = [f"{names[i]}={batch.column(i)[r].as_py()!r}" for i in layout.columns]
         errors[r] = f"unreadable coordinates: {', '.join(cells)}"
+    return Points(xy), errors
+
+
+def _geo_points(batch: pa.RecordBatch, column: int) -> tuple[Points, list[str | None]]:
+    """Points from a "latitude, longitude" column (NaN where a row's is not one)."""
+    clean, present = cleaned(batch.column(column))
+    pair = pc.extract_regex(clean, _LATLON)
+    lat, lon = (pc.cast(pc.struct_field(pair, [k]), pa.float64()) for k in (0, 1))
+    xy = np.column_stack([a.to_numpy(zero_copy_only=False) for a in (lon, lat)])
+    xy[np.isnan(xy).any(axis=1)] = np.nan
+    unread = present.to_numpy(zero_copy_only=False) & pc.is_null(pair).to_numpy(
+        zero_copy_only=False
+    )
+    name = batch.schema.names[column]
+    errors: list[str | None] = [None] * batch.num_rows
+    for r in np.flatnonzero(unread):
+        errors[r] = f"unreadable coordinates: {name}={clean[r].as_py()!r}"
     return Points(xy), errors
 
 

@@ -186,9 +186,11 @@ class GeoJSONConnector(FileConnector):
 def page_batches(header: Mapping[str, Any], features: list[Any]) -> Iterator[SourceBatch]:
     """The batches of `features` of a document (or of a service's page) with members `header`.
 
-    One batch for `geometry`, and for JSON-FG features that only have a `place` (found in the
-    one pass over all features, then read apart from the rest) one per CRS: the
-    closest-to-scope `coordRefSys` (the place's own, the feature's, the collection's)."""
+    One batch for `geometry`, and, found in the one pass over all features and read apart from
+    the rest, one per CRS for the JSON-FG features that only have a `place` (the closest-to-scope
+    `coordRefSys`: the place's own, the feature's, the collection's) and for the features with
+    a 2008 `crs` member of their own, whose CRS the feature's or geometry's member declares
+    (GeoJSON 2008, 3: an object without one acquires its parent's)."""
     if isinstance(features, Widened):
         for batch in page_batches(header, list(features)):
             batch.properties = list(map(noted, batch.properties))
@@ -197,13 +199,21 @@ def page_batches(header: Mapping[str, Any], features: list[Any]) -> Iterator[Sou
     crs = _crs(header.get("crs"))
     coord_ref_sys = _coord_ref_sys(header.get("coordRefSys"))
     collection_class = header.get("featureType") or header.get("name")
-    batch, on_place = _batch(features, "geometry", crs, "xy", collection_class)
-    if not on_place:
+    batch, on_place, own_crs = _batch(features, "geometry", crs, "xy", collection_class)
+    if not on_place and not own_crs:
         yield batch
         return
-    taken = set(on_place)
+    taken = {*on_place, *own_crs}
     rest = [f for i, f in enumerate(features) if i not in taken]
     yield _batch(rest, "geometry", crs, "xy", collection_class)[0]
+    declaring: dict[str | None, list[Any]] = {}
+    for i in own_crs:
+        f = features[i]
+        g = f["geometry"]
+        own = _crs(g["crs"]) if type(g) is dict and "crs" in g else _crs(f.get("crs"))
+        declaring.setdefault(own or crs, []).append(f)
+    for own, declared in declaring.items():
+        yield _batch(declared, "geometry", own, "xy", collection_class)[0]
     by_crs: dict[str | None, list[Any]] = {}
     for i in on_place:
         f = features[i]
@@ -226,8 +236,9 @@ def _id(value: Any) -> str:
 
 def _batch(
     features: list[Any], geometry_key: str, crs: str | None, axis: Any, collection_class: Any
-) -> tuple[SourceBatch, list[int]]:
-    """The batch, and which features have no `geometry` but a JSON-FG `place`."""
+) -> tuple[SourceBatch, list[int], list[int]]:
+    """The batch, which features have no `geometry` but a JSON-FG `place`, and which declare
+    their own CRS (a 2008 `crs` member on the feature or its geometry)."""
     ids: list[str | None] = []
     props: list[dict[str, Any]] = []
     classes: list[str | None] = []
@@ -235,6 +246,7 @@ def _batch(
     geoms: list[Any] = []
     not_features: list[int] = []
     on_place: list[int] = []
+    own_crs: list[int] = []
     bad_properties: list[int] = []  # neither an object nor null: what they hold would be lost
     for f in features:  # one pass: this loop runs once per feature of every GeoJSON source
         if type(f) is not dict or f.get("type") != "Feature":
@@ -251,6 +263,8 @@ def _batch(
         geoms.append(g := f.get(geometry_key))
         if g is None and f.get("place") is not None:
             on_place.append(len(ids) - 1)
+        elif "crs" in f or (type(g) is dict and "crs" in g):
+            own_crs.append(len(ids) - 1)
     solids: dict[int, Any] = {}
     if geometry_key == "place":
         geoms, solids = jsonfg_solids.split(geoms)
@@ -268,4 +282,4 @@ def _batch(
         ids, shapes, props, features, classes, observed, errors,
         crs=crs, axis_order=axis, height_m=heights, solids=solids3d,
     )  # fmt: skip
-    return batch, on_place
+    return batch, on_place, own_crs

@@ -38,6 +38,9 @@ _GEOJSON_NAMES = ("Point", "LineString", "MultiPoint", "Polygon", "MultiLineStri
 GEOMETRY_TYPES = frozenset((*_GEOJSON_NAMES, "GeometryCollection"))
 """GeoJSON's geometry types (RFC 7946 3.1)."""
 _RAGGED = {name: (t, NESTING[t]) for name, t in zip(_GEOJSON_NAMES, NESTING, strict=False)}
+_NOISE = 1e-10
+"""Relative difference of two coordinates that is float noise, as harmonise's merge of noisy
+positions has it (README, "Invalid geometries")."""
 
 
 def _ndim(coords: Any, depth: int) -> int:
@@ -77,7 +80,23 @@ def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.n
     for coords in items:
         walk(coords, depth)
     xy = to_floats(lists, 2, offsets[0][-1] * ndim).reshape(-1, ndim)
+    if kind in (GeometryType.POLYGON, GeometryType.MULTIPOLYGON):
+        _close_noisy_rings(xy, np.asarray(offsets[0]))
     return from_ragged(kind, xy, tuple(np.asarray(o, dtype=np.int64) for o in offsets))
+
+
+def _close_noisy_rings(xy: np.ndarray, rings: np.ndarray) -> None:
+    """Make each ring's last position its first where they are a float-noise step apart (within
+    `_NOISE` of the coordinates' magnitude: a conversion's rounding, 4.9 written 4.9000000000001):
+    RFC 7946 rings are closed, and shapely closes one that is not with one more position, a
+    sliver edge a trillionth of a degree long."""
+    start, end = rings[:-1], rings[1:] - 1
+    start, end = start[end > start], end[end > start]
+    first, last = xy[start], xy[end]
+    with np.errstate(invalid="ignore"):
+        near = np.abs(last - first) <= _NOISE * np.maximum(np.abs(first), 1.0)
+    noisy = near.all(axis=1) & (last != first).any(axis=1)
+    xy[end[noisy]] = first[noisy]
 
 
 def _one(geometry: Mapping[str, Any]) -> Any:

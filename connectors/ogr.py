@@ -8,13 +8,19 @@ its catalog entry (`options: {layer: NAME}`); `citypipe inspect` lists them.
 Text: GDAL decodes a Shapefile's attributes as its .cpg file or its DBF's language driver id
 says. Where neither says (GDAL then hands on the bytes as they are), the DBF's text is read in
 the encoding its bytes show (connectors/text.py), as citypipe reads a CSV's; the `encoding`
-option names it instead.
+option names it instead. A .prj that is not UTF-8 (ESRI WKT naming a French projection
+"Conique_Conforme_Française" in Latin-1), which pyogrio cannot decode, is read in the encoding
+its bytes show, GDAL reading the Shapefile through a copy with that .prj in UTF-8.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import weakref
 from collections.abc import Iterator
 from functools import cached_property
+from pathlib import Path
 
 import pyarrow as pa
 import pyogrio
@@ -64,7 +70,7 @@ class OGRConnector(FileConnector):
     def _layers(self) -> list[str]:
         """The file's layers, listed once for inspect and read."""
         try:
-            return [str(name) for name, _ in pyogrio.list_layers(self.path)]
+            return [str(name) for name, _ in pyogrio.list_layers(self._gdal_path)]
         except _GDAL_ERRORS as e:
             raise self._unreadable(e) from e
 
@@ -88,11 +94,8 @@ class OGRConnector(FileConnector):
         the one its records' bytes show (None for UTF-8 and ASCII, which need no recoding)."""
         if "encoding" in self.options:
             return str(self.options["encoding"])
-        if self.path.suffix.lower() != ".shp":
-            return None
-        siblings = {p.name.lower(): p for p in self.path.parent.glob(f"{self.path.stem}.*")}
-        dbf = siblings.get(f"{self.path.stem.lower()}.dbf")
-        if dbf is None or f"{self.path.stem.lower()}.cpg" in siblings:
+        dbf = self._siblings.get("dbf")
+        if dbf is None or "cpg" in self._siblings:
             return None
         try:
             with open(dbf, "rb") as f:
@@ -106,6 +109,35 @@ class OGRConnector(FileConnector):
         found = detect_encoding(records.rstrip(b"\x1a"))
         return None if found is None or found.startswith("utf-8") else found
 
+    @cached_property
+    def _siblings(self) -> dict[str, Path]:
+        """A Shapefile's parts by their suffix ("dbf", "prj", ...); none for other formats."""
+        if self.path.suffix.lower() != ".shp":
+            return {}
+        parts = self.path.parent.glob(f"{self.path.stem}.*")
+        return {p.suffix.lower()[1:]: p for p in parts if p.stem.lower() == self.path.stem.lower()}
+
+    @cached_property
+    def _gdal_path(self) -> Path:
+        """The file GDAL opens: this one, or for a Shapefile whose .prj is not UTF-8 a copy (its
+        parts linked, the .prj in UTF-8) removed with the connector."""
+        prj = self._siblings.get("prj")
+        try:
+            data = prj.read_bytes() if prj else b""
+            data.decode("utf-8")
+            return self.path
+        except OSError:
+            return self.path  # GDAL says what is wrong
+        except UnicodeDecodeError:
+            text = data.decode(detect_encoding(data, whole=True) or "latin-1", "replace")
+        folder = Path(tempfile.mkdtemp(prefix="citypipe-shapefile-"))
+        weakref.finalize(self, shutil.rmtree, folder, True)
+        for part in self._siblings.values():
+            if part != prj:
+                (folder / part.name).symlink_to(part.resolve())
+        (folder / prj.name).write_text(text, encoding="utf-8")  # type: ignore[union-attr]
+        return folder / self.path.name
+
     def _unreadable(self, error: Exception) -> DataError:
         return DataError(f"{self.path}: GDAL cannot read it: {str(error).strip()}")
 
@@ -115,7 +147,7 @@ class OGRConnector(FileConnector):
         several = len(layers) > 1 and self.options.get("layer") is None
         layer = layers[0] if several else self._layer(layers)
         try:
-            info = pyogrio.read_info(self.path, layer=layer)
+            info = pyogrio.read_info(self._gdal_path, layer=layer)
         except _GDAL_ERRORS as e:
             raise self._unreadable(e) from e
         if several:
@@ -136,7 +168,7 @@ class OGRConnector(FileConnector):
 
     def _batches(self, layer: str) -> Iterator[SourceBatch]:
         with pyogrio.open_arrow(
-            self.path,
+            self._gdal_path,
             layer=layer,
             encoding=self._encoding,
             batch_size=BATCH_ROWS,

@@ -251,6 +251,10 @@ def test_latitude_longitude_columns(tmp_path, lake, read_lake):
         ("breedtegraad", "lengtegraad"),
         ("Y_WGS84", "X_WGS84"),  # x / y of WGS 84 are longitude / latitude
         ("coord_y_wgs84", "coord_x_wgs84"),
+        ("Breddegrad", "Længdegrad"),  # Danish
+        ("breddegrad", "lengdegrad"),  # Norwegian
+        ("Leveysaste", "Pituusaste"),  # Finnish
+        ("Platuma", "Ilguma"),  # Lithuanian
     ],
 )
 def test_coordinate_columns_named_in_the_languages_of_city_portals(
@@ -262,6 +266,16 @@ def test_coordinate_columns_named_in_the_languages_of_city_portals(
     assert ingest(path, "p", lake).features == 1
     [(_, point)] = _features(read_lake("p"))
     assert (point.x, point.y) == pytest.approx((9.1829, 48.7758))
+
+
+def test_width_and_length_are_not_taken_for_coordinates(tmp_path, lake, read_lake):
+    """Czech "šířka" and "délka" (and Polish "szerokość", "długość") are a parking space's
+    width and length as well as latitude and longitude: alone they name no coordinates."""
+    text = "Název;Šířka;Délka;Szerokość;Długość\nStání 1;2,5;5,0;2,5;5,0\n"
+    path = _write(tmp_path, "p.csv", text, encoding="utf-8")
+    assert ingest(path, "p", lake).features == 1
+    [(properties, point)] = _features(read_lake("p"))
+    assert point is None and properties["Šířka"] == "2,5"
 
 
 def test_projected_coordinate_columns_land_with_their_crs(tmp_path, lake, read_lake):
@@ -568,3 +582,25 @@ def test_lon_lat_rows_written_any_way_land_as_written(
     assert not any(e for b in batches for e in b.errors)
     assert names == [n for n, _, _ in rows]
     assert points == [[lon, lat] for _, lon, lat in rows]
+
+
+def test_an_opendatasoft_geo_point_column_is_latitude_then_longitude(tmp_path, lake, read_lake):
+    """Opendatasoft's exports (Paris, Bordeaux, Brussels ...) give a point as one column, "Geo
+    Point" or geo_point_2d, latitude first: "48.8584, 2.2945" is the Eiffel Tower. A value that
+    is no such pair is rejected with the reason; an empty one is a record without geometry."""
+    text = (
+        "nom;Geo Point;arrondissement\n"
+        "Tour Eiffel;48.8584, 2.2945;7\n"
+        "Notre-Dame;48.853,2.3499;4\n"
+        "Sans lieu;;1\n"
+        "Ailleurs;quelque part;2\n"
+    )
+    path = _write(tmp_path, "paris.csv", text, encoding="utf-8")
+    report = ingest(path, "paris", lake)
+    assert (report.features, report.rejects) == (3, 1)
+    got = {p["nom"]: point for p, point in _features(read_lake("paris"))}
+    assert (got["Tour Eiffel"].x, got["Tour Eiffel"].y) == pytest.approx((2.2945, 48.8584))
+    assert (got["Notre-Dame"].x, got["Notre-Dame"].y) == pytest.approx((2.3499, 48.853))
+    assert got["Sans lieu"] is None
+    [reject] = read_lake("paris", "rejects").to_pylist()
+    assert "Geo Point='quelque part'" in reject["reason"]

@@ -457,3 +457,70 @@ def test_foreign_members_at_every_level_leave_features_as_they_are(
     shapes = batch.geometries
     xy = shapes.xy if isinstance(shapes, Points) else shapely.get_coordinates(shapes)
     assert np.asarray(xy).tolist() == [list(lonlat)]
+
+
+def test_a_crs_member_on_a_feature_or_its_geometry_declares_its_coordinates(
+    tmp_path, lake, read_lake
+):
+    """GeoJSON 2008 (section 3): an object's `crs` member declares its coordinates, one
+    without acquires its parent's. Amsterdam's Dam in a collection declared in UTM 31N, one
+    feature in Web Mercator (its own member), one in CRS84 (its geometry's member): each lands
+    on the Dam; read in the collection's CRS, the two were rejected."""
+    dam = (4.8932, 52.3731)
+    utm, mercator = (
+        pyproj.Transformer.from_crs("OGC:CRS84", code, always_xy=True).transform(*dam)
+        for code in ("EPSG:32631", "EPSG:3857")
+    )
+
+    def point(xy, **more):
+        return {"type": "Point", "coordinates": list(xy), **more}
+
+    def name(code):
+        return {"type": "name", "properties": {"name": code}}
+
+    features = [
+        {"type": "Feature", "properties": {"n": 1}, "geometry": point(utm)},
+        {"type": "Feature", "properties": {"n": 2}, "geometry": point(mercator),
+         "crs": {"type": "EPSG", "properties": {"code": 3857}}},
+        {"type": "Feature", "properties": {"n": 3},
+         "geometry": point(dam, crs=name("urn:ogc:def:crs:OGC:1.3:CRS84"))},
+    ]  # fmt: skip
+    path = tmp_path / "dam.geojson"
+    doc = {"type": "FeatureCollection", "crs": name("EPSG:32631"), "features": features}
+    path.write_text(json.dumps(doc))
+    report = ingest(path, "dam", lake)
+    assert (report.features, report.rejects) == (3, 0)
+    table = read_lake("dam")
+    landed = {
+        json.loads(p)["n"]: shapely.from_wkb(g)
+        for p, g in zip(table["properties"].to_pylist(), table["geometry"].to_pylist(), strict=True)
+    }
+    for n in (1, 2, 3):
+        assert (landed[n].x, landed[n].y) == pytest.approx(dam, abs=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["Polygon", "MultiPolygon"])
+def test_a_ring_closed_within_float_noise_is_closed_on_its_first_position(
+    tmp_path, lake, read_lake, kind
+):
+    """A ring whose last position is its first plus 1e-12 (4.9 rounded on a conversion to
+    4.899999999999999 at one end): closed on the first position, not by one more position a
+    trillionth of a degree away; a ring open by a real gap is still closed by one more."""
+    noisy = [[4.899999999999999, 52.3], [4.91, 52.3], [4.91, 52.31], [4.9, 52.31],
+             [4.9 + 1e-12, 52.3 + 1e-12]]  # fmt: skip
+    gap = [[5.0, 52.0], [5.1, 52.0], [5.1, 52.1], [5.0, 52.1], [5.0, 52.01]]
+    features = [
+        {"type": "Feature", "properties": {"n": n},
+         "geometry": {"type": kind, "coordinates": [[ring]] if kind == "MultiPolygon" else [ring]}}
+        for n, ring in enumerate((noisy, gap))
+    ]  # fmt: skip
+    path = tmp_path / "rings.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    ingest(path, "rings", lake)
+    table = read_lake("rings")
+    landed = {
+        json.loads(p)["n"]: shapely.get_coordinates(shapely.from_wkb(g)).tolist()
+        for p, g in zip(table["properties"].to_pylist(), table["geometry"].to_pylist(), strict=True)
+    }
+    assert landed[0] == [*noisy[:4], noisy[0]]
+    assert landed[1] == [*gap, gap[0]]

@@ -9,6 +9,7 @@ import json
 import zipfile
 
 import geopandas
+import pyproj
 import pytest
 import shapely
 from conftest import SAMPLES
@@ -124,3 +125,22 @@ def test_the_encoding_option_names_a_shapefiles_encoding(tmp_path, lake, read_la
     ingest(path, "riga", lake, options={"encoding": "cp1257"})
     landed = [json.loads(p)["name"] for p in read_lake("riga").column("properties").to_pylist()]
     assert sorted(landed) == sorted(names)
+
+
+@pytest.mark.parametrize("codec", ["latin-1", "utf-8"])
+def test_a_prj_in_latin1_esri_wkt_is_read(tmp_path, lake, read_lake, codec):
+    """Jena's car parks in a Shapefile in Lambert 93 whose .prj, ESRI WKT, names the projection
+    in French with a "ç" written in Latin-1 (as ArcGIS on a Western Windows writes it): pyogrio
+    failed to decode it (exit 3); the car parks land where the GeoJSON puts them."""
+    source = geopandas.read_file(JENA)
+    path = tmp_path / "jena.shp"
+    source.to_crs(2154).to_file(path)
+    wkt = pyproj.CRS(2154).to_wkt(pyproj.enums.WktVersion.WKT1_ESRI)
+    named = wkt.replace("RGF_1993_Lambert_93", "RGF93_Lambert_93_Conique_Conforme_Française")
+    assert named != wkt
+    path.with_suffix(".prj").write_bytes(named.encode(codec))
+    report = ingest(path, "jena", lake)
+    assert (report.features, report.rejects) == (len(source), 0)
+    landed = geopandas.GeoSeries.from_wkb(read_lake("jena").column("geometry").to_pylist())
+    assert sorted(landed.x.round(6)) == sorted(source.geometry.x.round(6))
+    assert not list(tmp_path.glob("jena.*.prj"))  # nothing written beside the file
