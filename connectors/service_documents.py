@@ -66,10 +66,23 @@ def _feature_types(service: Any, version: str) -> tuple[LayerInfo, ...]:
             title=kind.title,
             crs=tuple(c.id if as_written else str(c) for c in kind.crsOptions),
             formats=tuple(getattr(kind, "outputFormats", None) or formats),
-            bbox=_bbox(kind.boundingBoxWGS84),
+            bbox=_bbox_10(kind) if as_written else _bbox(kind.boundingBoxWGS84),
         )
         for name, kind in service.contents.items()
     )
+
+
+def _bbox_10(kind: Any) -> tuple[float, float, float, float] | None:
+    """A WFS 1.0 LatLongBoundingBox: in degrees, as the spec and GeoServer write it; where its
+    values cannot be degrees, in the feature type's SRS, as MapServer writes it, transformed
+    (OWSLib transforms every one from the SRS, degrees too)."""
+    given = _bbox(getattr(kind, "boundingBox", None))
+    if given is None:
+        return None
+    west, south, east, north = given
+    if -180 <= west <= east <= 180 and -90 <= south <= north <= 90:
+        return given
+    return _bbox(kind.boundingBoxWGS84)
 
 
 def _bbox(values: Any) -> tuple[float, float, float, float] | None:

@@ -11,6 +11,9 @@ name (JSON in the lake); a repeated property collects its values in a list. Text
 property over the batch, as CSV columns are: integers, floats and true / false where every
 value of the property is one, else text.
 
+A property holding only an xlink:href may name a geometry elsewhere in the response
+(wfs_gml_refs): resolved when the batch is flushed, never fetched.
+
 The id is gml:id (GML 3) or fid (GML 2). The CRS is the geometry's srsName, else the
 feature's envelope's, else the collection's, else the one the caller names.
 """
@@ -41,6 +44,8 @@ from citypipe.connectors.gml import (
 )
 from citypipe.connectors.gml_polygons import Built, oriented
 from citypipe.connectors.gml_simple import SimpleGeometries
+from citypipe.connectors.gml_xlinks import XLINK_HREF
+from citypipe.connectors.wfs_gml_refs import GeometryRefs
 from citypipe.geo.crs import axis_order, resolve, to_crs84
 from citypipe.geo.errors import ConfigurationError
 from citypipe.geo.types import AxisOrder
@@ -104,6 +109,7 @@ class FeatureReader:
         self._boxes = {f"{{{gml_ns}}}Envelope", f"{{{gml_ns}}}Box"}
         self._kinds: dict[str, tuple[str, bool]] = {}  # tag -> (local name, a GML geometry?)
         self._names: dict[Any, str] = {}  # tag -> local name, of the tags that are names
+        self._refs = GeometryRefs(self._id)
 
     def __len__(self) -> int:
         return len(self._records)
@@ -133,14 +139,19 @@ class FeatureReader:
             if not isinstance(tag, str):
                 continue
             if not len(prop):
-                add(rec.properties, self._kind(tag)[0], _value(prop))
+                href = prop.get(XLINK_HREF)
+                if href is not None and len(prop.attrib) == 1:  # perhaps a geometry's
+                    self._refs.refer(len(self._records) - 1, prop, href)
+                else:
+                    add(rec.properties, self._kind(tag)[0], _value(prop))
                 continue
             geometry = prop[0] if len(prop) == 1 and self._kind(prop[0].tag)[1] else None
             if geometry is None:
                 box = self._property_or_box(rec, prop, box)
-            elif rec.kind is None:
+                continue
+            if rec.kind is None:
                 rec.crs = envelope or self._crs
-                self._read_geometry(rec, geometry)
+                self._read_geometry(rec, geometry, len(self._records) - 1)
             else:
                 add(rec.properties, self._kind(tag)[0], self._wkt(geometry, rec.crs))
         self._box(rec, box, envelope)
@@ -171,7 +182,7 @@ class FeatureReader:
             rec.kind = local_name(prop[0].tag)
             rec.error = f"{rec.kind}: {e}"
             return
-        self._read_geometry(rec, polygon)
+        self._read_geometry(rec, polygon, len(self._records) - 1)
 
     def _box_polygon(self, box: Any) -> Any:
         """A gml:Envelope (lowerCorner, upperCorner) or GML 2 gml:Box (two coord or one
@@ -212,9 +223,11 @@ class FeatureReader:
                 self._names[tag] = found[0]
         return found
 
-    def _read_geometry(self, rec: _Record, geometry: Any) -> None:
+    def _read_geometry(self, rec: _Record, geometry: Any, index: int) -> None:
+        """`geometry` read as the geometry of `rec`, record `index` of the batch."""
         rec.kind = local_name(geometry.tag)
         reader = self._geometry
+        reader.record = index
         reader.srs_name = None
         own = geometry.get("srsName")
         if own:
@@ -227,7 +240,7 @@ class FeatureReader:
                 if dim:
                     reader.dimension = srs_dimension(dim)
                 text, dim = reader.text(geometry)
-                self._simple.add(len(self._records) - 1, rec.kind == "Point", text, dim)
+                self._simple.add(index, rec.kind == "Point", text, dim)
             else:
                 rec.parts = reader.read(geometry)
                 own = reader.srs_name
@@ -262,8 +275,26 @@ class FeatureReader:
         placed = shapely.transform(shape, to, include_z=bool(shapely.has_z(shape)))
         return shapely.to_wkt(placed, rounding_precision=-1)
 
+    def _referred(self) -> None:
+        """The batch's properties that hold an xlink:href, resolved (GeometryRefs): a geometry
+        it names is the record's geometry (or a further one, as WKT); one that cannot be had
+        rejects the record where it has no other; else the href is a property's value."""
+        features = (rec.element for rec in self._records)
+        for index, prop, target in self._refs.resolve(features, lambda t: self._kind(t)[1]):
+            rec, name = self._records[index], self._kind(prop.tag)[0]
+            if target is None or (isinstance(target, str) and rec.kind is not None):
+                add(rec.properties, name, _value(prop))
+            elif isinstance(target, str):
+                rec.kind, rec.error = name, target
+            elif rec.kind is None:
+                self._read_geometry(rec, target, index)
+            else:
+                add(rec.properties, name, self._wkt(target, rec.crs))
+
     def flush(self) -> Iterator[SourceBatch]:
         """The features read since the last flush, as one SourceBatch per CRS."""
+        if self._refs:
+            self._referred()
         records, self._records = self._records, []
         if not records:
             return

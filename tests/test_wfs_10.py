@@ -10,12 +10,16 @@ import json
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+import requests
 import shapely
+from lxml import etree
 from servers.facts import FONTS, PARKPLAETZE, SAMPLES, Layer
 from servers.faults import retarget, short
+from servers.reading import PARSER
 from test_wfs_mapserver import assert_same, harvested
 
 from citypipe.connectors.base import Query
+from citypipe.connectors.service_documents import capabilities_layers
 from citypipe.connectors.wfs import WFSConnector
 from citypipe.core.ingest import ingest
 
@@ -114,3 +118,30 @@ def test_a_wfs_1_0_that_ignores_startindex_is_read_by_tiles_without_counts(
     assert_same(harvested(lake, "fonts"), FONTS)
     tiles = [a for a in _get_features(proxy) if "BBOX" in a]
     assert len(tiles) >= 4 and all(len(t["BBOX"].split(",")) == 4 for t in tiles)
+
+
+def test_a_wfs_1_0_extent_is_read_in_degrees_whichever_way_the_server_writes_it(
+    mapserver_wfs,
+) -> None:
+    """WFS 1.0's LatLongBoundingBox is in degrees (GeoServer writes it so); MapServer writes it
+    in the feature type's SRS (`parkplaetze`: EPSG:25832). Both are read as the extent in
+    degrees: MapServer's within the sample's own (facts), the degrees as written."""
+    asked = f"{mapserver_wfs.url}?SERVICE=WFS&VERSION=1.0.0&REQUEST=GetCapabilities"
+    root = etree.fromstring(requests.get(asked, timeout=30).content, PARSER)
+    box = next(
+        t.find("{*}LatLongBoundingBox")
+        for t in root.iter("{*}FeatureType")
+        if t.findtext("{*}Name") == PARKPLAETZE.name
+    )
+    assert float(box.get("minx")) > 1000  # the premise: MapServer's metres
+    west, south, east, north = PARKPLAETZE.wgs84_bbox
+    read = _extent(etree.tostring(root), PARKPLAETZE.name)
+    assert west <= read[0] <= read[2] <= east and south <= read[1] <= read[3] <= north
+    for key, value in zip(("minx", "miny", "maxx", "maxy"), PARKPLAETZE.wgs84_bbox, strict=True):
+        box.set(key, str(value))
+    assert _extent(etree.tostring(root), PARKPLAETZE.name) == PARKPLAETZE.wgs84_bbox
+
+
+def _extent(capabilities: bytes, name: str):
+    _, _, layers = capabilities_layers(capabilities)
+    return next(layer.bbox for layer in layers if layer.name == name)
