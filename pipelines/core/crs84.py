@@ -13,12 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import pyarrow as pa
 import shapely
 from shapely import GeometryType
 
 from citypipe.connectors import coordinates
+from citypipe.connectors.ragged import offsets
 from citypipe.core.measure import Measures
 from citypipe.core.solids import Faces
+from citypipe.geo import wkb_ragged
 
 __all__ = ["to_crs84"]
 
@@ -34,8 +37,10 @@ def to_crs84(
     faces: Faces | None,
     untransformable: str,
     reasons: list[str | None],
-) -> np.ndarray:
-    """The 2D geometries in CRS84; the 3D ones and the semantic surfaces taken there in place.
+) -> tuple[np.ndarray, pa.Array | None]:
+    """The 2D geometries in CRS84; the 3D ones and the semantic surfaces taken there in place,
+    and the 3D ones' WKB where it is written from the faces' arrays (`wkb_ragged`; null where
+    a record has none), so GEOS does not write it again.
     `faces` are those of `geometries_3d[has_z]` (owned by their rows of `geoms3d`) where the
     caller holds them. A record whose coordinates PROJ cannot transform is rejected with the
     reason `untransformable`."""
@@ -64,23 +69,25 @@ def to_crs84(
         at += len(c)
     out = geoms.copy()
     out[~flat_z], out[flat_z] = _set(groups[0], moved[0]), _set(groups[1], moved[1])
+    wkb3d = None
     if faces is None:
         geoms3d[has_z] = _set(groups[2], moved[2])
     else:
-        rank = np.cumsum(has_z) - 1
-        renumbered = faces._replace(owner=rank[faces.owner])
         everything = np.ones(len(faces.owner), dtype=bool)
-        geoms3d[has_z] = renumbered.multipolygons(everything, moved[2], len(solids))[0]
+        ragged, nesting = faces.ragged(everything, moved[2], len(geoms3d))
+        wkb3d = wkb_ragged.polygons_z(ragged, nesting, has_z)
+        of_solids = (*nesting[:2], offsets(np.diff(nesting[2])[has_z]))
+        geoms3d[has_z] = shapely.from_ragged_array(GeometryType.MULTIPOLYGON, ragged, of_solids)
     if measures is not None:  # surfaces that are faces of the solids came with them
-        measures.surface_polygons = (
+        measures.surface_polygons, measures.surface_wkb = (
             _surfaces(geoms3d, parts, faces, moved[2])
             if parts is not None
-            else _set(groups[-1], moved[-1])
+            else (_set(groups[-1], moved[-1]), None)
         )
     for i in lost:
         reasons[i] = reasons[i] or untransformable
         out[i] = geoms3d[i] = None
-    return out
+    return out, wkb3d
 
 
 def _set(geometries: np.ndarray, coords: np.ndarray) -> np.ndarray:
@@ -107,9 +114,10 @@ def _lost(xy: np.ndarray, owners: list[np.ndarray], rows: list[np.ndarray]) -> s
 
 def _surfaces(
     geoms3d: np.ndarray, surface_parts: np.ndarray, faces: Faces | None, coords: np.ndarray
-) -> np.ndarray:
-    """The semantic surfaces that are faces of the solids, in CRS84: built from the faces'
-    arrays where the caller holds them, else the solids' parts."""
+) -> tuple[np.ndarray, pa.Array | None]:
+    """The semantic surfaces that are faces of the solids, in CRS84, and their WKB where it is
+    written from arrays: built from the faces' arrays where the caller holds them, else the
+    solids' parts."""
     if faces is not None and (built := faces.polygons(surface_parts, coords)) is not None:
         return built
-    return shapely.get_parts(geoms3d)[surface_parts]
+    return shapely.get_parts(geoms3d)[surface_parts], None

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyproj
 import shapely
 from shapely.errors import GEOSException
@@ -45,6 +47,24 @@ class Placed:
     """xmin, ymin, xmax, ymax of each 2D geometry (NaN where it has none)."""
     measures: Measures | None = None
     """For 3D objects whose place could be measured in metres."""
+    written_3d: pa.Array | None = None
+    """The WKB of `geometry_3d` where it was written from the arrays it was built of
+    (`pipelines/core/crs84.py`); else GEOS writes it."""
+
+    def wkb_3d(self, rows: slice | np.ndarray) -> pa.Array | np.ndarray | None:
+        """The 3D WKB of `geometry_3d[rows]` (null where a record has none)."""
+        if self.geometry_3d is None:
+            return None
+        shapes = self.geometry_3d[rows]
+        if self.written_3d is None:
+            return shapely.to_wkb(shapes, output_dimension=3)
+        written = self.written_3d
+        if not isinstance(rows, slice):
+            written = written.take(pa.array(rows, pa.int64()))
+        missing = shapely.is_missing(shapes)  # rejected after the WKB was written
+        if missing.any():
+            written = pc.if_else(pa.array(missing), pa.scalar(None, pa.binary()), written)
+        return written
 
 
 def _by_record(
@@ -352,11 +372,14 @@ class Placer:
             if faces3d is not None:
                 faces3d = faces3d.take(np.flatnonzero(has_z), renumber=False)
             measures = measure(crs, axis, geoms, geoms3d, surfaces, faces, faces3d)
+        written = None
         if to_crs84 is not None:
-            geoms = crs84.to_crs84(
+            geoms, written = crs84.to_crs84(
                 to_crs84, geoms, geoms3d, has_z, measures, faces3d, _untransformable(label), reasons
             )
         if shapely.has_z(geoms).any():
             geoms = shapely.force_2d(geoms)
         bounds = _repair(geoms, reasons, notes)
-        return Placed(geoms, geoms3d if has_z.any() else None, label, bounds, measures)
+        if not has_z.any():
+            return Placed(geoms, None, label, bounds, measures)
+        return Placed(geoms, geoms3d, label, bounds, measures, written)

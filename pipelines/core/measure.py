@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
+import pyarrow as pa
 import pyproj
 import shapely
 
@@ -41,6 +42,15 @@ class Measures:
     surface_parts: np.ndarray | None = None
     """Which of `shapely.get_parts` of the 3D geometries each surface is, where every surface
     is one of their faces (`surface_parts`): their CRS84 polygons are then those faces'."""
+    surface_wkb: pa.Array | None = None
+    """The WKB of the CRS84 `surface_polygons` where it was written from the arrays they were
+    built of (`pipelines/core/crs84.py`); else GEOS writes it."""
+
+    def surface_wkb_of(self, rows: np.ndarray) -> pa.Array:
+        """The 3D WKB of the surfaces `rows`."""
+        if self.surface_wkb is not None:
+            return self.surface_wkb.take(pa.array(rows, pa.int64()))
+        return pa.array(shapely.to_wkb(self.surface_polygons[rows], output_dimension=3))
 
     def height_at(self, i: int) -> float | None:
         """Height of record i from its 3D geometry (top minus bottom), where it has one."""
