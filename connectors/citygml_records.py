@@ -122,13 +122,15 @@ def batches(
             geometry_3d[i] = _curves_or_points(rec)
     footprints = multipolygons(polygons, [r.footprint_handles for r in records])
     surfaces = _surfaces(polygons, records)
+    faces = _surface_faces(polygons, records)
     groups: dict[str | None, list[int]] = {}
     for i, rec in enumerate(records):
         groups.setdefault(rec.crs, []).append(i)
     for crs, rows in groups.items():
         yield _batch(
             [records[i] for i in rows], crs, elements, geometry_3d[rows], footprints[rows],
-            [surfaces[i] for i in rows], [repairs[i] for i in rows],
+            [surfaces[i] for i in rows], None if faces is None else [faces[i] for i in rows],
+            [repairs[i] for i in rows],
         )  # fmt: skip
 
 
@@ -139,6 +141,7 @@ def _batch(
     geometry_3d: np.ndarray,
     footprints: np.ndarray,
     surfaces: list[list[Surface] | None],
+    surface_faces: list[np.ndarray | None] | None,
     repairs: list[str | None],
 ) -> SourceBatch:
     return SourceBatch(
@@ -153,7 +156,7 @@ def _batch(
         height_m=[r.height for r in records],
         lod=[None if r.lod is None else str(r.lod) for r in records],
         parent_source_id=[r.parent.source_id if r.parent else None for r in records],
-        solids=Solids(geometry_3d, surfaces),
+        solids=Solids(geometry_3d, surfaces, surface_faces),
         errors=["; ".join(r.errors) if r.errors else None for r in records],
         repairs=repairs,
     )
@@ -180,6 +183,34 @@ def _surfaces(polygons: np.ndarray, records: list[Record]) -> list[list[Surface]
         start, end = end, end + sum(len(hs) for _, hs in r.surface_handles)
         out.append(made[start:end] or None)
     return out
+
+
+def _surface_faces(polygons: np.ndarray, records: list[Record]) -> list[np.ndarray | None] | None:
+    """Which of its 3D geometry's polygons each of a record's semantic surfaces is
+    (`Solids.surface_faces`), where every surface of the batch is one: the same polygon handle,
+    turned the same way (a solid's surfaceMember is an xlink to the thematic surface's polygon,
+    so the pipeline measures and transforms them once, with the solid). None otherwise."""
+    per_record = [sum(len(hs) for _, hs in r.surface_handles) for r in records]
+    if not any(per_record):
+        return None
+    solid = [r.polygons if not (r.lines or r.points) else [] for r in records]
+    counts = np.fromiter(map(len, solid), np.int64, len(solid))
+    handles = np.fromiter(chain.from_iterable(solid), np.int64, int(counts.sum()))
+    if shapely.is_missing(oriented(polygons, handles)).any():
+        return None  # a polygon left out of the geometry: its faces are numbered otherwise
+    wanted = np.fromiter(
+        (h for r in records for _, hs in r.surface_handles for h in hs), np.int64, sum(per_record)
+    )
+    span = 2 * len(polygons) + 1  # handles run from -len to len - 1: a key per record and handle
+    key = np.repeat(np.arange(len(records)), counts) * span + handles + len(polygons)
+    asked = np.repeat(np.arange(len(records)), per_record) * span + wanted + len(polygons)
+    order = np.argsort(key, kind="stable")  # a handle used twice: its first face
+    at = np.minimum(np.searchsorted(key[order], asked), max(len(key) - 1, 0))
+    if not len(key) or (key[order][at] != asked).any():
+        return None
+    face = order[at] - np.repeat(np.cumsum(counts) - counts, per_record)
+    ends = np.cumsum(per_record)
+    return [face[e - k : e] if k else None for e, k in zip(ends.tolist(), per_record, strict=True)]
 
 
 def _handles(rec: Record) -> Iterator[int]:

@@ -118,6 +118,6 @@ def _surfaces(
     """The semantic surfaces that are faces of the solids, in CRS84, and their WKB where it is
     written from arrays: built from the faces' arrays where the caller holds them, else the
     solids' parts."""
-    if faces is not None and (built := faces.polygons(surface_parts, coords)) is not None:
-        return built
+    if faces is not None:
+        return faces.polygons(surface_parts, coords)
     return shapely.get_parts(geoms3d)[surface_parts], None

@@ -168,22 +168,22 @@ class Faces(FlatFaces):
         faces each has."""
         return self.multipolygons(select, self.coords[:, :2], int(self.owner.max(initial=-1)) + 1)
 
-    def polygons(
-        self, faces: np.ndarray, coords: np.ndarray
-    ) -> tuple[np.ndarray, pa.Array | None] | None:
+    def polygons(self, faces: np.ndarray, coords: np.ndarray) -> tuple[np.ndarray, pa.Array | None]:
         """The faces numbered `faces` as polygons at `coords` (`self.coords`' rows), as
         `shapely.get_parts` of the geometries gives them, and their WKB (`wkb_ragged`, None
-        where GEOS is to write it); None unless `faces` ascend (each face once, as semantic
-        surfaces are their solids' faces)."""
-        if len(faces) and not (np.diff(faces) > 0).all():
-            return None
+        where GEOS is to write it). Each face is built once, in order, and handed out in the
+        order asked (CityGML's semantic surfaces come in another order than their solid's)."""
+        chosen, order = np.unique(faces, return_inverse=True)
         select = np.zeros(len(self.owner), dtype=bool)
-        select[faces] = True
+        select[chosen] = True
         rings, sizes, per_face = self._rings(select)
         nesting = (offsets(sizes), offsets(per_face))
         ragged = coords[rings[self.ring]]
-        built = shapely.from_ragged_array(GeometryType.POLYGON, ragged, nesting)
-        return np.asarray(built, dtype=object), wkb_ragged.polygons_z(ragged, nesting)
+        built = np.asarray(shapely.from_ragged_array(GeometryType.POLYGON, ragged, nesting))
+        written = wkb_ragged.polygons_z(ragged, nesting)
+        if np.array_equal(chosen, faces):
+            return built, written
+        return built[order], None if written is None else written.take(pa.array(order))
 
 
 def area_vectors(polygons: np.ndarray) -> np.ndarray:
