@@ -4,8 +4,9 @@ every position in one PROJ call.
 Footprints, solids and surfaces share their corners, so their positions are gathered into one
 array and each distinct position is transformed once (`crs.to_crs84`). Solids whose faces the
 pipeline already holds as flat arrays (`solids.Faces`: handed on by the connector, or read
-once for the measures) are built again from those arrays with the new positions, and their
-semantic surfaces from the same faces: GEOS copies no coordinates out of them.
+once for the measures) are written as WKB from those arrays at the new positions
+(pipelines/geo/wkb_ragged.py), and their semantic surfaces from the same faces: GEOS neither
+copies coordinates out of them nor builds and writes them again.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ def to_crs84(
     untransformable: str,
     reasons: list[str | None],
 ) -> tuple[np.ndarray, pa.Array | None]:
-    """The 2D geometries in CRS84; the 3D ones and the semantic surfaces taken there in place,
-    and the 3D ones' WKB where it is written from the faces' arrays (`wkb_ragged`; null where
-    a record has none), so GEOS does not write it again.
+    """The 2D geometries in CRS84, and the 3D ones there: written as WKB from the faces'
+    arrays where the caller holds them (`wkb_ragged`: GEOS need not build them, nor write
+    them again), else taken there in place, as are the semantic surfaces.
     `faces` are those of `geometries_3d[has_z]` (owned by their rows of `geoms3d`) where the
     caller holds them. A record whose coordinates PROJ cannot transform is rejected with the
     reason `untransformable`."""
@@ -69,25 +70,37 @@ def to_crs84(
         at += len(c)
     out = geoms.copy()
     out[~flat_z], out[flat_z] = _set(groups[0], moved[0]), _set(groups[1], moved[1])
-    wkb3d = None
+    placed: np.ndarray | pa.Array = geoms3d
     if faces is None:
         geoms3d[has_z] = _set(groups[2], moved[2])
     else:
-        everything = np.ones(len(faces.owner), dtype=bool)
-        ragged, nesting = faces.ragged(everything, moved[2], len(geoms3d))
-        wkb3d = wkb_ragged.polygons_z(ragged, nesting, has_z)
-        of_solids = (*nesting[:2], offsets(np.diff(nesting[2])[has_z]))
-        geoms3d[has_z] = shapely.from_ragged_array(GeometryType.MULTIPOLYGON, ragged, of_solids)
+        placed = _solids(geoms3d, has_z, faces, moved[2])
     if measures is not None:  # surfaces that are faces of the solids came with them
-        measures.surface_polygons, measures.surface_wkb = (
+        measures.surface_polygons = (
             _surfaces(geoms3d, parts, faces, moved[2])
             if parts is not None
-            else (_set(groups[-1], moved[-1]), None)
+            else _set(groups[-1], moved[-1])
         )
     for i in lost:
         reasons[i] = reasons[i] or untransformable
         out[i] = geoms3d[i] = None
-    return out, wkb3d
+    return out, placed  # WKB of the records rejected here too: rejects are not written
+
+
+def _solids(
+    geoms3d: np.ndarray, has_z: np.ndarray, faces: Faces, coords: np.ndarray
+) -> np.ndarray | pa.Array:
+    """The 3D geometries in CRS84 from their `faces` at `coords`: their WKB, written from the
+    arrays (`wkb_ragged`, null for the rows without), or in place as shapely geometries where
+    GEOS is to write it."""
+    everything = np.ones(len(faces.owner), dtype=bool)
+    ragged, nesting = faces.ragged(everything, coords, len(geoms3d))
+    written = wkb_ragged.polygons_z(ragged, nesting, has_z)
+    if written is not None:
+        return written
+    of_solids = (*nesting[:2], offsets(np.diff(nesting[2])[has_z]))
+    geoms3d[has_z] = shapely.from_ragged_array(GeometryType.MULTIPOLYGON, ragged, of_solids)
+    return geoms3d
 
 
 def _set(geometries: np.ndarray, coords: np.ndarray) -> np.ndarray:
@@ -114,10 +127,9 @@ def _lost(xy: np.ndarray, owners: list[np.ndarray], rows: list[np.ndarray]) -> s
 
 def _surfaces(
     geoms3d: np.ndarray, surface_parts: np.ndarray, faces: Faces | None, coords: np.ndarray
-) -> tuple[np.ndarray, pa.Array | None]:
-    """The semantic surfaces that are faces of the solids, in CRS84, and their WKB where it is
-    written from arrays: built from the faces' arrays where the caller holds them, else the
-    solids' parts."""
+) -> np.ndarray | pa.Array:
+    """The semantic surfaces that are faces of the solids, in CRS84: made from the faces'
+    arrays where the caller holds them (`Faces.polygons`: as WKB), else the solids' parts."""
     if faces is not None:
         return faces.polygons(surface_parts, coords)
-    return shapely.get_parts(geoms3d)[surface_parts], None
+    return shapely.get_parts(geoms3d)[surface_parts]

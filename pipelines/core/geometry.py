@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyproj
 import shapely
 from shapely.errors import GEOSException
@@ -40,31 +39,24 @@ class Placed:
     """What `Placer.place` makes of a batch's geometries, aligned with its records."""
 
     geometry: np.ndarray | Points
-    geometry_3d: np.ndarray | None
-    """None when no record has 3D."""
+    geometry_3d: np.ndarray | pa.Array | None
+    """None when no record has 3D; shapely geometries, or their WKB where it was written from
+    the arrays they are built of (`pipelines/core/crs84.py`; null where a record has none)."""
     source_crs: str | None
     bounds: np.ndarray
     """xmin, ymin, xmax, ymax of each 2D geometry (NaN where it has none)."""
     measures: Measures | None = None
     """For 3D objects whose place could be measured in metres."""
-    written_3d: pa.Array | None = None
-    """The WKB of `geometry_3d` where it was written from the arrays it was built of
-    (`pipelines/core/crs84.py`); else GEOS writes it."""
 
     def wkb_3d(self, rows: slice | np.ndarray) -> pa.Array | np.ndarray | None:
         """The 3D WKB of `geometry_3d[rows]` (null where a record has none)."""
+        if isinstance(self.geometry_3d, pa.Array):
+            if isinstance(rows, slice):
+                return self.geometry_3d
+            return self.geometry_3d.take(pa.array(rows, pa.int64()))
         if self.geometry_3d is None:
             return None
-        shapes = self.geometry_3d[rows]
-        if self.written_3d is None:
-            return shapely.to_wkb(shapes, output_dimension=3)
-        written = self.written_3d
-        if not isinstance(rows, slice):
-            written = written.take(pa.array(rows, pa.int64()))
-        missing = shapely.is_missing(shapes)  # rejected after the WKB was written
-        if missing.any():
-            written = pc.if_else(pa.array(missing), pa.scalar(None, pa.binary()), written)
-        return written
+        return shapely.to_wkb(self.geometry_3d[rows], output_dimension=3)
 
 
 def _by_record(
@@ -372,14 +364,12 @@ class Placer:
             if faces3d is not None:
                 faces3d = faces3d.take(np.flatnonzero(has_z), renumber=False)
             measures = measure(crs, axis, geoms, geoms3d, surfaces, faces, faces3d)
-        written = None
+        placed3d: np.ndarray | pa.Array = geoms3d
         if to_crs84 is not None:
-            geoms, written = crs84.to_crs84(
+            geoms, placed3d = crs84.to_crs84(
                 to_crs84, geoms, geoms3d, has_z, measures, faces3d, _untransformable(label), reasons
             )
         if shapely.has_z(geoms).any():
             geoms = shapely.force_2d(geoms)
         bounds = _repair(geoms, reasons, notes)
-        if not has_z.any():
-            return Placed(geoms, None, label, bounds, measures)
-        return Placed(geoms, geoms3d, label, bounds, measures, written)
+        return Placed(geoms, placed3d if has_z.any() else None, label, bounds, measures)

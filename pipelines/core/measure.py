@@ -34,22 +34,22 @@ class Measures:
     surface_owner: np.ndarray | None = None
     """The record each surface bounds; None when the batch has no semantic surfaces."""
     surface_types: list[str] = field(default_factory=list)
-    surface_polygons: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
-    """In the source CRS, until the caller takes them to CRS84."""
+    surface_polygons: np.ndarray | pa.Array = field(
+        default_factory=lambda: np.empty(0, dtype=object)
+    )
+    """In the source CRS, until the caller takes them to CRS84: as shapely polygons, or their
+    WKB where it is written from the arrays they are built of (`pipelines/core/crs84.py`)."""
     surface_area: np.ndarray | None = None
     surface_tilt: np.ndarray | None = None
     surface_azimuth: np.ndarray | None = None
     surface_parts: np.ndarray | None = None
     """Which of `shapely.get_parts` of the 3D geometries each surface is, where every surface
     is one of their faces (`surface_parts`): their CRS84 polygons are then those faces'."""
-    surface_wkb: pa.Array | None = None
-    """The WKB of the CRS84 `surface_polygons` where it was written from the arrays they were
-    built of (`pipelines/core/crs84.py`); else GEOS writes it."""
 
     def surface_wkb_of(self, rows: np.ndarray) -> pa.Array:
         """The 3D WKB of the surfaces `rows`."""
-        if self.surface_wkb is not None:
-            return self.surface_wkb.take(pa.array(rows, pa.int64()))
+        if isinstance(self.surface_polygons, pa.Array):
+            return self.surface_polygons.take(pa.array(rows, pa.int64()))
         return pa.array(shapely.to_wkb(self.surface_polygons[rows], output_dimension=3))
 
     def height_at(self, i: int) -> float | None:

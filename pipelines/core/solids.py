@@ -168,22 +168,23 @@ class Faces(FlatFaces):
         faces each has."""
         return self.multipolygons(select, self.coords[:, :2], int(self.owner.max(initial=-1)) + 1)
 
-    def polygons(self, faces: np.ndarray, coords: np.ndarray) -> tuple[np.ndarray, pa.Array | None]:
-        """The faces numbered `faces` as polygons at `coords` (`self.coords`' rows), as
-        `shapely.get_parts` of the geometries gives them, and their WKB (`wkb_ragged`, None
-        where GEOS is to write it). Each face is built once, in order, and handed out in the
-        order asked (CityGML's semantic surfaces come in another order than their solid's)."""
+    def polygons(self, faces: np.ndarray, coords: np.ndarray) -> np.ndarray | pa.Array:
+        """The faces numbered `faces` at `coords` (`self.coords`' rows), as `shapely.get_parts`
+        of the geometries gives them: their WKB (`wkb_ragged`), or shapely polygons where GEOS
+        is to write it. Each face is made once, in order, and handed out in the order asked
+        (CityGML's semantic surfaces come in another order than their solid's)."""
         chosen, order = np.unique(faces, return_inverse=True)
         select = np.zeros(len(self.owner), dtype=bool)
         select[chosen] = True
         rings, sizes, per_face = self._rings(select)
         nesting = (offsets(sizes), offsets(per_face))
         ragged = coords[rings[self.ring]]
-        built = np.asarray(shapely.from_ragged_array(GeometryType.POLYGON, ragged, nesting))
-        written = wkb_ragged.polygons_z(ragged, nesting)
+        made = wkb_ragged.polygons_z(ragged, nesting)
+        if made is None:
+            made = np.asarray(shapely.from_ragged_array(GeometryType.POLYGON, ragged, nesting))
         if np.array_equal(chosen, faces):
-            return built, written
-        return built[order], None if written is None else written.take(pa.array(order))
+            return made
+        return made[order] if isinstance(made, np.ndarray) else made.take(pa.array(order))
 
 
 def area_vectors(polygons: np.ndarray) -> np.ndarray:
