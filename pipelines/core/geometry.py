@@ -24,7 +24,7 @@ from citypipe.connectors import coordinates, rings
 from citypipe.connectors.base import FlatFaces, SourceBatch, Surface
 from citypipe.core import crs84, footprints, solids
 from citypipe.core.crs84 import ToCrs84
-from citypipe.core.measure import Measures, in_metres, measure
+from citypipe.core.measure import Measures, measure
 from citypipe.geo import crs as crslib
 from citypipe.geo.errors import ConfigurationError, UnknownCRS
 from citypipe.geo.types import AxisOrder, Points
@@ -138,14 +138,14 @@ def _bad_solids(src3d: np.ndarray, flat: FlatFaces | None) -> dict[int, str]:
     return found
 
 
-def _solid_faces(batch: SourceBatch, src3d: np.ndarray, as_is: bool) -> solids.Faces | None:
+def _solid_faces(batch: SourceBatch, src3d: np.ndarray) -> solids.Faces:
     """The faces of the batch's placeable solids: as the connector hands them, else read
-    from GEOS where the solids are measured `as_is` (in their CRS, for footprints, volumes)."""
+    from GEOS, once for footprints, measures and CRS84."""
     given = batch.solids.faces if batch.solids is not None else None
     if given is not None:
         placeable = np.flatnonzero(~shapely.is_missing(src3d))
         return solids.Faces(*given).take(placeable, renumber=False)
-    return solids.Faces.of(src3d) if as_is else None
+    return solids.Faces.of(src3d)
 
 
 def _footprints(
@@ -347,9 +347,8 @@ class Placer:
             if surfaces is not None:
                 surfaces[i] = None
         axis = self.axis_order or batch.axis_order
-        # the faces of the solids, read once for footprints and volumes where these are
-        # measured in the source CRS as it is
-        faces3d = _solid_faces(batch, src3d, in_metres(crs, axis)) if objects3d else None
+        # the faces of the solids, read once for footprints, volumes and CRS84
+        faces3d = _solid_faces(batch, src3d) if objects3d else None
         if objects3d:
             # traced outlines are the same areas as GEOS's unions, their rings started and
             # turned otherwise: for connectors that hand their faces on (CityJSON), so that

@@ -20,7 +20,7 @@ from citypipe.connectors.base import Surface
 from citypipe.connectors.ragged import offsets
 from citypipe.core import solids
 
-__all__ = ["Measures", "in_metres", "measure", "surface_parts"]
+__all__ = ["Measures", "measure", "surface_parts"]
 
 
 @dataclass
@@ -83,13 +83,6 @@ def _metres(
         return out
 
     return apply
-
-
-def in_metres(crs: pyproj.CRS, axis_order: str) -> bool:
-    """Whether coordinates in `crs` read in `axis_order` are measured as they are (metres east
-    and north): a projected CRS whose first axis is not northing."""
-    h, swap = _horizontal(crs, axis_order)
-    return h.is_projected and not swap
 
 
 def _horizontal(crs: pyproj.CRS, axis_order: str) -> tuple[pyproj.CRS, bool]:
@@ -175,15 +168,18 @@ def measure(
     `surface_faces` says which faces of its 3D geometry each surface is, where it is one
     (`Solids.surface_faces`): such surfaces are measured from the faces of the solid.
     `faces` are those of `geometries_3d` where the caller holds them (`Solids.faces`, or read
-    for `in_metres` CRSs): volumes use them in such CRSs, heights in any."""
+    once from GEOS): volumes and heights use them, their positions taken to metres where the
+    CRS is not in metres (the solids are not built again there only to be read)."""
     to_metres = _metres(crs, axis_order, footprints)
     if to_metres is None:
         return None
     footprint = _in_metres(to_metres, footprints, False)
-    solid = _in_metres(to_metres, geometries_3d, True)
-    volume, face_vectors = solids.volumes_and_faces(
-        solid, faces if to_metres is _as_given else None
-    )
+    if faces is None:
+        solid = _in_metres(to_metres, geometries_3d, True)
+        volume, face_vectors = solids.volumes_and_faces(solid)
+    else:
+        metric = faces if to_metres is _as_given else faces._replace(coords=to_metres(faces.coords))
+        volume, face_vectors = solids.volumes_and_faces(geometries_3d, metric)
     out = Measures(
         footprint_area=np.where(shapely.is_missing(footprint), np.nan, shapely.area(footprint)),
         volume=volume,
