@@ -100,7 +100,7 @@ def surfaces(
     columns = {
         "feature_id": feature_ids.take(measures.surface_owner[rows]),
         "source": pa.repeat(pa.scalar(source), len(rows)),
-        "surface_type": pa.array([measures.surface_types[i] for i in rows]),
+        "surface_type": pa.array(measures.surface_types, pa.string()).take(pa.array(rows)),
         "area_m2": floats(measures.surface_area),
         "tilt_deg": floats(measures.surface_tilt),
         "azimuth_deg": floats(measures.surface_azimuth),
