@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
-from itertools import chain, islice
-from typing import Any
+from itertools import chain, islice, pairwise, repeat
+from typing import Any, NamedTuple
 
 import numpy as np
 import shapely
@@ -121,14 +121,17 @@ def batches(
         if not rec.polygons and (rec.lines or rec.points):
             geometry_3d[i] = _curves_or_points(rec)
     footprints = multipolygons(polygons, [r.footprint_handles for r in records])
-    surfaces = _surfaces(polygons, records)
+    flat = _SurfaceHandles.of(records)
+    surfaces = _surfaces(polygons, flat)
+    faces = _surface_faces(polygons, records, flat)
     groups: dict[str | None, list[int]] = {}
     for i, rec in enumerate(records):
         groups.setdefault(rec.crs, []).append(i)
     for crs, rows in groups.items():
         yield _batch(
             [records[i] for i in rows], crs, elements, geometry_3d[rows], footprints[rows],
-            [surfaces[i] for i in rows], [repairs[i] for i in rows],
+            [surfaces[i] for i in rows], None if faces is None else [faces[i] for i in rows],
+            [repairs[i] for i in rows],
         )  # fmt: skip
 
 
@@ -139,6 +142,7 @@ def _batch(
     geometry_3d: np.ndarray,
     footprints: np.ndarray,
     surfaces: list[list[Surface] | None],
+    surface_faces: list[np.ndarray | None] | None,
     repairs: list[str | None],
 ) -> SourceBatch:
     return SourceBatch(
@@ -153,7 +157,7 @@ def _batch(
         height_m=[r.height for r in records],
         lod=[None if r.lod is None else str(r.lod) for r in records],
         parent_source_id=[r.parent.source_id if r.parent else None for r in records],
-        solids=Solids(geometry_3d, surfaces),
+        solids=Solids(geometry_3d, surfaces, surface_faces),
         errors=["; ".join(r.errors) if r.errors else None for r in records],
         repairs=repairs,
     )
@@ -165,21 +169,63 @@ def _curves_or_points(rec: Record) -> Any:
     return shapely.multipoints(np.concatenate(rec.points))
 
 
-def _surfaces(polygons: np.ndarray, records: list[Record]) -> list[list[Surface] | None]:
+class _SurfaceHandles(NamedTuple):
+    """The semantic surfaces of a batch's records, flat: each one's polygon handle and type, and
+    where each record's start (offsets), gathered once for the Surfaces and their faces."""
+
+    handles: np.ndarray
+    kinds: list[str]
+    starts: np.ndarray
+
+    @classmethod
+    def of(cls, records: list[Record]) -> _SurfaceHandles:
+        per_record = np.fromiter((len(r.surface_handles) for r in records), np.int64, len(records))
+        groups = list(chain.from_iterable(r.surface_handles for r in records))
+        sizes = np.fromiter((len(hs) for _, hs in groups), np.int64, len(groups))
+        handles = np.fromiter(
+            chain.from_iterable(hs for _, hs in groups), np.int64, int(sizes.sum())
+        )
+        kinds = list(chain.from_iterable(repeat(k, len(hs)) for k, hs in groups))
+        group_ends = np.concatenate([[0], np.cumsum(sizes)])
+        return cls(handles, kinds, group_ends[np.concatenate([[0], np.cumsum(per_record)])])
+
+
+def _surfaces(polygons: np.ndarray, flat: _SurfaceHandles) -> list[list[Surface] | None]:
     """Each record's (surface type, Polygon Z) list, or None; polygons taken in one call, and
     the Surfaces made by tuple.__new__ in C (Surface(...) is a Python call per surface)."""
-    flat = [h for r in records for _, hs in r.surface_handles for h in hs]
-    if not flat:
-        return [None] * len(records)
-    kinds = [kind for r in records for kind, hs in r.surface_handles for _ in hs]
-    shapes = oriented(polygons, np.asarray(flat, dtype=np.int64)).tolist()
-    made = list(map(partial(tuple.__new__, Surface), zip(kinds, shapes, strict=True)))
-    out: list[list[Surface] | None] = []
-    end = 0
-    for r in records:
-        start, end = end, end + sum(len(hs) for _, hs in r.surface_handles)
-        out.append(made[start:end] or None)
-    return out
+    if not len(flat.handles):
+        return [None] * (len(flat.starts) - 1)
+    shapes = oriented(polygons, flat.handles).tolist()
+    made = list(map(partial(tuple.__new__, Surface), zip(flat.kinds, shapes, strict=True)))
+    bounds = flat.starts.tolist()
+    return [made[a:b] or None for a, b in pairwise(bounds)]
+
+
+def _surface_faces(
+    polygons: np.ndarray, records: list[Record], flat: _SurfaceHandles
+) -> list[np.ndarray | None] | None:
+    """Which of its 3D geometry's polygons each of a record's semantic surfaces is
+    (`Solids.surface_faces`), where every surface of the batch is one: the same polygon handle,
+    turned the same way (a solid's surfaceMember is an xlink to the thematic surface's polygon,
+    so the pipeline measures and transforms them once, with the solid). None otherwise."""
+    if not len(flat.handles):
+        return None
+    solid = [r.polygons if not (r.lines or r.points) else [] for r in records]
+    counts = np.fromiter(map(len, solid), np.int64, len(solid))
+    handles = np.fromiter(chain.from_iterable(solid), np.int64, int(counts.sum()))
+    if not len(handles) or shapely.is_missing(oriented(polygons, handles)).any():
+        return None  # a polygon left out of the geometry: its faces are numbered otherwise
+    per_record = np.diff(flat.starts)
+    span = 2 * len(polygons) + 1  # handles run from -len to len - 1: a key per record and handle
+    key = np.repeat(np.arange(len(records)), counts) * span + handles + len(polygons)
+    asked = np.repeat(np.arange(len(records)), per_record) * span + flat.handles + len(polygons)
+    order = np.argsort(key, kind="stable")  # a handle used twice: its first face
+    at = np.minimum(np.searchsorted(key[order], asked), len(key) - 1)
+    if (key[order][at] != asked).any():
+        return None
+    face = order[at] - np.repeat(np.cumsum(counts) - counts, per_record)
+    bounds = flat.starts.tolist()
+    return [face[a:b] if b > a else None for a, b in pairwise(bounds)]
 
 
 def _handles(rec: Record) -> Iterator[int]:

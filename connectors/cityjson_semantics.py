@@ -14,8 +14,9 @@ from typing import NamedTuple
 
 import numpy as np
 import shapely
+from shapely import GeometryType
 
-from citypipe.connectors.base import Surface
+from citypipe.connectors.base import FlatFaces, Surface
 from citypipe.connectors.cityjson_geometry import Built, Invalid, Job
 from citypipe.connectors.ragged import offsets
 
@@ -77,8 +78,7 @@ def semantic_surfaces(jobs: list[Job | None], built: Built, reasons: list[str | 
         for i, j in enumerate(jobs)
         if j is not None and j.values is not None and shapes[i] is not None
     ]
-    polygons = shapely.get_parts(shapes[semantic])
-    at = offsets(shapely.get_num_geometries(shapes[semantic]))
+    polygons, at = _polygons(shapes[semantic], semantic, built.faces)
     alone = _together(semantic, jobs, built, polygons, at, out)
     for k in alone:
         i = semantic[k]
@@ -91,6 +91,27 @@ def semantic_surfaces(jobs: list[Job | None], built: Built, reasons: list[str | 
         except Invalid as e:
             reasons[i] = reasons[i] or str(e)
     return out
+
+
+def _polygons(
+    shapes: np.ndarray, semantic: list[int], faces: FlatFaces | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The polygons of `shapes` (the geometries `semantic`), in order, and where each
+    geometry's start: built from the faces' arrays where the batch has them (GEOS's get_parts
+    copies each polygon out of its geometry, several times as long)."""
+    at = offsets(shapely.get_num_geometries(shapes))
+    if faces is None or not semantic:
+        return shapely.get_parts(shapes), at
+    chosen = np.isin(faces.owner, semantic)
+    per_geometry = np.bincount(faces.owner[chosen], minlength=semantic[-1] + 1)[semantic]
+    if not np.array_equal(offsets(per_geometry), at):  # not the faces GEOS holds
+        return shapely.get_parts(shapes), at
+    ring = chosen[faces.polygon]
+    sizes = np.bincount(faces.ring, minlength=len(faces.polygon))[ring]
+    per_face = np.bincount(faces.polygon[ring], minlength=len(faces.owner))[chosen]
+    nesting = (offsets(sizes), offsets(per_face))
+    coords = faces.coords[ring[faces.ring]]
+    return np.asarray(shapely.from_ragged_array(GeometryType.POLYGON, coords, nesting)), at
 
 
 def _together(

@@ -482,6 +482,50 @@ def test_out_of_range_vertex_rejects_only_that_object(tmp_path, lake, read_lake)
     assert records == [{k: doc["CityObjects"][k]} for k in ("bad", "short")]
 
 
+def test_a_solid_proj_cannot_place_rejects_only_its_object(tmp_path, lake, read_lake):
+    """Two cubes with semantic surfaces in UTM 32N (EPSG:25832): one 40,000 km east, which PROJ
+    cannot take to longitude/latitude (finite, but no position of the zone). It alone is
+    rejected; the other lands with its solid and its six surfaces where pyproj puts them."""
+    far = [[x + 40_000_000_000, y, z] for x, y, z in CUBE_VERTICES]  # millimetres
+    kinds = ["GroundSurface", "RoofSurface", "WallSurface"]  # the cube's bottom, top, sides
+    walls = {"surfaces": [{"type": k} for k in kinds], "values": [[0, 1, 2, 2, 2, 2]]}
+    doc = {
+        "type": "CityJSON",
+        "version": "2.0",
+        "transform": {"scale": [0.001, 0.001, 0.001], "translate": [500000.0, 5700000.0, 0.0]},
+        "metadata": {"referenceSystem": "https://www.opengis.net/def/crs/EPSG/0/25832"},
+        "CityObjects": {
+            key: {
+                "type": "Building",
+                "geometry": [
+                    {"type": "Solid", "lod": "2", "boundaries": _cube(base), "semantics": walls}
+                ],
+            }
+            for key, base in (("near", 0), ("far", 8))
+        },
+        "vertices": CUBE_VERTICES + far,
+    }
+    report = ingest(_write(tmp_path, doc), "made", lake, validate=False)
+    assert (report.records, report.features, report.rejects) == (2, 1, 1)
+    rejects = read_lake("made", "rejects")
+    assert rejects.column("source_id").to_pylist() == ["far"]
+    assert "cannot take to longitude/latitude" in rejects.column("reason")[0].as_py()
+    features, surfaces = read_lake("made"), read_lake("made", "surfaces")
+    [solid] = _geoms(features)
+    xyz = np.array(CUBE_VERTICES) * 0.001 + [500000.0, 5700000.0, 0.0]
+    to_crs84 = pyproj.Transformer.from_crs("EPSG:25832", "OGC:CRS84", always_xy=True)
+    lon, lat = to_crs84.transform(xyz[:, 0], xyz[:, 1])
+    corners = {tuple(p) for p in np.column_stack([lon, lat, xyz[:, 2]]).tolist()}
+    faces = shapely.get_parts(solid)
+    assert len(faces) == 6
+    assert {tuple(p) for p in shapely.get_coordinates(faces, include_z=True).tolist()} == corners
+    assert (
+        surfaces.column("surface_type").to_pylist()
+        == ["GroundSurface", "RoofSurface"] + ["WallSurface"] * 4
+    )
+    assert set(shapely.to_wkb(_geoms(surfaces))) == set(shapely.to_wkb(faces))
+
+
 def test_an_object_whose_richest_lod_collapses_keeps_its_footprint(tmp_path, lake, read_lake):
     """Every face of its LoD2 solid on two vertices: dropped, and its LoD0 footprint is what is
     left of it; without that footprint it is rejected, with what was dropped as the reason."""

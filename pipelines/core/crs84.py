@@ -4,8 +4,9 @@ every position in one PROJ call.
 Footprints, solids and surfaces share their corners, so their positions are gathered into one
 array and each distinct position is transformed once (`crs.to_crs84`). Solids whose faces the
 pipeline already holds as flat arrays (`solids.Faces`: handed on by the connector, or read
-once for the measures) are built again from those arrays with the new positions, and their
-semantic surfaces from the same faces: GEOS copies no coordinates out of them.
+once for the measures) are written as WKB from those arrays at the new positions
+(pipelines/geo/wkb_ragged.py), and their semantic surfaces from the same faces: GEOS neither
+copies coordinates out of them nor builds and writes them again.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import pyarrow as pa
 import shapely
 from shapely import GeometryType
 
 from citypipe.connectors import coordinates
+from citypipe.connectors.ragged import offsets
 from citypipe.core.measure import Measures
 from citypipe.core.solids import Faces
+from citypipe.geo import wkb_ragged
 
 __all__ = ["to_crs84"]
 
@@ -34,8 +38,10 @@ def to_crs84(
     faces: Faces | None,
     untransformable: str,
     reasons: list[str | None],
-) -> np.ndarray:
-    """The 2D geometries in CRS84; the 3D ones and the semantic surfaces taken there in place.
+) -> tuple[np.ndarray, pa.Array | None]:
+    """The 2D geometries in CRS84, and the 3D ones there: written as WKB from the faces'
+    arrays where the caller holds them (`wkb_ragged`: GEOS need not build them, nor write
+    them again), else taken there in place, as are the semantic surfaces.
     `faces` are those of `geometries_3d[has_z]` (owned by their rows of `geoms3d`) where the
     caller holds them. A record whose coordinates PROJ cannot transform is rejected with the
     reason `untransformable`."""
@@ -64,13 +70,11 @@ def to_crs84(
         at += len(c)
     out = geoms.copy()
     out[~flat_z], out[flat_z] = _set(groups[0], moved[0]), _set(groups[1], moved[1])
+    placed: np.ndarray | pa.Array = geoms3d
     if faces is None:
         geoms3d[has_z] = _set(groups[2], moved[2])
     else:
-        rank = np.cumsum(has_z) - 1
-        renumbered = faces._replace(owner=rank[faces.owner])
-        everything = np.ones(len(faces.owner), dtype=bool)
-        geoms3d[has_z] = renumbered.multipolygons(everything, moved[2], len(solids))[0]
+        placed = _solids(geoms3d, has_z, faces, moved[2])
     if measures is not None:  # surfaces that are faces of the solids came with them
         measures.surface_polygons = (
             _surfaces(geoms3d, parts, faces, moved[2])
@@ -80,7 +84,23 @@ def to_crs84(
     for i in lost:
         reasons[i] = reasons[i] or untransformable
         out[i] = geoms3d[i] = None
-    return out
+    return out, placed  # WKB of the records rejected here too: rejects are not written
+
+
+def _solids(
+    geoms3d: np.ndarray, has_z: np.ndarray, faces: Faces, coords: np.ndarray
+) -> np.ndarray | pa.Array:
+    """The 3D geometries in CRS84 from their `faces` at `coords`: their WKB, written from the
+    arrays (`wkb_ragged`, null for the rows without), or in place as shapely geometries where
+    GEOS is to write it."""
+    everything = np.ones(len(faces.owner), dtype=bool)
+    ragged, nesting = faces.ragged(everything, coords, len(geoms3d))
+    written = wkb_ragged.polygons_z(ragged, nesting, has_z)
+    if written is not None:
+        return written
+    of_solids = (*nesting[:2], offsets(np.diff(nesting[2])[has_z]))
+    geoms3d[has_z] = shapely.from_ragged_array(GeometryType.MULTIPOLYGON, ragged, of_solids)
+    return geoms3d
 
 
 def _set(geometries: np.ndarray, coords: np.ndarray) -> np.ndarray:
@@ -107,9 +127,9 @@ def _lost(xy: np.ndarray, owners: list[np.ndarray], rows: list[np.ndarray]) -> s
 
 def _surfaces(
     geoms3d: np.ndarray, surface_parts: np.ndarray, faces: Faces | None, coords: np.ndarray
-) -> np.ndarray:
-    """The semantic surfaces that are faces of the solids, in CRS84: built from the faces'
-    arrays where the caller holds them, else the solids' parts."""
-    if faces is not None and (built := faces.polygons(surface_parts, coords)) is not None:
-        return built
+) -> np.ndarray | pa.Array:
+    """The semantic surfaces that are faces of the solids, in CRS84: made from the faces'
+    arrays where the caller holds them (`Faces.polygons`: as WKB), else the solids' parts."""
+    if faces is not None:
+        return faces.polygons(surface_parts, coords)
     return shapely.get_parts(geoms3d)[surface_parts]

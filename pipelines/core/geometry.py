@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyproj
 import shapely
 from shapely.errors import GEOSException
@@ -23,7 +24,7 @@ from citypipe.connectors import coordinates, rings
 from citypipe.connectors.base import FlatFaces, SourceBatch, Surface
 from citypipe.core import crs84, footprints, solids
 from citypipe.core.crs84 import ToCrs84
-from citypipe.core.measure import Measures, in_metres, measure
+from citypipe.core.measure import Measures, measure
 from citypipe.geo import crs as crslib
 from citypipe.geo.errors import ConfigurationError, UnknownCRS
 from citypipe.geo.types import AxisOrder, Points
@@ -38,13 +39,24 @@ class Placed:
     """What `Placer.place` makes of a batch's geometries, aligned with its records."""
 
     geometry: np.ndarray | Points
-    geometry_3d: np.ndarray | None
-    """None when no record has 3D."""
+    geometry_3d: np.ndarray | pa.Array | None
+    """None when no record has 3D; shapely geometries, or their WKB where it was written from
+    the arrays they are built of (`pipelines/core/crs84.py`; null where a record has none)."""
     source_crs: str | None
     bounds: np.ndarray
     """xmin, ymin, xmax, ymax of each 2D geometry (NaN where it has none)."""
     measures: Measures | None = None
     """For 3D objects whose place could be measured in metres."""
+
+    def wkb_3d(self, rows: slice | np.ndarray) -> pa.Array | np.ndarray | None:
+        """The 3D WKB of `geometry_3d[rows]` (null where a record has none)."""
+        if isinstance(self.geometry_3d, pa.Array):
+            if isinstance(rows, slice):
+                return self.geometry_3d
+            return self.geometry_3d.take(pa.array(rows, pa.int64()))
+        if self.geometry_3d is None:
+            return None
+        return shapely.to_wkb(self.geometry_3d[rows], output_dimension=3)
 
 
 def _by_record(
@@ -126,14 +138,14 @@ def _bad_solids(src3d: np.ndarray, flat: FlatFaces | None) -> dict[int, str]:
     return found
 
 
-def _solid_faces(batch: SourceBatch, src3d: np.ndarray, as_is: bool) -> solids.Faces | None:
+def _solid_faces(batch: SourceBatch, src3d: np.ndarray) -> solids.Faces:
     """The faces of the batch's placeable solids: as the connector hands them, else read
-    from GEOS where the solids are measured `as_is` (in their CRS, for footprints, volumes)."""
+    from GEOS, once for footprints, measures and CRS84."""
     given = batch.solids.faces if batch.solids is not None else None
     if given is not None:
         placeable = np.flatnonzero(~shapely.is_missing(src3d))
         return solids.Faces(*given).take(placeable, renumber=False)
-    return solids.Faces.of(src3d) if as_is else None
+    return solids.Faces.of(src3d)
 
 
 def _footprints(
@@ -335,9 +347,8 @@ class Placer:
             if surfaces is not None:
                 surfaces[i] = None
         axis = self.axis_order or batch.axis_order
-        # the faces of the solids, read once for footprints and volumes where these are
-        # measured in the source CRS as it is
-        faces3d = _solid_faces(batch, src3d, in_metres(crs, axis)) if objects3d else None
+        # the faces of the solids, read once for footprints, volumes and CRS84
+        faces3d = _solid_faces(batch, src3d) if objects3d else None
         if objects3d:
             # traced outlines are the same areas as GEOS's unions, their rings started and
             # turned otherwise: for connectors that hand their faces on (CityJSON), so that
@@ -352,11 +363,12 @@ class Placer:
             if faces3d is not None:
                 faces3d = faces3d.take(np.flatnonzero(has_z), renumber=False)
             measures = measure(crs, axis, geoms, geoms3d, surfaces, faces, faces3d)
+        placed3d: np.ndarray | pa.Array = geoms3d
         if to_crs84 is not None:
-            geoms = crs84.to_crs84(
+            geoms, placed3d = crs84.to_crs84(
                 to_crs84, geoms, geoms3d, has_z, measures, faces3d, _untransformable(label), reasons
             )
         if shapely.has_z(geoms).any():
             geoms = shapely.force_2d(geoms)
         bounds = _repair(geoms, reasons, notes)
-        return Placed(geoms, geoms3d if has_z.any() else None, label, bounds, measures)
+        return Placed(geoms, placed3d if has_z.any() else None, label, bounds, measures)

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyproj
-import shapely
 
 from citypipe import schemas
 from citypipe.connectors.base import SourceBatch
@@ -224,9 +223,7 @@ class Harmoniser:
                 batch.observed_at, keys, kept, props, "observed_at", timestamp
             ),
             "geometry": wkb.to_wkb_2d(geo.geometry[idx]),
-            "geometry_3d": None
-            if geo.geometry_3d is None
-            else shapely.to_wkb(geo.geometry_3d[idx], output_dimension=3),
+            "geometry_3d": geo.wkb_3d(idx),
             "bbox": rows.bbox(geo.bounds[idx]),
         }
 

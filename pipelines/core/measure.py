@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
+import pyarrow as pa
 import pyproj
 import shapely
 
@@ -19,7 +20,7 @@ from citypipe.connectors.base import Surface
 from citypipe.connectors.ragged import offsets
 from citypipe.core import solids
 
-__all__ = ["Measures", "in_metres", "measure", "surface_parts"]
+__all__ = ["Measures", "measure", "surface_parts"]
 
 
 @dataclass
@@ -33,14 +34,23 @@ class Measures:
     surface_owner: np.ndarray | None = None
     """The record each surface bounds; None when the batch has no semantic surfaces."""
     surface_types: list[str] = field(default_factory=list)
-    surface_polygons: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
-    """In the source CRS, until the caller takes them to CRS84."""
+    surface_polygons: np.ndarray | pa.Array = field(
+        default_factory=lambda: np.empty(0, dtype=object)
+    )
+    """In the source CRS, until the caller takes them to CRS84: as shapely polygons, or their
+    WKB where it is written from the arrays they are built of (`pipelines/core/crs84.py`)."""
     surface_area: np.ndarray | None = None
     surface_tilt: np.ndarray | None = None
     surface_azimuth: np.ndarray | None = None
     surface_parts: np.ndarray | None = None
     """Which of `shapely.get_parts` of the 3D geometries each surface is, where every surface
     is one of their faces (`surface_parts`): their CRS84 polygons are then those faces'."""
+
+    def surface_wkb_of(self, rows: np.ndarray) -> pa.Array:
+        """The 3D WKB of the surfaces `rows`."""
+        if isinstance(self.surface_polygons, pa.Array):
+            return self.surface_polygons.take(pa.array(rows, pa.int64()))
+        return pa.array(shapely.to_wkb(self.surface_polygons[rows], output_dimension=3))
 
     def height_at(self, i: int) -> float | None:
         """Height of record i from its 3D geometry (top minus bottom), where it has one."""
@@ -73,13 +83,6 @@ def _metres(
         return out
 
     return apply
-
-
-def in_metres(crs: pyproj.CRS, axis_order: str) -> bool:
-    """Whether coordinates in `crs` read in `axis_order` are measured as they are (metres east
-    and north): a projected CRS whose first axis is not northing."""
-    h, swap = _horizontal(crs, axis_order)
-    return h.is_projected and not swap
 
 
 def _horizontal(crs: pyproj.CRS, axis_order: str) -> tuple[pyproj.CRS, bool]:
@@ -165,15 +168,18 @@ def measure(
     `surface_faces` says which faces of its 3D geometry each surface is, where it is one
     (`Solids.surface_faces`): such surfaces are measured from the faces of the solid.
     `faces` are those of `geometries_3d` where the caller holds them (`Solids.faces`, or read
-    for `in_metres` CRSs): volumes use them in such CRSs, heights in any."""
+    once from GEOS): volumes and heights use them, their positions taken to metres where the
+    CRS is not in metres (the solids are not built again there only to be read)."""
     to_metres = _metres(crs, axis_order, footprints)
     if to_metres is None:
         return None
     footprint = _in_metres(to_metres, footprints, False)
-    solid = _in_metres(to_metres, geometries_3d, True)
-    volume, face_vectors = solids.volumes_and_faces(
-        solid, faces if to_metres is _as_given else None
-    )
+    if faces is None:
+        solid = _in_metres(to_metres, geometries_3d, True)
+        volume, face_vectors = solids.volumes_and_faces(solid)
+    else:
+        metric = faces if to_metres is _as_given else faces._replace(coords=to_metres(faces.coords))
+        volume, face_vectors = solids.volumes_and_faces(geometries_3d, metric)
     out = Measures(
         footprint_area=np.where(shapely.is_missing(footprint), np.nan, shapely.area(footprint)),
         volume=volume,

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import shapely
 
 from citypipe import schemas
 from citypipe.core.measure import Measures
@@ -98,15 +97,14 @@ def surfaces(
         assert values is not None  # measured with the surfaces
         return pa.array(values[rows], type=pa.float64(), from_pandas=True)
 
-    polygons = measures.surface_polygons[rows]
     columns = {
         "feature_id": feature_ids.take(measures.surface_owner[rows]),
         "source": pa.repeat(pa.scalar(source), len(rows)),
-        "surface_type": pa.array([measures.surface_types[i] for i in rows]),
+        "surface_type": pa.array(measures.surface_types, pa.string()).take(pa.array(rows)),
         "area_m2": floats(measures.surface_area),
         "tilt_deg": floats(measures.surface_tilt),
         "azimuth_deg": floats(measures.surface_azimuth),
-        "geometry_3d": pa.array(shapely.to_wkb(polygons, output_dimension=3)),
+        "geometry_3d": measures.surface_wkb_of(rows),
     }
     table = schemas.feature_schema().table("surfaces").arrow
     return pa.RecordBatch.from_arrays([columns[f.name].cast(f.type) for f in table], schema=table)

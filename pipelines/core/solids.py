@@ -16,11 +16,13 @@ from itertools import chain
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import shapely
 from shapely import GeometryType
 
 from citypipe.connectors.base import FlatFaces
 from citypipe.connectors.ragged import offsets
+from citypipe.geo import wkb_ragged
 
 __all__ = [
     "Faces",
@@ -147,31 +149,42 @@ class Faces(FlatFaces):
         """The faces `select` picks as a multipolygon for each of `count` geometries (built
         from the arrays), at `coords` (`self.coords`' rows, the columns wanted), and how many
         faces each has."""
+        ragged, nesting = self.ragged(select, coords, count)
+        merged = shapely.from_ragged_array(GeometryType.MULTIPOLYGON, ragged, nesting)
+        return np.asarray(merged, dtype=object), np.diff(nesting[2])
+
+    def ragged(
+        self, select: np.ndarray, coords: np.ndarray, count: int
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """`multipolygons` as the arrays they are built of: the positions, and the offsets of
+        the rings, faces and geometries (`shapely.from_ragged_array`'s)."""
         rings, sizes, per_face = self._rings(select)
         per_geometry = np.bincount(self.owner[select], minlength=count)
         nesting = (offsets(sizes), offsets(per_face), offsets(per_geometry))
-        merged = shapely.from_ragged_array(
-            GeometryType.MULTIPOLYGON, coords[rings[self.ring]], nesting
-        )
-        return np.asarray(merged, dtype=object), per_geometry
+        return coords[rings[self.ring]], nesting
 
     def multipolygons_2d(self, select: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The faces `select` picks, as a 2D multipolygon for each geometry, and how many
         faces each has."""
         return self.multipolygons(select, self.coords[:, :2], int(self.owner.max(initial=-1)) + 1)
 
-    def polygons(self, faces: np.ndarray, coords: np.ndarray) -> np.ndarray | None:
-        """The faces numbered `faces` as polygons at `coords` (`self.coords`' rows), as
-        `shapely.get_parts` of the geometries gives them; None unless `faces` ascend (each
-        face once, as semantic surfaces are their solids' faces)."""
-        if len(faces) and not (np.diff(faces) > 0).all():
-            return None
+    def polygons(self, faces: np.ndarray, coords: np.ndarray) -> np.ndarray | pa.Array:
+        """The faces numbered `faces` at `coords` (`self.coords`' rows), as `shapely.get_parts`
+        of the geometries gives them: their WKB (`wkb_ragged`), or shapely polygons where GEOS
+        is to write it. Each face is made once, in order, and handed out in the order asked
+        (CityGML's semantic surfaces come in another order than their solid's)."""
+        chosen, order = np.unique(faces, return_inverse=True)
         select = np.zeros(len(self.owner), dtype=bool)
-        select[faces] = True
+        select[chosen] = True
         rings, sizes, per_face = self._rings(select)
         nesting = (offsets(sizes), offsets(per_face))
-        built = shapely.from_ragged_array(GeometryType.POLYGON, coords[rings[self.ring]], nesting)
-        return np.asarray(built, dtype=object)
+        ragged = coords[rings[self.ring]]
+        made = wkb_ragged.polygons_z(ragged, nesting)
+        if made is None:
+            made = np.asarray(shapely.from_ragged_array(GeometryType.POLYGON, ragged, nesting))
+        if np.array_equal(chosen, faces):
+            return made
+        return made[order] if isinstance(made, np.ndarray) else made.take(pa.array(order))
 
 
 def area_vectors(polygons: np.ndarray) -> np.ndarray:
