@@ -53,7 +53,9 @@ from citypipe.connectors.json_structure import SEPARATORS, Strings, outside_stri
 from citypipe.connectors.text import file_encoding, option_codec
 from citypipe.geo.errors import DataError
 
-__all__ = ["BATCH_BYTES", "JSONDocument", "Unparsed", "open_json", "read_in", "unparsed"]
+__all__ = [
+    "BATCH_BYTES", "JSONDocument", "Unparsed", "open_json", "read_in", "unparsed", "utf8_input"
+]  # fmt: skip
 
 _BLOCK = 1 << 24
 _UTF8_CHARACTER = re.compile(
@@ -219,6 +221,23 @@ def _transcoded(f: BinaryIO, codec: str) -> BinaryIO:
             out.write(decode(block).encode("utf-8"))
     out.seek(0)
     return out
+
+
+def utf8_input(path: Path, f: BinaryIO, encoding: str | None) -> tuple[BinaryIO, str | None]:
+    """`f` (from its start) as UTF-8, and the code page it is read in (None: UTF-8): the one an
+    `encoding` option names, else the one of text in a code page throughout (`_code_page`).
+    A transcoded copy is a temporary file, which closes `f`; a byte the option's code page
+    does not decode refuses the file."""
+    declared = _declared(path, encoding)
+    codec = declared or _code_page(f)
+    if codec is None:
+        f.seek(0)
+        return f, None
+    f.seek(0)
+    try:
+        return _transcoded(f, codec), codec
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not {codec} as its encoding option says: {e}") from e
 
 
 def read_in(batch: SourceBatch, codec: str | None) -> SourceBatch:
