@@ -229,13 +229,17 @@ def utf8_input(path: Path, f: BinaryIO, encoding: str | None) -> tuple[BinaryIO,
     A transcoded copy is a temporary file, which closes `f`; a byte the option's code page
     does not decode refuses the file."""
     declared = _declared(path, encoding)
-    codec = declared or _code_page(f)
-    if codec is None:
-        f.seek(0)
-        return f, None
+    if declared is not None:
+        return _in_declared(path, f, declared), declared
+    codec = _code_page(f)
+    return (f, None) if codec is None else (_transcoded(f, codec), codec)
+
+
+def _in_declared(path: Path, f: BinaryIO, codec: str) -> BinaryIO:
+    """`f` transcoded from the code page its `encoding` option names, which must decode it."""
     f.seek(0)
     try:
-        return _transcoded(f, codec), codec
+        return _transcoded(f, codec)
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not {codec} as its encoding option says: {e}") from e
 
@@ -288,11 +292,7 @@ def open_json(
         raise DataError(f"{path}: the file is empty")
     declared = _declared(path, encoding)
     if declared is not None:
-        f.seek(0)
-        try:
-            f = _transcoded(f, declared)
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path}: not {declared} as its encoding option says: {e}") from e
+        f = _in_declared(path, f, declared)
         size = f.seek(0, 2)
     if size <= batch_bytes:  # one batch anyway: parse it whole, nothing to scan for
         f.seek(0)
