@@ -21,7 +21,7 @@ from citypipe.connectors import geojson_shapes, jsonfg_solids
 from citypipe.connectors.answers import count
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.documents import BLANK
-from citypipe.connectors.json_numbers import WideInteger, Widened, noted
+from citypipe.connectors.json_numbers import WideInteger, Widened, noted_batch
 from citypipe.connectors.jsonstream import (
     BATCH_BYTES,
     JSONDocument,
@@ -193,8 +193,7 @@ def page_batches(header: Mapping[str, Any], features: list[Any]) -> Iterator[Sou
     (GeoJSON 2008, 3: an object without one acquires its parent's)."""
     if isinstance(features, Widened):
         for batch in page_batches(header, list(features)):
-            batch.properties = list(map(noted, batch.properties))
-            yield batch
+            yield noted_batch(batch, features)
         return
     crs = _crs(header.get("crs"))
     coord_ref_sys = _coord_ref_sys(header.get("coordRefSys"))

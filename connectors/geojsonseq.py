@@ -19,7 +19,8 @@ from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.documents import BLANK
 from citypipe.connectors.geojson import page_batches
 from citypipe.connectors.json_numbers import Widened
-from citypipe.connectors.jsonstream import BATCH_BYTES, unparsed
+from citypipe.connectors.json_scan import BOM
+from citypipe.connectors.jsonstream import BATCH_BYTES, read_in, unparsed, utf8_input
 
 __all__ = ["GeoJSONSeqConnector"]
 
@@ -31,8 +32,9 @@ _BLOCK = 1 << 20
 
 
 def _records(f: BinaryIO, separator: bytes) -> Iterator[bytes]:
-    """The records of `f` split at `separator`, blank ones left out, a block at a time."""
-    tail = b""
+    """The records of `f` split at `separator`, blank ones left out, a block at a time; a
+    UTF-8 byte-order mark before the first is not part of it."""
+    tail = f.read(len(BOM)).removeprefix(BOM)
     while block := f.read(_BLOCK):
         *whole, tail = (tail + block).split(separator)
         yield from (r for r in whole if r.strip(_SPACE))
@@ -53,6 +55,7 @@ def _feature(text: bytes) -> tuple[Any, bool]:
 class GeoJSONSeqConnector(FileConnector):
     name = "geojsonseq"
     title = "GeoJSON Text Sequence"
+    known_options = frozenset({"encoding"})
 
     @classmethod
     def sniff(cls, head: bytes) -> float:
@@ -64,8 +67,8 @@ class GeoJSONSeqConnector(FileConnector):
         first, newline, rest = text.partition(b"\n")
         if not newline or not rest.lstrip(BLANK).startswith((b"{", RS)):
             return 0.0
-        try:
-            doc = orjson.loads(first)
+        try:  # a code page's letters, which read() reads in UTF-8, are not JSON's structure
+            doc = orjson.loads(first.decode("latin-1"))
         except orjson.JSONDecodeError:
             return 0.0
         return 0.95 if type(doc) is dict and doc.get("type") == "Feature" else 0.0
@@ -81,7 +84,8 @@ class GeoJSONSeqConnector(FileConnector):
 
     def read(self) -> Iterator[SourceBatch]:
         separator = self._separator()
-        with self.open_input() as f:
+        f, codec = utf8_input(self.path, self.open_input(), self.options.get("encoding"))
+        with f:
             features: list[Any] = []
             size = 0
             for record in _records(f, separator):
@@ -91,7 +95,7 @@ class GeoJSONSeqConnector(FileConnector):
                 features.append(feature)
                 size += len(record)
                 if size >= BATCH_BYTES:
-                    yield from page_batches({}, features)
+                    yield from (read_in(b, codec) for b in page_batches({}, features))
                     features, size = [], 0
             if features:
-                yield from page_batches({}, features)
+                yield from (read_in(b, codec) for b in page_batches({}, features))

@@ -18,7 +18,9 @@ from typing import Any
 
 import orjson
 
-__all__ = ["WIDE_NOTE", "WideInteger", "Widened", "loads", "noted", "wide_paths"]
+from citypipe.connectors.base import SourceBatch
+
+__all__ = ["WIDE_NOTE", "WideInteger", "Widened", "loads", "noted", "noted_batch", "wide_paths"]
 
 _LOW, _HIGH = -(1 << 63), (1 << 64) - 1
 """The integers orjson keeps (int64 and uint64)."""
@@ -86,3 +88,11 @@ def noted(properties: Mapping[str, Any]) -> Mapping[str, Any]:
         return properties
     said = f"{', '.join(paths)}: integers beyond 64 bits, kept exact as text"
     return {**properties, WIDE_NOTE: said}
+
+
+def noted_batch(batch: SourceBatch, records: list[Any]) -> SourceBatch:
+    """`batch`, its properties noting their integers beyond 64 bits where its `records` (as
+    parsed) hold some."""
+    if isinstance(records, Widened):
+        batch.properties = list(map(noted, batch.properties))
+    return batch

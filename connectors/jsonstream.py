@@ -53,7 +53,9 @@ from citypipe.connectors.json_structure import SEPARATORS, Strings, outside_stri
 from citypipe.connectors.text import file_encoding, option_codec
 from citypipe.geo.errors import DataError
 
-__all__ = ["BATCH_BYTES", "JSONDocument", "Unparsed", "open_json", "read_in", "unparsed"]
+__all__ = [
+    "BATCH_BYTES", "JSONDocument", "Unparsed", "open_json", "read_in", "unparsed", "utf8_input"
+]  # fmt: skip
 
 _BLOCK = 1 << 24
 _UTF8_CHARACTER = re.compile(
@@ -221,6 +223,27 @@ def _transcoded(f: BinaryIO, codec: str) -> BinaryIO:
     return out
 
 
+def utf8_input(path: Path, f: BinaryIO, encoding: str | None) -> tuple[BinaryIO, str | None]:
+    """`f` (from its start) as UTF-8, and the code page it is read in (None: UTF-8): the one an
+    `encoding` option names, else the one of text in a code page throughout (`_code_page`).
+    A transcoded copy is a temporary file, which closes `f`; a byte the option's code page
+    does not decode refuses the file."""
+    declared = _declared(path, encoding)
+    if declared is not None:
+        return _in_declared(path, f, declared), declared
+    codec = _code_page(f)
+    return (f, None) if codec is None else (_transcoded(f, codec), codec)
+
+
+def _in_declared(path: Path, f: BinaryIO, codec: str) -> BinaryIO:
+    """`f` transcoded from the code page its `encoding` option names, which must decode it."""
+    f.seek(0)
+    try:
+        return _transcoded(f, codec)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not {codec} as its encoding option says: {e}") from e
+
+
 def read_in(batch: SourceBatch, codec: str | None) -> SourceBatch:
     """`batch`, with a warning where its document is not UTF-8 (`JSONDocument.codec`)."""
     if codec is None:
@@ -269,11 +292,7 @@ def open_json(
         raise DataError(f"{path}: the file is empty")
     declared = _declared(path, encoding)
     if declared is not None:
-        f.seek(0)
-        try:
-            f = _transcoded(f, declared)
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path}: not {declared} as its encoding option says: {e}") from e
+        f = _in_declared(path, f, declared)
         size = f.seek(0, 2)
     if size <= batch_bytes:  # one batch anyway: parse it whole, nothing to scan for
         f.seek(0)

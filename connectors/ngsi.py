@@ -23,6 +23,7 @@ import orjson
 from citypipe.connectors import documents
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.geojson_shapes import GEOMETRY_TYPES
+from citypipe.connectors.json_numbers import noted_batch
 from citypipe.connectors.jsonld_context import for_source
 from citypipe.connectors.jsonstream import BATCH_BYTES, JSONDocument, open_json, read_in
 from citypipe.connectors.ngsi_entities import entity_batch, is_v2
@@ -153,7 +154,8 @@ class NGSILDConnector(FileConnector):
         context = header.get("@context") if isinstance(header, Mapping) else None
         try:
             for entities in doc.batches() if doc.has_array else iter([[header]]):
-                yield read_in(entity_batch(entities, context=context, contexts=contexts), doc.codec)
+                batch = entity_batch(entities, context=context, contexts=contexts)
+                yield read_in(noted_batch(batch, entities), doc.codec)
         finally:
             doc.close()
             self._doc = None

@@ -53,3 +53,29 @@ def test_one_feature_on_one_line_stays_geojson(tmp_path):
     path = tmp_path / "one.geojson"
     path.write_text(json.dumps(FEATURES[0]) + "\n", encoding="utf-8")
     assert detect(path).name == "geojson"
+
+
+DISTRICTS = json.loads((SAMPLES / "barcelona_districtes.geojson").read_bytes())["features"]
+"""Barcelona's districts: Catalan names (Sant Martí, Gràcia, Horta-Guinardó) in every record."""
+
+
+@pytest.mark.parametrize(
+    ("encoding", "separator"),
+    [("utf-8-sig", ""), ("utf-8-sig", "\x1e"), ("cp1252", ""), ("latin-1", "\x1e")],
+)
+def test_a_sequence_with_a_bom_or_in_a_code_page_reads_as_written(
+    tmp_path, lake, read_lake, encoding, separator
+):
+    """A byte-order mark before the first record (its record was rejected as "NaN or
+    Infinity"), or every record in a Windows or ISO code page (a GeoJSON written from a
+    Shapefile's cp1252: refused as one broken GeoJSON document): the names land as written."""
+    features = [{**f, "properties": {"NOM": f["properties"]["NOM"]}} for f in DISTRICTS]
+    path = tmp_path / "districts.geojsonl"
+    text = "".join(f"{separator}{json.dumps(f, ensure_ascii=False)}\n" for f in features)
+    path.write_bytes(text.encode(encoding))
+    assert detect(path) is GeoJSONSeqConnector
+    report = ingest(path, "districts", lake)
+    assert (report.features, report.rejects) == (len(features), 0)
+    landed = [json.loads(p)["NOM"] for p in read_lake("districts")["properties"].to_pylist()]
+    assert sorted(landed) == sorted(f["properties"]["NOM"] for f in features)
+    assert not all(n.isascii() for n in landed)

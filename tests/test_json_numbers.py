@@ -85,3 +85,19 @@ def test_every_integer_reads_exactly_as_python_reads_it(value):
         return v
 
     assert loads(text)[0] == as_read(json.loads(text))
+
+
+def test_an_ngsi_entitys_wide_integer_keeps_its_digits_and_says_so(tmp_path, lake, read_lake):
+    entity = (
+        '[{"id": "urn:ngsi-ld:OffStreetParking:p1", "type": "OffStreetParking",'
+        f' "meterId": {{"type": "Property", "value": {WIDE}}},'
+        f' "spots": {{"type": "Property", "value": {U64}}},'
+        ' "location": {"type": "GeoProperty",'
+        ' "value": {"type": "Point", "coordinates": [-8.61, 41.15]}}}]'
+    )
+    path = tmp_path / "parking.jsonld"
+    path.write_text(entity)
+    ingest(path, "parking", lake)
+    [properties] = [json.loads(p) for p in read_lake("parking")["properties"].to_pylist()]
+    assert properties["meterId"] == WIDE and properties["spots"] == int(U64)
+    assert properties[WIDE_NOTE].startswith("meterId:")
