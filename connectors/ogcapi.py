@@ -329,7 +329,7 @@ def _next_url(reply: Reply, page: Mapping[str, Any], seen: set[str]) -> str | No
         return None
     url = urljoin(reply.url, following)
     here, there = urlsplit(reply.url), urlsplit(url)
-    if there.netloc != here.netloc and there.path.rstrip("/").endswith("/items"):
+    if there.netloc != here.netloc and Address.of(url).items:
         # a server behind a proxy names its internal address (pygeoapi's server.url left at
         # localhost:5000): its next page is where this one came from, with the link's query
         url = here._replace(query=there.query, fragment="").geturl()

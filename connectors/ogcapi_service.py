@@ -47,6 +47,10 @@ CLASSES: dict[str, tuple[str, str]] = {
 `http://www.opengis.net/spec/{specification}/{version}/conf/{class}`."""
 
 
+_SUFFIXES = frozenset({"json", "geojson", "html", "jsonfg"})
+"""Format suffixes of a resource's path (QGIS Server writes `.json`, `.geojson`, `.html`)."""
+
+
 @dataclass(frozen=True)
 class Address:
     """A user's URL read as the standard lays a service out."""
@@ -61,8 +65,15 @@ class Address:
 
     @classmethod
     def of(cls, url: str) -> Address:
+        """`url` read as the standard lays a service out; a format suffix on its last segment
+        (`items.geojson`, `parks.json`, `collections.html`: QGIS Server's links, copied from
+        its HTML pages) names the resource without it, the format being asked for anyway."""
         parts = urlsplit(url)
         segments = parts.path.rstrip("/").split("/")
+        stem, dot, suffix = segments[-1].rpartition(".")
+        named = len(segments) > 2 and segments[-2] == "collections"
+        if dot and suffix.lower() in _SUFFIXES and (stem in ("items", "collections") or named):
+            segments[-1] = stem
         items = segments[-1] == "items"
         if items:
             segments.pop()

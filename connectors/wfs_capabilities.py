@@ -225,7 +225,7 @@ def _constraints(root: Any) -> dict[str, str]:
 
 def _filters(root: Any) -> str:
     """A line on the filter capabilities: FES 2.0 conformance constraints that hold, or the
-    comparison operators of Filter 1.1."""
+    comparison operators of Filter 1.1 / 1.0."""
     held = [
         c.get("name", "").removeprefix("Implements")
         for c in root.iter("{http://www.opengis.net/fes/2.0}Constraint")
@@ -233,8 +233,9 @@ def _filters(root: Any) -> str:
     ]
     if held:
         return ", ".join(held)
-    operators = [
+    operators = [  # Filter 1.1's ComparisonOperators, Filter 1.0's Comparison_Operators
         e.get("name") or etree.QName(e).localname
-        for e in root.iterfind(".//{http://www.opengis.net/ogc}ComparisonOperators/*")
+        for path in ("ComparisonOperators", "Comparison_Operators")
+        for e in root.iterfind(f".//{{http://www.opengis.net/ogc}}{path}/*")
     ]
     return ", ".join(o for o in operators if o)

@@ -9,8 +9,9 @@ one starts after the features the last one held: a short page is not the end
 report) or ignored (a page that brings no feature not already read: a 1.1 server without the
 vendor extension answers the first page again), the layer's extent is tiled: each box is split
 in four until the server counts at most a page of features in it, and features on the edges of
-two boxes are read once, by id; a server that counts nothing (WFS 1.0) has each box read
-and split in four where its answer is full (as many features as the fullest answer before).
+two boxes are read once, by id; a server that counts nothing (WFS 1.0, hits refused or
+"unknown") has each box read and split in four where its answer is full (as many features as
+the fullest answer before).
 The harvest ends complete (as many distinct features read as
 the server counts: numberMatched, else resultType=hits) or with a DataError that says what was
 read; it raises before the pipeline commits, so a failed harvest writes nothing. A server that
@@ -213,17 +214,17 @@ class Harvest:
             self.request = request = replace(request, filter_xml=None)
             self.keep = self.test
             self.hits = None
-        counts = request.caps.counts
-        if self.hits is None and counts:
+        if self.hits is None and request.caps.counts:
             self.hits, self.counted_by = self._count(), "resultType=hits"
         extent = self.box or request.layer.bbox
-        if extent is None or (self.hits is None and counts):
-            why = "it declares no extent" if extent is None else "it counts no hits"
+        if extent is None:
             raise DataError(
                 f"{request.caps.get_feature}: {request.layer.name} cannot be read whole: paging "
-                f"is not available ({self.ended or 'not implemented'}) and {why} to tile by"
+                f"is not available ({self.ended or 'not implemented'}) and it declares no "
+                "extent to tile by"
             )
-        # without counts (WFS 1.0) the whole extent's answer was the one read already
+        # without a count (WFS 1.0, hits refused) the whole extent's answer was read already
+        counts = self.hits is not None
         boxes = [extent] if counts else _quarters(extent, request.caps.get_feature, None)
         self.tiling, counted = True, 0
         while boxes:
@@ -251,9 +252,9 @@ class Harvest:
         self.ended = f"{counted} tiles counted"
 
     def _uncounted(self, box: Box, boxes: list[Box]) -> Iterator[SourceBatch]:
-        """A box of a server that counts nothing (WFS 1.0), read: whole where its answer holds
-        fewer features than a page (the most any answer held, which the server's cap is not
-        below), else split in four."""
+        """A box of a server that counts nothing (WFS 1.0, hits refused), read: whole where
+        its answer holds fewer features than a page (the most any answer held, which the
+        server's cap is not below), else split in four."""
         page = self._fetch(self.request.params(box=box))
         yield from self._fresh(page.batches)
         if page.returned >= self.request.page_size:

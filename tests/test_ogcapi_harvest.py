@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import pyarrow.parquet as pq
 import pyproj
@@ -451,3 +452,16 @@ def test_a_full_last_page_with_numberMatched_is_checked_not_warned_of(lake) -> N
         server.answer(ITEMS, Answer(200, page(FEATURES[:2], None, matched=3)))
         with pytest.raises(DataError, match="numberMatched 3, its 1 pages held 2 features"):
             harvest(server.url + ITEMS, lake, page_size=2)
+
+
+@pytest.mark.parametrize("suffix", ["/items.geojson", "/items.html", ".json"])
+def test_a_url_with_a_format_suffix_names_its_resource(lake, suffix) -> None:
+    """QGIS Server's pages link `items.geojson`, `items.html`, `parks.json`: a user copies one;
+    the collection's items are harvested, asked for as any other."""
+    with scripted_server() as server:
+        items = serve_two_pages(server)
+        url = items.removesuffix("/items") + suffix
+        assert OGCAPIFeaturesConnector.accepts(urlsplit(url)) >= 0.7
+        harvest(url, lake)
+        assert {r.path for r in server.requests if "/collections/" in r.path} == {ITEMS}
+    assert_same_places(lake)

@@ -70,6 +70,7 @@ def test_wfs_1_0_inspect_names_the_feature_types_srs(mapserver_wfs, fault_proxy)
     assert info.version == "1.0.0" and info.crs == "EPSG:25832"
     assert set(info.layers) == {FONTS.name, PARKPLAETZE.name}
     assert info.declared_count is None  # WFS 1.0 counts nothing
+    assert info.details["filters"] == "Simple_Comparisons, Like, Between"  # as MapServer lists
 
 
 def test_a_box_and_a_filter_go_to_a_wfs_1_0_as_it_writes_them(mapserver_wfs, fault_proxy) -> None:

@@ -16,7 +16,7 @@ import shapely
 from lxml import etree
 from pyproj import Transformer
 from servers.facts import FONTS, PARKPLAETZE, SAMPLES, Layer
-from servers.faults import reset, short, slow, status, truncate
+from servers.faults import answer, reset, retarget, short, slow, status, truncate
 from servers.reading import NS, PARSER
 
 from citypipe.connectors.base import Query
@@ -208,3 +208,25 @@ def test_a_second_geometry_property_is_kept_as_wkt_in_crs84(mapserver_wfs) -> No
             assert (kept.x, kept.y) == pytest.approx((lon, lat), abs=TOLERANCE)
             read += 1
     assert read == PARKPLAETZE.with_geometry
+
+
+def test_a_server_that_ignores_startindex_and_counts_nothing_is_read_by_tiles(
+    mapserver_wfs, fault_proxy, lake
+) -> None:
+    """`parkplaetze`'s 2.0.0 pages say numberMatched="unknown"; with resultType=hits refused
+    (an exception report) and STARTINDEX answered as 0 there is no count to tile by: the
+    extent's quarters are read, each split again where its answer is a full page."""
+    proxy = fault_proxy(mapserver_wfs.url)
+    report = (
+        b'<?xml version="1.0"?><ows:ExceptionReport xmlns:ows="http://www.opengis.net/ows/1.1" '
+        b'version="2.0.0"><ows:Exception exceptionCode="OperationProcessingFailed">'
+        b"<ows:ExceptionText>hits are not counted here</ows:ExceptionText></ows:Exception>"
+        b"</ows:ExceptionReport>"
+    )
+    proxy.inject(answer(report, "text/xml"), match="(?i)RESULTTYPE=hits", times=0)
+    proxy.inject(retarget(r"STARTINDEX=\d+", "STARTINDEX=0"), match="STARTINDEX", times=0)
+    query = Query(layer=PARKPLAETZE.name, page_size=100)
+    url = f"{proxy.url}?SERVICE=WFS&VERSION=2.0.0"
+    ingest(url, "parking", lake, options={"query": query}, validate=False)
+    assert_same(harvested(lake, "parking"), PARKPLAETZE)
+    assert sum("BBOX=" in s.target for s in proxy.seen) >= 4
