@@ -1,0 +1,428 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""GeometryReader's surface walk compiled: libxml2's nodes read in C, not through lxml proxies.
+
+lxml makes a Python object and a "{ns}local" tag string for every element a Python walk meets;
+a CityGML batch's surfaces are most of its elements. `read` walks a GML surface (MultiSurface,
+CompositeSurface, Solid, Polygon, ...) over the libxml2 nodes under lxml's element (the struct
+fields of lxml's public C API and of libxml2's tree.h, declared below, so nothing is linked) and
+writes what GeometryReader's Python walk writes: each ring's text, srsDimension and blankness,
+each polygon's ring count and text size, the handles and the gml:ids. Only the common subset is
+read here (rings of LinearRings whose first child is a posList); at anything else (a Ring, pos,
+coordinates, a comment among the elements, an srsDimension that is not 2, 3 or 4, a DTD that
+could give attributes defaults) nothing is written and `read` answers False: the Python walk
+reads the element, so every case keeps its one meaning there. Text is lxml's `.text` (adjacent
+text and CDATA nodes joined), attributes are `.get`'s.
+"""
+
+from cpython.list cimport PyList_GET_SIZE
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.string cimport strcmp, strlen
+
+from lxml import etree
+
+from citypipe.connectors.gml_xlinks import flip
+
+cdef extern from *:
+    """
+    typedef unsigned char xmlChar;
+    typedef struct _xmlNs {
+        struct _xmlNs *next; int type; const xmlChar *href; const xmlChar *prefix;
+        void *_private; void *context;
+    } xmlNs;
+    typedef struct _xmlNode {
+        void *_private; int type; const xmlChar *name;
+        struct _xmlNode *children; struct _xmlNode *last; struct _xmlNode *parent;
+        struct _xmlNode *next; struct _xmlNode *prev; struct _xmlDoc *doc;
+        xmlNs *ns; xmlChar *content; struct _xmlAttr *properties;
+    } xmlNode;
+    typedef struct _xmlAttr {
+        void *_private; int type; const xmlChar *name;
+        struct _xmlNode *children; struct _xmlNode *last; struct _xmlNode *parent;
+        struct _xmlAttr *next; struct _xmlAttr *prev; struct _xmlDoc *doc;
+        xmlNs *ns;
+    } xmlAttr;
+    typedef struct _xmlDoc {
+        void *_private; int type; char *name;
+        struct _xmlNode *children; struct _xmlNode *last; struct _xmlNode *parent;
+        struct _xmlNode *next; struct _xmlNode *prev; struct _xmlDoc *doc;
+        int compression; int standalone; void *intSubset; void *extSubset;
+    } xmlDoc;
+    struct LxmlElement { PyObject_HEAD void *_doc; xmlNode *_c_node; PyObject *_tag; };
+    """
+    ctypedef unsigned char xmlChar
+    ctypedef struct xmlNs:
+        const xmlChar *href
+    ctypedef struct xmlDoc:
+        void *intSubset
+        void *extSubset
+    ctypedef struct xmlAttr
+    ctypedef struct xmlNode:
+        int type
+        const xmlChar *name
+        xmlNode *children
+        xmlNode *next
+        xmlDoc *doc
+        xmlNs *ns
+        xmlChar *content
+        xmlAttr *properties
+    ctypedef struct xmlAttr:
+        const xmlChar *name
+        xmlNode *children
+        xmlAttr *next
+        xmlNs *ns
+    struct LxmlElement:
+        xmlNode *_c_node
+
+# libxml2's node types (xmlElementType)
+cdef enum:
+    ELEMENT = 1
+    TEXT = 3
+    CDATA = 4
+    ENTITY_REF = 5
+    PI = 7
+    COMMENT = 8
+    XINCLUDE_START = 19
+    XINCLUDE_END = 20
+
+cdef enum:
+    DONE = 0
+    OTHER = 1  # outside the subset read here: the Python walk reads the element
+    FAILED = -1  # a Python exception
+
+cdef enum Kind:
+    NONE, PATCH, PATCHES, ORIENTABLE, MEMBERS, SOLID
+
+cdef const char *XLINK = b"http://www.w3.org/1999/xlink"
+cdef object _Element = etree._Element
+
+
+cdef inline bint is_child(xmlNode *node) noexcept:
+    """What lxml counts and iterates as a child (its _isElement)."""
+    return node.type == ELEMENT or node.type == COMMENT or node.type == ENTITY_REF or node.type == PI
+
+
+cdef inline xmlNode *first_child(xmlNode *node) noexcept:
+    """The first child as lxml's elem[0] sees it (NULL: len(elem) == 0)."""
+    cdef xmlNode *c = node.children
+    while c is not NULL and not is_child(c):
+        c = c.next
+    return c
+
+
+cdef inline xmlNode *next_child(xmlNode *node) noexcept:
+    cdef xmlNode *c = node.next
+    while c is not NULL and not is_child(c):
+        c = c.next
+    return c
+
+
+cdef inline xmlNode *text_or_skip(xmlNode *node) noexcept:
+    """lxml's _textNodeOrSkip: a text or CDATA node, XInclude markers skipped."""
+    while node is not NULL:
+        if node.type == TEXT or node.type == CDATA:
+            return node
+        if node.type != XINCLUDE_START and node.type != XINCLUDE_END:
+            return NULL
+        node = node.next
+    return NULL
+
+
+cdef inline str decode(const xmlChar *text):
+    return PyUnicode_DecodeUTF8(<const char *>text, strlen(<const char *>text), NULL)
+
+
+cdef str text_of(xmlNode *node):
+    """An element's `.text or ""` (lxml's _collectText: adjacent text and CDATA nodes)."""
+    cdef xmlNode *start = text_or_skip(node.children)
+    cdef xmlNode *cur = start
+    cdef const xmlChar *last = NULL
+    cdef Py_ssize_t count = 0
+    while cur is not NULL:
+        if cur.content[0] != 0:
+            last = cur.content
+        count += 1
+        cur = text_or_skip(cur.next)
+    if last is NULL:
+        return ""
+    if count == 1:
+        return decode(last)
+    joined = b""
+    while start is not NULL:
+        joined += <bytes>(<const char *>start.content)
+        start = text_or_skip(start.next)
+    return joined.decode("utf-8")
+
+
+cdef inline bint named(xmlNode *node, const char *ns, const char *local) noexcept:
+    return (
+        node.type == ELEMENT
+        and node.ns is not NULL
+        and strcmp(<const char *>node.name, local) == 0
+        and strcmp(<const char *>node.ns.href, ns) == 0
+    )
+
+
+cdef object UNREAD = object()
+"""An attribute whose value is more than one text node (entities): not read here."""
+
+
+cdef object attribute(xmlNode *node, const char *ns, const char *name):
+    """`.get`: the attribute `name` (in namespace `ns`; NULL: in none), None where there is
+    none, UNREAD where its value is not one text node."""
+    cdef xmlAttr *attr = node.properties
+    while attr is not NULL:
+        if strcmp(<const char *>attr.name, name) == 0 and (
+            (attr.ns is NULL) if ns is NULL
+            else (attr.ns is not NULL and strcmp(<const char *>attr.ns.href, ns) == 0)
+        ):
+            if attr.children is NULL:
+                return ""
+            if attr.children.next is NULL and attr.children.type in (TEXT, CDATA):
+                return decode(attr.children.content)
+            return UNREAD
+        attr = attr.next
+    return None
+
+
+cdef class _Walk:
+    """One `read`: the reader's lists, and the gml:ids found (set only when the walk is done)."""
+
+    cdef list texts, dims, blank, ring_counts, sizes, ids
+    cdef bytes gml_ns
+    cdef const char *ns
+    cdef object record
+
+    def __cinit__(self, reader, bytes gml_ns):
+        self.texts, self.dims, self.blank = reader._texts, reader._dims, reader._blank
+        self.ring_counts, self.sizes = reader._ring_counts, reader._sizes
+        self.record = reader.record
+        self.ids = []
+        self.gml_ns = gml_ns
+        self.ns = gml_ns
+
+    cdef Kind kind(self, xmlNode *node) noexcept:
+        """Which of GeometryReader's surface readers reads `node` (NONE: not a GML surface)."""
+        if node.type != ELEMENT or node.ns is NULL or strcmp(<const char *>node.ns.href, self.ns):
+            return NONE
+        cdef const char *n = <const char *>node.name
+        if strcmp(n, b"Polygon") == 0 or strcmp(n, b"PolygonPatch") == 0 or strcmp(
+            n, b"Triangle"
+        ) == 0 or strcmp(n, b"Rectangle") == 0:
+            return PATCH
+        if strcmp(n, b"MultiSurface") == 0 or strcmp(n, b"CompositeSurface") == 0 or strcmp(
+            n, b"Shell"
+        ) == 0 or strcmp(n, b"MultiPolygon") == 0 or strcmp(n, b"CompositeSolid") == 0 or strcmp(
+            n, b"MultiSolid"
+        ) == 0:
+            return MEMBERS
+        if strcmp(n, b"Solid") == 0:
+            return SOLID
+        if strcmp(n, b"Surface") == 0 or strcmp(n, b"TriangulatedSurface") == 0 or strcmp(
+            n, b"Tin"
+        ) == 0 or strcmp(n, b"PolyhedralSurface") == 0:
+            return PATCHES
+        if strcmp(n, b"OrientableSurface") == 0:
+            return ORIENTABLE
+        return NONE
+
+    cdef int gml_id(self, xmlNode *node, object refs) except FAILED:
+        cdef object gid
+        if node.properties is NULL:
+            return DONE
+        gid = attribute(node, self.ns, b"id")
+        if gid is UNREAD:
+            return OTHER
+        if gid is not None:
+            self.ids.append((gid, (self.record, refs)))
+        return DONE
+
+    cdef int surface(self, xmlNode *node, list out, int dimension) except FAILED:
+        """GeometryReader._surface: a surface by its kind, its gml:id registered."""
+        cdef Py_ssize_t start = PyList_GET_SIZE(out)
+        cdef int done
+        kind = self.kind(node)
+        if kind == PATCH:
+            done = self.polygon(node, out, dimension)
+        elif kind == MEMBERS:
+            done = self.members(node, out, dimension)
+        elif kind == SOLID:
+            done = self.solid(node, out, dimension)
+        elif kind == PATCHES:
+            done = self.patches(node, out, dimension)
+        elif kind == ORIENTABLE:
+            done = self.orientable(node, out, dimension)
+        else:
+            return OTHER
+        if done != DONE:
+            return done
+        return self.gml_id(node, out[start:])
+
+    cdef int polygon(self, xmlNode *node, list out, int dimension) except FAILED:
+        """GeometryReader._polygon: a Polygon's rings (LinearRings of a posList) collected."""
+        cdef Py_ssize_t first_ring = PyList_GET_SIZE(self.texts), size = 0
+        cdef xmlNode *boundary = first_child(node)
+        cdef xmlNode *ring
+        cdef xmlNode *first
+        cdef object dim_text
+        cdef int dim
+        cdef str text
+        while boundary is not NULL:
+            if boundary.type != ELEMENT:
+                return OTHER
+            if not (
+                named(boundary, self.ns, b"exterior") or named(boundary, self.ns, b"interior")
+                or named(boundary, self.ns, b"outerBoundaryIs")
+                or named(boundary, self.ns, b"innerBoundaryIs")
+            ):
+                boundary = next_child(boundary)
+                continue
+            ring = first_child(boundary)
+            if ring is NULL:
+                boundary = next_child(boundary)
+                continue
+            if not named(ring, self.ns, b"LinearRing"):
+                return OTHER
+            first = first_child(ring)
+            if first is NULL or not named(first, self.ns, b"posList"):
+                return OTHER
+            dim_text = attribute(first, NULL, b"srsDimension")
+            if not dim_text:
+                dim = dimension
+            elif dim_text is not UNREAD and dim_text == "2" or dim_text == "3" or dim_text == "4":
+                dim = int(dim_text)
+            else:
+                return OTHER
+            text = text_of(first)
+            if not text or text.isspace():
+                self.blank.append(PyList_GET_SIZE(self.texts))
+            self.texts.append(text)
+            self.dims.append(dim)
+            size += len(text)
+            boundary = next_child(boundary)
+        if PyList_GET_SIZE(self.texts) == first_ring:
+            return OTHER  # no exterior ring: the Python walk says so
+        self.ring_counts.append(PyList_GET_SIZE(self.texts) - first_ring)
+        self.sizes.append(size)
+        out.append(PyList_GET_SIZE(self.ring_counts) - 1)
+        return DONE
+
+    cdef int members(self, xmlNode *node, list out, int dimension) except FAILED:
+        """GeometryReader._members: surfaceMember(s) / solidMember(s), inline or xlinks."""
+        cdef xmlNode *member = first_child(node)
+        cdef xmlNode *child
+        cdef object href
+        cdef int done
+        while member is not NULL:
+            if member.type != ELEMENT:
+                return OTHER
+            child = first_child(member)
+            if member.properties is not NULL:
+                href = attribute(member, XLINK, b"href")
+                if href is UNREAD:
+                    return OTHER
+                if href is not None:
+                    out.append(href.removeprefix("#"))
+            while child is not NULL:
+                if child.type != ELEMENT:
+                    return OTHER
+                done = self.surface(child, out, dimension)
+                if done != DONE:
+                    return done
+                child = next_child(child)
+            member = next_child(member)
+        return DONE
+
+    cdef int patches(self, xmlNode *node, list out, int dimension) except FAILED:
+        cdef xmlNode *patches = first_child(node)
+        cdef xmlNode *patch
+        cdef int done
+        while patches is not NULL:
+            if patches.type != ELEMENT:
+                return OTHER
+            patch = first_child(patches)
+            while patch is not NULL:
+                done = self.surface(patch, out, dimension)
+                if done != DONE:
+                    return done
+                patch = next_child(patch)
+            patches = next_child(patches)
+        return DONE
+
+    cdef int orientable(self, xmlNode *node, list out, int dimension) except FAILED:
+        cdef list own = []
+        cdef object orientation
+        done = self.members(node, own, dimension)
+        if done != DONE:
+            return done
+        orientation = attribute(node, NULL, b"orientation")
+        if orientation is UNREAD:
+            return OTHER
+        out.extend(flip(own) if orientation == "-" else own)
+        return DONE
+
+    cdef int solid(self, xmlNode *node, list out, int dimension) except FAILED:
+        """The exterior shell's faces (interior shells are not part of the mass)."""
+        cdef xmlNode *boundary = first_child(node)
+        cdef xmlNode *shell
+        cdef object href
+        cdef int done
+        while boundary is not NULL:
+            if named(boundary, self.ns, b"exterior"):
+                href = attribute(boundary, XLINK, b"href")
+                if href is UNREAD:
+                    return OTHER
+                if href is not None:
+                    out.append(href.removeprefix("#"))
+                shell = first_child(boundary)
+                while shell is not NULL:
+                    done = self.surface(shell, out, dimension)
+                    if done != DONE:
+                        return done
+                    shell = next_child(shell)
+            boundary = next_child(boundary)
+        return DONE
+
+
+cdef dict _namespaces = {}
+
+
+def read(reader, elem, list out) -> bool:
+    """GeometryReader.read's surfaces: read `elem` into the reader and its polygon handles into
+    `out`, and True; or False, nothing written, where the Python walk has to read it."""
+    if not isinstance(elem, _Element):
+        return False
+    cdef xmlNode *node = (<LxmlElement *>elem)._c_node
+    if node.type != ELEMENT or node.doc.intSubset is not NULL or node.doc.extSubset is not NULL:
+        return False  # a DTD could give attributes defaults (which `.get` answers)
+    gml_ns = reader._gml_ns
+    ns = _namespaces.get(gml_ns)
+    if ns is None:
+        ns = _namespaces[gml_ns] = gml_ns.encode()
+    cdef _Walk walk = _Walk(reader, ns)
+    if walk.kind(node) == NONE:
+        return False
+    cdef object srs = None, dim_text = None
+    cdef int dimension = reader.dimension
+    if node.properties is not NULL:
+        srs = attribute(node, NULL, b"srsName")
+        dim_text = attribute(node, NULL, b"srsDimension")
+        if srs is UNREAD or dim_text is UNREAD:
+            return False
+        if dim_text:
+            if dim_text not in ("2", "3", "4"):
+                return False
+            dimension = int(dim_text)
+    lengths = [len(walk.texts), len(walk.dims), len(walk.blank), len(walk.ring_counts)]
+    lengths += [len(walk.sizes), len(out)]
+    if walk.surface(node, out, dimension) != DONE:
+        for kept, written in zip(
+            lengths, (walk.texts, walk.dims, walk.blank, walk.ring_counts, walk.sizes, out)
+        ):
+            del written[kept:]
+        return False
+    if srs and reader.srs_name is None:
+        reader.srs_name = srs
+    ids = reader.ids
+    for gid, entry in walk.ids:
+        ids[gid] = entry
+    return True
