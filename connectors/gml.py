@@ -83,6 +83,7 @@ class GeometryReader:
     def __init__(self, gml_ns: str, dimension: int = 3) -> None:
         self.dimension = dimension
         self._gml_ns = gml_ns
+        self._walk: Any = None  # gml_walk's, made at its first read
         self.record = 0
         self.srs_name: str | None = None
         self.ids: dict[str, tuple[int, list[Ref]]] = {}

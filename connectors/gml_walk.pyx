@@ -71,6 +71,7 @@ cdef extern from *:
         xmlAttr *next
         xmlNs *ns
     struct LxmlElement:
+        void *_doc
         xmlNode *_c_node
 
 # libxml2's node types (xmlElementType)
@@ -185,20 +186,21 @@ cdef object attribute(xmlNode *node, const char *ns, const char *name):
 
 
 cdef class _Walk:
-    """One `read`: the reader's lists, and the gml:ids found (set only when the walk is done)."""
+    """A reader's lists, kept on the reader (`_walk`), and the gml:ids one `read` found (set in
+    the reader only when its walk is done)."""
 
     cdef list texts, dims, blank, ring_counts, sizes, ids
+    cdef Py_ssize_t lengths[5]
     cdef bytes gml_ns
     cdef const char *ns
     cdef object record
 
-    def __cinit__(self, reader, bytes gml_ns):
+    def __cinit__(self, reader):
         self.texts, self.dims, self.blank = reader._texts, reader._dims, reader._blank
         self.ring_counts, self.sizes = reader._ring_counts, reader._sizes
-        self.record = reader.record
         self.ids = []
-        self.gml_ns = gml_ns
-        self.ns = gml_ns
+        self.gml_ns = reader._gml_ns.encode()
+        self.ns = self.gml_ns
 
     cdef Kind kind(self, xmlNode *node) noexcept:
         """Which of GeometryReader's surface readers reads `node` (NONE: not a GML surface)."""
@@ -383,22 +385,44 @@ cdef class _Walk:
         return DONE
 
 
-cdef dict _namespaces = {}
+cdef extern from "Python.h":
+    void *PyCapsule_GetPointer(object capsule, const char *name) except? NULL
+    const char *PyCapsule_GetName(object capsule) except? NULL
+    object PyUnicode_FromFormat(const char *format, ...)
+
+ctypedef object (*Factory)(void *doc, xmlNode *node)
+cdef object _capsule = etree.__pyx_capi__["elementFactory"]
+cdef Factory element_of = <Factory>PyCapsule_GetPointer(_capsule, PyCapsule_GetName(_capsule))
+"""lxml's public C API: the proxy of a node (the one that exists, or a new one)."""
+
+cdef object Parts = None, read_geometry = None, read_property = None, INTEGERS = None, add = None
 
 
-def read(reader, elem, list out) -> bool:
-    """GeometryReader.read's surfaces: read `elem` into the reader and its polygon handles into
-    `out`, and True; or False, nothing written, where the Python walk has to read it."""
-    if not isinstance(elem, _Element):
+cdef void setup() except *:
+    """What the readers of citygml_objects are, once they are all imported."""
+    global Parts, read_geometry, read_property, INTEGERS, add
+    from citypipe.connectors.citygml_attributes import property_
+    from citypipe.connectors.citygml_objects import ObjectReader
+    from citypipe.connectors.citygml_values import _INTEGERS, add as add_
+    from citypipe.connectors.gml import Parts as Parts_
+
+    Parts, read_geometry, read_property = Parts_, ObjectReader._geometry, property_
+    INTEGERS, add = _INTEGERS, add_
+
+
+cdef inline bint readable(xmlNode *node) noexcept:
+    """An element of a document without a DTD (which could give attributes defaults that
+    `.get` answers)."""
+    return node.type == ELEMENT and node.doc.intSubset is NULL and node.doc.extSubset is NULL
+
+
+cdef bint read_node(reader, xmlNode *node, list out) except -1:
+    """`read` of the node."""
+    if not readable(node):
         return False
-    cdef xmlNode *node = (<LxmlElement *>elem)._c_node
-    if node.type != ELEMENT or node.doc.intSubset is not NULL or node.doc.extSubset is not NULL:
-        return False  # a DTD could give attributes defaults (which `.get` answers)
-    gml_ns = reader._gml_ns
-    ns = _namespaces.get(gml_ns)
-    if ns is None:
-        ns = _namespaces[gml_ns] = gml_ns.encode()
-    cdef _Walk walk = _Walk(reader, ns)
+    cdef _Walk walk = reader._walk
+    if walk is None:
+        walk = reader._walk = _Walk(reader)
     if walk.kind(node) == NONE:
         return False
     cdef object srs = None, dim_text = None
@@ -412,17 +436,122 @@ def read(reader, elem, list out) -> bool:
             if dim_text not in ("2", "3", "4"):
                 return False
             dimension = int(dim_text)
-    lengths = [len(walk.texts), len(walk.dims), len(walk.blank), len(walk.ring_counts)]
-    lengths += [len(walk.sizes), len(out)]
+    cdef list written = [walk.texts, walk.dims, walk.blank, walk.ring_counts, walk.sizes]
+    cdef Py_ssize_t i, kept = PyList_GET_SIZE(out)
+    for i in range(5):
+        walk.lengths[i] = PyList_GET_SIZE(written[i])
+    walk.record = reader.record
+    del walk.ids[:]
     if walk.surface(node, out, dimension) != DONE:
-        for kept, written in zip(
-            lengths, (walk.texts, walk.dims, walk.blank, walk.ring_counts, walk.sizes, out)
-        ):
-            del written[kept:]
+        for i in range(5):
+            del written[i][walk.lengths[i]:]
+        del out[kept:]
         return False
     if srs and reader.srs_name is None:
         reader.srs_name = srs
     ids = reader.ids
     for gid, entry in walk.ids:
         ids[gid] = entry
+    return True
+
+
+def read(reader, elem, list out) -> bool:
+    """GeometryReader.read's surfaces: read `elem` into the reader and its polygon handles into
+    `out`, and True; or False, nothing written, where the Python walk has to read it."""
+    if not isinstance(elem, _Element):
+        return False
+    return read_node(reader, (<LxmlElement *>elem)._c_node, out)
+
+
+cdef int geometry(reader, rec, xmlNode *node, tuple args) except FAILED:
+    """ObjectReader._geometry of a property holding one surface or an xlink:href to one, or
+    nothing (OTHER: anything else, nothing written)."""
+    cdef object href
+    cdef xmlNode *child
+    if node.properties is not NULL:
+        href = attribute(node, XLINK, b"href")
+        if href is UNREAD:
+            return OTHER
+    else:
+        href = None
+    if href is not None:
+        parts = Parts([href.removeprefix("#")])
+    else:
+        child = first_child(node)
+        parts = Parts()
+        if child is not NULL and (
+            next_child(child) is not NULL or not read_node(reader, child, parts.polygons)
+        ):
+            return OTHER
+    lod, rank, footprint = args
+    rec.geometries.append((lod, rank, parts))
+    if footprint:
+        rec.footprint += parts.polygons
+    return DONE
+
+
+cdef str tag_of(xmlNode *node):
+    """lxml's `.tag`: {namespace}local."""
+    if node.ns is NULL or node.ns.href is NULL:
+        return decode(node.name)
+    return PyUnicode_FromFormat(b"{%s}%s", node.ns.href, node.name)
+
+
+cdef int plain(rec, xmlNode *node, tuple args) except FAILED:
+    """attributes.property_ of an element of text alone (no attribute, no child)."""
+    if node.properties is not NULL or first_child(node) is not NULL:
+        return OTHER
+    key = args[0]
+    if key in INTEGERS:
+        return OTHER
+    text = text_of(node).strip()
+    if text:
+        properties = rec.properties
+        if key in properties:
+            add(properties, key, text)
+        else:
+            properties[key] = text
+    return DONE
+
+
+def properties(reader, rec, elem) -> bool:
+    """ObjectReader._properties: each property of `elem` read by the reader its tag is
+    classified to; geometry properties and plain ones (`geometry`, `plain`) read here.
+    False, nothing read, where an element holds anything but elements (the Python loop)."""
+    if read_geometry is None:
+        setup()
+    if not isinstance(elem, _Element):
+        return False
+    cdef xmlNode *node = (<LxmlElement *>elem)._c_node
+    if not readable(node):
+        return False
+    cdef xmlNode *child = first_child(node)
+    while child is not NULL:
+        if child.type != ELEMENT:
+            return False
+        child = next_child(child)
+    cdef void *doc = (<LxmlElement *>elem)._doc
+    kinds, geometry_reader = reader._kinds, reader.geometry
+    child = first_child(node)
+    while child is not NULL:
+        kind = kinds.get(tag_of(child))
+        proxy = None
+        if kind is None:
+            proxy = element_of(doc, child)
+            kind = reader._classify(proxy)
+        on_record, read_, args = kind
+        if read_ is read_geometry:
+            done = geometry(geometry_reader, rec, child, <tuple>args)
+        elif read_ is read_property:
+            done = plain(rec, child, <tuple>args)
+        else:
+            done = OTHER
+        if done != DONE:
+            if proxy is None:
+                proxy = element_of(doc, child)
+            if on_record:
+                read_(rec, proxy, *args)
+            else:
+                read_(reader, rec, proxy, *args)
+        child = next_child(child)
     return True
