@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import sysconfig
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from lxml import etree
 from citypipe.connectors import gml
 from citypipe.connectors.citygml import CityGMLConnector
 from citypipe.connectors.citygml_objects import ObjectReader
-from citypipe.connectors.gml import GeometryError, GeometryReader
+from citypipe.connectors.gml import GeometryReader
 
 FILES = sorted(
     [*(CORPUS / "citygml").glob("*.gml"), *(CORPUS / "citygml3").glob("*.gml")]
@@ -81,13 +82,21 @@ def _batches(path: Path, batch_size: int) -> list[Any]:
 
 
 def _both(monkeypatch: pytest.MonkeyPatch, read: Any) -> tuple[Any, Any]:
-    """`read()` with the compiled walk, then with the Python walk alone."""
+    """`read()` with the compiled walk, then with the Python walk alone (an error raised: its
+    type and message)."""
     assert gml.compiled is not None
-    fast = read()
+    fast = _outcome(read)
     monkeypatch.setattr(gml, "compiled", None)
-    slow = read()
+    slow = _outcome(read)
     monkeypatch.undo()
     return fast, slow
+
+
+def _outcome(read: Any) -> Any:
+    try:
+        return read()
+    except Exception as e:  # noqa: BLE001 - compared, as what is read is
+        return ("error", type(e).__name__, str(e))
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -197,11 +206,7 @@ def _read_geometry(xml: str, dimension: int) -> Any:
     reader = GeometryReader(GML, dimension)
     reader.record = 7
     elem = etree.fromstring(xml)
-    try:
-        parts = reader.read(elem)
-    except GeometryError as e:
-        return ("error", type(e).__name__, str(e))
-    return [_plain(parts), _state(reader)]
+    return [_plain(reader.read(elem)), _state(reader)]
 
 
 @settings(
@@ -212,4 +217,68 @@ def _read_geometry(xml: str, dimension: int) -> Any:
 @given(xml=_geometry(), dimension=st.sampled_from([2, 3]))
 def test_both_walks_read_generated_gml_alike(monkeypatch, xml: str, dimension: int) -> None:
     fast, slow = _both(monkeypatch, lambda: _read_geometry(xml, dimension))
+    assert fast == slow, xml
+
+
+# -- generated CityGML objects -----------------------------------------------------------------
+
+_ATTRIBUTES = [
+    "<core:creationDate>2021-01-23</core:creationDate>",
+    "<core:creationDate> </core:creationDate>",
+    '<core:creationDate xml:lang="de">2021</core:creationDate>',
+    "<bldg:storeysAboveGround>3</bldg:storeysAboveGround>",
+    '<gen:stringAttribute name="a"><gen:value>v</gen:value></gen:stringAttribute>',
+    '<gen:stringAttribute name="a"><gen:value><![CDATA[w]]></gen:value></gen:stringAttribute>',
+    '<gen:stringAttribute name="a"><gen:value>v</gen:value><gen:value/></gen:stringAttribute>',
+    "<gen:stringAttribute><gen:value>v</gen:value></gen:stringAttribute>",
+    '<gen:stringAttribute name="b"><!-- c --></gen:stringAttribute>',
+    '<gen:intAttribute name="n"><gen:value>7</gen:value></gen:intAttribute>',
+    "<!-- a comment -->",
+]
+
+
+@st.composite
+def _thematic_surface(draw: st.DrawFn) -> str:
+    kind = draw(st.sampled_from(["WallSurface", "RoofSurface", "GroundSurface"]))
+    gid = draw(st.sampled_from(["", ' gml:id="t1"', ' gml:id="p1"']))
+    children = draw(st.lists(st.sampled_from(_ATTRIBUTES), max_size=3))
+    for _ in range(draw(st.integers(0, 2))):
+        lod = draw(st.sampled_from(["0", "2"]))
+        if draw(st.integers(0, 5)) == 0:
+            geometry = f'<bldg:lod{lod}MultiSurface xlink:href="#p1"/>'
+        else:
+            geometry = f"<bldg:lod{lod}MultiSurface>{draw(_geometry())}</bldg:lod{lod}MultiSurface>"
+        children.insert(draw(st.integers(0, len(children))), geometry)
+    return f"<bldg:{kind}{gid}>{''.join(children)}</bldg:{kind}>"
+
+
+@st.composite
+def _city_model(draw: st.DrawFn) -> str:
+    properties = draw(st.lists(st.sampled_from(_ATTRIBUTES), max_size=2))
+    for _ in range(draw(st.integers(0, 3))):
+        href = draw(st.sampled_from(["", ' xlink:href="#t1"']))
+        surfaces = draw(st.lists(_thematic_surface(), max_size=2))
+        properties.append(f"<bldg:boundedBy{href}>{''.join(surfaces)}</bldg:boundedBy>")
+    if draw(st.booleans()):
+        properties.append(
+            "<bldg:lod2Solid><gml:Solid><gml:exterior><gml:CompositeSurface>"
+            '<gml:surfaceMember xlink:href="#p1"/><gml:surfaceMember xlink:href="#p2"/>'
+            "</gml:CompositeSurface></gml:exterior></gml:Solid></bldg:lod2Solid>"
+        )
+    return (
+        '<core:CityModel xmlns:core="http://www.opengis.net/citygml/2.0"'
+        ' xmlns:bldg="http://www.opengis.net/citygml/building/2.0"'
+        f' xmlns:gen="http://www.opengis.net/citygml/generics/2.0" {NS}>'
+        f'<core:cityObjectMember><bldg:Building gml:id="b1">{"".join(properties)}'
+        "</bldg:Building></core:cityObjectMember></core:CityModel>"
+    )
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(xml=_city_model())
+def test_both_walks_read_generated_citygml_alike(monkeypatch, xml: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.gml"
+        path.write_text(xml)
+        fast, slow = _both(monkeypatch, lambda: _batches(path, 2000))
     assert fast == slow, xml
