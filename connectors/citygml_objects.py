@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from citypipe.connectors import citygml_attributes as attributes
+from citypipe.connectors import gml
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.citygml_annotations import Annotations
 from citypipe.connectors.citygml_header import GML, Header, declared_srs_names
@@ -141,6 +142,9 @@ class ObjectReader:
     # -- properties ---------------------------------------------------------------------------
 
     def _properties(self, rec: Record, elem: Any) -> None:
+        compiled = gml.compiled
+        if compiled is not None and compiled.properties(self, rec, elem):
+            return
         kinds = self._kinds
         for child in elem:
             on_record, read, args = kinds.get(child.tag) or self._classify(child)

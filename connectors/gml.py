@@ -11,8 +11,11 @@ line, its segments joined; arcs, in curves and in rings, are linearised (gml_arc
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
+from importlib import import_module
 from itertools import chain
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -20,6 +23,11 @@ import numpy as np
 from citypipe.connectors import gml_arcs, gml_polygons
 from citypipe.connectors.gml_polygons import Built, xyz
 from citypipe.connectors.gml_xlinks import XLINK_HREF, Ref, Xlinks, flip, href_ref
+
+compiled: ModuleType | None = None
+"""The surface walk compiled (gml_walk.pyx); where it did not build, Python reads them all."""
+with suppress(ImportError):
+    compiled = import_module("citypipe.connectors.gml_walk")
 
 __all__ = [
     "GML_NAMESPACES",
@@ -74,6 +82,8 @@ class GeometryReader:
 
     def __init__(self, gml_ns: str, dimension: int = 3) -> None:
         self.dimension = dimension
+        self._gml_ns = gml_ns
+        self._walk: Any = None  # gml_walk's, made at its first read
         self.record = 0
         self.srs_name: str | None = None
         self.ids: dict[str, tuple[int, list[Ref]]] = {}
@@ -246,6 +256,8 @@ class GeometryReader:
     def read(self, elem) -> Parts:
         """The geometry `elem` (a GML geometry element) holds."""
         parts = Parts()
+        if compiled is not None and compiled.read(self, elem, parts.polygons):
+            return parts
         if not elem.keys():  # most: neither srsName nor srsDimension (nor a gml:id)
             handler = self._surfaces.get(elem.tag)
             if handler is not None:

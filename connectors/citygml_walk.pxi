@@ -1,0 +1,202 @@
+# CityGML objects' properties read in C (included by gml_walk.pyx): ObjectReader._properties'
+# loop, and the readers of what most properties are (geometry, plain attributes, generic string
+# attributes, thematic surfaces) for the elements they read as the Python readers do; any other
+# element is handed to its Python reader as lxml's element.
+
+cdef object Parts = None, INTEGERS = None, add = None
+cdef object read_geometry = None, read_property = None, read_named = None, read_surfaces = None
+
+
+cdef void setup() except *:
+    """What the readers of citygml_objects are, once they are all imported."""
+    global Parts, INTEGERS, add, read_geometry, read_property, read_named, read_surfaces
+    from citypipe.connectors.citygml_attributes import _named, property_
+    from citypipe.connectors.citygml_objects import ObjectReader
+    from citypipe.connectors.citygml_values import _INTEGERS, add as add_
+    from citypipe.connectors.gml import Parts as Parts_
+
+    Parts, read_geometry, read_property = Parts_, ObjectReader._geometry, property_
+    read_named, read_surfaces = _named, ObjectReader._surfaces
+    INTEGERS, add = _INTEGERS, add_
+
+
+cdef object parts_of(reader, xmlNode *node):
+    """ObjectReader._read_geometry of a property holding one surface, an xlink:href to one or
+    nothing (None: anything else, nothing written)."""
+    cdef object href = None
+    cdef xmlNode *child
+    if node.properties is not NULL:
+        href = attribute(node, XLINK, b"href")
+        if href is UNREAD:
+            return None
+    if href is not None:
+        return Parts([href.removeprefix("#")])
+    child = first_child(node)
+    parts = Parts()
+    if child is not NULL and (
+        next_child(child) is not NULL or not read_node(reader, child, parts.polygons)
+    ):
+        return None
+    return parts
+
+
+cdef int geometry(reader, rec, xmlNode *node, tuple args) except FAILED:
+    """ObjectReader._geometry where `parts_of` reads the property."""
+    parts = parts_of(reader, node)
+    if parts is None:
+        return OTHER
+    lod, rank, footprint = args
+    rec.geometries.append((lod, rank, parts))
+    if footprint:
+        rec.footprint += parts.polygons
+    return DONE
+
+
+cdef bint read_attribute(dict properties, xmlNode *node, read_, tuple args) except -1:
+    """attributes.property_ of an element of text alone (no attribute, no child), or _named of
+    a gen:stringAttribute with a name and one value: its value added to `properties`. False,
+    nothing written, for any other (the Python reader reads it)."""
+    cdef xmlNode *child
+    if read_ is read_property:
+        key = args[0]
+        if node.properties is not NULL or first_child(node) is not NULL or key in INTEGERS:
+            return False
+        add_to(properties, key, text_of(node).strip() or None)
+        return True
+    if read_ is read_named and args[0] == "stringattribute":
+        child = first_child(node)
+        if child is NULL or child.type != ELEMENT or next_child(child) is not NULL:
+            return False
+        name = attribute(node, NULL, b"name")
+        if name is None or name is UNREAD:
+            return False
+        add_to(properties, name, text_of(child).strip() or None)
+        return True
+    return False
+
+
+cdef inline void add_to(dict properties, key, text) except *:
+    """citygml_values.add (a value given again joins the earlier in a list)."""
+    if text is None:
+        return
+    if key in properties:
+        add(properties, key, text)
+    else:
+        properties[key] = text
+
+
+cdef object thematic(reader, rec, xmlNode *surface):
+    """ObjectReader._thematic of a surface whose properties are attributes `read_attribute`
+    reads and at most one geometry property that `parts_of` reads: its entry for the record's
+    properties ({}: none); None, nothing written, for any other surface."""
+    cdef dict kinds = reader._kinds, properties = {}
+    cdef xmlNode *child = first_child(surface)
+    cdef xmlNode *geometry_property = NULL
+    cdef tuple args
+    while child is not NULL:
+        if child.type != ELEMENT:
+            return None
+        kind = kinds.get(tag_of(child))
+        if kind is None:
+            return None
+        read_, args = kind[1], kind[2]
+        if read_ is read_geometry and geometry_property is NULL:
+            geometry_property, lod = child, args[0]
+        elif not read_attribute(properties, child, read_, args):
+            return None
+        child = next_child(child)
+    geometry_reader = reader.geometry
+    sid = attribute(surface, (<_Walk>walk_of(geometry_reader)).ns, b"id")
+    if sid is UNREAD:
+        return None
+    refs = []
+    feature_class = decode(surface.name)
+    if geometry_property is not NULL:
+        parts = parts_of(geometry_reader, geometry_property)
+        if parts is None:
+            return None
+        polygons = parts.polygons
+        rec.surfaces.append((feature_class, lod or 0, polygons))
+        refs += polygons
+        if lod == 0 and feature_class == "GroundSurface":
+            rec.footprint += polygons
+    if sid is not None:
+        geometry_reader.ids[sid] = (rec.index, refs)
+    if not properties:
+        return {}
+    entry = {"type": feature_class}
+    if sid:
+        entry["gml:id"] = sid
+    entry.update(properties)
+    return entry
+
+
+cdef int surfaces(reader, rec, xmlNode *node, tuple args, void *doc) except FAILED:
+    """ObjectReader._surfaces: thematic surfaces read by `thematic`, the others by
+    ObjectReader._thematic (OTHER: a property holding anything but elements)."""
+    cdef xmlNode *surface = first_child(node)
+    while surface is not NULL:
+        if surface.type != ELEMENT:
+            return OTHER
+        surface = next_child(surface)
+    key = args[0]
+    if node.properties is not NULL:
+        href = attribute(node, XLINK, b"href")
+        if href is UNREAD:
+            return OTHER
+        add_to(rec.properties, key, href)
+    surface = first_child(node)
+    while surface is not NULL:
+        entry = thematic(reader, rec, surface)
+        if entry is None:
+            entry = reader._thematic(rec, element_of(doc, surface))
+        if entry:
+            rec.properties.setdefault(key, []).append(entry)
+        surface = next_child(surface)
+    return DONE
+
+
+def properties(reader, rec, elem) -> bool:
+    """ObjectReader._properties: each property of `elem` read by the reader its tag is
+    classified to; geometry properties, attributes and thematic surfaces (`geometry`,
+    `read_attribute`, `surfaces`) read here where they can be.
+    False, nothing read, where an element holds anything but elements (the Python loop)."""
+    if read_geometry is None:
+        setup()
+    if not isinstance(elem, _Element):
+        return False
+    cdef xmlNode *node = (<LxmlElement *>elem)._c_node
+    if not readable(node):
+        return False
+    cdef xmlNode *child = first_child(node)
+    while child is not NULL:
+        if child.type != ELEMENT:
+            return False
+        child = next_child(child)
+    cdef void *doc = (<LxmlElement *>elem)._doc
+    kinds, geometry_reader = reader._kinds, reader.geometry
+    child = first_child(node)
+    while child is not NULL:
+        kind = kinds.get(tag_of(child))
+        proxy = None
+        if kind is None:
+            proxy = element_of(doc, child)
+            kind = reader._classify(proxy)
+        on_record, read_, args = kind
+        if read_ is read_geometry:
+            done = geometry(geometry_reader, rec, child, <tuple>args)
+        elif read_attribute(rec.properties, child, read_, <tuple>args):
+            done = DONE
+        elif read_ is read_surfaces:
+            done = surfaces(reader, rec, child, <tuple>args, doc)
+        else:
+            done = OTHER
+        if done != DONE:
+            if proxy is None:
+                proxy = element_of(doc, child)
+            if on_record:
+                read_(rec, proxy, *args)
+            else:
+                read_(reader, rec, proxy, *args)
+        child = next_child(child)
+    return True

@@ -1,0 +1,11 @@
+"""The CityGML walk compiled (gml_walk.pyx): what mypy sees of it."""
+
+from typing import Any
+
+from citypipe.connectors.citygml_objects import ObjectReader
+from citypipe.connectors.citygml_records import Record
+from citypipe.connectors.gml import GeometryReader
+from citypipe.connectors.gml_xlinks import Ref
+
+def read(reader: GeometryReader, elem: Any, out: list[Ref]) -> bool: ...
+def properties(reader: ObjectReader, rec: Record, elem: Any) -> bool: ...
