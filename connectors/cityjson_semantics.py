@@ -9,6 +9,7 @@ dropped) has those geometries read one by one, which says what is wrong with the
 
 from __future__ import annotations
 
+from functools import partial
 from itertools import chain, repeat
 from typing import NamedTuple
 
@@ -151,7 +152,9 @@ def _together(
     take = ~none & fits[job]
     local = np.arange(len(value)) - np.repeat(offsets(counts)[:-1], counts)
     types = np.array(kinds, dtype=object)[(value + offsets(per_job)[:-1][job])[take]]
-    surfaces = list(map(Surface, types.tolist(), polygons[(at[:-1][job] + local)[take]]))
+    shapes = polygons[(at[:-1][job] + local)[take]]
+    pairs = zip(types.tolist(), shapes, strict=True)  # Surfaces made in C, no call per surface
+    surfaces = list(map(partial(tuple.__new__, Surface), pairs))
     faces = local[take]
     ends = np.cumsum(np.bincount(job[take], minlength=len(chosen)))
     for k in np.flatnonzero(fits).tolist():
