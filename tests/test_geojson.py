@@ -524,3 +524,19 @@ def test_a_ring_closed_within_float_noise_is_closed_on_its_first_position(
     }
     assert landed[0] == [*noisy[:4], noisy[0]]
     assert landed[1] == [*gap, gap[0]]
+
+
+@pytest.mark.parametrize("name", ["CRS:84", "crs:84"])
+def test_a_crs_member_naming_wms_crs84_is_longitude_latitude(tmp_path, lake, read_lake, name):
+    """WMS 1.3's CRS:84 (OGC:CRS84, longitude first), as WFS capabilities list it and GeoJSON
+    writers copy it into a `crs` member: refused as an unknown CRS, it is OGC:CRS84."""
+    feature = {"type": "Feature", "properties": {}, "geometry": {"type": "Point",
+               "coordinates": [2.1734, 41.3851]}}  # fmt: skip
+    doc = {"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": name}},
+           "features": [feature]}  # fmt: skip
+    path = tmp_path / "crs84.geojson"
+    path.write_text(json.dumps(doc))
+    assert ingest(path, "crs84", lake).features == 1
+    [geometry] = read_lake("crs84")["geometry"].to_pylist()
+    point = shapely.from_wkb(geometry)
+    assert (point.x, point.y) == (2.1734, 41.3851)

@@ -79,6 +79,9 @@ _AUTHORITY_FORMS = re.compile(
 _EPSG_URN = re.compile(r"urn:(?:x-)?EPSG:\w*CRS:(\d+)", re.IGNORECASE)
 """GML 3.1 examples' urn:EPSG:geographicCRS:4326 (and projectedCRS ...): the EPSG code as an
 OGC URN names it, in the authority's axis order."""
+_WMS_CRS = re.compile(r"CRS:(84|83|27)", re.IGNORECASE)
+"""WMS 1.3's identifiers of OGC's lon/lat CRSs (WMS 1.3 Annex B), which WFS capabilities and
+GeoJSON `crs` members copy; PROJ knows them as OGC:CRS84, OGC:CRS83, OGC:CRS27."""
 _COMPOUND_URI = re.compile(r"https?://www\.opengis\.net/def/crs-compound\?(.+)", re.IGNORECASE)
 """OGC's compound CRS URI (OGC API - Features Part 2, `?1=<CRS URI>&2=<CRS URI>`)."""
 _OGC_CRS_URI = re.compile(
@@ -177,8 +180,11 @@ def resolve(declared: str) -> pyproj.CRS:
 
 
 def _ogc_urn(declared: str) -> str:
-    """`declared` stripped, an urn:EPSG:<kind>CRS:<code> as the OGC URN of that code."""
+    """`declared` stripped, an urn:EPSG:<kind>CRS:<code> as the OGC URN of that code, WMS's
+    CRS:84 (CRS:83, CRS:27) as OGC:CRS84."""
     text = declared.strip()
+    if wms := _WMS_CRS.fullmatch(text):
+        return f"OGC:CRS{wms.group(1)}"
     epsg = _EPSG_URN.fullmatch(text)
     return f"urn:ogc:def:crs:EPSG::{epsg.group(1)}" if epsg else text
 
