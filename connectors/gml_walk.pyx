@@ -33,7 +33,6 @@ cdef class _Walk:
     the reader only when its walk is done)."""
 
     cdef list texts, dims, blank, ring_counts, sizes, ids
-    cdef Py_ssize_t lengths[5]
     cdef bytes gml_ns
     cdef const char *ns
     cdef object record
@@ -255,14 +254,14 @@ cdef bint read_node(reader, xmlNode *node, list out) except -1:
                 return False
             dimension = int(dim_text)
     cdef list written = [walk.texts, walk.dims, walk.blank, walk.ring_counts, walk.sizes]
-    cdef Py_ssize_t i, kept = PyList_GET_SIZE(out)
+    cdef Py_ssize_t i, kept = PyList_GET_SIZE(out), lengths[5]
     for i in range(5):
-        walk.lengths[i] = PyList_GET_SIZE(written[i])
+        lengths[i] = PyList_GET_SIZE(written[i])
     walk.record = reader.record
     del walk.ids[:]
     if walk.surface(node, out, dimension) != DONE:
         for i in range(5):
-            del written[i][walk.lengths[i]:]
+            del written[i][lengths[i]:]
         del out[kept:]
         return False
     if srs and reader.srs_name is None:
@@ -279,7 +278,6 @@ def read(reader, elem, list out) -> bool:
     if not isinstance(elem, _Element):
         return False
     return read_node(reader, (<LxmlElement *>elem)._c_node, out)
-
 
 
 include "citygml_walk.pxi"
