@@ -22,7 +22,15 @@ from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.citygml_annotations import Annotations
 from citypipe.connectors.citygml_header import GML, Header, declared_srs_names
 from citypipe.connectors.citygml_records import Record, batches
-from citypipe.connectors.citygml_values import CITYGML, add, key_of, namespace, text_of, value_of
+from citypipe.connectors.citygml_values import (
+    CITYGML,
+    add,
+    key_of,
+    listed,
+    namespace,
+    text_of,
+    value_of,
+)
 from citypipe.connectors.gml import (
     GML_NAMESPACES,
     GeometryError,
@@ -281,7 +289,7 @@ class ObjectReader:
         for surface in elem:
             entry = self._thematic(rec, surface)
             if entry:
-                rec.properties.setdefault(key, []).append(entry)
+                listed(rec.properties, key).append(entry)
 
     def _thematic(self, rec: Record, surface: Any) -> dict[str, Any]:
         """Read a thematic surface like an object of its own, then hand its geometry to `rec`.

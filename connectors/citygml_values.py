@@ -21,6 +21,7 @@ __all__ = [
     "int64",
     "key_of",
     "leaf_value",
+    "listed",
     "namespace",
     "put",
     "text_of",
@@ -89,6 +90,15 @@ def add(d: dict[str, Any], key: str, value: Any) -> None:
         d[key].append(value)
     else:
         d[key] = _Values([d[key], value])
+
+
+def listed(d: dict[str, Any], key: str) -> list[Any]:
+    """The list under `key`, made where there is none; a single value already there (the
+    xlink:href a boundedBy gives beside its inline surfaces) becomes its first item."""
+    values = d.setdefault(key, [])
+    if not isinstance(values, list):
+        values = d[key] = [values]
+    return values
 
 
 class _Values(list):

@@ -3,21 +3,21 @@
 # attributes, thematic surfaces) for the elements they read as the Python readers do; any other
 # element is handed to its Python reader as lxml's element.
 
-cdef object Parts = None, INTEGERS = None, add = None
+cdef object Parts = None, INTEGERS = None, add = None, listed = None
 cdef object read_geometry = None, read_property = None, read_named = None, read_surfaces = None
 
 
 cdef void setup() except *:
     """What the readers of citygml_objects are, once they are all imported."""
-    global Parts, INTEGERS, add, read_geometry, read_property, read_named, read_surfaces
+    global Parts, INTEGERS, add, listed, read_geometry, read_property, read_named, read_surfaces
     from citypipe.connectors.citygml_attributes import _named, property_
     from citypipe.connectors.citygml_objects import ObjectReader
-    from citypipe.connectors.citygml_values import _INTEGERS, add as add_
+    from citypipe.connectors.citygml_values import _INTEGERS, add as add_, listed as listed_
     from citypipe.connectors.gml import Parts as Parts_
 
     Parts, read_geometry, read_property = Parts_, ObjectReader._geometry, property_
     read_named, read_surfaces = _named, ObjectReader._surfaces
-    INTEGERS, add = _INTEGERS, add_
+    INTEGERS, add, listed = _INTEGERS, add_, listed_
 
 
 cdef object parts_of(reader, xmlNode *node):
@@ -151,7 +151,7 @@ cdef int surfaces(reader, rec, xmlNode *node, tuple args, void *doc) except FAIL
         if entry is None:
             entry = reader._thematic(rec, element_of(doc, surface))
         if entry:
-            rec.properties.setdefault(key, []).append(entry)
+            listed(rec.properties, key).append(entry)
         surface = next_child(surface)
     return DONE
 

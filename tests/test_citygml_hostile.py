@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import shapely
@@ -550,3 +551,17 @@ def test_perturbed_pos_lists_are_rows_or_rejects(data, tmp_path_factory):
     except DataError:  # e.g. every object rejected (NothingIngested)
         return
     assert report.features + report.rejects == len(_objects(path)) == 3
+
+
+def test_a_bounded_by_xlink_beside_inline_surfaces_keeps_both(tmp_path, lake, read_lake):
+    """A boundedBy giving an xlink:href and a named surface inline (the schema allows both):
+    the href and the surface's entry are listed under boundedBy; it was an internal error."""
+    text = _edit(LOD2.read_text(), "<bldg:boundedBy>", '<bldg:boundedBy xlink:href="#elsewhere">')
+    path = _write(tmp_path, "href.gml", text)
+    report = ingest(path, "href", lake, validate=False)
+    features = read_lake("href")
+    [building] = features.filter(pc.equal(features["source_id"], BUILDING))["properties"]
+    entries = json.loads(building.as_py())["boundedBy"]
+    assert entries[0] == "#elsewhere"  # as written, as a boundedBy with only an href is kept
+    assert {"type": "GroundSurface", "name": "Ground Slab"}.items() <= entries[1].items()
+    assert report.features == len(_objects(path))
