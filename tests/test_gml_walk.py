@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import CORPUS, SAMPLES
+from conftest import CORPUS, ROOT, SAMPLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -40,6 +40,10 @@ def test_the_compiled_walk_is_built_where_a_compiler_is() -> None:
     if shutil.which((sysconfig.get_config_var("CC") or "cc").split()[0]) is None:
         pytest.skip("no C compiler: the Python walk reads every surface")
     assert gml.compiled is not None
+    built = Path(gml.compiled.__file__).stat().st_mtime
+    sources = [*(ROOT / "connectors").glob("*.pyx"), *(ROOT / "connectors").glob("*.pxi")]
+    stale = [p.name for p in sources if p.stat().st_mtime > built]
+    assert not stale, f"{', '.join(stale)} changed since the walk was built: run `make setup`"
 
 
 def _plain(value: Any) -> Any:
