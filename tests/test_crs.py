@@ -105,3 +105,30 @@ def test_geographic_compound_and_adv_crs_land_where_they_should(declared, pair, 
 def test_gauss_krueger_is_northing_first_in_epsg():
     """Why AdV URNs are not read in the authority's order."""
     assert [a.direction for a in pyproj.CRS("EPSG:31468").axis_info] == ["north", "east"]
+
+
+def test_shared_positions_are_transformed_as_each_alone():
+    """A solid's corners repeat (three faces or more to a vertex): an array of them, long
+    enough to be transformed position by distinct position, is placed where each position
+    alone is. Corners of the first wall of the Munich tile (corpus: citygml/munich_LOD2_...,
+    urn:adv:crs:DE_DHDN_3GK4*DE_DHN92_NH: Gauss-Krueger zone 4, its meridian 12 E at a false
+    easting of 4,500 km), repeated as faces repeat them."""
+    declared = "urn:adv:crs:DE_DHDN_3GK4*DE_DHN92_NH"
+    corners = np.array(
+        [
+            [4424786.47, 5482658.98, 311.56],
+            [4424786.47, 5482658.98, 314.204],
+            [4424782.06, 5482658.74, 314.204],
+            [4424782.06, 5482658.74, 311.56],
+        ]
+    )
+    faces = np.tile(corners, (crs._SHARED_MIN // 2, 1))[::-1]
+    placed = crs.to_crs84(crs.resolve(declared), crs.axis_order(declared))(faces)
+    alone = [_to_lonlat(declared, x, y) for x, y, _ in corners[::-1]]
+    assert len(faces) >= crs._SHARED_MIN
+    np.testing.assert_array_equal(placed[:4, :2], np.array(alone))
+    np.testing.assert_array_equal(placed[:, :2], np.tile(placed[:4, :2], (len(faces) // 4, 1)))
+    np.testing.assert_array_equal(placed[:, 2], faces[:, 2])
+    # 75 km west of 12 E, where a degree of longitude is some 72 km; 5,483 km of meridian arc
+    assert (10.9 < placed[:, 0]).all() and (placed[:, 0] < 11.1).all()
+    assert (49.3 < placed[:, 1]).all() and (placed[:, 1] < 49.6).all()

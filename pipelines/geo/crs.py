@@ -58,8 +58,13 @@ pyproj.network.set_network_enabled(os.environ.get("PROJ_NETWORK", "").upper() ==
 
 CRS84 = pyproj.CRS.from_user_input("OGC:CRS84")
 CRS84H = pyproj.CRS.from_user_input("OGC:CRS84h")
-_SHARED_MIN = 10_000
-"""Coordinate arrays from this size on are transformed position by distinct position."""
+_SHARED_MIN = 1_000
+"""Coordinate arrays from this size on are transformed position by distinct position. A CityGML
+tile of a few thousand positions shares most of them (Munich's 7,766: 819 distinct), and
+Munich's datum shift (EPSG:31468+5783 -> CRS84) takes them in 0.34 ms found once each, 2.21
+transformed each (1.9 ms of its 45 ms ingest). What the search costs: positions all distinct,
+EPSG:25832 -> CRS84, 0.14 against 0.11 ms at 1,000, 0.40 against 0.34 at 3,000; PLATEAU's
+4,239 (an axis swap) 0.07 against 0.03 (cg22, 2026-12-04)."""
 
 _ADV = re.compile(r"urn:adv:crs:(.+)", re.IGNORECASE)
 _EPSG_LINK = re.compile(
