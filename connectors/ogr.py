@@ -84,7 +84,7 @@ class OGRConnector(FileConnector):
         if len(layers) != 1:
             raise DataError(
                 f"{self.path}: {len(layers)} layers ({', '.join(layers[:8])}); name the one to "
-                "read with options: {layer: NAME} in its catalog entry"
+                "read with --layer NAME, or options: {layer: NAME} in its catalog entry"
             )
         return layers[0]
 

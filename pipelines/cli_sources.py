@@ -32,7 +32,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             crs=None if query else args.crs,
             axis_order=args.axis_order,
             theme=args.theme,
-            options={"query": query} if query else None,
+            options={"query": query} if query else _file_options(args),
             changes_only=args.incremental,
             reporter=progress.Reporter(),
         )
@@ -84,19 +84,26 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> Any:
-    """The service query of `ingest URL`'s flags (None for a file, which takes none of them;
-    for a URL `--crs` is the CRS to ask the server for)."""
+    """The service query of `ingest URL`'s flags (None for a file, which takes none of them but
+    `--layer`; for a URL `--crs` is the CRS to ask the server for)."""
     from citypipe.connectors.registry import is_url
     from citypipe.core.catalog import SERVICE_KEYS, query_of
     from citypipe.geo.errors import ConfigurationError
 
-    given = [f for f in SERVICE_KEYS if getattr(args, f) is not None]
+    given = [f for f in SERVICE_KEYS if getattr(args, f) is not None and f != "layer"]
     if not is_url(args.path):
         if given:
             flags = ", ".join("--" + f.replace("_", "-") for f in given)
             raise ConfigurationError(f"{args.path}: {flags} apply to a service's URL, not a file")
         return None
     return query_of(args)
+
+
+def _file_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """A file's connector options from the flags: `--layer`, the layer of a file of several
+    (GeoPackage), as a catalog entry's `options: {layer: NAME}`; a format without layers
+    refuses it, naming the options it takes."""
+    return {"layer": args.layer} if args.layer is not None else None
 
 
 def _bbox(text: str) -> tuple[float, float, float, float]:
@@ -247,7 +254,9 @@ def add_commands(sub: Any) -> None:
         "the CRS to ask the server for (one the layer lists)",
     )
     s.add_argument(
-        "--layer", help="a service's collection or feature type, where the URL names none"
+        "--layer",
+        help="a service's collection or feature type, where the URL names none; a file's layer "
+        "(GeoPackage)",
     )
     s.add_argument(
         "--bbox", type=_bbox, help="a service: only features in lon_min,lat_min,lon_max,lat_max"

@@ -87,7 +87,7 @@ def test_ingest_url_flags_become_the_services_query(lake, capsys) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--layer", "parks"], "--layer apply to a service's URL, not a file"),
+        (["--layer", "parks"], "unknown option(s) layer for GeoJSON"),  # a file without layers
         (["--page-size", "5", "--filter", "a = 1"], "--filter, --page-size apply to a service"),
     ],
 )

@@ -70,6 +70,23 @@ def test_the_named_layer_of_a_geopackage(tmp_path, lake, read_lake, capsys):
     assert all(abs(a / stated[n] - 1) < 1e-4 for n, a in zip(names, utm.area, strict=True))
 
 
+def test_the_command_line_reads_the_layer_named_by_layer(tmp_path, capsys):
+    """`citypipe ingest FILE --layer NAME`, as a catalog entry's options: {layer: NAME}; a
+    format without layers refuses the option in one line."""
+    both = tmp_path / "both.gpkg"
+    geopandas.read_file(DISTRICTS).to_file(both, layer="districts")
+    parking = geopandas.read_file(JENA)
+    parking.to_file(both, layer="parking")
+    lake = tmp_path / "lake"
+    args = ["ingest", str(both), "--source", "p", "--lake", str(lake), "--layer", "parking"]
+    assert main(args) == 0
+    features = geopandas.read_parquet(next((lake / "features").rglob("*.parquet")))
+    assert len(features) == len(parking)
+    assert main(["ingest", str(JENA), "--source", "j", "--lake", str(lake), "--layer", "x"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "unknown option(s) layer for GeoJSON" in line
+
+
 def test_a_zipped_shapefile_lands_as_the_shapefile_does(tmp_path, lake, read_lake):
     """A Shapefile as portals ship it: its parts in one zip, in a folder of it."""
     geopandas.read_file(JENA).to_file(tmp_path / "jena.shp")
