@@ -267,7 +267,6 @@ def _geo_points(batch: pa.RecordBatch, column: int) -> tuple[Points, list[str | 
     pair = pc.extract_regex(clean, _LATLON)
     lat, lon = (pc.cast(pc.struct_field(pair, [k]), pa.float64()) for k in (0, 1))
     xy = np.column_stack([a.to_numpy(zero_copy_only=False) for a in (lon, lat)])
-    xy[np.isnan(xy).any(axis=1)] = np.nan
     unread = present.to_numpy(zero_copy_only=False) & pc.is_null(pair).to_numpy(
         zero_copy_only=False
     )

@@ -10,6 +10,8 @@ import re
 
 import orjson
 
+from citypipe.connectors.json_scan import WHITESPACE
+
 __all__ = [
     "BLANK", "EXCEPTION_REPORTS", "describe", "top_level_keys", "whole_object", "xml_root",
 ]  # fmt: skip
@@ -29,7 +31,6 @@ _XML_ROOTS = {
 
 BLANK = b"\xef\xbb\xbf \t\r\n"
 """What may come before a document's content: a UTF-8 byte-order mark and whitespace."""
-_JSON_BLANK = b" \t\r\n"
 EXCEPTION_REPORTS = frozenset({"ExceptionReport", "ServiceExceptionReport"})
 """Root elements of an OGC service's error answer (OWS 1.1 / 2.0, and WMS / WFS 1.0's)."""
 
@@ -47,7 +48,7 @@ def top_level_keys(head: bytes) -> set[str]:
     """The members of the JSON object `head` starts (its first level, where it is cut)."""
     # an object cut by the head is not parsed in vain: every file's head is sniffed, and a
     # parse that fails has read it all
-    cut = head.lstrip(_JSON_BLANK)[:1] == b"{" and not whole_object(head)
+    cut = head.lstrip(WHITESPACE)[:1] == b"{" and not whole_object(head)
     if not cut:
         try:
             doc = orjson.loads(head)
@@ -64,7 +65,7 @@ def top_level_keys(head: bytes) -> set[str]:
 def whole_object(text: bytes) -> bool:
     """Whether `text` can be a whole JSON object: it ends with "}" (blanks aside); an object
     cut short, or any other value, does not."""
-    return text.rstrip(_JSON_BLANK).endswith(b"}")
+    return text.rstrip(WHITESPACE).endswith(b"}")
 
 
 def xml_root(head: bytes) -> tuple[bytes | None, bytes, bytes] | None:

@@ -35,11 +35,10 @@ from citypipe.geo.errors import DataError
 __all__ = ["GeoJSONConnector"]
 
 _TYPE = re.compile(rb'"type"\s*:\s*"(FeatureCollection|Feature)"')
-_GEOMETRY_TYPES = geojson_shapes.GEOMETRY_TYPES
-_BARE = re.compile(rb'^\{\s*"type"\s*:\s*"(' + "|".join(sorted(_GEOMETRY_TYPES)).encode() + rb')"')
+_BARE = re.compile(rb'^\{\s*"type"\s*:\s*"(' + geojson_shapes.GEOMETRY_TYPE_NAMES + rb')"')
 """A document that is one geometry object (RFC 7946 allows it; GDAL reads it as one feature),
 its type first as GeoJSON writers put it."""
-_DOCUMENT_TYPES = frozenset({"FeatureCollection", "Feature", *_GEOMETRY_TYPES})
+_DOCUMENT_TYPES = frozenset({"FeatureCollection", "Feature", *geojson_shapes.GEOMETRY_TYPES})
 """What a GeoJSON document's top level may be."""
 _JSONFG_CONF = re.compile(r"json-fg(?:-1)?/([\d.]+)/conf/|\[ogc-json-fg-1-([\d.]+):")
 """JSON-FG conformance classes, as URIs (`.../spec/json-fg-1/1.0/conf/core`) or safe CURIEs."""
@@ -173,7 +172,9 @@ class GeoJSONConnector(FileConnector):
         doc = self._open()
         try:
             header = doc.header
-            if header.get("type") in _GEOMETRY_TYPES:  # one geometry: one feature, its crs kept
+            if (
+                header.get("type") in geojson_shapes.GEOMETRY_TYPES
+            ):  # one geometry: one feature, its crs kept
                 header = {"type": "Feature", "geometry": header, "crs": header.get("crs")}
             for features in doc.batches() if doc.has_array else iter([[header]]):
                 for batch in page_batches(header, features):

@@ -21,6 +21,7 @@ from shapely.errors import GEOSException
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.coordinates import describe_non_number, to_floats
 from citypipe.connectors.ragged import from_ragged
+from citypipe.connectors.rings import NOISE
 from citypipe.geo.types import CRS84, Points
 
 __all__ = ["GEOMETRY_TYPES", "NESTING", "nesting_fault", "to_geometries", "to_geometry"]
@@ -37,10 +38,9 @@ NESTING: dict[GeometryType, int] = {
 _GEOJSON_NAMES = ("Point", "LineString", "MultiPoint", "Polygon", "MultiLineString", "MultiPolygon")
 GEOMETRY_TYPES = frozenset((*_GEOJSON_NAMES, "GeometryCollection"))
 """GeoJSON's geometry types (RFC 7946 3.1)."""
+GEOMETRY_TYPE_NAMES = "|".join(sorted(GEOMETRY_TYPES)).encode()
+"""The types as a regular expression's alternatives (bytes), for the sniffs."""
 _RAGGED = {name: (t, NESTING[t]) for name, t in zip(_GEOJSON_NAMES, NESTING, strict=False)}
-_NOISE = 1e-10
-"""Relative difference of two coordinates that is float noise, as harmonise's merge of noisy
-positions has it (README, "Invalid geometries")."""
 
 
 def _ndim(coords: Any, depth: int) -> int:
@@ -86,15 +86,15 @@ def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.n
 
 
 def _close_noisy_rings(xy: np.ndarray, rings: np.ndarray) -> None:
-    """Make each ring's last position its first where they are a float-noise step apart (within
-    `_NOISE` of the coordinates' magnitude: a conversion's rounding, 4.9 written 4.9000000000001):
-    RFC 7946 rings are closed, and shapely closes one that is not with one more position, a
-    sliver edge a trillionth of a degree long."""
+    """Make each ring's last position its first where they are a float-noise step apart
+    (within `NOISE` of the coordinates' magnitude, as the ring repair has it: a conversion's
+    rounding, 4.9 written 4.9000000000001): RFC 7946 rings are closed, and shapely closes one
+    that is not with one more position, a sliver edge a trillionth of a degree long."""
     start, end = rings[:-1], rings[1:] - 1
     start, end = start[end > start], end[end > start]
     first, last = xy[start], xy[end]
     with np.errstate(invalid="ignore"):
-        near = np.abs(last - first) <= _NOISE * np.maximum(np.abs(first), 1.0)
+        near = np.abs(last - first) <= NOISE * np.maximum(np.abs(first), 1.0)
     noisy = near.all(axis=1) & (last != first).any(axis=1)
     xy[end[noisy]] = first[noisy]
 

@@ -47,7 +47,13 @@ def loads(data: bytes | bytearray | memoryview | str) -> tuple[Any, bool]:
     `WideInteger`; a top-level array is `Widened`); orjson's JSONDecodeError for what orjson
     refuses."""
     value = orjson.loads(data)
-    raw = data.encode() if isinstance(data, str) else bytes(data)
+    raw = (
+        data.encode()
+        if isinstance(data, str)
+        else data
+        if isinstance(data, bytes | bytearray)
+        else bytes(data)
+    )
     if _LONG_RUN not in raw.translate(_DIGITS):
         return value, False
     wide: list[str] = []

@@ -22,7 +22,7 @@ import orjson
 
 from citypipe.connectors import documents
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
-from citypipe.connectors.geojson_shapes import GEOMETRY_TYPES
+from citypipe.connectors.geojson_shapes import GEOMETRY_TYPE_NAMES, GEOMETRY_TYPES
 from citypipe.connectors.json_numbers import noted_batch
 from citypipe.connectors.jsonld_context import for_source
 from citypipe.connectors.jsonstream import BATCH_BYTES, JSONDocument, open_json, read_in
@@ -42,9 +42,7 @@ _V2 = re.compile(
     rb'Text|DateTime)"'
 )
 """NGSI v2 attribute types, for a head too long to parse (a shorter one is parsed: `is_v2`)."""
-_KV_PLACE = re.compile(
-    rb'"location"\s*:\s*\{\s*"type"\s*:\s*"(?:' + "|".join(sorted(GEOMETRY_TYPES)).encode() + rb')"'
-)
+_KV_PLACE = re.compile(rb'"location"\s*:\s*\{\s*"type"\s*:\s*"(?:' + GEOMETRY_TYPE_NAMES + rb')"')
 """A keyValues `location`, for an array too long to parse whose text names no GeoJSON Feature."""
 _ENTITY = re.compile(rb'"id"\s*:')
 
