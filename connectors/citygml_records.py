@@ -213,15 +213,19 @@ def _surface_faces(
     solid = [r.polygons if not (r.lines or r.points) else [] for r in records]
     counts = np.fromiter(map(len, solid), np.int64, len(solid))
     handles = np.fromiter(chain.from_iterable(solid), np.int64, int(counts.sum()))
-    if not len(handles) or shapely.is_missing(oriented(polygons, handles)).any():
+    if (
+        not len(handles)
+        or shapely.is_missing(polygons[np.where(handles < 0, ~handles, handles)]).any()
+    ):
         return None  # a polygon left out of the geometry: its faces are numbered otherwise
     per_record = np.diff(flat.starts)
     span = 2 * len(polygons) + 1  # handles run from -len to len - 1: a key per record and handle
     key = np.repeat(np.arange(len(records)), counts) * span + handles + len(polygons)
     asked = np.repeat(np.arange(len(records)), per_record) * span + flat.handles + len(polygons)
     order = np.argsort(key, kind="stable")  # a handle used twice: its first face
-    at = np.minimum(np.searchsorted(key[order], asked), len(key) - 1)
-    if (key[order][at] != asked).any():
+    ordered = key[order]
+    at = np.minimum(np.searchsorted(ordered, asked), len(key) - 1)
+    if (ordered[at] != asked).any():
         return None
     face = order[at] - np.repeat(np.cumsum(counts) - counts, per_record)
     bounds = flat.starts.tolist()

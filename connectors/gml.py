@@ -11,11 +11,8 @@ line, its segments joined; arcs, in curves and in rings, are linearised (gml_arc
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import suppress
 from dataclasses import dataclass
-from importlib import import_module
 from itertools import chain
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -24,10 +21,10 @@ from citypipe.connectors import gml_arcs, gml_polygons
 from citypipe.connectors.gml_polygons import Built, xyz
 from citypipe.connectors.gml_xlinks import XLINK_HREF, Ref, Xlinks, flip, href_ref
 
-compiled: ModuleType | None = None
-"""The surface walk compiled (gml_walk.pyx); where it did not build, Python reads them all."""
-with suppress(ImportError):
-    compiled = import_module("citypipe.connectors.gml_walk")
+try:  # the surface walk compiled (gml_walk.pyx); where it did not build, Python reads them all
+    from citypipe.connectors import gml_walk as compiled
+except ImportError:
+    compiled = None  # type: ignore[assignment]
 
 __all__ = [
     "GML_NAMESPACES",

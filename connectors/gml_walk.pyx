@@ -132,7 +132,7 @@ cdef class _Walk:
             dim_text = attribute(first, NULL, b"srsDimension")
             if not dim_text:
                 dim = dimension
-            elif dim_text is not UNREAD and dim_text == "2" or dim_text == "3" or dim_text == "4":
+            elif dim_text in ("2", "3", "4"):
                 dim = int(dim_text)
             else:
                 return OTHER

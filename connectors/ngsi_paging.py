@@ -210,9 +210,8 @@ class Pager:
                     "offset 0: it ignores `offset`, so its entities cannot be paged through "
                     "(Scorpio before 2.1.15 did); nothing was written"
                 )
-            new = [(e, i) for e, i in zip(page, ids, strict=True) if i not in self.seen]
-            fresh = [e for e, _ in new]
-            self.seen.update(i for _, i in new)
+            fresh = [e for e, i in zip(page, ids, strict=True) if i not in self.seen]
+            self.seen.update(ids)
             if fresh:
                 yield reply, fresh
             offset += len(page)

@@ -117,7 +117,6 @@ class FeatureReader:
     def feature(self, elem: Any) -> None:
         """Read one feature element."""
         rec = _Record(elem, elem.get(self._id) or elem.get("fid"), local_name(elem.tag), None)
-        self._geometry.record = len(self._records)
         self._records.append(rec)
         envelope = box = None
         properties, names = rec.properties, self._names

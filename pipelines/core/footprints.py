@@ -17,7 +17,8 @@ import numpy as np
 import shapely
 from shapely import GeometryType
 
-from citypipe.core.solids import Faces, flat_surfaces, mix, offsets, position_hashes, types_with
+from citypipe.connectors.ragged import offsets
+from citypipe.core.solids import Faces, flat_surfaces, mix, position_hashes, types_with
 
 __all__ = ["footprints"]
 

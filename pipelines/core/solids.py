@@ -30,7 +30,6 @@ __all__ = [
     "flat_surfaces",
     "heights",
     "mix",
-    "offsets",
     "orientations",
     "polygons_of",
     "position_hashes",
