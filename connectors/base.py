@@ -14,7 +14,7 @@ import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, NamedTuple
 from urllib.parse import SplitResult
@@ -218,6 +218,10 @@ class SourceBatch:
 
     def __len__(self) -> int:
         return len(self.source_ids)
+
+    def warned(self, why: str) -> SourceBatch:
+        """This batch with the warning `why`, concerning all its records."""
+        return replace(self, warnings={**(self.warnings or {}), why: len(self)})
 
 
 class Connector(ABC):

@@ -29,7 +29,7 @@ import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -249,7 +249,7 @@ def read_in(batch: SourceBatch, codec: str | None) -> SourceBatch:
     if codec is None:
         return batch
     why = f"the document is not UTF-8, as JSON must be: its text is read as {codec}"
-    return replace(batch, warnings={**(batch.warnings or {}), why: len(batch)})
+    return batch.warned(why)
 
 
 def _parsed_whole(

@@ -18,7 +18,6 @@ import os
 import queue
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
 from functools import cached_property
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlsplit
@@ -169,7 +168,7 @@ class BrokerConnector(ServiceConnector):
         for reply, page in ahead(self.pager().pages()):
             batch, note = self.batch(reply, page), self.representation.note
             if note:
-                batch = replace(batch, warnings={**(batch.warnings or {}), note: len(batch)})
+                batch = batch.warned(note)
             yield batch
 
     @cached_property

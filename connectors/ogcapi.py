@@ -293,7 +293,7 @@ class OGCAPIFeaturesConnector(ServiceConnector):
                 warning = None if url or matched is not None else _cut(reply.url, held, limit, cap)
                 for batch in self._batches(reply, page):
                     if warning:
-                        batch = replace(batch, warnings={**(batch.warnings or {}), **warning})
+                        batch = batch.warned(warning)
                     yield self.filter.select(batch) if self.filter and not remote else batch
                 if ahead is None:
                     break
@@ -339,17 +339,17 @@ def _next_url(reply: Reply, page: Mapping[str, Any], seen: set[str]) -> str | No
     return url
 
 
-def _cut(url: str, held: int, limit: int | None, cap: int | None) -> dict[str, int] | None:
+def _cut(url: str, held: int, limit: int | None, cap: int | None) -> str | None:
     """A warning where the last page of a harvest without numberMatched is full (as many
     features as the `limit` asked, or as the first of several pages: the server's own cap)
     yet has no `next` link: a server that drops `next` before the end cannot be told from a
     collection that ends on a full page, and there is no count to tell them apart."""
     if not any(full is not None and held >= full for full in (limit, cap)):
         return None
-    return {
+    return (
         f"the last page ({url}) held a full page of {held} features but no `next` link, "
-        "and the server states no numberMatched: features after it may be missing": held
-    }
+        "and the server states no numberMatched: features after it may be missing"
+    )
 
 
 def _identity(page: Mapping[str, Any]) -> list[Any]:
