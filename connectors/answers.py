@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from lxml import etree
 
+from citypipe.connectors import json_numbers
 from citypipe.connectors.documents import BLANK
 from citypipe.connectors.xml_safety import PARSER
 from citypipe.geo.errors import DataError
@@ -48,12 +49,17 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
 def json_body(url: str, content: bytes, content_type: str | None) -> Any:
-    """The JSON an answer holds; DataError saying what it holds instead, in its own words."""
+    """The JSON an answer holds, its integers exact (`json_numbers`: a page's `features` or
+    a broker's list of entities holding one beyond 64 bits is `Widened`, which the batches
+    note); DataError saying what it holds instead, in its own words."""
     try:
-        return orjson.loads(_text(content, content_type))
+        value, wide = json_numbers.loads(_text(content, content_type))
     except (orjson.JSONDecodeError, UnicodeDecodeError, LookupError) as e:
         said = service_words(content)
         raise DataError(f"{url}: {said or f'the answer is not JSON: {e}'}") from e
+    if wide and isinstance(value, dict) and type(value.get("features")) is list:
+        value["features"] = json_numbers.Widened(value["features"])
+    return value
 
 
 def _text(content: bytes, content_type: str | None) -> bytes | str:

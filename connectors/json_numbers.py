@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from citypipe.connectors.base import SourceBatch
+if TYPE_CHECKING:  # base imports http, which reads its answers with this module
+    from citypipe.connectors.base import SourceBatch
 
 __all__ = ["WIDE_NOTE", "WideInteger", "Widened", "loads", "noted", "noted_batch", "wide_paths"]
 

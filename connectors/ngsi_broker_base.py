@@ -26,6 +26,7 @@ from requests.utils import parse_header_links
 
 from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
 from citypipe.connectors.http import Reply
+from citypipe.connectors.json_numbers import noted_batch
 from citypipe.connectors.jsonld_context import Contexts, for_source
 from citypipe.connectors.ngsi_entities import entity_batch
 from citypipe.connectors.ngsi_paging import Dialect, Pager, Representation, respellings
@@ -179,7 +180,8 @@ class BrokerConnector(ServiceConnector):
 
     def batch(self, reply: Reply, page: list[Any]) -> SourceBatch:
         """A page of entities as a SourceBatch, with the @context of its Link header."""
-        return entity_batch(page, context=link_context(reply), contexts=self.contexts)
+        batch = entity_batch(page, context=link_context(reply), contexts=self.contexts)
+        return noted_batch(batch, page)
 
 
 def ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:

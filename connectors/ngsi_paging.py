@@ -210,7 +210,8 @@ class Pager:
                     "offset 0: it ignores `offset`, so its entities cannot be paged through "
                     "(Scorpio before 2.1.15 did); nothing was written"
                 )
-            fresh = [e for e, i in zip(page, ids, strict=True) if i not in self.seen]
+            # of the page's type: a `Widened` page (integers beyond 64 bits) stays one
+            fresh = type(page)(e for e, i in zip(page, ids, strict=True) if i not in self.seen)
             self.seen.update(ids)
             if fresh:
                 yield reply, fresh

@@ -110,3 +110,36 @@ def test_an_error_sent_with_status_200_is_refused_in_the_services_words(
     assert (first, code) == (0, 2)
     assert said in err and len(err.strip().splitlines()) == 1
     assert landed_names(lake) == NAMES  # the previous output stays
+
+
+WIDE = 123456789012345678901234567890  # a 30-digit parcel id: beyond any 64-bit integer
+
+
+def test_a_pages_integers_beyond_64_bits_land_exact_and_noted(lake, capsys) -> None:
+    features = [
+        {**f, "properties": {**f["properties"], "parcel": WIDE + i}} for i, f in enumerate(FEATURES)
+    ]
+    code, err = ingest(page(features, None), {"Content-Type": GEOJSON}, lake, capsys)
+    assert code == 0, err
+    table = pq.read_table(lake.partition("features", "v"), columns=["properties"])
+    landed = [json.loads(p) for p in table.column("properties").to_pylist()]
+    assert sorted(p["parcel"] for p in landed) == [str(WIDE + i) for i in range(len(FEATURES))]
+    assert all(p["citypipe:integers_as_text"].startswith("parcel:") for p in landed)
+
+
+def test_a_brokers_integers_beyond_64_bits_land_exact(lake) -> None:
+    entity = {
+        "id": "urn:ngsi-ld:Parcel:1",
+        "type": "Parcel",
+        "cadastre": {"type": "Property", "value": WIDE},
+        "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [7, 51]}},
+    }
+    headers = {"Content-Type": "application/json", "NGSILD-Results-Count": "1"}
+    with scripted_server() as server:
+        server.answer("/ngsi-ld/v1/entities", Answer(200, json.dumps([entity]).encode(), headers))
+        url = server.url + "/ngsi-ld/v1/entities?type=Parcel"
+        code = main(["ingest", url, "--source", "b", "--lake", str(lake.root)])
+    assert code == 0
+    table = pq.read_table(lake.partition("features", "b"), columns=["properties"])
+    (landed,) = [json.loads(p) for p in table.column("properties").to_pylist()]
+    assert str(WIDE) in json.dumps(landed) and "citypipe:integers_as_text" in landed
