@@ -33,6 +33,7 @@ __all__ = [
     "json_body",
     "json_exception",
     "refuse_html",
+    "report_text",
     "service_words",
 ]
 
@@ -94,15 +95,20 @@ def service_words(content: bytes) -> str | None:
         return None
     if _is_html(head):
         return _html_words(head)
+    said = report_text(head)
+    return f"the service answered with an exception: {said}" if said else None
+
+
+def report_text(head: bytes) -> str | None:
+    """The text of the OGC exception report `head` starts (a report is short: its first bytes
+    hold it), None where it starts none."""
     try:
         root = etree.fromstring(head, etree.XMLParser(**PARSER, recover=True))
     except etree.XMLSyntaxError:
         return None
-    if root is None:
+    if root is None or not etree.QName(root).localname.endswith("ExceptionReport"):
         return None
-    if etree.QName(root).localname.endswith("ExceptionReport"):
-        return f"the service answered with an exception: {exception_text(root)}"
-    return None
+    return exception_text(root)
 
 
 def gist(content: bytes, limit: int = 200) -> str:

@@ -127,11 +127,12 @@ def _one_language(word: str, alphabets: tuple[frozenset[str], ...]) -> bool:
     return not accented or any(accented <= alphabet for alphabet in alphabets)
 
 
-def _foreign_letters(text: str, codepage: str) -> int:
-    """How many of the accented Latin letters of `text` no language `codepage` is made for
-    writes: Latvian read as Turkish cp1254 has a Spanish "í", a French "ï" and "è" among
-    Turkish letters ("Íengarags", "Pïavnieki", "Èiekurkalns"), one in each word."""
-    alphabet = _WRITTEN_IN.get(codecs.lookup(codepage).name)
+def _foreign_letters(text: str, name: str) -> int:
+    """How many of the accented Latin letters of `text` no language the code page `name`
+    (Python's codec name) is made for writes: Latvian read as Turkish cp1254 has a Spanish
+    "í", a French "ï" and "è" among Turkish letters ("Íengarags", "Pïavnieki", "Èiekurkalns"),
+    one in each word."""
+    alphabet = _WRITTEN_IN.get(name)
     if alphabet is None:
         return 0
     accented = {c for c in text.lower() if not c.isascii() and c.isalpha()} - _NEUTRAL
@@ -141,9 +142,10 @@ def _foreign_letters(text: str, codepage: str) -> int:
 def implausible(text: str, codepage: str | None = None) -> int:
     """How many faults the words of `text` that are not ASCII show (0 for plausible text),
     and, read in `codepage`, the letters no language it is made for writes."""
-    alphabets = _ALPHABETS_OF.get(codecs.lookup(codepage).name if codepage else "", _ALPHABETS)
+    name = codecs.lookup(codepage).name if codepage else ""
+    alphabets = _ALPHABETS_OF.get(name, _ALPHABETS)
     words = sum(_word_faults(w, alphabets) for w in _WORD.findall(text) if not w.isascii())
-    return words + (_foreign_letters(text, codepage) if codepage else 0)
+    return words + (_foreign_letters(text, name) if name else 0)
 
 
 def _sample(text: str) -> str:

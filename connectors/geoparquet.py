@@ -33,9 +33,8 @@ from citypipe.connectors.parquet_facts import facts
 from citypipe.connectors.parquet_geometry import to_shapely
 from citypipe.connectors.parquet_metadata import Layout, geo_raw, read_layout
 from citypipe.connectors.parquet_values import Records, values
-from citypipe.geo.crs import resolve, to_crs84
+from citypipe.geo.crs import is_lonlat, resolve, to_crs84
 from citypipe.geo.errors import ConfigurationError, DataError
-from citypipe.geo.types import CRS84
 
 __all__ = ["GeoParquetConnector"]
 
@@ -46,13 +45,16 @@ def _lonlat(geoms: np.ndarray, crs: str | None) -> np.ndarray:
     """Geometries of a further geometry column in OGC:CRS84 (longitude first, as the lake's
     geometry and WFS's further geometries are); as written where their CRS is undefined or
     one citypipe cannot place."""
-    if crs is None or crs == CRS84:
+    if crs is None:
         return geoms
     try:
-        to = to_crs84(resolve(crs), "xy")  # GeoParquet's WKB is x/y whatever the CRS's order
+        placed = resolve(crs)
     except ConfigurationError:
         return geoms
-    return shapely.transform(geoms, to, include_z=None)  # each in its own dimension
+    if is_lonlat(placed, "xy"):  # GeoParquet's WKB is x/y whatever the CRS's order
+        return geoms
+    # each in its own dimension
+    return shapely.transform(geoms, to_crs84(placed, "xy"), include_z=None)
 
 
 def _properties(batch: pa.RecordBatch, layout: Layout) -> list[dict[str, Any]]:

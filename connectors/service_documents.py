@@ -20,7 +20,7 @@ from lxml import etree
 from owslib.wfs import WebFeatureService
 
 from citypipe.connectors import documents
-from citypipe.connectors.answers import exception_text
+from citypipe.connectors.answers import report_text
 from citypipe.connectors.base import FileConnector, LayerInfo, SourceBatch, SourceInfo
 from citypipe.connectors.gml import local_name
 from citypipe.connectors.xml_safety import PARSER
@@ -192,7 +192,8 @@ def _kind(head: bytes) -> str | None:
         name = root[1].decode(errors="replace") if root else ""
         if name in documents.EXCEPTION_REPORTS:
             raise NotFeatureData(
-                f"{documents.describe(text)}, not feature data: {_exception_head(text)}"
+                f"{documents.describe(text)}, not feature data: "
+                f"{report_text(text) or '(unreadable)'}"
             )
         return name if name in _XML_KINDS else None
     if text.startswith(b"{"):
@@ -201,14 +202,6 @@ def _kind(head: bytes) -> str | None:
             if key in keys and (key != "links" or not keys & _NOT_LANDING):
                 return key
     return None
-
-
-def _exception_head(head: bytes) -> str:
-    """The text of an exception report from its first bytes (a report is short)."""
-    try:
-        return exception_text(etree.fromstring(head, etree.XMLParser(**PARSER, recover=True)))
-    except etree.XMLSyntaxError:
-        return "(unreadable)"
 
 
 def _json_info(kind: str, doc: dict[str, Any]) -> SourceInfo:

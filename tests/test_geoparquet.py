@@ -570,3 +570,18 @@ def test_a_further_geometry_column_lands_as_lon_lat_wkt(tmp_path, lake, read_lak
     landed = {p["id"]: shapely.from_wkt(p["centroid"]) for p in _lake_props(lake, "two")}
     for key, (x, y) in zip("ab", centroids, strict=True):
         assert landed[key].coords[0] == pytest.approx(to_lonlat.transform(x, y), abs=1e-9)
+
+
+def test_a_further_geometry_column_in_wgs84_lands_as_written(tmp_path, lake):
+    """EPSG:4326's WKB in GeoParquet is longitude first (x/y whatever the CRS's axis order):
+    the column is already OGC:CRS84 and its coordinates land as written, not swapped."""
+    wgs84 = {"type": "GeographicCRS", "name": "WGS 84", "id": {"authority": "EPSG", "code": 4326}}
+    table = pa.table({
+        "id": ["a"],
+        "centroid": _wkb("POINT (2.1734 41.3851)"),
+        "geometry": _wkb("POINT (2.17 41.38)"),
+    })  # fmt: skip
+    path = _write(tmp_path / "wgs.parquet", table, _geo(geometry={}, centroid={"crs": wgs84}))
+    ingest(path, "wgs", lake)
+    (landed,) = _lake_props(lake, "wgs")
+    assert shapely.from_wkt(landed["centroid"]).coords[0] == (2.1734, 41.3851)
