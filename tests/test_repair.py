@@ -540,3 +540,26 @@ def test_a_collapsed_ring_beside_the_noise_rule_is_no_crash(tmp_path, lake):
     )
     report = ingest(path, "collapsed", lake, crs="OGC:CRS84")
     assert report.records == report.features + report.rejects == 2
+
+
+@pytest.mark.parametrize(
+    ("geometry", "was"),
+    [
+        ({"type": "LineString", "coordinates": [[2.1, 41.3], [2.1, 41.3]]}, "LineString"),
+        ({"type": "Polygon", "coordinates": [[[2.1, 41.3]] * 4]}, "Polygon"),
+    ],
+)
+def test_a_geometry_collapsed_to_one_spot_lands_as_a_point_saying_so(
+    tmp_path, lake, read_lake, geometry, was
+):
+    """A line or ring whose positions are all one (a digitising slip): GEOS makes it the
+    Point it is; the note says what it was, not only GEOS's words."""
+    doc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "a", "properties": {}, "geometry": geometry},
+    ]}  # fmt: skip
+    path = tmp_path / "spot.geojson"
+    path.write_text(json.dumps(doc))
+    ingest(path, "spot", lake)
+    (row,) = read_lake("spot").to_pylist()
+    assert shapely.from_wkb(row["geometry"]).coords[0] == (2.1, 41.3)
+    assert f"the {was} became a Point" in json.loads(row["properties"])[NOTE]

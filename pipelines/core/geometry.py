@@ -185,12 +185,15 @@ def _repair(geoms: np.ndarray, reasons: list[str | None], notes: list[str | None
     denoised, noise = _without_noise(geoms[invalid])
     why[noise] = [f"{w}: positions within float noise merged" for w in why[noise]]
     fixed, failed = _by_record(shapely.make_valid, denoised)  # the valid ones as they are
+    was = geoms[invalid]
     for k, (i, g, w) in enumerate(zip(np.flatnonzero(invalid), fixed, why, strict=False)):
         if g is None or shapely.is_empty(g):
             w = f"{w} ({failed[k]})" if k in failed else w
             reasons[i] = reasons[i] or f"invalid geometry that cannot be repaired: {w}"
-        else:  # after what the connector repaired, if anything
-            notes[i] = f"{notes[i]}; {w}" if notes[i] else w
+            continue
+        if g.geom_type != was[k].geom_type:  # a collapsed line or ring: say what it became
+            w = f"{w}: the {was[k].geom_type} became a {g.geom_type}"
+        notes[i] = f"{notes[i]}; {w}" if notes[i] else w  # after the connector's repairs
     geoms[invalid] = fixed
     bounds[invalid] = shapely.bounds(fixed)
     return bounds
