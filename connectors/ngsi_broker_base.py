@@ -147,9 +147,13 @@ class BrokerConnector(ServiceConnector):
 
     def inspect(self) -> SourceInfo:
         pager = self.pager()
-        count = pager.count(pager.params)
+        count = pager.declared(pager.params)
         kind = self.params.get("type")
-        details = {"paging": "limit + offset with the count, split by idPattern"}
+        details = {
+            "paging": "limit + offset with the count, split by idPattern"
+            if count is not None
+            else "limit + offset up to the first empty page (the broker sends no count)"
+        }
         if self.representation.note:
             details["representation"] = self.representation.note
         return SourceInfo(
@@ -165,11 +169,14 @@ class BrokerConnector(ServiceConnector):
     def read(self) -> Iterator[SourceBatch]:
         """The pages as batches; the next page is fetched while this one is read (the broker's
         time and the reader's overlap). Where the broker refused the URL's representation,
-        each batch says what was asked instead (a warning the run reports once)."""
-        for reply, page in ahead(self.pager().pages()):
-            batch, note = self.batch(reply, page), self.representation.note
-            if note:
-                batch = batch.warned(note)
+        each batch says what was asked instead, and where it sends no count, that the harvest's
+        completeness is unchecked (warnings the run reports once)."""
+        pager = self.pager()
+        for reply, page in ahead(pager.pages()):
+            batch = self.batch(reply, page)
+            for note in (self.representation.note, pager.uncounted):
+                if note:
+                    batch = batch.warned(note)
             yield batch
 
     @cached_property

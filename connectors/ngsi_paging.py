@@ -121,10 +121,24 @@ class Pager:
     def __post_init__(self) -> None:
         self.seen: set[str] = set()
         self.total: int | None = None
+        """The broker's count of the query's entities, from its first page; None without one."""
+        self.paged = False
+        """Whether the first page was read (and `total` set)."""
         self.reach: int | None = None
         """The offset from which the broker answered empty pages while its count said more."""
         self.requests = 0
-        self._counts: dict[str, int] = {}
+        self._counts: dict[str, int | None] = {}
+
+    @property
+    def uncounted(self) -> str | None:
+        """What a harvest without the broker's count must say: it ended at the first empty
+        page, and nothing could check that every entity was read."""
+        if not self.paged or self.total is not None:
+            return None
+        return (
+            f"the broker sent no {self.dialect.count_header}: read up to its first empty page, "
+            "without a count to check the harvest is complete against"
+        )
 
     def get(self, params: Mapping[str, str]) -> Reply:
         """The answer to `params`; where the broker refuses the URL's representation option
@@ -156,8 +170,9 @@ class Pager:
             f"{self.url}?{urlencode(params)}", headers=self.headers, accept=(400, 403)
         )
 
-    def _page(self, params: Mapping[str, str], offset: int) -> tuple[Reply, list[Any], int]:
-        """One page and the count, the page size lowered to the broker's ceiling if need be."""
+    def _page(self, params: Mapping[str, str], offset: int) -> tuple[Reply, list[Any], int | None]:
+        """One page and the count (None where the broker sends none), the page size lowered to
+        the broker's ceiling if need be."""
         while True:
             asked = {**self.dialect.count_params(params), "limit": str(self.page_size)}
             reply = self.get({**asked, "offset": str(offset)})
@@ -173,34 +188,42 @@ class Pager:
             if not isinstance(page, list):
                 raise DataError(f"{reply.url}: the answer is not a list of entities")
         total = count(reply.headers.get(self.dialect.count_header))
-        if total is None:
-            raise DataError(f"{reply.url}: the broker sent no {self.dialect.count_header}")
         if self.follow is not None:
             page = self.follow(reply, page, params)
         return reply, page, total
 
-    def count(self, params: Mapping[str, str]) -> int:
-        """The broker's count for a query (asked once per query)."""
+    def declared(self, params: Mapping[str, str]) -> int | None:
+        """The broker's count for a query (asked once per query); None where it sends none (a
+        proxy that drops the header, a broker that does not count)."""
         key = urlencode(sorted(params.items()))
         if key not in self._counts:
             # limit=1, not 0: Orion (NGSI v2) refuses 0 ("a value of ZERO is unacceptable",
             # telefonicaid/fiware-orion#1492), Scorpio before #394 failed on it with a 500
             reply = self.get({**self.dialect.count_params(params), "limit": "1"})
-            total = count(reply.headers.get(self.dialect.count_header))
-            if reply.status >= 400 or total is None:
+            if reply.status >= 400:
                 raise DataError(f"{reply.url}: no count ({reply.status}): {gist(reply.content)}")
-            self._counts[key] = total
+            self._counts[key] = count(reply.headers.get(self.dialect.count_header))
         return self._counts[key]
+
+    def count(self, params: Mapping[str, str]) -> int:
+        """The broker's count for a part of the query, which splitting it needs."""
+        total = self.declared(params)
+        if total is None:
+            raise DataError(
+                f"{self.url}?{urlencode(params)}: the broker sent no {self.dialect.count_header} "
+                "for a part of the query, which reading past its offset limit needs"
+            )
+        return total
 
     def _scan(self, params: Mapping[str, str]) -> Generator[tuple[Reply, list[Any]], None, bool]:
         """The query's pages by offset, entities already read left out; stops at the end of
         the count (True) or where the pages run dry (False, recording that offset as
-        `reach`)."""
+        `reach`). Without a count, the first empty page is the end (True)."""
         offset, first = 0, None
         while True:
             reply, page, count = self._page(params, offset)
-            if self.total is None:
-                self.total = count
+            if not self.paged:
+                self.total, self.paged = count, True
             ids = [_id(e) for e in page]
             if first is None:
                 first = ids
@@ -216,7 +239,7 @@ class Pager:
             if fresh:
                 yield reply, fresh
             offset += len(page)
-            if offset >= count:
+            if count is None and not page or count is not None and offset >= count:
                 return True
             if not page:
                 self.reach = offset if self.reach is None else min(self.reach, offset)
@@ -224,9 +247,10 @@ class Pager:
 
     def pages(self) -> Iterator[tuple[Reply, list[Any]]]:
         """Every entity of the query once, page by page; DataError where the ids read do not
-        equal the broker's count."""
+        equal the broker's count (none where it sends none: `uncounted`)."""
         yield from self._scan(self.params)
-        assert self.total is not None
+        if self.total is None:
+            return
         if self.reach is not None and len(self.seen) < self.total:
             if "idPattern" in self.params:
                 raise DataError(

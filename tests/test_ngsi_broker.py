@@ -76,6 +76,18 @@ def test_a_harvest_of_every_entity_is_complete(ngsi_broker, lake, policy, page_s
     assert asked == ({"2000", "1000"} if page_size else {"1000", "500", "250"})
 
 
+@pytest.mark.parametrize("v2", [False, True], ids=["ngsi-ld", "ngsi-v2"])
+def test_a_broker_without_a_count_is_read_to_its_first_empty_page(ngsi_broker, lake, v2) -> None:
+    """A proxy that drops the count header: every entity is still read, page by page up to the
+    first empty one, and the run says the harvest could not be checked against a count."""
+    broker = ngsi_broker(BrokerPolicy(counts=False))
+    endpoint = f"{broker.url}/v2/entities" if v2 else broker.ld_url
+    report = harvest(f"{endpoint}?type=Building", lake, query=Query(page_size=400))
+    assert sorted(lake_ids(lake, "broker")) == sorted(expected_ids(("Building",)))
+    assert report.features == COPIES
+    assert any("sent no" in w and "first empty page" in w for w in report.warnings), report
+
+
 def test_an_ngsi_v2_harvest_past_the_offset_limit_is_complete(ngsi_broker, lake) -> None:
     broker = ngsi_broker(BrokerPolicy(max_offset=5000))
     report = harvest(f"{broker.url}/v2/entities", lake)

@@ -67,6 +67,8 @@ class BrokerPolicy:
     max_instances: int = 10
     """Temporal instances of one attribute per answer."""
     default_limit: int = 20
+    counts: bool = True
+    """False: no count header, as behind a proxy that drops it."""
     unknown_options: frozenset[str] = frozenset()
     """Representations (options= or format= values) the broker does not know and answers 400
     for: Stellio and Scorpio differ on keyValues / simplified / concise, which CIM 009 renamed
@@ -353,7 +355,7 @@ class _Handler(BaseHTTPRequestHandler):
         body, headers = render_ld(
             broker.window(selected, limit, offset), params, self.headers.get("Accept", "")
         )
-        if params.get("count") == "true":
+        if params.get("count") == "true" and broker.policy.counts:
             headers["NGSILD-Results-Count"] = str(len(selected))
         return 200, body, headers
 
@@ -416,7 +418,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {k: v["value"] if isinstance(v, dict) else v for k, v in e.items()} for e in page
             ]
         headers = {"Content-Type": "application/json"}
-        if "count" in options:
+        if "count" in options and broker.policy.counts:
             headers["Fiware-Total-Count"] = str(len(selected))
         return 200, json.dumps(page).encode(), headers
 
