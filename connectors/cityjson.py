@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import chain, islice
+from itertools import chain, islice, repeat
 from typing import Any
 
 import orjson
@@ -62,6 +62,11 @@ class _Opened:
     def crs(self) -> str | None:
         rs = (self.header.get("metadata") or {}).get("referenceSystem")
         return None if rs is None else str(rs)
+
+
+def _types(objects: Iterable[Any]) -> Counter[Any]:
+    """How many CityObjects of each type (None: not an object, or without a type)."""
+    return Counter(o.get("type") if isinstance(o, dict) else None for o in objects)
 
 
 class CityJSONConnector(FileConnector):
@@ -173,12 +178,17 @@ class CityJSONConnector(FileConnector):
         opened = self._open()
         if opened.seq:
             features = (self._feature(*line) for line in self._lines())
-            objects: Any = chain.from_iterable(
-                [None] if why else f["CityObjects"].values() for f, why, _ in features
+            types = _types(
+                chain.from_iterable(
+                    [None] if why else f["CityObjects"].values() for f, why, _ in features
+                )
             )
         else:
             objects = opened.header["CityObjects"].values()
-        types = Counter(o.get("type") if isinstance(o, dict) else None for o in objects)
+            try:  # every object a JSON object, as they are: one C-level pass
+                types = Counter(map(dict.get, objects, repeat("type")))
+            except TypeError:
+                types = _types(objects)
         return SourceInfo(
             format="CityJSONSeq" if opened.seq else "CityJSON",
             version=opened.version,
@@ -208,9 +218,7 @@ class CityJSONConnector(FileConnector):
         objects = iter(opened.header["CityObjects"].items())
         while chunk := list(islice(objects, BATCH_OBJECTS)):
             batch = Batch(templates, opened.crs)
-            base = batch.vertices(vertices)
-            for key, obj in chunk:
-                batch.add(key, obj, base, vertices, opened.lenient)
+            batch.add_all(chunk, batch.vertices(vertices), vertices, opened.lenient)
             yield batch.source_batch()
 
     def _read_seq(self, opened: _Opened) -> Iterator[SourceBatch]:
@@ -237,6 +245,4 @@ class CityJSONConnector(FileConnector):
             for key, obj in feature["CityObjects"].items():
                 batch.fail(key, {key: obj}, f"line {number}: {e}")
             return
-        base = batch.vertices(vertices)
-        for key, obj in feature["CityObjects"].items():
-            batch.add(key, obj, base, vertices, lenient)
+        batch.add_all(feature["CityObjects"].items(), batch.vertices(vertices), vertices, lenient)

@@ -25,6 +25,11 @@ from citypipe.connectors.base import FlatFaces
 from citypipe.connectors.cityjson_values import Vertices
 from citypipe.connectors.ragged import offsets
 
+try:  # the object walk compiled (cityjson_walk.pyx); where it did not build, Python reads all
+    from citypipe.connectors import cityjson_walk as compiled
+except ImportError:
+    compiled = None  # type: ignore[assignment]
+
 __all__ = [
     "Built",
     "Invalid",
@@ -171,6 +176,8 @@ def _build(kind: _Kind, jobs: list[Job], pool: Vertices) -> Built:
 def _flatten(kind: _Kind, jobs: list[Job]) -> tuple[list[np.ndarray], np.ndarray]:
     """How many elements each list of each nesting level holds, and the flat vertex indices;
     TypeError, ValueError or OverflowError where the lists are not nested as `kind` says."""
+    if compiled is not None and (flat := compiled.flatten(jobs, len(kind.levels))) is not None:
+        return flat
     counts, level = [], [j.parts for j in jobs]
     for _ in kind.levels:
         counts.append(np.fromiter(map(len, level), np.int64, len(level)))

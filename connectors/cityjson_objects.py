@@ -9,7 +9,7 @@ them all at once (cityjson_geometry). What an object has that the record's colum
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import shapely
 
-from citypipe.connectors import cityjson_values, coordinates, rings
+from citypipe.connectors import cityjson_geometry, cityjson_values, coordinates, rings
 from citypipe.connectors.base import Solids, SourceBatch
 from citypipe.connectors.cityjson_geometry import (
     Built,
@@ -175,6 +175,17 @@ class Batch:
         kind = obj.get("type") if isinstance(obj, dict) else None
         self.rows.append(_Row(key, record, kind if isinstance(kind, str) else None, {}, reason))
 
+    def add_all(
+        self, items: Iterable[tuple[str, Any]], base: int, vertices: Vertices, lenient: bool
+    ) -> None:
+        """`add` each (key, CityObject) of `items`; the compiled walk reads the common ones."""
+        compiled = cityjson_geometry.compiled
+        if compiled is not None and not lenient:
+            return compiled.add(self, items, base, vertices)
+        for key, obj in items:
+            self.add(key, obj, base, vertices, lenient)
+        return None
+
     def add(self, key: str, obj: Any, base: int, vertices: Vertices, lenient: bool = False) -> None:
         """A CityObject whose geometries index `vertices`, which start at `base` in the pool;
         `lenient` when its file held numbers JSON does not have (`cityjson_values.loads`)."""
@@ -184,7 +195,9 @@ class Batch:
         if lenient and (why := cityjson_values.non_finite(obj)):
             return self.fail(key, record, why)
         try:
-            geoms = [self._resolve(g, base, vertices) for g in obj.get("geometry") or ()]
+            if type(raw := obj.get("geometry") or []) is not list:
+                raise Invalid("a geometry member that is not an array")
+            geoms = [self._resolve(g, base, vertices) for g in raw]
             best = max(geoms, key=lambda g: _lod_key(g[0]), default=None)
             lod0 = next((g for g in geoms if _lod_key(g[0])[0] == 0), None)
             job = None if best is None else geometry_job(*best[1:])

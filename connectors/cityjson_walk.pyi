@@ -1,0 +1,11 @@
+"""The CityJSON object walk compiled (cityjson_walk.pyx): what mypy sees of it (the batch and
+the vertices are cityjson_objects' Batch and cityjson_values' Vertices, whose modules import
+this one)."""
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+def add(batch: Any, items: Iterable[tuple[str, Any]], base: int, vertices: Any) -> None: ...
+def flatten(jobs: list[Any], depth: int) -> tuple[list[np.ndarray], np.ndarray] | None: ...

@@ -1,0 +1,268 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The CityJSON object walk compiled: orjson's dicts and lists read through the C API (Cython).
+
+A CityJSON batch is thousands of objects, each a few dicts and the nested lists of its
+boundaries; the Python walk pays an interpreter step for every member, geometry and list.
+`add` does Batch.add's work for the common object (a JSON object whose geometries are
+objects, none a GeometryInstance, each geometry's job made by `geometry_job` without
+complaint): its LoD picked, its properties gathered, its row appended. `flatten` does
+cityjson_geometry._flatten for boundaries that are lists of lists down to integer vertex
+indices within int64. `semantic_values` gathers the semantic values and surface types of a
+batch's geometries for cityjson_semantics._together. At anything else nothing is written
+and the Python code reads it, so every unusual case (and its reason for a reject) keeps its
+one meaning there. cityjson_objects.compiled is this module, or None where it did not build.
+"""
+
+from cpython.dict cimport PyDict_Next
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.long cimport PyLong_AsLongLong
+from cpython.ref cimport PyObject
+from libc.stdint cimport int64_t
+
+import numpy as np
+
+cdef object Row = None, Invalid, Job, POLYGONS, geometry_job, lod_order
+"""The Python walk's names, read at the first call (its modules import this one)."""
+cdef dict _LOD_KEYS = {}
+"""Each LoD value's order, by (type, value): a file has a few."""
+cdef tuple _NOT_LOD = (-1,)
+
+
+cdef names():
+    global Row, Invalid, Job, POLYGONS, geometry_job, lod_order
+    from citypipe.connectors import cityjson_geometry as g, cityjson_objects as o
+
+    Row, lod_order = o._Row, o._lod_key
+    Invalid, Job, POLYGONS, geometry_job = g.Invalid, g.Job, g._POLYGONS, g.geometry_job
+
+
+cdef object job_of(dict g, Py_ssize_t base, Py_ssize_t limit):
+    """geometry_job of a surface or Solid geometry whose semantics are an object (or absent)
+    with a list of values (or none); geometry_job itself for any other."""
+    cdef object t = g.get("type"), b = g.get("boundaries"), semantics = g.get("semantics")
+    cdef object values = None
+    if type(b) is not list or not (
+        t == "MultiSurface" or t == "CompositeSurface" or t == "Solid"
+    ) or not (semantics is None or type(semantics) is dict):
+        return geometry_job(g, base, limit)
+    if semantics:
+        values = (<dict>semantics).get("values")
+        if not (values is None or type(values) is list):
+            return geometry_job(g, base, limit)
+    if t == "Solid":
+        b = (<list>b)[0] if b else []
+        values = (<list>values)[0] if values else None
+    return Job(POLYGONS, b, base, limit, values, semantics if values else None)
+
+
+cdef tuple lod_key(object lod):
+    """cityjson_objects._lod_key, cached in a dict (its lru_cache is the Python path's)."""
+    cdef object key = (type(lod), lod)
+    cdef object order
+    try:
+        order = _LOD_KEYS.get(key)
+    except TypeError:  # unhashable: a list, an object
+        return _NOT_LOD
+    if order is None:
+        order = lod_order(lod)
+        _LOD_KEYS[key] = order
+    return <tuple>order
+
+
+cdef bint rich(list surfaces):
+    """cityjson_objects._rich: whether a semantic surface says more than its type."""
+    cdef object s
+    for s in surfaces:
+        if type(s) is dict and len(<dict>s) > 1:
+            return True
+    return False
+
+
+cdef dict properties(dict obj, list geoms, list lods):
+    """cityjson_objects._properties of an object whose geometries (`geoms`) are all objects."""
+    cdef object attrs = obj.get("attributes")
+    cdef dict props = dict(<dict>attrs) if isinstance(attrs, dict) else {}
+    cdef Py_ssize_t pos = 0, i, n = len(geoms)
+    cdef PyObject *k
+    cdef PyObject *v
+    cdef dict g, look
+    cdef object s, surfaces, lod
+    cdef list looks, semantic
+    if attrs is not None and not isinstance(attrs, dict):
+        props["cityjson:attributes"] = attrs
+    while PyDict_Next(obj, &pos, &k, &v):
+        name = <object>k
+        if name == "type" or name == "attributes" or name == "geometry":
+            continue
+        props[name if name == "address" else f"cityjson:{name}"] = <object>v
+    if not n:
+        return props
+    props["cityjson:lods"] = lods
+    looks, semantic = [], []
+    for i in range(n):
+        g, lod = <dict>geoms[i], lods[i]
+        if "material" in g or "texture" in g:
+            look = {"lod": lod}
+            for name in ("material", "texture"):
+                if name in g:
+                    look[name] = g[name]
+            looks.append(look)
+        s = g.get("semantics")
+        if isinstance(s, dict):
+            surfaces = (<dict>s).get("surfaces") or ()
+            if type(surfaces) is not list:
+                surfaces = list(surfaces)
+            if rich(<list>surfaces):
+                look = {"lod": lod}
+                look.update(<dict>s)
+                semantic.append(look)
+    if looks:
+        props["cityjson:appearance"] = looks
+    if semantic:
+        props["cityjson:semantics"] = semantic
+    return props
+
+
+def add(batch, object items, Py_ssize_t base, object vertices):
+    """Batch.add of each (key, CityObject) of `items`, whose geometries index `vertices`, which
+    start at `base` in the batch's pool: read here, or by Batch.add where this cannot."""
+    cdef Py_ssize_t limit = len(vertices)
+    cdef list rows = batch.rows
+    if Row is None:
+        names()
+    for key, obj in items:
+        if not one(rows, key, obj, base, limit):
+            batch.add(key, obj, base, vertices)
+
+
+cdef bint one(list rows, object key, object obj, Py_ssize_t base, Py_ssize_t limit) except -1:
+    """Append the row of `obj` (a CityObject whose geometries index `limit` vertices from
+    `base`); False, with nothing appended, where the Python walk must read it."""
+    if type(obj) is not dict:
+        return False
+    cdef dict o = <dict>obj
+    cdef object raw = o.get("geometry")
+    cdef list geoms
+    cdef Py_ssize_t i, n, best_at = -1, lod0_at = -1
+    cdef tuple order, best_order = None
+    cdef object g, lod, job = None, footprint = None, attrs
+    cdef list lods
+    if not raw:
+        geoms = []
+    elif type(raw) is list:
+        geoms = <list>raw
+    else:
+        return False
+    n = PyList_GET_SIZE(geoms)
+    lods = [None] * n
+    for i in range(n):
+        g = <object>PyList_GET_ITEM(geoms, i)
+        if type(g) is not dict or (<dict>g).get("type") == "GeometryInstance":
+            return False
+        lod = (<dict>g).get("lod")
+        order = lod_key(lod)
+        if best_order is None or order > best_order:
+            best_order, best_at = order, i
+        if lod0_at < 0 and order[0] == 0:
+            lod0_at = i
+        lods[i] = None if lod is None else str(lod)
+    try:
+        if best_at >= 0:
+            job = job_of(<dict>geoms[best_at], base, limit)
+        if lod0_at == best_at:
+            footprint = job
+        elif lod0_at >= 0:
+            footprint = job_of(<dict>geoms[lod0_at], base, limit)
+    except Invalid:
+        return False  # the Python walk rejects it, with its reason
+    attrs = o.get("attributes")
+    if not isinstance(attrs, dict):
+        attrs = {}
+    rows.append(
+        Row(
+            key,
+            {key: obj},
+            o.get("type"),
+            properties(o, geoms, lods),
+            None,
+            None if best_at < 0 else lods[best_at],
+            (<dict>attrs).get("name"),
+            (<dict>attrs).get("measuredHeight"),
+            job,
+            footprint,
+        )
+    )
+    return True
+
+
+cdef enum:
+    MAX_DEPTH = 3  # surface, ring, vertex
+
+
+cdef int count(object parts, int level, int depth, Py_ssize_t *sizes) except -2:
+    """Count the list `parts` at nesting `level` and what is below it in `sizes` (lists per
+    level, vertex indices last); -1 where a list is not a list or an index not an int."""
+    cdef Py_ssize_t i, n
+    if type(parts) is not list:
+        return -1
+    n = PyList_GET_SIZE(parts)
+    sizes[level] += 1
+    if level == depth - 1:
+        for i in range(n):
+            if type(<object>PyList_GET_ITEM(parts, i)) is not int:
+                return -1
+        sizes[depth] += n
+        return 0
+    for i in range(n):
+        if count(<object>PyList_GET_ITEM(parts, i), level + 1, depth, sizes) < 0:
+            return -1
+    return 0
+
+
+cdef int fill(object parts, int level, int depth, int64_t **out) except -2:
+    """Write the length of `parts` (at nesting `level`) and of every list below it, each at
+    `out[level]`, and the vertex indices at `out[depth]`, moving them on; -1 where an index
+    is beyond int64."""
+    cdef Py_ssize_t i, n = PyList_GET_SIZE(parts)
+    cdef int64_t *idx
+    out[level][0] = n
+    out[level] += 1
+    if level < depth - 1:
+        for i in range(n):
+            if fill(<object>PyList_GET_ITEM(parts, i), level + 1, depth, out) < 0:
+                return -1
+        return 0
+    idx = out[depth]
+    for i in range(n):
+        try:
+            idx[i] = PyLong_AsLongLong(<object>PyList_GET_ITEM(parts, i))
+        except OverflowError:
+            return -1
+    out[depth] += n
+    return 0
+
+
+def flatten(list jobs, int depth):
+    """cityjson_geometry._flatten's counts per nesting level and flat vertex indices of the
+    jobs' parts, lists `depth` (at most 3) deep; None where anything is not as that needs."""
+    cdef Py_ssize_t sizes[MAX_DEPTH + 1]
+    cdef int64_t *out[MAX_DEPTH + 1]
+    cdef int64_t[::1] view
+    cdef list parts = [job.parts for job in jobs]
+    cdef object p
+    cdef int k
+    if not 0 < depth <= MAX_DEPTH:
+        raise ValueError(f"boundaries {depth} lists deep")
+    for k in range(depth + 1):
+        sizes[k] = 0
+    for p in parts:
+        if count(p, 0, depth, sizes) < 0:
+            return None
+    cdef list counts = [np.empty(sizes[k], np.int64) for k in range(depth + 1)]
+    for k in range(depth + 1):
+        view = counts[k]
+        out[k] = &view[0] if sizes[k] else NULL
+    for p in parts:
+        if fill(p, 0, depth, out) < 0:
+            return None
+    return counts[:depth], counts[depth]
