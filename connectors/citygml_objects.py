@@ -328,18 +328,24 @@ class ObjectReader:
 
     def _choose(self, rec: Record) -> None:
         """geometry_3d, surfaces and lod of the richest LoD; xlinks resolved."""
+        if not (rec.geometries or rec.surfaces or rec.footprint):  # no geometry: nothing to do
+            return
         own, chosen = _richest(rec)
         missing: list[str] = []
+        inline = all(type(r) is int for _, refs in chosen for r in refs)  # nothing to resolve
         if own is not None:
             rec.polygons = self._resolve(own.polygons, missing)
             rec.lines, rec.points = own.lines, own.points
+        elif inline:
+            rec.polygons = list(chain.from_iterable(r for _, r in chosen))  # type: ignore[misc]
         else:
             rec.polygons = self._resolve(list(chain.from_iterable(r for _, r in chosen)), missing)
-        if all(type(r) is int for _, refs in chosen for r in refs):  # inline: nothing to resolve
+        if inline:
             rec.surface_handles = chosen  # type: ignore[assignment]
         else:
             rec.surface_handles = [(t, self._resolve(refs, missing)) for t, refs in chosen]
-        rec.footprint_handles = self._resolve(rec.footprint, missing)
+        if rec.footprint:
+            rec.footprint_handles = self._resolve(rec.footprint, missing)
         if missing:
             shown = ", ".join(repr(m) for m in sorted(set(missing))[:3])
             rec.errors.append(
@@ -383,15 +389,20 @@ def _richest(rec: Record) -> tuple[Parts | None, list[tuple[str, list[Ref]]]]:
     """Set the record's lod to the richest it has. Its own geometry of that LoD (None where its
     thematic surfaces are richer, or it has none), and its thematic surfaces of their richest
     LoD as (surface type, polygon handles)."""
+    surfaces = rec.surfaces
+    surface_lod = max([lod for _, lod, _ in surfaces]) if surfaces else None
+    chosen = [(t, refs) for t, lod, refs in surfaces if lod == surface_lod]
+    if not rec.geometries:  # thematic surfaces alone (or nothing): the common case
+        if surface_lod is not None:
+            rec.lod = surface_lod
+        return None, chosen
     own = [(rec.lod if lod is None else lod, rank, parts) for lod, rank, parts in rec.geometries]
-    best = max(own, key=lambda g: (g[0] or 0, g[1]), default=None)
-    surface_lod = max((lod for _, lod, _ in rec.surfaces), default=None)
+    best = max(own, key=lambda g: (g[0] or 0, g[1]))
     lods = [lod for lod, _, _ in own if lod is not None] + (
         [surface_lod] if surface_lod is not None else []
     )
     rec.lod = max(lods) if lods else rec.lod
-    chosen = [(t, refs) for t, lod, refs in rec.surfaces if lod == surface_lod]
-    if best is not None and (surface_lod is None or (best[0] or 0) >= surface_lod):
+    if surface_lod is None or (best[0] or 0) >= surface_lod:
         return best[2], chosen
     return None, chosen
 
