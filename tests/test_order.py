@@ -123,6 +123,44 @@ def test_a_box_query_reads_one_row_group_of_six(grid, tmp_path):
     assert lake_bench.overlapping_row_groups(unsorted, box) == (6, 6)
 
 
+def _properties_bytes(path, group: int = 0) -> int:
+    """The stored (compressed) bytes of the `properties` column chunk of a row group."""
+    meta = pq.ParquetFile(path).metadata.row_group(group)
+    chunks = (meta.column(i) for i in range(meta.num_columns))
+    return next(c.total_compressed_size for c in chunks if c.path_in_schema == "properties")
+
+
+def _properties_at(path, level: int, out, group: int = 0) -> int:
+    """The same chunk's bytes written alone in zstd at `level` (plain, one page, as the lake)."""
+    rows = pq.ParquetFile(path).read_row_group(group, columns=["properties"])
+    pq.write_table(
+        rows, out, compression="zstd", compression_level=level, use_dictionary=False,
+        data_page_size=8 << 20, write_statistics=False,
+    )  # fmt: skip
+    return _properties_bytes(out)
+
+
+def test_the_schemas_higher_levels_only_in_a_source_of_several_row_groups(grid, tmp_path):
+    """The JSON properties take the schema file's zstd level in a source of several full row
+    groups (the fountains' grid, six), and zstd's default in a source of one, however large
+    (5 MB of fountains, as Den Haag's CityJSON features): there the higher level cost 8 ms of
+    an ingest of 190 for 25 kB."""
+    level = schemas.feature_schema().column("properties").compression_level
+    _, file, _, _ = grid
+    assert level > 3 and pq.ParquetFile(file).metadata.num_row_groups == 6
+    assert _properties_bytes(file) == _properties_at(file, level, tmp_path / "high.parquet")
+    assert _properties_bytes(file) < _properties_at(file, 3, tmp_path / "default.parquet")
+    table = pq.read_table(file, schema=schemas.feature_schema().arrow)
+    one = table.take(np.arange(12_000)).combine_chunks().to_batches()[0]
+    assert 4_500_000 < one.nbytes < ROW_GROUP_BYTES
+    with OrderedWriter(tmp_path / "one.parquet", schemas.feature_schema()) as writer:
+        writer.write(one)
+    assert pq.ParquetFile(tmp_path / "one.parquet").metadata.num_row_groups == 1
+    assert _properties_bytes(tmp_path / "one.parquet") == _properties_at(
+        tmp_path / "one.parquet", 3, tmp_path / "one-default.parquet"
+    )
+
+
 def _group_bytes(path) -> list[int]:
     """Arrow bytes of each row group of a file, read back."""
     file = pq.ParquetFile(path)

@@ -216,7 +216,7 @@ class OrderedWriter:
             return
         average = self._source_bytes / max(self.rows, 1)
         self.row_group_rows = self._given_rows or max(1, round(ROW_GROUP_BYTES / max(average, 1)))
-        writer = GeoParquetWriter(self.path, self.table)
+        writer = GeoParquetWriter(self.path, self.table, source_bytes=self._source_bytes)
         try:
             for batch in self._ordered():
                 writer.write(batch)

@@ -40,12 +40,14 @@ covering and the geometry (4.7 -> 4.5 and 4.8 -> 4.8 MB),
 each 0.05-0.15 s of CPU per 600,000 rows and never larger on the corpus files (0.93-1.00x).
 DELTA_BYTE_ARRAY for feature ids was 0.77x on the benchmark but up to 1.15x on the corpus's
 CityGML and CityJSON ids: not adopted."""
-SCHEMA_LEVELS_FROM = 4 << 20
-"""Arrow bytes of a file's first batch from which the schema's higher zstd levels apply. Each
-costs a fixed ~1 ms a column chunk (zstd's larger tables) that pays only on large row groups:
-on the corpus's files under it (0.7-3 MiB: barris, fountains, the NRW tile, Den Haag) they
-made files 3-8 % smaller for twice the write time (fountains 1.8 -> 5.0 ms, Den Haag 8.6 ->
-16.3 ms), a quarter of a small file's ingest."""
+SCHEMA_LEVELS_FROM = 16 << 20
+"""Arrow bytes of a file's rows (where its writer is told them, as the spatial order does: else
+of its first batch) from which the schema's higher zstd levels apply. They cost CPU in
+proportion to the bytes, about 4x level 3's on JSON text: on the corpus's files under it they
+made files 2-8 % smaller for twice the write time (fountains 1.8 -> 5.0 ms; Den Haag
+CityJSON's 5.2 MB of features, one row group, 8.5 -> 16 ms for 725 -> 710 kB, its properties
+alone 1.7 -> 8.1 ms for 25 kB; Delft's 2 ms for 5 kB), 4 % of a 3D file's ingest; kept for
+sources of several full row groups, whose files' size counts."""
 _BUFFER = 1 << 20
 """Bytes gathered before each write to disk: Parquet writes every page and header on its own."""
 
@@ -119,9 +121,15 @@ class GeoParquetWriter:
     """
 
     def __init__(
-        self, path: Path | pa.NativeFile, table: schemas.Table, empty_file: bool = True
+        self,
+        path: Path | pa.NativeFile,
+        table: schemas.Table,
+        empty_file: bool = True,
+        source_bytes: int | None = None,
     ) -> None:
         self.table = table
+        self.source_bytes = source_bytes
+        """Arrow bytes of every row the file will hold, where known: what picks the levels."""
         self.metadata: dict[str, bytes] = {}
         """More footer key-value metadata, beside `geo`."""
         self.path = path
@@ -132,14 +140,20 @@ class GeoParquetWriter:
         self.rows = 0
 
     def _open(self, first: pa.RecordBatch | pa.Table | None = None) -> _ParquetFile:
-        """The file, opened at its `first` batch (None: empty), whose size picks the levels."""
+        """The file, opened at its `first` batch (None: empty), whose size picks the levels
+        where the rows' whole size is not known."""
         if self._file is None:
-            large = first is not None and first.nbytes >= SCHEMA_LEVELS_FROM
+            size = self.source_bytes
+            if size is None:
+                size = 0 if first is None else first.nbytes
             self._file = _ParquetFile(
                 self.path,
                 self.table.arrow,
                 **self.table.parquet_options,
-                compression_level=self.table.compression_levels(LEVEL) if large else LEVEL,
+                compression=self.table.codecs,
+                compression_level=self.table.compression_levels(
+                    LEVEL, own=size >= SCHEMA_LEVELS_FROM
+                ),
             )
         return self._file
 
