@@ -108,6 +108,8 @@ def geometry_job(g: Mapping[str, Any], base: int, limit: int) -> Job:
         faces, values = _faces(g)
     except (TypeError, IndexError, KeyError, AttributeError) as e:
         raise Invalid(f"{t} boundaries or semantics nested wrongly ({e})") from e
+    if values is not None and type(values) is not list:
+        raise Invalid(f"{t} semantics values that are not an array")
     return Job(_POLYGONS, faces, base, limit, values, g.get("semantics") if values else None)
 
 

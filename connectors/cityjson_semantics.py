@@ -17,6 +17,7 @@ import numpy as np
 import shapely
 from shapely import GeometryType
 
+from citypipe.connectors import cityjson_geometry
 from citypipe.connectors.base import FlatFaces, Surface
 from citypipe.connectors.cityjson_geometry import Built, Invalid, Job
 from citypipe.connectors.ragged import offsets
@@ -115,6 +116,28 @@ def _polygons(
     return np.asarray(shapely.from_ragged_array(GeometryType.POLYGON, coords, nesting)), at
 
 
+def _gathered(chosen: list[Job]) -> tuple[np.ndarray, ...] | None:
+    """How many semantic values each job has, the values (0 where None) and which are None,
+    how many semantic surfaces each job lists, and their types (an object array); None where
+    a value is not an int or None, or a surface not an object with a text type."""
+    values = [j.values or [] for j in chosen]
+    flat = list(chain.from_iterable(values))
+    listed = [(j.semantics or {}).get("surfaces") or [] for j in chosen]
+    try:
+        kinds = list(map(dict.get, chain.from_iterable(listed), repeat("type")))
+    except TypeError:  # a surface that is no object
+        return None
+    if not set(map(type, flat)) <= {int, type(None)} or not set(map(type, kinds)) <= {str}:
+        return None
+    try:
+        value, none = _indices(flat)
+    except OverflowError:
+        return None
+    counts = np.fromiter(map(len, values), np.int64, len(values))
+    per_job = np.fromiter(map(len, listed), np.int64, len(listed))
+    return counts, value, none, per_job, np.array(kinds, dtype=object)
+
+
 def _together(
     semantic: list[int],
     jobs: list[Job | None],
@@ -128,30 +151,20 @@ def _together(
     by one: the repair dropped some of their polygons, or their values are not each a
     polygon's index of a typed surface (or None)."""
     chosen = [j for i in semantic if (j := jobs[i]) is not None]
-    values = [j.values or [] for j in chosen]
-    counts = np.fromiter(map(len, values), np.int64, len(values))
+    compiled = cityjson_geometry.compiled
+    gathered = compiled.semantic_values(chosen) if compiled is not None else None
+    if gathered is None and (gathered := _gathered(chosen)) is None:
+        return list(range(len(semantic)))
+    counts, value, none, per_job, kinds = gathered
     fits = (counts == np.diff(at)) & np.fromiter(
         (built.kept[i] is None for i in semantic), bool, len(semantic)
     )
-    flat = list(chain.from_iterable(values))
-    listed = [(j.semantics or {}).get("surfaces") or [] for j in chosen]
-    try:
-        kinds = list(map(dict.get, chain.from_iterable(listed), repeat("type")))
-    except TypeError:  # a surface that is no object
-        return list(range(len(semantic)))
-    if not set(map(type, flat)) <= {int, type(None)} or not set(map(type, kinds)) <= {str}:
-        return list(range(len(semantic)))
-    try:
-        value, none = _indices(flat)
-    except OverflowError:
-        return list(range(len(semantic)))
     job = np.repeat(np.arange(len(chosen)), counts)
-    per_job = np.fromiter(map(len, listed), np.int64, len(listed))
     wrong = ~none & ((value < 0) | (value >= per_job[job]))
     fits &= np.bincount(job[wrong], minlength=len(chosen)) == 0
     take = ~none & fits[job]
     local = np.arange(len(value)) - np.repeat(offsets(counts)[:-1], counts)
-    types = np.array(kinds, dtype=object)[(value + offsets(per_job)[:-1][job])[take]]
+    types = kinds[(value + offsets(per_job)[:-1][job])[take]]
     shapes = polygons[(at[:-1][job] + local)[take]]
     pairs = zip(types.tolist(), shapes, strict=True)  # Surfaces made in C, no call per surface
     surfaces = list(map(partial(tuple.__new__, Surface), pairs))

@@ -266,3 +266,61 @@ def flatten(list jobs, int depth):
         if fill(p, 0, depth, out) < 0:
             return None
     return counts[:depth], counts[depth]
+
+
+def semantic_values(list jobs):
+    """cityjson_semantics._gathered of the jobs: how many semantic values each has, the values
+    (0 where None) and which are None, how many surfaces each lists and their types; None
+    where anything is not as that needs (the Python gathering says so)."""
+    cdef Py_ssize_t n = PyList_GET_SIZE(jobs), total = 0, listed = 0, i, k, m, at = 0
+    cdef object job, values, semantics, surfaces, v, kind
+    cdef list all_values = [None] * n, all_surfaces = [None] * n
+    cdef int64_t[::1] counts = np.empty(n, np.int64), per_job = np.empty(n, np.int64)
+    for i in range(n):
+        job = <object>PyList_GET_ITEM(jobs, i)
+        values, semantics = job.values, job.semantics
+        if not values:
+            values = []
+        if type(values) is not list or not (semantics is None or type(semantics) is dict):
+            return None
+        surfaces = (<dict>semantics).get("surfaces") if semantics else None
+        if not surfaces:
+            surfaces = []
+        if type(surfaces) is not list:
+            return None
+        all_values[i], all_surfaces[i] = values, surfaces
+        counts[i], per_job[i] = PyList_GET_SIZE(values), PyList_GET_SIZE(surfaces)
+        total += counts[i]
+        listed += per_job[i]
+    value_array, none_array = np.zeros(total, np.int64), np.zeros(total, np.bool_)
+    kinds = np.empty(listed, object)
+    cdef int64_t[::1] value = value_array
+    cdef unsigned char[::1] none = none_array.view(np.uint8)
+    cdef object[::1] types = kinds
+    for i in range(n):
+        values = all_values[i]
+        for k in range(counts[i]):
+            v = <object>PyList_GET_ITEM(values, k)
+            if v is None:
+                none[at] = 1
+            elif type(v) is int:
+                try:
+                    value[at] = PyLong_AsLongLong(v)
+                except OverflowError:
+                    return None
+            else:
+                return None
+            at += 1
+    at = 0
+    for i in range(n):
+        surfaces = all_surfaces[i]
+        for k in range(per_job[i]):
+            v = <object>PyList_GET_ITEM(surfaces, k)
+            if type(v) is not dict:
+                return None
+            kind = (<dict>v).get("type")
+            if type(kind) is not str:
+                return None
+            types[at] = kind
+            at += 1
+    return counts.base, value_array, none_array, per_job.base, kinds

@@ -210,6 +210,10 @@ def _objects() -> dict[str, Any]:
                 "type": "Building",
                 "geometry": [_solid(semantics={**_semantics(), "values": 5})],
             },
+            "number_values": {
+                "type": "Building",
+                "geometry": [{**wall, "semantics": {"surfaces": [], "values": 5}}],
+            },
             "short_values": {
                 "type": "Building",
                 "geometry": [_solid(semantics={**_semantics(), "values": [[0, 1]]})],
@@ -242,7 +246,7 @@ def _objects() -> dict[str, Any]:
 
 _PYTHON = {
     *("no_object", "no_geometry_object", "geometry_object", "instance"),
-    *("none", "unknown", "bad_values"),
+    *("none", "unknown", "bad_values", "number_values"),
 }
 """The objects of `_objects` that the Python walk reads: not an object, a geometry that is no
 object, a template instance; a geometry that geometry_job refuses (no boundaries, an unknown
@@ -267,6 +271,7 @@ def test_a_broken_document_reads_alike(tmp_path, monkeypatch):
         assert errors[key] is None, key
     for key in ("float", "bool", "null", "text", "shallow", "deep", "empty", "range", "huge"):
         assert errors[key], key
+    assert errors["number_values"] == "MultiSurface semantics values that are not an array"
 
 
 def test_numbers_json_does_not_have_leave_the_document_to_python(tmp_path, monkeypatch):
