@@ -20,15 +20,10 @@ import shapely
 from shapely import GeometryType
 from shapely.errors import GEOSException
 
-from citypipe.connectors import rings
+from citypipe.connectors import cityjson_values, rings
 from citypipe.connectors.base import FlatFaces
 from citypipe.connectors.cityjson_values import Vertices
 from citypipe.connectors.ragged import offsets
-
-try:  # the object walk compiled (cityjson_walk.pyx); where it did not build, Python reads all
-    from citypipe.connectors import cityjson_walk as compiled
-except ImportError:
-    compiled = None  # type: ignore[assignment]
 
 __all__ = [
     "Built",
@@ -178,6 +173,7 @@ def _build(kind: _Kind, jobs: list[Job], pool: Vertices) -> Built:
 def _flatten(kind: _Kind, jobs: list[Job]) -> tuple[list[np.ndarray], np.ndarray]:
     """How many elements each list of each nesting level holds, and the flat vertex indices;
     TypeError, ValueError or OverflowError where the lists are not nested as `kind` says."""
+    compiled = cityjson_values.compiled
     if compiled is not None and (flat := compiled.flatten(jobs, len(kind.levels))) is not None:
         return flat
     counts, level = [], [j.parts for j in jobs]

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import shapely
 
-from citypipe.connectors import cityjson_geometry, cityjson_values, coordinates, rings
+from citypipe.connectors import cityjson_values, coordinates, rings
 from citypipe.connectors.base import Solids, SourceBatch
 from citypipe.connectors.cityjson_geometry import (
     Built,
@@ -179,7 +179,7 @@ class Batch:
         self, items: Iterable[tuple[str, Any]], base: int, vertices: Vertices, lenient: bool
     ) -> None:
         """`add` each (key, CityObject) of `items`; the compiled walk reads the common ones."""
-        compiled = cityjson_geometry.compiled
+        compiled = cityjson_values.compiled
         if compiled is not None and not lenient:
             return compiled.add(self, items, base, vertices)
         for key, obj in items:

@@ -17,7 +17,7 @@ import numpy as np
 import shapely
 from shapely import GeometryType
 
-from citypipe.connectors import cityjson_geometry
+from citypipe.connectors import cityjson_values
 from citypipe.connectors.base import FlatFaces, Surface
 from citypipe.connectors.cityjson_geometry import Built, Invalid, Job
 from citypipe.connectors.ragged import offsets
@@ -151,7 +151,7 @@ def _together(
     by one: the repair dropped some of their polygons, or their values are not each a
     polygon's index of a typed surface (or None)."""
     chosen = [j for i in semantic if (j := jobs[i]) is not None]
-    compiled = cityjson_geometry.compiled
+    compiled = cityjson_values.compiled
     gathered = compiled.semantic_values(chosen) if compiled is not None else None
     if gathered is None and (gathered := _gathered(chosen)) is None:
         return list(range(len(semantic)))

@@ -21,6 +21,11 @@ import orjson
 
 from citypipe.connectors import coordinates
 
+try:  # the object walk compiled (cityjson_walk.pyx); where it did not build, Python reads all
+    from citypipe.connectors import cityjson_walk as compiled
+except ImportError:
+    compiled = None  # type: ignore[assignment]
+
 __all__ = ["Vertices", "loads", "non_finite", "transform_problem", "vertices"]
 
 
@@ -63,13 +68,15 @@ def vertices(raw: Any, transform: Any = None) -> Vertices:
         return Vertices(np.zeros((0, 3)))
     problems: dict[int, str] = {}
     try:
-        if set(map(len, raw)) != {3}:
-            raise TypeError
-        xyz = coordinates.to_floats(raw, 1, 3 * len(raw)).reshape(-1, 3)
+        xyz = None if compiled is None else compiled.positions(raw)
+        if xyz is None:
+            if set(map(len, raw)) != {3}:
+                raise TypeError
+            xyz = coordinates.to_floats(raw, 1, 3 * len(raw)).reshape(-1, 3)
     except (TypeError, ValueError):  # the vertices that are not [x, y, z] numbers, one by one
         xyz = np.full((len(raw), 3), np.nan)
         for i, v in enumerate(raw):
-            if type(v) is not list or len(v) != 3:
+            if type(v) is not list or len(v) != 3 or list in map(type, v):
                 problems[i] = f"vertex {i} is not [x, y, z]"
             elif why := coordinates.describe_non_number(v):
                 problems[i] = f"vertex {i}: {why}"

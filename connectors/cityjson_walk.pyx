@@ -8,13 +8,15 @@ objects, none a GeometryInstance, each geometry's job made by `geometry_job` wit
 complaint): its LoD picked, its properties gathered, its row appended. `flatten` does
 cityjson_geometry._flatten for boundaries that are lists of lists down to integer vertex
 indices within int64. `semantic_values` gathers the semantic values and surface types of a
-batch's geometries for cityjson_semantics._together. At anything else nothing is written
+batch's geometries for cityjson_semantics._together; `positions` reads vertices that are all
+[x, y, z] numbers for cityjson_values.vertices. At anything else nothing is written
 and the Python code reads it, so every unusual case (and its reason for a reject) keeps its
-one meaning there. cityjson_objects.compiled is this module, or None where it did not build.
+one meaning there. cityjson_values.compiled is this module, or None where it did not build.
 """
 
 from cpython.dict cimport PyDict_Next
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.long cimport PyLong_AsLongLong
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t
@@ -30,7 +32,8 @@ cdef tuple _NOT_LOD = (-1,)
 
 cdef names():
     global Row, Invalid, Job, POLYGONS, geometry_job, lod_order
-    from citypipe.connectors import cityjson_geometry as g, cityjson_objects as o
+    from citypipe.connectors import cityjson_geometry as g
+    from citypipe.connectors import cityjson_objects as o
 
     Row, lod_order = o._Row, o._lod_key
     Invalid, Job, POLYGONS, geometry_job = g.Invalid, g.Job, g._POLYGONS, g.geometry_job
@@ -324,3 +327,28 @@ def semantic_values(list jobs):
             types[at] = kind
             at += 1
     return counts.base, value_array, none_array, per_job.base, kinds
+
+
+def positions(list raw):
+    """cityjson_values.vertices' float array of `raw`, where every vertex is a list of three
+    ints or floats (int64 ints: beyond them Python's conversion may differ); None otherwise."""
+    cdef Py_ssize_t n = PyList_GET_SIZE(raw), i, k
+    cdef object v, x
+    out = np.empty((n, 3))
+    cdef double[:, ::1] xyz = out
+    for i in range(n):
+        v = <object>PyList_GET_ITEM(raw, i)
+        if type(v) is not list or PyList_GET_SIZE(v) != 3:
+            return None
+        for k in range(3):
+            x = <object>PyList_GET_ITEM(v, k)
+            if type(x) is float:
+                xyz[i, k] = PyFloat_AS_DOUBLE(x)
+            elif type(x) is int:
+                try:
+                    xyz[i, k] = <double>PyLong_AsLongLong(x)
+                except OverflowError:
+                    return None
+            else:
+                return None
+    return out

@@ -25,7 +25,7 @@ from conftest import CORPUS, ROOT, SAMPLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from citypipe.connectors import cityjson, cityjson_geometry
+from citypipe.connectors import cityjson, cityjson_values
 from citypipe.connectors.cityjson import CityJSONConnector
 from citypipe.connectors.cityjson_objects import Batch
 
@@ -36,7 +36,7 @@ def test_the_compiled_walk_is_built_where_a_compiler_is() -> None:
     """CI must not run the Python walk alone without saying so."""
     if shutil.which((sysconfig.get_config_var("CC") or "cc").split()[0]) is None:
         pytest.skip("no C compiler: the Python walk reads every object")
-    compiled = cityjson_geometry.compiled
+    compiled = cityjson_values.compiled
     assert compiled is not None
     source = ROOT / "connectors" / "cityjson_walk.pyx"
     assert source.stat().st_mtime <= Path(compiled.__file__).stat().st_mtime, (
@@ -51,7 +51,7 @@ def _batches(path: Path, compiled: bool, monkeypatch: pytest.MonkeyPatch) -> tup
     add = Batch.add
     with monkeypatch.context() as m:
         if not compiled:
-            m.setattr(cityjson_geometry, "compiled", None)
+            m.setattr(cityjson_values, "compiled", None)
 
         def spy(self: Batch, key: str, *args: Any) -> None:
             slow.add(key)
@@ -360,7 +360,7 @@ class _Job:
 @given(st.integers(1, 3).flatmap(lambda d: st.tuples(st.just(d), st.lists(_nested(d), max_size=5))))
 def test_flatten_gives_the_counts_and_indices_python_gives(case):
     depth, parts = case
-    compiled = cityjson_geometry.compiled
+    compiled = cityjson_values.compiled
     if compiled is None:
         pytest.skip("the walk is not compiled")
     counts, idx = compiled.flatten([_Job(p) for p in parts], depth)
@@ -379,9 +379,40 @@ def test_flatten_gives_the_counts_and_indices_python_gives(case):
 def test_flatten_leaves_what_is_no_list_of_ints_to_python(parts):
     """A job's surfaces (rings of vertex indices) holding a float, a bool, null, a surface or
     ring that is no list, a list where an index belongs, an index beyond int64, a tuple."""
-    compiled = cityjson_geometry.compiled
+    compiled = cityjson_values.compiled
     if compiled is None:
         pytest.skip("the walk is not compiled")
     good = _Job([[[0, 1, 2]]])
     assert compiled.flatten([good, _Job(parts)], 3) is None
     assert compiled.flatten([good], 3) is not None
+
+
+# -- vertices ---------------------------------------------------------------------------------
+
+_COORDINATE = (
+    st.integers(-(2**64), 2**64)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from([True, False, None, "1", [1], 2**53 + 1, -(2**63), 2**63 - 1])
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.integers(-(10**9), 10**9) | st.floats(-1e9, 1e9), min_size=3, max_size=3)
+        | st.lists(_COORDINATE, min_size=2, max_size=4)
+        | st.sampled_from([None, 5, "abc", {"x": 1}]),
+        max_size=8,
+    ),
+    st.booleans(),
+)
+def test_vertices_read_alike(raw, transformed):
+    """Vertices of numbers, and of anything else (bools, text, null, lists too short or long,
+    ints beyond int64 or a double's precision, NaN): the same array and problems both ways."""
+    transform = {"scale": [0.001, 0.01, 1.0], "translate": [1.0, 2.0, 3.0]} if transformed else None
+    with pytest.MonkeyPatch.context() as m:
+        fast = cityjson_values.vertices(copy.deepcopy(raw), transform)
+        m.setattr(cityjson_values, "compiled", None)
+        slow = cityjson_values.vertices(copy.deepcopy(raw), transform)
+    np.testing.assert_array_equal(fast.xyz, slow.xyz)
+    assert fast.problems == slow.problems

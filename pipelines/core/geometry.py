@@ -362,9 +362,8 @@ class Placer:
         geoms3d = np.full(len(geoms), None, object)
         geoms3d[has_z] = src3d[has_z]
         measures = None
-        if objects3d:  # 3D objects; a point or line with Z has no volume
-            if faces3d is not None:
-                faces3d = faces3d.take(np.flatnonzero(has_z), renumber=False)
+        if faces3d is not None:  # 3D objects; a point or line with Z has no volume
+            faces3d = faces3d.take(np.flatnonzero(has_z), renumber=False)
             measures = measure(crs, axis, geoms, geoms3d, surfaces, faces, faces3d)
         placed3d: np.ndarray | pa.Array = geoms3d
         if to_crs84 is not None:

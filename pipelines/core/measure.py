@@ -160,26 +160,22 @@ def measure(
     footprints: np.ndarray,
     geometries_3d: np.ndarray,
     surfaces: Sequence[list[Surface] | None] | None,
-    surface_faces: Sequence[np.ndarray | None] | None = None,
-    faces: solids.Faces | None = None,
+    surface_faces: Sequence[np.ndarray | None] | None,
+    faces: solids.Faces,
 ) -> Measures | None:
     """The measures of 2D footprints, 3D geometries and per-record semantic surfaces (lists of
     (type, polygon) or None) in `crs`; None where no metric CRS is found for them.
     `surface_faces` says which faces of its 3D geometry each surface is, where it is one
     (`Solids.surface_faces`): such surfaces are measured from the faces of the solid.
-    `faces` are those of `geometries_3d` where the caller holds them (`Solids.faces`, or read
-    once from GEOS): volumes and heights use them, their positions taken to metres where the
-    CRS is not in metres (the solids are not built again there only to be read)."""
+    `faces` are those of `geometries_3d` (`Solids.faces`, or read once from GEOS): volumes and
+    heights use them, their positions taken to metres where the CRS is not in metres (the
+    solids are not built again there only to be read)."""
     to_metres = _metres(crs, axis_order, footprints)
     if to_metres is None:
         return None
     footprint = _in_metres(to_metres, footprints, False)
-    if faces is None:
-        solid = _in_metres(to_metres, geometries_3d, True)
-        volume, face_vectors = solids.volumes_and_faces(solid)
-    else:
-        metric = faces if to_metres is _as_given else faces._replace(coords=to_metres(faces.coords))
-        volume, face_vectors = solids.volumes_and_faces(geometries_3d, metric)
+    metric = faces if to_metres is _as_given else faces._replace(coords=to_metres(faces.coords))
+    volume, face_vectors = solids.volumes_and_faces(geometries_3d, metric)
     out = Measures(
         footprint_area=np.where(shapely.is_missing(footprint), np.nan, shapely.area(footprint)),
         volume=volume,
