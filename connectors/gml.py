@@ -18,13 +18,9 @@ from typing import Any
 import numpy as np
 
 from citypipe.connectors import gml_arcs, gml_polygons
+from citypipe.connectors.gml_compiled import compiled
 from citypipe.connectors.gml_polygons import Built, xyz
 from citypipe.connectors.gml_xlinks import XLINK_HREF, Ref, Xlinks, flip, href_ref
-
-try:  # the surface walk compiled (gml_walk.pyx); where it did not build, Python reads them all
-    from citypipe.connectors import gml_walk as compiled
-except ImportError:
-    compiled = None  # type: ignore[assignment]
 
 __all__ = [
     "GML_NAMESPACES",

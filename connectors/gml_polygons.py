@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import shapely
 
 from citypipe.connectors import rings
+from citypipe.connectors.gml_compiled import compiled
 
 __all__ = ["Built", "build", "coordinates", "multipolygons", "oriented", "parse", "xyz"]
 
@@ -79,7 +80,15 @@ def parse(
     texts: list[str], blank: list[int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every text's numbers in one array (bad ones 0), how many each text has, and per text
-    whether all of them were numbers and all finite (`blank`: the texts without any)."""
+    whether all of them were numbers and all finite (`blank`: the texts without any).
+
+    Parsed in C (gml_walk) where every number is a finite decimal, the common case; by Arrow
+    otherwise, which tells each text's defects."""
+    parsed = None if compiled is None else compiled.parse_numbers(texts, blank)
+    if parsed is not None:
+        values, sizes = parsed
+        every = np.ones(len(sizes), dtype=bool)
+        return values, every, every, sizes
     tokens, sizes = _tokens(texts, blank)
     return (*_floats(tokens, sizes), sizes)
 

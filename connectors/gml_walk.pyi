@@ -2,6 +2,8 @@
 
 from typing import Any
 
+import numpy as np
+
 from citypipe.connectors.citygml_objects import ObjectReader
 from citypipe.connectors.citygml_records import Record
 from citypipe.connectors.gml import GeometryReader
@@ -9,3 +11,4 @@ from citypipe.connectors.gml_xlinks import Ref
 
 def read(reader: GeometryReader, elem: Any, out: list[Ref]) -> bool: ...
 def properties(reader: ObjectReader, rec: Record, elem: Any) -> bool: ...
+def parse_numbers(texts: list[str], blank: list[int]) -> tuple[np.ndarray, np.ndarray] | None: ...

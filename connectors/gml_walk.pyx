@@ -281,3 +281,4 @@ def read(reader, elem, list out) -> bool:
 
 
 include "citygml_walk.pxi"
+include "gml_numbers.pxi"

@@ -27,6 +27,7 @@ __all__ = [
     "Xlinks",
     "flip",
     "href_ref",
+    "over_budget",
 ]
 
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
@@ -46,6 +47,13 @@ follow one or two."""
 
 class XlinkBudgetError(DataError):
     """xlinks that would bring in more than `XLINK_BUDGET` allows: the document is refused."""
+
+
+def over_budget(brought: int, held: int, floor: int) -> bool:
+    """Whether references that brought in `brought` (polygons, or characters of coordinates)
+    where the document holds `held` are past the budget (`floor`: one of `XLINK_FLOOR`): the
+    rule of every reader that resolves references (surfaces here, WFS geometries too)."""
+    return brought > XLINK_BUDGET * held + floor
 
 
 def href_ref(href: str) -> str:
@@ -134,9 +142,8 @@ class Xlinks:
         brought[1] += chars
         held[1] += sum(sizes[held[0] :])  # the polygons read since the last charge
         held[0] = len(sizes)
-        if (
-            brought[0] > XLINK_BUDGET * held[0] + XLINK_FLOOR[0]
-            or brought[1] > XLINK_BUDGET * held[1] + XLINK_FLOOR[1]
+        if over_budget(brought[0], held[0], XLINK_FLOOR[0]) or over_budget(
+            brought[1], held[1], XLINK_FLOOR[1]
         ):
             raise XlinkBudgetError(
                 f"xlinks bring in over {brought[0]} polygons ({brought[1]} characters of "
