@@ -36,7 +36,9 @@ Streaming: iterparse hands over one CityModel member at a time; its elements are
 until their batch is written (they are the rejects' text, built only when asked for), and
 leave the document once the caller has moved past that batch (`_release`). DTDs and entities
 are refused. A large file is walked in a second process while this one builds, harmonises and
-writes the batch before (citygml_process), with the same batches.
+writes the batch before (citygml_process), with the same batches; where its members stand
+alone (no xlink or annotation reaches out of one), by ranges of members, one process each
+(citygml_ranges).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from lxml import etree
 
@@ -59,6 +61,7 @@ from citypipe.connectors.citygml_header import (
 )
 from citypipe.connectors.citygml_objects import ObjectReader
 from citypipe.connectors.citygml_process import SPLIT_BYTES, read_in_child, spare_core
+from citypipe.connectors.citygml_ranges import read_in_ranges
 from citypipe.connectors.gml_xlinks import XlinkBudgetError
 from citypipe.geo.errors import DataError
 
@@ -104,15 +107,22 @@ class CityGMLConnector(FileConnector):
             split = SPLIT_BYTES if spare_core() else 0
         if split and self.path.stat().st_size >= int(split):
             gml_id = f"{{{GML[self.header.version]}}}id"
-            return read_in_child(self.path, self._read, lambda: self._released, gml_id)
+            released = lambda: self._released  # the walk's count, in the process walking
+            return read_in_ranges(
+                self.path, self._read, released, gml_id,
+                lambda: read_in_child(self.path, self._read, released, gml_id),
+            )  # fmt: skip
         return self._read(ObjectReader.flush)
 
-    def _read(self, flush: Callable[[ObjectReader], Iterator[T]]) -> Iterator[T]:
-        """What `flush` makes of each batch the reader completes, in document order."""
+    def _read(
+        self, flush: Callable[[ObjectReader], Iterator[T]], source: BinaryIO | None = None
+    ) -> Iterator[T]:
+        """What `flush` makes of each batch the reader completes, in document order; `source`
+        reads a document other than the file (a range of its members: citygml_ranges)."""
         batch_size = int(self.options.get("batch_size", BATCH_SIZE))
         self._released = 0
         reader = ObjectReader(self.path, self.header, batch_size)
-        with self.open_input() as f:
+        with self.open_input() if source is None else source as f:
             stale = 0  # the CityModel's first children: members of written batches
             try:
                 for model, member in model_members(

@@ -17,8 +17,10 @@ member again from the file when a reject asks for it.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import pickle
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from multiprocessing import current_process, get_context
@@ -30,9 +32,12 @@ from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.citygml_header import model_members
 from citypipe.connectors.citygml_objects import ObjectReader
 from citypipe.connectors.citygml_records import Record, batches, element_xml
-from citypipe.geo.errors import DataError
+from citypipe.geo.errors import DataError, UnavailableError
 
-__all__ = ["SPLIT_BYTES", "Located", "read_in_child", "spare_core"]
+__all__ = [
+    "SPLIT_BYTES", "Located", "read_in_child", "received", "serve", "spare_core", "start_child",
+    "stop", "take",
+]  # fmt: skip
 
 SPLIT_BYTES = 64_000_000
 """Files from this size are read in a second process: the overlap needs several batches (the
@@ -55,6 +60,8 @@ def spare_core() -> bool:
 _Raw = tuple[list[Record], tuple[list[str], list[int], list[int], list[int]]]
 """A batch as the child hands it over: its records and its rings (GeometryReader.rings)."""
 
+_PR_SET_PDEATHSIG = 1
+
 Position = tuple[int, str, "str | int"]
 """Where a record's element is: (its CityModel member's position among the CityModel's
 children, its tag, its gml:id or its n-th place among the member's elements of that tag)."""
@@ -69,41 +76,83 @@ def read_in_child(
     """The batches of `read` (the connector's walk, given what to make of each batch), its walk
     made by a forked child and its polygons built here; `released` counts the CityModel's
     children the walk has detached so far (the positions start there)."""
-    receive, send = get_context("fork").Pipe(duplex=False)
-    child = get_context("fork").Process(target=_child, args=(send, read, released), daemon=True)
-    child.start()
-    send.close()
-    elements = partial(Located, path, gml_id=gml_id)
+    receive, child = start_child(_child, read, released)
+    elements = partial(Located, partial(open, path, "rb"), gml_id=gml_id)
     try:
-        while True:
-            kind, payload = pickle.loads(receive.recv_bytes())
-            if kind == "end":
-                return
-            if kind == "error":
-                raise payload
-            records, rings = payload
+        for records, rings in received(receive, child, f"{path}: the process reading it"):
             yield from batches(records, gml_polygons.build(*rings), gml_id, elements)
     finally:
-        receive.close()
-        if child.is_alive():
-            child.terminate()
-        child.join()
+        stop(receive, child)
+
+
+def start_child(target: Callable[..., None], *args: Any) -> tuple[Any, Any]:
+    """A forked child running `target(send, *args)`, and the end of its pipe this process
+    reads from."""
+    receive, send = get_context("fork").Pipe(duplex=False)
+    child = get_context("fork").Process(target=target, args=(send, *args), daemon=True)
+    child.start()
+    send.close()  # the child's end only: the pipe ends when the child does
+    return receive, child
+
+
+def received(receive: Any, child: Any, who: str) -> Iterator[Any]:
+    """The payloads of the batch messages a child sends, until it says it is done; its error
+    raised here; a child that ended without a word (killed) makes a one-line error."""
+    while True:
+        try:
+            kind, payload = pickle.loads(receive.recv_bytes())
+        except EOFError:
+            child.join()
+            raise UnavailableError(
+                f"{who} ended before it was done (exit code {child.exitcode}); nothing of "
+                "this run is kept: run it again"
+            ) from None
+        if kind == "end":
+            return
+        if kind == "error":
+            raise payload
+        yield payload
+
+
+def stop(receive: Any, child: Any) -> None:
+    """Close the pipe and end the child, whether it finished or not."""
+    receive.close()
+    if child.is_alive():
+        child.terminate()
+    child.join()
 
 
 def _child(send: Any, read: Callable[..., Iterator[_Raw]], released: Callable[[], int]) -> None:
+    serve(send, (("batch", raw) for raw in read(partial(take, released))))
+
+
+def serve(send: Any, messages: Iterator[tuple[str, Any]]) -> None:
+    """In a child: send each of `messages`, then the end or the error that stopped them; the
+    child dies with its parent (a killed run leaves no reader behind)."""
+    _die_with_parent()
     try:
         try:
-            for raw in read(partial(_take, released)):
-                send.send_bytes(pickle.dumps(("batch", raw), protocol=5))
-            message: tuple[str, Any] = ("end", None)
+            for message in messages:
+                send.send_bytes(pickle.dumps(message, protocol=5))
+            end: tuple[str, Any] = ("end", None)
         except Exception as e:  # noqa: BLE001 - handed to the parent, which raises it
-            message = ("error", _picklable(e))
-        send.send_bytes(pickle.dumps(message, protocol=5))
+            end = ("error", _picklable(e))
+        send.send_bytes(pickle.dumps(end, protocol=5))
     except (BrokenPipeError, OSError):
         pass  # the parent stopped reading: nothing left to hand over
     finally:
         send.close()
         os._exit(0)  # no atexit handlers or finalizers of the parent's objects in the child
+
+
+def _die_with_parent() -> None:
+    """Have Linux kill this process when its parent dies (elsewhere the pipe ends it at its
+    next batch)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
 
 
 def _picklable(e: Exception) -> Exception:
@@ -115,7 +164,7 @@ def _picklable(e: Exception) -> Exception:
     return e
 
 
-def _take(released: Callable[[], int], reader: ObjectReader) -> Iterator[_Raw]:
+def take(released: Callable[[], int], reader: ObjectReader) -> Iterator[_Raw]:
     """A complete batch as it crosses the pipe: its records, located by position (their
     elements stay in the child), and its rings' coordinate texts."""
     taken = reader.take()
@@ -137,8 +186,8 @@ def _take(released: Callable[[], int], reader: ObjectReader) -> Iterator[_Raw]:
 class Located(Sequence[str]):
     """The records' XML, read again from the file when a reject asks for it."""
 
-    def __init__(self, path: Path, positions: list[Position], gml_id: str) -> None:
-        self._path = path
+    def __init__(self, source: Callable[[], Any], positions: list[Position], gml_id: str) -> None:
+        self._source = source
         self._positions = positions
         self._gml_id = gml_id
 
@@ -147,12 +196,13 @@ class Located(Sequence[str]):
 
     def __getitem__(self, i: Any) -> Any:
         position, tag, key = self._positions[i]
-        return element_xml(_member(self._path, position), tag, key, self._gml_id)
+        return element_xml(_member(self._source, position), tag, key, self._gml_id)
 
 
-def _member(path: Path, position: int) -> Any:
-    """The CityModel's child at `position`, parsed as the reader parses it."""
-    with open(path, "rb") as f:
+def _member(source: Callable[[], Any], position: int) -> Any:
+    """The CityModel's child at `position` in the document `source` opens, parsed as the
+    reader parses it."""
+    with source() as f:
         released = 0  # children before the one looked at, detached: memory stays bounded
         for model, member in model_members(f, huge_tree=True):
             index = model.index(member)
@@ -160,4 +210,4 @@ def _member(path: Path, position: int) -> Any:
                 return member
             del model[: index + 1]
             released += index + 1
-    raise LookupError(f"{path}: no CityModel member at {position}")
+    raise LookupError(f"no CityModel member at {position}")

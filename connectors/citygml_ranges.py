@@ -1,0 +1,301 @@
+"""A large CityGML document read by ranges of its members, one forked process per core.
+
+The file is cut at cityObjectMember start tags into as many byte ranges as there are cores;
+each range is parsed by a child of its own as a document of its own (the CityModel's start
+tag, with its namespace declarations, then the range's members, then the CityModel's end tag)
+by the connector's walk, which hands each batch's records and rings' coordinate texts over
+(citygml_process.take). This process builds their polygons, harmonises and writes them, range
+after range: the document's order. A child ahead of the range being written keeps its batches
+in a spool file (unlinked, on disk, not in memory), so every core is busy all the time and
+memory stays bounded (the children at one batch tree each, this process at one batch).
+
+Batches then start at each range's first member, not where one process would start them. The
+output is the same only where nothing a member holds reaches out of it, which a byte scan of
+each range checks before anything is handed over (`self_contained`): every xlink:href of a
+member names a gml:id of that member, and there are no appearances, versions, feature members
+(their own members' boundaries), comments or CDATA (where a member's start tag could be text).
+A document that fails it is read as before (citygml_process: one walk in one child), and so
+is one with fewer than two members. A reject's XML is read again from its range's document.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import pickle
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from itertools import pairwise
+from pathlib import Path
+from typing import Any, Self
+
+from citypipe.connectors import documents, gml_polygons
+from citypipe.connectors.base import SourceBatch
+from citypipe.connectors.citygml_process import Located, received, serve, start_child, stop, take
+from citypipe.connectors.citygml_records import batches
+
+__all__ = ["Range", "parts", "plan", "read_in_ranges", "self_contained"]
+
+_MEMBER = b"cityObjectMember"
+_OPENS = re.compile(rb"<(?:[\w.-]+:)?\Z")
+"""What precedes the member's name in its start tag (looked for in the 64 bytes before it)."""
+_CLOSES = re.compile(rb"</(?:[\w.-]+:)?\Z")
+_START_TAG = re.compile(rb"""\s*<([^\s>/]+)(?:\s+[^\s=>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*>""")
+_NOT_ALONE = ((b"<!", 1), (b"Version", 0), (b"Appearance", -1), (b"featureMember", -1))
+"""Bytes whose presence in a range (after the CityModel's start tag) keeps it from being read
+alone: comments and CDATA, versions and their transitions (they annotate objects of other
+members), appearances, feature members (members the ranges are not cut at); each with the
+index of a byte rare in GML to look for first (memchr's speed), or -1."""
+SCAN_BYTES = 8 << 20
+"""Bytes of a range scanned at once (`self_contained`): its memory, not the range's."""
+_HREF = re.compile(rb"""href\s*=\s*["']#?([^"']*)["']""")
+_ID = re.compile(rb""":id\s*=\s*["']([^"']*)["']""")
+
+
+def parts() -> int:
+    """Ranges to cut a document into: one per core this process may use, at least two."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(cores or 1, 2)
+
+
+@dataclass(frozen=True)
+class Range:
+    """Bytes `start` to `end` of the document at `path`, read as a document of their own."""
+
+    path: Path
+    head: int
+    """Where the CityModel's start tag ends (the members start after it)."""
+    root: bytes
+    """The CityModel's qualified name, to close a range that ends before the document."""
+    start: int
+    end: int
+    size: int
+
+    def open(self) -> _Pieces:
+        """The range as a document: the document's head unless it starts there, the range,
+        the CityModel's end tag unless the document's own ends it."""
+        pieces = [] if self.start == 0 else [(0, self.head)]
+        pieces.append((self.start, self.end))
+        return _Pieces(self.path, pieces, b"" if self.end == self.size else b"</%s>" % self.root)
+
+
+class _Pieces:
+    """A file read as some of its byte ranges followed by `tail` (what lxml's parse reads)."""
+
+    def __init__(self, path: Path, pieces: list[tuple[int, int]], tail: bytes) -> None:
+        self._f = open(path, "rb")  # noqa: SIM115 - closed by close() / the with block
+        self._pieces = pieces
+        self._tail = tail
+        self._f.seek(pieces[0][0])
+
+    def read(self, n: int = -1) -> bytes:
+        while self._pieces:
+            end = self._pieces[0][1]
+            left = end - self._f.tell()
+            if left > 0:
+                return self._f.read(left if n < 0 else min(n, left))
+            self._pieces.pop(0)
+            if self._pieces:
+                self._f.seek(self._pieces[0][0])
+        tail, self._tail = self._tail, b""
+        return tail
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def plan(path: Path, count: int) -> list[Range] | None:
+    """`path` cut into at most `count` ranges at member start tags near equal shares of its
+    bytes; None where it cannot be cut (a root tag not found, fewer than two members)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        head = _head(data[: 1 << 16])
+        if head is None:
+            return None
+        head_end, root = head
+        cuts = [0]
+        for k in range(1, count):
+            at = _member_start(data, max(size * k // count, head_end, cuts[-1] + 1))
+            if at is None:
+                break
+            cuts.append(at)
+    if len(cuts) < 2 or cuts[1] <= head_end:
+        return None
+    return [Range(path, head_end, root, a, b, size) for a, b in pairwise([*cuts, size])]
+
+
+def _head(head: bytes) -> tuple[int, bytes] | None:
+    """Where the root's start tag ends, and the root's qualified name."""
+    found = documents.xml_root(head)
+    if found is None:
+        return None
+    at = len(head) - len(found[2])
+    tag = _START_TAG.match(head, at)
+    return (tag.end(), tag.group(1)) if tag else None
+
+
+def _member_start(data: Any, at: int) -> int | None:
+    """The offset of the first cityObjectMember start tag from `at` on."""
+    i = data.find(_MEMBER, at)
+    while i >= 0:
+        opening = _OPENS.search(data[max(i - 64, 0) : i])
+        after = data[i + len(_MEMBER) : i + len(_MEMBER) + 1]
+        if opening and len(after) == 1 and after in b" \t\r\n>":
+            return i - len(opening.group())
+        i = data.find(_MEMBER, i + 1)
+    return None
+
+
+def self_contained(r: Range) -> bool:
+    """Whether the members of `r` stand alone (the module's docstring), by a byte scan of
+    whole members, about `SCAN_BYTES` at a time. The first range's batches are one process's
+    but for its last, which holds a prefix of one process's: only annotations pending for
+    objects of later ranges (versions) differ there."""
+    words = _NOT_ALONE if r.start else _NOT_ALONE[:2]
+    with open(r.path, "rb") as f:
+        f.seek(max(r.start, r.head))
+        left = r.end - f.tell()
+        data = b""
+        while chunk := f.read(min(left, SCAN_BYTES)):
+            left -= len(chunk)
+            data += chunk
+            if not left:
+                return _alone(data, len(data), words, bool(r.start))
+            whole = _last_member_start(data)  # the members before it are whole
+            if whole:
+                if not _alone(data, whole, words, bool(r.start)):
+                    return False
+                data = data[whole:]
+    return False  # the file ended before the range did
+
+
+def _last_member_start(data: bytes) -> int:
+    """The offset of the last cityObjectMember start tag in `data` (0: none)."""
+    i = data.rfind(_MEMBER)
+    while i > 0:
+        opening = _OPENS.search(data[max(i - 64, 0) : i])
+        if opening:
+            return i - len(opening.group())
+        i = data.rfind(_MEMBER, 0, i)
+    return 0
+
+
+def _alone(data: bytes, end: int, words: Any, links: bool) -> bool:
+    """Whether data[:end] (whole members) stands alone."""
+    if any(_occurs(data, word, rare, 0, end) for word, rare in words):
+        return False
+    if not links:
+        return True
+    starts = _member_starts(data, 0, end)
+    if starts is None:
+        return False
+    for a, b in pairwise([0, *starts, end]):
+        hrefs = _HREF.findall(data, a, b)
+        if hrefs and not set(hrefs) <= set(_ID.findall(data, a, b)):
+            return False
+    return True
+
+
+def _occurs(data: Any, word: bytes, rare: int, start: int, end: int) -> bool:
+    """Whether `word` occurs in data[start:end], looking for its byte `rare` first."""
+    if rare < 0:
+        return data.find(word, start, end) >= 0
+    i = data.find(word[rare : rare + 1], start + rare, end)
+    while i >= 0:
+        if data[i - rare : i - rare + len(word)] == word:
+            return True
+        i = data.find(word[rare : rare + 1], i + 1, end)
+    return False
+
+
+def _member_starts(data: Any, start: int, end: int) -> list[int] | None:
+    """The members' start tags between `start` and `end`, each followed by its end tag before
+    the next; None where the name occurs otherwise (nested, in text)."""
+    starts: list[int] = []
+    inside = False
+    i = data.find(_MEMBER, start, end)
+    while i >= 0:
+        before = data[max(i - 64, 0) : i]
+        if not inside and (opening := _OPENS.search(before)):
+            starts.append(i - len(opening.group()))
+        elif not (inside and _CLOSES.search(before)):
+            return None
+        inside = not inside
+        i = data.find(_MEMBER, i + len(_MEMBER), end)
+    return None if inside else starts
+
+
+def read_in_ranges(
+    path: Path,
+    read: Callable[..., Iterator[Any]],
+    released: Callable[[], int],
+    gml_id: str,
+    fallback: Callable[[], Iterator[SourceBatch]],
+) -> Iterator[SourceBatch]:
+    """The batches of `read` (the connector's walk, given what to make of each batch and the
+    document to read), one child per range; `fallback`'s where the members do not stand alone.
+    `released` counts the CityModel's children the walk has detached (the positions start
+    there)."""
+    ranges = plan(path, parts())
+    if ranges is None:
+        yield from fallback()
+        return
+    children: list[tuple[Range, Any, Any, Any, Iterator[Any]]] = []
+    try:
+        for r in ranges:
+            spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+            receive, child = start_child(_child, r, spool.fileno(), read, released)
+            who = f"{path}: the process reading its bytes {r.start}-{r.end}"
+            children.append((r, spool, receive, child, received(receive, child, who)))
+        alone = [next(stream, False) for *_, stream in children]  # each range's check first
+        if not all(alone):
+            _stop(children)
+            yield from fallback()
+            return
+        for r, spool, _, _, stream in children:
+            elements = partial(Located, r.open, gml_id=gml_id)
+            for offset, length in stream:
+                records, rings = pickle.loads(os.pread(spool.fileno(), length, offset))
+                yield from batches(records, gml_polygons.build(*rings), gml_id, elements)
+    finally:
+        _stop(children)
+
+
+def _stop(children: list[tuple[Range, Any, Any, Any, Iterator[Any]]]) -> None:
+    for _, spool, receive, child, _ in children:
+        stop(receive, child)
+        spool.close()
+    children.clear()
+
+
+def _child(
+    send: Any, r: Range, spool: int, read: Callable[..., Iterator[Any]], released: Any
+) -> None:
+    serve(send, _spooled(r, spool, read, released))
+
+
+def _spooled(
+    r: Range, spool: int, read: Callable[..., Iterator[Any]], released: Callable[[], int]
+) -> Iterator[tuple[str, Any]]:
+    """In the child: whether the range stands alone, then where in `spool` each batch is."""
+    alone = self_contained(r)
+    yield ("checked", alone)
+    if not alone:
+        return
+    offset = 0
+    for raw in read(partial(take, released), r.open()):
+        blob = memoryview(pickle.dumps(raw, protocol=5))
+        written = 0
+        while written < len(blob):
+            written += os.pwrite(spool, blob[written:], offset + written)
+        yield ("batch", (offset, len(blob)))
+        offset += len(blob)

@@ -1,0 +1,137 @@
+"""A CityGML document read by ranges of its members, one process each, lands what one does.
+
+The documents: the NRW tile's buildings (xlinks from each solid to its own member's surfaces)
+copied three times with new gml:ids, one tile after another as a region's are; the same with
+one xlink pointing into the copy before (a member that does not stand alone: the read falls
+back, and the xlink resolves as one process resolves it). Small batches and three ranges make
+batches start elsewhere than one process starts them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import CORPUS, data_files
+from lxml import etree
+
+from citypipe.connectors import citygml_ranges
+from citypipe.connectors.citygml import CityGMLConnector
+from citypipe.connectors.citygml_ranges import Range, plan, self_contained
+from citypipe.core.ingest import ingest
+from citypipe.core.lake import Lake
+from citypipe.geo.errors import UnavailableError
+
+NRW = CORPUS / "citygml" / "nrw_LoD2_32_326_5727_1_NW.gml"
+pytestmark = pytest.mark.skipif(not NRW.exists(), reason="the corpus's NRW tile is not here")
+RUN_COLUMNS = {"ingested_at", "run_id"}
+_IDS = re.compile(r'(gml:id="|xlink:href="#?)([^"]+)"')
+GML_ID = "{http://www.opengis.net/gml}id"
+
+
+def _tiles(path: Path, copies: int, reach_back: bool = False) -> Path:
+    """The NRW tile's members `copies` times, each copy's gml:ids (and links) suffixed with
+    its number; `reach_back`: the last copy's last xlink names the copy before's surface."""
+    text = NRW.read_text(encoding="utf-8")
+    start = text.index("<core:cityObjectMember")
+    end = text.rindex("</core:cityObjectMember>") + len("</core:cityObjectMember>")
+    members = [
+        _IDS.sub(lambda m, c=c: f'{m.group(1)}{m.group(2)}_{c}"', text[start:end])
+        for c in range(copies)
+    ]
+    if reach_back:
+        *_, href = re.finditer(r'xlink:href="#([^"]+)_\d+"', members[-1])
+        link = f'xlink:href="#{href.group(1)}_{copies - 2}"'
+        members[-1] = members[-1][: href.start()] + link + members[-1][href.end() :]
+    path.write_text(text[:start] + "\n".join(members) + text[end:], encoding="utf-8")
+    return path
+
+
+def _land(path: Path, lake: Lake, split: int) -> dict[str, object]:
+    ingest(path, "s", lake, validate=False, render_docs=False,
+           options={"split_bytes": split, "batch_size": 50})  # fmt: skip
+    return {
+        kind: pq.read_table(data_files(lake.partition(kind, "s"))[0])
+        for kind in ("features", "surfaces")
+    }
+
+
+def _assert_same(one: dict[str, object], other: dict[str, object]) -> None:
+    for kind, table in one.items():
+        assert table.num_rows > 0
+        assert table.column_names == other[kind].column_names
+        for name in set(table.column_names) - RUN_COLUMNS:
+            assert table.column(name).equals(other[kind].column(name)), (kind, name)
+
+
+def _ranged(path: Path) -> bool:
+    """Whether every batch of the read came from a range's process."""
+    batches = list(CityGMLConnector(path, split_bytes=1, batch_size=50).read())
+    return all(isinstance(getattr(b.records._source, "__self__", None), Range) for b in batches)
+
+
+@pytest.fixture(autouse=True)
+def three_ranges(monkeypatch) -> None:
+    monkeypatch.setattr(citygml_ranges, "parts", lambda: 3)
+
+
+def test_tiles_read_by_ranges_land_what_one_process_does(tmp_path: Path) -> None:
+    path = _tiles(tmp_path / "tiles.gml", 3)
+    ranges = plan(path, 3)
+    assert ranges is not None and len(ranges) == 3
+    assert all(self_contained(r) for r in ranges)
+    assert _ranged(path)
+    one = _land(path, Lake(tmp_path / "one"), 0)
+    _assert_same(one, _land(path, Lake(tmp_path / "ranges"), 1))
+    buildings = sum(1 for _ in etree.parse(str(path)).iter("{*}Building", "{*}BuildingPart"))
+    assert one["features"].num_rows == buildings  # every building and part lands, once
+
+
+def test_a_range_whose_member_links_into_another_falls_back(tmp_path: Path) -> None:
+    path = _tiles(tmp_path / "linked.gml", 3, reach_back=True)
+    ranges = plan(path, 3)
+    assert ranges is not None
+    assert [self_contained(r) for r in ranges] == [True, True, False]
+    assert not _ranged(path)
+    one = _land(path, Lake(tmp_path / "one"), 0)
+    _assert_same(one, _land(path, Lake(tmp_path / "split"), 1))
+
+
+def test_a_cross_member_xlink_resolves(tmp_path: Path) -> None:
+    """One process resolves an xlink into the member before in the same batch: so does the
+    split read (by falling back), and nothing is rejected for a dangling xlink."""
+    path = _tiles(tmp_path / "linked.gml", 3, reach_back=True)
+    report = ingest(path, "s", Lake(tmp_path / "split"), validate=False, render_docs=False,
+                    options={"split_bytes": 1, "batch_size": 10_000})  # fmt: skip
+    buildings = sum(1 for _ in etree.parse(str(path)).iter("{*}Building", "{*}BuildingPart"))
+    assert (report.features, report.rejects) == (buildings, 0)
+
+
+def test_a_record_xml_is_read_again_from_its_range(tmp_path: Path) -> None:
+    path = _tiles(tmp_path / "tiles.gml", 3)
+    by_id = {e.get(GML_ID): e for e in etree.parse(str(path)).iter() if e.get(GML_ID)}
+    batches = list(CityGMLConnector(path, split_bytes=1, batch_size=50).read())
+    for batch in (batches[0], batches[-1]):  # the first range's and the last's
+        for i in (0, len(batch.records) - 1):
+            xml = batch.records[i]
+            assert xml == etree.tostring(by_id[batch.source_ids[i]], encoding="unicode")
+
+
+def _killed(r, spool, read, released):
+    """A range's process that dies (as the OOM killer ends one) after its check."""
+    yield ("checked", True)
+    if r.start:
+        os.kill(os.getpid(), signal.SIGKILL)
+    yield from ()
+
+
+def test_a_range_process_that_dies_fails_the_read_in_one_line(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(citygml_ranges, "_spooled", _killed)
+    path = _tiles(tmp_path / "tiles.gml", 3)
+    with pytest.raises(UnavailableError, match=r"tiles.gml: the process reading its bytes") as e:
+        list(CityGMLConnector(path, split_bytes=1).read())
+    assert "\n" not in str(e.value) and "exit code -9" in str(e.value)
