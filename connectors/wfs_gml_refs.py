@@ -18,7 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from citypipe.connectors.gml_xlinks import XLINK_BUDGET, XLINK_FLOOR, XlinkBudgetError
+from citypipe.connectors.gml_xlinks import (
+    XLINK_BUDGET,
+    XLINK_FLOOR,
+    XlinkBudgetError,
+    over_budget,
+)
 
 __all__ = ["GeometryRefs"]
 
@@ -82,7 +87,7 @@ class GeometryRefs:
             size = self._sizes[gid] = sum(len(t) for t in geometry.itertext())
             self._held += size
         self._brought += size
-        if self._brought > XLINK_FLOOR[1] + XLINK_BUDGET * self._held:
+        if over_budget(self._brought, self._held, XLINK_FLOOR[1]):
             raise XlinkBudgetError(
                 f"geometry xlink:hrefs bring in {self._brought} characters of coordinates, more "
                 f"than {XLINK_BUDGET} times the {self._held} of the geometries they name: refused"
