@@ -97,7 +97,7 @@ def geometry_job(g: Mapping[str, Any], base: int, limit: int) -> Job:
         return Job(_POINTS, g["boundaries"], base, limit)
     if t == "MultiLineString":
         return Job(_LINES, g["boundaries"], base, limit)
-    if t not in _SURFACES and t not in _SOLIDS:
+    if type(t) is not str or (t not in _SURFACES and t not in _SOLIDS):
         raise Invalid(f"unknown geometry type {t!r}")
     try:
         faces, values = _faces(g)

@@ -305,6 +305,9 @@ _ODD = st.sampled_from(
 )
 
 
+_KEYS = ["type", "lod", "values", "surfaces", "semantics", "boundaries", "attributes", "x"]
+
+
 def _put(data: st.DataObject, target: Any) -> None:
     """Put an odd value somewhere inside the list or object `target`."""
     while True:
@@ -314,18 +317,20 @@ def _put(data: st.DataObject, target: Any) -> None:
             key = data.draw(st.integers(0, len(target) - 1))
         else:
             if isinstance(target, list):
-                target.insert(data.draw(st.integers(0, len(target))), data.draw(_ODD))
+                target.insert(
+                    data.draw(st.integers(0, len(target))), copy.deepcopy(data.draw(_ODD))
+                )
             elif isinstance(target, dict):
-                target[data.draw(st.sampled_from(["type", "lod", "values", "x"]))] = data.draw(_ODD)
+                target[data.draw(st.sampled_from(_KEYS))] = copy.deepcopy(data.draw(_ODD))
             return
         if not isinstance(target[key], list | dict) or data.draw(st.booleans()):
-            target[key] = data.draw(_ODD)
+            target[key] = copy.deepcopy(data.draw(_ODD))
             return
         target = target[key]
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(st.data())
 def test_odd_values_anywhere_in_an_object_read_alike(tmp_path, data):
