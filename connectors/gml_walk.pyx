@@ -282,3 +282,4 @@ def read(reader, elem, list out) -> bool:
 
 include "citygml_walk.pxi"
 include "gml_numbers.pxi"
+include "gml_resolve.pxi"

@@ -26,6 +26,7 @@ from citypipe.connectors import gml
 from citypipe.connectors.citygml import CityGMLConnector
 from citypipe.connectors.citygml_objects import ObjectReader
 from citypipe.connectors.gml import GeometryReader
+from citypipe.connectors.gml_xlinks import Xlinks
 
 FILES = sorted(
     [*(CORPUS / "citygml").glob("*.gml"), *(CORPUS / "citygml3").glob("*.gml")]
@@ -286,3 +287,30 @@ def test_both_walks_read_generated_citygml_alike(monkeypatch, xml: str) -> None:
         path.write_text(xml)
         fast, slow = _both(monkeypatch, lambda: _batches(path, 2000))
     assert fast == slow, xml
+
+
+# -- xlinks ----------------------------------------------------------------------------------
+
+_ids = st.sampled_from(["a", "b", "c", "d"])
+_ref = st.one_of(st.integers(-6, 5), _ids, _ids.map("-{}".format))
+_handles = st.lists(_ref, min_size=0, max_size=3)  # a polygon, several, or xlinks onward
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    surfaces=st.dictionaries(st.sampled_from(["a", "b", "c"]), _handles),
+    refs=st.lists(_ref, max_size=12),
+)
+def test_xlinks_resolve_in_c_as_in_python(surfaces, refs) -> None:
+    """Handles, dangling ids (chains, cycles, surfaces of several polygons) and the budget's
+    verdict alike; `d` is never defined."""
+    assert gml.compiled is not None
+
+    def resolve(compiled: Any) -> Any:
+        sizes = [10 + i for i in range(6)]
+        xlinks = Xlinks({k: (0, v) for k, v in surfaces.items()}, sizes)
+        return _outcome(
+            lambda: compiled.resolve(xlinks, refs) if compiled else xlinks.resolve(refs)
+        ), xlinks._brought
+
+    assert resolve(gml.compiled) == resolve(None)
