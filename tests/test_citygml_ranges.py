@@ -12,6 +12,9 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -135,3 +138,51 @@ def test_a_range_process_that_dies_fails_the_read_in_one_line(tmp_path, monkeypa
     with pytest.raises(UnavailableError, match=r"tiles.gml: the process reading its bytes") as e:
         list(CityGMLConnector(path, split_bytes=1).read())
     assert "\n" not in str(e.value) and "exit code -9" in str(e.value)
+
+
+_READER = """
+import sys, time
+from pathlib import Path
+from citypipe.connectors import citygml_ranges
+from citypipe.connectors.citygml import CityGMLConnector
+
+spooled = citygml_ranges._spooled
+def slow(r, *args):  # the later ranges still busy when the reader is killed
+    if not r.start:
+        yield from spooled(r, *args)
+        return
+    yield ("checked", True)
+    time.sleep(600)
+citygml_ranges._spooled, citygml_ranges.parts = slow, lambda: 3
+for i, _ in enumerate(CityGMLConnector(Path(sys.argv[1]), split_bytes=1, batch_size=20).read()):
+    if i == 0:
+        print("reading", flush=True)
+        sys.stdin.readline()  # killed while it waits here
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="Linux's /proc lists children")
+def test_the_range_processes_die_with_a_killed_reader(tmp_path: Path) -> None:
+    """A run killed (SIGKILL: no cleanup) leaves no process reading or spooling behind."""
+    path = _tiles(tmp_path / "tiles.gml", 3)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", _READER, str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert reader.stdout.readline() == "reading\n"
+    children = Path(f"/proc/{reader.pid}/task/{reader.pid}/children").read_text().split()
+    assert len(children) == 3
+    reader.kill()
+    reader.wait()
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in children)
+
+
+def _alive(pid: str) -> bool:
+    """Whether the process runs (a zombie waiting for its reaper has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
