@@ -57,6 +57,8 @@ def _lod_order(lod: Any) -> tuple[int, ...]:
 def _rich(surfaces: Any) -> bool:
     """Whether a semantic surface says more than its type (slope, direction, children ...);
     C-level passes where every surface is an object, as they are."""
+    if type(surfaces) is not list:
+        return False
     if set(map(type, surfaces)) <= {dict}:
         return max(map(len, surfaces), default=0) > 1
     return any(type(x) is dict and len(x) > 1 for x in surfaces)

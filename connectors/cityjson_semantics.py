@@ -46,6 +46,8 @@ def _surfaces(
         values = [v for v, k in zip(values, kept.tolist(), strict=False) if k]
     if len(values) != len(polygons):
         raise Invalid(f"semantics for {len(values)} surfaces of a geometry with {len(polygons)}")
+    if surfaces and type(surfaces) is not list:
+        raise Invalid("semantic surfaces that are not an array")
     kinds = [s.get("type") if isinstance(s, dict) else None for s in surfaces or ()]
     if not all(isinstance(k, str) for k in kinds):
         raise Invalid("a semantic surface without a type")

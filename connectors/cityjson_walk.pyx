@@ -112,10 +112,8 @@ cdef dict properties(dict obj, list geoms, list lods):
             looks.append(look)
         s = g.get("semantics")
         if isinstance(s, dict):
-            surfaces = (<dict>s).get("surfaces") or ()
-            if type(surfaces) is not list:
-                surfaces = list(surfaces)
-            if rich(<list>surfaces):
+            surfaces = (<dict>s).get("surfaces")
+            if type(surfaces) is list and rich(<list>surfaces):
                 look = {"lod": lod}
                 look.update(<dict>s)
                 semantic.append(look)
