@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -44,12 +45,14 @@ def _extras(geo: Placed, notes: list[str | None]) -> list[dict[str, Any] | None]
     )
     if geo.measures is None:
         return out
+    # the measures as Python floats at once: a numpy scalar taken per object cost 1 us each
     for key, values in (
         (FOOTPRINT_AREA, geo.measures.footprint_area),
         (VOLUME, geo.measures.volume),
     ):
-        for i in np.flatnonzero(~np.isnan(values)):
-            out[i] = {**(out[i] or {}), key: round(float(values[i]), 3)}
+        floats = values.tolist()
+        for i in compress(range(len(floats)), (~np.isnan(values)).tolist()):
+            out[i] = {**(out[i] or {}), key: round(floats[i], 3)}
     return out
 
 
