@@ -1,11 +1,12 @@
-"""A batch's GML polygons built at once: coordinate text parsed by Arrow, shapes by shapely.
+"""A batch's GML polygons built at once: coordinate text parsed in one pass, shapes by shapely.
 
 A city model holds many thousands of polygons (solids are shells of polygons, reliefs are
 triangles), so the reader only collects their coordinate text while a batch is read; here all
-of it is parsed in one Arrow call (several times faster than numpy's text parsing) and the
-polygons built in a few vectorised shapely calls, after `rings.repair` has closed the rings
-that are open or closed only within float noise and dropped the polygons (and interior rings)
-with fewer than three distinct positions.
+of it is parsed at once (in C by gml_walk where every number is a plain finite decimal, else
+in one Arrow call, several times faster than numpy's text parsing) and the polygons built in a
+few vectorised shapely calls, after `rings.repair` has closed the rings that are open or closed
+only within float noise and dropped the polygons (and interior rings) with fewer than three
+distinct positions.
 """
 
 from __future__ import annotations

@@ -6,12 +6,14 @@ and a CityGML batch is mostly surfaces. `read` walks a GML surface (MultiSurface
 CompositeSurface, Solid, Polygon, ...) over the nodes under lxml's element (gml_nodes.pxi) and
 writes what GeometryReader's Python walk writes: each ring's text, srsDimension and blankness,
 each polygon's ring count and text size, the handles and the gml:ids. `properties` does
-ObjectReader._properties' loop the same way (citygml_walk.pxi). Only the common subset is read
-here (rings of LinearRings whose first child is a posList, plain attributes, thematic surfaces
-of those); at anything else (a Ring, pos, coordinates, a comment among the elements, an
-srsDimension that is not 2, 3 or 4, a DTD that could give attributes defaults) nothing is
-written and the Python code reads the element, so every case keeps its one meaning there.
-gml.compiled is this module, or None where it did not build.
+ObjectReader._properties' loop the same way (citygml_walk.pxi); `parse_numbers` parses a batch's
+coordinate text (gml_numbers.pxi) and `resolve` is Xlinks.resolve's loop (gml_resolve.pxi).
+Only the common subset is read here (rings of LinearRings whose first child is a posList,
+plain attributes, thematic surfaces of those); at anything else (a Ring, pos, coordinates, a
+comment among the elements, an srsDimension that is not 2, 3 or 4, a DTD that could give
+attributes defaults) nothing is written and the Python code reads the element, so every case
+keeps its one meaning there. gml_compiled.compiled is this module, or None where it did not
+build.
 """
 
 from cpython.list cimport PyList_GET_SIZE
