@@ -103,9 +103,10 @@ def received(receive: Any, child: Any, who: str) -> Iterator[Any]:
             kind, payload = pickle.loads(receive.recv_bytes())
         except EOFError:
             child.join()
+            code = child.exitcode or 0
+            how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
             raise UnavailableError(
-                f"{who} ended before it was done (exit code {child.exitcode}); nothing of "
-                "this run is kept: run it again"
+                f"{who} ended before it was done ({how}); the previous output is kept: run it again"
             ) from None
         if kind == "end":
             return

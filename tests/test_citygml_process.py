@@ -1,4 +1,5 @@
-"""A CityGML file read in a second process lands the same rows as one read in one process.
+"""A CityGML file read in a second process lands the same rows as one read in one process:
+by ranges of members (citygml_ranges) and by one walk in one child.
 
 The split is forced with a threshold of 1 byte, and small batches make several of them cross the
 pipe. The files: Munich (111 buildings whose solids reference their surfaces by xlink), the
@@ -17,6 +18,7 @@ import pytest
 from conftest import CORPUS, data_files
 from lxml import etree
 
+from citypipe.connectors import citygml_ranges
 from citypipe.connectors.citygml import CityGMLConnector
 from citypipe.connectors.citygml_process import Located
 from citypipe.core.ingest import ingest
@@ -38,8 +40,17 @@ def _tables(lake: Lake, source: str) -> dict[str, object]:
     }
 
 
+@pytest.fixture(params=["ranges", "one child"])
+def split_by(request, monkeypatch) -> str:
+    """The split read by ranges of members where they stand alone (citygml_ranges), or always
+    by one walk in one child (the ranges' fallback)."""
+    if request.param == "one child":
+        monkeypatch.setattr(citygml_ranges, "plan", lambda *a: None)
+    return request.param
+
+
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
-def test_two_processes_land_what_one_does(path: Path, tmp_path: Path) -> None:
+def test_two_processes_land_what_one_does(path: Path, tmp_path: Path, split_by: str) -> None:
     lakes = {}
     for split in (0, 1):
         lakes[split] = Lake(tmp_path / str(split))
@@ -53,7 +64,8 @@ def test_two_processes_land_what_one_does(path: Path, tmp_path: Path) -> None:
             assert table.column(name).equals(two[kind].column(name)), (kind, name)
 
 
-def test_a_record_xml_is_read_again_from_the_file() -> None:
+def test_a_record_xml_is_read_again_from_the_file(monkeypatch) -> None:
+    monkeypatch.setattr(citygml_ranges, "plan", lambda *a: None)  # the one child's path
     path = FILES[0]
     gml_id = "{http://www.opengis.net/gml}id"
     by_id = {e.get(gml_id): e for e in etree.parse(str(path)).iter() if e.get(gml_id)}
