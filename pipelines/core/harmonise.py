@@ -9,6 +9,7 @@ harmonised becomes a reject with the reason and the record as it was read.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -208,8 +209,10 @@ class Harmoniser:
         parents = self._column(batch.parent_source_id, keys, kept, props, "parent_source_id", str)
         height = self._column(batch.height_m, keys, kept, props, "height_m", number)
         if geo.measures is not None:  # 3D objects without a stated height: from their geometry
+            # as Python floats at once: a numpy scalar and its NaN test cost 0.5 us an object
+            measured = [None if math.isnan(h) else h for h in geo.measures.height.tolist()]
             height = [
-                h if h is not None else geo.measures.height_at(i)
+                h if h is not None else measured[i]
                 for h, i in zip(height or [None] * m, kept.keep, strict=False)
             ]
         idx = slice(None) if kept.all_kept else np.asarray(kept.keep, dtype=np.int64)
