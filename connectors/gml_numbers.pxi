@@ -145,13 +145,17 @@ cdef void _powers() noexcept:
 def parse_numbers(list texts, list blank):
     """Every text's numbers in one float64 array and how many each text has (`blank`: the
     texts without any, ascending), as gml_polygons.parse reads them where all are finite
-    numbers; None where any is not, or a text is not ASCII (Arrow reads those)."""
+    numbers; None where any is not, or a text is not ASCII (Arrow reads those). The array
+    grows by doubling from an eighth of the text's length, and is copied to its size."""
     if not _powers_ready:
         _powers()
-    cdef Py_ssize_t n = len(texts), i, bound = 0, count = 0, first, next_blank, b = 0
+    cdef Py_ssize_t n = len(texts), i, total = 0, count = 0, first, next_blank, b = 0, cap
     for text in texts:
-        bound += (PyUnicode_GET_LENGTH(text) + 1) // 2
-    values = np.empty(bound, dtype=np.float64)
+        if type(text) is not str:
+            return None
+        total += PyUnicode_GET_LENGTH(text)
+    cap = max(16, total // 8)
+    values = np.empty(cap, dtype=np.float64)
     sizes = np.zeros(n, dtype=np.int64)
     cdef double[::1] out = values
     cdef long long[::1] counts = sizes
@@ -186,7 +190,12 @@ def parse_numbers(list texts, list blank):
                 value = PyOS_string_to_double(start, &stop, NULL)
                 if stop != p or not (-1.7976931348623157e308 <= value <= 1.7976931348623157e308):
                     return None
+            if count == cap:
+                cap *= 2
+                grown = np.empty(cap, dtype=np.float64)
+                grown[:count] = values
+                values, out = grown, grown
             out[count] = value
             count += 1
         counts[i] = count - first
-    return values[:count], sizes
+    return values[:count].copy(), sizes
