@@ -66,7 +66,7 @@ def parts() -> int:
     """Ranges to cut a document into: one per core this process may use (0: too few cores
     for the ranges to pay, `RANGES_FROM`)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return cores if (cores or 0) >= RANGES_FROM else 0
+    return cores if cores and cores >= RANGES_FROM else 0
 
 
 @dataclass(frozen=True)
