@@ -15,7 +15,8 @@ each range checks before anything is handed over (`self_contained`): every xlink
 member names a gml:id of that member, and there are no appearances, versions, feature members
 (their own members' boundaries), comments or CDATA (where a member's start tag could be text).
 A document that fails it is read as before (citygml_process: one walk in one child), and so
-is one with fewer than two members. A reject's XML is read again from its range's document.
+is one with fewer than two members, and every document on a machine of fewer than
+`RANGES_FROM` cores. A reject's XML is read again from its range's document.
 """
 
 from __future__ import annotations
@@ -55,10 +56,17 @@ _HREF = re.compile(rb"""href\s*=\s*["']#?([^"']*)["']""")
 _ID = re.compile(rb""":id\s*=\s*["']([^"']*)["']""")
 
 
+RANGES_FROM = 3
+"""Cores from which a document is read by ranges. On two (this machine's two vCPUs, 2026-12-04,
+docs/benchmark.md) the ranges were level with one child by the wall clock and took 10-13 % more
+CPU; the one child's walk bounds that path, and more cores cannot shorten it, the ranges can."""
+
+
 def parts() -> int:
-    """Ranges to cut a document into: one per core this process may use, at least two."""
+    """Ranges to cut a document into: one per core this process may use (0: too few cores
+    for the ranges to pay, `RANGES_FROM`)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(cores or 1, 2)
+    return cores if cores and cores >= RANGES_FROM else 0
 
 
 @dataclass(frozen=True)
@@ -245,7 +253,8 @@ def read_in_ranges(
     document to read), one child per range; `fallback`'s where the members do not stand alone.
     `released` counts the CityModel's children the walk has detached (the positions start
     there)."""
-    ranges = plan(path, parts())
+    count = parts()
+    ranges = plan(path, count) if count else None
     if ranges is None:
         yield from fallback()
         return

@@ -46,6 +46,8 @@ def split_by(request, monkeypatch) -> str:
     by one walk in one child (the ranges' fallback)."""
     if request.param == "one child":
         monkeypatch.setattr(citygml_ranges, "plan", lambda *a: None)
+    else:  # whatever the cores here (two ranges, as two cores would make if they took them)
+        monkeypatch.setattr(citygml_ranges, "parts", lambda: 2)
     return request.param
 
 

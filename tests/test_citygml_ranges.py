@@ -195,3 +195,12 @@ def _alive(pid: str) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+@pytest.mark.parametrize(("cores", "ranges"), [(1, 0), (2, 0), (3, 3), (8, 8)])
+def test_ranges_from_three_cores(monkeypatch, cores, ranges) -> None:
+    """Two cores read by one child: the ranges were measured level with it there, at more CPU."""
+    monkeypatch.undo()  # the real count, not the fixture's
+    monkeypatch.setattr("os.sched_getaffinity", lambda _: set(range(cores)), raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    assert citygml_ranges.parts() == ranges
