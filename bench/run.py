@@ -524,8 +524,9 @@ def main() -> None:
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     p.add_argument(
         "--option", action="append", default=[], metavar="KEY=VALUE",
-        help="a connector option for --measure citypipe (split_bytes=1: read a large CityGML "
-        "file by ranges whatever the load)",
+        help="a connector option for --measure citypipe (split_bytes=1: read a CityGML file "
+        "in split processes whatever its size and the load: by ranges from RANGES_FROM cores, "
+        "else one child)",
     )  # fmt: skip
     sections = ["memory", "lake", "harvest", "ngsi", "listen", "run", "tiles", "days"]
     p.add_argument("--tiles", type=int, default=100, help="tiles of the tiles section")

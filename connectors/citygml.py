@@ -100,8 +100,9 @@ class CityGMLConnector(FileConnector):
         return SourceInfo(format="CityGML", version=header.version, crs=header.srs_name)
 
     def read(self) -> Iterator[SourceBatch]:
-        """The batches, read in a second process for a large file while a core is spare
-        (citygml_process); the option `split_bytes` sets the size and forces it (0: never)."""
+        """The batches, read for a large file while a core is spare in a second process
+        (citygml_process), or one per range of members from `RANGES_FROM` cores
+        (citygml_ranges); the option `split_bytes` sets the size and forces it (0: never)."""
         split = self.options.get("split_bytes")
         if split is None:
             split = SPLIT_BYTES if spare_core() else 0

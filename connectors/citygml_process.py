@@ -35,8 +35,8 @@ from citypipe.connectors.citygml_records import Record, batches, element_xml
 from citypipe.geo.errors import DataError, UnavailableError
 
 __all__ = [
-    "SPLIT_BYTES", "Located", "read_in_child", "received", "serve", "spare_core", "start_child",
-    "stop", "take",
+    "SPLIT_BYTES", "Located", "cores", "read_in_child", "received", "serve", "spare_core",
+    "start_child", "stop", "take",
 ]  # fmt: skip
 
 SPLIT_BYTES = 64_000_000
@@ -53,8 +53,14 @@ def spare_core() -> bool:
     process (a worker some pools start) may not start one."""
     if current_process().daemon:
         return False
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (cores or 1) > 1 and os.getloadavg()[0] <= (cores or 1) - 1
+    n = cores()
+    return n > 1 and os.getloadavg()[0] <= n - 1
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return n or 1
 
 
 _Raw = tuple[list[Record], tuple[list[str], list[int], list[int], list[int]]]

@@ -35,7 +35,15 @@ from typing import Any, Self
 
 from citypipe.connectors import documents, gml_polygons
 from citypipe.connectors.base import SourceBatch
-from citypipe.connectors.citygml_process import Located, received, serve, start_child, stop, take
+from citypipe.connectors.citygml_process import (
+    Located,
+    cores,
+    received,
+    serve,
+    start_child,
+    stop,
+    take,
+)
 from citypipe.connectors.citygml_records import batches
 
 __all__ = ["Range", "parts", "plan", "read_in_ranges", "self_contained"]
@@ -65,8 +73,8 @@ CPU; the one child's walk bounds that path, and more cores cannot shorten it, th
 def parts() -> int:
     """Ranges to cut a document into: one per core this process may use (0: too few cores
     for the ranges to pay, `RANGES_FROM`)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return cores if cores and cores >= RANGES_FROM else 0
+    n = cores()
+    return n if n >= RANGES_FROM else 0
 
 
 @dataclass(frozen=True)
@@ -135,7 +143,8 @@ def plan(path: Path, count: int) -> list[Range] | None:
             at = _member_start(data, max(size * k // count, head_end, cuts[-1] + 1))
             if at is None:
                 break
-            cuts.append(at)
+            if at > cuts[-1]:  # a member longer than a share holds the next cut too
+                cuts.append(at)
     if len(cuts) < 2 or cuts[1] <= head_end:
         return None
     return [Range(path, head_end, root, a, b, size) for a, b in pairwise([*cuts, size])]
@@ -151,14 +160,22 @@ def _head(head: bytes) -> tuple[int, bytes] | None:
     return (tag.end(), tag.group(1)) if tag else None
 
 
+def _tag_start(data: Any, i: int) -> int | None:
+    """Where the cityObjectMember start tag whose name is at `i` begins; None where the name at
+    `i` starts no such tag (an end tag, text, a longer name)."""
+    opening = _OPENS.search(data[max(i - 64, 0) : i])
+    after = data[i + len(_MEMBER) : i + len(_MEMBER) + 1]
+    if opening and len(after) == 1 and after in b" \t\r\n>":
+        return i - len(opening.group())
+    return None
+
+
 def _member_start(data: Any, at: int) -> int | None:
     """The offset of the first cityObjectMember start tag from `at` on."""
     i = data.find(_MEMBER, at)
     while i >= 0:
-        opening = _OPENS.search(data[max(i - 64, 0) : i])
-        after = data[i + len(_MEMBER) : i + len(_MEMBER) + 1]
-        if opening and len(after) == 1 and after in b" \t\r\n>":
-            return i - len(opening.group())
+        if (start := _tag_start(data, i)) is not None:
+            return start
         i = data.find(_MEMBER, i + 1)
     return None
 
@@ -190,20 +207,19 @@ def _last_member_start(data: bytes) -> int:
     """The offset of the last cityObjectMember start tag in `data` (0: none)."""
     i = data.rfind(_MEMBER)
     while i > 0:
-        opening = _OPENS.search(data[max(i - 64, 0) : i])
-        if opening:
-            return i - len(opening.group())
+        if (start := _tag_start(data, i)) is not None:
+            return start
         i = data.rfind(_MEMBER, 0, i)
     return 0
 
 
 def _alone(data: bytes, end: int, words: Any, links: bool) -> bool:
     """Whether data[:end] (whole members) stands alone."""
-    if any(_occurs(data, word, rare, 0, end) for word, rare in words):
+    if any(_occurs(data, word, rare, end) for word, rare in words):
         return False
     if not links:
         return True
-    starts = _member_starts(data, 0, end)
+    starts = _member_starts(data, end)
     if starts is None:
         return False
     for a, b in pairwise([0, *starts, end]):
@@ -213,11 +229,11 @@ def _alone(data: bytes, end: int, words: Any, links: bool) -> bool:
     return True
 
 
-def _occurs(data: Any, word: bytes, rare: int, start: int, end: int) -> bool:
-    """Whether `word` occurs in data[start:end], looking for its byte `rare` first."""
+def _occurs(data: Any, word: bytes, rare: int, end: int) -> bool:
+    """Whether `word` occurs in data[:end], looking for its byte `rare` first."""
     if rare < 0:
-        return data.find(word, start, end) >= 0
-    i = data.find(word[rare : rare + 1], start + rare, end)
+        return data.find(word, 0, end) >= 0
+    i = data.find(word[rare : rare + 1], rare, end)
     while i >= 0:
         if data[i - rare : i - rare + len(word)] == word:
             return True
@@ -225,17 +241,16 @@ def _occurs(data: Any, word: bytes, rare: int, start: int, end: int) -> bool:
     return False
 
 
-def _member_starts(data: Any, start: int, end: int) -> list[int] | None:
-    """The members' start tags between `start` and `end`, each followed by its end tag before
-    the next; None where the name occurs otherwise (nested, in text)."""
+def _member_starts(data: Any, end: int) -> list[int] | None:
+    """The members' start tags before `end`, each followed by its end tag before the next;
+    None where the name occurs otherwise (nested, in text)."""
     starts: list[int] = []
     inside = False
-    i = data.find(_MEMBER, start, end)
+    i = data.find(_MEMBER, 0, end)
     while i >= 0:
-        before = data[max(i - 64, 0) : i]
-        if not inside and (opening := _OPENS.search(before)):
-            starts.append(i - len(opening.group()))
-        elif not (inside and _CLOSES.search(before)):
+        if not inside and (start := _tag_start(data, i)) is not None:
+            starts.append(start)
+        elif not (inside and _CLOSES.search(data[max(i - 64, 0) : i])):
             return None
         inside = not inside
         i = data.find(_MEMBER, i + len(_MEMBER), end)

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -101,6 +102,19 @@ def test_tiles_read_by_ranges_land_what_one_process_does(tmp_path, monkeypatch, 
     _assert_same(one, _land(path, Lake(tmp_path / "ranges"), 1))
     buildings = sum(1 for _ in etree.parse(str(path)).iter("{*}Building", "{*}BuildingPart"))
     assert one["features"].num_rows == buildings  # every building and part lands, once
+
+
+def test_members_longer_than_a_share_make_fewer_ranges_not_empty_ones(tmp_path) -> None:
+    """Cut into more shares than the tiles have members of a share's size (a share of a few kB
+    against members of up to tens): each cut falls at a member of its own, no range is empty,
+    and every range stands alone (an empty one would send the whole read back to one child)."""
+    path = _tiles(tmp_path / "tiles.gml", 3)
+    members = sum(1 for _ in etree.parse(str(path)).iter("{*}cityObjectMember"))
+    ranges = plan(path, 4 * members)
+    assert ranges is not None and 1 < len(ranges) < 4 * members
+    assert all(r.start < r.end for r in ranges)
+    assert all(a.end == b.start for a, b in pairwise(ranges))
+    assert all(self_contained(r) for r in ranges)
 
 
 def test_a_range_whose_member_links_into_another_falls_back(tmp_path, monkeypatch) -> None:
