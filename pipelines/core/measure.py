@@ -52,11 +52,6 @@ class Measures:
             return self.surface_polygons.take(pa.array(rows, pa.int64()))
         return pa.array(shapely.to_wkb(self.surface_polygons[rows], output_dimension=3))
 
-    def height_at(self, i: int) -> float | None:
-        """Height of record i from its 3D geometry (top minus bottom), where it has one."""
-        h = self.height[i]
-        return None if np.isnan(h) else float(h)
-
 
 def _metres(
     crs: pyproj.CRS, axis_order: str, geometries: np.ndarray
