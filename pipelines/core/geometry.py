@@ -26,6 +26,7 @@ from citypipe.core import crs84, footprints, solids
 from citypipe.core.crs84 import ToCrs84
 from citypipe.core.measure import Measures, measure
 from citypipe.geo import crs as crslib
+from citypipe.geo import wkb
 from citypipe.geo.errors import ConfigurationError, UnknownCRS
 from citypipe.geo.types import AxisOrder, Points
 
@@ -48,15 +49,9 @@ class Placed:
     measures: Measures | None = None
     """For 3D objects whose place could be measured in metres."""
 
-    def wkb_3d(self, rows: slice | np.ndarray) -> pa.Array | np.ndarray | None:
+    def wkb_3d(self, rows: slice | np.ndarray) -> pa.Array | None:
         """The 3D WKB of `geometry_3d[rows]` (null where a record has none)."""
-        if isinstance(self.geometry_3d, pa.Array):
-            if isinstance(rows, slice):
-                return self.geometry_3d
-            return self.geometry_3d.take(pa.array(rows, pa.int64()))
-        if self.geometry_3d is None:
-            return None
-        return shapely.to_wkb(self.geometry_3d[rows], output_dimension=3)
+        return None if self.geometry_3d is None else wkb.to_wkb_3d(self.geometry_3d, rows)
 
 
 def _by_record(

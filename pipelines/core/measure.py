@@ -19,6 +19,7 @@ import shapely
 from citypipe.connectors.base import Surface
 from citypipe.connectors.ragged import offsets
 from citypipe.core import solids
+from citypipe.geo import wkb
 
 __all__ = ["Measures", "measure", "surface_parts"]
 
@@ -48,9 +49,7 @@ class Measures:
 
     def surface_wkb_of(self, rows: np.ndarray) -> pa.Array:
         """The 3D WKB of the surfaces `rows`."""
-        if isinstance(self.surface_polygons, pa.Array):
-            return self.surface_polygons.take(pa.array(rows, pa.int64()))
-        return pa.array(shapely.to_wkb(self.surface_polygons[rows], output_dimension=3))
+        return wkb.to_wkb_3d(self.surface_polygons, rows)
 
 
 def _metres(
