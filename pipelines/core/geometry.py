@@ -176,11 +176,11 @@ def _repair(geoms: np.ndarray, reasons: list[str | None], notes: list[str | None
     invalid = ~shapely.is_missing(geoms) & ~shapely.is_valid(geoms)
     if not invalid.any():
         return bounds
-    why = shapely.is_valid_reason(geoms[invalid])
-    denoised, noise = _without_noise(geoms[invalid])
+    was = geoms[invalid]  # a copy, taken once
+    why = shapely.is_valid_reason(was)
+    denoised, noise = _without_noise(was)
     why[noise] = [f"{w}: positions within float noise merged" for w in why[noise]]
     fixed, failed = _by_record(shapely.make_valid, denoised)  # the valid ones as they are
-    was = geoms[invalid]
     for k, (i, g, w) in enumerate(zip(np.flatnonzero(invalid), fixed, why, strict=False)):
         if g is None or shapely.is_empty(g):
             w = f"{w} ({failed[k]})" if k in failed else w
