@@ -26,6 +26,7 @@ from citypipe.core import crs84, footprints, solids
 from citypipe.core.crs84 import ToCrs84
 from citypipe.core.measure import Measures, measure
 from citypipe.geo import crs as crslib
+from citypipe.geo import wkb
 from citypipe.geo.errors import ConfigurationError, UnknownCRS
 from citypipe.geo.types import AxisOrder, Points
 
@@ -48,15 +49,9 @@ class Placed:
     measures: Measures | None = None
     """For 3D objects whose place could be measured in metres."""
 
-    def wkb_3d(self, rows: slice | np.ndarray) -> pa.Array | np.ndarray | None:
+    def wkb_3d(self, rows: slice | np.ndarray) -> pa.Array | None:
         """The 3D WKB of `geometry_3d[rows]` (null where a record has none)."""
-        if isinstance(self.geometry_3d, pa.Array):
-            if isinstance(rows, slice):
-                return self.geometry_3d
-            return self.geometry_3d.take(pa.array(rows, pa.int64()))
-        if self.geometry_3d is None:
-            return None
-        return shapely.to_wkb(self.geometry_3d[rows], output_dimension=3)
+        return None if self.geometry_3d is None else wkb.to_wkb_3d(self.geometry_3d, rows)
 
 
 def _by_record(
@@ -181,11 +176,11 @@ def _repair(geoms: np.ndarray, reasons: list[str | None], notes: list[str | None
     invalid = ~shapely.is_missing(geoms) & ~shapely.is_valid(geoms)
     if not invalid.any():
         return bounds
-    why = shapely.is_valid_reason(geoms[invalid])
-    denoised, noise = _without_noise(geoms[invalid])
+    was = geoms[invalid]  # a copy, taken once
+    why = shapely.is_valid_reason(was)
+    denoised, noise = _without_noise(was)
     why[noise] = [f"{w}: positions within float noise merged" for w in why[noise]]
     fixed, failed = _by_record(shapely.make_valid, denoised)  # the valid ones as they are
-    was = geoms[invalid]
     for k, (i, g, w) in enumerate(zip(np.flatnonzero(invalid), fixed, why, strict=False)):
         if g is None or shapely.is_empty(g):
             w = f"{w} ({failed[k]})" if k in failed else w

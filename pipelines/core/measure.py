@@ -7,6 +7,7 @@ centre, as areas and angles need metres east and north.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -19,8 +20,9 @@ import shapely
 from citypipe.connectors.base import Surface
 from citypipe.connectors.ragged import offsets
 from citypipe.core import solids
+from citypipe.geo import wkb
 
-__all__ = ["Measures", "measure", "surface_parts"]
+__all__ = ["Measures", "floats", "measure", "surface_parts"]
 
 
 @dataclass
@@ -48,14 +50,13 @@ class Measures:
 
     def surface_wkb_of(self, rows: np.ndarray) -> pa.Array:
         """The 3D WKB of the surfaces `rows`."""
-        if isinstance(self.surface_polygons, pa.Array):
-            return self.surface_polygons.take(pa.array(rows, pa.int64()))
-        return pa.array(shapely.to_wkb(self.surface_polygons[rows], output_dimension=3))
+        return wkb.to_wkb_3d(self.surface_polygons, rows)
 
-    def height_at(self, i: int) -> float | None:
-        """Height of record i from its 3D geometry (top minus bottom), where it has one."""
-        h = self.height[i]
-        return None if np.isnan(h) else float(h)
+
+def floats(values: np.ndarray) -> list[float | None]:
+    """`values` as Python floats, None where NaN: converted at once, as a numpy scalar taken
+    and tested per object costs about 1 us."""
+    return [None if math.isnan(v) else v for v in values.tolist()]
 
 
 def _metres(

@@ -14,7 +14,7 @@ import shapely
 
 from citypipe.geo.types import Points
 
-__all__ = ["geometry_types", "to_wkb_2d", "to_wkt"]
+__all__ = ["geometry_types", "to_wkb_2d", "to_wkb_3d", "to_wkt"]
 
 _POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("xy", "<f8", 2)])
 """A 2D point in little-endian WKB: 21 bytes, no padding."""
@@ -32,6 +32,15 @@ def to_wkb_2d(geometries: np.ndarray | Points) -> pa.Array:
     ):
         return _points(shapely.get_coordinates(geometries))
     return pa.array(shapely.to_wkb(geometries, output_dimension=2), pa.binary())
+
+
+def to_wkb_3d(geometries: np.ndarray | pa.Array, rows: slice | np.ndarray) -> pa.Array:
+    """3D WKB of `geometries[rows]` (None stays null): shapely geometries written, or WKB
+    already written from their arrays (an Arrow array) selected. A slice and an index array
+    select the same rows of either."""
+    if isinstance(geometries, pa.Array):
+        return geometries[rows] if isinstance(rows, slice) else geometries.take(rows)
+    return pa.array(shapely.to_wkb(geometries[rows], output_dimension=3), pa.binary())
 
 
 def _points(xy: np.ndarray) -> pa.Array:
