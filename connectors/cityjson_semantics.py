@@ -21,6 +21,7 @@ from citypipe.connectors import cityjson_values
 from citypipe.connectors.base import FlatFaces, Surface
 from citypipe.connectors.cityjson_geometry import Built, Invalid, Job
 from citypipe.connectors.ragged import offsets
+from citypipe.geo import wkb_ragged
 
 __all__ = ["Semantics", "semantic_surfaces"]
 
@@ -110,11 +111,8 @@ def _polygons(
     per_geometry = np.bincount(faces.owner[chosen], minlength=semantic[-1] + 1)[semantic]
     if not np.array_equal(offsets(per_geometry), at):  # not the faces GEOS holds
         return shapely.get_parts(shapes), at
-    ring = chosen[faces.polygon]
-    sizes = np.bincount(faces.ring, minlength=len(faces.polygon))[ring]
-    per_face = np.bincount(faces.polygon[ring], minlength=len(faces.owner))[chosen]
+    coords, sizes, per_face = wkb_ragged.face_rings(faces.coords, faces.ring, faces.polygon, chosen)
     nesting = (offsets(sizes), offsets(per_face))
-    coords = faces.coords[ring[faces.ring]]
     return np.asarray(shapely.from_ragged_array(GeometryType.POLYGON, coords, nesting)), at
 
 

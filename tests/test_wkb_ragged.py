@@ -7,7 +7,7 @@ import pyarrow as pa
 import shapely
 from shapely import GeometryType
 
-from citypipe.geo.wkb_ragged import polygons_z
+from citypipe.geo.wkb_ragged import face_rings, polygons_z
 
 _SHAPES = [
     "MULTIPOLYGON Z (((0 0 1, 4 0 1, 4 4 2, 0 0 1)), ((0 0 0, 0 4 0, 4 4 0, 0 0 0)))",
@@ -76,3 +76,19 @@ def test_what_geos_writes_otherwise_is_left_to_geos() -> None:
     no_parts = (np.array([0, 4]), np.array([0, 1]), np.array([0, 1, 1]))
     assert polygons_z(coords, no_parts) is None
     assert polygons_z(coords, no_parts, np.array([True, False])) is not None
+
+
+def test_face_rings_are_the_picked_faces_of_flat_arrays() -> None:
+    """The faces picked from flat arrays (each position's ring, each ring's face), holes and
+    all, are the polygons they were read from; a ring of no positions is left out."""
+    polygons = shapely.get_parts(np.array([shapely.from_wkt(s) for s in _SHAPES]))
+    rings, face = shapely.get_rings(polygons, return_index=True)
+    coords, ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
+    ring = np.where(ring >= 2, ring + 1, ring)  # an empty ring, the second face's hole
+    face = np.insert(face, 2, 1)
+    pick = np.array([False, True, True, False, True, True])  # the hole, NaN heights
+    ragged, sizes, per_face = face_rings(coords, ring, face, pick)
+    _, coords, nesting = shapely.to_ragged_array(polygons[pick], include_z=True)
+    np.testing.assert_array_equal(ragged, coords)  # NaN heights included
+    assert sizes.tolist() == np.diff(nesting[0]).tolist()
+    assert per_face.tolist() == np.diff(nesting[1]).tolist() == [1, 2, 1, 1]

@@ -134,14 +134,6 @@ class Faces(FlatFaces):
         out[face[starts]] = np.nan_to_num(self.coords[starts])
         return out
 
-    def _rings(self, select: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Of the faces `select` picks: which rings are theirs, each such ring's size and each
-        such face's number of rings (an empty face has none)."""
-        sizes = np.bincount(self.ring, minlength=len(self.polygon))
-        rings = select[self.polygon] & (sizes > 0)
-        per_face = np.bincount(self.polygon[rings], minlength=len(self.owner))[select]
-        return rings, sizes[rings], per_face
-
     def multipolygons(
         self, select: np.ndarray, coords: np.ndarray, count: int
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -157,10 +149,9 @@ class Faces(FlatFaces):
     ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """`multipolygons` as the arrays they are built of: the positions, and the offsets of
         the rings, faces and geometries (`shapely.from_ragged_array`'s)."""
-        rings, sizes, per_face = self._rings(select)
+        ragged, sizes, per_face = wkb_ragged.face_rings(coords, self.ring, self.polygon, select)
         per_geometry = np.bincount(self.owner[select], minlength=count)
-        nesting = (offsets(sizes), offsets(per_face), offsets(per_geometry))
-        return coords[rings[self.ring]], nesting
+        return ragged, (offsets(sizes), offsets(per_face), offsets(per_geometry))
 
     def multipolygons_2d(self, select: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The faces `select` picks, as a 2D multipolygon for each geometry, and how many
@@ -175,9 +166,8 @@ class Faces(FlatFaces):
         chosen, order = np.unique(faces, return_inverse=True)
         select = np.zeros(len(self.owner), dtype=bool)
         select[chosen] = True
-        rings, sizes, per_face = self._rings(select)
+        ragged, sizes, per_face = wkb_ragged.face_rings(coords, self.ring, self.polygon, select)
         nesting = (offsets(sizes), offsets(per_face))
-        ragged = coords[rings[self.ring]]
         made = wkb_ragged.polygons_z(ragged, nesting)
         if made is None:
             made = np.asarray(shapely.from_ragged_array(GeometryType.POLYGON, ragged, nesting))

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["polygons_z"]
+__all__ = ["face_rings", "polygons_z"]
 
 _POLYGON_Z, _MULTIPOLYGON_Z = 0x80000003, 0x80000006
 _HEAD = 9
@@ -35,6 +35,19 @@ def _put_u32(out: np.ndarray, at: np.ndarray, values: np.ndarray | int) -> None:
 def _first(counts: np.ndarray) -> np.ndarray:
     """The first element of each group of `counts` elements (the non-empty groups)."""
     return (np.cumsum(counts) - counts)[counts > 0]
+
+
+def face_rings(
+    coords: np.ndarray, ring: np.ndarray, polygon: np.ndarray, select: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Of faces held flat (`coords`, each position's `ring`, each ring's `polygon`: a solid's
+    faces as `connectors.base.FlatFaces` hold them), the faces `select` picks as the ragged
+    arrays they are built of: their rings' positions, each ring's size and each face's number
+    of rings (an empty ring left out, as GEOS holds none)."""
+    sizes = np.bincount(ring, minlength=len(polygon))
+    rings = select[polygon] & (sizes > 0)
+    per_face = np.bincount(polygon[rings], minlength=len(select))[select]
+    return coords[rings[ring]], sizes[rings], per_face
 
 
 def polygons_z(
