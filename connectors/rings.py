@@ -74,7 +74,8 @@ def repair(
     first, last = starts[some], ends[some] - 1
     plain = _comparable(coords)
     start = plain[first]
-    gap = _largest(np.abs(plain[last] - start))
+    with np.errstate(over="ignore"):  # ends ±1e308 apart: an infinite gap, an open ring
+        gap = _largest(np.abs(plain[last] - start))
     tolerance = NOISE * np.maximum(1.0, _largest(np.abs(start)))
     near = (gap > 0) & (gap <= tolerance)
     snapped = np.zeros(n_rings, dtype=bool)
