@@ -155,27 +155,35 @@ cdef class _Walk:
     cdef int members(self, xmlNode *node, list out, int dimension) except FAILED:
         """GeometryReader._members: surfaceMember(s) / solidMember(s), inline or xlinks."""
         cdef xmlNode *member = first_child(node)
-        cdef xmlNode *child
-        cdef object href
         cdef int done
         while member is not NULL:
             if member.type != ELEMENT:
                 return OTHER
-            child = first_child(member)
-            if member.properties is not NULL:
-                href = attribute(member, XLINK, b"href")
-                if href is UNREAD:
-                    return OTHER
-                if href is not None:
-                    out.append(href.removeprefix("#"))
-            while child is not NULL:
-                if child.type != ELEMENT:
-                    return OTHER
-                done = self.surface(child, out, dimension)
-                if done != DONE:
-                    return done
-                child = next_child(child)
+            done = self.held(member, out, dimension)
+            if done != DONE:
+                return done
             member = next_child(member)
+        return DONE
+
+    cdef int held(self, xmlNode *prop, list out, int dimension) except FAILED:
+        """What a geometry property (a surface member, a Solid's exterior) holds: the surface
+        its xlink:href names, and the surfaces inside it."""
+        cdef xmlNode *child = first_child(prop)
+        cdef object href
+        cdef int done
+        if prop.properties is not NULL:
+            href = attribute(prop, XLINK, b"href")
+            if href is UNREAD:
+                return OTHER
+            if href is not None:
+                out.append(href.removeprefix("#"))
+        while child is not NULL:
+            if child.type != ELEMENT:
+                return OTHER
+            done = self.surface(child, out, dimension)
+            if done != DONE:
+                return done
+            child = next_child(child)
         return DONE
 
     cdef int patches(self, xmlNode *node, list out, int dimension) except FAILED:
@@ -209,22 +217,12 @@ cdef class _Walk:
     cdef int solid(self, xmlNode *node, list out, int dimension) except FAILED:
         """The exterior shell's faces (interior shells are not part of the mass)."""
         cdef xmlNode *boundary = first_child(node)
-        cdef xmlNode *shell
-        cdef object href
         cdef int done
         while boundary is not NULL:
             if named(boundary, self.ns, b"exterior"):
-                href = attribute(boundary, XLINK, b"href")
-                if href is UNREAD:
-                    return OTHER
-                if href is not None:
-                    out.append(href.removeprefix("#"))
-                shell = first_child(boundary)
-                while shell is not NULL:
-                    done = self.surface(shell, out, dimension)
-                    if done != DONE:
-                        return done
-                    shell = next_child(shell)
+                done = self.held(boundary, out, dimension)
+                if done != DONE:
+                    return done
             boundary = next_child(boundary)
         return DONE
 
