@@ -21,7 +21,7 @@ from citypipe.connectors import geojson_shapes, jsonfg_solids
 from citypipe.connectors.answers import count
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.documents import BLANK
-from citypipe.connectors.json_numbers import WideInteger, Widened, noted_batch
+from citypipe.connectors.json_numbers import WideInteger, noted_batch
 from citypipe.connectors.jsonstream import (
     BATCH_BYTES,
     JSONDocument,
@@ -191,11 +191,13 @@ def page_batches(header: Mapping[str, Any], features: list[Any]) -> Iterator[Sou
     the rest, one per CRS for the JSON-FG features that only have a `place` (the closest-to-scope
     `coordRefSys`: the place's own, the feature's, the collection's) and for the features with
     a 2008 `crs` member of their own, whose CRS the feature's or geometry's member declares
-    (GeoJSON 2008, 3: an object without one acquires its parent's)."""
-    if isinstance(features, Widened):
-        for batch in page_batches(header, list(features)):
-            yield noted_batch(batch, features)
-        return
+    (GeoJSON 2008, 3: an object without one acquires its parent's). Each batch notes its
+    integers beyond 64 bits where `features` holds some (`Widened`)."""
+    for batch in _page_batches(header, features):
+        yield noted_batch(batch, features)
+
+
+def _page_batches(header: Mapping[str, Any], features: list[Any]) -> Iterator[SourceBatch]:
     crs = _crs(header.get("crs"))
     coord_ref_sys = _coord_ref_sys(header.get("coordRefSys"))
     collection_class = header.get("featureType") or header.get("name")
