@@ -83,7 +83,7 @@ class GetFeature:
         if caps.count_default:
             size = min(size, caps.count_default)
         whole = not caps.version.startswith("2") and not query.page_size
-        srs_name = _srs_name(layer, query.crs)
+        srs_name = _srs_name(layer, query.crs, wfs10=caps.version == "1.0.0")
         return cls(caps, layer, srs_name, output, geojson, filter_xml, size, whole)
 
     def as_gml(self) -> GetFeature:
@@ -160,14 +160,18 @@ def _urn(crs: pyproj.CRS) -> str:
     )
 
 
-def _srs_name(layer: LayerInfo, wanted: str | None) -> str | None:
+def _srs_name(layer: LayerInfo, wanted: str | None, wfs10: bool) -> str | None:
     """The server's spelling of the CRS asked for (`--crs`, one the layer lists), else its
-    default CRS."""
+    default CRS. WFS 1.0 cannot ask for a CRS (MapServer ignores SRSNAME there): any `--crs`
+    pyproj reads is answered in the feature type's one SRS, which the answer's srsName
+    declares and harmonise transforms to the lake's OGC:CRS84 as it would the CRS asked for."""
     if wanted is None:
         return layer.crs[0] if layer.crs else None
     offered = crslib.spelled_in(wanted, layer.crs)
     if offered is not None:
         return offered
+    if wfs10 and layer.crs:
+        return layer.crs[0]
     offered_list = ", ".join(layer.crs) or "none"
     raise ConfigurationError(
         f"--crs {wanted}: feature type {layer.name} is not offered in it (offered: {offered_list})"

@@ -22,6 +22,7 @@ from citypipe.connectors.base import Query
 from citypipe.connectors.service_documents import capabilities_layers
 from citypipe.connectors.wfs import WFSConnector
 from citypipe.core.ingest import ingest
+from citypipe.geo.errors import ConfigurationError
 
 ONLY_10 = retarget(r"(?i)(ACCEPTVERSIONS|VERSION)=[^&]*", "VERSION=1.0.0")
 """Every request answered as a 1.0.0 request: the server that speaks nothing later."""
@@ -146,3 +147,20 @@ def test_a_wfs_1_0_extent_is_read_in_degrees_whichever_way_the_server_writes_it(
 def _extent(capabilities: bytes, name: str):
     _, _, layers = capabilities_layers(capabilities)
     return next(layer.bbox for layer in layers if layer.name == name)
+
+
+def test_a_wfs_1_0_crs_other_than_the_srs_is_read_in_the_srs_and_transformed(
+    mapserver_wfs, fault_proxy, lake
+) -> None:
+    """`--crs EPSG:4326` on `parkplaetze`, whose one `<SRS>` is EPSG:25832 (MapServer ignores a
+    1.0 SRSNAME): asked without SRSNAME, read in EPSG:25832 and landed in the lake's CRS84 as
+    the sample's features; a CRS pyproj does not know is still refused."""
+    proxy = _only_10(mapserver_wfs, fault_proxy)
+    url = f"{proxy.url}?SERVICE=WFS"
+    options = {"query": Query(layer=PARKPLAETZE.name, crs="EPSG:4326")}
+    report = ingest(url, PARKPLAETZE.name, lake, options=options, validate=False)
+    assert report.records == PARKPLAETZE.with_geometry
+    assert_same(harvested(lake, PARKPLAETZE.name), PARKPLAETZE)
+    assert not any("SRSNAME" in a for a in _get_features(proxy))
+    with pytest.raises(ConfigurationError, match="EPSG:999999"):
+        WFSConnector(url, query=Query(layer=PARKPLAETZE.name, crs="EPSG:999999")).inspect()
