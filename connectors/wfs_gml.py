@@ -72,6 +72,7 @@ _NOT_MEMBERS = {"boundedBy", "additionalObjects", "truncatedResponse"}
 _NOT_COUNTED = re.compile(rb"<([\w.-]+:)?(Tuple|additionalObjects)[\s/>]")
 """What numberReturned does not count one feature each (ISO 19142): a join's tuple counts once
 for its features, wfs:additionalObjects not at all."""
+_LOCAL_HREFS = (b'href="#', b"href='#")
 _GML_NS_DECLARED = re.compile(rb"""=\s*["']http://www\.opengis\.net/gml(/3\.2)?["']""")
 
 
@@ -144,13 +145,28 @@ def _read(
     huge_tree: bool,
 ) -> Iterator[SourceBatch]:
     gml_ns = GML_NAMESPACES[1] if response.gml == "3.2" else GML_NAMESPACES[0]
-    reader = FeatureReader(gml_ns, response.axis_order, response.crs or crs)
+    reader = FeatureReader(gml_ns, response.axis_order, response.crs or crs, _refers(source))
     with open_response(source) as (stream, head, encoding):
         context = etree.iterparse(
             stream, events=("end",), tag=MEMBERS, encoding=encoding,
             remove_comments=True, remove_pis=True, huge_tree=huge_tree, **PARSER,
         )  # fmt: skip
         yield from _members(label, context, reader, head, batch_size, axis_order)
+
+
+def _refers(source: bytes | Path | Joined) -> bool:
+    """Whether a saved response or a page names something by `#id` (`xlink:href="#..."` in its
+    bytes): its geometries are then kept for references from its first batch on. A stream is
+    not known until its first reference (wfs_gml_refs)."""
+    if isinstance(source, bytes):
+        return any(href in source for href in _LOCAL_HREFS)
+    if isinstance(source, Path):
+        try:
+            with open(source, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                return any(m.find(href) >= 0 for href in _LOCAL_HREFS)
+        except (OSError, ValueError):  # unreadable or empty: open_response says so
+            return False
+    return False
 
 
 def _members(
@@ -173,7 +189,7 @@ def _members(
             while member.getprevious() is not None:
                 del parent[0]  # the features live on in their batch's records until read
             if len(reader) >= batch_size:
-                yield from _forced(reader.flush(), axis_order)
+                yield from _forced(reader.flush(final=False), axis_order)
         if not members:
             _no_members(label, context.root)
         yield from _forced(reader.flush(), axis_order)

@@ -12,7 +12,8 @@ property over the batch, as CSV columns are: integers, floats and true / false w
 value of the property is one, else text.
 
 A property holding only an xlink:href may name a geometry elsewhere in the response
-(wfs_gml_refs): resolved when the batch is flushed, never fetched.
+(wfs_gml_refs): resolved when the batch is flushed (a feature whose geometry comes in a later
+batch is handed over with that batch), never fetched.
 
 The id is gml:id (GML 3) or fid (GML 2). The CRS is the geometry's srsName, else the
 feature's envelope's, else the collection's, else the one the caller names.
@@ -45,7 +46,7 @@ from citypipe.connectors.gml import (
 from citypipe.connectors.gml_polygons import Built, oriented
 from citypipe.connectors.gml_simple import SimpleGeometries
 from citypipe.connectors.gml_xlinks import XLINK_HREF
-from citypipe.connectors.wfs_gml_refs import GeometryRefs
+from citypipe.connectors.wfs_gml_refs import WAIT, GeometryRefs
 from citypipe.geo.crs import axis_order, resolve, to_crs84
 from citypipe.geo.errors import ConfigurationError
 from citypipe.geo.types import AxisOrder
@@ -93,10 +94,11 @@ class FeatureReader:
     """Reads the features of one response batch by batch.
 
     `short` is the axis order the response's convention gives a short EPSG:n srsName
-    (crs.axis_order); `crs` the CRS of features that name none.
+    (crs.axis_order); `crs` the CRS of features that name none; `refers` whether the response
+    is known to hold references (GeometryRefs).
     """
 
-    def __init__(self, gml_ns: str, short: AxisOrder, crs: str | None) -> None:
+    def __init__(self, gml_ns: str, short: AxisOrder, crs: str | None, refers: bool) -> None:
         self._gml_ns = gml_ns
         self._short = short
         self._crs = crs
@@ -109,7 +111,7 @@ class FeatureReader:
         self._boxes = {f"{{{gml_ns}}}Envelope", f"{{{gml_ns}}}Box"}
         self._kinds: dict[str, tuple[str, bool]] = {}  # tag -> (local name, a GML geometry?)
         self._names: dict[Any, str] = {}  # tag -> local name, of the tags that are names
-        self._refs = GeometryRefs(self._id)
+        self._refs = GeometryRefs(self._id, refers)
 
     def __len__(self) -> int:
         return len(self._records)
@@ -274,14 +276,21 @@ class FeatureReader:
         placed = shapely.transform(shape, to, include_z=bool(shapely.has_z(shape)))
         return shapely.to_wkt(placed, rounding_precision=-1)
 
-    def _referred(self) -> None:
+    def _referred(self, final: bool) -> list[int]:
         """The batch's properties that hold an xlink:href, resolved (GeometryRefs): a geometry
         it names is the record's geometry (or a further one, as WKT); one that cannot be had
-        rejects the record where it has no other; else the href is a property's value."""
+        rejects the record where it has no other; else the href is a property's value. The
+        records without a geometry of their own whose geometry is not read yet (`WAIT`) are
+        returned, held to the next batch with their references."""
         features = (rec.element for rec in self._records)
-        for index, prop, target in self._refs.resolve(features, lambda t: self._kind(t)[1]):
+        found = list(self._refs.resolve(features, lambda t: self._kind(t)[1], final))
+        waiting = {i for i, _, t in found if t is WAIT and self._records[i].kind is None}
+        held = {i: k for k, i in enumerate(sorted(waiting))}  # index -> index in the next batch
+        for index, prop, target in found:
             rec, name = self._records[index], self._kind(prop.tag)[0]
-            if target is None or (isinstance(target, str) and rec.kind is not None):
+            if index in held:
+                self._refs.refer(held[index], prop, prop.get(XLINK_HREF))
+            elif target is None or target is WAIT or (isinstance(target, str) and rec.kind):
                 add(rec.properties, name, _value(prop))
             elif isinstance(target, str):
                 rec.kind, rec.error = name, target
@@ -289,13 +298,15 @@ class FeatureReader:
                 self._read_geometry(rec, target, index)
             else:
                 add(rec.properties, name, self._wkt(target, rec.crs))
+        return list(held)
 
-    def flush(self) -> Iterator[SourceBatch]:
-        """The features read since the last flush, as one SourceBatch per CRS."""
-        if self._refs:
-            self._referred()
-        records, self._records = self._records, []
-        if not records:
+    def flush(self, final: bool = True) -> Iterator[SourceBatch]:
+        """The features read since the last flush, as one SourceBatch per CRS; where not
+        `final` (more of the response follows), those whose referred geometry is not read yet
+        stay for the next."""
+        held = self._referred(final)
+        records, self._records = self._records, [self._records[i] for i in held]
+        if len(records) == len(held):
             return
         built = self._geometry.build()
         geometries, repairs = self._shapes(records, built)
@@ -303,10 +314,12 @@ class FeatureReader:
             records[i].error = f"{records[i].kind}: {why}"
         self._geometry = GeometryReader(self._gml_ns, dimension=2)
         self._simple = SimpleGeometries()
-        properties = _typed([r.properties for r in records])
+        waiting = set(held)
+        kept = [i for i in range(len(records)) if i not in waiting]
+        properties = dict(zip(kept, _typed([records[i].properties for i in kept]), strict=True))
         groups: dict[str | None, list[int]] = {}
-        for i, rec in enumerate(records):
-            groups.setdefault(rec.crs, []).append(i)
+        for i in kept:
+            groups.setdefault(records[i].crs, []).append(i)
         for crs, rows in groups.items():
             yield SourceBatch(
                 source_ids=[records[i].source_id for i in rows],

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 from lxml import etree
-from servers.facts import PARKPLAETZE
+from servers.facts import FONTS, PARKPLAETZE
 from servers.faults import answer
 from servers.reading import NS, PARSER
 from test_wfs_mapserver import expected, harvested
@@ -22,10 +22,12 @@ from test_wfs_mapserver import expected, harvested
 from citypipe.connectors.base import Query
 from citypipe.connectors.gml_xlinks import XlinkBudgetError
 from citypipe.connectors.wfs_gml import read_feature_collection
+from citypipe.connectors.wfs_whole import BATCH
 from citypipe.core.ingest import ingest
 
 XLINK = "{http://www.w3.org/1999/xlink}href"
 REMOTE = "http://example.org/wfs?REQUEST=GetFeature#geometry.7"
+NONE = "which no geometry of the response has"
 CODE_LIST = "http://inspire.ec.europa.eu/codelist/ParkingKindValue/surface"
 
 
@@ -73,7 +75,7 @@ def test_geometries_given_by_xlink_href_are_read_from_the_response(
     rejects = dict(report.reasons)
     assert sum(rejects.values()) == 2
     assert any(f"xlink:href {REMOTE}, outside the response: never fetched" in r for r in rejects)
-    assert any("xlink:href #nothing.here, which no geometry of its batch has" in r for r in rejects)
+    assert any(f"xlink:href #nothing.here, {NONE}" in r for r in rejects)
     table = pq.read_table(
         lake.partition("features", "parking"), columns=["source_id", "properties"]
     )
@@ -81,6 +83,43 @@ def test_geometries_given_by_xlink_href_are_read_from_the_response(
     assert json.loads(props[ids[52]])["art"] == CODE_LIST
     read, want = harvested(lake, "parking"), expected(PARKPLAETZE)
     assert set(read) == set(ids) - {ids[50], ids[51]}
+    for sid, shape in read.items():
+        assert shape.equals_exact(want[same_as.get(sid, sid)], 1e-7), sid
+
+
+def test_references_to_geometries_of_earlier_and_later_batches_are_resolved(
+    mapserver_wfs, fault_proxy, lake
+) -> None:
+    """MapServer's WFS 1.1 answer of all 1988 `fonts`, read as it streams in batches of
+    `wfs_whole.BATCH` (1000), its points given gml:ids (as deegree writes them): a feature of
+    the first batch names a point of the second, one of the second a point of the first, one
+    an id no point has; the same in batches of one feature; nothing fetched."""
+    asked = f"{mapserver_wfs.url}?SERVICE=WFS&VERSION=1.1.0&REQUEST=GetFeature&TYPENAME=fonts"
+    root = etree.fromstring(requests.get(asked, timeout=30).content, PARSER)
+    gml, ms = NS["gml"], NS["ms"]
+    features = list(root.iter(f"{{{ms}}}fonts"))
+    assert len(features) == FONTS.with_geometry > BATCH  # the premise: two batches
+    ids = [f.get(f"{{{gml}}}id") for f in features]
+    for k, feature in enumerate(features):
+        feature.find(f"{{{ms}}}msGeometry")[0].set(f"{{{gml}}}id", f"point.{k}")
+    same_as = {ids[5]: ids[1500], ids[1510]: ids[3]}
+    for sid, target in same_as.items():
+        _refer(features[ids.index(sid)], f"#point.{ids.index(target)}")
+    _refer(features[1600], "#point.none")
+    page = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+    for batch in (BATCH, 1):
+        read = list(read_feature_collection(page, wfs_version="1.1.0", batch_size=batch))
+        assert sum(map(len, read)) == len(features)
+        errors = [e for b in read for e in b.errors if e]
+        assert errors == [f"its geometry is xlink:href #point.none, {NONE}"]
+    proxy = fault_proxy(mapserver_wfs.url)
+    proxy.inject(answer(page, "text/xml; subtype=gml/3.1.1"), match="TYPENAME=fonts$", times=0)
+    url = f"{proxy.url}?SERVICE=WFS&VERSION=1.1.0"
+    report = ingest(url, "fonts", lake, options={"query": Query(layer="fonts")}, validate=False)
+    assert report.records == len(features) and report.rejects == 1
+    read, want = harvested(lake, "fonts"), expected(FONTS)
+    assert set(read) == set(ids) - {ids[1600]}
     for sid, shape in read.items():
         assert shape.equals_exact(want[same_as.get(sid, sid)], 1e-7), sid
 
