@@ -43,6 +43,7 @@ from citypipe.connectors.ogcapi_service import (
     CRS84_URI,
     JSONFG,
     Address,
+    check_item_type,
     conformance,
     crs_name,
     layer_info,
@@ -148,6 +149,7 @@ class OGCAPIFeaturesConnector(ServiceConnector):
                 f"{self.url}: the service {what}; name one with --layer ({', '.join(names)})"
             )
         layer = next(layer for layer in self.layers if layer.name == name)
+        check_item_type(self.collections[name], self.url)
         return layer, self.collections[name]
 
     def _plan(self) -> tuple[str, dict[str, str]]:

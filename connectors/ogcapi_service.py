@@ -18,12 +18,13 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 from citypipe.connectors import answers
 from citypipe.connectors.base import LayerInfo
 from citypipe.geo import crs as crslib
-from citypipe.geo.errors import ConfigurationError
+from citypipe.geo.errors import ConfigurationError, NotFeatureData
 
 __all__ = [
     "CRS84_URI",
     "JSONFG",
     "Address",
+    "check_item_type",
     "conformance",
     "crs_name",
     "layer_info",
@@ -133,6 +134,23 @@ def layer_info(collection: Mapping[str, Any], shared_crs: Iterable[str]) -> Laye
         formats=tuple(dict.fromkeys(formats)),
         bbox=_bbox(collection.get("extent")),
         count=answers.count(collection.get("numberMatched", collection.get("itemCount"))),
+    )
+
+
+ITEM_TYPES = frozenset({"feature", "record"})
+"""Collection `itemType`s whose /items are GeoJSON features: OGC API - Features' default, and
+OGC API - Records' records (a catalogue's entries, on the same /items, as pygeoapi serves them)."""
+
+
+def check_item_type(collection: Mapping[str, Any], url: str) -> None:
+    """Refuses a collection whose `itemType` (OGC API - Common) is not feature or record:
+    coverages, tiles, ... whose items, if any, are no features."""
+    declared = collection.get("itemType")
+    if declared is None or (isinstance(declared, str) and declared.lower() in ITEM_TYPES):
+        return
+    raise NotFeatureData(
+        f"{url}: collection {collection.get('id')!r} has itemType {declared!r}, not features "
+        "(citypipe reads the items of a collection of itemType feature or record)"
     )
 
 

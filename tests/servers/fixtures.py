@@ -2,8 +2,9 @@
 
 - `pygeoapi_server` (session): a PygeoapiServer, `.url` the landing page, `.collections` the
   facts by collection id (layer, storage CRS, CRS list, whether CQL2 applies).
-- `own_pygeoapi` (per test): a function, `own_pygeoapi(collections)` -> a pygeoapi of that test
-  alone, whose data files it may change.
+- `own_pygeoapi` (per test): a function, `own_pygeoapi(collections, records=False)` -> a
+  pygeoapi of that test alone, whose data files it may change (`records`: with the records
+  catalogue of servers.pygeoapi_records).
 - `mapserver_wfs` (session): a WfsServer, `.url` the WFS endpoint, `.feature_types` the facts
   by type name (layer, default and other CRSs, numberMatched, aliases).
 - `fault_proxy` (per test): a function, `fault_proxy(upstream_url)` -> FaultProxy in front of
@@ -58,8 +59,8 @@ def own_pygeoapi(tmp_path: Path) -> Iterator[Callable[..., PygeoapiServer]]:
     _pygeoapi_installed()
     with ExitStack() as stack:
 
-        def serve(collections: tuple[Collection, ...]) -> PygeoapiServer:
-            return stack.enter_context(serve_pygeoapi(tmp_path / "pygeoapi", collections))
+        def serve(collections: tuple[Collection, ...], records: bool = False) -> PygeoapiServer:
+            return stack.enter_context(serve_pygeoapi(tmp_path / "pygeoapi", collections, records))
 
         yield serve
 

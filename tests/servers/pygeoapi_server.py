@@ -21,6 +21,7 @@ import yaml
 
 from servers.facts import FONTS, PARKPLAETZE, SAMPLES, Layer
 from servers.process import free_port, running
+from servers.pygeoapi_records import CATALOGUE, records_resource
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = ROOT / ".venv-pygeoapi" / "bin" / "python"
@@ -118,7 +119,10 @@ def _resource(collection: Collection, workdir: Path) -> dict[str, object]:
 
 
 def write_config(
-    workdir: Path, port: int, collections: tuple[Collection, ...] = COLLECTIONS
+    workdir: Path,
+    port: int,
+    collections: tuple[Collection, ...] = COLLECTIONS,
+    records: bool = False,
 ) -> Path:
     url = f"http://127.0.0.1:{port}"
     config = {
@@ -147,6 +151,8 @@ def write_config(
         },
         "resources": {c.id: _resource(c, workdir) for c in collections},
     }
+    if records:
+        config["resources"][CATALOGUE] = records_resource(workdir)
     path = workdir / "pygeoapi.yml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), "utf-8")
     return path
@@ -154,10 +160,11 @@ def write_config(
 
 @contextmanager
 def serve_pygeoapi(
-    workdir: Path, collections: tuple[Collection, ...] = COLLECTIONS
+    workdir: Path, collections: tuple[Collection, ...] = COLLECTIONS, records: bool = False
 ) -> Iterator[PygeoapiServer]:
-    """pygeoapi serving `collections` (their data written into `workdir`, `<id>.geojson`) on a
-    free port of 127.0.0.1 for the duration."""
+    """pygeoapi serving `collections` (their data written into `workdir`, `<id>.geojson`), and
+    where `records` the records catalogue (pygeoapi_records), on a free port of 127.0.0.1 for
+    the duration."""
     if not PYTHON.exists():
         raise FileNotFoundError(f"{PYTHON} is missing: run `make servers`")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -166,7 +173,8 @@ def serve_pygeoapi(
     with ExitStack() as stack:
         for attempt in range(3):  # another process may take the free port before pygeoapi
             port = free_port()
-            command = [str(PYTHON), str(APP), str(write_config(workdir, port, collections))]
+            config = write_config(workdir, port, collections, records)
+            command = [str(PYTHON), str(APP), str(config)]
             ready = f"http://127.0.0.1:{port}/conformance"
             try:
                 stack.enter_context(running(command, ready, log, env))
