@@ -32,6 +32,11 @@ _SAMPLE = 100
 """Non-empty values of a column parsed to decide whether it holds geometries."""
 _COORDINATE = r"^[+-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)([eE][+-]?[0-9]+)?$"
 _SRID = r"(?i)^SRID=(?P<srid>[0-9]+);\s*"
+_WKT_SHAPED = (
+    r"(?i)^\s*(SRID=[0-9]+;\s*)?(MULTI)?(POINT|LINESTRING|POLYGON|CURVEPOLYGON|TRIANGLE|TIN|"
+    r"POLYHEDRALSURFACE|GEOMETRYCOLLECTION)\s*(Z|M|ZM)?\s*(\(|EMPTY)"
+)
+"""A value that starts as (E)WKT does, readable or not (decimal commas, a missing bracket)."""
 _LON_DEGREES = (
     "longitude",
     "lon",
@@ -137,6 +142,14 @@ def _probe(values: pa.Array, kind: Kind) -> tuple[float, int]:
     return share, int(given[0]) if len(given) else 0
 
 
+def _wkt_shaped(values: pa.Array) -> bool:
+    """Whether most of the column's first non-empty values start as (E)WKT."""
+    clean, present = cleaned(values)
+    sample = pc.filter(clean, present)[:_SAMPLE]
+    shaped = pc.sum(pc.match_substring_regex(sample, _WKT_SHAPED)).as_py() or 0
+    return len(sample) > 0 and shaped > len(sample) / 2
+
+
 def geometry_text(values: list[str]) -> bool:
     """Whether most of `values` are geometries, as (E)WKT or hex (E)WKB."""
     column = pa.array(values, pa.string())
@@ -222,6 +235,9 @@ def detect(batch: pa.RecordBatch, geometry: int | None, xy: tuple[int, int] | No
                 return Layout(kind, (i,), f"EPSG:{srid}" if srid else None, default_crs=lonlat)
     if named:  # nothing readable in the first rows: each row's error will say why
         return Layout("wkt", tuple(columns))
+    for i in columns:  # named a geometry and written as WKT, none readable: each row says why
+        if _geometry_named(batch.schema.names[i]) and _wkt_shaped(batch.column(i)):
+            return Layout("wkt", (i,))
     if (pair := _latlon_column(batch)) is not None:
         return Layout("latlon", (pair,), default_crs=CRS84)
     x, y = (_coordinate_column(batch, words) for words in (_LON, _LAT))

@@ -27,7 +27,7 @@ from citypipe.connectors.geojson import GeoJSONConnector
 from citypipe.connectors.registry import detect
 from citypipe.connectors.text import detect_encoding
 from citypipe.core.ingest import ingest
-from citypipe.geo.errors import DataError, UnknownCRS
+from citypipe.geo.errors import CitypipeError, DataError, UnknownCRS
 
 BIELEFELD = "bielefeld_parking_wkt.csv"
 BIETIGHEIM = "bietigheim-bissingen_parking_realtime_latin1.csv"
@@ -604,3 +604,14 @@ def test_an_opendatasoft_geo_point_column_is_latitude_then_longitude(tmp_path, l
     assert got["Sans lieu"] is None
     [reject] = read_lake("paris", "rejects").to_pylist()
     assert "Geo Point='quelque part'" in reject["reason"]
+
+
+def test_a_wkt_column_none_of_whose_values_reads_is_rejected_row_by_row(tmp_path, lake):
+    """WKT written with decimal commas (a spreadsheet's export in a German locale), in a
+    column named as a geometry: no row readable, each rejected with its reason, none landing
+    without a geometry; the run refused in one line naming them."""
+    text = "id;wkt;wert\n1;POINT(9,31 48,74);3,5\n2;LINESTRING(9,31 48,74, 9,32 48,75);4\n"
+    path = _write(tmp_path, "komma.csv", text)
+    with pytest.raises(CitypipeError, match="2 rejected.*unreadable WKT in column wkt"):
+        ingest(path, "komma", lake, crs="EPSG:4326")
+    assert not lake.partition("features", "komma").exists()
