@@ -13,12 +13,14 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+import zlib
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
+from itertools import chain
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
@@ -30,6 +32,11 @@ from citypipe.geo.errors import ConfigurationError, DataError, UnavailableError
 __all__ = ["HttpClient", "HttpPolicy", "Reply", "Stream", "Traffic"]
 
 T = TypeVar("T")
+
+_GZIP = b"\x1f\x8b"
+_TEXTUAL = ("json", "xml", "gml", "text/")
+"""Media types of text, which a gzip body without Content-Encoding is not (a bucket serving a
+gzipped GeoJSON without that header, a gateway compressing twice): such a body is inflated."""
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 """Answers worth asking again: GDAL's GDAL_HTTP_RETRY_CODES default, and 408 (timed out)."""
@@ -103,12 +110,33 @@ class Stream:
         self.read_bytes = 0
         self._traffic = traffic or Traffic()
         self._response, self._slot, self._max = response, slot, max_bytes
-        self._chunks = response.iter_content(chunk_size=1 << 16)
+        self._chunks = self._inflated(response.iter_content(chunk_size=1 << 16))
         self._open = True
 
     @property
     def media_type(self) -> str:
         return media_type(self.headers)
+
+    def _inflated(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """The body's chunks, inflated where it is gzip yet labelled as text without a
+        Content-Encoding (else as they came)."""
+        first = next(chunks, b"")
+        textual = any(word in self.media_type for word in _TEXTUAL)
+        if not (first[:2] == _GZIP and textual and not self.headers.get("Content-Encoding")):
+            yield first
+            yield from chunks
+            return
+        inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        try:
+            for chunk in chain((first,), chunks):
+                if out := inflate.decompress(chunk):  # b"" would read as the body's end
+                    yield out
+            if out := inflate.flush():
+                yield out
+            if not inflate.eof:
+                raise zlib.error("it ends before its gzip stream does")
+        except zlib.error as e:
+            raise requests.exceptions.ContentDecodingError(f"a gzip body: {e}") from e
 
     def read(self, size: int = -1) -> bytes:
         """The next bytes of the body (a chunk as it came, `size` or not); b"" at its end."""
@@ -150,7 +178,9 @@ class Stream:
     def _undecodable(self, e: Exception) -> DataError:
         """A body its Content-Encoding does not decode (a server that labels a plain body
         gzip): the server's fault, not worth asking again."""
-        encoding = self.headers.get("Content-Encoding", "")
+        encoding = self.headers.get("Content-Encoding")
+        if not encoding:  # inflated unasked (_inflated)
+            return DataError(f"{self.url}: the answer starts as gzip but does not inflate: {e}")
         return DataError(f"{self.url}: the answer is not the {encoding} its server says: {e}")
 
     def close(self) -> None:

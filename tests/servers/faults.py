@@ -12,6 +12,7 @@ links stays behind the proxy.
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import re
 import socket
@@ -76,6 +77,12 @@ def retarget(pattern: str, replacement: str) -> Fault:
     """The request forwarded with `pattern` in its path and query replaced (re.sub): the
     server that ignores a parameter (STARTINDEX=500 answered as STARTINDEX=0)."""
     return Fault("retarget", target=(pattern, replacement))
+
+
+def gzipped() -> Fault:
+    """The page gzipped, its Content-Type kept and no Content-Encoding: a bucket serving
+    pre-compressed GeoJSON without that header, a gateway compressing twice."""
+    return Fault("gzipped")
 
 
 def short(keep: int) -> Fault:
@@ -193,6 +200,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(code, headers, body)
         elif fault.kind == "short":
             self._send(code, headers, shorten(body, fault.keep))
+        elif fault.kind == "gzipped":
+            headers.pop("Content-Encoding", None)
+            self._send(code, headers, gzip.compress(body))
         else:
             self._send_part(code, headers, body, fault)
 
