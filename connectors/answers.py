@@ -1,11 +1,12 @@
 """A service's answer read as servers really send it, not as the specifications say they do.
 
-JSON is UTF-8 without a byte order mark (RFC 8259), yet IIS and ArcGIS put a BOM before it, and
-servers in Latin-1 locales send it in the charset their Content-Type names. And an error is
-often not an error status: GeoServer and MapServer send an ows:ExceptionReport with 200, a
-gateway its HTML page, an OGC API server `{"code", "description"}` (RFC 7807's `title` /
-`detail` for a ProblemDetails one). A user must read the service's own words in the one line a
-refusal is, not "unexpected character at line 1 column 1".
+JSON is UTF-8 without a byte order mark (RFC 8259), yet IIS and ArcGIS put a BOM before it,
+servers in Latin-1 locales send it in the charset their Content-Type names, and some in their
+code page without naming it (read as a JSON file in one is: the code page detected, a
+warning). And an error is often not an error status: GeoServer and MapServer send an
+ows:ExceptionReport with 200, a gateway its HTML page, an OGC API server `{"code",
+"description"}` (RFC 7807's `title` / `detail` for a ProblemDetails one). A user must read the
+service's own words in the one line a refusal is, not "unexpected character at line 1 column 1".
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from lxml import etree
 
-from citypipe.connectors import json_numbers
+from citypipe.connectors import json_numbers, text
 from citypipe.connectors.documents import BLANK
 from citypipe.connectors.xml_safety import PARSER
 from citypipe.geo.errors import DataError
@@ -30,6 +31,7 @@ __all__ = [
     "count",
     "exception_text",
     "gist",
+    "guessed_codec",
     "json_body",
     "json_exception",
     "refuse_html",
@@ -71,12 +73,27 @@ def _text(content: bytes, content_type: str | None) -> bytes | str:
         if content.startswith(bom):
             return content.decode(encoding)
     charset = _charset(content_type)
-    if charset is None or charset in _UTF8:
+    if charset is None:
+        codec = guessed_codec(content, content_type)
+        return content if codec is None else content.decode(codec)
+    if charset in _UTF8:
         return content
     try:
         return content.decode("utf-8")
     except UnicodeDecodeError:
         return content.decode(charset)
+
+
+def guessed_codec(content: bytes, content_type: str | None) -> str | None:
+    """The code page a body that names none (no BOM, no charset) and is not UTF-8 is read in,
+    as detected (text.detect_encoding); None where it is UTF-8 or says what it is."""
+    if _charset(content_type) is not None or any(content.startswith(b) for b, _ in _BOMS):
+        return None
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return text.detect_encoding(content, whole=True)
+    return None
 
 
 def _charset(content_type: str | None) -> str | None:

@@ -34,10 +34,11 @@ from urllib.parse import SplitResult, parse_qsl, urljoin, urlsplit
 
 import orjson
 
-from citypipe.connectors.answers import count, json_exception
+from citypipe.connectors.answers import count, guessed_codec, json_exception
 from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
 from citypipe.connectors.geojson import page_batches
 from citypipe.connectors.http import Reply
+from citypipe.connectors.jsonstream import read_in
 from citypipe.connectors.local_filter import PropertyFilter
 from citypipe.connectors.ogcapi_service import (
     CRS84_URI,
@@ -304,7 +305,8 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         if matched is not None and read != matched:
             raise DataError(
                 f"{self.url}: incomplete harvest: the server declared numberMatched {matched}, "
-                f"its {pages} pages held {read} features (the last at {reply.url}); either "
+                f"its {pages} page{'s' if pages > 1 else ''} held {read} features (the last at "
+                f"{reply.url}); either "
                 "pages were lost or the server's numberMatched is wrong; nothing was written"
             )
 
@@ -316,10 +318,11 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         crs = self._response_crs(reply)
         if crs and reply.media_type == JSONFG:
             page = {**page, "coordRefSys": crs}
+        codec = guessed_codec(reply.content, reply.headers.get("Content-Type"))
         for batch in page_batches(page, page["features"]):
             if crs and batch.axis_order == "xy" and reply.media_type != JSONFG:
                 batch = replace(batch, crs=crs, axis_order="authority")
-            yield batch
+            yield read_in(batch, codec)
 
 
 def _next_url(reply: Reply, page: Mapping[str, Any], seen: set[str]) -> str | None:

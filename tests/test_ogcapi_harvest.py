@@ -450,7 +450,7 @@ def test_a_full_last_page_with_numberMatched_is_checked_not_warned_of(lake) -> N
     with scripted_server() as server:
         serve_metadata(server)
         server.answer(ITEMS, Answer(200, page(FEATURES[:2], None, matched=3)))
-        with pytest.raises(DataError, match="numberMatched 3, its 1 pages held 2 features"):
+        with pytest.raises(DataError, match="numberMatched 3, its 1 page held 2 features"):
             harvest(server.url + ITEMS, lake, page_size=2)
 
 

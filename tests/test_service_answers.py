@@ -1,5 +1,6 @@
 """Answers as live servers send them, not as the specifications say: a byte order mark before
-JSON (IIS, ArcGIS), JSON in a declared Latin-1 charset, gzip and deflate, a lying
+JSON (IIS, ArcGIS), JSON in a declared Latin-1 charset or an undeclared one, gzip and deflate
+(with and without a Content-Encoding), a lying
 Content-Type, and errors sent with status 200 (an HTML page, an ows:ExceptionReport, an OGC
 API exception or a ProblemDetails document). Harvested through the CLI as a user would."""
 
@@ -62,6 +63,9 @@ def landed_names(lake: Any) -> list[str]:
             {"Content-Type": GEOJSON, "Content-Encoding": "deflate"},
             id="deflate",
         ),
+        pytest.param(
+            gzip.compress(BODY), {"Content-Type": GEOJSON}, id="gzip without Content-Encoding"
+        ),
         pytest.param(BODY, {"Content-Type": "text/plain"}, id="as text/plain"),
         pytest.param(BODY, {"Content-Type": "application/octet-stream"}, id="as octet-stream"),
     ],
@@ -70,6 +74,19 @@ def test_json_as_servers_send_it_is_read_whole(lake, capsys, body, headers) -> N
     code, err = ingest(body, headers, lake, capsys)
     assert code == 0, err
     assert landed_names(lake) == NAMES
+
+
+def test_json_in_a_code_page_it_does_not_name_is_read_with_a_warning(lake, capsys) -> None:
+    """Latin-1 bytes, no charset: read in the code page detected, as a JSON file is, and said."""
+    body = json.dumps(json.loads(BODY), ensure_ascii=False).encode("latin-1")
+    with scripted_server() as server:
+        serve_metadata(server)
+        server.answer(ITEMS, Answer(200, body, {"Content-Type": GEOJSON}))
+        code = main(["ingest", server.url + ITEMS, "--source", "v", "--lake", str(lake.root)])
+    said = capsys.readouterr()
+    assert code == 0, said.err
+    assert landed_names(lake) == NAMES
+    assert "not UTF-8, as JSON must be: its text is read as cp1252" in said.out
 
 
 EXCEPTION = (
