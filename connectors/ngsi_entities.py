@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from citypipe.connectors.base import Observation, SourceBatch
-from citypipe.connectors.geojson_shapes import geojson_batch, to_geometries
+from citypipe.connectors.geojson_shapes import GEOMETRY_TYPES, geojson_batch, to_geometries
 from citypipe.connectors.jsonld_context import Contexts, for_source
 from citypipe.connectors.jsonstream import Unparsed
 from citypipe.connectors.ngsi_attributes import (
@@ -113,8 +113,11 @@ def _default(instances: list[Attribute]) -> Attribute:
 
 
 def _geometry(attributes: list[tuple[str, list[Attribute]]]) -> tuple[str | None, Any]:
-    """The attribute that places the entity: `location`, else the first GeoProperty."""
+    """The attribute that places the entity: `location`, else the first GeoProperty, else a
+    `location` typed Property (NGSI v2 StructuredValue, a keyValues text) whose value is a
+    GeoJSON geometry: the name says what it is, as clients that mistype it mean it."""
     first: tuple[str | None, Any] = (None, None)
+    mistyped: tuple[str | None, Any] = (None, None)
     for name, instances in attributes:
         shown = instances[0] if len(instances) == 1 else _default(instances)
         if shown.kind == "GeoProperty":
@@ -122,7 +125,11 @@ def _geometry(attributes: list[tuple[str, list[Attribute]]]) -> tuple[str | None
                 return name, _parsed(shown.value)
             if first[0] is None:
                 first = (name, _parsed(shown.value))
-    return first
+        elif name == "location" and shown.kind == "Property":
+            value = _parsed(shown.value)
+            if type(value) is dict and value.get("type") in GEOMETRY_TYPES:
+                mistyped = (name, value)
+    return first if first[0] is not None else mistyped
 
 
 def _parsed(value: Any) -> Any:

@@ -151,6 +151,33 @@ def test_a_location_stored_as_json_text_is_the_same_geometry(name: str) -> None:
     assert [place.x, place.y] == entity["location"]["value"]["coordinates"]
 
 
+@pytest.mark.parametrize(
+    ("name", "typed"),
+    [
+        ("OffStreetParking/example-normalized.jsonld", "Property"),
+        ("AirQualityObserved/example-normalized-ngsiv2.json", "StructuredValue"),
+        ("OffStreetParking/example-keyvalues.jsonld", None),
+    ],
+)
+def test_a_location_typed_as_a_property_still_places_the_entity(name: str, typed) -> None:
+    """`location` typed Property (NGSI v2: StructuredValue), or in keyValues a JSON text: its
+    GeoJSON is the geometry, and no property; a typed Property of another name holding GeoJSON
+    stays a property."""
+    entity = _entity(NGSI / name)
+    place = entity["location"]["value"] if typed else entity["location"]
+    mistyped = dict(
+        entity, location={"type": typed, "value": place} if typed else json.dumps(place)
+    )
+    if typed:  # in keyValues a GeoJSON object is a GeoProperty whatever its name
+        mistyped["area"] = {"type": typed, "value": place}
+    [row] = _rows(entity_batch([mistyped]))
+    point = shapely.from_wkb(row["geometry"])
+    assert [point.x, point.y] == place["coordinates"]
+    properties = json.loads(row["properties"])
+    assert "location" not in properties
+    assert properties.get("area") == (place if typed else None)
+
+
 # -- observations ---------------------------------------------------------------------------
 
 
