@@ -103,10 +103,9 @@ class CityGMLConnector(FileConnector):
         """The batches, read for a large file while a core is spare in a second process
         (citygml_process), or one per range of members from `RANGES_FROM` cores
         (citygml_ranges); the option `split_bytes` sets the size and forces it (0: never)."""
-        split = self.options.get("split_bytes")
-        if split is None:
-            split = SPLIT_BYTES if spare_core() else 0
-        if split and self.path.stat().st_size >= int(split):
+        option = self.options.get("split_bytes")  # a string where given on a command line
+        split = int(option) if option is not None else SPLIT_BYTES if spare_core() else 0
+        if split and self.path.stat().st_size >= split:
             gml_id = f"{{{GML[self.header.version]}}}id"
             released = lambda: self._released  # the walk's count, in the process walking
             return read_in_ranges(

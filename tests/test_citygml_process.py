@@ -145,3 +145,11 @@ def test_an_error_that_cannot_cross_the_pipe_arrives_as_its_message() -> None:
     assert isinstance(sent, DataError) and str(sent) == "_TwoArguments: bad ring at b1"
     kept = DataError("x.gml: not well-formed")
     assert _picklable(kept) is kept
+
+
+@pytest.mark.parametrize(("option", "split"), [("0", False), ("1", True)])
+def test_split_bytes_given_as_text(option: str, split: bool) -> None:
+    """A command line gives options as text: "0" reads in one process, as 0 does."""
+    batches = list(CityGMLConnector(FILES[2], split_bytes=option).read())
+    assert batches
+    assert all(isinstance(b.records, Located) == split for b in batches)
