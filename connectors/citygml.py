@@ -60,7 +60,7 @@ from citypipe.connectors.citygml_header import (
     syntax_error,
 )
 from citypipe.connectors.citygml_objects import ObjectReader
-from citypipe.connectors.citygml_process import SPLIT_BYTES, read_in_child, spare_core
+from citypipe.connectors.citygml_process import SPLIT_BYTES, can_split, read_in_child
 from citypipe.connectors.citygml_ranges import read_in_ranges
 from citypipe.connectors.gml_xlinks import XlinkBudgetError
 from citypipe.geo.errors import DataError
@@ -100,11 +100,11 @@ class CityGMLConnector(FileConnector):
         return SourceInfo(format="CityGML", version=header.version, crs=header.srs_name)
 
     def read(self) -> Iterator[SourceBatch]:
-        """The batches, read for a large file while a core is spare in a second process
+        """The batches, read for a large file where a second core is there in a second process
         (citygml_process), or one per range of members from `RANGES_FROM` cores
         (citygml_ranges); the option `split_bytes` sets the size and forces it (0: never)."""
         option = self.options.get("split_bytes")  # a string where given on a command line
-        split = int(option) if option is not None else SPLIT_BYTES if spare_core() else 0
+        split = int(option) if option is not None else SPLIT_BYTES if can_split() else 0
         if split and self.path.stat().st_size >= split:
             gml_id = f"{{{GML[self.header.version]}}}id"
             released = lambda: self._released  # the walk's count, in the process walking
