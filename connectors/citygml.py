@@ -100,7 +100,7 @@ class CityGMLConnector(FileConnector):
         return SourceInfo(format="CityGML", version=header.version, crs=header.srs_name)
 
     def read(self) -> Iterator[SourceBatch]:
-        """The batches, read for a large file where a second core is there in a second process
+        """The batches, read for a large file where a second core helps in a second process
         (citygml_process), or one per range of members from `RANGES_FROM` cores
         (citygml_ranges); the option `split_bytes` sets the size and forces it (0: never)."""
         option = self.options.get("split_bytes")  # a string where given on a command line
