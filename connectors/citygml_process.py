@@ -49,10 +49,10 @@ def can_split() -> bool:
     """Whether a second process may help: this process may use more than one core, is not
     daemonic (a worker some pools start may not start one), and the last minute's load is
     under twice the cores. Beside other work two processes still read faster (the 422 MB file
-    at a load of 3-4 on two cores: 9.5-11.6 s against 13.1-13.5 s in one), so a load of the
-    cores less one (the guard before, which the bench's own runs reached) is no reason to
-    keep to one; from about twice the cores they were level or slower (load 5-10: 15.2-19.4 s
-    against 14.3-17.9 s), at 11-17 % more CPU (docs/benchmark.md)."""
+    on two cores at a load of 4-8: 9.5-11.6 s against 13.1-13.5 s in one), so a load of the
+    cores less one (the guard before, which the bench's own runs reached) is no reason to keep
+    to one; the rounds of a load of 5-10 were level or slower (15.2-19.4 s against 14.3-17.9),
+    at 11-17 % more CPU (docs/benchmark.md)."""
     if current_process().daemon:
         return False
     n = cores()
