@@ -10,6 +10,8 @@ send, is compared with the element lxml finds by its gml:id in the file.
 
 from __future__ import annotations
 
+import os
+import signal
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -18,11 +20,12 @@ import pytest
 from conftest import CORPUS, data_files
 from lxml import etree
 
-from citypipe.connectors import citygml_ranges
+from citypipe.connectors import citygml_process, citygml_ranges
 from citypipe.connectors.citygml import CityGMLConnector
 from citypipe.connectors.citygml_process import Located
 from citypipe.core.ingest import ingest
 from citypipe.core.lake import Lake
+from citypipe.geo.errors import UnavailableError
 
 FILES = [
     CORPUS / "citygml" / "munich_LOD2_4424_5482_solid_citygml1.gml",
@@ -158,3 +161,24 @@ def test_split_bytes_given_as_text(option: str, split: bool) -> None:
     batches = list(CityGMLConnector(FILES[2], split_bytes=option).read())
     assert batches
     assert all(isinstance(b.records, Located) == split for b in batches)
+
+
+def _killed(send, read, released) -> None:
+    """The walking child dying after its first batch (as the OOM killer ends one)."""
+    citygml_process.serve(send, _then_killed(read, released))
+
+
+def _then_killed(read, released):
+    for raw in read(lambda reader: citygml_process.take(released, reader)):
+        yield ("batch", raw)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_child_that_dies_fails_the_read_in_one_line(monkeypatch) -> None:
+    """Not a hang, nor a partial read taken for the whole: one line saying what happened."""
+    monkeypatch.setattr(citygml_ranges, "plan", lambda *a: None)  # the one child's path
+    monkeypatch.setattr(citygml_process, "_child", _killed)
+    path = FILES[0]
+    with pytest.raises(UnavailableError, match=rf"{path.name}: the process reading it") as e:
+        list(CityGMLConnector(path, split_bytes=1, batch_size=10).read())
+    assert "\n" not in str(e.value) and "killed by signal 9" in str(e.value)
