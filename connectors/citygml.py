@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, BinaryIO, TypeVar
 
 from lxml import etree
@@ -60,7 +60,7 @@ from citypipe.connectors.citygml_header import (
     syntax_error,
 )
 from citypipe.connectors.citygml_objects import ObjectReader
-from citypipe.connectors.citygml_process import SPLIT_BYTES, read_in_child, spare_core
+from citypipe.connectors.citygml_process import SPLIT_BYTES, can_split, read_in_child
 from citypipe.connectors.citygml_ranges import read_in_ranges
 from citypipe.connectors.gml_xlinks import XlinkBudgetError
 from citypipe.geo.errors import DataError
@@ -100,26 +100,33 @@ class CityGMLConnector(FileConnector):
         return SourceInfo(format="CityGML", version=header.version, crs=header.srs_name)
 
     def read(self) -> Iterator[SourceBatch]:
-        """The batches, read for a large file while a core is spare in a second process
+        """The batches, read for a large file where a second core helps in a second process
         (citygml_process), or one per range of members from `RANGES_FROM` cores
         (citygml_ranges); the option `split_bytes` sets the size and forces it (0: never)."""
-        split = self.options.get("split_bytes")
-        if split is None:
-            split = SPLIT_BYTES if spare_core() else 0
-        if split and self.path.stat().st_size >= int(split):
+        option = self.options.get("split_bytes")  # a string where given on a command line
+        split = int(option) if option is not None else SPLIT_BYTES if can_split() else 0
+        if split and self.path.stat().st_size >= split:
             gml_id = f"{{{GML[self.header.version]}}}id"
             released = lambda: self._released  # the walk's count, in the process walking
+            walk = partial(self._read, blanks=False)  # the rejects' XML is read again
             return read_in_ranges(
-                self.path, self._read, released, gml_id,
-                lambda: read_in_child(self.path, self._read, released, gml_id),
+                self.path, walk, released, gml_id,
+                lambda: read_in_child(self.path, walk, released, gml_id),
             )  # fmt: skip
         return self._read(ObjectReader.flush)
 
     def _read(
-        self, flush: Callable[[ObjectReader], Iterator[T]], source: BinaryIO | None = None
+        self,
+        flush: Callable[[ObjectReader], Iterator[T]],
+        source: BinaryIO | None = None,
+        *,
+        blanks: bool = True,
     ) -> Iterator[T]:
         """What `flush` makes of each batch the reader completes, in document order; `source`
-        reads a document other than the file (a range of its members: citygml_ranges)."""
+        reads a document other than the file (a range of its members: citygml_ranges).
+        `blanks` off parses without the whitespace between elements (a tenth less to parse,
+        free and walk), where the records' XML is not made from this tree (a second process:
+        it is read again from the file)."""
         batch_size = int(self.options.get("batch_size", BATCH_SIZE))
         self._released = 0
         reader = ObjectReader(self.path, self.header, batch_size)
@@ -127,7 +134,7 @@ class CityGMLConnector(FileConnector):
             stale = 0  # the CityModel's first children: members of written batches
             try:
                 for model, member in model_members(
-                    f, huge_tree=bool(self.options.get("huge_tree"))
+                    f, huge_tree=bool(self.options.get("huge_tree")), blanks=blanks
                 ):
                     reader.member(member)
                     if reader.full:

@@ -44,13 +44,17 @@ MEMBERS = (
 """The CityModel's member properties."""
 
 
-def model_members(f: BinaryIO, *, huge_tree: bool) -> Iterator[tuple[Any, Any]]:
+def model_members(
+    f: BinaryIO, *, huge_tree: bool, blanks: bool = True
+) -> Iterator[tuple[Any, Any]]:
     """The CityModel's own members of any version (none is lost unread), each with the
-    CityModel, as the parse of `f` ends them; members of nested models are not its own."""
+    CityModel, as the parse of `f` ends them; members of nested models are not its own.
+    `blanks` off drops the whitespace between elements (libxml2's keepBlanks off: a leaf's
+    text is kept, blank or not), for a tree whose XML is not serialised."""
     tags = [f"{{*}}{m}" for m in MEMBERS]
     context = etree.iterparse(
         f, events=("end",), tag=tags, remove_comments=True, remove_pis=True,
-        huge_tree=huge_tree, **PARSER,
+        huge_tree=huge_tree, remove_blank_text=not blanks, **PARSER,
     )  # fmt: skip
     for _, member in context:
         model = member.getparent()

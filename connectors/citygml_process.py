@@ -35,7 +35,7 @@ from citypipe.connectors.citygml_records import Record, batches, element_xml
 from citypipe.geo.errors import DataError, UnavailableError
 
 __all__ = [
-    "SPLIT_BYTES", "Located", "cores", "read_in_child", "received", "serve", "spare_core",
+    "SPLIT_BYTES", "Located", "can_split", "cores", "read_in_child", "received", "serve",
     "start_child", "stop", "take",
 ]  # fmt: skip
 
@@ -45,16 +45,18 @@ NRW tile's objects fill one of 2,000 records in about 30 MB); a smaller file onl
 and the pipe."""
 
 
-def spare_core() -> bool:
-    """Whether a second process would find a core of its own: this process may use more than
-    one, and the last minute's load (which counts this process while it works) left one idle.
-    On a machine whose cores are busy already, the second process only adds its costs (the
-    pipe: 15-20 % more CPU time), and was measured slower by the wall clock too. A daemonic
-    process (a worker some pools start) may not start one."""
+def can_split() -> bool:
+    """Whether a second process may help: this process may use more than one core, is not
+    daemonic (a worker some pools start may not start one), and the last minute's load is
+    under twice the cores. Beside other work two processes still read faster (the 422 MB file
+    on two cores at a load of 4-8: 9.5-11.6 s against 13.1-13.5 s in one), so a load of the
+    cores less one (the guard before, which the bench's own runs reached) is no reason to keep
+    to one; the rounds of a load of 5-10 were level or slower (15.2-19.4 s against 14.3-17.9),
+    at 11-17 % more CPU (docs/benchmark.md)."""
     if current_process().daemon:
         return False
     n = cores()
-    return n > 1 and os.getloadavg()[0] <= n - 1
+    return n > 1 and os.getloadavg()[0] < 2 * n
 
 
 def cores() -> int:
@@ -67,6 +69,13 @@ _Raw = tuple[list[Record], tuple[list[str], list[int], list[int], list[int]]]
 """A batch as the child hands it over: its records and its rings (GeometryReader.rings)."""
 
 _PR_SET_PDEATHSIG = 1
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_KEPT_BYTES = 1 << 30
+"""Freed memory a child keeps for its next batch rather than hand back to the system (glibc's
+trim threshold; its peak is the same, it is only not returned in between)."""
+_MAPPED_FROM = 1 << 25
+"""Blocks glibc maps apart (freed back at once) from this size: its largest, so that a batch's
+pickle (a few MB) reuses the heap too."""
 
 Position = tuple[int, str, "str | int"]
 """Where a record's element is: (its CityModel member's position among the CityModel's
@@ -137,6 +146,7 @@ def serve(send: Any, messages: Iterator[tuple[str, Any]]) -> None:
     """In a child: send each of `messages`, then the end or the error that stopped them; the
     child dies with its parent (a killed run leaves no reader behind)."""
     _die_with_parent()
+    _keep_freed_memory()
     try:
         try:
             for message in messages:
@@ -160,6 +170,19 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         pass
+
+
+def _keep_freed_memory() -> None:
+    """Have glibc keep the memory each batch's tree frees for the next one: by default it hands
+    a freed heap top and every large block back to the system, and the next batch faults the
+    same pages in again, zeroed (the 422 MB file: 0.8-1.1 s of system time in the child, 0.3
+    with this; docs/benchmark.md)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mallopt(_M_TRIM_THRESHOLD, _KEPT_BYTES)
+        libc.mallopt(_M_MMAP_THRESHOLD, _MAPPED_FROM)
+    except (OSError, AttributeError):
+        pass  # not glibc: its own policy stands
 
 
 def _picklable(e: Exception) -> Exception:

@@ -10,6 +10,8 @@ send, is compared with the element lxml finds by its gml:id in the file.
 
 from __future__ import annotations
 
+import os
+import signal
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -18,11 +20,12 @@ import pytest
 from conftest import CORPUS, data_files
 from lxml import etree
 
-from citypipe.connectors import citygml_ranges
+from citypipe.connectors import citygml_process, citygml_ranges
 from citypipe.connectors.citygml import CityGMLConnector
 from citypipe.connectors.citygml_process import Located
 from citypipe.core.ingest import ingest
 from citypipe.core.lake import Lake
+from citypipe.geo.errors import UnavailableError
 
 FILES = [
     CORPUS / "citygml" / "munich_LOD2_4424_5482_solid_citygml1.gml",
@@ -89,13 +92,18 @@ def test_an_error_in_the_second_process_is_raised_here(tmp_path: Path) -> None:
         list(CityGMLConnector(broken, split_bytes=1).read())
 
 
-@pytest.mark.parametrize(("load", "split"), [(0.2, True), (25.0, False)])
-def test_a_second_process_only_while_a_core_is_spare(monkeypatch, load, split) -> None:
+@pytest.mark.parametrize(
+    ("cpus", "load", "split"),
+    [({0}, 0.2, False), ({0, 1}, 0.2, True), ({0, 1}, 1.5, True), ({0, 1}, 25.0, False)],
+)
+def test_a_second_process_where_a_second_core_is(monkeypatch, cpus, load, split) -> None:
+    """Two cores split a large file while the load is under twice the cores: one process
+    busy beside this one is no reason to keep to one."""
     from citypipe.connectors import citygml
 
     monkeypatch.setattr(citygml, "SPLIT_BYTES", 1)
     monkeypatch.setattr("os.getloadavg", lambda: (load, load, load))
-    monkeypatch.setattr("os.sched_getaffinity", lambda _: {0, 1}, raising=False)
+    monkeypatch.setattr("os.sched_getaffinity", lambda _: cpus, raising=False)
     batches = list(CityGMLConnector(FILES[2]).read())
     assert all(isinstance(b.records, Located) == split for b in batches)
 
@@ -145,3 +153,32 @@ def test_an_error_that_cannot_cross_the_pipe_arrives_as_its_message() -> None:
     assert isinstance(sent, DataError) and str(sent) == "_TwoArguments: bad ring at b1"
     kept = DataError("x.gml: not well-formed")
     assert _picklable(kept) is kept
+
+
+@pytest.mark.parametrize(("option", "split"), [("0", False), ("1", True)])
+def test_split_bytes_given_as_text(option: str, split: bool) -> None:
+    """A command line gives options as text: "0" reads in one process, as 0 does."""
+    batches = list(CityGMLConnector(FILES[2], split_bytes=option).read())
+    assert batches
+    assert all(isinstance(b.records, Located) == split for b in batches)
+
+
+def _killed(send, read, released) -> None:
+    """The walking child dying after its first batch (as the OOM killer ends one)."""
+    citygml_process.serve(send, _then_killed(read, released))
+
+
+def _then_killed(read, released):
+    for raw in read(lambda reader: citygml_process.take(released, reader)):
+        yield ("batch", raw)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_child_that_dies_fails_the_read_in_one_line(monkeypatch) -> None:
+    """Not a hang, nor a partial read taken for the whole: one line saying what happened."""
+    monkeypatch.setattr(citygml_ranges, "plan", lambda *a: None)  # the one child's path
+    monkeypatch.setattr(citygml_process, "_child", _killed)
+    path = FILES[0]
+    with pytest.raises(UnavailableError, match=rf"{path.name}: the process reading it") as e:
+        list(CityGMLConnector(path, split_bytes=1, batch_size=10).read())
+    assert "\n" not in str(e.value) and "killed by signal 9" in str(e.value)
