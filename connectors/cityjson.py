@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from itertools import chain, islice, repeat
 from typing import Any
 
+import numpy as np
 import orjson
 
 from citypipe.connectors import cityjson_values
@@ -108,7 +109,7 @@ class CityJSONConnector(FileConnector):
 
     def _parse(self, data: bytes) -> tuple[Any, bool]:
         try:
-            return cityjson_values.loads(data)
+            return cityjson_values.loads_document(data)
         except orjson.JSONDecodeError as e:
             raise DataError(
                 f"{self.path}: the document is not valid JSON (truncated?): {e.msg} at byte {e.pos}"
@@ -138,7 +139,8 @@ class CityJSONConnector(FileConnector):
                 f"({', '.join(VERSIONS)})"
             )
         if not seq and not (
-            isinstance(header.get("CityObjects"), dict) and isinstance(header.get("vertices"), list)
+            isinstance(header.get("CityObjects"), dict)
+            and isinstance(header.get("vertices"), list | np.ndarray)
         ):
             raise DataError(
                 f"{self.path}: a CityJSON document without its CityObjects object or vertices array"
@@ -208,7 +210,9 @@ class CityJSONConnector(FileConnector):
         """The templates and the vertices of the document (a stream's header has none)."""
         h = opened.header
         try:
-            vertices = cityjson_values.vertices(h.get("vertices") or [], h.get("transform"))
+            raw = h.get("vertices")
+            raw = raw if type(raw) is np.ndarray else raw or []  # a stream's header: none
+            vertices = cityjson_values.vertices(raw, h.get("transform"))
             return read_templates(h), vertices
         except (Invalid, TypeError) as e:
             raise DataError(f"{self.path}: {e}") from e
