@@ -58,6 +58,8 @@ class _Opened:
     seq: bool
     lenient: bool = False
     """Whether only Python's parser read the document (`cityjson_values.loads`)."""
+    lifted: Any = None
+    """The boundaries lifted from the document's bytes (`cityjson_values.loads_document`)."""
 
     @property
     def crs(self) -> str | None:
@@ -97,17 +99,20 @@ class CityJSONConnector(FileConnector):
         if self._opened is None:
             try:
                 with self.open_input() as f:
-                    header, lenient = self._first_line(f.readline()), False
-                    seq = header is not None and bool(f.read(4096).strip(BLANK))
+                    first, lenient, lifted = f.readline(), False, None
+                    more = bool(f.read(4096).strip(BLANK))
+                    header = self._first_line(first) if more else None
+                    seq = header is not None
                     if header is None:
                         f.seek(0)
-                        header, lenient = self._parse(f.read().removeprefix(_BOM))
+                        header, lenient, lifted = self._parse(f.read().removeprefix(_BOM))
             except OSError as e:
                 raise DataError(f"{self.path}: cannot be read: {e.strerror or e}") from e
             self._opened = self._check(header, seq, lenient)
+            self._opened.lifted = lifted
         return self._opened
 
-    def _parse(self, data: bytes) -> tuple[Any, bool]:
+    def _parse(self, data: bytes) -> tuple[Any, bool, Any]:
         try:
             return cityjson_values.loads_document(data)
         except orjson.JSONDecodeError as e:
@@ -221,7 +226,7 @@ class CityJSONConnector(FileConnector):
         templates, vertices = self._shared(opened)
         objects = iter(opened.header["CityObjects"].items())
         while chunk := list(islice(objects, BATCH_OBJECTS)):
-            batch = Batch(templates, opened.crs)
+            batch = Batch(templates, opened.crs, opened.lifted)
             batch.add_all(chunk, batch.vertices(vertices), vertices, opened.lenient)
             yield batch.source_batch()
 

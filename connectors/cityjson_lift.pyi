@@ -1,7 +1,17 @@
-"""A CityJSON document's vertices lifted out of its bytes (cityjson_lift.pyx): what mypy sees."""
+"""A CityJSON document's numbers lifted out of its bytes (cityjson_lift.pyx): what mypy sees."""
 
 import numpy as np
 
-LIFTED: bytes
+PLACE: str
 
-def lift(data: bytes) -> tuple[bytes, np.ndarray] | None: ...
+class Boundaries:
+    levels: list[np.ndarray]
+    idx: np.ndarray
+    where: np.ndarray
+    data: bytes
+    def __init__(
+        self, levels: list[np.ndarray], idx: np.ndarray, where: np.ndarray, data: bytes
+    ) -> None: ...
+    def text(self, k: int) -> bytes: ...
+
+def lift(data: bytes) -> tuple[bytes, np.ndarray | None, Boundaries] | None: ...

@@ -117,20 +117,22 @@ def _positions(raw: list[Any]) -> tuple[np.ndarray, dict[int, str]]:
     return xyz, problems
 
 
-def loads_document(data: bytes) -> tuple[Any, bool]:
-    """`loads` of a whole document, its top-level vertices an (n, 3) float array where
-    cityjson_lift read them from the bytes (orjson then parses only the rest)."""
+def loads_document(data: bytes) -> tuple[Any, bool, Any]:
+    """`loads` of a whole document, and what cityjson_lift read from its bytes before orjson
+    parsed the rest: its vertices, there as an (n, 3) float array, and its geometries'
+    boundaries (the `Boundaries` their placeholders index; None where none are lifted)."""
     lifted = None if lifting is None else lifting.lift(data)
     if lifted is not None:
-        slim, xyz = lifted
+        slim, xyz, boundaries = lifted
         try:
             document = orjson.loads(slim)
         except orjson.JSONDecodeError:
             pass  # what is wrong is said of the document as it is
         else:
-            document["vertices"] = xyz
-            return document, False
-    return loads(data)
+            if xyz is not None:
+                document["vertices"] = xyz
+            return document, False, boundaries if len(boundaries.where) else None
+    return *loads(data), None
 
 
 def non_finite(value: Any) -> str | None:
