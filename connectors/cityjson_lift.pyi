@@ -8,10 +8,9 @@ class Boundaries:
     levels: list[np.ndarray]
     idx: np.ndarray
     where: np.ndarray
-    data: bytes
+    texts: list[bytes]
     def __init__(
-        self, levels: list[np.ndarray], idx: np.ndarray, where: np.ndarray, data: bytes
+        self, levels: list[np.ndarray], idx: np.ndarray, where: np.ndarray, texts: list[bytes]
     ) -> None: ...
-    def text(self, k: int) -> bytes: ...
 
 def lift(data: bytes) -> tuple[bytes, np.ndarray | None, Boundaries] | None: ...

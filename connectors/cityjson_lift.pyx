@@ -390,16 +390,23 @@ class Boundaries:
     """The geometries' boundaries lifted from a document: `levels[k]` the length of each list
     at nesting k, of all of them in order, `idx` their vertex indices; row k of `where` is
     the k-th placeholder's: its depth, where its lists start in each of `levels`, where its
-    indices start in `idx`, where its text starts and ends in `data`, whether it holds blanks."""
+    indices start in `idx`, where its text starts and ends in the document, whether it holds
+    blanks; `texts[k]` its JSON text as orjson writes it (no blanks), for its record."""
 
-    def __init__(self, list levels, idx, where, bytes data):
-        self.levels, self.idx, self.where, self.data = levels, idx, where, data
+    def __init__(self, list levels, idx, where, list texts):
+        self.levels, self.idx, self.where, self.texts = levels, idx, where, texts
 
-    def text(self, Py_ssize_t k) -> bytes:
-        """Boundaries k as orjson writes them (no blanks)."""
-        cdef int64_t[:, ::1] w = self.where
-        t = self.data[w[k, 7] : w[k, 8]]
-        return t.translate(None, b" \t\r\n") if w[k, 9] else t
+
+cdef list texts(bytes data, Vec *where):
+    """The text of each lifted value, its blanks taken out."""
+    cdef Py_ssize_t k
+    cdef int64_t *w
+    cdef list out = [None] * (where.n // WHERE)
+    for k in range(where.n // WHERE):
+        w = where.data + k * WHERE
+        t = data[w[7] : w[8]]
+        out[k] = t.translate(None, b" \t\r\n") if w[9] else t
+    return out
 
 
 def lift(bytes data):
@@ -462,7 +469,11 @@ def lift(bytes data):
         pieces += [data[at : scan.cuts.data[k]], f'"\\u0000{k // 2}"'.encode()]
         at, k = scan.cuts.data[k + 1], k + 2
     pieces.append(data[at:])
-    where = array(&scan.where).reshape(-1, WHERE)
-    levels = [array(&scan.levels[k]) for k in range(DEEPEST)]
-    lifted = Boundaries(levels, array(&scan.idx), where, data)
+    written = texts(data, &scan.where)
+    lifted = Boundaries(
+        [array(&scan.levels[k]) for k in range(DEEPEST)],
+        array(&scan.idx),
+        array(&scan.where).reshape(-1, WHERE),
+        written,
+    )
     return b"".join(pieces), None if out is None else out[:count].copy(), lifted

@@ -41,7 +41,7 @@ cdef names():
     Invalid, Job, POLYGONS, geometry_job = g.Invalid, g.Job, g._POLYGONS, g.geometry_job
 
 
-cdef object job_of(dict g, Py_ssize_t base, Py_ssize_t limit, object lifted):
+cdef object job_of(dict g, Py_ssize_t base, Py_ssize_t limit, Lifted lifted):
     """geometry_job of a surface or Solid geometry whose semantics are an object (or absent)
     with a list of values (or none), its boundaries lifted (cityjson_lift) or lists;
     geometry_job itself for any other (lifted boundaries read back into lists for it)."""
@@ -51,13 +51,13 @@ cdef object job_of(dict g, Py_ssize_t base, Py_ssize_t limit, object lifted):
     cdef int skip = -1
     if is_placed(b):
         k = int((<str>b)[1:])
-        depth = lifted.where[k, 0]
+        depth = lifted.where[k * WHERE]
         if depth == 3 and (t == "MultiSurface" or t == "CompositeSurface"):
             skip = 0
         elif depth == 4 and t == "Solid":
             skip = 1
         else:
-            g["boundaries"] = b = orjson.loads(lifted.text(k))
+            g["boundaries"] = b = orjson.loads(<bytes>lifted.texts[k])
     elif type(b) is not list:
         return geometry_job(g, base, limit)
     if not (
@@ -73,7 +73,7 @@ cdef object job_of(dict g, Py_ssize_t base, Py_ssize_t limit, object lifted):
             b = (<list>b)[0] if b else []
         values = (<list>values)[0] if values else None
     if skip >= 0:
-        b = Flat(lifted, k, skip)
+        b = flat(lifted, k, skip)
     return Job(POLYGONS, b, base, limit, values, semantics if values else None)
 
 
@@ -82,7 +82,7 @@ cdef inline bint is_placed(object b):
     return type(b) is str and len(<str>b) > 1 and (<str>b)[0] == "\x00"
 
 
-cdef placed(dict obj, object lifted, bint as_lists):
+cdef placed(dict obj, Lifted lifted, bint as_lists):
     """The lifted boundaries of `obj`'s geometries put back: as lists (for the Python walk) or
     as the JSON text they were (orjson.Fragment, which its record is written with)."""
     cdef object raw = obj.get("geometry"), g, b
@@ -90,36 +90,64 @@ cdef placed(dict obj, object lifted, bint as_lists):
         return
     for g in <list>raw:
         if type(g) is dict and is_placed(b := (<dict>g).get("boundaries")):
-            text = lifted.text(int((<str>b)[1:]))
+            text = lifted.texts[int((<str>b)[1:])]
             (<dict>g)["boundaries"] = orjson.loads(text) if as_lists else orjson.Fragment(text)
 
 
-cdef class Flat:
-    """The surfaces of lifted boundaries (cityjson_lift.Boundaries) as a polygon job's parts:
-    the whole of boundaries k (`skip` 0) or of their first element, a Solid's outer shell
-    (`skip` 1): where its lists of each nesting level and its indices are, and how many."""
+cdef enum:
+    WHERE = 10  # columns of cityjson_lift.Boundaries.where
+    DEEPEST = 5  # nesting levels of cityjson_lift.Boundaries.levels
 
-    cdef object lifted  # owns the arrays the pointers below are into
+
+cdef class Lifted:
+    """cityjson_lift.Boundaries read through pointers, once per batch."""
+
+    cdef object boundaries  # owns the arrays the pointers are into
+    cdef const int64_t *levels[DEEPEST]
+    cdef const int64_t *idx
+    cdef const int64_t *where
+    cdef list texts
+
+    def __init__(self, boundaries):
+        self.boundaries, self.texts = boundaries, boundaries.texts
+        for j in range(DEEPEST):
+            self.levels[j] = pointer(boundaries.levels[j])
+        self.idx = pointer(boundaries.idx)
+        self.where = pointer(boundaries.where.reshape(-1))
+
+
+cdef const int64_t *pointer(const int64_t[::1] a):
+    """Where the array `a` (which its owner keeps) starts; NULL where it is empty."""
+    return &a[0] if a.shape[0] else NULL
+
+
+cdef class Flat:
+    """The surfaces of lifted boundaries as a polygon job's parts: the whole of boundaries k
+    (`skip` 0) or of their first element, a Solid's outer shell (`skip` 1): where its lists of
+    each nesting level and its indices are, and how many (none empty: lifted boundaries reach
+    an index through their first elements)."""
+
+    cdef Lifted lifted
     cdef const int64_t *levels[3]
     cdef const int64_t *idx
     cdef Py_ssize_t start[4]
     cdef Py_ssize_t count[4]
 
-    def __init__(self, lifted, Py_ssize_t k, int skip):
-        cdef const int64_t[:, ::1] where = lifted.where
-        cdef const int64_t[::1] level
-        cdef Py_ssize_t j, i, total = 1
-        self.lifted = lifted
-        for j in range(3):
-            level = lifted.levels[j + skip]
-            self.levels[j] = &level[0]  # none empty: lifted boundaries reach an index
-            self.start[j], self.count[j] = where[k, 1 + j + skip], total
-            total = 0
-            for i in range(self.start[j], self.start[j] + self.count[j]):
-                total += self.levels[j][i]
-        level = lifted.idx
-        self.idx = &level[0]
-        self.start[3], self.count[3] = where[k, 6], total  # the first element's come first
+
+cdef Flat flat(Lifted lifted, Py_ssize_t k, int skip):
+    cdef Flat f = Flat.__new__(Flat)
+    cdef const int64_t *where = lifted.where + k * WHERE
+    cdef Py_ssize_t j, i, total = 1
+    f.lifted = lifted
+    for j in range(3):
+        f.levels[j] = lifted.levels[j + skip]
+        f.start[j], f.count[j] = where[1 + j + skip], total
+        total = 0
+        for i in range(f.start[j], f.start[j] + f.count[j]):
+            total += f.levels[j][i]
+    f.idx = lifted.idx
+    f.start[3], f.count[3] = where[6], total  # the first element's come first
+    return f
 
 
 cdef tuple lod_key(object lod):
@@ -194,7 +222,7 @@ def add(batch, object items, Py_ssize_t base, object vertices):
     lifted boundaries, `batch.lifted`, put back as lists first)."""
     cdef Py_ssize_t limit = len(vertices)
     cdef list rows = batch.rows
-    cdef object lifted = batch.lifted
+    cdef Lifted lifted = None if batch.lifted is None else Lifted(batch.lifted)
     if Row is None:
         names()
     for key, obj in items:
@@ -205,7 +233,7 @@ def add(batch, object items, Py_ssize_t base, object vertices):
 
 
 cdef bint one(
-    list rows, object key, object obj, Py_ssize_t base, Py_ssize_t limit, object lifted
+    list rows, object key, object obj, Py_ssize_t base, Py_ssize_t limit, Lifted lifted
 ) except -1:
     """Append the row of `obj` (a CityObject whose geometries index `limit` vertices from
     `base`, some boundaries maybe `lifted`); False, with nothing appended, where the Python
