@@ -12,8 +12,9 @@ strings and follows the path, so a member so named anywhere else (in attributes,
 Anything this does not read exactly as orjson would (a vertex that is not three JSON numbers,
 an integer beyond int64 or written -0, a number beyond a double, lists nested unevenly or
 whose depth their first element does not show, a key written with escapes on the path) stays
-in the document as it is: that value (or, for keys and vertices, the whole document: `lift`
-returns None) is orjson's, so every case keeps its one meaning and its reason for a reject.
+in the document as it is: that value (or, for such a key or a document that holds the
+placeholders' "\\u0000", the whole document: `lift` returns None) is orjson's, so every
+case keeps its one meaning and its reason for a reject.
 """
 
 from libc.stdint cimport int64_t, uint64_t
@@ -417,6 +418,7 @@ def lift(bytes data):
     cdef Py_ssize_t n = len(data), i, key, end, size, start = -1, stop = -1, count = 0, k
     cdef double[:, ::1] xyz
     cdef Scan scan = Scan()
+    cdef bint seen = False
     if memmem(p, n, b"\\u0000", 6) != NULL:
         return None
     scan.p, scan.n = p, n
@@ -436,15 +438,17 @@ def lift(bytes data):
         end = blank(p, end + 1, n)
         size = i - 1 - key
         if size == 8 and memcmp(p + key, b"vertices", 8) == 0:
-            if start >= 0:
+            if seen:
                 return None  # orjson keeps the last of two: left to it
-            if end < n and p[end] == 91:
+            seen = True
+            if p[end] == 91:
                 out = np.empty(((n - end) // 7 + 1, 3))
                 xyz = out
                 stop = positions(p, end, n, &xyz[0, 0], &count)
-            if stop < 0:
-                return None
-            start, i = end, stop
+            if stop < 0:  # orjson's
+                out, i = None, after_value(p, end, n)
+            else:
+                start, i = end, stop
         elif p[end] == 123 and size == 11 and memcmp(p + key, b"CityObjects", 11) == 0:
             i = scan.objects(end)
         else:
