@@ -1,10 +1,11 @@
 """CityJSON 1.0 / 1.1 / 2.0 documents and CityJSONSeq streams: one record per CityObject.
 
 A CityJSON document is one JSON object whose CityObjects index one shared, quantised vertex
-list, so it is parsed whole with orjson (the least any reader pays) and its vertices are
-dequantised once with numpy. A CityJSONSeq stream (a CityJSON header line with `transform`
-and the CRS, then one CityJSONFeature per line, each with its own vertices) is read line by
-line in bounded memory. Which of the two a file is shows in its content, not in its name.
+list, so it is read whole: its vertices and boundaries lifted from the bytes into arrays
+(cityjson_lift), the rest parsed with orjson, and its vertices dequantised once with numpy.
+A CityJSONSeq stream (a CityJSON header line with `transform` and the CRS, then one
+CityJSONFeature per line, each with its own vertices) is read line by line in bounded memory.
+Which of the two a file is shows in its content, not in its name.
 
 This module holds the documents: finding, checking and reading them, a batch of CityObjects
 at a time. What becomes of an object is cityjson_objects', of its geometry cityjson_geometry's.
