@@ -1,10 +1,11 @@
 """CityJSON 1.0 / 1.1 / 2.0 documents and CityJSONSeq streams: one record per CityObject.
 
 A CityJSON document is one JSON object whose CityObjects index one shared, quantised vertex
-list, so it is parsed whole with orjson (the least any reader pays) and its vertices are
-dequantised once with numpy. A CityJSONSeq stream (a CityJSON header line with `transform`
-and the CRS, then one CityJSONFeature per line, each with its own vertices) is read line by
-line in bounded memory. Which of the two a file is shows in its content, not in its name.
+list, so it is read whole: its vertices and boundaries lifted from the bytes into arrays
+(cityjson_lift), the rest parsed with orjson, and its vertices dequantised once with numpy.
+A CityJSONSeq stream (a CityJSON header line with `transform` and the CRS, then one
+CityJSONFeature per line, each with its own vertices) is read line by line in bounded memory.
+Which of the two a file is shows in its content, not in its name.
 
 This module holds the documents: finding, checking and reading them, a batch of CityObjects
 at a time. What becomes of an object is cityjson_objects', of its geometry cityjson_geometry's.
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from itertools import chain, islice, repeat
 from typing import Any
 
+import numpy as np
 import orjson
 
 from citypipe.connectors import cityjson_values
@@ -57,6 +59,8 @@ class _Opened:
     seq: bool
     lenient: bool = False
     """Whether only Python's parser read the document (`cityjson_values.loads`)."""
+    lifted: Any = None
+    """The boundaries lifted from the document's bytes (`cityjson_values.loads_document`)."""
 
     @property
     def crs(self) -> str | None:
@@ -96,19 +100,22 @@ class CityJSONConnector(FileConnector):
         if self._opened is None:
             try:
                 with self.open_input() as f:
-                    header, lenient = self._first_line(f.readline()), False
-                    seq = header is not None and bool(f.read(4096).strip(BLANK))
+                    first, lenient, lifted = f.readline(), False, None
+                    more = bool(f.read(4096).strip(BLANK))
+                    header = self._first_line(first) if more else None
+                    seq = header is not None
                     if header is None:
                         f.seek(0)
-                        header, lenient = self._parse(f.read().removeprefix(_BOM))
+                        header, lenient, lifted = self._parse(f.read().removeprefix(_BOM))
             except OSError as e:
                 raise DataError(f"{self.path}: cannot be read: {e.strerror or e}") from e
             self._opened = self._check(header, seq, lenient)
+            self._opened.lifted = lifted
         return self._opened
 
-    def _parse(self, data: bytes) -> tuple[Any, bool]:
+    def _parse(self, data: bytes) -> tuple[Any, bool, Any]:
         try:
-            return cityjson_values.loads(data)
+            return cityjson_values.loads_document(data)
         except orjson.JSONDecodeError as e:
             raise DataError(
                 f"{self.path}: the document is not valid JSON (truncated?): {e.msg} at byte {e.pos}"
@@ -138,7 +145,8 @@ class CityJSONConnector(FileConnector):
                 f"({', '.join(VERSIONS)})"
             )
         if not seq and not (
-            isinstance(header.get("CityObjects"), dict) and isinstance(header.get("vertices"), list)
+            isinstance(header.get("CityObjects"), dict)
+            and isinstance(header.get("vertices"), list | np.ndarray)
         ):
             raise DataError(
                 f"{self.path}: a CityJSON document without its CityObjects object or vertices array"
@@ -208,7 +216,9 @@ class CityJSONConnector(FileConnector):
         """The templates and the vertices of the document (a stream's header has none)."""
         h = opened.header
         try:
-            vertices = cityjson_values.vertices(h.get("vertices") or [], h.get("transform"))
+            raw = h.get("vertices")
+            raw = raw if type(raw) is np.ndarray else raw or []  # a stream's header: none
+            vertices = cityjson_values.vertices(raw, h.get("transform"))
             return read_templates(h), vertices
         except (Invalid, TypeError) as e:
             raise DataError(f"{self.path}: {e}") from e
@@ -217,7 +227,7 @@ class CityJSONConnector(FileConnector):
         templates, vertices = self._shared(opened)
         objects = iter(opened.header["CityObjects"].items())
         while chunk := list(islice(objects, BATCH_OBJECTS)):
-            batch = Batch(templates, opened.crs)
+            batch = Batch(templates, opened.crs, opened.lifted)
             batch.add_all(chunk, batch.vertices(vertices), vertices, opened.lenient)
             yield batch.source_batch()
 

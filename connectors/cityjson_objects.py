@@ -154,6 +154,9 @@ class Batch:
 
     templates: Templates | None
     crs: str | None
+    lifted: Any = None
+    """The boundaries lifted from the document's bytes that its objects' placeholders index
+    (cityjson_lift.Boundaries; read by the compiled walk, which alone sees them)."""
     rows: list[_Row] = field(default_factory=list)
     chunks: list[np.ndarray] = field(default_factory=list)
     size: int = 0

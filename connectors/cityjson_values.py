@@ -21,12 +21,14 @@ import orjson
 
 from citypipe.connectors import coordinates
 
-try:  # the object walk compiled (cityjson_walk.pyx); where it did not build, Python reads all
+try:  # the object walk and the vertices' lift compiled (cityjson_walk.pyx, cityjson_lift.pyx);
+    # where they did not build, orjson and Python read all
+    from citypipe.connectors import cityjson_lift as lifting
     from citypipe.connectors import cityjson_walk as compiled
 except ImportError:
-    compiled = None  # type: ignore[assignment]
+    compiled = lifting = None  # type: ignore[assignment]
 
-__all__ = ["Vertices", "loads", "non_finite", "transform_problem", "vertices"]
+__all__ = ["Vertices", "loads", "loads_document", "non_finite", "transform_problem", "vertices"]
 
 
 @dataclass
@@ -61,27 +63,15 @@ def transform_problem(transform: Any) -> str | None:
 
 
 def vertices(raw: Any, transform: Any = None) -> Vertices:
-    """`raw` vertices as floats, dequantised with `transform` (checked by `transform_problem`)."""
-    if not isinstance(raw, list):
+    """`raw` vertices (parsed, or lifted by `loads_document`) as floats, dequantised with
+    `transform` (checked by `transform_problem`)."""
+    problems: dict[int, str]
+    if type(raw) is np.ndarray:
+        xyz, problems = raw, {}
+    elif isinstance(raw, list):
+        xyz, problems = _positions(raw)
+    else:
         raise TypeError("vertices are not an array")
-    if not raw:
-        return Vertices(np.zeros((0, 3)))
-    problems: dict[int, str] = {}
-    try:
-        xyz = None if compiled is None else compiled.positions(raw)
-        if xyz is None:
-            if set(map(len, raw)) != {3}:
-                raise TypeError
-            xyz = coordinates.to_floats(raw, 1, 3 * len(raw)).reshape(-1, 3)
-    except (TypeError, ValueError):  # the vertices that are not [x, y, z] numbers, one by one
-        xyz = np.full((len(raw), 3), np.nan)
-        for i, v in enumerate(raw):
-            if type(v) is not list or len(v) != 3 or list in map(type, v):
-                problems[i] = f"vertex {i} is not [x, y, z]"
-            elif why := coordinates.describe_non_number(v):
-                problems[i] = f"vertex {i}: {why}"
-            else:
-                xyz[i] = v
     if transform is not None:
         with np.errstate(over="ignore", invalid="ignore"):  # what overflows is a problem below
             xyz = xyz * np.asarray(transform["scale"]) + np.asarray(transform["translate"])
@@ -101,6 +91,48 @@ def loads(data: bytes) -> tuple[Any, bool]:
             return json.loads(data), True
         except (ValueError, RecursionError):
             raise e from None
+
+
+def _positions(raw: list[Any]) -> tuple[np.ndarray, dict[int, str]]:
+    """Parsed vertices as an (n, 3) float array, NaN rows for those that are not [x, y, z]
+    numbers, and what is wrong with them, by row."""
+    if not raw:
+        return np.zeros((0, 3)), {}
+    problems: dict[int, str] = {}
+    try:
+        xyz = None if compiled is None else compiled.positions(raw)
+        if xyz is None:
+            if set(map(len, raw)) != {3}:
+                raise TypeError
+            xyz = coordinates.to_floats(raw, 1, 3 * len(raw)).reshape(-1, 3)
+    except (TypeError, ValueError):  # the vertices that are not [x, y, z] numbers, one by one
+        xyz = np.full((len(raw), 3), np.nan)
+        for i, v in enumerate(raw):
+            if type(v) is not list or len(v) != 3 or list in map(type, v):
+                problems[i] = f"vertex {i} is not [x, y, z]"
+            elif why := coordinates.describe_non_number(v):
+                problems[i] = f"vertex {i}: {why}"
+            else:
+                xyz[i] = v
+    return xyz, problems
+
+
+def loads_document(data: bytes) -> tuple[Any, bool, Any]:
+    """`loads` of a whole document, and what cityjson_lift read from its bytes before orjson
+    parsed the rest: its vertices, there as an (n, 3) float array, and its geometries'
+    boundaries (the `Boundaries` their placeholders index; None where none are lifted)."""
+    lifted = None if lifting is None else lifting.lift(data)
+    if lifted is not None:
+        slim, xyz, boundaries = lifted
+        try:
+            document = orjson.loads(slim)
+        except orjson.JSONDecodeError:
+            pass  # what is wrong is said of the document as it is
+        else:
+            if xyz is not None:
+                document["vertices"] = xyz
+            return document, False, boundaries if len(boundaries.where) else None
+    return *loads(data), None
 
 
 def non_finite(value: Any) -> str | None:

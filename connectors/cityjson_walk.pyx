@@ -20,8 +20,10 @@ from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.long cimport PyLong_AsLongLong
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t
+from libc.string cimport memcpy
 
 import numpy as np
+import orjson
 
 cdef object Row = None, Invalid, Job, POLYGONS, geometry_job, lod_order
 """The Python walk's names, read at the first call (its modules import this one)."""
@@ -39,12 +41,26 @@ cdef names():
     Invalid, Job, POLYGONS, geometry_job = g.Invalid, g.Job, g._POLYGONS, g.geometry_job
 
 
-cdef object job_of(dict g, Py_ssize_t base, Py_ssize_t limit):
+cdef object job_of(dict g, Py_ssize_t base, Py_ssize_t limit, Lifted lifted):
     """geometry_job of a surface or Solid geometry whose semantics are an object (or absent)
-    with a list of values (or none); geometry_job itself for any other."""
+    with a list of values (or none), its boundaries lifted (cityjson_lift) or lists;
+    geometry_job itself for any other (lifted boundaries read back into lists for it)."""
     cdef object t = g.get("type"), b = g.get("boundaries"), semantics = g.get("semantics")
     cdef object values = None
-    if type(b) is not list or not (
+    cdef Py_ssize_t k
+    cdef int skip = -1
+    if is_placed(b):
+        k = int((<str>b)[1:])
+        depth = lifted.where[k * WHERE]
+        if depth == 3 and (t == "MultiSurface" or t == "CompositeSurface"):
+            skip = 0
+        elif depth == 4 and t == "Solid":
+            skip = 1
+        else:
+            g["boundaries"] = b = orjson.loads(<bytes>lifted.texts[k])
+    elif type(b) is not list:
+        return geometry_job(g, base, limit)
+    if not (
         t == "MultiSurface" or t == "CompositeSurface" or t == "Solid"
     ) or not (semantics is None or type(semantics) is dict):
         return geometry_job(g, base, limit)
@@ -53,9 +69,85 @@ cdef object job_of(dict g, Py_ssize_t base, Py_ssize_t limit):
         if not (values is None or type(values) is list):
             return geometry_job(g, base, limit)
     if t == "Solid":
-        b = (<list>b)[0] if b else []
+        if skip < 0:
+            b = (<list>b)[0] if b else []
         values = (<list>values)[0] if values else None
+    if skip >= 0:
+        b = flat(lifted, k, skip)
     return Job(POLYGONS, b, base, limit, values, semantics if values else None)
+
+
+cdef inline bint is_placed(object b):
+    """Whether `b` is a placeholder of cityjson_lift (a string no document lifted holds)."""
+    return type(b) is str and len(<str>b) > 1 and (<str>b)[0] == "\x00"
+
+
+cdef placed(dict obj, Lifted lifted, bint as_lists):
+    """The lifted boundaries of `obj`'s geometries put back: as lists (for the Python walk) or
+    as the JSON text they were (orjson.Fragment, which its record is written with)."""
+    cdef object raw = obj.get("geometry"), g, b
+    if type(raw) is not list:
+        return
+    for g in <list>raw:
+        if type(g) is dict and is_placed(b := (<dict>g).get("boundaries")):
+            text = lifted.texts[int((<str>b)[1:])]
+            (<dict>g)["boundaries"] = orjson.loads(text) if as_lists else orjson.Fragment(text)
+
+
+cdef enum:
+    WHERE = 10  # columns of cityjson_lift.Boundaries.where
+    DEEPEST = 5  # nesting levels of cityjson_lift.Boundaries.levels
+
+
+cdef class Lifted:
+    """cityjson_lift.Boundaries read through pointers, once per batch."""
+
+    cdef object boundaries  # owns the arrays the pointers are into
+    cdef const int64_t *levels[DEEPEST]
+    cdef const int64_t *idx
+    cdef const int64_t *where
+    cdef list texts
+
+    def __init__(self, boundaries):
+        self.boundaries, self.texts = boundaries, boundaries.texts
+        for j in range(DEEPEST):
+            self.levels[j] = pointer(boundaries.levels[j])
+        self.idx = pointer(boundaries.idx)
+        self.where = pointer(boundaries.where.reshape(-1))
+
+
+cdef const int64_t *pointer(const int64_t[::1] a):
+    """Where the array `a` (which its owner keeps) starts; NULL where it is empty."""
+    return &a[0] if a.shape[0] else NULL
+
+
+cdef class Flat:
+    """The surfaces of lifted boundaries as a polygon job's parts: the whole of boundaries k
+    (`skip` 0) or of their first element, a Solid's outer shell (`skip` 1): where its lists of
+    each nesting level and its indices are, and how many (none empty: lifted boundaries reach
+    an index through their first elements)."""
+
+    cdef Lifted lifted
+    cdef const int64_t *levels[3]
+    cdef const int64_t *idx
+    cdef Py_ssize_t start[4]
+    cdef Py_ssize_t count[4]
+
+
+cdef Flat flat(Lifted lifted, Py_ssize_t k, int skip):
+    cdef Flat f = Flat.__new__(Flat)
+    cdef const int64_t *where = lifted.where + k * WHERE
+    cdef Py_ssize_t j, i, total = 1
+    f.lifted = lifted
+    for j in range(3):
+        f.levels[j] = lifted.levels[j + skip]
+        f.start[j], f.count[j] = where[1 + j + skip], total
+        total = 0
+        for i in range(f.start[j], f.start[j] + f.count[j]):
+            total += f.levels[j][i]
+    f.idx = lifted.idx
+    f.start[3], f.count[3] = where[6], total  # the first element's come first
+    return f
 
 
 cdef tuple lod_key(object lod):
@@ -126,19 +218,26 @@ cdef dict properties(dict obj, list geoms, list lods):
 
 def add(batch, object items, Py_ssize_t base, object vertices):
     """Batch.add of each (key, CityObject) of `items`, whose geometries index `vertices`, which
-    start at `base` in the batch's pool: read here, or by Batch.add where this cannot."""
+    start at `base` in the batch's pool: read here, or by Batch.add where this cannot (its
+    lifted boundaries, `batch.lifted`, put back as lists first)."""
     cdef Py_ssize_t limit = len(vertices)
     cdef list rows = batch.rows
+    cdef Lifted lifted = None if batch.lifted is None else Lifted(batch.lifted)
     if Row is None:
         names()
     for key, obj in items:
-        if not one(rows, key, obj, base, limit):
+        if not one(rows, key, obj, base, limit, lifted):
+            if lifted is not None and type(obj) is dict:
+                placed(<dict>obj, lifted, True)
             batch.add(key, obj, base, vertices)
 
 
-cdef bint one(list rows, object key, object obj, Py_ssize_t base, Py_ssize_t limit) except -1:
+cdef bint one(
+    list rows, object key, object obj, Py_ssize_t base, Py_ssize_t limit, Lifted lifted
+) except -1:
     """Append the row of `obj` (a CityObject whose geometries index `limit` vertices from
-    `base`); False, with nothing appended, where the Python walk must read it."""
+    `base`, some boundaries maybe `lifted`); False, with nothing appended, where the Python
+    walk must read it."""
     if type(obj) is not dict:
         return False
     cdef dict o = <dict>obj
@@ -169,13 +268,15 @@ cdef bint one(list rows, object key, object obj, Py_ssize_t base, Py_ssize_t lim
         lods[i] = None if lod is None else str(lod)
     try:
         if best_at >= 0:
-            job = job_of(<dict>geoms[best_at], base, limit)
+            job = job_of(<dict>geoms[best_at], base, limit, lifted)
         if lod0_at == best_at:
             footprint = job
         elif lod0_at >= 0:
-            footprint = job_of(<dict>geoms[lod0_at], base, limit)
+            footprint = job_of(<dict>geoms[lod0_at], base, limit, lifted)
     except Invalid:
         return False  # the Python walk rejects it, with its reason
+    if lifted is not None:
+        placed(o, lifted, False)
     attrs = o.get("attributes")
     if not isinstance(attrs, dict):
         attrs = {}
@@ -204,6 +305,14 @@ cdef int count(object parts, int level, int depth, Py_ssize_t *sizes) except -2:
     """Count the list `parts` at nesting `level` and what is below it in `sizes` (lists per
     level, vertex indices last); -1 where a list is not a list or an index not an int."""
     cdef Py_ssize_t i, n
+    cdef Flat flat
+    if type(parts) is Flat:
+        if depth != 3:
+            return -1
+        flat = <Flat>parts
+        for i in range(depth + 1):
+            sizes[i] += flat.count[i]
+        return 0
     if type(parts) is not list:
         return -1
     n = PyList_GET_SIZE(parts)
@@ -224,8 +333,18 @@ cdef int fill(object parts, int level, int depth, int64_t **out) except -2:
     """Write the length of `parts` (at nesting `level`) and of every list below it, each at
     `out[level]`, and the vertex indices at `out[depth]`, moving them on; -1 where an index
     is beyond int64."""
-    cdef Py_ssize_t i, n = PyList_GET_SIZE(parts)
+    cdef Py_ssize_t i, n
     cdef int64_t *idx
+    cdef Flat flat
+    if type(parts) is Flat:
+        flat = <Flat>parts
+        for i in range(depth):
+            memcpy(out[i], flat.levels[i] + flat.start[i], flat.count[i] * sizeof(int64_t))
+            out[i] += flat.count[i]
+        memcpy(out[depth], flat.idx + flat.start[3], flat.count[3] * sizeof(int64_t))
+        out[depth] += flat.count[3]
+        return 0
+    n = PyList_GET_SIZE(parts)
     out[level][0] = n
     out[level] += 1
     if level < depth - 1:
@@ -245,7 +364,8 @@ cdef int fill(object parts, int level, int depth, int64_t **out) except -2:
 
 def flatten(list jobs, int depth):
     """cityjson_geometry._flatten's counts per nesting level and flat vertex indices of the
-    jobs' parts, lists `depth` (at most 3) deep; None where anything is not as that needs."""
+    jobs' parts, lists `depth` (at most 3) deep or surfaces lifted (`Flat`); None where
+    anything is not as that needs."""
     cdef Py_ssize_t sizes[MAX_DEPTH + 1]
     cdef int64_t *out[MAX_DEPTH + 1]
     cdef int64_t[::1] view

@@ -1,0 +1,483 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""A CityJSON document's numbers lifted out of its bytes before orjson parses it (Cython).
+
+A document's top-level `vertices` and its geometries' `boundaries` are nearly all of its
+bytes: parsed by orjson they are a list per vertex, ring and surface and a Python number per
+coordinate and index, walked once into numpy and freed. `lift` reads them from the bytes
+straight into arrays: the vertices into an (n, 3) float64 array, each
+CityObjects/*/geometry[*]/boundaries that is lists of integers nested alike into `Boundaries`
+(a list's length per nesting level, the vertex indices, flat), and hands back the document
+with a placeholder where each was, so orjson parses only the rest. The scanner knows JSON
+strings and follows the path, so a member so named anywhere else (in attributes, say) stays.
+Anything this does not read exactly as orjson would (a vertex that is not three JSON numbers,
+an integer beyond int64 or written -0, a number beyond a double, lists nested unevenly or
+whose depth their first element does not show, a key written with escapes on the path) stays
+in the document as it is: that value (or, for such a key or a document that holds the
+placeholders' "\\u0000", the whole document: `lift` returns None) is orjson's, so every
+case keeps its one meaning and its reason for a reject.
+"""
+
+from libc.stdint cimport int64_t, uint64_t
+from libc.stdlib cimport free, realloc
+from libc.string cimport memchr, memcmp, memcpy
+from libc.math cimport isfinite
+from cpython.bytes cimport PyBytes_AS_STRING
+from cpython.ref cimport PyObject
+
+import numpy as np
+
+cdef extern from "Python.h":
+    double PyOS_string_to_double(const char *s, char **endptr, PyObject *overflow) except? -1.0
+
+cdef extern from "string.h":
+    void *memmem(const void *haystack, size_t n, const void *needle, size_t m)
+
+PLACE = "\x00"
+"""What the placeholders' texts start with: "\\u0000", which no document lifted holds."""
+
+cdef enum:
+    LONGEST_NUMBER = 64  # digits and signs a coordinate is read from; longer ones stay JSON
+    DEEPEST = 5  # MultiSolid, CompositeSolid: solid, shell, surface, ring, vertex
+    WHERE = 10  # columns of Boundaries.where
+
+
+cdef inline Py_ssize_t blank(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) noexcept:
+    while i < n and (p[i] == 32 or p[i] == 10 or p[i] == 13 or p[i] == 9):
+        i += 1
+    return i
+
+
+cdef Py_ssize_t after_string(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) noexcept:
+    """Where the string opened at `i` ends (after its quote); -1 where it does not."""
+    i += 1
+    while i < n:
+        if p[i] == 92:  # a backslash: the next byte is escaped
+            i += 2
+        elif p[i] == 34:
+            return i + 1
+        else:
+            i += 1
+    return -1
+
+
+cdef Py_ssize_t after_value(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) noexcept:
+    """Where the value at `i` ends; -1 where it does not. Only strings and brackets are
+    followed: whether the value is valid JSON is orjson's to say."""
+    cdef int depth = 0
+    cdef unsigned char c
+    if i >= n:
+        return -1
+    if p[i] == 34:
+        return after_string(p, i, n)
+    if p[i] != 91 and p[i] != 123:  # a number or a literal: up to its delimiter
+        while i < n and not (p[i] == 44 or p[i] == 93 or p[i] == 125 or p[i] <= 32):
+            i += 1
+        return i
+    while i < n:
+        c = p[i]
+        if c == 34:
+            i = after_string(p, i, n)
+            if i < 0:
+                return -1
+            continue
+        if c == 91 or c == 123:
+            depth += 1
+        elif c == 93 or c == 125:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return -1
+
+
+cdef Py_ssize_t number(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, double *out) except -2:
+    """Read the JSON number at `i` into `out` as orjson and cityjson_values would make it a
+    float (an integer through int64); where it ends, or -1 where it is none or not such."""
+    cdef Py_ssize_t start = i
+    cdef bint negative = False, integer = True
+    cdef uint64_t value = 0
+    cdef unsigned char d
+    cdef char text[LONGEST_NUMBER + 1]
+    cdef char *end
+    if i < n and p[i] == 45:
+        negative, i = True, i + 1
+    if i >= n or not 48 <= p[i] <= 57:
+        return -1
+    if p[i] == 48:
+        i += 1
+    else:
+        while i < n and 48 <= p[i] <= 57:
+            d = p[i] - 48
+            if value > (<uint64_t>1 << 63) // 10:
+                return -1
+            value = value * 10 + d
+            i += 1
+        if value > (<uint64_t>1 << 63) - (0 if negative else 1):
+            return -1
+    if i < n and p[i] == 46:
+        integer, i = False, i + 1
+        if i >= n or not 48 <= p[i] <= 57:
+            return -1
+        while i < n and 48 <= p[i] <= 57:
+            i += 1
+    if i < n and (p[i] == 101 or p[i] == 69):
+        integer, i = False, i + 1
+        if i < n and (p[i] == 43 or p[i] == 45):
+            i += 1
+        if i >= n or not 48 <= p[i] <= 57:
+            return -1
+        while i < n and 48 <= p[i] <= 57:
+            i += 1
+    if integer:
+        out[0] = -<double>value if negative and value else <double>value  # "-0" is the int 0
+        return i
+    if i - start > LONGEST_NUMBER:
+        return -1
+    memcpy(text, p + start, i - start)
+    text[i - start] = 0
+    out[0] = PyOS_string_to_double(text, &end, NULL)
+    if end != text + (i - start) or not isfinite(out[0]):
+        return -1
+    return i
+
+
+cdef Py_ssize_t positions(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, double *xyz,
+                          Py_ssize_t *count) except -2:
+    """Read the array of [x, y, z] numbers at `i` into `xyz`, their number into `count`;
+    where it ends, or -1 where it is not such an array."""
+    cdef Py_ssize_t k = 0, c
+    i = blank(p, i + 1, n)
+    if i < n and p[i] == 93:
+        count[0] = 0
+        return i + 1
+    while True:
+        if i >= n or p[i] != 91:
+            return -1
+        i += 1
+        for c in range(3):
+            i = number(p, blank(p, i, n), n, xyz + 3 * k + c)
+            if i < 0:
+                return -1
+            i = blank(p, i, n)
+            if i >= n or p[i] != (93 if c == 2 else 44):
+                return -1
+            i += 1
+        k += 1
+        i = blank(p, i, n)
+        if i < n and p[i] == 44:
+            i = blank(p, i + 1, n)
+        elif i < n and p[i] == 93:
+            count[0] = k
+            return i + 1
+        else:
+            return -1
+
+
+cdef struct Vec:
+    int64_t *data
+    Py_ssize_t n, cap
+
+
+cdef int push(Vec *v, int64_t x) except -1:
+    cdef int64_t *grown
+    if v.n == v.cap:
+        grown = <int64_t *>realloc(v.data, (2 * v.cap + 4096) * sizeof(int64_t))
+        if grown == NULL:
+            raise MemoryError()
+        v.data, v.cap = grown, 2 * v.cap + 4096
+    v.data[v.n] = x
+    v.n += 1
+    return 0
+
+
+cdef object array(Vec *v):
+    """The vector as an int64 array, its memory freed."""
+    out = np.empty(v.n, np.int64)
+    cdef int64_t[::1] view = out
+    if v.n:
+        memcpy(&view[0], v.data, v.n * sizeof(int64_t))
+    free(v.data)
+    v.data, v.n, v.cap = NULL, 0, 0
+    return out
+
+
+cdef class Scan:
+    """The document's bytes and what is lifted from them so far."""
+
+    cdef const unsigned char *p
+    cdef Py_ssize_t n
+    cdef Vec levels[DEEPEST]
+    cdef Vec idx, where, cuts
+    cdef bint spaced
+
+    def __dealloc__(self):
+        for k in range(DEEPEST):
+            free(self.levels[k].data)
+        free(self.idx.data)
+        free(self.where.data)
+        free(self.cuts.data)
+
+    cdef Py_ssize_t blank(self, Py_ssize_t i) noexcept:
+        cdef Py_ssize_t j = blank(self.p, i, self.n)
+        if j != i:
+            self.spaced = True
+        return j
+
+    cdef Py_ssize_t nested(self, Py_ssize_t i, int level, int depth) except -2:
+        """Read the list at `i` (nesting `level` of `depth`) into the vectors; where it ends, or
+        -1 where it is not lists of integers nested `depth` deep."""
+        cdef Py_ssize_t at = self.levels[level].n, count = 0
+        cdef double ignored
+        cdef const unsigned char *p = self.p
+        push(&self.levels[level], 0)
+        i = self.blank(i + 1)
+        if i < self.n and p[i] == 93:
+            return i + 1
+        while i < self.n:
+            if level < depth - 1:
+                if p[i] != 91:
+                    return -1
+                i = self.nested(i, level + 1, depth)
+            elif p[i] == 45 and i + 1 < self.n and p[i + 1] == 48:
+                return -1  # "-0": its text is not the integer's
+            else:
+                i = index(p, i, self.n, &self.idx)
+            if i < 0:
+                return -1
+            count += 1
+            i = self.blank(i)
+            if i < self.n and p[i] == 44:
+                i = self.blank(i + 1)
+            elif i < self.n and p[i] == 93:
+                self.levels[level].data[at] = count
+                return i + 1
+            else:
+                return -1
+        return -1
+
+    cdef Py_ssize_t boundaries(self, Py_ssize_t i) except -2:
+        """Lift the boundaries at `i` (a list) where they read as `nested` needs; where they end."""
+        cdef int depth = 0, k
+        cdef Py_ssize_t j = i, end
+        cdef Py_ssize_t marks[DEEPEST]
+        while j < self.n and self.p[j] == 91 and depth < DEEPEST + 1:
+            depth += 1
+            j = blank(self.p, j + 1, self.n)
+        if depth > DEEPEST or j >= self.n or self.p[j] == 93:
+            return after_value(self.p, i, self.n)  # too deep, or its depth not shown
+        for k in range(DEEPEST):
+            marks[k] = self.levels[k].n
+        j, self.spaced = self.idx.n, False
+        end = self.nested(i, 0, depth)
+        if end < 0:  # as it was: orjson's
+            for k in range(DEEPEST):
+                self.levels[k].n = marks[k]
+            self.idx.n = j
+            return after_value(self.p, i, self.n)
+        for x in (depth, marks[0], marks[1], marks[2], marks[3], marks[4], j, i, end, self.spaced):
+            push(&self.where, x)
+        push(&self.cuts, i)
+        push(&self.cuts, end)
+        return end
+
+    cdef Py_ssize_t members(self, Py_ssize_t i, int level) except -2:
+        """Walk the object at `i`, `level` 0 a CityObject, 1 a geometry; where it ends, or -1
+        where it is not an object this can follow (a key with escapes)."""
+        cdef const unsigned char *p = self.p
+        cdef Py_ssize_t key, size
+        i = blank(p, i + 1, self.n)
+        if i < self.n and p[i] == 125:
+            return i + 1
+        while i < self.n and p[i] == 34:
+            key = i + 1
+            i = after_string(p, i, self.n)
+            if i < 0 or memchr(p + key, 92, i - 1 - key) != NULL:
+                return -1
+            size = i - 1 - key
+            i = blank(p, i, self.n)
+            if i >= self.n or p[i] != 58:
+                return -1
+            i = blank(p, i + 1, self.n)
+            if i >= self.n:
+                return -1
+            if p[i] == 91 and level == 0 and size == 8 and memcmp(p + key, b"geometry", 8) == 0:
+                i = self.geometries(i)
+            elif p[i] == 91 and level == 1 and size == 10 and memcmp(p + key, b"boundaries", 10) == 0:
+                i = self.boundaries(i)
+            else:
+                i = after_value(p, i, self.n)
+            if i < 0:
+                return -1
+            i = blank(p, i, self.n)
+            if i < self.n and p[i] == 44:
+                i = blank(p, i + 1, self.n)
+            elif i < self.n and p[i] == 125:
+                return i + 1
+            else:
+                return -1
+        return -1
+
+    cdef Py_ssize_t geometries(self, Py_ssize_t i) except -2:
+        """Walk a CityObject's geometry array at `i`; where it ends, or -1."""
+        cdef const unsigned char *p = self.p
+        i = blank(p, i + 1, self.n)
+        if i < self.n and p[i] == 93:
+            return i + 1
+        while i < self.n:
+            i = self.members(i, 1) if p[i] == 123 else after_value(p, i, self.n)
+            if i < 0:
+                return -1
+            i = blank(p, i, self.n)
+            if i < self.n and p[i] == 44:
+                i = blank(p, i + 1, self.n)
+            elif i < self.n and p[i] == 93:
+                return i + 1
+            else:
+                return -1
+        return -1
+
+    cdef Py_ssize_t objects(self, Py_ssize_t i) except -2:
+        """Walk the CityObjects object at `i`; where it ends, or -1."""
+        cdef const unsigned char *p = self.p
+        i = blank(p, i + 1, self.n)
+        if i < self.n and p[i] == 125:
+            return i + 1
+        while i < self.n and p[i] == 34:
+            i = after_string(p, i, self.n)  # an object's id, whatever it is
+            if i < 0:
+                return -1
+            i = blank(p, i, self.n)
+            if i >= self.n or p[i] != 58:
+                return -1
+            i = blank(p, i + 1, self.n)
+            if i < self.n and p[i] == 123:
+                i = self.members(i, 0)
+            else:
+                i = after_value(p, i, self.n)
+            if i < 0:
+                return -1
+            i = blank(p, i, self.n)
+            if i < self.n and p[i] == 44:
+                i = blank(p, i + 1, self.n)
+            elif i < self.n and p[i] == 125:
+                return i + 1
+            else:
+                return -1
+        return -1
+
+
+cdef Py_ssize_t index(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, Vec *out) except -2:
+    """Push the JSON integer at `i` (within int64) onto `out`; where it ends, or -1."""
+    cdef bint negative = p[i] == 45
+    cdef uint64_t value = 0
+    if negative:
+        i += 1
+    if i >= n or not 48 <= p[i] <= 57 or (p[i] == 48 and i + 1 < n and 48 <= p[i + 1] <= 57):
+        return -1
+    while i < n and 48 <= p[i] <= 57:
+        if value > (<uint64_t>1 << 63) // 10:
+            return -1
+        value = value * 10 + (p[i] - 48)
+        i += 1
+    if value > (<uint64_t>1 << 63) - (0 if negative else 1):
+        return -1
+    if i < n and (p[i] == 46 or p[i] == 101 or p[i] == 69):
+        return -1  # a fraction or an exponent: no index
+    push(out, -<int64_t>(value - 1) - 1 if negative else <int64_t>value)
+    return i
+
+
+class Boundaries:
+    """The geometries' boundaries lifted from a document: `levels[k]` the length of each list
+    at nesting k, of all of them in order, `idx` their vertex indices; row k of `where` is
+    the k-th placeholder's: its depth, where its lists start in each of `levels`, where its
+    indices start in `idx`, where its text starts and ends in the document, whether it holds
+    blanks; `texts[k]` its JSON text as orjson writes it (no blanks), for its record."""
+
+    def __init__(self, list levels, idx, where, list texts):
+        self.levels, self.idx, self.where, self.texts = levels, idx, where, texts
+
+
+cdef list texts(bytes data, Vec *where):
+    """The text of each lifted value, its blanks taken out."""
+    cdef Py_ssize_t k
+    cdef int64_t *w
+    cdef list out = [None] * (where.n // WHERE)
+    for k in range(where.n // WHERE):
+        w = where.data + k * WHERE
+        t = data[w[7] : w[8]]
+        out[k] = t.translate(None, b" \t\r\n") if w[9] else t
+    return out
+
+
+def lift(bytes data):
+    """(the document with placeholders where its numbers were lifted, its vertices as an (n, 3)
+    float64 array or None where they stay, its `Boundaries`), or None where nothing is lifted
+    (see the module's docstring). Placeholders are strings: PLACE and the row of `where`."""
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(data)
+    cdef Py_ssize_t n = len(data), i, key, end, size, start = -1, stop = -1, count = 0, k
+    cdef double[:, ::1] xyz
+    cdef Scan scan = Scan()
+    cdef bint seen = False
+    if memmem(p, n, b"\\u0000", 6) != NULL:
+        return None
+    scan.p, scan.n = p, n
+    i = blank(p, 0, n)
+    if i >= n or p[i] != 123:
+        return None
+    i = blank(p, i + 1, n)
+    out = None
+    while i < n and p[i] == 34:
+        key = i + 1
+        i = after_string(p, i, n)
+        if i < 0 or memchr(p + key, 92, i - 1 - key) != NULL:
+            return None  # a key with escapes may name what is lifted: left to orjson
+        end = blank(p, i, n)
+        if end >= n or p[end] != 58:
+            return None
+        end = blank(p, end + 1, n)
+        size = i - 1 - key
+        if size == 8 and memcmp(p + key, b"vertices", 8) == 0:
+            if seen:
+                return None  # orjson keeps the last of two: left to it
+            seen = True
+            if p[end] == 91:
+                out = np.empty(((n - end) // 7 + 1, 3))
+                xyz = out
+                stop = positions(p, end, n, &xyz[0, 0], &count)
+            if stop < 0:  # orjson's
+                out, i = None, after_value(p, end, n)
+            else:
+                start, i = end, stop
+        elif p[end] == 123 and size == 11 and memcmp(p + key, b"CityObjects", 11) == 0:
+            i = scan.objects(end)
+        else:
+            i = after_value(p, end, n)
+        if i < 0:
+            return None
+        i = blank(p, i, n)
+        if i < n and p[i] == 44:
+            i = blank(p, i + 1, n)
+        elif i < n and p[i] == 125:
+            break
+        else:
+            return None
+    if start < 0 and not scan.where.n:
+        return None
+    pieces, at, k = [], 0, 0
+    while k < scan.cuts.n or start >= 0:
+        if start >= 0 and (k == scan.cuts.n or start < scan.cuts.data[k]):
+            pieces += [data[at:start], b'"\\u0000vertices"']
+            at, start = stop, -1
+            continue
+        pieces += [data[at : scan.cuts.data[k]], f'"\\u0000{k // 2}"'.encode()]
+        at, k = scan.cuts.data[k + 1], k + 2
+    pieces.append(data[at:])
+    written = texts(data, &scan.where)
+    lifted = Boundaries(
+        [array(&scan.levels[k]) for k in range(DEEPEST)],
+        array(&scan.idx),
+        array(&scan.where).reshape(-1, WHERE),
+        written,
+    )
+    return b"".join(pieces), None if out is None else out[:count].copy(), lifted

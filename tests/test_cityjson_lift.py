@@ -1,0 +1,239 @@
+"""The lift (connectors/cityjson_lift.pyx) takes out of a document's bytes only what orjson would
+parse the same way, and gives it back whole.
+
+For every corpus and sample document and for random ones (random boundaries nested anyhow,
+odd values among them, vertices of any numbers, members named `boundaries`, `geometry` and
+`vertices` where they are not CityJSON's, any blanks): the document orjson parses from the
+lifted bytes, with each placeholder replaced by the text the lift keeps and the vertices by
+their array, is the document orjson parses from the original, and the flat arrays hold each
+lifted value's lists. What the walk makes of the lifted arrays is tests/test_cityjson_walk.py's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from conftest import CORPUS, ROOT, SAMPLES
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from citypipe.connectors import cityjson_values
+
+lifting = cityjson_values.lifting
+needs_lift = pytest.mark.skipif(lifting is None, reason="the lift is not compiled")
+
+DOCUMENTS = sorted(
+    [*(CORPUS / "cityjson").glob("*.city.json"), *(SAMPLES / "cityjson").glob("*.json")]
+)
+
+
+def test_the_lift_is_built_where_a_compiler_is() -> None:
+    """CI must not parse every document whole without saying so."""
+    if shutil.which((sysconfig.get_config_var("CC") or "cc").split()[0]) is None:
+        pytest.skip("no C compiler: orjson parses every document whole")
+    assert lifting is not None
+    source = ROOT / "connectors" / "cityjson_lift.pyx"
+    assert source.stat().st_mtime <= Path(lifting.__file__).stat().st_mtime, (
+        "cityjson_lift.pyx changed since it was built: run `make setup`"
+    )
+
+
+def _nested(levels: list[list[int]], idx: list[int]) -> Any:
+    """The lists a lifted value's flat arrays describe, read from their fronts."""
+    n = levels[0].pop(0)
+    if len(levels) == 1:
+        return [idx.pop(0) for _ in range(n)]
+    return [_nested(levels[1:], idx) for _ in range(n)]
+
+
+def _restored(data: bytes) -> tuple[Any, int]:
+    """The document orjson parses from the lifted bytes, its placeholders and vertices put
+    back, each lifted value checked against its flat arrays; how many values were lifted."""
+    lifted = lifting.lift(data)
+    if lifted is None:
+        return orjson.loads(data), 0
+    slim, xyz, boundaries = lifted
+    document = orjson.loads(slim)
+    if xyz is not None:
+        raw = document["vertices"]
+        assert raw == "\x00vertices"
+        document["vertices"] = xyz
+    seen = 0
+    for obj in (document.get("CityObjects") or {}).values():
+        geometries = obj.get("geometry") if isinstance(obj, dict) else None
+        for g in geometries if isinstance(geometries, list) else ():
+            b = g.get("boundaries") if isinstance(g, dict) else None
+            if isinstance(b, str) and b.startswith("\x00"):
+                k = int(b[1:])
+                g["boundaries"] = orjson.loads(boundaries.texts[k])
+                depth, *starts = boundaries.where[k].tolist()
+                levels = [
+                    a[s:].tolist() for a, s in zip(boundaries.levels, starts[:5], strict=True)
+                ]
+                idx = boundaries.idx[starts[5] :].tolist()
+                assert _nested(levels[:depth], idx) == g["boundaries"]
+                seen += 1
+    assert seen == len(boundaries.where)
+    return document, seen
+
+
+def _same(data: bytes) -> int:
+    """Check the lift of `data` against orjson's parse of it; how many values it lifted."""
+    expected = orjson.loads(data)
+    got, lifted = _restored(data)
+    if isinstance(got.get("vertices"), np.ndarray):
+        fast = got.pop("vertices")
+        slow = cityjson_values.vertices(expected.pop("vertices")).xyz
+        assert fast.dtype == np.float64 and fast.tobytes() == slow.tobytes()
+    assert got == expected
+    return lifted
+
+
+@needs_lift
+@pytest.mark.corpus
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
+def test_every_document_is_lifted_whole(path: Path) -> None:
+    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+    geometries = sum(
+        len(o.get("geometry") or []) for o in orjson.loads(data)["CityObjects"].values()
+    )
+    assert _same(data) == geometries  # every geometry of the corpus is lists of integers
+
+
+_INDEX = st.integers(-5, 40) | st.integers(-(2**63), 2**63 - 1)
+_ODD = st.sampled_from([1.5, None, True, "0", 2**63, 2**64, {}, -0.0])
+
+
+def _rarely(odd: st.SearchStrategy[Any], common: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """`common`, and one time in ten `odd`."""
+    return st.integers(0, 9).flatmap(lambda k: odd if k == 0 else common)
+
+
+def _boundaries(depth: int) -> st.SearchStrategy[Any]:
+    out: st.SearchStrategy[Any] = st.lists(_rarely(_ODD, _INDEX), max_size=4)
+    for _ in range(depth - 1):
+        out = st.lists(_rarely(_ODD | st.just([]), out), max_size=3)
+    return out
+
+
+_GEOMETRY = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(["Solid", "MultiSurface", "GeometryInstance", "MultiSolid"]),
+        "boundaries": _rarely(_ODD, st.integers(1, 6).flatmap(_boundaries)),
+    },
+    optional={
+        "lod": st.sampled_from(["2", 1]),
+        "semantics": st.just({"values": [[0]], "surfaces": [{"type": "RoofSurface"}]}),
+    },
+)
+_NAMED = st.dictionaries(
+    st.sampled_from(["boundaries", "geometry", "vertices", "CityObjects", "name"]),
+    st.just([[[0, 1, 2]]]) | st.just([{"boundaries": [[[0]]]}]) | _ODD,
+)
+_OBJECT = st.fixed_dictionaries(
+    {
+        "type": st.just("Building"),
+        "geometry": _rarely(_ODD, st.lists(_rarely(_ODD, _GEOMETRY), max_size=3)),
+    },
+    optional={"attributes": _NAMED, "children": st.just(["x"])},
+)
+_NUMBER = (
+    st.integers(-(2**64), 2**64)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats(-1e9, 1e9)
+    | st.sampled_from([-0.0, 5e-324, 1e-400, 1.7976931348623157e308])
+)
+_VERTEX = st.lists(_NUMBER, min_size=3, max_size=3) | st.lists(_NUMBER, max_size=4) | _ODD
+
+
+@needs_lift
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.text(max_size=3), _OBJECT, min_size=1, max_size=4),
+    st.lists(_VERTEX, max_size=6) | _ODD,
+    _NAMED,
+    st.sampled_from([None, 0, 2]),
+    st.sampled_from([(",", ":"), (", ", ": "), (" ,", " :")]),
+)
+def test_random_documents_are_lifted_as_orjson_parses_them(
+    objects: dict[str, Any], vertices: Any, extra: dict[str, Any], indent: int | None, seps: Any
+) -> None:
+    """Boundaries, vertices and members so named anywhere, written with any blanks."""
+    document = {"type": "CityJSON", **extra, "CityObjects": objects, "vertices": vertices}
+    text = json.dumps(document, indent=indent, separators=seps)
+    _same(text.encode())
+
+
+@needs_lift
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"vertices": [[1, 2, 3]], "vertices": [[4, 5, 6]]}',  # orjson keeps the last
+        '{"vert\\u0069ces": [[1, 2, 3]]}',  # a key written with an escape
+        '{"CityObjects": {"a": {"geometry": [{"boundaries": [[[0]]]}]}}, "x": "\\u0000"}',
+        "[[1, 2, 3]]",
+    ],
+)
+def test_what_the_lift_cannot_tell_is_left_whole(text: str) -> None:
+    assert lifting.lift(text.encode()) is None
+
+
+@needs_lift
+@pytest.mark.parametrize(
+    ("number", "lifted"),
+    [
+        ("-0", True),
+        ("-0.0", True),
+        ("1e-400", True),
+        ("1.7976931348623157e308", True),
+        ("9223372036854775807", True),
+        ("-9223372036854775808", True),
+        ("9223372036854775808", False),  # beyond int64: Python's conversion reads it
+        ("1e309", False),  # beyond a double: orjson refuses it
+        ("01", False),
+        ("1.", False),
+        ("0.1000000000000000055511151231257827021181583404541015625", True),
+    ],
+)
+def test_vertex_numbers(number: str, lifted: bool) -> None:
+    data = f'{{"vertices": [[{number}, 0, 0]], "CityObjects": {{}}}}'.encode()
+    out = lifting.lift(data)
+    assert (out is not None) == lifted
+    if out is not None:
+        x = out[1][0, 0]
+        expected = float(int(number)) if number.lstrip("-").isdigit() else float(number)
+        assert x == expected and math.copysign(1, x) == math.copysign(1, expected)
+
+
+@needs_lift
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"vertices": [[1, 2, 3]], "CityObjects": {}} trailing',
+        b'{"CityObjects": {"a": {"geometry": [{"boundaries": [[[0, 1, 2]]]}]}}, "x": [1, }',
+        b'{"vertices": [[1, 2, 3]], "CityObjects": {"a": {"geometry": [{"boundaries": [[[0',
+        b'{"vertices": [[1, 2, 3]], "a": NaN, "CityObjects": {}}',
+    ],
+)
+def test_a_document_orjson_refuses_is_said_as_it_is(text: bytes) -> None:
+    """Where the rest does not parse, the whole document is parsed again: the same message,
+    at the same byte, or Python's parser's value as before."""
+    try:
+        expected: Any = cityjson_values.loads(text)
+    except orjson.JSONDecodeError as e:
+        expected = (e.msg, e.pos)
+    try:
+        document, lenient, lifted = cityjson_values.loads_document(text)
+        got: Any = (document, lenient)
+        assert lifted is None
+    except orjson.JSONDecodeError as e:
+        got = (e.msg, e.pos)
+    assert str(got) == str(expected)
