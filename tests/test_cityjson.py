@@ -482,6 +482,27 @@ def test_out_of_range_vertex_rejects_only_that_object(tmp_path, lake, read_lake)
     assert records == [{k: doc["CityObjects"][k]} for k in ("bad", "short")]
 
 
+def test_a_reject_keeps_an_integer_beyond_64_bits(tmp_path, lake, read_lake):
+    """A document only Python's parser reads (NaN) whose rejected object holds an index of 2**70:
+    the reject's record keeps it exact, where writing it crashed the run."""
+    text = (
+        '{"type": "CityJSON", "version": "2.0", "transform": {"scale": [1, 1, 1], "translate":'
+        ' [0, 0, 0]}, "metadata": {"referenceSystem":'
+        ' "https://www.opengis.net/def/crs/EPSG/0/7415"},'
+        ' "CityObjects": {"a": {"type": "Building", "attributes": {"h": NaN}, "geometry": [{"type":'
+        ' "MultiSurface", "lod": 1, "boundaries": [[[0, 1, 1180591620717411303424]]]}]},'
+        ' "b": {"type": "Building",'
+        ' "geometry": [{"type": "MultiSurface", "lod": 1, "boundaries": [[[0, 1, 2]]]}]}},'
+        ' "vertices": [[0, 0, 0], [1, 0, 0], [0, 1, 0]]}'
+    )
+    path = tmp_path / "huge_index.city.json"
+    path.write_text(text)
+    report = ingest(path, "huge", lake, validate=False)
+    assert (report.features, report.rejects) == (1, 1)
+    record = read_lake("huge", "rejects").column("record")[0].as_py()
+    assert "[[[0,1,1180591620717411303424]]]" in record.replace(" ", "")
+
+
 def test_a_solid_proj_cannot_place_rejects_only_its_object(tmp_path, lake, read_lake):
     """Two cubes with semantic surfaces in UTM 32N (EPSG:25832): one 40,000 km east, which PROJ
     cannot take to longitude/latitude (finite, but no position of the zone). It alone is

@@ -111,7 +111,7 @@ def record_text(record: Any) -> str:
         return record.decode("utf-8", "replace")
     try:
         return orjson.dumps(record, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError:  # deeper than orjson writes
+    except TypeError:  # deeper than orjson writes, or an integer beyond 64 bits
         return _deep_text(record)
 
 
@@ -138,6 +138,8 @@ def _deep_text(record: Any) -> str:
             for n, v in enumerate(reversed(value)):
                 stack.extend([v] if n == len(value) - 1 else [v, _Token(",")])
             stack.append(_Token("["))
+        elif type(value) is int:  # Python's text of any int, where orjson stops at 64 bits
+            out.append(str(value))
         else:
             out.append(orjson.dumps(value, default=str).decode())
     return "".join(out)
