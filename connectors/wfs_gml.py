@@ -154,10 +154,11 @@ def _read(
         yield from _members(label, context, reader, head, batch_size, axis_order)
 
 
-def _refers(source: bytes | Path | Joined) -> bool:
+def _refers(source: bytes | Path | Joined) -> bool | None:
     """Whether a saved response or a page names something by `#id` (`xlink:href="#..."` in its
-    bytes): its geometries are then kept for references from its first batch on. A stream is
-    not known until its first reference (wfs_gml_refs)."""
+    bytes): its geometries are then kept for references from its first batch on, and never
+    where it names nothing so. None for a stream, not known until its first reference
+    (wfs_gml_refs)."""
     if isinstance(source, bytes):
         return any(href in source for href in _LOCAL_HREFS)
     if isinstance(source, Path):
@@ -166,7 +167,7 @@ def _refers(source: bytes | Path | Joined) -> bool:
                 return any(m.find(href) >= 0 for href in _LOCAL_HREFS)
         except (OSError, ValueError):  # unreadable or empty: open_response says so
             return False
-    return False
+    return None
 
 
 def _members(

@@ -55,8 +55,10 @@ ARCGIS = (
         (
             ARCGIS,
             "application/json",
-            "the service answered with an exception: 500: Unable to complete operation.: "
-            "Invalid query parameters.",
+            (
+                "the service answered with an exception: 500: Unable to complete operation.: "
+                "Invalid query parameters."
+            ),
         ),
         (b"Bad gateway\n", "text/plain", "the answer is text, not data: Bad gateway"),
     ],
