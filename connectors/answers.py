@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Mapping
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -39,6 +40,8 @@ __all__ = [
     "service_words",
 ]
 
+_ERROR_BYTES = 1 << 16
+"""The largest JSON answer looked at as an error document where XML was asked for."""
 _SHOWN = 300
 """Characters of a service's own words a message quotes."""
 _UTF8 = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
@@ -146,10 +149,20 @@ def gist(content: bytes, limit: int = 200) -> str:
 def refuse_html(reply: Reply) -> None:
     """DataError quoting an HTML page sent where data was asked for (a gateway's or servlet
     container's error page, often with 200), before an XML reader takes its DOCTYPE for an
-    entity attack or its markup for a malformed document."""
+    entity attack or its markup for a malformed document; and saying so of an empty answer,
+    plain text or a small JSON error document (ArcGIS's `{"error": ...}`), which it would call
+    malformed."""
     head = _head(reply.content)
     if reply.media_type in HTML_TYPES or _is_html(head):
         raise DataError(f"{reply.url}: {_html_words(head)}")
+    if not head:
+        raise DataError(f"{reply.url}: the answer is empty")
+    if head[:1].isalnum():  # plain text: "Internal Server Error", a proxy's "Bad gateway"
+        raise DataError(f"{reply.url}: the answer is text, not data: {gist(reply.content)}")
+    if head[:1] == b"{" and len(reply.content) <= _ERROR_BYTES:
+        with suppress(orjson.JSONDecodeError):
+            if said := json_exception(orjson.loads(reply.content)):
+                raise DataError(f"{reply.url}: the service answered with an exception: {said}")
 
 
 def _head(content: bytes) -> bytes:
@@ -186,12 +199,16 @@ def json_exception(doc: Any) -> str | None:
     """The words of a JSON error document: OGC API's exception (`code`, `description`), NGSI
     v2's (`error`, `description`) or an RFC 7807 problem (NGSI-LD's ProblemDetails: the last
     segment of its `type` URI, which is the error's name, `title`, `detail`); None for
-    anything else."""
+    anything else; ArcGIS's `{"error": {"code", "message", "details"}}` too."""
     if not isinstance(doc, Mapping):
         return None
     kind = str(doc.get("type", ""))
     code = doc.get("code", doc.get("error"))  # NGSI v2 (Orion): `error`, `description`
-    if isinstance(code, str):
+    if isinstance(code, Mapping):  # ArcGIS: {"error": {"code", "message", "details"}}
+        details = code.get("details")
+        words = [code.get("code"), code.get("message")]
+        words += details if isinstance(details, list) else [details]
+    elif isinstance(code, str):
         words = [code, doc.get("description")]
     elif isinstance(doc.get("title"), str) and (isinstance(doc.get("status"), int) or ":" in kind):
         words = [kind.rstrip("/").rsplit("/", 1)[-1] if ":" in kind else None]

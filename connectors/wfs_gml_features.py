@@ -95,10 +95,10 @@ class FeatureReader:
 
     `short` is the axis order the response's convention gives a short EPSG:n srsName
     (crs.axis_order); `crs` the CRS of features that name none; `refers` whether the response
-    is known to hold references (GeometryRefs).
+    holds references, None where that is not known (GeometryRefs).
     """
 
-    def __init__(self, gml_ns: str, short: AxisOrder, crs: str | None, refers: bool) -> None:
+    def __init__(self, gml_ns: str, short: AxisOrder, crs: str | None, refers: bool | None) -> None:
         self._gml_ns = gml_ns
         self._short = short
         self._crs = crs

@@ -11,8 +11,9 @@ at most, the latest). A `#id` naming one of them is that geometry; one naming no
 property of a tag that holds geometries inline elsewhere, waits for the next batch (`WAITING`
 references at most: a target after it), and at the response's end, as an href to another
 document, is a geometry that cannot be had (a reason for the record's reject); any other href
-is a plain property (a code list, a feature reference). Until a response has a reference
-nothing is searched or kept but the batch before: reading stays as fast without them. What
+is a plain property (a code list, a feature reference). Until a stream has a reference
+nothing is searched or kept but the batch before, and of a file or page whose bytes hold no
+`href="#` nothing: reading stays as fast without them. What
 references bring in is held to a budget, as surface xlinks are (gml_xlinks): past it the
 response is refused.
 """
@@ -44,16 +45,18 @@ class GeometryRefs:
     """The references of a response not yet resolved, the geometries they may name, and what
     references have brought in.
 
-    `id_attribute` is the gml:id attribute of the response's GML version; `active`: the
-    response is known to hold references, its geometries are kept from its first batch."""
+    `id_attribute` is the gml:id attribute of the response's GML version; `refers`: whether
+    the response holds references (its geometries kept from its first batch on, or never),
+    None where that is not known (a stream: the batch before its first reference is kept)."""
 
-    def __init__(self, id_attribute: str, active: bool) -> None:
+    def __init__(self, id_attribute: str, refers: bool | None) -> None:
         self._id = id_attribute
         self._pending: list[tuple[int, Any, str]] = []
         self._known: dict[str, Any] = {}  # gml:id -> geometry element, of batches indexed
         self._tags: set[Any] = set()  # property tags seen holding a geometry inline
         self._previous: list[Any] = []  # the last batch's features, until a reference comes
-        self._active = active  # a reference is known: every batch is indexed from then on
+        self._active = bool(refers)  # a reference is known: every batch is indexed from then on
+        self._unknown = refers is None  # the batch before a first reference is to be kept
         self._sizes: dict[str, int] = {}
         self._brought = 0
         self._held = 0
@@ -70,7 +73,7 @@ class GeometryRefs:
         be referred again in the next batch; never where `final`, the response's last batch).
         `features` are the batch's feature elements, `is_geometry` tells a GML geometry's tag."""
         if not (self._pending or self._active):
-            self._previous = list(features)
+            self._previous = list(features) if self._unknown else []
             return
         self._active = True
         self._index(self._previous, is_geometry)

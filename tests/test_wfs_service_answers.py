@@ -41,3 +41,38 @@ def test_an_html_error_page_sent_with_200_is_refused_in_its_words(
     assert "an HTML page, not data: Proxy Error 502 Proxy Error The upstream server" in err
     assert "DTD" not in err
     assert pq.read_table(lake.partition("features", "fonts")).num_rows == FONTS.count
+
+
+ARCGIS = (
+    b'{"error": {"code": 500, "message": "Unable to complete operation.", '
+    b'"details": ["Invalid query parameters."]}}'
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "said"),
+    [
+        (
+            ARCGIS,
+            "application/json",
+            (
+                "the service answered with an exception: 500: Unable to complete operation.: "
+                "Invalid query parameters."
+            ),
+        ),
+        (b"Bad gateway\n", "text/plain", "the answer is text, not data: Bad gateway"),
+    ],
+    ids=["arcgis json error", "plain text"],
+)
+def test_a_json_error_or_plain_text_where_xml_was_asked_is_refused_in_its_words(
+    mapserver_wfs, fault_proxy, lake, capsys, body, kind, said
+) -> None:
+    """Not "not well-formed XML, line 1": the answer's own words, in one line."""
+    proxy = fault_proxy(mapserver_wfs.url)
+    proxy.inject(answer(body, kind), match="REQUEST=GetFeature", times=0)
+    url = f"{proxy.url}?SERVICE=WFS&VERSION=2.0.0&TYPENAMES={FONTS.name}"
+    code = main(["ingest", url, "--source", "fonts", "--lake", str(lake.root)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert said in err
+    assert not lake.partition("features", "fonts").exists()
