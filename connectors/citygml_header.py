@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -49,54 +48,14 @@ def model_members(f: BinaryIO, *, huge_tree: bool) -> Iterator[tuple[Any, Any]]:
     """The CityModel's own members of any version (none is lost unread), each with the
     CityModel, as the parse of `f` ends them; members of nested models are not its own."""
     tags = [f"{{*}}{m}" for m in MEMBERS]
-    parser = etree.XMLPullParser(
-        events=("end",), tag=tags, remove_comments=True, remove_pis=True,
+    context = etree.iterparse(
+        f, events=("end",), tag=tags, remove_comments=True, remove_pis=True,
         huge_tree=huge_tree, **PARSER,
     )  # fmt: skip
-    for _, member in _events(parser, f, _READ):
+    for _, member in context:
         model = member.getparent()
         if model is not None and model.getparent() is None:
             yield model, member
-
-
-_READ = 1 << 15
-"""Bytes fed to the parser at a time (iterparse's reads)."""
-_HEAD_READ = 1 << 12
-"""Bytes fed to the header's parser at a time: it stops at the first member, and what it was
-fed past it is parsed in vain, an element and an event each (PLATEAU's header from reads of
-32 KB: 0.095 ms, of 4 KB: 0.025)."""
-
-
-def _events(parser: Any, f: BinaryIO, size: int) -> Iterator[tuple[str, Any]]:
-    """The parser's events as it is fed `f`, `size` bytes at a time; an unfinished document
-    raises at its end. However the parse ends, the parser lets go of the document
-    (`_let_go`)."""
-    try:
-        while chunk := f.read(size):
-            parser.feed(chunk)
-            yield from parser.read_events()
-        parser.close()
-        yield from parser.read_events()
-    finally:
-        _let_go(parser)
-
-
-def _let_go(parser: Any) -> None:
-    """Make `parser` let go of the document it parsed, so that the document is freed as soon
-    as no element of it is held, not by the cycle collector: lxml's parser and its document
-    refer to each other (through the events not read, too) until the parser parses another
-    document, here one of one element. Left to the collector (which runs by the count of
-    objects made, not by memory; ingest pauses it), each ingest's tree was freed one or
-    several ingests later, 0.4-0.7 ms of CPU a tree then (PLATEAU), several trees held."""
-    with suppress(etree.LxmlError):
-        parser.close()  # the document unfinished (an error, or the reader stopped early)
-    for _ in parser.read_events():  # events not read hold elements of the document
-        pass
-    with suppress(etree.LxmlError):
-        parser.feed(b"<x/>")
-        parser.close()
-    for _ in parser.read_events():
-        pass
 
 
 _CORE = re.compile(r"http://www\.opengis\.net/citygml/([123]\.0)")
@@ -116,10 +75,9 @@ def read_header(path: Path) -> Header:
     """Read up to the first member: the version, the CityModel's CRS; refuse DTDs."""
     root = None
     version, envelope, srs_name, dimension = "", "", None, 3
-    parser = etree.XMLPullParser(events=("start", "end"), **PARSER)
     with open(path, "rb") as f:
         try:
-            for event, elem in _events(parser, f, _HEAD_READ):
+            for event, elem in etree.iterparse(f, events=("start", "end"), **PARSER):
                 if root is None:
                     root = elem
                     refuse_dtd(path, elem)
