@@ -39,19 +39,19 @@ VOLUME = "citypipe:volume_m3"
 
 
 def _extras(geo: Placed, notes: list[str | None]) -> list[dict[str, Any] | None]:
-    """What citypipe adds to a record's properties: a repair note, a 3D object's measures."""
-    out: list[dict[str, Any] | None] = (
-        [{REPAIR_NOTE: w} if w else None for w in notes] if any(notes) else [None] * len(notes)
-    )
+    """What citypipe adds to a record's properties: a repair note, a 3D object's measures;
+    each record's dict made once (rounded as Python floats, not a dict copied per measure)."""
     if geo.measures is None:
-        return out
-    for key, values in (
-        (FOOTPRINT_AREA, geo.measures.footprint_area),
-        (VOLUME, geo.measures.volume),
-    ):
-        for i, v in enumerate(floats(values)):
-            if v is not None:
-                out[i] = {**(out[i] or {}), key: round(v, 3)}
+        return [{REPAIR_NOTE: w} if w else None for w in notes]
+    out: list[dict[str, Any] | None] = []
+    areas, volumes = floats(geo.measures.footprint_area), floats(geo.measures.volume)
+    for note, area, volume in zip(notes, areas, volumes, strict=True):
+        extra: dict[str, Any] = {REPAIR_NOTE: note} if note else {}
+        if area is not None:
+            extra[FOOTPRINT_AREA] = round(area, 3)
+        if volume is not None:
+            extra[VOLUME] = round(volume, 3)
+        out.append(extra or None)
     return out
 
 
