@@ -64,13 +64,14 @@ ARCGIS = (
     ],
     ids=["arcgis json error", "plain text"],
 )
+@pytest.mark.parametrize("version", ["2.0.0", "1.1.0"])  # 1.1: the layer's one streamed answer
 def test_a_json_error_or_plain_text_where_xml_was_asked_is_refused_in_its_words(
-    mapserver_wfs, fault_proxy, lake, capsys, body, kind, said
+    mapserver_wfs, fault_proxy, lake, capsys, body, kind, said, version
 ) -> None:
     """Not "not well-formed XML, line 1": the answer's own words, in one line."""
     proxy = fault_proxy(mapserver_wfs.url)
     proxy.inject(answer(body, kind), match="REQUEST=GetFeature", times=0)
-    url = f"{proxy.url}?SERVICE=WFS&VERSION=2.0.0&TYPENAMES={FONTS.name}"
+    url = f"{proxy.url}?SERVICE=WFS&VERSION={version}&TYPENAMES={FONTS.name}"
     code = main(["ingest", url, "--source", "fonts", "--lake", str(lake.root)])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1, err
