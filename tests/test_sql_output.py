@@ -115,3 +115,22 @@ def test_the_districts_areas_as_barcelona_states_them(tmp_path, capsys):
     rows = json.loads(sql(lake, capsys, query, "--format", "json"))
     assert len(rows) == len(stated) == 10
     assert all(abs(r["m2"] / stated[r["name"]] - 1) < 0.002 for r in rows)
+
+
+@pytest.mark.parametrize(
+    "query, says",
+    [
+        ("SELECT * FROM read_csv('/etc/passwd')", ['"/etc/passwd"', "(line 1)"]),
+        ("SELECT *\nFROM read_text('/etc/passwd')", ['"/etc/passwd"', "(line 2)"]),
+        ("SELECT getenv('HOME')", ["getenv", "Did you mean"]),
+        ("SELECT FROM WHERE", ["does not parse", "WHERE"]),
+        ("WITH x AS (SELECT 1)\nDELETE FROM features", ["not DELETE", "SELECT 1) DELETE"]),
+    ],
+)
+def test_a_refused_query_is_one_line(lake, capsys, query, says):
+    """DuckDB's messages span lines (a hint, the statement's line, a caret): the refusal is one
+    line, with the reason and where the query went wrong."""
+    assert main(["sql", query, "--lake", str(lake.root)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("citypipe: error: "), err
+    assert all(s in err for s in says), err

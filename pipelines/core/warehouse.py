@@ -337,6 +337,15 @@ def _first_words(sql: str) -> list[str]:
     return words
 
 
+def _one_line(error: duckdb.Error) -> str:
+    """DuckDB's message in one line: its text spans several (a hint, then the statement's line
+    and a caret under the place), and a refusal is one line. The place is kept as its line
+    number."""
+    text, _, where = str(error).partition("\nLINE ")
+    place = f" (line {where.split(':', 1)[0]})" if where else ""
+    return " ".join(text.split()) + place
+
+
 def _sandbox(con: duckdb.DuckDBPyConnection, lake: Lake, limits: Limits) -> None:
     """Before the user's text is seen: the lake's tables are all the connection may read, within
     the memory limit, with nothing spilled to disk, and no setting can be changed back."""
@@ -376,13 +385,14 @@ def stream(
         try:
             statements = con.extract_statements(sql)
         except duckdb.Error as e:
-            raise ConfigurationError(f"SQL does not parse: {e}") from e
+            raise ConfigurationError(f"SQL does not parse: {_one_line(e)}") from e
         if not statements:
             raise ConfigurationError("no SQL statement given")
         for st in statements:
             if st.type != duckdb.StatementType.SELECT:
                 raise ConfigurationError(
-                    f"only SELECT queries are allowed, not {st.type.name}: {st.query.strip()[:60]}"
+                    f"only SELECT queries are allowed, not {st.type.name}: "
+                    f"{' '.join(st.query.split())[:60]}"
                 )
         timer.start()
         try:
@@ -400,7 +410,7 @@ def stream(
                 "(--memory, CITYPIPE_SQL_MEMORY)"
             ) from e
         except duckdb.Error as e:
-            raise ConfigurationError(f"query failed: {e}") from e
+            raise ConfigurationError(f"query failed: {_one_line(e)}") from e
     finally:
         timer.cancel()
         con.close()
