@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,6 @@ def count(text: str) -> int:
 def limit_options(s: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--timeout",
-        type=float,
         help="seconds a query may run (default 60, or $CITYPIPE_SQL_SECONDS)",
     )
     s.add_argument(
@@ -42,12 +40,12 @@ def limit_options(s: argparse.ArgumentParser) -> None:
 def _limits(args: argparse.Namespace) -> Any:
     from citypipe.core import warehouse
 
-    limits = warehouse.Limits()
+    given: dict[str, Any] = {}  # an option given wins over its variable, which is not read then
     if args.timeout is not None:
-        limits = replace(limits, seconds=args.timeout)
+        given["seconds"] = warehouse.seconds_limit(args.timeout)
     if args.memory:
-        limits = replace(limits, memory=args.memory)
-    return limits
+        given["memory"] = args.memory
+    return warehouse.Limits(**given)
 
 
 def cmd_sql(args: argparse.Namespace) -> int:

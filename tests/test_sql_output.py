@@ -115,3 +115,42 @@ def test_the_districts_areas_as_barcelona_states_them(tmp_path, capsys):
     rows = json.loads(sql(lake, capsys, query, "--format", "json"))
     assert len(rows) == len(stated) == 10
     assert all(abs(r["m2"] / stated[r["name"]] - 1) < 0.002 for r in rows)
+
+
+@pytest.mark.parametrize(
+    "query, says",
+    [
+        ("SELECT * FROM read_csv('/etc/passwd')", ['"/etc/passwd"', "(line 1)"]),
+        ("SELECT *\nFROM read_text('/etc/passwd')", ['"/etc/passwd"', "(line 2)"]),
+        ("SELECT getenv('HOME')", ["getenv", "Did you mean"]),
+        ("SELECT FROM WHERE", ["does not parse", "WHERE"]),
+        ("WITH x AS (SELECT 1)\nDELETE FROM features", ["not DELETE", "SELECT 1) DELETE"]),
+    ],
+)
+def test_a_refused_query_is_one_line(lake, capsys, query, says):
+    """DuckDB's messages span lines (a hint, the statement's line, a caret): the refusal is one
+    line, with the reason and where the query went wrong."""
+    assert main(["sql", query, "--lake", str(lake.root)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("citypipe: error: "), err
+    assert all(s in err for s in says), err
+
+
+@pytest.mark.parametrize("query", ["", "   ", "-- a comment alone"])
+def test_no_statement_is_refused_in_one_line(lake, capsys, query):
+    assert main(["sql", query, "--lake", str(lake.root)]) == 2
+    assert capsys.readouterr().err == "citypipe: error: no SQL statement given\n"
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1", "nan", "inf", "1e308", "soon"])
+def test_a_time_limit_no_timer_can_keep_is_refused(lake, capsys, monkeypatch, seconds):
+    """0 or less would stop every query, inf or beyond the platform's clock none (the timer's
+    thread died with a traceback and the query ran unbounded)."""
+    assert main(["sql", "SELECT 1", "--timeout", seconds, "--lake", str(lake.root)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"time limit {seconds!r}" in err, err
+    monkeypatch.setenv("CITYPIPE_SQL_SECONDS", seconds)
+    assert main(["sql", "SELECT 1", "--lake", str(lake.root)]) == 2
+    assert f"time limit {seconds!r}" in capsys.readouterr().err
+    # the option given wins over the variable
+    assert main(["sql", "SELECT 1", "--timeout", "5", "--lake", str(lake.root)]) == 0

@@ -311,6 +311,16 @@ class Catalog(BaseModel):
         )
 
 
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's message in one line, the place as line and column: its text spans several
+    (the context, the line quoted with a caret under the place), and a refusal is one line."""
+    mark = getattr(error, "problem_mark", None)
+    if mark is None:
+        return " ".join(str(error).split())
+    what = "; ".join(filter(None, [getattr(error, "context", None), error.problem]))  # type: ignore[attr-defined]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {what}"
+
+
 def load_catalog(path: Path | None = None) -> Catalog:
     """The catalog at `path` (default: `default_catalog()`), with paths made absolute."""
     path = Path(path or default_catalog())
@@ -318,14 +328,20 @@ def load_catalog(path: Path | None = None) -> Catalog:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as e:
         raise ConfigurationError(f"{path}: cannot read the catalog: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigurationError(f"{path}: not UTF-8 text: byte {e.start} ({e.reason})") from e
     except yaml.YAMLError as e:
-        raise ConfigurationError(f"{path}: not valid YAML: {e}") from e
+        raise ConfigurationError(f"{path}: not valid YAML: {_yaml_problem(e)}") from e
     entries = raw.get("sources") if isinstance(raw, dict) else None
     if not isinstance(entries, dict):
         raise ConfigurationError(f"{path}: expected a mapping `sources:` of name -> entry")
     sources = []
     refused: list[tuple[str, str]] = []
     for name, entry in entries.items():
+        if not isinstance(entry, dict | None):
+            what = f"expected a mapping of settings (path:, theme: ...), not {entry!r}"
+            refused.append((str(name), f"{path}: source {name!r}: {what}"))
+            continue
         try:
             src = Source(name=name, **(entry or {}))
         except ValidationError as e:

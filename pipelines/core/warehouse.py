@@ -311,13 +311,28 @@ IMPORT / EXPORT, ATTACH, COPY, INSTALL / LOAD, DDL and DML are refused before Du
 text (its parser acts on some of them, PRAGMA import_database among them)."""
 
 
+def seconds_limit(text: str) -> float:
+    """A query's time limit from `--timeout` or `CITYPIPE_SQL_SECONDS`: seconds above 0 that a
+    timer can wait (0, a negative or an infinite limit would stop every query, or none)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= threading.TIMEOUT_MAX:
+        raise ConfigurationError(
+            f"time limit {text!r} is not a number of seconds above 0 "
+            "(--timeout, CITYPIPE_SQL_SECONDS)"
+        )
+    return seconds
+
+
 @dataclass(frozen=True)
 class Limits:
     """How long and how much memory one `query` may take (`CITYPIPE_SQL_SECONDS`,
     `CITYPIPE_SQL_MEMORY`; `citypipe sql --timeout / --memory`)."""
 
     seconds: float = field(
-        default_factory=lambda: float(os.environ.get("CITYPIPE_SQL_SECONDS") or 60)
+        default_factory=lambda: seconds_limit(os.environ.get("CITYPIPE_SQL_SECONDS") or "60")
     )
     memory: str = field(default_factory=lambda: os.environ.get("CITYPIPE_SQL_MEMORY") or "2GB")
 
@@ -326,6 +341,8 @@ def _first_words(sql: str) -> list[str]:
     """The first word of each statement, from DuckDB's tokenizer, which only splits the text
     (comments and strings are tokens of their own, so `';'` ends nothing)."""
     tokens = duckdb.tokenize(sql)
+    if not tokens:  # blank, or comments alone: no statement, which `stream` says
+        return []
     words, start = [], True
     for (pos, kind), nxt in zip(tokens, [*tokens[1:], (len(sql), None)], strict=True):
         text = sql[pos : nxt[0]]
@@ -335,6 +352,15 @@ def _first_words(sql: str) -> list[str]:
             words.append(re.findall(r"^\w*", text)[0].lower() or text.strip()[:1])
             start = False
     return words
+
+
+def _one_line(error: duckdb.Error) -> str:
+    """DuckDB's message in one line: its text spans several (a hint, then the statement's line
+    and a caret under the place), and a refusal is one line. The place is kept as its line
+    number."""
+    text, _, where = str(error).partition("\nLINE ")
+    place = f" (line {where.split(':', 1)[0]})" if where else ""
+    return " ".join(text.split()) + place
 
 
 def _sandbox(con: duckdb.DuckDBPyConnection, lake: Lake, limits: Limits) -> None:
@@ -376,13 +402,14 @@ def stream(
         try:
             statements = con.extract_statements(sql)
         except duckdb.Error as e:
-            raise ConfigurationError(f"SQL does not parse: {e}") from e
+            raise ConfigurationError(f"SQL does not parse: {_one_line(e)}") from e
         if not statements:
             raise ConfigurationError("no SQL statement given")
         for st in statements:
             if st.type != duckdb.StatementType.SELECT:
                 raise ConfigurationError(
-                    f"only SELECT queries are allowed, not {st.type.name}: {st.query.strip()[:60]}"
+                    f"only SELECT queries are allowed, not {st.type.name}: "
+                    f"{' '.join(st.query.split())[:60]}"
                 )
         timer.start()
         try:
@@ -400,7 +427,7 @@ def stream(
                 "(--memory, CITYPIPE_SQL_MEMORY)"
             ) from e
         except duckdb.Error as e:
-            raise ConfigurationError(f"query failed: {e}") from e
+            raise ConfigurationError(f"query failed: {_one_line(e)}") from e
     finally:
         timer.cancel()
         con.close()

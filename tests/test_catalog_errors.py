@@ -1,0 +1,46 @@
+"""A catalog a user got wrong is refused in one line saying where: PyYAML's messages span
+lines (the context, the line quoted, a caret), and text that is not UTF-8 crashed the run."""
+
+from __future__ import annotations
+
+import pytest
+
+from citypipe.cli import main
+from citypipe.core.catalog import load_catalog
+from citypipe.geo.errors import ConfigurationError
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        (b"sources: [\n", "line 2, column 1: "),  # the flow sequence never closes
+        (b"sources:\n  a:\n    path: x\n   theme: y\n", "line 4, column 4: "),  # indentation
+        (b"\tsources: {}\n", "line 1, column 1: "),  # a tab cannot start a token
+        (b"sources:\n  a:\n    path: caf\xe9\n", "not UTF-8 text: byte 27"),  # cp1252 e-acute
+    ],
+)
+def test_a_catalog_that_does_not_read_is_one_line_saying_where(tmp_path, text, says):
+    path = tmp_path / "catalog.yaml"
+    path.write_bytes(text)
+    with pytest.raises(ConfigurationError) as caught:
+        load_catalog(path)
+    assert says in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_citypipe_run_refuses_it_in_one_line(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "catalog.yaml"
+    path.write_bytes(b"sources: [\n")
+    monkeypatch.setenv("CITYPIPE_CATALOG", str(path))
+    assert main(["run", "--lake", str(tmp_path / "lake")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path}: not valid YAML: line 2" in err, err
+
+
+def test_an_entry_that_is_not_a_mapping_is_refused_alone(tmp_path):
+    path = tmp_path / "catalog.yaml"
+    path.write_text("sources:\n  a: 5\n  b:\n    path: b.csv\n")
+    catalog = load_catalog(path)
+    assert [s.name for s in catalog.sources] == ["b"]
+    assert catalog.refused == (
+        ("a", f"{path}: source 'a': expected a mapping of settings (path:, theme: ...), not 5"),
+    )
