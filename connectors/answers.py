@@ -125,11 +125,8 @@ def gist(content: bytes, limit: int = 200) -> str:
     page's text, an exception report, an OGC API exception or ProblemDetails), else its
     start."""
     said = service_words(content)
-    if said is None and _head(content)[:1] == b"{":
-        try:
-            said = json_exception(orjson.loads(content))
-        except orjson.JSONDecodeError:
-            said = None
+    if said is None:
+        said = _json_words(content)
     if said:
         return said
     return " ".join(content[: limit * 2].decode("utf-8", "replace").split())[:limit]
@@ -148,10 +145,17 @@ def refuse_html(reply: Reply) -> None:
         raise DataError(f"{reply.url}: the answer is empty")
     if head[:1].isalnum():  # plain text: "Internal Server Error", a proxy's "Bad gateway"
         raise DataError(f"{reply.url}: the answer is text, not data: {gist(reply.content)}")
-    if head[:1] == b"{" and len(reply.content) <= _ERROR_BYTES:
+    if len(reply.content) <= _ERROR_BYTES and (said := _json_words(reply.content)):
+        raise DataError(f"{reply.url}: the service answered with an exception: {said}")
+
+
+def _json_words(content: bytes) -> str | None:
+    """The words of the JSON error document `content` is (`json_exception`), None where it is
+    none."""
+    if _head(content)[:1] == b"{":
         with suppress(orjson.JSONDecodeError):
-            if said := json_exception(orjson.loads(reply.content)):
-                raise DataError(f"{reply.url}: the service answered with an exception: {said}")
+            return json_exception(orjson.loads(content))
+    return None
 
 
 def _head(content: bytes) -> bytes:
