@@ -30,7 +30,7 @@ from citypipe.connectors.gml_xlinks import (
     over_budget,
 )
 
-__all__ = ["KEPT", "WAIT", "WAITING", "GeometryRefs"]
+__all__ = ["WAIT", "GeometryRefs"]
 
 KEPT = 100_000
 """Geometries of earlier batches kept for references (with their features: a few hundred MB
