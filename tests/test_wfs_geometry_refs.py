@@ -189,3 +189,33 @@ def test_hrefs_to_other_documents_keep_no_geometry(refers: bool | None) -> None:
         refs.refer(0, features[0][0], "#p.45")
         ((_, _, found),) = refs.resolve(features, is_polygon, True)
         assert found.get(gml_id) == "p.45"
+
+
+def test_a_feature_placed_by_one_reference_is_not_held_for_another() -> None:
+    """Read in batches of two: t.1's first geometry property names p.0 of its batch, its second
+    p.3 of the next batch. Its geometry is p.0's square, handed over with its batch (not held
+    to the next, its first reference resolved and charged again); the second stays its href."""
+    polygon = (
+        '<app:g><gml:Polygon gml:id="p.{0}" srsName="urn:ogc:def:crs:EPSG::4326"><gml:exterior>'
+        "<gml:LinearRing><gml:posList>0 0 {0}.5 0 {0}.5 {0}.5 0 {0}.5 0 0</gml:posList>"
+        "</gml:LinearRing></gml:exterior></gml:Polygon></app:g>"
+    )
+    features = [
+        polygon.format(0),
+        '<app:g xlink:href="#p.0"/><app:g xlink:href="#p.3"/>',
+        polygon.format(2),
+        polygon.format(3),
+    ]
+    members = "".join(
+        f'<wfs:member><app:T gml:id="t.{k}">{body}</app:T></wfs:member>'
+        for k, body in enumerate(features)
+    )
+    data = (
+        '<wfs:FeatureCollection xmlns:wfs="http://www.opengis.net/wfs/2.0" '
+        'xmlns:gml="http://www.opengis.net/gml/3.2" xmlns:app="http://example.org/app" '
+        f'xmlns:xlink="http://www.w3.org/1999/xlink">{members}</wfs:FeatureCollection>'
+    ).encode()
+    first, *_ = read_feature_collection(data, wfs_version="2.0.0", batch_size=2)
+    assert first.source_ids == ["t.0", "t.1"]
+    assert first.geometries[1].equals(first.geometries[0])
+    assert first.properties[1] == {"g": "#p.3"}
