@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from lxml import etree
 
-from citypipe.connectors import json_numbers, text
+from citypipe.connectors import json_code_page, json_numbers
 from citypipe.connectors.documents import BLANK
 from citypipe.connectors.xml_safety import PARSER
 from citypipe.geo.errors import DataError
@@ -32,7 +32,6 @@ __all__ = [
     "count",
     "exception_text",
     "gist",
-    "guessed_codec",
     "json_body",
     "json_exception",
     "refuse_html",
@@ -54,49 +53,39 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 """Media types of a web page, which a service sends for an error."""
 
 
-def json_body(url: str, content: bytes, content_type: str | None) -> Any:
+def json_body(url: str, content: bytes, content_type: str | None) -> tuple[Any, str | None]:
     """The JSON an answer holds, its integers exact (`json_numbers`: a page's `features` or
     a broker's list of entities holding one beyond 64 bits is `Widened`, which the batches
-    note); DataError saying what it holds instead, in its own words."""
+    note), and the code page it was read in where it names none and is not UTF-8 (None
+    else); DataError saying what it holds instead, in its own words."""
     try:
-        value, wide = json_numbers.loads(_text(content, content_type))
+        value, wide, codec = _loads(content, content_type)
     except (orjson.JSONDecodeError, UnicodeDecodeError, LookupError) as e:
         said = service_words(content)
         raise DataError(f"{url}: {said or f'the answer is not JSON: {e}'}") from e
     if wide and isinstance(value, dict) and type(value.get("features")) is list:
         value["features"] = json_numbers.Widened(value["features"])
-    return value
+    return value, codec
 
 
-def _text(content: bytes, content_type: str | None) -> bytes | str:
-    """The body as orjson reads it: after its byte order mark, in its declared charset where
-    it is not UTF-8 (a server declaring Latin-1 over UTF-8 bytes is believed only when they
-    are not UTF-8)."""
+def _loads(content: bytes, content_type: str | None) -> tuple[Any, bool, str | None]:
+    """The body parsed (`json_numbers.loads`): after its byte order mark, in its declared
+    charset where it is not UTF-8 (a server declaring Latin-1 over UTF-8 bytes is believed
+    only when they are not UTF-8); naming neither, as a JSON file is read (`json_code_page`:
+    UTF-8, else the code page it is text in throughout)."""
     for bom, encoding in _BOMS:
         if content.startswith(bom):
-            return content.decode(encoding)
+            return *json_numbers.loads(content.decode(encoding)), None
     charset = _charset(content_type)
     if charset is None:
-        codec = guessed_codec(content, content_type)
-        return content if codec is None else content.decode(codec)
-    if charset in _UTF8:
-        return content
-    try:
-        return content.decode("utf-8")
-    except UnicodeDecodeError:
-        return content.decode(charset)
-
-
-def guessed_codec(content: bytes, content_type: str | None) -> str | None:
-    """The code page a body that names none (no BOM, no charset) and is not UTF-8 is read in,
-    as detected (text.detect_encoding); None where it is UTF-8 or says what it is."""
-    if _charset(content_type) is not None or any(content.startswith(b) for b, _ in _BOMS):
-        return None
-    try:
-        content.decode("utf-8")
-    except UnicodeDecodeError:
-        return text.detect_encoding(content, whole=True)
-    return None
+        return json_code_page.loads(content)
+    text: bytes | str = content
+    if charset not in _UTF8:
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError:
+            text = content.decode(charset)
+    return *json_numbers.loads(text), None
 
 
 def _charset(content_type: str | None) -> str | None:
@@ -136,11 +125,8 @@ def gist(content: bytes, limit: int = 200) -> str:
     page's text, an exception report, an OGC API exception or ProblemDetails), else its
     start."""
     said = service_words(content)
-    if said is None and _head(content)[:1] == b"{":
-        try:
-            said = json_exception(orjson.loads(content))
-        except orjson.JSONDecodeError:
-            said = None
+    if said is None:
+        said = _json_words(content)
     if said:
         return said
     return " ".join(content[: limit * 2].decode("utf-8", "replace").split())[:limit]
@@ -159,10 +145,17 @@ def refuse_html(reply: Reply) -> None:
         raise DataError(f"{reply.url}: the answer is empty")
     if head[:1].isalnum():  # plain text: "Internal Server Error", a proxy's "Bad gateway"
         raise DataError(f"{reply.url}: the answer is text, not data: {gist(reply.content)}")
-    if head[:1] == b"{" and len(reply.content) <= _ERROR_BYTES:
+    if len(reply.content) <= _ERROR_BYTES and (said := _json_words(reply.content)):
+        raise DataError(f"{reply.url}: the service answered with an exception: {said}")
+
+
+def _json_words(content: bytes) -> str | None:
+    """The words of the JSON error document `content` is (`json_exception`), None where it is
+    none."""
+    if _head(content)[:1] == b"{":
         with suppress(orjson.JSONDecodeError):
-            if said := json_exception(orjson.loads(reply.content)):
-                raise DataError(f"{reply.url}: the service answered with an exception: {said}")
+            return json_exception(orjson.loads(content))
+    return None
 
 
 def _head(content: bytes) -> bytes:

@@ -31,9 +31,10 @@ __all__ = ["Kind", "Layout", "detect", "geometries", "geometry_text"]
 _SAMPLE = 100
 """Non-empty values of a column parsed to decide whether it holds geometries."""
 _COORDINATE = r"^[+-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)([eE][+-]?[0-9]+)?$"
-_SRID = r"(?i)^SRID=(?P<srid>[0-9]+);\s*"
+_EWKT_SRID = r"SRID=(?P<srid>[0-9]+);\s*"
+_SRID = rf"(?i)^{_EWKT_SRID}"
 _WKT_SHAPED = (
-    r"(?i)^\s*(SRID=[0-9]+;\s*)?(MULTI)?(POINT|LINESTRING|POLYGON|CURVEPOLYGON|TRIANGLE|TIN|"
+    rf"(?i)^\s*({_EWKT_SRID})?(MULTI)?(POINT|LINESTRING|POLYGON|CURVEPOLYGON|TRIANGLE|TIN|"
     r"POLYHEDRALSURFACE|GEOMETRYCOLLECTION)\s*(Z|M|ZM)?\s*(\(|EMPTY)"
 )
 """A value that starts as (E)WKT does, readable or not (decimal commas, a missing bracket)."""
@@ -132,8 +133,7 @@ def _latlon_column(batch: pa.RecordBatch) -> int | None:
 def _probe(values: pa.Array, kind: Kind) -> tuple[float, int]:
     """The share of the column's first non-empty values that are geometries of `kind`, and the
     first SRID among them (0: none)."""
-    clean, present = cleaned(values)
-    sample = pc.filter(clean, present)[:_SAMPLE]
+    sample = _sample(values)
     if len(sample) == 0:
         return 0.0, 0
     geoms, srids = _parse(sample, kind)
@@ -144,10 +144,15 @@ def _probe(values: pa.Array, kind: Kind) -> tuple[float, int]:
 
 def _wkt_shaped(values: pa.Array) -> bool:
     """Whether most of the column's first non-empty values start as (E)WKT."""
-    clean, present = cleaned(values)
-    sample = pc.filter(clean, present)[:_SAMPLE]
+    sample = _sample(values)
     shaped = pc.sum(pc.match_substring_regex(sample, _WKT_SHAPED)).as_py() or 0
     return len(sample) > 0 and shaped > len(sample) / 2
+
+
+def _sample(values: pa.Array) -> pa.Array:
+    """The column's first `_SAMPLE` non-empty values, cleaned (csv_values.cleaned)."""
+    clean, present = cleaned(values)
+    return pc.filter(clean, present)[:_SAMPLE]
 
 
 def geometry_text(values: list[str]) -> bool:

@@ -86,6 +86,10 @@ class Reply:
         return media_type(self.headers)
 
     def json(self) -> Any:
+        return self.json_read()[0]
+
+    def json_read(self) -> tuple[Any, str | None]:
+        """The JSON, and the code page it was read in where it names none and is not UTF-8."""
         return json_body(self.url, self.content, self.headers.get("Content-Type"))
 
 

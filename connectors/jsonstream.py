@@ -23,9 +23,7 @@ array means there is none.
 from __future__ import annotations
 
 import codecs
-import io
 import json
-import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -39,6 +37,7 @@ import orjson
 
 from citypipe.connectors import json_numbers
 from citypipe.connectors.base import SourceBatch
+from citypipe.connectors.json_code_page import BLOCK, code_page, loads
 from citypipe.connectors.json_scan import (
     BOM,
     EMPTY,
@@ -50,18 +49,12 @@ from citypipe.connectors.json_scan import (
     streamed_array,
 )
 from citypipe.connectors.json_structure import SEPARATORS, Strings, outside_strings
-from citypipe.connectors.text import file_encoding, option_codec
+from citypipe.connectors.text import option_codec
 from citypipe.geo.errors import DataError
 
 __all__ = [
     "BATCH_BYTES", "JSONDocument", "Unparsed", "open_json", "read_in", "unparsed", "utf8_input"
 ]  # fmt: skip
-
-_BLOCK = 1 << 24
-_UTF8_CHARACTER = re.compile(
-    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
-)
-"""A character of UTF-8 beyond ASCII (its lead byte and continuation bytes)."""
 
 BATCH_BYTES = 4 * 1024 * 1024
 
@@ -156,7 +149,7 @@ class JSONDocument:
     _cuts: list[int] = field(repr=False, default_factory=list)
     _parsed: list[Any] | None = field(repr=False, default=None)
     codec: str | None = None
-    """The code page a document that is not UTF-8 was read in (`_loads`); None for UTF-8."""
+    """The code page a document that is not UTF-8 was read in (`loads`); None for UTF-8."""
 
     def batches(self) -> Iterator[list[Any]]:
         """The elements of the streamed array, a list per batch (nothing when there is no array)."""
@@ -168,40 +161,6 @@ class JSONDocument:
     def close(self) -> None:
         if self._buf is not None:
             self._buf.file.close()
-
-
-def _loads(data: bytes) -> tuple[Any, bool, str | None]:
-    """The document, whether it holds integers beyond 64 bits (`json_numbers.loads`), and the
-    code page it is decoded from where it is text in one (`_code_page`); JSONDecodeError where
-    that is not all that is wrong."""
-    try:
-        return *json_numbers.loads(data), None
-    except orjson.JSONDecodeError as e:
-        codec = _code_page(io.BytesIO(data)) if "UTF-8" in e.msg else None
-        if codec is None:
-            raise
-        return *json_numbers.loads(data.decode(codec)), codec
-
-
-def _code_page(f: BinaryIO) -> str | None:
-    """The code page of a document that is text in one throughout: bytes beyond ASCII, and
-    not one UTF-8 character beyond ASCII among them (a GeoJSON written from a shapefile's
-    cp1252 as it was, which GDAL reads so). None for ASCII and UTF-8, also for a UTF-8
-    document with some bytes that are not (its records holding them are rejected, as CSV's
-    lines are). Read from the start, and left there."""
-    f.seek(0)
-    high = False
-    while block := f.read(_BLOCK):
-        if block.isascii():
-            continue
-        if _UTF8_CHARACTER.search(block):
-            high = False
-            break
-        high = True
-    f.seek(0)
-    coding = file_encoding(f) if high else None
-    f.seek(0)
-    return None if coding is None or coding.codec.startswith("utf") else coding.codec
 
 
 def _declared(path: Path, encoding: str | None) -> str | None:
@@ -217,7 +176,7 @@ def _transcoded(f: BinaryIO, codec: str) -> BinaryIO:
     out = tempfile.TemporaryFile()  # noqa: SIM115 - the document's file until it is closed
     decode = codecs.getincrementaldecoder(codec)().decode
     with f:
-        while block := f.read(_BLOCK):
+        while block := f.read(BLOCK):
             out.write(decode(block).encode("utf-8"))
     out.seek(0)
     return out
@@ -225,13 +184,13 @@ def _transcoded(f: BinaryIO, codec: str) -> BinaryIO:
 
 def utf8_input(path: Path, f: BinaryIO, encoding: str | None) -> tuple[BinaryIO, str | None]:
     """`f` (from its start) as UTF-8, and the code page it is read in (None: UTF-8): the one an
-    `encoding` option names, else the one of text in a code page throughout (`_code_page`).
+    `encoding` option names, else the one of text in a code page throughout (`json_code_page`).
     A transcoded copy is a temporary file, which closes `f`; a byte the option's code page
     does not decode refuses the file."""
     declared = _declared(path, encoding)
     if declared is not None:
         return _in_declared(path, f, declared), declared
-    codec = _code_page(f)
+    codec = code_page(f)
     return (f, None) if codec is None else (_transcoded(f, codec), codec)
 
 
@@ -297,13 +256,13 @@ def open_json(
     if size <= batch_bytes:  # one batch anyway: parse it whole, nothing to scan for
         f.seek(0)
         try:
-            doc, wide, codec = _loads(f.read().removeprefix(BOM))
+            doc, wide, codec = loads(f.read().removeprefix(BOM))
         except orjson.JSONDecodeError:
             pass  # a record orjson cannot read, or a broken document: the scan tells which
         else:
             f.close()
             return _parsed_whole(path, doc, member, wide, codec or declared)
-    codec = declared or _code_page(f)  # both ways read a document in a code page alike
+    codec = declared or code_page(f)  # both ways read a document in a code page alike
     if codec is not None and declared is None:
         f = _transcoded(f, codec)
         size = f.seek(0, 2)

@@ -34,7 +34,7 @@ from urllib.parse import SplitResult, parse_qsl, urljoin, urlsplit
 
 import orjson
 
-from citypipe.connectors.answers import count, guessed_codec, json_exception
+from citypipe.connectors.answers import count, json_exception
 from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
 from citypipe.connectors.geojson import page_batches
 from citypipe.connectors.http import Reply
@@ -59,6 +59,8 @@ _GEOJSON = "application/geo+json"
 _ACCEPT = f"{_GEOJSON}, {JSONFG};q=0.9, application/json;q=0.8"
 _ACCEPT_FG = f"{JSONFG}, {_GEOJSON};q=0.9, application/json;q=0.8"
 _META = "application/json"
+_Page = tuple[Reply, Mapping[str, Any], str | None]
+"""A page's reply, its JSON and the code page that was read in (None: UTF-8)."""
 
 
 class OGCAPIFeaturesConnector(ServiceConnector):
@@ -78,7 +80,7 @@ class OGCAPIFeaturesConnector(ServiceConnector):
             return 0.9 if address.items else 0.7
         return 0.5 if url.path.rstrip("/").endswith("/collections") else 0.2
 
-    _first: tuple[Reply, Mapping[str, Any]] | None = None
+    _first: _Page | None = None
     """The first page, fetched by `inspect` and read first by `read`."""
     _headers: Mapping[str, str] = {"Accept": _ACCEPT}
     """The request headers of every page (the format chosen for the first)."""
@@ -225,9 +227,9 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         classes = self.conformance
         return ("filter" in classes or "features-filter" in classes) and "cql2-text" in classes
 
-    def _get(self, url: str, headers: Mapping[str, str]) -> tuple[Reply, Mapping[str, Any]]:
+    def _get(self, url: str, headers: Mapping[str, str]) -> _Page:
         reply = self.client.get(url, headers=headers)
-        page = reply.json()
+        page, codec = reply.json_read()
         if not isinstance(page, dict) or not isinstance(page.get("features"), list):
             said = json_exception(page)
             raise DataError(
@@ -235,9 +237,9 @@ class OGCAPIFeaturesConnector(ServiceConnector):
                 if said
                 else f"{url}: the answer is not a GeoJSON FeatureCollection"
             )
-        return reply, page
+        return reply, page, codec
 
-    def _first_page(self) -> tuple[Reply, Mapping[str, Any]]:
+    def _first_page(self) -> _Page:
         if self._first is None:
             if self.filter and not self._filters_remotely():
                 self.filter.check_local()  # refused before the harvest, not after it
@@ -275,7 +277,7 @@ class OGCAPIFeaturesConnector(ServiceConnector):
     def read(self) -> Iterator[SourceBatch]:
         """The pages by their `next` links, each asked for as soon as the page before it is
         parsed, so that the server answers it while citypipe reads that page."""
-        reply, page = self._first_page()
+        reply, page, codec = self._first_page()
         self._first = None
         matched = count(page.get("numberMatched"))
         seen, read, pages, first = {reply.url}, 0, 1, (len(page["features"]), _identity(page))
@@ -294,13 +296,13 @@ class OGCAPIFeaturesConnector(ServiceConnector):
                 ahead = pool.submit(self._get, url, self._headers) if url else None
                 cap = first[0] if pages > 1 else None  # the server's own page size
                 warning = None if url or matched is not None else _cut(reply.url, held, limit, cap)
-                for batch in self._batches(reply, page):
+                for batch in self._batches(reply, page, codec):
                     if warning:
                         batch = batch.warned(warning)
                     yield self.filter.select(batch) if self.filter and not remote else batch
                 if ahead is None:
                     break
-                reply, page = ahead.result()
+                reply, page, codec = ahead.result()
                 pages += 1
         if matched is not None and read != matched:
             raise DataError(
@@ -310,7 +312,9 @@ class OGCAPIFeaturesConnector(ServiceConnector):
                 "pages were lost or the server's numberMatched is wrong; nothing was written"
             )
 
-    def _batches(self, reply: Reply, page: Mapping[str, Any]) -> Iterator[SourceBatch]:
+    def _batches(
+        self, reply: Reply, page: Mapping[str, Any], codec: str | None
+    ) -> Iterator[SourceBatch]:
         """The page's batches. Its CRS (Content-Crs, else the one asked for) applies to
         GeoJSON's `geometry`, in that CRS's axis order, whatever a body `crs` member says; in
         JSON-FG to `place` wherever no closer `coordRefSys` names another (its `geometry` is
@@ -318,7 +322,6 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         crs = self._response_crs(reply)
         if crs and reply.media_type == JSONFG:
             page = {**page, "coordRefSys": crs}
-        codec = guessed_codec(reply.content, reply.headers.get("Content-Type"))
         for batch in page_batches(page, page["features"]):
             if crs and batch.axis_order == "xy" and reply.media_type != JSONFG:
                 batch = replace(batch, crs=crs, axis_order="authority")

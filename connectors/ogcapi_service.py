@@ -137,7 +137,7 @@ def layer_info(collection: Mapping[str, Any], shared_crs: Iterable[str]) -> Laye
     )
 
 
-ITEM_TYPES = frozenset({"feature", "record"})
+_ITEM_TYPES = frozenset({"feature", "record"})
 """Collection `itemType`s whose /items are GeoJSON features: OGC API - Features' default, and
 OGC API - Records' records (a catalogue's entries, on the same /items, as pygeoapi serves them)."""
 
@@ -146,7 +146,7 @@ def check_item_type(collection: Mapping[str, Any], url: str) -> None:
     """Refuses a collection whose `itemType` (OGC API - Common) is not feature or record:
     coverages, tiles, ... whose items, if any, are no features."""
     declared = collection.get("itemType")
-    if declared is None or (isinstance(declared, str) and declared.lower() in ITEM_TYPES):
+    if declared is None or (isinstance(declared, str) and declared.lower() in _ITEM_TYPES):
         return
     raise NotFeatureData(
         f"{url}: collection {collection.get('id')!r} has itemType {declared!r}, not features "

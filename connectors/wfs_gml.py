@@ -163,13 +163,7 @@ def _refers(source: bytes | Path | Joined) -> bool | None:
     (wfs_gml_refs)."""
     if isinstance(source, bytes):
         return _LOCAL_HREF.search(source) is not None
-    if isinstance(source, Path):
-        try:
-            with open(source, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-                return _LOCAL_HREF.search(m) is not None
-        except (OSError, ValueError):  # unreadable or empty: open_response says so
-            return False
-    return None
+    return _found(source, _LOCAL_HREF) if isinstance(source, Path) else None
 
 
 def _members(
@@ -271,10 +265,16 @@ class WFSGMLConnector(FileConnector):
 def _not_counted(path: Path) -> bool:
     """Whether the response holds features numberReturned does not count one each (a join's
     tuples, additional objects): its count is then no count of its features."""
+    return _found(path, _NOT_COUNTED)
+
+
+def _found(path: Path, pattern: re.Pattern[bytes]) -> bool:
+    """Whether the file's bytes hold `pattern` (mapped, not read); False for a file that
+    cannot be mapped (unreadable, empty), whose reading says why."""
     try:
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return _NOT_COUNTED.search(data) is not None
-    except (OSError, ValueError):  # an empty file cannot be mapped; reading it says more
+            return pattern.search(data) is not None
+    except (OSError, ValueError):
         return False
 
 

@@ -276,16 +276,23 @@ class FeatureReader:
         placed = shapely.transform(shape, to, include_z=bool(shapely.has_z(shape)))
         return shapely.to_wkt(placed, rounding_precision=-1)
 
-    def _referred(self, final: bool) -> list[int]:
+    def _referred(self, final: bool) -> dict[int, int]:
         """The batch's properties that hold an xlink:href, resolved (GeometryRefs): a geometry
         it names is the record's geometry (or a further one, as WKT); one that cannot be had
         rejects the record where it has no other; else the href is a property's value. The
-        records without a geometry of their own whose geometry is not read yet (`WAIT`) are
-        returned, held to the next batch with their references."""
+        records whose geometry is not read yet (`WAIT`), without one of their own or named by
+        another reference, are returned (index -> index in the next batch), held to the next
+        batch with their references (each resolved, and charged, once)."""
         features = (rec.element for rec in self._records)
         found = list(self._refs.resolve(features, lambda t: self._kind(t)[1], final))
-        waiting = {i for i, _, t in found if t is WAIT and self._records[i].kind is None}
-        held = {i: k for k, i in enumerate(sorted(waiting))}  # index -> index in the next batch
+        waiting, placed = set(), set()
+        for i, _, target in found:
+            if target is WAIT:
+                waiting.add(i)
+            elif target is not None and not isinstance(target, str):
+                placed.add(i)
+        stay = sorted(i for i in waiting - placed if self._records[i].kind is None)
+        held = {i: k for k, i in enumerate(stay)}
         for index, prop, target in found:
             rec, name = self._records[index], self._kind(prop.tag)[0]
             if index in held:
@@ -298,7 +305,7 @@ class FeatureReader:
                 self._read_geometry(rec, target, index)
             else:
                 add(rec.properties, name, self._wkt(target, rec.crs))
-        return list(held)
+        return held
 
     def flush(self, final: bool = True) -> Iterator[SourceBatch]:
         """The features read since the last flush, as one SourceBatch per CRS; where not
@@ -314,8 +321,7 @@ class FeatureReader:
             records[i].error = f"{records[i].kind}: {why}"
         self._geometry = GeometryReader(self._gml_ns, dimension=2)
         self._simple = SimpleGeometries()
-        waiting = set(held)
-        kept = [i for i in range(len(records)) if i not in waiting]
+        kept = [i for i in range(len(records)) if i not in held]
         properties = dict(zip(kept, _typed([records[i].properties for i in kept]), strict=True))
         groups: dict[str | None, list[int]] = {}
         for i in kept:

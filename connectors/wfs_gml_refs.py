@@ -11,11 +11,11 @@ at most, the latest). A `#id` naming one of them is that geometry; one naming no
 property of a tag that holds geometries inline elsewhere, waits for the next batch (`WAITING`
 references at most: a target after it), and at the response's end, as an href to another
 document, is a geometry that cannot be had (a reason for the record's reject); any other href
-is a plain property (a code list, a feature reference). Until a stream has a reference
-nothing is searched or kept but the batch before, and of a file or page whose bytes hold no
-`href="#` nothing: reading stays as fast without them. What
-references bring in is held to a budget, as surface xlinks are (gml_xlinks): past it the
-response is refused.
+is a plain property (a code list, a feature reference). Until a stream has a `#id` reference
+nothing is kept but the batch before, and of a file or page whose bytes hold no `href="#`
+nothing; a batch with other hrefs only is searched alone: reading stays as fast and small
+without them. What references bring in is held to a budget, as surface xlinks are
+(gml_xlinks): past it the response is refused.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from citypipe.connectors.gml_xlinks import (
     over_budget,
 )
 
-__all__ = ["KEPT", "WAIT", "WAITING", "GeometryRefs"]
+__all__ = ["WAIT", "GeometryRefs"]
 
 KEPT = 100_000
 """Geometries of earlier batches kept for references (with their features: a few hundred MB
@@ -46,7 +46,7 @@ class GeometryRefs:
     references have brought in.
 
     `id_attribute` is the gml:id attribute of the response's GML version; `refers`: whether
-    the response holds references (its geometries kept from its first batch on, or never),
+    the response holds `#id` references (its geometries kept from its first batch on, or never),
     None where that is not known (a stream: the batch before its first reference is kept)."""
 
     def __init__(self, id_attribute: str, refers: bool | None) -> None:
@@ -56,6 +56,7 @@ class GeometryRefs:
         self._tags: set[Any] = set()  # property tags seen holding a geometry inline
         self._previous: list[Any] = []  # the last batch's features, until a reference comes
         self._active = bool(refers)  # a reference is known: every batch is indexed from then on
+        self._local = refers is not False  # a `#id` may come (never where the bytes hold none)
         self._unknown = refers is None  # the batch before a first reference is to be kept
         self._sizes: dict[str, int] = {}
         self._brought = 0
@@ -72,19 +73,29 @@ class GeometryRefs:
         a str saying why the geometry cannot be had, None for a plain property, or `WAIT` (to
         be referred again in the next batch; never where `final`, the response's last batch).
         `features` are the batch's feature elements, `is_geometry` tells a GML geometry's tag."""
-        if not (self._pending or self._active):
-            self._previous = list(features) if self._unknown else []
-            return
-        self._active = True
-        self._index(self._previous, is_geometry)
-        self._previous = []
-        self._index(features, is_geometry)
+        batch = list(features)
+        if not self._active:
+            if not self._pending:
+                self._previous = batch if self._unknown else []
+                return
+            self._active = self._local and any(h.startswith("#") for _, _, h in self._pending)
+        if self._active:
+            self._index(self._previous, is_geometry)
+        self._index(batch, is_geometry)
+        self._previous = batch if self._unknown and not self._active else []
         pending, self._pending = self._pending, []
         waiting = 0
         for record, prop, href in pending:
             target = self._target(prop.tag in self._tags, href, final or waiting >= WAITING)
             waiting += target is WAIT
             yield record, prop, target
+        if not self._active:  # only hrefs to other documents (code lists): nothing to keep
+            self._known.clear()
+
+    @property
+    def kept(self) -> int:
+        """How many geometries are kept for references (`KEPT` at most)."""
+        return len(self._known)
 
     def _index(self, features: Iterable[Any], is_geometry: Callable[[Any], bool]) -> None:
         """The features' geometries with a gml:id kept, the oldest dropped past `KEPT`."""

@@ -22,6 +22,7 @@ from test_wfs_mapserver import expected, harvested
 from citypipe.connectors.base import Query
 from citypipe.connectors.gml_xlinks import XlinkBudgetError
 from citypipe.connectors.wfs_gml import read_feature_collection
+from citypipe.connectors.wfs_gml_refs import GeometryRefs
 from citypipe.connectors.wfs_whole import BATCH
 from citypipe.core.ingest import ingest
 
@@ -148,3 +149,73 @@ def test_references_that_bring_in_far_more_than_the_response_holds_are_refused()
     fewer = data.replace(b'<app:g xlink:href="#big"/>', b"", 2990)  # 10 references: fine
     read = [g for b in read_feature_collection(fewer, wfs_version="2.0.0") for g in b.geometries]
     assert sum(g is not None for g in read) == 11
+
+
+def _batch(start: int, hrefs: list[str]) -> list[etree._Element]:
+    """WFS 2.0 features `start`.. with a polygon given a gml:id each, and one property holding
+    only an xlink:href each (`hrefs`), as INSPIRE services write code-list values."""
+    members = "".join(
+        f'<app:T gml:id="t.{start + k}"><app:kind xlink:href="{href}"/><app:g>'
+        f'<gml:Polygon gml:id="p.{start + k}"><gml:exterior><gml:LinearRing><gml:posList>'
+        "0 0 1 0 1 1 0 0</gml:posList></gml:LinearRing></gml:exterior></gml:Polygon></app:g>"
+        "</app:T>"
+        for k, href in enumerate(hrefs)
+    )
+    root = etree.fromstring(
+        '<wfs:member xmlns:wfs="http://www.opengis.net/wfs/2.0" '
+        'xmlns:gml="http://www.opengis.net/gml/3.2" xmlns:app="http://example.org/app" '
+        f'xmlns:xlink="http://www.w3.org/1999/xlink">{members}</wfs:member>'
+    )
+    return list(root)
+
+
+@pytest.mark.parametrize("refers", [False, None])
+def test_hrefs_to_other_documents_keep_no_geometry(refers: bool | None) -> None:
+    """Every feature naming a code list by href (the common INSPIRE case), in a response whose
+    bytes hold no `href="#` (False) or a stream (None): no geometry is kept for references
+    past its batch, the hrefs stay values; in the stream, a first `#id` then names a polygon
+    of the batch before it."""
+    gml_id = f"{{{NS['gml32']}}}id"
+    refs = GeometryRefs(gml_id, refers)
+    is_polygon = f"{{{NS['gml32']}}}Polygon".__eq__
+    for start in range(0, 50, 10):
+        features = _batch(start, [CODE_LIST] * 10)
+        for k, feature in enumerate(features):
+            refs.refer(k, feature[0], CODE_LIST)
+        assert [t for _, _, t in refs.resolve(features, is_polygon, False)] == [None] * 10
+        assert refs.kept == 0
+    if refers is None:
+        features = _batch(50, ["#p.45"])
+        refs.refer(0, features[0][0], "#p.45")
+        ((_, _, found),) = refs.resolve(features, is_polygon, True)
+        assert found.get(gml_id) == "p.45"
+
+
+def test_a_feature_placed_by_one_reference_is_not_held_for_another() -> None:
+    """Read in batches of two: t.1's first geometry property names p.0 of its batch, its second
+    p.3 of the next batch. Its geometry is p.0's square, handed over with its batch (not held
+    to the next, its first reference resolved and charged again); the second stays its href."""
+    polygon = (
+        '<app:g><gml:Polygon gml:id="p.{0}" srsName="urn:ogc:def:crs:EPSG::4326"><gml:exterior>'
+        "<gml:LinearRing><gml:posList>0 0 {0}.5 0 {0}.5 {0}.5 0 {0}.5 0 0</gml:posList>"
+        "</gml:LinearRing></gml:exterior></gml:Polygon></app:g>"
+    )
+    features = [
+        polygon.format(0),
+        '<app:g xlink:href="#p.0"/><app:g xlink:href="#p.3"/>',
+        polygon.format(2),
+        polygon.format(3),
+    ]
+    members = "".join(
+        f'<wfs:member><app:T gml:id="t.{k}">{body}</app:T></wfs:member>'
+        for k, body in enumerate(features)
+    )
+    data = (
+        '<wfs:FeatureCollection xmlns:wfs="http://www.opengis.net/wfs/2.0" '
+        'xmlns:gml="http://www.opengis.net/gml/3.2" xmlns:app="http://example.org/app" '
+        f'xmlns:xlink="http://www.w3.org/1999/xlink">{members}</wfs:FeatureCollection>'
+    ).encode()
+    first, *_ = read_feature_collection(data, wfs_version="2.0.0", batch_size=2)
+    assert first.source_ids == ["t.0", "t.1"]
+    assert first.geometries[1].equals(first.geometries[0])
+    assert first.properties[1] == {"g": "#p.3"}

@@ -201,7 +201,6 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault.kind == "short":
             self._send(code, headers, shorten(body, fault.keep))
         elif fault.kind == "gzipped":
-            headers.pop("Content-Encoding", None)
             self._send(code, headers, gzip.compress(body))
         else:
             self._send_part(code, headers, body, fault)
