@@ -445,10 +445,12 @@ def lift(bytes data):
                 out = np.empty(((n - end) // 7 + 1, 3))
                 xyz = out
                 stop = positions(p, end, n, &xyz[0, 0], &count)
+                xyz = None  # the view released: `out` is shrunk in place to its vertices
             if stop < 0:  # orjson's
                 out, i = None, after_value(p, end, n)
             else:
                 start, i = end, stop
+                out.resize((count, 3), refcheck=False)
         elif p[end] == 123 and size == 11 and memcmp(p + key, b"CityObjects", 11) == 0:
             i = scan.objects(end)
         else:
@@ -480,4 +482,4 @@ def lift(bytes data):
         array(&scan.where).reshape(-1, WHERE),
         written,
     )
-    return b"".join(pieces), None if out is None else out[:count].copy(), lifted
+    return b"".join(pieces), out, lifted
