@@ -36,7 +36,6 @@ PLACE = "\x00"
 """What the placeholders' texts start with: "\\u0000", which no document lifted holds."""
 
 cdef enum:
-    LONGEST_NUMBER = 64  # digits and signs a coordinate is read from; longer ones stay JSON
     DEEPEST = 5  # MultiSolid, CompositeSolid: solid, shell, surface, ring, vertex
     WHERE = 10  # columns of Boundaries.where
 
@@ -97,7 +96,6 @@ cdef Py_ssize_t number(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, doubl
     cdef bint negative = False, integer = True
     cdef uint64_t value = 0
     cdef unsigned char d
-    cdef char text[LONGEST_NUMBER + 1]
     cdef char *end
     if i < n and p[i] == 45:
         negative, i = True, i + 1
@@ -131,12 +129,9 @@ cdef Py_ssize_t number(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, doubl
     if integer:
         out[0] = -<double>value if negative and value else <double>value  # "-0" is the int 0
         return i
-    if i - start > LONGEST_NUMBER:
-        return -1
-    memcpy(text, p + start, i - start)
-    text[i - start] = 0
-    out[0] = PyOS_string_to_double(text, &end, NULL)
-    if end != text + (i - start) or not isfinite(out[0]):
+    # read in place: the bytes end in NUL and the number at a byte no float's text goes on with
+    out[0] = PyOS_string_to_double(<const char *>p + start, &end, NULL)
+    if end != <const char *>p + i or not isfinite(out[0]):
         return -1
     return i
 
