@@ -202,7 +202,7 @@ cdef class Scan:
     cdef const unsigned char *p
     cdef Py_ssize_t n
     cdef Vec levels[DEEPEST]
-    cdef Vec idx, where, cuts
+    cdef Vec idx, where
     cdef bint spaced
 
     def __dealloc__(self):
@@ -210,7 +210,6 @@ cdef class Scan:
             free(self.levels[k].data)
         free(self.idx.data)
         free(self.where.data)
-        free(self.cuts.data)
 
     cdef Py_ssize_t blank(self, Py_ssize_t i) noexcept:
         cdef Py_ssize_t j = blank(self.p, i, self.n)
@@ -271,8 +270,6 @@ cdef class Scan:
             return after_value(self.p, i, self.n)
         for x in (depth, marks[0], marks[1], marks[2], marks[3], marks[4], j, i, end, self.spaced):
             push(&self.where, x)
-        push(&self.cuts, i)
-        push(&self.cuts, end)
         return end
 
     cdef Py_ssize_t members(self, Py_ssize_t i, int level) except -2:
@@ -410,7 +407,8 @@ def lift(bytes data):
     float64 array or None where they stay, its `Boundaries`), or None where nothing is lifted
     (see the module's docstring). Placeholders are strings: PLACE and the row of `where`."""
     cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(data)
-    cdef Py_ssize_t n = len(data), i, key, end, size, start = -1, stop = -1, count = 0, k
+    cdef Py_ssize_t n = len(data), i, key, end, size, start = -1, stop = -1, count = 0, k, rows
+    cdef int64_t *w
     cdef double[:, ::1] xyz
     cdef Scan scan = Scan()
     cdef bint seen = False
@@ -461,14 +459,15 @@ def lift(bytes data):
             return None
     if start < 0 and not scan.where.n:
         return None
-    pieces, at, k = [], 0, 0
-    while k < scan.cuts.n or start >= 0:
-        if start >= 0 and (k == scan.cuts.n or start < scan.cuts.data[k]):
+    pieces, at, k, rows = [], 0, 0, scan.where.n // WHERE
+    while k < rows or start >= 0:
+        if start >= 0 and (k == rows or start < scan.where.data[k * WHERE + 7]):
             pieces += [data[at:start], b'"\\u0000vertices"']
             at, start = stop, -1
             continue
-        pieces += [data[at : scan.cuts.data[k]], f'"\\u0000{k // 2}"'.encode()]
-        at, k = scan.cuts.data[k + 1], k + 2
+        w = scan.where.data + k * WHERE  # row k: its text from w[7] to w[8]
+        pieces += [data[at : w[7]], f'"\\u0000{k}"'.encode()]
+        at, k = w[8], k + 1
     pieces.append(data[at:])
     written = texts(data, &scan.where)
     lifted = Boundaries(
