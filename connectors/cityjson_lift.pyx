@@ -35,9 +35,7 @@ cdef extern from "string.h":
 PLACE = "\x00"
 """What the placeholders' texts start with: "\\u0000", which no document lifted holds."""
 
-cdef enum:
-    DEEPEST = 5  # MultiSolid, CompositeSolid: solid, shell, surface, ring, vertex
-    WHERE = 10  # columns of Boundaries.where
+include "cityjson_boundaries.pxi"
 
 
 cdef inline Py_ssize_t blank(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) noexcept:
@@ -268,6 +266,7 @@ cdef class Scan:
                 self.levels[k].n = marks[k]
             self.idx.n = j
             return after_value(self.p, i, self.n)
+        # a row of where, its columns in order: W_DEPTH, W_LEVELS.., W_IDX, W_START, W_END, W_SPACED
         for x in (depth, marks[0], marks[1], marks[2], marks[3], marks[4], j, i, end, self.spaced):
             push(&self.where, x)
         return end
@@ -397,8 +396,8 @@ cdef list texts(bytes data, Vec *where):
     cdef list out = [None] * (where.n // WHERE)
     for k in range(where.n // WHERE):
         w = where.data + k * WHERE
-        t = data[w[7] : w[8]]
-        out[k] = t.translate(None, b" \t\r\n") if w[9] else t
+        t = data[w[W_START] : w[W_END]]
+        out[k] = t.translate(None, b" \t\r\n") if w[W_SPACED] else t
     return out
 
 
@@ -461,13 +460,13 @@ def lift(bytes data):
         return None
     pieces, at, k, rows = [], 0, 0, scan.where.n // WHERE
     while k < rows or start >= 0:
-        if start >= 0 and (k == rows or start < scan.where.data[k * WHERE + 7]):
+        if start >= 0 and (k == rows or start < scan.where.data[k * WHERE + W_START]):
             pieces += [data[at:start], b'"\\u0000vertices"']
             at, start = stop, -1
             continue
-        w = scan.where.data + k * WHERE  # row k: its text from w[7] to w[8]
-        pieces += [data[at : w[7]], f'"\\u0000{k}"'.encode()]
-        at, k = w[8], k + 1
+        w = scan.where.data + k * WHERE
+        pieces += [data[at : w[W_START]], f'"\\u0000{k}"'.encode()]
+        at, k = w[W_END], k + 1
     pieces.append(data[at:])
     written = texts(data, &scan.where)
     lifted = Boundaries(

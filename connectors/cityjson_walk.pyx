@@ -51,7 +51,7 @@ cdef object job_of(dict g, Py_ssize_t base, Py_ssize_t limit, Lifted lifted):
     cdef int skip = -1
     if is_placed(b):
         k = int((<str>b)[1:])
-        depth = lifted.where[k * WHERE]
+        depth = lifted.where[k * WHERE + W_DEPTH]
         if depth == 3 and (t == "MultiSurface" or t == "CompositeSurface"):
             skip = 0
         elif depth == 4 and t == "Solid":
@@ -94,9 +94,7 @@ cdef placed(dict obj, Lifted lifted, bint as_lists):
             (<dict>g)["boundaries"] = orjson.loads(text) if as_lists else orjson.Fragment(text)
 
 
-cdef enum:
-    WHERE = 10  # columns of cityjson_lift.Boundaries.where
-    DEEPEST = 5  # nesting levels of cityjson_lift.Boundaries.levels
+include "cityjson_boundaries.pxi"
 
 
 cdef class Lifted:
@@ -141,12 +139,12 @@ cdef Flat flat(Lifted lifted, Py_ssize_t k, int skip):
     f.lifted = lifted
     for j in range(3):
         f.levels[j] = lifted.levels[j + skip]
-        f.start[j], f.count[j] = where[1 + j + skip], total
+        f.start[j], f.count[j] = where[W_LEVELS + j + skip], total
         total = 0
         for i in range(f.start[j], f.start[j] + f.count[j]):
             total += f.levels[j][i]
     f.idx = lifted.idx
-    f.start[3], f.count[3] = where[6], total  # the first element's come first
+    f.start[3], f.count[3] = where[W_IDX], total  # the first element's come first
     return f
 
 
