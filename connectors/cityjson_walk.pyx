@@ -49,25 +49,23 @@ cdef object job_of(dict g, Py_ssize_t base, Py_ssize_t limit, Lifted lifted):
     cdef object values = None
     cdef Py_ssize_t k
     cdef int skip = -1
-    if is_placed(b):
+    cdef bint plain = (
+        t == "MultiSurface" or t == "CompositeSurface" or t == "Solid"
+    ) and (semantics is None or type(semantics) is dict)
+    if plain and semantics:
+        values = (<dict>semantics).get("values")
+        plain = values is None or type(values) is list
+    if is_placed(b):  # read in place where plain and as deep as its type; else as lists
         k = int((<str>b)[1:])
         depth = lifted.where[k * WHERE + W_DEPTH]
-        if depth == 3 and (t == "MultiSurface" or t == "CompositeSurface"):
+        if plain and depth == 3 and (t == "MultiSurface" or t == "CompositeSurface"):
             skip = 0
-        elif depth == 4 and t == "Solid":
+        elif plain and depth == 4 and t == "Solid":
             skip = 1
         else:
             g["boundaries"] = b = orjson.loads(<bytes>lifted.texts[k])
-    elif type(b) is not list:
+    if not plain or (skip < 0 and type(b) is not list):
         return geometry_job(g, base, limit)
-    if not (
-        t == "MultiSurface" or t == "CompositeSurface" or t == "Solid"
-    ) or not (semantics is None or type(semantics) is dict):
-        return geometry_job(g, base, limit)
-    if semantics:
-        values = (<dict>semantics).get("values")
-        if not (values is None or type(values) is list):
-            return geometry_job(g, base, limit)
     if t == "Solid":
         if skip < 0:
             b = (<list>b)[0] if b else []
