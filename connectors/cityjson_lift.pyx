@@ -32,9 +32,6 @@ cdef extern from "Python.h":
 cdef extern from "string.h":
     void *memmem(const void *haystack, size_t n, const void *needle, size_t m)
 
-PLACE = "\x00"
-"""What the placeholders' texts start with: "\\u0000", which no document lifted holds."""
-
 include "cityjson_boundaries.pxi"
 
 
@@ -87,13 +84,29 @@ cdef Py_ssize_t after_value(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) 
     return -1
 
 
+cdef Py_ssize_t digits(
+    const unsigned char *p, Py_ssize_t i, Py_ssize_t n, bint negative, uint64_t *value
+) noexcept:
+    """Read the digits at `i` into `value`; where they end, or -1 where they are beyond an
+    int64 (its magnitude, 2**63 where `negative`)."""
+    cdef uint64_t v = 0
+    while i < n and 48 <= p[i] <= 57:
+        if v > (<uint64_t>1 << 63) // 10:
+            return -1
+        v = v * 10 + (p[i] - 48)
+        i += 1
+    if v > (<uint64_t>1 << 63) - (0 if negative else 1):
+        return -1
+    value[0] = v
+    return i
+
+
 cdef Py_ssize_t number(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, double *out) except -2:
     """Read the JSON number at `i` into `out` as orjson and cityjson_values would make it a
     float (an integer through int64); where it ends, or -1 where it is none or not such."""
     cdef Py_ssize_t start = i
     cdef bint negative = False, integer = True
     cdef uint64_t value = 0
-    cdef unsigned char d
     cdef char *end
     if i < n and p[i] == 45:
         negative, i = True, i + 1
@@ -102,13 +115,8 @@ cdef Py_ssize_t number(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, doubl
     if p[i] == 48:
         i += 1
     else:
-        while i < n and 48 <= p[i] <= 57:
-            d = p[i] - 48
-            if value > (<uint64_t>1 << 63) // 10:
-                return -1
-            value = value * 10 + d
-            i += 1
-        if value > (<uint64_t>1 << 63) - (0 if negative else 1):
+        i = digits(p, i, n, negative, &value)
+        if i < 0:
             return -1
     if i < n and p[i] == 46:
         integer, i = False, i + 1
@@ -219,7 +227,6 @@ cdef class Scan:
         """Read the list at `i` (nesting `level` of `depth`) into the vectors; where it ends, or
         -1 where it is not lists of integers nested `depth` deep."""
         cdef Py_ssize_t at = self.levels[level].n, count = 0
-        cdef double ignored
         cdef const unsigned char *p = self.p
         push(&self.levels[level], 0)
         i = self.blank(i + 1)
@@ -230,8 +237,6 @@ cdef class Scan:
                 if p[i] != 91:
                     return -1
                 i = self.nested(i, level + 1, depth)
-            elif p[i] == 45 and i + 1 < self.n and p[i + 1] == 48:
-                return -1  # "-0": its text is not the integer's
             else:
                 i = index(p, i, self.n, &self.idx)
             if i < 0:
@@ -365,12 +370,10 @@ cdef Py_ssize_t index(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, Vec *o
         i += 1
     if i >= n or not 48 <= p[i] <= 57 or (p[i] == 48 and i + 1 < n and 48 <= p[i + 1] <= 57):
         return -1
-    while i < n and 48 <= p[i] <= 57:
-        if value > (<uint64_t>1 << 63) // 10:
-            return -1
-        value = value * 10 + (p[i] - 48)
-        i += 1
-    if value > (<uint64_t>1 << 63) - (0 if negative else 1):
+    if negative and p[i] == 48:
+        return -1  # "-0": its text is not the integer's
+    i = digits(p, i, n, negative, &value)
+    if i < 0:
         return -1
     if i < n and (p[i] == 46 or p[i] == 101 or p[i] == 69):
         return -1  # a fraction or an exponent: no index
@@ -404,7 +407,7 @@ cdef list texts(bytes data, Vec *where):
 def lift(bytes data):
     """(the document with placeholders where its numbers were lifted, its vertices as an (n, 3)
     float64 array or None where they stay, its `Boundaries`), or None where nothing is lifted
-    (see the module's docstring). Placeholders are strings: PLACE and the row of `where`."""
+    (see the module's docstring). Placeholders are strings: "\\x00" and the row of `where`."""
     cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(data)
     cdef Py_ssize_t n = len(data), i, key, end, size, start = -1, stop = -1, count = 0, k, rows
     cdef int64_t *w
