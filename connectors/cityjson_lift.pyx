@@ -406,8 +406,9 @@ cdef list texts(bytes data, Vec *where):
 
 def lift(bytes data):
     """(the document with placeholders where its numbers were lifted, its vertices as an (n, 3)
-    float64 array or None where they stay, its `Boundaries`), or None where nothing is lifted
-    (see the module's docstring). Placeholders are strings: "\\x00" and the row of `where`."""
+    float64 array or None where they stay, its `Boundaries` or None where none are), or None
+    where nothing is lifted (see the module's docstring). Placeholders are strings: "\\x00"
+    and the row of `where`."""
     cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(data)
     cdef Py_ssize_t n = len(data), i, key, end, size, start = -1, stop = -1, count = 0, k, rows
     cdef int64_t *w
@@ -471,6 +472,8 @@ def lift(bytes data):
         pieces += [data[at : w[W_START]], f'"\\u0000{k}"'.encode()]
         at, k = w[W_END], k + 1
     pieces.append(data[at:])
+    if not rows:
+        return b"".join(pieces), out, None
     written = texts(data, &scan.where)
     lifted = Boundaries(
         [array(&scan.levels[k]) for k in range(DEEPEST)],

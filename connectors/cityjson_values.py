@@ -138,7 +138,7 @@ def loads_document(data: bytes) -> tuple[Any, bool, Any]:
         else:
             if xyz is not None:
                 document["vertices"] = xyz
-            return document, False, boundaries if len(boundaries.where) else None
+            return document, False, boundaries
     return *loads(data), None
 
 

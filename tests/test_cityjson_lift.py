@@ -81,7 +81,7 @@ def _restored(data: bytes) -> tuple[Any, int]:
                 idx = boundaries.idx[starts[5] :].tolist()
                 assert _nested(levels[:depth], idx) == g["boundaries"]
                 seen += 1
-    assert seen == len(boundaries.where)
+    assert seen == (0 if boundaries is None else len(boundaries.where))
     return document, seen
 
 
