@@ -145,8 +145,12 @@ def _child(send: Any, read: Callable[..., Iterator[_Raw]], released: Callable[[]
 def serve(send: Any, messages: Iterator[tuple[str, Any]]) -> None:
     """In a child: send each of `messages`, then the end or the error that stopped them; the
     child dies with its parent (a killed run leaves no reader behind)."""
-    _die_with_parent()
-    _keep_freed_memory()
+    try:  # libc loaded once for both; where it lacks them (not Linux, not glibc) both stay off
+        libc = ctypes.CDLL(None, use_errno=True)
+        _die_with_parent(libc)
+        _keep_freed_memory(libc)
+    except (OSError, AttributeError):
+        pass
     try:
         try:
             for message in messages:
@@ -162,27 +166,19 @@ def serve(send: Any, messages: Iterator[tuple[str, Any]]) -> None:
         os._exit(0)  # no atexit handlers or finalizers of the parent's objects in the child
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(libc: ctypes.CDLL) -> None:
     """Have Linux kill this process when its parent dies (elsewhere the pipe ends it at its
     next batch)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _keep_freed_memory() -> None:
+def _keep_freed_memory(libc: ctypes.CDLL) -> None:
     """Have glibc keep the memory each batch's tree frees for the next one: by default it hands
     a freed heap top and every large block back to the system, and the next batch faults the
     same pages in again, zeroed (the 422 MB file: 0.8-1.1 s of system time in the child, 0.3
     with this; docs/benchmark.md)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.mallopt(_M_TRIM_THRESHOLD, _KEPT_BYTES)
-        libc.mallopt(_M_MMAP_THRESHOLD, _MAPPED_FROM)
-    except (OSError, AttributeError):
-        pass  # not glibc: its own policy stands
+    libc.mallopt(_M_TRIM_THRESHOLD, _KEPT_BYTES)
+    libc.mallopt(_M_MMAP_THRESHOLD, _MAPPED_FROM)
 
 
 def _picklable(e: Exception) -> Exception:

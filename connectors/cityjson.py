@@ -109,8 +109,7 @@ class CityJSONConnector(FileConnector):
                         header, lenient, lifted = self._parse(f.read().removeprefix(_BOM))
             except OSError as e:
                 raise DataError(f"{self.path}: cannot be read: {e.strerror or e}") from e
-            self._opened = self._check(header, seq, lenient)
-            self._opened.lifted = lifted
+            self._opened = self._check(header, seq, lenient, lifted)
         return self._opened
 
     def _parse(self, data: bytes) -> tuple[Any, bool, Any]:
@@ -128,7 +127,7 @@ class CityJSONConnector(FileConnector):
         except orjson.JSONDecodeError:
             return None
 
-    def _check(self, header: Any, seq: bool, lenient: bool) -> _Opened:
+    def _check(self, header: Any, seq: bool, lenient: bool, lifted: Any) -> _Opened:
         kind = header.get("type") if isinstance(header, dict) else None
         if kind == "CityJSONFeature":
             raise DataError(
@@ -153,7 +152,7 @@ class CityJSONConnector(FileConnector):
             )
         if why := cityjson_values.transform_problem(header.get("transform")):
             raise DataError(f"{self.path}: {why}")
-        return _Opened(header, str(version), seq, lenient)
+        return _Opened(header, str(version), seq, lenient, lifted)
 
     def _lines(self) -> Iterator[tuple[int, bytes]]:
         """A stream's lines after the header, numbered from 2, blank ones skipped."""

@@ -32,13 +32,7 @@ cdef extern from "Python.h":
 cdef extern from "string.h":
     void *memmem(const void *haystack, size_t n, const void *needle, size_t m)
 
-PLACE = "\x00"
-"""What the placeholders' texts start with: "\\u0000", which no document lifted holds."""
-
-cdef enum:
-    LONGEST_NUMBER = 64  # digits and signs a coordinate is read from; longer ones stay JSON
-    DEEPEST = 5  # MultiSolid, CompositeSolid: solid, shell, surface, ring, vertex
-    WHERE = 10  # columns of Boundaries.where
+include "cityjson_boundaries.pxi"
 
 
 cdef inline Py_ssize_t blank(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) noexcept:
@@ -90,14 +84,29 @@ cdef Py_ssize_t after_value(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) 
     return -1
 
 
+cdef Py_ssize_t digits(
+    const unsigned char *p, Py_ssize_t i, Py_ssize_t n, bint negative, uint64_t *value
+) noexcept:
+    """Read the digits at `i` into `value`; where they end, or -1 where they are beyond an
+    int64 (its magnitude, 2**63 where `negative`)."""
+    cdef uint64_t v = 0
+    while i < n and 48 <= p[i] <= 57:
+        if v > (<uint64_t>1 << 63) // 10:
+            return -1
+        v = v * 10 + (p[i] - 48)
+        i += 1
+    if v > (<uint64_t>1 << 63) - (0 if negative else 1):
+        return -1
+    value[0] = v
+    return i
+
+
 cdef Py_ssize_t number(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, double *out) except -2:
     """Read the JSON number at `i` into `out` as orjson and cityjson_values would make it a
     float (an integer through int64); where it ends, or -1 where it is none or not such."""
     cdef Py_ssize_t start = i
     cdef bint negative = False, integer = True
     cdef uint64_t value = 0
-    cdef unsigned char d
-    cdef char text[LONGEST_NUMBER + 1]
     cdef char *end
     if i < n and p[i] == 45:
         negative, i = True, i + 1
@@ -106,13 +115,8 @@ cdef Py_ssize_t number(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, doubl
     if p[i] == 48:
         i += 1
     else:
-        while i < n and 48 <= p[i] <= 57:
-            d = p[i] - 48
-            if value > (<uint64_t>1 << 63) // 10:
-                return -1
-            value = value * 10 + d
-            i += 1
-        if value > (<uint64_t>1 << 63) - (0 if negative else 1):
+        i = digits(p, i, n, negative, &value)
+        if i < 0:
             return -1
     if i < n and p[i] == 46:
         integer, i = False, i + 1
@@ -131,12 +135,9 @@ cdef Py_ssize_t number(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, doubl
     if integer:
         out[0] = -<double>value if negative and value else <double>value  # "-0" is the int 0
         return i
-    if i - start > LONGEST_NUMBER:
-        return -1
-    memcpy(text, p + start, i - start)
-    text[i - start] = 0
-    out[0] = PyOS_string_to_double(text, &end, NULL)
-    if end != text + (i - start) or not isfinite(out[0]):
+    # read in place: the bytes end in NUL and the number at a byte no float's text goes on with
+    out[0] = PyOS_string_to_double(<const char *>p + start, &end, NULL)
+    if end != <const char *>p + i or not isfinite(out[0]):
         return -1
     return i
 
@@ -207,7 +208,7 @@ cdef class Scan:
     cdef const unsigned char *p
     cdef Py_ssize_t n
     cdef Vec levels[DEEPEST]
-    cdef Vec idx, where, cuts
+    cdef Vec idx, where
     cdef bint spaced
 
     def __dealloc__(self):
@@ -215,7 +216,6 @@ cdef class Scan:
             free(self.levels[k].data)
         free(self.idx.data)
         free(self.where.data)
-        free(self.cuts.data)
 
     cdef Py_ssize_t blank(self, Py_ssize_t i) noexcept:
         cdef Py_ssize_t j = blank(self.p, i, self.n)
@@ -227,7 +227,6 @@ cdef class Scan:
         """Read the list at `i` (nesting `level` of `depth`) into the vectors; where it ends, or
         -1 where it is not lists of integers nested `depth` deep."""
         cdef Py_ssize_t at = self.levels[level].n, count = 0
-        cdef double ignored
         cdef const unsigned char *p = self.p
         push(&self.levels[level], 0)
         i = self.blank(i + 1)
@@ -238,8 +237,6 @@ cdef class Scan:
                 if p[i] != 91:
                     return -1
                 i = self.nested(i, level + 1, depth)
-            elif p[i] == 45 and i + 1 < self.n and p[i + 1] == 48:
-                return -1  # "-0": its text is not the integer's
             else:
                 i = index(p, i, self.n, &self.idx)
             if i < 0:
@@ -274,10 +271,9 @@ cdef class Scan:
                 self.levels[k].n = marks[k]
             self.idx.n = j
             return after_value(self.p, i, self.n)
+        # a row of where, its columns in order: W_DEPTH, W_LEVELS.., W_IDX, W_START, W_END, W_SPACED
         for x in (depth, marks[0], marks[1], marks[2], marks[3], marks[4], j, i, end, self.spaced):
             push(&self.where, x)
-        push(&self.cuts, i)
-        push(&self.cuts, end)
         return end
 
     cdef Py_ssize_t members(self, Py_ssize_t i, int level) except -2:
@@ -374,12 +370,10 @@ cdef Py_ssize_t index(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, Vec *o
         i += 1
     if i >= n or not 48 <= p[i] <= 57 or (p[i] == 48 and i + 1 < n and 48 <= p[i + 1] <= 57):
         return -1
-    while i < n and 48 <= p[i] <= 57:
-        if value > (<uint64_t>1 << 63) // 10:
-            return -1
-        value = value * 10 + (p[i] - 48)
-        i += 1
-    if value > (<uint64_t>1 << 63) - (0 if negative else 1):
+    if negative and p[i] == 48:
+        return -1  # "-0": its text is not the integer's
+    i = digits(p, i, n, negative, &value)
+    if i < 0:
         return -1
     if i < n and (p[i] == 46 or p[i] == 101 or p[i] == 69):
         return -1  # a fraction or an exponent: no index
@@ -405,17 +399,19 @@ cdef list texts(bytes data, Vec *where):
     cdef list out = [None] * (where.n // WHERE)
     for k in range(where.n // WHERE):
         w = where.data + k * WHERE
-        t = data[w[7] : w[8]]
-        out[k] = t.translate(None, b" \t\r\n") if w[9] else t
+        t = data[w[W_START] : w[W_END]]
+        out[k] = t.translate(None, b" \t\r\n") if w[W_SPACED] else t
     return out
 
 
 def lift(bytes data):
     """(the document with placeholders where its numbers were lifted, its vertices as an (n, 3)
-    float64 array or None where they stay, its `Boundaries`), or None where nothing is lifted
-    (see the module's docstring). Placeholders are strings: PLACE and the row of `where`."""
+    float64 array or None where they stay, its `Boundaries` or None where none are), or None
+    where nothing is lifted (see the module's docstring). Placeholders are strings: "\\x00"
+    and the row of `where`."""
     cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(data)
-    cdef Py_ssize_t n = len(data), i, key, end, size, start = -1, stop = -1, count = 0, k
+    cdef Py_ssize_t n = len(data), i, key, end, size, start = -1, stop = -1, count = 0, k, rows
+    cdef int64_t *w
     cdef double[:, ::1] xyz
     cdef Scan scan = Scan()
     cdef bint seen = False
@@ -445,10 +441,12 @@ def lift(bytes data):
                 out = np.empty(((n - end) // 7 + 1, 3))
                 xyz = out
                 stop = positions(p, end, n, &xyz[0, 0], &count)
+                xyz = None  # the view released: `out` is shrunk in place to its vertices
             if stop < 0:  # orjson's
                 out, i = None, after_value(p, end, n)
             else:
                 start, i = end, stop
+                out.resize((count, 3), refcheck=False)
         elif p[end] == 123 and size == 11 and memcmp(p + key, b"CityObjects", 11) == 0:
             i = scan.objects(end)
         else:
@@ -464,15 +462,18 @@ def lift(bytes data):
             return None
     if start < 0 and not scan.where.n:
         return None
-    pieces, at, k = [], 0, 0
-    while k < scan.cuts.n or start >= 0:
-        if start >= 0 and (k == scan.cuts.n or start < scan.cuts.data[k]):
+    pieces, at, k, rows = [], 0, 0, scan.where.n // WHERE
+    while k < rows or start >= 0:
+        if start >= 0 and (k == rows or start < scan.where.data[k * WHERE + W_START]):
             pieces += [data[at:start], b'"\\u0000vertices"']
             at, start = stop, -1
             continue
-        pieces += [data[at : scan.cuts.data[k]], f'"\\u0000{k // 2}"'.encode()]
-        at, k = scan.cuts.data[k + 1], k + 2
+        w = scan.where.data + k * WHERE
+        pieces += [data[at : w[W_START]], f'"\\u0000{k}"'.encode()]
+        at, k = w[W_END], k + 1
     pieces.append(data[at:])
+    if not rows:
+        return b"".join(pieces), out, None
     written = texts(data, &scan.where)
     lifted = Boundaries(
         [array(&scan.levels[k]) for k in range(DEEPEST)],
@@ -480,4 +481,4 @@ def lift(bytes data):
         array(&scan.where).reshape(-1, WHERE),
         written,
     )
-    return b"".join(pieces), None if out is None else out[:count].copy(), lifted
+    return b"".join(pieces), out, lifted

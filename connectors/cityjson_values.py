@@ -21,12 +21,19 @@ import orjson
 
 from citypipe.connectors import coordinates
 
-try:  # the object walk and the vertices' lift compiled (cityjson_walk.pyx, cityjson_lift.pyx);
-    # where they did not build, orjson and Python read all
-    from citypipe.connectors import cityjson_lift as lifting
+# The object walk and the numbers' lift compiled (cityjson_walk.pyx, cityjson_lift.pyx), each
+# optional: where one did not build (the lift needs memmem, a GNU extension), orjson and Python
+# read its part. The lift's placeholders are read by the walk, so without the walk no lift.
+try:
     from citypipe.connectors import cityjson_walk as compiled
 except ImportError:
-    compiled = lifting = None  # type: ignore[assignment]
+    compiled = None  # type: ignore[assignment]
+try:
+    from citypipe.connectors import cityjson_lift as lifting
+except ImportError:
+    lifting = None  # type: ignore[assignment]
+if compiled is None:
+    lifting = None
 
 __all__ = ["Vertices", "loads", "loads_document", "non_finite", "transform_problem", "vertices"]
 
@@ -131,7 +138,7 @@ def loads_document(data: bytes) -> tuple[Any, bool, Any]:
         else:
             if xyz is not None:
                 document["vertices"] = xyz
-            return document, False, boundaries if len(boundaries.where) else None
+            return document, False, boundaries
     return *loads(data), None
 
 

@@ -49,25 +49,23 @@ cdef object job_of(dict g, Py_ssize_t base, Py_ssize_t limit, Lifted lifted):
     cdef object values = None
     cdef Py_ssize_t k
     cdef int skip = -1
-    if is_placed(b):
+    cdef bint plain = (
+        t == "MultiSurface" or t == "CompositeSurface" or t == "Solid"
+    ) and (semantics is None or type(semantics) is dict)
+    if plain and semantics:
+        values = (<dict>semantics).get("values")
+        plain = values is None or type(values) is list
+    if is_placed(b):  # read in place where plain and as deep as its type; else as lists
         k = int((<str>b)[1:])
-        depth = lifted.where[k * WHERE]
-        if depth == 3 and (t == "MultiSurface" or t == "CompositeSurface"):
+        depth = lifted.where[k * WHERE + W_DEPTH]
+        if plain and depth == 3 and (t == "MultiSurface" or t == "CompositeSurface"):
             skip = 0
-        elif depth == 4 and t == "Solid":
+        elif plain and depth == 4 and t == "Solid":
             skip = 1
         else:
             g["boundaries"] = b = orjson.loads(<bytes>lifted.texts[k])
-    elif type(b) is not list:
+    if not plain or (skip < 0 and type(b) is not list):
         return geometry_job(g, base, limit)
-    if not (
-        t == "MultiSurface" or t == "CompositeSurface" or t == "Solid"
-    ) or not (semantics is None or type(semantics) is dict):
-        return geometry_job(g, base, limit)
-    if semantics:
-        values = (<dict>semantics).get("values")
-        if not (values is None or type(values) is list):
-            return geometry_job(g, base, limit)
     if t == "Solid":
         if skip < 0:
             b = (<list>b)[0] if b else []
@@ -94,9 +92,7 @@ cdef placed(dict obj, Lifted lifted, bint as_lists):
             (<dict>g)["boundaries"] = orjson.loads(text) if as_lists else orjson.Fragment(text)
 
 
-cdef enum:
-    WHERE = 10  # columns of cityjson_lift.Boundaries.where
-    DEEPEST = 5  # nesting levels of cityjson_lift.Boundaries.levels
+include "cityjson_boundaries.pxi"
 
 
 cdef class Lifted:
@@ -141,12 +137,12 @@ cdef Flat flat(Lifted lifted, Py_ssize_t k, int skip):
     f.lifted = lifted
     for j in range(3):
         f.levels[j] = lifted.levels[j + skip]
-        f.start[j], f.count[j] = where[1 + j + skip], total
+        f.start[j], f.count[j] = where[W_LEVELS + j + skip], total
         total = 0
         for i in range(f.start[j], f.start[j] + f.count[j]):
             total += f.levels[j][i]
     f.idx = lifted.idx
-    f.start[3], f.count[3] = where[6], total  # the first element's come first
+    f.start[3], f.count[3] = where[W_IDX], total  # the first element's come first
     return f
 
 
