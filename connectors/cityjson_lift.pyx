@@ -84,6 +84,37 @@ cdef Py_ssize_t after_value(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) 
     return -1
 
 
+cdef enum:
+    NEXT = 1  # a comma: another member follows
+    CLOSED = 0  # the object or array closed
+    BROKEN = -1  # anything else: orjson's to judge
+
+
+cdef int after_member(
+    const unsigned char *p, Py_ssize_t *i, Py_ssize_t n, unsigned char close
+) noexcept:
+    """After a member's value at `i[0]`: NEXT with `i[0]` at the next member, CLOSED with it past
+    `close`, or BROKEN."""
+    cdef Py_ssize_t at = blank(p, i[0], n)
+    if at < n and p[at] == 44:
+        i[0] = blank(p, at + 1, n)
+        return NEXT
+    if at < n and p[at] == close:
+        i[0] = at + 1
+        return CLOSED
+    return BROKEN
+
+
+cdef Py_ssize_t member_value(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) noexcept:
+    """Where the value of the member whose key ends at `i` starts (past the colon); -1 where
+    no colon and value follow."""
+    i = blank(p, i, n)
+    if i >= n or p[i] != 58:
+        return -1
+    i = blank(p, i + 1, n)
+    return i if i < n else -1
+
+
 cdef Py_ssize_t digits(
     const unsigned char *p, Py_ssize_t i, Py_ssize_t n, bint negative, uint64_t *value
 ) noexcept:
@@ -281,6 +312,7 @@ cdef class Scan:
         where it is not an object this can follow (a key with escapes)."""
         cdef const unsigned char *p = self.p
         cdef Py_ssize_t key, size
+        cdef int done
         i = blank(p, i + 1, self.n)
         if i < self.n and p[i] == 125:
             return i + 1
@@ -290,11 +322,8 @@ cdef class Scan:
             if i < 0 or memchr(p + key, 92, i - 1 - key) != NULL:
                 return -1
             size = i - 1 - key
-            i = blank(p, i, self.n)
-            if i >= self.n or p[i] != 58:
-                return -1
-            i = blank(p, i + 1, self.n)
-            if i >= self.n:
+            i = member_value(p, i, self.n)
+            if i < 0:
                 return -1
             if p[i] == 91 and level == 0 and size == 8 and memcmp(p + key, b"geometry", 8) == 0:
                 i = self.geometries(i)
@@ -304,18 +333,15 @@ cdef class Scan:
                 i = after_value(p, i, self.n)
             if i < 0:
                 return -1
-            i = blank(p, i, self.n)
-            if i < self.n and p[i] == 44:
-                i = blank(p, i + 1, self.n)
-            elif i < self.n and p[i] == 125:
-                return i + 1
-            else:
-                return -1
+            done = after_member(p, &i, self.n, 125)
+            if done != NEXT:
+                return i if done == CLOSED else -1
         return -1
 
     cdef Py_ssize_t geometries(self, Py_ssize_t i) except -2:
         """Walk a CityObject's geometry array at `i`; where it ends, or -1."""
         cdef const unsigned char *p = self.p
+        cdef int done
         i = blank(p, i + 1, self.n)
         if i < self.n and p[i] == 93:
             return i + 1
@@ -323,42 +349,33 @@ cdef class Scan:
             i = self.members(i, 1) if p[i] == 123 else after_value(p, i, self.n)
             if i < 0:
                 return -1
-            i = blank(p, i, self.n)
-            if i < self.n and p[i] == 44:
-                i = blank(p, i + 1, self.n)
-            elif i < self.n and p[i] == 93:
-                return i + 1
-            else:
-                return -1
+            done = after_member(p, &i, self.n, 93)
+            if done != NEXT:
+                return i if done == CLOSED else -1
         return -1
 
     cdef Py_ssize_t objects(self, Py_ssize_t i) except -2:
         """Walk the CityObjects object at `i`; where it ends, or -1."""
         cdef const unsigned char *p = self.p
+        cdef int done
         i = blank(p, i + 1, self.n)
         if i < self.n and p[i] == 125:
             return i + 1
         while i < self.n and p[i] == 34:
             i = after_string(p, i, self.n)  # an object's id, whatever it is
+            if i >= 0:
+                i = member_value(p, i, self.n)
             if i < 0:
                 return -1
-            i = blank(p, i, self.n)
-            if i >= self.n or p[i] != 58:
-                return -1
-            i = blank(p, i + 1, self.n)
-            if i < self.n and p[i] == 123:
+            if p[i] == 123:
                 i = self.members(i, 0)
             else:
                 i = after_value(p, i, self.n)
             if i < 0:
                 return -1
-            i = blank(p, i, self.n)
-            if i < self.n and p[i] == 44:
-                i = blank(p, i + 1, self.n)
-            elif i < self.n and p[i] == 125:
-                return i + 1
-            else:
-                return -1
+            done = after_member(p, &i, self.n, 125)
+            if done != NEXT:
+                return i if done == CLOSED else -1
         return -1
 
 
@@ -411,6 +428,7 @@ def lift(bytes data):
     and the row of `where`."""
     cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(data)
     cdef Py_ssize_t n = len(data), i, key, end, size, start = -1, stop = -1, count = 0, k, rows
+    cdef int done
     cdef int64_t *w
     cdef double[:, ::1] xyz
     cdef Scan scan = Scan()
@@ -428,10 +446,9 @@ def lift(bytes data):
         i = after_string(p, i, n)
         if i < 0 or memchr(p + key, 92, i - 1 - key) != NULL:
             return None  # a key with escapes may name what is lifted: left to orjson
-        end = blank(p, i, n)
-        if end >= n or p[end] != 58:
+        end = member_value(p, i, n)
+        if end < 0:
             return None
-        end = blank(p, end + 1, n)
         size = i - 1 - key
         if size == 8 and memcmp(p + key, b"vertices", 8) == 0:
             if seen:
@@ -453,12 +470,10 @@ def lift(bytes data):
             i = after_value(p, end, n)
         if i < 0:
             return None
-        i = blank(p, i, n)
-        if i < n and p[i] == 44:
-            i = blank(p, i + 1, n)
-        elif i < n and p[i] == 125:
+        done = after_member(p, &i, n, 125)
+        if done == CLOSED:
             break
-        else:
+        if done == BROKEN:
             return None
     if start < 0 and not scan.where.n:
         return None
