@@ -47,6 +47,7 @@ from citypipe.connectors.ogcapi_service import (
     check_item_type,
     conformance,
     crs_name,
+    item_types,
     layer_info,
     media_f,
     offered_crs,
@@ -252,6 +253,7 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         details = {
             "conformance": ", ".join(classes) or "none recognised",
             "paging": "next links",
+            "item type": self._item_types(),
         }
         first = self._first_page() if self.collection or len(self.collections) == 1 else None
         declared = None
@@ -268,6 +270,14 @@ class OGCAPIFeaturesConnector(ServiceConnector):
             declared_count=declared,
             details=details,
         )
+
+    def _item_types(self) -> str:
+        """The `itemType` of the collection read, else of each the service offers."""
+        named = self.collection or (
+            next(iter(self.collections)) if len(self.collections) == 1 else None
+        )
+        chosen = {named: self.collections[named]} if named in self.collections else self.collections
+        return item_types(chosen)
 
     def _response_crs(self, reply: Reply) -> str | None:
         """The CRS of a page's `geometry`: its Content-Crs, else the one asked for."""

@@ -27,6 +27,7 @@ __all__ = [
     "check_item_type",
     "conformance",
     "crs_name",
+    "item_types",
     "layer_info",
     "media_f",
     "offered_crs",
@@ -152,6 +153,19 @@ def check_item_type(collection: Mapping[str, Any], url: str) -> None:
         f"{url}: collection {collection.get('id')!r} has itemType {declared!r}, not features "
         "(citypipe reads the items of a collection of itemType feature or record)"
     )
+
+
+def item_types(collections: Mapping[str, Mapping[str, Any]]) -> str:
+    """What each collection holds, as `citypipe inspect` shows it: its `itemType` (a "record"
+    catalogue, a coverage that is refused) or the default, feature; the name too where there
+    are several."""
+    said = {
+        name: str(c["itemType"]) if c.get("itemType") is not None else "feature (the default)"
+        for name, c in collections.items()
+    }
+    if len(said) == 1:
+        return next(iter(said.values()))
+    return ", ".join(f"{name}: {kind}" for name, kind in said.items()) or "-"
 
 
 def _bbox(extent: Any) -> tuple[float, float, float, float] | None:

@@ -68,3 +68,32 @@ def test_a_collection_of_another_item_type_is_refused_in_one_line(
     assert f"itemType '{item_type}'" in err[0] and collection in err[0]
     assert not any("/items" in s.target for s in proxy.seen)
     assert not lake.partition("features", "s").exists()
+
+
+def test_inspect_shows_the_item_type_of_a_collection_and_of_each_in_a_service(
+    catalogue, capsys
+) -> None:
+    """`citypipe inspect` says what a collection holds, as /collections declares it (the
+    features collection's and the records catalogue's), before anything is harvested."""
+    doc = requests.get(f"{catalogue.url}/collections?f=json", timeout=30).json()
+    declared = {entry["id"]: entry["itemType"] for entry in doc["collections"]}
+    assert declared[CATALOGUE] == "record"
+    for name, kind in declared.items():
+        assert main(["inspect", f"{catalogue.url}/collections/{name}", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["item type"] == kind
+    assert main(["inspect", catalogue.url, "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)["item type"]
+    assert said == ", ".join(f"{name}: {kind}" for name, kind in declared.items())
+
+
+def test_inspect_names_the_default_item_type_where_a_collection_declares_none(
+    catalogue, fault_proxy, capsys
+) -> None:
+    doc = requests.get(f"{catalogue.url}/collections?f=json", timeout=30).json()
+    collection = COLLECTIONS[0].id
+    for entry in doc["collections"]:
+        entry.pop("itemType", None)
+    proxy = fault_proxy(catalogue.url)
+    proxy.inject(answer(json.dumps(doc).encode(), "application/json"), match=r"/collections$")
+    assert main(["inspect", f"{proxy.url}/collections/{collection}", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["item type"] == "feature (the default)"
