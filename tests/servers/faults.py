@@ -85,6 +85,15 @@ def gzipped() -> Fault:
     return Fault("gzipped")
 
 
+def broken_gzip(after: int, labelled: bool = True, corrupt: bool = False) -> Fault:
+    """The page gzipped (with Content-Encoding: gzip where `labelled`) and its stream broken
+    after `after` compressed bytes: cut there (Content-Length saying so: the connection is
+    orderly, the stream is not), or with the bytes after it inverted (`corrupt`), as a proxy's
+    or a compressor's fault mid-answer leaves it."""
+    headers = (("Content-Encoding", "gzip"),) if labelled else ()
+    return Fault("broken_gzip", headers=headers, keep=after, body=b"corrupt" if corrupt else b"")
+
+
 def short(keep: int) -> Fault:
     """The page with only its first `keep` features (GeoJSON or GML, numberReturned fixed)."""
     return Fault("short", keep=keep)
@@ -171,6 +180,15 @@ def _forward(
         conn.close()
 
 
+def _broken(body: bytes, fault: Fault) -> bytes:
+    """`body` gzipped, then cut or corrupted after `fault.keep` bytes (`broken_gzip`)."""
+    packed = gzip.compress(body)
+    keep = min(fault.keep, len(packed) - 16)
+    if not fault.body:
+        return packed[:keep]
+    return packed[:keep] + bytes(b ^ 0xFF for b in packed[keep:])
+
+
 class _ProxyServer(ThreadingHTTPServer):
     daemon_threads = True
     proxy: FaultProxy
@@ -202,6 +220,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(code, headers, shorten(body, fault.keep))
         elif fault.kind == "gzipped":
             self._send(code, headers, gzip.compress(body))
+        elif fault.kind == "broken_gzip":
+            self._send(code, {**headers, **dict(fault.headers)}, _broken(body, fault))
         else:
             self._send_part(code, headers, body, fault)
 
