@@ -21,13 +21,13 @@ from citypipe.connectors import geojson_shapes, jsonfg_solids
 from citypipe.connectors.answers import count
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.documents import BLANK
+from citypipe.connectors.json_code_page import read_in
 from citypipe.connectors.json_numbers import WideInteger, noted_batch
 from citypipe.connectors.jsonstream import (
     BATCH_BYTES,
     JSONDocument,
     Unparsed,
     open_json,
-    read_in,
 )
 from citypipe.geo.crs import compound_urn
 from citypipe.geo.errors import DataError

@@ -18,9 +18,10 @@ from citypipe.connectors import json_numbers
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.documents import BLANK
 from citypipe.connectors.geojson import page_batches
+from citypipe.connectors.json_code_page import read_in
 from citypipe.connectors.json_numbers import Widened
 from citypipe.connectors.json_scan import BOM
-from citypipe.connectors.jsonstream import BATCH_BYTES, read_in, unparsed, utf8_input
+from citypipe.connectors.jsonstream import BATCH_BYTES, unparsed, utf8_input
 
 __all__ = ["GeoJSONSeqConnector"]
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from functools import cache
+from functools import cache, cached_property
 from importlib.metadata import PackageNotFoundError, version
 from itertools import chain
 from typing import Any, Self, TypeVar
@@ -107,6 +107,11 @@ class Reply:
 
     def json_read(self) -> tuple[Any, str | None]:
         """The JSON, and the code page it was read in where it names none and is not UTF-8."""
+        return self._json
+
+    @cached_property
+    def _json(self) -> tuple[Any, str | None]:
+        """Parsed once: a pager reads a page's entities, its reader the code page after."""
         return json_body(self.url, self.content, self.headers.get("Content-Type"))
 
 

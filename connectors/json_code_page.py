@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
 from citypipe.connectors import json_numbers
 from citypipe.connectors.text import file_encoding
 
-__all__ = ["BLOCK", "code_page", "loads"]
+if TYPE_CHECKING:  # base's HTTP client reads its answers with this module
+    from citypipe.connectors.base import SourceBatch
+
+__all__ = ["BLOCK", "code_page", "loads", "read_in"]
 
 BLOCK = 1 << 24
 """Bytes read at once where a document is looked through or transcoded."""
@@ -57,3 +60,12 @@ def code_page(f: BinaryIO) -> str | None:
     coding = file_encoding(f) if high else None
     f.seek(0)
     return None if coding is None or coding.codec.startswith("utf") else coding.codec
+
+
+def read_in(batch: SourceBatch, codec: str | None) -> SourceBatch:
+    """`batch`, with a warning where its JSON was not UTF-8 but text in `codec` (`loads`,
+    `code_page`): a file's, an OGC API page's, a broker's page alike."""
+    if codec is None:
+        return batch
+    why = f"the document is not UTF-8, as JSON must be: its text is read as {codec}"
+    return batch.warned(why)

@@ -36,7 +36,6 @@ import numpy as np
 import orjson
 
 from citypipe.connectors import json_numbers
-from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.json_code_page import BLOCK, code_page, loads
 from citypipe.connectors.json_scan import (
     BOM,
@@ -53,7 +52,7 @@ from citypipe.connectors.text import option_codec
 from citypipe.geo.errors import DataError
 
 __all__ = [
-    "BATCH_BYTES", "JSONDocument", "Unparsed", "open_json", "read_in", "unparsed", "utf8_input"
+    "BATCH_BYTES", "JSONDocument", "Unparsed", "open_json", "unparsed", "utf8_input"
 ]  # fmt: skip
 
 BATCH_BYTES = 4 * 1024 * 1024
@@ -201,14 +200,6 @@ def _in_declared(path: Path, f: BinaryIO, codec: str) -> BinaryIO:
         return _transcoded(f, codec)
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not {codec} as its encoding option says: {e}") from e
-
-
-def read_in(batch: SourceBatch, codec: str | None) -> SourceBatch:
-    """`batch`, with a warning where its document is not UTF-8 (`JSONDocument.codec`)."""
-    if codec is None:
-        return batch
-    why = f"the document is not UTF-8, as JSON must be: its text is read as {codec}"
-    return batch.warned(why)
 
 
 def _parsed_whole(

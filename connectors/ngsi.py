@@ -23,9 +23,10 @@ import orjson
 from citypipe.connectors import documents
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.geojson_shapes import GEOMETRY_TYPE_NAMES, GEOMETRY_TYPES
+from citypipe.connectors.json_code_page import read_in
 from citypipe.connectors.json_numbers import noted_batch
 from citypipe.connectors.jsonld_context import for_source
-from citypipe.connectors.jsonstream import BATCH_BYTES, JSONDocument, open_json, read_in
+from citypipe.connectors.jsonstream import BATCH_BYTES, JSONDocument, open_json
 from citypipe.connectors.ngsi_entities import entity_batch, is_v2
 from citypipe.geo.errors import DataError, NotFeatureData
 

@@ -26,6 +26,7 @@ from requests.utils import parse_header_links
 
 from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
 from citypipe.connectors.http import Reply
+from citypipe.connectors.json_code_page import read_in
 from citypipe.connectors.json_numbers import noted_batch
 from citypipe.connectors.jsonld_context import Contexts, for_source
 from citypipe.connectors.ngsi_entities import entity_batch
@@ -169,11 +170,12 @@ class BrokerConnector(ServiceConnector):
     def read(self) -> Iterator[SourceBatch]:
         """The pages as batches; the next page is fetched while this one is read (the broker's
         time and the reader's overlap). Where the broker refused the URL's representation,
-        each batch says what was asked instead, and where it sends no count, that the harvest's
-        completeness is unchecked (warnings the run reports once)."""
+        each batch says what was asked instead, where it sends no count, that the harvest's
+        completeness is unchecked, and where its JSON is in a code page it does not name, which
+        one it is read in (as a file's and an OGC API page's: warnings the run reports once)."""
         pager = self.pager()
         for reply, page in ahead(pager.pages()):
-            batch = self.batch(reply, page)
+            batch = read_in(self.batch(reply, page), reply.json_read()[1])
             for note in (self.representation.note, pager.uncounted):
                 if note:
                     batch = batch.warned(note)

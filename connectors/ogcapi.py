@@ -38,7 +38,7 @@ from citypipe.connectors.answers import count, json_exception
 from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
 from citypipe.connectors.geojson import page_batches
 from citypipe.connectors.http import Reply
-from citypipe.connectors.jsonstream import read_in
+from citypipe.connectors.json_code_page import read_in
 from citypipe.connectors.local_filter import PropertyFilter
 from citypipe.connectors.ogcapi_service import (
     CRS84_URI,

@@ -211,6 +211,24 @@ def test_a_count_the_pages_do_not_hold_is_a_clear_error(ngsi_broker, lake) -> No
     assert not lake.files("features")
 
 
+@pytest.mark.parametrize("v2", [False, True], ids=["ngsi-ld", "ngsi-v2"])
+def test_pages_in_a_code_page_they_do_not_name_are_read_in_it_with_a_warning(
+    ngsi_broker, lake, v2
+) -> None:
+    """A broker writing cp1252 without a charset: the entities' text lands as the samples have
+    it, and the run says which code page it was read in, as for a file or an OGC API page."""
+    broker = ngsi_broker(BrokerPolicy(code_page="cp1252"))
+    endpoint = f"{broker.url}/v2/entities" if v2 else broker.ld_url
+    report = harvest(f"{endpoint}?type=EVChargingStation", lake, query=Query(page_size=1000))
+    sample = ngsi_data.sample("EVChargingStation")
+    table = pq.read_table(lake.partition("features", "broker"), columns=["properties"])
+    names = {json.loads(p)["name"] for p in table.column("properties").to_pylist()}
+    assert names == {sample["name"]["value"]}  # "Agencia de Innovación"
+    assert report.features == COPIES
+    said = "not UTF-8, as JSON must be: its text is read as cp1252"
+    assert any(said in w for w in report.warnings), report.warnings
+
+
 def test_inspect_gives_the_brokers_count_and_the_type(ngsi_broker) -> None:
     broker = ngsi_broker()
     info = open_location(f"{broker.ld_url}?type=OnStreetParking").inspect()

@@ -69,6 +69,9 @@ class BrokerPolicy:
     default_limit: int = 20
     counts: bool = True
     """False: no count header, as behind a proxy that drops it."""
+    code_page: str | None = None
+    """Pages written in this code page (non-ASCII text as it is), their Content-Type naming no
+    charset: a broker on a Windows host fed from a cp1252 export; None: UTF-8 JSON."""
     unknown_options: frozenset[str] = frozenset()
     """Representations (options= or format= values) the broker does not know and answers 400
     for: Stellio and Scorpio differ on keyValues / simplified / concise, which CIM 009 renamed
@@ -337,7 +340,7 @@ class _Handler(BaseHTTPRequestHandler):
         except re.error as e:
             self._send(*_refused(parts.path, problem(400, "BadRequestData", "idPattern", str(e))))
         else:
-            self._send(status, body, headers)
+            self._send(status, self._coded(body), headers)
 
     def _tenant(self, broker: NgsiBroker) -> list[dict[str, Any]]:
         tenant = self.headers.get("NGSILD-Tenant")
@@ -421,6 +424,13 @@ class _Handler(BaseHTTPRequestHandler):
         if "count" in options and broker.policy.counts:
             headers["Fiware-Total-Count"] = str(len(selected))
         return 200, json.dumps(page).encode(), headers
+
+    def _coded(self, body: bytes) -> bytes:
+        """A page in the policy's code page (BrokerPolicy.code_page), else as it is."""
+        code_page = self.server.broker.policy.code_page
+        if code_page is None:
+            return body
+        return json.dumps(json.loads(body), ensure_ascii=False).encode(code_page)
 
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         self.send_response(status)
