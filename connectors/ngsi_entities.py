@@ -7,7 +7,8 @@ properties hold the entity, @context among them), NGSI v2 normalized and keyValu
 same row: the entity id as source id, the type as feature class, the GeoProperty `location` (else
 the first GeoProperty) as geometry in OGC:CRS84, and as properties what the keyValues form says
 (sub-attributes as `attribute.sub`), relationships as their target id(s) with their names listed
-under `citypipe:relationships`. What the keyValues form cannot say goes to the observations:
+under `citypipe:relationships`, a multi-attribute's instances other than the one keyValues shows
+(the one without a datasetId) under `citypipe:datasets`. What the keyValues form cannot say goes to the observations:
 every Property with a number or an observedAt, with its unitCode, observedAt (else the entity's
 own observedAt / dateObserved, as written) and datasetId.
 
@@ -39,10 +40,14 @@ from citypipe.connectors.ngsi_attributes import (
 )
 from citypipe.connectors.smart_data_models import structural_faults, violations
 
-__all__ = ["RELATIONSHIPS", "VIOLATIONS", "entity_batch", "is_v2"]
+__all__ = ["DATASETS", "RELATIONSHIPS", "VIOLATIONS", "entity_batch", "is_v2"]
 
 RELATIONSHIPS = "citypipe:relationships"
 """Properties key: the names of the entity's Relationships (their targets are the values)."""
+DATASETS = "citypipe:datasets"
+"""Properties key: a multi-attribute's other instances (NGSI-LD datasetIds), by attribute then
+datasetId (`@none` for one without, as JSON-LD indexes it): the attribute's own key shows the
+default instance, as the keyValues form does, and nothing of the others is lost."""
 VIOLATIONS = "citypipe:schema_violations"
 """Properties key: the entity's violations of its type's Smart Data Model (smart_data_models)."""
 _ENTITY_TIME = ("observedAt", "dateObserved")
@@ -144,14 +149,19 @@ def _parsed(value: Any) -> Any:
 def _contents(
     record: int, attributes: list[tuple[str, list[Attribute]]], skip: str | None, when: str | None
 ) -> tuple[dict[str, Any], list[Observation]]:
-    """What the keyValues form shows of the attributes but `skip` (the placing one), and the
+    """What the keyValues form shows of the attributes but `skip` (the placing one), a
+    multi-attribute's other instances (`DATASETS`, the placing one's too), and the
     observations of all their instances: one pass, the Properties' numbers taken on the way."""
     props: dict[str, Any] = {}
     relationships = []
+    datasets: dict[str, dict[str, Any]] = {}
     found: list[Observation] = []
     for name, instances in attributes:
+        shown = instances[0] if len(instances) == 1 else _default(instances)
+        if len(instances) > 1:
+            others = (a for a in instances if a is not shown)
+            datasets[name] = {a.dataset_id or "@none": a.value for a in others}
         if name != skip:
-            shown = instances[0] if len(instances) == 1 else _default(instances)
             props[name] = shown.value
             if shown.kind in _RELATIONSHIP_KINDS:
                 relationships.append(name)
@@ -161,6 +171,8 @@ def _contents(
             _observe(found, record, name, a, when)
     if relationships:
         props[RELATIONSHIPS] = relationships
+    if datasets:
+        props[DATASETS] = datasets
     return props, found
 
 
@@ -224,7 +236,9 @@ def _checked(
     faults = structural_faults(key_values)
     if faults:
         return f"not an NGSI entity: {'; '.join(faults)}", shown
-    key_values.update({k: v for k, v in shown.items() if "." not in k and k != RELATIONSHIPS})
+    key_values.update(
+        {k: v for k, v in shown.items() if "." not in k and k not in (RELATIONSHIPS, DATASETS)}
+    )
     if location is not None:
         key_values[location] = geometry
     found = violations(key_values)

@@ -28,7 +28,7 @@ from citypipe.connectors.base import Observation, SourceBatch
 from citypipe.connectors.batch_rows import take
 from citypipe.connectors.jsonld_context import CORE_CONTEXT, Contexts, shipped
 from citypipe.connectors.ngsi import NGSILDConnector, NGSIv2Connector
-from citypipe.connectors.ngsi_entities import RELATIONSHIPS, VIOLATIONS, entity_batch
+from citypipe.connectors.ngsi_entities import DATASETS, RELATIONSHIPS, VIOLATIONS, entity_batch
 from citypipe.connectors.registry import detect
 from citypipe.core.harmonise import Harmoniser
 from citypipe.core.ingest import ingest
@@ -239,6 +239,38 @@ def test_instances_of_several_datasets_are_each_an_observation() -> None:
         (12.5, DATASET, None),
         (13.0, None, "2024-01-01Z"),
     ]
+
+
+def test_a_multi_attributes_other_instances_are_kept_by_dataset_id() -> None:
+    """The default instance (no datasetId) under the attribute's name, as keyValues shows it;
+    every other instance, text, relationship and place alike, under DATASETS by its datasetId."""
+    street = {"type": "Point", "coordinates": [2.17, 41.38]}
+    gps = {"type": "Point", "coordinates": [2.1701, 41.3802]}
+    entity = {
+        "id": "urn:ngsi-ld:Vehicle:v1",
+        "type": "Vehicle",
+        "location": [
+            {"type": "GeoProperty", "value": street},
+            {"type": "GeoProperty", "value": gps, "datasetId": "urn:ngsi-ld:Dataset:gps"},
+        ],
+        "status": [
+            {"type": "Property", "value": "parked", "datasetId": "urn:ngsi-ld:Dataset:driver"},
+            {"type": "Property", "value": "moving"},
+            {"type": "Property", "value": "idle", "datasetId": "urn:ngsi-ld:Dataset:fleet"},
+        ],
+        "owner": [
+            {"type": "Relationship", "object": "urn:ngsi-ld:Person:a", "datasetId": DATASET},
+        ],
+    }
+    batch = entity_batch([entity])
+    props = batch.properties[0]
+    assert props["status"] == "moving" and props["owner"] == "urn:ngsi-ld:Person:a"
+    assert props[DATASETS] == {
+        "location": {"urn:ngsi-ld:Dataset:gps": gps},
+        "status": {"urn:ngsi-ld:Dataset:driver": "parked", "urn:ngsi-ld:Dataset:fleet": "idle"},
+    }
+    row = _rows(batch)[0]
+    assert shapely.from_wkb(row["geometry"]).equals(shapely.geometry.shape(street))
 
 
 def test_schema_violations_are_listed_and_keep_the_row() -> None:
