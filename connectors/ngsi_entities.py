@@ -7,9 +7,9 @@ properties hold the entity, @context among them), NGSI v2 normalized and keyValu
 same row: the entity id as source id, the type as feature class, the GeoProperty `location` (else
 the first GeoProperty) as geometry in OGC:CRS84, and as properties what the keyValues form says
 (sub-attributes as `attribute.sub`), relationships as their target id(s) with their names listed
-under `citypipe:relationships`, a multi-attribute's instances other than the one keyValues shows
-(the one without a datasetId) under `citypipe:datasets`. What the keyValues form cannot say goes to the observations:
-every Property with a number or an observedAt, with its unitCode, observedAt (else the entity's
+under `citypipe:relationships`, a multi-attribute's instances other than the one keyValues
+shows (the one without a datasetId) under `citypipe:datasets`. What the keyValues form cannot
+say goes to the observations: every Property with a number or an observedAt, with its unitCode, observedAt (else the entity's
 own observedAt / dateObserved, as written) and datasetId.
 
 NGSI-LD names are resolved through the entity's @context (else the one given out of band, a
