@@ -9,8 +9,8 @@ the first GeoProperty) as geometry in OGC:CRS84, and as properties what the keyV
 (sub-attributes as `attribute.sub`), relationships as their target id(s) with their names listed
 under `citypipe:relationships`, a multi-attribute's instances other than the one keyValues
 shows (the one without a datasetId) under `citypipe:datasets`. What the keyValues form cannot
-say goes to the observations: every Property with a number or an observedAt, with its unitCode, observedAt (else the entity's
-own observedAt / dateObserved, as written) and datasetId.
+say goes to the observations: every Property with a number or an observedAt, with its
+unitCode, observedAt (else the entity's own observedAt / dateObserved, as written) and datasetId.
 
 NGSI-LD names are resolved through the entity's @context (else the one given out of band, a
 broker's Link header) with the core context last, and compacted back to short names
