@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from citypipe.connectors.csv_ewkt import split_column
 from citypipe.connectors.csv_geometry import geometry_text
 from citypipe.connectors.text import TextEncoding, file_encoding, option_codec, rare
 from citypipe.geo.errors import DataError
@@ -47,6 +48,8 @@ class Dialect(NamedTuple):
     they are."""
     skip: int
     """Lines above the header (Excel's `sep=` line)."""
+    ewkt: bool = False
+    """Whether unquoted EWKT values are split by the `;` delimiter, to be quoted (csv_ewkt)."""
 
 
 def find_delimiter(text: str) -> str | None:
@@ -75,6 +78,7 @@ def find_delimiter(text: str) -> str | None:
         elif complete:
             ok = 2 * sum(len(r) == width for r in complete) > len(complete)
             ok = ok or _row_width(rows[0], complete) != width
+            ok = ok or d == ";" and split_column(rows[0], complete) is not None
         else:
             ok = 2 <= len(last) <= width
         if ok and (best is None or width > best[0]):
@@ -166,7 +170,14 @@ def read_dialect(path: Path, options: Mapping[str, Any]) -> Dialect:
     names = _unique(named)
     if width > len(header):
         return Dialect(coding, delimiter, names, [*names, "citypipe:trailing"], skip)
-    return Dialect(coding, delimiter, names, None if names == header else names, skip)
+    ewkt = delimiter == ";" and _ascii_bytes(encoding) and split_column(header, rows) is not None
+    return Dialect(coding, delimiter, names, None if names == header else names, skip, ewkt)
+
+
+def _ascii_bytes(encoding: str) -> bool:
+    """Whether the delimiter, quote and line ends are their ASCII bytes in `encoding` (not in
+    UTF-16), as byte-wise rewriting needs."""
+    return ';"\n'.encode(encoding, "replace") == b';"\n'
 
 
 def _unique(header: list[str]) -> list[str]:

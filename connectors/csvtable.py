@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +24,7 @@ import pyarrow.csv as pacsv
 
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.csv_dialect import Dialect, find_delimiter, read_dialect
+from citypipe.connectors.csv_ewkt import QuotedEWKT
 from citypipe.connectors.csv_geometry import TEXTS, Layout, detect, geometries
 from citypipe.connectors.csv_values import as_lines, cleaned, split_unreadable, typed
 from citypipe.connectors.text import MarkedUTF8, detect_encoding, shown
@@ -81,7 +82,11 @@ class CSVConnector(FileConnector):
 
         try:
             # bytes that are not UTF-8 marked, in their records, for _unreadable to find
-            with self.open_input() as f, MarkedUTF8(f) if coding.undecodable else f as source:
+            with (
+                self.open_input() as f,
+                cast(BinaryIO, QuotedEWKT(f)) if self._dialect.ewkt else f as quoted,
+                MarkedUTF8(quoted) if coding.undecodable else quoted as source,
+            ):
                 reader = self._open_csv(source, bad_row)
                 if reader is None:
                     return
@@ -105,7 +110,7 @@ class CSVConnector(FileConnector):
 
     def _open_csv(self, source: Any, bad_row: Any) -> pacsv.CSVStreamingReader | None:
         """pyarrow's reader of the file; None for a header without a line end (no records)."""
-        coding, delimiter, header, fields, skip = self._dialect
+        coding, delimiter, header, fields, skip, _ = self._dialect
         utf8 = coding.codec in ("utf-8", "utf-8-sig")
         try:
             return pacsv.open_csv(

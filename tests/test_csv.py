@@ -311,6 +311,58 @@ def test_ewkt_srid_declares_the_crs(tmp_path, lake, read_lake):
     assert (geom.x, geom.y) == pytest.approx(expected, abs=1e-7)
 
 
+EWKT_ROWS = [
+    ("1", "Plaça Reial", "SRID=25832;POINT (515638.229 5370830.304)"),
+    ("2", 'a "quoted" note; SRID=1;X', "SRID=25832;LINESTRING (515600 5370800, 515700 5370900)"),
+    (
+        "3",
+        "two\nlines",
+        "SRID=25832;POLYGON ((515600 5370800, 515700 5370800, 515700 5370900, 515600 5370800))",
+    ),
+    ("4", "empty", "SRID=25832;POINT EMPTY"),
+]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
+def test_unquoted_ewkt_in_a_semicolon_file_reads_as_its_quoted_form(
+    tmp_path, lake, read_lake, encoding
+):
+    """PostGIS EWKT exported to `;` text without quotes around it: the `;` of each value splits
+    it, yet the rows land as the same rows written with it quoted (csv.writer's), with the
+    SRID as the CRS; a quoted value that mentions an SRID and a line end is kept as written."""
+    quoted = io.StringIO()
+    csv.writer(quoted, delimiter=";", lineterminator="\r\n").writerows(
+        [("id", "name", "geom"), *EWKT_ROWS]
+    )
+    unquoted = (
+        quoted.getvalue().replace('"SRID', "SRID").replace(')"', ")").replace('EMPTY"', "EMPTY")
+    )
+    assert unquoted.count("SRID=25832;") == len(EWKT_ROWS) and '"SRID=25832' not in unquoted
+    for name, text in (("quoted", quoted.getvalue()), ("unquoted", unquoted)):
+        report = ingest(_write(tmp_path, f"{name}.csv", text, encoding), name, lake)
+        assert (report.features, report.rejects) == (len(EWKT_ROWS), 0)
+        assert report.declared_crs == "EPSG:25832"
+    landed = {
+        n: sorted(_features(read_lake(n)), key=lambda f: f[0]["id"]) for n in ("quoted", "unquoted")
+    }
+    assert [p for p, _ in landed["unquoted"]] == [p for p, _ in landed["quoted"]]
+    assert [p["name"] for p, _ in landed["unquoted"]] == [name for _, name, _ in EWKT_ROWS]
+    for (_, a), (_, b) in zip(landed["unquoted"], landed["quoted"], strict=True):
+        assert a is None and b is None or shapely.equals_exact(a, b, 0)
+    assert landed["unquoted"][0][1] is not None
+
+
+def test_a_row_unquoted_ewkt_does_not_explain_is_rejected_with_its_reason(
+    tmp_path, lake, read_lake
+):
+    text = "id;geom\n1;SRID=4326;POINT (2.17 41.38)\n2;3;SRID=4326;POINT (2.18 41.39)\n"
+    text += "".join(f"{i};SRID=4326;POINT (2.1{i} 41.3{i})\n" for i in range(3, 9))
+    report = ingest(_write(tmp_path, "e.csv", text), "e", lake)
+    assert (report.records, report.features, report.rejects) == (8, 7, 1)
+    reject = read_lake("e", "rejects").to_pylist()[0]
+    assert reject["record"].startswith("2;3;") and "where the header has 2" in reject["reason"]
+
+
 def test_one_bad_wkt_is_rejected_the_rest_ingested(tmp_path, lake, read_lake):
     path = _write(
         tmp_path,
