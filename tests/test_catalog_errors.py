@@ -3,6 +3,11 @@ lines (the context, the line quoted, a caret), and text that is not UTF-8 crashe
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from citypipe.cli import main
@@ -44,3 +49,49 @@ def test_an_entry_that_is_not_a_mapping_is_refused_alone(tmp_path):
     assert catalog.refused == (
         ("a", f"{path}: source 'a': expected a mapping of settings (path:, theme: ...), not 5"),
     )
+
+
+def test_the_dagster_code_location_loads_a_catalog_that_does_not_read_as_one_refused_asset(
+    tmp_path, monkeypatch, capsys
+):
+    """Not a traceback around the message: the code location loads, the message printed once
+    on its own line, and the asset `catalog` (group `refused`) fails with it when
+    materialised."""
+    from dagster import materialize
+
+    from citypipe.orchestration.assets import WAREHOUSE, harmonised_key
+    from citypipe.orchestration.definitions import REFUSED_CATALOG, defs
+
+    path = tmp_path / "catalog.yaml"
+    path.write_bytes(b"sources: [\n")
+    monkeypatch.setenv("CITYPIPE_CATALOG", str(path))
+    monkeypatch.setenv("CITYPIPE_LAKE", str(tmp_path / "lake"))
+    definitions = defs()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"citypipe: {path}: not valid YAML: line 2")
+    graph = definitions.resolve_asset_graph()
+    key = harmonised_key(REFUSED_CATALOG)
+    assert graph.get_all_asset_keys() == {key, WAREHOUSE}
+    refused = graph.get(key)
+    assert refused.group_name == "refused"
+    assert f"{path}: not valid YAML" in (refused.description or "")
+    result = materialize([definitions.get_assets_def(key)], raise_on_error=False)
+    assert not result.success
+
+
+def test_dagster_definitions_validate_prints_the_one_line_without_a_traceback(tmp_path):
+    path = tmp_path / "catalog.yaml"
+    path.write_bytes(b"sources: [unclosed\n  - a: {\n")
+    dagster = Path(sys.executable).with_name("dagster")
+    env = {**os.environ, "CITYPIPE_CATALOG": str(path), "CITYPIPE_LAKE": str(tmp_path / "lake")}
+    env["DAGSTER_HOME"] = str(tmp_path / "home")
+    (tmp_path / "home").mkdir()
+    done = subprocess.run(
+        [dagster, "definitions", "validate", "-m", "citypipe.orchestration.definitions"],
+        check=False, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said
+    ours = [line for line in said.splitlines() if line.startswith("citypipe: ")]
+    assert len(ours) == 1 and ours[0].startswith(f"citypipe: {path}: not valid YAML: line 2, ")
+    assert "Traceback" not in said and "Stack Trace" not in said

@@ -58,8 +58,9 @@ def features_of(lake: Lake, source: str) -> int:
 
 
 def test_definitions_load_with_every_source_and_its_checks() -> None:
-    Definitions.validate_loadable(defs)
-    graph = defs.resolve_asset_graph()
+    loaded = defs()
+    Definitions.validate_loadable(loaded)
+    graph = loaded.resolve_asset_graph()
     keys = set(graph.get_all_asset_keys())
     for source in load_catalog().sources:
         assert {raw_key(source.name), harmonised_key(source.name)} <= keys
@@ -68,7 +69,7 @@ def test_definitions_load_with_every_source_and_its_checks() -> None:
             for spec in (*check_specs(), VIOLATION_SHARE)
         } <= set(graph.asset_check_keys)
     assert WAREHOUSE in keys
-    assert defs.resolve_job_def("ingest_all")
+    assert loaded.resolve_job_def("ingest_all")
 
 
 def test_dagster_dev_can_run_each_step_in_a_process_of_its_own() -> None:
@@ -79,7 +80,7 @@ def test_dagster_dev_can_run_each_step_in_a_process_of_its_own() -> None:
 
     from citypipe.orchestration.automation import INGEST_ALL
 
-    assert can_isolate_steps(defs.resolve_job_def(INGEST_ALL))
+    assert can_isolate_steps(defs().resolve_job_def(INGEST_ALL))
 
 
 def test_a_catalog_mistake_refuses_its_entry_alone_with_the_entry_named(

@@ -4,7 +4,10 @@ checks, the jobs, schedules and sensor that run them, and the resources they use
 A mistake in one catalog entry does not stop the code location: the entry's asset is there,
 in the group `refused`, described by the catalog's own message naming the entry and the field,
 and fails with it when materialised, while the other sources run as always. A catalog that
-cannot be read at all (not YAML, no `sources:`) stops the load with its message.
+cannot be read at all (not YAML, no `sources:`) is refused whole the same way: the code location
+loads with one refused asset, `catalog`, and the message is printed once on its own line
+(`dagster definitions validate` and `dagster dev` show it, not a traceback around it: Dagster
+shows every user frame of a failed load, which cannot be asked away).
 
 Runs execute their steps in one process (the in-process executor): measured on the sample
 catalog's 41 steps, Dagster's default of a process per step took 172 s of CPU and 344 s to
@@ -16,9 +19,13 @@ its partitions in parallel processes (`parallel.py`).
 
 from __future__ import annotations
 
-from dagster import Definitions, in_process_executor
+import sys
+from functools import cache
+
+from dagster import Definitions, definitions, in_process_executor
 
 from citypipe.core.catalog import Catalog
+from citypipe.geo.errors import ConfigurationError
 from citypipe.orchestration.assets import build_assets
 from citypipe.orchestration.automation import (
     files_changed_sensor,
@@ -32,7 +39,10 @@ from citypipe.orchestration.automation import (
 from citypipe.orchestration.parallel import parallel_job
 from citypipe.orchestration.resources import CatalogResource, LakeResource, UnstoredValues
 
-__all__ = ["build_definitions", "checked", "defs"]
+__all__ = ["REFUSED_CATALOG", "build_definitions", "checked", "defs"]
+
+REFUSED_CATALOG = "catalog"
+"""The refused asset standing for a catalog that cannot be read at all."""
 
 
 def checked(catalog: Catalog) -> Catalog:
@@ -67,4 +77,21 @@ def build_definitions(
     )
 
 
-defs = build_definitions()
+@definitions
+def defs() -> Definitions:
+    """The definitions of the `CITYPIPE_CATALOG` catalog, built when Dagster loads the code
+    location (not when `citypipe run` imports this module, which builds its own); where the
+    catalog cannot be read at all, or its definitions cannot be built, those of no source but
+    the refused asset `catalog` that says why, the reason printed on one line."""
+    try:
+        return build_definitions()
+    except ConfigurationError as e:
+        _say(f"citypipe: {e}")
+        refused = Catalog(sources=(), refused=((REFUSED_CATALOG, str(e)),))
+        return build_definitions(refused)
+
+
+@cache
+def _say(line: str) -> None:
+    """`line` on stderr, once: Dagster's commands load a code location more than once."""
+    print(line, file=sys.stderr)
