@@ -16,6 +16,7 @@ from itertools import chain
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import shapely
 from shapely import GeometryType
@@ -95,6 +96,21 @@ class Faces(FlatFaces):
             ring_at[self.ring[coord]],
             face_at[self.polygon[ring]],
             owners[face],
+        )
+
+    def pick(self, faces: np.ndarray) -> Faces:
+        """The faces numbered `faces` (ascending), each owned by its place there: as
+        `Faces.of` reads them from those faces' polygons."""
+        face = np.zeros(len(self.owner), dtype=bool)
+        face[faces] = True
+        ring = face[self.polygon]
+        coord = ring[self.ring]
+        face_at, ring_at = np.cumsum(face) - 1, np.cumsum(ring) - 1
+        return Faces(
+            self.coords[coord],
+            ring_at[self.ring[coord]],
+            face_at[self.polygon[ring]],
+            np.arange(len(faces)),
         )
 
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
@@ -197,7 +213,7 @@ def surface_measures(
 
 
 def orientations(
-    vectors: np.ndarray, types: Sequence[str]
+    vectors: np.ndarray, types: Sequence[str] | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`surface_measures` of faces given by their Newell vectors (`area_vectors`)."""
     n = vectors.copy()
@@ -276,9 +292,12 @@ def position_hashes(key: np.ndarray) -> np.ndarray:
     return out
 
 
-def types_with(types: Sequence[str], word: str) -> np.ndarray:
+def types_with(types: Sequence[str] | np.ndarray, word: str) -> np.ndarray:
     """Which surface `types` name `word` ("Ground", "Roof"): looked up per distinct type, as
-    a batch has a few types for many surfaces."""
+    a batch has a few types for many surfaces (an object array's found by pandas' hashing)."""
+    if isinstance(types, np.ndarray):
+        codes, distinct = pd.factorize(types)
+        return np.array([word in t for t in distinct], dtype=bool)[codes]
     found = {t: word in t for t in set(types)}
     return np.fromiter(map(found.__getitem__, types), bool, len(types))
 
