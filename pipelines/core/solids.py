@@ -134,11 +134,15 @@ class Faces(FlatFaces):
         """Newell's vector of each face (`area_vectors`), or the components `axes` of it
         (the plane's alone for a footprint)."""
         out = np.zeros((len(self.owner), len(axes)))
-        at, face = self.edges()
+        # every pair of consecutive rows, those of two rings weighing 0: the same sums, as
+        # adding 0.0 leaves a sum as it is, without gathering the edges' rows first
+        apart = self.ring[1:] != self.ring[:-1]
+        face = self.polygon[self.ring[:-1]]
         xyz = np.nan_to_num(self.coords)
         for k, axis in enumerate(axes):
-            i, j = (axis + 1) % 3, (axis + 2) % 3
-            term = (xyz[at, i] - xyz[at + 1, i]) * (xyz[at, j] + xyz[at + 1, j])
+            a, b = xyz[:, (axis + 1) % 3], xyz[:, (axis + 2) % 3]
+            term = (a[:-1] - a[1:]) * (b[:-1] + b[1:])
+            term[apart] = 0.0
             out[:, k] = np.bincount(face, weights=term, minlength=len(out))
         return out
 
