@@ -283,7 +283,7 @@ class Batch:
             a or b or c for a, b, c in zip(reasons, built.errors, footprint.errors, strict=False)
         ]
         repairs = _repairs(built, footprint, reasons)
-        semantics = semantic_surfaces(jobs, built, reasons)
+        surfaces = semantic_surfaces(jobs, built, reasons)
         parents = [p.get("cityjson:parents") for p in props]
         return SourceBatch(
             source_ids=ids,
@@ -297,7 +297,7 @@ class Batch:
             height_m=heights,
             lod=lods,
             parent_source_id=[p[0] if isinstance(p, list) and p else None for p in parents],
-            solids=Solids(shapes, semantics.surfaces, semantics.faces, built.faces),
+            solids=Solids(shapes, surfaces, surfaces.record_faces(), built.faces),
             errors=reasons,
             repairs=repairs,
         )

@@ -2,16 +2,17 @@
 
 A geometry's `semantics.values` index its `semantics.surfaces`, one value per polygon (None:
 none). For a whole batch they are read at once: every value and every surface's type gathered
-in one pass each, checked as arrays, and each surface paired with its polygon; a batch with
-anything unusual (a value that is no index, a surface without a type, polygons the repair
-dropped) has those geometries read one by one, which says what is wrong with them.
+in one pass each, checked as arrays, each surface noted as the polygon of its geometry it is
+(`geo.surfaces.SurfaceColumns`: the pipeline measures and places them as those polygons, and
+no polygon is made per surface unless asked for); a batch with anything unusual (a value that
+is no index, a surface without a type, polygons the repair dropped) has those geometries read
+one by one, which says what is wrong with them.
 """
 
 from __future__ import annotations
 
 from functools import partial
 from itertools import chain, repeat
-from typing import NamedTuple
 
 import numpy as np
 import shapely
@@ -22,8 +23,9 @@ from citypipe.connectors.base import FlatFaces, Surface
 from citypipe.connectors.cityjson_geometry import Built, Invalid, Job
 from citypipe.connectors.ragged import offsets
 from citypipe.geo import wkb_ragged
+from citypipe.geo.surfaces import SurfaceColumns
 
-__all__ = ["Semantics", "semantic_surfaces"]
+__all__ = ["semantic_surfaces"]
 
 
 def _indices(flat: list[int | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -35,18 +37,16 @@ def _indices(flat: list[int | None]) -> tuple[np.ndarray, np.ndarray]:
     return np.array([0 if v is None else v for v in flat], np.int64), none
 
 
-def _surfaces(
-    polygons: np.ndarray, job: Job, kept: np.ndarray | None
-) -> tuple[list[Surface], np.ndarray]:
-    """(semantic type, Polygon Z) for each of a geometry's `polygons` that has a semantic value,
-    and which of the polygons each is; `kept` says which of its surfaces the repair left, where
-    it dropped some."""
+def _surfaces(count: int, job: Job, kept: np.ndarray | None) -> tuple[list[str], np.ndarray]:
+    """The semantic type of each of a geometry's `count` polygons that has a semantic value,
+    and which of the polygons each is; `kept` says which of its surfaces the repair left,
+    where it dropped some."""
     assert job.values is not None and job.semantics is not None
     values, surfaces = job.values, job.semantics.get("surfaces")
     if kept is not None and len(values) == len(kept):
         values = [v for v, k in zip(values, kept.tolist(), strict=False) if k]
-    if len(values) != len(polygons):
-        raise Invalid(f"semantics for {len(values)} surfaces of a geometry with {len(polygons)}")
+    if len(values) != count:
+        raise Invalid(f"semantics for {len(values)} surfaces of a geometry with {count}")
     if surfaces and type(surfaces) is not list:
         raise Invalid("semantic surfaces that are not an array")
     kinds = [s.get("type") if isinstance(s, dict) else None for s in surfaces or ()]
@@ -60,60 +60,68 @@ def _surfaces(
             f"semantics values that are not indices of its {len(kinds)} semantic surfaces"
         )
     if len(used) == len(values):
-        return list(map(Surface, [kinds[v] for v in values], polygons)), np.arange(len(values))
+        return [kinds[v] for v in values], np.arange(len(values))
     at = [k for k, v in enumerate(values) if v is not None]
-    return [Surface(kinds[values[k]], polygons[k]) for k in at], np.array(at, np.int64)
+    return [kinds[values[k]] for k in at], np.array(at, np.int64)
 
 
-class Semantics(NamedTuple):
-    """The semantic surfaces of a batch's geometries, aligned with them (None where a geometry
-    has none), and which of its geometry's polygons each surface is (`Solids.surface_faces`)."""
-
-    surfaces: list[list[Surface] | None]
-    faces: list[np.ndarray | None]
-
-
-def semantic_surfaces(jobs: list[Job | None], built: Built, reasons: list[str | None]) -> Semantics:
-    """(semantic type, Polygon Z) pairs for each built geometry that has semantics (None for the
-    others); a geometry whose semantics do not fit its surfaces is noted in `reasons`."""
+def semantic_surfaces(
+    jobs: list[Job | None], built: Built, reasons: list[str | None]
+) -> SurfaceColumns:
+    """The semantic surfaces of each built geometry that has semantics (None for the others),
+    as columns whose (type, Polygon Z) pairs are made only where asked for; a geometry whose
+    semantics do not fit its surfaces is noted in `reasons`."""
     shapes = built.shapes
-    out = Semantics([None] * len(jobs), [None] * len(jobs))
     semantic = [
         i
         for i, j in enumerate(jobs)
         if j is not None and j.values is not None and shapes[i] is not None
     ]
-    polygons, at = _polygons(shapes[semantic], semantic, built.faces)
-    alone = _together(semantic, jobs, built, polygons, at, out)
-    for k in alone:
+    at = offsets(shapely.get_num_geometries(shapes[semantic]))
+    place, types, faces, fits = _together(semantic, jobs, built, at)
+    listed = np.zeros(len(jobs), dtype=bool)
+    listed[np.asarray(semantic, np.int64)[fits]] = True
+    alone: list[tuple[int, list[str], np.ndarray]] = []
+    for k in np.flatnonzero(~fits).tolist():
         i = semantic[k]
         job = jobs[i]
         assert job is not None
         try:
-            out.surfaces[i], out.faces[i] = _surfaces(
-                polygons[at[k] : at[k + 1]], job, built.kept[i]
-            )
+            alone.append((k, *_surfaces(int(at[k + 1] - at[k]), job, built.kept[i])))
         except Invalid as e:
             reasons[i] = reasons[i] or str(e)
-    return out
+        else:
+            listed[i] = True
+    if alone:  # each geometry's surfaces together, geometries in order
+        place = np.concatenate([place, *(np.full(len(f), k) for k, _, f in alone)])
+        kinds = [types, *(np.array(t, dtype=object) for _, t, _ in alone)]
+        types = np.concatenate(kinds)
+        faces = np.concatenate([faces, *(f for _, _, f in alone)])
+        order = np.argsort(place, kind="stable")
+        place, types, faces = place[order], types[order], faces[order]
+    rows = np.asarray(semantic, np.int64)[place]
+
+    def polygons() -> np.ndarray:
+        return _polygons(shapes[semantic], semantic, built.faces, at)[at[:-1][place] + faces]
+
+    return SurfaceColumns(listed, rows, types, faces, polygons, partial(tuple.__new__, Surface))
 
 
 def _polygons(
-    shapes: np.ndarray, semantic: list[int], faces: FlatFaces | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The polygons of `shapes` (the geometries `semantic`), in order, and where each
-    geometry's start: built from the faces' arrays where the batch has them (GEOS's get_parts
-    copies each polygon out of its geometry, several times as long)."""
-    at = offsets(shapely.get_num_geometries(shapes))
+    shapes: np.ndarray, semantic: list[int], faces: FlatFaces | None, at: np.ndarray
+) -> np.ndarray:
+    """The polygons of `shapes` (the geometries `semantic`, whose polygons start `at`), in
+    order: built from the faces' arrays where the batch has them (GEOS's get_parts copies
+    each polygon out of its geometry, several times as long)."""
     if faces is None or not semantic:
-        return shapely.get_parts(shapes), at
+        return shapely.get_parts(shapes)
     chosen = np.isin(faces.owner, semantic)
     per_geometry = np.bincount(faces.owner[chosen], minlength=semantic[-1] + 1)[semantic]
     if not np.array_equal(offsets(per_geometry), at):  # not the faces GEOS holds
-        return shapely.get_parts(shapes), at
+        return shapely.get_parts(shapes)
     coords, sizes, per_face = wkb_ragged.face_rings(faces.coords, faces.ring, faces.polygon, chosen)
     nesting = (offsets(sizes), offsets(per_face))
-    return np.asarray(shapely.from_ragged_array(GeometryType.POLYGON, coords, nesting)), at
+    return np.asarray(shapely.from_ragged_array(GeometryType.POLYGON, coords, nesting))
 
 
 def _gathered(chosen: list[Job]) -> tuple[np.ndarray, ...] | None:
@@ -139,38 +147,27 @@ def _gathered(chosen: list[Job]) -> tuple[np.ndarray, ...] | None:
 
 
 def _together(
-    semantic: list[int],
-    jobs: list[Job | None],
-    built: Built,
-    polygons: np.ndarray,
-    at: np.ndarray,
-    out: Semantics,
-) -> list[int]:
-    """The surfaces of the geometries `semantic` (their `polygons`, `at` where each starts)
-    read together into `out`; which of them (positions in `semantic`) are left to be read one
-    by one: the repair dropped some of their polygons, or their values are not each a
-    polygon's index of a typed surface (or None)."""
+    semantic: list[int], jobs: list[Job | None], built: Built, at: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The surfaces of the geometries `semantic` (whose polygons start `at`) read together:
+    for each surface its geometry's place in `semantic`, its type and which polygon it is,
+    and which geometries were read so; the others are left to be read one by one: the repair
+    dropped some of their polygons, or their values are not each a polygon's index of a typed
+    surface (or None)."""
+    none = np.zeros(0, np.int64)
     chosen = [j for i in semantic if (j := jobs[i]) is not None]
     compiled = cityjson_values.compiled
     gathered = compiled.semantic_values(chosen) if compiled is not None else None
     if gathered is None and (gathered := _gathered(chosen)) is None:
-        return list(range(len(semantic)))
-    counts, value, none, per_job, kinds = gathered
+        return none, np.zeros(0, dtype=object), none, np.zeros(len(semantic), dtype=bool)
+    counts, value, empty, per_job, kinds = gathered
     fits = (counts == np.diff(at)) & np.fromiter(
         (built.kept[i] is None for i in semantic), bool, len(semantic)
     )
     job = np.repeat(np.arange(len(chosen)), counts)
-    wrong = ~none & ((value < 0) | (value >= per_job[job]))
+    wrong = ~empty & ((value < 0) | (value >= per_job[job]))
     fits &= np.bincount(job[wrong], minlength=len(chosen)) == 0
-    take = ~none & fits[job]
+    take = ~empty & fits[job]
     local = np.arange(len(value)) - np.repeat(offsets(counts)[:-1], counts)
     types = kinds[(value + offsets(per_job)[:-1][job])[take]]
-    shapes = polygons[(at[:-1][job] + local)[take]]
-    pairs = zip(types.tolist(), shapes, strict=True)  # Surfaces made in C, no call per surface
-    surfaces = list(map(partial(tuple.__new__, Surface), pairs))
-    faces = local[take]
-    ends = np.cumsum(np.bincount(job[take], minlength=len(chosen)))
-    for k in np.flatnonzero(fits).tolist():
-        start, end = int(ends[k - 1]) if k else 0, int(ends[k])
-        out.surfaces[semantic[k]], out.faces[semantic[k]] = surfaces[start:end], faces[start:end]
-    return np.flatnonzero(~fits).tolist()
+    return job[take], types, local[take], fits

@@ -7,7 +7,7 @@ import pyarrow as pa
 import shapely
 from shapely import GeometryType
 
-from citypipe.geo.wkb_ragged import face_rings, polygons_z
+from citypipe.geo.wkb_ragged import face_rings, parts_z, polygons_z
 
 _SHAPES = [
     "MULTIPOLYGON Z (((0 0 1, 4 0 1, 4 4 2, 0 0 1)), ((0 0 0, 0 4 0, 4 4 0, 0 0 0)))",
@@ -66,6 +66,22 @@ def test_many_random_faces_round_trip() -> None:
     built[~present] = None
     written = polygons_z(coords, nesting, present)
     assert written is not None and written.equals(_geos(built))
+
+
+def test_parts_cut_out_of_multipolygons_are_geos_bytes_of_the_parts() -> None:
+    """Any parts, in any order and repeated, of multipolygons with nulls between: each the
+    WKB GEOS writes for that polygon alone."""
+    geometries = np.array([shapely.from_wkt(s) for s in _SHAPES] + [None], dtype=object)
+    geometries = geometries[[4, 0, 4, 1, 2, 4, 3, 4]]
+    coords, nesting, present = _ragged(geometries)
+    written = polygons_z(coords, nesting, present)
+    assert written is not None
+    polygons = shapely.get_parts(geometries)
+    rng = np.random.default_rng(17)
+    for parts in (np.arange(len(polygons)), rng.integers(0, len(polygons), 20), [3, 0, 3]):
+        parts = np.asarray(parts, np.int64)
+        assert parts_z(written, nesting, parts).equals(_geos(polygons[parts]))
+    assert len(parts_z(written, nesting, np.zeros(0, np.int64))) == 0
 
 
 def test_what_geos_writes_otherwise_is_left_to_geos() -> None:

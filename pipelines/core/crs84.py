@@ -71,13 +71,14 @@ def to_crs84(
     out = geoms.copy()
     out[~flat_z], out[flat_z] = _set(groups[0], moved[0]), _set(groups[1], moved[1])
     placed: np.ndarray | pa.Array = geoms3d
+    nesting = None
     if faces is None:
         geoms3d[has_z] = _set(groups[2], moved[2])
     else:
-        placed = _solids(geoms3d, has_z, faces, moved[2])
+        placed, nesting = _solids(geoms3d, has_z, faces, moved[2])
     if measures is not None:  # surfaces that are faces of the solids came with them
         measures.surface_polygons = (
-            _surfaces(geoms3d, parts, faces, moved[2])
+            _surfaces(geoms3d, parts, faces, moved[2], placed, nesting)
             if parts is not None
             else _set(groups[-1], moved[-1])
         )
@@ -89,18 +90,18 @@ def to_crs84(
 
 def _solids(
     geoms3d: np.ndarray, has_z: np.ndarray, faces: Faces, coords: np.ndarray
-) -> np.ndarray | pa.Array:
+) -> tuple[np.ndarray | pa.Array, tuple[np.ndarray, ...] | None]:
     """The 3D geometries in CRS84 from their `faces` at `coords`: their WKB, written from the
-    arrays (`wkb_ragged`, null for the rows without), or in place as shapely geometries where
-    GEOS is to write it."""
+    arrays (`wkb_ragged`, null for the rows without) with the offsets it was written from, or
+    in place as shapely geometries where GEOS is to write it (no offsets)."""
     everything = np.ones(len(faces.owner), dtype=bool)
     ragged, nesting = faces.ragged(everything, coords, len(geoms3d))
     written = wkb_ragged.polygons_z(ragged, nesting, has_z)
     if written is not None:
-        return written
+        return written, nesting
     of_solids = (*nesting[:2], offsets(np.diff(nesting[2])[has_z]))
     geoms3d[has_z] = shapely.from_ragged_array(GeometryType.MULTIPOLYGON, ragged, of_solids)
-    return geoms3d
+    return geoms3d, None
 
 
 def _set(geometries: np.ndarray, coords: np.ndarray) -> np.ndarray:
@@ -126,10 +127,18 @@ def _lost(xy: np.ndarray, owners: list[np.ndarray], rows: list[np.ndarray]) -> s
 
 
 def _surfaces(
-    geoms3d: np.ndarray, surface_parts: np.ndarray, faces: Faces | None, coords: np.ndarray
+    geoms3d: np.ndarray,
+    surface_parts: np.ndarray,
+    faces: Faces | None,
+    coords: np.ndarray,
+    placed: np.ndarray | pa.Array,
+    nesting: tuple[np.ndarray, ...] | None,
 ) -> np.ndarray | pa.Array:
-    """The semantic surfaces that are faces of the solids, in CRS84: made from the faces'
-    arrays where the caller holds them (`Faces.polygons`: as WKB), else the solids' parts."""
+    """The semantic surfaces that are faces of the solids, in CRS84: cut out of the solids'
+    WKB where it was written from the faces' arrays (`nesting`: their offsets), else made
+    from those arrays where the caller holds them (`Faces.polygons`), else the solids' parts."""
+    if nesting is not None:
+        return wkb_ragged.parts_z(placed, nesting, surface_parts)
     if faces is not None:
         return faces.polygons(surface_parts, coords)
     return shapely.get_parts(geoms3d)[surface_parts]

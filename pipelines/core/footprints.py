@@ -19,6 +19,7 @@ from shapely import GeometryType
 
 from citypipe.connectors.ragged import offsets
 from citypipe.core.solids import Faces, flat_surfaces, mix, position_hashes, types_with
+from citypipe.geo.surfaces import SurfaceColumns
 
 __all__ = ["footprints"]
 
@@ -46,13 +47,10 @@ def footprints(
     geometries = np.asarray(geometries, dtype=object)
     n = len(geometries)
     out = np.full(n, None, dtype=object)
-    owner, types, polygons = flat_surfaces(surfaces)
-    is_ground = types_with(types, "Ground")
-    ground_of = owner[is_ground]
+    ground_of, ground_faces = _grounds(surfaces, faces)
     grounded = np.zeros(n, dtype=bool)
     grounded[ground_of] = True
     own = np.flatnonzero(~grounded)
-    ground_faces = Faces.of(polygons[is_ground])
     own_faces = Faces.of(geometries[own]) if faces is None else faces.take(own)
     sets = [  # the owner of a face is its object, in order (as the multipolygons need it)
         ground_faces._replace(owner=ground_of[ground_faces.owner]),
@@ -95,6 +93,20 @@ def footprints(
         at = np.flatnonzero(sizes)
         out[at] = _valid(merged[at], sizes[at], edges.shares[at])
     return out
+
+
+def _grounds(surfaces: Sequence[Any], faces: Faces | None) -> tuple[np.ndarray, Faces]:
+    """The object of each ground surface, and their faces (owned by their place in order):
+    taken from the objects' `faces` where the surfaces are columns of those faces
+    (`SurfaceColumns`), else read from their polygons."""
+    if isinstance(surfaces, SurfaceColumns) and faces is not None:
+        is_ground = types_with(surfaces.types, "Ground")
+        ground_of = surfaces.owner[is_ground]
+        first = offsets(np.bincount(faces.owner, minlength=len(surfaces)))[:-1]
+        return ground_of, faces.pick(first[ground_of] + surfaces.face[is_ground])
+    owner, types, polygons = flat_surfaces(surfaces)
+    is_ground = types_with(types, "Ground")
+    return owner[is_ground], Faces.of(polygons[is_ground])
 
 
 def _valid(merged: np.ndarray, sizes: np.ndarray, shares: np.ndarray) -> np.ndarray:

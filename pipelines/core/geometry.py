@@ -28,9 +28,13 @@ from citypipe.core.measure import Measures, measure
 from citypipe.geo import crs as crslib
 from citypipe.geo import wkb
 from citypipe.geo.errors import ConfigurationError, UnknownCRS
+from citypipe.geo.surfaces import SurfaceColumns
 from citypipe.geo.types import AxisOrder, Points
 
 __all__ = ["Placed", "Placer", "positioned"]
+
+Surfaces = SurfaceColumns | list[list[Surface] | None] | None
+"""A batch's semantic surfaces: as columns, or a list per record (None: none known)."""
 
 _LONLAT_MIN, _LONLAT_MAX = np.array([-180.0, -90.0]), np.array([180.0, 90.0])
 
@@ -92,23 +96,27 @@ def _has_coordinates(batch: SourceBatch) -> bool:
         return False
     if positioned(np.asarray(solids3d.geometry_3d, dtype=object)).any():
         return True
+    if isinstance(solids3d.surfaces, SurfaceColumns):
+        return len(solids3d.surfaces.owner) > 0
     return solids3d.surfaces is not None and any(solids3d.surfaces)
 
 
 def _unplaceable(
     geoms: np.ndarray,
     src3d: np.ndarray,
-    surfaces: list[list[Surface] | None] | None,
+    surfaces: Surfaces,
     faces: Sequence[np.ndarray | None] | None,
     flat: FlatFaces | None,
 ) -> dict[int, str]:
     """Records with a coordinate that is NaN, infinite or beyond any Earth, in their
     geometry, 3D geometry (its polygons read from `flat` where the connector hands them on)
-    or semantic surfaces (unless `faces` says they are faces of the 3D geometry), and the
-    first such position."""
+    or semantic surfaces (unless `faces` says they are faces of the 3D geometry, as every
+    surface of `SurfaceColumns` is), and the first such position."""
     found = coordinates.bad_geometries(geoms)
     if src3d is not geoms:
         found = {**_bad_solids(src3d, flat), **found}
+    if isinstance(surfaces, SurfaceColumns):
+        return found
     if surfaces is not None and faces is not None:
         surfaces = [None if f is not None else s for s, f in zip(surfaces, faces, strict=True)]
     if surfaces is not None and any(surfaces):
@@ -146,7 +154,7 @@ def _solid_faces(batch: SourceBatch, src3d: np.ndarray) -> solids.Faces:
 def _footprints(
     geoms: np.ndarray,
     src3d: np.ndarray,
-    surfaces: list[list[Surface] | None] | None,
+    surfaces: Surfaces,
     reasons: list[str | None],
     faces: solids.Faces | None,
     outlines: bool,
@@ -157,9 +165,13 @@ def _footprints(
     missing = np.flatnonzero(shapely.is_missing(geoms))
     if not len(missing):
         return
-    ground = [surfaces[i] if surfaces else None for i in missing]
+    ground: SurfaceColumns | list[Any] = (
+        surfaces.take(missing)
+        if isinstance(surfaces, SurfaceColumns)
+        else [surfaces[i] if surfaces else None for i in missing]
+    )
 
-    def made(shapes: np.ndarray, grounds: list[Any], rows: np.ndarray) -> np.ndarray:
+    def made(shapes: np.ndarray, grounds: Any, rows: np.ndarray) -> np.ndarray:
         taken = None if faces is None else faces.take(rows)
         return footprints.footprints(shapes, grounds, taken, outlines)
 
@@ -332,18 +344,23 @@ class Placer:
         or PROJ sees them; a geometry GEOS still refuses is rejected on its own."""
         objects3d = batch.solids is not None
         given = batch.solids.surfaces if batch.solids is not None else None
-        surfaces = None if given is None else list(given)
+        surfaces: Surfaces = (
+            given if given is None or isinstance(given, SurfaceColumns) else list(given)
+        )
         geoms = np.array(batch.geometries, dtype=object)  # a copy: records are rejected in it
         src3d = (
             np.array(batch.solids.geometry_3d, dtype=object) if batch.solids is not None else geoms
         )
         faces = batch.solids.surface_faces if batch.solids is not None else None
         flat = batch.solids.faces if batch.solids is not None else None
-        for i, why in _unplaceable(geoms, src3d, surfaces, faces, flat).items():
+        unplaceable = _unplaceable(geoms, src3d, surfaces, faces, flat)
+        for i, why in unplaceable.items():
             reasons[i] = reasons[i] or f"geometry has {why}"
             geoms[i] = src3d[i] = None
-            if surfaces is not None:
+            if isinstance(surfaces, list):
                 surfaces[i] = None
+        if isinstance(surfaces, SurfaceColumns) and unplaceable:
+            surfaces = surfaces.dropped(list(unplaceable))
         axis = self.axis_order or batch.axis_order
         # the faces of the solids, read once for footprints, volumes and CRS84
         faces3d = _solid_faces(batch, src3d) if objects3d else None
@@ -365,6 +382,9 @@ class Placer:
             geoms, placed3d = crs84.to_crs84(
                 to_crs84, geoms, geoms3d, has_z, measures, faces3d, _untransformable(label), reasons
             )
+        elif measures is not None and measures.surface_polygons is None:  # surface columns
+            assert faces3d is not None and measures.surface_parts is not None
+            measures.surface_polygons = faces3d.polygons(measures.surface_parts, faces3d.coords)
         if shapely.has_z(geoms).any():
             geoms = shapely.force_2d(geoms)
         bounds = _repair(geoms, reasons, notes)

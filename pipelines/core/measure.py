@@ -21,6 +21,7 @@ from citypipe.connectors.base import Surface
 from citypipe.connectors.ragged import offsets
 from citypipe.core import solids
 from citypipe.geo import wkb
+from citypipe.geo.surfaces import SurfaceColumns
 
 __all__ = ["Measures", "floats", "measure", "surface_parts"]
 
@@ -35,12 +36,14 @@ class Measures:
     height: np.ndarray
     surface_owner: np.ndarray | None = None
     """The record each surface bounds; None when the batch has no semantic surfaces."""
-    surface_types: list[str] = field(default_factory=list)
-    surface_polygons: np.ndarray | pa.Array = field(
+    surface_types: Sequence[str] | np.ndarray = field(default_factory=list)
+    surface_polygons: np.ndarray | pa.Array | None = field(
         default_factory=lambda: np.empty(0, dtype=object)
     )
     """In the source CRS, until the caller takes them to CRS84: as shapely polygons, or their
-    WKB where it is written from the arrays they are built of (`pipelines/core/crs84.py`)."""
+    WKB where it is written from the arrays they are built of (`pipelines/core/crs84.py`);
+    None until then where the surfaces came as columns (`SurfaceColumns`), every one a face
+    of its record's 3D geometry (`surface_parts`)."""
     surface_area: np.ndarray | None = None
     surface_tilt: np.ndarray | None = None
     surface_azimuth: np.ndarray | None = None
@@ -50,6 +53,7 @@ class Measures:
 
     def surface_wkb_of(self, rows: np.ndarray) -> pa.Array:
         """The 3D WKB of the surfaces `rows`."""
+        assert self.surface_polygons is not None  # placed by then
         return wkb.to_wkb_3d(self.surface_polygons, rows)
 
 
@@ -137,6 +141,11 @@ def surface_parts(
     kinds = shapely.get_type_id(geometries)
     if not np.isin(kinds, (-1, 3, 6)).all():
         return None
+    if isinstance(surfaces, SurfaceColumns):  # every surface one face: no list to read
+        if (kinds[surfaces.owner] == -1).any():
+            return None
+        starts = offsets(shapely.get_num_geometries(geometries))[:-1]
+        return starts[surfaces.owner] + surfaces.face
     counts = _counts(surfaces)
     rows = np.flatnonzero(counts)
     faces = [f for i in rows.tolist() if (f := surface_faces[i]) is not None]
@@ -165,7 +174,8 @@ def measure(
     faces: solids.Faces,
 ) -> Measures | None:
     """The measures of 2D footprints, 3D geometries and per-record semantic surfaces (lists of
-    (type, polygon) or None) in `crs`; None where no metric CRS is found for them.
+    (type, polygon) or None, or `SurfaceColumns`) in `crs`; None where no metric CRS is found
+    for them.
     `surface_faces` says which faces of its 3D geometry each surface is, where it is one
     (`Solids.surface_faces`): such surfaces are measured from the faces of the solid.
     `faces` are those of `geometries_3d` (`Solids.faces`, or read once from GEOS): volumes and
@@ -184,13 +194,18 @@ def measure(
     )
     if surfaces is None:
         return out
-    out.surface_owner, out.surface_types, out.surface_polygons = solids.flat_surfaces(surfaces)
     if surface_faces is not None:
         out.surface_parts = surface_parts(surfaces, surface_faces, geometries_3d)
+    if isinstance(surfaces, SurfaceColumns) and out.surface_parts is not None:
+        out.surface_owner, out.surface_types = surfaces.owner, surfaces.types
+        out.surface_polygons = None  # the faces', placed with them
+    else:
+        out.surface_owner, out.surface_types, polygons = solids.flat_surfaces(surfaces)
+        out.surface_polygons = polygons
     if out.surface_parts is not None:
         vectors = face_vectors[out.surface_parts]
     else:
-        vectors = solids.area_vectors(_in_metres(to_metres, out.surface_polygons, True))
+        vectors = solids.area_vectors(_in_metres(to_metres, polygons, True))
     out.surface_area, out.surface_tilt, out.surface_azimuth = solids.orientations(
         vectors, out.surface_types
     )

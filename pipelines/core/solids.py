@@ -16,6 +16,7 @@ from itertools import chain
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import shapely
 from shapely import GeometryType
@@ -97,6 +98,21 @@ class Faces(FlatFaces):
             owners[face],
         )
 
+    def pick(self, faces: np.ndarray) -> Faces:
+        """The faces numbered `faces` (ascending), each owned by its place there: as
+        `Faces.of` reads them from those faces' polygons."""
+        face = np.zeros(len(self.owner), dtype=bool)
+        face[faces] = True
+        ring = face[self.polygon]
+        coord = ring[self.ring]
+        face_at, ring_at = np.cumsum(face) - 1, np.cumsum(ring) - 1
+        return Faces(
+            self.coords[coord],
+            ring_at[self.ring[coord]],
+            face_at[self.polygon[ring]],
+            np.arange(len(faces)),
+        )
+
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
         """The rows of the start of each edge (the next row is its end), and its face."""
         at = np.flatnonzero(self.ring[1:] == self.ring[:-1])
@@ -118,11 +134,15 @@ class Faces(FlatFaces):
         """Newell's vector of each face (`area_vectors`), or the components `axes` of it
         (the plane's alone for a footprint)."""
         out = np.zeros((len(self.owner), len(axes)))
-        at, face = self.edges()
+        # every pair of consecutive rows, those of two rings weighing 0: the same sums, as
+        # adding 0.0 leaves a sum as it is, without gathering the edges' rows first
+        apart = self.ring[1:] != self.ring[:-1]
+        face = self.polygon[self.ring[:-1]]
         xyz = np.nan_to_num(self.coords)
         for k, axis in enumerate(axes):
-            i, j = (axis + 1) % 3, (axis + 2) % 3
-            term = (xyz[at, i] - xyz[at + 1, i]) * (xyz[at, j] + xyz[at + 1, j])
+            a, b = xyz[:, (axis + 1) % 3], xyz[:, (axis + 2) % 3]
+            term = (a[:-1] - a[1:]) * (b[:-1] + b[1:])
+            term[apart] = 0.0
             out[:, k] = np.bincount(face, weights=term, minlength=len(out))
         return out
 
@@ -197,7 +217,7 @@ def surface_measures(
 
 
 def orientations(
-    vectors: np.ndarray, types: Sequence[str]
+    vectors: np.ndarray, types: Sequence[str] | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`surface_measures` of faces given by their Newell vectors (`area_vectors`)."""
     n = vectors.copy()
@@ -276,9 +296,12 @@ def position_hashes(key: np.ndarray) -> np.ndarray:
     return out
 
 
-def types_with(types: Sequence[str], word: str) -> np.ndarray:
+def types_with(types: Sequence[str] | np.ndarray, word: str) -> np.ndarray:
     """Which surface `types` name `word` ("Ground", "Roof"): looked up per distinct type, as
-    a batch has a few types for many surfaces."""
+    a batch has a few types for many surfaces (an object array's found by pandas' hashing)."""
+    if isinstance(types, np.ndarray):
+        codes, distinct = pd.factorize(types)
+        return np.array([word in t for t in distinct], dtype=bool)[codes]
     found = {t: word in t for t in set(types)}
     return np.fromiter(map(found.__getitem__, types), bool, len(types))
 

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["face_rings", "polygons_z"]
+__all__ = ["face_rings", "parts_z", "polygons_z"]
 
 _POLYGON_Z, _MULTIPOLYGON_Z = 0x80000003, 0x80000006
 _HEAD = 9
@@ -106,6 +106,33 @@ def polygons_z(
         ],
         null_count=nulls,
     )
+
+
+def parts_z(multi: pa.Array, offsets: tuple[np.ndarray, ...], parts: np.ndarray) -> pa.Array:
+    """The WKB of the polygons `parts` (numbered over all geometries, in any order) of the
+    multipolygons `multi` that `polygons_z` wrote from `offsets` (rings', polygons',
+    geometries'). A polygon's bytes inside its multipolygon's are its own WKB, header and all
+    (GEOS writes each part so), so they are cut out of `multi`'s buffer, not written again."""
+    if not len(parts):
+        return pa.array([], pa.binary())
+    ring_offsets, polygon_offsets, geometry_offsets = (np.asarray(o, np.int64) for o in offsets)
+    ring_bytes = np.concatenate([[0], np.cumsum(4 + 24 * np.diff(ring_offsets))])
+    own = _HEAD + np.diff(ring_bytes[polygon_offsets])  # each polygon's WKB
+    per_geometry = np.diff(geometry_offsets)
+    geometry = np.repeat(np.arange(len(per_geometry)), per_geometry)
+    headers = np.cumsum(per_geometry > 0)[geometry]  # of the geometries up to its own
+    start = np.cumsum(own) - own + _HEAD * headers  # the polygons before it and those headers
+    # the buffer cut into each geometry's header and each polygon, in order
+    piece = np.arange(len(own)) + headers
+    cuts = np.empty(len(own) + int(headers[-1]) + 1, np.int64)
+    cuts[piece] = start
+    first = _first(per_geometry)
+    cuts[piece[first] - 1] = start[first] - _HEAD
+    cuts[-1] = start[-1] + own[-1]
+    pieces = pa.Array.from_buffers(
+        pa.binary(), len(cuts) - 1, [None, pa.py_buffer(cuts.astype(np.int32)), multi.buffers()[2]]
+    )
+    return pieces.take(pa.array(piece[parts]))
 
 
 def _binary(data: np.ndarray, sizes: np.ndarray) -> pa.Array:

@@ -1,0 +1,114 @@
+"""A batch's semantic surfaces held as columns: each surface's record, type and face.
+
+A connector that builds its 3D geometries from flat arrays (CityJSON) knows each semantic
+surface as one face of its record's geometry. Made into a shapely polygon and a (type,
+polygon) pair each (16,209 on Den Haag's file), they would only be read back out of GEOS by
+the footprints, the measures and CRS84, which take the same faces from the solids' arrays.
+So the pipeline reads these columns, and the pairs are made only where a record's list is
+asked for (`Solids.surfaces[i]`): the same lists, built on the first ask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, overload
+
+import numpy as np
+
+__all__ = ["SurfaceColumns"]
+
+
+class _Lazy(Sequence[Any]):
+    """A sequence whose items are made by `make` on first use."""
+
+    def __init__(self, count: int, make: Callable[[], list[Any]]) -> None:
+        self._count, self._make = count, make
+        self._items: list[Any] | None = None
+
+    def _all(self) -> list[Any]:
+        if self._items is None:
+            self._items = self._make()
+        return self._items
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._all())
+
+
+class SurfaceColumns(_Lazy):
+    """Each record's semantic surfaces (a list of `pair(type, polygon)`, or None), as the
+    columns they are read from: a sequence aligned with the records whose lists are made on
+    first use, and the columns the pipeline reads instead."""
+
+    def __init__(
+        self,
+        listed: np.ndarray,
+        owner: np.ndarray,
+        types: np.ndarray,
+        face: np.ndarray,
+        polygons: Callable[[], np.ndarray],
+        pair: Callable[[tuple[str, Any]], Any],
+    ) -> None:
+        """`listed`: which records have a list (maybe empty); `owner`: the record of each
+        surface, ascending; `types`: its semantic type (an object array of str); `face`: which
+        polygon of its record's 3D geometry it is (in `shapely.get_parts` order); `polygons`:
+        makes every surface's polygon, in order; `pair`: makes a surface of (type, polygon)."""
+        super().__init__(len(listed), self._lists)
+        self.listed, self.owner, self.types, self.face = listed, owner, types, face
+        self._polygons, self._pair = polygons, pair
+
+    def _lists(self) -> list[Any]:
+        out: list[Any] = [[] if k else None for k in self.listed.tolist()]
+        pairs = map(self._pair, zip(self.types.tolist(), self._polygons(), strict=True))
+        for i, surface in zip(self.owner.tolist(), pairs, strict=True):
+            out[i].append(surface)
+        return out
+
+    def record_faces(self) -> Sequence[np.ndarray | None]:
+        """Which face of its record's geometry each of a record's surfaces is (None where
+        the record has no list): `Solids.surface_faces`."""
+
+        def make() -> list[np.ndarray | None]:
+            ends = np.cumsum(np.bincount(self.owner, minlength=len(self)))
+            split = np.split(self.face, ends[:-1])
+            return [f if k else None for f, k in zip(split, self.listed.tolist(), strict=True)]
+
+        return _Lazy(len(self), make)
+
+    def take(self, rows: np.ndarray) -> SurfaceColumns:
+        """The surfaces of the records `rows` (ascending), numbered by their place in it."""
+        place = np.full(len(self), -1)
+        place[rows] = np.arange(len(rows))
+        kept = place[self.owner] >= 0
+        return self._subset(self.listed[rows], place[self.owner[kept]], kept)
+
+    def dropped(self, rows: Sequence[int]) -> SurfaceColumns:
+        """These columns without the surfaces of the records `rows` (which have none now)."""
+        listed = self.listed.copy()
+        listed[list(rows)] = False
+        kept = listed[self.owner]
+        return self._subset(listed, self.owner[kept], kept)
+
+    def _subset(self, listed: np.ndarray, owner: np.ndarray, kept: np.ndarray) -> SurfaceColumns:
+        polygons = self._polygons
+        return SurfaceColumns(
+            listed, owner, self.types[kept], self.face[kept], lambda: polygons()[kept], self._pair
+        )
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> SurfaceColumns: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):  # as a list's slice: one record's, when GEOS refuses one
+            return self.take(np.arange(len(self))[index])
+        return super().__getitem__(index)
