@@ -131,9 +131,13 @@ class Table:
 
     def compression_levels(self, default: int, own: bool) -> dict[str, int]:
         """The zstd level of every compressed Parquet column (`codecs`): the schema's
-        `compression_level` where `own` and the column has one, else `default`."""
+        `compression_level` where the column has one and `own` (a higher one costs CPU that
+        pays only in large files) or it is below `default` (cheaper in every file), else
+        `default`."""
         return {
-            leaf: (own and c.compression_level) or default
+            leaf: c.compression_level
+            if c.compression_level and (own or c.compression_level < default)
+            else default
             for c in self.columns
             for leaf in _leaves(c)
             if self.codecs[leaf] == "zstd"
