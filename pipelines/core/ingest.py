@@ -248,10 +248,8 @@ def ingest(
         "fields": fields, "licence": licence, "options": options, "validate": validate,
     }  # fmt: skip
     path = str(location)
-    try:
-        fingerprint = incremental.fingerprint(location, settings)
-    except OSError:  # not a readable file: the connector says why, in a failed attempt
-        fingerprint = None
+    hashed = incremental.fingerprint(location, settings)  # a large file's: beside its read
+    fingerprint = hashed() if skip_unchanged else None
     if (
         skip_unchanged
         and fingerprint is not None
@@ -269,7 +267,7 @@ def ingest(
     violations = ViolationCount()
     after = ExitStack()  # what waits for the attempt to end and free the source's lock
     with after, lake.attempt(unit, origin or path) as attempt, ExitStack() as closing:
-        attempt.fingerprint = fingerprint
+        closing.callback(lambda: setattr(attempt, "fingerprint", hashed()))  # failed runs too
         connector = registry.open_location(location, format, **delta.options)
         delta.check(connector)
         info = connector.inspect()
@@ -320,6 +318,7 @@ def ingest(
             warnings.update(out.warnings)
             warnings.update(observations.add(batch.observations, out.features, out.kept))
         batch = out = None  # freed now, so the collector has nothing to walk when it resumes
+        fingerprint = hashed()
         carried = delta.merge(
             {"features": (writer, schema), "surfaces": (surfaces_writer, schema.table("surfaces"))},
             attempt.ingested_at,

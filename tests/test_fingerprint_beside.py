@@ -1,0 +1,80 @@
+"""A large file's fingerprint is hashed in a thread while the file is read: the same SHA-256 of
+the bytes as one hashed before the read, in the landed file's footer and in the history of a
+run that lands and of one that fails; `HASHED_BESIDE` is lowered so that the small sample takes
+the thread's path."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from citypipe.core import incremental
+from citypipe.core.ingest import ingest
+from citypipe.core.lake import Lake
+from citypipe.geo.errors import DataError
+
+JENA = "jena_parking.geojson"
+SETTINGS = {"format": None, "crs": None}
+
+
+def _expected(path: Path) -> str:
+    """The fingerprint from the file's bytes, hashed here."""
+    return incremental.settings_digest(hashlib.sha256(path.read_bytes()).hexdigest(), SETTINGS)
+
+
+def test_a_large_file_is_hashed_in_a_thread(sample, monkeypatch) -> None:
+    path = sample(JENA)
+    seen: list[str] = []
+    digest = incremental.file_digest
+    monkeypatch.setattr(
+        incremental,
+        "file_digest",
+        lambda p: seen.append(threading.current_thread().name) or digest(p),
+    )
+    monkeypatch.setattr(incremental, "HASHED_BESIDE", path.stat().st_size)
+    assert incremental.fingerprint(path, SETTINGS)() == _expected(path)
+    monkeypatch.setattr(incremental, "HASHED_BESIDE", path.stat().st_size + 1)
+    assert incremental.fingerprint(path, SETTINGS)() == _expected(path)
+    assert seen[0] != threading.current_thread().name  # the large one: in another thread
+    assert seen[1] == threading.current_thread().name  # the small one: at once, here
+
+
+def test_an_unreadable_file_has_no_fingerprint(tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "a folder"  # stat succeeds, reading it does not
+    folder.mkdir()
+    for size in (0, 1 << 40):  # in the thread, and at once
+        monkeypatch.setattr(incremental, "HASHED_BESIDE", size)
+        assert incremental.fingerprint(folder, SETTINGS)() is None
+        assert incremental.fingerprint(tmp_path / "missing.geojson", SETTINGS)() is None
+
+
+def _fingerprints(lake: Lake) -> list[str | None]:
+    rows = pq.read_table(lake.root / "history").to_pylist()
+    return [r["fingerprint"] for r in sorted(rows, key=lambda r: r["started_at"])]
+
+
+def test_landed_and_failed_runs_keep_the_same_fingerprint(
+    tmp_path: Path, sample, monkeypatch
+) -> None:
+    path = sample(JENA)
+    good = path.read_bytes()
+    found = {}
+    for beside in (0, 1 << 40):  # in a thread, and before the read
+        monkeypatch.setattr(incremental, "HASHED_BESIDE", beside)
+        lake = Lake(tmp_path / f"lake-{beside}")
+        path.write_bytes(good)
+        assert ingest(path, "jena", lake).features == 103  # jena_parking.geojson's points
+        part = lake.partition("features", "jena") / "part-0.parquet"
+        landed = pq.read_metadata(part).metadata[incremental.FINGERPRINT_KEY.encode()].decode()
+        path.write_bytes(good[:100])  # cut short: not JSON any more
+        with pytest.raises(DataError):
+            ingest(path, "jena", lake)
+        found[beside] = (landed, *_fingerprints(lake))
+    assert found[0] == found[1 << 40]
+    landed, first, failed = found[0]
+    assert first == landed and failed is not None and failed != landed
+    assert len(failed) == len(hashlib.sha256().hexdigest())
