@@ -22,13 +22,17 @@ __all__ = ["SurfaceColumns"]
 class _Lazy(Sequence[Any]):
     """A sequence whose items are made by `make` on first use."""
 
-    def __init__(self, count: int, make: Callable[[], list[Any]]) -> None:
+    def __init__(self, count: int, make: Callable[[], list[Any]] | None = None) -> None:
         self._count, self._make = count, make
         self._items: list[Any] | None = None
 
+    def _made(self) -> list[Any]:
+        assert self._make is not None
+        return self._make()
+
     def _all(self) -> list[Any]:
         if self._items is None:
-            self._items = self._make()
+            self._items = self._made()
         return self._items
 
     def __len__(self) -> int:
@@ -63,7 +67,7 @@ class SurfaceColumns(_Lazy):
         surface, ascending; `types`: its semantic type (`coded`); `face`: which
         polygon of its record's 3D geometry it is (in `shapely.get_parts` order); `polygons`:
         makes every surface's polygon, in order; `pair`: makes a surface of (type, polygon)."""
-        super().__init__(len(listed), self._lists)
+        super().__init__(len(listed))  # no bound method kept: no cycle for the GC to find
         self.listed, self.owner, self.face = listed, owner, face
         self._polygons, self._pair = polygons, pair
         self._codes, self._names = types
@@ -84,7 +88,7 @@ class SurfaceColumns(_Lazy):
         """Which surfaces' types name `word` ("Ground", "Roof")."""
         return np.array([word in n for n in self._names], dtype=bool)[self._codes]
 
-    def _lists(self) -> list[Any]:
+    def _made(self) -> list[Any]:
         out: list[Any] = [[] if k else None for k in self.listed.tolist()]
         pairs = map(self._pair, zip(self.types.tolist(), self._polygons(), strict=True))
         for i, surface in zip(self.owner.tolist(), pairs, strict=True):
