@@ -5,6 +5,9 @@ surfaces are read as polygons, a record rejected before placing)."""
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 import shapely
@@ -72,6 +75,20 @@ def test_columns_say_each_surfaces_record_type_and_face(tmp_path, monkeypatch):
     without = columns.dropped([row["a"]])
     assert without[row["a"]] is None and without.owner.tolist() == [row["b"]] * 5
     assert [t for t, _ in without[row["b"]]] == _expected("b")[0]
+
+
+def test_columns_are_freed_without_the_cycle_collector(tmp_path):
+    """An ingest runs with the GC off: a batch's surfaces, once read, go with the batch."""
+    doc = _doc(a=_building(0, VALUES["a"]))
+    [batch] = CityJSONConnector(_write(tmp_path, doc)).read()
+    gc.disable()
+    try:
+        assert batch.solids.surfaces[0] and batch.solids.surface_faces[0] is not None
+        gone = weakref.ref(batch.solids.surfaces)
+        del batch
+        assert gone() is None
+    finally:
+        gc.enable()
 
 
 def _landed(lake, read_lake, doc: dict, tmp_path, key: str = "a") -> None:
