@@ -41,9 +41,9 @@ each 0.05-0.15 s of CPU per 600,000 rows and never larger on the corpus files (0
 DELTA_BYTE_ARRAY for feature ids was 0.77x on the benchmark but up to 1.15x on the corpus's
 CityGML and CityJSON ids: not adopted. The 3D WKB columns (the features' geometry_3d, the
 surfaces') take the schema's level 2 in every file: Den Haag CityJSON's 2.9 and 2.3 MB of them
-encode in 0.78x and 0.76x level 3's time (6.2 -> 4.8, 4.5 -> 3.4 ms) to 0.98-0.99x the bytes;
-0.8-0.9x the time and 0.98-1.08x the bytes on the corpus's other 3D files (level 1: up to
-1.3x the bytes, PLATEAU's)."""
+in 0.8-0.9x level 3's time for 0.98-0.99x the bytes (its features and surfaces files 7.9 -> 7.5
+and 5.3 -> 4.9 ms, alternated in one process), 0.8-0.9x the time and 0.98-1.08x the bytes on the
+corpus's other 3D files (level 1: up to 1.3x the bytes, PLATEAU's)."""
 SCHEMA_LEVELS_FROM = 16 << 20
 """Arrow bytes of a file's rows (where its writer is told them, as the spatial order does: else
 of its first batch) from which the schema's higher zstd levels apply. They cost CPU in
