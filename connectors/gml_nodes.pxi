@@ -28,7 +28,7 @@ cdef extern from *:
         void *_private; int type; const xmlChar *name;
         struct _xmlNode *children; struct _xmlNode *last; struct _xmlNode *parent;
         struct _xmlAttr *next; struct _xmlAttr *prev; struct _xmlDoc *doc;
-        xmlNs *ns;
+        xmlNs *ns; int atype;
     } xmlAttr;
     typedef struct _xmlDoc {
         void *_private; int type; char *name;
@@ -46,10 +46,14 @@ cdef extern from *:
         void *extSubset
     ctypedef struct xmlAttr
     ctypedef struct xmlNode:
+        void *_private
         int type
         const xmlChar *name
         xmlNode *children
+        xmlNode *last
+        xmlNode *parent
         xmlNode *next
+        xmlNode *prev
         xmlDoc *doc
         xmlNs *ns
         xmlChar *content
@@ -59,6 +63,7 @@ cdef extern from *:
         xmlNode *children
         xmlAttr *next
         xmlNs *ns
+        int atype
     struct LxmlElement:
         void *_doc
         xmlNode *_c_node

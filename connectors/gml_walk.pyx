@@ -7,7 +7,8 @@ CompositeSurface, Solid, Polygon, ...) over the nodes under lxml's element (gml_
 writes what GeometryReader's Python walk writes: each ring's text, srsDimension and blankness,
 each polygon's ring count and text size, the handles and the gml:ids. `properties` does
 ObjectReader._properties' loop the same way (citygml_walk.pxi); `parse_numbers` parses a batch's
-coordinate text (gml_numbers.pxi) and `resolve` is Xlinks.resolve's loop (gml_resolve.pxi).
+coordinate text (gml_numbers.pxi), `resolve` is Xlinks.resolve's loop (gml_resolve.pxi) and
+`detach` cuts read members out of the tree for a thread to free (gml_free.pxi).
 Only the common subset is read here (rings of LinearRings whose first child is a posList,
 plain attributes, thematic surfaces of those); at anything else (a Ring, pos, coordinates, a
 comment among the elements, an srsDimension that is not 2, 3 or 4, a DTD that could give
@@ -283,3 +284,4 @@ def read(reader, elem, list out) -> bool:
 include "citygml_walk.pxi"
 include "gml_numbers.pxi"
 include "gml_resolve.pxi"
+include "gml_free.pxi"

@@ -1,0 +1,55 @@
+"""A CityModel's first members removed, their freeing left to a thread (gml_freeing): the
+tree keeps the members after them, as `del model[:n]` would; members that Python still reaches
+(a proxy inside one) or that hold an xml:id are deleted as lxml does, and that proxy stays
+whole. Munich's 111 buildings (its file read whole by lxml gives the expected ids)."""
+
+from __future__ import annotations
+
+from conftest import CORPUS
+from lxml import etree
+
+from citypipe.connectors import gml_freeing
+from citypipe.connectors.gml_compiled import compiled
+
+FILE = CORPUS / "citygml" / "munich_LOD2_4424_5482_solid_citygml1.gml"
+GML_ID = "{http://www.opengis.net/gml}id"
+
+
+def _ids(model) -> list[str | None]:
+    return [member[0].get(GML_ID) if len(member) else None for member in model]
+
+
+def _model():
+    return etree.parse(str(FILE)).getroot()
+
+
+def test_the_members_after_the_removed_ones_stay() -> None:
+    expected = _ids(_model())
+    assert len(expected) > 100
+    model = _model()
+    first = len(model) - 111  # the model's own children (name, boundedBy) before its members
+    assert compiled is not None and compiled.detach(model, first + 10) is not None
+    gml_freeing.remove(model, 40)  # freed by the thread
+    gml_freeing.remove(model, 1)
+    assert _ids(model) == expected[first + 10 + 41 :]
+    gml_freeing.remove(model, len(model))  # all of them
+    assert len(model) == 0
+    model.append(etree.Element("x"))  # the tree still takes children
+    assert [c.tag for c in model] == ["x"]
+
+
+def test_members_python_reaches_or_with_an_xml_id_are_deleted_by_lxml() -> None:
+    model = _model()
+    first = len(model) - 111
+    expected = _ids(model)[first:]
+    kept = model[first + 2][0]  # a building of the third member, still held
+    surface = kept.find(".//{*}Polygon")
+    assert compiled is not None and compiled.detach(model, first + 3) is None
+    gml_freeing.remove(model, first + 3)
+    assert _ids(model) == expected[3:]
+    assert kept.get(GML_ID) == expected[2] and surface.getparent() is not None
+    model[0].set("{http://www.w3.org/XML/1998/namespace}id", "kept")
+    reparsed = etree.fromstring(etree.tostring(model))  # the xml:id now in the ID table
+    assert compiled.detach(reparsed, 1) is None
+    assert compiled.detach(reparsed, 2) is None
+    assert compiled.detach(reparsed, 0) is None  # nothing to remove
