@@ -50,6 +50,7 @@ from citypipe.connectors.ogcapi_service import (
     item_types,
     layer_info,
     media_f,
+    not_a_service,
     offered_crs,
 )
 from citypipe.geo.errors import ConfigurationError, DataError
@@ -61,6 +62,8 @@ _ACCEPT = f"{_GEOJSON}, {JSONFG};q=0.9, application/json;q=0.8"
 _ACCEPT_FG = f"{JSONFG}, {_GEOJSON};q=0.9, application/json;q=0.8"
 _META = "application/json"
 _Page = tuple[Reply, Mapping[str, Any], str | None]
+_ABSENT = (404, 410)
+"""Statuses of a service document that is not there: no OGC API service at that address."""
 """A page's reply, its JSON and the code page that was read in (None: UTF-8)."""
 
 
@@ -105,16 +108,25 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         return PropertyFilter(self.query.filter) if self.query.filter else None
 
     def _json(self, url: str) -> Any:
-        return self.client.get(url, headers={"Accept": _META}).json()
+        """A service document; where it is not there (404, 410), no OGC API service is."""
+        reply = self.client.get(url, headers={"Accept": _META}, accept=_ABSENT)
+        if reply.status in _ABSENT:
+            raise ConfigurationError(
+                f"{self.url}: {not_a_service(self.url)}: {url}: HTTP {reply.status}"
+            )
+        return reply.json()
 
     @cached_property
     def _documents(self) -> tuple[Any, Any]:
         """/conformance and /collections, asked for together (both are read before the first
         page; in series they were a third of a one-page harvest's requests)."""
         root = self.address.root
-        with ThreadPoolExecutor(1, thread_name_prefix="ogcapi") as pool:
-            collections = pool.submit(self._json, f"{root}/collections")
-            return self._json(f"{root}/conformance"), collections.result()
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="ogcapi") as pool:
+                collections = pool.submit(self._json, f"{root}/collections")
+                return self._json(f"{root}/conformance"), collections.result()
+        except DataError as e:  # a web page, a file: no JSON where the standard has it
+            raise DataError(f"{self.url}: {not_a_service(self.url)}: {e}") from e
 
     @cached_property
     def conformance(self) -> dict[str, str]:

@@ -10,6 +10,7 @@ import gzip
 import json
 import zlib
 from typing import Any
+from urllib.parse import quote
 
 import pyarrow.parquet as pq
 import pytest
@@ -160,3 +161,26 @@ def test_a_brokers_integers_beyond_64_bits_land_exact(lake) -> None:
     table = pq.read_table(lake.partition("features", "b"), columns=["properties"])
     (landed,) = [json.loads(p) for p in table.column("properties").to_pylist()]
     assert str(WIDE) in json.dumps(landed) and "citypipe:integers_as_text" in landed
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        (
+            "/open data/Bäume 2024.geojson",
+            "by its name, a file (Bäume 2024.geojson): citypipe reads",
+        ),
+        ("/portal", "not an OGC API - Features service (its /conformance and /collections"),
+    ],
+)
+def test_a_url_that_is_no_service_is_refused_in_one_line_saying_so(lake, capsys, path, says):
+    """A download link pasted for a service (the file is there, /conformance is not), or a
+    web page: one line saying what the URL is not, and for a file how it is read instead."""
+    with scripted_server() as server:
+        server.answer(quote(path), Answer(200, BODY, {"Content-Type": GEOJSON}))
+        url = server.url + quote(path)
+        code = main(["ingest", url, "--source", "v", "--lake", str(lake.root)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{url}: not an OGC API - Features service" in err and says in err
+    assert not lake.partition("features", "v").exists()
