@@ -50,7 +50,6 @@ from citypipe.connectors.ogcapi_service import (
     item_types,
     layer_info,
     media_f,
-    not_a_service,
     offered_crs,
 )
 from citypipe.geo.errors import ConfigurationError, DataError
@@ -64,6 +63,9 @@ _META = "application/json"
 _Page = tuple[Reply, Mapping[str, Any], str | None]
 _ABSENT = (404, 410)
 """Statuses of a service document that is not there: no OGC API service at that address."""
+_NO_SERVICE = "not an OGC API - Features service"
+"""What a user who pasted a web page's URL needs to hear, before the 404 of a request they
+never made."""
 """A page's reply, its JSON and the code page that was read in (None: UTF-8)."""
 
 
@@ -111,9 +113,7 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         """A service document; where it is not there (404, 410), no OGC API service is."""
         reply = self.client.get(url, headers={"Accept": _META}, accept=_ABSENT)
         if reply.status in _ABSENT:
-            raise ConfigurationError(
-                f"{self.url}: {not_a_service(self.url)}: {url}: HTTP {reply.status}"
-            )
+            raise ConfigurationError(f"{self.url}: {_NO_SERVICE}: {url} answers {reply.status}")
         return reply.json()
 
     @cached_property
@@ -125,8 +125,8 @@ class OGCAPIFeaturesConnector(ServiceConnector):
             with ThreadPoolExecutor(1, thread_name_prefix="ogcapi") as pool:
                 collections = pool.submit(self._json, f"{root}/collections")
                 return self._json(f"{root}/conformance"), collections.result()
-        except DataError as e:  # a web page, a file: no JSON where the standard has it
-            raise DataError(f"{self.url}: {not_a_service(self.url)}: {e}") from e
+        except DataError as e:  # a web page: no JSON where the standard has it
+            raise DataError(f"{self.url}: {_NO_SERVICE}: {e}") from e
 
     @cached_property
     def conformance(self) -> dict[str, str]:

@@ -30,7 +30,6 @@ __all__ = [
     "item_types",
     "layer_info",
     "media_f",
-    "not_a_service",
     "offered_crs",
 ]
 
@@ -167,21 +166,6 @@ def item_types(collections: Mapping[str, Mapping[str, Any]]) -> str:
     if len(said) == 1:
         return next(iter(said.values()))
     return ", ".join(f"{name}: {kind}" for name, kind in said.items()) or "-"
-
-
-def not_a_service(url: str) -> str:
-    """Why a URL whose /conformance and /collections do not answer is refused: no OGC API
-    service is there; and where its last segment names a file (`parks.geojson`, `trees.csv`),
-    that citypipe reads files by their path, as a user who pasted a download link needs to
-    hear (not the 404 of a /conformance they never asked for)."""
-    name = unquote(urlsplit(url).path.rstrip("/").rpartition("/")[2])
-    stem, dot, suffix = name.rpartition(".")
-    if dot and stem and suffix.isalnum():
-        return (
-            f"not an OGC API - Features service but, by its name, a file ({name}): citypipe "
-            "reads a file from its path, not its URL; download it and ingest the file"
-        )
-    return "not an OGC API - Features service (its /conformance and /collections do not answer)"
 
 
 def _bbox(extent: Any) -> tuple[float, float, float, float] | None:
