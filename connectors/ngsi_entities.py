@@ -160,7 +160,7 @@ def _contents(
         shown = instances[0] if len(instances) == 1 else _default(instances)
         if len(instances) > 1:
             others = (a for a in instances if a is not shown)
-            datasets[name] = {a.dataset_id or "@none": a.value for a in others}
+            datasets[name] = {a.dataset_id or "@none": _shown(a) for a in others}
         if name != skip:
             props[name] = shown.value
             if shown.kind in _RELATIONSHIP_KINDS:
@@ -174,6 +174,12 @@ def _contents(
     if datasets:
         props[DATASETS] = datasets
     return props, found
+
+
+def _shown(a: Attribute) -> Any:
+    """An instance's value as its properties hold it: a GeoProperty's GeoJSON as an object
+    (`_parsed`), whichever way the broker gave it."""
+    return _parsed(a.value) if a.kind == "GeoProperty" else a.value
 
 
 def _number(value: Any) -> float | None:

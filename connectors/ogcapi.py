@@ -61,6 +61,11 @@ _ACCEPT = f"{_GEOJSON}, {JSONFG};q=0.9, application/json;q=0.8"
 _ACCEPT_FG = f"{JSONFG}, {_GEOJSON};q=0.9, application/json;q=0.8"
 _META = "application/json"
 _Page = tuple[Reply, Mapping[str, Any], str | None]
+_ABSENT = (404, 410)
+"""Statuses of a service document that is not there: no OGC API service at that address."""
+_NO_SERVICE = "not an OGC API - Features service"
+"""What a user who pasted a web page's URL needs to hear, before the 404 of a request they
+never made."""
 """A page's reply, its JSON and the code page that was read in (None: UTF-8)."""
 
 
@@ -105,16 +110,23 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         return PropertyFilter(self.query.filter) if self.query.filter else None
 
     def _json(self, url: str) -> Any:
-        return self.client.get(url, headers={"Accept": _META}).json()
+        """A service document; where it is not there (404, 410), no OGC API service is."""
+        reply = self.client.get(url, headers={"Accept": _META}, accept=_ABSENT)
+        if reply.status in _ABSENT:
+            raise ConfigurationError(f"{self.url}: {_NO_SERVICE}: {url} answers {reply.status}")
+        return reply.json()
 
     @cached_property
     def _documents(self) -> tuple[Any, Any]:
         """/conformance and /collections, asked for together (both are read before the first
         page; in series they were a third of a one-page harvest's requests)."""
         root = self.address.root
-        with ThreadPoolExecutor(1, thread_name_prefix="ogcapi") as pool:
-            collections = pool.submit(self._json, f"{root}/collections")
-            return self._json(f"{root}/conformance"), collections.result()
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="ogcapi") as pool:
+                collections = pool.submit(self._json, f"{root}/collections")
+                return self._json(f"{root}/conformance"), collections.result()
+        except DataError as e:  # a web page: no JSON where the standard has it
+            raise DataError(f"{self.url}: {_NO_SERVICE}: {e}") from e
 
     @cached_property
     def conformance(self) -> dict[str, str]:

@@ -43,6 +43,7 @@ BUILTIN: dict[str, str] = {
     "ngsi-ld-broker": "citypipe.connectors.ngsild_broker:NGSILDBrokerConnector",
     "ngsi-ld-temporal": "citypipe.connectors.ngsild_temporal:NGSILDTemporalConnector",
     "ngsi-v2-broker": "citypipe.connectors.ngsiv2_broker:NGSIv2BrokerConnector",
+    "remote-file": "citypipe.connectors.remote_file:RemoteFileConnector",
 }
 HEAD_BYTES = 64 * 1024
 """How much of a file detection looks at (from where it stops being blank)."""

@@ -160,3 +160,18 @@ def test_a_brokers_integers_beyond_64_bits_land_exact(lake) -> None:
     table = pq.read_table(lake.partition("features", "b"), columns=["properties"])
     (landed,) = [json.loads(p) for p in table.column("properties").to_pylist()]
     assert str(WIDE) in json.dumps(landed) and "citypipe:integers_as_text" in landed
+
+
+@pytest.mark.parametrize("path", ["/karte/index.html", "/portal"])
+def test_a_url_that_is_no_service_is_refused_in_one_line_saying_so(lake, capsys, path):
+    """A web page pasted for a service: one line saying the URL is no OGC API service."""
+    with scripted_server() as server:
+        server.answer(
+            path, Answer(200, b"<html><body>Karte</body></html>", {"Content-Type": "text/html"})
+        )
+        url = server.url + path
+        code = main(["ingest", url, "--source", "v", "--lake", str(lake.root)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{url}: not an OGC API - Features service: " in err
+    assert not lake.partition("features", "v").exists()

@@ -1,0 +1,97 @@
+"""A file by its URL: the download link a city's portal gives (`.../parks.geojson`,
+`.../trees.csv`, a zip), read as the same file on disk would be.
+
+The URL decides, never a fetch: its last segment names a file of a data format and it is no
+service request (no `SERVICE=` / `REQUEST=`, no OGC API collection). The file is downloaded
+through the shared HTTP client (retries, the body bound, a download broken off asked again
+within the same budget) into a folder of its own, removed with the connector, then read by the
+connector its content chooses, with the options given (`encoding`, `delimiter` ...). A web page
+answered instead (a portal's login or error page, often with 200) is refused with its words.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import weakref
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
+
+from citypipe.connectors.answers import HTML_TYPES, refuse_html
+from citypipe.connectors.base import Connector, ServiceConnector, SourceBatch, SourceInfo
+from citypipe.connectors.ogcapi_service import Address
+from citypipe.geo.errors import UnavailableError
+
+__all__ = ["RemoteFileConnector"]
+
+_DATA_FILE = re.compile(
+    r"\.(geo)?json[ls]?$|\.(nd)?jsonl?d?$|\.(csv|tsv|parquet|geoparquet|gpkg|fgb|gml|xml|kml|"
+    r"kmz|cityjson|zip|gz|bz2|xz|zst)$",
+    re.IGNORECASE,
+)
+"""File names of the formats citypipe reads, compressed or not."""
+_SERVICE_KEYS = frozenset({"service", "request"})
+_STEMS = frozenset({"items", "collections", "conformance"})
+"""OGC API resources, which QGIS Server also spells with a format suffix (`items.json`)."""
+
+
+class RemoteFileConnector(ServiceConnector):
+    name = "remote-file"
+    title = "a file by its URL"
+    known_options = frozenset({"encoding", "delimiter", "geometry", "x", "y", "id", "layer"})
+    """Passed on to the file's own connector, which refuses those it does not take."""
+
+    @classmethod
+    def accepts(cls, url: SplitResult) -> float:
+        name = unquote(url.path.rstrip("/").rpartition("/")[2])
+        if not _DATA_FILE.search(name) or name.partition(".")[0].lower() in _STEMS:
+            return 0.0
+        if {k.lower() for k, _ in parse_qsl(url.query)} & _SERVICE_KEYS:
+            return 0.0
+        return 0.0 if Address.of(url.geturl()).collection else 0.8
+
+    @cached_property
+    def file(self) -> Connector:
+        """The connector of the downloaded file, chosen by its content."""
+        from citypipe.connectors.registry import open_location  # the registry lists this module
+
+        folder = Path(tempfile.mkdtemp(prefix="citypipe-url-"))
+        weakref.finalize(self, shutil.rmtree, folder, True)
+        path = folder / (_file_name(self.url) or "download")
+        self._download(path)
+        options = dict(self.options)
+        if self.query.layer and "layer" not in options:
+            options["layer"] = self.query.layer
+        return open_location(path, **options)
+
+    def _download(self, path: Path) -> None:
+        """The body into `path`; a download broken off is asked again as the client asks a
+        request again, up to its retries."""
+        retries = self.client.policy.retries
+        for attempt in range(retries + 1):
+            with self.client.open(self.url) as stream:
+                if stream.media_type in HTML_TYPES:
+                    refuse_html(stream.reply())
+                try:
+                    with open(path, "wb") as out:
+                        while chunk := stream.read(1 << 16):
+                            out.write(chunk)
+                    return
+                except UnavailableError:
+                    if attempt == retries:
+                        raise
+
+    def inspect(self) -> SourceInfo:
+        return self.file.inspect()
+
+    def read(self) -> Iterator[SourceBatch]:
+        return self.file.read()
+
+
+def _file_name(url: str) -> str:
+    """The URL's last segment as a file name (no folders, no leading dot)."""
+    name = unquote(urlsplit(url).path.rstrip("/").rpartition("/")[2])
+    return name.replace("\\", "_").lstrip(".")

@@ -1,0 +1,79 @@
+"""A file by its URL (a portal's download link) is read as the same file on disk is: chosen by
+the URL's last segment, downloaded through the shared client, its format told by its content;
+a web page answered instead is refused in one line. Expected values come from the features
+served (oapif_service.FEATURES)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import geopandas
+import pyarrow.parquet as pq
+import pytest
+from loopback import Answer, scripted_server
+from oapif_service import FEATURES
+
+from citypipe.cli import main
+from citypipe.connectors.registry import load, open_location
+from citypipe.connectors.remote_file import RemoteFileConnector
+
+BODY = json.dumps({"type": "FeatureCollection", "features": FEATURES}).encode()
+NAMES = sorted(f["properties"]["name"] for f in FEATURES)
+PATH = "/open data/Bäume 2024.geojson"
+
+
+def _landed(lake: Any) -> list[str]:
+    table = pq.read_table(lake.partition("features", "v"), columns=["properties"])
+    return sorted(json.loads(p)["name"] for p in table.column("properties").to_pylist())
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [(PATH, BODY), ("/export/baeume.geojson.gz", gzip.compress(BODY))],
+    ids=["geojson", "gzipped"],
+)
+def test_a_download_link_is_ingested_as_the_file(lake, capsys, path, body) -> None:
+    with scripted_server() as server:
+        server.answer(quote(path), Answer(200, body, {"Content-Type": "application/octet-stream"}))
+        url = server.url + quote(path)
+        code = main(["ingest", url, "--source", "v", "--lake", str(lake.root)])
+        assert code == 0, capsys.readouterr().err
+        assert main(["inspect", url, "--json"]) == 0
+    assert _landed(lake) == NAMES
+    assert len(geopandas.read_parquet(lake.partition("features", "v"))) == len(FEATURES)
+    out = capsys.readouterr().out
+    facts = json.loads(out[out.rindex("\n{") + 1 :])  # after the ingest's table
+    assert facts["format"] == "GeoJSON" and facts["features"] == len(FEATURES)
+
+
+def test_a_web_page_answered_for_a_file_is_refused_in_one_line(lake, capsys) -> None:
+    login = b"<!DOCTYPE html><html><body><h1>Anmeldung erforderlich</h1></body></html>"
+    with scripted_server() as server:
+        server.answer("/data/trees.csv", Answer(200, login, {"Content-Type": "text/html"}))
+        code = main(
+            ["ingest", f"{server.url}/data/trees.csv", "--source", "v", "--lake", str(lake.root)]
+        )
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Anmeldung erforderlich" in err, err
+    assert not lake.partition("features", "v").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "connector"),
+    [
+        ("https://opendata.city/dl/parks.geojson", "remote-file"),
+        ("https://opendata.city/dl/Bäume%202024.CSV?download=1", "remote-file"),
+        ("https://opendata.city/dl/tiles.zip", "remote-file"),
+        ("https://api.city/ogc/collections/parks/items.json", "ogcapi"),
+        ("https://api.city/ogc/collections.json", "ogcapi"),
+        ("https://api.city/ogc/collections/parks.json", "ogcapi"),
+        ("https://maps.city/geoserver/ows.xml?SERVICE=WFS&REQUEST=GetCapabilities", "wfs"),
+        ("https://broker.city/ngsi-ld/v1/entities?type=Park", "ngsi-ld-broker"),
+    ],
+)
+def test_the_url_alone_tells_a_file_from_a_service(url, connector) -> None:
+    assert type(open_location(url)) is load(connector)
+    assert (RemoteFileConnector.accepts(urlsplit(url)) > 0) == (connector == "remote-file")
