@@ -17,6 +17,7 @@ placeholders' "\\u0000", the whole document: `lift` returns None) is orjson's, s
 case keeps its one meaning and its reason for a reject.
 """
 
+cimport cython
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memchr, memcmp, memcpy
@@ -82,6 +83,10 @@ cdef Py_ssize_t after_value(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) 
                 return i + 1
         i += 1
     return -1
+
+
+cdef enum:
+    OBJECTS, CITYOBJECT, GEOMETRIES, GEOMETRY  # what `Scan.walk` walks
 
 
 cdef enum:
@@ -233,6 +238,7 @@ cdef object array(Vec *v):
     return out
 
 
+@cython.final
 cdef class Scan:
     """The document's bytes and what is lifted from them so far."""
 
@@ -307,76 +313,53 @@ cdef class Scan:
             push(&self.where, x)
         return end
 
-    cdef Py_ssize_t members(self, Py_ssize_t i, int level) except -2:
-        """Walk the object at `i`, `level` 0 a CityObject, 1 a geometry; where it ends, or -1
-        where it is not an object this can follow (a key with escapes)."""
+    cdef Py_ssize_t walk(self, Py_ssize_t i, int kind) except -2:
+        """Walk the container at `i` (`kind`: the CityObjects object, a CityObject, its geometry
+        array, a geometry), each member's value handed to `value`; where it ends, or -1 where
+        it is not one this can follow (a key with escapes in a CityObject or a geometry)."""
         cdef const unsigned char *p = self.p
-        cdef Py_ssize_t key, size
+        cdef Py_ssize_t key = 0, size = 0
+        cdef bint array = kind == GEOMETRIES
+        cdef unsigned char close = 93 if array else 125
         cdef int done
         i = blank(p, i + 1, self.n)
-        if i < self.n and p[i] == 125:
+        if i < self.n and p[i] == close:
             return i + 1
-        while i < self.n and p[i] == 34:
-            key = i + 1
-            i = after_string(p, i, self.n)
-            if i < 0 or memchr(p + key, 92, i - 1 - key) != NULL:
-                return -1
-            size = i - 1 - key
-            i = member_value(p, i, self.n)
+        while i < self.n and (array or p[i] == 34):
+            if not array:
+                key = i + 1
+                i = after_string(p, i, self.n)  # an object's id, whatever it is
+                if i >= 0 and kind != OBJECTS and memchr(p + key, 92, i - 1 - key) != NULL:
+                    return -1
+                size = i - 1 - key
+                if i >= 0:
+                    i = member_value(p, i, self.n)
+                if i < 0:
+                    return -1
+            i = self.value(i, kind, p + key, size)
             if i < 0:
                 return -1
-            if p[i] == 91 and level == 0 and size == 8 and memcmp(p + key, b"geometry", 8) == 0:
-                i = self.geometries(i)
-            elif p[i] == 91 and level == 1 and size == 10 and memcmp(p + key, b"boundaries", 10) == 0:
-                i = self.boundaries(i)
-            else:
-                i = after_value(p, i, self.n)
-            if i < 0:
-                return -1
-            done = after_member(p, &i, self.n, 125)
+            done = after_member(p, &i, self.n, close)
             if done != NEXT:
                 return i if done == CLOSED else -1
         return -1
 
-    cdef Py_ssize_t geometries(self, Py_ssize_t i) except -2:
-        """Walk a CityObject's geometry array at `i`; where it ends, or -1."""
-        cdef const unsigned char *p = self.p
-        cdef int done
-        i = blank(p, i + 1, self.n)
-        if i < self.n and p[i] == 93:
-            return i + 1
-        while i < self.n:
-            i = self.members(i, 1) if p[i] == 123 else after_value(p, i, self.n)
-            if i < 0:
-                return -1
-            done = after_member(p, &i, self.n, 93)
-            if done != NEXT:
-                return i if done == CLOSED else -1
-        return -1
-
-    cdef Py_ssize_t objects(self, Py_ssize_t i) except -2:
-        """Walk the CityObjects object at `i`; where it ends, or -1."""
-        cdef const unsigned char *p = self.p
-        cdef int done
-        i = blank(p, i + 1, self.n)
-        if i < self.n and p[i] == 125:
-            return i + 1
-        while i < self.n and p[i] == 34:
-            i = after_string(p, i, self.n)  # an object's id, whatever it is
-            if i >= 0:
-                i = member_value(p, i, self.n)
-            if i < 0:
-                return -1
-            if p[i] == 123:
-                i = self.members(i, 0)
-            else:
-                i = after_value(p, i, self.n)
-            if i < 0:
-                return -1
-            done = after_member(p, &i, self.n, 125)
-            if done != NEXT:
-                return i if done == CLOSED else -1
-        return -1
+    cdef inline Py_ssize_t value(
+        self, Py_ssize_t i, int kind, const unsigned char *key, Py_ssize_t size
+    ) except -2:
+        """Walk the value at `i` of a member of a container of `kind` (its `key`, `size` bytes,
+        in an object): what holds boundaries walked into, the boundaries lifted, the rest
+        passed over; where it ends, or -1."""
+        cdef unsigned char c = self.p[i]
+        if c == 123 and kind == OBJECTS:
+            return self.walk(i, CITYOBJECT)
+        if c == 91 and kind == CITYOBJECT and size == 8 and memcmp(key, b"geometry", 8) == 0:
+            return self.walk(i, GEOMETRIES)
+        if c == 123 and kind == GEOMETRIES:
+            return self.walk(i, GEOMETRY)
+        if c == 91 and kind == GEOMETRY and size == 10 and memcmp(key, b"boundaries", 10) == 0:
+            return self.boundaries(i)
+        return after_value(self.p, i, self.n)
 
 
 cdef Py_ssize_t index(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, Vec *out) except -2:
@@ -465,7 +448,7 @@ def lift(bytes data):
                 start, i = end, stop
                 out.resize((count, 3), refcheck=False)
         elif p[end] == 123 and size == 11 and memcmp(p + key, b"CityObjects", 11) == 0:
-            i = scan.objects(end)
+            i = scan.walk(end, OBJECTS)
         else:
             i = after_value(p, end, n)
         if i < 0:
