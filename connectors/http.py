@@ -13,43 +13,27 @@ from __future__ import annotations
 import random
 import threading
 import time
-import zlib
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from functools import cache, cached_property
 from importlib.metadata import PackageNotFoundError, version
-from itertools import chain
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 import requests
-import urllib3
 
 from citypipe.connectors.answers import gist, json_body
+from citypipe.connectors.http_gzip import BrokenGzip, body
 from citypipe.geo.errors import ConfigurationError, DataError, UnavailableError
 
 __all__ = ["HttpClient", "HttpPolicy", "Reply", "Stream", "Traffic"]
 
 T = TypeVar("T")
 
-_GZIP = b"\x1f\x8b"
-_TEXTUAL = ("json", "xml", "gml", "text/")
-"""Media types of text, which a gzip body without Content-Encoding is not (a bucket serving a
-gzipped GeoJSON without that header, a gateway compressing twice): such a body is inflated."""
-
-_GZIP_CODINGS = frozenset({"gzip", "x-gzip"})
-"""Content-Encodings citypipe inflates itself: urllib3 takes a gzip stream cut short for its
-end, and the answer for a whole one."""
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 """Answers worth asking again: GDAL's GDAL_HTTP_RETRY_CODES default, and 408 (timed out)."""
-
-
-class BrokenGzip(requests.exceptions.ContentDecodingError):
-    """A body that starts as gzip and breaks off or goes wrong in it: cut by a proxy, a
-    gateway's buffer, a server's compressor mid-answer. Like a dropped connection, worth asking
-    again."""
 
 
 _PASSING = (
@@ -136,36 +120,12 @@ class Stream:
         self.read_bytes = 0
         self._traffic = traffic or Traffic()
         self._response, self._slot, self._max = response, slot, max_bytes
-        coding = self.headers.get("Content-Encoding", "").strip().lower()
-        self._coding = coding if coding in _GZIP_CODINGS else None
-        chunks = _raw_chunks(response) if self._coding else response.iter_content(1 << 16)
-        self._chunks = self._inflated(chunks)
+        self._chunks = body(response, self.media_type)
         self._open = True
 
     @property
     def media_type(self) -> str:
         return media_type(self.headers)
-
-    def _inflated(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
-        """The body's chunks, inflated where its Content-Encoding is gzip, or where it is gzip
-        yet labelled as text without one (else as they came). A gzip stream that breaks off or
-        goes wrong is `BrokenGzip`, asked again as a dropped connection is; a body labelled
-        gzip that is none is the server's lasting fault."""
-        first = next(chunks, b"")
-        textual = any(word in self.media_type for word in _TEXTUAL)
-        unlabelled = not self.headers.get("Content-Encoding") and textual
-        if self._coding and first and first[:2] != _GZIP:
-            raise requests.exceptions.ContentDecodingError(
-                f"it does not start as gzip: {first[:2]!r}"
-            )
-        if not (first[:2] == _GZIP and (self._coding or unlabelled)):
-            yield first
-            yield from chunks
-            return
-        try:
-            yield from _gunzip(chain((first,), chunks))
-        except zlib.error as e:
-            raise BrokenGzip(f"a gzip body broke off or went wrong: {e}") from e
 
     def read(self, size: int = -1) -> bytes:
         """The next bytes of the body (a chunk as it came, `size` or not); b"" at its end."""
@@ -223,35 +183,6 @@ class Stream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _gunzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """The inflated bytes of a gzip stream of one or more members; zlib.error where it ends
-    before its last member does."""
-    inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
-    for chunk in chunks:
-        while chunk:
-            if out := inflate.decompress(chunk):  # b"" would read as the body's end
-                yield out
-            chunk = b""
-            if inflate.eof and inflate.unused_data:  # the next member (`cat a.gz b.gz`)
-                chunk = inflate.unused_data
-                inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
-    if out := inflate.flush():
-        yield out
-    if not inflate.eof:
-        raise zlib.error("it ends before its gzip stream does")
-
-
-def _raw_chunks(response: requests.Response) -> Iterator[bytes]:
-    """The body as it came, not decoded, with urllib3's faults as requests names them (as
-    `iter_content` does)."""
-    try:
-        yield from response.raw.stream(1 << 16, decode_content=False)
-    except urllib3.exceptions.ProtocolError as e:
-        raise requests.exceptions.ChunkedEncodingError(e) from e
-    except urllib3.exceptions.ReadTimeoutError as e:
-        raise requests.exceptions.ConnectionError(e) from e
 
 
 @cache

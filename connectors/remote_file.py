@@ -5,7 +5,8 @@ The URL decides, never a fetch: its last segment names a file of a data format a
 service request (no `SERVICE=` / `REQUEST=`, no OGC API collection). The file is downloaded
 through the shared HTTP client (retries, the body bound, a download broken off asked again
 within the same budget) into a folder of its own, removed with the connector, then read by the
-connector its content chooses, with the options given (`encoding`, `delimiter` ...). A web page
+connector its content chooses, with the options given (`encoding`, `delimiter` ...) and the CRS
+`--crs` names (for a file, what its coordinates are in). A web page
 answered instead (a portal's login or error page, often with 200) is refused with its words.
 """
 
@@ -16,6 +17,7 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
@@ -23,7 +25,7 @@ from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 from citypipe.connectors.answers import HTML_TYPES, refuse_html
 from citypipe.connectors.base import Connector, ServiceConnector, SourceBatch, SourceInfo
 from citypipe.connectors.ogcapi_service import Address
-from citypipe.geo.errors import UnavailableError
+from citypipe.geo.errors import ConfigurationError, UnavailableError
 
 __all__ = ["RemoteFileConnector"]
 
@@ -55,9 +57,16 @@ class RemoteFileConnector(ServiceConnector):
 
     @cached_property
     def file(self) -> Connector:
-        """The connector of the downloaded file, chosen by its content."""
+        """The connector of the downloaded file, chosen by its content; a query a file cannot
+        answer (a box, a filter, a time) refused first, not ignored."""
         from citypipe.connectors.registry import open_location  # the registry lists this module
 
+        asked = [k for k in ("bbox", "filter", "datetime") if getattr(self.query, k) is not None]
+        if asked:
+            raise ConfigurationError(
+                f"{self.url}: a file by its URL is read whole: {', '.join(asked)} apply to a "
+                "service's query"
+            )
         folder = Path(tempfile.mkdtemp(prefix="citypipe-url-"))
         weakref.finalize(self, shutil.rmtree, folder, True)
         path = folder / (_file_name(self.url) or "download")
@@ -85,10 +94,15 @@ class RemoteFileConnector(ServiceConnector):
                         raise
 
     def inspect(self) -> SourceInfo:
-        return self.file.inspect()
+        info = self.file.inspect()
+        return replace(info, crs=self.query.crs) if self.query.crs else info
 
     def read(self) -> Iterator[SourceBatch]:
-        return self.file.read()
+        """The file's batches; in the CRS a `--crs` (a URL entry's `crs:`) names, which is
+        the file's, as a file's `--crs` is, there being no server to ask for one."""
+        crs = self.query.crs
+        for batch in self.file.read():
+            yield replace(batch, crs=crs) if crs else batch
 
 
 def _file_name(url: str) -> str:

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from loopback import Answer, scripted_server
 from oapif_service import FEATURES
+from servers.faults import reset, truncate
 
 from citypipe.cli import main
 from citypipe.connectors.registry import load, open_location
@@ -77,3 +78,48 @@ def test_a_web_page_answered_for_a_file_is_refused_in_one_line(lake, capsys) -> 
 def test_the_url_alone_tells_a_file_from_a_service(url, connector) -> None:
     assert type(open_location(url)) is load(connector)
     assert (RemoteFileConnector.accepts(urlsplit(url)) > 0) == (connector == "remote-file")
+
+
+@pytest.mark.parametrize("fault", [reset(after=100), truncate(after=100)], ids=["reset", "cut"])
+def test_a_download_broken_off_is_asked_again(lake, capsys, fault_proxy, fault) -> None:
+    with scripted_server() as server:
+        server.answer(quote(PATH), Answer(200, BODY, {"Content-Type": "application/geo+json"}))
+        proxy = fault_proxy(server.url)
+        proxy.inject(fault)
+        url = proxy.url + quote(PATH)
+        code = main(["ingest", url, "--source", "v", "--lake", str(lake.root)])
+        assert code == 0, capsys.readouterr().err
+    assert _landed(lake) == NAMES
+    assert [s.fault for s in proxy.seen] == [fault.kind, None]
+
+
+def test_a_catalog_entry_gives_the_files_options(tmp_path, lake, capsys, monkeypatch) -> None:
+    """A `;` CSV in Latin-1 behind a URL, its encoding and delimiter named in the catalog."""
+    rows = [(f["properties"]["name"], f"POINT ({i} {i})") for i, f in enumerate(FEATURES)]
+    text = "name;wkt\n" + "".join(f"{n};{w}\n" for n, w in rows)
+    with scripted_server() as server:
+        server.answer(
+            "/dl/punkte.csv", Answer(200, text.encode("latin-1"), {"Content-Type": "text/csv"})
+        )
+        catalog = tmp_path / "catalog.yaml"
+        catalog.write_text(
+            f"sources:\n  v:\n    url: {server.url}/dl/punkte.csv\n    theme: other\n"
+            "    crs: OGC:CRS84\n    options: {encoding: latin-1, delimiter: ';'}\n",
+            encoding="utf-8",
+        )
+        monkeypatch.setenv("CITYPIPE_CATALOG", str(catalog))
+        code = main(["run", "--lake", str(lake.root)])
+    assert code == 0, capsys.readouterr().err
+    assert _landed(lake) == NAMES
+
+
+def test_a_box_asked_of_a_file_is_refused_not_ignored(lake, capsys) -> None:
+    with scripted_server() as server:
+        server.answer(quote(PATH), Answer(200, BODY, {"Content-Type": "application/geo+json"}))
+        url = server.url + quote(PATH)
+        code = main(
+            ["ingest", url, "--bbox", "7,49,8,50", "--source", "v", "--lake", str(lake.root)]
+        )
+        assert not server.requests  # refused before the download
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "bbox apply to a service's query" in err, err
