@@ -90,3 +90,20 @@ def test_every_spelling_of_utm_32_lands_the_building_in_eggenstein(srs_name, tmp
     assert (code, err) == (0, "")
     lon, lat = _mean_corner(tmp_path)
     assert abs(lon - 8.437) < 0.01 and abs(lat - 49.097) < 0.01
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf_16_without_a_bom_is_read_by_its_declaration(codec, tmp_path, capsys):
+    """XML 1.0 (appendix F) finds UTF-16 without a BOM by its declaration's first bytes, as
+    libxml2 does; the sniffers were shown them as they are and refused the file as JSON."""
+    name = "Gebäude Straße Ørsted"
+    text = LOD2.read_text(encoding="utf-8")
+    text = text.replace('encoding="utf-8"', f'encoding="{codec.upper()}"', 1)
+    path = tmp_path / "wide.gml"
+    path.write_bytes(text.replace("Example Building LOD2 ", name, 1).encode(codec))
+    assert path.read_bytes()[:4] in (b"<\x00?\x00", b"\x00<\x00?")
+    code, err = _ingest(capsys, path, tmp_path)
+    assert (code, err) == (0, "")
+    files = str(tmp_path / "lake" / "features" / "*" / "*.parquet")
+    names = {n for (n,) in duckdb.sql(f"SELECT name FROM read_parquet('{files}')").fetchall()}
+    assert name in names
