@@ -7,6 +7,7 @@ reads every object right; exit 2 is one line naming the file and why; nothing el
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -107,3 +108,18 @@ def test_utf_16_without_a_bom_is_read_by_its_declaration(codec, tmp_path, capsys
     files = str(tmp_path / "lake" / "features" / "*" / "*.parquet")
     names = {n for (n,) in duckdb.sql(f"SELECT name FROM read_parquet('{files}')").fetchall()}
     assert name in names
+
+
+def test_a_city_json_in_latin_1_is_refused_as_not_utf_8(tmp_path, capsys):
+    """JSON is UTF-8 (RFC 8259): a Latin-1 "Gebäude" is refused in one line that says so,
+    not as a truncated document at byte 0."""
+    sample = SAMPLES / "cityjson" / "rotterdam_one_v1.1.city.json"
+    model = json.loads(sample.read_text(encoding="utf-8"))
+    model["metadata"]["title"] = "Gebäude"
+    path = tmp_path / "latin1.city.json"
+    path.write_bytes(json.dumps(model, ensure_ascii=False).encode("latin-1"))
+    code, err = _ingest(capsys, path, tmp_path)
+    assert code == 2
+    [line] = err.splitlines()
+    assert line.startswith(f"citypipe: error: {path}: ") and "not UTF-8" in line
+    assert "truncated" not in line
