@@ -92,8 +92,7 @@ def read_header(path: Path) -> Header:
                     break
                 if event == "end" and elem.tag == envelope and parent.getparent() is root:
                     srs_name = elem.get("srsName")
-                    dims = [elem.get("srsDimension")] + [c.get("srsDimension") for c in elem]
-                    dimension = srs_dimension(next((d for d in dims if d), "3"))
+                    dimension = _envelope_dimension(elem)
         except etree.XMLSyntaxError as e:
             raise syntax_error(path, e) from e
         except GeometryError as e:
@@ -101,6 +100,22 @@ def read_header(path: Path) -> Header:
     if root is None:
         raise DataError(f"{path}: empty document")
     return Header(version, srs_name, dimension)
+
+
+def _envelope_dimension(envelope: Any) -> int:
+    """The srsDimension the CityModel's envelope declares (3 where it declares none), which
+    its positions without their own have. An envelope whose corners all hold another count of
+    numbers contradicts it: which one the positions have is unknown, and reading them with
+    the wrong one would put every object somewhere else (3D positions read in pairs)."""
+    dims = [envelope.get("srsDimension")] + [c.get("srsDimension") for c in envelope]
+    declared = next((d for d in dims if d), None)
+    dimension = srs_dimension(declared or "3")
+    counts = {len((corner.text or "").split()) for corner in envelope}
+    if declared and len(counts) == 1 and counts != {dimension} and counts <= {2, 3}:
+        raise GeometryError(
+            f"srsDimension {declared!r}, but its corners hold {counts.pop()} numbers each"
+        )
+    return dimension
 
 
 def _version(path: Path, root: Any) -> str:

@@ -116,6 +116,8 @@ class CityJSONConnector(FileConnector):
         try:
             return cityjson_values.loads_document(data)
         except orjson.JSONDecodeError as e:
+            if "UTF-8" in e.msg:  # orjson says where only for syntax: not "truncated? at byte 0"
+                raise DataError(f"{self.path}: the document is not UTF-8, as JSON must be") from e
             raise DataError(
                 f"{self.path}: the document is not valid JSON (truncated?): {e.msg} at byte {e.pos}"
             ) from e

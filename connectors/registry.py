@@ -128,12 +128,17 @@ def _choose_service(url: str) -> type[Connector]:
     return best
 
 
+_UTF16_XML = {b"<\x00?\x00": "utf-16-le", b"\x00<\x00?": "utf-16-be"}
+"""A BOM-less UTF-16 XML declaration's first bytes (XML 1.0 appendix F), and its codec."""
+
+
 def _xml_head_in_utf8(head: bytes) -> bytes:
-    """`head` in UTF-8 where it is XML in UTF-16 with a BOM (XML's other encoding every parser
-    reads, which the formats' sniffers look for in UTF-8), else `head` as it is."""
-    if not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    """`head` in UTF-8 where it is XML in UTF-16, with a BOM or a declaration (XML's other
+    encoding every parser reads, which the formats' sniffers look for in UTF-8), else `head`."""
+    codec = _UTF16_XML.get(head[:4])
+    if codec is None and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return head
-    text = head[: len(head) // 2 * 2].decode("utf-16", errors="ignore")
+    text = head[: len(head) // 2 * 2].decode(codec or "utf-16", errors="ignore")
     return text.encode("utf-8") if text.lstrip().startswith("<") else head
 
 

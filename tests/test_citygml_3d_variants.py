@@ -1,0 +1,125 @@
+"""CityGML variants a new user meets: the bundled samples with one declaration changed.
+
+Each variant is made from a sample by editing its text (never the corpus); what a test expects
+is read from the variant with lxml or from the MANIFEST, never from citypipe's output. Exit 0
+reads every object right; exit 2 is one line naming the file and why; nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import SAMPLES
+from lxml import etree
+
+from citypipe import cli
+
+LOD2 = SAMPLES / "citygml" / "sig3d_v2_Building_LOD2-EPSG25832.gml"
+ENVELOPE = '<gml:Envelope srsDimension="3"'
+
+
+def _variant(tmp_path: Path, old: str, new: str) -> Path:
+    text = LOD2.read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "variant.gml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def _ingest(capsys, path: Path, tmp_path: Path) -> tuple[int, str]:
+    code = cli.main(["ingest", str(path), "--source", "v", "--lake", str(tmp_path / "lake")])
+    return code, capsys.readouterr().err
+
+
+def _corner_numbers(path: Path) -> set[int]:
+    """How many numbers each corner of the CityModel's envelope holds."""
+    envelope = next(etree.parse(str(path)).iter("{http://www.opengis.net/gml}Envelope"))
+    return {len(corner.text.split()) for corner in envelope}
+
+
+def _mean_corner(tmp_path: Path) -> tuple[float, float]:
+    """The mean south-west corner of the features' boxes, read by plain DuckDB."""
+    files = str(tmp_path / "lake" / "features" / "*" / "*.parquet")
+    query = f"SELECT avg(bbox.xmin), avg(bbox.ymin) FROM read_parquet('{files}')"
+    return duckdb.sql(query).fetchone()
+
+
+def test_an_envelope_whose_dimension_its_corners_contradict_refuses_the_source(tmp_path, capsys):
+    """srsDimension 2 over 3D positions read them in pairs: the TIN's triangles once landed
+    in the Gulf of Guinea. Which count the positions have is unknown: refused, one line."""
+    path = _variant(tmp_path, ENVELOPE, '<gml:Envelope srsDimension="2"')
+    assert _corner_numbers(path) == {3}
+    code, err = _ingest(capsys, path, tmp_path)
+    assert code == 2
+    [line] = err.splitlines()
+    assert line.startswith(f"citypipe: error: {path}: ")
+    assert "srsDimension '2'" in line and "3 numbers" in line
+
+
+def test_an_envelope_without_srs_dimension_reads_its_3d_positions(tmp_path, capsys):
+    """Undeclared, the dimension is 3, as its corners and positions are."""
+    path = _variant(tmp_path, ENVELOPE, "<gml:Envelope")
+    assert _corner_numbers(path) == {3}
+    code, err = _ingest(capsys, path, tmp_path)
+    assert (code, err) == (0, "")
+    lon, lat = _mean_corner(tmp_path)
+    assert abs(lon - 8.437) < 0.01 and abs(lat - 49.097) < 0.01
+
+
+@pytest.mark.parametrize(
+    "srs_name",
+    [
+        "EPSG:25832",
+        "urn:ogc:def:crs:EPSG::25832",
+        "http://www.opengis.net/def/crs/EPSG/0/25832",
+        "urn:ogc:def:crs,crs:EPSG::25832,crs:EPSG::7837",
+        "http://www.opengis.net/gml/srs/epsg.xml#25832",
+    ],
+)
+def test_every_spelling_of_utm_32_lands_the_building_in_eggenstein(srs_name, tmp_path, capsys):
+    """The sample's address: Hermann-von-Helmholtz-Platz 1, Eggenstein-Leopoldshafen (KIT
+    Campus North), near 8.437 E, 49.097 N."""
+    path = _variant(
+        tmp_path,
+        'srsName="urn:ogc:def:crs,crs:EPSG::25832,crs:EPSG::5783"',
+        f'srsName="{srs_name}"',
+    )
+    code, err = _ingest(capsys, path, tmp_path)
+    assert (code, err) == (0, "")
+    lon, lat = _mean_corner(tmp_path)
+    assert abs(lon - 8.437) < 0.01 and abs(lat - 49.097) < 0.01
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf_16_without_a_bom_is_read_by_its_declaration(codec, tmp_path, capsys):
+    """XML 1.0 (appendix F) finds UTF-16 without a BOM by its declaration's first bytes, as
+    libxml2 does; the sniffers were shown them as they are and refused the file as JSON."""
+    name = "Gebäude Straße Ørsted"
+    text = LOD2.read_text(encoding="utf-8")
+    text = text.replace('encoding="utf-8"', f'encoding="{codec.upper()}"', 1)
+    path = tmp_path / "wide.gml"
+    path.write_bytes(text.replace("Example Building LOD2 ", name, 1).encode(codec))
+    assert path.read_bytes()[:4] in (b"<\x00?\x00", b"\x00<\x00?")
+    code, err = _ingest(capsys, path, tmp_path)
+    assert (code, err) == (0, "")
+    files = str(tmp_path / "lake" / "features" / "*" / "*.parquet")
+    names = {n for (n,) in duckdb.sql(f"SELECT name FROM read_parquet('{files}')").fetchall()}
+    assert name in names
+
+
+def test_a_city_json_in_latin_1_is_refused_as_not_utf_8(tmp_path, capsys):
+    """JSON is UTF-8 (RFC 8259): a Latin-1 "Gebäude" is refused in one line that says so,
+    not as a truncated document at byte 0."""
+    sample = SAMPLES / "cityjson" / "rotterdam_one_v1.1.city.json"
+    model = json.loads(sample.read_text(encoding="utf-8"))
+    model["metadata"]["title"] = "Gebäude"
+    path = tmp_path / "latin1.city.json"
+    path.write_bytes(json.dumps(model, ensure_ascii=False).encode("latin-1"))
+    code, err = _ingest(capsys, path, tmp_path)
+    assert code == 2
+    [line] = err.splitlines()
+    assert line.startswith(f"citypipe: error: {path}: ") and "not UTF-8" in line
+    assert "truncated" not in line
