@@ -51,10 +51,13 @@ cdef bint _shared(xmlNode *top) noexcept:
 
 
 cdef class Detached:
-    """Subtrees unlinked from their document, each freed once (by `free`, or when this is)."""
+    """Subtrees unlinked from their document, each freed once (by `free`, or when this is).
+    It holds an element of that document, so the document (whose string dictionary the
+    freeing reads) outlives them."""
 
     cdef xmlNode **nodes
     cdef Py_ssize_t count
+    cdef object owner
 
     def __dealloc__(self):
         self._free()
@@ -100,6 +103,7 @@ def detach(model, Py_ssize_t count):
     if out.nodes is NULL:
         raise MemoryError()
     out.count = nodes
+    out.owner = model
     cdef xmlNode *before = start.prev
     cdef xmlNode *after = node
     node = start

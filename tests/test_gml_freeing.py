@@ -5,6 +5,9 @@ whole. Munich's 111 buildings (its file read whole by lxml gives the expected id
 
 from __future__ import annotations
 
+import gc
+import sys
+
 from conftest import CORPUS
 from lxml import etree
 
@@ -53,3 +56,19 @@ def test_members_python_reaches_or_with_an_xml_id_are_deleted_by_lxml() -> None:
     assert compiled.detach(reparsed, 1) is None
     assert compiled.detach(reparsed, 2) is None
     assert compiled.detach(reparsed, 0) is None  # nothing to remove
+
+
+def test_the_document_outlives_the_members_waiting_to_be_freed() -> None:
+    """Freeing reads the document's string dictionary: the detached members hold the tree
+    (the reader may drop it, the last batch read, while the thread still frees)."""
+    model = _model()
+    expected = _ids(model)
+    held = sys.getrefcount(model)
+    assert compiled is not None
+    detached = compiled.detach(model, len(model) - 1)
+    assert detached is not None and sys.getrefcount(model) == held + 1
+    del model
+    gc.collect()
+    detached.free()  # the document is still there: no use after free
+    del detached
+    assert _ids(_model()) == expected  # the parser's dictionary serves the next document
