@@ -123,3 +123,26 @@ def test_a_city_json_in_latin_1_is_refused_as_not_utf_8(tmp_path, capsys):
     [line] = err.splitlines()
     assert line.startswith(f"citypipe: error: {path}: ") and "not UTF-8" in line
     assert "truncated" not in line
+
+
+def test_surfaces_referencing_each_other_reject_their_object_as_cyclic(tmp_path, capsys):
+    """Two CompositeSurfaces that are each other's only member hold no polygon: the building
+    goes to rejects naming both ids and the cycle (they are defined, in this very object)."""
+    block = (
+        "<bldg:lod3MultiSurface><gml:MultiSurface>"
+        '<gml:surfaceMember><gml:CompositeSurface gml:id="A">'
+        '<gml:surfaceMember xlink:href="#B"/></gml:CompositeSurface></gml:surfaceMember>'
+        '<gml:surfaceMember><gml:CompositeSurface gml:id="B">'
+        '<gml:surfaceMember xlink:href="#A"/></gml:CompositeSurface></gml:surfaceMember>'
+        "</gml:MultiSurface></bldg:lod3MultiSurface><bldg:lod2Solid>"
+    )
+    path = _variant(tmp_path, "<bldg:lod2Solid>", block)
+    building = next(etree.parse(str(path)).iter("{*}Building"))
+    code, err = _ingest(capsys, path, tmp_path)
+    assert (code, err) == (0, "")
+    rejects = str(tmp_path / "lake" / "rejects" / "*" / "*.parquet")
+    [(sid, reason)] = duckdb.sql(
+        f"SELECT source_id, reason FROM read_parquet('{rejects}')"
+    ).fetchall()
+    assert sid == building.get("{http://www.opengis.net/gml}id")
+    assert "'A', 'B'" in reason and "cyclic" in reason
