@@ -146,3 +146,21 @@ def test_surfaces_referencing_each_other_reject_their_object_as_cyclic(tmp_path,
     ).fetchall()
     assert sid == building.get("{http://www.opengis.net/gml}id")
     assert "'A', 'B'" in reason and "cyclic" in reason
+
+
+def test_geometry_of_gml_3_2_in_a_citygml_2_document_is_rejected_naming_it(tmp_path, capsys):
+    """CityGML 2.0 is GML 3.1 (http://www.opengis.net/gml); a writer that binds the gml
+    prefix to GML 3.2 makes every geometry another GML's: each object with one is a reject
+    whose reason names that namespace, not an 'unsupported geometry Solid'."""
+    gml31 = 'xmlns:gml="http://www.opengis.net/gml"'
+    path = _variant(tmp_path, gml31, 'xmlns:gml="http://www.opengis.net/gml/3.2"')
+    code, err = _ingest(capsys, path, tmp_path)
+    assert code in (0, 2)
+    rejects = str(tmp_path / "lake" / "rejects" / "*" / "*.parquet")
+    if code == 0:
+        reasons = [
+            r for (r,) in duckdb.sql(f"SELECT reason FROM read_parquet('{rejects}')").fetchall()
+        ]
+        assert reasons and all("http://www.opengis.net/gml/3.2" in r for r in reasons)
+    else:
+        assert "http://www.opengis.net/gml/3.2" in err
