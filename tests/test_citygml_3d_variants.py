@@ -164,3 +164,24 @@ def test_geometry_of_gml_3_2_in_a_citygml_2_document_is_rejected_naming_it(tmp_p
         assert reasons and all("http://www.opengis.net/gml/3.2" in r for r in reasons)
     else:
         assert "http://www.opengis.net/gml/3.2" in err
+
+
+def test_a_generic_attribute_without_a_name_is_kept_under_its_kind(tmp_path, capsys):
+    """Every source attribute is kept: one without its name attribute was dropped at the
+    top level and keyed "null" in a set."""
+    gen = 'xmlns:gen="http://www.opengis.net/citygml/generics/2.0" xmlns:bldg='
+    attributes = (
+        "<gen:stringAttribute><gen:value>noname</gen:value></gen:stringAttribute>"
+        '<gen:genericAttributeSet name="set"><gen:intAttribute><gen:value>1</gen:value>'
+        "</gen:intAttribute></gen:genericAttributeSet><bldg:yearOfConstruction>"
+    )
+    text = LOD2.read_text(encoding="utf-8").replace("xmlns:bldg=", gen, 1)
+    path = tmp_path / "generics.gml"
+    path.write_text(text.replace("<bldg:yearOfConstruction>", attributes, 1), encoding="utf-8")
+    code, err = _ingest(capsys, path, tmp_path)
+    assert (code, err) == (0, "")
+    files = str(tmp_path / "lake" / "features" / "*" / "*.parquet")
+    query = f"SELECT properties FROM read_parquet('{files}') WHERE name LIKE 'Example Building%'"
+    [(properties,)] = duckdb.sql(query).fetchall()
+    assert json.loads(properties)["stringAttribute"] == "noname"
+    assert json.loads(properties)["set"] == {"intAttribute": 1}
