@@ -1,4 +1,4 @@
-"""CityGML variants a new user meets: the bundled samples with one declaration changed.
+"""CityGML (and CityJSON) variants a new user meets: bundled samples with one thing changed.
 
 Each variant is made from a sample by editing its text (never the corpus); what a test expects
 is read from the variant with lxml or from the MANIFEST, never from citypipe's output. Exit 0
