@@ -87,9 +87,7 @@ def _generic(rec: Record, elem: Any, wrapped: bool) -> None:
     """gen:*Attribute (1.0/2.0) or core:genericAttribute around one (`wrapped`, 3.0)."""
     if wrapped and not len(elem):
         return
-    key, value = generic_attribute(elem[0] if wrapped else elem)
-    if key is not None:
-        add(rec.properties, key, value)
+    add(rec.properties, *generic_attribute(elem[0] if wrapped else elem))
 
 
 def _named(rec: Record, elem: Any, kind: str) -> None:

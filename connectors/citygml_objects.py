@@ -349,8 +349,8 @@ class ObjectReader:
         if missing:
             shown = ", ".join(repr(m) for m in sorted(set(missing))[:3])
             rec.errors.append(
-                f"dangling xlink: {shown} not defined in this object or before it in the document "
-                "(xlinks are never fetched)"
+                f"dangling xlink: {shown} resolve to no surface of this object or before it in "
+                "the document (missing, later, cyclic or not a geometry; xlinks are never fetched)"
             )
         rec.geometries, rec.surfaces, rec.footprint = [], [], []
 

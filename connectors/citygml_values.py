@@ -188,9 +188,10 @@ def typed(kind: str, value: Any) -> Any:
     return text
 
 
-def generic_attribute(elem: Any) -> tuple[str | None, Any]:
+def generic_attribute(elem: Any) -> tuple[str, Any]:
     """gen:stringAttribute name="n"><gen:value> (1.0/2.0) or gen:StringAttribute><gen:name>
-    <gen:value> (3.0) -> (name, typed value); a set -> (name, {member name: value})."""
+    <gen:value> (3.0) -> (name, typed value); a set -> (name, {member name: value}). One
+    without a name is named by its kind (stringAttribute): its value is the source's too."""
     kind = local_name(elem.tag).lower()
     name = elem.get("name")
     if name is not None and len(elem) == 1 and kind != "genericattributeset":
@@ -204,6 +205,7 @@ def generic_attribute(elem: Any) -> tuple[str | None, Any]:
             values.append(child)
         elif local != "codeSpace":
             members.append(child)
+    name = name or local_name(elem.tag)  # one without a name is kept under its kind's
     if kind == "genericattributeset":
         inner = members + [v[0] for v in values if len(v)]  # 1.0/2.0 members, 3.0 values
         return name, dict(generic_attribute(m) for m in inner)

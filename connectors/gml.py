@@ -290,7 +290,9 @@ class GeometryReader:
                 for child in member:
                     self._any(child, parts)
         else:
-            raise GeometryError(f"unsupported geometry {local_name(tag)}")
+            ns = tag[1:].partition("}")[0]
+            other = f" of {ns}, not this document's {self._gml_ns}" if ns in GML_NAMESPACES else ""
+            raise GeometryError(f"unsupported geometry {local_name(tag)}{other}")
 
     def _surface(self, elem, out: list[Ref]) -> None:
         handler = self._surfaces.get(elem.tag)

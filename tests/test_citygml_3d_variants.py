@@ -1,4 +1,4 @@
-"""CityGML variants a new user meets: the bundled samples with one declaration changed.
+"""CityGML (and CityJSON) variants a new user meets: bundled samples with one thing changed.
 
 Each variant is made from a sample by editing its text (never the corpus); what a test expects
 is read from the variant with lxml or from the MANIFEST, never from citypipe's output. Exit 0
@@ -123,3 +123,65 @@ def test_a_city_json_in_latin_1_is_refused_as_not_utf_8(tmp_path, capsys):
     [line] = err.splitlines()
     assert line.startswith(f"citypipe: error: {path}: ") and "not UTF-8" in line
     assert "truncated" not in line
+
+
+def test_surfaces_referencing_each_other_reject_their_object_as_cyclic(tmp_path, capsys):
+    """Two CompositeSurfaces that are each other's only member hold no polygon: the building
+    goes to rejects naming both ids and the cycle (they are defined, in this very object)."""
+    block = (
+        "<bldg:lod3MultiSurface><gml:MultiSurface>"
+        '<gml:surfaceMember><gml:CompositeSurface gml:id="A">'
+        '<gml:surfaceMember xlink:href="#B"/></gml:CompositeSurface></gml:surfaceMember>'
+        '<gml:surfaceMember><gml:CompositeSurface gml:id="B">'
+        '<gml:surfaceMember xlink:href="#A"/></gml:CompositeSurface></gml:surfaceMember>'
+        "</gml:MultiSurface></bldg:lod3MultiSurface><bldg:lod2Solid>"
+    )
+    path = _variant(tmp_path, "<bldg:lod2Solid>", block)
+    building = next(etree.parse(str(path)).iter("{*}Building"))
+    code, err = _ingest(capsys, path, tmp_path)
+    assert (code, err) == (0, "")
+    rejects = str(tmp_path / "lake" / "rejects" / "*" / "*.parquet")
+    [(sid, reason)] = duckdb.sql(
+        f"SELECT source_id, reason FROM read_parquet('{rejects}')"
+    ).fetchall()
+    assert sid == building.get("{http://www.opengis.net/gml}id")
+    assert "'A', 'B'" in reason and "cyclic" in reason
+
+
+def test_geometry_of_gml_3_2_in_a_citygml_2_document_is_rejected_naming_it(tmp_path, capsys):
+    """CityGML 2.0 is GML 3.1 (http://www.opengis.net/gml); a writer that binds the gml
+    prefix to GML 3.2 makes every geometry another GML's: each object with one is a reject
+    whose reason names that namespace, not an 'unsupported geometry Solid'."""
+    gml31 = 'xmlns:gml="http://www.opengis.net/gml"'
+    path = _variant(tmp_path, gml31, 'xmlns:gml="http://www.opengis.net/gml/3.2"')
+    code, err = _ingest(capsys, path, tmp_path)
+    assert code in (0, 2)
+    rejects = str(tmp_path / "lake" / "rejects" / "*" / "*.parquet")
+    if code == 0:
+        reasons = [
+            r for (r,) in duckdb.sql(f"SELECT reason FROM read_parquet('{rejects}')").fetchall()
+        ]
+        assert reasons and all("http://www.opengis.net/gml/3.2" in r for r in reasons)
+    else:
+        assert "http://www.opengis.net/gml/3.2" in err
+
+
+def test_a_generic_attribute_without_a_name_is_kept_under_its_kind(tmp_path, capsys):
+    """Every source attribute is kept: one without its name attribute was dropped at the
+    top level and keyed "null" in a set."""
+    gen = 'xmlns:gen="http://www.opengis.net/citygml/generics/2.0" xmlns:bldg='
+    attributes = (
+        "<gen:stringAttribute><gen:value>noname</gen:value></gen:stringAttribute>"
+        '<gen:genericAttributeSet name="set"><gen:intAttribute><gen:value>1</gen:value>'
+        "</gen:intAttribute></gen:genericAttributeSet><bldg:yearOfConstruction>"
+    )
+    text = LOD2.read_text(encoding="utf-8").replace("xmlns:bldg=", gen, 1)
+    path = tmp_path / "generics.gml"
+    path.write_text(text.replace("<bldg:yearOfConstruction>", attributes, 1), encoding="utf-8")
+    code, err = _ingest(capsys, path, tmp_path)
+    assert (code, err) == (0, "")
+    files = str(tmp_path / "lake" / "features" / "*" / "*.parquet")
+    query = f"SELECT properties FROM read_parquet('{files}') WHERE name LIKE 'Example Building%'"
+    [(properties,)] = duckdb.sql(query).fetchall()
+    assert json.loads(properties)["stringAttribute"] == "noname"
+    assert json.loads(properties)["set"] == {"intAttribute": 1}
