@@ -10,9 +10,10 @@ which goes to rejects with its reason.
 
 from __future__ import annotations
 
-import io
 import re
 from typing import BinaryIO
+
+from citypipe.connectors.text import Rewriting
 
 __all__ = ["QuotedEWKT", "split_column"]
 
@@ -36,29 +37,17 @@ def split_column(header: list[str], rows: list[list[str]]) -> int | None:
     return None
 
 
-class QuotedEWKT(io.RawIOBase):
+class QuotedEWKT(Rewriting):
     """The open `file` (in an encoding whose `;`, quote and line ends are ASCII bytes) with each
-    unquoted EWKT value quoted: line by line, outside quoted fields only."""
+    unquoted EWKT value quoted: a block of whole lines at a time, outside quoted fields only."""
 
     def __init__(self, file: BinaryIO) -> None:
-        super().__init__()
-        self._file = file
+        super().__init__(file)
         self._quoted = False
         """Whether the line read ends inside a quoted field (a value holding a line end)."""
-        self._pending = b""
 
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._pending) < size:
-            line = self._file.readline()
-            if not line:
-                break
-            self._pending += self._line(line)
-        size = len(self._pending) if size < 0 else size
-        out, self._pending = self._pending[:size], self._pending[size:]
-        return out
+    def _more(self) -> bytes:
+        return b"".join(map(self._line, self._file.readlines(self._block)))
 
     def _line(self, line: bytes) -> bytes:
         """`line` with its unquoted EWKT values quoted (the parts between quotes are inside a
@@ -71,7 +60,3 @@ class QuotedEWKT(io.RawIOBase):
             inside = not inside
         self._quoted = not inside
         return b'"'.join(parts)
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
