@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import requests
 
 from citypipe.connectors.answers import gist, json_body
-from citypipe.connectors.http_gzip import BrokenGzip, body
+from citypipe.connectors.http_gzip import body
 from citypipe.geo.errors import ConfigurationError, DataError, UnavailableError
 
 __all__ = ["HttpClient", "HttpPolicy", "Reply", "Stream", "Traffic"]
@@ -39,8 +39,7 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _PASSING = (
     requests.ConnectionError,
     requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    BrokenGzip,
+    requests.exceptions.ChunkedEncodingError,  # BrokenGzip among them
 )
 """Faults of the connection rather than of the request: worth trying again."""
 
@@ -160,8 +159,6 @@ class Stream:
                     self._traffic.bytes += len(chunk)
                     if len(body) > self._max:
                         raise DataError(f"{self.url}: the answer is over {self._max} bytes")
-            except BrokenGzip:
-                raise  # for a retry, as a break is
             except requests.exceptions.ContentDecodingError as e:
                 raise self._undecodable(e) from e
             return Reply(self.url, self.status, self.headers, bytes(body))

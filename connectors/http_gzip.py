@@ -22,10 +22,10 @@ _TEXTUAL = ("json", "xml", "gml", "text/")
 inflated."""
 
 
-class BrokenGzip(requests.exceptions.ContentDecodingError):
+class BrokenGzip(requests.exceptions.ChunkedEncodingError):
     """A body that starts as gzip and breaks off or goes wrong in it: cut by a proxy, a
-    gateway's buffer, a server's compressor mid-answer. Like a dropped connection, worth asking
-    again."""
+    gateway's buffer, a server's compressor mid-answer. A body that broke off, as requests'
+    ChunkedEncodingError is, so asked again as a dropped connection is."""
 
 
 def body(response: requests.Response, media_type: str) -> Iterator[bytes]:
