@@ -13,12 +13,11 @@ from __future__ import annotations
 import re
 from typing import BinaryIO
 
+from citypipe.connectors.csv_geometry import WKT_SHAPED
 from citypipe.connectors.text import Rewriting
 
 __all__ = ["QuotedEWKT", "split_column"]
 
-_SRID = re.compile(r"\s*SRID=\d+\s*", re.IGNORECASE)
-_WKT_START = re.compile(r"\s*[A-Za-z]+\s*(?:[ZM]{1,2}\s*)?(?:\(|EMPTY)", re.IGNORECASE)
 _UNQUOTED = re.compile(rb"(?<![^;\n])(SRID=\d+;[^;\"\r\n]*)", re.IGNORECASE)
 """An EWKT value at a field's start, up to the next delimiter or the line's end (WKT holds no
 `;` and no quote)."""
@@ -32,7 +31,7 @@ def split_column(header: list[str], rows: list[list[str]]) -> int | None:
     if 2 * len(wider) <= len(rows):
         return None
     for i in range(len(header)):
-        if all(_SRID.fullmatch(r[i]) and _WKT_START.match(r[i + 1]) for r in wider):
+        if all((m := WKT_SHAPED.match(f"{r[i]};{r[i + 1]}")) and m["srid"] for r in wider):
             return i
     return None
 
