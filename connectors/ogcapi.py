@@ -61,12 +61,12 @@ _ACCEPT = f"{_GEOJSON}, {JSONFG};q=0.9, application/json;q=0.8"
 _ACCEPT_FG = f"{JSONFG}, {_GEOJSON};q=0.9, application/json;q=0.8"
 _META = "application/json"
 _Page = tuple[Reply, Mapping[str, Any], str | None]
+"""A page's reply, its JSON and the code page that was read in (None: UTF-8)."""
 _ABSENT = (404, 410)
 """Statuses of a service document that is not there: no OGC API service at that address."""
 _NO_SERVICE = "not an OGC API - Features service"
 """What a user who pasted a web page's URL needs to hear, before the 404 of a request they
 never made."""
-"""A page's reply, its JSON and the code page that was read in (None: UTF-8)."""
 
 
 class OGCAPIFeaturesConnector(ServiceConnector):
