@@ -285,9 +285,7 @@ class OGCAPIFeaturesConnector(ServiceConnector):
 
     def _item_types(self) -> str:
         """The `itemType` of the collection read, else of each the service offers."""
-        named = self.collection or (
-            next(iter(self.collections)) if len(self.collections) == 1 else None
-        )
+        named = self.collection
         chosen = {named: self.collections[named]} if named in self.collections else self.collections
         return item_types(chosen)
 
