@@ -70,10 +70,12 @@ def _gunzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
 
 def _raw(response: requests.Response) -> Iterator[bytes]:
     """The body as it came, not decoded, with urllib3's faults as requests names them (as
-    `iter_content` does)."""
+    `iter_content` does; its DecodeError cannot arise from a body not decoded)."""
     try:
         yield from response.raw.stream(1 << 16, decode_content=False)
     except urllib3.exceptions.ProtocolError as e:
         raise requests.exceptions.ChunkedEncodingError(e) from e
     except urllib3.exceptions.ReadTimeoutError as e:
         raise requests.exceptions.ConnectionError(e) from e
+    except urllib3.exceptions.SSLError as e:  # a TLS record broken mid-body
+        raise requests.exceptions.SSLError(e) from e
