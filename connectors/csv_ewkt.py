@@ -10,14 +10,14 @@ which goes to rejects with its reason.
 
 from __future__ import annotations
 
-import io
 import re
 from typing import BinaryIO
 
+from citypipe.connectors.csv_geometry import WKT_SHAPED
+from citypipe.connectors.text import Rewriting
+
 __all__ = ["QuotedEWKT", "split_column"]
 
-_SRID = re.compile(r"\s*SRID=\d+\s*", re.IGNORECASE)
-_WKT_START = re.compile(r"\s*[A-Za-z]+\s*(?:[ZM]{1,2}\s*)?(?:\(|EMPTY)", re.IGNORECASE)
 _UNQUOTED = re.compile(rb"(?<![^;\n])(SRID=\d+;[^;\"\r\n]*)", re.IGNORECASE)
 """An EWKT value at a field's start, up to the next delimiter or the line's end (WKT holds no
 `;` and no quote)."""
@@ -31,34 +31,22 @@ def split_column(header: list[str], rows: list[list[str]]) -> int | None:
     if 2 * len(wider) <= len(rows):
         return None
     for i in range(len(header)):
-        if all(_SRID.fullmatch(r[i]) and _WKT_START.match(r[i + 1]) for r in wider):
+        if all((m := WKT_SHAPED.match(f"{r[i]};{r[i + 1]}")) and m["srid"] for r in wider):
             return i
     return None
 
 
-class QuotedEWKT(io.RawIOBase):
+class QuotedEWKT(Rewriting):
     """The open `file` (in an encoding whose `;`, quote and line ends are ASCII bytes) with each
-    unquoted EWKT value quoted: line by line, outside quoted fields only."""
+    unquoted EWKT value quoted: a block of whole lines at a time, outside quoted fields only."""
 
     def __init__(self, file: BinaryIO) -> None:
-        super().__init__()
-        self._file = file
+        super().__init__(file)
         self._quoted = False
         """Whether the line read ends inside a quoted field (a value holding a line end)."""
-        self._pending = b""
 
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._pending) < size:
-            line = self._file.readline()
-            if not line:
-                break
-            self._pending += self._line(line)
-        size = len(self._pending) if size < 0 else size
-        out, self._pending = self._pending[:size], self._pending[size:]
-        return out
+    def _more(self) -> bytes:
+        return b"".join(map(self._line, self._file.readlines(self._block)))
 
     def _line(self, line: bytes) -> bytes:
         """`line` with its unquoted EWKT values quoted (the parts between quotes are inside a
@@ -71,7 +59,3 @@ class QuotedEWKT(io.RawIOBase):
             inside = not inside
         self._quoted = not inside
         return b'"'.join(parts)
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()

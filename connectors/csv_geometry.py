@@ -26,18 +26,19 @@ import shapely
 from citypipe.connectors.csv_values import cleaned
 from citypipe.geo.types import CRS84, Points
 
-__all__ = ["Kind", "Layout", "detect", "geometries", "geometry_text"]
+__all__ = ["WKT_SHAPED", "Kind", "Layout", "detect", "geometries", "geometry_text"]
 
 _SAMPLE = 100
 """Non-empty values of a column parsed to decide whether it holds geometries."""
 _COORDINATE = r"^[+-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)([eE][+-]?[0-9]+)?$"
 _EWKT_SRID = r"SRID=(?P<srid>[0-9]+);\s*"
 _SRID = rf"(?i)^{_EWKT_SRID}"
-_WKT_SHAPED = (
+WKT_SHAPED = re.compile(
     rf"(?i)^\s*({_EWKT_SRID})?(MULTI)?(POINT|LINESTRING|POLYGON|CURVEPOLYGON|TRIANGLE|TIN|"
     r"POLYHEDRALSURFACE|GEOMETRYCOLLECTION)\s*(Z|M|ZM)?\s*(\(|EMPTY)"
 )
-"""A value that starts as (E)WKT does, readable or not (decimal commas, a missing bracket)."""
+"""A value that starts as (E)WKT does, readable or not (decimal commas, a missing bracket);
+its pattern is RE2's too (pyarrow)."""
 _LON_DEGREES = (
     "longitude",
     "lon",
@@ -145,7 +146,7 @@ def _probe(values: pa.Array, kind: Kind) -> tuple[float, int]:
 def _wkt_shaped(values: pa.Array) -> bool:
     """Whether most of the column's first non-empty values start as (E)WKT."""
     sample = _sample(values)
-    shaped = pc.sum(pc.match_substring_regex(sample, _WKT_SHAPED)).as_py() or 0
+    shaped = pc.sum(pc.match_substring_regex(sample, WKT_SHAPED.pattern)).as_py() or 0
     return len(sample) > 0 and shaped > len(sample) / 2
 
 

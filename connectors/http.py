@@ -13,19 +13,20 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from functools import cache, cached_property
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 
-from citypipe.connectors.answers import gist, json_body
-from citypipe.connectors.http_gzip import BrokenGzip, body
+from citypipe.connectors.answers import HTML_TYPES, gist, json_body, refuse_html
+from citypipe.connectors.http_gzip import body
 from citypipe.geo.errors import ConfigurationError, DataError, UnavailableError
 
 __all__ = ["HttpClient", "HttpPolicy", "Reply", "Stream", "Traffic"]
@@ -39,8 +40,7 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _PASSING = (
     requests.ConnectionError,
     requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    BrokenGzip,
+    requests.exceptions.ChunkedEncodingError,  # BrokenGzip among them
 )
 """Faults of the connection rather than of the request: worth trying again."""
 
@@ -153,18 +153,27 @@ class Stream:
     def reply(self) -> Reply:
         """The whole answer, read (a break is raised as it came, for a retry)."""
         with self:
-            body = bytearray()
-            try:
-                for chunk in self._chunks:
-                    body += chunk
-                    self._traffic.bytes += len(chunk)
-                    if len(body) > self._max:
-                        raise DataError(f"{self.url}: the answer is over {self._max} bytes")
-            except BrokenGzip:
-                raise  # for a retry, as a break is
-            except requests.exceptions.ContentDecodingError as e:
-                raise self._undecodable(e) from e
-            return Reply(self.url, self.status, self.headers, bytes(body))
+            return Reply(self.url, self.status, self.headers, b"".join(self._bounded()))
+
+    def save(self, path: Path) -> None:
+        """The whole body written to `path`, bounded as `reply` is (a break is raised as it came,
+        for a retry)."""
+        with self, open(path, "wb") as out:
+            out.writelines(self._bounded())
+
+    def _bounded(self) -> Iterator[bytes]:
+        """The body's chunks, counted, up to the limit; a body its Content-Encoding does not
+        decode is the server's fault."""
+        size = 0
+        try:
+            for chunk in self._chunks:
+                size += len(chunk)
+                self._traffic.bytes += len(chunk)
+                if size > self._max:
+                    raise DataError(f"{self.url}: the answer is over {self._max} bytes")
+                yield chunk
+        except requests.exceptions.ContentDecodingError as e:
+            raise self._undecodable(e) from e
 
     def _undecodable(self, e: Exception) -> DataError:
         """A body its Content-Encoding does not decode (a server that labels a plain body
@@ -265,6 +274,17 @@ class HttpClient:
         """The answer to GET `url` with its body still to read, as `get` retries until its
         head (a body that breaks off is the reader's to handle: part of it may be read)."""
         return self._retrying(url, params, headers, accept, lambda stream: stream)
+
+    def save(self, url: str, path: Path) -> None:
+        """The body of GET `url` written to `path`, asked again (the request and the body) as
+        `get` is; a web page answered instead is refused with its words."""
+
+        def take(stream: Stream) -> None:
+            if stream.media_type in HTML_TYPES:
+                refuse_html(stream.reply())
+            stream.save(path)
+
+        self._retrying(url, None, None, (), take)
 
     def _retrying(
         self,

@@ -22,10 +22,10 @@ _TEXTUAL = ("json", "xml", "gml", "text/")
 inflated."""
 
 
-class BrokenGzip(requests.exceptions.ContentDecodingError):
+class BrokenGzip(requests.exceptions.ChunkedEncodingError):
     """A body that starts as gzip and breaks off or goes wrong in it: cut by a proxy, a
-    gateway's buffer, a server's compressor mid-answer. Like a dropped connection, worth asking
-    again."""
+    gateway's buffer, a server's compressor mid-answer. A body that broke off, as requests'
+    ChunkedEncodingError is, so asked again as a dropped connection is."""
 
 
 def body(response: requests.Response, media_type: str) -> Iterator[bytes]:
@@ -70,10 +70,12 @@ def _gunzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
 
 def _raw(response: requests.Response) -> Iterator[bytes]:
     """The body as it came, not decoded, with urllib3's faults as requests names them (as
-    `iter_content` does)."""
+    `iter_content` does; its DecodeError cannot arise from a body not decoded)."""
     try:
         yield from response.raw.stream(1 << 16, decode_content=False)
     except urllib3.exceptions.ProtocolError as e:
         raise requests.exceptions.ChunkedEncodingError(e) from e
     except urllib3.exceptions.ReadTimeoutError as e:
         raise requests.exceptions.ConnectionError(e) from e
+    except urllib3.exceptions.SSLError as e:  # a TLS record broken mid-body
+        raise requests.exceptions.SSLError(e) from e

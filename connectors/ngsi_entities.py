@@ -243,7 +243,7 @@ def _checked(
     if faults:
         return f"not an NGSI entity: {'; '.join(faults)}", shown
     key_values.update(
-        {k: v for k, v in shown.items() if "." not in k and k not in (RELATIONSHIPS, DATASETS)}
+        {k: v for k, v in shown.items() if "." not in k and not k.startswith("citypipe:")}
     )
     if location is not None:
         key_values[location] = geometry

@@ -60,13 +60,13 @@ _GEOJSON = "application/geo+json"
 _ACCEPT = f"{_GEOJSON}, {JSONFG};q=0.9, application/json;q=0.8"
 _ACCEPT_FG = f"{JSONFG}, {_GEOJSON};q=0.9, application/json;q=0.8"
 _META = "application/json"
-_Page = tuple[Reply, Mapping[str, Any], str | None]
+_Page = tuple[Reply, Mapping[str, Any]]
+"""A page's reply and its JSON (the reply keeps the code page it was read in)."""
 _ABSENT = (404, 410)
 """Statuses of a service document that is not there: no OGC API service at that address."""
 _NO_SERVICE = "not an OGC API - Features service"
 """What a user who pasted a web page's URL needs to hear, before the 404 of a request they
 never made."""
-"""A page's reply, its JSON and the code page that was read in (None: UTF-8)."""
 
 
 class OGCAPIFeaturesConnector(ServiceConnector):
@@ -242,7 +242,7 @@ class OGCAPIFeaturesConnector(ServiceConnector):
 
     def _get(self, url: str, headers: Mapping[str, str]) -> _Page:
         reply = self.client.get(url, headers=headers)
-        page, codec = reply.json_read()
+        page = reply.json()
         if not isinstance(page, dict) or not isinstance(page.get("features"), list):
             said = json_exception(page)
             raise DataError(
@@ -250,7 +250,7 @@ class OGCAPIFeaturesConnector(ServiceConnector):
                 if said
                 else f"{url}: the answer is not a GeoJSON FeatureCollection"
             )
-        return reply, page, codec
+        return reply, page
 
     def _first_page(self) -> _Page:
         if self._first is None:
@@ -285,9 +285,7 @@ class OGCAPIFeaturesConnector(ServiceConnector):
 
     def _item_types(self) -> str:
         """The `itemType` of the collection read, else of each the service offers."""
-        named = self.collection or (
-            next(iter(self.collections)) if len(self.collections) == 1 else None
-        )
+        named = self.collection
         chosen = {named: self.collections[named]} if named in self.collections else self.collections
         return item_types(chosen)
 
@@ -299,7 +297,7 @@ class OGCAPIFeaturesConnector(ServiceConnector):
     def read(self) -> Iterator[SourceBatch]:
         """The pages by their `next` links, each asked for as soon as the page before it is
         parsed, so that the server answers it while citypipe reads that page."""
-        reply, page, codec = self._first_page()
+        reply, page = self._first_page()
         self._first = None
         matched = count(page.get("numberMatched"))
         seen, read, pages, first = {reply.url}, 0, 1, (len(page["features"]), _identity(page))
@@ -318,13 +316,13 @@ class OGCAPIFeaturesConnector(ServiceConnector):
                 ahead = pool.submit(self._get, url, self._headers) if url else None
                 cap = first[0] if pages > 1 else None  # the server's own page size
                 warning = None if url or matched is not None else _cut(reply.url, held, limit, cap)
-                for batch in self._batches(reply, page, codec):
+                for batch in self._batches(reply, page):
                     if warning:
                         batch = batch.warned(warning)
                     yield self.filter.select(batch) if self.filter and not remote else batch
                 if ahead is None:
                     break
-                reply, page, codec = ahead.result()
+                reply, page = ahead.result()
                 pages += 1
         if matched is not None and read != matched:
             raise DataError(
@@ -334,9 +332,7 @@ class OGCAPIFeaturesConnector(ServiceConnector):
                 "pages were lost or the server's numberMatched is wrong; nothing was written"
             )
 
-    def _batches(
-        self, reply: Reply, page: Mapping[str, Any], codec: str | None
-    ) -> Iterator[SourceBatch]:
+    def _batches(self, reply: Reply, page: Mapping[str, Any]) -> Iterator[SourceBatch]:
         """The page's batches. Its CRS (Content-Crs, else the one asked for) applies to
         GeoJSON's `geometry`, in that CRS's axis order, whatever a body `crs` member says; in
         JSON-FG to `place` wherever no closer `coordRefSys` names another (its `geometry` is
@@ -347,7 +343,7 @@ class OGCAPIFeaturesConnector(ServiceConnector):
         for batch in page_batches(page, page["features"]):
             if crs and batch.axis_order == "xy" and reply.media_type != JSONFG:
                 batch = replace(batch, crs=crs, axis_order="authority")
-            yield read_in(batch, codec)
+            yield read_in(batch, reply.json_read()[1])
 
 
 def _next_url(reply: Reply, page: Mapping[str, Any], seen: set[str]) -> str | None:

@@ -22,10 +22,9 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
-from citypipe.connectors.answers import HTML_TYPES, refuse_html
 from citypipe.connectors.base import Connector, ServiceConnector, SourceBatch, SourceInfo
 from citypipe.connectors.ogcapi_service import Address
-from citypipe.geo.errors import ConfigurationError, UnavailableError
+from citypipe.geo.errors import ConfigurationError
 
 __all__ = ["RemoteFileConnector"]
 
@@ -70,28 +69,11 @@ class RemoteFileConnector(ServiceConnector):
         folder = Path(tempfile.mkdtemp(prefix="citypipe-url-"))
         weakref.finalize(self, shutil.rmtree, folder, True)
         path = folder / (_file_name(self.url) or "download")
-        self._download(path)
+        self.client.save(self.url, path)
         options = dict(self.options)
         if self.query.layer and "layer" not in options:
             options["layer"] = self.query.layer
         return open_location(path, **options)
-
-    def _download(self, path: Path) -> None:
-        """The body into `path`; a download broken off is asked again as the client asks a
-        request again, up to its retries."""
-        retries = self.client.policy.retries
-        for attempt in range(retries + 1):
-            with self.client.open(self.url) as stream:
-                if stream.media_type in HTML_TYPES:
-                    refuse_html(stream.reply())
-                try:
-                    with open(path, "wb") as out:
-                        while chunk := stream.read(1 << 16):
-                            out.write(chunk)
-                    return
-                except UnavailableError:
-                    if attempt == retries:
-                        raise
 
     def inspect(self) -> SourceInfo:
         info = self.file.inspect()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import io
 import re
+from abc import abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from citypipe.geo.errors import ConfigurationError
 __all__ = [
     "MARK_PATTERN",
     "MarkedUTF8",
+    "Rewriting",
     "TextEncoding",
     "detect_encoding",
     "file_encoding",
@@ -226,24 +228,31 @@ def _mark(e: UnicodeError) -> tuple[str, int]:
 codecs.register_error("citypipe.mark", _mark)
 
 
-class MarkedUTF8(io.RawIOBase):
-    """The open `file` read as UTF-8, a mark for each byte that is not (see `_MARK`)."""
+class Rewriting(io.RawIOBase):
+    """The open `file` rewritten as it is read, a block at a time (`_more`), for a reader
+    (pyarrow's CSV reader) that takes a binary file: any read size gives the same bytes."""
+
+    _block = _BLOCK
+    """About how many bytes of the file to rewrite at a time."""
 
     def __init__(self, file: BinaryIO) -> None:
         super().__init__()
         self._file = file
-        self._decoder = codecs.getincrementaldecoder("utf-8")("citypipe.mark")
         self._pending = b""
+
+    @abstractmethod
+    def _more(self) -> bytes:
+        """The next rewritten bytes, b"" at the end of the file only."""
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
         while size < 0 or len(self._pending) < size:
-            block = self._file.read(_BLOCK)
-            self._pending += self._decoder.decode(block, final=not block).encode()
-            if not block:
+            more = self._more()
+            if not more:
                 break
+            self._pending += more
         size = len(self._pending) if size < 0 else size
         out, self._pending = self._pending[:size], self._pending[size:]
         return out
@@ -251,6 +260,20 @@ class MarkedUTF8(io.RawIOBase):
     def close(self) -> None:
         self._file.close()
         super().close()
+
+
+class MarkedUTF8(Rewriting):
+    """The open `file` read as UTF-8, a mark for each byte that is not (see `_MARK`)."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        super().__init__(file)
+        self._decoder = codecs.getincrementaldecoder("utf-8")("citypipe.mark")
+
+    def _more(self) -> bytes:
+        while block := self._file.read(self._block):
+            if text := self._decoder.decode(block):  # "" for a block that ends mid-character
+                return text.encode()
+        return self._decoder.decode(b"", final=True).encode()
 
 
 def marked_bytes(text: str) -> bytes:

@@ -7,6 +7,7 @@ Expected values come from the sample files."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -17,6 +18,7 @@ from test_wfs_mapserver import assert_same, harvested
 
 from citypipe.connectors.base import Query
 from citypipe.connectors.http import HttpClient, HttpPolicy
+from citypipe.connectors.http_gzip import body
 from citypipe.core.ingest import ingest
 from citypipe.geo.errors import DataError, UnavailableError
 
@@ -83,3 +85,24 @@ def test_a_body_labelled_gzip_that_is_none_is_refused_at_once(
     with pytest.raises(DataError, match="not the gzip its server says"):
         harvest(f"{proxy.url}/collections/{FONTS.name}", lake, FONTS, HttpClient(QUICK))
     assert len(proxy.faulted()) == 1
+
+
+def test_a_tls_error_mid_gzip_body_is_requests_ssl_error_as_iter_content_makes_it() -> None:
+    """urllib3's SSLError out of the raw body would otherwise be a traceback, not a fault of
+    the connection asked again."""
+    import gzip
+    import io
+
+    import requests
+    import urllib3
+
+    class BrokenTLS(io.RawIOBase):
+        def stream(self, size: int, decode_content: bool) -> Iterator[bytes]:
+            yield gzip.compress(b'{"type": "FeatureCollection"}')[:10]
+            raise urllib3.exceptions.SSLError("decryption failed or bad record mac")
+
+    response = requests.Response()
+    response.raw, response.status_code = BrokenTLS(), 200
+    response.headers["Content-Encoding"] = "gzip"
+    with pytest.raises(requests.exceptions.SSLError, match="bad record mac"):
+        list(body(response, "application/json"))

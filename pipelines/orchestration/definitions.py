@@ -4,10 +4,9 @@ checks, the jobs, schedules and sensor that run them, and the resources they use
 A mistake in one catalog entry does not stop the code location: the entry's asset is there,
 in the group `refused`, described by the catalog's own message naming the entry and the field,
 and fails with it when materialised, while the other sources run as always. A catalog that
-cannot be read at all (not YAML, no `sources:`) is refused whole the same way: the code location
-loads with one refused asset, `catalog`, and the message is printed once on its own line
-(`dagster definitions validate` and `dagster dev` show it, not a traceback around it: Dagster
-shows every user frame of a failed load, which cannot be asked away).
+cannot be read at all (not YAML, no `sources:`) fails the load with its one-line message (as
+dagster-dbt fails on a broken manifest): `dagster definitions validate` exits non-zero, so a
+CI that validates the code location is not green on a catalog nothing can run.
 
 Runs execute their steps in one process (the in-process executor): measured on the sample
 catalog's 41 steps, Dagster's default of a process per step took 172 s of CPU and 344 s to
@@ -18,9 +17,6 @@ its partitions in parallel processes (`parallel.py`).
 """
 
 from __future__ import annotations
-
-import sys
-from functools import cache
 
 from dagster import Definitions, definitions, in_process_executor
 
@@ -39,10 +35,7 @@ from citypipe.orchestration.automation import (
 from citypipe.orchestration.parallel import parallel_job
 from citypipe.orchestration.resources import CatalogResource, LakeResource, UnstoredValues
 
-__all__ = ["REFUSED_CATALOG", "build_definitions", "checked", "defs"]
-
-REFUSED_CATALOG = "catalog"
-"""The refused asset standing for a catalog that cannot be read at all."""
+__all__ = ["build_definitions", "checked", "defs"]
 
 
 def checked(catalog: Catalog) -> Catalog:
@@ -80,18 +73,10 @@ def build_definitions(
 @definitions
 def defs() -> Definitions:
     """The definitions of the `CITYPIPE_CATALOG` catalog, built when Dagster loads the code
-    location (not when `citypipe run` imports this module, which builds its own); where the
-    catalog cannot be read at all, or its definitions cannot be built, those of no source but
-    the refused asset `catalog` that says why, the reason printed on one line."""
+    location (not when `citypipe run` imports this module, which builds its own); a catalog that
+    cannot be read at all fails the load with its one line, not chained to the parser's error
+    (Dagster shows every cause of a failed load)."""
     try:
         return build_definitions()
     except ConfigurationError as e:
-        _say(f"citypipe: {e}")
-        refused = Catalog(sources=(), refused=((REFUSED_CATALOG, str(e)),))
-        return build_definitions(refused)
-
-
-@cache
-def _say(line: str) -> None:
-    """`line` on stderr, once: Dagster's commands load a code location more than once."""
-    print(line, file=sys.stderr)
+        raise ConfigurationError(str(e)) from None
