@@ -68,7 +68,8 @@ class RemoteFileConnector(ServiceConnector):
             )
         folder = Path(tempfile.mkdtemp(prefix="citypipe-url-"))
         weakref.finalize(self, shutil.rmtree, folder, True)
-        name = _file_name(urlsplit(self.url)).replace("\\", "_").lstrip(".")  # no folders
+        # no folders (`%2F` unquotes to "/", `..%2F` climbed out), no hidden file
+        name = re.sub(r"[/\\]", "_", _file_name(urlsplit(self.url))).lstrip(".")
         path = folder / (name or "download")
         self.client.save(self.url, path)
         options = dict(self.options)
