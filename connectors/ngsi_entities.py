@@ -157,10 +157,13 @@ def _contents(
     datasets: dict[str, dict[str, Any]] = {}
     found: list[Observation] = []
     for name, instances in attributes:
-        shown = instances[0] if len(instances) == 1 else _default(instances)
-        if len(instances) > 1:
-            others = (a for a in instances if a is not shown)
-            datasets[name] = {a.dataset_id or "@none": _shown(a) for a in others}
+        if len(instances) == 1:
+            shown = instances[0]
+        else:
+            shown = _default(instances)
+            datasets[name] = {
+                a.dataset_id or "@none": _shown(a) for a in instances if a is not shown
+            }
         if name != skip:
             props[name] = shown.value
             if shown.kind in _RELATIONSHIP_KINDS:

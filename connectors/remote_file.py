@@ -47,7 +47,7 @@ class RemoteFileConnector(ServiceConnector):
 
     @classmethod
     def accepts(cls, url: SplitResult) -> float:
-        name = unquote(url.path.rstrip("/").rpartition("/")[2])
+        name = _file_name(url)
         if not _DATA_FILE.search(name) or name.partition(".")[0].lower() in _STEMS:
             return 0.0
         if {k.lower() for k, _ in parse_qsl(url.query)} & _SERVICE_KEYS:
@@ -68,7 +68,9 @@ class RemoteFileConnector(ServiceConnector):
             )
         folder = Path(tempfile.mkdtemp(prefix="citypipe-url-"))
         weakref.finalize(self, shutil.rmtree, folder, True)
-        path = folder / (_file_name(self.url) or "download")
+        # no folders (`%2F` unquotes to "/", `..%2F` climbed out), no hidden file
+        name = re.sub(r"[/\\]", "_", _file_name(urlsplit(self.url))).lstrip(".")
+        path = folder / (name or "download")
         self.client.save(self.url, path)
         options = dict(self.options)
         if self.query.layer and "layer" not in options:
@@ -87,7 +89,6 @@ class RemoteFileConnector(ServiceConnector):
             yield replace(batch, crs=crs) if crs else batch
 
 
-def _file_name(url: str) -> str:
-    """The URL's last segment as a file name (no folders, no leading dot)."""
-    name = unquote(urlsplit(url).path.rstrip("/").rpartition("/")[2])
-    return name.replace("\\", "_").lstrip(".")
+def _file_name(url: SplitResult) -> str:
+    """The URL's last path segment, unquoted: the name of the file it is."""
+    return unquote(url.path.rstrip("/").rpartition("/")[2])

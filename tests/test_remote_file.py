@@ -123,3 +123,18 @@ def test_a_box_asked_of_a_file_is_refused_not_ignored(lake, capsys) -> None:
         assert not server.requests  # refused before the download
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "bbox apply to a service's query" in err, err
+
+
+def test_a_last_segment_naming_folders_is_downloaded_inside_the_connector_s_folder(
+    lake, capsys, tmp_path
+) -> None:
+    """`%2F` in the last segment unquotes to a path: `../../<tmp_path>/escaped.geojson` wrote
+    the download there, outside the folder the connector removes."""
+    outside = tmp_path / "escaped.geojson"
+    path = "/dl/" + quote(f"../..{outside}", safe="")
+    with scripted_server() as server:
+        server.answer(path, Answer(200, BODY, {"Content-Type": "application/geo+json"}))
+        code = main(["ingest", server.url + path, "--source", "v", "--lake", str(lake.root)])
+        assert code == 0, capsys.readouterr().err
+    assert _landed(lake) == NAMES
+    assert not outside.exists()
