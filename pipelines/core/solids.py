@@ -100,17 +100,7 @@ class Faces(FlatFaces):
     def pick(self, faces: np.ndarray) -> Faces:
         """The faces numbered `faces` (ascending), each owned by its place there: as
         `Faces.of` reads them from those faces' polygons."""
-        face = np.zeros(len(self.owner), dtype=bool)
-        face[faces] = True
-        ring = face[self.polygon]
-        coord = ring[self.ring]
-        face_at, ring_at = np.cumsum(face) - 1, np.cumsum(ring) - 1
-        return Faces(
-            self.coords[coord],
-            ring_at[self.ring[coord]],
-            face_at[self.polygon[ring]],
-            np.arange(len(faces)),
-        )
+        return self._replace(owner=np.arange(len(self.owner))).take(faces)
 
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
         """The rows of the start of each edge (the next row is its end), and its face."""
