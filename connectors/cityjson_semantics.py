@@ -104,8 +104,7 @@ def semantic_surfaces(
     def polygons() -> np.ndarray:
         return _polygons(shapes[semantic], semantic, built.faces, at)[at[:-1][place] + faces]
 
-    coded = SurfaceColumns.coded(types)
-    return SurfaceColumns(listed, rows, coded, faces, polygons, partial(tuple.__new__, Surface))
+    return SurfaceColumns(listed, rows, types, faces, polygons, partial(tuple.__new__, Surface))
 
 
 def _polygons(

@@ -199,14 +199,14 @@ def measure(
     if isinstance(surfaces, SurfaceColumns) and out.surface_parts is not None:
         out.surface_owner, out.surface_types = surfaces.owner, surfaces.types
         out.surface_polygons = None  # the faces', placed with them
-        roofs = surfaces.named("Roof")
     else:
         out.surface_owner, types, polygons = solids.flat_surfaces(surfaces)
         out.surface_types, out.surface_polygons = types, polygons
-        roofs = solids.types_with(types, "Roof")
     if out.surface_parts is not None:
         vectors = face_vectors[out.surface_parts]
     else:
         vectors = solids.area_vectors(_in_metres(to_metres, polygons, True))
-    out.surface_area, out.surface_tilt, out.surface_azimuth = solids.orientations(vectors, roofs)
+    out.surface_area, out.surface_tilt, out.surface_azimuth = solids.orientations(
+        vectors, out.surface_types
+    )
     return out

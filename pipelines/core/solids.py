@@ -202,16 +202,15 @@ def surface_measures(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Area (m²), tilt (degrees from facing straight up: 0 flat roof, 90 wall, 180 floor) and
     azimuth (compass degrees the face looks to, NaN when flat) of each polygon."""
-    return orientations(area_vectors(polygons), types_with(types, "Roof"))
+    return orientations(area_vectors(polygons), types)
 
 
 def orientations(
-    vectors: np.ndarray, roofs: np.ndarray
+    vectors: np.ndarray, types: Sequence[str] | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`surface_measures` of faces given by their Newell vectors (`area_vectors`), and which
-    are roofs (`types_with(types, "Roof")`)."""
+    """`surface_measures` of faces given by their Newell vectors (`area_vectors`)."""
     n = vectors.copy()
-    roof_down = roofs & (n[:, 2] < 0)
+    roof_down = types_with(types, "Roof") & (n[:, 2] < 0)
     n[roof_down] *= -1
     length = np.linalg.norm(n, axis=1)
     area = length / 2
@@ -286,7 +285,7 @@ def position_hashes(key: np.ndarray) -> np.ndarray:
     return out
 
 
-def types_with(types: Sequence[str], word: str) -> np.ndarray:
+def types_with(types: Sequence[str] | np.ndarray, word: str) -> np.ndarray:
     """Which surface `types` name `word` ("Ground", "Roof"): looked up per distinct type, as
     a batch has a few types for many surfaces."""
     found = {t: word in t for t in set(types)}
