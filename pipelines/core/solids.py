@@ -23,6 +23,7 @@ from shapely import GeometryType
 from citypipe.connectors.base import FlatFaces
 from citypipe.connectors.ragged import offsets
 from citypipe.geo import wkb_ragged
+from citypipe.geo.surfaces import SurfaceColumns
 
 __all__ = [
     "Faces",
@@ -324,7 +325,9 @@ def flat_surfaces(
     surfaces: Sequence[Sequence[tuple[str, Any]] | None],
 ) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Each record's (type, polygon) surfaces (None: none) as flat columns: the record of each,
-    its type and its polygon."""
+    its type and its polygon; read from the columns where the surfaces are columns."""
+    if isinstance(surfaces, SurfaceColumns):
+        return surfaces.owner, surfaces.types.tolist(), surfaces.polygons()
     counts = np.fromiter((len(s) if s else 0 for s in surfaces), np.int64, len(surfaces))
     flat = list(chain.from_iterable(s for s in surfaces if s))
     types, shapes = zip(*flat, strict=True) if flat else ((), ())

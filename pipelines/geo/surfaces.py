@@ -70,9 +70,13 @@ class SurfaceColumns(_Lazy):
         self.listed, self.owner, self.types, self.face = listed, owner, types, face
         self._polygons, self._pair = polygons, pair
 
+    def polygons(self) -> np.ndarray:
+        """Every surface's polygon, in order: made on each call (the columns keep none)."""
+        return self._polygons()
+
     def _made(self) -> list[Any]:
         out: list[Any] = [[] if k else None for k in self.listed.tolist()]
-        pairs = map(self._pair, zip(self.types.tolist(), self._polygons(), strict=True))
+        pairs = map(self._pair, zip(self.types.tolist(), self.polygons(), strict=True))
         for i, surface in zip(self.owner.tolist(), pairs, strict=True):
             out[i].append(surface)
         return out
