@@ -319,14 +319,14 @@ cdef class Scan:
         it is not one this can follow (a key with escapes in a CityObject or a geometry)."""
         cdef const unsigned char *p = self.p
         cdef Py_ssize_t key = 0, size = 0
-        cdef bint array = kind == GEOMETRIES
-        cdef unsigned char close = 93 if array else 125
+        cdef bint in_array = kind == GEOMETRIES
+        cdef unsigned char close = 93 if in_array else 125
         cdef int done
         i = blank(p, i + 1, self.n)
         if i < self.n and p[i] == close:
             return i + 1
-        while i < self.n and (array or p[i] == 34):
-            if not array:
+        while i < self.n and (in_array or p[i] == 34):
+            if not in_array:
                 key = i + 1
                 i = after_string(p, i, self.n)  # an object's id, whatever it is
                 if i >= 0 and kind != OBJECTS and memchr(p + key, 92, i - 1 - key) != NULL:

@@ -100,12 +100,12 @@ def semantic_surfaces(
         order = np.argsort(place, kind="stable")
         place, types, faces = place[order], types[order], faces[order]
     rows = np.asarray(semantic, np.int64)[place]
+    flat = built.faces  # the closure keeps these arrays, not the whole `built`
 
     def polygons() -> np.ndarray:
-        return _polygons(shapes[semantic], semantic, built.faces, at)[at[:-1][place] + faces]
+        return _polygons(shapes[semantic], semantic, flat, at)[at[:-1][place] + faces]
 
-    coded = SurfaceColumns.coded(types)
-    return SurfaceColumns(listed, rows, coded, faces, polygons, partial(tuple.__new__, Surface))
+    return SurfaceColumns(listed, rows, types, faces, polygons, partial(tuple.__new__, Surface))
 
 
 def _polygons(

@@ -100,7 +100,7 @@ def _grounds(surfaces: Sequence[Any], faces: Faces | None) -> tuple[np.ndarray, 
     taken from the objects' `faces` where the surfaces are columns of those faces
     (`SurfaceColumns`), else read from their polygons."""
     if isinstance(surfaces, SurfaceColumns) and faces is not None:
-        is_ground = surfaces.named("Ground")
+        is_ground = types_with(surfaces.types, "Ground")
         ground_of = surfaces.owner[is_ground]
         first = offsets(np.bincount(faces.owner, minlength=len(surfaces)))[:-1]
         return ground_of, faces.pick(first[ground_of] + surfaces.face[is_ground])

@@ -142,21 +142,19 @@ def surface_parts(
     if not np.isin(kinds, (-1, 3, 6)).all():
         return None
     if isinstance(surfaces, SurfaceColumns):  # every surface one face: no list to read
-        if (kinds[surfaces.owner] == -1).any():
+        owner, face = surfaces.owner, surfaces.face
+    else:
+        counts = _counts(surfaces)
+        rows = np.flatnonzero(counts)
+        faces = [f for i in rows.tolist() if (f := surface_faces[i]) is not None]
+        if not np.array_equal(_counts(faces), counts[rows]):  # some surface not a face
             return None
-        starts = offsets(shapely.get_num_geometries(geometries))[:-1]
-        return starts[surfaces.owner] + surfaces.face
-    counts = _counts(surfaces)
-    rows = np.flatnonzero(counts)
-    faces = [f for i in rows.tolist() if (f := surface_faces[i]) is not None]
-    if len(faces) < len(rows) or (kinds[rows] == -1).any():
+        owner = np.repeat(rows, counts[rows])
+        face = np.concatenate(faces) if faces else np.zeros(0, np.int64)
+    if (kinds[owner] == -1).any():
         return None
-    if not np.array_equal(_counts(faces), counts[rows]):
-        return None
-    if not faces:
-        return np.zeros(0, np.int64)
-    starts = offsets(shapely.get_num_geometries(geometries))[rows]
-    return np.concatenate(faces) + np.repeat(starts, counts[rows])
+    starts = offsets(shapely.get_num_geometries(geometries))[:-1]
+    return starts[owner] + face
 
 
 def _counts(lists: Sequence[Sized | None]) -> np.ndarray:
@@ -199,14 +197,14 @@ def measure(
     if isinstance(surfaces, SurfaceColumns) and out.surface_parts is not None:
         out.surface_owner, out.surface_types = surfaces.owner, surfaces.types
         out.surface_polygons = None  # the faces', placed with them
-        roofs = surfaces.named("Roof")
     else:
         out.surface_owner, types, polygons = solids.flat_surfaces(surfaces)
         out.surface_types, out.surface_polygons = types, polygons
-        roofs = solids.types_with(types, "Roof")
     if out.surface_parts is not None:
         vectors = face_vectors[out.surface_parts]
     else:
         vectors = solids.area_vectors(_in_metres(to_metres, polygons, True))
-    out.surface_area, out.surface_tilt, out.surface_azimuth = solids.orientations(vectors, roofs)
+    out.surface_area, out.surface_tilt, out.surface_azimuth = solids.orientations(
+        vectors, out.surface_types
+    )
     return out

@@ -23,6 +23,7 @@ from shapely import GeometryType
 from citypipe.connectors.base import FlatFaces
 from citypipe.connectors.ragged import offsets
 from citypipe.geo import wkb_ragged
+from citypipe.geo.surfaces import SurfaceColumns
 
 __all__ = [
     "Faces",
@@ -100,17 +101,7 @@ class Faces(FlatFaces):
     def pick(self, faces: np.ndarray) -> Faces:
         """The faces numbered `faces` (ascending), each owned by its place there: as
         `Faces.of` reads them from those faces' polygons."""
-        face = np.zeros(len(self.owner), dtype=bool)
-        face[faces] = True
-        ring = face[self.polygon]
-        coord = ring[self.ring]
-        face_at, ring_at = np.cumsum(face) - 1, np.cumsum(ring) - 1
-        return Faces(
-            self.coords[coord],
-            ring_at[self.ring[coord]],
-            face_at[self.polygon[ring]],
-            np.arange(len(faces)),
-        )
+        return self._replace(owner=np.arange(len(self.owner))).take(faces)
 
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
         """The rows of the start of each edge (the next row is its end), and its face."""
@@ -212,16 +203,15 @@ def surface_measures(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Area (m²), tilt (degrees from facing straight up: 0 flat roof, 90 wall, 180 floor) and
     azimuth (compass degrees the face looks to, NaN when flat) of each polygon."""
-    return orientations(area_vectors(polygons), types_with(types, "Roof"))
+    return orientations(area_vectors(polygons), types)
 
 
 def orientations(
-    vectors: np.ndarray, roofs: np.ndarray
+    vectors: np.ndarray, types: Sequence[str] | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`surface_measures` of faces given by their Newell vectors (`area_vectors`), and which
-    are roofs (`types_with(types, "Roof")`)."""
+    """`surface_measures` of faces given by their Newell vectors (`area_vectors`)."""
     n = vectors.copy()
-    roof_down = roofs & (n[:, 2] < 0)
+    roof_down = types_with(types, "Roof") & (n[:, 2] < 0)
     n[roof_down] *= -1
     length = np.linalg.norm(n, axis=1)
     area = length / 2
@@ -296,7 +286,7 @@ def position_hashes(key: np.ndarray) -> np.ndarray:
     return out
 
 
-def types_with(types: Sequence[str], word: str) -> np.ndarray:
+def types_with(types: Sequence[str] | np.ndarray, word: str) -> np.ndarray:
     """Which surface `types` name `word` ("Ground", "Roof"): looked up per distinct type, as
     a batch has a few types for many surfaces."""
     found = {t: word in t for t in set(types)}
@@ -335,7 +325,9 @@ def flat_surfaces(
     surfaces: Sequence[Sequence[tuple[str, Any]] | None],
 ) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Each record's (type, polygon) surfaces (None: none) as flat columns: the record of each,
-    its type and its polygon."""
+    its type and its polygon; read from the columns where the surfaces are columns."""
+    if isinstance(surfaces, SurfaceColumns):
+        return surfaces.owner, surfaces.types.tolist(), surfaces.polygons()
     counts = np.fromiter((len(s) if s else 0 for s in surfaces), np.int64, len(surfaces))
     flat = list(chain.from_iterable(s for s in surfaces if s))
     types, shapes = zip(*flat, strict=True) if flat else ((), ())

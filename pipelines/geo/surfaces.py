@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, overload
 
 import numpy as np
-import pandas as pd
 
 __all__ = ["SurfaceColumns"]
 
@@ -58,39 +57,26 @@ class SurfaceColumns(_Lazy):
         self,
         listed: np.ndarray,
         owner: np.ndarray,
-        types: tuple[np.ndarray, np.ndarray],
+        types: np.ndarray,
         face: np.ndarray,
         polygons: Callable[[], np.ndarray],
         pair: Callable[[tuple[str, Any]], Any],
     ) -> None:
         """`listed`: which records have a list (maybe empty); `owner`: the record of each
-        surface, ascending; `types`: its semantic type (`coded`); `face`: which
+        surface, ascending; `types`: its semantic type (an object array of str); `face`: which
         polygon of its record's 3D geometry it is (in `shapely.get_parts` order); `polygons`:
         makes every surface's polygon, in order; `pair`: makes a surface of (type, polygon)."""
         super().__init__(len(listed))  # no bound method kept: no cycle for the GC to find
-        self.listed, self.owner, self.face = listed, owner, face
+        self.listed, self.owner, self.types, self.face = listed, owner, types, face
         self._polygons, self._pair = polygons, pair
-        self._codes, self._names = types
 
-    @staticmethod
-    def coded(types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Surface types (an object array of str) as a code per surface and the distinct
-        types the codes index: a batch has a few types for many surfaces, each looked up once."""
-        codes, names = pd.factorize(types) if len(types) else (np.zeros(0, np.int64), [])
-        return codes, np.asarray(names, dtype=object)
-
-    @property
-    def types(self) -> np.ndarray:
-        """Each surface's semantic type (an object array of str)."""
-        return self._names[self._codes]
-
-    def named(self, word: str) -> np.ndarray:
-        """Which surfaces' types name `word` ("Ground", "Roof")."""
-        return np.array([word in n for n in self._names], dtype=bool)[self._codes]
+    def polygons(self) -> np.ndarray:
+        """Every surface's polygon, in order: made on each call (the columns keep none)."""
+        return self._polygons()
 
     def _made(self) -> list[Any]:
         out: list[Any] = [[] if k else None for k in self.listed.tolist()]
-        pairs = map(self._pair, zip(self.types.tolist(), self._polygons(), strict=True))
+        pairs = map(self._pair, zip(self.types.tolist(), self.polygons(), strict=True))
         for i, surface in zip(self.owner.tolist(), pairs, strict=True):
             out[i].append(surface)
         return out
@@ -125,7 +111,7 @@ class SurfaceColumns(_Lazy):
         return SurfaceColumns(
             listed,
             owner,
-            (self._codes[kept], self._names),
+            self.types[kept],
             self.face[kept],
             lambda: polygons()[kept],
             self._pair,

@@ -69,12 +69,7 @@ def polygons_z(
     present = np.ones(len(parts), dtype=bool) if valid is None else np.asarray(valid, bool)
     if (rings == 0).any() or (parts[present] == 0).any() or (parts[~present] != 0).any():
         return None
-    first_ring = _first(rings)
-    head = np.full(len(sizes), 4, np.int64)  # each ring's count, before its positions
-    head[first_ring] += _HEAD
-    if multi:  # the multipolygon's header before the first ring of its first polygon
-        head[first_ring[_first(parts)]] += _HEAD
-    start = np.cumsum(head) - head
+    head, start, first_ring = _layout(offsets)
     heads = np.empty(int(head.sum()), np.uint8)
     if multi:
         at = start[first_ring[_first(parts)]]
@@ -115,24 +110,30 @@ def parts_z(multi: pa.Array, offsets: tuple[np.ndarray, ...], parts: np.ndarray)
     (GEOS writes each part so), so they are cut out of `multi`'s buffer, not written again."""
     if not len(parts):
         return pa.array([], pa.binary())
-    ring_offsets, polygon_offsets, geometry_offsets = (np.asarray(o, np.int64) for o in offsets)
-    ring_bytes = np.concatenate([[0], np.cumsum(4 + 24 * np.diff(ring_offsets))])
-    own = _HEAD + np.diff(ring_bytes[polygon_offsets])  # each polygon's WKB
-    per_geometry = np.diff(geometry_offsets)
-    geometry = np.repeat(np.arange(len(per_geometry)), per_geometry)
-    headers = np.cumsum(per_geometry > 0)[geometry]  # of the geometries up to its own
-    start = np.cumsum(own) - own + _HEAD * headers  # the polygons before it and those headers
-    # the buffer cut into each geometry's header and each polygon, in order
-    piece = np.arange(len(own)) + headers
-    cuts = np.empty(len(own) + int(headers[-1]) + 1, np.int64)
-    cuts[piece] = start
-    first = _first(per_geometry)
-    cuts[piece[first] - 1] = start[first] - _HEAD
-    cuts[-1] = start[-1] + own[-1]
-    pieces = pa.Array.from_buffers(
-        pa.binary(), len(cuts) - 1, [None, pa.py_buffer(cuts.astype(np.int32)), multi.buffers()[2]]
-    )
-    return pieces.take(pa.array(piece[parts]))
+    head, start, first_ring = _layout(offsets)
+    ring_offsets, polygon_offsets = (np.asarray(o, np.int64) for o in offsets[:2])
+    # a ring's bytes in `multi` follow the headers and positions of the rings before it
+    at = start[first_ring] + head[first_ring] - 4 - _HEAD + 24 * ring_offsets[first_ring]
+    last = polygon_offsets[1:] - 1
+    ends = start[last] + head[last] + 24 * ring_offsets[last + 1]
+    # the buffer cut into each polygon and what comes before it (its multipolygon's header)
+    sizes = np.stack([at - np.concatenate([[0], ends[:-1]]), ends - at], axis=1).ravel()
+    pieces = _binary(np.frombuffer(multi.buffers()[2], np.uint8), sizes)
+    return pieces.take(pa.array(2 * np.asarray(parts, np.int64) + 1))
+
+
+def _layout(offsets: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The WKB layout of polygons (`offsets` = rings', polygons') or multipolygons (rings',
+    polygons', geometries') without empty polygons: the header bytes before each ring's
+    positions (its count, and its polygon's and multipolygon's headers before a first ring),
+    where those start among all the headers, and each polygon's first ring."""
+    rings = np.diff(np.asarray(offsets[1], np.int64))
+    first_ring = _first(rings)
+    head = np.full(len(offsets[0]) - 1, 4, np.int64)  # each ring's count, before its positions
+    head[first_ring] += _HEAD
+    if len(offsets) > 2:  # the multipolygon's header before the first ring of its first polygon
+        head[first_ring[_first(np.diff(np.asarray(offsets[2], np.int64)))]] += _HEAD
+    return head, np.cumsum(head) - head, first_ring
 
 
 def _binary(data: np.ndarray, sizes: np.ndarray) -> pa.Array:
