@@ -122,3 +122,21 @@ def test_a_file_replaced_while_read_is_read_again_by_the_next_run(
     monkeypatch.setattr(registry, "open_location", open_location)
     again = ingest(path, "jena", lake, skip_unchanged=True)
     assert not again.unchanged and again.features == 10  # the new file's
+
+
+def test_a_failed_hash_leaves_no_fingerprint_and_hides_no_error(
+    tmp_path: Path, sample, monkeypatch
+) -> None:
+    """Hashing that fails (here a MemoryError) leaves the attempt without a fingerprint, the
+    next run reads the file again, and the read's own error is the one raised."""
+    path = sample(JENA)
+    path.write_bytes(path.read_bytes()[:100])  # cut short: not JSON any more
+
+    def failing() -> str:
+        raise MemoryError
+
+    monkeypatch.setattr(incremental, "fingerprint", lambda *a: failing)
+    lake = Lake(tmp_path / "lake")
+    with pytest.raises(DataError):
+        ingest(path, "jena", lake)
+    assert _fingerprints(lake) == [None]

@@ -63,7 +63,8 @@ def fingerprint(location: Path | str, settings: Mapping[str, Any]) -> Callable[[
     service, or for a file that cannot be read (the connector says why). A file from
     `HASHED_BESIDE` bytes is hashed in a thread while the caller reads it (hashlib releases the
     GIL): the 422 MB file's 0.2-0.6 s of SHA-256 came before its read began; a smaller one at
-    once, where a thread costs more than it hides."""
+    once, where a thread costs more than it hides. The thread helps the CLI's ingest only:
+    `skip_unchanged` asks at once, and an orchestrated snapshot carries a recorded digest."""
     if is_url(str(location)):
         return lambda: None
     path = Path(location)
