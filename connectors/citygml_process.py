@@ -27,7 +27,7 @@ from multiprocessing import current_process, get_context
 from pathlib import Path
 from typing import Any
 
-from citypipe.connectors import citygml_pipe, gml_polygons
+from citypipe.connectors import gml_polygons
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.citygml_header import model_members
 from citypipe.connectors.citygml_objects import ObjectReader
@@ -154,7 +154,7 @@ def serve(send: Any, messages: Iterator[tuple[str, Any]]) -> None:
     try:
         try:
             for message in messages:
-                send.send_bytes(citygml_pipe.dumps(message))
+                send.send_bytes(pickle.dumps(message, protocol=5))
             end: tuple[str, Any] = ("end", None)
         except Exception as e:  # noqa: BLE001 - handed to the parent, which raises it
             end = ("error", _picklable(e))

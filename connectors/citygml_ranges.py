@@ -33,7 +33,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, Self
 
-from citypipe.connectors import citygml_pipe, documents, gml_polygons
+from citypipe.connectors import documents, gml_polygons
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.citygml_process import (
     Located,
@@ -317,7 +317,7 @@ def _spooled(
         return
     offset = 0
     for raw in read(partial(take, released), r.open()):
-        blob = memoryview(citygml_pipe.dumps(raw))
+        blob = memoryview(pickle.dumps(raw, protocol=5))
         written = 0
         while written < len(blob):
             written += os.pwrite(spool, blob[written:], offset + written)

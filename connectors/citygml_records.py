@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import chain, islice, pairwise, repeat
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -72,6 +73,25 @@ class Record:
         self.geometries, self.surfaces, self.footprint, self.errors = [], [], [], []
         self.polygons, self.lines, self.points = [], [], []
         self.surface_handles, self.footprint_handles = [], []
+
+    def __reduce__(self) -> tuple[Callable[..., Record], tuple[Any, ...]]:
+        """Pickled as its slots' values, made again by one call (`_record`): the
+        __getstate__ / __setstate__ dataclasses write look each field up and set it in Python,
+        for each of a batch's 2,000 records (the NRW tile's batches: 40 -> 31 ms to pickle for
+        the pipe, on the forked child's critical path, and less to load)."""
+        return _record, _VALUES(self)
+
+
+_VALUES = attrgetter(*Record.__slots__)
+_SETTERS = tuple(getattr(Record, name).__set__ for name in Record.__slots__)
+
+
+def _record(*values: Any) -> Record:
+    """The Record whose slots hold `values` (in `__slots__` order)."""
+    rec = Record.__new__(Record)
+    for setter, value in zip(_SETTERS, values, strict=True):
+        setter(rec, value)
+    return rec
 
 
 class _Elements(Sequence[str]):

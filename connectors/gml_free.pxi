@@ -17,9 +17,19 @@ from libc.stdlib cimport free as c_free, malloc
 import ctypes
 
 ctypedef void (*FreeNode)(xmlNode *) noexcept nogil
-cdef FreeNode _free_node = <FreeNode><size_t>ctypes.cast(
-    ctypes.CDLL(etree.__file__).xmlFreeNode, ctypes.c_void_p
-).value
+
+
+def _free_node_address(library):
+    """The address of xmlFreeNode in `library`, or 0 where it is not found there (an lxml built
+    without exporting it): `detach` then answers None, where the AttributeError would have
+    failed every GML import (gml_compiled's guard catches an ImportError only)."""
+    try:
+        return ctypes.cast(ctypes.CDLL(library).xmlFreeNode, ctypes.c_void_p).value or 0
+    except (AttributeError, OSError):
+        return 0
+
+
+cdef FreeNode _free_node = <FreeNode><size_t>_free_node_address(etree.__file__)
 
 
 cdef enum:
@@ -81,12 +91,13 @@ cdef class Detached:
 def detach(model, Py_ssize_t count):
     """The first `count` children of the element `model` cut out of its tree with their tails
     (as `del model[:count]` removes them; its text stays) as a Detached, or None where they
-    cannot be freed apart (`_shared`, a child that is not an element, fewer children)."""
+    cannot be freed apart (`_shared`, a child that is not an element, fewer children, no
+    xmlFreeNode)."""
     cdef xmlNode *parent = (<LxmlElement *>model)._c_node
     cdef xmlNode *start = first_child(parent)
     cdef xmlNode *node = start
     cdef Py_ssize_t i, nodes = 0
-    if count <= 0:
+    if count <= 0 or _free_node is NULL:
         return None
     for i in range(count):
         if node is NULL or node.type != ELEMENT or _shared(node):

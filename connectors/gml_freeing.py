@@ -17,7 +17,7 @@ from typing import Any
 
 from citypipe.connectors.gml_compiled import compiled
 
-__all__ = ["PENDING", "remove"]
+__all__ = ["remove"]
 
 PENDING = 2
 """Batches of members cut out and not yet freed, at most (the next one waits)."""

@@ -6,12 +6,15 @@ the thread's path."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import threading
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
+from citypipe.connectors import registry
 from citypipe.core import incremental
 from citypipe.core.ingest import ingest
 from citypipe.core.lake import Lake
@@ -33,7 +36,7 @@ def test_a_large_file_is_hashed_in_a_thread(sample, monkeypatch) -> None:
     monkeypatch.setattr(
         incremental,
         "file_digest",
-        lambda p: seen.append(threading.current_thread().name) or digest(p),
+        lambda *a: seen.append(threading.current_thread().name) or digest(*a),
     )
     monkeypatch.setattr(incremental, "HASHED_BESIDE", path.stat().st_size)
     assert incremental.fingerprint(path, SETTINGS)() == _expected(path)
@@ -78,3 +81,62 @@ def test_landed_and_failed_runs_keep_the_same_fingerprint(
     landed, first, failed = found[0]
     assert first == landed and failed is not None and failed != landed
     assert len(failed) == len(hashlib.sha256().hexdigest())
+
+
+def test_a_file_replaced_while_read_is_read_again_by_the_next_run(
+    tmp_path: Path, sample, monkeypatch
+) -> None:
+    """The file is replaced (atomically) after the reader took its bytes and before the thread
+    hashed it: no fingerprint is kept for the run, where the new file's one, beside the old
+    file's features, had the next run skip the new file as unchanged."""
+    path = sample(JENA)
+    doc = json.loads(path.read_bytes())
+    doc["features"] = doc["features"][:10]
+    new = tmp_path / "new.geojson"
+    new.write_text(json.dumps(doc))
+    replaced = threading.Event()
+    digest = incremental.file_digest
+    monkeypatch.setattr(incremental, "HASHED_BESIDE", 0)
+    monkeypatch.setattr(
+        incremental, "file_digest", lambda *a: replaced.wait(10) and digest(*a)
+    )  # a hash queued behind other ingests' in the pool
+    open_location = registry.open_location
+
+    def opened(*args, **kwargs):
+        connector = open_location(*args, **kwargs)
+        read = connector.read
+
+        def read_then_replace():
+            batches = list(read())  # the old file's bytes
+            os.replace(new, path)
+            replaced.set()
+            yield from batches
+
+        connector.read = read_then_replace
+        return connector
+
+    monkeypatch.setattr(registry, "open_location", opened)
+    lake = Lake(tmp_path / "lake")
+    assert ingest(path, "jena", lake).features == 103  # jena_parking.geojson's points
+    assert _fingerprints(lake) == [None]
+    monkeypatch.setattr(registry, "open_location", open_location)
+    again = ingest(path, "jena", lake, skip_unchanged=True)
+    assert not again.unchanged and again.features == 10  # the new file's
+
+
+def test_a_failed_hash_leaves_no_fingerprint_and_hides_no_error(
+    tmp_path: Path, sample, monkeypatch
+) -> None:
+    """Hashing that fails (here a MemoryError) leaves the attempt without a fingerprint, the
+    next run reads the file again, and the read's own error is the one raised."""
+    path = sample(JENA)
+    path.write_bytes(path.read_bytes()[:100])  # cut short: not JSON any more
+
+    def failing() -> str:
+        raise MemoryError
+
+    monkeypatch.setattr(incremental, "fingerprint", lambda *a: failing)
+    lake = Lake(tmp_path / "lake")
+    with pytest.raises(DataError):
+        ingest(path, "jena", lake)
+    assert _fingerprints(lake) == [None]

@@ -63,29 +63,37 @@ def fingerprint(location: Path | str, settings: Mapping[str, Any]) -> Callable[[
     service, or for a file that cannot be read (the connector says why). A file from
     `HASHED_BESIDE` bytes is hashed in a thread while the caller reads it (hashlib releases the
     GIL): the 422 MB file's 0.2-0.6 s of SHA-256 came before its read began; a smaller one at
-    once, where a thread costs more than it hides."""
+    once, where a thread costs more than it hides. The thread helps the CLI's ingest only:
+    `skip_unchanged` asks at once, and an orchestrated snapshot carries a recorded digest."""
     if is_url(str(location)):
         return lambda: None
     path = Path(location)
-    digest = partial(_digest, path, settings)
-    if _size(path) < HASHED_BESIDE:
+    try:
+        st = os.stat(path)  # here, before the connector opens the file
+    except OSError:  # not a file: the connector says why
+        return lambda: None
+    digest = partial(_digest, path, st, settings)
+    if st.st_size < HASHED_BESIDE:
         value = digest()
         return lambda: value
     return _HASHING.submit(digest).result
 
 
-def _digest(path: Path, settings: Mapping[str, Any]) -> str | None:
+def _digest(path: Path, st: os.stat_result, settings: Mapping[str, Any]) -> str | None:
+    """None where the file at `path` is no longer the one `st` saw before the read (replaced or
+    written since): the bytes hashed may not be those read, and a fingerprint kept for them
+    would call the next run's file unchanged."""
     try:
-        return settings_digest(file_digest(path), settings)
+        sha256 = file_digest(path, st)
+        if _identity(os.stat(path)) != _identity(st):
+            return None
     except OSError:  # not a readable file: the connector says why
         return None
+    return settings_digest(sha256, settings)
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
+def _identity(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def settings_digest(what: str, settings: Mapping[str, Any]) -> str:
@@ -113,12 +121,13 @@ def record_file_digest(path: Path, sha256: str) -> None:
     os.replace(tmp, record)
 
 
-def file_digest(path: Path) -> str:
+def file_digest(path: Path, st: os.stat_result | None = None) -> str:
     """The SHA-256 of the file's bytes: the recorded one where the file's size and modification
-    time (to the nanosecond) are still those recorded with it, else read from the file."""
+    time (to the nanosecond; `st`, else the file's now) are still those recorded with it, else
+    read from the file."""
     with suppress(OSError, ValueError):
         sha256, size, mtime = _digest_record(path).read_text(encoding="ascii").split()
-        st = os.stat(path)
+        st = st or os.stat(path)
         if (int(size), int(mtime)) == (st.st_size, st.st_mtime_ns):
             return sha256
     with open(path, "rb") as f:  # into one reused buffer: 1 MB reads cost a third more

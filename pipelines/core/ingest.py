@@ -8,7 +8,7 @@ from __future__ import annotations
 import gc
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +29,7 @@ from citypipe.core import (
     progress,
     report_page,
 )
+from citypipe.core.attempt import Attempt
 from citypipe.core.checks import CheckResult, check_specs
 from citypipe.core.harmonise import HarmonisedBatch, Harmoniser
 from citypipe.core.history import Ingest
@@ -132,6 +133,15 @@ def _no_cycle_collection() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _keep_fingerprint(attempt: Attempt, hashed: Callable[[], str | None]) -> None:
+    """The file's fingerprint in the attempt's history; None (the next run reads the file
+    again) where hashing failed, so that its error (a MemoryError ...) never hides the read's."""
+    try:
+        attempt.fingerprint = hashed()
+    except Exception:  # noqa: BLE001 - the run's own error, if any, is the one to raise
+        attempt.fingerprint = None
 
 
 def _unchanged(lake: Lake, source: str, fingerprint: str) -> IngestReport | None:
@@ -267,7 +277,7 @@ def ingest(
     violations = ViolationCount()
     after = ExitStack()  # what waits for the attempt to end and free the source's lock
     with after, lake.attempt(unit, origin or path) as attempt, ExitStack() as closing:
-        closing.callback(lambda: setattr(attempt, "fingerprint", hashed()))  # failed runs too
+        closing.callback(_keep_fingerprint, attempt, hashed)  # failed runs too
         connector = registry.open_location(location, format, **delta.options)
         delta.check(connector)
         info = connector.inspect()

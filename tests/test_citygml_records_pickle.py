@@ -1,4 +1,4 @@
-"""A batch pickled for the pipe (citygml_pipe) loads as the records it was: every slot equal,
+"""A batch pickled for the pipe (Record.__reduce__) loads as the records it was: every slot equal,
 and a part's parent the very record of the batch it points to (BuildingUnits_Storeys: Storeys,
 BuildingUnits and BuildingRooms in their Building, whose geometry they share by xlink)."""
 
@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 from conftest import CORPUS
 
-from citypipe.connectors import citygml_pipe
 from citypipe.connectors.citygml import CityGMLConnector
 from citypipe.connectors.citygml_process import take
 from citypipe.connectors.citygml_records import Record
@@ -31,7 +30,7 @@ def test_a_batch_loads_as_it_was_read() -> None:
     connector = CityGMLConnector(FILE)
     batches = list(connector._read(partial(take, lambda: 0), blanks=False))
     records, rings = batches[0]
-    loaded, loaded_rings = pickle.loads(citygml_pipe.dumps((records, rings)))
+    loaded, loaded_rings = pickle.loads(pickle.dumps((records, rings), protocol=5))
     assert loaded_rings == rings
     assert [type(r) for r in loaded] == [Record] * len(records)
     at = {id(rec): i for i, rec in enumerate(records)}
