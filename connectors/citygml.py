@@ -55,6 +55,7 @@ from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.citygml_header import (
     GML,
     Header,
+    WrapperError,
     model_members,
     read_header,
     syntax_error,
@@ -85,10 +86,15 @@ class CityGMLConnector(FileConnector):
     @classmethod
     def sniff(cls, head: bytes) -> float:
         root = documents.xml_root(head)
-        if not root or root[1] != b"CityModel":
+        if not root:
             return 0.0
-        prefixes = {m.group(1) for m in _CORE_DECLARATION.finditer(root[2])}
-        return 0.95 if root[0] in prefixes else 0.0
+        prefixes = {m.group(1) or b"" for m in _CORE_DECLARATION.finditer(root[2])}
+        if root[1] == b"CityModel":
+            return 0.95 if (root[0] or b"") in prefixes else 0.0
+        # a wrapped CityModel (a WFS answer's member): a WFS answer's connector reads it as one
+        # feature of no geometry, so this one is surer
+        wrapped = documents.wrapped_model(root[2])
+        return 0.95 if wrapped in prefixes else 0.0
 
     @cached_property
     def header(self) -> Header:
@@ -105,7 +111,8 @@ class CityGMLConnector(FileConnector):
         (citygml_ranges); the option `split_bytes` sets the size and forces it (0: never)."""
         option = self.options.get("split_bytes")  # a string where given on a command line
         split = int(option) if option is not None else SPLIT_BYTES if can_split() else 0
-        if split and self.path.stat().st_size >= split:
+        # a wrapped CityModel is read in this process: the ranges are the root CityModel's
+        if split and not self.header.depth and self.path.stat().st_size >= split:
             gml_id = f"{{{GML[self.header.version]}}}id"
             released = lambda: self._released  # the walk's count, in the process walking
             walk = partial(self._read, blanks=False)  # the rejects' XML is read again
@@ -132,19 +139,26 @@ class CityGMLConnector(FileConnector):
         reader = ObjectReader(self.path, self.header, batch_size)
         with self.open_input() if source is None else source as f:
             stale = 0  # the CityModel's first children: members of written batches
+            last = None  # the CityModel they are of (a wrapper may hold several)
             try:
                 for model, member in model_members(
-                    f, huge_tree=bool(self.options.get("huge_tree")), blanks=blanks
+                    f,
+                    huge_tree=bool(self.options.get("huge_tree")),
+                    blanks=blanks,
+                    depth=self.header.depth,
                 ):
                     reader.member(member)
                     if reader.full:
                         yield from flush(reader)
                         self._released += stale
-                        stale = _release(model, member, stale)
+                        stale = _release(model, member, stale if model is last else 0)
+                        last = model
             except etree.XMLSyntaxError as e:
                 raise syntax_error(self.path, e) from e
             except XlinkBudgetError as e:
                 raise XlinkBudgetError(f"{self.path}: {e}") from e
+            except WrapperError as e:
+                raise DataError(f"{self.path}: {e}") from e
             except RecursionError as e:  # possible with huge_tree, which allows 2048 levels
                 raise DataError(f"{self.path}: elements nested too deep to read") from e
         yield from flush(reader)

@@ -3,6 +3,12 @@
 Read before any object, so that a document that is not CityGML, declares a DTD (entity
 expansion is a known attack) or is not well-formed is refused with a reason that says so.
 `declared_srs_names` finds the CRS of a document that names it on some object only.
+
+A CityModel need not be the document's root: a WFS GetFeature answer carries it in a
+wfs:member of a wfs:FeatureCollection (3DCityDB's WFS), an export in an envelope of its own.
+Such a wrapper is read where it holds CityModels only (and its own envelope or description,
+`WRAPPER_EXTRAS`), all at one depth; anything else beside them refuses the document naming it,
+rather than reading half of it.
 """
 
 from __future__ import annotations
@@ -24,11 +30,14 @@ __all__ = [
     "GML",
     "MEMBERS",
     "PARSER",
+    "WRAPPER_EXTRAS",
     "Header",
+    "WrapperError",
     "declared_srs_names",
     "model_members",
     "read_header",
     "syntax_error",
+    "wrapper_content",
 ]
 
 GML = {"1.0": GML_NAMESPACES[0], "2.0": GML_NAMESPACES[0], "3.0": GML_NAMESPACES[1]}
@@ -42,13 +51,17 @@ MEMBERS = (
     "versionTransitionMember",
 )
 """The CityModel's member properties."""
+WRAPPER_EXTRAS = frozenset({"boundedBy", "description", "name", "metaDataProperty", "identifier"})
+"""What a wrapper may hold beside its CityModels: what it says of itself (its envelope)."""
 
 
 def model_members(
-    f: BinaryIO, *, huge_tree: bool, blanks: bool = True
+    f: BinaryIO, *, huge_tree: bool, blanks: bool = True, depth: int = 0
 ) -> Iterator[tuple[Any, Any]]:
     """The CityModel's own members of any version (none is lost unread), each with the
     CityModel, as the parse of `f` ends them; members of nested models are not its own.
+    `depth` wrapper elements hold the CityModels (`Header.depth`; 0: the root is one), which
+    are checked to hold nothing else once read (`wrapper_content`).
     `blanks` off drops the whitespace between elements (libxml2's keepBlanks off: a leaf's
     text is kept, blank or not), for a tree whose XML is not serialised."""
     tags = [f"{{*}}{m}" for m in MEMBERS]
@@ -58,8 +71,48 @@ def model_members(
     )  # fmt: skip
     for _, member in context:
         model = member.getparent()
-        if model is not None and model.getparent() is None:
+        if model is None:
+            continue
+        if depth == 0:
+            if model.getparent() is None:
+                yield model, member
+        elif _is_model(model) and sum(1 for _ in model.iterancestors()) == depth:
             yield model, member
+    if depth and (found := wrapper_content(context.root, depth)):
+        raise WrapperError(found, context.root)
+
+
+class WrapperError(DataError):
+    """A wrapper holding more than CityModels (the caller names the document)."""
+
+    def __init__(self, found: str, wrapper: Any) -> None:
+        super().__init__(
+            f"{found} beside the CityModel in its wrapper <{wrapper.tag}>: a wrapper is read "
+            "where it holds CityModels only"
+        )
+
+
+def _is_model(elem: Any) -> bool:
+    return local_name(elem.tag) == "CityModel" and bool(_CORE.fullmatch(namespace(elem.tag)))
+
+
+def wrapper_content(elem: Any, depth: int) -> str | None:
+    """What the wrapper `elem` holds, `depth` levels above its CityModels, that is neither a
+    CityModel there, nor an element on the way to one, nor `WRAPPER_EXTRAS`: its tag (the
+    first such), or None."""
+    for child in elem.iterchildren(etree.Element):
+        if found := _stray(child, depth - 1):
+            return found
+    return None
+
+
+def _stray(elem: Any, levels: int) -> str | None:
+    """`wrapper_content` of the element `elem`, `levels` above the CityModels."""
+    if local_name(elem.tag) in WRAPPER_EXTRAS:
+        return None
+    if levels == 0:
+        return None if _is_model(elem) else f"<{elem.tag}>"
+    return wrapper_content(elem, levels)
 
 
 _CORE = re.compile(r"http://www\.opengis\.net/citygml/([123]\.0)")
@@ -73,24 +126,34 @@ class Header:
     version: str
     srs_name: str | None
     srs_dimension: int
+    depth: int = 0
+    """The wrapper elements around the CityModel (0: it is the root; a WFS answer's
+    wfs:FeatureCollection and wfs:member: 2)."""
 
 
 def read_header(path: Path) -> Header:
-    """Read up to the first member: the version, the CityModel's CRS; refuse DTDs."""
-    root = None
-    version, envelope, srs_name, dimension = "", "", None, 3
+    """Read up to the first member: the version, the CityModel's CRS; refuse DTDs, and a
+    wrapper holding more than CityModels before the first."""
+    root = model = None
+    version, envelope, srs_name, dimension, depth = "", "", None, 3, 0
     with open(path, "rb") as f:
         try:
             for event, elem in etree.iterparse(f, events=("start", "end"), **PARSER):
                 if root is None:
                     root = elem
                     refuse_dtd(path, elem)
-                    version = _version(path, elem)
-                    envelope = f"{{{GML[version]}}}Envelope"
+                    if local_name(elem.tag) == "CityModel" and not _is_model(elem):
+                        break  # a CityModel of no CityGML version: refused below
+                if model is None:
+                    if event == "start" and _is_model(elem):
+                        model, depth = elem, _wrapped(path, elem)
+                        version = _CORE.fullmatch(namespace(elem.tag)).group(1)  # type: ignore[union-attr]
+                        envelope = f"{{{GML[version]}}}Envelope"
+                    continue
                 parent = elem.getparent()
-                if event == "start" and parent is root and local_name(elem.tag) in MEMBERS:
+                if event == "start" and parent is model and local_name(elem.tag) in MEMBERS:
                     break
-                if event == "end" and elem.tag == envelope and parent.getparent() is root:
+                if event == "end" and elem.tag == envelope and parent.getparent() is model:
                     srs_name = elem.get("srsName")
                     dimension = _envelope_dimension(elem)
         except etree.XMLSyntaxError as e:
@@ -99,7 +162,22 @@ def read_header(path: Path) -> Header:
             raise DataError(f"{path}: the CityModel's envelope: {e}") from e
     if root is None:
         raise DataError(f"{path}: empty document")
-    return Header(version, srs_name, dimension)
+    if model is None:
+        raise DataError(f"{path}: not CityGML (the root element is {root.tag}, and no CityModel)")
+    return Header(version, srs_name, dimension, depth)
+
+
+def _wrapped(path: Path, model: Any) -> int:
+    """How many elements wrap `model`, the document's first CityModel; refused where one of
+    them holds something else before it."""
+    ancestors = list(model.iterancestors())
+    for levels, outer in enumerate(ancestors):
+        for child in outer.iterchildren(etree.Element):
+            if child is model or child in ancestors:
+                continue
+            if found := _stray(child, levels):
+                raise DataError(f"{path}: {WrapperError(found, ancestors[-1])}")
+    return len(ancestors)
 
 
 def _envelope_dimension(envelope: Any) -> int:
@@ -116,13 +194,6 @@ def _envelope_dimension(envelope: Any) -> int:
             f"srsDimension {declared!r}, but its corners hold {counts.pop()} numbers each"
         )
     return dimension
-
-
-def _version(path: Path, root: Any) -> str:
-    m = _CORE.fullmatch(namespace(root.tag))
-    if local_name(root.tag) != "CityModel" or not m:
-        raise DataError(f"{path}: not CityGML (the root element is {root.tag})")
-    return m.group(1)
 
 
 def syntax_error(path: Path, e: etree.XMLSyntaxError) -> DataError:

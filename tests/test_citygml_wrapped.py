@@ -1,0 +1,114 @@
+"""A CityModel that is not its document's root: in a WFS GetFeature answer's wfs:member (as
+3DCityDB's WFS serves CityGML) or an export's envelope.
+
+Each variant wraps a bundled sample's CityModel with lxml (never the corpus); what a test
+expects is read from the sample with lxml (its city objects' gml:ids), never from citypipe's
+output. A wrapper holding only CityModels is read as the CityModel alone is; one holding
+something else is refused in one line naming it (exit 2), rather than read in part.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import SAMPLES
+from lxml import etree
+
+from citypipe import cli
+from citypipe.connectors.registry import detect
+
+LOD2 = SAMPLES / "citygml" / "sig3d_v2_Building_LOD2-EPSG25832.gml"
+GARAGE = SAMPLES / "citygml" / "sig3d_v2_Building_and_garage_LOD2-EPSG25832.gml"
+GML_ID = "{http://www.opengis.net/gml}id"
+CITY_OBJECTS = {"Building", "BuildingPart", "ReliefFeature", "TINRelief"}
+"""The classes of city object the samples hold (each one a row)."""
+BUILDING = "GML_7b1a5a6f-ddad-4c3d-a507-3eb9ee0a8e68"
+"""The LOD2 sample's bldg:Building, whose geometry is a lod2Solid."""
+WFS = 'xmlns:wfs="http://www.opengis.net/wfs/2.0" numberMatched="{n}" numberReturned="{n}"'
+
+
+def _model(path: Path) -> bytes:
+    return etree.tostring(etree.parse(str(path)).getroot())
+
+
+def _ids(*paths: Path) -> set[str]:
+    """The gml:ids of the samples' city objects, read with lxml."""
+    return {
+        e.get(GML_ID)
+        for path in paths
+        for e in etree.parse(str(path)).iter(etree.Element)
+        if etree.QName(e).localname in CITY_OBJECTS
+    }
+
+
+def _wfs_answer(tmp_path: Path, *members: bytes) -> Path:
+    body = b"".join(b"<wfs:member>" + m + b"</wfs:member>" for m in members)
+    path = tmp_path / "getfeature.xml"
+    path.write_bytes(
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<wfs:FeatureCollection '
+        + WFS.format(n=len(members)).encode()
+        + b">"
+        + body
+        + b"</wfs:FeatureCollection>"
+    )
+    return path
+
+
+def _ingest(capsys, path: Path, tmp_path: Path) -> tuple[int, str]:
+    code = cli.main(["ingest", str(path), "--source", "w", "--lake", str(tmp_path / "lake")])
+    return code, capsys.readouterr().err
+
+
+def _source_ids(tmp_path: Path, kind: str = "features") -> set[str]:
+    files = str(tmp_path / "lake" / kind / "*" / "*.parquet")
+    return {i for (i,) in duckdb.sql(f"SELECT source_id FROM read_parquet('{files}')").fetchall()}
+
+
+def test_a_city_model_in_a_wfs_member_is_read_as_its_city_objects(tmp_path, capsys):
+    """3DCityDB's WFS answer: each city object a row, as in the CityModel alone (it was one
+    row of no geometry, and nothing in rejects)."""
+    path = _wfs_answer(tmp_path, _model(LOD2))
+    assert detect(path).name == "citygml"
+    code, err = _ingest(capsys, path, tmp_path)
+    assert (code, err) == (0, "")
+    assert _source_ids(tmp_path) == _ids(LOD2)
+    files = str(tmp_path / "lake" / "features" / "*" / "*.parquet")
+    query = f"SELECT geometry IS NOT NULL FROM read_parquet('{files}') WHERE source_id = ?"
+    assert duckdb.execute(query, [BUILDING]).fetchall() == [(True,)]
+
+
+def test_city_models_in_several_wfs_members_are_all_read(tmp_path, capsys):
+    path = _wfs_answer(tmp_path, _model(LOD2), _model(GARAGE))
+    code, err = _ingest(capsys, path, tmp_path)
+    assert (code, err) == (0, "")
+    assert _source_ids(tmp_path) == _ids(LOD2, GARAGE)
+
+
+def test_a_city_model_in_an_envelope_of_its_own_is_read(tmp_path, capsys):
+    """An export's envelope that holds the CityModel only: read (it was "not a format
+    citypipe reads")."""
+    path = tmp_path / "export.gml"
+    path.write_bytes(
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<export xmlns="urn:x-example:export">'
+        + _model(LOD2)
+        + b"</export>"
+    )
+    code, err = _ingest(capsys, path, tmp_path)
+    assert (code, err) == (0, "")
+    assert _source_ids(tmp_path) == _ids(LOD2)
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_wrapper_holding_more_than_city_models_is_refused_naming_it(where, tmp_path, capsys):
+    """Another feature beside the CityModel: one line naming it, the previous output kept."""
+    other = b'<app:Parcel xmlns:app="urn:x-example:app"><app:area>12</app:area></app:Parcel>'
+    members = (other, _model(LOD2)) if where == "before" else (_model(LOD2), other)
+    path = _wfs_answer(tmp_path, *members)
+    code, err = _ingest(capsys, path, tmp_path)
+    assert code == 2
+    [line] = err.splitlines()
+    assert line.startswith(f"citypipe: error: {path}: ")
+    assert "{urn:x-example:app}Parcel" in line and "CityModel" in line
+    assert not (tmp_path / "lake" / "features").exists()
