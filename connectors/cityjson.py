@@ -17,6 +17,7 @@ written; without one the file declares no CRS and none is guessed.
 
 from __future__ import annotations
 
+import io
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from citypipe.connectors import cityjson_values
+from citypipe.connectors import cityjson_values, json_code_page
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.cityjson_geometry import Invalid
 from citypipe.connectors.cityjson_objects import Batch, Templates, read_templates
@@ -61,6 +62,8 @@ class _Opened:
     """Whether only Python's parser read the document (`cityjson_values.loads`)."""
     lifted: Any = None
     """The boundaries lifted from the document's bytes (`cityjson_values.loads_document`)."""
+    codec: str | None = None
+    """The code page a document that is not UTF-8 is read in (`json_code_page`), or None."""
 
     @property
     def crs(self) -> str | None:
@@ -100,24 +103,37 @@ class CityJSONConnector(FileConnector):
         if self._opened is None:
             try:
                 with self.open_input() as f:
-                    first, lenient, lifted = f.readline(), False, None
+                    first, lenient, lifted, codec = f.readline(), False, None, None
                     more = bool(f.read(4096).strip(BLANK))
                     header = self._first_line(first) if more else None
                     seq = header is not None
                     if header is None:
                         f.seek(0)
-                        header, lenient, lifted = self._parse(f.read().removeprefix(_BOM))
+                        data = f.read().removeprefix(_BOM)
+                        header, lenient, lifted, codec = self._parse(data)
             except OSError as e:
                 raise DataError(f"{self.path}: cannot be read: {e.strerror or e}") from e
             self._opened = self._check(header, seq, lenient, lifted)
+            self._opened.codec = codec
         return self._opened
 
-    def _parse(self, data: bytes) -> tuple[Any, bool, Any]:
+    def _parse(self, data: bytes) -> tuple[Any, bool, Any, str | None]:
+        """The document (`cityjson_values.loads_document`), and the code page it is read in
+        where it is not UTF-8 but text in one throughout (JSON's one rule for bytes that name
+        no encoding, GeoJSON's and a service's answer's: `json_code_page`), or None."""
         try:
-            return cityjson_values.loads_document(data)
+            return *cityjson_values.loads_document(data), None
         except orjson.JSONDecodeError as e:
+            codec = None
             if "UTF-8" in e.msg:  # orjson says where only for syntax: not "truncated? at byte 0"
-                raise DataError(f"{self.path}: the document is not UTF-8, as JSON must be") from e
+                codec = json_code_page.code_page(io.BytesIO(data))
+                if codec is None:
+                    raise DataError(
+                        f"{self.path}: the document is not UTF-8, as JSON must be, nor text "
+                        "in one code page throughout"
+                    ) from e
+            if codec is not None:
+                return *self._parse(data.decode(codec).encode())[:3], codec
             raise DataError(
                 f"{self.path}: the document is not valid JSON (truncated?): {e.msg} at byte {e.pos}"
             ) from e
@@ -209,7 +225,9 @@ class CityJSONConnector(FileConnector):
     def read(self) -> Iterator[SourceBatch]:
         opened = self._open()
         try:
-            yield from self._read_seq(opened) if opened.seq else self._read_document(opened)
+            batches = self._read_seq(opened) if opened.seq else self._read_document(opened)
+            for batch in batches:
+                yield json_code_page.read_in(batch, opened.codec)
         finally:
             self._opened = None
 

@@ -110,14 +110,35 @@ def test_utf_16_without_a_bom_is_read_by_its_declaration(codec, tmp_path, capsys
     assert name in names
 
 
-def test_a_city_json_in_latin_1_is_refused_as_not_utf_8(tmp_path, capsys):
-    """JSON is UTF-8 (RFC 8259): a Latin-1 "Gebäude" is refused in one line that says so,
-    not as a truncated document at byte 0."""
+def test_a_city_json_in_latin_1_is_read_in_its_code_page_with_a_warning(tmp_path, capsys):
+    """JSON is UTF-8 (RFC 8259), but a Latin-1 "Gebäude" throughout is read in its code page
+    with a warning, as a GeoJSON file or a service's answer is (connectors/json_code_page.py):
+    it was refused, where GeoJSON was read."""
     sample = SAMPLES / "cityjson" / "rotterdam_one_v1.1.city.json"
     model = json.loads(sample.read_text(encoding="utf-8"))
-    model["metadata"]["title"] = "Gebäude"
+    key = next(iter(model["CityObjects"]))
+    model["CityObjects"][key].setdefault("attributes", {})["naam"] = "Gebäude"
     path = tmp_path / "latin1.city.json"
     path.write_bytes(json.dumps(model, ensure_ascii=False).encode("latin-1"))
+    code = cli.main(["ingest", str(path), "--source", "v", "--lake", str(tmp_path / "lake")])
+    said = capsys.readouterr()
+    assert (code, said.err) == (0, "")
+    assert "not UTF-8, as JSON must be: its text is read as" in said.out
+    files = str(tmp_path / "lake" / "features" / "*" / "*.parquet")
+    query = f"SELECT properties FROM read_parquet('{files}') WHERE source_id = ?"
+    [(properties,)] = duckdb.execute(query, [key]).fetchall()
+    assert json.loads(properties)["naam"] == "Gebäude"
+
+
+def test_a_city_json_neither_utf_8_nor_in_one_code_page_is_refused_in_one_line(tmp_path, capsys):
+    """UTF-8 with a stray Latin-1 byte is no code page throughout: refused as not UTF-8, in
+    one line, not as a document truncated at byte 0."""
+    sample = SAMPLES / "cityjson" / "rotterdam_one_v1.1.city.json"
+    model = json.loads(sample.read_text(encoding="utf-8"))
+    model["metadata"]["title"] = "Straße"
+    data = json.dumps(model, ensure_ascii=False).encode("utf-8")
+    path = tmp_path / "mixed.city.json"
+    path.write_bytes(data.replace("Straße".encode(), "Straße".encode() + b" \xe4", 1))
     code, err = _ingest(capsys, path, tmp_path)
     assert code == 2
     [line] = err.splitlines()
