@@ -10,15 +10,14 @@ union where faces overlap.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import shapely
 from shapely import GeometryType
 
 from citypipe.connectors.ragged import offsets
-from citypipe.core.solids import Faces, flat_surfaces, mix, position_hashes, types_with
+from citypipe.core.solids import Faces, mix, position_hashes, types_with
 from citypipe.geo.surfaces import SurfaceColumns
 
 __all__ = ["footprints"]
@@ -31,7 +30,7 @@ are merged by a union."""
 
 def footprints(
     geometries: np.ndarray,
-    surfaces: Sequence[Any],
+    surfaces: SurfaceColumns | None,
     faces: Faces | None = None,
     outlines: bool = True,
 ) -> np.ndarray:
@@ -95,18 +94,20 @@ def footprints(
     return out
 
 
-def _grounds(surfaces: Sequence[Any], faces: Faces | None) -> tuple[np.ndarray, Faces]:
+def _grounds(surfaces: SurfaceColumns | None, faces: Faces | None) -> tuple[np.ndarray, Faces]:
     """The object of each ground surface, and their faces (owned by their place in order):
-    taken from the objects' `faces` where the surfaces are columns of those faces
-    (`SurfaceColumns`), else read from their polygons."""
-    if isinstance(surfaces, SurfaceColumns) and faces is not None:
-        is_ground = types_with(surfaces.types, "Ground")
-        ground_of = surfaces.owner[is_ground]
+    taken from the objects' `faces` where every ground surface is one of those, in their
+    order, else read from their polygons (CityGML's come in another order than the solid's)."""
+    if surfaces is None:
+        return np.zeros(0, np.int64), Faces.of(np.empty(0, dtype=object))
+    is_ground = types_with(surfaces.types, "Ground")
+    ground_of, face = surfaces.owner[is_ground], surfaces.face[is_ground]
+    if faces is not None and (face >= 0).all():
         first = offsets(np.bincount(faces.owner, minlength=len(surfaces)))[:-1]
-        return ground_of, faces.pick(first[ground_of] + surfaces.face[is_ground])
-    owner, types, polygons = flat_surfaces(surfaces)
-    is_ground = types_with(types, "Ground")
-    return owner[is_ground], Faces.of(polygons[is_ground])
+        picked = first[ground_of] + face
+        if (np.diff(picked) > 0).all():
+            return ground_of, faces.pick(picked)
+    return ground_of, Faces.of(surfaces.polygons()[is_ground])
 
 
 def _valid(merged: np.ndarray, sizes: np.ndarray, shares: np.ndarray) -> np.ndarray:

@@ -12,7 +12,6 @@ written the other way round and are flipped; for other faces the source's word i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -23,12 +22,10 @@ from shapely import GeometryType
 from citypipe.connectors.base import FlatFaces
 from citypipe.connectors.ragged import offsets
 from citypipe.geo import wkb_ragged
-from citypipe.geo.surfaces import SurfaceColumns
 
 __all__ = [
     "Faces",
     "area_vectors",
-    "flat_surfaces",
     "heights",
     "mix",
     "orientations",
@@ -319,18 +316,3 @@ def _closed(faces: Faces, count: int) -> np.ndarray:
     odd = np.zeros(count, dtype=bool)
     odd[obj[starts]] = np.bitwise_xor.reduceat(edge, starts) != 0
     return has_faces & ~odd
-
-
-def flat_surfaces(
-    surfaces: Sequence[Sequence[tuple[str, Any]] | None],
-) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """Each record's (type, polygon) surfaces (None: none) as flat columns: the record of each,
-    its type and its polygon; read from the columns where the surfaces are columns."""
-    if isinstance(surfaces, SurfaceColumns):
-        return surfaces.owner, surfaces.types.tolist(), surfaces.polygons()
-    counts = np.fromiter((len(s) if s else 0 for s in surfaces), np.int64, len(surfaces))
-    flat = list(chain.from_iterable(s for s in surfaces if s))
-    types, shapes = zip(*flat, strict=True) if flat else ((), ())
-    polygons = np.empty(len(shapes), dtype=object)
-    polygons[:] = shapes
-    return np.repeat(np.arange(len(surfaces)), counts), list(types), polygons
