@@ -87,17 +87,18 @@ def _generic(rec: Record, elem: Any, wrapped: bool) -> None:
     """gen:*Attribute (1.0/2.0) or core:genericAttribute around one (`wrapped`, 3.0)."""
     if wrapped and not len(elem):
         return
-    add(rec.properties, *generic_attribute(elem[0] if wrapped else elem))
+    add(rec.properties, *generic_attribute(elem[0] if wrapped else elem), empty=True)
 
 
 def _named(rec: Record, elem: Any, kind: str) -> None:
     """gen:stringAttribute name="n"><gen:value> (1.0 / 2.0, `kind` its lower-cased name): the
-    common form read directly (Munich's tile has 6,700), any other by `_generic`."""
+    common form read directly (Munich's tile has 6,700), any other by `_generic`. One with an
+    empty value is kept (`typed`): the source says it is there, empty."""
     name = elem.get("name")
     if name is None or len(elem) != 1:
         _generic(rec, elem, False)
     else:
-        add(rec.properties, name, typed(kind, elem[0]))
+        add(rec.properties, name, typed(kind, elem[0]), empty=True)
 
 
 def _address(rec: Record, elem: Any) -> None:

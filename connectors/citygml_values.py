@@ -80,9 +80,10 @@ def to_number(text: str | None) -> Any:
     return values if values and None not in values else text
 
 
-def add(d: dict[str, Any], key: str, value: Any) -> None:
-    """Set `key`; a key given again collects its values in a list, in document order."""
-    if value is None:
+def add(d: dict[str, Any], key: str, value: Any, *, empty: bool = False) -> None:
+    """Set `key`; a key given again collects its values in a list, in document order. A value
+    of None is not set, unless `empty` (a generic attribute the source declares without one)."""
+    if value is None and not empty:
         return
     if key not in d:
         d[key] = value
@@ -175,9 +176,12 @@ _NUMERIC: dict[str, Any] = {"intattribute": int64, "doubleattribute": _finite}
 
 
 def typed(kind: str, value: Any) -> Any:
-    """A generic attribute's value as its type says: int, float, {value, uom}, else text."""
+    """A generic attribute's value as its type says: int, float, {value, uom}, else text. An
+    empty gen:value of a string is "" (as citygml4j and 3DCityDB keep it), of another kind None."""
     text = text_of(value) if value is not None else None
-    if text is None or kind == "stringattribute":
+    if text is None:
+        return "" if kind == "stringattribute" and value is not None else None
+    if kind == "stringattribute":
         return text
     convert = _NUMERIC.get(kind)
     if convert is not None:

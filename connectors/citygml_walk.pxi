@@ -70,7 +70,7 @@ cdef bint read_attribute(dict properties, xmlNode *node, read_, tuple args) exce
         name = attribute(node, NULL, b"name")
         if name is None or name is UNREAD:
             return False
-        add_to(properties, name, text_of(child).strip() or None)
+        add_to(properties, name, text_of(child).strip())  # "" kept: citygml_values.typed
         return True
     return False
 

@@ -45,6 +45,9 @@ BUILTIN: dict[str, str] = {
     "ngsi-v2-broker": "citypipe.connectors.ngsiv2_broker:NGSIv2BrokerConnector",
     "remote-file": "citypipe.connectors.remote_file:RemoteFileConnector",
 }
+GUESS = 0.5
+"""A service connector's score under this is a guess (the URL shows nothing of its protocol:
+OGC API's landing page): the answer is asked whether it is a file first (remote_file)."""
 HEAD_BYTES = 64 * 1024
 """How much of a file detection looks at (from where it stops being blank)."""
 
@@ -99,7 +102,7 @@ def open_location(location: str | Path, format: str | None = None, **options: An
             what = "a URL" if url else "a local file"
             raise ConfigurationError(f"{location}: connector {format!r} does not read {what}")
     if url:
-        return (cls if format else _choose_service(str(location)))(location, **options)
+        return cls(location, **options) if format else _service(str(location), options)
     readable = archives.unpacked(Path(location))  # a compressed file: what it holds
     try:
         connector = (cls if format else detect(readable.path))(readable.path, **options)
@@ -108,6 +111,19 @@ def open_location(location: str | Path, format: str | None = None, **options: An
         raise
     readable.tie(connector)
     return connector
+
+
+def _service(url: str, options: dict[str, Any]) -> Connector:
+    """The connector of the service most sure that `url` is of its protocol; where none is
+    more than guessing, a file's by its URL where the answer is a data file (a portal's
+    `.../download?id=7` answering text/csv, or naming `parks.geojson` in its disposition)."""
+    best, parts = _choose_service(url), urlsplit(url)
+    remote = load("remote-file")
+    if best.accepts(parts) < GUESS and remote.may_answer_a_file(parts):  # type: ignore[attr-defined]
+        connector = remote(url, **options)
+        if connector.answers_a_file():  # type: ignore[attr-defined]
+            return connector
+    return best(url, **options)
 
 
 def _choose_service(url: str) -> type[Connector]:

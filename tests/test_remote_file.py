@@ -138,3 +138,48 @@ def test_a_last_segment_naming_folders_is_downloaded_inside_the_connector_s_fold
         assert code == 0, capsys.readouterr().err
     assert _landed(lake) == NAMES
     assert not outside.exists()
+
+
+CSV = b"name,lon,lat\r\nWeinberg A,7.95,49.80\r\nWeinberg B,7.96,49.81\r\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "names"),
+    [
+        (BODY, {"Content-Type": "application/geo+json"}, NAMES),
+        (CSV, {"Content-Type": "text/csv; charset=utf-8"}, ["Weinberg A", "Weinberg B"]),
+        (
+            BODY,
+            {
+                "Content-Type": "application/octet-stream",
+                "Content-Disposition": "attachment; filename*=UTF-8''Weinlagen%20S%C3%BCd.geojson",
+            },
+            NAMES,
+        ),
+    ],
+    ids=["geo+json", "csv", "disposition"],
+)
+def test_a_download_link_without_a_file_name_is_told_by_its_answer(
+    lake, capsys, body, headers, names
+) -> None:
+    """A portal's `.../download?id=7` names no file: its answer's media type, or the file its
+    Content-Disposition names, makes it a file (it went to OGC API and was refused)."""
+    with scripted_server() as server:
+        server.answer("/portal/download", Answer(200, body, headers))
+        url = f"{server.url}/portal/download?id=7"
+        assert type(open_location(url)) is RemoteFileConnector
+        code = main(["ingest", url, "--source", "v", "--lake", str(lake.root)])
+    assert code == 0, capsys.readouterr().err
+    assert _landed(lake) == sorted(names)
+
+
+def test_a_service_url_answering_no_file_stays_the_service_s(capsys) -> None:
+    """An OGC API landing page (JSON, not a data file's type) keeps the URL OGC API's: the
+    answer is asked once, and a 404 is no file either."""
+    landing = json.dumps({"title": "Weinlagen", "links": []}).encode()
+    with scripted_server() as server:
+        server.answer("/ogc", Answer(200, landing, {"Content-Type": "application/json"}))
+        assert type(open_location(f"{server.url}/ogc")) is load("ogcapi")
+        assert type(open_location(f"{server.url}/missing")) is load("ogcapi")
+        asked = [r.path for r in server.requests]
+    assert asked == ["/ogc", "/missing"]
