@@ -67,7 +67,7 @@ def footprints(
     keep = [grounded[f.owner] | ~any_down[f.owner] | d for f, d in zip(sets, down, strict=True)]
     # faces that share an edge are no valid multipolygon: GEOS need not be asked, only
     # whether the other faces overlap
-    edges = _edges(sets, keep, n)
+    edges = _edges(sets, keep, n, outlines)
     kept_faces = np.bincount(
         np.concatenate([f.owner[k] for f, k in zip(sets, keep, strict=True)]), minlength=n
     )
@@ -140,9 +140,9 @@ class _Edges(NamedTuple):
     they run it back (faces that overlap): its outline does not chain into rings."""
 
 
-def _edges(sets: list[Faces], keep: list[np.ndarray], count: int) -> _Edges:
+def _edges(sets: list[Faces], keep: list[np.ndarray], count: int, outlines: bool) -> _Edges:
     """The shared and the outline edges of the faces `keep` picks, each edge hashed with its
-    object so that one sort finds both."""
+    object so that one sort finds both; the shared alone unless `outlines` are traced."""
     hashes, owners, starts_at, coords, ways = [], [], [], [], []
     base = 0
     for faces, kept in zip(sets, keep, strict=True):
@@ -164,6 +164,8 @@ def _edges(sets: list[Faces], keep: list[np.ndarray], count: int) -> _Edges:
     first[1:] = ordered[1:] != ordered[:-1]
     shares = np.zeros(count, dtype=bool)
     shares[obj[order][~first]] = True
+    if not outlines:
+        return _Edges(shares, np.zeros((0, 2, 2)), np.zeros(0, np.int64), np.zeros(count, bool))
     starts = np.flatnonzero(first)
     net = np.add.reduceat(way[order], starts) if len(starts) else np.zeros(0, np.int64)
     odd = np.diff(starts, append=len(edge)) % 2 == 1

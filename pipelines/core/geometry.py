@@ -85,6 +85,10 @@ def positioned(geometries: np.ndarray | Points) -> np.ndarray:
     return ~shapely.is_missing(geometries) & ~shapely.is_empty(geometries)
 
 
+_surface = partial(tuple.__new__, Surface)
+"""A `Surface` of (type, polygon), made in C (Surface(...) is a Python call per surface)."""
+
+
 def _columns(solids3d: Solids | None) -> SurfaceColumns | None:
     """The batch's semantic surfaces as columns (None: none known), made once from the lists
     of a connector that hands lists, so that the pipeline has one path for them."""
@@ -92,9 +96,7 @@ def _columns(solids3d: Solids | None) -> SurfaceColumns | None:
         return None
     if isinstance(solids3d.surfaces, SurfaceColumns):
         return solids3d.surfaces
-    return SurfaceColumns.of(
-        solids3d.surfaces, solids3d.surface_faces, partial(tuple.__new__, Surface)
-    )
+    return SurfaceColumns.of(solids3d.surfaces, solids3d.surface_faces, _surface)
 
 
 def _has_coordinates(batch: SourceBatch, surfaces: SurfaceColumns | None) -> bool:
@@ -121,7 +123,9 @@ def _unplaceable(
     found = coordinates.bad_geometries(geoms)
     if src3d is not geoms:
         found = {**_bad_solids(src3d, flat), **found}
-    loose = np.flatnonzero(surfaces.face < 0) if surfaces is not None else ()
+    if surfaces is None:
+        return found
+    loose = np.flatnonzero(surfaces.face < 0)
     if len(loose):
         owner = surfaces.owner[loose].tolist()
         bad = coordinates.bad_geometries(surfaces.polygons()[loose])
@@ -167,7 +171,8 @@ def _footprints(
     missing = np.flatnonzero(shapely.is_missing(geoms))
     if not len(missing):
         return
-    ground = None if surfaces is None else surfaces.take(missing)
+    none = [None] * len(missing)  # sliced record by record where GEOS refuses one
+    ground = SurfaceColumns.of(none, None, _surface) if surfaces is None else surfaces.take(missing)
 
     def made(shapes: np.ndarray, grounds: Any, rows: np.ndarray) -> np.ndarray:
         taken = None if faces is None else faces.take(rows)

@@ -23,6 +23,13 @@ from citypipe.connectors.base import FlatFaces
 from citypipe.connectors.ragged import offsets
 from citypipe.geo import wkb_ragged
 
+# the edges hashed in one pass (pipelines/geo/edges.pyx), optional: where it did not build,
+# numpy does the same arithmetic in some twenty calls
+try:
+    from citypipe.geo import edges as compiled
+except ImportError:
+    compiled = None  # type: ignore[assignment]
+
 __all__ = [
     "Faces",
     "area_vectors",
@@ -110,6 +117,8 @@ class Faces(FlatFaces):
         row of its start, and whether it runs from the lower position's hash to the higher
         (which way round); `key` holds the bits of each position that tell positions apart
         (uint64 columns)."""
+        if compiled is not None:
+            return compiled.edge_hashes(key, _indices(self.ring), _indices(self.polygon))
         vertex = position_hashes(key)
         at, face = self.edges()
         start, end = vertex[at], vertex[at + 1]
@@ -306,6 +315,9 @@ def _closed(faces: Faces, count: int) -> np.ndarray:
     A position written twice in a row (CityJSON rings that repeat a vertex, a gml:Ring whose
     curves meet) is an edge of no length, shared with no face: it does not open the shell.
     """
+    if compiled is not None:
+        ring, polygon, owner = map(_indices, (faces.ring, faces.polygon, faces.owner))
+        return compiled.closed(faces.coords, ring, polygon, owner, count)
     key = np.round(np.nan_to_num(faces.coords) * 1000).astype(np.int64).view(np.uint64)
     edge, face, _, _ = faces.edge_hashes(key)
     obj = faces.owner[face]
@@ -316,3 +328,8 @@ def _closed(faces: Faces, count: int) -> np.ndarray:
     odd = np.zeros(count, dtype=bool)
     odd[obj[starts]] = np.bitwise_xor.reduceat(edge, starts) != 0
     return has_faces & ~odd
+
+
+def _indices(rows: np.ndarray) -> np.ndarray:
+    """`rows` as int64, the compiled kernels' index type (not copied where they are)."""
+    return np.asarray(rows, dtype=np.int64)
