@@ -31,7 +31,9 @@ def _surfaces(lake: Lake, source: str) -> Path:
 class _Slow:
     """A writer that takes its time over each batch and notes what it was given, and when."""
 
-    def __init__(self, fail_at: int | None = None) -> None:
+    def __init__(self, path: Path, fail_at: int | None = None) -> None:
+        self.path = path  # a file, which the thread flushes once it is closed
+        path.touch()
         self.metadata: dict[str, bytes] = {}
         self.log: list[tuple[str, Any]] = []
         self.fail_at = fail_at
@@ -73,8 +75,8 @@ def test_the_surfaces_file_is_the_one_written_in_line(tmp_path: Path) -> None:
     assert pq.read_metadata(beside).metadata[b"geo"] == pq.read_metadata(again).metadata[b"geo"]
 
 
-def test_batches_in_order_one_waiting_and_the_close_on_the_thread() -> None:
-    slow = _Slow()
+def test_batches_in_order_one_waiting_and_the_close_on_the_thread(tmp_path: Path) -> None:
+    slow = _Slow(tmp_path / "slow")
     beside = BesideWriter(cast(GeoParquetWriter, slow))
     for i in range(4):
         beside.write(_batch(i))
@@ -85,10 +87,11 @@ def test_batches_in_order_one_waiting_and_the_close_on_the_thread() -> None:
     assert slow.log[:4] == [("write", i) for i in range(4)]
     kind, thread = slow.log[4]
     assert kind == "close" and thread != threading.current_thread().name
+    assert beside.flushed
 
 
-def test_the_threads_error_is_raised_in_the_run() -> None:
-    beside = BesideWriter(cast(GeoParquetWriter, _Slow(fail_at=1)))
+def test_the_threads_error_is_raised_in_the_run(tmp_path: Path) -> None:
+    beside = BesideWriter(cast(GeoParquetWriter, _Slow(tmp_path / "slow", fail_at=1)))
     with pytest.raises(OSError, match="no room"):
         for i in range(3):
             beside.write(_batch(i))
@@ -120,3 +123,23 @@ def test_no_row_no_thread_no_file(tmp_path: Path) -> None:
     assert threading.active_count() == before
     beside.wait()
     assert not (tmp_path / "s.parquet").exists()
+
+
+def test_each_file_flushed_once_the_surfaces_on_their_thread(tmp_path: Path, monkeypatch) -> None:
+    from citypipe.core import attempt, lake_layout
+
+    flushed: list[tuple[str, str]] = []
+
+    def counted(path: Path) -> None:
+        flushed.append((Path(path).name, threading.current_thread().name))
+        lake_layout.fsync(path)
+
+    monkeypatch.setattr(write, "fsync", counted)
+    monkeypatch.setattr(attempt, "fsync", counted)
+    lake = Lake(tmp_path / "lake")
+    ingest(SAMPLE, "s", lake, validate=False, render_docs=False)
+    names = [name for name, _ in flushed]
+    assert sorted(names) == ["features.parquet", "surfaces.parquet"]
+    on = dict(flushed)
+    assert on["features.parquet"] == threading.main_thread().name
+    assert on["surfaces.parquet"] != threading.main_thread().name

@@ -377,6 +377,8 @@ def ingest(
         if heights is not None:
             writer.metadata[HEIGHTS_KEY] = surfaces_writer.metadata[HEIGHTS_KEY] = heights
         closing.close()  # the run's files are whole (a full disk says so) before the docs grow
+        if surfaces_writer.flushed:
+            attempt.flushed.add("surfaces")
         if validator:  # the shapes of what lands, or of what a failed check refuses
             report.shapes = preview.read_geometries(attempt.file("features"))
             after.callback(_write_docs, lake, report, validator, render_docs)

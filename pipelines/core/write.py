@@ -21,6 +21,7 @@ import pyproj
 
 from citypipe import schemas
 from citypipe.core.geoarrow import ARROW_SCHEMA, arrow_schema
+from citypipe.core.lake_layout import fsync
 from citypipe.geo import wkb
 
 __all__ = ["GEOPARQUET_VERSION", "BesideWriter", "GeoParquetWriter", "RowsWriter", "empty_file"]
@@ -205,13 +206,16 @@ class BesideWriter:
     while its features are sorted and written (Den Haag CityJSON's 7 ms of surfaces beside its
     12 ms of features, on two cores). One batch at a time: `write` waits for the previous
     one, so memory holds at most two; the thread starts with the first row, so a source
-    without surfaces pays nothing. `close` hands the footer to the thread too; `wait` (before
-    the run commits) returns once the file is whole, raising the thread's error if any."""
+    without surfaces pays nothing. `close` hands the footer to the thread too, and the flush
+    to disk the commit would else do on the run's thread (`flushed`); `wait` (before the run
+    commits) returns once the file is whole and flushed, raising the thread's error if any."""
 
     def __init__(self, writer: GeoParquetWriter) -> None:
         self.writer = writer
         self._pool: ThreadPoolExecutor | None = None
         self._last: Future[None] | None = None
+        self.flushed = False
+        """The file is whole and on disk (its thread flushed it once it was closed)."""
 
     @property
     def metadata(self) -> dict[str, bytes]:
@@ -236,7 +240,13 @@ class BesideWriter:
         if self._pool is None:  # no row came: as the writer itself would, on this thread
             self.writer.close()
         else:
-            self._submit(self.writer.close)
+            self._submit(self._close_flushed)
+
+    def _close_flushed(self) -> None:
+        self.writer.close()
+        assert isinstance(self.writer.path, Path)  # a file: a stream is no file to flush
+        fsync(self.writer.path)
+        self.flushed = True
 
     def wait(self) -> None:
         if self._pool is None:
