@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 import shapely
 from conftest import SAMPLES
 
 from citypipe.connectors.jsonstream import Unparsed, open_json
 from citypipe.core.ingest import ingest
-from citypipe.core.properties import MAX_DEPTH, TRUNCATED_NOTE
+from citypipe.core.properties import TRUNCATED_NOTE
 from citypipe.geo.errors import CitypipeError, ConfigurationError
 
 FOUNTAINS = "barcelona_drinking_fountains.geojson"
@@ -127,22 +128,23 @@ def _nested(depth: int) -> str:
     return "[" * depth + "1" + "]" * depth
 
 
-def test_properties_nested_deeper_than_the_lake_holds_are_rejected_whole(sample, lake, read_lake):
-    point = '{"type": "Point", "coordinates": [2.17, 41.38]}'
-    path = _fountains(sample, _feature(point, f'{{"deep": {_nested(300)}}}'))
-    reject = _one_reject(lake, read_lake, path)
-    assert f"nested more than {MAX_DEPTH} levels" in reject["reason"]
-    record = json.loads(reject["record"])["properties"]["deep"]
-    for _ in range(300):  # nothing lost: all 300 levels are in the reject
-        record = record[0]
-    assert record == 1
+ORJSON_DEPTH = 254
+"""The levels of arrays and objects within each other orjson writes (its documentation)."""
 
 
-def test_properties_as_deep_as_the_lake_holds_are_kept(sample, lake):
+@pytest.mark.parametrize("depth", [ORJSON_DEPTH - 1, 300, 1000])
+def test_properties_nested_deeper_than_orjson_writes_are_kept_whole(sample, lake, read_lake, depth):
+    """The lake's text column holds any depth, which pyarrow and DuckDB read: properties
+    nested deeper than orjson writes (they went to rejects) are written whole."""
     point = '{"type": "Point", "coordinates": [2.17, 41.38]}'
-    path = _fountains(sample, _feature(point, f'{{"deep": {_nested(MAX_DEPTH - 1)}}}'))
+    path = _fountains(sample, _feature(point, f'{{"deep": {_nested(depth)}}}'))
     report = ingest(path, "s", lake)
     assert (report.features, report.rejects) == (FOUNTAINS_COUNT + 1, 0)
+    files = str(lake.partition("features", "s") / "*.parquet")
+    inner = "$.deep" + "[0]" * depth
+    query = f"SELECT json_extract(properties, '{inner}') FROM read_parquet('{files}')"
+    found = [v for (v,) in duckdb.sql(query).fetchall() if v is not None]
+    assert found == ["1"]
 
 
 def test_a_real_id_never_takes_a_generated_one_and_ids_stay_across_runs(sample, lake, read_lake):

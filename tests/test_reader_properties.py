@@ -4,7 +4,7 @@ file, and every geometry kept is finite and within longitude/latitude.
 
 GeoJSON features get random geometries (right and wrong types, coordinates of numbers, NaN,
 Infinity, 1e309, strings, booleans, null, objects) and random properties (nested, sometimes
-deeper than the lake holds); CSV rows get random cells in a WKT or a lon/lat column pair. The
+deeper than orjson writes); CSV rows get random cells in a WKT or a lon/lat column pair. The
 scanner that cuts large GeoJSON files is checked against a one-character-at-a-time reading of
 random JSON, cut into windows anywhere.
 """

@@ -1,12 +1,15 @@
-"""Record attributes as the lake's JSON text, written in bulk, within the two limits a lake needs.
+"""Record attributes as the lake's JSON text, written in bulk, whole however deep they nest,
+their text values within a limit.
 
-Depth: orjson writes at most 254 levels of objects and arrays within each other (and reads
-1024); real attributes nest a few. A record whose properties nest deeper cannot be stored
-whole, so it is rejected with the reason, never cut. Size: a text value longer than
-`max_value_bytes` (CITYPIPE_MAX_VALUE_BYTES, 1 MiB unless set) is cut to that many bytes and
-the record says so under `citypipe:truncated`: one pathological value (a 72 MB description)
-would otherwise be copied into every step after the reader. Both checks cost nothing for the
-records within the limits: only the lengths of the texts written are looked at.
+Depth: orjson writes at most 254 levels of objects and arrays within each other; real
+attributes nest a few. The lake's text column has no such limit (pyarrow keeps any text, and
+DuckDB's json_valid / json_extract / ::JSON read 5,000 levels, measured with DuckDB 1.5.5), so
+a record whose properties nest deeper is written by `_deep_text`, whole. Size: a text value
+longer than `max_value_bytes` (CITYPIPE_MAX_VALUE_BYTES, 1 MiB unless set) is cut to that
+many bytes and the record says so under `citypipe:truncated`: one pathological value (a 72 MB
+description) would otherwise be copied into every step after the reader. Both cost nothing
+for the records within orjson's depth and the size: only the lengths of the texts written
+are looked at.
 """
 
 from __future__ import annotations
@@ -21,11 +24,7 @@ import pyarrow as pa
 
 from citypipe.geo.errors import ConfigurationError
 
-__all__ = ["MAX_DEPTH", "TRUNCATED_NOTE", "json_texts", "max_value_bytes", "record_text"]
-
-MAX_DEPTH = 254
-"""Levels of objects and arrays within each other (the properties object included) that the
-lake's JSON text holds: as many as orjson writes."""
+__all__ = ["TRUNCATED_NOTE", "json_texts", "max_value_bytes", "record_text"]
 TRUNCATED_NOTE = "citypipe:truncated"
 MAX_VALUE_ENV = "CITYPIPE_MAX_VALUE_BYTES"
 DEFAULT_MAX_VALUE_BYTES = 1 << 20
@@ -48,8 +47,6 @@ def max_value_bytes() -> int:
 
 
 def _unwritable(error: TypeError) -> str:
-    if "Recursion" in str(error):
-        return f"properties nested more than {MAX_DEPTH} levels deep, more than the lake holds"
     return f"properties that cannot be written as JSON: {error}"
 
 
@@ -87,6 +84,9 @@ def json_texts(objects: Sequence[Any], limit: int) -> tuple[pa.Array, dict[int, 
             try:
                 texts.append(dumps(o, default=str, option=orjson.OPT_NON_STR_KEYS))
             except TypeError as e:
+                if "Recursion" in str(e):  # deeper than orjson writes: whole, in Python
+                    texts.append(_deep_text(o).encode())
+                    continue
                 texts.append(None)
                 failed[i] = _unwritable(e)
     # without failures every text is there: lengths taken by map, in C
