@@ -199,7 +199,7 @@ def _receive(stream: Any, buffer: bytearray) -> tuple[str, Any] | None:
     with memoryview(buffer)[:size] as view:
         if stream.readinto(view) < size:
             return None
-        return pickle.loads(view)  # type: ignore[no-any-return]
+        return pickle.loads(view)
 
 
 def _die_with_parent(libc: ctypes.CDLL) -> None:
