@@ -40,6 +40,16 @@ cdef bint three_distinct(
     return False
 
 
+cdef Py_ssize_t total_of(const int64_t[::1] counts) noexcept:
+    """The sum of `counts`; -1 where one is negative."""
+    cdef Py_ssize_t k, total = 0
+    for k in range(counts.shape[0]):
+        if counts[k] < 0:
+            return -1
+        total += counts[k]
+    return total
+
+
 cdef inline void copy(
     const double[:, ::1] xyz, int64_t row, double[:, ::1] coords, Py_ssize_t at
 ) noexcept nogil:
@@ -55,17 +65,24 @@ def close_rings(
     double noise,
 ):
     """cityjson_geometry's polygon positions (pool rows `rows` of `xyz`, nested by `per_job`,
-    `per_surface`, `sizes`) repaired (`noise`: rings.NOISE) and closed: the positions, the polygons left per job, the
-    rings left per polygon left, their sizes closed, the repair counts per job (n, 4: the
-    columns of rings.Repair.counts, summed per job) and which polygons are left; None where a
-    position is not finite."""
+    `per_surface`, `sizes`) repaired (`noise`: rings.NOISE) and closed: the positions, the
+    polygons left per job, the rings left per polygon left, their sizes closed, the repair
+    counts per job (n, 4: the columns of rings.Repair.counts, summed per job) and which
+    polygons are left; None where a position is not finite. ValueError where the nesting does
+    not add up or a row is not in `xyz` (the loops below trust both)."""
     cdef Py_ssize_t n = per_job.shape[0], n_poly = per_surface.shape[0], n_rings = sizes.shape[0]
     cdef Py_ssize_t j, p, r, k, at = 0, ring = 0, poly = 0, total = 0, left_rings = 0
     cdef Py_ssize_t start, size, first_ring
-    cdef int64_t first, last
+    cdef int64_t first, last, row
     cdef double gap, tolerance
+    if total_of(per_job) != n_poly or total_of(per_surface) != n_rings or (
+        total_of(sizes) != rows.shape[0]
+    ):
+        raise ValueError("ring nesting whose counts do not add up")
     for k in range(rows.shape[0]):
         r = rows[k]
+        if not 0 <= r < xyz.shape[0]:
+            raise ValueError(f"pool row {r} of {xyz.shape[0]}")
         if not (isfinite(xyz[r, 0]) and isfinite(xyz[r, 1]) and isfinite(xyz[r, 2])):
             return None
     snapped_a = np.zeros(n_rings, np.uint8)
@@ -123,7 +140,8 @@ def close_rings(
             start, size = starts[r], sizes[r]
             first = rows[start]
             for k in range(size):
-                copy(xyz, first if k == size - 1 and snapped[r] else rows[start + k], coords, out + k)
+                row = first if k == size - 1 and snapped[r] else rows[start + k]
+                copy(xyz, row, coords, out + k)
             if not snapped[r] and not same(xyz, first, rows[start + size - 1]):
                 copy(xyz, first, coords, out + size)
                 size += 1

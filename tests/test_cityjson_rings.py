@@ -129,3 +129,14 @@ def test_the_compiled_pass_is_numpys(batch: Batch) -> None:
     assert compiled[0].tobytes() == numpy[0].tobytes()
     assert [n.tolist() for n in compiled[1]] == [n.tolist() for n in numpy[1]]
     assert compiled[2].tolist() == numpy[2].tolist() and compiled[3] == numpy[3]
+
+
+def test_nesting_that_does_not_add_up_is_refused_not_read() -> None:
+    close = cityjson_values.compiled.close_rings if cityjson_values.compiled else None
+    assert close is not None
+    xyz, rows = np.array(SQUARE), np.arange(4, dtype=np.int64)
+    one = np.array([1], np.int64)
+    with pytest.raises(ValueError, match="do not add up"):
+        close(xyz, rows, one, one, np.array([5], np.int64), 1e-10)
+    with pytest.raises(ValueError, match="pool row 4"):
+        close(xyz, rows + 1, one, one, np.array([4], np.int64), 1e-10)
