@@ -88,17 +88,18 @@ class SurfaceColumns(_Lazy):
         listed = np.fromiter((s is not None for s in lists), np.bool_, len(lists))
         counts = np.fromiter((len(s) if s else 0 for s in lists), np.int64, len(lists))
         flat = list(chain.from_iterable(s for s in lists if s))
-        types = np.empty(len(flat), dtype=object)
-        shapes = np.empty(len(flat), dtype=object)
+        types, shapes = np.empty(len(flat), dtype=object), np.empty(len(flat), dtype=object)
         if flat:
             types[:], shapes[:] = zip(*flat, strict=True)
         face = np.full(len(flat), -1, dtype=np.int64)
-        if faces is not None:
-            starts = np.cumsum(counts) - counts
-            for i in np.flatnonzero(counts).tolist():
-                f = faces[i]
-                if f is not None and len(f) == counts[i]:
-                    face[starts[i] : starts[i] + counts[i]] = f
+        if faces is not None and flat:
+            face = np.concatenate(
+                [
+                    f if f is not None and len(f) == k else np.full(k, -1)
+                    for f, k in zip(faces, counts.tolist(), strict=True)
+                    if k
+                ]
+            ).astype(np.int64, copy=False)
         owner = np.repeat(np.arange(len(lists)), counts)
         return cls(listed, owner, types, face, lambda: shapes, pair)
 
