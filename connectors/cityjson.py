@@ -21,14 +21,14 @@ import io
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, islice, repeat
 from typing import Any
 
 import numpy as np
 import orjson
 
-from citypipe.connectors import cityjson_values, json_code_page
+from citypipe.connectors import cityjson_ids, cityjson_values, json_code_page
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.cityjson_geometry import Invalid
 from citypipe.connectors.cityjson_objects import Batch, Templates, read_templates
@@ -64,6 +64,8 @@ class _Opened:
     """The boundaries lifted from the document's bytes (`cityjson_values.loads_document`)."""
     codec: str | None = None
     """The code page a document that is not UTF-8 is read in (`json_code_page`), or None."""
+    repeated: list[tuple[str, Any]] = field(default_factory=list)
+    """The CityObjects whose id the document gives again later: the parse keeps the last."""
 
     @property
     def crs(self) -> str | None:
@@ -74,6 +76,34 @@ class _Opened:
 def _types(objects: Iterable[Any]) -> Counter[Any]:
     """How many CityObjects of each type (None: not an object, or without a type)."""
     return Counter(o.get("type") if isinstance(o, dict) else None for o in objects)
+
+
+def _geometries(objects: dict[str, Any]) -> int:
+    """How many geometries the CityObjects hold (in arrays: what else is there is rejected
+    with its object)."""
+    try:  # every object a JSON object, every geometry an array or none, as they are: in C
+        return sum(map(len, filter(None, map(dict.get, objects.values(), repeat("geometry")))))
+    except TypeError:
+        return sum(
+            len(g)
+            for o in objects.values()
+            if isinstance(o, dict) and isinstance(g := o.get("geometry"), list)
+        )
+
+
+def _repeated(opened: _Opened) -> Iterator[SourceBatch]:
+    """The CityObjects a later one of the same id replaced in the parse, as rejects naming it
+    (the spec makes an id the object's key, unique; JSON parsers keep the last silently)."""
+    if not opened.repeated:
+        return
+    batch = Batch(None, opened.crs)
+    for key, obj in opened.repeated:
+        why = (
+            f"CityObject id {key!r} is given again later in CityObjects: the last one is read "
+            "(ids are unique in CityJSON; JSON parsers keep the last)"
+        )
+        batch.fail(key, {key: obj}, why)
+    yield batch.source_batch()
 
 
 class CityJSONConnector(FileConnector):
@@ -115,6 +145,13 @@ class CityJSONConnector(FileConnector):
                 raise DataError(f"{self.path}: cannot be read: {e.strerror or e}") from e
             self._opened = self._check(header, seq, lenient, lifted)
             self._opened.codec = codec
+            if lifted is not None and len(lifted.where) > _geometries(header["CityObjects"]):
+                # boundaries lifted for more geometries than the objects parsed hold: some
+                # object was dropped, its id given again later (the bytes' codec: UTF-8)
+                kept = len(header["CityObjects"])
+                self._opened.repeated = cityjson_ids.repeated(
+                    data if codec is None else data.decode(codec).encode(), kept
+                )
         return self._opened
 
     def _parse(self, data: bytes) -> tuple[Any, bool, Any, str | None]:
@@ -226,7 +263,7 @@ class CityJSONConnector(FileConnector):
         opened = self._open()
         try:
             batches = self._read_seq(opened) if opened.seq else self._read_document(opened)
-            for batch in batches:
+            for batch in chain(batches, _repeated(opened)):
                 yield json_code_page.read_in(batch, opened.codec)
         finally:
             self._opened = None

@@ -32,8 +32,9 @@ def _no_progress_lines(monkeypatch):
     monkeypatch.setenv("CITYPIPE_PROGRESS_SECONDS", "0")
 
 
-def _ingest(capsys, path: Path, tmp_path: Path) -> tuple[int, str]:
-    code = cli.main(["ingest", str(path), "--source", "v", "--lake", str(tmp_path / "lake")])
+def _ingest(capsys, path: Path, tmp_path: Path, *more: str) -> tuple[int, str]:
+    lake = str(tmp_path / "lake")
+    code = cli.main(["ingest", str(path), "--source", "v", "--lake", lake, *more])
     return code, capsys.readouterr().err
 
 
@@ -74,3 +75,37 @@ def test_citygml_3_generic_attribute_with_an_empty_value_is_kept(tmp_path, capsy
     code, err = _ingest(capsys, path, tmp_path)
     assert (code, err) == (0, "")
     assert _properties(tmp_path, building)["StandLK"] == ""
+
+
+MULTI_LOD = SAMPLES / "cityjson" / "3dbag_multi_lod_v2.0.city.json"
+
+
+def _with_pairs(model: dict, pairs: list[tuple[str, dict]]) -> str:
+    """The document's JSON text with CityObjects written as `pairs` (a key may repeat)."""
+    objects = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in pairs)
+    rest = {k: v for k, v in model.items() if k != "CityObjects"}
+    return json.dumps(rest)[:-1] + f', "CityObjects": {{{objects}}}}}'
+
+
+def test_a_city_object_id_given_twice_rejects_the_earlier_naming_it(tmp_path, capsys):
+    """JSON parsers keep the last of two members of one name (orjson, cjio's json.load), so
+    the first object was lost unsaid: it goes to rejects naming its id, the last is read."""
+    model = json.loads(MULTI_LOD.read_text(encoding="utf-8"))
+    pairs = list(model["CityObjects"].items())
+    key, first = pairs[0]
+    earlier = json.loads(json.dumps(first))
+    earlier["attributes"]["status"] = "earlier copy"
+    path = tmp_path / "twice.city.json"
+    path.write_text(_with_pairs(model, [(key, earlier), *pairs]), encoding="utf-8")
+    code, err = _ingest(capsys, path, tmp_path, "--crs", "EPSG:7415")  # 3DBAG's: RD New + NAP
+    assert (code, err) == (0, "")
+    rejects = str(tmp_path / "lake" / "rejects" / "*" / "*.parquet")
+    [(sid, reason, record)] = duckdb.sql(
+        f"SELECT source_id, reason, record FROM read_parquet('{rejects}')"
+    ).fetchall()
+    assert sid == key and repr(key) in reason and "given again" in reason
+    assert json.loads(record)[key]["attributes"]["status"] == "earlier copy"
+    assert _properties(tmp_path, key)["status"] == first["attributes"]["status"]
+    files = str(tmp_path / "lake" / "features" / "*" / "*.parquet")
+    [(count,)] = duckdb.sql(f"SELECT count(*) FROM read_parquet('{files}')").fetchall()
+    assert count == len(model["CityObjects"])
