@@ -41,8 +41,8 @@ class Measures:
     )
     """In the source CRS, until the caller takes them to CRS84: as shapely polygons, or their
     WKB where it is written from the arrays they are built of (`pipelines/core/crs84.py`);
-    None until then where the surfaces came as columns (`SurfaceColumns`), every one a face
-    of its record's 3D geometry (`surface_parts`)."""
+    None until then where every surface is a face of its record's 3D geometry
+    (`surface_parts`): they are placed with those faces."""
     surface_area: np.ndarray | None = None
     surface_tilt: np.ndarray | None = None
     surface_azimuth: np.ndarray | None = None
