@@ -78,6 +78,22 @@ _CORE_DECLARATION = re.compile(
 )
 
 
+_FIRST_MEMBER = re.compile(
+    rb"<(?:[\w.-]+:)?(?:member|featureMember)\s*>\s*<(?:([\w.-]+):)?[\w.-]+[\s>/]"
+)
+
+
+def _city_object_first(text: bytes) -> bool:
+    """Whether the first member of the feature collection `text` holds an object of a CityGML
+    module (its prefix bound to one in the text)."""
+    m = _FIRST_MEMBER.search(text)
+    if m is None:
+        return False
+    prefix = rb":" + re.escape(m.group(1)) if m.group(1) else rb""
+    bound = rb"xmlns" + prefix + rb"""\s*=\s*["']http://www\.opengis\.net/citygml/"""
+    return re.search(bound, text) is not None
+
+
 class CityGMLConnector(FileConnector):
     name = "citygml"
     known_options = frozenset({"split_bytes", "batch_size", "huge_tree"})
@@ -91,10 +107,13 @@ class CityGMLConnector(FileConnector):
         prefixes = {m.group(1) or b"" for m in _CORE_DECLARATION.finditer(root[2])}
         if root[1] == b"CityModel":
             return 0.95 if (root[0] or b"") in prefixes else 0.0
-        # a wrapped CityModel (a WFS answer's member): a WFS answer's connector reads it as one
-        # feature of no geometry, so this one is surer
+        # a wrapped CityModel (a WFS answer's member), or a WFS answer's city objects: a WFS
+        # answer's connector reads the one as a feature of no geometry, the other without the
+        # surfaces their solids refer to, so this one is surer
         wrapped = documents.wrapped_model(root[2])
-        return 0.95 if wrapped in prefixes else 0.0
+        if wrapped is not None:
+            return 0.95 if wrapped in prefixes else 0.0
+        return 0.95 if root[1] == b"FeatureCollection" and _city_object_first(root[2]) else 0.0
 
     @cached_property
     def header(self) -> Header:

@@ -29,6 +29,7 @@ from citypipe.geo.errors import DataError
 __all__ = [
     "GML",
     "MEMBERS",
+    "MODULE",
     "PARSER",
     "WRAPPER_EXTRAS",
     "Header",
@@ -46,11 +47,12 @@ MEMBERS = (
     "cityObjectMember",
     "featureMember",
     "featureMembers",
+    "member",
     "appearanceMember",
     "versionMember",
     "versionTransitionMember",
 )
-"""The CityModel's member properties."""
+"""The CityModel's member properties (a WFS FeatureCollection's too: `member`, WFS 2.0's)."""
 WRAPPER_EXTRAS = frozenset({"boundedBy", "description", "name", "metaDataProperty", "identifier"})
 """What a wrapper may hold beside its CityModels: what it says of itself (its envelope)."""
 
@@ -116,6 +118,8 @@ def _stray(elem: Any, levels: int) -> str | None:
 
 
 _CORE = re.compile(r"http://www\.opengis\.net/citygml/([123]\.0)")
+MODULE = re.compile(r"http://www\.opengis\.net/citygml/(?:[a-z]+/)?([123]\.0)")
+"""The CityGML version of the core's or a module's namespace (building/2.0)."""
 _SRS_NAME = re.compile(rb'srsName\s*=\s*["\']([^"\']+)["\']')
 
 
@@ -135,27 +139,23 @@ def read_header(path: Path) -> Header:
     """Read up to the first member: the version, the CityModel's CRS; refuse DTDs, and a
     wrapper holding more than CityModels before the first."""
     root = model = None
-    version, envelope, srs_name, dimension, depth = "", "", None, 3, 0
+    version, depth = "", 0
     with open(path, "rb") as f:
         try:
-            for event, elem in etree.iterparse(f, events=("start", "end"), **PARSER):
+            for _, elem in etree.iterparse(f, events=("start",), **PARSER):
                 if root is None:
                     root = elem
                     refuse_dtd(path, elem)
                     if local_name(elem.tag) == "CityModel" and not _is_model(elem):
                         break  # a CityModel of no CityGML version: refused below
                 if model is None:
-                    if event == "start" and _is_model(elem):
-                        model, depth = elem, _wrapped(path, elem)
-                        version = _CORE.fullmatch(namespace(elem.tag)).group(1)  # type: ignore[union-attr]
-                        envelope = f"{{{GML[version]}}}Envelope"
-                    continue
-                parent = elem.getparent()
-                if event == "start" and parent is model and local_name(elem.tag) in MEMBERS:
+                    if found := _model(path, root, elem):
+                        model, version, depth = found
+                        if model is not elem:  # a WFS answer's: `elem` is its first object
+                            break
+                elif elem.getparent() is model and local_name(elem.tag) in MEMBERS:
                     break
-                if event == "end" and elem.tag == envelope and parent.getparent() is model:
-                    srs_name = elem.get("srsName")
-                    dimension = _envelope_dimension(elem)
+            srs_name, dimension = _model_envelope(model, version)
         except etree.XMLSyntaxError as e:
             raise syntax_error(path, e) from e
         except GeometryError as e:
@@ -165,6 +165,33 @@ def read_header(path: Path) -> Header:
     if model is None:
         raise DataError(f"{path}: not CityGML (the root element is {root.tag}, and no CityModel)")
     return Header(version, srs_name, dimension, depth)
+
+
+def _model(path: Path, root: Any, elem: Any) -> tuple[Any, str, int] | None:
+    """(the model, its CityGML version, the elements wrapping it) where `elem` starts one: a
+    CityModel, or the first city object of the feature collection `root`; else None."""
+    if _is_model(elem):
+        return elem, _CORE.fullmatch(namespace(elem.tag)).group(1), _wrapped(path, elem)  # type: ignore[union-attr]
+    found = _collected(root, elem)
+    return None if found is None else (root, found, 0)
+
+
+def _model_envelope(model: Any, version: str) -> tuple[str | None, int]:
+    """The srsName and srsDimension of the CityModel's (or collection's) envelope, which comes
+    before its first member (whole by that member's start); (None, 3) without one."""
+    box = None if model is None else model.find(f"{{*}}boundedBy/{{{GML[version]}}}Envelope")
+    return (None, 3) if box is None else (box.get("srsName"), _envelope_dimension(box))
+
+
+def _collected(root: Any, elem: Any) -> str | None:
+    """The CityGML version of `elem` where it is a city object in a member of the feature
+    collection `root` (a WFS GetFeature answer of 3DCityDB's, whose members are the objects
+    a CityModel's would be: read as its members), else None."""
+    member = elem.getparent()
+    if member is None or member.getparent() is not root or local_name(member.tag) not in MEMBERS:
+        return None
+    m = MODULE.fullmatch(namespace(elem.tag))
+    return m.group(1) if m and local_name(root.tag) == "FeatureCollection" else None
 
 
 def _wrapped(path: Path, model: Any) -> int:

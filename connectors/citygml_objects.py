@@ -20,7 +20,7 @@ from citypipe.connectors import citygml_attributes as attributes
 from citypipe.connectors import gml
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.citygml_annotations import Annotations
-from citypipe.connectors.citygml_header import GML, Header, declared_srs_names
+from citypipe.connectors.citygml_header import GML, MODULE, Header, declared_srs_names
 from citypipe.connectors.citygml_records import Record, batches
 from citypipe.connectors.citygml_values import (
     CITYGML,
@@ -42,8 +42,6 @@ from citypipe.connectors.gml_xlinks import XLINK_HREF, Ref
 
 __all__ = ["ObjectReader"]
 
-_MODULE = re.compile(r"http://www\.opengis\.net/citygml/(?:[a-z]+/)?([123]\.0)")
-"""The CityGML version of the core's or a module's namespace (building/2.0)."""
 
 _CHILDREN = frozenset(
     {
@@ -117,7 +115,7 @@ class ObjectReader:
     def _unread(self, obj: Any) -> str | None:
         """Why an object of another CityGML version than the document's is not read: one whose
         GML differs (3.0 in a 1.0 / 2.0 document, or the reverse). 1.0 and 2.0 read alike."""
-        m = _MODULE.fullmatch(namespace(obj.tag))
+        m = MODULE.fullmatch(namespace(obj.tag))
         if m is None or GML[m.group(1)] == self.gml_ns:
             return None
         return (

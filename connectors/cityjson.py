@@ -137,6 +137,8 @@ class CityJSONConnector(FileConnector):
                     more = bool(f.read(4096).strip(BLANK))
                     header = self._first_line(first) if more else None
                     seq = header is not None
+                    if seq:  # a stream's lines in one code page, as a document's text
+                        codec = json_code_page.code_page(f)
                     if header is None:
                         f.seek(0)
                         data = f.read().removeprefix(_BOM)
@@ -214,9 +216,10 @@ class CityJSONConnector(FileConnector):
         try:
             with self.open_input() as f:
                 f.readline()
+                codec = self._opened.codec if self._opened else None
                 for number, line in enumerate(f, start=2):
                     if line.strip():
-                        yield number, line
+                        yield number, line if codec is None else line.decode(codec).encode()
         except OSError as e:
             raise DataError(f"{self.path}: cannot be read: {e.strerror or e}") from e
 

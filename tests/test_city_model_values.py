@@ -109,3 +109,25 @@ def test_a_city_object_id_given_twice_rejects_the_earlier_naming_it(tmp_path, ca
     files = str(tmp_path / "lake" / "features" / "*" / "*.parquet")
     [(count,)] = duckdb.sql(f"SELECT count(*) FROM read_parquet('{files}')").fetchall()
     assert count == len(model["CityObjects"])
+
+
+def test_a_city_json_seq_in_latin_1_is_read_in_its_code_page_with_a_warning(tmp_path, capsys):
+    """A stream's lines in one code page are read as a document's text is (json_code_page),
+    said once; each line was rejected as "not valid JSON (truncated?)"."""
+    lines = (SAMPLES / "cityjson" / "3dbag_b2.city.jsonl").read_text(encoding="utf-8").split("\n")
+    feature = json.loads(lines[1])
+    key = next(iter(feature["CityObjects"]))
+    feature["CityObjects"][key].setdefault("attributes", {})["naam"] = "Gebäude"
+    lines[1] = json.dumps(feature, ensure_ascii=False)
+    path = tmp_path / "latin1.city.jsonl"
+    path.write_bytes("\n".join(lines).encode("latin-1"))
+    lake = str(tmp_path / "lake")
+    code = cli.main(["ingest", str(path), "--source", "v", "--lake", lake])
+    said = capsys.readouterr()
+    assert (code, said.err) == (0, "")
+    assert "not UTF-8, as JSON must be: its text is read as" in said.out
+    assert _properties(tmp_path, key)["naam"] == "Gebäude"
+    rejects = tmp_path / "lake" / "rejects"
+    assert not list(rejects.glob("*/*.parquet")) or duckdb.sql(
+        f"SELECT count(*) FROM read_parquet('{rejects}/*/*.parquet')"
+    ).fetchone() == (0,)

@@ -119,3 +119,52 @@ def test_a_wrapper_holding_more_than_city_models_is_refused_naming_it(where, tmp
     assert line.startswith(f"citypipe: error: {path}: ")
     assert "{urn:x-example:app}Parcel" in line and "CityModel" in line
     assert not (tmp_path / "lake" / "features").exists()
+
+
+ENVELOPE = (
+    b'<gml:boundedBy xmlns:gml="http://www.opengis.net/gml"><gml:Envelope srsDimension="3" '
+    b'srsName="urn:ogc:def:crs,crs:EPSG::25832,crs:EPSG::5783"><gml:lowerCorner>458868 5438343 '
+    b"112</gml:lowerCorner><gml:upperCorner>458892 5438362 117</gml:upperCorner></gml:Envelope>"
+    b"</gml:boundedBy>"
+)
+"""The LOD2 sample's CityModel envelope (its CRS), as the collection's own."""
+
+
+@pytest.mark.parametrize(
+    ("collection", "member"),
+    [
+        (b'xmlns:wfs="http://www.opengis.net/wfs/2.0" numberReturned="1"', b"wfs:member"),
+        (b'xmlns:wfs="http://www.opengis.net/wfs" numberOfFeatures="1"', b"gml:featureMember"),
+    ],
+    ids=["wfs 2.0", "wfs 1.1"],
+)
+def test_city_objects_as_a_wfs_answer_s_members_are_read_as_city_gml(
+    collection, member, tmp_path, capsys
+):
+    """3DCityDB's WFS answers with the city objects themselves as members: read as a
+    CityModel's, the building's lod2Solid finds the surfaces it refers to (the WFS reader
+    rejected it: "xlink:href ... defined nowhere")."""
+    building = next(etree.parse(str(LOD2)).iter("{*}Building"))
+    tag = member.decode()
+    path = tmp_path / "getfeature.xml"
+    path.write_bytes(
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<wfs:FeatureCollection '
+        + collection
+        + b' xmlns:gml="http://www.opengis.net/gml">'
+        + ENVELOPE
+        + f"<{tag}>".encode()
+        + etree.tostring(building)
+        + f"</{tag}>".encode()
+        + b"</wfs:FeatureCollection>"
+    )
+    assert detect(path).name == "citygml"
+    code, err = _ingest(capsys, path, tmp_path)
+    assert (code, err) == (0, "")
+    assert _source_ids(tmp_path) == {
+        e.get(GML_ID)
+        for e in building.iter(etree.Element)
+        if etree.QName(e).localname in CITY_OBJECTS
+    }
+    files = str(tmp_path / "lake" / "features" / "*" / "*.parquet")
+    query = f"SELECT geometry IS NOT NULL FROM read_parquet('{files}') WHERE source_id = ?"
+    assert duckdb.execute(query, [BUILDING]).fetchall() == [(True,)]
