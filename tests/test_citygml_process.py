@@ -188,7 +188,9 @@ def test_a_child_that_dies_fails_the_read_in_one_line(monkeypatch) -> None:
 def _cut_short(send) -> None:
     """A child killed halfway through writing a batch's message (its length, then its pickle)."""
     message = pickle.dumps(("batch", ["x" * 1000] * 200), protocol=5)
-    os.write(send.fileno(), len(message).to_bytes(8, "little") + message[: len(message) // 2])
+    os.write(
+        send.fileno(), citygml_process._LENGTH.pack(len(message)) + message[: len(message) // 2]
+    )
     os.kill(os.getpid(), signal.SIGKILL)
 
 
