@@ -21,6 +21,7 @@ import ctypes
 import os
 import pickle
 import signal
+import struct
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from multiprocessing import current_process, get_context
@@ -68,6 +69,9 @@ def cores() -> int:
 _Raw = tuple[list[Record], tuple[list[str], list[int], list[int], list[int]]]
 """A batch as the child hands it over: its records and its rings (GeometryReader.rings)."""
 
+_FRAME = 1 << 16
+"""The buffers on the pipe's ends."""
+_LENGTH = struct.Struct("<Q")
 _PR_SET_PDEATHSIG = 1
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _KEPT_BYTES = 1 << 30
@@ -113,16 +117,17 @@ def start_child(target: Callable[..., None], *args: Any) -> tuple[Any, Any]:
 def received(receive: Any, child: Any, who: str) -> Iterator[Any]:
     """The payloads of the batch messages a child sends, until it says it is done; its error
     raised here; a child that ended without a word (killed) makes a one-line error."""
+    stream, buffer = _stream(receive, "rb"), bytearray()
     while True:
-        try:
-            kind, payload = pickle.loads(receive.recv_bytes())
-        except EOFError:
+        message = _receive(stream, buffer)
+        if message is None:  # none, or one cut short
             child.join()
             code = child.exitcode or 0
             how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
             raise UnavailableError(
                 f"{who} ended before it was done ({how}); the previous output is kept: run it again"
             ) from None
+        kind, payload = message
         if kind == "end":
             return
         if kind == "error":
@@ -151,19 +156,50 @@ def serve(send: Any, messages: Iterator[tuple[str, Any]]) -> None:
         _keep_freed_memory(libc)
     except (OSError, AttributeError):
         pass
+    stream = _stream(send, "wb")
     try:
         try:
             for message in messages:
-                send.send_bytes(pickle.dumps(message, protocol=5))
+                _send(stream, message)
             end: tuple[str, Any] = ("end", None)
         except Exception as e:  # noqa: BLE001 - handed to the parent, which raises it
             end = ("error", _picklable(e))
-        send.send_bytes(pickle.dumps(end, protocol=5))
+        _send(stream, end)
     except (BrokenPipeError, OSError):
         pass  # the parent stopped reading: nothing left to hand over
     finally:
         send.close()
         os._exit(0)  # no atexit handlers or finalizers of the parent's objects in the child
+
+
+def _stream(end: Any, mode: str) -> Any:
+    """A buffered file on a pipe's end (a Connection's). Its messages are a length and a
+    pickle, which this process reads into one buffer it keeps: a Connection's receive grows a
+    BytesIO by copies for each batch's few MB and faults in fresh, zeroed pages for it (16 % of
+    this process's page faults on the 422 MB file)."""
+    return os.fdopen(end.fileno(), mode, buffering=_FRAME, closefd=False)
+
+
+def _send(stream: Any, message: tuple[str, Any]) -> None:
+    data = pickle.dumps(message, protocol=5)  # whole, then written: the child goes on at once
+    stream.write(_LENGTH.pack(len(data)))
+    stream.write(data)
+    stream.flush()
+
+
+def _receive(stream: Any, buffer: bytearray) -> tuple[str, Any] | None:
+    """The next message, read into `buffer` (grown to the largest so far); None where the
+    stream ends before it does."""
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None
+    (size,) = _LENGTH.unpack(head)
+    if len(buffer) < size:
+        buffer.extend(bytes(size - len(buffer)))
+    with memoryview(buffer)[:size] as view:
+        if stream.readinto(view) < size:
+            return None
+        return pickle.loads(view)
 
 
 def _die_with_parent(libc: ctypes.CDLL) -> None:

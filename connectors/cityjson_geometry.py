@@ -167,7 +167,7 @@ def _build(kind: _Kind, jobs: list[Job], pool: Vertices) -> Built:
         if good:
             out.put(good, _build(kind, [jobs[i] for i in good], pool))
         return out
-    return _construct(kind, jobs, pool, pool.xyz[rows], counts, out)
+    return _construct(kind, jobs, pool, rows, counts, out)
 
 
 def _flatten(kind: _Kind, jobs: list[Job]) -> tuple[list[np.ndarray], np.ndarray]:
@@ -233,15 +233,16 @@ def _construct(
     kind: _Kind,
     jobs: list[Job],
     pool: Vertices,
-    coords: np.ndarray,
+    rows: np.ndarray,
     counts: list[np.ndarray],
     out: Built,
 ) -> Built:
-    """The geometries of checked jobs from their positions (`coords`) and nesting (`counts`)."""
+    """The geometries of checked jobs from their positions (pool `rows`) and nesting (`counts`)."""
     errors = out.errors
     if kind is _POLYGONS:
-        coords, counts = _repair(coords, counts, out)
-        coords, counts[2] = _closed(coords, counts[2])
+        coords, counts = _rings(pool, rows, counts, out)
+    else:
+        coords = pool.xyz[rows]
     try:
         out.shapes[:] = shapely.from_ragged_array(
             kind.shape, coords, tuple(map(offsets, reversed(counts)))
@@ -255,6 +256,36 @@ def _construct(
         out.shapes[counts[0] == 0] = None  # the repair dropped every surface
         return out._replace(faces=_flat_faces(coords, counts))
     return out
+
+
+def _rings(
+    pool: Vertices, rows: np.ndarray, counts: list[np.ndarray], out: Built
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The positions (pool `rows`) of polygon jobs repaired (`_repair`) and closed (`_closed`),
+    and their nesting: in one compiled pass over the rings where the positions are finite
+    (cityjson_rings.pxi), else in numpy's."""
+    compiled = cityjson_values.compiled
+    done = None
+    if compiled is not None and rows.dtype == np.int64:
+        xyz = np.ascontiguousarray(pool.xyz, np.float64)
+        per_job, per_surface, sizes = counts
+        done = compiled.close_rings(xyz, rows, per_job, per_surface, sizes, rings.NOISE)
+    if done is None:
+        coords, counts = _repair(pool.xyz[rows], counts, out)
+        coords, counts[2] = _closed(coords, counts[2])
+        return coords, counts
+    coords, left, rings_left, sizes, repairs, polygon_kept = done
+    out.repairs[:] = repairs
+    _note_kept(counts[0], left, polygon_kept, out)
+    return coords, [left, rings_left, sizes]
+
+
+def _note_kept(per_job: np.ndarray, left: np.ndarray, polygon_kept: np.ndarray, out: Built) -> None:
+    """Which of its surfaces the repair left, for each job (`per_job` surfaces) it left fewer
+    (`left`); `polygon_kept` per surface of all jobs."""
+    ends = np.cumsum(per_job)
+    for j in np.flatnonzero(left < per_job).tolist():
+        out.kept[j] = polygon_kept[ends[j] - per_job[j] : ends[j]]
 
 
 def _closed(coords: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -304,9 +335,7 @@ def _repair(
         return coords, counts
     surface_of = np.repeat(np.arange(len(per_surface)), per_surface)
     left = np.bincount(job_of[fix.polygon_kept], minlength=n)
-    ends = np.cumsum(per_job)
-    for j in np.flatnonzero(left < per_job).tolist():
-        out.kept[j] = fix.polygon_kept[ends[j] - per_job[j] : ends[j]]
+    _note_kept(per_job, left, fix.polygon_kept, out)
     rings_left = np.bincount(surface_of[fix.ring_kept], minlength=len(per_surface))
     return coords[np.repeat(fix.ring_kept, sizes)], [
         left,

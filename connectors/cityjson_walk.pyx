@@ -9,7 +9,8 @@ complaint): its LoD picked, its properties gathered, its row appended. `flatten`
 cityjson_geometry._flatten for boundaries that are lists of lists down to integer vertex
 indices within int64. `semantic_values` gathers the semantic values and surface types of a
 batch's geometries for cityjson_semantics._together; `positions` reads vertices that are all
-[x, y, z] numbers for cityjson_values.vertices. At anything else nothing is written
+[x, y, z] numbers for cityjson_values.vertices; `close_rings` repairs and closes the rings of
+a batch's polygons for cityjson_geometry (cityjson_rings.pxi). At anything else nothing is written
 and the Python code reads it, so every unusual case (and its reason for a reject) keeps its
 one meaning there. cityjson_values.compiled is this module, or None where it did not build.
 """
@@ -93,6 +94,7 @@ cdef placed(dict obj, Lifted lifted, bint as_lists):
 
 
 include "cityjson_boundaries.pxi"
+include "cityjson_rings.pxi"
 
 
 cdef class Lifted:

@@ -11,6 +11,7 @@ send, is compared with the element lxml finds by its gml:id in the file.
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 from multiprocessing import get_context
 from pathlib import Path
@@ -181,4 +182,21 @@ def test_a_child_that_dies_fails_the_read_in_one_line(monkeypatch) -> None:
     path = FILES[0]
     with pytest.raises(UnavailableError, match=rf"{path.name}: the process reading it") as e:
         list(CityGMLConnector(path, split_bytes=1, batch_size=10).read())
+    assert "\n" not in str(e.value) and "killed by signal 9" in str(e.value)
+
+
+def _cut_short(send) -> None:
+    """A child killed halfway through writing a batch's message (its length, then its pickle)."""
+    message = pickle.dumps(("batch", ["x" * 1000] * 200), protocol=5)
+    os.write(send.fileno(), len(message).to_bytes(8, "little") + message[: len(message) // 2])
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_child_killed_mid_message_fails_the_read_in_one_line() -> None:
+    receive, child = citygml_process.start_child(_cut_short)
+    try:
+        with pytest.raises(UnavailableError, match="the reader ended before it was done") as e:
+            list(citygml_process.received(receive, child, "the reader"))
+    finally:
+        citygml_process.stop(receive, child)
     assert "\n" not in str(e.value) and "killed by signal 9" in str(e.value)

@@ -12,6 +12,7 @@ import shapely
 from lxml import etree
 
 from citypipe.connectors.citygml import CityGMLConnector
+from citypipe.core.ingest import ingest
 
 _XLINK = "{http://www.w3.org/1999/xlink}href"
 _GML_ID = re.compile(r"\{http://www\.opengis\.net/gml[^}]*\}id")
@@ -81,3 +82,24 @@ def test_a_surface_its_solid_does_not_list_leaves_the_batch_without_faces(sample
     assert batch.solids is not None and batch.solids.surfaces is not None
     assert sum(len(s) for s in batch.solids.surfaces if s) == len(polygons)
     assert batch.solids.surface_faces is None
+
+
+def test_surfaces_that_are_no_faces_are_measured_and_placed_as_those_that_are(
+    sample, tmp_path, lake, read_lake
+):
+    """The same thematic surfaces, once faces of their solid and once not (a surfaceMember
+    dropped, so the batch's surfaces are no faces: each measured and placed from its own
+    polygon): the same polygons, so the same areas, tilts, azimuths and CRS84 bytes."""
+    path = sample("citygml/sig3d_v2_Building_LOD2-EPSG25832.gml")
+    links, polygons = _solid_links_and_surface_polygons(path)
+    dropped = min(polygons & links)
+    text = path.read_text(encoding="utf-8")
+    member = re.compile(rf'<gml:surfaceMember xlink:href="#{re.escape(dropped)}"\s*/>')
+    changed = tmp_path / "unlisted.gml"
+    changed.write_text(member.sub("", text), encoding="utf-8")
+    ingest(path, "faces", lake, validate=False)
+    ingest(changed, "polygons", lake, validate=False)
+    faces, loose = (read_lake(s, "surfaces") for s in ("faces", "polygons"))
+    assert faces.num_rows == loose.num_rows == len(polygons)
+    for column in ("surface_type", "area_m2", "tilt_deg", "azimuth_deg", "geometry_3d"):
+        assert faces[column].equals(loose[column]), column

@@ -34,6 +34,7 @@ FILES = sorted(
 )
 GML = "http://www.opengis.net/gml"
 NS = f'xmlns:gml="{GML}" xmlns:xlink="http://www.w3.org/1999/xlink"'
+CITYGML_1 = "http://www.opengis.net/citygml/building/1.0"
 
 
 def test_the_compiled_walk_is_built_where_a_compiler_is() -> None:
@@ -325,3 +326,17 @@ def test_xlinks_resolve_in_c_as_in_python(surfaces, refs) -> None:
         ), xlinks._brought
 
     assert resolve(gml.compiled) == resolve(None)
+
+
+def test_a_surface_type_is_one_string_however_many_surfaces_have_it() -> None:
+    """A batch pickles each type once and refers to it after (the pipe of citygml_process)."""
+    if gml.compiled is None:
+        pytest.skip("no compiled walk")
+    path = CORPUS / "citygml" / "nrw_LoD2_32_326_5727_1_NW.gml"
+    bounded = f"{{{CITYGML_1}}}boundedBy"
+    in_file = [etree.QName(s).localname for e in etree.parse(str(path)).iter(bounded) for s in e]
+    taken = CityGMLConnector(path)._read(lambda reader: iter([reader.take()]))
+    types = [t for records, _ in taken for r in records for t, _ in r.surface_handles]
+    assert sorted(types) == sorted(in_file)  # the file's surfaces are all of one LoD
+    # one object per type, but for a surface the Python walk reads (here one WallSurface)
+    assert len(set(types)) <= len({id(t) for t in types}) < len(types) / 100

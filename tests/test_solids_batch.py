@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from citypipe.connectors import coordinates
 from citypipe.connectors.base import Surface
 from citypipe.core import footprints, solids
+from citypipe.geo.surfaces import SurfaceColumns
 
 
 def box(x: float, y: float, w: float, d: float, h: float) -> list[shapely.Polygon]:
@@ -80,6 +81,34 @@ def test_a_batch_of_boxes_has_the_volumes_its_closed_ones_have(specs):
             assert np.isnan(v)
 
 
+@pytest.mark.skipif(solids.compiled is None, reason="the edge kernel (edges.pyx) did not build")
+@settings(max_examples=40, deadline=None)
+@given(boxes, st.integers(0, 2))
+def test_the_compiled_edges_are_numpys(specs, repeated):
+    """The kernel's edge hashes and shell test are numpy's, bit for bit: boxes open and
+    closed, a position written twice in a row (an edge of no length), a face without Z."""
+    shells = []
+    for x, y, w, d, h, missing in specs:
+        faces = [f for i, f in enumerate(box(x, y, w, d, h)) if i != missing]
+        ring = np.asarray(faces[0].exterior.coords)
+        faces[0] = shapely.Polygon(np.insert(ring, 1, ring[:repeated], axis=0))
+        shells.append(shapely.MultiPolygon(faces))
+    shells.append(shapely.box(0, 0, 1, 1))
+    faces = solids.Faces.of(np.array(shells, dtype=object))
+    key = np.ascontiguousarray(faces.coords[:, :2]).view(np.uint64)
+    got = faces.edge_hashes(key), solids._closed(faces, len(shells))
+    kernel, solids.compiled = solids.compiled, None
+    try:
+        want = faces.edge_hashes(key), solids._closed(faces, len(shells))
+    finally:
+        solids.compiled = kernel
+    for g, w in zip(got[0], want[0], strict=True):
+        assert g.dtype == w.dtype
+        np.testing.assert_array_equal(g, w)
+    np.testing.assert_array_equal(got[1], want[1])
+    assert got[1][:-1].tolist() == [m is None for *_, m in specs]
+
+
 def test_shells_of_a_batch_are_told_apart_whatever_their_order():
     """A closed box, an open one, one without geometry and a line: only the first has a volume,
     in whichever order they come."""
@@ -115,7 +144,8 @@ def test_footprints_of_triangulated_grounds_are_their_rectangles(group, outlines
     geometries = np.array(
         [shapely.MultiPolygon([*g, r]) for g, r in zip(ground, roofs, strict=True)], dtype=object
     )
-    for surfaces in ([None] * 3, [[Surface("GroundSurface", t) for t in g] for g in ground]):
+    grounds = [[Surface("GroundSurface", t) for t in g] for g in ground]
+    for surfaces in (None, SurfaceColumns.of(grounds, None, lambda pair: Surface(*pair))):
         got = footprints.footprints(geometries, surfaces, outlines=outlines)
         for (x, y, w, d, _), footprint in zip(specs, got, strict=True):
             assert footprint.geom_type == "Polygon" and not footprint.has_z
@@ -129,7 +159,7 @@ def test_overlapping_faces_are_joined_by_a_full_union():
     b = shapely.Polygon([(1, 0, 0), (1, 2, 0), (3, 2, 0), (3, 0, 0)])
     fine = triangles(10, 10, 4, 4, 2)
     geometries = np.array([shapely.MultiPolygon([a, b]), shapely.MultiPolygon(fine)], dtype=object)
-    got = footprints.footprints(geometries, [None, None])
+    got = footprints.footprints(geometries, None)
     assert got[0].is_valid and got[0].area == pytest.approx(6.0)
     assert shapely.equals(got[1], shapely.box(10, 10, 14, 14))
 
@@ -159,7 +189,7 @@ def test_footprints_traced_from_triangles_keep_holes_parts_and_touching_corners(
     geometries = np.array(
         [shapely.MultiPolygon(g) for g in (frame, apart, corner, up)], dtype=object
     )
-    got = footprints.footprints(geometries, [None] * 4, outlines=outlines)
+    got = footprints.footprints(geometries, None, outlines=outlines)
     hole = shapely.box(0, 0, 6, 6).difference(shapely.box(2, 2, 4, 4))
     want = [
         hole,
@@ -182,7 +212,7 @@ def test_overlapping_faces_that_share_an_edge_are_joined_by_a_full_union():
         shapely.Polygon([(0, 0, 0), (1, 1, 0), (0, 1, 0)]),
         shapely.Polygon([(0, 0, 0), (1, 0, 0), (0.5, 0.5, 0)]),
     ]
-    got = footprints.footprints(np.array([shapely.MultiPolygon(faces)], dtype=object), [None])
+    got = footprints.footprints(np.array([shapely.MultiPolygon(faces)], dtype=object), None)
     assert got[0].is_valid and shapely.equals(got[0], shapely.box(0, 0, 1, 1))
 
 
@@ -204,7 +234,7 @@ def test_a_single_face_that_crosses_itself_becomes_a_valid_footprint():
     geometries = np.array(
         [shapely.MultiPolygon([tie]), shapely.MultiPolygon(box(10, 10, 3, 4, 5))], dtype=object
     )
-    got = footprints.footprints(geometries, [None, None])
+    got = footprints.footprints(geometries, None)
     assert got[0].is_valid and got[0].area == pytest.approx(2.0)
     assert shapely.equals(got[1], shapely.box(10, 10, 13, 14))
 
@@ -227,7 +257,7 @@ def test_faces_with_holes_are_measured_without_their_holes():
     area, tilt, _ = solids.surface_measures(np.array([roof, ground], dtype=object), ["Roof", "G"])
     assert list(area) == [pytest.approx(w * d - cw * cd)] * 2
     assert list(tilt) == [pytest.approx(0), pytest.approx(180)]
-    footprint = footprints.footprints(geometries, [None])[0]
+    footprint = footprints.footprints(geometries, None)[0]
     assert footprint.area == pytest.approx(w * d - cw * cd) and len(footprint.interiors) == 1
 
 
@@ -258,9 +288,8 @@ def test_faces_of_some_objects_are_those_read_from_them(kinds):
             solids.volumes(geometries[rows]),
             solids.volumes_and_faces(geometries[rows], taken)[0],
         )
-        none = [None] * len(rows)
-        got = footprints.footprints(geometries[rows], none, faces.take(rows))
-        want = footprints.footprints(geometries[rows], none)
+        got = footprints.footprints(geometries[rows], None, faces.take(rows))
+        want = footprints.footprints(geometries[rows], None)
         assert [shapely.to_wkb(g) if g is not None else None for g in got] == [
             shapely.to_wkb(g) if g is not None else None for g in want
         ]
@@ -283,3 +312,16 @@ def test_bad_positions_read_from_flat_faces_are_those_geos_holds():
         found = _bad_solids(src3d, solids.Faces.of(src3d))
         assert found == coordinates.bad_geometries(src3d)
         assert len(found) == (far in geometries) + (line in geometries)
+
+
+def test_surface_lists_become_columns_with_the_faces_they_are():
+    """A record whose surfaces are faces of its geometry keeps their numbers; one whose are
+    not (or that has none listed) gets -1 for each; the lists read back as given."""
+    a, b, c = (shapely.box(k, 0, k + 1, 1) for k in range(3))
+    lists = [[Surface("RoofSurface", a), Surface("WallSurface", b)], None, [Surface("X", c)]]
+    columns = SurfaceColumns.of(lists, [np.array([3, 1]), None, None], lambda p: Surface(*p))
+    np.testing.assert_array_equal(columns.owner, [0, 0, 2])
+    np.testing.assert_array_equal(columns.face, [3, 1, -1])
+    np.testing.assert_array_equal(columns.listed, [True, False, True])
+    assert columns.types.tolist() == ["RoofSurface", "WallSurface", "X"]
+    assert list(columns) == lists

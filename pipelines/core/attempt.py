@@ -47,6 +47,8 @@ class Attempt:
     """Features written, once the run has written them all."""
     fingerprint: str | None = None
     """The input's fingerprint (incremental.py), None for a service."""
+    flushed: set[str] = field(default_factory=set)
+    """Kinds whose files are on disk already (flushed by the thread that wrote them)."""
     _staging: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -83,7 +85,8 @@ class Attempt:
         for kind in KINDS:
             file = self.file(kind)
             if file.exists():  # the switch must never point at data only in memory
-                fsync(file)
+                if kind not in self.flushed:
+                    fsync(file)
                 continue
             try:
                 os.link(self.lake.empty_file(kind), file)

@@ -10,15 +10,14 @@ union where faces overlap.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import shapely
 from shapely import GeometryType
 
 from citypipe.connectors.ragged import offsets
-from citypipe.core.solids import Faces, flat_surfaces, mix, position_hashes, types_with
+from citypipe.core.solids import Faces, mix, position_hashes, types_with
 from citypipe.geo.surfaces import SurfaceColumns
 
 __all__ = ["footprints"]
@@ -31,7 +30,7 @@ are merged by a union."""
 
 def footprints(
     geometries: np.ndarray,
-    surfaces: Sequence[Any],
+    surfaces: SurfaceColumns | None,
     faces: Faces | None = None,
     outlines: bool = True,
 ) -> np.ndarray:
@@ -68,7 +67,7 @@ def footprints(
     keep = [grounded[f.owner] | ~any_down[f.owner] | d for f, d in zip(sets, down, strict=True)]
     # faces that share an edge are no valid multipolygon: GEOS need not be asked, only
     # whether the other faces overlap
-    edges = _edges(sets, keep, n)
+    edges = _edges(sets, keep, n, outlines)
     kept_faces = np.bincount(
         np.concatenate([f.owner[k] for f, k in zip(sets, keep, strict=True)]), minlength=n
     )
@@ -95,18 +94,20 @@ def footprints(
     return out
 
 
-def _grounds(surfaces: Sequence[Any], faces: Faces | None) -> tuple[np.ndarray, Faces]:
+def _grounds(surfaces: SurfaceColumns | None, faces: Faces | None) -> tuple[np.ndarray, Faces]:
     """The object of each ground surface, and their faces (owned by their place in order):
-    taken from the objects' `faces` where the surfaces are columns of those faces
-    (`SurfaceColumns`), else read from their polygons."""
-    if isinstance(surfaces, SurfaceColumns) and faces is not None:
-        is_ground = types_with(surfaces.types, "Ground")
-        ground_of = surfaces.owner[is_ground]
+    taken from the objects' `faces` where every ground surface is one of those, in their
+    order, else read from their polygons (CityGML's come in another order than the solid's)."""
+    if surfaces is None:
+        return np.zeros(0, np.int64), Faces.of(np.empty(0, dtype=object))
+    is_ground = types_with(surfaces.types, "Ground")
+    ground_of, face = surfaces.owner[is_ground], surfaces.face[is_ground]
+    if faces is not None and (face >= 0).all():
         first = offsets(np.bincount(faces.owner, minlength=len(surfaces)))[:-1]
-        return ground_of, faces.pick(first[ground_of] + surfaces.face[is_ground])
-    owner, types, polygons = flat_surfaces(surfaces)
-    is_ground = types_with(types, "Ground")
-    return owner[is_ground], Faces.of(polygons[is_ground])
+        picked = first[ground_of] + face
+        if (np.diff(picked) > 0).all():
+            return ground_of, faces.pick(picked)
+    return ground_of, Faces.of(surfaces.polygons()[is_ground])
 
 
 def _valid(merged: np.ndarray, sizes: np.ndarray, shares: np.ndarray) -> np.ndarray:
@@ -139,9 +140,9 @@ class _Edges(NamedTuple):
     they run it back (faces that overlap): its outline does not chain into rings."""
 
 
-def _edges(sets: list[Faces], keep: list[np.ndarray], count: int) -> _Edges:
+def _edges(sets: list[Faces], keep: list[np.ndarray], count: int, outlines: bool) -> _Edges:
     """The shared and the outline edges of the faces `keep` picks, each edge hashed with its
-    object so that one sort finds both."""
+    object so that one sort finds both; the shared alone unless `outlines` are traced."""
     hashes, owners, starts_at, coords, ways = [], [], [], [], []
     base = 0
     for faces, kept in zip(sets, keep, strict=True):
@@ -163,6 +164,8 @@ def _edges(sets: list[Faces], keep: list[np.ndarray], count: int) -> _Edges:
     first[1:] = ordered[1:] != ordered[:-1]
     shares = np.zeros(count, dtype=bool)
     shares[obj[order][~first]] = True
+    if not outlines:
+        return _Edges(shares, np.zeros((0, 2, 2)), np.zeros(0, np.int64), np.zeros(count, bool))
     starts = np.flatnonzero(first)
     net = np.add.reduceat(way[order], starts) if len(starts) else np.zeros(0, np.int64)
     odd = np.diff(starts, append=len(edge)) % 2 == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ import shapely
 from shapely.errors import GEOSException
 
 from citypipe.connectors import coordinates, rings
-from citypipe.connectors.base import FlatFaces, SourceBatch, Surface
+from citypipe.connectors.base import FlatFaces, Solids, SourceBatch, Surface
 from citypipe.core import crs84, footprints, solids
 from citypipe.core.crs84 import ToCrs84
 from citypipe.core.measure import Measures, measure
@@ -32,9 +33,6 @@ from citypipe.geo.surfaces import SurfaceColumns
 from citypipe.geo.types import AxisOrder, Points
 
 __all__ = ["Placed", "Placer", "positioned"]
-
-Surfaces = SurfaceColumns | list[list[Surface] | None] | None
-"""A batch's semantic surfaces: as columns, or a list per record (None: none known)."""
 
 _LONLAT_MIN, _LONLAT_MAX = np.array([-180.0, -90.0]), np.array([180.0, 90.0])
 
@@ -87,42 +85,50 @@ def positioned(geometries: np.ndarray | Points) -> np.ndarray:
     return ~shapely.is_missing(geometries) & ~shapely.is_empty(geometries)
 
 
-def _has_coordinates(batch: SourceBatch) -> bool:
+_surface = partial(tuple.__new__, Surface)
+"""A `Surface` of (type, polygon), made in C (Surface(...) is a Python call per surface)."""
+
+
+def _columns(solids3d: Solids | None) -> SurfaceColumns | None:
+    """The batch's semantic surfaces as columns (None: none known), made once from the lists
+    of a connector that hands lists, so that the pipeline has one path for them."""
+    if solids3d is None or solids3d.surfaces is None:
+        return None
+    if isinstance(solids3d.surfaces, SurfaceColumns):
+        return solids3d.surfaces
+    return SurfaceColumns.of(solids3d.surfaces, solids3d.surface_faces, _surface)
+
+
+def _has_coordinates(batch: SourceBatch, surfaces: SurfaceColumns | None) -> bool:
     """Whether any record of the batch has a position: a footprint, a 3D geometry or surfaces."""
     if positioned(batch.geometries).any():
         return True
-    solids3d = batch.solids
-    if solids3d is None:
+    if batch.solids is None:
         return False
-    if positioned(np.asarray(solids3d.geometry_3d, dtype=object)).any():
+    if positioned(np.asarray(batch.solids.geometry_3d, dtype=object)).any():
         return True
-    if isinstance(solids3d.surfaces, SurfaceColumns):
-        return len(solids3d.surfaces.owner) > 0
-    return solids3d.surfaces is not None and any(solids3d.surfaces)
+    return surfaces is not None and len(surfaces.owner) > 0
 
 
 def _unplaceable(
     geoms: np.ndarray,
     src3d: np.ndarray,
-    surfaces: Surfaces,
-    faces: Sequence[np.ndarray | None] | None,
+    surfaces: SurfaceColumns | None,
     flat: FlatFaces | None,
 ) -> dict[int, str]:
     """Records with a coordinate that is NaN, infinite or beyond any Earth, in their
     geometry, 3D geometry (its polygons read from `flat` where the connector hands them on)
-    or semantic surfaces (unless `faces` says they are faces of the 3D geometry, as every
-    surface of `SurfaceColumns` is), and the first such position."""
+    or semantic surfaces (those that are no face of the 3D geometry), and the first such
+    position."""
     found = coordinates.bad_geometries(geoms)
     if src3d is not geoms:
         found = {**_bad_solids(src3d, flat), **found}
-    if isinstance(surfaces, SurfaceColumns):
+    if surfaces is None:
         return found
-    if surfaces is not None and faces is not None:
-        surfaces = [None if f is not None else s for s, f in zip(surfaces, faces, strict=True)]
-    if surfaces is not None and any(surfaces):
-        owner = [i for i, surf in enumerate(surfaces) for _ in surf or ()]
-        polygons = np.array([p for surf in surfaces for _, p in surf or ()], dtype=object)
-        bad = coordinates.bad_geometries(polygons)
+    loose = np.flatnonzero(surfaces.face < 0)
+    if len(loose):
+        owner = surfaces.owner[loose].tolist()
+        bad = coordinates.bad_geometries(surfaces.polygons()[loose])
         found = {**{owner[k]: why for k, why in bad.items()}, **found}
     return found
 
@@ -154,7 +160,7 @@ def _solid_faces(batch: SourceBatch, src3d: np.ndarray) -> solids.Faces:
 def _footprints(
     geoms: np.ndarray,
     src3d: np.ndarray,
-    surfaces: Surfaces,
+    surfaces: SurfaceColumns | None,
     reasons: list[str | None],
     faces: solids.Faces | None,
     outlines: bool,
@@ -165,11 +171,8 @@ def _footprints(
     missing = np.flatnonzero(shapely.is_missing(geoms))
     if not len(missing):
         return
-    ground: SurfaceColumns | list[Any] = (
-        surfaces.take(missing)
-        if isinstance(surfaces, SurfaceColumns)
-        else [surfaces[i] if surfaces else None for i in missing]
-    )
+    none = [None] * len(missing)  # sliced record by record where GEOS refuses one
+    ground = SurfaceColumns.of(none, None, _surface) if surfaces is None else surfaces.take(missing)
 
     def made(shapes: np.ndarray, grounds: Any, rows: np.ndarray) -> np.ndarray:
         taken = None if faces is None else faces.take(rows)
@@ -285,10 +288,13 @@ class Placer:
             except ConfigurationError as e:
                 raise ConfigurationError(f"--crs: {e}") from None
 
-    def source_crs(self, batch: SourceBatch) -> tuple[pyproj.CRS | None, bool]:
+    def source_crs(
+        self, batch: SourceBatch, surfaces: SurfaceColumns | None
+    ) -> tuple[pyproj.CRS | None, bool]:
         """The CRS of the batch's coordinates, and whether the source declares it (else its
         format defines it). Refuses the whole source where neither names a CRS pyproj knows
-        and there are coordinates to place: one decision for the source, never a guess."""
+        and there are coordinates to place (`surfaces`: the batch's, as columns): one
+        decision for the source, never a guess."""
         declared = self.crs or batch.crs
         try:
             if declared is not None:
@@ -301,7 +307,7 @@ class Placer:
             )
         except ConfigurationError as e:
             why = str(e)
-        if not _has_coordinates(batch):
+        if not _has_coordinates(batch, surfaces):
             return None, False
         raise UnknownCRS(
             f"{self.path or f'source {self.source!r}'}: {why}; pass --crs with the CRS the "
@@ -313,7 +319,8 @@ class Placer:
     ) -> Placed:
         """2D CRS84 geometries, 3D ones where the source has Z, the source CRS label, and for
         3D objects their measures and semantic surfaces."""
-        crs, declared = self.source_crs(batch)
+        surfaces = _columns(batch.solids)
+        crs, declared = self.source_crs(batch, surfaces)
         if crs is None:  # nothing to place
             n = len(batch)
             return Placed(np.full(n, None, object), None, None, np.full((n, 4), np.nan))
@@ -325,13 +332,14 @@ class Placer:
             xy = _points(batch.geometries, to_crs84, label, reasons)
             out = Placed(Points(xy), None, label, np.hstack([xy, xy]))
         else:
-            out = self._shapes(batch, crs, to_crs84, label, reasons, notes)
+            out = self._shapes(batch, surfaces, crs, to_crs84, label, reasons, notes)
         _outside_lonlat(out, declared, label, reasons)
         return out
 
     def _shapes(
         self,
         batch: SourceBatch,
+        surfaces: SurfaceColumns | None,
         crs: pyproj.CRS,
         to_crs84: ToCrs84 | None,
         label: str,
@@ -343,23 +351,16 @@ class Placer:
         Coordinates that are not finite or not on any Earth are rejected first, before GEOS
         or PROJ sees them; a geometry GEOS still refuses is rejected on its own."""
         objects3d = batch.solids is not None
-        given = batch.solids.surfaces if batch.solids is not None else None
-        surfaces: Surfaces = (
-            given if given is None or isinstance(given, SurfaceColumns) else list(given)
-        )
         geoms = np.array(batch.geometries, dtype=object)  # a copy: records are rejected in it
         src3d = (
             np.array(batch.solids.geometry_3d, dtype=object) if batch.solids is not None else geoms
         )
-        faces = batch.solids.surface_faces if batch.solids is not None else None
         flat = batch.solids.faces if batch.solids is not None else None
-        unplaceable = _unplaceable(geoms, src3d, surfaces, faces, flat)
+        unplaceable = _unplaceable(geoms, src3d, surfaces, flat)
         for i, why in unplaceable.items():
             reasons[i] = reasons[i] or f"geometry has {why}"
             geoms[i] = src3d[i] = None
-            if isinstance(surfaces, list):
-                surfaces[i] = None
-        if isinstance(surfaces, SurfaceColumns) and unplaceable:
+        if surfaces is not None and unplaceable:
             surfaces = surfaces.dropped(list(unplaceable))
         axis = self.axis_order or batch.axis_order
         # the faces of the solids, read once for footprints, volumes and CRS84
@@ -376,13 +377,13 @@ class Placer:
         measures = None
         if faces3d is not None:  # 3D objects; a point or line with Z has no volume
             faces3d = faces3d.take(np.flatnonzero(has_z), renumber=False)
-            measures = measure(crs, axis, geoms, geoms3d, surfaces, faces, faces3d)
+            measures = measure(crs, axis, geoms, geoms3d, surfaces, faces3d)
         placed3d: np.ndarray | pa.Array = geoms3d
         if to_crs84 is not None:
             geoms, placed3d = crs84.to_crs84(
                 to_crs84, geoms, geoms3d, has_z, measures, faces3d, _untransformable(label), reasons
             )
-        elif measures is not None and measures.surface_polygons is None:  # surface columns
+        elif measures is not None and measures.surface_polygons is None:  # faces of the solids
             assert faces3d is not None and measures.surface_parts is not None
             measures.surface_polygons = faces3d.polygons(measures.surface_parts, faces3d.coords)
         if shapely.has_z(geoms).any():

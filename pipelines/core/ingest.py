@@ -38,7 +38,7 @@ from citypipe.core.observations import ObservationStage
 from citypipe.core.order import OrderedWriter
 from citypipe.core.validate import Validator
 from citypipe.core.violation_share import ViolationCount
-from citypipe.core.write import GeoParquetWriter, RowsWriter
+from citypipe.core.write import BesideWriter, GeoParquetWriter, RowsWriter
 from citypipe.geo import crs as crslib
 from citypipe.geo.errors import ConfigurationError, DataError
 from citypipe.geo.types import AxisOrder
@@ -297,11 +297,13 @@ def ingest(
         validator = Validator(unit) if validate else None
         # every file is closed whatever happens, the rejects first (they are kept in quarantine
         # when the run fails, and a full disk may refuse the others); features are written
-        # (in spatial order) only when the run ends without an error
-        writer = closing.enter_context(OrderedWriter(attempt.file("features"), schema))
-        surfaces_writer = GeoParquetWriter(
-            attempt.file("surfaces"), schema.table("surfaces"), empty_file=False
+        # (in spatial order) only when the run ends without an error, while the surfaces'
+        # thread finishes their file, which the run waits for before it commits
+        surfaces_writer = BesideWriter(
+            GeoParquetWriter(attempt.file("surfaces"), schema.table("surfaces"), empty_file=False)
         )
+        closing.callback(surfaces_writer.wait)
+        writer = closing.enter_context(OrderedWriter(attempt.file("features"), schema))
         closing.callback(surfaces_writer.close)
         rejects_writer = RowsWriter(attempt.file("rejects"), schema.table("rejects").arrow)
         closing.callback(rejects_writer.close)
@@ -375,6 +377,8 @@ def ingest(
         if heights is not None:
             writer.metadata[HEIGHTS_KEY] = surfaces_writer.metadata[HEIGHTS_KEY] = heights
         closing.close()  # the run's files are whole (a full disk says so) before the docs grow
+        if surfaces_writer.flushed:
+            attempt.flushed.add("surfaces")
         if validator:  # the shapes of what lands, or of what a failed check refuses
             report.shapes = preview.read_geometries(attempt.file("features"))
             after.callback(_write_docs, lake, report, validator, render_docs)

@@ -8,7 +8,7 @@ centre, as areas and angles need metres east and north.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence, Sized
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -17,7 +17,6 @@ import pyarrow as pa
 import pyproj
 import shapely
 
-from citypipe.connectors.base import Surface
 from citypipe.connectors.ragged import offsets
 from citypipe.core import solids
 from citypipe.geo import wkb
@@ -42,8 +41,8 @@ class Measures:
     )
     """In the source CRS, until the caller takes them to CRS84: as shapely polygons, or their
     WKB where it is written from the arrays they are built of (`pipelines/core/crs84.py`);
-    None until then where the surfaces came as columns (`SurfaceColumns`), every one a face
-    of its record's 3D geometry (`surface_parts`)."""
+    None until then where every surface is a face of its record's 3D geometry
+    (`surface_parts`): they are placed with those faces."""
     surface_area: np.ndarray | None = None
     surface_tilt: np.ndarray | None = None
     surface_azimuth: np.ndarray | None = None
@@ -130,36 +129,17 @@ def _to_utm(srs: str, zone: int) -> pyproj.Transformer:
     return pyproj.Transformer.from_crs(h, pyproj.CRS.from_epsg(zone), always_xy=True)
 
 
-def surface_parts(
-    surfaces: Sequence[list[Surface] | None],
-    surface_faces: Sequence[np.ndarray | None],
-    geometries: np.ndarray,
-) -> np.ndarray | None:
-    """Which of `shapely.get_parts(geometries)` each semantic surface is (in the order of
-    `surfaces`), from each record's `Solids.surface_faces`; None unless every geometry is
-    polygons only (their parts are then their faces) and every surface is one of them."""
+def surface_parts(surfaces: SurfaceColumns, geometries: np.ndarray) -> np.ndarray | None:
+    """Which of `shapely.get_parts(geometries)` each semantic surface is (in order), from
+    its face; None unless every geometry is polygons only (their parts are then their faces)
+    and every surface is one of them (none has the face -1)."""
     kinds = shapely.get_type_id(geometries)
-    if not np.isin(kinds, (-1, 3, 6)).all():
+    if not np.isin(kinds, (-1, 3, 6)).all() or (surfaces.face < 0).any():
         return None
-    if isinstance(surfaces, SurfaceColumns):  # every surface one face: no list to read
-        owner, face = surfaces.owner, surfaces.face
-    else:
-        counts = _counts(surfaces)
-        rows = np.flatnonzero(counts)
-        faces = [f for i in rows.tolist() if (f := surface_faces[i]) is not None]
-        if not np.array_equal(_counts(faces), counts[rows]):  # some surface not a face
-            return None
-        owner = np.repeat(rows, counts[rows])
-        face = np.concatenate(faces) if faces else np.zeros(0, np.int64)
-    if (kinds[owner] == -1).any():
+    if (kinds[surfaces.owner] == -1).any():
         return None
     starts = offsets(shapely.get_num_geometries(geometries))[:-1]
-    return starts[owner] + face
-
-
-def _counts(lists: Sequence[Sized | None]) -> np.ndarray:
-    """The length of each (0 for None)."""
-    return np.fromiter((0 if x is None else len(x) for x in lists), np.int64, len(lists))
+    return starts[surfaces.owner] + surfaces.face
 
 
 def measure(
@@ -167,15 +147,13 @@ def measure(
     axis_order: str,
     footprints: np.ndarray,
     geometries_3d: np.ndarray,
-    surfaces: Sequence[list[Surface] | None] | None,
-    surface_faces: Sequence[np.ndarray | None] | None,
+    surfaces: SurfaceColumns | None,
     faces: solids.Faces,
 ) -> Measures | None:
-    """The measures of 2D footprints, 3D geometries and per-record semantic surfaces (lists of
-    (type, polygon) or None, or `SurfaceColumns`) in `crs`; None where no metric CRS is found
-    for them.
-    `surface_faces` says which faces of its 3D geometry each surface is, where it is one
-    (`Solids.surface_faces`): such surfaces are measured from the faces of the solid.
+    """The measures of 2D footprints, 3D geometries and their semantic surfaces (None: none
+    known) in `crs`; None where no metric CRS is found for them.
+    Where every surface is a face of its 3D geometry, the surfaces are measured from the
+    faces of the solid (`surface_parts`).
     `faces` are those of `geometries_3d` (`Solids.faces`, or read once from GEOS): volumes and
     heights use them, their positions taken to metres where the CRS is not in metres (the
     solids are not built again there only to be read)."""
@@ -192,17 +170,13 @@ def measure(
     )
     if surfaces is None:
         return out
-    if surface_faces is not None:
-        out.surface_parts = surface_parts(surfaces, surface_faces, geometries_3d)
-    if isinstance(surfaces, SurfaceColumns) and out.surface_parts is not None:
-        out.surface_owner, out.surface_types = surfaces.owner, surfaces.types
-        out.surface_polygons = None  # the faces', placed with them
-    else:
-        out.surface_owner, types, polygons = solids.flat_surfaces(surfaces)
-        out.surface_types, out.surface_polygons = types, polygons
+    out.surface_owner, out.surface_types = surfaces.owner, surfaces.types
+    out.surface_parts = surface_parts(surfaces, geometries_3d)
     if out.surface_parts is not None:
+        out.surface_polygons = None  # the faces', placed with them
         vectors = face_vectors[out.surface_parts]
     else:
+        out.surface_polygons = polygons = surfaces.polygons()
         vectors = solids.area_vectors(_in_metres(to_metres, polygons, True))
     out.surface_area, out.surface_tilt, out.surface_azimuth = solids.orientations(
         vectors, out.surface_types

@@ -12,7 +12,6 @@ written the other way round and are flipped; for other faces the source's word i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -23,12 +22,17 @@ from shapely import GeometryType
 from citypipe.connectors.base import FlatFaces
 from citypipe.connectors.ragged import offsets
 from citypipe.geo import wkb_ragged
-from citypipe.geo.surfaces import SurfaceColumns
+
+# the edges hashed in one pass (pipelines/geo/edges.pyx), optional: where it did not build,
+# numpy does the same arithmetic in some twenty calls
+try:
+    from citypipe.geo import edges as compiled
+except ImportError:
+    compiled = None  # type: ignore[assignment]
 
 __all__ = [
     "Faces",
     "area_vectors",
-    "flat_surfaces",
     "heights",
     "mix",
     "orientations",
@@ -113,6 +117,8 @@ class Faces(FlatFaces):
         row of its start, and whether it runs from the lower position's hash to the higher
         (which way round); `key` holds the bits of each position that tell positions apart
         (uint64 columns)."""
+        if compiled is not None:
+            return compiled.edge_hashes(key, _indices(self.ring), _indices(self.polygon))
         vertex = position_hashes(key)
         at, face = self.edges()
         start, end = vertex[at], vertex[at + 1]
@@ -309,6 +315,9 @@ def _closed(faces: Faces, count: int) -> np.ndarray:
     A position written twice in a row (CityJSON rings that repeat a vertex, a gml:Ring whose
     curves meet) is an edge of no length, shared with no face: it does not open the shell.
     """
+    if compiled is not None:
+        ring, polygon, owner = map(_indices, (faces.ring, faces.polygon, faces.owner))
+        return compiled.closed(faces.coords, ring, polygon, owner, count)
     key = np.round(np.nan_to_num(faces.coords) * 1000).astype(np.int64).view(np.uint64)
     edge, face, _, _ = faces.edge_hashes(key)
     obj = faces.owner[face]
@@ -321,16 +330,6 @@ def _closed(faces: Faces, count: int) -> np.ndarray:
     return has_faces & ~odd
 
 
-def flat_surfaces(
-    surfaces: Sequence[Sequence[tuple[str, Any]] | None],
-) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """Each record's (type, polygon) surfaces (None: none) as flat columns: the record of each,
-    its type and its polygon; read from the columns where the surfaces are columns."""
-    if isinstance(surfaces, SurfaceColumns):
-        return surfaces.owner, surfaces.types.tolist(), surfaces.polygons()
-    counts = np.fromiter((len(s) if s else 0 for s in surfaces), np.int64, len(surfaces))
-    flat = list(chain.from_iterable(s for s in surfaces if s))
-    types, shapes = zip(*flat, strict=True) if flat else ((), ())
-    polygons = np.empty(len(shapes), dtype=object)
-    polygons[:] = shapes
-    return np.repeat(np.arange(len(surfaces)), counts), list(types), polygons
+def _indices(rows: np.ndarray) -> np.ndarray:
+    """`rows` as int64, the compiled kernels' index type (not copied where they are)."""
+    return np.asarray(rows, dtype=np.int64)

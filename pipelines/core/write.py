@@ -8,6 +8,7 @@ the schema file gives it (`crs:`).
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,10 @@ import pyproj
 
 from citypipe import schemas
 from citypipe.core.geoarrow import ARROW_SCHEMA, arrow_schema
+from citypipe.core.lake_layout import fsync
 from citypipe.geo import wkb
 
-__all__ = ["GEOPARQUET_VERSION", "GeoParquetWriter", "RowsWriter", "empty_file"]
+__all__ = ["GEOPARQUET_VERSION", "BesideWriter", "GeoParquetWriter", "RowsWriter", "empty_file"]
 
 GEOPARQUET_VERSION = "1.1.0"
 LEVEL = 3
@@ -196,6 +198,64 @@ class GeoParquetWriter:
             }
         )
         file.close()
+
+
+class BesideWriter:
+    """A `GeoParquetWriter` that encodes on a thread of its own, beside the run: pyarrow
+    encodes, compresses and writes without the GIL, so a 3D source's surfaces are written
+    while its features are sorted and written (Den Haag CityJSON's 7 ms of surfaces beside its
+    12 ms of features, on two cores). One batch at a time: `write` waits for the previous
+    one, so memory holds at most two; the thread starts with the first row, so a source
+    without surfaces pays nothing. `close` hands the footer to the thread too, and the flush
+    to disk the commit would else do on the run's thread (`flushed`); `wait` (before the run
+    commits) returns once the file is whole and flushed, raising the thread's error if any."""
+
+    def __init__(self, writer: GeoParquetWriter) -> None:
+        self.writer = writer
+        self._pool: ThreadPoolExecutor | None = None
+        self._last: Future[None] | None = None
+        self.flushed = False
+        """The file is whole and on disk (its thread flushed it once it was closed)."""
+
+    @property
+    def metadata(self) -> dict[str, bytes]:
+        return self.writer.metadata
+
+    def _submit(self, work: Any, *args: Any) -> None:
+        self._wait_last()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="citypipe-write")
+        self._last = self._pool.submit(work, *args)
+
+    def _wait_last(self) -> None:
+        last, self._last = self._last, None
+        if last is not None:
+            last.result()
+
+    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
+        if batch.num_rows:
+            self._submit(self.writer.write, batch)
+
+    def close(self) -> None:
+        if self._pool is None:  # no row came: as the writer itself would, on this thread
+            self.writer.close()
+        else:
+            self._submit(self._close_flushed)
+
+    def _close_flushed(self) -> None:
+        self.writer.close()
+        assert isinstance(self.writer.path, Path)  # a file: a stream is no file to flush
+        fsync(self.writer.path)
+        self.flushed = True
+
+    def wait(self) -> None:
+        if self._pool is None:
+            return
+        try:
+            self._wait_last()
+        finally:
+            self._pool.shutdown()
+            self._pool = None
 
 
 class RowsWriter:

@@ -6,11 +6,16 @@ polygon) pair each (16,209 on Den Haag's file), they would only be read back out
 the footprints, the measures and CRS84, which take the same faces from the solids' arrays.
 So the pipeline reads these columns, and the pairs are made only where a record's list is
 asked for (`Solids.surfaces[i]`): the same lists, built on the first ask.
+
+A connector that hands lists (CityGML) has them made into columns once (`SurfaceColumns.of`),
+so that the pipeline has one path: a surface that is no face of its record's geometry (CityGML's
+semantic surfaces often are not) has the face -1 and keeps its polygon.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from itertools import chain
 from typing import Any, overload
 
 import numpy as np
@@ -70,8 +75,37 @@ class SurfaceColumns(_Lazy):
         self.listed, self.owner, self.types, self.face = listed, owner, types, face
         self._polygons, self._pair = polygons, pair
 
+    @classmethod
+    def of(
+        cls,
+        lists: Sequence[Sequence[tuple[str, Any]] | None],
+        faces: Sequence[np.ndarray | None] | None,
+        pair: Callable[[tuple[str, Any]], Any],
+    ) -> SurfaceColumns:
+        """The columns of each record's list of (type, polygon) surfaces (or None), `faces`
+        saying which face of its record's geometry each is (`Solids.surface_faces`: None for
+        a record or the batch where they are not faces, and its surfaces get the face -1)."""
+        listed = np.fromiter((s is not None for s in lists), np.bool_, len(lists))
+        counts = np.fromiter((len(s) if s else 0 for s in lists), np.int64, len(lists))
+        flat = list(chain.from_iterable(s for s in lists if s))
+        types, shapes = np.empty(len(flat), dtype=object), np.empty(len(flat), dtype=object)
+        if flat:
+            types[:], shapes[:] = zip(*flat, strict=True)
+        face = np.full(len(flat), -1, dtype=np.int64)
+        if faces is not None and flat:
+            face = np.concatenate(
+                [
+                    f if f is not None and len(f) == k else np.full(k, -1)
+                    for f, k in zip(faces, counts.tolist(), strict=True)
+                    if k
+                ]
+            ).astype(np.int64, copy=False)
+        owner = np.repeat(np.arange(len(lists)), counts)
+        return cls(listed, owner, types, face, lambda: shapes, pair)
+
     def polygons(self) -> np.ndarray:
-        """Every surface's polygon, in order: made on each call (the columns keep none)."""
+        """Every surface's polygon, in order: made on each call where they are made from the
+        faces' arrays (the columns keep none), else as the connector made them."""
         return self._polygons()
 
     def _made(self) -> list[Any]:

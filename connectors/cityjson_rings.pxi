@@ -1,0 +1,154 @@
+# The rings of a batch's polygon jobs gathered, repaired and closed in one pass (included by
+# cityjson_walk.pyx). cityjson_geometry took the positions out of the pool (a gather), repaired
+# them (connectors/rings.repair: eight numpy passes) and closed them (another gather): three
+# copies of every corner. Here each ring is read from the pool once and written once, already
+# closed, with rings.repair's rules to the bit (implicit_closure: CityJSON closes rings by
+# definition): a last position within NOISE of the first becomes it, a ring with fewer than three
+# distinct positions is dropped, and with its exterior the polygon. Where a position is not
+# finite, nothing is written: the numpy path reads it.
+
+from libc.math cimport fabs, isfinite
+
+
+cdef inline double largest3(double a, double b, double c) noexcept nogil:
+    """np.maximum(np.maximum(a, b), c) of numbers (none NaN)."""
+    cdef double m = a if a >= b else b
+    return m if m >= c else c
+
+
+cdef inline bint same(const double[:, ::1] xyz, int64_t a, int64_t b) noexcept nogil:
+    return xyz[a, 0] == xyz[b, 0] and xyz[a, 1] == xyz[b, 1] and xyz[a, 2] == xyz[b, 2]
+
+
+cdef bint three_distinct(
+    const double[:, ::1] xyz, const int64_t[::1] rows, Py_ssize_t start, Py_ssize_t size,
+    int64_t last,
+) noexcept nogil:
+    """Whether the ring's positions (pool rows rows[start:start + size], its last read as
+    pool row `last`) hold three distinct ones."""
+    cdef Py_ssize_t k, second = -1
+    cdef int64_t first = rows[start], here
+    if size < 3:
+        return False
+    for k in range(1, size):
+        here = last if k == size - 1 else rows[start + k]
+        if second < 0:
+            if not same(xyz, here, first):
+                second = here
+        elif not same(xyz, here, first) and not same(xyz, here, second):
+            return True
+    return False
+
+
+cdef Py_ssize_t total_of(const int64_t[::1] counts) noexcept:
+    """The sum of `counts`; -1 where one is negative."""
+    cdef Py_ssize_t k, total = 0
+    for k in range(counts.shape[0]):
+        if counts[k] < 0:
+            return -1
+        total += counts[k]
+    return total
+
+
+cdef inline void copy(
+    const double[:, ::1] xyz, int64_t row, double[:, ::1] coords, Py_ssize_t at
+) noexcept nogil:
+    coords[at, 0], coords[at, 1], coords[at, 2] = xyz[row, 0], xyz[row, 1], xyz[row, 2]
+
+
+def close_rings(
+    const double[:, ::1] xyz,
+    const int64_t[::1] rows,
+    const int64_t[::1] per_job,
+    const int64_t[::1] per_surface,
+    const int64_t[::1] sizes,
+    double noise,
+):
+    """cityjson_geometry's polygon positions (pool rows `rows` of `xyz`, nested by `per_job`,
+    `per_surface`, `sizes`) repaired (`noise`: rings.NOISE) and closed: the positions, the
+    polygons left per job, the rings left per polygon left, their sizes closed, the repair
+    counts per job (n, 4: the columns of rings.Repair.counts, summed per job) and which
+    polygons are left; None where a position is not finite. ValueError where the nesting does
+    not add up or a row is not in `xyz` (the loops below trust both)."""
+    cdef Py_ssize_t n = per_job.shape[0], n_poly = per_surface.shape[0], n_rings = sizes.shape[0]
+    cdef Py_ssize_t j, p, r, k, at = 0, ring = 0, poly = 0, total = 0, left_rings = 0
+    cdef Py_ssize_t start, size, first_ring
+    cdef int64_t first, last, row
+    cdef double gap, tolerance
+    if total_of(per_job) != n_poly or total_of(per_surface) != n_rings or (
+        total_of(sizes) != rows.shape[0]
+    ):
+        raise ValueError("ring nesting whose counts do not add up")
+    for k in range(rows.shape[0]):
+        r = rows[k]
+        if not 0 <= r < xyz.shape[0]:
+            raise ValueError(f"pool row {r} of {xyz.shape[0]}")
+        if not (isfinite(xyz[r, 0]) and isfinite(xyz[r, 1]) and isfinite(xyz[r, 2])):
+            return None
+    snapped_a = np.zeros(n_rings, np.uint8)
+    area_a = np.zeros(n_rings, np.uint8)
+    kept_a = np.zeros(n_poly, np.bool_)
+    left_a = np.zeros(n, np.int64)
+    repairs_a = np.zeros((n, 4), np.int64)
+    cdef unsigned char[::1] snapped = snapped_a, area = area_a
+    cdef unsigned char[::1] kept = kept_a.view(np.uint8)
+    cdef int64_t[::1] left = left_a
+    cdef int64_t[:, ::1] repairs = repairs_a
+    cdef Py_ssize_t[::1] starts = np.empty(n_rings, np.intp)
+    for r in range(n_rings):  # each ring's last position snapped to its first, and its area
+        starts[r], size = at, sizes[r]
+        if size > 0:
+            first, last = rows[at], rows[at + size - 1]
+            gap = largest3(
+                fabs(xyz[last, 0] - xyz[first, 0]),
+                fabs(xyz[last, 1] - xyz[first, 1]),
+                fabs(xyz[last, 2] - xyz[first, 2]),
+            )
+            tolerance = largest3(fabs(xyz[first, 0]), fabs(xyz[first, 1]), fabs(xyz[first, 2]))
+            tolerance = noise * (tolerance if tolerance > 1.0 else 1.0)
+            snapped[r] = gap > 0 and gap <= tolerance
+            area[r] = three_distinct(xyz, rows, at, size, first if snapped[r] else last)
+        at += size
+    for j in range(n):  # polygons kept by their exterior; what the repair did, per job
+        for p in range(poly, poly + per_job[j]):
+            first_ring = ring
+            kept[p] = per_surface[p] > 0 and area[first_ring]
+            repairs[j, 3] += not kept[p]
+            left[j] += kept[p]
+            for r in range(first_ring, first_ring + per_surface[p]):
+                if kept[p] and area[r]:
+                    repairs[j, 0] += snapped[r]
+                    left_rings += 1
+                    total += sizes[r] + (not snapped[r] and not same(
+                        xyz, rows[starts[r]], rows[starts[r] + sizes[r] - 1]
+                    ))
+                elif kept[p]:
+                    repairs[j, 2] += 1
+            ring += per_surface[p]
+        poly += per_job[j]
+    coords_a = np.empty((total, 3))
+    rings_left_a = np.zeros(n_poly, np.int64)
+    closed_a = np.empty(left_rings, np.int64)
+    cdef double[:, ::1] coords = coords_a
+    cdef int64_t[::1] rings_left = rings_left_a, closed = closed_a
+    cdef Py_ssize_t out = 0, kept_poly = 0, kept_ring = 0
+    ring = 0
+    for p in range(n_poly):  # the positions of the rings left, each closed
+        for r in range(ring, ring + per_surface[p]):
+            if not (kept[p] and area[r]):
+                continue
+            start, size = starts[r], sizes[r]
+            first = rows[start]
+            for k in range(size):
+                row = first if k == size - 1 and snapped[r] else rows[start + k]
+                copy(xyz, row, coords, out + k)
+            if not snapped[r] and not same(xyz, first, rows[start + size - 1]):
+                copy(xyz, first, coords, out + size)
+                size += 1
+            out += size
+            closed[kept_ring] = size
+            rings_left[kept_poly] += 1
+            kept_ring += 1
+        ring += per_surface[p]
+        kept_poly += kept[p]
+    return coords_a, left_a, rings_left_a[:kept_poly], closed_a, repairs_a, kept_a

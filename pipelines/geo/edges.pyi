@@ -1,0 +1,10 @@
+"""The edges of flat faces hashed in one pass (edges.pyx): what mypy sees."""
+
+import numpy as np
+
+def edge_hashes(
+    key: np.ndarray, ring: np.ndarray, polygon: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+def closed(
+    coords: np.ndarray, ring: np.ndarray, polygon: np.ndarray, owner: np.ndarray, count: int
+) -> np.ndarray: ...

@@ -1,0 +1,145 @@
+"""The surfaces' file written on a thread beside the run (write.BesideWriter): the same file as
+written in line, every batch in the order given, at most one batch waiting, the thread's error
+raised in the run (which then lands nothing), and no thread where no row comes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any, cast
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import SAMPLES
+
+from citypipe import schemas
+from citypipe.core import write
+from citypipe.core.ingest import ingest
+from citypipe.core.lake import Lake
+from citypipe.core.write import BesideWriter, GeoParquetWriter
+
+SAMPLE = SAMPLES / "cityjson" / "rotterdam_one_v1.1.city.json"
+"""A CityJSON document whose buildings name semantic surfaces (`semantics`)."""
+
+
+def _surfaces(lake: Lake, source: str) -> Path:
+    return lake.root / ".runs" / source / "current" / "surfaces.parquet"
+
+
+class _Slow:
+    """A writer that takes its time over each batch and notes what it was given, and when."""
+
+    def __init__(self, path: Path, fail_at: int | None = None) -> None:
+        self.path = path  # a file, which the thread flushes once it is closed
+        path.touch()
+        self.metadata: dict[str, bytes] = {}
+        self.log: list[tuple[str, Any]] = []
+        self.fail_at = fail_at
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        time.sleep(0.02)
+        if len(self.log) == self.fail_at:
+            raise OSError("no room left on the device")
+        self.log.append(("write", batch.column(0)[0].as_py()))
+
+    def close(self) -> None:
+        self.log.append(("close", threading.current_thread().name))
+
+
+def _batch(i: int) -> pa.RecordBatch:
+    return pa.record_batch({"n": [i]})
+
+
+def test_the_surfaces_file_is_the_one_written_in_line(tmp_path: Path) -> None:
+    sample = SAMPLE
+    assert b'"semantics"' in sample.read_bytes()
+    lake = Lake(tmp_path / "lake")
+    ingest(sample, "s", lake, validate=False, render_docs=False)
+    landed = pq.read_table(_surfaces(lake, "s"))
+    assert landed.num_rows  # the sample names semantic surfaces
+    table = schemas.feature_schema().table("surfaces")
+    again = tmp_path / "in_line.parquet"
+    writer = GeoParquetWriter(again, table)
+    for batch in landed.to_batches(max_chunksize=max(1, landed.num_rows // 3)):
+        writer.write(batch)
+    writer.close()
+    beside = tmp_path / "beside.parquet"
+    threaded = BesideWriter(GeoParquetWriter(beside, table))
+    for batch in landed.to_batches(max_chunksize=max(1, landed.num_rows // 3)):
+        threaded.write(batch)
+    threaded.close()
+    threaded.wait()
+    assert pq.read_table(beside).equals(pq.read_table(again))
+    assert pq.read_metadata(beside).metadata[b"geo"] == pq.read_metadata(again).metadata[b"geo"]
+
+
+def test_batches_in_order_one_waiting_and_the_close_on_the_thread(tmp_path: Path) -> None:
+    slow = _Slow(tmp_path / "slow")
+    beside = BesideWriter(cast(GeoParquetWriter, slow))
+    for i in range(4):
+        beside.write(_batch(i))
+        # write waits for the batch before: at most the one just given is not yet written
+        assert len(slow.log) >= i
+    beside.close()
+    beside.wait()
+    assert slow.log[:4] == [("write", i) for i in range(4)]
+    kind, thread = slow.log[4]
+    assert kind == "close" and thread != threading.current_thread().name
+    assert beside.flushed
+
+
+def test_the_threads_error_is_raised_in_the_run(tmp_path: Path) -> None:
+    beside = BesideWriter(cast(GeoParquetWriter, _Slow(tmp_path / "slow", fail_at=1)))
+    with pytest.raises(OSError, match="no room"):
+        for i in range(3):
+            beside.write(_batch(i))
+        beside.close()
+        beside.wait()
+    beside.wait()  # the thread is gone: waiting again has nothing to wait for
+
+
+def test_a_failing_surfaces_file_lands_nothing(tmp_path: Path, monkeypatch) -> None:
+    sample = SAMPLE
+    lake = Lake(tmp_path / "lake")
+
+    def full(self: GeoParquetWriter, batch: pa.RecordBatch) -> None:
+        raise OSError("the disk is full")
+
+    monkeypatch.setattr(write.GeoParquetWriter, "write", full)
+    with pytest.raises(Exception, match="full"):
+        ingest(sample, "s", lake, validate=False, render_docs=False)
+    assert not (lake.root / ".runs" / "s" / "current").exists()
+    assert not list((lake.root / ".staging").iterdir())
+
+
+def test_no_row_no_thread_no_file(tmp_path: Path) -> None:
+    before = threading.active_count()
+    table = schemas.feature_schema().table("surfaces")
+    beside = BesideWriter(GeoParquetWriter(tmp_path / "s.parquet", table, empty_file=False))
+    beside.write(pa.RecordBatch.from_pylist([], schema=table.arrow))
+    beside.close()
+    assert threading.active_count() == before
+    beside.wait()
+    assert not (tmp_path / "s.parquet").exists()
+
+
+def test_each_file_flushed_once_the_surfaces_on_their_thread(tmp_path: Path, monkeypatch) -> None:
+    from citypipe.core import attempt, lake_layout
+
+    flushed: list[tuple[str, str]] = []
+
+    def counted(path: Path) -> None:
+        flushed.append((Path(path).name, threading.current_thread().name))
+        lake_layout.fsync(path)
+
+    monkeypatch.setattr(write, "fsync", counted)
+    monkeypatch.setattr(attempt, "fsync", counted)
+    lake = Lake(tmp_path / "lake")
+    ingest(SAMPLE, "s", lake, validate=False, render_docs=False)
+    names = [name for name, _ in flushed]
+    assert sorted(names) == ["features.parquet", "surfaces.parquet"]
+    on = dict(flushed)
+    assert on["features.parquet"] == threading.main_thread().name
+    assert on["surfaces.parquet"] != threading.main_thread().name
