@@ -20,7 +20,7 @@ from citypipe.connectors import citygml_attributes as attributes
 from citypipe.connectors import gml
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.citygml_annotations import Annotations
-from citypipe.connectors.citygml_header import GML, MODULE, Header, declared_srs_names
+from citypipe.connectors.citygml_header import GML, MEMBERS, MODULE, Header, declared_srs_names
 from citypipe.connectors.citygml_records import Record, batches
 from citypipe.connectors.citygml_values import (
     CITYGML,
@@ -104,6 +104,9 @@ class ObjectReader:
         for obj in member:
             if self.annotations.read(kind, obj, self.records, self.objects, self.geometry.ids):
                 continue
+            if local_name(obj.tag) == "CityModel":
+                self._nested_model(member, obj)
+                continue
             first = len(self.records)
             self._object(obj, None)
             unread = self._unread(obj)
@@ -111,6 +114,15 @@ class ObjectReader:
                 for rec in self.records[first:]:
                     rec.errors = [unread]
             self._complete(self.records[first:])
+
+    def _nested_model(self, member: Any, model: Any) -> None:
+        """A CityModel held as a member (no CityObject, but written so): its members are read
+        as the document's are, not kept as one row of no geometry."""
+        seen = self._seen_tags
+        for inner in model:
+            if local_name(inner.tag) in MEMBERS:
+                self.member(inner)
+        self._member, self._seen_tags = member, seen
 
     def _unread(self, obj: Any) -> str | None:
         """Why an object of another CityGML version than the document's is not read: one whose

@@ -168,3 +168,19 @@ def test_city_objects_as_a_wfs_answer_s_members_are_read_as_city_gml(
     files = str(tmp_path / "lake" / "features" / "*" / "*.parquet")
     query = f"SELECT geometry IS NOT NULL FROM read_parquet('{files}') WHERE source_id = ?"
     assert duckdb.execute(query, [BUILDING]).fetchall() == [(True,)]
+
+
+def test_a_city_model_held_as_a_member_has_its_objects_read(tmp_path, capsys):
+    """A CityModel in another's cityObjectMember (no CityObject, but written so): its objects
+    are rows as the outer model's are (it was one row of no geometry, its objects lost)."""
+    outer = LOD2.read_text(encoding="utf-8")
+    inner = etree.tostring(etree.parse(str(GARAGE)).getroot()).decode()
+    at = outer.index("<cityObjectMember>")
+    path = tmp_path / "nested.gml"
+    path.write_text(
+        outer[:at] + f"<cityObjectMember>{inner}</cityObjectMember>" + outer[at:],
+        encoding="utf-8",
+    )
+    code, err = _ingest(capsys, path, tmp_path)
+    assert (code, err) == (0, "")
+    assert _source_ids(tmp_path) == _ids(LOD2, GARAGE)
