@@ -4,6 +4,8 @@ raised in the run (which then lands nothing), and no thread where no row comes."
 
 from __future__ import annotations
 
+import gc
+import os
 import threading
 import time
 from pathlib import Path
@@ -112,6 +114,31 @@ def test_a_failing_surfaces_file_lands_nothing(tmp_path: Path, monkeypatch) -> N
         ingest(sample, "s", lake, validate=False, render_docs=False)
     assert not (lake.root / ".runs" / "s" / "current").exists()
     assert not list((lake.root / ".staging").iterdir())
+
+
+def _open_by_us(path: Path) -> bool:
+    """Whether this process holds `path` open (Linux: its descriptors in /proc)."""
+    fds = Path("/proc/self/fd")
+    return any(os.path.realpath(fd) == str(path.resolve()) for fd in fds.iterdir())
+
+
+def test_a_failed_write_then_close_shuts_the_file_without_a_footer(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    ingest(SAMPLE, "s", lake, validate=False, render_docs=False)
+    landed = pq.read_table(_surfaces(lake, "s"))
+    table = schemas.feature_schema().table("surfaces")
+    path = tmp_path / "beside.parquet"
+    beside = BesideWriter(GeoParquetWriter(path, table))
+    beside.write(landed)
+    beside.write(landed.drop_columns(["geometry_3d"]))  # fails on the thread
+    with pytest.raises(KeyError, match="geometry_3d"):
+        beside.close()
+    beside.wait()
+    if Path("/proc/self/fd").is_dir():
+        assert not _open_by_us(path)
+    del beside
+    gc.collect()  # a writer left open would write its footer now
+    assert path.read_bytes()[:4] == b"PAR1" and path.read_bytes()[-4:] != b"PAR1"
 
 
 def test_no_row_no_thread_no_file(tmp_path: Path) -> None:

@@ -74,6 +74,11 @@ class _ParquetFile:
         finally:
             self._stream.close()
 
+    def shut(self) -> None:
+        """Closes the file without its footer (a failed run's, which its abort removes)."""
+        self.writer.is_open = False  # else the writer's __del__ writes the footer at last
+        self._stream.close()
+
 
 @cache
 def _projjson(crs: str) -> dict[str, Any]:
@@ -199,6 +204,11 @@ class GeoParquetWriter:
         )
         file.close()
 
+    def shut(self) -> None:
+        """Closes the file, if open, without its footer: a failed run's."""
+        if self._file is not None:
+            self._file.shut()
+
 
 class BesideWriter:
     """A `GeoParquetWriter` that encodes on a thread of its own, beside the run: pyarrow
@@ -239,8 +249,13 @@ class BesideWriter:
     def close(self) -> None:
         if self._pool is None:  # no row came: as the writer itself would, on this thread
             self.writer.close()
-        else:
-            self._submit(self._close_flushed)
+            return
+        try:
+            self._wait_last()
+        except BaseException:  # the thread's last write failed: no footer, the file shut
+            self.writer.shut()
+            raise
+        self._submit(self._close_flushed)
 
     def _close_flushed(self) -> None:
         self.writer.close()
