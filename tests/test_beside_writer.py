@@ -20,7 +20,7 @@ from citypipe import schemas
 from citypipe.core import write
 from citypipe.core.ingest import ingest
 from citypipe.core.lake import Lake
-from citypipe.core.write import BesideWriter, GeoParquetWriter
+from citypipe.core.write import BesideWriter, GeoParquetWriter, RowsWriter
 
 SAMPLE = SAMPLES / "cityjson" / "rotterdam_one_v1.1.city.json"
 """A CityJSON document whose buildings name semantic surfaces (`semantics`)."""
@@ -48,6 +48,9 @@ class _Slow:
 
     def close(self) -> None:
         self.log.append(("close", threading.current_thread().name))
+
+    def shut(self) -> None:
+        self.log.append(("shut", threading.current_thread().name))
 
 
 def _batch(i: int) -> pa.RecordBatch:
@@ -113,6 +116,48 @@ def test_a_failing_surfaces_file_lands_nothing(tmp_path: Path, monkeypatch) -> N
     with pytest.raises(Exception, match="full"):
         ingest(sample, "s", lake, validate=False, render_docs=False)
     assert not (lake.root / ".runs" / "s" / "current").exists()
+    assert not list((lake.root / ".staging").iterdir())
+
+
+def test_a_failed_run_only_shuts_the_file_once_the_thread_is_done(tmp_path: Path) -> None:
+    slow = _Slow(tmp_path / "slow")
+    beside = BesideWriter(cast(GeoParquetWriter, slow))
+    with pytest.raises(RuntimeError, match="the run failed"), beside:
+        for i in range(2):
+            beside.write(_batch(i))
+        raise RuntimeError("the run failed")
+    beside.wait()
+    # the batch the thread was writing is done, then no footer, no flush: only shut
+    assert slow.log == [("write", 0), ("write", 1), ("shut", threading.current_thread().name)]
+    assert not beside.flushed
+
+
+def test_a_run_failing_midway_writes_no_surfaces_footer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    done: list[tuple[str, str]] = []
+    write_, close = GeoParquetWriter.write, GeoParquetWriter.close
+
+    def written(self: GeoParquetWriter, batch: pa.RecordBatch) -> None:
+        done.append(("write", Path(self.path).name))
+        write_(self, batch)
+
+    def closed(self: GeoParquetWriter) -> None:
+        done.append(("close", Path(self.path).name))
+        close(self)
+
+    def refused(self: RowsWriter, rows: list[dict[str, Any]]) -> None:
+        raise OSError("the rejects' disk is full")
+
+    monkeypatch.setattr(GeoParquetWriter, "write", written)
+    monkeypatch.setattr(GeoParquetWriter, "close", closed)
+    monkeypatch.setattr(write, "fsync", lambda path: done.append(("fsync", Path(path).name)))
+    monkeypatch.setattr(RowsWriter, "write", refused)  # after the batch's surfaces
+    lake = Lake(tmp_path / "lake")
+    with pytest.raises(OSError, match="rejects' disk"):
+        ingest(SAMPLE, "s", lake, validate=False, render_docs=False)
+    assert ("write", "surfaces.parquet") in done  # the run failed with surfaces written
+    assert [d for d in done if d[0] != "write"] == []
     assert not list((lake.root / ".staging").iterdir())
 
 

@@ -9,9 +9,11 @@ the schema file gives it (`crs:`).
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from functools import cache
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import numpy as np
 import orjson
@@ -218,7 +220,10 @@ class BesideWriter:
     one, so memory holds at most two; the thread starts with the first row, so a source
     without surfaces pays nothing. `close` hands the footer to the thread too, and the flush
     to disk the commit would else do on the run's thread (`flushed`); `wait` (before the run
-    commits) returns once the file is whole and flushed, raising the thread's error if any."""
+    commits) returns once the file is whole and flushed, raising the thread's error if any.
+
+    Used as a context manager, as `OrderedWriter`: on an exception the file is only shut, once
+    the thread is done with it (no footer, no flush: the run's staging folder is removed)."""
 
     def __init__(self, writer: GeoParquetWriter) -> None:
         self.writer = writer
@@ -226,6 +231,22 @@ class BesideWriter:
         self._last: Future[None] | None = None
         self.flushed = False
         """The file is whole and on disk (its thread flushed it once it was closed)."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            self.close()
+            return
+        with suppress(Exception):  # the run's error is the one raised
+            self._wait_last()
+        self.writer.shut()
 
     @property
     def metadata(self) -> dict[str, bytes]:
