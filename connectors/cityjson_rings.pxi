@@ -100,9 +100,8 @@ def close_rings(
     cdef unsigned char[::1] kept = kept_a.view(np.uint8)
     cdef int64_t[::1] left = left_a
     cdef int64_t[:, ::1] repairs = repairs_a
-    cdef Py_ssize_t[::1] starts = np.empty(n_rings, np.intp)
     for r in range(n_rings):  # how each ring's last position closes it, and its area
-        starts[r], size = at, sizes[r]
+        size = sizes[r]
         if size > 0:
             first, last = rows[at], rows[at + size - 1]
             gap = largest3(
@@ -136,12 +135,13 @@ def close_rings(
     cdef double[:, ::1] coords = coords_a
     cdef int64_t[::1] rings_left = rings_left_a, closed = closed_a
     cdef Py_ssize_t out = 0, kept_poly = 0, kept_ring = 0
-    ring = 0
+    ring = at = 0
     for p in range(n_poly):  # the positions of the rings left, each closed
         for r in range(ring, ring + per_surface[p]):
+            start, size = at, sizes[r]
+            at += size
             if not (kept[p] and area[r]):
                 continue
-            start, size = starts[r], sizes[r]
             first = rows[start]
             for k in range(size):
                 row = first if k == size - 1 and ends[r] == SNAPPED else rows[start + k]
