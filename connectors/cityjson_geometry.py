@@ -266,7 +266,7 @@ def _rings(
     (cityjson_rings.pxi), else in numpy's."""
     compiled = cityjson_values.compiled
     done = None
-    if compiled is not None and rows.dtype == np.int64:
+    if compiled is not None:
         xyz = np.ascontiguousarray(pool.xyz, np.float64)
         per_job, per_surface, sizes = counts
         done = compiled.close_rings(xyz, rows, per_job, per_surface, sizes, rings.NOISE)

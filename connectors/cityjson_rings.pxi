@@ -10,6 +10,12 @@
 from libc.math cimport fabs, isfinite
 
 
+cdef enum:  # how a ring's last position closes it
+    CLOSED = 0  # it is the first position (finite numbers differ by 0 only where they are equal)
+    SNAPPED = 1  # within noise of the first: it becomes the first
+    OPEN = 2  # another corner: the first is written again after it
+
+
 cdef inline double largest3(double a, double b, double c) noexcept nogil:
     """np.maximum(np.maximum(a, b), c) of numbers (none NaN)."""
     cdef double m = a if a >= b else b
@@ -85,18 +91,17 @@ def close_rings(
             raise ValueError(f"pool row {r} of {xyz.shape[0]}")
         if not (isfinite(xyz[r, 0]) and isfinite(xyz[r, 1]) and isfinite(xyz[r, 2])):
             return None
-    snapped_a = np.zeros(n_rings, np.uint8)
+    ends_a = np.zeros(n_rings, np.uint8)
     area_a = np.zeros(n_rings, np.uint8)
     kept_a = np.zeros(n_poly, np.bool_)
     left_a = np.zeros(n, np.int64)
     repairs_a = np.zeros((n, 4), np.int64)
-    cdef unsigned char[::1] snapped = snapped_a, area = area_a
+    cdef unsigned char[::1] ends = ends_a, area = area_a
     cdef unsigned char[::1] kept = kept_a.view(np.uint8)
     cdef int64_t[::1] left = left_a
     cdef int64_t[:, ::1] repairs = repairs_a
-    cdef Py_ssize_t[::1] starts = np.empty(n_rings, np.intp)
-    for r in range(n_rings):  # each ring's last position snapped to its first, and its area
-        starts[r], size = at, sizes[r]
+    for r in range(n_rings):  # how each ring's last position closes it, and its area
+        size = sizes[r]
         if size > 0:
             first, last = rows[at], rows[at + size - 1]
             gap = largest3(
@@ -106,8 +111,8 @@ def close_rings(
             )
             tolerance = largest3(fabs(xyz[first, 0]), fabs(xyz[first, 1]), fabs(xyz[first, 2]))
             tolerance = noise * (tolerance if tolerance > 1.0 else 1.0)
-            snapped[r] = gap > 0 and gap <= tolerance
-            area[r] = three_distinct(xyz, rows, at, size, first if snapped[r] else last)
+            ends[r] = CLOSED if gap == 0 else SNAPPED if gap <= tolerance else OPEN
+            area[r] = three_distinct(xyz, rows, at, size, first if ends[r] == SNAPPED else last)
         at += size
     for j in range(n):  # polygons kept by their exterior; what the repair did, per job
         for p in range(poly, poly + per_job[j]):
@@ -117,11 +122,9 @@ def close_rings(
             left[j] += kept[p]
             for r in range(first_ring, first_ring + per_surface[p]):
                 if kept[p] and area[r]:
-                    repairs[j, 0] += snapped[r]
+                    repairs[j, 0] += ends[r] == SNAPPED
                     left_rings += 1
-                    total += sizes[r] + (not snapped[r] and not same(
-                        xyz, rows[starts[r]], rows[starts[r] + sizes[r] - 1]
-                    ))
+                    total += sizes[r] + (ends[r] == OPEN)
                 elif kept[p]:
                     repairs[j, 2] += 1
             ring += per_surface[p]
@@ -132,17 +135,18 @@ def close_rings(
     cdef double[:, ::1] coords = coords_a
     cdef int64_t[::1] rings_left = rings_left_a, closed = closed_a
     cdef Py_ssize_t out = 0, kept_poly = 0, kept_ring = 0
-    ring = 0
+    ring = at = 0
     for p in range(n_poly):  # the positions of the rings left, each closed
         for r in range(ring, ring + per_surface[p]):
+            start, size = at, sizes[r]
+            at += size
             if not (kept[p] and area[r]):
                 continue
-            start, size = starts[r], sizes[r]
             first = rows[start]
             for k in range(size):
-                row = first if k == size - 1 and snapped[r] else rows[start + k]
+                row = first if k == size - 1 and ends[r] == SNAPPED else rows[start + k]
                 copy(xyz, row, coords, out + k)
-            if not snapped[r] and not same(xyz, first, rows[start + size - 1]):
+            if ends[r] == OPEN:
                 copy(xyz, first, coords, out + size)
                 size += 1
             out += size

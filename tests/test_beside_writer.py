@@ -1,11 +1,15 @@
 """The surfaces' file written on a thread beside the run (write.BesideWriter): the same file as
 written in line, every batch in the order given, at most one batch waiting, the thread's error
-raised in the run (which then lands nothing), and no thread where no row comes."""
+raised in the run (which then lands nothing), a failed run's or write's file shut without a
+footer, and no thread where no row comes."""
 
 from __future__ import annotations
 
+import gc
+import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,14 +22,10 @@ from citypipe import schemas
 from citypipe.core import write
 from citypipe.core.ingest import ingest
 from citypipe.core.lake import Lake
-from citypipe.core.write import BesideWriter, GeoParquetWriter
+from citypipe.core.write import BesideWriter, GeoParquetWriter, RowsWriter
 
 SAMPLE = SAMPLES / "cityjson" / "rotterdam_one_v1.1.city.json"
 """A CityJSON document whose buildings name semantic surfaces (`semantics`)."""
-
-
-def _surfaces(lake: Lake, source: str) -> Path:
-    return lake.root / ".runs" / source / "current" / "surfaces.parquet"
 
 
 class _Slow:
@@ -47,17 +47,21 @@ class _Slow:
     def close(self) -> None:
         self.log.append(("close", threading.current_thread().name))
 
+    def shut(self) -> None:
+        self.log.append(("shut", threading.current_thread().name))
+
 
 def _batch(i: int) -> pa.RecordBatch:
     return pa.record_batch({"n": [i]})
 
 
-def test_the_surfaces_file_is_the_one_written_in_line(tmp_path: Path) -> None:
+def test_the_surfaces_file_is_the_one_written_in_line(
+    tmp_path: Path, lake: Lake, read_lake: Callable[[str, str], pa.Table]
+) -> None:
     sample = SAMPLE
     assert b'"semantics"' in sample.read_bytes()
-    lake = Lake(tmp_path / "lake")
     ingest(sample, "s", lake, validate=False, render_docs=False)
-    landed = pq.read_table(_surfaces(lake, "s"))
+    landed = read_lake("s", "surfaces")
     assert landed.num_rows  # the sample names semantic surfaces
     table = schemas.feature_schema().table("surfaces")
     again = tmp_path / "in_line.parquet"
@@ -100,9 +104,8 @@ def test_the_threads_error_is_raised_in_the_run(tmp_path: Path) -> None:
     beside.wait()  # the thread is gone: waiting again has nothing to wait for
 
 
-def test_a_failing_surfaces_file_lands_nothing(tmp_path: Path, monkeypatch) -> None:
+def test_a_failing_surfaces_file_lands_nothing(lake: Lake, monkeypatch) -> None:
     sample = SAMPLE
-    lake = Lake(tmp_path / "lake")
 
     def full(self: GeoParquetWriter, batch: pa.RecordBatch) -> None:
         raise OSError("the disk is full")
@@ -110,8 +113,75 @@ def test_a_failing_surfaces_file_lands_nothing(tmp_path: Path, monkeypatch) -> N
     monkeypatch.setattr(write.GeoParquetWriter, "write", full)
     with pytest.raises(Exception, match="full"):
         ingest(sample, "s", lake, validate=False, render_docs=False)
-    assert not (lake.root / ".runs" / "s" / "current").exists()
-    assert not list((lake.root / ".staging").iterdir())
+    assert not (lake.runs_folder("s") / "current").exists()
+    assert not list(lake.staging.iterdir())
+
+
+def test_a_failed_run_only_shuts_the_file_once_the_thread_is_done(tmp_path: Path) -> None:
+    slow = _Slow(tmp_path / "slow")
+    beside = BesideWriter(cast(GeoParquetWriter, slow))
+    with pytest.raises(RuntimeError, match="the run failed"), beside:
+        for i in range(2):
+            beside.write(_batch(i))
+        raise RuntimeError("the run failed")
+    beside.wait()
+    # the batch the thread was writing is done, then no footer, no flush: only shut
+    assert slow.log == [("write", 0), ("write", 1), ("shut", threading.current_thread().name)]
+    assert not beside.flushed
+
+
+def test_a_run_failing_midway_writes_no_surfaces_footer(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    done: list[tuple[str, str]] = []
+    write_, close = GeoParquetWriter.write, GeoParquetWriter.close
+
+    def written(self: GeoParquetWriter, batch: pa.RecordBatch) -> None:
+        done.append(("write", Path(self.path).name))
+        write_(self, batch)
+
+    def closed(self: GeoParquetWriter) -> None:
+        done.append(("close", Path(self.path).name))
+        close(self)
+
+    def refused(self: RowsWriter, rows: list[dict[str, Any]]) -> None:
+        raise OSError("the rejects' disk is full")
+
+    monkeypatch.setattr(GeoParquetWriter, "write", written)
+    monkeypatch.setattr(GeoParquetWriter, "close", closed)
+    monkeypatch.setattr(write, "fsync", lambda path: done.append(("fsync", Path(path).name)))
+    monkeypatch.setattr(RowsWriter, "write", refused)  # after the batch's surfaces
+    with pytest.raises(OSError, match="rejects' disk"):
+        ingest(SAMPLE, "s", lake, validate=False, render_docs=False)
+    assert ("write", "surfaces.parquet") in done  # the run failed with surfaces written
+    assert [d for d in done if d[0] != "write"] == []
+    assert not list(lake.staging.iterdir())
+
+
+def _open_by_us(path: Path) -> bool:
+    """Whether this process holds `path` open (Linux: its descriptors in /proc)."""
+    fds = Path("/proc/self/fd")
+    return any(os.path.realpath(fd) == str(path.resolve()) for fd in fds.iterdir())
+
+
+def test_a_failed_write_then_close_shuts_the_file_without_a_footer(
+    tmp_path: Path, lake: Lake, read_lake: Callable[[str, str], pa.Table]
+) -> None:
+    ingest(SAMPLE, "s", lake, validate=False, render_docs=False)
+    landed = read_lake("s", "surfaces")
+    table = schemas.feature_schema().table("surfaces")
+    path = tmp_path / "beside.parquet"
+    beside = BesideWriter(GeoParquetWriter(path, table))
+    beside.write(landed)
+    beside.write(landed.drop_columns(["geometry_3d"]))  # fails on the thread
+    with pytest.raises(KeyError, match="geometry_3d"):
+        beside.close()
+    beside.wait()
+    if Path("/proc/self/fd").is_dir():
+        assert not _open_by_us(path)
+    del beside
+    gc.collect()  # a writer left open would write its footer now
+    assert path.read_bytes()[:4] == b"PAR1" and path.read_bytes()[-4:] != b"PAR1"
 
 
 def test_no_row_no_thread_no_file(tmp_path: Path) -> None:
@@ -125,7 +195,7 @@ def test_no_row_no_thread_no_file(tmp_path: Path) -> None:
     assert not (tmp_path / "s.parquet").exists()
 
 
-def test_each_file_flushed_once_the_surfaces_on_their_thread(tmp_path: Path, monkeypatch) -> None:
+def test_each_file_flushed_once_the_surfaces_on_their_thread(lake: Lake, monkeypatch) -> None:
     from citypipe.core import attempt, lake_layout
 
     flushed: list[tuple[str, str]] = []
@@ -136,7 +206,6 @@ def test_each_file_flushed_once_the_surfaces_on_their_thread(tmp_path: Path, mon
 
     monkeypatch.setattr(write, "fsync", counted)
     monkeypatch.setattr(attempt, "fsync", counted)
-    lake = Lake(tmp_path / "lake")
     ingest(SAMPLE, "s", lake, validate=False, render_docs=False)
     names = [name for name, _ in flushed]
     assert sorted(names) == ["features.parquet", "surfaces.parquet"]

@@ -11,9 +11,6 @@ must agree to the bit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -29,16 +26,6 @@ pytestmark = pytest.mark.skipif(
 SQUARE = [[0.0, 0.0, 1.0], [10.0, 0.0, 1.0], [10.0, 10.0, 1.0], [0.0, 10.0, 1.0]]
 Rings = tuple[np.ndarray, list[np.ndarray], np.ndarray, list[list[bool] | None]]
 Batch = tuple[list[list[float]], list[int], list[list[int]]]
-
-
-@contextmanager
-def _numpy_only() -> Iterator[None]:
-    compiled = cityjson_values.compiled
-    cityjson_values.compiled = None
-    try:
-        yield
-    finally:
-        cityjson_values.compiled = compiled
 
 
 def _rings(xyz: list[list[float]], rows: list[int], nesting: list[list[int]]) -> Rings:
@@ -124,7 +111,8 @@ def _batches(draw: st.DrawFn) -> Batch:
 @given(_batches())
 def test_the_compiled_pass_is_numpys(batch: Batch) -> None:
     compiled = _rings(*batch)
-    with _numpy_only():
+    with pytest.MonkeyPatch.context() as m:  # the numpy path alone
+        m.setattr(cityjson_values, "compiled", None)
         numpy = _rings(*batch)
     assert compiled[0].tobytes() == numpy[0].tobytes()
     assert [n.tolist() for n in compiled[1]] == [n.tolist() for n in numpy[1]]

@@ -297,14 +297,14 @@ def ingest(
         validator = Validator(unit) if validate else None
         # every file is closed whatever happens, the rejects first (they are kept in quarantine
         # when the run fails, and a full disk may refuse the others); features are written
-        # (in spatial order) only when the run ends without an error, while the surfaces'
-        # thread finishes their file, which the run waits for before it commits
+        # (in spatial order) and surfaces finished only when the run ends without an error,
+        # the surfaces' file on its thread, which the run waits for before it commits
         surfaces_writer = BesideWriter(
             GeoParquetWriter(attempt.file("surfaces"), schema.table("surfaces"), empty_file=False)
         )
         closing.callback(surfaces_writer.wait)
         writer = closing.enter_context(OrderedWriter(attempt.file("features"), schema))
-        closing.callback(surfaces_writer.close)
+        closing.enter_context(surfaces_writer)
         rejects_writer = RowsWriter(attempt.file("rejects"), schema.table("rejects").arrow)
         closing.callback(rejects_writer.close)
         observations = ObservationStage(attempt.folder, lake.root, source, attempt.run_id)

@@ -9,9 +9,11 @@ the schema file gives it (`crs:`).
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from functools import cache
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import numpy as np
 import orjson
@@ -73,6 +75,11 @@ class _ParquetFile:
             self.writer.close()
         finally:
             self._stream.close()
+
+    def shut(self) -> None:
+        """Closes the file without its footer (a failed run's, which its abort removes)."""
+        self.writer.is_open = False  # else the writer's __del__ writes the footer at last
+        self._stream.close()
 
 
 @cache
@@ -199,6 +206,11 @@ class GeoParquetWriter:
         )
         file.close()
 
+    def shut(self) -> None:
+        """Closes the file, if open, without its footer: a failed run's."""
+        if self._file is not None:
+            self._file.shut()
+
 
 class BesideWriter:
     """A `GeoParquetWriter` that encodes on a thread of its own, beside the run: pyarrow
@@ -208,7 +220,10 @@ class BesideWriter:
     one, so memory holds at most two; the thread starts with the first row, so a source
     without surfaces pays nothing. `close` hands the footer to the thread too, and the flush
     to disk the commit would else do on the run's thread (`flushed`); `wait` (before the run
-    commits) returns once the file is whole and flushed, raising the thread's error if any."""
+    commits) returns once the file is whole and flushed, raising the thread's error if any.
+
+    Used as a context manager, as `OrderedWriter`: on an exception the file is only shut, once
+    the thread is done with it (no footer, no flush: the run's staging folder is removed)."""
 
     def __init__(self, writer: GeoParquetWriter) -> None:
         self.writer = writer
@@ -216,6 +231,22 @@ class BesideWriter:
         self._last: Future[None] | None = None
         self.flushed = False
         """The file is whole and on disk (its thread flushed it once it was closed)."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            self.close()
+            return
+        with suppress(Exception):  # the run's error is the one raised
+            self._wait_last()
+        self.writer.shut()
 
     @property
     def metadata(self) -> dict[str, bytes]:
@@ -239,8 +270,13 @@ class BesideWriter:
     def close(self) -> None:
         if self._pool is None:  # no row came: as the writer itself would, on this thread
             self.writer.close()
-        else:
-            self._submit(self._close_flushed)
+            return
+        try:
+            self._wait_last()
+        except BaseException:  # the thread's last write failed: no footer, the file shut
+            self.writer.shut()
+            raise
+        self._submit(self._close_flushed)
 
     def _close_flushed(self) -> None:
         self.writer.close()
