@@ -51,6 +51,12 @@ class _Slow:
         self.log.append(("shut", threading.current_thread().name))
 
 
+@pytest.fixture(autouse=True)
+def _every_batch_beside(monkeypatch) -> None:
+    """The thread from the first row on, as a large source has it (see the last test)."""
+    monkeypatch.setattr(BesideWriter, "from_rows", 1)
+
+
 def _batch(i: int) -> pa.RecordBatch:
     return pa.record_batch({"n": [i]})
 
@@ -212,3 +218,15 @@ def test_each_file_flushed_once_the_surfaces_on_their_thread(lake: Lake, monkeyp
     on = dict(flushed)
     assert on["features.parquet"] == threading.main_thread().name
     assert on["surfaces.parquet"] != threading.main_thread().name
+
+
+def test_a_small_source_writes_its_surfaces_on_the_runs_thread(tmp_path: Path, monkeypatch) -> None:
+    """Batches under `from_rows` before any thread: written in line, no thread started, the
+    file closed in line and left for the commit to flush."""
+    monkeypatch.setattr(BesideWriter, "from_rows", 2)
+    slow = _Slow(tmp_path / "f")
+    with BesideWriter(cast(GeoParquetWriter, slow)) as beside:
+        beside.write(_batch(0))
+        assert beside._pool is None and slow.log == [("write", 0)]
+    beside.wait()
+    assert slow.log[-1] == ("close", threading.current_thread().name) and not beside.flushed
