@@ -171,14 +171,13 @@ def _footprints(
     missing = np.flatnonzero(shapely.is_missing(geoms))
     if not len(missing):
         return
-    none = [None] * len(missing)  # sliced record by record where GEOS refuses one
-    ground = SurfaceColumns.of(none, None, _surface) if surfaces is None else surfaces.take(missing)
 
-    def made(shapes: np.ndarray, grounds: Any, rows: np.ndarray) -> np.ndarray:
+    def made(shapes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        grounds = None if surfaces is None else surfaces.take(rows)
         taken = None if faces is None else faces.take(rows)
         return footprints.footprints(shapes, grounds, taken, outlines)
 
-    found, failed = _by_record(made, src3d[missing], ground, missing)
+    found, failed = _by_record(made, src3d[missing], missing)
     geoms[missing] = found
     for k, why in failed.items():
         reasons[missing[k]] = reasons[missing[k]] or f"no footprint can be made: {why}"

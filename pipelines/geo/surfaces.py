@@ -150,12 +150,3 @@ class SurfaceColumns(_Lazy):
             lambda: polygons()[kept],
             self._pair,
         )
-
-    @overload
-    def __getitem__(self, index: int) -> Any: ...
-    @overload
-    def __getitem__(self, index: slice) -> SurfaceColumns: ...
-    def __getitem__(self, index: int | slice) -> Any:
-        if isinstance(index, slice):  # as a list's slice: one record's, when GEOS refuses one
-            return self.take(np.arange(len(self))[index])
-        return super().__getitem__(index)
