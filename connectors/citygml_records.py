@@ -20,7 +20,7 @@ import shapely
 from lxml import etree
 
 from citypipe.connectors import rings
-from citypipe.connectors.base import Solids, SourceBatch, Surface
+from citypipe.connectors.base import Solids, SourceBatch, Surface, make_surface
 from citypipe.connectors.gml import Parts
 from citypipe.connectors.gml_polygons import Built, multipolygons, oriented
 from citypipe.connectors.gml_xlinks import Ref
@@ -212,11 +212,11 @@ class _SurfaceHandles(NamedTuple):
 
 def _surfaces(polygons: np.ndarray, flat: _SurfaceHandles) -> list[list[Surface] | None]:
     """Each record's (surface type, Polygon Z) list, or None; polygons taken in one call, and
-    the Surfaces made by tuple.__new__ in C (Surface(...) is a Python call per surface)."""
+    the Surfaces made in C (`make_surface`)."""
     if not len(flat.handles):
         return [None] * (len(flat.starts) - 1)
     shapes = oriented(polygons, flat.handles).tolist()
-    made = list(map(partial(tuple.__new__, Surface), zip(flat.kinds, shapes, strict=True)))
+    made = list(map(make_surface, zip(flat.kinds, shapes, strict=True)))
     bounds = flat.starts.tolist()
     return [made[a:b] or None for a, b in pairwise(bounds)]
 
