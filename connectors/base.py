@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, NamedTuple
 from urllib.parse import SplitResult
@@ -38,6 +39,7 @@ __all__ = [
     "SourceBatch",
     "SourceInfo",
     "Surface",
+    "make_surface",
 ]
 
 
@@ -133,6 +135,11 @@ class Surface(NamedTuple):
     """The semantic type as the source names it, e.g. "RoofSurface"."""
     polygon: shapely.Polygon
     """With Z, in the batch's `crs`."""
+
+
+make_surface = partial(tuple.__new__, Surface)
+"""A `Surface` of a (type, polygon) pair, made in C (`Surface(...)` is a Python call per
+surface): what the connectors and the pipeline make their lists' surfaces with."""
 
 
 class FlatFaces(NamedTuple):

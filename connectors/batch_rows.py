@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from citypipe.connectors.base import Solids, SourceBatch
+from citypipe.geo.surfaces import SurfaceColumns
 from citypipe.geo.types import Points
 
 __all__ = ["take"]
@@ -30,13 +31,21 @@ def take(batch: SourceBatch, keep: np.ndarray) -> SourceBatch:
             changes[f.name] = [o._replace(record=kept[o.record]) for o in value if o.record in kept]
             continue
         if isinstance(value, Solids):
-            surfaces = value.surfaces
-            changes[f.name] = Solids(
-                _rows(value.geometry_3d, rows), None if surfaces is None else _rows(surfaces, rows)
-            )
+            changes[f.name] = _solids(value, rows)
         else:
             changes[f.name] = _rows(value, rows)
     return replace(batch, **changes)
+
+
+def _solids(solids: Solids, rows: np.ndarray) -> Solids:
+    """The 3D part of the records `rows`: surfaces held as columns stay columns, each surface
+    with its face (the pipeline then measures and places them with the solid's faces, as in
+    the whole batch); the faces' arrays are not cut, the pipeline reads them again."""
+    geometry_3d, surfaces = _rows(solids.geometry_3d, rows), solids.surfaces
+    if isinstance(surfaces, SurfaceColumns):
+        taken = surfaces.take(rows)
+        return Solids(geometry_3d, taken, taken.record_faces())
+    return Solids(geometry_3d, None if surfaces is None else _rows(surfaces, rows))
 
 
 def _rows(values: Any, rows: np.ndarray) -> Any:

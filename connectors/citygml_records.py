@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
-from itertools import chain, islice, pairwise, repeat
+from itertools import chain, islice, repeat
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -20,11 +20,12 @@ import shapely
 from lxml import etree
 
 from citypipe.connectors import rings
-from citypipe.connectors.base import Solids, SourceBatch, Surface
+from citypipe.connectors.base import Solids, SourceBatch, make_surface
 from citypipe.connectors.gml import Parts
 from citypipe.connectors.gml_polygons import Built, multipolygons, oriented
 from citypipe.connectors.gml_xlinks import Ref
 from citypipe.geo.crs import axis_order
+from citypipe.geo.surfaces import SurfaceColumns
 
 __all__ = ["Record", "batches"]
 
@@ -142,16 +143,15 @@ def batches(
             geometry_3d[i] = _curves_or_points(rec)
     footprints = multipolygons(polygons, [r.footprint_handles for r in records])
     flat = _SurfaceHandles.of(records)
-    surfaces = _surfaces(polygons, flat)
-    faces = _surface_faces(polygons, records, flat)
+    surfaces = _surfaces(polygons, flat, _surface_faces(polygons, records, flat))
     groups: dict[str | None, list[int]] = {}
     for i, rec in enumerate(records):
         groups.setdefault(rec.crs, []).append(i)
     for crs, rows in groups.items():
+        at = np.asarray(rows)
         yield _batch(
             [records[i] for i in rows], crs, elements, geometry_3d[rows], footprints[rows],
-            [surfaces[i] for i in rows], None if faces is None else [faces[i] for i in rows],
-            [repairs[i] for i in rows],
+            surfaces if len(groups) == 1 else surfaces.take(at), [repairs[i] for i in rows],
         )  # fmt: skip
 
 
@@ -161,8 +161,7 @@ def _batch(
     elements: Callable[[list[Any]], Sequence[str]],
     geometry_3d: np.ndarray,
     footprints: np.ndarray,
-    surfaces: list[list[Surface] | None],
-    surface_faces: list[np.ndarray | None] | None,
+    surfaces: SurfaceColumns,
     repairs: list[str | None],
 ) -> SourceBatch:
     return SourceBatch(
@@ -177,10 +176,17 @@ def _batch(
         height_m=[r.height for r in records],
         lod=[None if r.lod is None else str(r.lod) for r in records],
         parent_source_id=[r.parent.source_id if r.parent else None for r in records],
-        solids=Solids(geometry_3d, surfaces, surface_faces),
+        solids=Solids(geometry_3d, surfaces, _record_faces(surfaces)),
         errors=["; ".join(r.errors) if r.errors else None for r in records],
         repairs=repairs,
     )
+
+
+def _record_faces(surfaces: SurfaceColumns) -> Sequence[np.ndarray | None] | None:
+    """`Solids.surface_faces`: each record's, where every surface of the batch is a face of
+    its record's geometry, else None."""
+    face = surfaces.face
+    return surfaces.record_faces() if len(face) and (face >= 0).all() else None
 
 
 def _curves_or_points(rec: Record) -> Any:
@@ -210,22 +216,26 @@ class _SurfaceHandles(NamedTuple):
         return cls(handles, kinds, group_ends[np.concatenate([[0], np.cumsum(per_record)])])
 
 
-def _surfaces(polygons: np.ndarray, flat: _SurfaceHandles) -> list[list[Surface] | None]:
-    """Each record's (surface type, Polygon Z) list, or None; polygons taken in one call, and
-    the Surfaces made by tuple.__new__ in C (Surface(...) is a Python call per surface)."""
-    if not len(flat.handles):
-        return [None] * (len(flat.starts) - 1)
-    shapes = oriented(polygons, flat.handles).tolist()
-    made = list(map(partial(tuple.__new__, Surface), zip(flat.kinds, shapes, strict=True)))
-    bounds = flat.starts.tolist()
-    return [made[a:b] or None for a, b in pairwise(bounds)]
+def _surfaces(
+    polygons: np.ndarray, flat: _SurfaceHandles, faces: np.ndarray | None
+) -> SurfaceColumns:
+    """The batch's semantic surfaces as columns, made once (a record without any has None):
+    polygons taken in one call; `faces`: which face of its record's 3D geometry each is
+    (`_surface_faces`; None: none is, face -1)."""
+    per_record = np.diff(flat.starts)
+    shapes = oriented(polygons, flat.handles)
+    types = np.empty(len(flat.kinds), dtype=object)
+    types[:] = flat.kinds
+    face = np.full(len(types), -1, np.int64) if faces is None else faces
+    owner = np.repeat(np.arange(len(per_record)), per_record)
+    return SurfaceColumns(per_record > 0, owner, types, face, lambda: shapes, make_surface)
 
 
 def _surface_faces(
     polygons: np.ndarray, records: list[Record], flat: _SurfaceHandles
-) -> list[np.ndarray | None] | None:
-    """Which of its 3D geometry's polygons each of a record's semantic surfaces is
-    (`Solids.surface_faces`), where every surface of the batch is one: the same polygon handle,
+) -> np.ndarray | None:
+    """Which of its record's 3D geometry's polygons each semantic surface is (in order), where
+    every surface of the batch is one: the same polygon handle,
     turned the same way (a solid's surfaceMember is an xlink to the thematic surface's polygon,
     so the pipeline measures and transforms them once, with the solid). None otherwise."""
     if not len(flat.handles):
@@ -247,9 +257,7 @@ def _surface_faces(
     at = np.minimum(np.searchsorted(ordered, asked), len(key) - 1)
     if (ordered[at] != asked).any():
         return None
-    face = order[at] - np.repeat(np.cumsum(counts) - counts, per_record)
-    bounds = flat.starts.tolist()
-    return [face[a:b] if b > a else None for a, b in pairwise(bounds)]
+    return order[at] - np.repeat(np.cumsum(counts) - counts, per_record)
 
 
 def _handles(rec: Record) -> Iterator[int]:

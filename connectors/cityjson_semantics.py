@@ -11,7 +11,6 @@ one by one, which says what is wrong with them.
 
 from __future__ import annotations
 
-from functools import partial
 from itertools import chain, repeat
 
 import numpy as np
@@ -19,7 +18,7 @@ import shapely
 from shapely import GeometryType
 
 from citypipe.connectors import cityjson_values
-from citypipe.connectors.base import FlatFaces, Surface
+from citypipe.connectors.base import FlatFaces, make_surface
 from citypipe.connectors.cityjson_geometry import Built, Invalid, Job
 from citypipe.connectors.ragged import offsets
 from citypipe.geo import wkb_ragged
@@ -105,7 +104,7 @@ def semantic_surfaces(
     def polygons() -> np.ndarray:
         return _polygons(shapes[semantic], semantic, flat, at)[at[:-1][place] + faces]
 
-    return SurfaceColumns(listed, rows, types, faces, polygons, partial(tuple.__new__, Surface))
+    return SurfaceColumns(listed, rows, types, faces, polygons, make_surface)
 
 
 def _polygons(

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import gc
 import weakref
+from datetime import UTC, datetime
 
 import numpy as np
+import pyarrow.compute as pc
 import pytest
 import shapely
+from conftest import CORPUS
 from test_cityjson import CUBE_VERTICES, HEADER, _cube, _geoms, _write
 
-from citypipe.connectors import cityjson_semantics
+from citypipe.connectors import batch_rows, cityjson_semantics
 from citypipe.connectors.cityjson import CityJSONConnector
+from citypipe.core.harmonise import Harmoniser
 from citypipe.core.ingest import ingest
 from citypipe.geo.surfaces import SurfaceColumns
 
@@ -69,9 +73,8 @@ def test_columns_say_each_surfaces_record_type_and_face(tmp_path, monkeypatch):
 
     one = columns.take(np.array([row["b"]]))
     assert (one.owner.tolist(), one.types.tolist()) == ([0] * 5, _expected("b")[0])
-    sliced = columns[row["b"] : row["b"] + 1]
-    assert (len(sliced), sliced.face.tolist()) == (1, _expected("b")[1])
-    assert [t for t, _ in sliced[0]] == _expected("b")[0]
+    assert (len(one), one.face.tolist()) == (1, _expected("b")[1])
+    assert [t for t, _ in one[0]] == _expected("b")[0]
     without = columns.dropped([row["a"]])
     assert without[row["a"]] is None and without.owner.tolist() == [row["b"]] * 5
     assert [t for t, _ in without[row["b"]]] == _expected("b")[0]
@@ -146,3 +149,20 @@ def test_a_record_beyond_any_earth_is_rejected_with_its_surfaces(tmp_path, lake,
     rejects = read_lake("made", "rejects")
     assert rejects.column("source_id").to_pylist() == ["b"]
     assert "vertex 9 has a coordinate beyond" in rejects.column("reason")[0].as_py()
+
+
+def test_a_batch_cut_to_some_records_keeps_their_surfaces_as_columns():
+    """A batch cut to some of its records (a local filter, a harvest's repeats: `batch_rows`)
+    keeps its surfaces as columns, each with its face, and they land as those records' rows
+    of the whole batch: Den Haag's tile (every solid with semantic surfaces), a third of it."""
+    [batch] = CityJSONConnector(CORPUS / "cityjson" / "denhaag_01_v1.0.city.json").read()
+    cut = batch_rows.take(batch, np.arange(len(batch)) % 3 == 0)
+    assert isinstance(cut.solids.surfaces, SurfaceColumns)
+    at = datetime.now(UTC)
+    whole, part = (
+        Harmoniser(source="s", source_format="CityJSON", ingested_at=at).harmonise(b)
+        for b in (batch, cut)
+    )
+    assert part.surfaces is not None and part.surfaces.num_rows > 0
+    kept = pc.is_in(whole.surfaces.column("feature_id"), part.features.column("feature_id"))
+    assert part.surfaces.equals(whole.surfaces.filter(kept))

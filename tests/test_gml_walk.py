@@ -27,6 +27,7 @@ from citypipe.connectors.citygml import CityGMLConnector
 from citypipe.connectors.citygml_objects import ObjectReader
 from citypipe.connectors.gml import GeometryReader
 from citypipe.connectors.gml_xlinks import Xlinks
+from citypipe.core import solids
 
 FILES = sorted(
     [*(CORPUS / "citygml").glob("*.gml"), *(CORPUS / "citygml3").glob("*.gml")]
@@ -38,14 +39,16 @@ CITYGML_1 = "http://www.opengis.net/citygml/building/1.0"
 
 
 def test_the_compiled_walk_is_built_where_a_compiler_is() -> None:
-    """CI must not run the Python walk alone without saying so."""
+    """CI must not run the Python walk or the numpy edges alone without saying so."""
     if shutil.which((sysconfig.get_config_var("CC") or "cc").split()[0]) is None:
         pytest.skip("no C compiler: the Python walk reads every surface")
-    assert gml.compiled is not None
-    built = Path(gml.compiled.__file__).stat().st_mtime
-    sources = [*(ROOT / "connectors").glob("*.pyx"), *(ROOT / "connectors").glob("*.pxi")]
-    stale = [p.name for p in sources if p.stat().st_mtime > built]
-    assert not stale, f"{', '.join(stale)} changed since the walk was built: run `make setup`"
+    assert gml.compiled is not None and solids.compiled is not None
+    stale = []
+    for module, folder in ((gml.compiled, "connectors"), (solids.compiled, "pipelines/geo")):
+        built = Path(module.__file__).stat().st_mtime
+        sources = [*(ROOT / folder).glob("*.pyx"), *(ROOT / folder).glob("*.pxi")]
+        stale += [p.name for p in sources if p.stat().st_mtime > built]
+    assert not stale, f"{', '.join(stale)} changed since they were built: run `make setup`"
 
 
 def _plain(value: Any) -> Any:

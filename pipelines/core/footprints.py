@@ -103,8 +103,7 @@ def _grounds(surfaces: SurfaceColumns | None, faces: Faces | None) -> tuple[np.n
     is_ground = types_with(surfaces.types, "Ground")
     ground_of, face = surfaces.owner[is_ground], surfaces.face[is_ground]
     if faces is not None and (face >= 0).all():
-        first = offsets(np.bincount(faces.owner, minlength=len(surfaces)))[:-1]
-        picked = first[ground_of] + face
+        picked = faces.starts(len(surfaces))[ground_of] + face
         if (np.diff(picked) > 0).all():
             return ground_of, faces.pick(picked)
     return ground_of, Faces.of(surfaces.polygons()[is_ground])

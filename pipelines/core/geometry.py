@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,7 @@ import shapely
 from shapely.errors import GEOSException
 
 from citypipe.connectors import coordinates, rings
-from citypipe.connectors.base import FlatFaces, Solids, SourceBatch, Surface
+from citypipe.connectors.base import FlatFaces, Solids, SourceBatch, make_surface
 from citypipe.core import crs84, footprints, solids
 from citypipe.core.crs84 import ToCrs84
 from citypipe.core.measure import Measures, measure
@@ -85,10 +84,6 @@ def positioned(geometries: np.ndarray | Points) -> np.ndarray:
     return ~shapely.is_missing(geometries) & ~shapely.is_empty(geometries)
 
 
-_surface = partial(tuple.__new__, Surface)
-"""A `Surface` of (type, polygon), made in C (Surface(...) is a Python call per surface)."""
-
-
 def _columns(solids3d: Solids | None) -> SurfaceColumns | None:
     """The batch's semantic surfaces as columns (None: none known), made once from the lists
     of a connector that hands lists, so that the pipeline has one path for them."""
@@ -96,7 +91,7 @@ def _columns(solids3d: Solids | None) -> SurfaceColumns | None:
         return None
     if isinstance(solids3d.surfaces, SurfaceColumns):
         return solids3d.surfaces
-    return SurfaceColumns.of(solids3d.surfaces, solids3d.surface_faces, _surface)
+    return SurfaceColumns.of(solids3d.surfaces, solids3d.surface_faces, make_surface)
 
 
 def _has_coordinates(batch: SourceBatch, surfaces: SurfaceColumns | None) -> bool:
@@ -171,14 +166,13 @@ def _footprints(
     missing = np.flatnonzero(shapely.is_missing(geoms))
     if not len(missing):
         return
-    none = [None] * len(missing)  # sliced record by record where GEOS refuses one
-    ground = SurfaceColumns.of(none, None, _surface) if surfaces is None else surfaces.take(missing)
 
-    def made(shapes: np.ndarray, grounds: Any, rows: np.ndarray) -> np.ndarray:
+    def made(shapes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        grounds = None if surfaces is None else surfaces.take(rows)
         taken = None if faces is None else faces.take(rows)
         return footprints.footprints(shapes, grounds, taken, outlines)
 
-    found, failed = _by_record(made, src3d[missing], ground, missing)
+    found, failed = _by_record(made, src3d[missing], missing)
     geoms[missing] = found
     for k, why in failed.items():
         reasons[missing[k]] = reasons[missing[k]] or f"no footprint can be made: {why}"

@@ -17,7 +17,6 @@ import pyarrow as pa
 import pyproj
 import shapely
 
-from citypipe.connectors.ragged import offsets
 from citypipe.core import solids
 from citypipe.geo import wkb
 from citypipe.geo.surfaces import SurfaceColumns
@@ -129,17 +128,18 @@ def _to_utm(srs: str, zone: int) -> pyproj.Transformer:
     return pyproj.Transformer.from_crs(h, pyproj.CRS.from_epsg(zone), always_xy=True)
 
 
-def surface_parts(surfaces: SurfaceColumns, geometries: np.ndarray) -> np.ndarray | None:
-    """Which of `shapely.get_parts(geometries)` each semantic surface is (in order), from
-    its face; None unless every geometry is polygons only (their parts are then their faces)
-    and every surface is one of them (none has the face -1)."""
+def surface_parts(
+    surfaces: SurfaceColumns, geometries: np.ndarray, faces: solids.Faces
+) -> np.ndarray | None:
+    """Which of `shapely.get_parts(geometries)` (whose `faces` these are) each semantic
+    surface is (in order), from its face; None unless every geometry is polygons only (their
+    parts are then their faces) and every surface is one of them (none has the face -1)."""
     kinds = shapely.get_type_id(geometries)
     if not np.isin(kinds, (-1, 3, 6)).all() or (surfaces.face < 0).any():
         return None
     if (kinds[surfaces.owner] == -1).any():
         return None
-    starts = offsets(shapely.get_num_geometries(geometries))[:-1]
-    return starts[surfaces.owner] + surfaces.face
+    return faces.starts(len(geometries))[surfaces.owner] + surfaces.face
 
 
 def measure(
@@ -171,7 +171,7 @@ def measure(
     if surfaces is None:
         return out
     out.surface_owner, out.surface_types = surfaces.owner, surfaces.types
-    out.surface_parts = surface_parts(surfaces, geometries_3d)
+    out.surface_parts = surface_parts(surfaces, geometries_3d, faces)
     if out.surface_parts is not None:
         out.surface_polygons = None  # the faces', placed with them
         vectors = face_vectors[out.surface_parts]

@@ -102,6 +102,11 @@ class Faces(FlatFaces):
             owners[face],
         )
 
+    def starts(self, count: int) -> np.ndarray:
+        """The number of each of `count` objects' first face: an object's face k is face
+        `starts[object] + k` (`shapely.get_parts` order, where its geometry is polygons)."""
+        return offsets(np.bincount(self.owner, minlength=count))[:-1]
+
     def pick(self, faces: np.ndarray) -> Faces:
         """The faces numbered `faces` (ascending), each owned by its place there: as
         `Faces.of` reads them from those faces' polygons."""

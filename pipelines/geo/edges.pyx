@@ -10,8 +10,7 @@ each a pass and a temporary. Here each is one loop. The arithmetic is the numpy 
 throughout, so the hashes are the same bits.
 """
 
-cimport cython
-from libc.math cimport isinf, isnan, nearbyint
+from libc.math cimport isnan, nearbyint
 from libc.stdint cimport int64_t, uint64_t
 
 import numpy as np
@@ -55,11 +54,11 @@ def edge_hashes(const uint64_t[:, :] key, const int64_t[:] ring, const int64_t[:
 
 
 cdef inline uint64_t millimetres(double v) noexcept nogil:
-    """`np.round(np.nan_to_num(v) * 1000).astype(np.int64)`'s bits."""
+    """`np.round(np.nan_to_num(v) * 1000).astype(np.int64)`'s bits: NaN as 0; an infinite
+    `v` needs no clamp (nan_to_num's +-DBL_MAX is infinite again once scaled), it is cast as
+    numpy casts it."""
     if isnan(v):
         v = 0.0
-    elif isinf(v):
-        v = 1.7976931348623157e308 if v > 0 else -1.7976931348623157e308
     return <uint64_t><int64_t>nearbyint(v * 1000)
 
 

@@ -7,9 +7,10 @@ the footprints, the measures and CRS84, which take the same faces from the solid
 So the pipeline reads these columns, and the pairs are made only where a record's list is
 asked for (`Solids.surfaces[i]`): the same lists, built on the first ask.
 
-A connector that hands lists (CityGML) has them made into columns once (`SurfaceColumns.of`),
-so that the pipeline has one path: a surface that is no face of its record's geometry (CityGML's
-semantic surfaces often are not) has the face -1 and keeps its polygon.
+CityGML's connector makes them into columns once a batch (cut per CRS with `take`), and a
+connector that hands lists has them made into columns once (`SurfaceColumns.of`), so that the
+pipeline has one path: a surface that is no face of its record's geometry (CityGML's semantic
+surfaces often are not) has the face -1 and keeps its polygon.
 """
 
 from __future__ import annotations
@@ -150,12 +151,3 @@ class SurfaceColumns(_Lazy):
             lambda: polygons()[kept],
             self._pair,
         )
-
-    @overload
-    def __getitem__(self, index: int) -> Any: ...
-    @overload
-    def __getitem__(self, index: slice) -> SurfaceColumns: ...
-    def __getitem__(self, index: int | slice) -> Any:
-        if isinstance(index, slice):  # as a list's slice: one record's, when GEOS refuses one
-            return self.take(np.arange(len(self))[index])
-        return super().__getitem__(index)
