@@ -78,19 +78,6 @@ def _types(objects: Iterable[Any]) -> Counter[Any]:
     return Counter(o.get("type") if isinstance(o, dict) else None for o in objects)
 
 
-def _geometries(objects: dict[str, Any]) -> int:
-    """How many geometries the CityObjects hold (in arrays: what else is there is rejected
-    with its object)."""
-    try:  # every object a JSON object, every geometry an array or none, as they are: in C
-        return sum(map(len, filter(None, map(dict.get, objects.values(), repeat("geometry")))))
-    except TypeError:
-        return sum(
-            len(g)
-            for o in objects.values()
-            if isinstance(o, dict) and isinstance(g := o.get("geometry"), list)
-        )
-
-
 def _repeated(opened: _Opened) -> Iterator[SourceBatch]:
     """The CityObjects a later one of the same id replaced in the parse, as rejects naming it
     (the spec makes an id the object's key, unique; JSON parsers keep the last silently)."""
@@ -147,10 +134,10 @@ class CityJSONConnector(FileConnector):
                 raise DataError(f"{self.path}: cannot be read: {e.strerror or e}") from e
             self._opened = self._check(header, seq, lenient, lifted)
             self._opened.codec = codec
-            if lifted is not None and len(lifted.where) > _geometries(header["CityObjects"]):
-                # boundaries lifted for more geometries than the objects parsed hold: some
-                # object was dropped, its id given again later (the bytes' codec: UTF-8)
-                kept = len(header["CityObjects"])
+            kept = None if seq else len(header["CityObjects"])
+            if kept is not None and (lifted is None or lifted.objects != kept):
+                # more members in the bytes than the objects parsed: an id given again later
+                # (the lift counts them as it walks; without it, cityjson_ids counts them)
                 self._opened.repeated = cityjson_ids.repeated(
                     data if codec is None else data.decode(codec).encode(), kept
                 )

@@ -50,7 +50,7 @@ class _Object(dict[str, Any]):
 def _city_objects(data: bytes) -> tuple[int, int, int] | None:
     """Where the top-level "CityObjects" object starts and ends, and its members' count."""
     a = np.frombuffer(data, np.uint8)
-    pos, chars = outside_strings(a, Strings(), b"{}[]:")
+    pos, chars = outside_strings(a, Strings(), b'{}[]:"')
     colon = chars == 58
     step = np.where((chars == 123) | (chars == 91), 1, np.where(colon, 0, -1))
     depth = np.cumsum(step, dtype=np.int64)
