@@ -31,14 +31,12 @@ __all__ = [
     "MEMBERS",
     "MODULE",
     "PARSER",
-    "WRAPPER_EXTRAS",
     "Header",
     "WrapperError",
     "declared_srs_names",
     "model_members",
     "read_header",
     "syntax_error",
-    "wrapper_content",
 ]
 
 GML = {"1.0": GML_NAMESPACES[0], "2.0": GML_NAMESPACES[0], "3.0": GML_NAMESPACES[1]}
