@@ -69,6 +69,7 @@ def model_members(
         f, events=("end",), tag=tags, remove_comments=True, remove_pis=True,
         huge_tree=huge_tree, remove_blank_text=not blanks, **PARSER,
     )  # fmt: skip
+    last = None  # the model last accepted: its members are not walked up from again
     for _, member in context:
         model = member.getparent()
         if model is None:
@@ -76,7 +77,8 @@ def model_members(
         if depth == 0:
             if model.getparent() is None:
                 yield model, member
-        elif _is_model(model) and sum(1 for _ in model.iterancestors()) == depth:
+        elif model is last or (_is_model(model) and sum(1 for _ in model.iterancestors()) == depth):
+            last = model
             yield model, member
     if depth and (found := wrapper_content(context.root, depth)):
         raise WrapperError(found, context.root)
@@ -93,6 +95,7 @@ class WrapperError(DataError):
 
 
 def _is_model(elem: Any) -> bool:
+    """Whether `elem` is a CityModel of a CityGML version (its core's namespace)."""
     return local_name(elem.tag) == "CityModel" and bool(_CORE.fullmatch(namespace(elem.tag)))
 
 
