@@ -172,7 +172,7 @@ def _model(path: Path, root: Any, elem: Any) -> tuple[Any, str, int] | None:
     """(the model, its CityGML version, the elements wrapping it) where `elem` starts one: a
     CityModel, or the first city object of the feature collection `root`; else None."""
     if _is_model(elem):
-        return elem, _CORE.fullmatch(namespace(elem.tag)).group(1), _wrapped(path, elem)  # type: ignore[union-attr]
+        return elem, _CORE.fullmatch(namespace(elem.tag)).group(1), _wrapped(path, root, elem)  # type: ignore[union-attr]
     found = _collected(root, elem)
     return None if found is None else (root, found, 0)
 
@@ -195,17 +195,13 @@ def _collected(root: Any, elem: Any) -> str | None:
     return m.group(1) if m and local_name(root.tag) == "FeatureCollection" else None
 
 
-def _wrapped(path: Path, model: Any) -> int:
+def _wrapped(path: Path, root: Any, model: Any) -> int:
     """How many elements wrap `model`, the document's first CityModel; refused where one of
-    them holds something else before it."""
-    ancestors = list(model.iterancestors())
-    for levels, outer in enumerate(ancestors):
-        for child in outer.iterchildren(etree.Element):
-            if child is model or child in ancestors:
-                continue
-            if found := _stray(child, levels):
-                raise DataError(f"{path}: {WrapperError(found, ancestors[-1])}")
-    return len(ancestors)
+    them holds something else before it (what is parsed so far: `wrapper_content`)."""
+    depth = sum(1 for _ in model.iterancestors())
+    if depth and (found := wrapper_content(root, depth)):
+        raise DataError(f"{path}: {WrapperError(found, root)}")
+    return depth
 
 
 def _envelope_dimension(envelope: Any) -> int:
