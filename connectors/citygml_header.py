@@ -31,14 +31,12 @@ __all__ = [
     "MEMBERS",
     "MODULE",
     "PARSER",
-    "WRAPPER_EXTRAS",
     "Header",
     "WrapperError",
     "declared_srs_names",
     "model_members",
     "read_header",
     "syntax_error",
-    "wrapper_content",
 ]
 
 GML = {"1.0": GML_NAMESPACES[0], "2.0": GML_NAMESPACES[0], "3.0": GML_NAMESPACES[1]}
@@ -71,6 +69,7 @@ def model_members(
         f, events=("end",), tag=tags, remove_comments=True, remove_pis=True,
         huge_tree=huge_tree, remove_blank_text=not blanks, **PARSER,
     )  # fmt: skip
+    last = None  # the model last accepted: its members are not walked up from again
     for _, member in context:
         model = member.getparent()
         if model is None:
@@ -78,7 +77,8 @@ def model_members(
         if depth == 0:
             if model.getparent() is None:
                 yield model, member
-        elif _is_model(model) and sum(1 for _ in model.iterancestors()) == depth:
+        elif model is last or (_is_model(model) and sum(1 for _ in model.iterancestors()) == depth):
+            last = model
             yield model, member
     if depth and (found := wrapper_content(context.root, depth)):
         raise WrapperError(found, context.root)
@@ -95,6 +95,7 @@ class WrapperError(DataError):
 
 
 def _is_model(elem: Any) -> bool:
+    """Whether `elem` is a CityModel of a CityGML version (its core's namespace)."""
     return local_name(elem.tag) == "CityModel" and bool(_CORE.fullmatch(namespace(elem.tag)))
 
 
@@ -171,7 +172,7 @@ def _model(path: Path, root: Any, elem: Any) -> tuple[Any, str, int] | None:
     """(the model, its CityGML version, the elements wrapping it) where `elem` starts one: a
     CityModel, or the first city object of the feature collection `root`; else None."""
     if _is_model(elem):
-        return elem, _CORE.fullmatch(namespace(elem.tag)).group(1), _wrapped(path, elem)  # type: ignore[union-attr]
+        return elem, _CORE.fullmatch(namespace(elem.tag)).group(1), _wrapped(path, root, elem)  # type: ignore[union-attr]
     found = _collected(root, elem)
     return None if found is None else (root, found, 0)
 
@@ -194,17 +195,13 @@ def _collected(root: Any, elem: Any) -> str | None:
     return m.group(1) if m and local_name(root.tag) == "FeatureCollection" else None
 
 
-def _wrapped(path: Path, model: Any) -> int:
+def _wrapped(path: Path, root: Any, model: Any) -> int:
     """How many elements wrap `model`, the document's first CityModel; refused where one of
-    them holds something else before it."""
-    ancestors = list(model.iterancestors())
-    for levels, outer in enumerate(ancestors):
-        for child in outer.iterchildren(etree.Element):
-            if child is model or child in ancestors:
-                continue
-            if found := _stray(child, levels):
-                raise DataError(f"{path}: {WrapperError(found, ancestors[-1])}")
-    return len(ancestors)
+    them holds something else before it (what is parsed so far: `wrapper_content`)."""
+    depth = sum(1 for _ in model.iterancestors())
+    if depth and (found := wrapper_content(root, depth)):
+        raise DataError(f"{path}: {WrapperError(found, root)}")
+    return depth
 
 
 def _envelope_dimension(envelope: Any) -> int:

@@ -78,19 +78,6 @@ def _types(objects: Iterable[Any]) -> Counter[Any]:
     return Counter(o.get("type") if isinstance(o, dict) else None for o in objects)
 
 
-def _geometries(objects: dict[str, Any]) -> int:
-    """How many geometries the CityObjects hold (in arrays: what else is there is rejected
-    with its object)."""
-    try:  # every object a JSON object, every geometry an array or none, as they are: in C
-        return sum(map(len, filter(None, map(dict.get, objects.values(), repeat("geometry")))))
-    except TypeError:
-        return sum(
-            len(g)
-            for o in objects.values()
-            if isinstance(o, dict) and isinstance(g := o.get("geometry"), list)
-        )
-
-
 def _repeated(opened: _Opened) -> Iterator[SourceBatch]:
     """The CityObjects a later one of the same id replaced in the parse, as rejects naming it
     (the spec makes an id the object's key, unique; JSON parsers keep the last silently)."""
@@ -142,26 +129,25 @@ class CityJSONConnector(FileConnector):
                     if header is None:
                         f.seek(0)
                         data = f.read().removeprefix(_BOM)
-                        header, lenient, lifted, codec = self._parse(data)
+                        header, lenient, lifted, codec, data = self._parse(data)
             except OSError as e:
                 raise DataError(f"{self.path}: cannot be read: {e.strerror or e}") from e
             self._opened = self._check(header, seq, lenient, lifted)
             self._opened.codec = codec
-            if lifted is not None and len(lifted.where) > _geometries(header["CityObjects"]):
-                # boundaries lifted for more geometries than the objects parsed hold: some
-                # object was dropped, its id given again later (the bytes' codec: UTF-8)
-                kept = len(header["CityObjects"])
-                self._opened.repeated = cityjson_ids.repeated(
-                    data if codec is None else data.decode(codec).encode(), kept
-                )
+            kept = None if seq else len(header["CityObjects"])
+            if kept is not None and (lifted is None or lifted.objects != kept):
+                # more members in the bytes than the objects parsed: an id given again later
+                # (the lift counts them as it walks; without it, cityjson_ids counts them)
+                self._opened.repeated = cityjson_ids.repeated(data, kept)
         return self._opened
 
-    def _parse(self, data: bytes) -> tuple[Any, bool, Any, str | None]:
-        """The document (`cityjson_values.loads_document`), and the code page it is read in
+    def _parse(self, data: bytes) -> tuple[Any, bool, Any, str | None, bytes]:
+        """The document (`cityjson_values.loads_document`), the code page it is read in
         where it is not UTF-8 but text in one throughout (JSON's one rule for bytes that name
-        no encoding, GeoJSON's and a service's answer's: `json_code_page`), or None."""
+        no encoding, GeoJSON's and a service's answer's: `json_code_page`) or None, and the
+        UTF-8 bytes parsed (for `cityjson_ids`, not converted again)."""
         try:
-            return *cityjson_values.loads_document(data), None
+            return *cityjson_values.loads_document(data), None, data
         except orjson.JSONDecodeError as e:
             codec = None
             if "UTF-8" in e.msg:  # orjson says where only for syntax: not "truncated? at byte 0"
@@ -172,7 +158,8 @@ class CityJSONConnector(FileConnector):
                         "in one code page throughout"
                     ) from e
             if codec is not None:
-                return *self._parse(data.decode(codec).encode())[:3], codec
+                utf8 = data.decode(codec).encode()
+                return *self._parse(utf8)[:3], codec, utf8
             raise DataError(
                 f"{self.path}: the document is not valid JSON (truncated?): {e.msg} at byte {e.pos}"
             ) from e

@@ -21,6 +21,8 @@ from citypipe.connectors.json_structure import Strings, outside_strings
 __all__ = ["repeated"]
 
 _KEY = b'"CityObjects"'
+_BLANK = b" \t\r\n"
+"""JSON's whitespace (RFC 8259), as byte values."""
 
 
 def repeated(data: bytes, kept: int) -> list[tuple[str, Any]]:
@@ -50,12 +52,15 @@ class _Object(dict[str, Any]):
 def _city_objects(data: bytes) -> tuple[int, int, int] | None:
     """Where the top-level "CityObjects" object starts and ends, and its members' count."""
     a = np.frombuffer(data, np.uint8)
-    pos, chars = outside_strings(a, Strings(), b"{}[]:")
+    pos, chars = outside_strings(a, Strings(), b'{}[]:"')
     colon = chars == 58
     step = np.where((chars == 123) | (chars == 91), 1, np.where(colon, 0, -1))
     depth = np.cumsum(step, dtype=np.int64)
     for i in np.flatnonzero(colon & (depth == 1)).tolist():
-        if not data[: pos[i]].rstrip().endswith(_KEY) or i + 1 >= len(pos):
+        k = int(pos[i])
+        while k and data[k - 1] in _BLANK:  # back over the blanks before the colon, no copy
+            k -= 1
+        if not data.endswith(_KEY, 0, k) or i + 1 >= len(pos):
             continue
         if chars[i + 1] != 123:
             return None

@@ -9,8 +9,14 @@ class Boundaries:
     idx: np.ndarray
     where: np.ndarray
     texts: list[bytes]
+    objects: int
     def __init__(
-        self, levels: list[np.ndarray], idx: np.ndarray, where: np.ndarray, texts: list[bytes]
+        self,
+        levels: list[np.ndarray],
+        idx: np.ndarray,
+        where: np.ndarray,
+        texts: list[bytes],
+        objects: int,
     ) -> None: ...
 
 def lift(data: bytes) -> tuple[bytes, np.ndarray | None, Boundaries] | None: ...

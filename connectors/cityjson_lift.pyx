@@ -247,6 +247,7 @@ cdef class Scan:
     cdef Vec levels[DEEPEST]
     cdef Vec idx, where
     cdef bint spaced
+    cdef Py_ssize_t objects  # the members of CityObjects: an id given twice is one parsed
 
     def __dealloc__(self):
         for k in range(DEEPEST):
@@ -339,6 +340,7 @@ cdef class Scan:
             i = self.value(i, kind, p + key, size)
             if i < 0:
                 return -1
+            self.objects += kind == OBJECTS
             done = after_member(p, &i, self.n, close)
             if done != NEXT:
                 return i if done == CLOSED else -1
@@ -386,10 +388,13 @@ class Boundaries:
     at nesting k, of all of them in order, `idx` their vertex indices; row k of `where` is
     the k-th placeholder's: its depth, where its lists start in each of `levels`, where its
     indices start in `idx`, where its text starts and ends in the document, whether it holds
-    blanks; `texts[k]` its JSON text as orjson writes it (no blanks), for its record."""
+    blanks; `texts[k]` its JSON text as orjson writes it (no blanks), for its record;
+    `objects` how many members CityObjects has in the bytes (more than orjson keeps where an
+    id is given twice)."""
 
-    def __init__(self, list levels, idx, where, list texts):
+    def __init__(self, list levels, idx, where, list texts, Py_ssize_t objects):
         self.levels, self.idx, self.where, self.texts = levels, idx, where, texts
+        self.objects = objects
 
 
 cdef list texts(bytes data, Vec *where):
@@ -448,6 +453,7 @@ def lift(bytes data):
                 start, i = end, stop
                 out.resize((count, 3), refcheck=False)
         elif p[end] == 123 and size == 11 and memcmp(p + key, b"CityObjects", 11) == 0:
+            scan.objects = 0  # orjson keeps the last of two
             i = scan.walk(end, OBJECTS)
         else:
             i = after_value(p, end, n)
@@ -478,5 +484,6 @@ def lift(bytes data):
         array(&scan.idx),
         array(&scan.where).reshape(-1, WHERE),
         written,
+        scan.objects,
     )
     return b"".join(pieces), out, lifted

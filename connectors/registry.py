@@ -116,18 +116,25 @@ def open_location(location: str | Path, format: str | None = None, **options: An
 def _service(url: str, options: dict[str, Any]) -> Connector:
     """The connector of the service most sure that `url` is of its protocol; where none is
     more than guessing, a file's by its URL where the answer is a data file (a portal's
-    `.../download?id=7` answering text/csv, or naming `parks.geojson` in its disposition)."""
-    best, parts = _choose_service(url), urlsplit(url)
-    remote = load("remote-file")
-    if best.accepts(parts) < GUESS and remote.may_answer_a_file(parts):  # type: ignore[attr-defined]
+    `.../download?id=7` answering text/csv, or naming `parks.geojson` in its disposition).
+    Options a file's connector does not take are the service's: no probe then."""
+    score, best = _choose_service(url)
+    remote: Any = load("remote-file")  # RemoteFileConnector, by the registry's name
+    own = set(options) - _SERVICE_ARGUMENTS
+    if score < GUESS and own <= remote.known_options and remote.may_answer_a_file(urlsplit(url)):
         connector = remote(url, **options)
-        if connector.answers_a_file():  # type: ignore[attr-defined]
+        if connector.answers_a_file():
             return connector
+        options = {**options, "client": connector.client}  # the probe's, not left unclosed
     return best(url, **options)
 
 
-def _choose_service(url: str) -> type[Connector]:
-    """The service connector most sure that `url` is of its protocol."""
+_SERVICE_ARGUMENTS = frozenset({"client", "query"})
+"""ServiceConnector's own arguments, beside its connector's options."""
+
+
+def _choose_service(url: str) -> tuple[float, type[Connector]]:
+    """The service connector most sure that `url` is of its protocol, and how sure."""
     parts = urlsplit(url)
     scores = [
         (cls.accepts(parts), cls)
@@ -141,7 +148,7 @@ def _choose_service(url: str) -> type[Connector]:
             f"{url}: not the address of a service citypipe reads (services: {names}); "
             "name one with --format"
         )
-    return best
+    return score, best
 
 
 _UTF16_XML = {b"<\x00?\x00": "utf-16-le", b"\x00<\x00?": "utf-16-be"}

@@ -3,9 +3,10 @@
 
 The URL decides where it can: its last segment names a file of a data format and it is no
 service request (no `SERVICE=` / `REQUEST=`, no OGC API collection). A URL that names neither
-a file nor a service (a portal's `.../download?id=7`) is asked once (`answers_a_file`): its
-answer is a file where its media type is a data format's (`FILE_TYPES`), or its
-Content-Disposition names a file of one; else the registry's guess stands. The file is downloaded
+a file nor a service (a portal's `.../download?id=7`) is probed first (`answers_a_file`, the
+answer's head only): its answer is a file where its media type is a data format's
+(`FILE_TYPES`), or its Content-Disposition names a file of one; else the registry's guess
+stands. Such a file is so asked for twice: the probe, then the download. The file is downloaded
 through the shared HTTP client (retries, the body bound, a download broken off asked again
 within the same budget) into a folder of its own, removed with the connector, then read by the
 connector its content chooses, with the options given (`encoding`, `delimiter` ...) and the CRS
@@ -30,7 +31,7 @@ from citypipe.connectors.base import Connector, ServiceConnector, SourceBatch, S
 from citypipe.connectors.ogcapi_service import Address
 from citypipe.geo.errors import ConfigurationError
 
-__all__ = ["FILE_TYPES", "RemoteFileConnector"]
+__all__ = ["RemoteFileConnector"]
 
 _DATA_FILE = re.compile(
     r"\.(geo)?json[ls]?$|\.(nd)?jsonl?d?$|\.(csv|tsv|parquet|geoparquet|gpkg|fgb|gml|xml|kml|"
@@ -88,8 +89,9 @@ class RemoteFileConnector(ServiceConnector):
 
     def answers_a_file(self) -> bool:
         """Whether the URL answers a data file: its media type is a data format's, or its
-        Content-Disposition names a file of one. Asked once, without a retry, of a URL that
-        names neither a file nor a service; the body is not read."""
+        Content-Disposition names a file of one. Asked of a URL that names neither a file nor a
+        service; any status is its answer (an error status: no file), a connection error or a
+        timeout is retried as every request is (the download would be); the body is not read."""
         stream = self.client.open(self.url, accept=_ANY_STATUS)
         try:
             if stream.status >= 400:

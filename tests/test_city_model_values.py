@@ -17,6 +17,7 @@ from conftest import SAMPLES
 from lxml import etree
 
 from citypipe import cli
+from citypipe.connectors import cityjson_values
 
 LOD2 = SAMPLES / "citygml" / "sig3d_v2_Building_LOD2-EPSG25832.gml"
 V3 = SAMPLES / "citygml" / "Building_CityGML3.0_LOD2_with_several_attributes.gml"
@@ -80,6 +81,10 @@ def test_citygml_3_generic_attribute_with_an_empty_value_is_kept(tmp_path, capsy
 MULTI_LOD = SAMPLES / "cityjson" / "3dbag_multi_lod_v2.0.city.json"
 
 
+STATUS = 'earlier copy: "]]] {' + "\\"
+"""The earlier object's status: brackets and quotes in a string are not the document's."""
+
+
 def _with_pairs(model: dict, pairs: list[tuple[str, dict]]) -> str:
     """The document's JSON text with CityObjects written as `pairs` (a key may repeat)."""
     objects = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in pairs)
@@ -87,14 +92,23 @@ def _with_pairs(model: dict, pairs: list[tuple[str, dict]]) -> str:
     return json.dumps(rest)[:-1] + f', "CityObjects": {{{objects}}}}}'
 
 
-def test_a_city_object_id_given_twice_rejects_the_earlier_naming_it(tmp_path, capsys):
+@pytest.mark.parametrize("lift", [True, False], ids=["lifted", "not-lifted"])
+@pytest.mark.parametrize("geometry", [True, False], ids=["with-geometry", "attributes-only"])
+def test_a_city_object_id_given_twice_rejects_the_earlier_naming_it(
+    tmp_path, capsys, monkeypatch, geometry, lift
+):
     """JSON parsers keep the last of two members of one name (orjson, cjio's json.load), so
-    the first object was lost unsaid: it goes to rejects naming its id, the last is read."""
+    the first object was lost unsaid: it goes to rejects naming its id, the last is read;
+    an earlier one without geometry too, with the compiled lift or without it."""
+    if not lift:
+        monkeypatch.setattr(cityjson_values, "lifting", None)
     model = json.loads(MULTI_LOD.read_text(encoding="utf-8"))
     pairs = list(model["CityObjects"].items())
     key, first = pairs[0]
     earlier = json.loads(json.dumps(first))
-    earlier["attributes"]["status"] = "earlier copy"
+    earlier["attributes"]["status"] = STATUS
+    if not geometry:
+        del earlier["geometry"]
     path = tmp_path / "twice.city.json"
     path.write_text(_with_pairs(model, [(key, earlier), *pairs]), encoding="utf-8")
     code, err = _ingest(capsys, path, tmp_path, "--crs", "EPSG:7415")  # 3DBAG's: RD New + NAP
@@ -104,7 +118,7 @@ def test_a_city_object_id_given_twice_rejects_the_earlier_naming_it(tmp_path, ca
         f"SELECT source_id, reason, record FROM read_parquet('{rejects}')"
     ).fetchall()
     assert sid == key and repr(key) in reason and "given again" in reason
-    assert json.loads(record)[key]["attributes"]["status"] == "earlier copy"
+    assert json.loads(record)[key]["attributes"]["status"] == STATUS
     assert _properties(tmp_path, key)["status"] == first["attributes"]["status"]
     files = str(tmp_path / "lake" / "features" / "*" / "*.parquet")
     [(count,)] = duckdb.sql(f"SELECT count(*) FROM read_parquet('{files}')").fetchall()

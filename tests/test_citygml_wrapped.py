@@ -68,32 +68,32 @@ def _ingest(capsys, path: Path, tmp_path: Path) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
-def _source_ids(tmp_path: Path, kind: str = "features") -> set[str]:
-    files = str(tmp_path / "lake" / kind / "*" / "*.parquet")
-    return {i for (i,) in duckdb.sql(f"SELECT source_id FROM read_parquet('{files}')").fetchall()}
+def _source_ids(read_lake) -> set[str]:
+    """The source ids of the rows `_ingest` wrote (source "w")."""
+    return set(read_lake("w").column("source_id").to_pylist())
 
 
-def test_a_city_model_in_a_wfs_member_is_read_as_its_city_objects(tmp_path, capsys):
+def test_a_city_model_in_a_wfs_member_is_read_as_its_city_objects(tmp_path, capsys, read_lake):
     """3DCityDB's WFS answer: each city object a row, as in the CityModel alone (it was one
     row of no geometry, and nothing in rejects)."""
     path = _wfs_answer(tmp_path, _model(LOD2))
     assert detect(path).name == "citygml"
     code, err = _ingest(capsys, path, tmp_path)
     assert (code, err) == (0, "")
-    assert _source_ids(tmp_path) == _ids(LOD2)
+    assert _source_ids(read_lake) == _ids(LOD2)
     files = str(tmp_path / "lake" / "features" / "*" / "*.parquet")
     query = f"SELECT geometry IS NOT NULL FROM read_parquet('{files}') WHERE source_id = ?"
     assert duckdb.execute(query, [BUILDING]).fetchall() == [(True,)]
 
 
-def test_city_models_in_several_wfs_members_are_all_read(tmp_path, capsys):
+def test_city_models_in_several_wfs_members_are_all_read(tmp_path, capsys, read_lake):
     path = _wfs_answer(tmp_path, _model(LOD2), _model(GARAGE))
     code, err = _ingest(capsys, path, tmp_path)
     assert (code, err) == (0, "")
-    assert _source_ids(tmp_path) == _ids(LOD2, GARAGE)
+    assert _source_ids(read_lake) == _ids(LOD2, GARAGE)
 
 
-def test_a_city_model_in_an_envelope_of_its_own_is_read(tmp_path, capsys):
+def test_a_city_model_in_an_envelope_of_its_own_is_read(tmp_path, capsys, read_lake):
     """An export's envelope that holds the CityModel only: read (it was "not a format
     citypipe reads")."""
     path = tmp_path / "export.gml"
@@ -104,7 +104,7 @@ def test_a_city_model_in_an_envelope_of_its_own_is_read(tmp_path, capsys):
     )
     code, err = _ingest(capsys, path, tmp_path)
     assert (code, err) == (0, "")
-    assert _source_ids(tmp_path) == _ids(LOD2)
+    assert _source_ids(read_lake) == _ids(LOD2)
 
 
 @pytest.mark.parametrize("where", ["before", "after"])
@@ -139,7 +139,7 @@ ENVELOPE = (
     ids=["wfs 2.0", "wfs 1.1"],
 )
 def test_city_objects_as_a_wfs_answer_s_members_are_read_as_city_gml(
-    collection, member, tmp_path, capsys
+    collection, member, tmp_path, capsys, read_lake
 ):
     """3DCityDB's WFS answers with the city objects themselves as members: read as a
     CityModel's, the building's lod2Solid finds the surfaces it refers to (the WFS reader
@@ -160,7 +160,7 @@ def test_city_objects_as_a_wfs_answer_s_members_are_read_as_city_gml(
     assert detect(path).name == "citygml"
     code, err = _ingest(capsys, path, tmp_path)
     assert (code, err) == (0, "")
-    assert _source_ids(tmp_path) == {
+    assert _source_ids(read_lake) == {
         e.get(GML_ID)
         for e in building.iter(etree.Element)
         if etree.QName(e).localname in CITY_OBJECTS
@@ -170,7 +170,7 @@ def test_city_objects_as_a_wfs_answer_s_members_are_read_as_city_gml(
     assert duckdb.execute(query, [BUILDING]).fetchall() == [(True,)]
 
 
-def test_a_city_model_held_as_a_member_has_its_objects_read(tmp_path, capsys):
+def test_a_city_model_held_as_a_member_has_its_objects_read(tmp_path, capsys, read_lake):
     """A CityModel in another's cityObjectMember (no CityObject, but written so): its objects
     are rows as the outer model's are (it was one row of no geometry, its objects lost)."""
     outer = LOD2.read_text(encoding="utf-8")
@@ -183,4 +183,4 @@ def test_a_city_model_held_as_a_member_has_its_objects_read(tmp_path, capsys):
     )
     code, err = _ingest(capsys, path, tmp_path)
     assert (code, err) == (0, "")
-    assert _source_ids(tmp_path) == _ids(LOD2, GARAGE)
+    assert _source_ids(read_lake) == _ids(LOD2, GARAGE)

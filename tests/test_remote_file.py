@@ -183,3 +183,14 @@ def test_a_service_url_answering_no_file_stays_the_service_s(capsys) -> None:
         assert type(open_location(f"{server.url}/missing")) is load("ogcapi")
         asked = [r.path for r in server.requests]
     assert asked == ["/ogc", "/missing"]
+
+
+def test_an_option_only_the_guessed_service_takes_leaves_the_url_unprobed(monkeypatch) -> None:
+    """An option a file's connector does not take is the service's: the URL is not asked
+    (the probe's connector refused it as unknown), the guessed service is opened with it."""
+    ogcapi = load("ogcapi")
+    monkeypatch.setattr(ogcapi, "known_options", frozenset({"token_env"}))
+    with scripted_server() as server:
+        connector = open_location(f"{server.url}/portal/download?id=7", token_env="T")
+        asked = [r.path for r in server.requests]
+    assert type(connector) is ogcapi and asked == []

@@ -46,8 +46,15 @@ def max_value_bytes() -> int:
     return value
 
 
-def _unwritable(error: TypeError) -> str:
-    return f"properties that cannot be written as JSON: {error}"
+def _text(o: Any) -> bytes:
+    """`o` as JSON, str() for values JSON has no type for; deeper than orjson writes, whole,
+    in Python. Raises TypeError for what cannot be written (a key that is not text)."""
+    try:
+        return orjson.dumps(o, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError as e:
+        if "Recursion" not in str(e):
+            raise
+        return _deep_text(o).encode()
 
 
 def _cut(value: Any, limit: int, path: str, cuts: list[str]) -> Any:
@@ -82,13 +89,10 @@ def json_texts(objects: Sequence[Any], limit: int) -> tuple[pa.Array, dict[int, 
         texts = []
         for i, o in enumerate(objects):
             try:
-                texts.append(dumps(o, default=str, option=orjson.OPT_NON_STR_KEYS))
+                texts.append(_text(o))
             except TypeError as e:
-                if "Recursion" in str(e):  # deeper than orjson writes: whole, in Python
-                    texts.append(_deep_text(o).encode())
-                    continue
                 texts.append(None)
-                failed[i] = _unwritable(e)
+                failed[i] = f"properties that cannot be written as JSON: {e}"
     # without failures every text is there: lengths taken by map, in C
     written = cast(list[bytes], texts) if not failed else [t or b"" for t in texts]
     sizes = np.fromiter(map(len, written), np.int64, len(texts))
@@ -97,9 +101,7 @@ def json_texts(objects: Sequence[Any], limit: int) -> tuple[pa.Array, dict[int, 
         cut = _cut(objects[i], limit, "", cuts)
         if cuts:
             note = f"{', '.join(cuts)} cut to {limit} bytes ({MAX_VALUE_ENV})"
-            texts[i] = dumps(
-                {**cut, TRUNCATED_NOTE: note}, default=str, option=orjson.OPT_NON_STR_KEYS
-            )
+            texts[i] = _text({**cut, TRUNCATED_NOTE: note})
     return pa.array(texts, pa.binary()).view(pa.string()), failed  # orjson writes UTF-8 only
 
 
