@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from functools import cache, cached_property
@@ -270,10 +270,12 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         *,
         accept: Collection[int] = (),
+        retries: int | None = None,
     ) -> Stream:
         """The answer to GET `url` with its body still to read, as `get` retries until its
-        head (a body that breaks off is the reader's to handle: part of it may be read)."""
-        return self._retrying(url, params, headers, accept, lambda stream: stream)
+        head (a body that breaks off is the reader's to handle: part of it may be read);
+        `retries` where fewer than the policy's suit the caller (a probe asks once)."""
+        return self._retrying(url, params, headers, accept, lambda stream: stream, retries)
 
     def save(self, url: str, path: Path) -> None:
         """The body of GET `url` written to `path`, asked again (the request and the body) as
@@ -293,13 +295,14 @@ class HttpClient:
         headers: Mapping[str, str] | None,
         accept: Collection[int],
         take: Callable[[Stream], T],
+        retries: int | None = None,
     ) -> T:
         """`take` of the first answer that is not an error, after retries; `take` owns it."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(f"{url}: not an http(s) URL")
         host = f"{parts.scheme}://{parts.netloc}"
-        policy = self.policy
+        policy = self.policy if retries is None else replace(self.policy, retries=retries)
         for attempt in range(policy.retries + 1):
             try:
                 stream = self._open(host, url, params, headers)

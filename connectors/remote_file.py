@@ -29,7 +29,7 @@ from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from citypipe.connectors.base import Connector, ServiceConnector, SourceBatch, SourceInfo
 from citypipe.connectors.ogcapi_service import Address
-from citypipe.geo.errors import ConfigurationError
+from citypipe.geo.errors import ConfigurationError, UnavailableError
 
 __all__ = ["RemoteFileConnector"]
 
@@ -89,10 +89,14 @@ class RemoteFileConnector(ServiceConnector):
 
     def answers_a_file(self) -> bool:
         """Whether the URL answers a data file: its media type is a data format's, or its
-        Content-Disposition names a file of one. Asked of a URL that names neither a file nor a
-        service; any status is its answer (an error status: no file), a connection error or a
-        timeout is retried as every request is (the download would be); the body is not read."""
-        stream = self.client.open(self.url, accept=_ANY_STATUS)
+        Content-Disposition names a file of one. Asked once of a URL that names neither a file
+        nor a service; any status is its answer (an error status: no file), and so is no answer
+        at all: the service's connector then asks, retries and says why in its one line. The
+        body is not read."""
+        try:
+            stream = self.client.open(self.url, accept=_ANY_STATUS, retries=0)
+        except UnavailableError:
+            return False
         try:
             if stream.status >= 400:
                 return False

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -183,6 +184,14 @@ def test_a_service_url_answering_no_file_stays_the_service_s(capsys) -> None:
         assert type(open_location(f"{server.url}/missing")) is load("ogcapi")
         asked = [r.path for r in server.requests]
     assert asked == ["/ogc", "/missing"]
+
+
+def test_a_url_whose_host_does_not_answer_is_asked_once_and_stays_the_service_s() -> None:
+    """No answer at all (a closed loopback port) is no file either: the probe is not retried
+    (the service's connector asks again, retries and says why when it reads)."""
+    started = time.monotonic()
+    assert type(open_location("http://127.0.0.1:1/portal/download?id=7")) is load("ogcapi")
+    assert time.monotonic() - started < 1.0  # the policy's first backoff alone is 1 s
 
 
 def test_an_option_only_the_guessed_service_takes_leaves_the_url_unprobed(monkeypatch) -> None:
