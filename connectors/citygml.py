@@ -73,25 +73,30 @@ T = TypeVar("T")
 BATCH_SIZE = 2000
 """Records per batch (a top-level object and its parts are never split)."""
 
-_CORE_DECLARATION = re.compile(
-    rb"""xmlns(?::([\w.-]+))?\s*=\s*["']http://www\.opengis\.net/citygml/[123]\.0["']"""
+_DECLARATION = re.compile(
+    rb"""xmlns(?::([\w.-]+))?\s*=\s*["']http://www\.opengis\.net/citygml/([123]\.0["'])?"""
 )
-
-
+"""A prefix (group 1; none: the default namespace) bound to CityGML's core (group 2 set) or
+to one of its modules (`building/2.0`)."""
+_CITY_MODEL = re.compile(rb"<(?:([\w.-]+):)?CityModel[\s>/]")
 _FIRST_MEMBER = re.compile(
     rb"<(?:[\w.-]+:)?(?:member|featureMember)\s*>\s*<(?:([\w.-]+):)?[\w.-]+[\s>/]"
 )
 
 
-def _city_object_first(text: bytes) -> bool:
+def _wrapped_model(text: bytes) -> bytes | None:
+    """The prefix (b"": none) of the first CityModel element below the root of the XML
+    `text` (from its root on: `documents.xml_root`), None where there is none in it: a
+    CityModel that a WFS answer's wfs:member or an export's envelope wraps."""
+    m = _CITY_MODEL.search(text, 1)
+    return None if m is None else m.group(1) or b""
+
+
+def _city_object_first(text: bytes, bound: set[bytes]) -> bool:
     """Whether the first member of the feature collection `text` holds an object of a CityGML
-    module (its prefix bound to one in the text)."""
+    module (its prefix among those `bound` to one in the text)."""
     m = _FIRST_MEMBER.search(text)
-    if m is None:
-        return False
-    prefix = rb":" + re.escape(m.group(1)) if m.group(1) else rb""
-    bound = rb"xmlns" + prefix + rb"""\s*=\s*["']http://www\.opengis\.net/citygml/"""
-    return re.search(bound, text) is not None
+    return m is not None and (m.group(1) or b"") in bound
 
 
 class CityGMLConnector(FileConnector):
@@ -104,16 +109,19 @@ class CityGMLConnector(FileConnector):
         root = documents.xml_root(head)
         if not root:
             return 0.0
-        prefixes = {m.group(1) or b"" for m in _CORE_DECLARATION.finditer(root[2])}
+        declared = [(m.group(1) or b"", m.group(2)) for m in _DECLARATION.finditer(root[2])]
+        core = {prefix for prefix, is_core in declared if is_core}
         if root[1] == b"CityModel":
-            return 0.95 if (root[0] or b"") in prefixes else 0.0
+            return 0.95 if (root[0] or b"") in core else 0.0
         # a wrapped CityModel (a WFS answer's member), or a WFS answer's city objects: a WFS
         # answer's connector reads the one as a feature of no geometry, the other without the
         # surfaces their solids refer to, so this one is surer
-        wrapped = documents.wrapped_model(root[2])
+        wrapped = _wrapped_model(root[2])
         if wrapped is not None:
-            return 0.95 if wrapped in prefixes else 0.0
-        return 0.95 if root[1] == b"FeatureCollection" and _city_object_first(root[2]) else 0.0
+            return 0.95 if wrapped in core else 0.0
+        if root[1] != b"FeatureCollection":
+            return 0.0
+        return 0.95 if _city_object_first(root[2], {prefix for prefix, _ in declared}) else 0.0
 
     @cached_property
     def header(self) -> Header:

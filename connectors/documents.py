@@ -13,12 +13,10 @@ import orjson
 from citypipe.connectors.json_scan import WHITESPACE
 
 __all__ = [
-    "BLANK", "EXCEPTION_REPORTS", "describe", "top_level_keys", "whole_object", "wrapped_model",
-    "xml_root",
+    "BLANK", "EXCEPTION_REPORTS", "describe", "top_level_keys", "whole_object", "xml_root",
 ]  # fmt: skip
 
 _XML_ROOT = re.compile(rb"<(?:([\w.-]+):)?([\w.-]+)[\s>/]")
-_CITY_MODEL = re.compile(rb"<(?:([\w.-]+):)?CityModel[\s>/]")
 _XML_PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[.*?\])*>)", re.DOTALL)
 _XML_ROOTS = {
     "WFS_Capabilities": "a WFS GetCapabilities document (ingest a GetFeature response instead)",
@@ -78,14 +76,6 @@ def xml_root(head: bytes) -> tuple[bytes | None, bytes, bytes] | None:
         text = text[m.end() :]
     root = _XML_ROOT.match(text.lstrip())
     return (root.group(1), root.group(2), text) if root else None
-
-
-def wrapped_model(text: bytes) -> bytes | None:
-    """The prefix (b"": none) of the first CityModel element below the root of the XML
-    `text` (from its root on: `xml_root`), None where there is none in it: a CityModel that
-    a WFS answer's wfs:member or an export's envelope wraps."""
-    m = _CITY_MODEL.search(text, 1)
-    return None if m is None else m.group(1) or b""
 
 
 def describe(head: bytes) -> str | None:
