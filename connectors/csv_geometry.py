@@ -311,7 +311,7 @@ def _parsed(
     what = f"{_NAMES[kind]} in column {batch.schema.names[i]}"
     unread = present.to_numpy(zero_copy_only=False) & shapely.is_missing(geoms)
     for r in np.flatnonzero(unread):
-        errors[r] = f"unreadable {what}: {clean[r].as_py()[:80]}"
+        errors[r] = f"unreadable {what}: {clean[r].as_py()[:80]!r}"
     srid = int(layout.crs.removeprefix("EPSG:")) if layout.crs else 0
     first = layout.crs or "no SRID"
     for r in np.flatnonzero((srids > 0) & (srids != srid)):

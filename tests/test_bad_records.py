@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import orjson
 import pytest
 import shapely
 from conftest import SAMPLES
@@ -186,20 +187,22 @@ def test_a_long_text_value_is_cut_with_a_note(sample, lake, read_lake, monkeypat
     assert sum(TRUNCATED_NOTE in p for p in props) == 1
 
 
+@pytest.mark.parametrize("depth", [300, 1000])  # 1000: deeper than Python's stack
 def test_a_record_deeper_than_orjson_writes_with_a_long_text_is_cut_not_a_crash(
-    sample, lake, read_lake, monkeypatch
+    sample, lake, read_lake, monkeypatch, depth
 ):
     monkeypatch.setenv("CITYPIPE_MAX_VALUE_BYTES", "1000")
     point = '{"type": "Point", "coordinates": [2.17, 41.38]}'
-    props = f'{{"name": "deep", "deep": {_nested(300)}, "text": "{"x" * 2000}"}}'
+    props = f'{{"name": "deep", "deep": {_nested(depth)}, "text": "{"x" * 2000}"}}'
     report = ingest(_fountains(sample, _feature(point, props)), "s", lake)
     assert (report.features, report.rejects) == (FOUNTAINS_COUNT + 1, 0)
-    written = [json.loads(p) for p in read_lake("s").column("properties").to_pylist()]
+    texts = read_lake("s").column("properties").to_pylist()
+    written = [orjson.loads(p) for p in texts]  # json.loads recurses past Python's stack
     cut = next(p for p in written if p.get("name") == "deep")
     assert cut["text"] == "x" * 1000
     assert "text (2000 bytes) cut to 1000 bytes" in cut[TRUNCATED_NOTE]
     inner = cut["deep"]
-    for _ in range(300):
+    for _ in range(depth):
         inner = inner[0]
     assert inner == 1
 

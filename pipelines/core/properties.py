@@ -57,21 +57,30 @@ def _text(o: Any) -> bytes:
         return _deep_text(o).encode()
 
 
-def _cut(value: Any, limit: int, path: str, cuts: list[str]) -> Any:
+def _cut(value: Any, limit: int, cuts: list[str]) -> Any:
     """`value` with every string longer than `limit` UTF-8 bytes cut to that (copies, never
-    the record as read); what was cut goes to `cuts`."""
-    if type(value) is str:
-        if len(value) * 4 <= limit or len(data := value.encode()) <= limit:
-            return value
-        cuts.append(f"{path} ({len(data)} bytes)")
-        return data[:limit].decode("utf-8", "ignore")
-    if isinstance(value, Mapping):
-        return {
-            k: _cut(v, limit, f"{path}.{k}" if path else str(k), cuts) for k, v in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return [_cut(v, limit, f"{path}[{i}]", cuts) for i, v in enumerate(value)]
-    return value
+    the record as read); what was cut goes to `cuts`, in the record's order. Without
+    recursion, as `_deep_text`: a record may nest deeper than Python's stack."""
+    top: list[Any] = [value]
+    stack: list[tuple[Any, Any, Any, str]] = [(top, 0, value, "")]  # into, key, value, path
+    while stack:
+        into, key, item, path = stack.pop()
+        if type(item) is str:
+            if len(item) * 4 > limit and len(data := item.encode()) > limit:
+                cuts.append(f"{path} ({len(data)} bytes)")
+                into[key] = data[:limit].decode("utf-8", "ignore")
+        elif isinstance(item, Mapping):
+            into[key] = members = dict(item)
+            stack.extend(
+                (members, k, v, f"{path}.{k}" if path else str(k))
+                for k, v in reversed(members.items())
+            )
+        elif isinstance(item, (list, tuple)):
+            into[key] = values = list(item)
+            stack.extend(
+                (values, i, v, f"{path}[{i}]") for i, v in reversed(list(enumerate(values)))
+            )
+    return top[0]
 
 
 def json_texts(objects: Sequence[Any], limit: int) -> tuple[pa.Array, dict[int, str]]:
@@ -98,7 +107,7 @@ def json_texts(objects: Sequence[Any], limit: int) -> tuple[pa.Array, dict[int, 
     sizes = np.fromiter(map(len, written), np.int64, len(texts))
     for i in np.flatnonzero(sizes > limit).tolist():
         cuts: list[str] = []
-        cut = _cut(objects[i], limit, "", cuts)
+        cut = _cut(objects[i], limit, cuts)
         if cuts:
             note = f"{', '.join(cuts)} cut to {limit} bytes ({MAX_VALUE_ENV})"
             texts[i] = _text({**cut, TRUNCATED_NOTE: note})
