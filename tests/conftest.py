@@ -75,6 +75,14 @@ def in_source_order(table, ids: Sequence[str | None] = ()):
     return table.take(sorted(range(len(keys)), key=keys.__getitem__))
 
 
+@pytest.fixture(autouse=True)
+def _no_progress_lines(monkeypatch):
+    """No progress line on stderr where a loaded machine makes an ingest take 10 s: stderr
+    holds what the user is told is wrong, and nothing else (tests/test_progress.py sets its
+    own interval)."""
+    monkeypatch.setenv("CITYPIPE_PROGRESS_SECONDS", "0")
+
+
 @pytest.fixture
 def lake(tmp_path: Path) -> Lake:
     return Lake(tmp_path / "lake")

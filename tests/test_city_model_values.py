@@ -26,13 +26,6 @@ GML_ID = "{http://www.opengis.net/gml}id"
 GML32_ID = "{http://www.opengis.net/gml/3.2}id"
 
 
-@pytest.fixture(autouse=True)
-def _no_progress_lines(monkeypatch):
-    """No progress line on stderr where a loaded machine makes an ingest take 10 s: stderr
-    holds what the user is told is wrong, and nothing else."""
-    monkeypatch.setenv("CITYPIPE_PROGRESS_SECONDS", "0")
-
-
 def _ingest(capsys, path: Path, tmp_path: Path, *more: str) -> tuple[int, str]:
     lake = str(tmp_path / "lake")
     code = cli.main(["ingest", str(path), "--source", "v", "--lake", lake, *more])

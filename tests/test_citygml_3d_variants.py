@@ -21,13 +21,6 @@ LOD2 = SAMPLES / "citygml" / "sig3d_v2_Building_LOD2-EPSG25832.gml"
 ENVELOPE = '<gml:Envelope srsDimension="3"'
 
 
-@pytest.fixture(autouse=True)
-def _no_progress_lines(monkeypatch):
-    """No progress line on stderr where a loaded machine makes an ingest take 10 s: stderr
-    holds what the user is told is wrong, and nothing else."""
-    monkeypatch.setenv("CITYPIPE_PROGRESS_SECONDS", "0")
-
-
 def _variant(tmp_path: Path, old: str, new: str) -> Path:
     text = LOD2.read_text(encoding="utf-8")
     assert old in text

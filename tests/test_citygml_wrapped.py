@@ -29,13 +29,6 @@ BUILDING = "GML_7b1a5a6f-ddad-4c3d-a507-3eb9ee0a8e68"
 WFS = 'xmlns:wfs="http://www.opengis.net/wfs/2.0" numberMatched="{n}" numberReturned="{n}"'
 
 
-@pytest.fixture(autouse=True)
-def _no_progress_lines(monkeypatch):
-    """No progress line on stderr where a loaded machine makes an ingest take 10 s: stderr
-    holds what the user is told is wrong, and nothing else."""
-    monkeypatch.setenv("CITYPIPE_PROGRESS_SECONDS", "0")
-
-
 def _model(path: Path) -> bytes:
     return etree.tostring(etree.parse(str(path)).getroot())
 
