@@ -149,7 +149,6 @@ class CityJSONConnector(FileConnector):
         try:
             return *cityjson_values.loads_document(data), None, data
         except orjson.JSONDecodeError as e:
-            codec = None
             if "UTF-8" in e.msg:  # orjson says where only for syntax: not "truncated? at byte 0"
                 codec = json_code_page.code_page(io.BytesIO(data))
                 if codec is None:
@@ -157,7 +156,6 @@ class CityJSONConnector(FileConnector):
                         f"{self.path}: the document is not UTF-8, as JSON must be, nor text "
                         "in one code page throughout"
                     ) from e
-            if codec is not None:
                 utf8 = data.decode(codec).encode()
                 return *self._parse(utf8)[:3], codec, utf8
             raise DataError(
