@@ -17,6 +17,7 @@ import shapely
 from shapely import GeometryType
 
 from citypipe.connectors.ragged import offsets
+from citypipe.core import solids
 from citypipe.core.solids import Faces, mix, position_hashes, types_with
 from citypipe.geo.surfaces import SurfaceColumns
 
@@ -151,11 +152,17 @@ def _edges(sets: list[Faces], keep: list[np.ndarray], count: int, outlines: bool
         hashes.append(edge[chosen])
         owners.append(faces.owner[face[chosen]])
         starts_at.append(at[chosen] + base)
-        ways.append(np.where(forward[chosen], 1, -1))
+        ways.append(forward[chosen])
         coords.append(xy)
         base += len(xy)
-    xy, at, way = np.concatenate(coords), np.concatenate(starts_at), np.concatenate(ways)
-    obj = np.concatenate(owners)
+    xy, at, obj = np.concatenate(coords), np.concatenate(starts_at), np.concatenate(owners)
+    forward = np.concatenate(ways)
+    if solids.compiled is not None:
+        found = solids.compiled.outline(
+            np.concatenate(hashes), obj, at, forward.view(np.uint8), xy, count, outlines
+        )
+        return _Edges(*found)
+    way = np.where(forward, 1, -1)
     edge = mix(np.concatenate(hashes) ^ mix(obj.astype(np.uint64)))
     order = np.argsort(edge)
     ordered = edge[order]
@@ -185,6 +192,11 @@ def _chained(edges: _Edges, objects: np.ndarray, area: np.ndarray, ccw: np.ndarr
     and the others (holes), where it is valid and has the faces' `area`; None for the others
     (positions where the outline touches itself, several shells)."""
     out = np.full(len(objects), None, dtype=object)
+    if solids.compiled is not None:
+        kernel = solids.compiled.rings
+        positions, *nesting, fine = kernel(edges.outline, edges.owner, objects, ccw.view(np.uint8))
+        out[fine] = shapely.from_ragged_array(GeometryType.POLYGON, positions, tuple(nesting))
+        return _fitting(out, area)
     chosen = np.flatnonzero(np.isin(edges.owner, objects))
     if not len(chosen):
         return out

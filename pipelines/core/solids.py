@@ -29,6 +29,11 @@ try:
     from citypipe.geo import edges as compiled
 except ImportError:
     compiled = None  # type: ignore[assignment]
+# Newell's vectors and volumes in one pass (pipelines/geo/newell.pyx), optional in the same way
+try:
+    from citypipe.geo import newell
+except ImportError:
+    newell = None  # type: ignore[assignment]
 
 __all__ = [
     "Faces",
@@ -134,6 +139,9 @@ class Faces(FlatFaces):
     def area_vectors(self, axes: tuple[int, ...] = (0, 1, 2)) -> np.ndarray:
         """Newell's vector of each face (`area_vectors`), or the components `axes` of it
         (the plane's alone for a footprint)."""
+        if newell is not None:
+            ring, polygon = _indices(self.ring), _indices(self.polygon)
+            return newell.area_vectors(self.coords, ring, polygon, len(self.owner), axes)
         out = np.zeros((len(self.owner), len(axes)))
         # every pair of consecutive rows, those of two rings weighing 0: the same sums, as
         # adding 0.0 leaves a sum as it is, without gathering the edges' rows first
@@ -278,9 +286,15 @@ def volumes_and_faces(
     faces = Faces.of(geometries) if faces is None else faces
     if len(faces.owner) == 0:
         return out, np.zeros((0, 3))
-    vectors = faces.area_vectors()
-    contribution = np.einsum("ij,ij->i", vectors, faces.first()) / 6
-    total = np.bincount(faces.owner, weights=contribution, minlength=len(geometries))
+    if newell is not None:
+        ring, polygon, owner = map(_indices, (faces.ring, faces.polygon, faces.owner))
+        vectors, total = newell.volumes(faces.coords, ring, polygon, owner, len(geometries))
+    else:
+        vectors = faces.area_vectors()
+        term = vectors * faces.first()
+        # the dot product added in the order numpy's einsum adds it (and newell.pyx does)
+        contribution = ((term[:, 0] + term[:, 2]) + term[:, 1]) / 6
+        total = np.bincount(faces.owner, weights=contribution, minlength=len(geometries))
     closed = _closed(faces, len(geometries))
     out[closed] = np.abs(total[closed])
     return out, vectors

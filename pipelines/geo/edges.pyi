@@ -8,3 +8,15 @@ def edge_hashes(
 def closed(
     coords: np.ndarray, ring: np.ndarray, polygon: np.ndarray, owner: np.ndarray, count: int
 ) -> np.ndarray: ...
+def outline(
+    edge: np.ndarray,
+    obj: np.ndarray,
+    at: np.ndarray,
+    forward: np.ndarray,
+    xy: np.ndarray,
+    count: int,
+    traced: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+def rings(
+    ends: np.ndarray, owner: np.ndarray, objects: np.ndarray, ccw: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...

@@ -12,6 +12,7 @@ throughout, so the hashes are the same bits.
 
 from libc.math cimport isnan, nearbyint
 from libc.stdint cimport int64_t, uint64_t
+from libc.stdlib cimport qsort
 
 import numpy as np
 
@@ -98,3 +99,225 @@ def closed(
             xor[k] ^= mix(start + end)
     out &= odd == 0
     return out
+
+
+
+cdef struct Keyed:
+    uint64_t key
+    Py_ssize_t row
+
+
+cdef int by_key(const void *a, const void *b) noexcept nogil:
+    cdef uint64_t x = (<const Keyed *>a).key, y = (<const Keyed *>b).key
+    return (x > y) - (x < y)
+
+
+def outline(
+    const uint64_t[:] edge,
+    const int64_t[:] obj,
+    const int64_t[:] at,
+    const unsigned char[:] forward,
+    const double[:, :] xy,
+    Py_ssize_t count,
+    bint traced,
+):
+    """`footprints._edges` after the hashing: of the kept faces' `edge` hashes (`edge_hashes`),
+    their objects (each below `count`), the rows of their starts in `xy` and their ways round,
+    which objects share an edge and, where `traced`, the outline edges (those held an odd
+    number of times, directed the way their faces run them more often), their objects, and
+    which objects are tangled (`footprints._Edges`).
+
+    numpy sorts every edge by its hash mixed with its object; here the edges are counted into
+    their objects and each object's few are sorted alone: the same order within an object (by
+    that hash), so the outline comes in the same order."""
+    cdef Py_ssize_t n = edge.shape[0], i, j, k, row, m = 0, runs, net, back
+    shares, tangled = np.zeros(count, np.bool_), np.zeros(count, np.bool_)
+    cdef unsigned char[::1] sh = shares.view(np.uint8), tg = tangled.view(np.uint8)
+    cdef Py_ssize_t[::1] start = np.zeros(count + 1, np.intp), fill = np.empty(count, np.intp)
+    cdef unsigned char[::1] buffer = np.empty(max(n, 1) * sizeof(Keyed), np.uint8)
+    cdef Keyed *by = <Keyed *>&buffer[0]
+    ends, owners = np.empty((n if traced else 0, 2, 2)), np.empty(n if traced else 0, np.int64)
+    cdef double[:, :, ::1] out = ends
+    cdef int64_t[::1] own = owners
+    with nogil:
+        for i in range(n):
+            start[obj[i] + 1] += 1
+        for k in range(count):
+            start[k + 1] += start[k]
+            fill[k] = start[k]
+        for i in range(n):
+            j = fill[obj[i]]
+            fill[obj[i]] = j + 1
+            by[j].key, by[j].row = mix(edge[i] ^ mix(<uint64_t>obj[i])), i
+        for k in range(count):
+            qsort(by + start[k], start[k + 1] - start[k], sizeof(Keyed), by_key)
+            i = start[k]
+            while i < start[k + 1]:
+                j, net = i, 0
+                while j < start[k + 1] and by[j].key == by[i].key:
+                    net += 1 if forward[by[j].row] else -1
+                    j += 1
+                runs, row, i = j - i, by[i].row, j
+                sh[k] |= runs > 1
+                if not traced:
+                    continue
+                tg[k] |= (net if net >= 0 else -net) != runs % 2
+                if runs % 2:
+                    # an edge run against the way its faces run it more often (net's sign,
+                    # never 0 for an odd count) starts at its end
+                    back = (forward[row] != 0) != (net > 0)
+                    out[m, 0, 0], out[m, 0, 1] = xy[at[row] + back, 0], xy[at[row] + back, 1]
+                    out[m, 1, 0] = xy[at[row] + 1 - back, 0]
+                    out[m, 1, 1] = xy[at[row] + 1 - back, 1]
+                    own[m] = k
+                    m += 1
+    return shares, ends[:m], owners[:m], tangled
+
+
+cdef struct Spot:
+    uint64_t x
+    uint64_t y
+    Py_ssize_t edge
+
+
+cdef int by_spot(const void *a, const void *b) noexcept nogil:
+    cdef const Spot *p = <const Spot *>a
+    cdef const Spot *q = <const Spot *>b
+    if p.x != q.x:
+        return -1 if p.x < q.x else 1
+    return (p.y > q.y) - (p.y < q.y)
+
+
+cdef inline uint64_t bits(double v) noexcept nogil:
+    return (<uint64_t *>&v)[0]
+
+
+cdef double pairwise(const double *a, Py_ssize_t n) noexcept nogil:
+    """numpy's pairwise sum of `n` doubles (`np.add.reduce`'s), to the bit."""
+    cdef double r[8]
+    cdef double res = 0.0
+    cdef Py_ssize_t i, j, half
+    if n < 8:
+        for i in range(n):
+            res += a[i]
+        return res
+    if n <= 128:
+        for j in range(8):
+            r[j] = a[j]
+        i = 8
+        while i < n - n % 8:
+            for j in range(8):
+                r[j] += a[i + j]
+            i += 8
+        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+        while i < n:
+            res += a[i]
+            i += 1
+        return res
+    half = n // 2
+    half -= half % 8
+    return pairwise(a, half) + pairwise(a + half, n - half)
+
+
+def rings(
+    const double[:, :, :] ends,
+    const int64_t[:] owner,
+    const int64_t[:] objects,
+    const unsigned char[:] ccw,
+):
+    """`footprints._chained`'s rings: of outline edges `ends` (start, end; their objects
+    `owner`, ascending), for each of `objects` (ascending) whose edges chain into rings (one
+    leaving each position, one arriving) of which one turns as its faces (counter-clockwise
+    where `ccw`): that one (the shell), then the others (holes), each from its lowest edge on,
+    closed. Returns their positions, the offsets of the rings and of the objects' rings
+    (`shapely.from_ragged_array`'s), and which objects have them.
+
+    A ring's turn is the sum of its edges' cross products, added as numpy's `add.reduceat`
+    adds them (the first, then the rest pairwise): the same sign as the numpy path's."""
+    cdef Py_ssize_t m = ends.shape[0], count = objects.shape[0]
+    cdef Py_ssize_t o, e = 0, lo, k, i, j, a, b, mid, p, r, q, shells, shell, made = 0, rows = 0
+    cdef bint broken
+    cdef Spot end
+    positions = np.empty((2 * m, 2))
+    ring_at, object_at = np.zeros(m + 1, np.int64), np.zeros(count + 1, np.int64)
+    fine = np.zeros(count, np.bool_)
+    cdef double[:, ::1] xy = positions
+    cdef int64_t[::1] ring_offsets = ring_at, object_offsets = object_at
+    cdef unsigned char[::1] ok = fine.view(np.uint8)
+    cdef unsigned char[::1] spots_buffer = np.empty(max(m, 1) * sizeof(Spot), np.uint8)
+    cdef Spot *spots = <Spot *>&spots_buffer[0]
+    cdef Py_ssize_t[::1] succ = np.empty(m, np.intp), order = np.empty(m, np.intp)
+    cdef Py_ssize_t[::1] heads = np.empty(m + 1, np.intp)
+    cdef unsigned char[::1] seen = np.empty(m, np.uint8), hit = np.empty(m, np.uint8)
+    cdef double[::1] terms = np.empty(m, np.double), turn = np.empty(m, np.double)
+    with nogil:
+        for o in range(count):
+            while e < m and owner[e] < objects[o]:
+                e += 1
+            lo = e
+            while e < m and owner[e] == objects[o]:
+                e += 1
+            k = e - lo
+            for i in range(k):
+                spots[i].x, spots[i].y = bits(ends[lo + i, 0, 0]), bits(ends[lo + i, 0, 1])
+                spots[i].edge, hit[i], seen[i] = i, 0, 0
+            qsort(spots, k, sizeof(Spot), by_spot)
+            broken = k == 0
+            for i in range(1, k):
+                broken |= by_spot(&spots[i - 1], &spots[i]) == 0
+            for i in range(k):
+                if broken:
+                    break
+                end.x, end.y = bits(ends[lo + i, 1, 0]), bits(ends[lo + i, 1, 1])
+                a, b = 0, k
+                while a < b:  # the first start not below the end
+                    mid = (a + b) // 2
+                    if by_spot(&spots[mid], &end) < 0:
+                        a = mid + 1
+                    else:
+                        b = mid
+                broken = a == k or by_spot(&spots[a], &end) != 0 or hit[a]
+                if not broken:
+                    hit[a], succ[i] = 1, spots[a].edge
+            if broken:
+                continue
+            p = r = 0
+            for i in range(k):  # the cycles, each from its lowest edge (seen first)
+                if seen[i]:
+                    continue
+                heads[r], j = p, i
+                r += 1
+                while True:
+                    order[p], seen[j] = j, 1
+                    terms[p] = (
+                        ends[lo + j, 0, 0] * ends[lo + j, 1, 1]
+                        - ends[lo + j, 0, 1] * ends[lo + j, 1, 0]
+                    )
+                    p += 1
+                    j = succ[j]
+                    if j == i:
+                        break
+            heads[r] = p
+            shells, shell = 0, 0
+            for q in range(r):
+                turn[q] = terms[heads[q]] + pairwise(&terms[heads[q] + 1], heads[q + 1] - heads[q] - 1)
+                if (turn[q] > 0) == (ccw[o] != 0):
+                    shells, shell = shells + 1, q
+            if shells != 1:
+                continue
+            ok[o] = 1
+            for q in range(-1, r):  # the shell, then the holes
+                if q == shell:
+                    continue
+                i = shell if q < 0 else q
+                for j in range(heads[i], heads[i + 1]):
+                    xy[rows, 0], xy[rows, 1] = ends[lo + order[j], 0, 0], ends[lo + order[j], 0, 1]
+                    rows += 1
+                xy[rows, 0] = ends[lo + order[heads[i]], 0, 0]
+                xy[rows, 1] = ends[lo + order[heads[i]], 0, 1]
+                rows += 1
+                ring_offsets[made + 1] = rows
+                made += 1
+            object_offsets[o + 1] = made
+    # an object without rings adds none: the offsets of those with them are theirs
+    return positions[:rows], ring_at[: made + 1], object_at[np.insert(fine, 0, True)], fine

@@ -1,0 +1,10 @@
+"""Newell's vectors of flat faces and the volumes they bound (newell.pyx): what mypy sees."""
+
+import numpy as np
+
+def area_vectors(
+    coords: np.ndarray, ring: np.ndarray, polygon: np.ndarray, faces: int, axes: tuple[int, ...]
+) -> np.ndarray: ...
+def volumes(
+    coords: np.ndarray, ring: np.ndarray, polygon: np.ndarray, owner: np.ndarray, count: int
+) -> tuple[np.ndarray, np.ndarray]: ...

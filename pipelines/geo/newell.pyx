@@ -1,0 +1,89 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Newell's vectors of flat faces and the volumes they bound, in one pass (Cython).
+
+`solids.Faces` holds a batch's faces as flat arrays; numpy measures them in a pass and a
+temporary per step (the terms of each axis, their sums per face, each face's first position,
+the products with it, their sums per object). Here each is one loop, adding in numpy's order
+(`np.bincount` adds in row order, `Faces.volume_terms` as written there), so the sums are the
+same bits.
+"""
+
+from libc.math cimport isinf, isnan
+from libc.float cimport DBL_MAX
+from libc.stdint cimport int64_t
+
+import numpy as np
+
+
+cdef inline double finite(double v) noexcept nogil:
+    """`np.nan_to_num`: NaN as 0, infinities as the largest doubles."""
+    if isnan(v):
+        return 0.0
+    if isinf(v):
+        return DBL_MAX if v > 0 else -DBL_MAX
+    return v
+
+
+cdef void newell(
+    const double[:, :] coords,
+    const int64_t[:] ring,
+    const int64_t[:] polygon,
+    int axis,
+    double[:, ::1] out,
+    int column,
+) noexcept nogil:
+    """Component `axis` of each face's Newell vector into `out[:, column]`."""
+    cdef Py_ssize_t i, n = coords.shape[0]
+    cdef int a = (axis + 1) % 3, b = (axis + 2) % 3
+    for i in range(n - 1):
+        if ring[i + 1] == ring[i]:
+            out[polygon[ring[i]], column] += (
+                (finite(coords[i, a]) - finite(coords[i + 1, a]))
+                * (finite(coords[i, b]) + finite(coords[i + 1, b]))
+            )
+
+
+def area_vectors(
+    const double[:, :] coords,
+    const int64_t[:] ring,
+    const int64_t[:] polygon,
+    Py_ssize_t faces,
+    tuple axes,
+):
+    """`Faces.area_vectors`: the components `axes` of each of `faces` faces' Newell vector."""
+    vectors = np.zeros((faces, len(axes)))
+    cdef double[:, ::1] out = vectors
+    cdef int column, axis
+    for column, axis in enumerate(axes):
+        with nogil:
+            newell(coords, ring, polygon, axis, out, column)
+    return vectors
+
+
+def volumes(
+    const double[:, :] coords,
+    const int64_t[:] ring,
+    const int64_t[:] polygon,
+    const int64_t[:] owner,
+    Py_ssize_t count,
+):
+    """`solids.volumes_and_faces`' sums: each face's Newell vector, and each of `count`
+    objects' signed volume (its faces' vectors dotted with their first positions, over 6)."""
+    cdef Py_ssize_t faces = owner.shape[0], i, f, n = coords.shape[0]
+    vectors, first, totals = np.zeros((faces, 3)), np.zeros((faces, 3)), np.zeros(count)
+    cdef double[:, ::1] out = vectors, at = first
+    cdef double[::1] total = totals
+    with nogil:
+        for f in range(3):
+            newell(coords, ring, polygon, f, out, f)
+        for i in range(n):  # a face's first row: where the face changes (a later run wins)
+            f = polygon[ring[i]]
+            if i == 0 or f != polygon[ring[i - 1]]:
+                at[f, 0], at[f, 1], at[f, 2] = (
+                    finite(coords[i, 0]), finite(coords[i, 1]), finite(coords[i, 2])
+                )
+        for f in range(faces):
+            total[owner[f]] += (
+                (out[f, 0] * at[f, 0] + out[f, 2] * at[f, 2]) + out[f, 1] * at[f, 1]
+            ) / 6
+    return vectors, totals

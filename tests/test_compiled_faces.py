@@ -1,0 +1,164 @@
+"""The compiled kernels of footprints and measures (pipelines/geo/edges.pyx's outline and rings,
+pipelines/geo/newell.pyx) give the numpy path's results bit for bit.
+
+Objects are drawn as cells of a small grid, each cell two triangles (a ground in patches, as
+Delft's are written), facing down or up, some cells left out (holes, courtyards, parts apart,
+parts meeting at a corner), some triangles written the other way round or twice (overlapping
+faces, tangled outlines), a vertex repeated (an edge of no length), over a roof; and faces of
+random positions with holes and coordinates that are not finite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from citypipe.core import footprints, solids
+
+pytestmark = pytest.mark.skipif(
+    solids.compiled is None or solids.newell is None, reason="the kernels did not build"
+)
+
+
+@contextmanager
+def numpy_path() -> Iterator[None]:
+    """The numpy path while in the block: the kernels set aside."""
+    kernels = solids.compiled, solids.newell
+    solids.compiled = solids.newell = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        solids.compiled, solids.newell = kernels
+
+
+def both(run: Callable[[], Any]) -> tuple[Any, Any]:
+    """`run`'s result with the kernels, and on the numpy path."""
+    got = run()
+    with numpy_path():
+        return got, run()
+
+
+def same_bits(got: np.ndarray, want: np.ndarray) -> None:
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.tobytes() == want.tobytes()
+
+
+cell = st.tuples(st.integers(0, 3), st.integers(0, 3))
+grid_object = st.fixed_dictionaries(
+    {
+        "cells": st.sets(cell, min_size=1, max_size=10),
+        "down": st.booleans(),  # a bottom (clockwise from above) or faces looking up
+        "flipped": st.sets(st.integers(0, 19), max_size=3),  # triangles written reversed
+        "twice": st.sets(st.integers(0, 19), max_size=2),  # triangles written again
+        "repeat": st.booleans(),  # the first triangle's first vertex written twice
+        "size": st.sampled_from([1.0, 0.1, 2.5, 1e-3]),
+        "origin": st.tuples(st.floats(-1e5, 1e5), st.floats(-1e5, 1e5)),
+        "roof": st.booleans(),
+    }
+)
+
+
+def grid_faces(spec: dict[str, Any]) -> list[shapely.Polygon]:
+    """The object `spec` draws: its cells' triangles at height 0, maybe a roof at 5."""
+    s, (x0, y0) = spec["size"], spec["origin"]
+    out = []
+    for i, j in sorted(spec["cells"]):
+        a, b, c, d = (
+            (x0 + (i + u) * s, y0 + (j + v) * s) for u, v in ((0, 0), (1, 0), (1, 1), (0, 1))
+        )
+        for tri in ([a, b, c], [a, c, d]):
+            k = len(out)
+            ring = tri[::-1] if spec["down"] != (k in spec["flipped"]) else tri
+            if k == 0 and spec["repeat"]:
+                ring = [ring[0], *ring]
+            out.append(shapely.Polygon([(x, y, 0.0) for x, y in ring]))
+            if k in spec["twice"]:
+                out.append(out[-1])
+    if spec["roof"]:
+        out.append(shapely.Polygon([(x0, y0, 5), (x0 + s, y0, 5), (x0 + s, y0 + s, 5)]))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(grid_object, min_size=1, max_size=6), st.booleans())
+def test_footprints_traced_by_the_kernels_are_numpys(specs, outlines):
+    """The footprints (their WKB: rings started and turned the same), the edges they are
+    traced from and the rings they chain into are the numpy path's."""
+    geometries = np.array([shapely.MultiPolygon(grid_faces(s)) for s in specs], dtype=object)
+    faces = solids.Faces.of(geometries)
+    got, want = both(lambda: footprints.footprints(geometries, None, faces, outlines))
+    assert shapely.to_wkb(got).tolist() == shapely.to_wkb(want).tolist()
+    plane = faces.area_vectors((2,))[:, 0]
+    keep = [np.ones(len(faces.owner), bool)]
+    got, want = both(lambda: footprints._edges([faces], keep, len(specs), outlines))
+    for g, w in zip(got, want, strict=True):
+        same_bits(g, w)
+    objects = np.flatnonzero(~got.tangled)
+    ccw = np.bincount(faces.owner, weights=plane > 0, minlength=len(specs))[objects] > 0
+    area = np.bincount(faces.owner, weights=np.abs(plane) / 2, minlength=len(specs))[objects]
+    chained, chained_np = both(lambda: footprints._chained(got, objects, area, ccw))
+    assert shapely.to_wkb(chained).tolist() == shapely.to_wkb(chained_np).tolist()
+
+
+coordinate = st.floats(-1e7, 1e7) | st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -0.0])
+ring = st.lists(st.tuples(coordinate, coordinate, coordinate), min_size=3, max_size=9)
+face = st.tuples(ring, st.lists(ring, max_size=2))
+
+
+def flat_faces(objects: list[list[tuple[list, list[list]]]]) -> solids.Faces:
+    """The faces of `objects` (each faces of a shell and holes) as `Faces` holds them, rings
+    closed: built from the arrays, as GEOS takes no NaN."""
+    rings = [(r, k) for k, f in enumerate(f for o in objects for f in o) for r in [f[0], *f[1]]]
+    coords = np.array([p for r, _ in rings for p in [*r, r[0]]], dtype=float).reshape(-1, 3)
+    ring = np.repeat(np.arange(len(rings)), [len(r) + 1 for r, _ in rings])
+    polygon = np.array([k for _, k in rings], dtype=np.int64)
+    owner = np.repeat(np.arange(len(objects)), [len(o) for o in objects])
+    return solids.Faces(coords, ring, polygon, owner)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.lists(face, max_size=5), st.booleans()), min_size=1, max_size=5))
+def test_newell_vectors_and_volumes_of_the_kernel_are_numpys(drawn):
+    """Newell's vectors (every axis, the plane's alone) and the volumes are the numpy path's
+    sums, bit for bit: faces with holes, positions repeated, NaN and infinities, objects
+    without faces; an object's faces written twice where drawn so (a closed shell: every
+    edge twice, so that it has a volume)."""
+    objects = [f + f if twice else f for f, twice in drawn]
+    faces = flat_faces(objects)
+    geometries = np.empty(len(objects), dtype=object)
+    with np.errstate(all="ignore"):
+        for axes in ((0, 1, 2), (2,)):
+            same_bits(*both(lambda axes=axes: faces.area_vectors(axes)))
+        (volume, vectors), (volume_np, vectors_np) = both(
+            lambda: solids.volumes_and_faces(geometries, faces)
+        )
+    same_bits(volume, volume_np)
+    same_bits(vectors, vectors_np)
+
+
+def test_a_cube_s_volume_and_a_square_s_footprint_come_from_the_kernels():
+    """A fact the kernels must get right on their own: a 2 x 3 x 4 box's volume is 24 and its
+    footprint the 2 x 3 rectangle, traced from its bottom in two triangles."""
+    x, y, w, d, h = 10.0, 20.0, 2.0, 3.0, 4.0
+    bottom = [
+        shapely.Polygon([(x, y, 0), (x, y + d, 0), (x + w, y + d, 0)]),
+        shapely.Polygon([(x, y, 0), (x + w, y + d, 0), (x + w, y, 0)]),
+    ]
+    top = shapely.Polygon([(x, y, h), (x + w, y, h), (x + w, y + d, h), (x, y + d, h)])
+    walls = [
+        shapely.Polygon([(x, y, 0), (x + w, y, 0), (x + w, y, h), (x, y, h)]),
+        shapely.Polygon([(x + w, y, 0), (x + w, y + d, 0), (x + w, y + d, h), (x + w, y, h)]),
+        shapely.Polygon([(x + w, y + d, 0), (x, y + d, 0), (x, y + d, h), (x + w, y + d, h)]),
+        shapely.Polygon([(x, y + d, 0), (x, y, 0), (x, y, h), (x, y + d, h)]),
+    ]
+    geometries = np.array([shapely.MultiPolygon([*bottom, top, *walls])], dtype=object)
+    assert solids.volumes(geometries)[0] == pytest.approx(24.0)
+    got = footprints.footprints(geometries, None, solids.Faces.of(geometries))[0]
+    assert got.geom_type == "Polygon" and shapely.equals(got, shapely.box(x, y, x + w, y + d))
