@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain, islice, repeat
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import orjson
@@ -73,6 +73,21 @@ class _Opened:
         return None if rs is None else str(rs)
 
 
+def _read_first_line(f: BinaryIO) -> tuple[bytes, bytes]:
+    """The file's first line, and what was read after it: in reads of growing size, as a
+    minified document is one line of many megabytes, which readline() copies and scans in
+    steps (3.7 ms for Den Haag's 3 MB, where these take 0.3)."""
+    parts, size = [], 1 << 16
+    while chunk := f.read(size):
+        end = chunk.find(b"\n") + 1
+        if end:
+            parts.append(chunk[:end])
+            return b"".join(parts), chunk[end:]
+        parts.append(chunk)
+        size *= 2
+    return b"".join(parts), b""
+
+
 def _types(objects: Iterable[Any]) -> Counter[Any]:
     """How many CityObjects of each type (None: not an object, or without a type)."""
     return Counter(o.get("type") if isinstance(o, dict) else None for o in objects)
@@ -120,8 +135,10 @@ class CityJSONConnector(FileConnector):
         if self._opened is None:
             try:
                 with self.open_input() as f:
-                    first, lenient, lifted, codec = f.readline(), False, None, None
-                    more = bool(f.read(4096).strip(BLANK))
+                    first, after = _read_first_line(f)
+                    lenient, lifted, codec = False, None, None
+                    after = after[:4096] + f.read(max(0, 4096 - len(after)))
+                    more = bool(after.strip(BLANK))
                     header = self._first_line(first) if more else None
                     seq = header is not None
                     if seq:  # a stream's lines in one code page, as a document's text

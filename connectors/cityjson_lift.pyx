@@ -7,7 +7,9 @@ coordinate and index, walked once into numpy and freed. `lift` reads them from t
 straight into arrays: the vertices into an (n, 3) float64 array, each
 CityObjects/*/geometry[*]/boundaries that is lists of integers nested alike into `Boundaries`
 (a list's length per nesting level, the vertex indices, flat), and hands back the document
-with a placeholder where each was, so orjson parses only the rest. The scanner knows JSON
+with a placeholder where each was, so orjson parses only the rest; top-level members the
+reader never reads (a document's appearance) are checked as JSON and left out of the parse
+the same way (`checked`: where it cannot tell, orjson parses them). The scanner knows JSON
 strings and follows the path, so a member so named anywhere else (in attributes, say) stays.
 Anything this does not read exactly as orjson would (a vertex that is not three JSON numbers,
 an integer beyond int64 or written -0, a number beyond a double, lists nested unevenly or
@@ -364,6 +366,9 @@ cdef class Scan:
         return after_value(self.p, i, self.n)
 
 
+include "cityjson_checked.pxi"
+
+
 cdef Py_ssize_t index(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, Vec *out) except -2:
     """Push the JSON integer at `i` (within int64) onto `out`; where it ends, or -1."""
     cdef bint negative = p[i] == 45
@@ -409,18 +414,21 @@ cdef list texts(bytes data, Vec *where):
     return out
 
 
-def lift(bytes data):
+def lift(bytes data, tuple read=None):
     """(the document with placeholders where its numbers were lifted, its vertices as an (n, 3)
     float64 array or None where they stay, its `Boundaries` or None where none are), or None
     where nothing is lifted (see the module's docstring). Placeholders are strings: "\\x00"
-    and the row of `where`."""
+    and the row of `where`. A top-level member not named in `read` (bytes; None: every
+    member is read) is checked as JSON orjson parses (`checked`) and, where it is, left out
+    of the parse as null: what the reader never reads is not made into objects."""
     cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(data)
-    cdef Py_ssize_t n = len(data), i, key, end, size, start = -1, stop = -1, count = 0, k, rows
+    cdef Py_ssize_t n = len(data), i, key, end, size, stop, count = 0, k, rows
     cdef int done
     cdef int64_t *w
     cdef double[:, ::1] xyz
     cdef Scan scan = Scan()
     cdef bint seen = False
+    cdef list cuts = []  # (start, end, text) of the top-level values left out, in order
     if memmem(p, n, b"\\u0000", 6) != NULL:
         return None
     scan.p, scan.n = p, n
@@ -441,7 +449,7 @@ def lift(bytes data):
         if size == 8 and memcmp(p + key, b"vertices", 8) == 0:
             if seen:
                 return None  # orjson keeps the last of two: left to it
-            seen = True
+            seen, stop = True, -1
             if p[end] == 91:
                 out = np.empty(((n - end) // 7 + 1, 3))
                 xyz = out
@@ -450,11 +458,18 @@ def lift(bytes data):
             if stop < 0:  # orjson's
                 out, i = None, after_value(p, end, n)
             else:
-                start, i = end, stop
+                cuts.append((end, stop, b'"\\u0000vertices"'))
+                i = stop
                 out.resize((count, 3), refcheck=False)
         elif p[end] == 123 and size == 11 and memcmp(p + key, b"CityObjects", 11) == 0:
             scan.objects = 0  # orjson keeps the last of two
             i = scan.walk(end, OBJECTS)
+        elif read is not None and data[key : key + size] not in read:
+            i = checked(p, end, n)
+            if i >= 0:
+                cuts.append((end, i, b"null"))
+            else:
+                i = after_value(p, end, n)
         else:
             i = after_value(p, end, n)
         if i < 0:
@@ -464,17 +479,20 @@ def lift(bytes data):
             break
         if done == BROKEN:
             return None
-    if start < 0 and not scan.where.n:
+    rows = scan.where.n // WHERE
+    if not cuts and not rows:
         return None
-    pieces, at, k, rows = [], 0, 0, scan.where.n // WHERE
-    while k < rows or start >= 0:
-        if start >= 0 and (k == rows or start < scan.where.data[k * WHERE + W_START]):
-            pieces += [data[at:start], b'"\\u0000vertices"']
-            at, start = stop, -1
-            continue
-        w = scan.where.data + k * WHERE
-        pieces += [data[at : w[W_START]], f'"\\u0000{k}"'.encode()]
-        at, k = w[W_END], k + 1
+    pieces, at, k, c = [], 0, 0, 0
+    while k < rows or c < len(cuts):  # the cuts and the boundaries' placeholders, in order
+        if c < len(cuts) and (k == rows or cuts[c][0] < scan.where.data[k * WHERE + W_START]):
+            start, stop, text = cuts[c]
+            c += 1
+        else:
+            w = scan.where.data + k * WHERE
+            start, stop, text = w[W_START], w[W_END], f'"\\u0000{k}"'.encode()
+            k += 1
+        pieces += [data[at:start], text]
+        at = stop
     pieces.append(data[at:])
     if not rows:
         return b"".join(pieces), out, None

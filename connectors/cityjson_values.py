@@ -124,11 +124,27 @@ def _positions(raw: list[Any]) -> tuple[np.ndarray, dict[int, str]]:
     return xyz, problems
 
 
+READ = (
+    b"type",
+    b"version",
+    b"metadata",
+    b"CityObjects",
+    b"vertices",
+    b"transform",
+    b"geometry-templates",
+)
+"""The members of a document the reader reads (cityjson.py, cityjson_objects.read_templates);
+the others (`appearance`, whose materials and texture coordinates can be a third of the
+document, `extensions`, an extension's own) are only checked as JSON by the lift, not parsed
+(null in the document `loads_document` gives)."""
+
+
 def loads_document(data: bytes) -> tuple[Any, bool, Any]:
     """`loads` of a whole document, and what cityjson_lift read from its bytes before orjson
-    parsed the rest: its vertices, there as an (n, 3) float array, and its geometries'
-    boundaries (the `Boundaries` their placeholders index; None where none are lifted)."""
-    lifted = None if lifting is None else lifting.lift(data)
+    parsed the rest: its vertices, there as an (n, 3) float array, its geometries'
+    boundaries (the `Boundaries` their placeholders index; None where none are lifted), and
+    the members the reader never reads left out (`READ`)."""
+    lifted = None if lifting is None else lifting.lift(data, READ)
     if lifted is not None:
         slim, xyz, boundaries = lifted
         try:

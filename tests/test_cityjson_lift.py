@@ -238,3 +238,89 @@ def test_a_document_orjson_refuses_is_said_as_it_is(text: bytes) -> None:
     except orjson.JSONDecodeError as e:
         got = (e.msg, e.pos)
     assert str(got) == str(expected)
+
+
+def _unread(data: bytes) -> dict[str, Any]:
+    """The top-level members of `data` the lift left out of the parse (null in its document)."""
+    lifted = lifting.lift(data, cityjson_values.READ)
+    document = orjson.loads(lifted[0] if lifted is not None else data)
+    expected = orjson.loads(data)
+    assert document.keys() == expected.keys()
+    out = {}
+    for key, value in expected.items():
+        if key.encode() in cityjson_values.READ:
+            if key not in ("vertices", "CityObjects"):  # as `_same` checks those
+                assert document[key] == value
+        elif document[key] is None:
+            out[key] = value
+        else:
+            assert document[key] == value
+    return out
+
+
+@needs_lift
+@pytest.mark.corpus
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
+def test_the_members_never_read_are_left_out(path: Path) -> None:
+    """Every member of a corpus document the reader does not read is checked and left out:
+    Den Haag's appearance (its materials, a third of the document) among them."""
+    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+    members = orjson.loads(data).keys()
+    assert set(_unread(data)) == {k for k in members if k.encode() not in cityjson_values.READ}
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**65), 2**65) | st.floats() | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=12,
+)
+
+
+@needs_lift
+@settings(max_examples=400, deadline=None)
+@given(_JSON, st.booleans(), st.sampled_from([None, 1]), st.integers(0, 60), st.binary(max_size=2))
+def test_a_member_never_read_is_left_out_only_where_orjson_reads_it(
+    value: Any, ascii_only: bool, indent: int | None, at: int, cut: bytes
+) -> None:
+    """Any value, written with any blanks, some with a byte or two taken out or put in: left
+    out only where orjson parses the document; left out where the value is ASCII JSON with
+    finite numbers and no \\u escape."""
+    text = json.dumps(value, ensure_ascii=ascii_only, indent=indent).encode()
+    if cut:
+        text = text[:at] + cut[1:] + text[at + 1 :]
+    data = b'{"type": "CityJSON", "appearance": ' + text + b', "version": "2.0"}'
+    try:
+        expected = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        expected = None
+    lifted = lifting.lift(data, cityjson_values.READ)
+    if lifted is None:
+        assert not _plain(text) or expected is None
+        return
+    try:
+        document = orjson.loads(lifted[0])
+    except orjson.JSONDecodeError:  # broken after the value: the whole is parsed again
+        assert expected is None
+        return
+    assert expected is not None and document == {**expected, "appearance": None}
+
+
+def _plain(text: bytes) -> bool:
+    """Whether `text` is JSON the lift's check reads: ASCII, finite numbers (integers within
+    int64), no \\u escape."""
+    try:
+        orjson.loads(text)
+        json.loads(text, parse_int=_int64, parse_constant=_refuse)
+    except (orjson.JSONDecodeError, ValueError):
+        return False
+    return text.isascii() and b"\\u" not in text
+
+
+def _int64(digits: str) -> int:
+    if not -(2**63) <= (value := int(digits)) < 2**63:
+        raise ValueError(digits)
+    return value
+
+
+def _refuse(name: str) -> None:
+    raise ValueError(name)
