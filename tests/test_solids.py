@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import shapely
+from hypothesis import given
+from hypothesis import strategies as st
 
 from citypipe.connectors import registry
 from citypipe.connectors.base import FileConnector, Solids, SourceBatch, SourceInfo, Surface
@@ -117,3 +119,15 @@ def test_a_roof_written_clockwise_still_faces_up():
     roof = box_faces()[1][1].reverse()
     area, tilt, azimuth = solids.surface_measures(np.array([roof], dtype=object), ["RoofSurface"])
     assert (area[0], tilt[0]) == (pytest.approx(W * D), pytest.approx(0)) and np.isnan(azimuth[0])
+
+
+@given(
+    st.lists(st.sampled_from(["GroundSurface", "RoofSurface", "WallSurface", "OuterFloor", ""])),
+    st.sampled_from(["Ground", "Roof", "Floor"]),
+    st.booleans(),
+)
+def test_surface_types_that_name_a_word_are_those_that_hold_it(types, word, as_array):
+    """`types_with` says of each type, list or array, whether it holds the word."""
+    given_types = np.array(types, dtype=object) if as_array else types
+    got = solids.types_with(given_types, word)
+    assert got.dtype == bool and got.tolist() == [word in t for t in types]

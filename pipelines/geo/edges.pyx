@@ -105,6 +105,8 @@ def closed(
 cdef struct Keyed:
     uint64_t key
     Py_ssize_t row
+    Py_ssize_t times
+    Py_ssize_t net
 
 
 cdef int by_key(const void *a, const void *b) noexcept nogil:
@@ -127,50 +129,72 @@ def outline(
     number of times, directed the way their faces run them more often), their objects, and
     which objects are tangled (`footprints._Edges`).
 
-    numpy sorts every edge by its hash mixed with its object; here the edges are counted into
-    their objects and each object's few are sorted alone: the same order within an object (by
-    that hash), so the outline comes in the same order."""
-    cdef Py_ssize_t n = edge.shape[0], i, j, k, row, m = 0, runs, net, back
+    numpy sorts every edge by its hash mixed with its object to find the edges held more than
+    once; here each object's edges are counted in a hash table of their own, and its outline
+    edges alone are sorted by that hash: the order numpy's come in within an object."""
+    cdef Py_ssize_t n = edge.shape[0], i, j, k, size, slots, o, m = 0, widest = 0, back
+    cdef uint64_t key
     shares, tangled = np.zeros(count, np.bool_), np.zeros(count, np.bool_)
     cdef unsigned char[::1] sh = shares.view(np.uint8), tg = tangled.view(np.uint8)
     cdef Py_ssize_t[::1] start = np.zeros(count + 1, np.intp), fill = np.empty(count, np.intp)
-    cdef unsigned char[::1] buffer = np.empty(max(n, 1) * sizeof(Keyed), np.uint8)
-    cdef Keyed *by = <Keyed *>&buffer[0]
-    ends, owners = np.empty((n if traced else 0, 2, 2)), np.empty(n if traced else 0, np.int64)
-    cdef double[:, :, ::1] out = ends
-    cdef int64_t[::1] own = owners
+    cdef Py_ssize_t[::1] rows = np.empty(n, np.intp)
     with nogil:
         for i in range(n):
             start[obj[i] + 1] += 1
         for k in range(count):
+            widest = max(widest, start[k + 1])
             start[k + 1] += start[k]
             fill[k] = start[k]
         for i in range(n):
-            j = fill[obj[i]]
-            fill[obj[i]] = j + 1
-            by[j].key, by[j].row = mix(edge[i] ^ mix(<uint64_t>obj[i])), i
+            rows[fill[obj[i]]] = i
+            fill[obj[i]] += 1
+    slots = 8
+    while slots < 2 * widest:
+        slots *= 2
+    cdef unsigned char[::1] table_buffer = np.zeros(slots * sizeof(Keyed), np.uint8)
+    cdef unsigned char[::1] odd_buffer = np.empty(max(widest, 1) * sizeof(Keyed), np.uint8)
+    cdef Keyed *table = <Keyed *>&table_buffer[0]
+    cdef Keyed *odd = <Keyed *>&odd_buffer[0]
+    ends, owners = np.empty((n if traced else 0, 2, 2)), np.empty(n if traced else 0, np.int64)
+    cdef double[:, :, ::1] out = ends
+    cdef int64_t[::1] own = owners
+    with nogil:
         for k in range(count):
-            qsort(by + start[k], start[k + 1] - start[k], sizeof(Keyed), by_key)
-            i = start[k]
-            while i < start[k + 1]:
-                j, net = i, 0
-                while j < start[k + 1] and by[j].key == by[i].key:
-                    net += 1 if forward[by[j].row] else -1
-                    j += 1
-                runs, row, i = j - i, by[i].row, j
-                sh[k] |= runs > 1
-                if not traced:
+            size = 8
+            while size < 2 * (start[k + 1] - start[k]):
+                size *= 2
+            for i in range(start[k], start[k + 1]):  # linear probing; `times` 0: a free slot
+                key = mix(edge[rows[i]] ^ mix(<uint64_t>k))
+                j = key & (size - 1)
+                while table[j].times and table[j].key != key:
+                    j = (j + 1) & (size - 1)
+                if not table[j].times:
+                    table[j].key, table[j].row = key, rows[i]
+                table[j].times += 1
+                table[j].net += 1 if forward[rows[i]] else -1
+            o = 0
+            for j in range(size):
+                if not table[j].times:
                     continue
-                tg[k] |= (net if net >= 0 else -net) != runs % 2
-                if runs % 2:
-                    # an edge run against the way its faces run it more often (net's sign,
-                    # never 0 for an odd count) starts at its end
-                    back = (forward[row] != 0) != (net > 0)
-                    out[m, 0, 0], out[m, 0, 1] = xy[at[row] + back, 0], xy[at[row] + back, 1]
-                    out[m, 1, 0] = xy[at[row] + 1 - back, 0]
-                    out[m, 1, 1] = xy[at[row] + 1 - back, 1]
-                    own[m] = k
-                    m += 1
+                sh[k] |= table[j].times > 1
+                if traced:
+                    tg[k] |= table[j].net * table[j].net != table[j].times % 2  # |net| 0 or 1
+                if table[j].times % 2:
+                    odd[o] = table[j]
+                    o += 1
+                table[j].times = table[j].net = 0
+            if not traced:
+                continue
+            qsort(odd, o, sizeof(Keyed), by_key)
+            for j in range(o):
+                i = odd[j].row
+                # an edge run against the way its faces run it more often (net's sign, never
+                # 0 for an odd count) starts at its end
+                back = (forward[i] != 0) != (odd[j].net > 0)
+                out[m, 0, 0], out[m, 0, 1] = xy[at[i] + back, 0], xy[at[i] + back, 1]
+                out[m, 1, 0], out[m, 1, 1] = xy[at[i] + 1 - back, 0], xy[at[i] + 1 - back, 1]
+                own[m] = k
+                m += 1
     return shares, ends[:m], owners[:m], tangled
 
 
