@@ -63,7 +63,7 @@ def to_crs84(
         read.insert(2, (faces.coords, faces.owner[faces.polygon[faces.ring]]))
     rows.append(np.arange(len(geoms3d)) if faces is not None else np.flatnonzero(has_z))
     # each group's rows of the distinct positions, which alone are moved
-    moved, codes = transform.distinct(np.concatenate([c[:, :2] for c, _ in read]))
+    moved, codes = transform.distinct(*(c for c, _ in read))
     at = np.cumsum([0] + [len(c) for c, _ in read])
     of = [codes[a:b] for a, b in pairwise(at)]
     lost = _lost(moved, of[:3], [owner for _, owner in read[:3]], rows)

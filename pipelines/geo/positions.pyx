@@ -18,10 +18,9 @@ from libc.string cimport memcpy
 import numpy as np
 
 
-cdef inline uint64_t mix(uint64_t z) noexcept nogil:
-    z = (z ^ (z >> 30)) * <uint64_t>0xBF58476D1CE4E5B9ULL
-    z = (z ^ (z >> 27)) * <uint64_t>0x94D049BB133111EBULL
-    return z ^ (z >> 31)
+cdef inline Py_ssize_t spot(uint64_t x, uint64_t y, int shift) noexcept nogil:
+    """The slot of (x, y) in a table of 2**(64 - shift) slots: a multiplicative hash's top bits."""
+    return ((x ^ (y * <uint64_t>0x9E3779B97F4A7C15ULL)) * <uint64_t>0xBF58476D1CE4E5B9ULL) >> shift
 
 
 cdef uint64_t NAN = 0x7FF8000000000000ULL
@@ -40,61 +39,66 @@ cdef struct Slot:
     int64_t code
 
 
-cdef Slot* grown(Slot* table, Py_ssize_t size) noexcept nogil:
+cdef Slot* grown(Slot* table, Py_ssize_t size, int shift) noexcept nogil:
     """`table` (of `size` slots) moved into one twice its size; NULL where memory runs out."""
     cdef Slot* out = <Slot*> malloc(2 * size * sizeof(Slot))
     cdef Py_ssize_t i, slot
-    cdef uint64_t mask = 2 * size - 1
-    if out == NULL:
-        return NULL
-    for i in range(2 * size):
-        out[i].code = -1
-    for i in range(size):
-        if table[i].code >= 0:
-            slot = mix(table[i].x ^ mix(table[i].y)) & mask
-            while out[slot].code >= 0:
-                slot = (slot + 1) & mask
-            out[slot] = table[i]
+    if out != NULL:
+        for i in range(2 * size):
+            out[i].code = -1
+        for i in range(size):
+            if table[i].code >= 0:
+                slot = spot(table[i].x, table[i].y, shift - 1)
+                while out[slot].code >= 0:
+                    slot = (slot + 1) & (2 * size - 1)
+                out[slot] = table[i]
     free(table)
     return out
 
 
-def distinct(const double[:, :] xy):
+def distinct(list parts):
     """The number of each row's position (x, y: the first two columns) among the distinct
-    positions, and the first row of each distinct position, as `pandas.factorize` of
-    `x + 1j * y` numbers them (`use_na_sentinel=False`), where any NaN equals any NaN, and
-    an infinite y makes the real part NaN (0 * inf)."""
-    cdef Py_ssize_t n = xy.shape[0], i, slot, k = 0, size = 1024
+    positions of the arrays `parts`, taken one after another, and each distinct position as
+    first found (k, 2), as `pandas.factorize` of `x + 1j * y` numbers them
+    (`use_na_sentinel=False`), where any NaN equals any NaN, and an infinite y makes the real
+    part NaN (0 * inf)."""
+    cdef Py_ssize_t n = sum(len(p) for p in parts), i, at = 0, slot, k = 0, size = 1024
+    cdef int shift = 64 - 10
     cdef uint64_t x, y
+    cdef const double[:, :] xy
+    codes, found = np.empty(n, np.int64), np.empty((n, 2), np.float64)
+    cdef int64_t[::1] c = codes
+    cdef double[:, ::1] f = found
     cdef Slot* table = <Slot*> malloc(size * sizeof(Slot))
     if table == NULL:
         raise MemoryError()
-    codes, firsts = np.empty(n, np.int64), np.empty(n, np.int64)
-    cdef int64_t[::1] c = codes, f = firsts
-    with nogil:
-        for i in range(size):
-            table[i].code = -1
-        for i in range(n):
-            x, y = bits(xy[i, 0]), bits(xy[i, 1])
-            if xy[i, 0] != xy[i, 0] or xy[i, 1] - xy[i, 1] != 0:  # NaN or infinite y: x + iy
-                x = NAN  # has a NaN real part
-            if xy[i, 1] != xy[i, 1]:
-                y = NAN
-            slot = mix(x ^ mix(y)) & (size - 1)
-            while table[slot].code >= 0 and (table[slot].x != x or table[slot].y != y):
-                slot = (slot + 1) & (size - 1)
-            if table[slot].code >= 0:
-                c[i] = table[slot].code
-                continue
-            table[slot].x, table[slot].y, table[slot].code = x, y, k
-            f[k], c[i] = i, k
-            k += 1
-            if 2 * k > size:  # at most half full: probes stay short
-                table = grown(table, size)
-                size *= 2
-                if table == NULL:
-                    break
-    if table == NULL:
-        raise MemoryError()
+    for i in range(size):
+        table[i].code = -1
+    for part in parts:
+        xy = part
+        with nogil:
+            for i in range(xy.shape[0]):
+                x, y = bits(xy[i, 0]), bits(xy[i, 1])
+                if xy[i, 0] != xy[i, 0] or xy[i, 1] - xy[i, 1] != 0:  # NaN or infinite y:
+                    x = NAN  # x + iy has a NaN real part
+                if xy[i, 1] != xy[i, 1]:
+                    y = NAN
+                slot = spot(x, y, shift)
+                while table[slot].code >= 0 and (table[slot].x != x or table[slot].y != y):
+                    slot = (slot + 1) & (size - 1)
+                if table[slot].code >= 0:
+                    c[at + i] = table[slot].code
+                    continue
+                table[slot].x, table[slot].y, table[slot].code = x, y, k
+                f[k, 0], f[k, 1], c[at + i] = xy[i, 0], xy[i, 1], k
+                k += 1
+                if 2 * k > size:  # at most half full: probes stay short
+                    table = grown(table, size, shift)
+                    size, shift = 2 * size, shift - 1
+                    if table == NULL:
+                        break
+        if table == NULL:
+            raise MemoryError()
+        at += xy.shape[0]
     free(table)
-    return codes, firsts[:k].copy()
+    return codes, found[:k].copy()

@@ -46,19 +46,22 @@ class ToCrs84:
         out[:, 0], out[:, 1] = moved[codes, 0], moved[codes, 1]
         return out
 
-    def distinct(self, coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The distinct positions (x, y) of `coords` in CRS84 (k, 2), and the number of each
-        row's among them (each row its own where they are too few to look for repeats):
-        positions found as `pandas.factorize` finds them in x + iy (positions.pyx)."""
-        if len(coords) < _SHARED_MIN:
-            codes, x, y = np.arange(len(coords)), coords[:, 0], coords[:, 1]
-        elif compiled is None:
-            codes, found = pd.factorize(coords[:, 0] + 1j * coords[:, 1], use_na_sentinel=False)
+    def distinct(self, *parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct positions (x, y) of the coordinate arrays `parts`, one after another,
+        in CRS84 (k, 2), and the number of each row's among them (each row its own where they
+        are too few to look for repeats): found as `pandas.factorize` finds them in x + iy
+        (positions.pyx)."""
+        many = sum(map(len, parts)) >= _SHARED_MIN
+        if many and compiled is not None:
+            codes, first = compiled.distinct(list(parts))
+            found = first[:, 0] + 1j * first[:, 1]  # the value pandas keeps of each
             x, y = found.real, found.imag
         else:
-            codes, firsts = compiled.distinct(coords)
-            found = coords[firsts, 0] + 1j * coords[firsts, 1]  # pandas' first of each
-            x, y = found.real, found.imag
+            coords = np.concatenate([p[:, :2] for p in parts])
+            codes, x, y = np.arange(len(coords)), coords[:, 0], coords[:, 1]
+            if many:
+                codes, found = pd.factorize(x + 1j * y, use_na_sentinel=False)
+                x, y = found.real, found.imag
         moved = np.empty((len(x), 2))
         moved[:, 0], moved[:, 1] = self._tr.transform(x, y, errcheck=False)
         return moved, codes
