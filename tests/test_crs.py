@@ -7,10 +7,13 @@ directions asserted are pyproj's, so a wrong rule shows up as coordinates in the
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyproj
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from citypipe.geo import crs
+from citypipe.geo import crs, transform
 from citypipe.geo.errors import ConfigurationError
 
 # declaration -> (EPSG codes of its horizontal and vertical parts, axis order of the declaration)
@@ -122,13 +125,60 @@ def test_shared_positions_are_transformed_as_each_alone():
             [4424782.06, 5482658.74, 311.56],
         ]
     )
-    faces = np.tile(corners, (crs._SHARED_MIN // 2, 1))[::-1]
+    faces = np.tile(corners, (transform._SHARED_MIN // 2, 1))[::-1]
     placed = crs.to_crs84(crs.resolve(declared), crs.axis_order(declared))(faces)
     alone = [_to_lonlat(declared, x, y) for x, y, _ in corners[::-1]]
-    assert len(faces) >= crs._SHARED_MIN
+    assert len(faces) >= transform._SHARED_MIN
     np.testing.assert_array_equal(placed[:4, :2], np.array(alone))
     np.testing.assert_array_equal(placed[:, :2], np.tile(placed[:4, :2], (len(faces) // 4, 1)))
     np.testing.assert_array_equal(placed[:, 2], faces[:, 2])
     # 75 km west of 12 E, where a degree of longitude is some 72 km; 5,483 km of meridian arc
     assert (10.9 < placed[:, 0]).all() and (placed[:, 0] < 11.1).all()
     assert (49.3 < placed[:, 1]).all() and (placed[:, 1] < 49.6).all()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0.0, -0.0, 1.5, -2.25, 1e300, np.nan, np.inf, -np.inf]),
+            st.sampled_from([0.0, -0.0, 3.0, np.nan, -np.inf]),
+        ),
+        min_size=0,
+        max_size=3000,
+    )
+)
+@pytest.mark.filterwarnings("ignore:invalid value")
+def test_distinct_positions_are_those_pandas_finds(pairs: list[tuple[float, float]]) -> None:
+    """The compiled search numbers positions as `pandas.factorize` of x + iy does (0.0 and
+    -0.0 one position, NaN parts equal, an infinite y a NaN real part), in order of first
+    appearance, each as its first row holds it; over arrays one after another as over one."""
+    if transform.compiled is None:
+        pytest.skip("the positions kernel (positions.pyx) did not build")
+    xy = np.array(pairs, dtype=float).reshape(-1, 2)
+    codes, first = transform.compiled.distinct([xy[: len(xy) // 3], xy[len(xy) // 3 :]])
+    expected, found = pd.factorize(xy[:, 0] + 1j * xy[:, 1], use_na_sentinel=False)
+    np.testing.assert_array_equal(codes, expected)
+    np.testing.assert_array_equal(first[:, 0] + 1j * first[:, 1], found)
+    firsts = np.unique(codes, return_index=True)[1]  # the first row of each
+    np.testing.assert_array_equal(first, xy[firsts])
+
+
+def test_distinct_positions_moved_are_every_corner_moved() -> None:
+    """The repeated corners of a model moved once each, found with the compiled search or with
+    pandas: every corner where PROJ puts it alone."""
+    rng = np.random.default_rng(3)
+    corners = rng.uniform([80_000, 450_000], [82_000, 452_000], (700, 2))[
+        rng.integers(0, 700, 5000)
+    ]
+    to = crs.to_crs84(crs.resolve("EPSG:28992"), "xy")
+    alone = np.column_stack(to._tr.transform(corners[:, 0], corners[:, 1], errcheck=False))
+    kernel = transform.compiled
+    for compiled in {kernel, None}:
+        transform.compiled = compiled
+        try:
+            moved, codes = to.distinct(corners)
+        finally:
+            transform.compiled = kernel
+        assert len(moved) <= 700
+        np.testing.assert_array_equal(moved[codes], alone)

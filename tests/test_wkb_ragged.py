@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
+import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely import GeometryType
 
-from citypipe.geo.wkb_ragged import face_rings, parts_z, polygons_z
+from citypipe.geo import wkb_ragged
+from citypipe.geo.wkb_ragged import face_rings, polygons_z
 
 _SHAPES = [
     "MULTIPOLYGON Z (((0 0 1, 4 0 1, 4 4 2, 0 0 1)), ((0 0 0, 0 4 0, 4 4 0, 0 0 0)))",
@@ -68,20 +73,93 @@ def test_many_random_faces_round_trip() -> None:
     assert written is not None and written.equals(_geos(built))
 
 
-def test_parts_cut_out_of_multipolygons_are_geos_bytes_of_the_parts() -> None:
-    """Any parts, in any order and repeated, of multipolygons with nulls between: each the
-    WKB GEOS writes for that polygon alone."""
+def _flat(geometries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The faces of `geometries` (multipolygons or None) held flat, as `FlatFaces`: positions,
+    each position's ring, each ring's face, each face's geometry."""
+    parts, owner = shapely.get_parts(geometries, return_index=True)
+    rings, face = shapely.get_rings(parts, return_index=True)
+    coords, ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
+    return coords, ring, face, owner
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test of solids' WKB twice: with the compiled pass (wkb_faces.pyx), and without."""
+    if request.param == "numpy":
+        monkeypatch.setattr(wkb_ragged, "compiled", None)
+    elif wkb_ragged.compiled is None:
+        pytest.skip("the WKB kernel (wkb_faces.pyx) did not build")
+    return str(request.param)
+
+
+def test_solids_and_their_parts_at_moved_positions_are_geos_bytes(kernel: str) -> None:
+    """Multipolygons written from flat faces whose corners are read at distinct positions
+    (`xy[codes]`, heights apart), with nulls between, are GEOS's bytes of the same solids;
+    any parts cut out of them, in any order and repeated, GEOS's of each polygon alone."""
     geometries = np.array([shapely.from_wkt(s) for s in _SHAPES] + [None], dtype=object)
     geometries = geometries[[4, 0, 4, 1, 2, 4, 3, 4]]
-    coords, nesting, present = _ragged(geometries)
-    written = polygons_z(coords, nesting, present)
-    assert written is not None
+    coords, ring, face, owner = _flat(geometries)
+    codes, found = pd.factorize(coords[:, 0] + 1j * coords[:, 1])
+    xy = np.column_stack([found.real, found.imag])
+    present = ~shapely.is_missing(geometries)
+    written = wkb_ragged.solids_z(xy, codes, coords[:, 2], (ring, face, owner), present)
+    assert written is not None and written.wkb.equals(_geos(geometries))
     polygons = shapely.get_parts(geometries)
     rng = np.random.default_rng(17)
     for parts in (np.arange(len(polygons)), rng.integers(0, len(polygons), 20), [3, 0, 3]):
         parts = np.asarray(parts, np.int64)
-        assert parts_z(written, nesting, parts).equals(_geos(polygons[parts]))
-    assert len(parts_z(written, nesting, np.zeros(0, np.int64))) == 0
+        assert written.faces(parts).equals(_geos(polygons[parts]))
+    assert len(written.faces(np.zeros(0, np.int64))) == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(3, 7), min_size=1, max_size=3), min_size=1, max_size=12),
+    st.lists(st.integers(0, 3), min_size=12, max_size=12),
+    st.integers(0, 2**32 - 1),
+)
+def test_random_solids_are_geos_bytes_with_the_kernel_and_without(
+    faces: list[list[int]], owners: list[int], seed: int
+) -> None:
+    """Random faces (holes, shared corners) of random solids, each written by the compiled
+    pass and by numpy: both GEOS's bytes, and so are their faces cut out."""
+    rng = np.random.default_rng(seed)
+    pool = rng.normal(size=(8, 3)) * 1e3  # few positions: corners shared as a model's are
+    polygons = []
+    for rings in faces:
+        built = [pool[rng.integers(0, 8, n)] for n in rings]
+        polygons.append(shapely.Polygon(built[0], built[1:]))
+    owner = np.sort(np.asarray(owners[: len(faces)]))
+    count = int(owner.max()) + 2  # a geometry without faces at the end: null
+    geometries = np.full(count, None, dtype=object)
+    for g in np.unique(owner):
+        geometries[g] = shapely.MultiPolygon([polygons[k] for k in np.flatnonzero(owner == g)])
+    coords, ring, face, owner = _flat(geometries)
+    codes, found = pd.factorize(coords[:, 0] + 1j * coords[:, 1])
+    xy = np.column_stack([found.real, found.imag])
+    present = ~shapely.is_missing(geometries)
+    kernel = wkb_ragged.compiled
+    for compiled in {kernel, None}:
+        wkb_ragged.compiled = compiled
+        try:
+            written = wkb_ragged.solids_z(xy, codes, coords[:, 2], (ring, face, owner), present)
+        finally:
+            wkb_ragged.compiled = kernel
+        assert written is not None and written.wkb.equals(_geos(geometries))
+        parts = rng.integers(0, len(owner), 5)
+        assert written.faces(parts).equals(_geos(shapely.get_parts(geometries)[parts]))
+
+
+def test_solids_geos_writes_otherwise_are_left_to_geos(kernel: str) -> None:
+    """A face of no positions, a present solid of no faces, a null one with faces: None."""
+    xy, codes, z = np.array([[0.0, 0], [1, 0], [1, 1]]), np.array([0, 1, 2, 0]), np.zeros(4)
+    ring, face = np.zeros(4, np.int64), np.array([0, 1])  # face 1's ring holds no position
+    write = wkb_ragged.solids_z
+    assert write(xy, codes, z, (ring, face, np.array([0, 0])), np.array([True])) is None
+    assert write(xy, codes, z, (ring, face[:1], np.array([0])), np.array([True, True])) is None
+    assert write(xy, codes, z, (ring, face[:1], np.array([1])), np.array([True, False])) is None
+    written = write(xy, codes, z, (ring, face[:1], np.array([1])), np.array([False, True]))
+    assert written is not None and written.wkb.null_count == 1
 
 
 def test_what_geos_writes_otherwise_is_left_to_geos() -> None:

@@ -2,16 +2,17 @@
 every position in one PROJ call.
 
 Footprints, solids and surfaces share their corners, so their positions are gathered into one
-array and each distinct position is transformed once (`crs.to_crs84`). Solids whose faces the
-pipeline already holds as flat arrays (`solids.Faces`: handed on by the connector, or read
-once for the measures) are written as WKB from those arrays at the new positions
-(pipelines/geo/wkb_ragged.py), and their semantic surfaces from the same faces: GEOS neither
-copies coordinates out of them nor builds and writes them again.
+array and each distinct position is transformed once (`crs.ToCrs84.distinct`). Solids whose
+faces the pipeline already holds as flat arrays (`solids.Faces`: handed on by the connector,
+or read once for the measures) are written as WKB from those arrays, each corner read at its
+moved position (pipelines/geo/wkb_ragged.py: no moved copy of every corner is made), and
+their semantic surfaces cut out of it: GEOS neither copies coordinates out of them nor
+builds and writes them again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from itertools import pairwise
 
 import numpy as np
 import pyarrow as pa
@@ -23,10 +24,9 @@ from citypipe.connectors.ragged import offsets
 from citypipe.core.measure import Measures
 from citypipe.core.solids import Faces
 from citypipe.geo import wkb_ragged
+from citypipe.geo.transform import ToCrs84
 
-__all__ = ["to_crs84"]
-
-ToCrs84 = Callable[[np.ndarray], np.ndarray]
+__all__ = ["ToCrs84", "to_crs84"]
 
 
 def to_crs84(
@@ -62,67 +62,76 @@ def to_crs84(
     if faces is not None:
         read.insert(2, (faces.coords, faces.owner[faces.polygon[faces.ring]]))
     rows.append(np.arange(len(geoms3d)) if faces is not None else np.flatnonzero(has_z))
-    xy = transform(np.concatenate([c[:, :2] for c, _ in read]))
-    lost = _lost(xy, [owner for _, owner in read[:3]], rows)
-    moved, at = [], 0
-    for c, _ in read:
-        moved.append(np.column_stack([xy[at : at + len(c)], c[:, 2:]]))
-        at += len(c)
+    # each group's rows of the distinct positions, which alone are moved
+    moved, codes = transform.distinct(*(c for c, _ in read))
+    at = np.cumsum([0] + [len(c) for c, _ in read])
+    of = [codes[a:b] for a, b in pairwise(at)]
+    lost = _lost(moved, of[:3], [owner for _, owner in read[:3]], rows)
     out = geoms.copy()
-    out[~flat_z], out[flat_z] = _set(groups[0], moved[0]), _set(groups[1], moved[1])
-    placed: np.ndarray | pa.Array = geoms3d
-    nesting = None
+    out[~flat_z] = _set(groups[0], moved, of[0], read[0][0])
+    out[flat_z] = _set(groups[1], moved, of[1], read[1][0])
+    placed: np.ndarray | wkb_ragged.Solids = geoms3d
     if faces is None:
-        geoms3d[has_z] = _set(groups[2], moved[2])
+        geoms3d[has_z] = _set(groups[2], moved, of[2], read[2][0])
     else:
-        placed, nesting = _solids(geoms3d, has_z, faces, moved[2])
+        placed = _solids(geoms3d, has_z, faces, moved, of[2])
     if measures is not None:  # surfaces that are faces of the solids came with them
         measures.surface_polygons = (
-            _surfaces(geoms3d, parts, faces, moved[2], placed, nesting)
+            _surfaces(geoms3d, parts, faces, placed, moved, of[2])
             if parts is not None
-            else _set(groups[-1], moved[-1])
+            else _set(groups[-1], moved, of[-1], read[-1][0])
         )
     for i in lost:
         reasons[i] = reasons[i] or untransformable
         out[i] = geoms3d[i] = None
-    return out, placed  # WKB of the records rejected here too: rejects are not written
+    # WKB of the records rejected here too: rejects are not written
+    return out, placed.wkb if isinstance(placed, wkb_ragged.Solids) else placed
 
 
 def _solids(
-    geoms3d: np.ndarray, has_z: np.ndarray, faces: Faces, coords: np.ndarray
-) -> tuple[np.ndarray | pa.Array, tuple[np.ndarray, ...] | None]:
-    """The 3D geometries in CRS84 from their `faces` at `coords`: their WKB, written from the
-    arrays (`wkb_ragged`, null for the rows without) with the offsets it was written from, or
-    in place as shapely geometries where GEOS is to write it (no offsets)."""
-    everything = np.ones(len(faces.owner), dtype=bool)
-    ragged, nesting = faces.ragged(everything, coords, len(geoms3d))
-    written = wkb_ragged.polygons_z(ragged, nesting, has_z)
+    geoms3d: np.ndarray, has_z: np.ndarray, faces: Faces, moved: np.ndarray, codes: np.ndarray
+) -> np.ndarray | wkb_ragged.Solids:
+    """The 3D geometries in CRS84 from their `faces`, each corner at `moved[codes]`: their
+    WKB written from the arrays (`wkb_ragged`, null for the rows without), or in place as
+    shapely geometries where GEOS is to write it."""
+    flat = (faces.ring, faces.polygon, faces.owner)
+    written = wkb_ragged.solids_z(moved, codes, faces.coords[:, 2], flat, has_z)
     if written is not None:
-        return written, nesting
+        return written
+    everything = np.ones(len(faces.owner), dtype=bool)
+    ragged, nesting = faces.ragged(everything, _corners(moved, codes, faces.coords), len(geoms3d))
     of_solids = (*nesting[:2], offsets(np.diff(nesting[2])[has_z]))
     geoms3d[has_z] = shapely.from_ragged_array(GeometryType.MULTIPOLYGON, ragged, of_solids)
-    return geoms3d, None
+    return geoms3d
 
 
-def _set(geometries: np.ndarray, coords: np.ndarray) -> np.ndarray:
-    """Copies of `geometries` at `coords` (their coordinates' rows, as read)."""
-    moved = np.array(geometries, dtype=object)
-    shapely.set_coordinates(moved, coords)
-    return moved
+def _corners(moved: np.ndarray, codes: np.ndarray, read: np.ndarray) -> np.ndarray:
+    """Coordinates `read` at their moved positions (`moved[codes]`), heights as read."""
+    xy = moved[codes]
+    return xy if read.shape[1] == 2 else np.column_stack([xy, read[:, 2:]])
 
 
-def _lost(xy: np.ndarray, owners: list[np.ndarray], rows: list[np.ndarray]) -> set[int]:
+def _set(
+    geometries: np.ndarray, moved: np.ndarray, codes: np.ndarray, read: np.ndarray
+) -> np.ndarray:
+    """Copies of `geometries` with their coordinates `read` at their moved positions."""
+    out = np.array(geometries, dtype=object)
+    shapely.set_coordinates(out, _corners(moved, codes, read))
+    return out
+
+
+def _lost(
+    moved: np.ndarray, codes: list[np.ndarray], owners: list[np.ndarray], rows: list[np.ndarray]
+) -> set[int]:
     """The records with a position PROJ could not take to CRS84 (not finite, or beyond any
-    Earth), in the first groups of `xy`: each group's positions owned by `owners`, which are
-    rows of the group (`rows`: the record of each)."""
-    bad = np.flatnonzero(coordinates.out_of_bounds(xy))
-    if not len(bad):
+    Earth): of each group, its positions' rows of `moved` (`codes`), owned by `owners`,
+    which are rows of the group (`rows`: the record of each)."""
+    bad = coordinates.out_of_bounds(moved)
+    if not bad.any():
         return set()
-    lost, at = set(), 0
-    for owner, row in zip(owners, rows, strict=True):
-        here = bad[(bad >= at) & (bad < at + len(owner))] - at
-        lost.update(row[owner[here]].tolist())
-        at += len(owner)
+    lost = set()
+    for code, owner, row in zip(codes, owners, rows, strict=True):
+        lost.update(row[owner[bad[code]]].tolist())
     return lost
 
 
@@ -130,15 +139,15 @@ def _surfaces(
     geoms3d: np.ndarray,
     surface_parts: np.ndarray,
     faces: Faces | None,
-    coords: np.ndarray,
-    placed: np.ndarray | pa.Array,
-    nesting: tuple[np.ndarray, ...] | None,
+    placed: np.ndarray | wkb_ragged.Solids,
+    moved: np.ndarray,
+    codes: np.ndarray,
 ) -> np.ndarray | pa.Array:
     """The semantic surfaces that are faces of the solids, in CRS84: cut out of the solids'
-    WKB where it was written from the faces' arrays (`nesting`: their offsets), else made
-    from those arrays where the caller holds them (`Faces.polygons`), else the solids' parts."""
-    if nesting is not None:
-        return wkb_ragged.parts_z(placed, nesting, surface_parts)
+    WKB where it was written from the faces' arrays, else made from those arrays where the
+    caller holds them (`Faces.polygons`), else the solids' parts."""
+    if isinstance(placed, wkb_ragged.Solids):
+        return placed.faces(surface_parts)
     if faces is not None:
-        return faces.polygons(surface_parts, coords)
+        return faces.polygons(surface_parts, _corners(moved, codes, faces.coords))
     return shapely.get_parts(geoms3d)[surface_parts]

@@ -38,9 +38,7 @@ from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
-import numpy as np
 import orjson
-import pandas as pd
 import pyproj
 import yaml
 from pyproj.crs import CompoundCRS
@@ -48,6 +46,7 @@ from pyproj.exceptions import CRSError, ProjError
 
 from citypipe import schemas
 from citypipe.geo.errors import ConfigurationError
+from citypipe.geo.transform import ToCrs84
 from citypipe.geo.types import AxisOrder
 
 __all__ = [
@@ -58,14 +57,6 @@ pyproj.network.set_network_enabled(os.environ.get("PROJ_NETWORK", "").upper() ==
 
 CRS84 = pyproj.CRS.from_user_input("OGC:CRS84")
 CRS84H = pyproj.CRS.from_user_input("OGC:CRS84h")
-_SHARED_MIN = 1_000
-"""Coordinate arrays from this size on are transformed position by distinct position. A CityGML
-tile of a few thousand positions shares most of them (Munich's 7,766: 819 distinct), and
-Munich's datum shift (EPSG:31468+5783 -> CRS84) takes them in 0.34 ms found once each, 2.21
-transformed each (1.9 ms of its 45 ms ingest). What the search costs: positions all distinct,
-EPSG:25832 -> CRS84, 0.14 against 0.11 ms at 1,000, 0.40 against 0.34 at 3,000; PLATEAU's
-4,239 (an axis swap) 0.07 against 0.03 (cg22, 2026-12-04)."""
-
 _ADV = re.compile(r"urn:adv:crs:(.+)", re.IGNORECASE)
 _EPSG_LINK = re.compile(
     r"https?://(?:www\.)?(?:spatialreference\.org/ref/epsg/|epsg\.io/|opengis\.net/gml/srs/epsg\.xml#)"
@@ -399,25 +390,9 @@ def _transformer(srs: str, axis_order: AxisOrder) -> pyproj.Transformer:
     return pyproj.Transformer.from_crs(crs, CRS84, always_xy=axis_order == "xy")
 
 
-def to_crs84(crs: pyproj.CRS, axis_order: AxisOrder):  # -> Callable[[np.ndarray], np.ndarray]
-    """A function for `shapely.transform`: coordinates in `crs` -> lon, lat (z passes through).
-
-    Each distinct position is transformed once: the faces of a 3D model share their corners
-    (three faces or more to a vertex, and the semantic surfaces repeat the solids' faces), and
-    a datum shift costs PROJ far more than finding the repeats."""
-    tr = _transformer(crs.srs, axis_order)
-
-    def apply(coords: np.ndarray) -> np.ndarray:
-        out = coords.copy()
-        if len(coords) < _SHARED_MIN:
-            out[:, 0], out[:, 1] = tr.transform(coords[:, 0], coords[:, 1], errcheck=False)
-            return out
-        codes, positions = pd.factorize(coords[:, 0] + 1j * coords[:, 1], use_na_sentinel=False)
-        x, y = tr.transform(positions.real, positions.imag, errcheck=False)
-        out[:, 0], out[:, 1] = x[codes], y[codes]
-        return out
-
-    return apply
+def to_crs84(crs: pyproj.CRS, axis_order: AxisOrder) -> ToCrs84:
+    """Coordinates in `crs`, read in `axis_order`, to OGC:CRS84 (`ToCrs84`)."""
+    return ToCrs84(_transformer(crs.srs, axis_order))
 
 
 def crs_3d(sources: Iterable[pyproj.CRS]) -> bytes | None:

@@ -7,16 +7,30 @@ is fixed: each ring is a 4-byte position count and its positions as little-endia
 which the flat arrays already hold, each polygon and multipolygon a 9-byte header before its
 first ring. So the headers are made for all rings at once with numpy and joined to the
 positions by Arrow in one call. The bytes are GEOS's (`shapely.to_wkb(output_dimension=3)`:
-the extended flavour's Z flag, little-endian).
+the extended flavour's Z flag, little-endian). A batch's solids, taken to CRS84, are written
+in one compiled pass where it is built (`solids_z`, wkb_faces.pyx), each corner read where
+its distinct position was moved.
 """
 
 from __future__ import annotations
+
+import sys
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["face_rings", "parts_z", "polygons_z"]
+__all__ = ["Solids", "face_rings", "polygons_z", "solids_z"]
+
+# the solids' WKB written in one pass (pipelines/geo/wkb_faces.pyx), optional: where it did not
+# build, or on a big-endian machine (WKB here is little-endian), numpy writes the same bytes
+try:
+    if sys.byteorder != "little":
+        raise ImportError("WKB is written little-endian")
+    from citypipe.geo import wkb_faces as compiled
+except ImportError:
+    compiled = None  # type: ignore[assignment]
 
 _POLYGON_Z, _MULTIPOLYGON_Z = 0x80000003, 0x80000006
 _HEAD = 9
@@ -90,36 +104,85 @@ def polygons_z(
     joined = pc.binary_join_element_wise(
         _binary(heads, head), _binary(np.ascontiguousarray(coords, "<f8"), sizes * 24), b""
     )
+    return _nullable(present, ends.astype(np.int32), joined.buffers()[2])
+
+
+def _nullable(present: np.ndarray, ends: np.ndarray, data: np.ndarray | pa.Buffer) -> pa.Array:
+    """A binary array of `data` cut at `ends` (int32, a leading 0), null where not `present`."""
     nulls = int((~present).sum())
     return pa.Array.from_buffers(
         pa.binary(),
-        len(parts),
+        len(present),
         [
             pa.py_buffer(np.packbits(present, bitorder="little")) if nulls else None,
-            pa.py_buffer(ends.astype(np.int32)),
-            joined.buffers()[2],
+            pa.py_buffer(ends),
+            data if isinstance(data, pa.Buffer) else pa.py_buffer(data),
         ],
         null_count=nulls,
     )
 
 
-def parts_z(multi: pa.Array, offsets: tuple[np.ndarray, ...], parts: np.ndarray) -> pa.Array:
-    """The WKB of the polygons `parts` (numbered over all geometries, in any order) of the
-    multipolygons `multi` that `polygons_z` wrote from `offsets` (rings', polygons',
-    geometries'). A polygon's bytes inside its multipolygon's are its own WKB, header and all
-    (GEOS writes each part so), so they are cut out of `multi`'s buffer, not written again."""
-    if not len(parts):
-        return pa.array([], pa.binary())
-    head, start, first_ring = _layout(offsets)
-    ring_offsets, polygon_offsets = (np.asarray(o, np.int64) for o in offsets[:2])
-    # a ring's bytes in `multi` follow the headers and positions of the rings before it
-    at = start[first_ring] + head[first_ring] - 4 - _HEAD + 24 * ring_offsets[first_ring]
+class Solids(NamedTuple):
+    """Multipolygons' WKB written from their faces' flat arrays, and where each face's own
+    WKB lies in its buffer (GEOS writes each part so, header and all)."""
+
+    wkb: pa.Array
+    starts: np.ndarray
+    ends: np.ndarray
+
+    def faces(self, parts: np.ndarray) -> pa.Array:
+        """The WKB of the faces `parts` (numbered over all geometries, in any order), cut out
+        of the solids' buffer, not written again."""
+        if not len(parts):
+            return pa.array([], pa.binary())
+        data = np.frombuffer(self.wkb.buffers()[2], np.uint8)
+        parts = np.asarray(parts, np.int64)
+        if compiled is not None:
+            cut, ends = compiled.cut(data, self.starts, self.ends, parts)
+            return pa.Array.from_buffers(
+                pa.binary(), len(parts), [None, pa.py_buffer(ends), pa.py_buffer(cut)]
+            )
+        # the buffer cut into each face and what comes before it (its multipolygon's header)
+        before = self.starts - np.concatenate([[0], self.ends[:-1]])
+        pieces = _binary(data, np.stack([before, self.ends - self.starts], axis=1).ravel())
+        return pieces.take(pa.array(2 * parts + 1))
+
+
+def solids_z(
+    xy: np.ndarray,
+    codes: np.ndarray,
+    z: np.ndarray,
+    flat: tuple[np.ndarray, np.ndarray, np.ndarray],
+    present: np.ndarray,
+) -> Solids | None:
+    """`polygons_z` of the multipolygons of faces held `flat` (each corner's ring, each ring's
+    face, each face's owner of `len(present)` geometries, all ascending), each corner at
+    `xy[codes]` with height `z`: in one compiled pass where it is built (wkb_faces.pyx), else
+    the positions gathered and written with numpy. None where `polygons_z` is."""
+    present = np.asarray(present, bool)
+    ring, polygon, owner = flat
+    if compiled is not None:
+        written = compiled.multipolygons_z(
+            xy, codes, z, _int64(ring), _int64(polygon), _int64(owner), present.view(np.uint8)
+        )
+        if written is None:
+            return None
+        data, ends, starts, face_ends = written
+        return Solids(_nullable(present, ends, data), starts, face_ends)
+    coords = np.column_stack([xy[codes], z])
+    everything = np.ones(len(owner), dtype=bool)
+    ragged, sizes, per_face = face_rings(coords, ring, polygon, everything)
+    per_geometry = np.bincount(owner, minlength=len(present))
+    nesting = tuple(np.concatenate([[0], np.cumsum(c)]) for c in (sizes, per_face, per_geometry))
+    wkb = polygons_z(ragged, nesting, present)
+    if wkb is None:
+        return None
+    head, start, first_ring = _layout(nesting)
+    ring_offsets, polygon_offsets = nesting[:2]
+    # a ring's bytes follow the headers and positions of the rings before it
+    starts = start[first_ring] + head[first_ring] - 4 - _HEAD + 24 * ring_offsets[first_ring]
     last = polygon_offsets[1:] - 1
-    ends = start[last] + head[last] + 24 * ring_offsets[last + 1]
-    # the buffer cut into each polygon and what comes before it (its multipolygon's header)
-    sizes = np.stack([at - np.concatenate([[0], ends[:-1]]), ends - at], axis=1).ravel()
-    pieces = _binary(np.frombuffer(multi.buffers()[2], np.uint8), sizes)
-    return pieces.take(pa.array(2 * np.asarray(parts, np.int64) + 1))
+    return Solids(wkb, starts, start[last] + head[last] + 24 * ring_offsets[last + 1])
 
 
 def _layout(offsets: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -134,6 +197,11 @@ def _layout(offsets: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, np
     if len(offsets) > 2:  # the multipolygon's header before the first ring of its first polygon
         head[first_ring[_first(np.diff(np.asarray(offsets[2], np.int64)))]] += _HEAD
     return head, np.cumsum(head) - head, first_ring
+
+
+def _int64(rows: np.ndarray) -> np.ndarray:
+    """`rows` as int64, the compiled kernel's index type (not copied where they are)."""
+    return np.asarray(rows, dtype=np.int64)
 
 
 def _binary(data: np.ndarray, sizes: np.ndarray) -> pa.Array:

@@ -1,0 +1,5 @@
+"""The distinct positions of a coordinate array (positions.pyx): what mypy sees."""
+
+import numpy as np
+
+def distinct(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]: ...
