@@ -162,6 +162,20 @@ cdef tuple lod_key(object lod):
     return <tuple>order
 
 
+cdef dict _MEMBER_NAMES = {}
+"""Each CityObject member's property name ("cityjson:" and its own), by member: a file has a
+few, every object most of them."""
+
+
+cdef object member_name(object name):
+    cdef object out = _MEMBER_NAMES.get(name)
+    if out is None:
+        out = f"cityjson:{name}"
+        if len(_MEMBER_NAMES) < 1024:  # an extension's members may be many: a bounded cache
+            _MEMBER_NAMES[name] = out
+    return out
+
+
 cdef bint rich(list surfaces):
     """cityjson_objects._rich: whether a semantic surface says more than its type."""
     cdef object s
@@ -187,7 +201,7 @@ cdef dict properties(dict obj, list geoms, list lods):
         name = <object>k
         if name == "type" or name == "attributes" or name == "geometry":
             continue
-        props[name if name == "address" else f"cityjson:{name}"] = <object>v
+        props[name if name == "address" else member_name(name)] = <object>v
     if not n:
         return props
     props["cityjson:lods"] = lods
@@ -279,17 +293,20 @@ cdef bint one(
     if not isinstance(attrs, dict):
         attrs = {}
     rows.append(
-        Row(
-            key,
-            {key: obj},
-            o.get("type"),
-            properties(o, geoms, lods),
-            None,
-            None if best_at < 0 else lods[best_at],
-            (<dict>attrs).get("name"),
-            (<dict>attrs).get("measuredHeight"),
-            job,
-            footprint,
+        tuple.__new__(  # Row's fields in order, without its Python-level __new__
+            Row,
+            (
+                key,
+                {key: obj},
+                o.get("type"),
+                properties(o, geoms, lods),
+                None,
+                None if best_at < 0 else lods[best_at],
+                (<dict>attrs).get("name"),
+                (<dict>attrs).get("measuredHeight"),
+                job,
+                footprint,
+            ),
         )
     )
     return True

@@ -281,6 +281,19 @@ def test_a_broken_document_reads_alike(tmp_path, monkeypatch):
     assert errors["number_values"] == "MultiSurface semantics values that are not an array"
 
 
+def test_many_members_are_named_alike(tmp_path, monkeypatch):
+    """More distinct CityObject members than the walk keeps the property names of (an
+    extension's, say): each still under "cityjson:" and its own name, as the Python walk."""
+    objects = {
+        f"o{i}": {"type": "Building", "geometry": [_solid()], f"+member{i % 1500}": i}
+        for i in range(3000)
+    }
+    rows, slow = _same(_document(tmp_path, objects), monkeypatch)
+    assert not slow
+    props = [json.loads(r[3]) for r in rows if r[0] != "faces"]
+    assert [p[f"cityjson:+member{i % 1500}"] for i, p in enumerate(props)] == list(range(3000))
+
+
 def test_numbers_json_does_not_have_leave_the_document_to_python(tmp_path, monkeypatch):
     """A number beyond a double (which only Python's parser reads) in one object: the whole
     document is read by the Python walk, which rejects that object."""
