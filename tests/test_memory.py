@@ -33,3 +33,29 @@ def test_one_long_string_peaks_within_twice_ordinary_features(tmp_path):
         assert "error" not in result, result
         peaks[name] = result["peak_mb"]
     assert peaks["string"] <= 2 * peaks["ordinary"], peaks
+
+
+def test_a_runs_arrow_buffers_come_from_the_system_allocator(sample, lake, monkeypatch):
+    """A run allocates Arrow's buffers with the C library's allocator (ingest's
+    _system_memory_pool) and leaves the pool as it found it."""
+    import pyarrow as pa
+
+    from citypipe.core.harmonise import Harmoniser
+    from citypipe.core.ingest import ingest
+
+    pools = []
+    harmonise = Harmoniser.harmonise
+
+    def noted(self, batch):
+        pools.append(pa.default_memory_pool().backend_name)
+        return harmonise(self, batch)
+
+    monkeypatch.setattr(Harmoniser, "harmonise", noted)
+    before = pa.default_memory_pool()
+    pa.set_memory_pool(pa.mimalloc_memory_pool())  # Arrow's default, whatever the environment
+    try:
+        ingest(sample("esslingen_parking_epsg25832.geojson"), "esslingen", lake, validate=False)
+        assert pools and set(pools) == {"system"}
+        assert pa.default_memory_pool().backend_name == "mimalloc"
+    finally:
+        pa.set_memory_pool(before)

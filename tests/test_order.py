@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import threading
 
 import geopandas as gpd
 import numpy as np
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from citypipe import schemas
 from citypipe.core.ingest import ingest
 from citypipe.core.order import ROW_GROUP_BYTES, SORT_KEY, OrderedWriter, hilbert_keys
+from citypipe.core.write import GeoParquetWriter
 
 
 def _bench(name: str):
@@ -245,6 +247,46 @@ def test_a_failed_run_sorts_and_leaves_nothing(grid, tmp_path):
             writer.write(batch)
         raise RuntimeError("the run failed")
     assert not (tmp_path / "f.parquet").exists()
+
+
+def _threads_writing(monkeypatch, fail: bool = False) -> list[str]:
+    """The threads each row group of an ordered file is encoded on (the first failing if
+    `fail`)."""
+    threads: list[str] = []
+    write = GeoParquetWriter.write
+
+    def noted(self, batch) -> None:
+        threads.append(threading.current_thread().name)
+        if fail:
+            raise OSError("no room left on the device")
+        write(self, batch)
+
+    monkeypatch.setattr(GeoParquetWriter, "write", noted)
+    return threads
+
+
+def test_a_spilled_source_is_encoded_beside_its_sort(grid, tmp_path, monkeypatch):
+    """Sorted out of core, the row groups are encoded on a thread of their own while the next is
+    sorted (the file is the same: above); sorted in memory (a small source), on the run's."""
+    _, file, _, _ = grid
+    batches = pq.read_table(file).slice(0, 2000).to_batches(max_chunksize=700)
+    threads = _threads_writing(monkeypatch)
+    _write(tmp_path / "memory.parquet", batches)
+    assert threads == [threading.current_thread().name] * 4
+    threads.clear()
+    _write(tmp_path / "spilled.parquet", batches, memory_budget=0, bucket_bytes=64 << 10)
+    assert len(threads) == 4 and threading.current_thread().name not in threads
+
+
+def test_a_spilled_sources_encoding_error_is_raised_and_its_spill_removed(
+    grid, tmp_path, monkeypatch
+):
+    _, file, _, _ = grid
+    batches = pq.read_table(file).slice(0, 2000).to_batches(max_chunksize=700)
+    _threads_writing(monkeypatch, fail=True)
+    with pytest.raises(OSError, match="no room"):
+        _write(tmp_path / "f.parquet", batches, memory_budget=0)
+    assert [p.name for p in tmp_path.iterdir()] == ["f.parquet"]  # no spill, no buckets
 
 
 def test_memory_stays_bounded_when_sorting_out_of_core(tmp_path):

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from citypipe import schemas
 from citypipe.core.external_sort import sorted_batches
-from citypipe.core.write import GeoParquetWriter
+from citypipe.core.write import BesideWriter, GeoParquetWriter
 
 __all__ = ["LEVEL", "ROW_GROUP_BYTES", "SORT_KEY", "OrderedWriter", "hilbert_keys"]
 
@@ -216,15 +216,21 @@ class OrderedWriter:
             return
         average = self._source_bytes / max(self.rows, 1)
         self.row_group_rows = self._given_rows or max(1, round(ROW_GROUP_BYTES / max(average, 1)))
-        writer = GeoParquetWriter(self.path, self.table, source_bytes=self._source_bytes)
+        parquet = GeoParquetWriter(self.path, self.table, source_bytes=self._source_bytes)
+        # a spilled source's row groups are encoded on a thread while the next is sorted: both
+        # are Arrow's work without the GIL, done after the source is read, so on two cores
+        writer = parquet if self._spill is None else BesideWriter(parquet, from_rows=0)
         try:
             for batch in self._ordered():
                 writer.write(batch)
         finally:
-            writer.metadata = {**self.metadata, **self._sort_metadata()}
-            writer.close()
-            if self._spill is not None:
-                self._spill_path.unlink(missing_ok=True)
+            parquet.metadata = {**self.metadata, **self._sort_metadata()}
+            try:
+                writer.close()
+            finally:
+                if isinstance(writer, BesideWriter):
+                    writer.wait()
+                    self._spill_path.unlink(missing_ok=True)
 
     def _sort_metadata(self) -> dict[str, bytes]:
         if not np.isfinite(self._extent).all():

@@ -229,10 +229,13 @@ class BesideWriter:
     from_rows = 4096
     """A batch of fewer rows, while no thread has started, is written on the run's thread: on
     a small 3D file (Melbourne's roads, PLATEAU's building) a thread cost 0.5-1.0 ms of CPU
-    more than it saved (measured in one process, best of 30 ingests)."""
+    more than it saved (measured in one process, best of 30 ingests). A writer that knows its
+    file is large gives its own (0: a thread from the first batch)."""
 
-    def __init__(self, writer: GeoParquetWriter) -> None:
+    def __init__(self, writer: GeoParquetWriter, from_rows: int | None = None) -> None:
         self.writer = writer
+        if from_rows is not None:
+            self.from_rows = from_rows
         self._pool: ThreadPoolExecutor | None = None
         self._last: Future[None] | None = None
         self.flushed = False
