@@ -2,8 +2,9 @@
 
 The faces of an object's footprint that share edges (a triangulated surface, a bottom split in
 patches) form a coverage, whose union is bounded by the edges that are not shared: those are
-found for all objects of a batch at once (a 64-bit hash per edge, one sort) and GEOS is asked
-only to build the areas they enclose. The result is kept where it is valid and its area is the
+found for all objects of a batch at once (a 64-bit hash per edge, counted per object) and
+chained into rings (edges.pyx; numpy's sorts where it did not build), GEOS asked only to make
+them polygons. The result is kept where it is valid and its area is the
 faces' own (no face overlaps another); the others are merged by coverage unions, and a full
 union where faces overlap.
 """

@@ -1,7 +1,8 @@
 """Measures of 3D city objects: footprints, surface area, tilt and azimuth, and volumes.
 
 Connectors hand over 3D geometry as polygons with Z (the faces of a solid, the semantic
-surfaces); everything here is vectorised over all faces of a batch with numpy. Areas and
+surfaces); everything here is vectorised over all faces of a batch: in compiled passes
+(pipelines/geo/edges.pyx, newell.pyx) where they built, else with numpy. Areas and
 volumes are only meaningful in metres, so the caller passes geometries in a projected CRS.
 
 Orientation: CityGML and CityJSON give faces counter-clockwise seen from outside, so the
