@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from functools import cached_property, partial
+from functools import cached_property
 from typing import Any, BinaryIO, TypeVar
 
 from lxml import etree
@@ -63,6 +63,7 @@ from citypipe.connectors.citygml_header import (
 from citypipe.connectors.citygml_objects import ObjectReader
 from citypipe.connectors.citygml_process import SPLIT_BYTES, can_split, read_in_child
 from citypipe.connectors.citygml_ranges import read_in_ranges
+from citypipe.connectors.citygml_records import Document
 from citypipe.connectors.gml_xlinks import XlinkBudgetError
 from citypipe.geo.errors import DataError
 
@@ -142,10 +143,9 @@ class CityGMLConnector(FileConnector):
         if split and not self.header.depth and self.path.stat().st_size >= split:
             gml_id = f"{{{GML[self.header.version]}}}id"
             released = lambda: self._released  # the walk's count, in the process walking
-            walk = partial(self._read, blanks=False)  # the rejects' XML is read again
             return read_in_ranges(
-                self.path, walk, released, gml_id,
-                lambda: read_in_child(self.path, walk, released, gml_id),
+                self.path, self._read, released, gml_id,
+                lambda: read_in_child(self.path, self._read, released, gml_id),
             )  # fmt: skip
         return self._read(ObjectReader.flush)
 
@@ -153,17 +153,15 @@ class CityGMLConnector(FileConnector):
         self,
         flush: Callable[[ObjectReader], Iterator[T]],
         source: BinaryIO | None = None,
-        *,
-        blanks: bool = True,
     ) -> Iterator[T]:
         """What `flush` makes of each batch the reader completes, in document order; `source`
         reads a document other than the file (a range of its members: citygml_ranges).
-        `blanks` off parses without the whitespace between elements (a tenth less to parse,
-        free and walk), where the records' XML is not made from this tree (a second process:
-        it is read again from the file)."""
+        Parsed without the whitespace between elements (fewer nodes to make, walk and free):
+        the records' XML is made from the file read again (`Document`)."""
         batch_size = int(self.options.get("batch_size", BATCH_SIZE))
         self._released = 0
-        reader = ObjectReader(self.path, self.header, batch_size)
+        document = None if source is not None else Document(self.open_input, self.header.depth)
+        reader = ObjectReader(self.path, self.header, batch_size, document)
         with self.open_input() if source is None else source as f:
             stale = 0  # the CityModel's first children: members of written batches
             last = None  # the CityModel they are of (a wrapper may hold several)
@@ -171,7 +169,7 @@ class CityGMLConnector(FileConnector):
                 for model, member in model_members(
                     f,
                     huge_tree=bool(self.options.get("huge_tree")),
-                    blanks=blanks,
+                    blanks=False,
                     depth=self.header.depth,
                 ):
                     reader.member(member)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from citypipe.connectors import gml
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.citygml_annotations import Annotations
 from citypipe.connectors.citygml_header import GML, MEMBERS, MODULE, Header, declared_srs_names
-from citypipe.connectors.citygml_records import Record, batches
+from citypipe.connectors.citygml_records import Document, Record, Reparsed, batches
 from citypipe.connectors.citygml_values import (
     CITYGML,
     add,
@@ -78,8 +79,12 @@ _GML_PROPERTIES = {"boundedBy": attributes.envelope, "name": attributes.name}
 class ObjectReader:
     """Turns CityModel members into records, and records into SourceBatches."""
 
-    def __init__(self, path: Path, header: Header, batch_size: int) -> None:
+    def __init__(
+        self, path: Path, header: Header, batch_size: int, document: Document | None = None
+    ) -> None:
         self.path = path
+        self.document = document
+        """The document parsed again, where a reject asks for its XML (`flush`)."""
         self.header = header
         self.batch_size = batch_size
         self.gml_ns = GML[header.version]
@@ -88,6 +93,10 @@ class ObjectReader:
         self._foreign_id = next(f"{{{ns}}}id" for ns in GML_NAMESPACES if ns != self.gml_ns)
         self.records: list[Record] = []
         self.objects: dict[str, int] = {}
+        self.located: dict[Any, tuple[int, ...]] = {}
+        """Where each member the batch's records hold is: its number among the CityModel
+        members read, then its place in its nested CityModel, if any (`Reparsed`)."""
+        self._members = 0
         self.annotations = Annotations(self.gml_id)
         self.geometry = GeometryReader(self.gml_ns, header.srs_dimension)
         self._kinds: dict[str, _Kind] = {}
@@ -98,7 +107,13 @@ class ObjectReader:
     # -- members ------------------------------------------------------------------------------
 
     def member(self, member: Any) -> None:
-        """Read one CityModel member: objects become records, the rest annotates them."""
+        """Read the document's next CityModel member: objects become records, the rest
+        annotates them."""
+        self.located[member] = (self._members,)
+        self._members += 1
+        self._read_member(member)
+
+    def _read_member(self, member: Any) -> None:
         kind = local_name(member.tag)
         self._member, self._seen_tags = member, {}
         for obj in member:
@@ -119,9 +134,11 @@ class ObjectReader:
         """A CityModel held as a member (no CityObject, but written so): its members are read
         as the document's are, not kept as one row of no geometry."""
         seen = self._seen_tags
-        for inner in model:
+        at = (*self.located[member], member.index(model))
+        for i, inner in enumerate(model):
             if local_name(inner.tag) in MEMBERS:
-                self.member(inner)
+                self.located[inner] = (*at, i)
+                self._read_member(inner)
         self._member, self._seen_tags = member, seen
 
     def _unread(self, obj: Any) -> str | None:
@@ -379,10 +396,14 @@ class ObjectReader:
     # -- batches ------------------------------------------------------------------------------
 
     def flush(self) -> Iterator[SourceBatch]:
-        """The records read so far, as one SourceBatch per CRS; then start a new batch."""
+        """The records read so far, as one SourceBatch per CRS (their XML from `document`);
+        then start a new batch."""
+        located = self.located
         taken = self.take()
         if taken is not None:
-            yield from batches(taken[0], taken[1].build(), self.gml_id)
+            assert self.document is not None, "a reader that flushes reads a document again"
+            elements = partial(Reparsed, self.document, located, gml_id=self.gml_id)
+            yield from batches(taken[0], taken[1].build(), elements)
 
     def take(self) -> tuple[list[Record], GeometryReader] | None:
         """The records read so far and the geometry reader holding their polygons (None: no
@@ -390,7 +411,7 @@ class ObjectReader:
         records, geometry = self.records, self.geometry
         if not records:
             return None
-        self.records, self.objects = [], {}
+        self.records, self.objects, self.located = [], {}, {}
         self.geometry = GeometryReader(self.gml_ns, self.header.srs_dimension)
         return records, geometry
 

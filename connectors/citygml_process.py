@@ -99,7 +99,7 @@ def read_in_child(
     elements = partial(Located, partial(open, path, "rb"), gml_id=gml_id)
     try:
         for records, rings in received(receive, child, f"{path}: the process reading it"):
-            yield from batches(records, gml_polygons.build(*rings), gml_id, elements)
+            yield from batches(records, gml_polygons.build(*rings), elements)
     finally:
         stop(receive, child)
 

@@ -289,7 +289,7 @@ def read_in_ranges(
             elements = partial(Located, r.open, gml_id=gml_id)
             for offset, length in stream:
                 records, rings = pickle.loads(os.pread(spool.fileno(), length, offset))
-                yield from batches(records, gml_polygons.build(*rings), gml_id, elements)
+                yield from batches(records, gml_polygons.build(*rings), elements)
     finally:
         _stop(children)
 
