@@ -202,3 +202,26 @@ def test_a_child_killed_mid_message_fails_the_read_in_one_line() -> None:
     finally:
         citygml_process.stop(receive, child)
     assert "\n" not in str(e.value) and "killed by signal 9" in str(e.value)
+
+
+def test_the_bench_tells_each_sides_cpu(monkeypatch, capsys):
+    """bench/split_cpu.py: the harmonising process's main thread and the reading child's, each
+    with the CPU time it spent, and when the child was last seen (before the ingest ended)."""
+    import importlib.util
+    import sys
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("split_cpu", ROOT / "bench" / "split_cpu.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    nrw = CORPUS / "citygml" / "nrw_LoD2_32_326_5727_1_NW.gml"  # a child of a second or so
+    monkeypatch.setattr(sys, "argv", ["split_cpu.py", str(nrw)])
+    bench.main()
+    lines = capsys.readouterr().out.splitlines()
+    wall = float(lines[0].split()[1])
+    child = [line for line in lines if line.startswith("child") and "last seen" in line]
+    assert len(child) == 1 and 0 < float(child[0].split()[4]) <= wall
+    mains = [line.split() for line in lines if " main" in line or "MainThread" in line]
+    assert {m[0] for m in mains} == {"parent", "child"}
+    assert all(float(m[-3]) + float(m[-1]) > 0 for m in mains), mains

@@ -1,0 +1,103 @@
+"""Where a large CityGML file's split read spends its CPU, process by process, thread by thread.
+
+A file read in two processes (connectors/citygml_process.py) is as fast as its busier side, and
+whole-process timings do not tell which side that is, nor how long the harmonising process works
+alone after the reading child has ended (the spatial order's sort and write). One ingest, its
+threads' user and system time read from Linux's /proc every 20 ms (a thread that ends between two
+samples loses at most that), the reader forced to split (`split_bytes` 1) unless told otherwise.
+
+    python bench/split_cpu.py FILE [--option split_bytes=0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Self
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _thread_times(pid: int) -> dict[int, tuple[float, float]]:
+    """User and system CPU seconds of each thread of process `pid` ({} once it has ended)."""
+    times = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return {}
+    for tid in tids:
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # the name may hold blanks
+        times[int(tid)] = (int(fields[11]) / _TICK, int(fields[12]) / _TICK)
+    return times
+
+
+class _Sampler:
+    """Every thread of this process and its children, as last seen, and when each child was."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[int, int], tuple[float, float]] = {}
+        self.last: dict[int, float] = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sampler", daemon=True)
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while not self._done.wait(0.02):
+            kids = Path(f"/proc/{me}/task/{me}/children").read_text().split()
+            for pid in [me, *map(int, kids)]:
+                for tid, times in _thread_times(pid).items():
+                    self.seen[(pid, tid)] = times
+                if pid != me:
+                    self.last[pid] = time.perf_counter()
+
+    def __enter__(self) -> Self:
+        self.before = _thread_times(os.getpid())
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+        me = os.getpid()
+        for tid, times in _thread_times(me).items():
+            self.seen[(me, tid)] = times
+        for (pid, tid), (user, system) in list(self.seen.items()):
+            u0, s0 = self.before.get(tid, (0.0, 0.0)) if pid == me else (0.0, 0.0)
+            self.seen[(pid, tid)] = (user - u0, system - s0)
+
+
+def main() -> None:
+    from citypipe.core.ingest import ingest  # imported before timing, as bench/run.py does
+    from citypipe.core.lake import Lake
+
+    p = argparse.ArgumentParser()
+    p.add_argument("file", type=Path)
+    p.add_argument("--option", action="append", default=["split_bytes=1"], metavar="KEY=VALUE")
+    args = p.parse_args()
+    options = dict(o.split("=", 1) for o in args.option)
+    with tempfile.TemporaryDirectory(prefix="citypipe-bench-") as out, _Sampler() as sampler:
+        start = time.perf_counter()
+        ingest(args.file, "bench", Lake(Path(out)), validate=False, options=options)
+        wall = time.perf_counter() - start
+        names = {t.native_id: t.name for t in threading.enumerate()}
+    me = os.getpid()
+    print(f"wall {wall:.2f} s, load {os.getloadavg()[0]:.1f}")
+    for pid, last in sampler.last.items():
+        print(f"child {pid} last seen {last - start:.2f} s into the ingest")
+    for (pid, tid), (user, system) in sorted(sampler.seen.items()):
+        if user + system >= 0.01:
+            who = "parent" if pid == me else f"child {pid}"
+            name = (names.get(tid) if pid == me else None) or ("main" if tid == pid else "thread")
+            print(f"{who:12} {tid:8} {name:24} user {user:6.2f} sys {system:5.2f}")
+
+
+if __name__ == "__main__":
+    main()
