@@ -3,8 +3,10 @@
 A file read in two processes (connectors/citygml_process.py) is as fast as its busier side, and
 whole-process timings do not tell which side that is, nor how long the harmonising process works
 alone after the reading child has ended (the spatial order's sort and write). One ingest, its
-threads' user and system time read from Linux's /proc every 20 ms (a thread that ends between two
-samples loses at most that), the reader forced to split (`split_bytes` 1) unless told otherwise.
+threads' user and system time read from Linux's /proc every 50 ms (a thread that ends between two
+samples loses at most that; every 20 ms, the sampling took 1.1 s of CPU of an 83 s ingest at a
+load of 31: its thread is listed as `sampler`), the reader forced to split (`split_bytes` 1)
+unless told otherwise.
 
     python bench/split_cpu.py FILE [--option split_bytes=0]
 """
@@ -50,7 +52,7 @@ class _Sampler:
 
     def _run(self) -> None:
         me = os.getpid()
-        while not self._done.wait(0.02):
+        while not self._done.wait(0.05):
             kids = Path(f"/proc/{me}/task/{me}/children").read_text().split()
             for pid in [me, *map(int, kids)]:
                 for tid, times in _thread_times(pid).items():
