@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import pickle
 import re
 import tempfile
 from collections.abc import Callable, Iterator
@@ -38,11 +37,13 @@ from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.citygml_process import (
     Located,
     cores,
+    pack,
     received,
     serve,
     start_child,
     stop,
     take,
+    unpack,
 )
 from citypipe.connectors.citygml_records import batches
 
@@ -288,7 +289,7 @@ def read_in_ranges(
         for r, spool, _, _, stream in children:
             elements = partial(Located, r.open, gml_id=gml_id)
             for offset, length in stream:
-                records, rings = pickle.loads(os.pread(spool.fileno(), length, offset))
+                records, rings = unpack(os.pread(spool.fileno(), length, offset))
                 yield from batches(records, gml_polygons.build(*rings), elements)
     finally:
         _stop(children)
@@ -317,9 +318,9 @@ def _spooled(
         return
     offset = 0
     for raw in read(partial(take, released), r.open()):
-        blob = memoryview(pickle.dumps(raw, protocol=5))
+        blob = memoryview(pack(raw))
         written = 0
         while written < len(blob):
             written += os.pwrite(spool, blob[written:], offset + written)
-        yield ("batch", (offset, len(blob)))
+        yield ("spooled", (offset, len(blob)))
         offset += len(blob)
