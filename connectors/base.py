@@ -22,8 +22,10 @@ from urllib.parse import SplitResult
 
 import numpy as np
 import shapely
+from shapely import GeometryType
 
 from citypipe.connectors.http import HttpClient
+from citypipe.connectors.ragged import offsets
 from citypipe.geo.errors import ConfigurationError
 from citypipe.geo.types import AxisOrder, Points
 
@@ -156,13 +158,30 @@ class FlatFaces(NamedTuple):
     owner: np.ndarray
     """The geometry of each face, ascending."""
 
+    def owned(self, count: int) -> np.ndarray:
+        """Which of `count` geometries own a face."""
+        return np.bincount(self.owner, minlength=count) > 0
+
+    def multipolygons(self, count: int) -> np.ndarray:
+        """Each of `count` geometries as the shapely MultiPolygon of its faces, None for one
+        without faces: as `shapely.from_ragged_array` builds them from these arrays."""
+        nesting = (
+            offsets(np.bincount(self.ring, minlength=len(self.polygon))),
+            offsets(np.bincount(self.polygon, minlength=len(self.owner))),
+            offsets(np.bincount(self.owner, minlength=count)),
+        )
+        out = np.asarray(shapely.from_ragged_array(GeometryType.MULTIPOLYGON, self.coords, nesting))
+        out[~self.owned(count)] = None
+        return out
+
 
 @dataclass(frozen=True, slots=True)
 class Solids:
     """The 3D part of a batch, aligned with its records."""
 
     geometry_3d: np.ndarray | Sequence[shapely.Geometry | None]
-    """Shapely geometry with Z in the batch's `crs` (the richest LoD), or None."""
+    """Shapely geometry with Z in the batch's `crs` (the richest LoD), or None; None too for
+    a record whose geometry is the MultiPolygon Z of its `faces`, left unbuilt (`built`)."""
     surfaces: Sequence[list[Surface] | None] | None = None
     """Each record's semantic surfaces, or None (also for the whole batch: none known)."""
     surface_faces: Sequence[np.ndarray | None] | None = None
@@ -172,6 +191,16 @@ class Solids:
     faces: FlatFaces | None = None
     """The polygons of `geometry_3d` (owned by its rows), where the connector has them as flat
     arrays; None: the pipeline reads them from the geometries."""
+
+    def built(self) -> Solids:
+        """These solids with the geometries left unbuilt as their faces built as shapely ones."""
+        if self.faces is None:
+            return self
+        made = np.array(self.geometry_3d, dtype=object)
+        unbuilt = self.faces.owned(len(made)) & shapely.is_missing(made)
+        if unbuilt.any():
+            made[unbuilt] = self.faces.multipolygons(len(made))[unbuilt]
+        return replace(self, geometry_3d=made)
 
 
 @dataclass(slots=True)

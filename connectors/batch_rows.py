@@ -40,8 +40,9 @@ def take(batch: SourceBatch, keep: np.ndarray) -> SourceBatch:
 def _solids(solids: Solids, rows: np.ndarray) -> Solids:
     """The 3D part of the records `rows`: surfaces held as columns stay columns, each surface
     with its face (the pipeline then measures and places them with the solid's faces, as in
-    the whole batch); the faces' arrays are not cut, the pipeline reads them again."""
-    geometry_3d, surfaces = _rows(solids.geometry_3d, rows), solids.surfaces
+    the whole batch); the faces' arrays are not cut, the pipeline reads them again (from the
+    geometries, built from them where they were held only so)."""
+    geometry_3d, surfaces = _rows(solids.built().geometry_3d, rows), solids.surfaces
     if isinstance(surfaces, SurfaceColumns):
         taken = surfaces.take(rows)
         return Solids(geometry_3d, taken, taken.record_faces())

@@ -112,6 +112,8 @@ class Built(NamedTuple):
     """The geometries built for a list of jobs, aligned with them."""
 
     shapes: np.ndarray
+    """Shapely geometries, None where a job has none or its polygons are held only in `faces`
+    (a batch of polygon jobs built together: GEOS need not build them, nor free them)."""
     errors: list[str | None]
     repairs: np.ndarray
     """What the repair did to each (n, 4): `rings.repair` counts summed over its polygons."""
@@ -121,13 +123,28 @@ class Built(NamedTuple):
     """The polygons of `shapes` as the arrays they were built from, owned by the jobs; None
     where some were built apart (a faulty job among them)."""
 
+    def made(self) -> np.ndarray:
+        """Which jobs have a geometry: a shapely one, or their polygons in `faces`."""
+        made = ~shapely.is_missing(self.shapes)
+        return made if self.faces is None else made | self.faces.owned(len(made))
+
+    def shaped(self) -> Built:
+        """These geometries with those held only as their polygons' arrays (`faces`) built as
+        shapely MultiPolygons."""
+        if self.faces is None:
+            return self
+        shapes, owned = self.shapes.copy(), self.faces.owned(len(self.shapes))
+        shapes[owned] = self.faces.multipolygons(len(shapes))[owned]
+        return self._replace(shapes=shapes)
+
     @classmethod
     def empty(cls, n: int) -> Built:
         none: list[Any] = [None] * n
         return cls(np.full(n, None, dtype=object), none, np.zeros((n, 4), np.int64), none.copy())
 
     def put(self, at: list[int], built: Built) -> None:
-        """Rows `at` are `built`'s."""
+        """Rows `at` are `built`'s, their geometries built as shapely ones."""
+        built = built.shaped()
         self.shapes[at], self.repairs[at] = built.shapes, built.repairs
         for i, k in enumerate(at):
             self.errors[k], self.kept[k] = built.errors[i], built.kept[i]
@@ -241,6 +258,8 @@ def _construct(
     errors = out.errors
     if kind is _POLYGONS:
         coords, counts = _rings(pool, rows, counts, out)
+        if _rings_whole(coords, counts[2]):  # GEOS would build them all: held as arrays
+            return out._replace(faces=_flat_faces(coords, counts))
     else:
         coords = pool.xyz[rows]
     try:
@@ -256,6 +275,12 @@ def _construct(
         out.shapes[counts[0] == 0] = None  # the repair dropped every surface
         return out._replace(faces=_flat_faces(coords, counts))
     return out
+
+
+def _rings_whole(coords: np.ndarray, sizes: np.ndarray) -> bool:
+    """Whether every ring has the four positions or more a closed ring needs (or none) and
+    every position is finite: the polygons GEOS builds without a word."""
+    return not ((sizes > 0) & (sizes < 4)).any() and bool(np.isfinite(coords).all())
 
 
 def _rings(
@@ -354,8 +379,9 @@ def build_shapes(jobs: list[Job | None], pool: Vertices) -> Built:
             continue
         at = [i for i, _ in of_kind]
         built = _build(kind, [j for _, j in of_kind], pool)
-        out.put(at, built)
         if kind is _POLYGONS:
             f = built.faces
             faces = None if f is None else f._replace(owner=np.asarray(at)[f.owner])
+            built = built._replace(faces=None)  # held as those arrays, not built
+        out.put(at, built)
     return out._replace(faces=faces)

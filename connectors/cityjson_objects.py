@@ -94,11 +94,17 @@ def _repairs(built: Built, footprint: Built, reasons: list[str | None]) -> list[
     (its reason noted in `reasons`)."""
     repairs: list[str | None] = [None] * len(reasons)
     counts = built.repairs + footprint.repairs
+    made = built.made() | footprint.made()
     for i in np.flatnonzero(counts.any(axis=1)).tolist():
         repairs[i] = rings.describe(counts[i])
-        if built.shapes[i] is None and footprint.shapes[i] is None:
+        if not made[i]:
             reasons[i] = reasons[i] or f"no usable geometry left: {repairs[i]}"
     return repairs
+
+
+def _same(footprint: Job | None, job: Job | None) -> bool:
+    """Whether an object's footprint is its geometry (its one LoD is LoD0)."""
+    return footprint is not None and footprint is job
 
 
 def _properties(obj: Mapping[str, Any], lods: list[str | None]) -> dict[str, Any]:
@@ -273,12 +279,12 @@ class Batch:
         )
         pool = self._pool()
         built = build_shapes(jobs, pool)
-        shapes = built.shapes
         separate = [f if f is not j else None for f, j in zip(footprints, jobs, strict=False)]
         footprint = build_shapes(separate, pool)
-        footprint_shapes = footprint.shapes
-        same = [f is not None and f is j for f, j in zip(footprints, jobs, strict=False)]
-        footprint_shapes[same] = shapes[same]
+        footprint_shapes = footprint.shaped().shapes
+        same = np.fromiter(map(_same, footprints, jobs), bool, len(jobs))
+        if same.any():  # an object's LoD0 alone: its footprint is its geometry
+            footprint_shapes[same] = built.shaped().shapes[same]
         reasons = [
             a or b or c for a, b, c in zip(reasons, built.errors, footprint.errors, strict=False)
         ]
@@ -297,7 +303,7 @@ class Batch:
             height_m=heights,
             lod=lods,
             parent_source_id=[p[0] if isinstance(p, list) and p else None for p in parents],
-            solids=Solids(shapes, surfaces, surfaces.record_faces(), built.faces),
+            solids=Solids(built.shapes, surfaces, surfaces.record_faces(), built.faces),
             errors=reasons,
             repairs=repairs,
         )

@@ -70,13 +70,9 @@ def semantic_surfaces(
     """The semantic surfaces of each built geometry that has semantics (None for the others),
     as columns whose (type, Polygon Z) pairs are made only where asked for; a geometry whose
     semantics do not fit its surfaces is noted in `reasons`."""
-    shapes = built.shapes
-    semantic = [
-        i
-        for i, j in enumerate(jobs)
-        if j is not None and j.values is not None and shapes[i] is not None
-    ]
-    at = offsets(shapely.get_num_geometries(shapes[semantic]))
+    shapes, made = built.shapes, built.made()
+    semantic = [i for i, j in enumerate(jobs) if j is not None and j.values is not None and made[i]]
+    at = offsets(_polygon_counts(built, semantic))
     place, types, faces, fits = _together(semantic, jobs, built, at)
     listed = np.zeros(len(jobs), dtype=bool)
     listed[np.asarray(semantic, np.int64)[fits]] = True
@@ -105,6 +101,15 @@ def semantic_surfaces(
         return _polygons(shapes[semantic], semantic, flat, at)[at[:-1][place] + faces]
 
     return SurfaceColumns(listed, rows, types, faces, polygons, make_surface)
+
+
+def _polygon_counts(built: Built, semantic: list[int]) -> np.ndarray:
+    """How many polygons each geometry `semantic` has: its faces where they are held only
+    as arrays (`Built.faces`), else GEOS's count."""
+    shapes = built.shapes[semantic]
+    if built.faces is None or not shapely.is_missing(shapes).all():
+        return shapely.get_num_geometries(shapes)
+    return np.bincount(built.faces.owner, minlength=len(built.shapes))[semantic]
 
 
 def _polygons(

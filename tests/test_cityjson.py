@@ -183,7 +183,7 @@ def test_surfaces_are_faces_of_their_solid(sample, tmp_path, lake, read_lake):
     (tmp_path / "edited.city.json").write_text(json.dumps(doc))
     [batch] = CityJSONConnector(tmp_path / "edited.city.json").read()
     i = batch.source_ids.index(key)
-    faces = shapely.get_parts(batch.solids.geometry_3d[i])
+    faces = shapely.get_parts(batch.solids.built().geometry_3d[i])
     assert batch.solids.surface_faces[i].tolist() == [
         k for k, v in enumerate(values) if v is not None
     ]
@@ -350,7 +350,7 @@ def test_each_line_of_a_stream_indexes_its_own_vertices(sample):
         for v, s, o in zip(last["vertices"][index], t["scale"], t["translate"], strict=False)
     ]
     [batch] = CityJSONConnector(path).read()
-    geometry = batch.solids.geometry_3d[list(batch.source_ids).index(key)]
+    geometry = batch.solids.built().geometry_3d[list(batch.source_ids).index(key)]
     assert shapely.get_coordinates(geometry, include_z=True)[0].tolist() == expected
 
 
@@ -382,7 +382,7 @@ def test_batch_size_does_not_change_what_is_read(sample, monkeypatch, name):
         for b in batches:
             for i, sid in enumerate(b.source_ids):
                 rows[sid] = (
-                    b.solids.geometry_3d[i],
+                    b.solids.built().geometry_3d[i],
                     b.parent_source_id[i],
                     b.errors[i],
                 )
@@ -613,7 +613,7 @@ def test_geometry_instances_are_placed(tmp_path):
     assert batch.errors == [None] and batch.lod == ["2"]
     ref = np.array([85001.0, 447002.0, 3.0])
     expected = np.array([[10, 20, 0], [12, 20, 0], [10, 22, 0.5]]) + ref
-    got = shapely.get_coordinates(batch.solids.geometry_3d[0], include_z=True)
+    got = shapely.get_coordinates(batch.solids.built().geometry_3d[0], include_z=True)
     assert np.allclose(got[:3], expected)
 
 
@@ -656,7 +656,7 @@ def test_every_geometry_type_and_the_lod0_footprint(tmp_path):
     [batch] = CityJSONConnector(_write(tmp_path, doc)).read()
     assert batch.errors == [None] * 5
     rows = dict(zip(batch.source_ids, range(5), strict=False))
-    g3 = batch.solids.geometry_3d
+    g3 = batch.solids.built().geometry_3d
     assert batch.feature_classes[rows["pair"]] == "+NoiseBarrier"
     assert shapely.get_num_geometries(g3[rows["house"]]) == 6 and batch.lod[rows["house"]] == "2"
     assert shapely.get_num_geometries(g3[rows["pair"]]) == 12
@@ -702,7 +702,7 @@ def test_the_faces_handed_on_are_those_geos_holds(name):
     for batch in CityJSONConnector(CORPUS / name).read():
         assert batch.solids is not None and batch.solids.faces is not None
         given = solids.Faces(*batch.solids.faces)
-        read = solids.Faces.of(np.asarray(batch.solids.geometry_3d, dtype=object))
+        read = solids.Faces.of(np.asarray(batch.solids.built().geometry_3d, dtype=object))
         assert len(read.owner) > 0
         for mine, geos in zip(given, read, strict=True):
             np.testing.assert_array_equal(mine, geos)

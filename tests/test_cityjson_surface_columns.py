@@ -63,7 +63,7 @@ def test_columns_say_each_surfaces_record_type_and_face(tmp_path, monkeypatch):
     assert not made  # no polygon made until a record's list is asked for
     assert columns[row["c"]] is None
     for key in "ab":
-        faces = shapely.get_parts(batch.solids.geometry_3d[row[key]])
+        faces = shapely.get_parts(batch.solids.built().geometry_3d[row[key]])
         types, at = _expected(key)
         assert [t for t, _ in columns[row[key]]] == types
         assert batch.solids.surface_faces[row[key]].tolist() == at

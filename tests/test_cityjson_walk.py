@@ -78,7 +78,7 @@ def _rows(batches: list[Any]) -> list[Any]:
     out: list[Any] = []
     for b in batches:
         wkb = shapely.to_wkb(np.asarray(b.geometries, dtype=object))
-        solid = shapely.to_wkb(np.asarray(b.solids.geometry_3d, dtype=object))
+        solid = shapely.to_wkb(np.asarray(b.solids.built().geometry_3d, dtype=object))
         out.append(("faces", _arrays(b.solids.faces)))
         for i, key in enumerate(b.source_ids):
             surfaces = b.solids.surfaces[i]

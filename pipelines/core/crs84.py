@@ -22,7 +22,7 @@ from shapely import GeometryType
 from citypipe.connectors import coordinates
 from citypipe.connectors.ragged import offsets
 from citypipe.core.measure import Measures
-from citypipe.core.solids import Faces
+from citypipe.core.solids import Faces, kinds
 from citypipe.geo import wkb_ragged
 from citypipe.geo.transform import ToCrs84
 
@@ -47,7 +47,7 @@ def to_crs84(
     reason `untransformable`."""
     flat_z = shapely.has_z(geoms)
     solids = geoms3d[has_z]
-    if faces is not None and not (shapely.get_type_id(solids) == GeometryType.MULTIPOLYGON).all():
+    if faces is not None and not (kinds(geoms3d, faces)[has_z] == GeometryType.MULTIPOLYGON).all():
         faces = None  # a solid that is no multipolygon of its faces (CityGML's Polygon, lines)
     parts = None if measures is None else measures.surface_parts
     groups = [geoms[~flat_z], geoms[flat_z]]

@@ -102,6 +102,8 @@ def _has_coordinates(batch: SourceBatch, surfaces: SurfaceColumns | None) -> boo
         return False
     if positioned(np.asarray(batch.solids.geometry_3d, dtype=object)).any():
         return True
+    if batch.solids.faces is not None and len(batch.solids.faces.owner):
+        return True  # geometries held as their faces alone
     return surfaces is not None and len(surfaces.owner) > 0
 
 
@@ -142,14 +144,29 @@ def _bad_solids(src3d: np.ndarray, flat: FlatFaces | None) -> dict[int, str]:
     return found
 
 
-def _solid_faces(batch: SourceBatch, src3d: np.ndarray) -> solids.Faces:
-    """The faces of the batch's placeable solids: as the connector hands them, else read
-    from GEOS, once for footprints, measures and CRS84."""
-    given = batch.solids.faces if batch.solids is not None else None
+def _solid_faces(given: FlatFaces | None, src3d: np.ndarray, unbuilt: np.ndarray) -> solids.Faces:
+    """The faces of the batch's placeable solids (those of `src3d`, and the `unbuilt` ones
+    held as their faces alone): as the connector hands them, else read from GEOS, once for
+    footprints, measures and CRS84."""
     if given is not None:
-        placeable = np.flatnonzero(~shapely.is_missing(src3d))
+        placeable = np.flatnonzero(~shapely.is_missing(src3d) | unbuilt)
         return solids.Faces(*given).take(placeable, renumber=False)
     return solids.Faces.of(src3d)
+
+
+def _unbuilt(given: Solids, to_crs84: ToCrs84 | None) -> tuple[Solids, np.ndarray]:
+    """The solids, and which are held as their faces alone (`Solids.faces`): where every 3D
+    geometry is so and is taken to CRS84 (its WKB then written from the faces' arrays), they
+    stay so; else they are built, for the paths that read GEOS's geometries."""
+    n = len(given.geometry_3d)
+    faces = given.faces
+    if (
+        faces is not None
+        and to_crs84 is not None
+        and shapely.is_missing(np.asarray(given.geometry_3d, dtype=object)).all()
+    ):
+        return given, faces.owned(n)
+    return given.built(), np.zeros(n, dtype=bool)
 
 
 def _footprints(
@@ -346,26 +363,27 @@ class Placer:
         or PROJ sees them; a geometry GEOS still refuses is rejected on its own."""
         objects3d = batch.solids is not None
         geoms = np.array(batch.geometries, dtype=object)  # a copy: records are rejected in it
-        src3d = (
-            np.array(batch.solids.geometry_3d, dtype=object) if batch.solids is not None else geoms
-        )
-        flat = batch.solids.faces if batch.solids is not None else None
+        unbuilt = np.zeros(len(geoms), dtype=bool)
+        src3d, flat = geoms, None
+        if batch.solids is not None:
+            given, unbuilt = _unbuilt(batch.solids, to_crs84)
+            src3d, flat = np.array(given.geometry_3d, dtype=object), given.faces
         unplaceable = _unplaceable(geoms, src3d, surfaces, flat)
         for i, why in unplaceable.items():
             reasons[i] = reasons[i] or f"geometry has {why}"
             geoms[i] = src3d[i] = None
+            unbuilt[i] = False
         if surfaces is not None and unplaceable:
             surfaces = surfaces.dropped(list(unplaceable))
         axis = self.axis_order or batch.axis_order
         # the faces of the solids, read once for footprints, volumes and CRS84
-        faces3d = _solid_faces(batch, src3d) if objects3d else None
+        faces3d = _solid_faces(flat, src3d, unbuilt) if objects3d else None
         if objects3d:
             # traced outlines are the same areas as GEOS's unions, their rings started and
             # turned otherwise: for connectors that hand their faces on (CityJSON), so that
             # CityGML's bytes stay as they were
-            traced = batch.solids is not None and batch.solids.faces is not None
-            _footprints(geoms, src3d, surfaces, reasons, faces3d, traced)
-        has_z = shapely.has_z(src3d)
+            _footprints(geoms, src3d, surfaces, reasons, faces3d, flat is not None)
+        has_z = shapely.has_z(src3d) | unbuilt  # faces alone: a connector's, with Z
         geoms3d = np.full(len(geoms), None, object)
         geoms3d[has_z] = src3d[has_z]
         measures = None

@@ -40,6 +40,7 @@ __all__ = [
     "Faces",
     "area_vectors",
     "heights",
+    "kinds",
     "mix",
     "orientations",
     "polygons_of",
@@ -52,6 +53,15 @@ __all__ = [
 
 FLAT_DEG = 1.0
 """Faces within this angle of horizontal have no azimuth."""
+
+
+def kinds(geometries: np.ndarray, faces: Faces) -> np.ndarray:
+    """The shapely type id of each geometry, a MultiPolygon for one held as its `faces`
+    alone (None in `geometries`: `Solids.faces`)."""
+    out = shapely.get_type_id(geometries)
+    unbuilt = (out == -1) & faces.owned(len(out))
+    out[unbuilt] = GeometryType.MULTIPOLYGON
+    return out
 
 
 def polygons_of(geometry: Any) -> np.ndarray:
@@ -251,7 +261,7 @@ def heights(geometries: np.ndarray, faces: Faces | None = None) -> np.ndarray:
     out = np.full(len(geometries), np.nan)
     rest = np.arange(len(geometries))
     if faces is not None:
-        polygonal = np.isin(shapely.get_type_id(geometries), (3, 6))
+        polygonal = np.isin(kinds(geometries, faces), (3, 6))
         _extents(out, faces.coords[:, 2], faces.owner[faces.polygon[faces.ring]])
         rest = np.flatnonzero(~polygonal)
     coords, owner = shapely.get_coordinates(geometries[rest], include_z=True, return_index=True)
