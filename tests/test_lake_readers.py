@@ -110,24 +110,34 @@ def test_the_arrow_schema_carries_the_same_geo_as_the_footer(lake):
             }
 
 
-def test_dictionary_columns_are_stored_uncompressed_the_others_in_zstd(lake):
+def test_dictionary_and_valueless_columns_are_stored_uncompressed_the_others_in_zstd(lake):
     """As the schema file marks its columns (`dictionary: true`): a dictionary column's pages
-    hold a few values and runs of indices, which zstd made no smaller."""
+    hold a few values and runs of indices, which zstd made no smaller; a features file's column
+    that holds no value in any of its rows is only null flags, which zstd makes no smaller."""
     import yaml
 
     raw = yaml.safe_load((ROOT / "schemas" / "feature-v1.yaml").read_text(encoding="utf-8"))
     columns = {"features": raw["columns"], "surfaces": raw["surfaces"]}
     marked = {k: {c["name"] for c in v if c.get("dictionary")} for k, v in columns.items()}
     assert {"source", "theme"} <= marked["features"] and "surface_type" in marked["surfaces"]
+    valueless_seen = set()
     for path in _geoparquet_files(lake):
         meta = pq.read_metadata(path)
         kind = "features" if "geometry" in meta.schema.names else "surfaces"
+        table = pq.read_table(path)
+        valueless = {
+            name
+            for name in table.column_names
+            if kind == "features" and table.num_rows and table[name].null_count == table.num_rows
+        }
+        valueless_seen |= valueless
         for g in range(meta.num_row_groups):
             for i in range(meta.num_columns):
                 chunk = meta.row_group(g).column(i)
                 top = chunk.path_in_schema.split(".")[0]
-                expected = "UNCOMPRESSED" if top in marked[kind] else "ZSTD"
+                expected = "UNCOMPRESSED" if top in marked[kind] | valueless else "ZSTD"
                 assert chunk.compression == expected, (path, chunk.path_in_schema)
+    assert {"height_m", "geometry_3d"} <= valueless_seen  # the 2D sources' features
 
 
 def _chunk_bytes(path: Path, column: str) -> list[int]:

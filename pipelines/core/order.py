@@ -166,6 +166,8 @@ class OrderedWriter:
         """The bbox centres (x, y) of every row written, batch by batch: the keys are made of
         them once the extent is known, without reading the covering again."""
         self._spill: pa.ipc.RecordBatchFileWriter | None = None
+        self._valueless = {c.name for c in table.columns}
+        """The columns no row written so far holds a value in (stored uncompressed)."""
 
     def __enter__(self) -> Self:
         return self
@@ -189,6 +191,9 @@ class OrderedWriter:
         if batch.num_rows == 0:
             return
         self.rows += batch.num_rows
+        self._valueless = {
+            c for c in self._valueless if batch.column(c).null_count == batch.num_rows
+        }
         size = batch.nbytes  # summed over every buffer of every column: once a batch
         self._source_bytes += size
         xmin, ymin, xmax, ymax = _corners(batch.column(self.covering))
@@ -216,7 +221,12 @@ class OrderedWriter:
             return
         average = self._source_bytes / max(self.rows, 1)
         self.row_group_rows = self._given_rows or max(1, round(ROW_GROUP_BYTES / max(average, 1)))
-        parquet = GeoParquetWriter(self.path, self.table, source_bytes=self._source_bytes)
+        parquet = GeoParquetWriter(
+            self.path,
+            self.table,
+            source_bytes=self._source_bytes,
+            valueless=frozenset(self._valueless),
+        )
         # a spilled source's row groups are encoded on a thread while the next is sorted: both
         # are Arrow's work without the GIL, done after the source is read, so on two cores
         writer = parquet if self._spill is None else BesideWriter(parquet, from_rows=0)
