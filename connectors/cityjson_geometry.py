@@ -4,8 +4,10 @@ The rings of all objects of a batch become one flat index array, checked at once
 index range), repaired at once (connectors/rings.py: a last vertex within float noise of the
 first becomes it, surfaces with fewer than three distinct vertices are dropped, and the object
 keeps the rest) and handed to shapely's ragged-array constructor, so no Python runs per vertex.
-Solids become the faces of their outer shells; semantic surfaces are paired with the polygons
-that are left after the repair.
+Polygons are not even built: a batch's surfaces and solids are handed on as the flat arrays of
+their faces (`Built.faces`, which the pipeline places), built as shapely geometries only where
+something reads GEOS's (`Built.shaped`). Solids become the faces of their outer shells;
+semantic surfaces are paired with the polygons that are left after the repair.
 """
 
 from __future__ import annotations
@@ -258,7 +260,7 @@ def _construct(
     errors = out.errors
     if kind is _POLYGONS:
         coords, counts = _rings(pool, rows, counts, out)
-        if _rings_whole(coords, counts[2]):  # GEOS would build them all: held as arrays
+        if _rings_whole(counts[2]):  # GEOS would build them all: held as arrays
             return out._replace(faces=_flat_faces(coords, counts))
     else:
         coords = pool.xyz[rows]
@@ -277,10 +279,11 @@ def _construct(
     return out
 
 
-def _rings_whole(coords: np.ndarray, sizes: np.ndarray) -> bool:
-    """Whether every ring has the four positions or more a closed ring needs (or none) and
-    every position is finite: the polygons GEOS builds without a word."""
-    return not ((sizes > 0) & (sizes < 4)).any() and bool(np.isfinite(coords).all())
+def _rings_whole(sizes: np.ndarray) -> bool:
+    """Whether every ring has the four positions or more a closed ring needs (or none): the
+    polygons GEOS builds without a word (their positions are positions: the jobs using a vertex
+    that is none, `Vertices.problems`, are not built)."""
+    return not ((sizes > 0) & (sizes < 4)).any()
 
 
 def _rings(

@@ -145,24 +145,25 @@ def _edges(sets: list[Faces], keep: list[np.ndarray], count: int, outlines: bool
     hashes, owners, starts_at, coords, ways = [], [], [], [], []
     base = 0
     for faces, kept in zip(sets, keep, strict=True):
-        xy = np.ascontiguousarray(faces.coords[:, :2])
+        if not len(faces.coords):
+            continue
+        xy = faces.coords[:, :2]  # the bits of x and y, read in place
         edge, face, at, forward = faces.edge_hashes(xy.view(np.uint64))
         chosen = kept[face]
-        hashes.append(edge[chosen])
-        owners.append(faces.owner[face[chosen]])
-        starts_at.append(at[chosen] + base)
-        ways.append(forward[chosen])
+        if not chosen.all():
+            edge, face, at, forward = edge[chosen], face[chosen], at[chosen], forward[chosen]
+        hashes.append(edge)
+        owners.append(faces.owner[face])
+        starts_at.append(at + base)
+        ways.append(forward)
         coords.append(xy)
         base += len(xy)
-    xy, at, obj = np.concatenate(coords), np.concatenate(starts_at), np.concatenate(owners)
-    forward = np.concatenate(ways)
+    xy, at, obj, forward, hashed = map(_joined, (coords, starts_at, owners, ways, hashes))
     if solids.compiled is not None:
-        found = solids.compiled.outline(
-            np.concatenate(hashes), obj, at, forward.view(np.uint8), xy, count, outlines
-        )
-        return _Edges(*found)
+        way8 = forward.view(np.uint8)
+        return _Edges(*solids.compiled.outline(hashed, obj, at, way8, xy, count, outlines))
     way = np.where(forward, 1, -1)
-    edge = mix(np.concatenate(hashes) ^ mix(obj.astype(np.uint64)))
+    edge = mix(hashed ^ mix(obj.astype(np.uint64)))
     order = np.argsort(edge)
     ordered = edge[order]
     first = np.ones(len(edge), dtype=bool)
@@ -182,6 +183,12 @@ def _edges(sets: list[Faces], keep: list[np.ndarray], count: int, outlines: bool
     start = at[rows] + backwards  # an edge run backwards starts at its end
     outline = np.stack([xy[start], xy[at[rows] + 1 - backwards]], axis=1)
     return _Edges(shares, outline[by_object], obj[rows][by_object], tangled)
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """The arrays `parts` one after another: the one itself where it is alone (a batch's
+    objects have their ground surfaces, or none has), not copied."""
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _chained(edges: _Edges, objects: np.ndarray, area: np.ndarray, ccw: np.ndarray) -> np.ndarray:

@@ -1,0 +1,117 @@
+"""Where a CityJSON ingest's CPU time goes, measured inside real ingests (issue 17).
+
+Each stage is timed by wrapping the function that does it, in one process, as the main
+thread's CPU time spent in it and not in a stage it calls (so the stages add up): the
+document opened and parsed (`cityjson_lift` and orjson: `_open`), the walk of its objects
+(`Batch.add_all`), their geometries checked and repaired (`build_shapes`), their semantic
+surfaces, the rest of the batch's making; placing it (the unplaceable found, footprints,
+measures, CRS84, repairs, the rest of `Placer.place`), the properties' JSON (`json_texts`,
+the measures added to them), the other columns, the rest of harmonise; the writes (features
+in spatial order, surfaces, rejects), the commit, and the rest (the run's own code, the batch
+freed, the input's fingerprint). Printed: each file's split of the ingest with the least
+main-thread CPU time, and the least CPU time of the whole process (the surfaces' writing
+thread with it), a column per file.
+
+    python bench/cityjson_stages.py [--repeat 20] FILE ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from citypipe.connectors import cityjson, cityjson_objects
+from citypipe.core import geometry, harmonise, order, write
+from citypipe.core.ingest import ingest
+from citypipe.core.lake import Lake
+
+_spent: dict[str, float] = {}
+_inner: list[float] = []  # the time of the stages called by each stage running, innermost last
+
+
+def _timed(owner: Any, name: str, stage: str) -> None:
+    """`owner.name` replaced by a wrapper that counts its own time to `stage`."""
+    function: Callable[..., Any] = getattr(owner, name)
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.thread_time()
+        _inner.append(0.0)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent, inner = time.thread_time() - start, _inner.pop()
+            _spent[stage] = _spent.get(stage, 0.0) + spent - inner
+            if _inner:
+                _inner[-1] += spent
+
+    setattr(owner, name, timed)
+
+
+STAGES = (
+    (cityjson.CityJSONConnector, "_open", "parse"),
+    (cityjson_objects.Batch, "add_all", "walk"),
+    (cityjson_objects, "build_shapes", "shapes"),
+    (cityjson_objects, "semantic_surfaces", "semantics"),
+    (cityjson_objects.Batch, "source_batch", "batch"),
+    (geometry, "_unplaceable", "unplaceable"),
+    (geometry, "_footprints", "footprints"),
+    (geometry, "measure", "measures"),
+    (geometry.crs84, "to_crs84", "crs84"),
+    (geometry, "_repair", "repair"),
+    (geometry.Placer, "place", "place"),
+    (harmonise, "json_texts", "json"),
+    (harmonise, "_extras", "json"),
+    (harmonise.Harmoniser, "_filled", "columns"),
+    (harmonise.Harmoniser, "harmonise", "harmonise"),
+    (order.OrderedWriter, "write", "write"),
+    (order.OrderedWriter, "close", "write"),
+    (write.BesideWriter, "write", "write"),
+    (write.BesideWriter, "close", "write"),
+    (write.RowsWriter, "write", "write"),
+    (write.RowsWriter, "close", "write"),
+    (Lake, "_land", "commit"),
+)
+NAMES = tuple(dict.fromkeys(stage for _, _, stage in STAGES))
+
+
+def stages(path: Path, repeat: int) -> tuple[float, float, dict[str, float]]:
+    """The least main-thread CPU time of `repeat` ingests (after two warm-ups), its split by
+    stage (seconds), and the least process CPU time."""
+    lake = Lake(Path(tempfile.mkdtemp(prefix="citypipe-stages-")))
+    best = process = float("inf")
+    split: dict[str, float] = {}
+    for i in range(repeat + 2):
+        _spent.clear()
+        start, started = time.thread_time(), time.process_time()
+        ingest(path, "bench", lake, validate=False, render_docs=False)
+        spent = time.thread_time() - start
+        if i >= 2:
+            process = min(process, time.process_time() - started)
+            if spent < best:
+                best, split = spent, dict(_spent)
+    split["rest"] = best - sum(split.values())
+    return best, process, split
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--repeat", type=int, default=20)
+    args = p.parse_args()
+    for owner, name, stage in STAGES:
+        _timed(owner, name, stage)
+    results = [(path.name[:24], *stages(path, args.repeat)) for path in args.files]
+    print(f"CPU ms, the ingest with the least main-thread time of {args.repeat}")
+    print(f"{'':12}" + "".join(f" {name:>24}" for name, *_ in results))
+    print(f"{'process':12}" + "".join(f" {process * 1000:24.1f}" for _, _, process, _ in results))
+    print(f"{'main thread':12}" + "".join(f" {best * 1000:24.1f}" for _, best, _, _ in results))
+    for stage in (*NAMES, "rest"):
+        print(f"{stage:12}" + "".join(f" {s.get(stage, 0.0) * 1000:24.1f}" for *_, s in results))
+
+
+if __name__ == "__main__":
+    main()
