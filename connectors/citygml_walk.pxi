@@ -20,31 +20,34 @@ cdef void setup() except *:
     INTEGERS, add, listed = _INTEGERS, add_, listed_
 
 
-cdef object parts_of(reader, xmlNode *node):
-    """ObjectReader._read_geometry of a property holding one surface, an xlink:href to one or
-    nothing (None: anything else, nothing written)."""
+cdef list polygons_of(reader, xmlNode *node):
+    """The polygon handles of ObjectReader._read_geometry's Parts for a property holding one
+    surface, an xlink:href to one or nothing (None: anything else, nothing written); a
+    thematic surface's need no Parts made (a Python __init__ per surface)."""
     cdef object href = None
     cdef xmlNode *child
+    cdef list polygons
     if node.properties is not NULL:
         href = attribute(node, XLINK, b"href")
         if href is UNREAD:
             return None
     if href is not None:
-        return Parts([href.removeprefix("#")])
+        return [href.removeprefix("#")]
     child = first_child(node)
-    parts = Parts()
+    polygons = []
     if child is not NULL and (
-        next_child(child) is not NULL or not read_node(reader, child, parts.polygons)
+        next_child(child) is not NULL or not read_node(reader, child, polygons)
     ):
         return None
-    return parts
+    return polygons
 
 
 cdef int geometry(reader, rec, xmlNode *node, tuple args) except FAILED:
-    """ObjectReader._geometry where `parts_of` reads the property."""
-    parts = parts_of(reader, node)
-    if parts is None:
+    """ObjectReader._geometry where `polygons_of` reads the property."""
+    polygons = polygons_of(reader, node)
+    if polygons is None:
         return OTHER
+    parts = Parts(polygons)
     lod, rank, footprint = args
     rec.geometries.append((lod, rank, parts))
     if footprint:
@@ -101,7 +104,7 @@ cdef str surface_type(const xmlChar *name):
 
 cdef object thematic(reader, rec, xmlNode *surface):
     """ObjectReader._thematic of a surface whose properties are attributes `read_attribute`
-    reads and at most one geometry property that `parts_of` reads: its entry for the record's
+    reads and at most one geometry property that `polygons_of` reads: its entry for the record's
     properties ({}: none); None, nothing written, for any other surface."""
     cdef dict kinds = reader._kinds, properties = {}
     cdef xmlNode *child = first_child(surface)
@@ -126,10 +129,9 @@ cdef object thematic(reader, rec, xmlNode *surface):
     refs = []
     feature_class = surface_type(surface.name)
     if geometry_property is not NULL:
-        parts = parts_of(geometry_reader, geometry_property)
-        if parts is None:
+        polygons = polygons_of(geometry_reader, geometry_property)
+        if polygons is None:
             return None
-        polygons = parts.polygons
         rec.surfaces.append((feature_class, lod or 0, polygons))
         refs += polygons
         if lod == 0 and feature_class == "GroundSurface":

@@ -254,15 +254,13 @@ cdef bint read_node(reader, xmlNode *node, list out) except -1:
             if dim_text not in ("2", "3", "4"):
                 return False
             dimension = int(dim_text)
-    cdef list written = [walk.texts, walk.dims, walk.blank, walk.ring_counts, walk.sizes]
-    cdef Py_ssize_t i, kept = PyList_GET_SIZE(out), lengths[5]
-    for i in range(5):
-        lengths[i] = PyList_GET_SIZE(written[i])
+    cdef Py_ssize_t kept = PyList_GET_SIZE(out), texts = PyList_GET_SIZE(walk.texts)
+    cdef Py_ssize_t blank = PyList_GET_SIZE(walk.blank), rings = PyList_GET_SIZE(walk.ring_counts)
     walk.record = reader.record
     del walk.ids[:]
-    if walk.surface(node, out, dimension) != DONE:
-        for i in range(5):
-            del written[i][lengths[i]:]
+    if walk.surface(node, out, dimension) != DONE:  # what it wrote taken back
+        del walk.texts[texts:], walk.dims[texts:], walk.blank[blank:]
+        del walk.ring_counts[rings:], walk.sizes[rings:]
         del out[kept:]
         return False
     if srs and reader.srs_name is None:
