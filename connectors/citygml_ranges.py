@@ -15,8 +15,10 @@ each range checks before anything is handed over (`self_contained`): every xlink
 member names a gml:id of that member, and there are no appearances, versions, feature members
 (their own members' boundaries), comments or CDATA (where a member's start tag could be text).
 A document that fails it is read as before (citygml_process: one walk in one child), and so
-is one with fewer than two members, and every document on a machine of fewer than
-`RANGES_FROM` cores. A reject's XML is read again from its range's document.
+is one with fewer than two members, and every document on a machine of one core. On two
+cores this process walks the first range itself (`OWN_SHARE` of the bytes) and one child the
+rest: that child alone would walk the whole document, twice this process's work. A reject's
+XML is read again from its range's document.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from itertools import pairwise
+from itertools import chain, islice, pairwise
 from pathlib import Path
 from typing import Any, Self
 
@@ -65,17 +67,19 @@ _HREF = re.compile(rb"""href\s*=\s*["']#?([^"']*)["']""")
 _ID = re.compile(rb""":id\s*=\s*["']([^"']*)["']""")
 
 
-RANGES_FROM = 3
-"""Cores from which a document is read by ranges. On two (this machine's two vCPUs, 2026-12-04,
-docs/benchmark.md) the ranges were level with one child by the wall clock and took 10-13 % more
-CPU; the one child's walk bounds that path, and more cores cannot shorten it, the ranges can."""
+OWN_SHARE = 0.35
+"""The first range's share of the bytes where this process walks it (two cores): the one
+child's walk (the 422 MB file: 6.6 s of its main thread's CPU at a load of 16-37, its range's
+scan 0.4 s per 100 MB) against this process's building, harmonising and writing of every batch
+(2.9 s, its threads 1.0)."""
+HELD = 2
+"""Batches this process walks of its own range before it waits for the children's checks."""
 
 
 def parts() -> int:
-    """Ranges to cut a document into: one per core this process may use (0: too few cores
-    for the ranges to pay, `RANGES_FROM`)."""
+    """Ranges to cut a document into: one per core this process may use (0: one core)."""
     n = cores()
-    return n if n >= RANGES_FROM else 0
+    return n if n > 1 else 0
 
 
 @dataclass(frozen=True)
@@ -130,10 +134,12 @@ class _Pieces:
         self.close()
 
 
-def plan(path: Path, count: int) -> list[Range] | None:
+def plan(path: Path, count: int, first: float = 0.0) -> list[Range] | None:
     """`path` cut into at most `count` ranges at member start tags near equal shares of its
-    bytes; None where it cannot be cut (a root tag not found, fewer than two members)."""
+    bytes, or `first` of them for the first and equal shares of the rest; None where it cannot
+    be cut (a root tag not found, fewer than two members)."""
     size = path.stat().st_size
+    first = first or 1 / count
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
         head = _head(data[: 1 << 16])
         if head is None:
@@ -141,7 +147,8 @@ def plan(path: Path, count: int) -> list[Range] | None:
         head_end, root = head
         cuts = [0]
         for k in range(1, count):
-            at = _member_start(data, max(size * k // count, head_end, cuts[-1] + 1))
+            share = first + (1 - first) * (k - 1) / (count - 1)
+            at = _member_start(data, max(int(size * share), head_end, cuts[-1] + 1))
             if at is None:
                 break
             if at > cuts[-1]:  # a member longer than a share holds the next cut too
@@ -266,32 +273,41 @@ def read_in_ranges(
     fallback: Callable[[], Iterator[SourceBatch]],
 ) -> Iterator[SourceBatch]:
     """The batches of `read` (the connector's walk, given what to make of each batch and the
-    document to read), one child per range; `fallback`'s where the members do not stand alone.
-    `released` counts the CityModel's children the walk has detached (the positions start
-    there)."""
+    document to read), one child per range but for the first on two cores, which this process
+    walks; `fallback`'s where the members do not stand alone. `released` counts the
+    CityModel's children the walk has detached (the positions start there)."""
     count = parts()
-    ranges = plan(path, count) if count else None
+    here = count == 2
+    ranges = plan(path, count, OWN_SHARE if here else 0.0) if count else None
     if ranges is None:
         yield from fallback()
         return
     children: list[tuple[Range, Any, Any, Any, Iterator[Any]]] = []
+    mine: Iterator[Any] | None = None  # this process's walk of the first range
     try:
-        for r in ranges:
+        for r in ranges[1:] if here else ranges:
             spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
             receive, child = start_child(_child, r, spool.fileno(), read, released)
             who = f"{path}: the process reading its bytes {r.start}-{r.end}"
             children.append((r, spool, receive, child, received(receive, child, who)))
-        alone = [next(stream, False) for *_, stream in children]  # each range's check first
-        if not all(alone):
+        if here and self_contained(ranges[0]):
+            mine = read(partial(take, released), ranges[0].open())
+        held = list(islice(mine or (), HELD))  # walked while the children check their ranges
+        if (here and mine is None) or not all(next(stream, False) for *_, stream in children):
             _stop(children)
             yield from fallback()
             return
+        elements = partial(Located, ranges[0].open, gml_id=gml_id)
+        for records, rings in chain(held, mine or ()):
+            yield from batches(records, gml_polygons.build(*rings), elements)
         for r, spool, _, _, stream in children:
             elements = partial(Located, r.open, gml_id=gml_id)
             for offset, length in stream:
                 records, rings = unpack(os.pread(spool.fileno(), length, offset))
                 yield from batches(records, gml_polygons.build(*rings), elements)
     finally:
+        if mine is not None:
+            mine.close()  # type: ignore[attr-defined]  # a generator: its file closed, tree freed
         _stop(children)
 
 
