@@ -190,58 +190,65 @@ def _member_start(data: Any, at: int) -> int | None:
 
 def self_contained(r: Range) -> bool:
     """Whether the members of `r` stand alone (the module's docstring), by a byte scan of
-    whole members, about `SCAN_BYTES` at a time. The first range's batches are one process's
-    but for its last, which holds a prefix of one process's: only annotations pending for
-    objects of later ranges (versions) differ there."""
-    words = _NOT_ALONE if r.start else _NOT_ALONE[:2]
-    with open(r.path, "rb") as f:
-        f.seek(max(r.start, r.head))
-        left = r.end - f.tell()
-        data = b""
-        while chunk := f.read(min(left, SCAN_BYTES)):
-            left -= len(chunk)
-            data += chunk
-            if not left:
-                return _alone(data, len(data), words, bool(r.start))
-            whole = _last_member_start(data)  # the members before it are whole
-            if whole:
-                if not _alone(data, whole, words, bool(r.start)):
+    whole members, about `SCAN_BYTES` at a time, in the file mapped (not copied: each window's
+    pages are let go once scanned). The first range's batches are one process's but for its
+    last, which holds a prefix of one process's: only annotations pending for objects of
+    later ranges (versions) differ there."""
+    words, links = (_NOT_ALONE, True) if r.start else (_NOT_ALONE[:2], False)
+    with open(r.path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        if len(data) < r.end:
+            return False  # the file ended before the range did
+        begin = look = max(r.start, r.head)
+        while (look := min(look + SCAN_BYTES, r.end)) < r.end:
+            whole = _last_member_start(data, begin, look)  # the members before it are whole
+            if whole > begin:
+                if not _alone(data, begin, whole, words, links):
                     return False
-                data = data[whole:]
-    return False  # the file ended before the range did
+                _let_go(data, begin, whole)
+                begin = look = whole
+        return _alone(data, begin, r.end, words, links)
 
 
-def _last_member_start(data: bytes) -> int:
-    """The offset of the last cityObjectMember start tag in `data` (0: none)."""
-    i = data.rfind(_MEMBER)
-    while i > 0:
-        if (start := _tag_start(data, i)) is not None:
+def _let_go(data: mmap.mmap, begin: int, end: int) -> None:
+    """Drop the mapped pages of data[begin:end] from this process's memory (they stay in the
+    system's cache): a scan's memory is a window's, not the range's."""
+    first, last = begin - begin % mmap.PAGESIZE, end - end % mmap.PAGESIZE
+    if last > first and hasattr(mmap, "MADV_DONTNEED"):
+        data.madvise(mmap.MADV_DONTNEED, first, last - first)
+
+
+def _last_member_start(data: Any, begin: int, end: int) -> int:
+    """The offset of the last cityObjectMember start tag after `begin` and before `end`
+    (`begin`: none)."""
+    i = data.rfind(_MEMBER, begin, end)
+    while i > begin:
+        if (start := _tag_start(data, i)) is not None and start > begin:
             return start
-        i = data.rfind(_MEMBER, 0, i)
-    return 0
+        i = data.rfind(_MEMBER, begin, i)
+    return begin
 
 
-def _alone(data: bytes, end: int, words: Any, links: bool) -> bool:
-    """Whether data[:end] (whole members) stands alone."""
-    if any(_occurs(data, word, rare, end) for word, rare in words):
+def _alone(data: Any, begin: int, end: int, words: Any, links: bool) -> bool:
+    """Whether data[begin:end] (whole members) stands alone."""
+    if any(_occurs(data, word, rare, begin, end) for word, rare in words):
         return False
     if not links:
         return True
-    starts = _member_starts(data, end)
+    starts = _member_starts(data, begin, end)
     if starts is None:
         return False
-    for a, b in pairwise([0, *starts, end]):
+    for a, b in pairwise([begin, *starts, end]):
         hrefs = _HREF.findall(data, a, b)
         if hrefs and not set(hrefs) <= set(_ID.findall(data, a, b)):
             return False
     return True
 
 
-def _occurs(data: Any, word: bytes, rare: int, end: int) -> bool:
-    """Whether `word` occurs in data[:end], looking for its byte `rare` first."""
+def _occurs(data: Any, word: bytes, rare: int, begin: int, end: int) -> bool:
+    """Whether `word` occurs in data[begin:end], looking for its byte `rare` first."""
     if rare < 0:
-        return data.find(word, 0, end) >= 0
-    i = data.find(word[rare : rare + 1], rare, end)
+        return data.find(word, begin, end) >= 0
+    i = data.find(word[rare : rare + 1], begin + rare, end)
     while i >= 0:
         if data[i - rare : i - rare + len(word)] == word:
             return True
@@ -249,12 +256,12 @@ def _occurs(data: Any, word: bytes, rare: int, end: int) -> bool:
     return False
 
 
-def _member_starts(data: Any, end: int) -> list[int] | None:
-    """The members' start tags before `end`, each followed by its end tag before the next;
-    None where the name occurs otherwise (nested, in text)."""
+def _member_starts(data: Any, begin: int, end: int) -> list[int] | None:
+    """The members' start tags in data[begin:end], each followed by its end tag before the
+    next; None where the name occurs otherwise (nested, in text)."""
     starts: list[int] = []
     inside = False
-    i = data.find(_MEMBER, 0, end)
+    i = data.find(_MEMBER, begin, end)
     while i >= 0:
         if not inside and (start := _tag_start(data, i)) is not None:
             starts.append(start)

@@ -137,6 +137,17 @@ def test_members_longer_than_a_share_make_fewer_ranges_not_empty_ones(tmp_path) 
     assert all(self_contained(r) for r in ranges)
 
 
+@pytest.mark.parametrize("window", [997, 20_000, 1 << 20])
+def test_the_scan_tells_the_same_window_by_window(tmp_path, monkeypatch, window) -> None:
+    """Windows shorter than a member, than a few, longer than the file: the same verdicts, and
+    a link out of the last member is found wherever the windows end."""
+    monkeypatch.setattr(citygml_ranges, "SCAN_BYTES", window)
+    for copies, linked in ((3, False), (3, True), (2, True)):
+        path = _tiles(tmp_path / f"{copies}{linked}.gml", copies, reach_back=linked)
+        ranges = plan(path, copies)
+        assert [self_contained(r) for r in ranges] == [True] * (copies - 1) + [not linked]
+
+
 @pytest.mark.parametrize("cores", [2, 3])
 def test_a_range_whose_member_links_into_another_falls_back(tmp_path, monkeypatch, cores) -> None:
     monkeypatch.setattr(citygml_ranges, "parts", lambda: cores)
