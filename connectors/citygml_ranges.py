@@ -67,11 +67,13 @@ _HREF = re.compile(rb"""href\s*=\s*["']#?([^"']*)["']""")
 _ID = re.compile(rb""":id\s*=\s*["']([^"']*)["']""")
 
 
-OWN_SHARE = 0.35
-"""The first range's share of the bytes where this process walks it (two cores): the one
-child's walk (the 422 MB file: 6.6 s of its main thread's CPU at a load of 16-37, its range's
-scan 0.4 s per 100 MB) against this process's building, harmonising and writing of every batch
-(2.9 s, its threads 1.0)."""
+OWN_SHARE = 0.30
+"""The first range's share of the bytes where this process walks it (two cores), so that both
+processes are about as busy: the child's walk and scan of its range against this process's
+walk of its own and its building, harmonising and writing of every batch, with its threads
+(the fingerprint, the writers: 0.7-0.8 s on the 422 MB file against the child's freeing
+thread's 0.3-0.4). On that file (load 6.6-7.3) a share of 0.28 left this process's main
+thread 5.35 s of CPU and the child's 5.85, 0.35 left them 5.84 and 5.33."""
 HELD = 2
 """Batches this process walks of its own range before it waits for the children's checks."""
 
