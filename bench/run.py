@@ -525,8 +525,8 @@ def main() -> None:
     p.add_argument(
         "--option", action="append", default=[], metavar="KEY=VALUE",
         help="a connector option for --measure citypipe (split_bytes=1: read a CityGML file "
-        "in split processes whatever its size and the load: by ranges from RANGES_FROM cores, "
-        "else one child)",
+        "in split processes whatever its size and the load: by ranges (on two cores, the first "
+        "walked by this process), else one child)",
     )  # fmt: skip
     sections = ["memory", "lake", "harvest", "ngsi", "listen", "run", "tiles", "days"]
     p.add_argument("--tiles", type=int, default=100, help="tiles of the tiles section")

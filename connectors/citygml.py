@@ -138,9 +138,10 @@ class CityGMLConnector(FileConnector):
         return SourceInfo(format="CityGML", version=header.version, crs=header.srs_name)
 
     def read(self) -> Iterator[SourceBatch]:
-        """The batches, read for a large file where a second core helps in a second process
-        (citygml_process), or one per range of members from `RANGES_FROM` cores
-        (citygml_ranges); the option `split_bytes` sets the size and forces it (0: never)."""
+        """The batches, read for a large file where a second core helps by ranges of members,
+        one process each but for this one's first on two cores (citygml_ranges), or where its
+        members do not stand alone in a second process (citygml_process); the option
+        `split_bytes` sets the size and forces it (0: never)."""
         option = self.options.get("split_bytes")  # a string where given on a command line
         split = int(option) if option is not None else SPLIT_BYTES if can_split() else 0
         # a wrapped CityModel is read in this process: the ranges are the root CityModel's

@@ -15,8 +15,10 @@ each range checks before anything is handed over (`self_contained`): every xlink
 member names a gml:id of that member, and there are no appearances, versions, feature members
 (their own members' boundaries), comments or CDATA (where a member's start tag could be text).
 A document that fails it is read as before (citygml_process: one walk in one child), and so
-is one with fewer than two members, and every document on a machine of fewer than
-`RANGES_FROM` cores. A reject's XML is read again from its range's document.
+is one with fewer than two members, and every document on a machine of one core. On two
+cores this process walks the first range itself (`OWN_SHARE` of the bytes) and one child the
+rest: that child alone would walk the whole document, twice this process's work. A reject's
+XML is read again from its range's document.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from itertools import pairwise
+from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any, Self
 
@@ -65,17 +67,23 @@ _HREF = re.compile(rb"""href\s*=\s*["']#?([^"']*)["']""")
 _ID = re.compile(rb""":id\s*=\s*["']([^"']*)["']""")
 
 
-RANGES_FROM = 3
-"""Cores from which a document is read by ranges. On two (this machine's two vCPUs, 2026-12-04,
-docs/benchmark.md) the ranges were level with one child by the wall clock and took 10-13 % more
-CPU; the one child's walk bounds that path, and more cores cannot shorten it, the ranges can."""
+OWN_SHARE = 0.30
+"""The first range's share of the bytes where this process walks it (two cores), so that both
+processes are about as busy: the child's walk and scan of its range against this process's
+walk of its own and its building, harmonising and writing of every batch, with its threads
+(the fingerprint, the writers: 0.7-0.8 s on the 422 MB file against the child's freeing
+thread's 0.3-0.4). On that file (load 6.6-7.3) a share of 0.28 left this process's main
+thread 5.35 s of CPU and the child's 5.85, 0.35 left them 5.84 and 5.33."""
+HELD = 4
+"""Batches this process walks of its own range, at most, before it waits for the children's
+checks (a child scans its range first: about 1 s of the 422 MB file's 70 %, where this
+process walks a batch in about 0.36 s)."""
 
 
 def parts() -> int:
-    """Ranges to cut a document into: one per core this process may use (0: too few cores
-    for the ranges to pay, `RANGES_FROM`)."""
+    """Ranges to cut a document into: one per core this process may use (0: one core)."""
     n = cores()
-    return n if n >= RANGES_FROM else 0
+    return n if n > 1 else 0
 
 
 @dataclass(frozen=True)
@@ -130,10 +138,12 @@ class _Pieces:
         self.close()
 
 
-def plan(path: Path, count: int) -> list[Range] | None:
+def plan(path: Path, count: int, first: float = 0.0) -> list[Range] | None:
     """`path` cut into at most `count` ranges at member start tags near equal shares of its
-    bytes; None where it cannot be cut (a root tag not found, fewer than two members)."""
+    bytes, or `first` of them for the first and equal shares of the rest; None where it cannot
+    be cut (a root tag not found, fewer than two members)."""
     size = path.stat().st_size
+    first = first or 1 / count
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
         head = _head(data[: 1 << 16])
         if head is None:
@@ -141,7 +151,8 @@ def plan(path: Path, count: int) -> list[Range] | None:
         head_end, root = head
         cuts = [0]
         for k in range(1, count):
-            at = _member_start(data, max(size * k // count, head_end, cuts[-1] + 1))
+            share = first + (1 - first) * (k - 1) / (count - 1)
+            at = _member_start(data, max(int(size * share), head_end, cuts[-1] + 1))
             if at is None:
                 break
             if at > cuts[-1]:  # a member longer than a share holds the next cut too
@@ -183,58 +194,65 @@ def _member_start(data: Any, at: int) -> int | None:
 
 def self_contained(r: Range) -> bool:
     """Whether the members of `r` stand alone (the module's docstring), by a byte scan of
-    whole members, about `SCAN_BYTES` at a time. The first range's batches are one process's
-    but for its last, which holds a prefix of one process's: only annotations pending for
-    objects of later ranges (versions) differ there."""
-    words = _NOT_ALONE if r.start else _NOT_ALONE[:2]
-    with open(r.path, "rb") as f:
-        f.seek(max(r.start, r.head))
-        left = r.end - f.tell()
-        data = b""
-        while chunk := f.read(min(left, SCAN_BYTES)):
-            left -= len(chunk)
-            data += chunk
-            if not left:
-                return _alone(data, len(data), words, bool(r.start))
-            whole = _last_member_start(data)  # the members before it are whole
-            if whole:
-                if not _alone(data, whole, words, bool(r.start)):
+    whole members, about `SCAN_BYTES` at a time, in the file mapped (not copied: each window's
+    pages are let go once scanned). The first range's batches are one process's but for its
+    last, which holds a prefix of one process's: only annotations pending for objects of
+    later ranges (versions) differ there."""
+    words, links = (_NOT_ALONE, True) if r.start else (_NOT_ALONE[:2], False)
+    with open(r.path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        if len(data) < r.end:
+            return False  # the file ended before the range did
+        begin = look = max(r.start, r.head)
+        while (look := min(look + SCAN_BYTES, r.end)) < r.end:
+            whole = _last_member_start(data, begin, look)  # the members before it are whole
+            if whole > begin:
+                if not _alone(data, begin, whole, words, links):
                     return False
-                data = data[whole:]
-    return False  # the file ended before the range did
+                _let_go(data, begin, whole)
+                begin = look = whole
+        return _alone(data, begin, r.end, words, links)
 
 
-def _last_member_start(data: bytes) -> int:
-    """The offset of the last cityObjectMember start tag in `data` (0: none)."""
-    i = data.rfind(_MEMBER)
-    while i > 0:
-        if (start := _tag_start(data, i)) is not None:
+def _let_go(data: mmap.mmap, begin: int, end: int) -> None:
+    """Drop the mapped pages of data[begin:end] from this process's memory (they stay in the
+    system's cache): a scan's memory is a window's, not the range's."""
+    first, last = begin - begin % mmap.PAGESIZE, end - end % mmap.PAGESIZE
+    if last > first and hasattr(mmap, "MADV_DONTNEED"):
+        data.madvise(mmap.MADV_DONTNEED, first, last - first)
+
+
+def _last_member_start(data: Any, begin: int, end: int) -> int:
+    """The offset of the last cityObjectMember start tag after `begin` and before `end`
+    (`begin`: none)."""
+    i = data.rfind(_MEMBER, begin, end)
+    while i > begin:
+        if (start := _tag_start(data, i)) is not None and start > begin:
             return start
-        i = data.rfind(_MEMBER, 0, i)
-    return 0
+        i = data.rfind(_MEMBER, begin, i)
+    return begin
 
 
-def _alone(data: bytes, end: int, words: Any, links: bool) -> bool:
-    """Whether data[:end] (whole members) stands alone."""
-    if any(_occurs(data, word, rare, end) for word, rare in words):
+def _alone(data: Any, begin: int, end: int, words: Any, links: bool) -> bool:
+    """Whether data[begin:end] (whole members) stands alone."""
+    if any(_occurs(data, word, rare, begin, end) for word, rare in words):
         return False
     if not links:
         return True
-    starts = _member_starts(data, end)
+    starts = _member_starts(data, begin, end)
     if starts is None:
         return False
-    for a, b in pairwise([0, *starts, end]):
+    for a, b in pairwise([begin, *starts, end]):
         hrefs = _HREF.findall(data, a, b)
         if hrefs and not set(hrefs) <= set(_ID.findall(data, a, b)):
             return False
     return True
 
 
-def _occurs(data: Any, word: bytes, rare: int, end: int) -> bool:
-    """Whether `word` occurs in data[:end], looking for its byte `rare` first."""
+def _occurs(data: Any, word: bytes, rare: int, begin: int, end: int) -> bool:
+    """Whether `word` occurs in data[begin:end], looking for its byte `rare` first."""
     if rare < 0:
-        return data.find(word, 0, end) >= 0
-    i = data.find(word[rare : rare + 1], rare, end)
+        return data.find(word, begin, end) >= 0
+    i = data.find(word[rare : rare + 1], begin + rare, end)
     while i >= 0:
         if data[i - rare : i - rare + len(word)] == word:
             return True
@@ -242,12 +260,12 @@ def _occurs(data: Any, word: bytes, rare: int, end: int) -> bool:
     return False
 
 
-def _member_starts(data: Any, end: int) -> list[int] | None:
-    """The members' start tags before `end`, each followed by its end tag before the next;
-    None where the name occurs otherwise (nested, in text)."""
+def _member_starts(data: Any, begin: int, end: int) -> list[int] | None:
+    """The members' start tags in data[begin:end], each followed by its end tag before the
+    next; None where the name occurs otherwise (nested, in text)."""
     starts: list[int] = []
     inside = False
-    i = data.find(_MEMBER, 0, end)
+    i = data.find(_MEMBER, begin, end)
     while i >= 0:
         if not inside and (start := _tag_start(data, i)) is not None:
             starts.append(start)
@@ -266,32 +284,45 @@ def read_in_ranges(
     fallback: Callable[[], Iterator[SourceBatch]],
 ) -> Iterator[SourceBatch]:
     """The batches of `read` (the connector's walk, given what to make of each batch and the
-    document to read), one child per range; `fallback`'s where the members do not stand alone.
-    `released` counts the CityModel's children the walk has detached (the positions start
-    there)."""
+    document to read), one child per range but for the first on two cores, which this process
+    walks; `fallback`'s where the members do not stand alone. `released` counts the
+    CityModel's children the walk has detached (the positions start there)."""
     count = parts()
-    ranges = plan(path, count) if count else None
+    here = count == 2
+    ranges = plan(path, count, OWN_SHARE if here else 0.0) if count else None
     if ranges is None:
         yield from fallback()
         return
     children: list[tuple[Range, Any, Any, Any, Iterator[Any]]] = []
+    mine: Iterator[Any] | None = None  # this process's walk of the first range
     try:
-        for r in ranges:
+        for r in ranges[1:] if here else ranges:
             spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
             receive, child = start_child(_child, r, spool.fileno(), read, released)
             who = f"{path}: the process reading its bytes {r.start}-{r.end}"
             children.append((r, spool, receive, child, received(receive, child, who)))
-        alone = [next(stream, False) for *_, stream in children]  # each range's check first
-        if not all(alone):
+        if here and self_contained(ranges[0]):
+            mine = read(partial(take, released), ranges[0].open())
+        held = []  # walked while the children check their ranges
+        while mine is not None and len(held) < HELD and not all(c[2].poll() for c in children):
+            if (raw := next(mine, None)) is None:
+                break
+            held.append(raw)
+        if (here and mine is None) or not all(next(stream, False) for *_, stream in children):
             _stop(children)
             yield from fallback()
             return
+        elements = partial(Located, ranges[0].open, gml_id=gml_id)
+        for records, rings in chain(held, mine or ()):
+            yield from batches(records, gml_polygons.build(*rings), elements)
         for r, spool, _, _, stream in children:
             elements = partial(Located, r.open, gml_id=gml_id)
             for offset, length in stream:
                 records, rings = unpack(os.pread(spool.fileno(), length, offset))
                 yield from batches(records, gml_polygons.build(*rings), elements)
     finally:
+        if mine is not None:
+            mine.close()  # type: ignore[attr-defined]  # a generator: its file closed, tree freed
         _stop(children)
 
 

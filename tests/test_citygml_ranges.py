@@ -104,6 +104,26 @@ def test_tiles_read_by_ranges_land_what_one_process_does(tmp_path, monkeypatch, 
     assert one["features"].num_rows == buildings  # every building and part lands, once
 
 
+def test_two_cores_walk_the_first_share_here_and_the_rest_in_one_child(
+    tmp_path, monkeypatch
+) -> None:
+    """The first range, about `OWN_SHARE` of the bytes, is walked by this process: one child
+    is started, for the rest."""
+    monkeypatch.setattr(citygml_ranges, "parts", lambda: 2)
+    path = _tiles(tmp_path / "tiles.gml", 3)
+    first, rest = plan(path, 2, citygml_ranges.OWN_SHARE)
+    size = path.stat().st_size
+    assert first.end == rest.start and rest.end == size
+    assert abs(first.end / size - citygml_ranges.OWN_SHARE) < 0.05  # members of a few kB
+    started = []
+    start_child = citygml_ranges.start_child
+    monkeypatch.setattr(
+        citygml_ranges, "start_child", lambda *a: started.append(a[1]) or start_child(*a)
+    )
+    assert _ranged(path, monkeypatch)
+    assert started == [rest]
+
+
 def test_members_longer_than_a_share_make_fewer_ranges_not_empty_ones(tmp_path) -> None:
     """Cut into more shares than the tiles have members of a share's size (a share of a few kB
     against members of up to tens): each cut falls at a member of its own, no range is empty,
@@ -117,7 +137,20 @@ def test_members_longer_than_a_share_make_fewer_ranges_not_empty_ones(tmp_path) 
     assert all(self_contained(r) for r in ranges)
 
 
-def test_a_range_whose_member_links_into_another_falls_back(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("window", [997, 20_000, 1 << 20])
+def test_the_scan_tells_the_same_window_by_window(tmp_path, monkeypatch, window) -> None:
+    """Windows shorter than a member, than a few, longer than the file: the same verdicts, and
+    a link out of the last member is found wherever the windows end."""
+    monkeypatch.setattr(citygml_ranges, "SCAN_BYTES", window)
+    for copies, linked in ((3, False), (3, True), (2, True)):
+        path = _tiles(tmp_path / f"{copies}{linked}.gml", copies, reach_back=linked)
+        ranges = plan(path, copies)
+        assert [self_contained(r) for r in ranges] == [True] * (copies - 1) + [not linked]
+
+
+@pytest.mark.parametrize("cores", [2, 3])
+def test_a_range_whose_member_links_into_another_falls_back(tmp_path, monkeypatch, cores) -> None:
+    monkeypatch.setattr(citygml_ranges, "parts", lambda: cores)
     path = _tiles(tmp_path / "linked.gml", 3, reach_back=True)
     ranges = plan(path, 3)
     assert ranges is not None
@@ -211,9 +244,9 @@ def _alive(pid: str) -> bool:
         return False
 
 
-@pytest.mark.parametrize(("cores", "ranges"), [(1, 0), (2, 0), (3, 3), (8, 8)])
-def test_ranges_from_three_cores(monkeypatch, cores, ranges) -> None:
-    """Two cores read by one child: the ranges were measured level with it there, at more CPU."""
+@pytest.mark.parametrize(("cores", "ranges"), [(1, 0), (2, 2), (3, 3), (8, 8)])
+def test_ranges_from_two_cores(monkeypatch, cores, ranges) -> None:
+    """One range per core (on two, this process walks the first)."""
     monkeypatch.undo()  # the real count, not the fixture's
     monkeypatch.setattr("os.sched_getaffinity", lambda _: set(range(cores)), raising=False)
     monkeypatch.setattr("os.cpu_count", lambda: cores)
