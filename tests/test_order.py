@@ -23,7 +23,13 @@ from hypothesis import strategies as st
 
 from citypipe import schemas
 from citypipe.core.ingest import ingest
-from citypipe.core.order import ROW_GROUP_BYTES, SORT_KEY, OrderedWriter, hilbert_keys
+from citypipe.core.order import (
+    MEMORY_BUDGET,
+    ROW_GROUP_BYTES,
+    SORT_KEY,
+    OrderedWriter,
+    hilbert_keys,
+)
 from citypipe.core.write import GeoParquetWriter
 
 
@@ -189,6 +195,38 @@ def test_row_groups_hold_the_same_bytes_whatever_the_row_size(grid, tmp_path):
         assert all(0.9 * ROW_GROUP_BYTES < b < 1.1 * ROW_GROUP_BYTES for b in sizes[:-1]), sizes
         rows[name] = pq.ParquetFile(tmp_path / f"{name}.parquet").metadata.row_group(0).num_rows
     assert 8 < rows["plain"] / rows["padded"] < 12, rows
+
+
+def _codecs(path) -> dict[str, set[str]]:
+    """Each top-level column's codecs over a file's row groups."""
+    meta = pq.read_metadata(path)
+    codecs: dict[str, set[str]] = {}
+    for g in range(meta.num_row_groups):
+        for i in range(meta.num_columns):
+            chunk = meta.row_group(g).column(i)
+            codecs.setdefault(chunk.path_in_schema.split(".")[0], set()).add(chunk.compression)
+    return codecs
+
+
+@pytest.mark.parametrize("budget", [MEMORY_BUDGET, 0])  # sorted in memory, out of core
+def test_a_column_valued_in_a_later_batch_only_stays_compressed(grid, tmp_path, budget):
+    """The fountains have no height and no name: a height given to the rows of the second
+    batch only is compressed in every row group, the names, in none of them, are not."""
+    _, file, _, _ = grid
+    rows = pq.read_table(file).slice(0, 20_000).combine_chunks()
+    first, second = rows.to_batches(max_chunksize=10_000)
+    assert first.column("name").null_count == second.column("name").null_count == 10_000
+    i = second.schema.get_field_index("height_m")
+    heights = pa.array(np.arange(10_000, dtype=np.float64))
+    second = second.set_column(i, second.schema.field(i), heights)
+    path = tmp_path / "f.parquet"
+    with OrderedWriter(path, schemas.feature_schema(), memory_budget=budget) as writer:
+        writer.write(first)
+        writer.write(second)
+    codecs = _codecs(path)
+    assert codecs["height_m"] == {"ZSTD"} and codecs["name"] == {"UNCOMPRESSED"}
+    written = pq.read_table(path, columns=["height_m"])["height_m"].drop_null()
+    assert sorted(written.to_pylist()) == heights.to_pylist()
 
 
 def _write(path, batches, **options) -> None:
