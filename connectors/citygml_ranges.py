@@ -303,7 +303,7 @@ def read_in_ranges(
             children.append((r, spool, receive, child, received(receive, child, who)))
         if here and self_contained(ranges[0]):
             mine = read(partial(take, released), ranges[0].open())
-        held = []  # walked while the children check their ranges
+        held: list[Any] = []  # walked while the children check their ranges
         while mine is not None and len(held) < HELD and not all(c[2].poll() for c in children):
             if (raw := next(mine, None)) is None:
                 break
