@@ -1,5 +1,6 @@
 """The compiled kernels of footprints and measures (pipelines/geo/edges.pyx's outline and rings,
-pipelines/geo/newell.pyx) give the numpy path's results bit for bit.
+pipelines/geo/newell.pyx's vectors, volumes and heights) give the numpy path's results bit for
+bit.
 
 Objects are drawn as cells of a small grid, each cell two triangles (a ground in patches, as
 Delft's are written), facing down or up, some cells left out (holes, courtyards, parts apart,
@@ -152,6 +153,20 @@ def test_newell_vectors_and_volumes_of_the_kernel_are_numpys(drawn):
     same_bits(vectors, vectors_np)
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(face, max_size=5), min_size=1, max_size=5))
+def test_heights_of_the_kernel_are_numpys(objects):
+    """Each object's height (top minus bottom of its faces' Z) is the numpy path's, bit for
+    bit: NaN passed over, infinities, signed zeros (a height of zero is +0 on both), objects
+    without faces."""
+    faces = flat_faces(objects)
+    geometries = np.empty(len(objects), dtype=object)
+    with np.errstate(all="ignore"):
+        got, want = both(lambda: solids.heights(geometries, faces))
+    same_bits(got, want)
+    assert not np.signbit(got[got == 0]).any()
+
+
 def test_a_cube_s_volume_and_a_square_s_footprint_come_from_the_kernels():
     """A fact the kernels must get right on their own: a 2 x 3 x 4 box's volume is 24 and its
     footprint the 2 x 3 rectangle, traced from its bottom in two triangles."""
@@ -169,5 +184,6 @@ def test_a_cube_s_volume_and_a_square_s_footprint_come_from_the_kernels():
     ]
     geometries = np.array([shapely.MultiPolygon([*bottom, top, *walls])], dtype=object)
     assert solids.volumes(geometries)[0] == pytest.approx(24.0)
+    assert solids.heights(geometries, solids.Faces.of(geometries))[0] == h
     got = footprints.footprints(geometries, None, solids.Faces.of(geometries))[0]
     assert got.geom_type == "Polygon" and shapely.equals(got, shapely.box(x, y, x + w, y + d))

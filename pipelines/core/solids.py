@@ -30,7 +30,8 @@ try:
     from citypipe.geo import edges as compiled
 except ImportError:
     compiled = None  # type: ignore[assignment]
-# Newell's vectors and volumes in one pass (pipelines/geo/newell.pyx), optional in the same way
+# Newell's vectors, volumes and heights in one pass each (pipelines/geo/newell.pyx), optional
+# in the same way
 try:
     from citypipe.geo import newell
 except ImportError:
@@ -262,7 +263,11 @@ def heights(geometries: np.ndarray, faces: Faces | None = None) -> np.ndarray:
     rest = np.arange(len(geometries))
     if faces is not None:
         polygonal = np.isin(kinds(geometries, faces), (3, 6))
-        _extents(out, faces.coords[:, 2], faces.owner[faces.polygon[faces.ring]])
+        if newell is not None:
+            ring, polygon, owner = map(_indices, (faces.ring, faces.polygon, faces.owner))
+            out = newell.heights(faces.coords[:, 2], ring, polygon, owner, len(geometries))
+        else:
+            _extents(out, faces.coords[:, 2], faces.owner[faces.polygon[faces.ring]])
         rest = np.flatnonzero(~polygonal)
     coords, owner = shapely.get_coordinates(geometries[rest], include_z=True, return_index=True)
     _extents(out, coords[:, 2], rest[owner])
@@ -277,7 +282,7 @@ def _extents(out: np.ndarray, z: np.ndarray, owner: np.ndarray) -> None:
     starts = np.flatnonzero(np.diff(owner, prepend=-1))
     top, bottom = np.fmax.reduceat(z, starts), np.fmin.reduceat(z, starts)
     has = np.isfinite(top)
-    out[owner[starts[has]]] = top[has] - bottom[has]
+    out[owner[starts[has]]] = (top[has] - bottom[has]) + 0.0  # +0 where top and bottom are 0
 
 
 def volumes(geometries: np.ndarray) -> np.ndarray:

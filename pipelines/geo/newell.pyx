@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Newell's vectors of flat faces and the volumes they bound, in one pass (Cython).
+"""Newell's vectors of flat faces, the volumes they bound and their heights, in one pass (Cython).
 
 `solids.Faces` holds a batch's faces as flat arrays; numpy measures them in a pass and a
 temporary per step (the terms of each axis, their sums per face, each face's first position,
@@ -8,7 +8,7 @@ the products with it, their sums per object). Here each is one loop, adding in n
 same bits.
 """
 
-from libc.math cimport isinf, isnan
+from libc.math cimport isfinite, isinf, isnan
 from libc.float cimport DBL_MAX
 from libc.stdint cimport int64_t
 
@@ -87,3 +87,33 @@ def volumes(
                 (out[f, 0] * at[f, 0] + out[f, 2] * at[f, 2]) + out[f, 1] * at[f, 1]
             ) / 6
     return vectors, totals
+
+
+def heights(
+    const double[:] z,
+    const int64_t[:] ring,
+    const int64_t[:] polygon,
+    const int64_t[:] owner,
+    Py_ssize_t count,
+):
+    """`solids.heights` of geometries held as faces: each of `count` objects' top minus
+    bottom of its positions' `z` (NaN passed over), NaN where its top is not finite; a
+    height of zero is +0 whichever zero its top and bottom are (so is numpy's)."""
+    out = np.full(count, np.nan)
+    cdef double[::1] height = out
+    cdef double[::1] top = np.full(count, np.nan), bottom = np.full(count, np.nan)
+    cdef Py_ssize_t i, o, n = z.shape[0]
+    cdef double v
+    with nogil:
+        for i in range(n):
+            v, o = z[i], owner[polygon[ring[i]]]
+            if isnan(v):
+                continue
+            if not v <= top[o]:  # also where top is NaN: none yet
+                top[o] = v
+            if not v >= bottom[o]:
+                bottom[o] = v
+        for o in range(count):
+            if isfinite(top[o]):
+                height[o] = (top[o] - bottom[o]) + 0.0
+    return out
