@@ -73,10 +73,6 @@ T = TypeVar("T")
 
 BATCH_SIZE = 2000
 """Records per batch (a top-level object and its parts are never split)."""
-WHOLE_BYTES = 16_000_000
-"""Files under this size are parsed whole before their walk (`model_members`' `whole`), not as
-they stream in: their tree is mostly held whole anyway, a batch of 2,000 records spanning some
-30 MB of the NRW tiles."""
 
 _DECLARATION = re.compile(
     rb"""xmlns(?::([\w.-]+))?\s*=\s*["']http://www\.opengis\.net/citygml/([123]\.0["'])?"""
@@ -162,8 +158,7 @@ class CityGMLConnector(FileConnector):
         """What `flush` makes of each batch the reader completes, in document order; `source`
         reads a document other than the file (a range of its members: citygml_ranges).
         Parsed without the whitespace between elements (fewer nodes to make, walk and free):
-        the records' XML is made from the file read again (`Document`); a small file parsed
-        whole (`WHOLE_BYTES`)."""
+        the records' XML is made from the file read again (`Document`)."""
         batch_size = int(self.options.get("batch_size", BATCH_SIZE))
         self._released = 0
         document = None if source is not None else Document(self.open_input, self.header.depth)
@@ -177,7 +172,6 @@ class CityGMLConnector(FileConnector):
                     huge_tree=bool(self.options.get("huge_tree")),
                     blanks=False,
                     depth=self.header.depth,
-                    whole=source is None and self.path.stat().st_size < WHOLE_BYTES,
                 ):
                     reader.member(member)
                     if reader.full:

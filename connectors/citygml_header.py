@@ -56,36 +56,21 @@ WRAPPER_EXTRAS = frozenset({"boundedBy", "description", "name", "metaDataPropert
 
 
 def model_members(
-    f: BinaryIO, *, huge_tree: bool, blanks: bool = True, depth: int = 0, whole: bool = False
+    f: BinaryIO, *, huge_tree: bool, blanks: bool = True, depth: int = 0
 ) -> Iterator[tuple[Any, Any]]:
     """The CityModel's own members of any version (none is lost unread), each with the
     CityModel, as the parse of `f` ends them; members of nested models are not its own.
     `depth` wrapper elements hold the CityModels (`Header.depth`; 0: the root is one), which
     are checked to hold nothing else once read (`wrapper_content`).
     `blanks` off drops the whitespace between elements (libxml2's keepBlanks off: a leaf's
-    text is kept, blank or not), for a tree whose XML is not serialised.
-    `whole` parses the document first, then hands its members over (a small file, whose tree
-    its first batch holds anyway): fed to libxml2's push parser as iterparse feeds it, without
-    iterparse matching every element's end against the member tags (PLATEAU 4.9 -> 3.9 ms,
-    NRW's tile 20.8 -> 15.0); nor does its tree stay in a reference cycle (iterparse's
-    document, parser and tag matcher) until Python's cycle collector frees it."""
+    text is kept, blank or not), for a tree whose XML is not serialised."""
     tags = [f"{{*}}{m}" for m in MEMBERS]
-    options = dict(
-        remove_comments=True, remove_pis=True, huge_tree=huge_tree, remove_blank_text=not blanks,
-        **PARSER,
+    context = etree.iterparse(
+        f, events=("end",), tag=tags, remove_comments=True, remove_pis=True,
+        huge_tree=huge_tree, remove_blank_text=not blanks, **PARSER,
     )  # fmt: skip
-    if whole:
-        parser = etree.XMLParser(**options)
-        while chunk := f.read(1 << 15):  # iterparse's reads
-            parser.feed(chunk)
-        root = parser.close()
-        # a model's members are its children: the root's, or found at any depth in a wrapper
-        ended = root.iterchildren(*tags) if depth == 0 else root.iter(*tags)
-    else:
-        context = etree.iterparse(f, events=("end",), tag=tags, **options)
-        ended = (member for _, member in context)
     last = None  # the model last accepted: its members are not walked up from again
-    for member in ended:
+    for _, member in context:
         model = member.getparent()
         if model is None:
             continue
@@ -95,10 +80,8 @@ def model_members(
         elif model is last or (_is_model(model) and sum(1 for _ in model.iterancestors()) == depth):
             last = model
             yield model, member
-    if depth:
-        wrapper = root if whole else context.root
-        if found := wrapper_content(wrapper, depth):
-            raise WrapperError(found, wrapper)
+    if depth and (found := wrapper_content(context.root, depth)):
+        raise WrapperError(found, context.root)
 
 
 class WrapperError(DataError):

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from citypipe.connectors import citygml, gml
+from citypipe.connectors import gml
 from citypipe.connectors.citygml import CityGMLConnector
 from citypipe.connectors.citygml_objects import ObjectReader
 from citypipe.connectors.gml import GeometryReader
@@ -114,18 +114,6 @@ def test_both_walks_read_every_corpus_file_alike(monkeypatch, path: Path) -> Non
     for batch_size in (2000, 3):
         fast, slow = _both(monkeypatch, lambda: _batches(path, batch_size))  # noqa: B023
         assert isinstance(fast, list) and fast == slow  # batches, not an error alike
-
-
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
-def test_a_file_parsed_whole_is_read_as_streamed(monkeypatch, path: Path) -> None:
-    """A small file is parsed whole before its walk, a large one walked as it streams in
-    (`WHOLE_BYTES`): every corpus file's records and geometry are the same either way, with
-    both walks."""
-    for batch_size in (2000, 3):
-        whole = _both(monkeypatch, lambda: _batches(path, batch_size))  # noqa: B023
-        monkeypatch.setattr(citygml, "WHOLE_BYTES", 0)  # undone by _both
-        streamed = _both(monkeypatch, lambda: _batches(path, batch_size))  # noqa: B023
-        assert isinstance(whole[0], list) and whole == streamed
 
 
 # -- generated GML ---------------------------------------------------------------------------
