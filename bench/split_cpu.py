@@ -1,8 +1,10 @@
 """Where a large CityGML file's split read spends its CPU, process by process, thread by thread.
 
-A file read in two processes (connectors/citygml_process.py) is as fast as its busier side, and
-whole-process timings do not tell which side that is, nor how long the harmonising process works
-alone after the reading child has ended (the spatial order's sort and write). One ingest, its
+A file read in two processes (on two cores this process walks the first range and a child the
+rest, connectors/citygml_ranges.py; one child walks the whole where the members do not stand
+alone, connectors/citygml_process.py) is as fast as its busier side, and whole-process timings
+do not tell which side that is, nor how long the harmonising process works alone after the
+reading child has ended (the spatial order's sort and write). One ingest, its
 threads' user and system time read from Linux's /proc every 50 ms (a thread that ends between two
 samples loses at most that; every 20 ms, the sampling took 1.1 s of CPU of an 83 s ingest at a
 load of 31: its thread is listed as `sampler`), the reader forced to split (`split_bytes` 1)

@@ -1,9 +1,11 @@
 """A large CityGML document read in two processes: the walk in a forked child, the rest here.
 
-The connector's walk (libxml2's parse and the Python that turns members into records) runs
-in a forked child, which hands each complete batch over a pipe as its records and its rings'
-coordinate texts; this process builds the polygons (the coordinates parsed, rings repaired,
-shapely geometry made), then harmonises and writes the batch while the child walks the next.
+The path of a document whose members do not all stand alone (one whose members do is read by
+ranges: citygml_ranges, which sends its batches as this module packs them). The connector's
+walk (libxml2's parse and the Python that turns members into records) runs in a forked child,
+which hands each complete batch over a pipe as its records and its rings' coordinate texts;
+this process builds the polygons (the coordinates parsed, rings repaired, shapely geometry
+made), then harmonises and writes the batch while the child walks the next.
 That splits the CPU time about in half (a child that also built the geometry did 70 % of it,
 and paid for handing shapely geometry over as WKB). The batches are the ones one process makes
 (the same walk makes them, in order), so xlinks, appearances and the CRS resolve alike.
