@@ -240,6 +240,35 @@ def test_an_error_at_any_step_of_the_commit_leaves_one_run(versions, lake):
     assert _warehouse_count(lake) == 12
 
 
+def test_each_file_of_a_run_is_on_disk_before_the_run_enters_the_lake(versions, lake, monkeypatch):
+    """When a run's folder moves from staging into `.runs` (before `current` switches to it),
+    every file in it has been flushed: features, rejects, surfaces (each the run's own or the
+    lake's empty file) and the history row; a crash after the rename finds them whole."""
+    flushed: set[tuple[int, int]] = set()
+    checked: list[str] = []
+    fsync, replace = os.fsync, os.replace
+
+    def recorded(fd: int) -> None:
+        fsync(fd)
+        st = os.fstat(fd)
+        flushed.add((st.st_dev, st.st_ino))
+
+    def moved(src, dst, *args, **kwargs):
+        if Path(src).parent == lake.staging:
+            for entry in os.scandir(src):
+                st = entry.stat()
+                assert (st.st_dev, st.st_ino) in flushed, entry.name
+                checked.append(entry.name)
+        return replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fsync", recorded)
+    monkeypatch.setattr(os, "replace", moved)
+    for version in versions:  # A: no rejects, so the empty file; B: a rejects file of its own
+        ingest(version, "dh", lake, crs=CRS, validate=False)
+    expected = {f"{kind}.parquet" for kind in (*KINDS, "history")}
+    assert set(checked[:4]) == set(checked[4:]) == expected
+
+
 # -- another run of the same source, and staging left by dead runs --------------------------------
 
 

@@ -81,19 +81,10 @@ class Attempt:
         os.ftruncate(lock, len(said))
 
     def commit(self) -> None:
-        """Move the run to `.runs/<source>/<run>`, then switch `current` to it in one rename."""
-        for kind in KINDS:
-            file = self.file(kind)
-            if file.exists():  # the switch must never point at data only in memory
-                if kind not in self.flushed:
-                    fsync(file)
-                continue
-            try:
-                os.link(self.lake.empty_file(kind), file)
-            except OSError:  # a file system without hard links
-                shutil.copyfile(self.lake.empty_file(kind), file)
-        # the row lands with the run
-        self.history_row("ok", None, datetime.now(UTC)).stage(self._staging / STAGED)
+        """Move the run to `.runs/<source>/<run>`, then switch `current` to it in one rename:
+        the run's history row (which lands with it) and every kind's file on disk first."""
+        row = self.history_row("ok", None, datetime.now(UTC))
+        row.stage(self._staging / STAGED, flush_others=self._flush_files)
         runs = self.lake.runs_folder(self.source)
         os.replace(self._staging, runs / self.run_id)
         for kind in KINDS:
@@ -107,6 +98,21 @@ class Attempt:
             for entry in os.scandir(runs):
                 if RUN.match(entry.name) and entry.name != self.run_id:
                     shutil.rmtree(entry.path)
+
+    def _flush_files(self) -> None:
+        """Every kind's file on disk (the switch must never point at data only in memory; a
+        file its writer's thread flushed is not flushed again), a kind left unwritten linked
+        to the lake's empty file."""
+        for kind in KINDS:
+            file = self.file(kind)
+            if file.exists():
+                if kind not in self.flushed:
+                    fsync(file)
+                continue
+            try:
+                os.link(self.lake.empty_file(kind), file)
+            except OSError:  # a file system without hard links
+                shutil.copyfile(self.lake.empty_file(kind), file)
 
     def _link(self, kind: str) -> None:
         """The unit's file as a link through `current` (made once per unit; a file of a lake

@@ -31,9 +31,15 @@ def fsync(path: Path) -> None:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
+    """A file holding `data` in one rename, on disk before it is in place: a lake's empty files
+    are linked into the runs that land (which must find them whole after a crash), an attempt's
+    record is read by the warehouse."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_bytes(data)
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
