@@ -143,7 +143,7 @@ def read_header(path: Path) -> Header:
     version, depth = "", 0
     with open(path, "rb") as f:
         try:
-            for elem in _started(f):
+            for _, elem in etree.iterparse(f, events=("start",), **PARSER):
                 if root is None:
                     root = elem
                     refuse_dtd(path, elem)
@@ -166,27 +166,6 @@ def read_header(path: Path) -> Header:
     if model is None:
         raise DataError(f"{path}: not CityGML (the root element is {root.tag}, and no CityModel)")
     return Header(version, srs_name, dimension, depth)
-
-
-def _started(f: BinaryIO) -> Iterator[Any]:
-    """The elements of the document `f` as their start tags are parsed, read 4 kB at a time
-    (the header is near the start: iterparse's 32 kB reads made a proxy for every element
-    started in them). Those parsed but not asked for when the caller stops are dropped, so
-    that the tree is not kept in a reference cycle (its document, parser and their unread
-    events) until Python's cycle collector runs."""
-    parser = etree.XMLPullParser(events=("start",), **PARSER)
-    events = parser.read_events()
-    try:
-        while chunk := f.read(1 << 12):
-            parser.feed(chunk)
-            for _, elem in events:
-                yield elem
-        parser.close()
-        for _, elem in events:
-            yield elem
-    finally:
-        for _ in events:
-            pass
 
 
 def _model(path: Path, root: Any, elem: Any) -> tuple[Any, str, int] | None:
