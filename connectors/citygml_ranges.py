@@ -308,22 +308,23 @@ def read_in_ranges(
             if (raw := next(mine, None)) is None:
                 break
             held.append(raw)
-        if (here and mine is None) or not all(next(stream, False) for *_, stream in children):
-            _stop(children)
-            yield from fallback()
-            return
-        elements = partial(Located, ranges[0].open, gml_id=gml_id)
-        for records, rings in chain(held, mine or ()):
-            yield from batches(records, gml_polygons.build(*rings), elements)
-        for r, spool, _, _, stream in children:
-            elements = partial(Located, r.open, gml_id=gml_id)
-            for offset, length in stream:
-                records, rings = unpack(os.pread(spool.fileno(), length, offset))
+        alone = mine is not None or not here
+        if alone and all(next(stream, False) for *_, stream in children):
+            elements = partial(Located, ranges[0].open, gml_id=gml_id)
+            for records, rings in chain(held, mine or ()):
                 yield from batches(records, gml_polygons.build(*rings), elements)
+            for r, spool, _, _, stream in children:
+                elements = partial(Located, r.open, gml_id=gml_id)
+                for offset, length in stream:
+                    records, rings = unpack(os.pread(spool.fileno(), length, offset))
+                    yield from batches(records, gml_polygons.build(*rings), elements)
+            return
     finally:
-        if mine is not None:
-            mine.close()  # type: ignore[attr-defined]  # a generator: its file closed, tree freed
+        if mine is not None:  # a generator: its file closed, its tree freed
+            mine.close()  # type: ignore[attr-defined]
         _stop(children)
+    del held  # what this process walked of its range goes before the fallback's read
+    yield from fallback()
 
 
 def _stop(children: list[tuple[Range, Any, Any, Any, Iterator[Any]]]) -> None:
