@@ -333,3 +333,23 @@ def test_a_surface_type_is_one_string_however_many_surfaces_have_it(corpus: Path
     assert sorted(types) == sorted(in_file)  # the file's surfaces are all of one LoD
     # one object per type, but for a surface the Python walk reads (here one WallSurface)
     assert len({id(t) for t in types}) < len(types) / 100
+
+
+def test_a_tag_is_its_own_document_s_where_another_had_the_same_pointers(tmp_path: Path) -> None:
+    """The compiled walk keeps the tags it made by libxml2's name and namespace pointers: a
+    document read after another, whose namespace text may sit where the other's was, names
+    its properties by its own namespace (the CityGML module's local name; another's prefix)."""
+    building = "http://www.opengis.net/citygml/building/2.0"
+    other = "urn:" + "x" * (len(building) - 4)  # the same size: its text may take the place
+    for i in range(40):
+        ns = (building, other)[i % 2]
+        path = tmp_path / f"m{i}.gml"
+        path.write_text(
+            '<core:CityModel xmlns:core="http://www.opengis.net/citygml/2.0" xmlns:gml='
+            f'"{GML}" xmlns:bldg="{building}" xmlns:b="{ns}"><core:cityObjectMember>'
+            '<bldg:Building gml:id="B"><b:function>x</b:function></bldg:Building>'
+            "</core:cityObjectMember></core:CityModel>",
+            encoding="utf-8",
+        )
+        (batch,) = CityGMLConnector(path, split_bytes=0).read()
+        assert list(batch.properties[0]) == ["function" if ns == building else "b:function"]
