@@ -49,6 +49,11 @@ from citypipe.connectors.citygml_process import (
 )
 from citypipe.connectors.citygml_records import batches
 
+try:  # the scan compiled (ranges_scan.pyx), where it built; else the Python scan below
+    from citypipe.connectors.ranges_scan import alone as _compiled_alone
+except ImportError:
+    _compiled_alone = None
+
 __all__ = ["Range", "parts", "plan", "read_in_ranges", "self_contained"]
 
 _MEMBER = b"cityObjectMember"
@@ -202,15 +207,16 @@ def self_contained(r: Range) -> bool:
     with open(r.path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
         if len(data) < r.end:
             return False  # the file ended before the range did
+        alone = _compiled_alone or _alone
         begin = look = max(r.start, r.head)
         while (look := min(look + SCAN_BYTES, r.end)) < r.end:
             whole = _last_member_start(data, begin, look)  # the members before it are whole
             if whole > begin:
-                if not _alone(data, begin, whole, words, links):
+                if not alone(data, begin, whole, words, links):
                     return False
                 _let_go(data, begin, whole)
                 begin = look = whole
-        return _alone(data, begin, r.end, words, links)
+        return alone(data, begin, r.end, words, links)
 
 
 def _let_go(data: mmap.mmap, begin: int, end: int) -> None:
