@@ -72,16 +72,17 @@ _HREF = re.compile(rb"""href\s*=\s*["']#?([^"']*)["']""")
 _ID = re.compile(rb""":id\s*=\s*["']([^"']*)["']""")
 
 
-OWN_SHARE = 0.30
+OWN_SHARE = 0.27
 """The first range's share of the bytes where this process walks it (two cores), so that both
 processes are about as busy: the child's walk and scan of its range against this process's
 walk of its own and its building, harmonising and writing of every batch, with its threads
 (the fingerprint, the writers: 0.7-0.8 s on the 422 MB file against the child's freeing
-thread's 0.3-0.4). On that file (load 6.6-7.3) a share of 0.28 left this process's main
-thread 5.35 s of CPU and the child's 5.85, 0.35 left them 5.84 and 5.33."""
+thread's 0.3-0.4). On that file, with the scan compiled (bench/split_cpu.py, three rounds,
+load 7-18), a share of 0.30 left this process's main thread 4.65-4.76 s of CPU (user and
+system) and the child's 4.26-4.37, 0.27 left them 4.61-4.63 and 4.46-4.56."""
 HELD = 4
 """Batches this process walks of its own range, at most, before it waits for the children's
-checks (a child scans its range first: about 1 s of the 422 MB file's 70 %, where this
+checks (a child scans its range first: about 0.3 s of the 422 MB file's 70 %, where this
 process walks a batch in about 0.36 s)."""
 
 
