@@ -256,6 +256,7 @@ def big_fountains(mb: int, dest: Path | None = None) -> Path:
     import orjson
 
     dest = dest or WORK / f"fountains_x_{mb}mb.geojson"
+    dest.parent.mkdir(parents=True, exist_ok=True)
     if not dest.exists():
         doc = orjson.loads(_source(FOUNTAINS).read_bytes())
         features = [orjson.dumps(f) for f in doc["features"]]
@@ -342,6 +343,7 @@ def big_nrw(mb: int = 0, grid: tuple[int, int] | None = None, dest: Path | None 
     dest = dest or WORK / name
     if dest.exists():
         return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
     head, members, tail = nrw_parts()
     marked, markers = by_kilometre(members) if grid else (members, {})
     copies = itertools.product(range(grid[0]), range(grid[1])) if grid else itertools.repeat((0, 0))
