@@ -17,7 +17,6 @@ next run finds it dead), though its data is not kept; an unchanged input writes 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from citypipe import schemas
+from citypipe.core.lake_layout import write_atomically
 
 __all__ = ["HISTORY", "STAGED", "Ingest"]
 
@@ -66,14 +66,7 @@ class Ingest:
         """Write the row into the lake at `root`, in one rename, flushed to disk before it is in
         place."""
         path = self.file(root)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            _write_flushed(tmp, self.encoded())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_atomically(path, self.encoded())
         return path
 
     def stage(self, path: Path, flush_others: Callable[[], None]) -> None:
@@ -102,11 +95,3 @@ class Ingest:
         encoded = pa.BufferOutputStream()
         pq.write_table(pa.Table.from_pylist([row], schema=table.arrow), encoded, **_ONE_ROW)
         return encoded.getvalue()
-
-
-def _write_flushed(path: Path, data: pa.Buffer) -> None:
-    """A new file holding `data`, on disk when this returns."""
-    with open(path, "xb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())

@@ -30,17 +30,21 @@ def fsync(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes | pa.Buffer) -> None:
     """A file holding `data` in one rename, on disk before it is in place: a lake's empty files
     are linked into the runs that land (which must find them whole after a crash), an attempt's
-    record is read by the warehouse."""
+    record is read by the warehouse, a history row by every reader of the lake's history."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def readable_parquet(path: Path) -> bool:
