@@ -2,7 +2,7 @@
 every position in one PROJ call.
 
 Footprints, solids and surfaces share their corners, so their positions are gathered into one
-array and each distinct position is transformed once (`crs.ToCrs84.distinct`). Solids whose
+array and each distinct position is transformed once (`transform.ToCrs84.distinct`). Solids whose
 faces the pipeline already holds as flat arrays (`solids.Faces`: handed on by the connector,
 or read once for the measures) are written as WKB from those arrays, each corner read at its
 moved position (pipelines/geo/wkb_ragged.py: no moved copy of every corner is made), and
