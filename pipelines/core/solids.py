@@ -109,11 +109,13 @@ class Faces(FlatFaces):
         face = owners >= 0
         if face.all() and np.array_equal(owners, self.owner):
             return self  # every face, owned by the same numbers (a batch's objects all taken)
+        if not face.any():  # none (a batch without ground surfaces): no pass over the positions
+            return Faces(self.coords[:0], *[np.zeros(0, np.int64)] * 3)
         ring = face[self.polygon]
         coord = ring[self.ring]
         face_at, ring_at = np.cumsum(face) - 1, np.cumsum(ring) - 1
         return Faces(
-            self.coords[coord],
+            np.compress(coord, self.coords, axis=0),  # 3-4x a 2D array's boolean index
             ring_at[self.ring[coord]],
             face_at[self.polygon[ring]],
             owners[face],
@@ -190,15 +192,18 @@ class Faces(FlatFaces):
         """The faces `select` picks in 2D, for each geometry: its face where it has one (the
         polygon `shapely.get_geometry` takes out of a multipolygon of one, without building
         that), else a multipolygon; and how many faces each has."""
-        count, xy = int(self.owner.max(initial=-1)) + 1, self.coords[:, :2]
+        count = int(self.owner.max(initial=-1)) + 1
         sizes = np.bincount(self.owner[select], minlength=count)
         out = np.full(count, None, dtype=object)  # none for a geometry without faces
         for multi in (False, True):
             chosen = sizes > 1 if multi else sizes == 1
-            ragged, (rings, faces, _) = self.ragged(select & chosen[self.owner], xy, count)
+            # the rows picked out of the whole positions, x and y cut from those: picking rows
+            # of a column view (not contiguous) copies all of it first
+            ragged, (rings, faces, _) = self.ragged(select & chosen[self.owner], self.coords, count)
             kind = GeometryType.MULTIPOLYGON if multi else GeometryType.POLYGON
             nesting = (rings, faces, offsets(sizes[chosen]))[: 2 + multi]
-            out[chosen] = shapely.from_ragged_array(kind, ragged, nesting)
+            xy = np.ascontiguousarray(ragged[:, :2])
+            out[chosen] = shapely.from_ragged_array(kind, xy, nesting)
         return out, sizes
 
     def polygons(self, faces: np.ndarray, coords: np.ndarray) -> np.ndarray | pa.Array:

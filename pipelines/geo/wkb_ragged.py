@@ -61,7 +61,8 @@ def face_rings(
     sizes = np.bincount(ring, minlength=len(polygon))
     rings = select[polygon] & (sizes > 0)
     per_face = np.bincount(polygon[rings], minlength=len(select))[select]
-    return coords[rings[ring]], sizes[rings], per_face
+    # the rows picked by compress: a 2D array's boolean index takes 3-4x as long
+    return np.compress(rings[ring], coords, axis=0), sizes[rings], per_face
 
 
 def polygons_z(
