@@ -22,6 +22,7 @@ from citypipe.core.lake_layout import (
     RUN,
     fsync,
     readable_parquet,
+    remove_later,
     write_atomically,
 )
 
@@ -95,9 +96,9 @@ class Attempt:
         with suppress(OSError):  # landed; what is not linked now, the next run of it links
             self.lake.publish(runs / self.run_id)
         with suppress(OSError):  # landed; what is left is removed by the next run of the source
-            for entry in os.scandir(runs):
-                if RUN.match(entry.name) and entry.name != self.run_id:
-                    shutil.rmtree(entry.path)
+            remove_later(
+                e.path for e in os.scandir(runs) if RUN.match(e.name) and e.name != self.run_id
+            )
 
     def _flush_files(self) -> None:
         """Every kind's file on disk (the switch must never point at data only in memory; a

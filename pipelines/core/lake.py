@@ -63,6 +63,7 @@ from citypipe.core.lake_layout import (
     PART,
     RUN,
     fsync,
+    remove_later,
     write_atomically,
 )
 from citypipe.geo.errors import ConfigurationError, UnavailableError
@@ -296,9 +297,7 @@ class Lake:
         if current is not None:  # a run killed after its switch, before its observations linked
             with suppress(OSError):
                 self.publish(runs / current)
-        for entry in os.scandir(runs):
-            if RUN.match(entry.name) and entry.name != current:
-                shutil.rmtree(entry.path, ignore_errors=True)
+        remove_later(e.path for e in os.scandir(runs) if RUN.match(e.name) and e.name != current)
 
     def publish(self, run: Path) -> None:
         """Link a landed run's observation files and history row into their tables (each at
