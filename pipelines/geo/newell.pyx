@@ -68,20 +68,32 @@ def volumes(
     Py_ssize_t count,
 ):
     """`solids.volumes_and_faces`' sums: each face's Newell vector, and each of `count`
-    objects' signed volume (its faces' vectors dotted with their first positions, over 6)."""
+    objects' signed volume (its faces' vectors dotted with their first positions, over 6).
+
+    One pass over the positions for the three components and the first positions (each
+    position read and made finite once): each component's terms are added in row order, as
+    `newell` adds them axis by axis, so the sums are the same bits."""
     cdef Py_ssize_t faces = owner.shape[0], i, f, n = coords.shape[0]
+    cdef double x0, y0, z0, x1 = 0.0, y1 = 0.0, z1 = 0.0
     vectors, first, totals = np.zeros((faces, 3)), np.zeros((faces, 3)), np.zeros(count)
     cdef double[:, ::1] out = vectors, at = first
     cdef double[::1] total = totals
     with nogil:
-        for f in range(3):
-            newell(coords, ring, polygon, f, out, f)
-        for i in range(n):  # a face's first row: where the face changes (a later run wins)
+        if n:
+            x1, y1, z1 = finite(coords[0, 0]), finite(coords[0, 1]), finite(coords[0, 2])
+        for i in range(n):
+            x0, y0, z0 = x1, y1, z1
             f = polygon[ring[i]]
-            if i == 0 or f != polygon[ring[i - 1]]:
-                at[f, 0], at[f, 1], at[f, 2] = (
-                    finite(coords[i, 0]), finite(coords[i, 1]), finite(coords[i, 2])
-                )
+            if i == 0 or f != polygon[ring[i - 1]]:  # a face's first row (a later run wins)
+                at[f, 0], at[f, 1], at[f, 2] = x0, y0, z0
+            if i + 1 == n:
+                break
+            x1 = finite(coords[i + 1, 0])
+            y1, z1 = finite(coords[i + 1, 1]), finite(coords[i + 1, 2])
+            if ring[i + 1] == ring[i]:  # `newell`'s terms of axes 0, 1, 2
+                out[f, 0] += (y0 - y1) * (z0 + z1)
+                out[f, 1] += (z0 - z1) * (x0 + x1)
+                out[f, 2] += (x0 - x1) * (y0 + y1)
         for f in range(faces):
             total[owner[f]] += (
                 (out[f, 0] * at[f, 0] + out[f, 2] * at[f, 2]) + out[f, 1] * at[f, 1]
