@@ -124,6 +124,24 @@ def test_two_cores_walk_the_first_share_here_and_the_rest_in_one_child(
     assert started == [rest]
 
 
+def test_this_process_hands_its_range_to_the_freeing_thread_once_walked(
+    tmp_path, monkeypatch
+) -> None:
+    """The members still in this process's tree when its range is walked are cut out for the
+    freeing thread then, not left in iterparse's reference cycle for the collector."""
+    monkeypatch.setattr(citygml_ranges, "parts", lambda: 2)
+    path = _tiles(tmp_path / "tiles.gml", 3)
+    removed = []
+    remove = citygml_ranges.gml_freeing.remove
+    monkeypatch.setattr(
+        citygml_ranges.gml_freeing, "remove", lambda *a: removed.append(a) or remove(*a)
+    )
+    assert _ranged(path, monkeypatch)
+    model, count = removed[-1]  # this process's last cut: the children's are their own
+    assert etree.QName(model).localname == "CityModel"
+    assert count > 0 and len(model) == 0
+
+
 def test_members_longer_than_a_share_make_fewer_ranges_not_empty_ones(tmp_path) -> None:
     """Cut into more shares than the tiles have members of a share's size (a share of a few kB
     against members of up to tens): each cut falls at a member of its own, no range is empty,
