@@ -11,8 +11,7 @@ throughout, so the hashes are the same bits.
 """
 
 from libc.math cimport isnan, nearbyint
-from libc.stdint cimport int64_t, uint64_t
-from libc.stdlib cimport qsort
+from libc.stdint cimport int32_t, int64_t, uint64_t
 
 import numpy as np
 
@@ -105,13 +104,71 @@ def closed(
 cdef struct Keyed:
     uint64_t key
     Py_ssize_t row
-    Py_ssize_t times
-    Py_ssize_t net
+    int32_t times  # an object's edges, at most a batch's: far below 2**31
+    int32_t net
 
 
-cdef int by_key(const void *a, const void *b) noexcept nogil:
-    cdef uint64_t x = (<const Keyed *>a).key, y = (<const Keyed *>b).key
-    return (x > y) - (x < y)
+cdef struct Spot:
+    uint64_t x
+    uint64_t y
+    Py_ssize_t edge
+
+
+ctypedef fused Item:
+    Keyed
+    Spot
+
+
+cdef inline bint before(const Item *p, const Item *q) noexcept nogil:
+    """Whether `p` sorts before `q`: edges by key, positions by x, then y (`by_spot`)."""
+    if Item is Keyed:
+        return p.key < q.key
+    else:
+        return p.x < q.x or (p.x == q.x and p.y < q.y)
+
+
+cdef inline void swap(Item *a, Py_ssize_t i, Py_ssize_t j) noexcept nogil:
+    cdef Item t = a[i]
+    a[i] = a[j]
+    a[j] = t
+
+
+cdef void sort(Item *a, Py_ssize_t n) noexcept nogil:
+    """`a` in ascending order (`before`), as qsort orders it where no two are equal (an
+    object's edges, each once; positions where equal ones break the object's rings, in any
+    order), without a call per comparison: quicksort on the median of three, the shorter side
+    first, insertion sort below 16."""
+    cdef Py_ssize_t i, j, hi
+    cdef Item held
+    while n > 16:
+        hi, i = n - 1, n // 2
+        if before(&a[i], &a[0]):
+            swap(a, i, 0)
+        if before(&a[hi], &a[0]):
+            swap(a, hi, 0)
+        if before(&a[hi], &a[i]):
+            swap(a, hi, i)
+        held, i, j = a[i], 0, hi
+        while i <= j:  # Hoare's partition around the median
+            while before(&a[i], &held):
+                i += 1
+            while before(&held, &a[j]):
+                j -= 1
+            if i <= j:
+                swap(a, i, j)
+                i, j = i + 1, j - 1
+        if j + 1 < n - i:
+            sort(a, j + 1)
+            a, n = a + i, n - i
+        else:
+            sort(a + i, n - i)
+            n = j + 1
+    for i in range(1, n):
+        held, j = a[i], i - 1
+        while j >= 0 and before(&held, &a[j]):
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = held
 
 
 def outline(
@@ -133,7 +190,7 @@ def outline(
     once; here each object's edges are counted in a hash table of their own, and its outline
     edges alone are sorted by that hash: the order numpy's come in within an object."""
     cdef Py_ssize_t n = edge.shape[0], i, j, k, size, slots, o, m = 0, widest = 0, back
-    cdef uint64_t key
+    cdef uint64_t key, tag
     shares, tangled = np.zeros(count, np.bool_), np.zeros(count, np.bool_)
     cdef unsigned char[::1] sh = shares.view(np.uint8), tg = tangled.view(np.uint8)
     cdef Py_ssize_t[::1] start = np.zeros(count + 1, np.intp), fill = np.empty(count, np.intp)
@@ -163,8 +220,9 @@ def outline(
             size = 8
             while size < 2 * (start[k + 1] - start[k]):
                 size *= 2
+            tag = mix(<uint64_t>k)
             for i in range(start[k], start[k + 1]):  # linear probing; `times` 0: a free slot
-                key = mix(edge[rows[i]] ^ mix(<uint64_t>k))
+                key = mix(edge[rows[i]] ^ tag)
                 j = key & (size - 1)
                 while table[j].times and table[j].key != key:
                     j = (j + 1) & (size - 1)
@@ -178,14 +236,15 @@ def outline(
                     continue
                 sh[k] |= table[j].times > 1
                 if traced:
-                    tg[k] |= table[j].net * table[j].net != table[j].times % 2  # |net| 0 or 1
+                    # |net| 0 or 1 (squared in 64 bits: an edge run 2**16 times overflows 32)
+                    tg[k] |= <int64_t>table[j].net * table[j].net != table[j].times % 2
                 if table[j].times % 2:
                     odd[o] = table[j]
                     o += 1
                 table[j].times = table[j].net = 0
             if not traced:
                 continue
-            qsort(odd, o, sizeof(Keyed), by_key)
+            sort(odd, o)
             for j in range(o):
                 i = odd[j].row
                 # an edge run against the way its faces run it more often (net's sign, never
@@ -196,12 +255,6 @@ def outline(
                 own[m] = k
                 m += 1
     return shares, ends[:m], owners[:m], tangled
-
-
-cdef struct Spot:
-    uint64_t x
-    uint64_t y
-    Py_ssize_t edge
 
 
 cdef int by_spot(const void *a, const void *b) noexcept nogil:
@@ -285,7 +338,7 @@ def rings(
             for i in range(k):
                 spots[i].x, spots[i].y = bits(ends[lo + i, 0, 0]), bits(ends[lo + i, 0, 1])
                 spots[i].edge, hit[i], seen[i] = i, 0, 0
-            qsort(spots, k, sizeof(Spot), by_spot)
+            sort(spots, k)
             broken = k == 0
             for i in range(1, k):
                 broken |= by_spot(&spots[i - 1], &spots[i]) == 0
