@@ -17,6 +17,7 @@ from conftest import SAMPLES
 from lxml import etree
 
 from citypipe import cli
+from citypipe.connectors.citygml_header import MEMBERS, model_members
 from citypipe.connectors.registry import detect
 
 LOD2 = SAMPLES / "citygml" / "sig3d_v2_Building_LOD2-EPSG25832.gml"
@@ -177,3 +178,34 @@ def test_a_city_model_held_as_a_member_has_its_objects_read(tmp_path, capsys, re
     code, err = _ingest(capsys, path, tmp_path)
     assert (code, err) == (0, "")
     assert _source_ids(read_lake) == _ids(LOD2, GARAGE)
+
+
+@pytest.mark.parametrize("depth", [0, 2])
+def test_each_member_is_handed_over_whole(tmp_path, depth):
+    """model_members hands a member over once the parse is past its end (the next member's
+    start, or the document's end): every member of the model, nested model and wrapper alike,
+    is the whole element lxml parses in one go (without comments, as the reader parses), in
+    document order."""
+    outer = LOD2.read_text(encoding="utf-8")
+    inner = etree.tostring(etree.parse(str(GARAGE)).getroot()).decode()
+    at = outer.index("<cityObjectMember>")
+    nested = outer[:at] + f"<cityObjectMember>{inner}</cityObjectMember>" + outer[at:]
+    path = tmp_path / "members.gml"
+    if depth:
+        model = etree.tostring(etree.fromstring(nested.encode()))
+        _wfs_answer(tmp_path, model, model).rename(path)
+    else:
+        path.write_text(nested, encoding="utf-8")
+    parser = etree.XMLParser(remove_comments=True, remove_pis=True)
+    whole = etree.parse(str(path), parser).getroot()
+    models = [whole] if not depth else [m[0] for m in whole]
+    expected = [
+        etree.tostring(member)
+        for model in models
+        for member in model.iterchildren(etree.Element)
+        if etree.QName(member).localname in MEMBERS
+    ]
+    assert len(expected) == (2 if depth else 1) * (outer.count("<cityObjectMember>") + 1)
+    with path.open("rb") as f:
+        handed = [etree.tostring(m) for _, m in model_members(f, huge_tree=False, depth=depth)]
+    assert handed == expected
