@@ -286,13 +286,13 @@ class OrderedWriter:
     def _out_of_core(self) -> Iterator[pa.Table]:
         """The spilled rows by key, bucket by bucket (pipelines.core.external_sort), in row
         groups, each the buckets' batches it spans (the writer takes their chunks as they are:
-        joined first, every row was copied once more); the buckets go to a folder beside the
+        joined first, every row was copied once more); the buckets go to a file beside the
         spill, in the run's staging."""
         assert self._spill is not None
         self._spill.close()
         distances = self._row_distances()
-        folder = self.path.with_name(f"{self.path.stem}.sort")
-        batches = sorted_batches(self._spill_path, distances, self._bucket_bytes, folder)
+        buckets = self.path.with_name(f"{self.path.stem}.buckets.arrow")
+        batches = sorted_batches(self._spill_path, distances, self._bucket_bytes, buckets)
         del distances
         pending: list[pa.RecordBatch] = []
         held = 0
