@@ -254,7 +254,8 @@ def _batch(
         if type(f) is not dict or f.get("type") != "Feature":
             not_features.append(len(ids))
             f = {}
-        ids.append(None if (i := f.get("id")) is None else _id(i))
+        # a string id as it is, without a call per feature (most sources' ids are strings)
+        ids.append(i if (i := f.get("id")) is None or type(i) is str else _id(i))
         props.append(p if type(p := f.get("properties")) is dict else {})
         if p is not None and type(p) is not dict:
             bad_properties.append(len(ids) - 1)
