@@ -4,7 +4,8 @@ A file read in two processes (on two cores this process walks the first range an
 rest, connectors/citygml_ranges.py; one child walks the whole where the members do not stand
 alone, connectors/citygml_process.py) is as fast as its busier side, and whole-process timings
 do not tell which side that is, nor how long the harmonising process works alone after the
-reading child has ended (the spatial order's sort and write). One ingest, its
+reading child has ended (the spatial order's sort and write: the tail, printed with the CPU
+each of this process's threads spent in it). One ingest, its
 threads' user and system time read from Linux's /proc every 50 ms (a thread that ends between two
 samples loses at most that; every 20 ms, the sampling took 1.1 s of CPU of an 83 s ingest at a
 load of 31: its thread is listed as `sampler`), the reader forced to split (`split_bytes` 1)
@@ -49,6 +50,8 @@ class _Sampler:
     def __init__(self) -> None:
         self.seen: dict[tuple[int, int], tuple[float, float]] = {}
         self.last: dict[int, float] = {}
+        self.with_children: dict[int, tuple[float, float]] = {}
+        """This process's threads as last seen while a child was still there."""
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sampler", daemon=True)
 
@@ -61,10 +64,13 @@ class _Sampler:
                     self.seen[(pid, tid)] = times
                 if pid != me:
                     self.last[pid] = time.perf_counter()
+            if kids:
+                self.with_children = {t: v for (p, t), v in self.seen.items() if p == me}
 
     def __enter__(self) -> Self:
         self.before = _thread_times(os.getpid())
         self._thread.start()
+        self.native_id = self._thread.native_id
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -73,6 +79,11 @@ class _Sampler:
         me = os.getpid()
         for tid, times in _thread_times(me).items():
             self.seen[(me, tid)] = times
+        self.tail = {  # each thread of this process, once no child was left
+            tid: sum(times) - sum(self.with_children.get(tid, (0.0, 0.0)))
+            for (pid, tid), times in self.seen.items()
+            if pid == me and self.last
+        }
         for (pid, tid), (user, system) in list(self.seen.items()):
             u0, s0 = self.before.get(tid, (0.0, 0.0)) if pid == me else (0.0, 0.0)
             self.seen[(pid, tid)] = (user - u0, system - s0)
@@ -96,6 +107,13 @@ def main() -> None:
     print(f"wall {wall:.2f} s, load {os.getloadavg()[0]:.1f}")
     for pid, last in sampler.last.items():
         print(f"child {pid} last seen {last - start:.2f} s into the ingest")
+    if sampler.tail:
+        others = sum(v for tid, v in sampler.tail.items() if tid not in (me, sampler.native_id))
+        print(
+            f"after the last child: {start + wall - max(sampler.last.values()):.2f} s, this "
+            f"process's main thread {sampler.tail.get(me, 0.0):.2f} s of CPU, "
+            f"its others {others:.2f}"
+        )
     for (pid, tid), (user, system) in sorted(sampler.seen.items()):
         if user + system >= 0.01:
             who = "parent" if pid == me else f"child {pid}"

@@ -211,7 +211,8 @@ def test_a_child_killed_mid_message_fails_the_read_in_one_line() -> None:
 
 def test_the_bench_tells_each_sides_cpu(monkeypatch, capsys):
     """bench/split_cpu.py: the harmonising process's main thread and the reading child's, each
-    with the CPU time it spent, and when the child was last seen (before the ingest ended)."""
+    with the CPU time it spent, when the child was last seen (before the ingest ended), and the
+    tail after it: no longer than the ingest, with the CPU this process's threads spent in it."""
     import importlib.util
     import sys
 
@@ -227,7 +228,10 @@ def test_the_bench_tells_each_sides_cpu(monkeypatch, capsys):
     wall = float(lines[0].split()[1])
     child = [line for line in lines if line.startswith("child") and "last seen" in line]
     assert len(child) == 1 and 0 < float(child[0].split()[4]) <= wall
-    mains = [line.split() for line in lines if " main" in line or "MainThread" in line]
+    (tail,) = [line.split() for line in lines if line.startswith("after the last child")]
+    assert 0 <= float(tail[4]) <= wall and float(tail[10]) >= 0 and float(tail[-1]) >= 0
+    threads = [line for line in lines if line.startswith(("parent ", "child "))]
+    mains = [line.split() for line in threads if " main" in line or "MainThread" in line]
     assert {m[0] for m in mains} == {"parent", "child"}
     assert all(float(m[-3]) + float(m[-1]) > 0 for m in mains), mains
 
