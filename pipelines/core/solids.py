@@ -136,17 +136,23 @@ class Faces(FlatFaces):
         at = np.flatnonzero(self.ring[1:] == self.ring[:-1])
         return at, self.polygon[self.ring[at]]
 
-    def edge_hashes(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """A 64-bit hash of each edge of some length, the same both ways round, its face, the
-        row of its start, and whether it runs from the lower position's hash to the higher
-        (which way round); `key` holds the bits of each position that tell positions apart
-        (uint64 columns)."""
+    def edge_hashes(
+        self, key: np.ndarray, keep: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """A 64-bit hash of each edge of some length of the faces `keep` picks (all where
+        None), the same both ways round, its face, the row of its start, and whether it runs
+        from the lower position's hash to the higher (which way round); `key` holds the bits
+        of each position that tell positions apart (uint64 columns)."""
         if compiled is not None:
-            return compiled.edge_hashes(key, _indices(self.ring), _indices(self.polygon))
+            picked = np.ones(len(self.owner), bool) if keep is None else keep
+            ring, polygon = _indices(self.ring), _indices(self.polygon)
+            return compiled.edge_hashes(key, ring, polygon, picked.view(np.uint8))
         vertex = position_hashes(key)
         at, face = self.edges()
         start, end = vertex[at], vertex[at + 1]
         moves = start != end
+        if keep is not None:
+            moves &= keep[face]
         at, face, start, end = at[moves], face[moves], start[moves], end[moves]
         return mix(start + end), face, at, start < end
 
