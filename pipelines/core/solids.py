@@ -201,14 +201,26 @@ class Faces(FlatFaces):
         count = int(self.owner.max(initial=-1)) + 1
         sizes = np.bincount(self.owner[select], minlength=count)
         out = np.full(count, None, dtype=object)  # none for a geometry without faces
+        # the faces picked once (a pass over every position), then split between the geometries
+        # of one face and those of several; rows picked out of the whole positions, x and y cut
+        # from those (picking rows of a column view copies all of it first)
+        ragged, ring_sizes, per_face = wkb_ragged.face_rings(
+            self.coords, self.ring, self.polygon, select
+        )
+        several = (sizes > 1)[self.owner[select]]  # of each face picked
         for multi in (False, True):
             chosen = sizes > 1 if multi else sizes == 1
-            # the rows picked out of the whole positions, x and y cut from those: picking rows
-            # of a column view (not contiguous) copies all of it first
-            ragged, (rings, faces, _) = self.ragged(select & chosen[self.owner], self.coords, count)
+            picked = several == multi
+            if not picked.any():  # no geometry of the kind
+                continue
+            of_ring = np.repeat(picked, per_face)
+            rows = ragged
+            if not picked.all():
+                rows = np.compress(np.repeat(of_ring, ring_sizes), ragged, axis=0)
             kind = GeometryType.MULTIPOLYGON if multi else GeometryType.POLYGON
+            rings, faces = offsets(ring_sizes[of_ring]), offsets(per_face[picked])
             nesting = (rings, faces, offsets(sizes[chosen]))[: 2 + multi]
-            xy = np.ascontiguousarray(ragged[:, :2])
+            xy = np.ascontiguousarray(rows[:, :2])
             out[chosen] = shapely.from_ragged_array(kind, xy, nesting)
         return out, sizes
 
