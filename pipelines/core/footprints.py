@@ -148,10 +148,7 @@ def _edges(sets: list[Faces], keep: list[np.ndarray], count: int, outlines: bool
         if not len(faces.coords):
             continue
         xy = faces.coords[:, :2]  # the bits of x and y, read in place
-        edge, face, at, forward = faces.edge_hashes(xy.view(np.uint64))
-        chosen = kept[face]
-        if not chosen.all():
-            edge, face, at, forward = edge[chosen], face[chosen], at[chosen], forward[chosen]
+        edge, face, at, forward = faces.edge_hashes(xy.view(np.uint64), kept)
         hashes.append(edge)
         owners.append(faces.owner[face])
         starts_at.append(at + base)

@@ -136,17 +136,23 @@ class Faces(FlatFaces):
         at = np.flatnonzero(self.ring[1:] == self.ring[:-1])
         return at, self.polygon[self.ring[at]]
 
-    def edge_hashes(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """A 64-bit hash of each edge of some length, the same both ways round, its face, the
-        row of its start, and whether it runs from the lower position's hash to the higher
-        (which way round); `key` holds the bits of each position that tell positions apart
-        (uint64 columns)."""
+    def edge_hashes(
+        self, key: np.ndarray, keep: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """A 64-bit hash of each edge of some length of the faces `keep` picks (all where
+        None), the same both ways round, its face, the row of its start, and whether it runs
+        from the lower position's hash to the higher (which way round); `key` holds the bits
+        of each position that tell positions apart (uint64 columns)."""
         if compiled is not None:
-            return compiled.edge_hashes(key, _indices(self.ring), _indices(self.polygon))
+            picked = np.ones(len(self.owner), bool) if keep is None else keep
+            ring, polygon = _indices(self.ring), _indices(self.polygon)
+            return compiled.edge_hashes(key, ring, polygon, picked.view(np.uint8))
         vertex = position_hashes(key)
         at, face = self.edges()
         start, end = vertex[at], vertex[at + 1]
         moves = start != end
+        if keep is not None:
+            moves &= keep[face]
         at, face, start, end = at[moves], face[moves], start[moves], end[moves]
         return mix(start + end), face, at, start < end
 
@@ -195,14 +201,26 @@ class Faces(FlatFaces):
         count = int(self.owner.max(initial=-1)) + 1
         sizes = np.bincount(self.owner[select], minlength=count)
         out = np.full(count, None, dtype=object)  # none for a geometry without faces
+        # the faces picked once (a pass over every position), then split between the geometries
+        # of one face and those of several; rows picked out of the whole positions, x and y cut
+        # from those (picking rows of a column view copies all of it first)
+        ragged, ring_sizes, per_face = wkb_ragged.face_rings(
+            self.coords, self.ring, self.polygon, select
+        )
+        several = (sizes > 1)[self.owner[select]]  # of each face picked
         for multi in (False, True):
             chosen = sizes > 1 if multi else sizes == 1
-            # the rows picked out of the whole positions, x and y cut from those: picking rows
-            # of a column view (not contiguous) copies all of it first
-            ragged, (rings, faces, _) = self.ragged(select & chosen[self.owner], self.coords, count)
+            picked = several == multi
+            if not picked.any():  # no geometry of the kind
+                continue
+            of_ring = np.repeat(picked, per_face)
+            rows = ragged
+            if not picked.all():
+                rows = np.compress(np.repeat(of_ring, ring_sizes), ragged, axis=0)
             kind = GeometryType.MULTIPOLYGON if multi else GeometryType.POLYGON
+            rings, faces = offsets(ring_sizes[of_ring]), offsets(per_face[picked])
             nesting = (rings, faces, offsets(sizes[chosen]))[: 2 + multi]
-            xy = np.ascontiguousarray(ragged[:, :2])
+            xy = np.ascontiguousarray(rows[:, :2])
             out[chosen] = shapely.from_ragged_array(kind, xy, nesting)
         return out, sizes
 

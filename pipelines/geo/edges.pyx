@@ -29,10 +29,16 @@ cdef inline uint64_t position(const uint64_t[:, :] key, Py_ssize_t i) noexcept n
     return h
 
 
-def edge_hashes(const uint64_t[:, :] key, const int64_t[:] ring, const int64_t[:] polygon):
-    """`Faces.edge_hashes`: a hash of each edge of some length (the same both ways round),
-    its face, the row of its start, and whether it runs from the lower position's hash to
-    the higher; `key` holds the bits of each position (uint64 columns)."""
+def edge_hashes(
+    const uint64_t[:, :] key,
+    const int64_t[:] ring,
+    const int64_t[:] polygon,
+    const unsigned char[:] keep,
+):
+    """`Faces.edge_hashes`: a hash of each edge of some length (the same both ways round)
+    of the faces `keep` picks, its face, the row of its start, and whether it runs from the
+    lower position's hash to the higher; `key` holds the bits of each position (uint64
+    columns)."""
     cdef Py_ssize_t n = key.shape[0], i, m = 0
     cdef uint64_t start, end
     size = max(n - 1, 0)
@@ -46,7 +52,7 @@ def edge_hashes(const uint64_t[:, :] key, const int64_t[:] ring, const int64_t[:
     with nogil:
         for i in range(n - 1):
             start, end = end, position(key, i + 1)
-            if ring[i + 1] != ring[i] or start == end:
+            if ring[i + 1] != ring[i] or start == end or not keep[polygon[ring[i]]]:
                 continue
             h[m], f[m], at[m], fw[m] = mix(start + end), polygon[ring[i]], i, start < end
             m += 1
