@@ -4,6 +4,7 @@ without citypipe, and the warehouse's `history` view beside `sources`."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import itertools
 import json
@@ -108,6 +109,25 @@ def test_a_landed_row_not_yet_linked_is_linked_by_the_next_run(lake: Lake, sampl
     os.unlink(linked)
     second = ingest(path, "jena", lake)
     assert [r["run_id"] for r in _history(lake)] == [first.run_id, second.run_id]
+
+
+def test_without_hard_links_a_row_is_copied_into_the_table_once(
+    lake: Lake, sample, monkeypatch
+) -> None:
+    """A file system without hard links (link refused): a landed run's row is copied into the
+    table, and the next run, which looks for it again, leaves that copy as it is."""
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EPERM, "hard links are not supported")
+
+    monkeypatch.setattr(os, "link", refused)
+    path = sample(JENA)
+    first = ingest(path, "jena", lake)
+    copied = lake.root / "history" / "jena" / f"{first.run_id}.parquet"
+    before = copied.stat()
+    second = ingest(path, "jena", lake)
+    assert [r["run_id"] for r in _history(lake)] == [first.run_id, second.run_id]
+    assert copied.stat().st_ino == before.st_ino and copied.stat().st_nlink == 1
 
 
 def test_a_row_staged_as_an_earlier_citypipe_staged_it_is_linked(lake: Lake, sample) -> None:

@@ -91,6 +91,17 @@ INTERRUPTED = (
 )
 
 
+def _link(file: Path, target: Path) -> None:
+    """A hard link, its folder made where it is missing (a source's first run)."""
+    try:
+        os.link(file, target)
+    except FileNotFoundError:
+        if not file.exists():
+            raise
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(file, target)
+
+
 def default_lake() -> Path:
     """`CITYPIPE_LAKE` when set, else data/lake under the working directory."""
     return Path(os.environ.get("CITYPIPE_LAKE") or "data/lake")
@@ -314,17 +325,25 @@ class Lake:
 
     @staticmethod
     def _link_into(file: Path, folder: Path, name: str | None = None) -> None:
+        """`file` linked into `folder` (as `name`) once: a link is whole when it is made, so it
+        is made where readers find it (one system call, where a check, the folder's, a
+        temporary name and its rename took five); on a file system without hard links, a copy
+        under a temporary name until it is on disk."""
         target = folder / (name or file.name)
-        if target.exists():
-            return
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
         try:
-            os.link(file, tmp)
+            _link(file, target)
+        except FileExistsError:  # linked already: the same run's
+            return
+        except FileNotFoundError:
+            raise
         except OSError:  # a file system without hard links
+            if target.exists():
+                return
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp")
             shutil.copyfile(file, tmp)
             fsync(tmp)
-        os.replace(tmp, target)
+            os.replace(tmp, target)
 
     def _bury(self, source: str, run: str) -> None:
         """Record a dead run as interrupted (with the path it had begun to read, when the
