@@ -44,7 +44,10 @@ def remove_later(folders: Iterable[str]) -> None:
     once), and nothing depends on it. What a process killed first leaves, the next run of the
     source removes (`Lake._sweep`); the interpreter waits for the thread at its exit."""
     for folder in folders:
-        _REMOVING.submit(shutil.rmtree, folder, ignore_errors=True)
+        try:
+            _REMOVING.submit(shutil.rmtree, folder, ignore_errors=True)
+        except RuntimeError:  # the interpreter is exiting, and takes no more work for threads
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def removed() -> None:
