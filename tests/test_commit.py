@@ -538,3 +538,23 @@ def test_a_run_landing_while_the_interpreter_exits_removes_the_run_it_replaced(v
     assert landed != first.run_id
     assert os.readlink(lake.runs_folder("dh") / "current") == landed
     assert_no_leftovers(lake)
+
+
+def test_a_forked_child_removes_the_runs_it_replaced(versions, lake):
+    """A child forked after its parent's runs (which started the removing thread) lands its own
+    run and removes the one it replaced: it has no thread of its parent's, so it makes one."""
+    a, _ = versions
+    ingest(a, "dh", lake, crs=CRS, validate=False)
+    ingest(a, "dh", lake, crs=CRS, validate=False)
+    pid = os.fork()
+    if pid == 0:  # the child: exits 0 once its run has landed and the replaced one is gone
+        signal.alarm(60)  # a removal that never comes ends the child
+        code = 1
+        try:
+            ingest(a, "dh", lake, crs=CRS, validate=False)
+            assert_no_leftovers(lake)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

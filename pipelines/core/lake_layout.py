@@ -34,7 +34,18 @@ def fsync(path: Path) -> None:
         os.close(fd)
 
 
-_REMOVING = ThreadPoolExecutor(1, thread_name_prefix="citypipe-remove")
+_REMOVING: ThreadPoolExecutor
+
+
+def _new_remover() -> None:
+    """The thread that removes replaced runs (`remove_later`): made again in a forked child,
+    which has none of its parent's threads."""
+    global _REMOVING
+    _REMOVING = ThreadPoolExecutor(1, thread_name_prefix="citypipe-remove")
+
+
+_new_remover()
+os.register_at_fork(after_in_child=_new_remover)
 
 
 def remove_later(folders: Iterable[str]) -> None:
