@@ -517,3 +517,44 @@ def test_what_a_dead_run_left_is_recorded_and_removed_by_the_next_run_of_any_sou
     ((source, status, path, started),) = rows
     assert (source, status, path) == ("other", "interrupted", None)
     assert started.isoformat() == "2026-12-03T10:15:00+00:00"
+
+
+def test_a_run_landing_while_the_interpreter_exits_removes_the_run_it_replaced(versions, lake):
+    """A run at exit (an atexit hook), when threads take no more work: it lands, and the run
+    it replaced is removed at once rather than by a thread."""
+    a, _ = versions
+    first = ingest(a, "dh", lake, crs=CRS, validate=False)
+    script = (
+        "import atexit, sys; from pathlib import Path; from citypipe.core.ingest import ingest; "
+        "from citypipe.core.lake import Lake; "
+        "atexit.register(lambda: print(ingest(sys.argv[1], 'dh', Lake(Path(sys.argv[2])), "
+        "crs=sys.argv[3], validate=False).run_id))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(a), str(lake.root), CRS],
+        check=True, cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    landed = done.stdout.strip()
+    assert landed != first.run_id
+    assert os.readlink(lake.runs_folder("dh") / "current") == landed
+    assert_no_leftovers(lake)
+
+
+def test_a_forked_child_removes_the_runs_it_replaced(versions, lake):
+    """A child forked after its parent's runs (which started the removing thread) lands its own
+    run and removes the one it replaced: it has no thread of its parent's, so it makes one."""
+    a, _ = versions
+    ingest(a, "dh", lake, crs=CRS, validate=False)
+    ingest(a, "dh", lake, crs=CRS, validate=False)
+    pid = os.fork()
+    if pid == 0:  # the child: exits 0 once its run has landed and the replaced one is gone
+        signal.alarm(60)  # a removal that never comes ends the child
+        code = 1
+        try:
+            ingest(a, "dh", lake, crs=CRS, validate=False)
+            assert_no_leftovers(lake)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -34,7 +34,18 @@ def fsync(path: Path) -> None:
         os.close(fd)
 
 
-_REMOVING = ThreadPoolExecutor(1, thread_name_prefix="citypipe-remove")
+_REMOVING: ThreadPoolExecutor
+
+
+def _new_remover() -> None:
+    """The thread that removes replaced runs (`remove_later`): made again in a forked child,
+    which has none of its parent's threads."""
+    global _REMOVING
+    _REMOVING = ThreadPoolExecutor(1, thread_name_prefix="citypipe-remove")
+
+
+_new_remover()
+os.register_at_fork(after_in_child=_new_remover)
 
 
 def remove_later(folders: Iterable[str]) -> None:
@@ -44,7 +55,10 @@ def remove_later(folders: Iterable[str]) -> None:
     once), and nothing depends on it. What a process killed first leaves, the next run of the
     source removes (`Lake._sweep`); the interpreter waits for the thread at its exit."""
     for folder in folders:
-        _REMOVING.submit(shutil.rmtree, folder, ignore_errors=True)
+        try:
+            _REMOVING.submit(shutil.rmtree, folder, ignore_errors=True)
+        except RuntimeError:  # the interpreter is exiting, and takes no more work for threads
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def removed() -> None:
