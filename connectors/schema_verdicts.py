@@ -22,12 +22,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import jsonschema_rs
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 from referencing.exceptions import Unresolvable
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the validators are the caller's: nothing of jsonschema is needed at load
+    import jsonschema_rs
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
     from referencing._core import Resolver  # referencing exports it for type checkers only
 
 __all__ = ["MESSAGE_CHARS", "TypeCheck", "explained", "separable"]
