@@ -26,14 +26,12 @@ from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag
 
-from referencing import Registry
-from referencing.jsonschema import DRAFT202012
-
 from citypipe.connectors.schema_verdicts import MESSAGE_CHARS, TypeCheck, explained, separable
 
 if TYPE_CHECKING:
     import jsonschema_rs
     from jsonschema import Draft202012Validator
+    from referencing import Registry
 
 __all__ = [
     "MESSAGE_CHARS", "VIOLATIONS_PROPERTY", "SchemaSet", "explained", "known_types", "shipped",
@@ -97,6 +95,9 @@ class SchemaSet:
     `http://json-schema.org/schema#`, which `referencing` cannot resolve to a dialect)."""
 
     def __init__(self, folder: Traversable) -> None:
+        from referencing import Registry  # here, not at load: format detection loads this module
+        from referencing.jsonschema import DRAFT202012
+
         schemas = [json.loads(f.read_text(encoding="utf-8")) for f in _schema_files(folder)]
         by_url = {s["$id"]: DRAFT202012.create_resource(s) for s in schemas}
         by_file = {_published_file(s["$id"]): s["$id"] for s in schemas}
@@ -116,7 +117,7 @@ class SchemaSet:
     def _fast_registry(self) -> jsonschema_rs.Registry | None:
         """The same schemas for jsonschema-rs; None when one `$ref`s a schema not shipped
         (jsonschema-rs resolves every `$ref` up front: jsonschema alone then says which)."""
-        import jsonschema_rs  # here, not at load: format detection loads this module
+        import jsonschema_rs
 
         try:
             return jsonschema_rs.Registry(

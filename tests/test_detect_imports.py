@@ -1,7 +1,7 @@
 """Finding a file's format loads every connector's module to ask its `sniff`, in every `citypipe`
 command before any reading starts: what a connector needs only to read or fetch (GDAL, HTTP,
-OWSLib, JSON-LD, JSON Schema) stays unloaded until then. pandas is not among them: pyarrow loads
-it at its first `pa.array`, which modules' constants call at load."""
+OWSLib, JSON-LD, JSON Schema and its registry) stays unloaded until then. pandas is not among
+them: pyarrow loads it at its first `pa.array`, which modules' constants call at load."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEAVY = ("pyogrio", "requests", "owslib", "pyld", "jsonschema", "jsonschema_rs")
+HEAVY = ("pyogrio", "requests", "owslib", "pyld", "jsonschema", "jsonschema_rs", "referencing")
 
 _DETECT = """
 import json, sys
