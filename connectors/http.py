@@ -20,14 +20,14 @@ from email.utils import parsedate_to_datetime
 from functools import cache, cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import urlsplit
 
-import requests
-
 from citypipe.connectors.answers import HTML_TYPES, gist, json_body, refuse_html
-from citypipe.connectors.http_gzip import body
 from citypipe.geo.errors import ConfigurationError, DataError, UnavailableError
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = ["HttpClient", "HttpPolicy", "Reply", "Stream", "Traffic"]
 
@@ -37,12 +37,16 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 """Answers worth asking again: GDAL's GDAL_HTTP_RETRY_CODES default, and 408 (timed out)."""
 
 
-_PASSING = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,  # BrokenGzip among them
-)
-"""Faults of the connection rather than of the request: worth trying again."""
+@cache
+def _passing() -> tuple[type[Exception], ...]:
+    """Faults of the connection rather than of the request: worth trying again."""
+    import requests  # here, not at load: format detection loads every connector's module
+
+    return (
+        requests.ConnectionError,
+        requests.Timeout,
+        requests.exceptions.ChunkedEncodingError,  # BrokenGzip among them
+    )
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,8 @@ class Stream:
         self.read_bytes = 0
         self._traffic = traffic or Traffic()
         self._response, self._slot, self._max = response, slot, max_bytes
+        from citypipe.connectors.http_gzip import body  # it imports requests
+
         self._chunks = body(response, self.media_type)
         self._open = True
 
@@ -131,9 +137,11 @@ class Stream:
         """The next bytes of the body (a chunk as it came, `size` or not); b"" at its end."""
         if size < 0:
             return b"".join(iter(lambda: self.read(1 << 16), b""))
+        import requests
+
         try:
             chunk = next(self._chunks, b"") if self._open else b""
-        except _PASSING as e:
+        except _passing() as e:
             self.close()
             raise UnavailableError(
                 f"{self.url}: the answer broke off after {self.read_bytes} bytes: {e}"
@@ -164,6 +172,8 @@ class Stream:
     def _bounded(self) -> Iterator[bytes]:
         """The body's chunks, counted, up to the limit; a body its Content-Encoding does not
         decode is the server's fault."""
+        import requests
+
         size = 0
         try:
             for chunk in self._chunks:
@@ -196,6 +206,8 @@ class Stream:
 
 @cache
 def _user_agent() -> str:
+    import requests
+
     try:
         return f"citypipe/{version('citypipe')} (python-requests/{requests.__version__})"
     except PackageNotFoundError:  # running from a checkout that is not installed
@@ -231,6 +243,8 @@ class HttpClient:
     def __init__(
         self, policy: HttpPolicy | None = None, headers: Mapping[str, str] | None = None
     ) -> None:
+        import requests
+
         self.policy = policy or HttpPolicy()
         self._session = requests.Session()
         self._session.headers["User-Agent"] = _user_agent()
@@ -298,6 +312,8 @@ class HttpClient:
         retries: int | None = None,
     ) -> T:
         """`take` of the first answer that is not an error, after retries; `take` owns it."""
+        import requests
+
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(f"{url}: not an http(s) URL")
@@ -310,7 +326,7 @@ class HttpClient:
                     self.traffic.pages += 1
                     return take(stream)
                 error = stream.reply()
-            except _PASSING as e:
+            except _passing() as e:
                 if attempt == policy.retries:
                     raise UnavailableError(
                         f"{url}: no answer after {attempt + 1} tries: {e}"

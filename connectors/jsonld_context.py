@@ -33,8 +33,6 @@ from urllib.parse import urlsplit
 
 import orjson
 import yaml
-from pyld import jsonld
-from pyld.context_resolver import ContextResolver
 
 from citypipe.connectors.http import HttpClient
 from citypipe.geo.errors import ConfigurationError
@@ -147,6 +145,9 @@ class Contexts:
         self._documents: dict[str, Any] = {}
         self._terms: dict[Hashable, Terms] = {}
         self._resolved: dict[str, Any] = {}  # pyld's processed contexts, this object's own
+        # pyld imported where it is used, not at load: format detection loads this module
+        from pyld.context_resolver import ContextResolver
+
         self.options = {
             "documentLoader": self._load,
             "contextResolver": ContextResolver(self._resolved, self._load),
@@ -172,6 +173,8 @@ class Contexts:
 
     def _load(self, url: str, options: Any = None) -> dict[str, Any]:
         """pyld's document loader."""
+        from pyld import jsonld
+
         try:
             doc = self.document(url)
         except _Unavailable:
@@ -222,6 +225,8 @@ class Contexts:
             elif entry is not None:
                 warn(type(entry).__name__, "is neither a URL nor an object")
         kept.append(core)
+        from pyld import jsonld
+
         try:
             jsonld.expand({"@context": kept}, dict(self.options))
         except (jsonld.JsonLdError, RecursionError) as e:
@@ -270,6 +275,8 @@ class Terms:
         self._types: dict[str, str] = {}
 
     def _round_trip(self, doc: dict[str, Any]) -> dict[str, Any]:
+        from pyld import jsonld
+
         out: dict[str, Any] = jsonld.compact(
             {"@context": self.context, **doc}, {"@context": self.context}, dict(self._options)
         )

@@ -22,8 +22,6 @@ from functools import cached_property
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-from requests.utils import parse_header_links
-
 from citypipe.connectors.base import LayerInfo, ServiceConnector, SourceBatch, SourceInfo
 from citypipe.connectors.http import Reply
 from citypipe.connectors.json_code_page import read_in
@@ -236,6 +234,8 @@ def ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
 
 def link_context(reply: Reply) -> str | None:
     """The @context a reply's Link header names (rel = the JSON-LD context), if any."""
+    from requests.utils import parse_header_links  # here, not at load: detection loads this
+
     for link in parse_header_links(reply.headers.get("Link", "")):
         if link.get("rel") == CONTEXT_REL and link.get("url"):
             return str(link["url"])

@@ -19,11 +19,10 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Iterator
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 import pyarrow as pa
-import pyogrio
 import shapely
 
 from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
@@ -33,18 +32,26 @@ from citypipe.geo.errors import ConfigurationError, DataError
 __all__ = ["OGRConnector"]
 
 BATCH_ROWS = 10_000
-_GDAL_ERRORS = (
-    OSError,
-    UnicodeDecodeError,  # text GDAL hands on undecoded from a damaged file
-    pa.ArrowException,
-    pyogrio.errors.DataSourceError,
-    pyogrio.errors.DataLayerError,
-    pyogrio.errors.FeatureError,
-    pyogrio.errors.FieldError,
-    pyogrio.errors.GeometryError,
-    pyogrio.errors.CRSError,
-)
-"""What GDAL raises for a file it cannot read (cut short, damaged): the source is refused."""
+
+
+@cache
+def _gdal_errors() -> tuple[type[Exception], ...]:
+    """What GDAL raises for a file it cannot read (cut short, damaged): the source is refused."""
+    import pyogrio  # here, not at load: format detection loads this module to sniff
+
+    return (
+        OSError,
+        UnicodeDecodeError,  # text GDAL hands on undecoded from a damaged file
+        pa.ArrowException,
+        pyogrio.errors.DataSourceError,
+        pyogrio.errors.DataLayerError,
+        pyogrio.errors.FeatureError,
+        pyogrio.errors.FieldError,
+        pyogrio.errors.GeometryError,
+        pyogrio.errors.CRSError,
+    )
+
+
 _GPKG_IDS = (b"GPKG", b"GP10", b"GP11")
 """A GeoPackage's SQLite application id, at byte 68 of the file (1.2 and later; 1.0, 1.1)."""
 _DBF_SAMPLE = 1 << 20
@@ -69,9 +76,11 @@ class OGRConnector(FileConnector):
     @cached_property
     def _layers(self) -> list[str]:
         """The file's layers, listed once for inspect and read."""
+        import pyogrio
+
         try:
             return [str(name) for name, _ in pyogrio.list_layers(self._gdal_path)]
-        except _GDAL_ERRORS as e:
+        except _gdal_errors() as e:
             raise self._unreadable(e) from e
 
     def _layer(self, layers: list[str]) -> str:
@@ -146,9 +155,11 @@ class OGRConnector(FileConnector):
         layers = self._layers
         several = len(layers) > 1 and self.options.get("layer") is None
         layer = layers[0] if several else self._layer(layers)
+        import pyogrio
+
         try:
             info = pyogrio.read_info(self._gdal_path, layer=layer)
-        except _GDAL_ERRORS as e:
+        except _gdal_errors() as e:
             raise self._unreadable(e) from e
         if several:
             return SourceInfo(format=info["driver"], layers=tuple(layers))
@@ -163,10 +174,12 @@ class OGRConnector(FileConnector):
         layer = self._layer(self._layers)
         try:
             yield from self._batches(layer)
-        except _GDAL_ERRORS as e:
+        except _gdal_errors() as e:
             raise self._unreadable(e) from e
 
     def _batches(self, layer: str) -> Iterator[SourceBatch]:
+        import pyogrio
+
         with pyogrio.open_arrow(
             self._gdal_path,
             layer=layer,

@@ -22,12 +22,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import jsonschema_rs
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-from referencing.exceptions import Unresolvable
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the validators are the caller's: nothing of jsonschema is needed at load
+    import jsonschema_rs
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
     from referencing._core import Resolver  # referencing exports it for type checkers only
 
 __all__ = ["MESSAGE_CHARS", "TypeCheck", "explained", "separable"]
@@ -61,6 +59,8 @@ def separable(schema: Any, resolver: Resolver[Any]) -> bool:
         return False
     if "$ref" not in schema:
         return True
+    from referencing.exceptions import Unresolvable  # here, not at load: detection loads this
+
     try:
         resolved = resolver.lookup(schema["$ref"])
     except Unresolvable:
@@ -117,6 +117,8 @@ class TypeCheck:
 
 def explained(validator: Draft202012Validator, entity: Mapping[str, Any]) -> list[str]:
     """jsonschema's violations of the entity, each `<json path>: <what>`, sorted."""
+    from referencing.exceptions import Unresolvable
+
     found: list[str] = []
     try:
         for error in validator.iter_errors(dict(entity)):

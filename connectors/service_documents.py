@@ -17,7 +17,6 @@ from typing import Any
 
 import orjson
 from lxml import etree
-from owslib.wfs import WebFeatureService
 
 from citypipe.connectors import documents
 from citypipe.connectors.answers import report_text
@@ -45,6 +44,8 @@ _NOT_LANDING = frozenset({"type", "features", "$schema", "@context"})
 def capabilities_layers(xml: bytes) -> tuple[str | None, str | None, tuple[LayerInfo, ...]]:
     """A WFS capabilities document's version, service title and feature types, as OWSLib
     reads it (nothing is fetched)."""
+    from owslib.wfs import WebFeatureService  # here, not at load: detection loads this module
+
     root = etree.fromstring(xml, etree.XMLParser(**PARSER))
     version = root.get("version") or "1.1.0"
     try:

@@ -23,15 +23,15 @@ from collections.abc import Iterator, Mapping
 from functools import cache, cached_property
 from importlib.resources import files
 from importlib.resources.abc import Traversable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag
 
-import jsonschema_rs
-from jsonschema import Draft202012Validator
-from referencing import Registry
-from referencing.jsonschema import DRAFT202012
-
 from citypipe.connectors.schema_verdicts import MESSAGE_CHARS, TypeCheck, explained, separable
+
+if TYPE_CHECKING:
+    import jsonschema_rs
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
 
 __all__ = [
     "MESSAGE_CHARS", "VIOLATIONS_PROPERTY", "SchemaSet", "explained", "known_types", "shipped",
@@ -95,6 +95,9 @@ class SchemaSet:
     `http://json-schema.org/schema#`, which `referencing` cannot resolve to a dialect)."""
 
     def __init__(self, folder: Traversable) -> None:
+        from referencing import Registry  # here, not at load: format detection loads this module
+        from referencing.jsonschema import DRAFT202012
+
         schemas = [json.loads(f.read_text(encoding="utf-8")) for f in _schema_files(folder)]
         by_url = {s["$id"]: DRAFT202012.create_resource(s) for s in schemas}
         by_file = {_published_file(s["$id"]): s["$id"] for s in schemas}
@@ -114,6 +117,8 @@ class SchemaSet:
     def _fast_registry(self) -> jsonschema_rs.Registry | None:
         """The same schemas for jsonschema-rs; None when one `$ref`s a schema not shipped
         (jsonschema-rs resolves every `$ref` up front: jsonschema alone then says which)."""
+        import jsonschema_rs
+
         try:
             return jsonschema_rs.Registry(
                 [(url, self.registry.contents(url)) for url in self.registry],
@@ -127,6 +132,8 @@ class SchemaSet:
         """The type's jsonschema-rs validator (formats as annotations), compiled once; None
         when no schema is for it or its `$ref`s cannot all be resolved offline."""
         if entity_type not in self._fast:
+            import jsonschema_rs
+
             registry = self._fast_registry
             schema = self.types.get(entity_type)
             self._fast[entity_type] = (
@@ -142,6 +149,8 @@ class SchemaSet:
         """The type's compiled validator, None when no schema is for it."""
         found = self._validators.get(entity_type)
         if found is None and entity_type in self.types:
+            from jsonschema import Draft202012Validator
+
             schema = self.registry.contents(self.types[entity_type])
             found = self._validators[entity_type] = Draft202012Validator(
                 schema, registry=self.registry
