@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -198,17 +199,20 @@ def test_a_source_whose_first_attempt_fails_is_listed_with_its_reason(lake: Lake
 
 
 class Fault:
-    """Raises ENOSPC at the n-th call of the file-system operations a commit makes."""
+    """Raises ENOSPC at the n-th call of the file-system operations a commit makes (in the
+    ingesting thread: the replaced runs' removal, on a thread of its own, is not counted)."""
 
     OPS = ("replace", "symlink", "mkdir", "rmdir", "unlink", "open")
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, n: int) -> None:
-        self.n, self.calls = n, 0
+        self.n, self.calls, self.thread = n, 0, threading.get_ident()
         for name in self.OPS:
             monkeypatch.setattr(os, name, self._wrap(getattr(os, name)))
 
     def _wrap(self, op):
         def faulty(*args, **kwargs):
+            if threading.get_ident() != self.thread:
+                return op(*args, **kwargs)
             self.calls += 1
             if self.calls == self.n:
                 raise OSError(28, "No space left on device (injected)")
@@ -237,7 +241,7 @@ def test_an_error_at_any_step_of_the_commit_leaves_one_run(versions, lake):
             break
     else:
         pytest.fail("the run never finished without reaching the fault")
-    assert n > 10
+    assert n > 5  # the staging folder, the run's files, their rename, the switch: each faulted
     assert _warehouse_count(lake) == 12
 
 
