@@ -19,7 +19,8 @@ from citypipe.connectors.text import MARK_PATTERN, TextEncoding, marked_bytes, s
 
 __all__ = ["as_lines", "cleaned", "split_unreadable", "typed"]
 
-_NULLS = pa.array(["", "N/A", "NA", "n/a", "null", "NULL", "-"])
+_NULLS = ("", "N/A", "NA", "n/a", "null", "NULL", "-")  # words, not an Array: pa.array at load
+# would import pandas (pyarrow does at its first call) in every command that finds a format
 _BOOLEANS = [("j", "n"), ("ja", "nein"), ("true", "false"), ("yes", "no")]
 _INT = r"^[+-]?(0|[1-9][0-9]*)$"  # leading zeros (postcodes, codes) stay text
 _FLOAT = r"^[+-]?((0|[1-9][0-9]*)(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
@@ -56,15 +57,15 @@ def split_unreadable(
     ]
 
 
-def cleaned(values: pa.Array, nulls: pa.Array = _NULLS) -> tuple[pa.Array, pa.Array]:
+def cleaned(values: pa.Array, nulls: tuple[str, ...] = _NULLS) -> tuple[pa.Array, pa.Array]:
     """The values trimmed and with null sentinels as null, and the mask of the non-null ones."""
     trimmed = pc.utf8_trim_whitespace(values)
-    absent = pc.or_(pc.is_in(trimmed, value_set=nulls), pc.is_null(trimmed))
+    absent = pc.or_(pc.is_in(trimmed, value_set=pa.array(nulls, pa.string())), pc.is_null(trimmed))
     return pc.if_else(absent, None, trimmed), pc.invert(absent)
 
 
 def typed(
-    values: pa.Array, nulls: pa.Array = _NULLS, booleans: list[tuple[str, str]] = _BOOLEANS
+    values: pa.Array, nulls: tuple[str, ...] = _NULLS, booleans: list[tuple[str, str]] = _BOOLEANS
 ) -> list[Any]:
     """The column as Python values: None, bool, int, float, or the text as it was. `nulls` and
     `booleans` are the words taken for null and for true / false (a CSV's by default)."""

@@ -59,7 +59,7 @@ ordinates of GML 2's gml:coord."""
 _SINGLE = frozenset({"Point", "LineString", "Curve", "LinearRing", "Polygon", "Surface"})
 """Geometry elements that make a single geometry (when they hold one part); the others
 (multi geometries, composites) make a multi geometry."""
-_NULLS = pa.array([""])
+_NULLS = ("",)
 _BOOLEANS = [("true", "false")]
 """xsd:boolean's words (1 and 0 stay integers)."""
 _XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"

@@ -1,7 +1,7 @@
 """Finding a file's format loads every connector's module to ask its `sniff`, in every `citypipe`
 command before any reading starts: what a connector needs only to read or fetch (GDAL, HTTP,
-OWSLib, JSON-LD, JSON Schema and its registry) stays unloaded until then. pandas is not among
-them: pyarrow loads it at its first `pa.array`, which modules' constants call at load."""
+OWSLib, JSON-LD, JSON Schema and its registry) stays unloaded until then, and so does pandas, which
+pyarrow loads at its first `pa.array` (no module's constant calls it at load)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEAVY = ("pyogrio", "requests", "owslib", "pyld", "jsonschema", "jsonschema_rs", "referencing")
+HEAVY = (
+    "pyogrio", "requests", "owslib", "pyld", "jsonschema", "jsonschema_rs", "referencing", "pandas",
+)  # fmt: skip
 
 _DETECT = """
 import json, sys
