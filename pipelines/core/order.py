@@ -101,7 +101,9 @@ def _cells(values: np.ndarray, low: float, high: float) -> np.ndarray:
     side = (1 << LEVEL) - 1
     if not high > low:
         return np.zeros(len(values), np.uint64)
-    cells = np.nan_to_num((values - low) * (side / (high - low)))  # NaN: a row without bbox
+    with np.errstate(over="ignore", invalid="ignore"):  # an extent of a few ulps: inf, as in
+        # geopandas, each value its extent's first cell (0 x inf) or last (clipped)
+        cells = np.nan_to_num((values - low) * (side / (high - low)))  # NaN: a row without bbox
     return np.clip(cells, 0, side).astype(np.uint64)
 
 
