@@ -263,6 +263,26 @@ def test_sorted_out_of_core_the_file_is_the_same(grid, tmp_path):
     geoparquet_validator().validate(footers[1]["geo"])
 
 
+def test_rows_in_order_already_are_written_as_they_came(grid, tmp_path):
+    """Rows that come sorted (a sorted file's rows, in one batch or several) are written in
+    the same row groups, each the same rows, as when they came shuffled."""
+    _, file, _, _ = grid
+    table = pq.read_table(file).slice(0, 5000)
+    shuffled = table.take(np.random.default_rng(3).permutation(table.num_rows))
+    _write(tmp_path / "shuffled.parquet", shuffled.to_batches(max_chunksize=700))
+    ordered = pq.read_table(tmp_path / "shuffled.parquet")
+    assert not ordered.equals(shuffled)
+    for name, batches in (
+        ("one", ordered.combine_chunks().to_batches()),
+        ("several", ordered.to_batches(max_chunksize=700)),
+    ):
+        _write(tmp_path / f"{name}.parquet", batches)
+        again = pq.ParquetFile(tmp_path / f"{name}.parquet")
+        assert again.metadata.num_row_groups == 10
+        assert again.read().equals(ordered)
+        assert _footer(tmp_path / f"{name}.parquet") == _footer(tmp_path / "shuffled.parquet")
+
+
 def test_rows_without_a_bbox_sort_last_out_of_core_as_in_memory(sample, lake, tmp_path):
     """Esslingen's 6 features with empty polygons have no bbox: a null covering, kept null
     through the out-of-core sort, after every other row."""

@@ -282,8 +282,12 @@ class OrderedWriter:
         )
         del held
         order = np.argsort(self._row_distances(), kind="stable")
+        in_order = bool((order[1:] > order[:-1]).all())  # one row, or rows sorted already
         for start in range(0, len(order), self.row_group_rows):
-            yield rows.take(order[start : start + self.row_group_rows])
+            if in_order:  # a slice shares the rows' buffers: take copied every column
+                yield rows.slice(start, self.row_group_rows)
+            else:
+                yield rows.take(order[start : start + self.row_group_rows])
 
     def _out_of_core(self) -> Iterator[pa.Table]:
         """The spilled rows by key, bucket by bucket (pipelines.core.external_sort), in row

@@ -165,6 +165,7 @@ class GeoParquetWriter:
             self._file = _ParquetFile(
                 self.path,
                 self.table.arrow,
+                store_schema=False,  # the Arrow schema is stored at close, with `geo`
                 **self.table.parquet_options,
                 **self._compression(own_levels=size >= SCHEMA_LEVELS_FROM),
             )
