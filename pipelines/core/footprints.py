@@ -67,12 +67,14 @@ def footprints(
         return out
     any_down = np.bincount(obj, weights=np.concatenate(down), minlength=n) > 0
     keep = [grounded[f.owner] | ~any_down[f.owner] | d for f, d in zip(sets, down, strict=True)]
-    # faces that share an edge are no valid multipolygon: GEOS need not be asked, only
-    # whether the other faces overlap
-    edges = _edges(sets, keep, n, outlines)
     kept_faces = np.bincount(
         np.concatenate([f.owner[k] for f, k in zip(sets, keep, strict=True)]), minlength=n
     )
+    # faces that share an edge are no valid multipolygon: GEOS need not be asked, only
+    # whether the other faces overlap; an object's one face is its footprint, whatever its
+    # edges, so only the edges of objects of several faces are hashed
+    several = [k & (kept_faces[f.owner] > 1) for f, k in zip(sets, keep, strict=True)]
+    edges = _edges(sets, several, n, outlines)
     area, turns = np.zeros(n), np.zeros((2, n))
     for f, k, z, d in zip(sets, keep, plane, down, strict=True):
         area += np.bincount(f.owner[k], weights=np.abs(z[k]) / 2, minlength=n)
@@ -144,9 +146,9 @@ def _edges(sets: list[Faces], keep: list[np.ndarray], count: int, outlines: bool
     object so that one sort finds both; the shared alone unless `outlines` are traced."""
     hashes, owners, starts_at, coords, ways = [], [], [], [], []
     base = 0
-    for faces, kept in zip(sets, keep, strict=True):
-        if not len(faces.coords):
-            continue
+    placed = [(f, k) for f, k in zip(sets, keep, strict=True) if len(f.coords)]
+    # a set with no face kept adds no edge, and its positions need no copy into the others'
+    for faces, kept in [(f, k) for f, k in placed if k.any()] or placed[:1]:
         xy = faces.coords[:, :2]  # the bits of x and y, read in place
         edge, face, at, forward = faces.edge_hashes(xy.view(np.uint64), kept)
         hashes.append(edge)
