@@ -562,3 +562,51 @@ def test_a_forked_child_removes_the_runs_it_replaced(versions, lake):
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def _blocked_removals() -> threading.Event:
+    """The removing thread held until the event is set (runs queue their removals behind)."""
+    go = threading.Event()
+    lake_layout._REMOVING.submit(go.wait, 60)
+    return go
+
+
+def test_runs_faster_than_their_removals_remove_each_replaced_run_once(versions, lake, monkeypatch):
+    """Runs that land while the thread is still removing (every run lists the folders still
+    there) have each replaced run's folder removed once, not once per run that saw it."""
+    a, _ = versions
+    removals: list[str] = []
+    rmtree = lake_layout.shutil.rmtree
+    monkeypatch.setattr(
+        lake_layout.shutil, "rmtree", lambda p, **kw: (removals.append(p), rmtree(p, **kw))
+    )
+    ingest(a, "dh", lake, crs=CRS, validate=False)
+    go = _blocked_removals()
+    runs = [ingest(a, "dh", lake, crs=CRS, validate=False).run_id for _ in range(4)]
+    go.set()
+    assert_no_leftovers(lake)
+    assert len(removals) == len(set(removals)) == 4
+    assert {os.path.basename(p) for p in removals} >= set(runs[:-1])
+
+
+def test_a_child_forked_while_removals_wait_removes_them_itself(versions, lake):
+    """A child forked while its parent's thread has not yet removed a replaced run (queued,
+    waiting) removes it: what its parent queued is not the child's to wait for."""
+    a, _ = versions
+    ingest(a, "dh", lake, crs=CRS, validate=False)
+    go = _blocked_removals()
+    ingest(a, "dh", lake, crs=CRS, validate=False)  # its replaced run waits in the parent
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(60)
+        code = 1
+        try:
+            ingest(a, "dh", lake, crs=CRS, validate=False)
+            assert_no_leftovers(lake)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    go.set()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert_no_leftovers(lake)

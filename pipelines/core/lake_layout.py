@@ -35,13 +35,16 @@ def fsync(path: Path) -> None:
 
 
 _REMOVING: ThreadPoolExecutor
+_QUEUED: set[str]
+"""The folders the thread is yet to remove, each queued once."""
 
 
 def _new_remover() -> None:
-    """The thread that removes replaced runs (`remove_later`): made again in a forked child,
-    which has none of its parent's threads."""
-    global _REMOVING
+    """The thread that removes replaced runs (`remove_later`), and its queue: made again in a
+    forked child, which has none of its parent's threads."""
+    global _REMOVING, _QUEUED
     _REMOVING = ThreadPoolExecutor(1, thread_name_prefix="citypipe-remove")
+    _QUEUED = set()
 
 
 _new_remover()
@@ -53,12 +56,25 @@ def remove_later(folders: Iterable[str]) -> None:
     order, after the run that replaced them has returned: freeing a replaced run's blocks waits
     for the disk (0.4-1.8 ms a run on this machine's ext4, which discards the freed blocks at
     once), and nothing depends on it. What a process killed first leaves, the next run of the
-    source removes (`Lake._sweep`); the interpreter waits for the thread at its exit."""
+    source removes (`Lake._sweep`); the interpreter waits for the thread at its exit.
+    A folder already queued is not queued again: every run lists the folders still there
+    (its sweep, its commit), and runs that come faster than the thread removes (it takes the
+    GIL back after each file) queued each one over and over (up to 32 times)."""
     for folder in folders:
+        if folder in _QUEUED:
+            continue
+        _QUEUED.add(folder)
         try:
-            _REMOVING.submit(shutil.rmtree, folder, ignore_errors=True)
+            _REMOVING.submit(_remove, folder)
         except RuntimeError:  # the interpreter is exiting, and takes no more work for threads
-            shutil.rmtree(folder, ignore_errors=True)
+            _remove(folder)
+
+
+def _remove(folder: str) -> None:
+    try:
+        shutil.rmtree(folder, ignore_errors=True)
+    finally:
+        _QUEUED.discard(folder)
 
 
 def removed() -> None:
