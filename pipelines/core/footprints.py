@@ -20,6 +20,7 @@ from shapely import GeometryType
 from citypipe.connectors.ragged import offsets
 from citypipe.core import solids
 from citypipe.core.solids import Faces, mix, position_hashes, types_with
+from citypipe.geo import validity
 from citypipe.geo.surfaces import SurfaceColumns
 
 __all__ = ["footprints"]
@@ -118,7 +119,7 @@ def _valid(merged: np.ndarray, sizes: np.ndarray, shares: np.ndarray) -> np.ndar
     its face, or its faces where they neither share an edge nor overlap, else their union."""
     joint = shares & (sizes > 1)
     asked = np.flatnonzero(~joint)
-    joint[asked[~shapely.is_valid(merged[asked])]] = True
+    joint[asked[~validity.is_valid(merged[asked])]] = True
     rows = np.flatnonzero(joint)
     if len(rows):
         merged[rows] = _unions(merged[rows])
@@ -273,7 +274,7 @@ def _fitting(out: np.ndarray, area: np.ndarray) -> np.ndarray:
     for the others."""
     fits = (
         (area > 0)
-        & shapely.is_valid(out)
+        & validity.is_valid(out)
         & (np.abs(shapely.area(out) - area) <= AREA_TOLERANCE * area)
     )
     out[~fits] = None
@@ -304,7 +305,7 @@ def _unions(merged: np.ndarray) -> np.ndarray:
     out = np.concatenate(
         [_coverage_unions(merged[lo : lo + GROUP]) for lo in range(0, len(merged), GROUP)]
     )
-    for k in np.flatnonzero(~shapely.is_valid(out)):  # overlapping faces (None: refused)
+    for k in np.flatnonzero(~validity.is_valid(out)):  # overlapping faces (None: refused)
         out[k] = shapely.union_all(shapely.make_valid(shapely.get_parts(merged[k])))
     return out
 

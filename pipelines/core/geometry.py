@@ -26,7 +26,7 @@ from citypipe.core import crs84, footprints, solids
 from citypipe.core.crs84 import ToCrs84
 from citypipe.core.measure import Measures, measure
 from citypipe.geo import crs as crslib
-from citypipe.geo import wkb
+from citypipe.geo import validity, wkb
 from citypipe.geo.errors import ConfigurationError, UnknownCRS
 from citypipe.geo.surfaces import SurfaceColumns
 from citypipe.geo.types import AxisOrder, Points
@@ -199,7 +199,7 @@ def _repair(geoms: np.ndarray, reasons: list[str | None], notes: list[str | None
     """Invalid geometries made valid in place, with a note, or rejected where GEOS cannot; the
     bounds of every geometry."""
     bounds = shapely.bounds(geoms)
-    invalid = ~shapely.is_missing(geoms) & ~shapely.is_valid(geoms)
+    invalid = ~shapely.is_missing(geoms) & ~validity.is_valid(geoms)
     if not invalid.any():
         return bounds
     was = geoms[invalid]  # a copy, taken once

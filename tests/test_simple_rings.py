@@ -1,0 +1,101 @@
+"""`validity.is_valid` says what GEOS says of every geometry (pipelines/geo/simple_rings.pyx
+vouches for polygons whose one ring is surely simple, GEOS is asked of the rest), and what GEOS
+says without the kernel.
+
+Rings are drawn on a small grid, where positions repeat, three fall on a line, segments cross,
+overlap, turn back on themselves or touch another's vertex; then moved far from the origin and
+shrunk, as a footprint's metres or degrees are, where floating point no longer holds the grid
+exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from citypipe.geo import validity
+
+pytestmark = pytest.mark.skipif(validity.compiled is None, reason="simple_rings did not build")
+
+
+def polygon(
+    positions: list[tuple[float, float]], holes: list[list[tuple[float, float]]] | None = None
+) -> shapely.Polygon:
+    return shapely.Polygon(positions, holes)
+
+
+def vouched(geometries: list[shapely.Geometry]) -> np.ndarray:
+    """Which polygons' rings the kernel vouches for (polygons of one ring alone)."""
+    xy = shapely.get_coordinates(geometries)
+    at = np.zeros(len(geometries) + 1, np.int64)
+    np.cumsum(shapely.get_num_coordinates(geometries), out=at[1:])
+    return validity.compiled.simple_rings(xy, at).view(bool)
+
+
+def test_simple_rings_are_vouched_for_and_others_left_to_geos() -> None:
+    """A square, a triangle, an L-shaped building's ground (either way round) are simple; a
+    bow tie crosses itself, a spike turns back along its segment, a ring that touches itself
+    at a vertex and one with three positions on a line are not vouched for (GEOS: the first
+    three invalid, the last valid)."""
+    square = polygon([(0, 0), (1, 0), (1, 1), (0, 1)])
+    triangle = polygon([(0, 0), (2, 0), (1, 3)])
+    ell = polygon([(0, 0), (4, 0), (4, 1), (1, 1), (1, 3), (0, 3)][::-1])
+    bow_tie = polygon([(0, 0), (1, 1), (1, 0), (0, 1)])
+    spike = polygon([(0, 0), (2, 0), (2, 2), (2, 3), (2, 2), (0, 2)])
+    touching = polygon([(0, 0), (4, 0), (2, 2), (3, 4), (1, 4), (2, 2)])
+    on_a_line = polygon([(0, 0), (1, 0), (2, 0), (2, 2)])
+    shapes = [square, triangle, ell, bow_tie, spike, touching, on_a_line]
+    assert vouched(shapes).tolist() == [True, True, True, False, False, False, False]
+    assert shapely.is_valid(shapes).tolist() == [True, True, True, False, False, False, True]
+    assert (
+        validity.is_valid(np.array(shapes, dtype=object)).tolist()
+        == shapely.is_valid(shapes).tolist()
+    )
+
+
+def test_polygons_with_holes_multipolygons_and_none_are_asked_of_geos() -> None:
+    """A polygon with a hole inside it (valid) or crossing its shell (invalid), two squares
+    apart or overlapping, an empty polygon and None: GEOS's answers, None False."""
+    shell = [(0, 0), (10, 0), (10, 10), (0, 10)]
+    holed = polygon(shell, [[(2, 2), (4, 2), (4, 4), (2, 4)]])
+    crossing = polygon(shell, [[(8, 8), (12, 8), (12, 12), (8, 12)]])
+    apart = shapely.MultiPolygon([polygon(shell), polygon([(20, 0), (30, 0), (30, 10)])])
+    overlapping = shapely.MultiPolygon([polygon(shell), polygon([(5, 5), (15, 5), (15, 15)])])
+    shapes = np.array([holed, crossing, apart, overlapping, shapely.Polygon(), None], object)
+    assert validity.is_valid(shapes).tolist() == [True, False, True, False, True, False]
+
+
+grid_ring = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=3, max_size=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    rings=st.lists(grid_ring, min_size=1, max_size=8),
+    origin=st.sampled_from([(0.0, 0.0), (81_234.5, 455_678.25), (4.3, 52.07), (-1e7, 1e7)]),
+    scale=st.sampled_from([1.0, 1e-3, 1e-7, 0.1 + 1e-9]),
+)
+def test_answers_are_geos_answers(
+    rings: list[list[tuple[int, int]]], origin: tuple[float, float], scale: float
+) -> None:
+    """Whatever the ring (grid positions that repeat, lie on a line, cross, overlap, touch)
+    and wherever it lies (positions that floating point rounds), every answer is GEOS's, with
+    the kernel as without it."""
+    closed = [r + r[:1] for r in rings]  # closed here: a ring drawn closed is closed twice
+    shapes = np.array(
+        [
+            shapely.polygons([(origin[0] + x * scale, origin[1] + y * scale) for x, y in r])
+            for r in closed
+        ],
+        dtype=object,
+    )
+    want = shapely.is_valid(shapes)
+    assert validity.is_valid(shapes).tolist() == want.tolist()
+    kernel = validity.compiled
+    validity.compiled = None  # type: ignore[assignment]
+    try:
+        assert validity.is_valid(shapes).tolist() == want.tolist()
+    finally:
+        validity.compiled = kernel
