@@ -64,7 +64,8 @@ def _batches(path: Path, compiled: bool, monkeypatch: pytest.MonkeyPatch) -> tup
 
 
 def _plain(value: Any) -> Any:
-    """Boundaries kept as their JSON text (orjson.Fragment) as the values the text holds."""
+    """Values kept as their JSON text (orjson.Fragment: boundaries, semantics, materials) as
+    the values the text holds."""
     return json.loads(orjson.dumps(value)) if isinstance(value, orjson.Fragment) else repr(value)
 
 
@@ -88,7 +89,7 @@ def _rows(batches: list[Any]) -> list[Any]:
                     key,
                     b.errors[i],
                     json.dumps(b.records[i], default=_plain),
-                    json.dumps(b.properties[i], default=repr),
+                    json.dumps(b.properties[i], default=_plain),
                     b.feature_classes[i],
                     b.name[i],
                     b.height_m[i],
@@ -260,11 +261,12 @@ object, a template instance; a geometry that geometry_job refuses (no boundaries
 type, semantic values that are no list)."""
 
 
-def _document(tmp_path: Path, objects: dict[str, Any], **header: Any) -> Path:
+def _document(tmp_path: Path, objects: dict[str, Any], compact: bool = True, **header: Any) -> Path:
+    """The document written as orjson writes JSON (`compact`: its semantics and materials
+    lifted as they are) or with blanks (parsed by orjson)."""
     path = tmp_path / "broken.city.json"
-    path.write_text(
-        json.dumps({**_HEADER, **header, "CityObjects": objects, "vertices": _VERTICES})
-    )
+    document = {**_HEADER, **header, "CityObjects": objects, "vertices": _VERTICES}
+    path.write_text(json.dumps(document, separators=(",", ":") if compact else None))
     return path
 
 
@@ -299,7 +301,7 @@ def test_numbers_json_does_not_have_leave_the_document_to_python(tmp_path, monke
     document is read by the Python walk, which rejects that object."""
     objects = {k: o for k, o in _objects().items() if k != "no_object"}
     path = _document(tmp_path, objects)
-    path.write_text(path.read_text().replace('"roofType": "flat"', '"roofType": 1e400'))
+    path.write_text(path.read_text().replace('"roofType":"flat"', '"roofType":1e400'))
     rows, slow = _same(path, monkeypatch)
     assert slow == set(objects)
     errors = {r[0]: r[1] for r in rows if r[0] != "faces"}
@@ -322,6 +324,7 @@ def test_a_broken_stream_reads_alike(tmp_path, monkeypatch):
 
 _ODD = st.sampled_from(
     [1.5, None, True, False, "0", -1, 0, 2, 2**63, 2**64, [], [0], [[0]], {}, {"a": 0}, "]"]
+    + [0.10000000000000002, 1e-05, "Wall\\Surface", {"lod": 3}, [None], {"type": "X"}]
 )
 
 
@@ -360,7 +363,7 @@ def test_odd_values_anywhere_in_an_object_read_alike(tmp_path, data):
     for _ in range(data.draw(st.integers(1, 3))):
         key = data.draw(st.sampled_from(sorted(k for k in objects if k not in _PYTHON)))
         _put(data, objects[key])
-    path = _document(tmp_path, objects)
+    path = _document(tmp_path, objects, data.draw(st.booleans()))
     with pytest.MonkeyPatch.context() as m:
         _same(path, m)
 
