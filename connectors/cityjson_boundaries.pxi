@@ -26,7 +26,8 @@ cdef enum:
     S_MEMBER_COUNT = 9  # how many
     S_VALUES_TEXT = 10  # which of its members is `values` (-1: none)
     S_SURFACES_TEXT = 11  # which is `surfaces` (-1: none)
-    SEM = 12  # columns of a row
+    S_LONGEST = 12  # the bytes of its longest string (`canonical`)
+    SEM = 13  # columns of a row
     M_KEY = 0  # a row of `members`: where its key's text starts and ends, its value's
     M_KEY_END = 1
     M_VALUE = 2

@@ -445,7 +445,7 @@ cdef class Scan:
             ):
                 end = lift_text(&self.passing, self.p, i, self.n)
                 if end >= 0:
-                    return self.place(i, end, TEXT, self.passing.texts.n // 2 - 1)
+                    return self.place(i, end, TEXT, self.passing.texts.n // 3 - 1)
         return after_value(self.p, i, self.n)
 
 

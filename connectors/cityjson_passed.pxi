@@ -21,7 +21,7 @@ cdef struct Passing:
     Vec members  # rows of MEMBER columns
     Vec values  # semantic values, -1 for null
     Vec codes  # each surface's type, as its place in `names`
-    Vec texts  # (start, end) of each material or texture lifted
+    Vec texts  # (start, end, longest string) of each material or texture lifted
     Py_ssize_t names[TYPE_NAMES][2]  # where each type's text starts and ends
     int named
 
@@ -96,16 +96,20 @@ cdef Py_ssize_t canonical_number(const unsigned char *p, Py_ssize_t i, Py_ssize_
     return i if significant + i - fraction <= 15 else -1
 
 
-cdef Py_ssize_t canonical(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) except -2:
+cdef Py_ssize_t canonical(
+    const unsigned char *p, Py_ssize_t i, Py_ssize_t n, int64_t *longest
+) except -2:
     """Where the JSON value at `i` ends, where orjson writes what it parses of it as this very
     text: no blanks, strings as `canonical_string`, numbers as `canonical_number`, no key
-    given twice in an object, nesting within DEEPEST_CANONICAL; -1 otherwise."""
+    given twice in an object, nesting within DEEPEST_CANONICAL; -1 otherwise. `longest`: the
+    most bytes a string value in it takes (escapes and all: at least its UTF-8's)."""
     cdef unsigned char close[DEEPEST_CANONICAL]
     cdef Py_ssize_t opened[DEEPEST_CANONICAL]  # where each open object's keys start in `keys`
     cdef Py_ssize_t keys[KEYS_CHECKED]  # where each key of the open objects starts
     cdef Py_ssize_t sizes[KEYS_CHECKED]
     cdef Py_ssize_t named = 0, end, k
     cdef int depth = 0
+    longest[0] = 0
     cdef unsigned char c
     while True:  # a value at `i`, or a key where an object's member starts
         if i < 0 or i >= n:
@@ -133,7 +137,10 @@ cdef Py_ssize_t canonical(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) ex
                 i += 1
                 continue
         elif c == 34:
-            i = canonical_string(p, i, n)
+            end = canonical_string(p, i, n)
+            if end - i - 2 > longest[0]:
+                longest[0] = end - i - 2
+            i = end
         elif c == 116 and i + 4 <= n and memcmp(p + i, b"true", 4) == 0:
             i += 4
         elif c == 102 and i + 5 <= n and memcmp(p + i, b"false", 5) == 0:
@@ -159,11 +166,13 @@ cdef Py_ssize_t canonical(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) ex
 
 
 cdef Py_ssize_t lift_text(Passing *s, const unsigned char *p, Py_ssize_t i, Py_ssize_t n) except -2:
-    """Lift a material or texture at `i` where it is `canonical`; where it ends, or -1."""
-    cdef Py_ssize_t end = canonical(p, i, n)
+    """Lift a material or texture at `i` where it is `canonical`: a row of `s.texts`, where its
+    text starts and ends, its longest string; where it ends, or -1."""
+    cdef int64_t longest
+    cdef Py_ssize_t end = canonical(p, i, n, &longest)
     if end >= 0:
-        push(&s.texts, i)
-        push(&s.texts, end)
+        for x in (i, end, longest):
+            push(&s.texts, x)
     return end
 
 
@@ -250,11 +259,13 @@ cdef Py_ssize_t lift_semantics(
 ) except -2:
     """Lift the semantics object at `i` where it is `canonical` (its values and surfaces read
     where they are as the walk reads them, into a row of `s.semantics`); where it ends, or -1."""
-    cdef Py_ssize_t end = canonical(p, i, n), key, at, stop, k, got
+    cdef Py_ssize_t end, key, at, stop, k, got
     cdef int64_t row[SEM]
+    cdef int64_t longest
+    end = canonical(p, i, n, &longest)
     if end < 0:
         return -1
-    row[:] = [i, end, 0, s.values.n, 0, s.codes.n, -1, 0, s.members.n // MEMBER, 0, -1, -1]
+    row[:] = [i, end, 0, s.values.n, 0, s.codes.n, -1, 0, s.members.n // MEMBER, 0, -1, -1, longest]
     i += 1
     while p[i] == 34:
         key = i + 1
@@ -297,7 +308,7 @@ class Passed:
     in cityjson_boundaries.pxi), its members rows of `members` (where each one's key and
     value start and end in `data`), its values in `values` (-1 for null), its surfaces' types
     in `codes` (places in `names`); row k of `texts` where placeholder "\\x00p{k}"'s text
-    starts and ends in `data`, the document's bytes."""
+    starts and ends in `data`, the document's bytes, and its longest string's bytes."""
 
     def __init__(self, semantics, members, values, codes, list names, texts, bytes data):
         self.semantics, self.members, self.values = semantics, members, values
@@ -313,6 +324,6 @@ cdef object passed(Passing *s, bytes data):
         array(&s.values),
         array(&s.codes),
         names,
-        array(&s.texts).reshape(-1, 2),
+        array(&s.texts).reshape(-1, 3),
         data,
     )

@@ -37,7 +37,14 @@ cdef bytes semantics_text(Lifted lifted, Py_ssize_t k):
 
 
 cdef bytes passed_text(Lifted lifted, Py_ssize_t k):
-    return span(lifted, lifted.spans[2 * k], lifted.spans[2 * k + 1])
+    return span(lifted, lifted.spans[3 * k], lifted.spans[3 * k + 1])
+
+
+cdef object passed_value(Lifted lifted, Py_ssize_t k):
+    """Material or texture `k` as its text (orjson.Fragment), or parsed where a string in it is
+    longer than the properties keep whole (`Lifted.limit`: they cut it)."""
+    text = passed_text(lifted, k)
+    return orjson.loads(text) if lifted.spans[3 * k + 2] > lifted.limit else Fragment(text)
 
 
 cdef bytes member_text(Lifted lifted, Py_ssize_t m):
@@ -48,13 +55,18 @@ cdef bytes member_text(Lifted lifted, Py_ssize_t m):
 cdef object semantic_look(Lifted lifted, Py_ssize_t k, object lod):
     """{"lod": lod, **semantics k} as cityjson_objects._properties makes it: as its text
     (orjson.Fragment), or where the semantics name a `lod` of their own (which replaces the
-    geometry's) as a dict of their members' texts."""
+    geometry's) as a dict of their members' texts; parsed where a string in them is longer
+    than the properties keep whole (`Lifted.limit`)."""
     cdef const int64_t *row = lifted.semantics + k * SEM
     cdef const int64_t *member
     cdef const char *data = lifted.data
     cdef Py_ssize_t m, size, first = row[S_MEMBERS], last = first + row[S_MEMBER_COUNT]
     cdef bytes lod_text
     cdef char *q
+    if row[S_LONGEST] > lifted.limit:  # parsed, as the properties cut its long text
+        out = {"lod": lod}
+        out.update(orjson.loads(semantics_text(lifted, k)))
+        return out
     for m in range(first, last):
         member = lifted.members + m * MEMBER
         if member[M_KEY_END] - member[M_KEY] == 3 and memcmp(data + member[M_KEY], b"lod", 3) == 0:

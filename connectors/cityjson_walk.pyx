@@ -26,6 +26,9 @@ from libc.string cimport memcmp, memcpy
 import numpy as np
 import orjson
 
+from citypipe.connectors import value_limit
+from citypipe.geo.errors import ConfigurationError
+
 cdef object Row = None, Invalid, Job, POLYGONS, geometry_job, lod_order
 """The Python walk's names, read at the first call (its modules import this one)."""
 cdef dict _LOD_KEYS = {}
@@ -132,10 +135,11 @@ cdef class Lifted:
     cdef const int64_t *members
     cdef const int64_t *values
     cdef const int64_t *codes
-    cdef const int64_t *spans  # where each material or texture's text starts and ends
+    cdef const int64_t *spans  # where each material or texture's text starts, ends, its longest
     cdef list names
     cdef bytes data
     cdef dict lods  # each LoD's JSON text
+    cdef Py_ssize_t limit  # the longest text the properties keep whole (value_limit)
 
     def __init__(self, boundaries):
         self.boundaries, self.texts = boundaries, boundaries.texts
@@ -149,6 +153,10 @@ cdef class Lifted:
         self.values, self.codes = pointer(passed.values), pointer(passed.codes)
         self.spans = pointer(passed.texts.reshape(-1))
         self.names, self.data, self.lods = passed.names, passed.data, {}
+        try:
+            self.limit = value_limit.max_value_bytes()
+        except ConfigurationError:  # the properties say so: nothing handed on as text
+            self.limit = -1
 
 
 include "cityjson_passed_read.pxi"
@@ -256,7 +264,7 @@ cdef dict properties(dict obj, list geoms, list lods, Lifted lifted):
                     v = g[name]
                     k = -1 if lifted is None else placed_row(v, "p")
                     if k >= 0:
-                        g[name] = v = Fragment(passed_text(lifted, k))
+                        g[name] = v = passed_value(lifted, k)
                     look[name] = v
             looks.append(look)
         s = g.get("semantics")

@@ -98,12 +98,21 @@ def _put_back(g: dict[str, Any], passed: Any) -> None:
         k = int(placeholder[2:])
         kind = "s" if name == "semantics" else "p"
         assert placeholder[1] == kind
-        start, end = (passed.semantics[k] if kind == "s" else passed.texts[k])[:2]
-        text = passed.data[start:end]
+        row = passed.semantics[k].tolist() if kind == "s" else passed.texts[k].tolist()
+        text = passed.data[row[0] : row[1]]
         g[name] = value = orjson.loads(text)
         assert orjson.dumps(value) == text
+        assert row[-1] == _longest(value)
         if kind == "s":
             _check_semantics(passed, passed.semantics[k].tolist(), value)
+
+
+def _longest(value: Any) -> int:
+    """The bytes of the longest string value in `value`, as orjson writes it (0: none)."""
+    if isinstance(value, str):
+        return len(orjson.dumps(value)) - 2
+    inner = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return max(map(_longest, inner), default=0)
 
 
 def _check_semantics(passed: Any, row: list[int], semantics: dict[str, Any]) -> None:
@@ -386,7 +395,7 @@ def _lifted_texts(data: bytes) -> list[bytes]:
     if lifted is None or lifted[2] is None:
         return []
     passed = lifted[2].passed
-    return [passed.data[start:end] for start, end in passed.texts.tolist()]
+    return [passed.data[start:end] for start, end, _ in passed.texts.tolist()]
 
 
 def _as_orjson_writes(value: Any) -> bool:

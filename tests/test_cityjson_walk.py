@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from citypipe.connectors import cityjson, cityjson_values
 from citypipe.connectors.cityjson import CityJSONConnector
 from citypipe.connectors.cityjson_objects import Batch
+from citypipe.core.ingest import ingest
 
 FILES = sorted([*(CORPUS / "cityjson").glob("*.city.json*"), *(SAMPLES / "cityjson").glob("*")])
 
@@ -294,6 +295,40 @@ def test_many_members_are_named_alike(tmp_path, monkeypatch):
     assert not slow
     props = [json.loads(r[3]) for r in rows if r[0] != "faces"]
     assert [p[f"cityjson:+member{i % 1500}"] for i, p in enumerate(props)] == list(range(3000))
+
+
+def test_a_long_text_in_a_semantic_surface_or_material_is_cut_alike(
+    tmp_path, lake, read_lake, monkeypatch
+):
+    """A text longer than CITYPIPE_MAX_VALUE_BYTES in what the lift hands on as its text (a
+    semantic surface, a material) is cut in the properties as where orjson parsed it."""
+    monkeypatch.setenv("CITYPIPE_MAX_VALUE_BYTES", "1000")
+    long, short = "x" * 1500, "y" * 900
+    semantics = _semantics()
+    semantics["surfaces"][1]["note"] = long
+    semantics["surfaces"][2]["note"] = short
+    material = {"visual": {"values": [[0] * 6]}, "name": long}
+    objects = {
+        "long": {"type": "Building", "geometry": [_solid(semantics=semantics, material=material)]},
+        "short": {"type": "Building", "geometry": [_solid(material={**material, "name": short})]},
+    }
+    path = _document(tmp_path, objects)
+    assert cityjson_values.lifting is None or cityjson_values.lifting.lift(path.read_bytes())
+    written = []
+    for lifted in (True, False):
+        with monkeypatch.context() as m:
+            if not lifted:
+                m.setattr(cityjson_values, "lifting", None)
+            ingest(path, "s", lake, validate=False, render_docs=False)
+        written.append(read_lake("s").column("properties").to_pylist())
+    assert written[0] == written[1]
+    props = {
+        p["cityjson:appearance"][0]["material"]["name"][:1]: p for p in map(json.loads, written[0])
+    }
+    assert len(props["x"]["cityjson:appearance"][0]["material"]["name"]) == 1000
+    assert len(props["y"]["cityjson:appearance"][0]["material"]["name"]) == 900
+    assert len(props["x"]["cityjson:semantics"][0]["surfaces"][1]["note"]) == 1000
+    assert props["x"]["cityjson:semantics"][0]["surfaces"][2]["note"] == short
 
 
 def test_numbers_json_does_not_have_leave_the_document_to_python(tmp_path, monkeypatch):
