@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import shapely
@@ -59,6 +59,15 @@ _LINES = _Kind(GeometryType.MULTILINESTRING, ("line", "vertex"), 2)
 _POINTS = _Kind(GeometryType.MULTIPOINT, ("vertex",), 1)
 
 
+@runtime_checkable
+class LiftedValues(Protocol):
+    """A job's semantic values as the lift read them from the document's bytes, left in its
+    arrays (cityjson_walk.SemanticValues)."""
+
+    def lists(self) -> tuple[list[Any], Any]:
+        """The values and the semantics' surfaces, as the job would hold them parsed."""
+
+
 @dataclass
 class Job:
     """One geometry of one object: nested index lists into its batch's vertex pool."""
@@ -69,9 +78,10 @@ class Job:
     """Where the vertices it indexes start in the pool (its feature's, its placed template's)."""
     limit: int
     """How many vertices it may index from `base`."""
-    values: list[Any] | None = None
+    values: list[Any] | LiftedValues | None = None
     """Semantic value per surface (polygon kinds), aligned with the polygons built."""
     semantics: Mapping[str, Any] | None = None
+    """The semantics the values index (None where the lift read the values)."""
 
 
 def _faces(g: Mapping[str, Any]) -> tuple[list[Any], Any]:

@@ -4,12 +4,32 @@ import numpy as np
 
 PLACE: str
 
+class Passed:
+    semantics: np.ndarray
+    members: np.ndarray
+    values: np.ndarray
+    codes: np.ndarray
+    names: list[str]
+    texts: np.ndarray
+    data: bytes
+    def __init__(
+        self,
+        semantics: np.ndarray,
+        members: np.ndarray,
+        values: np.ndarray,
+        codes: np.ndarray,
+        names: list[str],
+        texts: np.ndarray,
+        data: bytes,
+    ) -> None: ...
+
 class Boundaries:
     levels: list[np.ndarray]
     idx: np.ndarray
     where: np.ndarray
     texts: list[bytes]
     objects: int
+    passed: Passed
     def __init__(
         self,
         levels: list[np.ndarray],
@@ -17,6 +37,7 @@ class Boundaries:
         where: np.ndarray,
         texts: list[bytes],
         objects: int,
+        passed: Passed,
     ) -> None: ...
 
 def lift(

@@ -24,7 +24,7 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memchr, memcmp, memcpy
 from libc.math cimport isfinite
-from cpython.bytes cimport PyBytes_AS_STRING
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.ref cimport PyObject
 
 import numpy as np
@@ -240,6 +240,67 @@ cdef object array(Vec *v):
     return out
 
 
+include "cityjson_passed.pxi"
+
+
+cdef enum:
+    BOUNDARIES, SEMANTICS, TEXT, VERTICES, UNREAD  # what a placeholder stands for
+    PLACED = 4  # columns of a row of Scan.placed: start, end, what, its row among those
+
+
+cdef Py_ssize_t placeholder(char *out, int what, Py_ssize_t row) noexcept:
+    """Write the JSON text of a placeholder at `out` (where not NULL); its length. Boundaries,
+    semantics, a material or texture: a string, "\\x00", its kind ("s", "p"; none for
+    boundaries) and its row, which no document lifted holds; the vertices "\\x00vertices";
+    a member never read null."""
+    cdef char text[32]
+    cdef Py_ssize_t size = 0, k
+    if what == VERTICES or what == UNREAD:
+        size = 16 if what == VERTICES else 4
+        if out != NULL:
+            memcpy(out, b'"\\u0000vertices"' if what == VERTICES else b"null", size)
+        return size
+    memcpy(text, b'"\\u0000', 7)
+    size = 7
+    if what != BOUNDARIES:
+        text[size] = 115 if what == SEMANTICS else 112  # s, p
+        size += 1
+    k = size
+    while True:  # the row's digits, backwards
+        text[size] = 48 + row % 10
+        size += 1
+        row //= 10
+        if row == 0:
+            break
+    for j in range((size - k) // 2):
+        text[k + j], text[size - 1 - j] = text[size - 1 - j], text[k + j]
+    text[size] = 34
+    size += 1
+    if out != NULL:
+        memcpy(out, text, size)
+    return size
+
+
+cdef bytes slim(bytes data, Vec *placed):
+    """`data` with a placeholder where each value lifted or left out was (`placed`, in order)."""
+    cdef const char *p = PyBytes_AS_STRING(data)
+    cdef Py_ssize_t size = len(data), k, at = 0
+    cdef int64_t *w
+    for k in range(placed.n // PLACED):
+        w = placed.data + k * PLACED
+        size += placeholder(NULL, w[2], w[3]) - (w[1] - w[0])
+    out = PyBytes_FromStringAndSize(NULL, size)
+    cdef char *q = PyBytes_AS_STRING(out)
+    for k in range(placed.n // PLACED):
+        w = placed.data + k * PLACED
+        memcpy(q, p + at, w[0] - at)
+        q += w[0] - at
+        q += placeholder(q, w[2], w[3])
+        at = w[1]
+    memcpy(q, p + at, len(data) - at)
+    return out
+
+
 @cython.final
 cdef class Scan:
     """The document's bytes and what is lifted from them so far."""
@@ -248,6 +309,8 @@ cdef class Scan:
     cdef Py_ssize_t n
     cdef Vec levels[DEEPEST]
     cdef Vec idx, where
+    cdef Passing passing
+    cdef Vec placed  # the placeholders of the values lifted, in document order
     cdef bint spaced
     cdef Py_ssize_t objects  # the members of CityObjects: an id given twice is one parsed
 
@@ -256,6 +319,14 @@ cdef class Scan:
             free(self.levels[k].data)
         free(self.idx.data)
         free(self.where.data)
+        free(self.placed.data)
+        free_passing(&self.passing)
+
+    cdef Py_ssize_t place(self, Py_ssize_t i, Py_ssize_t end, int what, Py_ssize_t row) except -2:
+        """A placeholder for the value lifted from `i` to `end`; where it ends."""
+        for x in (i, end, what, row):
+            push(&self.placed, x)
+        return end
 
     cdef Py_ssize_t blank(self, Py_ssize_t i) noexcept:
         cdef Py_ssize_t j = blank(self.p, i, self.n)
@@ -314,7 +385,7 @@ cdef class Scan:
         # a row of where, its columns in order: W_DEPTH, W_LEVELS.., W_IDX, W_START, W_END, W_SPACED
         for x in (depth, marks[0], marks[1], marks[2], marks[3], marks[4], j, i, end, self.spaced):
             push(&self.where, x)
-        return end
+        return self.place(i, end, BOUNDARIES, self.where.n // WHERE - 1)
 
     cdef Py_ssize_t walk(self, Py_ssize_t i, int kind) except -2:
         """Walk the container at `i` (`kind`: the CityObjects object, a CityObject, its geometry
@@ -355,6 +426,7 @@ cdef class Scan:
         in an object): what holds boundaries walked into, the boundaries lifted, the rest
         passed over; where it ends, or -1."""
         cdef unsigned char c = self.p[i]
+        cdef Py_ssize_t end
         if c == 123 and kind == OBJECTS:
             return self.walk(i, CITYOBJECT)
         if c == 91 and kind == CITYOBJECT and size == 8 and memcmp(key, b"geometry", 8) == 0:
@@ -363,6 +435,17 @@ cdef class Scan:
             return self.walk(i, GEOMETRY)
         if c == 91 and kind == GEOMETRY and size == 10 and memcmp(key, b"boundaries", 10) == 0:
             return self.boundaries(i)
+        if c == 123 and kind == GEOMETRY:
+            if size == 9 and memcmp(key, b"semantics", 9) == 0:
+                end = lift_semantics(&self.passing, self.p, i, self.n)
+                if end >= 0:
+                    return self.place(i, end, SEMANTICS, self.passing.semantics.n // SEM - 1)
+            elif (size == 8 and memcmp(key, b"material", 8) == 0) or (
+                size == 7 and memcmp(key, b"texture", 7) == 0
+            ):
+                end = lift_text(&self.passing, self.p, i, self.n)
+                if end >= 0:
+                    return self.place(i, end, TEXT, self.passing.texts.n // 3 - 1)
         return after_value(self.p, i, self.n)
 
 
@@ -395,11 +478,11 @@ class Boundaries:
     indices start in `idx`, where its text starts and ends in the document, whether it holds
     blanks; `texts[k]` its JSON text as orjson writes it (no blanks), for its record;
     `objects` how many members CityObjects has in the bytes (more than orjson keeps where an
-    id is given twice)."""
+    id is given twice); `passed` their semantics, materials and textures lifted."""
 
-    def __init__(self, list levels, idx, where, list texts, Py_ssize_t objects):
+    def __init__(self, list levels, idx, where, list texts, Py_ssize_t objects, passed):
         self.levels, self.idx, self.where, self.texts = levels, idx, where, texts
-        self.objects = objects
+        self.objects, self.passed = objects, passed
 
 
 cdef list texts(bytes data, Vec *where):
@@ -428,7 +511,6 @@ def lift(bytes data, tuple read=None):
     cdef double[:, ::1] xyz
     cdef Scan scan = Scan()
     cdef bint seen = False
-    cdef list cuts = []  # (start, end, text) of the top-level values left out, in order
     if memmem(p, n, b"\\u0000", 6) != NULL:
         return None
     scan.p, scan.n = p, n
@@ -458,8 +540,7 @@ def lift(bytes data, tuple read=None):
             if stop < 0:  # orjson's
                 out, i = None, after_value(p, end, n)
             else:
-                cuts.append((end, stop, b'"\\u0000vertices"'))
-                i = stop
+                i = scan.place(end, stop, VERTICES, 0)
                 out.resize((count, 3), refcheck=False)
         elif p[end] == 123 and size == 11 and memcmp(p + key, b"CityObjects", 11) == 0:
             scan.objects = 0  # orjson keeps the last of two
@@ -467,7 +548,7 @@ def lift(bytes data, tuple read=None):
         elif read is not None and data[key : key + size] not in read:
             i = checked(p, end, n)
             if i >= 0:
-                cuts.append((end, i, b"null"))
+                scan.place(end, i, UNREAD, 0)
             else:
                 i = after_value(p, end, n)
         else:
@@ -479,23 +560,10 @@ def lift(bytes data, tuple read=None):
             break
         if done == BROKEN:
             return None
-    rows = scan.where.n // WHERE
-    if not cuts and not rows:
+    if not scan.placed.n:
         return None
-    pieces, at, k, c = [], 0, 0, 0
-    while k < rows or c < len(cuts):  # the cuts and the boundaries' placeholders, in order
-        if c < len(cuts) and (k == rows or cuts[c][0] < scan.where.data[k * WHERE + W_START]):
-            start, stop, text = cuts[c]
-            c += 1
-        else:
-            w = scan.where.data + k * WHERE
-            start, stop, text = w[W_START], w[W_END], f'"\\u0000{k}"'.encode()
-            k += 1
-        pieces += [data[at:start], text]
-        at = stop
-    pieces.append(data[at:])
-    if not rows:
-        return b"".join(pieces), out, None
+    if not scan.where.n and not scan.passing.semantics.n and not scan.passing.texts.n:
+        return slim(data, &scan.placed), out, None
     written = texts(data, &scan.where)
     lifted = Boundaries(
         [array(&scan.levels[k]) for k in range(DEEPEST)],
@@ -503,5 +571,6 @@ def lift(bytes data, tuple read=None):
         array(&scan.where).reshape(-1, WHERE),
         written,
         scan.objects,
+        passed(&scan.passing, data),
     )
-    return b"".join(pieces), out, lifted
+    return slim(data, &scan.placed), out, lifted

@@ -12,6 +12,7 @@ one by one, which says what is wrong with them.
 from __future__ import annotations
 
 from itertools import chain, repeat
+from typing import Any
 
 import numpy as np
 import shapely
@@ -19,7 +20,7 @@ from shapely import GeometryType
 
 from citypipe.connectors import cityjson_values
 from citypipe.connectors.base import FlatFaces, make_surface
-from citypipe.connectors.cityjson_geometry import Built, Invalid, Job
+from citypipe.connectors.cityjson_geometry import Built, Invalid, Job, LiftedValues
 from citypipe.connectors.ragged import offsets
 from citypipe.geo import wkb_ragged
 from citypipe.geo.surfaces import SurfaceColumns
@@ -40,8 +41,7 @@ def _surfaces(count: int, job: Job, kept: np.ndarray | None) -> tuple[list[str],
     """The semantic type of each of a geometry's `count` polygons that has a semantic value,
     and which of the polygons each is; `kept` says which of its surfaces the repair left,
     where it dropped some."""
-    assert job.values is not None and job.semantics is not None
-    values, surfaces = job.values, job.semantics.get("surfaces")
+    values, surfaces = _listed(job)
     if kept is not None and len(values) == len(kept):
         values = [v for v, k in zip(values, kept.tolist(), strict=False) if k]
     if len(values) != count:
@@ -129,13 +129,21 @@ def _polygons(
     return np.asarray(shapely.from_ragged_array(GeometryType.POLYGON, coords, nesting))
 
 
+def _listed(job: Job) -> tuple[Any, Any]:
+    """A job's semantic values and surfaces, as lists where the lift read them (`LiftedValues`)."""
+    if isinstance(job.values, LiftedValues):
+        return job.values.lists()
+    return job.values, (job.semantics or {}).get("surfaces")
+
+
 def _gathered(chosen: list[Job]) -> tuple[np.ndarray, ...] | None:
     """How many semantic values each job has, the values (0 where None) and which are None,
     how many semantic surfaces each job lists, and their types (an object array); None where
     a value is not an int or None, or a surface not an object with a text type."""
-    values = [j.values or [] for j in chosen]
+    both = list(map(_listed, chosen))
+    values = [v or [] for v, _ in both]
     flat = list(chain.from_iterable(values))
-    listed = [(j.semantics or {}).get("surfaces") or [] for j in chosen]
+    listed = [s or [] for _, s in both]
     try:
         kinds = list(map(dict.get, chain.from_iterable(listed), repeat("type")))
     except TypeError:  # a surface that is no object

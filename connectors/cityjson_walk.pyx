@@ -21,10 +21,13 @@ from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.long cimport PyLong_AsLongLong
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 import numpy as np
 import orjson
+
+from citypipe.connectors import value_limit
+from citypipe.geo.errors import ConfigurationError
 
 cdef object Row = None, Invalid, Job, POLYGONS, geometry_job, lod_order
 """The Python walk's names, read at the first call (its modules import this one)."""
@@ -44,16 +47,21 @@ cdef names():
 
 cdef object job_of(dict g, Py_ssize_t base, Py_ssize_t limit, Lifted lifted):
     """geometry_job of a surface or Solid geometry whose semantics are an object (or absent)
-    with a list of values (or none), its boundaries lifted (cityjson_lift) or lists;
-    geometry_job itself for any other (lifted boundaries read back into lists for it)."""
+    with a list of values (or none) or lifted (cityjson_lift), its boundaries lifted or
+    lists; geometry_job itself for any other (what is lifted read back into lists for it)."""
     cdef object t = g.get("type"), b = g.get("boundaries"), semantics = g.get("semantics")
     cdef object values = None
-    cdef Py_ssize_t k
+    cdef SemanticValues lifted_values = None
+    cdef Py_ssize_t k, s = placed_row(semantics, "s")
     cdef int skip = -1
+    if s >= 0:
+        lifted_values = semantic_values_of(lifted, s, t)
+        if lifted_values is None:  # not as the walk reads them: as lists
+            g["semantics"] = semantics = orjson.loads(semantics_text(lifted, s))
     cdef bint plain = (
         t == "MultiSurface" or t == "CompositeSurface" or t == "Solid"
-    ) and (semantics is None or type(semantics) is dict)
-    if plain and semantics:
+    ) and (semantics is None or type(semantics) is dict or lifted_values is not None)
+    if plain and lifted_values is None and semantics:
         values = (<dict>semantics).get("values")
         plain = values is None or type(values) is list
     if is_placed(b):  # read in place where plain and as deep as its type; else as lists
@@ -66,31 +74,49 @@ cdef object job_of(dict g, Py_ssize_t base, Py_ssize_t limit, Lifted lifted):
         else:
             g["boundaries"] = b = orjson.loads(<bytes>lifted.texts[k])
     if not plain or (skip < 0 and type(b) is not list):
+        if lifted_values is not None:
+            g["semantics"] = orjson.loads(semantics_text(lifted, s))
         return geometry_job(g, base, limit)
     if t == "Solid":
         if skip < 0:
             b = (<list>b)[0] if b else []
-        values = (<list>values)[0] if values else None
+        if lifted_values is None:
+            values = (<list>values)[0] if values else None
     if skip >= 0:
         b = flat(lifted, k, skip)
+    if lifted_values is not None:
+        return Job(POLYGONS, b, base, limit, lifted_values, None)
     return Job(POLYGONS, b, base, limit, values, semantics if values else None)
 
 
 cdef inline bint is_placed(object b):
-    """Whether `b` is a placeholder of cityjson_lift (a string no document lifted holds)."""
+    """Whether `b` is a placeholder of cityjson_lift's boundaries (a string no document lifted
+    holds: "\\x00" and a row)."""
     return type(b) is str and len(<str>b) > 1 and (<str>b)[0] == "\x00"
 
 
 cdef placed(dict obj, Lifted lifted, bint as_lists):
-    """The lifted boundaries of `obj`'s geometries put back: as lists (for the Python walk) or
-    as the JSON text they were (orjson.Fragment, which its record is written with)."""
+    """What was lifted of `obj`'s geometries put back: as lists (for the Python walk) or as
+    the JSON text they were (orjson.Fragment, which its record is written with)."""
     cdef object raw = obj.get("geometry"), g, b
+    cdef Py_ssize_t k
     if type(raw) is not list:
         return
     for g in <list>raw:
-        if type(g) is dict and is_placed(b := (<dict>g).get("boundaries")):
+        if type(g) is not dict:
+            continue
+        if is_placed(b := (<dict>g).get("boundaries")):
             text = lifted.texts[int((<str>b)[1:])]
-            (<dict>g)["boundaries"] = orjson.loads(text) if as_lists else orjson.Fragment(text)
+            (<dict>g)["boundaries"] = orjson.loads(text) if as_lists else Fragment(text)
+        k = placed_row((<dict>g).get("semantics"), "s")
+        if k >= 0:
+            text = semantics_text(lifted, k)
+            (<dict>g)["semantics"] = orjson.loads(text) if as_lists else Fragment(text)
+        for name in ("material", "texture"):
+            k = placed_row((<dict>g).get(name), "p")
+            if k >= 0:
+                text = passed_text(lifted, k)
+                (<dict>g)[name] = orjson.loads(text) if as_lists else Fragment(text)
 
 
 include "cityjson_boundaries.pxi"
@@ -105,6 +131,15 @@ cdef class Lifted:
     cdef const int64_t *idx
     cdef const int64_t *where
     cdef list texts
+    cdef const int64_t *semantics  # its `passed` (cityjson_lift.Passed)
+    cdef const int64_t *members
+    cdef const int64_t *values
+    cdef const int64_t *codes
+    cdef const int64_t *spans  # where each material or texture's text starts, ends, its longest
+    cdef list names
+    cdef bytes data
+    cdef dict lods  # each LoD's JSON text
+    cdef Py_ssize_t limit  # the longest text the properties keep whole (value_limit)
 
     def __init__(self, boundaries):
         self.boundaries, self.texts = boundaries, boundaries.texts
@@ -112,6 +147,19 @@ cdef class Lifted:
             self.levels[j] = pointer(boundaries.levels[j])
         self.idx = pointer(boundaries.idx)
         self.where = pointer(boundaries.where.reshape(-1))
+        passed = boundaries.passed
+        self.semantics = pointer(passed.semantics.reshape(-1))
+        self.members = pointer(passed.members.reshape(-1))
+        self.values, self.codes = pointer(passed.values), pointer(passed.codes)
+        self.spans = pointer(passed.texts.reshape(-1))
+        self.names, self.data, self.lods = passed.names, passed.data, {}
+        try:
+            self.limit = value_limit.max_value_bytes()
+        except ConfigurationError:  # the properties say so: nothing handed on as text
+            self.limit = -1
+
+
+include "cityjson_passed_read.pxi"
 
 
 cdef const int64_t *pointer(const int64_t[::1] a):
@@ -185,23 +233,24 @@ cdef bint rich(list surfaces):
     return False
 
 
-cdef dict properties(dict obj, list geoms, list lods):
-    """cityjson_objects._properties of an object whose geometries (`geoms`) are all objects."""
+cdef dict properties(dict obj, list geoms, list lods, Lifted lifted):
+    """cityjson_objects._properties of an object whose geometries (`geoms`) are all objects;
+    their lifted materials and textures put back as their text (orjson.Fragment)."""
     cdef object attrs = obj.get("attributes")
     cdef dict props = dict(<dict>attrs) if isinstance(attrs, dict) else {}
-    cdef Py_ssize_t pos = 0, i, n = len(geoms)
-    cdef PyObject *k
-    cdef PyObject *v
+    cdef Py_ssize_t pos = 0, i, k, n = len(geoms)
+    cdef PyObject *key
+    cdef PyObject *value
     cdef dict g, look
-    cdef object s, surfaces, lod
+    cdef object s, surfaces, lod, v
     cdef list looks, semantic
     if attrs is not None and not isinstance(attrs, dict):
         props["cityjson:attributes"] = attrs
-    while PyDict_Next(obj, &pos, &k, &v):
-        name = <object>k
+    while PyDict_Next(obj, &pos, &key, &value):
+        name = <object>key
         if name == "type" or name == "attributes" or name == "geometry":
             continue
-        props[name if name == "address" else member_name(name)] = <object>v
+        props[name if name == "address" else member_name(name)] = <object>value
     if not n:
         return props
     props["cityjson:lods"] = lods
@@ -212,10 +261,18 @@ cdef dict properties(dict obj, list geoms, list lods):
             look = {"lod": lod}
             for name in ("material", "texture"):
                 if name in g:
-                    look[name] = g[name]
+                    v = g[name]
+                    k = -1 if lifted is None else placed_row(v, "p")
+                    if k >= 0:
+                        g[name] = v = passed_value(lifted, k)
+                    look[name] = v
             looks.append(look)
         s = g.get("semantics")
-        if isinstance(s, dict):
+        k = -1 if lifted is None else placed_row(s, "s")
+        if k >= 0:
+            if rich_semantics(lifted, k):
+                semantic.append(semantic_look(lifted, k, lod))
+        elif isinstance(s, dict):
             surfaces = (<dict>s).get("surfaces")
             if type(surfaces) is list and rich(<list>surfaces):
                 look = {"lod": lod}
@@ -259,6 +316,7 @@ cdef bint one(
     cdef tuple order, best_order = None
     cdef object g, lod, job = None, footprint = None, attrs
     cdef list lods
+    cdef dict props
     if not raw:
         geoms = []
     elif type(raw) is list:
@@ -287,6 +345,7 @@ cdef bint one(
             footprint = job_of(<dict>geoms[lod0_at], base, limit, lifted)
     except Invalid:
         return False  # the Python walk rejects it, with its reason
+    props = properties(o, geoms, lods, lifted)
     if lifted is not None:
         placed(o, lifted, False)
     attrs = o.get("attributes")
@@ -299,7 +358,7 @@ cdef bint one(
                 key,
                 {key: obj},
                 o.get("type"),
-                properties(o, geoms, lods),
+                props,
                 None,
                 None if best_at < 0 else lods[best_at],
                 (<dict>attrs).get("name"),
@@ -402,64 +461,6 @@ def flatten(list jobs, int depth):
         if fill(p, 0, depth, out) < 0:
             return None
     return counts[:depth], counts[depth]
-
-
-def semantic_values(list jobs):
-    """cityjson_semantics._gathered of the jobs: how many semantic values each has, the values
-    (0 where None) and which are None, how many surfaces each lists and their types; None
-    where anything is not as that needs (the Python gathering says so)."""
-    cdef Py_ssize_t n = PyList_GET_SIZE(jobs), total = 0, listed = 0, i, k, m, at = 0
-    cdef object job, values, semantics, surfaces, v, kind
-    cdef list all_values = [None] * n, all_surfaces = [None] * n
-    cdef int64_t[::1] counts = np.empty(n, np.int64), per_job = np.empty(n, np.int64)
-    for i in range(n):
-        job = <object>PyList_GET_ITEM(jobs, i)
-        values, semantics = job.values, job.semantics
-        if not values:
-            values = []
-        if type(values) is not list or not (semantics is None or type(semantics) is dict):
-            return None
-        surfaces = (<dict>semantics).get("surfaces") if semantics else None
-        if not surfaces:
-            surfaces = []
-        if type(surfaces) is not list:
-            return None
-        all_values[i], all_surfaces[i] = values, surfaces
-        counts[i], per_job[i] = PyList_GET_SIZE(values), PyList_GET_SIZE(surfaces)
-        total += counts[i]
-        listed += per_job[i]
-    value_array, none_array = np.zeros(total, np.int64), np.zeros(total, np.bool_)
-    kinds = np.empty(listed, object)
-    cdef int64_t[::1] value = value_array
-    cdef unsigned char[::1] none = none_array.view(np.uint8)
-    cdef object[::1] types = kinds
-    for i in range(n):
-        values = all_values[i]
-        for k in range(counts[i]):
-            v = <object>PyList_GET_ITEM(values, k)
-            if v is None:
-                none[at] = 1
-            elif type(v) is int:
-                try:
-                    value[at] = PyLong_AsLongLong(v)
-                except OverflowError:
-                    return None
-            else:
-                return None
-            at += 1
-    at = 0
-    for i in range(n):
-        surfaces = all_surfaces[i]
-        for k in range(per_job[i]):
-            v = <object>PyList_GET_ITEM(surfaces, k)
-            if type(v) is not dict:
-                return None
-            kind = (<dict>v).get("type")
-            if type(kind) is not str:
-                return None
-            types[at] = kind
-            at += 1
-    return counts.base, value_array, none_array, per_job.base, kinds
 
 
 def positions(list raw):

@@ -70,6 +70,8 @@ def _restored(data: bytes) -> tuple[Any, int]:
     for obj in (document.get("CityObjects") or {}).values():
         geometries = obj.get("geometry") if isinstance(obj, dict) else None
         for g in geometries if isinstance(geometries, list) else ():
+            if isinstance(g, dict) and boundaries is not None:
+                _put_back(g, boundaries.passed)
             b = g.get("boundaries") if isinstance(g, dict) else None
             if isinstance(b, str) and b.startswith("\x00"):
                 k = int(b[1:])
@@ -83,6 +85,52 @@ def _restored(data: bytes) -> tuple[Any, int]:
                 seen += 1
     assert seen == (0 if boundaries is None else len(boundaries.where))
     return document, seen
+
+
+def _put_back(g: dict[str, Any], passed: Any) -> None:
+    """A geometry's lifted semantics, material and texture put back, each text checked to be
+    what orjson writes of the value it holds, a semantics' arrays against its values and
+    surfaces."""
+    for name in ("semantics", "material", "texture"):
+        placeholder = g.get(name)
+        if not (isinstance(placeholder, str) and placeholder.startswith("\x00")):
+            continue
+        k = int(placeholder[2:])
+        kind = "s" if name == "semantics" else "p"
+        assert placeholder[1] == kind
+        row = passed.semantics[k].tolist() if kind == "s" else passed.texts[k].tolist()
+        text = passed.data[row[0] : row[1]]
+        g[name] = value = orjson.loads(text)
+        assert orjson.dumps(value) == text
+        assert row[-1] == _longest(value)
+        if kind == "s":
+            _check_semantics(passed, passed.semantics[k].tolist(), value)
+
+
+def _longest(value: Any) -> int:
+    """The bytes of the longest string value in `value`, as orjson writes it (0: none)."""
+    if isinstance(value, str):
+        return len(orjson.dumps(value)) - 2
+    inner = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return max(map(_longest, inner), default=0)
+
+
+def _check_semantics(passed: Any, row: list[int], semantics: dict[str, Any]) -> None:
+    """The lift's row of a semantics (its columns in connectors/cityjson_boundaries.pxi)
+    against the semantics it lifted."""
+    depth, at, count, codes_at, typed, rich = row[2:8]
+    values, surfaces = semantics.get("values"), semantics.get("surfaces")
+    if depth > 0:
+        flat = values if depth == 1 else values[0]
+        assert [-1 if v is None else v for v in flat] == passed.values[at : at + count].tolist()
+    elif depth == 0:
+        assert "values" not in semantics
+    if typed >= 0:
+        codes = passed.codes[codes_at : codes_at + typed].tolist()
+        assert [passed.names[c] for c in codes] == [s["type"] for s in surfaces]
+    assert bool(rich) == (
+        type(surfaces) is list and any(type(s) is dict and len(s) > 1 for s in surfaces)
+    )
 
 
 def _same(data: bytes) -> int:
@@ -124,6 +172,19 @@ def _boundaries(depth: int) -> st.SearchStrategy[Any]:
     return out
 
 
+_VALUES = st.lists(_rarely(_ODD, st.integers(0, 4) | st.none()), max_size=4)
+_SURFACE = st.fixed_dictionaries(
+    {"type": _rarely(_ODD, st.sampled_from(["RoofSurface", 'Wall"Surface', "Wall/Surface"]))},
+    optional={"Slope": st.sampled_from([30, 12.5, 0.1, 1e-05, 90.0, 0.30]), "lod": st.just(2)},
+)
+_SEMANTICS = st.fixed_dictionaries(
+    {},
+    optional={
+        "values": _rarely(_ODD, _VALUES | st.lists(_VALUES, max_size=3)),
+        "surfaces": _rarely(_ODD, st.lists(_rarely(_ODD, _SURFACE), max_size=4)),
+        "lod": st.just(2),
+    },
+)
 _GEOMETRY = st.fixed_dictionaries(
     {
         "type": st.sampled_from(["Solid", "MultiSurface", "GeometryInstance", "MultiSolid"]),
@@ -131,7 +192,9 @@ _GEOMETRY = st.fixed_dictionaries(
     },
     optional={
         "lod": st.sampled_from(["2", 1]),
-        "semantics": st.just({"values": [[0]], "surfaces": [{"type": "RoofSurface"}]}),
+        "semantics": _rarely(_ODD, _SEMANTICS),
+        "material": _rarely(_ODD, st.just({"visual": {"values": [[0, 1, None]]}})),
+        "texture": st.just({"x": {"values": [[[0, 10, 11]]]}}),
     },
 )
 _NAMED = st.dictionaries(
@@ -324,3 +387,75 @@ def _int64(digits: str) -> int:
 
 def _refuse(name: str) -> None:
     raise ValueError(name)
+
+
+def _lifted_texts(data: bytes) -> list[bytes]:
+    """The texts of the materials the lift took out of `data`."""
+    lifted = lifting.lift(data)
+    if lifted is None or lifted[2] is None:
+        return []
+    passed = lifted[2].passed
+    return [passed.data[start:end] for start, end, _ in passed.texts.tolist()]
+
+
+def _as_orjson_writes(value: Any) -> bool:
+    """Whether orjson writes `value` as the lift takes it: no floats (`test_numbers_...`),
+    integers within int64, strings of ASCII that orjson writes without a \\u escape."""
+    if isinstance(value, dict):
+        return all(map(_as_orjson_writes, value)) and all(map(_as_orjson_writes, value.values()))
+    if isinstance(value, list):
+        return all(map(_as_orjson_writes, value))
+    if isinstance(value, str):
+        return value.isascii() and all(c >= " " or c in "\b\f\n\r\t" for c in value)
+    return type(value) is not float and (type(value) is not int or -(2**63) <= value < 2**63)
+
+
+@needs_lift
+@settings(max_examples=300, deadline=None)
+@given(_JSON, st.sampled_from([(",", ":"), (", ", ": ")]), st.booleans())
+def test_a_material_is_lifted_only_as_orjson_writes_it(
+    value: Any, seps: Any, ascii_only: bool
+) -> None:
+    """A geometry's material, any value written anyhow, is taken out where its text is what
+    orjson writes of it, and only there (its record and properties are that text)."""
+    text = json.dumps({"m": value}, separators=seps, ensure_ascii=ascii_only).encode()
+    data = b'{"CityObjects":{"a":{"geometry":[{"type":"Solid","material":%s}]}}}' % text
+    texts = _lifted_texts(data)
+    if texts:
+        assert texts == [text] and orjson.dumps(orjson.loads(text)) == text
+        _same(data)
+    elif _as_orjson_writes(value) and text == orjson.dumps({"m": value}):
+        raise AssertionError(f"{text!r} is left to orjson")
+
+
+def _significant(text: str) -> int:
+    """How many significant digits a decimal's text has (the 0 of "x.0" not counted)."""
+    digits = text.lstrip("-").removesuffix(".0").replace(".", "").lstrip("0")
+    return len(digits)
+
+
+@needs_lift
+@settings(max_examples=500, deadline=None)
+@given(
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda x: orjson.dumps(x).decode())
+    | st.floats(-1e6, 1e6).map(lambda x: f"{x:.{abs(hash(x)) % 8}f}")
+    | st.from_regex(r"-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,17})?(e-?[0-9])?", fullmatch=True)
+)
+def test_a_number_is_lifted_only_as_orjson_writes_it(number: str) -> None:
+    """A number in a material: taken out only where orjson writes its value as its text;
+    always where that text has no exponent, at most 15 significant digits (any such decimal
+    is the shortest text of its double) and a value between 1e-4 and 1e16, or is an integer
+    within int64."""
+    data = b'{"CityObjects":{"a":{"geometry":[{"material":{"x":%s}}]}}}' % number.encode()
+    texts = _lifted_texts(data)
+    written = orjson.dumps(orjson.loads(number)).decode()
+    if texts:
+        assert written == number
+    elif written == number and "e" not in number:
+        value = orjson.loads(number)
+        assert (
+            number == "-0"
+            or (type(value) is int and not -(2**63) <= value < 2**63)
+            or (type(value) is float and not (value == 0 or 1e-4 <= abs(value) < 1e16))
+            or _significant(number) > 15
+        ), f"{number} is left to orjson"

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from citypipe.connectors import cityjson, cityjson_values
 from citypipe.connectors.cityjson import CityJSONConnector
 from citypipe.connectors.cityjson_objects import Batch
+from citypipe.core.ingest import ingest
 
 FILES = sorted([*(CORPUS / "cityjson").glob("*.city.json*"), *(SAMPLES / "cityjson").glob("*")])
 
@@ -64,7 +65,8 @@ def _batches(path: Path, compiled: bool, monkeypatch: pytest.MonkeyPatch) -> tup
 
 
 def _plain(value: Any) -> Any:
-    """Boundaries kept as their JSON text (orjson.Fragment) as the values the text holds."""
+    """Values kept as their JSON text (orjson.Fragment: boundaries, semantics, materials) as
+    the values the text holds."""
     return json.loads(orjson.dumps(value)) if isinstance(value, orjson.Fragment) else repr(value)
 
 
@@ -88,7 +90,7 @@ def _rows(batches: list[Any]) -> list[Any]:
                     key,
                     b.errors[i],
                     json.dumps(b.records[i], default=_plain),
-                    json.dumps(b.properties[i], default=repr),
+                    json.dumps(b.properties[i], default=_plain),
                     b.feature_classes[i],
                     b.name[i],
                     b.height_m[i],
@@ -260,11 +262,12 @@ object, a template instance; a geometry that geometry_job refuses (no boundaries
 type, semantic values that are no list)."""
 
 
-def _document(tmp_path: Path, objects: dict[str, Any], **header: Any) -> Path:
+def _document(tmp_path: Path, objects: dict[str, Any], compact: bool = True, **header: Any) -> Path:
+    """The document written as orjson writes JSON (`compact`: its semantics and materials
+    lifted as they are) or with blanks (parsed by orjson)."""
     path = tmp_path / "broken.city.json"
-    path.write_text(
-        json.dumps({**_HEADER, **header, "CityObjects": objects, "vertices": _VERTICES})
-    )
+    document = {**_HEADER, **header, "CityObjects": objects, "vertices": _VERTICES}
+    path.write_text(json.dumps(document, separators=(",", ":") if compact else None))
     return path
 
 
@@ -294,12 +297,46 @@ def test_many_members_are_named_alike(tmp_path, monkeypatch):
     assert [p[f"cityjson:+member{i % 1500}"] for i, p in enumerate(props)] == list(range(3000))
 
 
+def test_a_long_text_in_a_semantic_surface_or_material_is_cut_alike(
+    tmp_path, lake, read_lake, monkeypatch
+):
+    """A text longer than CITYPIPE_MAX_VALUE_BYTES in what the lift hands on as its text (a
+    semantic surface, a material) is cut in the properties as where orjson parsed it."""
+    monkeypatch.setenv("CITYPIPE_MAX_VALUE_BYTES", "1000")
+    long, short = "x" * 1500, "y" * 900
+    semantics = _semantics()
+    semantics["surfaces"][1]["note"] = long
+    semantics["surfaces"][2]["note"] = short
+    material = {"visual": {"values": [[0] * 6]}, "name": long}
+    objects = {
+        "long": {"type": "Building", "geometry": [_solid(semantics=semantics, material=material)]},
+        "short": {"type": "Building", "geometry": [_solid(material={**material, "name": short})]},
+    }
+    path = _document(tmp_path, objects)
+    assert cityjson_values.lifting is None or cityjson_values.lifting.lift(path.read_bytes())
+    written = []
+    for lifted in (True, False):
+        with monkeypatch.context() as m:
+            if not lifted:
+                m.setattr(cityjson_values, "lifting", None)
+            ingest(path, "s", lake, validate=False, render_docs=False)
+        written.append(read_lake("s").column("properties").to_pylist())
+    assert written[0] == written[1]
+    props = {
+        p["cityjson:appearance"][0]["material"]["name"][:1]: p for p in map(json.loads, written[0])
+    }
+    assert len(props["x"]["cityjson:appearance"][0]["material"]["name"]) == 1000
+    assert len(props["y"]["cityjson:appearance"][0]["material"]["name"]) == 900
+    assert len(props["x"]["cityjson:semantics"][0]["surfaces"][1]["note"]) == 1000
+    assert props["x"]["cityjson:semantics"][0]["surfaces"][2]["note"] == short
+
+
 def test_numbers_json_does_not_have_leave_the_document_to_python(tmp_path, monkeypatch):
     """A number beyond a double (which only Python's parser reads) in one object: the whole
     document is read by the Python walk, which rejects that object."""
     objects = {k: o for k, o in _objects().items() if k != "no_object"}
     path = _document(tmp_path, objects)
-    path.write_text(path.read_text().replace('"roofType": "flat"', '"roofType": 1e400'))
+    path.write_text(path.read_text().replace('"roofType":"flat"', '"roofType":1e400'))
     rows, slow = _same(path, monkeypatch)
     assert slow == set(objects)
     errors = {r[0]: r[1] for r in rows if r[0] != "faces"}
@@ -322,6 +359,7 @@ def test_a_broken_stream_reads_alike(tmp_path, monkeypatch):
 
 _ODD = st.sampled_from(
     [1.5, None, True, False, "0", -1, 0, 2, 2**63, 2**64, [], [0], [[0]], {}, {"a": 0}, "]"]
+    + [0.10000000000000002, 1e-05, "Wall\\Surface", {"lod": 3}, [None], {"type": "X"}]
 )
 
 
@@ -360,7 +398,7 @@ def test_odd_values_anywhere_in_an_object_read_alike(tmp_path, data):
     for _ in range(data.draw(st.integers(1, 3))):
         key = data.draw(st.sampled_from(sorted(k for k in objects if k not in _PYTHON)))
         _put(data, objects[key])
-    path = _document(tmp_path, objects)
+    path = _document(tmp_path, objects, data.draw(st.booleans()))
     with pytest.MonkeyPatch.context() as m:
         _same(path, m)
 

@@ -14,7 +14,6 @@ are looked at.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -22,28 +21,10 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from citypipe.geo.errors import ConfigurationError
+from citypipe.connectors.value_limit import MAX_VALUE_ENV, max_value_bytes
 
 __all__ = ["TRUNCATED_NOTE", "json_texts", "max_value_bytes", "record_text"]
 TRUNCATED_NOTE = "citypipe:truncated"
-MAX_VALUE_ENV = "CITYPIPE_MAX_VALUE_BYTES"
-DEFAULT_MAX_VALUE_BYTES = 1 << 20
-
-
-def max_value_bytes() -> int:
-    """The longest text value kept whole, in UTF-8 bytes: CITYPIPE_MAX_VALUE_BYTES, else 1 MiB."""
-    text = os.environ.get(MAX_VALUE_ENV)
-    if text is None:
-        return DEFAULT_MAX_VALUE_BYTES
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ConfigurationError(
-            f"{MAX_VALUE_ENV}={text!r}: expected a number of bytes (1 or more)"
-        )
-    return value
 
 
 def _text(o: Any) -> bytes:
