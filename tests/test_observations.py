@@ -281,9 +281,11 @@ def test_a_failed_run_leaves_the_observations_untouched(feed, lake: Lake) -> Non
 def test_a_run_killed_after_its_switch_is_linked_by_the_next(feed, lake: Lake) -> None:
     report = ingest(feed(history(1, 2)), "air", lake, validate=False)
     day = lake.root / "observations" / "day=2016-03-01" / f"{report.run_id}.parquet"
-    day.unlink()  # as if the process died between the switch and the link
+    row = lake.root / "history" / "air" / f"{report.run_id}.parquet"
+    day.unlink()  # as if the process died between the switch and the links (the row's last)
+    row.unlink()
     again = ingest(feed(history(1, 2)), "air", lake, validate=False)
-    assert day.exists() and again.observations == 0
+    assert day.exists() and row.exists() and again.observations == 0
     assert len(stored(lake)) == 2 * 3
 
 

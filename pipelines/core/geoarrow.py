@@ -4,11 +4,10 @@ Arrow readers (`pq.read_table`, `pq.read_schema`, pyarrow datasets, `GeoDataFram
 GDAL's Arrow-based drivers) take a file's schema from its `ARROW:schema` footer key, not from the
 footer's other keys: without `geo` in that schema they find no geometry. pyarrow serialises
 `ARROW:schema` when a writer opens, but `geo` holds the bbox and geometry types, known only when
-the last batch is written. `ParquetWriter.add_key_value_metadata` merges keys, a later value
-replacing an earlier one, so at close the writer stores the same schema again, now with `geo`
-as its metadata and each geometry column tagged as GeoArrow WKB with its CRS (the GeoArrow
-extension that `from_arrow` looks for): the footer and the Arrow schema say the same, in one
-pass, with memory of one batch.
+the last batch is written. So the writer opens without it (`store_schema` off) and stores it at
+close (`ParquetWriter.add_key_value_metadata`), with `geo` as its metadata and each geometry
+column tagged as GeoArrow WKB with its CRS (the GeoArrow extension that `from_arrow` looks for):
+the footer and the Arrow schema say the same, in one pass, with memory of one batch.
 """
 
 from __future__ import annotations

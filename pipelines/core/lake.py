@@ -314,14 +314,18 @@ class Lake:
         """Link a landed run's observation files and history row into their tables (each at
         most once: a file already there is the same run's). A run without observations has no
         folder of them; a run landed by an earlier citypipe staged its row in a folder as the
-        table's, `history/<NAME>/<run>.parquet`."""
+        table's, `history/<NAME>/<run>.parquet`. The row is linked last: where it is in the
+        table, the run is published (each run's sweep asks of the landed one)."""
+        linked = self.root / HISTORY / run.parent.name / f"{run.name}.parquet"
+        if linked.exists():
+            return
         for table in (OBSERVATIONS, HISTORY):
             with suppress(FileNotFoundError):
                 for folder in os.scandir(run / table):
                     for file in os.scandir(folder.path):
                         self._link_into(Path(file.path), self.root / table / folder.name)
         if (row := run / STAGED).exists():
-            self._link_into(row, self.root / HISTORY / run.parent.name, f"{run.name}.parquet")
+            self._link_into(row, linked.parent, linked.name)
 
     @staticmethod
     def _link_into(file: Path, folder: Path, name: str | None = None) -> None:
