@@ -9,8 +9,11 @@ CityObjects/*/geometry[*]/boundaries that is lists of integers nested alike into
 (a list's length per nesting level, the vertex indices, flat), and hands back the document
 with a placeholder where each was, so orjson parses only the rest; top-level members the
 reader never reads (a document's appearance) are checked as JSON and left out of the parse
-the same way (`checked`: where it cannot tell, orjson parses them). The scanner knows JSON
-strings and follows the path, so a member so named anywhere else (in attributes, say) stays.
+the same way (`checked`: where it cannot tell, orjson parses them); a geometry's semantics,
+material and texture, which the reader hands on as they are, are left out where their text
+is what orjson would write of them, a semantics' values and surface types read into arrays
+(cityjson_passed.pxi: `Passed`). The scanner knows JSON strings and follows the path, so a
+member so named anywhere else (in attributes, say) stays.
 Anything this does not read exactly as orjson would (a vertex that is not three JSON numbers,
 an integer beyond int64 or written -0, a number beyond a double, lists nested unevenly or
 whose depth their first element does not show, a key written with escapes on the path) stays
@@ -122,7 +125,7 @@ cdef Py_ssize_t member_value(const unsigned char *p, Py_ssize_t i, Py_ssize_t n)
     return i if i < n else -1
 
 
-cdef Py_ssize_t digits(
+cdef inline Py_ssize_t digits(
     const unsigned char *p, Py_ssize_t i, Py_ssize_t n, bint negative, uint64_t *value
 ) noexcept:
     """Read the digits at `i` into `value`; where they end, or -1 where they are beyond an
@@ -217,7 +220,7 @@ cdef struct Vec:
     Py_ssize_t n, cap
 
 
-cdef int push(Vec *v, int64_t x) except -1:
+cdef inline int push(Vec *v, int64_t x) except -1:
     cdef int64_t *grown
     if v.n == v.cap:
         grown = <int64_t *>realloc(v.data, (2 * v.cap + 4096) * sizeof(int64_t))
@@ -226,6 +229,13 @@ cdef int push(Vec *v, int64_t x) except -1:
         v.data, v.cap = grown, 2 * v.cap + 4096
     v.data[v.n] = x
     v.n += 1
+    return 0
+
+
+cdef inline int push_row(Vec *v, const int64_t *row, Py_ssize_t size) except -1:
+    """Push the `size` values of `row`."""
+    for k in range(size):
+        push(v, row[k])
     return 0
 
 
@@ -253,32 +263,28 @@ cdef Py_ssize_t placeholder(char *out, int what, Py_ssize_t row) noexcept:
     semantics, a material or texture: a string, "\\x00", its kind ("s", "p"; none for
     boundaries) and its row, which no document lifted holds; the vertices "\\x00vertices";
     a member never read null."""
-    cdef char text[32]
-    cdef Py_ssize_t size = 0, k
+    cdef Py_ssize_t size, k = row
     if what == VERTICES or what == UNREAD:
         size = 16 if what == VERTICES else 4
         if out != NULL:
             memcpy(out, b'"\\u0000vertices"' if what == VERTICES else b"null", size)
         return size
-    memcpy(text, b'"\\u0000', 7)
-    size = 7
+    size = 9 if what == BOUNDARIES else 10  # the quotes, \\u0000, the kind, one digit
+    while k >= 10:
+        size, k = size + 1, k // 10
+    if out == NULL:
+        return size
+    memcpy(out, b'"\\u0000', 7)
     if what != BOUNDARIES:
-        text[size] = 115 if what == SEMANTICS else 112  # s, p
-        size += 1
-    k = size
-    while True:  # the row's digits, backwards
-        text[size] = 48 + row % 10
-        size += 1
+        out[7] = 115 if what == SEMANTICS else 112  # s, p
+    out[size - 1] = 34
+    k = size - 2
+    while True:  # the row's digits, from the last
+        out[k] = 48 + row % 10
         row //= 10
+        k -= 1
         if row == 0:
-            break
-    for j in range((size - k) // 2):
-        text[k + j], text[size - 1 - j] = text[size - 1 - j], text[k + j]
-    text[size] = 34
-    size += 1
-    if out != NULL:
-        memcpy(out, text, size)
-    return size
+            return size
 
 
 cdef bytes slim(bytes data, Vec *placed):
@@ -324,8 +330,9 @@ cdef class Scan:
 
     cdef Py_ssize_t place(self, Py_ssize_t i, Py_ssize_t end, int what, Py_ssize_t row) except -2:
         """A placeholder for the value lifted from `i` to `end`; where it ends."""
-        for x in (i, end, what, row):
-            push(&self.placed, x)
+        cdef int64_t columns[PLACED]
+        columns[:] = [i, end, what, row]
+        push_row(&self.placed, columns, PLACED)
         return end
 
     cdef Py_ssize_t blank(self, Py_ssize_t i) noexcept:
@@ -383,8 +390,9 @@ cdef class Scan:
             self.idx.n = j
             return after_value(self.p, i, self.n)
         # a row of where, its columns in order: W_DEPTH, W_LEVELS.., W_IDX, W_START, W_END, W_SPACED
-        for x in (depth, marks[0], marks[1], marks[2], marks[3], marks[4], j, i, end, self.spaced):
-            push(&self.where, x)
+        cdef int64_t row[WHERE]
+        row[:] = [depth, marks[0], marks[1], marks[2], marks[3], marks[4], j, i, end, self.spaced]
+        push_row(&self.where, row, WHERE)
         return self.place(i, end, BOUNDARIES, self.where.n // WHERE - 1)
 
     cdef Py_ssize_t walk(self, Py_ssize_t i, int kind) except -2:

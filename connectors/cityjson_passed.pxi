@@ -168,11 +168,11 @@ cdef Py_ssize_t canonical(
 cdef Py_ssize_t lift_text(Passing *s, const unsigned char *p, Py_ssize_t i, Py_ssize_t n) except -2:
     """Lift a material or texture at `i` where it is `canonical`: a row of `s.texts`, where its
     text starts and ends, its longest string; where it ends, or -1."""
-    cdef int64_t longest
-    cdef Py_ssize_t end = canonical(p, i, n, &longest)
+    cdef int64_t row[3]
+    cdef Py_ssize_t end = canonical(p, i, n, &row[2])
     if end >= 0:
-        for x in (i, end, longest):
-            push(&s.texts, x)
+        row[0], row[1] = i, end
+        push_row(&s.texts, row, 3)
     return end
 
 
@@ -261,6 +261,7 @@ cdef Py_ssize_t lift_semantics(
     where they are as the walk reads them, into a row of `s.semantics`); where it ends, or -1."""
     cdef Py_ssize_t end, key, at, stop, k, got
     cdef int64_t row[SEM]
+    cdef int64_t member[MEMBER]
     cdef int64_t longest
     end = canonical(p, i, n, &longest)
     if end < 0:
@@ -276,8 +277,8 @@ cdef Py_ssize_t lift_semantics(
             return -1  # a key with escapes: whether it is `values` is orjson's to say
         at = i + 1
         stop = after_value(p, at, n)
-        for k in (key, i - 1, at, stop):
-            push(&s.members, k)
+        member[:] = [key, i - 1, at, stop]
+        push_row(&s.members, member, MEMBER)
         if i - 1 - key == 6 and memcmp(p + key, b"values", 6) == 0:
             row[S_VALUES_TEXT] = row[S_MEMBERS] + row[S_MEMBER_COUNT]
             s.values.n = row[S_VALUES]
@@ -297,8 +298,7 @@ cdef Py_ssize_t lift_semantics(
                 surfaces(s, p, at, n, row)
         row[S_MEMBER_COUNT] += 1
         i = stop + (p[stop] == 44)
-    for k in range(SEM):
-        push(&s.semantics, row[k])
+    push_row(&s.semantics, row, SEM)
     return end
 
 

@@ -8,7 +8,8 @@ objects, none a GeometryInstance, each geometry's job made by `geometry_job` wit
 complaint): its LoD picked, its properties gathered, its row appended. `flatten` does
 cityjson_geometry._flatten for boundaries that are lists of lists down to integer vertex
 indices within int64. `semantic_values` gathers the semantic values and surface types of a
-batch's geometries for cityjson_semantics._together; `positions` reads vertices that are all
+batch's geometries for cityjson_semantics._together (those cityjson_lift lifted from its
+arrays: cityjson_passed_read.pxi); `positions` reads vertices that are all
 [x, y, z] numbers for cityjson_values.vertices; `close_rings` repairs and closes the rings of
 a batch's polygons for cityjson_geometry (cityjson_rings.pxi). At anything else nothing is written
 and the Python code reads it, so every unusual case (and its reason for a reject) keeps its
