@@ -550,18 +550,24 @@ def test_a_forked_child_removes_the_runs_it_replaced(versions, lake):
     a, _ = versions
     ingest(a, "dh", lake, crs=CRS, validate=False)
     ingest(a, "dh", lake, crs=CRS, validate=False)
+    assert _lands_in_a_child(a, lake) == 0
+
+
+def _lands_in_a_child(path: Path, lake: Lake) -> int:
+    """The exit code of a forked child that ingests `path`: 0 once its run has landed and
+    the runs it replaced are gone."""
     pid = os.fork()
-    if pid == 0:  # the child: exits 0 once its run has landed and the replaced one is gone
+    if pid == 0:
         signal.alarm(60)  # a removal that never comes ends the child
         code = 1
         try:
-            ingest(a, "dh", lake, crs=CRS, validate=False)
+            ingest(path, "dh", lake, crs=CRS, validate=False)
             assert_no_leftovers(lake)
             code = 0
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    return os.waitstatus_to_exitcode(status)
 
 
 def _blocked_removals() -> threading.Event:
@@ -596,17 +602,7 @@ def test_a_child_forked_while_removals_wait_removes_them_itself(versions, lake):
     ingest(a, "dh", lake, crs=CRS, validate=False)
     go = _blocked_removals()
     ingest(a, "dh", lake, crs=CRS, validate=False)  # its replaced run waits in the parent
-    pid = os.fork()
-    if pid == 0:
-        signal.alarm(60)
-        code = 1
-        try:
-            ingest(a, "dh", lake, crs=CRS, validate=False)
-            assert_no_leftovers(lake)
-            code = 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
+    landed = _lands_in_a_child(a, lake)
     go.set()
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert landed == 0
     assert_no_leftovers(lake)
