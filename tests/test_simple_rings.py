@@ -10,6 +10,8 @@ exactly.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 import shapely
@@ -19,6 +21,14 @@ from hypothesis import strategies as st
 from citypipe.geo import validity
 
 pytestmark = pytest.mark.skipif(validity.compiled is None, reason="simple_rings did not build")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def kernel_for_any_count() -> Iterator[None]:
+    """The kernel asked of any number of geometries (below `validity.FEW` GEOS alone is)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(validity, "FEW", 0)
+        yield
 
 
 def polygon(

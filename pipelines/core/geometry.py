@@ -22,6 +22,7 @@ from shapely.errors import GEOSException
 
 from citypipe.connectors import coordinates, rings
 from citypipe.connectors.base import FlatFaces, Solids, SourceBatch, make_surface
+from citypipe.connectors.coordinates import LIMIT
 from citypipe.core import crs84, footprints, solids
 from citypipe.core.crs84 import ToCrs84
 from citypipe.core.measure import Measures, measure
@@ -132,11 +133,16 @@ def _unplaceable(
 
 def _bad_solids(src3d: np.ndarray, flat: FlatFaces | None) -> dict[int, str]:
     """`coordinates.bad_geometries` of the 3D geometries, their polygons' positions read from
-    the arrays they were built from (`Solids.faces`), where these all have a Z."""
-    if flat is None or np.isnan(flat.coords[:, 2]).any():  # 2D faces: GEOS says which have Z
+    the arrays they were built from (`Solids.faces`), where these all have a Z. Every value
+    finite and within bounds, the common case, is told by the array's least and greatest (a
+    NaN is neither), without the passes that say which rows are not."""
+    if flat is None:
+        return coordinates.bad_geometries(src3d)
+    fine = flat.coords.max(initial=-np.inf) <= LIMIT and flat.coords.min(initial=np.inf) >= -LIMIT
+    if not fine and np.isnan(flat.coords[:, 2]).any():  # 2D faces: GEOS says which have Z
         return coordinates.bad_geometries(src3d)
     found: dict[int, str] = {}
-    bad = np.flatnonzero(coordinates.out_of_bounds(flat.coords))
+    bad = np.zeros(0, np.int64) if fine else np.flatnonzero(coordinates.out_of_bounds(flat.coords))
     for k, i in zip(bad.tolist(), flat.owner[flat.polygon[flat.ring[bad]]].tolist(), strict=True):
         found.setdefault(i, coordinates.describe_position(flat.coords[k]))
     rest = np.flatnonzero(~np.isin(shapely.get_type_id(src3d), (3, 6)))  # lines, points
