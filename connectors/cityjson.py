@@ -144,9 +144,10 @@ class CityJSONConnector(FileConnector):
                     if seq:  # a stream's lines in one code page, as a document's text
                         codec = json_code_page.code_page(f)
                     if header is None:
-                        f.seek(0)
-                        data = f.read().removeprefix(_BOM)
-                        header, lenient, lifted, codec, data = self._parse(data)
+                        if after:  # else the first line is the whole file: not read again
+                            f.seek(0)
+                            first = f.read()
+                        header, lenient, lifted, codec, data = self._parse(first.removeprefix(_BOM))
             except OSError as e:
                 raise DataError(f"{self.path}: cannot be read: {e.strerror or e}") from e
             self._opened = self._check(header, seq, lenient, lifted)

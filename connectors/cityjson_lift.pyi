@@ -2,8 +2,6 @@
 
 import numpy as np
 
-PLACE: str
-
 class Passed:
     semantics: np.ndarray
     members: np.ndarray
@@ -11,7 +9,6 @@ class Passed:
     codes: np.ndarray
     names: list[str]
     texts: np.ndarray
-    data: bytes
     def __init__(
         self,
         semantics: np.ndarray,
@@ -20,24 +17,23 @@ class Passed:
         codes: np.ndarray,
         names: list[str],
         texts: np.ndarray,
-        data: bytes,
     ) -> None: ...
 
 class Boundaries:
     levels: list[np.ndarray]
     idx: np.ndarray
     where: np.ndarray
-    texts: list[bytes]
     objects: int
     passed: Passed
+    data: bytes
     def __init__(
         self,
         levels: list[np.ndarray],
         idx: np.ndarray,
         where: np.ndarray,
-        texts: list[bytes],
         objects: int,
         passed: Passed,
+        data: bytes,
     ) -> None: ...
 
 def lift(

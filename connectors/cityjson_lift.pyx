@@ -483,26 +483,14 @@ class Boundaries:
     """The geometries' boundaries lifted from a document: `levels[k]` the length of each list
     at nesting k, of all of them in order, `idx` their vertex indices; row k of `where` is
     the k-th placeholder's: its depth, where its lists start in each of `levels`, where its
-    indices start in `idx`, where its text starts and ends in the document, whether it holds
-    blanks; `texts[k]` its JSON text as orjson writes it (no blanks), for its record;
-    `objects` how many members CityObjects has in the bytes (more than orjson keeps where an
-    id is given twice); `passed` their semantics, materials and textures lifted."""
+    indices start in `idx`, where its text starts and ends in `data` (the document's bytes),
+    whether it holds blanks; `objects` how many members CityObjects has in the bytes (more
+    than orjson keeps where an id is given twice); `passed` their semantics, materials and
+    textures lifted."""
 
-    def __init__(self, list levels, idx, where, list texts, Py_ssize_t objects, passed):
-        self.levels, self.idx, self.where, self.texts = levels, idx, where, texts
-        self.objects, self.passed = objects, passed
-
-
-cdef list texts(bytes data, Vec *where):
-    """The text of each lifted value, its blanks taken out."""
-    cdef Py_ssize_t k
-    cdef int64_t *w
-    cdef list out = [None] * (where.n // WHERE)
-    for k in range(where.n // WHERE):
-        w = where.data + k * WHERE
-        t = data[w[W_START] : w[W_END]]
-        out[k] = t.translate(None, b" \t\r\n") if w[W_SPACED] else t
-    return out
+    def __init__(self, list levels, idx, where, Py_ssize_t objects, passed, bytes data):
+        self.levels, self.idx, self.where = levels, idx, where
+        self.objects, self.passed, self.data = objects, passed, data
 
 
 def lift(bytes data, tuple read=None):
@@ -572,13 +560,12 @@ def lift(bytes data, tuple read=None):
         return None
     if not scan.where.n and not scan.passing.semantics.n and not scan.passing.texts.n:
         return slim(data, &scan.placed), out, None
-    written = texts(data, &scan.where)
     lifted = Boundaries(
         [array(&scan.levels[k]) for k in range(DEEPEST)],
         array(&scan.idx),
         array(&scan.where).reshape(-1, WHERE),
-        written,
         scan.objects,
         passed(&scan.passing, data),
+        data,
     )
     return slim(data, &scan.placed), out, lifted

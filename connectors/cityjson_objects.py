@@ -291,11 +291,13 @@ class Batch:
         repairs = _repairs(built, footprint, reasons)
         surfaces = semantic_surfaces(jobs, built, reasons)
         parents = [p.get("cityjson:parents") for p in props]
+        compiled = cityjson_values.compiled
         return SourceBatch(
             source_ids=ids,
             geometries=shapely.force_2d(footprint_shapes),
             properties=props,
-            records=records,
+            # what was lifted put back where a record is read
+            records=records if self.lifted is None else compiled.Records(records, self.lifted),
             crs=self.crs,
             axis_order="xy",
             feature_classes=kinds,

@@ -306,13 +306,13 @@ class Passed:
     """The geometries' semantics, materials and textures lifted from a document (each JSON
     text as orjson writes it): row k of `semantics` is placeholder "\\x00s{k}"'s (its columns
     in cityjson_boundaries.pxi), its members rows of `members` (where each one's key and
-    value start and end in `data`), its values in `values` (-1 for null), its surfaces' types
-    in `codes` (places in `names`); row k of `texts` where placeholder "\\x00p{k}"'s text
-    starts and ends in `data`, the document's bytes, and its longest string's bytes."""
+    value start and end in the document's bytes), its values in `values` (-1 for null), its
+    surfaces' types in `codes` (places in `names`); row k of `texts` where placeholder
+    "\\x00p{k}"'s text starts and ends in the document's bytes, and its longest string's."""
 
-    def __init__(self, semantics, members, values, codes, list names, texts, bytes data):
+    def __init__(self, semantics, members, values, codes, list names, texts):
         self.semantics, self.members, self.values = semantics, members, values
-        self.codes, self.names, self.texts, self.data = codes, names, texts, data
+        self.codes, self.names, self.texts = codes, names, texts
 
 
 cdef object passed(Passing *s, bytes data):
@@ -325,5 +325,4 @@ cdef object passed(Passing *s, bytes data):
         array(&s.codes),
         names,
         array(&s.texts).reshape(-1, 3),
-        data,
     )

@@ -5,6 +5,8 @@
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_DecodeASCII
 
+from collections.abc import Sequence
+
 
 cdef object Fragment = orjson.Fragment
 
@@ -29,6 +31,13 @@ cdef Py_ssize_t placed_row(object v, Py_UCS4 kind):
 cdef bytes span(Lifted lifted, Py_ssize_t start, Py_ssize_t end):
     """The document's bytes from `start` to `end`."""
     return PyBytes_FromStringAndSize(<const char *>lifted.data + start, end - start)
+
+
+cdef bytes boundaries_text(Lifted lifted, Py_ssize_t k):
+    """The JSON text of boundaries `k` as orjson writes it (its blanks taken out)."""
+    cdef const int64_t *row = lifted.where + k * WHERE
+    text = span(lifted, row[W_START], row[W_END])
+    return text.translate(None, b" \t\r\n") if row[W_SPACED] else text
 
 
 cdef bytes semantics_text(Lifted lifted, Py_ssize_t k):
@@ -88,6 +97,29 @@ cdef object semantic_look(Lifted lifted, Py_ssize_t k, object lod):
     q[7 + len(lod_text)] = 44  # a comma where the semantics' text has its {
     memcpy(q + 8 + len(lod_text), data + row[S_START] + 1, row[S_END] - row[S_START] - 1)
     return Fragment(text)
+
+
+class Records(Sequence):
+    """A batch's records ({id: CityObject}) as the lift left them, each handed out with what
+    was lifted put back as its text (orjson.Fragment, which it is written with): a batch's
+    records are read only where one is rejected (connectors.base.SourceBatch)."""
+
+    def __init__(self, list records, boundaries):
+        self._records, self._boundaries, self._lifted = records, boundaries, None
+
+    def __len__(self):
+        return len(self._records)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        record = self._records[i]
+        if self._lifted is None:
+            self._lifted = Lifted(self._boundaries)
+        for obj in record.values() if type(record) is dict else ():
+            if type(obj) is dict:
+                placed(<dict>obj, self._lifted, False)
+        return record
 
 
 cdef bint rich_semantics(Lifted lifted, Py_ssize_t k):

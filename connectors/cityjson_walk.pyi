@@ -2,10 +2,18 @@
 the vertices are cityjson_objects' Batch and cityjson_values' Vertices, whose modules import
 this one)."""
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, overload
 
 import numpy as np
+
+class Records(Sequence[Any]):
+    def __init__(self, records: list[Any], boundaries: Any) -> None: ...
+    def __len__(self) -> int: ...
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Any]: ...
 
 class SemanticValues:
     def lists(self) -> tuple[list[Any], Any]: ...

@@ -73,7 +73,7 @@ cdef object job_of(dict g, Py_ssize_t base, Py_ssize_t limit, Lifted lifted):
         elif plain and depth == 4 and t == "Solid":
             skip = 1
         else:
-            g["boundaries"] = b = orjson.loads(<bytes>lifted.texts[k])
+            g["boundaries"] = b = orjson.loads(boundaries_text(lifted, k))
     if not plain or (skip < 0 and type(b) is not list):
         if lifted_values is not None:
             g["semantics"] = orjson.loads(semantics_text(lifted, s))
@@ -107,7 +107,7 @@ cdef placed(dict obj, Lifted lifted, bint as_lists):
         if type(g) is not dict:
             continue
         if is_placed(b := (<dict>g).get("boundaries")):
-            text = lifted.texts[int((<str>b)[1:])]
+            text = boundaries_text(lifted, int((<str>b)[1:]))
             (<dict>g)["boundaries"] = orjson.loads(text) if as_lists else Fragment(text)
         k = placed_row((<dict>g).get("semantics"), "s")
         if k >= 0:
@@ -131,7 +131,6 @@ cdef class Lifted:
     cdef const int64_t *levels[DEEPEST]
     cdef const int64_t *idx
     cdef const int64_t *where
-    cdef list texts
     cdef const int64_t *semantics  # its `passed` (cityjson_lift.Passed)
     cdef const int64_t *members
     cdef const int64_t *values
@@ -143,7 +142,7 @@ cdef class Lifted:
     cdef Py_ssize_t limit  # the longest text the properties keep whole (value_limit)
 
     def __init__(self, boundaries):
-        self.boundaries, self.texts = boundaries, boundaries.texts
+        self.boundaries, self.data = boundaries, boundaries.data
         for j in range(DEEPEST):
             self.levels[j] = pointer(boundaries.levels[j])
         self.idx = pointer(boundaries.idx)
@@ -153,7 +152,7 @@ cdef class Lifted:
         self.members = pointer(passed.members.reshape(-1))
         self.values, self.codes = pointer(passed.values), pointer(passed.codes)
         self.spans = pointer(passed.texts.reshape(-1))
-        self.names, self.data, self.lods = passed.names, passed.data, {}
+        self.names, self.lods = passed.names, {}
         try:
             self.limit = value_limit.max_value_bytes()
         except ConfigurationError:  # the properties say so: nothing handed on as text
@@ -347,8 +346,6 @@ cdef bint one(
     except Invalid:
         return False  # the Python walk rejects it, with its reason
     props = properties(o, geoms, lods, lifted)
-    if lifted is not None:
-        placed(o, lifted, False)
     attrs = o.get("attributes")
     if not isinstance(attrs, dict):
         attrs = {}

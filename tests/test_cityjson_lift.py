@@ -71,12 +71,12 @@ def _restored(data: bytes) -> tuple[Any, int]:
         geometries = obj.get("geometry") if isinstance(obj, dict) else None
         for g in geometries if isinstance(geometries, list) else ():
             if isinstance(g, dict) and boundaries is not None:
-                _put_back(g, boundaries.passed)
+                _put_back(g, boundaries.passed, boundaries.data)
             b = g.get("boundaries") if isinstance(g, dict) else None
             if isinstance(b, str) and b.startswith("\x00"):
                 k = int(b[1:])
-                g["boundaries"] = orjson.loads(boundaries.texts[k])
-                depth, *starts = boundaries.where[k].tolist()
+                depth, *starts, start, end, _ = boundaries.where[k].tolist()
+                g["boundaries"] = orjson.loads(boundaries.data[start:end])
                 levels = [
                     a[s:].tolist() for a, s in zip(boundaries.levels, starts[:5], strict=True)
                 ]
@@ -87,7 +87,7 @@ def _restored(data: bytes) -> tuple[Any, int]:
     return document, seen
 
 
-def _put_back(g: dict[str, Any], passed: Any) -> None:
+def _put_back(g: dict[str, Any], passed: Any, data: bytes) -> None:
     """A geometry's lifted semantics, material and texture put back, each text checked to be
     what orjson writes of the value it holds, a semantics' arrays against its values and
     surfaces."""
@@ -99,7 +99,7 @@ def _put_back(g: dict[str, Any], passed: Any) -> None:
         kind = "s" if name == "semantics" else "p"
         assert placeholder[1] == kind
         row = passed.semantics[k].tolist() if kind == "s" else passed.texts[k].tolist()
-        text = passed.data[row[0] : row[1]]
+        text = data[row[0] : row[1]]
         g[name] = value = orjson.loads(text)
         assert orjson.dumps(value) == text
         assert row[-1] == _longest(value)
@@ -395,7 +395,7 @@ def _lifted_texts(data: bytes) -> list[bytes]:
     if lifted is None or lifted[2] is None:
         return []
     passed = lifted[2].passed
-    return [passed.data[start:end] for start, end, _ in passed.texts.tolist()]
+    return [lifted[2].data[start:end] for start, end, _ in passed.texts.tolist()]
 
 
 def _as_orjson_writes(value: Any) -> bool:
