@@ -19,7 +19,7 @@ from shapely import GeometryType
 
 from citypipe.connectors.ragged import offsets
 from citypipe.core import solids
-from citypipe.core.solids import Faces, mix, position_hashes, types_with
+from citypipe.core.solids import Faces, mix, position_hashes
 from citypipe.geo import validity
 from citypipe.geo.surfaces import SurfaceColumns
 
@@ -105,7 +105,7 @@ def _grounds(surfaces: SurfaceColumns | None, faces: Faces | None) -> tuple[np.n
     order, else read from their polygons (CityGML's come in another order than the solid's)."""
     if surfaces is None:
         return np.zeros(0, np.int64), Faces.of(np.empty(0, dtype=object))
-    is_ground = types_with(surfaces.types, "Ground")
+    is_ground = surfaces.named("Ground")
     ground_of, face = surfaces.owner[is_ground], surfaces.face[is_ground]
     if faces is not None and (face >= 0).all():
         picked = faces.starts(len(surfaces))[ground_of] + face

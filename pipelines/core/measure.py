@@ -187,6 +187,6 @@ def measure(
         out.surface_polygons = polygons = surfaces.polygons()
         vectors = solids.area_vectors(_in_metres(to_metres, polygons, True))
     out.surface_area, out.surface_tilt, out.surface_azimuth = solids.orientations(
-        vectors, out.surface_types
+        vectors, surfaces.named("Roof")
     )
     return out

@@ -259,15 +259,16 @@ def surface_measures(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Area (m²), tilt (degrees from facing straight up: 0 flat roof, 90 wall, 180 floor) and
     azimuth (compass degrees the face looks to, NaN when flat) of each polygon."""
-    return orientations(area_vectors(polygons), types)
+    return orientations(area_vectors(polygons), types_with(types, "Roof"))
 
 
 def orientations(
-    vectors: np.ndarray, types: Sequence[str] | np.ndarray
+    vectors: np.ndarray, roofs: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`surface_measures` of faces given by their Newell vectors (`area_vectors`)."""
+    """`surface_measures` of faces given by their Newell vectors (`area_vectors`), `roofs`
+    saying which are roofs (`types_with`)."""
     n = vectors.copy()
-    roof_down = types_with(types, "Roof") & (n[:, 2] < 0)
+    roof_down = roofs & (n[:, 2] < 0)
     n[roof_down] *= -1
     length = np.linalg.norm(n, axis=1)
     area = length / 2

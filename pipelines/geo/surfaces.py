@@ -54,6 +54,38 @@ class _Lazy(Sequence[Any]):
         return iter(self._all())
 
 
+_COMPARED = 16
+"""Up to this many types told apart by comparing the whole array with each (a batch has a few:
+ground, roof, wall ...); more, each surface's looked up."""
+
+
+class _Kinds:
+    """The distinct semantic types of a batch's surfaces and each surface's number among them,
+    found on first ask, once for the columns and those cut from them (`take`, `dropped`): the
+    footprints ask for the grounds, the measures for the roofs (Den Haag's file: 16,209
+    surfaces of three types, each a str of its own)."""
+
+    __slots__ = ("_found", "_types")
+
+    def __init__(self, types: np.ndarray) -> None:
+        self._types = types
+        self._found: tuple[list[str], np.ndarray] | None = None
+
+    def found(self) -> tuple[list[str], np.ndarray]:
+        """The names, in order of first appearance, and each surface's number among them."""
+        if self._found is None:
+            names = list(dict.fromkeys(self._types.tolist()))
+            if len(names) <= _COMPARED:
+                codes = np.zeros(len(self._types), np.int64)
+                for k, name in enumerate(names[1:], 1):
+                    codes[self._types == name] = k
+            else:
+                number = {name: k for k, name in enumerate(names)}
+                codes = np.fromiter(map(number.__getitem__, self._types.tolist()), np.int64)
+            self._found = names, codes
+        return self._found
+
+
 class SurfaceColumns(_Lazy):
     """Each record's semantic surfaces (a list of `pair(type, polygon)`, or None), as the
     columns they are read from: a sequence aligned with the records whose lists are made on
@@ -75,6 +107,8 @@ class SurfaceColumns(_Lazy):
         super().__init__(len(listed))  # no bound method kept: no cycle for the GC to find
         self.listed, self.owner, self.types, self.face = listed, owner, types, face
         self._polygons, self._pair = polygons, pair
+        self._kinds = _Kinds(types)
+        self._rows: np.ndarray | None = None  # these surfaces' rows of the kinds' (all)
 
     @classmethod
     def of(
@@ -103,6 +137,12 @@ class SurfaceColumns(_Lazy):
             ).astype(np.int64, copy=False)
         owner = np.repeat(np.arange(len(lists)), counts)
         return cls(listed, owner, types, face, lambda: shapes, pair)
+
+    def named(self, word: str) -> np.ndarray:
+        """Which surfaces' types name `word` ("Ground", "Roof")."""
+        names, codes = self._kinds.found()
+        which = np.array([word in name for name in names], dtype=bool)
+        return which[codes if self._rows is None else codes[self._rows]]
 
     def polygons(self) -> np.ndarray:
         """Every surface's polygon, in order: made on each call where they are made from the
@@ -143,7 +183,7 @@ class SurfaceColumns(_Lazy):
 
     def _subset(self, listed: np.ndarray, owner: np.ndarray, kept: np.ndarray) -> SurfaceColumns:
         polygons = self._polygons
-        return SurfaceColumns(
+        out = SurfaceColumns(
             listed,
             owner,
             self.types[kept],
@@ -151,3 +191,6 @@ class SurfaceColumns(_Lazy):
             lambda: polygons()[kept],
             self._pair,
         )
+        rows = np.flatnonzero(kept)
+        out._kinds, out._rows = self._kinds, rows if self._rows is None else self._rows[rows]
+        return out
