@@ -26,8 +26,8 @@ CITYGML_TYPES = ["GroundSurface", "RoofSurface", "WallSurface", "OuterFloorSurfa
 @pytest.mark.parametrize("kinds", [CITYGML_TYPES, [f"Roof{k}" for k in range(30)] + ["Ground"]])
 def test_named_says_what_types_with_says(kinds: list[str]) -> None:
     """A batch's 600 surfaces of 4 CityGML types, or of 31 (more than are compared as
-    arrays, looked up past 16): the grounds, the roofs and none of a word no type holds; on the whole columns,
-    on some records' surfaces and without others'."""
+    arrays, looked up past 16): the grounds, the roofs and none of a word no type holds; on
+    the whole columns, on some records' surfaces and without others'."""
     rng = np.random.default_rng(7)
     types = [kinds[k] for k in rng.integers(0, len(kinds), 600)]
     whole = columns(types, 40)
