@@ -7,10 +7,10 @@ document opened and parsed (`cityjson_lift` and orjson: `_open`), the walk of it
 surfaces, the rest of the batch's making; placing it (the unplaceable found, footprints,
 measures, CRS84, repairs, the rest of `Placer.place`), the properties' JSON (`json_texts`,
 the measures added to them), the other columns, the rest of harmonise; the writes (features
-in spatial order, surfaces, rejects), the commit, and the rest (the run's own code, the batch
-freed, the input's fingerprint). Printed: each file's split of the ingest with the least
-main-thread CPU time, and the least CPU time of the whole process (the surfaces' writing
-thread with it), a column per file.
+in spatial order, surfaces, rejects), the commit, the input's fingerprint (SHA-256 of its
+bytes), and the rest (the run's own code, the batch freed). Printed: each file's split of the
+ingest with the least main-thread CPU time, and the least CPU time of the whole process (the
+surfaces' writing thread with it), a column per file.
 
     python bench/cityjson_stages.py [--repeat 20] FILE ...
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from citypipe.connectors import cityjson, cityjson_objects
-from citypipe.core import geometry, harmonise, order, write
+from citypipe.core import geometry, harmonise, incremental, order, write
 from citypipe.core.ingest import ingest
 from citypipe.core.lake import Lake
 
@@ -74,6 +74,7 @@ STAGES = (
     (write.RowsWriter, "write", "write"),
     (write.RowsWriter, "close", "write"),
     (Lake, "_land", "commit"),
+    (incremental, "_digest", "fingerprint"),
 )
 NAMES = tuple(dict.fromkeys(stage for _, _, stage in STAGES))
 

@@ -43,7 +43,7 @@ class Invalid(Exception):
     """What makes a CityObject unreadable, said in its message; the object goes to rejects."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # each kind is one object: told apart by identity
 class _Kind:
     """How one family of CityJSON geometry types becomes a shapely multi-geometry."""
 
@@ -145,7 +145,10 @@ class Built(NamedTuple):
         shapely MultiPolygons."""
         if self.faces is None:
             return self
-        shapes, owned = self.shapes.copy(), self.faces.owned(len(self.shapes))
+        owned = self.faces.owned(len(self.shapes))
+        if not owned.any():  # none held so (a batch's footprints without LoD0)
+            return self
+        shapes = self.shapes.copy()
         shapes[owned] = self.faces.multipolygons(len(shapes))[owned]
         return self._replace(shapes=shapes)
 
@@ -386,12 +389,18 @@ def build_shapes(jobs: list[Job | None], pool: Vertices) -> Built:
     """Geometries aligned with `jobs` (None stays None), each kind built in bulk."""
     out = Built.empty(len(jobs))
     faces: FlatFaces | None = FlatFaces(np.zeros((0, 3)), *[np.zeros(0, np.int64)] * 3)
-    for kind in (_POLYGONS, _LINES, _POINTS):
-        of_kind = [(i, j) for i, j in enumerate(jobs) if j is not None and j.kind is kind]
-        if not of_kind:
+    of_kind: dict[_Kind, tuple[list[int], list[Job]]] = {
+        kind: ([], []) for kind in (_POLYGONS, _LINES, _POINTS)
+    }
+    for i, job in enumerate(jobs):
+        if job is not None:
+            at, chosen = of_kind[job.kind]
+            at.append(i)
+            chosen.append(job)
+    for kind, (at, chosen) in of_kind.items():
+        if not at:
             continue
-        at = [i for i, _ in of_kind]
-        built = _build(kind, [j for _, j in of_kind], pool)
+        built = _build(kind, chosen, pool)
         if kind is _POLYGONS:
             f = built.faces
             faces = None if f is None else f._replace(owner=np.asarray(at)[f.owner])

@@ -35,10 +35,22 @@ import numpy as np
 cdef extern from "Python.h":
     double PyOS_string_to_double(const char *s, char **endptr, PyObject *overflow) except? -1.0
 
-cdef extern from "string.h":
-    void *memmem(const void *haystack, size_t n, const void *needle, size_t m)
-
 include "cityjson_boundaries.pxi"
+
+
+cdef bint holds_nul_escape(const unsigned char *p, Py_ssize_t n) noexcept:
+    """Whether the bytes hold the text \\u0000 (the placeholders'), found from the backslashes,
+    which JSON's text rarely has (memchr), where a search for all six bytes took 0.4 ms of
+    Den Haag's 3 MB."""
+    cdef const unsigned char *q = p
+    cdef const unsigned char *end = p + n
+    while True:
+        q = <const unsigned char *>memchr(q, 92, end - q)
+        if q == NULL:
+            return False
+        if end - q >= 6 and memcmp(q, b"\\u0000", 6) == 0:
+            return True
+        q += 1
 
 
 cdef inline Py_ssize_t blank(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) noexcept:
@@ -507,7 +519,7 @@ def lift(bytes data, tuple read=None):
     cdef double[:, ::1] xyz
     cdef Scan scan = Scan()
     cdef bint seen = False
-    if memmem(p, n, b"\\u0000", 6) != NULL:
+    if holds_nul_escape(p, n):
         return None
     scan.p, scan.n = p, n
     i = blank(p, 0, n)

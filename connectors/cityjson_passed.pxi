@@ -177,13 +177,15 @@ cdef Py_ssize_t lift_text(Passing *s, const unsigned char *p, Py_ssize_t i, Py_s
 
 
 cdef Py_ssize_t semantic_values(
-    Passing *s, const unsigned char *p, Py_ssize_t i, Py_ssize_t n
+    Passing *s, const unsigned char *p, Py_ssize_t i, Py_ssize_t n, Py_ssize_t *end
 ) except -2:
     """Push the values of the array at `i` (canonical) onto `s.values`, where each is an
-    integer (within int64, not negative) or null; how many, or -1."""
+    integer (within int64, not negative) or null, and where it ends onto `end`; how many, or
+    -1."""
     cdef Py_ssize_t count = 0
     cdef uint64_t value
     i += 1
+    end[0] = i + 1
     if p[i] == 93:
         return 0
     while True:
@@ -199,6 +201,7 @@ cdef Py_ssize_t semantic_values(
             return -1
         count += 1
         if p[i] == 93:
+            end[0] = i + 1
             return count
         i += 1  # a comma
 
@@ -217,12 +220,12 @@ cdef int type_code(Passing *s, const unsigned char *p, Py_ssize_t i, Py_ssize_t 
     return s.named - 1
 
 
-cdef int surfaces(
+cdef Py_ssize_t surfaces(
     Passing *s, const unsigned char *p, Py_ssize_t i, Py_ssize_t n, int64_t *row
 ) except -2:
     """Read the semantic surfaces of the array at `i` (canonical) into `row`: whether one says
     more than its type, and the code of each's type (S_SURFACES -1 where one is not an object
-    with a string type, written without escapes)."""
+    with a string type, written without escapes); where the array ends."""
     cdef Py_ssize_t key, end, members, count = 0
     cdef int code
     cdef bint typed = True
@@ -251,7 +254,7 @@ cdef int surfaces(
         count += 1
         i += p[i] == 44
     row[S_SURFACES] = count if typed else -1
-    return 0
+    return i + 1
 
 
 cdef Py_ssize_t lift_semantics(
@@ -259,7 +262,7 @@ cdef Py_ssize_t lift_semantics(
 ) except -2:
     """Lift the semantics object at `i` where it is `canonical` (its values and surfaces read
     where they are as the walk reads them, into a row of `s.semantics`); where it ends, or -1."""
-    cdef Py_ssize_t end, key, at, stop, k, got
+    cdef Py_ssize_t end, key, at, stop, k, got, inner
     cdef int64_t row[SEM]
     cdef int64_t member[MEMBER]
     cdef int64_t longest
@@ -275,27 +278,30 @@ cdef Py_ssize_t lift_semantics(
             s.values.n, s.codes.n = row[S_VALUES], row[S_CODES]
             s.members.n = row[S_MEMBERS] * MEMBER
             return -1  # a key with escapes: whether it is `values` is orjson's to say
-        at = i + 1
-        stop = after_value(p, at, n)
-        member[:] = [key, i - 1, at, stop]
-        push_row(&s.members, member, MEMBER)
+        at, stop = i + 1, -1  # where its value starts and ends, where read on the way
         if i - 1 - key == 6 and memcmp(p + key, b"values", 6) == 0:
             row[S_VALUES_TEXT] = row[S_MEMBERS] + row[S_MEMBER_COUNT]
             s.values.n = row[S_VALUES]
             row[S_DEPTH], got = -1, -1
             if p[at] == 91 and p[at + 1] == 91:
-                row[S_DEPTH], got = 2, semantic_values(s, p, at + 1, n)
+                row[S_DEPTH], got = 2, semantic_values(s, p, at + 1, n, &inner)
+                if got >= 0 and p[inner] == 93:  # one list: the array ends after it
+                    stop = inner + 1
             elif p[at] == 91:
-                row[S_DEPTH], got = 1, semantic_values(s, p, at, n)
+                row[S_DEPTH], got = 1, semantic_values(s, p, at, n, &stop)
             if got < 0:
-                row[S_DEPTH], s.values.n = -1, row[S_VALUES]
+                row[S_DEPTH], s.values.n, stop = -1, row[S_VALUES], -1
             else:
                 row[S_COUNT] = got
         elif i - 1 - key == 8 and memcmp(p + key, b"surfaces", 8) == 0:
             row[S_SURFACES_TEXT] = row[S_MEMBERS] + row[S_MEMBER_COUNT]
             s.codes.n, row[S_RICH], row[S_SURFACES] = row[S_CODES], 0, -1
             if p[at] == 91:
-                surfaces(s, p, at, n, row)
+                stop = surfaces(s, p, at, n, row)
+        if stop < 0:
+            stop = after_value(p, at, n)
+        member[:] = [key, i - 1, at, stop]
+        push_row(&s.members, member, MEMBER)
         row[S_MEMBER_COUNT] += 1
         i = stop + (p[stop] == 44)
     push_row(&s.semantics, row, SEM)

@@ -70,7 +70,7 @@ def semantic_surfaces(
     """The semantic surfaces of each built geometry that has semantics (None for the others),
     as columns whose (type, Polygon Z) pairs are made only where asked for; a geometry whose
     semantics do not fit its surfaces is noted in `reasons`."""
-    shapes, made = built.shapes, built.made()
+    shapes, made = built.shapes, built.made().tolist()
     semantic = [i for i, j in enumerate(jobs) if j is not None and j.values is not None and made[i]]
     at = offsets(_polygon_counts(built, semantic))
     place, types, faces, fits = _together(semantic, jobs, built, at)

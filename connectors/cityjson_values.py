@@ -22,8 +22,8 @@ import orjson
 from citypipe.connectors import coordinates
 
 # The object walk and the numbers' lift compiled (cityjson_walk.pyx, cityjson_lift.pyx), each
-# optional: where one did not build (the lift needs memmem, a GNU extension), orjson and Python
-# read its part. The lift's placeholders are read by the walk, so without the walk no lift.
+# optional: where one did not build, orjson and Python read its part. The lift's placeholders
+# are read by the walk, so without the walk no lift.
 try:
     from citypipe.connectors import cityjson_walk as compiled
 except ImportError:

@@ -104,7 +104,12 @@ def _put_back(g: dict[str, Any], passed: Any, data: bytes) -> None:
         assert orjson.dumps(value) == text
         assert row[-1] == _longest(value)
         if kind == "s":
-            _check_semantics(passed, passed.semantics[k].tolist(), value)
+            _check_semantics(passed, row, value)
+            members = passed.members[row[8] : row[8] + row[9]].tolist()
+            assert {
+                data[key:key_end].decode(): orjson.loads(data[at:end])
+                for key, key_end, at, end in members
+            } == value
 
 
 def _longest(value: Any) -> int:

@@ -331,6 +331,46 @@ def test_a_long_text_in_a_semantic_surface_or_material_is_cut_alike(
     assert props["x"]["cityjson:semantics"][0]["surfaces"][2]["note"] == short
 
 
+def _many_types() -> dict[str, Any]:
+    """Semantics of more surface types than the lift names (64): read as lists."""
+    surfaces = [{"type": f"Surface{k}"} for k in range(70)]
+    return {"surfaces": surfaces, "values": [[k % 70 for k in range(6)]]}
+
+
+def _deep(depth: int) -> Any:
+    return [_deep(depth - 1)] if depth else 0
+
+
+@pytest.mark.parametrize(
+    ("semantics", "material"),
+    [
+        (_many_types(), None),
+        (None, {"visual": {"values": [[0] * 6]}, "deep": _deep(70)}),
+        (None, {f"k{k}": k for k in range(300)}),
+        ({**_semantics(), "values": [[0, 1, 2, 2, -1, 2]]}, None),
+        ({**_semantics(), "values": [[0, 1, 2, 2, 2**63 - 1, 2]]}, None),
+        ({**_semantics(), "values": [[0, 1, 2], [0]]}, None),
+        ({"values": [[0] * 6]}, None),
+        ({**_semantics(), "lod": "x"}, {"a\\u00e9": 1}),
+    ],
+)
+def test_what_the_lift_leaves_or_reads_reads_alike(tmp_path, monkeypatch, semantics, material):
+    """Semantics and materials the lift does not take (more types than it names, nesting or
+    keys beyond what it checks, a key written with an escape) or whose values the walk does
+    not read from its arrays (a value that is no index, a shell more): both walks alike."""
+    extra = {k: v for k, v in (("semantics", semantics), ("material", material)) if v}
+    objects = {"a": {"type": "Building", "geometry": [_solid(**extra)]}, "b": _objects()["good"]}
+    _same(_document(tmp_path, objects), monkeypatch)
+
+
+def test_a_key_given_twice_in_semantics_is_left_to_orjson(tmp_path, monkeypatch):
+    """orjson keeps the last of two: the text with both is not what it writes."""
+    objects = {"a": {"type": "Building", "geometry": [_solid(semantics=_semantics())]}}
+    path = _document(tmp_path, objects)
+    path.write_text(path.read_text().replace('"surfaces":', '"values":[[0]],"surfaces":', 1))
+    _same(path, monkeypatch)
+
+
 def test_numbers_json_does_not_have_leave_the_document_to_python(tmp_path, monkeypatch):
     """A number beyond a double (which only Python's parser reads) in one object: the whole
     document is read by the Python walk, which rejects that object."""
