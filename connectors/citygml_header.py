@@ -88,6 +88,7 @@ def model_members(
     head = _read_up_to(f, WHOLE_BYTES + 1)
     if depth == 0 and len(head) <= WHOLE_BYTES:
         root = etree.fromstring(head, etree.XMLParser(**options, **PARSER))
+        del head  # not held while the members are read
         for member in root.iterchildren(*_MEMBER_TAGS):
             yield root, member
         return
