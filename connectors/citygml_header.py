@@ -92,8 +92,8 @@ def model_members(
         for member in root.iterchildren(*_MEMBER_TAGS):
             yield root, member
         return
-    chunks = chain([head], iter(partial(f.read, 1 << 15), b""))
-    parse = _Starts(chunks, tag=_MEMBER_TAGS, **options)
+    parse = _Starts(chain([head], iter(partial(f.read, 1 << 15), b"")), tag=_MEMBER_TAGS, **options)
+    del head  # fed first, not held while the rest is read
     last = None  # the model last accepted: its members are not walked up from again
     held = None  # the member last accepted, whole once another is
     try:
