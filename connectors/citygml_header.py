@@ -92,8 +92,9 @@ def model_members(
         for member in root.iterchildren(*_MEMBER_TAGS):
             yield root, member
         return
-    parse = _Starts(chain([head], iter(partial(f.read, 1 << 15), b"")), tag=_MEMBER_TAGS, **options)
-    del head  # fed first, not held while the rest is read
+    rest = iter(partial(f.read, 1 << 15), b"")
+    parse = _Starts(chain(iter([head]), rest), tag=_MEMBER_TAGS, **options)
+    del head  # fed first, then let go (chain keeps its arguments: a list would hold it)
     last = None  # the model last accepted: its members are not walked up from again
     held = None  # the member last accepted, whole once another is
     try:
