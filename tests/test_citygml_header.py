@@ -1,7 +1,9 @@
-"""The CityGML reader's parses leave no reference cycle behind: lxml's push parser and the
-document it parses keep each other (iterparse's cycle), so a tree the reader let go of waited
-for the cycle collector; the parsers are made to let go of their documents, so a tree is freed
-as soon as nothing holds it, whether its parse ended, stopped part way or failed."""
+"""The CityGML reader's parses: a small document's members parsed whole are those a large
+one's streamed parse hands over, and no parse leaves a reference cycle behind: lxml's push
+parser and the document it parses keep each other (iterparse's cycle), so a tree the reader
+let go of waited for the cycle collector; the parsers are made to let go of their documents,
+so a tree is freed as soon as nothing holds it, whether its parse ended, stopped part way or
+failed."""
 
 from __future__ import annotations
 
@@ -14,9 +16,18 @@ import pytest
 from conftest import SAMPLES
 from lxml import etree
 
+from citypipe.connectors import citygml_header
 from citypipe.connectors.citygml_header import model_members, read_header
 
 SAMPLE = SAMPLES / "citygml" / "BuildingUnits_Storeys_xlink.gml"
+
+
+@pytest.fixture(params=["whole", "streamed"])
+def parse(request, monkeypatch) -> str:
+    """Each test run with the sample parsed whole, and streamed (as a large document is)."""
+    if request.param == "streamed":
+        monkeypatch.setattr(citygml_header, "WHOLE_BYTES", 0)
+    return str(request.param)
 
 
 @pytest.fixture
@@ -28,6 +39,25 @@ def no_collector() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("name", ["BuildingUnits_Storeys_xlink.gml", "denhaag_1BwBP_citygml1.gml"])
+@pytest.mark.parametrize("blanks", [True, False])
+def test_a_document_parsed_whole_hands_over_the_members_streamed(monkeypatch, name, blanks):
+    """The members parsed whole are the CityModel's children of a member's name, each as the
+    streamed parse hands it over (the same XML, comments and blanks dropped alike)."""
+    path = SAMPLES / "citygml" / name
+
+    def handed() -> list[tuple[str, bytes]]:
+        with path.open("rb") as f:
+            members = model_members(f, huge_tree=False, blanks=blanks)
+            return [(model.tag, etree.tostring(m)) for model, m in members]
+
+    whole = handed()
+    monkeypatch.setattr(citygml_header, "WHOLE_BYTES", 0)
+    root = etree.parse(str(path)).getroot()
+    assert len(whole) == sum(1 for c in root if etree.QName(c).localname.endswith("Member"))
+    assert whole == handed()
 
 
 def _members(path: Path, count: int | None = None) -> int:
@@ -45,12 +75,12 @@ def test_the_header_read_leaves_no_cycle(no_collector):
 
 
 @pytest.mark.parametrize("count", [None, 1])
-def test_the_members_parse_leaves_no_cycle(no_collector, count):
+def test_the_members_parse_leaves_no_cycle(parse, no_collector, count):
     assert _members(SAMPLE, count) >= 1
     assert gc.collect() == 0
 
 
-def test_a_document_cut_short_leaves_no_cycle(no_collector, tmp_path):
+def test_a_document_cut_short_leaves_no_cycle(parse, no_collector, tmp_path):
     text = SAMPLE.read_bytes()
     cut = tmp_path / "cut.gml"
     cut.write_bytes(text[: len(text) * 2 // 3])
