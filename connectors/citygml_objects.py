@@ -74,6 +74,8 @@ _Kind = tuple[bool, Callable[..., None], tuple[Any, ...]]
 """How a property is read: (whether by an attribute reader, the reader, its arguments)."""
 _GML_PROPERTIES = {"boundedBy": attributes.envelope, "name": attributes.name}
 """The GML properties of an object with readers of their own."""
+_KINDS: dict[str, dict[str, _Kind]] = {}
+"""Each property tag's kind by the document's GML: classified once a process (`_classify`)."""
 
 
 class ObjectReader:
@@ -99,7 +101,7 @@ class ObjectReader:
         self._members = 0
         self.annotations = Annotations(self.gml_id)
         self.geometry = GeometryReader(self.gml_ns, header.srs_dimension)
-        self._kinds: dict[str, _Kind] = {}
+        self._kinds = dict(_KINDS.get(self.gml_ns, ()))
         self._document_crs: str | None = header.srs_name
         self._member: Any = None
         self._seen_tags: dict[str, int] = {}
@@ -189,7 +191,8 @@ class ObjectReader:
                 read(self, rec, child, *args)
 
     def _classify(self, elem: Any) -> _Kind:
-        """How a property element is read, by its name; remembered per tag.
+        """How a property element is read, by its name; remembered per tag, for the process
+        but where the document's prefix names it (`_KINDS`).
 
         The readers are kept as plain functions: bound methods in an attribute would make a
         reference cycle, which nothing frees while ingest pauses the cycle collector.
@@ -197,16 +200,17 @@ class ObjectReader:
         tag = elem.tag
         ns, local = namespace(tag), local_name(tag)
         kind: _Kind
+        if ns != self.gml_ns and not ns.startswith(CITYGML):  # named by its prefix
+            kind = self._kinds[tag] = _plain(key_of(elem))
+            return kind
         if ns == self.gml_ns:
             special = _GML_PROPERTIES.get(local)
             kind = _plain(local) if special is None else (True, special, ())
-        elif not ns.startswith(CITYGML):
-            kind = _plain(key_of(elem))
         elif m := _GEOMETRY_PROPERTY.fullmatch(local):
             kind = self._classify_geometry(int(m.group(1)), m.group(2))
         else:
             kind = self._classify_attribute(ns, local)
-        self._kinds[tag] = kind
+        self._kinds[tag] = _KINDS.setdefault(self.gml_ns, {})[tag] = kind
         return kind
 
     @staticmethod

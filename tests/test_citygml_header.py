@@ -17,6 +17,7 @@ from conftest import SAMPLES
 from lxml import etree
 
 from citypipe.connectors import citygml_header
+from citypipe.connectors.citygml import CityGMLConnector
 from citypipe.connectors.citygml_header import model_members, read_header
 
 SAMPLE = SAMPLES / "citygml" / "BuildingUnits_Storeys_xlink.gml"
@@ -91,3 +92,17 @@ def test_a_document_cut_short_leaves_no_cycle(parse, no_collector, tmp_path):
     else:
         pytest.fail("a document cut short was parsed")
     assert gc.collect() == 0
+
+
+def test_a_property_is_named_by_the_prefix_its_document_binds(tmp_path):
+    """Property kinds are remembered for the process, but a property of a namespace neither
+    CityGML's nor GML's is named `prefix:name` with the prefix each document binds."""
+    text = (SAMPLES / "citygml" / "sig3d_v2_Building_LOD1-EPSG25832.gml").read_text("utf-8")
+    opening = '<bldg:Building gml:id="GML_7b1a5a6f-ddad-4c3d-a507-3eb9ee0a8e68">'
+    assert opening in text
+    for prefix in ("a", "b"):  # one process, one namespace
+        path = tmp_path / f"{prefix}.gml"
+        extra = f'<{prefix}:usage xmlns:{prefix}="http://example.org/ade">shop</{prefix}:usage>'
+        path.write_text(text.replace(opening, opening + extra), "utf-8")
+        (batch,) = CityGMLConnector(path, split_bytes=0).read()
+        assert batch.properties[0][f"{prefix}:usage"] == "shop"
