@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from functools import partial
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from citypipe.connectors import citygml_attributes as attributes
 from citypipe.connectors import gml
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.citygml_annotations import Annotations
+from citypipe.connectors.citygml_choice import choose
 from citypipe.connectors.citygml_header import GML, MEMBERS, MODULE, Header, declared_srs_names
 from citypipe.connectors.citygml_records import Document, Record, Reparsed, batches
 from citypipe.connectors.citygml_values import (
@@ -355,40 +355,7 @@ class ObjectReader:
             rec.crs = rec.crs or (rec.parent.crs if rec.parent else None) or inherited
             if rec.crs is None:
                 rec.crs = self._default_crs()
-            self._choose(rec)
-
-    def _choose(self, rec: Record) -> None:
-        """geometry_3d, surfaces and lod of the richest LoD; xlinks resolved."""
-        if not (rec.geometries or rec.surfaces or rec.footprint):  # no geometry: nothing to do
-            return
-        own, chosen = _richest(rec)
-        missing: list[str] = []
-        inline = all(type(r) is int for _, refs in chosen for r in refs)  # nothing to resolve
-        if own is not None:
-            rec.polygons = self._resolve(own.polygons, missing)
-            rec.lines, rec.points = own.lines, own.points
-        elif inline:
-            rec.polygons = list(chain.from_iterable(r for _, r in chosen))  # type: ignore[misc]
-        else:
-            rec.polygons = self._resolve(list(chain.from_iterable(r for _, r in chosen)), missing)
-        if inline:
-            rec.surface_handles = chosen  # type: ignore[assignment]
-        else:
-            rec.surface_handles = [(t, self._resolve(refs, missing)) for t, refs in chosen]
-        if rec.footprint:
-            rec.footprint_handles = self._resolve(rec.footprint, missing)
-        if missing:
-            shown = ", ".join(repr(m) for m in sorted(set(missing))[:3])
-            rec.errors.append(
-                f"dangling xlink: {shown} resolve to no surface of this object or before it in "
-                "the document (missing, later, cyclic or not a geometry; xlinks are never fetched)"
-            )
-        rec.geometries, rec.surfaces, rec.footprint = [], [], []
-
-    def _resolve(self, refs: list[Ref], missing: list[str]) -> list[int]:
-        handles, lost = self.geometry.resolve(refs)
-        missing += lost
-        return handles
+            choose(rec, self.geometry)
 
     def _default_crs(self) -> str | None:
         """The CityModel's CRS, else the only srsName the document declares (read once)."""
@@ -418,28 +385,6 @@ class ObjectReader:
         self.records, self.objects, self.located = [], {}, {}
         self.geometry = GeometryReader(self.gml_ns, self.header.srs_dimension)
         return records, geometry
-
-
-def _richest(rec: Record) -> tuple[Parts | None, list[tuple[str, list[Ref]]]]:
-    """Set the record's lod to the richest it has. Its own geometry of that LoD (None where its
-    thematic surfaces are richer, or it has none), and its thematic surfaces of their richest
-    LoD as (surface type, polygon handles)."""
-    surfaces = rec.surfaces
-    surface_lod = max([lod for _, lod, _ in surfaces]) if surfaces else None
-    chosen = [(t, refs) for t, lod, refs in surfaces if lod == surface_lod]
-    if not rec.geometries:  # thematic surfaces alone (or nothing): the common case
-        if surface_lod is not None:
-            rec.lod = surface_lod
-        return None, chosen
-    own = [(rec.lod if lod is None else lod, rank, parts) for lod, rank, parts in rec.geometries]
-    best = max(own, key=lambda g: (g[0] or 0, g[1]))
-    lods = [lod for lod, _, _ in own if lod is not None] + (
-        [surface_lod] if surface_lod is not None else []
-    )
-    rec.lod = max(lods) if lods else rec.lod
-    if surface_lod is None or (best[0] or 0) >= surface_lod:
-        return best[2], chosen
-    return None, chosen
 
 
 def _plain(key: str) -> _Kind:
