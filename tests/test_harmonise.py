@@ -12,6 +12,7 @@ from conftest import data_files, in_source_order
 
 from citypipe.connectors.base import SourceBatch
 from citypipe.core.harmonise import REPAIR_NOTE, Harmoniser
+from citypipe.core.ids import FeatureIds
 from citypipe.core.ingest import ingest
 from citypipe.core.positions import POSITION_NOTE
 from citypipe.geo.errors import ConfigurationError, UnknownCRS
@@ -70,6 +71,16 @@ def test_an_id_seen_in_an_earlier_batch_or_earlier_in_its_own_is_rejected():
         ("c", {"id": "c"}),
     ]
     assert all("duplicate id" in r["reason"] for r in second.rejects)
+
+
+def test_feature_ids_number_the_records_without_ids_across_batches():
+    ids = FeatureIds("s")
+    first, _ = ids(["#1", None, "a"])
+    second, _ = ids([None, "b", None])
+    assert first.to_pylist() == ["s/##1", "s/#2", "s/a"]
+    assert second.to_pylist() == ["s/#4", "s/b", "s/#6"]
+    assert ids([None, None])[0].to_pylist() == ["s/#7", "s/#8"]
+    assert ids.of(["#p", None, "p"]).to_pylist() == ["s/##p", None, "s/p"]
 
 
 def test_records_without_ids_are_numbered_in_source_order(tmp_path, lake, read_lake):

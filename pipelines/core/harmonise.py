@@ -218,7 +218,7 @@ class Harmoniser:
             "source_id": kept(source_ids),
             "theme": self._themes(classes),
             "feature_class": classes if classes.count(None) < m else None,
-            "parent_id": None if parents is None else self.ids.of(pa.array(parents, pa.string())),
+            "parent_id": None if parents is None else self.ids.of(parents),
             "name": self._column(batch.name, keys, kept, props, "name", text),
             "height_m": height,
             "lod": self._column(batch.lod, keys, kept, props, "lod", text),

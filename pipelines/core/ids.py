@@ -9,24 +9,14 @@ given to another record.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import cast
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from citypipe.core.seen_ids import SeenIds
 
-__all__ = ["FeatureIds", "own_ids"]
-
-
-def own_ids(ids: pa.Array) -> pa.Array:
-    """A source's ids as they appear in feature ids: with a leading `#` doubled, as generated
-    ids (`#1`) are the only ones that start with a single `#`."""
-    doubled = pc.starts_with(ids, "#")
-    if not pc.any(doubled).as_py():  # most sources: no id to double, nothing to join
-        return ids
-    return pc.if_else(doubled, pc.binary_join_element_wise("#", ids, ""), ids)
+__all__ = ["FeatureIds"]
 
 
 class FeatureIds:
@@ -38,9 +28,19 @@ class FeatureIds:
         self._seen = SeenIds()
         self._records = 0
 
-    def of(self, source_ids: pa.Array) -> pa.Array:
+    def _named(self, source_ids: Sequence[str | None]) -> list[str | None]:
+        """`<source>/<id>` for each id, a leading `#` doubled; None stays None. One pass in
+        Python: pyarrow's compute functions (a test for `#`, a join, a coalesce) cost a small
+        source's run more, each called once (0.41 -> 0.24 ms on Karlsruhe's 693 ids)."""
+        prefix, doubled = self.prefix, f"{self.prefix}#"
+        return [
+            None if sid is None else (doubled if sid[:1] == "#" else prefix) + sid
+            for sid in source_ids
+        ]
+
+    def of(self, source_ids: Sequence[str | None]) -> pa.Array:
         """The feature ids of the records `source_ids` name elsewhere (a BuildingPart's parent)."""
-        return pc.binary_join_element_wise(self.prefix, own_ids(source_ids), "")
+        return pa.array(self._named(source_ids), pa.string())
 
     def __call__(self, source_ids: list[str | None]) -> tuple[pa.Array, list[str | None]]:
         """feature_ids of the next records, and a reason to reject where the source repeats
@@ -55,11 +55,8 @@ class FeatureIds:
             for k in self._seen.add(named):
                 i = own[k] if own else k
                 dups[i] = f"duplicate id {source_ids[i]!r} in the source"
-        numbers = None
+        ids = self._named(source_ids)
         if missing:  # numbers, which never repeat
-            numbers = pa.array(np.arange(first, first + n)).cast(pa.string())
-            numbers = pc.binary_join_element_wise(f"{self.prefix}#", numbers, "")
-            if missing == n:
-                return numbers, dups
-        ids = self.of(pa.array(source_ids, pa.string()))
-        return (ids if numbers is None else pc.coalesce(ids, numbers)), dups
+            numbered = f"{self.prefix}#"
+            ids = [f"{numbered}{k}" if i is None else i for k, i in enumerate(ids, first)]
+        return pa.array(ids, pa.string()), dups
