@@ -61,6 +61,7 @@ class Column:
     dictionary: bool = False
     statistics: bool = True
     compression_level: int | None = None
+    large_file_level: int | None = None
 
     @property
     def arrow(self) -> pa.Field:
@@ -129,15 +130,12 @@ class Table:
             leaf: "none" if c.dictionary else "zstd" for c in self.columns for leaf in _leaves(c)
         }
 
-    def compression_levels(self, default: int, own: bool) -> dict[str, int]:
-        """The zstd level of every compressed Parquet column (`codecs`): the schema's
-        `compression_level` where the column has one and `own` (a higher one costs CPU that
-        pays only in large files) or it is below `default` (cheaper in every file), else
-        `default`."""
+    def compression_levels(self, default: int, large: bool) -> dict[str, int]:
+        """The zstd level of every compressed Parquet column (`codecs`): in a file of `large`
+        row groups the schema's `large_file_level` where the column has one (a higher level
+        costs CPU that pays only there), else its `compression_level`, else `default`."""
         return {
-            leaf: c.compression_level
-            if c.compression_level and (own or c.compression_level < default)
-            else default
+            leaf: (large and c.large_file_level) or c.compression_level or default
             for c in self.columns
             for leaf in _leaves(c)
             if self.codecs[leaf] == "zstd"

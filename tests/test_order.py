@@ -152,15 +152,16 @@ def _properties_at(path, level: int, out, group: int = 0) -> int:
 
 
 def test_the_schemas_higher_levels_only_in_a_source_of_several_row_groups(grid, tmp_path):
-    """The JSON properties take the schema file's zstd level in a source of several full row
-    groups (the fountains' grid, six), and zstd's default in a source of one, however large
-    (5 MB of fountains, as Den Haag's CityJSON features): there the higher level cost 8 ms of
-    an ingest of 190 for 25 kB."""
-    level = schemas.feature_schema().column("properties").compression_level
+    """The JSON properties take the schema file's `large_file_level` in a source of several
+    full row groups (the fountains' grid, six), and its `compression_level` in a source of
+    one, however large (5 MB of fountains, as Den Haag's CityJSON features): there the higher
+    level cost 8 ms of an ingest of 190 for 25 kB."""
+    column = schemas.feature_schema().column("properties")
+    large, level = column.large_file_level, column.compression_level
     _, file, _, _ = grid
-    assert level > 3 and pq.ParquetFile(file).metadata.num_row_groups == 6
-    assert _properties_bytes(file) == _properties_at(file, level, tmp_path / "high.parquet")
-    assert _properties_bytes(file) < _properties_at(file, 3, tmp_path / "default.parquet")
+    assert large > level and pq.ParquetFile(file).metadata.num_row_groups == 6
+    assert _properties_bytes(file) == _properties_at(file, large, tmp_path / "high.parquet")
+    assert _properties_bytes(file) < _properties_at(file, level, tmp_path / "default.parquet")
     table = pq.read_table(file, schema=schemas.feature_schema().arrow)
     one = table.take(np.arange(12_000)).combine_chunks().to_batches()[0]
     assert 4_500_000 < one.nbytes < ROW_GROUP_BYTES
@@ -168,7 +169,7 @@ def test_the_schemas_higher_levels_only_in_a_source_of_several_row_groups(grid, 
         writer.write(one)
     assert pq.ParquetFile(tmp_path / "one.parquet").metadata.num_row_groups == 1
     assert _properties_bytes(tmp_path / "one.parquet") == _properties_at(
-        tmp_path / "one.parquet", 3, tmp_path / "one-default.parquet"
+        tmp_path / "one.parquet", level, tmp_path / "one-level.parquet"
     )
 
 

@@ -47,15 +47,19 @@ CityGML and CityJSON ids: not adopted. The 3D WKB columns (the features' geometr
 surfaces') take the schema's level 2 in every file: Den Haag CityJSON's 2.9 and 2.3 MB of them
 in 0.8-0.9x level 3's time for 0.98-0.99x the bytes (its features and surfaces files 7.9 -> 7.5
 and 5.3 -> 4.9 ms, alternated in one process), 0.8-0.9x the time and 0.98-1.08x the bytes on the
-corpus's other 3D files (level 1: up to 1.3x the bytes, PLATEAU's)."""
+corpus's other 3D files (level 1: up to 1.3x the bytes, PLATEAU's). Text (ids, names, the JSON
+`properties` of a file under SCHEMA_LEVELS_FROM) takes level 1: the 59 features and surfaces
+files of the 43 corpus files that ingest are as small in total (0.9986x; 0.97-1.015x a file)
+for 3 % less CPU (Den Haag CityJSON's features 11.8 -> 11.2 ms, NRW CityGML's 2.5 -> 2.2, the
+fountains' 2.3 -> 2.0; 2026-12-05)."""
 SCHEMA_LEVELS_FROM = 16 << 20
 """Arrow bytes of a file's rows (where its writer is told them, as the spatial order does: else
-of its first batch) from which the schema's higher zstd levels apply. They cost CPU in
-proportion to the bytes, about 4x level 3's on JSON text: on the corpus's files under it they
-made files 2-8 % smaller for twice the write time (fountains 1.8 -> 5.0 ms; Den Haag
-CityJSON's 5.2 MB of features, one row group, 8.5 -> 16 ms for 725 -> 710 kB, its properties
-alone 1.7 -> 8.1 ms for 25 kB; Delft's 2 ms for 5 kB), 4 % of a 3D file's ingest; kept for
-sources of several full row groups, whose files' size counts."""
+of its first batch) from which the schema's higher zstd levels (`large_file_level`) apply. They
+cost CPU in proportion to the bytes, about 4x level 3's on JSON text: on the corpus's files
+under it they made files 2-8 % smaller for twice the write time (fountains 1.8 -> 5.0 ms; Den
+Haag CityJSON's 5.2 MB of features, one row group, 8.5 -> 16 ms for 725 -> 710 kB, its
+properties alone 1.7 -> 8.1 ms for 25 kB; Delft's 2 ms for 5 kB), 4 % of a 3D file's ingest;
+kept for sources of several full row groups, whose files' size counts."""
 _BUFFER = 1 << 20
 """Bytes gathered before each write to disk: Parquet writes every page and header on its own."""
 
@@ -167,11 +171,11 @@ class GeoParquetWriter:
                 self.table.arrow,
                 store_schema=False,  # the Arrow schema is stored at close, with `geo`
                 **self.table.parquet_options,
-                **self._compression(own_levels=size >= SCHEMA_LEVELS_FROM),
+                **self._compression(large=size >= SCHEMA_LEVELS_FROM),
             )
         return self._file
 
-    def _compression(self, own_levels: bool) -> dict[str, dict[str, Any]]:
+    def _compression(self, large: bool) -> dict[str, dict[str, Any]]:
         """Each Parquet column's codec and zstd level (`schemas.Table.codecs`), but none for
         the columns without a value (`valueless`): their pages hold only the rows' null
         flags, a few bytes that zstd makes no smaller, and each zstd column chunk costs a
@@ -181,7 +185,7 @@ class GeoParquetWriter:
             leaf: "none" if leaf.partition(".")[0] in self.valueless else codec
             for leaf, codec in self.table.codecs.items()
         }
-        levels = self.table.compression_levels(LEVEL, own=own_levels)
+        levels = self.table.compression_levels(LEVEL, large=large)
         return {
             "compression": codecs,
             "compression_level": {k: v for k, v in levels.items() if codecs[k] != "none"},
