@@ -14,8 +14,8 @@ LINT := build/lint
 
 .PHONY: setup gpio servers mapserver browser screenshots demo ui test lint bench scale-check clean
 
-# the compiled modules (connectors/*.pyx, *.pxi, pipelines/geo/*.pyx) are built by the editable install: a change rebuilds it
-$(STAMP): pyproject.toml $(wildcard connectors/*.pyx connectors/*.pxi pipelines/geo/*.pyx)
+# the compiled modules (connectors/*.pyx, *.pxi, pipelines/geo/*.pyx, *.pxi) are built by the editable install: a change rebuilds it
+$(STAMP): pyproject.toml $(wildcard connectors/*.pyx connectors/*.pxi pipelines/geo/*.pyx pipelines/geo/*.pxi)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test,bench]"

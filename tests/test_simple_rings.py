@@ -89,6 +89,16 @@ def test_long_rings_are_swept() -> None:
     assert shapely.is_valid(shapes).tolist() == [True, False]
 
 
+def test_longer_rings_are_left_to_geos() -> None:
+    """A ring of more segments than the sweep takes (1,024) is not vouched for, GEOS says
+    whether it is valid (a circle: valid)."""
+    turn = np.linspace(0, 2 * np.pi, 1_100, endpoint=False)
+    circle = np.column_stack([np.cos(turn), np.sin(turn)]) * 50 + [81_000, 455_000]
+    shapes = np.array([shapely.Polygon(circle), shapely.Polygon(circle[:1_000])], dtype=object)
+    assert vouched(shapes).tolist() == [False, True]
+    assert validity.is_valid(shapes).tolist() == [True, True]
+
+
 grid_ring = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=3, max_size=12)
 
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 import shapely
 
 from citypipe import schemas
+from citypipe.geo import validity
 
 __all__ = [
     "CHECKS",
@@ -108,13 +109,14 @@ def _bbox(*parts: str) -> Frame:
 
 
 def _validity(batch: pa.RecordBatch, column: str) -> dict[str, Any]:
-    """`<column>_valid`: shapely.is_valid of the WKB, True for null; `<column>_valid_reason`:
-    why not (shapely.is_valid_reason), for the samples."""
+    """`<column>_valid`: shapely.is_valid of the WKB (`validity.is_valid`: GEOS asked only of
+    what a compiled pass cannot vouch for), True for null; `<column>_valid_reason`: why not
+    (shapely.is_valid_reason), for the samples."""
     wkb = batch.column(column).to_numpy(zero_copy_only=False)
     geoms = shapely.from_wkb(wkb, on_invalid="ignore")
     present = pd.notna(wkb)
     unreadable = present & shapely.is_missing(geoms)
-    valid = ~present | (shapely.is_valid(geoms) & ~unreadable)
+    valid = ~present | (validity.is_valid(geoms) & ~unreadable)
     reason = np.full(len(wkb), None, dtype=object)
     bad = np.flatnonzero(~valid)
     if len(bad):

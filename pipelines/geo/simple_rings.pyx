@@ -14,7 +14,7 @@ signs is not sure is not vouched for: GEOS is asked, so the answer is always GEO
 
 from libc.math cimport fabs, isfinite
 from libc.stdint cimport int64_t, uint8_t
-from libc.stdlib cimport free, malloc, qsort
+from libc.stdlib cimport free, malloc
 
 import numpy as np
 
@@ -23,9 +23,11 @@ cdef double ERR = 1e-15
 bound for orient2d is 3.3e-16)."""
 cdef double TINY = 1e-280
 """Nor is it below this, where the terms may have lost bits to underflow."""
-cdef Py_ssize_t LONGEST = 4096
+cdef Py_ssize_t LONGEST = 1024
 """Rings of more segments are left to GEOS: segments that all reach over one another (a
-comb) would each be compared with each."""
+comb) would each be compared with each, and GEOS's noding is the faster from about there on
+(Barcelona's barris: 4 rings of 1,025-4,370 positions 0.22 ms here, 0.11 by GEOS; 22 of
+257-1,024 0.58 against 0.55)."""
 
 cdef Py_ssize_t FEW = 16
 """Rings of as many segments or fewer compare each pair, sooner than sort them (a footprint's
@@ -37,9 +39,16 @@ cdef struct Segment:
     Py_ssize_t start  # the row of its first position
 
 
-cdef int by_left(const void* a, const void* b) noexcept nogil:
-    cdef double p = (<const Segment*>a).left, q = (<const Segment*>b).left
-    return (p > q) - (p < q)
+ctypedef Segment Item
+
+
+cdef inline bint before(const Segment *p, const Segment *q) noexcept nogil:
+    """Whether `p` sorts before `q`: by least x (the order of comparing does not change which
+    rings are vouched for: every pair that reaches over one another is compared)."""
+    return p.left < q.left
+
+
+include "sort.pxi"
 
 
 cdef inline int side(
@@ -107,7 +116,7 @@ cdef bint simple(
         segments[i - start].right = max(p[i, 0], p[i + 1, 0])
         segments[i - start].start = i
     if m > FEW:
-        qsort(segments, m, sizeof(Segment), by_left)
+        sort(segments, m)  # inlined: qsort's call per comparison was half the time
     for k in range(m):  # sorted: each with those that start left of its end, the others apart
         for j in range(k + 1, m):
             if m > FEW and segments[j].left > segments[k].right:

@@ -32,17 +32,17 @@ def is_valid(geometries: np.ndarray) -> np.ndarray:
     geometries = np.asarray(geometries, dtype=object)
     if compiled is None or len(geometries) < FEW:
         return shapely.is_valid(geometries)
+    rings = np.flatnonzero(shapely.get_type_id(geometries) == shapely.GeometryType.POLYGON)
+    shells = geometries[rings]
+    one_ring = shapely.get_num_interior_rings(shells) == 0
+    if not one_ring.any():  # points, lines, multipolygons: no pass of the kernel's
+        return shapely.is_valid(geometries)
+    rings, shells = rings[one_ring], shells[one_ring]
     out = np.zeros(len(geometries), dtype=bool)
-    one_ring = (shapely.get_type_id(geometries) == shapely.GeometryType.POLYGON) & (
-        shapely.get_num_interior_rings(geometries) == 0
-    )
-    rings = np.flatnonzero(one_ring)
-    if len(rings):
-        shells = geometries[rings]
-        xy = shapely.get_coordinates(shells)
-        at = np.zeros(len(rings) + 1, np.int64)
-        np.cumsum(shapely.get_num_coordinates(shells), out=at[1:])
-        out[rings] = compiled.simple_rings(xy, at).view(bool)
+    xy = shapely.get_coordinates(shells)
+    at = np.zeros(len(rings) + 1, np.int64)
+    np.cumsum(shapely.get_num_coordinates(shells), out=at[1:])
+    out[rings] = compiled.simple_rings(xy, at).view(bool)
     asked = np.flatnonzero(~out)
     out[asked] = shapely.is_valid(geometries[asked])
     return out
