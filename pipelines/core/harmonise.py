@@ -25,7 +25,7 @@ from citypipe.core import positions, rows
 from citypipe.core.geometry import Placed, Placer
 from citypipe.core.ids import FeatureIds
 from citypipe.core.measure import floats
-from citypipe.core.properties import json_texts, max_value_bytes
+from citypipe.core.properties import json_texts, max_value_bytes, rounded
 from citypipe.core.values import AttributeMap, number, text, timestamp
 from citypipe.geo import wkb
 from citypipe.geo.errors import ConfigurationError
@@ -44,13 +44,13 @@ def _extras(geo: Placed, notes: list[str | None]) -> list[dict[str, Any] | None]
     if geo.measures is None:
         return [{REPAIR_NOTE: w} if w else None for w in notes]
     out: list[dict[str, Any] | None] = []
-    areas, volumes = floats(geo.measures.footprint_area), floats(geo.measures.volume)
+    areas, volumes = rounded(geo.measures.footprint_area, 3), rounded(geo.measures.volume, 3)
     for note, area, volume in zip(notes, areas, volumes, strict=True):
         extra: dict[str, Any] = {REPAIR_NOTE: note} if note else {}
         if area is not None:
-            extra[FOOTPRINT_AREA] = round(area, 3)
+            extra[FOOTPRINT_AREA] = area
         if volume is not None:
-            extra[VOLUME] = round(volume, 3)
+            extra[VOLUME] = volume
         out.append(extra or None)
     return out
 

@@ -14,6 +14,7 @@ are looked at.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -23,8 +24,10 @@ import pyarrow as pa
 
 from citypipe.connectors.value_limit import MAX_VALUE_ENV, max_value_bytes
 
-__all__ = ["TRUNCATED_NOTE", "json_texts", "max_value_bytes", "record_text"]
+__all__ = ["TRUNCATED_NOTE", "json_texts", "max_value_bytes", "record_text", "rounded"]
 TRUNCATED_NOTE = "citypipe:truncated"
+_EXACT = 2.0**52
+"""Below this a double's multiples of 0.5 are all doubles: its half-integers exact."""
 
 
 def _text(o: Any) -> bytes:
@@ -91,8 +94,36 @@ def json_texts(objects: Sequence[Any], limit: int) -> tuple[pa.Array, dict[int, 
         cut = _cut(objects[i], limit, cuts)
         if cuts:
             note = f"{', '.join(cuts)} cut to {limit} bytes ({MAX_VALUE_ENV})"
-            texts[i] = _text({**cut, TRUNCATED_NOTE: note})
-    return pa.array(texts, pa.binary()).view(pa.string()), failed  # orjson writes UTF-8 only
+            texts[i] = written[i] = _text({**cut, TRUNCATED_NOTE: note})
+            sizes[i] = len(written[i])
+    offsets = np.zeros(len(texts) + 1, np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    if failed or offsets[-1] > np.iinfo(np.int32).max:
+        return pa.array(texts, pa.binary()).view(pa.string()), failed  # orjson writes UTF-8
+    # every text there: the array made of their bytes joined (one copy, in C) and where each
+    # starts, where pa.array appended them one by one (0.34 against 1.0 ms of Den Haag's)
+    data = pa.py_buffer(b"".join(written))
+    return pa.Array.from_buffers(
+        pa.string(), len(texts), [None, pa.py_buffer(offsets.astype(np.int32)), data]
+    ), failed
+
+
+def rounded(values: np.ndarray, digits: int) -> list[float | None]:
+    """Python's `round(x, digits)` of each value (float64), None where NaN, in one numpy pass:
+    the integer nearest x * 10**digits (ties to even) divided by 10**digits, both exact
+    doubles, is the double nearest the decimal round() reads back. Only where the product
+    lands on a half (a tie, or a value rounded onto one) or is beyond the exact half-integers
+    is it Python's round."""
+    scale = 10.0**digits
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = values * scale
+        nearest = np.rint(scaled)
+        out: list[float | None] = (nearest / scale).tolist()
+        odd = ~(np.abs(scaled) < _EXACT) | (np.abs(scaled - nearest) == 0.5)
+    for i in np.flatnonzero(odd).tolist():
+        x = float(values[i])
+        out[i] = None if math.isnan(x) else round(x, digits)
+    return out
 
 
 def record_text(record: Any) -> str:
