@@ -98,6 +98,11 @@ class Table:
         return pa.schema([c.arrow for c in self.columns])
 
     @cached_property
+    def names(self) -> frozenset[str]:
+        """The columns' names: what `conform` compares with, made once a process."""
+        return frozenset(c.name for c in self.columns)
+
+    @cached_property
     def geometry_columns(self) -> tuple[Column, ...]:
         return tuple(c for c in self.columns if c.type == "wkb")
 
@@ -143,7 +148,7 @@ class Table:
 
     def conform(self, names: Iterable[str]) -> None:
         """Raise `SchemaMismatch` unless `names` are exactly this table's columns."""
-        given, wanted = set(names), {c.name for c in self.columns}
+        given, wanted = set(names), self.names
         if given != wanted:
             raise SchemaMismatch(
                 f"the {self.name} table: {sorted(given - wanted)} filled but not in the schema "

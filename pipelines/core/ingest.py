@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -199,8 +200,10 @@ def _record_unchanged(
         raise ConfigurationError(f"{lake.root}: the lake cannot be written: {e}") from e
 
 
-def _blocking() -> set[str]:
-    return {spec.name for spec in check_specs() if spec.blocking}
+@cache
+def _blocking() -> frozenset[str]:
+    """The checks that stop a run, once a process: the schema file's, read once."""
+    return frozenset(spec.name for spec in check_specs() if spec.blocking)
 
 
 def _write_docs(lake: Lake, report: IngestReport, validator: Validator, render: bool) -> None:

@@ -13,6 +13,7 @@ import html
 import os
 from collections import Counter
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +36,7 @@ def page_path(docs: Path, source: str) -> Path:
     return docs / "sources" / f"{source}.html"
 
 
-def status(report: IngestReport, blocking: set[str]) -> tuple[bool, str]:
+def status(report: IngestReport, blocking: AbstractSet[str]) -> tuple[bool, str]:
     """(landed?, what happened) for the head of the page."""
     if any(not c.passed and c.name in blocking for c in report.checks):
         return False, "refused: a blocking check failed; the previous output is kept"
@@ -59,7 +60,7 @@ def _counted(what: str, unit: str, counts: Counter[str]) -> str:
     return _table((what, unit), counts.most_common()) if counts else "<p>none</p>"
 
 
-def _checks(report: IngestReport, blocking: set[str]) -> str:
+def _checks(report: IngestReport, blocking: AbstractSet[str]) -> str:
     rows = "".join(
         f"<tr><td><code>{html.escape(c.name)}</code></td>"
         f'<td class="{"pass" if c.passed else "fail"}">{"passed" if c.passed else "failed"}</td>'
@@ -91,7 +92,7 @@ def _replace(path: Path, text: str) -> None:
     os.replace(part, path)
 
 
-def write(report: IngestReport, docs: Path, blocking: set[str]) -> Path:
+def write(report: IngestReport, docs: Path, blocking: AbstractSet[str]) -> Path:
     """The report page of `report`'s run, with a map of its shapes, and the index of all
     pages; returns the page."""
     landed, what = status(report, blocking)
