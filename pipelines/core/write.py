@@ -192,19 +192,17 @@ class GeoParquetWriter:
         compression context (30 us a column on Karlsruhe's 693 features; 5-8 columns of the
         features of most tabular sources: a fountain has no height, name or level of detail);
         LZ4 for a column of fewer than `TINY` bytes in the `first` batch."""
-        tiny = (
-            set()
-            if first is None
-            else {n for n in first.column_names if first.column(n).nbytes < TINY}
-        )
-
-        def codec(leaf: str, schemas_codec: str) -> str:
-            column = leaf.partition(".")[0]
-            if column in self.valueless:
-                return "none"
-            return "lz4_raw" if schemas_codec == "zstd" and column in tiny else schemas_codec
-
-        codecs = {leaf: codec(leaf, c) for leaf, c in self.table.codecs.items()}
+        codecs = {
+            leaf: "none" if leaf.partition(".")[0] in self.valueless else codec
+            for leaf, codec in self.table.codecs.items()
+        }
+        if first is not None:  # each size asked once, of the columns zstd would take
+            zstd = {leaf.partition(".")[0] for leaf, codec in codecs.items() if codec == "zstd"}
+            tiny = {name for name in zstd if first.column(name).nbytes < TINY}
+            codecs = {
+                leaf: "lz4_raw" if leaf.partition(".")[0] in tiny else codec
+                for leaf, codec in codecs.items()
+            }
         levels = self.table.compression_levels(LEVEL, large=large)
         return {
             "compression": codecs,
