@@ -38,10 +38,12 @@ properties shrink most) in 1.25x the encoding time, which is 1 % of the ingest; 
 column in one page, mostly) give zstd more JSON to find repeats in: properties 24 % smaller,
 written faster, at no cost to pruning, which works on row groups. On the same features the
 schema's further choices: byte-stream-split floats (the covering 5.6 -> 4.7 MB); in files of
-large row groups (SCHEMA_LEVELS_FROM), level 9 for the JSON `properties` (12.5 -> 8.5 MB;
-measured again on 2026-12-03: 8.9 MB at 7, 7.8 at 12 for 3x the time of 9) and level 7 for the
-covering and the geometry (4.7 -> 4.5 and 4.8 -> 4.8 MB),
-each 0.05-0.15 s of CPU per 600,000 rows and never larger on the corpus files (0.93-1.00x).
+large row groups (SCHEMA_LEVELS_FROM), level 7 for the JSON `properties` (12.5 -> 8.9 MB; 8.5
+at 9, 7.8 at 12 for 3x the time of 9: measured on 2026-12-03) and for the covering and the
+geometry (4.7 -> 4.5 and 4.8 -> 4.8 MB), each 0.05-0.15 s of CPU per 600,000 rows and never
+larger on the corpus files (0.93-1.00x). Level 9 for the properties wrote the 422 MB CityGML
+file's features (27,720 objects, 40 MB of JSON) in 237 ms where 7 takes 194, for 0.983x the
+bytes; the 50 MB fountains' in 115 ms where 7 takes 98, for 1.009x (2026-12-05).
 DELTA_BYTE_ARRAY for feature ids was 0.77x on the benchmark but up to 1.15x on the corpus's
 CityGML and CityJSON ids: not adopted. The 3D WKB columns (the features' geometry_3d, the
 surfaces') take the schema's level 2 in every file: Den Haag CityJSON's 2.9 and 2.3 MB of them
