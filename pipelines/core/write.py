@@ -38,17 +38,19 @@ properties shrink most) in 1.25x the encoding time, which is 1 % of the ingest; 
 column in one page, mostly) give zstd more JSON to find repeats in: properties 24 % smaller,
 written faster, at no cost to pruning, which works on row groups. On the same features the
 schema's further choices: byte-stream-split floats (the covering 5.6 -> 4.7 MB); in files of
-large row groups (SCHEMA_LEVELS_FROM), level 9 for the JSON `properties` (12.5 -> 8.5 MB;
-measured again on 2026-12-03: 8.9 MB at 7, 7.8 at 12 for 3x the time of 9) and level 7 for the
-covering and the geometry (4.7 -> 4.5 and 4.8 -> 4.8 MB),
-each 0.05-0.15 s of CPU per 600,000 rows and never larger on the corpus files (0.93-1.00x).
+large row groups (SCHEMA_LEVELS_FROM), level 7 for the JSON `properties` (12.5 -> 8.9 MB; 8.5
+at 9, 7.8 at 12 for 3x the time of 9: measured on 2026-12-03) and for the covering and the
+geometry (4.7 -> 4.5 and 4.8 -> 4.8 MB), each 0.05-0.15 s of CPU per 600,000 rows and never
+larger on the corpus files (0.93-1.00x). Level 9 for the properties wrote the 422 MB CityGML
+file's features (27,720 objects, 40 MB of JSON) in 237 ms where 7 takes 194, for 0.983x the
+bytes; the 50 MB fountains' in 115 ms where 7 takes 98, for 1.009x (2026-12-05).
 DELTA_BYTE_ARRAY for feature ids was 0.77x on the benchmark but up to 1.15x on the corpus's
 CityGML and CityJSON ids: not adopted. The 3D WKB columns (the features' geometry_3d, the
 surfaces') take the schema's level 2 in every file: Den Haag CityJSON's 2.9 and 2.3 MB of them
 in 0.8-0.9x level 3's time for 0.98-0.99x the bytes (its features and surfaces files 7.9 -> 7.5
 and 5.3 -> 4.9 ms, alternated in one process), 0.8-0.9x the time and 0.98-1.08x the bytes on the
 corpus's other 3D files (level 1: up to 1.3x the bytes, PLATEAU's). Text (ids, names, the JSON
-`properties` of a file under SCHEMA_LEVELS_FROM) takes level 1: the 59 features and surfaces
+`properties` of a file under SCHEMA_LEVELS_FROM) takes level 1: the 60 features and surfaces
 files of the 43 corpus files that ingest are as small in total (0.9986x; 0.97-1.015x a file)
 for 3 % less CPU (Den Haag CityJSON's features 11.8 -> 11.2 ms, NRW CityGML's 2.5 -> 2.2, the
 fountains' 2.3 -> 2.0; 2026-12-05)."""
@@ -60,6 +62,14 @@ under it they made files 2-8 % smaller for twice the write time (fountains 1.8 -
 Haag CityJSON's 5.2 MB of features, one row group, 8.5 -> 16 ms for 725 -> 710 kB, its
 properties alone 1.7 -> 8.1 ms for 25 kB; Delft's 2 ms for 5 kB), 4 % of a 3D file's ingest;
 kept for sources of several full row groups, whose files' size counts."""
+TINY = 1 << 10
+"""Arrow bytes of a column in a file's first row group under which it takes LZ4 (raw) instead of
+zstd: pyarrow 26 spends some 25 us on each zstd column chunk creating its compression context
+(apache/arrow#48187), more than zstd then takes to compress a kilobyte, for a few bytes less
+than LZ4's. On the 60 features and surfaces files of the 43 corpus files that ingest, one
+building's (sig3d) write 0.60 -> 0.36 ms, its surfaces' 0.23 -> 0.11, 10 % less CPU over all
+files for 1.0001x the bytes (0.987-1.019x a file); from 2 kB or 4 kB, 1.001x and 1.002x the
+bytes (up to 1.08x a file) for 1 and 4 % less CPU again."""
 _BUFFER = 1 << 20
 """Bytes gathered before each write to disk: Parquet writes every page and header on its own."""
 
@@ -171,24 +181,34 @@ class GeoParquetWriter:
                 self.table.arrow,
                 store_schema=False,  # the Arrow schema is stored at close, with `geo`
                 **self.table.parquet_options,
-                **self._compression(large=size >= SCHEMA_LEVELS_FROM),
+                **self._compression(size >= SCHEMA_LEVELS_FROM, first),
             )
         return self._file
 
-    def _compression(self, large: bool) -> dict[str, dict[str, Any]]:
+    def _compression(
+        self, large: bool, first: pa.RecordBatch | pa.Table | None
+    ) -> dict[str, dict[str, Any]]:
         """Each Parquet column's codec and zstd level (`schemas.Table.codecs`), but none for
         the columns without a value (`valueless`): their pages hold only the rows' null
         flags, a few bytes that zstd makes no smaller, and each zstd column chunk costs a
         compression context (30 us a column on Karlsruhe's 693 features; 5-8 columns of the
-        features of most tabular sources: a fountain has no height, name or level of detail)."""
+        features of most tabular sources: a fountain has no height, name or level of detail);
+        LZ4 for a column of fewer than `TINY` bytes in the `first` batch."""
         codecs = {
             leaf: "none" if leaf.partition(".")[0] in self.valueless else codec
             for leaf, codec in self.table.codecs.items()
         }
+        if first is not None:  # each size asked once, of the columns zstd would take
+            zstd = {leaf.partition(".")[0] for leaf, codec in codecs.items() if codec == "zstd"}
+            tiny = {name for name in zstd if first.column(name).nbytes < TINY}
+            codecs = {
+                leaf: "lz4_raw" if leaf.partition(".")[0] in tiny else codec
+                for leaf, codec in codecs.items()
+            }
         levels = self.table.compression_levels(LEVEL, large=large)
         return {
             "compression": codecs,
-            "compression_level": {k: v for k, v in levels.items() if codecs[k] != "none"},
+            "compression_level": {k: v for k, v in levels.items() if codecs[k] == "zstd"},
         }
 
     def write(self, batch: pa.RecordBatch | pa.Table) -> None:
