@@ -131,3 +131,26 @@ def test_surface_types_that_name_a_word_are_those_that_hold_it(types, word, as_a
     given_types = np.array(types, dtype=object) if as_array else types
     got = solids.types_with(given_types, word)
     assert got.dtype == bool and got.tolist() == [word in t for t in types]
+
+
+component = st.floats(allow_infinity=False, width=64) | st.sampled_from([0.0, -0.0, 1e-300])
+
+
+@given(st.lists(st.tuples(component, component, component, st.booleans()), max_size=40))
+def test_orientations_are_norm_s_and_modulo_s_to_the_bit(drawn):
+    """Areas from the vectors' lengths as `np.linalg.norm` makes them, azimuths turned into
+    [0, 360) as `% 360` turns them: the same bits for any vector (zeros of either sign, NaN,
+    tiny and huge components), a roof looking down flipped."""
+    vectors = np.array([v[:3] for v in drawn], dtype=float).reshape(-1, 3)
+    roofs = np.array([v[3] for v in drawn], dtype=bool)
+    area, tilt, azimuth = solids.orientations(vectors, roofs)
+    n = vectors.copy()
+    n[roofs & (n[:, 2] < 0)] *= -1
+    length = np.linalg.norm(n, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        turned = np.degrees(np.arctan2(n[:, 0], n[:, 1])) % 360
+        wanted_tilt = np.degrees(np.arccos(np.clip(n[:, 2] / length, -1, 1)))
+    flat = (wanted_tilt < solids.FLAT_DEG) | (wanted_tilt > 180 - solids.FLAT_DEG) | (length == 0)
+    turned[flat] = np.nan
+    assert area.tobytes() == (length / 2).tobytes()
+    assert tilt.tobytes() == wanted_tilt.tobytes() and azimuth.tobytes() == turned.tobytes()

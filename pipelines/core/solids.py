@@ -266,15 +266,18 @@ def orientations(
     vectors: np.ndarray, roofs: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`surface_measures` of faces given by their Newell vectors (`area_vectors`), `roofs`
-    saying which are roofs (`types_with`)."""
-    n = vectors.copy()
-    roof_down = roofs & (n[:, 2] < 0)
-    n[roof_down] *= -1
-    length = np.linalg.norm(n, axis=1)
+    saying which are roofs (`types_with`). Column by column, as `np.linalg.norm(axis=1)`
+    (a reduction over rows of three) and `% 360` (fmod, with its sign rules) take 4-5x as
+    long, with the same bits: the squares added in norm's order, an angle in (-180, 180]
+    below 0 turned by 360, a zero made +0.0 as `%` makes it."""
+    flip = np.where(roofs & (vectors[:, 2] < 0), -1.0, 1.0)
+    x, y, z = (vectors[:, k] * flip for k in range(3))
+    length = np.sqrt((x * x + y * y) + z * z)
     area = length / 2
     with np.errstate(invalid="ignore", divide="ignore"):
-        tilt = np.degrees(np.arccos(np.clip(n[:, 2] / length, -1, 1)))
-        azimuth = np.degrees(np.arctan2(n[:, 0], n[:, 1])) % 360
+        tilt = np.degrees(np.arccos(np.clip(z / length, -1, 1)))
+        azimuth = np.degrees(np.arctan2(x, y))
+    azimuth = np.where(azimuth < 0, azimuth + 360, azimuth + 0.0)
     flat = (tilt < FLAT_DEG) | (tilt > 180 - FLAT_DEG) | (length == 0)
     azimuth[flat] = np.nan
     return area, tilt, azimuth
