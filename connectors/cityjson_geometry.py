@@ -158,8 +158,12 @@ class Built(NamedTuple):
         return cls(np.full(n, None, dtype=object), none, np.zeros((n, 4), np.int64), none.copy())
 
     def put(self, at: list[int], built: Built) -> None:
-        """Rows `at` are `built`'s, their geometries built as shapely ones."""
+        """Rows `at` (in order) are `built`'s, their geometries built as shapely ones."""
         built = built.shaped()
+        if len(at) == len(self.errors):  # every row: `at` is 0, 1, ... (a batch of one kind)
+            self.shapes[:], self.repairs[:] = built.shapes, built.repairs
+            self.errors[:], self.kept[:] = built.errors, built.kept
+            return
         self.shapes[at], self.repairs[at] = built.shapes, built.repairs
         for i, k in enumerate(at):
             self.errors[k], self.kept[k] = built.errors[i], built.kept[i]
@@ -246,13 +250,15 @@ def _check_vertices(
     """Note in `errors` the jobs indexing beyond their vertices or a vertex that is not a
     position; the pool row of each vertex."""
     limit = np.fromiter((j.limit for j in jobs), np.int64, len(jobs))
-    for at in np.flatnonzero((idx < 0) | (idx >= limit[vertex_job])):
-        k = int(vertex_job[at])
-        errors[k] = (
-            errors[k] or f"vertex index {idx[at]} out of range (there are {limit[k]} vertices)"
-        )
+    # every index within the fewest vertices a job has (the common case) needs no look per job
+    if len(idx) and not (0 <= idx.min() and idx.max() < limit.min()):
+        for at in np.flatnonzero((idx < 0) | (idx >= limit[vertex_job])):
+            k = int(vertex_job[at])
+            errors[k] = (
+                errors[k] or f"vertex index {idx[at]} out of range (there are {limit[k]} vertices)"
+            )
     base = np.fromiter((j.base for j in jobs), np.int64, len(jobs))
-    rows = idx + base[vertex_job]
+    rows = idx + (base[0] if base.min() == base.max() else base[vertex_job])  # one pool, or many
     if pool.problems:
         bad = np.flatnonzero(np.isin(rows, np.fromiter(pool.problems, np.int64)))
         for v in bad.tolist():

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import repeat
+from operator import is_, is_not
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -100,11 +102,6 @@ def _repairs(built: Built, footprint: Built, reasons: list[str | None]) -> list[
         if not made[i]:
             reasons[i] = reasons[i] or f"no usable geometry left: {repairs[i]}"
     return repairs
-
-
-def _same(footprint: Job | None, job: Job | None) -> bool:
-    """Whether an object's footprint is its geometry (its one LoD is LoD0)."""
-    return footprint is not None and footprint is job
 
 
 def _properties(obj: Mapping[str, Any], lods: list[str | None]) -> dict[str, Any]:
@@ -282,15 +279,17 @@ class Batch:
         separate = [f if f is not j else None for f, j in zip(footprints, jobs, strict=False)]
         footprint = build_shapes(separate, pool)
         footprint_shapes = footprint.shaped().shapes
-        same = np.fromiter(map(_same, footprints, jobs), bool, len(jobs))
-        if same.any():  # an object's LoD0 alone: its footprint is its geometry
+        # an object's LoD0 alone: its footprint is its geometry (the same job, not None)
+        same = np.fromiter(map(is_, footprints, jobs), bool, len(jobs))
+        same &= np.fromiter(map(is_not, footprints, repeat(None)), bool, len(jobs))
+        if same.any():
             footprint_shapes[same] = built.shaped().shapes[same]
         reasons = [
             a or b or c for a, b, c in zip(reasons, built.errors, footprint.errors, strict=False)
         ]
         repairs = _repairs(built, footprint, reasons)
         surfaces = semantic_surfaces(jobs, built, reasons)
-        parents = [p.get("cityjson:parents") for p in props]
+        parents = list(map(dict.get, props, repeat("cityjson:parents")))
         compiled = cityjson_values.compiled
         return SourceBatch(
             source_ids=ids,

@@ -372,6 +372,32 @@ def test_a_broken_line_of_a_stream_is_one_reject(sample, tmp_path, monkeypatch, 
     assert [r.split(" is ")[0] for r in reasons] == ["line 2", "line 4"]
 
 
+@pytest.mark.parametrize("whole", [0, 1 << 30], ids=["in-pieces", "whole"])
+def test_a_first_line_longer_than_the_first_read(sample, tmp_path, monkeypatch, whole):
+    """A stream whose header line outgrows the first read is still a stream, and a minified
+    document (one line, with its end of line or without) one document, whether the file is
+    read again whole (WHOLE_BYTES) or in pieces."""
+    monkeypatch.setattr(cityjson, "WHOLE_BYTES", whole)
+    header, *lines = (SAMPLES / SEQ).read_text(encoding="utf-8").splitlines()
+    long = json.loads(header)
+    long["metadata"] = {**long.get("metadata", {}), "note": "x" * (cityjson.FIRST_BYTES * 3)}
+    stream = tmp_path / "long.city.jsonl"
+    stream.write_text("\n".join([json.dumps(long), *lines]) + "\n")
+    objects = _objects(sample(SEQ))
+    [batch] = CityJSONConnector(stream).read()
+    assert CityJSONConnector(stream).inspect().format == "CityJSONSeq"
+    assert sorted(batch.source_ids) == sorted(objects)
+    document = _objects(sample(ROTTERDAM))
+    text = json.dumps(json.loads((SAMPLES / ROTTERDAM).read_bytes()), separators=(",", ":"))
+    padded = text[:-1] + ',"padding":"' + "y" * (cityjson.FIRST_BYTES * 2) + '"}'
+    for end in ("", "\n"):
+        minified = tmp_path / f"minified{len(end)}.city.json"
+        minified.write_text(padded + end)
+        assert CityJSONConnector(minified).inspect().format == "CityJSON"
+        [batch] = CityJSONConnector(minified).read()
+        assert list(batch.source_ids) == list(document)
+
+
 @pytest.mark.parametrize("name", [DEN_HAAG_SUBSET, SEQ])
 def test_batch_size_does_not_change_what_is_read(sample, monkeypatch, name):
     path = sample(name)
