@@ -1,23 +1,26 @@
 # CityGML objects' properties read in C (included by gml_walk.pyx): ObjectReader._properties'
 # loop, and the readers of what most properties are (geometry, plain attributes, generic string
-# attributes, thematic surfaces) for the elements they read as the Python readers do; any other
-# element is handed to its Python reader as lxml's element.
+# attributes, thematic surfaces, nested objects, terrain intersections skipped) for the elements
+# they read as the Python readers do; any other element is handed to its Python reader as
+# lxml's element.
 
-cdef object Parts = None, INTEGERS = None, add = None, listed = None
+cdef object Parts = None, INTEGERS = None, add = None
 cdef object read_geometry = None, read_property = None, read_named = None, read_surfaces = None
+cdef object read_children = None, read_skip = None
 
 
 cdef void setup() except *:
     """What the readers of citygml_objects are, once they are all imported."""
-    global Parts, INTEGERS, add, listed, read_geometry, read_property, read_named, read_surfaces
-    from citypipe.connectors.citygml_attributes import _named, property_
+    global Parts, INTEGERS, add, read_geometry, read_property, read_named, read_surfaces
+    global read_children, read_skip
+    from citypipe.connectors.citygml_attributes import _named, property_, skip
     from citypipe.connectors.citygml_objects import ObjectReader
-    from citypipe.connectors.citygml_values import _INTEGERS, add as add_, listed as listed_
+    from citypipe.connectors.citygml_values import _INTEGERS, add as add_
     from citypipe.connectors.gml import Parts as Parts_
 
     Parts, read_geometry, read_property = Parts_, ObjectReader._geometry, property_
-    read_named, read_surfaces = _named, ObjectReader._surfaces
-    INTEGERS, add, listed = _INTEGERS, add_, listed_
+    read_named, read_surfaces, read_children = _named, ObjectReader._surfaces, ObjectReader._children
+    INTEGERS, add, read_skip = _INTEGERS, add_, skip
 
 
 cdef list polygons_of(reader, xmlNode *node):
@@ -172,10 +175,40 @@ cdef int surfaces(reader, rec, xmlNode *node, tuple args, void *doc) except FAIL
     return DONE
 
 
+cdef inline list listed(dict properties, key):
+    """citygml_values.listed: the list under `key`, made where there is none; a value there
+    that is no list (an xlink:href given beside the surfaces) its first item."""
+    values = properties.setdefault(key, [])
+    if not isinstance(values, list):
+        values = properties[key] = [values]
+    return <list>values
+
+
+cdef int children(reader, rec, xmlNode *node, tuple args, void *doc) except FAILED:
+    """ObjectReader._children: the objects a part-of property holds, each read by
+    ObjectReader._object (OTHER: a property holding anything but elements)."""
+    cdef xmlNode *child = first_child(node)
+    while child is not NULL:
+        if child.type != ELEMENT:
+            return OTHER
+        child = next_child(child)
+    if node.properties is not NULL:
+        href = attribute(node, XLINK, b"href")
+        if href is UNREAD:
+            return OTHER
+        add_to(rec.properties, args[0], href)
+    read_object = reader._object
+    child = first_child(node)
+    while child is not NULL:
+        read_object(element_of(doc, child), rec)
+        child = next_child(child)
+    return DONE
+
+
 def properties(reader, rec, elem) -> bool:
     """ObjectReader._properties: each property of `elem` read by the reader its tag is
-    classified to; geometry properties, attributes and thematic surfaces (`geometry`,
-    `read_attribute`, `surfaces`) read here where they can be.
+    classified to; geometry properties, attributes, thematic surfaces and nested objects
+    (`geometry`, `read_attribute`, `surfaces`, `children`) read here where they can be.
     False, nothing read, where an element holds anything but elements (the Python loop)."""
     if read_geometry is None:
         setup()
@@ -205,6 +238,10 @@ def properties(reader, rec, elem) -> bool:
             done = DONE
         elif read_ is read_surfaces:
             done = surfaces(reader, rec, child, <tuple>args, doc)
+        elif read_ is read_children:
+            done = children(reader, rec, child, <tuple>args, doc)
+        elif read_ is read_skip:
+            done = DONE
         else:
             done = OTHER
         if done != DONE:

@@ -262,6 +262,18 @@ def _thematic_surface(draw: st.DrawFn) -> str:
     return f"<bldg:{kind}{gid}>{''.join(children)}</bldg:{kind}>"
 
 
+_PARTS = [
+    '<bldg:BuildingPart gml:id="p2"><bldg:roofType>1000</bldg:roofType></bldg:BuildingPart>',
+    "<bldg:BuildingPart><bldg:boundedBy><bldg:WallSurface/></bldg:boundedBy></bldg:BuildingPart>",
+    "<!-- a comment -->",
+]
+_TERRAIN_INTERSECTION = (
+    "<bldg:lod2TerrainIntersection><gml:MultiCurve><gml:curveMember><gml:LineString>"
+    "<gml:posList>0 0 0 1 1 1</gml:posList></gml:LineString></gml:curveMember></gml:MultiCurve>"
+    "</bldg:lod2TerrainIntersection>"
+)
+
+
 @st.composite
 def _city_model(draw: st.DrawFn) -> str:
     properties = draw(st.lists(st.sampled_from(_ATTRIBUTES), max_size=2))
@@ -269,6 +281,14 @@ def _city_model(draw: st.DrawFn) -> str:
         href = draw(st.sampled_from(["", ' xlink:href="#t1"']))
         surfaces = draw(st.lists(_thematic_surface(), max_size=2))
         properties.append(f"<bldg:boundedBy{href}>{''.join(surfaces)}</bldg:boundedBy>")
+    for _ in range(draw(st.integers(0, 2))):  # parts: records of their own, or what is not one
+        href = draw(st.sampled_from(["", ' xlink:href="#b2"']))
+        parts = draw(st.lists(st.sampled_from(_PARTS), max_size=2))
+        properties.append(
+            f"<bldg:consistsOfBuildingPart{href}>{''.join(parts)}</bldg:consistsOfBuildingPart>"
+        )
+    if draw(st.booleans()):
+        properties.append(_TERRAIN_INTERSECTION)
     if draw(st.booleans()):
         properties.append(
             "<bldg:lod2Solid><gml:Solid><gml:exterior><gml:CompositeSurface>"
