@@ -6,9 +6,10 @@ column of the lake (nor the JSON text of `properties`, which orjson writes) hold
 as a number. So where the text holds one, it is parsed again by Python's parser, which keeps
 every integer exact: those within 64 bits stay integers, the wider ones become their digits as
 text (`WideInteger`), which the records say (`WIDE_NOTE`). Only texts holding a run of 20 or
-more digits are parsed twice: the others cost a byte translation and a search for the run,
-0.9 ms for Barcelona's barris (1.3 MB, nearly all coordinates) beside orjson's 2.5 ms (best of
-15 rounds, 2026-12-04), where a regular expression for integer literals took 25 ms or more.
+more digits are parsed twice: the others cost a search for the run (`has_digit_run`), compiled
+in json_digits.pyx where it built (Barcelona's barris, 1.3 MB nearly all coordinates: 1.1 ms
+by a byte translation and a search of the copy, beside orjson's 4.8), where a regular
+expression for integer literals took 25 ms or more.
 """
 
 from __future__ import annotations
@@ -27,10 +28,23 @@ __all__ = ["WIDE_NOTE", "WideInteger", "Widened", "loads", "noted", "noted_batch
 _LOW, _HIGH = -(1 << 63), (1 << 64) - 1
 """The integers orjson keeps (int64 and uint64)."""
 _DIGITS = bytes(0 if 48 <= b <= 57 else 1 for b in range(256))
-"""Each byte as 0 where it is a digit: a run of 20 digits is 20 zero bytes, found by a plain
-search. The shortest integer beyond 64 bits has 20 digits (a run in a string or a fraction
-only costs the second parse)."""
-_LONG_RUN = bytes(20)
+"""Each byte as 0 where it is a digit: a run of digits is a run of zero bytes, found by a plain
+search."""
+_RUN = 20
+"""The shortest integer beyond 64 bits has 20 digits (a run in a string or a fraction only
+costs the second parse)."""
+
+
+def digit_run_in_python(data: bytes | bytearray, run: int) -> bool:
+    """Whether `data` holds `run` ASCII digits in a row: json_digits.has_digit_run where the
+    compiled module did not build."""
+    return bytes(run) in data.translate(_DIGITS)
+
+
+try:  # compiled, where it built
+    from citypipe.connectors.json_digits import has_digit_run
+except ImportError:
+    has_digit_run = digit_run_in_python
 WIDE_NOTE = "citypipe:integers_as_text"
 """The property naming the values that were integers beyond 64 bits, kept as their digits."""
 
@@ -55,7 +69,7 @@ def loads(data: bytes | bytearray | memoryview | str) -> tuple[Any, bool]:
         if isinstance(data, bytes | bytearray)
         else bytes(data)
     )
-    if _LONG_RUN not in raw.translate(_DIGITS):
+    if not has_digit_run(raw, _RUN):
         return value, False
     wide: list[str] = []
 

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from citypipe.connectors import json_numbers
 from citypipe.connectors.geojson import GeoJSONConnector
-from citypipe.connectors.json_numbers import WIDE_NOTE, loads
+from citypipe.connectors.json_numbers import WIDE_NOTE, digit_run_in_python, loads
 from citypipe.core.ingest import ingest
 
 WIDE = "123456789012345678901234567890"
@@ -85,6 +86,33 @@ def test_every_integer_reads_exactly_as_python_reads_it(value):
         return v
 
     assert loads(text)[0] == as_read(json.loads(text))
+
+
+compiled = pytest.mark.skipif(
+    json_numbers.has_digit_run is digit_run_in_python, reason="json_digits did not build"
+)
+
+
+@compiled
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(b"0123456789" * 8 + b'.,-e"[ \\/\x00\xff'), max_size=120).map(bytes),
+    st.integers(1, 24),
+)
+def test_the_compiled_run_test_says_what_the_python_one_says(data, run):
+    """Text of mostly digits (coordinates' runs of every length, cut by what JSON puts between
+    numbers and bytes beside the digits): the compiled test finds a run where Python does."""
+    assert json_numbers.has_digit_run(data, run) == digit_run_in_python(data, run)
+
+
+@compiled
+def test_a_run_of_digits_is_found_wherever_it_stands():
+    run = "1" * 20
+    for text in (run, f"[{run}]", f"[1.{'2' * 19},{run}", f"{'3' * 19}.{'4' * 19}{run[1:]}5"):
+        assert json_numbers.has_digit_run(text.encode(), 20), text
+    for text in ("", "1" * 19, f"[{'1' * 19},{'2' * 19}]", "x" * 40):
+        assert not json_numbers.has_digit_run(text.encode(), 20), text
+    assert json_numbers.has_digit_run(bytearray(b"a12"), 2)
 
 
 def test_an_ngsi_entitys_wide_integer_keeps_its_digits_and_says_so(tmp_path, lake, read_lake):

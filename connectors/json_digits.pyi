@@ -1,0 +1,3 @@
+"""The test for a run of digits compiled (json_digits.pyx): what mypy sees of it."""
+
+def has_digit_run(data: bytes | bytearray, run: int) -> bool: ...
