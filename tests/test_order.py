@@ -298,6 +298,29 @@ def test_rows_without_a_bbox_sort_last_out_of_core_as_in_memory(sample, lake, tm
     assert boxes.null_count == 6 and boxes.is_null().to_pylist()[-6:] == [True] * 6
 
 
+def test_the_geo_bbox_is_the_box_of_the_rows_coverings(sample, lake, tmp_path):
+    """The ordered file's `geo` bbox, which the order tells its writer (it read the covering as
+    the rows came), is the least and greatest of the rows' bbox columns, nulls passed over
+    (Esslingen's 6 empty polygons), as a writer that reads the covering itself finds."""
+    ingest(sample("esslingen_parking_epsg25832.geojson"), "esslingen", lake)
+    table = pq.read_table(
+        lake.partition("features", "esslingen"), schema=schemas.feature_schema().arrow
+    )
+    boxes = np.column_stack(
+        [c.to_numpy(zero_copy_only=False) for c in table.column("bbox").combine_chunks().flatten()]
+    )
+    assert np.isnan(boxes).any(axis=1).sum() == 6
+    expected = [*np.nanmin(boxes[:, :2], axis=0), *np.nanmax(boxes[:, 2:], axis=0)]
+    _write(tmp_path / "ordered.parquet", table.to_batches(max_chunksize=40))
+    writer = GeoParquetWriter(tmp_path / "read.parquet", schemas.feature_schema())
+    for batch in table.to_batches(max_chunksize=40):
+        writer.write(batch)
+    writer.close()
+    for name in ("ordered", "read"):
+        geo = json.loads(pq.read_metadata(tmp_path / f"{name}.parquet").metadata[b"geo"])
+        assert geo["columns"]["geometry"]["bbox"] == [float(v) for v in expected], name
+
+
 def test_a_failed_run_sorts_and_leaves_nothing(grid, tmp_path):
     _, file, _, _ = grid
     batches = pq.read_table(file).slice(0, 3000).to_batches(max_chunksize=1000)

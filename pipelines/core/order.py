@@ -228,6 +228,7 @@ class OrderedWriter:
             self.table,
             source_bytes=self._source_bytes,
             valueless=frozenset(self._valueless),
+            extent=self._extent,  # the covering's, read as the rows came
         )
         # a spilled source's row groups are encoded on a thread while the next is sorted: both
         # are Arrow's work without the GIL, done after the source is read, so on two cores

@@ -102,9 +102,12 @@ def _projjson(crs: str) -> dict[str, Any]:
 
 
 class _ColumnStats:
-    """Geometry types and bounding box of one geometry column, gathered batch by batch."""
+    """Geometry types and bounding box of one geometry column, gathered batch by batch; the box
+    from its bbox covering, unless the writer is told it (`extent`)."""
 
-    def __init__(self, column: schemas.Column, covering: str | None) -> None:
+    def __init__(
+        self, column: schemas.Column, covering: str | None, extent: np.ndarray | None = None
+    ) -> None:
         if column.crs is None:
             raise schemas.SchemaMismatch(f"geometry column {column.name!r} without a crs")
         self.crs = _projjson(column.crs)
@@ -112,13 +115,17 @@ class _ColumnStats:
         self.covering = covering
         self.types: set[str] = set()
         self.bbox = np.array([np.inf, np.inf, -np.inf, -np.inf])
+        self._read = covering
+        """The covering the box is read from, batch by batch (None: told, or none)."""
+        if covering is not None and extent is not None:
+            self.bbox[:], self._read = extent, None
 
     def add(self, batch: pa.RecordBatch | pa.Table, column: str) -> None:
         self.types |= wkb.geometry_types(batch.column(column))
-        if self.covering is None:
+        if self._read is None:
             return
         x0, y0, x1, y1 = (
-            c.to_numpy(zero_copy_only=False) for c in batch.column(self.covering).flatten()
+            c.to_numpy(zero_copy_only=False) for c in batch.column(self._read).flatten()
         )
         # nulls are NaN here, which fmin and fmax pass over
         self.bbox[:2] = np.fmin(self.bbox[:2], (np.fmin.reduce(x0), np.fmin.reduce(y0)))
@@ -154,19 +161,25 @@ class GeoParquetWriter:
         empty_file: bool = True,
         source_bytes: int | None = None,
         valueless: frozenset[str] = frozenset(),
+        extent: np.ndarray | None = None,
     ) -> None:
         self.table = table
         self.source_bytes = source_bytes
         """Arrow bytes of every row the file will hold, where known: what picks the levels."""
         self.valueless = valueless
-        """Columns no row of the file will hold a value in, where known: stored uncompressed."""
+        """Columns no row of the file will hold a value in, where known: stored uncompressed.
+        `extent`, where known, is the box of every row's bbox covering (xmin, ymin, xmax, ymax;
+        infinite where none has one): the `geo` bbox of the column it covers, which the
+        writer then does not read from each batch."""
         self.metadata: dict[str, bytes] = {}
         """More footer key-value metadata, beside `geo`."""
         self.path = path
         self.empty_file = empty_file
         self._file: _ParquetFile | None = None
         covers = {c.covers: c.name for c in table.columns if c.covers}
-        self._stats = {c.name: _ColumnStats(c, covers.get(c.name)) for c in table.geometry_columns}
+        self._stats = {
+            c.name: _ColumnStats(c, covers.get(c.name), extent) for c in table.geometry_columns
+        }
         self.rows = 0
 
     def _open(self, first: pa.RecordBatch | pa.Table | None = None) -> _ParquetFile:
