@@ -164,6 +164,20 @@ def test_distinct_positions_are_those_pandas_finds(pairs: list[tuple[float, floa
     np.testing.assert_array_equal(first, xy[firsts])
 
 
+def test_many_distinct_positions_are_those_pandas_finds() -> None:
+    """Positions far more distinct than a city model's (the table grown several times while
+    it is filled): numbered as `pandas.factorize` numbers them."""
+    if transform.compiled is None:
+        pytest.skip("the positions kernel (positions.pyx) did not build")
+    rng = np.random.default_rng(7)
+    xy = rng.uniform(0, 1_000, (60_000, 2))[rng.integers(0, 60_000, 90_000)]
+    codes, first = transform.compiled.distinct([xy[:20_000], xy[20_000:]])
+    expected, found = pd.factorize(xy[:, 0] + 1j * xy[:, 1], use_na_sentinel=False)
+    assert len(found) > 40_000
+    np.testing.assert_array_equal(codes, expected)
+    np.testing.assert_array_equal(first[:, 0] + 1j * first[:, 1], found)
+
+
 def test_distinct_positions_moved_are_every_corner_moved() -> None:
     """The repeated corners of a model moved once each, found with the compiled search or with
     pandas: every corner where PROJ puts it alone."""

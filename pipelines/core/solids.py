@@ -36,6 +36,11 @@ try:
     from citypipe.geo import newell
 except ImportError:
     newell = None  # type: ignore[assignment]
+# some faces taken out in one pass over the positions (pipelines/geo/taken.pyx), optional too
+try:
+    from citypipe.geo import taken
+except ImportError:
+    taken = None  # type: ignore[assignment]
 
 __all__ = [
     "Faces",
@@ -111,6 +116,10 @@ class Faces(FlatFaces):
             return self  # every face, owned by the same numbers (a batch's objects all taken)
         if not face.any():  # none (a batch without ground surfaces): no pass over the positions
             return Faces(self.coords[:0], *[np.zeros(0, np.int64)] * 3)
+        if taken is not None:
+            faces = face.view(np.uint8)
+            picked = taken.taken(self.coords, _indices(self.ring), _indices(self.polygon), faces)
+            return Faces(*picked, owners[face])
         ring = face[self.polygon]
         coord = ring[self.ring]
         face_at, ring_at = np.cumsum(face) - 1, np.cumsum(ring) - 1

@@ -2,4 +2,6 @@
 
 import numpy as np
 
+LIMIT: int
+
 def distinct(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]: ...

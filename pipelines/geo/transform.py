@@ -50,8 +50,9 @@ class ToCrs84:
         in CRS84 (k, 2), and the number of each row's among them (each row its own where they
         are too few to look for repeats): found as `pandas.factorize` finds them in x + iy
         (positions.pyx)."""
-        many = sum(map(len, parts)) >= _SHARED_MIN
-        if many and compiled is not None:
+        total = sum(map(len, parts))
+        many = total >= _SHARED_MIN
+        if many and compiled is not None and total < compiled.LIMIT:
             codes, first = compiled.distinct(list(parts))
             found = first[:, 0] + 1j * first[:, 1]  # the value pandas keeps of each
             x, y = found.real, found.imag
