@@ -56,6 +56,65 @@ cdef object passed_value(Lifted lifted, Py_ssize_t k):
     return orjson.loads(text) if lifted.spans[3 * k + 2] > lifted.limit else Fragment(text)
 
 
+cdef bytes lod_text(Lifted lifted, object lod):
+    """The JSON text of a geometry's LoD (its text, or None), written once a batch."""
+    cdef bytes text = lifted.lods.get(lod)
+    if text is None:
+        text = lifted.lods[lod] = orjson.dumps(lod)
+    return text
+
+
+cdef tuple LOOKS = ("material", "texture")
+cdef tuple LOOK_KEYS = (b',"material":', b',"texture":')
+
+
+cdef object appearance_look(dict g, object lod, Lifted lifted):
+    """{"lod": lod, "material": ..., "texture": ...} (those `g` has) as cityjson_objects.
+    _properties makes it: as its text (orjson.Fragment) where each was lifted and holds no
+    string longer than the properties keep whole, its placeholder left in `g` (a record read
+    puts it back); else a dict, each lifted one as `passed_value`."""
+    cdef Py_ssize_t rows[2]
+    cdef Py_ssize_t i, k, size
+    cdef bytes lod_json, text
+    cdef char *q
+    cdef bint whole = lifted is not None
+    for i in range(2):
+        rows[i] = -1
+        if LOOKS[i] in g:
+            k = -1 if lifted is None else placed_row(g[LOOKS[i]], "p")
+            rows[i] = k
+            whole = whole and k >= 0 and lifted.spans[3 * k + 2] <= lifted.limit
+    if not whole:
+        look = {"lod": lod}
+        for i in range(2):
+            if LOOKS[i] in g:
+                v = g[LOOKS[i]]
+                if rows[i] >= 0:
+                    g[LOOKS[i]] = v = passed_value(lifted, rows[i])
+                look[LOOKS[i]] = v
+        return look
+    lod_json = lod_text(lifted, lod)
+    size = 8 + len(lod_json)  # {"lod":...}
+    for i in range(2):
+        if rows[i] >= 0:
+            size += len(<bytes>LOOK_KEYS[i]) + lifted.spans[3 * rows[i] + 1] - lifted.spans[3 * rows[i]]
+    text = PyBytes_FromStringAndSize(NULL, size)
+    q = PyBytes_AS_STRING(text)
+    memcpy(q, b'{"lod":', 7)
+    memcpy(q + 7, PyBytes_AS_STRING(lod_json), len(lod_json))
+    q += 7 + len(lod_json)
+    for i in range(2):
+        if rows[i] >= 0:
+            k = len(<bytes>LOOK_KEYS[i])
+            memcpy(q, PyBytes_AS_STRING(<bytes>LOOK_KEYS[i]), k)
+            q += k
+            k = lifted.spans[3 * rows[i] + 1] - lifted.spans[3 * rows[i]]
+            memcpy(q, <const char *>lifted.data + lifted.spans[3 * rows[i]], k)
+            q += k
+    q[0] = 125  # }
+    return Fragment(text)
+
+
 cdef bytes member_text(Lifted lifted, Py_ssize_t m):
     cdef const int64_t *member = lifted.members + m * MEMBER
     return span(lifted, member[M_VALUE], member[M_VALUE_END])
@@ -70,7 +129,7 @@ cdef object semantic_look(Lifted lifted, Py_ssize_t k, object lod):
     cdef const int64_t *member
     cdef const char *data = lifted.data
     cdef Py_ssize_t m, size, first = row[S_MEMBERS], last = first + row[S_MEMBER_COUNT]
-    cdef bytes lod_text
+    cdef bytes lod_json
     cdef char *q
     if row[S_LONGEST] > lifted.limit:  # parsed, as the properties cut its long text
         out = {"lod": lod}
@@ -86,16 +145,14 @@ cdef object semantic_look(Lifted lifted, Py_ssize_t k, object lod):
                 key = PyUnicode_DecodeASCII(data + member[M_KEY], size, NULL)
                 out[key] = Fragment(span(lifted, member[M_VALUE], member[M_VALUE_END]))
             return out
-    lod_text = lifted.lods.get(lod)
-    if lod_text is None:
-        lod_text = lifted.lods[lod] = orjson.dumps(lod)
-    size = 7 + len(lod_text) + row[S_END] - row[S_START]  # {"lod": lod_text, ...
+    lod_json = lod_text(lifted, lod)
+    size = 7 + len(lod_json) + row[S_END] - row[S_START]  # {"lod": lod_json, ...
     text = PyBytes_FromStringAndSize(NULL, size)
     q = PyBytes_AS_STRING(text)
     memcpy(q, b'{"lod":', 7)
-    memcpy(q + 7, PyBytes_AS_STRING(lod_text), len(lod_text))
-    q[7 + len(lod_text)] = 44  # a comma where the semantics' text has its {
-    memcpy(q + 8 + len(lod_text), data + row[S_START] + 1, row[S_END] - row[S_START] - 1)
+    memcpy(q + 7, PyBytes_AS_STRING(lod_json), len(lod_json))
+    q[7 + len(lod_json)] = 44  # a comma where the semantics' text has its {
+    memcpy(q + 8 + len(lod_json), data + row[S_START] + 1, row[S_END] - row[S_START] - 1)
     return Fragment(text)
 
 

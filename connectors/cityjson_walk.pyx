@@ -235,14 +235,15 @@ cdef bint rich(list surfaces):
 
 cdef dict properties(dict obj, list geoms, list lods, Lifted lifted):
     """cityjson_objects._properties of an object whose geometries (`geoms`) are all objects;
-    their lifted materials and textures put back as their text (orjson.Fragment)."""
+    what was lifted of their looks and rich semantics handed on as its text (orjson.Fragment:
+    `appearance_look`, `semantic_look`)."""
     cdef object attrs = obj.get("attributes")
     cdef dict props = dict(<dict>attrs) if isinstance(attrs, dict) else {}
     cdef Py_ssize_t pos = 0, i, k, n = len(geoms)
     cdef PyObject *key
     cdef PyObject *value
     cdef dict g, look
-    cdef object s, surfaces, lod, v
+    cdef object s, surfaces, lod
     cdef list looks, semantic
     if attrs is not None and not isinstance(attrs, dict):
         props["cityjson:attributes"] = attrs
@@ -258,15 +259,7 @@ cdef dict properties(dict obj, list geoms, list lods, Lifted lifted):
     for i in range(n):
         g, lod = <dict>geoms[i], lods[i]
         if "material" in g or "texture" in g:
-            look = {"lod": lod}
-            for name in ("material", "texture"):
-                if name in g:
-                    v = g[name]
-                    k = -1 if lifted is None else placed_row(v, "p")
-                    if k >= 0:
-                        g[name] = v = passed_value(lifted, k)
-                    look[name] = v
-            looks.append(look)
+            looks.append(appearance_look(g, lod, lifted))
         s = g.get("semantics")
         k = -1 if lifted is None else placed_row(s, "s")
         if k >= 0:
