@@ -18,6 +18,11 @@ import numpy as np
 import orjson
 import shapely
 
+try:  # lists of floats and ints converted as they are walked (float_lists.pyx), where it built
+    from citypipe.connectors.float_lists import floats_of
+except ImportError:
+    floats_of = None  # type: ignore[assignment]
+
 __all__ = [
     "LIMIT",
     "bad_geometries",
@@ -49,7 +54,11 @@ def to_floats(nested: Iterable[Any], levels: int, count: int) -> np.ndarray:
 
     struct converts in C and, unlike numpy, refuses strings, null, objects and lists as it
     goes, at the speed of numpy's conversion; a boolean passes (True is an int) and becomes
-    0 or 1, so the types are looked at one by one only where the array holds a 0 or a 1."""
+    0 or 1, so the types are looked at one by one only where the array holds a 0 or a 1.
+    Lists of floats and ints (what a JSON parser makes) are converted by the compiled walk
+    where it built, anything else this way."""
+    if floats_of is not None and (out := floats_of(nested, levels, count)) is not None:
+        return out
     out = np.empty(count)
     try:
         struct.pack_into(f"{count}d", out.data, 0, *_flat(nested, levels))

@@ -1,0 +1,53 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Nested lists of numbers as a float array, compiled (coordinates.to_floats): where every
+list is a list and every value a float or an int, their values are written into the array as
+the lists are walked, where the Python way unpacks them all into one call's arguments (a tuple
+of every value: 1.2 of Barcelona's barris' 1.6 ms). Anything else (a tuple, a bool, a string,
+an int beyond a double, another count) is left to the Python way, which says what is wrong.
+"""
+
+import numpy as np
+
+from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.long cimport PyLong_AsDouble
+
+
+cdef bint fill(object node, int level, double[::1] out, Py_ssize_t *at) except -1:
+    """Write the numbers `level` lists below `node` (a list of numbers at 0) into `out` from
+    `at`; False where anything is not a list or an exact float or int, or `out` is full."""
+    cdef Py_ssize_t i, n
+    cdef object value
+    if type(node) is not list:
+        return False
+    n = PyList_GET_SIZE(node)
+    if level > 0:
+        for i in range(n):
+            if not fill(<object>PyList_GET_ITEM(node, i), level - 1, out, at):
+                return False
+        return True
+    if at[0] + n > out.shape[0]:
+        return False
+    for i in range(n):
+        value = <object>PyList_GET_ITEM(node, i)
+        if type(value) is float:
+            out[at[0] + i] = PyFloat_AS_DOUBLE(value)
+        elif type(value) is int:
+            try:
+                out[at[0] + i] = PyLong_AsDouble(value)
+            except OverflowError:
+                return False
+        else:
+            return False
+    at[0] += n
+    return True
+
+
+def floats_of(nested: object, int levels, Py_ssize_t count) -> object:
+    """The `count` numbers `levels` lists below the list `nested` (its items are lists of
+    numbers at 1) as a float array, or None where the Python way is to be taken."""
+    out = np.empty(count)
+    cdef Py_ssize_t at = 0
+    if count == 0 or not fill(nested, levels, out, &at) or at != count:
+        return None
+    return out
