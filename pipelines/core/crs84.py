@@ -56,17 +56,17 @@ def to_crs84(
         groups.append(solids)
     if measures is not None and parts is None:
         groups.append(measures.surface_polygons)
-    read = [
+    read: list[tuple[np.ndarray, np.ndarray | None]] = [
         shapely.get_coordinates(g, include_z=k > 0, return_index=True) for k, g in enumerate(groups)
     ]
     if faces is not None:
-        read.insert(2, (faces.coords, faces.owner[faces.polygon[faces.ring]]))
+        read.insert(2, (faces.coords, None))  # each position's owner read where it is lost
     rows.append(np.arange(len(geoms3d)) if faces is not None else np.flatnonzero(has_z))
     # each group's rows of the distinct positions, which alone are moved
     moved, codes = transform.distinct(*(c for c, _ in read))
     at = np.cumsum([0] + [len(c) for c, _ in read])
     of = [codes[a:b] for a, b in pairwise(at)]
-    lost = _lost(moved, of[:3], [owner for _, owner in read[:3]], rows)
+    lost = _lost(moved, of[:3], [owner for _, owner in read[:3]], rows, faces)
     out = geoms.copy()
     out[~flat_z] = _set(groups[0], moved, of[0], read[0][0])
     out[flat_z] = _set(groups[1], moved, of[1], read[1][0])
@@ -121,17 +121,28 @@ def _set(
 
 
 def _lost(
-    moved: np.ndarray, codes: list[np.ndarray], owners: list[np.ndarray], rows: list[np.ndarray]
+    moved: np.ndarray,
+    codes: list[np.ndarray],
+    owners: list[np.ndarray | None],
+    rows: list[np.ndarray],
+    faces: Faces | None,
 ) -> set[int]:
     """The records with a position PROJ could not take to CRS84 (not finite, or beyond any
     Earth): of each group, its positions' rows of `moved` (`codes`), owned by `owners`,
-    which are rows of the group (`rows`: the record of each)."""
+    which are rows of the group (`rows`: the record of each); None for the `faces`'
+    positions, whose owners are read through their rings and faces for those lost alone (a
+    gather over every position otherwise)."""
     bad = coordinates.out_of_bounds(moved)
     if not bad.any():
         return set()
     lost = set()
     for code, owner, row in zip(codes, owners, rows, strict=True):
-        lost.update(row[owner[bad[code]]].tolist())
+        at = bad[code]
+        if owner is None:
+            assert faces is not None
+            lost.update(row[faces.owner[faces.polygon[faces.ring[at]]]].tolist())
+        else:
+            lost.update(row[owner[at]].tolist())
     return lost
 
 

@@ -36,6 +36,7 @@ six)."""
 
 cdef struct Segment:
     double left, right  # its least and greatest x
+    double low, high  # its least and greatest y
     Py_ssize_t start  # the row of its first position
 
 
@@ -114,6 +115,8 @@ cdef bint simple(
                 return False  # or straight on
         segments[i - start].left = min(p[i, 0], p[i + 1, 0])
         segments[i - start].right = max(p[i, 0], p[i + 1, 0])
+        segments[i - start].low = min(p[i, 1], p[i + 1, 1])
+        segments[i - start].high = max(p[i, 1], p[i + 1, 1])
         segments[i - start].start = i
     if m > FEW:
         sort(segments, m)  # inlined: qsort's call per comparison was half the time
@@ -124,6 +127,8 @@ cdef bint simple(
             i = min(segments[k].start, segments[j].start) - start
             if max(segments[k].start, segments[j].start) - start - i in (1, m - 1):
                 continue  # neighbours (the last segment is the first one's)
+            if segments[j].high < segments[k].low or segments[k].high < segments[j].low:
+                continue  # apart in y, told without reading their positions again
             if not apart(p, segments[k].start, segments[j].start):
                 return False
     return True
