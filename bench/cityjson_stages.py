@@ -1,16 +1,18 @@
 """Where a CityJSON ingest's CPU time goes, measured inside real ingests (issue 17).
 
-Each stage is timed by wrapping the function that does it, in one process, as the main
-thread's CPU time spent in it and not in a stage it calls (so the stages add up): the
-document opened and parsed (`cityjson_lift` and orjson: `_open`), the walk of its objects
-(`Batch.add_all`), their geometries checked and repaired (`build_shapes`), their semantic
-surfaces, the rest of the batch's making; placing it (the unplaceable found, footprints,
-measures, CRS84, repairs, the rest of `Placer.place`), the properties' JSON (`json_texts`,
-the measures added to them), the other columns, the rest of harmonise; the writes (features
-in spatial order, surfaces, rejects), the commit, the input's fingerprint (SHA-256 of its
-bytes), and the rest (the run's own code, the batch freed). Printed: each file's split of the
-ingest with the least main-thread CPU time, and the least CPU time of the whole process (the
-surfaces' writing thread with it), a column per file.
+Each stage is timed by wrapping the function that does it, in one process, as the main thread's
+CPU time spent in it and not in a stage it calls (so the stages add up): the file's format told
+(`open`), the document opened and parsed (`cityjson_lift` and orjson: `_open`), its objects
+counted (`inspect`), the read's own work (`read`: each batch's vertices, the document let go of
+after the last batch), the walk of its objects (`Batch.add_all`), their geometries checked and
+repaired (`build_shapes`), their semantic surfaces, the rest of the batch's making; placing it
+(the unplaceable found, footprints, measures, CRS84, repairs, the rest of `Placer.place`), the
+properties' JSON (`json_texts`, the measures added to them), the other columns, the rest of
+harmonise; the writes (features in spatial order, surfaces, rejects), the commit, the input's
+fingerprint (SHA-256 of its bytes), and the rest (the run's own code, the batch freed: Den
+Haag's records and properties about 1 ms each). Printed: each file's split of the ingest with
+the least main-thread CPU time, and the least CPU time of the whole process (the surfaces'
+writing thread with it), a column per file.
 
     python bench/cityjson_stages.py [--repeat 20] FILE ...
 """
@@ -20,11 +22,12 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from citypipe.connectors import cityjson, cityjson_objects
+from citypipe.connectors import cityjson, cityjson_objects, registry
 from citypipe.core import geometry, harmonise, incremental, order, write
 from citypipe.core.ingest import ingest
 from citypipe.core.lake import Lake
@@ -51,8 +54,27 @@ def _timed(owner: Any, name: str, stage: str) -> None:
     setattr(owner, name, timed)
 
 
+_END = object()
+
+
+def _timed_iterator(owner: Any, name: str, label: str) -> None:
+    """A generator function whose own work (each `next`, not its caller's) counts to `label`."""
+    function = getattr(owner, name)
+    step = SimpleNamespace(next=lambda items: next(items, _END))
+    _timed(step, "next", label)
+
+    def timed(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        items = function(*args, **kwargs)
+        while (item := step.next(items)) is not _END:
+            yield item
+
+    setattr(owner, name, timed)
+
+
 STAGES = (
+    (registry, "open_location", "open"),
     (cityjson.CityJSONConnector, "_open", "parse"),
+    (cityjson.CityJSONConnector, "inspect", "inspect"),
     (cityjson_objects.Batch, "add_all", "walk"),
     (cityjson_objects, "build_shapes", "shapes"),
     (cityjson_objects, "semantic_surfaces", "semantics"),
@@ -76,7 +98,10 @@ STAGES = (
     (Lake, "_land", "commit"),
     (incremental, "_digest", "fingerprint"),
 )
-NAMES = tuple(dict.fromkeys(stage for _, _, stage in STAGES))
+READ = (cityjson.CityJSONConnector, "read", "read")
+"""The read's own work, each batch's `next` (a generator): the batches' vertices, the
+document let go of after the last."""
+NAMES = tuple(dict.fromkeys(stage for _, _, stage in (*STAGES, READ)))
 
 
 def stages(path: Path, repeat: int) -> tuple[float, float, dict[str, float]]:
@@ -105,6 +130,7 @@ def main() -> None:
     args = p.parse_args()
     for owner, name, stage in STAGES:
         _timed(owner, name, stage)
+    _timed_iterator(*READ)
     results = [(path.name[:24], *stages(path, args.repeat)) for path in args.files]
     print(f"CPU ms, the ingest with the least main-thread time of {args.repeat}")
     print(f"{'':12}" + "".join(f" {name:>24}" for name, *_ in results))

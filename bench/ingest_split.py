@@ -20,12 +20,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from cityjson_stages import _spent, _timed  # bench/cityjson_stages.py: a step's own CPU
+from cityjson_stages import (  # bench/cityjson_stages.py: a step's own CPU
+    _spent,
+    _timed,
+    _timed_iterator,
+)
 
 from citypipe.connectors import registry
 from citypipe.core import (
@@ -41,23 +44,6 @@ from citypipe.core import (
     write,
 )
 from citypipe.core import ingest as ingesting
-
-_END = object()
-
-
-def _timed_iterator(owner: Any, name: str, label: str) -> None:
-    """A generator function whose own work (each `next`, not its caller's) counts to `label`."""
-    function = getattr(owner, name)
-    step = SimpleNamespace(next=lambda items: next(items, _END))
-    _timed(step, "next", label)
-
-    def timed(*args: Any, **kwargs: Any) -> Iterator[Any]:
-        items = function(*args, **kwargs)
-        while (item := step.next(items)) is not _END:
-            yield item
-
-    setattr(owner, name, timed)
-
 
 STEPS: tuple[tuple[Any, str, str], ...] = (
     (registry, "open_location", "open"),

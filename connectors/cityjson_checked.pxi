@@ -34,7 +34,6 @@ cdef Py_ssize_t checked(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) exce
     DEEPEST_CHECKED); -1 where it is not or this cannot tell."""
     cdef unsigned char close[DEEPEST_CHECKED]
     cdef int depth = 0
-    cdef double x
     cdef unsigned char c
     while True:  # a value at `i`
         if i < 0 or i >= n:
@@ -61,7 +60,7 @@ cdef Py_ssize_t checked(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) exce
         elif c == 110 and i + 4 <= n and memcmp(p + i, b"null", 4) == 0:
             i += 4
         else:
-            i = number(p, i, n, &x)
+            i = number(p, i, n, NULL)
         while i >= 0:  # after a value: the next one of its container, or the container closed
             if depth == 0:
                 return i

@@ -21,9 +21,12 @@ cdef inline Py_ssize_t digits(
 
 cdef Py_ssize_t number(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, double *out) except -2:
     """Read the JSON number at `i` into `out` as orjson and cityjson_values would make it a
-    float (an integer through int64); where it ends, or -1 where it is none or not such."""
+    float (an integer through int64); where it ends, or -1 where it is none or not such. With
+    `out` NULL it is only checked: a fraction without an exponent, its integer part within
+    int64, is finite, and not read (Den Haag's 23,880 in the materials `checked` passes)."""
     cdef Py_ssize_t start = i
-    cdef bint negative = False, integer = True
+    cdef bint negative = False, integer = True, exponent = False
+    cdef double checked_value
     cdef uint64_t value = 0
     cdef char *end
     if i < n and p[i] == 45:
@@ -43,13 +46,17 @@ cdef Py_ssize_t number(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, doubl
         while i < n and 48 <= p[i] <= 57:
             i += 1
     if i < n and (p[i] == 101 or p[i] == 69):
-        integer, i = False, i + 1
+        integer, exponent, i = False, True, i + 1
         if i < n and (p[i] == 43 or p[i] == 45):
             i += 1
         if i >= n or not 48 <= p[i] <= 57:
             return -1
         while i < n and 48 <= p[i] <= 57:
             i += 1
+    if out == NULL:
+        if not exponent:
+            return i
+        out = &checked_value
     if integer:
         out[0] = -<double>value if negative and value else <double>value  # "-0" is the int 0
         return i

@@ -80,11 +80,32 @@ def vertices(raw: Any, transform: Any = None) -> Vertices:
     else:
         raise TypeError("vertices are not an array")
     if transform is not None:
-        with np.errstate(over="ignore", invalid="ignore"):  # what overflows is a problem below
-            xyz = xyz * np.asarray(transform["scale"]) + np.asarray(transform["translate"])
+        xyz = _dequantised(xyz, np.asarray(transform["scale"]), np.asarray(transform["translate"]))
     for i in np.flatnonzero(coordinates.out_of_bounds(xyz)).tolist():
         problems.setdefault(i, f"vertex {i} has {coordinates.describe_position(xyz[i])}")
     return Vertices(xyz, problems)
+
+
+_COLUMNS_FROM = 1000
+"""Vertices from which the transform is applied a column at a time (fewer: 4 us more)."""
+
+
+def _dequantised(xyz: np.ndarray, scale: np.ndarray, translate: np.ndarray) -> np.ndarray:
+    """`xyz * scale + translate`, a column at a time where there are many vertices and all are
+    numbers (numpy's broadcast steps through each row of three: 0.28 -> 0.08 ms for Den
+    Haag's 22,997 vertices), the same values; what overflows is a problem `vertices` notes."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if (
+            len(xyz) < _COLUMNS_FROM
+            or xyz.dtype != np.float64
+            or not {scale.dtype.kind, translate.dtype.kind} <= {"f", "i"}
+        ):
+            return xyz * scale + translate
+        out = np.empty_like(xyz)
+        for k in range(3):
+            np.multiply(xyz[:, k], scale[k], out=out[:, k])
+            out[:, k] += translate[k]
+    return out
 
 
 def loads(data: bytes) -> tuple[Any, bool]:

@@ -519,3 +519,24 @@ def test_vertices_read_alike(raw, transformed):
         slow = cityjson_values.vertices(copy.deepcopy(raw), transform)
     np.testing.assert_array_equal(fast.xyz, slow.xyz)
     assert fast.problems == slow.problems
+
+
+_NUMBER = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(2**63), 2**63 - 1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.lists(_NUMBER, min_size=3, max_size=3), max_size=8),
+    st.lists(_NUMBER, min_size=3, max_size=3),
+    st.lists(_NUMBER, min_size=3, max_size=3),
+)
+def test_vertices_dequantised_a_column_at_a_time_as_broadcast(raw, scale, translate):
+    """The vertices' transform applied a column at a time gives numpy's broadcast, bit for bit
+    (NaN, infinities and overflow included), whatever the numbers of the transform."""
+    xyz = np.tile(np.array(raw, np.float64).reshape(-1, 3), (cityjson_values._COLUMNS_FROM, 1))
+    scale_array, translate_array = np.asarray(scale), np.asarray(translate)
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = xyz * scale_array + translate_array
+    got = cityjson_values._dequantised(xyz, scale_array, translate_array)
+    assert got.flags.c_contiguous and got.dtype == expected.dtype
+    assert got.tobytes() == expected.tobytes()
