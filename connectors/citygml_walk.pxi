@@ -23,7 +23,7 @@ cdef void setup() except *:
     INTEGERS, add, read_skip = _INTEGERS, add_, skip
 
 
-cdef list polygons_of(reader, xmlNode *node):
+cdef list polygons_of(reader, _Walk walk, xmlNode *node):
     """The polygon handles of ObjectReader._read_geometry's Parts for a property holding one
     surface, an xlink:href to one or nothing (None: anything else, nothing written); a
     thematic surface's need no Parts made (a Python __init__ per surface)."""
@@ -39,15 +39,15 @@ cdef list polygons_of(reader, xmlNode *node):
     child = first_child(node)
     polygons = []
     if child is not NULL and (
-        next_child(child) is not NULL or not read_node(reader, child, polygons)
+        next_child(child) is not NULL or not read_node(reader, walk, child, polygons)
     ):
         return None
     return polygons
 
 
-cdef int geometry(reader, rec, xmlNode *node, tuple args) except FAILED:
+cdef int geometry(reader, _Walk walk, rec, xmlNode *node, tuple args) except FAILED:
     """ObjectReader._geometry where `polygons_of` reads the property."""
-    polygons = polygons_of(reader, node)
+    polygons = polygons_of(reader, walk, node)
     if polygons is None:
         return OTHER
     parts = Parts(polygons)
@@ -105,11 +105,12 @@ cdef str surface_type(const xmlChar *name):
     return SURFACE_TYPES.get(text, text)
 
 
-cdef object thematic(reader, rec, xmlNode *surface):
+cdef object thematic(dict kinds, geometry_reader, _Walk walk, rec, xmlNode *surface):
     """ObjectReader._thematic of a surface whose properties are attributes `read_attribute`
     reads and at most one geometry property that `polygons_of` reads: its entry for the record's
-    properties ({}: none); None, nothing written, for any other surface."""
-    cdef dict kinds = reader._kinds, properties = {}
+    properties ({}: none); None, nothing written, for any other surface. `kinds`, the object
+    reader's; `walk`, that of its `geometry_reader` (looked up once a record)."""
+    cdef dict properties = {}
     cdef xmlNode *child = first_child(surface)
     cdef xmlNode *geometry_property = NULL
     cdef tuple args
@@ -125,14 +126,13 @@ cdef object thematic(reader, rec, xmlNode *surface):
         elif not read_attribute(properties, child, read_, args):
             return None
         child = next_child(child)
-    geometry_reader = reader.geometry
-    sid = attribute(surface, (<_Walk>walk_of(geometry_reader)).ns, b"id")
+    sid = attribute(surface, walk.ns, b"id")
     if sid is UNREAD:
         return None
     refs = []
     feature_class = surface_type(surface.name)
     if geometry_property is not NULL:
-        polygons = polygons_of(geometry_reader, geometry_property)
+        polygons = polygons_of(geometry_reader, walk, geometry_property)
         if polygons is None:
             return None
         rec.surfaces.append((feature_class, lod or 0, polygons))
@@ -150,7 +150,9 @@ cdef object thematic(reader, rec, xmlNode *surface):
     return entry
 
 
-cdef int surfaces(reader, rec, xmlNode *node, tuple args, void *doc) except FAILED:
+cdef int surfaces(
+    reader, dict kinds, geometry_reader, _Walk walk, rec, xmlNode *node, tuple args, void *doc
+) except FAILED:
     """ObjectReader._surfaces: thematic surfaces read by `thematic`, the others by
     ObjectReader._thematic (OTHER: a property holding anything but elements)."""
     cdef xmlNode *surface = first_child(node)
@@ -158,19 +160,19 @@ cdef int surfaces(reader, rec, xmlNode *node, tuple args, void *doc) except FAIL
         if surface.type != ELEMENT:
             return OTHER
         surface = next_child(surface)
-    key = args[0]
+    key, properties = args[0], rec.properties
     if node.properties is not NULL:
         href = attribute(node, XLINK, b"href")
         if href is UNREAD:
             return OTHER
-        add_to(rec.properties, key, href)
+        add_to(properties, key, href)
     surface = first_child(node)
     while surface is not NULL:
-        entry = thematic(reader, rec, surface)
+        entry = thematic(kinds, geometry_reader, walk, rec, surface)
         if entry is None:
             entry = reader._thematic(rec, element_of(doc, surface))
         if entry:
-            listed(rec.properties, key).append(entry)
+            listed(properties, key).append(entry)
         surface = next_child(surface)
     return DONE
 
@@ -223,7 +225,9 @@ def properties(reader, rec, elem) -> bool:
             return False
         child = next_child(child)
     cdef void *doc = (<LxmlElement *>elem)._doc
-    kinds, geometry_reader = reader._kinds, reader.geometry
+    cdef dict kinds = reader._kinds
+    geometry_reader = reader.geometry
+    cdef _Walk walk = walk_of(geometry_reader)
     child = first_child(node)
     while child is not NULL:
         kind = kinds.get(tag_of(child))
@@ -233,11 +237,11 @@ def properties(reader, rec, elem) -> bool:
             kind = reader._classify(proxy)
         on_record, read_, args = kind
         if read_ is read_geometry:
-            done = geometry(geometry_reader, rec, child, <tuple>args)
+            done = geometry(geometry_reader, walk, rec, child, <tuple>args)
         elif read_attribute(rec.properties, child, read_, <tuple>args):
             done = DONE
         elif read_ is read_surfaces:
-            done = surfaces(reader, rec, child, <tuple>args, doc)
+            done = surfaces(reader, kinds, geometry_reader, walk, rec, child, <tuple>args, doc)
         elif read_ is read_children:
             done = children(reader, rec, child, <tuple>args, doc)
         elif read_ is read_skip:

@@ -172,6 +172,30 @@ cdef object attribute(xmlNode *node, const char *ns, const char *name):
     return None
 
 
+cdef int dimension_of(xmlNode *node, int default) noexcept:
+    """The srsDimension attribute (in no namespace) as `attribute` reads it, without making
+    its str: 2, 3 or 4, `default` where there is none or it is empty, 0 for any other value
+    (the Python walk reads that element)."""
+    cdef xmlAttr *attr = node.properties
+    cdef const xmlChar *value
+    while attr is not NULL:
+        if attr.ns is NULL and strcmp(<const char *>attr.name, b"srsDimension") == 0:
+            if attr.children is NULL:
+                return default
+            if attr.children.next is not NULL or not (
+                attr.children.type == TEXT or attr.children.type == CDATA
+            ):
+                return 0
+            value = attr.children.content
+            if value[0] == 0:
+                return default
+            if value[1] == 0 and value[0] >= c'2' and value[0] <= c'4':
+                return value[0] - c'0'
+            return 0
+        attr = attr.next
+    return default
+
+
 cdef inline bint readable(xmlNode *node) noexcept:
     """An element of a document without a DTD (which could give attributes defaults that
     `.get` answers)."""

@@ -110,7 +110,6 @@ cdef class _Walk:
         cdef xmlNode *boundary = first_child(node)
         cdef xmlNode *ring
         cdef xmlNode *first
-        cdef object dim_text
         cdef int dim
         cdef str text
         while boundary is not NULL:
@@ -132,12 +131,8 @@ cdef class _Walk:
             first = first_child(ring)
             if first is NULL or not named(first, self.ns, b"posList"):
                 return OTHER
-            dim_text = attribute(first, NULL, b"srsDimension")
-            if not dim_text:
-                dim = dimension
-            elif dim_text in ("2", "3", "4"):
-                dim = int(dim_text)
-            else:
+            dim = dimension_of(first, dimension)
+            if dim == 0:
                 return OTHER
             text = text_of(first)
             if not text or text.isspace():
@@ -236,24 +231,17 @@ cdef inline _Walk walk_of(reader):
     return walk
 
 
-cdef bint read_node(reader, xmlNode *node, list out) except -1:
-    """`read` of the node."""
-    if not readable(node):
+cdef bint read_node(reader, _Walk walk, xmlNode *node, list out) except -1:
+    """`read` of the node; `walk`, the reader's (`walk_of`)."""
+    if not readable(node) or walk.kind(node) == NONE:
         return False
-    cdef _Walk walk = walk_of(reader)
-    if walk.kind(node) == NONE:
-        return False
-    cdef object srs = None, dim_text = None
+    cdef object srs = None
     cdef int dimension = reader.dimension
     if node.properties is not NULL:
         srs = attribute(node, NULL, b"srsName")
-        dim_text = attribute(node, NULL, b"srsDimension")
-        if srs is UNREAD or dim_text is UNREAD:
+        dimension = dimension_of(node, dimension)
+        if srs is UNREAD or dimension == 0:
             return False
-        if dim_text:
-            if dim_text not in ("2", "3", "4"):
-                return False
-            dimension = int(dim_text)
     cdef Py_ssize_t kept = PyList_GET_SIZE(out), texts = PyList_GET_SIZE(walk.texts)
     cdef Py_ssize_t blank = PyList_GET_SIZE(walk.blank), rings = PyList_GET_SIZE(walk.ring_counts)
     walk.record = reader.record
@@ -276,7 +264,7 @@ def read(reader, elem, list out) -> bool:
     `out`, and True; or False, nothing written, where the Python walk has to read it."""
     if not isinstance(elem, _Element):
         return False
-    return read_node(reader, (<LxmlElement *>elem)._c_node, out)
+    return read_node(reader, walk_of(reader), (<LxmlElement *>elem)._c_node, out)
 
 
 include "citygml_walk.pxi"
