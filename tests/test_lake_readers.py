@@ -115,15 +115,12 @@ def test_dictionary_and_valueless_columns_are_stored_uncompressed_tiny_ones_in_l
     hold a few values and runs of indices, which zstd made no smaller; a features file's column
     that holds no value in any of its rows is only null flags, which zstd makes no smaller; a
     column of under a kilobyte in the first row group is in LZ4 (zstd's fixed cost a column
-    chunk buys a few bytes there), and so is the bbox covering (`small_file_codec`) in these
-    files of the samples, all small; the others in zstd."""
+    chunk buys a few bytes there), the others in zstd."""
     import yaml
 
     raw = yaml.safe_load((ROOT / "schemas" / "feature-v1.yaml").read_text(encoding="utf-8"))
     columns = {"features": raw["columns"], "surfaces": raw["surfaces"]}
     marked = {k: {c["name"] for c in v if c.get("dictionary")} for k, v in columns.items()}
-    lz4 = {k: {c["name"] for c in v if c.get("small_file_codec")} for k, v in columns.items()}
-    assert lz4["features"] == {"bbox"}
     assert {"source", "theme"} <= marked["features"] and "surface_type" in marked["surfaces"]
     valueless_seen = set()
     codecs_seen = set()
@@ -146,7 +143,7 @@ def test_dictionary_and_valueless_columns_are_stored_uncompressed_tiny_ones_in_l
                     "UNCOMPRESSED"
                     if top in marked[kind] | valueless
                     else "LZ4"
-                    if top in lz4[kind] or (first is not None and first[top].nbytes < 1024)
+                    if first is not None and first[top].nbytes < 1024
                     else "ZSTD"
                 )
                 assert chunk.compression == expected, (path, chunk.path_in_schema)

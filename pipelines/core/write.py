@@ -53,11 +53,7 @@ corpus's other 3D files (level 1: up to 1.3x the bytes, PLATEAU's). Text (ids, n
 `properties` of a file under SCHEMA_LEVELS_FROM) takes level 1: the 60 features and surfaces
 files of the 43 corpus files that ingest are as small in total (0.9986x; 0.97-1.015x a file)
 for 3 % less CPU (Den Haag CityJSON's features 11.8 -> 11.2 ms, NRW CityGML's 2.5 -> 2.2, the
-fountains' 2.3 -> 2.0; 2026-12-05). The bbox covering takes LZ4 there (the schema's
-`small_file_codec`): the rows spatially sorted, its byte-stream-split floats repeat their
-leading bytes, which LZ4 finds as well as zstd; on the same files 1.8 % less CPU for 1.0006x
-the bytes (up to 1.008x a file): the fountains' features 2.18 -> 1.92 ms, the bicing
-stations' 1.01 -> 0.79, Karlsruhe's 1.06 -> 0.95, Munich's 1.96 -> 1.77."""
+fountains' 2.3 -> 2.0; 2026-12-05)."""
 SCHEMA_LEVELS_FROM = 16 << 20
 """Arrow bytes of a file's rows (where its writer is told them, as the spatial order does: else
 of its first batch) from which the schema's higher zstd levels (`large_file_level`) apply. They
@@ -205,18 +201,15 @@ class GeoParquetWriter:
     def _compression(
         self, large: bool, first: pa.RecordBatch | pa.Table | None
     ) -> dict[str, dict[str, Any]]:
-        """Each Parquet column's codec and zstd level (`schemas.Table.codecs`; in a file not
-        `large`, `small_file_codecs`), but none for the columns without a value (`valueless`):
-        their pages hold only the rows' null flags, a few bytes that zstd makes no smaller, and
-        each zstd column chunk costs a compression context (30 us a column on Karlsruhe's 693
-        features; 5-8 columns of the features of most tabular sources: a fountain has no
-        height, name or level of detail); LZ4 for a column of fewer than `TINY` bytes in the
-        `first` batch."""
+        """Each Parquet column's codec and zstd level (`schemas.Table.codecs`), but none for
+        the columns without a value (`valueless`): their pages hold only the rows' null
+        flags, a few bytes that zstd makes no smaller, and each zstd column chunk costs a
+        compression context (30 us a column on Karlsruhe's 693 features; 5-8 columns of the
+        features of most tabular sources: a fountain has no height, name or level of detail);
+        LZ4 for a column of fewer than `TINY` bytes in the `first` batch."""
         codecs = {
             leaf: "none" if leaf.partition(".")[0] in self.valueless else codec
-            for leaf, codec in (
-                self.table.codecs if large else self.table.small_file_codecs
-            ).items()
+            for leaf, codec in self.table.codecs.items()
         }
         if first is not None:  # each size asked once, of the columns zstd would take
             zstd = {leaf.partition(".")[0] for leaf, codec in codecs.items() if codec == "zstd"}
