@@ -110,12 +110,13 @@ def test_the_arrow_schema_carries_the_same_geo_as_the_footer(lake):
             }
 
 
-def test_dictionary_and_valueless_columns_are_stored_uncompressed_tiny_ones_in_lz4(lake):
+def test_dictionary_valueless_and_tiny_columns_are_stored_uncompressed_others_in_zstd(lake):
     """As the schema file marks its columns (`dictionary: true`): a dictionary column's pages
     hold a few values and runs of indices, which zstd made no smaller; a features file's column
     that holds no value in any of its rows is only null flags, which zstd makes no smaller; a
-    column of under a kilobyte in the first row group is in LZ4 (zstd's fixed cost a column
-    chunk buys a few bytes there), the others in zstd."""
+    column of under a kilobyte in the first row group is not compressed (zstd's fixed cost a
+    column chunk buys a few bytes there), the others in zstd: no LZ4_RAW, which Spark before
+    3.5 cannot read."""
     import yaml
 
     raw = yaml.safe_load((ROOT / "schemas" / "feature-v1.yaml").read_text(encoding="utf-8"))
@@ -139,17 +140,12 @@ def test_dictionary_and_valueless_columns_are_stored_uncompressed_tiny_ones_in_l
             for i in range(meta.num_columns):
                 chunk = meta.row_group(g).column(i)
                 top = chunk.path_in_schema.split(".")[0]
-                expected = (
-                    "UNCOMPRESSED"
-                    if top in marked[kind] | valueless
-                    else "LZ4"
-                    if first is not None and first[top].nbytes < 1024
-                    else "ZSTD"
-                )
+                tiny = first is not None and first[top].nbytes < 1024
+                expected = "UNCOMPRESSED" if top in marked[kind] | valueless or tiny else "ZSTD"
                 assert chunk.compression == expected, (path, chunk.path_in_schema)
                 codecs_seen.add(chunk.compression)
     assert {"height_m", "geometry_3d"} <= valueless_seen  # the 2D sources' features
-    assert codecs_seen == {"UNCOMPRESSED", "LZ4", "ZSTD"}
+    assert codecs_seen == {"UNCOMPRESSED", "ZSTD"}
 
 
 def _chunk_bytes(path: Path, column: str) -> list[int]:
@@ -180,7 +176,7 @@ def test_3d_geometries_take_the_schema_files_lower_zstd_level_in_every_file(lake
         kind = "features" if "geometry" in meta.schema.names else "surfaces"
         rows = pq.read_table(path, columns=["geometry_3d"])
         if rows.column(0).null_count == rows.num_rows or rows.column(0).nbytes < 1024:
-            continue  # no value, or a tiny column (in LZ4)
+            continue  # no value, or a tiny column (not compressed)
         stored = _chunk_bytes(path, "geometry_3d")
         by_level = {}
         for level in (levels[kind]["geometry_3d"], 3):

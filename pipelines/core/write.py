@@ -63,13 +63,14 @@ Haag CityJSON's 5.2 MB of features, one row group, 8.5 -> 16 ms for 725 -> 710 k
 properties alone 1.7 -> 8.1 ms for 25 kB; Delft's 2 ms for 5 kB), 4 % of a 3D file's ingest;
 kept for sources of several full row groups, whose files' size counts."""
 TINY = 1 << 10
-"""Arrow bytes of a column in a file's first row group under which it takes LZ4 (raw) instead of
-zstd: pyarrow 26 spends some 25 us on each zstd column chunk creating its compression context
-(apache/arrow#48187), more than zstd then takes to compress a kilobyte, for a few bytes less
-than LZ4's. On the 60 features and surfaces files of the 43 corpus files that ingest, one
-building's (sig3d) write 0.60 -> 0.36 ms, its surfaces' 0.23 -> 0.11, 10 % less CPU over all
-files for 1.0001x the bytes (0.987-1.019x a file); from 2 kB or 4 kB, 1.001x and 1.002x the
-bytes (up to 1.08x a file) for 1 and 4 % less CPU again."""
+"""Arrow bytes of a column in a file's first row group under which it is stored uncompressed
+instead of in zstd: pyarrow 26 spends some 25 us on each zstd column chunk creating its
+compression context (apache/arrow#48187), more than zstd then takes to compress a kilobyte, for
+a few hundred bytes. On the 60 features and surfaces files of the 43 corpus files that ingest,
+in LZ4 (a few bytes less than uncompressed) one building's (sig3d) write took 0.60 -> 0.36 ms,
+its surfaces' 0.23 -> 0.11, 10 % less CPU over all files for 1.0001x the bytes; not LZ4 but no
+codec, because Apache Spark before 3.5 (parquet-mr before 1.13: Sedona on it), RAPIDS and
+Velox cannot open a file with an LZ4_RAW column at all (apache/parquet-java#2718)."""
 _BUFFER = 1 << 20
 """Bytes gathered before each write to disk: Parquet writes every page and header on its own."""
 
@@ -206,7 +207,7 @@ class GeoParquetWriter:
         flags, a few bytes that zstd makes no smaller, and each zstd column chunk costs a
         compression context (30 us a column on Karlsruhe's 693 features; 5-8 columns of the
         features of most tabular sources: a fountain has no height, name or level of detail);
-        LZ4 for a column of fewer than `TINY` bytes in the `first` batch."""
+        none either for a column of fewer than `TINY` bytes in the `first` batch."""
         codecs = {
             leaf: "none" if leaf.partition(".")[0] in self.valueless else codec
             for leaf, codec in self.table.codecs.items()
@@ -215,7 +216,7 @@ class GeoParquetWriter:
             zstd = {leaf.partition(".")[0] for leaf, codec in codecs.items() if codec == "zstd"}
             tiny = {name for name in zstd if first.column(name).nbytes < TINY}
             codecs = {
-                leaf: "lz4_raw" if leaf.partition(".")[0] in tiny else codec
+                leaf: "none" if leaf.partition(".")[0] in tiny else codec
                 for leaf, codec in codecs.items()
             }
         levels = self.table.compression_levels(LEVEL, large=large)
