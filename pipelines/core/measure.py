@@ -48,8 +48,8 @@ class Measures:
     """Which of `shapely.get_parts` of the 3D geometries each surface is, where every surface
     is one of their faces (`surface_parts`): their CRS84 polygons are then those faces'."""
 
-    def surface_wkb_of(self, rows: np.ndarray) -> pa.Array:
-        """The 3D WKB of the surfaces `rows`."""
+    def surface_wkb_of(self, rows: slice | np.ndarray) -> pa.Array:
+        """The 3D WKB of the surfaces `rows` (a slice or their indices)."""
         assert self.surface_polygons is not None  # placed by then
         return wkb.to_wkb_3d(self.surface_polygons, rows)
 

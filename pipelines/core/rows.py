@@ -88,19 +88,23 @@ class FeatureRows:
 def surfaces(
     source: str, measures: Measures | None, keep: Sequence[int], feature_ids: pa.Array
 ) -> pa.RecordBatch | None:
-    """Rows of the surfaces table for the kept features' semantic surfaces."""
-    if measures is None or measures.surface_owner is None or not len(measures.surface_owner):
+    """Rows of the surfaces table for the kept features' semantic surfaces. Where every record
+    is kept (`keep` as long as `feature_ids`, one a record) so is every surface: its columns
+    are taken whole, not looked up row by row (Den Haag's 16,209 surfaces)."""
+    owner = measures.surface_owner if measures is not None else None
+    if measures is None or owner is None or not len(owner):
         return None
-    rows = np.flatnonzero(np.isin(measures.surface_owner, keep))
+    rows = slice(None) if len(keep) == len(feature_ids) else np.flatnonzero(np.isin(owner, keep))
 
     def floats(values: np.ndarray | None) -> pa.Array:
         assert values is not None  # measured with the surfaces
         return pa.array(values[rows], type=pa.float64(), from_pandas=True)
 
+    ids = feature_ids.take(owner[rows])
     columns = {
-        "feature_id": feature_ids.take(measures.surface_owner[rows]),
-        "source": pa.repeat(pa.scalar(source), len(rows)),
-        "surface_type": pa.array(measures.surface_types, pa.string()).take(pa.array(rows)),
+        "feature_id": ids,
+        "source": pa.repeat(pa.scalar(source), len(ids)),
+        "surface_type": pa.array(np.asarray(measures.surface_types, object)[rows], pa.string()),
         "area_m2": floats(measures.surface_area),
         "tilt_deg": floats(measures.surface_tilt),
         "azimuth_deg": floats(measures.surface_azimuth),
