@@ -115,11 +115,11 @@ def _unplaceable(
     flat: FlatFaces | None,
 ) -> dict[int, str]:
     """Records with a coordinate that is NaN, infinite or beyond any Earth, in their
-    geometry, 3D geometry (its polygons read from their faces `flat`, where read) or
-    semantic surfaces (those that are no face of the 3D geometry), and the first such
-    position."""
+    geometry, 3D geometry (its polygons read from their faces `flat`; None: the batch has
+    no 3D objects) or semantic surfaces (those that are no face of the 3D geometry), and the
+    first such position."""
     found = coordinates.bad_geometries(geoms)
-    if src3d is not geoms:
+    if flat is not None:
         found = {**_bad_solids(src3d, flat), **found}
     if surfaces is None:
         return found
@@ -131,13 +131,11 @@ def _unplaceable(
     return found
 
 
-def _bad_solids(src3d: np.ndarray, flat: FlatFaces | None) -> dict[int, str]:
+def _bad_solids(src3d: np.ndarray, flat: FlatFaces) -> dict[int, str]:
     """`coordinates.bad_geometries` of the 3D geometries, their polygons' positions read from
-    the arrays they were built from (`Solids.faces`), where these all have a Z. Every value
-    finite and within bounds, the common case, is told by the array's least and greatest (a
-    NaN is neither), without the passes that say which rows are not."""
-    if flat is None:
-        return coordinates.bad_geometries(src3d)
+    their faces' arrays (`Solids.faces`, or read once from GEOS), where these all have a Z.
+    Every value finite and within bounds, the common case, is told by the array's least and
+    greatest (a NaN is neither), without the passes that say which rows are not."""
     fine = flat.coords.max(initial=-np.inf) <= LIMIT and flat.coords.min(initial=np.inf) >= -LIMIT
     if not fine and np.isnan(flat.coords[:, 2]).any():  # 2D faces: GEOS says which have Z
         return coordinates.bad_geometries(src3d)
