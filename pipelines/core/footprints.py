@@ -93,7 +93,10 @@ def footprints(
     done = np.zeros(n, dtype=bool)
     done[traced] = ~shapely.is_missing(out[traced])
     for chosen, kept in zip(sets, keep, strict=True):
-        merged, sizes = chosen.shapes_2d(kept & ~done[chosen.owner])
+        merging = kept & ~done[chosen.owner]
+        if not merging.any():  # a set without faces left (no ground surfaces, all traced)
+            continue
+        merged, sizes = chosen.shapes_2d(merging)
         at = np.flatnonzero(sizes)
         out[at] = _valid(merged[at], sizes[at], edges.shares[at])
     return out
@@ -198,6 +201,8 @@ def _chained(edges: _Edges, objects: np.ndarray, area: np.ndarray, ccw: np.ndarr
     and the others (holes), where it is valid and has the faces' `area`; None for the others
     (positions where the outline touches itself, several shells)."""
     out = np.full(len(objects), None, dtype=object)
+    if not len(objects):  # none traced (CityGML's, objects of one face): no GEOS call
+        return out
     if solids.compiled is not None:
         kernel = solids.compiled.rings
         positions, *nesting, fine = kernel(edges.outline, edges.owner, objects, ccw.view(np.uint8))
@@ -284,6 +289,8 @@ def _fitting(out: np.ndarray, area: np.ndarray) -> np.ndarray:
 def _outlined(edges: _Edges, objects: np.ndarray, area: np.ndarray) -> np.ndarray:
     """The footprint of each of `objects` (ascending) as the area its outline edges enclose,
     None where that is not valid or its area not the faces' `area` (faces that overlap)."""
+    if not len(objects):  # every traced outline chained into rings, or none traced
+        return np.full(0, None, dtype=object)
     chosen = np.isin(edges.owner, objects)
     lines = edges.outline[chosen].reshape(-1, 2)
     per_object = np.bincount(edges.owner[chosen], minlength=int(objects.max(initial=-1)) + 1)

@@ -115,11 +115,11 @@ def _unplaceable(
     flat: FlatFaces | None,
 ) -> dict[int, str]:
     """Records with a coordinate that is NaN, infinite or beyond any Earth, in their
-    geometry, 3D geometry (its polygons read from `flat` where the connector hands them on)
-    or semantic surfaces (those that are no face of the 3D geometry), and the first such
-    position."""
+    geometry, 3D geometry (its polygons read from their faces `flat`; None: the batch has
+    no 3D objects) or semantic surfaces (those that are no face of the 3D geometry), and the
+    first such position."""
     found = coordinates.bad_geometries(geoms)
-    if src3d is not geoms:
+    if flat is not None:
         found = {**_bad_solids(src3d, flat), **found}
     if surfaces is None:
         return found
@@ -131,13 +131,11 @@ def _unplaceable(
     return found
 
 
-def _bad_solids(src3d: np.ndarray, flat: FlatFaces | None) -> dict[int, str]:
+def _bad_solids(src3d: np.ndarray, flat: FlatFaces) -> dict[int, str]:
     """`coordinates.bad_geometries` of the 3D geometries, their polygons' positions read from
-    the arrays they were built from (`Solids.faces`), where these all have a Z. Every value
-    finite and within bounds, the common case, is told by the array's least and greatest (a
-    NaN is neither), without the passes that say which rows are not."""
-    if flat is None:
-        return coordinates.bad_geometries(src3d)
+    their faces' arrays (`Solids.faces`, or read once from GEOS), where these all have a Z.
+    Every value finite and within bounds, the common case, is told by the array's least and
+    greatest (a NaN is neither), without the passes that say which rows are not."""
     fine = flat.coords.max(initial=-np.inf) <= LIMIT and flat.coords.min(initial=np.inf) >= -LIMIT
     if not fine and np.isnan(flat.coords[:, 2]).any():  # 2D faces: GEOS says which have Z
         return coordinates.bad_geometries(src3d)
@@ -145,19 +143,16 @@ def _bad_solids(src3d: np.ndarray, flat: FlatFaces | None) -> dict[int, str]:
     bad = np.zeros(0, np.int64) if fine else np.flatnonzero(coordinates.out_of_bounds(flat.coords))
     for k, i in zip(bad.tolist(), flat.owner[flat.polygon[flat.ring[bad]]].tolist(), strict=True):
         found.setdefault(i, coordinates.describe_position(flat.coords[k]))
-    rest = np.flatnonzero(~np.isin(shapely.get_type_id(src3d), (3, 6)))  # lines, points
+    rest = np.flatnonzero(~solids.of_types(shapely.get_type_id(src3d), 3, 6))  # lines, points
     found.update((int(rest[k]), why) for k, why in coordinates.bad_geometries(src3d[rest]).items())
     return found
 
 
-def _solid_faces(given: FlatFaces | None, src3d: np.ndarray, unbuilt: np.ndarray) -> solids.Faces:
-    """The faces of the batch's placeable solids (those of `src3d`, and the `unbuilt` ones
-    held as their faces alone): as the connector hands them, else read from GEOS, once for
-    footprints, measures and CRS84."""
-    if given is not None:
-        placeable = np.flatnonzero(~shapely.is_missing(src3d) | unbuilt)
-        return solids.Faces(*given).take(placeable, renumber=False)
-    return solids.Faces.of(src3d)
+def _solid_faces(given: FlatFaces | None, src3d: np.ndarray) -> solids.Faces:
+    """The faces of the batch's solids (those of `src3d`, and those held as their faces
+    alone): as the connector hands them, else read from GEOS, once for the check of their
+    positions, footprints, measures and CRS84."""
+    return solids.Faces.of(src3d) if given is None else solids.Faces(*given)
 
 
 def _unbuilt(given: Solids, to_crs84: ToCrs84 | None) -> tuple[Solids, np.ndarray]:
@@ -374,7 +369,8 @@ class Placer:
         if batch.solids is not None:
             given, unbuilt = _unbuilt(batch.solids, to_crs84)
             src3d, flat = np.array(given.geometry_3d, dtype=object), given.faces
-        unplaceable = _unplaceable(geoms, src3d, surfaces, flat)
+        faces3d = _solid_faces(flat, src3d) if objects3d else None
+        unplaceable = _unplaceable(geoms, src3d, surfaces, faces3d)
         for i, why in unplaceable.items():
             reasons[i] = reasons[i] or f"geometry has {why}"
             geoms[i] = src3d[i] = None
@@ -382,8 +378,9 @@ class Placer:
         if surfaces is not None and unplaceable:
             surfaces = surfaces.dropped(list(unplaceable))
         axis = self.axis_order or batch.axis_order
-        # the faces of the solids, read once for footprints, volumes and CRS84
-        faces3d = _solid_faces(flat, src3d, unbuilt) if objects3d else None
+        if faces3d is not None:  # those of the placeable solids
+            placeable = np.flatnonzero(~shapely.is_missing(src3d) | unbuilt)
+            faces3d = faces3d.take(placeable, renumber=False)
         if objects3d:
             # traced outlines are the same areas as GEOS's unions, their rings started and
             # turned otherwise: for connectors that hand their faces on (CityJSON), so that

@@ -143,7 +143,7 @@ def surface_parts(
     surface is (in order), from its face; None unless every geometry is polygons only (their
     parts are then their faces) and every surface is one of them (none has the face -1)."""
     kinds = solids.kinds(geometries, faces)
-    if not np.isin(kinds, (-1, 3, 6)).all() or (surfaces.face < 0).any():
+    if not solids.of_types(kinds, -1, 3, 6).all() or (surfaces.face < 0).any():
         return None
     if (kinds[surfaces.owner] == -1).any():
         return None
