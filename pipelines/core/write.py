@@ -152,7 +152,9 @@ class GeoParquetWriter:
     """Streams record batches of one lake table into a GeoParquet 1.1 file.
 
     With `empty_file` off, no file is written unless a row comes (tables most sources have no
-    rows for, such as surfaces).
+    rows for, such as surfaces). `extent`, where known, is the box of every row's bbox covering
+    (xmin, ymin, xmax, ymax; infinite where none has one): the `geo` bbox of the column it
+    covers, which the writer then does not read from each batch.
     """
 
     def __init__(
@@ -168,10 +170,7 @@ class GeoParquetWriter:
         self.source_bytes = source_bytes
         """Arrow bytes of every row the file will hold, where known: what picks the levels."""
         self.valueless = valueless
-        """Columns no row of the file will hold a value in, where known: stored uncompressed.
-        `extent`, where known, is the box of every row's bbox covering (xmin, ymin, xmax, ymax;
-        infinite where none has one): the `geo` bbox of the column it covers, which the
-        writer then does not read from each batch."""
+        """Columns no row of the file will hold a value in, where known: stored uncompressed."""
         self.metadata: dict[str, bytes] = {}
         """More footer key-value metadata, beside `geo`."""
         self.path = path
@@ -208,17 +207,14 @@ class GeoParquetWriter:
         compression context (30 us a column on Karlsruhe's 693 features; 5-8 columns of the
         features of most tabular sources: a fountain has no height, name or level of detail);
         none either for a column of fewer than `TINY` bytes in the `first` batch."""
+        plain = set(self.valueless)
+        if first is not None:  # each size asked once, of the other columns zstd would take
+            zstd = {leaf.partition(".")[0] for leaf, c in self.table.codecs.items() if c == "zstd"}
+            plain |= {name for name in zstd - plain if first.column(name).nbytes < TINY}
         codecs = {
-            leaf: "none" if leaf.partition(".")[0] in self.valueless else codec
+            leaf: "none" if leaf.partition(".")[0] in plain else codec
             for leaf, codec in self.table.codecs.items()
         }
-        if first is not None:  # each size asked once, of the columns zstd would take
-            zstd = {leaf.partition(".")[0] for leaf, codec in codecs.items() if codec == "zstd"}
-            tiny = {name for name in zstd if first.column(name).nbytes < TINY}
-            codecs = {
-                leaf: "none" if leaf.partition(".")[0] in tiny else codec
-                for leaf, codec in codecs.items()
-            }
         levels = self.table.compression_levels(LEVEL, large=large)
         return {
             "compression": codecs,
