@@ -191,8 +191,29 @@ def test_distinct_positions_moved_are_every_corner_moved() -> None:
     for compiled in {kernel, None}:
         transform.compiled = compiled
         try:
-            moved, codes = to.distinct(corners)
+            _, moved, codes = to.distinct(corners)
         finally:
             transform.compiled = kernel
         assert len(moved) <= 700
         np.testing.assert_array_equal(moved[codes], alone)
+
+
+@pytest.mark.parametrize("count", [300, 5000])
+@pytest.mark.parametrize("search", ["compiled", "pandas"])
+def test_positions_moved_before_are_not_moved_again(count: int, search: str, monkeypatch) -> None:
+    """A batch's footprints are found among its solids' corners, moved before (on another
+    thread): those are taken as they were moved, the others moved by PROJ, each corner where
+    PROJ puts it alone; with the compiled search, with pandas, and among too few positions to
+    look for repeats. The solids' moved positions are marked (shifted by 1 degree) to tell
+    where each came from."""
+    if search == "pandas":
+        monkeypatch.setattr(transform, "compiled", None)
+    rng = np.random.default_rng(5)
+    solids = rng.uniform([80_000, 450_000], [82_000, 452_000], (count // 7, 2))
+    footprints = np.concatenate([solids[rng.integers(0, len(solids), count)], solids[:3] + 0.5])
+    to = crs.to_crs84(crs.resolve("EPSG:28992"), "xy")
+    alone = np.column_stack(to._tr.transform(footprints[:, 0], footprints[:, 1], errcheck=False))
+    known = to.distinct(solids)
+    _, moved, codes = to.distinct(footprints, known=known._replace(moved=known.moved + 1.0))
+    np.testing.assert_array_equal(moved[codes][:-3], alone[:-3] + 1.0)  # taken as known
+    np.testing.assert_array_equal(moved[codes][-3:], alone[-3:])  # moved by PROJ

@@ -1,18 +1,24 @@
 """A batch's placed geometries taken to OGC:CRS84: footprints, 3D geometry and semantic surfaces,
-every position in one PROJ call.
+each distinct position moved by PROJ once.
 
-Footprints, solids and surfaces share their corners, so their positions are gathered into one
-array and each distinct position is transformed once (`transform.ToCrs84.distinct`). Solids whose
-faces the pipeline already holds as flat arrays (`solids.Faces`: handed on by the connector,
-or read once for the measures) are written as WKB from those arrays, each corner read at its
-moved position (pipelines/geo/wkb_ragged.py: no moved copy of every corner is made), and
-their semantic surfaces cut out of it: GEOS neither copies coordinates out of them nor
-builds and writes them again.
+Footprints, solids and surfaces share their corners, so each distinct position is transformed
+once (`transform.ToCrs84.distinct`). Solids whose faces the pipeline already holds as flat
+arrays (`solids.Faces`: handed on by the connector, or read once for the measures) are written
+as WKB from those arrays, each corner read at its moved position (pipelines/geo/wkb_ragged.py:
+no moved copy of every corner is made), and their semantic surfaces cut out of it: GEOS
+neither copies coordinates out of them nor builds and writes them again. Those solids are
+taken there on a thread of their own (`begin`), begun as soon as they are checked: PROJ and
+the WKB's writing run without the GIL, on the second core, while the caller traces the
+footprints and measures the solids in the source CRS; the footprints' corners, which are
+the solids', are then found among those already moved.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cache
 from itertools import pairwise
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -24,9 +30,58 @@ from citypipe.connectors.ragged import offsets
 from citypipe.core.measure import Measures
 from citypipe.core.solids import Faces, kinds
 from citypipe.geo import wkb_ragged
-from citypipe.geo.transform import ToCrs84
+from citypipe.geo.transform import Moved, ToCrs84
 
-__all__ = ["ToCrs84", "to_crs84"]
+__all__ = ["Begun", "ToCrs84", "begin", "to_crs84"]
+
+
+class _Placed(NamedTuple):
+    """Solids taken to CRS84 from their `faces`: their corners' positions moved, which of
+    those PROJ could not place, and their WKB (None where GEOS is to write it)."""
+
+    faces: Faces
+    corners: Moved
+    bad: np.ndarray
+    written: wkb_ragged.Solids | None
+
+    def lost(self) -> set[int]:
+        """The solids with a corner PROJ could not place, its owner read through its ring
+        and face for those alone (a gather over every corner otherwise)."""
+        if not self.bad.any():
+            return set()
+        at = self.bad[self.corners.codes]
+        return set(self.faces.owner[self.faces.polygon[self.faces.ring[at]]].tolist())
+
+
+Begun = Future[_Placed]
+
+
+@cache
+def _worker() -> ThreadPoolExecutor:
+    """The thread that takes solids to CRS84, one a process (pyproj makes each thread its own
+    PROJ object at its first transform there: kept for the next batch and ingest)."""
+    return ThreadPoolExecutor(1, thread_name_prefix="citypipe-crs84")
+
+
+def begin(
+    transform: ToCrs84, geoms3d: np.ndarray, has_z: np.ndarray, faces: Faces | None
+) -> Begun | None:
+    """The 3D geometries taken to CRS84 from their `faces` (those of `geoms3d[has_z]`, owned
+    by their rows of `geoms3d`) on the worker thread, where every one is a multipolygon of
+    its faces; None where they are not (CityGML's Polygon, lines: `to_crs84` takes them
+    there through GEOS), or there are no faces."""
+    if faces is None or not (kinds(geoms3d, faces)[has_z] == GeometryType.MULTIPOLYGON).all():
+        return None
+    return _worker().submit(_placed, transform, faces, has_z)
+
+
+def _placed(transform: ToCrs84, faces: Faces, has_z: np.ndarray) -> _Placed:
+    """The solids' corners moved and their WKB written from the `faces`' arrays (`wkb_ragged`,
+    null for the rows without)."""
+    corners = transform.distinct(faces.coords)
+    flat = (faces.ring, faces.polygon, faces.owner)
+    written = wkb_ragged.solids_z(corners.moved, corners.codes, faces.coords[:, 2], flat, has_z)
+    return _Placed(faces, corners, coordinates.out_of_bounds(corners.moved), written)
 
 
 def to_crs84(
@@ -35,51 +90,46 @@ def to_crs84(
     geoms3d: np.ndarray,
     has_z: np.ndarray,
     measures: Measures | None,
-    faces: Faces | None,
+    begun: Begun | None,
     untransformable: str,
     reasons: list[str | None],
 ) -> tuple[np.ndarray, pa.Array | None]:
-    """The 2D geometries in CRS84, and the 3D ones there: written as WKB from the faces'
-    arrays where the caller holds them (`wkb_ragged`: GEOS need not build them, nor write
-    them again), else taken there in place, as are the semantic surfaces.
-    `faces` are those of `geometries_3d[has_z]` (owned by their rows of `geoms3d`) where the
-    caller holds them. A record whose coordinates PROJ cannot transform is rejected with the
-    reason `untransformable`."""
+    """The 2D geometries in CRS84, and the 3D ones there: those `begun` from their faces
+    (their WKB written from the faces' arrays where it could be), else taken there in place,
+    as are the semantic surfaces. A record whose coordinates PROJ cannot transform is
+    rejected with the reason `untransformable`; the worker's error, if any, raised here."""
     flat_z = shapely.has_z(geoms)
-    solids = geoms3d[has_z]
-    if faces is not None and not (kinds(geoms3d, faces)[has_z] == GeometryType.MULTIPOLYGON).all():
-        faces = None  # a solid that is no multipolygon of its faces (CityGML's Polygon, lines)
     parts = None if measures is None else measures.surface_parts
     groups = [geoms[~flat_z], geoms[flat_z]]
     rows = [np.flatnonzero(~flat_z), np.flatnonzero(flat_z)]
-    if faces is None:
-        groups.append(solids)
+    if begun is None:
+        groups.append(geoms3d[has_z])
+        rows.append(np.flatnonzero(has_z))
     if measures is not None and parts is None:
         groups.append(measures.surface_polygons)
-    read: list[tuple[np.ndarray, np.ndarray | None]] = [
+    read: list[tuple[np.ndarray, np.ndarray]] = [
         shapely.get_coordinates(g, include_z=k > 0, return_index=True) for k, g in enumerate(groups)
     ]
-    if faces is not None:
-        read.insert(2, (faces.coords, None))  # each position's owner read where it is lost
-    rows.append(np.arange(len(geoms3d)) if faces is not None else np.flatnonzero(has_z))
-    # each group's rows of the distinct positions, which alone are moved
-    moved, codes = transform.distinct(*(c for c, _ in read))
-    at = np.cumsum([0] + [len(c) for c, _ in read])
-    of = [codes[a:b] for a, b in pairwise(at)]
-    lost = _lost(moved, of[:3], [owner for _, owner in read[:3]], rows, faces)
+    solids = None if begun is None else begun.result()
+    # each group's rows of the distinct positions, which alone are moved (the solids' were)
+    rest = transform.distinct(*(c for c, _ in read), known=solids and solids.corners)
+    of = [rest.codes[a:b] for a, b in pairwise(np.cumsum([0] + [len(c) for c, _ in read]))]
+    owners = [owner for _, owner in read[: len(rows)]]  # surfaces: none lost by them
+    lost = _lost(coordinates.out_of_bounds(rest.moved), of[: len(rows)], owners, rows)
     out = geoms.copy()
-    out[~flat_z] = _set(groups[0], moved, of[0], read[0][0])
-    out[flat_z] = _set(groups[1], moved, of[1], read[1][0])
+    out[~flat_z] = _set(groups[0], rest.moved, of[0], read[0][0])
+    out[flat_z] = _set(groups[1], rest.moved, of[1], read[1][0])
     placed: np.ndarray | wkb_ragged.Solids = geoms3d
-    if faces is None:
-        geoms3d[has_z] = _set(groups[2], moved, of[2], read[2][0])
+    if solids is None:
+        geoms3d[has_z] = _set(groups[2], rest.moved, of[2], read[2][0])
     else:
-        placed = _solids(geoms3d, has_z, faces, moved, of[2])
+        lost |= solids.lost()
+        placed = solids.written or _built(geoms3d, has_z, solids)
     if measures is not None:  # surfaces that are faces of the solids came with them
         measures.surface_polygons = (
-            _surfaces(geoms3d, parts, faces, placed, moved, of[2])
+            _surfaces(geoms3d, parts, solids, placed)
             if parts is not None
-            else _set(groups[-1], moved, of[-1], read[-1][0])
+            else _set(groups[-1], rest.moved, of[-1], read[-1][0])
         )
     for i in lost:
         reasons[i] = reasons[i] or untransformable
@@ -88,16 +138,10 @@ def to_crs84(
     return out, placed.wkb if isinstance(placed, wkb_ragged.Solids) else placed
 
 
-def _solids(
-    geoms3d: np.ndarray, has_z: np.ndarray, faces: Faces, moved: np.ndarray, codes: np.ndarray
-) -> np.ndarray | wkb_ragged.Solids:
-    """The 3D geometries in CRS84 from their `faces`, each corner at `moved[codes]`: their
-    WKB written from the arrays (`wkb_ragged`, null for the rows without), or in place as
-    shapely geometries where GEOS is to write it."""
-    flat = (faces.ring, faces.polygon, faces.owner)
-    written = wkb_ragged.solids_z(moved, codes, faces.coords[:, 2], flat, has_z)
-    if written is not None:
-        return written
+def _built(geoms3d: np.ndarray, has_z: np.ndarray, solids: _Placed) -> np.ndarray:
+    """The 3D geometries in CRS84 built in place from their faces, where GEOS is to write
+    their WKB (`wkb_ragged.solids_z` could not)."""
+    faces, (_, moved, codes) = solids.faces, solids.corners
     everything = np.ones(len(faces.owner), dtype=bool)
     ragged, nesting = faces.ragged(everything, _corners(moved, codes, faces.coords), len(geoms3d))
     of_solids = (*nesting[:2], offsets(np.diff(nesting[2])[has_z]))
@@ -121,44 +165,31 @@ def _set(
 
 
 def _lost(
-    moved: np.ndarray,
-    codes: list[np.ndarray],
-    owners: list[np.ndarray | None],
-    rows: list[np.ndarray],
-    faces: Faces | None,
+    bad: np.ndarray, codes: list[np.ndarray], owners: list[np.ndarray], rows: list[np.ndarray]
 ) -> set[int]:
     """The records with a position PROJ could not take to CRS84 (not finite, or beyond any
-    Earth): of each group, its positions' rows of `moved` (`codes`), owned by `owners`,
-    which are rows of the group (`rows`: the record of each); None for the `faces`'
-    positions, whose owners are read through their rings and faces for those lost alone (a
-    gather over every position otherwise)."""
-    bad = coordinates.out_of_bounds(moved)
+    Earth: `bad` of the distinct positions): of each group, its positions' rows among them
+    (`codes`), owned by `owners`, which are rows of the group (`rows`: the record of each)."""
     if not bad.any():
         return set()
     lost = set()
     for code, owner, row in zip(codes, owners, rows, strict=True):
-        at = bad[code]
-        if owner is None:
-            assert faces is not None
-            lost.update(row[faces.owner[faces.polygon[faces.ring[at]]]].tolist())
-        else:
-            lost.update(row[owner[at]].tolist())
+        lost.update(row[owner[bad[code]]].tolist())
     return lost
 
 
 def _surfaces(
     geoms3d: np.ndarray,
     surface_parts: np.ndarray,
-    faces: Faces | None,
+    solids: _Placed | None,
     placed: np.ndarray | wkb_ragged.Solids,
-    moved: np.ndarray,
-    codes: np.ndarray,
 ) -> np.ndarray | pa.Array:
     """The semantic surfaces that are faces of the solids, in CRS84: cut out of the solids'
-    WKB where it was written from the faces' arrays, else made from those arrays where the
-    caller holds them (`Faces.polygons`), else the solids' parts."""
+    WKB where it was written from the faces' arrays, else made from those arrays where they
+    were placed from them (`Faces.polygons`), else the solids' parts."""
     if isinstance(placed, wkb_ragged.Solids):
         return placed.faces(surface_parts)
-    if faces is not None:
+    if solids is not None:
+        faces, (_, moved, codes) = solids.faces, solids.corners
         return faces.polygons(surface_parts, _corners(moved, codes, faces.coords))
     return shapely.get_parts(geoms3d)[surface_parts]

@@ -378,29 +378,34 @@ class Placer:
         if surfaces is not None and unplaceable:
             surfaces = surfaces.dropped(list(unplaceable))
         axis = self.axis_order or batch.axis_order
+        has_z = shapely.has_z(src3d) | unbuilt  # faces alone: a connector's, with Z
+        geoms3d = np.full(len(geoms), None, object)
+        geoms3d[has_z] = src3d[has_z]
+        solid_faces = None  # those of the placeable solids with Z
         if faces3d is not None:  # those of the placeable solids
             placeable = np.flatnonzero(~shapely.is_missing(src3d) | unbuilt)
             faces3d = faces3d.take(placeable, renumber=False)
+            solid_faces = faces3d.take(np.flatnonzero(has_z), renumber=False)
+        # the solids go to CRS84 on a thread while their footprints are traced and measured
+        begun = None if to_crs84 is None else crs84.begin(to_crs84, geoms3d, has_z, solid_faces)
         if objects3d:
             # traced outlines are the same areas as GEOS's unions, their rings started and
             # turned otherwise: for connectors that hand their faces on (CityJSON), so that
             # CityGML's bytes stay as they were
             _footprints(geoms, src3d, surfaces, reasons, faces3d, flat is not None)
-        has_z = shapely.has_z(src3d) | unbuilt  # faces alone: a connector's, with Z
-        geoms3d = np.full(len(geoms), None, object)
-        geoms3d[has_z] = src3d[has_z]
         measures = None
-        if faces3d is not None:  # 3D objects; a point or line with Z has no volume
-            faces3d = faces3d.take(np.flatnonzero(has_z), renumber=False)
-            measures = measure(crs, axis, geoms, geoms3d, surfaces, faces3d)
+        if solid_faces is not None:  # 3D objects; a point or line with Z has no volume
+            measures = measure(crs, axis, geoms, geoms3d, surfaces, solid_faces)
         placed3d: np.ndarray | pa.Array = geoms3d
         if to_crs84 is not None:
             geoms, placed3d = crs84.to_crs84(
-                to_crs84, geoms, geoms3d, has_z, measures, faces3d, _untransformable(label), reasons
+                to_crs84, geoms, geoms3d, has_z, measures, begun, _untransformable(label), reasons
             )
         elif measures is not None and measures.surface_polygons is None:  # faces of the solids
-            assert faces3d is not None and measures.surface_parts is not None
-            measures.surface_polygons = faces3d.polygons(measures.surface_parts, faces3d.coords)
+            assert solid_faces is not None and measures.surface_parts is not None
+            measures.surface_polygons = solid_faces.polygons(
+                measures.surface_parts, solid_faces.coords
+            )
         if shapely.has_z(geoms).any():
             geoms = shapely.force_2d(geoms)
         bounds = _repair(geoms, reasons, notes)

@@ -8,6 +8,8 @@ is `crs.to_crs84`'s to say; this module only applies it.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pyproj
 
@@ -18,7 +20,7 @@ try:
 except ImportError:
     compiled = None  # type: ignore[assignment]
 
-__all__ = ["ToCrs84"]
+__all__ = ["Moved", "ToCrs84"]
 
 _SHARED_MIN = 1_000
 """Coordinate arrays from this size on are transformed position by distinct position. A CityGML
@@ -29,10 +31,22 @@ EPSG:25832 -> CRS84, 0.14 against 0.11 ms at 1,000, 0.40 against 0.34 at 3,000; 
 4,239 (an axis swap) 0.07 against 0.03 (cg22, 2026-12-04)."""
 
 
+class Moved(NamedTuple):
+    """Positions taken to CRS84 (`ToCrs84.distinct`): each as read and where it went (k, 2),
+    and the number of each row of the arrays they were found in among them."""
+
+    read: np.ndarray
+    moved: np.ndarray
+    codes: np.ndarray
+
+
 class ToCrs84:
     """Coordinates in a CRS -> lon, lat (z passes through): a function for `shapely.transform`,
     and the distinct positions moved (`distinct`) for a caller that reads each corner where
-    its position went."""
+    its position went.
+
+    One instance may be used from several threads: pyproj gives each thread a PROJ object of
+    its own (`pyproj.Transformer`), made at its first use there."""
 
     __slots__ = ("_tr",)
 
@@ -41,29 +55,45 @@ class ToCrs84:
 
     def __call__(self, coords: np.ndarray) -> np.ndarray:
         out = coords.copy()
-        moved, codes = self.distinct(coords)
+        moved, codes = self.distinct(coords)[1:]
         out[:, 0], out[:, 1] = moved[codes, 0], moved[codes, 1]
         return out
 
-    def distinct(self, *parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def distinct(self, *parts: np.ndarray, known: Moved | None = None) -> Moved:
         """The distinct positions (x, y) of the coordinate arrays `parts`, one after another,
-        in CRS84 (k, 2), and the number of each row's among them (each row its own where they
-        are too few to look for repeats): found as `pandas.factorize` finds them in x + iy
+        and where they go in CRS84, each moved by PROJ once but those `known` (moved before:
+        the corners of a batch's solids, of which its footprints' are), and the number of
+        each row's among them (each row its own where they are too few to look for repeats
+        and none are known): found as `pandas.factorize` finds them in x + iy
         (positions.pyx)."""
-        total = sum(map(len, parts))
-        many = total >= _SHARED_MIN
-        if many and compiled is not None and total < compiled.LIMIT:
-            codes, first = compiled.distinct(list(parts))
-            found = first[:, 0] + 1j * first[:, 1]  # the value pandas keeps of each
-            x, y = found.real, found.imag
-        else:
-            coords = np.concatenate([p[:, :2] for p in parts])
-            codes, x, y = np.arange(len(coords)), coords[:, 0], coords[:, 1]
-            if many:
-                import pandas as pd  # here, not at load: 0.37 s that the compiled path never needs
-
-                codes, found = pd.factorize(x + 1j * y, use_na_sentinel=False)
-                x, y = found.real, found.imag
+        given = [] if known is None else [known.read]
+        codes, x, y = _found([*given, *parts], known is not None)
         moved = np.empty((len(x), 2))
-        moved[:, 0], moved[:, 1] = self._tr.transform(x, y, errcheck=False)
-        return moved, codes
+        if known is None:
+            moved[:, 0], moved[:, 1] = self._tr.transform(x, y, errcheck=False)
+            return Moved(np.column_stack([x, y]), moved, codes)
+        had = codes[: len(known.read)]
+        moved[had] = known.moved
+        new = np.ones(len(x), dtype=bool)
+        new[had] = False
+        if new.any():
+            moved[new, 0], moved[new, 1] = self._tr.transform(x[new], y[new], errcheck=False)
+        return Moved(np.column_stack([x, y]), moved, codes[len(had) :])
+
+
+def _found(parts: list[np.ndarray], search: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The number of each row of `parts` among their distinct positions, and those positions'
+    x and y (every row where they are too few to look for repeats, unless `search`)."""
+    total = sum(map(len, parts))
+    many = search or total >= _SHARED_MIN
+    if many and compiled is not None and total < compiled.LIMIT:
+        codes, first = compiled.distinct(parts)
+        found = first[:, 0] + 1j * first[:, 1]  # the value pandas keeps of each
+        return codes, found.real, found.imag
+    coords = np.concatenate([p[:, :2] for p in parts])
+    if not many:
+        return np.arange(len(coords)), coords[:, 0], coords[:, 1]
+    import pandas as pd  # here, not at load: 0.37 s that the compiled path never needs
+
+    codes, found = pd.factorize(coords[:, 0] + 1j * coords[:, 1], use_na_sentinel=False)
+    return codes, found.real, found.imag
