@@ -179,6 +179,8 @@ def outline(
     cdef unsigned char[::1] odd_buffer = np.empty(max(widest, 1) * sizeof(Keyed), np.uint8)
     cdef Keyed *table = <Keyed *>&table_buffer[0]
     cdef Keyed *odd = <Keyed *>&odd_buffer[0]
+    cdef Py_ssize_t[::1] used = np.empty(max(widest, 1), np.intp)  # the slots filled, in turn
+    cdef Py_ssize_t u
     ends, owners = np.empty((n if traced else 0, 2, 2)), np.empty(n if traced else 0, np.int64)
     cdef double[:, :, ::1] out = ends
     cdef int64_t[::1] own = owners
@@ -188,6 +190,7 @@ def outline(
             while size < 2 * (start[k + 1] - start[k]):
                 size *= 2
             tag = mix(<uint64_t>k)
+            u = 0
             for i in range(start[k], start[k + 1]):  # linear probing; `times` 0: a free slot
                 key = mix(edge[rows[i]] ^ tag)
                 j = key & (size - 1)
@@ -195,12 +198,13 @@ def outline(
                     j = (j + 1) & (size - 1)
                 if not table[j].times:
                     table[j].key, table[j].row = key, rows[i]
+                    used[u] = j
+                    u += 1
                 table[j].times += 1
                 table[j].net += 1 if forward[rows[i]] else -1
             o = 0
-            for j in range(size):
-                if not table[j].times:
-                    continue
+            for i in range(u):  # the filled slots alone, not the whole table (2-4 slots an edge)
+                j = used[i]
                 sh[k] |= table[j].times > 1
                 if traced:
                     # |net| 0 or 1 (squared in 64 bits: an edge run 2**16 times overflows 32)
