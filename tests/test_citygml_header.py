@@ -23,9 +23,12 @@ from citypipe.connectors.citygml_header import model_members, read_header
 SAMPLE = SAMPLES / "citygml" / "BuildingUnits_Storeys_xlink.gml"
 
 
-@pytest.fixture(params=["whole", "streamed"])
+@pytest.fixture(params=["whole", "mapped", "streamed"])
 def parse(request, monkeypatch) -> str:
-    """Each test run with the sample parsed whole, and streamed (as a large document is)."""
+    """Each test run with the sample parsed whole (read, or from the file mapped, as a document
+    of 512 kB or more is), and streamed (as a large document is)."""
+    if request.param == "mapped":
+        monkeypatch.setattr(citygml_header, "MAPPED_FROM", 0)
     if request.param == "streamed":
         monkeypatch.setattr(citygml_header, "WHOLE_BYTES", 0)
     return str(request.param)
@@ -45,20 +48,25 @@ def no_collector() -> Iterator[None]:
 @pytest.mark.parametrize("name", ["BuildingUnits_Storeys_xlink.gml", "denhaag_1BwBP_citygml1.gml"])
 @pytest.mark.parametrize("blanks", [True, False])
 def test_a_document_parsed_whole_hands_over_the_members_streamed(monkeypatch, name, blanks):
-    """The members parsed whole are the CityModel's children of a member's name, each as the
-    streamed parse hands it over (the same XML, comments and blanks dropped alike)."""
+    """The members parsed whole, read or from the file mapped, are the CityModel's children of
+    a member's name, each as the streamed parse hands it over (the same XML, comments and
+    blanks dropped alike); the file is read to its end either way."""
     path = SAMPLES / "citygml" / name
 
     def handed() -> list[tuple[str, bytes]]:
         with path.open("rb") as f:
             members = model_members(f, huge_tree=False, blanks=blanks)
-            return [(model.tag, etree.tostring(m)) for model, m in members]
+            found = [(model.tag, etree.tostring(m)) for model, m in members]
+            assert f.tell() == path.stat().st_size
+            return found
 
     whole = handed()
+    monkeypatch.setattr(citygml_header, "MAPPED_FROM", 0)
+    mapped = handed()
     monkeypatch.setattr(citygml_header, "WHOLE_BYTES", 0)
     root = etree.parse(str(path)).getroot()
     assert len(whole) == sum(1 for c in root if etree.QName(c).localname.endswith("Member"))
-    assert whole == handed()
+    assert whole == mapped == handed()
 
 
 def _members(path: Path, count: int | None = None) -> int:
