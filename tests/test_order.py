@@ -22,6 +22,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from citypipe import schemas
+from citypipe.core import order as ordering
 from citypipe.core.ingest import ingest
 from citypipe.core.order import (
     MEMORY_BUDGET,
@@ -95,6 +96,34 @@ def test_keys_are_geopandas_hilbert_distances(corners):
     bbox = pa.StructArray.from_arrays(list(boxes.T), names=["xmin", "ymin", "xmax", "ymax"])
     expected = _geopandas_keys(pa.table({"bbox": bbox}), extent)
     assert (hilbert_keys(bbox, np.array(extent)) == expected).all()
+
+
+_centre = st.one_of(
+    st.floats(width=64),  # NaN and infinities too: rows without a bbox, boxes beyond the grid
+    st.floats(-1.0, 1.0),
+    st.sampled_from([0.0, -0.0, 5e-324, 1.0 - 2**-53]),
+)
+_edge = st.one_of(st.floats(allow_nan=False), st.floats(-1.0, 1.0), st.just(0.0))
+
+
+@pytest.mark.skipif(ordering.hilbert is None, reason="the kernel did not build")
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_centre, _centre), max_size=50), st.tuples(_edge, _edge, _edge, _edge))
+@example([(0.5, 0.5), (1.0, 1.0), (0.0, 1.0)], (0.0, 0.0, 1.0, 1.0))
+@example([(1e-324, 0.0), (5e-324, 5e-324)], (0.0, 0.0, 5e-324, 5e-324))  # cells of inf width
+@example([(1.0, 1.0)], (-1e308, -1e308, 1e308, 1e308))  # an extent whose width overflows
+@example([(0.0, 0.0)], (1.0, 1.0, 0.0, 0.0))  # no rows with a bbox: an empty extent
+def test_the_compiled_keys_are_numpys_bit_for_bit(centres, extent):
+    xy = np.array(centres, np.float64).reshape(-1, 2)
+    x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+    compiled = ordering._hilbert_distances(x, y, np.array(extent))
+    kernel, ordering.hilbert = ordering.hilbert, None
+    try:
+        expected = ordering._hilbert_distances(x, y, np.array(extent))
+    finally:
+        ordering.hilbert = kernel
+    assert compiled.dtype == expected.dtype == np.uint64
+    assert compiled.tolist() == expected.tolist()
 
 
 @pytest.fixture(scope="module")

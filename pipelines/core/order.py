@@ -31,6 +31,12 @@ from citypipe import schemas
 from citypipe.core.external_sort import sorted_batches
 from citypipe.core.write import BesideWriter, GeoParquetWriter
 
+# each point's keys in one loop (pipelines/geo/hilbert.pyx); where it did not build, numpy
+try:
+    from citypipe.geo import hilbert
+except ImportError:
+    hilbert = None  # type: ignore[assignment]
+
 __all__ = ["LEVEL", "ROW_GROUP_BYTES", "SORT_KEY", "OrderedWriter", "hilbert_keys"]
 
 SORT_KEY = "citypipe:sort"
@@ -96,15 +102,20 @@ def _hilbert_index(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return d
 
 
-def _cells(values: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Grid cells of coordinates along one axis of the extent."""
-    side = (1 << LEVEL) - 1
+def _scale(low: float, high: float) -> float:
+    """Grid cells per unit along one axis of the extent: 0 where it has no width (every value
+    its first cell); inf where it is a few ulps wide, as in geopandas (each value its first
+    cell, 0 x inf, or its last, clipped)."""
     if not high > low:
-        return np.zeros(len(values), np.uint64)
-    with np.errstate(over="ignore", invalid="ignore"):  # an extent of a few ulps: inf, as in
-        # geopandas, each value its extent's first cell (0 x inf) or last (clipped)
-        cells = np.nan_to_num((values - low) * (side / (high - low)))  # NaN: a row without bbox
-    return np.clip(cells, 0, side).astype(np.uint64)
+        return 0.0
+    return ((1 << LEVEL) - 1) / (float(high) - float(low))  # Python's floats: inf, no error
+
+
+def _cells(values: np.ndarray, low: float, scale: float) -> np.ndarray:
+    """Grid cells of coordinates along one axis of the extent (`_scale`)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond a double, 0 x inf
+        cells = np.nan_to_num((values - low) * scale)  # NaN: a row without bbox
+    return np.clip(cells, 0, (1 << LEVEL) - 1).astype(np.uint64)
 
 
 def _corners(bbox: pa.Array | pa.ChunkedArray) -> list[np.ndarray]:
@@ -118,7 +129,14 @@ def _corners(bbox: pa.Array | pa.ChunkedArray) -> list[np.ndarray]:
 def _hilbert_distances(x: np.ndarray, y: np.ndarray, extent: np.ndarray) -> np.ndarray:
     """The sort keys of rows whose bbox centres are (x, y): each centre's Hilbert distance on
     the grid over `extent` (xmin, ymin, xmax, ymax); NaN (no bbox) gets the last key."""
-    distances = _hilbert_index(_cells(x, extent[0], extent[2]), _cells(y, extent[1], extent[3]))
+    low_x, low_y = float(extent[0]), float(extent[1])
+    scale_x, scale_y = _scale(low_x, extent[2]), _scale(low_y, extent[3])
+    if hilbert is not None:
+        digits, turns = _hilbert_table()
+        return hilbert.distances(
+            x, y, low_x, scale_x, low_y, scale_y, digits, turns, LEVEL, _STEP, _NULL_KEY
+        )
+    distances = _hilbert_index(_cells(x, low_x, scale_x), _cells(y, low_y, scale_y))
     distances[np.isnan(x)] = _NULL_KEY
     return distances
 
