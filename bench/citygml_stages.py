@@ -64,8 +64,8 @@ def _timed_iterator(function: Callable[..., Iterator[Any]], stage: str) -> Calla
 
 
 def _fingerprint(function: Callable[..., Callable[[], Any]]) -> Callable[..., Any]:
-    """incremental.fingerprint, whose hashing counts to "hash": done in the call (a small
-    file), or in a thread the callable it returns waits for."""
+    """incremental.fingerprint, whose hashing counts to "hash": the call's own work and the
+    wait of the callable it returns for the thread that hashes the file."""
 
     def fingerprint(*args: Any, **kwargs: Any) -> Callable[[], Any]:
         return _timed(_timed(function, "hash")(*args, **kwargs), "hash")

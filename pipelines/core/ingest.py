@@ -278,7 +278,7 @@ def ingest(
         "fields": fields, "licence": licence, "options": options, "validate": validate,
     }  # fmt: skip
     path = str(location)
-    hashed = incremental.fingerprint(location, settings)  # a large file's: beside its read
+    hashed = incremental.fingerprint(location, settings)  # hashed beside the read
     fingerprint = hashed() if skip_unchanged else None
     if (
         skip_unchanged
