@@ -1,5 +1,6 @@
 """The solids taken to CRS84 on a thread of their own (pipelines/core/crs84.py `begin`): what
-fails there fails the run as it would in the run's own thread."""
+fails there fails the run as it would in the run's own thread, and a process's first batch
+in a CRS is placed in the run's thread while the worker makes its PROJ object."""
 
 from __future__ import annotations
 
@@ -7,18 +8,28 @@ import threading
 
 import pytest
 
+from citypipe.core import crs84
 from citypipe.core.ingest import ingest
 from citypipe.geo import wkb_ragged
 
 
-def test_an_error_on_the_thread_fails_the_run_and_keeps_the_output(
-    sample, lake, read_lake, monkeypatch
+@pytest.mark.parametrize("worker_ready", [False, True])
+def test_an_error_placing_the_solids_fails_the_run_and_keeps_the_output(
+    sample, lake, read_lake, monkeypatch, worker_ready: bool
 ):
-    """The solids' WKB fails to be written (memory runs out) on the thread: the ingest raises
-    that error, and the source's previous output stays as it was."""
+    """The solids' WKB fails to be written (memory runs out): the ingest raises that error,
+    and the source's previous output stays as it was; on the worker thread once it has made
+    its PROJ object for the CRS (after a first ingest in it), in the run's thread before."""
+    worker = crs84._Worker()
+    monkeypatch.setattr(crs84, "_worker", lambda: worker)
     path = sample("cityjson/rotterdam_one_v1.1.city.json")
     ingest(path, "rotterdam", lake, validate=False)
     before = read_lake("rotterdam")
+    if worker_ready:
+        worker._pool.submit(int).result()  # what was asked of it before is done
+    else:
+        fresh = crs84._Worker()  # a process's first batch in the CRS
+        monkeypatch.setattr(crs84, "_worker", lambda: fresh)
     where: list[str] = []
 
     def fails(*args: object) -> None:
@@ -28,5 +39,5 @@ def test_an_error_on_the_thread_fails_the_run_and_keeps_the_output(
     monkeypatch.setattr(wkb_ragged, "solids_z", fails)
     with pytest.raises(MemoryError, match="no memory for the solids' WKB"):
         ingest(path, "rotterdam", lake, validate=False)
-    assert where and where[0] != threading.current_thread().name  # raised on the thread
+    assert (where[0] != threading.current_thread().name) == worker_ready
     assert read_lake("rotterdam").equals(before)

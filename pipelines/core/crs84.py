@@ -15,8 +15,9 @@ the solids', are then found among those already moved.
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
-from functools import cache
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache, partial
 from itertools import pairwise
 from typing import NamedTuple
 
@@ -53,14 +54,39 @@ class _Placed(NamedTuple):
         return set(self.faces.owner[self.faces.polygon[self.faces.ring[at]]].tolist())
 
 
-Begun = Future[_Placed]
+Begun = Callable[[], _Placed]
+"""The solids taken to CRS84, when asked: the worker's result (its error raised then), or the
+work done then, in the caller's thread."""
+
+
+class _Worker:
+    """The thread that takes solids to CRS84, one a process. pyproj makes each thread a PROJ
+    object of its own for a transformation at its first use there (RD New's 24 ms, as long
+    as the run's thread took for its own), so a transformation goes to the thread once it
+    has made its own, which it makes while the first batch is placed in the caller's thread
+    (a process's first ingest is not made to wait for it)."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="citypipe-crs84")
+        self._asked: set[ToCrs84] = set()
+        self._made: set[ToCrs84] = set()
+
+    def begin(self, transform: ToCrs84, faces: Faces, has_z: np.ndarray) -> Begun:
+        if transform in self._made:
+            return self._pool.submit(_placed, transform, faces, has_z).result
+        if transform not in self._asked:
+            self._asked.add(transform)
+            self._pool.submit(self._make, transform)
+        return partial(_placed, transform, faces, has_z)
+
+    def _make(self, transform: ToCrs84) -> None:
+        transform(np.zeros((1, 2)))  # PROJ's object made at its first use in this thread
+        self._made.add(transform)
 
 
 @cache
-def _worker() -> ThreadPoolExecutor:
-    """The thread that takes solids to CRS84, one a process (pyproj makes each thread its own
-    PROJ object at its first transform there: kept for the next batch and ingest)."""
-    return ThreadPoolExecutor(1, thread_name_prefix="citypipe-crs84")
+def _worker() -> _Worker:
+    return _Worker()
 
 
 def begin(
@@ -72,7 +98,7 @@ def begin(
     there through GEOS), or there are no faces."""
     if faces is None or not (kinds(geoms3d, faces)[has_z] == GeometryType.MULTIPOLYGON).all():
         return None
-    return _worker().submit(_placed, transform, faces, has_z)
+    return _worker().begin(transform, faces, has_z)
 
 
 def _placed(transform: ToCrs84, faces: Faces, has_z: np.ndarray) -> _Placed:
@@ -110,7 +136,7 @@ def to_crs84(
     read: list[tuple[np.ndarray, np.ndarray]] = [
         shapely.get_coordinates(g, include_z=k > 0, return_index=True) for k, g in enumerate(groups)
     ]
-    solids = None if begun is None else begun.result()
+    solids = None if begun is None else begun()
     # each group's rows of the distinct positions, which alone are moved (the solids' were)
     rest = transform.distinct(*(c for c, _ in read), known=solids and solids.corners)
     of = [rest.codes[a:b] for a, b in pairwise(np.cumsum([0] + [len(c) for c, _ in read]))]

@@ -53,6 +53,13 @@ class ToCrs84:
     def __init__(self, tr: pyproj.Transformer) -> None:
         self._tr = tr
 
+    def __eq__(self, other: object) -> bool:
+        """The same transformation: the same pyproj object (`crs.to_crs84` keeps one a CRS)."""
+        return isinstance(other, ToCrs84) and other._tr is self._tr
+
+    def __hash__(self) -> int:
+        return id(self._tr)
+
     def __call__(self, coords: np.ndarray) -> np.ndarray:
         out = coords.copy()
         moved, codes = self.distinct(coords)[1:]
