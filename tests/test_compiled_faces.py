@@ -109,6 +109,10 @@ def test_footprints_traced_by_the_kernels_are_numpys(specs, outlines):
         got, want = both(lambda keep=keep: footprints._edges([faces], keep, len(specs), outlines))
         for g, w in zip(got, want, strict=True):
             same_bits(g, w)
+    # an object's edges in two runs (its faces in both sets): counted and placed by object
+    twice = both(lambda: footprints._edges([faces, faces], [plane > 0] * 2, len(specs), outlines))
+    for g, w in zip(*twice, strict=True):
+        same_bits(g, w)
     objects = np.flatnonzero(~got.tangled)
     ccw = np.bincount(faces.owner, weights=plane > 0, minlength=len(specs))[objects] > 0
     area = np.bincount(faces.owner, weights=np.abs(plane) / 2, minlength=len(specs))[objects]

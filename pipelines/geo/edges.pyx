@@ -138,6 +138,44 @@ cdef inline bint before(const Item *p, const Item *q) noexcept nogil:
 include "sort.pxi"
 
 
+cdef Py_ssize_t grouped(
+    const int64_t[:] obj, Py_ssize_t[::1] lo, Py_ssize_t[::1] hi, Py_ssize_t[::1] rows,
+    bint *runs,
+) noexcept nogil:
+    """Each object's edges, as the rows `lo[k]` to `hi[k]` (both zeros to start with) of the
+    edges themselves where each object's come in one run (`runs`: a set's objects in order,
+    each object in one set), else of `rows` (the edges counted and placed by object, in
+    order: a counting sort, whose count each edge adds to its object's, a pass that waits
+    on the last add where one object's edges follow one another); and the most an object has."""
+    cdef Py_ssize_t n = obj.shape[0], count = lo.shape[0], i = 0, j, k, s = 0, widest = 0
+    runs[0] = True
+    while i < n:
+        j = i + 1
+        while j < n and obj[j] == obj[i]:
+            j += 1
+        if hi[obj[i]]:  # the object's second run
+            runs[0] = False
+            break
+        lo[obj[i]], hi[obj[i]] = i, j
+        widest = max(widest, j - i)
+        i = j
+    if runs[0]:
+        return widest
+    widest = 0
+    for k in range(count):
+        hi[k] = 0
+    for i in range(n):
+        hi[obj[i]] += 1
+    for k in range(count):  # hi: each object's count, then where its next edge goes
+        widest = max(widest, hi[k])
+        lo[k], s = s, s + hi[k]
+        hi[k] = lo[k]
+    for i in range(n):
+        rows[hi[obj[i]]] = i
+        hi[obj[i]] += 1
+    return widest
+
+
 def outline(
     const uint64_t[:] edge,
     const int64_t[:] obj,
@@ -156,22 +194,15 @@ def outline(
     numpy sorts every edge by its hash mixed with its object to find the edges held more than
     once; here each object's edges are counted in a hash table of their own, and its outline
     edges alone are sorted by that hash: the order numpy's come in within an object."""
-    cdef Py_ssize_t n = edge.shape[0], i, j, k, size, slots, o, m = 0, widest = 0, back
+    cdef Py_ssize_t n = edge.shape[0], i, j, k, r, size, slots, o, m = 0, widest, back
     cdef uint64_t key, tag
+    cdef bint runs
     shares, tangled = np.zeros(count, np.bool_), np.zeros(count, np.bool_)
     cdef unsigned char[::1] sh = shares.view(np.uint8), tg = tangled.view(np.uint8)
-    cdef Py_ssize_t[::1] start = np.zeros(count + 1, np.intp), fill = np.empty(count, np.intp)
+    cdef Py_ssize_t[::1] lo = np.zeros(count, np.intp), hi = np.zeros(count, np.intp)
     cdef Py_ssize_t[::1] rows = np.empty(n, np.intp)
     with nogil:
-        for i in range(n):
-            start[obj[i] + 1] += 1
-        for k in range(count):
-            widest = max(widest, start[k + 1])
-            start[k + 1] += start[k]
-            fill[k] = start[k]
-        for i in range(n):
-            rows[fill[obj[i]]] = i
-            fill[obj[i]] += 1
+        widest = grouped(obj, lo, hi, rows, &runs)
     slots = 8
     while slots < 2 * widest:
         slots *= 2
@@ -187,21 +218,22 @@ def outline(
     with nogil:
         for k in range(count):
             size = 8
-            while size < 2 * (start[k + 1] - start[k]):
+            while size < 2 * (hi[k] - lo[k]):
                 size *= 2
             tag = mix(<uint64_t>k)
             u = 0
-            for i in range(start[k], start[k + 1]):  # linear probing; `times` 0: a free slot
-                key = mix(edge[rows[i]] ^ tag)
+            for i in range(lo[k], hi[k]):  # linear probing; `times` 0: a free slot
+                r = i if runs else rows[i]
+                key = mix(edge[r] ^ tag)
                 j = key & (size - 1)
                 while table[j].times and table[j].key != key:
                     j = (j + 1) & (size - 1)
                 if not table[j].times:
-                    table[j].key, table[j].row = key, rows[i]
+                    table[j].key, table[j].row = key, r
                     used[u] = j
                     u += 1
                 table[j].times += 1
-                table[j].net += 1 if forward[rows[i]] else -1
+                table[j].net += 1 if forward[r] else -1
             o = 0
             for i in range(u):  # the filled slots alone, not the whole table (2-4 slots an edge)
                 j = used[i]
