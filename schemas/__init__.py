@@ -62,6 +62,7 @@ class Column:
     statistics: bool = True
     compression_level: int | None = None
     large_file_level: int | None = None
+    small_file_codec: str | None = None
 
     @property
     def arrow(self) -> pa.Field:
@@ -133,6 +134,16 @@ class Table:
         zstd for the others."""
         return {
             leaf: "none" if c.dictionary else "zstd" for c in self.columns for leaf in _leaves(c)
+        }
+
+    @cached_property
+    def small_file_codecs(self) -> dict[str, str]:
+        """`codecs` in a file under the large files' size: a zstd column's `small_file_codec`
+        where the schema file gives one."""
+        return {
+            leaf: (self.codecs[leaf] == "zstd" and c.small_file_codec) or self.codecs[leaf]
+            for c in self.columns
+            for leaf in _leaves(c)
         }
 
     def compression_levels(self, default: int, large: bool) -> dict[str, int]:

@@ -115,14 +115,17 @@ def test_dictionary_valueless_and_tiny_columns_are_stored_uncompressed_others_in
     hold a few values and runs of indices, which zstd made no smaller; a features file's column
     that holds no value in any of its rows is only null flags, which zstd makes no smaller; a
     column of under a kilobyte in the first row group is not compressed (zstd's fixed cost a
-    column chunk buys a few bytes there), the others in zstd: no LZ4_RAW, which Spark before
+    column chunk buys a few bytes there); the bbox covering in snappy (`small_file_codec`) in
+    these files of the samples, all small; the others in zstd: no LZ4_RAW, which Spark before
     3.5 cannot read."""
     import yaml
 
     raw = yaml.safe_load((ROOT / "schemas" / "feature-v1.yaml").read_text(encoding="utf-8"))
     columns = {"features": raw["columns"], "surfaces": raw["surfaces"]}
     marked = {k: {c["name"] for c in v if c.get("dictionary")} for k, v in columns.items()}
+    snappy = {k: {c["name"] for c in v if c.get("small_file_codec")} for k, v in columns.items()}
     assert {"source", "theme"} <= marked["features"] and "surface_type" in marked["surfaces"]
+    assert snappy == {"features": {"bbox"}, "surfaces": set()}
     valueless_seen = set()
     codecs_seen = set()
     for path in _geoparquet_files(lake):
@@ -141,11 +144,17 @@ def test_dictionary_valueless_and_tiny_columns_are_stored_uncompressed_others_in
                 chunk = meta.row_group(g).column(i)
                 top = chunk.path_in_schema.split(".")[0]
                 tiny = first is not None and first[top].nbytes < 1024
-                expected = "UNCOMPRESSED" if top in marked[kind] | valueless or tiny else "ZSTD"
+                expected = (
+                    "UNCOMPRESSED"
+                    if top in marked[kind] | valueless or tiny
+                    else "SNAPPY"
+                    if top in snappy[kind]
+                    else "ZSTD"
+                )
                 assert chunk.compression == expected, (path, chunk.path_in_schema)
                 codecs_seen.add(chunk.compression)
     assert {"height_m", "geometry_3d"} <= valueless_seen  # the 2D sources' features
-    assert codecs_seen == {"UNCOMPRESSED", "ZSTD"}
+    assert codecs_seen == {"UNCOMPRESSED", "SNAPPY", "ZSTD"}
 
 
 def _chunk_bytes(path: Path, column: str) -> list[int]:

@@ -53,7 +53,11 @@ corpus's other 3D files (level 1: up to 1.3x the bytes, PLATEAU's). Text (ids, n
 `properties` of a file under SCHEMA_LEVELS_FROM) takes level 1: the 60 features and surfaces
 files of the 43 corpus files that ingest are as small in total (0.9986x; 0.97-1.015x a file)
 for 3 % less CPU (Den Haag CityJSON's features 11.8 -> 11.2 ms, NRW CityGML's 2.5 -> 2.2, the
-fountains' 2.3 -> 2.0; 2026-12-05)."""
+fountains' 2.3 -> 2.0; 2026-12-05). The bbox covering takes snappy there (the schema's
+`small_file_codec`): four leaves a file, each paying zstd's context, for floats that
+byte-stream-split and the spatial order leave with runs of leading bytes; on the 12 corpus
+features files it changes 4 % less CPU for 1.0034x the bytes (up to 1.028x, Karlsruhe's 693
+points: 1.16 -> 1.04 ms). Snappy, not LZ4_RAW, which Spark before 3.5 cannot read."""
 SCHEMA_LEVELS_FROM = 16 << 20
 """Arrow bytes of a file's rows (where its writer is told them, as the spatial order does: else
 of its first batch) from which the schema's higher zstd levels (`large_file_level`) apply. They
@@ -201,19 +205,21 @@ class GeoParquetWriter:
     def _compression(
         self, large: bool, first: pa.RecordBatch | pa.Table | None
     ) -> dict[str, dict[str, Any]]:
-        """Each Parquet column's codec and zstd level (`schemas.Table.codecs`), but none for
-        the columns without a value (`valueless`): their pages hold only the rows' null
-        flags, a few bytes that zstd makes no smaller, and each zstd column chunk costs a
-        compression context (30 us a column on Karlsruhe's 693 features; 5-8 columns of the
-        features of most tabular sources: a fountain has no height, name or level of detail);
-        none either for a column of fewer than `TINY` bytes in the `first` batch."""
+        """Each Parquet column's codec and zstd level (`schemas.Table.codecs`; in a file not
+        `large`, `small_file_codecs`), but none for the columns without a value (`valueless`):
+        their pages hold only the rows' null flags, a few bytes that zstd makes no smaller,
+        and each zstd column chunk costs a compression context (30 us a column on Karlsruhe's
+        693 features; 5-8 columns of the features of most tabular sources: a fountain has no
+        height, name or level of detail); none either for a column of fewer than `TINY` bytes
+        in the `first` batch."""
+        given = self.table.codecs if large else self.table.small_file_codecs
         plain = set(self.valueless)
-        if first is not None:  # each size asked once, of the other columns zstd would take
-            zstd = {leaf.partition(".")[0] for leaf, c in self.table.codecs.items() if c == "zstd"}
-            plain |= {name for name in zstd - plain if first.column(name).nbytes < TINY}
+        if first is not None:  # each size asked once, of the other columns a codec would take
+            packed = {leaf.partition(".")[0] for leaf, c in given.items() if c != "none"}
+            plain |= {name for name in packed - plain if first.column(name).nbytes < TINY}
         codecs = {
             leaf: "none" if leaf.partition(".")[0] in plain else codec
-            for leaf, codec in self.table.codecs.items()
+            for leaf, codec in given.items()
         }
         levels = self.table.compression_levels(LEVEL, large=large)
         return {
