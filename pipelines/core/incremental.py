@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import asdict
 from functools import cache
@@ -28,6 +27,7 @@ from citypipe import schemas
 from citypipe.connectors.registry import is_url
 from citypipe.core.checks import CheckResult
 from citypipe.core.lake import RUN_KEY, Lake
+from citypipe.core.threads import Threads
 
 __all__ = [
     "CHECKS_KEY",
@@ -43,7 +43,7 @@ __all__ = [
 
 FINGERPRINT_KEY = "citypipe:fingerprint"
 CHECKS_KEY = "citypipe:checks"
-_HASHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fingerprint")
+_HASHING = Threads(2, "fingerprint")
 
 
 @cache

@@ -8,11 +8,12 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from citypipe.core.threads import Threads
 
 __all__ = [
     "CURRENT", "KINDS", "PART", "RUN", "fsync", "readable_parquet", "remove_later",
@@ -34,21 +35,10 @@ def fsync(path: Path) -> None:
         os.close(fd)
 
 
-_REMOVING: ThreadPoolExecutor
-_QUEUED: set[str]
-"""The folders the thread is yet to remove, each queued once."""
-
-
-def _new_remover() -> None:
-    """The thread that removes replaced runs (`remove_later`), and its queue: made again in a
-    forked child, which has none of its parent's threads."""
-    global _REMOVING, _QUEUED
-    _REMOVING = ThreadPoolExecutor(1, thread_name_prefix="citypipe-remove")
-    _QUEUED = set()
-
-
-_new_remover()
-os.register_at_fork(after_in_child=_new_remover)
+_REMOVING = Threads(1, "citypipe-remove")
+_QUEUED: set[str] = set()
+"""The folders the thread is yet to remove, each queued once (none in a forked child)."""
+os.register_at_fork(after_in_child=_QUEUED.clear)
 
 
 def remove_later(folders: Iterable[str]) -> None:
@@ -64,10 +54,7 @@ def remove_later(folders: Iterable[str]) -> None:
         if folder in _QUEUED:
             continue
         _QUEUED.add(folder)
-        try:
-            _REMOVING.submit(_remove, folder)
-        except RuntimeError:  # the interpreter is exiting, and takes no more work for threads
-            _remove(folder)
+        _REMOVING.submit(_remove, folder)  # at once where the interpreter is exiting
 
 
 def _remove(folder: str) -> None:
