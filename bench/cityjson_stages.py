@@ -9,10 +9,10 @@ repaired (`build_shapes`), their semantic surfaces, the rest of the batch's maki
 (the unplaceable found, footprints, measures, CRS84, repairs, the rest of `Placer.place`), the
 properties' JSON (`json_texts`, the measures added to them), the other columns, the rest of
 harmonise; the writes (features in spatial order, surfaces, rejects), the commit, the input's
-fingerprint (SHA-256 of its bytes), and the rest (the run's own code, the batch freed: Den
-Haag's records and properties about 1 ms each). Printed: each file's split of the ingest with
-the least main-thread CPU time, and the least CPU time of the whole process (the surfaces'
-writing thread with it), a column per file.
+fingerprint (SHA-256 of its bytes: its thread's CPU), and the rest (the run's own code, the
+batch freed: Den Haag's records and properties about 1 ms each). Printed: each file's split
+of the ingest with the least main-thread CPU time, and the least CPU time of the whole process
+(the surfaces' writing thread with it), a column per file.
 
     python bench/cityjson_stages.py [--repeat 20] FILE ...
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,7 +34,9 @@ from citypipe.core.ingest import ingest
 from citypipe.core.lake import Lake
 
 _spent: dict[str, float] = {}
-_inner: list[float] = []  # the time of the stages called by each stage running, innermost last
+_threads = threading.local()
+"""Each thread's `inner`: the time of the stages called by each stage it runs, innermost last
+(the fingerprint's hash and the history row's encoding are timed on threads of their own)."""
 
 
 def _timed(owner: Any, name: str, stage: str) -> None:
@@ -42,14 +45,15 @@ def _timed(owner: Any, name: str, stage: str) -> None:
 
     def timed(*args: Any, **kwargs: Any) -> Any:
         start = time.thread_time()
-        _inner.append(0.0)
+        stack: list[float] = vars(_threads).setdefault("inner", [])
+        stack.append(0.0)
         try:
             return function(*args, **kwargs)
         finally:
-            spent, inner = time.thread_time() - start, _inner.pop()
+            spent, inner = time.thread_time() - start, stack.pop()
             _spent[stage] = _spent.get(stage, 0.0) + spent - inner
-            if _inner:
-                _inner[-1] += spent
+            if stack:
+                stack[-1] += spent
 
     setattr(owner, name, timed)
 

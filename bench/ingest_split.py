@@ -9,8 +9,9 @@ the lake (the run's lock, folder and sweep; the commit: its history row encoded 
 the files flushed, the links). What no step claims is `ingest.rest`: the ingest's own code,
 and the cycle collector where it runs as the ingest returns (lxml's parsers keep a CityGML
 run's tree for it). Printed: the median of each step over `--repeat` ingests after three
-warm-ups, largest first, and the median total; the removal of replaced runs is on a thread
-of its own and not counted.
+warm-ups, largest first, and the median total; the input's hash (`fingerprint`'s) and the
+history row's encoding (`history.encoded`) count the CPU of the threads they run on, the removal
+of replaced runs is on a thread of its own and not counted.
 
     python bench/ingest_split.py FILE [--repeat 40] [--crs EPSG:25832]
 """
@@ -48,6 +49,7 @@ from citypipe.core import ingest as ingesting
 STEPS: tuple[tuple[Any, str, str], ...] = (
     (registry, "open_location", "open"),
     (incremental, "fingerprint", "fingerprint"),
+    (incremental, "_digest", "fingerprint"),  # on its thread
     (lake.Lake, "_lock", "lake.lock"),
     (lake.Lake, "_rename_hive_folders", "lake.rename_hive"),
     (lake.Lake, "_sweep", "lake.sweep"),

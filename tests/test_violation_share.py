@@ -17,7 +17,7 @@ def test_only_kept_features_with_violations_count() -> None:
     ]
     features = pa.record_batch({"feature_id": ["s/b", "s/c", "s/d"]})
     count = ViolationCount()
-    count.add(properties, features, [1, 2, 3])
+    count.add(properties, features, [1, 2, 3], set().union(*properties))
     assert (count.features, count.violating) == (3, 1)
     assert count.samples == ["s/d: $: 'dateObserved' is a required property"]
 
@@ -30,9 +30,23 @@ def test_the_share_passes_up_to_the_limit_and_samples_are_few() -> None:
             for i in range(start, start + 25)
         ]
         features = pa.record_batch({"feature_id": [f"s/{i}" for i in range(start, start + 25)]})
-        count.add(properties, features, range(25))
+        count.add(properties, features, range(25), set().union(*properties))
     assert (count.features, count.violating) == (100, 10)
     assert result(count, 0.1).passed and not result(count, 0.09).passed
     assert result(count).description.startswith("10 of 100 features (10.0%)")
     assert len(count.samples) == SAMPLES == 5 and count.samples[-1] == "s/40: $: bad 40"
     assert result(ViolationCount()).passed  # a run without features
+
+
+class _Unread(list):
+    def __getitem__(self, i):
+        raise AssertionError("a record looked at")
+
+
+def test_records_naming_no_violations_are_counted_without_a_look() -> None:
+    """No key of the batch's records is the violations property (every source but NGSI's):
+    its features count, and no record is looked up."""
+    properties = _Unread([{"name": "a"}, {"note": VIOLATIONS_PROPERTY}])
+    count = ViolationCount()
+    count.add(properties, pa.record_batch({"feature_id": ["s/a", "s/b"]}), [0, 1], {"name", "note"})
+    assert (count.features, count.violating, count.samples) == (2, 0, [])

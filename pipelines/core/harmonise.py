@@ -67,6 +67,8 @@ class HarmonisedBatch:
     that contradict the record's own latitude / longitude."""
     kept: Sequence[int] = ()
     """The index in the source batch of each feature's record (the observations' `record`)."""
+    property_names: frozenset[str] = frozenset()
+    """Every key of the source batch's records' properties."""
 
 
 @dataclass
@@ -260,4 +262,4 @@ class Harmoniser:
         }
         features = self.rows.batch(len(kept.keep), filled, constant)
         surfaces = rows.surfaces(self.source, geo.measures, kept.keep, feature_ids)
-        return HarmonisedBatch(features, rejects, surfaces, warnings, kept.keep)
+        return HarmonisedBatch(features, rejects, surfaces, warnings, kept.keep, keys)

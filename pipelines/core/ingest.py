@@ -340,7 +340,7 @@ def ingest(
                 validator.add(out.features)
             writer.write(out.features)
             delta.add(out.features)
-            violations.add(batch.properties, out.features, out.kept)
+            violations.add(batch.properties, out.features, out.kept, out.property_names)
             if out.surfaces is not None:
                 surfaces_writer.write(out.surfaces)
             features += out.features.num_rows

@@ -9,7 +9,7 @@ are suspect, with samples, so that the model or the source is looked at.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,11 +39,20 @@ class ViolationCount:
     samples: list[str] = field(default_factory=list)
 
     def add(
-        self, properties: Sequence[Mapping[str, Any]], features: pa.RecordBatch, kept: Sequence[int]
+        self,
+        properties: Sequence[Mapping[str, Any]],
+        features: pa.RecordBatch,
+        kept: Sequence[int],
+        names: Collection[str],
     ) -> None:
-        """Count a harmonised batch: `properties` are its source batch's, `kept` the record of
-        each of its `features` (a dict lookup a row: a scan of the JSON text cost 3 ms a MB)."""
+        """Count a harmonised batch: `properties` are its source batch's, `names` every key
+        they hold (`HarmonisedBatch.property_names`), `kept` the record of each of its
+        `features`. A dict lookup a row where some record names the violations property (a
+        scan of the JSON text cost 3 ms a MB), none where none does (only NGSI's records
+        can: 0.16 ms of the fountains' ingest)."""
         self.features += features.num_rows
+        if VIOLATIONS_PROPERTY not in names:
+            return
         marked = [
             row for row, record in enumerate(kept) if properties[record].get(VIOLATIONS_PROPERTY)
         ]
