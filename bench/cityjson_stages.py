@@ -9,10 +9,12 @@ repaired (`build_shapes`), their semantic surfaces, the rest of the batch's maki
 (the unplaceable found, footprints, measures, CRS84, repairs, the rest of `Placer.place`), the
 properties' JSON (`json_texts`, the measures added to them), the other columns, the rest of
 harmonise; the writes (features in spatial order, surfaces, rejects), the commit, the input's
-fingerprint (SHA-256 of its bytes: its thread's CPU), and the rest (the run's own code, the
-batch freed: Den Haag's records and properties about 1 ms each). Printed: each file's split
-of the ingest with the least main-thread CPU time, and the least CPU time of the whole process
-(the surfaces' writing thread with it), a column per file.
+fingerprint (SHA-256 of its bytes), and the rest (the run's own code, the batch freed: Den
+Haag's records and properties about 1 ms each). Printed: each file's split of the ingest with
+the least main-thread CPU time, and the least CPU time of the whole process (the surfaces'
+writing thread with it), a column per file; below them the stages that ran on other threads
+in that ingest (the solids taken to CRS84 on their worker, the fingerprint's hash, the history
+row's encoding), each thread's own CPU time, beside the main thread's.
 
     python bench/cityjson_stages.py [--repeat 20] FILE ...
 """
@@ -29,31 +31,32 @@ from types import SimpleNamespace
 from typing import Any
 
 from citypipe.connectors import cityjson, cityjson_objects, registry
-from citypipe.core import geometry, harmonise, incremental, order, write
+from citypipe.core import crs84, geometry, harmonise, incremental, order, write
 from citypipe.core.ingest import ingest
 from citypipe.core.lake import Lake
 
 _spent: dict[str, float] = {}
-_threads = threading.local()
-"""Each thread's `inner`: the time of the stages called by each stage it runs, innermost last
-(the fingerprint's hash and the history row's encoding are timed on threads of their own)."""
+_threads = threading.local()  # each thread's `inner`: the time of the stages called by each
+# stage running in it, innermost last
 
 
 def _timed(owner: Any, name: str, stage: str) -> None:
-    """`owner.name` replaced by a wrapper that counts its own time to `stage`."""
+    """`owner.name` replaced by a wrapper that counts its own time to `stage`, or to
+    `stage (thread)` where it runs on another thread than the main one."""
     function: Callable[..., Any] = getattr(owner, name)
 
     def timed(*args: Any, **kwargs: Any) -> Any:
+        inner = _threads.__dict__.setdefault("inner", [])
+        label = stage if threading.current_thread() is threading.main_thread() else THREAD % stage
         start = time.thread_time()
-        stack: list[float] = vars(_threads).setdefault("inner", [])
-        stack.append(0.0)
+        inner.append(0.0)
         try:
             return function(*args, **kwargs)
         finally:
-            spent, inner = time.thread_time() - start, stack.pop()
-            _spent[stage] = _spent.get(stage, 0.0) + spent - inner
-            if stack:
-                stack[-1] += spent
+            spent, within = time.thread_time() - start, inner.pop()
+            _spent[label] = _spent.get(label, 0.0) + spent - within
+            if inner:
+                inner[-1] += spent
 
     setattr(owner, name, timed)
 
@@ -101,11 +104,16 @@ STAGES = (
     (write.RowsWriter, "close", "write"),
     (Lake, "_land", "commit"),
     (incremental, "_digest", "fingerprint"),
+    (crs84, "_placed", "crs84"),
 )
+THREAD = "%s (thread)"
+"""A stage's time on another thread (the solids' CRS84, the fingerprint's hash, the history row's encoding):
+counted apart, not in the main thread's."""
 READ = (cityjson.CityJSONConnector, "read", "read")
 """The read's own work, each batch's `next` (a generator): the batches' vertices, the
 document let go of after the last."""
 NAMES = tuple(dict.fromkeys(stage for _, _, stage in (*STAGES, READ)))
+_OFF_MAIN = tuple(THREAD % name for name in NAMES)
 
 
 def stages(path: Path, repeat: int) -> tuple[float, float, dict[str, float]]:
@@ -123,7 +131,7 @@ def stages(path: Path, repeat: int) -> tuple[float, float, dict[str, float]]:
             process = min(process, time.process_time() - started)
             if spent < best:
                 best, split = spent, dict(_spent)
-    split["rest"] = best - sum(split.values())
+    split["rest"] = best - sum(v for k, v in split.items() if k not in _OFF_MAIN)
     return best, process, split
 
 
@@ -138,10 +146,10 @@ def main() -> None:
     results = [(path.name[:24], *stages(path, args.repeat)) for path in args.files]
     print(f"CPU ms, the ingest with the least main-thread time of {args.repeat}")
     print(f"{'':12}" + "".join(f" {name:>24}" for name, *_ in results))
-    print(f"{'process':12}" + "".join(f" {process * 1000:24.1f}" for _, _, process, _ in results))
-    print(f"{'main thread':12}" + "".join(f" {best * 1000:24.1f}" for _, best, _, _ in results))
-    for stage in (*NAMES, "rest"):
-        print(f"{stage:12}" + "".join(f" {s.get(stage, 0.0) * 1000:24.1f}" for *_, s in results))
+    print(f"{'process':20}" + "".join(f" {process * 1000:24.1f}" for _, _, process, _ in results))
+    print(f"{'main thread':20}" + "".join(f" {best * 1000:24.1f}" for _, best, _, _ in results))
+    for stage in (*NAMES, "rest", *(t for t in _OFF_MAIN if any(t in s for *_, s in results))):
+        print(f"{stage:20}" + "".join(f" {s.get(stage, 0.0) * 1000:24.1f}" for *_, s in results))
 
 
 if __name__ == "__main__":

@@ -37,20 +37,20 @@ __all__ = ["Begun", "ToCrs84", "begin", "to_crs84"]
 
 
 class _Placed(NamedTuple):
-    """Solids taken to CRS84 from their `faces`: their corners' positions moved, which of
-    those PROJ could not place, and their WKB (None where GEOS is to write it)."""
+    """Solids taken to CRS84 from their `faces`: their corners' positions moved, and their
+    WKB (None where GEOS is to write it)."""
 
     faces: Faces
     corners: Moved
-    bad: np.ndarray
     written: wkb_ragged.Solids | None
 
     def lost(self) -> set[int]:
         """The solids with a corner PROJ could not place, its owner read through its ring
         and face for those alone (a gather over every corner otherwise)."""
-        if not self.bad.any():
+        bad = coordinates.out_of_bounds(self.corners.moved)
+        if not bad.any():
             return set()
-        at = self.bad[self.corners.codes]
+        at = bad[self.corners.codes]
         return set(self.faces.owner[self.faces.polygon[self.faces.ring[at]]].tolist())
 
 
@@ -107,7 +107,7 @@ def _placed(transform: ToCrs84, faces: Faces, has_z: np.ndarray) -> _Placed:
     corners = transform.distinct(faces.coords)
     flat = (faces.ring, faces.polygon, faces.owner)
     written = wkb_ragged.solids_z(corners.moved, corners.codes, faces.coords[:, 2], flat, has_z)
-    return _Placed(faces, corners, coordinates.out_of_bounds(corners.moved), written)
+    return _Placed(faces, corners, written)
 
 
 def to_crs84(

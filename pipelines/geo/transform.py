@@ -74,33 +74,34 @@ class ToCrs84:
         and none are known): found as `pandas.factorize` finds them in x + iy
         (positions.pyx)."""
         given = [] if known is None else [known.read]
-        codes, x, y = _found([*given, *parts], known is not None)
-        moved = np.empty((len(x), 2))
+        codes, xy = _found([*given, *parts], known is not None)
+        moved = np.empty_like(xy)
         if known is None:
-            moved[:, 0], moved[:, 1] = self._tr.transform(x, y, errcheck=False)
-            return Moved(np.column_stack([x, y]), moved, codes)
+            moved[:, 0], moved[:, 1] = self._tr.transform(xy[:, 0], xy[:, 1], errcheck=False)
+            return Moved(xy, moved, codes)
         had = codes[: len(known.read)]
         moved[had] = known.moved
-        new = np.ones(len(x), dtype=bool)
+        new = np.ones(len(xy), dtype=bool)
         new[had] = False
         if new.any():
-            moved[new, 0], moved[new, 1] = self._tr.transform(x[new], y[new], errcheck=False)
-        return Moved(np.column_stack([x, y]), moved, codes[len(had) :])
+            x, y = xy[new, 0], xy[new, 1]
+            moved[new, 0], moved[new, 1] = self._tr.transform(x, y, errcheck=False)
+        return Moved(xy, moved, codes[len(had) :])
 
 
-def _found(parts: list[np.ndarray], search: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The number of each row of `parts` among their distinct positions, and those positions'
-    x and y (every row where they are too few to look for repeats, unless `search`)."""
+def _found(parts: list[np.ndarray], search: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The number of each row of `parts` among their distinct positions, and those positions
+    (k, 2) (every row where they are too few to look for repeats, unless `search`)."""
     total = sum(map(len, parts))
     many = search or total >= _SHARED_MIN
     if many and compiled is not None and total < compiled.LIMIT:
         codes, first = compiled.distinct(parts)
         found = first[:, 0] + 1j * first[:, 1]  # the value pandas keeps of each
-        return codes, found.real, found.imag
+        return codes, found.view(np.float64).reshape(-1, 2)  # its real and imaginary parts
     coords = np.concatenate([p[:, :2] for p in parts])
     if not many:
-        return np.arange(len(coords)), coords[:, 0], coords[:, 1]
+        return np.arange(len(coords)), coords
     import pandas as pd  # here, not at load: 0.37 s that the compiled path never needs
 
     codes, found = pd.factorize(coords[:, 0] + 1j * coords[:, 1], use_na_sentinel=False)
-    return codes, found.real, found.imag
+    return codes, np.column_stack([found.real, found.imag])
