@@ -1,6 +1,6 @@
 """`validity.is_valid` says what GEOS says of every geometry (pipelines/geo/simple_rings.pyx
-vouches for polygons whose one ring is surely simple, GEOS is asked of the rest), and what GEOS
-says without the kernel.
+vouches for polygons whose rings are surely simple and apart, their holes inside their shell and
+outside one another; GEOS is asked of the rest), and what GEOS says without the kernel.
 
 Rings are drawn on a small grid, where positions repeat, three fall on a line, segments cross,
 overlap, turn back on themselves or touch another's vertex; then moved far from the origin and
@@ -65,9 +65,10 @@ def test_simple_rings_are_vouched_for_and_others_left_to_geos() -> None:
     )
 
 
-def test_polygons_with_holes_multipolygons_and_none_are_asked_of_geos() -> None:
+def test_polygons_with_holes_multipolygons_and_none_are_geos_answers() -> None:
     """A polygon with a hole inside it (valid) or crossing its shell (invalid), two squares
-    apart or overlapping, an empty polygon and None: GEOS's answers, None False."""
+    apart or overlapping (asked of GEOS), an empty polygon and None: GEOS's answers, None
+    False."""
     shell = [(0, 0), (10, 0), (10, 10), (0, 10)]
     holed = polygon(shell, [[(2, 2), (4, 2), (4, 4), (2, 4)]])
     crossing = polygon(shell, [[(8, 8), (12, 8), (12, 12), (8, 12)]])
@@ -97,6 +98,68 @@ def test_longer_rings_are_left_to_geos() -> None:
     shapes = np.array([shapely.Polygon(circle), shapely.Polygon(circle[:1_000])], dtype=object)
     assert vouched(shapes).tolist() == [False, True]
     assert validity.is_valid(shapes).tolist() == [True, True]
+
+
+def holed(shell: list[tuple[float, float]], holes: list[list[tuple[float, float]]]) -> bool:
+    """Whether the kernel vouches for the polygon of `shell` and `holes`."""
+    rings = shapely.get_rings(polygon(shell, holes))
+    at = np.zeros(len(rings) + 1, np.int64)
+    np.cumsum(shapely.get_num_coordinates(rings), out=at[1:])
+    polygons = np.array([0, len(rings)], np.int64)
+    return bool(validity.compiled.valid_polygons(shapely.get_coordinates(rings), at, polygons)[0])
+
+
+def square(x: float, y: float, size: float) -> list[tuple[float, float]]:
+    return [(x, y), (x + size, y), (x + size, y + size), (x, y + size)]
+
+
+def test_polygons_with_holes_apart_inside_their_shell_are_vouched_for() -> None:
+    """A courtyard, two apart, one either way round: vouched for, GEOS says valid. A hole
+    outside the shell, inside another hole, crossing or touching the shell, two holes sharing
+    a corner (GEOS: valid, a touch), more holes than the kernel places: left to GEOS."""
+    shell = square(0, 0, 10)
+    vouched_for = [[square(2, 2, 2)], [square(2, 2, 2), square(6, 6, 2)[::-1]]]
+    left = [
+        [square(12, 2, 2)],  # outside
+        [square(1, 1, 8), square(3, 3, 2)],  # nested
+        [square(8, 8, 4)],  # crossing
+        [square(0, 2, 2)],  # touching the shell along an edge
+        [square(2, 2, 2), square(4, 4, 2)],  # sharing a corner
+        [square(0.5 * k, 0.5, 0.25) for k in range(1, 19)],  # 18 holes
+    ]
+    assert [holed(shell, h) for h in vouched_for] == [True, True]
+    assert [holed(shell, h) for h in left] == [False] * len(left)
+    shapes = np.array([polygon(shell, h) for h in vouched_for + left], dtype=object)
+    assert validity.is_valid(shapes).tolist() == shapely.is_valid(shapes).tolist()
+    assert shapely.is_valid(shapes).tolist() == [True, True, False, False, False, False, True, True]
+
+
+hole = st.tuples(st.integers(-1, 7), st.integers(-1, 7), st.integers(1, 3), st.booleans())
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    shell=st.just(square(0, 0, 8))
+    | st.lists(st.tuples(st.integers(0, 8), st.integers(0, 8)), min_size=3, max_size=10),
+    holes=st.lists(hole, min_size=1, max_size=5),
+    origin=st.sampled_from([(0.0, 0.0), (81_234.5, 455_678.25), (4.3, 52.07)]),
+    scale=st.sampled_from([1.0, 1e-3, 0.1 + 1e-9]),
+)
+def test_answers_for_polygons_with_holes_are_geos_answers(
+    shell: list[tuple[int, int]],
+    holes: list[tuple[int, int, int, bool]],
+    origin: tuple[float, float],
+    scale: float,
+) -> None:
+    """Square holes anywhere about a square or a drawn shell (inside, apart, touching,
+    overlapping, nested, outside, either way round), wherever the polygon lies: GEOS's answers."""
+
+    def placed(ring: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        return [(origin[0] + x * scale, origin[1] + y * scale) for x, y in ring]
+
+    rings = [square(x, y, size)[:: -1 if back else 1] for x, y, size, back in holes]
+    shapes = np.array([shapely.Polygon(placed(shell), [placed(r) for r in rings])], dtype=object)
+    assert validity.is_valid(shapes).tolist() == shapely.is_valid(shapes).tolist()
 
 
 grid_ring = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=3, max_size=12)

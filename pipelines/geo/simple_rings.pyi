@@ -1,5 +1,6 @@
-"""Polygons of one short ring vouched valid (simple_rings.pyx): what mypy sees."""
+"""Polygons of short rings vouched valid (simple_rings.pyx): what mypy sees."""
 
 import numpy as np
 
 def simple_rings(xy: np.ndarray, offsets: np.ndarray) -> np.ndarray: ...
+def valid_polygons(xy: np.ndarray, rings: np.ndarray, polygons: np.ndarray) -> np.ndarray: ...
