@@ -155,11 +155,13 @@ def _mapped(f: BinaryIO) -> mmap.mmap | None:
         info = os.fstat(fd)
     except (AttributeError, OSError, ValueError):  # not a file (a range's pieces: no fileno)
         return None
-    if not stat.S_ISREG(info.st_mode) or not MAPPED_FROM <= info.st_size <= WHOLE_BYTES:
+    size = info.st_size
+    if not stat.S_ISREG(info.st_mode) or not MAPPED_FROM <= size <= WHOLE_BYTES or f.tell():
         return None
-    if f.tell():
+    try:
+        mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # a file system that maps no files: it is read
         return None
-    mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
     f.seek(0, os.SEEK_END)
     return mapped
 

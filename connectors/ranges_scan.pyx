@@ -118,16 +118,36 @@ cdef Py_ssize_t quoted(const unsigned char *d, Py_ssize_t q, Py_ssize_t end, bin
 
 cdef int findall(const unsigned char *d, Py_ssize_t a, Py_ssize_t b, const char *key,
                  Py_ssize_t n, bint hash_, Spans *out) except -1:
-    """The groups of `key` + `quoted`'s regex in d[a:b], as re.findall(data, a, b) finds them."""
+    """The groups of `key` + `quoted`'s regex in d[a:b], as re.findall(data, a, b) finds them.
+
+    Looked for from their `=`, about a fifth as frequent in GML as the `:` of ":id" (which every
+    prefixed tag has: NRW's tile 17,523 against 88,432), memchr stopping at each: a match is
+    `key` and blanks before an `=` (one `key` at most: it has no border, so none overlaps
+    another), starting where the last match ended or after; a candidate `quoted` refuses
+    leaves no match before the next `=`, as the regex, moving on a byte at a time, finds none
+    there."""
     cdef Py_ssize_t value[2]
-    cdef Py_ssize_t i = find(d, a, b, key, n, 0), e
+    cdef Py_ssize_t after = a, i, j, e
+    cdef const unsigned char *p = d + a + n
+    cdef const unsigned char *stop = d + b
     out.n = 0
-    while i >= 0:
-        e = quoted(d, i + n, b, hash_, value)
-        if e >= 0:
-            push(out, value[0])
-            push(out, value[1] - value[0])
-        i = find(d, e if e >= 0 else i + 1, b, key, n, 0)
+    while p < stop:
+        p = <const unsigned char *>memchr(p, b'=', stop - p)
+        if p == NULL:
+            break
+        j = p - d - 1
+        while j >= after and space(d[j]):
+            j -= 1
+        i = j - n + 1
+        if i >= after and memcmp(d + i, key, n) == 0:
+            e = quoted(d, i + n, b, hash_, value)
+            if e >= 0:
+                push(out, value[0])
+                push(out, value[1] - value[0])
+                after = e
+                p = d + e + n
+                continue
+        p += 1
     return 0
 
 

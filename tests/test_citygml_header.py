@@ -69,6 +69,18 @@ def test_a_document_parsed_whole_hands_over_the_members_streamed(monkeypatch, na
     assert whole == mapped == handed()
 
 
+def test_a_file_that_cannot_be_mapped_is_read(monkeypatch):
+    """A file system that maps no files (mmap refuses): the document is read instead."""
+
+    def refused(*args, **kwargs):
+        raise OSError(19, "No such device")
+
+    monkeypatch.setattr(citygml_header, "MAPPED_FROM", 0)
+    monkeypatch.setattr(citygml_header.mmap, "mmap", refused)
+    root = etree.parse(str(SAMPLE)).getroot()
+    assert _members(SAMPLE) == sum(1 for c in root if etree.QName(c).localname.endswith("Member"))
+
+
 def _members(path: Path, count: int | None = None) -> int:
     """The members model_members hands over (the first `count` only: then it is closed)."""
     with path.open("rb") as f:
