@@ -5,7 +5,10 @@ each column is written alone by pyarrow with the options the lake's writer gives
 zstd level, dictionary, statistics, byte-stream-split), and again with each of the others
 asked (`--codecs`: none, lz4_raw, snappy, zstd levels; `nostats`: no min/max statistics),
 alternated in one process, the least thread CPU of `--repeat` (a column written alone pays a
-file's fixed cost too, some 20 us: the same for each).
+file's fixed cost too, some 20 us: the same for each). Last, the columns the lake compresses
+summed over every file, by their Arrow size in the first batch: what each option would save or
+cost on the chunks of that size and under (zstd's fixed cost a chunk, write.TINY, against its
+bytes).
 
     python bench/write_columns.py FILE ... [--repeat 20] [--codecs none,lz4_raw,zstd:1,zstd:3]
 """
@@ -84,6 +87,21 @@ def _once(batches: list[Any], schema: pa.Schema, given: dict[str, Any]) -> tuple
     return time.thread_time() - start, sink.getvalue().size
 
 
+SIZES = (4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 62)
+"""Arrow bytes of a column in the first batch under which the summary sums it."""
+
+
+def _summary(spent: list[tuple[int, dict[str, tuple[float, int]]]], variants: list[str]) -> None:
+    """Each option's CPU (ms) and bytes (kB) summed over the compressed columns under each
+    size, with the lake's own first."""
+    print(f"\ncompressed columns{'':8}" + "".join(f" {v + ' ms, kB':>21}" for v in variants))
+    for size in SIZES:
+        under = [s for raw, s in spent if raw < size]
+        label = f"{len(under)} under {size >> 10} kB" if size < SIZES[-1] else f"{len(under)} all"
+        sums = ((sum(s[v][0] for s in under), sum(s[v][1] for s in under)) for v in variants)
+        print(f"{label:26}" + "".join(f"  {t * 1e3:9.3f} {b / 1e3:9.1f}" for t, b in sums))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("files", nargs="+", type=Path)
@@ -91,6 +109,7 @@ def main() -> None:
     p.add_argument("--codecs", default="none,lz4_raw,zstd:1,zstd:3,nostats")
     args = p.parse_args()
     variants = ["lake", *args.codecs.split(",")]
+    compressed: list[tuple[int, dict[str, tuple[float, int]]]] = []
     for path in args.files:
         for writer, batches in captured(path):
             given = options(writer, batches[0])
@@ -109,6 +128,9 @@ def main() -> None:
                     f"{field.name:16}"
                     + "".join(f"  {s * 1e3:9.3f} {b / 1e3:9.1f}" for s, b in spent.values())
                 )
+                if set(given_of["lake"]["compression"].values()) != {"none"}:
+                    compressed.append((batches[0].column(field.name).nbytes, spent))
+    _summary(compressed, variants)
 
 
 if __name__ == "__main__":

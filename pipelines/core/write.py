@@ -70,11 +70,16 @@ TINY = 1 << 10
 """Arrow bytes of a column in a file's first row group under which it is stored uncompressed
 instead of in zstd: pyarrow 26 spends some 25 us on each zstd column chunk creating its
 compression context (apache/arrow#48187), more than zstd then takes to compress a kilobyte, for
-a few hundred bytes. On the 60 features and surfaces files of the 43 corpus files that ingest,
-in LZ4 (a few bytes less than uncompressed) one building's (sig3d) write took 0.60 -> 0.36 ms,
-its surfaces' 0.23 -> 0.11, 10 % less CPU over all files for 1.0001x the bytes; not LZ4 but no
-codec, because Apache Spark before 3.5 (parquet-mr before 1.13: Sedona on it), RAPIDS and
-Velox cannot open a file with an LZ4_RAW column at all (apache/parquet-java#2718)."""
+a few hundred bytes. Most of it is zstd asking the processor what it supports (two CPUID
+instructions in each context it makes, one a chunk), which traps to the host on a virtual
+machine: 7.5 us of CPU and 15 us of wall time each on the benchmark's; zstd compresses 64
+bytes in 18.8 us there and decompresses them in 17.5 (a reader pays it too), snappy in 0.9
+(pyarrow.Codec, best of 2,000; 2026-12-05). On the 60 features and surfaces files of the 43
+corpus files that ingest, in LZ4 (a few bytes less than uncompressed) one building's (sig3d)
+write took 0.60 -> 0.36 ms, its surfaces' 0.23 -> 0.11, 10 % less CPU over all files for
+1.0001x the bytes; not LZ4 but no codec, because Apache Spark before 3.5 (parquet-mr before
+1.13: Sedona on it), RAPIDS and Velox cannot open a file with an LZ4_RAW column at all
+(apache/parquet-java#2718)."""
 _BUFFER = 1 << 20
 """Bytes gathered before each write to disk: Parquet writes every page and header on its own."""
 
