@@ -107,8 +107,8 @@ STAGES = (
     (crs84, "_placed", "crs84"),
 )
 THREAD = "%s (thread)"
-"""A stage's time on another thread (the solids' CRS84, the fingerprint's hash, the history row's encoding):
-counted apart, not in the main thread's."""
+"""A stage's time on another thread (the solids' CRS84, the fingerprint's hash, the history
+row's encoding): counted apart, not in the main thread's."""
 READ = (cityjson.CityJSONConnector, "read", "read")
 """The read's own work, each batch's `next` (a generator): the batches' vertices, the
 document let go of after the last."""

@@ -16,7 +16,6 @@ the solids', are then found among those already moved.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache, partial
 from itertools import pairwise
 from typing import NamedTuple
@@ -30,6 +29,7 @@ from citypipe.connectors import coordinates
 from citypipe.connectors.ragged import offsets
 from citypipe.core.measure import Measures
 from citypipe.core.solids import Faces, kinds
+from citypipe.core.threads import Threads
 from citypipe.geo import wkb_ragged
 from citypipe.geo.transform import Moved, ToCrs84
 
@@ -67,7 +67,7 @@ class _Worker:
     (a process's first ingest is not made to wait for it)."""
 
     def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="citypipe-crs84")
+        self._pool = Threads(1, "citypipe-crs84")  # made again in a forked child
         self._asked: set[ToCrs84] = set()
         self._made: set[ToCrs84] = set()
 
