@@ -205,9 +205,14 @@ def _chained(edges: _Edges, objects: np.ndarray, area: np.ndarray, ccw: np.ndarr
         return out
     if solids.compiled is not None:
         kernel = solids.compiled.rings
-        positions, *nesting, fine = kernel(edges.outline, edges.owner, objects, ccw.view(np.uint8))
-        out[fine] = shapely.from_ragged_array(GeometryType.POLYGON, positions, tuple(nesting))
-        return _fitting(out, area)
+        positions, rings, first, fine = kernel(
+            edges.outline, edges.owner, objects, ccw.view(np.uint8)
+        )
+        made = shapely.from_ragged_array(GeometryType.POLYGON, positions, (rings, first))
+        out[fine] = made
+        valid = np.zeros(len(objects), dtype=bool)
+        valid[fine] = validity.is_valid_built(made, positions, rings, first)
+        return _fitting(out, area, valid)
     chosen = np.flatnonzero(np.isin(edges.owner, objects))
     if not len(chosen):
         return out
@@ -254,7 +259,7 @@ def _chained(edges: _Edges, objects: np.ndarray, area: np.ndarray, ccw: np.ndarr
     per_object = np.bincount(k[rings], minlength=len(objects))[fine]
     nesting = (offsets(sizes[rings]), offsets(per_object))
     out[fine] = shapely.from_ragged_array(GeometryType.POLYGON, closed[rows], nesting)
-    return _fitting(out, area)
+    return _fitting(out, area, validity.is_valid(out))
 
 
 def _cycles(succ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -274,14 +279,10 @@ def _cycles(succ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return label, (length - ahead) % length
 
 
-def _fitting(out: np.ndarray, area: np.ndarray) -> np.ndarray:
-    """`out` where each is valid and has the faces' `area` (no face overlaps another); None
+def _fitting(out: np.ndarray, area: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """`out` where each is `valid` and has the faces' `area` (no face overlaps another); None
     for the others."""
-    fits = (
-        (area > 0)
-        & validity.is_valid(out)
-        & (np.abs(shapely.area(out) - area) <= AREA_TOLERANCE * area)
-    )
+    fits = (area > 0) & valid & (np.abs(shapely.area(out) - area) <= AREA_TOLERANCE * area)
     out[~fits] = None
     return out
 
@@ -296,7 +297,8 @@ def _outlined(edges: _Edges, objects: np.ndarray, area: np.ndarray) -> np.ndarra
     per_object = np.bincount(edges.owner[chosen], minlength=int(objects.max(initial=-1)) + 1)
     nesting = (np.arange(0, len(lines) + 1, 2), offsets(per_object[objects]))
     outlines = shapely.from_ragged_array(GeometryType.MULTILINESTRING, lines, nesting)
-    return _fitting(np.asarray(shapely.build_area(outlines), dtype=object), area)
+    out = np.asarray(shapely.build_area(outlines), dtype=object)
+    return _fitting(out, area, validity.is_valid(out))
 
 
 GROUP = 8
