@@ -19,7 +19,7 @@ from shapely import GeometryType
 
 from citypipe.connectors.ragged import offsets
 from citypipe.core import solids
-from citypipe.core.solids import Faces, mix, position_hashes
+from citypipe.core.solids import Faces, Ragged, mix, position_hashes
 from citypipe.geo import validity
 from citypipe.geo.surfaces import SurfaceColumns
 
@@ -96,9 +96,9 @@ def footprints(
         merging = kept & ~done[chosen.owner]
         if not merging.any():  # a set without faces left (no ground surfaces, all traced)
             continue
-        merged, sizes = chosen.shapes_2d(merging)
+        merged, sizes, single = chosen.shapes_2d(merging)
         at = np.flatnonzero(sizes)
-        out[at] = _valid(merged[at], sizes[at], edges.shares[at])
+        out[at] = _valid(merged[at], sizes[at], edges.shares[at], single)
     return out
 
 
@@ -117,13 +117,20 @@ def _grounds(surfaces: SurfaceColumns | None, faces: Faces | None) -> tuple[np.n
     return ground_of, Faces.of(surfaces.polygons()[is_ground])
 
 
-def _valid(merged: np.ndarray, sizes: np.ndarray, shares: np.ndarray) -> np.ndarray:
+def _valid(
+    merged: np.ndarray, sizes: np.ndarray, shares: np.ndarray, single: Ragged | None
+) -> np.ndarray:
     """Each object's footprint from its faces (its face, or a multipolygon of `sizes` faces):
-    its face, or its faces where they neither share an edge nor overlap, else their union."""
-    joint = shares & (sizes > 1)
-    asked = np.flatnonzero(~joint)
-    joint[asked[~validity.is_valid(merged[asked])]] = True
-    rows = np.flatnonzero(joint)
+    its face, or its faces where they neither share an edge nor overlap, else their union.
+    `single`: the arrays the faces of the objects of one face are built of, whose validity is
+    told from them (`Faces.shapes_2d`)."""
+    valid = np.zeros(len(merged), dtype=bool)
+    one = sizes == 1
+    if single is not None:
+        valid[one] = validity.is_valid_built(merged[one], *single)
+    apart = np.flatnonzero(~shares & ~one)  # faces that share no edge may still overlap
+    valid[apart] = validity.is_valid(merged[apart])
+    rows = np.flatnonzero(~valid)
     if len(rows):
         merged[rows] = _unions(merged[rows])
     return merged
