@@ -253,7 +253,8 @@ class Faces(FlatFaces):
             nesting = (rings, faces, offsets(sizes[chosen]))[: 2 + multi]
             xy = np.ascontiguousarray(rows[:, :2])
             out[chosen] = shapely.from_ragged_array(kind, xy, nesting)
-            single = single if multi else Ragged(xy, rings, faces)
+            if not multi:
+                single = Ragged(xy, rings, faces)
         return out, sizes, single
 
     def polygons(self, faces: np.ndarray, coords: np.ndarray) -> np.ndarray | pa.Array:
