@@ -152,14 +152,18 @@ def test_answers_for_polygons_with_holes_are_geos_answers(
     scale: float,
 ) -> None:
     """Square holes anywhere about a square or a drawn shell (inside, apart, touching,
-    overlapping, nested, outside, either way round), wherever the polygon lies: GEOS's answers."""
+    overlapping, nested, outside, either way round), wherever the polygon lies: GEOS's answers,
+    asked of the polygon or of the arrays it is built of."""
 
     def placed(ring: list[tuple[float, float]]) -> list[tuple[float, float]]:
         return [(origin[0] + x * scale, origin[1] + y * scale) for x, y in ring]
 
     rings = [square(x, y, size)[:: -1 if back else 1] for x, y, size, back in holes]
     shapes = np.array([shapely.Polygon(placed(shell), [placed(r) for r in rings])], dtype=object)
-    assert validity.is_valid(shapes).tolist() == shapely.is_valid(shapes).tolist()
+    want = shapely.is_valid(shapes).tolist()
+    assert validity.is_valid(shapes).tolist() == want
+    _, xy, (ring_at, first) = shapely.to_ragged_array(shapes)  # as footprints build them
+    assert validity.is_valid_built(shapes, xy, ring_at, first).tolist() == want
 
 
 grid_ring = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=3, max_size=12)

@@ -19,7 +19,7 @@ from shapely import GeometryType
 
 from citypipe.connectors.ragged import offsets
 from citypipe.core import solids
-from citypipe.core.solids import Faces, mix, position_hashes
+from citypipe.core.solids import Faces, Ragged, mix, position_hashes
 from citypipe.geo import validity
 from citypipe.geo.surfaces import SurfaceColumns
 
@@ -96,9 +96,9 @@ def footprints(
         merging = kept & ~done[chosen.owner]
         if not merging.any():  # a set without faces left (no ground surfaces, all traced)
             continue
-        merged, sizes = chosen.shapes_2d(merging)
+        merged, sizes, single = chosen.shapes_2d(merging)
         at = np.flatnonzero(sizes)
-        out[at] = _valid(merged[at], sizes[at], edges.shares[at])
+        out[at] = _valid(merged[at], sizes[at], edges.shares[at], single)
     return out
 
 
@@ -117,13 +117,20 @@ def _grounds(surfaces: SurfaceColumns | None, faces: Faces | None) -> tuple[np.n
     return ground_of, Faces.of(surfaces.polygons()[is_ground])
 
 
-def _valid(merged: np.ndarray, sizes: np.ndarray, shares: np.ndarray) -> np.ndarray:
+def _valid(
+    merged: np.ndarray, sizes: np.ndarray, shares: np.ndarray, single: Ragged | None
+) -> np.ndarray:
     """Each object's footprint from its faces (its face, or a multipolygon of `sizes` faces):
-    its face, or its faces where they neither share an edge nor overlap, else their union."""
-    joint = shares & (sizes > 1)
-    asked = np.flatnonzero(~joint)
-    joint[asked[~validity.is_valid(merged[asked])]] = True
-    rows = np.flatnonzero(joint)
+    its face, or its faces where they neither share an edge nor overlap, else their union.
+    `single`: the arrays the faces of the objects of one face are built of, whose validity is
+    told from them (`Faces.shapes_2d`)."""
+    valid = np.zeros(len(merged), dtype=bool)
+    one = sizes == 1
+    if single is not None:
+        valid[one] = validity.is_valid_built(merged[one], *single)
+    apart = np.flatnonzero(~shares & ~one)  # faces that share no edge may still overlap
+    valid[apart] = validity.is_valid(merged[apart])
+    rows = np.flatnonzero(~valid)
     if len(rows):
         merged[rows] = _unions(merged[rows])
     return merged
@@ -205,9 +212,14 @@ def _chained(edges: _Edges, objects: np.ndarray, area: np.ndarray, ccw: np.ndarr
         return out
     if solids.compiled is not None:
         kernel = solids.compiled.rings
-        positions, *nesting, fine = kernel(edges.outline, edges.owner, objects, ccw.view(np.uint8))
-        out[fine] = shapely.from_ragged_array(GeometryType.POLYGON, positions, tuple(nesting))
-        return _fitting(out, area)
+        positions, rings, first, fine = kernel(
+            edges.outline, edges.owner, objects, ccw.view(np.uint8)
+        )
+        made = shapely.from_ragged_array(GeometryType.POLYGON, positions, (rings, first))
+        out[fine] = made
+        valid = np.zeros(len(objects), dtype=bool)
+        valid[fine] = validity.is_valid_built(made, positions, rings, first)
+        return _fitting(out, area, valid)
     chosen = np.flatnonzero(np.isin(edges.owner, objects))
     if not len(chosen):
         return out
@@ -254,7 +266,7 @@ def _chained(edges: _Edges, objects: np.ndarray, area: np.ndarray, ccw: np.ndarr
     per_object = np.bincount(k[rings], minlength=len(objects))[fine]
     nesting = (offsets(sizes[rings]), offsets(per_object))
     out[fine] = shapely.from_ragged_array(GeometryType.POLYGON, closed[rows], nesting)
-    return _fitting(out, area)
+    return _fitting(out, area, validity.is_valid(out))
 
 
 def _cycles(succ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -274,14 +286,10 @@ def _cycles(succ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return label, (length - ahead) % length
 
 
-def _fitting(out: np.ndarray, area: np.ndarray) -> np.ndarray:
-    """`out` where each is valid and has the faces' `area` (no face overlaps another); None
+def _fitting(out: np.ndarray, area: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """`out` where each is `valid` and has the faces' `area` (no face overlaps another); None
     for the others."""
-    fits = (
-        (area > 0)
-        & validity.is_valid(out)
-        & (np.abs(shapely.area(out) - area) <= AREA_TOLERANCE * area)
-    )
+    fits = (area > 0) & valid & (np.abs(shapely.area(out) - area) <= AREA_TOLERANCE * area)
     out[~fits] = None
     return out
 
@@ -296,7 +304,8 @@ def _outlined(edges: _Edges, objects: np.ndarray, area: np.ndarray) -> np.ndarra
     per_object = np.bincount(edges.owner[chosen], minlength=int(objects.max(initial=-1)) + 1)
     nesting = (np.arange(0, len(lines) + 1, 2), offsets(per_object[objects]))
     outlines = shapely.from_ragged_array(GeometryType.MULTILINESTRING, lines, nesting)
-    return _fitting(np.asarray(shapely.build_area(outlines), dtype=object), area)
+    out = np.asarray(shapely.build_area(outlines), dtype=object)
+    return _fitting(out, area, validity.is_valid(out))
 
 
 GROUP = 8

@@ -13,7 +13,7 @@ written the other way round and are flipped; for other faces the source's word i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -86,6 +86,15 @@ def polygons_of(geometry: Any) -> np.ndarray:
         return np.empty(0, dtype=object)
     parts = shapely.get_parts(geometry)
     return parts[shapely.get_type_id(parts) == 3]
+
+
+class Ragged(NamedTuple):
+    """Polygons as `shapely.from_ragged_array` builds them: their positions, the offsets of
+    their rings and of each polygon's first ring."""
+
+    xy: np.ndarray
+    rings: np.ndarray
+    first: np.ndarray
 
 
 class Faces(FlatFaces):
@@ -213,10 +222,12 @@ class Faces(FlatFaces):
         per_geometry = np.bincount(self.owner[select], minlength=count)
         return ragged, (offsets(sizes), offsets(per_face), offsets(per_geometry))
 
-    def shapes_2d(self, select: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def shapes_2d(self, select: np.ndarray) -> tuple[np.ndarray, np.ndarray, Ragged | None]:
         """The faces `select` picks in 2D, for each geometry: its face where it has one (the
         polygon `shapely.get_geometry` takes out of a multipolygon of one, without building
-        that), else a multipolygon; and how many faces each has."""
+        that), else a multipolygon; how many faces each has; and the arrays the faces of the
+        geometries of one face are built of (None where none has one): their validity is
+        told from those (`validity.is_valid_built`)."""
         count = int(self.owner.max(initial=-1)) + 1
         sizes = np.bincount(self.owner[select], minlength=count)
         out = np.full(count, None, dtype=object)  # none for a geometry without faces
@@ -227,6 +238,7 @@ class Faces(FlatFaces):
             self.coords, self.ring, self.polygon, select
         )
         several = (sizes > 1)[self.owner[select]]  # of each face picked
+        single = None
         for multi in (False, True):
             chosen = sizes > 1 if multi else sizes == 1
             picked = several == multi
@@ -241,7 +253,9 @@ class Faces(FlatFaces):
             nesting = (rings, faces, offsets(sizes[chosen]))[: 2 + multi]
             xy = np.ascontiguousarray(rows[:, :2])
             out[chosen] = shapely.from_ragged_array(kind, xy, nesting)
-        return out, sizes
+            if not multi:
+                single = Ragged(xy, rings, faces)
+        return out, sizes, single
 
     def polygons(self, faces: np.ndarray, coords: np.ndarray) -> np.ndarray | pa.Array:
         """The faces numbered `faces` at `coords` (`self.coords`' rows), as `shapely.get_parts`

@@ -21,7 +21,7 @@ try:
 except ImportError:
     compiled = None  # type: ignore[assignment]
 
-__all__ = ["is_valid"]
+__all__ = ["is_valid", "is_valid_built"]
 
 FEW = 32
 """Fewer geometries are all asked of GEOS: reading their positions out of it for the kernel
@@ -63,3 +63,19 @@ def _positions(shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     at = np.zeros(len(shapes) + 1, np.int64)
     np.cumsum(shapely.get_num_coordinates(shapes), out=at[1:])
     return shapely.get_coordinates(shapes), at
+
+
+def is_valid_built(
+    polygons: np.ndarray, xy: np.ndarray, rings: np.ndarray, first: np.ndarray
+) -> np.ndarray:
+    """`is_valid` of `polygons` built of arrays (`shapely.from_ragged_array`'s: their
+    positions `xy`, x and y first, the offsets of the rings in them and of each polygon's
+    first ring): the kernel reads the arrays as they are, not the polygons out of GEOS again,
+    and GEOS is asked of those it does not vouch for (of all where they are few)."""
+    if compiled is None or len(polygons) < FEW:
+        return shapely.is_valid(polygons)
+    offsets = (np.asarray(at, dtype=np.int64) for at in (rings, first))  # shapely's: int32
+    out = compiled.valid_polygons(np.ascontiguousarray(xy[:, :2]), *offsets).view(bool)
+    asked = np.flatnonzero(~out)
+    out[asked] = shapely.is_valid(polygons[asked])
+    return out
