@@ -41,8 +41,8 @@ def distances(
     takes `step` bits of each cell a time (`digits`, `turns`); `null_key` where x is NaN."""
     cdef Py_ssize_t i, n = x.shape[0]
     cdef int shift
-    cdef uint64_t cx, cy, d, state, at, mask = (1 << step) - 1
-    cdef double side = (1 << level) - 1
+    cdef uint64_t cx, cy, d, state, at, one = 1, mask = (one << step) - 1
+    cdef double side = <double>((one << level) - 1)
     out = np.empty(n, np.uint64)
     cdef uint64_t[::1] keys = out
     with nogil:
