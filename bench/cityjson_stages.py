@@ -145,7 +145,7 @@ def main() -> None:
     _timed_iterator(*READ)
     results = [(path.name[:24], *stages(path, args.repeat)) for path in args.files]
     print(f"CPU ms, the ingest with the least main-thread time of {args.repeat}")
-    print(f"{'':12}" + "".join(f" {name:>24}" for name, *_ in results))
+    print(f"{'':20}" + "".join(f" {name:>24}" for name, *_ in results))
     print(f"{'process':20}" + "".join(f" {process * 1000:24.1f}" for _, _, process, _ in results))
     print(f"{'main thread':20}" + "".join(f" {best * 1000:24.1f}" for _, best, _, _ in results))
     for stage in (*NAMES, "rest", *(t for t in _OFF_MAIN if any(t in s for *_, s in results))):

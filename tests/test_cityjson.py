@@ -20,7 +20,7 @@ from conftest import CORPUS, SAMPLES, data_files
 from citypipe.connectors import cityjson, registry
 from citypipe.connectors.cityjson import CityJSONConnector
 from citypipe.connectors.geojson import GeoJSONConnector
-from citypipe.core import solids
+from citypipe.core import crs84, solids
 from citypipe.core.ingest import ingest
 from citypipe.geo.errors import DataError, NotFeatureData, UnknownCRS
 
@@ -529,10 +529,15 @@ def test_a_reject_keeps_an_integer_beyond_64_bits(tmp_path, lake, read_lake):
     assert "[[[0,1,1180591620717411303424]]]" in record.replace(" ", "")
 
 
-def test_a_solid_proj_cannot_place_rejects_only_its_object(tmp_path, lake, read_lake):
+@pytest.mark.parametrize("on_worker", [False, True])
+def test_a_solid_proj_cannot_place_rejects_only_its_object(
+    tmp_path, lake, read_lake, monkeypatch, on_worker
+):
     """Two cubes with semantic surfaces in UTM 32N (EPSG:25832): one 40,000 km east, which PROJ
     cannot take to longitude/latitude (finite, but no position of the zone). It alone is
-    rejected; the other lands with its solid and its six surfaces where pyproj puts them."""
+    rejected; the other lands with its solid and its six surfaces where pyproj puts them.
+    Alike where the solids are placed in the run's thread and on the worker thread (once it
+    has made its PROJ object for the CRS: pipelines/core/crs84.py)."""
     far = [[x + 40_000_000_000, y, z] for x, y, z in CUBE_VERTICES]  # millimetres
     kinds = ["GroundSurface", "RoofSurface", "WallSurface"]  # the cube's bottom, top, sides
     walls = {"surfaces": [{"type": k} for k in kinds], "values": [[0, 1, 2, 2, 2, 2]]}
@@ -552,7 +557,14 @@ def test_a_solid_proj_cannot_place_rejects_only_its_object(tmp_path, lake, read_
         },
         "vertices": CUBE_VERTICES + far,
     }
-    report = ingest(_write(tmp_path, doc), "made", lake, validate=False)
+    path = _write(tmp_path, doc)
+    worker = crs84._Worker()
+    monkeypatch.setattr(crs84, "_worker", lambda: worker)
+    if on_worker:  # a first ingest in the CRS has the worker make its PROJ object
+        ingest(path, "before", lake, validate=False)
+        worker._pool.submit(int).result()
+    report = ingest(path, "made", lake, validate=False)
+    assert worker._made or not on_worker  # a fresh worker has made none: the run's thread
     assert (report.records, report.features, report.rejects) == (2, 1, 1)
     rejects = read_lake("made", "rejects")
     assert rejects.column("source_id").to_pylist() == ["far"]

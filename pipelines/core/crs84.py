@@ -93,9 +93,10 @@ def begin(
     transform: ToCrs84, geoms3d: np.ndarray, has_z: np.ndarray, faces: Faces | None
 ) -> Begun | None:
     """The 3D geometries taken to CRS84 from their `faces` (those of `geoms3d[has_z]`, owned
-    by their rows of `geoms3d`) on the worker thread, where every one is a multipolygon of
-    its faces; None where they are not (CityGML's Polygon, lines: `to_crs84` takes them
-    there through GEOS), or there are no faces."""
+    by their rows of `geoms3d`) on the worker thread (in the caller's, when asked, until the
+    worker has made its PROJ object: `_Worker`), where every one is a multipolygon of its
+    faces; None where they are not (CityGML's Polygon, lines: `to_crs84` takes them there
+    through GEOS), or there are no faces."""
     if faces is None or not (kinds(geoms3d, faces)[has_z] == GeometryType.MULTIPOLYGON).all():
         return None
     return _worker().begin(transform, faces, has_z)
