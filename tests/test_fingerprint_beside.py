@@ -1,6 +1,7 @@
-"""A file's fingerprint is hashed in a thread while the file is read: the SHA-256 of its bytes
-(and of the settings), in the landed file's footer and in the history of a run that lands and of
-one that fails."""
+"""A large file's fingerprint is hashed in a thread while the file is read: the same SHA-256 of
+the bytes as one hashed before the read, in the landed file's footer and in the history of a
+run that lands and of one that fails; `HASHED_BESIDE` is lowered so that the small sample takes
+the thread's path."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def _expected(path: Path) -> str:
     return incremental.settings_digest(hashlib.sha256(path.read_bytes()).hexdigest(), SETTINGS)
 
 
-def test_a_file_is_hashed_in_a_thread(sample, monkeypatch) -> None:
+def test_a_large_file_is_hashed_in_a_thread(sample, monkeypatch) -> None:
     path = sample(JENA)
     seen: list[str] = []
     digest = incremental.file_digest
@@ -37,15 +38,21 @@ def test_a_file_is_hashed_in_a_thread(sample, monkeypatch) -> None:
         "file_digest",
         lambda *a: seen.append(threading.current_thread().name) or digest(*a),
     )
+    monkeypatch.setattr(incremental, "HASHED_BESIDE", path.stat().st_size)
     assert incremental.fingerprint(path, SETTINGS)() == _expected(path)
-    assert seen != [threading.current_thread().name]  # not here: in another thread
+    monkeypatch.setattr(incremental, "HASHED_BESIDE", path.stat().st_size + 1)
+    assert incremental.fingerprint(path, SETTINGS)() == _expected(path)
+    assert seen[0] != threading.current_thread().name  # the large one: in another thread
+    assert seen[1] == threading.current_thread().name  # the small one: at once, here
 
 
-def test_an_unreadable_file_has_no_fingerprint(tmp_path: Path) -> None:
+def test_an_unreadable_file_has_no_fingerprint(tmp_path: Path, monkeypatch) -> None:
     folder = tmp_path / "a folder"  # stat succeeds, reading it does not
     folder.mkdir()
-    assert incremental.fingerprint(folder, SETTINGS)() is None
-    assert incremental.fingerprint(tmp_path / "missing.geojson", SETTINGS)() is None
+    for size in (0, 1 << 40):  # in the thread, and at once
+        monkeypatch.setattr(incremental, "HASHED_BESIDE", size)
+        assert incremental.fingerprint(folder, SETTINGS)() is None
+        assert incremental.fingerprint(tmp_path / "missing.geojson", SETTINGS)() is None
 
 
 def _fingerprints(lake: Lake) -> list[str | None]:
@@ -53,17 +60,25 @@ def _fingerprints(lake: Lake) -> list[str | None]:
     return [r["fingerprint"] for r in sorted(rows, key=lambda r: r["started_at"])]
 
 
-def test_landed_and_failed_runs_keep_their_fingerprints(tmp_path: Path, sample) -> None:
+def test_landed_and_failed_runs_keep_the_same_fingerprint(
+    tmp_path: Path, sample, monkeypatch
+) -> None:
     path = sample(JENA)
     good = path.read_bytes()
-    lake = Lake(tmp_path / "lake")
-    assert ingest(path, "jena", lake).features == 103  # jena_parking.geojson's points
-    part = lake.partition("features", "jena") / "part-0.parquet"
-    landed = pq.read_metadata(part).metadata[incremental.FINGERPRINT_KEY.encode()].decode()
-    path.write_bytes(good[:100])  # cut short: not JSON any more
-    with pytest.raises(DataError):
-        ingest(path, "jena", lake)
-    first, failed = _fingerprints(lake)
+    found = {}
+    for beside in (0, 1 << 40):  # in a thread, and before the read
+        monkeypatch.setattr(incremental, "HASHED_BESIDE", beside)
+        lake = Lake(tmp_path / f"lake-{beside}")
+        path.write_bytes(good)
+        assert ingest(path, "jena", lake).features == 103  # jena_parking.geojson's points
+        part = lake.partition("features", "jena") / "part-0.parquet"
+        landed = pq.read_metadata(part).metadata[incremental.FINGERPRINT_KEY.encode()].decode()
+        path.write_bytes(good[:100])  # cut short: not JSON any more
+        with pytest.raises(DataError):
+            ingest(path, "jena", lake)
+        found[beside] = (landed, *_fingerprints(lake))
+    assert found[0] == found[1 << 40]
+    landed, first, failed = found[0]
     assert first == landed and failed is not None and failed != landed
     assert len(failed) == len(hashlib.sha256().hexdigest())
 
@@ -81,6 +96,7 @@ def test_a_file_replaced_while_read_is_read_again_by_the_next_run(
     new.write_text(json.dumps(doc))
     replaced = threading.Event()
     digest = incremental.file_digest
+    monkeypatch.setattr(incremental, "HASHED_BESIDE", 0)
     monkeypatch.setattr(
         incremental, "file_digest", lambda *a: replaced.wait(10) and digest(*a)
     )  # a hash queued behind other ingests' in the pool

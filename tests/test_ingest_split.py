@@ -32,7 +32,7 @@ def test_each_step_of_an_ingest_is_timed_once(sample):
         "geometry.place",
         "geoparquet.write",
     } <= set(steps)
-    lake = {"lake.lock", "commit.flush", "history.staged", "history.encoded (thread)"}
+    lake = {"lake.lock", "commit.flush", "history.staged", "history.encoded"}
     assert lake | {"ingest.rest"} <= set(steps)
     assert all(ms >= 0 for ms in steps.values())
     assert steps["total"] == max(steps.values()) > 0
