@@ -1,7 +1,7 @@
-"""Threads beside an ingest's own (the input's hash, the history row's encoding, the removal
-of replaced runs), in pools that a forked child makes again: a child has none of its parent's
-threads, and a pool it inherited would queue the child's work for a thread that is not there
-(the child's ingest waiting for it for ever)."""
+"""Threads beside an ingest's own (a large input's hash, the solids taken to CRS84, the
+removal of replaced runs), in pools that a forked child makes again: a child has none of its
+parent's threads, and a pool it inherited would queue the child's work for a thread that is
+not there (the child's ingest waiting for it for ever)."""
 
 from __future__ import annotations
 
