@@ -100,6 +100,35 @@ def test_batches_in_order_one_waiting_and_the_close_on_the_thread(tmp_path: Path
     assert beside.flushed
 
 
+class _Gated(_Slow):
+    """A writer whose writes wait for the test to open its gate."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.gate = threading.Event()
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if not self.gate.wait(timeout=10):
+            raise TimeoutError("the gate was never opened")
+        self.log.append(("write", batch.column(0)[0].as_py()))
+
+
+def test_close_does_not_wait_for_the_last_write(tmp_path: Path) -> None:
+    """The run's thread goes on (to its features) while the last batch is written; the footer
+    and the flush follow it on the thread."""
+    gated = _Gated(tmp_path / "gated")
+    beside = BesideWriter(cast(GeoParquetWriter, gated))
+    beside.write(_batch(0))
+    beside.close()
+    assert gated.log == []  # the write is still waiting at its gate
+    gated.gate.set()
+    beside.wait()
+    assert gated.log[0] == ("write", 0)
+    kind, thread = gated.log[1]
+    assert kind == "close" and thread != threading.current_thread().name
+    assert beside.flushed
+
+
 def test_the_threads_error_is_raised_in_the_run(tmp_path: Path) -> None:
     beside = BesideWriter(cast(GeoParquetWriter, _Slow(tmp_path / "slow", fail_at=1)))
     with pytest.raises(OSError, match="no room"):
@@ -180,8 +209,9 @@ def test_a_failed_write_then_close_shuts_the_file_without_a_footer(
     beside = BesideWriter(GeoParquetWriter(path, table))
     beside.write(landed)
     beside.write(landed.drop_columns(["geometry_3d"]))  # fails on the thread
+    beside.close()  # the footer handed to the thread behind it: the error comes with the wait
     with pytest.raises(KeyError, match="geometry_3d"):
-        beside.close()
+        beside.wait()
     beside.wait()
     if Path("/proc/self/fd").is_dir():
         assert not _open_by_us(path)

@@ -281,9 +281,11 @@ class BesideWriter:
     12 ms of features, on two cores). One batch at a time: `write` waits for the previous
     one, so memory holds at most two; the thread starts with the first large batch
     (`from_rows`), so a source without surfaces, or with few, pays nothing. `close` hands the
-    footer to the thread too, and the flush to disk the commit would else do on the run's
-    thread (`flushed`); `wait` (before the run commits) returns once the file is whole and
-    flushed, raising the thread's error if any.
+    footer to the thread too, behind the last batch and without waiting for it (a source
+    read in one batch has its surfaces and features encoded at once), and the flush to disk
+    the commit would else do on the run's thread (`flushed`); `wait` (before the run commits)
+    returns once the file is whole and flushed, raising the thread's error if any: a failed
+    write's, whose file is then shut without a footer.
 
     Used as a context manager, as `OrderedWriter`: on an exception the file is only shut, once
     the thread is done with it (no footer, no flush: the run's staging folder is removed)."""
@@ -324,7 +326,6 @@ class BesideWriter:
         return self.writer.metadata
 
     def _submit(self, work: Any, *args: Any) -> None:
-        self._wait_last()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="citypipe-write")
         self._last = self._pool.submit(work, *args)
@@ -338,20 +339,23 @@ class BesideWriter:
         if self._pool is None and batch.num_rows < self.from_rows:
             self.writer.write(batch)
         elif batch.num_rows:
+            self._wait_last()
             self._submit(self.writer.write, batch)
 
     def close(self) -> None:
         if self._pool is None:  # no thread started: as the writer itself would, on this thread
             self.writer.close()
             return
+        self._submit(self._close_flushed, self._last)
+
+    def _close_flushed(self, last: Future[None] | None) -> None:
+        """On the thread, once the `last` write is done (one thread takes them in order)."""
         try:
-            self._wait_last()
-        except BaseException:  # the thread's last write failed: no footer, the file shut
+            if last is not None:
+                last.result()
+        except BaseException:  # the last write failed: no footer, the file shut
             self.writer.shut()
             raise
-        self._submit(self._close_flushed)
-
-    def _close_flushed(self) -> None:
         self.writer.close()
         assert isinstance(self.writer.path, Path)  # a file: a stream is no file to flush
         fsync(self.writer.path)
