@@ -186,3 +186,24 @@ def test_face_rings_are_the_picked_faces_of_flat_arrays() -> None:
     np.testing.assert_array_equal(ragged, coords)  # NaN heights included
     assert sizes.tolist() == np.diff(nesting[0]).tolist()
     assert per_face.tolist() == np.diff(nesting[1]).tolist() == [1, 2, 1, 1]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 4), max_size=3), min_size=1, max_size=12),
+    st.data(),
+)
+def test_few_faces_picked_by_bisection_are_those_of_the_pass(faces, data) -> None:
+    """Faces of rings of 0 to 4 positions (an empty ring left out) and faces of no rings:
+    the faces picked by bisection (`face_rings` of a few faces) are those the pass over every
+    position picks, the same arrays."""
+    ring_sizes = [size for rings in faces for size in rings]
+    polygon = np.repeat(np.arange(len(faces)), [len(rings) for rings in faces])
+    ring = np.repeat(np.arange(len(ring_sizes)), ring_sizes)
+    coords = np.arange(3.0 * len(ring)).reshape(-1, 3)
+    select = np.array(data.draw(st.lists(st.booleans(), min_size=len(faces), max_size=len(faces))))
+    few = wkb_ragged._few_face_rings(coords, ring, polygon, np.flatnonzero(select))
+    every = wkb_ragged._every_face_rings(coords, ring, polygon, select)
+    for got, want in zip(few, every, strict=True):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert got.tobytes() == want.tobytes()
