@@ -12,7 +12,7 @@ forms) read by `jsonfg_solids`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import orjson
@@ -31,6 +31,11 @@ from citypipe.connectors.jsonstream import (
 )
 from citypipe.geo.crs import compound_urn
 from citypipe.geo.errors import DataError
+
+try:  # the features' members gathered by a compiled loop (geojson_members.pyx), where it built
+    from citypipe.connectors.geojson_members import members
+except ImportError:
+    members = None  # type: ignore[assignment]
 
 __all__ = ["GeoJSONConnector"]
 
@@ -236,11 +241,16 @@ def _id(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _batch(
-    features: list[Any], geometry_key: str, crs: str | None, axis: Any, collection_class: Any
-) -> tuple[SourceBatch, list[int], list[int]]:
-    """The batch, which features have no `geometry` but a JSON-FG `place`, and which declare
-    their own CRS (a 2008 `crs` member on the feature or its geometry)."""
+def _members(
+    features: list[Any], geometry_key: str, collection_class: Any, id_text: Callable[[Any], str]
+) -> tuple[
+    list[str | None], list[dict[str, Any]], list[str | None], list[Any], list[Any],
+    list[int], list[int], list[int], list[int],
+]:  # fmt: skip
+    """Each feature's id, properties, class, time and geometry, and which features are not
+    Features, have only a JSON-FG `place`, declare their own CRS, or have properties that are
+    neither an object nor null (what they hold would be lost): geojson_members.members where
+    it built, in one pass."""
     ids: list[str | None] = []
     props: list[dict[str, Any]] = []
     classes: list[str | None] = []
@@ -249,13 +259,13 @@ def _batch(
     not_features: list[int] = []
     on_place: list[int] = []
     own_crs: list[int] = []
-    bad_properties: list[int] = []  # neither an object nor null: what they hold would be lost
-    for f in features:  # one pass: this loop runs once per feature of every GeoJSON source
+    bad_properties: list[int] = []
+    for f in features:
         if type(f) is not dict or f.get("type") != "Feature":
             not_features.append(len(ids))
             f = {}
         # a string id as it is, without a call per feature (most sources' ids are strings)
-        ids.append(i if (i := f.get("id")) is None or type(i) is str else _id(i))
+        ids.append(i if (i := f.get("id")) is None or type(i) is str else id_text(i))
         props.append(p if type(p := f.get("properties")) is dict else {})
         if p is not None and type(p) is not dict:
             bad_properties.append(len(ids) - 1)
@@ -268,6 +278,18 @@ def _batch(
             on_place.append(len(ids) - 1)
         elif "crs" in f or (type(g) is dict and "crs" in g):
             own_crs.append(len(ids) - 1)
+    return ids, props, classes, observed, geoms, not_features, on_place, own_crs, bad_properties
+
+
+def _batch(
+    features: list[Any], geometry_key: str, crs: str | None, axis: Any, collection_class: Any
+) -> tuple[SourceBatch, list[int], list[int]]:
+    """The batch, which features have no `geometry` but a JSON-FG `place`, and which declare
+    their own CRS (a 2008 `crs` member on the feature or its geometry)."""
+    gather = members if members is not None else _members
+    ids, props, classes, observed, geoms, not_features, on_place, own_crs, bad_properties = gather(
+        features, geometry_key, collection_class, _id
+    )
     solids: dict[int, Any] = {}
     if geometry_key == "place":
         geoms, solids = jsonfg_solids.split(geoms)
