@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from itertools import chain
 
+from citypipe.connectors import gml
 from citypipe.connectors.citygml_records import Record
 from citypipe.connectors.gml import GeometryReader, Parts
 from citypipe.connectors.gml_xlinks import Ref
@@ -19,6 +20,9 @@ __all__ = ["choose"]
 def choose(rec: Record, geometry: GeometryReader) -> None:
     """geometry_3d, surfaces and lod of the richest LoD; xlinks resolved by `geometry`."""
     if not (rec.geometries or rec.surfaces or rec.footprint):  # no geometry: nothing to do
+        return
+    compiled = gml.compiled
+    if compiled is not None and compiled.choose_surfaces(rec):  # thematic surfaces, inline
         return
     own, chosen = _richest(rec)
     missing: list[str] = []

@@ -152,6 +152,9 @@ class ObjectReader:
         return len(self.records) >= self.batch_size
 
     def _object(self, elem: Any, parent: Record | None) -> None:
+        compiled = gml.compiled
+        if compiled is not None and compiled.read_object(self, elem, parent):
+            return
         gid, tag = elem.get(self.gml_id), elem.tag
         nth = self._seen_tags[tag] = self._seen_tags.get(tag, -1) + 1
         locator = (self._member, tag, nth if gid is None else gid)

@@ -1,26 +1,31 @@
-# CityGML objects' properties read in C (included by gml_walk.pyx): ObjectReader._properties'
-# loop, and the readers of what most properties are (geometry, plain attributes, generic string
-# attributes, thematic surfaces, nested objects, terrain intersections skipped) for the elements
-# they read as the Python readers do; any other element is handed to its Python reader as
-# lxml's element.
+# CityGML objects' properties read in C (included by gml_walk.pyx): ObjectReader._object and
+# _properties' loop, and the readers of what most properties are (geometry, plain attributes,
+# generic string attributes, thematic surfaces, nested objects, terrain intersections skipped)
+# for the elements they read as the Python readers do; any other element is handed to its
+# Python reader as lxml's element.
 
-cdef object Parts = None, INTEGERS = None, add = None
+cdef object Parts = None, INTEGERS = None, add = None, Record = None
 cdef object read_geometry = None, read_property = None, read_named = None, read_surfaces = None
 cdef object read_children = None, read_skip = None
+cdef dict FOREIGN = {}
+"""The other GML's namespace (its gml:id is an object's source_id too) by the document's."""
 
 
 cdef void setup() except *:
     """What the readers of citygml_objects are, once they are all imported."""
-    global Parts, INTEGERS, add, read_geometry, read_property, read_named, read_surfaces
+    global Parts, INTEGERS, add, Record, read_geometry, read_property, read_named, read_surfaces
     global read_children, read_skip
     from citypipe.connectors.citygml_attributes import _named, property_, skip
     from citypipe.connectors.citygml_objects import ObjectReader
+    from citypipe.connectors.citygml_records import Record as Record_
     from citypipe.connectors.citygml_values import _INTEGERS, add as add_
-    from citypipe.connectors.gml import Parts as Parts_
+    from citypipe.connectors.gml import GML_NAMESPACES, Parts as Parts_
 
     Parts, read_geometry, read_property = Parts_, ObjectReader._geometry, property_
     read_named, read_surfaces, read_children = _named, ObjectReader._surfaces, ObjectReader._children
-    INTEGERS, add, read_skip = _INTEGERS, add_, skip
+    INTEGERS, add, read_skip, Record = _INTEGERS, add_, skip, Record_
+    for ns in GML_NAMESPACES:
+        FOREIGN[ns.encode()] = next(o for o in GML_NAMESPACES if o != ns).encode()
 
 
 cdef list polygons_of(reader, _Walk walk, xmlNode *node):
@@ -91,18 +96,19 @@ cdef inline void add_to(dict properties, key, text) except *:
         properties[key] = text
 
 
-cdef dict SURFACE_TYPES = {}
-"""One str per thematic surface's element name, handed out for each surface of that name: a
-batch's 18,000 surfaces of a handful of types pickle as references to a few strings, not each
-in full, and unpickle to a few objects (the 422 MB file's batches: pickled in 37-44 ms against
-37-54, read in 21-28 against 24-40, 5 % smaller; docs/benchmark.md)."""
+cdef dict NAMES = {}
+"""One str per element name of a thematic surface or object, handed out for each of that
+name (its type, its feature_class): a batch's 18,000 surfaces of a handful of types pickle as
+references to a few strings, not each in full, and unpickle to a few objects (the 422 MB
+file's batches: pickled in 37-44 ms against 37-54, read in 21-28 against 24-40, 5 % smaller;
+docs/benchmark.md)."""
 
 
-cdef str surface_type(const xmlChar *name):
+cdef str name_of(const xmlChar *name):
     text = decode(name)
-    if len(SURFACE_TYPES) < 1024:  # a document of made-up names does not grow it for ever
-        return SURFACE_TYPES.setdefault(text, text)
-    return SURFACE_TYPES.get(text, text)
+    if len(NAMES) < 1024:  # a document of made-up names does not grow it for ever
+        return NAMES.setdefault(text, text)
+    return NAMES.get(text, text)
 
 
 cdef object thematic(dict kinds, geometry_reader, _Walk walk, rec, xmlNode *surface):
@@ -130,7 +136,7 @@ cdef object thematic(dict kinds, geometry_reader, _Walk walk, rec, xmlNode *surf
     if sid is UNREAD:
         return None
     refs = []
-    feature_class = surface_type(surface.name)
+    feature_class = name_of(surface.name)
     if geometry_property is not NULL:
         polygons = polygons_of(geometry_reader, walk, geometry_property)
         if polygons is None:
@@ -187,8 +193,8 @@ cdef inline list listed(dict properties, key):
 
 
 cdef int children(reader, rec, xmlNode *node, tuple args, void *doc) except FAILED:
-    """ObjectReader._children: the objects a part-of property holds, each read by
-    ObjectReader._object (OTHER: a property holding anything but elements)."""
+    """ObjectReader._children: the objects a part-of property holds, each read by `object_`
+    (OTHER: a property holding anything but elements)."""
     cdef xmlNode *child = first_child(node)
     while child is not NULL:
         if child.type != ELEMENT:
@@ -199,24 +205,82 @@ cdef int children(reader, rec, xmlNode *node, tuple args, void *doc) except FAIL
         if href is UNREAD:
             return OTHER
         add_to(rec.properties, args[0], href)
-    read_object = reader._object
     child = first_child(node)
     while child is not NULL:
-        read_object(element_of(doc, child), rec)
+        if object_(reader, child, rec, doc) != DONE:
+            reader._object(element_of(doc, child), rec)
         child = next_child(child)
     return DONE
 
 
-def properties(reader, rec, elem) -> bool:
-    """ObjectReader._properties: each property of `elem` read by the reader its tag is
-    classified to; geometry properties, attributes, thematic surfaces and nested objects
-    (`geometry`, `read_attribute`, `surfaces`, `children`) read here where they can be.
-    False, nothing read, where an element holds anything but elements (the Python loop)."""
-    if read_geometry is None:
+cdef int object_(reader, xmlNode *node, parent, void *doc) except FAILED:
+    """ObjectReader._object: the record of the object `node` (of `parent`; None: a top-level
+    object), its properties read by `read_properties` (else by ObjectReader._properties);
+    OTHER, nothing written, where a gml:id is not one text node or a DTD could give one."""
+    if not readable(node):
+        return OTHER
+    geometry_reader = reader.geometry
+    cdef _Walk walk = walk_of(geometry_reader)
+    gid = sid = None
+    if node.properties is not NULL:
+        gid = sid = attribute(node, walk.ns, b"id")
+        if gid is None:
+            foreign = <bytes>FOREIGN[walk.gml_ns]
+            sid = attribute(node, foreign, b"id")
+        if gid is UNREAD or sid is UNREAD:
+            return OTHER
+    tag = tag_of(node)
+    cdef dict seen = reader._seen_tags
+    nth = seen.get(tag, -1) + 1
+    seen[tag] = nth
+    cdef list records = reader.records
+    index = PyList_GET_SIZE(records)
+    locator = (reader._member, tag, nth if gid is None else gid)
+    rec = Record(locator, sid, name_of(node.name), parent, index)
+    records.append(rec)
+    if gid is not None:
+        reader.objects[gid] = index
+        annotations = reader.annotations
+        if annotations.pending:
+            for key, value in annotations.claim(gid):
+                rec.properties.setdefault(key, []).append(value)
+    srs = geometry_reader.srs_name
+    geometry_reader.srs_name, geometry_reader.record = None, index
+    if not read_properties(reader, rec, node, doc):
+        reader._properties(rec, element_of(doc, node))
+    if not rec.crs:
+        rec.crs = geometry_reader.srs_name
+    geometry_reader.srs_name = srs
+    geometry_reader.record = 0 if parent is None else parent.index
+    return DONE
+
+
+def read_object(reader, elem, parent) -> bool:
+    """ObjectReader._object of `elem` read here (`object_`): whether it was (False: nothing
+    written, the Python code reads it)."""
+    if Record is None:
         setup()
     if not isinstance(elem, _Element):
         return False
-    cdef xmlNode *node = (<LxmlElement *>elem)._c_node
+    cdef LxmlElement *proxy = <LxmlElement *>elem
+    return object_(reader, proxy._c_node, parent, proxy._doc) == DONE
+
+
+def properties(reader, rec, elem) -> bool:
+    """ObjectReader._properties of `elem` read here (`read_properties`): whether it was."""
+    if Record is None:
+        setup()
+    if not isinstance(elem, _Element):
+        return False
+    cdef LxmlElement *proxy = <LxmlElement *>elem
+    return read_properties(reader, rec, proxy._c_node, proxy._doc)
+
+
+cdef bint read_properties(reader, rec, xmlNode *node, void *doc) except -1:
+    """ObjectReader._properties: each property of `node` read by the reader its tag is
+    classified to; geometry properties, attributes, thematic surfaces and nested objects
+    (`geometry`, `read_attribute`, `surfaces`, `children`) read here where they can be.
+    False, nothing read, where an element holds anything but elements (the Python loop)."""
     if not readable(node):
         return False
     cdef xmlNode *child = first_child(node)
@@ -224,7 +288,6 @@ def properties(reader, rec, elem) -> bool:
         if child.type != ELEMENT:
             return False
         child = next_child(child)
-    cdef void *doc = (<LxmlElement *>elem)._doc
     cdef dict kinds = reader._kinds
     geometry_reader = reader.geometry
     cdef _Walk walk = walk_of(geometry_reader)

@@ -5,10 +5,12 @@ lxml makes a Python object and a "{ns}local" tag string for every element a Pyth
 and a CityGML batch is mostly surfaces. `read` walks a GML surface (MultiSurface,
 CompositeSurface, Solid, Polygon, ...) over the nodes under lxml's element (gml_nodes.pxi) and
 writes what GeometryReader's Python walk writes: each ring's text, srsDimension and blankness,
-each polygon's ring count and text size, the handles and the gml:ids. `properties` does
-ObjectReader._properties' loop the same way (citygml_walk.pxi); `parse_numbers` parses a batch's
-coordinate text (gml_numbers.pxi), `resolve` is Xlinks.resolve's loop (gml_resolve.pxi) and
-`detach` cuts read members out of the tree for a thread to free (gml_free.pxi).
+each polygon's ring count and text size, the handles and the gml:ids. `read_object` and
+`properties` do ObjectReader._object and _properties the same way (citygml_walk.pxi),
+`choose_surfaces` does citygml_choice.choose for a record of thematic surfaces alone
+(citygml_choice.pxi); `parse_numbers` parses a batch's coordinate text (gml_numbers.pxi),
+`resolve` is Xlinks.resolve's loop (gml_resolve.pxi) and `detach` cuts read members out of
+the tree for a thread to free (gml_free.pxi).
 Only the common subset is read here (rings of LinearRings whose first child is a posList,
 plain attributes, thematic surfaces of those); at anything else (a Ring, pos, coordinates, a
 comment among the elements, an srsDimension that is not 2, 3 or 4, a DTD that could give
@@ -268,6 +270,7 @@ def read(reader, elem, list out) -> bool:
 
 
 include "citygml_walk.pxi"
+include "citygml_choice.pxi"
 include "gml_numbers.pxi"
 include "gml_resolve.pxi"
 include "gml_free.pxi"
