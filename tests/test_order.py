@@ -432,3 +432,81 @@ def test_the_nrw_region_moves_each_copy_by_whole_tiles(corpus, tmp_path):
     expected = tile.geometry.translate(1000, 2000)
     assert shapely.equals_exact(moved.values, expected.values, tolerance=1e-6).all()
     assert region["gml_id"].iloc[5 * 194 :].tolist() == [f"{i}_5" for i in tile["gml_id"]]
+
+
+def _sealed(path, batches, **options) -> OrderedWriter:
+    """An ordered writer given `batches`, sealed (their encoding begun on its thread), open."""
+    writer = OrderedWriter(path, schemas.feature_schema(), row_group_rows=500, **options)
+    for batch in batches:
+        writer.write(batch)
+    writer.seal()
+    return writer
+
+
+def test_a_sealed_writer_encodes_on_its_thread_the_same_file(grid, tmp_path, monkeypatch):
+    """Sealed once every row is given (as a validated run does before its suite), the rows are
+    sorted and encoded on a thread of their own: the same rows, order, row groups and
+    footer as written at close on the run's thread."""
+    _, file, _, _ = grid
+    batches = pq.read_table(file).slice(0, 2000).to_batches(max_chunksize=700)
+    _write(tmp_path / "closed.parquet", batches)
+    threads = _threads_writing(monkeypatch)
+    writer = _sealed(tmp_path / "sealed.parquet", batches)
+    with writer:
+        writer.metadata[b"run"] = b"{}"
+    assert len(threads) == 4 and threading.current_thread().name not in threads
+    closed, sealed = (pq.ParquetFile(tmp_path / f"{n}.parquet") for n in ("closed", "sealed"))
+    assert sealed.read().equals(closed.read())
+    assert sealed.metadata.num_row_groups == closed.metadata.num_row_groups == 4
+    assert _footer(tmp_path / "sealed.parquet") == _footer(tmp_path / "closed.parquet")
+    assert sealed.metadata.metadata[b"run"] == b"{}"
+
+
+def test_a_sealed_writers_error_is_raised_at_close_and_no_footer_written(
+    grid, tmp_path, monkeypatch
+):
+    _, file, _, _ = grid
+    batches = pq.read_table(file).slice(0, 2000).to_batches(max_chunksize=700)
+    write = GeoParquetWriter.write
+
+    def second_refused(self, batch) -> None:
+        if self.rows:
+            raise OSError("no room left on the device")
+        write(self, batch)
+
+    monkeypatch.setattr(GeoParquetWriter, "write", second_refused)
+    writer = _sealed(tmp_path / "f.parquet", batches)
+    with pytest.raises(OSError, match="no room"), writer:
+        pass
+    data = (tmp_path / "f.parquet").read_bytes()
+    assert data[:4] == b"PAR1" and data[-4:] != b"PAR1"
+
+
+def test_a_run_failing_after_the_seal_shuts_the_file_once_encoded(grid, tmp_path, monkeypatch):
+    """The run's error is the one raised; the thread's row groups are written, then the file
+    is shut without its footer (the run's staging folder is removed with it)."""
+    _, file, _, _ = grid
+    batches = pq.read_table(file).slice(0, 2000).to_batches(max_chunksize=700)
+    threads = _threads_writing(monkeypatch)
+    writer = _sealed(tmp_path / "f.parquet", batches)
+    with pytest.raises(RuntimeError, match="the suite failed"), writer:
+        raise RuntimeError("the suite failed")
+    assert len(threads) == 4
+    data = (tmp_path / "f.parquet").read_bytes()
+    assert data[:4] == b"PAR1" and data[-4:] != b"PAR1"
+
+
+def test_a_validated_run_encodes_its_features_beside_the_suite(lake, monkeypatch):
+    """A validated ingest seals its features before the suite runs: they are encoded on the
+    writer's thread, and land as an unvalidated ingest writes them on the run's thread."""
+    sample = SAMPLES / "barcelona_drinking_fountains.geojson"
+    threads = _threads_writing(monkeypatch)
+    landed = {}
+    for validate in (False, True):
+        threads.clear()
+        ingest(sample, "s", lake, validate=validate, render_docs=False)
+        on_this_thread = set(threads) == {threading.current_thread().name}
+        assert threads and on_this_thread != validate
+        features = pq.read_table(lake.partition("features", "s") / "part-0.parquet")
+        landed[validate] = features.drop_columns(["ingested_at"])
+    assert landed[True].equals(landed[False])

@@ -355,6 +355,8 @@ def ingest(
             {"features": (writer, schema), "surfaces": (surfaces_writer, schema.table("surfaces"))},
             attempt.ingested_at,
         )
+        if validator:  # every row given: the features sorted and encoded while the suite runs
+            writer.seal()
         task.finished("writing and validating" if validator else "writing")
         checks = (
             validator.finish(
