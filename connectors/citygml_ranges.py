@@ -17,8 +17,10 @@ member names a gml:id of that member, and there are no appearances, versions, fe
 A document that fails it is read as before (citygml_process: one walk in one child), and so
 is one with fewer than two members, and every document on a machine of one core. On two
 cores this process walks the first range itself (`OWN_SHARE` of the bytes) and one child the
-rest: that child alone would walk the whole document, twice this process's work. A reject's
-XML is read again from its range's document.
+rest: that child alone would walk the whole document, twice this process's work. Whatever
+share misses, the last range's chunks make up: this process claims them from its back while it
+would wait for the child's batches (citygml_claims). A reject's XML is read again from its
+range's (or chunk's) document.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from itertools import chain, pairwise
 from pathlib import Path
@@ -36,6 +38,7 @@ from typing import Any, Self
 
 from citypipe.connectors import documents, gml_freeing, gml_polygons
 from citypipe.connectors.base import SourceBatch
+from citypipe.connectors.citygml_claims import Claims, cut
 from citypipe.connectors.citygml_process import (
     Located,
     cores,
@@ -108,32 +111,38 @@ class Range:
     end: int
     size: int
 
-    def open(self) -> _Pieces:
-        """The range as a document: the document's head unless it starts there, the range,
-        the CityModel's end tag unless the document's own ends it."""
-        pieces = [] if self.start == 0 else [(0, self.head)]
-        pieces.append((self.start, self.end))
-        return _Pieces(self.path, pieces, b"" if self.end == self.size else b"</%s>" % self.root)
+    def open(self, claims: Claims | None = None) -> _Pieces:
+        """The range as a document: the document's head unless it starts there, the range
+        (with `claims`, the chunks of it claimed from the front as the parse reads on), the
+        CityModel's end tag unless the document's own ends it."""
+        head = [] if self.start == 0 else [(0, self.head)]
+        body = iter(claims.front, None) if claims else iter([(self.start, self.end)])
+        return _Pieces(self.path, chain(head, body), self.root, self.size)
 
 
 class _Pieces:
-    """A file read as some of its byte ranges followed by `tail` (what lxml's parse reads)."""
+    """A file read as a run of its byte ranges, taken as the parse asks for more, then the
+    root's end tag unless the last range ends the file (what lxml's parse reads)."""
 
-    def __init__(self, path: Path, pieces: list[tuple[int, int]], tail: bytes) -> None:
+    def __init__(self, path: Path, pieces: Iterator[tuple[int, int]], root: bytes, size: int):
         self._f = open(path, "rb")  # noqa: SIM115 - closed by close() / the with block
         self._pieces = pieces
-        self._tail = tail
-        self._f.seek(pieces[0][0])
+        self._end = 0
+        """Where the range being read ends."""
+        self._tail: bytes | None = None
+        self._root, self._size = root, size
 
     def read(self, n: int = -1) -> bytes:
-        while self._pieces:
-            end = self._pieces[0][1]
-            left = end - self._f.tell()
+        while self._tail is None:
+            left = self._end - self._f.tell()
             if left > 0:
                 return self._f.read(left if n < 0 else min(n, left))
-            self._pieces.pop(0)
-            if self._pieces:
-                self._f.seek(self._pieces[0][0])
+            piece = next(self._pieces, None)
+            if piece is None:
+                self._tail = b"" if self._end == self._size else b"</%s>" % self._root
+            else:
+                self._f.seek(piece[0])
+                self._end = piece[1]
         tail, self._tail = self._tail, b""
         return tail
 
@@ -295,46 +304,116 @@ def read_in_ranges(
 ) -> Iterator[SourceBatch]:
     """The batches of `read` (the connector's walk, given what to make of each batch and the
     document to read), one child per range but for the first on two cores, which this process
-    walks; `fallback`'s where the members do not stand alone. `released` counts the
-    CityModel's children the walk has detached (the positions start there)."""
+    walks, and the chunks of the last range this process claims (citygml_claims); `fallback`'s
+    where the members do not stand alone. `released` counts the CityModel's children the walk
+    has detached (the positions start there)."""
     count = parts()
     here = count == 2
     ranges = plan(path, count, OWN_SHARE if here else 0.0) if count else None
     if ranges is None:
         yield from fallback()
         return
-    children: list[tuple[Range, Any, Any, Any, Iterator[Any]]] = []
+    children: list[_Child] = []
     mine: Iterator[Any] | None = None  # this process's walk of the first range
+    stolen = _Stolen(read, released, ranges[-1])
     try:
         for r in ranges[1:] if here else ranges:
-            spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
-            receive, child = start_child(_child, r, spool.fileno(), read, released)
-            who = f"{path}: the process reading its bytes {r.start}-{r.end}"
-            children.append((r, spool, receive, child, received(receive, child, who)))
+            children.append(_Child.start(r, read, released))
         if here and self_contained(ranges[0]):
             mine = _walked_here(read, released, ranges[0])
         held: list[Any] = []  # walked while the children check their ranges
-        while mine is not None and len(held) < HELD and not all(c[2].poll() for c in children):
+        while mine is not None and len(held) < HELD and not all(c.receive.poll() for c in children):
             if (raw := next(mine, None)) is None:
                 break
             held.append(raw)
         alone = mine is not None or not here
-        if alone and all(next(stream, False) for *_, stream in children):
+        if alone and all(next(c.messages, False) for c in children):
             elements = partial(Located, ranges[0].open, gml_id=gml_id)
             for records, rings in chain(held, mine or ()):
                 yield from batches(records, gml_polygons.build(*rings), elements)
-            for r, spool, _, _, stream in children:
-                elements = partial(Located, r.open, gml_id=gml_id)
-                for offset, length in stream:
-                    records, rings = unpack(os.pread(spool.fileno(), length, offset))
-                    yield from batches(records, gml_polygons.build(*rings), elements)
+            for c in children:
+                yield from _unspooled(
+                    c.spool, stolen.waiting(c, children[-1].claims), c.range, gml_id
+                )
+            for r, spooled in reversed(stolen.chunks):  # claimed from the back: the last first
+                yield from _unspooled(stolen.spool, iter(spooled), r, gml_id)
             return
     finally:
         if mine is not None:  # a generator: its file closed, its tree freed
             mine.close()  # type: ignore[attr-defined]
-        _stop(children)
+        for c in children:
+            c.stop()
+        stolen.spool.close()
     del held  # what this process walked of its range goes before the fallback's read
     yield from fallback()
+
+
+def _unspooled(
+    spool: Any, spooled: Iterator[tuple[int, int]], r: Range, gml_id: str
+) -> Iterator[SourceBatch]:
+    """The batches of range `r` packed in the file `spool` at `spooled` (offsets, lengths)."""
+    elements = partial(Located, r.open, gml_id=gml_id)
+    for offset, length in spooled:
+        records, rings = unpack(os.pread(spool.fileno(), length, offset))
+        yield from batches(records, gml_polygons.build(*rings), elements)
+
+
+@dataclass
+class _Child:
+    """A range's process: the chunks it claims, the file it spools its batches to, its pipe's
+    end and messages."""
+
+    range: Range
+    claims: Claims
+    spool: Any
+    receive: Any
+    process: Any
+    messages: Iterator[Any]
+
+    @classmethod
+    def start(cls, r: Range, read: Callable[..., Iterator[Any]], released: Any) -> _Child:
+        claims = Claims(cut(r.path, r.start, r.end, _member_start))
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
+        receive, child = start_child(_child, r, claims, spool.fileno(), read, released)
+        who = f"{r.path}: the process reading its bytes {r.start}-{r.end}"
+        return cls(r, claims, spool, receive, child, received(receive, child, who))
+
+    def stop(self) -> None:
+        stop(self.receive, self.process)
+        self.spool.close()
+
+
+class _Stolen:
+    """The chunks of the last range this process claims from the back while it would wait for
+    a child's next batch: walked, and their batches spooled (on disk, as a child's are: memory
+    stays a batch's) until that range's child's are handed on."""
+
+    def __init__(self, read: Callable[..., Iterator[Any]], released: Any, last: Range) -> None:
+        self._read, self._released, self._last = read, released, last
+        self.spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by read_in_ranges
+        self._offset = 0
+        self.chunks: list[tuple[Range, list[tuple[int, int]]]] = []
+        """Each chunk claimed, in the order claimed, and where its batches are spooled."""
+
+    def waiting(self, child: _Child, last: Claims) -> Iterator[tuple[int, int]]:
+        """Where `child` spooled each batch, as it says; while it has said all it has handed
+        over, a chunk of the last range (`last`) claimed from the back and walked here."""
+        taken = 0
+        while True:
+            while child.claims.batches == taken and (chunk := last.back()) is not None:
+                self._walk(replace(self._last, start=chunk[0], end=chunk[1]))
+            if (spooled := next(child.messages, None)) is None:
+                return
+            taken += 1
+            yield spooled
+
+    def _walk(self, r: Range) -> None:
+        spooled = []
+        for raw in _walked_here(self._read, self._released, r):
+            length = _spool(self.spool.fileno(), self._offset, raw)
+            spooled.append((self._offset, length))
+            self._offset += length
+        self.chunks.append((r, spooled))
 
 
 def _walked_here(
@@ -357,32 +436,42 @@ def _walked_here(
         gml_freeing.remove(model, len(model))
 
 
-def _stop(children: list[tuple[Range, Any, Any, Any, Iterator[Any]]]) -> None:
-    for _, spool, receive, child, _ in children:
-        stop(receive, child)
-        spool.close()
-    children.clear()
-
-
 def _child(
-    send: Any, r: Range, spool: int, read: Callable[..., Iterator[Any]], released: Any
+    send: Any,
+    r: Range,
+    claims: Claims,
+    spool: int,
+    read: Callable[..., Iterator[Any]],
+    released: Any,
 ) -> None:
-    serve(send, _spooled(r, spool, read, released))
+    serve(send, _spooled(r, claims, spool, read, released))
 
 
 def _spooled(
-    r: Range, spool: int, read: Callable[..., Iterator[Any]], released: Callable[[], int]
+    r: Range,
+    claims: Claims,
+    spool: int,
+    read: Callable[..., Iterator[Any]],
+    released: Callable[[], int],
 ) -> Iterator[tuple[str, Any]]:
-    """In the child: whether the range stands alone, then where in `spool` each batch is."""
+    """In the child: whether the range stands alone, then where in `spool` each batch of the
+    chunks it claims is."""
     alone = self_contained(r)
     yield ("checked", alone)
     if not alone:
         return
     offset = 0
-    for raw in read(partial(take, released), r.open()):
-        blob = memoryview(pack(raw))
-        written = 0
-        while written < len(blob):
-            written += os.pwrite(spool, blob[written:], offset + written)
-        yield ("spooled", (offset, len(blob)))
-        offset += len(blob)
+    for raw in read(partial(take, released), r.open(claims)):
+        length = _spool(spool, offset, raw)
+        yield ("spooled", (offset, length))
+        claims.handed_over()  # once its message is sent
+        offset += length
+
+
+def _spool(spool: int, offset: int, raw: Any) -> int:
+    """`raw` packed and written at `offset` of the file `spool`; its length."""
+    blob = memoryview(pack(raw))
+    written = 0
+    while written < len(blob):
+        written += os.pwrite(spool, blob[written:], offset + written)
+    return len(blob)

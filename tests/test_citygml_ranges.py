@@ -198,7 +198,7 @@ def test_a_record_xml_is_read_again_from_its_range(tmp_path: Path) -> None:
             assert xml == etree.tostring(by_id[batch.source_ids[i]], encoding="unicode")
 
 
-def _killed(r, spool, read, released):
+def _killed(r, *args):
     """A range's process that dies (as the OOM killer ends one) after its check."""
     yield ("checked", True)
     if r.start:
