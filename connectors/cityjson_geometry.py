@@ -68,9 +68,10 @@ class LiftedValues(Protocol):
         """The values and the semantics' surfaces, as the job would hold them parsed."""
 
 
-@dataclass
-class Job:
-    """One geometry of one object: nested index lists into its batch's vertex pool."""
+class Job(NamedTuple):
+    """One geometry of one object: nested index lists into its batch's vertex pool. A tuple, so
+    that the compiled walk makes one without a Python-level __init__ (a dataclass's cost 0.3 us
+    a job)."""
 
     kind: _Kind
     parts: list[Any]

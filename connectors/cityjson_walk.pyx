@@ -85,9 +85,9 @@ cdef object job_of(dict g, Py_ssize_t base, Py_ssize_t limit, Lifted lifted):
             values = (<list>values)[0] if values else None
     if skip >= 0:
         b = flat(lifted, k, skip)
-    if lifted_values is not None:
-        return Job(POLYGONS, b, base, limit, lifted_values, None)
-    return Job(POLYGONS, b, base, limit, values, semantics if values else None)
+    if lifted_values is not None:  # Job's fields in order, without its Python-level __new__
+        return tuple.__new__(Job, (POLYGONS, b, base, limit, lifted_values, None))
+    return tuple.__new__(Job, (POLYGONS, b, base, limit, values, semantics if values else None))
 
 
 cdef inline bint is_placed(object b):

