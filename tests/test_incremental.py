@@ -99,3 +99,19 @@ def test_a_raw_snapshot_is_hashed_once_and_read_again_only_when_it_changed(tmp_p
     assert file_digest(dest) == sha256
     dest.write_bytes(dest.read_bytes().replace(b"Jena", b"JENA"))  # new bytes, same size
     assert dest.stat().st_size == size and file_digest(dest) != sha256
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 1 << 18, (1 << 18) + 1, 3 << 18])
+@pytest.mark.parametrize("whole", [0, 1 << 20])
+def test_a_file_is_hashed_alike_read_whole_or_by_blocks(tmp_path: Path, monkeypatch, size, whole):
+    """The SHA-256 of a file's bytes whether it is read at once (up to READ_WHOLE) or through
+    hashlib's buffer of 256 kB: empty, one byte, across a buffer's end."""
+    import hashlib
+
+    from citypipe.core import incremental
+
+    monkeypatch.setattr(incremental, "READ_WHOLE", whole)
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    assert incremental.file_digest(path) == hashlib.sha256(data).hexdigest()
