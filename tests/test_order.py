@@ -434,6 +434,12 @@ def test_the_nrw_region_moves_each_copy_by_whole_tiles(corpus, tmp_path):
     assert region["gml_id"].iloc[5 * 194 :].tolist() == [f"{i}_5" for i in tile["gml_id"]]
 
 
+@pytest.fixture
+def sealed_from_any(monkeypatch) -> None:
+    """Any source sealed on the thread (the fountains' rows are under `SEALED_FROM`)."""
+    monkeypatch.setattr(ordering, "SEALED_FROM", 0)
+
+
 def _sealed(path, batches, **options) -> OrderedWriter:
     """An ordered writer given `batches`, sealed (their encoding begun on its thread), open."""
     writer = OrderedWriter(path, schemas.feature_schema(), row_group_rows=500, **options)
@@ -443,7 +449,9 @@ def _sealed(path, batches, **options) -> OrderedWriter:
     return writer
 
 
-def test_a_sealed_writer_encodes_on_its_thread_the_same_file(grid, tmp_path, monkeypatch):
+def test_a_sealed_writer_encodes_on_its_thread_the_same_file(
+    grid, tmp_path, monkeypatch, sealed_from_any
+):
     """Sealed once every row is given (as a validated run does before its suite), the rows are
     sorted and encoded on a thread of their own: the same rows, order, row groups and
     footer as written at close on the run's thread."""
@@ -463,7 +471,7 @@ def test_a_sealed_writer_encodes_on_its_thread_the_same_file(grid, tmp_path, mon
 
 
 def test_a_sealed_writers_error_is_raised_at_close_and_no_footer_written(
-    grid, tmp_path, monkeypatch
+    grid, tmp_path, monkeypatch, sealed_from_any
 ):
     _, file, _, _ = grid
     batches = pq.read_table(file).slice(0, 2000).to_batches(max_chunksize=700)
@@ -482,7 +490,9 @@ def test_a_sealed_writers_error_is_raised_at_close_and_no_footer_written(
     assert data[:4] == b"PAR1" and data[-4:] != b"PAR1"
 
 
-def test_a_run_failing_after_the_seal_shuts_the_file_once_encoded(grid, tmp_path, monkeypatch):
+def test_a_run_failing_after_the_seal_shuts_the_file_once_encoded(
+    grid, tmp_path, monkeypatch, sealed_from_any
+):
     """The run's error is the one raised; the thread's row groups are written, then the file
     is shut without its footer (the run's staging folder is removed with it)."""
     _, file, _, _ = grid
@@ -496,17 +506,22 @@ def test_a_run_failing_after_the_seal_shuts_the_file_once_encoded(grid, tmp_path
     assert data[:4] == b"PAR1" and data[-4:] != b"PAR1"
 
 
-def test_a_validated_run_encodes_its_features_beside_the_suite(lake, monkeypatch):
-    """A validated ingest seals its features before the suite runs: they are encoded on the
-    writer's thread, and land as an unvalidated ingest writes them on the run's thread."""
+def test_a_run_encodes_large_features_beside_its_hash_and_suite(lake, monkeypatch):
+    """An ingest seals its features once every row is given: those of `SEALED_FROM` bytes or
+    more are encoded on the writer's thread while the run hashes its input and validates,
+    smaller ones at close on the run's thread; the same features land either way."""
     sample = SAMPLES / "barcelona_drinking_fountains.geojson"
     threads = _threads_writing(monkeypatch)
     landed = {}
-    for validate in (False, True):
-        threads.clear()
-        ingest(sample, "s", lake, validate=validate, render_docs=False)
-        on_this_thread = set(threads) == {threading.current_thread().name}
-        assert threads and on_this_thread != validate
-        features = pq.read_table(lake.partition("features", "s") / "part-0.parquet")
-        landed[validate] = features.drop_columns(["ingested_at"])
-    assert landed[True].equals(landed[False])
+    for sealed_from in (1 << 40, 0):
+        monkeypatch.setattr(ordering, "SEALED_FROM", sealed_from)
+        for validate in (False, True):
+            threads.clear()
+            ingest(sample, "s", lake, validate=validate, render_docs=False)
+            assert threads
+            on_this_thread = set(threads) == {threading.current_thread().name}
+            assert on_this_thread == (sealed_from > 0)
+            features = pq.read_table(lake.partition("features", "s") / "part-0.parquet")
+            landed[sealed_from, validate] = features.drop_columns(["ingested_at"])
+    first, *others = landed.values()
+    assert all(first.equals(other) for other in others)

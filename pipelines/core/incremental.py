@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import asdict
-from functools import cache
+from functools import cache, partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -71,8 +71,9 @@ def fingerprint(location: Path | str, settings: Mapping[str, Any]) -> Callable[[
     service, or for a file that cannot be read (the connector says why). A file from
     `HASHED_BESIDE` bytes is hashed in a thread while the caller reads it: hashlib hashes
     without the GIL, so its SHA-256 costs the run's own thread nothing (the 422 MB file's
-    0.2-0.6 s); a smaller one at once. `skip_unchanged` asks at once, and an orchestrated
-    snapshot carries a recorded digest."""
+    0.2-0.6 s); a smaller one when first asked, in the caller's thread: an ingest asks once
+    its features are being encoded on their own (`OrderedWriter.seal`). `skip_unchanged`
+    asks at once, and an orchestrated snapshot carries a recorded digest."""
     if is_url(str(location)):
         return lambda: None
     path = Path(location)
@@ -81,8 +82,7 @@ def fingerprint(location: Path | str, settings: Mapping[str, Any]) -> Callable[[
     except OSError:  # not a file: the connector says why
         return lambda: None
     if st.st_size < HASHED_BESIDE:
-        digest = _digest(path, st, settings)
-        return lambda: digest
+        return cache(partial(_digest, path, st, settings))
     return _HASHING.submit(_digest, path, st, settings).result
 
 

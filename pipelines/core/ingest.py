@@ -350,13 +350,12 @@ def ingest(
             warnings.update(out.warnings)
             warnings.update(observations.add(batch.observations, out.features, out.kept))
         batch = out = None  # freed now, so the collector has nothing to walk when it resumes
-        fingerprint = hashed()
         carried = delta.merge(
             {"features": (writer, schema), "surfaces": (surfaces_writer, schema.table("surfaces"))},
             attempt.ingested_at,
         )
-        if validator:  # every row given: the features sorted and encoded while the suite runs
-            writer.seal()
+        writer.seal()  # every row given: large features encoded while the file is hashed, checked
+        fingerprint = hashed()
         task.finished("writing and validating" if validator else "writing")
         checks = (
             validator.finish(
