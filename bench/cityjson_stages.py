@@ -14,7 +14,9 @@ Haag's records and properties about 1 ms each). Printed: each file's split of th
 the least main-thread CPU time, and the least CPU time of the whole process (the surfaces'
 writing thread with it), a column per file; below them the stages that ran on other threads
 in that ingest (the solids taken to CRS84 on their worker, the fingerprint's hash, the history
-row's encoding), each thread's own CPU time, beside the main thread's.
+row's encoding), each thread's own CPU time, beside the main thread's; and the wall time the
+main thread waited for the solids' CRS84 (the worker's time on its path), the median of the
+ingests'.
 
     python bench/cityjson_stages.py [--repeat 20] FILE ...
 """
@@ -22,6 +24,7 @@ row's encoding), each thread's own CPU time, beside the main thread's.
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import threading
 import time
@@ -113,15 +116,42 @@ READ = (cityjson.CityJSONConnector, "read", "read")
 """The read's own work, each batch's `next` (a generator): the batches' vertices, the
 document let go of after the last."""
 NAMES = tuple(dict.fromkeys(stage for _, _, stage in (*STAGES, READ)))
-_OFF_MAIN = tuple(THREAD % name for name in NAMES)
+WAIT = "crs84 wait (wall)"
+"""The main thread's wall time in the worker's result (`crs84.begin`'s): where it waits for
+the solids' CRS84, the worker is on the run's path."""
+_OFF_MAIN = (*(THREAD % name for name in NAMES), WAIT)
+
+
+def _waited() -> None:
+    """`crs84.begin` replaced by a wrapper whose result, when asked, counts its wall time to
+    `WAIT`."""
+    begin = crs84.begin
+
+    def timed(*args: Any, **kwargs: Any) -> crs84.Begun | None:
+        begun = begin(*args, **kwargs)
+        if begun is None:
+            return None
+
+        def result() -> Any:
+            start = time.perf_counter()
+            try:
+                return begun()
+            finally:
+                _spent[WAIT] = _spent.get(WAIT, 0.0) + time.perf_counter() - start
+
+        return result
+
+    crs84.begin = timed
 
 
 def stages(path: Path, repeat: int) -> tuple[float, float, dict[str, float]]:
     """The least main-thread CPU time of `repeat` ingests (after two warm-ups), its split by
-    stage (seconds), and the least process CPU time."""
+    stage (seconds), the least process CPU time; the wait for the solids' CRS84 (`WAIT`) the
+    median of the ingests' (a wall time: what the other processes leave of the cores)."""
     lake = Lake(Path(tempfile.mkdtemp(prefix="citypipe-stages-")))
     best = process = float("inf")
     split: dict[str, float] = {}
+    waits = []
     for i in range(repeat + 2):
         _spent.clear()
         start, started = time.thread_time(), time.process_time()
@@ -129,9 +159,11 @@ def stages(path: Path, repeat: int) -> tuple[float, float, dict[str, float]]:
         spent = time.thread_time() - start
         if i >= 2:
             process = min(process, time.process_time() - started)
+            waits.append(_spent.get(WAIT, 0.0))
             if spent < best:
                 best, split = spent, dict(_spent)
     split["rest"] = best - sum(v for k, v in split.items() if k not in _OFF_MAIN)
+    split[WAIT] = statistics.median(waits) if waits else 0.0
     return best, process, split
 
 
@@ -143,6 +175,7 @@ def main() -> None:
     for owner, name, stage in STAGES:
         _timed(owner, name, stage)
     _timed_iterator(*READ)
+    _waited()
     results = [(path.name[:24], *stages(path, args.repeat)) for path in args.files]
     print(f"CPU ms, the ingest with the least main-thread time of {args.repeat}")
     print(f"{'':20}" + "".join(f" {name:>24}" for name, *_ in results))
