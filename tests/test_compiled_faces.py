@@ -231,6 +231,21 @@ def test_faces_taken_by_the_kernel_are_numpys(objects, data, renumber):
         same_bits(g, w)
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(face, max_size=4), min_size=1, max_size=5), st.integers(0, 3))
+def test_every_object_taken_in_order_is_the_faces_as_they_are(objects, beyond):
+    """Every object taken in order (and objects beyond the last face's owner, which own
+    none), told without a pass, gives the faces the pass over them gives, bit for bit; none
+    taken gives no faces."""
+    faces = flat_faces(objects)
+    rows = np.arange(len(objects) + beyond)
+    passed = faces.take(np.append(rows, len(rows) + 1))  # not 0 to n - 1: the pass
+    for got, want in zip(faces.take(rows), passed, strict=True):
+        same_bits(got, want)
+    none = faces.take(np.zeros(0, np.int64))
+    assert len(none.coords) == len(none.ring) == len(none.polygon) == len(none.owner) == 0
+
+
 def test_a_cube_s_volume_and_a_square_s_footprint_come_from_the_kernels():
     """A fact the kernels must get right on their own: a 2 x 3 x 4 box's volume is 24 and its
     footprint the 2 x 3 rectangle, traced from its bottom in two triangles."""
