@@ -179,6 +179,42 @@ def test_heights_of_the_kernel_are_numpys(objects):
     assert not np.signbit(got[got == 0]).any()
 
 
+# coordinates of half millimetres (rounded to even), and beyond 2**51 mm (a double's step a
+# half millimetre and more)
+half_millimetre = st.integers(-(10**7), 10**7).map(lambda n: (n + 0.5) / 1000)
+far = st.floats(2.0**51 / 1000 / 4, 2.0**60 / 1000) | st.floats(-(2.0**60) / 1000, -1e10)
+corner = half_millimetre | far | wild
+NUDGES = (0.0, 1e-4, -1e-4, 4e-4, -4e-4, 5e-4, -5e-4, 1e-3)
+TETRAHEDRON = ((0, 1, 2), (0, 3, 1), (1, 3, 2), (0, 2, 3))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.tuples(corner, corner, corner), min_size=4, max_size=4),
+            st.lists(st.sampled_from(NUDGES), min_size=12, max_size=12),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_closed_shells_of_the_kernel_are_numpys_to_the_millimetre(tetrahedra):
+    """Whether each tetrahedron closes, its vertices written again in each face a little
+    apart (0 to 1 mm in x: the same millimetre or not, a half millimetre rounded to even), is
+    the numpy path's answer: vertices at half millimetres, beyond 2**51 mm, NaN and infinite."""
+    objects = [
+        [
+            ([(v[k][0] + nudge[3 * f + c], v[k][1], v[k][2]) for c, k in enumerate(ks)], [])
+            for f, ks in enumerate(TETRAHEDRON)
+        ]
+        for v, nudge in tetrahedra
+    ]
+    faces = flat_faces(objects)
+    with np.errstate(all="ignore"):
+        same_bits(*both(lambda: solids._closed(faces, len(objects))))
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.lists(face, max_size=5), min_size=1, max_size=6), st.data(), st.booleans())
 def test_faces_taken_by_the_kernel_are_numpys(objects, data, renumber):
@@ -193,6 +229,21 @@ def test_faces_taken_by_the_kernel_are_numpys(objects, data, renumber):
     got, want = both(lambda: faces.take(np.array(rows, dtype=np.int64), renumber))
     for g, w in zip(got, want, strict=True):
         same_bits(g, w)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(face, max_size=4), min_size=1, max_size=5), st.integers(0, 3))
+def test_every_object_taken_in_order_is_the_faces_as_they_are(objects, beyond):
+    """Every object taken in order (and objects beyond the last face's owner, which own
+    none), told without a pass, gives the faces the pass over them gives, bit for bit; none
+    taken gives no faces."""
+    faces = flat_faces(objects)
+    rows = np.arange(len(objects) + beyond)
+    passed = faces.take(np.append(rows, len(rows) + 1))  # not 0 to n - 1: the pass
+    for got, want in zip(faces.take(rows), passed, strict=True):
+        same_bits(got, want)
+    none = faces.take(np.zeros(0, np.int64))
+    assert len(none.coords) == len(none.ring) == len(none.polygon) == len(none.owner) == 0
 
 
 def test_a_cube_s_volume_and_a_square_s_footprint_come_from_the_kernels():

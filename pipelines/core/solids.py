@@ -125,8 +125,16 @@ class Faces(FlatFaces):
         return cls(coords, ring, polygon, owner)
 
     def take(self, rows: np.ndarray, renumber: bool = True) -> Faces:
-        """The faces of the geometries `rows` (ascending indices) alone, as `Faces.of` reads
-        them from `geometries[rows]` (`renumber`), or owned by the same numbers as here."""
+        """The faces of the geometries `rows` (ascending, distinct indices) alone, as
+        `Faces.of` reads them from `geometries[rows]` (`renumber`), or owned by the same
+        numbers as here."""
+        if not len(rows) and len(self.owner):  # none: no pass over the faces
+            return Faces(self.coords[:0], *[np.zeros(0, np.int64)] * 3)
+        if len(rows) and rows[-1] == len(rows) - 1 and self.owner[-1:].max(initial=-1) < len(rows):
+            # every geometry from the first to the last face's owner (owners ascending),
+            # taken in order: these faces, owned by the same numbers (a batch's objects all
+            # placeable, all with Z, none with ground surfaces), told without a pass
+            return self
         owner = np.full(int(max(self.owner.max(initial=-1), rows.max(initial=-1))) + 1, -1)
         owner[rows] = np.arange(len(rows)) if renumber else rows
         owners = owner[self.owner]

@@ -109,7 +109,7 @@ def closed(
 
 cdef struct Keyed:
     uint64_t key
-    Py_ssize_t row
+    Py_ssize_t start  # twice the row of its first edge's start in `xy`, +1 where it runs forward
     int32_t times  # an object's edges, at most a batch's: far below 2**31
     int32_t net
 
@@ -196,7 +196,7 @@ def outline(
     edges alone are sorted by that hash: the order numpy's come in within an object."""
     cdef Py_ssize_t n = edge.shape[0], i, j, k, r, size, slots, o, m = 0, widest, back
     cdef uint64_t key, tag
-    cdef bint runs
+    cdef bint runs, fresh
     shares, tangled = np.zeros(count, np.bool_), np.zeros(count, np.bool_)
     cdef unsigned char[::1] sh = shares.view(np.uint8), tg = tangled.view(np.uint8)
     cdef Py_ssize_t[::1] lo = np.zeros(count, np.intp), hi = np.zeros(count, np.intp)
@@ -226,14 +226,17 @@ def outline(
                 r = i if runs else rows[i]
                 key = mix(edge[r] ^ tag)
                 j = key & (size - 1)
-                while table[j].times and table[j].key != key:
+                # one branch a probe (`&`, not `and`), a slot found new or again without one:
+                # either is as likely, which a branch would mispredict half the time
+                while (table[j].times != 0) & (table[j].key != key):
                     j = (j + 1) & (size - 1)
-                if not table[j].times:
-                    table[j].key, table[j].row = key, r
-                    used[u] = j
-                    u += 1
+                fresh = table[j].times == 0
+                table[j].key = key
+                table[j].start = 2 * at[r] + forward[r] if fresh else table[j].start
+                used[u] = j
+                u += fresh
                 table[j].times += 1
-                table[j].net += 1 if forward[r] else -1
+                table[j].net += 2 * forward[r] - 1
             o = 0
             for i in range(u):  # the filled slots alone, not the whole table (2-4 slots an edge)
                 j = used[i]
@@ -249,12 +252,12 @@ def outline(
                 continue
             sort(odd, o)
             for j in range(o):
-                i = odd[j].row
+                i = odd[j].start >> 1
                 # an edge run against the way its faces run it more often (net's sign, never
                 # 0 for an odd count) starts at its end
-                back = (forward[i] != 0) != (odd[j].net > 0)
-                out[m, 0, 0], out[m, 0, 1] = xy[at[i] + back, 0], xy[at[i] + back, 1]
-                out[m, 1, 0], out[m, 1, 1] = xy[at[i] + 1 - back, 0], xy[at[i] + 1 - back, 1]
+                back = (odd[j].start & 1) != (odd[j].net > 0)
+                out[m, 0, 0], out[m, 0, 1] = xy[i + back, 0], xy[i + back, 1]
+                out[m, 1, 0], out[m, 1, 1] = xy[i + 1 - back, 0], xy[i + 1 - back, 1]
                 own[m] = k
                 m += 1
     return shares, ends[:m], owners[:m], tangled
