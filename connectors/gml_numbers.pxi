@@ -31,6 +31,30 @@ cdef extern from *:
 
     static inline int gml_blank(char c) { return c == ' ' || (c >= 9 && c <= 13); }
 
+    /* A fraction's first eight digits at p read at once where they are (SWAR, as fast_float
+       reads them; GML's coordinates often have ten): 1 and w = w * 10^8 + their value; else
+       0. Only where no digit of the eight would be dropped (w holds a significant digit
+       already, and 19 at most with them), so that w, sig and digits come out as the digit by
+       digit loop leaves them. Asked once a number: asked at every digit, it cost the NRW
+       tile's short fractions 15 %. */
+    static inline int gml_eight(const char *p, const char *end, uint64_t *w, int sig) {
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        uint64_t v;
+        if (!*w || sig > 11 || end - p < 8) return 0;
+        memcpy(&v, p, 8);
+        if (((v + 0x4646464646464646ULL) | (v - 0x3030303030303030ULL)) & 0x8080808080808080ULL)
+            return 0;
+        v -= 0x3030303030303030ULL;
+        v = v * 10 + (v >> 8);
+        v = (((v & 0x000000FF000000FFULL) * 0x000F424000000064ULL)
+             + (((v >> 16) & 0x000000FF000000FFULL) * 0x0000271000000001ULL)) >> 32;
+        *w = *w * 100000000ULL + (uint32_t)v;
+        return 1;
+    #else
+        return 0;
+    #endif
+    }
+
     /* The token at *at (up to ASCII whitespace or `end`; *at is moved past it). 0: *out is
        its value; 1: it is no decimal number; 2: a number left to CPython's parser (over 19
        significant digits, subnormal, or a product too close to call). */
@@ -46,6 +70,7 @@ cdef extern from *:
         }
         if (p < end && *p == '.') {
             p++;
+            if (gml_eight(p, end, &w, sig)) { p += 8; digits += 8; sig += 8; frac += 8; }
             while (p < end && (unsigned)(*p - '0') < 10) {
                 if (w || *p != '0') { if (sig < 19) w = w * 10 + (uint64_t)(*p - '0'); sig++; }
                 p++; digits++; frac++;

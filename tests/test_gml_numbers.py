@@ -92,6 +92,23 @@ def test_decimal_strings_of_any_length_and_exponent_round_as_float_does(tokens):
     _rounded_as_float(tokens, "\n")
 
 
+_long_fraction = st.builds(
+    lambda sign, whole, fraction, exponent: f"{sign}{whole}.{fraction}{exponent}",
+    st.sampled_from(["", "-"]),
+    st.from_regex(r"0|[1-9][0-9]{0,12}", fullmatch=True),
+    st.text("0123456789", min_size=7, max_size=13),
+    st.sampled_from(["", "e-3", "E12"]),
+)
+"""Coordinates as GML writes them to ten digits (Melbourne's `321202.7094000664`): a fraction
+of eight digits or more is read eight at a time where no digit of the eight is dropped."""
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_long_fraction, min_size=1, max_size=40))
+def test_long_fractions_round_as_float_does(tokens):
+    _rounded_as_float(tokens, " ")
+
+
 _token = st.one_of(
     _finite.map(repr),
     _decimal,
