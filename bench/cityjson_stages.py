@@ -101,6 +101,7 @@ STAGES = (
     (harmonise.Harmoniser, "harmonise", "harmonise"),
     (order.OrderedWriter, "write", "write"),
     (order.OrderedWriter, "close", "write"),
+    (order.OrderedWriter, "_write_ordered", "write"),  # on its thread once sealed
     (write.BesideWriter, "write", "write"),
     (write.BesideWriter, "close", "write"),
     (write.RowsWriter, "write", "write"),
@@ -111,7 +112,7 @@ STAGES = (
 )
 THREAD = "%s (thread)"
 """A stage's time on another thread (the solids' CRS84, the fingerprint's hash, the history
-row's encoding): counted apart, not in the main thread's."""
+row's encoding, a sealed writer's features): counted apart, not in the main thread's."""
 READ = (cityjson.CityJSONConnector, "read", "read")
 """The read's own work, each batch's `next` (a generator): the batches' vertices, the
 document let go of after the last."""

@@ -506,6 +506,51 @@ def test_a_run_failing_after_the_seal_shuts_the_file_once_encoded(
     assert data[:4] == b"PAR1" and data[-4:] != b"PAR1"
 
 
+def test_an_interrupted_close_shuts_the_file_once_its_thread_is_done(
+    grid, tmp_path, monkeypatch, sealed_from_any
+):
+    """A wait at close interrupted (Ctrl-C) while the thread still writes: the file is shut,
+    without its footer, only once the thread is done with it."""
+    _, file, _, _ = grid
+    batches = pq.read_table(file).slice(0, 2000).to_batches(max_chunksize=700)
+    gate, written, shut_after = threading.Event(), [], []
+    write, shut = GeoParquetWriter.write, GeoParquetWriter.shut
+
+    def gated(self, batch) -> None:
+        assert gate.wait(timeout=10)
+        write(self, batch)
+        written.append(batch.num_rows)
+
+    def noted(self) -> None:
+        shut_after.append(len(written))
+        shut(self)
+
+    submit = ordering._ENCODING.submit
+
+    def interrupted_once(function, *args):
+        future = submit(function, *args)
+        result = future.result
+
+        def first_interrupted(timeout=None):
+            if future.result is first_interrupted:
+                future.result = result
+                gate.set()  # the thread goes on writing while the run is interrupted
+                raise KeyboardInterrupt
+            return result(timeout)
+
+        future.result = first_interrupted
+        return future
+
+    monkeypatch.setattr(GeoParquetWriter, "write", gated)
+    monkeypatch.setattr(GeoParquetWriter, "shut", noted)
+    monkeypatch.setattr(ordering._ENCODING, "submit", interrupted_once)
+    writer = _sealed(tmp_path / "f.parquet", batches)
+    with pytest.raises(KeyboardInterrupt):
+        writer.close()
+    assert shut_after == [4]
+    assert (tmp_path / "f.parquet").read_bytes()[-4:] != b"PAR1"
+
+
 def test_a_run_encodes_large_features_beside_its_hash_and_suite(lake, monkeypatch):
     """An ingest seals its features once every row is given: those of `SEALED_FROM` bytes or
     more are encoded on the writer's thread while the run hashes its input and validates,

@@ -215,10 +215,7 @@ class OrderedWriter:
         if kind is None:
             self.close()
         elif self._sealed is not None:
-            parquet, encoded = self._sealed
-            with suppress(Exception):  # the run's error is the one raised
-                encoded.result()
-            parquet.shut()
+            self._shut_sealed()
         elif self._spill is not None:
             self._spill.close()
 
@@ -282,14 +279,23 @@ class OrderedWriter:
             extent=self._extent,  # the covering's, read as the rows came
         )
 
+    def _shut_sealed(self) -> None:
+        """The sealed file shut without its footer, once its thread is done with it."""
+        assert self._sealed is not None
+        (parquet, encoded), self._sealed = self._sealed, None
+        with suppress(Exception):  # the run's error (or the thread's, raised already) is raised
+            encoded.result()
+        parquet.shut()
+
     def close(self) -> None:
         if self._sealed is not None:
-            (parquet, encoded), self._sealed = self._sealed, None
+            parquet, encoded = self._sealed
             try:
                 encoded.result()
-            except BaseException:  # the thread's write failed: no footer, the file shut
-                parquet.shut()
+            except BaseException:  # the thread's write failed, or the wait was interrupted
+                self._shut_sealed()
                 raise
+            self._sealed = None
             parquet.metadata = {**self.metadata, **self._sort_metadata()}
             parquet.close()
             return
