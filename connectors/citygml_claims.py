@@ -15,9 +15,10 @@ made before the fork, under one lock.
 from __future__ import annotations
 
 import mmap
-from collections.abc import Callable
 from multiprocessing import get_context
 from pathlib import Path
+
+from citypipe.connectors.citygml_members import member_start
 
 __all__ = ["CHUNK_BYTES", "Claims", "cut"]
 
@@ -29,9 +30,9 @@ and few enough (40 in 317 MB) that claiming them costs nothing to speak of."""
 _FRONT, _BACK, _SPOOLED = range(3)
 
 
-def cut(path: Path, start: int, end: int, member_start: Callable[..., int | None]) -> list[int]:
-    """Bytes `start` to `end` of `path` cut at the member start tags (`member_start`) near
-    every `CHUNK_BYTES`: the cuts, `start` and `end` included."""
+def cut(path: Path, start: int, end: int) -> list[int]:
+    """Bytes `start` to `end` of `path` cut at the member start tags near every
+    `CHUNK_BYTES`: the cuts, `start` and `end` included."""
     cuts = [start]
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
         while (at := member_start(data, cuts[-1] + CHUNK_BYTES)) is not None and at < end:

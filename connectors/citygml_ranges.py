@@ -36,9 +36,10 @@ from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any, Self
 
-from citypipe.connectors import documents, gml_freeing, gml_polygons
+from citypipe.connectors import citygml_members, documents, gml_freeing, gml_polygons
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.citygml_claims import Claims, cut
+from citypipe.connectors.citygml_members import member_start
 from citypipe.connectors.citygml_process import (
     Located,
     cores,
@@ -52,28 +53,9 @@ from citypipe.connectors.citygml_process import (
 )
 from citypipe.connectors.citygml_records import batches
 
-try:  # the scan compiled (ranges_scan.pyx), where it built; else the Python scan below
-    from citypipe.connectors.ranges_scan import alone as _compiled_alone
-except ImportError:
-    _compiled_alone = None
-
 __all__ = ["Range", "parts", "plan", "read_in_ranges", "self_contained"]
 
-_MEMBER = b"cityObjectMember"
-_OPENS = re.compile(rb"<(?:[\w.-]+:)?\Z")
-"""What precedes the member's name in its start tag (looked for in the 64 bytes before it)."""
-_CLOSES = re.compile(rb"</(?:[\w.-]+:)?\Z")
 _START_TAG = re.compile(rb"""\s*<([^\s>/]+)(?:\s+[^\s=>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*>""")
-_NOT_ALONE = ((b"<!", 1), (b"Version", 0), (b"Appearance", -1), (b"featureMember", -1))
-"""Bytes whose presence in a range (after the CityModel's start tag) keeps it from being read
-alone: comments and CDATA, versions and their transitions (they annotate objects of other
-members), appearances, feature members (members the ranges are not cut at); each with the
-index of a byte rare in GML to look for first (memchr's speed), or -1."""
-SCAN_BYTES = 8 << 20
-"""Bytes of a range scanned at once (`self_contained`): its memory, not the range's."""
-_HREF = re.compile(rb"""href\s*=\s*["']#?([^"']*)["']""")
-_ID = re.compile(rb""":id\s*=\s*["']([^"']*)["']""")
-
 
 OWN_SHARE = 0.25
 """The first range's share of the bytes where this process walks it (two cores), so that both
@@ -170,7 +152,7 @@ def plan(path: Path, count: int, first: float = 0.0) -> list[Range] | None:
         cuts = [0]
         for k in range(1, count):
             share = first + (1 - first) * (k - 1) / (count - 1)
-            at = _member_start(data, max(int(size * share), head_end, cuts[-1] + 1))
+            at = member_start(data, max(int(size * share), head_end, cuts[-1] + 1))
             if at is None:
                 break
             if at > cuts[-1]:  # a member longer than a share holds the next cut too
@@ -190,109 +172,12 @@ def _head(head: bytes) -> tuple[int, bytes] | None:
     return (tag.end(), tag.group(1)) if tag else None
 
 
-def _tag_start(data: Any, i: int) -> int | None:
-    """Where the cityObjectMember start tag whose name is at `i` begins; None where the name at
-    `i` starts no such tag (an end tag, text, a longer name)."""
-    opening = _OPENS.search(data[max(i - 64, 0) : i])
-    after = data[i + len(_MEMBER) : i + len(_MEMBER) + 1]
-    if opening and len(after) == 1 and after in b" \t\r\n>":
-        return i - len(opening.group())
-    return None
-
-
-def _member_start(data: Any, at: int) -> int | None:
-    """The offset of the first cityObjectMember start tag from `at` on."""
-    i = data.find(_MEMBER, at)
-    while i >= 0:
-        if (start := _tag_start(data, i)) is not None:
-            return start
-        i = data.find(_MEMBER, i + 1)
-    return None
-
-
 def self_contained(r: Range) -> bool:
-    """Whether the members of `r` stand alone (the module's docstring), by a byte scan of
-    whole members, about `SCAN_BYTES` at a time, in the file mapped (not copied: each window's
-    pages are let go once scanned). The first range's batches are one process's but for its
-    last, which holds a prefix of one process's: only annotations pending for objects of
-    later ranges (versions) differ there."""
-    words, links = (_NOT_ALONE, True) if r.start else (_NOT_ALONE[:2], False)
-    with open(r.path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        if len(data) < r.end:
-            return False  # the file ended before the range did
-        alone = _compiled_alone or _alone
-        begin = look = max(r.start, r.head)
-        while (look := min(look + SCAN_BYTES, r.end)) < r.end:
-            whole = _last_member_start(data, begin, look)  # the members before it are whole
-            if whole > begin:
-                if not alone(data, begin, whole, words, links):
-                    return False
-                _let_go(data, begin, whole)
-                begin = look = whole
-        return alone(data, begin, r.end, words, links)
-
-
-def _let_go(data: mmap.mmap, begin: int, end: int) -> None:
-    """Drop the mapped pages of data[begin:end] from this process's memory (they stay in the
-    system's cache): a scan's memory is a window's, not the range's."""
-    first, last = begin - begin % mmap.PAGESIZE, end - end % mmap.PAGESIZE
-    if last > first and hasattr(mmap, "MADV_DONTNEED"):
-        data.madvise(mmap.MADV_DONTNEED, first, last - first)
-
-
-def _last_member_start(data: Any, begin: int, end: int) -> int:
-    """The offset of the last cityObjectMember start tag after `begin` and before `end`
-    (`begin`: none)."""
-    i = data.rfind(_MEMBER, begin, end)
-    while i > begin:
-        if (start := _tag_start(data, i)) is not None and start > begin:
-            return start
-        i = data.rfind(_MEMBER, begin, i)
-    return begin
-
-
-def _alone(data: Any, begin: int, end: int, words: Any, links: bool) -> bool:
-    """Whether data[begin:end] (whole members) stands alone."""
-    if any(_occurs(data, word, rare, begin, end) for word, rare in words):
-        return False
-    if not links:
-        return True
-    starts = _member_starts(data, begin, end)
-    if starts is None:
-        return False
-    for a, b in pairwise([begin, *starts, end]):
-        hrefs = _HREF.findall(data, a, b)
-        if hrefs and not set(hrefs) <= set(_ID.findall(data, a, b)):
-            return False
-    return True
-
-
-def _occurs(data: Any, word: bytes, rare: int, begin: int, end: int) -> bool:
-    """Whether `word` occurs in data[begin:end], looking for its byte `rare` first."""
-    if rare < 0:
-        return data.find(word, begin, end) >= 0
-    i = data.find(word[rare : rare + 1], begin + rare, end)
-    while i >= 0:
-        if data[i - rare : i - rare + len(word)] == word:
-            return True
-        i = data.find(word[rare : rare + 1], i + 1, end)
-    return False
-
-
-def _member_starts(data: Any, begin: int, end: int) -> list[int] | None:
-    """The members' start tags in data[begin:end], each followed by its end tag before the
-    next; None where the name occurs otherwise (nested, in text)."""
-    starts: list[int] = []
-    inside = False
-    i = data.find(_MEMBER, begin, end)
-    while i >= 0:
-        if not inside and (start := _tag_start(data, i)) is not None:
-            starts.append(start)
-        elif not (inside and _CLOSES.search(data[max(i - 64, 0) : i])):
-            return None
-        inside = not inside
-        i = data.find(_MEMBER, i + len(_MEMBER), end)
-    return None if inside else starts
+    """Whether the members of `r` stand alone (the module's docstring; citygml_members). The
+    first range's batches are one process's but for its last, which holds a prefix of one
+    process's: only annotations pending for objects of later ranges (versions) differ there,
+    so its links are not looked at."""
+    return citygml_members.stand_alone(r.path, max(r.start, r.head), r.end, links=r.start > 0)
 
 
 def read_in_ranges(
@@ -372,7 +257,7 @@ class _Child:
 
     @classmethod
     def start(cls, r: Range, read: Callable[..., Iterator[Any]], released: Any) -> _Child:
-        claims = Claims(cut(r.path, r.start, r.end, _member_start))
+        claims = Claims(cut(r.path, r.start, r.end))
         spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
         receive, child = start_child(_child, r, claims, spool.fileno(), read, released)
         who = f"{r.path}: the process reading its bytes {r.start}-{r.end}"

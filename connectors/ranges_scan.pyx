@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""Whether a window of whole members stands alone (citygml_ranges._alone), compiled.
+"""Whether a window of whole members stands alone (citygml_members._alone), compiled.
 
 The Python scan runs a bytes search per word, a loop over the members' names and two regex
 findalls per member: about 0.36 s of a 105 MB range, a fifth of the child's work on two
@@ -76,7 +76,7 @@ cdef inline Py_ssize_t prefixed(const unsigned char *d, Py_ssize_t i) noexcept n
 
 
 cdef Py_ssize_t opened(const unsigned char *d, Py_ssize_t i, Py_ssize_t size) noexcept nogil:
-    """citygml_ranges._tag_start: where the member's start tag whose name is at `i` begins."""
+    """citygml_members._tag_start: where the member's start tag whose name is at `i` begins."""
     cdef Py_ssize_t lo = i - 64 if i > 64 else 0, j = prefixed(d, i) - 1
     cdef unsigned char after
     if j < lo or d[j] != b'<' or i + 16 >= size:
@@ -196,7 +196,7 @@ cdef bint linked_inside(const unsigned char *d, Spans *hrefs, Spans *ids,
 
 def alone(const unsigned char[::1] data, Py_ssize_t begin, Py_ssize_t end, tuple words,
           bint links):
-    """citygml_ranges._alone: whether data[begin:end] (whole members) stands alone."""
+    """citygml_members._alone: whether data[begin:end] (whole members) stands alone."""
     cdef const unsigned char *d = &data[0]
     cdef Py_ssize_t size = data.shape[0], n, rare, limit, i, s, a, k
     cdef bint inside = False
@@ -211,7 +211,7 @@ def alone(const unsigned char[::1] data, Py_ssize_t begin, Py_ssize_t end, tuple
         return True
     try:
         i = find(d, begin, end, b"cityObjectMember", 16, 4)
-        while i >= 0:  # citygml_ranges._member_starts
+        while i >= 0:  # citygml_members._member_starts
             if not inside and (s := opened(d, i, size)) >= 0:
                 push(&starts, s)
             elif not (inside and closed(d, i)):

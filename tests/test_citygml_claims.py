@@ -54,7 +54,7 @@ def test_the_cuts_fall_at_member_start_tags(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(citygml_claims, "CHUNK_BYTES", 20_000)
     path = _tiles(tmp_path / "tiles.gml", 3)
     _, last = plan(path, 2, 0.25)
-    cuts = cut(path, last.start, last.end, citygml_ranges._member_start)
+    cuts = cut(path, last.start, last.end)
     data = path.read_bytes()
     assert cuts[0] == last.start and cuts[-1] == last.end and len(cuts) > 10
     assert all(a < b for a, b in pairwise(cuts))
@@ -65,7 +65,7 @@ def test_a_range_claimed_from_the_front_alone_reads_as_the_range(tmp_path, monke
     monkeypatch.setattr(citygml_claims, "CHUNK_BYTES", 20_000)
     path = _tiles(tmp_path / "tiles.gml", 3)
     for r in plan(path, 3):
-        claims = Claims(cut(path, r.start, r.end, citygml_ranges._member_start))
+        claims = Claims(cut(path, r.start, r.end))
         with r.open() as whole, r.open(claims) as claimed:
             assert _all(claimed) == _all(whole)
 

@@ -23,7 +23,7 @@ import pytest
 from conftest import CORPUS, data_files
 from lxml import etree
 
-from citypipe.connectors import citygml_ranges
+from citypipe.connectors import citygml_members, citygml_ranges
 from citypipe.connectors.citygml import CityGMLConnector
 from citypipe.connectors.citygml_ranges import Range, plan, self_contained
 from citypipe.core.ingest import ingest
@@ -159,7 +159,7 @@ def test_members_longer_than_a_share_make_fewer_ranges_not_empty_ones(tmp_path) 
 def test_the_scan_tells_the_same_window_by_window(tmp_path, monkeypatch, window) -> None:
     """Windows shorter than a member, than a few, longer than the file: the same verdicts, and
     a link out of the last member is found wherever the windows end."""
-    monkeypatch.setattr(citygml_ranges, "SCAN_BYTES", window)
+    monkeypatch.setattr(citygml_members, "SCAN_BYTES", window)
     for copies, linked in ((3, False), (3, True), (2, True)):
         path = _tiles(tmp_path / f"{copies}{linked}.gml", copies, reach_back=linked)
         ranges = plan(path, copies)

@@ -15,7 +15,7 @@ from conftest import CORPUS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from citypipe.connectors import citygml_ranges
+from citypipe.connectors import citygml_members
 from citypipe.connectors.citygml_ranges import plan, self_contained
 
 ranges_scan = pytest.importorskip("citypipe.connectors.ranges_scan")
@@ -59,7 +59,7 @@ def _verdicts(path: Path, count: int) -> list[bool]:
 def _both(path: Path, count: int, monkeypatch: pytest.MonkeyPatch) -> tuple[list[bool], ...]:
     compiled = _verdicts(path, count)
     with monkeypatch.context() as patched:
-        patched.setattr(citygml_ranges, "_compiled_alone", None)
+        patched.setattr(citygml_members, "_compiled_alone", None)
         return compiled, _verdicts(path, count)
 
 
@@ -69,7 +69,7 @@ def test_generated_documents_get_the_same_verdicts(tmp_path_factory, docs, windo
     path = tmp_path_factory.mktemp("doc") / "d.gml"
     path.write_text(HEAD + "".join(docs) + "</core:CityModel>\n", encoding="utf-8")
     with pytest.MonkeyPatch.context() as patched:
-        patched.setattr(citygml_ranges, "SCAN_BYTES", window)
+        patched.setattr(citygml_members, "SCAN_BYTES", window)
         compiled, python = _both(path, count, patched)
     assert compiled == python
 
@@ -81,9 +81,9 @@ def test_any_bytes_any_window(tokens, data) -> None:
     text = "".join(tokens).encode()
     begin = data.draw(st.integers(0, len(text)))
     end = data.draw(st.integers(begin, len(text)))
-    words = data.draw(st.sampled_from([citygml_ranges._NOT_ALONE, citygml_ranges._NOT_ALONE[:2]]))
+    words = data.draw(st.sampled_from([citygml_members._NOT_ALONE, citygml_members._NOT_ALONE[:2]]))
     links = data.draw(st.booleans())
-    expected = citygml_ranges._alone(text, begin, end, words, links)
+    expected = citygml_members._alone(text, begin, end, words, links)
     assert ranges_scan.alone(text, begin, end, words, links) == expected
 
 
@@ -92,6 +92,6 @@ def test_the_corpus_files_get_the_same_verdicts(path, monkeypatch) -> None:
     """Cut in three ranges, and whole: the links checked from the head on too."""
     compiled, python = _both(path, 3, monkeypatch)
     assert compiled == python
-    data, words = path.read_bytes(), citygml_ranges._NOT_ALONE
-    expected = citygml_ranges._alone(data, 0, len(data), words, True)
+    data, words = path.read_bytes(), citygml_members._NOT_ALONE
+    expected = citygml_members._alone(data, 0, len(data), words, True)
     assert ranges_scan.alone(data, 0, len(data), words, True) == expected
