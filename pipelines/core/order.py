@@ -258,7 +258,10 @@ class OrderedWriter:
         without the GIL), while the run's thread does the rest (the input's hash, validation:
         Den Haag CityJSON's 16 ms of features beside them); `close` waits for them and writes
         the footer. A smaller source, or a spilled one, is sorted at `close`, as unsealed (a
-        spilled one's row groups encoded on a thread then)."""
+        spilled one's row groups encoded on a thread then). The thread's row groups and pages
+        take memory the run's thread has freed but the allocator does not hand to another
+        thread: a peak of one row group more (Delft CityJSON's 65 -> 77 MB, bench/run.py
+        --measure, 3 fresh processes each; bounded by ROW_GROUP_BYTES as before)."""
         if self._sealed is None and self._spill is None and self._source_bytes >= SEALED_FROM:
             parquet = self._parquet()
             self._sealed = parquet, _ENCODING.submit(self._write_ordered, parquet)
