@@ -217,9 +217,7 @@ def read_in_ranges(
             for records, rings in chain(held, mine or ()):
                 yield from batches(records, gml_polygons.build(*rings), elements)
             for c in children:
-                yield from _unspooled(
-                    c.spool, stolen.waiting(c, children[-1].claims), c.range, gml_id
-                )
+                yield from _unspooled(c.spool, stolen.waiting(c, children[-1]), c.range, gml_id)
             for r, spooled in reversed(stolen.chunks):  # claimed from the back: the last first
                 yield from _unspooled(stolen.spool, iter(spooled), r, gml_id)
             return
@@ -280,12 +278,18 @@ class _Stolen:
         self.chunks: list[tuple[Range, list[tuple[int, int]]]] = []
         """Each chunk claimed, in the order claimed, and where its batches are spooled."""
 
-    def waiting(self, child: _Child, last: Claims) -> Iterator[tuple[int, int]]:
+    def waiting(self, child: _Child, last: _Child) -> Iterator[tuple[int, int]]:
         """Where `child` spooled each batch, as it says; while it has said all it has handed
-        over, a chunk of the last range (`last`) claimed from the back and walked here."""
+        over, a chunk of the last range (`last`'s) claimed from the back and walked here (not
+        once either has ended: an error, or a death, is raised at once, as before)."""
         taken = 0
         while True:
-            while child.claims.batches == taken and (chunk := last.back()) is not None:
+            while (
+                child.claims.batches == taken
+                and child.process.is_alive()
+                and last.process.is_alive()
+                and (chunk := last.claims.back()) is not None
+            ):
                 self._walk(replace(self._last, start=chunk[0], end=chunk[1]))
             if (spooled := next(child.messages, None)) is None:
                 return

@@ -23,7 +23,7 @@ import pytest
 from conftest import CORPUS, data_files
 from lxml import etree
 
-from citypipe.connectors import citygml_members, citygml_ranges
+from citypipe.connectors import citygml_claims, citygml_members, citygml_ranges
 from citypipe.connectors.citygml import CityGMLConnector
 from citypipe.connectors.citygml_ranges import Range, plan, self_contained
 from citypipe.core.ingest import ingest
@@ -207,11 +207,19 @@ def _killed(r, *args):
 
 
 def test_a_range_process_that_dies_fails_the_read_in_one_line(tmp_path, monkeypatch) -> None:
+    """Its death is raised as soon as this process waits for it: no chunk of the last range
+    is claimed here once it has ended (chunks of a few members)."""
     monkeypatch.setattr(citygml_ranges, "_spooled", _killed)
+    monkeypatch.setattr(citygml_claims, "CHUNK_BYTES", 20_000)
+    claimed = []  # each claim as long as a small chunk's walk
+    monkeypatch.setattr(
+        citygml_ranges._Stolen, "_walk", lambda self, r: claimed.append(r) or time.sleep(0.02)
+    )
     path = _tiles(tmp_path / "tiles.gml", 3)
     with pytest.raises(UnavailableError, match=r"tiles.gml: the process reading its bytes") as e:
         list(CityGMLConnector(path, split_bytes=1).read())
     assert "\n" not in str(e.value) and "killed by signal 9" in str(e.value)
+    assert len(claimed) <= 5  # of 113: those claimed before the child had died
 
 
 _READER = """
