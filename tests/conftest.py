@@ -107,6 +107,25 @@ def corpus() -> Path:
     return CORPUS
 
 
+@pytest.fixture(scope="session")
+def fountains_grid(tmp_path_factory):
+    """The fountains over 9 x 5 shifted copies (89,460 features, 6 row groups), ingested, and
+    the 1 km2 box of the benchmark around Plaça de Catalunya in the middle copy; made once for
+    the ordered writer's tests."""
+    from ordered import bench_module
+
+    from citypipe.core.ingest import ingest
+
+    lake_bench = bench_module("lake")
+    tmp = tmp_path_factory.mktemp("grid")
+    source = SAMPLES / "barcelona_drinking_fountains.geojson"
+    path = lake_bench.fountains_grid(source, tmp / "grid.geojson", (9, 5))
+    lake = Lake(tmp / "lake")
+    ingest(path, "grid", lake, validate=False)
+    box = lake_bench.query_box(source, (9, 5))
+    return path, lake.partition("features", "grid") / "part-0.parquet", box, lake_bench
+
+
 @pytest.fixture
 def read_lake(lake: Lake):
     """The features (or rejects) a source has in the lake, as a pyarrow Table."""

@@ -4,10 +4,7 @@ memory bounded when a source is sorted out of core."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-import threading
 
 import geopandas as gpd
 import numpy as np
@@ -17,9 +14,10 @@ import pyarrow.parquet as pq
 import pyogrio
 import pytest
 import shapely
-from conftest import ROOT, SAMPLES, geoparquet_validator, in_source_order
+from conftest import geoparquet_validator, in_source_order
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from ordered import bench_module, footers_of, write_ordered
 
 from citypipe import schemas
 from citypipe.core import order as ordering
@@ -34,14 +32,6 @@ from citypipe.core.order import (
 from citypipe.core.write import GeoParquetWriter
 
 
-def _bench(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def _bbox(table: pa.Table) -> np.ndarray:
     return np.column_stack([c.to_numpy() for c in table.column("bbox").combine_chunks().flatten()])
 
@@ -53,17 +43,12 @@ def _geopandas_keys(table: pa.Table, extent) -> np.ndarray:
         return boxes.hilbert_distance(total_bounds=extent, level=16).to_numpy().astype(np.int64)
 
 
-def _footer(path) -> dict[str, dict]:
-    meta = pq.read_metadata(path).metadata
-    return {k: json.loads(meta[k.encode()]) for k in ("geo", SORT_KEY)}
-
-
 def test_rows_are_in_hilbert_order_of_their_bbox_centres(sample, lake):
     path = sample("barcelona_drinking_fountains.geojson")
     ingest(path, "fountains", lake)
     file = lake.partition("features", "fountains") / "part-0.parquet"
     table = pq.read_table(file)
-    footer = _footer(file)
+    footer = footers_of(file)
     extent = footer["geo"]["columns"]["geometry"]["bbox"]
     keys = _geopandas_keys(table, extent)
     assert table.num_rows == 1988 and (np.diff(keys) >= 0).all()
@@ -126,24 +111,8 @@ def test_the_compiled_keys_are_numpys_bit_for_bit(centres, extent):
     assert compiled.tolist() == expected.tolist()
 
 
-@pytest.fixture(scope="module")
-def grid(tmp_path_factory):
-    """The fountains over 9 x 5 shifted copies (89,460 features, 6 row groups), ingested, and
-    the 1 km2 box of the benchmark around Plaça de Catalunya in the middle copy."""
-    from citypipe.core.lake import Lake
-
-    lake_bench = _bench("lake")
-    tmp = tmp_path_factory.mktemp("grid")
-    source = SAMPLES / "barcelona_drinking_fountains.geojson"
-    path = lake_bench.fountains_grid(source, tmp / "grid.geojson", (9, 5))
-    lake = Lake(tmp / "lake")
-    ingest(path, "grid", lake, validate=False)
-    box = lake_bench.query_box(source, (9, 5))
-    return path, lake.partition("features", "grid") / "part-0.parquet", box, lake_bench
-
-
-def test_a_box_query_reads_one_row_group_of_six(grid, tmp_path):
-    source, file, box, lake_bench = grid
+def test_a_box_query_reads_one_row_group_of_six(fountains_grid, tmp_path):
+    source, file, box, lake_bench = fountains_grid
     x0, y0, x1, y1 = box
     xy = np.array(
         [f["geometry"]["coordinates"] for f in orjson.loads(source.read_bytes())["features"]]
@@ -180,14 +149,14 @@ def _properties_at(path, level: int, out, group: int = 0) -> int:
     return _properties_bytes(out)
 
 
-def test_the_schemas_higher_levels_only_in_a_source_of_several_row_groups(grid, tmp_path):
+def test_the_schemas_higher_levels_only_in_a_source_of_several_row_groups(fountains_grid, tmp_path):
     """The JSON properties take the schema file's `large_file_level` in a source of several
     full row groups (the fountains' grid, six), and its `compression_level` in a source of
     one, however large (5 MB of fountains, as Den Haag's CityJSON features): there the higher
     level cost 8 ms of an ingest of 190 for 25 kB."""
     column = schemas.feature_schema().column("properties")
     large, level = column.large_file_level, column.compression_level
-    _, file, _, _ = grid
+    _, file, _, _ = fountains_grid
     assert large > level and pq.ParquetFile(file).metadata.num_row_groups == 6
     assert _properties_bytes(file) == _properties_at(file, large, tmp_path / "high.parquet")
     assert _properties_bytes(file) < _properties_at(file, level, tmp_path / "default.parquet")
@@ -208,11 +177,11 @@ def _group_bytes(path) -> list[int]:
     return [file.read_row_group(g).nbytes for g in range(file.metadata.num_row_groups)]
 
 
-def test_row_groups_hold_the_same_bytes_whatever_the_row_size(grid, tmp_path):
+def test_row_groups_hold_the_same_bytes_whatever_the_row_size(fountains_grid, tmp_path):
     """Rows ten times larger (each fountain's properties padded to 4 kB, as a building with its
     solid) go ten times fewer to a row group: each holds about ROW_GROUP_BYTES either way, so
     a box meets as few of them."""
-    _, file, _, _ = grid
+    _, file, _, _ = fountains_grid
     table = pq.read_table(file).slice(0, 30_000)
     padded = table.set_column(
         table.schema.get_field_index("properties"),
@@ -242,10 +211,10 @@ def _codecs(path) -> dict[str, set[str]]:
 
 
 @pytest.mark.parametrize("budget", [MEMORY_BUDGET, 0])  # sorted in memory, out of core
-def test_a_column_valued_in_a_later_batch_only_stays_compressed(grid, tmp_path, budget):
+def test_a_column_valued_in_a_later_batch_only_stays_compressed(fountains_grid, tmp_path, budget):
     """The fountains have no height and no name: a height given to the rows of the second
     batch only is compressed in every row group, the names, in none of them, are not."""
-    _, file, _, _ = grid
+    _, file, _, _ = fountains_grid
     rows = pq.read_table(file).slice(0, 20_000).combine_chunks()
     first, second = rows.to_batches(max_chunksize=10_000)
     assert first.column("name").null_count == second.column("name").null_count == 10_000
@@ -262,28 +231,22 @@ def test_a_column_valued_in_a_later_batch_only_stays_compressed(grid, tmp_path, 
     assert sorted(written.to_pylist()) == heights.to_pylist()
 
 
-def _write(path, batches, **options) -> None:
-    with OrderedWriter(path, schemas.feature_schema(), row_group_rows=500, **options) as writer:
-        for batch in batches:
-            writer.write(batch)
-
-
-def test_sorted_out_of_core_the_file_is_the_same(grid, tmp_path):
+def test_sorted_out_of_core_the_file_is_the_same(fountains_grid, tmp_path):
     """Over the memory budget the rows are spilled and sorted in buckets (of 64 kB here, about
     150 rows: dozens of them): same rows, same order, same metadata as sorted in memory, from
     batches in any order."""
-    _, file, _, _ = grid
+    _, file, _, _ = fountains_grid
     table = pq.read_table(file).slice(0, 5000)
     rng = np.random.default_rng(7)
     shuffled = table.take(rng.permutation(table.num_rows)).to_batches(max_chunksize=700)
-    _write(tmp_path / "memory.parquet", shuffled)
-    _write(tmp_path / "spilled.parquet", shuffled, memory_budget=0, bucket_bytes=64 << 10)
+    write_ordered(tmp_path / "memory.parquet", shuffled)
+    write_ordered(tmp_path / "spilled.parquet", shuffled, memory_budget=0, bucket_bytes=64 << 10)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["memory.parquet", "spilled.parquet"]
     files = [pq.ParquetFile(tmp_path / f"{k}.parquet") for k in ("memory", "spilled")]
     assert [f.metadata.num_row_groups for f in files] == [10, 10]
     tables = [f.read() for f in files]
     assert tables[0].equals(tables[1])
-    footers = [_footer(tmp_path / f"{k}.parquet") for k in ("memory", "spilled")]
+    footers = [footers_of(tmp_path / f"{k}.parquet") for k in ("memory", "spilled")]
     assert footers[0] == footers[1]
     assert files[0].schema_arrow == files[1].schema_arrow == schemas.feature_schema().arrow
     keys = _geopandas_keys(tables[1], footers[1]["geo"]["columns"]["geometry"]["bbox"])
@@ -293,24 +256,24 @@ def test_sorted_out_of_core_the_file_is_the_same(grid, tmp_path):
     geoparquet_validator().validate(footers[1]["geo"])
 
 
-def test_rows_in_order_already_are_written_as_they_came(grid, tmp_path):
+def test_rows_in_order_already_are_written_as_they_came(fountains_grid, tmp_path):
     """Rows that come sorted (a sorted file's rows, in one batch or several) are written in
     the same row groups, each the same rows, as when they came shuffled."""
-    _, file, _, _ = grid
+    _, file, _, _ = fountains_grid
     table = pq.read_table(file).slice(0, 5000)
     shuffled = table.take(np.random.default_rng(3).permutation(table.num_rows))
-    _write(tmp_path / "shuffled.parquet", shuffled.to_batches(max_chunksize=700))
+    write_ordered(tmp_path / "shuffled.parquet", shuffled.to_batches(max_chunksize=700))
     ordered = pq.read_table(tmp_path / "shuffled.parquet")
     assert not ordered.equals(shuffled)
     for name, batches in (
         ("one", ordered.combine_chunks().to_batches()),
         ("several", ordered.to_batches(max_chunksize=700)),
     ):
-        _write(tmp_path / f"{name}.parquet", batches)
+        write_ordered(tmp_path / f"{name}.parquet", batches)
         again = pq.ParquetFile(tmp_path / f"{name}.parquet")
         assert again.metadata.num_row_groups == 10
         assert again.read().equals(ordered)
-        assert _footer(tmp_path / f"{name}.parquet") == _footer(tmp_path / "shuffled.parquet")
+        assert footers_of(tmp_path / f"{name}.parquet") == footers_of(tmp_path / "shuffled.parquet")
 
 
 def test_rows_without_a_bbox_sort_last_out_of_core_as_in_memory(sample, lake, tmp_path):
@@ -319,8 +282,8 @@ def test_rows_without_a_bbox_sort_last_out_of_core_as_in_memory(sample, lake, tm
     ingest(sample("esslingen_parking_epsg25832.geojson"), "esslingen", lake)
     table = pq.read_table(lake.partition("features", "esslingen"))
     batches = table.to_batches(max_chunksize=40)
-    _write(tmp_path / "memory.parquet", batches)
-    _write(tmp_path / "spilled.parquet", batches, memory_budget=0, bucket_bytes=8 << 10)
+    write_ordered(tmp_path / "memory.parquet", batches)
+    write_ordered(tmp_path / "spilled.parquet", batches, memory_budget=0, bucket_bytes=8 << 10)
     tables = [pq.read_table(tmp_path / f"{k}.parquet") for k in ("memory", "spilled")]
     assert tables[0].equals(tables[1])
     boxes = tables[1].column("bbox")
@@ -340,7 +303,7 @@ def test_the_geo_bbox_is_the_box_of_the_rows_coverings(sample, lake, tmp_path):
     )
     assert np.isnan(boxes).any(axis=1).sum() == 6
     expected = [*np.nanmin(boxes[:, :2], axis=0), *np.nanmax(boxes[:, 2:], axis=0)]
-    _write(tmp_path / "ordered.parquet", table.to_batches(max_chunksize=40))
+    write_ordered(tmp_path / "ordered.parquet", table.to_batches(max_chunksize=40))
     writer = GeoParquetWriter(tmp_path / "read.parquet", schemas.feature_schema())
     for batch in table.to_batches(max_chunksize=40):
         writer.write(batch)
@@ -350,8 +313,8 @@ def test_the_geo_bbox_is_the_box_of_the_rows_coverings(sample, lake, tmp_path):
         assert geo["columns"]["geometry"]["bbox"] == [float(v) for v in expected], name
 
 
-def test_a_failed_run_sorts_and_leaves_nothing(grid, tmp_path):
-    _, file, _, _ = grid
+def test_a_failed_run_sorts_and_leaves_nothing(fountains_grid, tmp_path):
+    _, file, _, _ = fountains_grid
     batches = pq.read_table(file).slice(0, 3000).to_batches(max_chunksize=1000)
     with (
         pytest.raises(RuntimeError),
@@ -363,53 +326,13 @@ def test_a_failed_run_sorts_and_leaves_nothing(grid, tmp_path):
     assert not (tmp_path / "f.parquet").exists()
 
 
-def _threads_writing(monkeypatch, fail: bool = False) -> list[str]:
-    """The threads each row group of an ordered file is encoded on (the first failing if
-    `fail`)."""
-    threads: list[str] = []
-    write = GeoParquetWriter.write
-
-    def noted(self, batch) -> None:
-        threads.append(threading.current_thread().name)
-        if fail:
-            raise OSError("no room left on the device")
-        write(self, batch)
-
-    monkeypatch.setattr(GeoParquetWriter, "write", noted)
-    return threads
-
-
-def test_a_spilled_source_is_encoded_beside_its_sort(grid, tmp_path, monkeypatch):
-    """Sorted out of core, the row groups are encoded on a thread of their own while the next is
-    sorted (the file is the same: above); sorted in memory (a small source), on the run's."""
-    _, file, _, _ = grid
-    batches = pq.read_table(file).slice(0, 2000).to_batches(max_chunksize=700)
-    threads = _threads_writing(monkeypatch)
-    _write(tmp_path / "memory.parquet", batches)
-    assert threads == [threading.current_thread().name] * 4
-    threads.clear()
-    _write(tmp_path / "spilled.parquet", batches, memory_budget=0, bucket_bytes=64 << 10)
-    assert len(threads) == 4 and threading.current_thread().name not in threads
-
-
-def test_a_spilled_sources_encoding_error_is_raised_and_its_spill_removed(
-    grid, tmp_path, monkeypatch
-):
-    _, file, _, _ = grid
-    batches = pq.read_table(file).slice(0, 2000).to_batches(max_chunksize=700)
-    _threads_writing(monkeypatch, fail=True)
-    with pytest.raises(OSError, match="no room"):
-        _write(tmp_path / "f.parquet", batches, memory_budget=0)
-    assert [p.name for p in tmp_path.iterdir()] == ["f.parquet"]  # no spill, no buckets
-
-
 def test_memory_stays_bounded_when_sorting_out_of_core(tmp_path):
     """A source three times larger (each beyond the memory budget, so sorted out of core)
     peaks within 1.15 times as much, measured as the benchmark measures.
 
     Measured on 2026-12-03 (3 rounds, the machine busy): 154-162 MB at 40, 120 and 240 MB of
     fountains alike, where sorting in DuckDB took 194, 283-326 and 325-423 MB."""
-    bench = _bench("run")
+    bench = bench_module("run")
     peaks = []
     for mb in (40, 120):
         result = bench.child("citypipe", bench.big_fountains(mb, tmp_path / f"{mb}.geojson"), 0)
@@ -421,7 +344,7 @@ def test_memory_stays_bounded_when_sorting_out_of_core(tmp_path):
 def test_the_nrw_region_moves_each_copy_by_whole_tiles(corpus, tmp_path):
     """The benchmark's CityGML region: copies of the NRW tile side by side, 1 km apart (the
     tile's size), each with its own ids, read back by GDAL."""
-    bench = _bench("run")
+    bench = bench_module("run")
     tile = pyogrio.read_dataframe(corpus / bench.NRW_TILE)
     region = pyogrio.read_dataframe(bench.big_nrw(grid=(2, 3), dest=tmp_path / "region.gml"))
     assert len(tile) == 194 and len(region) == 6 * 194 and region["gml_id"].is_unique
@@ -432,141 +355,3 @@ def test_the_nrw_region_moves_each_copy_by_whole_tiles(corpus, tmp_path):
     expected = tile.geometry.translate(1000, 2000)
     assert shapely.equals_exact(moved.values, expected.values, tolerance=1e-6).all()
     assert region["gml_id"].iloc[5 * 194 :].tolist() == [f"{i}_5" for i in tile["gml_id"]]
-
-
-@pytest.fixture
-def sealed_from_any(monkeypatch) -> None:
-    """Any source sealed on the thread (the fountains' rows are under `SEALED_FROM`)."""
-    monkeypatch.setattr(ordering, "SEALED_FROM", 0)
-
-
-def _sealed(path, batches, **options) -> OrderedWriter:
-    """An ordered writer given `batches`, sealed (their encoding begun on its thread), open."""
-    writer = OrderedWriter(path, schemas.feature_schema(), row_group_rows=500, **options)
-    for batch in batches:
-        writer.write(batch)
-    writer.seal()
-    return writer
-
-
-def test_a_sealed_writer_encodes_on_its_thread_the_same_file(
-    grid, tmp_path, monkeypatch, sealed_from_any
-):
-    """Sealed once every row is given (as a validated run does before its suite), the rows are
-    sorted and encoded on a thread of their own: the same rows, order, row groups and
-    footer as written at close on the run's thread."""
-    _, file, _, _ = grid
-    batches = pq.read_table(file).slice(0, 2000).to_batches(max_chunksize=700)
-    _write(tmp_path / "closed.parquet", batches)
-    threads = _threads_writing(monkeypatch)
-    writer = _sealed(tmp_path / "sealed.parquet", batches)
-    with writer:
-        writer.metadata[b"run"] = b"{}"
-    assert len(threads) == 4 and threading.current_thread().name not in threads
-    closed, sealed = (pq.ParquetFile(tmp_path / f"{n}.parquet") for n in ("closed", "sealed"))
-    assert sealed.read().equals(closed.read())
-    assert sealed.metadata.num_row_groups == closed.metadata.num_row_groups == 4
-    assert _footer(tmp_path / "sealed.parquet") == _footer(tmp_path / "closed.parquet")
-    assert sealed.metadata.metadata[b"run"] == b"{}"
-
-
-def test_a_sealed_writers_error_is_raised_at_close_and_no_footer_written(
-    grid, tmp_path, monkeypatch, sealed_from_any
-):
-    _, file, _, _ = grid
-    batches = pq.read_table(file).slice(0, 2000).to_batches(max_chunksize=700)
-    write = GeoParquetWriter.write
-
-    def second_refused(self, batch) -> None:
-        if self.rows:
-            raise OSError("no room left on the device")
-        write(self, batch)
-
-    monkeypatch.setattr(GeoParquetWriter, "write", second_refused)
-    writer = _sealed(tmp_path / "f.parquet", batches)
-    with pytest.raises(OSError, match="no room"), writer:
-        pass
-    data = (tmp_path / "f.parquet").read_bytes()
-    assert data[:4] == b"PAR1" and data[-4:] != b"PAR1"
-
-
-def test_a_run_failing_after_the_seal_shuts_the_file_once_encoded(
-    grid, tmp_path, monkeypatch, sealed_from_any
-):
-    """The run's error is the one raised; the thread's row groups are written, then the file
-    is shut without its footer (the run's staging folder is removed with it)."""
-    _, file, _, _ = grid
-    batches = pq.read_table(file).slice(0, 2000).to_batches(max_chunksize=700)
-    threads = _threads_writing(monkeypatch)
-    writer = _sealed(tmp_path / "f.parquet", batches)
-    with pytest.raises(RuntimeError, match="the suite failed"), writer:
-        raise RuntimeError("the suite failed")
-    assert len(threads) == 4
-    data = (tmp_path / "f.parquet").read_bytes()
-    assert data[:4] == b"PAR1" and data[-4:] != b"PAR1"
-
-
-def test_an_interrupted_close_shuts_the_file_once_its_thread_is_done(
-    grid, tmp_path, monkeypatch, sealed_from_any
-):
-    """A wait at close interrupted (Ctrl-C) while the thread still writes: the file is shut,
-    without its footer, only once the thread is done with it."""
-    _, file, _, _ = grid
-    batches = pq.read_table(file).slice(0, 2000).to_batches(max_chunksize=700)
-    gate, written, shut_after = threading.Event(), [], []
-    write, shut = GeoParquetWriter.write, GeoParquetWriter.shut
-
-    def gated(self, batch) -> None:
-        assert gate.wait(timeout=10)
-        write(self, batch)
-        written.append(batch.num_rows)
-
-    def noted(self) -> None:
-        shut_after.append(len(written))
-        shut(self)
-
-    submit = ordering._ENCODING.submit
-
-    def interrupted_once(function, *args):
-        future = submit(function, *args)
-        result = future.result
-
-        def first_interrupted(timeout=None):
-            if future.result is first_interrupted:
-                future.result = result
-                gate.set()  # the thread goes on writing while the run is interrupted
-                raise KeyboardInterrupt
-            return result(timeout)
-
-        future.result = first_interrupted
-        return future
-
-    monkeypatch.setattr(GeoParquetWriter, "write", gated)
-    monkeypatch.setattr(GeoParquetWriter, "shut", noted)
-    monkeypatch.setattr(ordering._ENCODING, "submit", interrupted_once)
-    writer = _sealed(tmp_path / "f.parquet", batches)
-    with pytest.raises(KeyboardInterrupt):
-        writer.close()
-    assert shut_after == [4]
-    assert (tmp_path / "f.parquet").read_bytes()[-4:] != b"PAR1"
-
-
-def test_a_run_encodes_large_features_beside_its_hash_and_suite(lake, monkeypatch):
-    """An ingest seals its features once every row is given: those of `SEALED_FROM` bytes or
-    more are encoded on the writer's thread while the run hashes its input and validates,
-    smaller ones at close on the run's thread; the same features land either way."""
-    sample = SAMPLES / "barcelona_drinking_fountains.geojson"
-    threads = _threads_writing(monkeypatch)
-    landed = {}
-    for sealed_from in (1 << 40, 0):
-        monkeypatch.setattr(ordering, "SEALED_FROM", sealed_from)
-        for validate in (False, True):
-            threads.clear()
-            ingest(sample, "s", lake, validate=validate, render_docs=False)
-            assert threads
-            on_this_thread = set(threads) == {threading.current_thread().name}
-            assert on_this_thread == (sealed_from > 0)
-            features = pq.read_table(lake.partition("features", "s") / "part-0.parquet")
-            landed[sealed_from, validate] = features.drop_columns(["ingested_at"])
-    first, *others = landed.values()
-    assert all(first.equals(other) for other in others)
