@@ -57,17 +57,20 @@ __all__ = ["Range", "parts", "plan", "read_in_ranges", "self_contained"]
 
 _START_TAG = re.compile(rb"""\s*<([^\s>/]+)(?:\s+[^\s=>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*>""")
 
-OWN_SHARE = 0.25
+OWN_SHARE = 0.30
 """The first range's share of the bytes where this process walks it (two cores), so that both
 processes are about as busy: the child's walk and scan of its range against this process's
 walk of its own and its building, harmonising and writing of every batch, with its threads
 (the fingerprint, the writers: 0.7-0.8 s on the 422 MB file against the child's freeing
-thread's 0.3-0.4). On that file, with the scan compiled (bench/split_cpu.py, three rounds,
-load 7-18), a share of 0.30 left this process's main thread 4.65-4.76 s of CPU (user and
-system) and the child's 4.26-4.37, 0.27 left them 4.61-4.63 and 4.46-4.56. With the child's
-fast bins off (citygml_process._merge_freed_blocks: its walk the cheaper), two rounds each
-alternated (load 7-10): 0.27 left them 4.94 / 4.80 and 4.64 / 4.48, 0.25 4.70 / 4.21 and
-4.71 / 4.43; 0.22 4.45 / 4.57 and 4.92 / 4.97 (load 5-6)."""
+thread's 0.3-0.4); the chunks this process claims of the last range make up the rest, but a
+byte walked in its own range costs no packing and unpacking, and one claimed does. With the
+claims, on the 422 MB file (fresh processes alternated, 6 rounds each, load 2.3-2.4): 0.25
+5.39-5.82 s, 0.30 5.16-5.63, 0.35 (3 rounds) 5.60-5.64. Without them, with the scan compiled
+(bench/split_cpu.py, three rounds, load 7-18), a share of 0.30 left this process's main thread
+4.65-4.76 s of CPU (user and system) and the child's 4.26-4.37, 0.27 left them 4.61-4.63 and
+4.46-4.56. With the child's fast bins off (citygml_process._merge_freed_blocks: its walk the
+cheaper), two rounds each alternated (load 7-10): 0.27 left them 4.94 / 4.80 and 4.64 / 4.48,
+0.25 4.70 / 4.21 and 4.71 / 4.43; 0.22 4.45 / 4.57 and 4.92 / 4.97 (load 5-6)."""
 HELD = 4
 """Batches this process walks of its own range, at most, before it waits for the children's
 checks (a child scans its range first: about 0.3 s of the 422 MB file's 70 %, where this

@@ -16,7 +16,7 @@ from multiprocessing import get_context
 import pytest
 from test_citygml_ranges import NRW, _assert_same, _land, _tiles
 
-from citypipe.connectors import citygml_claims, citygml_ranges
+from citypipe.connectors import citygml_claims, citygml_header, citygml_ranges
 from citypipe.connectors.citygml_claims import Claims, cut
 from citypipe.connectors.citygml_ranges import plan
 from citypipe.core.lake import Lake
@@ -77,9 +77,12 @@ def _all(document) -> bytes:
 @pytest.mark.parametrize("cores", [2, 3])
 def test_chunks_claimed_here_land_what_one_process_does(tmp_path, monkeypatch, cores) -> None:
     """The range's child slowed down (a sleep a batch): this process claims chunks from the
-    back of the last range while it waits, walks them, and hands them on after the child's."""
+    back of the last range while it waits, walks them, and hands them on after the child's.
+    Documents are parsed whole up to a size (citygml_header.WHOLE_BYTES: their first read
+    that long claims as many chunks), here a small one, so that the child's range streams."""
     monkeypatch.setattr(citygml_ranges, "parts", lambda: cores)
     monkeypatch.setattr(citygml_claims, "CHUNK_BYTES", 20_000)
+    monkeypatch.setattr(citygml_header, "WHOLE_BYTES", 1 << 16)
     here, take = os.getpid(), citygml_ranges.take
 
     def slow_child(*args):
