@@ -76,26 +76,33 @@ def _all(document) -> bytes:
 
 @pytest.mark.parametrize("cores", [2, 3])
 def test_chunks_claimed_here_land_what_one_process_does(tmp_path, monkeypatch, cores) -> None:
-    """The range's child slowed down (a sleep a batch): this process claims chunks from the
+    """The range's child slowed down (each batch held until this process has claimed a chunk,
+    then a sleep a batch, however loaded the machine): this process claims chunks from the
     back of the last range while it waits, walks them, and hands them on after the child's.
     Documents are parsed whole up to a size (citygml_header.WHOLE_BYTES: their first read
     that long claims as many chunks), here a small one, so that the child's range streams."""
     monkeypatch.setattr(citygml_ranges, "parts", lambda: cores)
     monkeypatch.setattr(citygml_claims, "CHUNK_BYTES", 20_000)
     monkeypatch.setattr(citygml_header, "WHOLE_BYTES", 1 << 16)
-    here, take = os.getpid(), citygml_ranges.take
+    here, take, claimed = os.getpid(), citygml_ranges.take, tmp_path / "claimed"
 
     def slow_child(*args):
         if os.getpid() != here:
+            deadline = time.monotonic() + 20
+            while not claimed.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
             time.sleep(0.2)
         return take(*args)
+
+    def noted(self, r) -> None:
+        stolen.append(r)
+        claimed.touch()
+        walk(self, r)
 
     monkeypatch.setattr(citygml_ranges, "take", slow_child)
     stolen = []
     walk = citygml_ranges._Stolen._walk
-    monkeypatch.setattr(
-        citygml_ranges._Stolen, "_walk", lambda self, r: stolen.append(r) or walk(self, r)
-    )
+    monkeypatch.setattr(citygml_ranges._Stolen, "_walk", noted)
     path = _tiles(tmp_path / "tiles.gml", 3)
     one = _land(path, Lake(tmp_path / "one"), 0)
     _assert_same(one, _land(path, Lake(tmp_path / "ranges"), 1))
