@@ -203,10 +203,10 @@ def read_in_ranges(
         return
     children: list[_Child] = []
     mine: Iterator[Any] | None = None  # this process's walk of the first range
-    stolen = _Stolen(read, released, ranges[-1])
+    stolen = _Stolen(read, released)
     try:
         for r in ranges[1:] if here else ranges:
-            children.append(_Child.start(r, read, released))
+            children.append(_Child.start(r, read, released, chunked=r is ranges[-1]))
         if here and self_contained(ranges[0]):
             mine = _walked_here(read, released, ranges[0])
         held: list[Any] = []  # walked while the children check their ranges
@@ -257,8 +257,12 @@ class _Child:
     messages: Iterator[Any]
 
     @classmethod
-    def start(cls, r: Range, read: Callable[..., Iterator[Any]], released: Any) -> _Child:
-        claims = Claims(cut(r.path, r.start, r.end))
+    def start(
+        cls, r: Range, read: Callable[..., Iterator[Any]], released: Any, chunked: bool
+    ) -> _Child:
+        """The child of range `r`, cut into chunks where it is the last (`chunked`): the one
+        this process claims from the back; another reads its range as one chunk."""
+        claims = Claims(cut(r.path, r.start, r.end) if chunked else [r.start, r.end])
         spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
         receive, child = start_child(_child, r, claims, spool.fileno(), read, released)
         who = f"{r.path}: the process reading its bytes {r.start}-{r.end}"
@@ -274,8 +278,8 @@ class _Stolen:
     a child's next batch: walked, and their batches spooled (on disk, as a child's are: memory
     stays a batch's) until that range's child's are handed on."""
 
-    def __init__(self, read: Callable[..., Iterator[Any]], released: Any, last: Range) -> None:
-        self._read, self._released, self._last = read, released, last
+    def __init__(self, read: Callable[..., Iterator[Any]], released: Any) -> None:
+        self._read, self._released = read, released
         self.spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by read_in_ranges
         self._offset = 0
         self.chunks: list[tuple[Range, list[tuple[int, int]]]] = []
@@ -293,7 +297,7 @@ class _Stolen:
                 and last.process.is_alive()
                 and (chunk := last.claims.back()) is not None
             ):
-                self._walk(replace(self._last, start=chunk[0], end=chunk[1]))
+                self._walk(replace(last.range, start=chunk[0], end=chunk[1]))
             if (spooled := next(child.messages, None)) is None:
                 return
             taken += 1
