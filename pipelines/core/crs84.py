@@ -15,6 +15,7 @@ the solids', are then found among those already moved.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import cache, partial
 from itertools import pairwise
@@ -70,6 +71,11 @@ class _Worker:
         self._pool = Threads(1, "citypipe-crs84")  # made again in a forked child
         self._asked: set[ToCrs84] = set()
         self._made: set[ToCrs84] = set()
+        os.register_at_fork(after_in_child=self._forget)  # a child's pool has made nothing
+
+    def _forget(self) -> None:
+        self._asked.clear()
+        self._made.clear()
 
     def begin(self, transform: ToCrs84, faces: Faces, has_z: np.ndarray) -> Begun:
         if transform in self._made:
