@@ -129,7 +129,7 @@ def _valid(
     if single is not None:
         valid[one] = validity.is_valid_built(merged[one], *single)
     apart = np.flatnonzero(~shares & ~one)  # faces that share no edge may still overlap
-    valid[apart] = validity.is_valid(merged[apart])
+    valid[apart] = shapely.is_valid(merged[apart])  # multipolygons: GEOS's (validity.is_valid's)
     rows = np.flatnonzero(~valid)
     if len(rows):
         merged[rows] = _unions(merged[rows])

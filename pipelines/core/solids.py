@@ -124,12 +124,16 @@ class Faces(FlatFaces):
         coords, ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
         return cls(coords, ring, polygon, owner)
 
+    def _none(self) -> Faces:
+        """No face, in this one's arrays' types."""
+        return Faces(self.coords[:0], *[np.zeros(0, np.int64)] * 3)
+
     def take(self, rows: np.ndarray, renumber: bool = True) -> Faces:
         """The faces of the geometries `rows` (ascending, distinct indices) alone, as
         `Faces.of` reads them from `geometries[rows]` (`renumber`), or owned by the same
         numbers as here."""
         if not len(rows) and len(self.owner):  # none: no pass over the faces
-            return Faces(self.coords[:0], *[np.zeros(0, np.int64)] * 3)
+            return self._none()
         if len(rows) and rows[-1] == len(rows) - 1 and self.owner[-1:].max(initial=-1) < len(rows):
             # every geometry from the first to the last face's owner (owners ascending),
             # taken in order: these faces, owned by the same numbers (a batch's objects all
@@ -142,7 +146,7 @@ class Faces(FlatFaces):
         if face.all() and np.array_equal(owners, self.owner):
             return self  # every face, owned by the same numbers (a batch's objects all taken)
         if not face.any():  # none (a batch without ground surfaces): no pass over the positions
-            return Faces(self.coords[:0], *[np.zeros(0, np.int64)] * 3)
+            return self._none()
         if taken is not None:
             faces = face.view(np.uint8)
             picked = taken.taken(self.coords, _indices(self.ring), _indices(self.polygon), faces)

@@ -81,6 +81,11 @@ one face in this many (Delft's 2 objects of 36,271 triangles merged by GEOS: a p
 145,084 positions and their rings to pick some 100 rows)."""
 
 
+def _spans(start: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The numbers `start[i]` to `start[i] + counts[i] - 1` of each span, one after another."""
+    return np.repeat(start - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
+
+
 def _few_face_rings(
     coords: np.ndarray, ring: np.ndarray, polygon: np.ndarray, picked: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -88,13 +93,13 @@ def _few_face_rings(
     found by bisection, rings and faces being numbered in order (`FlatFaces`)."""
     first, last = np.searchsorted(polygon, picked), np.searchsorted(polygon, picked, "right")
     counts = last - first
-    rings = np.repeat(first - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
+    rings = _spans(first, counts)
     start, end = np.searchsorted(ring, rings), np.searchsorted(ring, rings, "right")
     sizes = end - start
     kept = sizes > 0
     per_face = np.bincount(np.repeat(np.arange(len(picked)), counts)[kept], minlength=len(picked))
     sizes, start = sizes[kept], start[kept]
-    rows = np.repeat(start - (np.cumsum(sizes) - sizes), sizes) + np.arange(sizes.sum())
+    rows = _spans(start, sizes)
     return coords.take(rows, axis=0), sizes, per_face
 
 
