@@ -194,7 +194,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
         server = listener.serve(args.host, args.port)
     except OSError as e:
         raise ConfigurationError(f"cannot listen on {args.host}:{args.port}: {e}") from e
-    threading.Thread(target=listener.run_flusher, name="flusher", daemon=True).start()
+    listener.start()
     # SIGTERM (a service manager, Dagster) stops as Ctrl-C does: what waits is landed first
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     host, port = str(server.server_address[0]), int(server.server_address[1])

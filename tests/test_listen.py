@@ -146,6 +146,20 @@ def test_a_run_that_fails_keeps_its_notifications(listening: tuple[Listener, str
     assert list(_features(listener.lake.root)) == [AQ_ID]
 
 
+def test_a_line_torn_by_a_kill_is_not_landed_and_stops_nothing(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    log = lake.root / ".listen" / "aq" / "log"
+    log.mkdir(parents=True)
+    whole = json.dumps(_notification(_entity("normalized.jsonld"))).encode() + b"\n"
+    torn = json.dumps(_notification({**_entity("normalized.jsonld"), "id": "urn:x:torn"}))
+    (log / f"{1:012d}.jsonl").write_bytes(whole + torn[: len(torn) // 2].encode())
+    listener = Listener(lake, "aq", interval=0.05)  # a new listener after the kill
+    listener.start()
+    listener.stop()  # waits for the flusher's run: no flush races the closed log
+    assert listener.flushes.failures == 0 and listener.flushes.notifications == 1
+    assert list(_features(lake.root)) == [AQ_ID]
+
+
 def _post_many(url: str, ids: list[str], acked: list[str]) -> None:
     base = _entity("normalized.jsonld")
 

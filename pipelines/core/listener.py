@@ -80,6 +80,7 @@ class Listener:
         self._due = threading.Event()
         self._stop = threading.Event()
         self._flushing = threading.Lock()
+        self._flusher = threading.Thread(target=self._run_flusher, name="flusher", daemon=True)
 
     @property
     def state(self) -> Path:
@@ -145,11 +146,16 @@ class Listener:
                 f.write(orjson.dumps(note) + b"\n")
         part.replace(self.state)
 
-    def run_flusher(self) -> None:
-        """Flush every `interval` seconds, or when `batch` notifications wait, until stopped."""
-        while not self._stop.is_set():
+    def start(self) -> None:
+        """Flush every `interval` seconds, or when `batch` notifications wait, until `stop`."""
+        self._flusher.start()
+
+    def _run_flusher(self) -> None:
+        while True:
             self._due.wait(self.interval)
             self._due.clear()
+            if self._stop.is_set():
+                return
             self.flush()
 
     def serve(self, host: str, port: int) -> ThreadingHTTPServer:
@@ -157,9 +163,11 @@ class Listener:
         return _Server((host, port), _handler(self))
 
     def stop(self) -> None:
-        """Stop the flusher, land what is left and close the log."""
+        """Stop the flusher (waiting for a flush it began), land what is left, close the log."""
         self._stop.set()
         self._due.set()
+        if self._flusher.is_alive():
+            self._flusher.join()
         self.flush()
         self.log.close()
 

@@ -4,7 +4,9 @@ Each notification is appended to the open segment file and synced to disk before
 is answered, so a listener killed at any moment (kill -9, power) has lost nothing it
 acknowledged. Requests arriving together share one fsync (group commit): the rate is bounded by
 the disk's sync latency divided among the requests waiting, not one sync per notification.
-Segments are closed by `rotate`, ingested by the listener and only then removed.
+Segments are closed by `rotate`, ingested by the listener and only then removed. A line torn
+by a kill in the middle of its write was never acknowledged (its sync never returned): opening
+the log cuts it off, so the next run reads whole notifications only.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class NotificationLog:
         self._written = self._synced = 0
         self.appended = 0
         """Notifications appended since the last rotation."""
+        for segment in self.segments():
+            _cut_torn_tail(segment)
         self._file = self._open(max((self._number(p) for p in self.segments()), default=0) + 1)
 
     def segments(self) -> list[Path]:
@@ -79,3 +83,21 @@ class NotificationLog:
             self._file.close()
             if self._path.stat().st_size == 0:
                 self._path.unlink()
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Truncate `path` after its last newline: what follows is a line a kill tore mid-write."""
+    with open(path, "r+b") as f:
+        size = end = f.seek(0, os.SEEK_END)
+        while end > 0:
+            start = max(0, end - 65536)
+            f.seek(start)
+            newline = f.read(end - start).rfind(b"\n")
+            if newline >= 0:
+                end = start + newline + 1
+                break
+            end = start
+        if end < size:
+            f.truncate(end)
+            f.flush()
+            os.fsync(f.fileno())
