@@ -30,6 +30,7 @@ from citypipe.geo.errors import ConfigurationError
 from citypipe.geo.types import AxisOrder, Points
 
 __all__ = [
+    "Ahead",
     "Connector",
     "FileConnector",
     "FlatFaces",
@@ -260,6 +261,17 @@ class SourceBatch:
         return replace(self, warnings={**(self.warnings or {}), why: len(self)})
 
 
+class Ahead(NamedTuple):
+    """Positions a read will place, known before it reads its first record (a CityJSON
+    document's shared vertices): the pipeline may take them to CRS84 while the read goes on."""
+
+    xyz: np.ndarray
+    """(n, 3), each as the records' geometries will hold it; rows that are not positions too."""
+    crs: str | None
+    """The CRS the batches will declare (`SourceBatch.crs`)."""
+    axis_order: AxisOrder
+
+
 class Connector(ABC):
     """One format or protocol: describes its source, then reads it in batches.
 
@@ -296,6 +308,11 @@ class Connector(ABC):
     @abstractmethod
     def read(self) -> Iterator[SourceBatch]:
         """The records, in batches of bounded size, so memory does not grow with the source."""
+
+    def ahead(self) -> Ahead | None:
+        """The positions `read` will place, where they are known before it (`Ahead`); None
+        where not (most formats)."""
+        return None
 
 
 class _Input(io.BufferedReader):

@@ -32,7 +32,7 @@ import numpy as np
 import orjson
 
 from citypipe.connectors import cityjson_ids, cityjson_values, json_code_page
-from citypipe.connectors.base import FileConnector, SourceBatch, SourceInfo
+from citypipe.connectors.base import Ahead, FileConnector, SourceBatch, SourceInfo
 from citypipe.connectors.cityjson_geometry import Invalid
 from citypipe.connectors.cityjson_objects import Batch, Templates, read_templates
 from citypipe.connectors.cityjson_values import Vertices
@@ -74,6 +74,8 @@ class _Opened:
     """The code page a document that is not UTF-8 is read in (`json_code_page`), or None."""
     repeated: list[tuple[str, Any]] = field(default_factory=list)
     """The CityObjects whose id the document gives again later: the parse keeps the last."""
+    vertices: Vertices | None = None
+    """The document's vertices dequantised (`CityJSONConnector._vertices`), once made."""
 
     @property
     def crs(self) -> str | None:
@@ -298,14 +300,33 @@ class CityJSONConnector(FileConnector):
         finally:
             self._opened = None
 
+    def ahead(self) -> Ahead | None:
+        """A document's vertices, which its objects' geometries index: known once it is
+        parsed (a stream's lines hold their own)."""
+        opened = self._open()
+        if opened.seq:
+            return None
+        try:
+            xyz = self._vertices(opened).xyz
+        except TypeError:  # not an array: the read says so
+            return None
+        return Ahead(xyz, opened.crs, "xy")
+
+    @staticmethod
+    def _vertices(opened: _Opened) -> Vertices:
+        """The vertices of the document (a stream's header has none), dequantised once for
+        `ahead` and the read."""
+        if opened.vertices is None:
+            raw = opened.header.get("vertices")
+            raw = raw if type(raw) is np.ndarray else raw or []  # a stream's header: none
+            opened.vertices = cityjson_values.vertices(raw, opened.header.get("transform"))
+        return opened.vertices
+
     def _shared(self, opened: _Opened) -> tuple[Templates | None, Vertices]:
         """The templates and the vertices of the document (a stream's header has none)."""
-        h = opened.header
         try:
-            raw = h.get("vertices")
-            raw = raw if type(raw) is np.ndarray else raw or []  # a stream's header: none
-            vertices = cityjson_values.vertices(raw, h.get("transform"))
-            return read_templates(h), vertices
+            vertices = self._vertices(opened)
+            return read_templates(opened.header), vertices
         except (Invalid, TypeError) as e:
             raise DataError(f"{self.path}: {e}") from e
 

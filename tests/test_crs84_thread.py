@@ -1,37 +1,59 @@
 """The solids taken to CRS84 on a thread of their own (pipelines/core/crs84.py `begin`): what
-fails there fails the run as it would in the run's own thread, and a process's first batch
-in a CRS is placed in the run's thread while the worker makes its PROJ object."""
+fails there fails the run as it would in the run's own thread, a process's first batch in a
+CRS is placed in the run's thread while the worker makes its PROJ object, unless the
+source's positions were known before its read (`ahead`: a CityJSON document's vertices),
+which the worker moves then, and places the solids from."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
 
+import numpy as np
+import pyarrow.parquet as pq
 import pytest
+from test_cityjson import CUBE_VERTICES, HEADER, _cube
 
+from citypipe.connectors.base import Ahead
+from citypipe.connectors.cityjson import CityJSONConnector
 from citypipe.core import crs84
 from citypipe.core.ingest import ingest
+from citypipe.core.lake import Lake
+from citypipe.geo import crs as crslib
 from citypipe.geo import wkb_ragged
 
+ROTTERDAM = "cityjson/rotterdam_one_v1.1.city.json"
 
-@pytest.mark.parametrize("worker_ready", [False, True])
+
+def _not_ahead(monkeypatch) -> None:
+    """CityJSON's positions not known before the read, as most formats' are not."""
+    monkeypatch.setattr(CityJSONConnector, "ahead", lambda self: None)
+
+
+@pytest.mark.parametrize("placed", ["run's thread", "worker", "worker, ahead"])
 def test_an_error_placing_the_solids_fails_the_run_and_keeps_the_output(
-    sample, lake, read_lake, monkeypatch, worker_ready: bool
+    sample, lake, read_lake, monkeypatch, placed: str
 ):
     """The solids' WKB fails to be written (memory runs out): the ingest raises that error,
     and the source's previous output stays as it was; on the worker thread once it has made
-    its PROJ object for the CRS (after a first ingest in it), in the run's thread before."""
+    its PROJ object for the CRS (after a first ingest in it) or where it moved the
+    positions ahead (a fresh worker making its object with them), in the run's thread
+    before."""
     worker = crs84._Worker()
     monkeypatch.setattr(crs84, "_worker", lambda: worker)
-    path = sample("cityjson/rotterdam_one_v1.1.city.json")
+    path = sample(ROTTERDAM)
     ingest(path, "rotterdam", lake, validate=False)
     before = read_lake("rotterdam")
-    if worker_ready:
+    if placed == "worker":
         worker._pool.submit(int).result()  # what was asked of it before is done
+        _not_ahead(monkeypatch)
     else:
         fresh = crs84._Worker()  # a process's first batch in the CRS
         monkeypatch.setattr(crs84, "_worker", lambda: fresh)
+        if placed == "run's thread":
+            _not_ahead(monkeypatch)
     where: list[str] = []
 
     def fails(*args: object) -> None:
@@ -41,8 +63,132 @@ def test_an_error_placing_the_solids_fails_the_run_and_keeps_the_output(
     monkeypatch.setattr(wkb_ragged, "solids_z", fails)
     with pytest.raises(MemoryError, match="no memory for the solids' WKB"):
         ingest(path, "rotterdam", lake, validate=False)
-    assert (where[0] != threading.current_thread().name) == worker_ready
+    assert (where[0] != threading.current_thread().name) == (placed != "run's thread")
     assert read_lake("rotterdam").equals(before)
+
+
+def test_an_error_moving_the_positions_ahead_fails_the_run_and_keeps_the_output(
+    sample, lake, read_lake, monkeypatch
+):
+    """PROJ fails on the worker for the positions moved ahead (memory runs out): the ingest
+    raises that error where the solids are placed from them, and the previous output stays."""
+    worker = crs84._Worker()
+    monkeypatch.setattr(crs84, "_worker", lambda: worker)
+    path = sample(ROTTERDAM)
+    ingest(path, "rotterdam", lake, validate=False)
+    before = read_lake("rotterdam")
+
+    def fails(*args: object) -> None:
+        raise MemoryError("no memory for the positions")
+
+    monkeypatch.setattr(worker, "_moved", fails)
+    with pytest.raises(MemoryError, match="no memory for the positions"):
+        ingest(path, "rotterdam", lake, validate=False)
+    assert read_lake("rotterdam").equals(before)
+
+
+def _templated(tmp_path):
+    """A document (in UTM) with what its vertices alone do not hold: a tree placed from a
+    template (positions that are no vertex), a cube PROJ cannot take to lon/lat (40,000 km
+    east), and a vertex that is not finite: the cube's and the vertex's objects rejected."""
+    far = [[x + 40_000_000_000, y, z] for x, y, z in CUBE_VERTICES]  # millimetres
+    matrix = [2, 0, 0, 10, 0, 2, 0, 20, 0, 0, 1, 0, 0, 0, 0, 1]
+    doc = {
+        **HEADER,
+        "transform": {"scale": [0.001, 0.001, 0.001], "translate": [500000.0, 5700000.0, 0.0]},
+        "metadata": {"referenceSystem": "https://www.opengis.net/def/crs/EPSG/0/25832"},
+        "geometry-templates": {
+            "templates": [{"type": "MultiSurface", "lod": "2", "boundaries": [[[0, 1, 2]]]}],
+            "vertices-templates": [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.5]],
+        },
+        "CityObjects": {
+            "near": {
+                "type": "Building",
+                "geometry": [{"type": "Solid", "lod": "2", "boundaries": _cube(0)}],
+            },
+            "far": {
+                "type": "Building",
+                "geometry": [{"type": "Solid", "lod": "2", "boundaries": _cube(8)}],
+            },
+            "tree": {
+                "type": "SolitaryVegetationObject",
+                "geometry": [
+                    {
+                        "type": "GeometryInstance",
+                        "template": 0,
+                        "boundaries": [2],
+                        "transformationMatrix": matrix,
+                    }
+                ],
+            },
+            "odd": {
+                "type": "LandUse",
+                "geometry": [{"type": "MultiSurface", "lod": "1", "boundaries": [[[0, 1, 16]]]}],
+            },
+        },
+        "vertices": CUBE_VERTICES + far + [[1e400, 0, 0]],
+    }
+    path = tmp_path / "templated.city.json"
+    path.write_text(json.dumps(doc).replace("Infinity", "1e400"), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    "name, crs",
+    [(ROTTERDAM, None), ("cityjson/denhaag_DH_01_subset_v1.1.city.json", "EPSG:7415"),
+     ("templated", None), ("templated", "EPSG:25833")],
+)  # fmt: skip
+def test_positions_moved_ahead_place_what_the_batches_alone_do(
+    sample, tmp_path, lake, monkeypatch, name: str, crs: str | None
+):
+    """Features, surfaces and rejects of a document whose solids are placed from its
+    vertices moved ahead (in the `--crs` given, where one is) are those of the same
+    document placed from its batches alone, bit for bit; the solids' corners all found
+    among the moved vertices but the template's, moved then."""
+    path = _templated(tmp_path) if name == "templated" else sample(name)
+    known: list[bool] = []
+    placed = crs84._placed
+
+    def spied(transform, faces, has_z, before):
+        known.append(before is not None)
+        return placed(transform, faces, has_z, before)
+
+    monkeypatch.setattr(crs84, "_placed", spied)
+    ingest(path, "made", lake, crs=crs, validate=False)
+    alone = Lake(tmp_path / "alone")
+    with monkeypatch.context() as m:
+        _not_ahead(m)
+        ingest(path, "made", alone, crs=crs, validate=False)
+    assert known == [True, False]
+    if name == "templated":
+        rejected = pq.read_table(lake.partition("rejects", "made")).column("source_id")
+        assert sorted(rejected.to_pylist()) == ["far", "odd"]
+    for kind in ("features", "surfaces", "rejects"):
+        tables = [pq.read_table(x.partition(kind, "made")) for x in (lake, alone)]
+        columns = [c for c in tables[0].column_names if c not in ("run_id", "ingested_at")]
+        differ = [c for c in columns if not tables[0].column(c).equals(tables[1].column(c))]
+        assert not differ, (kind, differ)
+
+
+def test_positions_are_moved_ahead_in_the_crs_placing_uses():
+    """`--crs` (and `--axis-order`) over the one the positions declare; none moved where
+    they are lon/lat already, where no CRS is known, or where none is placeable."""
+    xyz = np.array([[85000.0, 447000.0, 0.0]])
+    given = Ahead(xyz, "EPSG:7415", "xy")
+    ahead = crs84.ahead(given, "EPSG:28992", None)
+    assert ahead is not None
+    assert ahead.transform == crslib.to_crs84(crslib.resolve("EPSG:28992"), "xy")
+    assert ahead.transform != crslib.to_crs84(crslib.resolve("EPSG:7415"), "xy")
+    moved = ahead.moved.result()
+    assert np.array_equal(moved.moved, ahead.transform(xyz)[:, :2])
+    assert crs84.ahead(given, None, None).transform == crslib.to_crs84(
+        crslib.resolve("EPSG:7415"), "xy"
+    )
+    assert crs84.ahead(given, "OGC:CRS84", None) is None
+    assert crs84.ahead(given._replace(crs=None), None, None) is None
+    assert crs84.ahead(given, "EPSG:999999", None) is None  # placing says why
+    assert crs84.ahead(given._replace(xyz=xyz[:0]), None, None) is None
+    assert crs84.ahead(None, "EPSG:28992", None) is None
 
 
 def test_a_forked_child_places_its_solids(sample, lake, read_lake, monkeypatch):

@@ -10,13 +10,16 @@ neither copies coordinates out of them nor builds and writes them again. Those s
 taken there on a thread of their own (`begin`), begun as soon as they are checked: PROJ and
 the WKB's writing run without the GIL, on the second core, while the caller traces the
 footprints and measures the solids in the source CRS; the footprints' corners, which are
-the solids', are then found among those already moved.
+the solids', are then found among those already moved. Where a source's positions are known
+before its read (a CityJSON document's vertices: `Connector.ahead`), that thread moves them
+while the read goes on (`ahead`), and the solids' corners are found among them.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import Future
 from functools import cache, partial
 from itertools import pairwise
 from typing import NamedTuple
@@ -26,15 +29,18 @@ import pyarrow as pa
 import shapely
 from shapely import GeometryType
 
-from citypipe.connectors import coordinates
+from citypipe.connectors import base, coordinates
 from citypipe.connectors.ragged import offsets
 from citypipe.core.measure import Measures
 from citypipe.core.solids import Faces, kinds
 from citypipe.core.threads import Threads
+from citypipe.geo import crs as crslib
 from citypipe.geo import wkb_ragged
+from citypipe.geo.errors import ConfigurationError
 from citypipe.geo.transform import Moved, ToCrs84
+from citypipe.geo.types import AxisOrder
 
-__all__ = ["Begun", "ToCrs84", "begin", "to_crs84"]
+__all__ = ["Ahead", "Begun", "ToCrs84", "ahead", "begin", "to_crs84"]
 
 
 class _Placed(NamedTuple):
@@ -60,6 +66,13 @@ Begun = Callable[[], _Placed]
 work done then, in the caller's thread."""
 
 
+class Ahead(NamedTuple):
+    """A source's positions taken to CRS84 by `transform` on the worker (`ahead`)."""
+
+    transform: ToCrs84
+    moved: Future[Moved]
+
+
 class _Worker:
     """The thread that takes solids to CRS84, one a process. pyproj makes each thread a PROJ
     object of its own for a transformation at its first use there (RD New's 24 ms, as long
@@ -77,17 +90,32 @@ class _Worker:
         self._asked.clear()
         self._made.clear()
 
-    def begin(self, transform: ToCrs84, faces: Faces, has_z: np.ndarray) -> Begun:
-        if transform in self._made:
-            return self._pool.submit(_placed, transform, faces, has_z).result
+    def begin(
+        self, transform: ToCrs84, faces: Faces, has_z: np.ndarray, known: Future[Moved] | None
+    ) -> Begun:
+        if known is not None or transform in self._made:  # `known`: moved by this thread
+            return self._pool.submit(_placed, transform, faces, has_z, known).result
         if transform not in self._asked:
             self._asked.add(transform)
             self._pool.submit(self._make, transform)
-        return partial(_placed, transform, faces, has_z)
+        return partial(_placed, transform, faces, has_z, None)
 
     def _make(self, transform: ToCrs84) -> None:
         transform(np.zeros((1, 2)))  # PROJ's object made at its first use in this thread
         self._made.add(transform)
+
+    def ahead(self, transform: ToCrs84, xyz: np.ndarray) -> Future[Moved]:
+        """The distinct positions of `xyz` moved on the thread (its PROJ object made with
+        them where it has none)."""
+        self._asked.add(transform)
+        return self._pool.submit(self._moved, transform, xyz)
+
+    def _moved(self, transform: ToCrs84, xyz: np.ndarray) -> Moved:
+        xy = xyz[:, :2]
+        bad = coordinates.out_of_bounds(xy)  # vertices no record places (theirs rejected)
+        moved = transform.distinct(xy[~bad] if bad.any() else xy)
+        self._made.add(transform)
+        return moved
 
 
 @cache
@@ -95,23 +123,54 @@ def _worker() -> _Worker:
     return _Worker()
 
 
+def ahead(
+    positions: base.Ahead | None, crs: str | None, axis_order: AxisOrder | None
+) -> Ahead | None:
+    """The distinct positions a read will place (`Connector.ahead`) taken to CRS84 on the
+    worker, begun now, in the CRS `crs` and `axis_order` where given (`--crs`,
+    `--axis-order`), else theirs: `begin` then finds the solids' corners among them, PROJ's
+    work done while the read walked its records. None where there are none to move (none
+    given, lon/lat already, or in a CRS that placing refuses, and says why)."""
+    if positions is None or not len(positions.xyz) or (crs or positions.crs) is None:
+        return None
+    try:
+        resolved = crslib.resolve(crs or positions.crs)
+    except ConfigurationError:
+        return None
+    axis = axis_order or positions.axis_order
+    if crslib.is_lonlat(resolved, axis):
+        return None
+    transform = crslib.to_crs84(resolved, axis)
+    return Ahead(transform, _worker().ahead(transform, positions.xyz))
+
+
 def begin(
-    transform: ToCrs84, geoms3d: np.ndarray, has_z: np.ndarray, faces: Faces | None
+    transform: ToCrs84,
+    geoms3d: np.ndarray,
+    has_z: np.ndarray,
+    faces: Faces | None,
+    ahead: Ahead | None = None,
 ) -> Begun | None:
     """The 3D geometries taken to CRS84 from their `faces` (those of `geoms3d[has_z]`, owned
     by their rows of `geoms3d`) on the worker thread (in the caller's, when asked, until the
-    worker has made its PROJ object: `_Worker`), where every one is a multipolygon of its
-    faces; None where they are not (CityGML's Polygon, lines: `to_crs84` takes them there
+    worker has made its PROJ object: `_Worker`), their corners found among the positions
+    moved `ahead` by the same transformation, where given; None where they are not every one
+    a multipolygon of its faces (CityGML's Polygon, lines: `to_crs84` takes them there
     through GEOS), or there are no faces."""
     if faces is None or not (kinds(geoms3d, faces)[has_z] == GeometryType.MULTIPOLYGON).all():
         return None
-    return _worker().begin(transform, faces, has_z)
+    known = ahead.moved if ahead is not None and ahead.transform == transform else None
+    return _worker().begin(transform, faces, has_z, known)
 
 
-def _placed(transform: ToCrs84, faces: Faces, has_z: np.ndarray) -> _Placed:
-    """The solids' corners moved and their WKB written from the `faces`' arrays (`wkb_ragged`,
-    null for the rows without)."""
-    corners = transform.distinct(faces.coords)
+def _placed(
+    transform: ToCrs84, faces: Faces, has_z: np.ndarray, known: Future[Moved] | None
+) -> _Placed:
+    """The solids' corners moved, those among the positions `known` moved before (by this
+    thread: done, or left where it is a forked parent's, which no thread here ends), and
+    their WKB written from the `faces`' arrays (`wkb_ragged`, null for the rows without)."""
+    before = known.result() if known is not None and known.done() else None
+    corners = transform.distinct(faces.coords, known=before)
     flat = (faces.ring, faces.polygon, faces.owner)
     written = wkb_ragged.solids_z(corners.moved, corners.codes, faces.coords[:, 2], flat, has_z)
     return _Placed(faces, corners, written)

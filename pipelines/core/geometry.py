@@ -21,7 +21,7 @@ import shapely
 from shapely.errors import GEOSException
 
 from citypipe.connectors import coordinates, rings
-from citypipe.connectors.base import FlatFaces, Solids, SourceBatch, make_surface
+from citypipe.connectors.base import Ahead, FlatFaces, Solids, SourceBatch, make_surface
 from citypipe.connectors.coordinates import LIMIT
 from citypipe.core import crs84, footprints, solids
 from citypipe.core.crs84 import ToCrs84
@@ -292,6 +292,7 @@ class Placer:
     crss: dict[str, pyproj.CRS] = field(default_factory=dict, init=False)
     """The CRSs the source's coordinates were read in (one, bar a source that declares several),
     by definition: what the heights of `geometry_3d` refer to (`crs.crs_3d`)."""
+    _ahead: crs84.Ahead | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         if self.crs is not None:
@@ -299,6 +300,11 @@ class Placer:
                 crslib.resolve(self.crs)
             except ConfigurationError as e:
                 raise ConfigurationError(f"--crs: {e}") from None
+
+    def ahead(self, positions: Ahead | None) -> None:
+        """The positions the read will place (`Connector.ahead`) taken to CRS84 beside it,
+        before its first batch (`crs84.ahead`)."""
+        self._ahead = crs84.ahead(positions, self.crs, self.axis_order)
 
     def source_crs(
         self, batch: SourceBatch, surfaces: SurfaceColumns | None
@@ -387,7 +393,11 @@ class Placer:
             faces3d = faces3d.take(placeable, renumber=False)
             solid_faces = faces3d.take(np.flatnonzero(has_z), renumber=False)
         # the solids go to CRS84 on a thread while their footprints are traced and measured
-        begun = None if to_crs84 is None else crs84.begin(to_crs84, geoms3d, has_z, solid_faces)
+        begun = (
+            None
+            if to_crs84 is None
+            else crs84.begin(to_crs84, geoms3d, has_z, solid_faces, self._ahead)
+        )
         if objects3d:
             # traced outlines are the same areas as GEOS's unions, their rings started and
             # turned otherwise: for connectors that hand their faces on (CityJSON), so that

@@ -314,6 +314,7 @@ def ingest(
             fields=dict(fields or {}),
             path=path,
         )
+        harmoniser.placer.ahead(connector.ahead())  # moved to CRS84 beside the read
         validator = Validator(unit) if validate else None
         # every file is closed whatever happens, the rejects first (they are kept in quarantine
         # when the run fails, and a full disk may refuse the others); features are written
