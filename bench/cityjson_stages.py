@@ -13,8 +13,8 @@ fingerprint (SHA-256 of its bytes), and the rest (the run's own code, the batch 
 Haag's records and properties about 1 ms each). Printed: each file's split of the ingest with
 the least main-thread CPU time, and the least CPU time of the whole process (the surfaces'
 writing thread with it), a column per file; below them the stages that ran on other threads
-in that ingest (the solids taken to CRS84 on their worker, the fingerprint's hash, the history
-row's encoding), each thread's own CPU time, beside the main thread's; and the wall time the
+in that ingest (a document's vertices and then the solids taken to CRS84 on their worker,
+the fingerprint's hash, the history row's encoding), each thread's own CPU time, beside the main thread's; and the wall time the
 main thread waited for the solids' CRS84 (the worker's time on its path), the median of the
 ingests'.
 
@@ -109,6 +109,7 @@ STAGES = (
     (Lake, "_land", "commit"),
     (incremental, "_digest", "fingerprint"),
     (crs84, "_placed", "crs84"),
+    (crs84._Worker, "_moved", "crs84 ahead"),  # a document's vertices, on the worker
 )
 THREAD = "%s (thread)"
 """A stage's time on another thread (the solids' CRS84, the fingerprint's hash, the history
