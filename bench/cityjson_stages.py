@@ -14,9 +14,9 @@ Haag's records and properties about 1 ms each). Printed: each file's split of th
 the least main-thread CPU time, and the least CPU time of the whole process (the surfaces'
 writing thread with it), a column per file; below them the stages that ran on other threads
 in that ingest (a document's vertices and then the solids taken to CRS84 on their worker,
-the fingerprint's hash, the history row's encoding), each thread's own CPU time, beside the main thread's; and the wall time the
-main thread waited for the solids' CRS84 (the worker's time on its path), the median of the
-ingests'.
+the fingerprint's hash, the history row's encoding), each thread's own CPU time, beside the
+main thread's; and the wall time the main thread waited for the solids' CRS84 (the worker's
+time on its path), the median of the ingests'.
 
     python bench/cityjson_stages.py [--repeat 20] FILE ...
 """
