@@ -34,7 +34,9 @@ one, or with a locally defined one (#local-CRS-1), the pipeline refuses the sour
 
 Streaming: iterparse hands over one CityModel member at a time; its elements are kept only
 until their batch is written (they are the rejects' text, built only when asked for), and
-leave the document once the caller has moved past that batch (`_release`). DTDs and entities
+leave the document once the caller has moved past that batch (`_release`); once the last
+member is walked, what the members hold is freed while in the cache (`gml_freeing.hollow`),
+their elements left empty for the records that locate by them. DTDs and entities
 are refused. A large file is walked in a second process while this one builds, harmonises and
 writes the batch before (citygml_process), with the same batches; where its members stand
 alone (no xlink or annotation reaches out of one), by ranges of members, one process each
@@ -165,7 +167,7 @@ class CityGMLConnector(FileConnector):
         reader = ObjectReader(self.path, self.header, batch_size, document)
         with self.open_input() if source is None else source as f:
             stale = 0  # the CityModel's first children: members of written batches
-            last = None  # the CityModel they are of (a wrapper may hold several)
+            last = model = None  # the CityModel they are of (a wrapper may hold several)
             try:
                 for model, member in model_members(
                     f,
@@ -187,6 +189,8 @@ class CityGMLConnector(FileConnector):
                 raise DataError(f"{self.path}: {e}") from e
             except RecursionError as e:  # possible with huge_tree, which allows 2048 levels
                 raise DataError(f"{self.path}: elements nested too deep to read") from e
+        if model is not None:  # every member walked: what they hold freed while in the cache
+            gml_freeing.hollow(model, 0)
         yield from flush(reader)
 
 

@@ -1,5 +1,5 @@
-# A CityModel's first members cut out of the tree here, freed later by any thread (included by
-# gml_walk.pyx).
+# A CityModel's first members cut out of the tree here, or what its walked members hold
+# (`hollow`), freed later by any thread, or at once (included by gml_walk.pyx).
 #
 # lxml's `del model[:n]` frees each member's subtree under the GIL: a tenth of the walk of a
 # large file (the 422 MB file: 35-100 ms a batch, 0.5-0.9 s in all), on the reading process's
@@ -130,4 +130,52 @@ def detach(model, Py_ssize_t count):
         parent.last = before
     else:
         after.prev = before
+    return out
+
+
+def hollow(model, Py_ssize_t start):
+    """What the children of the element `model` from the `start`-th on hold (their children,
+    text included) cut out of its tree as a Detached, the children themselves left empty with
+    their attributes, or None where it cannot be freed apart (`_shared`, no xmlFreeNode): a
+    batch's members once walked, whose elements (Python proxies: records' locators) stay,
+    the bulk of the tree freed while still in the cache."""
+    cdef xmlNode *member = first_child((<LxmlElement *>model)._c_node)
+    cdef xmlNode *node
+    cdef Py_ssize_t i, nodes = 0
+    if _free_node is NULL:
+        return None
+    for i in range(start):
+        if member is NULL:
+            return None
+        member = next_child(member)
+    cdef xmlNode *first = member
+    while member is not NULL:
+        if member.type == ELEMENT:
+            node = member.children
+            while node is not NULL:
+                if _shared(node):
+                    return None
+                nodes += 1
+                node = node.next
+        member = next_child(member)
+    if not nodes:
+        return None
+    cdef Detached out = Detached.__new__(Detached)
+    out.nodes = <xmlNode **>malloc(nodes * sizeof(xmlNode *))
+    if out.nodes is NULL:
+        raise MemoryError()
+    out.count = nodes
+    out.owner = model
+    i = 0
+    member = first
+    while member is not NULL:
+        if member.type == ELEMENT:
+            node = member.children
+            member.children = member.last = NULL
+            while node is not NULL:
+                out.nodes[i] = node
+                i += 1
+                node = node.next
+                out.nodes[i - 1].parent = out.nodes[i - 1].next = out.nodes[i - 1].prev = NULL
+        member = next_child(member)
     return out

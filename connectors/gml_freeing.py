@@ -6,6 +6,9 @@ out of the tree (gml_walk.detach, gml_free.pxi) and leaves their freeing to a th
 runs without the GIL on a core the parse does not use; where they cannot be freed apart (a
 node of theirs with a Python proxy, an xml:id, no compiled walk) it deletes them as lxml does.
 At most `PENDING` batches wait to be freed, so memory stays bounded by the thread's pace.
+`hollow` frees what the last batch's members hold once walked, leaving their elements (its
+records locate by them): that tree was freed with the batch, after its harmonising and
+writing, its nodes long out of the cache.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 from citypipe.connectors.gml_compiled import compiled
 
-__all__ = ["remove"]
+__all__ = ["hollow", "remove"]
 
 PENDING = 2
 """Batches of members cut out and not yet freed, at most (the next one waits)."""
@@ -33,6 +36,16 @@ def remove(parent: Any, count: int) -> None:
         del parent[:count]
     else:
         _queue().put(detached)
+
+
+def hollow(model: Any, start: int) -> None:
+    """Empty the children of the element `model` from the `start`-th on (members walked, whose
+    elements records still hold), their contents freed at once (gml_free.pxi's `hollow`):
+    while they are still in the cache, and without a thread's hand-off. Where they cannot be
+    freed apart, or without the compiled walk, they stay, freed with the document."""
+    detached = None if compiled is None else compiled.hollow(model, start)
+    if detached is not None:
+        detached.free()
 
 
 def _queue() -> Queue[Any]:

@@ -1,7 +1,8 @@
 """A CityModel's first members removed, their freeing left to a thread (gml_freeing): the
 tree keeps the members after them, as `del model[:n]` would; members that Python still reaches
 (a proxy inside one) or that hold an xml:id are deleted as lxml does, and that proxy stays
-whole. Munich's 111 buildings (its file read whole by lxml gives the expected ids)."""
+whole. What walked members hold is freed the same way (`hollow`), the members left empty.
+Munich's 111 buildings (its file read whole by lxml gives the expected ids)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import ctypes.util
 import gc
 import sys
 
+import numpy as np
+import shapely
 from conftest import CORPUS
 from lxml import etree
 
@@ -84,3 +87,59 @@ def test_a_library_without_xml_free_node_gives_no_address() -> None:
     assert compiled._free_node_address(etree.__file__) != 0
     assert compiled._free_node_address(ctypes.util.find_library("m")) == 0
     assert compiled._free_node_address(str(FILE)) == 0
+
+
+def test_hollowed_members_stay_empty_with_their_attributes() -> None:
+    """What walked members hold is freed apart; the members stay (records locate by them),
+    empty, their attributes kept, and those before `start` whole."""
+    model = _model()
+    first = len(model) - 111
+    expected = _ids(model)
+    members = list(model)  # proxies, as a batch's records hold them
+    attributes = [dict(m.attrib) for m in members]
+    assert compiled is not None
+    detached = compiled.hollow(model, first + 100)
+    assert detached is not None
+    assert _ids(model) == expected[: first + 100] + [None] * 11
+    assert [len(m) for m in members[first + 100 :]] == [0] * 11
+    assert [m.text for m in members[first + 100 :]] == [None] * 11
+    assert [dict(m.attrib) for m in members] == attributes
+    del model
+    gc.collect()
+    detached.free()  # the document is still there: no use after free
+    assert etree.tostring(members[-1], with_tail=False).endswith(b"/>")
+    assert compiled.hollow(members[0].getparent(), len(members)) is None  # nothing to free
+
+
+def test_members_python_reaches_inside_are_not_hollowed() -> None:
+    model = _model()
+    expected = _ids(model)
+    kept = model[-1][0].find(".//{*}Polygon")  # a surface of the last member, still held
+    assert compiled is not None and compiled.hollow(model, 0) is None
+    gml_freeing.hollow(model, 0)
+    assert _ids(model) == expected and kept.getparent() is not None
+
+
+def test_a_read_hollows_its_tree_and_reads_the_same(monkeypatch) -> None:
+    """Munich read with its members hollowed once walked, and left whole: the same batches
+    (ids, geometry, properties, a record's XML read again from the file)."""
+    from citypipe.connectors import citygml, registry
+
+    def read() -> list:
+        connector = registry.open_location(FILE, None)
+        return [
+            (b.source_ids, shapely.to_wkb(np.asarray(b.solids.geometry_3d)).tolist(),
+             b.properties, b.records[0], b.records[len(b) - 1])
+            for b in connector.read()
+        ]  # fmt: skip
+
+    hollow, emptied = gml_freeing.hollow, []
+
+    def hollowed(model, start: int) -> None:
+        hollow(model, start)
+        emptied.append(len(model[-1]))  # the last member: empty once hollowed
+
+    monkeypatch.setattr(citygml.gml_freeing, "hollow", lambda model, start: None)
+    whole = read()
+    monkeypatch.setattr(citygml.gml_freeing, "hollow", hollowed)
+    assert read() == whole and emptied == [0]
