@@ -19,7 +19,6 @@ from citypipe.core.lake_layout import (
     CURRENT,
     KINDS,
     PART,
-    RUN,
     fsync,
     readable_parquet,
     remove_later,
@@ -50,6 +49,9 @@ class Attempt:
     """The input's fingerprint (incremental.py), None for a service."""
     flushed: set[str] = field(default_factory=set)
     """Kinds whose files are on disk already (flushed by the thread that wrote them)."""
+    replaces: str | None = None
+    """The source's current run when this one began (`Lake._sweep`): the one it replaces
+    if it lands, whose folder is then removed (the sweep has queued every other)."""
     _staging: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -94,11 +96,9 @@ class Attempt:
         os.symlink(self.run_id, tmp)
         os.replace(tmp, runs / CURRENT)  # the commit
         with suppress(OSError):  # landed; what is not linked now, the next run of it links
-            self.lake.publish(runs / self.run_id)
-        with suppress(OSError):  # landed; what is left is removed by the next run of the source
-            remove_later(
-                e.path for e in os.scandir(runs) if RUN.match(e.name) and e.name != self.run_id
-            )
+            self.lake.publish(runs / self.run_id, landed_now=True)
+        if self.replaces is not None:  # what is left, the next run of the source removes
+            remove_later([str(runs / self.replaces)])
 
     def _flush_files(self) -> None:
         """Every kind's file on disk (the switch must never point at data only in memory; a

@@ -244,9 +244,9 @@ class Lake:
             )
         try:
             self._rename_hive_folders()
-            self._sweep(source)
+            current = self._sweep(source)
             started = datetime.now(UTC)
-            attempt = Attempt(self, source, new_run_id(started), started, path)
+            attempt = Attempt(self, source, new_run_id(started), started, path, replaces=current)
             attempt.begin(lock)
             try:
                 yield attempt
@@ -285,10 +285,11 @@ class Lake:
 
     # -- what dead runs leave behind ----------------------------------------------------------
 
-    def _sweep(self, own: str) -> None:
+    def _sweep(self, own: str) -> str | None:
         """Remove what runs that died left (staging of any source whose lock is free, run
-        folders of `own` that never became current), recording each dead attempt. Housekeeping:
-        what cannot be removed now is left for a later run, never a reason to fail this one."""
+        folders of `own` that never became current), recording each dead attempt; returns the
+        run of `own` that is current (the one a run that lands replaces). Housekeeping: what
+        cannot be removed now is left for a later run, never a reason to fail this one."""
         with suppress(FileNotFoundError):
             for entry in os.scandir(self.staging):
                 source, _, run = entry.name.rpartition("@")
@@ -309,23 +310,26 @@ class Lake:
             with suppress(OSError):
                 self.publish(runs / current)
         remove_later(e.path for e in os.scandir(runs) if RUN.match(e.name) and e.name != current)
+        return current
 
-    def publish(self, run: Path) -> None:
+    def publish(self, run: Path, landed_now: bool = False) -> None:
         """Link a landed run's observation files and history row into their tables (each at
         most once: a file already there is the same run's). A run without observations has no
         folder of them; a run landed by an earlier citypipe staged its row in a folder as the
         table's, `history/<NAME>/<run>.parquet`. The row is linked last: where it is in the
-        table, the run is published (each run's sweep asks of the landed one)."""
+        table, the run is published (each run's sweep asks of the landed one). `landed_now`:
+        the run this process has just switched to (`Attempt.commit`), nothing of it linked yet
+        and its row staged: none of that is asked of the disk."""
         linked = self.root / HISTORY / run.parent.name / f"{run.name}.parquet"
-        if linked.exists():
+        if not landed_now and linked.exists():
             return
-        for table in (OBSERVATIONS, HISTORY):
+        for table in (OBSERVATIONS,) if landed_now else (OBSERVATIONS, HISTORY):
             with suppress(FileNotFoundError):
                 for folder in os.scandir(run / table):
                     for file in os.scandir(folder.path):
                         self._link_into(Path(file.path), self.root / table / folder.name)
-        if (row := run / STAGED).exists():
-            self._link_into(row, linked.parent, linked.name)
+        if landed_now or (run / STAGED).exists():
+            self._link_into(run / STAGED, linked.parent, linked.name)
 
     @staticmethod
     def _link_into(file: Path, folder: Path, name: str | None = None) -> None:
