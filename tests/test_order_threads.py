@@ -1,5 +1,6 @@
 """The ordered writer's threads: a spilled source's row groups encoded beside its sort, a sealed
-writer's encoded while the run validates; errors raised at close, files shut once encoded."""
+writer's encoded while the run validates, its footer written and its file flushed there too;
+errors raised at close (a sealed writer's at its wait), files shut once encoded."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from conftest import SAMPLES
 from ordered import footers_of, write_ordered
 
 from citypipe import schemas
+from citypipe.core import attempt as attempt_module
 from citypipe.core import order as ordering
+from citypipe.core import write as write_module
 from citypipe.core.ingest import ingest
 from citypipe.core.order import OrderedWriter
 from citypipe.core.write import GeoParquetWriter
@@ -76,8 +79,9 @@ def test_a_sealed_writer_encodes_on_its_thread_the_same_file(
     fountains_grid, tmp_path, monkeypatch, sealed_from_any
 ):
     """Sealed once every row is given (as a validated run does before its suite), the rows are
-    sorted and encoded on a thread of their own: the same rows, order, row groups and
-    footer as written at close on the run's thread."""
+    sorted and encoded on a thread of their own, and the footer written and the file flushed
+    there once closed: the same rows, order, row groups and footer as written at close on the
+    run's thread."""
     _, file, _, _ = fountains_grid
     batches = pq.read_table(file).slice(0, 2000).to_batches(max_chunksize=700)
     write_ordered(tmp_path / "closed.parquet", batches)
@@ -85,6 +89,7 @@ def test_a_sealed_writer_encodes_on_its_thread_the_same_file(
     writer = _sealed(tmp_path / "sealed.parquet", batches)
     with writer:
         writer.metadata[b"run"] = b"{}"
+    assert writer.wait() and writer.wait()  # flushed, and asked again at once
     assert len(threads) == 4 and threading.current_thread().name not in threads
     closed, sealed = (pq.ParquetFile(tmp_path / f"{n}.parquet") for n in ("closed", "sealed"))
     assert sealed.read().equals(closed.read())
@@ -93,7 +98,7 @@ def test_a_sealed_writer_encodes_on_its_thread_the_same_file(
     assert sealed.metadata.metadata[b"run"] == b"{}"
 
 
-def test_a_sealed_writers_error_is_raised_at_close_and_no_footer_written(
+def test_a_sealed_writers_error_is_raised_at_its_wait_and_no_footer_written(
     fountains_grid, tmp_path, monkeypatch, sealed_from_any
 ):
     _, file, _, _ = fountains_grid
@@ -107,8 +112,11 @@ def test_a_sealed_writers_error_is_raised_at_close_and_no_footer_written(
 
     monkeypatch.setattr(GeoParquetWriter, "write", second_refused)
     writer = _sealed(tmp_path / "f.parquet", batches)
-    with pytest.raises(OSError, match="no room"), writer:
+    with writer:
         pass
+    with pytest.raises(OSError, match="no room"):
+        writer.wait()
+    assert not writer.wait()  # not flushed; the error raised once
     data = (tmp_path / "f.parquet").read_bytes()
     assert data[:4] == b"PAR1" and data[-4:] != b"PAR1"
 
@@ -129,49 +137,44 @@ def test_a_run_failing_after_the_seal_shuts_the_file_once_encoded(
     assert data[:4] == b"PAR1" and data[-4:] != b"PAR1"
 
 
-def test_an_interrupted_close_shuts_the_file_once_its_thread_is_done(
+def test_an_interrupted_wait_returns_once_its_thread_is_done_with_the_file(
     fountains_grid, tmp_path, monkeypatch, sealed_from_any
 ):
-    """A wait at close interrupted (Ctrl-C) while the thread still writes: the file is shut,
-    without its footer, only once the thread is done with it."""
+    """A wait for a sealed writer's thread interrupted (Ctrl-C) while the thread still writes:
+    the interruption is raised only once the thread is done with the file (the run's staging
+    folder is removed after it)."""
     _, file, _, _ = fountains_grid
     batches = pq.read_table(file).slice(0, 2000).to_batches(max_chunksize=700)
-    gate, written, shut_after = threading.Event(), [], []
-    write, shut = GeoParquetWriter.write, GeoParquetWriter.shut
+    gate, written = threading.Event(), []
+    write = GeoParquetWriter.write
 
     def gated(self, batch) -> None:
         assert gate.wait(timeout=10)
         write(self, batch)
         written.append(batch.num_rows)
 
-    def noted(self) -> None:
-        shut_after.append(len(written))
-        shut(self)
-
     submit = ordering._ENCODING.submit
 
     def interrupted_once(function, *args):
         future = submit(function, *args)
-        result = future.result
+        if function.__name__ == "_close_flushed":  # the wait for the footer, not the rows'
+            result = future.result
 
-        def first_interrupted(timeout=None):
-            if future.result is first_interrupted:
+            def first_interrupted(timeout=None):
                 future.result = result
                 gate.set()  # the thread goes on writing while the run is interrupted
                 raise KeyboardInterrupt
-            return result(timeout)
 
-        future.result = first_interrupted
+            future.result = first_interrupted
         return future
 
     monkeypatch.setattr(GeoParquetWriter, "write", gated)
-    monkeypatch.setattr(GeoParquetWriter, "shut", noted)
     monkeypatch.setattr(ordering._ENCODING, "submit", interrupted_once)
     writer = _sealed(tmp_path / "f.parquet", batches)
+    writer.close()
     with pytest.raises(KeyboardInterrupt):
-        writer.close()
-    assert shut_after == [4]
-    assert (tmp_path / "f.parquet").read_bytes()[-4:] != b"PAR1"
+        writer.wait()
+    assert len(written) == 4 and writer.flushed
 
 
 def test_a_run_encodes_large_features_beside_its_hash_and_suite(lake, monkeypatch):
@@ -193,3 +196,35 @@ def test_a_run_encodes_large_features_beside_its_hash_and_suite(lake, monkeypatc
             landed[sealed_from, validate] = features.drop_columns(["ingested_at"])
     first, *others = landed.values()
     assert all(first.equals(other) for other in others)
+
+
+def test_a_run_waits_for_its_sealed_features_at_the_commit(lake, monkeypatch, sealed_from_any):
+    """A sealed run's features file is finished on their thread (footer, flush) and waited for
+    at the commit, which does not flush it again; the thread's error fails the run, whose
+    previous output is kept."""
+    sample = SAMPLES / "barcelona_drinking_fountains.geojson"
+    flushes: list[tuple[str, str]] = []
+    for module in (write_module, attempt_module):
+        fsync = module.fsync
+
+        def noted(path, fsync=fsync) -> None:
+            flushes.append((path.name, threading.current_thread().name))
+            fsync(path)
+
+        monkeypatch.setattr(module, "fsync", noted)
+    ingest(sample, "s", lake, validate=False, render_docs=False)
+    by = [thread for name, thread in flushes if name == "features.parquet"]
+    assert len(by) == 1 and by[0].startswith("citypipe-encode")
+    landed = lake.partition("features", "s") / "part-0.parquet"
+    before = pq.read_table(landed)
+    close = GeoParquetWriter.close
+
+    def refused(self) -> None:
+        if threading.current_thread().name.startswith("citypipe-encode"):
+            raise OSError("no room left on the device")
+        close(self)
+
+    monkeypatch.setattr(GeoParquetWriter, "close", refused)
+    with pytest.raises(OSError, match="no room"):
+        ingest(sample, "s", lake, validate=False, render_docs=False)
+    assert pq.read_table(landed).equals(before)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,8 +48,10 @@ class Attempt:
     """Features written, once the run has written them all."""
     fingerprint: str | None = None
     """The input's fingerprint (incremental.py), None for a service."""
-    flushed: set[str] = field(default_factory=set)
-    """Kinds whose files are on disk already (flushed by the thread that wrote them)."""
+    flushing: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    """Each kind's wait for the thread that finishes its file: whether that thread flushed it
+    (raising its error). Called at the commit, after the history row is encoded (a file's
+    footer and flush beside it), and before a failed run's folder is removed."""
     replaces: str | None = None
     """The source's current run when this one began (`Lake._sweep`): the one it replaces
     if it lands, whose folder is then removed (the sweep has queued every other)."""
@@ -106,8 +109,9 @@ class Attempt:
         to the lake's empty file."""
         for kind in KINDS:
             file = self.file(kind)
+            flushed = kind in self.flushing and self.flushing[kind]()
             if file.exists():
-                if kind not in self.flushed:
+                if not flushed:
                     fsync(file)
                 continue
             try:
@@ -142,6 +146,9 @@ class Attempt:
         """Keep what the failed run rejected and why it failed; remove the rest. Never raises:
         the error that ended the run is what the caller must see."""
         status = "failed" if isinstance(error, Exception) else "interrupted"
+        for wait in self.flushing.values():  # the writers' threads done with the folder
+            with suppress(Exception):
+                wait()
         try:
             self.record(status, str(error) or type(error).__name__, datetime.now(UTC))
         except OSError as e:

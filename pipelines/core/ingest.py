@@ -319,12 +319,14 @@ def ingest(
         # every file is closed whatever happens, the rejects first (they are kept in quarantine
         # when the run fails, and a full disk may refuse the others); features are written
         # (in spatial order) and surfaces finished only when the run ends without an error,
-        # the surfaces' file on its thread, which the run waits for before it commits
+        # the surfaces' file on its thread, which the run waits for before it commits; the
+        # features' thread (sealed) finishes their file beside the commit, which waits for it
         surfaces_writer = BesideWriter(
             GeoParquetWriter(attempt.file("surfaces"), schema.table("surfaces"), empty_file=False)
         )
         closing.callback(surfaces_writer.wait)
         writer = closing.enter_context(OrderedWriter(attempt.file("features"), schema))
+        attempt.flushing.update(features=writer.wait, surfaces=surfaces_writer.wait)
         closing.enter_context(surfaces_writer)
         rejects_writer = RowsWriter(attempt.file("rejects"), schema.table("rejects").arrow)
         closing.callback(rejects_writer.close)
@@ -399,9 +401,8 @@ def ingest(
         if heights is not None:
             writer.metadata[HEIGHTS_KEY] = surfaces_writer.metadata[HEIGHTS_KEY] = heights
         closing.close()  # the run's files are whole (a full disk says so) before the docs grow
-        if surfaces_writer.flushed:
-            attempt.flushed.add("surfaces")
         if validator:  # the shapes of what lands, or of what a failed check refuses
+            writer.wait()  # the features whole (their thread done) before they are read
             report.shapes = preview.read_geometries(attempt.file("features"))
             after.callback(_write_docs, lake, report, validator, render_docs)
         _raise_on_blocking_failures(report)

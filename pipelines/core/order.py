@@ -32,7 +32,7 @@ import pyarrow as pa
 from citypipe import schemas
 from citypipe.core.external_sort import sorted_batches
 from citypipe.core.threads import Threads
-from citypipe.core.write import BesideWriter, GeoParquetWriter
+from citypipe.core.write import BesideWriter, GeoParquetWriter, close_flushed
 
 # each point's keys in one loop (pipelines/geo/hilbert.pyx); where it did not build, numpy
 try:
@@ -166,7 +166,8 @@ class OrderedWriter:
 
     Used as a context manager: on an exception nothing is sorted and nothing is written (the
     run's staging folder is removed with whatever it holds); a sealed writer's file is shut
-    without its footer once its thread is done with it.
+    without its footer once its thread is done with it. A sealed writer's `close` hands the
+    footer and the file's flush to its thread, behind the rows (`wait`), as `BesideWriter`'s.
     """
 
     def __init__(
@@ -202,6 +203,10 @@ class OrderedWriter:
         """The columns no row written so far holds a value in (stored uncompressed)."""
         self._sealed: tuple[GeoParquetWriter, Future[None]] | None = None
         """The file a sealed writer's thread writes the rows into, and that thread's work."""
+        self._closing: Future[None] | None = None
+        """A sealed writer's footer and flush, on its thread once closed (`wait`)."""
+        self.flushed = False
+        """The file is whole and on disk (a sealed writer's thread flushed it)."""
 
     def __enter__(self) -> Self:
         return self
@@ -256,12 +261,13 @@ class OrderedWriter:
         """No more rows come: those held in memory, from `SEALED_FROM` bytes, are sorted and
         their row groups encoded on a thread from now (Arrow's take and Parquet encoding run
         without the GIL), while the run's thread does the rest (the input's hash, validation:
-        Den Haag CityJSON's 16 ms of features beside them); `close` waits for them and writes
-        the footer. A smaller source, or a spilled one, is sorted at `close`, as unsealed (a
-        spilled one's row groups encoded on a thread then). The thread's row groups and pages
-        take memory the run's thread has freed but the allocator does not hand to another
-        thread: a peak of one row group more (Delft CityJSON's 65 -> 77 MB, bench/run.py
-        --measure, 3 fresh processes each; bounded by ROW_GROUP_BYTES as before)."""
+        Den Haag CityJSON's 16 ms of features beside them); `close` hands their footer to the
+        thread too, and `wait` returns once it is written and flushed. A smaller source, or a
+        spilled one, is sorted at `close`, as unsealed (a spilled one's row groups encoded on
+        a thread then). The thread's row groups and pages take memory the run's thread has
+        freed but the allocator does not hand to another thread: a peak of one row group more
+        (Delft CityJSON's 65 -> 77 MB, bench/run.py --measure, 3 fresh processes each; bounded
+        by ROW_GROUP_BYTES as before)."""
         if self._sealed is None and self._spill is None and self._source_bytes >= SEALED_FROM:
             parquet = self._parquet()
             self._sealed = parquet, _ENCODING.submit(self._write_ordered, parquet)
@@ -291,16 +297,12 @@ class OrderedWriter:
         parquet.shut()
 
     def close(self) -> None:
+        """The file written whole; a sealed writer's footer and flush handed to its thread,
+        behind its rows, without waiting for them (`wait`)."""
         if self._sealed is not None:
-            parquet, encoded = self._sealed
-            try:
-                encoded.result()
-            except BaseException:  # the thread's write failed, or the wait was interrupted
-                self._shut_sealed()
-                raise
-            self._sealed = None
+            (parquet, encoded), self._sealed = self._sealed, None
             parquet.metadata = {**self.metadata, **self._sort_metadata()}
-            parquet.close()
+            self._closing = _ENCODING.submit(self._close_flushed, parquet, encoded)
             return
         if self.rows == 0 and not self.empty_file:
             return
@@ -318,6 +320,27 @@ class OrderedWriter:
                 if isinstance(writer, BesideWriter):
                     writer.wait()
                     self._spill_path.unlink(missing_ok=True)
+
+    def _close_flushed(self, parquet: GeoParquetWriter, encoded: Future[None]) -> None:
+        """On the thread, after its rows (one thread takes them in order)."""
+        close_flushed(parquet, encoded)
+        self.flushed = True
+
+    def wait(self) -> bool:
+        """Whether the file is flushed (`flushed`), once a sealed writer's thread has written
+        its footer and flushed it (the commit waits here, after the run's history row is
+        encoded: Delft CityJSON's footer and flush beside it), raising the thread's error; a
+        wait interrupted (Ctrl-C) returns only once the thread is done with the file. Again,
+        at once."""
+        closing, self._closing = self._closing, None
+        if closing is not None:
+            try:
+                closing.result()
+            except BaseException:
+                with suppress(Exception):  # raised already, or the thread still writes
+                    closing.result()
+                raise
+        return self.flushed
 
     def _sort_metadata(self) -> dict[str, bytes]:
         if not np.isfinite(self._extent).all():

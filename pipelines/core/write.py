@@ -26,7 +26,10 @@ from citypipe.core.geoarrow import ARROW_SCHEMA, arrow_schema
 from citypipe.core.lake_layout import fsync
 from citypipe.geo import wkb
 
-__all__ = ["GEOPARQUET_VERSION", "BesideWriter", "GeoParquetWriter", "RowsWriter", "empty_file"]
+__all__ = [
+    "GEOPARQUET_VERSION", "BesideWriter", "GeoParquetWriter", "RowsWriter", "close_flushed",
+    "empty_file",
+]  # fmt: skip
 
 GEOPARQUET_VERSION = "1.1.0"
 LEVEL = 3
@@ -274,6 +277,21 @@ class GeoParquetWriter:
             self._file.shut()
 
 
+def close_flushed(writer: GeoParquetWriter, written: Future[None] | None) -> None:
+    """On the thread that wrote `writer`'s rows, once their future (`written`) is done: the
+    footer, then the file flushed to disk, so the commit need not flush it on the run's thread;
+    after a failed write the file is shut without a footer and the write's error raised."""
+    try:
+        if written is not None:
+            written.result()
+    except BaseException:
+        writer.shut()
+        raise
+    writer.close()
+    assert isinstance(writer.path, Path)  # a file: a stream is no file to flush
+    fsync(writer.path)
+
+
 class BesideWriter:
     """A `GeoParquetWriter` that encodes on a thread of its own, beside the run: pyarrow
     encodes, compresses and writes without the GIL, so a 3D source's surfaces are written
@@ -350,25 +368,18 @@ class BesideWriter:
 
     def _close_flushed(self, last: Future[None] | None) -> None:
         """On the thread, once the `last` write is done (one thread takes them in order)."""
-        try:
-            if last is not None:
-                last.result()
-        except BaseException:  # the last write failed: no footer, the file shut
-            self.writer.shut()
-            raise
-        self.writer.close()
-        assert isinstance(self.writer.path, Path)  # a file: a stream is no file to flush
-        fsync(self.writer.path)
+        close_flushed(self.writer, last)
         self.flushed = True
 
-    def wait(self) -> None:
-        if self._pool is None:
-            return
-        try:
-            self._wait_last()
-        finally:
-            self._pool.shutdown()
-            self._pool = None
+    def wait(self) -> bool:
+        """Whether the file is flushed (`flushed`), once its thread is done; again at once."""
+        if self._pool is not None:
+            try:
+                self._wait_last()
+            finally:
+                self._pool.shutdown()
+                self._pool = None
+        return self.flushed
 
 
 class RowsWriter:
