@@ -3,8 +3,8 @@
 A city model holds many thousands of polygons (solids are shells of polygons, reliefs are
 triangles), so the reader only collects their coordinate text while a batch is read; here all
 of it is parsed at once (in C by gml_walk where every number is a plain finite decimal, else
-in one Arrow call, several times faster than numpy's text parsing) and the polygons built in a
-few vectorised shapely calls, after `rings.repair` has closed the rings that are open or closed
+in one Arrow call, several times faster than numpy's text parsing) and the polygons built in
+one shapely call from the arrays, after `rings.repair` has closed the rings that are open or closed
 only within float noise and dropped the polygons (and interior rings) with fewer than three
 distinct positions.
 """
@@ -68,13 +68,20 @@ def build(texts: list[str], dims: list[int], blank: list[int], ring_counts: list
     for chosen, columns in ((good & ~flat, 3), (good & flat, 2)):
         if chosen.any():
             use = chosen[owner] & fix.ring_kept
-            linear = shapely.linearrings(  # closes the rings left open
-                fix.coords[np.repeat(use, positions), :columns],
-                indices=np.repeat(np.arange(use.sum()), positions[use]),
-            )
-            own = np.repeat(np.arange(chosen.sum()), kept_rings[chosen])
-            polygons[chosen] = shapely.polygons(linear, indices=own)
+            coords = fix.coords if use.all() else fix.coords[np.repeat(use, positions)]
+            polygons[chosen] = _polygons(coords[:, :columns], positions[use], kept_rings[chosen])
     return Built(polygons, reasons, fix.counts)
+
+
+def _polygons(coords: np.ndarray, positions: np.ndarray, rings: np.ndarray) -> np.ndarray:
+    """Polygons of `rings` rings each, of `positions` of `coords` each, the rings left open
+    closed: in one call from the arrays, where rings and then polygons each made in a call
+    (shapely.linearrings, shapely.polygons) cost 3.5x as much (Melbourne's 256: 0.36 ms)."""
+    ends = [np.zeros(len(counts) + 1, np.int64) for counts in (positions, rings)]
+    for end, counts in zip(ends, (positions, rings), strict=True):
+        np.cumsum(counts, out=end[1:])
+    shapes = np.ascontiguousarray(coords)  # a view of a 4D text's values, or of x, y alone
+    return shapely.from_ragged_array(shapely.GeometryType.POLYGON, shapes, tuple(ends))
 
 
 def parse(
