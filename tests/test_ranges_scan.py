@@ -95,3 +95,16 @@ def test_the_corpus_files_get_the_same_verdicts(path, monkeypatch) -> None:
     data, words = path.read_bytes(), citygml_members._NOT_ALONE
     expected = citygml_members._alone(data, 0, len(data), words, True)
     assert ranges_scan.alone(data, 0, len(data), words, True) == expected
+
+
+@pytest.mark.parametrize("begin", range(12))
+def test_a_window_starting_inside_a_member_tag_looks_for_words_from_its_start(begin) -> None:
+    """The member whose start tag the window starts inside has its links checked from the
+    tag's `<`, but its words only from the window's start (a prefix may hold one)."""
+    text = b"<Versionx:cityObjectMember><a gml:id='b'/><c xlink:href='#b'/></x:cityObjectMember>"
+    words = citygml_members._NOT_ALONE
+    expected = citygml_members._alone(text, begin, len(text), words, True)
+    assert ranges_scan.alone(text, begin, len(text), words, True) == expected
+    # Version is in the window from its first two bytes; from the member's name on, only the
+    # member's end tag is
+    assert expected == (2 <= begin <= 10)
