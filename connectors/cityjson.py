@@ -302,9 +302,12 @@ class CityJSONConnector(FileConnector):
 
     def ahead(self) -> Ahead | None:
         """A document's vertices, which its objects' geometries index: known once it is
-        parsed (a stream's lines hold their own)."""
+        parsed (a stream's lines hold their own), where its objects make one batch. A
+        larger document's batches each have theirs moved beside their own walk: its whole
+        pool moved first would keep the first batch waiting for the later batches' positions,
+        and each batch's corners be looked up among all of them."""
         opened = self._open()
-        if opened.seq:
+        if opened.seq or len(opened.header["CityObjects"]) > BATCH_OBJECTS:
             return None
         try:
             xyz = self._vertices(opened).xyz

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from test_cityjson import CUBE_VERTICES, HEADER, _cube
 
+from citypipe.connectors import cityjson
 from citypipe.connectors.base import Ahead
 from citypipe.connectors.cityjson import CityJSONConnector
 from citypipe.core import crs84
@@ -168,6 +169,18 @@ def test_positions_moved_ahead_place_what_the_batches_alone_do(
         columns = [c for c in tables[0].column_names if c not in ("run_id", "ingested_at")]
         differ = [c for c in columns if not tables[0].column(c).equals(tables[1].column(c))]
         assert not differ, (kind, differ)
+
+
+def test_only_a_document_of_one_batch_has_its_positions_moved_ahead(sample, monkeypatch):
+    """A document read in several batches is not (each batch's moved beside its walk), nor a
+    stream (each line holds its own vertices)."""
+    path = sample("cityjson/denhaag_DH_01_subset_v1.1.city.json")  # 12 objects
+    doc = json.loads(path.read_bytes())
+    positions = CityJSONConnector(path).ahead()
+    assert positions is not None and len(positions.xyz) == len(doc["vertices"])
+    monkeypatch.setattr(cityjson, "BATCH_OBJECTS", len(doc["CityObjects"]) - 1)
+    assert CityJSONConnector(path).ahead() is None
+    assert CityJSONConnector(sample("cityjson/3dbag_b2.city.jsonl")).ahead() is None
 
 
 def test_positions_are_moved_ahead_in_the_crs_placing_uses():

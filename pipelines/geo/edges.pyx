@@ -10,10 +10,26 @@ each a pass and a temporary. Here each is one loop. The arithmetic is the numpy 
 throughout, so the hashes are the same bits.
 """
 
-from libc.math cimport isnan, nearbyint
+from libc.math cimport isnan
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
 import numpy as np
+
+cdef extern from *:
+    """
+    #include <math.h>
+    #include <stdint.h>
+    #if defined(__x86_64__) || defined(_M_X64)
+    #include <emmintrin.h>
+    /* cvtsd2si: one instruction, rounding as nearbyint does (to nearest, ties to even: the
+       mode in force) into the integer the cast makes, out of range INT64_MIN as the cast
+       gives it; nearbyint is a library call where SSE4.1 is not assumed */
+    static inline int64_t rounded_int64(double v) { return _mm_cvtsd_si64(_mm_set_sd(v)); }
+    #else
+    static inline int64_t rounded_int64(double v) { return (int64_t)nearbyint(v); }
+    #endif
+    """
+    int64_t rounded_int64(double v) noexcept nogil
 
 cdef inline uint64_t mix(uint64_t z) noexcept nogil:
     z = (z ^ (z >> 30)) * <uint64_t>0xBF58476D1CE4E5B9ULL
@@ -65,7 +81,7 @@ cdef inline uint64_t millimetres(double v) noexcept nogil:
     numpy casts it."""
     if isnan(v):
         v = 0.0
-    return <uint64_t><int64_t>nearbyint(v * 1000)
+    return <uint64_t>rounded_int64(v * 1000)
 
 
 cdef inline uint64_t rounded(const double[:, :] coords, Py_ssize_t i) noexcept nogil:
