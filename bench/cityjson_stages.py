@@ -102,6 +102,7 @@ STAGES = (
     (order.OrderedWriter, "write", "write"),
     (order.OrderedWriter, "close", "write"),
     (order.OrderedWriter, "_write_ordered", "write"),  # on its thread once sealed
+    (order.OrderedWriter, "_close_flushed", "write"),  # the sealed file's footer and flush too
     (write.BesideWriter, "write", "write"),
     (write.BesideWriter, "close", "write"),
     (write.RowsWriter, "write", "write"),
