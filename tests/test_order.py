@@ -21,6 +21,7 @@ from ordered import bench_module, footers_of, write_ordered
 
 from citypipe import schemas
 from citypipe.core import order as ordering
+from citypipe.core import write
 from citypipe.core.ingest import ingest
 from citypipe.core.order import (
     MEMORY_BUDGET,
@@ -229,6 +230,31 @@ def test_a_column_valued_in_a_later_batch_only_stays_compressed(fountains_grid, 
     assert codecs["height_m"] == {"ZSTD"} and codecs["name"] == {"UNCOMPRESSED"}
     written = pq.read_table(path, columns=["height_m"])["height_m"].drop_null()
     assert sorted(written.to_pylist()) == heights.to_pylist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    start=st.integers(0, 3000),
+    rows=st.integers(1, 400),
+    nulled=st.sets(st.sampled_from(["name", "height_m", "geometry", "properties", "bbox"])),
+)
+def test_columns_under_tiny_are_those_stored_plain(fountains_grid, start, rows, nulled):
+    """A first batch's columns stored without a codec are exactly those under `write.TINY`
+    Arrow bytes (or without a value), whatever the batch's rows, nulls and slicing: sizes are
+    not asked of a batch of TINY / 4 rows or more, where no column is under it."""
+    _, file, _, _ = fountains_grid
+    table = pq.read_table(file).slice(0, 4000).combine_chunks()
+    for name in nulled:
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, table.field(i), pa.nulls(len(table), table.field(i).type))
+    batch = table.to_batches()[0].slice(start, rows)
+    writer = GeoParquetWriter(pa.BufferOutputStream(), schemas.feature_schema())
+    codecs = writer._compression(False, batch)["compression"]
+    plain = {leaf.partition(".")[0] for leaf, c in codecs.items() if c == "none"}
+    given = writer.table.small_file_codecs
+    packed = {leaf.partition(".")[0] for leaf, c in given.items() if c != "none"}
+    under = {name for name in packed if batch.column(name).nbytes < write.TINY}
+    assert plain & packed == under
 
 
 def test_sorted_out_of_core_the_file_is_the_same(fountains_grid, tmp_path):

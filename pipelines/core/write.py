@@ -222,7 +222,11 @@ class GeoParquetWriter:
         in the `first` batch."""
         given = self.table.codecs if large else self.table.small_file_codecs
         plain = set(self.valueless)
-        if first is not None:  # each size asked once, of the other columns a codec would take
+        # each size asked once, of the other columns a codec would take; none is under TINY
+        # where the batch has TINY / 4 rows or more: every column of the lake takes 4 bytes a
+        # row at least (offsets, int32, float32 boxes; null rows too), and an Arrow size is
+        # asked in 1.7 us a column
+        if first is not None and first.num_rows < TINY // 4:
             packed = {leaf.partition(".")[0] for leaf, c in given.items() if c != "none"}
             plain |= {name for name in packed - plain if first.column(name).nbytes < TINY}
         codecs = {
