@@ -10,6 +10,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from servers.fixtures import (  # noqa: F401
     _ngsi_entities,
     fault_proxy,
@@ -20,6 +21,11 @@ from servers.fixtures import (  # noqa: F401
 )
 
 from citypipe.core.lake import Lake
+
+# Timing is no property: a loaded 2-core machine's pauses fail no example (tests' own settings
+# still choose their examples and health checks otherwise).
+settings.register_profile("loaded", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("loaded")
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"
