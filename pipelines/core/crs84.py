@@ -40,7 +40,7 @@ from citypipe.geo.errors import ConfigurationError
 from citypipe.geo.transform import Moved, ToCrs84
 from citypipe.geo.types import AxisOrder
 
-__all__ = ["Ahead", "Begun", "ToCrs84", "ahead", "begin", "to_crs84"]
+__all__ = ["Begun", "MovedAhead", "ToCrs84", "ahead", "begin", "to_crs84"]
 
 
 class _Placed(NamedTuple):
@@ -66,7 +66,7 @@ Begun = Callable[[], _Placed]
 work done then, in the caller's thread."""
 
 
-class Ahead(NamedTuple):
+class MovedAhead(NamedTuple):
     """A source's positions taken to CRS84 by `transform` on the worker (`ahead`)."""
 
     transform: ToCrs84
@@ -125,7 +125,7 @@ def _worker() -> _Worker:
 
 def ahead(
     positions: base.Ahead | None, crs: str | None, axis_order: AxisOrder | None
-) -> Ahead | None:
+) -> MovedAhead | None:
     """The distinct positions a read will place (`Connector.ahead`) taken to CRS84 on the
     worker, begun now, in the CRS `crs` and `axis_order` where given (`--crs`,
     `--axis-order`), else theirs: `begin` then finds the solids' corners among them, PROJ's
@@ -141,7 +141,7 @@ def ahead(
     if crslib.is_lonlat(resolved, axis):
         return None
     transform = crslib.to_crs84(resolved, axis)
-    return Ahead(transform, _worker().ahead(transform, positions.xyz))
+    return MovedAhead(transform, _worker().ahead(transform, positions.xyz))
 
 
 def begin(
@@ -149,7 +149,7 @@ def begin(
     geoms3d: np.ndarray,
     has_z: np.ndarray,
     faces: Faces | None,
-    ahead: Ahead | None = None,
+    ahead: MovedAhead | None = None,
 ) -> Begun | None:
     """The 3D geometries taken to CRS84 from their `faces` (those of `geoms3d[has_z]`, owned
     by their rows of `geoms3d`) on the worker thread (in the caller's, when asked, until the

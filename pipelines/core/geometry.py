@@ -292,7 +292,7 @@ class Placer:
     crss: dict[str, pyproj.CRS] = field(default_factory=dict, init=False)
     """The CRSs the source's coordinates were read in (one, bar a source that declares several),
     by definition: what the heights of `geometry_3d` refer to (`crs.crs_3d`)."""
-    _ahead: crs84.Ahead | None = field(default=None, init=False)
+    _ahead: crs84.MovedAhead | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         if self.crs is not None:
