@@ -120,6 +120,30 @@ def test_footprints_traced_by_the_kernels_are_numpys(specs, outlines):
     assert shapely.to_wkb(chained).tolist() == shapely.to_wkb(chained_np).tolist()
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(grid_object, min_size=2, max_size=6), st.booleans(), st.data())
+def test_edges_hashed_object_by_object_are_the_batch_s(specs, traced, data):
+    """The kernel that hashes each object's edges as it reads its rows (face_outline) gives
+    `outline`'s results on `edge_hashes`' arrays of the whole batch, bit for bit, whichever
+    faces are kept; and None where an object's faces come in two runs (its edges would be
+    counted apart), for the batch's path to count."""
+    geometries = np.array([shapely.MultiPolygon(grid_faces(s)) for s in specs], dtype=object)
+    faces = solids.Faces.of(geometries)
+    count = len(faces.owner)
+    keep = np.array(data.draw(st.lists(st.booleans(), min_size=count, max_size=count)))
+    xy, kernel = faces.coords[:, :2], solids.compiled
+    ring, polygon, owner = (np.asarray(a, dtype=np.int64) for a in faces[1:])
+    edge, face, at, forward = faces.edge_hashes(xy.view(np.uint64), keep)
+    want = kernel.outline(edge, owner[face], at, forward.view(np.uint8), xy, len(specs), traced)
+    key, kept = xy.view(np.uint64), keep.view(np.uint8)
+    got = kernel.face_outline(key, xy, ring, polygon, owner, kept, len(specs), traced)
+    for g, w in zip(got, want, strict=True):
+        same_bits(g, w)
+    apart = owner.copy()
+    apart[-1] = 0  # the last face (the last object's: not the first's) given to the first
+    assert kernel.face_outline(key, xy, ring, polygon, apart, kept, len(specs), traced) is None
+
+
 finite = st.floats(-1e4, 1e4, allow_nan=False)
 wild = finite | st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -0.0])
 

@@ -159,7 +159,12 @@ def _edges(sets: list[Faces], keep: list[np.ndarray], count: int, outlines: bool
     base = 0
     placed = [(f, k) for f, k in zip(sets, keep, strict=True) if len(f.coords)]
     # a set with no face kept adds no edge, and its positions need no copy into the others'
-    for faces, kept in [(f, k) for f, k in placed if k.any()] or placed[:1]:
+    picked = [(f, k) for f, k in placed if k.any()]
+    if solids.compiled is not None and len(picked) == 1:  # each object's edges hashed as it runs
+        traced = _face_outline(*picked[0], count, outlines)
+        if traced is not None:
+            return traced
+    for faces, kept in picked or placed[:1]:
         xy = faces.coords[:, :2]  # the bits of x and y, read in place
         edge, face, at, forward = faces.edge_hashes(xy.view(np.uint64), kept)
         hashes.append(edge)
@@ -193,6 +198,19 @@ def _edges(sets: list[Faces], keep: list[np.ndarray], count: int, outlines: bool
     start = at[rows] + backwards  # an edge run backwards starts at its end
     outline = np.stack([xy[start], xy[at[rows] + 1 - backwards]], axis=1)
     return _Edges(shares, outline[by_object], obj[rows][by_object], tangled)
+
+
+def _face_outline(faces: Faces, kept: np.ndarray, count: int, outlines: bool) -> _Edges | None:
+    """`_edges` of one set's faces by the kernel that hashes each object's edges into its
+    table as it reads its positions (edges.face_outline); None where an object's positions
+    come in two runs or more."""
+    xy = faces.coords[:, :2]
+    ring, polygon, owner = (np.asarray(a, dtype=np.int64) for a in faces[1:])
+    assert solids.compiled is not None
+    traced = solids.compiled.face_outline(
+        xy.view(np.uint64), xy, ring, polygon, owner, kept.view(np.uint8), count, outlines
+    )
+    return None if traced is None else _Edges(*traced)
 
 
 def _joined(parts: list[np.ndarray]) -> np.ndarray:

@@ -17,6 +17,16 @@ def outline(
     count: int,
     traced: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+def face_outline(
+    key: np.ndarray,
+    xy: np.ndarray,
+    ring: np.ndarray,
+    polygon: np.ndarray,
+    owner: np.ndarray,
+    keep: np.ndarray,
+    count: int,
+    traced: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None: ...
 def rings(
     ends: np.ndarray, owner: np.ndarray, objects: np.ndarray, ccw: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...

@@ -192,6 +192,79 @@ cdef Py_ssize_t grouped(
     return widest
 
 
+cdef inline Py_ssize_t counted(
+    Keyed *table, Py_ssize_t mask, Py_ssize_t *used, Py_ssize_t u, uint64_t key, Py_ssize_t start
+) noexcept nogil:
+    """An object's edge `key` (its `start`: twice its row, +1 where it runs forward) counted in
+    its hash `table` (`mask + 1` slots, `times` 0: a free one) by linear probing; the slots
+    filled so far `u`, one more where this edge is new (its slot noted in `used`)."""
+    cdef Py_ssize_t j = key & mask
+    cdef bint fresh
+    # one branch a probe (`&`, not `and`), a slot found new or again without one: either is
+    # as likely, which a branch would mispredict half the time
+    while (table[j].times != 0) & (table[j].key != key):
+        j = (j + 1) & mask
+    fresh = table[j].times == 0
+    table[j].key = key
+    table[j].start = start if fresh else table[j].start
+    used[u] = j
+    table[j].times += 1
+    table[j].net += 2 * (start & 1) - 1
+    return u + fresh
+
+
+cdef Py_ssize_t emitted(
+    Keyed *table,
+    const Py_ssize_t *used,
+    Py_ssize_t u,
+    Keyed *odd,
+    Py_ssize_t k,
+    bint traced,
+    unsigned char *shares,
+    unsigned char *tangled,
+    const double[:, :] xy,
+    double[:, :, ::1] out,
+    int64_t[::1] own,
+    Py_ssize_t m,
+) noexcept nogil:
+    """Object `k`'s edges counted in `table` (its `u` filled slots `used`) told: whether it
+    `shares` an edge and, where `traced`, whether it is `tangled` and its outline edges (those
+    held an odd number of times, sorted by key) written from row `m` of `out` (their ends in
+    `xy`) and `own`; the slots freed. Returns the rows written up to."""
+    cdef Py_ssize_t i, j, o = 0, back
+    for i in range(u):  # the filled slots alone, not the whole table (2-4 slots an edge)
+        j = used[i]
+        shares[k] |= table[j].times > 1
+        if traced:
+            # |net| 0 or 1 (squared in 64 bits: an edge run 2**16 times overflows 32)
+            tangled[k] |= <int64_t>table[j].net * table[j].net != table[j].times % 2
+        if table[j].times % 2:
+            odd[o] = table[j]
+            o += 1
+        table[j].times = table[j].net = 0
+    if not traced:
+        return m
+    sort(odd, o)
+    for j in range(o):
+        i = odd[j].start >> 1
+        # an edge run against the way its faces run it more often (net's sign, never 0 for an
+        # odd count) starts at its end
+        back = (odd[j].start & 1) != (odd[j].net > 0)
+        out[m, 0, 0], out[m, 0, 1] = xy[i + back, 0], xy[i + back, 1]
+        out[m, 1, 0], out[m, 1, 1] = xy[i + 1 - back, 0], xy[i + 1 - back, 1]
+        own[m] = k
+        m += 1
+    return m
+
+
+cdef Py_ssize_t slots_for(Py_ssize_t edges) noexcept nogil:
+    """The size of a hash table for `edges` (a power of two, at least twice as many)."""
+    cdef Py_ssize_t size = 8
+    while size < 2 * edges:
+        size *= 2
+    return size
+
+
 def outline(
     const uint64_t[:] edge,
     const int64_t[:] obj,
@@ -210,72 +283,100 @@ def outline(
     numpy sorts every edge by its hash mixed with its object to find the edges held more than
     once; here each object's edges are counted in a hash table of their own, and its outline
     edges alone are sorted by that hash: the order numpy's come in within an object."""
-    cdef Py_ssize_t n = edge.shape[0], i, j, k, r, size, slots, o, m = 0, widest, back
-    cdef uint64_t key, tag
-    cdef bint runs, fresh
+    cdef Py_ssize_t n = edge.shape[0], i, k, r, u, m = 0, widest, mask
+    cdef uint64_t tag
+    cdef bint runs
     shares, tangled = np.zeros(count, np.bool_), np.zeros(count, np.bool_)
     cdef unsigned char[::1] sh = shares.view(np.uint8), tg = tangled.view(np.uint8)
     cdef Py_ssize_t[::1] lo = np.zeros(count, np.intp), hi = np.zeros(count, np.intp)
     cdef Py_ssize_t[::1] rows = np.empty(n, np.intp)
     with nogil:
         widest = grouped(obj, lo, hi, rows, &runs)
-    slots = 8
-    while slots < 2 * widest:
-        slots *= 2
-    cdef unsigned char[::1] table_buffer = np.zeros(slots * sizeof(Keyed), np.uint8)
+    cdef unsigned char[::1] table_buffer = np.zeros(slots_for(widest) * sizeof(Keyed), np.uint8)
     cdef unsigned char[::1] odd_buffer = np.empty(max(widest, 1) * sizeof(Keyed), np.uint8)
     cdef Keyed *table = <Keyed *>&table_buffer[0]
     cdef Keyed *odd = <Keyed *>&odd_buffer[0]
     cdef Py_ssize_t[::1] used = np.empty(max(widest, 1), np.intp)  # the slots filled, in turn
-    cdef Py_ssize_t u
     ends, owners = np.empty((n if traced else 0, 2, 2)), np.empty(n if traced else 0, np.int64)
     cdef double[:, :, ::1] out = ends
     cdef int64_t[::1] own = owners
     with nogil:
         for k in range(count):
-            size = 8
-            while size < 2 * (hi[k] - lo[k]):
-                size *= 2
+            mask = slots_for(hi[k] - lo[k]) - 1
             tag = mix(<uint64_t>k)
             u = 0
-            for i in range(lo[k], hi[k]):  # linear probing; `times` 0: a free slot
+            for i in range(lo[k], hi[k]):
                 r = i if runs else rows[i]
-                key = mix(edge[r] ^ tag)
-                j = key & (size - 1)
-                # one branch a probe (`&`, not `and`), a slot found new or again without one:
-                # either is as likely, which a branch would mispredict half the time
-                while (table[j].times != 0) & (table[j].key != key):
-                    j = (j + 1) & (size - 1)
-                fresh = table[j].times == 0
-                table[j].key = key
-                table[j].start = 2 * at[r] + forward[r] if fresh else table[j].start
-                used[u] = j
-                u += fresh
-                table[j].times += 1
-                table[j].net += 2 * forward[r] - 1
-            o = 0
-            for i in range(u):  # the filled slots alone, not the whole table (2-4 slots an edge)
-                j = used[i]
-                sh[k] |= table[j].times > 1
-                if traced:
-                    # |net| 0 or 1 (squared in 64 bits: an edge run 2**16 times overflows 32)
-                    tg[k] |= <int64_t>table[j].net * table[j].net != table[j].times % 2
-                if table[j].times % 2:
-                    odd[o] = table[j]
-                    o += 1
-                table[j].times = table[j].net = 0
-            if not traced:
-                continue
-            sort(odd, o)
-            for j in range(o):
-                i = odd[j].start >> 1
-                # an edge run against the way its faces run it more often (net's sign, never
-                # 0 for an odd count) starts at its end
-                back = (odd[j].start & 1) != (odd[j].net > 0)
-                out[m, 0, 0], out[m, 0, 1] = xy[i + back, 0], xy[i + back, 1]
-                out[m, 1, 0], out[m, 1, 1] = xy[i + 1 - back, 0], xy[i + 1 - back, 1]
-                own[m] = k
-                m += 1
+                u = counted(table, mask, &used[0], u, mix(edge[r] ^ tag), 2 * at[r] + forward[r])
+            m = emitted(table, &used[0], u, odd, k, traced, &sh[0], &tg[0], xy, out, own, m)
+    return shares, ends[:m], owners[:m], tangled
+
+
+def face_outline(
+    const uint64_t[:, :] key,
+    const double[:, :] xy,
+    const int64_t[:] ring,
+    const int64_t[:] polygon,
+    const int64_t[:] owner,
+    const unsigned char[:] keep,
+    Py_ssize_t count,
+    bint traced,
+):
+    """`edge_hashes` of the faces `keep` picks and `outline` of them, object by object, where
+    each object's positions are one run of rows (as a connector's faces come): an object's
+    edges hashed, then counted in its table while in the cache, where `edge_hashes` writes
+    arrays of every edge of the batch (Delft's 3.6 MB, fresh pages) that `outline` reads again;
+    `outline`'s results, the same bits (each edge the same key, each object's outline edges
+    sorted by it). None where an object's positions come in two runs or more."""
+    cdef Py_ssize_t n = key.shape[0], i, k, r, u, m = 0, widest = 0, mask, held = -1
+    cdef uint64_t tag, start, end = 0
+    shares, tangled = np.zeros(count, np.bool_), np.zeros(count, np.bool_)
+    cdef unsigned char[::1] sh = shares.view(np.uint8), tg = tangled.view(np.uint8)
+    cdef Py_ssize_t[::1] lo = np.zeros(count, np.intp), hi = np.zeros(count, np.intp)
+    with nogil:
+        i = 0
+        while i < n:  # each object's run of rows, lo[k] to hi[k]
+            k = owner[polygon[ring[i]]]
+            if hi[k]:  # its second run
+                break
+            lo[k] = i
+            while i < n and owner[polygon[ring[i]]] == k:
+                i += 1
+            hi[k] = i
+            widest = max(widest, i - lo[k])
+    if i < n:
+        return None
+    cdef unsigned char[::1] table_buffer = np.zeros(slots_for(widest) * sizeof(Keyed), np.uint8)
+    cdef unsigned char[::1] odd_buffer = np.empty(max(widest, 1) * sizeof(Keyed), np.uint8)
+    cdef Keyed *table = <Keyed *>&table_buffer[0]
+    cdef Keyed *odd = <Keyed *>&odd_buffer[0]
+    cdef Py_ssize_t[::1] used = np.empty(max(widest, 1), np.intp)
+    # an object's edges' keys and starts, hashed in one loop (independent of one another)
+    # before the table's probes: one object's at a time, in the cache
+    cdef uint64_t[::1] keys = np.empty(max(widest, 1), np.uint64)
+    cdef Py_ssize_t[::1] starts = np.empty(max(widest, 1), np.intp)
+    cdef Py_ssize_t e
+    ends, owners = np.empty((n if traced else 0, 2, 2)), np.empty(n if traced else 0, np.int64)
+    cdef double[:, :, ::1] out = ends
+    cdef int64_t[::1] own = owners
+    with nogil:
+        for k in range(count):
+            tag = mix(<uint64_t>k)
+            e = 0
+            for i in range(lo[k], hi[k] - 1):
+                if ring[i + 1] != ring[i] or not keep[polygon[ring[i]]]:
+                    continue
+                # `edge_hashes`' edge: its ends' hashes, the start's where the row before
+                # hashed it as an end
+                start = end if held == i else position(key, i)
+                end, held = position(key, i + 1), i + 1
+                keys[e], starts[e] = mix(mix(start + end) ^ tag), 2 * i + (start < end)
+                e += start != end
+            mask = slots_for(e) - 1
+            u = 0
+            for r in range(e):
+                u = counted(table, mask, &used[0], u, keys[r], starts[r])
+            m = emitted(table, &used[0], u, odd, k, traced, &sh[0], &tg[0], xy, out, own, m)
     return shares, ends[:m], owners[:m], tangled
 
 
