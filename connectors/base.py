@@ -192,6 +192,10 @@ class Solids:
     faces: FlatFaces | None = None
     """The polygons of `geometry_3d` (owned by its rows), where the connector has them as flat
     arrays; None: the pipeline reads them from the geometries."""
+    outlines: bool = True
+    """Whether footprints of several `faces` may be traced from their outline edges (the areas
+    of GEOS's coverage unions, their rings started and turned otherwise); False keeps the
+    unions (CityGML's footprints, as they have always been written)."""
 
     def built(self) -> Solids:
         """These solids with the geometries left unbuilt as their faces built as shapely ones."""

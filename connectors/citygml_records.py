@@ -24,6 +24,7 @@ from citypipe.connectors.base import Solids, SourceBatch, make_surface
 from citypipe.connectors.citygml_header import model_members
 from citypipe.connectors.gml import Parts
 from citypipe.connectors.gml_polygons import Built, multipolygons, oriented
+from citypipe.connectors.gml_polygons import faces as gml_faces
 from citypipe.connectors.gml_xlinks import Ref
 from citypipe.geo.crs import axis_order
 from citypipe.geo.surfaces import SurfaceColumns
@@ -184,32 +185,43 @@ def batches(
     `elements` makes the records' XML from their locators."""
     polygons = built.polygons
     _reject_bad_polygons(records, built.reasons)
-    repairs = _repairs(records, built) if built.repairs.any() else [None] * len(records)
-    geometry_3d = multipolygons(polygons, [r.polygons for r in records])
+    repairs: list[str | None] = (
+        _repairs(records, built) if built.repairs.any() else [None] * len(records)
+    )
+    groups: dict[str | None, list[int]] = {}
+    for i, rec in enumerate(records):
+        groups.setdefault(rec.crs, []).append(i)
+    solid = [r.polygons for r in records]
+    # a batch of one CRS hands its faces on as they were built, its polygonal geometries held
+    # as those alone (`Solids.faces`: built where the pipeline reads GEOS's)
+    faces = None if built.arrays is None or len(groups) > 1 else gml_faces(built.arrays, solid)
+    if faces is None:
+        geometry_3d = multipolygons(polygons, solid)
+    else:
+        geometry_3d = np.full(len(records), None, dtype=object)
     for i, rec in enumerate(records):
         if not rec.polygons and (rec.lines or rec.points):
             geometry_3d[i] = _curves_or_points(rec)
     footprints = multipolygons(polygons, [r.footprint_handles for r in records])
     flat = _SurfaceHandles.of(records)
     surfaces = _surfaces(polygons, flat, _surface_faces(polygons, records, flat))
-    groups: dict[str | None, list[int]] = {}
-    for i, rec in enumerate(records):
-        groups.setdefault(rec.crs, []).append(i)
+    if len(groups) == 1:
+        solids = Solids(geometry_3d, surfaces, _record_faces(surfaces), faces, outlines=False)
+        yield _batch(records, next(iter(groups)), elements, footprints, solids, repairs)
+        return
     for crs, rows in groups.items():
-        at = np.asarray(rows)
-        yield _batch(
-            [records[i] for i in rows], crs, elements, geometry_3d[rows], footprints[rows],
-            surfaces if len(groups) == 1 else surfaces.take(at), [repairs[i] for i in rows],
-        )  # fmt: skip
+        taken = surfaces.take(np.asarray(rows))
+        solids = Solids(geometry_3d[rows], taken, _record_faces(taken))
+        picked = [records[i] for i in rows]
+        yield _batch(picked, crs, elements, footprints[rows], solids, [repairs[i] for i in rows])
 
 
 def _batch(
     records: list[Record],
     crs: str | None,
     elements: Callable[[list[Any]], Sequence[str]],
-    geometry_3d: np.ndarray,
     footprints: np.ndarray,
-    surfaces: SurfaceColumns,
+    solids: Solids,
     repairs: list[str | None],
 ) -> SourceBatch:
     return SourceBatch(
@@ -224,7 +236,7 @@ def _batch(
         height_m=[r.height for r in records],
         lod=[None if r.lod is None else str(r.lod) for r in records],
         parent_source_id=[r.parent.source_id if r.parent else None for r in records],
-        solids=Solids(geometry_3d, surfaces, _record_faces(surfaces)),
+        solids=solids,
         errors=["; ".join(r.errors) if r.errors else None for r in records],
         repairs=repairs,
     )

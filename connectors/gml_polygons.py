@@ -20,10 +20,13 @@ import pyarrow.compute as pc
 import shapely
 
 from citypipe.connectors import rings
+from citypipe.connectors.base import FlatFaces
 from citypipe.connectors.gml_compiled import compiled
 from citypipe.connectors.ragged import offsets
 
-__all__ = ["Built", "build", "coordinates", "multipolygons", "oriented", "parse", "xyz"]
+__all__ = [
+    "Arrays", "Built", "build", "coordinates", "faces", "multipolygons", "oriented", "parse", "xyz",
+]  # fmt: skip
 
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 
@@ -38,6 +41,18 @@ class Built(NamedTuple):
     """Why the polygons that cannot be built cannot: {handle: reason}."""
     repairs: np.ndarray
     """What was repaired in each polygon (n, 4): `rings.repair` counts."""
+    arrays: Arrays | None = None
+    """The arrays the polygons were built of, where each is exactly as GEOS holds it: every
+    polygon built, with Z, no ring left open (None otherwise)."""
+
+
+class Arrays(NamedTuple):
+    """Polygons as the arrays they are built of: positions (x, y, z), the offsets of the
+    rings in them and of each polygon's first ring (`shapely.from_ragged_array`'s)."""
+
+    coords: np.ndarray
+    rings: np.ndarray
+    first: np.ndarray
 
 
 def build(texts: list[str], dims: list[int], blank: list[int], ring_counts: list[int]) -> Built:
@@ -66,21 +81,24 @@ def build(texts: list[str], dims: list[int], blank: list[int], ring_counts: list
     flat[owner[ring_dims < 3]] = True  # compare equal, and shapely would close rings again)
     kept_rings = np.bincount(owner[fix.ring_kept], minlength=n)
     polygons = np.full(n, None, dtype=object)
+    arrays = None
     for chosen, columns in ((good & ~flat, 3), (good & flat, 2)):
         if chosen.any():
             use = chosen[owner] & fix.ring_kept
             coords = fix.coords if use.all() else fix.coords[np.repeat(use, positions)]
-            polygons[chosen] = _polygons(coords[:, :columns], positions[use], kept_rings[chosen])
-    return Built(polygons, reasons, fix.counts)
+            made = Arrays(coords, offsets(positions[use]), offsets(kept_rings[chosen]))
+            polygons[chosen] = _polygons(made, columns)
+            if columns == 3 and not reasons and not flat.any() and not fix.counts[:, 1].any():
+                arrays = made._replace(first=offsets(kept_rings))  # every polygon, by handle
+    return Built(polygons, reasons, fix.counts, arrays)
 
 
-def _polygons(coords: np.ndarray, positions: np.ndarray, rings: np.ndarray) -> np.ndarray:
-    """Polygons of `rings` rings each, of `positions` of `coords` each, the rings left open
-    closed: in one call from the arrays, where rings and then polygons each made in a call
+def _polygons(arrays: Arrays, columns: int) -> np.ndarray:
+    """Polygons of the `arrays`' first `columns` ordinates, the rings left open closed: in one
+    call from the arrays, where rings and then polygons each made in a call
     (shapely.linearrings, shapely.polygons) cost 3.5x as much (Melbourne's 256: 0.36 ms)."""
-    shapes = np.ascontiguousarray(coords)  # a view of a 4D text's values, or of x, y alone
-    ends = (offsets(positions), offsets(rings))
-    return shapely.from_ragged_array(shapely.GeometryType.POLYGON, shapes, ends)
+    shapes = np.ascontiguousarray(arrays.coords[:, :columns])  # of a 4D text's values, or x, y
+    return shapely.from_ragged_array(shapely.GeometryType.POLYGON, shapes, arrays[1:])
 
 
 def parse(
@@ -167,6 +185,45 @@ def multipolygons(polygons: np.ndarray, handles: list[list[int]]) -> np.ndarray:
     parts = oriented(polygons, flat)
     shapely.multipolygons(parts, indices=np.repeat(np.arange(len(handles)), counts), out=out)
     return out
+
+
+def faces(arrays: Arrays, handles: list[list[int]]) -> FlatFaces:
+    """The faces of `multipolygons(polygons, handles)` as flat arrays, exactly as
+    `solids.Faces.of` reads them out of GEOS: each polygon's positions taken from the
+    `arrays` it was built of (as they are where every polygon is used once, in order), its
+    rings' run reversed where its handle is turned over (~i, as `shapely.reverse` turns each
+    ring)."""
+    counts = np.fromiter(map(len, handles), dtype=np.int64, count=len(handles))
+    flat = np.fromiter(chain.from_iterable(handles), dtype=np.int64, count=int(counts.sum()))
+    first, ends = arrays.first, arrays.rings
+    if len(flat) == len(first) - 1 and (flat == np.arange(len(flat))).all():
+        coords, per_face, sizes = np.ascontiguousarray(arrays.coords), np.diff(first), np.diff(ends)
+    else:
+        turned = flat < 0
+        polygon = np.where(turned, ~flat, flat)
+        per_face = first[polygon + 1] - first[polygon]
+        ring = _runs(first[polygon], per_face)  # the rings, face by face
+        starts, stops = ends[ring], ends[ring + 1]
+        sizes = stops - starts
+        if turned.any():
+            turned = np.repeat(turned, per_face)
+            step = np.repeat(np.where(turned, -1, 1), sizes)
+            rows = _runs(np.where(turned, stops - 1, starts), sizes, step)
+        else:
+            rows = _runs(starts, sizes)
+        coords = arrays.coords[rows]
+    return FlatFaces(
+        coords,
+        np.repeat(np.arange(len(sizes)), sizes),
+        np.repeat(np.arange(len(per_face)), per_face),
+        np.repeat(np.arange(len(handles)), counts),
+    )
+
+
+def _runs(starts: np.ndarray, sizes: np.ndarray, step: np.ndarray | int = 1) -> np.ndarray:
+    """Runs of `sizes` numbers from each of `starts`, by `step` (a run's, or one for all)."""
+    within = np.arange(int(sizes.sum())) - np.repeat(offsets(sizes)[:-1], sizes)
+    return np.repeat(starts, sizes) + step * within
 
 
 def oriented(polygons: np.ndarray, handles: np.ndarray) -> np.ndarray:

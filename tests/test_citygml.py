@@ -524,7 +524,8 @@ def test_two_dimensional_rings_make_two_dimensional_polygons():
     reader = GeometryReader(GML_NAMESPACES[1])
     reader.read(etree.fromstring(_surface("0 0 1 0 1 1 0 0", ' srsDimension="2"')))
     reader.read(etree.fromstring(_surface("0 0 5 1 0 5 1 1 5 0 0 5")))
-    (flat, solid), reasons, _ = reader.build()
+    built = reader.build()
+    (flat, solid), reasons = built.polygons, built.reasons
     assert not reasons and not shapely.has_z(flat) and shapely.has_z(solid)
     assert shapely.get_coordinates(flat).tolist() == [[0, 0], [1, 0], [1, 1], [0, 0]]
     assert shapely.get_coordinates(solid, include_z=True)[:, 2].tolist() == [5, 5, 5, 5]

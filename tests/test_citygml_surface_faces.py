@@ -58,9 +58,9 @@ def test_each_surface_is_named_as_the_face_of_its_solid_that_is_its_polygon(samp
     for batch in CityGMLConnector(path).read():
         solids = batch.solids
         assert solids is not None and solids.surfaces is not None
-        assert solids.surface_faces is not None
+        assert solids.surface_faces is not None and solids.faces is not None  # handed on
         for shape, surfaces, faces in zip(
-            solids.geometry_3d, solids.surfaces, solids.surface_faces, strict=True
+            solids.built().geometry_3d, solids.surfaces, solids.surface_faces, strict=True
         ):
             if not surfaces:
                 continue

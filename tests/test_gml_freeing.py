@@ -128,7 +128,7 @@ def test_a_read_hollows_its_tree_and_reads_the_same(monkeypatch) -> None:
     def read() -> list:
         connector = registry.open_location(FILE, None)
         return [
-            (b.source_ids, shapely.to_wkb(np.asarray(b.solids.geometry_3d)).tolist(),
+            (b.source_ids, shapely.to_wkb(np.asarray(b.solids.built().geometry_3d)).tolist(),
              b.properties, b.records[0], b.records[len(b) - 1])
             for b in connector.read()
         ]  # fmt: skip

@@ -1,7 +1,8 @@
 """A batch's polygons built from their rings' coordinate text (gml_polygons.build): each the
 polygon its positions make, shell first, its rings left open closed by their first position,
 2D where a ring of it is, with Z otherwise; the rings with fewer than three distinct positions
-dropped, with their polygon where it is the shell."""
+dropped, with their polygon where it is the shell. The faces of the records' multipolygons,
+handed on from the arrays the polygons were built of, are those GEOS holds."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from citypipe.connectors import gml_polygons
+from citypipe.core.solids import Faces
 
 _RING = st.lists(
     st.tuples(*[st.integers(-(10**6), 10**6)] * 3),
@@ -65,3 +67,38 @@ def test_a_2d_ring_makes_its_polygon_2d_and_a_collapsed_shell_drops_it() -> None
         list(p) for p in square
     ]
     assert np.array_equal(built.repairs[:, 1], [1, 0, 0])  # the hole left open, closed
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.lists(_RING, min_size=1, max_size=3), min_size=1, max_size=5),
+    st.data(),
+)
+def test_the_faces_handed_on_are_those_geos_holds(polygons, data) -> None:
+    """Any records' polygons (each used by any records, any number of times, turned over or
+    not: a solid's xlinks to its surfaces, an OrientableSurface) have the faces `Faces.of`
+    reads out of their multipolygons, bit for bit."""
+    texts = [_text(ring + ring[:1], 3) for rings in polygons for ring in rings]
+    counts = [len(rings) for rings in polygons]
+    built = gml_polygons.build(texts, [3] * len(texts), [], counts)
+    assert built.arrays is not None
+    handle = st.integers(0, len(polygons) - 1).flatmap(lambda i: st.sampled_from([i, ~i]))
+    handles = data.draw(
+        st.one_of(
+            st.just([[i] for i in range(len(polygons))]),  # each once, in order
+            st.lists(st.lists(handle, max_size=4), min_size=1, max_size=4),
+        )
+    )
+    read = Faces.of(gml_polygons.multipolygons(built.polygons, handles))
+    handed = gml_polygons.faces(built.arrays, handles)
+    for got, expected in zip(handed, read, strict=True):
+        assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes()
+
+
+def test_no_faces_are_handed_on_where_geos_holds_others() -> None:
+    """A ring left open (GEOS adds its closing position), a 2D polygon: the arrays differ."""
+    square = [(0.0, 0.0, 5.0), (4.0, 0.0, 5.0), (4.0, 4.0, 5.0), (0.0, 4.0, 5.0)]
+    closed = square + square[:1]
+    assert gml_polygons.build([_text(closed, 3)], [3], [], [1]).arrays is not None
+    assert gml_polygons.build([_text(square, 3)], [3], [], [1]).arrays is None
+    assert gml_polygons.build([_text(closed, 2)], [2], [], [1]).arrays is None

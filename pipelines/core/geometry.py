@@ -371,10 +371,13 @@ class Placer:
         objects3d = batch.solids is not None
         geoms = np.array(batch.geometries, dtype=object)  # a copy: records are rejected in it
         unbuilt = np.zeros(len(geoms), dtype=bool)
-        src3d, flat = geoms, None
+        src3d, flat, outlines = geoms, None, False
         if batch.solids is not None:
             given, unbuilt = _unbuilt(batch.solids, to_crs84)
             src3d, flat = np.array(given.geometry_3d, dtype=object), given.faces
+            # traced outlines are the same areas as GEOS's unions, their rings started and
+            # turned otherwise: for connectors that hand their faces on and allow it
+            outlines = flat is not None and given.outlines
         faces3d = _solid_faces(flat, src3d) if objects3d else None
         unplaceable = _unplaceable(geoms, src3d, surfaces, faces3d)
         for i, why in unplaceable.items():
@@ -399,10 +402,7 @@ class Placer:
             else crs84.begin(to_crs84, geoms3d, has_z, solid_faces, self._ahead)
         )
         if objects3d:
-            # traced outlines are the same areas as GEOS's unions, their rings started and
-            # turned otherwise: for connectors that hand their faces on (CityJSON), so that
-            # CityGML's bytes stay as they were
-            _footprints(geoms, src3d, surfaces, reasons, faces3d, flat is not None)
+            _footprints(geoms, src3d, surfaces, reasons, faces3d, outlines)
         measures = None
         if solid_faces is not None:  # 3D objects; a point or line with Z has no volume
             measures = measure(crs, axis, geoms, geoms3d, surfaces, solid_faces)
