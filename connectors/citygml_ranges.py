@@ -43,6 +43,7 @@ from citypipe.connectors.citygml_members import member_start
 from citypipe.connectors.citygml_process import (
     Located,
     cores,
+    merging_freed_blocks,
     pack,
     received,
     serve,
@@ -183,6 +184,7 @@ def self_contained(r: Range) -> bool:
     return citygml_members.stand_alone(r.path, max(r.start, r.head), r.end, links=r.start > 0)
 
 
+@merging_freed_blocks
 def read_in_ranges(
     path: Path,
     read: Callable[..., Iterator[Any]],
@@ -194,7 +196,8 @@ def read_in_ranges(
     document to read), one child per range but for the first on two cores, which this process
     walks, and the chunks of the last range this process claims (citygml_claims); `fallback`'s
     where the members do not stand alone. `released` counts the CityModel's children the walk
-    has detached (the positions start there)."""
+    has detached (the positions start there). Small blocks are merged here as they are
+    freed meanwhile (citygml_process.merging_freed_blocks)."""
     count = parts()
     here = count == 2
     ranges = plan(path, count, OWN_SHARE if here else 0.0) if count else None
