@@ -68,7 +68,6 @@ STEPS: tuple[tuple[Any, str, str], ...] = (
     (attempt.Attempt, "_flush_files", "commit.flush"),
     (attempt.Attempt, "_link", "commit.links"),
     (lake_layout, "fsync", "commit.flush"),
-    (attempt, "fsync", "commit.flush"),
     (history.Ingest, "encoded", "history.encoded"),
     (history.Ingest, "stage", "history.staged"),
     (lake.Lake, "publish", "commit.publish"),

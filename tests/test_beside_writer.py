@@ -232,16 +232,17 @@ def test_no_row_no_thread_no_file(tmp_path: Path) -> None:
 
 
 def test_each_file_flushed_once_the_surfaces_on_their_thread(lake: Lake, monkeypatch) -> None:
-    from citypipe.core import attempt, lake_layout
+    from citypipe.core import lake_layout
 
     flushed: list[tuple[str, str]] = []
+    fsync = lake_layout.fsync
 
     def counted(path: Path) -> None:
         flushed.append((Path(path).name, threading.current_thread().name))
-        lake_layout.fsync(path)
+        fsync(path)
 
     monkeypatch.setattr(write, "fsync", counted)
-    monkeypatch.setattr(attempt, "fsync", counted)
+    monkeypatch.setattr(lake_layout, "fsync", counted)
     ingest(SAMPLE, "s", lake, validate=False, render_docs=False)
     names = [name for name, _ in flushed]
     assert sorted(names) == ["features.parquet", "surfaces.parquet"]

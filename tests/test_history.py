@@ -9,6 +9,8 @@ import hashlib
 import itertools
 import json
 import os
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -154,3 +156,57 @@ def test_a_dead_run_is_in_the_history_as_interrupted(lake: Lake, sample) -> None
     assert len(rows) == 3
     assert rows[dead]["status"] == "interrupted" and rows[dead]["ended_at"] is None
     assert "killed" in rows[dead]["reason"]
+
+
+def _named(fd: int) -> str:
+    """The name of the file a descriptor is open on."""
+    return Path(os.readlink(f"/proc/self/fd/{fd}")).name
+
+
+def test_a_landed_row_is_flushed_beside_the_runs_files(lake: Lake, sample, monkeypatch) -> None:
+    """The row's flush and the features' are in flight at once: each waits here until the other
+    has begun (one after another, the first would wait for ever: 5 s, then fail)."""
+    begun = {name: threading.Event() for name in ("history.parquet", "features.parquet")}
+    fsync = os.fsync
+
+    def together(fd: int) -> None:
+        name = _named(fd)
+        if name in begun:
+            begun[name].set()
+            other = next(n for n in begun if n != name)
+            assert begun[other].wait(5), f"{name} flushed alone"
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", together)
+    ingest(sample(JENA), "jena", lake, validate=False)
+    assert [r["status"] for r in _history(lake)] == ["ok"]
+
+
+@pytest.mark.parametrize("failing", ["history.parquet", "features.parquet"])
+def test_a_failed_flush_fails_the_run_once_every_flush_is_done(
+    lake: Lake, sample, monkeypatch, failing: str
+) -> None:
+    """Either flush failing (the disk's error) fails the run, the landed run kept; the row's
+    descriptor stays open on the row until its own flush on the other thread has returned."""
+    path = sample(JENA)
+    ingest(path, "jena", lake, validate=False)
+    landed = pq.read_table(lake.root / "features" / "jena")
+    fsync = os.fsync
+    held: list[str] = []
+
+    def failed(fd: int) -> None:
+        name = _named(fd)
+        if name == "history.parquet":
+            time.sleep(0.2)  # the features' flush fails meanwhile
+            held.append(_named(fd))
+        if name == failing:
+            raise OSError(errno.EIO, "the disk failed")
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failed)
+    with pytest.raises(OSError, match="the disk failed"):
+        ingest(path, "jena", lake, validate=False)
+    monkeypatch.setattr(os, "fsync", fsync)
+    assert held == ["history.parquet"]
+    assert pq.read_table(lake.root / "features" / "jena").equals(landed)
+    assert [r["status"] for r in _history(lake)] == ["ok", "failed"]

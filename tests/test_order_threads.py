@@ -12,7 +12,7 @@ from conftest import SAMPLES
 from ordered import footers_of, write_ordered
 
 from citypipe import schemas
-from citypipe.core import attempt as attempt_module
+from citypipe.core import lake_layout
 from citypipe.core import order as ordering
 from citypipe.core import write as write_module
 from citypipe.core.ingest import ingest
@@ -204,7 +204,7 @@ def test_a_run_waits_for_its_sealed_features_at_the_commit(lake, monkeypatch, se
     previous output is kept."""
     sample = SAMPLES / "barcelona_drinking_fountains.geojson"
     flushes: list[tuple[str, str]] = []
-    for module in (write_module, attempt_module):
+    for module in (write_module, lake_layout):
         fsync = module.fsync
 
         def noted(path, fsync=fsync) -> None:

@@ -20,7 +20,7 @@ from citypipe.core.lake_layout import (
     CURRENT,
     KINDS,
     PART,
-    fsync,
+    fsync_together,
     readable_parquet,
     remove_later,
     write_atomically,
@@ -104,20 +104,22 @@ class Attempt:
             remove_later([str(runs / self.replaces)])
 
     def _flush_files(self) -> None:
-        """Every kind's file on disk (the switch must never point at data only in memory; a
-        file its writer's thread flushed is not flushed again), a kind left unwritten linked
-        to the lake's empty file."""
+        """Every kind's file on disk (the switch must never point at data only in memory),
+        flushed together (a file its writer's thread flushed is not flushed again), a kind
+        left unwritten linked to the lake's empty file."""
+        unflushed = []
         for kind in KINDS:
             file = self.file(kind)
             flushed = kind in self.flushing and self.flushing[kind]()
             if file.exists():
                 if not flushed:
-                    fsync(file)
+                    unflushed.append(file)
                 continue
             try:
                 os.link(self.lake.empty_file(kind), file)
             except OSError:  # a file system without hard links
                 shutil.copyfile(self.lake.empty_file(kind), file)
+        fsync_together(unflushed)
 
     def _link(self, kind: str) -> None:
         """The unit's file as a link through `current` (made once per unit; a file of a lake

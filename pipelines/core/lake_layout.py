@@ -7,7 +7,8 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, wait
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,8 +17,8 @@ import pyarrow.parquet as pq
 from citypipe.core.threads import Threads
 
 __all__ = [
-    "CURRENT", "KINDS", "PART", "RUN", "fsync", "readable_parquet", "remove_later",
-    "removed", "write_atomically",
+    "CURRENT", "KINDS", "PART", "RUN", "fsync", "fsync_beside", "fsync_together",
+    "readable_parquet", "remove_later", "removed", "write_atomically",
 ]  # fmt: skip
 
 KINDS = ("features", "rejects", "surfaces")
@@ -33,6 +34,31 @@ def fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_FLUSHING = Threads(len(KINDS), "citypipe-flush")
+"""The threads a run's files are flushed on beside each other (`fsync_together`)."""
+
+
+def fsync_beside(fd: int) -> Future[None]:
+    """`fd` flushed to disk on a thread of `_FLUSHING`, while the caller flushes others: the
+    run's history row beside its files (`history.Ingest.stage`)."""
+    return _FLUSHING.submit(os.fsync, fd)
+
+
+def fsync_together(paths: Sequence[Path]) -> None:
+    """Every file of `paths` on disk, flushed at once (all but the last on `_FLUSHING`'s
+    threads), each waited for before the first error is raised. One after another, each
+    fsync waits for its own flush of the disk's cache; at once, the disk takes them
+    together."""
+    flushes = [_FLUSHING.submit(fsync, p) for p in paths[:-1]]
+    try:
+        if paths:
+            fsync(paths[-1])
+    finally:
+        wait(flushes)
+    for flushed in flushes:
+        flushed.result()
 
 
 _REMOVING = Threads(1, "citypipe-remove")
