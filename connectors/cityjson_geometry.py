@@ -279,9 +279,10 @@ def _construct(
     """The geometries of checked jobs from their positions (pool `rows`) and nesting (`counts`)."""
     errors = out.errors
     if kind is _POLYGONS:
-        coords, counts = _rings(pool, rows, counts, out)
+        faces, counts = _rings(pool, rows, counts, out)
         if _rings_whole(counts[2]):  # GEOS would build them all: held as arrays
-            return out._replace(faces=_flat_faces(coords, counts))
+            return out._replace(faces=faces)
+        coords = faces.coords
     else:
         coords = pool.xyz[rows]
     try:
@@ -295,7 +296,7 @@ def _construct(
         return out
     if kind is _POLYGONS:
         out.shapes[counts[0] == 0] = None  # the repair dropped every surface
-        return out._replace(faces=_flat_faces(coords, counts))
+        return out._replace(faces=faces)
     return out
 
 
@@ -308,10 +309,10 @@ def _rings_whole(sizes: np.ndarray) -> bool:
 
 def _rings(
     pool: Vertices, rows: np.ndarray, counts: list[np.ndarray], out: Built
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The positions (pool `rows`) of polygon jobs repaired (`_repair`) and closed (`_closed`),
-    and their nesting: in one compiled pass over the rings where the positions are finite
-    (cityjson_rings.pxi), else in numpy's."""
+) -> tuple[FlatFaces, list[np.ndarray]]:
+    """The polygons of polygon jobs, their positions (pool `rows`) repaired (`_repair`) and
+    closed (`_closed`), and their nesting: in one compiled pass over the rings where the
+    positions are finite (cityjson_rings.pxi), else in numpy's."""
     compiled = cityjson_values.compiled
     done = None
     if compiled is not None:
@@ -321,11 +322,11 @@ def _rings(
     if done is None:
         coords, counts = _repair(pool.xyz[rows], counts, out)
         coords, counts[2] = _closed(coords, counts[2])
-        return coords, counts
-    coords, left, rings_left, sizes, repairs, polygon_kept = done
+        return _flat_faces(coords, counts), counts
+    coords, left, rings_left, sizes, repairs, polygon_kept, whose = done
     out.repairs[:] = repairs
     _note_kept(counts[0], left, polygon_kept, out)
-    return coords, [left, rings_left, sizes]
+    return FlatFaces(coords, *whose), [left, rings_left, sizes]
 
 
 def _note_kept(per_job: np.ndarray, left: np.ndarray, polygon_kept: np.ndarray, out: Built) -> None:
