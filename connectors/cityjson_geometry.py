@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import chain
+from operator import attrgetter
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
@@ -197,8 +198,8 @@ def _build(kind: _Kind, jobs: list[Job], pool: Vertices) -> Built:
             return _one_by_one(kind, jobs, pool)
         errors[0] = f"boundaries nested wrongly: {e}"
         return out
-    vertex_job = _check_nesting(kind, counts, errors)
-    rows = _check_vertices(jobs, idx, vertex_job, pool, errors)
+    _check_nesting(kind, counts, errors)
+    rows = _check_vertices(jobs, idx, counts, pool, errors)
     if any(errors):
         good = [i for i, e in enumerate(errors) if e is None]
         if good:
@@ -223,47 +224,63 @@ def _flatten(kind: _Kind, jobs: list[Job]) -> tuple[list[np.ndarray], np.ndarray
     return counts, idx
 
 
-def _check_nesting(kind: _Kind, counts: list[np.ndarray], errors: list[str | None]) -> np.ndarray:
-    """Note in `errors` the jobs with an empty list or too few vertices; the job of each vertex."""
-    owners = [np.arange(len(errors))]  # owners[k]: the job of each element of nesting level k
-    for c in counts:
-        owners.append(np.repeat(owners[-1], c))
+def _job_of(counts: list[np.ndarray], level: int, at: np.ndarray | None = None) -> np.ndarray:
+    """The job of the elements `at` of nesting level `level` (0: the jobs; None: of every one),
+    found through the counts of the levels above: only those a check asks for, where it asks
+    (not every vertex's: a batch's 108,813 in Delft)."""
+    if at is None:
+        owner = np.arange(len(counts[0]))
+        for c in counts[:level]:
+            owner = np.repeat(owner, c)
+        return owner
+    for c in reversed(counts[:level]):
+        at = np.searchsorted(np.cumsum(c), at, side="right")
+    return at
+
+
+def _check_nesting(kind: _Kind, counts: list[np.ndarray], errors: list[str | None]) -> None:
+    """Note in `errors` the jobs with an empty list or too few vertices."""
     containers = ("geometry", *kind.levels[:-1])
-    for k, (c, owner, container) in enumerate(zip(counts, owners, containers, strict=False)):
+    for k, (c, container) in enumerate(zip(counts, containers, strict=False)):
         last = k == len(counts) - 1
-        for at in np.flatnonzero(c < kind.min_vertices if last else c == 0):
-            j = owner[at]
+        wrong = np.flatnonzero(c < kind.min_vertices if last else c == 0)
+        for at, j in zip(wrong.tolist(), _job_of(counts, k, wrong).tolist(), strict=True):
             errors[j] = errors[j] or (
                 f"a {container} with {c[at]} vertices (at least {kind.min_vertices} needed)"
                 if last
                 else f"a {container} without any {kind.levels[k]}"
             )
-    return owners[-1]
 
 
 def _check_vertices(
     jobs: list[Job],
     idx: np.ndarray,
-    vertex_job: np.ndarray,
+    counts: list[np.ndarray],
     pool: Vertices,
     errors: list[str | None],
 ) -> np.ndarray:
     """Note in `errors` the jobs indexing beyond their vertices or a vertex that is not a
-    position; the pool row of each vertex."""
-    limit = np.fromiter((j.limit for j in jobs), np.int64, len(jobs))
+    position (`counts`: the nesting, which tells each vertex's job); the pool row of each
+    vertex."""
+    limit = np.fromiter(map(attrgetter("limit"), jobs), np.int64, len(jobs))
+    vertex = len(counts)  # the nesting level of the vertices
     # every index within the fewest vertices a job has (the common case) needs no look per job
     if len(idx) and not (0 <= idx.min() and idx.max() < limit.min()):
-        for at in np.flatnonzero((idx < 0) | (idx >= limit[vertex_job])):
-            k = int(vertex_job[at])
+        near = np.flatnonzero((idx < 0) | (idx >= limit.min()))
+        owner = _job_of(counts, vertex, near)
+        beyond = (idx[near] < 0) | (idx[near] >= limit[owner])
+        for at, k in zip(near[beyond].tolist(), owner[beyond].tolist(), strict=True):
             errors[k] = (
                 errors[k] or f"vertex index {idx[at]} out of range (there are {limit[k]} vertices)"
             )
-    base = np.fromiter((j.base for j in jobs), np.int64, len(jobs))
-    rows = idx + (base[0] if base.min() == base.max() else base[vertex_job])  # one pool, or many
+    base = np.fromiter(map(attrgetter("base"), jobs), np.int64, len(jobs))
+    if base.min() != base.max():  # several pools (a stream's lines, placed templates)
+        rows = idx + base[_job_of(counts, vertex)]
+    else:  # one: a document's vertices index the pool from its start, as they are
+        rows = idx + base[0] if base[0] else idx
     if pool.problems:
         bad = np.flatnonzero(np.isin(rows, np.fromiter(pool.problems, np.int64)))
-        for v in bad.tolist():
-            k = int(vertex_job[v])
+        for v, k in zip(bad.tolist(), _job_of(counts, vertex, bad).tolist(), strict=True):
             errors[k] = errors[k] or pool.problems.get(int(rows[v]))
     return rows
 
@@ -279,9 +296,10 @@ def _construct(
     """The geometries of checked jobs from their positions (pool `rows`) and nesting (`counts`)."""
     errors = out.errors
     if kind is _POLYGONS:
-        coords, counts = _rings(pool, rows, counts, out)
+        faces, counts = _rings(pool, rows, counts, out)
         if _rings_whole(counts[2]):  # GEOS would build them all: held as arrays
-            return out._replace(faces=_flat_faces(coords, counts))
+            return out._replace(faces=faces)
+        coords = faces.coords
     else:
         coords = pool.xyz[rows]
     try:
@@ -295,7 +313,7 @@ def _construct(
         return out
     if kind is _POLYGONS:
         out.shapes[counts[0] == 0] = None  # the repair dropped every surface
-        return out._replace(faces=_flat_faces(coords, counts))
+        return out._replace(faces=faces)
     return out
 
 
@@ -308,10 +326,10 @@ def _rings_whole(sizes: np.ndarray) -> bool:
 
 def _rings(
     pool: Vertices, rows: np.ndarray, counts: list[np.ndarray], out: Built
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The positions (pool `rows`) of polygon jobs repaired (`_repair`) and closed (`_closed`),
-    and their nesting: in one compiled pass over the rings where the positions are finite
-    (cityjson_rings.pxi), else in numpy's."""
+) -> tuple[FlatFaces, list[np.ndarray]]:
+    """The polygons of polygon jobs, their positions (pool `rows`) repaired (`_repair`) and
+    closed (`_closed`), and their nesting: in one compiled pass over the rings where the
+    positions are finite (cityjson_rings.pxi), else in numpy's."""
     compiled = cityjson_values.compiled
     done = None
     if compiled is not None:
@@ -321,11 +339,11 @@ def _rings(
     if done is None:
         coords, counts = _repair(pool.xyz[rows], counts, out)
         coords, counts[2] = _closed(coords, counts[2])
-        return coords, counts
-    coords, left, rings_left, sizes, repairs, polygon_kept = done
+        return _flat_faces(coords, counts), counts
+    coords, left, rings_left, sizes, repairs, polygon_kept, whose = done
     out.repairs[:] = repairs
     _note_kept(counts[0], left, polygon_kept, out)
-    return coords, [left, rings_left, sizes]
+    return FlatFaces(coords, *whose), [left, rings_left, sizes]
 
 
 def _note_kept(per_job: np.ndarray, left: np.ndarray, polygon_kept: np.ndarray, out: Built) -> None:

@@ -5,7 +5,9 @@
 # closed, with rings.repair's rules to the bit (implicit_closure: CityJSON closes rings by
 # definition): a last position within NOISE of the first becomes it, a ring with fewer than three
 # distinct positions is dropped, and with its exterior the polygon. Where a position is not
-# finite, nothing is written: the numpy path reads it.
+# finite, nothing is written: the numpy path reads it. The same pass numbers each position's
+# ring, each ring's polygon and each polygon's job (FlatFaces' columns), which numpy made by
+# three repeats of what it wrote.
 
 from libc.math cimport fabs, isfinite
 
@@ -62,6 +64,31 @@ cdef inline void copy(
     coords[at, 0], coords[at, 1], coords[at, 2] = xyz[row, 0], xyz[row, 1], xyz[row, 2]
 
 
+cdef bint finite(const double[:, ::1] xyz, Py_ssize_t r) noexcept nogil:
+    return isfinite(xyz[r, 0]) and isfinite(xyz[r, 1]) and isfinite(xyz[r, 2])
+
+
+cdef bint finite_rows(const double[:, ::1] xyz, const int64_t[::1] rows) except -1:
+    """Whether the positions of pool `rows` of `xyz` are finite: the whole pool read once in
+    order where it has no more rows than `rows` (a document's vertices are used by three faces
+    or more), each row's position where not, or where the pool has one that is not;
+    ValueError where a row is not in `xyz`."""
+    cdef Py_ssize_t k, r, n = xyz.shape[0]
+    cdef bint every = n <= rows.shape[0]
+    if every:
+        for r in range(n):
+            if not finite(xyz, r):
+                every = False  # maybe a vertex no ring uses (its object rejected): the rows'
+                break
+    for k in range(rows.shape[0]):
+        r = rows[k]
+        if not 0 <= r < n:
+            raise ValueError(f"pool row {r} of {n}")
+        if not every and not finite(xyz, r):
+            return False
+    return True
+
+
 def close_rings(
     const double[:, ::1] xyz,
     const int64_t[::1] rows,
@@ -73,9 +100,10 @@ def close_rings(
     """cityjson_geometry's polygon positions (pool rows `rows` of `xyz`, nested by `per_job`,
     `per_surface`, `sizes`) repaired (`noise`: rings.NOISE) and closed: the positions, the
     polygons left per job, the rings left per polygon left, their sizes closed, the repair
-    counts per job (n, 4: the columns of rings.Repair.counts, summed per job) and which
-    polygons are left; None where a position is not finite. ValueError where the nesting does
-    not add up or a row is not in `xyz` (the loops below trust both)."""
+    counts per job (n, 4: the columns of rings.Repair.counts, summed per job), which polygons
+    are left, and the ring of each position, the polygon of each ring and the job of each
+    polygon left; None where a position of the pool is not finite. ValueError where the
+    nesting does not add up or a row is not in `xyz` (the loops below trust both)."""
     cdef Py_ssize_t n = per_job.shape[0], n_poly = per_surface.shape[0], n_rings = sizes.shape[0]
     cdef Py_ssize_t j, p, r, k, at = 0, ring = 0, poly = 0, total = 0, left_rings = 0
     cdef Py_ssize_t start, size, first_ring
@@ -85,12 +113,8 @@ def close_rings(
         total_of(sizes) != rows.shape[0]
     ):
         raise ValueError("ring nesting whose counts do not add up")
-    for k in range(rows.shape[0]):
-        r = rows[k]
-        if not 0 <= r < xyz.shape[0]:
-            raise ValueError(f"pool row {r} of {xyz.shape[0]}")
-        if not (isfinite(xyz[r, 0]) and isfinite(xyz[r, 1]) and isfinite(xyz[r, 2])):
-            return None
+    if not finite_rows(xyz, rows):
+        return None
     ends_a = np.zeros(n_rings, np.uint8)
     area_a = np.zeros(n_rings, np.uint8)
     kept_a = np.zeros(n_poly, np.bool_)
@@ -132,27 +156,41 @@ def close_rings(
     coords_a = np.empty((total, 3))
     rings_left_a = np.zeros(n_poly, np.int64)
     closed_a = np.empty(left_rings, np.int64)
+    ring_of_a = np.empty(total, np.int64)
+    polygon_of_a = np.empty(left_rings, np.int64)
+    job_of_a = np.empty(n_poly, np.int64)
     cdef double[:, ::1] coords = coords_a
     cdef int64_t[::1] rings_left = rings_left_a, closed = closed_a
+    cdef int64_t[::1] ring_of = ring_of_a, polygon_of = polygon_of_a, job_of = job_of_a
     cdef Py_ssize_t out = 0, kept_poly = 0, kept_ring = 0
-    ring = at = 0
-    for p in range(n_poly):  # the positions of the rings left, each closed
-        for r in range(ring, ring + per_surface[p]):
-            start, size = at, sizes[r]
-            at += size
-            if not (kept[p] and area[r]):
-                continue
-            first = rows[start]
-            for k in range(size):
-                row = first if k == size - 1 and ends[r] == SNAPPED else rows[start + k]
-                copy(xyz, row, coords, out + k)
-            if ends[r] == OPEN:
-                copy(xyz, first, coords, out + size)
-                size += 1
-            out += size
-            closed[kept_ring] = size
-            rings_left[kept_poly] += 1
-            kept_ring += 1
-        ring += per_surface[p]
-        kept_poly += kept[p]
-    return coords_a, left_a, rings_left_a[:kept_poly], closed_a, repairs_a, kept_a
+    ring = at = poly = 0
+    for j in range(n):  # the positions of the rings left, each closed, and whose each is
+        for p in range(poly, poly + per_job[j]):
+            for r in range(ring, ring + per_surface[p]):
+                start, size = at, sizes[r]
+                at += size
+                if not (kept[p] and area[r]):
+                    continue
+                first = rows[start]
+                for k in range(size):
+                    row = first if k == size - 1 and ends[r] == SNAPPED else rows[start + k]
+                    copy(xyz, row, coords, out + k)
+                if ends[r] == OPEN:
+                    copy(xyz, first, coords, out + size)
+                    size += 1
+                for k in range(out, out + size):
+                    ring_of[k] = kept_ring
+                out += size
+                closed[kept_ring] = size
+                polygon_of[kept_ring] = kept_poly
+                rings_left[kept_poly] += 1
+                kept_ring += 1
+            ring += per_surface[p]
+            if kept[p]:
+                job_of[kept_poly] = j
+                kept_poly += 1
+        poly += per_job[j]
+    return (
+        coords_a, left_a, rings_left_a[:kept_poly], closed_a, repairs_a, kept_a,
+        (ring_of_a, polygon_of_a, job_of_a[:kept_poly]),
+    )

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from citypipe.connectors import cityjson_geometry, cityjson_values
+from citypipe.connectors.base import FlatFaces
 from citypipe.connectors.cityjson_values import Vertices
 
 pytestmark = pytest.mark.skipif(
@@ -24,43 +25,44 @@ pytestmark = pytest.mark.skipif(
 )
 
 SQUARE = [[0.0, 0.0, 1.0], [10.0, 0.0, 1.0], [10.0, 10.0, 1.0], [0.0, 10.0, 1.0]]
-Rings = tuple[np.ndarray, list[np.ndarray], np.ndarray, list[list[bool] | None]]
+Rings = tuple[np.ndarray, list[np.ndarray], np.ndarray, list[list[bool] | None], FlatFaces]
 Batch = tuple[list[list[float]], list[int], list[list[int]]]
 
 
 def _rings(xyz: list[list[float]], rows: list[int], nesting: list[list[int]]) -> Rings:
-    """cityjson_geometry._rings of polygon jobs: positions, nesting, repairs per job, kept."""
+    """cityjson_geometry._rings of polygon jobs: positions, nesting, repairs per job, kept, and
+    the polygons as flat arrays."""
     counts = [np.array(c, np.int64) for c in nesting]
     out = cityjson_geometry.Built.empty(len(counts[0]))
     pool = Vertices(np.array(xyz, np.float64).reshape(-1, 3), {})
-    coords, nested = cityjson_geometry._rings(pool, np.array(rows, np.int64), counts, out)
+    faces, nested = cityjson_geometry._rings(pool, np.array(rows, np.int64), counts, out)
     kept = [None if k is None else k.tolist() for k in out.kept]
-    return coords, nested, out.repairs, kept
+    return faces.coords, nested, out.repairs, kept, faces
 
 
 def test_an_open_ring_is_closed_by_its_first_position_without_a_note() -> None:
-    coords, nested, repairs, kept = _rings(SQUARE, [0, 1, 2, 3], [[1], [1], [4]])
+    coords, nested, repairs, kept, _ = _rings(SQUARE, [0, 1, 2, 3], [[1], [1], [4]])
     assert coords.tolist() == [*SQUARE, SQUARE[0]]
     assert [n.tolist() for n in nested] == [[1], [1], [5]]
     assert repairs.tolist() == [[0, 0, 0, 0]] and kept == [None]
 
 
 def test_a_closed_ring_stays_as_it_is() -> None:
-    coords, nested, repairs, _ = _rings(SQUARE, [0, 1, 2, 3, 0], [[1], [1], [5]])
+    coords, nested, repairs, *_ = _rings(SQUARE, [0, 1, 2, 3, 0], [[1], [1], [5]])
     assert coords.tolist() == [*SQUARE, SQUARE[0]]
     assert nested[2].tolist() == [5] and not repairs.any()
 
 
 def test_a_last_position_within_noise_becomes_the_first() -> None:
     noisy = [*SQUARE, [1e-12, 0.0, 1.0]]  # the first position written again, a picometre off
-    coords, nested, repairs, _ = _rings(noisy, [0, 1, 2, 3, 4], [[1], [1], [5]])
+    coords, nested, repairs, *_ = _rings(noisy, [0, 1, 2, 3, 4], [[1], [1], [5]])
     assert coords.tolist() == [*SQUARE, SQUARE[0]]
     assert nested[2].tolist() == [5] and repairs.tolist() == [[1, 0, 0, 0]]
 
 
 def test_a_position_a_millimetre_off_is_another_corner() -> None:
     off = [*SQUARE, [1e-3, 0.0, 1.0]]
-    coords, nested, repairs, _ = _rings(off, [0, 1, 2, 3, 4], [[1], [1], [5]])
+    coords, nested, repairs, *_ = _rings(off, [0, 1, 2, 3, 4], [[1], [1], [5]])
     assert nested[2].tolist() == [6]
     assert coords.tolist() == [*off, SQUARE[0]] and not repairs.any()
 
@@ -68,7 +70,7 @@ def test_a_position_a_millimetre_off_is_another_corner() -> None:
 def test_rings_without_three_distinct_positions_are_dropped() -> None:
     # job 0: a square with a collapsed hole; job 1: a collapsed polygon, then a square
     rows = [0, 1, 2, 3, 1, 1, 2, 1, 0, 0, 1, 0, 1, 2, 3]
-    coords, nested, repairs, kept = _rings(SQUARE, rows, [[1, 2], [2, 1, 1], [4, 3, 4, 4]])
+    coords, nested, repairs, kept, _ = _rings(SQUARE, rows, [[1, 2], [2, 1, 1], [4, 3, 4, 4]])
     assert [n.tolist() for n in nested] == [[1, 1], [1, 1], [5, 5]]
     assert coords.tolist() == [*SQUARE, SQUARE[0]] * 2
     assert repairs.tolist() == [[0, 0, 1, 0], [0, 0, 0, 1]]
@@ -80,6 +82,16 @@ def test_a_position_that_is_not_finite_leaves_the_rings_to_numpy() -> None:
     rows, counts = np.arange(5, dtype=np.int64), [np.array([n], np.int64) for n in (1, 1, 5)]
     assert cityjson_values.compiled is not None
     assert cityjson_values.compiled.close_rings(xyz, rows, *counts, 1e-10) is None
+
+
+def test_a_vertex_no_ring_uses_is_not_read() -> None:
+    # the pool (5 vertices) read whole before the rows (8): its NaN is no ring's
+    xyz = np.array([*SQUARE, [np.nan, 0.0, 0.0]])
+    rows = np.tile(np.arange(4, dtype=np.int64), 2)
+    counts = [np.array(n, np.int64) for n in ([2], [1, 1], [4, 4])]
+    assert cityjson_values.compiled is not None
+    done = cityjson_values.compiled.close_rings(xyz, rows, *counts, 1e-10)
+    assert done is not None and done[0].tolist() == [*SQUARE, SQUARE[0]] * 2
 
 
 _VALUES = st.sampled_from([0.0, -0.0, 1.0, 2.5, -3.0, 1e6, 4.5e5])
@@ -117,6 +129,9 @@ def test_the_compiled_pass_is_numpys(batch: Batch) -> None:
     assert compiled[0].tobytes() == numpy[0].tobytes()
     assert [n.tolist() for n in compiled[1]] == [n.tolist() for n in numpy[1]]
     assert compiled[2].tolist() == numpy[2].tolist() and compiled[3] == numpy[3]
+    for column in ("ring", "polygon", "owner"):  # whose each position, ring, polygon is
+        made, repeated = getattr(compiled[4], column), getattr(numpy[4], column)
+        assert made.dtype == repeated.dtype and made.tolist() == repeated.tolist()
 
 
 def test_nesting_that_does_not_add_up_is_refused_not_read() -> None:
