@@ -376,16 +376,16 @@ def volumes_and_faces(
     faces = Faces.of(geometries) if faces is None else faces
     if len(faces.owner) == 0:
         return out, np.zeros((0, 3))
-    if newell is not None:
+    if newell is not None:  # the shells' closing told in the same pass
         ring, polygon, owner = map(_indices, (faces.ring, faces.polygon, faces.owner))
-        vectors, total = newell.volumes(faces.coords, ring, polygon, owner, len(geometries))
+        vectors, total, closed = newell.volumes(faces.coords, ring, polygon, owner, len(out))
     else:
         vectors = faces.area_vectors()
         term = vectors * faces.first()
         # the dot product added in the order numpy's einsum adds it (and newell.pyx does)
         contribution = ((term[:, 0] + term[:, 2]) + term[:, 1]) / 6
         total = np.bincount(faces.owner, weights=contribution, minlength=len(geometries))
-    closed = _closed(faces, len(geometries))
+        closed = _closed(faces, len(geometries))
     out[closed] = np.abs(total[closed])
     return out, vectors
 
@@ -428,10 +428,8 @@ def _closed(faces: Faces, count: int) -> np.ndarray:
     one (an edge left odd) to anything but 0, bar a chance of 2⁻⁶⁴: one pass, no sort.
     A position written twice in a row (CityJSON rings that repeat a vertex, a gml:Ring whose
     curves meet) is an edge of no length, shared with no face: it does not open the shell.
+    numpy's path: newell.volumes tells it in its pass over the positions, where it built.
     """
-    if compiled is not None:
-        ring, polygon, owner = map(_indices, (faces.ring, faces.polygon, faces.owner))
-        return compiled.closed(faces.coords, ring, polygon, owner, count)
     key = np.round(np.nan_to_num(faces.coords) * 1000).astype(np.int64).view(np.uint64)
     edge, face, _, _ = faces.edge_hashes(key)
     obj = faces.owner[face]

@@ -5,9 +5,6 @@ import numpy as np
 def edge_hashes(
     key: np.ndarray, ring: np.ndarray, polygon: np.ndarray, keep: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
-def closed(
-    coords: np.ndarray, ring: np.ndarray, polygon: np.ndarray, owner: np.ndarray, count: int
-) -> np.ndarray: ...
 def outline(
     edge: np.ndarray,
     obj: np.ndarray,

@@ -1,13 +1,13 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""The edges of flat faces hashed in one pass (Cython): for footprints and closed shells.
+"""The edges of flat faces hashed in one pass (Cython): for footprints.
 
 `solids.Faces` holds a batch's faces as flat arrays (positions, the ring of each, the face of
 each ring). Its edges are hashed per position (SplitMix64 over the position's bits), then per
-edge (the same both ways round), and for a closed-shell test XORed per object: in numpy that
-is some twenty calls over arrays of a few hundred rows on a small file (Melbourne's roads),
-each a pass and a temporary. Here each is one loop. The arithmetic is the numpy version's
-(`solids.mix`, `solids.position_hashes`, `Faces.edge_hashes`, `solids._closed`), integer
-throughout, so the hashes are the same bits.
+edge (the same both ways round): in numpy that is some twenty calls over arrays of a few
+hundred rows on a small file (Melbourne's roads), each a pass and a temporary. Here each is
+one loop. The arithmetic is the numpy version's (`solids.mix`, `solids.position_hashes`,
+`Faces.edge_hashes`), integer throughout, so the hashes are the same bits. (The closed-shell
+test hashes positions alike, in newell.pyx's pass over them: mix.pxi.)
 """
 
 from libc.math cimport isnan
@@ -15,26 +15,7 @@ from libc.stdint cimport int32_t, int64_t, uint64_t
 
 import numpy as np
 
-cdef extern from *:
-    """
-    #include <math.h>
-    #include <stdint.h>
-    #if defined(__x86_64__) || defined(_M_X64)
-    #include <emmintrin.h>
-    /* cvtsd2si: one instruction, rounding as nearbyint does (to nearest, ties to even: the
-       mode in force) into the integer the cast makes, out of range INT64_MIN as the cast
-       gives it; nearbyint is a library call where SSE4.1 is not assumed */
-    static inline int64_t rounded_int64(double v) { return _mm_cvtsd_si64(_mm_set_sd(v)); }
-    #else
-    static inline int64_t rounded_int64(double v) { return (int64_t)nearbyint(v); }
-    #endif
-    """
-    int64_t rounded_int64(double v) noexcept nogil
-
-cdef inline uint64_t mix(uint64_t z) noexcept nogil:
-    z = (z ^ (z >> 30)) * <uint64_t>0xBF58476D1CE4E5B9ULL
-    z = (z ^ (z >> 27)) * <uint64_t>0x94D049BB133111EBULL
-    return z ^ (z >> 31)
+include "mix.pxi"
 
 
 cdef inline uint64_t position(const uint64_t[:, :] key, Py_ssize_t i) noexcept nogil:
@@ -73,54 +54,6 @@ def edge_hashes(
             h[m], f[m], at[m], fw[m] = mix(start + end), polygon[ring[i]], i, start < end
             m += 1
     return hashes[:m], faces[:m], starts[:m], forward[:m]
-
-
-cdef inline uint64_t millimetres(double v) noexcept nogil:
-    """`np.round(np.nan_to_num(v) * 1000).astype(np.int64)`'s bits: NaN as 0; an infinite
-    `v` needs no clamp (nan_to_num's +-DBL_MAX is infinite again once scaled), it is cast as
-    numpy casts it."""
-    if isnan(v):
-        v = 0.0
-    return <uint64_t>rounded_int64(v * 1000)
-
-
-cdef inline uint64_t rounded(const double[:, :] coords, Py_ssize_t i) noexcept nogil:
-    cdef uint64_t h = mix(millimetres(coords[i, 0]))
-    cdef Py_ssize_t c
-    for c in range(1, coords.shape[1]):
-        h = mix(h ^ millimetres(coords[i, c]))
-    return h
-
-
-def closed(
-    const double[:, :] coords,
-    const int64_t[:] ring,
-    const int64_t[:] polygon,
-    const int64_t[:] owner,
-    Py_ssize_t count,
-):
-    """`solids._closed`: which of `count` objects have faces (owned by them, ascending) that
-    share every edge an even number of times, positions compared to the millimetre."""
-    out = np.zeros(count, np.bool_)
-    odd = np.zeros(count, np.uint64)
-    cdef unsigned char[::1] has = out.view(np.uint8)
-    cdef uint64_t[::1] xor = odd
-    cdef Py_ssize_t n = coords.shape[0], i, k
-    cdef uint64_t start, end
-    with nogil:
-        for k in range(owner.shape[0]):
-            has[owner[k]] = 1
-        if n:
-            end = rounded(coords, 0)
-        for i in range(n - 1):
-            start, end = end, rounded(coords, i + 1)
-            if ring[i + 1] != ring[i] or start == end:
-                continue
-            k = owner[polygon[ring[i]]]
-            xor[k] ^= mix(start + end)
-    out &= odd == 0
-    return out
-
 
 
 cdef struct Keyed:
@@ -388,6 +321,26 @@ cdef int by_spot(const void *a, const void *b) noexcept nogil:
     return (p.y > q.y) - (p.y < q.y)
 
 
+cdef inline bint below(const Spot *p, const Spot *q) noexcept nogil:
+    """`by_spot(p, q) < 0`, without a branch."""
+    return (p.x < q.x) | ((p.x == q.x) & (p.y < q.y))
+
+
+cdef inline Py_ssize_t first_not_below(
+    const Spot *spots, Py_ssize_t k, const Spot *end
+) noexcept nogil:
+    """The first of `spots` (`k` > 0 of them, ascending by `by_spot`) not below `end`, `k`
+    where none is: a binary search whose steps move by arithmetic, not a branch (each step's
+    way a coin toss, which a branch mispredicts half the time: most of the rings' time)."""
+    cdef const Spot *base = spots
+    cdef Py_ssize_t half
+    while k > 1:
+        half = k // 2
+        base += half * below(&base[half], end)  # arithmetic: Cython writes `if` as a branch
+        k -= half
+    return (base - spots) + below(base, end)
+
+
 cdef inline uint64_t bits(double v) noexcept nogil:
     return (<uint64_t *>&v)[0]
 
@@ -435,7 +388,7 @@ def rings(
     A ring's turn is the sum of its edges' cross products, added as numpy's `add.reduceat`
     adds them (the first, then the rest pairwise): the same sign as the numpy path's."""
     cdef Py_ssize_t m = ends.shape[0], count = objects.shape[0]
-    cdef Py_ssize_t o, e = 0, lo, k, i, j, a, b, mid, p, r, q, shells, shell, made = 0, rows = 0
+    cdef Py_ssize_t o, e = 0, lo, k, i, j, a, p, r, q, shells, shell, made = 0, rows = 0
     cdef bint broken
     cdef Spot end
     positions = np.empty((2 * m, 2))
@@ -469,13 +422,7 @@ def rings(
                 if broken:
                     break
                 end.x, end.y = bits(ends[lo + i, 1, 0]), bits(ends[lo + i, 1, 1])
-                a, b = 0, k
-                while a < b:  # the first start not below the end
-                    mid = (a + b) // 2
-                    if by_spot(&spots[mid], &end) < 0:
-                        a = mid + 1
-                    else:
-                        b = mid
+                a = first_not_below(spots, k, &end)  # the first start not below the end
                 broken = a == k or by_spot(&spots[a], &end) != 0 or hit[a]
                 if not broken:
                     hit[a], succ[i] = 1, spots[a].edge

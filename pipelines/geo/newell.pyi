@@ -1,4 +1,5 @@
-"""Newell's vectors of flat faces and the volumes they bound (newell.pyx): what mypy sees."""
+"""Newell's vectors of flat faces, the volumes they bound, whether those close, and heights
+(newell.pyx): what mypy sees."""
 
 import numpy as np
 
@@ -7,7 +8,7 @@ def area_vectors(
 ) -> np.ndarray: ...
 def volumes(
     coords: np.ndarray, ring: np.ndarray, polygon: np.ndarray, owner: np.ndarray, count: int
-) -> tuple[np.ndarray, np.ndarray]: ...
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 def heights(
     z: np.ndarray, ring: np.ndarray, polygon: np.ndarray, owner: np.ndarray, count: int
 ) -> np.ndarray: ...
