@@ -183,7 +183,6 @@ def batches(
 ) -> Iterator[SourceBatch]:
     """The records of a batch with their `built` polygons, as one SourceBatch per CRS;
     `elements` makes the records' XML from their locators."""
-    polygons = built.polygons
     _reject_bad_polygons(records, built.reasons)
     repairs: list[str | None] = (
         _repairs(records, built) if built.repairs.any() else [None] * len(records)
@@ -196,15 +195,17 @@ def batches(
     # as those alone (`Solids.faces`: built where the pipeline reads GEOS's)
     faces = None if built.arrays is None or len(groups) > 1 else gml_faces(built.arrays, solid)
     if faces is None:
-        geometry_3d = multipolygons(polygons, solid)
+        geometry_3d = multipolygons(built.polygons, solid)
     else:
         geometry_3d = np.full(len(records), None, dtype=object)
     for i, rec in enumerate(records):
         if not rec.polygons and (rec.lines or rec.points):
             geometry_3d[i] = _curves_or_points(rec)
-    footprints = multipolygons(polygons, [r.footprint_handles for r in records])
+    footprints = np.full(len(records), None, dtype=object)  # polygons built only for some
+    if any(r.footprint_handles for r in records):
+        footprints = multipolygons(built.polygons, [r.footprint_handles for r in records])
     flat = _SurfaceHandles.of(records)
-    surfaces = _surfaces(polygons, flat, _surface_faces(polygons, records, flat))
+    surfaces = _surfaces(built, flat, _surface_faces(built.kept, records, flat))
     if len(groups) == 1:
         solids = Solids(geometry_3d, surfaces, _record_faces(surfaces), faces, outlines=False)
         yield _batch(records, next(iter(groups)), elements, footprints, solids, repairs)
@@ -282,23 +283,22 @@ class _SurfaceHandles(NamedTuple):
         return cls(handles, kinds, group_ends[np.concatenate([[0], np.cumsum(per_record)])])
 
 
-def _surfaces(
-    polygons: np.ndarray, flat: _SurfaceHandles, faces: np.ndarray | None
-) -> SurfaceColumns:
+def _surfaces(built: Built, flat: _SurfaceHandles, faces: np.ndarray | None) -> SurfaceColumns:
     """The batch's semantic surfaces as columns, made once (a record without any has None):
-    polygons taken in one call; `faces`: which face of its record's 3D geometry each is
-    (`_surface_faces`; None: none is, face -1)."""
+    their polygons taken in one call when asked for (the pipeline asks for none that are
+    faces of their records' geometry); `faces`: which face of its record's 3D geometry each
+    is (`_surface_faces`; None: none is, face -1)."""
     per_record = np.diff(flat.starts)
-    shapes = oriented(polygons, flat.handles)
     types = np.empty(len(flat.kinds), dtype=object)
     types[:] = flat.kinds
     face = np.full(len(types), -1, np.int64) if faces is None else faces
     owner = np.repeat(np.arange(len(per_record)), per_record)
-    return SurfaceColumns(per_record > 0, owner, types, face, lambda: shapes, make_surface)
+    polygons = lambda: oriented(built.polygons, flat.handles)
+    return SurfaceColumns(per_record > 0, owner, types, face, polygons, make_surface)
 
 
 def _surface_faces(
-    polygons: np.ndarray, records: list[Record], flat: _SurfaceHandles
+    kept: np.ndarray, records: list[Record], flat: _SurfaceHandles
 ) -> np.ndarray | None:
     """Which of its record's 3D geometry's polygons each semantic surface is (in order), where
     every surface of the batch is one: the same polygon handle,
@@ -309,15 +309,12 @@ def _surface_faces(
     solid = [r.polygons if not (r.lines or r.points) else [] for r in records]
     counts = np.fromiter(map(len, solid), np.int64, len(solid))
     handles = np.fromiter(chain.from_iterable(solid), np.int64, int(counts.sum()))
-    if (
-        not len(handles)
-        or shapely.is_missing(polygons[np.where(handles < 0, ~handles, handles)]).any()
-    ):
+    if not len(handles) or not kept[np.where(handles < 0, ~handles, handles)].all():
         return None  # a polygon left out of the geometry: its faces are numbered otherwise
     per_record = np.diff(flat.starts)
-    span = 2 * len(polygons) + 1  # handles run from -len to len - 1: a key per record and handle
-    key = np.repeat(np.arange(len(records)), counts) * span + handles + len(polygons)
-    asked = np.repeat(np.arange(len(records)), per_record) * span + flat.handles + len(polygons)
+    span = 2 * len(kept) + 1  # handles run from -len to len - 1: a key per record and handle
+    key = np.repeat(np.arange(len(records)), counts) * span + handles + len(kept)
+    asked = np.repeat(np.arange(len(records)), per_record) * span + flat.handles + len(kept)
     order = np.argsort(key, kind="stable")  # a handle used twice: its first face
     ordered = key[order]
     at = np.minimum(np.searchsorted(ordered, asked), len(key) - 1)

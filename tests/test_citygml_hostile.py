@@ -193,8 +193,8 @@ def test_real_models_bring_in_by_xlink_at_most_twice_what_they_hold(path, monkey
         hrefs = sum(
             1 for s in solids for m in s.iter("{*}surfaceMember") if m.get(gml_xlinks.XLINK_HREF)
         )
-        built = [g for b in batches for g in b.solids.built().geometry_3d if g]
-        polygons = sum(shapely.get_num_geometries(g) for g in built)
+        shapes = [g for b in batches for g in b.solids.built().geometry_3d if g]
+        polygons = sum(shapely.get_num_geometries(g) for g in shapes)
         assert hrefs == polygons == MANIFEST_XLINKS[path.name]
 
 

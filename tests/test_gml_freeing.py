@@ -143,3 +143,37 @@ def test_a_read_hollows_its_tree_and_reads_the_same(monkeypatch) -> None:
     whole = read()
     monkeypatch.setattr(citygml.gml_freeing, "hollow", hollowed)
     assert read() == whole and emptied == [0]
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+            "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def _in_fast_bins(libc: ctypes.CDLL) -> int:
+    """Bytes of freed blocks glibc holds in its fast bins (`mallinfo2().fsmblks`)."""
+    libc.mallinfo2.restype = _Mallinfo2
+    return int(libc.mallinfo2().fsmblks)
+
+
+def test_a_hollowing_frees_with_fast_bins_off_and_leaves_them_on() -> None:
+    """Munich's members hollowed: nothing of theirs waits in glibc's fast bins unmerged, and
+    small blocks freed afterwards go to them again (glibc's default)."""
+    libc = gml_freeing._libc()
+    if libc is None or not hasattr(libc, "mallinfo2"):
+        return  # not glibc 2.33 or later: nothing to look at
+    model = _model()
+    gml_freeing.hollow(model, len(model) - 111)
+    assert _in_fast_bins(libc) == 0  # every node freed merged, not left in a fast bin
+    libc.malloc.restype, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+    blocks = [libc.malloc(40) for _ in range(1000)]
+    for block in blocks[::2]:  # freed between live ones: kept in fast bins while they are on
+        libc.free(block)
+    assert _in_fast_bins(libc) > 0
+    for block in blocks[1::2]:
+        libc.free(block)
