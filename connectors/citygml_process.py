@@ -34,7 +34,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from citypipe.connectors import gml_polygons
+from citypipe.connectors import freed_memory, gml_polygons
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.citygml_header import model_members
 from citypipe.connectors.citygml_objects import ObjectReader
@@ -86,9 +86,7 @@ _FIELDS = tuple(name for name in Record.__slots__ if name != "parent")
 _PLAIN = attrgetter(*_FIELDS)
 _SETTERS = tuple(getattr(Record, name).__set__ for name in (*_FIELDS, "parent"))
 _PR_SET_PDEATHSIG = 1
-_M_MXFAST, _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = 1, -1, -3
-_FAST_BINS = 64 * ctypes.sizeof(ctypes.c_size_t) // 4
-"""glibc's own bound of the blocks its fast bins hold (DEFAULT_MXFAST: 128 bytes on 64 bits)."""
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _KEPT_BYTES = 1 << 30
 """Freed memory a child keeps for its next batch rather than hand back to the system (glibc's
 trim threshold; its peak is the same, it is only not returned in between)."""
@@ -169,9 +167,9 @@ def serve(send: Any, messages: Iterator[tuple[str, Any]]) -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         _die_with_parent(libc)
         _keep_freed_memory(libc)
-        _merge_freed_blocks(libc)
     except (OSError, AttributeError):
         pass
+    freed_memory.merge_from_now()
     stream = _stream(send, "wb")
     try:
         try:
@@ -272,35 +270,17 @@ def _keep_freed_memory(libc: ctypes.CDLL) -> None:
     libc.mallopt(_M_MMAP_THRESHOLD, _MAPPED_FROM)
 
 
-def _merge_freed_blocks(libc: ctypes.CDLL) -> None:
-    """Have glibc merge a freed small block as it is freed (no fast bins): fast bins hold the
-    small blocks a batch's tree frees (its nodes, which the freeing thread frees) unmerged, until
-    a larger request merges them all at once (malloc_consolidate: 6 % of the samples of a
-    child's walk). The walk of 150 MB of the NRW tile's objects in one process as a child
-    walks it, best of three: 2.57 -> 2.29-2.34 s of CPU."""
-    libc.mallopt(_M_MXFAST, 0)
-
-
 def merging_freed_blocks(read: Callable[_P, Iterator[_T]]) -> Callable[_P, Iterator[_T]]:
     """`read` (a generator function) with this process's small blocks merged as they are freed
-    while its generator runs (as its reading child's, `_merge_freed_blocks`), glibc's fast bins
-    set again when it ends: here too they held what each batch frees (its own range's trees,
-    the unpacked records, the harmonised rows) until a larger request merged them all at once
-    (malloc_consolidate, about 2 % of the 422 MB file's samples). The trim and mmap thresholds
-    stay glibc's: it raises them itself, and setting them once would stop that for good."""
+    while its generator runs (freed_memory, as its reading child's): here too fast bins held
+    what each batch frees (its own range's trees, the unpacked records, the harmonised rows)
+    until a larger request merged them all at once. The trim and mmap thresholds stay glibc's:
+    it raises them itself, and setting them once would stop that for good."""
 
     @wraps(read)
     def merging(*args: _P.args, **kwargs: _P.kwargs) -> Iterator[_T]:
-        try:
-            mallopt = ctypes.CDLL(None).mallopt
-        except (OSError, AttributeError):  # not Linux, not glibc: nothing to set
+        with freed_memory.merged_as_freed():
             yield from read(*args, **kwargs)
-            return
-        mallopt(_M_MXFAST, 0)
-        try:
-            yield from read(*args, **kwargs)
-        finally:
-            mallopt(_M_MXFAST, _FAST_BINS)
 
     return merging
 

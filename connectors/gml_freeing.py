@@ -9,22 +9,19 @@ At most `PENDING` batches wait to be freed, so memory stays bounded by the threa
 `hollow` frees what the last batch's members hold once walked, leaving their elements (its
 records locate by them): that tree was freed with the batch, after its harmonising and
 writing, its nodes long out of the cache. It frees them with glibc's fast bins off
-(`_merged`), each block merged with its free neighbours as it is freed: with them on, the
+(freed_memory), each block merged with its free neighbours as it is freed: with them on, the
 nodes wait unmerged in the fast bins until the next request of a kB or more merges them all
 at once (malloc_consolidate), some 3x as long.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from functools import cache
 from queue import Queue
 from typing import Any
 
+from citypipe.connectors import freed_memory
 from citypipe.connectors.gml_compiled import compiled
 
 __all__ = ["hollow", "remove"]
@@ -52,42 +49,8 @@ def hollow(model: Any, start: int) -> None:
     freed apart, or without the compiled walk, they stay, freed with the document."""
     detached = None if compiled is None else compiled.hollow(model, start)
     if detached is not None:
-        with _merged():
+        with freed_memory.merged_as_freed():
             detached.free()
-
-
-_M_MXFAST = 1  # glibc's mallopt parameter: the largest request served from a fast bin
-_MXFAST = 64 * ctypes.sizeof(ctypes.c_size_t) // 4
-"""glibc's default (DEFAULT_MXFAST): fast bins on again after a hollowing. A reading child
-(citygml_process.serve) turns them off for good; its hollowing, as its last batch completes,
-leaves them on for that batch's packing alone."""
-
-
-@contextmanager
-def _merged() -> Iterator[None]:
-    """Blocks freed within merged as they are freed (glibc's fast bins off), where the libc
-    is glibc's. Melbourne's tree is no larger freed so (0.3 ms, and 0.1 later merged); NRW's
-    hollowing 4.6-5.2 -> 6.4-6.5 ms, and the next kB request (the next batch's reader)
-    4.7-8.0 -> 0.2."""
-    libc = _libc()
-    if libc is None:
-        yield
-        return
-    libc.mallopt(_M_MXFAST, 0)  # glibc merges what the fast bins hold first
-    try:
-        yield
-    finally:
-        libc.mallopt(_M_MXFAST, _MXFAST)
-
-
-@cache
-def _libc() -> Any:
-    """The C library, where it has glibc's mallopt; else None."""
-    try:
-        libc = ctypes.CDLL(None)
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "gnu_get_libc_version") else None
-    except OSError:
-        return None
 
 
 def _queue() -> Queue[Any]:

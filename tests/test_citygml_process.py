@@ -10,7 +10,6 @@ send, is compared with the element lxml finds by its gml:id in the file.
 
 from __future__ import annotations
 
-import ctypes
 import math
 import os
 import pickle
@@ -21,6 +20,7 @@ from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
+import mallinfo
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -292,41 +292,21 @@ def test_a_batch_marshal_would_not_keep_is_pickled() -> None:
     _assert_unpacked((records, rings), citygml_process.unpack(packed))
 
 
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
-        "fordblks", "keepcost",
-    )]  # fmt: skip
-
-
-def _fast_binned(libc: ctypes.CDLL) -> int:
-    """The bytes glibc keeps in its fast bins of 200 blocks of 40 bytes freed (its tcache
-    takes the first 7 of a size)."""
-    blocks = [libc.malloc(40) for _ in range(200)]
-    before = libc.mallinfo2().fsmblks
-    for block in blocks:
-        libc.free(block)
-    return int(libc.mallinfo2().fsmblks - before)
-
-
-@pytest.mark.skipif(not hasattr(ctypes.CDLL(None), "mallinfo2"), reason="glibc 2.33 or later")
+@pytest.mark.skipif(mallinfo.libc() is None, reason="glibc 2.33 or later")
 def test_a_split_read_merges_freed_blocks_here_and_restores_glibc_after() -> None:
     """While it reads a file split, this process keeps no small freed block in a fast bin, as
     its child; the fast bins are back after, an error's way out too."""
-    libc = ctypes.CDLL(None)
-    libc.malloc.restype = ctypes.c_void_p
-    libc.free.argtypes = [ctypes.c_void_p]
-    libc.mallinfo2.restype = _MallInfo2
-    assert _fast_binned(libc) > 0
+    libc = mallinfo.libc()
+    assert libc is not None and mallinfo.fast_binned(libc) > 0
 
     @citygml_process.merging_freed_blocks
     def read() -> Iterator[int]:
-        yield _fast_binned(libc)
+        yield mallinfo.fast_binned(libc)
         raise ValueError("stop")
 
     batches = read()
-    assert _fast_binned(libc) > 0  # not before its generator runs
+    assert mallinfo.fast_binned(libc) > 0  # not before its generator runs
     assert next(batches) == 0
     with pytest.raises(ValueError, match="stop"):
         next(batches)
-    assert _fast_binned(libc) > 0
+    assert mallinfo.fast_binned(libc) > 0
