@@ -69,9 +69,11 @@ claims, on the 422 MB file (fresh processes alternated, 6 rounds each, load 2.3-
 5.39-5.82 s, 0.30 5.16-5.63, 0.35 (3 rounds) 5.60-5.64. Without them, with the scan compiled
 (bench/split_cpu.py, three rounds, load 7-18), a share of 0.30 left this process's main thread
 4.65-4.76 s of CPU (user and system) and the child's 4.26-4.37, 0.27 left them 4.61-4.63 and
-4.46-4.56. With the child's fast bins off (citygml_process._merge_freed_blocks: its walk the
+4.46-4.56. With the child's fast bins off (freed_memory.merge_from_now: its walk the
 cheaper), two rounds each alternated (load 7-10): 0.27 left them 4.94 / 4.80 and 4.64 / 4.48,
-0.25 4.70 / 4.21 and 4.71 / 4.43; 0.22 4.45 / 4.57 and 4.92 / 4.97 (load 5-6)."""
+0.25 4.70 / 4.21 and 4.71 / 4.43; 0.22 4.45 / 4.57 and 4.92 / 4.97 (load 5-6). With this
+process's fast bins off too (`read_in_ranges`), three rounds alternated (2026-12-06, load 1.7-1.8):
+0.25 4.67-5.50 s, 0.30 4.49-4.62, 0.35 4.59-4.74."""
 HELD = 4
 """Batches this process walks of its own range, at most, before it waits for the children's
 checks (a child scans its range first: about 0.3 s of the 422 MB file's 70 %, where this
