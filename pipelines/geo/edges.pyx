@@ -262,20 +262,22 @@ def face_outline(
     arrays of every edge of the batch (Delft's 3.6 MB, fresh pages) that `outline` reads again;
     `outline`'s results, the same bits (each edge the same key, each object's outline edges
     sorted by it). None where an object's positions come in two runs or more."""
-    cdef Py_ssize_t n = key.shape[0], i, k, r, u, m = 0, widest = 0, mask, held = -1
-    cdef uint64_t tag, start, end = 0
+    cdef Py_ssize_t n = key.shape[0], i, k, r, u, m = 0, widest = 0, mask
+    cdef uint64_t tag, start, end
     shares, tangled = np.zeros(count, np.bool_), np.zeros(count, np.bool_)
     cdef unsigned char[::1] sh = shares.view(np.uint8), tg = tangled.view(np.uint8)
     cdef Py_ssize_t[::1] lo = np.zeros(count, np.intp), hi = np.zeros(count, np.intp)
     with nogil:
         i = 0
-        while i < n:  # each object's run of rows, lo[k] to hi[k]
+        while i < n:  # each object's run of rows, lo[k] to hi[k], ring by ring
             k = owner[polygon[ring[i]]]
             if hi[k]:  # its second run
                 break
             lo[k] = i
             while i < n and owner[polygon[ring[i]]] == k:
-                i += 1
+                r = ring[i]
+                while i < n and ring[i] == r:
+                    i += 1
             hi[k] = i
             widest = max(widest, i - lo[k])
     if i < n:
@@ -285,25 +287,26 @@ def face_outline(
     cdef Keyed *table = <Keyed *>&table_buffer[0]
     cdef Keyed *odd = <Keyed *>&odd_buffer[0]
     cdef Py_ssize_t[::1] used = np.empty(max(widest, 1), np.intp)
-    # an object's edges' keys and starts, hashed in one loop (independent of one another)
-    # before the table's probes: one object's at a time, in the cache
+    # an object's positions hashed in one loop (independent of one another, no branch), then
+    # its edges' keys and starts, before the table's probes: one object's at a time, in the cache
+    cdef uint64_t[::1] hashed = np.empty(max(widest, 1), np.uint64)
     cdef uint64_t[::1] keys = np.empty(max(widest, 1), np.uint64)
     cdef Py_ssize_t[::1] starts = np.empty(max(widest, 1), np.intp)
-    cdef Py_ssize_t e
+    cdef Py_ssize_t e, first
     ends, owners = np.empty((n if traced else 0, 2, 2)), np.empty(n if traced else 0, np.int64)
     cdef double[:, :, ::1] out = ends
     cdef int64_t[::1] own = owners
     with nogil:
         for k in range(count):
             tag = mix(<uint64_t>k)
+            first = lo[k]
+            for i in range(first, hi[k]):
+                hashed[i - first] = position(key, i)
             e = 0
-            for i in range(lo[k], hi[k] - 1):
+            for i in range(first, hi[k] - 1):
                 if ring[i + 1] != ring[i] or not keep[polygon[ring[i]]]:
                     continue
-                # `edge_hashes`' edge: its ends' hashes, the start's where the row before
-                # hashed it as an end
-                start = end if held == i else position(key, i)
-                end, held = position(key, i + 1), i + 1
+                start, end = hashed[i - first], hashed[i + 1 - first]  # `edge_hashes`' edge
                 keys[e], starts[e] = mix(mix(start + end) ^ tag), 2 * i + (start < end)
                 e += start != end
             mask = slots_for(e) - 1
