@@ -86,7 +86,7 @@ def build(texts: list[str], dims: list[int], blank: list[int], ring_counts: list
     ring_dims = np.asarray(dims, dtype=np.int64)
     positions = sizes // ring_dims
     counts = np.asarray(ring_counts, dtype=np.int64)
-    fix = rings.repair(coordinates(values, sizes, ring_dims), positions, counts)
+    fix = _repaired(coordinates(values, sizes, ring_dims), positions, counts)
     owner = np.repeat(np.arange(n), counts)
     reasons: dict[int, str] = {}
     for mask, reason in (  # the first that applies is the polygon's reason
@@ -119,6 +119,14 @@ def build(texts: list[str], dims: list[int], blank: list[int], ring_counts: list
     if good.any() and not reasons and not flat.any() and not fix.counts[:, 1].any():
         arrays = of(good)._replace(first=offsets(kept_rings))  # every polygon, by handle
     return Built(reasons, fix.counts, good, arrays, polygons)
+
+
+def _repaired(coords: np.ndarray, positions: np.ndarray, counts: np.ndarray) -> rings.Repair:
+    """`rings.repair` of the rings, in one compiled pass where gml_walk built (gml_rings.pxi):
+    its numpy passes cost Melbourne's batch 0.19 ms inside an ingest, a 15 kB file's 0.12."""
+    if compiled is None:
+        return rings.repair(coords, positions, counts)
+    return rings.Repair(*compiled.repair_rings(coords, positions, counts))
 
 
 def _polygons(arrays: Arrays, columns: int) -> np.ndarray:
