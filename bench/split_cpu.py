@@ -146,7 +146,7 @@ def _watch(timeline: _Timeline) -> None:
 
     timeline.after_each(citygml_ranges, "take", "batch walked")
     timeline.around(citygml_ranges, "_spool", "batch spooled")
-    timeline.around(citygml_ranges, "unpack", "batch read back")
+    timeline.around(citygml_ranges, "read_back", "batch read back")
     timeline.around(citygml_ranges._Stolen, "_walk", "chunk claimed and walked")
     timeline.around(citygml_ranges, "self_contained", "range scanned")
     timeline.around(order.OrderedWriter, "close", "sorted and written")

@@ -42,8 +42,8 @@ from citypipe.connectors.citygml_records import Record, batches, element_xml
 from citypipe.geo.errors import DataError, UnavailableError
 
 __all__ = [
-    "SPLIT_BYTES", "Located", "can_split", "cores", "merging_freed_blocks", "pack", "read_in_child",
-    "received", "serve", "start_child", "stop", "take", "unpack",
+    "SPLIT_BYTES", "Located", "can_split", "cores", "merging_freed_blocks", "pack", "read_back",
+    "read_in_child", "received", "serve", "start_child", "stop", "take", "unpack",
 ]  # fmt: skip
 
 SPLIT_BYTES = 64_000_000
@@ -209,15 +209,31 @@ def _receive(stream: Any, buffer: bytearray) -> tuple[str, Any] | None:
     if len(head) < _LENGTH.size:
         return None
     (size,) = _LENGTH.unpack(head)
-    if len(buffer) < size:
-        buffer.extend(bytes(size - len(buffer)))
-    with memoryview(buffer)[:size] as view:
+    with _room(buffer, size) as view:
         if stream.readinto(view) < size:
             return None
         if view[:1] == _MESSAGE:
             message: tuple[str, Any] = pickle.loads(view[1:])
             return message
         return "batch", unpack(view)
+
+
+def read_back(fd: int, offset: int, length: int, buffer: bytearray) -> _Raw:
+    """The batch packed at `offset` of the file `fd` (a spool), read into `buffer` (grown to
+    the largest so far), as the pipe's batches are: os.pread made a fresh bytes of each
+    batch's few MB, and unpack a copy of it without its first byte, each faulting in fresh
+    pages."""
+    with _room(buffer, length) as view:
+        if os.preadv(fd, [view], offset) < length:
+            raise EOFError(f"a spooled batch cut short at {offset}")
+        return unpack(view)
+
+
+def _room(buffer: bytearray, size: int) -> memoryview:
+    """The first `size` bytes of `buffer`, grown to hold them."""
+    if len(buffer) < size:
+        buffer.extend(bytes(size - len(buffer)))
+    return memoryview(buffer)[:size]
 
 
 def pack(raw: _Raw) -> bytes:

@@ -45,12 +45,12 @@ from citypipe.connectors.citygml_process import (
     cores,
     merging_freed_blocks,
     pack,
+    read_back,
     received,
     serve,
     start_child,
     stop,
     take,
-    unpack,
 )
 from citypipe.connectors.citygml_records import batches
 
@@ -244,8 +244,9 @@ def _unspooled(
 ) -> Iterator[SourceBatch]:
     """The batches of range `r` packed in the file `spool` at `spooled` (offsets, lengths)."""
     elements = partial(Located, r.open, gml_id=gml_id)
+    buffer = bytearray()
     for offset, length in spooled:
-        records, rings = unpack(os.pread(spool.fileno(), length, offset))
+        records, rings = read_back(spool.fileno(), offset, length, buffer)
         yield from batches(records, gml_polygons.build(*rings), elements)
 
 
