@@ -139,6 +139,8 @@ def _grounds(surfaces: SurfaceColumns | None, faces: Faces | None) -> tuple[np.n
         return np.zeros(0, np.int64), Faces.of(np.empty(0, dtype=object))
     is_ground = surfaces.named("Ground")
     ground_of, face = surfaces.owner[is_ground], surfaces.face[is_ground]
+    if faces is not None and not len(face):  # none (Delft's): the faces' starts not counted
+        return ground_of, faces.pick(face)
     if faces is not None and (face >= 0).all():
         picked = faces.starts(len(surfaces))[ground_of] + face
         if (np.diff(picked) > 0).all():
