@@ -1,6 +1,6 @@
-"""The compiled kernels of footprints and measures (pipelines/geo/edges.pyx's outline and rings,
-pipelines/geo/newell.pyx's vectors, volumes and heights, pipelines/geo/taken.pyx's faces taken
-out) give the numpy path's results bit for bit.
+"""The compiled kernels of footprints and measures (pipelines/geo/edges.pyx's outline, rings
+and the faces a footprint keeps, pipelines/geo/newell.pyx's vectors, volumes and heights,
+pipelines/geo/taken.pyx's faces taken out) give the numpy path's results bit for bit.
 
 Objects are drawn as cells of a small grid, each cell two triangles (a ground in patches, as
 Delft's are written), facing down or up, some cells left out (holes, courtyards, parts apart,
@@ -142,6 +142,31 @@ def test_edges_hashed_object_by_object_are_the_batch_s(specs, traced, data):
     apart = owner.copy()
     apart[-1] = 0  # the last face (the last object's: not the first's) given to the first
     assert kernel.face_outline(key, xy, ring, polygon, apart, kept, len(specs), traced) is None
+
+
+plane_value = st.floats(-1e4, 1e4, allow_nan=False) | st.sampled_from(
+    [0.0, -0.0, np.nan, np.inf, -np.inf]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.lists(plane_value, max_size=6)), max_size=8))
+def test_faces_kept_by_the_kernel_are_numpys(objects):
+    """Which faces the footprints keep (of each set) and each object's tallies (whether it has
+    a face, its kept faces, their area added in order, those looking down and up) are the
+    numpy path's, bit for bit: objects of ground surfaces (the first set) and of their own
+    faces (the second), objects without faces, faces of no area, of NaN or infinite area."""
+    grounded = np.array([g for g, _ in objects], dtype=bool)
+    sets, plane = [], []
+    for ground in (True, False):
+        mine = [(k, p) for k, (g, planes) in enumerate(objects) if g == ground for p in planes]
+        owner = np.array([k for k, _ in mine], dtype=np.int64)
+        sets.append(solids.Faces(np.zeros((0, 3)), owner[:0], owner[:0], owner))
+        plane.append(np.array([p for _, p in mine], dtype=float))
+    got, want = both(lambda: footprints._kept(sets, plane, grounded, len(objects)))
+    for g, w in zip(got, want, strict=True):
+        for a, b in zip(g, w, strict=True) if isinstance(g, list) else [(g, w)]:
+            same_bits(a, b)
 
 
 finite = st.floats(-1e4, 1e4, allow_nan=False)

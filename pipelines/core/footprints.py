@@ -59,47 +59,76 @@ def footprints(
         own_faces._replace(owner=own[own_faces.owner]),
     ]
     plane = [f.area_vectors((2,))[:, 0] for f in sets]  # twice the area in the plane, signed
-    down = [z < 0 for z in plane]
-    obj = np.concatenate([f.owner for f in sets])
-    has = np.bincount(obj, minlength=n) > 0
-    rest = ~has & ~shapely.is_missing(geometries)  # no polygon: the geometry itself, in 2D
+    chosen = _kept(sets, plane, grounded, n)
+    rest = ~chosen.has & ~shapely.is_missing(geometries)  # no polygon: the geometry itself, in 2D
     out[rest] = shapely.force_2d(geometries[rest])
-    if not len(obj):
+    if not chosen.has.any():
         return out
-    any_down = np.bincount(obj, weights=np.concatenate(down), minlength=n) > 0
-    keep = [grounded[f.owner] | ~any_down[f.owner] | d for f, d in zip(sets, down, strict=True)]
-    kept_faces = np.bincount(
-        np.concatenate([f.owner[k] for f, k in zip(sets, keep, strict=True)]), minlength=n
-    )
     # faces that share an edge are no valid multipolygon: GEOS need not be asked, only
     # whether the other faces overlap; an object's one face is its footprint, whatever its
     # edges, so only the edges of objects of several faces are hashed
-    several = [k & (kept_faces[f.owner] > 1) for f, k in zip(sets, keep, strict=True)]
-    edges = _edges(sets, several, n, outlines)
-    area, turns = np.zeros(n), np.zeros((2, n))
-    for f, k, z, d in zip(sets, keep, plane, down, strict=True):
-        area += np.bincount(f.owner[k], weights=np.abs(z[k]) / 2, minlength=n)
-        turns += [
-            np.bincount(f.owner[k & d], minlength=n),
-            np.bincount(f.owner[k & (z > 0)], minlength=n),
-        ]
-    traced = np.flatnonzero(edges.shares & (kept_faces > 1) & outlines)
+    edges = _edges(sets, chosen.several, n, outlines)
+    traced = np.flatnonzero(edges.shares & (chosen.kept > 1) & outlines)
     # faces all turning one way in the plane: their outline edges chain into rings
-    one_way = ((turns.min(axis=0) == 0) & ~edges.tangled)[traced]
+    one_way = ((np.minimum(chosen.down, chosen.up) == 0) & ~edges.tangled)[traced]
     chain = traced[one_way]
-    out[chain] = _chained(edges, chain, area[chain], turns[1, chain] > 0)
+    out[chain] = _chained(edges, chain, chosen.area[chain], chosen.up[chain] > 0)
     again = traced[shapely.is_missing(out[traced])]
-    out[again] = _outlined(edges, again, area[again])
+    out[again] = _outlined(edges, again, chosen.area[again])
     done = np.zeros(n, dtype=bool)
     done[traced] = ~shapely.is_missing(out[traced])
-    for chosen, kept in zip(sets, keep, strict=True):
-        merging = kept & ~done[chosen.owner]
+    for faces_of, kept in zip(sets, chosen.keep, strict=True):
+        merging = kept & ~done[faces_of.owner]
         if not merging.any():  # a set without faces left (no ground surfaces, all traced)
             continue
-        merged, sizes, single = chosen.shapes_2d(merging)
+        merged, sizes, single = faces_of.shapes_2d(merging)
         at = np.flatnonzero(sizes)
         out[at] = _valid(merged[at], sizes[at], edges.shares[at], single)
     return out
+
+
+class _Kept(NamedTuple):
+    """The faces a batch's footprints are made of, of each set of faces (`footprints`' sets)."""
+
+    keep: list[np.ndarray]
+    """Per set, per face: its object's footprint keeps it (its ground surfaces, else its faces
+    that look down, else all its faces)."""
+    several: list[np.ndarray]
+    """Per set, per face: kept, and its object keeps several."""
+    has: np.ndarray
+    """Per object: it has a face."""
+    kept: np.ndarray
+    """Per object: the faces kept."""
+    area: np.ndarray
+    """Per object: the kept faces' area in the plane, added in their order."""
+    down: np.ndarray
+    """Per object: the kept faces that look down (turn clockwise in the plane)."""
+    up: np.ndarray
+    """Per object: the kept faces that look up."""
+
+
+def _kept(sets: list[Faces], plane: list[np.ndarray], grounded: np.ndarray, count: int) -> _Kept:
+    """Which faces of `sets` (`plane`: each face's twice signed area in the plane) the footprints
+    of `count` objects (`grounded`: those of ground surfaces) keep, and their tallies: in one
+    compiled loop (edges.kept_faces), else numpy's. Each object's faces are in one set alone
+    (its ground surfaces or its own), so one tally over both sets adds what each set's adds."""
+    z, obj = _joined(plane), _joined([f.owner for f in sets])
+    if solids.compiled is not None:
+        owner, ground = np.asarray(obj, dtype=np.int64), grounded.view(np.uint8)
+        keep, several, *tallies = solids.compiled.kept_faces(z, owner, ground, count)
+    else:
+        down = z < 0
+        has = np.bincount(obj, minlength=count) > 0
+        any_down = np.bincount(obj, weights=down, minlength=count) > 0
+        keep = grounded[obj] | ~any_down[obj] | down
+        kept = np.bincount(obj[keep], minlength=count)
+        several = keep & (kept[obj] > 1)
+        area = np.bincount(obj[keep], weights=np.abs(z[keep]) / 2, minlength=count)
+        area = area.astype(float, copy=False)  # numpy's bincount of nothing: integers
+        turns = [np.bincount(obj[keep & way], minlength=count) for way in (down, z > 0)]
+        tallies = [has, kept, area, *turns]
+    at = np.cumsum([len(f.owner) for f in sets])[:-1]
+    return _Kept(np.split(keep, at), np.split(several, at), *tallies)
 
 
 def _grounds(surfaces: SurfaceColumns | None, faces: Faces | None) -> tuple[np.ndarray, Faces]:
@@ -110,6 +139,8 @@ def _grounds(surfaces: SurfaceColumns | None, faces: Faces | None) -> tuple[np.n
         return np.zeros(0, np.int64), Faces.of(np.empty(0, dtype=object))
     is_ground = surfaces.named("Ground")
     ground_of, face = surfaces.owner[is_ground], surfaces.face[is_ground]
+    if faces is not None and not len(face):  # none (Delft's): the faces' starts not counted
+        return ground_of, faces.pick(face)
     if faces is not None and (face >= 0).all():
         picked = faces.starts(len(surfaces))[ground_of] + face
         if (np.diff(picked) > 0).all():
@@ -214,9 +245,10 @@ def _face_outline(faces: Faces, kept: np.ndarray, count: int, outlines: bool) ->
 
 
 def _joined(parts: list[np.ndarray]) -> np.ndarray:
-    """The arrays `parts` one after another: the one itself where it is alone (a batch's
-    objects have their ground surfaces, or none has), not copied."""
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    """The arrays `parts` one after another: the one itself where the others are empty (a
+    batch's objects have their ground surfaces, or none has), not copied."""
+    full = [p for p in parts if len(p)]
+    return full[0] if len(full) == 1 else np.concatenate(parts)
 
 
 def _chained(edges: _Edges, objects: np.ndarray, area: np.ndarray, ccw: np.ndarray) -> np.ndarray:

@@ -5,6 +5,9 @@ import numpy as np
 def edge_hashes(
     key: np.ndarray, ring: np.ndarray, polygon: np.ndarray, keep: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+def kept_faces(
+    plane: np.ndarray, owner: np.ndarray, grounded: np.ndarray, count: int
+) -> tuple[np.ndarray, ...]: ...
 def outline(
     edge: np.ndarray,
     obj: np.ndarray,

@@ -11,7 +11,7 @@ test hashes positions alike, in newell.pyx's pass over them: mix.pxi.) The outli
 chained into rings: outline_rings.pxi.
 """
 
-from libc.math cimport isnan
+from libc.math cimport fabs, isnan
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
 import numpy as np
@@ -55,6 +55,46 @@ def edge_hashes(
             h[m], f[m], at[m], fw[m] = mix(start + end), polygon[ring[i]], i, start < end
             m += 1
     return hashes[:m], faces[:m], starts[:m], forward[:m]
+
+
+def kept_faces(
+    const double[:] plane,
+    const int64_t[:] owner,
+    const unsigned char[:] grounded,
+    Py_ssize_t count,
+):
+    """`footprints._kept` of faces (each one's doubled signed area in the plane, `plane`, and
+    its object, `owner`, below `count`; `grounded`: per object, its faces are ground surfaces):
+    which faces its footprint keeps (its ground surfaces, else the faces that look down, else
+    all), and which of them belong to an object of several kept faces; per object, whether it
+    has a face, its kept faces, their area (added in the faces' order, as `np.bincount` adds),
+    and those of them that look down and up. Three passes over the faces, where numpy makes
+    a pass and a temporary for each of some fifteen steps."""
+    cdef Py_ssize_t n = plane.shape[0], f, o
+    keep, several = np.empty(n, np.bool_), np.empty(n, np.bool_)
+    has, any_down = np.zeros(count, np.bool_), np.zeros(count, np.bool_)
+    kept, down, up = np.zeros(count, np.int64), np.zeros(count, np.int64), np.zeros(count, np.int64)
+    area = np.zeros(count)
+    cdef unsigned char[::1] kp = keep.view(np.uint8), sv = several.view(np.uint8)
+    cdef unsigned char[::1] h = has.view(np.uint8), d = any_down.view(np.uint8)
+    cdef int64_t[::1] kc = kept, dn = down, upc = up
+    cdef double[::1] ar = area
+    with nogil:
+        for f in range(n):
+            o = owner[f]
+            h[o] = 1
+            d[o] |= plane[f] < 0
+        for f in range(n):
+            o = owner[f]
+            kp[f] = grounded[o] | (not d[o]) | (plane[f] < 0)
+            if kp[f]:
+                kc[o] += 1
+                ar[o] += fabs(plane[f]) / 2
+                dn[o] += plane[f] < 0
+                upc[o] += plane[f] > 0
+        for f in range(n):
+            sv[f] = kp[f] & (kc[owner[f]] > 1)
+    return keep, several, has, kept, area, down, up
 
 
 cdef struct Keyed:
