@@ -47,8 +47,9 @@ cdef int fill(object parts, int level, int depth, int64_t **out) except -2:
         for i in range(depth):
             memcpy(out[i], flat.levels[i] + flat.start[i], flat.count[i] * sizeof(int64_t))
             out[i] += flat.count[i]
-        memcpy(out[depth], flat.idx + flat.start[3], flat.count[3] * sizeof(int64_t))
-        out[depth] += flat.count[3]
+        if out[depth] != NULL:  # NULL: the indices are the lifted ones as they are
+            memcpy(out[depth], flat.idx + flat.start[3], flat.count[3] * sizeof(int64_t))
+            out[depth] += flat.count[3]
         return 0
     n = PyList_GET_SIZE(parts)
     out[level][0] = n
@@ -68,16 +69,37 @@ cdef int fill(object parts, int level, int depth, int64_t **out) except -2:
     return 0
 
 
+cdef Py_ssize_t lifted_run(list parts) noexcept:
+    """Where the vertex indices of `parts` start among those lifted, where every part is
+    lifted (`Flat`, of one document) and each one's follow the last one's there (a document's
+    objects with a geometry each, a single shell each: Delft's, Den Haag's); else -1."""
+    cdef Py_ssize_t start = -1, end = -1
+    cdef Flat flat, first = None
+    for p in parts:
+        if type(p) is not Flat:
+            return -1
+        flat = <Flat>p
+        if first is None:
+            first, start, end = flat, flat.start[3], flat.start[3]
+        if flat.lifted is not first.lifted or flat.start[3] != end:
+            return -1
+        end += flat.count[3]
+    return start
+
+
 def flatten(list jobs, int depth):
     """cityjson_geometry._flatten's counts per nesting level and flat vertex indices of the
     jobs' parts, lists `depth` (at most 3) deep or surfaces lifted (`Flat`); None where
-    anything is not as that needs."""
+    anything is not as that needs. Where the parts' indices are one run of the lifted ones
+    (`lifted_run`), they are handed on as that run of the lifted array, not copied (Delft's
+    108,813: 0.85 MB of fresh memory written)."""
     cdef Py_ssize_t sizes[MAX_DEPTH + 1]
     cdef int64_t *out[MAX_DEPTH + 1]
     cdef int64_t[::1] view
     cdef list parts = [job.parts for job in jobs]
-    cdef object p
+    cdef object p, idx = None
     cdef int k
+    cdef Py_ssize_t run
     if not 0 < depth <= MAX_DEPTH:
         raise ValueError(f"boundaries {depth} lists deep")
     for k in range(depth + 1):
@@ -85,10 +107,14 @@ def flatten(list jobs, int depth):
     for p in parts:
         if count(p, 0, depth, sizes) < 0:
             return None
-    cdef list counts = [np.empty(sizes[k], np.int64) for k in range(depth + 1)]
+    run = lifted_run(parts)
+    if run >= 0:
+        idx = (<Flat>parts[0]).lifted.boundaries.idx[run : run + sizes[depth]]
+    cdef list counts = [np.empty(sizes[k], np.int64) for k in range(depth)]
+    counts.append(np.empty(sizes[depth], np.int64) if idx is None else idx)
     for k in range(depth + 1):
         view = counts[k]
-        out[k] = &view[0] if sizes[k] else NULL
+        out[k] = &view[0] if sizes[k] and (k < depth or idx is None) else NULL
     for p in parts:
         if fill(p, 0, depth, out) < 0:
             return None

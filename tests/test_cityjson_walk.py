@@ -490,6 +490,43 @@ def test_flatten_leaves_what_is_no_list_of_ints_to_python(parts):
     assert compiled.flatten([good], 3) is not None
 
 
+_WALLS = {"type": "MultiSurface", "lod": 1, "boundaries": _CUBE}
+
+
+@pytest.mark.parametrize(
+    ("objects", "shells", "run"),
+    [
+        ({"a": [_solid()], "b": [_WALLS]}, [_CUBE, _CUBE], True),
+        ({"a": [_solid()], "b": [_WALLS, _solid()]}, [_CUBE, _CUBE], False),
+        ({"a": [_solid(boundaries=[_CUBE, _CUBE[:2]])], "b": [_solid()]}, [_CUBE, _CUBE], False),
+    ],
+    ids=["one run", "a geometry left out", "an inner shell left out"],
+)
+def test_indices_lifted_in_one_run_are_handed_on_as_they_are(
+    tmp_path, monkeypatch, objects, shells, run
+):
+    """A batch's geometries' vertex indices, where they are one run of the document's lifted
+    ones (each object's one geometry, a shell each), are that run of the lifted array, not a
+    copy; otherwise a copy of those read (the richest LoD, a solid's outer shell). Either way
+    the indices of the `shells` read."""
+    compiled = cityjson_values.compiled
+    if compiled is None or cityjson_values.lifting is None:
+        pytest.skip("the walk or the lift is not compiled")
+    flattened: list[Any] = []
+    flatten = compiled.flatten
+
+    def spy(*args: Any) -> Any:
+        flattened.append(flatten(*args))
+        return flattened[-1]
+
+    monkeypatch.setattr(compiled, "flatten", spy)
+    documents = {k: {"type": "Building", "geometry": g} for k, g in objects.items()}
+    batch = next(CityJSONConnector(_document(tmp_path, copy.deepcopy(documents))).read())
+    idx = flattened[0][1]
+    assert np.shares_memory(idx, batch.records._boundaries.idx) == run
+    assert idx.tolist() == [i for shell in shells for s in shell for r in s for i in r]
+
+
 # -- vertices ---------------------------------------------------------------------------------
 
 _COORDINATE = (

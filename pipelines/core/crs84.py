@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from functools import cache, partial
 from itertools import pairwise
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -35,6 +35,7 @@ from citypipe.core.measure import Measures
 from citypipe.core.solids import Faces, kinds
 from citypipe.core.threads import Threads
 from citypipe.geo import crs as crslib
+from citypipe.geo import transform as moving
 from citypipe.geo import wkb_ragged
 from citypipe.geo.errors import ConfigurationError
 from citypipe.geo.transform import Moved, ToCrs84
@@ -50,6 +51,9 @@ class _Placed(NamedTuple):
     faces: Faces
     corners: Moved
     written: wkb_ragged.Solids | None
+    table: Any = None
+    """The corners' distinct positions hashed (positions.Table), among which the footprints'
+    corners are looked up (`_among`); None without the compiled search."""
 
     def lost(self) -> set[int]:
         """The solids with a corner PROJ could not place, its owner read through its ring
@@ -173,7 +177,9 @@ def _placed(
     corners = transform.distinct(faces.coords, known=before)
     flat = (faces.ring, faces.polygon, faces.owner)
     written = wkb_ragged.solids_z(corners.moved, corners.codes, faces.coords[:, 2], flat, has_z)
-    return _Placed(faces, corners, written)
+    search = moving.compiled
+    few = search is None or len(corners.read) >= search.LIMIT
+    return _Placed(faces, corners, written, None if few else search.Table(corners.read))
 
 
 def to_crs84(
@@ -204,7 +210,7 @@ def to_crs84(
     ]
     solids = None if begun is None else begun()
     # each group's rows of the distinct positions, which alone are moved (the solids' were)
-    rest = transform.distinct(*(c for c, _ in read), known=solids and solids.corners)
+    rest = _among(transform, [c for c, _ in read], solids)
     of = [rest.codes[a:b] for a, b in pairwise(np.cumsum([0] + [len(c) for c, _ in read]))]
     owners = [owner for _, owner in read[: len(rows)]]  # surfaces: none lost by them
     lost = _lost(coordinates.out_of_bounds(rest.moved), of[: len(rows)], owners, rows)
@@ -228,6 +234,24 @@ def to_crs84(
         out[i] = geoms3d[i] = None
     # WKB of the records rejected here too: rejects are not written
     return out, placed.wkb if isinstance(placed, wkb_ragged.Solids) else placed
+
+
+def _among(transform: ToCrs84, parts: list[np.ndarray], solids: _Placed | None) -> Moved:
+    """`transform.distinct` of `parts`, which the solids' moved corners are `known` to:
+    where their table was made (`_Placed.table`), each row's position looked up in it alone
+    (the solids' corners not hashed again in this thread), those not among them moved by
+    PROJ after them; each row moved where `distinct` would move it."""
+    if solids is None or solids.table is None:
+        return transform.distinct(*parts, known=solids and solids.corners)
+    corners = solids.corners
+    codes = solids.table.codes(parts)
+    missing = np.flatnonzero(codes < 0)
+    if not len(missing):
+        return corners._replace(codes=codes)
+    more = transform.distinct(np.concatenate([p[:, :2] for p in parts])[missing])
+    codes[missing] = len(corners.read) + more.codes
+    read, moved = (np.concatenate(pair) for pair in zip(corners[:2], more[:2], strict=True))
+    return Moved(read, moved, codes)
 
 
 def _built(geoms3d: np.ndarray, has_z: np.ndarray, solids: _Placed) -> np.ndarray:

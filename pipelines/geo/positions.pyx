@@ -8,7 +8,8 @@ does this in a complex array made first and a hash table of Python-level general
 is one loop over the (x, y) bits. Positions are the same as `factorize` holds them the same:
 equal as floats (0.0 and -0.0 one position), any NaN equal to any NaN, each numbered by its
 first row, in order of first appearance, where x + iy has NaN parts as complex arithmetic
-makes them.
+makes them. A batch's solids' distinct positions, found so on the CRS84 thread, are kept as a
+`Table` there, among which the run's thread then looks up its footprints' corners alone.
 """
 
 from libc.stdint cimport int32_t, int64_t, uint64_t
@@ -34,6 +35,16 @@ cdef inline uint64_t bits(double v) noexcept nogil:
     v = v + 0.0
     memcpy(&b, &v, 8)
     return b
+
+
+cdef inline uint64_t key_x(double x, double y) noexcept nogil:
+    """The first half of the key of position (x, y): x's bits, NaN where x is NaN or y is
+    infinite or NaN (x + iy has a NaN real part)."""
+    return NAN if x != x or y - y != 0 else bits(x)
+
+
+cdef inline uint64_t key_y(double y) noexcept nogil:
+    return NAN if y != y else bits(y)
 
 
 cdef struct Key:
@@ -89,11 +100,7 @@ def distinct(list parts):
         xy = part
         with nogil:
             for i in range(xy.shape[0]):
-                x, y = bits(xy[i, 0]), bits(xy[i, 1])
-                if xy[i, 0] != xy[i, 0] or xy[i, 1] - xy[i, 1] != 0:  # NaN or infinite y:
-                    x = NAN  # x + iy has a NaN real part
-                if xy[i, 1] != xy[i, 1]:
-                    y = NAN
+                x, y = key_x(xy[i, 0], xy[i, 1]), key_y(xy[i, 1])
                 slot = spot(x, y, shift)
                 code = table[slot]
                 while code >= 0 and (keys[code].x != x or keys[code].y != y):
@@ -118,3 +125,72 @@ def distinct(list parts):
     free(table)
     free(keys)
     return codes, found[:k].copy()
+
+
+cdef Py_ssize_t slots_for(Py_ssize_t n, int *shift) noexcept:
+    """The slots of a table for `n` positions (at most half full), and its hash's `shift`."""
+    cdef Py_ssize_t size = 1024
+    shift[0] = 64 - 10
+    while size < 2 * n:
+        size, shift[0] = 2 * size, shift[0] - 1
+    return size
+
+
+cdef class Table:
+    """Positions hashed once (x, y: the first two columns of an array of distinct ones, as
+    `distinct` finds them), each numbered by its row, among which other positions are then
+    looked up (`codes`) without hashing them again: a batch's solids' corners, found on the
+    CRS84 thread, among which the run's thread finds its footprints' corners."""
+
+    cdef Key* keys
+    cdef int32_t* table
+    cdef Py_ssize_t size
+    cdef int shift
+
+    def __cinit__(self, const double[:, :] xy):
+        cdef Py_ssize_t n = xy.shape[0], i, slot
+        if n >= LIMIT:
+            raise OverflowError(f"{n} positions: a table of 32-bit numbers holds fewer")
+        self.size = slots_for(n, &self.shift)
+        self.keys = <Key*> malloc(max(n, 1) * sizeof(Key))
+        if self.keys == NULL:
+            raise MemoryError()
+        with nogil:
+            for i in range(n):
+                self.keys[i].x, self.keys[i].y = key_x(xy[i, 0], xy[i, 1]), key_y(xy[i, 1])
+            self.table = placed(self.keys, 0, self.size, self.shift)
+            if self.table != NULL:  # each row at its slot; a row given again: the first's
+                for i in range(n):
+                    slot = self.found(self.keys[i].x, self.keys[i].y)
+                    if self.table[slot] < 0:
+                        self.table[slot] = <int32_t>i
+        if self.table == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.keys)
+        free(self.table)
+
+    cdef inline Py_ssize_t found(self, uint64_t x, uint64_t y) noexcept nogil:
+        """The slot of key (x, y): its own, or the free one where it would go."""
+        cdef Py_ssize_t slot = spot(x, y, self.shift)
+        cdef int32_t code = self.table[slot]
+        while code >= 0 and (self.keys[code].x != x or self.keys[code].y != y):
+            slot = (slot + 1) & (self.size - 1)
+            code = self.table[slot]
+        return slot
+
+    def codes(self, list parts):
+        """The row of each row's position (x, y) of the arrays `parts`, taken one after
+        another, among the table's; -1 where it is not there."""
+        cdef Py_ssize_t n = sum(len(p) for p in parts), i, at = 0
+        cdef const double[:, :] xy
+        codes = np.empty(n, np.int64)
+        cdef int64_t[::1] c = codes
+        for part in parts:
+            xy = part
+            with nogil:
+                for i in range(xy.shape[0]):
+                    c[at + i] = self.table[self.found(key_x(xy[i, 0], xy[i, 1]), key_y(xy[i, 1]))]
+            at += xy.shape[0]
+        return codes
