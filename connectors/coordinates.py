@@ -115,6 +115,8 @@ def bad_geometries(geometries: np.ndarray) -> dict[int, str]:
     Coordinates are read once, with Z (NaN for 2D geometries); only the geometries with a NaN
     Z are asked whether they have Z, which spares GEOS the question for every 3D face."""
     xyz, owner = shapely.get_coordinates(geometries, include_z=True, return_index=True)
+    if not len(xyz):  # none (a CityGML batch's footprints, mostly): no pass over nothing
+        return {}
     bad = out_of_bounds(xyz[:, :2])
     z = xyz[:, 2:]
     bad_z = out_of_bounds(z)
