@@ -29,7 +29,7 @@ import mmap
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 from itertools import chain, pairwise
@@ -74,6 +74,11 @@ cheaper), two rounds each alternated (load 7-10): 0.27 left them 4.94 / 4.80 and
 0.25 4.70 / 4.21 and 4.71 / 4.43; 0.22 4.45 / 4.57 and 4.92 / 4.97 (load 5-6). With this
 process's fast bins off too (`read_in_ranges`), three rounds alternated (2026-12-06, load 1.7-1.8):
 0.25 4.67-5.50 s, 0.30 4.49-4.62, 0.35 4.59-4.74."""
+KEPT = 4
+"""Batches of the chunks this process claims that it keeps as walked, at most, the rest
+spooled: each kept is not packed nor read back (in the run's tail, after the last child's
+batch: about 20 ms of CPU a chunk of the 422 MB file) and holds about 5.6 MB (a chunk's
+batch of some 550 records)."""
 HELD = 4
 """Batches this process walks of its own range, at most, before it waits for the children's
 checks (a child scans its range first: about 0.3 s of the 422 MB file's 70 %, where this
@@ -221,13 +226,12 @@ def read_in_ranges(
             held.append(raw)
         alone = mine is not None or not here
         if alone and all(next(c.messages, False) for c in children):
-            elements = partial(Located, ranges[0].open, gml_id=gml_id)
-            for records, rings in chain(held, mine or ()):
-                yield from batches(records, gml_polygons.build(*rings), elements)
+            yield from _built(chain(held, mine or ()), ranges[0], gml_id)
             for c in children:
-                yield from _unspooled(c.spool, stolen.waiting(c, children[-1]), c.range, gml_id)
-            for r, spooled in reversed(stolen.chunks):  # claimed from the back: the last first
-                yield from _unspooled(stolen.spool, iter(spooled), r, gml_id)
+                spooled = _read_back(c.spool, stolen.waiting(c, children[-1]))
+                yield from _built(spooled, c.range, gml_id)
+            for r, kept, spooled in reversed(stolen.chunks):  # claimed from the back: last first
+                yield from _built(chain(kept, _read_back(stolen.spool, spooled)), r, gml_id)
             return
     finally:
         if mine is not None:  # a generator: its file closed, its tree freed
@@ -239,15 +243,18 @@ def read_in_ranges(
     yield from fallback()
 
 
-def _unspooled(
-    spool: Any, spooled: Iterator[tuple[int, int]], r: Range, gml_id: str
-) -> Iterator[SourceBatch]:
-    """The batches of range `r` packed in the file `spool` at `spooled` (offsets, lengths)."""
+def _built(raws: Iterable[Any], r: Range, gml_id: str) -> Iterator[SourceBatch]:
+    """The batches of range `r` walked as `raws` (records and rings), their polygons built."""
     elements = partial(Located, r.open, gml_id=gml_id)
+    for records, rings in raws:
+        yield from batches(records, gml_polygons.build(*rings), elements)
+
+
+def _read_back(spool: Any, spooled: Iterable[tuple[int, int]]) -> Iterator[Any]:
+    """The batches packed in the file `spool` at `spooled` (offsets, lengths), in one buffer."""
     buffer = bytearray()
     for offset, length in spooled:
-        records, rings = read_back(spool.fileno(), offset, length, buffer)
-        yield from batches(records, gml_polygons.build(*rings), elements)
+        yield read_back(spool.fileno(), offset, length, buffer)
 
 
 @dataclass
@@ -281,15 +288,18 @@ class _Child:
 
 class _Stolen:
     """The chunks of the last range this process claims from the back while it would wait for
-    a child's next batch: walked, and their batches spooled (on disk, as a child's are: memory
-    stays a batch's) until that range's child's are handed on."""
+    a child's next batch: walked, and their batches kept as walked, the first `KEPT` of them,
+    then spooled (on disk, as a child's are: memory stays bounded) until that range's child's
+    are handed on."""
 
     def __init__(self, read: Callable[..., Iterator[Any]], released: Any) -> None:
         self._read, self._released = read, released
         self.spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by read_in_ranges
         self._offset = 0
-        self.chunks: list[tuple[Range, list[tuple[int, int]]]] = []
-        """Each chunk claimed, in the order claimed, and where its batches are spooled."""
+        self._kept = 0
+        self.chunks: list[tuple[Range, list[Any], list[tuple[int, int]]]] = []
+        """Each chunk claimed, in the order claimed: its batches kept, then where the rest of
+        them are spooled."""
 
     def waiting(self, child: _Child, last: _Child) -> Iterator[tuple[int, int]]:
         """Where `child` spooled each batch, as it says; while it has said all it has handed
@@ -310,12 +320,16 @@ class _Stolen:
             yield spooled
 
     def _walk(self, r: Range) -> None:
-        spooled = []
+        kept, spooled = [], []
         for raw in _walked_here(self._read, self._released, r):
+            if self._kept < KEPT:
+                kept.append(raw)
+                self._kept += 1
+                continue
             length = _spool(self.spool.fileno(), self._offset, raw)
             spooled.append((self._offset, length))
             self._offset += length
-        self.chunks.append((r, spooled))
+        self.chunks.append((r, kept, spooled))
 
 
 def _walked_here(

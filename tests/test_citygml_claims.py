@@ -74,14 +74,16 @@ def _all(document) -> bytes:
     return b"".join(iter(lambda: document.read(1 << 12), b""))
 
 
-@pytest.mark.parametrize("cores", [2, 3])
-def test_chunks_claimed_here_land_what_one_process_does(tmp_path, monkeypatch, cores) -> None:
+@pytest.mark.parametrize(("cores", "kept"), [(2, citygml_ranges.KEPT), (3, 1), (2, 0)])
+def test_chunks_claimed_here_land_what_one_process_does(tmp_path, monkeypatch, cores, kept) -> None:
     """The range's child slowed down (each batch held until this process has claimed a chunk,
     then a sleep a batch, however loaded the machine): this process claims chunks from the
-    back of the last range while it waits, walks them, and hands them on after the child's.
-    Documents are parsed whole up to a size (citygml_header.WHOLE_BYTES: their first read
-    that long claims as many chunks), here a small one, so that the child's range streams."""
+    back of the last range while it waits, walks them, and hands them on after the child's,
+    the first `kept` of their batches as walked, the others spooled. Documents are parsed
+    whole up to a size (citygml_header.WHOLE_BYTES: their first read that long claims as many
+    chunks), here a small one, so that the child's range streams."""
     monkeypatch.setattr(citygml_ranges, "parts", lambda: cores)
+    monkeypatch.setattr(citygml_ranges, "KEPT", kept)
     monkeypatch.setattr(citygml_claims, "CHUNK_BYTES", 20_000)
     monkeypatch.setattr(citygml_header, "WHOLE_BYTES", 1 << 16)
     here, take, claimed = os.getpid(), citygml_ranges.take, tmp_path / "claimed"
