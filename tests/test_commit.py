@@ -11,6 +11,7 @@ BuildingPart whose boundaries name a vertex the file does not have (rejected).
 from __future__ import annotations
 
 import copy
+import errno
 import json
 import os
 import signal
@@ -272,6 +273,19 @@ def test_each_file_of_a_run_is_on_disk_before_the_run_enters_the_lake(versions, 
         ingest(version, "dh", lake, crs=CRS, validate=False)
     expected = {f"{kind}.parquet" for kind in (*KINDS, "history")}
     assert set(checked[:4]) == set(checked[4:]) == expected
+
+
+def test_without_hard_links_a_run_keeps_its_own_rejects(versions, lake, monkeypatch):
+    """A file system that refuses hard links: a kind the run did not write is a copy of the
+    lake's empty file, and a file the run wrote (B's rejects) is never replaced by one."""
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EPERM, "hard links are not supported")
+
+    monkeypatch.setattr(os, "link", refused)
+    for version, expected in zip(versions, "AB", strict=True):
+        ingest(version, "dh", lake, crs=CRS, validate=False)
+        assert assert_one_run(lake) == expected
 
 
 # -- another run of the same source, and staging left by dead runs --------------------------------

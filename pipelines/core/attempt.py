@@ -106,20 +106,30 @@ class Attempt:
     def _flush_files(self) -> None:
         """Every kind's file on disk (the switch must never point at data only in memory),
         flushed together (a file its writer's thread flushed is not flushed again), a kind
-        left unwritten linked to the lake's empty file."""
+        left unwritten linked to the lake's empty file. Nothing is asked of the disk that the
+        writers know: a flushed file is there, and a link made where the run wrote no file
+        says whether it did."""
         unflushed = []
         for kind in KINDS:
-            file = self.file(kind)
-            flushed = kind in self.flushing and self.flushing[kind]()
-            if file.exists():
-                if not flushed:
-                    unflushed.append(file)
+            if kind in self.flushing and self.flushing[kind]():
                 continue
+            file = self.file(kind)
             try:
-                os.link(self.lake.empty_file(kind), file)
-            except OSError:  # a file system without hard links
-                shutil.copyfile(self.lake.empty_file(kind), file)
+                self._link_empty(kind, file)
+            except FileExistsError:  # the run wrote it
+                unflushed.append(file)
         fsync_together(unflushed)
+
+    def _link_empty(self, kind: str, file: Path) -> None:
+        """`file` linked to the lake's empty `kind` file (FileExistsError where it is there)."""
+        try:
+            os.link(self.lake.empty_file(kind), file)
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links
+            if file.exists():
+                raise FileExistsError(file) from None
+            shutil.copyfile(self.lake.empty_file(kind), file)
 
     def _link(self, kind: str) -> None:
         """The unit's file as a link through `current` (made once per unit; a file of a lake
