@@ -105,26 +105,20 @@ cdef struct Keyed:
 
 
 cdef struct Spot:
-    uint64_t x
+    uint64_t x  # a position's bits
     uint64_t y
-    Py_ssize_t edge
+    Py_ssize_t edge  # the edge that starts there, -1: a free slot of a table of them
 
 
-ctypedef fused Item:
-    Keyed
-    Spot
+ctypedef Keyed Item
 
 
 cdef inline bint before(const Item *p, const Item *q) noexcept nogil:
-    """Whether `p` sorts before `q`: edges by key, positions by x, then y (`by_spot`)."""
-    if Item is Keyed:
-        return p.key < q.key
-    else:
-        return p.x < q.x or (p.x == q.x and p.y < q.y)
+    """Whether `p` sorts before `q`: edges by key."""
+    return p.key < q.key
 
 
-# `a` sorted: as qsort orders it where no two are equal (an object's edges, each once;
-# positions where equal ones break the object's rings, in any order)
+# `a` sorted: as qsort orders it where no two are equal (an object's edges, each once)
 include "sort.pxi"
 
 

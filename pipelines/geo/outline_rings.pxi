@@ -1,35 +1,19 @@
 # Included (Cython's `include`) by edges.pyx: `rings`, the outline edges of each object chained
-# into its footprint's rings (the shell, then the holes), searched by position without a branch
-# and their turns summed as numpy sums them. The including module defines Spot, sort() over
-# Spots, cimports int64_t, uint64_t and imports numpy as np.
+# into its footprint's rings (the shell, then the holes), each edge's successor found by its
+# end's position in a hash table of the starts, and their turns summed as numpy sums them. The
+# including module defines Spot, mix() and slots_for(), cimports int64_t, uint64_t and imports
+# numpy as np.
 
 
-cdef int by_spot(const void *a, const void *b) noexcept nogil:
-    cdef const Spot *p = <const Spot *>a
-    cdef const Spot *q = <const Spot *>b
-    if p.x != q.x:
-        return -1 if p.x < q.x else 1
-    return (p.y > q.y) - (p.y < q.y)
-
-
-cdef inline bint below(const Spot *p, const Spot *q) noexcept nogil:
-    """`by_spot(p, q) < 0`, without a branch."""
-    return (p.x < q.x) | ((p.x == q.x) & (p.y < q.y))
-
-
-cdef inline Py_ssize_t first_not_below(
-    const Spot *spots, Py_ssize_t k, const Spot *end
+cdef inline Py_ssize_t slot_of(
+    const Spot *table, Py_ssize_t mask, uint64_t x, uint64_t y
 ) noexcept nogil:
-    """The first of `spots` (`k` > 0 of them, ascending by `by_spot`) not below `end`, `k`
-    where none is: a binary search whose steps move by arithmetic, not a branch (each step's
-    way a coin toss, which a branch mispredicts half the time: most of the rings' time)."""
-    cdef const Spot *base = spots
-    cdef Py_ssize_t half
-    while k > 1:
-        half = k // 2
-        base += half * below(&base[half], end)  # arithmetic: Cython writes `if` as a branch
-        k -= half
-    return (base - spots) + below(base, end)
+    """The slot of position (x, y) (its bits) in `table` (`mask + 1` slots), else the free
+    slot where it goes: linear probing, positions compared bit for bit."""
+    cdef Py_ssize_t j = mix(x ^ mix(y)) & mask
+    while table[j].edge >= 0 and (table[j].x != x or table[j].y != y):
+        j = (j + 1) & mask
+    return j
 
 
 cdef inline uint64_t bits(double v) noexcept nogil:
@@ -78,18 +62,25 @@ def rings(
 
     A ring's turn is the sum of its edges' cross products, added as numpy's `add.reduceat`
     adds them (the first, then the rest pairwise): the same sign as the numpy path's."""
-    cdef Py_ssize_t m = ends.shape[0], count = objects.shape[0]
+    cdef Py_ssize_t m = ends.shape[0], count = objects.shape[0], widest = 0, mask
     cdef Py_ssize_t o, e = 0, lo, k, i, j, a, p, r, q, shells, shell, made = 0, rows = 0
     cdef bint broken
-    cdef Spot end
+    cdef uint64_t x, y
     positions = np.empty((2 * m, 2))
     ring_at, object_at = np.zeros(m + 1, np.int64), np.zeros(count + 1, np.int64)
     fine = np.zeros(count, np.bool_)
     cdef double[:, ::1] xy = positions
     cdef int64_t[::1] ring_offsets = ring_at, object_offsets = object_at
     cdef unsigned char[::1] ok = fine.view(np.uint8)
-    cdef unsigned char[::1] spots_buffer = np.empty(max(m, 1) * sizeof(Spot), np.uint8)
-    cdef Spot *spots = <Spot *>&spots_buffer[0]
+    with nogil:
+        while e < m:  # the most edges an object has (they come by object)
+            lo = e
+            while e < m and owner[e] == owner[lo]:
+                e += 1
+            widest = max(widest, e - lo)
+    e = 0
+    cdef unsigned char[::1] table_buffer = np.empty(slots_for(widest) * sizeof(Spot), np.uint8)
+    cdef Spot *table = <Spot *>&table_buffer[0]
     cdef Py_ssize_t[::1] succ = np.empty(m, np.intp), order = np.empty(m, np.intp)
     cdef Py_ssize_t[::1] heads = np.empty(m + 1, np.intp)
     cdef unsigned char[::1] seen = np.empty(m, np.uint8), hit = np.empty(m, np.uint8)
@@ -102,21 +93,24 @@ def rings(
             while e < m and owner[e] == objects[o]:
                 e += 1
             k = e - lo
-            for i in range(k):
-                spots[i].x, spots[i].y = bits(ends[lo + i, 0, 0]), bits(ends[lo + i, 0, 1])
-                spots[i].edge, hit[i], seen[i] = i, 0, 0
-            sort(spots, k)
+            mask = slots_for(k) - 1
+            for j in range(mask + 1):
+                table[j].edge = -1
             broken = k == 0
-            for i in range(1, k):
-                broken |= by_spot(&spots[i - 1], &spots[i]) == 0
-            for i in range(k):
+            for i in range(k):  # each start in the table: two at one position break the rings
+                x, y = bits(ends[lo + i, 0, 0]), bits(ends[lo + i, 0, 1])
+                j = slot_of(table, mask, x, y)
+                broken |= table[j].edge >= 0
+                table[j].x, table[j].y, table[j].edge = x, y, i
+                hit[i], seen[i] = 0, 0
+            for i in range(k):  # each end a start's, no start two ends'
                 if broken:
                     break
-                end.x, end.y = bits(ends[lo + i, 1, 0]), bits(ends[lo + i, 1, 1])
-                a = first_not_below(spots, k, &end)  # the first start not below the end
-                broken = a == k or by_spot(&spots[a], &end) != 0 or hit[a]
+                x, y = bits(ends[lo + i, 1, 0]), bits(ends[lo + i, 1, 1])
+                a = table[slot_of(table, mask, x, y)].edge
+                broken = a < 0 or hit[a]
                 if not broken:
-                    hit[a], succ[i] = 1, spots[a].edge
+                    hit[a], succ[i] = 1, a
             if broken:
                 continue
             p = r = 0
