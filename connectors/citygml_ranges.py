@@ -75,10 +75,10 @@ cheaper), two rounds each alternated (load 7-10): 0.27 left them 4.94 / 4.80 and
 process's fast bins off too (`read_in_ranges`), three rounds alternated (2026-12-06, load 1.7-1.8):
 0.25 4.67-5.50 s, 0.30 4.49-4.62, 0.35 4.59-4.74."""
 KEPT = 4
-"""Batches of the chunks this process claims that it keeps as walked, at most, the rest
-spooled: each kept is not packed nor read back (in the run's tail, after the last child's
-batch: about 20 ms of CPU a chunk of the 422 MB file) and holds about 5.6 MB (a chunk's
-batch of some 550 records)."""
+"""Batches of the chunks this process claims that it keeps, at most, their polygons built, the
+rest spooled: each kept is not packed nor read back (about 15 ms of CPU a chunk's batch of the
+422 MB file, some 550 records) and is built while this process would wait for a child, not in
+the run's tail after the last child's batch (28 ms); it holds about 5.6 MB."""
 HELD = 4
 """Batches this process walks of its own range, at most, before it waits for the children's
 checks (a child scans its range first: about 0.3 s of the 422 MB file's 70 %, where this
@@ -213,7 +213,7 @@ def read_in_ranges(
         return
     children: list[_Child] = []
     mine: Iterator[Any] | None = None  # this process's walk of the first range
-    stolen = _Stolen(read, released)
+    stolen = _Stolen(read, released, gml_id)
     try:
         for r in ranges[1:] if here else ranges:
             children.append(_Child.start(r, read, released, chunked=r is ranges[-1]))
@@ -228,10 +228,11 @@ def read_in_ranges(
         if alone and all(next(c.messages, False) for c in children):
             yield from _built(chain(held, mine or ()), ranges[0], gml_id)
             for c in children:
-                spooled = _read_back(c.spool, stolen.waiting(c, children[-1]))
-                yield from _built(spooled, c.range, gml_id)
+                handed = _read_back(c.spool, stolen.waiting(c, children[-1]))
+                yield from _built(handed, c.range, gml_id)
             for r, kept, spooled in reversed(stolen.chunks):  # claimed from the back: last first
-                yield from _built(chain(kept, _read_back(stolen.spool, spooled)), r, gml_id)
+                yield from kept
+                yield from _built(_read_back(stolen.spool, spooled), r, gml_id)
             return
     finally:
         if mine is not None:  # a generator: its file closed, its tree freed
@@ -288,16 +289,17 @@ class _Child:
 
 class _Stolen:
     """The chunks of the last range this process claims from the back while it would wait for
-    a child's next batch: walked, and their batches kept as walked, the first `KEPT` of them,
-    then spooled (on disk, as a child's are: memory stays bounded) until that range's child's
-    are handed on."""
+    a child's next batch: walked, and their batches kept, the first `KEPT` of them, their
+    polygons built at once (where this process would wait, not in the run's tail), then
+    spooled (on disk, as a child's are: memory stays bounded) until that range's child's are
+    handed on."""
 
-    def __init__(self, read: Callable[..., Iterator[Any]], released: Any) -> None:
-        self._read, self._released = read, released
+    def __init__(self, read: Callable[..., Iterator[Any]], released: Any, gml_id: str) -> None:
+        self._read, self._released, self._gml_id = read, released, gml_id
         self.spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by read_in_ranges
         self._offset = 0
         self._kept = 0
-        self.chunks: list[tuple[Range, list[Any], list[tuple[int, int]]]] = []
+        self.chunks: list[tuple[Range, list[SourceBatch], list[tuple[int, int]]]] = []
         """Each chunk claimed, in the order claimed: its batches kept, then where the rest of
         them are spooled."""
 
@@ -320,10 +322,11 @@ class _Stolen:
             yield spooled
 
     def _walk(self, r: Range) -> None:
-        kept, spooled = [], []
+        kept: list[SourceBatch] = []
+        spooled = []
         for raw in _walked_here(self._read, self._released, r):
             if self._kept < KEPT:
-                kept.append(raw)
+                kept += _built([raw], r, self._gml_id)
                 self._kept += 1
                 continue
             length = _spool(self.spool.fileno(), self._offset, raw)
