@@ -228,12 +228,15 @@ def faces(arrays: Arrays, handles: list[list[int]]) -> FlatFaces:
     `solids.Faces.of` reads them out of GEOS: each polygon's positions taken from the
     `arrays` it was built of (as they are where every polygon is used once, in order), its
     rings' run reversed where its handle is turned over (~i, as `shapely.reverse` turns each
-    ring)."""
+    ring); gathered in one compiled pass where gml_walk built (gml_gather.pxi)."""
     counts = np.fromiter(map(len, handles), dtype=np.int64, count=len(handles))
     flat = np.fromiter(chain.from_iterable(handles), dtype=np.int64, count=int(counts.sum()))
+    owner = np.repeat(np.arange(len(handles)), counts)
     first, ends = arrays.first, arrays.rings
     if len(flat) == len(first) - 1 and (flat == np.arange(len(flat))).all():
         coords, per_face, sizes = np.ascontiguousarray(arrays.coords), np.diff(first), np.diff(ends)
+    elif compiled is not None:
+        return FlatFaces(*compiled.gather_faces(arrays.coords, flat, first, ends), owner)
     else:
         turned = flat < 0
         polygon = np.where(turned, ~flat, flat)
@@ -252,7 +255,7 @@ def faces(arrays: Arrays, handles: list[list[int]]) -> FlatFaces:
         coords,
         np.repeat(np.arange(len(sizes)), sizes),
         np.repeat(np.arange(len(per_face)), per_face),
-        np.repeat(np.arange(len(handles)), counts),
+        owner,
     )
 
 

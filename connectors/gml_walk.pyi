@@ -18,6 +18,9 @@ def parse_numbers(texts: list[str], blank: list[int]) -> tuple[np.ndarray, np.nd
 def repair_rings(
     coords: np.ndarray, sizes: np.ndarray, per_polygon: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+def gather_faces(
+    coords: np.ndarray, handles: np.ndarray, first: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 
 class Detached:
     def free(self) -> None: ...
