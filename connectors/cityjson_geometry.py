@@ -244,6 +244,8 @@ def _check_nesting(kind: _Kind, counts: list[np.ndarray], errors: list[str | Non
     for k, (c, container) in enumerate(zip(counts, containers, strict=False)):
         last = k == len(counts) - 1
         wrong = np.flatnonzero(c < kind.min_vertices if last else c == 0)
+        if not len(wrong):  # the common case: no owner to look up (a pass over each level)
+            continue
         for at, j in zip(wrong.tolist(), _job_of(counts, k, wrong).tolist(), strict=True):
             errors[j] = errors[j] or (
                 f"a {container} with {c[at]} vertices (at least {kind.min_vertices} needed)"
