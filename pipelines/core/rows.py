@@ -111,7 +111,10 @@ def surfaces(
         "geometry_3d": measures.surface_wkb_of(rows),
     }
     table = schemas.feature_schema().table("surfaces").arrow
-    return pa.RecordBatch.from_arrays([columns[f.name].cast(f.type) for f in table], schema=table)
+    # cast only where a column is not of the schema's type: each cast is a compute call (every
+    # column's were 14 us of Melbourne's 53, none of them needed)
+    typed = [c if (c := columns[f.name]).type == f.type else c.cast(f.type) for f in table]
+    return pa.RecordBatch.from_arrays(typed, schema=table)
 
 
 def reject(
