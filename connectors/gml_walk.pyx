@@ -8,10 +8,10 @@ writes what GeometryReader's Python walk writes: each ring's text, srsDimension 
 each polygon's ring count and text size, the handles and the gml:ids. `read_object` and
 `properties` do ObjectReader._object and _properties the same way (citygml_walk.pxi),
 `choose_surfaces` does citygml_choice.choose for a record of thematic surfaces alone
-(citygml_choice.pxi); `parse_numbers` parses a batch's coordinate text (gml_numbers.pxi), `repair_rings` repairs
-its rings (gml_rings.pxi), `gather_faces` gathers its faces (gml_gather.pxi),
-`resolve` is Xlinks.resolve's loop (gml_resolve.pxi), `detach` cuts read members out of
-the tree for a thread to free, `hollow` what they hold (gml_free.pxi).
+(citygml_choice.pxi); `parse_numbers` parses a batch's coordinate text (gml_numbers.pxi),
+`repair_rings` repairs its rings (gml_rings.pxi), `gather_faces` gathers its faces
+(gml_gather.pxi), `resolve` is Xlinks.resolve's loop (gml_resolve.pxi), `detach` cuts read
+members out of the tree for a thread to free, `hollow` what they hold (gml_free.pxi).
 Only the common subset is read here (rings of LinearRings whose first child is a posList,
 plain attributes, thematic surfaces of those); at anything else (a Ring, pos, coordinates, a
 comment among the elements, an srsDimension that is not 2, 3 or 4, a DTD that could give

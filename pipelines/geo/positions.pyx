@@ -68,6 +68,19 @@ cdef int32_t* placed(
     return table
 
 
+cdef inline Py_ssize_t slot_of(
+    const Key* keys, const int32_t* table, Py_ssize_t size, int shift, uint64_t x, uint64_t y
+) noexcept nogil:
+    """The slot of key (x, y) in `table` (of `size` slots numbering `keys`): its own, or the
+    free one where it would go."""
+    cdef Py_ssize_t slot = spot(x, y, shift)
+    cdef int32_t code = table[slot]
+    while code >= 0 and (keys[code].x != x or keys[code].y != y):
+        slot = (slot + 1) & (size - 1)
+        code = table[slot]
+    return slot
+
+
 def distinct(list parts):
     """The number of each row's position (x, y: the first two columns) among the distinct
     positions of the arrays `parts`, taken one after another, and each distinct position as
@@ -101,11 +114,8 @@ def distinct(list parts):
         with nogil:
             for i in range(xy.shape[0]):
                 x, y = key_x(xy[i, 0], xy[i, 1]), key_y(xy[i, 1])
-                slot = spot(x, y, shift)
+                slot = slot_of(keys, table, size, shift, x, y)
                 code = table[slot]
-                while code >= 0 and (keys[code].x != x or keys[code].y != y):
-                    slot = (slot + 1) & (size - 1)
-                    code = table[slot]
                 if code >= 0:
                     c[at + i] = code
                     continue
@@ -172,13 +182,7 @@ cdef class Table:
         free(self.table)
 
     cdef inline Py_ssize_t found(self, uint64_t x, uint64_t y) noexcept nogil:
-        """The slot of key (x, y): its own, or the free one where it would go."""
-        cdef Py_ssize_t slot = spot(x, y, self.shift)
-        cdef int32_t code = self.table[slot]
-        while code >= 0 and (self.keys[code].x != x or self.keys[code].y != y):
-            slot = (slot + 1) & (self.size - 1)
-            code = self.table[slot]
-        return slot
+        return slot_of(self.keys, self.table, self.size, self.shift, x, y)
 
     def codes(self, list parts):
         """The row of each row's position (x, y) of the arrays `parts`, taken one after
