@@ -23,6 +23,7 @@ import pyarrow as pa
 from citypipe import schemas
 from citypipe.connectors import registry
 from citypipe.connectors.base import SourceBatch
+from citypipe.connectors.freed_memory import keep_freed_heap
 from citypipe.core import (
     incremental,
     incremental_harvest,
@@ -270,6 +271,7 @@ def ingest(
     fingerprinted and reported, as the unit `<source>~<partition>` (`partitions`), its features
     still of `source`.
     """
+    keep_freed_heap()
     began = datetime.now(UTC)
     started = time.perf_counter()
     unit = partitions.unit(source, partition)
