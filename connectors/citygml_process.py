@@ -86,13 +86,11 @@ _FIELDS = tuple(name for name in Record.__slots__ if name != "parent")
 _PLAIN = attrgetter(*_FIELDS)
 _SETTERS = tuple(getattr(Record, name).__set__ for name in (*_FIELDS, "parent"))
 _PR_SET_PDEATHSIG = 1
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _KEPT_BYTES = 1 << 30
 """Freed memory a child keeps for its next batch rather than hand back to the system (glibc's
-trim threshold; its peak is the same, it is only not returned in between)."""
-_MAPPED_FROM = 1 << 25
-"""Blocks glibc maps apart (freed back at once) from this size: its largest, so that a batch's
-pickle (a few MB) reuses the heap too."""
+trim threshold; its peak is the same, it is only not returned in between): each batch's tree
+freed, the next faulted the same pages in again, zeroed (the 422 MB file: 0.8-1.1 s of system
+time in the child, 0.3 with this; docs/benchmark.md)."""
 
 Position = tuple[int, str, "str | int"]
 """Where a record's element is: (its CityModel member's position among the CityModel's
@@ -163,12 +161,11 @@ def _child(send: Any, read: Callable[..., Iterator[_Raw]], released: Callable[[]
 def serve(send: Any, messages: Iterator[tuple[str, Any]]) -> None:
     """In a child: send each of `messages`, then the end or the error that stopped them; the
     child dies with its parent (a killed run leaves no reader behind)."""
-    try:  # libc loaded once for both; where it lacks them (not Linux, not glibc) both stay off
-        libc = ctypes.CDLL(None, use_errno=True)
-        _die_with_parent(libc)
-        _keep_freed_memory(libc)
+    try:  # where libc lacks it (not Linux) the pipe alone ends a child
+        _die_with_parent(ctypes.CDLL(None, use_errno=True))
     except (OSError, AttributeError):
         pass
+    freed_memory.keep_freed_heap(_KEPT_BYTES)
     freed_memory.merge_from_now()
     stream = _stream(send, "wb")
     try:
@@ -277,21 +274,12 @@ def _die_with_parent(libc: ctypes.CDLL) -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _keep_freed_memory(libc: ctypes.CDLL) -> None:
-    """Have glibc keep the memory each batch's tree frees for the next one: by default it hands
-    a freed heap top and every large block back to the system, and the next batch faults the
-    same pages in again, zeroed (the 422 MB file: 0.8-1.1 s of system time in the child, 0.3
-    with this; docs/benchmark.md)."""
-    libc.mallopt(_M_TRIM_THRESHOLD, _KEPT_BYTES)
-    libc.mallopt(_M_MMAP_THRESHOLD, _MAPPED_FROM)
-
-
 def merging_freed_blocks(read: Callable[_P, Iterator[_T]]) -> Callable[_P, Iterator[_T]]:
     """`read` (a generator function) with this process's small blocks merged as they are freed
     while its generator runs (freed_memory, as its reading child's): here too fast bins held
     what each batch frees (its own range's trees, the unpacked records, the harmonised rows)
-    until a larger request merged them all at once. The trim and mmap thresholds stay glibc's:
-    it raises them itself, and setting them once would stop that for good."""
+    until a larger request merged them all at once. The trim and mmap thresholds are the
+    ingest's (freed_memory.keep_freed_heap)."""
 
     @wraps(read)
     def merging(*args: _P.args, **kwargs: _P.kwargs) -> Iterator[_T]:

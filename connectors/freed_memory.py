@@ -48,17 +48,17 @@ def glibc() -> Any:
     return libc if hasattr(libc, "mallopt") and hasattr(libc, "gnu_get_libc_version") else None
 
 
-@cache
-def keep_freed_heap() -> None:
-    """Have glibc keep, from now on, the heap this process frees, up to the bounds its own
-    dynamic thresholds reach at most. It starts them at 128 kB and raises them only as it frees
-    a mapped block: until then, or where an ingest ends before, each freed heap top and large
-    block goes back to the system and the next ingest faults its pages in again (Delft's warm
-    ingests 1,200-1,800 page faults each in some processes, about 200 in others; 2-3 ms of
-    its 58). Set once: glibc's dynamic thresholds are off for good once set."""
+def keep_freed_heap(top: int = _KEPT_TOP) -> None:
+    """Have glibc keep, from now on, the heap this process frees: a free heap top up to `top`
+    (by default the bound its own dynamic threshold reaches at most), blocks under 32 MiB from
+    the heap. It starts its thresholds at 128 kB and raises them only as it frees a mapped
+    block: until then, or where an ingest ends before, each freed heap top and large block goes
+    back to the system and the next ingest faults its pages in again (Delft's warm ingests
+    1,200-1,800 page faults each in some processes, about 200 in others; 2-3 ms of its 58).
+    glibc's dynamic thresholds are off for good once set."""
     libc = glibc()
     if libc is not None:
-        libc.mallopt(_M_TRIM_THRESHOLD, _KEPT_TOP)
+        libc.mallopt(_M_TRIM_THRESHOLD, top)
         libc.mallopt(_M_MMAP_THRESHOLD, _MAPPED_FROM)
 
 
