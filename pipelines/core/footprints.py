@@ -367,7 +367,10 @@ one call 1.4-2x that."""
 
 def _unions(merged: np.ndarray) -> np.ndarray:
     """The union of each multipolygon's faces: a coverage union where they only share edges,
-    for many objects in one GEOS call, else a full union of the repaired faces."""
+    for many objects in one GEOS call, else a full union of the repaired faces. An object's
+    one face whose ring touches itself is made valid by the coverage union too (Melbourne's
+    5 road faces: 0.21 ms, where make_valid and union_all take 3.7 and start its ring
+    elsewhere)."""
     out = np.concatenate(
         [_coverage_unions(merged[lo : lo + GROUP]) for lo in range(0, len(merged), GROUP)]
     )
