@@ -115,21 +115,26 @@ class Attempt:
                 continue
             file = self.file(kind)
             try:
-                self._link_empty(kind, file)
+                if self._empty_copied(kind, file):
+                    unflushed.append(file)
             except FileExistsError:  # the run wrote it
                 unflushed.append(file)
         fsync_together(unflushed)
 
-    def _link_empty(self, kind: str, file: Path) -> None:
-        """`file` linked to the lake's empty `kind` file (FileExistsError where it is there)."""
+    def _empty_copied(self, kind: str, file: Path) -> bool:
+        """`file` made the lake's empty `kind` file: a link to it, or a copy where the file
+        system has no hard links (True: the copy is yet to be flushed); FileExistsError where
+        the run wrote `file`, which stays as it is."""
+        empty = self.lake.empty_file(kind)
         try:
-            os.link(self.lake.empty_file(kind), file)
+            os.link(empty, file)
         except FileExistsError:
             raise
-        except OSError:  # a file system without hard links
-            if file.exists():
-                raise FileExistsError(file) from None
-            shutil.copyfile(self.lake.empty_file(kind), file)
+        except OSError:  # no hard links: a copy, made only where no file is (mode "x")
+            with open(empty, "rb") as source, open(file, "xb") as copy:
+                shutil.copyfileobj(source, copy)
+            return True
+        return False
 
     def _link(self, kind: str) -> None:
         """The unit's file as a link through `current` (made once per unit; a file of a lake
