@@ -26,6 +26,9 @@ __all__ = ["MAX_BUCKETS", "sorted_batches"]
 MAX_BUCKETS = 256
 """At most about this many buckets (twice as many where many keys repeat): beyond
 `MAX_BUCKETS * bucket_bytes` of spill, buckets grow with the file."""
+BUFFER = 1 << 20
+"""Bytes gathered before each write to the buckets' file: Arrow's IPC writer writes each buffer
+of each batch (and its padding) on its own, a system call each on a file it opens itself."""
 
 
 @contextmanager
@@ -52,10 +55,15 @@ def _distribute(
     """Each batch's rows appended to the file `path`, a record batch per bucket they fall in
     (one file, not one per bucket: 20-60 ms less of creating, opening and removing files on
     the 422 MB CityGML file's 21 buckets); each bucket's record batches (their places in the
-    file) and keys."""
+    file) and keys. The file is written through a buffer (`BUFFER`): on the 422 MB CityGML
+    file's spill replayed (85 MB, 20 batches in 21 buckets: 420 batches of 17 columns), this
+    pass took 121 -> 82 ms of thread CPU."""
     places: list[list[int]] = [[] for _ in bounds]
     bucket_keys: list[list[np.ndarray]] = [[] for _ in bounds]
-    with pa.ipc.new_file(str(path), spill.schema) as writer:
+    with (
+        pa.output_stream(str(path), buffer_size=BUFFER) as sink,
+        pa.ipc.new_file(sink, spill.schema) as writer,
+    ):
         start = 0
         for i in range(spill.num_record_batches):
             batch = spill.get_batch(i)
