@@ -23,7 +23,8 @@ from citypipe.connectors import rings
 from citypipe.connectors.base import Solids, SourceBatch, make_surface
 from citypipe.connectors.citygml_header import model_members
 from citypipe.connectors.gml import Parts
-from citypipe.connectors.gml_polygons import Built, multipolygons, oriented
+from citypipe.connectors.gml_compiled import compiled
+from citypipe.connectors.gml_polygons import Built, flattened, multipolygons, oriented
 from citypipe.connectors.gml_polygons import faces as gml_faces
 from citypipe.connectors.gml_xlinks import Ref
 from citypipe.geo.crs import axis_order
@@ -270,7 +271,10 @@ class _SurfaceHandles(NamedTuple):
         each of its polygons by numpy), not a generator step per surface: PLATEAU's 650
         surfaces 0.15 -> 0.08 ms, Munich's 1,056 0.25 -> 0.13; the NRW tile's 2,358 surfaces
         of 2,401 polygons 0.54 -> 0.29, where a zip of every surface's pair and a repeat
-        iterator per surface made the types."""
+        iterator per surface made the types; in one compiled pass where gml_walk built
+        (gml_handles.pxi)."""
+        if compiled is not None:
+            return cls(*compiled.surface_handles(records))
         surfaces = [r.surface_handles for r in records]
         per_record = np.fromiter(map(len, surfaces), np.int64, len(records))
         pairs = list(chain.from_iterable(surfaces))
@@ -304,9 +308,7 @@ def _surface_faces(
     so the pipeline measures and transforms them once, with the solid). None otherwise."""
     if not len(flat.handles):
         return None
-    solid = [r.polygons if not (r.lines or r.points) else [] for r in records]
-    counts = np.fromiter(map(len, solid), np.int64, len(solid))
-    handles = np.fromiter(chain.from_iterable(solid), np.int64, int(counts.sum()))
+    counts, handles = flattened([r.polygons if not (r.lines or r.points) else [] for r in records])
     if not len(handles) or not kept[np.where(handles < 0, ~handles, handles)].all():
         return None  # a polygon left out of the geometry: its faces are numbered otherwise
     per_record = np.diff(flat.starts)

@@ -27,7 +27,8 @@ from citypipe.connectors.gml_compiled import compiled
 from citypipe.connectors.ragged import offsets
 
 __all__ = [
-    "Arrays", "Built", "build", "coordinates", "faces", "multipolygons", "oriented", "parse", "xyz",
+    "Arrays", "Built", "build", "coordinates", "faces", "flattened", "multipolygons", "oriented",
+    "parse", "xyz",
 ]  # fmt: skip
 
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
@@ -211,13 +212,22 @@ def xyz(positions: np.ndarray) -> np.ndarray:
     return np.column_stack([positions, np.full(len(positions), np.nan)])
 
 
+def flattened(handles: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """The length of each list of `handles` and the handles one after another (int64): in one
+    compiled pass where gml_walk built (gml_handles.pxi)."""
+    if compiled is not None:
+        return compiled.flattened(handles)
+    counts = np.fromiter(map(len, handles), dtype=np.int64, count=len(handles))
+    flat = np.fromiter(chain.from_iterable(handles), dtype=np.int64, count=int(counts.sum()))
+    return counts, flat
+
+
 def multipolygons(polygons: np.ndarray, handles: list[list[int]]) -> np.ndarray:
     """One MultiPolygon Z per list of handles (None for an empty list), in one shapely call."""
-    counts = np.fromiter(map(len, handles), dtype=np.int64, count=len(handles))
+    counts, flat = flattened(handles)
     out = np.full(len(handles), None, dtype=object)
-    if not counts.sum():
+    if not len(flat):
         return out
-    flat = np.fromiter(chain.from_iterable(handles), dtype=np.int64, count=int(counts.sum()))
     parts = oriented(polygons, flat)
     shapely.multipolygons(parts, indices=np.repeat(np.arange(len(handles)), counts), out=out)
     return out
@@ -229,8 +239,7 @@ def faces(arrays: Arrays, handles: list[list[int]]) -> FlatFaces:
     `arrays` it was built of (as they are where every polygon is used once, in order), its
     rings' run reversed where its handle is turned over (~i, as `shapely.reverse` turns each
     ring); gathered in one compiled pass where gml_walk built (gml_gather.pxi)."""
-    counts = np.fromiter(map(len, handles), dtype=np.int64, count=len(handles))
-    flat = np.fromiter(chain.from_iterable(handles), dtype=np.int64, count=int(counts.sum()))
+    counts, flat = flattened(handles)
     owner = np.repeat(np.arange(len(handles)), counts)
     first, ends = arrays.first, arrays.rings
     if len(flat) == len(first) - 1 and (flat == np.arange(len(flat))).all():

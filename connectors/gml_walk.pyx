@@ -10,7 +10,8 @@ each polygon's ring count and text size, the handles and the gml:ids. `read_obje
 `choose_surfaces` does citygml_choice.choose for a record of thematic surfaces alone
 (citygml_choice.pxi); `parse_numbers` parses a batch's coordinate text (gml_numbers.pxi),
 `repair_rings` repairs its rings (gml_rings.pxi), `gather_faces` gathers its faces
-(gml_gather.pxi), `resolve` is Xlinks.resolve's loop (gml_resolve.pxi), `detach` cuts read
+(gml_gather.pxi), `flattened` and `surface_handles` flatten its records' polygon handles
+(gml_handles.pxi), `resolve` is Xlinks.resolve's loop (gml_resolve.pxi), `detach` cuts read
 members out of the tree for a thread to free, `hollow` what they hold (gml_free.pxi).
 Only the common subset is read here (rings of LinearRings whose first child is a posList,
 plain attributes, thematic surfaces of those); at anything else (a Ring, pos, coordinates, a
@@ -275,5 +276,6 @@ include "citygml_choice.pxi"
 include "gml_numbers.pxi"
 include "gml_rings.pxi"
 include "gml_gather.pxi"
+include "gml_handles.pxi"
 include "gml_resolve.pxi"
 include "gml_free.pxi"
