@@ -39,6 +39,7 @@ from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.citygml_header import model_members
 from citypipe.connectors.citygml_objects import ObjectReader
 from citypipe.connectors.citygml_records import Record, batches, element_xml
+from citypipe.connectors.json_properties import JSONProperties
 from citypipe.geo.errors import DataError, UnavailableError
 
 __all__ = [
@@ -74,17 +75,20 @@ def cores() -> int:
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
-_Raw = tuple[list[Record], tuple[list[str], list[int], list[int], list[int]]]
-"""A batch as the child hands it over: its records and its rings (GeometryReader.rings)."""
+_Raw = tuple[list[Record], tuple[list[str], list[int], list[int], list[int]], JSONProperties | None]
+"""A batch as the child hands it over: its records, its rings (GeometryReader.rings) and, where
+it crossed as bytes (`unpack`), its records' properties as their JSON texts (None: in the
+records)."""
 
 _FRAME = 1 << 16
 """The buffers on the pipe's ends."""
 _LENGTH = struct.Struct("<Q")
 _MARSHALLED, _PICKLED, _MESSAGE = b"m", b"p", b"M"
 """The first byte of a message: a batch packed by marshal or by pickle, any other message."""
-_FIELDS = tuple(name for name in Record.__slots__ if name != "parent")
+_FIELDS = tuple(name for name in Record.__slots__ if name not in ("parent", "properties"))
 _PLAIN = attrgetter(*_FIELDS)
 _SETTERS = tuple(getattr(Record, name).__set__ for name in (*_FIELDS, "parent"))
+_SET_PROPERTIES = getattr(Record, "properties").__set__  # noqa: B009 - a slot descriptor
 _PR_SET_PDEATHSIG = 1
 _KEPT_BYTES = 1 << 30
 """Freed memory a child keeps for its next batch rather than hand back to the system (glibc's
@@ -109,8 +113,10 @@ def read_in_child(
     receive, child = start_child(_child, read, released)
     elements = partial(Located, partial(open, path, "rb"), gml_id=gml_id)
     try:
-        for records, rings in received(receive, child, f"{path}: the process reading it"):
-            yield from batches(records, gml_polygons.build(*rings), elements)
+        for records, rings, properties in received(
+            receive, child, f"{path}: the process reading it"
+        ):
+            yield from batches(records, gml_polygons.build(*rings), elements, properties)
     finally:
         stop(receive, child)
 
@@ -235,19 +241,26 @@ def _room(buffer: bytearray, size: int) -> memoryview:
 
 def pack(raw: _Raw) -> bytes:
     """A batch as the bytes that cross the pipe (or wait in a spool): its records' slots (a
-    part's parent as its place in the batch) and its rings by marshal, which makes them in a
-    quarter of a pickle's time (the NRW tile's batches of 2,000 records: 10 against 35 ms, on
-    the reading child's critical path, and read back in 20 against 24); by pickle where a
-    record holds what marshal would not give back as it was (arrays of curves or points,
-    objects of other types, a parent outside the batch)."""
-    records, rings = raw
+    part's parent as its place in the batch), their properties as the JSON texts the lake
+    writes (JSONProperties: a text is loaded here in a sixtieth of a dict's time, and written
+    as it is; the dicts where orjson would not write them) and its rings by marshal, which
+    makes them in a quarter of a pickle's time (the NRW tile's batches of 2,000 records: 10
+    against 35 ms, on the reading child's critical path, and read back in 20 against 24); by
+    pickle where a record holds what marshal would not give back as it was (arrays of curves
+    or points, objects of other types, a parent outside the batch)."""
+    records, rings, _ = raw
     parents = [-1 if (p := rec.parent) is None else p.index for rec in records]
     plain = not any(rec.lines or rec.points for rec in records) and all(
         i < 0 or records[i] is rec.parent for i, rec in zip(parents, records, strict=True)
     )
     if plain:
+        properties = [rec.properties for rec in records]
+        texts = JSONProperties.of(properties)
+        written = (texts.texts, texts.keys) if texts else (properties, None)
         try:
-            return _MARSHALLED + marshal.dumps(([_PLAIN(r) for r in records], parents, rings), 4)
+            return _MARSHALLED + marshal.dumps(
+                ([_PLAIN(r) for r in records], parents, rings, *written), 4
+            )
         except ValueError:  # a value of a type marshal does not write
             pass
     return _PICKLED + pickle.dumps(raw, protocol=5)
@@ -258,14 +271,17 @@ def unpack(data: Any) -> _Raw:
     if data[:1] == _PICKLED:
         raw: _Raw = pickle.loads(data[1:])
         return raw
-    rows, parents, rings = marshal.loads(data[1:])
+    rows, parents, rings, properties, keys = marshal.loads(data[1:])
     records = list(map(Record.__new__, repeat(Record, len(rows))))
     # each slot set by a C-level loop over its column, not a Python loop over the records (the
     # 422 MB file's batches of 2,000: 27.6 -> 24.8 ms an unpack)
     columns = [*zip(*rows, strict=True), [None if p < 0 else records[p] for p in parents]]
     for setter, column in zip(_SETTERS, columns, strict=True):
         deque(map(setter, records, column), maxlen=0)
-    return records, rings
+    if keys is None:  # dicts: the records hold them
+        deque(map(_SET_PROPERTIES, records, properties), maxlen=0)
+        return records, rings, None
+    return records, rings, JSONProperties(properties, keys)  # the records' slot left unset
 
 
 def _die_with_parent(libc: ctypes.CDLL) -> None:
@@ -311,7 +327,7 @@ def take(released: Callable[[], int], reader: ObjectReader) -> Iterator[_Raw]:
         for rec in records:
             member, tag, key = rec.locator
             rec.locator = (at[member], tag, key)
-    yield records, geometry.rings()
+    yield records, geometry.rings(), None
 
 
 # -- a record's XML, read again ---------------------------------------------------------------

@@ -247,8 +247,8 @@ def read_in_ranges(
 def _built(raws: Iterable[Any], r: Range, gml_id: str) -> Iterator[SourceBatch]:
     """The batches of range `r` walked as `raws` (records and rings), their polygons built."""
     elements = partial(Located, r.open, gml_id=gml_id)
-    for records, rings in raws:
-        yield from batches(records, gml_polygons.build(*rings), elements)
+    for records, rings, properties in raws:
+        yield from batches(records, gml_polygons.build(*rings), elements, properties)
 
 
 def _read_back(spool: Any, spooled: Iterable[tuple[int, int]]) -> Iterator[Any]:

@@ -8,7 +8,7 @@ and the records become one SourceBatch per CRS. A reject's XML is serialised onl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from itertools import chain, islice
@@ -27,6 +27,7 @@ from citypipe.connectors.gml_compiled import compiled
 from citypipe.connectors.gml_polygons import Built, flattened, multipolygons, oriented
 from citypipe.connectors.gml_polygons import faces as gml_faces
 from citypipe.connectors.gml_xlinks import Ref
+from citypipe.connectors.json_properties import JSONProperties
 from citypipe.geo.crs import axis_order
 from citypipe.geo.surfaces import SurfaceColumns
 
@@ -180,10 +181,14 @@ def element_xml(member: Any, tag: str, key: str | int, gml_id: str) -> str:
 
 
 def batches(
-    records: list[Record], built: Built, elements: Callable[[list[Any]], Sequence[str]]
+    records: list[Record],
+    built: Built,
+    elements: Callable[[list[Any]], Sequence[str]],
+    properties: JSONProperties | None = None,
 ) -> Iterator[SourceBatch]:
     """The records of a batch with their `built` polygons, as one SourceBatch per CRS;
-    `elements` makes the records' XML from their locators."""
+    `elements` makes the records' XML from their locators; `properties` are the records' as
+    text where they are not in the records (citygml_process.unpack)."""
     _reject_bad_polygons(records, built.reasons)
     repairs: list[str | None] = (
         _repairs(records, built) if built.repairs.any() else [None] * len(records)
@@ -207,19 +212,24 @@ def batches(
         footprints = multipolygons(built.polygons, [r.footprint_handles for r in records])
     flat = _SurfaceHandles.of(records)
     surfaces = _surfaces(built, flat, _surface_faces(built.kept, records, flat))
+    props = [r.properties for r in records] if properties is None else properties
     if len(groups) == 1:
         solids = Solids(geometry_3d, surfaces, _record_faces(surfaces), faces, outlines=False)
-        yield _batch(records, next(iter(groups)), elements, footprints, solids, repairs)
+        yield _batch(records, props, next(iter(groups)), elements, footprints, solids, repairs)
         return
     for crs, rows in groups.items():
         taken = surfaces.take(np.asarray(rows))
         solids = Solids(geometry_3d[rows], taken, _record_faces(taken))
         picked = [records[i] for i in rows]
-        yield _batch(picked, crs, elements, footprints[rows], solids, [repairs[i] for i in rows])
+        yield _batch(
+            picked, [props[i] for i in rows], crs, elements, footprints[rows], solids,
+            [repairs[i] for i in rows],
+        )  # fmt: skip
 
 
 def _batch(
     records: list[Record],
+    properties: Sequence[Mapping[str, Any]],
     crs: str | None,
     elements: Callable[[list[Any]], Sequence[str]],
     footprints: np.ndarray,
@@ -229,7 +239,7 @@ def _batch(
     return SourceBatch(
         source_ids=[r.source_id for r in records],
         geometries=footprints,
-        properties=[r.properties for r in records],
+        properties=properties,
         records=elements([r.locator for r in records]),
         crs=crs,
         axis_order=axis_order(crs) if crs else "xy",

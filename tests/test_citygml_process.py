@@ -22,6 +22,7 @@ from pathlib import Path
 
 import mallinfo
 import numpy as np
+import orjson
 import pyarrow.parquet as pq
 import pytest
 from conftest import CORPUS, SAMPLES, data_files
@@ -251,13 +252,30 @@ def _same(a, b) -> bool:
     return a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
 
 
+def _lists(value):
+    """`value` with its repeated elements' values (a list of citygml_values' own type, which
+    prints as a list) as lists."""
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    return list(map(_lists, value)) if isinstance(value, list) else value
+
+
 def _assert_unpacked(raw, back) -> None:
-    records, rings = raw
+    """`back` holds what `raw` holds; its properties, where they crossed as JSON text, each the
+    text orjson writes of the record's, read back as a dict equal to it, of the same types
+    (a repeated element's values a list)."""
+    records, rings, _ = raw
     assert _same(back[1], rings)
     assert len(back[0]) == len(records)
-    for rec, got in zip(records, back[0], strict=True):
+    texts = back[2]
+    if texts is not None:
+        assert texts.keys == frozenset().union(*(rec.properties for rec in records))
+    for i, (rec, got) in enumerate(zip(records, back[0], strict=True)):
         for name in Record.__slots__:
-            if name != "parent":
+            if name == "properties" and texts is not None:
+                assert texts.texts[i] == orjson.dumps(rec.properties)
+                assert _same(_lists(rec.properties), texts[i])
+            elif name != "parent":
                 assert _same(getattr(rec, name), getattr(got, name)), name
         parent = None if rec.parent is None else back[0][rec.parent.index]
         assert got.parent is parent
@@ -283,13 +301,25 @@ def test_a_batch_marshal_would_not_keep_is_pickled() -> None:
     """Curves' arrays (marshal would hand back bytes) and values of other types cross as they
     were, by pickle."""
     connector = CityGMLConnector(FILES[0], batch_size=5)
-    records, rings = next(connector._read(partial(citygml_process.take, lambda: 0)))
-    assert citygml_process.pack((records, rings))[:1] == b"m"
+    records, rings, _ = next(connector._read(partial(citygml_process.take, lambda: 0)))
+    assert citygml_process.pack((records, rings, None))[:1] == b"m"
     records[1].lines = [np.array([[1.0, 2.0, 3.0], [4.0, 5.0, float("nan")]])]
     records[2].properties["odd"] = Fraction(1, 3)
-    packed = citygml_process.pack((records, rings))
+    packed = citygml_process.pack((records, rings, None))
     assert packed[:1] == b"p"
-    _assert_unpacked((records, rings), citygml_process.unpack(packed))
+    _assert_unpacked((records, rings, None), citygml_process.unpack(packed))
+
+
+def test_properties_orjson_would_not_write_cross_as_dicts() -> None:
+    """A batch whose properties hold a value JSON has no type for (marshal writes it) crosses
+    as dicts, which harmonise writes as before (str() of the value)."""
+    connector = CityGMLConnector(FILES[0], batch_size=5)
+    records, rings, _ = next(connector._read(partial(citygml_process.take, lambda: 0)))
+    assert citygml_process.unpack(citygml_process.pack((records, rings, None)))[2] is not None
+    records[2].properties["odd"] = 1j
+    back = citygml_process.unpack(citygml_process.pack((records, rings, None)))
+    assert back[2] is None
+    _assert_unpacked((records, rings, None), back)
 
 
 @pytest.mark.skipif(mallinfo.libc() is None, reason="glibc 2.33 or later")

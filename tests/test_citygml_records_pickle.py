@@ -29,7 +29,7 @@ def _same(a: Any, b: Any) -> bool:
 def test_a_batch_loads_as_it_was_read() -> None:
     connector = CityGMLConnector(FILE)
     batches = list(connector._read(partial(take, lambda: 0)))
-    records, rings = batches[0]
+    records, rings, _ = batches[0]
     loaded, loaded_rings = pickle.loads(pickle.dumps((records, rings), protocol=5))
     assert loaded_rings == rings
     assert [type(r) for r in loaded] == [Record] * len(records)

@@ -21,6 +21,7 @@ import pyproj
 
 from citypipe import schemas
 from citypipe.connectors.base import SourceBatch
+from citypipe.connectors.json_properties import holding, keys_of
 from citypipe.core import positions, rows
 from citypipe.core.geometry import Placed, Placer
 from citypipe.core.ids import FeatureIds
@@ -141,12 +142,7 @@ class Harmoniser:
         for i, why, stated in found:
             extras[i] = {**(extras[i] or {}), positions.POSITION_NOTE: f"{why} ({stated})"}
             warnings[why] += 1
-        properties, unwritable = json_texts(
-            [{**p, **e} if e else p for p, e in zip(batch.properties, extras, strict=False)]
-            if any(extras)
-            else batch.properties,
-            self.max_value_bytes,
-        )
+        properties, unwritable = json_texts(batch.properties, self.max_value_bytes, extras)
         for i, why in unwritable.items():
             reasons[i] = reasons[i] or why
         return properties, warnings
@@ -169,7 +165,7 @@ class Harmoniser:
         given: Sequence[Any] | None,
         keys: frozenset[str],
         kept: _Kept,
-        props: list[Any],
+        props: Sequence[Mapping[str, Any]],
         name: str,
         convert: Callable[[Any], Any],
     ) -> list[Any] | None:
@@ -180,10 +176,10 @@ class Harmoniser:
             return None
         values = kept(given) if given is not None else [None] * len(kept.keep)
         if mapped:
-            first = self.attributes.first_filled
-            values = [
-                v if v is not None else first(p, mapped)
-                for v, p in zip(values, props, strict=False)
+            first, held = self.attributes.first_filled, holding(props, mapped)
+            values = [  # a record's properties looked at only where the connector has no value
+                v if v is not None else first(held[i], mapped)
+                for v, i in zip(values, kept.keep, strict=False)
             ]
         return [None if v is None else convert(v) for v in values]
 
@@ -204,7 +200,7 @@ class Harmoniser:
     ) -> dict[str, Any]:
         """The columns of `rows.FILLED` for the kept records, but for the properties."""
         m = len(kept.keep)
-        props = kept(batch.properties)
+        props = batch.properties  # the kept records' taken only for a mapped attribute
         classes = kept(batch.feature_classes) if batch.feature_classes else [None] * m
         parents = self._column(batch.parent_source_id, keys, kept, props, "parent_source_id", str)
         height = self._column(batch.height_m, keys, kept, props, "height_m", number)
@@ -239,7 +235,7 @@ class Harmoniser:
         reasons: list[str | None] = list(batch.errors) if batch.errors is not None else [None] * n
         notes: list[str | None] = list(batch.repairs) if batch.repairs is not None else [None] * n
         geo = self.placer.place(batch, reasons, notes)
-        keys = frozenset().union(*batch.properties)
+        keys = keys_of(batch.properties)
         properties, warnings = self._properties(batch, keys, geo, notes, reasons)
         source_ids = self._source_ids(batch)
         feature_ids, dups = self.ids(source_ids)

@@ -22,6 +22,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from citypipe.connectors.json_properties import JSONProperties
 from citypipe.connectors.value_limit import MAX_VALUE_ENV, max_value_bytes
 
 __all__ = ["TRUNCATED_NOTE", "json_texts", "max_value_bytes", "record_text", "rounded"]
@@ -67,31 +68,31 @@ def _cut(value: Any, limit: int, cuts: list[str]) -> Any:
     return top[0]
 
 
-def json_texts(objects: Sequence[Any], limit: int) -> tuple[pa.Array, dict[int, str]]:
-    """Each object as JSON text (null where it cannot be written), and why for those.
+def json_texts(
+    objects: Sequence[Mapping[str, Any]],
+    limit: int,
+    extras: Sequence[Mapping[str, Any] | None] | None = None,
+) -> tuple[pa.Array, dict[int, str]]:
+    """Each object, with its `extras` (citypipe's notes) after its own keys, as JSON text (null
+    where it cannot be written), and why for those.
 
-    Plain orjson first (its keyword arguments cost a third of its time), str() for values JSON
-    has no type for only in batches that need it; objects with long text values written again,
-    cut, with the note.
+    Objects already written (JSONProperties) are merged with their extras as text, where no
+    extra's key is one of theirs: `{"a":1}` and `{"n":2}` make `{"a":1,"n":2}`, the text
+    orjson writes of the merged dict. Other objects: plain orjson first (its keyword
+    arguments cost a third of its time), str() for values JSON has no type for only in
+    batches that need it. Objects with long text values are written again, cut, with the note.
     """
-    dumps = orjson.dumps
     failed: dict[int, str] = {}
-    try:
-        texts: list[bytes | None] = list(map(dumps, objects))
-    except TypeError:
-        texts = []
-        for i, o in enumerate(objects):
-            try:
-                texts.append(_text(o))
-            except TypeError as e:
-                texts.append(None)
-                failed[i] = f"properties that cannot be written as JSON: {e}"
+    texts = _merged_texts(objects, extras)
+    if texts is None:
+        texts = _written(_merged(objects, extras), failed)
     # without failures every text is there: lengths taken by map, in C
     written = cast(list[bytes], texts) if not failed else [t or b"" for t in texts]
     sizes = np.fromiter(map(len, written), np.int64, len(texts))
     for i in np.flatnonzero(sizes > limit).tolist():
         cuts: list[str] = []
-        cut = _cut(objects[i], limit, cuts)
+        extra = extras[i] if extras is not None else None
+        cut = _cut({**objects[i], **extra} if extra else objects[i], limit, cuts)
         if cuts:
             note = f"{', '.join(cuts)} cut to {limit} bytes ({MAX_VALUE_ENV})"
             texts[i] = written[i] = _text({**cut, TRUNCATED_NOTE: note})
@@ -106,6 +107,51 @@ def json_texts(objects: Sequence[Any], limit: int) -> tuple[pa.Array, dict[int, 
     return pa.Array.from_buffers(
         pa.string(), len(texts), [None, pa.py_buffer(offsets.astype(np.int32)), data]
     ), failed
+
+
+def _merged(
+    objects: Sequence[Mapping[str, Any]], extras: Sequence[Mapping[str, Any] | None] | None
+) -> Sequence[Mapping[str, Any]]:
+    """Each object with its extra's keys after its own (the object itself where it has none)."""
+    if extras is None or not any(extras):
+        return objects
+    return [{**p, **e} if e else p for p, e in zip(objects, extras, strict=False)]
+
+
+def _merged_texts(
+    objects: Sequence[Mapping[str, Any]], extras: Sequence[Mapping[str, Any] | None] | None
+) -> list[bytes | None] | None:
+    """The texts of objects already written, their extras merged in as text; None where they
+    are not written, or an extra's key is one of theirs (its value then takes that key's
+    place: the dicts are merged)."""
+    if not isinstance(objects, JSONProperties):
+        return None
+    texts = objects.texts
+    if extras is None or not any(extras):
+        return list(texts)  # a copy: a cut text replaces its item
+    if not objects.keys.isdisjoint(frozenset().union(*filter(None, extras))):
+        return None
+    dumps = orjson.dumps
+    return [
+        t if not e else dumps(e) if t == b"{}" else t[:-1] + b"," + dumps(e)[1:]
+        for t, e in zip(texts, extras, strict=True)
+    ]
+
+
+def _written(objects: Sequence[Any], failed: dict[int, str]) -> list[bytes | None]:
+    """Each object as JSON text, None where it cannot be written (why in `failed`)."""
+    try:
+        return list(map(orjson.dumps, objects))
+    except TypeError:
+        pass
+    texts: list[bytes | None] = []
+    for i, o in enumerate(objects):
+        try:
+            texts.append(_text(o))
+        except TypeError as e:
+            texts.append(None)
+            failed[i] = f"properties that cannot be written as JSON: {e}"
+    return texts
 
 
 def rounded(values: np.ndarray, digits: int) -> list[float | None]:
