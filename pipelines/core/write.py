@@ -41,16 +41,20 @@ properties shrink most) in 1.25x the encoding time, which is 1 % of the ingest; 
 column in one page, mostly) give zstd more JSON to find repeats in: properties 24 % smaller,
 written faster, at no cost to pruning, which works on row groups. On the same features the
 schema's further choices: byte-stream-split floats (the covering 5.6 -> 4.7 MB); in files of
-large row groups (SCHEMA_LEVELS_FROM), level 7 for the covering and the geometry (4.7 -> 4.5
-and 4.8 -> 4.8 MB), never larger on the corpus files (0.93-1.00x), and level 3 for the JSON
-`properties` (1 in smaller files). Level 7 made the properties 12.5 -> 8.9 MB here
-(2026-12-03), but zstd's lazy levels (6 and up) take 5-7x level 3's CPU on JSON, in the run's
-tail, where one thread encodes the sorted row groups while the other core has nothing left to
-do: the properties alone, each file's row groups written as the lake does, thread CPU best
-of 3 (2026-12-06) at levels 7 / 5 / 4 / 3: the 422 MB CityGML file's (27,720 objects, 40 MB
-of JSON) 231 / 51 / - / 35 ms for 441 / 482 / - / 483 kB; an 8 x 8 NRW region's (16,896
-objects, 24 MB) 214 / 89 / 31 / 30 ms for 723 / 781 / 837 / 836 kB; a 6 x 5 fountains grid's
-(59,640, 15 MB) 162 / 147 / 38 / 29 ms for 878 / 935 / 1,061 / 1,069 kB.
+large row groups (SCHEMA_LEVELS_FROM), level 7 for the covering (4.7 -> 4.5 MB), never
+larger on the corpus files (0.93-1.00x), and level 3 for the 2D geometry and the JSON
+`properties` (1 in smaller files). Level 7 left the geometry as it was here (4.8 -> 4.8 MB)
+for 2.5-3x the CPU: the geometry column of an 8 x 8 NRW region's 16,896 objects (9 row
+groups) 37.3 -> 15.0 ms at level 3 for 1,163 -> 1,169 kB, of a 6 x 5 fountains grid's 59,640
+rows 24.2 -> 8.6 ms for 466 -> 471 kB (the lake's options, best of 5; 2026-12-06). Level 7
+made the properties 12.5 -> 8.9 MB here (2026-12-03), but zstd's lazy levels (6 and up) take
+5-7x level 3's CPU on JSON, in the run's tail, where one thread encodes the sorted row groups
+while the other core has nothing left to do: the properties alone, each file's row groups
+written as the lake does, thread CPU best of 3 (2026-12-06) at levels 7 / 5 / 4 / 3: the
+422 MB CityGML file's (27,720 objects, 40 MB of JSON) 231 / 51 / - / 35 ms for 441 / 482 /
+- / 483 kB; an 8 x 8 NRW region's (16,896 objects, 24 MB) 214 / 89 / 31 / 30 ms for 723 /
+781 / 837 / 836 kB; a 6 x 5 fountains grid's (59,640, 15 MB) 162 / 147 / 38 / 29 ms for
+878 / 935 / 1,061 / 1,069 kB.
 DELTA_BYTE_ARRAY for feature ids was 0.77x on the benchmark but up to 1.15x on the corpus's
 CityGML and CityJSON ids: not adopted. The 3D WKB columns (the features' geometry_3d, the
 surfaces') take the schema's level 2 in every file: Den Haag CityJSON's 2.9 and 2.3 MB of them
