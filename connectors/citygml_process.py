@@ -255,14 +255,18 @@ def pack(raw: _Raw) -> bytes:
     )
     if plain:
         properties = [rec.properties for rec in records]
+        rows = [_PLAIN(r) for r in records]
         texts = JSONProperties.of(properties)
-        written = (texts.texts, texts.keys) if texts else (properties, None)
-        try:
-            return _MARSHALLED + marshal.dumps(
-                ([_PLAIN(r) for r in records], parents, rings, *written), 4
-            )
-        except ValueError:  # a value of a type marshal does not write
-            pass
+        ways = (  # the mapped attributes' values left out where marshal would not write them
+            [(texts.texts, texts.keys, texts.columns), (texts.texts, texts.keys, {})]
+            if texts
+            else [(properties, None, None)]
+        )
+        for written in ways:
+            try:
+                return _MARSHALLED + marshal.dumps((rows, parents, rings, *written), 4)
+            except ValueError:  # a value of a type marshal does not write
+                pass
     return _PICKLED + pickle.dumps(raw, protocol=5)
 
 
@@ -271,7 +275,7 @@ def unpack(data: Any) -> _Raw:
     if data[:1] == _PICKLED:
         raw: _Raw = pickle.loads(data[1:])
         return raw
-    rows, parents, rings, properties, keys = marshal.loads(data[1:])
+    rows, parents, rings, properties, keys, mapped = marshal.loads(data[1:])
     records = list(map(Record.__new__, repeat(Record, len(rows))))
     # each slot set by a C-level loop over its column, not a Python loop over the records (the
     # 422 MB file's batches of 2,000: 27.6 -> 24.8 ms an unpack)
@@ -281,7 +285,7 @@ def unpack(data: Any) -> _Raw:
     if keys is None:  # dicts: the records hold them
         deque(map(_SET_PROPERTIES, records, properties), maxlen=0)
         return records, rings, None
-    return records, rings, JSONProperties(properties, keys)  # the records' slot left unset
+    return records, rings, JSONProperties(properties, keys, mapped)  # the records' slot unset
 
 
 def _die_with_parent(libc: ctypes.CDLL) -> None:

@@ -14,9 +14,12 @@ a list, which prints alike).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 from typing import Any, overload
 
 import orjson
+
+from citypipe import schemas
 
 __all__ = ["JSONProperties", "holding", "keys_of"]
 
@@ -24,11 +27,16 @@ __all__ = ["JSONProperties", "holding", "keys_of"]
 class JSONProperties(Sequence[Mapping[str, Any]]):
     """Records' properties as their JSON `texts`, with every key any of them holds (`keys`)."""
 
-    __slots__ = ("keys", "texts")
+    __slots__ = ("columns", "keys", "texts")
 
-    def __init__(self, texts: list[bytes], keys: frozenset[str]) -> None:
+    def __init__(
+        self, texts: list[bytes], keys: frozenset[str], columns: dict[str, list[Any]]
+    ) -> None:
         self.texts = texts
         self.keys = keys
+        self.columns = columns
+        """The values of the keys a schema column maps (schemas/mappings.yaml, any case), each
+        record's (Ellipsis where it has none): harmonise reads them, not the texts."""
 
     @classmethod
     def of(cls, properties: Sequence[Mapping[str, Any]]) -> JSONProperties | None:
@@ -38,7 +46,9 @@ class JSONProperties(Sequence[Mapping[str, Any]]):
             texts = list(map(orjson.dumps, properties))
         except TypeError:
             return None
-        return cls(texts, frozenset().union(*properties))
+        keys = frozenset().union(*properties)
+        mapped = [k for k in keys if k.lower() in _mapped()]
+        return cls(texts, keys, {k: [p.get(k, ...) for p in properties] for k in mapped})
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -65,7 +75,7 @@ class _Holding(JSONProperties):
     __slots__ = ("_needles",)
 
     def __init__(self, of: JSONProperties, asked: Iterable[str]) -> None:
-        super().__init__(of.texts, of.keys)
+        super().__init__(of.texts, of.keys, of.columns)
         self._needles = [orjson.dumps(k) + b":" for k in asked]
 
     def _decoded(self, text: bytes) -> Mapping[str, Any]:
@@ -80,9 +90,22 @@ def holding(
     """`properties` for a step that reads only `keys` of them: JSON texts decoded only where
     they hold one (a mapped attribute's: most of a CityGML batch's records hold none, or
     have the column's value from the reader)."""
-    if isinstance(properties, JSONProperties):
-        return _Holding(properties, keys)
-    return properties
+    if not isinstance(properties, JSONProperties):
+        return properties
+    columns = properties.columns
+    if all(k in columns for k in keys):
+        asked = [(k, columns[k]) for k in keys]
+        return [
+            {k: v for k, values in asked if (v := values[i]) is not ...}
+            for i in range(len(properties))
+        ]
+    return _Holding(properties, keys)
+
+
+@cache
+def _mapped() -> frozenset[str]:
+    """The source attributes a schema column maps, lower-cased (AttributeMap.keys: any case)."""
+    return frozenset(name.lower() for names in schemas.mappings().values() for name in names)
 
 
 def keys_of(properties: Iterable[Mapping[str, Any]]) -> frozenset[str]:

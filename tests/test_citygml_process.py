@@ -270,6 +270,8 @@ def _assert_unpacked(raw, back) -> None:
     texts = back[2]
     if texts is not None:
         assert texts.keys == frozenset().union(*(rec.properties for rec in records))
+        for key, column in texts.columns.items():  # none where marshal refused one
+            assert _same(column, [_lists(rec.properties.get(key, ...)) for rec in records])
     for i, (rec, got) in enumerate(zip(records, back[0], strict=True)):
         for name in Record.__slots__:
             if name == "properties" and texts is not None:
