@@ -158,6 +158,10 @@ class FlatFaces(NamedTuple):
     """The face of each ring."""
     owner: np.ndarray
     """The geometry of each face, ascending."""
+    rows: np.ndarray | None = None
+    """The row of each position in the pool it was read from, where the connector knows it:
+    the pool's first rows are the positions it gives `Connector.ahead` (a CityJSON document's
+    vertices), through which the CRS84 thread reads those corners' moved positions."""
 
     def owned(self, count: int) -> np.ndarray:
         """Which of `count` geometries own a face."""

@@ -7,7 +7,8 @@
 # distinct positions is dropped, and with its exterior the polygon. Where a position is not
 # finite, nothing is written: the numpy path reads it. The same pass numbers each position's
 # ring, each ring's polygon and each polygon's job (FlatFaces' columns), which numpy made by
-# three repeats of what it wrote.
+# three repeats of what it wrote, and each position's pool row (FlatFaces.rows: the CRS84
+# thread reads a corner's moved position through its vertex's, not hashing it again).
 
 from libc.math cimport fabs, isfinite
 
@@ -101,8 +102,9 @@ def close_rings(
     `per_surface`, `sizes`) repaired (`noise`: rings.NOISE) and closed: the positions, the
     polygons left per job, the rings left per polygon left, their sizes closed, the repair
     counts per job (n, 4: the columns of rings.Repair.counts, summed per job), which polygons
-    are left, and the ring of each position, the polygon of each ring and the job of each
-    polygon left; None where a position of the pool is not finite. ValueError where the
+    are left, and the ring of each position, the polygon of each ring, the job of each
+    polygon left and the pool row of each position; None where a position of the pool is not
+    finite. ValueError where the
     nesting does not add up or a row is not in `xyz` (the loops below trust both)."""
     cdef Py_ssize_t n = per_job.shape[0], n_poly = per_surface.shape[0], n_rings = sizes.shape[0]
     cdef Py_ssize_t j, p, r, k, at = 0, ring = 0, poly = 0, total = 0, left_rings = 0
@@ -157,11 +159,13 @@ def close_rings(
     rings_left_a = np.zeros(n_poly, np.int64)
     closed_a = np.empty(left_rings, np.int64)
     ring_of_a = np.empty(total, np.int64)
+    source_a = np.empty(total, np.int64)
     polygon_of_a = np.empty(left_rings, np.int64)
     job_of_a = np.empty(n_poly, np.int64)
     cdef double[:, ::1] coords = coords_a
     cdef int64_t[::1] rings_left = rings_left_a, closed = closed_a
     cdef int64_t[::1] ring_of = ring_of_a, polygon_of = polygon_of_a, job_of = job_of_a
+    cdef int64_t[::1] source = source_a
     cdef Py_ssize_t out = 0, kept_poly = 0, kept_ring = 0
     ring = at = poly = 0
     for j in range(n):  # the positions of the rings left, each closed, and whose each is
@@ -175,8 +179,10 @@ def close_rings(
                 for k in range(size):
                     row = first if k == size - 1 and ends[r] == SNAPPED else rows[start + k]
                     copy(xyz, row, coords, out + k)
+                    source[out + k] = row
                 if ends[r] == OPEN:
                     copy(xyz, first, coords, out + size)
+                    source[out + size] = first
                     size += 1
                 for k in range(out, out + size):
                     ring_of[k] = kept_ring
@@ -192,5 +198,5 @@ def close_rings(
         poly += per_job[j]
     return (
         coords_a, left_a, rings_left_a[:kept_poly], closed_a, repairs_a, kept_a,
-        (ring_of_a, polygon_of_a, job_of_a[:kept_poly]),
+        (ring_of_a, polygon_of_a, job_of_a[:kept_poly], source_a),
     )

@@ -132,6 +132,10 @@ def test_the_compiled_pass_is_numpys(batch: Batch) -> None:
     for column in ("ring", "polygon", "owner"):  # whose each position, ring, polygon is
         made, repeated = getattr(compiled[4], column), getattr(numpy[4], column)
         assert made.dtype == repeated.dtype and made.tolist() == repeated.tolist()
+    rows = compiled[4].rows  # each position's pool row: the vertex it was read from
+    assert rows is not None and numpy[4].rows is None
+    pool = np.array(batch[0], np.float64).reshape(-1, 3)
+    assert pool[rows].tobytes() == compiled[0].tobytes()
 
 
 def test_nesting_that_does_not_add_up_is_refused_not_read() -> None:

@@ -81,7 +81,8 @@ def _rows(batches: list[Any]) -> list[Any]:
     for b in batches:
         wkb = shapely.to_wkb(np.asarray(b.geometries, dtype=object))
         solid = shapely.to_wkb(np.asarray(b.solids.built().geometry_3d, dtype=object))
-        out.append(("faces", _arrays(b.solids.faces)))
+        flat = b.solids.faces  # its pool rows aside: only the compiled ring pass tells them
+        out.append(("faces", _arrays(None if flat is None else flat[:4])))
         for i, key in enumerate(b.source_ids):
             surfaces = b.solids.surfaces[i]
             faces = b.solids.surface_faces[i]

@@ -47,7 +47,10 @@ def both(run: Callable[[], Any]) -> tuple[Any, Any]:
         return got, run()
 
 
-def same_bits(got: np.ndarray, want: np.ndarray) -> None:
+def same_bits(got: np.ndarray | None, want: np.ndarray | None) -> None:
+    if want is None:  # FlatFaces.rows, where no connector gave them
+        assert got is None
+        return
     assert got.dtype == want.dtype and got.shape == want.shape
     assert got.tobytes() == want.tobytes()
 
@@ -132,7 +135,7 @@ def test_edges_hashed_object_by_object_are_the_batch_s(specs, traced, data):
     count = len(faces.owner)
     keep = np.array(data.draw(st.lists(st.booleans(), min_size=count, max_size=count)))
     xy, kernel = faces.coords[:, :2], solids.compiled
-    ring, polygon, owner = (np.asarray(a, dtype=np.int64) for a in faces[1:])
+    ring, polygon, owner = (np.asarray(a, dtype=np.int64) for a in faces[1:4])
     edge, face, at, forward = faces.edge_hashes(xy.view(np.uint64), keep)
     want = kernel.outline(edge, owner[face], at, forward.view(np.uint8), xy, len(specs), traced)
     key, kept = xy.view(np.uint64), keep.view(np.uint8)
@@ -261,7 +264,7 @@ def test_closed_shells_of_the_kernel_are_numpys_to_the_millimetre(tetrahedra):
         for v, nudge in tetrahedra
     ]
     faces = flat_faces(objects)
-    ring, polygon, owner = (np.asarray(a, dtype=np.int64) for a in faces[1:])
+    ring, polygon, owner = (np.asarray(a, dtype=np.int64) for a in faces[1:4])
     with np.errstate(all="ignore"):
         *_, got = solids.newell.volumes(faces.coords, ring, polygon, owner, len(objects))
         with numpy_path():

@@ -87,3 +87,39 @@ def test_corners_found_among_the_solids_are_moved_as_the_search_moves_them(
     np.testing.assert_array_equal(found.moved[found.codes], searched.moved[searched.codes])
     alone = np.column_stack(to._tr.transform(*taken.T, errcheck=False))
     np.testing.assert_array_equal(found.moved[found.codes][: len(picks)], alone + 1.0)
+
+
+@needs_search
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9)), min_size=1, max_size=60),
+    st.lists(st.integers(0, 80), min_size=1, max_size=300),
+    st.sets(st.integers(0, 59), max_size=3),
+)
+def test_corners_read_through_their_vertices_are_those_the_search_finds(
+    grid: list[tuple[int, int]], picks: list[int], bad: set[int]
+) -> None:
+    """A solid's corners read through the rows of the vertices they were read from
+    (`FlatFaces.rows`), among the vertices moved ahead: each row at the moved position the
+    search over the corners puts it, bit for bit (numbered among the vertices as moved,
+    which are not searched for repeats where they are few); not read so where a corner is
+    none of those vertices (a row beyond them) or one not moved (not finite: its object
+    rejected)."""
+    to = crs.to_crs84(crs.resolve("EPSG:28992"), "xy")
+    vertices = np.column_stack([85_000 + 10.0 * _xy(grid), np.zeros(len(grid))])
+    rows = np.asarray(picks, np.int64) % len(vertices)
+    zeros = np.zeros(0, np.int64)
+    faces = Faces(vertices[rows], zeros, zeros, zeros, rows)
+    ahead = crs84._Worker()._moved(to, vertices)
+    searched = to.distinct(faces.coords, known=ahead)
+    read = crs84._through_rows(faces, ahead)
+    assert read is not None
+    np.testing.assert_array_equal(read.moved[read.codes], searched.moved[searched.codes])
+    assert len(read.codes) == len(rows) and read.moved is ahead.moved
+    beyond = faces._replace(rows=np.append(rows[:-1], len(vertices)))
+    assert crs84._through_rows(beyond, ahead) is None
+    lost = np.array(sorted(k for k in bad if k < len(vertices)), np.int64)
+    if len(lost):
+        vertices[lost] = np.nan
+        moved = crs84._Worker()._moved(to, vertices)
+        assert crs84._through_rows(faces._replace(rows=lost), moved) is None

@@ -236,7 +236,7 @@ def _face_outline(faces: Faces, kept: np.ndarray, count: int, outlines: bool) ->
     table as it reads its positions (edges.face_outline); None where an object's positions
     come in two runs or more."""
     xy = faces.coords[:, :2]
-    ring, polygon, owner = (np.asarray(a, dtype=np.int64) for a in faces[1:])
+    ring, polygon, owner = (np.asarray(a, dtype=np.int64) for a in faces[1:4])
     assert solids.compiled is not None
     traced = solids.compiled.face_outline(
         xy.view(np.uint64), xy, ring, polygon, owner, kept.view(np.uint8), count, outlines
