@@ -125,23 +125,16 @@ class Attempt:
         """`file` made the lake's empty `kind` file: a link to it, or a copy where the file
         system has no hard links (True: the copy is yet to be flushed); FileExistsError where
         the run wrote `file`, which stays as it is."""
+        empty = self.lake.empty_file(kind)
         try:
-            self._link_empty(kind, file)
+            os.link(empty, file)
         except FileExistsError:
             raise
         except OSError:  # no hard links: a copy, made only where no file is (mode "x")
-            with open(self.lake.empty_file(kind), "rb") as source, open(file, "xb") as copy:
+            with open(empty, "rb") as source, open(file, "xb") as copy:
                 shutil.copyfileobj(source, copy)
             return True
         return False
-
-    def _link_empty(self, kind: str, file: Path) -> None:
-        """`file` a link to the lake's empty `kind` file, linked without asking first whether
-        that file is there (three calls a run): only the lake's first run makes it."""
-        try:
-            os.link(self.lake.empty_path(kind), file)
-        except FileNotFoundError:
-            os.link(self.lake.empty_file(kind), file)
 
     def _link(self, kind: str) -> None:
         """The unit's file as a link through `current` (made once per unit; a file of a lake

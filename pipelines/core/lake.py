@@ -195,16 +195,12 @@ class Lake:
     def runs_folder(self, source: str) -> Path:
         return self.root / ".runs" / source
 
-    def empty_path(self, kind: str) -> Path:
-        """Where the lake's empty `kind` file is (`empty_file`), made or not."""
-        return self.root / ".runs" / ".empty" / f"{kind}.parquet"
-
     def empty_file(self, kind: str) -> Path:
         """A lake table's file without rows, made once: a run with nothing of a kind links it
         (every run has all three files, so every link resolves; a dangling one would fail the
         readers of the whole folder), which costs one entry, not one more file to write,
         flush and later delete."""
-        empty = self.empty_path(kind)
+        empty = self.root / ".runs" / ".empty" / f"{kind}.parquet"
         if not empty.exists():
             from citypipe.core.write import empty_file  # write imports nothing of the lake
 
