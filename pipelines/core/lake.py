@@ -272,7 +272,12 @@ class Lake:
 
     def _rename_hive_folders(self) -> None:
         """`<kind>/source=<NAME>` folders of a lake written before renamed `<kind>/<NAME>`, each
-        in one rename (a name taken already is left as it is)."""
+        in one rename (a name taken already is left as it is). Only a lake without a history
+        table holds them: the citypipe that writes one renames them first (each run's first
+        step), so a lake with one is not listed again (one stat a run, where the five
+        folders' listings took 0.1 ms of its CPU and 25 system calls)."""
+        if os.path.isdir(self.root / HISTORY):
+            return
         for kind in (*KINDS, "quarantine", "attempts"):
             with suppress(OSError):  # scandir: five globs cost 0.1 ms a run; housekeeping only
                 for old in os.scandir(self.root / kind):
