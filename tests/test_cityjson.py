@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -536,8 +537,8 @@ def test_a_solid_proj_cannot_place_rejects_only_its_object(
     """Two cubes with semantic surfaces in UTM 32N (EPSG:25832): one 40,000 km east, which PROJ
     cannot take to longitude/latitude (finite, but no position of the zone). It alone is
     rejected; the other lands with its solid and its six surfaces where pyproj puts them.
-    Alike where the solids are placed in the run's thread and on the worker thread (once it
-    has made its PROJ object for the CRS: pipelines/core/crs84.py)."""
+    Alike where the solids are placed in the run's thread and on the worker thread (from the
+    document's vertices it moved ahead: pipelines/core/crs84.py)."""
     far = [[x + 40_000_000_000, y, z] for x, y, z in CUBE_VERTICES]  # millimetres
     kinds = ["GroundSurface", "RoofSurface", "WallSurface"]  # the cube's bottom, top, sides
     walls = {"surfaces": [{"type": k} for k in kinds], "values": [[0, 1, 2, 2, 2, 2]]}
@@ -558,13 +559,17 @@ def test_a_solid_proj_cannot_place_rejects_only_its_object(
         "vertices": CUBE_VERTICES + far,
     }
     path = _write(tmp_path, doc)
-    worker = crs84._Worker()
-    monkeypatch.setattr(crs84, "_worker", lambda: worker)
-    if on_worker:  # a first ingest in the CRS has the worker make its PROJ object
-        ingest(path, "before", lake, validate=False)
-        worker._pool.submit(int).result()
+    if not on_worker:  # no vertices moved ahead: the run's thread
+        monkeypatch.setattr(CityJSONConnector, "ahead", lambda self: None)
+    placed, where = crs84._placed, []
+
+    def recorded(*args: object) -> object:
+        where.append(threading.current_thread() is threading.main_thread())
+        return placed(*args)
+
+    monkeypatch.setattr(crs84, "_placed", recorded)
     report = ingest(path, "made", lake, validate=False)
-    assert worker._made or not on_worker  # a fresh worker has made none: the run's thread
+    assert where == [not on_worker]
     assert (report.records, report.features, report.rejects) == (2, 1, 1)
     rejects = read_lake("made", "rejects")
     assert rejects.column("source_id").to_pylist() == ["far"]

@@ -1,8 +1,7 @@
-"""The solids taken to CRS84 on a thread of their own (pipelines/core/crs84.py `begin`): what
-fails there fails the run as it would in the run's own thread, a process's first batch in a
-CRS is placed in the run's thread while the worker makes its PROJ object, unless the
-source's positions were known before its read (`ahead`: a CityJSON document's vertices),
-which the worker moves then, and places the solids from."""
+"""The solids taken to CRS84 (pipelines/core/crs84.py `begin`): on a thread of their own where
+the source's positions were known before its read (`ahead`: a CityJSON document's
+vertices), which that thread moves then, and places the solids from; in the run's thread
+otherwise. What fails on the thread fails the run as it would in the run's own thread."""
 
 from __future__ import annotations
 
@@ -33,28 +32,21 @@ def _not_ahead(monkeypatch) -> None:
     monkeypatch.setattr(CityJSONConnector, "ahead", lambda self: None)
 
 
-@pytest.mark.parametrize("placed", ["run's thread", "worker", "worker, ahead"])
+@pytest.mark.parametrize("placed", ["run's thread", "worker, ahead"])
 def test_an_error_placing_the_solids_fails_the_run_and_keeps_the_output(
     sample, lake, read_lake, monkeypatch, placed: str
 ):
     """The solids' WKB fails to be written (memory runs out): the ingest raises that error,
-    and the source's previous output stays as it was; on the worker thread once it has made
-    its PROJ object for the CRS (after a first ingest in it) or where it moved the
-    positions ahead (a fresh worker making its object with them), in the run's thread
-    before."""
+    and the source's previous output stays as it was; on the worker thread where it moved
+    the positions ahead, in the run's thread where none were (after an ingest in the CRS
+    too, the worker's PROJ object made)."""
     worker = crs84._Worker()
     monkeypatch.setattr(crs84, "_worker", lambda: worker)
     path = sample(ROTTERDAM)
     ingest(path, "rotterdam", lake, validate=False)
     before = read_lake("rotterdam")
-    if placed == "worker":
-        worker._pool.submit(int).result()  # what was asked of it before is done
+    if placed == "run's thread":
         _not_ahead(monkeypatch)
-    else:
-        fresh = crs84._Worker()  # a process's first batch in the CRS
-        monkeypatch.setattr(crs84, "_worker", lambda: fresh)
-        if placed == "run's thread":
-            _not_ahead(monkeypatch)
     where: list[str] = []
 
     def fails(*args: object) -> None:
