@@ -194,13 +194,9 @@ def _points(geometries: Sequence[Any]) -> Points | None:
     try:
         coords = [g["coordinates"] for g in geometries if g is not None and g["type"] == "Point"]
         missing = len(geometries) - len(coords)
-        if (
-            missing > geometries.count(None)
-            or set(map(type, coords)) != {list}
-            or set(map(len, coords)) != {2}
-        ):
+        if missing > geometries.count(None) or set(map(type, coords)) != {list}:
             return None
-        xy = to_floats(coords, 1, 2 * len(coords)).reshape(-1, 2)
+        xy = to_floats(coords, 1, 2 * len(coords), 2).reshape(-1, 2)  # each of two numbers
     except (TypeError, KeyError, ValueError):  # not an object, not numbers: the full way
         return None
     if missing:
