@@ -48,19 +48,25 @@ def numbers_only(values: Iterable[Any]) -> bool:
     return set(map(type, values)) <= _NUMBERS
 
 
-def to_floats(nested: Iterable[Any], levels: int, count: int) -> np.ndarray:
-    """The `count` values `levels` lists down in `nested` (a list, iterated twice at most) as a
-    float array; ValueError unless every one is a number.
+def to_floats(
+    nested: Iterable[Any], levels: int, count: int, width: int | None = None
+) -> np.ndarray:
+    """The `count` values `levels` lists down in `nested` (a list, iterated thrice at most) as a
+    float array; ValueError unless every one is a number, or (`width` given) where a list of
+    them does not hold `width` (a position of another dimension: the compiled walk counts
+    each as it goes, where a pass of `len` over every position cost as much as the walk).
 
     struct converts in C and, unlike numpy, refuses strings, null, objects and lists as it
     goes, at the speed of numpy's conversion; a boolean passes (True is an int) and becomes
     0 or 1, so the types are looked at one by one only where the array holds a 0 or a 1.
     Lists of floats and ints (what a JSON parser makes) are converted by the compiled walk
     where it built, anything else this way."""
-    if floats_of is not None and (out := floats_of(nested, levels, count)) is not None:
+    if floats_of is not None and (out := floats_of(nested, levels, count, width or 0)) is not None:
         return out
     out = np.empty(count)
     try:
+        if width is not None and set(map(len, _flat(nested, levels - 1))) - {width}:
+            raise ValueError(f"positions of other than {width} values")
         struct.pack_into(f"{count}d", out.data, 0, *_flat(nested, levels))
     except (struct.error, TypeError, OverflowError) as e:
         raise ValueError("values that are not numbers") from e

@@ -3,7 +3,8 @@
 list is a list and every value a float or an int, their values are written into the array as
 the lists are walked, where the Python way unpacks them all into one call's arguments (a tuple
 of every value: 1.2 of Barcelona's barris' 1.6 ms). Anything else (a tuple, a bool, a string,
-an int beyond a double, another count) is left to the Python way, which says what is wrong.
+an int beyond a double, another count, a list of numbers of another width) is left to the
+Python way, which says what is wrong.
 """
 
 import numpy as np
@@ -13,9 +14,12 @@ from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.long cimport PyLong_AsDouble
 
 
-cdef bint fill(object node, int level, double[::1] out, Py_ssize_t *at) except -1:
+cdef bint fill(
+    object node, int level, double[::1] out, Py_ssize_t *at, Py_ssize_t width
+) except -1:
     """Write the numbers `level` lists below `node` (a list of numbers at 0) into `out` from
-    `at`; False where anything is not a list or an exact float or int, or `out` is full."""
+    `at`; False where anything is not a list or an exact float or int, `out` is full, or a
+    list of numbers does not hold `width` (where not 0)."""
     cdef Py_ssize_t i, n
     cdef object value
     if type(node) is not list:
@@ -23,10 +27,10 @@ cdef bint fill(object node, int level, double[::1] out, Py_ssize_t *at) except -
     n = PyList_GET_SIZE(node)
     if level > 0:
         for i in range(n):
-            if not fill(<object>PyList_GET_ITEM(node, i), level - 1, out, at):
+            if not fill(<object>PyList_GET_ITEM(node, i), level - 1, out, at, width):
                 return False
         return True
-    if at[0] + n > out.shape[0]:
+    if at[0] + n > out.shape[0] or (width != 0 and n != width):
         return False
     for i in range(n):
         value = <object>PyList_GET_ITEM(node, i)
@@ -43,11 +47,12 @@ cdef bint fill(object node, int level, double[::1] out, Py_ssize_t *at) except -
     return True
 
 
-def floats_of(nested: object, int levels, Py_ssize_t count) -> object:
+def floats_of(nested: object, int levels, Py_ssize_t count, Py_ssize_t width = 0) -> object:
     """The `count` numbers `levels` lists below the list `nested` (its items are lists of
-    numbers at 1) as a float array, or None where the Python way is to be taken."""
+    numbers at 1) as a float array, or None where the Python way is to be taken; `width`
+    (where not 0): how many numbers each list of them holds (a position's dimension)."""
     out = np.empty(count)
     cdef Py_ssize_t at = 0
-    if count == 0 or not fill(nested, levels, out, &at) or at != count:
+    if count == 0 or not fill(nested, levels, out, &at, width) or at != count:
         return None
     return out

@@ -51,30 +51,23 @@ def _ndim(coords: Any, depth: int) -> int:
     return len(coords) if coords else 2
 
 
-def _positions(node: Any, ndim: int) -> int:
-    """How many positions a list of them holds; ValueError if any has another dimension."""
-    if node and set(map(len, node)) != {ndim}:
-        raise ValueError(f"positions of other than {ndim} values")
-    return len(node)
-
-
 def _ragged(kind: GeometryType, depth: int, ndim: int, items: list[Any]) -> np.ndarray:
     """One geometry array for a group; ValueError (the group is then built one by one) where a
     position has another dimension or a value that is not a number."""
     if depth == 0:
-        xy = to_floats(items, 1, _positions(items, ndim) * ndim).reshape(-1, ndim)
+        xy = to_floats(items, 1, len(items) * ndim, ndim).reshape(-1, ndim)
         return from_ragged(kind, xy)
     lists: list[Any] = []  # the lists of positions, converted in one go
     offsets: list[list[int]] = [[0] for _ in range(depth)]
     for coords in items:
-        _walk(coords, depth, ndim, lists, offsets)
-    xy = to_floats(lists, 2, offsets[0][-1] * ndim).reshape(-1, ndim)
+        _walk(coords, depth, lists, offsets)
+    xy = to_floats(lists, 2, offsets[0][-1] * ndim, ndim).reshape(-1, ndim)
     if kind in (GeometryType.POLYGON, GeometryType.MULTIPOLYGON):
         _close_noisy_rings(xy, np.asarray(offsets[0]))
     return from_ragged(kind, xy, tuple(np.asarray(o, dtype=np.int64) for o in offsets))
 
 
-def _walk(node: Any, level: int, ndim: int, lists: list[Any], offsets: list[list[int]]) -> None:
+def _walk(node: Any, level: int, lists: list[Any], offsets: list[list[int]]) -> None:
     """Gather the lists of positions below `node` into `lists` and their counts into
     `offsets` (level counts down to 1, where node is a list of positions). A function of the
     module, not a closure of `_ragged`: a nested function that calls itself is a reference
@@ -82,10 +75,10 @@ def _walk(node: Any, level: int, ndim: int, lists: list[Any], offsets: list[list
     after the run (Barcelona's barris: 30,000 lists, a 4.5 ms collection)."""
     if level == 1:
         lists.append(node)
-        offsets[0].append(offsets[0][-1] + _positions(node, ndim))
+        offsets[0].append(offsets[0][-1] + len(node))
         return
     for child in node:
-        _walk(child, level - 1, ndim, lists, offsets)
+        _walk(child, level - 1, lists, offsets)
     offsets[level - 1].append(offsets[level - 1][-1] + len(node))
 
 
@@ -201,13 +194,9 @@ def _points(geometries: Sequence[Any]) -> Points | None:
     try:
         coords = [g["coordinates"] for g in geometries if g is not None and g["type"] == "Point"]
         missing = len(geometries) - len(coords)
-        if (
-            missing > geometries.count(None)
-            or set(map(type, coords)) != {list}
-            or set(map(len, coords)) != {2}
-        ):
+        if missing > geometries.count(None) or set(map(type, coords)) != {list}:
             return None
-        xy = to_floats(coords, 1, 2 * len(coords)).reshape(-1, 2)
+        xy = to_floats(coords, 1, 2 * len(coords), 2).reshape(-1, 2)  # each of two numbers
     except (TypeError, KeyError, ValueError):  # not an object, not numbers: the full way
         return None
     if missing:

@@ -20,14 +20,14 @@ _NUMBER = st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(2**70
 _ODD = st.sampled_from(["12", True, False, None, {"x": 1}, 10**400, -(10**400), 0, 1, -0.0])
 
 
-def _both(nested, levels, count):
+def _both(nested, levels, count, width=None):
     """What each way makes of it: the array's bytes, or the error's type."""
     out = []
     for compiled in (coordinates.floats_of, None):
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(coordinates, "floats_of", compiled)
             try:
-                out.append(coordinates.to_floats(nested, levels, count).tobytes())
+                out.append(coordinates.to_floats(nested, levels, count, width).tobytes())
             except (ValueError, OverflowError) as e:
                 out.append(type(e))
     return out
@@ -45,6 +45,20 @@ def test_both_ways_agree(nested, as_tuples, extra):
     count = sum(len(p) for ring in nested for p in ring)
     compiled, python = _both(nested, 2, max(count + extra, 0))
     assert compiled == python
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(st.lists(_NUMBER, min_size=1, max_size=4), max_size=4), max_size=4),
+    st.sampled_from([2, 3]),
+)
+def test_a_width_refuses_positions_of_another_dimension_alike(rings, width):
+    """Positions of 2 and 3 numbers may sum to a count of pairs: the width tells them apart."""
+    count = sum(len(p) for ring in rings for p in ring)
+    compiled, python = _both(rings, 2, count, width)
+    assert compiled == python
+    held = {len(p) for ring in rings for p in ring}
+    assert (compiled is ValueError) == (held - {width} != set())
 
 
 @settings(max_examples=200, deadline=None)
