@@ -58,7 +58,10 @@ from citypipe.connectors.citygml_header import (
     GML,
     Header,
     WrapperError,
+    model_header,
     model_members,
+    own_members,
+    parsed_model,
     read_header,
     syntax_error,
 )
@@ -126,10 +129,28 @@ class CityGMLConnector(FileConnector):
             return 0.0
         return 0.95 if _city_object_first(root[2], {prefix for prefix, _ in declared}) else 0.0
 
+    _parsed: Any = None
+    """The document parsed whole for its header (`parsed_model`), until the read takes it."""
+
     @cached_property
     def header(self) -> Header:
-        """What the document says before its first member: read once for inspect and read."""
-        return read_header(self.path)
+        """What the document says before its first member: read once for inspect and read;
+        from the whole document where the read parses it whole in this process, which it
+        then reads (`_members`)."""
+        split = self._split()
+        if split and self.path.stat().st_size >= split:
+            return read_header(self.path)
+        try:
+            with self.open_input() as f:
+                parsed = parsed_model(
+                    f, huge_tree=bool(self.options.get("huge_tree")), blanks=False
+                )
+        except etree.XMLSyntaxError as e:
+            raise syntax_error(self.path, e) from e
+        if parsed is None:
+            return read_header(self.path)
+        self._parsed = parsed
+        return model_header(self.path, parsed)
 
     def inspect(self) -> SourceInfo:
         header = self.header
@@ -140,8 +161,7 @@ class CityGMLConnector(FileConnector):
         one process each but for this one's first on two cores (citygml_ranges), or where its
         members do not stand alone in a second process (citygml_process); the option
         `split_bytes` sets the size and forces it (0: never)."""
-        option = self.options.get("split_bytes")  # a string where given on a command line
-        split = int(option) if option is not None else SPLIT_BYTES if can_split() else 0
+        split = self._split()
         # a wrapped CityModel is read in this process: the ranges are the root CityModel's
         if split and not self.header.depth and self.path.stat().st_size >= split:
             gml_id = f"{{{GML[self.header.version]}}}id"
@@ -151,6 +171,11 @@ class CityGMLConnector(FileConnector):
                 lambda: read_in_child(self.path, self._read, released, gml_id),
             )  # fmt: skip
         return self._read(ObjectReader.flush)
+
+    def _split(self) -> int:
+        """The size from which the file is read by several processes (0: never)."""
+        option = self.options.get("split_bytes")  # a string where given on a command line
+        return int(option) if option is not None else SPLIT_BYTES if can_split() else 0
 
     def _read(
         self,
@@ -165,33 +190,40 @@ class CityGMLConnector(FileConnector):
         self._released = 0
         document = None if source is not None else Document(self.open_input, self.header.depth)
         reader = ObjectReader(self.path, self.header, batch_size, document)
-        with self.open_input() if source is None else source as f:
-            stale = 0  # the CityModel's first children: members of written batches
-            last = model = None  # the CityModel they are of (a wrapper may hold several)
-            try:
-                for model, member in model_members(
-                    f,
-                    huge_tree=bool(self.options.get("huge_tree")),
-                    blanks=False,
-                    depth=self.header.depth,
-                ):
-                    reader.member(member)
-                    if reader.full:
-                        yield from flush(reader)
-                        self._released += stale
-                        stale = _release(model, member, stale if model is last else 0)
-                        last = model
-            except etree.XMLSyntaxError as e:
-                raise syntax_error(self.path, e) from e
-            except XlinkBudgetError as e:
-                raise XlinkBudgetError(f"{self.path}: {e}") from e
-            except WrapperError as e:
-                raise DataError(f"{self.path}: {e}") from e
-            except RecursionError as e:  # possible with huge_tree, which allows 2048 levels
-                raise DataError(f"{self.path}: elements nested too deep to read") from e
+        stale = 0  # the CityModel's first children: members of written batches
+        last = model = None  # the CityModel they are of (a wrapper may hold several)
+        try:
+            for model, member in self._members(source):
+                reader.member(member)
+                if reader.full:
+                    yield from flush(reader)
+                    self._released += stale
+                    stale = _release(model, member, stale if model is last else 0)
+                    last = model
+        except etree.XMLSyntaxError as e:
+            raise syntax_error(self.path, e) from e
+        except XlinkBudgetError as e:
+            raise XlinkBudgetError(f"{self.path}: {e}") from e
+        except WrapperError as e:
+            raise DataError(f"{self.path}: {e}") from e
+        except RecursionError as e:  # possible with huge_tree, which allows 2048 levels
+            raise DataError(f"{self.path}: elements nested too deep to read") from e
         if model is not None:  # every member walked: what they hold freed while in the cache
             gml_freeing.hollow(model, 0)
         yield from flush(reader)
+
+    def _members(self, source: BinaryIO | None) -> Iterator[tuple[Any, Any]]:
+        """`model_members` of `source`, else of the file: the members of the document the
+        header was read from where it parsed it whole (once: a second read parses it again)."""
+        parsed, self._parsed = self._parsed, None
+        if parsed is not None and source is None:
+            yield from own_members(parsed)
+            return
+        with self.open_input() if source is None else source as f:
+            yield from model_members(
+                f, huge_tree=bool(self.options.get("huge_tree")), blanks=False,
+                depth=self.header.depth,
+            )  # fmt: skip
 
 
 def _release(model: Any, member: Any, stale: int) -> int:

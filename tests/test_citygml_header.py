@@ -1,5 +1,6 @@
 """The CityGML reader's parses: a small document's members parsed whole are those a large
-one's streamed parse hands over, and no parse leaves a reference cycle behind: lxml's push
+one's streamed parse hands over, its header read from that parse, which its read then walks,
+and no parse leaves a reference cycle behind: lxml's push
 parser and the document it parses keep each other (iterparse's cycle), so a tree the reader
 let go of waited for the cycle collector; the parsers are made to let go of their documents,
 so a tree is freed as soon as nothing holds it, whether its parse ended, stopped part way or
@@ -16,7 +17,7 @@ import pytest
 from conftest import SAMPLES
 from lxml import etree
 
-from citypipe.connectors import citygml_header
+from citypipe.connectors import citygml, citygml_header
 from citypipe.connectors.citygml import CityGMLConnector
 from citypipe.connectors.citygml_header import model_members, read_header
 
@@ -67,6 +68,32 @@ def test_a_document_parsed_whole_hands_over_the_members_streamed(monkeypatch, na
     root = etree.parse(str(path)).getroot()
     assert len(whole) == sum(1 for c in root if etree.QName(c).localname.endswith("Member"))
     assert whole == mapped == handed()
+
+
+@pytest.mark.parametrize(
+    "path", sorted((SAMPLES / "citygml").glob("*.gml")), ids=lambda path: path.name
+)
+def test_a_small_document_is_parsed_once_for_its_header_and_its_members(monkeypatch, path):
+    """A document the read parses whole in this process is parsed once: the header is read
+    from that tree, and the read walks it (neither the header's parse of the first kB nor
+    the members' parse runs); the header and the batches (ids, properties, the records'
+    XML) are those of the header's own parse and a streamed parse of the members."""
+
+    def read() -> tuple[citygml_header.Header, list[tuple[object, ...]]]:
+        connector = CityGMLConnector(path, split_bytes=0)
+        batches = [(b.source_ids, b.properties, list(b.records)) for b in connector.read()]
+        return connector.header, batches
+
+    def unasked(*args: object, **kwargs: object) -> None:
+        raise AssertionError("parsed again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(citygml, "read_header", unasked)
+        patched.setattr(citygml, "model_members", unasked)
+        once = read()
+    monkeypatch.setattr(citygml_header, "WHOLE_BYTES", 0)  # the header's parse, then streamed
+    assert once == read()
+    assert once[0] == read_header(path)
 
 
 def test_a_file_that_cannot_be_mapped_is_read(monkeypatch):
