@@ -307,6 +307,10 @@ class Connector(ABC):
                 f"its options: {known}"
             )
         self.options = options
+        self.on_ahead: Callable[[Ahead], object] | None = None
+        """Told the positions `ahead` gives as soon as the connector knows them, where that
+        is before its parse ends (set by the pipeline before `inspect`, which moves them
+        to CRS84 from then on); a connector that cannot tell them early never calls it."""
 
     @abstractmethod
     def inspect(self) -> SourceInfo:

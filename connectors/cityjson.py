@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain, islice, repeat
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 import orjson
@@ -81,6 +81,18 @@ class _Opened:
     def crs(self) -> str | None:
         rs = (self.header.get("metadata") or {}).get("referenceSystem")
         return None if rs is None else str(rs)
+
+
+class _Early(NamedTuple):
+    """A document's vertices dequantised as its parse began (`CityJSONConnector._told`)."""
+
+    xyz: np.ndarray
+    transform: Any
+    vertices: Vertices
+
+    def same(self, header: dict[str, Any]) -> bool:
+        """Whether the parsed document's vertices are these, and its transform this one."""
+        return header.get("vertices") is self.xyz and header.get("transform") == self.transform
 
 
 def _read_first_line(f: BinaryIO) -> tuple[bytes, bytes]:
@@ -151,6 +163,7 @@ class CityJSONConnector(FileConnector):
         return 0.95 if city and (geo is None or city.start() < geo.start()) else 0.0
 
     _opened: _Opened | None = None
+    _early: _Early | None = None
 
     def _open(self) -> _Opened:
         """The document, parsed once for inspect() and read(), or a stream's header line.
@@ -178,6 +191,9 @@ class CityJSONConnector(FileConnector):
                 raise DataError(f"{self.path}: cannot be read: {e.strerror or e}") from e
             self._opened = self._check(header, seq, lenient, lifted)
             self._opened.codec = codec
+            early, self._early = self._early, None
+            if early is not None and early.same(header):
+                self._opened.vertices = early.vertices
             kept = None if seq else len(header["CityObjects"])
             if kept is not None and (lifted is None or lifted.objects != kept):
                 # more members in the bytes than the objects parsed: an id given again later
@@ -191,7 +207,7 @@ class CityJSONConnector(FileConnector):
         no encoding, GeoJSON's and a service's answer's: `json_code_page`) or None, and the
         UTF-8 bytes parsed (for `cityjson_ids`, not converted again)."""
         try:
-            return *cityjson_values.loads_document(data), None, data
+            return *cityjson_values.loads_document(data, self._told), None, data
         except orjson.JSONDecodeError as e:
             if "UTF-8" in e.msg:  # orjson says where only for syntax: not "truncated? at byte 0"
                 codec = json_code_page.code_page(io.BytesIO(data))
@@ -205,6 +221,20 @@ class CityJSONConnector(FileConnector):
             raise DataError(
                 f"{self.path}: the document is not valid JSON (truncated?): {e.msg} at byte {e.pos}"
             ) from e
+
+    def _told(self, xyz: np.ndarray, metadata: Any, transform: Any, lifted: Any) -> None:
+        """The document's vertices (`xyz` as lifted, dequantised by its `transform`) told to
+        `on_ahead` while orjson has yet to parse the rest, where `ahead` would give them
+        (one batch of objects: `lifted.objects`, counted in the bytes, is at least the
+        parse's); kept for the read where the parse gives the same (`_Early.same`)."""
+        if self.on_ahead is None or lifted is None or lifted.objects > BATCH_OBJECTS:
+            return
+        if cityjson_values.transform_problem(transform) is not None:
+            return
+        vertices = cityjson_values.vertices(xyz, transform)
+        self._early = _Early(xyz, transform, vertices)
+        rs = metadata.get("referenceSystem") if isinstance(metadata, dict) else None
+        self.on_ahead(Ahead(vertices.xyz, None if rs is None else str(rs), "xy"))
 
     @staticmethod
     def _first_line(line: bytes) -> Any:

@@ -319,13 +319,15 @@ class Boundaries:
         self.objects, self.passed, self.data = objects, passed, data
 
 
-def lift(bytes data, tuple read=None):
+def lift(bytes data, tuple read=None, tuple found=()):
     """(the document with placeholders where its numbers were lifted, its vertices as an (n, 3)
-    float64 array or None where they stay, its `Boundaries` or None where none are), or None
-    where nothing is lifted (see the module's docstring). Placeholders are strings: "\\x00"
-    and the row of `where`. A top-level member not named in `read` (bytes; None: every
-    member is read) is checked as JSON orjson parses (`checked`) and, where it is, left out
-    of the parse as null: what the reader never reads is not made into objects."""
+    float64 array or None where they stay, its `Boundaries` or None where none are, and where
+    the values of its top-level members named in `found` (bytes) are in `data`: {name: (start,
+    end)}, the last of a name given twice, as orjson keeps it), or None where nothing is
+    lifted (see the module's docstring). Placeholders are strings: "\\x00" and the row of
+    `where`. A top-level member not named in `read` (bytes; None: every member is read) is
+    checked as JSON orjson parses (`checked`) and, where it is, left out of the parse as
+    null: what the reader never reads is not made into objects."""
     cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(data)
     cdef Py_ssize_t n = len(data), i, key, end, size, stop, count = 0, k, rows
     cdef int done
@@ -340,7 +342,7 @@ def lift(bytes data, tuple read=None):
     if i >= n or p[i] != 123:
         return None
     i = blank(p, i + 1, n)
-    out = None
+    out, spans = None, {}
     while i < n and p[i] == 34:
         key = i + 1
         i = after_string(p, i, n)
@@ -377,6 +379,8 @@ def lift(bytes data, tuple read=None):
             i = after_value(p, end, n)
         if i < 0:
             return None
+        if found and data[key : key + size] in found:
+            spans[data[key : key + size]] = (end, i)
         done = after_member(p, &i, n, 125)
         if done == CLOSED:
             break
@@ -385,7 +389,7 @@ def lift(bytes data, tuple read=None):
     if not scan.placed.n:
         return None
     if not scan.where.n and not scan.passing.semantics.n and not scan.passing.texts.n:
-        return slim(data, &scan.placed), out, None
+        return slim(data, &scan.placed), out, None, spans
     lifted = Boundaries(
         [array(&scan.levels[k]) for k in range(DEEPEST)],
         array(&scan.idx),
@@ -394,4 +398,4 @@ def lift(bytes data, tuple read=None):
         passed(&scan.passing, data),
         data,
     )
-    return slim(data, &scan.placed), out, lifted
+    return slim(data, &scan.placed), out, lifted, spans

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,14 +161,32 @@ document, `extensions`, an extension's own) are only checked as JSON by the lift
 (null in the document `loads_document` gives)."""
 
 
-def loads_document(data: bytes) -> tuple[Any, bool, Any]:
+EARLY = (b"metadata", b"transform")
+"""The members `loads_document` hands its `early` caller with the vertices, before the parse."""
+
+
+def loads_document(
+    data: bytes, early: Callable[[np.ndarray, Any, Any, Any], None] | None = None
+) -> tuple[Any, bool, Any]:
     """`loads` of a whole document, and what cityjson_lift read from its bytes before orjson
     parsed the rest: its vertices, there as an (n, 3) float array, its geometries'
     boundaries (the `Boundaries` their placeholders index; None where none are lifted), and
-    the members the reader never reads left out (`READ`)."""
-    lifted = None if lifting is None else lifting.lift(data, READ)
+    the members the reader never reads left out (`READ`). `early` is given the vertices
+    lifted, the document's `metadata` and `transform` (parsed alone, None where it has
+    none) and its `Boundaries` before orjson parses the rest (a CityJSON document's 2.6 ms
+    of Delft's): its positions can be taken to CRS84 beside that parse."""
+    lifted = None if lifting is None else lifting.lift(data, READ, EARLY)
     if lifted is not None:
-        slim, xyz, boundaries = lifted
+        slim, xyz, boundaries, spans = lifted
+        if early is not None and xyz is not None:
+            try:
+                metadata, transform = (
+                    orjson.loads(data[slice(*spans[k])]) if k in spans else None for k in EARLY
+                )
+            except orjson.JSONDecodeError:
+                pass  # said of the document as it is
+            else:
+                early(xyz, metadata, transform, boundaries)
         try:
             document = orjson.loads(slim)
         except orjson.JSONDecodeError:

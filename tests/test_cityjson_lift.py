@@ -60,7 +60,7 @@ def _restored(data: bytes) -> tuple[Any, int]:
     lifted = lifting.lift(data)
     if lifted is None:
         return orjson.loads(data), 0
-    slim, xyz, boundaries = lifted
+    slim, xyz, boundaries, _ = lifted
     document = orjson.loads(slim)
     if xyz is not None:
         raw = document["vertices"]

@@ -9,13 +9,15 @@ import json
 import os
 import signal
 import threading
+from types import SimpleNamespace
 
 import numpy as np
+import orjson
 import pyarrow.parquet as pq
 import pytest
 from test_cityjson import CUBE_VERTICES, HEADER, _cube
 
-from citypipe.connectors import cityjson
+from citypipe.connectors import cityjson, cityjson_values
 from citypipe.connectors.base import Ahead
 from citypipe.connectors.cityjson import CityJSONConnector
 from citypipe.core import crs84
@@ -173,6 +175,32 @@ def test_only_a_document_of_one_batch_has_its_positions_moved_ahead(sample, monk
     monkeypatch.setattr(cityjson, "BATCH_OBJECTS", len(doc["CityObjects"]) - 1)
     assert CityJSONConnector(path).ahead() is None
     assert CityJSONConnector(sample("cityjson/3dbag_b2.city.jsonl")).ahead() is None
+
+
+def test_a_document_tells_its_positions_as_its_parse_begins(sample, monkeypatch):
+    """The vertices `ahead` gives are told to `on_ahead` once, the same array in the same
+    CRS, before orjson parses the rest of the document (its largest parse); the worker
+    moves them once for both."""
+    told: list[Ahead] = []
+    parses: list[tuple[int, int]] = []  # each parse's bytes, and what was told by then
+    loads = cityjson_values.orjson.loads
+
+    def spied(data):
+        parses.append((len(data), len(told)))
+        return loads(data)
+
+    monkeypatch.setattr(cityjson_values, "orjson", SimpleNamespace(**vars(orjson)))
+    monkeypatch.setattr(cityjson_values.orjson, "loads", spied)
+    connector = CityJSONConnector(sample("cityjson/denhaag_DH_01_subset_v1.1.city.json"))
+    connector.on_ahead = told.append
+    info = connector.inspect()
+    positions = connector.ahead()
+    assert positions is not None and len(told) == 1
+    assert told[0].xyz is positions.xyz and told[0].crs == positions.crs == info.crs
+    assert max(parses)[1] == 1
+    moved = crs84.ahead(told[0], "EPSG:28992", None)  # the subset declares none
+    again = crs84.ahead(positions, "EPSG:28992", None)
+    assert moved is not None and again is not None and again.moved is moved.moved
 
 
 def test_positions_are_moved_ahead_in_the_crs_placing_uses():

@@ -19,6 +19,9 @@ more than the work they would overlap, at every size measured (CityGML batches o
 
 from __future__ import annotations
 
+import os
+import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from functools import cache, partial
@@ -85,6 +88,11 @@ class _Worker:
 
     def __init__(self) -> None:
         self._pool = Threads(1, "citypipe-crs84")  # made again in a forked child
+        self._last: tuple[ToCrs84, weakref.ref[np.ndarray], Future[Moved]] | None = None
+        os.register_at_fork(after_in_child=self._forget)  # a child's pool has moved nothing
+
+    def _forget(self) -> None:
+        self._last = None
 
     def begin(
         self, transform: ToCrs84, faces: Faces, has_z: np.ndarray, known: Future[Moved]
@@ -93,21 +101,37 @@ class _Worker:
         return self._pool.submit(_placed, transform, faces, has_z, known).result
 
     def ahead(self, transform: ToCrs84, xyz: np.ndarray) -> Future[Moved]:
-        """The distinct positions of `xyz` moved on the thread."""
-        return self._pool.submit(self._moved, transform, xyz)
+        """The distinct positions of `xyz` moved on the thread (its PROJ object made with
+        them where it has none): once, where the same array was given again (told early by
+        its connector, `Connector.on_ahead`, then by `Connector.ahead`)."""
+        last = self._last
+        if last is not None and last[0] == transform and last[1]() is xyz:
+            return last[2]
+        begun = threading.Event()
+        moved = self._pool.submit(self._moved, transform, xyz, begun.set)
+        self._last = (transform, weakref.ref(xyz), moved)
+        # the caller lets go of the GIL until PROJ has them: in C code (orjson's parse of
+        # the rest of the document) it would keep it, the worker waiting for the switch
+        # interval (5 ms) at each of its steps that let go of it and take it back
+        moved.add_done_callback(lambda _: begun.set())  # or it failed before
+        begun.wait()
+        return moved
 
-    @staticmethod
-    def _moved(transform: ToCrs84, xyz: np.ndarray) -> Moved:
+    def _moved(
+        self, transform: ToCrs84, xyz: np.ndarray, begun: Callable[[], object] | None = None
+    ) -> Moved:
         """The distinct positions of `xyz` moved, and the number of each row's (-1 for a row
-        not moved: one no record places, theirs rejected)."""
+        not moved: one no record places, theirs rejected); `begun` called as PROJ starts."""
         xy = xyz[:, :2]
         bad = coordinates.out_of_bounds(xy)
         if not bad.any():
-            return transform.distinct(xy)
-        moved = transform.distinct(xy[~bad])
-        codes = np.full(len(xy), -1, np.int64)
-        codes[~bad] = moved.codes
-        return moved._replace(codes=codes)
+            moved = transform.distinct(xy, found=begun)
+        else:
+            moved = transform.distinct(xy[~bad], found=begun)
+            codes = np.full(len(xy), -1, np.int64)
+            codes[~bad] = moved.codes
+            moved = moved._replace(codes=codes)
+        return moved
 
 
 @cache

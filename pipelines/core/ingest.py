@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from citypipe.connectors import registry
 from citypipe.connectors.base import SourceBatch
 from citypipe.connectors.freed_memory import keep_freed_heap
 from citypipe.core import (
+    crs84,
     incremental,
     incremental_harvest,
     partitions,
@@ -302,6 +303,7 @@ def ingest(
         closing.callback(_keep_fingerprint, attempt, hashed)  # failed runs too
         connector = registry.open_location(location, format, **delta.options)
         delta.check(connector)
+        connector.on_ahead = partial(crs84.ahead, crs=crs, axis_order=axis_order)  # moved early
         info = connector.inspect()
         task = progress.source_task(f"ingest {source}", connector)
         closing.enter_context(reporter.track(task))

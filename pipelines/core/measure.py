@@ -170,11 +170,11 @@ def measure(
         return None
     footprint = _in_metres(to_metres, footprints, False)
     metric = faces if to_metres is _as_given else faces._replace(coords=to_metres(faces.coords))
-    volume, face_vectors = solids.volumes_and_faces(geometries_3d, metric)
+    volume, face_vectors, extents = solids.volumes_and_faces(geometries_3d, metric)
     out = Measures(
         footprint_area=np.where(shapely.is_missing(footprint), np.nan, shapely.area(footprint)),
         volume=volume,
-        height=solids.heights(geometries_3d, faces),  # Z is the same in metres
+        height=solids.heights(geometries_3d, faces, extents),  # Z is the same in metres
     )
     if surfaces is None:
         return out

@@ -328,14 +328,19 @@ def orientations(
     return area, tilt, azimuth
 
 
-def heights(geometries: np.ndarray, faces: Faces | None = None) -> np.ndarray:
+def heights(
+    geometries: np.ndarray, faces: Faces | None = None, of_faces: np.ndarray | None = None
+) -> np.ndarray:
     """Top minus bottom of each geometry's Z, NaN where it has none; the polygons' from their
-    `faces` where the caller holds them (`Faces.of`), the other geometries' read from GEOS."""
+    `faces` where the caller holds them (`Faces.of`), the other geometries' read from GEOS.
+    `of_faces`: those of the faces, where the caller has them (`volumes_and_faces`')."""
     out = np.full(len(geometries), np.nan)
     rest = np.arange(len(geometries))
     if faces is not None:
         polygonal = of_types(kinds(geometries, faces), 3, 6)
-        if newell is not None:
+        if of_faces is not None:
+            out = of_faces
+        elif newell is not None:
             ring, polygon, owner = map(_indices, (faces.ring, faces.polygon, faces.owner))
             out = newell.heights(faces.coords[:, 2], ring, polygon, owner, len(geometries))
         else:
@@ -364,9 +369,11 @@ def volumes(geometries: np.ndarray) -> np.ndarray:
 
 def volumes_and_faces(
     geometries: np.ndarray, faces: Faces | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """`volumes`, and Newell's vector of each face (each polygon of the geometries, in order):
-    semantic surfaces that are those faces are measured from them without reading them again.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """`volumes`, Newell's vector of each face (each polygon of the geometries, in order):
+    semantic surfaces that are those faces are measured from them without reading them again,
+    and the faces' heights (`heights`' `of_faces`) where the compiled pass told them (None:
+    numpy's path, where `heights` reads them).
 
     Divergence theorem: V = Σ N_f · p_f / 6 over the faces f, with N_f the area vector and p_f
     a vertex of f. A shell is closed when every edge is shared by an even number of faces.
@@ -375,10 +382,13 @@ def volumes_and_faces(
     out = np.full(len(geometries), np.nan)
     faces = Faces.of(geometries) if faces is None else faces
     if len(faces.owner) == 0:
-        return out, np.zeros((0, 3))
-    if newell is not None:  # the shells' closing told in the same pass
+        return out, np.zeros((0, 3)), None
+    extents = None
+    if newell is not None:  # the shells' closing and the heights told in the same pass
         ring, polygon, owner = map(_indices, (faces.ring, faces.polygon, faces.owner))
-        vectors, total, closed = newell.volumes(faces.coords, ring, polygon, owner, len(out))
+        vectors, total, closed, extents = newell.volumes(
+            faces.coords, ring, polygon, owner, len(out)
+        )
     else:
         vectors = faces.area_vectors()
         term = vectors * faces.first()
@@ -387,7 +397,7 @@ def volumes_and_faces(
         total = np.bincount(faces.owner, weights=contribution, minlength=len(geometries))
         closed = _closed(faces, len(geometries))
     out[closed] = np.abs(total[closed])
-    return out, vectors
+    return out, vectors, extents
 
 
 _MIX = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))

@@ -46,6 +46,16 @@ cdef void newell(
             )
 
 
+cdef inline void extend(double *top, double *bottom, Py_ssize_t o, double v) noexcept nogil:
+    """Object `o`'s extents in Z grown to `v` (NaN passed over)."""
+    if isnan(v):
+        return
+    if not v <= top[o]:  # also where top is NaN: none yet
+        top[o] = v
+    if not v >= bottom[o]:
+        bottom[o] = v
+
+
 def area_vectors(
     const double[:, :] coords,
     const int64_t[:] ring,
@@ -71,9 +81,11 @@ def volumes(
     Py_ssize_t count,
 ):
     """`solids.volumes_and_faces`' sums: each face's Newell vector, each of `count` objects'
-    signed volume (its faces' vectors dotted with their first positions, over 6), and which
+    signed volume (its faces' vectors dotted with their first positions, over 6), which
     objects' faces (owned by them, ascending) share every edge an even number of times,
-    positions compared to the millimetre (`solids._closed`).
+    positions compared to the millimetre (`solids._closed`), and each object's height
+    (`heights`' of the same positions: their Z read in the same pass, where a pass of its
+    own read the positions, rings and faces again).
 
     One pass over the positions for the three components, the first positions and the edges'
     hashes (each position read and made finite once): each component's terms are added in
@@ -87,6 +99,7 @@ def volumes(
     closed, odd = np.zeros(count, np.bool_), np.zeros(count, np.uint64)
     cdef double[:, ::1] out = vectors, at = first
     cdef double[::1] total = totals
+    cdef double[::1] top = np.full(count, np.nan), bottom = np.full(count, np.nan)
     cdef unsigned char[::1] has = closed.view(np.uint8)
     cdef uint64_t[::1] xor = odd
     with nogil:
@@ -100,6 +113,7 @@ def volumes(
             f = polygon[ring[i]]
             if i == 0 or f != polygon[ring[i - 1]]:  # a face's first row (a later run wins)
                 at[f, 0], at[f, 1], at[f, 2] = x0, y0, z0
+            extend(&top[0], &bottom[0], owner[f], coords[i, 2])  # `heights`' extents
             if i + 1 == n:
                 break
             x1 = finite(coords[i + 1, 0])
@@ -116,7 +130,7 @@ def volumes(
                 (out[f, 0] * at[f, 0] + out[f, 2] * at[f, 2]) + out[f, 1] * at[f, 1]
             ) / 6
     closed &= odd == 0
-    return vectors, totals, closed
+    return vectors, totals, closed, _heights(top, bottom)
 
 
 def heights(
@@ -129,20 +143,20 @@ def heights(
     """`solids.heights` of geometries held as faces: each of `count` objects' top minus
     bottom of its positions' `z` (NaN passed over), NaN where its top is not finite; a
     height of zero is +0 whichever zero its top and bottom are (so is numpy's)."""
-    out = np.full(count, np.nan)
-    cdef double[::1] height = out
     cdef double[::1] top = np.full(count, np.nan), bottom = np.full(count, np.nan)
-    cdef Py_ssize_t i, o, n = z.shape[0]
-    cdef double v
+    cdef Py_ssize_t i, n = z.shape[0]
     with nogil:
         for i in range(n):
-            v, o = z[i], owner[polygon[ring[i]]]
-            if isnan(v):
-                continue
-            if not v <= top[o]:  # also where top is NaN: none yet
-                top[o] = v
-            if not v >= bottom[o]:
-                bottom[o] = v
+            extend(&top[0], &bottom[0], owner[polygon[ring[i]]], z[i])
+    return _heights(top, bottom)
+
+
+cdef object _heights(const double[::1] top, const double[::1] bottom):
+    """Each object's top minus bottom (`heights`' extents), NaN where its top is not finite."""
+    cdef Py_ssize_t o, count = top.shape[0]
+    out = np.full(count, np.nan)
+    cdef double[::1] height = out
+    with nogil:
         for o in range(count):
             if isfinite(top[o]):
                 height[o] = (top[o] - bottom[o]) + 0.0

@@ -8,6 +8,7 @@ is `crs.to_crs84`'s to say; this module only applies it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -66,16 +67,24 @@ class ToCrs84:
         out[:, 0], out[:, 1] = moved[codes, 0], moved[codes, 1]
         return out
 
-    def distinct(self, *parts: np.ndarray, known: Moved | None = None) -> Moved:
+    def distinct(
+        self,
+        *parts: np.ndarray,
+        known: Moved | None = None,
+        found: Callable[[], object] | None = None,
+    ) -> Moved:
         """The distinct positions (x, y) of the coordinate arrays `parts`, one after another,
         and where they go in CRS84, each moved by PROJ once but those `known` (moved before:
         the corners of a batch's solids, of which its footprints' are), and the number of
         each row's among them (each row its own where they are too few to look for repeats
         and none are known): found as `pandas.factorize` finds them in x + iy
-        (positions.pyx)."""
+        (positions.pyx). `found` is called once they are found, as PROJ is about to move
+        them."""
         given = [] if known is None else [known.read]
         codes, xy = _found([*given, *parts], known is not None)
         moved = np.empty_like(xy)
+        if found is not None:
+            found()
         if known is None:
             moved[:, 0], moved[:, 1] = self._tr.transform(xy[:, 0], xy[:, 1], errcheck=False)
             return Moved(xy, moved, codes)
