@@ -117,21 +117,20 @@ class _Worker:
         begun.wait()
         return moved
 
+    @staticmethod
     def _moved(
-        self, transform: ToCrs84, xyz: np.ndarray, begun: Callable[[], object] | None = None
+        transform: ToCrs84, xyz: np.ndarray, begun: Callable[[], object] | None = None
     ) -> Moved:
         """The distinct positions of `xyz` moved, and the number of each row's (-1 for a row
         not moved: one no record places, theirs rejected); `begun` called as PROJ starts."""
         xy = xyz[:, :2]
         bad = coordinates.out_of_bounds(xy)
         if not bad.any():
-            moved = transform.distinct(xy, found=begun)
-        else:
-            moved = transform.distinct(xy[~bad], found=begun)
-            codes = np.full(len(xy), -1, np.int64)
-            codes[~bad] = moved.codes
-            moved = moved._replace(codes=codes)
-        return moved
+            return transform.distinct(xy, found=begun)
+        moved = transform.distinct(xy[~bad], found=begun)
+        codes = np.full(len(xy), -1, np.int64)
+        codes[~bad] = moved.codes
+        return moved._replace(codes=codes)
 
 
 @cache
