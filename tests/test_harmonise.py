@@ -6,9 +6,12 @@ import json
 from datetime import UTC, datetime
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import shapely
 from conftest import data_files, in_source_order
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from citypipe.connectors.base import SourceBatch
 from citypipe.core.harmonise import REPAIR_NOTE, Harmoniser
@@ -81,6 +84,25 @@ def test_feature_ids_number_the_records_without_ids_across_batches():
     assert second.to_pylist() == ["s/#4", "s/b", "s/#6"]
     assert ids([None, None])[0].to_pylist() == ["s/#7", "s/#8"]
     assert ids.of(["#p", None, "p"]).to_pylist() == ["s/##p", None, "s/p"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(min_size=0, max_size=12),
+    st.integers(0, 3),
+    st.lists(st.integers(0, 40), min_size=1, max_size=4),
+)
+def test_records_without_any_id_are_numbered_as_pythons_text_of_each(source, before, sizes):
+    """A batch of no ids at all is numbered by Arrow: each id Python's f-string of its number
+    (`#` and the record's count from 1 over the run), in a string array."""
+    ids = FeatureIds(source)
+    ids(["x"] * before)
+    count = before
+    for n in sizes:
+        got, dups = ids([None] * n)
+        assert got.type == pa.string() and dups == [None] * n
+        assert got.to_pylist() == [f"{source}/#{k}" for k in range(count + 1, count + n + 1)]
+        count += n
 
 
 def test_records_without_ids_are_numbered_in_source_order(tmp_path, lake, read_lake):
