@@ -36,7 +36,7 @@ from shapely import GeometryType
 from citypipe.connectors import base, coordinates
 from citypipe.connectors.ragged import offsets
 from citypipe.core.measure import Measures
-from citypipe.core.solids import Faces, kinds
+from citypipe.core.solids import Faces
 from citypipe.core.threads import Threads
 from citypipe.geo import crs as crslib
 from citypipe.geo import transform as moving
@@ -164,15 +164,16 @@ def begin(
     geoms3d: np.ndarray,
     has_z: np.ndarray,
     faces: Faces | None,
+    types: np.ndarray | None,
     ahead: MovedAhead | None = None,
 ) -> Begun | None:
     """The 3D geometries taken to CRS84 from their `faces` (those of `geoms3d[has_z]`, owned
     by their rows of `geoms3d`): on the worker thread, their corners found among the
     positions it moved `ahead` by the same transformation, where given; else in the
     caller's thread, when asked. None where they are not every one a multipolygon of its
-    faces (CityGML's Polygon, lines: `to_crs84` takes them there through GEOS), or there are
-    no faces."""
-    if faces is None or not (kinds(geoms3d, faces)[has_z] == GeometryType.MULTIPOLYGON).all():
+    faces (CityGML's Polygon, lines: `to_crs84` takes them there through GEOS: `types`, their
+    `solids.kinds`), or there are no faces."""
+    if faces is None or types is None or not (types[has_z] == GeometryType.MULTIPOLYGON).all():
         return None
     if ahead is None or ahead.transform != transform:
         return partial(_placed, transform, faces, has_z, None)

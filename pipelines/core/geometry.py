@@ -390,22 +390,23 @@ class Placer:
         has_z = shapely.has_z(src3d) | unbuilt  # faces alone: a connector's, with Z
         geoms3d = np.full(len(geoms), None, object)
         geoms3d[has_z] = src3d[has_z]
-        solid_faces = None  # those of the placeable solids with Z
+        solid_faces, types3d = None, None  # those of the placeable solids with Z, and their types
         if faces3d is not None:  # those of the placeable solids
             placeable = np.flatnonzero(~shapely.is_missing(src3d) | unbuilt)
             faces3d = faces3d.take(placeable, renumber=False)
             solid_faces = faces3d.take(np.flatnonzero(has_z), renumber=False)
+            types3d = solids.kinds(geoms3d, solid_faces)  # once, for CRS84 and the measures
         # the solids go to CRS84 on a thread while their footprints are traced and measured
         begun = (
             None
             if to_crs84 is None
-            else crs84.begin(to_crs84, geoms3d, has_z, solid_faces, self._ahead)
+            else crs84.begin(to_crs84, geoms3d, has_z, solid_faces, types3d, self._ahead)
         )
         if objects3d:
             _footprints(geoms, src3d, surfaces, reasons, faces3d, outlines)
         measures = None
-        if solid_faces is not None:  # 3D objects; a point or line with Z has no volume
-            measures = measure(crs, axis, geoms, geoms3d, surfaces, solid_faces)
+        if solid_faces is not None and types3d is not None:  # 3D objects; a point or line
+            measures = measure(crs, axis, geoms, geoms3d, surfaces, solid_faces, types3d)
         placed3d: np.ndarray | pa.Array = geoms3d
         if to_crs84 is not None:
             geoms, placed3d = crs84.to_crs84(

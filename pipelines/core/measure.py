@@ -137,17 +137,17 @@ def _to_utm(srs: str, zone: int) -> pyproj.Transformer:
 
 
 def surface_parts(
-    surfaces: SurfaceColumns, geometries: np.ndarray, faces: solids.Faces
+    surfaces: SurfaceColumns, faces: solids.Faces, kinds: np.ndarray
 ) -> np.ndarray | None:
-    """Which of `shapely.get_parts(geometries)` (whose `faces` these are) each semantic
-    surface is (in order), from its face; None unless every geometry is polygons only (their
-    parts are then their faces) and every surface is one of them (none has the face -1)."""
-    kinds = solids.kinds(geometries, faces)
+    """Which of the parts of the geometries whose `faces` these are (`kinds`: their
+    `solids.kinds`) each semantic surface is (in order), from its face; None unless every
+    geometry is polygons only (their parts are then their faces) and every surface is one of
+    them (none has the face -1)."""
     if not solids.of_types(kinds, -1, 3, 6).all() or (surfaces.face < 0).any():
         return None
     if (kinds[surfaces.owner] == -1).any():
         return None
-    return faces.starts(len(geometries))[surfaces.owner] + surfaces.face
+    return faces.starts(len(kinds))[surfaces.owner] + surfaces.face
 
 
 def measure(
@@ -157,6 +157,7 @@ def measure(
     geometries_3d: np.ndarray,
     surfaces: SurfaceColumns | None,
     faces: solids.Faces,
+    kinds: np.ndarray,
 ) -> Measures | None:
     """The measures of 2D footprints, 3D geometries and their semantic surfaces (None: none
     known) in `crs`; None where no metric CRS is found for them.
@@ -164,7 +165,7 @@ def measure(
     faces of the solid (`surface_parts`).
     `faces` are those of `geometries_3d` (`Solids.faces`, or read once from GEOS): volumes and
     heights use them, their positions taken to metres where the CRS is not in metres (the
-    solids are not built again there only to be read)."""
+    solids are not built again there only to be read); `kinds` their `solids.kinds`."""
     to_metres = _metres(crs, axis_order, footprints)
     if to_metres is None:
         return None
@@ -174,12 +175,12 @@ def measure(
     out = Measures(
         footprint_area=np.where(shapely.is_missing(footprint), np.nan, shapely.area(footprint)),
         volume=volume,
-        height=solids.heights(geometries_3d, faces, extents),  # Z is the same in metres
+        height=solids.heights(geometries_3d, faces, extents, kinds),  # Z: the same in metres
     )
     if surfaces is None:
         return out
     out.surface_owner, out.surface_types = surfaces.owner, surfaces.types
-    out.surface_parts = surface_parts(surfaces, geometries_3d, faces)
+    out.surface_parts = surface_parts(surfaces, faces, kinds)
     if out.surface_parts is not None:
         out.surface_polygons = None  # the faces', placed with them
         vectors = face_vectors[out.surface_parts]

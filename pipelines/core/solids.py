@@ -329,15 +329,19 @@ def orientations(
 
 
 def heights(
-    geometries: np.ndarray, faces: Faces | None = None, of_faces: np.ndarray | None = None
+    geometries: np.ndarray,
+    faces: Faces | None = None,
+    of_faces: np.ndarray | None = None,
+    types: np.ndarray | None = None,
 ) -> np.ndarray:
     """Top minus bottom of each geometry's Z, NaN where it has none; the polygons' from their
     `faces` where the caller holds them (`Faces.of`), the other geometries' read from GEOS.
-    `of_faces`: those of the faces, where the caller has them (`volumes_and_faces`')."""
+    `of_faces`: those of the faces, where the caller has them (`volumes_and_faces`');
+    `types`: the geometries' `kinds`, where the caller has them."""
     out = np.full(len(geometries), np.nan)
     rest = np.arange(len(geometries))
     if faces is not None:
-        polygonal = of_types(kinds(geometries, faces), 3, 6)
+        polygonal = of_types(kinds(geometries, faces) if types is None else types, 3, 6)
         if of_faces is not None:
             out = of_faces
         elif newell is not None:
