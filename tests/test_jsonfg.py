@@ -16,7 +16,7 @@ import shapely
 from shapely.geometry import shape
 
 from citypipe.connectors import jsonfg_solids
-from citypipe.core import solids
+from citypipe.core import orientation, solids
 from citypipe.core.ingest import ingest
 
 RD_NEW = pyproj.Transformer.from_crs("EPSG:28992", "OGC:CRS84", always_xy=True)  # of EPSG:7415
@@ -246,7 +246,7 @@ def test_a_polygon_prism_is_a_closed_solid_of_base_area_times_height(seed):
     assert solids.volumes(np.array([solid.shape]))[0] == pytest.approx(area * (upper - lower))
     assert solids.heights(np.array([solid.shape]))[0] == pytest.approx(upper - lower)
     # the faces look outwards: down at the bottom, up at the top
-    normals = solids.area_vectors(shapely.get_parts(solid.shape))
+    normals = orientation.area_vectors(shapely.get_parts(solid.shape))
     assert normals[0, 2] < 0 < normals[1, 2]
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from citypipe.connectors import registry
 from citypipe.connectors.base import FileConnector, Solids, SourceBatch, SourceInfo, Surface
-from citypipe.core import solids, warehouse
+from citypipe.core import orientation, solids, warehouse
 from citypipe.core.ingest import ingest
 
 E, N = 500_000.0, 5_400_000.0  # UTM zone 32N, near Stuttgart
@@ -117,7 +117,9 @@ def test_an_open_shell_has_no_volume():
 
 def test_a_roof_written_clockwise_still_faces_up():
     roof = box_faces()[1][1].reverse()
-    area, tilt, azimuth = solids.surface_measures(np.array([roof], dtype=object), ["RoofSurface"])
+    area, tilt, azimuth = orientation.surface_measures(
+        np.array([roof], dtype=object), ["RoofSurface"]
+    )
     assert (area[0], tilt[0]) == (pytest.approx(W * D), pytest.approx(0)) and np.isnan(azimuth[0])
 
 
@@ -129,7 +131,7 @@ def test_a_roof_written_clockwise_still_faces_up():
 def test_surface_types_that_name_a_word_are_those_that_hold_it(types, word, as_array):
     """`types_with` says of each type, list or array, whether it holds the word."""
     given_types = np.array(types, dtype=object) if as_array else types
-    got = solids.types_with(given_types, word)
+    got = orientation.types_with(given_types, word)
     assert got.dtype == bool and got.tolist() == [word in t for t in types]
 
 
@@ -143,14 +145,18 @@ def test_orientations_are_norm_s_and_modulo_s_to_the_bit(drawn):
     tiny and huge components), a roof looking down flipped."""
     vectors = np.array([v[:3] for v in drawn], dtype=float).reshape(-1, 3)
     roofs = np.array([v[3] for v in drawn], dtype=bool)
-    area, tilt, azimuth = solids.orientations(vectors, roofs)
+    area, tilt, azimuth = orientation.orientations(vectors, roofs)
     n = vectors.copy()
     n[roofs & (n[:, 2] < 0)] *= -1
     length = np.linalg.norm(n, axis=1)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         turned = np.degrees(np.arctan2(n[:, 0], n[:, 1])) % 360
         wanted_tilt = np.degrees(np.arccos(np.clip(n[:, 2] / length, -1, 1)))
-    flat = (wanted_tilt < solids.FLAT_DEG) | (wanted_tilt > 180 - solids.FLAT_DEG) | (length == 0)
+    flat = (
+        (wanted_tilt < orientation.FLAT_DEG)
+        | (wanted_tilt > 180 - orientation.FLAT_DEG)
+        | (length == 0)
+    )
     turned[flat] = np.nan
     assert area.tobytes() == (length / 2).tobytes()
     assert tilt.tobytes() == wanted_tilt.tobytes() and azimuth.tobytes() == turned.tobytes()

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from citypipe.connectors import coordinates
 from citypipe.connectors.base import Surface
-from citypipe.core import footprints, solids
+from citypipe.core import footprints, orientation, solids
 from citypipe.geo.surfaces import SurfaceColumns
 
 
@@ -273,7 +273,9 @@ def test_faces_with_holes_are_measured_without_their_holes():
     solid = shapely.MultiPolygon(faces)
     geometries = np.array([solid], dtype=object)
     assert solids.volumes(geometries)[0] == pytest.approx((w * d - cw * cd) * h)
-    area, tilt, _ = solids.surface_measures(np.array([roof, ground], dtype=object), ["Roof", "G"])
+    area, tilt, _ = orientation.surface_measures(
+        np.array([roof, ground], dtype=object), ["Roof", "G"]
+    )
     assert list(area) == [pytest.approx(w * d - cw * cd)] * 2
     assert list(tilt) == [pytest.approx(0), pytest.approx(180)]
     footprint = footprints.footprints(geometries, None)[0]

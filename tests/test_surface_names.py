@@ -1,4 +1,4 @@
-"""`SurfaceColumns.named`: which semantic surfaces' types name a word, as `solids.types_with`
+"""`SurfaceColumns.named`: which semantic surfaces' types name a word, as `orientation.types_with`
 says of the types themselves, for the columns and those cut from them (`take`, `dropped`),
 whether a batch has a few types (compared as arrays) or many (looked up one by one)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from citypipe.core import solids
+from citypipe.core import orientation
 from citypipe.geo.surfaces import SurfaceColumns
 
 
@@ -39,6 +39,6 @@ def test_named_says_what_types_with_says(kinds: list[str]) -> None:
         whole.take(rows).take(rows[:2]),
     ):
         for word in ("Ground", "Roof", "Window"):
-            assert cut.named(word).tolist() == solids.types_with(cut.types, word).tolist()
+            assert cut.named(word).tolist() == orientation.types_with(cut.types, word).tolist()
     assert whole.named("Ground").sum() == types.count("GroundSurface") + types.count("Ground")
     assert not whole.named("Window").any()

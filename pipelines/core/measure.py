@@ -1,5 +1,6 @@
 """3D objects measured in metres while still in their source CRS: footprint area, volume,
-height, and the area, tilt and azimuth of each semantic surface (pipelines/core/solids.py).
+height, and the area, tilt and azimuth of each semantic surface (pipelines/core/solids.py,
+orientation.py).
 
 A projected CRS is measured in as it is; geographic coordinates in the UTM zone of the batch's
 centre, as areas and angles need metres east and north.
@@ -16,7 +17,7 @@ import pyarrow as pa
 import pyproj
 import shapely
 
-from citypipe.core import solids
+from citypipe.core import orientation, solids
 from citypipe.geo import wkb
 from citypipe.geo.surfaces import SurfaceColumns
 
@@ -186,8 +187,8 @@ def measure(
         vectors = face_vectors[out.surface_parts]
     else:
         out.surface_polygons = polygons = surfaces.polygons()
-        vectors = solids.area_vectors(_in_metres(to_metres, polygons, True))
-    out.surface_area, out.surface_tilt, out.surface_azimuth = solids.orientations(
+        vectors = orientation.area_vectors(_in_metres(to_metres, polygons, True))
+    out.surface_area, out.surface_tilt, out.surface_azimuth = orientation.orientations(
         vectors, surfaces.named("Roof")
     )
     return out
