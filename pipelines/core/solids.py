@@ -27,7 +27,7 @@ try:
     from citypipe.geo import edges as compiled
 except ImportError:
     compiled = None  # type: ignore[assignment]
-# Newell's vectors, volumes and heights in one pass each (pipelines/geo/newell.pyx), optional
+# Newell's vectors, and volumes with heights in one pass (pipelines/geo/newell.pyx), optional
 # in the same way
 try:
     from citypipe.geo import newell
@@ -293,9 +293,6 @@ def heights(
         polygonal = of_types(kinds(geometries, faces) if types is None else types, 3, 6)
         if of_faces is not None:
             out = of_faces
-        elif newell is not None:
-            ring, polygon, owner = map(_indices, (faces.ring, faces.polygon, faces.owner))
-            out = newell.heights(faces.coords[:, 2], ring, polygon, owner, len(geometries))
         else:
             _extents(out, faces.coords[:, 2], faces.owner[faces.polygon[faces.ring]])
         rest = np.flatnonzero(~polygonal)

@@ -9,6 +9,3 @@ def area_vectors(
 def volumes(
     coords: np.ndarray, ring: np.ndarray, polygon: np.ndarray, owner: np.ndarray, count: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
-def heights(
-    z: np.ndarray, ring: np.ndarray, polygon: np.ndarray, owner: np.ndarray, count: int
-) -> np.ndarray: ...

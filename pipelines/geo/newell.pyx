@@ -84,8 +84,9 @@ def volumes(
     signed volume (its faces' vectors dotted with their first positions, over 6), which
     objects' faces (owned by them, ascending) share every edge an even number of times,
     positions compared to the millimetre (`solids._closed`), and each object's height
-    (`heights`' of the same positions: their Z read in the same pass, where a pass of its
-    own read the positions, rings and faces again).
+    (`solids.heights`' of the same positions, their Z read in the same pass: top minus
+    bottom, NaN passed over, NaN where its top is not finite, a height of zero +0 whichever
+    zero its top and bottom are, as numpy's).
 
     One pass over the positions for the three components, the first positions and the edges'
     hashes (each position read and made finite once): each component's terms are added in
@@ -113,7 +114,7 @@ def volumes(
             f = polygon[ring[i]]
             if i == 0 or f != polygon[ring[i - 1]]:  # a face's first row (a later run wins)
                 at[f, 0], at[f, 1], at[f, 2] = x0, y0, z0
-            extend(&top[0], &bottom[0], owner[f], coords[i, 2])  # `heights`' extents
+            extend(&top[0], &bottom[0], owner[f], coords[i, 2])  # each object's extents in Z
             if i + 1 == n:
                 break
             x1 = finite(coords[i + 1, 0])
@@ -133,26 +134,8 @@ def volumes(
     return vectors, totals, closed, _heights(top, bottom)
 
 
-def heights(
-    const double[:] z,
-    const int64_t[:] ring,
-    const int64_t[:] polygon,
-    const int64_t[:] owner,
-    Py_ssize_t count,
-):
-    """`solids.heights` of geometries held as faces: each of `count` objects' top minus
-    bottom of its positions' `z` (NaN passed over), NaN where its top is not finite; a
-    height of zero is +0 whichever zero its top and bottom are (so is numpy's)."""
-    cdef double[::1] top = np.full(count, np.nan), bottom = np.full(count, np.nan)
-    cdef Py_ssize_t i, n = z.shape[0]
-    with nogil:
-        for i in range(n):
-            extend(&top[0], &bottom[0], owner[polygon[ring[i]]], z[i])
-    return _heights(top, bottom)
-
-
 cdef object _heights(const double[::1] top, const double[::1] bottom):
-    """Each object's top minus bottom (`heights`' extents), NaN where its top is not finite."""
+    """Each object's top minus bottom (`volumes`' extents), NaN where its top is not finite."""
     cdef Py_ssize_t o, count = top.shape[0]
     out = np.full(count, np.nan)
     cdef double[::1] height = out
