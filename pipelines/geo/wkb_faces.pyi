@@ -14,3 +14,6 @@ def multipolygons_z(
 def cut(
     data: np.ndarray, starts: np.ndarray, ends: np.ndarray, parts: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]: ...
+def polygons_2d(
+    xy: np.ndarray, rings: np.ndarray, polygons: np.ndarray, present: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None: ...

@@ -8,7 +8,8 @@ corner's position is read where it was moved (`xy[codes[i]]`, each distinct posi
 transformed once: `crs.ToCrs84.distinct`) and its height where it was read (`z[i]`), and
 written straight after its ring's header: one loop, no temporaries. Each face's bytes are
 noted, so the semantic surfaces that are faces are cut out of them (`cut`), as
-`wkb_ragged.parts_z` cuts them.
+`wkb_ragged.parts_z` cuts them. 2D polygons (footprints) are written so too (`polygons_2d`),
+each ring's positions copied as GEOS handed them out.
 """
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
@@ -16,7 +17,7 @@ from libc.string cimport memcpy
 
 import numpy as np
 
-cdef uint32_t POLYGON_Z = 0x80000003, MULTIPOLYGON_Z = 0x80000006
+cdef uint32_t POLYGON = 3, POLYGON_Z = 0x80000003, MULTIPOLYGON_Z = 0x80000006
 cdef int64_t HEAD = 9, INT32_MAX = 2**31 - 1
 
 
@@ -141,3 +142,45 @@ def cut(const uint8_t[::1] data, const int64_t[:] starts, const int64_t[:] ends,
             at += ends[p] - starts[p]
             o[k + 1] = <int32_t>at
     return out, offsets
+
+
+def polygons_2d(
+    const double[:, ::1] xy, const int64_t[::1] rings, const int64_t[::1] polygons,
+    const uint8_t[::1] present,
+):
+    """`wkb_ragged.polygons_2d` in one pass: the 2D polygons of rings `polygons[g]` to
+    `polygons[g + 1]` (none for a row not `present`), ring r of positions `xy[rings[r]:rings[r
+    + 1]]` (x and y, copied as they lie): the bytes and each row's end offset (int32, a leading
+    0). None where the numpy code answers None (a present row of no ring, one not present with
+    rings, more than 2 GiB)."""
+    cdef Py_ssize_t count = present.shape[0], g, r
+    cdef int64_t total = 0
+    cdef uint32_t s
+    if xy.shape[1] != 2 or polygons.shape[0] != count + 1:
+        raise ValueError("positions of x and y and an offset a row wanted")
+    for g in range(count):
+        if (polygons[g + 1] > polygons[g]) != (present[g] != 0):
+            return None
+        if present[g]:
+            total += HEAD + 4 * (polygons[g + 1] - polygons[g])
+    total += 16 * (rings[polygons[count]] - rings[polygons[0]])
+    if total > INT32_MAX:
+        return None
+    data = np.empty(total, np.uint8)
+    offsets = np.zeros(count + 1, np.int32)
+    cdef uint8_t[::1] buffer = data
+    cdef int32_t[::1] ends = offsets
+    cdef uint8_t* out = &buffer[0] if total else NULL
+    cdef const double* p = &xy[0, 0] if xy.shape[0] else NULL
+    cdef int64_t at = 0
+    with nogil:
+        for g in range(count):
+            if present[g]:
+                at = head(out, at, POLYGON, <uint32_t>(polygons[g + 1] - polygons[g]))
+                for r in range(polygons[g], polygons[g + 1]):
+                    s = <uint32_t>(rings[r + 1] - rings[r])
+                    memcpy(out + at, &s, 4)
+                    memcpy(out + at + 4, p + 2 * rings[r], 16 * s)
+                    at += 4 + 16 * s
+            ends[g + 1] = <int32_t>at
+    return data, offsets

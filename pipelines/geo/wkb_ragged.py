@@ -1,4 +1,4 @@
-"""3D polygons and multipolygons written as WKB straight from the flat arrays they are built of.
+"""Polygons and multipolygons written as WKB straight from the flat arrays they are built of.
 
 The faces of a batch's solids and its semantic surfaces are held as ragged arrays (positions,
 ring / polygon / geometry offsets) before shapely builds them; GEOS then writes their WKB one
@@ -9,7 +9,8 @@ first ring. So the headers are made for all rings at once with numpy and joined 
 positions by Arrow in one call. The bytes are GEOS's (`shapely.to_wkb(output_dimension=3)`:
 the extended flavour's Z flag, little-endian). A batch's solids, taken to CRS84, are written
 in one compiled pass where it is built (`solids_z`, wkb_faces.pyx), each corner read where
-its distinct position was moved.
+its distinct position was moved. 2D polygons (footprints) are written the same way from the
+positions GEOS hands out (`polygons_2d`, `wkb.to_wkb_2d`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["Solids", "face_rings", "polygons_z", "solids_z"]
+__all__ = ["Solids", "face_rings", "polygons_2d", "polygons_z", "solids_z"]
 
 # the solids' WKB written in one pass (pipelines/geo/wkb_faces.pyx), optional: where it did not
 # build, or on a big-endian machine (WKB here is little-endian), numpy writes the same bytes
@@ -32,7 +33,8 @@ try:
 except ImportError:
     compiled = None  # type: ignore[assignment]
 
-_POLYGON_Z, _MULTIPOLYGON_Z = 0x80000003, 0x80000006
+_POLYGON, _MULTIPOLYGON, _Z = 3, 6, 0x80000000
+"""WKB's type codes, and the extended flavour's flag of a geometry with Z (GEOS's)."""
 _HEAD = 9
 """A geometry's header: byte order (1), type (4), count of its parts or rings (4)."""
 _INT32_MAX = 2**31 - 1
@@ -114,34 +116,59 @@ def polygons_z(
     geometries that are there (the others null, with no parts). None where GEOS writes some
     geometry otherwise (an empty polygon or multipolygon, more than 2 GiB): the caller asks GEOS.
     """
+    return _polygons(coords, offsets, valid)
+
+
+def polygons_2d(
+    coords: np.ndarray, offsets: tuple[np.ndarray, np.ndarray], valid: np.ndarray
+) -> pa.Array | None:
+    """`polygons_z` of polygons of positions `coords` (n, 2) in 2D, as
+    `to_wkb(output_dimension=2)` writes them; null where not `valid`, with no rings: in one
+    compiled pass where it is built (wkb_faces.pyx), else with numpy."""
+    if compiled is None:
+        return _polygons(coords, offsets, valid)
+    present = np.asarray(valid, bool)
+    rings, polygons = (_int64(o) for o in offsets)
+    xy = np.ascontiguousarray(coords, np.float64)
+    written = compiled.polygons_2d(xy, rings, polygons, present.view(np.uint8))
+    return None if written is None else _nullable(present, written[1], written[0])
+
+
+def _polygons(
+    coords: np.ndarray, offsets: tuple[np.ndarray, ...], valid: np.ndarray | None
+) -> pa.Array | None:
+    """`polygons_z`, or `polygons_2d` where `coords` hold x and y alone."""
+    flag = _Z if coords.shape[1] == 3 else 0
+    width = 8 * coords.shape[1]  # bytes a position
     ring_offsets, polygon_offsets = (np.asarray(o, np.int64) for o in offsets[:2])
     sizes = np.diff(ring_offsets)
     rings = np.diff(polygon_offsets)
     multi = len(offsets) > 2
     parts = np.diff(np.asarray(offsets[2], np.int64)) if multi else rings
     present = np.ones(len(parts), dtype=bool) if valid is None else np.asarray(valid, bool)
-    if (rings == 0).any() or (parts[present] == 0).any() or (parts[~present] != 0).any():
+    polygon_rings = rings if multi else rings[present]  # a null polygon has none
+    if (polygon_rings == 0).any() or (parts[present] == 0).any() or (parts[~present] != 0).any():
         return None
     head, start, first_ring = _layout(offsets)
     heads = np.empty(int(head.sum()), np.uint8)
     if multi:
         at = start[first_ring[_first(parts)]]
         heads[at] = 1
-        _put_u32(heads, at + 1, _MULTIPOLYGON_Z)
+        _put_u32(heads, at + 1, _MULTIPOLYGON | flag)
         _put_u32(heads, at + 5, parts[parts > 0])
     at = start[first_ring] + head[first_ring] - 4 - _HEAD
     heads[at] = 1
-    _put_u32(heads, at + 1, _POLYGON_Z)
-    _put_u32(heads, at + 5, rings)
+    _put_u32(heads, at + 1, _POLYGON | flag)
+    _put_u32(heads, at + 5, rings[rings > 0])
     _put_u32(heads, start + head - 4, sizes)
     # each geometry's bytes end where its last ring's do: offsets read from the rings' ends
-    ends = np.concatenate([[0], np.cumsum(head + sizes * 24)])[polygon_offsets]
+    ends = np.concatenate([[0], np.cumsum(head + sizes * width)])[polygon_offsets]
     if multi:
         ends = ends[np.asarray(offsets[2], np.int64)]
     if ends[-1] > _INT32_MAX:
         return None
     joined = pc.binary_join_element_wise(
-        _binary(heads, head), _binary(np.ascontiguousarray(coords, "<f8"), sizes * 24), b""
+        _binary(heads, head), _binary(np.ascontiguousarray(coords, "<f8"), sizes * width), b""
     )
     return _nullable(present, ends.astype(np.int32), joined.buffers()[2])
 
