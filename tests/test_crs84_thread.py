@@ -20,7 +20,7 @@ from test_cityjson import CUBE_VERTICES, HEADER, _cube
 from citypipe.connectors import cityjson, cityjson_values
 from citypipe.connectors.base import Ahead
 from citypipe.connectors.cityjson import CityJSONConnector
-from citypipe.core import crs84
+from citypipe.core import crs84, measure
 from citypipe.core.ingest import ingest
 from citypipe.core.lake import Lake
 from citypipe.geo import crs as crslib
@@ -139,22 +139,31 @@ def test_positions_moved_ahead_place_what_the_batches_alone_do(
     """Features, surfaces and rejects of a document whose solids are placed from its
     vertices moved ahead (in the `--crs` given, where one is) are those of the same
     document placed from its batches alone, bit for bit; the solids' corners all found
-    among the moved vertices but the template's, moved then."""
+    among the moved vertices but the template's, moved then; the solids measured on the
+    worker after it placed them (beside the footprints' CRS84), else in the run's thread."""
     path = _templated(tmp_path) if name == "templated" else sample(name)
     known: list[bool] = []
     placed = crs84._placed
+    solids = measure._solids
+    measured: list[str] = []
 
     def spied(transform, faces, has_z, before):
         known.append(before is not None)
         return placed(transform, faces, has_z, before)
 
+    def measuring(*args: object) -> None:
+        measured.append(threading.current_thread().name)
+        solids(*args)
+
     monkeypatch.setattr(crs84, "_placed", spied)
+    monkeypatch.setattr(measure, "_solids", measuring)
     ingest(path, "made", lake, crs=crs, validate=False)
     alone = Lake(tmp_path / "alone")
     with monkeypatch.context() as m:
         _not_ahead(m)
         ingest(path, "made", alone, crs=crs, validate=False)
     assert known == [True, False]
+    assert [m.split("_")[0] for m in measured] == ["citypipe-crs84", "MainThread"]
     if name == "templated":
         rejected = pq.read_table(lake.partition("rejects", "made")).column("source_id")
         assert sorted(rejected.to_pylist()) == ["far", "odd"]

@@ -35,7 +35,7 @@ from shapely import GeometryType
 
 from citypipe.connectors import base, coordinates
 from citypipe.connectors.ragged import offsets
-from citypipe.core.measure import Measures
+from citypipe.core.measure import Beside, Measures
 from citypipe.core.solids import Faces
 from citypipe.core.threads import Threads
 from citypipe.geo import crs as crslib
@@ -45,7 +45,7 @@ from citypipe.geo.errors import ConfigurationError
 from citypipe.geo.transform import Moved, ToCrs84
 from citypipe.geo.types import AxisOrder
 
-__all__ = ["Begun", "MovedAhead", "ToCrs84", "ahead", "begin", "to_crs84"]
+__all__ = ["Begun", "MovedAhead", "ToCrs84", "ahead", "begin", "beside", "to_crs84"]
 
 
 class _Placed(NamedTuple):
@@ -99,6 +99,10 @@ class _Worker:
     ) -> Begun:
         """The solids placed on the thread, from the positions it moved ahead (`known`)."""
         return self._pool.submit(_placed, transform, faces, has_z, known).result
+
+    def then(self, work: Callable[[], object]) -> Callable[[], object]:
+        """`work` on the thread, after what it was given before (the solids it places)."""
+        return self._pool.submit(work).result
 
     def ahead(self, transform: ToCrs84, xyz: np.ndarray) -> Future[Moved]:
         """The distinct positions of `xyz` moved on the thread (its PROJ object made with
@@ -178,6 +182,16 @@ def begin(
     if ahead is None or ahead.transform != transform:
         return partial(_placed, transform, faces, has_z, None)
     return _worker().begin(transform, faces, has_z, ahead.moved)
+
+
+def beside(begun: Begun | None) -> Beside | None:
+    """Where the solids are `begun` on the worker thread, work handed to it after them (the
+    solids' measures: the thread is idle once it has placed them, while the caller takes the
+    footprints to CRS84 and repairs them); None where they are not (taken in the caller's
+    thread: the hand-over costs more than the work it would move, as `begin` says)."""
+    if begun is None or isinstance(begun, partial):
+        return None
+    return _worker().then
 
 
 def _placed(

@@ -406,7 +406,8 @@ class Placer:
             _footprints(geoms, src3d, surfaces, reasons, faces3d, outlines)
         measures = None
         if solid_faces is not None and types3d is not None:  # 3D objects; a point or line
-            measures = measure(crs, axis, geoms, geoms3d, surfaces, solid_faces, types3d)
+            beside = crs84.beside(begun)  # the solids measured on the thread, after CRS84
+            measures = measure(crs, axis, geoms, geoms3d, surfaces, solid_faces, types3d, beside)
         placed3d: np.ndarray | pa.Array = geoms3d
         if to_crs84 is not None:
             geoms, placed3d = crs84.to_crs84(
@@ -420,4 +421,5 @@ class Placer:
         if shapely.has_z(geoms).any():
             geoms = shapely.force_2d(geoms)
         bounds = _repair(geoms, reasons, notes)
+        measures = measures and measures.finish()
         return Placed(geoms, placed3d if has_z.any() else None, label, bounds, measures)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 import pyarrow as pa
@@ -21,7 +21,7 @@ from citypipe.core import orientation, solids
 from citypipe.geo import wkb
 from citypipe.geo.surfaces import SurfaceColumns
 
-__all__ = ["Measures", "floats", "measure", "surface_parts"]
+__all__ = ["Beside", "Measures", "floats", "measure", "surface_parts"]
 
 
 @dataclass
@@ -48,6 +48,15 @@ class Measures:
     surface_parts: np.ndarray | None = None
     """Which of `shapely.get_parts` of the 3D geometries each surface is, where every surface
     is one of their faces (`surface_parts`): their CRS84 polygons are then those faces'."""
+    pending: Callable[[], object] | None = field(default=None, repr=False)
+    """The solids' measures made beside (`measure`'s `beside`), until `finish`."""
+
+    def finish(self) -> Measures:
+        """These measures whole: once those made beside are (their error raised here)."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending()
+        return self
 
     def surface_wkb_of(self, rows: slice | np.ndarray) -> pa.Array:
         """The 3D WKB of the surfaces `rows` (a slice or their indices)."""
@@ -159,6 +168,7 @@ def measure(
     surfaces: SurfaceColumns | None,
     faces: solids.Faces,
     kinds: np.ndarray,
+    beside: Beside | None = None,
 ) -> Measures | None:
     """The measures of 2D footprints, 3D geometries and their semantic surfaces (None: none
     known) in `crs`; None where no metric CRS is found for them.
@@ -166,29 +176,63 @@ def measure(
     faces of the solid (`surface_parts`).
     `faces` are those of `geometries_3d` (`Solids.faces`, or read once from GEOS): volumes and
     heights use them, their positions taken to metres where the CRS is not in metres (the
-    solids are not built again there only to be read); `kinds` their `solids.kinds`."""
+    solids are not built again there only to be read); `kinds` their `solids.kinds`.
+    `beside`: where given, and the CRS is in metres as it is, the solids' volumes, heights
+    and surfaces' orientations are made by it (a thread beside the caller's: the newell
+    kernel lets go of the GIL), the caller's `Measures.finish` waiting for them."""
     to_metres = _metres(crs, axis_order, footprints)
     if to_metres is None:
         return None
     footprint = _in_metres(to_metres, footprints, False)
-    metric = faces if to_metres is _as_given else faces._replace(coords=to_metres(faces.coords))
-    volume, face_vectors, extents = solids.volumes_and_faces(geometries_3d, metric)
+    n = len(geometries_3d)
     out = Measures(
         footprint_area=np.where(shapely.is_missing(footprint), np.nan, shapely.area(footprint)),
-        volume=volume,
-        height=solids.heights(geometries_3d, faces, extents, kinds),  # Z: the same in metres
+        volume=np.full(n, np.nan),
+        height=np.full(n, np.nan),
     )
+    polygons = None
+    if surfaces is not None:
+        out.surface_owner, out.surface_types = surfaces.owner, surfaces.types
+        out.surface_parts = surface_parts(surfaces, faces, kinds)
+        # the caller takes them to CRS84 (in place of these) while the solids are measured
+        polygons = None if out.surface_parts is not None else surfaces.polygons()
+        out.surface_polygons = polygons
+    if beside is None or to_metres is not _as_given:
+        _solids(out, to_metres, geometries_3d, surfaces, faces, kinds, polygons)
+    else:  # the rows as they are now: the caller places them meanwhile
+        given = geometries_3d.copy()
+        out.pending = beside(
+            partial(_solids, out, to_metres, given, surfaces, faces, kinds, polygons)
+        )
+    return out
+
+
+Beside = Callable[[Callable[[], None]], Callable[[], object]]
+"""Work handed to another thread (`measure`'s `beside`): what waits for it to be done."""
+
+
+def _solids(
+    out: Measures,
+    to_metres: Callable[[np.ndarray], np.ndarray],
+    geometries_3d: np.ndarray,
+    surfaces: SurfaceColumns | None,
+    faces: solids.Faces,
+    kinds: np.ndarray,
+    polygons: np.ndarray | None,
+) -> None:
+    """The volumes and heights of the 3D geometries (their `faces`), and the area, tilt and
+    azimuth of their semantic surfaces (`polygons`, in the source CRS, where they are not
+    faces of the solids: `Measures.surface_parts`), into `out`."""
+    metric = faces if to_metres is _as_given else faces._replace(coords=to_metres(faces.coords))
+    volume, face_vectors, extents = solids.volumes_and_faces(geometries_3d, metric)
+    out.volume = volume
+    out.height = solids.heights(geometries_3d, faces, extents, kinds)  # Z: the same in metres
     if surfaces is None:
-        return out
-    out.surface_owner, out.surface_types = surfaces.owner, surfaces.types
-    out.surface_parts = surface_parts(surfaces, faces, kinds)
-    if out.surface_parts is not None:
-        out.surface_polygons = None  # the faces', placed with them
+        return
+    if polygons is None:
         vectors = face_vectors[out.surface_parts]
     else:
-        out.surface_polygons = polygons = surfaces.polygons()
         vectors = orientation.area_vectors(_in_metres(to_metres, polygons, True))
     out.surface_area, out.surface_tilt, out.surface_azimuth = orientation.orientations(
         vectors, surfaces.named("Roof")
     )
-    return out
