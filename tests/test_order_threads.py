@@ -62,7 +62,7 @@ def test_a_spilled_sources_encoding_error_is_raised_and_its_spill_removed(
 
 @pytest.fixture
 def sealed_from_any(monkeypatch) -> None:
-    """Any source sealed on the thread (the fountains' rows are under `SEALED_FROM`)."""
+    """Any source sealed on the thread, however few its rows (`SEALED_FROM`)."""
     monkeypatch.setattr(ordering, "SEALED_FROM", 0)
 
 

@@ -57,12 +57,21 @@ MEMORY_BUDGET = 32 << 20
 BUCKET_BYTES = 4 << 20
 """Arrow bytes of rows sorted at once out of core: measured on 240 MB of fountains (741,524
 rows), buckets of 16 MB raised the run's peak memory by 57 MB, buckets of 4 MB not at all."""
-SEALED_FROM = 1 << 20
-"""Arrow bytes of rows from which a sealed writer encodes them on its thread (`seal`); a
-smaller source's are encoded at close on the run's thread, where the thread's hand-offs cost
-about what they hid (validated ingests alternated in one process, load 7-8: Karlsruhe's
-0.29 MB, 2.5 ms of encoding, 1.5 ms less of the run's thread CPU for 1.8 more of the
-process's)."""
+SEALED_FROM = 32 << 10
+"""Arrow bytes of rows from which a sealed writer encodes them on its thread (`seal`), beside
+the run's hash of its input, its files' closing and its history row: Parquet encodes without
+the GIL, so with a core spare the run waits for what is left of the encoding, no longer for
+all of it. A source of a few rows is encoded at close on the run's thread: the hand-off takes
+longer than the little it hides. Chosen by wall, the target (bench/run.py --measure, repeat
+15, best of 4-8 rounds, 1 MiB and this interleaved, 16:36-16:41, load 1.0-3.3): Karlsruhe's
+291 kB of rows 8.62 / 7.77 / 7.85 -> 8.33 / 7.38 / 7.31 ms in three windows, the fountains'
+768 kB 15.54 / 12.87 / 12.49 -> 12.98 / 12.34 / 11.68, Barcelona's districtes and barris
+12.30 / 11.31 -> 11.60 / 11.77 and 20.84 / 19.35 -> 19.60 / 19.74, Jena's 38 kB 6.03 ->
+5.57; sealed, Freiburg's 8 kB 5.05 -> 4.93 (noise), one OGC API item's 565 bytes 4.10 ->
+4.40. The process's CPU grows by 0.1-0.5 ms; where no core is spare (load 5-13) the wall
+does too (Karlsruhe 9.02 -> 10.49, the fountains 14.78 -> 15.33). From 1 MiB before, chosen by
+CPU (Karlsruhe's encoding hand-off cost about what it hid: 1.8 ms more of the process's CPU at
+load 7-8)."""
 _NULL_KEY = np.uint64(1 << (2 * LEVEL))
 """Rows without a bbox (no geometry) come after every key, in source order."""
 _ENCODING = Threads(1, "citypipe-encode")
