@@ -137,8 +137,7 @@ class CityGMLConnector(FileConnector):
         """What the document says before its first member: read once for inspect and read;
         from the whole document where the read parses it whole in this process, which it
         then reads (`_members`)."""
-        split = self._split()
-        if split and self.path.stat().st_size >= split:
+        if self._splits():
             return read_header(self.path)
         try:
             with self.open_input() as f:
@@ -161,9 +160,8 @@ class CityGMLConnector(FileConnector):
         one process each but for this one's first on two cores (citygml_ranges), or where its
         members do not stand alone in a second process (citygml_process); the option
         `split_bytes` sets the size and forces it (0: never)."""
-        split = self._split()
         # a wrapped CityModel is read in this process: the ranges are the root CityModel's
-        if split and not self.header.depth and self.path.stat().st_size >= split:
+        if not self.header.depth and self._splits():
             gml_id = f"{{{GML[self.header.version]}}}id"
             released = lambda: self._released  # the walk's count, in the process walking
             return read_in_ranges(
@@ -172,10 +170,15 @@ class CityGMLConnector(FileConnector):
             )  # fmt: skip
         return self._read(ObjectReader.flush)
 
-    def _split(self) -> int:
-        """The size from which the file is read by several processes (0: never)."""
+    def _splits(self) -> bool:
+        """Whether the file is read by several processes: where it has `split_bytes` or more
+        (0: never), else `SPLIT_BYTES` where a second process may help (`can_split`, asked of
+        a file that large alone: it reads the load, 17 us a call)."""
         option = self.options.get("split_bytes")  # a string where given on a command line
-        return int(option) if option is not None else SPLIT_BYTES if can_split() else 0
+        size = SPLIT_BYTES if option is None else int(option)
+        return (
+            bool(size) and self.path.stat().st_size >= size and (option is not None or can_split())
+        )
 
     def _read(
         self,
