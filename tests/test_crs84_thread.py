@@ -82,6 +82,30 @@ def test_an_error_moving_the_positions_ahead_fails_the_run_and_keeps_the_output(
     assert read_lake("rotterdam").equals(before)
 
 
+def test_an_error_measuring_the_solids_beside_fails_the_run_and_keeps_the_output(
+    sample, lake, read_lake, monkeypatch
+):
+    """The solids' measures fail on the worker, after it placed them (memory runs out): the
+    ingest raises that error as the run's thread waits for them, and the previous output
+    stays."""
+    worker = crs84._Worker()
+    monkeypatch.setattr(crs84, "_worker", lambda: worker)
+    path = sample(ROTTERDAM)
+    ingest(path, "rotterdam", lake, validate=False)
+    before = read_lake("rotterdam")
+    where: list[str] = []
+
+    def fails(*args: object) -> None:
+        where.append(threading.current_thread().name)
+        raise MemoryError("no memory for the volumes")
+
+    monkeypatch.setattr(measure.solids, "volumes_and_faces", fails)
+    with pytest.raises(MemoryError, match="no memory for the volumes"):
+        ingest(path, "rotterdam", lake, validate=False)
+    assert [w.split("_")[0] for w in where] == ["citypipe-crs84"]
+    assert read_lake("rotterdam").equals(before)
+
+
 def _templated(tmp_path):
     """A document (in UTM) with what its vertices alone do not hold: a tree placed from a
     template (positions that are no vertex), a cube PROJ cannot take to lon/lat (40,000 km
