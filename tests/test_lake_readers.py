@@ -116,9 +116,9 @@ def test_dictionary_valueless_and_tiny_columns_are_stored_uncompressed_others_in
     hold a few values and runs of indices, which zstd made no smaller; a features file's column
     that holds no value in any of its rows is only null flags, which zstd makes no smaller; a
     column of under a kilobyte in the first row group is not compressed (zstd's fixed cost a
-    column chunk buys a few bytes there); the bbox covering in snappy (`small_file_codec`) in
-    these files of the samples, all small; the others in zstd: no LZ4_RAW, which Spark before
-    3.5 cannot read."""
+    column chunk buys a few bytes there); the bbox covering and the features' 3D WKB in snappy
+    (`small_file_codec`) in these files of the samples, all small; the others in zstd: no
+    LZ4_RAW, which Spark before 3.5 cannot read."""
     import yaml
 
     raw = yaml.safe_load((ROOT / "schemas" / "feature-v1.yaml").read_text(encoding="utf-8"))
@@ -126,7 +126,7 @@ def test_dictionary_valueless_and_tiny_columns_are_stored_uncompressed_others_in
     marked = {k: {c["name"] for c in v if c.get("dictionary")} for k, v in columns.items()}
     snappy = {k: {c["name"] for c in v if c.get("small_file_codec")} for k, v in columns.items()}
     assert {"source", "theme"} <= marked["features"] and "surface_type" in marked["surfaces"]
-    assert snappy == {"features": {"bbox"}, "surfaces": set()}
+    assert snappy == {"features": {"bbox", "geometry_3d"}, "surfaces": set()}
     valueless_seen = set()
     codecs_seen = set()
     for path in _geoparquet_files(lake):
@@ -171,7 +171,8 @@ def _chunk_bytes(path: Path, column: str) -> list[int]:
 
 def test_3d_geometries_take_the_schema_files_lower_zstd_level_in_every_file(lake, tmp_path):
     """A level below zstd's default 3 that the schema file gives (the 3D WKB columns: as
-    small, in less time) applies in small files too, where higher ones do not (write.py)."""
+    small, in less time) applies in small files too, where higher ones do not (write.py): the
+    surfaces' in every file; the features' in large ones, snappy in the samples' (small)."""
     import yaml
 
     raw = yaml.safe_load((ROOT / "schemas" / "feature-v1.yaml").read_text(encoding="utf-8"))
@@ -183,7 +184,9 @@ def test_3d_geometries_take_the_schema_files_lower_zstd_level_in_every_file(lake
     differs = 0
     for path in _geoparquet_files(lake):
         meta = pq.read_metadata(path)
-        kind = "features" if "geometry" in meta.schema.names else "surfaces"
+        if "geometry" in meta.schema.names:  # features: small files (their codec tested above)
+            continue
+        kind = "surfaces"
         rows = pq.read_table(path, columns=["geometry_3d"])
         if rows.column(0).null_count == rows.num_rows or rows.column(0).nbytes < 1024:
             continue  # no value, or a tiny column (not compressed)
