@@ -102,12 +102,17 @@ def split(path: Path, repeat: int, crs: str | None = None) -> dict[str, list[flo
     return {label: [run.get(label, 0.0) for run in runs] for label in {*_spent, "total"}}
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def file_arguments(description: str, repeat: int) -> argparse.Namespace:
+    """An ingest bench's arguments: the file, ingests timed (`--repeat`) and its `--crs`."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("file", type=Path)
-    p.add_argument("--repeat", type=int, default=40)
+    p.add_argument("--repeat", type=int, default=repeat)
     p.add_argument("--crs", help="the CRS of a file that declares none")
-    args = p.parse_args()
+    return p.parse_args()
+
+
+def main() -> None:
+    args = file_arguments(__doc__.splitlines()[0], 40)
     spent = split(args.file, args.repeat, args.crs)
     print(f"thread CPU ms, median of {args.repeat} ingests of {args.file.name}")
     for label, seconds in sorted(spent.items(), key=lambda s: -statistics.median(s[1])):

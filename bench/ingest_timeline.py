@@ -14,7 +14,6 @@ for the removal of the run it replaced (on its thread, stamped with it).
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
@@ -26,7 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from ingest_split import STEPS  # bench/ingest_split.py: the steps of an ingest
+from ingest_split import (  # bench/ingest_split.py: the steps of an ingest, its arguments
+    STEPS,
+    file_arguments,
+)
 
 from citypipe.connectors import registry
 from citypipe.core import (
@@ -151,11 +153,7 @@ def _own(events: list[Event]) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("file", type=Path)
-    p.add_argument("--repeat", type=int, default=40)
-    p.add_argument("--crs", help="the CRS of a file that declares none")
-    args = p.parse_args()
+    args = file_arguments(__doc__.splitlines()[0], 40)
     runs = timeline(args.file, args.repeat, args.crs)
     total = ("ingest", "main", 0, 0)
     runs.sort(key=lambda steps: steps[total][1])
