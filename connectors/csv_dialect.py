@@ -86,14 +86,13 @@ def find_delimiter(text: str) -> str | None:
     return best[1] if best else _single_column(records, cut)
 
 
-def _first_records(text: str, delimiter: str, skip: int = 0) -> list[list[str]]:
-    """The non-empty records among the first `_SNIFF_RECORDS` after `skip` (the header, where
-    the caller has read it): none where the delimiter's quoting breaks the text."""
+def _first_records(text: str, delimiter: str, count: int = _SNIFF_RECORDS) -> list[list[str]]:
+    """The non-empty records among the first `count` (blank lines are none, as pyarrow's reader
+    skips them, the header's first among them): none where the delimiter's quoting breaks the
+    text."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        for _ in range(skip):
-            next(reader, None)
-        return [r for r in (next(reader, None) for _ in range(_SNIFF_RECORDS)) if r]
+        return [r for r in (next(reader, None) for _ in range(count)) if r]
     except csv.Error:
         return []
 
@@ -161,8 +160,8 @@ def read_dialect(path: Path, options: Mapping[str, Any]) -> Dialect:
             f"{' '.join(map(repr, DELIMITERS))} splits the first lines into a header and rows"
         )
     sniffed = text[:_SNIFF_CHARS]
-    header = next(csv.reader(io.StringIO(sniffed, newline=""), delimiter=delimiter), [])
-    rows = _first_records(sniffed, delimiter, skip=1)
+    # the header is the first record that is not a blank line, as pyarrow reads it
+    header, *rows = _first_records(sniffed, delimiter, _SNIFF_RECORDS + 1) or [[]]
     if rows and not sniffed.endswith(("\n", "\r")):
         rows.pop()  # cut anywhere
     width = _row_width(header, rows) if header else 0

@@ -162,6 +162,18 @@ def test_neckarsulm_ewkb_matches_its_coordinate_columns(sample, lake, read_lake)
     assert compared >= 40
 
 
+@pytest.mark.parametrize("blank", ["\n", "\r\n\n"])
+def test_blank_lines_before_the_header_are_skipped(sample, tmp_path, lake, read_lake, blank):
+    """pyarrow's reader skips blank lines, the header's first among them: the dialect takes the
+    same header (found by hypothesis: a newline in place of the first byte crashed the run)."""
+    path = tmp_path / "blank.csv"
+    path.write_bytes(blank.encode() + sample(NECKARSULM).read_bytes())
+    report = ingest(path, "blank", lake, options={"id": "id"})
+    assert (report.records, report.features, report.rejects) == (41, 41, 0)
+    rows = _rows(sample(NECKARSULM), "utf-8", ";")
+    assert set(read_lake("blank").column("source_id").to_pylist()) == {r["id"] for r in rows}
+
+
 def test_reutlingen_utm_without_crs_is_refused_with_advice(sample, lake):
     """UTM metres in a WKT column, no CRS stated (MANIFEST): the source is refused, nothing
     written."""
