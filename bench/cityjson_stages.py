@@ -67,11 +67,14 @@ def _timed(owner: Any, name: str, stage: str) -> None:
 _END = object()
 
 
-def _timed_iterator(owner: Any, name: str, label: str) -> None:
-    """A generator function whose own work (each `next`, not its caller's) counts to `label`."""
+def _timed_iterator(
+    owner: Any, name: str, label: str, timed: Callable[[Any, str, str], None] = _timed
+) -> None:
+    """A generator function whose own work (each `next`, not its caller's) counts to `label`
+    (`timed` wraps each `next`: by its CPU here, by its begin and end in ingest_timeline)."""
     function = getattr(owner, name)
     step = SimpleNamespace(next=lambda items: next(items, _END))
-    _timed(step, "next", label)
+    timed(step, "next", label)
 
     def timed(*args: Any, **kwargs: Any) -> Iterator[Any]:
         items = function(*args, **kwargs)

@@ -20,11 +20,12 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+from cityjson_stages import _timed_iterator  # bench/cityjson_stages.py
 from ingest_split import (  # bench/ingest_split.py: the steps of an ingest, its arguments
     STEPS,
     file_arguments,
@@ -88,26 +89,12 @@ def _stamped(owner: Any, name: str, label: str) -> None:
     setattr(owner, name, stamped)
 
 
-def _stamped_iterator(owner: Any, name: str, label: str) -> None:
-    """A generator function whose each `next` (its own work, not its caller's) is stamped."""
-    function = getattr(owner, name)
-    step = type("Step", (), {"next": staticmethod(lambda items: next(items, None))})
-    _stamped(step, "next", label)
-
-    def stamped(*args: Any, **kwargs: Any) -> Iterator[Any]:
-        items = function(*args, **kwargs)
-        while (item := step.next(items)) is not None:
-            yield item
-
-    setattr(owner, name, stamped)
-
-
 def _instrument(path: Path) -> Callable[..., Any]:
     connector = type(registry.open_location(path, None))
     for owner, name, label in (*STEPS, *MORE):
         _stamped(owner, name, label)
     _stamped(connector, "inspect", "inspect")
-    _stamped_iterator(connector, "read", "read")
+    _timed_iterator(connector, "read", "read", _stamped)
     ingesting.Harmoniser = harmonise.Harmoniser
     _stamped(ingesting, "ingest", "ingest")
     return ingesting.ingest
