@@ -24,10 +24,12 @@ import pytest
 import shapely
 from conftest import ROOT, SAMPLES, geoparquet_validator
 
+from citypipe import schemas
 from citypipe.connectors.parquet_facts import HEIGHTS_KEY
 from citypipe.core import warehouse
 from citypipe.core.ingest import ingest
 from citypipe.core.lake import Lake
+from citypipe.core.write import SCHEMA_LEVELS_FROM, GeoParquetWriter
 from citypipe.geo.errors import DataError
 
 SOURCES = {
@@ -116,9 +118,9 @@ def test_dictionary_valueless_and_tiny_columns_are_stored_uncompressed_others_in
     hold a few values and runs of indices, which zstd made no smaller; a features file's column
     that holds no value in any of its rows is only null flags, which zstd makes no smaller; a
     column of under a kilobyte in the first row group is not compressed (zstd's fixed cost a
-    column chunk buys a few bytes there); the bbox covering and the features' 3D WKB in snappy
-    (`small_file_codec`) in these files of the samples, all small; the others in zstd: no
-    LZ4_RAW, which Spark before 3.5 cannot read."""
+    column chunk buys a few bytes there); the bbox covering and the 3D WKB (features' and
+    surfaces') in snappy (`small_file_codec`) in these files of the samples, all small; the
+    others in zstd: no LZ4_RAW, which Spark before 3.5 cannot read."""
     import yaml
 
     raw = yaml.safe_load((ROOT / "schemas" / "feature-v1.yaml").read_text(encoding="utf-8"))
@@ -126,7 +128,7 @@ def test_dictionary_valueless_and_tiny_columns_are_stored_uncompressed_others_in
     marked = {k: {c["name"] for c in v if c.get("dictionary")} for k, v in columns.items()}
     snappy = {k: {c["name"] for c in v if c.get("small_file_codec")} for k, v in columns.items()}
     assert {"source", "theme"} <= marked["features"] and "surface_type" in marked["surfaces"]
-    assert snappy == {"features": {"bbox", "geometry_3d"}, "surfaces": set()}
+    assert snappy == {"features": {"bbox", "geometry_3d"}, "surfaces": {"geometry_3d"}}
     valueless_seen = set()
     codecs_seen = set()
     for path in _geoparquet_files(lake):
@@ -169,10 +171,11 @@ def _chunk_bytes(path: Path, column: str) -> list[int]:
     ]  # fmt: skip
 
 
-def test_3d_geometries_take_the_schema_files_lower_zstd_level_in_every_file(lake, tmp_path):
+def test_3d_geometries_take_the_schema_files_lower_zstd_level_in_large_files(lake, tmp_path):
     """A level below zstd's default 3 that the schema file gives (the 3D WKB columns: as
-    small, in less time) applies in small files too, where higher ones do not (write.py): the
-    surfaces' in every file; the features' in large ones, snappy in the samples' (small)."""
+    small, in less time) applies in files of large row groups (write.py), where the samples'
+    3D WKB, all in small files, is in snappy (tested above): the samples' surfaces written
+    again by the lake's writer as a large file's rows store the level's bytes."""
     import yaml
 
     raw = yaml.safe_load((ROOT / "schemas" / "feature-v1.yaml").read_text(encoding="utf-8"))
@@ -181,27 +184,32 @@ def test_3d_geometries_take_the_schema_files_lower_zstd_level_in_every_file(lake
         for kind, key in (("features", "columns"), ("surfaces", "surfaces"))
     }
     assert levels["features"]["geometry_3d"] == levels["surfaces"]["geometry_3d"] < 3
+    level = levels["surfaces"]["geometry_3d"]
     differs = 0
     for path in _geoparquet_files(lake):
         meta = pq.read_metadata(path)
         if "geometry" in meta.schema.names:  # features: small files (their codec tested above)
             continue
-        kind = "surfaces"
-        rows = pq.read_table(path, columns=["geometry_3d"])
-        if rows.column(0).null_count == rows.num_rows or rows.column(0).nbytes < 1024:
+        rows = pq.read_table(path)
+        if rows["geometry_3d"].null_count == rows.num_rows or rows["geometry_3d"].nbytes < 1024:
             continue  # no value, or a tiny column (not compressed)
-        stored = _chunk_bytes(path, "geometry_3d")
+        large = tmp_path / "large.parquet"
+        writer = GeoParquetWriter(
+            large, schemas.feature_schema().table("surfaces"), source_bytes=SCHEMA_LEVELS_FROM
+        )
+        writer.write(rows.combine_chunks())
+        writer.close()
         by_level = {}
-        for level in (levels[kind]["geometry_3d"], 3):
-            out = tmp_path / f"{level}.parquet"
+        for tried in (level, 3):
+            out = tmp_path / f"{tried}.parquet"
             pq.write_table(
-                rows, out, compression="zstd", compression_level=level, use_dictionary=False,
-                data_page_size=8 << 20, write_statistics=False,
-                row_group_size=meta.row_group(0).num_rows,
+                rows.select(["geometry_3d"]), out, compression="zstd", compression_level=tried,
+                use_dictionary=False, data_page_size=8 << 20, write_statistics=False,
+                row_group_size=rows.num_rows,
             )  # fmt: skip
-            by_level[level] = _chunk_bytes(out, "geometry_3d")
-        assert stored == by_level[levels[kind]["geometry_3d"]], path
-        differs += by_level[3] != stored
+            by_level[tried] = _chunk_bytes(out, "geometry_3d")
+        assert _chunk_bytes(large, "geometry_3d") == by_level[level], path
+        differs += by_level[3] != by_level[level]
     assert differs  # level 3 would be told apart
 
 
