@@ -118,9 +118,9 @@ def test_dictionary_valueless_and_tiny_columns_are_stored_uncompressed_others_in
     hold a few values and runs of indices, which zstd made no smaller; a features file's column
     that holds no value in any of its rows is only null flags, which zstd makes no smaller; a
     column of under a kilobyte in the first row group is not compressed (zstd's fixed cost a
-    column chunk buys a few bytes there); the bbox covering and the 3D WKB (features' and
-    surfaces') in snappy (`small_file_codec`) in these files of the samples, all small; the
-    others in zstd: no LZ4_RAW, which Spark before 3.5 cannot read."""
+    column chunk buys a few bytes there); the bbox covering, the 3D WKB (features' and
+    surfaces') and the surfaces' measures in snappy (`small_file_codec`) in these files of the
+    samples, all small; the others in zstd: no LZ4_RAW, which Spark before 3.5 cannot read."""
     import yaml
 
     raw = yaml.safe_load((ROOT / "schemas" / "feature-v1.yaml").read_text(encoding="utf-8"))
@@ -128,7 +128,10 @@ def test_dictionary_valueless_and_tiny_columns_are_stored_uncompressed_others_in
     marked = {k: {c["name"] for c in v if c.get("dictionary")} for k, v in columns.items()}
     snappy = {k: {c["name"] for c in v if c.get("small_file_codec")} for k, v in columns.items()}
     assert {"source", "theme"} <= marked["features"] and "surface_type" in marked["surfaces"]
-    assert snappy == {"features": {"bbox", "geometry_3d"}, "surfaces": {"geometry_3d"}}
+    assert snappy == {
+        "features": {"bbox", "geometry_3d"},
+        "surfaces": {"geometry_3d", "area_m2", "tilt_deg", "azimuth_deg"},
+    }
     valueless_seen = set()
     codecs_seen = set()
     for path in _geoparquet_files(lake):
