@@ -18,6 +18,7 @@ from conftest import geoparquet_validator
 
 from citypipe.core import warehouse
 from citypipe.core.ingest import ingest
+from citypipe.core.lake import Lake
 from citypipe.geo.errors import DataError
 
 
@@ -333,3 +334,11 @@ def test_a_moved_lake_answers_as_the_original(sample, lake, tmp_path):
         [sys.executable, "-c", plain, *asked], cwd=moved, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == str(before)
+
+
+def test_a_lake_named_by_text_is_a_folder(sample, tmp_path):
+    """`Lake("data/lake")` as a Python user writes it: the Jena sample's 103 car parks land."""
+    lake = Lake(str(tmp_path / "lake"))
+    ingest(sample("jena_parking.geojson"), "jena", lake, validate=False)
+    assert lake == Lake(tmp_path / "lake")
+    assert pq.read_table(tmp_path / "lake" / "features").num_rows == 103

@@ -129,6 +129,10 @@ def _started(run_id: str) -> datetime:
 class Lake:
     root: Path
 
+    def __post_init__(self) -> None:
+        """`root` as a Path where a Python user gave text: `Lake("data/lake")`."""
+        object.__setattr__(self, "root", Path(self.root))
+
     @property
     def warehouse(self) -> Path:
         return self.root / "warehouse.duckdb"
