@@ -78,12 +78,12 @@ def _timed_iterator(
     step = SimpleNamespace(next=lambda items: next(items, _END))
     timed(step, "next", label)
 
-    def timed(*args: Any, **kwargs: Any) -> Iterator[Any]:
+    def stepped(*args: Any, **kwargs: Any) -> Iterator[Any]:
         items = function(*args, **kwargs)
         while (item := step.next(items)) is not _END:
             yield item
 
-    setattr(owner, name, timed)
+    setattr(owner, name, stepped)
 
 
 STAGES = (
