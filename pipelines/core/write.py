@@ -57,12 +57,14 @@ written as the lake does, thread CPU best of 3 (2026-12-06) at levels 7 / 5 / 4 
 878 / 935 / 1,061 / 1,069 kB.
 DELTA_BYTE_ARRAY for feature ids was 0.77x on the benchmark but up to 1.15x on the corpus's
 CityGML and CityJSON ids: not adopted. The 3D WKB columns (the features' geometry_3d, the
-surfaces') take the schema's level 2 (the features' in files under SCHEMA_LEVELS_FROM snappy,
-the schema's `small_file_codec`: that file is encoded after the run, alone, and its 3D WKB is
-most of it: Delft's 8.7 -> 4.0 ms for 1.65x the file's bytes, 2026-12-06): Den Haag CityJSON's
-2.9 and 2.3 MB of them in 0.8-0.9x level 3's time for 0.98-0.99x the bytes (its features and
-surfaces files 7.9 -> 7.5 and 5.3 -> 4.9 ms, alternated in one process), 0.8-0.9x the time and
-0.98-1.08x the bytes on the corpus's other 3D files (level 1: up to 1.3x the bytes, PLATEAU's).
+surfaces') take the schema's level 2 (in files under SCHEMA_LEVELS_FROM snappy, the schema's
+`small_file_codec`: the features' file is encoded after the run, alone, and its 3D WKB is most
+of it: Delft's 8.7 -> 4.0 ms for 1.65x the file's bytes; the surfaces' with their measures,
+Melbourne's file 2.25 -> 1.58 ms for 1.02x the surfaces files' bytes, 2026-12-06): Den Haag
+CityJSON's 2.9 and 2.3 MB of them in 0.8-0.9x level 3's time for 0.98-0.99x the bytes (its
+features and surfaces files 7.9 -> 7.5 and 5.3 -> 4.9 ms, alternated in one process), 0.8-0.9x
+the time and 0.98-1.08x the bytes on the corpus's other 3D files (level 1: up to 1.3x the
+bytes, PLATEAU's).
 Text (ids, names, the JSON `properties` of a file under SCHEMA_LEVELS_FROM) takes level 1: the
 60 features and surfaces files of the 43 corpus files that ingest are as small in total
 (0.9986x; 0.97-1.015x a file) for 3 % less CPU (Den Haag CityJSON's features 11.8 -> 11.2 ms,
