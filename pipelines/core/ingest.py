@@ -40,7 +40,7 @@ from citypipe.core.history import Ingest
 from citypipe.core.lake import HEIGHTS_KEY, LAST_ATTEMPT, RUN_KEY, Lake, new_run_id
 from citypipe.core.observations import ObservationStage
 from citypipe.core.order import OrderedWriter
-from citypipe.core.validate import Validator
+from citypipe.core.validate import Validator, prepare
 from citypipe.core.violation_share import ViolationCount
 from citypipe.core.write import BesideWriter, GeoParquetWriter, RowsWriter
 from citypipe.geo import crs as crslib
@@ -291,6 +291,10 @@ def ingest(
         _record_unchanged(lake, same, origin or path, fingerprint, began)
         same.seconds = round(time.perf_counter() - started, 3)
         return same
+    if validate:  # the process's start-up, not this source's time (an unchanged one needs none)
+        preparing = time.perf_counter()
+        prepare()
+        started += time.perf_counter() - preparing
     delta = incremental_harvest.Delta(lake, source, path, settings, options, changes_only)
     schema = schemas.feature_schema()
     schema.table("sources").conform(SUMMARY + LAST_ATTEMPT)
