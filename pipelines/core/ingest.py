@@ -291,10 +291,6 @@ def ingest(
         _record_unchanged(lake, same, origin or path, fingerprint, began)
         same.seconds = round(time.perf_counter() - started, 3)
         return same
-    if validate:  # the process's start-up, not this source's time (an unchanged one needs none)
-        preparing = time.perf_counter()
-        prepare()
-        started += time.perf_counter() - preparing
     delta = incremental_harvest.Delta(lake, source, path, settings, options, changes_only)
     schema = schemas.feature_schema()
     schema.table("sources").conform(SUMMARY + LAST_ATTEMPT)
@@ -370,6 +366,11 @@ def ingest(
         # and now, so the collector has nothing to walk when it resumes
         batch = out = None
         task.finished("writing and validating" if validator else "writing")
+        if validator:  # GX is first needed here, once a process (an unreadable source never
+            # imports it): its start-up is not this source's time
+            preparing = time.perf_counter()
+            prepare()
+            started += time.perf_counter() - preparing
         checks = (
             validator.finish(
                 records=records,

@@ -55,7 +55,7 @@ def _suite_name() -> str:
 
 def prepare() -> None:
     """Great Expectations imported and the suite built, once a process (3-4 s the first time,
-    most of it GX's import): what an ingest does before its clock starts, so that a source's
+    most of it GX's import): an ingest leaves this time out of its seconds, so that a source's
     seconds are its own, not those of whichever source of a run happened to validate first."""
     _gx_expectations()
 
